@@ -1,0 +1,115 @@
+/**
+ * THE table of diagnostic codes: every user-visible message of parplan lives here.
+ *
+ * Ranges: 1xxx syntax, 2xxx names, keys, types and units, 3xxx parallelism and batch
+ * arithmetic, 4xxx memory fit, 5xxx execution graph, 6xxx command line and files,
+ * 9xxx internal errors (bugs in parplan). Codes are stable: a retired code stays in
+ * the table with `retired` set, and is never reused.
+ *
+ * `message` is a template: `{name}` is replaced by the argument of that name. Style:
+ * lower case, no final period, says what is wrong (not how to fix it: that is `help`).
+ * Each code has a long form in `src/diagnostics/explain/<CODE>.md` (`parplan explain CODE`).
+ */
+export type Severity = 'error' | 'warning' | 'note';
+
+export interface CodeInfo {
+  severity: Severity;
+  /** A short name for the rule (SARIF rule name, docs headings). */
+  title: string;
+  message: string;
+  retired?: string;
+}
+
+export const CODES = {
+  // 1xxx: syntax
+  PP1001: { severity: 'error', title: 'unexpected-character', message: "unexpected character '{text}'" },
+  PP1002: { severity: 'error', title: 'syntax-error', message: '{detail}' },
+  PP1003: { severity: 'error', title: 'unterminated', message: 'unterminated {what}' },
+  PP1004: { severity: 'error', title: 'invalid-number', message: "invalid number '{text}'" },
+
+  // 2xxx: names, keys, types, units
+  PP2001: { severity: 'error', title: 'unknown-declaration', message: "unknown declaration '{keyword}'" },
+  PP2002: { severity: 'error', title: 'unknown-key', message: "unknown key '{key}' in {where}" },
+  PP2003: { severity: 'error', title: 'missing-key', message: "{where} is missing required key '{key}'" },
+  PP2004: { severity: 'error', title: 'duplicate-key', message: "key '{key}' is set twice in {where}" },
+  PP2005: { severity: 'error', title: 'duplicate-declaration', message: "{kind} '{name}' is declared twice" },
+  PP2006: { severity: 'error', title: 'wrong-type', message: "'{key}' expects {expected}, found {found}" },
+  PP2007: { severity: 'error', title: 'wrong-unit', message: "'{key}' expects {expected}, found unit '{unit}'" },
+  PP2008: { severity: 'error', title: 'out-of-range', message: "'{key}' = {value} is out of range: {range}" },
+  PP2009: { severity: 'error', title: 'unknown-value', message: "'{value}' is not a valid {key}" },
+  PP2010: { severity: 'error', title: 'unknown-reference', message: "no {kind} named '{name}'" },
+  PP2011: { severity: 'error', title: 'unknown-gpu', message: "'{name}' is not in the GPU catalog" },
+  PP2012: { severity: 'error', title: 'import-failed', message: "cannot import '{path}': {reason}" },
+  PP2013: { severity: 'error', title: 'key-not-for-mode', message: "'{key}' does not apply to a {mode} plan" },
+  PP2014: { severity: 'error', title: 'conflicting-keys', message: "'{key}' conflicts with '{other}'" },
+  PP2015: { severity: 'error', title: 'unknown-unit', message: "unknown unit '{unit}'" },
+
+  // 3xxx: parallelism and batch arithmetic
+  PP3001: { severity: 'error', title: 'heads-not-divisible', message: 'heads = {heads} is not divisible by tensor = {tensor}' },
+  PP3002: { severity: 'error', title: 'kv-heads-vs-tensor', message: 'kv_heads = {kvHeads} and tensor = {tensor}: neither divides the other' },
+  PP3003: { severity: 'note', title: 'kv-heads-replicated', message: 'tensor = {tensor} > kv_heads = {kvHeads}: each KV head is replicated on {copies} tensor ranks' },
+  PP3004: { severity: 'error', title: 'ffn-not-divisible', message: 'ffn = {ffn} is not divisible by tensor = {tensor}' },
+  PP3005: { severity: 'note', title: 'vocab-padded', message: 'vocab = {vocab} is padded to {padded} to split evenly over tensor = {tensor}' },
+  PP3006: { severity: 'error', title: 'stage-layout', message: '{detail}' },
+  PP3007: { severity: 'error', title: 'stage-count', message: '{count} stage ranges given for pipeline = {pipeline}' },
+  PP3008: { severity: 'error', title: 'pipeline-exceeds-layers', message: 'pipeline = {pipeline} is more than the model\'s {layers} layers' },
+  PP3009: { severity: 'error', title: 'too-many-gpus', message: 'tensor × pipeline × data = {tensor} × {pipeline} × {data} = {product} GPUs, but cluster \'{cluster}\' has {gpus}' },
+  PP3010: { severity: 'warning', title: 'idle-gpus', message: 'tensor × pipeline × data = {product} leaves {idle} of {gpus} GPUs idle' },
+  PP3011: { severity: 'error', title: 'global-batch', message: 'global = {global} is not divisible by micro × data = {micro} × {data} = {product}' },
+  PP3012: { severity: 'error', title: 'microbatches-mismatch', message: 'microbatches = {microbatches}, but global / (micro × data) = {derived}' },
+  PP3013: { severity: 'error', title: 'interleaved-needs-virtual', message: "schedule = interleaved needs 'virtual' (model chunks per stage) of at least 2" },
+  PP3014: { severity: 'error', title: 'interleaved-layers', message: 'layers = {layers} is not divisible by pipeline × virtual = {pipeline} × {virtual} = {product}' },
+  PP3015: { severity: 'error', title: 'seq-exceeds-max-seq', message: 'seq = {seq} exceeds the model\'s max_seq = {maxSeq}' },
+  PP3016: { severity: 'error', title: 'kv-heads-not-dividing-heads', message: 'kv_heads = {kvHeads} does not divide heads = {heads}' },
+  PP3017: { severity: 'warning', title: 'tensor-across-nodes', message: 'tensor = {tensor} is larger than gpus_per_node = {perNode}: tensor-parallel collectives cross nodes' },
+  PP3018: { severity: 'error', title: 'interleaved-microbatches', message: 'schedule = interleaved needs microbatches = {microbatches} to be a multiple of pipeline = {pipeline}' },
+  PP3019: { severity: 'warning', title: 'pipeline-bubble', message: 'microbatches = {microbatches} < pipeline = {pipeline}: stages idle most of the step' },
+  PP3020: { severity: 'warning', title: 'no-effect', message: "'{key}' has no effect {why}" },
+  PP3021: { severity: 'error', title: 'hidden-not-divisible', message: 'hidden = {hidden} is not divisible by heads = {heads}, so head_dim must be given' },
+  PP3022: { severity: 'error', title: 'virtual-without-interleaved', message: "'virtual' needs schedule = interleaved" },
+  PP3023: { severity: 'error', title: 'batch-limits', message: '{detail}' },
+
+  // 4xxx: memory fit
+  PP4001: { severity: 'error', title: 'does-not-fit', message: "plan '{plan}' does not fit: {worst}" },
+  PP4002: { severity: 'warning', title: 'low-headroom', message: "plan '{plan}' fits with only {headroom} headroom on {where}" },
+
+  // 6xxx: command line and files
+  PP6001: { severity: 'error', title: 'cannot-read', message: "cannot read '{path}': {reason}" },
+  PP6002: { severity: 'error', title: 'no-plan-files', message: "no .plan files found in '{path}'" },
+  PP6003: { severity: 'error', title: 'no-such-plan', message: "no plan named '{name}'" },
+
+  // 9xxx: internal
+  PP9001: { severity: 'error', title: 'internal-error', message: 'internal error: {detail} (this is a bug in parplan; please report it)' },
+} as const satisfies Record<string, CodeInfo>;
+
+export type Code = keyof typeof CODES;
+
+export function codeInfo(code: Code): CodeInfo {
+  return CODES[code];
+}
+
+export function isCode(s: string): s is Code {
+  return Object.prototype.hasOwnProperty.call(CODES, s);
+}
+
+/** Fill `{name}` placeholders; a missing argument is a bug in parplan, not user input. */
+export function formatMessage(template: string, args: Record<string, string | number>): string {
+  return template.replace(/\{(\w+)\}/g, (_, name: string) => {
+    const v = args[name];
+    if (v === undefined) throw new InternalError(`diagnostic argument '${name}' missing for '${template}'`);
+    return typeof v === 'number' ? formatNumber(v) : v;
+  });
+}
+
+/** 4096 → "4096", 1234567 → "1,234,567"; non-integers as written. */
+export function formatNumber(n: number): string {
+  return Number.isInteger(n) && Math.abs(n) >= 10000 ? n.toLocaleString('en-US') : String(n);
+}
+
+/** A bug in parplan (never a user mistake). The CLI reports it as PP9001. */
+export class InternalError extends Error {
+  constructor(detail: string) {
+    super(`internal error: ${detail} (this is a bug in parplan; please report it)`);
+    this.name = 'InternalError';
+  }
+}

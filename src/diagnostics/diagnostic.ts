@@ -1,0 +1,61 @@
+import type { Span } from '../source.js';
+import { CODES, formatMessage, type Code, type Severity } from './codes.js';
+
+/** A related place, e.g. "the other stage range is here". */
+export interface Related {
+  span: Span;
+  message: string;
+}
+
+/**
+ * One finding about the user's input. What is wrong (`message`), where (`span`,
+ * as small as possible), and what would work (`help`, with a concrete value).
+ */
+export interface Diagnostic {
+  code: Code;
+  severity: Severity;
+  message: string;
+  /** Absent only for command-line and file errors with no position; then `file` says which file. */
+  span?: Span;
+  file?: string;
+  help?: string;
+  related?: Related[];
+}
+
+export interface DiagnosticOptions {
+  help?: string;
+  related?: Related[];
+  /** Overrides the code's default severity (e.g. a hint that is an error only in some contexts). */
+  severity?: Severity;
+}
+
+export function diag(
+  code: Code,
+  span: Span | undefined,
+  args: Record<string, string | number> = {},
+  opts: DiagnosticOptions = {},
+): Diagnostic {
+  const info = CODES[code];
+  const d: Diagnostic = { code, severity: opts.severity ?? info.severity, message: formatMessage(info.message, args) };
+  if (span) d.span = span;
+  if (opts.help) d.help = opts.help;
+  if (opts.related && opts.related.length > 0) d.related = opts.related;
+  return d;
+}
+
+export function hasErrors(ds: readonly Diagnostic[]): boolean {
+  return ds.some((d) => d.severity === 'error');
+}
+
+/** Stable order: by file, position, then code. */
+export function sortDiagnostics(ds: Diagnostic[]): Diagnostic[] {
+  return ds.sort((a, b) => {
+    const fa = a.span?.file ?? a.file ?? '';
+    const fb = b.span?.file ?? b.file ?? '';
+    if (fa !== fb) return fa < fb ? -1 : 1;
+    const sa = a.span?.start ?? -1;
+    const sb = b.span?.start ?? -1;
+    if (sa !== sb) return sa - sb;
+    return a.code < b.code ? -1 : a.code > b.code ? 1 : 0;
+  });
+}

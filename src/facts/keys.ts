@@ -1,0 +1,140 @@
+/**
+ * Every key a `.plan` block accepts: its type, unit, range, default, the modes it
+ * applies to, and one sentence of documentation. This one table drives the checker
+ * (types, ranges, unknown keys, did-you-mean), `parplan explain`, and docs/language.md.
+ */
+import { DTYPE_NAMES } from './dtypes.js';
+
+export type BlockKind = 'model' | 'cluster' | 'gpu' | 'plan' | 'batch';
+export type Mode = 'serve' | 'train';
+
+export type KeyType =
+  | { kind: 'int'; min: number; max?: number }
+  | { kind: 'number'; min: number; max?: number }
+  /** A byte size; a unit is required (B, KB … TiB). */
+  | { kind: 'bytes' }
+  /** A duration; a unit is required (us, ms, s). */
+  | { kind: 'duration' }
+  /** A fraction: `10%`, or a plain number in [0, 1). */
+  | { kind: 'fraction'; max: number }
+  | { kind: 'bool' }
+  | { kind: 'enum'; values: readonly string[] }
+  /** The name of a declaration of that kind. */
+  | { kind: 'ref'; to: 'model' | 'cluster' }
+  /** A GPU catalog name, or a `gpu { ... }` block. */
+  | { kind: 'gpu' }
+  | { kind: 'string' }
+  /** A list of inclusive whole-number ranges: `[0..15, 16..31]`. */
+  | { kind: 'ranges' }
+  | { kind: 'block'; block: BlockKind };
+
+export interface KeySpec {
+  type: KeyType;
+  doc: string;
+  required?: boolean;
+  /** The default, in words, for docs and `explain` (the checker applies the real default). */
+  default?: string;
+  /** The plan modes the key applies to; absent = all. */
+  modes?: readonly Mode[];
+  /** Example value for docs and help lines. */
+  example?: string;
+}
+
+const int = (min = 1, max?: number): KeyType => (max === undefined ? { kind: 'int', min } : { kind: 'int', min, max });
+const enumOf = (...values: string[]): KeyType => ({ kind: 'enum', values });
+const dtype: KeyType = { kind: 'enum', values: DTYPE_NAMES };
+const floatDtype: KeyType = enumOf('fp32', 'fp16', 'bf16');
+
+export const ARCHS = ['llama', 'gpt2'] as const;
+export type Arch = (typeof ARCHS)[number];
+export const MODES = ['serve', 'train'] as const;
+export const SCHEDULES = ['gpipe', '1f1b', 'interleaved'] as const;
+export const RECOMPUTE = ['none', 'selective', 'full'] as const;
+export const ATTENTION = ['flash', 'standard'] as const;
+export const OPTIMIZERS = ['adamw', 'adam', 'sgd'] as const;
+export const NORMS = ['rmsnorm', 'layernorm'] as const;
+export const ACTIVATIONS = ['swiglu', 'gelu'] as const;
+export const POSITIONS = ['rope', 'learned'] as const;
+
+export const KEYS: Record<BlockKind, Record<string, KeySpec>> = {
+  model: {
+    arch: { type: enumOf(...ARCHS), required: true, doc: 'Architecture family; sets the presets for norm, activation, bias, positions and tied_embeddings.', example: 'llama' },
+    layers: { type: int(), required: true, doc: 'Number of transformer layers (blocks).', example: '32' },
+    hidden: { type: int(), required: true, doc: 'Hidden (model) dimension.', example: '4096' },
+    heads: { type: int(), required: true, doc: 'Number of attention (query) heads.', example: '32' },
+    kv_heads: { type: int(), default: 'heads', doc: 'Number of key/value heads (grouped-query attention when less than heads).', example: '8' },
+    head_dim: { type: int(), default: 'hidden / heads', doc: 'Dimension of one attention head.', example: '128' },
+    ffn: { type: int(), default: '4 × hidden for gpt2; required for llama', doc: 'Intermediate (feed-forward) dimension of the MLP.', example: '14336' },
+    vocab: { type: int(), required: true, doc: 'Vocabulary size (unpadded, as in the tokenizer).', example: '128256' },
+    max_seq: { type: int(), required: true, doc: 'Maximum sequence length (context window); for learned positions, the size of the position table.', example: '8192' },
+    tied_embeddings: { type: { kind: 'bool' }, default: 'false for llama, true for gpt2', doc: 'Whether the output layer shares the token embedding matrix.', example: 'false' },
+    dtype: { type: dtype, default: 'bf16', doc: 'Data type of the weights.', example: 'bf16' },
+    norm: { type: enumOf(...NORMS), default: 'rmsnorm for llama, layernorm for gpt2', doc: 'Normalization layer (layernorm has a weight and a bias, rmsnorm a weight).', example: 'rmsnorm' },
+    activation: { type: enumOf(...ACTIVATIONS), default: 'swiglu for llama, gelu for gpt2', doc: 'MLP activation; swiglu has three projections (gate, up, down), gelu two.', example: 'swiglu' },
+    bias: { type: { kind: 'bool' }, default: 'false for llama, true for gpt2', doc: 'Whether linear layers (attention and MLP) have biases.', example: 'false' },
+    positions: { type: enumOf(...POSITIONS), default: 'rope for llama, learned for gpt2', doc: 'Position encoding; learned adds a max_seq × hidden table.', example: 'rope' },
+  },
+  cluster: {
+    gpu: { type: { kind: 'gpu' }, required: true, doc: 'The GPU: a catalog name, or a block `gpu { name = "…"  memory = 24 GiB }`.', example: 'H100_SXM_80GB' },
+    gpus: { type: int(), doc: 'Total number of GPUs (all on one node unless nodes is given).', example: '8' },
+    nodes: { type: int(), doc: 'Number of nodes; use with gpus_per_node instead of gpus.', example: '4' },
+    gpus_per_node: { type: int(), default: '8 with nodes; gpus otherwise', doc: 'GPUs per node.', example: '8' },
+  },
+  gpu: {
+    name: { type: { kind: 'string' }, required: true, doc: 'A name for the GPU, shown in reports.', example: '"RTX 4090"' },
+    memory: { type: { kind: 'bytes' }, required: true, doc: 'Memory capacity per GPU.', example: '24 GiB' },
+    tflops: { type: { kind: 'number', min: 0 }, doc: 'Peak dense 16-bit throughput in TFLOP/s (for cost estimates).', example: '165' },
+    bandwidth: { type: { kind: 'number', min: 0 }, doc: 'Memory bandwidth in GB/s (for cost estimates).', example: '1008' },
+  },
+  plan: {
+    model: { type: { kind: 'ref', to: 'model' }, required: true, doc: 'The model to run: the name of a model declaration.', example: 'llama3_8b' },
+    cluster: { type: { kind: 'ref', to: 'cluster' }, required: true, doc: 'The GPUs to run on: the name of a cluster declaration.', example: 'node' },
+    mode: { type: enumOf(...MODES), required: true, doc: 'serve (inference with a KV cache) or train.', example: 'serve' },
+    tensor: { type: int(), default: '1', doc: 'Tensor-parallel degree: GPUs that split each layer (Megatron column/row parallel).', example: '2' },
+    pipeline: { type: int(), default: '1', doc: 'Pipeline-parallel degree: number of stages, each holding a range of layers.', example: '2' },
+    data: { type: int(), default: '1', doc: 'Data-parallel degree: replicas of the tensor × pipeline group.', example: '2' },
+    stages: { type: { kind: 'ranges' }, default: 'balanced', doc: 'Explicit inclusive layer ranges, one per pipeline stage, covering every layer once.', example: '[0..15, 16..31]' },
+    batch: { type: { kind: 'block', block: 'batch' }, required: true, doc: 'The batch policy (serving or training keys, by mode).', example: '{ max_batch = 32  seq = 4096 }' },
+    reserve: { type: { kind: 'fraction', max: 0.9 }, default: '10%', doc: 'Share of each GPU held back (fragmentation, CUDA context, other processes).', example: '10%' },
+    workspace: { type: { kind: 'bytes' }, default: '256 MiB', doc: 'Per-GPU scratch for kernels and communication buffers.', example: '256 MiB' },
+    attention: { type: enumOf(...ATTENTION), default: 'flash', doc: 'flash keeps no s × s score matrix; standard materializes it.', example: 'flash' },
+    kv_dtype: { type: dtype, default: 'the model dtype', modes: ['serve'], doc: 'Data type of the KV cache.', example: 'bf16' },
+    sequence_parallel: { type: { kind: 'bool' }, default: 'false', modes: ['train'], doc: 'Megatron sequence parallelism: shard norm and dropout activations over the tensor group.', example: 'true' },
+    schedule: { type: enumOf(...SCHEDULES), default: '1f1b', modes: ['train'], doc: 'Pipeline schedule.', example: '1f1b' },
+    microbatches: { type: int(), default: 'global / (micro × data)', modes: ['train'], doc: 'Microbatches per step per pipeline (gradient-accumulation steps).', example: '8' },
+    virtual: { type: int(2), modes: ['train'], doc: 'Model chunks per pipeline stage for schedule = interleaved.', example: '2' },
+    zero: { type: int(0, 3), default: '0', modes: ['train'], doc: 'ZeRO stage: 1 shards optimizer states, 2 also gradients, 3 also weights, across data replicas.', example: '1' },
+    recompute: { type: enumOf(...RECOMPUTE), default: 'none', modes: ['train'], doc: 'Activation recomputation: selective recomputes attention internals, full keeps only each layer input.', example: 'selective' },
+    precision: { type: floatDtype, default: 'the model dtype', modes: ['train'], doc: 'Data type of weights and activations in training.', example: 'bf16' },
+    optimizer: { type: enumOf(...OPTIMIZERS), default: 'adamw', modes: ['train'], doc: 'Optimizer; adam(w) keeps two fp32 moments, sgd one (momentum).', example: 'adamw' },
+    grad_dtype: { type: floatDtype, default: 'fp32', modes: ['train'], doc: 'Data type of gradients (the main gradient buffer).', example: 'fp32' },
+  },
+  batch: {
+    max_batch: { type: int(), required: true, modes: ['serve'], doc: 'Most sequences decoded together in one batch.', example: '32' },
+    max_wait: { type: { kind: 'duration' }, default: '5 ms', modes: ['serve'], doc: 'Longest time a request waits for a batch to fill.', example: '5 ms' },
+    queue: { type: int(0), default: '1024', modes: ['serve'], doc: 'Most requests waiting; further requests are rejected.', example: '1024' },
+    max_prefill_tokens: { type: int(), default: 'seq', modes: ['serve'], doc: 'Most prompt tokens prefilled in one step (chunked prefill budget).', example: '4096' },
+    seq: { type: int(), required: true, doc: 'Tokens per sequence: prompt plus output when serving, the training sequence length when training.', example: '4096' },
+    global: { type: int(), required: true, modes: ['train'], doc: 'Global batch: sequences per optimizer step, over all data replicas.', example: '256' },
+    micro: { type: int(), default: '1', modes: ['train'], doc: 'Microbatch: sequences per forward/backward pass on one replica.', example: '1' },
+  },
+};
+
+/** The declaration keywords and the block each one's body is checked against. */
+export const DECLARATIONS = { model: 'model', cluster: 'cluster', plan: 'plan' } as const satisfies Record<string, BlockKind>;
+export type DeclarationKind = keyof typeof DECLARATIONS;
+
+export const BYTE_UNITS: Record<string, number> = {
+  B: 1,
+  KB: 1e3,
+  MB: 1e6,
+  GB: 1e9,
+  TB: 1e12,
+  KiB: 2 ** 10,
+  MiB: 2 ** 20,
+  GiB: 2 ** 30,
+  TiB: 2 ** 40,
+};
+/** Durations in milliseconds. */
+export const TIME_UNITS: Record<string, number> = { us: 1e-3, ms: 1, s: 1e3 };
+export const ALL_UNITS = [...Object.keys(BYTE_UNITS), ...Object.keys(TIME_UNITS), '%'];

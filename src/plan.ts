@@ -1,0 +1,138 @@
+/**
+ * CheckedPlan: the checker's only output. Every name is resolved, every default
+ * applied, every value typed and in range, every divisibility proven. Later stages
+ * (memory, lowering) read only this, never the AST.
+ */
+import type { Span } from './source.js';
+import type { Dtype } from './facts/dtypes.js';
+import type { GpuSpec } from './facts/gpus.js';
+import type { Arch } from './facts/keys.js';
+
+export interface ModelSpec {
+  name: string;
+  /** The model's name in its declaration. */
+  span: Span;
+  arch: Arch;
+  layers: number;
+  hidden: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  ffn: number;
+  /** Unpadded vocabulary, as in the tokenizer and the Hugging Face config. */
+  vocab: number;
+  maxSeq: number;
+  tiedEmbeddings: boolean;
+  dtype: Dtype;
+  norm: 'rmsnorm' | 'layernorm';
+  activation: 'swiglu' | 'gelu';
+  bias: boolean;
+  positions: 'rope' | 'learned';
+}
+
+export interface ClusterSpec {
+  name: string;
+  span: Span;
+  gpu: GpuSpec;
+  gpus: number;
+  nodes: number;
+  gpusPerNode: number;
+}
+
+export interface Mesh {
+  tensor: number;
+  pipeline: number;
+  data: number;
+}
+
+/** One pipeline stage: an inclusive range of layers. */
+export interface Stage {
+  index: number;
+  firstLayer: number;
+  /** Inclusive. */
+  lastLayer: number;
+  /** lastLayer − firstLayer + 1. */
+  layers: number;
+  /** The token (and learned position) embedding lives on the first stage. */
+  hasEmbedding: boolean;
+  /** The final norm and output layer live on the last stage. */
+  hasOutput: boolean;
+}
+
+export interface ServeBatch {
+  maxBatch: number;
+  maxWaitMs: number;
+  seq: number;
+  queue: number;
+  maxPrefillTokens: number;
+}
+
+export interface TrainBatch {
+  global: number;
+  micro: number;
+  seq: number;
+}
+
+/** Facts derived from the model and the mesh, computed once by the checker. */
+export interface Derived {
+  /** Vocabulary padded up to a multiple of the tensor degree (Megatron's vocab-parallel split). */
+  vocabPadded: number;
+  /** Query heads per tensor rank (heads / tensor). */
+  headsPerRank: number;
+  /** KV heads per tensor rank: kv_heads / tensor, or 1 when tensor > kv_heads (replicated). */
+  kvHeadsPerRank: number;
+  /** How many tensor ranks hold a copy of each KV head (1 = not replicated). */
+  kvReplication: number;
+  /** ffn / tensor. */
+  ffnPerRank: number;
+  /** GPUs used: tensor × pipeline × data. */
+  gpusUsed: number;
+}
+
+interface PlanBase {
+  name: string;
+  /** The file the plan is declared in. */
+  file: string;
+  /** The plan's name in its declaration (where plan-wide diagnostics point). */
+  span: Span;
+  model: ModelSpec;
+  cluster: ClusterSpec;
+  mesh: Mesh;
+  stages: Stage[];
+  /** Fraction of each GPU held back, in [0, 1). */
+  reserve: number;
+  workspaceBytes: number;
+  attention: 'flash' | 'standard';
+  derived: Derived;
+  /** Spans of the values the user wrote, by key path (`tensor`, `batch.max_batch`), for diagnostics of later stages. */
+  spans: Record<string, Span>;
+}
+
+export interface ServePlan extends PlanBase {
+  mode: 'serve';
+  batch: ServeBatch;
+  kvDtype: Dtype;
+}
+
+export interface TrainPlan extends PlanBase {
+  mode: 'train';
+  batch: TrainBatch;
+  sequenceParallel: boolean;
+  schedule: 'gpipe' | '1f1b' | 'interleaved';
+  /** Microbatches per step per pipeline = global / (micro × data). */
+  microbatches: number;
+  /** Model chunks per stage: 1 unless schedule = interleaved. */
+  virtual: number;
+  zero: 0 | 1 | 2 | 3;
+  recompute: 'none' | 'selective' | 'full';
+  precision: 'fp32' | 'fp16' | 'bf16';
+  optimizer: 'adamw' | 'adam' | 'sgd';
+  gradDtype: 'fp32' | 'fp16' | 'bf16';
+}
+
+export type CheckedPlan = ServePlan | TrainPlan;
+
+/** The rank of a device from its coordinates: tensor fastest, then stage, then data replica. */
+export function rankOf(mesh: Mesh, dataRank: number, stage: number, tensorRank: number): number {
+  return (dataRank * mesh.pipeline + stage) * mesh.tensor + tensorRank;
+}
