@@ -2,10 +2,17 @@
  * The compiler's front half as one call: read `.plan` files (and their imports),
  * parse, check, compute memory, judge fit. Pure apart from reading files through `host`.
  */
-import type { Diagnostic } from './diagnostics/diagnostic.js';
-import type { CheckedPlan } from './plan.js';
+import { checkProgram } from './check/index.js';
+import { diag, sortDiagnostics, type Diagnostic } from './diagnostics/diagnostic.js';
+import { fitDiagnostics } from './fit.js';
+import { expandPaths, loadProgram, nodeHost, type Host } from './load.js';
+import { memoryPlan } from './memory/index.js';
 import type { MemoryPlan } from './memory/types.js';
+import type { CheckedPlan } from './plan.js';
 import type { SourceFile } from './source.js';
+import type { PlanFile } from './ast.js';
+
+export type { Host } from './load.js';
 
 export interface PlanResult {
   plan: CheckedPlan;
@@ -25,7 +32,53 @@ export interface Analysis {
   files: string[];
 }
 
-/** File access, injectable for tests. */
-export interface Host {
-  readFile(path: string): string;
+export interface AnalyzeOptions {
+  /** Only the plan with this name (PP6003 when no root file declares it). */
+  plan?: string;
+  host?: Host;
+}
+
+export function analyze(paths: readonly string[], opts: AnalyzeOptions = {}): Analysis {
+  const host = opts.host ?? nodeHost;
+  const raw: Diagnostic[] = [];
+  const files = expandPaths(paths, host, raw);
+  const cache = new Map<string, { source: SourceFile; ast: PlanFile }>();
+  const results: PlanResult[] = [];
+  let planSeen = false;
+  for (const file of files) {
+    const program = loadProgram(file, host, cache, raw);
+    if (!program) continue;
+    const checked = checkProgram(program.files, program.root);
+    // With --plan, the other plans' own diagnostics are not wanted; models and clusters' are.
+    const others = opts.plan === undefined ? [] : program.root.declarations.filter((d) => d.keyword === 'plan' && d.name !== opts.plan);
+    for (const d of checked.diagnostics) {
+      if (!others.some((o) => d.span && d.span.file === o.span.file && d.span.start >= o.span.start && d.span.end <= o.span.end)) raw.push(d);
+    }
+    for (const plan of checked.plans) {
+      if (opts.plan !== undefined && plan.name !== opts.plan) continue;
+      planSeen = true;
+      const memory = memoryPlan(plan);
+      const fit = fitDiagnostics(plan, memory);
+      raw.push(...fit.diagnostics);
+      results.push({ plan, memory, fits: fit.fits });
+    }
+    if (opts.plan !== undefined && program.root.declarations.some((d) => d.keyword === 'plan' && d.name === opts.plan)) planSeen = true;
+  }
+  if (opts.plan !== undefined && !planSeen) {
+    raw.push(diag('PP6003', undefined, { name: opts.plan }, { help: 'omit --plan to check every plan' }));
+  }
+  const sources = new Map<string, SourceFile>();
+  for (const { source } of cache.values()) sources.set(source.path, source);
+  return { results, diagnostics: sortDiagnostics(dedupe(raw)), sources, files };
+}
+
+/** Two roots importing the same file would report its diagnostics twice. */
+function dedupe(ds: Diagnostic[]): Diagnostic[] {
+  const seen = new Set<string>();
+  return ds.filter((d) => {
+    const key = `${d.code}|${d.span?.file ?? d.file}|${d.span?.start}|${d.span?.end}|${d.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }

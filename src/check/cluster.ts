@@ -1,0 +1,84 @@
+/** A `cluster` declaration → ClusterSpec: the GPU (catalog or custom) and how many. */
+import type { BlockValue, Declaration } from '../ast.js';
+import { diag, type Diagnostic } from '../diagnostics/diagnostic.js';
+import { suggest } from '../diagnostics/suggest.js';
+import { GPU_IDS, findGpu, type GpuSpec } from '../facts/gpus.js';
+import type { ClusterSpec } from '../plan.js';
+import type { Span } from '../source.js';
+import { readBlock, type Field } from './values.js';
+
+export function checkCluster(decl: Declaration, out: Diagnostic[]): ClusterSpec | undefined {
+  const where = `cluster '${decl.name}'`;
+  const f = readBlock(decl.body, 'cluster', { where, anchor: decl.nameSpan, out });
+  const gpuField = f.get<{ ident?: string; text?: string; block?: BlockValue }>('gpu');
+  const gpu = gpuField ? resolveGpu(gpuField, decl.name, out) : undefined;
+
+  const gpus = f.get<number>('gpus');
+  const nodes = f.get<number>('nodes');
+  const perNode = f.get<number>('gpus_per_node');
+  let total: number | undefined;
+  let nodeCount: number | undefined;
+  let gpn: number | undefined;
+  if (gpus && nodes) {
+    out.push(
+      diag('PP2014', nodes.entry.keySpan, { key: 'nodes', other: 'gpus' }, {
+        help: 'give either `gpus = N` (one node), or `nodes = N  gpus_per_node = M`',
+        related: [{ span: gpus.entry.keySpan, message: 'gpus given here' }],
+      }),
+    );
+  } else if (gpus) {
+    total = gpus.value;
+    gpn = perNode?.value ?? total;
+    if (total % gpn !== 0) {
+      out.push(diag('PP2014', perNode!.span, { key: 'gpus_per_node', other: 'gpus' }, { help: `gpus = ${total} is not a whole number of nodes of ${gpn} GPUs` }));
+      total = undefined;
+    } else nodeCount = total / gpn;
+  } else if (nodes) {
+    nodeCount = nodes.value;
+    gpn = perNode?.value ?? 8;
+    total = nodeCount * gpn;
+  } else if (!f.has('gpus') && !f.has('nodes')) {
+    out.push(diag('PP2003', decl.nameSpan, { where, key: 'gpus' }, { help: 'add `gpus = 8`, or `nodes = 4  gpus_per_node = 8`' }));
+  }
+  if (!gpu || total === undefined || nodeCount === undefined || gpn === undefined) return undefined;
+  return { name: decl.name, span: decl.nameSpan, gpu, gpus: total, nodes: nodeCount, gpusPerNode: gpn };
+}
+
+function resolveGpu(field: Field<{ ident?: string; text?: string; block?: BlockValue }>, cluster: string, out: Diagnostic[]): GpuSpec | undefined {
+  const v = field.value;
+  if (v.block) return customGpu(v.block, field.entry.keySpan, cluster, out);
+  const name = v.ident ?? v.text ?? '';
+  const found = findGpu(name);
+  if (found) return found;
+  const hint = suggest(name.toUpperCase().replace(/[\s-]+/g, '_'), GPU_IDS);
+  out.push(
+    diag('PP2011', field.span, { name }, {
+      help: hint
+        ? `did you mean '${hint}'?`
+        : `catalog: ${GPU_IDS.join(', ')}; or describe it: gpu { name = "${name}"  memory = 24 GiB }`,
+    }),
+  );
+  return undefined;
+}
+
+function customGpu(block: BlockValue, anchor: Span, cluster: string, out: Diagnostic[]): GpuSpec | undefined {
+  const f = readBlock(block, 'gpu', { where: `the gpu block of cluster '${cluster}'`, anchor, out });
+  const name = f.value<string>('name');
+  const memory = f.value<number>('memory');
+  if (name === undefined || memory === undefined) return undefined;
+  if (memory <= 0) {
+    out.push(diag('PP2008', f.get('memory')!.span, { key: 'memory', value: String(memory), range: 'must be more than 0 bytes' }, { help: 'e.g. memory = 24 GiB' }));
+    return undefined;
+  }
+  return {
+    id: name,
+    name,
+    memoryBytes: memory,
+    memorySource: `declared in cluster '${cluster}'`,
+    tflops16: f.value<number>('tflops') ?? 0,
+    tflops32: 0,
+    memoryBandwidthGBs: f.value<number>('bandwidth') ?? 0,
+    link: { kind: 'pcie', bandwidthGBs: 0 },
+    bf16: true,
+  };
+}

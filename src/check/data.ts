@@ -1,0 +1,37 @@
+/**
+ * The mesh against the cluster, in one place: tensor × pipeline × data must fit
+ * the GPUs (idle GPUs are a warning), and tensor groups should stay within a node.
+ */
+import { diag } from '../diagnostics/diagnostic.js';
+import { shown, spanOf, type PlanContext } from './context.js';
+
+export function checkMeshSize(ctx: PlanContext): boolean {
+  const { mesh, cluster, out, fields } = ctx;
+  const product = mesh.tensor * mesh.pipeline * mesh.data;
+  const given = (['tensor', 'pipeline', 'data'] as const).filter((k) => fields.has(k));
+  const primary = given.length > 0 ? spanOf(ctx, given[given.length - 1]!) : ctx.decl.nameSpan;
+  const related = given.slice(0, -1).map((k) => ({ span: spanOf(ctx, k), message: shown(ctx, k) }));
+  related.push({ span: cluster.span, message: `cluster '${cluster.name}' has ${cluster.gpus} GPUs` });
+  const tp = mesh.tensor * mesh.pipeline;
+  if (product > cluster.gpus) {
+    const maxData = Math.floor(cluster.gpus / tp);
+    const help =
+      maxData >= 1
+        ? `data = ${maxData} uses ${maxData * tp} of the ${cluster.gpus} GPUs (${mesh.tensor} × ${mesh.pipeline} × ${maxData})`
+        : `tensor × pipeline = ${tp} alone needs more than ${cluster.gpus} GPUs; reduce them or add GPUs to cluster '${cluster.name}'`;
+    out.push(diag('PP3009', primary, { tensor: mesh.tensor, pipeline: mesh.pipeline, data: mesh.data, product, cluster: cluster.name, gpus: cluster.gpus }, { help, related }));
+    return false;
+  }
+  if (product < cluster.gpus) {
+    const idle = cluster.gpus - product;
+    const help =
+      cluster.gpus % tp === 0
+        ? `data = ${cluster.gpus / tp} uses all ${cluster.gpus} GPUs`
+        : `use a mesh whose product is ${cluster.gpus}, or a cluster with ${product} GPUs`;
+    out.push(diag('PP3010', primary, { product, idle, gpus: cluster.gpus }, { help }));
+  }
+  if (mesh.tensor > cluster.gpusPerNode) {
+    out.push(diag('PP3017', spanOf(ctx, 'tensor'), { tensor: mesh.tensor, perNode: cluster.gpusPerNode }, { help: `keep tensor ≤ ${cluster.gpusPerNode} and use pipeline across nodes` }));
+  }
+  return true;
+}

@@ -1,0 +1,135 @@
+/**
+ * Pipeline parallelism: the stage layout (explicit layer ranges or balanced) and
+ * the schedule's needs (interleaved: virtual chunks, layer and microbatch divisibility).
+ */
+import { diag } from '../diagnostics/diagnostic.js';
+import type { Stage } from '../plan.js';
+import { spanOf, type PlanContext } from './context.js';
+import type { Range } from './values.js';
+
+/**
+ * Balanced stages: layers / pipeline each; the remainder goes one each to the
+ * stages after the first (the first stage already holds the embedding and, under
+ * 1F1B, the most in-flight activations).
+ */
+export function balancedStages(layers: number, pipeline: number): Stage[] {
+  const base = Math.floor(layers / pipeline);
+  const extra = layers % pipeline;
+  const stages: Stage[] = [];
+  let first = 0;
+  for (let i = 0; i < pipeline; i++) {
+    const n = base + (i >= 1 && i <= extra ? 1 : 0);
+    stages.push(stageOf(i, first, first + n - 1, pipeline));
+    first += n;
+  }
+  return stages;
+}
+
+function stageOf(index: number, firstLayer: number, lastLayer: number, pipeline: number): Stage {
+  return { index, firstLayer, lastLayer, layers: lastLayer - firstLayer + 1, hasEmbedding: index === 0, hasOutput: index === pipeline - 1 };
+}
+
+/** Explicit `stages = [...]`, or balanced ones; undefined when the layout is wrong. */
+export function checkStages(ctx: PlanContext): Stage[] | undefined {
+  const { model, out } = ctx;
+  const p = ctx.mesh.pipeline;
+  const L = model.layers;
+  if (p > L) {
+    out.push(diag('PP3008', spanOf(ctx, 'pipeline'), { pipeline: p, layers: L }, { help: `every stage needs at least one layer: pipeline ≤ ${L}` }));
+    return undefined;
+  }
+  const field = ctx.fields.get<Range[]>('stages');
+  if (!field) return balancedStages(L, p);
+  const ranges = field.value;
+  if (ranges.length !== p) {
+    out.push(diag('PP3007', field.span, { count: ranges.length, pipeline: p }, { help: `give one range per stage, e.g. stages = ${formatRanges(balancedStages(L, p))}` }));
+    return undefined;
+  }
+  let ok = true;
+  let next = 0;
+  let prev: Range | undefined;
+  for (const r of ranges) {
+    if (r.from > r.to) {
+      out.push(diag('PP3006', r.span, { detail: `layer range ${r.from}..${r.to} is reversed` }, { help: `write ${r.to}..${r.from}` }));
+      ok = false;
+      break;
+    }
+    if (r.to >= L) {
+      out.push(diag('PP3006', r.span, { detail: `layer ${r.to} does not exist: model '${model.name}' has layers 0..${L - 1}` }, { help: `the last stage should end at layer ${L - 1}` }));
+      ok = false;
+      break;
+    }
+    if (r.from > next) {
+      const detail = next === r.from - 1 ? `layer ${next} is in no stage` : `layers ${next}..${r.from - 1} are in no stage`;
+      out.push(diag('PP3006', r.span, { detail }, { help: `start this stage at layer ${next}: ${next}..${r.to}`, related: prev ? [{ span: prev.span, message: 'the previous stage ends here' }] : [] }));
+      ok = false;
+      break;
+    }
+    if (r.from < next) {
+      const detail = `layer range ${r.from}..${r.to} overlaps the previous stage (layers up to ${next - 1})`;
+      out.push(diag('PP3006', r.span, { detail }, { help: next <= r.to ? `start this stage at layer ${next}: ${next}..${r.to}` : 'each layer belongs to exactly one stage', related: prev ? [{ span: prev.span, message: 'previous stage' }] : [] }));
+      ok = false;
+      break;
+    }
+    next = r.to + 1;
+    prev = r;
+  }
+  if (ok && next < L) {
+    const detail = next === L - 1 ? `layer ${next} is in no stage` : `layers ${next}..${L - 1} are in no stage`;
+    out.push(diag('PP3006', prev?.span ?? field.span, { detail }, { help: `end the last stage at layer ${L - 1}` }));
+    ok = false;
+  }
+  if (!ok) return undefined;
+  return ranges.map((r, i) => stageOf(i, r.from, r.to, p));
+}
+
+export function formatRanges(stages: Stage[]): string {
+  return `[${stages.map((s) => `${s.firstLayer}..${s.lastLayer}`).join(', ')}]`;
+}
+
+export interface ScheduleFacts {
+  schedule: 'gpipe' | '1f1b' | 'interleaved';
+  virtual: number;
+}
+
+/** Training schedule checks; `microbatches` is already derived from the batch. */
+export function checkSchedule(ctx: PlanContext, microbatches: number | undefined): ScheduleFacts | undefined {
+  const { out, fields } = ctx;
+  const p = ctx.mesh.pipeline;
+  const schedule = fields.value<ScheduleFacts['schedule']>('schedule') ?? '1f1b';
+  const virtualField = fields.get<number>('virtual');
+  let ok = true;
+  if (schedule !== 'interleaved') {
+    if (virtualField) {
+      out.push(diag('PP3022', virtualField.entry.keySpan, {}, { help: 'add `schedule = interleaved`, or remove `virtual`' }));
+      ok = false;
+    }
+  } else {
+    if (!virtualField) {
+      out.push(diag('PP3013', spanOf(ctx, 'schedule'), {}, { help: `add \`virtual = 2\`` }));
+      return undefined;
+    }
+    const v = virtualField.value;
+    if (ctx.model.layers % (p * v) !== 0) {
+      const vs = [2, 3, 4, 5, 6, 8].filter((x) => ctx.model.layers % (p * x) === 0);
+      out.push(diag('PP3014', virtualField.span, { layers: ctx.model.layers, pipeline: p, virtual: v, product: p * v }, { help: vs.length > 0 ? `virtual = ${vs[0]} divides the layers evenly` : 'use schedule = 1f1b' }));
+      ok = false;
+    }
+    if (fields.has('stages')) {
+      out.push(diag('PP2014', fields.get('stages')!.entry.keySpan, { key: 'stages', other: 'schedule = interleaved' }, { help: 'interleaved chunks are balanced; remove `stages`' }));
+      ok = false;
+    }
+    if (microbatches !== undefined && p > 1 && microbatches % p !== 0) {
+      const m = Math.ceil(microbatches / p) * p;
+      out.push(diag('PP3018', spanOf(ctx, fields.has('microbatches') ? 'microbatches' : 'batch.global'), { microbatches, pipeline: p }, { help: `make global / (micro × data) a multiple of ${p}, e.g. ${m} microbatches` }));
+      ok = false;
+    }
+  }
+  if (p === 1 && fields.has('schedule')) {
+    out.push(diag('PP3020', fields.get('schedule')!.entry.keySpan, { key: 'schedule', why: 'with pipeline = 1' }, { help: 'remove it, or set pipeline > 1' }));
+  }
+  if (ok && p > 1 && microbatches !== undefined && microbatches < p) {
+    out.push(diag('PP3019', spanOf(ctx, fields.has('microbatches') ? 'microbatches' : 'batch.global'), { microbatches, pipeline: p }, { help: `the bubble is (p − 1)/(m + p − 1) = ${Math.round(((p - 1) / (microbatches + p - 1)) * 100)}% of the step; use at least ${p * 4} microbatches` }));
+  }
+  return ok ? { schedule, virtual: schedule === 'interleaved' ? virtualField!.value : 1 } : undefined;
+}

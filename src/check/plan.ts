@@ -1,0 +1,135 @@
+/**
+ * A `plan` declaration → CheckedPlan. The parallel dimensions are checked one per
+ * function, in a fixed order (tensor, pipeline, mesh size, batch, schedule,
+ * precision); each reports its own diagnostics, and a plan with any error yields
+ * no CheckedPlan.
+ */
+import type { BlockValue, Declaration } from '../ast.js';
+import { diag, type Diagnostic } from '../diagnostics/diagnostic.js';
+import { didYouMean } from '../diagnostics/suggest.js';
+import type { Dtype } from '../facts/dtypes.js';
+import { MODES, type Mode } from '../facts/keys.js';
+import type { CheckedPlan, ClusterSpec, Mesh, ModelSpec, ServePlan, TrainPlan } from '../plan.js';
+import type { Span } from '../source.js';
+import { checkServeBatch, checkTrainBatch } from './batch.js';
+import type { PlanContext } from './context.js';
+import { checkMeshSize } from './data.js';
+import { checkSchedule, checkStages } from './pipeline.js';
+import { checkBf16, checkNoEffect } from './precision.js';
+import { checkTensor, deriveFacts } from './tensor.js';
+import { readBlock } from './values.js';
+
+/** Declarations visible to a plan, by name; `spec` is undefined when the declaration itself has errors. */
+export interface Scope {
+  models: Map<string, { decl: Declaration; spec: ModelSpec | undefined }>;
+  clusters: Map<string, { decl: Declaration; spec: ClusterSpec | undefined }>;
+}
+
+export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Diagnostic[]): CheckedPlan | undefined {
+  const errorsBefore = countErrors(out);
+  const mode = peekMode(decl.body);
+  const where = `plan '${decl.name}'`;
+  const fields = readBlock(decl.body, 'plan', mode ? { where, mode, anchor: decl.nameSpan, out } : { where, anchor: decl.nameSpan, out });
+  const model = resolveRef(fields.get<string>('model'), 'model', scope.models, out);
+  const cluster = resolveRef(fields.get<string>('cluster'), 'cluster', scope.clusters, out);
+  const batchField = fields.get<BlockValue>('batch');
+  const batch =
+    batchField && mode
+      ? readBlock(batchField.value, 'batch', { where: `the batch block of plan '${decl.name}'`, mode, anchor: batchField.entry.keySpan, out })
+      : undefined;
+  if (!mode || !model || !cluster || fields.value<Mode>('mode') === undefined) return undefined;
+
+  const mesh: Mesh = {
+    tensor: fields.value<number>('tensor') ?? 1,
+    pipeline: fields.value<number>('pipeline') ?? 1,
+    data: fields.value<number>('data') ?? 1,
+  };
+  const ctx: PlanContext = { decl, mode, fields, batch, model, cluster, mesh, out };
+
+  const tensorOk = checkTensor(ctx);
+  const stages = checkStages(ctx);
+  const meshOk = checkMeshSize(ctx);
+  checkNoEffect(ctx);
+  const spans: Record<string, Span> = {};
+  for (const [k, f] of fields.map) spans[k] = f.span;
+  if (batch) for (const [k, f] of batch.map) spans[`batch.${k}`] = f.span;
+  const base = {
+    name: decl.name,
+    file,
+    span: decl.nameSpan,
+    model,
+    cluster,
+    mesh,
+    reserve: fields.value<number>('reserve') ?? 0.1,
+    workspaceBytes: fields.value<number>('workspace') ?? 256 * 2 ** 20,
+    attention: fields.value<'flash' | 'standard'>('attention') ?? 'flash',
+    derived: deriveFacts(model, mesh),
+    spans,
+  };
+
+  if (mode === 'serve') {
+    const b = checkServeBatch(ctx);
+    const kvDtype = fields.value<Dtype>('kv_dtype') ?? model.dtype;
+    const precisionOk = checkBf16(ctx, [
+      { key: 'model.dtype', what: `model '${model.name}' dtype`, dtype: model.dtype },
+      { key: 'kv_dtype', what: 'kv_dtype', dtype: fields.has('kv_dtype') ? kvDtype : 'fp32' },
+    ]);
+    if (!b || !stages || !tensorOk || !meshOk || !precisionOk || countErrors(out) > errorsBefore) return undefined;
+    const plan: ServePlan = { ...base, stages, mode, batch: b, kvDtype };
+    return plan;
+  }
+
+  const tb = checkTrainBatch(ctx);
+  const sched = checkSchedule(ctx, tb?.microbatches);
+  const precision = fields.value<TrainPlan['precision']>('precision') ?? (model.dtype === 'fp32' || model.dtype === 'fp16' ? model.dtype : 'bf16');
+  const gradDtype = fields.value<TrainPlan['gradDtype']>('grad_dtype') ?? 'fp32';
+  const precisionOk = checkBf16(ctx, [
+    { key: fields.has('precision') ? 'precision' : 'model.dtype', what: 'precision', dtype: precision },
+    { key: 'grad_dtype', what: 'grad_dtype', dtype: gradDtype },
+  ]);
+  if (!tb || !sched || !stages || !tensorOk || !meshOk || !precisionOk || countErrors(out) > errorsBefore) return undefined;
+  const plan: TrainPlan = {
+    ...base,
+    stages,
+    mode,
+    batch: tb.batch,
+    microbatches: tb.microbatches,
+    schedule: sched.schedule,
+    virtual: sched.virtual,
+    sequenceParallel: fields.value<boolean>('sequence_parallel') ?? false,
+    zero: (fields.value<number>('zero') ?? 0) as TrainPlan['zero'],
+    recompute: fields.value<TrainPlan['recompute']>('recompute') ?? 'none',
+    precision,
+    optimizer: fields.value<TrainPlan['optimizer']>('optimizer') ?? 'adamw',
+    gradDtype,
+  };
+  return plan;
+}
+
+function countErrors(ds: Diagnostic[]): number {
+  let n = 0;
+  for (const d of ds) if (d.severity === 'error') n++;
+  return n;
+}
+
+/** The mode decides which keys apply, so it is read before the rest of the block. */
+function peekMode(body: BlockValue): Mode | undefined {
+  const e = body.entries.find((x) => x.key === 'mode');
+  return e && e.value.kind === 'ident' && (MODES as readonly string[]).includes(e.value.name) ? (e.value.name as Mode) : undefined;
+}
+
+function resolveRef<T>(
+  field: { value: string; span: Span } | undefined,
+  kind: 'model' | 'cluster',
+  table: Map<string, { decl: Declaration; spec: T | undefined }>,
+  out: Diagnostic[],
+): T | undefined {
+  if (!field) return undefined;
+  const found = table.get(field.value);
+  if (found) return found.spec;
+  const names = [...table.keys()];
+  const hint = didYouMean(field.value, names, 6);
+  const help = hint ?? (names.length === 0 ? `declare one: ${kind} ${field.value} { … }, or import the file that does` : undefined);
+  out.push(diag('PP2010', field.span, { kind, name: field.value }, help ? { help } : {}));
+  return undefined;
+}

@@ -1,0 +1,31 @@
+/** Number formats against the hardware, and knobs that do nothing in this plan. */
+import { diag } from '../diagnostics/diagnostic.js';
+import { spanOf, type PlanContext } from './context.js';
+
+/** bf16 needs Ampere or newer (vLLM and PyTorch refuse it on T4 and V100). */
+export function checkBf16(ctx: PlanContext, uses: { key: string; what: string; dtype: string }[]): boolean {
+  if (ctx.cluster.gpu.bf16) return true;
+  let ok = true;
+  for (const u of uses) {
+    if (u.dtype !== 'bf16') continue;
+    const span = u.key === 'model.dtype' ? ctx.model.span : spanOf(ctx, u.key);
+    ctx.out.push(diag('PP3023', span, { what: u.what, gpu: ctx.cluster.gpu.id }, { help: `use fp16 (or fp32) on ${ctx.cluster.gpu.name}` }));
+    ok = false;
+  }
+  return ok;
+}
+
+/** Warnings for knobs that are set but cannot act with this mesh. */
+export function checkNoEffect(ctx: PlanContext): void {
+  const f = ctx.fields;
+  const warn = (key: string, why: string, help: string) => {
+    const e = f.get(key);
+    if (e) ctx.out.push(diag('PP3020', e.entry.keySpan, { key, why }, { help }));
+  };
+  if (ctx.mesh.tensor === 1 && f.value<boolean>('sequence_parallel') === true) {
+    warn('sequence_parallel', 'with tensor = 1', 'sequence parallelism shards activations over the tensor group; set tensor > 1 or remove it');
+  }
+  if (ctx.mesh.data === 1 && (f.value<number>('zero') ?? 0) > 0) {
+    warn('zero', 'with data = 1', 'ZeRO shards state across data replicas; set data > 1 or remove it');
+  }
+}

@@ -1,0 +1,269 @@
+/**
+ * Reading a block's entries against the key table (`src/facts/keys.ts`): unknown
+ * keys, duplicates, keys that do not apply to the plan's mode, and each value's
+ * type, unit and range. The result is a map of typed fields with their spans.
+ */
+import type { BlockValue, Entry, NumberValue, Value } from '../ast.js';
+import { diag, type Diagnostic } from '../diagnostics/diagnostic.js';
+import { didYouMean, suggest } from '../diagnostics/suggest.js';
+import { formatNumber } from '../diagnostics/codes.js';
+import { ALL_UNITS, BYTE_UNITS, KEYS, TIME_UNITS, type BlockKind, type KeySpec, type KeyType, type Mode } from '../facts/keys.js';
+import type { Span } from '../source.js';
+
+export interface Range {
+  from: number;
+  to: number;
+  span: Span;
+}
+
+export type FieldValue = number | boolean | string | Range[] | BlockValue | { block: BlockValue } | { ident: string } | { text: string };
+
+export interface Field<T = unknown> {
+  value: T;
+  /** The value's span. */
+  span: Span;
+  entry: Entry;
+}
+
+/** Typed fields of one block; `get` returns undefined for absent or invalid keys. */
+export class Fields {
+  constructor(
+    readonly kind: BlockKind,
+    readonly map: Map<string, Field>,
+  ) {}
+  get<T>(key: string): Field<T> | undefined {
+    return this.map.get(key) as Field<T> | undefined;
+  }
+  value<T>(key: string): T | undefined {
+    return this.get<T>(key)?.value;
+  }
+  has(key: string): boolean {
+    return this.map.has(key);
+  }
+}
+
+export interface BlockContext {
+  /** How the block is named in messages: `plan 'serve_8b'`, `the batch block of plan 'x'`. */
+  where: string;
+  /** The plan's mode, for mode-specific keys (undefined outside plans or when the mode is unknown). */
+  mode?: Mode;
+  /** Where "missing key" diagnostics point (the declaration's name, or the block's key). */
+  anchor: Span;
+  out: Diagnostic[];
+}
+
+/** Check every entry of `block` against KEYS[kind]; report missing required keys. */
+export function readBlock(block: BlockValue, kind: BlockKind, ctx: BlockContext): Fields {
+  const specs = KEYS[kind];
+  const map = new Map<string, Field>();
+  const seen = new Map<string, Entry>();
+  for (const entry of block.entries) {
+    const spec = specs[entry.key];
+    if (!spec) {
+      const hint = didYouMean(entry.key, Object.keys(specs), 0);
+      ctx.out.push(
+        diag('PP2002', entry.keySpan, { key: entry.key, where: ctx.where }, { help: hint ?? `valid keys: ${Object.keys(specs).join(', ')}` }),
+      );
+      continue;
+    }
+    const first = seen.get(entry.key);
+    if (first) {
+      ctx.out.push(
+        diag('PP2004', entry.keySpan, { key: entry.key, where: ctx.where }, {
+          help: 'remove one of them',
+          related: [{ span: first.keySpan, message: 'first set here' }],
+        }),
+      );
+      continue;
+    }
+    seen.set(entry.key, entry);
+    if (spec.modes && ctx.mode && !spec.modes.includes(ctx.mode)) {
+      ctx.out.push(
+        diag('PP2013', entry.keySpan, { key: entry.key, mode: ctx.mode }, { help: `'${entry.key}' is for ${spec.modes.join('/')} plans; remove it` }),
+      );
+      continue;
+    }
+    const v = convert(entry, spec, ctx.out);
+    if (v !== undefined) map.set(entry.key, { value: v, span: entry.value.span, entry });
+  }
+  for (const [key, spec] of Object.entries(specs)) {
+    if (!spec.required || seen.has(key)) continue;
+    if (spec.modes && (!ctx.mode || !spec.modes.includes(ctx.mode))) continue;
+    const example = spec.type.kind === 'block' ? `${key} ${spec.example ?? '{ }'}` : `${key} = ${spec.example ?? '…'}`;
+    ctx.out.push(diag('PP2003', ctx.anchor, { where: ctx.where, key }, { help: `add \`${example}\` (${lowerFirst(spec.doc)})` }));
+  }
+  return new Fields(kind, map);
+}
+
+function lowerFirst(s: string): string {
+  return (s[0]?.toLowerCase() ?? '') + s.slice(1).replace(/\.$/, '');
+}
+
+/** How a value looks, for "found …" in messages. */
+export function describe(v: Value): string {
+  switch (v.kind) {
+    case 'number':
+      return v.unit ? `${v.raw} ${v.unit.text}` : `the number ${v.raw}`;
+    case 'range':
+      return `the range ${v.from.raw}..${v.to.raw}`;
+    case 'ident':
+      return `'${v.name}'`;
+    case 'string':
+      return `the string "${v.value}"`;
+    case 'list':
+      return 'a list';
+    case 'block':
+      return 'a block';
+  }
+}
+
+function expectedText(t: KeyType): string {
+  switch (t.kind) {
+    case 'int':
+      return t.min === 0 ? 'a whole number ≥ 0' : t.min === 1 ? 'a positive whole number' : `a whole number ≥ ${t.min}`;
+    case 'number':
+      return 'a number';
+    case 'bytes':
+      return 'a size with a unit (e.g. 24 GiB)';
+    case 'duration':
+      return 'a duration with a unit (e.g. 5 ms)';
+    case 'fraction':
+      return 'a percentage (e.g. 10%)';
+    case 'bool':
+      return 'true or false';
+    case 'enum':
+      return `one of ${t.values.join(', ')}`;
+    case 'ref':
+      return `the name of a ${t.to}`;
+    case 'gpu':
+      return 'a GPU catalog name or a gpu { … } block';
+    case 'string':
+      return 'a string in double quotes';
+    case 'ranges':
+      return 'a list of layer ranges (e.g. [0..15, 16..31])';
+    case 'block':
+      return 'a block { … }';
+  }
+}
+
+function wrongType(entry: Entry, spec: KeySpec, out: Diagnostic[], help?: string): undefined {
+  const opts = help ? { help } : spec.example ? { help: `for example: ${entry.key} = ${spec.example}` } : {};
+  out.push(diag('PP2006', entry.value.span, { key: entry.key, expected: expectedText(spec.type), found: describe(entry.value) }, opts));
+  return undefined;
+}
+
+function rangeText(min: number, max: number | undefined): string {
+  return max === undefined ? `must be at least ${formatNumber(min)}` : `must be between ${formatNumber(min)} and ${formatNumber(max)}`;
+}
+
+/** Reports a unit that is not a unit at all (PP2015); returns true if it did. */
+function unknownUnit(n: NumberValue, out: Diagnostic[]): boolean {
+  if (!n.unit || ALL_UNITS.includes(n.unit.text)) return false;
+  const hint = suggest(n.unit.text, ALL_UNITS);
+  out.push(diag('PP2015', n.unit.span, { unit: n.unit.text }, { help: hint ? `did you mean '${hint}'?` : `units are ${ALL_UNITS.join(' ')}` }));
+  return true;
+}
+
+function convert(entry: Entry, spec: KeySpec, out: Diagnostic[]): FieldValue | undefined {
+  const v = entry.value;
+  const t = spec.type;
+  const key = entry.key;
+  switch (t.kind) {
+    case 'int':
+    case 'number': {
+      if (v.kind !== 'number') return wrongType(entry, spec, out);
+      if (unknownUnit(v, out)) return undefined;
+      if (v.unit) {
+        out.push(diag('PP2007', v.unit.span, { key, expected: expectedText(t), unit: v.unit.text }, { help: `write ${key} = ${v.raw}` }));
+        return undefined;
+      }
+      if (t.kind === 'int' && !Number.isInteger(v.value)) return wrongType(entry, spec, out, `${key} must be whole, e.g. ${key} = ${Math.max(t.min, Math.round(v.value))}`);
+      if (v.value < t.min || (t.max !== undefined && v.value > t.max)) {
+        out.push(diag('PP2008', v.span, { key, value: v.raw, range: rangeText(t.min, t.max) }, { help: `e.g. ${key} = ${spec.example ?? t.min}` }));
+        return undefined;
+      }
+      return v.value;
+    }
+    case 'bytes':
+    case 'duration': {
+      if (v.kind !== 'number') return wrongType(entry, spec, out);
+      if (unknownUnit(v, out)) return undefined;
+      const units = t.kind === 'bytes' ? BYTE_UNITS : TIME_UNITS;
+      if (!v.unit) return wrongType(entry, spec, out, `add a unit: ${key} = ${v.raw} ${t.kind === 'bytes' ? 'GiB' : 'ms'}`);
+      const scale = units[v.unit.text];
+      if (scale === undefined) {
+        out.push(diag('PP2007', v.unit.span, { key, expected: expectedText(t), unit: v.unit.text }, { help: `units for ${key}: ${Object.keys(units).join(' ')}` }));
+        return undefined;
+      }
+      if (v.value < 0) {
+        out.push(diag('PP2008', v.span, { key, value: `${v.raw} ${v.unit.text}`, range: 'must not be negative' }, { help: `e.g. ${key} = ${spec.example}` }));
+        return undefined;
+      }
+      return t.kind === 'bytes' ? Math.round(v.value * scale) : v.value * scale;
+    }
+    case 'fraction': {
+      if (v.kind !== 'number') return wrongType(entry, spec, out);
+      if (unknownUnit(v, out)) return undefined;
+      let f: number;
+      if (v.unit?.text === '%') f = v.value / 100;
+      else if (v.unit) {
+        out.push(diag('PP2007', v.unit.span, { key, expected: expectedText(t), unit: v.unit.text }, { help: `write ${key} = ${v.raw}%` }));
+        return undefined;
+      } else if (v.value >= 1) {
+        out.push(diag('PP2008', v.span, { key, value: v.raw, range: `a fraction must be below 1` }, { help: `for ${v.raw} percent write ${key} = ${v.raw}%` }));
+        return undefined;
+      } else f = v.value;
+      if (f < 0 || f > t.max) {
+        const shown = v.unit ? `${v.raw}%` : v.raw;
+        out.push(diag('PP2008', v.span, { key, value: shown, range: `must be between 0% and ${t.max * 100}%` }, { help: `e.g. ${key} = ${spec.example}` }));
+        return undefined;
+      }
+      return f;
+    }
+    case 'bool':
+    case 'enum': {
+      const values = t.kind === 'bool' ? ['true', 'false'] : t.values;
+      const name = v.kind === 'ident' ? v.name : v.kind === 'number' && !v.unit ? v.raw : undefined;
+      if (name === undefined) {
+        if (v.kind === 'string' && values.includes(v.value)) return wrongType(entry, spec, out, `write ${key} = ${v.value} without quotes`);
+        return wrongType(entry, spec, out);
+      }
+      if (!values.includes(name)) {
+        const hint = didYouMean(name, values, 12);
+        out.push(diag('PP2009', v.span, { value: name, key }, hint ? { help: hint } : {}));
+        return undefined;
+      }
+      return t.kind === 'bool' ? name === 'true' : name;
+    }
+    case 'ref':
+      if (v.kind !== 'ident') return wrongType(entry, spec, out);
+      return v.name;
+    case 'gpu':
+      if (v.kind === 'ident') return { ident: v.name };
+      if (v.kind === 'string') return { text: v.value };
+      if (v.kind === 'block') return { block: v };
+      return wrongType(entry, spec, out);
+    case 'string':
+      if (v.kind !== 'string') return wrongType(entry, spec, out, v.kind === 'ident' ? `put it in quotes: ${key} = "${v.name}"` : undefined);
+      return v.value;
+    case 'ranges': {
+      if (v.kind !== 'list') return wrongType(entry, spec, out);
+      const ranges: Range[] = [];
+      let ok = true;
+      for (const item of v.items) {
+        if (item.kind === 'range' && !item.from.unit && !item.to.unit && Number.isInteger(item.from.value) && Number.isInteger(item.to.value)) {
+          ranges.push({ from: item.from.value, to: item.to.value, span: item.span });
+        } else if (item.kind === 'number' && !item.unit && Number.isInteger(item.value)) {
+          ranges.push({ from: item.value, to: item.value, span: item.span });
+        } else {
+          out.push(diag('PP2006', item.span, { key, expected: 'a layer range such as 0..15', found: describe(item) }));
+          ok = false;
+        }
+      }
+      return ok ? ranges : undefined;
+    }
+    case 'block':
+      if (v.kind !== 'block') return wrongType(entry, spec, out, `write ${key} ${spec.example ?? '{ … }'}`);
+      return v;
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * The command line, as a function: `runCli(argv, io)` → exit status. main.ts calls it
+ * with the process; tests call it in-process.
+ *
+ * Only this module, spec.ts, args.ts and the small diagnostics helpers load on every run;
+ * commands (and through them the parser, checker, memory model and renderers) are loaded
+ * with `import()` when used, so `--help`, `--version` and `explain` start fast.
+ */
+import { EXIT, type ExitCode } from './exit-codes.js';
+import type { Io } from './io.js';
+import { packageVersion } from './package-root.js';
+import { CHECK, COMMANDS, EXPLAIN, GLOBAL_OPTIONS, commandHelp, mainHelp } from './spec.js';
+import { UsageError } from './usage.js';
+import { suggest } from '../diagnostics/suggest.js';
+import { CODES, InternalError, formatMessage } from '../diagnostics/codes.js';
+import { makeStyle, shouldColor } from '../diagnostics/render/style.js';
+
+export async function runCli(argv: readonly string[], io: Io): Promise<ExitCode> {
+  try {
+    return await dispatch(argv, io);
+  } catch (e) {
+    if (e instanceof UsageError) return reportUsage(e, io);
+    return reportInternal(e, io);
+  }
+}
+
+async function dispatch(argv: readonly string[], io: Io): Promise<ExitCode> {
+  const [first, ...rest] = argv;
+  if (first === undefined) throw new UsageError('missing command');
+  switch (first) {
+    case '--help':
+    case '-h':
+      io.stdout.write(mainHelp(packageVersion()));
+      return EXIT.OK;
+    case 'help':
+      return help(rest, io);
+    case '--version':
+    case '-v':
+    case '-V':
+      io.stdout.write(`${packageVersion()}\n`);
+      return EXIT.OK;
+    case 'check': {
+      const { runCheck } = await import('./commands/check.js');
+      return runCheck(rest, io);
+    }
+    case 'explain': {
+      const { runExplain } = await import('./commands/explain.js');
+      return runExplain(rest, io);
+    }
+  }
+  if (first.startsWith('-')) {
+    const name = first.split('=')[0]!;
+    const s = suggest(name, GLOBAL_OPTIONS.map((o) => o.name));
+    throw new UsageError(`unknown option '${name}'`, s ? `did you mean '${s}'?` : undefined);
+  }
+  const s = suggest(first, COMMANDS.map((c) => c.name));
+  throw new UsageError(
+    `unknown command '${first}'`,
+    s ? `did you mean '${s}'?` : `commands: ${COMMANDS.map((c) => c.name).join(', ')}`,
+  );
+}
+
+function help(args: readonly string[], io: Io): ExitCode {
+  if (args.length === 0) {
+    io.stdout.write(mainHelp(packageVersion()));
+    return EXIT.OK;
+  }
+  if (args.length > 1) throw new UsageError(`'parplan help' takes one command, got ${args.length}`);
+  const name = args[0]!;
+  const c = COMMANDS.find((x) => x.name === name);
+  if (c === undefined) {
+    const s = suggest(name, COMMANDS.map((x) => x.name));
+    throw new UsageError(`unknown command '${name}'`, s ? `did you mean '${s}'?` : `commands: ${COMMANDS.map((x) => x.name).join(', ')}`);
+  }
+  io.stdout.write(commandHelp(c));
+  return EXIT.OK;
+}
+
+/**
+ * ```
+ * error: unknown option '--fromat' for 'check'
+ *   = help: did you mean '--format'?
+ * usage: parplan check [--format text|json|sarif|github] [--plan NAME] <file|dir>...
+ * ```
+ */
+function reportUsage(e: UsageError, io: Io): ExitCode {
+  const style = makeStyle(shouldColor(io.stderr, io.env));
+  const lines = [`${style.bold(style.red('error'))}${style.bold(`: ${e.message}`)}`];
+  if (e.hint !== undefined) lines.push(`  = help: ${e.hint}`);
+  const c = [CHECK, EXPLAIN].find((x) => x.name === e.command);
+  lines.push(c ? `usage: ${c.usage}` : "run 'parplan --help' for usage");
+  io.stderr.write(lines.join('\n') + '\n');
+  return EXIT.USAGE;
+}
+
+/**
+ * ```
+ * error[PP9001]: internal error: … (this is a bug in parplan; please report it)
+ * set PARPLAN_DEBUG=1 for the stack trace
+ * ```
+ */
+function reportInternal(e: unknown, io: Io): ExitCode {
+  const style = makeStyle(shouldColor(io.stderr, io.env));
+  let message: string;
+  if (e instanceof InternalError) message = e.message;
+  else {
+    const detail = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    message = formatMessage(CODES.PP9001.message, { detail });
+  }
+  const debug = io.env['PARPLAN_DEBUG'];
+  const lines = [`${style.bold(style.red('error[PP9001]'))}${style.bold(`: ${message}`)}`];
+  if (debug !== undefined && debug !== '' && debug !== '0') {
+    lines.push(e instanceof Error && e.stack ? e.stack : String(e));
+  } else {
+    lines.push('set PARPLAN_DEBUG=1 for the stack trace');
+  }
+  io.stderr.write(lines.join('\n') + '\n');
+  return EXIT.INTERNAL;
+}

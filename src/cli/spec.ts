@@ -1,0 +1,109 @@
+/**
+ * The command-line interface as data: commands, their options, and the help texts built
+ * from them. Loaded by main.ts on every run, so it imports nothing heavy.
+ */
+import type { OptionSpec } from './args.js';
+import { EXIT_DOCS } from './exit-codes.js';
+
+export const FORMATS = ['text', 'json', 'sarif', 'github'] as const;
+export type Format = (typeof FORMATS)[number];
+
+const HELP: OptionSpec = { name: '--help', aliases: ['-h'], doc: 'show this help' };
+
+export interface CommandSpec {
+  name: string;
+  usage: string;
+  summary: string;
+  options: readonly OptionSpec[];
+  /** Extra paragraphs for `parplan help COMMAND`. */
+  details?: string;
+}
+
+export const CHECK: CommandSpec = {
+  name: 'check',
+  usage: 'parplan check [--format text|json|sarif|github] [--plan NAME] <file|dir>...',
+  summary: 'check plans and whether they fit in GPU memory',
+  options: [
+    {
+      name: '--format',
+      value: { placeholder: 'text|json|sarif|github', choices: FORMATS },
+      doc: 'output format (default: text)',
+    },
+    { name: '--plan', value: { placeholder: 'NAME' }, doc: 'check only the plan named NAME' },
+    HELP,
+  ],
+  details:
+    'Directories are searched for *.plan files, recursively, in sorted order.\n' +
+    'Output goes to stdout; the exit status says whether every plan is valid and fits.',
+};
+
+export const EXPLAIN: CommandSpec = {
+  name: 'explain',
+  usage: 'parplan explain <CODE>',
+  summary: 'explain a diagnostic code, e.g. PP3001',
+  options: [HELP],
+  details: 'CODE may be written PP3001, pp3001, 3001, or by its title (heads-not-divisible).',
+};
+
+export const HELP_COMMAND: CommandSpec = {
+  name: 'help',
+  usage: 'parplan help [command]',
+  summary: 'show help for parplan or one command',
+  options: [],
+};
+
+export const COMMANDS: readonly CommandSpec[] = [CHECK, EXPLAIN, HELP_COMMAND];
+
+export const GLOBAL_OPTIONS: readonly OptionSpec[] = [
+  { name: '--help', aliases: ['-h'], doc: 'show this help' },
+  { name: '--version', aliases: ['-v', '-V'], doc: 'print the version' },
+];
+
+function optionLines(options: readonly OptionSpec[]): string[] {
+  const left = options.map((o) =>
+    [...(o.aliases ?? []), o.name].join(', ') + (o.value ? ` <${o.value.placeholder}>` : ''),
+  );
+  const w = Math.max(...left.map((l) => l.length));
+  return options.map((o, i) => `  ${left[i]!.padEnd(w)}  ${o.doc}`);
+}
+
+const ENVIRONMENT = [
+  'environment:',
+  '  NO_COLOR       set: no colour (wins over FORCE_COLOR)',
+  '  FORCE_COLOR    set: colour even when stdout is not a terminal (0 or false: no colour)',
+  '  PARPLAN_DEBUG  set: print the stack trace of internal errors',
+];
+
+const exitLines = () => ['exit status:', ...EXIT_DOCS.map(([code, doc]) => `  ${code}  ${doc}`)];
+
+export function mainHelp(version: string): string {
+  const cmds = COMMANDS.map((c) => [c.usage.replace(/^parplan /, ''), c.summary] as const);
+  const short = (u: string) => (u.length > 40 ? u.replace(/ \[.*\]/, ' [options]') : u);
+  const shortW = Math.max(...cmds.map(([u]) => short(u).length));
+  return [
+    `parplan ${version}: check and size model-parallelism plans (.plan files)`,
+    '',
+    'usage:',
+    ...cmds.map(([u, s]) => `  parplan ${short(u).padEnd(shortW)}  ${s}`),
+    `  parplan --version${' '.repeat(Math.max(0, shortW - 9))}  print the version`,
+    '',
+    'check options:',
+    ...optionLines(CHECK.options),
+    '',
+    ...exitLines(),
+    '',
+    ...ENVIRONMENT,
+    '',
+    "Run 'parplan help <command>' for more about a command.",
+    '',
+  ].join('\n');
+}
+
+export function commandHelp(c: CommandSpec): string {
+  const lines = [`usage: ${c.usage}`, '', c.summary.charAt(0).toUpperCase() + c.summary.slice(1) + '.'];
+  if (c.details) lines.push('', c.details);
+  if (c.options.length > 0) lines.push('', 'options:', ...optionLines(c.options));
+  if (c.name === 'check') lines.push('', ...exitLines(), '', ...ENVIRONMENT);
+  lines.push('');
+  return lines.join('\n');
+}

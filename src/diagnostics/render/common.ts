@@ -1,0 +1,144 @@
+/**
+ * Helpers shared by the renderers: number formatting, the tightest device of a plan,
+ * the verdict and summary sentences, grouping of identical devices and compact rank lists.
+ * Pure functions of the analysis, so every format says the same thing in the same words.
+ */
+import type { Analysis, PlanResult } from '../../analyze.js';
+import type { Diagnostic } from '../diagnostic.js';
+import type { DeviceMemory } from '../../memory/types.js';
+import { CATEGORIES } from '../../memory/types.js';
+
+const GiB = 1024 ** 3;
+
+/** Bytes as GiB with 2 decimals, never "-0.00". */
+export function gib(bytes: number): string {
+  const s = (bytes / GiB).toFixed(2);
+  return s === '-0.00' ? '0.00' : s;
+}
+
+/** part / whole as a percentage with 1 decimal ("12.5%"); "n/a" when whole is 0. */
+export function percent(part: number, whole: number): string {
+  if (whole === 0) return 'n/a';
+  const s = ((part / whole) * 100).toFixed(1);
+  return `${s === '-0.0' ? '0.0' : s}%`;
+}
+
+/** 8_030_261_248 → "8.03B"; below a billion, millions: 124_439_808 → "124.44M". */
+export function formatParams(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)}B`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  return String(n);
+}
+
+export function headroom(d: DeviceMemory): number {
+  return d.usableBytes - d.totalBytes;
+}
+
+/** The device with the least headroom (the lowest rank among equals); undefined for no devices. */
+export function tightest(devices: readonly DeviceMemory[]): DeviceMemory | undefined {
+  let worst: DeviceMemory | undefined;
+  for (const d of devices) {
+    if (worst === undefined || headroom(d) < headroom(worst) || (headroom(d) === headroom(worst) && d.rank < worst.rank)) {
+      worst = d;
+    }
+  }
+  return worst;
+}
+
+/**
+ * One sentence on whether the plan fits:
+ * `fits: tightest is rank 0, 39.98 GiB of 75.96 GiB usable (35.98 GiB headroom, 47.4%)`, or
+ * `DOES NOT FIT: rank 0 needs 95.12 GiB of 75.96 GiB usable`.
+ */
+export function verdict(r: PlanResult): string {
+  const w = tightest(r.memory.devices);
+  if (w === undefined) return r.fits ? 'fits' : 'DOES NOT FIT';
+  if (!r.fits) return `DOES NOT FIT: rank ${w.rank} needs ${gib(w.totalBytes)} GiB of ${gib(w.usableBytes)} GiB usable`;
+  return (
+    `fits: tightest is rank ${w.rank}, ${gib(w.totalBytes)} GiB of ${gib(w.usableBytes)} GiB usable ` +
+    `(${gib(headroom(w))} GiB headroom, ${percent(headroom(w), w.usableBytes)})`
+  );
+}
+
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
+export interface Counts {
+  plans: number;
+  fit: number;
+  notFit: number;
+  errors: number;
+  warnings: number;
+  notes: number;
+}
+
+export function counts(a: Analysis): Counts {
+  const fit = a.results.filter((r) => r.fits).length;
+  return {
+    plans: a.results.length,
+    fit,
+    notFit: a.results.length - fit,
+    errors: a.diagnostics.filter((d) => d.severity === 'error').length,
+    warnings: a.diagnostics.filter((d) => d.severity === 'warning').length,
+    notes: a.diagnostics.filter((d) => d.severity === 'note').length,
+  };
+}
+
+/** `3 plans checked: 2 fit, 1 does not fit; 1 error, 0 warnings`. */
+export function summaryLine(a: Analysis): string {
+  const c = counts(a);
+  return (
+    `${plural(c.plans, 'plan', 'plans')} checked: ${c.fit} ${c.fit === 1 ? 'fits' : 'fit'}, ` +
+    `${c.notFit} ${c.notFit === 1 ? 'does' : 'do'} not fit; ` +
+    `${plural(c.errors, 'error', 'errors')}, ${plural(c.warnings, 'warning', 'warnings')}`
+  );
+}
+
+/** True when the analysis passes: no error diagnostics and every plan fits. */
+export function isOk(a: Analysis): boolean {
+  return !a.diagnostics.some((d) => d.severity === 'error') && a.results.every((r) => r.fits);
+}
+
+/** The file a diagnostic is about: its span's, else its `file`, else undefined. */
+export function diagnosticFile(d: Diagnostic): string | undefined {
+  return d.span?.file ?? d.file;
+}
+
+/** Devices with the same stage, capacity and breakdown, in order of their lowest rank. */
+export interface DeviceGroup {
+  /** The group's lowest-ranked device (all are identical but for their coordinates). */
+  device: DeviceMemory;
+  ranks: number[];
+}
+
+export function groupDevices(devices: readonly DeviceMemory[]): DeviceGroup[] {
+  const sorted = [...devices].sort((a, b) => a.rank - b.rank);
+  const groups = new Map<string, DeviceGroup>();
+  for (const d of sorted) {
+    const key = [d.stage, d.gpu, d.capacityBytes, d.usableBytes, d.totalBytes, ...CATEGORIES.map((c) => d.breakdown[c])].join('/');
+    const g = groups.get(key);
+    if (g) g.ranks.push(d.rank);
+    else groups.set(key, { device: d, ranks: [d.rank] });
+  }
+  return [...groups.values()];
+}
+
+/**
+ * Ranks as runs: [0,1,4,5] → "0-1,4-5". When that is longer than `maxWidth`, keeps the
+ * first two runs and the last ("0-1,4-5,…,60-61"), then the first and last ("0-1,…,60-61"),
+ * then just the count ("64 ranks").
+ */
+export function compactRanks(ranks: readonly number[], maxWidth = Infinity): string {
+  const sorted = [...new Set(ranks)].sort((a, b) => a - b);
+  const runs: string[] = [];
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    runs.push(i === j ? String(sorted[i]) : `${sorted[i]}-${sorted[j]}`);
+    i = j + 1;
+  }
+  const candidates = [runs.join(',')];
+  if (runs.length > 3) candidates.push(`${runs[0]},${runs[1]},…,${runs[runs.length - 1]}`);
+  if (runs.length > 2) candidates.push(`${runs[0]},…,${runs[runs.length - 1]}`);
+  for (const c of candidates) if (c.length <= maxWidth) return c;
+  return `${sorted.length} ranks`;
+}

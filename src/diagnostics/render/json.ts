@@ -1,0 +1,145 @@
+/**
+ * The machine format (`--format json`): one JSON document, stable field order.
+ *
+ * ```
+ * { "ok": bool,
+ *   "plans": [ { "name", "file", "mode", "fits",
+ *                "model": { "name", "params" },
+ *                "mesh": { "tensor", "pipeline", "data", "gpus" },
+ *                "devices": [ { "rank", "stage", "tensorRank", "dataRank", "gpu", "capacityBytes",
+ *                               "usableBytes", "totalBytes",
+ *                               "breakdown": { "weights", "gradients", "optimizer", "activations",
+ *                                              "kvCache", "workspace" } } ] } ],
+ *   "diagnostics": [ { "severity", "code", "message", "file", "line", "column", "endLine",
+ *                      "endColumn", "help" } ] }
+ * ```
+ * Conventions: every field is always present; a value that does not exist is `null`
+ * (`help` when the diagnostic has none; `line`, `column`, `endLine`, `endColumn` for a
+ * diagnostic without a position, e.g. an unreadable file; `file` when it names none).
+ * Lines and columns are 1-based, `endColumn` exclusive. Byte counts are integers;
+ * `mesh.gpus` = tensor × pipeline × data (GPUs used, not the cluster's size); `devices` are
+ * in rank order; `ok` = no error diagnostics and every plan fits.
+ */
+import type { Analysis, PlanResult } from '../../analyze.js';
+import type { Diagnostic } from '../diagnostic.js';
+import type { Severity } from '../codes.js';
+import { InternalError } from '../codes.js';
+import type { DeviceMemory } from '../../memory/types.js';
+import { diagnosticFile, isOk } from './common.js';
+
+export interface JsonReport {
+  ok: boolean;
+  plans: JsonPlan[];
+  diagnostics: JsonDiagnostic[];
+}
+
+export interface JsonPlan {
+  name: string;
+  file: string;
+  mode: 'serve' | 'train';
+  fits: boolean;
+  model: { name: string; params: number };
+  mesh: { tensor: number; pipeline: number; data: number; gpus: number };
+  devices: JsonDevice[];
+}
+
+export interface JsonDevice {
+  rank: number;
+  stage: number;
+  tensorRank: number;
+  dataRank: number;
+  gpu: string;
+  capacityBytes: number;
+  usableBytes: number;
+  totalBytes: number;
+  breakdown: {
+    weights: number;
+    gradients: number;
+    optimizer: number;
+    activations: number;
+    kvCache: number;
+    workspace: number;
+  };
+}
+
+export interface JsonDiagnostic {
+  severity: Severity;
+  code: string;
+  message: string;
+  file: string | null;
+  line: number | null;
+  column: number | null;
+  endLine: number | null;
+  endColumn: number | null;
+  help: string | null;
+}
+
+export function toJson(a: Analysis): JsonReport {
+  return {
+    ok: isOk(a),
+    plans: a.results.map(jsonPlan),
+    diagnostics: a.diagnostics.map(jsonDiagnostic),
+  };
+}
+
+/** The report as text: 2-space indented, with a final newline. */
+export function renderJson(a: Analysis): string {
+  return JSON.stringify(toJson(a), null, 2) + '\n';
+}
+
+function jsonPlan(r: PlanResult): JsonPlan {
+  const { plan, memory } = r;
+  const m = plan.mesh;
+  return {
+    name: plan.name,
+    file: plan.file,
+    mode: plan.mode,
+    fits: r.fits,
+    model: { name: plan.model.name, params: int(memory.params, 'params') },
+    mesh: { tensor: m.tensor, pipeline: m.pipeline, data: m.data, gpus: m.tensor * m.pipeline * m.data },
+    devices: [...memory.devices].sort((x, y) => x.rank - y.rank).map(jsonDevice),
+  };
+}
+
+function jsonDevice(d: DeviceMemory): JsonDevice {
+  const b = d.breakdown;
+  return {
+    rank: d.rank,
+    stage: d.stage,
+    tensorRank: d.tensorRank,
+    dataRank: d.dataRank,
+    gpu: d.gpu,
+    capacityBytes: int(d.capacityBytes, 'capacityBytes'),
+    usableBytes: int(d.usableBytes, 'usableBytes'),
+    totalBytes: int(d.totalBytes, 'totalBytes'),
+    breakdown: {
+      weights: int(b.weights, 'weights'),
+      gradients: int(b.gradients, 'gradients'),
+      optimizer: int(b.optimizer, 'optimizer'),
+      activations: int(b.activations, 'activations'),
+      kvCache: int(b.kvCache, 'kvCache'),
+      workspace: int(b.workspace, 'workspace'),
+    },
+  };
+}
+
+function jsonDiagnostic(d: Diagnostic): JsonDiagnostic {
+  const s = d.span;
+  return {
+    severity: d.severity,
+    code: d.code,
+    message: d.message,
+    file: diagnosticFile(d) ?? null,
+    line: s ? s.line : null,
+    column: s ? s.column : null,
+    endLine: s ? s.endLine : null,
+    endColumn: s ? s.endColumn : null,
+    help: d.help ?? null,
+  };
+}
+
+/** Byte counts are integers by contract of the memory model; anything else is a bug there. */
+function int(n: number, what: string): number {
+  if (!Number.isSafeInteger(n)) throw new InternalError(`${what} = ${n} is not an integer byte count`);
+  return n;
+}

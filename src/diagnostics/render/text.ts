@@ -1,0 +1,208 @@
+/**
+ * The human format: rustc-style diagnostics with the source line and a caret underline,
+ * then per plan a header, a table of per-device memory (identical devices grouped), a
+ * verdict and the formulas behind the tightest device, then one summary line.
+ *
+ * Output is stable (tests compare it exactly) and, apart from source lines and messages
+ * quoted from the user's input, at most 100 columns wide. Colour is an option: the
+ * CLI decides it with `shouldColor` (TTY, NO_COLOR, FORCE_COLOR).
+ */
+import type { Analysis, PlanResult } from '../../analyze.js';
+import type { Diagnostic } from '../diagnostic.js';
+import type { SourceFile, Span } from '../../source.js';
+import { CATEGORIES, type Category, type DeviceMemory } from '../../memory/types.js';
+import { makeStyle, stripAnsi, type Style } from './style.js';
+import { compactRanks, formatParams, gib, groupDevices, headroom, percent, summaryLine, tightest, verdict } from './common.js';
+
+export const MAX_WIDTH = 100;
+const TAB = '    ';
+
+export interface TextOptions {
+  /** ANSI colour; default false. */
+  color?: boolean;
+}
+
+export function renderText(a: Analysis, opts: TextOptions = {}): string {
+  const style = makeStyle(opts.color ?? false);
+  const blocks: string[] = [];
+  for (const d of a.diagnostics) blocks.push(renderDiagnostic(d, a.sources, style));
+  for (const r of a.results) blocks.push(renderPlan(r, style));
+  blocks.push(style.bold(summaryLine(a)) + '\n');
+  return blocks.join('\n');
+}
+
+// ---------------------------------------------------------------------------------------
+// Diagnostics
+
+function severityColor(style: Style, severity: Diagnostic['severity']): (s: string) => string {
+  return severity === 'error' ? style.red : severity === 'warning' ? style.yellow : style.cyan;
+}
+
+function location(span: Span): string {
+  return `${span.file}:${span.line}:${span.column}`;
+}
+
+/** Display width of a source prefix, with tabs shown as 4 spaces. */
+function displayWidth(s: string): number {
+  let w = 0;
+  for (const ch of s) w += ch === '\t' ? TAB.length : 1;
+  return w;
+}
+
+/**
+ * ```
+ * error[PP3001]: heads = 32 is not divisible by tensor = 3
+ *   --> examples/x.plan:12:12
+ *    |
+ * 12 |   tensor = 3
+ *    |            ^
+ *    = note: examples/x.plan:3:3: heads is set here
+ *    = help: tensor = 2 or 4 divides heads = 32
+ * ```
+ * A span over several lines is underlined to the end of its first line. Without a span,
+ * only the file (if any) is shown; without the source text, only the location.
+ */
+export function renderDiagnostic(d: Diagnostic, sources: ReadonlyMap<string, SourceFile>, style: Style): string {
+  const color = severityColor(style, d.severity);
+  const out: string[] = [`${style.bold(color(`${d.severity}[${d.code}]`))}${style.bold(`: ${d.message}`)}`];
+  const span = d.span;
+  const width = span ? String(span.line).length : 1;
+  const pad = ' '.repeat(width);
+  const gutter = (s: string) => style.bold(style.blue(s));
+
+  if (span) {
+    out.push(`${pad}${gutter('-->')} ${location(span)}`);
+    const source = sources.get(span.file);
+    if (source && span.line >= 1 && span.line <= source.lineStarts.length) {
+      const text = source.lineText(span.line);
+      const startCol = Math.max(1, span.column);
+      const before = text.slice(0, startCol - 1);
+      const underlined = span.endLine === span.line ? text.slice(startCol - 1, Math.max(startCol - 1, span.endColumn - 1)) : text.slice(startCol - 1);
+      const shown = text.replace(/\t/g, TAB).trimEnd();
+      out.push(`${pad} ${gutter('|')}`);
+      out.push(`${gutter(String(span.line))} ${gutter('|')}${shown === '' ? '' : ` ${shown}`}`);
+      out.push(`${pad} ${gutter('|')} ${' '.repeat(displayWidth(before))}${color('^'.repeat(Math.max(1, displayWidth(underlined))))}`);
+    }
+  } else if (d.file !== undefined) {
+    out.push(`${pad}${gutter('-->')} ${d.file}`);
+  }
+  const label = (name: string, text: string) => {
+    const head = `${pad} ${gutter('=')} ${style.bold(`${name}:`)} `;
+    const indent = ' '.repeat(stripAnsi(head).length);
+    return text
+      .split('\n')
+      .map((line, i) => (i === 0 ? head : indent) + line)
+      .join('\n');
+  };
+  for (const r of d.related ?? []) out.push(label('note', `${location(r.span)}: ${r.message}`));
+  if (d.help !== undefined) out.push(label('help', d.help));
+  return out.join('\n') + '\n';
+}
+
+// ---------------------------------------------------------------------------------------
+// Plans
+
+const CATEGORY_LABELS: Record<Category, string> = {
+  weights: 'weights',
+  gradients: 'grads',
+  optimizer: 'optim',
+  activations: 'activ',
+  kvCache: 'kv cache',
+  workspace: 'workspace',
+};
+
+const WHY_LABELS: Record<Category, string> = {
+  weights: 'weights',
+  gradients: 'gradients',
+  optimizer: 'optimizer',
+  activations: 'activations',
+  kvCache: 'kv cache',
+  workspace: 'workspace',
+};
+
+const RANKS_MAX_WIDTH = 16;
+
+/**
+ * ```
+ * plan serve_8b (examples/serve.plan): serve, model llama3_8b with 8.03B params
+ *   mesh tensor 2 × pipeline 1 × data 4 = 8 GPUs, H100_SXM_80GB (79.65 GiB each)
+ *
+ *   memory per GPU, GiB:
+ *   ranks  stage  weights  grads  optim  activ  kv cache  workspace  total  usable      headroom
+ *   0-7        0    14.96   0.00   0.00   0.00     32.00       1.00  47.96   75.66  27.70  36.6%
+ *
+ *   fits: tightest is rank 0, 47.96 GiB of 75.66 GiB usable (27.70 GiB headroom, 36.6%)
+ *   tightest device, rank 0 (stage 0):
+ *     weights      <formula>
+ *     ...
+ * ```
+ */
+export function renderPlan(r: PlanResult, style: Style): string {
+  const { plan, memory } = r;
+  const out: string[] = [];
+  out.push(
+    `${style.bold(`plan ${plan.name}`)} (${plan.file}): ${plan.mode}, model ${plan.model.name} with ${formatParams(memory.params)} params`,
+  );
+  const m = plan.mesh;
+  const gpus = m.tensor * m.pipeline * m.data;
+  out.push(
+    `  mesh tensor ${m.tensor} × pipeline ${m.pipeline} × data ${m.data} = ${gpus} ${gpus === 1 ? 'GPU' : 'GPUs'}, ` +
+      `${plan.cluster.gpu.id} (${gib(plan.cluster.gpu.memoryBytes)} GiB each)`,
+  );
+  out.push('');
+  out.push('  memory per GPU, GiB:');
+  for (const line of deviceTable(memory.devices)) out.push(`  ${line}`);
+  out.push('');
+  const v = verdict(r);
+  out.push(`  ${r.fits ? style.green(v) : style.bold(style.red(v))}`);
+  const w = tightest(memory.devices);
+  if (w !== undefined) {
+    out.push(`  ${r.fits ? 'tightest' : 'worst'} device, rank ${w.rank} (stage ${w.stage}):`);
+    const nameWidth = Math.max(...CATEGORIES.map((c) => WHY_LABELS[c].length));
+    for (const c of CATEGORIES) {
+      const head = `    ${WHY_LABELS[c].padEnd(nameWidth)}  `;
+      for (const line of wrap(w.why[c], MAX_WIDTH - head.length)) {
+        out.push(line.first ? head + line.text : ' '.repeat(head.length + 2) + line.text);
+      }
+    }
+  }
+  return out.join('\n') + '\n';
+}
+
+/** Table rows (no indent); the widest is at most MAX_WIDTH − 2 for realistic sizes. */
+export function deviceTable(devices: readonly DeviceMemory[]): string[] {
+  const header = ['ranks', 'stage', ...CATEGORIES.map((c) => CATEGORY_LABELS[c]), 'total', 'usable', 'headroom'];
+  const rows = groupDevices(devices).map(({ device: d, ranks }) => [
+    compactRanks(ranks, RANKS_MAX_WIDTH),
+    String(d.stage),
+    ...CATEGORIES.map((c) => gib(d.breakdown[c])),
+    gib(d.totalBytes),
+    gib(d.usableBytes),
+    `${gib(headroom(d))} ${percent(headroom(d), d.usableBytes).padStart(6)}`,
+  ]);
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((row) => row[i]!.length)));
+  const fmt = (sep: string) =>
+    all.map((row) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(sep).trimEnd());
+  const wide = fmt('  ');
+  return Math.max(...wide.map((l) => l.length)) <= MAX_WIDTH - 2 ? wide : fmt(' ');
+}
+
+/** Greedy word wrap; a word longer than the width stays whole. */
+function wrap(text: string, width: number): { text: string; first: boolean }[] {
+  const out: { text: string; first: boolean }[] = [];
+  for (const para of text.split('\n')) {
+    let line = '';
+    for (const word of para.split(' ')) {
+      const limit = out.length === 0 ? width : width - 2;
+      if (line !== '' && line.length + 1 + word.length > limit) {
+        out.push({ text: line, first: out.length === 0 });
+        line = word;
+      } else {
+        line = line === '' ? word : `${line} ${word}`;
+      }
+    }
+    out.push({ text: line, first: out.length === 0 });
+  }
+  return out;
+}

@@ -1,0 +1,116 @@
+/**
+ * Does the plan fit? Compares each device's memory with its usable capacity and,
+ * when a device is over, proposes the least disruptive change that fits, found by
+ * re-running the (pure, fast) memory model on variants of the plan.
+ */
+import { diag, type Diagnostic } from './diagnostics/diagnostic.js';
+import { balancedStages } from './check/pipeline.js';
+import { deriveFacts, validTensorDegrees } from './check/tensor.js';
+import { formatBytes } from './format.js';
+import { memoryPlan } from './memory/index.js';
+import { CATEGORIES, type DeviceMemory, type MemoryPlan } from './memory/types.js';
+import type { CheckedPlan, Mesh } from './plan.js';
+
+/** Above this share of usable memory a fitting plan gets a warning. */
+export const LOW_HEADROOM = 0.98;
+
+export interface FitResult {
+  fits: boolean;
+  diagnostics: Diagnostic[];
+}
+
+/** The device with the highest total/usable ratio (first in rank order on ties). */
+export function worstDevice(memory: MemoryPlan): DeviceMemory {
+  let worst = memory.devices[0]!;
+  for (const d of memory.devices) if (d.totalBytes / d.usableBytes > worst.totalBytes / worst.usableBytes) worst = d;
+  return worst;
+}
+
+function fitsAll(m: MemoryPlan): boolean {
+  return m.devices.every((d) => d.totalBytes <= d.usableBytes);
+}
+
+export function fitDiagnostics(plan: CheckedPlan, memory: MemoryPlan): FitResult {
+  const worst = worstDevice(memory);
+  const label = `rank ${worst.rank}${plan.mesh.pipeline > 1 ? ` (stage ${worst.stage})` : ''}`;
+  if (fitsAll(memory)) {
+    const out: Diagnostic[] = [];
+    if (worst.totalBytes > LOW_HEADROOM * worst.usableBytes) {
+      const headroom = formatBytes(worst.usableBytes - worst.totalBytes);
+      out.push(diag('PP4002', plan.span, { plan: plan.name, headroom, where: label }, { help: 'allocator fragmentation or a longer prompt may push it over; lower the batch or add headroom with a larger reserve' }));
+    }
+    return { fits: true, diagnostics: out };
+  }
+  const largest = CATEGORIES.reduce((a, c) => (worst.breakdown[c] > worst.breakdown[a] ? c : a), CATEGORIES[0]);
+  const worstText = `${label} needs ${formatBytes(worst.totalBytes)}, but ${formatBytes(worst.usableBytes)} of ${plan.cluster.gpu.id}'s ${formatBytes(worst.capacityBytes)} is usable (largest part: ${largest} ${formatBytes(worst.breakdown[largest])})`;
+  const fixes = suggestFixes(plan);
+  const help = fixes.length > 0 ? `these fit: ${fixes.slice(0, 3).join('; or ')}` : `no single change of batch, tensor, pipeline, ZeRO or recompute fits; use a larger GPU or more of them`;
+  return { fits: false, diagnostics: [diag('PP4001', plan.span, { plan: plan.name, worst: worstText }, { help })] };
+}
+
+/** Variants of the plan, least disruptive first; each described as the knob to write. */
+function* variants(plan: CheckedPlan): Generator<[string, CheckedPlan]> {
+  if (plan.mode === 'serve') {
+    if (plan.kvDtype !== 'fp8' && plan.kvDtype !== 'int8' && plan.kvDtype !== 'int4') yield ['kv_dtype = fp8', { ...plan, kvDtype: 'fp8' }];
+  } else {
+    if (plan.mesh.data > 1) for (const z of [1, 2, 3] as const) if (z > plan.zero) yield [`zero = ${z}`, { ...plan, zero: z }];
+    if (plan.mesh.tensor > 1 && !plan.sequenceParallel) yield ['sequence_parallel = true', { ...plan, sequenceParallel: true }];
+    if (plan.recompute === 'none') yield ['recompute = selective', { ...plan, recompute: 'selective' }];
+    if (plan.recompute !== 'full') yield ['recompute = full', { ...plan, recompute: 'full' }];
+  }
+  const { tensor: t, pipeline: p, data: d } = plan.mesh;
+  const gpus = plan.cluster.gpus;
+  for (const t2 of validTensorDegrees(plan.model, Math.min(gpus, plan.cluster.gpusPerNode))) {
+    if (t2 <= t) continue;
+    const d2 = Math.min(d, Math.floor(gpus / (t2 * p)));
+    if (d2 < 1 || (plan.mode === 'train' && plan.batch.global % (plan.batch.micro * d2) !== 0)) continue;
+    yield [d2 === d ? `tensor = ${t2}` : `tensor = ${t2} with data = ${d2}`, remesh(plan, { tensor: t2, pipeline: p, data: d2 })];
+  }
+  if (!(plan.mode === 'train' && plan.schedule === 'interleaved') && !plan.spans['stages']) {
+    for (let p2 = p + 1; p2 <= Math.min(plan.model.layers, gpus); p2++) {
+      const d2 = Math.min(d, Math.floor(gpus / (t * p2)));
+      if (d2 < 1) break;
+      if (plan.mode === 'train' && plan.batch.global % (plan.batch.micro * d2) !== 0) continue;
+      yield [d2 === d ? `pipeline = ${p2}` : `pipeline = ${p2} with data = ${d2}`, remesh(plan, { tensor: t, pipeline: p2, data: d2 })];
+    }
+  }
+}
+
+/** The same plan on another mesh (derived facts, stages and microbatches follow). */
+function remesh(plan: CheckedPlan, mesh: Mesh): CheckedPlan {
+  const base = { ...plan, mesh, derived: deriveFacts(plan.model, mesh), stages: balancedStages(plan.model.layers, mesh.pipeline) };
+  if (base.mode === 'train') return { ...base, microbatches: base.batch.global / (base.batch.micro * mesh.data) };
+  return base;
+}
+
+function suggestFixes(plan: CheckedPlan): string[] {
+  const fixes: string[] = [];
+  for (const [text, variant] of variants(plan)) {
+    if (fitsAll(memoryPlan(variant))) fixes.push(text);
+    if (fixes.length >= 3) return fixes;
+  }
+  const batch = largestFittingBatch(plan);
+  if (batch) fixes.push(batch);
+  return fixes;
+}
+
+/** Serving: the largest max_batch that fits; training: the largest micro that fits and divides. */
+function largestFittingBatch(plan: CheckedPlan): string | undefined {
+  if (plan.mode === 'serve') {
+    let lo = 0;
+    let hi = plan.batch.maxBatch - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (fitsAll(memoryPlan({ ...plan, batch: { ...plan.batch, maxBatch: mid } }))) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo >= 1 ? `max_batch = ${lo}` : undefined;
+  }
+  for (let micro = plan.batch.micro - 1; micro >= 1; micro--) {
+    const per = micro * plan.mesh.data;
+    if (plan.batch.global % per !== 0) continue;
+    const v: CheckedPlan = { ...plan, batch: { ...plan.batch, micro }, microbatches: plan.batch.global / per };
+    if (fitsAll(memoryPlan(v))) return `micro = ${micro}`;
+  }
+  return undefined;
+}

@@ -1,0 +1,18 @@
+/** Human formatting of sizes, shared by messages and reports. */
+const GiB = 2 ** 30;
+const MiB = 2 ** 20;
+
+/** 91625968640 → "85.33 GiB"; below 1 GiB in MiB. */
+export function formatBytes(n: number): string {
+  if (Math.abs(n) >= GiB) return `${(n / GiB).toFixed(2)} GiB`;
+  if (Math.abs(n) >= MiB) return `${(n / MiB).toFixed(1)} MiB`;
+  return `${n} B`;
+}
+
+/** 8030261248 → "8.03B"; 124439808 → "124.4M". */
+export function formatCount(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)}B`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}K`;
+  return String(n);
+}

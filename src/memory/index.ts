@@ -1,0 +1,107 @@
+/**
+ * The memory model: CheckedPlan → MemoryPlan, the bytes each GPU needs, by category, with the
+ * formula behind each number. Pure; see docs/memory.md for every formula and its source.
+ */
+import { rankOf, type CheckedPlan, type Stage } from '../plan.js';
+import { activations } from './activations.js';
+import { floorBytes } from './format.js';
+import { gradients } from './gradients.js';
+import { kvCache } from './kv-cache.js';
+import { optimizer } from './optimizer.js';
+import { countParams, deviceParams } from './params.js';
+import type { Breakdown, Category, DeviceMemory, MemoryPlan } from './types.js';
+import { weights } from './weights.js';
+import { workspace } from './workspace.js';
+
+export * from './types.js';
+export * from './params.js';
+export * from './weights.js';
+export * from './gradients.js';
+export * from './optimizer.js';
+export * from './activations.js';
+export * from './kv-cache.js';
+export * from './workspace.js';
+export { num, bytesText, type Part } from './format.js';
+
+/** What every data replica of one (stage, tensor rank) device needs. */
+export interface DeviceFootprint {
+  params: number;
+  breakdown: Breakdown;
+  why: Record<Category, string>;
+  totalBytes: number;
+}
+
+/** The memory of the device at (stage, tensorRank), the same on every data replica. */
+export function deviceFootprint(plan: CheckedPlan, stage: Stage, tensorRank = 0): DeviceFootprint {
+  const p = deviceParams(plan, stage, tensorRank);
+  const parts = {
+    weights: weights(plan, p.total),
+    gradients: gradients(plan, p.total),
+    optimizer: optimizer(plan, p.total),
+    activations: activations(plan, stage),
+    kvCache: kvCache(plan, stage),
+    workspace: workspace(plan, p.largestModule),
+  };
+  const breakdown: Breakdown = {
+    weights: parts.weights.bytes,
+    gradients: parts.gradients.bytes,
+    optimizer: parts.optimizer.bytes,
+    activations: parts.activations.bytes,
+    kvCache: parts.kvCache.bytes,
+    workspace: parts.workspace.bytes,
+  };
+  const why: Record<Category, string> = {
+    weights: parts.weights.why,
+    gradients: parts.gradients.why,
+    optimizer: parts.optimizer.why,
+    activations: parts.activations.why,
+    kvCache: parts.kvCache.why,
+    workspace: parts.workspace.why,
+  };
+  const totalBytes =
+    breakdown.weights + breakdown.gradients + breakdown.optimizer + breakdown.activations + breakdown.kvCache + breakdown.workspace;
+  return { params: p.total, breakdown, why, totalBytes };
+}
+
+/** floor(capacity × (1 − reserve)). */
+export function usableBytes(capacityBytes: number, reserve: number): number {
+  return floorBytes(capacityBytes * (1 - reserve));
+}
+
+/** Every device of the plan, in rank order (rank = (dataRank × pipeline + stage) × tensor + tensorRank). */
+export function memoryPlan(plan: CheckedPlan): MemoryPlan {
+  const { mesh, cluster } = plan;
+  const capacityBytes = cluster.gpu.memoryBytes;
+  const usable = usableBytes(capacityBytes, plan.reserve);
+  const gpu = cluster.gpu.id;
+  const perNode = cluster.gpusPerNode;
+  const footprints: DeviceFootprint[][] = plan.stages.map((stage) => {
+    const row: DeviceFootprint[] = [];
+    for (let r = 0; r < mesh.tensor; r++) row.push(deviceFootprint(plan, stage, r));
+    return row;
+  });
+  const devices: DeviceMemory[] = new Array<DeviceMemory>(mesh.tensor * mesh.pipeline * mesh.data);
+  for (let dataRank = 0; dataRank < mesh.data; dataRank++) {
+    for (const stage of plan.stages) {
+      for (let tensorRank = 0; tensorRank < mesh.tensor; tensorRank++) {
+        const f = footprints[stage.index]![tensorRank]!;
+        const rank = rankOf(mesh, dataRank, stage.index, tensorRank);
+        devices[rank] = {
+          rank,
+          stage: stage.index,
+          tensorRank,
+          dataRank,
+          node: Math.floor(rank / perNode),
+          gpu,
+          capacityBytes,
+          usableBytes: usable,
+          totalBytes: f.totalBytes,
+          breakdown: { ...f.breakdown },
+          params: f.params,
+          why: { ...f.why },
+        };
+      }
+    }
+  }
+  return { plan: plan.name, params: countParams(plan.model), devices };
+}

@@ -1,0 +1,128 @@
+/**
+ * Parameter counting: the whole model exactly as Hugging Face counts it
+ * (`sum(p.numel() for p in model.parameters())`: unpadded vocabulary, tied weights once),
+ * and the parameters one device holds under Megatron's tensor and pipeline sharding.
+ */
+import type { CheckedPlan, ModelSpec, Stage } from '../plan.js';
+
+/** Parameters of one normalization layer: rmsnorm has a weight (h), layernorm a weight and a bias (2h). */
+export function normParams(model: ModelSpec): number {
+  return model.norm === 'layernorm' ? 2 * model.hidden : model.hidden;
+}
+
+/** The parameters of one transformer layer, by module (weight + bias of each module). */
+export interface LayerParams {
+  q: number;
+  k: number;
+  v: number;
+  o: number;
+  /** MLP up projection (gelu's only input projection). */
+  up: number;
+  /** MLP gate projection (swiglu only; 0 for gelu). */
+  gate: number;
+  down: number;
+  /** Both norms of the layer (before attention and before the MLP). */
+  norms: number;
+  total: number;
+  /** The largest single module (a linear layer with its bias), for ZeRO-3's gather buffer. */
+  largestModule: number;
+}
+
+/**
+ * One layer with `heads` query heads, `kvHeads` KV heads and an `ffn`-wide MLP. With the full
+ * counts this is the model's layer; with the per-rank counts it is one tensor rank's shard:
+ * column-parallel q/k/v/up/gate shard their weights and biases, row-parallel o/down shard
+ * their weights but keep their (h-wide) biases whole, and the norms are replicated.
+ */
+export function layerParams(model: ModelSpec, heads: number, kvHeads: number, ffn: number): LayerParams {
+  const h = model.hidden;
+  const d = model.headDim;
+  const bias = model.bias ? 1 : 0;
+  const q = h * heads * d + bias * heads * d;
+  const k = h * kvHeads * d + bias * kvHeads * d;
+  const v = k;
+  const o = heads * d * h + bias * h;
+  const up = h * ffn + bias * ffn;
+  const gate = model.activation === 'swiglu' ? up : 0;
+  const down = ffn * h + bias * h;
+  const norms = 2 * normParams(model);
+  return {
+    q,
+    k,
+    v,
+    o,
+    up,
+    gate,
+    down,
+    norms,
+    total: q + k + v + o + up + gate + down + norms,
+    largestModule: Math.max(q, k, o, up, down, normParams(model)),
+  };
+}
+
+/** Total parameters, exactly as Hugging Face counts them (unpadded vocab; tied embeddings once). */
+export function countParams(model: ModelSpec): number {
+  const h = model.hidden;
+  const layer = layerParams(model, model.heads, model.kvHeads, model.ffn).total;
+  const embedding = model.vocab * h;
+  const positions = model.positions === 'learned' ? model.maxSeq * h : 0;
+  const output = model.tiedEmbeddings ? 0 : model.vocab * h;
+  return model.layers * layer + embedding + positions + normParams(model) + output;
+}
+
+/** The parameters one device holds, by part. */
+export interface DeviceParams {
+  /** Transformer layers on the stage. */
+  layers: number;
+  /** One layer's shard on this tensor rank. */
+  layer: LayerParams;
+  /** Token-embedding shard (vocabPadded / tensor rows), first stage only. */
+  embedding: number;
+  /** Learned position table (replicated over tensor ranks), first stage only. */
+  positions: number;
+  /** Final norm (replicated), last stage only. */
+  finalNorm: number;
+  /** Output-layer shard (vocabPadded / tensor rows), last stage only; a tied copy when pipeline > 1. */
+  output: number;
+  /** Everything above: the parameters whose weights this device holds. */
+  total: number;
+  /** The largest single module on the device (ZeRO-3 gathers one module at a time). */
+  largestModule: number;
+}
+
+/**
+ * Parameters on one device (stage, tensor rank), Megatron sharding: see `layerParams` for the
+ * layers; the embedding and output layer are vocab-parallel (`derived.vocabPadded / tensor`
+ * rows each); the learned position table and the final norm are replicated. With tied
+ * embeddings and pipeline > 1 the last stage keeps its own copy of its embedding shard as the
+ * output layer (Megatron's `shared_embedding`); with one stage the matrix is counted once.
+ * Every tensor rank holds the same number (all splits are even once the checker has run).
+ */
+export function deviceParams(plan: CheckedPlan, stage: Stage, _tensorRank = 0): DeviceParams {
+  const { model, derived } = plan;
+  const h = model.hidden;
+  const layer = layerParams(model, derived.headsPerRank, derived.kvHeadsPerRank, derived.ffnPerRank);
+  const vocabRows = derived.vocabPadded / plan.mesh.tensor;
+  const embedding = stage.hasEmbedding ? vocabRows * h : 0;
+  const positions = stage.hasEmbedding && model.positions === 'learned' ? model.maxSeq * h : 0;
+  const finalNorm = stage.hasOutput ? normParams(model) : 0;
+  const output = stage.hasOutput && (!model.tiedEmbeddings || !stage.hasEmbedding) ? vocabRows * h : 0;
+  const layers = stage.layers * layer.total;
+  return {
+    layers,
+    layer,
+    embedding,
+    positions,
+    finalNorm,
+    output,
+    total: layers + embedding + positions + finalNorm + output,
+    largestModule: Math.max(stage.layers > 0 ? layer.largestModule : 0, embedding, positions, finalNorm, output),
+  };
+}
+
+/** The number of parameters on one device; `stage` is a Stage or its index. */
+export function paramsOnDevice(plan: CheckedPlan, stage: Stage | number, tensorRank = 0): number {
+  const s = typeof stage === 'number' ? plan.stages[stage] : stage;
+  if (s === undefined) throw new RangeError(`no stage ${String(stage)} in plan '${plan.name}'`);
+  return deviceParams(plan, s, tensorRank).total;
+}

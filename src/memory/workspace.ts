@@ -1,0 +1,23 @@
+/**
+ * Workspace: the plan's per-GPU scratch (kernels, communication buffers), plus under ZeRO-3 the
+ * buffer for one gathered module and its gradient, DeepSpeed's `largest_layer_memory =
+ * 4 × largest_layer_params` (estimate_zero3_model_states_mem_needs); we write 2 × bytes(precision),
+ * which is DeepSpeed's 4 for 16-bit training.
+ */
+import { bytesPerElement } from '../facts/dtypes.js';
+import type { CheckedPlan } from '../plan.js';
+import { bytesText, num, type Part } from './format.js';
+
+export function workspace(plan: CheckedPlan, largestModuleParams: number): Part {
+  const base = plan.workspaceBytes;
+  if (plan.mode === 'train' && plan.zero === 3) {
+    const per = 2 * bytesPerElement(plan.precision);
+    const gather = per * largestModuleParams;
+    const bytes = base + gather;
+    return {
+      bytes,
+      why: `workspace: ${num(base)} B (plan workspace) + ${per} B × ${num(largestModuleParams)} params of the largest module (ZeRO-3 gathered ${plan.precision} weights + gradients) = ${bytesText(bytes)}`,
+    };
+  }
+  return { bytes: base, why: `workspace: ${bytesText(base)}, the plan's workspace` };
+}

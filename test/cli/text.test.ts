@@ -1,0 +1,214 @@
+import { describe, expect, it } from 'vitest';
+import { compactRanks, groupDevices, summaryLine } from '../../src/diagnostics/render/common.js';
+import { makeStyle, shouldColor, stripAnsi } from '../../src/diagnostics/render/style.js';
+import { MAX_WIDTH, deviceTable, renderDiagnostic, renderText } from '../../src/diagnostics/render/text.js';
+import { diag } from '../../src/diagnostics/diagnostic.js';
+import { SourceFile } from '../../src/source.js';
+import { GiB, analysis, breakdown, diagnostic, planResult, pp3001, serveSource, spanOf } from './fixtures.js';
+
+const plain = makeStyle(false);
+
+describe('text: diagnostics', () => {
+  it('renders a diagnostic rustc-style with the caret under the span', () => {
+    const src = new SourceFile('examples/x.plan', 'plan p {\n  heads = 32\n  tensor = 3\n}\n');
+    const at = spanOf(src, 'tensor = 3').start + 'tensor = '.length;
+    const d = diag('PP3001', src.span(at, at + 1), { heads: 32, tensor: 3 }, { help: 'tensor = 2 or 4 divides heads = 32' });
+    expect(renderDiagnostic(d, new Map([[src.path, src]]), plain)).toBe(
+      [
+        'error[PP3001]: heads = 32 is not divisible by tensor = 3',
+        ' --> examples/x.plan:3:12',
+        '  |',
+        '3 |   tensor = 3',
+        '  |            ^',
+        '  = help: tensor = 2 or 4 divides heads = 32',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('widens the gutter for two-digit lines and expands tabs under the caret', () => {
+    const src = serveSource();
+    expect(renderDiagnostic(pp3001(src), new Map([[src.path, src]]), plain)).toBe(
+      [
+        'error[PP3001]: heads = 32 is not divisible by tensor = 3',
+        '  --> examples/serve.plan:11:11',
+        '   |',
+        '11 |     tensor = 3',
+        '   |              ^',
+        '   = help: tensor = 2 or 4 divides heads = 32',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('underlines the whole span, and a multi-line span to the end of its first line', () => {
+    const src = new SourceFile('a.plan', 'model m {\n  arch = lama\n}\n');
+    const word = diag('PP2009', spanOf(src, 'lama'), { value: 'lama', key: 'arch' }, { help: "did you mean 'llama'?" });
+    expect(renderDiagnostic(word, new Map([[src.path, src]]), plain)).toContain('2 |   arch = lama\n  |          ^^^^\n');
+    const block = diag('PP2003', src.span(spanOf(src, 'm {').start, src.text.length - 1), { where: "model 'm'", key: 'layers' });
+    expect(renderDiagnostic(block, new Map([[src.path, src]]), plain)).toBe(
+      [
+        "error[PP2003]: model 'm' is missing required key 'layers'",
+        ' --> a.plan:1:7',
+        '  |',
+        '1 | model m {',
+        '  |       ^^^',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('prints related spans as note lines with their location', () => {
+    const src = new SourceFile('a.plan', 'model m {}\nmodel m {}\n');
+    const d = diag('PP2005', spanOf(src, 'm', 2), { kind: 'model', name: 'm' }, {
+      related: [{ span: spanOf(src, 'm'), message: 'first declared here' }],
+    });
+    const out = renderDiagnostic(d, new Map([[src.path, src]]), plain);
+    expect(out).toContain('  = note: a.plan:1:7: first declared here\n');
+    expect(out.indexOf('note:')).toBeLessThan(out.length);
+  });
+
+  it('renders a diagnostic without a span, and one whose source is unknown', () => {
+    const noSpan = diagnostic('PP6001', undefined, { path: 'missing.plan', reason: 'no such file or directory' }, 'missing.plan');
+    expect(renderDiagnostic(noSpan, new Map(), plain)).toBe(
+      "error[PP6001]: cannot read 'missing.plan': no such file or directory\n --> missing.plan\n",
+    );
+    const src = serveSource();
+    expect(renderDiagnostic(pp3001(src), new Map(), plain)).toBe(
+      [
+        'error[PP3001]: heads = 32 is not divisible by tensor = 3',
+        '  --> examples/serve.plan:11:11',
+        '   = help: tensor = 2 or 4 divides heads = 32',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('puts a caret at the end of a line for an empty span at end of file', () => {
+    const src = new SourceFile('a.plan', 'model m {');
+    const d = diag('PP1003', src.span(9, 9), { what: 'block' });
+    expect(renderDiagnostic(d, new Map([[src.path, src]]), plain)).toContain('1 | model m {\n  |          ^\n');
+  });
+});
+
+describe('text: plans', () => {
+  it('renders header, grouped device table, verdict, why lines and summary (snapshot)', () => {
+    const src = serveSource();
+    const out = renderText(analysis([planResult()], [pp3001(src)], [src]));
+    expect(out).toBe(
+      [
+        'error[PP3001]: heads = 32 is not divisible by tensor = 3',
+        '  --> examples/serve.plan:11:11',
+        '   |',
+        '11 |     tensor = 3',
+        '   |              ^',
+        '   = help: tensor = 2 or 4 divides heads = 32',
+        '',
+        'plan serve_8b (examples/serve.plan): serve, model llama3_8b with 8.03B params',
+        '  mesh tensor 2 × pipeline 2 × data 2 = 8 GPUs, H100_SXM_80GB (79.65 GiB each)',
+        '',
+        '  memory per GPU, GiB:',
+        '  ranks    stage  weights  grads  optim  activ  kv cache  workspace  total  usable      headroom',
+        '  0-1,4-5      0     3.75   0.00   0.00   0.00     32.00       1.00  36.75   75.67  38.92  51.4%',
+        '  2-3,6-7      1     4.25   0.00   0.00   0.00     32.00       1.00  37.25   75.67  38.42  50.8%',
+        '',
+        '  fits: tightest is rank 2, 37.25 GiB of 75.67 GiB usable (38.42 GiB headroom, 50.8%)',
+        '  tightest device, rank 2 (stage 1):',
+        '    weights      4.25 GiB = 4.02B params × 2 B (bf16)',
+        '    gradients    0 (serve plans keep no gradients)',
+        '    optimizer    0 (serve plans keep no optimizer state)',
+        '    activations  0 (serve: activations are transient, counted in workspace)',
+        '    kv cache     32.00 GiB = 2 (K and V) × 16 layers × 4 KV heads × 128 head_dim × 2 B × 64',
+        '                   max_batch × 8192 seq, over tensor = 2 ranks; this line is long on purpose so that',
+        '                   it wraps',
+        '    workspace    1.00 GiB workspace, as given',
+        '',
+        '1 plan checked: 1 fits, 0 do not fit; 1 error, 0 warnings',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('says DOES NOT FIT with negative headroom for a plan over capacity', () => {
+    const r = planResult({ name: 'big', mesh: { tensor: 1, pipeline: 1, data: 1 }, stages: [breakdown({ weights: 60, kvCache: 30, workspace: 1 })] });
+    const out = renderText(analysis([r]));
+    expect(out).toContain('  mesh tensor 1 × pipeline 1 × data 1 = 1 GPU, H100_SXM_80GB (79.65 GiB each)\n');
+    expect(out).toContain('  0          0    60.00   0.00   0.00   0.00     30.00       1.00  91.00   75.67  -15.33 -20.3%\n');
+    expect(out).toContain('  DOES NOT FIT: rank 0 needs 91.00 GiB of 75.67 GiB usable\n  worst device, rank 0 (stage 0):\n');
+    expect(out.endsWith('1 plan checked: 0 fit, 1 does not fit; 0 errors, 0 warnings\n')).toBe(true);
+  });
+
+  it('groups only identical devices (same stage and breakdown)', () => {
+    const r = planResult();
+    // Make rank 5 different from the rest of stage 0.
+    const d5 = r.memory.devices.find((d) => d.rank === 5)!;
+    d5.breakdown = { ...d5.breakdown, workspace: 2 * GiB };
+    d5.totalBytes += GiB;
+    const groups = groupDevices(r.memory.devices).map((g) => g.ranks);
+    expect(groups).toEqual([[0, 1, 4], [2, 3, 6, 7], [5]]);
+    const table = deviceTable(r.memory.devices);
+    expect(table.map((l) => l.split(/\s+/)[0])).toEqual(['ranks', '0-1,4', '2-3,6-7', '5']);
+  });
+
+  it('keeps every line within 100 columns for a large mesh with big numbers', () => {
+    const r = planResult({
+      mesh: { tensor: 8, pipeline: 4, data: 128 },
+      stages: [
+        breakdown({ weights: 150.5, gradients: 150.5, optimizer: 601, activations: 123.25, workspace: 1 }),
+        breakdown({ weights: 120, gradients: 120, optimizer: 480, activations: 99, workspace: 1 }),
+      ],
+      mode: 'train',
+    });
+    const out = renderText(analysis([r], [], []));
+    for (const line of out.split('\n')) expect(line.length, line).toBeLessThanOrEqual(MAX_WIDTH);
+    expect(out).toContain('  0-7,64-71,…      0');
+  });
+});
+
+describe('text: compact ranks', () => {
+  it('writes runs, then shortens long lists', () => {
+    expect(compactRanks([0, 1, 4, 5])).toBe('0-1,4-5');
+    expect(compactRanks([3])).toBe('3');
+    expect(compactRanks([5, 0, 2, 1])).toBe('0-2,5');
+    const many = Array.from({ length: 64 }, (_, i) => i * 4);
+    expect(compactRanks(many, 16)).toBe('0,4,…,252');
+    expect(compactRanks([0, 1, 1000, 1001, 2000, 2001, 3000, 3001], 12)).toBe('0-1,…,3000-3001'.length <= 12 ? '' : '8 ranks');
+  });
+});
+
+describe('text: colour', () => {
+  it('is plain unless asked, and colours severity labels when asked', () => {
+    const src = serveSource();
+    const a = analysis([planResult()], [pp3001(src)], [src]);
+    expect(renderText(a)).not.toMatch(/\u001b\[/);
+    const coloured = renderText(a, { color: true });
+    expect(coloured).toContain('\u001b[31merror[PP3001]\u001b[39m');
+    expect(stripAnsi(coloured)).toBe(renderText(a));
+  });
+
+  it('decides colour from the TTY, NO_COLOR and FORCE_COLOR', () => {
+    const tty = { isTTY: true };
+    const pipe = { isTTY: false };
+    expect(shouldColor(tty, {})).toBe(true);
+    expect(shouldColor(pipe, {})).toBe(false);
+    expect(shouldColor(tty, { NO_COLOR: '1' })).toBe(false);
+    expect(shouldColor(tty, { NO_COLOR: '' })).toBe(true);
+    expect(shouldColor(pipe, { FORCE_COLOR: '1' })).toBe(true);
+    expect(shouldColor(pipe, { FORCE_COLOR: '' })).toBe(true);
+    expect(shouldColor(tty, { FORCE_COLOR: '0' })).toBe(false);
+    expect(shouldColor(tty, { FORCE_COLOR: 'false' })).toBe(false);
+    expect(shouldColor(pipe, { FORCE_COLOR: '1', NO_COLOR: '1' })).toBe(false);
+    expect(shouldColor(tty, { TERM: 'dumb' })).toBe(false);
+  });
+});
+
+describe('text: summary', () => {
+  it('counts plans, fits, errors and warnings', () => {
+    const src = serveSource();
+    const warn = diag('PP3010', spanOf(src, 'tensor'), { product: 6, idle: 2, gpus: 8 });
+    expect(summaryLine(analysis([planResult(), planResult({ name: 'b' })], [pp3001(src), warn, warn], [src]))).toBe(
+      '2 plans checked: 2 fit, 0 do not fit; 1 error, 2 warnings',
+    );
+    expect(summaryLine(analysis([]))).toBe('0 plans checked: 0 fit, 0 do not fit; 0 errors, 0 warnings');
+  });
+});

@@ -1,0 +1,175 @@
+/**
+ * Hand-built models and checked plans for the memory tests (no parser, no checker):
+ * the checker's derived facts are recomputed here from their documented definitions.
+ */
+import { GPUS, type GpuSpec } from '../../src/facts/gpus.js';
+import type { ClusterSpec, Derived, Mesh, ModelSpec, ServePlan, Stage, TrainPlan } from '../../src/plan.js';
+import type { Span } from '../../src/source.js';
+
+export const GiB = 2 ** 30;
+export const MiB = 2 ** 20;
+
+export const span: Span = { file: 'test.plan', start: 0, end: 0, line: 1, column: 1, endLine: 1, endColumn: 1 };
+
+const llamaBase = {
+  span,
+  arch: 'llama',
+  tiedEmbeddings: false,
+  dtype: 'bf16',
+  norm: 'rmsnorm',
+  activation: 'swiglu',
+  bias: false,
+  positions: 'rope',
+} as const;
+
+export const llama2_7b: ModelSpec = {
+  ...llamaBase,
+  name: 'llama2_7b',
+  layers: 32,
+  hidden: 4096,
+  heads: 32,
+  kvHeads: 32,
+  headDim: 128,
+  ffn: 11008,
+  vocab: 32000,
+  maxSeq: 4096,
+};
+
+export const tinyllama: ModelSpec = {
+  ...llamaBase,
+  name: 'tinyllama',
+  layers: 22,
+  hidden: 2048,
+  heads: 32,
+  kvHeads: 4,
+  headDim: 64,
+  ffn: 5632,
+  vocab: 32000,
+  maxSeq: 2048,
+};
+
+export const llama3_8b: ModelSpec = {
+  ...llamaBase,
+  name: 'llama3_8b',
+  layers: 32,
+  hidden: 4096,
+  heads: 32,
+  kvHeads: 8,
+  headDim: 128,
+  ffn: 14336,
+  vocab: 128256,
+  maxSeq: 8192,
+};
+
+export const gpt2: ModelSpec = {
+  name: 'gpt2',
+  span,
+  arch: 'gpt2',
+  layers: 12,
+  hidden: 768,
+  heads: 12,
+  kvHeads: 12,
+  headDim: 64,
+  ffn: 3072,
+  vocab: 50257,
+  maxSeq: 1024,
+  tiedEmbeddings: true,
+  dtype: 'fp32',
+  norm: 'layernorm',
+  activation: 'gelu',
+  bias: true,
+  positions: 'learned',
+};
+
+export function cluster(gpus: number, gpu: GpuSpec = GPUS.H100_SXM_80GB!, gpusPerNode = Math.min(gpus, 8)): ClusterSpec {
+  return { name: 'c', span, gpu, gpus, nodes: Math.ceil(gpus / gpusPerNode), gpusPerNode };
+}
+
+/** The checker's derived facts, from their definitions in src/plan.ts. */
+export function derive(model: ModelSpec, mesh: Mesh): Derived {
+  const t = mesh.tensor;
+  return {
+    vocabPadded: Math.ceil(model.vocab / t) * t,
+    headsPerRank: model.heads / t,
+    kvHeadsPerRank: model.kvHeads >= t ? model.kvHeads / t : 1,
+    kvReplication: model.kvHeads >= t ? 1 : t / model.kvHeads,
+    ffnPerRank: model.ffn / t,
+    gpusUsed: t * mesh.pipeline * mesh.data,
+  };
+}
+
+/** Balanced stages (earlier stages take the remainder), or explicit layer counts. */
+export function stages(layers: number, pipeline: number, counts?: number[]): Stage[] {
+  const sizes = counts ?? Array.from({ length: pipeline }, (_, i) => Math.floor(layers / pipeline) + (i < layers % pipeline ? 1 : 0));
+  let first = 0;
+  return sizes.map((n, index) => {
+    const s: Stage = { index, firstLayer: first, lastLayer: first + n - 1, layers: n, hasEmbedding: index === 0, hasOutput: index === sizes.length - 1 };
+    first += n;
+    return s;
+  });
+}
+
+interface Common {
+  tensor?: number;
+  pipeline?: number;
+  data?: number;
+  stageLayers?: number[];
+  gpu?: GpuSpec;
+  gpusPerNode?: number;
+  reserve?: number;
+  workspaceBytes?: number;
+  attention?: 'flash' | 'standard';
+}
+
+function base(model: ModelSpec, o: Common) {
+  const mesh: Mesh = { tensor: o.tensor ?? 1, pipeline: o.pipeline ?? 1, data: o.data ?? 1 };
+  const gpus = mesh.tensor * mesh.pipeline * mesh.data;
+  return {
+    name: 'p',
+    file: 'test.plan',
+    span,
+    model,
+    cluster: cluster(gpus, o.gpu, o.gpusPerNode),
+    mesh,
+    stages: stages(model.layers, mesh.pipeline, o.stageLayers),
+    reserve: o.reserve ?? 0.1,
+    workspaceBytes: o.workspaceBytes ?? 256 * MiB,
+    attention: o.attention ?? 'flash',
+    derived: derive(model, mesh),
+    spans: {},
+  };
+}
+
+export function servePlan(model: ModelSpec, o: Common & Partial<ServePlan['batch']> & { kvDtype?: ServePlan['kvDtype'] } = {}): ServePlan {
+  const seq = o.seq ?? model.maxSeq;
+  return {
+    ...base(model, o),
+    mode: 'serve',
+    batch: { maxBatch: o.maxBatch ?? 1, maxWaitMs: 5, seq, queue: 1024, maxPrefillTokens: o.maxPrefillTokens ?? seq },
+    kvDtype: o.kvDtype ?? model.dtype,
+  };
+}
+
+type TrainOpts = Common &
+  Partial<TrainPlan['batch']> &
+  Partial<Pick<TrainPlan, 'sequenceParallel' | 'schedule' | 'microbatches' | 'virtual' | 'zero' | 'recompute' | 'precision' | 'optimizer' | 'gradDtype'>>;
+
+export function trainPlan(model: ModelSpec, o: TrainOpts = {}): TrainPlan {
+  const b = base(model, o);
+  const micro = o.micro ?? 1;
+  const global = o.global ?? micro * b.mesh.data * (o.microbatches ?? 1);
+  return {
+    ...b,
+    mode: 'train',
+    batch: { global, micro, seq: o.seq ?? model.maxSeq },
+    sequenceParallel: o.sequenceParallel ?? false,
+    schedule: o.schedule ?? '1f1b',
+    microbatches: o.microbatches ?? global / (micro * b.mesh.data),
+    virtual: o.virtual ?? 1,
+    zero: o.zero ?? 0,
+    recompute: o.recompute ?? 'none',
+    precision: o.precision ?? 'bf16',
+    optimizer: o.optimizer ?? 'adamw',
+    gradDtype: o.gradDtype ?? 'fp32',
+  };
+}
