@@ -6,7 +6,8 @@
  * the context a reader needs: which key lacks its `=`, which block is left open
  * (`the block of plan 'x'`, with the `{` as a related location), and a `help`.
  */
-import { EOF, type IRecognitionException, type IToken } from 'chevrotain';
+import type { IRecognitionException, IToken } from 'chevrotain';
+import { EOF } from './chevrotain.js';
 import { diag, type Diagnostic, type Related } from '../src/diagnostics/diagnostic.js';
 import type { SourceFile, Span } from '../src/source.js';
 import { tokenEnd } from './lexer.js';
@@ -148,19 +149,28 @@ class Context {
 /**
  * One PP1002 per parser error (the first at each token), in input order. Errors at
  * the end of the file are dropped when the file ends inside an unterminated string
- * or comment (the lexer has reported that already).
+ * or comment, and errors right after an unexpected character (`a : 1`), since the
+ * lexer has reported the cause already.
  */
 export function syntaxDiagnostics(
   errors: readonly IRecognitionException[],
   tokens: IToken[],
   source: SourceFile,
   endsUnterminated: boolean,
+  dropped: readonly number[] = [],
 ): Diagnostic[] {
   const cx = new Context(tokens, source);
   const seen = new Set<number>();
   const out: Diagnostic[] = [];
   for (const e of errors) {
     if (endsUnterminated && isEof(e.token)) continue;
+    if (dropped.length > 0) {
+      // an unexpected character just before the error token (e.g. `a : 1`) is the real mistake
+      const i = cx.index(e.token);
+      const gapStart = i > 0 ? tokenEnd(tokens[i - 1]!) : 0;
+      const gapEnd = i < tokens.length ? tokens[i]!.startOffset : source.text.length;
+      if (dropped.some((o) => o >= gapStart && o < gapEnd)) continue;
+    }
     const d = describe(e, cx);
     const key = d.span?.start ?? -1;
     if (seen.has(key)) continue;
@@ -229,6 +239,11 @@ function describe(e: IRecognitionException, cx: Context): Diagnostic {
       if (expects(LCurly.name)) {
         const name = prev;
         const kw = name ? cx.tokens[cx.index(name) - 1] : undefined;
+        if (name && kw?.image === 'import' && is(name, Identifier)) {
+          return diag('PP1002', cx.tokenSpan(name), { detail: `expected a path string after 'import', found '${name.image}'` }, {
+            help: 'write import "file.plan"',
+          });
+        }
         const what = name && kw && is(kw, Identifier) ? `${kw.image} '${name.image}'` : name ? `'${name.image}'` : 'the name';
         const help = name && kw ? `write '${kw.image} ${name.image} { … }'` : undefined;
         return mk(`expected '{' after ${what}, found ${foundText}`, help);

@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { generateCstDts } from 'chevrotain';
+import { generateCstDts } from './chevrotain.js';
 import { PlanParser } from './parser.js';
 
 export const CST_DTS_PATH = fileURLToPath(new URL('./cst.generated.d.ts', import.meta.url));

@@ -27,7 +27,7 @@ export function parse(text: string, file: string): ParseResult {
     const lexed = lex(source);
     const parser = getParser();
     const cst = parser.parseTokens(lexed.tokens);
-    const syntax = syntaxDiagnostics(parser.errors, lexed.tokens, source, lexed.endsUnterminated);
+    const syntax = syntaxDiagnostics(parser.errors, lexed.tokens, source, lexed.endsUnterminated, lexed.dropped);
     const built = toAst(cst, source);
     return { ast: built.ast, diagnostics: sortDiagnostics([...lexed.diagnostics, ...syntax, ...built.diagnostics]) };
   } catch (e) {

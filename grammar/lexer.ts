@@ -4,15 +4,24 @@
  * an unknown escape in a string. Lexical errors never stop the parse: bad characters
  * are dropped, malformed numbers and unterminated strings are still passed on.
  */
-import { Lexer, type IToken } from 'chevrotain';
+import type { IToken, Lexer as LexerType } from 'chevrotain';
+import { Lexer } from './chevrotain.js';
 import { diag, type Diagnostic } from '../src/diagnostics/diagnostic.js';
 import type { SourceFile } from '../src/source.js';
-import { ALL_TOKENS, INVALID_GROUP, NumberLiteral, StringLiteral, UnterminatedComment, UnterminatedString } from './tokens.js';
+import {
+  ALL_TOKENS,
+  INVALID_GROUP,
+  NumberLiteral,
+  SingleQuotedString,
+  StringLiteral,
+  UnterminatedComment,
+  UnterminatedString,
+} from './tokens.js';
 
-let lexer: Lexer | undefined;
+let lexer: LexerType | undefined;
 
 /** The shared lexer, built on first use. `validate` runs chevrotain's definition checks (tests). */
-export function getLexer(validate = false): Lexer {
+export function getLexer(validate = false): LexerType {
   if (validate) {
     return new Lexer(ALL_TOKENS, { positionTracking: 'onlyOffset', skipValidations: false, ensureOptimizations: true });
   }
@@ -26,6 +35,8 @@ export interface LexResult {
   diagnostics: Diagnostic[];
   /** True when the file ends inside an unterminated comment or string: errors at the end of the file are then a consequence. */
   endsUnterminated: boolean;
+  /** Offsets of the characters dropped as unexpected (PP1001): a parse error right after one is a consequence. */
+  dropped: number[];
 }
 
 /** The offset one past the token's last character. */
@@ -58,6 +69,7 @@ export function lex(source: SourceFile): LexResult {
   const result = getLexer().tokenize(text);
   const diagnostics: Diagnostic[] = [];
   let endsUnterminated = false;
+  const dropped: number[] = [];
 
   // Errors of chevrotain's own lexer cannot happen (Unknown matches any character), but stay safe.
   for (const e of result.errors) {
@@ -75,6 +87,7 @@ export function lex(source: SourceFile): LexResult {
         }),
       );
     } else {
+      dropped.push(t.startOffset);
       const help = CHAR_HELP[t.image];
       diagnostics.push(diag('PP1001', source.span(t.startOffset, end), { text: printable(t.image) }, help ? { help } : {}));
     }
@@ -96,12 +109,19 @@ export function lex(source: SourceFile): LexResult {
         }),
       );
       checkEscapes(t, source, diagnostics);
+    } else if (t.tokenType === SingleQuotedString) {
+      const inner = t.image.slice(1, -1);
+      diagnostics.push(
+        diag('PP1001', source.span(t.startOffset, t.startOffset + 1), { text: "'" }, {
+          help: `strings use double quotes: "${inner.length > 20 ? inner.slice(0, 20) + '…' : inner}"`,
+        }),
+      );
     } else if (t.tokenType === StringLiteral) {
       checkEscapes(t, source, diagnostics);
     }
   }
 
-  return { tokens: result.tokens, diagnostics, endsUnterminated };
+  return { tokens: result.tokens, diagnostics, endsUnterminated, dropped };
 }
 
 function numberHelp(raw: string): string {

@@ -7,7 +7,8 @@
  * what chevrotain knows (expected tokens, found token) as JSON, and errors.ts turns
  * each recognition exception into a human PP1002 with the surrounding context.
  */
-import { CstParser, EOF, tokenMatcher, type IParserErrorMessageProvider, type IToken, type TokenType } from 'chevrotain';
+import type { IParserErrorMessageProvider, IToken, TokenType } from 'chevrotain';
+import { CstParser, EOF, tokenMatcher } from './chevrotain.js';
 import {
   ALL_TOKENS,
   Comma,

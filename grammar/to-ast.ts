@@ -82,26 +82,40 @@ export class AstBuilder {
     const keywordSpan = this.tokenSpan(kw);
 
     const path = first(c.path);
+    const blockNode = c.block?.[0];
+    const name = first(c.name);
+    const open = first(blockNode?.children.LCurly);
+
     if (path) {
       const pathSpan = this.tokenSpan(path);
       if (kw.image !== 'import') {
-        const close = suggest(kw.image, ['import']);
+        const close = blockNode ? undefined : suggest(kw.image, ['import']);
+        const text = unescapeString(path);
         const help = close
           ? `did you mean 'import'?`
-          : `names are bare words: write '${kw.image} NAME { … }', or 'import "file.plan"' to import a file`;
-        this.diagnostics.push(
-          diag('PP1002', close ? keywordSpan : pathSpan, {
-            detail: close ? `expected 'import' before a path, found '${kw.image}'` : `expected a name after '${kw.image}', found a string`,
-          }, { help }),
-        );
+          : /^[A-Za-z_][A-Za-z0-9_]*$/.test(text)
+            ? `names are bare words: write '${kw.image} ${text} { … }'`
+            : `names are bare words (letters, digits and '_'): write '${kw.image} NAME { … }', or 'import "file.plan"' to import a file`;
+        this.syntaxError(close ? keywordSpan : pathSpan, close ? `expected 'import' before a path, found '${kw.image}'` : `expected a name after '${kw.image}', found a string`, help);
         return undefined;
+      }
+      if (open) {
+        this.syntaxError(this.tokenSpan(open), `unexpected '{' after import ${path.image}`, 'an import is only \'import "file.plan"\'');
       }
       return { kind: 'import', path: unescapeString(path), pathSpan, span: cover(keywordSpan, pathSpan) };
     }
 
-    const name = first(c.name);
-    const blockNode = c.block?.[0];
-    if (!name || !blockNode) return undefined;
+    if (kw.image === 'import') {
+      // `import x` without a block: the parser has reported it already
+      const at = open ? (name ?? open) : undefined;
+      if (at) this.syntaxError(this.tokenSpan(at), `expected a path string after 'import', found '${at.image}'`, 'write import "file.plan"');
+      return undefined;
+    }
+    if (!name) {
+      if (open) this.syntaxError(this.tokenSpan(open), `expected a name after '${kw.image}', found '{'`, `write '${kw.image} NAME { … }'`);
+      return undefined;
+    }
+    if (!blockNode) return undefined;
     const body = this.block(blockNode);
     if (!body) return undefined;
     return {
@@ -113,6 +127,10 @@ export class AstBuilder {
       body,
       span: cover(keywordSpan, body.span),
     };
+  }
+
+  private syntaxError(span: Span, detail: string, help: string): void {
+    this.diagnostics.push(diag('PP1002', span, { detail }, { help }));
   }
 
   block(node: BlockCstNode): BlockValue | undefined {

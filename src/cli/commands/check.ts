@@ -12,7 +12,7 @@ import { packageVersion } from '../package-root.js';
 import { CHECK, commandHelp, type Format } from '../spec.js';
 import { UsageError } from '../usage.js';
 
-export type AnalyzeFn = (paths: string[], opts?: { plan?: string; host?: Host }) => Analysis | Promise<Analysis>;
+export type AnalyzeFn = (paths: readonly string[], opts?: { plan?: string; host?: Host }) => Analysis | Promise<Analysis>;
 
 export interface CheckDeps {
   /** Replaces `analyze` from src/analyze.ts (tests). */
@@ -48,11 +48,8 @@ export async function runCheck(argv: readonly string[], io: Io, deps: CheckDeps 
 }
 
 async function loadAnalyze(): Promise<AnalyzeFn> {
-  // Typed loosely on purpose: until src/analyze.ts exports `analyze`, this fails at run
-  // time with an InternalError (exit 3) instead of breaking the build.
-  const mod: { analyze?: AnalyzeFn } = await import('../../analyze.js');
-  if (typeof mod.analyze !== 'function') throw new Error('src/analyze.ts does not export analyze() yet');
-  return mod.analyze;
+  const { analyze } = await import('../../analyze.js');
+  return analyze;
 }
 
 export async function render(a: Analysis, format: Format, io: Io): Promise<string> {

@@ -16,10 +16,11 @@ export function gib(bytes: number): string {
   return s === '-0.00' ? '0.00' : s;
 }
 
-/** part / whole as a percentage with 1 decimal ("12.5%"); "n/a" when whole is 0. */
+/** part / whole as a percentage: 1 decimal below 100% ("12.5%"), none above ("-225%"); "n/a" when whole is 0. */
 export function percent(part: number, whole: number): string {
   if (whole === 0) return 'n/a';
-  const s = ((part / whole) * 100).toFixed(1);
+  const p = (part / whole) * 100;
+  const s = p.toFixed(Math.abs(p) >= 99.95 ? 0 : 1);
   return `${s === '-0.0' ? '0.0' : s}%`;
 }
 

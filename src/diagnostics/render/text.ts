@@ -120,11 +120,12 @@ const WHY_LABELS: Record<Category, string> = {
   workspace: 'workspace',
 };
 
-const RANKS_MAX_WIDTH = 16;
+const RANKS_MAX_WIDTH = 17;
 
 /**
  * ```
- * plan serve_8b (examples/serve.plan): serve, model llama3_8b with 8.03B params
+ * plan serve_8b: serve, model llama3_8b with 8.03B params
+ *   --> examples/serve.plan:7:6
  *   mesh tensor 2 × pipeline 1 × data 4 = 8 GPUs, H100_SXM_80GB (79.65 GiB each)
  *
  *   memory per GPU, GiB:
@@ -140,9 +141,8 @@ const RANKS_MAX_WIDTH = 16;
 export function renderPlan(r: PlanResult, style: Style): string {
   const { plan, memory } = r;
   const out: string[] = [];
-  out.push(
-    `${style.bold(`plan ${plan.name}`)} (${plan.file}): ${plan.mode}, model ${plan.model.name} with ${formatParams(memory.params)} params`,
-  );
+  out.push(`${style.bold(`plan ${plan.name}`)}: ${plan.mode}, model ${plan.model.name} with ${formatParams(memory.params)} params`);
+  out.push(`  ${style.bold(style.blue('-->'))} ${plan.span.file === plan.file ? location(plan.span) : plan.file}`);
   const m = plan.mesh;
   const gpus = m.tensor * m.pipeline * m.data;
   out.push(
@@ -161,7 +161,9 @@ export function renderPlan(r: PlanResult, style: Style): string {
     const nameWidth = Math.max(...CATEGORIES.map((c) => WHY_LABELS[c].length));
     for (const c of CATEGORIES) {
       const head = `    ${WHY_LABELS[c].padEnd(nameWidth)}  `;
-      for (const line of wrap(w.why[c], MAX_WIDTH - head.length)) {
+      // The memory model may start its lines with the category's name: do not say it twice.
+      const why = w.why[c].replace(new RegExp(`^(${c}|${WHY_LABELS[c]}):\\s*`), '');
+      for (const line of wrap(why, MAX_WIDTH - head.length)) {
         out.push(line.first ? head + line.text : ' '.repeat(head.length + 2) + line.text);
       }
     }
