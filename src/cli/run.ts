@@ -8,6 +8,7 @@
  */
 import { EXIT, type ExitCode } from './exit-codes.js';
 import type { Io } from './io.js';
+import type { CheckDeps } from './commands/check.js';
 import { packageVersion } from './package-root.js';
 import { CHECK, COMMANDS, EXPLAIN, GLOBAL_OPTIONS, commandHelp, mainHelp } from './spec.js';
 import { UsageError } from './usage.js';
@@ -15,16 +16,17 @@ import { suggest } from '../diagnostics/suggest.js';
 import { CODES, InternalError, formatMessage } from '../diagnostics/codes.js';
 import { makeStyle, shouldColor } from '../diagnostics/render/style.js';
 
-export async function runCli(argv: readonly string[], io: Io): Promise<ExitCode> {
+/** `deps` replaces parts of the pipeline in tests (e.g. a fake `analyze`). */
+export async function runCli(argv: readonly string[], io: Io, deps: CheckDeps = {}): Promise<ExitCode> {
   try {
-    return await dispatch(argv, io);
+    return await dispatch(argv, io, deps);
   } catch (e) {
     if (e instanceof UsageError) return reportUsage(e, io);
     return reportInternal(e, io);
   }
 }
 
-async function dispatch(argv: readonly string[], io: Io): Promise<ExitCode> {
+async function dispatch(argv: readonly string[], io: Io, deps: CheckDeps): Promise<ExitCode> {
   const [first, ...rest] = argv;
   if (first === undefined) throw new UsageError('missing command');
   switch (first) {
@@ -41,7 +43,7 @@ async function dispatch(argv: readonly string[], io: Io): Promise<ExitCode> {
       return EXIT.OK;
     case 'check': {
       const { runCheck } = await import('./commands/check.js');
-      return runCheck(rest, io);
+      return runCheck(rest, io, deps);
     }
     case 'explain': {
       const { runExplain } = await import('./commands/explain.js');

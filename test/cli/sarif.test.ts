@@ -71,7 +71,9 @@ describe('sarif', () => {
     const d = diag('PP1002', src.span(8, src.text.length - 1), { detail: "expected '}' after block" }, {
       related: [{ span: src.span(6, 7), message: 'block {m} opened here' }],
     });
-    const r = toSarif(analysis([], [d], [src]), opts).runs[0].results[0]!;
+    const run = toSarif(analysis([], [d], [src]), opts).runs[0];
+    expect(run.tool.driver.rules[0]!.fullDescription).toEqual({ text: 'Syntax error' });
+    const r = run.results[0]!;
     expect(r.message.text).toBe("expected '}}' after block");
     expect(r.locations[0]!.physicalLocation.region).toEqual({ startLine: 1, startColumn: 9, endLine: 3, endColumn: 2 });
     expect(r.relatedLocations).toEqual([

@@ -165,6 +165,15 @@ describe('text: plans', () => {
     expect(table.map((l) => l.split(/\s+/)[0])).toEqual(['ranks', '0-1,4', '2-3,6-7', '5']);
   });
 
+  it("does not repeat a category name that starts the memory model's why line", () => {
+    const r = planResult({ mesh: { tensor: 1, pipeline: 1, data: 1 }, stages: [breakdown({ weights: 1, kvCache: 2 })] });
+    const d = r.memory.devices[0]!;
+    d.why = { ...d.why, weights: 'weights: 1 GiB', kvCache: 'kvCache: 2 GiB' };
+    const out = renderText(analysis([r]));
+    expect(out).toContain('\n    weights      1 GiB\n');
+    expect(out).toContain('\n    kv cache     2 GiB\n');
+  });
+
   it('keeps every line within 100 columns for a large mesh with big numbers', () => {
     const r = planResult({
       mesh: { tensor: 8, pipeline: 4, data: 128 },

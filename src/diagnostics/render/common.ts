@@ -6,7 +6,6 @@
 import type { Analysis, PlanResult } from '../../analyze.js';
 import type { Diagnostic } from '../diagnostic.js';
 import type { DeviceMemory } from '../../memory/types.js';
-import { CATEGORIES } from '../../memory/types.js';
 
 const GiB = 1024 ** 3;
 
@@ -115,7 +114,8 @@ export function groupDevices(devices: readonly DeviceMemory[]): DeviceGroup[] {
   const sorted = [...devices].sort((a, b) => a.rank - b.rank);
   const groups = new Map<string, DeviceGroup>();
   for (const d of sorted) {
-    const key = [d.stage, d.gpu, d.capacityBytes, d.usableBytes, d.totalBytes, ...CATEGORIES.map((c) => d.breakdown[c])].join('/');
+    const b = d.breakdown;
+    const key = `${d.stage}/${d.gpu}/${d.capacityBytes}/${d.usableBytes}/${d.totalBytes}/${b.weights}/${b.gradients}/${b.optimizer}/${b.activations}/${b.kvCache}/${b.workspace}`;
     const g = groups.get(key);
     if (g) g.ranks.push(d.rank);
     else groups.set(key, { device: d, ranks: [d.rank] });

@@ -100,12 +100,15 @@ export function renderSarif(a: Analysis, opts: SarifOptions): string {
 function rule(code: Code): SarifRule {
   const info = CODES[code];
   const words = info.title.replace(/-/g, ' ');
+  const short = words.charAt(0).toUpperCase() + words.slice(1);
+  // `{name}` placeholders of the table would read as SARIF placeholders: show them as <name>.
+  // A template that is only a placeholder (`{detail}`) says nothing: use the title.
+  const full = /^\{\w+\}$/.test(info.message) ? short : info.message.replace(/\{(\w+)\}/g, '<$1>');
   return {
     id: code,
     name: info.title,
-    shortDescription: { text: words.charAt(0).toUpperCase() + words.slice(1) },
-    // `{name}` placeholders of the table would read as SARIF placeholders: show them as <name>.
-    fullDescription: { text: info.message.replace(/\{(\w+)\}/g, '<$1>') },
+    shortDescription: { text: short },
+    fullDescription: { text: full },
     defaultConfiguration: { level: LEVEL[info.severity] },
     help: { text: `Run \`parplan explain ${code}\` for an explanation and examples.` },
   };

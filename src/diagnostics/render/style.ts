@@ -46,6 +46,5 @@ export function shouldColor(stream: { isTTY?: boolean }, env: Record<string, str
 
 /** Removes ANSI SGR sequences (for width computations and tests). */
 export function stripAnsi(s: string): string {
-  // eslint-disable-next-line no-control-regex
   return s.replace(/\u001b\[[0-9;]*m/g, '');
 }
