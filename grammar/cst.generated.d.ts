@@ -42,6 +42,7 @@ export interface EntryCstNode extends CstNode {
 export type EntryCstChildren = {
   key: IToken[];
   Equals?: IToken[];
+  Colon?: IToken[];
   value?: ValueCstNode[];
   block?: BlockCstNode[];
 };

@@ -13,6 +13,7 @@ import type { SourceFile, Span } from '../src/source.js';
 import { tokenEnd } from './lexer.js';
 import type { RawError } from './parser.js';
 import {
+  Colon,
   Comma,
   DigitIdent,
   DotDot,
@@ -36,6 +37,7 @@ const VALUE_HELP =
 
 const TOKEN_WORDS: Record<string, string> = {
   [Equals.name]: "'='",
+  [Colon.name]: "':'",
   [LCurly.name]: "'{'",
   [RCurly.name]: "'}'",
   [LBracket.name]: "'['",
@@ -164,6 +166,7 @@ export function syntaxDiagnostics(
   const out: Diagnostic[] = [];
   for (const e of errors) {
     if (endsUnterminated && isEof(e.token)) continue;
+    if (is(e.token, Colon)) continue; // reported by the lexer (PP1001)
     if (dropped.length > 0) {
       // an unexpected character just before the error token (e.g. `a : 1`) is the real mistake
       const i = cx.index(e.token);
@@ -210,10 +213,10 @@ function describe(e: IRecognitionException, cx: Context): Diagnostic {
 
     case 'value': {
       if (is(prev, LBracket) || is(prev, Comma)) return mk(`expected a value in the list, found ${foundText}`, VALUE_HELP);
-      if (is(prev, Equals)) {
+      if (is(prev, Equals) || is(prev, Colon)) {
         const keyTok = cx.tokens[cx.index(prev) - 1];
-        const of = is(keyTok, Identifier) ? ` of '${keyTok!.image}'` : '';
-        return mk(`expected a value after '='${of}, found ${foundText}`, VALUE_HELP);
+        const help = is(keyTok, Identifier) ? `give '${keyTok!.image}' ${VALUE_HELP.replace(/^a value is /, 'a value: ')}` : VALUE_HELP;
+        return mk(`expected a value after '=', found ${foundText}`, help);
       }
       return mk(`expected a value, found ${foundText}`, VALUE_HELP);
     }
@@ -232,6 +235,8 @@ function describe(e: IRecognitionException, cx: Context): Diagnostic {
       const where = opener && is(cx.tokens[opener.index], LBracket) ? cx.describeOpener(opener.index, opener.depth) : 'the list';
       const related = opener ? [{ span: cx.tokenSpan(cx.tokens[opener.index]!), message: `${where} opens here` }] : undefined;
       if (isEof(found)) return mk(`expected ']' to close ${where}`, "add ']' at the end of the list", related);
+      if (is(found, RCurly)) return mk(`expected ']' to close ${where}, found '}'`, "add ']' at the end of the list", related);
+      if (is(found, Comma) && (is(prev, Comma) || is(prev, LBracket))) return mk(`expected a value in the list, found ','`, "remove the extra ','", related);
       return mk(`expected ',' or ']' in ${where}, found ${foundText}`, "separate list items with ','", related);
     }
 

@@ -25,11 +25,14 @@ export function parse(text: string, file: string): ParseResult {
   const source = new SourceFile(file, text);
   try {
     const lexed = lex(source);
+    const tooDeep = limitNesting(lexed.tokens, source);
+    const tokens = tooDeep ? lexed.tokens.slice(0, tooDeep.at) : lexed.tokens;
     const parser = getParser();
-    const cst = parser.parseTokens(lexed.tokens);
-    const syntax = syntaxDiagnostics(parser.errors, lexed.tokens, source, lexed.endsUnterminated, lexed.dropped);
+    const cst = parser.parseTokens(tokens);
+    const syntax = syntaxDiagnostics(parser.errors, tokens, source, lexed.endsUnterminated || !!tooDeep, lexed.dropped);
     const built = toAst(cst, source);
-    return { ast: built.ast, diagnostics: sortDiagnostics([...lexed.diagnostics, ...syntax, ...built.diagnostics]) };
+    const all = [...lexed.diagnostics, ...(tooDeep ? [tooDeep.diagnostic] : []), ...syntax, ...built.diagnostics];
+    return { ast: built.ast, diagnostics: sortDiagnostics(all) };
   } catch (e) {
     // A bug in the grammar, never a user mistake: report it rather than crash the caller.
     const detail = e instanceof Error ? e.message : String(e);
@@ -38,6 +41,27 @@ export function parse(text: string, file: string): ParseResult {
       diagnostics: [diag('PP9001', source.span(0, 0), { detail: `parser failed: ${detail}` })],
     };
   }
+}
+
+/** Deeper nesting than any real plan needs; the limit keeps the recursive parser far from a stack overflow. */
+export const MAX_NESTING = 64;
+
+/** The first `{` or `[` nested deeper than MAX_NESTING: the parse stops there, with one PP1002. */
+function limitNesting(tokens: IToken[], source: SourceFile): { at: number; diagnostic: Diagnostic } | undefined {
+  let depth = 0;
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    if (t.image === '{' || t.image === '[') {
+      if (++depth > MAX_NESTING) {
+        const span = source.span(t.startOffset, t.startOffset + 1);
+        const detail = `blocks and lists are nested more than ${MAX_NESTING} deep; the rest of the file is not parsed`;
+        return { at: i, diagnostic: diag('PP1002', span, { detail }) };
+      }
+    } else if (t.image === '}' || t.image === ']') {
+      depth = Math.max(0, depth - 1);
+    }
+  }
+  return undefined;
 }
 
 export interface TokenInfo {

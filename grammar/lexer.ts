@@ -10,6 +10,7 @@ import { diag, type Diagnostic } from '../src/diagnostics/diagnostic.js';
 import type { SourceFile } from '../src/source.js';
 import {
   ALL_TOKENS,
+  Colon,
   INVALID_GROUP,
   NumberLiteral,
   SingleQuotedString,
@@ -109,6 +110,8 @@ export function lex(source: SourceFile): LexResult {
         }),
       );
       checkEscapes(t, source, diagnostics);
+    } else if (t.tokenType === Colon) {
+      diagnostics.push(diag('PP1001', source.span(t.startOffset, tokenEnd(t)), { text: ':' }, { help: CHAR_HELP[':'] }));
     } else if (t.tokenType === SingleQuotedString) {
       const inner = t.image.slice(1, -1);
       diagnostics.push(

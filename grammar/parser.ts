@@ -1,7 +1,9 @@
 /**
  * The `.plan` grammar as a chevrotain CstParser: a pure grammar (no embedded
- * actions; the AST is built by to-ast.ts), with error recovery on. The only
- * semantic predicate is the unit gate in `number` (see GRAMMAR.md, "Units").
+ * actions; the AST is built by to-ast.ts), with error recovery on. There are two
+ * gates (pure lookahead predicates, no side effects): the unit gate in `number`
+ * (GRAMMAR.md, "unit") and the end of a block's entries at the start of the next
+ * declaration (better recovery from a missing `}`).
  *
  * Error messages are not written here: the message provider below only records
  * what chevrotain knows (expected tokens, found token) as JSON, and errors.ts turns
@@ -11,6 +13,7 @@ import type { IParserErrorMessageProvider, IToken, TokenType } from 'chevrotain'
 import { CstParser, EOF, tokenMatcher } from './chevrotain.js';
 import {
   ALL_TOKENS,
+  Colon,
   Comma,
   DigitIdent,
   DotDot,
@@ -113,13 +116,17 @@ export class PlanParser extends CstParser {
     this.CONSUME(RCurly);
   });
 
-  /** entry := Identifier ( "=" value | block ) */
+  /**
+   * entry := Identifier ( "=" value | block )
+   * `:` is accepted in place of `=` (the lexer reports it, PP1001), so `key: value`
+   * is one error and the entry is kept.
+   */
   public entry = this.RULE('entry', () => {
     this.CONSUME(Identifier, { LABEL: 'key' });
     this.OR([
       {
         ALT: () => {
-          this.CONSUME(Equals);
+          this.OR2([{ ALT: () => this.CONSUME(Equals) }, { ALT: () => this.CONSUME(Colon) }]);
           this.SUBRULE(this.value);
         },
       },
@@ -184,7 +191,7 @@ export class PlanParser extends CstParser {
     if (tokenMatcher(t, Percent)) return true;
     if (!tokenMatcher(t, Identifier)) return false;
     const next = this.LA(2);
-    if (tokenMatcher(next, Equals) || tokenMatcher(next, LCurly)) return false;
+    if (tokenMatcher(next, Equals) || tokenMatcher(next, LCurly) || tokenMatcher(next, Colon)) return false;
     return !this.declarationFollows();
   }
 

@@ -46,6 +46,14 @@ export class AstBuilder {
     return this.source.span(t.startOffset, tokenEnd(t));
   }
 
+  /** From the opening to the closing bracket; a partial node (recovery) spans the real tokens it has. */
+  private bracketSpan(node: CstNode, open: IToken[] | undefined, close: IToken[] | undefined): Span | undefined {
+    const a = first(open);
+    const b = first(close);
+    if (a && b) return this.source.span(a.startOffset, tokenEnd(b));
+    return this.nodeSpan(node);
+  }
+
   /** The span of all real tokens under a CST node, or undefined if it has none. */
   private nodeSpan(node: CstNode): Span | undefined {
     let start = Infinity;
@@ -134,7 +142,7 @@ export class AstBuilder {
   }
 
   block(node: BlockCstNode): BlockValue | undefined {
-    const span = this.nodeSpan(node);
+    const span = this.bracketSpan(node, node.children.LCurly, node.children.RCurly);
     if (!span) return undefined;
     const entries: Entry[] = [];
     for (const e of node.children.entry ?? []) {
@@ -206,12 +214,16 @@ export class AstBuilder {
   }
 
   list(node: ListCstNode): ListValue | undefined {
-    const span = this.nodeSpan(node);
+    // A list cut short by a syntax error (`[0..15 16..31]`) is dropped rather than
+    // passed on with items missing, which would only cause misleading checker errors.
+    if (node.recoveredNode) return undefined;
+    const span = this.bracketSpan(node, node.children.LBracket, node.children.RBracket);
     if (!span) return undefined;
     const items: Value[] = [];
     for (const v of node.children.value ?? []) {
       const item = this.value(v);
-      if (item) items.push(item);
+      if (!item) return undefined; // an item lost to a syntax error: the same as above
+      items.push(item);
     }
     return { kind: 'list', items, span };
   }

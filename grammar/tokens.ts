@@ -108,6 +108,8 @@ export const Identifier = createToken({ name: 'Identifier', pattern: /[A-Za-z_][
 
 export const DotDot = createToken({ name: 'DotDot', pattern: '..', label: "'..'" });
 export const Equals = createToken({ name: 'Equals', pattern: '=', label: "'='" });
+/** `key: value` is a common slip: parsed like `=` so it is one error (PP1001 with a fix), not a cascade. */
+export const Colon = createToken({ name: 'Colon', pattern: ':', label: "':'" });
 export const LCurly = createToken({ name: 'LCurly', pattern: '{', label: "'{'" });
 export const RCurly = createToken({ name: 'RCurly', pattern: '}', label: "'}'" });
 export const LBracket = createToken({ name: 'LBracket', pattern: '[', label: "'['" });
@@ -139,6 +141,7 @@ export const ALL_TOKENS: TokenType[] = [
   Identifier,
   DotDot,
   Equals,
+  Colon,
   LCurly,
   RCurly,
   LBracket,
