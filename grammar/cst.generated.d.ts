@@ -43,7 +43,7 @@ export type EntryCstChildren = {
   key: IToken[];
   Equals?: IToken[];
   Colon?: IToken[];
-  value?: ValueCstNode[];
+  value?: (ValueCstNode)[];
   block?: BlockCstNode[];
 };
 

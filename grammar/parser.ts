@@ -131,8 +131,19 @@ export class PlanParser extends CstParser {
         },
       },
       { ALT: () => this.SUBRULE(this.block) },
+      // `gpu H100_SXM_80GB`: the '=' is missing. Parsed as an entry so that to-ast
+      // reports one precise error and the rest of the block is not derailed.
+      { GATE: () => this.missingEquals(), ALT: () => this.SUBRULE2(this.value) },
     ]);
   });
+
+  /** A value right after the key, that is not itself the start of the next entry. */
+  private missingEquals(): boolean {
+    const next = this.LA(1).tokenType;
+    const after = this.LA(2).tokenType;
+    const valueStart = next === Identifier || next === DigitIdent || next === NumberLiteral || next === StringLiteral || next === LBracket;
+    return valueStart && after !== Equals && after !== Colon && after !== LCurly;
+  }
 
   /** value := range | number | DigitIdent | Identifier | StringLiteral | list | block */
   public value = this.RULE('value', () => {

@@ -161,6 +161,10 @@ export class AstBuilder {
     else if (c.value?.[0]) value = this.value(c.value[0]);
     if (!value) return undefined;
     const keySpan = this.tokenSpan(key);
+    if (!c.block?.[0] && !first(c.Equals) && !first(c.Colon)) {
+      const text = this.source.text.slice(value.span.start, value.span.end);
+      this.syntaxError(value.span, `expected '=' between key '${key.image}' and its value`, `write '${key.image} = ${text}'`);
+    }
     return { key: key.image, keySpan, value, span: cover(keySpan, value.span) };
   }
 

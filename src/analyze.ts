@@ -5,12 +5,11 @@
 import { checkProgram } from './check/index.js';
 import { diag, sortDiagnostics, type Diagnostic } from './diagnostics/diagnostic.js';
 import { fitDiagnostics } from './fit.js';
-import { expandPaths, loadProgram, nodeHost, type Host } from './load.js';
+import { expandPaths, loadProgram, nodeHost, type CachedFile, type Host } from './load.js';
 import { memoryPlan } from './memory/index.js';
 import type { MemoryPlan } from './memory/types.js';
 import type { CheckedPlan } from './plan.js';
 import type { SourceFile } from './source.js';
-import type { PlanFile } from './ast.js';
 
 export type { Host } from './load.js';
 
@@ -42,12 +41,13 @@ export function analyze(paths: readonly string[], opts: AnalyzeOptions = {}): An
   const host = opts.host ?? nodeHost;
   const raw: Diagnostic[] = [];
   const files = expandPaths(paths, host, raw);
-  const cache = new Map<string, { source: SourceFile; ast: PlanFile }>();
+  const cache = new Map<string, CachedFile>();
   const results: PlanResult[] = [];
   let planSeen = false;
   for (const file of files) {
     const program = loadProgram(file, host, cache, raw);
     if (!program) continue;
+    if (program.syntaxErrors) continue;
     const checked = checkProgram(program.files, program.root);
     // With --plan, the other plans' own diagnostics are not wanted; models and clusters' are.
     const others = opts.plan === undefined ? [] : program.root.declarations.filter((d) => d.keyword === 'plan' && d.name !== opts.plan);

@@ -60,16 +60,25 @@ function walk(dir: string, host: Host, found: string[]): void {
   }
 }
 
+export interface CachedFile {
+  source: SourceFile;
+  ast: PlanFile;
+  syntaxErrors: boolean;
+}
+
 export interface Program {
   root: PlanFile;
+  /** Some file of the program has syntax errors (then the checker does not run: its findings would be follow-on noise). */
+  syntaxErrors: boolean;
   /** Every file of the program, imports before the files that import them (the root last). */
   files: PlanFile[];
 }
 
 /** Parse a root file and, transitively, its imports. Sources and parsed files are cached in `cache` across roots. */
-export function loadProgram(root: string, host: Host, cache: Map<string, { source: SourceFile; ast: PlanFile }>, out: Diagnostic[]): Program | undefined {
+export function loadProgram(root: string, host: Host, cache: Map<string, CachedFile>, out: Diagnostic[]): Program | undefined {
   const files: PlanFile[] = [];
   const seen = new Set<string>();
+  let syntaxErrors = false;
   const visit = (path: string, from?: { file: string; span: import('./source.js').Span }): void => {
     const key = normalize(path);
     if (seen.has(key)) return;
@@ -88,7 +97,7 @@ export function loadProgram(root: string, host: Host, cache: Map<string, { sourc
       const source = new SourceFile(path, text);
       const parsed = parse(text, path);
       out.push(...parsed.diagnostics);
-      entry = { source, ast: parsed.ast };
+      entry = { source, ast: parsed.ast, syntaxErrors: parsed.diagnostics.some((d) => d.severity === 'error') };
       cache.set(key, entry);
     }
     for (const imp of entry.ast.imports) {
@@ -96,10 +105,11 @@ export function loadProgram(root: string, host: Host, cache: Map<string, { sourc
       visit(target, { file: path, span: imp.pathSpan });
     }
     files.push(entry.ast);
+    syntaxErrors ||= entry.syntaxErrors;
   };
   visit(root);
   const rootFile = files[files.length - 1];
-  return rootFile && rootFile.file === root ? { root: rootFile, files } : undefined;
+  return rootFile && rootFile.file === root ? { root: rootFile, files, syntaxErrors } : undefined;
 }
 
 function errorReason(e: unknown): string {

@@ -16,11 +16,11 @@ describe('syntax errors (PP1002): one per mistake, at the right token, with a hu
     expect(r.diagnostics[0]).toMatchObject({
       code: 'PP1002',
       severity: 'error',
-      message: "expected '=' or '{' after key 'tensor', found '2'",
+      message: "expected '=' between key 'tensor' and its value",
       help: "write 'tensor = 2'",
       span: { line: 2, column: 10, endLine: 2, endColumn: 11 },
     });
-    expect(shape(r.ast.declarations[0]!.body)).toEqual({ data: { n: 2, raw: '2' } });
+    expect(shape(r.ast.declarations[0]!.body)).toEqual({ tensor: { n: 2, raw: '2' }, data: { n: 2, raw: '2' } });
   });
 
   it('a missing value', () => {
@@ -125,7 +125,8 @@ describe('recovery', () => {
     const r = parse(text, 'r.plan');
     expect(where(r.diagnostics)).toEqual(['PP1002 2:10', 'PP1002 6:19']);
     expect(r.ast.declarations.map((d) => d.name)).toEqual(['m', 'p', 'c']);
-    expect(shape(r.ast.declarations[0]!.body)).toEqual({ hidden: { n: 4096, raw: '4096' } });
+    // The entry with the missing '=' is kept (the error says what to write).
+    expect(shape(r.ast.declarations[0]!.body)).toEqual({ layers: { n: 32, raw: '32' }, hidden: { n: 4096, raw: '4096' } });
     expect(shape(r.ast.declarations[1]!.body)).toEqual({ tensor: { n: 2, raw: '2' } });
     expect(shape(r.ast.declarations[2]!.body)).toEqual({ gpus: { n: 8, raw: '8' } });
   });

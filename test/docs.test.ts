@@ -1,0 +1,150 @@
+/**
+ * The long-form explanation pages, `src/diagnostics/explain/PPxxxx.md` (what
+ * `parplan explain CODE` prints): one page per code, with the code's title, and
+ * examples that are true. Each `## Example` block must produce the page's code
+ * and each `## Fixed` block must check cleanly, through the real `analyze` with
+ * the block as the only file.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { analyze, type Host } from '../src/analyze.js';
+import { CODES, isCode, type Code, type CodeInfo } from '../src/diagnostics/codes.js';
+
+const DIR = join(import.meta.dirname, '..', 'src', 'diagnostics', 'explain');
+const EXAMPLE_PATH = '/example.plan';
+
+/** Codes whose cause lies outside a `.plan` file (command line, files, parplan's own bugs): a `## Notes` section instead of examples. */
+const NO_PLAN_EXAMPLE: ReadonlySet<Code> = new Set<Code>(['PP6001', 'PP6002', 'PP6003', 'PP9001']);
+
+const HEADINGS = ['Example', 'Fixed', 'Notes', 'See also'];
+
+const pageFiles = readdirSync(DIR).filter((f) => !f.startsWith('.')).sort();
+const codes = Object.keys(CODES) as Code[];
+
+interface Page {
+  code: Code;
+  text: string;
+  /** `## Heading` → the text under it, up to the next `## ` heading. */
+  sections: Map<string, string>;
+}
+
+function readPage(code: Code): Page {
+  const text = readFileSync(join(DIR, `${code}.md`), 'utf8');
+  const sections = new Map<string, string>();
+  const parts = text.split(/^## /m);
+  for (const part of parts.slice(1)) {
+    const nl = part.indexOf('\n');
+    sections.set(part.slice(0, nl).trim(), part.slice(nl + 1));
+  }
+  return { code, text, sections };
+}
+
+/** The fenced blocks of a section with the given info string (```plan, ```sh). */
+function blocks(section: string | undefined, lang: string): string[] {
+  if (section === undefined) return [];
+  const re = new RegExp('^[ \\t]*```' + lang + '\\n([\\s\\S]*?)^[ \\t]*```[ \\t]*$', 'gm');
+  return [...section.matchAll(re)].map((m) => m[1]!);
+}
+
+/** A file system holding one file, `/example.plan`; every other path is missing. */
+function memoryHost(text: string): Host {
+  const missing = (path: string): Error => Object.assign(new Error(`ENOENT: no such file or directory, open '${path}'`), { code: 'ENOENT' });
+  return {
+    readFile: (path) => {
+      if (path === EXAMPLE_PATH) return text;
+      throw missing(path);
+    },
+    kind: (path) => (path === EXAMPLE_PATH ? 'file' : path === '/' ? 'dir' : undefined),
+    listDir: (path) => (path === '/' ? ['example.plan'] : []),
+  };
+}
+
+function check(text: string) {
+  return analyze([EXAMPLE_PATH], { host: memoryHost(text) });
+}
+
+const show = (ds: ReturnType<typeof check>['diagnostics']) =>
+  ds.map((d) => `${d.severity}[${d.code}] ${d.span ? `${d.span.line}:${d.span.column}` : (d.file ?? '')}: ${d.message}`);
+
+describe('explain pages', () => {
+  it('every code has a page', () => {
+    const missing = codes.filter((c) => !pageFiles.includes(`${c}.md`));
+    expect(missing).toEqual([]);
+  });
+
+  it('every page is named after a code', () => {
+    const stray = pageFiles.filter((f) => !/^PP\d{4}\.md$/.test(f) || !isCode(f.slice(0, -3)));
+    expect(stray).toEqual([]);
+  });
+
+  for (const code of codes) {
+    const info: CodeInfo = CODES[code];
+    describe(code, () => {
+      const page = () => readPage(code);
+
+      it(`starts with '# ${code}: ${info.title}'`, () => {
+        expect(page().text.split('\n')[0]).toBe(`# ${code}: ${info.title}`);
+      });
+
+      it('has only the known sections, and the examples or notes its kind needs', () => {
+        const p = page();
+        expect([...p.sections.keys()].filter((h) => !HEADINGS.includes(h))).toEqual([]);
+        // Prose before the first section says what the rule is.
+        const intro = p.text.split(/^## /m)[0]!.split('\n').slice(1).join('\n').trim();
+        expect(intro.length).toBeGreaterThan(200);
+        if (NO_PLAN_EXAMPLE.has(code) || info.retired !== undefined) {
+          expect(p.sections.has('Notes'), 'a page without examples explains itself in ## Notes').toBe(true);
+          expect(p.sections.has('Example') || p.sections.has('Fixed')).toBe(false);
+        } else {
+          expect(blocks(p.sections.get('Example'), 'plan'), 'one ```plan block under ## Example').toHaveLength(1);
+          expect(blocks(p.sections.get('Fixed'), 'plan'), 'one ```plan block under ## Fixed').toHaveLength(1);
+        }
+      });
+
+      it('mentions only codes that exist', () => {
+        const mentioned = [...page().text.matchAll(/\bPP\d{4}\b/g)].map((m) => m[0]);
+        expect(mentioned.filter((c) => !isCode(c))).toEqual([]);
+      });
+
+      if (info.retired !== undefined) return;
+      if (NO_PLAN_EXAMPLE.has(code)) {
+        it('shows the diagnostic as the command line prints it', () => {
+          const p = page();
+          const shell = blocks(p.sections.get('Notes'), 'sh').join('\n');
+          // The shown message is the code's template with its arguments filled in.
+          const line = shell.split('\n').find((l) => l.startsWith(`error[${code}]: `));
+          expect(line, `a \`\`\`sh block under ## Notes shows error[${code}]`).toBeDefined();
+          const pattern = info.message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/\\\{\w+\\\}/g, '.+');
+          expect(line!.slice(`error[${code}]: `.length)).toMatch(new RegExp(`^${pattern}$`));
+          if (code === 'PP9001') expect(shell).toContain('PARPLAN_DEBUG=1');
+        });
+        return;
+      }
+
+      it('its Example produces it, inside the example', () => {
+        const [example] = blocks(page().sections.get('Example'), 'plan');
+        const a = check(example!);
+        const hits = a.diagnostics.filter((d) => d.code === code);
+        expect(hits.length, `${code} expected; got:\n${show(a.diagnostics).join('\n')}`).toBeGreaterThan(0);
+        for (const d of hits) {
+          expect(d.severity).toBe(info.severity);
+          expect(d.span?.file).toBe(EXAMPLE_PATH);
+          expect(d.span!.start).toBeGreaterThanOrEqual(0);
+          expect(d.span!.end).toBeLessThanOrEqual(example!.length);
+        }
+        expect(a.diagnostics.filter((d) => d.code === 'PP9001')).toEqual([]);
+      });
+
+      it('its Fixed version checks cleanly', () => {
+        const [fixed] = blocks(page().sections.get('Fixed'), 'plan');
+        const a = check(fixed!);
+        const bad = a.diagnostics.filter((d) => d.severity === 'error' || d.code === code);
+        expect(show(bad)).toEqual([]);
+        // A fixed example is a whole plan, checked and sized, not just a file without errors.
+        expect(a.results.length).toBeGreaterThan(0);
+        expect(a.results.every((r) => r.fits)).toBe(true);
+      });
+    });
+  }
+});
