@@ -4,6 +4,7 @@
  */
 import { checkProgram } from './check/index.js';
 import { diag, sortDiagnostics, type Diagnostic } from './diagnostics/diagnostic.js';
+import { didYouMean } from './diagnostics/suggest.js';
 import { fitDiagnostics } from './fit.js';
 import { expandPaths, loadProgram, nodeHost, type CachedFile, type Host } from './load.js';
 import { memoryPlan } from './memory/index.js';
@@ -44,9 +45,11 @@ export function analyze(paths: readonly string[], opts: AnalyzeOptions = {}): An
   const cache = new Map<string, CachedFile>();
   const results: PlanResult[] = [];
   let planSeen = false;
+  const planNames: string[] = [];
   for (const file of files) {
     const program = loadProgram(file, host, cache, raw);
     if (!program) continue;
+    for (const d of program.root.declarations) if (d.keyword === 'plan') planNames.push(d.name);
     if (program.syntaxErrors) continue;
     const checked = checkProgram(program.files, program.root);
     // With --plan, the other plans' own diagnostics are not wanted; models and clusters' are.
@@ -65,7 +68,9 @@ export function analyze(paths: readonly string[], opts: AnalyzeOptions = {}): An
     if (opts.plan !== undefined && program.root.declarations.some((d) => d.keyword === 'plan' && d.name === opts.plan)) planSeen = true;
   }
   if (opts.plan !== undefined && !planSeen) {
-    raw.push(diag('PP6003', undefined, { name: opts.plan }, { help: 'omit --plan to check every plan' }));
+    const hint = didYouMean(opts.plan, planNames, 10);
+    const help = hint ?? (planNames.length === 0 ? 'the files declare no plans' : 'omit --plan to check every plan');
+    raw.push(diag('PP6003', undefined, { name: opts.plan }, { help }));
   }
   const sources = new Map<string, SourceFile>();
   for (const { source } of cache.values()) sources.set(source.path, source);

@@ -37,7 +37,7 @@ export function fitDiagnostics(plan: CheckedPlan, memory: MemoryPlan): FitResult
     const out: Diagnostic[] = [];
     if (worst.totalBytes > LOW_HEADROOM * worst.usableBytes) {
       const headroom = formatBytes(worst.usableBytes - worst.totalBytes);
-      out.push(diag('PP4002', plan.span, { plan: plan.name, headroom, where: label }, { help: 'allocator fragmentation or a longer prompt may push it over; lower the batch or add headroom with a larger reserve' }));
+      out.push(diag('PP4002', plan.span, { plan: plan.name, headroom, where: label }, { help: 'fragmentation or extra framework buffers may push it over; leave more room by lowering the batch or sequence length, or by splitting over more GPUs' }));
     }
     return { fits: true, diagnostics: out };
   }
@@ -60,16 +60,19 @@ function* variants(plan: CheckedPlan): Generator<[string, CheckedPlan]> {
   }
   const { tensor: t, pipeline: p, data: d } = plan.mesh;
   const gpus = plan.cluster.gpus;
+  // A plan that used every GPU is only offered meshes that do too (no idle-GPU warning after the fix).
+  const full = t * p * d === gpus;
   for (const t2 of validTensorDegrees(plan.model, Math.min(gpus, plan.cluster.gpusPerNode))) {
     if (t2 <= t) continue;
     const d2 = Math.min(d, Math.floor(gpus / (t2 * p)));
-    if (d2 < 1 || (plan.mode === 'train' && plan.batch.global % (plan.batch.micro * d2) !== 0)) continue;
+    if (d2 < 1 || (full && t2 * p * d2 !== gpus) || (plan.mode === 'train' && plan.batch.global % (plan.batch.micro * d2) !== 0)) continue;
     yield [d2 === d ? `tensor = ${t2}` : `tensor = ${t2} with data = ${d2}`, remesh(plan, { tensor: t2, pipeline: p, data: d2 })];
   }
   if (!(plan.mode === 'train' && plan.schedule === 'interleaved') && !plan.spans['stages']) {
     for (let p2 = p + 1; p2 <= Math.min(plan.model.layers, gpus); p2++) {
       const d2 = Math.min(d, Math.floor(gpus / (t * p2)));
       if (d2 < 1) break;
+      if (full && t * p2 * d2 !== gpus) continue;
       if (plan.mode === 'train' && plan.batch.global % (plan.batch.micro * d2) !== 0) continue;
       yield [d2 === d ? `pipeline = ${p2}` : `pipeline = ${p2} with data = ${d2}`, remesh(plan, { tensor: t, pipeline: p2, data: d2 })];
     }

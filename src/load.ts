@@ -90,7 +90,7 @@ export function loadProgram(root: string, host: Host, cache: Map<string, CachedF
         text = host.readFile(path);
       } catch (e) {
         const reason = errorReason(e);
-        if (from) out.push(diag('PP2012', from.span, { path: relative(dirname(from.file), path) || path, reason }, { help: `the path is relative to ${dirname(from.file)}/` }));
+        if (from) out.push(diag('PP2012', from.span, { path: relative(dirname(from.file), path) || path, reason }, { help: `the path is relative to ${dirname(from.file).replace(/\/?$/, '/')}` }));
         else out.push({ ...diag('PP6001', undefined, { path, reason }), file: path });
         return;
       }

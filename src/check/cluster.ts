@@ -50,7 +50,10 @@ function resolveGpu(field: Field<{ ident?: string; text?: string; block?: BlockV
   const name = v.ident ?? v.text ?? '';
   const found = findGpu(name);
   if (found) return found;
-  const hint = suggest(name.toUpperCase().replace(/[\s-]+/g, '_'), GPU_IDS);
+  const norm = name.toUpperCase().replace(/[\s-]+/g, '_');
+  // `H100` names a family: offer its members before any near spelling.
+  const family = GPU_IDS.filter((id) => norm.length >= 2 && (id.startsWith(`${norm}_`) || id.replace(/^RTX_/, '') === norm));
+  const hint = family.length > 0 ? family.join("' or '") : suggest(norm, GPU_IDS);
   out.push(
     diag('PP2011', field.span, { name }, {
       help: hint

@@ -51,7 +51,8 @@ export function checkTensor(ctx: PlanContext): boolean {
     out.push(diag('PP3001', at, { heads: model.heads, tensor: t }, { help: suggestion(ctx), related }));
     ok = false;
   }
-  if (model.kvHeads % t !== 0 && t % model.kvHeads !== 0) {
+  // With kv_heads = heads (multi-head attention) a bad degree is one mistake: PP3001 says it.
+  if (model.kvHeads % t !== 0 && t % model.kvHeads !== 0 && !(model.kvHeads === model.heads && !ok)) {
     out.push(diag('PP3002', at, { kvHeads: model.kvHeads, tensor: t }, { help: `${suggestion(ctx)}; KV heads are split when tensor divides kv_heads and replicated when kv_heads divides tensor`, related }));
     ok = false;
   } else if (model.kvHeads < t && ok) {

@@ -60,10 +60,7 @@ export function readBlock(block: BlockValue, kind: BlockKind, ctx: BlockContext)
   for (const entry of block.entries) {
     const spec = specs[entry.key];
     if (!spec) {
-      const hint = didYouMean(entry.key, Object.keys(specs), 0);
-      ctx.out.push(
-        diag('PP2002', entry.keySpan, { key: entry.key, where: ctx.where }, { help: hint ?? `valid keys: ${Object.keys(specs).join(', ')}` }),
-      );
+      ctx.out.push(diag('PP2002', entry.keySpan, { key: entry.key, where: ctx.where }, { help: unknownKeyHelp(entry.key, kind, ctx.mode) }));
       continue;
     }
     const first = seen.get(entry.key);
@@ -93,6 +90,15 @@ export function readBlock(block: BlockValue, kind: BlockKind, ctx: BlockContext)
     ctx.out.push(diag('PP2003', ctx.anchor, { where: ctx.where, key }, { help: `add \`${example}\` (${lowerFirst(spec.doc)})` }));
   }
   return new Fields(kind, map);
+}
+
+/** Another tool's name for a key, a near spelling among the keys of this mode, or the list of keys. */
+function unknownKeyHelp(key: string, kind: BlockKind, mode: Mode | undefined): string {
+  const applicable = Object.entries(KEYS[kind]).filter(([, spec]) => !spec.modes || !mode || spec.modes.includes(mode));
+  const alias = applicable.find(([, spec]) => spec.aliases?.includes(key.toLowerCase()));
+  if (alias) return `did you mean '${alias[0]}'? (parplan's name for ${key})`;
+  const names = applicable.map(([name]) => name);
+  return didYouMean(key, names, 0) ?? `valid keys${mode ? ` for a ${mode} plan` : ''}: ${names.join(', ')}`;
 }
 
 function lowerFirst(s: string): string {
@@ -189,7 +195,10 @@ function convert(entry: Entry, spec: KeySpec, out: Diagnostic[]): FieldValue | u
       if (v.kind !== 'number') return wrongType(entry, spec, out);
       if (unknownUnit(v, out)) return undefined;
       const units = t.kind === 'bytes' ? BYTE_UNITS : TIME_UNITS;
-      if (!v.unit) return wrongType(entry, spec, out, `add a unit: ${key} = ${v.raw} ${t.kind === 'bytes' ? 'GiB' : 'ms'}`);
+      if (!v.unit) {
+        const unit = spec.example?.split(' ')[1] ?? (t.kind === 'bytes' ? 'GiB' : 'ms');
+        return wrongType(entry, spec, out, `add a unit, e.g. ${key} = ${v.raw} ${unit} (units: ${Object.keys(units).join(' ')})`);
+      }
       const scale = units[v.unit.text];
       if (scale === undefined) {
         out.push(diag('PP2007', v.unit.span, { key, expected: expectedText(t), unit: v.unit.text }, { help: `units for ${key}: ${Object.keys(units).join(' ')}` }));
@@ -207,7 +216,7 @@ function convert(entry: Entry, spec: KeySpec, out: Diagnostic[]): FieldValue | u
       let f: number;
       if (v.unit?.text === '%') f = v.value / 100;
       else if (v.unit) {
-        out.push(diag('PP2007', v.unit.span, { key, expected: expectedText(t), unit: v.unit.text }, { help: `write ${key} = ${v.raw}%` }));
+        out.push(diag('PP2007', v.unit.span, { key, expected: expectedText(t), unit: v.unit.text }, { help: `${key} is a share of each GPU's memory, e.g. ${key} = ${spec.example}` }));
         return undefined;
       } else if (v.value >= 1) {
         out.push(diag('PP2008', v.span, { key, value: v.raw, range: `a fraction must be below 1` }, { help: `for ${v.raw} percent write ${key} = ${v.raw}%` }));
