@@ -3,7 +3,7 @@
  * keys, duplicates, keys that do not apply to the plan's mode, and each value's
  * type, unit and range. The result is a map of typed fields with their spans.
  */
-import type { BlockValue, Entry, NumberValue, Value } from '../ast.js';
+import type { BlockValue, Entry, NumberValue, StringValue, Value } from '../ast.js';
 import { diag, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { didYouMean, suggest } from '../diagnostics/suggest.js';
 import { formatNumber } from '../diagnostics/codes.js';
@@ -16,7 +16,7 @@ export interface Range {
   span: Span;
 }
 
-export type FieldValue = number | boolean | string | Range[] | BlockValue | { block: BlockValue } | { ident: string } | { text: string };
+export type FieldValue = number | boolean | string | Range[] | BlockValue | { strings: StringValue[] } | { block: BlockValue } | { ident: string } | { text: string };
 
 export interface Field<T = unknown> {
   value: T;
@@ -147,6 +147,8 @@ function expectedText(t: KeyType): string {
       return 'a string in double quotes';
     case 'ranges':
       return 'a list of layer ranges (e.g. [0..15, 16..31])';
+    case 'strings':
+      return 'a list of strings';
     case 'block':
       return 'a block { … }';
   }
@@ -270,6 +272,15 @@ function convert(entry: Entry, spec: KeySpec, out: Diagnostic[]): FieldValue | u
         }
       }
       return ok ? ranges : undefined;
+    }
+    case 'strings': {
+      if (v.kind !== 'list') return wrongType(entry, spec, out);
+      const bad = v.items.find((i) => i.kind !== 'string');
+      if (bad) {
+        out.push(diag('PP2006', bad.span, { key, expected: 'a string in double quotes', found: describe(bad) }));
+        return undefined;
+      }
+      return { strings: v.items as StringValue[] };
     }
     case 'block':
       if (v.kind !== 'block') return wrongType(entry, spec, out, `write ${key} ${spec.example ?? '{ … }'}`);

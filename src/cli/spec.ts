@@ -37,6 +37,21 @@ export const CHECK: CommandSpec = {
     'Output goes to stdout; the exit status says whether every plan is valid and fits.',
 };
 
+export const COMPILE: CommandSpec = {
+  name: 'compile',
+  usage: 'parplan compile [--plan NAME] [-o OUT] <file.plan>',
+  summary: 'lower plans to execution graphs (validated by simulation)',
+  options: [
+    { name: '--plan', value: { placeholder: 'NAME' }, doc: 'compile only the plan named NAME' },
+    { name: '--output', aliases: ['-o'], value: { placeholder: 'OUT' }, doc: "where to write: a file (one plan), a directory (several), or '-' for stdout" },
+    HELP,
+  ],
+  details:
+    'Writes one graph per plan (format parplan-graph v1, JSON Schema: graph.schema.json),\n' +
+    'by default NAME.graph.json in the current directory. Every graph is simulated first:\n' +
+    'a deadlock or unmatched communication is an error and nothing is written.',
+};
+
 export const EXPLAIN: CommandSpec = {
   name: 'explain',
   usage: 'parplan explain <CODE>',
@@ -52,7 +67,7 @@ export const HELP_COMMAND: CommandSpec = {
   options: [],
 };
 
-export const COMMANDS: readonly CommandSpec[] = [CHECK, EXPLAIN, HELP_COMMAND];
+export const COMMANDS: readonly CommandSpec[] = [CHECK, COMPILE, EXPLAIN, HELP_COMMAND];
 
 export const GLOBAL_OPTIONS: readonly OptionSpec[] = [
   { name: '--help', aliases: ['-h'], doc: 'show this help' },

@@ -73,6 +73,12 @@ export const CODES = {
   PP4001: { severity: 'error', title: 'does-not-fit', message: "plan '{plan}' does not fit: {worst}" },
   PP4002: { severity: 'warning', title: 'low-headroom', message: "plan '{plan}' fits with only {headroom} headroom on {where}" },
 
+  // 5xxx: execution graph and schedules
+  PP5001: { severity: 'error', title: 'deadlock', message: 'the schedule deadlocks: {detail}' },
+  PP5002: { severity: 'error', title: 'unmatched-communication', message: '{detail}' },
+  PP5003: { severity: 'error', title: 'bad-action', message: "'{text}' is not a pipeline action" },
+  PP5004: { severity: 'error', title: 'action-table', message: '{detail}' },
+
   // 6xxx: command line and files
   PP6001: { severity: 'error', title: 'cannot-read', message: "cannot read '{path}': {reason}" },
   PP6002: { severity: 'error', title: 'no-plan-files', message: "no .plan files found in '{path}'" },

@@ -33,6 +33,8 @@ function typeText(t: KeyType): string {
       return 'string';
     case 'ranges':
       return 'list of layer ranges';
+    case 'strings':
+      return 'list of strings';
     case 'block':
       return 'block';
   }

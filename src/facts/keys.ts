@@ -26,6 +26,8 @@ export type KeyType =
   | { kind: 'string' }
   /** A list of inclusive whole-number ranges: `[0..15, 16..31]`. */
   | { kind: 'ranges' }
+  /** A list of strings: `["0F0 0F1 0B0 0B1", "1F0 1B0 1F1 1B1"]`. */
+  | { kind: 'strings' }
   | { kind: 'block'; block: BlockKind };
 
 export interface KeySpec {
@@ -81,6 +83,7 @@ export const KEYS: Record<BlockKind, Record<string, KeySpec>> = {
     gpus: { type: int(), doc: 'Total number of GPUs (all on one node unless nodes is given).', example: '8', aliases: ['num_gpus', 'world_size'] },
     nodes: { type: int(), doc: 'Number of nodes; use with gpus_per_node instead of gpus.', example: '4', aliases: ['num_nodes', 'nnodes'] },
     gpus_per_node: { type: int(), default: '8 with nodes; gpus otherwise', doc: 'GPUs per node.', example: '8', aliases: ['nproc_per_node', 'num_gpus_per_node'] },
+    network: { type: { kind: 'number', min: 0 }, default: '50 (400 Gb/s InfiniBand per GPU)', doc: 'Inter-node bandwidth per GPU in GB/s, each direction (for cost estimates of traffic between nodes).', example: '50', aliases: ['network_bandwidth', 'inter_node_bandwidth', 'internode_bandwidth'] },
   },
   gpu: {
     name: { type: { kind: 'string' }, required: true, doc: 'A name for the GPU, shown in reports.', example: '"RTX 4090"' },
@@ -104,6 +107,7 @@ export const KEYS: Record<BlockKind, Record<string, KeySpec>> = {
     sequence_parallel: { type: { kind: 'bool' }, default: 'false', modes: ['train'], doc: 'Megatron sequence parallelism: shard norm and dropout activations over the tensor group.', example: 'true' },
     schedule: { type: enumOf(...SCHEDULES), default: '1f1b', modes: ['train'], doc: 'Pipeline schedule.', example: '1f1b' },
     microbatches: { type: int(), default: 'global / (micro × data)', modes: ['train'], doc: 'Microbatches per step per pipeline (gradient-accumulation steps).', example: '8', aliases: ['num_microbatches', 'gradient_accumulation_steps', 'accum'] },
+    actions: { type: { kind: 'strings' }, modes: ['train'], doc: 'An explicit pipeline schedule: one string per pipeline rank of actions `<stage>F|B|I|W<microbatch>` (PyTorch pipelining notation), replacing schedule.', example: '["0F0 0F1 0B0 0B1", "1F0 1B0 1F1 1B1"]' },
     virtual: { type: int(2), modes: ['train'], doc: 'Model chunks per pipeline stage for schedule = interleaved.', example: '2', aliases: ['virtual_pipeline_model_parallel_size', 'virtual_stages'] },
     zero: { type: int(0, 3), default: '0', modes: ['train'], doc: 'ZeRO stage: 1 shards optimizer states, 2 also gradients, 3 also weights, across data replicas.', example: '1', aliases: ['zero_stage'] },
     recompute: { type: enumOf(...RECOMPUTE), default: 'none', modes: ['train'], doc: 'Activation recomputation: selective recomputes attention internals, full keeps only each layer input.', example: 'selective', aliases: ['recompute_granularity', 'activation_checkpointing', 'checkpointing'] },

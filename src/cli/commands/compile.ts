@@ -1,0 +1,63 @@
+/**
+ * `parplan compile [--plan NAME] [-o OUT] <file.plan>`: check, lower, simulate, write graphs.
+ * Diagnostics go to stderr (text); graphs to files, or stdout with `-o -`.
+ */
+import { mkdirSync, writeFileSync, existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from '../args.js';
+import { EXIT, type ExitCode } from '../exit-codes.js';
+import type { Io } from '../io.js';
+import { COMPILE, commandHelp } from '../spec.js';
+import { UsageError } from '../usage.js';
+import { exitCode } from './check.js';
+
+export async function runCompile(argv: readonly string[], io: Io): Promise<ExitCode> {
+  const args = parseArgs(argv, COMPILE.options, COMPILE.name);
+  if (args.options.has('--help')) {
+    io.stdout.write(commandHelp(COMPILE));
+    return EXIT.OK;
+  }
+  if (args.positionals.length !== 1) throw new UsageError(args.positionals.length === 0 ? 'missing the .plan file to compile' : 'compile takes one .plan file', undefined, COMPILE.name);
+  const plan = args.options.get('--plan');
+  const output = args.options.get('--output');
+  const [{ analyze }, { compilePlan }, { renderText }, { shouldColor }] = await Promise.all([
+    import('../../analyze.js'),
+    import('../../compile.js'),
+    import('../../diagnostics/render/text.js'),
+    import('../../diagnostics/render/style.js'),
+  ]);
+  const analysis = analyze(args.positionals, typeof plan === 'string' ? { plan } : {});
+  const compiled = analysis.results.map((r) => ({ result: r, ...compilePlan(r.plan, r.memory) }));
+  for (const c of compiled) analysis.diagnostics.push(...c.diagnostics);
+  const code = exitCode(analysis);
+  const problems = analysis.diagnostics.filter((d) => d.severity !== 'note');
+  if (problems.length > 0 || code !== EXIT.OK) {
+    io.stderr.write(renderText({ ...analysis, results: [], diagnostics: problems }, { color: shouldColor(io.stderr, io.env) }));
+  }
+  if (code !== EXIT.OK) return code;
+  const graphs = compiled.map((c) => c.graph);
+  if (output === '-') {
+    io.stdout.write(JSON.stringify(graphs.length === 1 ? graphs[0] : graphs) + '\n');
+    return EXIT.OK;
+  }
+  const target = typeof output === 'string' ? resolve(io.cwd, output) : undefined;
+  const written: string[] = [];
+  if (target && graphs.length === 1 && !(existsSync(target) && statSync(target).isDirectory())) {
+    writeFileSync(target, JSON.stringify(graphs[0]) + '\n');
+    written.push(target);
+  } else {
+    const dir = target ?? io.cwd;
+    mkdirSync(dir, { recursive: true });
+    for (const g of graphs) {
+      const file = join(dir, `${g.plan.name}.graph.json`);
+      writeFileSync(file, JSON.stringify(g) + '\n');
+      written.push(file);
+    }
+  }
+  for (const [i, file] of written.entries()) {
+    const c = compiled[i]!;
+    const sim = c.simulation;
+    io.stdout.write(`wrote ${file}: plan '${c.graph.plan.name}', ${c.graph.devices.length} devices, ${Object.keys(c.graph.programs).length} programs; simulated ${sim.ranks.length} ranks, no deadlock\n`);
+  }
+  return EXIT.OK;
+}

@@ -1,0 +1,179 @@
+/**
+ * The execution graph: a checked plan lowered to what every device does, in order.
+ * Versioned (`format`, `version`); JSON Schema in `src/graph/graph.schema.json`;
+ * documented in docs/graph.md.
+ *
+ * Compact by construction: devices that run the same program share one program
+ * template (every tensor rank and data replica of a stage does), and a transformer
+ * layer's steps are written once as a block template that program steps instance
+ * over a layer range. So the graph grows with stages × microbatches + layers, not
+ * with devices × ops. Communication steps name their group by axis; each device's
+ * entry says which group of ranks that is.
+ */
+import type { Dtype } from '../facts/dtypes.js';
+import type { Breakdown } from '../memory/types.js';
+
+export const GRAPH_FORMAT = 'parplan-graph';
+export const GRAPH_VERSION = 1;
+
+export type Axis = 'tensor' | 'pipeline' | 'data' | 'embedding';
+
+export interface Graph {
+  format: typeof GRAPH_FORMAT;
+  version: typeof GRAPH_VERSION;
+  plan: { name: string; file: string; mode: 'serve' | 'train' };
+  model: GraphModel;
+  mesh: GraphMesh;
+  /** Every device, in rank order. */
+  devices: GraphDevice[];
+  /**
+   * Groups of ranks per axis; a device's `groups[axis]` indexes these. `embedding`
+   * pairs the first and last pipeline stage when tied embeddings are split across
+   * them (their gradients are summed).
+   */
+  groups: Record<Axis, number[][]>;
+  tensors: GraphTensor[];
+  /** Step lists instanced per layer (`{l}` in tensor names is the layer index). */
+  blocks: Record<string, Step[]>;
+  programs: Record<string, Program>;
+  /** Training: the pipeline schedule the programs follow. */
+  schedule?: GraphSchedule;
+  /** Serving: the symbolic dimensions and their maxima (from the batch policy). */
+  symbols?: Record<string, { max: number; doc: string }>;
+}
+
+export interface GraphModel {
+  name: string;
+  arch: string;
+  layers: number;
+  hidden: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  ffn: number;
+  vocab: number;
+  vocabPadded: number;
+  maxSeq: number;
+  dtype: Dtype;
+  norm: string;
+  activation: string;
+  bias: boolean;
+  positions: string;
+  tiedEmbeddings: boolean;
+  params: number;
+}
+
+export interface GraphMesh {
+  tensor: number;
+  pipeline: number;
+  data: number;
+  /** Model chunks per pipeline rank (1 unless interleaved). */
+  virtual: number;
+  gpu: string;
+  gpusPerNode: number;
+  /** Layer ranges of the virtual stages (pipeline × virtual of them), in order. */
+  stages: { index: number; rank: number; firstLayer: number; lastLayer: number }[];
+}
+
+export interface GraphDevice {
+  rank: number;
+  /** Pipeline rank. */
+  stage: number;
+  tensorRank: number;
+  dataRank: number;
+  node: number;
+  /** Key into `programs`. */
+  program: string;
+  /** Index into `groups[axis]` of the group this device belongs to. */
+  groups: Partial<Record<Axis, number>>;
+  /** The memory plan's bytes for this device (what the runtime allocates). */
+  memory: Breakdown & { total: number };
+}
+
+export type TensorRole = 'weight' | 'gradient' | 'optimizer' | 'activation' | 'kvCache' | 'logits' | 'input';
+
+export interface Shard {
+  /** Dimension of the global shape that is split; -1: the flattened tensor (ZeRO). */
+  axis: number;
+  parts: number;
+  /** The mesh axis whose rank is the shard index. */
+  over: 'tensor' | 'data';
+  /** Consecutive ranks holding the same shard (KV heads replicated when tensor > kv_heads): index = floor(rank / replicas). */
+  replicas?: number;
+}
+
+export interface GraphTensor {
+  /** e.g. `layers.{l}.attn.q.weight`, `embedding.weight`, `act.{l}.mb{m}` patterns. */
+  name: string;
+  role: TensorRole;
+  /** `layer`: one instance per layer of each owning stage; `stage`: one per owning stage. */
+  scope: 'layer' | 'stage';
+  /** Global shape; strings are symbolic dimensions (`batch`, `seq`, `tokens`, `micro`). */
+  shape: (number | string)[];
+  dtype: Dtype;
+  /** How it is split; empty = replicated on every owner. Shard index = the owner's rank on `over`. */
+  shards: Shard[];
+  /** Bytes of one shard instance (symbolic dimensions at their maxima). */
+  bytes: number;
+  /** Pipeline ranks whose devices own it. */
+  owners: number[];
+}
+
+export type ComputeKind =
+  | 'embedding'
+  | 'norm'
+  | 'qkv'
+  | 'rope'
+  | 'attention'
+  | 'out-proj'
+  | 'residual'
+  | 'mlp-up'
+  | 'mlp-act'
+  | 'mlp-down'
+  | 'final-norm'
+  | 'head'
+  | 'loss'
+  | 'sample'
+  | 'optimizer';
+
+export type Pass = 'forward' | 'backward' | 'backward-input' | 'backward-weight' | 'recompute';
+
+export type Step =
+  | {
+      op: 'compute';
+      kind: ComputeKind;
+      pass: Pass;
+      /** Tensors read and written (names; `{l}` and `{m}` are the layer and microbatch). */
+      reads: string[];
+      writes: string[];
+      /** Multiply-adds × 2 on this device, symbolic dimensions at their maxima. */
+      flops: number;
+      /** Activation tensors this step allocates and frees (the simulation's memory timeline). */
+      alloc?: string[];
+      free?: string[];
+      /** The microbatch `{m}` stands for, outside blocks. */
+      microbatch?: number;
+    }
+  /** Instance a block template for each layer in [first, last] (or reversed for backward). */
+  | { op: 'block'; block: string; layers: [number, number]; microbatch?: number; reverse?: boolean }
+  /** Point-to-point between pipeline neighbours of the same tensor rank and replica. */
+  | { op: 'send' | 'recv'; peer: 'next' | 'prev'; tensor: string; microbatch?: number; bytes: number }
+  | { op: 'all-reduce' | 'all-gather' | 'reduce-scatter'; axis: Axis; tensor: string; bytes: number; microbatch?: number }
+  /** Marks the start of a schedule action (for pictures and the simulation's grid). */
+  | { op: 'action'; action: string };
+
+export interface Program {
+  id: string;
+  /** Pipeline rank the program is for. */
+  stage: number;
+  /** Serving: `prefill` and `decode`; training: `step` (one optimizer step). */
+  phases: Record<string, Step[]>;
+}
+
+export interface GraphSchedule {
+  kind: 'gpipe' | '1f1b' | 'interleaved' | 'table';
+  microbatches: number;
+  virtual: number;
+  /** Per pipeline rank, the actions in PyTorch notation (`0F0`, `1B3`). */
+  actions: string[][];
+}

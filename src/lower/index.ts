@@ -1,0 +1,169 @@
+/**
+ * Lowering: CheckedPlan + MemoryPlan → Graph. Pure. The dimensions are applied in a
+ * fixed order, each by its own module: the mesh (mesh.ts), tensor parallelism inside
+ * each layer (layer.ts), pipeline stages and the schedule (pipeline.ts), data
+ * parallelism and the optimizer (data.ts); serving programs are prefill and decode.
+ */
+import { bytesPerElement } from '../facts/dtypes.js';
+import { GRAPH_FORMAT, GRAPH_VERSION, type Graph, type Program, type Step } from '../graph/types.js';
+import { countParams } from '../memory/params.js';
+import type { MemoryPlan } from '../memory/types.js';
+import type { CheckedPlan, ServePlan, TrainPlan } from '../plan.js';
+import { gradientSyncSteps } from './data.js';
+import { serveBlocks, trainBlocks } from './layer.js';
+import { lowerMesh } from './mesh.js';
+import { pipelineSteps, virtualStages } from './pipeline.js';
+import { scheduleFor } from './schedules/index.js';
+import { formatAction } from './schedules/types.js';
+import { lowerTensors } from './tensors.js';
+
+export function lower(plan: CheckedPlan, memory: MemoryPlan): Graph {
+  const mesh = lowerMesh(plan);
+  const stages = plan.mode === 'train' ? virtualStages(plan) : virtualStages({ mesh: plan.mesh, stages: plan.stages });
+  const lowered = plan.mode === 'train' ? lowerTrain(plan, stages) : lowerServe(plan);
+  const byRank = new Map(memory.devices.map((d) => [d.rank, d]));
+  const { model, derived } = plan;
+  return {
+    format: GRAPH_FORMAT,
+    version: GRAPH_VERSION,
+    plan: { name: plan.name, file: plan.file, mode: plan.mode },
+    model: {
+      name: model.name,
+      arch: model.arch,
+      layers: model.layers,
+      hidden: model.hidden,
+      heads: model.heads,
+      kvHeads: model.kvHeads,
+      headDim: model.headDim,
+      ffn: model.ffn,
+      vocab: model.vocab,
+      vocabPadded: derived.vocabPadded,
+      maxSeq: model.maxSeq,
+      dtype: model.dtype,
+      norm: model.norm,
+      activation: model.activation,
+      bias: model.bias,
+      positions: model.positions,
+      tiedEmbeddings: model.tiedEmbeddings,
+      params: countParams(model),
+    },
+    mesh: {
+      tensor: plan.mesh.tensor,
+      pipeline: plan.mesh.pipeline,
+      data: plan.mesh.data,
+      virtual: plan.mode === 'train' ? plan.virtual : 1,
+      gpu: plan.cluster.gpu.id,
+      gpusPerNode: plan.cluster.gpusPerNode,
+      stages,
+    },
+    devices: mesh.devices.map((d) => {
+      const m = byRank.get(d.rank)!;
+      return { ...d, program: `stage${d.stage}`, memory: { ...m.breakdown, total: m.totalBytes } };
+    }),
+    groups: mesh.groups,
+    tensors: lowerTensors(plan),
+    blocks: lowered.blocks,
+    programs: lowered.programs,
+    ...(lowered.schedule ? { schedule: lowered.schedule } : {}),
+    ...(lowered.symbols ? { symbols: lowered.symbols } : {}),
+  };
+}
+
+interface Lowered {
+  blocks: Graph['blocks'];
+  programs: Record<string, Program>;
+  schedule?: Graph['schedule'];
+  symbols?: Graph['symbols'];
+}
+
+function compute(kind: Extract<Step, { op: 'compute' }>['kind'], pass: Extract<Step, { op: 'compute' }>['pass'], reads: string[], writes: string[], flops: number, extra: { alloc?: string[]; free?: string[] } = {}): Step {
+  return { op: 'compute', kind, pass, reads, writes, flops: Math.round(flops), ...extra };
+}
+
+function lowerTrain(plan: TrainPlan, stages: Graph['mesh']['stages']): Lowered {
+  const table = scheduleFor(plan);
+  const { seq: s, micro: b } = plan.batch;
+  const T = s * b;
+  const h = plan.model.hidden;
+  const t = plan.mesh.tensor;
+  const vRows = plan.derived.vocabPadded / t;
+  const headFlops = 2 * T * h * vRows;
+  const lossBytes = 3 * 4 * T; // vocab-parallel cross entropy: max, sum of exps, target logit
+  const tp = (step: Step): Step[] => (t > 1 ? [step] : []);
+  const input = {
+    plan,
+    table,
+    stages,
+    embedForward: [compute('embedding', 'forward', ['input.mb{m}', 'embedding.weight'], ['hidden'], T * h, { alloc: ['input.mb{m}'] }), ...tp({ op: 'all-reduce', axis: 'tensor', tensor: 'hidden', bytes: T * h * bytesPerElement(plan.precision) })],
+    embedBackward: [compute('embedding', 'backward', ['grad.hidden', 'input.mb{m}'], ['grad.embedding.weight'], T * h, { free: ['input.mb{m}'] })],
+    headForward: [
+      compute('final-norm', 'forward', ['hidden', 'final_norm.weight'], ['x'], 5 * T * h, { alloc: ['output.mb{m}'] }),
+      compute('head', 'forward', ['x', plan.model.tiedEmbeddings && plan.mesh.pipeline === 1 ? 'embedding.weight' : 'output.weight'], ['logits'], headFlops),
+      ...tp({ op: 'all-reduce', axis: 'tensor', tensor: 'loss.partials', bytes: lossBytes }),
+      compute('loss', 'forward', ['logits'], ['loss'], 5 * T * vRows),
+    ],
+    headBackward: [
+      compute('loss', 'backward', ['loss', 'output.mb{m}'], ['grad.logits'], 5 * T * vRows),
+      compute('head', 'backward', ['grad.logits', 'output.mb{m}'], ['grad.x', 'grad.output.weight'], 2 * headFlops),
+      ...tp({ op: 'all-reduce', axis: 'tensor', tensor: 'grad.x', bytes: T * h * bytesPerElement(plan.precision) }),
+      compute('final-norm', 'backward', ['grad.x', 'output.mb{m}'], ['grad.hidden'], 5 * T * h, { free: ['output.mb{m}'] }),
+    ],
+  };
+  const programs: Record<string, Program> = {};
+  for (const stage of plan.stages) {
+    const steps = [...pipelineSteps(input, stage.index), ...gradientSyncSteps(plan, stage)];
+    programs[`stage${stage.index}`] = { id: `stage${stage.index}`, stage: stage.index, phases: { step: steps } };
+  }
+  return {
+    blocks: trainBlocks(plan),
+    programs,
+    schedule: { kind: plan.schedule, microbatches: plan.microbatches, virtual: plan.virtual, actions: table.map((r) => r.map(formatAction)) },
+  };
+}
+
+function lowerServe(plan: ServePlan): Lowered {
+  const p = plan.mesh.pipeline;
+  const t = plan.mesh.tensor;
+  const h = plan.model.hidden;
+  const e = Math.max(2, bytesPerElement(plan.model.dtype));
+  const vRows = plan.derived.vocabPadded / t;
+  const B = plan.batch.maxBatch;
+  const programs: Record<string, Program> = {};
+  for (const stage of plan.stages) {
+    const r = stage.index;
+    const phase = (name: 'prefill' | 'decode', T: number): Step[] => {
+      const steps: Step[] = [];
+      if (r === 0) {
+        if (name === 'decode' && p > 1) steps.push({ op: 'recv', peer: 'prev', tensor: 'tokens', bytes: B * 8 });
+        steps.push(compute('embedding', 'forward', ['tokens', 'embedding.weight'], ['hidden'], T * h));
+        if (t > 1) steps.push({ op: 'all-reduce', axis: 'tensor', tensor: 'hidden', bytes: T * h * e });
+      } else {
+        steps.push({ op: 'recv', peer: 'prev', tensor: 'hidden', bytes: T * h * e });
+      }
+      steps.push({ op: 'block', block: `layer.${name}`, layers: [stage.firstLayer, stage.lastLayer] });
+      if (stage.hasOutput) {
+        // Only the last position of each sequence needs logits.
+        const rows = name === 'prefill' ? 1 : B;
+        steps.push(compute('final-norm', 'forward', ['hidden', 'final_norm.weight'], ['x'], 5 * rows * h));
+        steps.push(compute('head', 'forward', ['x', plan.model.tiedEmbeddings && p === 1 ? 'embedding.weight' : 'output.weight'], ['logits'], 2 * rows * h * vRows, { alloc: ['logits'] }));
+        if (t > 1) steps.push({ op: 'all-gather', axis: 'tensor', tensor: 'logits', bytes: rows * plan.derived.vocabPadded * 4 });
+        steps.push(compute('sample', 'forward', ['logits'], ['tokens'], rows * plan.derived.vocabPadded, { free: ['logits'] }));
+        // The sampled tokens feed the next decode step on the first stage (loop-carried).
+        if (p > 1) steps.push({ op: 'send', peer: 'next', tensor: 'tokens', bytes: B * 8 });
+      } else {
+        steps.push({ op: 'send', peer: 'next', tensor: 'hidden', bytes: T * h * e });
+      }
+      return steps;
+    };
+    programs[`stage${r}`] = { id: `stage${r}`, stage: r, phases: { prefill: phase('prefill', plan.batch.maxPrefillTokens), decode: phase('decode', B) } };
+  }
+  return {
+    blocks: serveBlocks(plan, 'scratch.prefill'),
+    programs,
+    symbols: {
+      batch: { max: B, doc: 'sequences in a decode step (batch.max_batch)' },
+      seq: { max: plan.batch.seq, doc: 'tokens per sequence, prompt and output (batch.seq)' },
+      tokens: { max: plan.batch.maxPrefillTokens, doc: 'prompt tokens in a prefill step (batch.max_prefill_tokens)' },
+    },
+  };
+}

@@ -1,0 +1,76 @@
+/**
+ * Pipeline parallelism: each pipeline rank's program follows the schedule's actions.
+ * A forward action on virtual stage c receives its input from the previous virtual
+ * stage (unless c = 0: the embedding), runs the chunk's layers, and sends to the next
+ * (unless c is the last: head and loss). A backward action mirrors it with gradients.
+ */
+import { bytesPerElement } from '../facts/dtypes.js';
+import type { GraphMesh, Step } from '../graph/types.js';
+import { formatAction, type Action, type ScheduleTable } from './schedules/types.js';
+import type { TrainPlan } from '../plan.js';
+
+/** Layer ranges of the virtual stages: stage s's layers split into `virtual` equal chunks; chunk k of rank r is virtual stage k·p + r. */
+export function virtualStages(plan: TrainPlan | { mesh: { pipeline: number }; stages: { firstLayer: number; layers: number }[]; virtual?: number }): GraphMesh['stages'] {
+  const p = plan.mesh.pipeline;
+  const v = 'virtual' in plan && plan.virtual ? plan.virtual : 1;
+  const out: GraphMesh['stages'] = [];
+  if (v === 1) {
+    plan.stages.forEach((s, r) => out.push({ index: r, rank: r, firstLayer: s.firstLayer, lastLayer: s.firstLayer + s.layers - 1 }));
+    return out;
+  }
+  // Interleaved (Megatron): the model is cut into p·v equal chunks; chunk c runs on rank c % p.
+  const total = plan.stages.reduce((a, s) => a + s.layers, 0);
+  const per = total / (p * v);
+  for (let c = 0; c < p * v; c++) out.push({ index: c, rank: c % p, firstLayer: c * per, lastLayer: (c + 1) * per - 1 });
+  return out;
+}
+
+export interface PipelineInput {
+  plan: TrainPlan;
+  table: ScheduleTable;
+  stages: GraphMesh['stages'];
+  /** Steps before the first layer (c = 0) and after the last (head and loss), forward and backward. */
+  embedForward: Step[];
+  embedBackward: Step[];
+  headForward: Step[];
+  headBackward: Step[];
+}
+
+/** The ordered steps of one pipeline rank for one training step (before gradient sync). */
+export function pipelineSteps(input: PipelineInput, rank: number): Step[] {
+  const { plan, table, stages } = input;
+  const last = stages.length - 1;
+  const sp = plan.sequenceParallel && plan.mesh.tensor > 1 ? plan.mesh.tensor : 1;
+  // With sequence parallelism each tensor rank holds (and sends) its 1/t of the sequence.
+  const bytes = (plan.batch.seq * plan.batch.micro * plan.model.hidden * bytesPerElement(plan.precision)) / sp;
+  const steps: Step[] = [];
+  for (const a of table[rank] ?? []) {
+    steps.push({ op: 'action', action: formatAction(a) });
+    const chunk = stages[a.stage]!;
+    const layers: [number, number] = [chunk.firstLayer, chunk.lastLayer];
+    const mb = a.microbatch;
+    if (a.kind === 'F') {
+      if (a.stage === 0) steps.push(...withMicrobatch(input.embedForward, mb));
+      else steps.push({ op: 'recv', peer: 'prev', tensor: `hidden.s${a.stage}`, microbatch: mb, bytes });
+      steps.push({ op: 'block', block: 'layer.forward', layers, microbatch: mb });
+      if (a.stage === last) steps.push(...withMicrobatch(input.headForward, mb));
+      else steps.push({ op: 'send', peer: 'next', tensor: `hidden.s${a.stage + 1}`, microbatch: mb, bytes });
+    } else {
+      // B, or I (zero-bubble split): I is lowered as the whole backward, and W (the
+      // weight gradient, no communication) only marks its slot in the schedule.
+      if (a.kind === 'W') continue;
+      if (a.stage === last) steps.push(...withMicrobatch(input.headBackward, mb));
+      else steps.push({ op: 'recv', peer: 'next', tensor: `grad.hidden.s${a.stage + 1}`, microbatch: mb, bytes });
+      steps.push({ op: 'block', block: 'layer.backward', layers, microbatch: mb, reverse: true });
+      if (a.stage === 0) steps.push(...withMicrobatch(input.embedBackward, mb));
+      else steps.push({ op: 'send', peer: 'prev', tensor: `grad.hidden.s${a.stage}`, microbatch: mb, bytes });
+    }
+  }
+  return steps;
+}
+
+function withMicrobatch(steps: Step[], mb: number): Step[] {
+  return steps.map((s) => ({ ...s, microbatch: mb }) as Step);
+}
+
+export type { Action };

@@ -1,0 +1,24 @@
+import { analyze } from '../../src/analyze.js';
+import { compilePlan } from '../../src/compile.js';
+import { memoryHost } from '../fuzz/mutate.js';
+
+export const PRELUDE = `
+model llama_tiny {
+  arch = llama  layers = 8  hidden = 256  heads = 8  kv_heads = 4  ffn = 512  vocab = 1000  max_seq = 512
+}
+model gpt_tiny {
+  arch = gpt2  layers = 8  hidden = 256  heads = 8  vocab = 1001  max_seq = 512
+}
+cluster node8 { gpu = H100_SXM_80GB  gpus = 8 }
+cluster two_nodes { gpu = H100_SXM_80GB  nodes = 2  gpus_per_node = 4 }
+`;
+
+/** Analyse and compile one plan written as the body of `plan p { … }` (after PRELUDE). */
+export function compileBody(body: string, extra = '') {
+  const text = `${PRELUDE}\n${extra}\nplan p {\n${body}\n}\n`;
+  const a = analyze(['/p.plan'], { host: memoryHost(new Map([['/p.plan', text]])) });
+  const errors = a.diagnostics.filter((d) => d.severity === 'error');
+  if (errors.length > 0 || a.results.length !== 1) throw new Error(`plan did not check: ${errors.map((d) => `${d.code} ${d.message}`).join('; ')}`);
+  const r = a.results[0]!;
+  return { ...r, ...compilePlan(r.plan, r.memory) };
+}
