@@ -1,8 +1,11 @@
 /**
  * The compiler's front half as one call: read `.plan` files (and their imports),
- * parse, check, compute memory, judge fit. Pure apart from reading files through `host`.
+ * parse, check, compute memory, judge fit, estimate cost. Pure apart from reading files through `host`.
  */
 import { checkProgram } from './check/index.js';
+import { compilePlan } from './compile.js';
+import { planCost } from './cost/index.js';
+import type { PlanCost } from './cost/types.js';
 import { diag, sortDiagnostics, type Diagnostic } from './diagnostics/diagnostic.js';
 import { didYouMean } from './diagnostics/suggest.js';
 import { fitDiagnostics } from './fit.js';
@@ -19,6 +22,8 @@ export interface PlanResult {
   memory: MemoryPlan;
   /** Every device's total ≤ its usable bytes. */
   fits: boolean;
+  /** Estimated step time (training) or latency and throughput (serving); see docs/cost.md. */
+  cost: PlanCost;
 }
 
 export interface Analysis {
@@ -63,7 +68,9 @@ export function analyze(paths: readonly string[], opts: AnalyzeOptions = {}): An
       const memory = memoryPlan(plan);
       const fit = fitDiagnostics(plan, memory);
       raw.push(...fit.diagnostics);
-      results.push({ plan, memory, fits: fit.fits });
+      // A schedule written by hand may deadlock: find out now, by simulating its graph.
+      if (plan.mode === 'train' && plan.schedule === 'table') raw.push(...compilePlan(plan, memory).diagnostics);
+      results.push({ plan, memory, fits: fit.fits, cost: planCost(plan, memory) });
     }
     if (opts.plan !== undefined && program.root.declarations.some((d) => d.keyword === 'plan' && d.name === opts.plan)) planSeen = true;
   }

@@ -1,8 +1,8 @@
 /**
  * The compiler's back half: a checked plan and its memory plan → execution graph,
- * validated by simulation. Simulation findings become diagnostics (PP5001 deadlock,
- * PP5002 unmatched communication), pointing at the action-table cell when the plan
- * wrote its schedule inline.
+ * validated by simulation. A deadlock becomes PP5001, pointing at the action-table
+ * cell when the plan wrote its schedule inline; anything else the simulation finds
+ * is a bug in parplan (PP9001).
  */
 import { diag, type Diagnostic } from './diagnostics/diagnostic.js';
 import { findGpu } from './facts/gpus.js';
@@ -52,6 +52,8 @@ export function simulationDiagnostics(plan: CheckedPlan, sim: SimResult): Diagno
     const span = cell ?? plan.spans['actions'] ?? plan.spans['schedule'] ?? plan.span;
     out.push(diag('PP5001', span, { detail }, { help: `no rank can move; the stuck actions are in brackets:\n${sim.deadlock.grid}` }));
   }
-  for (const p of sim.problems.slice(0, 5)) out.push(diag('PP5002', plan.spans['actions'] ?? plan.span, { detail: p }));
+  // Unmatched messages or collectives cannot come from a checked plan (the checker
+  // validates action tables): they are a lowering bug.
+  for (const p of sim.problems.slice(0, 5)) out.push(diag('PP9001', plan.span, { detail: `the simulation of plan '${plan.name}' found: ${p}` }));
   return out;
 }

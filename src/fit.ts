@@ -58,6 +58,8 @@ function* variants(plan: CheckedPlan): Generator<[string, CheckedPlan]> {
     if (plan.recompute === 'none') yield ['recompute = selective', { ...plan, recompute: 'selective' }];
     if (plan.recompute !== 'full') yield ['recompute = full', { ...plan, recompute: 'full' }];
   }
+  // A hand-written schedule fixes the mesh and the microbatches: only the knobs above apply.
+  if (plan.mode === 'train' && plan.schedule === 'table') return;
   const { tensor: t, pipeline: p, data: d } = plan.mesh;
   const gpus = plan.cluster.gpus;
   // A plan that used every GPU is only offered meshes that do too (no idle-GPU warning after the fix).
@@ -92,7 +94,7 @@ function suggestFixes(plan: CheckedPlan): string[] {
     if (fitsAll(memoryPlan(variant))) fixes.push(text);
     if (fixes.length >= 3) return fixes;
   }
-  const batch = largestFittingBatch(plan);
+  const batch = plan.mode === 'train' && plan.schedule === 'table' ? undefined : largestFittingBatch(plan);
   if (batch) fixes.push(batch);
   return fixes;
 }

@@ -7,6 +7,7 @@ import type { Span } from './source.js';
 import type { Dtype } from './facts/dtypes.js';
 import type { GpuSpec } from './facts/gpus.js';
 import type { Arch } from './facts/keys.js';
+import type { ScheduleTable } from './schedules/types.js';
 
 export interface ModelSpec {
   name: string;
@@ -37,6 +38,8 @@ export interface ClusterSpec {
   gpus: number;
   nodes: number;
   gpusPerNode: number;
+  /** Inter-node bandwidth per GPU, GB/s (10^9) per direction: the cluster's `network` key (default 50). */
+  networkGBs: number;
 }
 
 export interface Mesh {
@@ -118,10 +121,13 @@ export interface TrainPlan extends PlanBase {
   mode: 'train';
   batch: TrainBatch;
   sequenceParallel: boolean;
-  schedule: 'gpipe' | '1f1b' | 'interleaved';
+  /** `table`: the plan gives its own schedule as `actions`. */
+  schedule: 'gpipe' | '1f1b' | 'interleaved' | 'table';
+  /** The plan's `actions` table, checked per rank (one list per pipeline rank); present iff schedule = table. */
+  actions?: ScheduleTable;
   /** Microbatches per step per pipeline = global / (micro × data). */
   microbatches: number;
-  /** Model chunks per stage: 1 unless schedule = interleaved. */
+  /** Model chunks per stage: 1 unless schedule = interleaved, or a table with `virtual`. */
   virtual: number;
   zero: 0 | 1 | 2 | 3;
   recompute: 'none' | 'selective' | 'full';

@@ -7,6 +7,9 @@ import type { ClusterSpec } from '../plan.js';
 import type { Span } from '../source.js';
 import { readBlock, type Field } from './values.js';
 
+/** Inter-node bandwidth per GPU when a cluster does not give `network`: 400 Gb/s InfiniBand per GPU = 50 GB/s. */
+export const DEFAULT_NETWORK_GBS = 50;
+
 export function checkCluster(decl: Declaration, out: Diagnostic[]): ClusterSpec | undefined {
   const where = `cluster '${decl.name}'`;
   const f = readBlock(decl.body, 'cluster', { where, anchor: decl.nameSpan, out });
@@ -41,7 +44,8 @@ export function checkCluster(decl: Declaration, out: Diagnostic[]): ClusterSpec 
     out.push(diag('PP2003', decl.nameSpan, { where, key: 'gpus' }, { help: 'add `gpus = 8`, or `nodes = 4  gpus_per_node = 8`' }));
   }
   if (!gpu || total === undefined || nodeCount === undefined || gpn === undefined) return undefined;
-  return { name: decl.name, span: decl.nameSpan, gpu, gpus: total, nodes: nodeCount, gpusPerNode: gpn };
+  const networkGBs = f.value<number>('network') ?? DEFAULT_NETWORK_GBS;
+  return { name: decl.name, span: decl.nameSpan, gpu, gpus: total, nodes: nodeCount, gpusPerNode: gpn, networkGBs };
 }
 
 function resolveGpu(field: Field<{ ident?: string; text?: string; block?: BlockValue }>, cluster: string, out: Diagnostic[]): GpuSpec | undefined {

@@ -2,10 +2,13 @@
  * Pipeline parallelism: the stage layout (explicit layer ranges or balanced) and
  * the schedule's needs (interleaved: virtual chunks, layer and microbatch divisibility).
  */
+import type { StringValue } from '../ast.js';
 import { diag } from '../diagnostics/diagnostic.js';
-import type { Stage } from '../plan.js';
+import { parseActionTable } from '../schedules/table.js';
+import type { ScheduleTable } from '../schedules/types.js';
+import type { Stage, TrainPlan } from '../plan.js';
 import { spanOf, type PlanContext } from './context.js';
-import type { Range } from './values.js';
+import type { Field, Range } from './values.js';
 
 /**
  * Balanced stages: layers / pipeline each; the remainder goes one each to the
@@ -88,15 +91,19 @@ export function formatRanges(stages: Stage[]): string {
 }
 
 export interface ScheduleFacts {
-  schedule: 'gpipe' | '1f1b' | 'interleaved';
+  schedule: TrainPlan['schedule'];
   virtual: number;
+  /** The parsed `actions` (schedule = table). */
+  actions?: ScheduleTable;
 }
 
 /** Training schedule checks; `microbatches` is already derived from the batch. */
 export function checkSchedule(ctx: PlanContext, microbatches: number | undefined): ScheduleFacts | undefined {
   const { out, fields } = ctx;
   const p = ctx.mesh.pipeline;
-  const schedule = fields.value<ScheduleFacts['schedule']>('schedule') ?? '1f1b';
+  const actionsField = fields.get<{ strings: StringValue[] }>('actions');
+  if (actionsField) return checkActionTable(ctx, actionsField, microbatches);
+  const schedule = fields.value<Exclude<ScheduleFacts['schedule'], 'table'>>('schedule') ?? '1f1b';
   const virtualField = fields.get<number>('virtual');
   let ok = true;
   if (schedule !== 'interleaved') {
@@ -132,4 +139,44 @@ export function checkSchedule(ctx: PlanContext, microbatches: number | undefined
     out.push(diag('PP3019', spanOf(ctx, fields.has('microbatches') ? 'microbatches' : 'batch.global'), { microbatches, pipeline: p }, { help: `the bubble is (p − 1)/(m + p − 1) = ${Math.round(((p - 1) / (microbatches + p - 1)) * 100)}% of the step; use at least ${p * 4} microbatches` }));
   }
   return ok ? { schedule, virtual: schedule === 'interleaved' ? virtualField!.value : 1 } : undefined;
+}
+
+/**
+ * `actions = [...]`: the plan's own schedule. It replaces `schedule`; `virtual`
+ * (model chunks per rank, stages = pipeline × virtual) is allowed and then needs the
+ * layers to split evenly over the virtual stages, as for interleaved. The table is
+ * checked per rank (PP5003, PP5004) against the derived microbatches; whether the
+ * ranks' orders fit together is the graph simulation's question (PP5001).
+ */
+function checkActionTable(ctx: PlanContext, field: Field<{ strings: StringValue[] }>, microbatches: number | undefined): ScheduleFacts | undefined {
+  const { out, fields } = ctx;
+  const p = ctx.mesh.pipeline;
+  let ok = true;
+  if (fields.has('schedule')) {
+    out.push(
+      diag('PP2014', fields.get('schedule')!.entry.keySpan, { key: 'schedule', other: 'actions' }, { help: 'an action table is the schedule: remove `schedule`', related: [{ span: field.entry.keySpan, message: 'the action table' }] }),
+    );
+    ok = false;
+  }
+  const virtualField = fields.get<number>('virtual');
+  const v = virtualField?.value ?? 1;
+  if (virtualField) {
+    if (ctx.model.layers % (p * v) !== 0) {
+      const vs = [2, 3, 4, 5, 6, 8].filter((x) => ctx.model.layers % (p * x) === 0);
+      out.push(diag('PP3014', virtualField.span, { layers: ctx.model.layers, pipeline: p, virtual: v, product: p * v }, { help: vs.length > 0 ? `virtual = ${vs[0]} divides the layers evenly` : 'remove `virtual`: one stage per rank' }));
+      ok = false;
+    }
+    if (fields.has('stages')) {
+      out.push(diag('PP2014', fields.get('stages')!.entry.keySpan, { key: 'stages', other: `virtual = ${v}` }, { help: 'virtual stages are balanced; remove `stages`' }));
+      ok = false;
+    }
+  }
+  if (microbatches === undefined) return undefined;
+  const parsed = parseActionTable(field.value.strings, p, v, microbatches, { span: field.span });
+  out.push(...parsed.diagnostics);
+  if (p > 1 && microbatches < p) {
+    out.push(diag('PP3019', spanOf(ctx, fields.has('microbatches') ? 'microbatches' : 'batch.global'), { microbatches, pipeline: p }, { help: `with fewer microbatches than stages some stage always waits; use at least ${p * 4} microbatches` }));
+  }
+  if (!ok || !parsed.table) return undefined;
+  return { schedule: 'table', virtual: v, actions: parsed.table };
 }

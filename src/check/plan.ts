@@ -95,6 +95,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     batch: tb.batch,
     microbatches: tb.microbatches,
     schedule: sched.schedule,
+    ...(sched.actions ? { actions: sched.actions } : {}),
     virtual: sched.virtual,
     sequenceParallel: fields.value<boolean>('sequence_parallel') ?? false,
     zero: (fields.value<number>('zero') ?? 0) as TrainPlan['zero'],

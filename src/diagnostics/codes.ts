@@ -75,7 +75,6 @@ export const CODES = {
 
   // 5xxx: execution graph and schedules
   PP5001: { severity: 'error', title: 'deadlock', message: 'the schedule deadlocks: {detail}' },
-  PP5002: { severity: 'error', title: 'unmatched-communication', message: '{detail}' },
   PP5003: { severity: 'error', title: 'bad-action', message: "'{text}' is not a pipeline action" },
   PP5004: { severity: 'error', title: 'action-table', message: '{detail}' },
 

@@ -223,7 +223,8 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
     const a = currentAction(r);
     stuck.push({ rank: r, actionIndex: ai, ...(a ? { action: a } : {}), waitingFor });
   }
-  for (const key of mailbox.keys()) {
+  // After a deadlock, undelivered messages are its consequence, not a separate problem.
+  for (const key of stuck.length > 0 ? [] : mailbox.keys()) {
     // The sampled tokens the last stage sends to the first are consumed by the next decode step.
     if (graph.plan.mode === 'serve' && key.endsWith(':tokens')) continue;
     problems.push(`message ${key.replace('>', ' → ')} is sent but never received`);

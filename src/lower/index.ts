@@ -13,8 +13,8 @@ import { gradientSyncSteps } from './data.js';
 import { serveBlocks, trainBlocks } from './layer.js';
 import { lowerMesh } from './mesh.js';
 import { pipelineSteps, virtualStages } from './pipeline.js';
-import { scheduleFor } from './schedules/index.js';
-import { formatAction } from './schedules/types.js';
+import { scheduleFor } from '../schedules/index.js';
+import { formatAction } from '../schedules/types.js';
 import { lowerTensors } from './tensors.js';
 
 export function lower(plan: CheckedPlan, memory: MemoryPlan): Graph {

@@ -6,7 +6,7 @@
  */
 import { bytesPerElement } from '../facts/dtypes.js';
 import type { GraphMesh, Step } from '../graph/types.js';
-import { formatAction, type Action, type ScheduleTable } from './schedules/types.js';
+import { formatAction, type Action, type ScheduleTable } from '../schedules/types.js';
 import type { TrainPlan } from '../plan.js';
 
 /** Layer ranges of the virtual stages: stage s's layers split into `virtual` equal chunks; chunk k of rank r is virtual stage k·p + r. */

@@ -10,6 +10,8 @@
  * time), plus the fp32 logits of the batch on the last stage.
  */
 import { bytesPerElement } from '../facts/dtypes.js';
+import { peakInFlight } from '../schedules/bubble.js';
+import type { ScheduleTable } from '../schedules/types.js';
 import type { CheckedPlan, ServePlan, Stage, TrainPlan } from '../plan.js';
 import { bytesText, ceilBytes, num, type Part } from './format.js';
 
@@ -70,8 +72,23 @@ export function inFlightMicrobatches(plan: TrainPlan, stageIndex: number): numbe
     case '1f1b':
       return Math.min(m, p - stageIndex);
     case 'interleaved':
-      return Math.min(m, Math.ceil(inFlightChunks(plan, stageIndex) / plan.virtual));
+      // Megatron's order runs chunk 0 of rank 0 for two groups of p microbatches before
+      // its first backward: 2p in flight (checked against the schedule in test/lower).
+      return stageIndex === 0 ? Math.min(m, 2 * p) : Math.min(m, Math.ceil(inFlightChunks(plan, stageIndex) / plan.virtual));
+    case 'table':
+      // Read off the plan's own table: microbatches held by the rank's first virtual stage.
+      return tableInFlight(plan).perStage[stageIndex] ?? 0;
   }
+}
+
+const inFlightCache = new WeakMap<ScheduleTable, ReturnType<typeof peakInFlight>>();
+
+/** Peak in-flight counts of an action-table plan (schedule = table). */
+function tableInFlight(plan: TrainPlan): ReturnType<typeof peakInFlight> {
+  const table = plan.actions ?? [];
+  let got = inFlightCache.get(table);
+  if (!got) inFlightCache.set(table, (got = peakInFlight(table)));
+  return got;
 }
 
 /**
@@ -81,6 +98,7 @@ export function inFlightMicrobatches(plan: TrainPlan, stageIndex: number): numbe
  * this is p·v·(1 + (p − 1)/(p·v)): Megatron's interleave factor. Otherwise the microbatches.
  */
 export function inFlightChunks(plan: TrainPlan, stageIndex: number): number {
+  if (plan.schedule === 'table') return tableInFlight(plan).perRank[stageIndex] ?? 0;
   if (plan.schedule !== 'interleaved') return inFlightMicrobatches(plan, stageIndex);
   const p = plan.mesh.pipeline;
   const v = plan.virtual;
@@ -89,7 +107,7 @@ export function inFlightChunks(plan: TrainPlan, stageIndex: number): number {
 
 /** Layer-microbatches held at the stage's peak: in-flight chunks × layers per chunk (stage layers / v). */
 export function layersInFlight(plan: TrainPlan, stage: Stage): number {
-  const v = plan.schedule === 'interleaved' ? plan.virtual : 1;
+  const v = plan.schedule === 'interleaved' || plan.schedule === 'table' ? plan.virtual : 1;
   return (inFlightChunks(plan, stage.index) * stage.layers) / v;
 }
 
@@ -106,8 +124,8 @@ export function trainActivations(plan: TrainPlan, stage: Stage): Part {
   let total = held * perLayer;
   const chunks = inFlightChunks(plan, stage.index);
   const heldText =
-    plan.schedule === 'interleaved'
-      ? `${chunks} chunks in flight (interleaved, v = ${plan.virtual}) × ${num(stage.layers / plan.virtual)} layers`
+    plan.schedule === 'interleaved' || (plan.schedule === 'table' && plan.virtual > 1)
+      ? `${chunks} chunks in flight (${plan.schedule === 'table' ? 'action table' : 'interleaved'}, v = ${plan.virtual}) × ${num(stage.layers / plan.virtual)} layers`
       : `${stage.layers} layers × ${chunks} microbatches in flight (${plan.schedule})`;
   let why = `activations: ${heldText} × ${num(perLayer)} B/layer [${layerFormula(plan)}; s=${s} b=${b} h=${h} a=${plan.model.heads} t=${t}]`;
   if (stage.hasEmbedding) {

@@ -6,6 +6,7 @@ import type { Analysis, PlanResult } from '../../src/analyze.js';
 import type { Diagnostic } from '../../src/diagnostics/diagnostic.js';
 import { diag } from '../../src/diagnostics/diagnostic.js';
 import type { Code } from '../../src/diagnostics/codes.js';
+import { planCost } from '../../src/cost/index.js';
 import { GPUS } from '../../src/facts/gpus.js';
 import type { Breakdown, DeviceMemory, MemoryPlan } from '../../src/memory/types.js';
 import { rankOf, type Mesh, type ServePlan, type TrainPlan } from '../../src/plan.js';
@@ -134,7 +135,7 @@ export function planResult(f: PlanFixture = {}): PlanResult {
       bias: false,
       positions: 'rope',
     },
-    cluster: { name: 'h100x8', span: s, gpu, gpus: 8, nodes: 1, gpusPerNode: 8 },
+    cluster: { name: 'h100x8', span: s, gpu, gpus: 8, nodes: 1, gpusPerNode: 8, networkGBs: 50 },
     mesh,
     stages: Array.from({ length: mesh.pipeline }, (_, i) => ({
       index: i,
@@ -180,7 +181,7 @@ export function planResult(f: PlanFixture = {}): PlanResult {
           kvDtype: 'bf16',
         };
   const memory: MemoryPlan = { plan: name, params: 8_030_261_248, devices };
-  return { plan, memory, fits: devices.every((d) => d.totalBytes <= d.usableBytes) };
+  return { plan, memory, fits: devices.every((d) => d.totalBytes <= d.usableBytes), cost: planCost(plan, memory) };
 }
 
 export function analysis(results: PlanResult[], diagnostics: Diagnostic[] = [], sources: SourceFile[] = [serveSource()]): Analysis {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderJson, toJson } from '../../src/diagnostics/render/json.js';
 import { InternalError } from '../../src/diagnostics/codes.js';
+import { planCost } from '../../src/cost/index.js';
 import { analysis, breakdown, diagnostic, planResult, pp3001, serveSource } from './fixtures.js';
 
 describe('json', () => {
@@ -9,7 +10,7 @@ describe('json', () => {
     const report = JSON.parse(renderJson(analysis([planResult()], [pp3001(src)], [src])));
     expect(Object.keys(report)).toEqual(['ok', 'plans', 'diagnostics']);
     const plan = report.plans[0];
-    expect(Object.keys(plan)).toEqual(['name', 'file', 'mode', 'fits', 'model', 'mesh', 'devices']);
+    expect(Object.keys(plan)).toEqual(['name', 'file', 'mode', 'fits', 'model', 'mesh', 'devices', 'cost']);
     expect(plan).toMatchObject({
       name: 'serve_8b',
       file: 'examples/serve.plan',
@@ -84,6 +85,46 @@ describe('json', () => {
     expect(toJson(analysis([fits, big])).plans.map((p) => p.fits)).toEqual([true, false]);
     const warning = diagnostic('PP3010', undefined, { product: 6, idle: 2, gpus: 8 }, 'examples/serve.plan');
     expect(toJson(analysis([fits], [warning])).ok).toBe(true);
+  });
+
+  it('gives each plan its cost: serve and train shapes, integer bytes, float seconds, null when unknown', () => {
+    const serve = toJson(analysis([planResult()])).plans[0]!.cost;
+    expect(Object.keys(serve)).toEqual(['known', 'reason', 'efficiency', 'hardware', 'train', 'serve']);
+    expect(serve).toMatchObject({ known: true, reason: null, train: null, efficiency: { compute: 0.5, memory: 0.8, link: 0.8 } });
+    expect(serve.hardware).toEqual({ tflops: 989, memoryBandwidthGBs: 3350, link: 'nvlink', linkBandwidthGBs: 450, networkGBs: 50 });
+    expect(Object.keys(serve.serve!)).toEqual([
+      'prefillTokens', 'prefillChunks', 'prefillSeconds', 'decodeBatch', 'averageContext', 'decodeBound', 'tpotSeconds',
+      'decodeTokensPerSecond', 'batch1TpotSeconds', 'batch1TokensPerSecond', 'batchingGain', 'stages',
+    ]);
+    expect(Object.keys(serve.serve!.stages[0]!)).toEqual([
+      'stage', 'prefillFlops', 'prefillBytes', 'prefillSeconds', 'decodeFlops', 'decodeBytes', 'decodeSeconds', 'decodeBound',
+      'bytesByLink', 'traffic',
+    ]);
+    expect(serve.serve!.stages[0]!.traffic.map((t) => [t.group, t.link])).toEqual([['tensor', 'nvlink'], ['pipeline', 'nvlink']]);
+    expect(Object.keys(serve.serve!.stages[0]!.traffic[0]!)).toEqual(['group', 'link', 'bytes', 'ops', 'seconds']);
+
+    const train = toJson(analysis([planResult({ mode: 'train' })])).plans[0]!.cost;
+    expect(train.serve).toBeNull();
+    expect(Object.keys(train.train!)).toEqual([
+      'microbatches', 'tokensPerStep', 'bubbleFraction', 'modelFlopsPerStep', 'slowestStage', 'stepSeconds', 'computeSeconds',
+      'commSeconds', 'bubbleSeconds', 'tokensPerSecond', 'tflopsPerGpu', 'mfu', 'stages',
+    ]);
+    const st = train.train!.stages[0]!;
+    expect(Object.keys(st)).toEqual(['stage', 'flops', 'computeSeconds', 'commSeconds', 'microbatchSeconds', 'bytesByLink', 'traffic']);
+    expect(Object.keys(st.bytesByLink)).toEqual(['nvlink', 'pcie', 'infinityFabric', 'network']);
+    for (const s of train.train!.stages) {
+      for (const b of [...Object.values(s.bytesByLink), ...s.traffic.map((t) => t.bytes)]) expect(Number.isSafeInteger(b)).toBe(true);
+    }
+    expect(train.train!.stepSeconds).toBeGreaterThan(0);
+
+    const r = planResult();
+    r.plan.cluster = { ...r.plan.cluster, gpu: { ...r.plan.cluster.gpu, id: 'X', tflops16: 0, memoryBandwidthGBs: 0 } };
+    r.cost = planCost(r.plan, r.memory);
+    const unknown = toJson(analysis([r])).plans[0]!.cost;
+    expect(unknown.known).toBe(false);
+    expect(unknown.reason).toMatch(/GPU 'X' has no throughput/);
+    expect(unknown.serve!.tpotSeconds).toBeNull();
+    expect(JSON.parse(renderJson(analysis([r]))).plans[0].cost.serve.prefillSeconds).toBeNull();
   });
 
   it('ends with a newline and refuses non-integer byte counts (a memory-model bug)', () => {

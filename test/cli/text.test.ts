@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { compactRanks, groupDevices, summaryLine } from '../../src/diagnostics/render/common.js';
 import { makeStyle, shouldColor, stripAnsi } from '../../src/diagnostics/render/style.js';
-import { MAX_WIDTH, deviceTable, renderDiagnostic, renderText } from '../../src/diagnostics/render/text.js';
+import { MAX_WIDTH, costLines, deviceTable, renderDiagnostic, renderText } from '../../src/diagnostics/render/text.js';
+import { planCost } from '../../src/cost/index.js';
 import { diag } from '../../src/diagnostics/diagnostic.js';
 import { SourceFile } from '../../src/source.js';
 import { GiB, analysis, breakdown, diagnostic, planResult, pp3001, serveSource, spanOf } from './fixtures.js';
@@ -128,6 +129,8 @@ describe('text: plans', () => {
         '  2-3,6-7      1     4.25   0.00   0.00   0.00     32.00       1.00  37.25   75.67  38.42  50.8%',
         '',
         '  fits: tightest is rank 2, 37.25 GiB of 75.67 GiB usable (38.42 GiB headroom, 50.8%)',
+        '  cost: prefill 8,192 tokens ≈ 146 ms; decode 64 seqs ≈ 9.96 ms/token (memory-bound)',
+        '        12.9k tokens/s over 2 replicas; batch 1: 3.55 ms/token, 282 tokens/s',
         '  tightest device, rank 2 (stage 1):',
         '    weights      4.25 GiB = 4.02B params × 2 B (bf16)',
         '    gradients    0 (serve plans keep no gradients)',
@@ -149,7 +152,12 @@ describe('text: plans', () => {
     const out = renderText(analysis([r]));
     expect(out).toContain('  mesh tensor 1 × pipeline 1 × data 1 = 1 GPU, H100_SXM_80GB (79.65 GiB each)\n');
     expect(out).toContain('  0          0    60.00   0.00   0.00   0.00     30.00       1.00  91.00   75.67  -15.33 -20.3%\n');
-    expect(out).toContain('  DOES NOT FIT: rank 0 needs 91.00 GiB of 75.67 GiB usable\n  worst device, rank 0 (stage 0):\n');
+    expect(out).toContain(
+      '  DOES NOT FIT: rank 0 needs 91.00 GiB of 75.67 GiB usable\n' +
+        '  cost: prefill 8,192 tokens ≈ 267 ms; decode 64 seqs ≈ 18.4 ms/token (memory-bound)\n' +
+        '        3,470 tokens/s; batch 1: 5.80 ms/token, 172 tokens/s\n' +
+        '  worst device, rank 0 (stage 0):\n',
+    );
     expect(out.endsWith('1 plan checked: 0 fit, 1 does not fit; 0 errors, 0 warnings\n')).toBe(true);
   });
 
@@ -187,6 +195,31 @@ describe('text: plans', () => {
     for (const line of out.split('\n')) expect(line.length, line).toBeLessThanOrEqual(MAX_WIDTH);
     expect(out).toMatch(/\n {2}0-7,…,4064-4071 +0 /);
     expect(out).toContain('-170.58  -225%');
+  });
+});
+
+describe('text: cost', () => {
+  it('says the training step, its parts, tokens/s and MFU, then what the slowest stage sends', () => {
+    const out = renderText(analysis([planResult({ mode: 'train', mesh: { tensor: 2, pipeline: 2, data: 2 } })], [], []));
+    expect(out).toMatch(/\n {2}cost: step ≈ [\d.]+ m?s \(compute [\d.]+ m?s, comm [\d.]+ [mµ]?s, bubble [\d.]+%\), [\d.,k]+ tokens\/s, MFU \d+%\n/);
+    expect(out).toMatch(/\n {8}stage 1 sends per step: tensor [\d.]+ [kMGT]B, pipeline [\d.]+ [kMGT]?B, data [\d.]+ [kMGT]B on nvlink\n/);
+  });
+
+  it('says unknown, with the reason, for a GPU without throughput', () => {
+    const r = planResult({ mode: 'train' });
+    r.plan.cluster = { ...r.plan.cluster, gpu: { ...r.plan.cluster.gpu, id: 'mystery', tflops16: 0 } };
+    r.cost = planCost(r.plan, r.memory);
+    expect(costLines(r.cost)).toEqual(["  cost: unknown: GPU 'mystery' has no throughput: give tflops in its gpu block"]);
+  });
+
+  it('wraps long cost lines within 100 columns, continuation aligned after "cost: "', () => {
+    const r = planResult({ mode: 'train', mesh: { tensor: 8, pipeline: 4, data: 128 } });
+    r.plan.cluster = { ...r.plan.cluster, gpu: { ...r.plan.cluster.gpu, link: { kind: 'infinity-fabric', bandwidthGBs: 64 } } };
+    r.cost = planCost(r.plan, r.memory);
+    const lines = costLines(r.cost, 128);
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    for (const l of lines) expect(l.length, l).toBeLessThanOrEqual(MAX_WIDTH);
+    for (const l of lines.slice(1)) expect(l).toMatch(/^ {8}\S/);
   });
 });
 

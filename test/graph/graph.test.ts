@@ -140,13 +140,9 @@ describe('memory timeline from the simulation vs the memory model', () => {
     const outputBytes = c.graph.tensors.find((t) => t.name === 'output.mb{m}')!.bytes;
     expect(r3!.peakBytes - r3!.planBytes).toBe(7 * outputBytes);
   });
-  it('interleaved: layer activations agree with Megatron\'s factor; the schedule keeps one more microbatch of embedding input alive than the formula\'s ⌈chunks / v⌉', () => {
+  it('interleaved: every stage equals the formula (Megatron\'s factor for layers, 2p microbatches of embedding input on the first)', () => {
     const c = compileBody('model = llama_tiny  cluster = node8  mode = train  pipeline = 2  schedule = interleaved  virtual = 2  data = 4  batch { global = 16  seq = 128 }');
-    const r0 = c.simulation.ranks[0]!;
-    const input = c.graph.tensors.find((t) => t.name === 'input.mb{m}')!.bytes;
-    expect(r0.peakBytes - r0.planBytes).toBe(input);
-    const r1 = c.simulation.ranks[1]!;
-    expect(r1.peakBytes).toBe(r1.planBytes);
+    for (const t of c.simulation.ranks) expect(t.peakBytes, `rank ${t.rank}`).toBe(t.planBytes);
   });
   it('serving: the first stage equals the formula; the last is lower by the logits, which the formula adds to the prefill peak (they coexist under continuous batching) while this prefill frees its scratch before the head', () => {
     const c = compileBody('model = llama_tiny  cluster = node8  mode = serve  pipeline = 2  batch { max_batch = 4  seq = 256 }');

@@ -82,7 +82,7 @@ export const gpt2: ModelSpec = {
 };
 
 export function cluster(gpus: number, gpu: GpuSpec = GPUS.H100_SXM_80GB!, gpusPerNode = Math.min(gpus, 8)): ClusterSpec {
-  return { name: 'c', span, gpu, gpus, nodes: Math.ceil(gpus / gpusPerNode), gpusPerNode };
+  return { name: 'c', span, gpu, gpus, nodes: Math.ceil(gpus / gpusPerNode), gpusPerNode, networkGBs: 50 };
 }
 
 /** The checker's derived facts, from their definitions in src/plan.ts. */

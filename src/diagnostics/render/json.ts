@@ -9,7 +9,8 @@
  *                "devices": [ { "rank", "stage", "tensorRank", "dataRank", "gpu", "capacityBytes",
  *                               "usableBytes", "totalBytes",
  *                               "breakdown": { "weights", "gradients", "optimizer", "activations",
- *                                              "kvCache", "workspace" } } ] } ],
+ *                                              "kvCache", "workspace" } } ],
+ *                "cost": { "known", "reason", "efficiency", "hardware", "train", "serve" } } ],
  *   "diagnostics": [ { "severity", "code", "message", "file", "line", "column", "endLine",
  *                      "endColumn", "help" } ] }
  * ```
@@ -18,13 +19,17 @@
  * diagnostic without a position, e.g. an unreadable file; `file` when it names none).
  * Lines and columns are 1-based, `endColumn` exclusive. Byte counts are integers;
  * `mesh.gpus` = tensor × pipeline × data (GPUs used, not the cluster's size); `devices` are
- * in rank order; `ok` = no error diagnostics and every plan fits.
+ * in rank order; `ok` = no error diagnostics and every plan fits. `cost` is the cost model's
+ * estimate (docs/cost.md lists its fields): seconds are floats, bytes integers, FLOPs floats;
+ * `train` is null for serve plans and `serve` for train plans; a time is null when the GPU
+ * lacks a rate it needs (`known` false, `reason` says which).
  */
 import type { Analysis, PlanResult } from '../../analyze.js';
 import type { Diagnostic } from '../diagnostic.js';
 import type { Severity } from '../codes.js';
 import { InternalError } from '../codes.js';
 import type { DeviceMemory } from '../../memory/types.js';
+import type { LinkBytes, PlanCost, ServeCost, Traffic, TrainCost } from '../../cost/types.js';
 import { diagnosticFile, isOk } from './common.js';
 
 export interface JsonReport {
@@ -41,7 +46,11 @@ export interface JsonPlan {
   model: { name: string; params: number };
   mesh: { tensor: number; pipeline: number; data: number; gpus: number };
   devices: JsonDevice[];
+  cost: JsonCost;
 }
+
+/** The cost model's PlanCost, field for field (see docs/cost.md). */
+export type JsonCost = PlanCost;
 
 export interface JsonDevice {
   rank: number;
@@ -98,7 +107,88 @@ function jsonPlan(r: PlanResult): JsonPlan {
     model: { name: plan.model.name, params: int(memory.params, 'params') },
     mesh: { tensor: m.tensor, pipeline: m.pipeline, data: m.data, gpus: m.tensor * m.pipeline * m.data },
     devices: [...memory.devices].sort((x, y) => x.rank - y.rank).map(jsonDevice),
+    cost: jsonCost(r.cost),
   };
+}
+
+/** The cost in a fixed field order, byte counts checked to be integers. */
+export function jsonCost(c: PlanCost): JsonCost {
+  return {
+    known: c.known,
+    reason: c.reason,
+    efficiency: { compute: c.efficiency.compute, memory: c.efficiency.memory, link: c.efficiency.link },
+    hardware: {
+      tflops: c.hardware.tflops,
+      memoryBandwidthGBs: c.hardware.memoryBandwidthGBs,
+      link: c.hardware.link,
+      linkBandwidthGBs: c.hardware.linkBandwidthGBs,
+      networkGBs: c.hardware.networkGBs,
+    },
+    train: c.train && jsonTrain(c.train),
+    serve: c.serve && jsonServe(c.serve),
+  };
+}
+
+function jsonTrain(t: TrainCost): TrainCost {
+  return {
+    microbatches: t.microbatches,
+    tokensPerStep: t.tokensPerStep,
+    bubbleFraction: t.bubbleFraction,
+    modelFlopsPerStep: t.modelFlopsPerStep,
+    slowestStage: t.slowestStage,
+    stepSeconds: t.stepSeconds,
+    computeSeconds: t.computeSeconds,
+    commSeconds: t.commSeconds,
+    bubbleSeconds: t.bubbleSeconds,
+    tokensPerSecond: t.tokensPerSecond,
+    tflopsPerGpu: t.tflopsPerGpu,
+    mfu: t.mfu,
+    stages: t.stages.map((s) => ({
+      stage: s.stage,
+      flops: s.flops,
+      computeSeconds: s.computeSeconds,
+      commSeconds: s.commSeconds,
+      microbatchSeconds: s.microbatchSeconds,
+      bytesByLink: jsonLinkBytes(s.bytesByLink),
+      traffic: s.traffic.map(jsonTraffic),
+    })),
+  };
+}
+
+function jsonServe(v: ServeCost): ServeCost {
+  return {
+    prefillTokens: v.prefillTokens,
+    prefillChunks: v.prefillChunks,
+    prefillSeconds: v.prefillSeconds,
+    decodeBatch: v.decodeBatch,
+    averageContext: v.averageContext,
+    decodeBound: v.decodeBound,
+    tpotSeconds: v.tpotSeconds,
+    decodeTokensPerSecond: v.decodeTokensPerSecond,
+    batch1TpotSeconds: v.batch1TpotSeconds,
+    batch1TokensPerSecond: v.batch1TokensPerSecond,
+    batchingGain: v.batchingGain,
+    stages: v.stages.map((s) => ({
+      stage: s.stage,
+      prefillFlops: s.prefillFlops,
+      prefillBytes: int(s.prefillBytes, 'prefillBytes'),
+      prefillSeconds: s.prefillSeconds,
+      decodeFlops: s.decodeFlops,
+      decodeBytes: int(s.decodeBytes, 'decodeBytes'),
+      decodeSeconds: s.decodeSeconds,
+      decodeBound: s.decodeBound,
+      bytesByLink: jsonLinkBytes(s.bytesByLink),
+      traffic: s.traffic.map(jsonTraffic),
+    })),
+  };
+}
+
+function jsonLinkBytes(b: LinkBytes): LinkBytes {
+  return { nvlink: int(b.nvlink, 'nvlink'), pcie: int(b.pcie, 'pcie'), infinityFabric: int(b.infinityFabric, 'infinityFabric'), network: int(b.network, 'network') };
+}
+
+function jsonTraffic(t: Traffic): Traffic {
+  return { group: t.group, link: t.link, bytes: int(t.bytes, 'traffic bytes'), ops: t.ops, seconds: t.seconds };
 }
 
 function jsonDevice(d: DeviceMemory): JsonDevice {

@@ -1,7 +1,7 @@
 /**
  * The human format: rustc-style diagnostics with the source line and a caret underline,
  * then per plan a header, a table of per-device memory (identical devices grouped), a
- * verdict and the formulas behind the tightest device, then one summary line.
+ * verdict, the cost estimate and the formulas behind the tightest device, then one summary line.
  *
  * Output is stable (tests compare it exactly) and, apart from source lines and messages
  * quoted from the user's input, at most 100 columns wide. Colour is an option: the
@@ -12,6 +12,8 @@ import type { Diagnostic } from '../diagnostic.js';
 import type { SourceFile, Span } from '../../source.js';
 import { CATEGORIES, type Category, type DeviceMemory } from '../../memory/types.js';
 import { makeStyle, stripAnsi, type Style } from './style.js';
+import type { PlanCost, Traffic } from '../../cost/types.js';
+import { decimalBytesText, groupedText, percentText, rateText, secondsText } from '../../cost/format.js';
 import { compactRanks, formatParams, gib, groupDevices, headroom, percent, summaryLine, tightest, verdict } from './common.js';
 
 export const MAX_WIDTH = 100;
@@ -155,6 +157,7 @@ export function renderPlan(r: PlanResult, style: Style): string {
   out.push('');
   const v = verdict(r);
   out.push(`  ${r.fits ? style.green(v) : style.bold(style.red(v))}`);
+  for (const line of costLines(r.cost, plan.mesh.data)) out.push(line);
   const w = tightest(memory.devices);
   if (w !== undefined) {
     out.push(`  ${r.fits ? 'tightest' : 'worst'} device, rank ${w.rank} (stage ${w.stage}):`);
@@ -169,6 +172,70 @@ export function renderPlan(r: PlanResult, style: Style): string {
     }
   }
   return out.join('\n') + '\n';
+}
+
+/**
+ * The cost model's estimate in 1–3 lines, wrapped at MAX_WIDTH, continuation lines aligned
+ * after `cost: `:
+ * ```
+ *   cost: step ≈ 33.1 s (compute 29.6 s, comm 2.63 s, bubble 2.8%), 94.9k tokens/s, MFU 43%
+ *         stage 11 sends per step: tensor 541 GB on nvlink; pipeline 3.62 GB, data 9.92 GB on network
+ *   cost: prefill 4,096 tokens ≈ 69.0 ms; decode 32 seqs ≈ 5.10 ms/token (memory-bound)
+ *         12.5k tokens/s over 2 replicas; batch 1: 3.50 ms/token, 286 tokens/s
+ * ```
+ */
+export function costLines(cost: PlanCost, replicas = 1): string[] {
+  const head = '  cost: ';
+  const indent = ' '.repeat(head.length);
+  const out: string[] = [];
+  const push = (text: string, first: boolean) => {
+    for (const line of wrap(text, MAX_WIDTH - head.length)) out.push((first && line.first ? head : indent) + line.text);
+  };
+  const sentences = costSentences(cost, replicas);
+  sentences.forEach((text, i) => push(text, i === 0));
+  return out;
+}
+
+function costSentences(cost: PlanCost, replicas: number): string[] {
+  const t = cost.train;
+  const v = cost.serve;
+  const unknown = `unknown: ${cost.reason ?? 'a rate is missing'}`;
+  if (t) {
+    if (t.stepSeconds === null || t.computeSeconds === null || t.commSeconds === null) return [unknown];
+    const rate = t.tokensPerSecond === null ? '' : `, ${rateText(t.tokensPerSecond)} tokens/s`;
+    const mfu = t.mfu === null ? '' : `, MFU ${percentText(t.mfu, t.mfu < 0.1 ? 1 : 0)}`;
+    const first =
+      `step ≈ ${secondsText(t.stepSeconds)} (compute ${secondsText(t.computeSeconds)}, comm ${secondsText(t.commSeconds)}, ` +
+      `bubble ${percentText(t.bubbleFraction)})${rate}${mfu}`;
+    const stage = t.stages.find((s) => s.stage === t.slowestStage);
+    const sends = stage ? trafficText(stage.traffic) : '';
+    return sends === '' ? [first] : [first, `stage ${stage!.stage} sends per step: ${sends}`];
+  }
+  if (v) {
+    if (v.prefillSeconds === null || v.tpotSeconds === null || v.decodeTokensPerSecond === null) return [unknown];
+    const bound = v.decodeBound === null ? '' : ` (${v.decodeBound}-bound)`;
+    const first =
+      `prefill ${groupedText(v.prefillTokens)} tokens ≈ ${secondsText(v.prefillSeconds)}; ` +
+      `decode ${v.decodeBatch} ${v.decodeBatch === 1 ? 'seq' : 'seqs'} ≈ ${secondsText(v.tpotSeconds)}/token${bound}`;
+    let second = `${rateText(v.decodeTokensPerSecond)} tokens/s${replicas > 1 ? ` over ${replicas} replicas` : ''}`;
+    if (v.batch1TpotSeconds !== null && v.batch1TokensPerSecond !== null && v.decodeBatch > 1) {
+      second += `; batch 1: ${secondsText(v.batch1TpotSeconds)}/token, ${rateText(v.batch1TokensPerSecond)} tokens/s`;
+    }
+    return [first, second];
+  }
+  return [unknown];
+}
+
+/** "tensor 541 GB on nvlink; pipeline 3.62 GB, data 9.92 GB on network" (by link, in order of first use). */
+function trafficText(traffic: readonly Traffic[]): string {
+  const byLink = new Map<string, string[]>();
+  for (const t of traffic) {
+    if (t.bytes === 0) continue;
+    const list = byLink.get(t.link) ?? [];
+    list.push(`${t.group} ${decimalBytesText(t.bytes)}`);
+    byLink.set(t.link, list);
+  }
+  return [...byLink].map(([link, parts]) => `${parts.join(', ')} on ${link}`).join('; ');
 }
 
 /** Table rows (no indent); the widest is at most MAX_WIDTH − 2 for realistic sizes. */

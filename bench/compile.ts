@@ -1,0 +1,35 @@
+/**
+ * Compile time and graph size (reported, not asserted). For each example plan:
+ * lowering + serialising to JSON (what `parplan compile` writes), the graph's size,
+ * and, separately, the validation by simulation.
+ * Targets: the Megatron 1T plan (examples/megatron-1t-a100-train.plan) compiles in
+ * under 1 s into at most 50 MB. Usage: node --import tsx bench/compile.ts [files…]
+ */
+import { analyze } from '../src/analyze.js';
+import { ratesFor } from '../src/compile.js';
+import { simulate } from '../src/graph/simulate.js';
+import { lower } from '../src/lower/index.js';
+
+const paths = process.argv.slice(2);
+const analysis = analyze(paths.length > 0 ? paths : ['examples/']);
+const rows: string[][] = [['plan', 'devices', 'compile ms', 'graph MB', 'programs', 'simulate ms', 'sim ranks']];
+for (const r of analysis.results) {
+  lower(r.plan, r.memory); // warm up the JIT on this plan's shape
+  const runs = 3;
+  let best = Infinity;
+  let json = '';
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    const g = lower(r.plan, r.memory);
+    json = JSON.stringify(g);
+    best = Math.min(best, performance.now() - t0);
+  }
+  const graph = lower(r.plan, r.memory);
+  const t1 = performance.now();
+  const sim = simulate(graph, { rates: ratesFor(r.plan) });
+  const simMs = performance.now() - t1;
+  rows.push([r.plan.name, String(graph.devices.length), best.toFixed(0), (json.length / 1e6).toFixed(2), String(Object.keys(graph.programs).length), simMs.toFixed(0), String(sim.ranks.length)]);
+  if (!sim.ok) console.error(`${r.plan.name}: simulation found problems: ${sim.problems.slice(0, 3).join('; ')}`);
+}
+const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+for (const row of rows) console.log(row.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));

@@ -1,0 +1,89 @@
+/**
+ * FLOPs. A matmul of an (n × k) input by a (k × m) weight costs 2nkm FLOPs, so a layer costs
+ * 2 × its parameters × tokens; attention adds QKᵀ and AV, 2 × 2 × context × head_dim per query
+ * and head. Counts are per device after tensor sharding (per-rank heads and ffn, see
+ * memory/params.ts `layerParams`). Embedding lookups cost nothing; the output layer costs
+ * 2 × (V'/t × h) per token whose logits are needed. Norms and biases count as parameters
+ * (2 FLOPs each per token, negligible); softmax, activations and the loss are not counted.
+ */
+import { layerParams } from '../memory/params.js';
+import type { CheckedPlan, ModelSpec, ServePlan, Stage, TrainPlan } from '../plan.js';
+
+/** Parameters of one transformer layer on one tensor rank (its shard of q, k, v, o, MLP, norms). */
+export function layerMatmulParams(plan: CheckedPlan): number {
+  const { model, derived } = plan;
+  return layerParams(model, derived.headsPerRank, derived.kvHeadsPerRank, derived.ffnPerRank).total;
+}
+
+/** Output-layer parameters on one tensor rank of `stage`: V'/t × h on the last stage (tied or not), else 0. */
+export function outputMatmulParams(plan: CheckedPlan, stage: Stage): number {
+  return stage.hasOutput ? (plan.derived.vocabPadded / plan.mesh.tensor) * plan.model.hidden : 0;
+}
+
+/** Attention core of one layer on one tensor rank: 4 × queries × context × heads/t × head_dim (QKᵀ and AV). */
+export function attentionFlops(plan: CheckedPlan, queries: number, context: number): number {
+  return 4 * queries * context * plan.derived.headsPerRank * plan.model.headDim;
+}
+
+/** One microbatch's FLOPs on one device of a training stage. */
+export interface MicrobatchFlops {
+  forward: number;
+  /** 2 × forward (gradients of inputs and of weights). */
+  backward: number;
+  /** Forward work done again in the backward pass. */
+  recompute: number;
+}
+
+/**
+ * Training FLOPs of one microbatch (b sequences of s tokens) on one device of `stage`, with
+ * Megatron's convention for attention (Narayanan et al. 2021, eq. 3): the full s × s score
+ * matrix, 4s²·h per layer and sequence, not halved for the causal mask.
+ *   layers  = 2 · P_layer · s·b · L_stage + b · 4s²·(a/t)·d · L_stage
+ *   forward = layers + 2 · (V'/t · h) · s·b                 (output layer, last stage)
+ *   backward = 2 × forward
+ *   recompute: full → layers (the output layer is not recomputed);
+ *              selective → the attention core b · 4s²·(a/t)·d · L_stage; none → 0
+ */
+export function trainMicrobatchFlops(plan: TrainPlan, stage: Stage): MicrobatchFlops {
+  const s = plan.batch.seq;
+  const b = plan.batch.micro;
+  const core = b * attentionFlops(plan, s, s) * stage.layers;
+  const layers = 2 * layerMatmulParams(plan) * s * b * stage.layers + core;
+  const forward = layers + 2 * outputMatmulParams(plan, stage) * s * b;
+  const recompute = plan.recompute === 'full' ? layers : plan.recompute === 'selective' ? core : 0;
+  return { forward, backward: 2 * forward, recompute };
+}
+
+/**
+ * Forward FLOPs of one `seq`-token sequence through the whole (unsharded) model, Megatron's
+ * convention: 2 · (L · P_layer + V · h) · s + 4s² · a · d · L, with the unpadded vocabulary
+ * and no replicated KV heads. With f = 4h and no GQA this is Narayanan's
+ * 24·s·L·h²·(1 + s/(6h) + V/(12·L·h)).
+ */
+export function modelForwardFlops(model: ModelSpec, seq: number): number {
+  const layer = layerParams(model, model.heads, model.kvHeads, model.ffn).total;
+  return 2 * (model.layers * layer + model.vocab * model.hidden) * seq + 4 * seq * seq * model.heads * model.headDim * model.layers;
+}
+
+/** Model FLOPs of one training step: 3 × forward × global sequences (no recomputation; the MFU numerator). */
+export function modelFlopsPerStep(plan: TrainPlan): number {
+  return 3 * modelForwardFlops(plan.model, plan.batch.seq) * plan.batch.global;
+}
+
+/**
+ * Prefill of one prompt of P tokens on one device of `stage`. Serving counts the causal work
+ * actually done (a flash kernel skips masked blocks): token i attends to i tokens, average
+ * context P/2. Only the last token's logits are computed.
+ *   2 · P_layer · P · L_stage + 4 · P · (P/2) · (a/t)·d · L_stage + 2 · (V'/t · h)
+ */
+export function prefillFlops(plan: ServePlan, stage: Stage, tokens: number): number {
+  return 2 * layerMatmulParams(plan) * tokens * stage.layers + attentionFlops(plan, tokens, tokens / 2) * stage.layers + 2 * outputMatmulParams(plan, stage);
+}
+
+/**
+ * One decode step of `batch` sequences at `context` tokens each, on one device of `stage`:
+ *   batch · (2 · (P_layer · L_stage + V'/t · h) + 4 · context · (a/t)·d · L_stage)
+ */
+export function decodeFlops(plan: ServePlan, stage: Stage, batch: number, context: number): number {
+  return batch * (2 * (layerMatmulParams(plan) * stage.layers + outputMatmulParams(plan, stage)) + attentionFlops(plan, 1, context) * stage.layers);
+}

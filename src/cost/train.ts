@@ -1,0 +1,240 @@
+/**
+ * Training step time. Per stage, one microbatch (forward + backward) takes
+ *   T_mb = compute + tensor collectives + pipeline sends + exposed per-microbatch data traffic
+ * The slowest stage paces the pipeline; a step is
+ *   step = m · T_mb + (p − 1)/v · T_mb (bubble) + exposed per-step data traffic
+ * (Narayanan et al. 2021, §2.2: the bubble is (p − 1) microbatch times, ÷ v interleaved).
+ * Optimizer update time, kernel launch overheads and the embedding/output collectives are
+ * not modelled. See docs/cost.md.
+ */
+import { bytesPerElement } from '../facts/dtypes.js';
+import { deviceParams } from '../memory/params.js';
+import type { MemoryPlan } from '../memory/types.js';
+import type { Stage, TrainPlan } from '../plan.js';
+import {
+  allReduceBytes,
+  bytesByLink,
+  dataGroupCrossesNodes,
+  linkOf,
+  pipelineHopCrossesNodes,
+  reduceScatterBytes,
+  tensorGroupCrossesNodes,
+  TrafficSum,
+} from './comm.js';
+import { modelFlopsPerStep, trainMicrobatchFlops } from './flops.js';
+import { exposed, max, over, scale, sum, type Rates, type Time } from './rates.js';
+import type { Traffic, TrainCost, TrainStageCost } from './types.js';
+
+/** Model chunks per stage: `virtual` for the interleaved schedule, else 1. */
+export function chunksPerStage(plan: TrainPlan): number {
+  return plan.schedule === 'interleaved' ? plan.virtual : 1;
+}
+
+/**
+ * Idle share of the pipelined part of a step (Narayanan et al. 2021, §2.2.1–2.2.2):
+ *   gpipe, 1f1b: (p − 1)/(m + p − 1)      interleaved: (p − 1)/(v·m + p − 1)
+ * i.e. a bubble of (p − 1)/v microbatch times out of m + (p − 1)/v. 0 for p = 1.
+ */
+export function bubbleFraction(schedule: TrainPlan['schedule'], p: number, m: number, v = 1): number {
+  if (p <= 1) return 0;
+  const chunks = schedule === 'interleaved' ? v : 1;
+  return (p - 1) / (chunks * m + p - 1);
+}
+
+/** Bytes of one activation tensor of a microbatch: s · b · h · bytes(precision). */
+function activationBytes(plan: TrainPlan): number {
+  return plan.batch.seq * plan.batch.micro * plan.model.hidden * bytesPerElement(plan.precision);
+}
+
+/**
+ * Tensor-parallel traffic of one microbatch on one device of `stage` (Megatron: per layer,
+ * an all-reduce after attention and after the MLP in the forward pass, and two in the
+ * backward pass; full recomputation repeats the forward two):
+ *   L_stage × n × 2(t − 1)/t × s·b·h·bytes,   n = 4 (6 with recompute = full)
+ * Sequence parallelism replaces each all-reduce by a reduce-scatter and an all-gather of
+ * (t − 1)/t each: the same bytes, twice the operations. Not overlapped with compute.
+ */
+export function tensorTraffic(plan: TrainPlan, stage: Stage, into = new TrafficSum()): TrafficSum {
+  const t = plan.mesh.tensor;
+  if (t === 1) return into;
+  const n = plan.recompute === 'full' ? 6 : 4;
+  const collectives = stage.layers * n;
+  const link = linkOf(plan, tensorGroupCrossesNodes(plan, stage.index));
+  return into.add('tensor', link, collectives * allReduceBytes(activationBytes(plan), t), collectives * (plan.sequenceParallel ? 2 : 1));
+}
+
+/**
+ * Pipeline traffic of one microbatch on one device of `stage`: the stage sends its output
+ * activations forward and its input gradients backward, s·b·h·bytes each (÷ t with sequence
+ * parallelism: Megatron sends the sequence-sharded tensor). Interleaved, each of the v chunks
+ * sends, except that the last chunk of the last stage sends nothing forward and the first
+ * chunk of the first stage nothing backward. On the critical path, not overlapped.
+ */
+export function pipelineTraffic(plan: TrainPlan, stage: Stage, into = new TrafficSum()): TrafficSum {
+  const p = plan.mesh.pipeline;
+  if (p === 1) return into;
+  const v = chunksPerStage(plan);
+  const i = stage.index;
+  const bytes = activationBytes(plan) / (plan.sequenceParallel ? plan.mesh.tensor : 1);
+  const next = (i + 1) % p;
+  const prev = (i - 1 + p) % p;
+  const forward = i < p - 1 ? v : v - 1;
+  const backward = i > 0 ? v : v - 1;
+  into.add('pipeline', linkOf(plan, pipelineHopCrossesNodes(plan, i, next)), forward * bytes, forward);
+  into.add('pipeline', linkOf(plan, pipelineHopCrossesNodes(plan, i, prev)), backward * bytes, backward);
+  return into;
+}
+
+/**
+ * Data-parallel traffic of one device holding Ψ_dev parameters, with d replicas, G = Ψ_dev ×
+ * bytes(grad_dtype) and W = Ψ_dev × bytes(precision):
+ *   ZeRO-0: per step, all-reduce of gradients               2(d − 1)/d · G
+ *   ZeRO-1: per step, reduce-scatter G + all-gather W       (d − 1)/d · (G + W)
+ *   ZeRO-2: per microbatch, reduce-scatter G (only a shard of the gradients is kept, so each
+ *           microbatch's are reduced at once); per step, all-gather W
+ *   ZeRO-3: per microbatch, all-gather W in the forward and again in the backward pass, and
+ *           reduce-scatter G (per layer: 3 × L_stage operations); nothing per step
+ */
+export function dataTraffic(plan: TrainPlan, stage: Stage, params: number): { perMicrobatch: TrafficSum; perStep: TrafficSum } {
+  const perMicrobatch = new TrafficSum();
+  const perStep = new TrafficSum();
+  const d = plan.mesh.data;
+  if (d === 1) return { perMicrobatch, perStep };
+  const link = linkOf(plan, dataGroupCrossesNodes(plan, stage.index));
+  const G = params * bytesPerElement(plan.gradDtype);
+  const W = params * bytesPerElement(plan.precision);
+  switch (plan.zero) {
+    case 0:
+      perStep.add('data', link, allReduceBytes(G, d), 1);
+      break;
+    case 1:
+      perStep.add('data', link, reduceScatterBytes(G, d) + reduceScatterBytes(W, d), 2);
+      break;
+    case 2:
+      perMicrobatch.add('data', link, reduceScatterBytes(G, d), 1);
+      perStep.add('data', link, reduceScatterBytes(W, d), 1);
+      break;
+    case 3:
+      perMicrobatch.add('data', link, 2 * reduceScatterBytes(W, d) + reduceScatterBytes(G, d), 3 * stage.layers);
+      break;
+  }
+  return { perMicrobatch, perStep };
+}
+
+/** One stage, with the parts the step needs. */
+interface StageTimes {
+  cost: TrainStageCost;
+  computeMb: Time;
+  microbatch: Time;
+  /** Per-step data traffic not hidden behind the last microbatch's backward pass. */
+  stepExposed: Time;
+}
+
+/** Parameters of one device of the stage: from the memory plan, or counted if it lacks the stage. */
+function stageParams(plan: TrainPlan, memory: MemoryPlan, stage: Stage): number {
+  return memory.devices.find((dev) => dev.stage === stage.index)?.params ?? deviceParams(plan, stage).total;
+}
+
+/**
+ * One stage. compute_mb = FLOPs / (peak × e_compute); per-microbatch data traffic overlaps
+ * that microbatch's compute (ZeRO-3 prefetching), exposed = max(0, T_data,mb − compute_mb);
+ * per-step data traffic overlaps the last microbatch's backward pass (Megatron's
+ * overlap-grad-reduce), exposed = max(0, T_data,step − backward_mb).
+ */
+export function trainStage(plan: TrainPlan, memory: MemoryPlan, stage: Stage, rates: Rates): StageTimes {
+  const m = plan.microbatches;
+  const f = trainMicrobatchFlops(plan, stage);
+  const computeMb = over(f.forward + f.backward + f.recompute, rates.flops);
+  const backwardMb = over(f.backward + f.recompute, rates.flops);
+  const mb = new TrafficSum();
+  tensorTraffic(plan, stage, mb);
+  pipelineTraffic(plan, stage, mb);
+  const data = dataTraffic(plan, stage, stageParams(plan, memory, stage));
+  const critical = sum(mb.seconds(rates), exposed(data.perMicrobatch.seconds(rates), computeMb));
+  const microbatch = sum(computeMb, critical);
+  const stepExposed = exposed(data.perStep.seconds(rates), backwardMb);
+  const traffic: Traffic[] = merge([...mb.list(rates, m), ...data.perMicrobatch.list(rates, m), ...data.perStep.list(rates)]);
+  return {
+    computeMb,
+    microbatch,
+    stepExposed,
+    cost: {
+      stage: stage.index,
+      flops: m * (f.forward + f.backward + f.recompute),
+      computeSeconds: scale(m, computeMb),
+      commSeconds: sum(scale(m, critical), stepExposed),
+      microbatchSeconds: microbatch,
+      bytesByLink: bytesByLink(traffic),
+      traffic,
+    },
+  };
+}
+
+/** Rows of the same (group, link) summed, in first-seen order. */
+function merge(rows: Traffic[]): Traffic[] {
+  const out: Traffic[] = [];
+  for (const r of rows) {
+    const same = out.find((o) => o.group === r.group && o.link === r.link);
+    if (!same) out.push({ ...r });
+    else {
+      same.bytes += r.bytes;
+      same.ops += r.ops;
+      same.seconds = sum(same.seconds, r.seconds);
+    }
+  }
+  return out;
+}
+
+/**
+ * The training estimate:
+ *   T = max over stages of T_mb (the slowest stage s*), m microbatches, v chunks
+ *   compute = m · compute_mb(s*)
+ *   comm    = m · (T − compute_mb(s*)) + max over stages of the exposed per-step data traffic
+ *   bubble  = (p − 1)/v · T
+ *   step    = compute + comm + bubble;  tokens/s = global · seq / step
+ *   MFU     = model FLOPs per step / (step · GPUs · peak)
+ */
+export function trainCost(plan: TrainPlan, memory: MemoryPlan, rates: Rates, peakFlops: number): TrainCost {
+  const m = plan.microbatches;
+  const p = plan.mesh.pipeline;
+  const v = chunksPerStage(plan);
+  const stages = plan.stages.map((s) => trainStage(plan, memory, s, rates));
+  const modelFlops = modelFlopsPerStep(plan);
+  const tokensPerStep = plan.batch.global * plan.batch.seq;
+  const base: TrainCost = {
+    microbatches: m,
+    tokensPerStep,
+    bubbleFraction: bubbleFraction(plan.schedule, p, m, v),
+    modelFlopsPerStep: modelFlops,
+    slowestStage: null,
+    stepSeconds: null,
+    computeSeconds: null,
+    commSeconds: null,
+    bubbleSeconds: null,
+    tokensPerSecond: null,
+    tflopsPerGpu: null,
+    mfu: null,
+    stages: stages.map((s) => s.cost),
+  };
+  const T = max(...stages.map((s) => s.microbatch));
+  const tail = max(...stages.map((s) => s.stepExposed));
+  if (T === null || tail === null) return base;
+  const slowest = stages.find((s) => s.microbatch === T)!;
+  const computeMb = slowest.computeMb!;
+  const compute = m * computeMb;
+  const comm = m * (T - computeMb) + tail;
+  const bubble = ((p - 1) / v) * T;
+  const step = compute + comm + bubble;
+  const gpus = plan.mesh.tensor * plan.mesh.pipeline * plan.mesh.data;
+  return {
+    ...base,
+    slowestStage: slowest.cost.stage,
+    stepSeconds: step,
+    computeSeconds: compute,
+    commSeconds: comm,
+    bubbleSeconds: bubble,
+    tokensPerSecond: step > 0 ? tokensPerStep / step : null,
+    tflopsPerGpu: step > 0 ? modelFlops / step / gpus / 1e12 : null,
+    mfu: step > 0 && peakFlops > 0 ? modelFlops / (step * gpus * peakFlops) : null,
+  };
+}
