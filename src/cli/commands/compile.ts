@@ -28,7 +28,9 @@ export async function runCompile(argv: readonly string[], io: Io): Promise<ExitC
   ]);
   const analysis = analyze(args.positionals, typeof plan === 'string' ? { plan } : {});
   const compiled = analysis.results.map((r) => ({ result: r, ...compilePlan(r.plan, r.memory) }));
-  for (const c of compiled) analysis.diagnostics.push(...c.diagnostics);
+  // A hand-written schedule was already simulated by analyze (and its findings reported).
+  const seen = new Set(analysis.diagnostics.map((d) => `${d.code}|${d.span?.start}|${d.message}`));
+  for (const c of compiled) analysis.diagnostics.push(...c.diagnostics.filter((d) => !seen.has(`${d.code}|${d.span?.start}|${d.message}`)));
   const code = exitCode(analysis);
   const problems = analysis.diagnostics.filter((d) => d.severity !== 'note');
   if (problems.length > 0 || code !== EXIT.OK) {

@@ -1,0 +1,57 @@
+/** `parplan compile`: graphs written where asked, validated first; PP5001 stops it. */
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../../src/cli/run.js';
+import { memoryIo } from '../../src/cli/io.js';
+
+const dir = () => mkdtempSync(join(tmpdir(), 'parplan-compile-'));
+
+describe('parplan compile', () => {
+  it('writes one graph per plan, named after the plan, and says what it simulated', async () => {
+    const out = dir();
+    const io = memoryIo({ NO_COLOR: '1' }, process.cwd());
+    const code = await runCli(['compile', 'examples/llama3-8b-h100.plan', '-o', out], io);
+    expect(code).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(['serve_8b.graph.json', 'train_8b.graph.json']);
+    const g = JSON.parse(readFileSync(join(out, 'train_8b.graph.json'), 'utf8'));
+    expect(g).toMatchObject({ format: 'parplan-graph', version: 1, plan: { name: 'train_8b', mode: 'train' } });
+    expect(io.out()).toContain("plan 'train_8b', 8 devices, 2 programs; simulated 2 ranks, no deadlock");
+  });
+
+  it("--plan NAME with -o FILE writes that file; -o - writes JSON to stdout", async () => {
+    const file = join(dir(), 'g.json');
+    expect(await runCli(['compile', 'examples/llama3-8b-h100.plan', '--plan', 'serve_8b', '-o', file], memoryIo())).toBe(0);
+    expect(JSON.parse(readFileSync(file, 'utf8')).plan.name).toBe('serve_8b');
+    const io = memoryIo();
+    expect(await runCli(['compile', 'examples/gpt2-t4-serve.plan', '-o', '-'], io)).toBe(0);
+    expect(JSON.parse(io.out()).model.params).toBe(124439808);
+  });
+
+  it('a deadlocking action table: exit 1, PP5001 with the grid on stderr, nothing written', async () => {
+    const d = dir();
+    const plan = join(d, 'dl.plan');
+    writeFileSync(
+      plan,
+      `model tiny { arch = llama  layers = 4  hidden = 512  heads = 8  ffn = 1024  vocab = 1000  max_seq = 512 }
+cluster pair { gpu = H100_SXM_80GB  gpus = 2 }
+plan train {
+  model = tiny  cluster = pair  mode = train  pipeline = 2
+  batch { global = 2  seq = 512 }
+  actions = ["0F0 0B0 0F1 0B1", "1F1 1B1 1F0 1B0"]
+}
+`,
+    );
+    const io = memoryIo({ NO_COLOR: '1' }, d);
+    expect(await runCli(['compile', plan], io)).toBe(1);
+    expect(io.err()).toContain('error[PP5001]: the schedule deadlocks');
+    expect(io.err()).toContain('rank   1 | [1F1] 1B1  1F0  1B0');
+    expect(readdirSync(d)).toEqual(['dl.plan']);
+  });
+
+  it('usage errors: no file, two files', async () => {
+    expect(await runCli(['compile'], memoryIo())).toBe(2);
+    expect(await runCli(['compile', 'a.plan', 'b.plan'], memoryIo())).toBe(2);
+  });
+});
