@@ -5,10 +5,10 @@
  * is a bug in parplan (PP9001).
  */
 import { diag, type Diagnostic } from './diagnostics/diagnostic.js';
-import { findGpu } from './facts/gpus.js';
 import { simulate, type Rates, type SimResult } from './graph/simulate.js';
 import type { Graph } from './graph/types.js';
 import { lower } from './lower/index.js';
+import { hardwareOf, planCost, ratesOf } from './cost/index.js';
 import type { MemoryPlan } from './memory/types.js';
 import type { CheckedPlan } from './plan.js';
 
@@ -18,21 +18,19 @@ export interface Compiled {
   diagnostics: Diagnostic[];
 }
 
-/** Efficiency applied to the catalog's peaks for the simulation's timeline. */
-export const SIM_EFFICIENCY = { compute: 0.5, link: 0.8 };
-
+/**
+ * The simulation's timeline uses the cost model's effective rates (one source of
+ * truth for peaks and efficiency); an unknown rate (a custom GPU without figures)
+ * falls back to 1 TFLOP/s and 1 GB/s so that the simulation still orders events.
+ */
 export function ratesFor(plan: CheckedPlan): Rates {
-  const gpu = findGpu(plan.cluster.gpu.id) ?? plan.cluster.gpu;
-  const peak = (plan.mode === 'train' && plan.precision === 'fp32') || (plan.mode === 'serve' && plan.model.dtype === 'fp32') ? gpu.tflops32 : gpu.tflops16;
-  return {
-    flops: Math.max(peak, 1) * 1e12 * SIM_EFFICIENCY.compute,
-    intraNode: Math.max(gpu.link.bandwidthGBs, 1) * 1e9 * SIM_EFFICIENCY.link,
-    interNode: 50e9 * SIM_EFFICIENCY.link,
-  };
+  const r = ratesOf(hardwareOf(plan));
+  return { flops: r.flops ?? 1e12, intraNode: r.link ?? 1e9, interNode: r.network ?? 1e9 };
 }
 
 export function compilePlan(plan: CheckedPlan, memory: MemoryPlan): Compiled {
   const graph = lower(plan, memory);
+  graph.cost = planCost(plan, memory);
   const simulation = simulate(graph, { rates: ratesFor(plan) });
   return { graph, simulation, diagnostics: simulationDiagnostics(plan, simulation) };
 }

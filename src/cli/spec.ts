@@ -52,6 +52,23 @@ export const COMPILE: CommandSpec = {
     'a deadlock or unmatched communication is an error and nothing is written.',
 };
 
+export const REPORT: CommandSpec = {
+  name: 'report',
+  usage: 'parplan report [--plan NAME] [-o FILE] <file.plan>',
+  summary: 'write an HTML report with pictures: memory bars, schedule, mesh',
+  options: [
+    { name: '--plan', value: { placeholder: 'NAME' }, doc: 'report only the plan named NAME' },
+    { name: '--output', aliases: ['-o'], value: { placeholder: 'FILE' }, doc: 'the HTML file to write (default: report.html)' },
+    HELP,
+  ],
+  details:
+    'One self-contained HTML file (inline CSS and SVG, nothing fetched) with, per plan: the\n' +
+    'verdict and diagnostics, memory per GPU as stacked bars, the simulated pipeline schedule\n' +
+    'as a Gantt chart with its bubbles, the device mesh and the memory timeline.\n' +
+    'Exit status as for compile; a plan that has errors or does not fit still gets a report\n' +
+    '(exit 1), a usage or file error writes none (exit 2).',
+};
+
 export const EXPLAIN: CommandSpec = {
   name: 'explain',
   usage: 'parplan explain <CODE>',
@@ -67,7 +84,7 @@ export const HELP_COMMAND: CommandSpec = {
   options: [],
 };
 
-export const COMMANDS: readonly CommandSpec[] = [CHECK, COMPILE, EXPLAIN, HELP_COMMAND];
+export const COMMANDS: readonly CommandSpec[] = [CHECK, COMPILE, REPORT, EXPLAIN, HELP_COMMAND];
 
 export const GLOBAL_OPTIONS: readonly OptionSpec[] = [
   { name: '--help', aliases: ['-h'], doc: 'show this help' },

@@ -40,6 +40,8 @@ export interface Graph {
   schedule?: GraphSchedule;
   /** Serving: the symbolic dimensions and their maxima (from the batch policy). */
   symbols?: Record<string, { max: number; doc: string }>;
+  /** The cost model's estimate for this plan (docs/cost.md), as `parplan check --format json` reports it. */
+  cost?: unknown;
 }
 
 export interface GraphModel {

@@ -5,7 +5,7 @@
  * stay); more than `MAX_CHARTS` ranks show an evenly spaced selection.
  */
 import type { SimResult } from '../graph/simulate.js';
-import { esc, gibText, line, n, svg, text } from './svg.js';
+import { gibText, line, n, svg, text } from './svg.js';
 
 export const MAX_CHARTS = 16;
 const CW = 264;
@@ -45,7 +45,7 @@ export function renderMemoryTimeline(sim: SimResult, stageOf: ReadonlyMap<number
     pick.length < traces.length
       ? `<p class="note">Showing ${pick.length} of ${traces.length} simulated ranks (evenly spaced stages).</p>`
       : '';
-  return `<div class="legend"><span><i class="swatch-line mem"></i>live bytes after each step</span><span><i class="swatch-line plan"></i>memory plan total</span></div><div class="minis">${charts.join('')}</div>${note}${esc('')}`;
+  return `<div class="legend"><span><i class="swatch-line mem"></i>live bytes after each step</span><span><i class="swatch-line plan"></i>memory plan total</span></div><div class="minis">${charts.join('')}</div>${note}`;
 }
 
 function evenly<T>(xs: readonly T[], k: number): T[] {

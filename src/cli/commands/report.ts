@@ -1,0 +1,53 @@
+/**
+ * `parplan report [--plan NAME] [-o report.html] <file.plan>`: check, compile and simulate
+ * the plans, then write one self-contained HTML page with pictures (memory bars, Gantt
+ * chart of the schedule, device mesh, memory timeline). See docs/report.md.
+ *
+ * Exit status as `compile`: 1 when a plan has errors or does not fit, but the report is
+ * still written when something can be shown (a plan that does not fit, or only the
+ * diagnostics); 2 (usage, unreadable file, no such plan) writes nothing.
+ */
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from '../args.js';
+import { EXIT, type ExitCode } from '../exit-codes.js';
+import type { Io } from '../io.js';
+import { packageVersion } from '../package-root.js';
+import { REPORT, commandHelp } from '../spec.js';
+import { UsageError } from '../usage.js';
+import { exitCode } from './check.js';
+
+export async function runReport(argv: readonly string[], io: Io): Promise<ExitCode> {
+  const args = parseArgs(argv, REPORT.options, REPORT.name);
+  if (args.options.has('--help')) {
+    io.stdout.write(commandHelp(REPORT));
+    return EXIT.OK;
+  }
+  if (args.positionals.length !== 1) throw new UsageError(args.positionals.length === 0 ? 'missing the .plan file to report on' : 'report takes one .plan file', undefined, REPORT.name);
+  const plan = args.options.get('--plan');
+  const output = args.options.get('--output');
+  const [{ analyze }, { compilePlan }, { renderText }, { shouldColor }, { renderReport }] = await Promise.all([
+    import('../../analyze.js'),
+    import('../../compile.js'),
+    import('../../diagnostics/render/text.js'),
+    import('../../diagnostics/render/style.js'),
+    import('../../report/html.js'),
+  ]);
+  const analysis = analyze(args.positionals, typeof plan === 'string' ? { plan } : {});
+  const compiled = analysis.results.map((r) => compilePlan(r.plan, r.memory));
+  for (const c of compiled) analysis.diagnostics.push(...c.diagnostics);
+  const code = exitCode(analysis);
+  const problems = analysis.diagnostics.filter((d) => d.severity !== 'note');
+  if (problems.length > 0 || code !== EXIT.OK) {
+    io.stderr.write(renderText({ ...analysis, results: [], diagnostics: problems }, { color: shouldColor(io.stderr, io.env) }));
+  }
+  if (code === EXIT.USAGE || code === EXIT.INTERNAL) return code;
+  // The compile diagnostics are shown with their plan, not twice.
+  const own = new Set(compiled.flatMap((c) => c.diagnostics));
+  const html = renderReport({ analysis: { ...analysis, diagnostics: analysis.diagnostics.filter((d) => !own.has(d)) }, compiled, version: packageVersion() });
+  const target = resolve(io.cwd, typeof output === 'string' ? output : 'report.html');
+  writeFileSync(target, html);
+  const names = analysis.results.map((r) => `'${r.plan.name}'`).join(', ');
+  io.stdout.write(`wrote ${target}: ${analysis.results.length === 0 ? 'no plan passed the checker (diagnostics only)' : `plan${analysis.results.length === 1 ? '' : 's'} ${names}`} (${Math.round(html.length / 1024)} KiB)\n`);
+  return code;
+}
