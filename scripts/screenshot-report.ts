@@ -1,0 +1,116 @@
+/**
+ * Renders `parplan report` for a plan and screenshots it in headless Chromium, as a
+ * smoke test of the page a browser actually shows (not part of the vitest suite:
+ * it needs a Chromium, which CI machines do not have).
+ *
+ *   node --import tsx scripts/screenshot-report.ts [FILE.plan] [--plan NAME] [-o report.png]
+ *        [--html report.html] [--width 1240] [--chromium /usr/bin/chromium]
+ *
+ * Defaults: examples/llama3-8b-h100.plan, report.png, Debian's /usr/bin/chromium
+ * (`apt-get install chromium`; playwright-core never downloads a browser here).
+ * Fails (exit 1) on a console error, a page error, any request that is not a local
+ * file (the report must be self-contained), or a page without memory bars
+ * (`[data-category]`), Gantt bars (`[data-kind]`) or mesh cells (`[data-rank]`).
+ */
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
+import { memoryIo } from '../src/cli/io.js';
+import { runCli } from '../src/cli/run.js';
+
+interface Options {
+  plan: string;
+  name?: string;
+  png: string;
+  html?: string;
+  width: number;
+  chromium: string;
+}
+
+function parse(argv: string[]): Options {
+  const o: Options = { plan: 'examples/llama3-8b-h100.plan', png: 'report.png', width: 1240, chromium: '/usr/bin/chromium' };
+  let planSet = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === '-o' || a === '--output') o.png = value();
+    else if (a === '--plan') o.name = value();
+    else if (a === '--html') o.html = value();
+    else if (a === '--width') o.width = Number(value());
+    else if (a === '--chromium') o.chromium = value();
+    else if (a === '-h' || a === '--help') {
+      console.log('usage: node --import tsx scripts/screenshot-report.ts [FILE.plan] [--plan NAME] [-o report.png] [--html report.html] [--width 1240] [--chromium PATH]');
+      process.exit(0);
+    } else if (!a.startsWith('-') && !planSet) {
+      o.plan = a;
+      planSet = true;
+    } else throw new Error(`unknown argument '${a}'`);
+  }
+  return o;
+}
+
+async function main(): Promise<number> {
+  const o = parse(process.argv.slice(2));
+  const work = mkdtempSync(join(tmpdir(), 'parplan-shot-'));
+  const html = resolve(o.html ?? join(work, 'report.html'));
+  const io = memoryIo({ NO_COLOR: '1' });
+  const code = await runCli(['report', o.plan, ...(o.name ? ['--plan', o.name] : []), '-o', html], io);
+  process.stderr.write(io.err());
+  process.stdout.write(io.out());
+  if (code !== 0 && code !== 1) {
+    console.error(`parplan report exited ${code}`);
+    return 1;
+  }
+
+  const problems: string[] = [];
+  const context = await chromium.launchPersistentContext(join(work, 'profile'), {
+    executablePath: o.chromium,
+    headless: true,
+    viewport: { width: o.width, height: 900 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  try {
+    await context.route('**/*', (route) => {
+      const url = route.request().url();
+      if (url.startsWith('file:') || url.startsWith('data:') || url === 'about:blank') return route.continue();
+      problems.push(`request to ${url} (the report must be self-contained)`);
+      return route.abort();
+    });
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.on('console', (m) => {
+      if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
+    });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    await page.goto(pathToFileURL(html).href, { waitUntil: 'load' });
+    const counts = await page.evaluate(() => ({
+      category: document.querySelectorAll('[data-category]').length,
+      kind: document.querySelectorAll('[data-kind]').length,
+      rank: document.querySelectorAll('[data-rank]').length,
+    }));
+    console.log(`page: ${counts.category} memory-bar segments, ${counts.kind} Gantt bars, ${counts.rank} mesh cells`);
+    if (counts.category === 0) problems.push('no memory bars ([data-category])');
+    if (counts.kind === 0) problems.push('no Gantt chart ([data-kind])');
+    if (counts.rank === 0) problems.push('no mesh ([data-rank])');
+    await page.screenshot({ path: o.png, fullPage: true });
+    console.log(`wrote ${resolve(o.png)} (${Math.round(statSync(o.png).size / 1024)} KiB)`);
+  } finally {
+    await context.close();
+    rmSync(work, { recursive: true, force: true });
+  }
+  for (const p of problems) console.error(`error: ${p}`);
+  return problems.length > 0 ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
+    process.exit(1);
+  },
+);
