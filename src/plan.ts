@@ -115,6 +115,10 @@ export interface ServePlan extends PlanBase {
   mode: 'serve';
   batch: ServeBatch;
   kvDtype: Dtype;
+  /** generic: a CUDA serving engine as docs/memory.md models it; webgpu: parplan's runtime (src/memory/webgpu.ts). */
+  engine: 'generic' | 'webgpu';
+  /** Whether the plan set `workspace` itself (the webgpu engine then adds it to its own buffers). */
+  workspaceGiven: boolean;
 }
 
 export interface TrainPlan extends PlanBase {

@@ -15,7 +15,7 @@ import { checkServeBatch, checkTrainBatch } from './batch.js';
 import type { PlanContext } from './context.js';
 import { checkMeshSize } from './data.js';
 import { checkSchedule, checkStages } from './pipeline.js';
-import { checkBf16, checkNoEffect } from './precision.js';
+import { checkBf16, checkEngineDtypes, checkNoEffect } from './precision.js';
 import { checkTensor, deriveFacts } from './tensor.js';
 import { readBlock } from './values.js';
 
@@ -74,8 +74,15 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
       { key: 'model.dtype', what: `model '${model.name}' dtype`, dtype: model.dtype },
       { key: 'kv_dtype', what: 'kv_dtype', dtype: fields.has('kv_dtype') ? kvDtype : 'fp32' },
     ]);
-    if (!b || !stages || !tensorOk || !meshOk || !precisionOk || countErrors(out) > errorsBefore) return undefined;
-    const plan: ServePlan = { ...base, stages, mode, batch: b, kvDtype };
+    const engine = fields.value<ServePlan['engine']>('engine') ?? 'generic';
+    const engineOk =
+      engine !== 'webgpu' ||
+      checkEngineDtypes(ctx, [
+        { key: 'model.dtype', what: `model '${model.name}' dtype`, dtype: model.dtype },
+        { key: 'kv_dtype', what: 'kv_dtype', dtype: fields.has('kv_dtype') ? kvDtype : 'fp32' },
+      ]);
+    if (!b || !stages || !tensorOk || !meshOk || !precisionOk || !engineOk || countErrors(out) > errorsBefore) return undefined;
+    const plan: ServePlan = { ...base, stages, mode, batch: b, kvDtype, engine, workspaceGiven: fields.has('workspace') };
     return plan;
   }
 

@@ -29,3 +29,15 @@ export function checkNoEffect(ctx: PlanContext): void {
     warn('zero', 'with data = 1', 'ZeRO shards state across data replicas; set data > 1 or remove it');
   }
 }
+
+/** parplan's WebGPU runtime keeps weights and the KV cache in fp32, fp16 or bf16 (packed two per u32). */
+export function checkEngineDtypes(ctx: PlanContext, uses: { key: string; what: string; dtype: string }[]): boolean {
+  let ok = true;
+  for (const u of uses) {
+    if (u.dtype === 'fp32' || u.dtype === 'fp16' || u.dtype === 'bf16') continue;
+    const span = u.key === 'model.dtype' ? ctx.model.span : spanOf(ctx, u.key);
+    ctx.out.push(diag('PP3024', span, { what: u.what, dtype: u.dtype }, { help: 'use fp16 or bf16 (quantized weights and caches need engine = generic)' }));
+    ok = false;
+  }
+  return ok;
+}

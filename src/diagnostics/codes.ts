@@ -67,6 +67,7 @@ export const CODES = {
   PP3020: { severity: 'warning', title: 'no-effect', message: "'{key}' has no effect {why}" },
   PP3021: { severity: 'error', title: 'hidden-not-divisible', message: 'hidden = {hidden} is not divisible by heads = {heads}, so head_dim must be given' },
   PP3022: { severity: 'error', title: 'virtual-without-interleaved', message: "'virtual' needs schedule = interleaved" },
+  PP3024: { severity: 'error', title: 'engine-dtype', message: 'the webgpu engine cannot run {what} = {dtype}' },
   PP3023: { severity: 'error', title: 'bf16-unsupported', message: "{what} is bf16, but {gpu} has no bf16 arithmetic" },
 
   // 4xxx: memory fit

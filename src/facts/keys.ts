@@ -103,6 +103,7 @@ export const KEYS: Record<BlockKind, Record<string, KeySpec>> = {
     reserve: { type: { kind: 'fraction', max: 0.9 }, default: '10%', doc: 'Share of each GPU held back (fragmentation, CUDA context, other processes).', example: '10%', aliases: ['gpu_memory_utilization'] },
     workspace: { type: { kind: 'bytes' }, default: '256 MiB', doc: 'Per-GPU scratch for kernels and communication buffers.', example: '256 MiB' },
     attention: { type: enumOf(...ATTENTION), default: 'flash', doc: 'flash keeps no s × s score matrix; standard materializes it.', example: 'flash' },
+    engine: { type: enumOf('generic', 'webgpu'), default: 'generic', modes: ['serve'], doc: 'What runs the plan: generic (a CUDA serving engine, as docs/memory.md models it) or webgpu (parplan\'s runtime: f32 activations, its buffer layout).', example: 'webgpu' },
     kv_dtype: { type: dtype, default: 'the model dtype', modes: ['serve'], doc: 'Data type of the KV cache.', example: 'bf16', aliases: ['kv_cache_dtype'] },
     sequence_parallel: { type: { kind: 'bool' }, default: 'false', modes: ['train'], doc: 'Megatron sequence parallelism: shard norm and dropout activations over the tensor group.', example: 'true' },
     schedule: { type: enumOf(...SCHEDULES), default: '1f1b', modes: ['train'], doc: 'Pipeline schedule.', example: '1f1b' },

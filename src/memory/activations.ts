@@ -13,6 +13,7 @@ import { bytesPerElement } from '../facts/dtypes.js';
 import { peakInFlight } from '../schedules/bubble.js';
 import type { ScheduleTable } from '../schedules/types.js';
 import type { CheckedPlan, ServePlan, Stage, TrainPlan } from '../plan.js';
+import { webgpuLayout } from './webgpu.js';
 import { bytesText, ceilBytes, num, type Part } from './format.js';
 
 /** MLP activation coefficient c in sbh·c: 4f/h for gelu (Korthikanti), 6f/h for swiglu (gate, up and their product). */
@@ -188,5 +189,13 @@ export function serveActivations(plan: ServePlan, stage: Stage): Part {
 }
 
 export function activations(plan: CheckedPlan, stage: Stage): Part {
-  return plan.mode === 'train' ? trainActivations(plan, stage) : serveActivations(plan, stage);
+  if (plan.mode === 'train') return trainActivations(plan, stage);
+  return plan.engine === 'webgpu' ? webgpuPart(plan, stage, 'activations') : serveActivations(plan, stage);
+}
+
+/** The webgpu engine's own buffers of one category (src/memory/webgpu.ts). */
+export function webgpuPart(plan: ServePlan, stage: Stage, category: 'activations' | 'workspace'): Part {
+  const regions = webgpuLayout(plan, stage).filter((r) => r.category === category);
+  const bytes = regions.reduce((a, r) => a + r.bytes, 0);
+  return { bytes, why: `${category}: webgpu engine ${regions.map((r) => `${r.name} ${num(r.bytes)}`).join(' + ')} = ${bytesText(bytes)}` };
 }

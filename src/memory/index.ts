@@ -21,6 +21,7 @@ export * from './optimizer.js';
 export * from './activations.js';
 export * from './kv-cache.js';
 export * from './workspace.js';
+export * from './webgpu.js';
 export { num, bytesText, type Part } from './format.js';
 
 /** What every data replica of one (stage, tensor rank) device needs. */
@@ -40,7 +41,7 @@ export function deviceFootprint(plan: CheckedPlan, stage: Stage, tensorRank = 0)
     optimizer: optimizer(plan, p.total),
     activations: activations(plan, stage),
     kvCache: kvCache(plan, stage),
-    workspace: workspace(plan, p.largestModule),
+    workspace: workspace(plan, p.largestModule, stage),
   };
   const breakdown: Breakdown = {
     weights: parts.weights.bytes,

@@ -5,10 +5,12 @@
  * which is DeepSpeed's 4 for 16-bit training.
  */
 import { bytesPerElement } from '../facts/dtypes.js';
-import type { CheckedPlan } from '../plan.js';
+import type { CheckedPlan, Stage } from '../plan.js';
+import { webgpuPart } from './activations.js';
 import { bytesText, num, type Part } from './format.js';
 
-export function workspace(plan: CheckedPlan, largestModuleParams: number): Part {
+export function workspace(plan: CheckedPlan, largestModuleParams: number, stage?: Stage): Part {
+  if (plan.mode === 'serve' && plan.engine === 'webgpu' && stage) return webgpuPart(plan, stage, 'workspace');
   const base = plan.workspaceBytes;
   if (plan.mode === 'train' && plan.zero === 3) {
     const per = 2 * bytesPerElement(plan.precision);

@@ -179,6 +179,8 @@ export function planResult(f: PlanFixture = {}): PlanResult {
           mode: 'serve',
           batch: { maxBatch: 64, maxWaitMs: 5, seq: 8192, queue: 256, maxPrefillTokens: 8192 },
           kvDtype: 'bf16',
+          engine: 'generic',
+          workspaceGiven: false,
         };
   const memory: MemoryPlan = { plan: name, params: 8_030_261_248, devices };
   return { plan, memory, fits: devices.every((d) => d.totalBytes <= d.usableBytes), cost: planCost(plan, memory) };

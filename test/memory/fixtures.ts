@@ -140,13 +140,15 @@ function base(model: ModelSpec, o: Common) {
   };
 }
 
-export function servePlan(model: ModelSpec, o: Common & Partial<ServePlan['batch']> & { kvDtype?: ServePlan['kvDtype'] } = {}): ServePlan {
+export function servePlan(model: ModelSpec, o: Common & Partial<ServePlan['batch']> & { kvDtype?: ServePlan['kvDtype']; engine?: ServePlan['engine'] } = {}): ServePlan {
   const seq = o.seq ?? model.maxSeq;
   return {
     ...base(model, o),
     mode: 'serve',
     batch: { maxBatch: o.maxBatch ?? 1, maxWaitMs: 5, seq, queue: 1024, maxPrefillTokens: o.maxPrefillTokens ?? seq },
     kvDtype: o.kvDtype ?? model.dtype,
+    engine: o.engine ?? 'generic',
+    workspaceGiven: false,
   };
 }
 
