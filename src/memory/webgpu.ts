@@ -3,14 +3,16 @@
  * (engine = webgpu), as data: the memory model sums them, the runtime allocates
  * exactly these regions — so what is checked is what runs.
  *
- * Activations are f32 whatever the weights' dtype. One arena per device, sized for
- * T = max(max_prefill_tokens, max_batch) tokens, with the same liveness as the
- * generic formula: the residual stream, the normalised input (later the output of
- * the row-parallel projections), and one region shared by the attention tensors
- * (q, k, v, attention output) and the MLP's (gate, up, product); the last stage
- * adds fp32 logits and the sampled tokens. Communication goes through the host, so
- * tensor- and pipeline-parallel plans add mapped staging buffers (read back and
- * upload) to the workspace.
+ * Activations are f32 whatever the weights' dtype, one buffer per tensor, sized for
+ * T = max(max_prefill_tokens, max_batch) tokens and reused by every layer: token ids,
+ * positions and KV slots; the residual stream; the normalised input (later the
+ * output of the row-parallel projections); q, k, v and the attention output; the
+ * MLP's up projection (the activation is applied in place) and, for SwiGLU, its
+ * gate; the last stage adds fp32 logits and the sampled tokens. Unlike the generic
+ * formula, attention and MLP buffers are not shared (WebGPU binds whole buffers
+ * most simply). Communication goes through the host, so tensor- and
+ * pipeline-parallel plans add mapped staging buffers (read back and upload) to
+ * the workspace.
  */
 import type { ServePlan, Stage } from '../plan.js';
 
@@ -19,13 +21,13 @@ export const WEBGPU_ELEMENT_BYTES = 4;
 export const WEBGPU_UNIFORM_POOL_BYTES = 64 * 1024;
 
 export interface WebgpuRegion {
-  name: 'ids' | 'hidden' | 'x' | 'shared' | 'logits' | 'staging-read' | 'staging-write' | 'uniforms' | 'extra';
+  name: string;
   category: 'activations' | 'workspace';
   bytes: number;
   doc: string;
 }
 
-/** Tokens the arena holds at once: a prefill chunk, or one decode step over every slot. */
+/** Tokens the buffers hold at once: a prefill chunk, or one decode step over every slot. */
 export function webgpuTokens(plan: ServePlan): number {
   return Math.max(plan.batch.maxPrefillTokens, plan.batch.maxBatch);
 }
@@ -37,18 +39,25 @@ export function webgpuLayout(plan: ServePlan, stage: Stage): WebgpuRegion[] {
   const h = model.hidden;
   const d = model.headDim;
   const t = plan.mesh.tensor;
-  const attn = (derived.headsPerRank + 2 * derived.kvHeadsPerRank) * d + derived.headsPerRank * d;
-  const mlp = (model.activation === 'swiglu' ? 3 : 2) * derived.ffnPerRank;
-  const scores = plan.attention === 'standard' ? derived.headsPerRank * T * Math.min(T, plan.batch.seq) * e : 0;
+  const act = (name: string, elements: number, doc: string): WebgpuRegion => ({ name, category: 'activations', bytes: elements * e, doc });
   const regions: WebgpuRegion[] = [
-    { name: 'ids', category: 'activations', bytes: 3 * T * 4, doc: 'token ids, positions and KV slots (u32) of the tokens in flight' },
-    { name: 'hidden', category: 'activations', bytes: T * h * e, doc: 'the residual stream' },
-    { name: 'x', category: 'activations', bytes: T * h * e, doc: 'normalised input; then the row-parallel projection output' },
-    { name: 'shared', category: 'activations', bytes: Math.max(attn * T * e + scores, mlp * T * e), doc: 'attention (q, k, v, output) or MLP (gate, up, product) tensors' },
+    act('tokens', T, 'token ids (u32) of the tokens in flight'),
+    act('positions', T, 'their positions in their sequences (u32)'),
+    act('slots', T, 'their KV-cache slots (u32)'),
+    act('hidden', T * h, 'the residual stream'),
+    act('x', T * h, 'normalised input; then the row-parallel projection output'),
+    act('q', T * derived.headsPerRank * d, 'queries'),
+    act('k', T * derived.kvHeadsPerRank * d, 'keys of the new tokens'),
+    act('v', T * derived.kvHeadsPerRank * d, 'values of the new tokens'),
+    act('attn', T * derived.headsPerRank * d, 'attention output'),
+    act('up', T * derived.ffnPerRank, 'MLP up projection, activated in place'),
   ];
+  if (model.activation === 'swiglu') regions.push(act('gate', T * derived.ffnPerRank, 'MLP gate projection'));
+  if (plan.attention === 'standard') regions.push(act('scores', derived.headsPerRank * T * Math.min(T, plan.batch.seq), 'attention scores (standard attention)'));
   const vRows = derived.vocabPadded / t;
   if (stage.hasOutput) {
-    regions.push({ name: 'logits', category: 'activations', bytes: plan.batch.maxBatch * (vRows * e + 4), doc: 'fp32 logits of the last position of each sequence, and the sampled tokens' });
+    regions.push(act('logits', plan.batch.maxBatch * vRows, 'fp32 logits of the last position of each sequence'));
+    regions.push(act('next', plan.batch.maxBatch, 'the sampled tokens (u32)'));
   }
   if (t > 1 || plan.mesh.pipeline > 1) {
     const read = Math.max(T * h * e, stage.hasOutput && t > 1 ? plan.batch.maxBatch * vRows * e : 0);

@@ -8,19 +8,26 @@ describe('the webgpu engine\'s buffers', () => {
     const plan = servePlan(llama3_8b, { maxBatch: 8, seq: 1024, maxPrefillTokens: 512, engine: 'webgpu' });
     const T = 512;
     const h = 4096;
-    const attn = (32 + 2 * 8) * 128 + 32 * 128; // q, k, v + attention output per token
-    const mlp = 3 * 14336; // gate, up, product
     const regions = Object.fromEntries(webgpuLayout(plan, plan.stages[0]!).map((r) => [r.name, r.bytes]));
     expect(regions).toEqual({
-      ids: 3 * T * 4,
+      tokens: T * 4,
+      positions: T * 4,
+      slots: T * 4,
       hidden: T * h * 4,
       x: T * h * 4,
-      shared: Math.max(attn, mlp) * T * 4,
-      logits: 8 * (128256 * 4 + 4),
+      q: T * 32 * 128 * 4,
+      k: T * 8 * 128 * 4,
+      v: T * 8 * 128 * 4,
+      attn: T * 32 * 128 * 4,
+      up: T * 14336 * 4,
+      gate: T * 14336 * 4,
+      logits: 8 * 128256 * 4,
+      next: 8 * 4,
       uniforms: 65536,
     });
     const dev = memoryPlan(plan).devices[0]!;
-    expect(dev.breakdown.activations).toBe(3 * T * 4 + 2 * T * h * 4 + mlp * T * 4 + 8 * (128256 * 4 + 4));
+    const sum = Object.entries(regions).filter(([k]) => k !== 'uniforms').reduce((a, [, v]) => a + v, 0);
+    expect(dev.breakdown.activations).toBe(sum);
     expect(dev.breakdown.workspace).toBe(65536);
   });
 
