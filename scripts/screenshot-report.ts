@@ -88,11 +88,11 @@ async function main(): Promise<number> {
     });
     page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
     await page.goto(pathToFileURL(html).href, { waitUntil: 'load' });
-    const counts = await page.evaluate(() => ({
-      category: document.querySelectorAll('[data-category]').length,
-      kind: document.querySelectorAll('[data-kind]').length,
-      rank: document.querySelectorAll('[data-rank]').length,
-    }));
+    const counts = {
+      category: await page.locator('[data-category]').count(),
+      kind: await page.locator('[data-kind]').count(),
+      rank: await page.locator('[data-rank]').count(),
+    };
     console.log(`page: ${counts.category} memory-bar segments, ${counts.kind} Gantt bars, ${counts.rank} mesh cells`);
     if (counts.category === 0) problems.push('no memory bars ([data-category])');
     if (counts.kind === 0) problems.push('no Gantt chart ([data-kind])');

@@ -55,7 +55,7 @@ export const COMPILE: CommandSpec = {
 export const REPORT: CommandSpec = {
   name: 'report',
   usage: 'parplan report [--plan NAME] [-o FILE] <file.plan>',
-  summary: 'write an HTML report with pictures: memory bars, schedule, mesh',
+  summary: 'write an HTML report: memory bars, schedule, mesh',
   options: [
     { name: '--plan', value: { placeholder: 'NAME' }, doc: 'report only the plan named NAME' },
     { name: '--output', aliases: ['-o'], value: { placeholder: 'FILE' }, doc: 'the HTML file to write (default: report.html)' },

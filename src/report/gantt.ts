@@ -13,7 +13,7 @@
  * `data-action="0F3"` when it is one schedule action; each chart `<svg data-view="…">`.
  */
 import type { RankTrace, SimResult } from '../graph/simulate.js';
-import { esc, grouped, line, niceTicks, pct, rect, seconds, svg, text, timeUnit } from './svg.js';
+import { esc, grouped, line, niceTicks, pct, rect, seconds, svg, text, timeRange, timeUnit } from './svg.js';
 
 export type BarKind = 'F' | 'B' | 'comm' | 'wait' | 'prefill' | 'decode' | 'other';
 
@@ -28,6 +28,11 @@ export interface Bar {
   microbatch?: number;
   action?: string;
   label: string;
+  /**
+   * Training: the rank's last bar, much longer than its kind's median — the simulation
+   * counts the end of the step (gradient sync, optimizer) into the last action.
+   */
+  tail?: boolean;
 }
 
 export interface GanttRow {
@@ -43,7 +48,7 @@ const ACTION = /^(\d+)([FBIW])(\d+)$/;
  * belong to the prefill phase (the rest are decode).
  */
 export function classify(trace: RankTrace, pipeline: number, prefillEvents?: number): Bar[] {
-  return trace.events.map((e, i) => {
+  const bars = trace.events.map((e, i) => {
     const bar: Bar = { start: e.start, end: e.end, kind: 'other', chunk: 0, label: e.label };
     const m = e.action === undefined ? null : ACTION.exec(e.action);
     if (e.action !== undefined) bar.action = e.action;
@@ -60,6 +65,13 @@ export function classify(trace: RankTrace, pipeline: number, prefillEvents?: num
     } else if (prefillEvents !== undefined) bar.kind = i < prefillEvents ? 'prefill' : 'decode';
     return bar;
   });
+  const last = bars.filter((b) => b.kind !== 'wait').pop();
+  if (last && (last.kind === 'F' || last.kind === 'B')) {
+    const same = bars.filter((b) => b.kind === last.kind).map((b) => b.end - b.start).sort((a, b) => a - b);
+    const median = same[Math.floor(same.length / 2)]!;
+    if (same.length >= 4 && last.end - last.start > 2.5 * median) last.tail = true;
+  }
+  return bars;
 }
 
 export interface BubbleRow {
@@ -136,11 +148,23 @@ export function renderGantt(rows: GanttRow[], sim: SimResult, opts: GanttOptions
   );
   const overview = renderWindow(rows, 0, span, { maxRects, view: 'overview', bubbles: byRank });
   parts.push(overview.html);
+  // Actions with no simulated work (a W slot: the lowering computes the whole backward in I).
+  const missing = sim.ranks.flatMap((t) => {
+    const drawn = new Set(t.events.flatMap((e) => (e.action ? [e.action] : [])));
+    return t.actions.filter((a) => !drawn.has(a));
+  });
+  if (missing.length > 0) {
+    const allW = missing.every((a) => /W\d+$/.test(a));
+    parts.push(
+      `<p class="note" data-undrawn-actions="${missing.length}">${grouped(missing.length)} schedule action${missing.length === 1 ? '' : 's'} (${esc(missing.slice(0, 4).join(', '))}${missing.length > 4 ? ', …' : ''}) ` +
+        `take${missing.length === 1 ? 's' : ''} no simulated time and ${missing.length === 1 ? 'has' : 'have'} no bar${allW ? ': the graph computes the whole backward in I, W only marks its slot' : ''}.</p>`,
+    );
+  }
 
   // Zoomed views where the overview's bars are too thin to read.
   for (const z of zoomWindows(rows, span, opts.mode)) {
     const w = renderWindow(rows, z.t0, z.t1, { maxRects: Math.min(maxRects, 1500), view: z.view });
-    parts.push(`<h4>${esc(z.title)} <span class="dim">(${esc(seconds(z.t0))} – ${esc(seconds(z.t1))})</span></h4>${w.html}`);
+    parts.push(`<h4>${esc(z.title)} <span class="dim">(${esc(timeRange(z.t0, z.t1))})</span></h4>${w.html}`);
   }
   return parts.join('');
 }
@@ -217,7 +241,30 @@ function renderWindow(rows: GanttRow[], t0: number, t1: number, o: WindowOptions
   const visible = rows.map((r) => r.bars.filter((b) => b.end > t0 && b.start < t1));
   const count = visible.reduce((s, b) => s + b.length, 0);
   const aggregated = count > o.maxRects;
-  const bins = Math.max(24, Math.min(Math.floor(plotW), Math.floor(o.maxRects / rows.length)));
+  // Aggregated: as many bins per row as pixels, fewer while the merged runs exceed the budget.
+  let bins = Math.floor(plotW);
+  let binned: string[][] = [];
+  if (aggregated) {
+    const bin = (k: number) => rows.map((_, i) => aggregateRow(visible[i]!, t0, t1, k, x, TOP + i * rowH + (rowH - barH) / 2, barH));
+    const size = (b: string[][]) => b.reduce((s, r) => s + r.length, 0);
+    binned = bin(bins);
+    if (size(binned) > o.maxRects) {
+      // The finest binning within the budget (binary search; 24 bins per row at least).
+      let lo = 24;
+      let hi = bins;
+      binned = bin(lo);
+      bins = lo;
+      while (hi - lo > Math.max(2, lo * 0.05)) {
+        const mid = Math.floor((lo + hi) / 2);
+        const b = bin(mid);
+        if (size(b) <= o.maxRects) {
+          lo = mid;
+          binned = b;
+          bins = mid;
+        } else hi = mid;
+      }
+    }
+  }
   const out: string[] = [];
   let rects = 0;
 
@@ -241,7 +288,7 @@ function renderWindow(rows: GanttRow[], t0: number, t1: number, o: WindowOptions
     const cells: string[] = [];
     cells.push(rect({ x: LABEL_W, y: by, width: plotW, height: barH, class: 'idle' }));
     if (aggregated) {
-      const drawn = aggregateRow(visible[i]!, t0, t1, bins, x, by, barH);
+      const drawn = binned[i]!;
       cells.push(...drawn);
       rects += drawn.length;
     } else {
@@ -249,18 +296,20 @@ function renderWindow(rows: GanttRow[], t0: number, t1: number, o: WindowOptions
         const x0 = x(b.start);
         const w = Math.max(0.6, x(b.end) - x0);
         const cls = barClass(b);
-        const title = `${b.action ? `${b.action} ` : ''}${b.label === b.action ? '' : b.label} ${seconds(b.start)} – ${seconds(b.end)} (${seconds(b.end - b.start)})`.replace(/\s+/g, ' ').trim();
+        const what = `${b.action ? `${b.action} ` : ''}${b.label === b.action ? '' : b.label}${b.tail ? ' then the end of the step (gradient sync, optimizer)' : ''}`;
+        const title = `${what} ${seconds(b.start)} – ${seconds(b.end)} (${seconds(b.end - b.start)})`.replace(/\s+/g, ' ').trim();
         const a: Record<string, string | number | undefined> = { class: cls, 'data-kind': b.kind, 'data-action': b.action, x: x0, y: b.kind === 'wait' ? by + barH / 2 - 1.5 : by, width: w, height: b.kind === 'wait' ? 3 : barH };
         cells.push(rect(a, title));
         rects++;
-        const label = b.microbatch !== undefined && (b.kind === 'F' || b.kind === 'B') ? String(b.microbatch) : undefined;
-        if (label !== undefined && w >= label.length * 6.4 + 5 && barH >= 12) cells.push(text(x0 + w / 2, by + barH / 2 + 3.8, label, { class: 'bar-text', 'text-anchor': 'middle' }));
+        let label = b.microbatch !== undefined && (b.kind === 'F' || b.kind === 'B') ? String(b.microbatch) : undefined;
+        if (label !== undefined && b.tail && w >= 150) label += ' + gradient sync, optimizer';
+        if (label !== undefined && w >= label.length * 6.4 + 5 && barH >= 12) cells.push(text(x0 + w / 2, by + barH / 2 + 3.8, label, { class: b.chunk > 0 ? 'bar-text light' : 'bar-text', 'text-anchor': 'middle' }));
       }
     }
     if (i % labelEvery === 0 || i === rows.length - 1) {
       const small = rowH < 16;
       cells.push(text(LABEL_W - 8, y + rowH / 2 + 4, small ? `s${row.stage} r${row.rank}` : `stage ${row.stage}`, { class: small ? 'row-label small' : 'row-label', 'text-anchor': 'end' }));
-      if (!small) cells.push(text(LABEL_W - 62, y + rowH / 2 + 4, `r${row.rank}`, { class: 'row-label dim', 'text-anchor': 'end' }));
+      if (!small) cells.push(text(4, y + rowH / 2 + 4, `rank ${row.rank}`, { class: 'row-label dim' }));
     }
     const b = o.bubbles?.get(row.rank);
     if (b) cells.push(text(W - 6, y + rowH / 2 + 4, `${pct(b.fraction)}`, { class: rowH < 16 ? 'bubble small' : 'bubble', 'text-anchor': 'end' }));
@@ -269,11 +318,13 @@ function renderWindow(rows: GanttRow[], t0: number, t1: number, o: WindowOptions
   const head = o.bubbles ? `<div class="gantt-head"><span>simulated rank</span><span>idle / makespan</span></div>` : '';
   const note = aggregated
     ? `<p class="note" data-aggregated="true">Aggregated: ${grouped(count)} events are more than ${grouped(o.maxRects)} bars, so each row is drawn as time bins of ${esc(seconds(dt / bins))}, ` +
-      `coloured by what filled most of the bin (striped: forward and backward interleaved), paler when partly idle. ${rects} bars drawn.</p>`
+      `coloured by what filled most of the bin (<i class="sw-mixed"></i> striped: forward and backward interleaved), paler when partly idle. ${rects} bars drawn.</p>`
     : '';
   const chart = svg(W, H, out.join(''), { class: 'chart gantt', 'data-view': o.view, 'data-aggregated': aggregated ? 'true' : 'false', role: 'img', 'aria-label': 'pipeline schedule' });
   return { html: `${head}<div class="scroll">${chart}</div>${note}`, rects, aggregated };
 }
+
+const LEVELS = ['', 'under 20%', '20–50%', '50–80%', 'over 80%'];
 
 function barClass(b: Bar): string {
   let c = `k-${b.kind}`;
@@ -316,7 +367,8 @@ function aggregateRow(bars: Bar[], t0: number, t1: number, bins: number, x: (t: 
     const top = v.indexOf(Math.max(...v));
     let kind: string = kinds[top]!;
     if ((kind === 'F' || kind === 'B') && v[0]! < 0.8 * busy && v[1]! < 0.8 * busy && v[0]! + v[1]! >= 0.7 * busy) kind = 'mixed';
-    const level = Math.max(1, Math.round(frac * 4));
+    // Coarse levels, so that runs of nearly busy bins merge into one rect.
+    const level = frac >= 0.8 ? 4 : frac >= 0.5 ? 3 : frac >= 0.2 ? 2 : 1;
     cells.push({ cls: `k-${kind} o${level}`, kind, level });
   }
   const out: string[] = [];
@@ -327,7 +379,7 @@ function aggregateRow(bars: Bar[], t0: number, t1: number, bins: number, x: (t: 
     if (c.level > 0) {
       const x0 = x(t0 + i * width);
       const x1 = x(t0 + (j + 1) * width);
-      out.push(rect({ class: c.cls, 'data-kind': c.kind, x: x0, y, width: Math.max(0.6, x1 - x0), height: h }, `${c.kind === 'mixed' ? 'forward + backward' : c.kind}, ${c.level * 25}% busy: ${seconds(t0 + i * width)} – ${seconds(t0 + (j + 1) * width)}`));
+      out.push(rect({ class: c.cls, 'data-kind': c.kind, x: x0, y, width: Math.max(0.6, x1 - x0), height: h }, `${c.kind === 'mixed' ? 'forward + backward' : c.kind}, ${LEVELS[c.level]} busy: ${seconds(t0 + i * width)} – ${seconds(t0 + (j + 1) * width)}`));
     }
     i = j + 1;
   }

@@ -37,15 +37,17 @@ export function renderReport(input: ReportInput): string {
   const { analysis } = input;
   const results = analysis.results;
   const owned = new Set<Diagnostic>();
-  const sections = results.map((r, i) => {
+  const planDiags = results.map((r, i) => {
     const mine = analysis.diagnostics.filter((d) => belongsTo(d, r.plan));
     for (const d of mine) owned.add(d);
-    return renderPlan(r, input.compiled[i], mine, analysis, input.maxGanttRects);
+    // The checker and the compiler may report the same finding (a deadlocking table): once.
+    return unique([...mine, ...(input.compiled[i]?.diagnostics ?? [])]).filter((d) => d.severity !== 'note');
   });
+  const sections = results.map((r, i) => renderPlan(r, input.compiled[i], planDiags[i]!, analysis, input.maxGanttRects));
   const rest = analysis.diagnostics.filter((d) => !owned.has(d) && d.severity !== 'note');
   const files = analysis.files.length > 0 ? analysis.files : [...new Set(results.map((r) => r.plan.file))];
   const title = `parplan report: ${files.join(', ') || 'no files'}`;
-  const overview = results.length > 1 ? `<nav class="toc">${results.map((r) => `<a href="#plan-${esc(r.plan.name)}">${esc(r.plan.name)} ${badge(r)}</a>`).join('')}</nav>` : '';
+  const overview = results.length > 1 ? `<nav class="toc">${results.map((r) => `<a href="#plan-${esc(r.plan.name)}">${esc(r.plan.name)} ${badge(r, planDiags[results.indexOf(r)]!)}</a>`).join('')}</nav>` : '';
   const general =
     rest.length > 0
       ? `<section class="card"><h2>Diagnostics</h2>${diagnosticsHtml(rest, analysis)}</section>`
@@ -81,7 +83,20 @@ function belongsTo(d: Diagnostic, plan: CheckedPlan): boolean {
   return d.message.includes(`'${plan.name}'`);
 }
 
-function badge(r: PlanResult): string {
+/** Diagnostics without repeats (same code, place and message). */
+export function unique(ds: readonly Diagnostic[]): Diagnostic[] {
+  const seen = new Set<string>();
+  return ds.filter((d) => {
+    const key = `${d.code}|${d.span?.file ?? d.file}|${d.span?.start}|${d.span?.end}|${d.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+function badge(r: PlanResult, diags: readonly Diagnostic[]): string {
+  const errors = diags.filter((d) => d.severity === 'error' && !(d.code === 'PP4001' && !r.fits)).length;
+  if (errors > 0) return `<span class="badge bad">${errors} error${errors === 1 ? '' : 's'}</span>${r.fits ? '' : ' <span class="badge bad">does not fit</span>'}`;
   return r.fits ? '<span class="badge ok">fits</span>' : '<span class="badge bad">does not fit</span>';
 }
 
@@ -95,10 +110,9 @@ function renderPlan(r: PlanResult, c: Compiled | undefined, diags: Diagnostic[],
   const id = `plan-${plan.name}`;
   const parts: string[] = [];
   parts.push(`<section class="card plan" id="${esc(id)}" data-plan="${esc(plan.name)}">`);
-  parts.push(`<h2><span class="dim">plan</span> ${esc(plan.name)} ${badge(r)}</h2>`);
+  parts.push(`<h2><span class="dim">plan</span> ${esc(plan.name)} ${badge(r, diags)}</h2>`);
   parts.push(facts(r, c));
-  const shown = [...diags, ...(c?.diagnostics ?? [])].filter((d) => d.severity !== 'note');
-  if (shown.length > 0) parts.push(`<h3>Diagnostics</h3>${diagnosticsHtml(shown, a)}`);
+  if (diags.length > 0) parts.push(`<h3>Diagnostics</h3>${diagnosticsHtml(diags, a)}`);
 
   parts.push('<h3>Memory per GPU</h3>');
   parts.push(
@@ -181,7 +195,7 @@ function facts(r: PlanResult, c: Compiled | undefined): string {
     if (p.sequenceParallel) extras.push('sequence parallel');
     if (p.zero > 0) extras.push(`ZeRO-${p.zero}`);
   }
-  rows.push(['mesh', `tensor ${p.mesh.tensor} × pipeline ${p.mesh.pipeline} × data ${p.mesh.data} = ${grouped(gpus)} GPUs${extras.length ? ` (${extras.join(', ')})` : ''}`]);
+  rows.push(['mesh', `tensor ${p.mesh.tensor} × pipeline ${p.mesh.pipeline} × data ${p.mesh.data} = ${grouped(gpus)} GPU${gpus === 1 ? '' : 's'}${extras.length ? ` (${extras.join(', ')})` : ''}`]);
   rows.push(['GPU', `${p.cluster.gpu.name} (${p.cluster.gpu.id}), ${gibText(p.cluster.gpu.memoryBytes)} GiB; cluster ${p.cluster.name}: ${grouped(p.cluster.nodes)} node${p.cluster.nodes === 1 ? '' : 's'} × ${p.cluster.gpusPerNode}`]);
   if (p.mode === 'train') {
     rows.push(['schedule', `${p.schedule}, ${p.microbatches} microbatches${p.virtual > 1 ? `, virtual ${p.virtual}` : ''}; batch ${p.batch.global} × ${p.batch.seq} tokens (micro ${p.batch.micro}); ${p.precision}, ${p.optimizer}, recompute ${p.recompute}`]);
@@ -218,8 +232,8 @@ const DEFS =
   '<svg width="0" height="0" style="position:absolute" aria-hidden="true"><defs>' +
   '<pattern id="pp-idle" width="7" height="7" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">' +
   '<rect width="7" height="7" fill="#f3f4f7"/><rect width="2.5" height="7" fill="#e1e4ea"/></pattern>' +
-  '<pattern id="pp-mixed" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">' +
-  '<rect width="6" height="6" fill="#ee8a3a"/><rect width="3" height="6" fill="#4e8fd8"/></pattern>' +
+  '<pattern id="pp-mixed" width="5" height="5" patternUnits="userSpaceOnUse" patternTransform="rotate(45)">' +
+  '<rect width="5" height="5" fill="#f0a060"/><rect width="2.5" height="5" fill="#6ea3e0"/></pattern>' +
   '</defs></svg>';
 
 const KIND_COLORS: Record<string, string> = {
@@ -251,7 +265,7 @@ const CSS = [
   '.facts{display:grid;grid-template-columns:110px 1fr;gap:3px 14px;margin:0}.facts dt{color:var(--dim)}.facts dd{margin:0}',
   '.facts dd.ok{color:var(--ok);font-weight:600}.facts dd.bad{color:var(--bad);font-weight:600}',
   '.caption{margin:2px 0 8px;color:#3b4556}.note{color:var(--dim);font-size:13px;margin:6px 0}.note.bad{color:var(--bad)}',
-  'pre.diag{background:#fbfbfc;border:1px solid var(--line);border-left:4px solid var(--dim);border-radius:6px;padding:8px 12px;overflow-x:auto;font-size:12.5px;margin:6px 0}',
+  'pre.diag{white-space:pre-wrap;overflow-wrap:anywhere;background:#fbfbfc;border:1px solid var(--line);border-left:4px solid var(--dim);border-radius:6px;padding:8px 12px;overflow-x:auto;font-size:12.5px;margin:6px 0}',
   'pre.diag.error{border-left-color:var(--bad)}pre.diag.warning{border-left-color:#e0a000}',
   'pre.grid{font-size:12px;overflow-x:auto}',
   '.legend{display:flex;flex-wrap:wrap;gap:4px 16px;font-size:12.5px;margin:6px 0 6px;align-items:center}',
@@ -265,6 +279,7 @@ const CSS = [
   '.legend i.sw-wait{height:3px;background:#7d8799;border-radius:0}',
   '.legend i.sw-idle{background:repeating-linear-gradient(45deg,#f3f4f7 0 4px,#e1e4ea 4px 6px);border:1px solid #e1e4ea}',
   '.legend i.ramp{width:120px}',
+  'i.sw-mixed{display:inline-block;width:13px;height:13px;border-radius:3px;vertical-align:-2px;background:repeating-linear-gradient(45deg,#6ea3e0 0 2px,#f0a060 2px 4px)}',
   '.scroll{overflow-x:auto}',
   'svg.chart{display:block;max-width:100%;height:auto}',
   'svg.chart text{font-size:11px;fill:#344054}',
@@ -274,13 +289,13 @@ const CSS = [
   'svg.chart .marker-label{font-size:11px;font-weight:600}svg.chart .marker-label.capacity{fill:#344054}svg.chart .marker-label.usable{fill:#c2410c}',
   'svg.chart .seg-label{font-size:10px}',
   'svg.chart .total{font-size:11px;font-weight:600}svg.chart .total.over{fill:var(--bad)}',
-  'svg.chart .bar-label{font-size:10.5px}svg.chart .bar-label.strong{font-weight:600}svg.chart .bar-label.dim{fill:#98a2b3}',
+  'svg.chart .bar-label{font-size:10.5px}svg.chart .bar-label.strong{font-weight:600}svg.chart .bar-label.dim{fill:#98a2b3}svg.chart .bar-label.small{font-size:9.5px}',
   '.over-outline{fill:none;stroke:var(--bad);stroke-width:2.5}',
   '.idle{fill:url(#pp-idle)}',
   ...Object.entries(KIND_COLORS).map(([k, c]) => `.${k}{fill:${c}}.legend i.${k}{background:${c}}`),
   '.k-mixed{fill:url(#pp-mixed)}',
   '.o1{fill-opacity:.35}.o2{fill-opacity:.55}.o3{fill-opacity:.78}',
-  'svg.chart .bar-text{font-size:10px;fill:#fff;pointer-events:none}',
+  'svg.chart .bar-text{font-size:10px;fill:#fff;pointer-events:none}svg.chart .bar-text.light{fill:#1d2430}',
   'svg.chart .row-label{font-size:11px;font-weight:600}svg.chart .row-label.dim{font-weight:normal;fill:#98a2b3}svg.chart .row-label.small{font-size:9px}',
   'svg.chart .bubble{font-size:11px;fill:#475467}svg.chart .bubble.small{font-size:9px}',
   '.gantt-head{display:flex;justify-content:space-between;font-size:11px;color:var(--dim);max-width:1100px}',

@@ -37,7 +37,7 @@ export interface MemoryBarsLayout {
   groups: DeviceGroup[];
 }
 
-const PLOT_H = 300;
+const PLOT_H = 270;
 const MARGIN = { left: 64, right: 150, top: 30 };
 
 /** The legend, as HTML (shared by the bars and the table). */
@@ -52,11 +52,13 @@ export function renderMemoryBars(devices: readonly DeviceMemory[]): { html: stri
   const ticks = niceTicks(0, (maxBytes * 1.04) / GiB, 6);
   const top = Math.max((maxBytes * 1.04) / GiB, ticks[ticks.length - 1]!) * GiB;
   const scale = PLOT_H / top;
-  const slot = Math.max(18, Math.min(110, Math.floor(900 / Math.max(1, G))));
-  const plotW = slot * G;
+  const slot = Math.max(12, Math.min(110, Math.floor(900 / Math.max(1, G))));
+  const plotW = Math.max(slot * G, 420);
+  const x0 = MARGIN.left + (plotW - slot * G) / 2;
   const barW = Math.min(70, Math.round(slot * 0.64));
-  const rotated = slot < 64;
-  const bottom = rotated ? 96 : 46;
+  // Wide slots: stage, ranks and GPU count under each bar; narrow ones: the stage number only.
+  const compact = slot < 64;
+  const bottom = compact && slot < 36 ? 36 : 48;
   const W = MARGIN.left + plotW + MARGIN.right;
   const H = MARGIN.top + PLOT_H + bottom;
   const y0 = MARGIN.top + PLOT_H;
@@ -71,22 +73,11 @@ export function renderMemoryBars(devices: readonly DeviceMemory[]): { html: stri
   out.push(text(16, MARGIN.top + PLOT_H / 2, 'GiB per GPU', { class: 'axis-title', transform: `rotate(-90 16 ${n(MARGIN.top + PLOT_H / 2)})`, 'text-anchor': 'middle' }));
   out.push(line(MARGIN.left, y0, MARGIN.left + plotW, y0, { class: 'axis' }));
 
-  // Markers: one line across when every device has the same capacity, else one per bar.
+  // Markers (drawn over the bars): one line across when every device has the same capacity, else one per bar.
   const same = devices.every((d) => d.capacityBytes === devices[0]!.capacityBytes && d.usableBytes === devices[0]!.usableBytes);
-  if (same && devices.length > 0) {
-    const d = devices[0]!;
-    const yc = y0 - d.capacityBytes * scale;
-    const yu = y0 - d.usableBytes * scale;
-    const close = Math.abs(yc - yu) < 13;
-    out.push(line(MARGIN.left, yc, MARGIN.left + plotW + 6, yc, { class: 'marker capacity', 'data-marker': 'capacity', 'data-bytes': String(d.capacityBytes) }));
-    out.push(text(MARGIN.left + plotW + 10, yc + (close ? -2 : 4), `capacity ${gibText(d.capacityBytes)} GiB`, { class: 'marker-label capacity' }));
-    out.push(line(MARGIN.left, yu, MARGIN.left + plotW + 6, yu, { class: 'marker usable', 'data-marker': 'usable', 'data-bytes': String(d.usableBytes) }));
-    out.push(text(MARGIN.left + plotW + 10, yu + (close ? 11 : 4), `usable ${gibText(d.usableBytes)} GiB`, { class: 'marker-label usable' }));
-  }
-
   groups.forEach((g, i) => {
     const d = g.device;
-    const cx = MARGIN.left + slot * i + slot / 2;
+    const cx = x0 + slot * i + slot / 2;
     const x = cx - barW / 2;
     const over = d.totalBytes > d.usableBytes;
     const ranks = compactRanks(g.ranks);
@@ -110,9 +101,10 @@ export function renderMemoryBars(devices: readonly DeviceMemory[]): { html: stri
     const totalText = slot >= 56 ? `${gibText(d.totalBytes)} GiB` : gibText(d.totalBytes);
     if (slot >= 40) parts.push(text(cx, y0 - totalH - 7, totalText, { class: over ? 'total over' : 'total', 'text-anchor': 'middle' }));
     const gpus = `${g.ranks.length} GPU${g.ranks.length === 1 ? '' : 's'}`;
-    if (rotated) {
-      const label = `s${d.stage} · ${compactRanks(g.ranks, 16)}`;
-      parts.push(text(cx + 3, y0 + 12, label, { class: 'bar-label', 'text-anchor': 'end', transform: `rotate(-55 ${n(cx + 3)} ${n(y0 + 12)})` }));
+    if (compact) {
+      const every = slot >= 22 ? 1 : slot >= 14 ? 2 : 4;
+      if (i % every === 0) parts.push(text(cx, y0 + 14, String(d.stage), { class: 'bar-label strong small', 'text-anchor': 'middle' }));
+      if (slot >= 36) parts.push(text(cx, y0 + 27, gpus, { class: 'bar-label dim', 'text-anchor': 'middle' }));
     } else {
       const maxChars = Math.max(6, Math.floor(slot / 6.2));
       parts.push(text(cx, y0 + 16, `stage ${d.stage}`, { class: 'bar-label strong', 'text-anchor': 'middle' }));
@@ -125,6 +117,18 @@ export function renderMemoryBars(devices: readonly DeviceMemory[]): { html: stri
     );
   });
 
+  if (same && devices.length > 0) {
+    const d = devices[0]!;
+    const yc = y0 - d.capacityBytes * scale;
+    const yu = y0 - d.usableBytes * scale;
+    const close = Math.abs(yc - yu) < 13;
+    out.push(line(MARGIN.left, yc, MARGIN.left + plotW + 6, yc, { class: 'marker capacity', 'data-marker': 'capacity', 'data-bytes': String(d.capacityBytes) }));
+    out.push(text(MARGIN.left + plotW + 10, yc + (close ? -2 : 4), `capacity ${gibText(d.capacityBytes)} GiB`, { class: 'marker-label capacity' }));
+    out.push(line(MARGIN.left, yu, MARGIN.left + plotW + 6, yu, { class: 'marker usable', 'data-marker': 'usable', 'data-bytes': String(d.usableBytes) }));
+    out.push(text(MARGIN.left + plotW + 10, yu + (close ? 11 : 4), `usable ${gibText(d.usableBytes)} GiB`, { class: 'marker-label usable' }));
+  }
+
+  if (compact) out.push(text(MARGIN.left + plotW / 2, H - 4, slot >= 36 ? 'pipeline stage (GPUs per bar below)' : 'pipeline stage (hover a bar for its ranks)', { class: 'axis-title', 'text-anchor': 'middle' }));
   const chart = svg(W, H, out.join(''), { class: 'chart memory-bars', role: 'img', 'aria-label': 'memory per GPU, stacked by category' });
   return { html: `${categoryLegend()}<div class="scroll">${chart}</div>${memoryTable(groups)}`, layout: { scale, groups } };
 }

@@ -107,7 +107,7 @@ export function renderMesh(plan: CheckedPlan, devices: readonly DeviceMemory[]):
   }
 
   const notes: string[] = [];
-  notes.push(`${grouped(devices.length)} GPUs: tensor ${tensor} × pipeline ${pipeline} × data ${data}, ${gpn} per node.`);
+  notes.push(`${grouped(devices.length)} GPU${devices.length === 1 ? '' : 's'}: tensor ${tensor} × pipeline ${pipeline} × data ${data}, ${gpn} per node.`);
   if (oneReplica) notes.push(`<b data-one-replica="true">Showing data replica 0 only</b> (${grouped(shown.length)} of ${grouped(devices.length)} GPUs); the other ${data - 1} replicas are laid out the same way on the following nodes.`);
   const unused = plan.cluster.gpus - devices.length;
   if (unused > 0) notes.push(`${grouped(unused)} GPU${unused === 1 ? '' : 's'} of the cluster unused (dashed).`);

@@ -47,7 +47,7 @@ export function niceTicks(lo: number, hi: number, count = 6): number[] {
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
   const out: number[] = [];
   const first = Math.ceil(lo / step - 1e-9) * step;
-  for (let v = first; v <= hi + step * 1e-9; v += step) out.push(Math.round(v / step) * step);
+  for (let v = first; v <= hi + step * 1e-9; v += step) out.push(Number((Math.round(v / step) * step).toPrecision(12)) || 0);
   return out;
 }
 
@@ -59,9 +59,18 @@ export function timeUnit(span: number): { unit: string; scale: number } {
 }
 
 /** Seconds as a short human string: `15.95 s`, `36.4 ms`, `0.93 µs`. */
-export function seconds(x: number): string {
-  const { unit, scale } = timeUnit(Math.abs(x));
+export function seconds(x: number, unitOf = x): string {
+  if (x === 0 && unitOf === 0) return '0 s';
+  const { unit, scale } = timeUnit(Math.abs(unitOf));
   return `${trim(x * scale)} ${unit}`;
+}
+
+/** A time window `3.877 s – 3.884 s`: one unit, enough decimals to tell the ends apart. */
+export function timeRange(t0: number, t1: number): string {
+  const { unit, scale } = timeUnit(Math.max(Math.abs(t0), Math.abs(t1)));
+  const span = Math.abs(t1 - t0) * scale;
+  const decimals = span > 0 ? Math.max(0, Math.min(6, 1 - Math.floor(Math.log10(span)))) : 0;
+  return `${(t0 * scale).toFixed(decimals)} – ${(t1 * scale).toFixed(decimals)} ${unit}`;
 }
 
 /** Up to 3 significant digits, but never more than 2 decimals, no trailing zeros. */

@@ -9,8 +9,8 @@ import { gibText, line, n, svg, text } from './svg.js';
 
 export const MAX_CHARTS = 16;
 const CW = 264;
-const CH = 118;
-const PAD = { left: 46, right: 8, top: 22, bottom: 16 };
+const CH = 132;
+const PAD = { left: 46, right: 8, top: 34, bottom: 16 };
 
 export function renderMemoryTimeline(sim: SimResult, stageOf: ReadonlyMap<number, number>): string {
   const traces = sim.ranks.filter((t) => t.memory.length > 0);
@@ -36,7 +36,7 @@ export function renderMemoryTimeline(sim: SimResult, stageOf: ReadonlyMap<number
       text(PAD.left - 4, PAD.top + 4, gibText(hi), { class: 'tick small', 'text-anchor': 'end' }),
       text(PAD.left - 4, PAD.top + ph, gibText(lo), { class: 'tick small', 'text-anchor': 'end' }),
       text(PAD.left, 13, `stage ${stageOf.get(t.rank) ?? '?'} · rank ${t.rank}`, { class: 'mini-title' }),
-      text(CW - PAD.right, 13, `peak ${gibText(t.peakBytes)} / plan ${gibText(t.planBytes)} GiB`, { class: over ? 'mini-note over' : 'mini-note', 'text-anchor': 'end' }),
+      text(PAD.left, 26, `peak ${gibText(t.peakBytes)} GiB, plan ${gibText(t.planBytes)} GiB${over ? ' (over)' : ''}`, { class: over ? 'mini-note over' : 'mini-note' }),
       text(PAD.left + pw / 2, CH - 3, `${t.memory.length} steps →`, { class: 'tick small', 'text-anchor': 'middle' }),
     ].join('');
     return svg(CW, CH, body, { class: 'chart mini', 'data-sim-rank': String(t.rank), role: 'img', 'aria-label': `memory timeline of rank ${t.rank}` });

@@ -26,7 +26,7 @@ export async function runReport(argv: readonly string[], io: Io): Promise<ExitCo
   if (args.positionals.length !== 1) throw new UsageError(args.positionals.length === 0 ? 'missing the .plan file to report on' : 'report takes one .plan file', undefined, REPORT.name);
   const plan = args.options.get('--plan');
   const output = args.options.get('--output');
-  const [{ analyze }, { compilePlan }, { renderText }, { shouldColor }, { renderReport }] = await Promise.all([
+  const [{ analyze }, { compilePlan }, { renderText }, { shouldColor }, { renderReport, unique }] = await Promise.all([
     import('../../analyze.js'),
     import('../../compile.js'),
     import('../../diagnostics/render/text.js'),
@@ -35,7 +35,8 @@ export async function runReport(argv: readonly string[], io: Io): Promise<ExitCo
   ]);
   const analysis = analyze(args.positionals, typeof plan === 'string' ? { plan } : {});
   const compiled = analysis.results.map((r) => compilePlan(r.plan, r.memory));
-  for (const c of compiled) analysis.diagnostics.push(...c.diagnostics);
+  // The checker and the simulation may both find a deadlocking table: report it once.
+  analysis.diagnostics = unique([...analysis.diagnostics, ...compiled.flatMap((c) => c.diagnostics)]);
   const code = exitCode(analysis);
   const problems = analysis.diagnostics.filter((d) => d.severity !== 'note');
   if (problems.length > 0 || code !== EXIT.OK) {
