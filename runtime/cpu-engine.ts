@@ -1,0 +1,255 @@
+/**
+ * A deterministic fake `Engine` on the CPU, for testing the batching server without a GPU.
+ *
+ * The "model": the next token is a hash of every token of the sequence so far (prompt and
+ * generated) modulo the vocabulary, so a token depends on the whole history of its own
+ * slot. Each slot keeps that history (its "KV cache"); a server that mixes slots up,
+ * feeds the wrong token or position, or skips a step produces different tokens from
+ * `cpuReference`, which generates one sequence alone.
+ *
+ * It is strict about the `Engine` contract, so server bugs fail loudly: prefill into an
+ * occupied slot, decode of an empty slot, a position other than the slot's length, a slot
+ * twice in one batch, a sequence beyond maxSeq, and overlapping calls (the server must
+ * call one at a time) all reject with `EngineContractError`.
+ *
+ * Test knobs: per-call latency (`prefillMs`, `decodeMs`), failure injection (`fail`,
+ * `failNext`), device loss (`loseDevice`), and a log of every call.
+ */
+import { EngineLostError, type DecodeEntry, type Engine } from './engine.js';
+
+export interface CpuEngineCall {
+  kind: 'prefill' | 'decode';
+  /** 0-based index over all calls. */
+  index: number;
+  /** Slots touched, in call order. */
+  slots: number[];
+  /** Prompt tokens (prefill) or batch size (decode). */
+  size: number;
+  /** performance.now() when the call was made. */
+  at: number;
+}
+
+export interface CpuEngineOptions {
+  slots: number;
+  maxSeq: number;
+  /** Default 32 000. */
+  vocabSize?: number;
+  /** Latency of a prefill call, ms (or a function of the prompt length); 0 (default) resolves on the next macrotask. */
+  prefillMs?: number | ((promptTokens: number) => number);
+  /** Latency of a decode step, ms (or a function of the batch size); 0 (default) resolves on the next macrotask. */
+  decodeMs?: number | ((batchSize: number) => number);
+  /** Called for every call before it runs: return an Error (or true) to make it reject. */
+  fail?: (call: CpuEngineCall) => Error | boolean | undefined;
+  /** Keep a log of calls in `calls` (default true). */
+  log?: boolean;
+}
+
+export class EngineContractError extends Error {
+  constructor(message: string) {
+    super(`engine contract violated: ${message}`);
+    this.name = 'EngineContractError';
+  }
+}
+
+const SEED = 0x2545f491;
+
+/** One step of the sequence hash: state after `token`. */
+function mix(h: number, token: number): number {
+  let x = Math.imul(h ^ (token + 0x7f4a7c15), 0x85ebca6b);
+  x ^= x >>> 13;
+  x = Math.imul(x, 0xc2b2ae35);
+  x ^= x >>> 16;
+  return x >>> 0;
+}
+
+export function hashSequence(tokens: readonly number[]): number {
+  let h = SEED;
+  for (const t of tokens) h = mix(h, t);
+  return h;
+}
+
+/** What `CpuEngine` generates for `prompt` alone: greedy, up to `maxNewTokens` or a stop token (included). */
+export function cpuReference(
+  prompt: readonly number[],
+  maxNewTokens: number,
+  options: { stop?: readonly number[]; vocabSize?: number } = {},
+): { tokens: number[]; finish: 'length' | 'stop' } {
+  const vocab = options.vocabSize ?? DEFAULT_VOCAB;
+  const stop = new Set(options.stop ?? []);
+  let h = hashSequence(prompt);
+  const tokens: number[] = [];
+  while (tokens.length < maxNewTokens) {
+    const t = h % vocab;
+    tokens.push(t);
+    if (stop.has(t)) return { tokens, finish: 'stop' };
+    h = mix(h, t);
+  }
+  return { tokens, finish: 'length' };
+}
+
+const DEFAULT_VOCAB = 32_000;
+
+interface SlotState {
+  /** Tokens held (prompt plus fed tokens). */
+  length: number;
+  hash: number;
+}
+
+export class CpuEngine implements Engine {
+  readonly slots: number;
+  readonly maxSeq: number;
+  readonly vocabSize: number;
+  /** Every call, in order (when `log` is on). */
+  readonly calls: CpuEngineCall[] = [];
+  /** Release calls, in order. */
+  readonly releases: number[] = [];
+  private readonly state: (SlotState | undefined)[];
+  private readonly lostListeners: ((reason: string) => void)[] = [];
+  private lost: string | undefined;
+  private busy = 0;
+  private callIndex = 0;
+  private inFlight: { timer: NodeJS.Timeout | NodeJS.Immediate; reject: (e: Error) => void } | undefined;
+  private readonly pendingFailures: { kind: 'prefill' | 'decode' | 'any'; error: Error }[] = [];
+
+  constructor(private readonly options: CpuEngineOptions) {
+    this.slots = options.slots;
+    this.maxSeq = options.maxSeq;
+    this.vocabSize = options.vocabSize ?? DEFAULT_VOCAB;
+    this.state = new Array<SlotState | undefined>(options.slots).fill(undefined);
+  }
+
+  get healthy(): boolean {
+    return this.lost === undefined;
+  }
+
+  /** Slots holding a sequence (prefilled, not yet released). */
+  occupiedSlots(): number[] {
+    const out: number[] = [];
+    this.state.forEach((s, i) => s !== undefined && out.push(i));
+    return out;
+  }
+
+  onLost(listener: (reason: string) => void): void {
+    this.lostListeners.push(listener);
+  }
+
+  busyMs(): number {
+    return this.busy;
+  }
+
+  /** The next call of that kind rejects with `error` (a plain Error by default). */
+  failNext(kind: 'prefill' | 'decode' | 'any', error: Error = new Error(`injected ${kind} failure`)): void {
+    this.pendingFailures.push({ kind, error });
+  }
+
+  /** Simulates device loss: the call in flight and every later call reject with `EngineLostError`; listeners run once (on a microtask, as a device's `lost` promise would). */
+  loseDevice(reason = 'simulated device loss'): void {
+    if (this.lost !== undefined) return;
+    this.lost = reason;
+    if (this.inFlight) {
+      const { timer, reject } = this.inFlight;
+      this.inFlight = undefined;
+      clearTimeout(timer as NodeJS.Timeout);
+      clearImmediate(timer as NodeJS.Immediate);
+      reject(new EngineLostError(reason));
+    }
+    queueMicrotask(() => {
+      for (const l of this.lostListeners) l(reason);
+    });
+  }
+
+  prefill(slot: number, prompt: readonly number[]): Promise<number> {
+    return this.call('prefill', [slot], prompt.length, this.latency(this.options.prefillMs, prompt.length), () => {
+      this.checkSlot(slot);
+      if (this.state[slot] !== undefined) throw new EngineContractError(`prefill into slot ${slot}, which holds a sequence (release it first)`);
+      if (prompt.length === 0) throw new EngineContractError('prefill of an empty prompt');
+      if (prompt.length >= this.maxSeq) throw new EngineContractError(`prompt of ${prompt.length} tokens leaves no room in maxSeq ${this.maxSeq}`);
+      const hash = hashSequence(prompt);
+      return () => {
+        this.state[slot] = { length: prompt.length, hash };
+        return hash % this.vocabSize;
+      };
+    });
+  }
+
+  decode(batch: readonly DecodeEntry[]): Promise<number[]> {
+    return this.call('decode', batch.map((e) => e.slot), batch.length, this.latency(this.options.decodeMs, batch.length), () => {
+      if (batch.length === 0) throw new EngineContractError('decode of an empty batch');
+      if (batch.length > this.slots) throw new EngineContractError(`decode batch of ${batch.length} > ${this.slots} slots`);
+      const seen = new Set<number>();
+      for (const { slot, token, position } of batch) {
+        this.checkSlot(slot);
+        if (seen.has(slot)) throw new EngineContractError(`slot ${slot} twice in one decode batch`);
+        seen.add(slot);
+        const s = this.state[slot];
+        if (s === undefined) throw new EngineContractError(`decode of slot ${slot}, which holds no sequence`);
+        if (position !== s.length) throw new EngineContractError(`decode of slot ${slot} at position ${position}; its sequence holds ${s.length} tokens`);
+        if (position >= this.maxSeq) throw new EngineContractError(`decode at position ${position} ≥ maxSeq ${this.maxSeq}`);
+        if (!Number.isSafeInteger(token) || token < 0 || token >= this.vocabSize) throw new EngineContractError(`token ${token} outside the vocabulary`);
+      }
+      return () =>
+        batch.map(({ slot, token }) => {
+          const s = this.state[slot]!;
+          s.hash = mix(s.hash, token);
+          s.length++;
+          return s.hash % this.vocabSize;
+        });
+    });
+  }
+
+  release(slot: number): void {
+    this.checkSlot(slot);
+    this.releases.push(slot);
+    this.state[slot] = undefined;
+  }
+
+  private checkSlot(slot: number): void {
+    if (!Number.isSafeInteger(slot) || slot < 0 || slot >= this.slots) throw new EngineContractError(`slot ${slot} outside 0 … ${this.slots - 1}`);
+  }
+
+  private latency(spec: CpuEngineOptions['prefillMs'], n: number): number {
+    if (spec === undefined) return 0;
+    return typeof spec === 'number' ? spec : spec(n);
+  }
+
+  /**
+   * Validates at once (so a contract violation is reported against the call that made it),
+   * then commits the state change after the latency, as a device would.
+   */
+  private call<T>(kind: 'prefill' | 'decode', slots: number[], size: number, ms: number, run: () => () => T): Promise<T> {
+    const call: CpuEngineCall = { kind, index: this.callIndex++, slots, size, at: performance.now() };
+    if (this.options.log ?? true) this.calls.push(call);
+    if (this.lost !== undefined) return Promise.reject(new EngineLostError(this.lost));
+    if (this.inFlight) return Promise.reject(new EngineContractError(`${kind} called while another call is in flight (calls must not overlap)`));
+    let commit: () => T;
+    try {
+      const i = this.pendingFailures.findIndex((f) => f.kind === kind || f.kind === 'any');
+      if (i >= 0) throw this.pendingFailures.splice(i, 1)[0]!.error;
+      const injected = this.options.fail?.(call);
+      if (injected) throw injected instanceof Error ? injected : new Error(`injected ${kind} failure (call ${call.index})`);
+      commit = run();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const start = performance.now();
+    return new Promise<T>((resolve, reject) => {
+      const done = () => {
+        this.inFlight = undefined;
+        this.busy += performance.now() - start;
+        if (this.lost !== undefined) {
+          reject(new EngineLostError(this.lost));
+          return;
+        }
+        resolve(commit());
+      };
+      const timer = ms > 0 ? setTimeout(done, ms) : setImmediate(done);
+      this.inFlight = {
+        timer,
+        reject: (e) => {
+          this.busy += performance.now() - start;
+          reject(e);
+        },
+      };
+    });
+  }
+}

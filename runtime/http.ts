@@ -1,0 +1,228 @@
+/**
+ * The HTTP front of a batching server (Node's `http`, no dependencies). JSON in, JSON out:
+ *
+ *   POST /v1/generate  { "prompt": [ints], "max_new_tokens": n, "stop"?: [ints], "deadline_ms"?: n }
+ *                      → 200 { "tokens": [ints], "finish": "length" | "stop" }
+ *   GET  /v1/stats     → 200 the server's stats()
+ *   GET  /healthz      → 200 { "status": "ok" } or 503 { "status": "unhealthy" | "closed", … }
+ *
+ * Errors are `{ "error": { "code", "message" } }`: 400 invalid JSON or input, 404, 405,
+ * 413 body too large, 429 queue full, 499 cancelled, 500 engine failure, 503 closed or
+ * device lost, 504 deadline (with the partial `tokens`). A client that disconnects before
+ * its answer cancels the request. Listens on loopback unless told otherwise.
+ */
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { DeadlineError, ServingError } from './serving/errors.js';
+import type { GenerateOptions, Server } from './serving/server.js';
+
+export interface HttpOptions {
+  /** 0 picks a free port. */
+  port: number;
+  /** Default '127.0.0.1' (loopback only). */
+  host?: string;
+  /** Largest accepted request body, bytes (default 1 MiB); larger → 413. */
+  maxBodyBytes?: number;
+}
+
+export interface HttpHandle {
+  /** e.g. http://127.0.0.1:41234 */
+  readonly url: string;
+  readonly port: number;
+  readonly host: string;
+  readonly server: http.Server;
+  /** Stops listening, ends idle connections at once and the others after their response; resolves when all are closed. */
+  close(): Promise<void>;
+}
+
+const GENERATE_FIELDS = ['prompt', 'max_new_tokens', 'stop', 'deadline_ms'] as const;
+const DEFAULT_MAX_BODY = 1 << 20;
+
+export async function startHttpServer(server: Server, options: HttpOptions): Promise<HttpHandle> {
+  const host = options.host ?? '127.0.0.1';
+  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  // Requests in flight per connection, so that close() can end every connection that
+  // serves none (idle keep-alive ones, and ones opened but never used) at once.
+  const connections = new Map<Socket, number>();
+  let closing = false;
+  const httpServer = http.createServer((req, res) => {
+    const socket = req.socket;
+    connections.set(socket, (connections.get(socket) ?? 0) + 1);
+    res.on('close', () => {
+      const n = (connections.get(socket) ?? 1) - 1;
+      if (connections.has(socket)) connections.set(socket, n);
+      if (closing && n === 0) socket.destroy();
+    });
+    if (closing) res.setHeader('Connection', 'close');
+    handle(server, maxBody, req, res).catch((err: unknown) => {
+      // Only a bug in this file lands here.
+      sendError(res, 500, 'internal_error', err instanceof Error ? err.message : String(err));
+    });
+  });
+  httpServer.on('connection', (socket: Socket) => {
+    connections.set(socket, 0);
+    socket.on('close', () => connections.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(options.port, host, () => {
+      httpServer.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = httpServer.address() as AddressInfo;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  return {
+    url: `http://${urlHost}:${port}`,
+    port,
+    host,
+    server: httpServer,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        closing = true;
+        httpServer.close((err) => (err ? reject(err) : resolve()));
+        for (const [socket, n] of connections) if (n === 0) socket.destroy();
+      }),
+  };
+}
+
+async function handle(server: Server, maxBody: number, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  let path: string;
+  try {
+    path = new URL(req.url ?? '/', 'http://localhost').pathname;
+  } catch {
+    req.resume();
+    sendError(res, 400, 'invalid_request', `cannot parse the request target ${JSON.stringify(req.url)}`);
+    return;
+  }
+  const method = req.method ?? 'GET';
+  const route = ROUTES[path];
+  if (route === undefined) {
+    req.resume();
+    sendError(res, 404, 'not_found', `no route ${path} (routes: POST /v1/generate, GET /v1/stats, GET /healthz)`);
+    return;
+  }
+  if (method !== route) {
+    req.resume();
+    res.setHeader('Allow', route);
+    sendError(res, 405, 'method_not_allowed', `${path} takes ${route}, not ${method}`);
+    return;
+  }
+  if (path === '/healthz') {
+    const s = server.stats();
+    if (s.healthy && !s.closed) sendJson(res, 200, { status: 'ok' });
+    else sendJson(res, 503, s.healthy ? { status: 'closed' } : { status: 'unhealthy', reason: s.lostReason ?? 'unknown' });
+    req.resume();
+    return;
+  }
+  if (path === '/v1/stats') {
+    req.resume();
+    sendJson(res, 200, server.stats());
+    return;
+  }
+  await generate(server, maxBody, req, res);
+}
+
+const ROUTES: Record<string, string> = { '/v1/generate': 'POST', '/v1/stats': 'GET', '/healthz': 'GET' };
+
+async function generate(server: Server, maxBody: number, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  // Watch for the client going away from the start: 'close' on the response before it
+  // finished means the connection closed (req's own 'close' fires once its body is read).
+  const abort = new AbortController();
+  res.on('close', () => {
+    if (!res.writableFinished) abort.abort(new Error('the client closed the connection'));
+  });
+
+  const body = await readBody(req, maxBody);
+  if (body.kind === 'too_large') {
+    sendError(res, 413, 'body_too_large', `the request body exceeds ${maxBody} bytes`);
+    return;
+  }
+  if (body.kind === 'aborted') return;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.text);
+  } catch (err) {
+    sendError(res, 400, 'invalid_json', `the body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
+    return;
+  }
+  const request = parseGenerate(parsed);
+  if (typeof request === 'string') {
+    sendError(res, 400, 'invalid_request', request);
+    return;
+  }
+  try {
+    const result = await server.generate(request.prompt, { ...request.options, signal: abort.signal });
+    sendJson(res, 200, { tokens: result.tokens, finish: result.finish });
+  } catch (err) {
+    if (err instanceof DeadlineError) {
+      sendJson(res, err.status, { error: { code: err.code, message: err.message, tokens: err.tokens } });
+    } else if (err instanceof ServingError) {
+      sendError(res, err.status, err.code, err.message);
+    } else {
+      sendError(res, 500, 'internal_error', err instanceof Error ? err.message : String(err));
+    }
+  }
+}
+
+/** The generate body as server arguments, or what is wrong with it. */
+function parseGenerate(body: unknown): { prompt: number[]; options: GenerateOptions } | string {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return 'the body must be a JSON object: { "prompt": [token ids], "max_new_tokens": n }';
+  const o = body as Record<string, unknown>;
+  const unknown = Object.keys(o).filter((k) => !(GENERATE_FIELDS as readonly string[]).includes(k));
+  if (unknown.length > 0) return `unknown field ${JSON.stringify(unknown[0])} (fields: ${GENERATE_FIELDS.join(', ')})`;
+  if (!Array.isArray(o.prompt)) return '"prompt" must be an array of token ids';
+  if (o.max_new_tokens === undefined) return '"max_new_tokens" is required';
+  if (typeof o.max_new_tokens !== 'number') return '"max_new_tokens" must be a number';
+  if (o.stop !== undefined && !Array.isArray(o.stop)) return '"stop" must be an array of token ids';
+  if (o.deadline_ms !== undefined && typeof o.deadline_ms !== 'number') return '"deadline_ms" must be a number of milliseconds';
+  const options: GenerateOptions = { maxNewTokens: o.max_new_tokens };
+  if (o.stop !== undefined) options.stop = o.stop as number[];
+  if (o.deadline_ms !== undefined) options.deadlineMs = o.deadline_ms;
+  return { prompt: o.prompt as number[], options };
+}
+
+type Body = { kind: 'ok'; text: string } | { kind: 'too_large' } | { kind: 'aborted' };
+
+/**
+ * Reads the body up to `max` bytes. A larger body is drained (up to 16 × max, then the
+ * connection is cut) so that the client reads the 413 instead of a reset.
+ */
+function readBody(req: http.IncomingMessage, max: number): Promise<Body> {
+  return new Promise<Body>((resolve) => {
+    const declared = Number(req.headers['content-length']);
+    let size = 0;
+    let tooLarge = Number.isFinite(declared) && declared > max;
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) tooLarge = true;
+      if (tooLarge) {
+        chunks.length = 0;
+        if (size > 16 * max) req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(tooLarge ? { kind: 'too_large' } : { kind: 'ok', text: Buffer.concat(chunks).toString('utf8') }));
+    req.on('error', () => resolve({ kind: 'aborted' }));
+    req.on('close', () => {
+      if (!req.complete) resolve({ kind: 'aborted' });
+    });
+  });
+}
+
+function sendJson(res: http.ServerResponse, status: number, value: unknown): void {
+  if (res.headersSent || res.destroyed) return;
+  const body = JSON.stringify(value);
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-store',
+  });
+  res.end(body);
+}
+
+function sendError(res: http.ServerResponse, status: number, code: string, message: string): void {
+  sendJson(res, status, { error: { code, message } });
+}

@@ -1,0 +1,24 @@
+/** The batching server and its HTTP front (docs/serving.md). */
+export {
+  createServer,
+  type CloseOptions,
+  type FinishReason,
+  type GenerateOptions,
+  type GenerateResult,
+  type Server,
+  type ServerOptions,
+} from './server.js';
+export { checkPolicy, policyFromPlan, type BatchPolicy } from './policy.js';
+export type { RequestCounts, ServerStats } from './stats.js';
+export {
+  AbortError,
+  DeadlineError,
+  DeviceLostError,
+  EngineError,
+  InvalidRequestError,
+  QueueFullError,
+  ServerClosedError,
+  ServingError,
+  type ServingErrorCode,
+} from './errors.js';
+export { startHttpServer, type HttpHandle, type HttpOptions } from '../http.js';

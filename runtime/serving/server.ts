@@ -1,0 +1,531 @@
+/**
+ * The batching server: dynamic batching (an idle server waits up to `maxWaitMs` for
+ * companions), continuous batching (decode steps run over every active slot; between
+ * steps finished sequences release their slots and waiting requests are prefilled
+ * into free ones, within a prompt-token budget), a bounded queue, cancellation,
+ * deadlines, device loss and a clean shutdown. See docs/serving.md.
+ *
+ * One async loop drives the engine and is the only caller of it, so engine calls never
+ * overlap. Every request's promise settles exactly once, through `finish`; a request
+ * that settles while its slot is inside an engine call keeps the slot until the next
+ * step boundary, where `reap` releases it.
+ */
+import { EngineLostError, type DecodeEntry, type Engine } from '../engine.js';
+import {
+  AbortError,
+  DeadlineError,
+  DeviceLostError,
+  EngineError,
+  InvalidRequestError,
+  QueueFullError,
+  ServerClosedError,
+  ServingError,
+} from './errors.js';
+import { checkPolicy, type BatchPolicy } from './policy.js';
+import { RateWindow, type RequestCounts, type ServerStats } from './stats.js';
+
+export interface GenerateOptions {
+  /** Tokens to generate at most (≥ 1); prompt.length + maxNewTokens ≤ policy.maxSeq. */
+  maxNewTokens: number;
+  /** Token ids that end the sequence; the stop token is included in `tokens`. */
+  stop?: readonly number[];
+  /** Cancels the request: it rejects with `AbortError` at once. */
+  signal?: AbortSignal;
+  /** Time budget in ms from the `generate` call; past it the request rejects with `DeadlineError`. */
+  deadlineMs?: number;
+}
+
+export type FinishReason = 'length' | 'stop';
+
+export interface GenerateResult {
+  /** Generated tokens (the prompt excluded); ends with the stop token when finish is 'stop'. */
+  tokens: number[];
+  /** 'length': maxNewTokens were generated; 'stop': a stop token was generated. */
+  finish: FinishReason;
+  timing: {
+    /** From `generate` to admission into a slot. */
+    queuedMs: number;
+    /** From `generate` to the first token (end of its prefill). */
+    firstTokenMs: number;
+    /** From `generate` to the last token. */
+    totalMs: number;
+  };
+}
+
+export interface ServerOptions {
+  /** Window of `stats().tokens.perSecondRecent`, ms (default 10 000). */
+  statsWindowMs?: number;
+  /** When given, prompt and stop tokens must be below it. */
+  vocabSize?: number;
+}
+
+export interface CloseOptions {
+  /** true (default): running requests finish; false: they reject with `ServerClosedError`. Waiting requests reject either way. */
+  drain?: boolean;
+}
+
+export interface Server {
+  readonly policy: Readonly<BatchPolicy>;
+  /**
+   * Never throws: every error (invalid input, full queue, closed or unhealthy server,
+   * cancellation, deadline, engine failure) arrives as a rejected promise of a `ServingError`.
+   */
+  generate(prompt: readonly number[], options: GenerateOptions): Promise<GenerateResult>;
+  stats(): ServerStats;
+  /** Stops admitting, settles every pending request (see `CloseOptions`), resolves when the engine is idle. */
+  close(options?: CloseOptions): Promise<void>;
+  readonly healthy: boolean;
+  readonly closed: boolean;
+}
+
+export function createServer(engine: Engine, policy: BatchPolicy, options: ServerOptions = {}): Server {
+  return new BatchingServer(engine, policy, options);
+}
+
+interface Request {
+  readonly id: number;
+  readonly prompt: readonly number[];
+  readonly maxNewTokens: number;
+  readonly stop: ReadonlySet<number>;
+  readonly tokens: number[];
+  state: 'waiting' | 'running' | 'done';
+  slot: number;
+  readonly submittedAt: number;
+  admittedAt: number;
+  firstTokenAt: number;
+  resolve(result: GenerateResult): void;
+  reject(error: ServingError): void;
+  /** Removes the abort listener and the deadline timer. */
+  cleanup(): void;
+}
+
+type Outcome = 'completed' | 'cancelled' | 'deadline' | 'failed';
+
+const now = () => performance.now();
+/** setTimeout's longest delay; a longer deadline is as good as none. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const nextMacrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+class BatchingServer implements Server {
+  readonly policy: Readonly<BatchPolicy>;
+  private readonly waiting = new Set<Request>();
+  /** The request holding each slot; a settled one keeps it until the next `reap`. */
+  private readonly slots: (Request | undefined)[];
+  private looping = false;
+  private kickQueued = false;
+  private waitTimer: NodeJS.Timeout | undefined;
+  private closing = false;
+  private lostReason: string | undefined;
+  private idleWaiters: (() => void)[] = [];
+  private nextId = 1;
+
+  private readonly startedAt = now();
+  private readonly busyAtStart: number;
+  private readonly rate: RateWindow;
+  private readonly counts: RequestCounts = { submitted: 0, completed: 0, rejected: 0, queueFull: 0, cancelled: 0, deadline: 0, failed: 0 };
+  private readonly histogram: number[];
+  private decodeSteps = 0;
+  private prefills = 0;
+  private tokensTotal = 0;
+
+  constructor(
+    private readonly engine: Engine,
+    policy: BatchPolicy,
+    private readonly options: ServerOptions,
+  ) {
+    checkPolicy(policy, engine);
+    this.policy = Object.freeze({ ...policy });
+    this.slots = new Array<Request | undefined>(policy.maxBatch).fill(undefined);
+    this.histogram = new Array<number>(policy.maxBatch + 1).fill(0);
+    this.rate = new RateWindow(options.statsWindowMs ?? 10_000, this.startedAt);
+    this.busyAtStart = engine.busyMs();
+    engine.onLost((reason) => this.markLost(reason));
+    if (!engine.healthy) this.lostReason = 'the engine was unhealthy when the server started';
+  }
+
+  get healthy(): boolean {
+    return this.lostReason === undefined;
+  }
+
+  get closed(): boolean {
+    return this.closing;
+  }
+
+  generate(prompt: readonly number[], options: GenerateOptions): Promise<GenerateResult> {
+    this.counts.submitted++;
+    const refused = this.refusal(prompt, options);
+    if (refused) {
+      if (refused instanceof AbortError) this.counts.cancelled++;
+      else this.counts.rejected++;
+      if (refused instanceof QueueFullError) this.counts.queueFull++;
+      return Promise.reject(refused);
+    }
+    const stop = new Set(options.stop ?? []);
+    return new Promise<GenerateResult>((resolve, reject) => {
+      const req: Request = {
+        id: this.nextId++,
+        prompt: [...prompt],
+        maxNewTokens: options.maxNewTokens,
+        stop,
+        tokens: [],
+        state: 'waiting',
+        slot: -1,
+        submittedAt: now(),
+        admittedAt: 0,
+        firstTokenAt: 0,
+        resolve,
+        reject,
+        cleanup: () => {},
+      };
+      const { signal, deadlineMs } = options;
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = () => this.finish(req, 'cancelled', new AbortError(req.tokens.slice(), { cause: signal?.reason }));
+      if (signal) signal.addEventListener('abort', onAbort, { once: true });
+      if (deadlineMs !== undefined && deadlineMs <= MAX_TIMER_MS) {
+        timer = setTimeout(() => {
+          this.finish(req, 'deadline', new DeadlineError(deadlineMs, req.tokens.slice(), req.state === 'waiting' ? 'queued' : 'running'));
+        }, deadlineMs);
+      }
+      req.cleanup = () => {
+        signal?.removeEventListener('abort', onAbort);
+        if (timer !== undefined) clearTimeout(timer);
+      };
+      this.waiting.add(req);
+      this.kick();
+    });
+  }
+
+  stats(): ServerStats {
+    const t = now();
+    const uptimeMs = t - this.startedAt;
+    let stepsTimesBatch = 0;
+    this.histogram.forEach((n, b) => (stepsTimesBatch += n * b));
+    const busy = this.engine.busyMs() - this.busyAtStart;
+    return {
+      healthy: this.healthy,
+      ...(this.lostReason !== undefined ? { lostReason: this.lostReason } : {}),
+      closed: this.closing,
+      queueDepth: this.waiting.size,
+      active: this.live().length,
+      maxBatch: this.policy.maxBatch,
+      prefills: this.prefills,
+      decodeSteps: this.decodeSteps,
+      batchHistogram: this.histogram.slice(),
+      meanBatch: this.decodeSteps > 0 ? stepsTimesBatch / this.decodeSteps : 0,
+      tokens: {
+        total: this.tokensTotal,
+        perSecond: uptimeMs > 0 ? (this.tokensTotal * 1000) / uptimeMs : 0,
+        perSecondRecent: this.rate.perSecond(t),
+        windowMs: this.rate.windowMs,
+      },
+      busyFraction: uptimeMs > 0 ? Math.min(1, Math.max(0, busy / uptimeMs)) : 0,
+      uptimeMs,
+      requests: { ...this.counts },
+    };
+  }
+
+  close(options: CloseOptions = {}): Promise<void> {
+    const drain = options.drain ?? true;
+    this.closing = true;
+    this.clearWaitTimer();
+    for (const req of [...this.waiting]) {
+      this.finish(req, 'failed', new ServerClosedError('the server closed before the request was admitted'));
+    }
+    if (!drain) {
+      for (const req of this.live()) {
+        this.finish(req, 'failed', new ServerClosedError(`the server closed without draining; the request was stopped after ${req.tokens.length} generated tokens`));
+      }
+    }
+    return new Promise<void>((resolve) => {
+      this.idleWaiters.push(resolve);
+      this.checkIdle();
+    });
+  }
+
+  // ── admission ───────────────────────────────────────────────────────────────
+
+  /** Why a new request is refused at once, or undefined when it may wait. */
+  private refusal(prompt: readonly number[], options: GenerateOptions): ServingError | undefined {
+    if (this.closing) return new ServerClosedError();
+    if (this.lostReason !== undefined) return new DeviceLostError(this.lostReason);
+    const invalid = this.validate(prompt, options);
+    if (invalid !== undefined) return new InvalidRequestError(invalid);
+    if (options.signal?.aborted) return new AbortError([], { cause: options.signal.reason });
+    const free = this.freeSlots().length;
+    if (this.waiting.size >= this.policy.queue + free) return new QueueFullError(this.policy.queue, this.waiting.size);
+    return undefined;
+  }
+
+  private validate(prompt: readonly number[], options: GenerateOptions): string | undefined {
+    const { maxSeq } = this.policy;
+    const vocab = this.options.vocabSize;
+    const tokenProblem = (what: string, t: unknown): string | undefined => {
+      if (typeof t !== 'number' || !Number.isSafeInteger(t) || t < 0) return `${what} = ${show(t)} is not a token id (an integer ≥ 0)`;
+      if (vocab !== undefined && t >= vocab) return `${what} = ${t} is outside the vocabulary (0 … ${vocab - 1})`;
+      return undefined;
+    };
+    if (!Array.isArray(prompt)) return `the prompt must be an array of token ids, not ${show(prompt)}`;
+    if (prompt.length === 0) return 'the prompt is empty: at least one token is needed';
+    for (let i = 0; i < prompt.length; i++) {
+      const p = tokenProblem(`prompt[${i}]`, prompt[i]);
+      if (p) return p;
+    }
+    if (typeof options !== 'object' || options === null) return 'options with maxNewTokens are required';
+    const n: unknown = options.maxNewTokens;
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1) return `max new tokens = ${show(n)} must be an integer ≥ 1`;
+    if (prompt.length >= maxSeq) {
+      return `the prompt has ${prompt.length} tokens; the sequence limit is ${maxSeq} tokens (prompt and output), so the prompt may hold at most ${maxSeq - 1}`;
+    }
+    if (prompt.length + n > maxSeq) {
+      return `prompt (${prompt.length} tokens) + max new tokens (${n}) = ${prompt.length + n} exceeds the sequence limit of ${maxSeq} tokens; at most ${maxSeq - prompt.length} new tokens fit`;
+    }
+    if (options.stop !== undefined) {
+      if (!Array.isArray(options.stop)) return `stop must be an array of token ids, not ${show(options.stop)}`;
+      for (let i = 0; i < options.stop.length; i++) {
+        const p = tokenProblem(`stop[${i}]`, options.stop[i]);
+        if (p) return p;
+      }
+    }
+    if (options.deadlineMs !== undefined) {
+      const d: unknown = options.deadlineMs;
+      if (typeof d !== 'number' || !Number.isFinite(d) || d <= 0) return `deadline = ${show(d)} ms must be a finite number > 0`;
+    }
+    if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) return 'signal must be an AbortSignal';
+    return undefined;
+  }
+
+  // ── the loop ────────────────────────────────────────────────────────────────
+
+  /** Starts the loop soon (after the current synchronous burst of `generate` calls) unless it runs. */
+  private kick(): void {
+    if (this.looping || this.kickQueued || this.lostReason !== undefined) return;
+    this.kickQueued = true;
+    queueMicrotask(() => {
+      this.kickQueued = false;
+      void this.loop();
+    });
+  }
+
+  private async loop(): Promise<void> {
+    if (this.looping || this.lostReason !== undefined) return;
+    this.looping = true;
+    this.clearWaitTimer();
+    try {
+      for (;;) {
+        this.reap();
+        const admitted = this.admit();
+        for (const req of admitted) {
+          await this.prefill(req);
+          if (this.lostReason !== undefined) return;
+        }
+        this.reap();
+        const batch = this.live();
+        if (batch.length > 0) await this.decode(batch);
+        else if (admitted.length === 0) return;
+        if (this.lostReason !== undefined) return;
+        // Engines that resolve without a macrotask would otherwise starve timers and I/O.
+        await nextMacrotask();
+      }
+    } catch (err) {
+      // A bug in the loop itself: fail everything rather than leave promises hanging.
+      this.failAll((req) => new EngineError(req.state === 'running' ? 'decode' : 'prefill', err));
+    } finally {
+      this.looping = false;
+      if (this.lostReason === undefined) {
+        this.reap();
+        this.armWaitTimer();
+      }
+      this.checkIdle();
+    }
+  }
+
+  /** Moves waiting requests into free slots (FIFO, within the prefill budget); see docs/serving.md. */
+  private admit(): Request[] {
+    if (this.waiting.size === 0 || this.closing) return [];
+    const free = this.freeSlots();
+    if (free.length === 0) return [];
+    if (this.live().length === 0) {
+      // Idle: wait for a full batch or for the oldest request's max_wait.
+      const oldest = this.waiting.values().next().value!;
+      const full = this.waiting.size >= free.length;
+      if (!full && now() - oldest.submittedAt < this.policy.maxWaitMs - 0.5) return [];
+    }
+    const out: Request[] = [];
+    let budget = this.policy.maxPrefillTokens;
+    for (const req of this.waiting) {
+      if (out.length === free.length) break;
+      // The first prompt is always admitted (the engine prefills whole prompts), later ones only within the budget.
+      if (out.length > 0 && req.prompt.length > budget) break;
+      budget -= req.prompt.length;
+      out.push(req);
+    }
+    const t = now();
+    out.forEach((req, i) => {
+      this.waiting.delete(req);
+      req.state = 'running';
+      req.slot = free[i]!;
+      req.admittedAt = t;
+      this.slots[req.slot] = req;
+    });
+    return out;
+  }
+
+  private async prefill(req: Request): Promise<void> {
+    if (req.state !== 'running') return; // settled (cancelled, deadline) after admission
+    this.prefills++;
+    let token: number;
+    try {
+      token = await this.engine.prefill(req.slot, req.prompt);
+    } catch (err) {
+      this.engineFailed('prefill', [req], err);
+      this.reap();
+      return;
+    }
+    if (req.state !== 'running') return;
+    req.firstTokenAt = now();
+    this.deliver(req, token);
+    // Release at once (no call is in flight), before the caller's continuation runs.
+    this.reap();
+  }
+
+  private async decode(batch: Request[]): Promise<void> {
+    const entries: DecodeEntry[] = batch.map((req) => ({
+      slot: req.slot,
+      token: req.tokens[req.tokens.length - 1]!,
+      position: req.prompt.length + req.tokens.length - 1,
+    }));
+    this.decodeSteps++;
+    this.histogram[batch.length]!++;
+    let next: number[];
+    try {
+      next = await this.engine.decode(entries);
+      if (!Array.isArray(next) || next.length !== batch.length) {
+        throw new Error(`decode returned ${Array.isArray(next) ? next.length : 'no'} tokens for a batch of ${batch.length}`);
+      }
+    } catch (err) {
+      this.engineFailed('decode', batch, err);
+      this.reap();
+      return;
+    }
+    batch.forEach((req, i) => {
+      if (req.state === 'running') this.deliver(req, next[i]!);
+    });
+    this.reap();
+  }
+
+  private deliver(req: Request, token: number): void {
+    req.tokens.push(token);
+    this.tokensTotal++;
+    this.rate.add(now(), 1);
+    const finish: FinishReason | undefined = req.stop.has(token) ? 'stop' : req.tokens.length >= req.maxNewTokens ? 'length' : undefined;
+    if (finish === undefined) return;
+    const t = now();
+    this.finish(req, 'completed', {
+      tokens: req.tokens,
+      finish,
+      timing: { queuedMs: req.admittedAt - req.submittedAt, firstTokenMs: req.firstTokenAt - req.submittedAt, totalMs: t - req.submittedAt },
+    });
+  }
+
+  /** Releases the slots of settled requests; only between engine calls. */
+  private reap(): void {
+    for (let slot = 0; slot < this.slots.length; slot++) {
+      const req = this.slots[slot];
+      if (req === undefined || req.state !== 'done') continue;
+      this.slots[slot] = undefined;
+      if (this.lostReason !== undefined) continue;
+      try {
+        this.engine.release(slot);
+      } catch {
+        // A failing release leaves nothing to do: the slot is overwritten by the next prefill.
+      }
+    }
+  }
+
+  private engineFailed(call: 'prefill' | 'decode', reqs: readonly Request[], err: unknown): void {
+    if (err instanceof EngineLostError || !this.engine.healthy) {
+      this.markLost(err instanceof EngineLostError ? err.message.replace(/^the GPU device was lost: /, '') : errorText(err));
+      return;
+    }
+    for (const req of reqs) this.finish(req, 'failed', new EngineError(call, err));
+  }
+
+  private markLost(reason: string): void {
+    if (this.lostReason !== undefined) return;
+    this.lostReason = reason;
+    this.clearWaitTimer();
+    this.failAll(() => new DeviceLostError(reason));
+  }
+
+  private failAll(error: (req: Request) => ServingError): void {
+    for (const req of [...this.waiting, ...this.live()]) this.finish(req, 'failed', error(req));
+    this.checkIdle();
+  }
+
+  // ── settling ────────────────────────────────────────────────────────────────
+
+  private finish(req: Request, outcome: 'completed', value: GenerateResult): void;
+  private finish(req: Request, outcome: Exclude<Outcome, 'completed'>, value: ServingError): void;
+  private finish(req: Request, outcome: Outcome, value: GenerateResult | ServingError): void {
+    if (req.state === 'done') return;
+    if (req.state === 'waiting') this.waiting.delete(req);
+    req.state = 'done';
+    req.cleanup();
+    this.counts[outcome]++;
+    if (outcome === 'completed') req.resolve(value as GenerateResult);
+    else req.reject(value as ServingError);
+    if (this.idleWaiters.length > 0) this.checkIdle();
+  }
+
+  private checkIdle(): void {
+    if (this.idleWaiters.length === 0) return;
+    const idle = this.waiting.size === 0 && this.live().length === 0 && (!this.looping || this.lostReason !== undefined);
+    if (!idle) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  // ── helpers ─────────────────────────────────────────────────────────────────
+
+  private live(): Request[] {
+    const out: Request[] = [];
+    for (const req of this.slots) if (req !== undefined && req.state === 'running') out.push(req);
+    return out;
+  }
+
+  private freeSlots(): number[] {
+    const out: number[] = [];
+    this.slots.forEach((req, slot) => {
+      if (req === undefined) out.push(slot);
+    });
+    return out;
+  }
+
+  private armWaitTimer(): void {
+    if (this.waitTimer !== undefined || this.waiting.size === 0 || this.closing) return;
+    const oldest = this.waiting.values().next().value!;
+    const delay = Math.max(0, oldest.submittedAt + this.policy.maxWaitMs - now());
+    this.waitTimer = setTimeout(() => {
+      this.waitTimer = undefined;
+      this.kick();
+    }, Math.ceil(delay));
+  }
+
+  private clearWaitTimer(): void {
+    if (this.waitTimer === undefined) return;
+    clearTimeout(this.waitTimer);
+    this.waitTimer = undefined;
+  }
+}
+
+function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (Array.isArray(v)) return 'an array';
+  if (v === null || typeof v !== 'object') return String(v);
+  return 'an object';
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
