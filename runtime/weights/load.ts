@@ -1,0 +1,400 @@
+/**
+ * Loading the weights one device holds: for a device's (stage, tensorRank,
+ * dataRank) in a `Graph`, every weight it owns — each `layer`-scoped weight once per
+ * layer of its stage(s), each `stage`-scoped one once — as the bytes of its shard in
+ * the format the runtime uploads (f32, f16 or bf16), one weight at a time, so the
+ * runtime can upload each to the GPU and drop it.
+ *
+ * Sources: a Hugging Face safetensors checkpoint (Llama or GPT-2; one or more
+ * files, a directory or an index; see names.ts for the mapping) or `random:SEED`
+ * (random.ts). Everything is validated before the first weight is produced: each
+ * needed tensor present, its shape what the graph's model dimensions say, its dtype
+ * convertible; all problems are reported together in one `WeightsError`.
+ */
+import type { Graph, GraphTensor } from '../../src/graph/types.js';
+import { openCheckpoint, type Checkpoint } from './checkpoint.js';
+import { convertBytes, weightDtypeBytes, weightDtypeOf, weightDtypeOfPlan, type WeightDtype } from './convert.js';
+import { detectNaming, isHfArch, mappedShape, sourceFor, sourceSlice, type SourceMapping } from './names.js';
+import { ProgressBar, type BarStream, type LoadProgress } from './progress.js';
+import { randomRegion } from './random.js';
+import { LOADABLE_DTYPES, isLoadableDtype, type OpenOptions, type SafetensorsFile, type TensorEntry } from './safetensors.js';
+import { elementCount, rangesShape, shardIndex, transpose2d, type Range, type ReadOptions } from './slice.js';
+
+export type WeightsSource = { kind: 'safetensors'; paths: string[] } | { kind: 'random'; seed: number };
+
+/** `random:SEED`, or checkpoint paths separated by commas (files, directories, index files). */
+export function parseWeightsSource(spec: string): WeightsSource {
+  const m = /^random(?::(.*))?$/.exec(spec.trim());
+  if (m) {
+    const s = m[1] ?? '0';
+    if (!/^\d+$/.test(s) || !Number.isSafeInteger(Number(s))) throw new WeightsError([`random:SEED needs a non-negative integer seed, not ${JSON.stringify(s)}`]);
+    return { kind: 'random', seed: Number(s) };
+  }
+  const paths = spec.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  if (paths.length === 0) throw new WeightsError(['no weights given: use random:SEED or safetensors paths']);
+  return { kind: 'safetensors', paths };
+}
+
+export class WeightsError extends Error {
+  constructor(readonly problems: string[]) {
+    const shown = problems.slice(0, 20);
+    super(
+      problems.length === 1
+        ? `cannot load weights: ${problems[0]}`
+        : `cannot load weights (${problems.length} problems):\n${shown.map((p) => `  - ${p}`).join('\n')}${problems.length > shown.length ? `\n  … and ${problems.length - shown.length} more` : ''}`,
+    );
+    this.name = 'WeightsError';
+  }
+}
+
+export interface DeviceCoords {
+  /** Pipeline rank. */
+  stage: number;
+  tensorRank: number;
+  /** Data-parallel rank (only ZeRO-3 shards weights over it); default 0. */
+  dataRank?: number;
+}
+
+/** One weight instance a device holds, and which part of it. */
+export interface WeightShard {
+  /** Instance name (`layers.3.attn.q.weight`). */
+  name: string;
+  /** The graph tensor (name pattern, sharding). */
+  tensor: GraphTensor;
+  layer?: number;
+  globalShape: number[];
+  /** The part of the global tensor this device holds, one range per dimension. */
+  region: Range[];
+  /** ZeRO-3: the device holds elements [begin, end) of the region flattened, zero-padded to `size`. */
+  flat?: { begin: number; end: number; size: number };
+  /** Shape of the data produced: the region's, or [flat.size]. */
+  shape: number[];
+  elements: number;
+}
+
+/** The weights `device` holds, in execution order (embedding, layers, final norm and head). */
+export function deviceWeights(graph: Graph, device: DeviceCoords): WeightShard[] {
+  const { tensor: t, pipeline: p, data: d } = graph.mesh;
+  const dataRank = device.dataRank ?? 0;
+  const bad = (what: string, v: number, n: number) => {
+    if (!Number.isInteger(v) || v < 0 || v >= n) throw new WeightsError([`device ${what} ${v} is not in 0…${n - 1}`]);
+  };
+  bad('stage', device.stage, p);
+  bad('tensorRank', device.tensorRank, t);
+  bad('dataRank', dataRank, d);
+  const layers = graph.mesh.stages
+    .filter((s) => s.rank === device.stage)
+    .flatMap((s) => Array.from({ length: s.lastLayer - s.firstLayer + 1 }, (_, i) => s.firstLayer + i))
+    .sort((a, b) => a - b);
+  const weights = graph.tensors.filter((x) => x.role === 'weight' && x.owners.includes(device.stage));
+  const stageW = weights.filter((x) => x.scope === 'stage');
+  const before = stageW.filter((x) => x.name === 'embedding.weight' || x.name === 'positions.weight');
+  const after = stageW.filter((x) => !before.includes(x));
+  const out: WeightShard[] = [];
+  for (const x of before) out.push(shardOf(x, x.name, undefined, device.tensorRank, dataRank));
+  for (const l of layers) for (const x of weights) if (x.scope === 'layer') out.push(shardOf(x, x.name.replaceAll('{l}', String(l)), l, device.tensorRank, dataRank));
+  for (const x of after) out.push(shardOf(x, x.name, undefined, device.tensorRank, dataRank));
+  return out;
+}
+
+function shardOf(tensor: GraphTensor, name: string, layer: number | undefined, tensorRank: number, dataRank: number): WeightShard {
+  const fail = (problem: string): never => {
+    throw new WeightsError([`graph tensor ${name}: ${problem}`]);
+  };
+  if (!tensor.shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) fail(`weight shape [${tensor.shape.join(', ')}] is not concrete`);
+  const globalShape = tensor.shape as number[];
+  const region: Range[] = globalShape.map((n) => [0, n] as const);
+  let flat: WeightShard['flat'];
+  for (const s of tensor.shards) {
+    const rank = s.over === 'tensor' ? tensorRank : dataRank;
+    const index = shardIndex(rank, s);
+    if (index >= s.parts) fail(`shard index ${index} (rank ${rank}) is not below ${s.parts} parts`);
+    if (flat !== undefined) fail('a shard after the flattened (ZeRO) shard');
+    if (s.axis === -1) {
+      const n = elementCount(rangesShape(region));
+      const size = Math.ceil(n / s.parts);
+      flat = { begin: Math.min(n, index * size), end: Math.min(n, (index + 1) * size), size };
+      continue;
+    }
+    const [b, e] = region[s.axis] ?? fail(`shard axis ${s.axis} is not a dimension of [${globalShape.join(', ')}]`);
+    if ((e - b) % s.parts !== 0) fail(`dimension ${s.axis} (${e - b}) does not split into ${s.parts} equal parts`);
+    const len = (e - b) / s.parts;
+    region[s.axis] = [b + index * len, b + (index + 1) * len];
+  }
+  const shape = flat ? [flat.size] : rangesShape(region);
+  return { name, tensor, ...(layer === undefined ? {} : { layer }), globalShape, region, ...(flat ? { flat } : {}), shape, elements: elementCount(shape) };
+}
+
+export interface LoadedWeight extends WeightShard {
+  dtype: WeightDtype;
+  /** The shard, row-major, little-endian, in `dtype`. */
+  data: Uint8Array;
+  /** Where it came from (`h.0.attn.c_attn.weight[:, 0:768]ᵀ in model.safetensors`, `random:1`). */
+  from: string;
+}
+
+export interface LoadOptions {
+  /** Format of the data produced: f32, f16 or bf16; `source` keeps the checkpoint's. Default: the graph tensor's dtype. */
+  dtype?: WeightDtype | 'source';
+  /** Called after each weight. */
+  onProgress?: (p: LoadProgress) => void;
+  /** A bar on stderr once a load takes over a second: `auto` (default) when stderr is a terminal. */
+  progress?: boolean | 'auto';
+  /** Where the bar goes (default process.stderr). */
+  progressStream?: BarStream;
+  /** Strided-read tuning (slice.ts). */
+  read?: ReadOptions;
+  /** Safetensors opening options (e.g. an instrumented file). */
+  open?: OpenOptions;
+  /** Open the checkpoint this way instead (tests). */
+  checkpoint?: Checkpoint;
+}
+
+interface Planned {
+  shard: WeightShard;
+  target: WeightDtype;
+  /** Bytes read (or generated) for it, for progress. */
+  cost: number;
+  produce: () => Promise<{ data: Uint8Array; from: string }>;
+}
+
+/**
+ * The weights `device` holds, one at a time (the next is read while the caller
+ * handles the current one). Throws `WeightsError` before the first weight when
+ * the source does not fit the graph.
+ */
+export async function* loadWeights(graph: Graph, device: DeviceCoords, source: WeightsSource, options: LoadOptions = {}): AsyncGenerator<LoadedWeight, void, undefined> {
+  const shards = deviceWeights(graph, device);
+  const ownCheckpoint = source.kind === 'safetensors' && options.checkpoint === undefined;
+  const checkpoint = source.kind === 'safetensors' ? (options.checkpoint ?? (await openCheckpoint(source.paths, { ...options.open, ...(options.read ? { read: options.read } : {}) }))) : undefined;
+  let pending: Promise<unknown> | undefined;
+  try {
+    const planned = checkpoint ? await planCheckpoint(graph, shards, checkpoint, options) : planRandom(graph, shards, (source as { seed: number }).seed, options);
+    const tracker = progressTracker(planned, options);
+    let next: Promise<{ data: Uint8Array; from: string }> | undefined = planned[0]?.produce();
+    for (let i = 0; i < planned.length; i++) {
+      const item = planned[i]!;
+      const { data, from } = await next!;
+      next = planned[i + 1]?.produce();
+      pending = next;
+      next?.catch(() => undefined);
+      tracker.done(item);
+      yield { ...item.shard, dtype: item.target, data, from };
+    }
+    pending = undefined;
+    tracker.finish();
+  } finally {
+    if (pending) await pending.catch(() => undefined);
+    if (ownCheckpoint) await checkpoint?.close();
+  }
+}
+
+/** loadWeights with a callback: `fn` is awaited for each weight before the one after next is read. */
+export async function forEachWeight(graph: Graph, device: DeviceCoords, source: WeightsSource, fn: (w: LoadedWeight) => void | Promise<void>, options: LoadOptions = {}): Promise<void> {
+  for await (const w of loadWeights(graph, device, source, options)) await fn(w);
+}
+
+function targetFor(shard: WeightShard, sourceDtype: WeightDtype | undefined, options: LoadOptions): WeightDtype | string {
+  if (options.dtype === 'source') return sourceDtype ?? weightDtypeOfPlan(shard.tensor.dtype) ?? 'f32';
+  if (options.dtype !== undefined) return options.dtype;
+  return weightDtypeOfPlan(shard.tensor.dtype) ?? `${shard.name}: the graph's dtype ${shard.tensor.dtype} is not one the loader produces (f32, f16, bf16); pass a dtype`;
+}
+
+function planRandom(graph: Graph, shards: WeightShard[], seed: number, options: LoadOptions): Planned[] {
+  const problems: string[] = [];
+  const planned: Planned[] = [];
+  for (const shard of shards) {
+    const target = targetFor(shard, undefined, options);
+    if (!isWeightDtype(target)) {
+      problems.push(target);
+      continue;
+    }
+    planned.push({
+      shard,
+      target,
+      cost: shard.elements * weightDtypeBytes(target),
+      produce: async () => {
+        const { region, cut } = readRegionOf(shard);
+        const values = randomRegion(seed, shard.name, shard.globalShape, region, graph.model);
+        const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+        return { data: convertBytes(cutFlat(bytes, cut, 4), 'f32', target), from: `random:${seed}` };
+      },
+    });
+  }
+  if (problems.length > 0) throw new WeightsError(problems);
+  return planned;
+}
+
+function isWeightDtype(s: string): s is WeightDtype {
+  return s === 'f32' || s === 'f16' || s === 'bf16';
+}
+
+/** The region to read for a shard, and (ZeRO) which elements of it to keep. */
+function readRegionOf(shard: WeightShard): { region: Range[]; cut?: { offset: number; count: number; size: number } } {
+  const { region, flat } = shard;
+  if (flat === undefined) return { region };
+  const count = flat.end - flat.begin;
+  if (count === 0) return { region: region.map(([b]) => [b, b] as const), cut: { offset: 0, count: 0, size: flat.size } };
+  if (region.length <= 1) return { region: region.length === 1 ? [[region[0]![0] + flat.begin, region[0]![0] + flat.end]] : region, cut: { offset: 0, count, size: flat.size } };
+  // The rows of the region that cover the flat range.
+  const inner = elementCount(rangesShape(region.slice(1)));
+  const r0 = Math.floor(flat.begin / inner);
+  const r1 = Math.ceil(flat.end / inner);
+  const sub: Range[] = [[region[0]![0] + r0, region[0]![0] + r1], ...region.slice(1)];
+  return { region: sub, cut: { offset: flat.begin - r0 * inner, count, size: flat.size } };
+}
+
+function cutFlat(bytes: Uint8Array, cut: { offset: number; count: number; size: number } | undefined, eb: number): Uint8Array {
+  if (cut === undefined) return bytes;
+  const out = new Uint8Array(cut.size * eb);
+  out.set(bytes.subarray(cut.offset * eb, (cut.offset + cut.count) * eb));
+  return out;
+}
+
+const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
+
+async function planCheckpoint(graph: Graph, shards: WeightShard[], ck: Checkpoint, options: LoadOptions): Promise<Planned[]> {
+  const model = graph.model;
+  if (!isHfArch(model.arch)) throw new WeightsError([`no Hugging Face name mapping for arch ${JSON.stringify(model.arch)} (known: llama, gpt2)`]);
+  const naming = detectNaming(model.arch, ck.names);
+  const scratch = new Scratch();
+  const problems: string[] = [];
+  const planned: Planned[] = [];
+  for (const shard of shards) {
+    const m = sourceFor(model, shard.name, naming);
+    if (m === undefined) {
+      problems.push(`graph tensor ${shard.name} has no counterpart in a ${model.arch} checkpoint`);
+      continue;
+    }
+    // The graph and the mapping must agree (both come from the model's dimensions).
+    const want = mappedShape(m);
+    const g = shard.globalShape;
+    const rowsOk = m.rows === undefined ? g[0] === want[0] : g[0]! >= want[0]!;
+    if (g.length !== want.length || !rowsOk || g.slice(1).some((d, i) => d !== want[i + 1])) {
+      problems.push(`graph tensor ${shard.name} has shape ${fmt(g)}, but the model's dimensions give ${fmt(want)} for ${m.source}`);
+      continue;
+    }
+    let located: { file: SafetensorsFile; entry: TensorEntry } | undefined;
+    try {
+      located = await ck.locate(m.source);
+    } catch (e) {
+      problems.push((e as Error).message);
+      continue;
+    }
+    if (located === undefined) {
+      const hint =
+        shard.name === 'output.weight' && !model.tiedEmbeddings && ck.names.has(`${naming.prefix}${model.arch === 'llama' ? 'embed_tokens' : 'wte'}.weight`)
+          ? ' (if the model ties its output layer to the embedding, say tied_embeddings = true in the plan)'
+          : '';
+      problems.push(`${m.source} (for graph tensor ${shard.name}) is not in the checkpoint ${ck.describe}${hint}`);
+      continue;
+    }
+    const { file, entry } = located;
+    const where = `${m.source} in ${file.path}`;
+    if (!isLoadableDtype(entry.dtype)) {
+      problems.push(`${where} (for graph tensor ${shard.name}) has dtype ${entry.dtype}; the loader converts ${LOADABLE_DTYPES.join(', ')}`);
+      continue;
+    }
+    const s = entry.shape;
+    const rowsFit = s.length > 0 && m.maxSourceRows !== undefined ? s[0]! >= m.sourceShape[0]! && s[0]! <= m.maxSourceRows : s[0] === m.sourceShape[0];
+    if (s.length !== m.sourceShape.length || !rowsFit || s.slice(1).some((d, i) => d !== m.sourceShape[i + 1])) {
+      const range = m.maxSourceRows !== undefined && m.maxSourceRows > m.sourceShape[0]! ? ` (the first dimension may be up to ${m.maxSourceRows === Number.MAX_SAFE_INTEGER ? 'any larger size' : m.maxSourceRows})` : '';
+      problems.push(`${where} (for graph tensor ${shard.name}): expected shape ${fmt(m.sourceShape)}${range}, found ${fmt(s)}${m.note ? ` — ${m.note}` : ''}`);
+      continue;
+    }
+    const sourceDtype = weightDtypeOf(entry.dtype)!;
+    const target = targetFor(shard, sourceDtype, options);
+    if (!isWeightDtype(target)) {
+      problems.push(target);
+      continue;
+    }
+    const { region, cut } = readRegionOf(shard);
+    const ss = sourceSlice(m, region);
+    planned.push({
+      shard,
+      target,
+      cost: elementCount(ss.readShape) * weightDtypeBytes(sourceDtype),
+      produce: async () => ({ data: await readShard(file, m, region, cut, sourceDtype, target, scratch, options.read), from: describeRead(m, ss.slice, file.path) }),
+    });
+  }
+  if (problems.length > 0) throw new WeightsError(problems);
+  return planned;
+}
+
+/**
+ * Read a region of a graph tensor (graph layout, one range per dimension) from its
+ * checkpoint tensor: only the source bytes it needs, transposed if the mapping says
+ * so, with zero rows for the vocabulary padding. Bytes in the source dtype.
+ */
+export async function readMapped(file: SafetensorsFile, m: SourceMapping, region: readonly Range[], sourceDtype: WeightDtype, read?: ReadOptions): Promise<Uint8Array> {
+  return readShard(file, m, region, undefined, sourceDtype, sourceDtype, new Scratch(), read);
+}
+
+/**
+ * Reusable buffers for the intermediate steps of producing a shard (the bytes as
+ * read before a transpose or conversion, the transposed bytes before a
+ * conversion): one shard is produced at a time, and fresh memory is costly (page
+ * faults), so only the final bytes handed to the caller are newly allocated.
+ */
+class Scratch {
+  private readonly slots: (ArrayBuffer | undefined)[] = [];
+  get(slot: number, bytes: number): Uint8Array {
+    let b = this.slots[slot];
+    if (b === undefined || b.byteLength < bytes) this.slots[slot] = b = new ArrayBuffer(bytes);
+    return new Uint8Array(b, 0, bytes);
+  }
+}
+
+/** A shard in the target format: read, transpose, pad, cut, convert — intermediates in `scratch`. */
+async function readShard(file: SafetensorsFile, m: SourceMapping, region: readonly Range[], cut: { offset: number; count: number; size: number } | undefined, source: WeightDtype, target: WeightDtype, scratch: Scratch, read?: ReadOptions): Promise<Uint8Array> {
+  const eb = weightDtypeBytes(source);
+  const ss = sourceSlice(m, region);
+  const n = elementCount(ss.readShape) * eb;
+  const full = elementCount(rangesShape(region)) * eb;
+  const pad = n < full;
+  const convert = source !== target;
+  // Each step writes a fresh buffer only if it is the last one.
+  const raw = ss.transpose || pad || cut || convert ? scratch.get(0, n) : new Uint8Array(n);
+  await file.readSliceInto(m.source, ss.slice, raw, read);
+  let bytes = raw;
+  if (ss.transpose) bytes = transpose2d(raw, ss.readShape[0]!, ss.readShape[1]!, eb, pad || cut || convert ? scratch.get(1, n) : new Uint8Array(n));
+  if (pad) {
+    const padded = new Uint8Array(full);
+    padded.set(bytes);
+    bytes = padded;
+  }
+  if (cut) bytes = cutFlat(bytes, cut, eb);
+  return convert ? convertBytes(bytes, source, target) : bytes;
+}
+
+function describeRead(m: SourceMapping, slice: Range[], path: string): string {
+  const whole = slice.every(([b, e], i) => b === 0 && e === m.sourceShape[i]);
+  const s = whole ? '' : `[${slice.map(([b, e], i) => (b === 0 && e === m.sourceShape[i] ? ':' : `${b}:${e}`)).join(', ')}]`;
+  return `${m.source}${s}${m.transpose ? 'ᵀ' : ''} in ${path}`;
+}
+
+function progressTracker(planned: Planned[], options: LoadOptions) {
+  const start = Date.now();
+  const total = planned.reduce((a, p) => a + p.cost, 0);
+  let done = 0;
+  let count = 0;
+  const stream = options.progressStream ?? process.stderr;
+  const show = options.progress === true || ((options.progress ?? 'auto') === 'auto' && stream.isTTY === true);
+  const bar = show ? new ProgressBar({ stream }) : undefined;
+  const snapshot = (current?: string): LoadProgress => {
+    const elapsedMs = Date.now() - start;
+    return { bytesDone: done, bytesTotal: total, tensorsDone: count, tensorsTotal: planned.length, elapsedMs, bytesPerSecond: elapsedMs > 0 ? (done * 1000) / elapsedMs : 0, ...(current ? { current } : {}) };
+  };
+  return {
+    done(p: Planned) {
+      done += p.cost;
+      count++;
+      const s = snapshot(p.shard.name);
+      options.onProgress?.(s);
+      bar?.update(s);
+    },
+    finish() {
+      bar?.finish(snapshot());
+    },
+  };
+}
