@@ -13,14 +13,15 @@ export class HostStaging {
   constructor(
     readonly device: GPUDevice,
     readonly read: GPUBuffer,
-    readonly write: GPUBuffer,
+    readonly write: GPUBuffer | undefined,
   ) {}
 
+  /** `writeBytes` 0: a device that only reads back (its logits), with no upload buffer. */
   static create(device: GPUDevice, readBytes: number, writeBytes: number, label: string): HostStaging {
     return new HostStaging(
       device,
-      device.createBuffer({ label: `${label} staging-read`, size: readBytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
-      device.createBuffer({ label: `${label} staging-write`, size: writeBytes, usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC }),
+      device.createBuffer({ label: `${label} staging-read`, size: Math.max(4, readBytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
+      writeBytes > 0 ? device.createBuffer({ label: `${label} staging-write`, size: writeBytes, usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC }) : undefined,
     );
   }
 
@@ -39,7 +40,7 @@ export class HostStaging {
   /** Write `data` into `dst` at `offset` through the mapped staging buffer. */
   async writeF32(dst: GPUBuffer, data: Float32Array, offset = 0): Promise<void> {
     const bytes = data.byteLength;
-    if (bytes > this.write.size) throw new Error(`internal error: staging write of ${bytes} B exceeds its ${this.write.size} B (this is a bug in parplan)`);
+    if (!this.write || bytes > this.write.size) throw new Error(`internal error: staging write of ${bytes} B exceeds its ${this.write?.size ?? 0} B (this is a bug in parplan)`);
     await this.write.mapAsync(GPUMapMode.WRITE, 0, bytes);
     new Float32Array(this.write.getMappedRange(0, bytes)).set(data);
     this.write.unmap();

@@ -21,7 +21,7 @@ export type Axis = 'tensor' | 'pipeline' | 'data' | 'embedding';
 export interface Graph {
   format: typeof GRAPH_FORMAT;
   version: typeof GRAPH_VERSION;
-  plan: { name: string; file: string; mode: 'serve' | 'train' };
+  plan: { name: string; file: string; mode: 'serve' | 'train'; engine?: 'generic' | 'webgpu' };
   model: GraphModel;
   mesh: GraphMesh;
   /** Every device, in rank order. */
@@ -42,6 +42,10 @@ export interface Graph {
   symbols?: Record<string, { max: number; doc: string }>;
   /** The cost model's estimate for this plan (docs/cost.md), as `parplan check --format json` reports it. */
   cost?: unknown;
+  /** Serving: the batch policy the server applies. */
+  batch?: { maxBatch: number; maxWaitMs: number; queue: number; seq: number; maxPrefillTokens: number };
+  /** engine = webgpu: per program, the activation and workspace buffers the runtime allocates (src/memory/webgpu.ts). */
+  buffers?: Record<string, { name: string; category: 'activations' | 'workspace'; bytes: number }[]>;
 }
 
 export interface GraphModel {

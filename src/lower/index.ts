@@ -7,6 +7,7 @@
 import { bytesPerElement } from '../facts/dtypes.js';
 import { GRAPH_FORMAT, GRAPH_VERSION, type Graph, type Program, type Step } from '../graph/types.js';
 import { countParams } from '../memory/params.js';
+import { webgpuLayout } from '../memory/webgpu.js';
 import type { MemoryPlan } from '../memory/types.js';
 import type { CheckedPlan, ServePlan, TrainPlan } from '../plan.js';
 import { gradientSyncSteps } from './data.js';
@@ -26,7 +27,7 @@ export function lower(plan: CheckedPlan, memory: MemoryPlan): Graph {
   return {
     format: GRAPH_FORMAT,
     version: GRAPH_VERSION,
-    plan: { name: plan.name, file: plan.file, mode: plan.mode },
+    plan: plan.mode === 'serve' ? { name: plan.name, file: plan.file, mode: plan.mode, engine: plan.engine } : { name: plan.name, file: plan.file, mode: plan.mode },
     model: {
       name: model.name,
       arch: model.arch,
@@ -66,6 +67,10 @@ export function lower(plan: CheckedPlan, memory: MemoryPlan): Graph {
     programs: lowered.programs,
     ...(lowered.schedule ? { schedule: lowered.schedule } : {}),
     ...(lowered.symbols ? { symbols: lowered.symbols } : {}),
+    ...(plan.mode === 'serve' ? { batch: { ...plan.batch } } : {}),
+    ...(plan.mode === 'serve' && plan.engine === 'webgpu'
+      ? { buffers: Object.fromEntries(plan.stages.map((st) => [`stage${st.index}`, webgpuLayout(plan, st).map((r) => ({ name: r.name, category: r.category, bytes: r.bytes }))])) }
+      : {}),
   };
 }
 

@@ -59,9 +59,13 @@ export function webgpuLayout(plan: ServePlan, stage: Stage): WebgpuRegion[] {
     regions.push(act('logits', plan.batch.maxBatch * vRows, 'fp32 logits of the last position of each sequence'));
     regions.push(act('next', plan.batch.maxBatch, 'the sampled tokens (u32)'));
   }
-  if (t > 1 || plan.mesh.pipeline > 1) {
-    const read = Math.max(T * h * e, stage.hasOutput && t > 1 ? plan.batch.maxBatch * vRows * e : 0);
-    regions.push({ name: 'staging-read', category: 'workspace', bytes: read, doc: 'mapped buffer for reading partial sums and activations back to the host' });
+  if (model.positions === 'rope') regions.push(act('rope', model.maxSeq * d, 'cos and sin of every position (RoPE table)'));
+  const communicates = t > 1 || plan.mesh.pipeline > 1;
+  if (communicates || stage.hasOutput) {
+    const read = Math.max(communicates ? T * h * e : 0, stage.hasOutput ? plan.batch.maxBatch * vRows * e : 0);
+    regions.push({ name: 'staging-read', category: 'workspace', bytes: read, doc: 'mapped buffer for reading logits, partial sums and activations back to the host' });
+  }
+  if (communicates) {
     regions.push({ name: 'staging-write', category: 'workspace', bytes: T * h * e, doc: 'mapped buffer for uploading reduced or received activations' });
   }
   regions.push({ name: 'uniforms', category: 'workspace', bytes: WEBGPU_UNIFORM_POOL_BYTES, doc: 'kernel parameters' });

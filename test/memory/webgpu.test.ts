@@ -4,7 +4,7 @@ import { webgpuLayout } from '../../src/memory/webgpu.js';
 import { llama3_8b, servePlan } from './fixtures.js';
 
 describe('the webgpu engine\'s buffers', () => {
-  it('one device: f32 arena for T = max(prefill, batch) tokens, logits, uniforms; no staging', () => {
+  it('one device: f32 buffers for T = max(prefill, batch) tokens, logits, the RoPE table, a readback buffer for the logits, uniforms', () => {
     const plan = servePlan(llama3_8b, { maxBatch: 8, seq: 1024, maxPrefillTokens: 512, engine: 'webgpu' });
     const T = 512;
     const h = 4096;
@@ -23,12 +23,14 @@ describe('the webgpu engine\'s buffers', () => {
       gate: T * 14336 * 4,
       logits: 8 * 128256 * 4,
       next: 8 * 4,
+      rope: 8192 * 128 * 4,
+      'staging-read': 8 * 128256 * 4,
       uniforms: 65536,
     });
     const dev = memoryPlan(plan).devices[0]!;
-    const sum = Object.entries(regions).filter(([k]) => k !== 'uniforms').reduce((a, [, v]) => a + v, 0);
+    const sum = Object.entries(regions).filter(([k]) => k !== 'uniforms' && k !== 'staging-read').reduce((a, [, v]) => a + v, 0);
     expect(dev.breakdown.activations).toBe(sum);
-    expect(dev.breakdown.workspace).toBe(65536);
+    expect(dev.breakdown.workspace).toBe(65536 + 8 * 128256 * 4);
   });
 
   it('tensor parallel: staging buffers to read back and upload through the host', () => {

@@ -1,0 +1,235 @@
+/**
+ * One device's operations: the graph's compute steps (by `kind`, with the tensors
+ * they name) turned into kernel dispatches on that device's buffers. Names map to
+ * buffers as the webgpu layout allocates them (src/memory/webgpu.ts): `hidden`,
+ * `x` (also `y`, the row-parallel output), `q`, `k`, `v`, `attn`, `up`/`gate` (`u`),
+ * `logits`, `next`; weights by instance name; `kv.{l}` to the layer's caches.
+ */
+import type { Step } from '../src/graph/types.js';
+import type { DeviceState, PassInput } from './executor.js';
+import { kernels, pickMatmul, ropeTable, type KernelProgram, type TensorType } from './kernels/index.js';
+import type { WeightDtype } from './weights/convert.js';
+
+export interface WeightBuffer {
+  buffer: GPUBuffer;
+  dtype: WeightDtype;
+  shape: number[];
+}
+
+export const NORM_EPS = 1e-5;
+export const ROPE_THETA = 10000;
+
+type Compute = Extract<Step, { op: 'compute' }>;
+
+export class Ops {
+  private readonly programs = new Map<string, KernelProgram>();
+  private pass: GPUComputePassEncoder | undefined;
+  private n = 0;
+  private ropeBuffer: GPUBuffer | undefined;
+
+  constructor(private readonly s: DeviceState) {}
+
+  private get model() {
+    return this.s.graph.model;
+  }
+  private get t() {
+    return this.s.graph.mesh.tensor;
+  }
+
+  private program(key: string, make: () => KernelProgram): KernelProgram {
+    let p = this.programs.get(key);
+    if (!p) this.programs.set(key, (p = make()));
+    return p;
+  }
+
+  private type(dtype: WeightDtype): TensorType {
+    return dtype === 'f16' ? { format: 'f16', native16: this.s.rd.features.has('shader-f16') } : { format: dtype };
+  }
+
+  /** Token ids (shifted into this rank's vocabulary shard), positions and slots. */
+  uploadIds(input: PassInput): void {
+    const q = this.s.rd.device.queue;
+    const rows = this.model.vocabPadded / this.t;
+    const base = this.s.dev.tensorRank * rows;
+    const ids = Uint32Array.from(input.tokens, (id) => (id >= base && id < base + rows ? id - base : 0xffffffff));
+    q.writeBuffer(this.s.buffer('tokens'), 0, ids);
+    q.writeBuffer(this.s.buffer('positions'), 0, Uint32Array.from(input.positions));
+    q.writeBuffer(this.s.buffer('slots'), 0, Uint32Array.from(input.slots));
+    this.n = input.tokens.length;
+  }
+
+  begin(): GPUCommandEncoder {
+    const enc = this.s.rd.device.createCommandEncoder({ label: `rank ${this.s.dev.rank}` });
+    this.pass = enc.beginComputePass();
+    return enc;
+  }
+
+  end(enc: GPUCommandEncoder): void {
+    this.pass?.end();
+    this.pass = undefined;
+    this.s.runner.submit(enc);
+  }
+
+  private run(p: KernelProgram, buffers: Record<string, GPUBuffer>, dims: Record<string, number>): void {
+    if (!this.pass) throw new Error('internal error: no compute pass (this is a bug in parplan)');
+    this.s.runner.encode(this.pass, p, buffers, dims);
+  }
+
+  private buf(name: string): GPUBuffer {
+    return this.s.buffer(name === 'y' ? 'x' : name === 'u' ? 'up' : name);
+  }
+
+  private w(name: string, layer: number | undefined): { w: WeightBuffer; name: string } {
+    const n = layer === undefined ? name : name.replaceAll('{l}', String(layer));
+    return { w: this.s.weight(n), name: n };
+  }
+
+  private hasWeight(name: string, layer: number | undefined): boolean {
+    return this.s.weights.has(layer === undefined ? name : name.replaceAll('{l}', String(layer)));
+  }
+
+  /** y[M, N] = a[M, K] · Wᵀ (+ bias on tensor rank 0 for row-parallel layers, on every rank for column-parallel ones). */
+  private matmul(a: GPUBuffer, weight: string, out: GPUBuffer, layer: number | undefined, M: number, opts: { bias?: string; rowParallel?: boolean; residual?: GPUBuffer } = {}): void {
+    const { w } = this.w(weight, layer);
+    const [N, K] = w.shape as [number, number];
+    const bias = opts.bias && this.hasWeight(opts.bias, layer) && (!opts.rowParallel || this.s.dev.tensorRank === 0) ? this.w(opts.bias, layer).w : undefined;
+    const wt = this.type(w.dtype);
+    const pick = pickMatmul(M, wt);
+    const key = `mm:${N}:${K}:${w.dtype}:${bias ? bias.dtype : '-'}:${opts.residual ? 'r' : ''}:${pick.variant}:${pick.tile ?? ''}`;
+    const p = this.program(key, () =>
+      kernels.matmul({ N, K, w: wt, ...(bias ? { bias: true, biasType: this.type(bias.dtype) } : {}), ...(opts.residual ? { residual: true } : {}), variant: pick.variant, ...(pick.tile ? { tile: pick.tile } : {}) }),
+    );
+    const buffers: Record<string, GPUBuffer> = { A: a, W: w.buffer, C: out };
+    if (bias) buffers['bias'] = bias.buffer;
+    if (opts.residual) buffers['residual'] = opts.residual;
+    this.run(p, buffers, { M });
+  }
+
+  private norm(x: GPUBuffer, y: GPUBuffer, prefix: string, layer: number | undefined, rows: number): void {
+    const { w } = this.w(`${prefix}.weight`, layer);
+    const h = this.model.hidden;
+    if (this.model.norm === 'layernorm') {
+      const b = this.w(`${prefix}.bias`, layer).w;
+      const p = this.program(`ln:${w.dtype}:${b.dtype}`, () => kernels.layernorm({ cols: h, eps: NORM_EPS, weight: this.type(w.dtype), bias: this.type(b.dtype) }));
+      this.run(p, { x, weight: w.buffer, bias: b.buffer, y }, { rows });
+    } else {
+      const p = this.program(`rms:${w.dtype}`, () => kernels.rmsnorm({ cols: h, eps: NORM_EPS, weight: this.type(w.dtype) }));
+      this.run(p, { x, weight: w.buffer, y }, { rows });
+    }
+  }
+
+  private rope(x: GPUBuffer, heads: number): void {
+    const d = this.model.headDim;
+    if (!this.ropeBuffer) {
+      const table = ropeTable(this.model.maxSeq, d, ROPE_THETA);
+      this.ropeBuffer = this.s.buffer('rope');
+      this.s.rd.device.queue.writeBuffer(this.ropeBuffer, 0, table);
+    }
+    const p = this.program(`rope:${heads}`, () => kernels.rope({ heads, headDim: d, maxSeq: this.model.maxSeq }));
+    this.run(p, { x, positions: this.s.buffer('positions'), table: this.ropeBuffer }, { T: this.n });
+  }
+
+  private cacheOptions() {
+    const kv = this.s.graph.tensors.find((t) => t.name === 'kv.{l}')!;
+    const d = this.model.headDim;
+    const kvpr = Number(kv.shape[3]) / (kv.shards[0]?.parts ?? 1);
+    const fmt = kv.dtype === 'fp32' ? 'f32' : kv.dtype === 'fp16' ? 'f16' : 'bf16';
+    return { slots: Number(this.s.graph.symbols!['batch']!.max), maxSeq: this.s.graph.symbols!['seq']!.max, kvHeads: kvpr, headDim: d, cache: this.type(fmt) };
+  }
+
+  /** One compute step of the graph (inside a block: `layer` fills `{l}`). */
+  compute(_enc: GPUCommandEncoder, step: Compute, layer: number | undefined, input: PassInput, n: number): void {
+    const m = this.model;
+    const hpr = m.heads / this.t;
+    switch (step.kind) {
+      case 'embedding': {
+        const table = this.w('embedding.weight', undefined).w;
+        const withPositions = m.positions === 'learned' && this.s.dev.tensorRank === 0;
+        const pos = withPositions ? this.w('positions.weight', undefined).w : undefined;
+        const rows = m.vocabPadded / this.t;
+        const p = this.program(`emb:${table.dtype}:${pos?.dtype ?? '-'}`, () =>
+          kernels.embedding({ hidden: m.hidden, vocab: rows, table: this.type(table.dtype), ...(pos ? { positional: { maxPositions: m.maxSeq, table: this.type(pos.dtype) } } : {}) }),
+        );
+        const buffers: Record<string, GPUBuffer> = { ids: this.s.buffer('tokens'), table: table.buffer, out: this.s.buffer('hidden') };
+        if (pos) Object.assign(buffers, { positions: this.s.buffer('positions'), posTable: pos.buffer });
+        this.run(p, buffers, { T: n });
+        return;
+      }
+      case 'norm': {
+        const prefix = step.reads[1]!.replace(/\.weight$/, '');
+        this.norm(this.buf('hidden'), this.buf('x'), prefix, layer, n);
+        return;
+      }
+      case 'qkv': {
+        const x = this.buf('x');
+        this.matmul(x, 'layers.{l}.attn.q.weight', this.buf('q'), layer, n, { bias: 'layers.{l}.attn.q.bias' });
+        this.matmul(x, 'layers.{l}.attn.k.weight', this.buf('k'), layer, n, { bias: 'layers.{l}.attn.k.bias' });
+        this.matmul(x, 'layers.{l}.attn.v.weight', this.buf('v'), layer, n, { bias: 'layers.{l}.attn.v.bias' });
+        return;
+      }
+      case 'rope': {
+        const kvpr = this.cacheOptions().kvHeads;
+        this.rope(this.buf('q'), hpr);
+        this.rope(this.buf('k'), kvpr);
+        return;
+      }
+      case 'attention': {
+        const o = this.cacheOptions();
+        const kv = this.s.kv.get(layer!)!;
+        const write = this.program(`kvw:${o.cache.format}`, () => kernels.kvWrite(o));
+        this.run(write, { k: this.buf('k'), v: this.buf('v'), slots: this.s.buffer('slots'), positions: this.s.buffer('positions'), kCache: kv.k, vCache: kv.v }, { T: n });
+        const attn = this.program(`attn:${o.cache.format}:${hpr}`, () => kernels.attention({ ...o, heads: hpr }));
+        this.run(attn, { q: this.buf('q'), kCache: kv.k, vCache: kv.v, slots: this.s.buffer('slots'), positions: this.s.buffer('positions'), out: this.buf('attn') }, { T: n });
+        return;
+      }
+      case 'out-proj':
+        this.matmul(this.buf('attn'), 'layers.{l}.attn.o.weight', this.buf('y'), layer, n, { bias: 'layers.{l}.attn.o.bias', rowParallel: true });
+        return;
+      case 'residual': {
+        const p = this.program('add:inplace', () => kernels.add({ inplace: true }));
+        this.run(p, { a: this.buf('hidden'), b: this.buf('y') }, { n: n * m.hidden });
+        return;
+      }
+      case 'mlp-up':
+        this.matmul(this.buf('x'), 'layers.{l}.mlp.up.weight', this.buf('up'), layer, n, { bias: 'layers.{l}.mlp.up.bias' });
+        if (m.activation === 'swiglu') this.matmul(this.buf('x'), 'layers.{l}.mlp.gate.weight', this.buf('gate'), layer, n, { bias: 'layers.{l}.mlp.gate.bias' });
+        return;
+      case 'mlp-act': {
+        const count = n * (m.ffn / this.t);
+        if (m.activation === 'swiglu') this.run(this.program('swiglu', () => kernels.swiglu({ inplace: true })), { gate: this.buf('gate'), up: this.buf('up') }, { n: count });
+        else this.run(this.program('gelu', () => kernels.gelu({ inplace: true })), { x: this.buf('up') }, { n: count });
+        return;
+      }
+      case 'mlp-down':
+        this.matmul(this.buf('up'), 'layers.{l}.mlp.down.weight', this.buf('y'), layer, n, { bias: 'layers.{l}.mlp.down.bias', rowParallel: true });
+        return;
+      case 'final-norm': {
+        // Prefill needs only the last token: gather its row of the residual stream first.
+        const rows = input.phase === 'prefill' ? 1 : n;
+        if (input.phase === 'prefill') {
+          this.s.rd.device.queue.writeBuffer(this.s.buffer('next'), 0, Uint32Array.of(n - 1));
+          const g = this.program('gather:f32', () => kernels.embedding({ hidden: m.hidden, vocab: this.s.buffer('hidden').size / (4 * m.hidden) }));
+          this.run(g, { ids: this.s.buffer('next'), table: this.buf('hidden'), out: this.buf('attn') }, { T: 1 });
+          this.norm(this.buf('attn'), this.buf('x'), 'final_norm', undefined, rows);
+        } else this.norm(this.buf('hidden'), this.buf('x'), 'final_norm', undefined, rows);
+        return;
+      }
+      case 'head': {
+        const rows = input.phase === 'prefill' ? 1 : n;
+        const weight = this.s.weights.has('output.weight') ? 'output.weight' : 'embedding.weight';
+        this.matmul(this.buf('x'), weight, this.s.buffer('logits'), undefined, rows);
+        return;
+      }
+      case 'sample':
+        // Greedy sampling happens when the logits are read (Replica.readLogits / tokens).
+        return;
+      default:
+        throw new Error(`internal error: the webgpu runtime has no kernel for '${step.kind}' (this is a bug in parplan)`);
+    }
+  }
+
+  /** This device's logits rows [rows, vocabPadded / t], through its staging buffer. */
+  async readLogits(rows: number, cols: number): Promise<Float32Array> {
+    return this.s.member('logits').staging.readF32(this.s.buffer('logits'), rows * cols * 4);
+  }
+}
