@@ -79,6 +79,7 @@ export class Runtime {
   }
 
   async close(): Promise<void> {
+    this.engine.closing = true;
     if (this.server) await this.server.close({ drain: false });
     for (const s of this.states) {
       s.runner.destroy();
@@ -112,6 +113,8 @@ export class WebgpuEngine implements Engine {
   private lostReason: string | undefined;
   private readonly listeners: ((reason: string) => void)[] = [];
   private busy = 0;
+  /** Set by Runtime.close(): devices destroyed on purpose are not "lost". */
+  closing = false;
 
   constructor(
     private readonly graph: Graph,
@@ -123,7 +126,7 @@ export class WebgpuEngine implements Engine {
     this.maxSeq = graph.batch!.seq;
     for (const s of states) {
       void s.rd.device.lost.then((info) => {
-        if (info.reason === 'destroyed' && this.lostReason === undefined) return;
+        if (this.closing) return;
         this.lose(`rank ${s.dev.rank}: ${info.message || info.reason}`);
       });
     }

@@ -16,6 +16,7 @@ import { createRuntime } from '../../runtime/index.js';
 import { gpt2Config, llamaConfig, randomWeights, ReferenceModel, weightShapes, type ModelConfig } from '../../runtime/reference/model.js';
 import { memoryHost } from '../fuzz/mutate.js';
 import { safetensorsBytes } from '../weights/write.js';
+import { roundAll } from '../../runtime/reference/dtype.js';
 
 const MODELS = {
   gpt2: {
@@ -49,8 +50,8 @@ function shapeOf(config: ModelConfig, name: string, n: number): number[] {
   return weightShapes(config).get(name) ?? [n];
 }
 
-function compile(arch: keyof typeof MODELS, t: number, p: number, d: number): Graph {
-  const text = `model m { ${MODELS[arch].plan} }
+function compile(arch: keyof typeof MODELS, t: number, p: number, d: number, dtype = 'fp32'): Graph {
+  const text = `model m { ${MODELS[arch].plan.replace('dtype = fp32', `dtype = ${dtype}`)} }
 cluster c { gpu { name = "lavapipe"  memory = 2 GiB }  gpus = ${t * p * d} }
 plan p {
   model = m  cluster = c  mode = serve  engine = webgpu
@@ -99,6 +100,37 @@ describe.each(Object.keys(MODELS) as (keyof typeof MODELS)[])('%s on WebGPU equa
         expect(maxRelError(logits[i]!, want), `prompt ${i}`).toBeLessThan(1e-4);
       }
       // Greedy generation through the batching server: several sequences at once, over every replica.
+      const results = await Promise.all(PROMPTS.map((prompt) => rt.generate(prompt, { maxNewTokens: 6 })));
+      for (const [i, prompt] of PROMPTS.entries()) expect(results[i]!.tokens, `prompt ${i}`).toEqual(reference.generate(prompt, 6));
+    } finally {
+      await rt.close();
+    }
+  });
+});
+
+/**
+ * bf16 weights and KV cache (packed two per u32, widened in the shader, f32 compute):
+ * against the reference run on the same bf16-rounded weights and a bf16 cache, the
+ * remaining difference is the order of f32 accumulation and the cache writes' rounding
+ * of slightly different K/V values; 1e-3 relative covers it.
+ */
+describe.each(Object.keys(MODELS) as (keyof typeof MODELS)[])('%s with bf16 weights and cache', (arch) => {
+  it.each([
+    [1, 1, 1],
+    [2, 2, 1],
+  ] as const)('tensor %i × pipeline %i × data %i: logits within 1e-3, same greedy tokens', async (t, p, d) => {
+    const { path } = weightsFor(arch);
+    const config = MODELS[arch].config;
+    const rounded = new Map([...randomWeights(config, 7, 0.1)].map(([n, w]) => [n, roundAll('bf16', w)]));
+    const reference = new ReferenceModel(config, rounded, { cacheFormat: 'bf16' });
+    const graph = compile(arch, t, p, d, 'bf16');
+    const rt = await createRuntime(graph, { weights: path });
+    try {
+      const logits = await rt.forward(PROMPTS);
+      for (const [i, prompt] of PROMPTS.entries()) {
+        const want = reference.prefill(reference.newCache(1), 0, prompt, 0, { logitsRows: [prompt.length - 1] });
+        expect(maxRelError(logits[i]!, want), `prompt ${i}`).toBeLessThan(1e-3);
+      }
       const results = await Promise.all(PROMPTS.map((prompt) => rt.generate(prompt, { maxNewTokens: 6 })));
       for (const [i, prompt] of PROMPTS.entries()) expect(results[i]!.tokens, `prompt ${i}`).toEqual(reference.generate(prompt, 6));
     } finally {
