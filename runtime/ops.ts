@@ -27,7 +27,16 @@ export class Ops {
   private n = 0;
   private ropeBuffer: GPUBuffer | undefined;
 
-  constructor(private readonly s: DeviceState) {}
+  /**
+   * A CPU-emulated adapter (Mesa's llvmpipe, SwiftShader): large matmul tiles run
+   * ~20× slower there than small ones (barriers and register pressure are emulated),
+   * so it always gets the small tile.
+   */
+  private readonly software: boolean;
+
+  constructor(private readonly s: DeviceState) {
+    this.software = /llvmpipe|lavapipe|swiftshader/i.test(s.rd.description);
+  }
 
   private get model() {
     return this.s.graph.model;
@@ -94,7 +103,7 @@ export class Ops {
     const [N, K] = w.shape as [number, number];
     const bias = opts.bias && this.hasWeight(opts.bias, layer) && (!opts.rowParallel || this.s.dev.tensorRank === 0) ? this.w(opts.bias, layer).w : undefined;
     const wt = this.type(w.dtype);
-    const pick = pickMatmul(M, wt);
+    const pick = this.software && M > 8 ? { variant: 'tiled' as const, tile: 'small' as const } : pickMatmul(M, wt);
     const key = `mm:${N}:${K}:${w.dtype}:${bias ? bias.dtype : '-'}:${opts.residual ? 'r' : ''}:${pick.variant}:${pick.tile ?? ''}`;
     const p = this.program(key, () =>
       kernels.matmul({ N, K, w: wt, ...(bias ? { bias: true, biasType: this.type(bias.dtype) } : {}), ...(opts.residual ? { residual: true } : {}), variant: pick.variant, ...(pick.tile ? { tile: pick.tile } : {}) }),
