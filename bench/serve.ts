@@ -2,7 +2,7 @@
  * Batching gain of the WebGPU runtime (reported, not asserted): decode tokens/s of a
  * small GPT-2-style model served one request at a time (batch 1) and with
  * `max_batch` requests in flight, through the batching server, in one run.
- * Usage: node --import tsx bench/serve.ts [--layers 4] [--hidden 256] [--batch 32] [--tokens 32] [--dawn TOGGLES]
+ * Usage: node --import tsx bench/serve.ts [--layers 4] [--hidden 256] [--vocab 1024] [--batch 32] [--tokens 32] [--dawn TOGGLES] [--json]
  */
 import { analyze } from '../src/analyze.js';
 import { compilePlan } from '../src/compile.js';
@@ -30,7 +30,7 @@ const a = analyze(['/bench.plan'], { host: memoryHost(new Map([['/bench.plan', t
 if (a.results.length !== 1) throw new Error(a.diagnostics.map((d) => d.message).join('; '));
 const r = a.results[0]!;
 const graph = compilePlan(r.plan, r.memory).graph;
-const rt = await createRuntime(graph, { weights: 'random:1', ...(dawn ? { dawn: [dawn] } : {}) });
+const rt = await createRuntime(graph, { weights: 'random:1', ...(dawn ? { dawn: dawn.split(' ') } : {}) });
 const prompt = (i: number) => [1 + (i % (vocab - 1)), 2, 3, 4, 5, 6, 7, 8];
 
 // Warm up: compile every pipeline (prefill and decode shapes at both batch sizes).
@@ -56,6 +56,11 @@ async function run(concurrent: number, requests: number): Promise<number> {
 const one = await run(1, 4);
 const many = await run(batch, batch * 2);
 const stats = rt.serve().stats();
+if (process.argv.includes('--json')) {
+  console.log(JSON.stringify({ layers, hidden, vocab, batch, tokensPerSBatch1: one, tokensPerSBatchMax: many, gain: many / one, meanDecodeBatch: stats.meanBatch }));
+  await rt.close();
+  process.exit(0);
+}
 console.log(`model: gpt2-style, ${layers} layers, hidden ${hidden}, vocab ${vocab}; adapter: ${(rt as unknown as { states: { rd: { description: string } }[] }).states[0]!.rd.description}`);
 console.log(`batch 1: ${one.toFixed(1)} tokens/s; batch ${batch}: ${many.toFixed(1)} tokens/s; batching gain ${(many / one).toFixed(1)}× (mean decode batch ${stats.meanBatch.toFixed(1)})`);
 await rt.close();
