@@ -39,7 +39,7 @@ export async function openDevices(count: number, opts: DeviceOptions = {}): Prom
   for (let rank = 0; rank < count; rank++) {
     const adapter = await g.requestAdapter({ powerPreference: 'high-performance' });
     if (!adapter) throw new Error('no WebGPU adapter: install a Vulkan driver (on Debian: mesa-vulkan-drivers from bookworm-backports for a software GPU)');
-    const wanted = (opts.optionalFeatures ?? ['shader-f16']).filter((f) => adapter.features.has(f));
+    const wanted = (opts.optionalFeatures ?? ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix' as GPUFeatureName]).filter((f) => adapter.features.has(f));
     const l = adapter.limits;
     const device = await adapter.requestDevice({
       label: `rank ${rank}`,

@@ -7,7 +7,7 @@
  */
 import type { Step } from '../src/graph/types.js';
 import type { DeviceState, PassInput } from './executor.js';
-import { kernels, pickMatmul, ropeTable, type KernelProgram, type TensorType } from './kernels/index.js';
+import { kernels, pickMatmul, ropeTable, subgroupMatrixSupport, type KernelProgram, type SubgroupMatrixConfig, type TensorType } from './kernels/index.js';
 import type { WeightDtype } from './weights/convert.js';
 
 export interface WeightBuffer {
@@ -34,8 +34,12 @@ export class Ops {
    */
   private readonly software: boolean;
 
+  /** Tensor cores through `chromium-experimental-subgroup-matrix` (f16 weights), where offered. */
+  private readonly tensorCores: SubgroupMatrixConfig | undefined;
+
   constructor(private readonly s: DeviceState) {
     this.software = /llvmpipe|lavapipe|swiftshader/i.test(s.rd.description);
+    this.tensorCores = subgroupMatrixSupport(s.rd.adapter, s.rd.device);
   }
 
   private get model() {
@@ -103,10 +107,19 @@ export class Ops {
     const [N, K] = w.shape as [number, number];
     const bias = opts.bias && this.hasWeight(opts.bias, layer) && (!opts.rowParallel || this.s.dev.tensorRank === 0) ? this.w(opts.bias, layer).w : undefined;
     const wt = this.type(w.dtype);
-    const pick = this.software && M > 8 ? { variant: 'tiled' as const, tile: 'small' as const } : pickMatmul(M, wt);
+    const pick = this.software && M > 8 ? { variant: 'tiled' as const, tile: 'small' as const } : pickMatmul(M, wt, this.tensorCores);
     const key = `mm:${N}:${K}:${w.dtype}:${bias ? bias.dtype : '-'}:${opts.residual ? 'r' : ''}:${pick.variant}:${pick.tile ?? ''}`;
     const p = this.program(key, () =>
-      kernels.matmul({ N, K, w: wt, ...(bias ? { bias: true, biasType: this.type(bias.dtype) } : {}), ...(opts.residual ? { residual: true } : {}), variant: pick.variant, ...(pick.tile ? { tile: pick.tile } : {}) }),
+      kernels.matmul({
+        N,
+        K,
+        w: wt,
+        ...(bias ? { bias: true, biasType: this.type(bias.dtype) } : {}),
+        ...(opts.residual ? { residual: true } : {}),
+        variant: pick.variant,
+        ...(pick.tile ? { tile: pick.tile } : {}),
+        ...(pick.variant === 'subgroup-matrix' && this.tensorCores ? { subgroupMatrix: this.tensorCores } : {}),
+      }),
     );
     const buffers: Record<string, GPUBuffer> = { A: a, W: w.buffer, C: out };
     if (bias) buffers['bias'] = bias.buffer;
