@@ -10,7 +10,7 @@ import { EXIT, type ExitCode } from './exit-codes.js';
 import type { Io } from './io.js';
 import type { CheckDeps } from './commands/check.js';
 import { packageVersion } from './package-root.js';
-import { CHECK, COMMANDS, COMPILE, EXPLAIN, GLOBAL_OPTIONS, REPORT, commandHelp, mainHelp } from './spec.js';
+import { CHECK, COMMANDS, COMPILE, EXPLAIN, GLOBAL_OPTIONS, REPORT, SERVE, commandHelp, mainHelp } from './spec.js';
 import { UsageError } from './usage.js';
 import { suggest } from '../diagnostics/suggest.js';
 import { CODES, InternalError, formatMessage } from '../diagnostics/codes.js';
@@ -52,6 +52,11 @@ async function dispatch(argv: readonly string[], io: Io, deps: CheckDeps): Promi
     case 'report': {
       const { runReport } = await import('./commands/report.js');
       return runReport(rest, io);
+    }
+    case 'serve': {
+      // Loads the WebGPU runtime (itself with import(), once the arguments are good).
+      const { runServe } = await import('./commands/serve.js');
+      return runServe(rest, io);
     }
     case 'explain': {
       const { runExplain } = await import('./commands/explain.js');
@@ -97,7 +102,7 @@ function reportUsage(e: UsageError, io: Io): ExitCode {
   const style = makeStyle(shouldColor(io.stderr, io.env));
   const lines = [`${style.bold(style.red('error'))}${style.bold(`: ${e.message}`)}`];
   if (e.hint !== undefined) lines.push(`  = help: ${e.hint}`);
-  const c = [CHECK, COMPILE, REPORT, EXPLAIN].find((x) => x.name === e.command);
+  const c = [CHECK, COMPILE, REPORT, SERVE, EXPLAIN].find((x) => x.name === e.command);
   lines.push(c ? `usage: ${c.usage}` : "run 'parplan --help' for usage");
   io.stderr.write(lines.join('\n') + '\n');
   return EXIT.USAGE;

@@ -17,6 +17,8 @@ export interface CommandSpec {
   options: readonly OptionSpec[];
   /** Extra paragraphs for `parplan help COMMAND`. */
   details?: string;
+  /** The usage line in `parplan --help` when `usage` is too long for it (without `parplan `). */
+  brief?: string;
 }
 
 export const CHECK: CommandSpec = {
@@ -77,6 +79,26 @@ export const EXPLAIN: CommandSpec = {
   details: 'CODE may be written PP3001, pp3001, 3001, or by its title (heads-not-divisible).',
 };
 
+export const SERVE: CommandSpec = {
+  name: 'serve',
+  usage: 'parplan serve --weights SPEC [--port N] [--host H] <file.graph.json>',
+  brief: 'serve --weights SPEC <graph>',
+  summary: 'serve a compiled serving plan over HTTP on WebGPU',
+  options: [
+    { name: '--weights', value: { placeholder: 'SPEC' }, doc: 'random:SEED, or safetensors files or a directory (comma-separated)' },
+    { name: '--port', value: { placeholder: 'N' }, doc: 'port to listen on (default: 8080; 0 picks a free one)' },
+    { name: '--host', value: { placeholder: 'H' }, doc: 'address to listen on (default: 127.0.0.1, loopback only)' },
+    HELP,
+  ],
+  details:
+    "Runs a graph written by 'parplan compile' from a plan with mode = serve and engine = webgpu:\n" +
+    "one WebGPU device per rank, the weights loaded shard by shard, the plan's batch policy.\n" +
+    'POST /v1/generate {"prompt": [ids], "max_new_tokens": n} -> {"tokens": [ids], "finish"};\n' +
+    'GET /v1/stats; GET /healthz (docs/serving.md). SIGINT or SIGTERM stops it (exit 0).\n' +
+    'Exit 2: bad arguments, an unreadable or unsuitable graph, weights that cannot be found;\n' +
+    'exit 1: the runtime cannot start (no WebGPU adapter, weights that do not fit, port in use).',
+};
+
 export const HELP_COMMAND: CommandSpec = {
   name: 'help',
   usage: 'parplan help [command]',
@@ -84,7 +106,7 @@ export const HELP_COMMAND: CommandSpec = {
   options: [],
 };
 
-export const COMMANDS: readonly CommandSpec[] = [CHECK, COMPILE, REPORT, EXPLAIN, HELP_COMMAND];
+export const COMMANDS: readonly CommandSpec[] = [CHECK, COMPILE, REPORT, SERVE, EXPLAIN, HELP_COMMAND];
 
 export const GLOBAL_OPTIONS: readonly OptionSpec[] = [
   { name: '--help', aliases: ['-h'], doc: 'show this help' },
@@ -109,14 +131,14 @@ const ENVIRONMENT = [
 const exitLines = () => ['exit status:', ...EXIT_DOCS.map(([code, doc]) => `  ${code}  ${doc}`)];
 
 export function mainHelp(version: string): string {
-  const cmds = COMMANDS.map((c) => [c.usage.replace(/^parplan /, ''), c.summary] as const);
   const short = (u: string) => (u.length > 40 ? u.replace(/ \[.*\]/, ' [options]') : u);
-  const shortW = Math.max(...cmds.map(([u]) => short(u).length));
+  const cmds = COMMANDS.map((c) => [c.brief ?? short(c.usage.replace(/^parplan /, '')), c.summary] as const);
+  const shortW = Math.max(...cmds.map(([u]) => u.length));
   return [
     `parplan ${version}: check and size model-parallelism plans (.plan files)`,
     '',
     'usage:',
-    ...cmds.map(([u, s]) => `  parplan ${short(u).padEnd(shortW)}  ${s}`),
+    ...cmds.map(([u, s]) => `  parplan ${u.padEnd(shortW)}  ${s}`),
     `  parplan --version${' '.repeat(Math.max(0, shortW - 9))}  print the version`,
     '',
     'check options:',

@@ -1,0 +1,221 @@
+/**
+ * `parplan serve --weights SPEC [--port N] [--host H] <file.graph.json>`: run a compiled
+ * serving plan on the WebGPU runtime behind its HTTP front (runtime/http.ts) until SIGINT
+ * or SIGTERM.
+ *
+ * Everything that can be checked without a GPU is checked first (arguments, the graph,
+ * the weights spec), and only then is the runtime — and with it Dawn — loaded with
+ * `import()`, so a mistake is reported at once and no other command pays for WebGPU.
+ *
+ * Exit 2 for the command line, the graph and weights that cannot be found; exit 1 when the
+ * runtime cannot start (no adapter, weights that do not fit the graph, port in use); exit 0
+ * after a clean shutdown.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import type { Graph } from '../../graph/types.js';
+import { makeStyle, shouldColor } from '../../diagnostics/render/style.js';
+import { parseArgs } from '../args.js';
+import { EXIT, type ExitCode } from '../exit-codes.js';
+import type { Io } from '../io.js';
+import { SERVE, commandHelp } from '../spec.js';
+import { UsageError } from '../usage.js';
+
+export const DEFAULT_PORT = 8080;
+export const DEFAULT_HOST = '127.0.0.1';
+/** How long a shutdown waits for running requests before stopping them. */
+const DRAIN_MS = 10_000;
+
+export interface ServeArgs {
+  file: string;
+  weights: string;
+  port: number;
+  host: string;
+}
+
+export function parseServeArgs(argv: readonly string[]): ServeArgs | 'help' {
+  const args = parseArgs(argv, SERVE.options, SERVE.name);
+  if (args.options.has('--help')) return 'help';
+  if (args.positionals.length !== 1) {
+    throw new UsageError(
+      args.positionals.length === 0 ? 'missing the graph to serve' : `serve takes one graph file, got ${args.positionals.length}`,
+      "compile a plan first: parplan compile FILE.plan --plan NAME -o NAME.graph.json",
+      SERVE.name,
+    );
+  }
+  const weights = args.options.get('--weights');
+  if (typeof weights !== 'string') {
+    throw new UsageError('missing --weights', 'use --weights random:SEED for random weights, or safetensors files or a directory', SERVE.name);
+  }
+  const portText = args.options.get('--port');
+  let port = DEFAULT_PORT;
+  if (typeof portText === 'string') {
+    port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
+    if (!(port >= 0 && port <= 65535)) throw new UsageError(`'${portText}' is not a port`, 'use a number from 0 to 65535 (0 picks a free port)', SERVE.name);
+  }
+  const host = args.options.get('--host');
+  return { file: args.positionals[0]!, weights, port, host: typeof host === 'string' ? host : DEFAULT_HOST };
+}
+
+/**
+ * The graph in `path`, if it is one the runtime can serve: a parplan-graph v1 of a plan
+ * with mode = serve and engine = webgpu. Anything else is a UsageError saying how to fix it.
+ */
+export function readServingGraph(path: string, cwd: string): Graph {
+  const full = resolve(cwd, path);
+  let text: string;
+  try {
+    text = readFileSync(full, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : e instanceof Error ? e.message : String(e);
+    throw new UsageError(`cannot read '${path}': ${reason}`, "serve a graph written by 'parplan compile FILE.plan'", SERVE.name);
+  }
+  if (path.endsWith('.plan')) {
+    throw new UsageError(
+      `'${path}' is a plan, not a compiled graph`,
+      `compile it first: parplan compile ${path} --plan NAME, then: parplan serve NAME.graph.json`,
+      SERVE.name,
+    );
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`'${path}' is not JSON: ${e instanceof Error ? e.message : String(e)}`, "serve a graph written by 'parplan compile FILE.plan'", SERVE.name);
+  }
+  if (Array.isArray(value)) {
+    throw new UsageError(`'${path}' holds ${value.length} graphs; serve takes one`, 'compile one plan: parplan compile FILE.plan --plan NAME -o NAME.graph.json', SERVE.name);
+  }
+  const g = value as Partial<Graph> | null;
+  if (typeof g !== 'object' || g === null || g.format !== 'parplan-graph') {
+    throw new UsageError(`'${path}' is not a parplan graph (no "format": "parplan-graph")`, "serve a graph written by 'parplan compile FILE.plan'", SERVE.name);
+  }
+  if (g.version !== 1) {
+    throw new UsageError(`'${path}' is a parplan graph of version ${JSON.stringify(g.version)}; this parplan reads version 1`, 'recompile the plan with this parplan: parplan compile FILE.plan', SERVE.name);
+  }
+  const plan = g.plan;
+  if (typeof plan !== 'object' || plan === null || typeof plan.name !== 'string') {
+    throw new UsageError(`'${path}' has no "plan" entry`, 'recompile the plan: parplan compile FILE.plan', SERVE.name);
+  }
+  const recompile = `parplan compile ${plan.file || 'FILE.plan'} --plan ${plan.name}`;
+  if (plan.mode !== 'serve') {
+    throw new UsageError(
+      `plan '${plan.name}' is a ${plan.mode === 'train' ? 'training' : String(plan.mode)} plan; serve runs serving plans`,
+      `set mode = serve and engine = webgpu in plan '${plan.name}' (and a batch { … } policy), then: ${recompile}`,
+      SERVE.name,
+    );
+  }
+  if (plan.engine !== 'webgpu') {
+    throw new UsageError(
+      `plan '${plan.name}' was compiled for engine = ${plan.engine ?? 'generic'}; serve runs engine = webgpu graphs`,
+      `set engine = webgpu in plan '${plan.name}', then recompile: ${recompile}`,
+      SERVE.name,
+    );
+  }
+  if (!Array.isArray(g.devices) || g.devices.length === 0 || typeof g.mesh !== 'object' || typeof g.model !== 'object' || typeof g.batch !== 'object' || typeof g.buffers !== 'object' || typeof g.programs !== 'object') {
+    throw new UsageError(`'${path}' is incomplete (devices, mesh, model, batch, buffers or programs missing)`, `recompile the plan: ${recompile}`, SERVE.name);
+  }
+  return g as Graph;
+}
+
+export async function runServe(argv: readonly string[], io: Io): Promise<ExitCode> {
+  const args = parseServeArgs(argv);
+  if (args === 'help') {
+    io.stdout.write(commandHelp(SERVE));
+    return EXIT.OK;
+  }
+  const graph = readServingGraph(args.file, io.cwd);
+
+  // The weights spec, checked before any GPU work (load.ts does not load WebGPU).
+  const { parseWeightsSource } = await import('../../../runtime/weights/load.js');
+  let weights: ReturnType<typeof parseWeightsSource>;
+  try {
+    weights = parseWeightsSource(args.weights);
+  } catch (e) {
+    throw new UsageError(`bad --weights '${args.weights}': ${messageOf(e)}`, 'use random:SEED, or safetensors files or a directory (comma-separated)', SERVE.name);
+  }
+  if (weights.kind === 'safetensors') {
+    weights = { kind: 'safetensors', paths: weights.paths.map((p) => resolve(io.cwd, p)) };
+    for (const [i, p] of weights.paths.entries()) {
+      try {
+        statSync(p);
+      } catch {
+        const given = args.weights.split(',').map((x) => x.trim()).filter((x) => x !== '')[i] ?? p;
+        throw new UsageError(`cannot read the weights '${given}': no such file or directory`, 'give safetensors files, a directory, or an index; or random:SEED', SERVE.name);
+      }
+    }
+  }
+
+  const style = makeStyle(shouldColor(io.stderr, io.env));
+  const fail = (what: string, e: unknown, hint?: string): ExitCode => {
+    const lines = [`${style.bold(style.red('error'))}${style.bold(`: ${what}: ${messageOf(e)}`)}`];
+    if (hint !== undefined) lines.push(`  = help: ${hint}`);
+    io.stderr.write(lines.join('\n') + '\n');
+    return EXIT.FAILED;
+  };
+
+  const n = graph.devices.length;
+  const devices = `${n} device${n === 1 ? '' : 's'}`;
+  io.stderr.write(`loading plan '${graph.plan.name}' (${devices}, weights ${args.weights}) …\n`);
+  const { createRuntime, startHttpServer } = await import('../../../runtime/index.js');
+  let rt: Awaited<ReturnType<typeof createRuntime>>;
+  try {
+    rt = await createRuntime(graph, { weights });
+  } catch (e) {
+    return fail('cannot start the runtime', e);
+  }
+  const server = rt.serve();
+  let http: Awaited<ReturnType<typeof startHttpServer>>;
+  try {
+    http = await startHttpServer(server, { port: args.port, host: args.host });
+  } catch (e) {
+    await rt.close();
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'EADDRINUSE' ? 'the address is in use' : code === 'EADDRNOTAVAIL' ? 'no such local address' : messageOf(e);
+    return fail(`cannot listen on ${args.host}:${args.port}`, why, code === 'EADDRINUSE' ? 'pick another port with --port N, or --port 0 for a free one' : undefined);
+  }
+
+  // Stop on the first SIGINT or SIGTERM; the handlers are then removed, so a second
+  // signal ends the process at once (the default action).
+  const signal = await new Promise<NodeJS.Signals>((resolveSignal) => {
+    const on = (s: NodeJS.Signals) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolveSignal(s);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+    const b = graph.batch!;
+    const example = JSON.stringify({ prompt: [1, 2, 3].map((t) => t % graph.model.vocab), max_new_tokens: Math.max(1, Math.min(8, b.seq - 3)) });
+    io.stdout.write(
+      `serving plan '${graph.plan.name}' on ${http.url} (${devices}, weights ${describeWeights(args.weights)})\n` +
+        `  try: curl -s ${http.url}/v1/generate -d '${example}'   (Ctrl-C stops)\n`,
+    );
+  });
+
+  io.stderr.write(`${signal}: stopping (running requests get ${DRAIN_MS / 1000} s to finish) …\n`);
+  try {
+    const drained = server.close({ drain: true }).then(() => true);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), DRAIN_MS)));
+    if (!(await Promise.race([drained, late]))) await server.close({ drain: false });
+    clearTimeout(timer);
+    await http.close();
+    await rt.close();
+  } catch (e) {
+    return fail('shutdown failed', e);
+  }
+  io.stderr.write('stopped\n');
+  return EXIT.OK;
+}
+
+/** `random:1`, or the checkpoint's file or directory names (not whole paths). */
+function describeWeights(spec: string): string {
+  if (/^\s*random(:|$)/.test(spec)) return spec.trim();
+  return spec.split(',').map((p) => basename(p.trim())).filter((p) => p !== '').join(', ');
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
