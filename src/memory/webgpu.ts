@@ -53,7 +53,8 @@ export function webgpuLayout(plan: ServePlan, stage: Stage): WebgpuRegion[] {
     act('up', T * derived.ffnPerRank, 'MLP up projection, activated in place'),
   ];
   if (model.activation === 'swiglu') regions.push(act('gate', T * derived.ffnPerRank, 'MLP gate projection'));
-  if (plan.attention === 'standard') regions.push(act('scores', derived.headsPerRank * T * Math.min(T, plan.batch.seq), 'attention scores (standard attention)'));
+  // The runtime's attention is flash-style (an online softmax over the cache) whatever
+  // `attention` says: no score matrix is ever stored.
   const vRows = derived.vocabPadded / t;
   if (stage.hasOutput) {
     regions.push(act('logits', plan.batch.maxBatch * vRows, 'fp32 logits of the last position of each sequence'));

@@ -1,0 +1,249 @@
+/**
+ * Attention over a KV cache, in two kernels recorded back to back (WebGPU orders
+ * storage writes between dispatches):
+ *
+ * 1. `kvWriteProgram`: write the K and V rows of T new tokens into the cache at
+ *    (slots[t], positions[t]).
+ * 2. `attentionProgram`: for each new token t and query head h, causal attention of
+ *    q[t, h] over cache[slots[t], 0 … positions[t], h / (heads / kvHeads)] — grouped-query
+ *    attention — with scale 1/√headDim (default):
+ *      out[t, h] = Σⱼ softmax_j(q·kⱼ · scale) · vⱼ,   j = 0 … positions[t].
+ *
+ * The same pair serves prefill (T tokens of one sequence at positions p0 … p0+T−1, which
+ * may follow an earlier chunk already in the cache) and decode (one token per sequence,
+ * each sequence in its own slot with its own length). Positions and slots are u32
+ * buffers [T] (the runtime's `positions` and `slots`).
+ *
+ * Cache layout: [slots, maxSeq, kvHeads, headDim] per layer, stored as f32, f16 or bf16
+ * (16-bit values packed two per u32, or f16 native with shader-f16); writes round bf16
+ * to nearest even and f16 as the platform converts. headDim must be even.
+ *
+ * The attention kernel runs one workgroup of 64 invocations per (head, token): q·scale is
+ * staged in shared memory, keys are visited in chunks of 128 with an online softmax
+ * (running max and sum, flash-attention style): each invocation scores some keys of the
+ * chunk, the workgroup reduces max and Σexp, then each invocation accumulates its own
+ * output dimensions over the chunk's values. Work is O(positions · headDim) per (t, h).
+ * Only headDim and the cache's storage type are baked into the WGSL; heads, kvHeads, the
+ * cache shape and the scale are fixed uniforms.
+ */
+import { DTYPE_HELPERS, enables, featuresFor, tensorAccessor, typeTag, type TensorType } from '../wgsl/dtype.js';
+import { grid1d, paramsDecl, reductions, storageDecl, WG_LINEAR } from '../wgsl/common.js';
+import { ceilDiv, dimU32, positiveInt, type Dims, type KernelProgram, type UniformField } from './types.js';
+
+export interface KvCacheShape {
+  /** Sequences the cache holds (the plan's max_batch). */
+  slots: number;
+  maxSeq: number;
+  kvHeads: number;
+  headDim: number;
+  /** Storage of the cache (default f32). */
+  cache?: TensorType;
+}
+
+export interface AttentionOptions extends KvCacheShape {
+  heads: number;
+  /** Softmax scale (default 1/√headDim). */
+  scale?: number;
+}
+
+const WRITE_UNIFORMS: UniformField[] = [
+  { name: 'T', type: 'u32' },
+  { name: 'words', type: 'u32' },
+  { name: 'slots', type: 'u32' },
+  { name: 'maxSeq', type: 'u32' },
+];
+const ATTN_UNIFORMS: UniformField[] = [
+  { name: 'T', type: 'u32' },
+  { name: 'heads', type: 'u32' },
+  { name: 'kvHeads', type: 'u32' },
+  { name: 'slots', type: 'u32' },
+  { name: 'maxSeq', type: 'u32' },
+  { name: 'scale', type: 'f32' },
+];
+
+function checkShape(o: KvCacheShape, what: string): { D: number; KVH: number; cache: TensorType } {
+  positiveInt(o.slots, `${what} slots`);
+  positiveInt(o.maxSeq, `${what} maxSeq`);
+  const KVH = positiveInt(o.kvHeads, `${what} kvHeads`);
+  const D = positiveInt(o.headDim, `${what} headDim`);
+  if (D % 2 !== 0) throw new Error(`${what}: headDim ${D} must be even`);
+  if (o.slots * o.maxSeq * KVH * D >= 2 ** 32) throw new Error(`${what}: the cache has more than 2³² elements; split it`);
+  return { D, KVH, cache: o.cache ?? { format: 'f32' } };
+}
+
+/** Elements of one layer's K (or V) cache. */
+export function kvCacheElements(o: KvCacheShape): number {
+  return o.slots * o.maxSeq * o.kvHeads * o.headDim;
+}
+
+/**
+ * Bindings: k, v (f32 [T, kvHeads·headDim], read), slots, positions (u32 [T]), kCache,
+ * vCache (read_write). Uniform: T. Tokens whose slot or position is outside the cache are
+ * not written.
+ */
+export function kvWriteProgram(o: KvCacheShape): KernelProgram {
+  const { D, KVH, cache } = checkShape(o, 'kvWrite');
+  const WG = 64;
+  const words = (KVH * D) / 2; // pairs per token
+  let s = enables([cache]);
+  s += storageDecl(0, 'k', 'read', 'vec2<f32>');
+  s += storageDecl(1, 'v', 'read', 'vec2<f32>');
+  s += storageDecl(2, 'slots', 'read', 'u32');
+  s += storageDecl(3, 'positions', 'read', 'u32');
+  s += tensorAccessor('kCache', 4, cache, { write: true });
+  s += tensorAccessor('vCache', 5, cache, { write: true });
+  s += paramsDecl(WRITE_UNIFORMS, 6);
+  s += DTYPE_HELPERS + WG_LINEAR;
+  s += `@compute @workgroup_size(${WG}, 1, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let WORDS = u.words;
+  let g = wg_linear(wid, nwg) * ${WG}u + lid;
+  let t = g / WORDS;
+  let w = g % WORDS;
+  if (t >= u.T) { return; }
+  let slot = slots[t];
+  let pos = positions[t];
+  if (slot >= u.slots || pos >= u.maxSeq) { return; }
+  let dst = (slot * u.maxSeq + pos) * WORDS + w;
+  kCache_set2(dst, k[t * WORDS + w]);
+  vCache_set2(dst, v[t * WORDS + w]);
+}
+`;
+  const name = `kv_write_${typeTag(cache)}`;
+  return {
+    name,
+    cacheKey: name,
+    wgsl: s,
+    entryPoint: 'main',
+    workgroupSize: [WG, 1, 1],
+    bindings: [
+      { name: 'k', access: 'read' },
+      { name: 'v', access: 'read' },
+      { name: 'slots', access: 'read' },
+      { name: 'positions', access: 'read' },
+      { name: 'kCache', access: 'read_write' },
+      { name: 'vCache', access: 'read_write' },
+    ],
+    uniforms: WRITE_UNIFORMS,
+    fixed: { words, slots: o.slots, maxSeq: o.maxSeq },
+    features: featuresFor([cache]),
+    workgroupStorageBytes: 0,
+    dispatch(d: Dims) {
+      const T = dimU32(d, 'T', name);
+      return T === 0 ? [0, 1, 1] : grid1d(ceilDiv(T * words, WG));
+    },
+  };
+}
+
+/**
+ * Bindings: q (f32 [T, heads·headDim]), kCache, vCache (read), slots, positions (u32 [T]),
+ * out (f32 [T, heads·headDim]). Uniform: T (≤ 65 535: one grid row per token). A token
+ * whose slot is outside the cache gets zeros; positions beyond maxSeq − 1 are clamped.
+ */
+export function attentionProgram(o: AttentionOptions): KernelProgram {
+  const { D, KVH, cache } = checkShape(o, 'attention');
+  const H = positiveInt(o.heads, 'attention heads');
+  if (H % KVH !== 0) throw new Error(`attention: heads ${H} is not a multiple of kvHeads ${KVH}`);
+  const scale = o.scale ?? 1 / Math.sqrt(D);
+  const WG = 64;
+  const CH = 128;
+  const DPT = ceilDiv(D, WG);
+  let s = enables([cache]);
+  s += storageDecl(0, 'q', 'read', 'f32');
+  s += tensorAccessor('kCache', 1, cache);
+  s += tensorAccessor('vCache', 2, cache);
+  s += storageDecl(3, 'slots', 'read', 'u32');
+  s += storageDecl(4, 'positions', 'read', 'u32');
+  s += storageDecl(5, 'out', 'read_write', 'f32');
+  s += paramsDecl(ATTN_UNIFORMS, 6);
+  s += DTYPE_HELPERS + reductions(WG);
+  s += `const D = ${D}u;\nconst CH = ${CH}u;\nconst DPT = ${DPT}u;
+var<workgroup> qs: array<f32, ${D}>;
+var<workgroup> ps: array<f32, ${CH}>;
+var<workgroup> len_s: u32;
+var<workgroup> slot_s: u32;
+@compute @workgroup_size(${WG}, 1, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let H = u.heads;
+  let KVH = u.kvHeads;
+  let MAXSEQ = u.maxSeq;
+  let h = wid.x;
+  let t = wid.y;
+  if (t >= u.T) { return; }
+  if (lid == 0u) {
+    let sl = slots[t];
+    slot_s = sl;
+    len_s = select(min(positions[t], MAXSEQ - 1u) + 1u, 0u, sl >= u.slots);
+  }
+  let L = workgroupUniformLoad(&len_s);
+  let slot = workgroupUniformLoad(&slot_s);
+  let kvh = h / (H / KVH);
+  for (var d = lid; d < D; d += ${WG}u) { qs[d] = q[(t * H + h) * D + d] * u.scale; }
+  workgroupBarrier();
+  var m = -3.4028234663852886e38;
+  var l = 0.0;
+  var acc: array<f32, ${DPT}>;
+  for (var c0 = 0u; c0 < L; c0 += CH) {
+    let n = min(CH, L - c0);
+    var lmax = -3.4028234663852886e38;
+    for (var j = lid; j < n; j += ${WG}u) {
+      let kb = ((slot * MAXSEQ + c0 + j) * KVH + kvh) * D;
+      var sc = 0.0;
+      for (var d = 0u; d < D; d++) { sc += qs[d] * kCache_at(kb + d); }
+      ps[j] = sc;
+      lmax = max(lmax, sc);
+    }
+    let mNew = max(m, red_max(lmax, lid));
+    let alpha = exp(m - mNew);
+    var lsum = 0.0;
+    for (var j = lid; j < n; j += ${WG}u) {
+      let p = exp(ps[j] - mNew);
+      ps[j] = p;
+      lsum += p;
+    }
+    l = l * alpha + red_sum(lsum, lid);
+    for (var i = 0u; i < DPT; i++) {
+      let d = lid + i * ${WG}u;
+      if (d < D) {
+        var a = acc[i] * alpha;
+        let vb = (slot * MAXSEQ + c0) * KVH * D + kvh * D + d;
+        for (var j = 0u; j < n; j++) { a += ps[j] * vCache_at(vb + j * KVH * D); }
+        acc[i] = a;
+      }
+    }
+    m = mNew;
+    workgroupBarrier();
+  }
+  let inv = select(0.0, 1.0 / l, L > 0u);
+  for (var i = 0u; i < DPT; i++) {
+    let d = lid + i * ${WG}u;
+    if (d < D) { out[(t * H + h) * D + d] = acc[i] * inv; }
+  }
+}
+`;
+  const name = `attention_${typeTag(cache)}`;
+  return {
+    name,
+    cacheKey: `${name}:d${D}`,
+    wgsl: s,
+    entryPoint: 'main',
+    workgroupSize: [WG, 1, 1],
+    bindings: [
+      { name: 'q', access: 'read' },
+      { name: 'kCache', access: 'read' },
+      { name: 'vCache', access: 'read' },
+      { name: 'slots', access: 'read' },
+      { name: 'positions', access: 'read' },
+      { name: 'out', access: 'read_write' },
+    ],
+    uniforms: ATTN_UNIFORMS,
+    fixed: { heads: H, kvHeads: KVH, slots: o.slots, maxSeq: o.maxSeq, scale },
+    features: featuresFor([cache]),
+    workgroupStorageBytes: 4 * (D + CH + WG + 2),
+    dispatch(d: Dims) {
+      const T = dimU32(d, 'T', name);
+      if (T > 65535) throw new Error(`${name}: T = ${T} > 65 535 tokens in one dispatch; split the batch`);
+      return [H, T, T === 0 ? 0 : 1];
+    },
+  };
+}

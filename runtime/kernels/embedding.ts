@@ -1,0 +1,85 @@
+/**
+ * embedding: out[t, :] = table[ids[t], :] (+ posTable[positions[t], :] for GPT-2's
+ * learned positions). Tables are [rows, hidden] in any TensorType; ids and positions
+ * are u32 [T]; out is f32 [T, hidden]. An id (or position) outside its table gives zeros
+ * for that table. Uniform: T.
+ *
+ * With an f32 table this is also a row gather: bind an activation buffer as `table` and
+ * row indices as `ids` (e.g. the last position of each sequence before the output head).
+ */
+import { DTYPE_HELPERS, enables, featuresFor, tensorAccessor, typeTag, type TensorType } from '../wgsl/dtype.js';
+import { grid1d, paramsDecl, storageDecl, WG_LINEAR } from '../wgsl/common.js';
+import { ceilDiv, dimU32, positiveInt, type BindingDecl, type Dims, type KernelProgram, type UniformField } from './types.js';
+
+export interface EmbeddingOptions {
+  hidden: number;
+  /** Rows of the token table (the vocabulary). */
+  vocab: number;
+  table?: TensorType;
+  /** Learned absolute positions (GPT-2's wpe): rows of that table and its storage. */
+  positional?: { maxPositions: number; table?: TensorType };
+}
+
+const WG = 64;
+const UNIFORMS: UniformField[] = [
+  { name: 'T', type: 'u32' },
+  { name: 'hidden', type: 'u32' },
+  { name: 'vocab', type: 'u32' },
+  { name: 'maxPos', type: 'u32' },
+];
+
+export function embeddingProgram(o: EmbeddingOptions): KernelProgram {
+  const hidden = positiveInt(o.hidden, 'embedding hidden');
+  const vocab = positiveInt(o.vocab, 'embedding vocab');
+  const tt = o.table ?? { format: 'f32' };
+  const pos = o.positional;
+  const pt = pos ? (pos.table ?? tt) : undefined;
+  const bindings: BindingDecl[] = [
+    { name: 'ids', access: 'read' },
+    { name: 'table', access: 'read' },
+  ];
+  if (pos) bindings.push({ name: 'positions', access: 'read' }, { name: 'posTable', access: 'read' });
+  bindings.push({ name: 'out', access: 'read_write' });
+  let s = enables([tt, pt]);
+  let b = 0;
+  s += storageDecl(b++, 'ids', 'read', 'u32');
+  s += tensorAccessor('table', b++, tt);
+  if (pos) {
+    s += storageDecl(b++, 'positions', 'read', 'u32');
+    s += tensorAccessor('posTable', b++, pt!);
+  }
+  s += storageDecl(b++, 'out', 'read_write', 'f32');
+  s += paramsDecl(UNIFORMS, b);
+  s += DTYPE_HELPERS + WG_LINEAR;
+  const maxPos = pos ? positiveInt(pos.maxPositions, 'embedding maxPositions') : 0;
+  s += `@compute @workgroup_size(${WG}, 1, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let HIDDEN = u.hidden;
+  let g = wg_linear(wid, nwg) * ${WG}u + lid;
+  let t = g / HIDDEN;
+  let c = g % HIDDEN;
+  if (t >= u.T) { return; }
+  let id = ids[t];
+  var v = 0.0;
+  if (id < u.vocab) { v = table_at(id * HIDDEN + c); }
+${pos ? '  let p = positions[t];\n  if (p < u.maxPos) { v += posTable_at(p * HIDDEN + c); }\n' : ''}  out[t * HIDDEN + c] = v;
+}
+`;
+  const name = `embedding_${typeTag(tt)}${pt ? `_pos_${typeTag(pt)}` : ''}`;
+  return {
+    name,
+    cacheKey: name,
+    wgsl: s,
+    entryPoint: 'main',
+    workgroupSize: [WG, 1, 1],
+    bindings,
+    uniforms: UNIFORMS,
+    fixed: { hidden, vocab, maxPos },
+    features: featuresFor([tt, pt]),
+    workgroupStorageBytes: 0,
+    dispatch(d: Dims) {
+      const T = dimU32(d, 'T', name);
+      return T === 0 ? [0, 1, 1] : grid1d(ceilDiv(T * hidden, WG));
+    },
+  };
+}

@@ -1,0 +1,81 @@
+/**
+ * The kernel registry: operation → program factory. Every factory takes the static
+ * description of its operation and returns a `KernelProgram` (types.ts):
+ *
+ *   interface KernelProgram {
+ *     name; cacheKey;                 // cacheKey identifies the WGSL + binding layout
+ *     wgsl; entryPoint: 'main';
+ *     workgroupSize: [x, y, z];
+ *     bindings: { name, access: 'read' | 'read_write' }[];   // @group(0) @binding(i), in order
+ *     uniforms: { name, type: 'u32' | 'i32' | 'f32' }[];     // struct Params at @binding(bindings.length)
+ *     fixed: Dims;                    // uniform values set by the factory (static sizes)
+ *     features: GPUFeatureName[];     // e.g. ['shader-f16']
+ *     workgroupStorageBytes: number;
+ *     dispatch(dims): [x, y, z];      // grid for the dynamic sizes (the uniform values)
+ *   }
+ *
+ * What shapes the code is baked into the WGSL: storage formats, vec4 alignment, tile and
+ * workgroup sizes, the attention head size, fused epilogues. Sizes are uniforms — static
+ * ones (N, K, hidden, heads, cache shape) in `fixed`, dynamic ones (token count T or M,
+ * rows) passed with each dispatch — so a model compiles a small fixed set of pipelines
+ * (and lavapipe, which spends ~1 s of LLVM time per new shader, stays usable).
+ * `KernelRunner` (run.ts) compiles, caches pipelines per device, binds buffers by name
+ * and records dispatches:
+ *
+ *   const p = kernels.rmsnorm({ cols: 4096, eps: 1e-5, weight: { format: 'bf16' } });
+ *   runner.encode(pass, p, { x, weight, y }, { rows: T });
+ *
+ * Storage formats (wgsl/dtype.ts): activations are always f32; weights, norm gains,
+ * biases, embedding tables and the KV cache may be f32, bf16 (packed two per u32) or f16
+ * (packed, or native with `native16: true` on adapters with shader-f16). Reference
+ * implementations of every op, with f64 accumulation, are in runtime/reference/.
+ */
+import { argmaxProgram } from './argmax.js';
+import { attentionProgram, kvWriteProgram } from './attention.js';
+import { addProgram, geluProgram, swigluProgram } from './elementwise.js';
+import { embeddingProgram } from './embedding.js';
+import { matmulProgram } from './matmul.js';
+import { layerNormProgram, rmsNormProgram } from './norm.js';
+import { ropeProgram } from './rope.js';
+import { softmaxProgram } from './softmax.js';
+
+export const kernels = {
+  /** C = A·Wᵀ (+bias) (→gelu) (+residual); variants tiled / gemv / subgroup-matrix. Bindings A, W, [bias], [residual], C; uniform M. */
+  matmul: matmulProgram,
+  /** Bindings x, weight, bias, y; uniform rows. */
+  layernorm: layerNormProgram,
+  /** Bindings x, weight, y; uniform rows. */
+  rmsnorm: rmsNormProgram,
+  /** Bindings x, y (or x in place); uniform n. */
+  gelu: geluProgram,
+  /** Bindings gate, up, y (or up in place); uniform n. */
+  swiglu: swigluProgram,
+  /** Residual add. Bindings a, b, y (or a in place); uniform n. */
+  add: addProgram,
+  /** In place. Bindings x, positions, table (ropeTable); uniform T. */
+  rope: ropeProgram,
+  /** Row-wise. Bindings x, y (or x in place); uniforms rows, cols. */
+  softmax: softmaxProgram,
+  /** K/V of new tokens into the cache. Bindings k, v, slots, positions, kCache, vCache; uniform T. */
+  kvWrite: kvWriteProgram,
+  /** Causal GQA attention over the cache. Bindings q, kCache, vCache, slots, positions, out; uniform T. */
+  attention: attentionProgram,
+  /** Bindings ids, table, [positions, posTable], out; uniform T. */
+  embedding: embeddingProgram,
+  /** Bindings x, out, [maxValues]; uniform rows. */
+  argmax: argmaxProgram,
+} as const;
+
+export type KernelOp = keyof typeof kernels;
+
+export type { BindingDecl, Dims, KernelProgram, UniformField } from './types.js';
+export { KernelRunner, type BufferArg, type RunnerOptions } from './run.js';
+export { matmulProgram, pickMatmul, subgroupMatrixSupport, type MatmulOptions, type MatmulTile, type MatmulVariant, type SubgroupMatrixConfig } from './matmul.js';
+export { layerNormProgram, rmsNormProgram, type NormOptions } from './norm.js';
+export { addProgram, geluProgram, swigluProgram, type ElementwiseOptions } from './elementwise.js';
+export { ropeProgram, ropeTable, type RopeOptions } from './rope.js';
+export { softmaxProgram, type SoftmaxOptions } from './softmax.js';
+export { attentionProgram, kvCacheElements, kvWriteProgram, type AttentionOptions, type KvCacheShape } from './attention.js';
+export { embeddingProgram, type EmbeddingOptions } from './embedding.js';
+export { argmaxProgram, type ArgmaxOptions } from './argmax.js';
+export { bytesPerElement, storageBytes, TENSOR_FORMATS, type TensorFormat, type TensorType } from '../wgsl/dtype.js';

@@ -1,0 +1,106 @@
+/**
+ * layernorm and rmsnorm, row-wise over `cols` (the hidden size), one workgroup per row
+ * (strided loads, shared-memory tree reductions).
+ *
+ * - layernorm: y = (x − mean) / √(var + eps) · weight + bias, var biased (÷ cols), two
+ *   passes over the row (mean first, then Σ(x − mean)²: no cancellation).
+ * - rmsnorm:   y = x / √(mean(x²) + eps) · weight (Llama; HF `LlamaRMSNorm`).
+ *
+ * x and y are f32 [rows, cols] (distinct buffers); weight and bias are stored as any
+ * TensorType. `cols` and `eps` are fixed uniforms; `rows` is the dynamic one.
+ */
+import { DTYPE_HELPERS, enables, featuresFor, tensorAccessor, typeTag, type TensorType } from '../wgsl/dtype.js';
+import { grid1d, nextPow2, paramsDecl, reductions, storageDecl, WG_LINEAR } from '../wgsl/common.js';
+import { dimU32, positiveInt, type BindingDecl, type Dims, type KernelProgram, type UniformField } from './types.js';
+
+export interface NormOptions {
+  cols: number;
+  eps: number;
+  /** Storage of the weight (gain) and, for layernorm, the bias (default f32). */
+  weight?: TensorType;
+  bias?: TensorType;
+  /** Invocations per row (a power of two; default from cols, 32 … 256). */
+  workgroupSize?: number;
+}
+
+const UNIFORMS: UniformField[] = [
+  { name: 'rows', type: 'u32' },
+  { name: 'cols', type: 'u32' },
+  { name: 'eps', type: 'f32' },
+];
+
+function normProgram(kind: 'layernorm' | 'rmsnorm', o: NormOptions): KernelProgram {
+  const cols = positiveInt(o.cols, `${kind} cols`);
+  if (!(o.eps >= 0)) throw new Error(`${kind}: eps must be ≥ 0`);
+  const wt = o.weight ?? { format: 'f32' };
+  const bt = o.bias ?? wt;
+  const ln = kind === 'layernorm';
+  const WG = o.workgroupSize ?? Math.min(256, Math.max(32, nextPow2(Math.ceil(cols / 4))));
+  const bindings: BindingDecl[] = [
+    { name: 'x', access: 'read' },
+    { name: 'weight', access: 'read' },
+  ];
+  if (ln) bindings.push({ name: 'bias', access: 'read' });
+  bindings.push({ name: 'y', access: 'read_write' });
+  let s = enables([wt, ln ? bt : undefined]);
+  let b = 0;
+  s += storageDecl(b++, 'x', 'read', 'f32');
+  s += tensorAccessor('weight', b++, wt);
+  if (ln) s += tensorAccessor('bias', b++, bt);
+  s += storageDecl(b++, 'y', 'read_write', 'f32');
+  s += paramsDecl(UNIFORMS, b);
+  s += DTYPE_HELPERS + WG_LINEAR + reductions(WG);
+  s += `@compute @workgroup_size(${WG}, 1, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = wg_linear(wid, nwg);
+  if (row >= u.rows) { return; }
+  let COLS = u.cols;
+  let EPS = u.eps;
+  let base = row * COLS;
+`;
+  if (ln) {
+    s += `  var acc = 0.0;
+  for (var c = lid; c < COLS; c += ${WG}u) { acc += x[base + c]; }
+  let mean = red_sum(acc, lid) / f32(COLS);
+  var acc2 = 0.0;
+  for (var c = lid; c < COLS; c += ${WG}u) { let d = x[base + c] - mean; acc2 += d * d; }
+  let inv = 1.0 / sqrt(red_sum(acc2, lid) / f32(COLS) + EPS);
+  for (var c = lid; c < COLS; c += ${WG}u) { y[base + c] = (x[base + c] - mean) * inv * weight_at(c) + bias_at(c); }
+}
+`;
+  } else {
+    s += `  var acc = 0.0;
+  for (var c = lid; c < COLS; c += ${WG}u) { let v = x[base + c]; acc += v * v; }
+  let inv = 1.0 / sqrt(red_sum(acc, lid) / f32(COLS) + EPS);
+  for (var c = lid; c < COLS; c += ${WG}u) { y[base + c] = x[base + c] * inv * weight_at(c); }
+}
+`;
+  }
+  const name = `${kind}_${typeTag(wt)}${ln ? `_${typeTag(bt)}` : ''}`;
+  return {
+    name,
+    cacheKey: `${name}:wg${WG}`,
+    wgsl: s,
+    entryPoint: 'main',
+    workgroupSize: [WG, 1, 1],
+    bindings,
+    uniforms: UNIFORMS,
+    fixed: { cols, eps: o.eps },
+    features: featuresFor([wt, ln ? bt : undefined]),
+    workgroupStorageBytes: 4 * WG,
+    dispatch(d: Dims) {
+      const rows = dimU32(d, 'rows', name);
+      return rows === 0 ? [0, 1, 1] : grid1d(rows);
+    },
+  };
+}
+
+/** LayerNorm over the last dimension (GPT-2's ln_1, ln_2, ln_f; eps 1e-5). Bindings x, weight, bias, y. */
+export function layerNormProgram(o: NormOptions): KernelProgram {
+  return normProgram('layernorm', o);
+}
+
+/** RMSNorm over the last dimension (Llama; eps 1e-5 or 1e-6). Bindings x, weight, y. */
+export function rmsNormProgram(o: NormOptions): KernelProgram {
+  return normProgram('rmsnorm', o);
+}

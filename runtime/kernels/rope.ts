@@ -1,0 +1,114 @@
+/**
+ * rope: rotary position embedding, in place, Llama / Hugging Face "rotate half"
+ * convention: for each head and i < R/2 (R = rotaryDim, default headDim),
+ *
+ *   x'[i]       = x[i]·cos θ − x[i + R/2]·sin θ
+ *   x'[i + R/2] = x[i + R/2]·cos θ + x[i]·sin θ,    θ = pos · theta^(−2i/R),
+ *
+ * dimensions ≥ R untouched. x is f32 [T, rowStride] holding `heads` heads of `headDim`
+ * from column 0 (bind at an offset for others); pos = positions[t] (u32), so prefill
+ * (positions p0 … p0+T−1) and a decode batch (one position per sequence) are the same
+ * call. cos/sin come from a table computed in f64 on the host (`ropeTable`), not from
+ * WGSL's cos/sin, whose accuracy for large angles is not guaranteed. Positions at or
+ * beyond the table's maxSeq are left unrotated (the executor never sends them).
+ *
+ * Bindings: x (read_write), positions (u32), table (f32: cos [maxSeq, R/2] then sin
+ * [maxSeq, R/2]). Uniform: T.
+ */
+import { grid1d, paramsDecl, storageDecl, WG_LINEAR } from '../wgsl/common.js';
+import { dimU32, positiveInt, type Dims, type KernelProgram, type UniformField } from './types.js';
+
+export interface RopeOptions {
+  heads: number;
+  headDim: number;
+  /** Rotated dimensions per head (even; default headDim). */
+  rotaryDim?: number;
+  /** Row stride of x in elements (default heads · headDim). */
+  rowStride?: number;
+  /** Positions the table covers. */
+  maxSeq: number;
+}
+
+const WG = 64;
+const UNIFORMS: UniformField[] = [
+  { name: 'T', type: 'u32' },
+  { name: 'heads', type: 'u32' },
+  { name: 'headDim', type: 'u32' },
+  { name: 'half', type: 'u32' },
+  { name: 'stride', type: 'u32' },
+  { name: 'maxSeq', type: 'u32' },
+];
+
+/** cos then sin of pos · theta^(−2i/R) for pos < maxSeq, i < R/2, computed in f64 — bind as `table`. */
+export function ropeTable(maxSeq: number, rotaryDim: number, theta = 10000): Float32Array {
+  const half = rotaryDim / 2;
+  const out = new Float32Array(2 * maxSeq * half);
+  for (let p = 0; p < maxSeq; p++) {
+    for (let i = 0; i < half; i++) {
+      const a = p * Math.pow(theta, (-2 * i) / rotaryDim);
+      out[p * half + i] = Math.cos(a);
+      out[maxSeq * half + p * half + i] = Math.sin(a);
+    }
+  }
+  return out;
+}
+
+export function ropeProgram(o: RopeOptions): KernelProgram {
+  const heads = positiveInt(o.heads, 'rope heads');
+  const D = positiveInt(o.headDim, 'rope headDim');
+  const R = o.rotaryDim ?? D;
+  if (R % 2 !== 0 || R > D || R < 2) throw new Error(`rope: rotaryDim ${R} must be even and 2 … headDim`);
+  const stride = o.rowStride ?? heads * D;
+  if (stride < heads * D) throw new Error(`rope: rowStride ${stride} < heads · headDim`);
+  const maxSeq = positiveInt(o.maxSeq, 'rope maxSeq');
+  const half = R / 2;
+  let s = storageDecl(0, 'x', 'read_write', 'f32');
+  s += storageDecl(1, 'positions', 'read', 'u32');
+  s += storageDecl(2, 'table', 'read', 'f32');
+  s += paramsDecl(UNIFORMS, 3);
+  s += WG_LINEAR;
+  s += `@compute @workgroup_size(${WG}, 1, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let HEADS = u.heads;
+  let D = u.headDim;
+  let HALF = u.half;
+  let STRIDE = u.stride;
+  let MAXSEQ = u.maxSeq;
+  let g = wg_linear(wid, nwg) * ${WG}u + lid;
+  let i = g % HALF;
+  let h = (g / HALF) % HEADS;
+  let t = g / (HALF * HEADS);
+  if (t >= u.T) { return; }
+  let pos = positions[t];
+  if (pos >= MAXSEQ) { return; }
+  let c = table[pos * HALF + i];
+  let sn = table[MAXSEQ * HALF + pos * HALF + i];
+  let base = t * STRIDE + h * D;
+  let x1 = x[base + i];
+  let x2 = x[base + i + HALF];
+  x[base + i] = x1 * c - x2 * sn;
+  x[base + i + HALF] = x2 * c + x1 * sn;
+}
+`;
+  const name = 'rope';
+  return {
+    name,
+    cacheKey: name,
+    wgsl: s,
+    entryPoint: 'main',
+    workgroupSize: [WG, 1, 1],
+    bindings: [
+      { name: 'x', access: 'read_write' },
+      { name: 'positions', access: 'read' },
+      { name: 'table', access: 'read' },
+    ],
+    uniforms: UNIFORMS,
+    fixed: { heads, headDim: D, half, stride, maxSeq },
+    features: [],
+    workgroupStorageBytes: 0,
+    dispatch(d: Dims) {
+      const T = dimU32(d, 'T', name);
+      return T === 0 ? [0, 1, 1] : grid1d(Math.ceil((T * heads * half) / WG));
+    },
+  };
+}

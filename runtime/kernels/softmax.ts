@@ -1,0 +1,63 @@
+/**
+ * softmax, row-wise and numerically stable: y = exp(x − max) / Σ exp(x − max) over the
+ * first `cols` of each row; −∞ entries (masks) give 0. One workgroup per row. Rows and
+ * cols are uniform fields (no recompiles); the row stride is `cols`.
+ * Bindings: x, y (or x read_write with `inplace`). Uniforms: rows, cols.
+ */
+import { grid1d, paramsDecl, reductions, storageDecl, WG_LINEAR } from '../wgsl/common.js';
+import { dimU32, type BindingDecl, type Dims, type KernelProgram, type UniformField } from './types.js';
+
+export interface SoftmaxOptions {
+  inplace?: boolean;
+  /** Invocations per row (power of two, default 64). */
+  workgroupSize?: number;
+}
+
+const UNIFORMS: UniformField[] = [
+  { name: 'rows', type: 'u32' },
+  { name: 'cols', type: 'u32' },
+];
+
+export function softmaxProgram(o: SoftmaxOptions = {}): KernelProgram {
+  const inplace = o.inplace === true;
+  const WG = o.workgroupSize ?? 64;
+  const bindings: BindingDecl[] = inplace ? [{ name: 'x', access: 'read_write' }] : [{ name: 'x', access: 'read' }, { name: 'y', access: 'read_write' }];
+  let s = '';
+  bindings.forEach((b, i) => (s += storageDecl(i, b.name, b.access, 'f32')));
+  s += paramsDecl(UNIFORMS, bindings.length);
+  s += WG_LINEAR + reductions(WG);
+  const y = inplace ? 'x' : 'y';
+  s += `@compute @workgroup_size(${WG}, 1, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = wg_linear(wid, nwg);
+  if (row >= u.rows) { return; }
+  let C = u.cols;
+  let base = row * C;
+  var mx = -3.4028234663852886e38;
+  for (var c = lid; c < C; c += ${WG}u) { mx = max(mx, x[base + c]); }
+  let m = red_max(mx, lid);
+  var sum = 0.0;
+  for (var c = lid; c < C; c += ${WG}u) { sum += exp(x[base + c] - m); }
+  let inv = 1.0 / red_sum(sum, lid);
+  for (var c = lid; c < C; c += ${WG}u) { ${y}[base + c] = exp(x[base + c] - m) * inv; }
+}
+`;
+  const name = `softmax${inplace ? '_inplace' : ''}`;
+  return {
+    name,
+    cacheKey: `${name}:wg${WG}`,
+    wgsl: s,
+    entryPoint: 'main',
+    workgroupSize: [WG, 1, 1],
+    bindings,
+    uniforms: UNIFORMS,
+    fixed: {},
+    features: [],
+    workgroupStorageBytes: 4 * WG,
+    dispatch(d: Dims) {
+      const rows = dimU32(d, 'rows', name);
+      dimU32(d, 'cols', name);
+      return rows === 0 ? [0, 1, 1] : grid1d(rows);
+    },
+  };
+}

@@ -1,0 +1,30 @@
+/**
+ * CPU reference implementations (plain TypeScript, f64 accumulation, f32 results): the
+ * definitions the WebGPU kernels are tested against, and a full reference model.
+ */
+export { matmul, matmulMagnitude, type RefMatmulOptions } from './matmul.js';
+export { layerNorm, rmsNorm } from './norm.js';
+export { add, gelu, geluTanh, silu, swiglu } from './activations.js';
+export { rope, type RefRopeOptions } from './rope.js';
+export { softmax } from './softmax.js';
+export { attention, RefKvCache, type CacheShape } from './attention.js';
+export { embedding } from './embedding.js';
+export { argmax } from './argmax.js';
+export { bf16Bits, bf16Value, decode, encode, f16Bits, f16Value, roundAll, roundTo, unitRoundoff } from './dtype.js';
+export { mulberry32, normalArray } from './random.js';
+export {
+  checkConfig,
+  gpt2Config,
+  greedy,
+  llamaConfig,
+  randomWeights,
+  ReferenceModel,
+  weightShapes,
+  type Arch,
+  type ForwardOptions,
+  type ModelCache,
+  type ModelConfig,
+  type TokenEntry,
+  type TraceFn,
+  type Weights,
+} from './model.js';

@@ -1,0 +1,390 @@
+/**
+ * The CPU reference model: a full forward pass of a GPT-2-style or Llama-style decoder
+ * (prefill over a prompt, decode steps with a KV cache, greedy generation), built from
+ * the reference ops (f64 accumulation inside each op, f32 tensors between ops — the
+ * same points where the GPU rounds). It is the ground truth for the executor's
+ * end-to-end tests.
+ *
+ * Weights are a `Map<string, Float32Array>` keyed by Hugging Face tensor names:
+ *
+ * GPT-2 (`GPT2LMHeadModel`; the "transformer." prefix is optional, as in the `gpt2`
+ * checkpoint's model.safetensors, which omits it):
+ *   transformer.wte.weight [vocab, hidden]      transformer.wpe.weight [maxSeq, hidden]
+ *   transformer.h.{i}.ln_1.weight / .bias [hidden]
+ *   transformer.h.{i}.attn.c_attn.weight [hidden, 3·hidden]  .bias [3·hidden]   (Conv1D: [in, out], y = x·W + b; q | k | v)
+ *   transformer.h.{i}.attn.c_proj.weight [hidden, hidden]    .bias [hidden]
+ *   transformer.h.{i}.ln_2.weight / .bias
+ *   transformer.h.{i}.mlp.c_fc.weight [hidden, ffn]          .bias [ffn]
+ *   transformer.h.{i}.mlp.c_proj.weight [ffn, hidden]        .bias [hidden]
+ *   transformer.ln_f.weight / .bias;  lm_head.weight [vocab, hidden] only when not tied
+ * Semantics: learned absolute positions; pre-LN blocks x += attn(ln_1(x)); x += mlp(ln_2(x));
+ * LayerNorm eps 1e-5; gelu_new (tanh approximation); scale 1/√headDim; ln_f; logits = x·wteᵀ.
+ *
+ * Llama (`LlamaForCausalLM`):
+ *   model.embed_tokens.weight [vocab, hidden]
+ *   model.layers.{i}.input_layernorm.weight [hidden]
+ *   model.layers.{i}.self_attn.q_proj.weight [heads·headDim, hidden]  (nn.Linear: [out, in])
+ *   model.layers.{i}.self_attn.k_proj.weight / v_proj.weight [kvHeads·headDim, hidden]
+ *   model.layers.{i}.self_attn.o_proj.weight [hidden, heads·headDim]
+ *   model.layers.{i}.post_attention_layernorm.weight [hidden]
+ *   model.layers.{i}.mlp.gate_proj.weight / up_proj.weight [ffn, hidden];  mlp.down_proj.weight [hidden, ffn]
+ *   model.norm.weight [hidden];  lm_head.weight [vocab, hidden] unless tied (then embed_tokens)
+ * Semantics: RMSNorm (eps from the config: 1e-5 or 1e-6), rotate-half RoPE on q and k
+ * (theta from the config; no rope scaling), grouped-query attention, SwiGLU MLP
+ * down(silu(gate(x)) · up(x)), no biases (q/k/v biases are used if present, as Qwen2 has).
+ */
+import type { TensorFormat } from '../wgsl/dtype.js';
+import { swiglu } from './activations.js';
+import { argmax } from './argmax.js';
+import { attention, RefKvCache } from './attention.js';
+import { embedding } from './embedding.js';
+import { matmul } from './matmul.js';
+import { layerNorm, rmsNorm } from './norm.js';
+import { mulberry32, normalArray } from './random.js';
+import { rope } from './rope.js';
+
+export type Arch = 'gpt2' | 'llama';
+
+export interface ModelConfig {
+  arch: Arch;
+  layers: number;
+  hidden: number;
+  heads: number;
+  /** = heads for GPT-2. */
+  kvHeads: number;
+  /** = hidden / heads for GPT-2. */
+  headDim: number;
+  /** MLP inner size (GPT-2: 4·hidden). */
+  ffn: number;
+  vocab: number;
+  /** Most positions a sequence may hold (GPT-2: rows of wpe, n_positions). */
+  maxSeq: number;
+  /** LayerNorm / RMSNorm epsilon. */
+  normEps: number;
+  /** RoPE base (Llama). */
+  ropeTheta: number;
+  /** Output head shares the token embedding. */
+  tied: boolean;
+}
+
+type Sizes = Pick<ModelConfig, 'layers' | 'hidden' | 'heads' | 'vocab' | 'maxSeq'>;
+
+/** A GPT-2 config (defaults: ffn 4·hidden, eps 1e-5, tied). */
+export function gpt2Config(c: Sizes & Partial<ModelConfig>): ModelConfig {
+  return { arch: 'gpt2', kvHeads: c.heads, headDim: c.hidden / c.heads, ffn: 4 * c.hidden, normEps: 1e-5, ropeTheta: 10000, tied: true, ...c };
+}
+
+/** A Llama config (defaults: kvHeads = heads, headDim = hidden / heads, eps 1e-5, theta 10 000, untied). */
+export function llamaConfig(c: Sizes & Pick<ModelConfig, 'ffn'> & Partial<ModelConfig>): ModelConfig {
+  return { arch: 'llama', kvHeads: c.heads, headDim: c.hidden / c.heads, normEps: 1e-5, ropeTheta: 10000, tied: false, ...c };
+}
+
+export function checkConfig(c: ModelConfig): void {
+  const ints: (keyof ModelConfig)[] = ['layers', 'hidden', 'heads', 'kvHeads', 'headDim', 'ffn', 'vocab', 'maxSeq'];
+  for (const k of ints) {
+    const v = c[k] as number;
+    if (!Number.isInteger(v) || v < 1) throw new Error(`model config: ${k} must be a positive integer, got ${v}`);
+  }
+  if (c.heads % c.kvHeads !== 0) throw new Error(`model config: heads ${c.heads} is not a multiple of kvHeads ${c.kvHeads}`);
+  if (c.headDim % 2 !== 0) throw new Error(`model config: headDim ${c.headDim} must be even`);
+  if (c.arch === 'gpt2' && (c.kvHeads !== c.heads || c.heads * c.headDim !== c.hidden)) {
+    throw new Error('model config: GPT-2 needs kvHeads = heads and heads · headDim = hidden');
+  }
+}
+
+/** Every tensor the model reads: Hugging Face name → shape. */
+export function weightShapes(c: ModelConfig): Map<string, number[]> {
+  checkConfig(c);
+  const s = new Map<string, number[]>();
+  const { hidden: h, ffn, vocab } = c;
+  if (c.arch === 'gpt2') {
+    s.set('transformer.wte.weight', [vocab, h]);
+    s.set('transformer.wpe.weight', [c.maxSeq, h]);
+    for (let i = 0; i < c.layers; i++) {
+      const p = `transformer.h.${i}`;
+      s.set(`${p}.ln_1.weight`, [h]);
+      s.set(`${p}.ln_1.bias`, [h]);
+      s.set(`${p}.attn.c_attn.weight`, [h, 3 * h]);
+      s.set(`${p}.attn.c_attn.bias`, [3 * h]);
+      s.set(`${p}.attn.c_proj.weight`, [h, h]);
+      s.set(`${p}.attn.c_proj.bias`, [h]);
+      s.set(`${p}.ln_2.weight`, [h]);
+      s.set(`${p}.ln_2.bias`, [h]);
+      s.set(`${p}.mlp.c_fc.weight`, [h, ffn]);
+      s.set(`${p}.mlp.c_fc.bias`, [ffn]);
+      s.set(`${p}.mlp.c_proj.weight`, [ffn, h]);
+      s.set(`${p}.mlp.c_proj.bias`, [h]);
+    }
+    s.set('transformer.ln_f.weight', [h]);
+    s.set('transformer.ln_f.bias', [h]);
+  } else {
+    const qd = c.heads * c.headDim;
+    const kd = c.kvHeads * c.headDim;
+    s.set('model.embed_tokens.weight', [vocab, h]);
+    for (let i = 0; i < c.layers; i++) {
+      const p = `model.layers.${i}`;
+      s.set(`${p}.input_layernorm.weight`, [h]);
+      s.set(`${p}.self_attn.q_proj.weight`, [qd, h]);
+      s.set(`${p}.self_attn.k_proj.weight`, [kd, h]);
+      s.set(`${p}.self_attn.v_proj.weight`, [kd, h]);
+      s.set(`${p}.self_attn.o_proj.weight`, [h, qd]);
+      s.set(`${p}.post_attention_layernorm.weight`, [h]);
+      s.set(`${p}.mlp.gate_proj.weight`, [ffn, h]);
+      s.set(`${p}.mlp.up_proj.weight`, [ffn, h]);
+      s.set(`${p}.mlp.down_proj.weight`, [h, ffn]);
+    }
+    s.set('model.norm.weight', [h]);
+  }
+  if (!c.tied) s.set('lm_head.weight', [vocab, h]);
+  return s;
+}
+
+/**
+ * Deterministic synthetic weights for `c`: matrices and embeddings ~ N(0, std²) (default
+ * 0.02, GPT-2's init; use larger, e.g. 0.2, to make logits spread out), norm gains
+ * 1 + N(0, 0.1²), biases N(0, 0.02²) — non-trivial values, so a kernel that ignores a
+ * gain or bias is caught.
+ */
+export function randomWeights(c: ModelConfig, seed = 1, std = 0.02): Map<string, Float32Array> {
+  const rand = mulberry32(seed);
+  const out = new Map<string, Float32Array>();
+  for (const [name, shape] of weightShapes(c)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const isNorm = /(ln_\d|ln_f|layernorm|norm)\.weight$/.test(name);
+    if (isNorm) out.set(name, normalArray(rand, n, 0.1, 1));
+    else if (name.endsWith('.bias')) out.set(name, normalArray(rand, n, 0.02));
+    else out.set(name, normalArray(rand, n, std));
+  }
+  return out;
+}
+
+export type Weights = ReadonlyMap<string, Float32Array>;
+
+/** One token of a forward call: its id, KV-cache slot and position in its sequence. */
+export interface TokenEntry {
+  token: number;
+  slot: number;
+  position: number;
+}
+
+/** A model's KV cache: one RefKvCache per layer, [slots, maxSeq, kvHeads, headDim]. */
+export interface ModelCache {
+  readonly layers: RefKvCache[];
+  readonly slots: number;
+}
+
+export type TraceFn = (name: string, tensor: Float32Array) => void;
+
+export interface ForwardOptions {
+  /** Rows of the batch whose logits to compute (default all). */
+  logitsRows?: readonly number[];
+  /** Called with every intermediate tensor (names like `layer0.attn`, `final_norm`, `logits`). */
+  trace?: TraceFn;
+}
+
+export class ReferenceModel {
+  readonly config: ModelConfig;
+  private readonly w: Map<string, Float32Array>;
+  /** Storage format of the KV cache values (default f32). */
+  readonly cacheFormat: TensorFormat;
+
+  constructor(config: ModelConfig, weights: Weights, opts: { cacheFormat?: TensorFormat } = {}) {
+    checkConfig(config);
+    this.config = config;
+    this.cacheFormat = opts.cacheFormat ?? 'f32';
+    this.w = new Map();
+    const missing: string[] = [];
+    for (const [name, shape] of weightShapes(config)) {
+      const t = weights.get(name) ?? (name.startsWith('transformer.') ? weights.get(name.slice('transformer.'.length)) : undefined);
+      const n = shape.reduce((a, b) => a * b, 1);
+      if (!t) missing.push(`${name} [${shape.join(', ')}]`);
+      else if (t.length !== n) throw new Error(`weight ${name}: ${t.length} values, expected [${shape.join(', ')}] = ${n}`);
+      else this.w.set(name, t);
+    }
+    if (missing.length > 0) throw new Error(`missing weights: ${missing.slice(0, 5).join('; ')}${missing.length > 5 ? ` (and ${missing.length - 5} more)` : ''}`);
+    if (config.arch === 'llama') {
+      for (let i = 0; i < config.layers; i++) {
+        for (const [p, n] of [
+          ['q', config.heads],
+          ['k', config.kvHeads],
+          ['v', config.kvHeads],
+        ] as const) {
+          const name = `model.layers.${i}.self_attn.${p}_proj.bias`;
+          const b = weights.get(name);
+          if (b) {
+            if (b.length !== n * config.headDim) throw new Error(`weight ${name}: ${b.length} values, expected ${n * config.headDim}`);
+            this.w.set(name, b);
+          }
+        }
+      }
+    }
+  }
+
+  private t(name: string): Float32Array {
+    const t = this.w.get(name);
+    if (!t) throw new Error(`internal: weight ${name} not loaded`);
+    return t;
+  }
+
+  newCache(slots: number): ModelCache {
+    const c = this.config;
+    const shape = { slots, maxSeq: c.maxSeq, kvHeads: c.kvHeads, headDim: c.headDim };
+    return { slots, layers: Array.from({ length: c.layers }, () => new RefKvCache(shape, this.cacheFormat)) };
+  }
+
+  /**
+   * Run a batch of tokens (any mix of sequences, as the GPU step does): write every
+   * token's K/V into its slot at its position, then attend causally over the slot's
+   * cache up to that position. Returns logits [rows, vocab] for `logitsRows` (default
+   * every token, in batch order).
+   */
+  forward(cache: ModelCache, batch: readonly TokenEntry[], opts: ForwardOptions = {}): Float32Array {
+    const c = this.config;
+    const T = batch.length;
+    const ids = batch.map((b) => b.token);
+    const slots = batch.map((b) => b.slot);
+    const positions = batch.map((b) => b.position);
+    for (const b of batch) {
+      if (!Number.isInteger(b.token) || b.token < 0 || b.token >= c.vocab) throw new Error(`token ${b.token} is outside the vocabulary (${c.vocab})`);
+      if (!Number.isInteger(b.slot) || b.slot < 0 || b.slot >= cache.slots) throw new Error(`slot ${b.slot} is outside the cache (${cache.slots} slots)`);
+      if (!Number.isInteger(b.position) || b.position < 0 || b.position >= c.maxSeq) throw new Error(`position ${b.position} is outside 0 … ${c.maxSeq - 1}`);
+    }
+    const trace = opts.trace ?? (() => {});
+    const h = c.hidden;
+    let x: Float32Array;
+    if (c.arch === 'gpt2') {
+      x = embedding(ids, this.t('transformer.wte.weight'), h, { positions, table: this.t('transformer.wpe.weight') });
+    } else {
+      x = embedding(ids, this.t('model.embed_tokens.weight'), h);
+    }
+    trace('embed', x);
+    for (let i = 0; i < c.layers; i++) {
+      x = c.arch === 'gpt2' ? this.gpt2Layer(i, x, cache.layers[i]!, slots, positions, trace) : this.llamaLayer(i, x, cache.layers[i]!, slots, positions, trace);
+    }
+    const rows = opts.logitsRows ?? batch.map((_, i) => i);
+    const xs = new Float32Array(rows.length * h);
+    rows.forEach((r, i) => xs.set(x.subarray(r * h, (r + 1) * h), i * h));
+    let normed: Float32Array;
+    let head: Float32Array;
+    if (c.arch === 'gpt2') {
+      normed = layerNorm(xs, rows.length, h, this.t('transformer.ln_f.weight'), this.t('transformer.ln_f.bias'), c.normEps);
+      head = c.tied ? this.t('transformer.wte.weight') : this.t('lm_head.weight');
+    } else {
+      normed = rmsNorm(xs, rows.length, h, this.t('model.norm.weight'), c.normEps);
+      head = c.tied ? this.t('model.embed_tokens.weight') : this.t('lm_head.weight');
+    }
+    trace('final_norm', normed);
+    const logits = matmul(normed, head, rows.length, c.vocab, h);
+    trace('logits', logits);
+    return logits;
+  }
+
+  private gpt2Layer(i: number, x: Float32Array, kv: RefKvCache, slots: number[], positions: number[], trace: TraceFn): Float32Array {
+    const c = this.config;
+    const h = c.hidden;
+    const T = slots.length;
+    const p = `transformer.h.${i}`;
+    const a = layerNorm(x, T, h, this.t(`${p}.ln_1.weight`), this.t(`${p}.ln_1.bias`), c.normEps);
+    trace(`layer${i}.norm1`, a);
+    const qkv = matmul(a, this.t(`${p}.attn.c_attn.weight`), T, 3 * h, h, { layout: 'kn', bias: this.t(`${p}.attn.c_attn.bias`) });
+    const q = new Float32Array(T * h);
+    const k = new Float32Array(T * h);
+    const v = new Float32Array(T * h);
+    for (let t = 0; t < T; t++) {
+      q.set(qkv.subarray(t * 3 * h, t * 3 * h + h), t * h);
+      k.set(qkv.subarray(t * 3 * h + h, t * 3 * h + 2 * h), t * h);
+      v.set(qkv.subarray(t * 3 * h + 2 * h, t * 3 * h + 3 * h), t * h);
+    }
+    trace(`layer${i}.q`, q);
+    trace(`layer${i}.k`, k);
+    trace(`layer${i}.v`, v);
+    kv.write(k, v, slots, positions);
+    const att = attention(q, kv, c.heads, slots, positions);
+    trace(`layer${i}.attn`, att);
+    x = matmul(att, this.t(`${p}.attn.c_proj.weight`), T, h, h, { layout: 'kn', bias: this.t(`${p}.attn.c_proj.bias`), residual: x });
+    trace(`layer${i}.attn_residual`, x);
+    const m = layerNorm(x, T, h, this.t(`${p}.ln_2.weight`), this.t(`${p}.ln_2.bias`), c.normEps);
+    trace(`layer${i}.norm2`, m);
+    const f = matmul(m, this.t(`${p}.mlp.c_fc.weight`), T, c.ffn, h, { layout: 'kn', bias: this.t(`${p}.mlp.c_fc.bias`), activation: 'gelu' });
+    trace(`layer${i}.mlp_act`, f);
+    x = matmul(f, this.t(`${p}.mlp.c_proj.weight`), T, h, c.ffn, { layout: 'kn', bias: this.t(`${p}.mlp.c_proj.bias`), residual: x });
+    trace(`layer${i}.out`, x);
+    return x;
+  }
+
+  private llamaLayer(i: number, x: Float32Array, kv: RefKvCache, slots: number[], positions: number[], trace: TraceFn): Float32Array {
+    const c = this.config;
+    const h = c.hidden;
+    const T = slots.length;
+    const D = c.headDim;
+    const p = `model.layers.${i}`;
+    const a = rmsNorm(x, T, h, this.t(`${p}.input_layernorm.weight`), c.normEps);
+    trace(`layer${i}.norm1`, a);
+    const proj = (which: 'q' | 'k' | 'v', heads: number) =>
+      matmul(a, this.t(`${p}.self_attn.${which}_proj.weight`), T, heads * D, h, { bias: this.w.get(`${p}.self_attn.${which}_proj.bias`) });
+    let q = proj('q', c.heads);
+    let k = proj('k', c.kvHeads);
+    const v = proj('v', c.kvHeads);
+    q = rope(q, positions, { heads: c.heads, headDim: D, theta: c.ropeTheta });
+    k = rope(k, positions, { heads: c.kvHeads, headDim: D, theta: c.ropeTheta });
+    trace(`layer${i}.q`, q);
+    trace(`layer${i}.k`, k);
+    trace(`layer${i}.v`, v);
+    kv.write(k, v, slots, positions);
+    const att = attention(q, kv, c.heads, slots, positions);
+    trace(`layer${i}.attn`, att);
+    x = matmul(att, this.t(`${p}.self_attn.o_proj.weight`), T, h, c.heads * D, { residual: x });
+    trace(`layer${i}.attn_residual`, x);
+    const m = rmsNorm(x, T, h, this.t(`${p}.post_attention_layernorm.weight`), c.normEps);
+    trace(`layer${i}.norm2`, m);
+    const gate = matmul(m, this.t(`${p}.mlp.gate_proj.weight`), T, c.ffn, h);
+    const up = matmul(m, this.t(`${p}.mlp.up_proj.weight`), T, c.ffn, h);
+    const act = swiglu(gate, up);
+    trace(`layer${i}.mlp_act`, act);
+    x = matmul(act, this.t(`${p}.mlp.down_proj.weight`), T, h, c.ffn, { residual: x });
+    trace(`layer${i}.out`, x);
+    return x;
+  }
+
+  /** Prefill `prompt` into `slot` at positions start … start+len−1; logits of every prompt position [len, vocab]. */
+  prefill(cache: ModelCache, slot: number, prompt: readonly number[], start = 0, opts: ForwardOptions = {}): Float32Array {
+    if (prompt.length === 0) throw new Error('prefill: empty prompt');
+    return this.forward(
+      cache,
+      prompt.map((token, i) => ({ token, slot, position: start + i })),
+      opts,
+    );
+  }
+
+  /** One decode step: each entry's token at its position in its slot; logits [batch, vocab] in batch order. */
+  decode(cache: ModelCache, batch: readonly TokenEntry[], opts: ForwardOptions = {}): Float32Array {
+    return this.forward(cache, batch, opts);
+  }
+
+  /**
+   * Greedy generation of one sequence: prefill, then decode until `maxNew` tokens, `eos`,
+   * or the context is full. Returns the generated tokens (not the prompt).
+   */
+  generate(prompt: readonly number[], maxNew: number, opts: { eos?: number } = {}): number[] {
+    const c = this.config;
+    if (prompt.length === 0) throw new Error('generate: empty prompt');
+    if (prompt.length > c.maxSeq) throw new Error(`generate: prompt of ${prompt.length} tokens exceeds maxSeq ${c.maxSeq}`);
+    const cache = this.newCache(1);
+    const out: number[] = [];
+    let logits = this.prefill(cache, 0, prompt, 0, { logitsRows: [prompt.length - 1] });
+    let pos = prompt.length;
+    while (out.length < maxNew) {
+      const next = argmax(logits, 1, c.vocab)[0]!;
+      out.push(next);
+      if (next === opts.eos || pos >= c.maxSeq) break;
+      logits = this.decode(cache, [{ token: next, slot: 0, position: pos }]);
+      pos++;
+    }
+    return out;
+  }
+}
+
+/** Greedy choice per row of logits [rows, vocab]. */
+export function greedy(logits: Float32Array, vocab: number): number[] {
+  return Array.from(argmax(logits, logits.length / vocab, vocab));
+}

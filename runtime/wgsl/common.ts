@@ -1,0 +1,95 @@
+/**
+ * WGSL snippets shared by the kernels: the uniform parameter struct, exact float
+ * literals, the linear index of a 2-D dispatch, workgroup reductions and activations.
+ */
+import type { UniformField } from '../kernels/types.js';
+
+/** An f32 WGSL literal that denotes exactly `Math.fround(x)` (finite values only). */
+export function f32Lit(x: number): string {
+  const f = Math.fround(x);
+  if (!Number.isFinite(f)) throw new Error(`f32Lit: ${x} is not a finite f32`);
+  const s = String(f);
+  return /[.eE]/.test(s) ? `${s}f` : `${s}.0f`;
+}
+
+/** A u32 WGSL literal. */
+export function u32Lit(x: number): string {
+  if (!Number.isInteger(x) || x < 0 || x > 0xffffffff) throw new Error(`u32Lit: ${x} is not a u32`);
+  return `${x}u`;
+}
+
+/** `struct Params { … }` and `var<uniform> u: Params` at `binding`, or '' when there are no fields. */
+export function paramsDecl(fields: readonly UniformField[], binding: number): string {
+  if (fields.length === 0) return '';
+  const body = fields.map((f) => `  ${f.name}: ${f.type},`).join('\n');
+  return `struct Params {\n${body}\n}\n@group(0) @binding(${binding}) var<uniform> u: Params;\n`;
+}
+
+/** A storage binding of 32-bit scalars or vectors (activations, ids). */
+export function storageDecl(binding: number, name: string, access: 'read' | 'read_write', type: string): string {
+  return `@group(0) @binding(${binding}) var<storage, ${access}> ${name}: array<${type}>;\n`;
+}
+
+/**
+ * Most workgroups per dispatch dimension (WebGPU's default `maxComputeWorkgroupsPerDimension`).
+ * Grids beyond it fold into y; kernels recover the linear workgroup index with `wg_linear`.
+ */
+export const MAX_WORKGROUPS_PER_DIM = 65535;
+
+/** A 1-D grid of `groups` workgroups folded into (x, y) so neither exceeds the limit. */
+export function grid1d(groups: number): [number, number, number] {
+  const g = Math.max(1, Math.ceil(groups));
+  if (g <= MAX_WORKGROUPS_PER_DIM) return [g, 1, 1];
+  const y = Math.ceil(g / MAX_WORKGROUPS_PER_DIM);
+  return [Math.ceil(g / y), y, 1];
+}
+
+/** `fn wg_linear(wid, nwg) -> u32`: the linear workgroup index of a `grid1d` dispatch. */
+export const WG_LINEAR = /* wgsl */ `
+fn wg_linear(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return wid.y * nwg.x + wid.x; }
+`;
+
+/**
+ * Workgroup tree reductions over `size` (a power of two) invocations, for one f32 per
+ * invocation: `fn red_sum(v, lid) -> f32` and `fn red_max(v, lid) -> f32`. Every
+ * invocation must call them (they contain barriers) and all get the result.
+ */
+export function reductions(size: number): string {
+  if ((size & (size - 1)) !== 0) throw new Error(`reductions: ${size} is not a power of two`);
+  const body = (op: string) => `
+  red_buf[lid] = v;
+  workgroupBarrier();
+  for (var s = ${size / 2}u; s > 0u; s >>= 1u) {
+    if (lid < s) { red_buf[lid] = ${op}; }
+    workgroupBarrier();
+  }
+  let r = red_buf[0];
+  workgroupBarrier();
+  return r;`;
+  return `
+var<workgroup> red_buf: array<f32, ${size}>;
+fn red_sum(v: f32, lid: u32) -> f32 {${body('red_buf[lid] + red_buf[lid + s]')}
+}
+fn red_max(v: f32, lid: u32) -> f32 {${body('max(red_buf[lid], red_buf[lid + s])')}
+}
+`;
+}
+
+/** GELU, tanh approximation (GPT-2's `gelu_new`), and SiLU; tanh's argument is clamped so no platform overflows. */
+export const ACTIVATIONS = /* wgsl */ `
+fn gelu_tanh(x: f32) -> f32 {
+  let t = clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), -15.0, 15.0);
+  return 0.5 * x * (1.0 + tanh(t));
+}
+fn gelu_tanh4(x: vec4<f32>) -> vec4<f32> {
+  let t = clamp(0.7978845608028654 * (x + 0.044715 * x * x * x), vec4<f32>(-15.0), vec4<f32>(15.0));
+  return 0.5 * x * (1.0 + tanh(t));
+}
+fn silu(x: f32) -> f32 { return x / (1.0 + exp(-x)); }
+`;
+
+export function nextPow2(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
