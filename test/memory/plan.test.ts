@@ -58,17 +58,13 @@ describe('memoryPlan: devices, ranks, nodes, capacity', () => {
     expect(d.usableBytes).toBe(18 * GiB);
   });
 
-  it('is fast: 3072 devices in a few milliseconds, 8 devices well under one', () => {
+  it('lists all 3072 devices of a large mesh in rank order; data replicas of a device are identical', () => {
+    // (Speed is measured by bench/check.ts, not asserted here.)
     const big = trainPlan(llama3_8b, { tensor: 8, pipeline: 16, data: 24, microbatches: 64, schedule: 'interleaved', virtual: 2, zero: 1 });
-    expect(memoryPlan(big).devices).toHaveLength(3072);
-    let t0 = performance.now();
-    for (let i = 0; i < 20; i++) memoryPlan(big);
-    const perBig = (performance.now() - t0) / 20;
-    const small = servePlan(llama3_8b, { tensor: 8, maxBatch: 64 });
-    t0 = performance.now();
-    for (let i = 0; i < 1000; i++) memoryPlan(small);
-    const perSmall = (performance.now() - t0) / 1000;
-    expect(perBig).toBeLessThan(20);
-    expect(perSmall).toBeLessThan(1);
+    const devices = memoryPlan(big).devices;
+    expect(devices).toHaveLength(3072);
+    expect(devices.map((d) => d.rank)).toEqual(devices.map((_, i) => i));
+    const perReplica = 8 * 16;
+    for (const d of devices.slice(perReplica, 2 * perReplica)) expect(d.breakdown).toEqual(devices[d.rank - perReplica]!.breakdown);
   });
 });
