@@ -10,6 +10,7 @@
  * lower case, no final period, says what is wrong (not how to fix it: that is `help`).
  * Each code has a long form in `src/diagnostics/explain/<CODE>.md` (`parplan explain CODE`).
  */
+import { groupDigits } from '../format.js';
 export type Severity = 'error' | 'warning' | 'note';
 
 export interface CodeInfo {
@@ -109,7 +110,7 @@ export function formatMessage(template: string, args: Record<string, string | nu
 
 /** 4096 → "4096", 1234567 → "1,234,567"; non-integers as written. */
 export function formatNumber(n: number): string {
-  return Number.isInteger(n) && Math.abs(n) >= 10000 ? n.toLocaleString('en-US') : String(n);
+  return Number.isInteger(n) && Math.abs(n) >= 10000 ? groupDigits(n) : String(n);
 }
 
 /** A bug in parplan (never a user mistake). The CLI reports it as PP9001. */

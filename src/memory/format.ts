@@ -1,4 +1,5 @@
 /** Shared helpers for the memory model: one category's result and readable numbers. */
+import { groupDigits } from '../format.js';
 
 /** One memory category on one device: integer bytes and the formula with its numbers. */
 export interface Part {
@@ -8,15 +9,7 @@ export interface Part {
 
 /** 1234567 → "1,234,567"; non-integers with up to 3 decimals ("0.5", "10.375"). */
 export function num(n: number): string {
-  if (!Number.isInteger(n)) return String(Number(n.toFixed(3)));
-  const neg = n < 0;
-  const s = String(Math.abs(n));
-  if (s.length <= 3 || s.includes('e')) return neg ? `-${s}` : s;
-  let out = '';
-  const head = s.length % 3;
-  if (head) out = s.slice(0, head);
-  for (let i = head; i < s.length; i += 3) out += (out ? ',' : '') + s.slice(i, i + 3);
-  return neg ? `-${out}` : out;
+  return Number.isInteger(n) ? groupDigits(n) : String(Number(n.toFixed(3)));
 }
 
 const GiB = 2 ** 30;
