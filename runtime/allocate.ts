@@ -4,7 +4,6 @@
  * assigns to the device. Limits are checked first, and a tensor that does not fit a
  * buffer or a binding is refused with its name, size and the limit.
  */
-import type { Dtype } from '../src/facts/dtypes.js';
 import type { Graph, GraphDevice } from '../src/graph/types.js';
 import type { RankDevice } from './device.js';
 
@@ -43,7 +42,4 @@ export function kvLayerBytes(graph: Graph): number {
   return kv.bytes;
 }
 
-export function dtypeOfKv(graph: Graph): Dtype {
-  return graph.tensors.find((t) => t.name === 'kv.{l}')!.dtype;
-}
 
