@@ -76,16 +76,19 @@ export function memoryPlan(plan: CheckedPlan): MemoryPlan {
   const usable = usableBytes(capacityBytes, plan.reserve);
   const gpu = cluster.gpu.id;
   const perNode = cluster.gpusPerNode;
-  const footprints: DeviceFootprint[][] = plan.stages.map((stage) => {
-    const row: DeviceFootprint[] = [];
-    for (let r = 0; r < mesh.tensor; r++) row.push(deviceFootprint(plan, stage, r));
-    return row;
+  // Every tensor rank of a stage holds the same (all splits are even once checked), and
+  // every replica the same again: one footprint per stage, shared (frozen) by its devices.
+  const footprints: DeviceFootprint[] = plan.stages.map((stage) => {
+    const f = deviceFootprint(plan, stage, 0);
+    Object.freeze(f.breakdown);
+    Object.freeze(f.why);
+    return f;
   });
   const devices: DeviceMemory[] = new Array<DeviceMemory>(mesh.tensor * mesh.pipeline * mesh.data);
   for (let dataRank = 0; dataRank < mesh.data; dataRank++) {
     for (const stage of plan.stages) {
       for (let tensorRank = 0; tensorRank < mesh.tensor; tensorRank++) {
-        const f = footprints[stage.index]![tensorRank]!;
+        const f = footprints[stage.index]!;
         const rank = rankOf(mesh, dataRank, stage.index, tensorRank);
         devices[rank] = {
           rank,
@@ -97,9 +100,9 @@ export function memoryPlan(plan: CheckedPlan): MemoryPlan {
           capacityBytes,
           usableBytes: usable,
           totalBytes: f.totalBytes,
-          breakdown: { ...f.breakdown },
+          breakdown: f.breakdown,
           params: f.params,
-          why: { ...f.why },
+          why: f.why,
         };
       }
     }

@@ -37,8 +37,11 @@ describe('memoryPlan: devices, ranks, nodes, capacity', () => {
       expect(d.breakdown).toEqual(twin.breakdown);
       expect(d.params).toBe(twin.params);
     }
-    // devices do not share mutable objects
-    m.devices[0]!.breakdown.weights = -1;
+    // replicas share one frozen breakdown: no device can change another's numbers
+    expect(m.devices[8]!.breakdown).toBe(m.devices[0]!.breakdown);
+    expect(() => {
+      m.devices[0]!.breakdown.weights = -1;
+    }).toThrow(TypeError);
     expect(m.devices[8]!.breakdown.weights).not.toBe(-1);
   });
 
