@@ -71,7 +71,10 @@ function* variants(plan: CheckedPlan): Generator<[string, CheckedPlan]> {
     yield [d2 === d ? `tensor = ${t2}` : `tensor = ${t2} with data = ${d2}`, remesh(plan, { tensor: t2, pipeline: p, data: d2 })];
   }
   if (!(plan.mode === 'train' && plan.schedule === 'interleaved') && !plan.spans['stages']) {
-    for (let p2 = p + 1; p2 <= Math.min(plan.model.layers, gpus); p2++) {
+    // A few deeper pipelines, not every one: the search must stay bounded for any plan.
+    const limit = Math.min(plan.model.layers, Math.floor(gpus / t));
+    const candidates = [...new Set([p + 1, p + 2, 2 * p, 3 * p, 4 * p, 8 * p])].filter((x) => x > p && x <= limit).sort((a, b) => a - b);
+    for (const p2 of candidates) {
       const d2 = Math.min(d, Math.floor(gpus / (t * p2)));
       if (d2 < 1) break;
       if (full && t * p2 * d2 !== gpus) continue;

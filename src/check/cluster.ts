@@ -10,6 +10,9 @@ import { readBlock, type Field } from './values.js';
 /** Inter-node bandwidth per GPU when a cluster does not give `network`: 400 Gb/s InfiniBand per GPU = 50 GB/s. */
 export const DEFAULT_NETWORK_GBS = 50;
 
+/** Larger clusters than any built; also keeps every per-device computation bounded. */
+export const MAX_GPUS = 1_000_000;
+
 export function checkCluster(decl: Declaration, out: Diagnostic[]): ClusterSpec | undefined {
   const where = `cluster '${decl.name}'`;
   const f = readBlock(decl.body, 'cluster', { where, anchor: decl.nameSpan, out });
@@ -40,6 +43,10 @@ export function checkCluster(decl: Declaration, out: Diagnostic[]): ClusterSpec 
     nodeCount = nodes.value;
     gpn = perNode?.value ?? 8;
     total = nodeCount * gpn;
+    if (total > MAX_GPUS) {
+      out.push(diag('PP2008', nodes.span, { key: 'nodes', value: String(nodeCount), range: `nodes × gpus_per_node must be at most ${'1,000,000'} GPUs` }, { help: `nodes = ${Math.floor(MAX_GPUS / gpn)} or fewer` }));
+      total = undefined;
+    }
   } else if (!f.has('gpus') && !f.has('nodes')) {
     out.push(diag('PP2003', decl.nameSpan, { where, key: 'gpus' }, { help: 'add `gpus = 8`, or `nodes = 4  gpus_per_node = 8`' }));
   }

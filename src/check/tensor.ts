@@ -9,7 +9,8 @@ import { spanOf, type PlanContext } from './context.js';
 /** Tensor degrees that split this model evenly (heads, ffn, and KV heads divided or replicated). */
 export function validTensorDegrees(model: ModelSpec, max: number): number[] {
   const out: number[] = [];
-  for (let t = 1; t <= max; t++) {
+  // A degree must divide heads, so none is above it (and the loop stays bounded).
+  for (let t = 1; t <= Math.min(max, model.heads); t++) {
     if (model.heads % t === 0 && model.ffn % t === 0 && (model.kvHeads % t === 0 || t % model.kvHeads === 0)) out.push(t);
   }
   return out;

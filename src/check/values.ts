@@ -186,6 +186,10 @@ function convert(entry: Entry, spec: KeySpec, out: Diagnostic[]): FieldValue | u
         return undefined;
       }
       if (t.kind === 'int' && !Number.isInteger(v.value)) return wrongType(entry, spec, out, `${key} must be whole, e.g. ${key} = ${Math.max(t.min, Math.round(v.value))}`);
+      if (!Number.isSafeInteger(Math.round(v.value)) && t.max === undefined) {
+        out.push(diag('PP2008', v.span, { key, value: v.raw, range: `must be at most ${formatNumber(Number.MAX_SAFE_INTEGER)}` }, { help: `e.g. ${key} = ${spec.example ?? t.min}` }));
+        return undefined;
+      }
       if (v.value < t.min || (t.max !== undefined && v.value > t.max)) {
         out.push(diag('PP2008', v.span, { key, value: v.raw, range: rangeText(t.min, t.max) }, { help: `e.g. ${key} = ${spec.example ?? t.min}` }));
         return undefined;

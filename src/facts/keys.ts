@@ -80,9 +80,9 @@ export const KEYS: Record<BlockKind, Record<string, KeySpec>> = {
   },
   cluster: {
     gpu: { type: { kind: 'gpu' }, required: true, doc: 'The GPU: a catalog name, or a block `gpu { name = "…"  memory = 24 GiB }`.', example: 'H100_SXM_80GB' },
-    gpus: { type: int(), doc: 'Total number of GPUs (all on one node unless nodes is given).', example: '8', aliases: ['num_gpus', 'world_size'] },
-    nodes: { type: int(), doc: 'Number of nodes; use with gpus_per_node instead of gpus.', example: '4', aliases: ['num_nodes', 'nnodes'] },
-    gpus_per_node: { type: int(), default: '8 with nodes; gpus otherwise', doc: 'GPUs per node.', example: '8', aliases: ['nproc_per_node', 'num_gpus_per_node'] },
+    gpus: { type: int(1, 1_000_000), doc: 'Total number of GPUs (all on one node unless nodes is given).', example: '8', aliases: ['num_gpus', 'world_size'] },
+    nodes: { type: int(1, 100_000), doc: 'Number of nodes; use with gpus_per_node instead of gpus.', example: '4', aliases: ['num_nodes', 'nnodes'] },
+    gpus_per_node: { type: int(1, 1024), default: '8 with nodes; gpus otherwise', doc: 'GPUs per node.', example: '8', aliases: ['nproc_per_node', 'num_gpus_per_node'] },
     network: { type: { kind: 'number', min: 0 }, default: '50 (400 Gb/s InfiniBand per GPU)', doc: 'Inter-node bandwidth per GPU in GB/s, each direction (for cost estimates of traffic between nodes).', example: '50', aliases: ['network_bandwidth', 'inter_node_bandwidth', 'internode_bandwidth'] },
   },
   gpu: {
