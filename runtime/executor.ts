@@ -166,7 +166,7 @@ export class Replica {
     const exec = async (s: Step, layer?: number) => {
       switch (s.op) {
         case 'compute':
-          group.devices.forEach((d, i) => d.ops.compute(encs[i]!, s, layer, input, n));
+          group.devices.forEach((d) => d.ops.compute(s, layer, input, n));
           return;
         case 'all-reduce':
         case 'all-gather':
@@ -202,9 +202,6 @@ export class Replica {
     return { logits: out, rows };
   }
 
-  allStates(): DeviceState[] {
-    return this.stages.flatMap((s) => s.devices);
-  }
 }
 
 /** Greedy sampling on the host: index of the largest logit per row. */

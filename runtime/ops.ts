@@ -151,7 +151,14 @@ export class Ops {
     this.run(p, { x, positions: this.s.buffer('positions'), table: this.ropeBuffer }, { T: this.n });
   }
 
+  private cache: ReturnType<Ops['kvShape']> | undefined;
+
+  /** The KV cache's shape on this device (looked up once: it is read for every layer). */
   private cacheOptions() {
+    return (this.cache ??= this.kvShape());
+  }
+
+  private kvShape() {
     const kv = this.s.graph.tensors.find((t) => t.name === 'kv.{l}')!;
     const d = this.model.headDim;
     const kvpr = Number(kv.shape[3]) / (kv.shards[0]?.parts ?? 1);
@@ -160,7 +167,7 @@ export class Ops {
   }
 
   /** One compute step of the graph (inside a block: `layer` fills `{l}`). */
-  compute(_enc: GPUCommandEncoder, step: Compute, layer: number | undefined, input: PassInput, n: number): void {
+  compute(step: Compute, layer: number | undefined, input: PassInput, n: number): void {
     const m = this.model;
     const hpr = m.heads / this.t;
     switch (step.kind) {

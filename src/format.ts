@@ -9,14 +9,6 @@ export function formatBytes(n: number): string {
   return `${n} B`;
 }
 
-/** 8030261248 → "8.03B"; 124439808 → "124.4M". */
-export function formatCount(n: number): string {
-  if (n >= 1e9) return `${(n / 1e9).toFixed(2)}B`;
-  if (n >= 1e6) return `${(n / 1e6).toFixed(1)}M`;
-  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}K`;
-  return String(n);
-}
-
 /**
  * 1234567 → "1,234,567" (integers; others as String does). By hand: the first
  * `toLocaleString` call initialises ICU, which costs ~30 ms of every CLI start.

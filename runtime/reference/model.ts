@@ -240,7 +240,6 @@ export class ReferenceModel {
    */
   forward(cache: ModelCache, batch: readonly TokenEntry[], opts: ForwardOptions = {}): Float32Array {
     const c = this.config;
-    const T = batch.length;
     const ids = batch.map((b) => b.token);
     const slots = batch.map((b) => b.slot);
     const positions = batch.map((b) => b.position);

@@ -469,12 +469,6 @@ function expand(graph: Graph, dev: GraphDevice, phases: string[], byRank: Map<nu
   return out;
 }
 
-function range(from: number, to: number, step: 1 | -1): number[] {
-  const out: number[] = [];
-  for (let i = from; step > 0 ? i <= to : i >= to; i += step) out.push(i);
-  return out;
-}
-
 /** Rows: ranks; columns: their actions in order; the action each stuck rank cannot finish in brackets. */
 export function grid(traces: RankTrace[], stuck: Stuck[]): string {
   const stuckAt = new Map(stuck.map((s) => [s.rank, s.actionIndex]));
