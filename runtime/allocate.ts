@@ -1,11 +1,17 @@
 /**
  * Allocating one device's buffers: exactly what the memory plan sized for the
  * webgpu engine (src/memory/webgpu.ts) plus the weights and KV cache the graph
- * assigns to the device. Limits are checked first, and a tensor that does not fit a
- * buffer or a binding is refused with its name, size and the limit.
+ * assigns to the device. Limits are checked first: a weight larger than one storage
+ * binding is split into row blocks (split.ts); anything else that does not fit a
+ * buffer or a binding is refused, before anything is allocated, with its name, its
+ * size, the limit and what to change.
  */
 import type { Graph, GraphDevice } from '../src/graph/types.js';
 import type { RankDevice } from './device.js';
+import { bufferBytes, splitRows } from './split.js';
+import { weightDtypeBytes, weightDtypeOfPlan } from './weights/convert.js';
+import { deviceWeights } from './weights/load.js';
+import type { Range } from './weights/slice.js';
 
 export class AllocationError extends Error {
   constructor(message: string) {
@@ -16,23 +22,98 @@ export class AllocationError extends Error {
 
 export const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
-/** Refuse to start before allocating anything when a buffer would break a device limit. */
-export function checkLimits(rd: RankDevice, dev: GraphDevice, buffers: { name: string; bytes: number }[]): void {
-  const { maxBufferSize, maxStorageBufferBindingSize } = rd.limits;
-  for (const b of buffers) {
-    if (b.bytes > maxBufferSize) {
-      throw new AllocationError(`rank ${dev.rank}: ${b.name} needs ${b.bytes.toLocaleString('en-US')} B, more than this adapter's maxBufferSize of ${maxBufferSize.toLocaleString('en-US')} B (${rd.description}); split the model over more tensor ranks`);
-    }
-    if (b.bytes > maxStorageBufferBindingSize) {
-      throw new AllocationError(
-        `rank ${dev.rank}: ${b.name} needs ${b.bytes.toLocaleString('en-US')} B, more than this adapter's maxStorageBufferBindingSize of ${maxStorageBufferBindingSize.toLocaleString('en-US')} B (${rd.description}); splitting one tensor over several bindings is not implemented yet: use a larger tensor degree`,
-      );
-    }
+/** The most bytes one storage binding may cover on a device, and where that limit comes from. */
+export interface BindingLimit {
+  bytes: number;
+  /** e.g. "this adapter's maxStorageBufferBindingSize of 134,217,728 B (llvmpipe …)". */
+  source: string;
+}
+
+const fmtB = (n: number) => `${n.toLocaleString('en-US')} B`;
+
+/**
+ * The binding limit of `rd`: the adapter's maxStorageBufferBindingSize, or
+ * `maxBindingBytes` when that is lower (an emulated smaller adapter; never raised).
+ */
+export function bindingLimit(rd: RankDevice, maxBindingBytes?: number): BindingLimit {
+  const adapter = rd.limits.maxStorageBufferBindingSize;
+  if (maxBindingBytes !== undefined && (!Number.isSafeInteger(maxBindingBytes) || maxBindingBytes < 4)) {
+    throw new RangeError(`maxBindingBytes must be an integer of at least 4 bytes, got ${String(maxBindingBytes)}`);
   }
-  const total = buffers.reduce((a, b) => a + b.bytes, 0);
+  if (maxBindingBytes !== undefined && maxBindingBytes < adapter) {
+    const bytes = maxBindingBytes - (maxBindingBytes % 4);
+    return { bytes, source: `the emulated binding limit (maxBindingBytes) of ${fmtB(bytes)}, below this adapter's ${fmtB(adapter)}` };
+  }
+  return { bytes: adapter, source: `this adapter's maxStorageBufferBindingSize of ${fmtB(adapter)} (${rd.description})` };
+}
+
+/** How one device's weights are laid out over bindings: instance name → row blocks (one block: not split). */
+export type WeightBlocks = Map<string, Range[]>;
+
+type Region = NonNullable<Graph['buffers']>[string][number];
+
+/**
+ * Check every buffer of one device against its limits before allocating anything, and
+ * plan the row blocks of the weights larger than one binding. Throws one
+ * AllocationError listing every buffer that cannot be made to fit (and, as an internal
+ * error, when the buffers would exceed the memory plan, which sizes them).
+ */
+export function planBindings(rd: RankDevice, dev: GraphDevice, graph: Graph, regions: readonly Region[], limit: BindingLimit): WeightBlocks {
+  const { maxBufferSize } = rd.limits;
+  const problems: string[] = [];
+  const blocks: WeightBlocks = new Map();
+  let total = 0;
+  for (const w of deviceWeights(graph, { stage: dev.stage, tensorRank: dev.tensorRank, dataRank: dev.dataRank })) {
+    const dtype = weightDtypeOfPlan(w.tensor.dtype);
+    if (dtype === undefined) continue; // the loader refuses it, with the tensor's name
+    const split = splitRows({ name: w.name, shape: w.shape, elementBytes: weightDtypeBytes(dtype) }, limit.bytes);
+    if (split.ok) blocks.set(w.name, split.blocks);
+    else problems.push(`weight ${split.problem}: ${limit.source}; use a larger tensor degree (row-parallel weights get shorter rows) or a device with a larger binding limit`);
+    total += split.ok ? bufferBytes(w.elements * weightDtypeBytes(dtype)) : 0;
+  }
+  const kvHalf = kvLayerBytes(graph) / 2;
+  if (bufferBytes(kvHalf) > limit.bytes) problems.push(`the K (and the V) cache of one layer needs ${fmtB(kvHalf)}, more than one binding: ${limit.source}; ${kvAdvice(graph, kvHalf, limit.bytes)}`);
+  const layers = graph.mesh.stages.filter((s) => s.rank === dev.stage).reduce((n, s) => n + s.lastLayer - s.firstLayer + 1, 0);
+  total += kvHalf * 2 * layers;
+  for (const r of regions) {
+    total += r.bytes;
+    if (r.name === 'uniforms') continue; // the kernel runner's pool of small uniform buffers
+    if (r.name === 'staging-read' || r.name === 'staging-write' || r.name === 'extra') {
+      // Mapped or unbound buffers: only the buffer size limit applies.
+      if (r.bytes > maxBufferSize) problems.push(`the ${r.name} buffer needs ${fmtB(r.bytes)}, more than this adapter's maxBufferSize of ${fmtB(maxBufferSize)} (${rd.description}); ${activationAdvice(graph, r, maxBufferSize)}`);
+      continue;
+    }
+    if (bufferBytes(r.bytes) > limit.bytes) problems.push(`the ${r.name} buffer needs ${fmtB(r.bytes)}, more than one binding: ${limit.source}; activation buffers are bound whole: ${activationAdvice(graph, r, limit.bytes)}`);
+  }
+  if (problems.length > 0) {
+    throw new AllocationError(problems.length === 1 ? `rank ${dev.rank}: ${problems[0]}` : `rank ${dev.rank}: ${problems.length} buffers do not fit:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
   if (total > dev.memory.total * 1.01 + 1) {
     throw new AllocationError(`internal error: rank ${dev.rank} would allocate ${total} B, more than its memory plan of ${dev.memory.total} B (this is a bug in parplan)`);
   }
+  return blocks;
+}
+
+/** What to change so that an activation or workspace buffer fits `limit` bytes. */
+function activationAdvice(graph: Graph, r: Region, limit: number): string {
+  const b = graph.batch!;
+  if (r.name === 'logits' || r.name === 'next') {
+    const fit = Math.floor((limit * b.maxBatch) / r.bytes);
+    return `it holds max_batch = ${b.maxBatch} rows${fit >= 1 ? `; max_batch = ${fit} fits` : ''}, and a larger tensor degree shards its vocabulary`;
+  }
+  if (r.name === 'rope' || r.name === 'extra') return `lower ${r.name === 'rope' ? "the model's max_seq" : "the plan's workspace"}`;
+  const T = Math.max(b.maxPrefillTokens, b.maxBatch);
+  const fit = Math.floor((limit * T) / r.bytes);
+  const sharded = ['q', 'k', 'v', 'attn', 'up', 'gate'].includes(r.name) ? ', or use a larger tensor degree' : '';
+  return `it holds max(max_prefill_tokens, max_batch) = ${T} tokens; ${fit >= 1 ? `lower both to at most ${fit}` : 'lower max_prefill_tokens and max_batch'}${sharded}`;
+}
+
+function kvAdvice(graph: Graph, half: number, limit: number): string {
+  const b = graph.batch!;
+  const perSlot = half / b.maxBatch;
+  const fit = Math.floor(limit / perSlot);
+  if (fit >= 1) return `it holds max_batch = ${b.maxBatch} sequences of seq = ${b.seq} tokens; max_batch = ${fit} fits (or a larger tensor degree, which shards its KV heads)`;
+  return `one sequence of seq = ${b.seq} tokens already takes ${fmtB(perSlot)}; lower seq to at most ${Math.floor((limit / perSlot) * b.seq)}, or use a larger tensor degree (which shards the KV heads)`;
 }
 
 /** Bytes of one layer's KV cache on a device: K and V for every slot and position. */
@@ -41,5 +122,3 @@ export function kvLayerBytes(graph: Graph): number {
   if (!kv) throw new Error('internal error: serving graph without a KV cache tensor (this is a bug in parplan)');
   return kv.bytes;
 }
-
-

@@ -4,19 +4,23 @@
  * and `.decode`) step by step: compute steps become kernel dispatches recorded into
  * one command encoder per device; tensor-parallel collectives and pipeline
  * send/recv go through the host (collectives.ts). Data-parallel replicas run
- * independently, each on its own devices and its own KV-cache slots.
+ * independently and concurrently, each on its own devices and its own KV-cache
+ * slots; the passes of one replica run one at a time (`Replica.exclusive`).
  *
  * A replica implements one forward pass over `n` tokens (a prefill chunk of one
  * sequence, or one token of each of several sequences in decode), each token with
  * its position and KV-cache slot; the last stage returns logits or greedy tokens.
  */
 import type { Graph, GraphDevice, Step } from '../src/graph/types.js';
-import { AllocationError, checkLimits, kvLayerBytes, STORAGE } from './allocate.js';
+import { AllocationError, bindingLimit, kvLayerBytes, planBindings, STORAGE, type BindingLimit } from './allocate.js';
 import { HostStaging, allReduceSum, gatherColumns, sendRecv, type Member } from './collectives.js';
 import type { RankDevice } from './device.js';
 import { KernelRunner } from './kernels/run.js';
 import { Ops, type WeightBuffer } from './ops.js';
+import { bufferBytes } from './split.js';
+import { beginSpan, type DeviceTrace, type Trace } from './trace.js';
 import { loadWeights, type WeightsSource } from './weights/load.js';
+import type { Range } from './weights/slice.js';
 
 export { AllocationError };
 
@@ -27,6 +31,8 @@ export class DeviceState {
   /** Per layer: the K and V caches, each [slots, maxSeq, kvHeadsPerRank, headDim]. */
   readonly kv = new Map<number, { k: GPUBuffer; v: GPUBuffer }>();
   staging: HostStaging | undefined;
+  /** Where this device's compute and communication spans go (RuntimeOptions.trace). */
+  readonly trace: DeviceTrace | undefined;
   readonly runner: KernelRunner;
   readonly ops: Ops;
   /** Bytes of every buffer created for this device (the memory report). */
@@ -36,7 +42,11 @@ export class DeviceState {
     readonly rd: RankDevice,
     readonly dev: GraphDevice,
     readonly graph: Graph,
+    /** The most bytes one storage binding covers here (weights above it are split into row blocks). */
+    readonly binding: BindingLimit,
+    trace?: Trace,
   ) {
+    this.trace = trace ? { trace, rank: dev.rank, replica: dev.dataRank } : undefined;
     this.runner = new KernelRunner(rd.device, { label: `rank ${dev.rank}` });
     this.ops = new Ops(this);
   }
@@ -59,20 +69,28 @@ export class DeviceState {
   }
 }
 
-/** Allocate one device exactly as the compiled graph says, and upload its weights. */
-export async function prepareDevice(rd: RankDevice, dev: GraphDevice, graph: Graph, weights: WeightsSource): Promise<DeviceState> {
-  const state = new DeviceState(rd, dev, graph);
+export interface PrepareOptions {
+  /** Emulate a smaller binding limit than the adapter's (RuntimeOptions.maxBindingBytes). */
+  maxBindingBytes?: number;
+  /** Keep the upload staging buffer mapped between uses (RuntimeOptions.overlap; default true). */
+  mapAhead?: boolean;
+  trace?: Trace;
+}
+
+/**
+ * Allocate one device exactly as the compiled graph says, and upload its weights — a
+ * weight larger than one storage binding as row blocks, one buffer each.
+ */
+export async function prepareDevice(rd: RankDevice, dev: GraphDevice, graph: Graph, weights: WeightsSource, opts: PrepareOptions = {}): Promise<DeviceState> {
   const regions = graph.buffers?.[dev.program];
   if (!regions) throw new AllocationError(`plan '${graph.plan.name}' was not compiled for the webgpu engine: add \`engine = webgpu\` to the plan and compile it again`);
+  const limit = bindingLimit(rd, opts.maxBindingBytes);
+  const blocks = planBindings(rd, dev, graph, regions, limit);
+  const state = new DeviceState(rd, dev, graph, limit, opts.trace);
   const kvBytes = kvLayerBytes(graph);
   const layers = graph.mesh.stages.filter((s) => s.rank === dev.stage);
-  checkLimits(rd, dev, [
-    ...graph.tensors.filter((t) => t.role === 'weight' && t.owners.includes(dev.stage)).map((t) => ({ name: t.name, bytes: t.bytes })),
-    { name: 'the KV cache of one layer', bytes: kvBytes / 2 },
-    ...regions.map((r) => ({ name: `the ${r.name} buffer`, bytes: r.bytes })),
-  ]);
   const device = rd.device;
-  for (const r of regions) allocateRegion(state, r, regions);
+  for (const r of regions) allocateRegion(state, r, regions, opts.mapAhead ?? true);
   for (const st of layers) {
     for (let l = st.firstLayer; l <= st.lastLayer; l++) {
       const half = kvBytes / 2;
@@ -81,20 +99,25 @@ export async function prepareDevice(rd: RankDevice, dev: GraphDevice, graph: Gra
       state.allocated += kvBytes;
     }
   }
-  for await (const w of loadWeights(graph, { stage: dev.stage, tensorRank: dev.tensorRank, dataRank: dev.dataRank }, weights, { progress: 'auto' })) {
-    const size = Math.max(4, Math.ceil(w.data.byteLength / 4) * 4);
-    const buffer = device.createBuffer({ label: `rank ${dev.rank} ${w.name}`, size, usage: STORAGE(), mappedAtCreation: true });
+  const coords = { stage: dev.stage, tensorRank: dev.tensorRank, dataRank: dev.dataRank };
+  for await (const w of loadWeights(graph, coords, weights, { progress: 'auto', rowBlocks: (s) => blocks.get(s.name) })) {
+    const rows: Range = w.block?.rows ?? [0, w.shape[0] ?? 1];
+    const size = bufferBytes(w.data.byteLength);
+    const label = `rank ${dev.rank} ${w.name}${w.block ? ` rows ${rows[0]}…${rows[1] - 1}` : ''}`;
+    const buffer = device.createBuffer({ label, size, usage: STORAGE(), mappedAtCreation: true });
     new Uint8Array(buffer.getMappedRange()).set(w.data);
     buffer.unmap();
-    state.weights.set(w.name, { buffer, dtype: w.dtype, shape: w.shape });
     state.allocated += size;
+    let entry = state.weights.get(w.name);
+    if (!entry) state.weights.set(w.name, (entry = { dtype: w.dtype, shape: w.shape, blocks: [] }));
+    entry.blocks.push({ buffer, rows });
   }
   return state;
 }
 
 type Region = NonNullable<Graph['buffers']>[string][number];
 
-function allocateRegion(state: DeviceState, r: Region, all: readonly Region[]): void {
+function allocateRegion(state: DeviceState, r: Region, all: readonly Region[], mapAhead: boolean): void {
   const device = state.rd.device;
   if (r.name === 'uniforms') {
     state.allocated += r.bytes; // the kernel runner's uniform pool: one chunk of this size
@@ -103,7 +126,8 @@ function allocateRegion(state: DeviceState, r: Region, all: readonly Region[]): 
   if (r.name === 'staging-read' || r.name === 'staging-write') {
     if (!state.staging) {
       const bytes = (name: string) => all.find((x) => x.name === name)?.bytes ?? 0;
-      state.staging = HostStaging.create(device, bytes('staging-read'), bytes('staging-write'), `rank ${state.dev.rank}`);
+      state.staging = HostStaging.create(device, bytes('staging-read'), bytes('staging-write'), `rank ${state.dev.rank}`, mapAhead);
+      state.staging.trace = state.trace;
       state.allocated += bytes('staging-read') + bytes('staging-write');
     }
     return;
@@ -125,8 +149,17 @@ export interface PassInput {
   phase: 'prefill' | 'decode';
 }
 
+type Collective = Extract<Step, { op: 'all-reduce' | 'all-gather' | 'reduce-scatter' }>;
+
+/** A program's phase with its blocks instanced per layer: what one pass runs, in order. */
+type Flat = { step: Step; layer: number | undefined }[];
+
 /** One data-parallel replica: its stages in order. */
 export class Replica {
+  /** The end of the last pass queued on this replica (passes share its activation buffers). */
+  private tail: Promise<unknown> = Promise.resolve();
+  private readonly flat = new Map<string, Flat>();
+
   constructor(
     readonly dataRank: number,
     readonly stages: StageGroup[],
@@ -134,8 +167,20 @@ export class Replica {
   ) {}
 
   /**
-   * Run one pass; returns the logits of the rows that need them ([rows, vocab], padding
-   * columns removed): the last token for prefill, every token for decode.
+   * Run `work` once every pass queued before it on this replica has finished: passes
+   * of one replica share its activation buffers and staging, so they never interleave;
+   * other replicas' passes run meanwhile.
+   */
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(work);
+    this.tail = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Run one pass (the caller holds `exclusive`); returns the logits of the rows that
+   * need them ([rows, vocab], padding columns removed): the last token for prefill,
+   * every token for decode.
    */
   async forward(input: PassInput): Promise<{ logits: Float32Array; rows: number }> {
     const n = input.tokens.length;
@@ -151,40 +196,53 @@ export class Replica {
     return this.readLogits(input, n);
   }
 
+  /** The stage's steps for `phase`, blocks instanced per layer (computed once per program). */
+  private steps(program: string, phase: string): Flat {
+    const key = `${program}:${phase}`;
+    let flat = this.flat.get(key);
+    if (flat) return flat;
+    flat = [];
+    const add = (s: Step, layer: number | undefined) => {
+      if (s.op !== 'block') return void flat!.push({ step: s, layer });
+      for (let l = s.layers[0]; l <= s.layers[1]; l++) for (const inner of this.graph.blocks[s.block]!) add(inner, l);
+    };
+    for (const s of this.graph.programs[program]!.phases[phase]!) add(s, undefined);
+    this.flat.set(key, flat);
+    return flat;
+  }
+
+  /**
+   * Record the stage's compute steps into one encoder per tensor rank; at a collective,
+   * submit every rank's encoder first and only then read any back (allReduceSum maps
+   * them all before awaiting one), so the ranks' devices compute together.
+   */
   private async runStage(group: StageGroup, input: PassInput, n: number): Promise<void> {
-    const program = this.graph.programs[group.devices[0]!.dev.program]!;
-    const steps = program.phases[input.phase]!;
-    const encs = group.devices.map((d) => d.ops.begin());
-    const flush = async (collective?: Extract<Step, { op: 'all-reduce' | 'all-gather' | 'reduce-scatter' }>) => {
-      group.devices.forEach((d, i) => d.ops.end(encs[i]!));
-      if (collective && collective.op === 'all-reduce' && group.devices.length > 1) {
-        const name = collective.tensor === 'hidden' ? 'hidden' : 'x';
-        await allReduceSum(group.devices.map((d) => d.member(name)), n * this.graph.model.hidden);
+    const steps = this.steps(group.devices[0]!.dev.program, input.phase);
+    const open = () => group.devices.map((d) => ({ enc: d.ops.begin(), end: beginSpan(d.trace, 'compute', input.phase) }));
+    const submit = (encs: ReturnType<typeof open>) =>
+      group.devices.forEach((d, i) => {
+        d.ops.end(encs[i]!.enc);
+        encs[i]!.end();
+      });
+    let encs = open();
+    for (const { step: s, layer } of steps) {
+      if (s.op === 'compute') {
+        for (const d of group.devices) d.ops.compute(s, layer, input, n);
+      } else if (isCollective(s) && s.tensor !== 'logits') {
+        // (The logits are gathered on the host when they are read.)
+        submit(encs);
+        await this.collective(group, s, n);
+        encs = open();
       }
-      group.devices.forEach((d, i) => (encs[i] = d.ops.begin()));
-    };
-    const exec = async (s: Step, layer?: number) => {
-      switch (s.op) {
-        case 'compute':
-          group.devices.forEach((d) => d.ops.compute(s, layer, input, n));
-          return;
-        case 'all-reduce':
-        case 'all-gather':
-        case 'reduce-scatter':
-          // The logits are gathered on the host when they are read.
-          if (s.tensor === 'logits') return;
-          await flush(s);
-          return;
-        case 'block':
-          for (let l = s.layers[0]; l <= s.layers[1]; l++) for (const inner of this.graph.blocks[s.block]!) await exec(inner, l);
-          return;
-        default:
-          // send/recv between stages and the loop-carried tokens are done by forward().
-          return;
-      }
-    };
-    for (const s of steps) await exec(s);
-    group.devices.forEach((d, i) => d.ops.end(encs[i]!));
+      // send/recv between stages and the loop-carried tokens are done by forward().
+    }
+    submit(encs);
+  }
+
+  private async collective(group: StageGroup, c: Collective, n: number): Promise<void> {
+    if (c.op !== 'all-reduce' || group.devices.length < 2) return;
+    const name = c.tensor === 'hidden' ? 'hidden' : 'x';
+    await allReduceSum(group.devices.map((d) => d.member(name)), n * this.graph.model.hidden);
   }
 
   private async readLogits(input: PassInput, n: number): Promise<{ logits: Float32Array; rows: number }> {
@@ -192,16 +250,20 @@ export class Replica {
     const rows = input.phase === 'prefill' ? 1 : n;
     const vocab = this.graph.model.vocab;
     const vRows = this.graph.model.vocabPadded / this.graph.mesh.tensor;
+    const members = last.devices.map((d) => d.member('logits'));
     let full: Float32Array;
-    if (last.devices.length === 1) full = await last.devices[0]!.ops.readLogits(rows, vRows);
-    else full = await gatherColumns(last.devices.map((d) => d.member('logits')), rows, vRows);
+    if (members.length === 1) full = await members[0]!.staging.readF32(members[0]!.buffer, rows * vRows * 4, 0, 'logits');
+    else full = await gatherColumns(members, rows, vRows);
     const width = this.graph.model.vocabPadded;
     if (width === vocab) return { logits: full, rows };
     const out = new Float32Array(rows * vocab);
     for (let r = 0; r < rows; r++) out.set(full.subarray(r * width, r * width + vocab), r * vocab);
     return { logits: out, rows };
   }
+}
 
+function isCollective(s: Step): s is Collective {
+  return s.op === 'all-reduce' || s.op === 'all-gather' || s.op === 'reduce-scatter';
 }
 
 /** Greedy sampling on the host: index of the largest logit per row. */

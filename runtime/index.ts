@@ -13,18 +13,49 @@ import { openDevices, type DeviceOptions, type RankDevice } from './device.js';
 import { EngineLostError, type DecodeEntry, type Engine } from './engine.js';
 import { argmaxRows, prepareDevice, Replica, type DeviceState } from './executor.js';
 import { createServer, policyFromPlan, type GenerateOptions, type GenerateResult, type Server } from './serving/index.js';
+import type { BatchCheck, GraphInput, NewTokensCheck, Prompts, ServingCheck } from './typed.js';
+import type { Trace } from './trace.js';
 import { parseWeightsSource, type WeightsSource } from './weights/load.js';
 
 export * from './serving/index.js';
 export type { Engine, DecodeEntry } from './engine.js';
 export { EngineLostError } from './engine.js';
 export { AllocationError } from './allocate.js';
+export type * from './typed.js';
+export { Trace, type Span, type SpanKind } from './trace.js';
 
 export interface RuntimeOptions extends DeviceOptions {
   /** `random:SEED`, safetensors files or a directory (see runtime/weights), or a parsed source. */
   weights: string | WeightsSource;
   /** Reuse already opened devices (one per rank, in rank order). */
   devices?: RankDevice[];
+  /**
+   * For tests and for emulating a smaller adapter: the most bytes one storage binding
+   * may cover, used instead of the adapter's maxStorageBufferBindingSize when lower
+   * (never raises it). Weights larger than the limit are split into row blocks.
+   */
+  maxBindingBytes?: number;
+  /**
+   * Overlap communication with compute (default true): data-parallel replicas run their
+   * passes concurrently, and each upload staging buffer is mapped again right after its
+   * copy is submitted. `false` runs replicas one after another and maps on demand — the
+   * schedule before overlap, kept for comparison (bench/overlap.ts); results are identical.
+   */
+  overlap?: boolean;
+  /** Record per-device spans of compute and communication into this trace (runtime/trace.ts). */
+  trace?: Trace;
+}
+
+/** A weight held as several row blocks because it is larger than one storage binding. */
+export interface SplitReportRow {
+  rank: number;
+  /** Instance name, e.g. `embedding.weight`. */
+  weight: string;
+  shape: number[];
+  /** Rows of each block (the first dimension). */
+  blockRows: number[];
+  /** The binding limit that made the split, in bytes. */
+  limitBytes: number;
 }
 
 export interface MemoryReportRow {
@@ -36,7 +67,8 @@ export interface MemoryReportRow {
   ratio: number;
 }
 
-export class Runtime {
+/** `G`: the graph's type; a generated module's literal graph makes misuse a type error (runtime/typed.ts). */
+export class Runtime<G extends GraphInput = Graph> {
   readonly engine: WebgpuEngine;
   private server: Server | undefined;
 
@@ -44,8 +76,9 @@ export class Runtime {
     readonly graph: Graph,
     readonly replicas: Replica[],
     private readonly states: DeviceState[],
+    overlap = true,
   ) {
-    this.engine = new WebgpuEngine(graph, replicas, states);
+    this.engine = new WebgpuEngine(graph, replicas, states, overlap);
   }
 
   /** Allocated bytes per device against the memory plan. */
@@ -55,14 +88,30 @@ export class Runtime {
       .sort((a, b) => a.rank - b.rank);
   }
 
+  /** The weights split over several storage bindings on each device (empty when every weight fits one). */
+  splitReport(): SplitReportRow[] {
+    return this.states
+      .flatMap((s) =>
+        [...s.weights]
+          .filter(([, w]) => w.blocks.length > 1)
+          .map(([weight, w]) => ({ rank: s.dev.rank, weight, shape: [...w.shape], blockRows: w.blocks.map((b) => b.rows[1] - b.rows[0]), limitBytes: s.binding.bytes })),
+      )
+      .sort((a, b) => a.rank - b.rank);
+  }
+
   /**
-   * Logits of the last token of each prompt ([vocab] each), computed one prompt at a
-   * time in KV slot 0 of replica 0 (other sequences' caches are not touched).
+   * Logits of the last token of each prompt ([vocab] each): at most the plan's
+   * `max_batch` prompts (the same limit the generated types check at compile time).
+   * Prompt i is prefilled in KV slot 0 of replica i mod data, so replicas work on
+   * their prompts concurrently, each one prompt after another; other slots' caches
+   * are not touched (do not call it while the server decodes sequences).
    */
-  async forward(prompts: readonly (readonly number[])[]): Promise<Float32Array[]> {
-    const out: Float32Array[] = [];
-    for (const p of prompts) out.push(await this.engine.prefillLogits(0, p));
-    return out;
+  async forward<const P extends Prompts>(prompts: P & BatchCheck<G, P>): Promise<Float32Array[]> {
+    const max = this.graph.batch!.maxBatch;
+    if (prompts.length > max) {
+      throw new RangeError(`forward got a batch of ${prompts.length} prompts; plan '${this.graph.plan.name}' has max_batch = ${max}: pass at most ${max} prompts per call`);
+    }
+    return this.engine.prefillEach(prompts);
   }
 
   /** The batching server for the plan's batch policy (created on first use). */
@@ -74,7 +123,7 @@ export class Runtime {
     return this.server;
   }
 
-  generate(prompt: readonly number[], opts: GenerateOptions): Promise<GenerateResult> {
+  generate<const N extends number>(prompt: readonly number[], opts: GenerateOptions & { maxNewTokens: N & NewTokensCheck<G, N> }): Promise<GenerateResult> {
     return this.serve().generate([...prompt], opts);
   }
 
@@ -88,13 +137,15 @@ export class Runtime {
   }
 }
 
-export async function createRuntime(graph: Graph, opts: RuntimeOptions): Promise<Runtime> {
+export async function createRuntime<const G extends GraphInput = Graph>(input: G & ServingCheck<G>, opts: RuntimeOptions): Promise<Runtime<G>> {
+  const graph = input as Graph; // read-only from here on: the runtime never writes to the graph
   if (graph.plan.mode !== 'serve') throw new Error(`plan '${graph.plan.name}' is a training plan; the runtime serves serving plans`);
   const weights = typeof opts.weights === 'string' ? parseWeightsSource(opts.weights) : opts.weights;
   const devices = opts.devices ?? (await openDevices(graph.devices.length, opts));
   if (devices.length < graph.devices.length) throw new Error(`the graph has ${graph.devices.length} ranks but ${devices.length} devices were given`);
   const states: DeviceState[] = [];
-  for (const dev of graph.devices) states.push(await prepareDevice(devices[dev.rank]!, dev, graph, weights));
+  const prepare = { ...(opts.maxBindingBytes === undefined ? {} : { maxBindingBytes: opts.maxBindingBytes }), mapAhead: opts.overlap ?? true, ...(opts.trace ? { trace: opts.trace } : {}) };
+  for (const dev of graph.devices) states.push(await prepareDevice(devices[dev.rank]!, dev, graph, weights, prepare));
   const replicas: Replica[] = [];
   for (let d = 0; d < graph.mesh.data; d++) {
     const stages = Array.from({ length: graph.mesh.pipeline }, (_, s) => ({
@@ -102,7 +153,7 @@ export async function createRuntime(graph: Graph, opts: RuntimeOptions): Promise
     }));
     replicas.push(new Replica(d, stages, graph));
   }
-  return new Runtime(graph, replicas, states);
+  return new Runtime<G>(graph, replicas, states, opts.overlap ?? true);
 }
 
 /** The Engine the batching server drives: slots of every replica, in order. */
@@ -120,6 +171,8 @@ export class WebgpuEngine implements Engine {
     private readonly graph: Graph,
     private readonly replicas: Replica[],
     states: DeviceState[],
+    /** Replicas' passes run concurrently (RuntimeOptions.overlap). */
+    private readonly overlap = true,
   ) {
     this.perReplica = graph.batch!.maxBatch;
     this.slots = this.perReplica * replicas.length;
@@ -166,13 +219,25 @@ export class WebgpuEngine implements Engine {
     const replica = this.replicas[Math.floor(slot / this.perReplica)]!;
     const local = slot % this.perReplica;
     const chunk = this.graph.batch!.maxPrefillTokens;
-    let logits: Float32Array | undefined;
-    for (let start = 0; start < prompt.length; start += chunk) {
-      const tokens = prompt.slice(start, start + chunk);
-      const r = await replica.forward({ phase: 'prefill', tokens, positions: tokens.map((_, i) => start + i), slots: tokens.map(() => local) });
-      logits = r.logits;
-    }
-    return logits!;
+    // The whole prompt holds the replica: its chunks fill one slot in order.
+    return replica.exclusive(async () => {
+      let logits: Float32Array | undefined;
+      for (let start = 0; start < prompt.length; start += chunk) {
+        const tokens = prompt.slice(start, start + chunk);
+        const r = await replica.forward({ phase: 'prefill', tokens, positions: tokens.map((_, i) => start + i), slots: tokens.map(() => local) });
+        logits = r.logits;
+      }
+      return logits!;
+    });
+  }
+
+  /** Last-token logits of each prompt, prompt i in slot 0 of replica i mod data (Runtime.forward). */
+  async prefillEach(prompts: readonly (readonly number[])[]): Promise<Float32Array[]> {
+    const slotOf = (i: number) => (i % this.replicas.length) * this.perReplica;
+    if (this.overlap) return Promise.all(prompts.map((p, i) => this.prefillLogits(slotOf(i), p)));
+    const out: Float32Array[] = [];
+    for (const [i, p] of prompts.entries()) out.push(await this.prefillLogits(slotOf(i), p));
+    return out;
   }
 
   prefill(slot: number, prompt: readonly number[]): Promise<number> {
@@ -189,17 +254,21 @@ export class WebgpuEngine implements Engine {
         list.push({ entry, index });
       });
       const out = new Array<number>(batch.length);
-      await Promise.all(
-        [...byReplica].map(async ([r, items]) => {
-          const res = await this.replicas[r]!.forward({
+      const step = async ([r, items]: [number, { entry: DecodeEntry; index: number }[]]) => {
+        const replica = this.replicas[r]!;
+        const res = await replica.exclusive(() =>
+          replica.forward({
             phase: 'decode',
             tokens: items.map((i) => i.entry.token),
             positions: items.map((i) => i.entry.position),
             slots: items.map((i) => i.entry.slot % this.perReplica),
-          });
-          argmaxRows(res.logits, res.rows, this.graph.model.vocab).forEach((tok, k) => (out[items[k]!.index] = tok));
-        }),
-      );
+          }),
+        );
+        argmaxRows(res.logits, res.rows, this.graph.model.vocab).forEach((tok, k) => (out[items[k]!.index] = tok));
+      };
+      // Each replica decodes its own sequences; with overlap they do so at the same time.
+      if (this.overlap) await Promise.all([...byReplica].map(step));
+      else for (const entry of byReplica) await step(entry);
       return out;
     });
   }

@@ -4,16 +4,37 @@
  * buffers as the webgpu layout allocates them (src/memory/webgpu.ts): `hidden`,
  * `x` (also `y`, the row-parallel output), `q`, `k`, `v`, `attn`, `up`/`gate` (`u`),
  * `logits`, `next`; weights by instance name; `kv.{l}` to the layer's caches.
+ *
+ * A weight larger than one storage binding is held as row blocks (runtime/split.ts):
+ * a matmul runs once per block of its weight, each dispatch writing the block's
+ * columns of the output (`col0`, row stride the whole output's); an embedding table
+ * gathers block by block (the first writes every token, the others add their own ids'
+ * rows); the tied output head is a matmul over the embedding's blocks.
  */
 import type { Step } from '../src/graph/types.js';
 import type { DeviceState, PassInput } from './executor.js';
 import { kernels, pickMatmul, ropeTable, subgroupMatrixSupport, type KernelProgram, type SubgroupMatrixConfig, type TensorType } from './kernels/index.js';
 import type { WeightDtype } from './weights/convert.js';
+import type { Range } from './weights/slice.js';
+
+/** One buffer of a weight: rows [rows[0], rows[1]) of its first dimension. */
+export interface WeightBlock {
+  buffer: GPUBuffer;
+  rows: Range;
+}
 
 export interface WeightBuffer {
-  buffer: GPUBuffer;
   dtype: WeightDtype;
+  /** The whole weight's shape on this device. */
   shape: number[];
+  /** One block (the whole weight) unless it is larger than one storage binding. */
+  blocks: WeightBlock[];
+}
+
+/** The single buffer of a weight that is never split (norm gains, biases: bound whole). */
+export function wholeBuffer(w: WeightBuffer, name: string): GPUBuffer {
+  if (w.blocks.length !== 1) throw new Error(`internal error: weight ${name} is split into ${w.blocks.length} blocks where it is bound whole (this is a bug in parplan)`);
+  return w.blocks[0]!.buffer;
 }
 
 export const NORM_EPS = 1e-5;
@@ -101,42 +122,61 @@ export class Ops {
     return this.s.weights.has(layer === undefined ? name : name.replaceAll('{l}', String(layer)));
   }
 
-  /** y[M, N] = a[M, K] · Wᵀ (+ bias on tensor rank 0 for row-parallel layers, on every rank for column-parallel ones). */
+  /**
+   * y[M, N] = a[M, K] · Wᵀ (+ bias on tensor rank 0 for row-parallel layers, on every rank
+   * for column-parallel ones): one dispatch per row block of W, writing columns
+   * rows[0] … rows[1] of y.
+   */
   private matmul(a: GPUBuffer, weight: string, out: GPUBuffer, layer: number | undefined, M: number, opts: { bias?: string; rowParallel?: boolean; residual?: GPUBuffer } = {}): void {
     const { w } = this.w(weight, layer);
     const [N, K] = w.shape as [number, number];
-    const bias = opts.bias && this.hasWeight(opts.bias, layer) && (!opts.rowParallel || this.s.dev.tensorRank === 0) ? this.w(opts.bias, layer).w : undefined;
+    const bias = opts.bias && this.hasWeight(opts.bias, layer) && (!opts.rowParallel || this.s.dev.tensorRank === 0) ? this.w(opts.bias, layer) : undefined;
     const wt = this.type(w.dtype);
     const pick = this.software && M > 8 ? { variant: 'tiled' as const, tile: 'small' as const } : pickMatmul(M, wt, this.tensorCores);
-    const key = `mm:${N}:${K}:${w.dtype}:${bias ? bias.dtype : '-'}:${opts.residual ? 'r' : ''}:${pick.variant}:${pick.tile ?? ''}`;
+    for (const block of w.blocks) this.matmulBlock(a, block, out, M, { N, K, dtype: w.dtype, wt, pick, bias, residual: opts.residual });
+  }
+
+  private matmulBlock(
+    a: GPUBuffer,
+    block: WeightBlock,
+    out: GPUBuffer,
+    M: number,
+    o: { N: number; K: number; dtype: WeightDtype; wt: TensorType; pick: ReturnType<typeof pickMatmul>; bias: { w: WeightBuffer; name: string } | undefined; residual: GPUBuffer | undefined },
+  ): void {
+    const { K, wt, pick, bias } = o;
+    const [col0, end] = block.rows;
+    const N = end - col0;
+    const key = `mm:${N}:${K}:${o.N}:${col0}:${o.dtype}:${bias ? bias.w.dtype : '-'}:${o.residual ? 'r' : ''}:${pick.variant}:${pick.tile ?? ''}`;
     const p = this.program(key, () =>
       kernels.matmul({
         N,
         K,
+        ldc: o.N,
+        col0,
         w: wt,
-        ...(bias ? { bias: true, biasType: this.type(bias.dtype) } : {}),
-        ...(opts.residual ? { residual: true } : {}),
+        ...(bias ? { bias: true, biasType: this.type(bias.w.dtype) } : {}),
+        ...(o.residual ? { residual: true } : {}),
         variant: pick.variant,
         ...(pick.tile ? { tile: pick.tile } : {}),
         ...(pick.variant === 'subgroup-matrix' && this.tensorCores ? { subgroupMatrix: this.tensorCores } : {}),
       }),
     );
-    const buffers: Record<string, GPUBuffer> = { A: a, W: w.buffer, C: out };
-    if (bias) buffers['bias'] = bias.buffer;
-    if (opts.residual) buffers['residual'] = opts.residual;
+    const buffers: Record<string, GPUBuffer> = { A: a, W: block.buffer, C: out };
+    if (bias) buffers['bias'] = wholeBuffer(bias.w, bias.name);
+    if (o.residual) buffers['residual'] = o.residual;
     this.run(p, buffers, { M });
   }
 
   private norm(x: GPUBuffer, y: GPUBuffer, prefix: string, layer: number | undefined, rows: number): void {
-    const { w } = this.w(`${prefix}.weight`, layer);
+    const { w, name } = this.w(`${prefix}.weight`, layer);
     const h = this.model.hidden;
     if (this.model.norm === 'layernorm') {
-      const b = this.w(`${prefix}.bias`, layer).w;
-      const p = this.program(`ln:${w.dtype}:${b.dtype}`, () => kernels.layernorm({ cols: h, eps: NORM_EPS, weight: this.type(w.dtype), bias: this.type(b.dtype) }));
-      this.run(p, { x, weight: w.buffer, bias: b.buffer, y }, { rows });
+      const b = this.w(`${prefix}.bias`, layer);
+      const p = this.program(`ln:${w.dtype}:${b.w.dtype}`, () => kernels.layernorm({ cols: h, eps: NORM_EPS, weight: this.type(w.dtype), bias: this.type(b.w.dtype) }));
+      this.run(p, { x, weight: wholeBuffer(w, name), bias: wholeBuffer(b.w, b.name), y }, { rows });
     } else {
       const p = this.program(`rms:${w.dtype}`, () => kernels.rmsnorm({ cols: h, eps: NORM_EPS, weight: this.type(w.dtype) }));
-      this.run(p, { x, weight: w.buffer, y }, { rows });
+      this.run(p, { x, weight: wholeBuffer(w, name), y }, { rows });
     }
   }
 
@@ -166,24 +206,45 @@ export class Ops {
     return { slots: Number(this.s.graph.symbols!['batch']!.max), maxSeq: this.s.graph.symbols!['seq']!.max, kvHeads: kvpr, headDim: d, cache: this.type(fmt) };
   }
 
+  /**
+   * hidden[t] = embedding[ids[t]] (+ positions[pos[t]] on tensor rank 0 for learned
+   * positions). Unsplit tables: one fused gather. Tables in row blocks: the first token
+   * block writes every token, the others and the position blocks add their own rows.
+   */
+  private embedding(n: number): void {
+    const m = this.model;
+    const table = this.w('embedding.weight', undefined).w;
+    const withPositions = m.positions === 'learned' && this.s.dev.tensorRank === 0;
+    const pos = withPositions ? this.w('positions.weight', undefined).w : undefined;
+    const ids = this.s.buffer('tokens');
+    const out = this.s.buffer('hidden');
+    if (table.blocks.length === 1 && (!pos || pos.blocks.length === 1)) {
+      const rows = m.vocabPadded / this.t;
+      const p = this.program(`emb:${table.dtype}:${pos?.dtype ?? '-'}`, () =>
+        kernels.embedding({ hidden: m.hidden, vocab: rows, table: this.type(table.dtype), ...(pos ? { positional: { maxPositions: m.maxSeq, table: this.type(pos.dtype) } } : {}) }),
+      );
+      const buffers: Record<string, GPUBuffer> = { ids, table: table.blocks[0]!.buffer, out };
+      if (pos) Object.assign(buffers, { positions: this.s.buffer('positions'), posTable: pos.blocks[0]!.buffer });
+      this.run(p, buffers, { T: n });
+      return;
+    }
+    const gather = (w: WeightBuffer, block: WeightBlock, idBuffer: GPUBuffer, accumulate: boolean) => {
+      const [base, end] = block.rows;
+      const p = this.program(`emb:${w.dtype}:${base}:${end}:${accumulate ? 'acc' : ''}`, () => kernels.embedding({ hidden: m.hidden, vocab: end - base, rowBase: base, table: this.type(w.dtype), accumulate }));
+      this.run(p, { ids: idBuffer, table: block.buffer, out }, { T: n });
+    };
+    table.blocks.forEach((b, i) => gather(table, b, ids, i > 0));
+    if (pos) for (const b of pos.blocks) gather(pos, b, this.s.buffer('positions'), true);
+  }
+
   /** One compute step of the graph (inside a block: `layer` fills `{l}`). */
   compute(step: Compute, layer: number | undefined, input: PassInput, n: number): void {
     const m = this.model;
     const hpr = m.heads / this.t;
     switch (step.kind) {
-      case 'embedding': {
-        const table = this.w('embedding.weight', undefined).w;
-        const withPositions = m.positions === 'learned' && this.s.dev.tensorRank === 0;
-        const pos = withPositions ? this.w('positions.weight', undefined).w : undefined;
-        const rows = m.vocabPadded / this.t;
-        const p = this.program(`emb:${table.dtype}:${pos?.dtype ?? '-'}`, () =>
-          kernels.embedding({ hidden: m.hidden, vocab: rows, table: this.type(table.dtype), ...(pos ? { positional: { maxPositions: m.maxSeq, table: this.type(pos.dtype) } } : {}) }),
-        );
-        const buffers: Record<string, GPUBuffer> = { ids: this.s.buffer('tokens'), table: table.buffer, out: this.s.buffer('hidden') };
-        if (pos) Object.assign(buffers, { positions: this.s.buffer('positions'), posTable: pos.buffer });
-        this.run(p, buffers, { T: n });
+      case 'embedding':
+        this.embedding(n);
         return;
-      }
       case 'norm': {
         const prefix = step.reads[1]!.replace(/\.weight$/, '');
         this.norm(this.buf('hidden'), this.buf('x'), prefix, layer, n);

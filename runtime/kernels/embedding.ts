@@ -6,6 +6,14 @@
  *
  * With an f32 table this is also a row gather: bind an activation buffer as `table` and
  * row indices as `ids` (e.g. the last position of each sequence before the output head).
+ *
+ * A table split over several storage bindings (row blocks, runtime/split.ts) is gathered
+ * one block at a time: `rowBase` is the block's first row (ids are looked up at
+ * id − rowBase; ids outside [rowBase, rowBase + vocab) are not this block's), and
+ * `accumulate: true` adds the block's rows to `out` for its own ids only, leaving the
+ * other tokens as they are. So: the first block (or the whole table) writes every token,
+ * the later blocks accumulate; a split position table accumulates too, with
+ * `ids` = the positions.
  */
 import { DTYPE_HELPERS, enables, featuresFor, tensorAccessor, typeTag, type TensorType } from '../wgsl/dtype.js';
 import { grid1d, paramsDecl, storageDecl, WG_LINEAR } from '../wgsl/common.js';
@@ -18,6 +26,10 @@ export interface EmbeddingOptions {
   table?: TensorType;
   /** Learned absolute positions (GPT-2's wpe): rows of that table and its storage. */
   positional?: { maxPositions: number; table?: TensorType };
+  /** The table's first row when it is a row block of a larger one (default 0). */
+  rowBase?: number;
+  /** Add this block's rows to `out` for the ids in its range only (no positions). */
+  accumulate?: boolean;
 }
 
 const WG = 64;
@@ -26,6 +38,7 @@ const UNIFORMS: UniformField[] = [
   { name: 'hidden', type: 'u32' },
   { name: 'vocab', type: 'u32' },
   { name: 'maxPos', type: 'u32' },
+  { name: 'rowBase', type: 'u32' },
 ];
 
 export function embeddingProgram(o: EmbeddingOptions): KernelProgram {
@@ -34,6 +47,10 @@ export function embeddingProgram(o: EmbeddingOptions): KernelProgram {
   const tt = o.table ?? { format: 'f32' };
   const pos = o.positional;
   const pt = pos ? (pos.table ?? tt) : undefined;
+  const rowBase = o.rowBase ?? 0;
+  if (!Number.isInteger(rowBase) || rowBase < 0 || rowBase + vocab > 0xffffffff) throw new Error(`embedding rowBase must be a u32 with rowBase + vocab < 2³², got ${rowBase}`);
+  const accumulate = o.accumulate === true;
+  if (accumulate && pos) throw new Error('embedding: accumulate takes no positional table (accumulate the position table as a second gather, ids = positions)');
   const bindings: BindingDecl[] = [
     { name: 'ids', access: 'read' },
     { name: 'table', access: 'read' },
@@ -59,13 +76,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let t = g / HIDDEN;
   let c = g % HIDDEN;
   if (t >= u.T) { return; }
-  let id = ids[t];
-  var v = 0.0;
+  // ids below rowBase wrap to ≥ 2³² − rowBase, past the block like those above it
+  let id = ids[t] - u.rowBase;
+${
+  accumulate
+    ? '  if (id < u.vocab) { out[t * HIDDEN + c] += table_at(id * HIDDEN + c); }\n'
+    : `  var v = 0.0;
   if (id < u.vocab) { v = table_at(id * HIDDEN + c); }
 ${pos ? '  let p = positions[t];\n  if (p < u.maxPos) { v += posTable_at(p * HIDDEN + c); }\n' : ''}  out[t * HIDDEN + c] = v;
-}
+`
+}}
 `;
-  const name = `embedding_${typeTag(tt)}${pt ? `_pos_${typeTag(pt)}` : ''}`;
+  const name = `embedding_${typeTag(tt)}${pt ? `_pos_${typeTag(pt)}` : ''}${accumulate ? '_acc' : ''}`;
   return {
     name,
     cacheKey: name,
@@ -74,7 +96,7 @@ ${pos ? '  let p = positions[t];\n  if (p < u.maxPos) { v += posTable_at(p * HID
     workgroupSize: [WG, 1, 1],
     bindings,
     uniforms: UNIFORMS,
-    fixed: { hidden, vocab, maxPos },
+    fixed: { hidden, vocab, maxPos, rowBase },
     features: featuresFor([tt, pt]),
     workgroupStorageBytes: 0,
     dispatch(d: Dims) {

@@ -2,15 +2,19 @@
  * matmul: C[M, N] = A[M, K] · Wᵀ (+ bias[N]) (→ gelu) (+ residual[M, N]).
  *
  * A, C and the residual are f32 activations, row-major; C's and the residual's row
- * stride is `ldc` (default N; set it to write a column block of a wider matrix). W is a
+ * stride is `ldc` (default N), and this matmul writes C's columns `col0` … `col0 + N`
+ * (default col0 = 0): with ldc > N it fills a column block of a wider matrix — a row
+ * block of a weight split over several storage bindings writes its slice of the output
+ * (the bias and the residual are indexed by C's column, so they stay whole). W is a
  * weight in `wLayout` 'nk' — PyTorch `nn.Linear`, [out = N, in = K] (default) — or 'kn' —
  * GPT-2's `Conv1D`, [in = K, out = N] — stored as f32, f16 or bf16 (see wgsl/dtype.ts).
  * The bias has its own storage type (default: the weight's). Epilogue order: bias, then
  * the activation, then the residual (GPT-2's c_fc → gelu; c_proj + residual stream).
  *
- * Uniforms: `M` (token rows) is dynamic; N, K and ldc are fixed by the factory (`fixed`).
- * Only their alignment is baked into the WGSL (vec4 access when K, N, ldc are multiples
- * of 4), so one pipeline serves every shape of the same alignment and epilogue.
+ * Uniforms: `M` (token rows) is dynamic; N, K, ldc and col0 are fixed by the factory
+ * (`fixed`). Only their alignment is baked into the WGSL (vec4 access when K, N, ldc and
+ * col0 are multiples of 4), so one pipeline serves every shape of the same alignment and
+ * epilogue.
  *
  * Variants:
  * - 'tiled' (default): workgroup tiles staged in shared memory, register tiling (each
@@ -57,6 +61,8 @@ export interface MatmulOptions {
   residual?: boolean;
   /** Row stride of C and the residual (default N). */
   ldc?: number;
+  /** The first column of C (and of the bias and residual) written (default 0); col0 + N ≤ ldc. */
+  col0?: number;
   variant?: MatmulVariant;
   /** Tile of the 'tiled' variant (default 'small'). */
   tile?: MatmulTile;
@@ -76,6 +82,7 @@ interface Resolved {
   gelu: boolean;
   residual: boolean;
   ldc: number;
+  col0: number;
 }
 
 function resolve(o: MatmulOptions): Resolved {
@@ -83,7 +90,9 @@ function resolve(o: MatmulOptions): Resolved {
   const K = positiveInt(o.K, 'matmul K');
   const w = o.w ?? { format: 'f32' };
   const ldc = positiveInt(o.ldc ?? N, 'matmul ldc');
-  if (ldc < N) throw new Error(`matmul: ldc ${ldc} < N ${N}`);
+  const col0 = o.col0 ?? 0;
+  if (!Number.isInteger(col0) || col0 < 0) throw new Error(`matmul col0 must be a non-negative integer, got ${col0}`);
+  if (ldc < col0 + N) throw new Error(`matmul: ldc ${ldc} < col0 ${col0} + N ${N}`);
   return {
     N,
     K,
@@ -94,6 +103,7 @@ function resolve(o: MatmulOptions): Resolved {
     gelu: (o.activation ?? 'none') === 'gelu',
     residual: o.residual === true,
     ldc,
+    col0,
   };
 }
 
@@ -113,11 +123,17 @@ const UNIFORMS: UniformField[] = [
   { name: 'N', type: 'u32' },
   { name: 'K', type: 'u32' },
   { name: 'ldc', type: 'u32' },
+  { name: 'col0', type: 'u32' },
 ];
+
+/** C (and the bias and residual) are read and written as vec4 when every column index stays 4-aligned. */
+function cVecOf(r: Resolved): boolean {
+  return r.N % 4 === 0 && r.ldc % 4 === 0 && r.col0 % 4 === 0;
+}
 
 /** The alignment the WGSL is specialised for (vec4 access to A, W, C). */
 function vecKey(r: Resolved): string {
-  return `k${r.K % 4 === 0 ? 4 : 1}n${r.N % 4 === 0 && r.ldc % 4 === 0 ? 4 : 1}${r.layout === 'kn' && r.N % 4 === 0 ? 'w' : ''}`;
+  return `k${r.K % 4 === 0 ? 4 : 1}n${cVecOf(r) ? 4 : 1}${r.layout === 'kn' && r.N % 4 === 0 ? 'w' : ''}`;
 }
 
 function epilogueKey(r: Resolved): string {
@@ -126,11 +142,13 @@ function epilogueKey(r: Resolved): string {
 
 /**
  * Declarations shared by the variants: A (vec4 when K % 4 == 0), W, bias, residual and C
- * (vec4 when N and ldc are multiples of 4), the params, and the epilogue functions
- * `fn epi(row, col, v) -> f32` and, when vectorised, `fn epi4(row, col, v) -> vec4<f32>`.
+ * (vec4 when N, ldc and col0 are multiples of 4), the params, the epilogue functions
+ * `fn epi(row, col, v) -> f32` and, when vectorised, `fn epi4(row, col, v) -> vec4<f32>`
+ * (col: a column of C), and `store1` / `store4(row, n, v)` taking the column n of this
+ * matmul's block (C's column col0 + n).
  */
 function common(r: Resolved, aVec: boolean, wVec: boolean): { decls: string; cVec: boolean } {
-  const cVec = r.N % 4 === 0 && r.ldc % 4 === 0;
+  const cVec = cVecOf(r);
   let i = 0;
   let s = enables([r.w, r.bias ? r.biasType : undefined]);
   s += storageDecl(i++, 'A', 'read', aVec ? 'vec4<f32>' : 'f32');
@@ -153,10 +171,10 @@ function common(r: Resolved, aVec: boolean, wVec: boolean): { decls: string; cVe
     if (r.gelu) s += `  v = gelu_tanh4(v);\n`;
     if (r.residual) s += `  v += residual[(row * u.ldc + col) >> 2u];\n`;
     s += `  return v;\n}\n`;
-    s += `fn store4(row: u32, col: u32, v: vec4<f32>) { C[(row * u.ldc + col) >> 2u] = epi4(row, col, v); }\n`;
-    s += `fn store1(row: u32, col: u32, v: f32) { C[(row * u.ldc + col) >> 2u][col & 3u] = epi(row, col, v); }\n`;
+    s += `fn store4(row: u32, n: u32, v: vec4<f32>) { let col = u.col0 + n; C[(row * u.ldc + col) >> 2u] = epi4(row, col, v); }\n`;
+    s += `fn store1(row: u32, n: u32, v: f32) { let col = u.col0 + n; C[(row * u.ldc + col) >> 2u][col & 3u] = epi(row, col, v); }\n`;
   } else {
-    s += `fn store1(row: u32, col: u32, v: f32) { C[row * u.ldc + col] = epi(row, col, v); }\n`;
+    s += `fn store1(row: u32, n: u32, v: f32) { let col = u.col0 + n; C[row * u.ldc + col] = epi(row, col, v); }\n`;
   }
   return { decls: s, cVec };
 }
@@ -297,7 +315,7 @@ function tiled(r: Resolved, tile: MatmulTile): KernelProgram {
     workgroupSize: [TX, TY, 1],
     bindings: bindingsOf(r),
     uniforms: UNIFORMS,
-    fixed: { N: r.N, K: r.K, ldc: r.ldc },
+    fixed: { N: r.N, K: r.K, ldc: r.ldc, col0: r.col0 },
     features: featuresFor([r.w, r.bias ? r.biasType : undefined]),
     workgroupStorageBytes: 4 * BK * (BM + BN),
     dispatch(d: Dims) {
@@ -374,7 +392,7 @@ function gemv(r: Resolved, maxM: number): KernelProgram {
     workgroupSize: [WG, 1, 1],
     bindings: bindingsOf(r),
     uniforms: UNIFORMS,
-    fixed: { N: r.N, K: r.K, ldc: r.ldc },
+    fixed: { N: r.N, K: r.K, ldc: r.ldc, col0: r.col0 },
     features: featuresFor([r.w, r.bias ? r.biasType : undefined]),
     workgroupStorageBytes: 4 * maxM * WG,
     dispatch(d: Dims) {
@@ -477,7 +495,7 @@ function subgroupMatrix(r: Resolved, cfg: SubgroupMatrixConfig): KernelProgram {
     workgroupSize: [WG, 1, 1],
     bindings: bindingsOf(r),
     uniforms: UNIFORMS,
-    fixed: { N: r.N, K: r.K, ldc: r.ldc },
+    fixed: { N: r.N, K: r.K, ldc: r.ldc, col0: r.col0 },
     features: ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix' as GPUFeatureName],
     workgroupStorageBytes: 2 * BM * BK + 2 * BN * BK + 4 * BM * BN,
     dispatch(d: Dims) {

@@ -3,7 +3,9 @@
  * dataRank) in a `Graph`, every weight it owns — each `layer`-scoped weight once per
  * layer of its stage(s), each `stage`-scoped one once — as the bytes of its shard in
  * the format the runtime uploads (f32, f16 or bf16), one weight at a time, so the
- * runtime can upload each to the GPU and drop it.
+ * runtime can upload each to the GPU and drop it. A weight larger than one storage
+ * binding comes in row blocks (`rowBlocks`), each read on its own, so no more than
+ * one block of it is ever in memory.
  *
  * Sources: a Hugging Face safetensors checkpoint (Llama or GPT-2; one or more
  * files, a directory or an index; see names.ts for the mapping) or `random:SEED`
@@ -127,8 +129,14 @@ function shardOf(tensor: GraphTensor, name: string, layer: number | undefined, t
 
 export interface LoadedWeight extends WeightShard {
   dtype: WeightDtype;
-  /** The shard, row-major, little-endian, in `dtype`. */
+  /** The shard (or, with `block`, that block of its rows), row-major, little-endian, in `dtype`. */
   data: Uint8Array;
+  /**
+   * Present when the weight is produced in row blocks (`LoadOptions.rowBlocks`): this is
+   * block `index` of `count`, rows [rows[0], rows[1]) of the shard (its first dimension,
+   * counted from the shard's first row). `shape` and `elements` stay the whole shard's.
+   */
+  block?: { index: number; count: number; rows: Range };
   /** Where it came from (`h.0.attn.c_attn.weight[:, 0:768]ᵀ in model.safetensors`, `random:1`). */
   from: string;
 }
@@ -148,6 +156,12 @@ export interface LoadOptions {
   open?: OpenOptions;
   /** Open the checkpoint this way instead (tests). */
   checkpoint?: Checkpoint;
+  /**
+   * Produce a weight as row blocks, each read (or generated) on its own: consecutive
+   * ranges of its first dimension covering every row, in order. Undefined or one block:
+   * the whole shard at once. (The runtime splits weights larger than one storage binding.)
+   */
+  rowBlocks?: (shard: WeightShard) => readonly Range[] | undefined;
 }
 
 interface Planned {
@@ -155,7 +169,15 @@ interface Planned {
   target: WeightDtype;
   /** Bytes read (or generated) for it, for progress. */
   cost: number;
-  produce: () => Promise<{ data: Uint8Array; from: string }>;
+  /** The shard, or the rows [rows[0], rows[1]) of it. */
+  produce: (rows?: Range) => Promise<{ data: Uint8Array; from: string }>;
+}
+
+/** One item the loader yields: a planned weight, whole or one of its row blocks. */
+interface Piece {
+  item: Planned;
+  block?: { index: number; count: number; rows: Range };
+  cost: number;
 }
 
 /**
@@ -170,16 +192,18 @@ export async function* loadWeights(graph: Graph, device: DeviceCoords, source: W
   let pending: Promise<unknown> | undefined;
   try {
     const planned = checkpoint ? await planCheckpoint(graph, shards, checkpoint, options) : planRandom(graph, shards, (source as { seed: number }).seed, options);
+    const pieces = planned.flatMap((p) => piecesOf(p, options.rowBlocks?.(p.shard)));
     const tracker = progressTracker(planned, options);
-    let next: Promise<{ data: Uint8Array; from: string }> | undefined = planned[0]?.produce();
-    for (let i = 0; i < planned.length; i++) {
-      const item = planned[i]!;
+    const produce = (p: Piece | undefined) => p?.item.produce(p.block?.rows);
+    let next = produce(pieces[0]);
+    for (let i = 0; i < pieces.length; i++) {
+      const piece = pieces[i]!;
       const { data, from } = await next!;
-      next = planned[i + 1]?.produce();
+      next = produce(pieces[i + 1]);
       pending = next;
       next?.catch(() => undefined);
-      tracker.done(item);
-      yield { ...item.shard, dtype: item.target, data, from };
+      tracker.done(piece);
+      yield { ...piece.item.shard, dtype: piece.item.target, data, from, ...(piece.block ? { block: piece.block } : {}) };
     }
     pending = undefined;
     tracker.finish();
@@ -187,6 +211,31 @@ export async function* loadWeights(graph: Graph, device: DeviceCoords, source: W
     if (pending) await pending.catch(() => undefined);
     if (ownCheckpoint) await checkpoint?.close();
   }
+}
+
+/** A planned weight as the pieces yielded: itself, or its row blocks (checked to cover its rows in order). */
+function piecesOf(item: Planned, blocks: readonly Range[] | undefined): Piece[] {
+  if (blocks === undefined || blocks.length <= 1) return [{ item, cost: item.cost }];
+  const { shard } = item;
+  const rows = shard.shape[0]!;
+  const fail = (problem: string): never => {
+    throw new WeightsError([`${shard.name}: cannot produce row blocks ${blocks.map(([b, e]) => `[${b}, ${e})`).join(' ')}: ${problem}`]);
+  };
+  if (shard.flat !== undefined || shard.shape.length < 2) fail(`only a tensor of two or more dimensions, not flattened, is split by rows (shape [${shard.shape.join(', ')}])`);
+  blocks.forEach(([b, e], i) => {
+    if (!Number.isInteger(b) || !Number.isInteger(e) || b !== (i === 0 ? 0 : blocks[i - 1]![1]) || e <= b) fail('the blocks must be consecutive, non-empty ranges of rows');
+  });
+  if (blocks[blocks.length - 1]![1] !== rows) fail(`the blocks must end at its last row (${rows})`);
+  // whole bytes per block, adding up to the weight's exactly
+  const upTo = (row: number) => Math.round((item.cost * row) / rows);
+  return blocks.map((r, index) => ({ item, block: { index, count: blocks.length, rows: r }, cost: upTo(r[1]) - upTo(r[0]) }));
+}
+
+/** The shard's region narrowed to `rows` of its first dimension (relative to the region). */
+function rowsOf(region: readonly Range[], rows: Range | undefined): Range[] {
+  if (rows === undefined) return [...region];
+  const [b] = region[0]!;
+  return [[b + rows[0], b + rows[1]], ...region.slice(1)];
 }
 
 /** loadWeights with a callback: `fn` is awaited for each weight before the one after next is read. */
@@ -213,9 +262,9 @@ function planRandom(graph: Graph, shards: WeightShard[], seed: number, options: 
       shard,
       target,
       cost: shard.elements * weightDtypeBytes(target),
-      produce: async () => {
+      produce: async (rows) => {
         const { region, cut } = readRegionOf(shard);
-        const values = randomRegion(seed, shard.name, shard.globalShape, region, graph.model);
+        const values = randomRegion(seed, shard.name, shard.globalShape, rowsOf(region, rows), graph.model);
         const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
         return { data: convertBytes(cutFlat(bytes, cut, 4), 'f32', target), from: `random:${seed}` };
       },
@@ -314,7 +363,10 @@ async function planCheckpoint(graph: Graph, shards: WeightShard[], ck: Checkpoin
       shard,
       target,
       cost: elementCount(ss.readShape) * weightDtypeBytes(sourceDtype),
-      produce: async () => ({ data: await readShard(file, m, region, cut, sourceDtype, target, scratch, options.read), from: describeRead(m, ss.slice, file.path) }),
+      produce: async (rows) => {
+        const part = rowsOf(region, rows);
+        return { data: await readShard(file, m, part, cut, sourceDtype, target, scratch, options.read), from: describeRead(m, sourceSlice(m, part).slice, file.path) };
+      },
     });
   }
   if (problems.length > 0) throw new WeightsError(problems);
@@ -386,10 +438,11 @@ function progressTracker(planned: Planned[], options: LoadOptions) {
     return { bytesDone: done, bytesTotal: total, tensorsDone: count, tensorsTotal: planned.length, elapsedMs, bytesPerSecond: elapsedMs > 0 ? (done * 1000) / elapsedMs : 0, ...(current ? { current } : {}) };
   };
   return {
-    done(p: Planned) {
+    done(p: Piece) {
+      // A weight in row blocks counts as one tensor, done with its last block.
       done += p.cost;
-      count++;
-      const s = snapshot(p.shard.name);
+      if (p.block === undefined || p.block.index === p.block.count - 1) count++;
+      const s = snapshot(p.item.shard.name);
       options.onProgress?.(s);
       bar?.update(s);
     },

@@ -40,6 +40,36 @@ describe('embedding', async () => {
   });
 });
 
+describe('embedding over row blocks (a table split over several bindings)', async () => {
+  const g = await testGpu();
+  it('the first block writes every token, the others add their own ids; a split position table accumulates with ids = positions', async () => {
+    const hidden = 6;
+    const vocab = 23;
+    const r = rng(6100);
+    const ids = Uint32Array.from([0, 22, 7, 8, 15, 16, 0xffffffff, 9]);
+    const positions = Uint32Array.from([0, 1, 2, 3, 4, 5, 6, 12]);
+    const T = ids.length;
+    for (const format of ['f32', 'bf16'] as const) {
+      const table0 = uniform(r, vocab * hidden);
+      const pos0 = uniform(r, 10 * hidden);
+      // blocks of 8 rows: [0, 8), [8, 16), [16, 23); positions [0, 4), [4, 10)
+      let out: ArrayBuffer = new Float32Array(T * hidden).fill(99).buffer;
+      const gather = async (table: Float32Array, b0: number, b1: number, idBuf: Uint32Array, accumulate: boolean) => {
+        const p = embeddingProgram({ hidden, vocab: b1 - b0, rowBase: b0, table: { format }, accumulate });
+        out = (await runOnce(g, p, { ids: idBuf, table: encode(format, table.subarray(b0 * hidden, b1 * hidden)), out: new Float32Array(out) }, { T }, ['out']))['out']!;
+      };
+      await gather(table0, 0, 8, ids, false);
+      await gather(table0, 8, 16, ids, true);
+      await gather(table0, 16, 23, ids, true);
+      await gather(pos0, 0, 4, positions, true);
+      await gather(pos0, 4, 10, positions, true);
+      const want = embedding(ids, roundAll(format, table0), hidden, { positions, table: roundAll(format, pos0) });
+      expect(Array.from(f32s(out, T * hidden)), format).toEqual(Array.from(want));
+    }
+    expect(() => embeddingProgram({ hidden, vocab, accumulate: true, positional: { maxPositions: 4 } })).toThrow(/accumulate takes no positional table/);
+  });
+});
+
 describe('argmax', async () => {
   const g = await testGpu();
   let seed = 7000;

@@ -127,6 +127,44 @@ describe('matmul', async () => {
     await check({ M: 4, K: 32, N: 32 }, { variant: 'gemv', maxM: 4, w: { format: 'f16' }, wLayout: 'kn' }, 'gemv epilogue bias', { bias: true });
   });
 
+  /**
+   * A weight split over several bindings: W's row blocks, one dispatch each with col0 at
+   * the block's first row and ldc = N, fill C column block by column block with the
+   * whole bias and residual; the result is the unsplit matmul's. Blocks of 12 rows (vec4
+   * C) and a ragged last block; blocks of 5 rows (scalar C); tiled and gemv.
+   */
+  it('row blocks of W with col0: the column blocks of C equal one matmul (bias, residual; tiled and gemv)', async () => {
+    const M = 5;
+    const K = 36;
+    const N = 41;
+    for (const [per, opts] of [
+      [12, { w: { format: 'f32' } }],
+      [12, { w: { format: 'bf16' }, variant: 'gemv', maxM: 8 }],
+      [5, { w: { format: 'bf16' } }],
+    ] as [number, Omit<MatmulOptions, 'N' | 'K'>][]) {
+      const r = rng(seed++);
+      const w = opts.w!;
+      const A = uniform(r, M * K);
+      const W0 = uniform(r, N * K);
+      const bias = uniform(r, N);
+      const residual = uniform(r, M * N);
+      let C: ArrayBuffer = new Float32Array(M * N).fill(123.5).buffer;
+      let blocks = 0;
+      for (let n0 = 0; n0 < N; n0 += per, blocks++) {
+        const n1 = Math.min(N, n0 + per);
+        const p = matmulProgram({ ...opts, N: n1 - n0, K, ldc: N, col0: n0, bias: true, biasType: { format: 'f32' }, residual: true });
+        const inputs = { A, W: encode(w.format, W0.subarray(n0 * K, n1 * K)), bias, residual, C: new Float32Array(C) };
+        C = (await runOnce(g, p, inputs, { M }, ['C']))['C']!;
+      }
+      expect(blocks).toBe(Math.ceil(N / per));
+      const W = roundAll(w.format, W0);
+      const want = matmul(A, W, M, N, K, { bias, residual });
+      const S = matmulMagnitude(A, W, M, N, K, { bias, residual });
+      expectClose(f32s(C, M * N), want, (i) => 2 * (K + 8) * U32 * S[i]! + 4 * U32 * Math.abs(want[i]!) + 1e-30, `row blocks of ${per}, ${opts.variant ?? 'tiled'} ${w.format}`);
+    }
+    expect(() => matmulProgram({ N: 8, K: 4, ldc: 10, col0: 4 })).toThrow(/ldc 10 < col0 4 \+ N 8/);
+  });
+
   it('M = 0 records no dispatch; gemv refuses M > maxM', async () => {
     const p = matmulProgram({ N: 8, K: 8 });
     expect(p.dispatch({ M: 0 })).toEqual([1, 0, 0]);

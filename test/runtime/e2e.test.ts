@@ -5,18 +5,11 @@
  * layout — tensor 1/2/4 × pipeline 1/2 × data 1/2 — as the single-device CPU
  * reference; and every device allocates what its memory plan says.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { analyze } from '../../src/analyze.js';
-import { compilePlan } from '../../src/compile.js';
-import type { Graph } from '../../src/graph/types.js';
 import { createRuntime } from '../../runtime/index.js';
-import { gpt2Config, llamaConfig, randomWeights, ReferenceModel, weightShapes, type ModelConfig } from '../../runtime/reference/model.js';
-import { memoryHost } from '../fuzz/mutate.js';
-import { safetensorsBytes } from '../weights/write.js';
+import { gpt2Config, llamaConfig, randomWeights, ReferenceModel } from '../../runtime/reference/model.js';
 import { roundAll } from '../../runtime/reference/dtype.js';
+import { compileTiny, maxRelError, weightsFor, type TinyModel } from './models.js';
 
 const MODELS = {
   gpt2: {
@@ -27,52 +20,9 @@ const MODELS = {
     plan: 'arch = llama  layers = 2  hidden = 64  heads = 4  kv_heads = 2  ffn = 160  vocab = 97  max_seq = 64  dtype = fp32',
     config: llamaConfig({ layers: 2, hidden: 64, heads: 4, kvHeads: 2, ffn: 160, vocab: 97, maxSeq: 64 }),
   },
-} satisfies Record<string, { plan: string; config: ModelConfig }>;
+} satisfies Record<string, TinyModel>;
 
-const dir = mkdtempSync(join(tmpdir(), 'parplan-e2e-'));
-const weightFiles = new Map<string, { path: string; reference: ReferenceModel }>();
-function weightsFor(arch: keyof typeof MODELS) {
-  let w = weightFiles.get(arch);
-  if (!w) {
-    const config = MODELS[arch].config;
-    const weights = randomWeights(config, 7, 0.1);
-    const tensors = Object.fromEntries([...weights].map(([name, data]) => [name, { dtype: 'F32', shape: shapeOf(config, name, data.length), data }]));
-    const path = join(dir, `${arch}.safetensors`);
-    writeFileSync(path, safetensorsBytes(tensors));
-    w = { path, reference: new ReferenceModel(config, weights) };
-    weightFiles.set(arch, w);
-  }
-  return w;
-}
-
-/** randomWeights keys every tensor by its Hugging Face name; its shape comes from the config. */
-function shapeOf(config: ModelConfig, name: string, n: number): number[] {
-  return weightShapes(config).get(name) ?? [n];
-}
-
-function compile(arch: keyof typeof MODELS, t: number, p: number, d: number, dtype = 'fp32'): Graph {
-  const text = `model m { ${MODELS[arch].plan.replace('dtype = fp32', `dtype = ${dtype}`)} }
-cluster c { gpu { name = "lavapipe"  memory = 2 GiB }  gpus = ${t * p * d} }
-plan p {
-  model = m  cluster = c  mode = serve  engine = webgpu
-  tensor = ${t}  pipeline = ${p}  data = ${d}
-  batch { max_batch = 4  seq = 64  max_prefill_tokens = 8 }
-}
-`;
-  const a = analyze(['/p.plan'], { host: memoryHost(new Map([['/p.plan', text]])) });
-  const errors = a.diagnostics.filter((x) => x.severity === 'error');
-  if (errors.length > 0) throw new Error(errors.map((e) => e.message).join('; '));
-  const r = a.results[0]!;
-  return compilePlan(r.plan, r.memory).graph;
-}
-
-function maxRelError(a: Float32Array, b: Float32Array): number {
-  let scale = 0;
-  for (const x of b) scale = Math.max(scale, Math.abs(x));
-  let err = 0;
-  for (let i = 0; i < a.length; i++) err = Math.max(err, Math.abs(a[i]! - b[i]!));
-  return err / scale;
-}
+const compile = (arch: keyof typeof MODELS, tensor: number, pipeline: number, data: number, dtype = 'fp32') => compileTiny(MODELS[arch], { tensor, pipeline, data, dtype });
 
 const PROMPTS = [[5, 17, 42, 3, 88, 61, 9, 23, 71, 2, 33], [96, 1], [40]];
 /** Every layout tensor 1/2/4 × pipeline 1/2 × data 1/2. */
@@ -80,7 +30,7 @@ const LAYOUTS = [1, 2, 4].flatMap((t) => [1, 2].flatMap((p) => [1, 2].map((d) =>
 
 describe.each(Object.keys(MODELS) as (keyof typeof MODELS)[])('%s on WebGPU equals the CPU reference', (arch) => {
   it.each(LAYOUTS)(`tensor %i × pipeline %i × data %i: logits within 1e-4, same greedy tokens, allocation = plan`, async (t, p, d) => {
-    const { path, reference } = weightsFor(arch);
+    const { path, reference } = weightsFor(MODELS[arch]);
     const graph = compile(arch, t, p, d);
     const rt = await createRuntime(graph, { weights: path });
     try {
@@ -111,7 +61,7 @@ describe.each(Object.keys(MODELS) as (keyof typeof MODELS)[])('%s with bf16 weig
     [1, 1, 1],
     [2, 2, 1],
   ] as const)('tensor %i × pipeline %i × data %i: logits within 1e-3, same greedy tokens', async (t, p, d) => {
-    const { path } = weightsFor(arch);
+    const { path } = weightsFor(MODELS[arch]);
     const config = MODELS[arch].config;
     const rounded = new Map([...randomWeights(config, 7, 0.1)].map(([n, w]) => [n, roundAll('bf16', w)]));
     const reference = new ReferenceModel(config, rounded, { cacheFormat: 'bf16' });

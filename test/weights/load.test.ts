@@ -5,7 +5,8 @@ import type { Graph } from '../../src/graph/types.js';
 import { openCheckpoint, CheckpointError } from '../../runtime/weights/checkpoint.js';
 import { convertBytes, toF32 } from '../../runtime/weights/convert.js';
 import { openFile, type RandomAccessFile } from '../../runtime/weights/file.js';
-import { deviceWeights, loadWeights, parseWeightsSource, readMapped, WeightsError, type LoadedWeight, type LoadOptions, type WeightsSource } from '../../runtime/weights/load.js';
+import { deviceWeights, loadWeights, parseWeightsSource, readMapped, WeightsError, type LoadedWeight, type LoadOptions, type WeightShard, type WeightsSource } from '../../runtime/weights/load.js';
+import type { Range } from '../../runtime/weights/slice.js';
 import { sourceFor } from '../../runtime/weights/names.js';
 import { ProgressBar, formatProgress, type LoadProgress } from '../../runtime/weights/progress.js';
 import { openSafetensors, SafetensorsError } from '../../runtime/weights/safetensors.js';
@@ -90,6 +91,66 @@ describe('loading a checkpoint', () => {
     expect(bytes.length).toBe(16 * 64 * 4);
     expect(stats.bytes).toBe(16 * 64 * 4); // 64 rows × 16 columns of the 192-column c_attn
     await f.close();
+  });
+
+  describe('row blocks (a weight larger than one storage binding)', () => {
+    /** Blocks of 5 rows; Llama's last output shard [78, 104) as 5 + 18 + 3 rows, the last wholly vocabulary padding. */
+    const blocksOf = (s: WeightShard): Range[] | undefined => {
+      if (s.shape.length < 2) return undefined;
+      if (s.name === 'output.weight' && s.region[0]![0] === 78) return [[0, 5], [5, 23], [23, 26]];
+      const out: Range[] = [];
+      for (let r = 0; r < s.shape[0]!; r += 5) out.push([r, Math.min(s.shape[0]!, r + 5)]);
+      return out;
+    };
+
+    /** The blocks of each weight, in order, joined: they must equal the whole shard. */
+    async function checkBlocks(graph: Graph, device: { stage: number; tensorRank: number }, source: WeightsSource, dtype: LoadOptions['dtype']) {
+      const whole = await loadAll(graph, device, source, { dtype });
+      const seen: LoadProgress[] = [];
+      const pieces = await loadAll(graph, device, source, { dtype, rowBlocks: blocksOf, onProgress: (p) => seen.push(p) });
+      let i = 0;
+      for (const w of whole) {
+        const want = blocksOf(w) ?? [[0, w.shape[0]!]];
+        const mine = pieces.slice(i, i + (want.length > 1 ? want.length : 1));
+        i += mine.length;
+        expect(mine.every((p) => p.name === w.name && p.dtype === w.dtype)).toBe(true);
+        if (want.length > 1) {
+          expect(mine.map((p) => p.block)).toEqual(want.map((rows, index) => ({ index, count: want.length, rows })));
+          const row = w.data.length / w.shape[0]!;
+          mine.forEach((p) => expect(p.data.length, `${w.name} block ${p.block!.index}`).toBe((p.block!.rows[1] - p.block!.rows[0]) * row));
+        } else expect(mine[0]!.block).toBeUndefined();
+        expect(Buffer.concat(mine.map((p) => p.data)).equals(Buffer.from(w.data)), `${w.name} (${mine.map((p) => p.from).join(' | ')})`).toBe(true);
+      }
+      expect(i).toBe(pieces.length);
+      // progress counts each weight once, when its last block is done
+      expect(seen).toHaveLength(pieces.length);
+      expect(seen.at(-1)!.tensorsDone).toBe(whole.length);
+      expect(seen.at(-1)!.bytesDone).toBe(seen.at(-1)!.bytesTotal);
+      return pieces;
+    }
+
+    it('read block by block, the blocks join to the whole shard: GPT-2 (transposed Conv1D, strided reads), Llama (padded vocabulary), random', async () => {
+      const gpt = serveGraph('gpt_micro', 2, 1);
+      const gptPath = writeSafetensors(tmp.file('gpt-blocks.safetensors'), toWrite(hfCheckpoint(gpt.model)));
+      const pieces = await checkBlocks(gpt, { stage: 0, tensorRank: 1 }, { kind: 'safetensors', paths: [gptPath] }, 'f32');
+      // a block of the q projection is a column range of c_attn, transposed
+      expect(pieces.find((p) => p.name === 'layers.0.attn.q.weight' && p.block?.index === 1)!.from).toBe(`transformer.h.0.attn.c_attn.weight[:, 37:42]ᵀ in ${gptPath}`);
+      const llama = serveGraph('llama_micro', 4, 2);
+      const llamaPath = writeSafetensors(tmp.file('llama-blocks.safetensors'), toWrite(hfCheckpoint(llama.model), 'BF16'));
+      const last = await checkBlocks(llama, { stage: 1, tensorRank: 3 }, { kind: 'safetensors', paths: [llamaPath] }, 'bf16');
+      const pad = last.find((p) => p.name === 'output.weight' && p.block?.index === 2)!;
+      expect(pad.data.length).toBe(3 * 64 * 2);
+      expect(pad.data.every((b) => b === 0)).toBe(true);
+      await checkBlocks(gpt, { stage: 0, tensorRank: 0 }, { kind: 'random', seed: 5 }, 'bf16');
+    });
+
+    it('blocks that do not cover the rows in order are refused, naming the weight', async () => {
+      const graph = serveGraph('gpt_micro', 1, 1);
+      const bad = (s: WeightShard): Range[] | undefined => (s.name === 'embedding.weight' ? [[0, 5], [6, s.shape[0]!]] : undefined);
+      await expect(loadAll(graph, { stage: 0, tensorRank: 0 }, { kind: 'random', seed: 1 }, { rowBlocks: bad })).rejects.toThrow(/embedding.weight: cannot produce row blocks \[0, 5\) \[6, \d+\): the blocks must be consecutive/);
+      const short = (s: WeightShard): Range[] | undefined => (s.name === 'embedding.weight' ? [[0, 5], [5, 6]] : undefined);
+      await expect(loadAll(graph, { stage: 0, tensorRank: 0 }, { kind: 'random', seed: 1 }, { rowBlocks: short })).rejects.toThrow(/must end at its last row/);
+    });
   });
 
   it('GPT-2 over tensor 4 × pipeline 2: every device, both spellings, F32, BF16 and F16 files', async () => {
