@@ -1,15 +1,32 @@
 /**
- * `parplan compile [--plan NAME] [-o OUT] <file.plan>`: check, lower, simulate, write graphs.
+ * `parplan compile [--plan NAME] [--emit graph|ts] [-o OUT] <file.plan>`: check, lower,
+ * simulate, write graphs (JSON, or typed TypeScript modules: docs/codegen.md).
  * Diagnostics go to stderr (text); graphs to files, or stdout with `-o -`.
  */
-import { mkdirSync, writeFileSync, existsSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
+import type { Graph } from '../../graph/types.js';
 import type { Io } from '../io.js';
 import { COMPILE, commandHelp } from '../spec.js';
 import { UsageError } from '../usage.js';
+import { makeOutputDir, writeOutput } from '../write.js';
 import { exitCode } from './check.js';
+
+/** What `--emit` writes for one graph: its text and the file name's ending. */
+interface Emitter {
+  extension: string;
+  text(graph: Graph): string | Promise<string>;
+}
+
+const GRAPH_EMITTER: Emitter = { extension: '.graph.json', text: (g) => JSON.stringify(g) + '\n' };
+
+/** `--emit ts`: loads the code generator (and ts-morph) only when asked for. */
+async function tsEmitter(): Promise<Emitter> {
+  const [{ generateTs }, { packageVersion }] = await Promise.all([import('../../codegen/ts.js'), import('../package-root.js')]);
+  return { extension: '.gen.ts', text: (g) => generateTs(g, { version: packageVersion() }) };
+}
 
 export async function runCompile(argv: readonly string[], io: Io): Promise<ExitCode> {
   const args = parseArgs(argv, COMPILE.options, COMPILE.name);
@@ -38,21 +55,29 @@ export async function runCompile(argv: readonly string[], io: Io): Promise<ExitC
   }
   if (code !== EXIT.OK) return code;
   const graphs = compiled.map((c) => c.graph);
+  const emit = args.options.get('--emit') === 'ts' ? await tsEmitter() : GRAPH_EMITTER;
   if (output === '-') {
-    io.stdout.write(JSON.stringify(graphs.length === 1 ? graphs[0] : graphs) + '\n');
+    if (emit === GRAPH_EMITTER) {
+      io.stdout.write(JSON.stringify(graphs.length === 1 ? graphs[0] : graphs) + '\n');
+      return EXIT.OK;
+    }
+    if (graphs.length !== 1) {
+      throw new UsageError(`--emit ts -o - writes one module, and ${args.positionals[0]} has ${graphs.length} plans (${graphs.map((g) => g.plan.name).join(', ')})`, `choose one with --plan ${graphs[0]!.plan.name}, or write them into a directory with -o DIR`, COMPILE.name);
+    }
+    io.stdout.write(await emit.text(graphs[0]!));
     return EXIT.OK;
   }
   const target = typeof output === 'string' ? resolve(io.cwd, output) : undefined;
   const written: string[] = [];
   if (target && graphs.length === 1 && !(existsSync(target) && statSync(target).isDirectory())) {
-    writeFileSync(target, JSON.stringify(graphs[0]) + '\n');
+    writeOutput(target, await emit.text(graphs[0]!));
     written.push(target);
   } else {
     const dir = target ?? io.cwd;
-    mkdirSync(dir, { recursive: true });
+    makeOutputDir(dir);
     for (const g of graphs) {
-      const file = join(dir, `${g.plan.name}.graph.json`);
-      writeFileSync(file, JSON.stringify(g) + '\n');
+      const file = join(dir, `${g.plan.name}${emit.extension}`);
+      writeOutput(file, await emit.text(g));
       written.push(file);
     }
   }
