@@ -1,0 +1,120 @@
+/**
+ * DeepSpeed: the JSON config (batch triple, ZeRO stage, precision, gradient dtype, optimizer,
+ * AutoTP size) and the `deepspeed` launch with a hostfile. Pipeline stages and activation
+ * checkpointing live in the training script, not the config: warnings say so. Mapping and
+ * its reasons: docs/export.md.
+ */
+import type { CheckedPlan, TrainPlan } from '../plan.js';
+import { meshText, partialNodeWhy, placement, stageSizes, type Placement } from './cluster.js';
+import { Findings } from './findings.js';
+import { DEEPSPEED_SOURCES, type DeepSpeedKey, type DeepSpeedLauncherFlag } from './options/deepspeed.js';
+import { citations } from './options/source.js';
+import { command, comment, required, type Arg } from './shell.js';
+import type { ExportFile, ExportResult } from './types.js';
+
+type Config = [DeepSpeedKey, string | number | boolean][];
+
+export function exportDeepSpeed(plan: CheckedPlan): ExportResult {
+  const f = new Findings(plan, 'deepspeed');
+  if (plan.mode !== 'train') {
+    f.wrongMode('train', 'export a serve plan with --to vllm, or pick a training plan with --plan NAME');
+    return { files: [], diagnostics: f.list };
+  }
+  const at = placement(plan);
+  if (at === undefined) f.notExpressible('data', `data = ${plan.mesh.data}`, partialNodeWhy(plan), 'use every GPU of the nodes the plan runs on');
+  const config: Config = [
+    ['train_batch_size', plan.batch.global],
+    ['train_micro_batch_size_per_gpu', plan.batch.micro],
+    ['gradient_accumulation_steps', plan.microbatches],
+    ['zero_optimization.stage', plan.zero],
+    ...precisionConfig(plan),
+    ['optimizer.type', plan.optimizer === 'adamw' ? 'AdamW' : plan.optimizer === 'adam' ? 'Adam' : 'SGD'],
+    ...tensorConfig(plan, f),
+  ];
+  pipelineChecks(plan, f);
+  recomputeCheck(plan, f);
+  if (f.failed || at === undefined) return { files: [], diagnostics: f.list };
+  const json = `${plan.name}.deepspeed.json`;
+  const files: ExportFile[] = [{ name: json, text: JSON.stringify(nest(config), null, 2) + '\n' }];
+  if (at.nodes > 1) files.push({ name: `${plan.name}.hostfile`, text: hostfile(at) });
+  files.push({ name: `${plan.name}.deepspeed.sh`, text: launch(plan, at, json) });
+  return { files, diagnostics: f.list };
+}
+
+function precisionConfig(plan: TrainPlan): Config {
+  return [
+    ['bf16.enabled', plan.precision === 'bf16'],
+    ['fp16.enabled', plan.precision === 'fp16'],
+    ['data_types.grad_accum_dtype', plan.gradDtype],
+  ];
+}
+
+/** AutoTP splits layers over tensor ranks, but has no Megatron sequence parallelism. */
+function tensorConfig(plan: TrainPlan, f: Findings): Config {
+  if (plan.mesh.tensor === 1) return [];
+  if (plan.sequenceParallel) {
+    f.notExpressible('sequence_parallel', 'sequence_parallel = true', 'its tensor parallelism (AutoTP) keeps full norm and dropout activations on every tensor rank, more memory than the plan was checked for', 'set sequence_parallel = false and check the plan again, or export --to megatron or torchtitan');
+  }
+  return [['tensor_parallel.autotp_size', plan.mesh.tensor]];
+}
+
+/** DeepSpeed pipelines are built in the script (PipelineModule), run one 1F1B schedule, and refuse ZeRO-2/3. */
+function pipelineChecks(plan: TrainPlan, f: Findings): void {
+  const p = plan.mesh.pipeline;
+  if (p === 1) return;
+  if (plan.zero >= 2) f.notExpressible('zero', `zero = ${plan.zero} with pipeline = ${p}`, 'its pipeline engine asserts that ZeRO-2 and ZeRO-3 are incompatible with pipeline parallelism', 'use zero = 1, or export --to megatron or torchtitan');
+  if (!stageSizes(plan).even) f.notExpressible('stages', 'uneven stages', "PipelineModule partitions by method ('uniform', 'parameters', 'type:…'), not by a list of layer counts", 'use stages of equal size, or export --to megatron or torchtitan');
+  if (plan.schedule === 'interleaved' || plan.schedule === 'table') {
+    f.notExpressible(plan.schedule === 'table' ? 'actions' : 'schedule', plan.schedule === 'table' ? 'a hand-written actions table' : 'schedule = interleaved', 'its pipeline engine runs one schedule (1F1B, TrainSchedule)', 'use schedule = 1f1b, or export --to torchtitan');
+  } else if (plan.schedule === 'gpipe') {
+    f.approximated('schedule', 'schedule = gpipe', 'its pipeline engine runs 1F1B, which keeps fewer microbatches of activations in flight', 'use schedule = 1f1b');
+  }
+  f.approximated('pipeline', `pipeline = ${p}`, `the config has no stage count: build the model as PipelineModule(layers, num_stages=${p}, partition_method='uniform') in the training script`);
+}
+
+function recomputeCheck(plan: TrainPlan, f: Findings): void {
+  if (plan.recompute === 'none') return;
+  const how =
+    plan.recompute === 'full'
+      ? 'the config has no switch for it: checkpoint each layer in the training script (deepspeed.checkpointing.checkpoint)'
+      : 'the config has no switch for it, and it checkpoints whole layers: checkpoint each layer in the training script (deepspeed.checkpointing.checkpoint), which needs less memory than selective';
+  f.approximated('recompute', `recompute = ${plan.recompute}`, how);
+}
+
+/** `a.b` keys as nested objects, in order. */
+function nest(config: Config): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of config) {
+    const parts = key.split('.');
+    let at = out;
+    for (const p of parts.slice(0, -1)) at = (at[p] ??= {}) as Record<string, unknown>;
+    at[parts.at(-1)!] = value;
+  }
+  return out;
+}
+
+function hostfile(at: Placement): string {
+  const lines = [comment('one line per node (MPI style); replace node-N with the host names')];
+  for (let n = 0; n < at.nodes; n++) lines.push(`node-${n} slots=${at.perNode}`);
+  return lines.join('\n') + '\n';
+}
+
+function launch(plan: TrainPlan, at: Placement, json: string): string {
+  const args: Arg<DeepSpeedLauncherFlag>[] = at.nodes > 1 ? [['--hostfile', `${plan.name}.hostfile`], ['--num_nodes', String(at.nodes)]] : [];
+  args.push(['--num_gpus', String(at.perNode)]);
+  if (at.nodes > 1) args.push(['--master_addr', required('MASTER_ADDR', "set MASTER_ADDR to node 0's address")]);
+  const script: Arg<DeepSpeedLauncherFlag>[] = [['--deepspeed'], ['--deepspeed_config', json]];
+  const entry = `${required('TRAIN_SCRIPT', 'set TRAIN_SCRIPT to your DeepSpeed training script')} \\\n  ${script.map(([f, v]) => (v === undefined ? f : `${f} ${v}`)).join(' ')}`;
+  return ['#!/bin/sh', header(plan), '', command('deepspeed', args, ` \\\n  ${entry}`)].join('\n');
+}
+
+function header(plan: TrainPlan): string {
+  return comment(
+    [
+      `DeepSpeed launch for plan '${plan.name}' (${plan.file}), written by parplan export.`,
+      `${meshText(plan)}; the training script builds the model and calls deepspeed.initialize.`,
+      'Option names as in:',
+      ...citations(DEEPSPEED_SOURCES).map((c) => `  ${c}`),
+    ].join('\n'),
+  );
+}

@@ -1,0 +1,52 @@
+/**
+ * An exporter's diagnostics, each pointing at the value the user wrote for the knob (or, for
+ * a default, at the plan's name), with the engine named in the message.
+ */
+import { diag, hasErrors, type Diagnostic } from '../diagnostics/diagnostic.js';
+import type { CheckedPlan } from '../plan.js';
+import type { Span } from '../source.js';
+import { ENGINE_NAMES, type Engine } from './types.js';
+
+export class Findings {
+  readonly list: Diagnostic[] = [];
+  private readonly engine: string;
+
+  constructor(
+    private readonly plan: CheckedPlan,
+    engine: Engine,
+  ) {
+    this.engine = ENGINE_NAMES[engine];
+  }
+
+  /** Where the user wrote `key` (`zero`, `batch.max_wait`), else the plan's name. */
+  span(key: string): Span {
+    return this.plan.spans[key] ?? this.plan.span;
+  }
+
+  /** Whether the user wrote `key` (a default is never worth a warning). */
+  given(key: string): boolean {
+    return key in this.plan.spans;
+  }
+
+  wrongMode(expected: 'serve' | 'train', help: string): void {
+    this.list.push(diag('PP8001', this.span('mode'), { engine: this.engine, expected, plan: this.plan.name, mode: this.plan.mode }, { help }));
+  }
+
+  /** The engine would run something other than the plan, or need more memory than the plan was checked for. */
+  notExpressible(key: string, knob: string, why: string, help: string, at?: Span): void {
+    this.list.push(diag('PP8002', at ?? this.span(key), { engine: this.engine, knob, why }, { help }));
+  }
+
+  /** The engine runs the knob another way that needs no more memory, or the knob has no engine setting. */
+  approximated(key: string, knob: string, how: string, help?: string, at?: Span): void {
+    this.list.push(diag('PP8003', at ?? this.span(key), { engine: this.engine, knob, how }, help === undefined ? {} : { help }));
+  }
+
+  placeholder(what: string, placeholder: string, help: string): void {
+    this.list.push(diag('PP8004', this.span('model'), { engine: this.engine, what, placeholder }, { help }));
+  }
+
+  get failed(): boolean {
+    return hasErrors(this.list);
+  }
+}

@@ -1,0 +1,67 @@
+/** DeepSpeed: the JSON config keys and the `deepspeed` launcher flags (names only). */
+import type { OptionSource } from './source.js';
+
+/** Top-level keys and the data_types / precision sections (deepspeed/runtime/constants.py). */
+export const DEEPSPEED_CONSTANTS = {
+  repo: 'deepspeedai/DeepSpeed',
+  path: 'deepspeed/runtime/constants.py',
+  commit: '088be892c7499b4f4925d6a31da1e399a19aec20',
+  names: [
+    'train_batch_size',
+    'train_micro_batch_size_per_gpu',
+    'gradient_accumulation_steps',
+    'bf16.enabled',
+    'fp16.enabled',
+    'optimizer.type',
+    'data_types.grad_accum_dtype',
+  ],
+} as const satisfies OptionSource;
+
+/** zero_optimization.stage (DeepSpeedZeroConfig, ZeroStageEnum 0–3). */
+export const DEEPSPEED_ZERO = {
+  repo: 'deepspeedai/DeepSpeed',
+  path: 'deepspeed/runtime/zero/config.py',
+  commit: '1b88ac366fc922254d56abda5cf6b1f266556d19',
+  names: ['zero_optimization.stage'],
+} as const satisfies OptionSource;
+
+/** AutoTP (tensor parallel training). */
+export const DEEPSPEED_TENSOR_PARALLEL = {
+  repo: 'deepspeedai/DeepSpeed',
+  path: 'deepspeed/runtime/tensor_parallel/config.py',
+  commit: '1b267b6bd6d70dcfc678b677ddfa65a0748a6782',
+  names: ['tensor_parallel.autotp_size'],
+  unverified: {
+    'tensor_parallel.autotp_size': 'cited from /work/shared/research/dsl-anchors.md §3.4 (deepspeedai/DeepSpeed@edaa72212); this file was listed, not re-read',
+  },
+} as const satisfies OptionSource;
+
+/** The `deepspeed` launcher (deepspeed/launcher/runner.py parse_args). */
+export const DEEPSPEED_LAUNCHER = {
+  repo: 'deepspeedai/DeepSpeed',
+  path: 'deepspeed/launcher/runner.py',
+  commit: '2d991ba352b73e1bdc3d754a245bb85d61f0eb6e',
+  names: ['--hostfile', '--num_nodes', '--num_gpus', '--master_addr', '--master_port'],
+} as const satisfies OptionSource;
+
+/** The flags `deepspeed.add_config_arguments` adds to the user script's parser. */
+export const DEEPSPEED_SCRIPT_ARGS = {
+  repo: 'deepspeedai/DeepSpeed',
+  path: 'deepspeed/__init__.py',
+  names: ['--deepspeed', '--deepspeed_config'],
+  unverified: {
+    '--deepspeed': "seen in a copy of DeepSpeed's add_config_arguments (group 'DeepSpeed') found by text search; its commit was not reported",
+    '--deepspeed_config': 'same copy as --deepspeed',
+  },
+} as const satisfies OptionSource;
+
+export const DEEPSPEED_SOURCES = [DEEPSPEED_CONSTANTS, DEEPSPEED_ZERO, DEEPSPEED_TENSOR_PARALLEL, DEEPSPEED_LAUNCHER, DEEPSPEED_SCRIPT_ARGS] as const;
+
+export type DeepSpeedKey =
+  | (typeof DEEPSPEED_CONSTANTS.names)[number]
+  | (typeof DEEPSPEED_ZERO.names)[number]
+  | (typeof DEEPSPEED_TENSOR_PARALLEL.names)[number];
+export type DeepSpeedLauncherFlag = (typeof DEEPSPEED_LAUNCHER.names)[number] | (typeof DEEPSPEED_SCRIPT_ARGS.names)[number];
+
+/** `grad_accum_dtype` values (the comment block above DATA_TYPES in constants.py). */
+export const DEEPSPEED_GRAD_ACCUM_DTYPES = ['fp32', 'fp16', 'bf16'] as const;

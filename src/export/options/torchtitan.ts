@@ -1,0 +1,58 @@
+/** torchtitan: the job config (TOML sections and fields of JobConfig, the TOML-era config system). */
+import type { OptionSource } from './source.js';
+
+export const TORCHTITAN_JOB_CONFIG = {
+  repo: 'pytorch/torchtitan',
+  path: 'torchtitan/config/job_config.py',
+  commit: '000204a4a8bf3d0f31adc44fc29855fbb6ea13d8',
+  names: [
+    'job.description',
+    'job.dump_folder',
+    'model.name',
+    'model.flavor',
+    'model.tokenizer_path',
+    'optimizer.name',
+    'training.local_batch_size',
+    'training.global_batch_size',
+    'training.seq_len',
+    'training.mixed_precision_param',
+    'training.mixed_precision_reduce',
+    'parallelism.data_parallel_replicate_degree',
+    'parallelism.data_parallel_shard_degree',
+    'parallelism.fsdp_reshard_after_forward',
+    'parallelism.tensor_parallel_degree',
+    'parallelism.disable_loss_parallel',
+    'parallelism.pipeline_parallel_degree',
+    'parallelism.pipeline_parallel_split_points',
+    'parallelism.pipeline_parallel_layers_per_stage',
+    'parallelism.pipeline_parallel_schedule',
+    'parallelism.pipeline_parallel_schedule_csv',
+    'parallelism.pipeline_parallel_microbatch_size',
+    'activation_checkpoint.mode',
+    'activation_checkpoint.selective_ac_option',
+  ],
+} as const satisfies OptionSource;
+
+/** Values of the Literal-typed fields above, as written in their annotations or docstrings. */
+export const TORCHTITAN_CHOICES = {
+  'training.mixed_precision_param': ['bfloat16', 'float32'],
+  'training.mixed_precision_reduce': ['float32'],
+  'parallelism.fsdp_reshard_after_forward': ['default', 'always', 'never'],
+  'activation_checkpoint.mode': ['selective', 'full', 'none'],
+  'activation_checkpoint.selective_ac_option': ['op'],
+  'optimizer.name': ['AdamW', 'Adam'],
+  // pipeline_parallel_schedule names (torch.distributed.pipelining's schedule classes, per the field's doc)
+  'parallelism.pipeline_parallel_schedule': ['GPipe', '1F1B', 'Interleaved1F1B', 'PipelineScheduleSingle', 'PipelineScheduleMulti'],
+} as const satisfies Partial<Record<TorchtitanKey, readonly string[]>>;
+
+/** The TOML-era launch: `torchrun … -m torchtitan.train --job.config_file FILE` (Job.config_file). */
+export const TORCHTITAN_ENTRY = {
+  repo: 'pytorch/torchtitan',
+  path: 'torchtitan/config/job_config.py',
+  commit: '000204a4a8bf3d0f31adc44fc29855fbb6ea13d8',
+  names: ['--job.config_file'],
+} as const satisfies OptionSource;
+
+export const TORCHTITAN_SOURCES = [TORCHTITAN_JOB_CONFIG, TORCHTITAN_ENTRY] as const;
+
+export type TorchtitanKey = (typeof TORCHTITAN_JOB_CONFIG.names)[number];

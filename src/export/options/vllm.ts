@@ -1,0 +1,65 @@
+/** vLLM: `vllm serve` flags and environment variables (names only, as the sources spell them). */
+import type { OptionSource } from './source.js';
+
+/** EngineArgs.add_cli_args: the engine flags. */
+export const VLLM_ENGINE_ARGS = {
+  repo: 'vllm-project/vllm',
+  path: 'vllm/engine/arg_utils.py',
+  commit: '99d7eb5d6a512cfcc5a2b104f24ebf2d6cda772b',
+  names: [
+    '--tensor-parallel-size',
+    '--pipeline-parallel-size',
+    '--data-parallel-size',
+    '--distributed-executor-backend',
+    '--max-num-seqs',
+    '--max-num-batched-tokens',
+    '--enable-chunked-prefill',
+    '--max-model-len',
+    '--dtype',
+    '--kv-cache-dtype',
+    '--gpu-memory-utilization',
+    '--served-model-name',
+  ],
+} as const satisfies OptionSource;
+
+/** FrontendArgs (flags generated from its fields) and make_arg_parser's positional `model_tag`. */
+export const VLLM_FRONTEND_ARGS = {
+  repo: 'vllm-project/vllm',
+  path: 'vllm/entrypoints/openai/cli_args.py',
+  commit: '789340fbad95a900ca3c467c9cee33b3d905fd61',
+  names: ['--host', '--port'],
+} as const satisfies OptionSource;
+
+/** CacheDType: the values `--kv-cache-dtype` accepts. */
+export const VLLM_CACHE_DTYPES = {
+  repo: 'vllm-project/vllm',
+  path: 'vllm/config/cache.py',
+  commit: '002f10e0cfa1373a19a0d2756598a34b700d20e5',
+  names: ['auto', 'float16', 'bfloat16', 'fp8', 'fp8_e4m3', 'fp8_e5m2', 'int8_per_token_head', 'int4_per_token_head'],
+} as const satisfies OptionSource;
+
+/** The `--dtype` choices (the ModelDType literal; also the explicit choices list in older arg_utils.py). */
+export const VLLM_MODEL_DTYPES = {
+  repo: 'vllm-project/vllm',
+  path: 'vllm/engine/arg_utils.py',
+  commit: '001999d2f360c2c5da23a916510c273b1a73d06c',
+  names: ['auto', 'half', 'float16', 'bfloat16', 'float', 'float32'],
+} as const satisfies OptionSource;
+
+/** Environment variables read by vllm/envs.py. */
+export const VLLM_ENV = {
+  repo: 'vllm-project/vllm',
+  path: 'vllm/envs.py',
+  names: ['VLLM_PP_LAYER_PARTITION', 'CUDA_VISIBLE_DEVICES'],
+  unverified: {
+    VLLM_PP_LAYER_PARTITION: 'seen as `"VLLM_PP_LAYER_PARTITION": lambda: os.getenv(...)` ("Pipeline stage partition strategy") in copies of vllm/envs.py found by text search; the commit of the copy was not reported',
+    CUDA_VISIBLE_DEVICES: 'CUDA runtime variable, not a vLLM name',
+  },
+} as const satisfies OptionSource;
+
+export const VLLM_SOURCES = [VLLM_ENGINE_ARGS, VLLM_FRONTEND_ARGS, VLLM_CACHE_DTYPES, VLLM_MODEL_DTYPES, VLLM_ENV] as const;
+
+export type VllmFlag = (typeof VLLM_ENGINE_ARGS.names)[number] | (typeof VLLM_FRONTEND_ARGS.names)[number];
+export type VllmCacheDtype = (typeof VLLM_CACHE_DTYPES.names)[number];
+export type VllmModelDtype = (typeof VLLM_MODEL_DTYPES.names)[number];
+export type VllmEnv = (typeof VLLM_ENV.names)[number];

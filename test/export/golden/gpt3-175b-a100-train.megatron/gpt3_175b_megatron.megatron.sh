@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Megatron-LM launch for plan 'gpt3_175b_megatron' (examples/gpt3-175b-a100-train.plan), written by parplan export.
+# tensor 8 × pipeline 12 × data 8 = 768 GPUs of cluster 'a100_96n' (96 nodes × 8 NVIDIA A100 SXM4 80GB); run from a Megatron-LM checkout.
+# Option names as in:
+#   NVIDIA/Megatron-LM/megatron/training/arguments.py@000c4ac24f61
+#   NVIDIA/Megatron-LM/pretrain_gpt.py@aa5bf2ca1342
+#   pytorch/pytorch/torch/distributed/run.py@010929fd3f40
+
+export CUDA_DEVICE_MAX_CONNECTIONS=1
+
+ARGS=(
+  --num-layers 96
+  --hidden-size 12288
+  --ffn-hidden-size 49152
+  --num-attention-heads 96
+  --max-position-embeddings 2048
+  --position-embedding-type learned_absolute
+  --normalization LayerNorm
+  --make-vocab-size-divisible-by 1
+  --attention-backend flash
+  --tensor-model-parallel-size 8
+  --pipeline-model-parallel-size 12
+  --sequence-parallel
+  --num-virtual-stages-per-pipeline-rank 2
+  --use-distributed-optimizer
+  --micro-batch-size 1
+  --global-batch-size 1536
+  --seq-length 2048
+  --recompute-granularity selective
+  --bf16
+  --accumulate-allreduce-grads-in-fp32
+  --optimizer adam
+  --tokenizer-type HuggingFaceTokenizer
+  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of gpt3_175b's tokenizer}"
+  --data-path "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
+)
+
+# run on each of the 96 nodes, with NODE_RANK = 0 … 95
+torchrun \
+  --nnodes 96 \
+  --nproc-per-node 8 \
+  --node-rank "${NODE_RANK:?set NODE_RANK to this node's index}" \
+  --rdzv-backend c10d \
+  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
+  --rdzv-id gpt3_175b_megatron \
+  pretrain_gpt.py "${ARGS[@]}"

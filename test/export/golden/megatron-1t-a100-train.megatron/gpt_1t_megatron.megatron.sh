@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Megatron-LM launch for plan 'gpt_1t_megatron' (examples/megatron-1t-a100-train.plan), written by parplan export.
+# tensor 8 × pipeline 64 × data 6 = 3072 GPUs of cluster 'a100_384n' (384 nodes × 8 NVIDIA A100 SXM4 80GB); run from a Megatron-LM checkout.
+# Option names as in:
+#   NVIDIA/Megatron-LM/megatron/training/arguments.py@000c4ac24f61
+#   NVIDIA/Megatron-LM/pretrain_gpt.py@aa5bf2ca1342
+#   pytorch/pytorch/torch/distributed/run.py@010929fd3f40
+
+export CUDA_DEVICE_MAX_CONNECTIONS=1
+
+ARGS=(
+  --num-layers 128
+  --hidden-size 25600
+  --ffn-hidden-size 102400
+  --num-attention-heads 160
+  --max-position-embeddings 2048
+  --position-embedding-type learned_absolute
+  --normalization LayerNorm
+  --make-vocab-size-divisible-by 1
+  --attention-backend flash
+  --tensor-model-parallel-size 8
+  --pipeline-model-parallel-size 64
+  --sequence-parallel
+  --use-distributed-optimizer
+  --micro-batch-size 1
+  --global-batch-size 3072
+  --seq-length 2048
+  --recompute-granularity selective
+  --bf16
+  --accumulate-allreduce-grads-in-fp32
+  --optimizer adam
+  --tokenizer-type HuggingFaceTokenizer
+  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of gpt_1t's tokenizer}"
+  --data-path "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
+)
+
+# run on each of the 384 nodes, with NODE_RANK = 0 … 383
+torchrun \
+  --nnodes 384 \
+  --nproc-per-node 8 \
+  --node-rank "${NODE_RANK:?set NODE_RANK to this node's index}" \
+  --rdzv-backend c10d \
+  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
+  --rdzv-id gpt_1t_megatron \
+  pretrain_gpt.py "${ARGS[@]}"

@@ -1,0 +1,39 @@
+/** Shared by the export tests: analyze plan text or files, export, and show diagnostics compactly. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { analyze } from '../../src/analyze.js';
+import type { Diagnostic } from '../../src/diagnostics/diagnostic.js';
+import { exportPlan, type Engine, type ExportOptions, type ExportResult } from '../../src/export/index.js';
+
+/** `severity[CODE] line:col: message`. */
+export function show(ds: readonly Diagnostic[]): string[] {
+  return ds.map((d) => `${d.severity}[${d.code}] ${d.span ? `${d.span.line}:${d.span.column}` : ''}: ${d.message}`);
+}
+
+/** Writes `text` to a fresh file and exports its only plan. */
+export function exportText(engine: Engine, text: string, opts: ExportOptions = {}): ExportResult & { file: string } {
+  const file = join(mkdtempSync(join(tmpdir(), 'parplan-export-')), 'p.plan');
+  writeFileSync(file, text);
+  const a = analyze([file]);
+  const errors = a.diagnostics.filter((d) => d.severity === 'error');
+  if (errors.length > 0 || a.results.length !== 1) throw new Error(`test plan does not check:\n${show(a.diagnostics).join('\n')}`);
+  return { ...exportPlan(engine, a.results[0]!.plan, opts), file };
+}
+
+export const MODELS = `
+model llama { arch = llama  layers = 32  hidden = 4096  heads = 32  kv_heads = 8  ffn = 14336  vocab = 128256  max_seq = 8192 }
+model small { arch = llama  layers = 32  hidden = 1024  heads = 16  kv_heads = 4  ffn = 2816  vocab = 32000  max_seq = 4096 }
+model gpt { arch = gpt2  layers = 12  hidden = 768  heads = 12  vocab = 50257  max_seq = 1024  dtype = fp16 }
+cluster node { gpu = H100_SXM_80GB  gpus = 8 }
+cluster two { gpu = H100_SXM_80GB  nodes = 2  gpus_per_node = 8 }
+`;
+
+/** A training plan on one 8-GPU node; `extra` adds or overrides keys. */
+export function trainPlan(extra: string, batch = 'global = 64  micro = 1  seq = 2048'): string {
+  return `${MODELS}\nplan t {\n  model = small  cluster = node  mode = train\n  ${extra}\n  batch { ${batch} }\n}\n`;
+}
+
+export function servePlan(extra: string, batch = 'max_batch = 16  seq = 4096'): string {
+  return `${MODELS}\nplan s {\n  model = llama  cluster = node  mode = serve\n  ${extra}\n  batch { ${batch} }\n}\n`;
+}
