@@ -26,7 +26,8 @@ export function worstDevice(memory: MemoryPlan): DeviceMemory {
   return worst;
 }
 
-function fitsAll(m: MemoryPlan): boolean {
+/** Every device's total is within its usable bytes. */
+export function fitsAll(m: MemoryPlan): boolean {
   return m.devices.every((d) => d.totalBytes <= d.usableBytes);
 }
 
@@ -44,8 +45,14 @@ export function fitDiagnostics(plan: CheckedPlan, memory: MemoryPlan): FitResult
   const largest = CATEGORIES.reduce((a, c) => (worst.breakdown[c] > worst.breakdown[a] ? c : a), CATEGORIES[0]);
   const worstText = `${label} needs ${formatBytes(worst.totalBytes)}, but ${formatBytes(worst.usableBytes)} of ${plan.cluster.gpu.id}'s ${formatBytes(worst.capacityBytes)} is usable (largest part: ${largest} ${formatBytes(worst.breakdown[largest])})`;
   const fixes = suggestFixes(plan);
-  const help = fixes.length > 0 ? `these fit: ${fixes.slice(0, 3).join('; or ')}` : `no single change of batch, tensor, pipeline, ZeRO or recompute fits; use a larger GPU or more of them`;
+  const help = fixes.length > 0 ? `these fit: ${fixes.slice(0, 3).join('; or ')}` : `no single change of batch, tensor, pipeline, ZeRO or recompute fits; ${searchHint(plan)}, or use a larger GPU or more of them`;
   return { fits: false, diagnostics: [diag('PP4001', plan.span, { plan: plan.name, worst: worstText }, { help })] };
+}
+
+/** Several changes at once may fit where no single one does: `parplan suggest` tries every combination. */
+function searchHint(plan: CheckedPlan): string {
+  const mode = plan.mode === 'serve' ? ' --mode serve' : '';
+  return `\`parplan suggest --model ${plan.model.name} --cluster ${plan.cluster.name}${mode} ${plan.file}\` searches every combination`;
 }
 
 /** Variants of the plan, least disruptive first; each described as the knob to write. */

@@ -1,0 +1,245 @@
+/**
+ * `parplan suggest --model M --cluster C [--mode serve|train] … <file.plan>`: search the
+ * plans of a model on a cluster (src/search/), print the best as a table, and write the
+ * winner as a pinned `.plan` that imports the input file. The written text is checked
+ * again, as `parplan check` would, before it is written.
+ *
+ * run.ts imports this module only for `suggest`, so its imports load nothing for other commands.
+ */
+import { dirname, relative, resolve, sep } from 'node:path';
+import type { Declaration } from '../../ast.js';
+import { InternalError } from '../../diagnostics/codes.js';
+import type { Diagnostic } from '../../diagnostics/diagnostic.js';
+import { makeStyle, shouldColor, type Style } from '../../diagnostics/render/style.js';
+import { renderDiagnostic } from '../../diagnostics/render/text.js';
+import { didYouMean } from '../../diagnostics/suggest.js';
+import { loadProgram, nodeHost, type CachedFile } from '../../load.js';
+import type { CheckedPlan } from '../../plan.js';
+import { search, targetOf, type SearchResult, type Target, type Workload } from '../../search/index.js';
+import { rateText, secondsText } from '../../cost/format.js';
+import { gib } from '../../diagnostics/render/common.js';
+import { groupDigits } from '../../format.js';
+import { pinnedText, recheck } from '../../search/pinned.js';
+import { closestText, headline, jsonReport, summaryLine, table } from '../../search/render.js';
+import type { SourceFile } from '../../source.js';
+import { parseArgs } from '../args.js';
+import { EXIT, type ExitCode } from '../exit-codes.js';
+import type { Io } from '../io.js';
+import { SUGGEST, commandHelp } from '../spec.js';
+import { UsageError } from '../usage.js';
+import { writeOutput } from '../write.js';
+
+/** About 4M tokens per step, as Llama 2 was trained (Touvron et al. 2023, §2.2). */
+const TOKENS_PER_STEP = 2 ** 22;
+/** Time per output token that reads as fluent streaming; DistServe's chatbot SLOs are 0.1–0.2 s. */
+const DEFAULT_MAX_TPOT_MS = 100;
+const DEFAULT_TOP = 5;
+
+interface SuggestArgs {
+  file: string;
+  model: string;
+  cluster: string;
+  mode: 'train' | 'serve';
+  global?: number;
+  seq?: number;
+  maxTpotSeconds?: number;
+  top: number;
+  format: 'text' | 'json';
+  output?: string;
+}
+
+function usage(message: string, hint?: string): UsageError {
+  return new UsageError(message, hint, SUGGEST.name);
+}
+
+function positiveInt(name: string, value: string | true | undefined): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw usage(`option '${name}' needs a whole number of at least 1, found '${value}'`, `e.g. ${name} 8`);
+  return n;
+}
+
+/** `100ms`, `100 ms`, `0.1s`, `250us`; a bare number is milliseconds. */
+export function parseLatency(value: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(us|ms|s)?\s*$/.exec(value);
+  const n = m ? Number(m[1]) : NaN;
+  if (!m || !(n > 0)) throw usage(`option '--max-latency' needs a time per output token such as 50ms, found '${value}'`, 'units: us, ms, s (default ms)');
+  const scale = m[2] === 's' ? 1 : m[2] === 'us' ? 1e-6 : 1e-3;
+  return n * scale;
+}
+
+function parseSuggestArgs(argv: readonly string[]): SuggestArgs | 'help' {
+  const args = parseArgs(argv, SUGGEST.options, SUGGEST.name);
+  if (args.options.has('--help')) return 'help';
+  if (args.positionals.length !== 1) throw usage(args.positionals.length === 0 ? 'missing the .plan file that declares the model and cluster' : 'suggest takes one .plan file');
+  const get = (name: string) => {
+    const v = args.options.get(name);
+    return typeof v === 'string' ? v : undefined;
+  };
+  const model = get('--model');
+  const cluster = get('--cluster');
+  if (model === undefined) throw usage("missing '--model NAME': the model to plan for");
+  if (cluster === undefined) throw usage("missing '--cluster NAME': the cluster to plan on");
+  const mode = (get('--mode') ?? 'train') as SuggestArgs['mode'];
+  const out: SuggestArgs = { file: args.positionals[0]!, model, cluster, mode, top: positiveInt('--top', get('--top')) ?? DEFAULT_TOP, format: (get('--format') ?? 'text') as SuggestArgs['format'] };
+  // Options of the other mode would be silently ignored: say so instead.
+  if (mode === 'serve' && args.options.has('--global-batch')) throw usage("'--global-batch' is for --mode train", 'serving searches max_batch itself');
+  if (mode === 'train' && args.options.has('--max-latency')) throw usage("'--max-latency' is for --mode serve", 'training is ranked by step time');
+  const global = positiveInt('--global-batch', get('--global-batch'));
+  const seq = positiveInt('--seq', get('--seq'));
+  const latency = get('--max-latency');
+  if (global !== undefined) out.global = global;
+  if (seq !== undefined) out.seq = seq;
+  if (latency !== undefined) out.maxTpotSeconds = parseLatency(latency);
+  const output = get('--output');
+  if (output === '-' && out.format === 'json') throw usage("'-o -' and '--format json' would both write to stdout", 'write the plan to a file, or read it from the JSON (best.text)');
+  if (output !== undefined) out.output = output;
+  return out;
+}
+
+export async function runSuggest(argv: readonly string[], io: Io): Promise<ExitCode> {
+  const args = parseSuggestArgs(argv);
+  if (args === 'help') {
+    io.stdout.write(commandHelp(SUGGEST));
+    return EXIT.OK;
+  }
+  const style = makeStyle(shouldColor(io.stderr, io.env));
+
+  const diagnostics: Diagnostic[] = [];
+  const cache = new Map<string, CachedFile>();
+  const program = loadProgram(args.file, nodeHost, cache, diagnostics);
+  const sources = new Map<string, SourceFile>([...cache.values()].map((c) => [c.source.path, c.source]));
+  const report = (ds: Diagnostic[]) => ds.forEach((d) => io.stderr.write(renderDiagnostic(d, sources, style) + '\n'));
+  if (!program || diagnostics.some((d) => d.severity === 'error')) {
+    report(diagnostics);
+    return diagnostics.some((d) => d.code === 'PP6001') ? EXIT.USAGE : EXIT.FAILED;
+  }
+  const declarations = program.files.flatMap((f) => f.declarations);
+  const modelDecl = pick(declarations, 'model', args.model, args.file);
+  const clusterDecl = pick(declarations, 'cluster', args.cluster, args.file);
+  const targetDiagnostics: Diagnostic[] = [];
+  const target = targetOf(modelDecl, clusterDecl, targetDiagnostics);
+  if (!target) {
+    report(targetDiagnostics.filter((d) => d.severity === 'error'));
+    return EXIT.FAILED;
+  }
+  const work = workload(args, target);
+  const started = performance.now();
+  const result = search(target, work);
+  const ms = performance.now() - started;
+
+  const best = result.ranked[0];
+  const name = freeName(`${target.model.name}_${target.cluster.name}_${work.mode}`, declarations);
+  const written = best ? writePlan(args, io, { target, work, result, name }) : undefined;
+  if (args.format === 'json') {
+    io.stdout.write(JSON.stringify(jsonReport(target, work, result, args.top, ms, written), null, 2) + '\n');
+  } else if (written?.file !== '-') {
+    const lines = [headline(target, work), ''];
+    if (best) lines.push(...table(result.ranked.slice(0, args.top), work.mode), '');
+    lines.push(summaryLine(result.summary, ms));
+    if (best && !best.cost.known) lines.push(`note: the cost is unknown (${best.cost.reason}), so plans are ranked by memory headroom`);
+    if (written?.file) lines.push(`wrote ${written.file}: plan '${written.name}' (#1)`);
+    io.stdout.write(lines.join('\n') + '\n');
+  } else {
+    io.stderr.write(summaryLine(result.summary, ms) + '\n');
+  }
+  if (best) return EXIT.OK;
+  io.stderr.write(nothingFits(result, work, style) + '\n');
+  return EXIT.FAILED;
+}
+
+/** The declaration named `name` of that kind, or a usage error with did-you-mean. */
+function pick(declarations: readonly Declaration[], kind: 'model' | 'cluster', name: string, file: string): Declaration {
+  const found = declarations.find((d) => d.keyword === kind && d.name === name);
+  if (found) return found;
+  const names = declarations.filter((d) => d.keyword === kind).map((d) => d.name);
+  const hint = didYouMean(name, names, 12) ?? (names.length === 0 ? `${file} declares no ${kind} (nor do its imports)` : undefined);
+  throw usage(`no ${kind} named '${name}' in ${file} or its imports`, hint);
+}
+
+function workload(args: SuggestArgs, target: Target): Workload {
+  const seq = args.seq ?? target.model.maxSeq;
+  if (args.mode === 'serve') return { mode: 'serve', seq, maxTpotSeconds: args.maxTpotSeconds ?? DEFAULT_MAX_TPOT_MS / 1e3 };
+  return { mode: 'train', seq, global: args.global ?? Math.max(1, Math.round(TOKENS_PER_STEP / seq)) };
+}
+
+interface Written {
+  /** Where it was written ('-' for stdout); absent without -o. */
+  file?: string;
+  name: string;
+  text: string;
+}
+
+/** The pinned plan: checked again through the real front end, then written where -o says. */
+function writePlan(args: SuggestArgs, io: Io, found: { target: Target; work: Workload; result: SearchResult; name: string }): Written | undefined {
+  const { target, work, result, name } = found;
+  const plan = result.ranked[0]!.plan;
+  const input = resolve(io.cwd, args.file);
+  const file = args.output === undefined || args.output === '-' ? resolve(io.cwd, 'suggested.plan') : resolve(io.cwd, args.output);
+  const importPath = relative(dirname(file), input).split(sep).join('/');
+  const header = [...headerLines(target, work, result), `parplan suggest --model ${target.model.name} --cluster ${target.cluster.name} --mode ${work.mode} ${workloadOptions(work)}${args.file}`];
+  const text = pinnedText(plan, { name, importPath, header });
+  verify(text, file, plan);
+  if (args.output === undefined) return args.format === 'json' ? { name, text } : undefined;
+  if (args.output === '-') io.stdout.write(text);
+  else writeOutput(file, text);
+  return { file: args.output === '-' ? '-' : args.output, name, text };
+}
+
+/** What was found, for the file's header: how many plans it beat, and its figures. */
+function headerLines(target: Target, work: Workload, result: SearchResult): string[] {
+  const f = result.ranked[0]!;
+  const s = result.summary;
+  const of = `${groupDigits(s.fit)} plans that fit ${target.model.name} on ${target.cluster.name} (${groupDigits(s.considered)} candidates)`;
+  const room = `${gib(f.size.headroomBytes)} GiB headroom per GPU`;
+  if (f.cost.train) {
+    const step = f.cost.train.stepSeconds;
+    return [`Found by parplan suggest, the fastest of ${of}:`, `estimated step ${step === null ? 'unknown' : secondsText(step)}, ${room}.`];
+  }
+  const c = f.cost.serve;
+  const rate = c?.decodeTokensPerSecond == null ? 'unknown' : rateText(c.decodeTokensPerSecond);
+  const tpot = c?.tpotSeconds == null ? 'unknown' : secondsText(c.tpotSeconds);
+  return [`Found by parplan suggest, the most tokens/s of ${of}:`, `estimated ${rate} tokens/s at ${tpot} per output token, ${room}.`];
+}
+
+function workloadOptions(work: Workload): string {
+  if (work.mode === 'train') return `--global-batch ${work.global} --seq ${work.seq} `;
+  return `--seq ${work.seq} --max-latency ${Number((work.maxTpotSeconds * 1e3).toPrecision(6))}ms `;
+}
+
+/** The written text must check clean and mean the plan that won; anything else is our bug. */
+function verify(text: string, file: string, expected: CheckedPlan): void {
+  const problem = recheck(text, file, expected, nodeHost);
+  if (problem) throw new InternalError(`the pinned plan does not check as the one found: ${problem}`);
+}
+
+/** Exit 1's message: why nothing was ranked, the nearest candidate, and what would help. */
+function nothingFits(result: SearchResult, work: Workload, style: Style): string {
+  const s = result.summary;
+  const c = result.closest;
+  let message: string;
+  let help: string;
+  if (s.slow > 0 && work.mode === 'serve') {
+    const fastest = c && 'cost' in c ? c.cost.serve?.tpotSeconds : undefined;
+    message = `no plan that fits has a time per output token within ${secondsText(work.maxTpotSeconds)}`;
+    help = `${fastest ? `allow --max-latency ${Math.ceil(fastest * 1e3)}ms, ` : ''}use faster GPUs, or a shorter --seq`;
+  } else if (s.misfit + s.pruned > 0) {
+    message = 'no plan fits in memory';
+    help = `use more GPUs or GPUs with more memory, or a shorter --seq${work.mode === 'train' ? '' : ', or a quantized model dtype'}`;
+  } else {
+    message = `every candidate is invalid: ${s.invalid.map((r) => `${r.title} (${r.code}) ${groupDigits(r.count)}, e.g. ${r.example}`).join('; ')}`;
+    help = `fix the model or cluster declaration${work.mode === 'train' ? ', or try another --global-batch or --seq' : ', or another --seq'}`;
+  }
+  const lines = [`${style.bold(style.red('error'))}${style.bold(`: ${message}`)}`];
+  if (c) lines.push(`  = closest: ${closestText(c)}`);
+  lines.push(`  = help: ${help}`);
+  return lines.join('\n');
+}
+
+/** `base`, or `base_2`, `base_3` … when the file or its imports already declare a plan of that name. */
+function freeName(base: string, declarations: readonly Declaration[]): string {
+  const taken = new Set(declarations.filter((d) => d.keyword === 'plan').map((d) => d.name));
+  let name = base;
+  for (let i = 2; taken.has(name); i++) name = `${base}_${i}`;
+  return name;
+}

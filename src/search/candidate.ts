@@ -1,0 +1,70 @@
+/**
+ * A candidate of the search: its knobs, written as plan settings and checked by the
+ * checker itself (`checkPlan`), so that validity has one source of truth.
+ */
+import type { Declaration } from '../ast.js';
+import { checkCluster } from '../check/cluster.js';
+import { checkModel } from '../check/model.js';
+import { checkPlan, type Scope } from '../check/plan.js';
+import type { Diagnostic } from '../diagnostics/diagnostic.js';
+import { InternalError } from '../diagnostics/codes.js';
+import type { CheckedPlan, ClusterSpec, ModelSpec } from '../plan.js';
+import type { Knobs } from './space.js';
+import { int, toDeclaration, word, type Setting } from './settings.js';
+
+/** What the user asks for besides the knobs searched: the workload. */
+export type Workload =
+  | { mode: 'train'; global: number; seq: number }
+  /** maxTpotSeconds: the latency bound, time per output token at max_batch. */
+  | { mode: 'serve'; seq: number; maxTpotSeconds: number };
+
+/** The model and cluster, checked once, and the scope every candidate is checked in. */
+export interface Target {
+  model: ModelSpec;
+  cluster: ClusterSpec;
+  scope: Scope;
+}
+
+/** The name candidates are checked under (never shown: the written plan gets its own). */
+export const CANDIDATE_FILE = '<suggest>';
+
+/** Check the chosen declarations as checkProgram does; undefined (with `out` holding why) when either has errors. */
+export function targetOf(modelDecl: Declaration, clusterDecl: Declaration, out: Diagnostic[]): Target | undefined {
+  const model = checkModel(modelDecl, out);
+  const cluster = checkCluster(clusterDecl, out);
+  if (!model || !cluster || out.some((d) => d.severity === 'error')) return undefined;
+  const scope: Scope = { models: new Map([[model.name, { decl: modelDecl, spec: model }]]), clusters: new Map([[cluster.name, { decl: clusterDecl, spec: cluster }]]) };
+  return { model, cluster, scope };
+}
+
+/** The settings a candidate writes: its knobs and the workload; everything else is the checker's default. */
+export function candidateSettings(k: Knobs, target: Target, work: Workload): Setting[] {
+  const head = [word('model', target.model.name), word('cluster', target.cluster.name), word('mode', k.mode), int('tensor', k.tensor), int('pipeline', k.pipeline), int('data', k.data)];
+  if (k.mode === 'serve') {
+    if (work.mode !== 'serve') throw new InternalError('a serving candidate needs a serving workload');
+    return [...head, { key: 'batch', value: { kind: 'block', value: [int('max_batch', k.maxBatch), int('seq', work.seq)] } }];
+  }
+  if (work.mode !== 'train') throw new InternalError('a training candidate needs a training workload');
+  const schedule = k.schedule ? [word('schedule', k.schedule), ...(k.virtual ? [int('virtual', k.virtual)] : [])] : [];
+  return [
+    ...head,
+    ...schedule,
+    int('zero', k.zero),
+    word('recompute', k.recompute),
+    word('sequence_parallel', k.sequenceParallel),
+    { key: 'batch', value: { kind: 'block', value: [int('global', work.global), int('micro', k.micro), int('seq', work.seq)] } },
+  ];
+}
+
+export interface Checked {
+  /** Undefined when the checker found an error. */
+  plan: CheckedPlan | undefined;
+  diagnostics: Diagnostic[];
+}
+
+export function checkCandidate(k: Knobs, target: Target, work: Workload): Checked {
+  const out: Diagnostic[] = [];
+  const decl = toDeclaration('candidate', candidateSettings(k, target, work), CANDIDATE_FILE);
+  const plan = checkPlan(decl, target.scope, CANDIDATE_FILE, out);
+  return { plan, diagnostics: out };
+}

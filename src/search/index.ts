@@ -1,0 +1,178 @@
+/**
+ * `parplan suggest`'s engine: enumerate the candidates (space.ts), check each with the
+ * checker (candidate.ts), size the valid ones with the memory model, cost the ones that
+ * fit, and rank them (rank.ts). Pure: the caller times it and prints it.
+ */
+import { CODES, InternalError, type Code } from '../diagnostics/codes.js';
+import { planCost } from '../cost/index.js';
+import type { PlanCost } from '../cost/types.js';
+import { fitDiagnostics, fitsAll } from '../fit.js';
+import type { Diagnostic } from '../diagnostics/diagnostic.js';
+import { memoryPlan } from '../memory/index.js';
+import type { MemoryPlan } from '../memory/types.js';
+import type { CheckedPlan } from '../plan.js';
+import { checkCandidate, type Target, type Workload } from './candidate.js';
+import { heavier, weight } from './prune.js';
+import { sizeStages, type Size } from './size.js';
+import { byLatency, byRank, withinLatency } from './rank.js';
+import { groupCandidates, serveCandidates, trainGroups, type Knobs, type TrainKnobs } from './space.js';
+
+export { targetOf, candidateSettings, checkCandidate, type Target, type Workload } from './candidate.js';
+export type { Knobs, TrainKnobs, ServeKnobs } from './space.js';
+
+/** A valid candidate sized by the memory model. */
+export interface Sized {
+  /** Position in the enumeration: the last tie-breaker, so output is deterministic. */
+  index: number;
+  knobs: Knobs;
+  plan: CheckedPlan;
+  /** The checker's warnings and notes. */
+  diagnostics: Diagnostic[];
+  /** The fullest device and its headroom, from the stage footprints (size.ts). */
+  size: Size;
+}
+
+export interface Fitting extends Sized {
+  /** The whole memory plan (what `check` shows), built only for plans that fit. */
+  memory: MemoryPlan;
+  cost: PlanCost;
+  /** What `parplan check` would warn about (the checker's warnings and PP4002, low headroom): such plans rank last. */
+  warnings: Code[];
+}
+
+/** Why a candidate was set aside. `pruned`: does not fit, proven by prune.ts without sizing it. */
+export type Rejection = { kind: 'invalid'; code: Code; message: string } | { kind: 'misfit' } | { kind: 'pruned' } | { kind: 'slow' };
+
+export interface Rejected {
+  index: number;
+  knobs: Knobs;
+  why: Rejection;
+}
+
+export interface Summary {
+  considered: number;
+  fit: number;
+  /** Sized and over memory. */
+  misfit: number;
+  /** Over memory by the monotonicity argument of prune.ts (not sized). */
+  pruned: number;
+  /** Serving: fits, but the time per output token is over the bound. */
+  slow: number;
+  /** Invalid candidates by the checker's first error, most frequent first, with the first such message. */
+  invalid: { code: Code; title: string; count: number; example: string }[];
+}
+
+export interface SearchResult {
+  /** Fitting candidates (within the latency bound when serving), best first. */
+  ranked: Fitting[];
+  rejected: Rejected[];
+  summary: Summary;
+  /** When nothing is ranked: the sized candidate nearest to working (least over memory, or fastest over the latency bound). */
+  closest?: Sized | Fitting;
+}
+
+export function search(target: Target, work: Workload): SearchResult {
+  const acc = new Accumulator(target, work);
+  if (work.mode === 'serve') {
+    for (const k of serveCandidates(target.cluster.gpus, target.cluster.gpusPerNode, target.model.layers)) acc.consider(acc.check(k));
+  } else {
+    for (const g of trainGroups(target.cluster.gpus, target.cluster.gpusPerNode, target.model.layers, work.global)) acc.group(groupCandidates(g));
+  }
+  return acc.result();
+}
+
+type Valid = { index: number; knobs: Knobs; plan: CheckedPlan; diagnostics: Diagnostic[] };
+
+class Accumulator {
+  private next = 0;
+  private readonly fitting: Fitting[] = [];
+  private readonly slow: Fitting[] = [];
+  private readonly misfits: Sized[] = [];
+  private readonly rejected: Rejected[] = [];
+
+  constructor(
+    private readonly target: Target,
+    private readonly work: Workload,
+  ) {}
+
+  /** The checker's verdict; invalid candidates are recorded here. */
+  check(knobs: Knobs): Valid | undefined {
+    const index = this.next++;
+    const { plan, diagnostics } = checkCandidate(knobs, this.target, this.work);
+    if (plan) return { index, knobs, plan, diagnostics };
+    const first = diagnostics.find((d) => d.severity === 'error');
+    if (!first) throw new InternalError('the checker returned no plan and no error');
+    this.rejected.push({ index, knobs, why: { kind: 'invalid', code: first.code, message: first.message } });
+    return undefined;
+  }
+
+  /** A training group, lightest candidates first: one that is heavier than a misfit is pruned unsized. */
+  group(candidates: TrainKnobs[]): void {
+    const valid = candidates.map((k) => this.check(k)).filter((v): v is Valid & { knobs: TrainKnobs } => v !== undefined);
+    const misfits: TrainKnobs[] = [];
+    for (const v of [...valid].sort((a, b) => weight(a.knobs) - weight(b.knobs) || a.index - b.index)) {
+      if (misfits.some((m) => heavier(v.knobs, m))) {
+        this.rejected.push({ index: v.index, knobs: v.knobs, why: { kind: 'pruned' } });
+        continue;
+      }
+      if (!this.consider(v)) misfits.push(v.knobs);
+    }
+  }
+
+  /** Size, cost and file a valid candidate; false when it does not fit. */
+  consider(v: Valid | undefined): boolean {
+    if (!v) return false;
+    const s: Sized = { ...v, size: sizeStages(v.plan) };
+    if (s.size.headroomBytes < 0) {
+      this.misfit(s);
+      return false;
+    }
+    const memory = memoryPlan(s.plan);
+    if (!fitsAll(memory)) throw new InternalError(`plan sized per stage as fitting does not fit per device: ${JSON.stringify(s.knobs)}`);
+    const warnings = [...s.diagnostics, ...fitDiagnostics(s.plan, memory).diagnostics].filter((d) => d.severity === 'warning').map((d) => d.code);
+    const f: Fitting = { ...s, memory, cost: planCost(s.plan, memory), warnings };
+    if (this.work.mode === 'serve' && !withinLatency(f, this.work.maxTpotSeconds)) {
+      this.slow.push(f);
+      this.rejected.push({ index: f.index, knobs: f.knobs, why: { kind: 'slow' } });
+      return true;
+    }
+    this.fitting.push(f);
+    return true;
+  }
+
+  private misfit(s: Sized): void {
+    this.rejected.push({ index: s.index, knobs: s.knobs, why: { kind: 'misfit' } });
+    this.misfits.push(s);
+  }
+
+  result(): SearchResult {
+    const ranked = [...this.fitting].sort(byRank(this.work.mode));
+    const count = (kind: Rejection['kind']) => this.rejected.filter((r) => r.why.kind === kind).length;
+    const invalid = new Map<Code, { count: number; example: string }>();
+    for (const { why } of this.rejected) {
+      if (why.kind !== 'invalid') continue;
+      const seen = invalid.get(why.code) ?? { count: 0, example: why.message };
+      invalid.set(why.code, { ...seen, count: seen.count + 1 });
+    }
+    const summary: Summary = {
+      considered: this.next,
+      fit: ranked.length,
+      misfit: count('misfit'),
+      pruned: count('pruned'),
+      slow: count('slow'),
+      invalid: [...invalid].map(([code, n]) => ({ code, title: CODES[code].title, ...n })).sort((a, b) => b.count - a.count || (a.code < b.code ? -1 : 1)),
+    };
+    const out: SearchResult = { ranked, rejected: this.rejected.sort((a, b) => a.index - b.index), summary };
+    const closest = ranked.length > 0 ? undefined : this.slow.length > 0 ? [...this.slow].sort(byLatency)[0] : leastOver(this.misfits);
+    if (closest) out.closest = closest;
+    return out;
+  }
+}
+
+/** The misfit whose fullest device is least over, relative to its usable memory (first in enumeration order on ties). */
+function leastOver(misfits: readonly Sized[]): Sized | undefined {
+  const ratio = (s: Sized) => s.size.totalBytes / s.size.usableBytes;
+  let best: Sized | undefined;
+  for (const s of misfits) if (!best || ratio(s) < ratio(best) || (ratio(s) === ratio(best) && s.index < best.index)) best = s;
+  return best;
+}

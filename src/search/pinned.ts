@@ -1,0 +1,119 @@
+/**
+ * The winner as a pinned `.plan`: every knob the checker resolved, written out, so the
+ * plan means the same thing if a default ever changes. Read back from the CheckedPlan,
+ * never from the search's own knobs, so the file says exactly what was checked.
+ */
+import { normalize, resolve } from 'node:path';
+import { analyze } from '../analyze.js';
+import { InternalError } from '../diagnostics/codes.js';
+import { hasErrors } from '../diagnostics/diagnostic.js';
+import { formatPlanText } from '../fmt/index.js';
+import { BYTE_UNITS } from '../facts/keys.js';
+import type { Host } from '../load.js';
+import type { CheckedPlan } from '../plan.js';
+import { int, renderPlan, withUnit, word, type Setting } from './settings.js';
+
+/** An exact byte count in the largest binary unit that divides it (268435456 → 256 MiB). */
+function bytesSetting(key: string, bytes: number): Setting {
+  for (const unit of ['TiB', 'GiB', 'MiB', 'KiB'] as const) {
+    const size = BYTE_UNITS[unit]!;
+    if (bytes >= size && bytes % size === 0) return withUnit(key, bytes / size, unit);
+  }
+  return withUnit(key, bytes, 'B');
+}
+
+/** A fraction as a percentage when that reads back exactly (0.1 → 10%). */
+function fractionSetting(key: string, f: number): Setting {
+  const pct = Number((f * 100).toPrecision(12));
+  return pct / 100 === f ? withUnit(key, pct, '%') : { key, value: { kind: 'number', value: f } };
+}
+
+function block(key: string, settings: Setting[]): Setting {
+  return { key, value: { kind: 'block', value: settings } };
+}
+
+/** Every setting of the plan, in the order docs/language.md lists them. */
+export function pinnedSettings(plan: CheckedPlan): Setting[] {
+  const { mesh } = plan;
+  const out: Setting[] = [word('model', plan.model.name), word('cluster', plan.cluster.name), word('mode', plan.mode)];
+  out.push(int('tensor', mesh.tensor), int('pipeline', mesh.pipeline), int('data', mesh.data));
+  const interleaved = plan.mode === 'train' && plan.schedule === 'interleaved';
+  // Interleaved chunks are balanced by the schedule itself: `stages` would conflict (PP2014).
+  if (mesh.pipeline > 1 && !interleaved) out.push({ key: 'stages', value: { kind: 'ranges', value: plan.stages.map((s) => [s.firstLayer, s.lastLayer] as const) } });
+  if (plan.mode === 'serve') {
+    const b = plan.batch;
+    out.push(
+      block('batch', [int('max_batch', b.maxBatch), int('seq', b.seq), withUnit('max_wait', b.maxWaitMs, 'ms'), int('queue', b.queue), int('max_prefill_tokens', b.maxPrefillTokens)]),
+      word('kv_dtype', plan.kvDtype),
+      word('engine', plan.engine),
+    );
+  } else {
+    if (plan.schedule === 'table') throw new InternalError('a plan with an action table is not pinned');
+    // A schedule with one stage has no effect (PP3020), so it is written only with stages to schedule.
+    if (mesh.pipeline > 1) out.push(word('schedule', plan.schedule));
+    if (interleaved) out.push(int('virtual', plan.virtual));
+    out.push(
+      int('microbatches', plan.microbatches),
+      block('batch', [int('global', plan.batch.global), int('micro', plan.batch.micro), int('seq', plan.batch.seq)]),
+      int('zero', plan.zero),
+      word('recompute', plan.recompute),
+      word('sequence_parallel', plan.sequenceParallel),
+      word('precision', plan.precision),
+      word('optimizer', plan.optimizer),
+      word('grad_dtype', plan.gradDtype),
+    );
+  }
+  out.push(word('attention', plan.attention), fractionSetting('reserve', plan.reserve));
+  // The webgpu engine counts its own scratch unless the plan sets one: keep that choice.
+  if (plan.mode === 'train' || plan.engine === 'generic' || plan.workspaceGiven) out.push(bytesSetting('workspace', plan.workspaceBytes));
+  return out;
+}
+
+export interface PinnedFile {
+  /** The plan's name in the file. */
+  name: string;
+  /** The import that brings the model and cluster in, relative to the written file. */
+  importPath: string;
+  /** Comment lines (without `//`) written at the top. */
+  header: readonly string[];
+}
+
+/** The whole file, laid out by `parplan fmt`: header comment, the import, the pinned plan. */
+export function pinnedText(plan: CheckedPlan, file: PinnedFile): string {
+  const header = file.header.map((l) => `// ${l}`.trimEnd()).join('\n');
+  const text = `${header}\nimport ${JSON.stringify(file.importPath)}\n\n${renderPlan(file.name, pinnedSettings(plan))}`;
+  const formatted = formatPlanText(text, `${file.name}.plan`);
+  if (hasErrors(formatted.diagnostics)) throw new InternalError(`the pinned plan does not format: ${formatted.diagnostics.map((d) => d.message).join('; ')}`);
+  return formatted.text;
+}
+
+/**
+ * A plan without names and source positions, to compare two checks of the same knobs.
+ * Pinning writes `workspace`, which only the webgpu engine reads as "given" (it then adds
+ * it to its own buffers); for the generic engine the flag changes nothing.
+ */
+export function comparable(plan: CheckedPlan): string {
+  const flag = plan.mode === 'serve' && plan.engine === 'generic' ? { workspaceGiven: false } : {};
+  return JSON.stringify({ ...plan, name: '', ...flag }, (key, value) => (key === 'span' || key === 'spans' || key === 'file' ? undefined : value));
+}
+
+/**
+ * Check `text` as if it were the file `file` (other files read through `host`), as
+ * `parplan check` would: undefined when it has no error, fits, and checks to `expected`;
+ * otherwise what is wrong.
+ */
+export function recheck(text: string, file: string, expected: CheckedPlan, host: Host): string | undefined {
+  const at = normalize(resolve(file));
+  const overlay: Host = {
+    readFile: (p) => (normalize(resolve(p)) === at ? text : host.readFile(p)),
+    kind: (p) => (normalize(resolve(p)) === at ? 'file' : host.kind(p)),
+    listDir: (p) => host.listDir(p),
+  };
+  const a = analyze([at], { host: overlay });
+  const errors = a.diagnostics.filter((d) => d.severity === 'error');
+  if (errors.length > 0) return errors.map((d) => `${d.code} ${d.message}`).join('; ');
+  const got = a.results[0];
+  if (a.results.length !== 1 || !got) return `${a.results.length} plans checked`;
+  if (!got.fits) return 'it does not fit';
+  return comparable(got.plan) === comparable(expected) ? undefined : 'it checks to a different plan';
+}

@@ -1,0 +1,139 @@
+/**
+ * The search space: every combination of parallel knobs worth asking the checker about,
+ * one small pure function per dimension (as torchtitan and Megatron name them). The
+ * enumeration proposes; it does not judge: whether a combination is valid is the
+ * checker's question (src/check/), so a rule there never drifts from a copy here.
+ * Each dimension stays bounded for any model and cluster (at most a few dozen values).
+ */
+import type { TrainPlan } from '../plan.js';
+
+export interface MeshKnobs {
+  tensor: number;
+  pipeline: number;
+  data: number;
+}
+
+export interface TrainKnobs extends MeshKnobs {
+  mode: 'train';
+  /** Absent with pipeline = 1, where a schedule has no effect. */
+  schedule?: Exclude<TrainPlan['schedule'], 'table'>;
+  /** Model chunks per stage, for schedule = interleaved only. */
+  virtual?: number;
+  micro: number;
+  zero: TrainPlan['zero'];
+  recompute: TrainPlan['recompute'];
+  sequenceParallel: boolean;
+}
+
+export interface ServeKnobs extends MeshKnobs {
+  mode: 'serve';
+  maxBatch: number;
+}
+
+export type Knobs = TrainKnobs | ServeKnobs;
+
+/** Model chunks per stage tried for interleaved schedules (Megatron's usual values). */
+export const VIRTUAL_STAGES = [2, 3, 4, 6, 8] as const;
+/** Microbatch sizes tried: sequences per forward/backward pass. */
+export const MICRO_BATCHES = [1, 2, 4, 8] as const;
+/** max_batch values tried when serving: powers of 2 up to vLLM's largest common setting. */
+export const MAX_BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024] as const;
+export const ZERO_STAGES = [0, 1, 2, 3] as const;
+export const RECOMPUTE = ['none', 'selective', 'full'] as const;
+
+/** Divisors of n in increasing order (n ≤ 1,000,000, the checker's GPU cap: at most 240 divisors). */
+export function divisors(n: number): number[] {
+  const low: number[] = [];
+  const high: number[] = [];
+  for (let i = 1; i * i <= n; i++) {
+    if (n % i !== 0) continue;
+    low.push(i);
+    if (i * i !== n) high.unshift(n / i);
+  }
+  return [...low, ...high];
+}
+
+/** Tensor degrees: divisors of the GPU count within one node (Megatron keeps tensor groups on NVLink). */
+export function tensorDegrees(gpus: number, gpusPerNode: number): number[] {
+  return divisors(gpus).filter((t) => t <= gpusPerNode);
+}
+
+/** Pipeline degrees: divisors of the GPUs left per tensor group, at most one stage per layer. */
+export function pipelineDegrees(gpusPerTensorGroup: number, layers: number): number[] {
+  return divisors(gpusPerTensorGroup).filter((p) => p <= layers);
+}
+
+/** Every mesh that uses all the GPUs: tensor × pipeline × data = gpus (idle GPUs are never faster). */
+export function meshes(gpus: number, gpusPerNode: number, layers: number): MeshKnobs[] {
+  const out: MeshKnobs[] = [];
+  for (const tensor of tensorDegrees(gpus, gpusPerNode)) {
+    for (const pipeline of pipelineDegrees(gpus / tensor, layers)) out.push({ tensor, pipeline, data: gpus / (tensor * pipeline) });
+  }
+  return out;
+}
+
+/** Schedules: none with one stage; GPipe, 1F1B and interleaved (each virtual count that leaves a layer per chunk) otherwise. */
+export function schedules(pipeline: number, layers: number): Pick<TrainKnobs, 'schedule' | 'virtual'>[] {
+  if (pipeline === 1) return [{}];
+  const out: Pick<TrainKnobs, 'schedule' | 'virtual'>[] = [{ schedule: 'gpipe' }, { schedule: '1f1b' }];
+  for (const virtual of VIRTUAL_STAGES) if (pipeline * virtual <= layers) out.push({ schedule: 'interleaved', virtual });
+  return out;
+}
+
+/** ZeRO stages: 1–3 shard across data replicas, so with one replica only 0 means anything. */
+export function zeroStages(data: number): TrainPlan['zero'][] {
+  return data > 1 ? [...ZERO_STAGES] : [0];
+}
+
+/** Sequence parallelism shards over the tensor group: only with tensor > 1. */
+export function sequenceParallelChoices(tensor: number): boolean[] {
+  return tensor > 1 ? [false, true] : [false];
+}
+
+/**
+ * Microbatch sizes no larger than a replica's share of the global batch; 1 always, so
+ * that a global batch smaller than the data degree is reported by the checker (PP3011).
+ */
+export function microBatches(global: number, data: number): number[] {
+  return MICRO_BATCHES.filter((b) => b === 1 || b * data <= global);
+}
+
+/**
+ * The memory-independent part of a training candidate: mesh, schedule and microbatch.
+ * Candidates that share one differ only in zero, recompute and sequence parallelism,
+ * the knobs that trade memory for time (src/search/prune.ts relies on this grouping).
+ */
+export interface TrainGroup {
+  mesh: MeshKnobs;
+  schedule: Pick<TrainKnobs, 'schedule' | 'virtual'>;
+  micro: number;
+}
+
+export function trainGroups(gpus: number, gpusPerNode: number, layers: number, global: number): TrainGroup[] {
+  const out: TrainGroup[] = [];
+  for (const mesh of meshes(gpus, gpusPerNode, layers)) {
+    for (const schedule of schedules(mesh.pipeline, layers)) {
+      for (const micro of microBatches(global, mesh.data)) out.push({ mesh, schedule, micro });
+    }
+  }
+  return out;
+}
+
+/** Every candidate of a group, in a fixed order (lighter memory later: zero up, recompute none → full). */
+export function groupCandidates(g: TrainGroup): TrainKnobs[] {
+  const out: TrainKnobs[] = [];
+  for (const zero of zeroStages(g.mesh.data)) {
+    for (const recompute of RECOMPUTE) {
+      for (const sequenceParallel of sequenceParallelChoices(g.mesh.tensor)) {
+        out.push({ mode: 'train', ...g.mesh, ...g.schedule, micro: g.micro, zero, recompute, sequenceParallel });
+      }
+    }
+  }
+  return out;
+}
+
+export function serveCandidates(gpus: number, gpusPerNode: number, layers: number): ServeKnobs[] {
+  const out: ServeKnobs[] = [];
+  for (const mesh of meshes(gpus, gpusPerNode, layers)) for (const maxBatch of MAX_BATCHES) out.push({ mode: 'serve', ...mesh, maxBatch });
+  return out;
+}
