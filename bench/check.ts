@@ -2,16 +2,24 @@
  * How fast is `parplan check`? Reports (never asserts):
  *  - cold: median wall time of `node dist/src/cli/main.js check examples/` over N runs,
  *    divided by the median of `node -e 0` (target ≤ 3×: load only what checking needs);
- *  - warm: plans checked per second in one process (parse + check + memory + fit).
- * Run `npm run build` first. Usage: npx tsx bench/check.ts [--runs 15]
+ *  - warm: plans checked per second in one process (parse + check + memory + fit);
+ *  - embedded: median wall time of `parplan check DIR` on 50 generated TypeScript files with
+ *    embedded plans (builders, a template, a constant imported from a neighbour), cold (one
+ *    process each: ts-morph loaded, one TypeScript program), beside the same plans as 50 `.plan` files.
+ * Run `npm run build` first. Usage: npx tsx bench/check.ts [--runs 15] [--cli dist/src/cli/main.js]
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { analyze } from '../src/analyze.js';
 
-const runsArg = process.argv.indexOf('--runs');
-const runs = runsArg >= 0 ? Number(process.argv[runsArg + 1]) : 15;
-const cli = 'dist/src/cli/main.js';
+const arg = (name: string): string | undefined => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+};
+const runs = Number(arg('--runs') ?? 15);
+const cli = arg('--cli') ?? 'dist/src/cli/main.js';
 if (!existsSync(cli)) {
   console.error(`${cli} is missing: run \`npm run build\` first`);
   process.exit(2);
@@ -48,3 +56,71 @@ const t0 = performance.now();
 while (performance.now() - t0 < 3000) plans += analyze(['examples/']).results.length;
 const s = (performance.now() - t0) / 1000;
 console.log(`warm: ${Math.round(plans / s)} plans/s (${plans} plans in ${s.toFixed(1)} s, files re-read and re-parsed each time)`);
+
+// Embedded: 50 TypeScript files (2 plans each) against the same 100 plans as 50 .plan files.
+const EMBEDDED_FILES = 50;
+const dir = mkdtempSync(join(tmpdir(), 'parplan-bench-'));
+try {
+  const ts = join(dir, 'ts');
+  const plans = join(dir, 'plans');
+  for (const d of [ts, plans]) mkdirSync(d);
+  writeFileSync(join(ts, 'shared.ts'), "export const SEQ = 4096;\nexport const CHAT = { max_batch: 32, max_wait: '5 ms', seq: SEQ } as const;\n");
+  for (let i = 0; i < EMBEDDED_FILES; i++) {
+    const tensor = [1, 2, 4, 8][i % 4]!;
+    writeFileSync(join(ts, `service${i}.ts`), embeddedSource(i, tensor));
+    writeFileSync(join(plans, `service${i}.plan`), planSource(i, tensor));
+  }
+  wall([cli, 'check', ts]);
+  const tsTimes: number[] = [];
+  const planTimes: number[] = [];
+  const embeddedRuns = Math.max(3, Math.ceil(runs / 3));
+  for (let i = 0; i < embeddedRuns; i++) {
+    tsTimes.push(wall([cli, 'check', ts]));
+    planTimes.push(wall([cli, 'check', plans]));
+  }
+  const checked = analyze([plans]).results.length;
+  console.log(
+    `embedded: parplan check on ${EMBEDDED_FILES} TypeScript files (${checked} plans) ${median(tsTimes).toFixed(0)} ms cold; ` +
+      `the same plans as ${EMBEDDED_FILES} .plan files ${median(planTimes).toFixed(0)} ms; median of ${embeddedRuns}`,
+  );
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+function embeddedSource(i: number, tensor: number): string {
+  return `import { cluster, model, plan } from 'parplan';
+import { CHAT, SEQ } from './shared.js';
+
+export const llama = model('llama3_8b_${i}', {
+  arch: 'llama', layers: 32, hidden: 4096, heads: 32, kv_heads: 8,
+  ffn: 14336, vocab: 128256, max_seq: 8192, dtype: 'bf16',
+});
+export const node = cluster('node_${i}', { gpu: 'H100_SXM_80GB', gpus: 8 });
+export const chat = plan('chat_${i}', { model: llama, cluster: node, mode: 'serve', tensor: ${tensor}, data: ${8 / tensor}, batch: { ...CHAT } });
+export const train = plan\`train_${i} {
+  model = \${llama}  cluster = \${node}  mode = train
+  tensor = 2  pipeline = 2  data = 2  zero = 1
+  batch { global = 256  micro = 1  seq = \${SEQ} }
+  recompute = selective
+}\`;
+`;
+}
+
+function planSource(i: number, tensor: number): string {
+  return `model llama3_8b_${i} {
+  arch = llama  layers = 32  hidden = 4096  heads = 32  kv_heads = 8
+  ffn = 14336  vocab = 128256  max_seq = 8192  dtype = bf16
+}
+cluster node_${i} { gpu = H100_SXM_80GB  gpus = 8 }
+plan chat_${i} {
+  model = llama3_8b_${i}  cluster = node_${i}  mode = serve  tensor = ${tensor}  data = ${8 / tensor}
+  batch { max_batch = 32  max_wait = 5 ms  seq = 4096 }
+}
+plan train_${i} {
+  model = llama3_8b_${i}  cluster = node_${i}  mode = train
+  tensor = 2  pipeline = 2  data = 2  zero = 1
+  batch { global = 256  micro = 1  seq = 4096 }
+  recompute = selective
+}
+`;
+}

@@ -1,6 +1,7 @@
 /**
  * The compiler's front half as one call: read `.plan` files (and their imports),
  * parse, check, compute memory, judge fit, estimate cost. Pure apart from reading files through `host`.
+ * `analyzeProject` also reads plans embedded in TypeScript files (src/embedded/static/).
  */
 import { checkProgram } from './check/index.js';
 import { compilePlan } from './compile.js';
@@ -9,7 +10,7 @@ import type { PlanCost } from './cost/types.js';
 import { diag, sortDiagnostics, type Diagnostic } from './diagnostics/diagnostic.js';
 import { didYouMean } from './diagnostics/suggest.js';
 import { fitDiagnostics } from './fit.js';
-import { expandPaths, loadProgram, nodeHost, type CachedFile, type Host } from './load.js';
+import { expandPaths, isTypeScriptPath, loadProgram, mentionsParplan, nodeHost, type CachedFile, type Host, type Program } from './load.js';
 import { memoryPlan } from './memory/index.js';
 import type { MemoryPlan } from './memory/types.js';
 import type { CheckedPlan } from './plan.js';
@@ -48,12 +49,61 @@ export function analyze(paths: readonly string[], opts: AnalyzeOptions = {}): An
   const raw: Diagnostic[] = [];
   const files = expandPaths(paths, host, raw);
   const cache = new Map<string, CachedFile>();
+  const programs = files.flatMap((file) => (isTypeScriptPath(file) ? notRead(file, raw) : (loadProgram(file, host, cache, raw) ?? [])));
+  return analyzePrograms(programs, { files, sources: cachedSources(cache), diagnostics: raw }, opts);
+}
+
+/** TypeScript parsed as `.plan` text would be a page of syntax errors: say what reads it instead. */
+function notRead(file: string, out: Diagnostic[]): [] {
+  const help = '`parplan check` reads plans embedded in TypeScript; in code, call analyzeProject() or analyzePlans()';
+  out.push({ ...diag('PP7005', undefined, { path: file }, { help }), file });
+  return [];
+}
+
+/**
+ * `analyze` for `.plan` files and TypeScript files with embedded plans (`parplan check`).
+ * TypeScript is read with ts-morph, loaded only when a TypeScript file is to be checked.
+ */
+export async function analyzeProject(paths: readonly string[], opts: AnalyzeOptions = {}): Promise<Analysis> {
+  const host = opts.host ?? nodeHost;
+  const raw: Diagnostic[] = [];
+  const files = expandPaths(paths, host, raw, { typescript: true });
+  const cache = new Map<string, CachedFile>();
+  // A cheap text filter first: TypeScript without the word `parplan` holds no plans, and ts-morph is slow to load.
+  const scripts = files.filter((f) => isTypeScriptPath(f) && mentionsParplan(f, host));
+  const embedded = scripts.length > 0 ? await loadEmbedded(scripts, host, cache, raw) : undefined;
+  const programs: Program[] = [];
+  for (const file of files) {
+    const loaded = isTypeScriptPath(file) ? embedded?.programs.get(file) : loadProgram(file, host, cache, raw);
+    if (Array.isArray(loaded)) programs.push(...loaded);
+    else if (loaded) programs.push(loaded);
+  }
+  const sources = cachedSources(cache);
+  for (const s of embedded?.sources ?? []) sources.set(s.path, s);
+  return analyzePrograms(programs, { files, sources, diagnostics: raw }, opts);
+}
+
+async function loadEmbedded(scripts: string[], host: Host, cache: Map<string, CachedFile>, raw: Diagnostic[]) {
+  const { extractPrograms } = await import('./embedded/static/index.js');
+  const found = extractPrograms(scripts, host, cache);
+  raw.push(...found.diagnostics);
+  return found;
+}
+
+/** What analysis needs besides the programs: the root files, every source read, diagnostics so far. */
+export interface ProgramInputs {
+  files: string[];
+  sources: Map<string, SourceFile>;
+  diagnostics: Diagnostic[];
+}
+
+/** Check, size and cost the plans of loaded programs (`.plan` files or embedded in TypeScript alike). */
+export function analyzePrograms(programs: readonly Program[], inputs: ProgramInputs, opts: { plan?: string } = {}): Analysis {
+  const raw = [...inputs.diagnostics];
   const results: PlanResult[] = [];
   let planSeen = false;
   const planNames: string[] = [];
-  for (const file of files) {
-    const program = loadProgram(file, host, cache, raw);
-    if (!program) continue;
+  for (const program of programs) {
     for (const d of program.root.declarations) if (d.keyword === 'plan') planNames.push(d.name);
     if (program.syntaxErrors) continue;
     const checked = checkProgram(program.files, program.root);
@@ -79,9 +129,13 @@ export function analyze(paths: readonly string[], opts: AnalyzeOptions = {}): An
     const help = hint ?? (planNames.length === 0 ? 'the files declare no plans' : 'omit --plan to check every plan');
     raw.push(diag('PP6003', undefined, { name: opts.plan }, { help }));
   }
+  return { results, diagnostics: sortDiagnostics(dedupe(raw)), sources: inputs.sources, files: inputs.files };
+}
+
+function cachedSources(cache: Map<string, CachedFile>): Map<string, SourceFile> {
   const sources = new Map<string, SourceFile>();
   for (const { source } of cache.values()) sources.set(source.path, source);
-  return { results, diagnostics: sortDiagnostics(dedupe(raw)), sources, files };
+  return sources;
 }
 
 /** Two roots importing the same file would report its diagnostics twice. */

@@ -31,8 +31,33 @@ export const nodeHost: Host = {
   listDir: (p) => readdirSync(p),
 };
 
-/** Expand paths: files as given, directories to their `*.plan` files (sorted, skipping dot folders and node_modules). */
-export function expandPaths(paths: readonly string[], host: Host, out: Diagnostic[]): string[] {
+export interface ExpandOptions {
+  /** Directories also yield TypeScript files that name the `parplan` package (embedded plans; not `*.d.ts`). */
+  typescript?: boolean;
+}
+
+/** `.ts`, `.tsx`, `.mts`, `.cts`: read for embedded plans rather than parsed as `.plan` text. */
+export function isTypeScriptPath(path: string): boolean {
+  return /\.(?:ts|tsx|mts|cts)$/.test(path) && !/\.d\.[cm]?ts$/.test(path);
+}
+
+/** `'parplan'` or `"parplan"`: the package named in an import (a word in a comment does not count). */
+const NAMES_PACKAGE = /['"]parplan['"]/;
+
+/** The cheap test before loading a TypeScript parser: a file that never names the package cannot import it. */
+export function mentionsParplan(path: string, host: Host): boolean {
+  try {
+    return NAMES_PACKAGE.test(host.readFile(path));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Expand paths: files as given, directories to their `*.plan` files (sorted, skipping dot
+ * folders and node_modules), and with `typescript`, their TypeScript files that name parplan.
+ */
+export function expandPaths(paths: readonly string[], host: Host, out: Diagnostic[], opts: ExpandOptions = {}): string[] {
   const files: string[] = [];
   for (const p of paths) {
     const kind = host.kind(p);
@@ -42,21 +67,24 @@ export function expandPaths(paths: readonly string[], host: Host, out: Diagnosti
       files.push(p);
     } else {
       const found: string[] = [];
-      walk(p, host, found);
-      if (found.length === 0) out.push({ ...diag('PP6002', undefined, { path: p }), file: p });
+      walk(p, host, found, opts);
+      if (found.length === 0) {
+        const help = opts.typescript ? 'nor TypeScript files that import parplan; give the directory or the files that hold the plans' : undefined;
+        out.push({ ...diag('PP6002', undefined, { path: p }, help ? { help } : {}), file: p });
+      }
       files.push(...found.sort());
     }
   }
   return [...new Set(files)];
 }
 
-function walk(dir: string, host: Host, found: string[]): void {
+function walk(dir: string, host: Host, found: string[], opts: ExpandOptions): void {
   for (const name of host.listDir(dir)) {
     if (name.startsWith('.') || name === 'node_modules') continue;
     const p = join(dir, name);
     const kind = host.kind(p);
-    if (kind === 'dir') walk(p, host, found);
-    else if (kind === 'file' && name.endsWith('.plan')) found.push(p);
+    if (kind === 'dir') walk(p, host, found, opts);
+    else if (kind === 'file' && (name.endsWith('.plan') || (opts.typescript && isTypeScriptPath(name) && mentionsParplan(p, host)))) found.push(p);
   }
 }
 

@@ -44,10 +44,12 @@ export interface KeySpec {
   aliases?: readonly string[];
 }
 
-const int = (min = 1, max?: number): KeyType => (max === undefined ? { kind: 'int', min } : { kind: 'int', min, max });
-const enumOf = (...values: string[]): KeyType => ({ kind: 'enum', values });
-const dtype: KeyType = { kind: 'enum', values: DTYPE_NAMES };
-const floatDtype: KeyType = enumOf('fp32', 'fp16', 'bf16');
+// The helpers keep literal types (`kind`, enum values) so that src/embedded/types.ts can
+// derive the TypeScript option types of `model()`, `cluster()` and `plan()` from KEY_TABLE.
+const int = (min = 1, max?: number): { kind: 'int'; min: number; max?: number } => (max === undefined ? { kind: 'int', min } : { kind: 'int', min, max });
+const enumOf = <const V extends readonly string[]>(...values: V): { kind: 'enum'; values: V } => ({ kind: 'enum', values });
+const dtype = { kind: 'enum', values: DTYPE_NAMES } as const;
+const floatDtype = enumOf('fp32', 'fp16', 'bf16');
 
 export const ARCHS = ['llama', 'gpt2'] as const;
 export type Arch = (typeof ARCHS)[number];
@@ -60,7 +62,8 @@ export const NORMS = ['rmsnorm', 'layernorm'] as const;
 export const ACTIVATIONS = ['swiglu', 'gelu'] as const;
 export const POSITIONS = ['rope', 'learned'] as const;
 
-export const KEYS: Record<BlockKind, Record<string, KeySpec>> = {
+/** The key table with its literal types (for type derivation); everything else reads it as KEYS. */
+export const KEY_TABLE = {
   model: {
     arch: { type: enumOf(...ARCHS), required: true, doc: 'Architecture family; sets the presets for norm, activation, bias, positions and tied_embeddings.', example: 'llama' },
     layers: { type: int(), required: true, doc: 'Number of transformer layers (blocks).', example: '32', aliases: ['num_layers', 'num_hidden_layers', 'n_layer', 'n_layers'] },
@@ -125,13 +128,16 @@ export const KEYS: Record<BlockKind, Record<string, KeySpec>> = {
     global: { type: int(), required: true, modes: ['train'], doc: 'Global batch: sequences per optimizer step, over all data replicas.', example: '256', aliases: ['global_batch', 'global_batch_size', 'train_batch_size'] },
     micro: { type: int(), default: '1', modes: ['train'], doc: 'Microbatch: sequences per forward/backward pass on one replica.', example: '1', aliases: ['micro_batch', 'micro_batch_size', 'train_micro_batch_size_per_gpu'] },
   },
-};
+} as const satisfies Record<BlockKind, Record<string, KeySpec>>;
+
+export type KeyTable = typeof KEY_TABLE;
+export const KEYS: Record<BlockKind, Record<string, KeySpec>> = KEY_TABLE;
 
 /** The declaration keywords and the block each one's body is checked against. */
 export const DECLARATIONS = { model: 'model', cluster: 'cluster', plan: 'plan' } as const satisfies Record<string, BlockKind>;
 export type DeclarationKind = keyof typeof DECLARATIONS;
 
-export const BYTE_UNITS: Record<string, number> = {
+const BYTE_UNIT_TABLE = {
   B: 1,
   KB: 1e3,
   MB: 1e6,
@@ -141,7 +147,11 @@ export const BYTE_UNITS: Record<string, number> = {
   MiB: 2 ** 20,
   GiB: 2 ** 30,
   TiB: 2 ** 40,
-};
+} as const;
 /** Durations in milliseconds. */
-export const TIME_UNITS: Record<string, number> = { us: 1e-3, ms: 1, s: 1e3 };
+const TIME_UNIT_TABLE = { us: 1e-3, ms: 1, s: 1e3 } as const;
+export type ByteUnit = keyof typeof BYTE_UNIT_TABLE;
+export type TimeUnit = keyof typeof TIME_UNIT_TABLE;
+export const BYTE_UNITS: Record<string, number> = BYTE_UNIT_TABLE;
+export const TIME_UNITS: Record<string, number> = TIME_UNIT_TABLE;
 export const ALL_UNITS = [...Object.keys(BYTE_UNITS), ...Object.keys(TIME_UNITS), '%'];

@@ -47,9 +47,10 @@ export async function runCheck(argv: readonly string[], io: Io, deps: CheckDeps 
   return exitCode(analysis);
 }
 
+/** `.plan` files and TypeScript files with embedded plans (ts-morph is loaded only for the latter). */
 async function loadAnalyze(): Promise<AnalyzeFn> {
-  const { analyze } = await import('../../analyze.js');
-  return analyze;
+  const { analyzeProject } = await import('../../analyze.js');
+  return analyzeProject;
 }
 
 export async function render(a: Analysis, format: Format, io: Io): Promise<string> {
