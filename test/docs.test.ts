@@ -10,12 +10,17 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { analyze, type Host } from '../src/analyze.js';
 import { CODES, isCode, type Code, type CodeInfo } from '../src/diagnostics/codes.js';
+import { ENGINES, exportPlan, type Engine } from '../src/export/index.js';
 
 const DIR = join(import.meta.dirname, '..', 'src', 'diagnostics', 'explain');
 const EXAMPLE_PATH = '/example.plan';
 
 /** Codes whose cause lies outside a `.plan` file (command line, files, parplan's own bugs): a `## Notes` section instead of examples. */
-const NO_PLAN_EXAMPLE: ReadonlySet<Code> = new Set<Code>(['PP6001', 'PP6002', 'PP6003', 'PP9001']);
+const NO_PLAN_EXAMPLE: ReadonlySet<Code> = new Set<Code>([
+  'PP6001', 'PP6002', 'PP6003', 'PP6004', 'PP9001',
+  // Plans embedded in TypeScript: their ```ts examples run in test/embedded/explain.test.ts.
+  'PP7001', 'PP7002', 'PP7003', 'PP7004', 'PP7005',
+]);
 
 const HEADINGS = ['Example', 'Fixed', 'Notes', 'See also'];
 
@@ -62,6 +67,18 @@ function memoryHost(text: string): Host {
 
 function check(text: string) {
   return analyze([EXAMPLE_PATH], { host: memoryHost(text) });
+}
+
+/** Export pages (8xxx) show `parplan export --to ENGINE [--model ID]` in a ```sh block: run it on the section's plan. */
+function checkSection(text: string, section: string | undefined) {
+  const a = check(text);
+  const cmd = /parplan export (.*)/.exec(blocks(section, 'sh').join('\n'))?.[1];
+  if (cmd === undefined) return a;
+  const to = /--to (\S+)/.exec(cmd)?.[1] as Engine;
+  expect(ENGINES).toContain(to);
+  const model = /--model (\S+)/.exec(cmd)?.[1];
+  const exported = a.results.flatMap((r) => exportPlan(to, r.plan, model === undefined ? {} : { model }).diagnostics);
+  return { ...a, diagnostics: [...a.diagnostics, ...exported] };
 }
 
 const show = (ds: ReturnType<typeof check>['diagnostics']) =>
@@ -113,18 +130,19 @@ describe('explain pages', () => {
           const p = page();
           const shell = blocks(p.sections.get('Notes'), 'sh').join('\n');
           // The shown message is the code's template with its arguments filled in.
-          const line = shell.split('\n').find((l) => l.startsWith(`error[${code}]: `));
-          expect(line, `a \`\`\`sh block under ## Notes shows error[${code}]`).toBeDefined();
+          const line = shell.split('\n').find((l) => l.startsWith(`${info.severity}[${code}]: `));
+          expect(line, `a \`\`\`sh block under ## Notes shows ${info.severity}[${code}]`).toBeDefined();
           const pattern = info.message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/\\\{\w+\\\}/g, '.+');
-          expect(line!.slice(`error[${code}]: `.length)).toMatch(new RegExp(`^${pattern}$`));
+          expect(line!.slice(`${info.severity}[${code}]: `.length)).toMatch(new RegExp(`^${pattern}$`));
           if (code === 'PP9001') expect(shell).toContain('PARPLAN_DEBUG=1');
         });
         return;
       }
 
       it('its Example produces it, inside the example', () => {
-        const [example] = blocks(page().sections.get('Example'), 'plan');
-        const a = check(example!);
+        const section = page().sections.get('Example');
+        const [example] = blocks(section, 'plan');
+        const a = checkSection(example!, section);
         const hits = a.diagnostics.filter((d) => d.code === code);
         expect(hits.length, `${code} expected; got:\n${show(a.diagnostics).join('\n')}`).toBeGreaterThan(0);
         for (const d of hits) {
@@ -137,8 +155,9 @@ describe('explain pages', () => {
       });
 
       it('its Fixed version checks cleanly', () => {
-        const [fixed] = blocks(page().sections.get('Fixed'), 'plan');
-        const a = check(fixed!);
+        const section = page().sections.get('Fixed');
+        const [fixed] = blocks(section, 'plan');
+        const a = checkSection(fixed!, section);
         const bad = a.diagnostics.filter((d) => d.severity === 'error' || d.code === code);
         expect(show(bad)).toEqual([]);
         // A fixed example is a whole plan, checked and sized, not just a file without errors.

@@ -10,8 +10,9 @@ import { EXIT, type ExitCode } from './exit-codes.js';
 import type { Io } from './io.js';
 import type { CheckDeps } from './commands/check.js';
 import { packageVersion } from './package-root.js';
-import { CHECK, COMMANDS, COMPILE, EXPLAIN, GLOBAL_OPTIONS, REPORT, SERVE, commandHelp, mainHelp } from './spec.js';
+import { COMMANDS, GLOBAL_OPTIONS, commandHelp, mainHelp } from './spec.js';
 import { UsageError } from './usage.js';
+import { CannotWriteError } from './write.js';
 import { suggest } from '../diagnostics/suggest.js';
 import { CODES, InternalError, formatMessage } from '../diagnostics/codes.js';
 import { makeStyle, shouldColor } from '../diagnostics/render/style.js';
@@ -22,6 +23,7 @@ export async function runCli(argv: readonly string[], io: Io, deps: CheckDeps = 
     return await dispatch(argv, io, deps);
   } catch (e) {
     if (e instanceof UsageError) return reportUsage(e, io);
+    if (e instanceof CannotWriteError) return reportCannotWrite(e, io);
     return reportInternal(e, io);
   }
 }
@@ -57,6 +59,18 @@ async function dispatch(argv: readonly string[], io: Io, deps: CheckDeps): Promi
       // Loads the WebGPU runtime (itself with import(), once the arguments are good).
       const { runServe } = await import('./commands/serve.js');
       return runServe(rest, io);
+    }
+    case 'fmt': {
+      const { runFmt } = await import('./commands/fmt.js');
+      return runFmt(rest, io);
+    }
+    case 'export': {
+      const { runExport } = await import('./commands/export.js');
+      return runExport(rest, io);
+    }
+    case 'suggest': {
+      const { runSuggest } = await import('./commands/suggest.js');
+      return runSuggest(rest, io);
     }
     case 'explain': {
       const { runExplain } = await import('./commands/explain.js');
@@ -102,9 +116,17 @@ function reportUsage(e: UsageError, io: Io): ExitCode {
   const style = makeStyle(shouldColor(io.stderr, io.env));
   const lines = [`${style.bold(style.red('error'))}${style.bold(`: ${e.message}`)}`];
   if (e.hint !== undefined) lines.push(`  = help: ${e.hint}`);
-  const c = [CHECK, COMPILE, REPORT, SERVE, EXPLAIN].find((x) => x.name === e.command);
+  const c = COMMANDS.find((x) => x.name === e.command && x.name !== 'help');
   lines.push(c ? `usage: ${c.usage}` : "run 'parplan --help' for usage");
   io.stderr.write(lines.join('\n') + '\n');
+  return EXIT.USAGE;
+}
+
+/** `error[PP6004]: cannot write 'out/x.graph.json': permission denied`, exit 2 (the job is wrong, not the plans). */
+function reportCannotWrite(e: CannotWriteError, io: Io): ExitCode {
+  const style = makeStyle(shouldColor(io.stderr, io.env));
+  const message = formatMessage(CODES.PP6004.message, { path: e.path, reason: e.reason });
+  io.stderr.write(`${style.bold(style.red('error[PP6004]'))}${style.bold(`: ${message}`)}\n`);
   return EXIT.USAGE;
 }
 

@@ -39,19 +39,24 @@ export const CHECK: CommandSpec = {
     'Output goes to stdout; the exit status says whether every plan is valid and fits.',
 };
 
+export const EMITS = ['graph', 'ts'] as const;
+
 export const COMPILE: CommandSpec = {
   name: 'compile',
-  usage: 'parplan compile [--plan NAME] [-o OUT] <file.plan>',
+  usage: 'parplan compile [--plan NAME] [--emit graph|ts] [-o OUT] <file.plan>',
   summary: 'lower plans to execution graphs (validated by simulation)',
   options: [
     { name: '--plan', value: { placeholder: 'NAME' }, doc: 'compile only the plan named NAME' },
+    { name: '--emit', value: { placeholder: 'graph|ts', choices: EMITS }, doc: 'graph: JSON graphs (default); ts: a typed TypeScript module' },
     { name: '--output', aliases: ['-o'], value: { placeholder: 'OUT' }, doc: "where to write: a file (one plan), a directory (several), or '-' for stdout" },
     HELP,
   ],
   details:
     'Writes one graph per plan (format parplan-graph v1, JSON Schema: graph.schema.json),\n' +
     'by default NAME.graph.json in the current directory. Every graph is simulated first:\n' +
-    'a deadlock or unmatched communication is an error and nothing is written.',
+    'a deadlock or unmatched communication is an error and nothing is written.\n' +
+    '--emit ts writes NAME.gen.ts instead: a TypeScript module exporting the graph with\n' +
+    "literal types that parplan/runtime checks (docs/codegen.md); '-o -' takes one plan.",
 };
 
 export const REPORT: CommandSpec = {
@@ -99,6 +104,67 @@ export const SERVE: CommandSpec = {
     'exit 1: the runtime cannot start (no WebGPU adapter, weights that do not fit, port in use).',
 };
 
+export const FMT: CommandSpec = {
+  name: 'fmt',
+  usage: 'parplan fmt [--check] <file|dir>...',
+  summary: 'format .plan files in place (or --check them)',
+  options: [
+    { name: '--check', doc: 'write nothing; list the files that would change, exit 1 if any' },
+    HELP,
+  ],
+  details:
+    'Directories are searched for *.plan files, recursively. Files are rewritten in place\n' +
+    '(comments kept) unless --check is given. A file with syntax errors is left as it is;\n' +
+    'its errors go to stderr and the exit status is 1. The layout is described in\n' +
+    'docs/language.md, "Formatting".',
+};
+
+export const EXPORTERS = ['vllm', 'torchtitan', 'megatron', 'deepspeed'] as const;
+
+export const EXPORT: CommandSpec = {
+  name: 'export',
+  usage: 'parplan export --to ENGINE [--plan NAME] [--model ID] [-o DIR] <file.plan>',
+  brief: 'export --to ENGINE <file.plan>',
+  summary: "write a plan as a distributed engine's launch config",
+  options: [
+    { name: '--to', value: { placeholder: 'ENGINE', choices: EXPORTERS }, doc: 'the engine: vllm, torchtitan, megatron or deepspeed' },
+    { name: '--plan', value: { placeholder: 'NAME' }, doc: 'export only the plan named NAME' },
+    { name: '--model', value: { placeholder: 'ID' }, doc: 'HF id or path (vllm), tokenizer (megatron), flavor (torchtitan)' },
+    { name: '--output', aliases: ['-o'], value: { placeholder: 'DIR' }, doc: "the directory to write into, or '-' for stdout (default: stdout)" },
+    HELP,
+  ],
+  details:
+    'Files go to stdout, each after a line "# ==> NAME <==", or into DIR with -o.\n' +
+    'Diagnostics go to stderr; an error (a plan the engine cannot run as written)\n' +
+    'writes nothing and exits 1. See docs/export.md.',
+};
+
+export const SUGGEST: CommandSpec = {
+  name: 'suggest',
+  usage: 'parplan suggest --model NAME --cluster NAME [--mode serve|train] [options] <file.plan>',
+  brief: 'suggest [options] <file.plan>',
+  summary: 'search for the fastest plan that fits a model on a cluster',
+  options: [
+    { name: '--model', value: { placeholder: 'NAME' }, doc: 'the model declaration to plan for (in the file or its imports)' },
+    { name: '--cluster', value: { placeholder: 'NAME' }, doc: 'the cluster declaration to plan on' },
+    { name: '--mode', value: { placeholder: 'serve|train', choices: ['serve', 'train'] }, doc: 'serving or training (default: train)' },
+    { name: '--global-batch', value: { placeholder: 'N' }, doc: 'training: sequences per step (default: about 4M tokens, 2^22 / seq)' },
+    { name: '--seq', value: { placeholder: 'N' }, doc: "tokens per sequence (default: the model's max_seq)" },
+    { name: '--max-latency', value: { placeholder: 'TIME' }, doc: 'serving: most time per output token, e.g. 50ms (default: 100ms)' },
+    { name: '--top', value: { placeholder: 'N' }, doc: 'how many plans to list (default: 5)' },
+    { name: '--format', value: { placeholder: 'text|json', choices: ['text', 'json'] }, doc: 'output format (default: text)' },
+    { name: '--output', aliases: ['-o'], value: { placeholder: 'FILE' }, doc: 'write the best plan, every knob pinned, as a .plan file' },
+    HELP,
+  ],
+  details:
+    'Enumerates tensor, pipeline and data degrees that use every GPU, and for training the\n' +
+    'schedule (GPipe, 1F1B, interleaved), micro batch, ZeRO stage, recompute and sequence\n' +
+    'parallelism, or for serving max_batch (powers of 2 up to 1024). Each candidate goes\n' +
+    'through the checker and the memory model; those that fit are ranked by the cost model:\n' +
+    'training by estimated step time, serving by decode tokens/s among plans whose time per\n' +
+    'output token is within --max-latency. Exit 1 when nothing fits (with the closest plan).',
+};
+
 export const HELP_COMMAND: CommandSpec = {
   name: 'help',
   usage: 'parplan help [command]',
@@ -106,7 +172,7 @@ export const HELP_COMMAND: CommandSpec = {
   options: [],
 };
 
-export const COMMANDS: readonly CommandSpec[] = [CHECK, COMPILE, REPORT, SERVE, EXPLAIN, HELP_COMMAND];
+export const COMMANDS: readonly CommandSpec[] = [CHECK, COMPILE, REPORT, SERVE, FMT, EXPORT, SUGGEST, EXPLAIN, HELP_COMMAND];
 
 export const GLOBAL_OPTIONS: readonly OptionSpec[] = [
   { name: '--help', aliases: ['-h'], doc: 'show this help' },

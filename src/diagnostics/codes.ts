@@ -3,7 +3,7 @@
  *
  * Ranges: 1xxx syntax, 2xxx names, keys, types and units, 3xxx parallelism and batch
  * arithmetic, 4xxx memory fit, 5xxx execution graph, 6xxx command line and files,
- * 9xxx internal errors (bugs in parplan). Codes are stable: a retired code stays in
+ * 7xxx plans embedded in TypeScript, 8xxx export to other engines, 9xxx internal errors (bugs in parplan). Codes are stable: a retired code stays in
  * the table with `retired` set, and is never reused.
  *
  * `message` is a template: `{name}` is replaced by the argument of that name. Style:
@@ -84,6 +84,20 @@ export const CODES = {
   PP6001: { severity: 'error', title: 'cannot-read', message: "cannot read '{path}': {reason}" },
   PP6002: { severity: 'error', title: 'no-plan-files', message: "no .plan files found in '{path}'" },
   PP6003: { severity: 'error', title: 'no-such-plan', message: "no plan named '{name}'" },
+  PP6004: { severity: 'error', title: 'cannot-write', message: "cannot write '{path}': {reason}" },
+
+  // 7xxx: plans embedded in TypeScript (src/embedded/)
+  PP7001: { severity: 'warning', title: 'cannot-evaluate', message: "cannot evaluate '{expr}' statically" },
+  PP7002: { severity: 'error', title: 'bad-interpolation', message: 'cannot interpolate {found} into plan text' },
+  PP7003: { severity: 'error', title: 'template-declarations', message: 'a {tag} template must declare one {tag}, found {found}' },
+  PP7004: { severity: 'error', title: 'bad-option-value', message: "'{key}' cannot be {found}" },
+  PP7005: { severity: 'error', title: 'typescript-not-read', message: "'{path}' is TypeScript, and this reads .plan files only" },
+
+  // 8xxx: export to other engines (src/export/)
+  PP8001: { severity: 'error', title: 'export-wrong-mode', message: "{engine} runs {expected} plans, and plan '{plan}' is a {mode} plan" },
+  PP8002: { severity: 'error', title: 'export-not-expressible', message: '{engine} cannot express {knob}: {why}' },
+  PP8003: { severity: 'warning', title: 'export-approximated', message: '{engine} runs {knob} differently: {how}' },
+  PP8004: { severity: 'note', title: 'export-placeholder', message: "the plan does not name {what}: the {engine} export leaves '{placeholder}' to fill in" },
 
   // 9xxx: internal
   PP9001: { severity: 'error', title: 'internal-error', message: 'internal error: {detail} (this is a bug in parplan; please report it)' },

@@ -7,7 +7,6 @@
  * still written when something can be shown (a plan that does not fit, or only the
  * diagnostics); 2 (usage, unreadable file, no such plan) writes nothing.
  */
-import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
@@ -15,6 +14,7 @@ import type { Io } from '../io.js';
 import { packageVersion } from '../package-root.js';
 import { REPORT, commandHelp } from '../spec.js';
 import { UsageError } from '../usage.js';
+import { writeOutput } from '../write.js';
 import { exitCode } from './check.js';
 
 export async function runReport(argv: readonly string[], io: Io): Promise<ExitCode> {
@@ -47,7 +47,7 @@ export async function runReport(argv: readonly string[], io: Io): Promise<ExitCo
   const own = new Set(compiled.flatMap((c) => c.diagnostics));
   const html = renderReport({ analysis: { ...analysis, diagnostics: analysis.diagnostics.filter((d) => !own.has(d)) }, compiled, version: packageVersion() });
   const target = resolve(io.cwd, typeof output === 'string' ? output : 'report.html');
-  writeFileSync(target, html);
+  writeOutput(target, html);
   const names = analysis.results.map((r) => `'${r.plan.name}'`).join(', ');
   io.stdout.write(`wrote ${target}: ${analysis.results.length === 0 ? 'no plan passed the checker (diagnostics only)' : `plan${analysis.results.length === 1 ? '' : 's'} ${names}`} (${Math.round(html.length / 1024)} KiB)\n`);
   return code;
