@@ -55,7 +55,7 @@ export function analyze(paths: readonly string[], opts: AnalyzeOptions = {}): An
 
 /** TypeScript parsed as `.plan` text would be a page of syntax errors: say what reads it instead. */
 function notRead(file: string, out: Diagnostic[]): [] {
-  const help = '`parplan check` reads plans embedded in TypeScript; in code, call analyzeProject() or analyzePlans()';
+  const help = 'analyzeProject() reads plans embedded in TypeScript (as every parplan command does); analyzePlans() reads builder values';
   out.push({ ...diag('PP7005', undefined, { path: file }, { help }), file });
   return [];
 }

@@ -35,7 +35,9 @@ export const CHECK: CommandSpec = {
     HELP,
   ],
   details:
-    'Directories are searched for *.plan files, recursively, in sorted order.\n' +
+    'Directories are searched for *.plan files, recursively, in sorted order, and for\n' +
+    "TypeScript files that mention 'parplan': their embedded plans are checked without\n" +
+    'running them (docs/embedded.md).\n' +
     'Output goes to stdout; the exit status says whether every plan is valid and fits.',
 };
 
@@ -56,7 +58,8 @@ export const COMPILE: CommandSpec = {
     'by default NAME.graph.json in the current directory. Every graph is simulated first:\n' +
     'a deadlock or unmatched communication is an error and nothing is written.\n' +
     '--emit ts writes NAME.gen.ts instead: a TypeScript module exporting the graph with\n' +
-    "literal types that parplan/runtime checks (docs/codegen.md); '-o -' takes one plan.",
+    "literal types that parplan/runtime checks (docs/codegen.md); '-o -' takes one plan.\n" +
+    'compile, report and export also take a TypeScript file with embedded plans.',
 };
 
 export const REPORT: CommandSpec = {

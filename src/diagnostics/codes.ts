@@ -91,7 +91,7 @@ export const CODES = {
   PP7002: { severity: 'error', title: 'bad-interpolation', message: 'cannot interpolate {found} into plan text' },
   PP7003: { severity: 'error', title: 'template-declarations', message: 'a {tag} template must declare one {tag}, found {found}' },
   PP7004: { severity: 'error', title: 'bad-option-value', message: "'{key}' cannot be {found}" },
-  PP7005: { severity: 'error', title: 'typescript-not-read', message: "'{path}' is TypeScript, and this reads .plan files only" },
+  PP7005: { severity: 'error', title: 'typescript-not-read', message: "'{path}' is TypeScript, and analyze() reads .plan files only (analyzeProject() reads both)" },
 
   // 8xxx: export to other engines (src/export/)
   PP8001: { severity: 'error', title: 'export-wrong-mode', message: "{engine} runs {expected} plans, and plan '{plan}' is a {mode} plan" },

@@ -55,3 +55,23 @@ plan train {
     expect(await runCli(['compile', 'a.plan', 'b.plan'], memoryIo())).toBe(2);
   });
 });
+
+describe('commands other than check read TypeScript with embedded plans', () => {
+  it('compile, export and report take examples/embedded/service.ts (read statically, as check does)', async () => {
+    const out = dir();
+    const io = memoryIo({ NO_COLOR: '1' }, process.cwd());
+    expect(await runCli(['compile', 'examples/embedded/service.ts', '-o', out], io)).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(['chat.graph.json', 'finetune.graph.json']);
+    const chat = JSON.parse(readFileSync(join(out, 'chat.graph.json'), 'utf8'));
+    expect(chat.plan).toMatchObject({ name: 'chat', mode: 'serve' });
+    expect(chat.mesh).toMatchObject({ tensor: 2, data: 4 });
+
+    const ex = memoryIo({ NO_COLOR: '1' }, process.cwd());
+    expect(await runCli(['export', '--to', 'megatron', '--plan', 'finetune', 'examples/embedded/service.ts'], ex)).toBe(0);
+    expect(ex.out()).toContain('--tensor-model-parallel-size 2');
+
+    const report = join(dir(), 'r.html');
+    expect(await runCli(['report', 'examples/embedded/service.ts', '-o', report], memoryIo())).toBe(0);
+    expect(readFileSync(report, 'utf8')).toContain('finetune');
+  });
+});

@@ -13,7 +13,7 @@ import { CODES, type Code } from '../../src/diagnostics/codes.js';
 import { project } from './helpers.js';
 
 const DIR = join(import.meta.dirname, '..', '..', 'src', 'diagnostics', 'explain');
-/** PP7005 is about commands that do not read TypeScript: its page shows `parplan compile` (tested in runtime.test.ts). */
+/** PP7005 is about the synchronous analyze() given TypeScript: its page shows library calls (tested in runtime.test.ts). */
 const CODES_7 = (Object.keys(CODES) as Code[]).filter((c) => c.startsWith('PP7') && c !== 'PP7005');
 
 function fenced(text: string, lang: string): string[] {

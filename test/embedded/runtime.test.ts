@@ -131,7 +131,7 @@ describe('analyze() (sync, .plan files only) given TypeScript', () => {
   it('PP7005 names the file and what reads it, instead of parsing it as .plan text', () => {
     const a = analyze(['examples/embedded/service.ts']);
     expect(a.diagnostics.map((d) => [d.code, d.file, d.message])).toEqual([
-      ['PP7005', 'examples/embedded/service.ts', "'examples/embedded/service.ts' is TypeScript, and this reads .plan files only"],
+      ['PP7005', 'examples/embedded/service.ts', "'examples/embedded/service.ts' is TypeScript, and analyze() reads .plan files only (analyzeProject() reads both)"],
     ]);
   });
 });

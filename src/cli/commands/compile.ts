@@ -37,13 +37,13 @@ export async function runCompile(argv: readonly string[], io: Io): Promise<ExitC
   if (args.positionals.length !== 1) throw new UsageError(args.positionals.length === 0 ? 'missing the .plan file to compile' : 'compile takes one .plan file', undefined, COMPILE.name);
   const plan = args.options.get('--plan');
   const output = args.options.get('--output');
-  const [{ analyze }, { compilePlan }, { renderText }, { shouldColor }] = await Promise.all([
+  const [{ analyzeProject }, { compilePlan }, { renderText }, { shouldColor }] = await Promise.all([
     import('../../analyze.js'),
     import('../../compile.js'),
     import('../../diagnostics/render/text.js'),
     import('../../diagnostics/render/style.js'),
   ]);
-  const analysis = analyze(args.positionals, typeof plan === 'string' ? { plan } : {});
+  const analysis = await analyzeProject(args.positionals, typeof plan === 'string' ? { plan } : {});
   const compiled = analysis.results.map((r) => ({ result: r, ...compilePlan(r.plan, r.memory) }));
   // A hand-written schedule was already simulated by analyze (and its findings reported).
   const seen = new Set(analysis.diagnostics.map((d) => `${d.code}|${d.span?.start}|${d.message}`));

@@ -26,13 +26,13 @@ export async function runExport(argv: readonly string[], io: Io): Promise<ExitCo
   if (typeof model === 'string' && engine === 'deepspeed') throw new UsageError("'--model' does not apply to --to deepspeed: the training script loads the model", 'omit --model', EXPORT.name);
   const plan = args.options.get('--plan');
   const output = args.options.get('--output');
-  const [{ analyze }, { exportPlan }, { renderText }, { shouldColor }] = await Promise.all([
+  const [{ analyzeProject }, { exportPlan }, { renderText }, { shouldColor }] = await Promise.all([
     import('../../analyze.js'),
     import('../../export/index.js'),
     import('../../diagnostics/render/text.js'),
     import('../../diagnostics/render/style.js'),
   ]);
-  const analysis = analyze(args.positionals, typeof plan === 'string' ? { plan } : {});
+  const analysis = await analyzeProject(args.positionals, typeof plan === 'string' ? { plan } : {});
   const checked = exitCode(analysis);
   const exports = checked === EXIT.OK ? analysis.results.map((r) => exportPlan(engine, r.plan, typeof model === 'string' ? { model } : {})) : [];
   // The checker's notes are for `check`; the exporter's notes (placeholders to fill in) are for this command.

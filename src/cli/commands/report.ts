@@ -26,14 +26,14 @@ export async function runReport(argv: readonly string[], io: Io): Promise<ExitCo
   if (args.positionals.length !== 1) throw new UsageError(args.positionals.length === 0 ? 'missing the .plan file to report on' : 'report takes one .plan file', undefined, REPORT.name);
   const plan = args.options.get('--plan');
   const output = args.options.get('--output');
-  const [{ analyze }, { compilePlan }, { renderText }, { shouldColor }, { renderReport, unique }] = await Promise.all([
+  const [{ analyzeProject }, { compilePlan }, { renderText }, { shouldColor }, { renderReport, unique }] = await Promise.all([
     import('../../analyze.js'),
     import('../../compile.js'),
     import('../../diagnostics/render/text.js'),
     import('../../diagnostics/render/style.js'),
     import('../../report/html.js'),
   ]);
-  const analysis = analyze(args.positionals, typeof plan === 'string' ? { plan } : {});
+  const analysis = await analyzeProject(args.positionals, typeof plan === 'string' ? { plan } : {});
   const compiled = analysis.results.map((r) => compilePlan(r.plan, r.memory));
   // The checker and the simulation may both find a deadlocking table: report it once.
   analysis.diagnostics = unique([...analysis.diagnostics, ...compiled.flatMap((c) => c.diagnostics)]);
