@@ -47,7 +47,7 @@ export function checkCluster(decl: Declaration, out: Diagnostic[]): ClusterSpec 
       out.push(diag('PP2008', nodes.span, { key: 'nodes', value: String(nodeCount), range: `nodes × gpus_per_node must be at most ${'1,000,000'} GPUs` }, { help: `nodes = ${Math.floor(MAX_GPUS / gpn)} or fewer` }));
       total = undefined;
     }
-  } else if (!f.has('gpus') && !f.has('nodes')) {
+  } else if (!f.sets('gpus') && !f.sets('nodes')) {
     out.push(diag('PP2003', decl.nameSpan, { where, key: 'gpus' }, { help: 'add `gpus = 8`, or `nodes = 4  gpus_per_node = 8`' }));
   }
   if (!gpu || total === undefined || nodeCount === undefined || gpn === undefined) return undefined;

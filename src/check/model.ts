@@ -30,7 +30,7 @@ export function checkModel(decl: Declaration, out: Diagnostic[]): ModelSpec | un
   let ffn = f.value<number>('ffn');
   if (ffn === undefined) {
     if (arch === 'gpt2') ffn = 4 * hidden;
-    else if (!f.has('ffn')) {
+    else if (!f.sets('ffn')) {
       out.push(diag('PP2003', decl.nameSpan, { where, key: 'ffn' }, { help: `llama models have no default MLP size; add e.g. \`ffn = ${Math.round((hidden * 8) / 3 / 256) * 256}\`` }));
       return undefined;
     } else return undefined;

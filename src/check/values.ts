@@ -30,6 +30,8 @@ export class Fields {
   constructor(
     readonly kind: BlockKind,
     readonly map: Map<string, Field>,
+    /** Keys the block sets, valid or not: an invalid value was reported already, so it is not also "missing". */
+    readonly written: ReadonlySet<string> = new Set(map.keys()),
   ) {}
   get<T>(key: string): Field<T> | undefined {
     return this.map.get(key) as Field<T> | undefined;
@@ -39,6 +41,10 @@ export class Fields {
   }
   has(key: string): boolean {
     return this.map.has(key);
+  }
+  /** The block sets `key` (its value may have been invalid). */
+  sets(key: string): boolean {
+    return this.written.has(key);
   }
 }
 
@@ -89,7 +95,7 @@ export function readBlock(block: BlockValue, kind: BlockKind, ctx: BlockContext)
     const example = spec.type.kind === 'block' ? `${key} ${spec.example ?? '{ }'}` : `${key} = ${spec.example ?? '…'}`;
     ctx.out.push(diag('PP2003', ctx.anchor, { where: ctx.where, key }, { help: `add \`${example}\` (${lowerFirst(spec.doc)})` }));
   }
-  return new Fields(kind, map);
+  return new Fields(kind, map, new Set(seen.keys()));
 }
 
 /** Another tool's name for a key, a near spelling among the keys of this mode, or the list of keys. */
