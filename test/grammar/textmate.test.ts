@@ -166,10 +166,15 @@ function expectations(ast: PlanFile, text: string): { span: Span; scope: string;
   const out: { span: Span; scope: string; what: string }[] = [];
   const value = (v: Value): void => {
     switch (v.kind) {
-      case 'number':
-        out.push({ span: v.span, scope: 'constant.numeric', what: v.raw });
+      case 'number': {
+        // A negative number's span starts at its sign, which is highlighted as an operator: check the digits.
+        const skip = /^-\s*/.exec(text.slice(v.span.start))?.[0].length ?? 0;
+        const digits = { ...v.span, start: v.span.start + skip, column: v.span.column + skip };
+        out.push({ span: digits, scope: 'constant.numeric', what: v.raw });
+        if (skip > 0) out.push({ span: v.span, scope: 'keyword.operator.arithmetic.sign.plan', what: '-' });
         if (v.unit) out.push({ span: v.unit.span, scope: 'keyword.other.unit.plan', what: v.unit.text });
         break;
+      }
       case 'range':
         out.push({ span: v.from.span, scope: 'constant.numeric', what: 'range' }, { span: v.to.span, scope: 'constant.numeric', what: 'range' });
         break;
