@@ -12,10 +12,14 @@
  * twice in one batch, a sequence beyond maxSeq, and overlapping calls (the server must
  * call one at a time) all reject with `EngineContractError`.
  *
+ * With `replicas`, the slots are split evenly into that many data-parallel replicas and
+ * the engine has `replicaOf` and `prefillMany`: entries of different replicas are in
+ * flight at the same time, one replica's one after another, as on the WebGPU engine.
+ *
  * Test knobs: per-call latency (`prefillMs`, `decodeMs`), failure injection (`fail`,
  * `failNext`), device loss (`loseDevice`), and a log of every call.
  */
-import { EngineLostError, type DecodeEntry, type Engine } from './engine.js';
+import { EngineLostError, type DecodeEntry, type Engine, type PrefillEntry } from './engine.js';
 
 export interface CpuEngineCall {
   kind: 'prefill' | 'decode';
@@ -27,6 +31,10 @@ export interface CpuEngineCall {
   size: number;
   /** performance.now() when the call was made. */
   at: number;
+  /** A `prefillMany` entry: its slot's replica. */
+  replica?: number;
+  /** A `prefillMany` entry: the slots of the other entries in flight when it started. */
+  alongside?: number[];
 }
 
 export interface CpuEngineOptions {
@@ -42,6 +50,8 @@ export interface CpuEngineOptions {
   fail?: (call: CpuEngineCall) => Error | boolean | undefined;
   /** Keep a log of calls in `calls` (default true). */
   log?: boolean;
+  /** Split the slots into this many replicas (it must divide `slots`) and offer `prefillMany`. */
+  replicas?: number;
 }
 
 export class EngineContractError extends Error {
@@ -103,19 +113,38 @@ export class CpuEngine implements Engine {
   readonly calls: CpuEngineCall[] = [];
   /** Release calls, in order. */
   readonly releases: number[] = [];
+  /** Contract violations whose error the caller may not surface (a failing `release`). */
+  readonly violations: string[] = [];
   private readonly state: (SlotState | undefined)[];
   private readonly lostListeners: ((reason: string) => void)[] = [];
   private lost: string | undefined;
   private busy = 0;
   private callIndex = 0;
-  private inFlight: { timer: NodeJS.Timeout | NodeJS.Immediate; reject: (e: Error) => void } | undefined;
+  /** Latencies running; `busy` grows while at least one does (from `busySince`). */
+  private readonly inFlight = new Set<Pending>();
+  private busySince = 0;
+  /** `prefillMany` calls with entries not yet settled: other calls must wait for them. */
+  private openMany = 0;
+  /** Slots whose `prefillMany` entry runs now. */
+  private readonly prefilling = new Set<number>();
   private readonly pendingFailures: { kind: 'prefill' | 'decode' | 'any'; error: Error }[] = [];
+  readonly replicaOf?: (slot: number) => number;
+  readonly prefillMany?: (entries: readonly PrefillEntry[]) => Promise<number>[];
 
   constructor(private readonly options: CpuEngineOptions) {
     this.slots = options.slots;
     this.maxSeq = options.maxSeq;
     this.vocabSize = options.vocabSize ?? DEFAULT_VOCAB;
     this.state = new Array<SlotState | undefined>(options.slots).fill(undefined);
+    const replicas = options.replicas;
+    if (replicas !== undefined) {
+      if (!Number.isSafeInteger(replicas) || replicas < 1 || options.slots % replicas !== 0) {
+        throw new RangeError(`replicas = ${replicas} must be an integer ≥ 1 that divides slots = ${options.slots}`);
+      }
+      const perReplica = options.slots / replicas;
+      this.replicaOf = (slot) => Math.floor(slot / perReplica);
+      this.prefillMany = (entries) => this.prefillEntries(entries);
+    }
   }
 
   get healthy(): boolean {
@@ -146,9 +175,7 @@ export class CpuEngine implements Engine {
   loseDevice(reason = 'simulated device loss'): void {
     if (this.lost !== undefined) return;
     this.lost = reason;
-    if (this.inFlight) {
-      const { timer, reject } = this.inFlight;
-      this.inFlight = undefined;
+    for (const { timer, reject } of [...this.inFlight]) {
       clearTimeout(timer as NodeJS.Timeout);
       clearImmediate(timer as NodeJS.Immediate);
       reject(new EngineLostError(reason));
@@ -159,17 +186,57 @@ export class CpuEngine implements Engine {
   }
 
   prefill(slot: number, prompt: readonly number[]): Promise<number> {
-    return this.call('prefill', [slot], prompt.length, this.latency(this.options.prefillMs, prompt.length), () => {
-      this.checkSlot(slot);
-      if (this.state[slot] !== undefined) throw new EngineContractError(`prefill into slot ${slot}, which holds a sequence (release it first)`);
-      if (prompt.length === 0) throw new EngineContractError('prefill of an empty prompt');
-      if (prompt.length >= this.maxSeq) throw new EngineContractError(`prompt of ${prompt.length} tokens leaves no room in maxSeq ${this.maxSeq}`);
-      const hash = hashSequence(prompt);
-      return () => {
-        this.state[slot] = { length: prompt.length, hash };
-        return hash % this.vocabSize;
-      };
+    return this.call('prefill', [slot], prompt.length, this.latency(this.options.prefillMs, prompt.length), () => this.prefillInto(slot, prompt));
+  }
+
+  /** Validates a prefill; the returned commit fills the slot and gives the first token. */
+  private prefillInto(slot: number, prompt: readonly number[]): () => number {
+    this.checkSlot(slot);
+    if (this.state[slot] !== undefined) throw new EngineContractError(`prefill into slot ${slot}, which holds a sequence (release it first)`);
+    if (prompt.length === 0) throw new EngineContractError('prefill of an empty prompt');
+    if (prompt.length >= this.maxSeq) throw new EngineContractError(`prompt of ${prompt.length} tokens leaves no room in maxSeq ${this.maxSeq}`);
+    const hash = hashSequence(prompt);
+    return () => {
+      this.state[slot] = { length: prompt.length, hash };
+      return hash % this.vocabSize;
+    };
+  }
+
+  /** `prefillMany` (with `replicas`): one chain of entries per replica, the chains at the same time. */
+  private prefillEntries(entries: readonly PrefillEntry[]): Promise<number>[] {
+    const refuse = (error: () => Error) => entries.map(() => Promise.reject(error()));
+    if (this.lost !== undefined) return refuse(() => new EngineLostError(this.lost!));
+    if (this.calling) return refuse(() => new EngineContractError('prefillMany called while another call is in flight (calls must not overlap)'));
+    if (entries.length === 0) return [];
+    if (new Set(entries.map((e) => e.slot)).size !== entries.length) return refuse(() => new EngineContractError('a slot twice in one prefillMany'));
+    this.openMany++;
+    let unsettled = entries.length;
+    const tails = new Map<number, Promise<unknown>>();
+    return entries.map(({ slot, prompt }) => {
+      const replica = this.replicaOf!(slot);
+      const run = (tails.get(replica) ?? Promise.resolve())
+        .then(() => this.prefillEntry(slot, prompt, replica))
+        // Before the entry's promise settles, so a caller that saw every entry settle may call again.
+        .finally(() => {
+          if (--unsettled === 0) this.openMany--;
+        });
+      tails.set(replica, run.catch(() => {}));
+      return run;
     });
+  }
+
+  private async prefillEntry(slot: number, prompt: readonly number[], replica: number): Promise<number> {
+    const call = this.record('prefill', [slot], prompt.length);
+    call.replica = replica;
+    call.alongside = [...this.prefilling];
+    if (this.lost !== undefined) throw new EngineLostError(this.lost);
+    const commit = this.prepare(call, () => this.prefillInto(slot, prompt));
+    this.prefilling.add(slot);
+    try {
+      return await this.after(this.latency(this.options.prefillMs, prompt.length), commit);
+    } finally {
+      this.prefilling.delete(slot);
+    }
   }
 
   decode(batch: readonly DecodeEntry[]): Promise<number[]> {
@@ -199,6 +266,12 @@ export class CpuEngine implements Engine {
 
   release(slot: number): void {
     this.checkSlot(slot);
+    if (this.calling) {
+      // Logged as well: the server ignores a failing release.
+      const error = new EngineContractError(`release of slot ${slot} while a call is in flight (calls must not overlap)`);
+      this.violations.push(error.message);
+      throw error;
+    }
     this.releases.push(slot);
     this.state[slot] = undefined;
   }
@@ -217,39 +290,63 @@ export class CpuEngine implements Engine {
    * then commits the state change after the latency, as a device would.
    */
   private call<T>(kind: 'prefill' | 'decode', slots: number[], size: number, ms: number, run: () => () => T): Promise<T> {
-    const call: CpuEngineCall = { kind, index: this.callIndex++, slots, size, at: performance.now() };
-    if (this.options.log ?? true) this.calls.push(call);
+    const call = this.record(kind, slots, size);
     if (this.lost !== undefined) return Promise.reject(new EngineLostError(this.lost));
-    if (this.inFlight) return Promise.reject(new EngineContractError(`${kind} called while another call is in flight (calls must not overlap)`));
+    if (this.calling) return Promise.reject(new EngineContractError(`${kind} called while another call is in flight (calls must not overlap)`));
     let commit: () => T;
     try {
-      const i = this.pendingFailures.findIndex((f) => f.kind === kind || f.kind === 'any');
-      if (i >= 0) throw this.pendingFailures.splice(i, 1)[0]!.error;
-      const injected = this.options.fail?.(call);
-      if (injected) throw injected instanceof Error ? injected : new Error(`injected ${kind} failure (call ${call.index})`);
-      commit = run();
+      commit = this.prepare(call, run);
     } catch (err) {
       return Promise.reject(err);
     }
-    const start = performance.now();
+    return this.after(ms, commit);
+  }
+
+  private get calling(): boolean {
+    return this.inFlight.size > 0 || this.openMany > 0;
+  }
+
+  private record(kind: 'prefill' | 'decode', slots: number[], size: number): CpuEngineCall {
+    const call: CpuEngineCall = { kind, index: this.callIndex++, slots, size, at: performance.now() };
+    if (this.options.log ?? true) this.calls.push(call);
+    return call;
+  }
+
+  /** Throws an injected failure or a contract violation; else the commit to run after the latency. */
+  private prepare<T>(call: CpuEngineCall, run: () => () => T): () => T {
+    const i = this.pendingFailures.findIndex((f) => f.kind === call.kind || f.kind === 'any');
+    if (i >= 0) throw this.pendingFailures.splice(i, 1)[0]!.error;
+    const injected = this.options.fail?.(call);
+    if (injected) throw injected instanceof Error ? injected : new Error(`injected ${call.kind} failure (call ${call.index})`);
+    return run();
+  }
+
+  /** Commits after `ms` (0: the next macrotask), as a device would; rejects if the device is lost meanwhile. */
+  private after<T>(ms: number, commit: () => T): Promise<T> {
+    if (this.inFlight.size === 0) this.busySince = performance.now();
     return new Promise<T>((resolve, reject) => {
-      const done = () => {
-        this.inFlight = undefined;
-        this.busy += performance.now() - start;
-        if (this.lost !== undefined) {
-          reject(new EngineLostError(this.lost));
-          return;
-        }
-        resolve(commit());
+      const end = () => {
+        this.inFlight.delete(pending);
+        if (this.inFlight.size === 0) this.busy += performance.now() - this.busySince;
       };
-      const timer = ms > 0 ? setTimeout(done, ms) : setImmediate(done);
-      this.inFlight = {
-        timer,
+      const done = () => {
+        end();
+        if (this.lost !== undefined) reject(new EngineLostError(this.lost));
+        else resolve(commit());
+      };
+      const pending: Pending = {
+        timer: ms > 0 ? setTimeout(done, ms) : setImmediate(done),
         reject: (e) => {
-          this.busy += performance.now() - start;
+          end();
           reject(e);
         },
       };
+      this.inFlight.add(pending);
     });
   }
+}
+
+interface Pending {
+  timer: NodeJS.Timeout | NodeJS.Immediate;
+  reject: (e: Error) => void;
 }

@@ -2,7 +2,8 @@
  * What the batching server needs from a model: a fixed number of KV-cache slots
  * (the plan's `max_batch`), a prefill that fills one slot from a prompt, and a
  * decode step over any set of occupied slots (iteration-level batching: sequences
- * join and leave between steps). The WebGPU executor implements it; tests use a
+ * join and leave between steps). An engine with several data-parallel replicas may
+ * also prefill slots of different replicas at the same time (`prefillMany`). The WebGPU executor implements it; tests use a
  * CPU engine. Sampling is greedy (argmax) inside the engine, so only token ids
  * cross the device boundary.
  */
@@ -13,6 +14,22 @@ export interface Engine {
   readonly maxSeq: number;
   /** Run `prompt` into `slot` (positions 0 … prompt.length − 1); resolves to the first generated token. */
   prefill(slot: number, prompt: readonly number[]): Promise<number>;
+  /**
+   * Optional, with `replicaOf`: prefill several slots in one call, one promise per entry
+   * (in entry order), each resolving to that entry's first token or rejecting with its
+   * own error, so one failing prompt does not lose the others and each entry's first
+   * token is known as soon as it is computed. Entries on different replicas may run at
+   * the same time; entries on one replica run in entry order. The call lasts until every
+   * promise has settled: no other call starts before. Slots are distinct. On device loss
+   * every unfinished entry rejects with `EngineLostError`.
+   */
+  prefillMany?(entries: readonly PrefillEntry[]): Promise<number>[];
+  /**
+   * Optional, with `prefillMany`: the data-parallel replica holding `slot` (0-based).
+   * Slots of one replica share its devices, so the server spreads sequences over
+   * replicas and applies its prefill budget per replica.
+   */
+  replicaOf?(slot: number): number;
   /**
    * One decode step: for each entry, feed `token` at `position` of its slot's sequence
    * and resolve to the next token, in the same order as `batch`.
@@ -26,6 +43,11 @@ export interface Engine {
   onLost(listener: (reason: string) => void): void;
   /** Time spent computing since creation, in ms (for the server's busy fraction). */
   busyMs(): number;
+}
+
+export interface PrefillEntry {
+  slot: number;
+  prompt: readonly number[];
 }
 
 export interface DecodeEntry {

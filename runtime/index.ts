@@ -10,7 +10,7 @@
  */
 import type { Graph } from '../src/graph/types.js';
 import { openDevices, type DeviceOptions, type RankDevice } from './device.js';
-import { EngineLostError, type DecodeEntry, type Engine } from './engine.js';
+import { EngineLostError, type DecodeEntry, type Engine, type PrefillEntry } from './engine.js';
 import { argmaxRows, prepareDevice, Replica, type DeviceState } from './executor.js';
 import { createServer, policyFromPlan, type GenerateOptions, type GenerateResult, type Server } from './serving/index.js';
 import type { BatchCheck, GraphInput, NewTokensCheck, Prompts, ServingCheck } from './typed.js';
@@ -18,7 +18,7 @@ import type { Trace } from './trace.js';
 import { parseWeightsSource, type WeightsSource } from './weights/load.js';
 
 export * from './serving/index.js';
-export type { Engine, DecodeEntry } from './engine.js';
+export type { Engine, DecodeEntry, PrefillEntry } from './engine.js';
 export { EngineLostError } from './engine.js';
 export { AllocationError } from './allocate.js';
 export type * from './typed.js';
@@ -156,7 +156,10 @@ export async function createRuntime<const G extends GraphInput = Graph>(input: G
   return new Runtime<G>(graph, replicas, states, opts.overlap ?? true);
 }
 
-/** The Engine the batching server drives: slots of every replica, in order. */
+/**
+ * The Engine the batching server drives: slots of every replica, in order (slot s is
+ * on replica ⌊s / max_batch⌋). Decode steps and `prefillMany` run replicas concurrently.
+ */
 export class WebgpuEngine implements Engine {
   readonly slots: number;
   readonly maxSeq: number;
@@ -164,6 +167,9 @@ export class WebgpuEngine implements Engine {
   private lostReason: string | undefined;
   private readonly listeners: ((reason: string) => void)[] = [];
   private busy = 0;
+  /** Calls in flight (concurrent prefills count once in `busy`), and since when the engine is busy. */
+  private active = 0;
+  private busySince = 0;
   /** Set by Runtime.close(): devices destroyed on purpose are not "lost". */
   closing = false;
 
@@ -203,14 +209,20 @@ export class WebgpuEngine implements Engine {
     return this.busy;
   }
 
+  /** Runs `work`, adding to `busyMs` the time during which at least one call runs. */
   private async timed<T>(work: () => Promise<T>): Promise<T> {
     if (this.lostReason !== undefined) throw new EngineLostError(this.lostReason);
-    const t0 = performance.now();
+    if (this.active++ === 0) this.busySince = performance.now();
     try {
       return await work();
     } finally {
-      this.busy += performance.now() - t0;
+      if (--this.active === 0) this.busy += performance.now() - this.busySince;
     }
+  }
+
+  /** The data-parallel replica holding `slot`: slots are numbered replica by replica. */
+  replicaOf(slot: number): number {
+    return Math.floor(slot / this.perReplica);
   }
 
   /** Logits of the prompt's last token, after filling `slot` (chunks of max_prefill_tokens). */
@@ -242,6 +254,21 @@ export class WebgpuEngine implements Engine {
 
   prefill(slot: number, prompt: readonly number[]): Promise<number> {
     return this.timed(async () => argmaxRows(await this.prefillLogits(slot, prompt), 1, this.graph.model.vocab)[0]!);
+  }
+
+  /**
+   * Each entry's first token, on its own promise. Every replica takes its entries in
+   * order (`Replica.exclusive` queues them); with overlap, replicas work at the same
+   * time; without, entries run one after another in the order given.
+   */
+  prefillMany(entries: readonly PrefillEntry[]): Promise<number>[] {
+    if (this.overlap) return entries.map((e) => this.prefill(e.slot, e.prompt));
+    let previous: Promise<unknown> = Promise.resolve();
+    return entries.map((e) => {
+      const run = previous.then(() => this.prefill(e.slot, e.prompt));
+      previous = run.catch(() => {});
+      return run;
+    });
   }
 
   decode(batch: readonly DecodeEntry[]): Promise<number[]> {

@@ -6,11 +6,13 @@
  * deadlines, device loss and a clean shutdown. See docs/serving.md.
  *
  * One async loop drives the engine and is the only caller of it, so engine calls never
- * overlap. Every request's promise settles exactly once, through `finish`; a request
- * that settles while its slot is inside an engine call keeps the slot until the next
- * step boundary, where `reap` releases it.
+ * overlap. An engine with data-parallel replicas (`prefillMany` and `replicaOf`) gets a
+ * step's admitted prompts in one call and prefills different replicas' at the same time.
+ * Every request's promise settles exactly once, through `finish`; a request that
+ * settles while its slot is inside an engine call keeps the slot until the next step
+ * boundary, where `reap` releases it.
  */
-import { EngineLostError, type DecodeEntry, type Engine } from '../engine.js';
+import { EngineLostError, type DecodeEntry, type Engine, type PrefillEntry } from '../engine.js';
 import {
   AbortError,
   DeadlineError,
@@ -21,6 +23,7 @@ import {
   ServerClosedError,
   ServingError,
 } from './errors.js';
+import { place } from './placement.js';
 import { checkPolicy, type BatchPolicy } from './policy.js';
 import { RateWindow, type RequestCounts, type ServerStats } from './stats.js';
 
@@ -127,6 +130,8 @@ class BatchingServer implements Server {
   private decodeSteps = 0;
   private prefills = 0;
   private tokensTotal = 0;
+  /** The engine prefills several slots per call and spreads them over replicas. */
+  private readonly replicated: boolean;
 
   constructor(
     private readonly engine: Engine,
@@ -139,6 +144,7 @@ class BatchingServer implements Server {
     this.histogram = new Array<number>(policy.maxBatch + 1).fill(0);
     this.rate = new RateWindow(options.statsWindowMs ?? 10_000, this.startedAt);
     this.busyAtStart = engine.busyMs();
+    this.replicated = typeof engine.prefillMany === 'function' && typeof engine.replicaOf === 'function';
     engine.onLost((reason) => this.markLost(reason));
     if (!engine.healthy) this.lostReason = 'the engine was unhealthy when the server started';
   }
@@ -314,10 +320,9 @@ class BatchingServer implements Server {
       for (;;) {
         this.reap();
         const admitted = this.admit();
-        for (const req of admitted) {
-          await this.prefill(req);
-          if (this.lostReason !== undefined) return;
-        }
+        if (this.replicated) await this.prefillTogether(admitted);
+        else for (const req of admitted) await this.prefill(req);
+        if (this.lostReason !== undefined) return;
         this.reap();
         const batch = this.live();
         if (batch.length > 0) await this.decode(batch);
@@ -350,24 +355,34 @@ class BatchingServer implements Server {
       const full = this.waiting.size >= free.length;
       if (!full && now() - oldest.submittedAt < this.policy.maxWaitMs - 0.5) return [];
     }
-    const out: Request[] = [];
-    let budget = this.policy.maxPrefillTokens;
-    for (const req of this.waiting) {
-      if (out.length === free.length) break;
-      // The first prompt is always admitted (the engine prefills whole prompts), later ones only within the budget.
-      if (out.length > 0 && req.prompt.length > budget) break;
-      budget -= req.prompt.length;
-      out.push(req);
-    }
+    const replicaOf = (slot: number) => this.replicaOf(slot);
+    const load = new Map<number, number>();
+    this.slots.forEach((req, slot) => {
+      if (req !== undefined) load.set(replicaOf(slot), (load.get(replicaOf(slot)) ?? 0) + 1);
+    });
+    // Read lazily: placement stops at the first prompt that does not fit.
+    const seen: Request[] = [];
+    const lengths = (function* (waiting: Iterable<Request>) {
+      for (const req of waiting) {
+        seen.push(req);
+        yield req.prompt.length;
+      }
+    })(this.waiting);
+    const placed = place(lengths, { free, replicaOf, load, budget: this.policy.maxPrefillTokens });
     const t = now();
-    out.forEach((req, i) => {
+    return placed.map((slot, i) => {
+      const req = seen[i]!;
       this.waiting.delete(req);
       req.state = 'running';
-      req.slot = free[i]!;
+      req.slot = slot;
       req.admittedAt = t;
-      this.slots[req.slot] = req;
+      this.slots[slot] = req;
+      return req;
     });
-    return out;
+  }
+
+  private replicaOf(slot: number): number {
+    return this.replicated ? this.engine.replicaOf!(slot) : 0;
   }
 
   private async prefill(req: Request): Promise<void> {
@@ -385,6 +400,42 @@ class BatchingServer implements Server {
     req.firstTokenAt = now();
     this.deliver(req, token);
     // Release at once (no call is in flight), before the caller's continuation runs.
+    this.reap();
+  }
+
+  /**
+   * One `prefillMany` call for the step's admitted requests: each request gets its first
+   * token (or its error) when its own entry settles; slots are reaped once all have.
+   */
+  private async prefillTogether(admitted: readonly Request[]): Promise<void> {
+    const reqs = admitted.filter((req) => req.state === 'running'); // not settled since admission
+    if (reqs.length === 0) return;
+    this.prefills += reqs.length;
+    const entries: PrefillEntry[] = reqs.map((req) => ({ slot: req.slot, prompt: req.prompt }));
+    let pending: Promise<number>[];
+    try {
+      pending = this.engine.prefillMany!(entries);
+      if (!Array.isArray(pending) || pending.length !== reqs.length) {
+        throw new Error(`prefillMany returned ${Array.isArray(pending) ? pending.length : 'no'} promises for ${reqs.length} prompts`);
+      }
+    } catch (err) {
+      this.engineFailed('prefill', reqs, err);
+      this.reap();
+      return;
+    }
+    await Promise.all(
+      reqs.map((req, i) =>
+        Promise.resolve(pending[i]!).then(
+          (token) => {
+            if (req.state !== 'running') return;
+            req.firstTokenAt = now();
+            this.deliver(req, token);
+          },
+          (err: unknown) => this.engineFailed('prefill', [req], err),
+        ),
+      ),
+    );
+    // Only now: until every entry has settled, the call holds all of its slots.
     this.reap();
   }
 
