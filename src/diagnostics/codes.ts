@@ -3,8 +3,9 @@
  *
  * Ranges: 1xxx syntax, 2xxx names, keys, types and units, 3xxx parallelism and batch
  * arithmetic, 4xxx memory fit, 5xxx execution graph, 6xxx command line and files,
- * 7xxx plans embedded in TypeScript, 8xxx export to other engines, 9xxx internal errors (bugs in parplan). Codes are stable: a retired code stays in
- * the table with `retired` set, and is never reused.
+ * 7xxx plans embedded in TypeScript, 8xxx export to other engines, 9xxx internal errors
+ * (bugs in parplan). Codes are stable: a retired code stays in the table with `retired`
+ * set, and is never reused.
  *
  * `message` is a template: `{name}` is replaced by the argument of that name. Style:
  * lower case, no final period, says what is wrong (not how to fix it: that is `help`).

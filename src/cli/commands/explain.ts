@@ -47,7 +47,7 @@ export function resolveCode(input: string): Code {
   }
   const hint =
     s === undefined
-      ? 'codes look like PP3001: 1xxx syntax, 2xxx names and types, 3xxx parallelism, 4xxx memory, 6xxx files'
+      ? 'codes look like PP3001: 1xxx syntax, 2xxx names and types, 3xxx parallelism, 4xxx memory, 5xxx graph, 6xxx files, 7xxx TypeScript, 8xxx export'
       : looksLikeCode
         ? `did you mean '${s}'?`
         : `did you mean '${s}' (${(Object.keys(CODES) as Code[]).find((c) => CODES[c].title === s)})?`;
