@@ -26,7 +26,7 @@ export function checkProgram(files: readonly PlanFile[], root: PlanFile): CheckR
 
   for (const file of files) {
     for (const decl of file.declarations) {
-      if (!(decl.keyword in DECLARATIONS)) {
+      if (!Object.hasOwn(DECLARATIONS, decl.keyword)) {
         const hint = didYouMean(decl.keyword, [...Object.keys(DECLARATIONS), 'import'], 4);
         out.push(diag('PP2001', decl.keywordSpan, { keyword: decl.keyword }, hint ? { help: hint } : {}));
         continue;

@@ -7,7 +7,7 @@ import type { BlockValue, Entry, NumberValue, StringValue, Value } from '../ast.
 import { diag, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { didYouMean, suggest } from '../diagnostics/suggest.js';
 import { formatNumber } from '../diagnostics/codes.js';
-import { ALL_UNITS, BYTE_UNITS, KEYS, TIME_UNITS, type BlockKind, type KeySpec, type KeyType, type Mode } from '../facts/keys.js';
+import { ALL_UNITS, BYTE_UNITS, KEYS, keySpec, TIME_UNITS, type BlockKind, type KeySpec, type KeyType, type Mode } from '../facts/keys.js';
 import type { Span } from '../source.js';
 
 export interface Range {
@@ -64,7 +64,7 @@ export function readBlock(block: BlockValue, kind: BlockKind, ctx: BlockContext)
   const map = new Map<string, Field>();
   const seen = new Map<string, Entry>();
   for (const entry of block.entries) {
-    const spec = specs[entry.key];
+    const spec = keySpec(kind, entry.key);
     if (!spec) {
       ctx.out.push(diag('PP2002', entry.keySpan, { key: entry.key, where: ctx.where }, { help: unknownKeyHelp(entry.key, kind, ctx.mode) }));
       continue;

@@ -8,7 +8,7 @@
  * interpolations. What cannot be written is collected as a problem (PP7001/PP7002/PP7004),
  * and the declaration is then not checked.
  */
-import { KEYS, type BlockKind, type KeySpec } from '../facts/keys.js';
+import { keySpec, type BlockKind, type KeySpec } from '../facts/keys.js';
 import type { Origin } from './mapped-text.js';
 import { MappedText } from './mapped-text.js';
 import type { Decl, Item, Prop } from './tree.js';
@@ -17,6 +17,8 @@ export interface Problem {
   code: 'PP7001' | 'PP7002' | 'PP7004';
   origin: Origin | undefined;
   args: Record<string, string>;
+  /** Instead of the code's usual help. */
+  help?: string;
 }
 
 export interface Emitted {
@@ -32,6 +34,8 @@ export interface Emitted {
 export type NameOf = (decl: Decl) => string | undefined;
 
 const WORD = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** The placeholders of keys that are not names; a key the user spells so is renamed too, or two keys would share one. */
+const PLACEHOLDER = /^__key[0-9]+$/;
 /** One `.plan` value token: a word, `1f1b`, a number with an optional unit, a range. */
 const VALUE_TOKEN = /^(?:[A-Za-z_][A-Za-z0-9_]*|[0-9][A-Za-z0-9_]*|[0-9][0-9_]*(?:\.[0-9_]+)?(?:[eE][+-]?[0-9]+)?\s?(?:[A-Za-z]+|%)|[0-9]+\s*\.\.\s*[0-9]+)$/;
 /** A template that already starts with its declaration keyword: `plan serve { … }`. */
@@ -60,7 +64,8 @@ class Emitter {
     this.out.generated(decl.keyword, decl.origin);
     this.out.plain(' ');
     const name = decl.name;
-    if (name?.kind === 'string') this.word(name.value, name.origin);
+    if (name?.kind === 'string' && WORD.test(name.value)) this.word(name.value, name.origin);
+    else if (name?.kind === 'string' || name?.kind === 'number' || name?.kind === 'bool') this.badName(name);
     else this.value(name ?? { kind: 'unknown', text: 'the name' }, undefined, 'name');
     this.out.plain(' ');
     const options = decl.options;
@@ -84,6 +89,13 @@ class Emitter {
       const v = t.values[i];
       if (v) this.interpolation(v);
     });
+  }
+
+  /** Written as it is, `'m 2'` or `7` would be read as other `.plan` tokens (`plan m 2 {`): not a name. */
+  private badName(name: Extract<Item, { kind: 'string' | 'number' | 'bool' }>): void {
+    const found = name.kind === 'string' ? `'${name.value}', which is not a name` : `a ${name.kind === 'bool' ? 'boolean' : 'number'}`;
+    const fixed = String(name.value).replace(/[^A-Za-z0-9_]+/g, '_').replace(/^(?=[0-9_]|$)/, 'p');
+    this.problem('PP7004', name.origin, { key: 'name', found }, `a name is letters, digits and _, not starting with a digit: e.g. '${fixed}'`);
   }
 
   private interpolation(v: Item): void {
@@ -120,7 +132,7 @@ class Emitter {
   }
 
   private prop(prop: Prop, kind: BlockKind | undefined): void {
-    const spec = kind === undefined ? undefined : KEYS[kind][prop.key];
+    const spec = kind === undefined ? undefined : keySpec(kind, prop.key);
     this.key(prop.key, prop.keyOrigin);
     if (prop.value.kind === 'object') {
       this.out.plain(' ');
@@ -131,9 +143,9 @@ class Emitter {
   }
 
   private key(key: string, origin: Origin | undefined): void {
-    if (WORD.test(key)) return this.word(key, origin);
+    if (WORD.test(key) && !PLACEHOLDER.test(key)) return this.word(key, origin);
     // Not a `.plan` name (`'max-batch'`): a placeholder the parser accepts, renamed back afterwards.
-    const placeholder = `__key${this.renames.size}`;
+    const placeholder = `__key${this.renames.size}`; // matches PLACEHOLDER
     this.renames.set(placeholder, key);
     this.out.generated(placeholder, origin ?? this.fallback);
   }
@@ -192,8 +204,8 @@ class Emitter {
     else this.out.generated(s, this.fallback);
   }
 
-  private problem(code: Problem['code'], origin: Origin | undefined, args: Record<string, string>): void {
-    this.problems.push({ code, origin: origin ?? this.fallback, args });
+  private problem(code: Problem['code'], origin: Origin | undefined, args: Record<string, string>, help?: string): void {
+    this.problems.push({ code, origin: origin ?? this.fallback, args, ...(help ? { help } : {}) });
     this.out.generated('0', origin ?? this.fallback);
   }
 }

@@ -115,11 +115,11 @@ function problemDiagnostic(p: Problem, decl: Decl, file: string): Diagnostic {
   const where = describeDecl(decl);
   const span = p.origin ? p.origin.file.span(p.origin.start, p.origin.end) : undefined;
   const help =
-    p.code === 'PP7001'
+    p.help ?? (p.code === 'PP7001'
       ? `${where} is not checked: use literals, constants or \`as const\` objects here, or check it at run time with analyzePlans()`
       : p.code === 'PP7002'
         ? 'interpolate numbers, strings, or model, cluster and plan values (a value becomes a reference to its name)'
-        : 'use a number, a string, true or false, a list, an object, or a model or cluster value';
+        : 'use a number, a string, true or false, a list, an object, or a model or cluster value');
   const d = diag(p.code, span, p.args, { help });
   if (!span) d.file = file;
   return d;

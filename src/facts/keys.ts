@@ -133,6 +133,11 @@ export const KEY_TABLE = {
 export type KeyTable = typeof KEY_TABLE;
 export const KEYS: Record<BlockKind, Record<string, KeySpec>> = KEY_TABLE;
 
+/** The spec of a key the user wrote; own keys only, so `constructor` or `__proto__` is unknown, not Object's. */
+export function keySpec(kind: BlockKind, key: string): KeySpec | undefined {
+  return Object.hasOwn(KEYS[kind], key) ? KEYS[kind][key] : undefined;
+}
+
 /** The declaration keywords and the block each one's body is checked against. */
 export const DECLARATIONS = { model: 'model', cluster: 'cluster', plan: 'plan' } as const satisfies Record<string, BlockKind>;
 export type DeclarationKind = keyof typeof DECLARATIONS;

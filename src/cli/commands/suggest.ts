@@ -8,6 +8,7 @@
  */
 import { dirname, relative, resolve, sep } from 'node:path';
 import type { Declaration } from '../../ast.js';
+import { checkProgram } from '../../check/index.js';
 import { InternalError } from '../../diagnostics/codes.js';
 import type { Diagnostic } from '../../diagnostics/diagnostic.js';
 import { makeStyle, shouldColor, type Style } from '../../diagnostics/render/style.js';
@@ -113,6 +114,13 @@ export async function runSuggest(argv: readonly string[], io: Io): Promise<ExitC
   if (!program || diagnostics.some((d) => d.severity === 'error')) {
     report(diagnostics);
     return diagnostics.some((d) => d.code === 'PP6001') ? EXIT.USAGE : EXIT.FAILED;
+  }
+  // The pinned plan imports this file: an error in any model or cluster of it would be reported there too
+  // (a root with no plans: the checker then checks every declaration but the plans).
+  const declared = checkProgram(program.files, { file: args.file, imports: [], declarations: [] }).diagnostics.filter((d) => d.severity === 'error');
+  if (declared.length > 0) {
+    report(declared);
+    return EXIT.FAILED;
   }
   const declarations = program.files.flatMap((f) => f.declarations);
   const modelDecl = pick(declarations, 'model', args.model, args.file);
