@@ -1,26 +1,62 @@
 /**
- * 100,000 mutated plans through parse → check → memory → fit. Reports failures
- * with their seed (replay: `npx tsx bench/fuzz.ts --seed N --count 1`).
+ * Mutated inputs through one part of parplan; reports failures with their seed.
+ * Targets (test/fuzz/targets.ts): `plan` (default: parse → check → memory → fit, 100,000),
+ * `ts` (TypeScript with embedded plans → the static reader), `fmt` (formatPlanText),
+ * `export` (every exporter on every plan that checks), `suggest` (the search, small clusters).
+ * Usage: node --import tsx bench/fuzz.ts [--target plan|ts|fmt|export|suggest] [--count N] [--seed N]
+ * Replay one failure: add `--seed N --count 1 --show`.
  */
 import { corpus, fuzzOnce } from '../test/fuzz/mutate.js';
+import { tsCorpus } from '../test/fuzz/ts-corpus.js';
+import { fuzzExportOnce, fuzzFmtOnce, fuzzSuggestOnce, fuzzTsOnce, TARGETS, tsWorkspace, type Outcome, type Target } from '../test/fuzz/targets.js';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? Number(process.argv[i + 1]) : dflt;
 };
-const count = arg('count', 100_000);
+const targetArg = process.argv.indexOf('--target');
+const target = (targetArg >= 0 ? process.argv[targetArg + 1] : 'plan') as Target;
+if (!TARGETS.includes(target)) {
+  console.error(`unknown --target '${target}'; one of ${TARGETS.join(', ')}`);
+  process.exit(2);
+}
+const DEFAULT_COUNT: Record<Target, number> = { plan: 100_000, ts: 20_000, fmt: 100_000, export: 50_000, suggest: 500 };
+const count = arg('count', DEFAULT_COUNT[target]);
 const first = arg('seed', 1);
-const files = corpus();
+const show = process.argv.includes('--show');
+
+const plans = corpus();
+const workspace = target === 'ts' ? tsWorkspace(tsCorpus()) : undefined;
+const once = (seed: number): Outcome | Promise<Outcome> => {
+  switch (target) {
+    case 'plan':
+      return { ...fuzzOnce(plans, seed), reached: true };
+    case 'ts':
+      return fuzzTsOnce(workspace!, seed);
+    case 'fmt':
+      return fuzzFmtOnce(plans, seed);
+    case 'export':
+      return fuzzExportOnce(plans, seed);
+    case 'suggest':
+      return fuzzSuggestOnce(plans, seed);
+  }
+};
+
 const t0 = performance.now();
 let failures = 0;
+let reached = 0;
+const every = Math.max(1, Math.min(10_000, Math.round(count / 10)));
 for (let seed = first; seed < first + count; seed++) {
-  const r = fuzzOnce(files, seed);
+  const r = await once(seed);
+  if (r.reached) reached++;
+  if (show) console.log(`--- seed ${seed} (${r.path}) ---\n${r.text}`);
   if (r.problems.length > 0) {
     failures++;
     if (failures <= 10) console.log(`seed ${seed} (${r.path}): ${r.problems.join('; ')}`);
   }
-  if ((seed - first + 1) % 10_000 === 0) console.log(`${seed - first + 1} mutants, ${failures} failures, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  if ((seed - first + 1) % every === 0) console.log(`${seed - first + 1} mutants, ${failures} failures, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
+workspace?.cleanup();
 const s = (performance.now() - t0) / 1000;
-console.log(`fuzz: ${count} mutants in ${s.toFixed(1)} s (${Math.round(count / s)}/s), ${failures} failures`);
+console.log(`fuzz --target ${target}: ${count} mutants in ${s.toFixed(1)} s (${Math.round(count / s)}/s), ${reached} reached the part under test, ${failures} failures`);
 process.exitCode = failures > 0 ? 1 : 0;

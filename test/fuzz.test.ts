@@ -1,7 +1,25 @@
-/** Bounded fuzzing of the whole front end (parse, check, memory, fit); `bench/fuzz.ts` runs 100k. */
+/**
+ * Bounded fuzzing of the front end (parse, check, memory, fit), and of the static TypeScript
+ * reader, fmt, the exporters and the search (test/fuzz/targets.ts); `bench/fuzz.ts` runs more.
+ */
 import { describe, expect, it } from 'vitest';
 import { analyze } from '../src/analyze.js';
-import { corpus, fuzzOnce, memoryHost, mutate, rng } from './fuzz/mutate.js';
+import { corpus, fuzzOnce, memoryHost, mutate, mutateKnobs, rng } from './fuzz/mutate.js';
+import { tokens } from './fuzz/mutate-ts.js';
+import { fuzzExportOnce, fuzzFmtOnce, fuzzSuggestOnce, fuzzTsOnce, tsWorkspace, type Outcome } from './fuzz/targets.js';
+import { tsCorpus } from './fuzz/ts-corpus.js';
+
+/** Seeds 1..count through one target: the failures (at most 5), and how many cases reached the part under test. */
+async function sweep(count: number, once: (seed: number) => Outcome | Promise<Outcome>): Promise<{ failures: string[]; reached: number }> {
+  const failures: string[] = [];
+  let reached = 0;
+  for (let seed = 1; seed <= count && failures.length < 5; seed++) {
+    const r = await once(seed);
+    if (r.reached) reached++;
+    if (r.problems.length > 0) failures.push(`seed ${seed} (${r.path}): ${r.problems.join('; ')}\n--- text ---\n${r.text}`);
+  }
+  return { failures, reached };
+}
 
 describe('fuzz: mutated plans', () => {
   const files = corpus();
@@ -18,6 +36,63 @@ describe('fuzz: mutated plans', () => {
       if (r.problems.length > 0) failures.push(`seed ${seed} (${r.path}): ${r.problems.join('; ')}\n--- text ---\n${r.text}`);
     }
     expect(failures).toEqual([]);
+  });
+});
+
+describe('fuzz: the new surfaces (replay a seed with bench/fuzz.ts --target T --seed N --count 1 --show)', () => {
+  const plans = corpus();
+  it('the TypeScript mutator edits tokens, and the knob mutator keeps plans parseable', () => {
+    const [project] = tsCorpus();
+    const text = project!.get('service.ts')!;
+    expect(tokens(text).length).toBeGreaterThan(100);
+    const r = rng(2);
+    const knobbed = mutateKnobs(plans.get('/ex/llama3-8b-h100.plan')!, r);
+    expect(knobbed).not.toBe(plans.get('/ex/llama3-8b-h100.plan'));
+  });
+  it('static TypeScript reader: never throws, every diagnostic placed and renderable (150 mutants)', async () => {
+    const ws = tsWorkspace(tsCorpus());
+    try {
+      const { failures, reached } = await sweep(150, (seed) => fuzzTsOnce(ws, seed));
+      expect(failures).toEqual([]);
+      expect(reached).toBeGreaterThan(20);
+    } finally {
+      ws.cleanup();
+    }
+  });
+  it('fmt: no internal error, idempotent (400 mutants)', async () => {
+    const { failures, reached } = await sweep(400, (seed) => fuzzFmtOnce(plans, seed));
+    expect(failures).toEqual([]);
+    expect(reached).toBeGreaterThan(100);
+  });
+  it('export: every engine on every plan that checks, no throw or internal error (400 mutants)', async () => {
+    const { failures, reached } = await sweep(400, (seed) => fuzzExportOnce(plans, seed));
+    expect(failures).toEqual([]);
+    expect(reached).toBeGreaterThan(80);
+  });
+  it('suggest: the search and the pinned plan on small clusters (30 mutants)', async () => {
+    const { failures, reached } = await sweep(30, (seed) => fuzzSuggestOnce(plans, seed));
+    expect(failures).toEqual([]);
+    expect(reached).toBeGreaterThan(5);
+  });
+});
+
+describe('fuzz regressions: keys that every JavaScript object has', () => {
+  const run = (text: string) => analyze(['/r.plan'], { host: memoryHost(new Map([['/r.plan', text]])) });
+  for (const key of ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf']) {
+    it(`\`${key} = 1\` in a model, cluster, plan and batch block is an unknown key (PP2002), not a crash`, () => {
+      const a = run(`model m { arch = llama  layers = 2  hidden = 256  heads = 4  ffn = 512  vocab = 1000  max_seq = 128  ${key} = 1 }
+cluster c { gpu = L4  gpus = 1  ${key} = 1 }
+plan p { model = m  cluster = c  mode = serve  ${key} = 1  batch { max_batch = 1  seq = 64  ${key} = 1 } }`);
+      expect(a.diagnostics.map((d) => [d.code, d.span?.line])).toEqual([['PP2002', 1], ['PP2002', 2], ['PP2002', 3], ['PP2002', 3]]);
+    });
+  }
+});
+
+describe('fuzz regressions: a declaration keyword that is a name every JavaScript object has', () => {
+  it('`toString p { … }` is an unknown keyword (PP2001), not a plan', () => {
+    const a = analyze(['/r.plan'], { host: memoryHost(new Map([['/r.plan', 'toString p { mode = serve }\nconstructor q { }\n']])) });
+    expect(a.diagnostics.map((d) => [d.code, d.span?.line, d.span?.column])).toEqual([['PP2001', 1, 1], ['PP2001', 2, 1]]);
+    expect(a.results).toEqual([]);
   });
 });
 

@@ -15,6 +15,8 @@ export const SNIPPETS = [
   'tensor = 0', 'pipeline = 1000', 'data = 3', 'zero = 3', 'stages = [0..1]', 'batch { }',
   'model', 'plan', 'cluster', 'import "x.plan"', 'gpu { }', 'schedule = interleaved', 'virtual = 2',
   'mode = train', 'mode = serve', 'recompute = full', '\u00e9', '\u0000', '\t', '\r',
+  // Names JavaScript objects already have: a lookup by the user's word must not find them.
+  'constructor = 1', '__proto__', 'toString', 'hasOwnProperty = x',
 ];
 
 /** A small deterministic PRNG (mulberry32), so failures can be replayed from a seed. */
@@ -115,4 +117,53 @@ export function fuzzOnce(files: Map<string, string>, seed: number): { path: stri
   } catch (e) {
     return { path, text, problems: [`threw: ${e instanceof Error ? e.stack : String(e)}`] };
   }
+}
+
+/** Settings that keep a plan's syntax: mostly valid, some out of range, for the parts after the checker. */
+export const PLAN_KNOBS = [
+  'tensor = 2', 'tensor = 8', 'tensor = 3', 'pipeline = 2', 'pipeline = 4', 'data = 2', 'data = 16', 'zero = 1', 'zero = 2', 'zero = 3',
+  'schedule = gpipe', 'schedule = interleaved  virtual = 2', 'virtual = 3', 'recompute = full', 'recompute = selective', 'recompute = none',
+  'sequence_parallel = true', 'sequence_parallel = false', 'precision = fp16', 'precision = fp32', 'optimizer = sgd', 'optimizer = adam',
+  'grad_dtype = bf16', 'microbatches = 8', 'attention = standard', 'engine = webgpu', 'engine = generic', 'kv_dtype = int4', 'kv_dtype = fp8',
+  'kv_dtype = fp32', 'reserve = 0%', 'reserve = 90%', 'workspace = 0 B', 'workspace = 8 GiB', 'stages = [0..0, 1..1]', 'mode = train', 'mode = serve',
+  'actions = ["0F0 0B0", "0F0 0B0"]',
+];
+export const BATCH_KNOBS = [
+  'max_batch = 1', 'max_batch = 1024', 'max_wait = 1 us', 'max_wait = 10 s', 'queue = 0', 'max_prefill_tokens = 1', 'seq = 1', 'seq = 131072',
+  'global = 1', 'global = 4096', 'micro = 1', 'micro = 8', 'micro = 3',
+];
+export const MODEL_KNOBS = [
+  'dtype = int4', 'dtype = fp8', 'dtype = fp32', 'dtype = fp16', 'norm = layernorm', 'activation = gelu', 'bias = true', 'positions = learned',
+  'tied_embeddings = true', 'kv_heads = 1', 'layers = 1', 'layers = 3', 'heads = 1', 'head_dim = 256', 'vocab = 7', 'max_seq = 1',
+];
+
+/** One value as the corpus writes them: a list, a string, a word or number with an optional unit. */
+const VALUE = String.raw`(?:\[[^\]]*\]|"[^"]*"|[\w.%]+(?:\s+(?:B|KB|MB|GB|TB|KiB|MiB|GiB|TiB|us|ms|s)\b)?)`;
+
+/** `text` with 1–3 settings added to a plan, batch or model block, or numbers replaced by small ones: it still parses. */
+export function mutateKnobs(text: string, random: () => number, edits = 1 + Math.floor(random() * 3)): string {
+  let s = text;
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+  for (let i = 0; i < edits; i++) {
+    const kind = Math.floor(random() * 4);
+    const [opener, knobs] = kind === 0 ? [/\bplan\s+\w+\s*\{/g, PLAN_KNOBS] : kind === 1 ? [/\bbatch\s*\{/g, BATCH_KNOBS] : kind === 2 ? [/\bmodel\s+\w+\s*\{/g, MODEL_KNOBS] : [undefined, []];
+    if (!opener) {
+      s = s.replace(/(?<=\b(?:tensor|pipeline|data|micro|max_batch|global|layers|gpus|virtual)\s*=\s*)\d+/g, (m) => (random() < 0.3 ? String(pick([1, 2, 3, 4, 6, 8, 16, 64, 1000])) : m));
+      continue;
+    }
+    const knob = pick(knobs);
+    const key = knob.slice(0, knob.indexOf(' '));
+    const setting = new RegExp(`\\b${key}\\s*=\\s*${VALUE}`);
+    // A key set twice is a PP2001: replace the setting where the file has it.
+    if (setting.test(s)) {
+      s = s.replace(setting, knob);
+      continue;
+    }
+    const at = [...s.matchAll(opener)];
+    if (at.length === 0) continue;
+    const m = pick(at);
+    const end = m.index + m[0].length;
+    s = `${s.slice(0, end)} ${knob} ${s.slice(end)}`;
+  }
+  return s;
 }
