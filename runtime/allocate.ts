@@ -2,13 +2,13 @@
  * Allocating one device's buffers: exactly what the memory plan sized for the
  * webgpu engine (src/memory/webgpu.ts) plus the weights and KV cache the graph
  * assigns to the device. Limits are checked first: a weight larger than one storage
- * binding is split into row blocks (split.ts); anything else that does not fit a
- * buffer or a binding is refused, before anything is allocated, with its name, its
- * size, the limit and what to change.
+ * binding is split into row blocks, a layer's KV cache into blocks of slots (split.ts);
+ * anything else that does not fit a buffer or a binding is refused, before anything
+ * is allocated, with its name, its size, the limit and what to change.
  */
 import type { Graph, GraphDevice } from '../src/graph/types.js';
 import type { RankDevice } from './device.js';
-import { bufferBytes, splitRows } from './split.js';
+import { bufferBytes, splitRows, splitSlots, type KvCacheTensor } from './split.js';
 import { weightDtypeBytes, weightDtypeOfPlan } from './weights/convert.js';
 import { deviceWeights } from './weights/load.js';
 import type { Range } from './weights/slice.js';
@@ -50,15 +50,23 @@ export function bindingLimit(rd: RankDevice, maxBindingBytes?: number): BindingL
 /** How one device's weights are laid out over bindings: instance name → row blocks (one block: not split). */
 export type WeightBlocks = Map<string, Range[]>;
 
+/** How one device's tensors are laid out over bindings. */
+export interface BindingPlan {
+  weights: WeightBlocks;
+  /** The slot blocks of every layer's KV cache (one block: not split). */
+  kvSlots: Range[];
+}
+
 type Region = NonNullable<Graph['buffers']>[string][number];
 
 /**
  * Check every buffer of one device against its limits before allocating anything, and
- * plan the row blocks of the weights larger than one binding. Throws one
- * AllocationError listing every buffer that cannot be made to fit (and, as an internal
- * error, when the buffers would exceed the memory plan, which sizes them).
+ * plan the row blocks of the weights and the slot blocks of the KV cache larger than
+ * one binding. Throws one AllocationError listing every buffer that cannot be made to
+ * fit (and, as an internal error, when the buffers would exceed the memory plan, which
+ * sizes them).
  */
-export function planBindings(rd: RankDevice, dev: GraphDevice, graph: Graph, regions: readonly Region[], limit: BindingLimit): WeightBlocks {
+export function planBindings(rd: RankDevice, dev: GraphDevice, graph: Graph, regions: readonly Region[], limit: BindingLimit): BindingPlan {
   const { maxBufferSize } = rd.limits;
   const problems: string[] = [];
   const blocks: WeightBlocks = new Map();
@@ -72,7 +80,8 @@ export function planBindings(rd: RankDevice, dev: GraphDevice, graph: Graph, reg
     total += split.ok ? bufferBytes(w.elements * weightDtypeBytes(dtype)) : 0;
   }
   const kvHalf = kvLayerBytes(graph) / 2;
-  if (bufferBytes(kvHalf) > limit.bytes) problems.push(`the K (and the V) cache of one layer needs ${fmtB(kvHalf)}, more than one binding: ${limit.source}; ${kvAdvice(graph, kvHalf, limit.bytes)}`);
+  const kv = splitSlots(kvCacheTensor(graph), limit.bytes);
+  if (!kv.ok) problems.push(`${kv.problem}: ${limit.source}; ${kvAdvice(graph, kvHalf, limit.bytes)}`);
   const layers = graph.mesh.stages.filter((s) => s.rank === dev.stage).reduce((n, s) => n + s.lastLayer - s.firstLayer + 1, 0);
   total += kvHalf * 2 * layers;
   for (const r of regions) {
@@ -91,7 +100,7 @@ export function planBindings(rd: RankDevice, dev: GraphDevice, graph: Graph, reg
   if (total > dev.memory.total * 1.01 + 1) {
     throw new AllocationError(`internal error: rank ${dev.rank} would allocate ${total} B, more than its memory plan of ${dev.memory.total} B (this is a bug in parplan)`);
   }
-  return blocks;
+  return { weights: blocks, kvSlots: kv.ok ? kv.blocks : [] };
 }
 
 /** What to change so that an activation or workspace buffer fits `limit` bytes. */
@@ -108,17 +117,31 @@ function activationAdvice(graph: Graph, r: Region, limit: number): string {
   return `it holds max(max_prefill_tokens, max_batch) = ${T} tokens; ${fit >= 1 ? `lower both to at most ${fit}` : 'lower max_prefill_tokens and max_batch'}${sharded}`;
 }
 
+/** What to change so that one slot's K (or V) of a layer fits a binding (more slots are split into blocks). */
 function kvAdvice(graph: Graph, half: number, limit: number): string {
   const b = graph.batch!;
   const perSlot = half / b.maxBatch;
-  const fit = Math.floor(limit / perSlot);
-  if (fit >= 1) return `it holds max_batch = ${b.maxBatch} sequences of seq = ${b.seq} tokens; max_batch = ${fit} fits (or a larger tensor degree, which shards its KV heads)`;
-  return `one sequence of seq = ${b.seq} tokens already takes ${fmtB(perSlot)}; lower seq to at most ${Math.floor((limit / perSlot) * b.seq)}, or use a larger tensor degree (which shards the KV heads)`;
+  const seq = Math.floor((limit / perSlot) * b.seq);
+  return `${seq >= 1 ? `lower seq (now ${b.seq}) to at most ${seq}` : 'lower seq'}, or use a larger tensor degree (which shards the KV heads)`;
+}
+
+function kvTensor(graph: Graph) {
+  const kv = graph.tensors.find((t) => t.name === 'kv.{l}');
+  if (!kv) throw new Error('internal error: serving graph without a KV cache tensor (this is a bug in parplan)');
+  return kv;
 }
 
 /** Bytes of one layer's KV cache on a device: K and V for every slot and position. */
 export function kvLayerBytes(graph: Graph): number {
-  const kv = graph.tensors.find((t) => t.name === 'kv.{l}');
-  if (!kv) throw new Error('internal error: serving graph without a KV cache tensor (this is a bug in parplan)');
-  return kv.bytes;
+  return kvTensor(graph).bytes;
+}
+
+/** One layer's K (or V) cache on a device: [slots, seq, kvHeads per rank, headDim]. */
+export function kvCacheTensor(graph: Graph): KvCacheTensor {
+  const kv = kvTensor(graph);
+  const slots = graph.batch!.maxBatch;
+  const seq = graph.batch!.seq;
+  const kvHeads = Number(kv.shape[3]) / (kv.shards[0]?.parts ?? 1);
+  const headDim = graph.model.headDim;
+  return { name: kv.name, slots, seq, kvHeads, headDim, elementBytes: kv.bytes / (2 * slots * seq * kvHeads * headDim) };
 }

@@ -12,11 +12,11 @@
  * its position and KV-cache slot; the last stage returns logits or greedy tokens.
  */
 import type { Graph, GraphDevice, Step } from '../src/graph/types.js';
-import { AllocationError, bindingLimit, kvLayerBytes, planBindings, STORAGE, type BindingLimit } from './allocate.js';
+import { AllocationError, bindingLimit, kvCacheTensor, planBindings, STORAGE, type BindingLimit } from './allocate.js';
 import { HostStaging, allReduceSum, gatherColumns, sendRecv, type Member } from './collectives.js';
 import type { RankDevice } from './device.js';
 import { KernelRunner } from './kernels/run.js';
-import { Ops, type WeightBuffer } from './ops.js';
+import { Ops, type KvBlock, type WeightBuffer } from './ops.js';
 import { bufferBytes } from './split.js';
 import { beginSpan, type DeviceTrace, type Trace } from './trace.js';
 import { loadWeights, type WeightsSource } from './weights/load.js';
@@ -28,8 +28,11 @@ export { AllocationError };
 export class DeviceState {
   readonly buffers = new Map<string, GPUBuffer>();
   readonly weights = new Map<string, WeightBuffer>();
-  /** Per layer: the K and V caches, each [slots, maxSeq, kvHeadsPerRank, headDim]. */
-  readonly kv = new Map<number, { k: GPUBuffer; v: GPUBuffer }>();
+  /**
+   * Per layer: the K and V caches, each [slots, maxSeq, kvHeadsPerRank, headDim], as
+   * blocks of slots (one block unless a layer's K is larger than one storage binding).
+   */
+  readonly kv = new Map<number, KvBlock[]>();
   staging: HostStaging | undefined;
   /** Where this device's compute and communication spans go (RuntimeOptions.trace). */
   readonly trace: DeviceTrace | undefined;
@@ -79,24 +82,33 @@ export interface PrepareOptions {
 
 /**
  * Allocate one device exactly as the compiled graph says, and upload its weights — a
- * weight larger than one storage binding as row blocks, one buffer each.
+ * weight larger than one storage binding as row blocks, one buffer each; a KV cache
+ * larger than one binding as blocks of slots, a K and a V buffer each.
  */
 export async function prepareDevice(rd: RankDevice, dev: GraphDevice, graph: Graph, weights: WeightsSource, opts: PrepareOptions = {}): Promise<DeviceState> {
   const regions = graph.buffers?.[dev.program];
   if (!regions) throw new AllocationError(`plan '${graph.plan.name}' was not compiled for the webgpu engine: add \`engine = webgpu\` to the plan and compile it again`);
   const limit = bindingLimit(rd, opts.maxBindingBytes);
-  const blocks = planBindings(rd, dev, graph, regions, limit);
+  const { weights: blocks, kvSlots } = planBindings(rd, dev, graph, regions, limit);
   const state = new DeviceState(rd, dev, graph, limit, opts.trace);
-  const kvBytes = kvLayerBytes(graph);
+  const kv = kvCacheTensor(graph);
+  const slotBytes = kv.seq * kv.kvHeads * kv.headDim * kv.elementBytes;
   const layers = graph.mesh.stages.filter((s) => s.rank === dev.stage);
   const device = rd.device;
   for (const r of regions) allocateRegion(state, r, regions, opts.mapAhead ?? true);
   for (const st of layers) {
     for (let l = st.firstLayer; l <= st.lastLayer; l++) {
-      const half = kvBytes / 2;
-      const make = (which: string) => device.createBuffer({ label: `rank ${dev.rank} ${which} cache ${l}`, size: Math.max(4, Math.ceil(half / 4) * 4), usage: STORAGE() });
-      state.kv.set(l, { k: make('K'), v: make('V') });
-      state.allocated += kvBytes;
+      const split = kvSlots.length > 1;
+      state.kv.set(
+        l,
+        kvSlots.map((slots) => {
+          const bytes = (slots[1] - slots[0]) * slotBytes;
+          const label = (which: string) => `rank ${dev.rank} ${which} cache ${l}${split ? ` slots ${slots[0]}…${slots[1] - 1}` : ''}`;
+          const make = (which: string) => device.createBuffer({ label: label(which), size: bufferBytes(bytes), usage: STORAGE() });
+          state.allocated += 2 * bytes;
+          return { k: make('K'), v: make('V'), slots };
+        }),
+      );
     }
   }
   const coords = { stage: dev.stage, tensorRank: dev.tensorRank, dataRank: dev.dataRank };

@@ -9,6 +9,7 @@
  *   await rt.close();
  */
 import type { Graph } from '../src/graph/types.js';
+import { kvCacheTensor } from './allocate.js';
 import { openDevices, type DeviceOptions, type RankDevice } from './device.js';
 import { EngineLostError, type DecodeEntry, type Engine, type PrefillEntry } from './engine.js';
 import { argmaxRows, prepareDevice, Replica, type DeviceState } from './executor.js';
@@ -32,7 +33,8 @@ export interface RuntimeOptions extends DeviceOptions {
   /**
    * For tests and for emulating a smaller adapter: the most bytes one storage binding
    * may cover, used instead of the adapter's maxStorageBufferBindingSize when lower
-   * (never raises it). Weights larger than the limit are split into row blocks.
+   * (never raises it). Weights larger than the limit are split into row blocks, a
+   * layer's KV cache into blocks of slots.
    */
   maxBindingBytes?: number;
   /**
@@ -46,13 +48,18 @@ export interface RuntimeOptions extends DeviceOptions {
   trace?: Trace;
 }
 
-/** A weight held as several row blocks because it is larger than one storage binding. */
+/**
+ * A tensor held as several blocks because it is larger than one storage binding: a
+ * weight in row blocks, or a layer's KV cache in blocks of slots.
+ */
 export interface SplitReportRow {
   rank: number;
-  /** Instance name, e.g. `embedding.weight`. */
+  kind: 'weight' | 'kv-cache';
+  /** Instance name, e.g. `embedding.weight`, or `kv.3` for layer 3's KV cache. */
   weight: string;
+  /** On this device; a KV cache's is its K's (and its V's): [slots, seq, kvHeads, headDim]. */
   shape: number[];
-  /** Rows of each block (the first dimension). */
+  /** Rows of each block (the first dimension: slots for a KV cache). */
   blockRows: number[];
   /** The binding limit that made the split, in bytes. */
   limitBytes: number;
@@ -88,14 +95,22 @@ export class Runtime<G extends GraphInput = Graph> {
       .sort((a, b) => a.rank - b.rank);
   }
 
-  /** The weights split over several storage bindings on each device (empty when every weight fits one). */
+  /** The weights and KV caches split over several storage bindings on each device (empty when every one fits one). */
   splitReport(): SplitReportRow[] {
+    const kv = kvCacheTensor(this.graph);
+    const kvShape = [kv.slots, kv.seq, kv.kvHeads, kv.headDim];
     return this.states
-      .flatMap((s) =>
-        [...s.weights]
+      .flatMap((s) => {
+        const rank = s.dev.rank;
+        const limitBytes = s.binding.bytes;
+        const weights = [...s.weights]
           .filter(([, w]) => w.blocks.length > 1)
-          .map(([weight, w]) => ({ rank: s.dev.rank, weight, shape: [...w.shape], blockRows: w.blocks.map((b) => b.rows[1] - b.rows[0]), limitBytes: s.binding.bytes })),
-      )
+          .map(([weight, w]): SplitReportRow => ({ rank, kind: 'weight', weight, shape: [...w.shape], blockRows: w.blocks.map((b) => b.rows[1] - b.rows[0]), limitBytes }));
+        const caches = [...s.kv]
+          .filter(([, blocks]) => blocks.length > 1)
+          .map(([layer, blocks]): SplitReportRow => ({ rank, kind: 'kv-cache', weight: `kv.${layer}`, shape: [...kvShape], blockRows: blocks.map((b) => b.slots[1] - b.slots[0]), limitBytes }));
+        return [...weights, ...caches];
+      })
       .sort((a, b) => a.rank - b.rank);
   }
 

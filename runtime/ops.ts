@@ -10,8 +10,14 @@
  * columns of the output (`col0`, row stride the whole output's); an embedding table
  * gathers block by block (the first writes every token, the others add their own ids'
  * rows); the tied output head is a matmul over the embedding's blocks.
+ *
+ * A KV cache larger than one binding is held as blocks of slots: the KV write and the
+ * attention run once per block that holds a slot of the pass (`slot0` rebases the slots
+ * to the block; the other blocks' tokens are skipped), each writing its own tokens' rows
+ * of the attention output, with the same arithmetic per sequence as the whole cache.
  */
 import type { Step } from '../src/graph/types.js';
+import { kvCacheTensor } from './allocate.js';
 import type { DeviceState, PassInput } from './executor.js';
 import { kernels, pickMatmul, ropeTable, subgroupMatrixSupport, type KernelProgram, type SubgroupMatrixConfig, type TensorType } from './kernels/index.js';
 import type { WeightDtype } from './weights/convert.js';
@@ -21,6 +27,13 @@ import type { Range } from './weights/slice.js';
 export interface WeightBlock {
   buffer: GPUBuffer;
   rows: Range;
+}
+
+/** One block of a layer's KV cache: slots [slots[0], slots[1]), K and V in their own buffers. */
+export interface KvBlock {
+  k: GPUBuffer;
+  v: GPUBuffer;
+  slots: Range;
 }
 
 export interface WeightBuffer {
@@ -199,11 +212,37 @@ export class Ops {
   }
 
   private kvShape() {
-    const kv = this.s.graph.tensors.find((t) => t.name === 'kv.{l}')!;
-    const d = this.model.headDim;
-    const kvpr = Number(kv.shape[3]) / (kv.shards[0]?.parts ?? 1);
-    const fmt = kv.dtype === 'fp32' ? 'f32' : kv.dtype === 'fp16' ? 'f16' : 'bf16';
-    return { slots: Number(this.s.graph.symbols!['batch']!.max), maxSeq: this.s.graph.symbols!['seq']!.max, kvHeads: kvpr, headDim: d, cache: this.type(fmt) };
+    const dtype = this.s.graph.tensors.find((t) => t.name === 'kv.{l}')!.dtype;
+    const kv = kvCacheTensor(this.s.graph);
+    const fmt = dtype === 'fp32' ? 'f32' : dtype === 'fp16' ? 'f16' : 'bf16';
+    return { slots: kv.slots, maxSeq: kv.seq, kvHeads: kv.kvHeads, headDim: kv.headDim, cache: this.type(fmt) };
+  }
+
+  /**
+   * Write the pass's K and V into layer `layer`'s cache and attend over it. A cache in
+   * slot blocks: one KV write and one attention per block holding a slot of the pass,
+   * each with the block's first slot and slot count as `slot0` and `slots`.
+   */
+  private attention(layer: number, input: PassInput, n: number, heads: number): void {
+    const o = this.cacheOptions();
+    const blocks = this.s.kv.get(layer)!;
+    const common = { k: this.buf('k'), v: this.buf('v'), q: this.buf('q'), slots: this.s.buffer('slots'), positions: this.s.buffer('positions'), out: this.buf('attn') };
+    const write = this.program(`kvw:${o.cache.format}`, () => kernels.kvWrite(o));
+    if (blocks.length === 1) {
+      const kv = blocks[0]!;
+      const attn = this.program(`attn:${o.cache.format}:${heads}`, () => kernels.attention({ ...o, heads }));
+      this.run(write, { ...common, kCache: kv.k, vCache: kv.v }, { T: n });
+      this.run(attn, { ...common, kCache: kv.k, vCache: kv.v }, { T: n });
+      return;
+    }
+    const attn = this.program(`attn:${o.cache.format}:${heads}:block`, () => kernels.attention({ ...o, heads, slotBlock: true }));
+    for (const kv of blocks) {
+      const [slot0, end] = kv.slots;
+      if (!input.slots.some((s) => s >= slot0 && s < end)) continue;
+      const dims = { T: n, slot0, slots: end - slot0 };
+      this.run(write, { ...common, kCache: kv.k, vCache: kv.v }, dims);
+      this.run(attn, { ...common, kCache: kv.k, vCache: kv.v }, dims);
+    }
   }
 
   /**
@@ -263,15 +302,9 @@ export class Ops {
         this.rope(this.buf('k'), kvpr);
         return;
       }
-      case 'attention': {
-        const o = this.cacheOptions();
-        const kv = this.s.kv.get(layer!)!;
-        const write = this.program(`kvw:${o.cache.format}`, () => kernels.kvWrite(o));
-        this.run(write, { k: this.buf('k'), v: this.buf('v'), slots: this.s.buffer('slots'), positions: this.s.buffer('positions'), kCache: kv.k, vCache: kv.v }, { T: n });
-        const attn = this.program(`attn:${o.cache.format}:${hpr}`, () => kernels.attention({ ...o, heads: hpr }));
-        this.run(attn, { q: this.buf('q'), kCache: kv.k, vCache: kv.v, slots: this.s.buffer('slots'), positions: this.s.buffer('positions'), out: this.buf('attn') }, { T: n });
+      case 'attention':
+        this.attention(layer!, input, n, hpr);
         return;
-      }
       case 'out-proj':
         this.matmul(this.buf('attn'), 'layers.{l}.attn.o.weight', this.buf('y'), layer, n, { bias: 'layers.{l}.attn.o.bias', rowParallel: true });
         return;

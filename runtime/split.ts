@@ -15,6 +15,12 @@
  * u32, so with an odd row length blocks take whole pairs of rows). Every block but
  * the last is then a whole number of 4-byte words, so the blocks' buffers add up to
  * the bytes of the unsplit buffer, which is what the memory plan counts.
+ *
+ * A layer's KV cache ([slots, seq, kvHeads, headDim] for K and the same for V) is split
+ * into slot groups: block b holds slots [b·S, (b+1)·S), S the most slots whose K (or V)
+ * fits one binding, the last block the rest. Each sequence's K and V then live in one
+ * block, so its attention reads one binding; a slot's bytes are whole 4-byte words
+ * (headDim is even), so the blocks again add up to the unsplit buffer.
  */
 import type { Range } from './weights/slice.js';
 
@@ -59,5 +65,35 @@ export function splitRows(t: SplitTensor, limit: number): SplitResult {
   }
   const blocks: Range[] = [];
   for (let r = 0; r < rows; r += per) blocks.push([r, Math.min(rows, r + per)]);
+  return { ok: true, blocks };
+}
+
+/** One layer's K (or V) cache on a device, as the memory plan sizes it. */
+export interface KvCacheTensor {
+  /** Its name in the graph, for messages (`kv.{l}`). */
+  name: string;
+  slots: number;
+  seq: number;
+  /** KV heads on this device. */
+  kvHeads: number;
+  headDim: number;
+  /** Bytes per element (2 for bf16 / f16). */
+  elementBytes: number;
+}
+
+/**
+ * The slot blocks of a KV cache under a binding limit of `limit` bytes for its K (and
+ * its V): one block when it fits, else blocks of the most whole slots that fit, all full
+ * but the last. Not splittable: one slot larger than the limit.
+ */
+export function splitSlots(kv: KvCacheTensor, limit: number): SplitResult {
+  const slotBytes = kv.seq * kv.kvHeads * kv.headDim * kv.elementBytes;
+  const total = kv.slots * slotBytes;
+  if (bufferBytes(total) <= limit) return { ok: true, blocks: [[0, kv.slots]] };
+  const per = Math.floor(limit / slotBytes);
+  const what = `${kv.name}: the K (and the V) cache of one layer [${kv.slots}, ${kv.seq}, ${kv.kvHeads}, ${kv.headDim}] needs ${fmtB(total)}, more than one binding of ${fmtB(limit)}`;
+  if (per < 1 || slotBytes % 4 !== 0) return { ok: false, problem: `${what}, and it is split by slots (sequences), but one slot (one sequence's K, or its V) already takes ${fmtB(slotBytes)}` };
+  const blocks: Range[] = [];
+  for (let s = 0; s < kv.slots; s += per) blocks.push([s, Math.min(kv.slots, s + per)]);
   return { ok: true, blocks };
 }

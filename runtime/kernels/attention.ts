@@ -25,6 +25,14 @@
  * output dimensions over the chunk's values. Work is O(positions · headDim) per (t, h).
  * Only headDim and the cache's storage type are baked into the WGSL; heads, kvHeads, the
  * cache shape and the scale are fixed uniforms.
+ *
+ * Slot blocks: a cache larger than one storage binding is held as blocks of whole slots
+ * (runtime/split.ts), each its own pair of buffers. Both kernels take the uniform
+ * `slot0`, the first slot of the bound block (0 for a whole cache): a token's slot is
+ * rebased to `slots[t] − slot0`, and tokens whose slot is outside [slot0, slot0 + slots)
+ * belong to another block. kvWrite skips them; attention built with `slotBlock: true`
+ * leaves their output rows untouched (another block's dispatch writes them), while the
+ * whole-cache attention writes zeros for them. Per sequence the arithmetic is the same.
  */
 import { DTYPE_HELPERS, enables, featuresFor, tensorAccessor, typeTag, type TensorType } from '../wgsl/dtype.js';
 import { grid1d, paramsDecl, reductions, storageDecl, WG_LINEAR } from '../wgsl/common.js';
@@ -38,6 +46,11 @@ export interface KvCacheShape {
   headDim: number;
   /** Storage of the cache (default f32). */
   cache?: TensorType;
+  /**
+   * The cache is one slot block of a larger one (dims `slot0`, and `slots` for a ragged
+   * last block): attention leaves the rows of tokens in other blocks untouched.
+   */
+  slotBlock?: boolean;
 }
 
 export interface AttentionOptions extends KvCacheShape {
@@ -51,6 +64,7 @@ const WRITE_UNIFORMS: UniformField[] = [
   { name: 'words', type: 'u32' },
   { name: 'slots', type: 'u32' },
   { name: 'maxSeq', type: 'u32' },
+  { name: 'slot0', type: 'u32' },
 ];
 const ATTN_UNIFORMS: UniformField[] = [
   { name: 'T', type: 'u32' },
@@ -59,6 +73,7 @@ const ATTN_UNIFORMS: UniformField[] = [
   { name: 'slots', type: 'u32' },
   { name: 'maxSeq', type: 'u32' },
   { name: 'scale', type: 'f32' },
+  { name: 'slot0', type: 'u32' },
 ];
 
 function checkShape(o: KvCacheShape, what: string): { D: number; KVH: number; cache: TensorType } {
@@ -78,8 +93,8 @@ export function kvCacheElements(o: KvCacheShape): number {
 
 /**
  * Bindings: k, v (f32 [T, kvHeads·headDim], read), slots, positions (u32 [T]), kCache,
- * vCache (read_write). Uniform: T. Tokens whose slot or position is outside the cache are
- * not written.
+ * vCache (read_write). Uniforms: T; slot0 (default 0) and slots for a slot block. Tokens
+ * whose slot or position is outside the cache (block) are not written.
  */
 export function kvWriteProgram(o: KvCacheShape): KernelProgram {
   const { D, KVH, cache } = checkShape(o, 'kvWrite');
@@ -101,7 +116,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let t = g / WORDS;
   let w = g % WORDS;
   if (t >= u.T) { return; }
-  let slot = slots[t];
+  // Slots below slot0 wrap around to large values: one comparison rejects both sides.
+  let slot = slots[t] - u.slot0;
   let pos = positions[t];
   if (slot >= u.slots || pos >= u.maxSeq) { return; }
   let dst = (slot * u.maxSeq + pos) * WORDS + w;
@@ -125,7 +141,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
       { name: 'vCache', access: 'read_write' },
     ],
     uniforms: WRITE_UNIFORMS,
-    fixed: { words, slots: o.slots, maxSeq: o.maxSeq },
+    fixed: { words, slots: o.slots, maxSeq: o.maxSeq, slot0: 0 },
     features: featuresFor([cache]),
     workgroupStorageBytes: 0,
     dispatch(d: Dims) {
@@ -137,8 +153,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
 
 /**
  * Bindings: q (f32 [T, heads·headDim]), kCache, vCache (read), slots, positions (u32 [T]),
- * out (f32 [T, heads·headDim]). Uniform: T (≤ 65 535: one grid row per token). A token
- * whose slot is outside the cache gets zeros; positions beyond maxSeq − 1 are clamped.
+ * out (f32 [T, heads·headDim]). Uniforms: T (≤ 65 535: one grid row per token); slot0
+ * (default 0) and slots for a slot block. A token whose slot is outside the cache gets
+ * zeros, or with `slotBlock` keeps its row as it was; positions beyond maxSeq − 1 are clamped.
  */
 export function attentionProgram(o: AttentionOptions): KernelProgram {
   const { D, KVH, cache } = checkShape(o, 'attention');
@@ -171,13 +188,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let t = wid.y;
   if (t >= u.T) { return; }
   if (lid == 0u) {
-    let sl = slots[t];
+    let sl = slots[t] - u.slot0;
     slot_s = sl;
     len_s = select(min(positions[t], MAXSEQ - 1u) + 1u, 0u, sl >= u.slots);
   }
   let L = workgroupUniformLoad(&len_s);
   let slot = workgroupUniformLoad(&slot_s);
-  let kvh = h / (H / KVH);
+${o.slotBlock ? '  if (slot >= u.slots) { return; } // another block\'s token\n' : ''}  let kvh = h / (H / KVH);
   for (var d = lid; d < D; d += ${WG}u) { qs[d] = q[(t * H + h) * D + d] * u.scale; }
   workgroupBarrier();
   var m = -3.4028234663852886e38;
@@ -224,7 +241,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   const name = `attention_${typeTag(cache)}`;
   return {
     name,
-    cacheKey: `${name}:d${D}`,
+    cacheKey: `${name}:d${D}${o.slotBlock ? ':block' : ''}`,
     wgsl: s,
     entryPoint: 'main',
     workgroupSize: [WG, 1, 1],
@@ -237,7 +254,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       { name: 'out', access: 'read_write' },
     ],
     uniforms: ATTN_UNIFORMS,
-    fixed: { heads: H, kvHeads: KVH, slots: o.slots, maxSeq: o.maxSeq, scale },
+    fixed: { heads: H, kvHeads: KVH, slots: o.slots, maxSeq: o.maxSeq, scale, slot0: 0 },
     features: featuresFor([cache]),
     workgroupStorageBytes: 4 * (D + CH + WG + 2),
     dispatch(d: Dims) {

@@ -167,4 +167,48 @@ describe('attention with a KV cache', async () => {
     expect(Array.from(new Float32Array(await readBuffer(g.device, bufs.out)))).toEqual([0, 0, 9, 9]);
     expect(g.errors).toEqual([]);
   });
+
+  it('a cache in slot blocks (slot0, slots, slotBlock): the same cache contents and outputs, bit for bit, as the whole cache', async () => {
+    // 3 slots split as [0, 2) and [2, 3); a chunk of 3 tokens in slots 2, 0, 2 attends in both blocks.
+    const shape = { slots: 3, maxSeq: 4, kvHeads: 1, headDim: 2 };
+    const r = rng(8300);
+    const inputs = { q: uniform(r, 3 * 2 * 2), k: uniform(r, 3 * 2), v: uniform(r, 3 * 2) };
+    const slotIds = Uint32Array.from([2, 0, 2]);
+    const positions = Uint32Array.from([0, 0, 1]);
+    const slotBytes = 4 * 2 * 4;
+    const run = async (blocks: [number, number][], slotBlock: boolean) => {
+      const caches = blocks.map(([b, e]) => ({ k: emptyBuffer(g.device, (e - b) * slotBytes), v: emptyBuffer(g.device, (e - b) * slotBytes), b, e }));
+      const bufs = {
+        q: uploadBuffer(g.device, inputs.q),
+        k: uploadBuffer(g.device, inputs.k),
+        v: uploadBuffer(g.device, inputs.v),
+        slots: uploadBuffer(g.device, slotIds),
+        positions: uploadBuffer(g.device, positions),
+        out: uploadBuffer(g.device, new Float32Array(12).fill(9)),
+      };
+      const enc = g.device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      for (const c of caches) {
+        const dims: Record<string, number> = slotBlock ? { T: 3, slot0: c.b, slots: c.e - c.b } : { T: 3 };
+        // Block programs are made for the largest block (2 slots); the dims give each block's own.
+        const blockShape = slotBlock ? { ...shape, slots: 2, slotBlock } : shape;
+        g.runner.encode(pass, kvWriteProgram(blockShape), { ...bufs, kCache: c.k, vCache: c.v }, dims);
+        g.runner.encode(pass, attentionProgram({ ...blockShape, heads: 2 }), { ...bufs, kCache: c.k, vCache: c.v }, dims);
+      }
+      pass.end();
+      g.runner.submit(enc);
+      const concat = async (which: 'k' | 'v') => (await Promise.all(caches.map(async (c) => Array.from(new Float32Array(await readBuffer(g.device, c[which])))))).flat();
+      return { out: Array.from(new Float32Array(await readBuffer(g.device, bufs.out))), k: await concat('k'), v: await concat('v') };
+    };
+    const whole = await run([[0, 3]], false);
+    const split = await run([[0, 2], [2, 3]], true);
+    expect(split).toEqual(whole);
+    expect(whole.out).not.toContain(9);
+    // One block alone writes only its own tokens' rows (token 1, slot 0); the rest stay as they were.
+    const first = await run([[0, 2]], true);
+    expect(first.out.slice(4, 8)).toEqual(whole.out.slice(4, 8));
+    expect([...first.out.slice(0, 4), ...first.out.slice(8)]).toEqual(new Array(8).fill(9));
+    expect(first.k).toEqual(whole.k.slice(0, 16));
+    expect(g.errors).toEqual([]);
+  });
 });

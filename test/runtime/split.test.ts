@@ -132,7 +132,7 @@ describe('what cannot be split is refused before anything is allocated', () => {
     expect(msg).toContain('it holds max(max_prefill_tokens, max_batch) = 8 tokens; lower both to at most 4');
     // the MLP's up projection can also shrink with the tensor degree
     expect(msg).toMatch(/the up buffer needs 8,192 B.*lower both to at most 1, or use a larger tensor degree/);
-    expect(msg).toMatch(/the K \(and the V\) cache of one layer needs 8,192 B.*lower seq to at most 4/);
+    expect(msg).toMatch(/kv.{l}: the K \(and the V\) cache of one layer \[1, 32, 4, 16\] needs 8,192 B.*one slot .* already takes 8,192 B.*lower seq \(now 32\) to at most 4,/);
     // weights are split, not refused
     expect(msg).not.toMatch(/weight embedding/);
   });
