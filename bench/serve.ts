@@ -17,8 +17,9 @@
  */
 import { analyze } from '../src/analyze.js';
 import { compilePlan } from '../src/compile.js';
-import { createRuntime, createServer, policyFromPlan, type Engine, type Runtime, type Server } from '../runtime/index.js';
+import { createRuntime, createServer, policyFromPlan, type Runtime, type Server } from '../runtime/index.js';
 import { memoryHost } from '../test/fuzz/mutate.js';
+import { sequentialView } from '../test/runtime/models.js';
 
 const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -82,21 +83,6 @@ async function batchingGain(): Promise<void> {
   await rt.close();
 }
 
-/** The engine without `prefillMany`/`replicaOf`: the server prefills one request at a time. */
-function oneAtATime(e: Engine): Engine {
-  return {
-    slots: e.slots,
-    maxSeq: e.maxSeq,
-    prefill: (slot, prompt) => e.prefill(slot, prompt),
-    decode: (batch) => e.decode(batch),
-    release: (slot) => e.release(slot),
-    get healthy() {
-      return e.healthy;
-    },
-    onLost: (l) => e.onLost(l),
-    busyMs: () => e.busyMs(),
-  };
-}
 
 type Path = 'one at a time' | 'together' | 'together, overlap off';
 
@@ -113,7 +99,7 @@ async function prefillOnReplicas(): Promise<void> {
   async function measure(path: Path): Promise<{ path: Path; requestsPerS: number; meanTtftMs: number; prefills: number; busyFraction: number }> {
     const rt: Runtime = await createRuntime(graph, { weights: 'random:1', overlap: path !== 'together, overlap off', ...(dawn ? { dawn: dawn.split(' ') } : {}) });
     const b = graph.batch!;
-    const server: Server = path === 'one at a time' ? createServer(oneAtATime(rt.engine), policyFromPlan({ ...b, maxBatch: b.maxBatch * data })) : rt.serve();
+    const server: Server = path === 'one at a time' ? createServer(sequentialView(rt.engine), policyFromPlan({ ...b, maxBatch: b.maxBatch * data })) : rt.serve();
     try {
       // Warm up: compile the prefill and decode pipelines.
       await Promise.all(Array.from({ length: data * 2 }, (_, i) => server.generate(prompt(i), { maxNewTokens: 2 })));

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { analyze } from '../../src/analyze.js';
 import { compilePlan } from '../../src/compile.js';
 import type { Graph } from '../../src/graph/types.js';
+import type { Engine } from '../../runtime/engine.js';
 import { randomWeights, ReferenceModel, weightShapes, type ModelConfig } from '../../runtime/reference/model.js';
 import { memoryHost } from '../fuzz/mutate.js';
 import { safetensorsBytes } from '../weights/write.js';
@@ -72,4 +73,20 @@ export function maxRelError(a: Float32Array, b: Float32Array): number {
   let err = 0;
   for (let i = 0; i < a.length; i++) err = Math.max(err, Math.abs(a[i]! - b[i]!));
   return err / scale;
+}
+
+/** The engine without `prefillMany`/`replicaOf`: the server's one-prefill-at-a-time path. */
+export function sequentialView(e: Engine): Engine {
+  return {
+    slots: e.slots,
+    maxSeq: e.maxSeq,
+    prefill: (slot, prompt) => e.prefill(slot, prompt),
+    decode: (batch) => e.decode(batch),
+    release: (slot) => e.release(slot),
+    get healthy() {
+      return e.healthy;
+    },
+    onLost: (l) => e.onLost(l),
+    busyMs: () => e.busyMs(),
+  };
 }

@@ -7,9 +7,9 @@
  * the one-prefill-at-a-time server path.
  */
 import { describe, expect, it } from 'vitest';
-import { createRuntime, createServer, policyFromPlan, Trace, type Engine, type Runtime, type Span } from '../../runtime/index.js';
+import { createRuntime, createServer, policyFromPlan, Trace, type Runtime, type Span } from '../../runtime/index.js';
 import { gpt2Config } from '../../runtime/reference/model.js';
-import { compileTiny, weightsFor, type TinyModel } from './models.js';
+import { compileTiny, sequentialView, weightsFor, type TinyModel } from './models.js';
 
 const GPT2: TinyModel = {
   plan: 'arch = gpt2  layers = 2  hidden = 64  heads = 4  vocab = 97  max_seq = 64  dtype = fp32',
@@ -33,21 +33,6 @@ async function withRuntime<T>(overlap: boolean, trace: Trace | undefined, run: (
   }
 }
 
-/** The engine without `prefillMany`/`replicaOf`: the server's one-prefill-at-a-time path. */
-function sequentialView(e: Engine): Engine {
-  return {
-    slots: e.slots,
-    maxSeq: e.maxSeq,
-    prefill: (slot, prompt) => e.prefill(slot, prompt),
-    decode: (batch) => e.decode(batch),
-    release: (slot) => e.release(slot),
-    get healthy() {
-      return e.healthy;
-    },
-    onLost: (l) => e.onLost(l),
-    busyMs: () => e.busyMs(),
-  };
-}
 
 const generateAll = (generate: (p: number[]) => Promise<{ tokens: number[] }>) => Promise.all(PROMPTS.map((p) => generate(p).then((r) => r.tokens)));
 
