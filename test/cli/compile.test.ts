@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/run.js';
 import { memoryIo } from '../../src/cli/io.js';
+import { DEADLOCK_PLAN } from './fixtures.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'parplan-compile-'));
 
@@ -32,17 +33,7 @@ describe('parplan compile', () => {
   it('a deadlocking action table: exit 1, PP5001 with the grid on stderr, nothing written', async () => {
     const d = dir();
     const plan = join(d, 'dl.plan');
-    writeFileSync(
-      plan,
-      `model tiny { arch = llama  layers = 4  hidden = 512  heads = 8  ffn = 1024  vocab = 1000  max_seq = 512 }
-cluster pair { gpu = H100_SXM_80GB  gpus = 2 }
-plan train {
-  model = tiny  cluster = pair  mode = train  pipeline = 2
-  batch { global = 2  seq = 512 }
-  actions = ["0F0 0B0 0F1 0B1", "1F1 1B1 1F0 1B0"]
-}
-`,
-    );
+    writeFileSync(plan, DEADLOCK_PLAN);
     const io = memoryIo({ NO_COLOR: '1' }, d);
     expect(await runCli(['compile', plan], io)).toBe(1);
     expect(io.err()).toContain('error[PP5001]: the schedule deadlocks');

@@ -206,3 +206,13 @@ export function diagnostic(code: Code, span: Span | undefined, args: Record<stri
   if (file !== undefined) d.file = file;
   return d;
 }
+
+/** A two-stage training plan whose hand-written action table deadlocks (PP5001): each stage waits for the other. */
+export const DEADLOCK_PLAN = `model tiny { arch = llama  layers = 4  hidden = 512  heads = 8  ffn = 1024  vocab = 1000  max_seq = 512 }
+cluster pair { gpu = H100_SXM_80GB  gpus = 2 }
+plan train {
+  model = tiny  cluster = pair  mode = train  pipeline = 2
+  batch { global = 2  seq = 512 }
+  actions = ["0F0 0B0 0F1 0B1", "1F1 1B1 1F0 1B0"]
+}
+`;

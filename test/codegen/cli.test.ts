@@ -8,6 +8,7 @@ import { memoryIo } from '../../src/cli/io.js';
 import { runCli } from '../../src/cli/run.js';
 import { generateTs } from '../../src/codegen/ts.js';
 import { graphOf } from './helpers.js';
+import { DEADLOCK_PLAN } from '../cli/fixtures.js';
 
 const dir = () => mkdtempSync(join(tmpdir(), 'parplan-emit-ts-'));
 const TINY = 'examples/runtime/tiny.plan';
@@ -46,17 +47,7 @@ describe('parplan compile --emit ts', () => {
   it('a plan that does not compile: exit 1, the diagnostic, no module', async () => {
     const d = dir();
     const plan = join(d, 'dl.plan');
-    writeFileSync(
-      plan,
-      `model tiny { arch = llama  layers = 4  hidden = 512  heads = 8  ffn = 1024  vocab = 1000  max_seq = 512 }
-cluster pair { gpu = H100_SXM_80GB  gpus = 2 }
-plan train {
-  model = tiny  cluster = pair  mode = train  pipeline = 2
-  batch { global = 2  seq = 512 }
-  actions = ["0F0 0B0 0F1 0B1", "1F1 1B1 1F0 1B0"]
-}
-`,
-    );
+    writeFileSync(plan, DEADLOCK_PLAN);
     const io = memoryIo({ NO_COLOR: '1' }, d);
     expect(await runCli(['compile', plan, '--emit', 'ts'], io)).toBe(1);
     expect(io.err()).toContain('error[PP5001]: the schedule deadlocks');
