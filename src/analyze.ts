@@ -10,7 +10,7 @@ import type { PlanCost } from './cost/types.js';
 import { diag, sortDiagnostics, type Diagnostic } from './diagnostics/diagnostic.js';
 import { didYouMean } from './diagnostics/suggest.js';
 import { fitDiagnostics } from './fit.js';
-import { expandPaths, isTypeScriptPath, loadProgram, mentionsParplan, nodeHost, type CachedFile, type Host, type Program } from './load.js';
+import { expandPaths, isTypeScriptPath, loadProgram, mentionsParplan, nodeHost, type CachedFile, type Host, type LoadOptions, type Program } from './load.js';
 import { memoryPlan } from './memory/index.js';
 import type { MemoryPlan } from './memory/types.js';
 import type { CheckedPlan } from './plan.js';
@@ -42,6 +42,8 @@ export interface AnalyzeOptions {
   /** Only the plan with this name (PP6003 when no root file declares it). */
   plan?: string;
   host?: Host;
+  /** Imports must stay under this directory (`--root`); default: the repository holding each checked file (src/load.ts importScope). */
+  root?: string;
 }
 
 export function analyze(paths: readonly string[], opts: AnalyzeOptions = {}): Analysis {
@@ -49,7 +51,7 @@ export function analyze(paths: readonly string[], opts: AnalyzeOptions = {}): An
   const raw: Diagnostic[] = [];
   const files = expandPaths(paths, host, raw);
   const cache = new Map<string, CachedFile>();
-  const programs = files.flatMap((file) => (isTypeScriptPath(file) ? notRead(file, raw) : (loadProgram(file, host, cache, raw) ?? [])));
+  const programs = files.flatMap((file) => (isTypeScriptPath(file) ? notRead(file, raw) : (loadProgram(file, host, cache, raw, loadOptions(opts)) ?? [])));
   return analyzePrograms(programs, { files, sources: cachedSources(cache), diagnostics: raw }, opts);
 }
 
@@ -71,10 +73,10 @@ export async function analyzeProject(paths: readonly string[], opts: AnalyzeOpti
   const cache = new Map<string, CachedFile>();
   // A cheap text filter first: TypeScript without the word `parplan` holds no plans, and ts-morph is slow to load.
   const scripts = files.filter((f) => isTypeScriptPath(f) && mentionsParplan(f, host));
-  const embedded = scripts.length > 0 ? await loadEmbedded(scripts, host, cache, raw) : undefined;
+  const embedded = scripts.length > 0 ? await loadEmbedded(scripts, host, cache, raw, opts.root) : undefined;
   const programs: Program[] = [];
   for (const file of files) {
-    const loaded = isTypeScriptPath(file) ? embedded?.programs.get(file) : loadProgram(file, host, cache, raw);
+    const loaded = isTypeScriptPath(file) ? embedded?.programs.get(file) : loadProgram(file, host, cache, raw, loadOptions(opts));
     if (Array.isArray(loaded)) programs.push(...loaded);
     else if (loaded) programs.push(loaded);
   }
@@ -83,9 +85,13 @@ export async function analyzeProject(paths: readonly string[], opts: AnalyzeOpti
   return analyzePrograms(programs, { files, sources, diagnostics: raw }, opts);
 }
 
-async function loadEmbedded(scripts: string[], host: Host, cache: Map<string, CachedFile>, raw: Diagnostic[]) {
+function loadOptions(opts: AnalyzeOptions): LoadOptions {
+  return opts.root === undefined ? {} : { root: opts.root };
+}
+
+async function loadEmbedded(scripts: string[], host: Host, cache: Map<string, CachedFile>, raw: Diagnostic[], root: string | undefined) {
   const { extractPrograms } = await import('./embedded/static/index.js');
-  const found = extractPrograms(scripts, host, cache);
+  const found = extractPrograms(scripts, host, cache, root);
   raw.push(...found.diagnostics);
   return found;
 }

@@ -3,19 +3,24 @@
  * root file is parsed together with the files it imports (paths relative to the
  * importing file; cycles are harmless and loaded once).
  */
-import { readFileSync, readdirSync, statSync } from 'node:fs';
-import { dirname, join, normalize, relative, isAbsolute } from 'node:path';
+import { readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
 import type { PlanFile } from './ast.js';
 import { diag, type Diagnostic } from './diagnostics/diagnostic.js';
 import { parse } from '../grammar/index.js';
 import { SourceFile } from './source.js';
+import { LIMITS, limitText } from './facts/limits.js';
 
 /** File access, injectable for tests. */
 export interface Host {
   readFile(path: string): string;
-  /** 'file', 'dir', or undefined when the path does not exist. */
-  kind(path: string): 'file' | 'dir' | undefined;
+  /** What the path names, following symbolic links; undefined when nothing is there. FIFOs and devices are 'other'. */
+  kind(path: string): 'file' | 'dir' | 'other' | undefined;
+  /** Bytes in a regular file (default: the length of its text, for hosts that hold files in memory). */
+  size?(path: string): number;
   listDir(path: string): string[];
+  /** The path with every symbolic link resolved: where a file really is decides whether it may be read (default: the path, resolved). */
+  realpath?(path: string): string;
 }
 
 export const nodeHost: Host = {
@@ -23,13 +28,89 @@ export const nodeHost: Host = {
   kind: (p) => {
     try {
       const s = statSync(p);
-      return s.isDirectory() ? 'dir' : 'file';
+      return s.isDirectory() ? 'dir' : s.isFile() ? 'file' : 'other';
     } catch {
       return undefined;
     }
   },
+  size: (p) => statSync(p).size,
   listDir: (p) => readdirSync(p),
+  realpath: (p) => realpathSync(p),
 };
+
+/** Whether `path` (resolved) is `dir` or below it. */
+function within(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
+}
+
+function realpathOr(host: Host, path: string): string {
+  try {
+    return host.realpath ? host.realpath(path) : resolve(path);
+  } catch {
+    return resolve(path);
+  }
+}
+
+/**
+ * Why a file may not be read as plan text, or undefined when it may: a regular file of
+ * at most LIMITS.planFileBytes. (A FIFO would block the read; /dev/zero would never end.)
+ */
+function unreadable(host: Host, path: string): string | undefined {
+  const kind = host.kind(path);
+  if (kind === undefined) return 'no such file';
+  if (kind === 'dir') return 'it is a directory';
+  if (kind === 'other') return 'it is not a regular file';
+  if ((host.size ? host.size(path) : Buffer.byteLength(host.readFile(path))) > LIMITS.planFileBytes) return `it is larger than ${limitText(LIMITS.planFileBytes)}, the most parplan reads as a plan file`;
+  return undefined;
+}
+
+/** Where an import may lead, and how far. */
+export interface ImportScope {
+  /** Imports must resolve (symbolic links followed) under this directory. */
+  root: string;
+  /** What the root is, in words, for messages (no absolute path: the same text on every machine). */
+  rootText: string;
+}
+
+/**
+ * The scope of a checked file: `--root DIR` when given; else the repository that holds it
+ * (the nearest directory above it with a `.git`), so that a plan in a pull request reads
+ * only the repository's own `.plan` files; outside a repository, the file's own directory.
+ */
+export function importScope(file: string, root: string | undefined, host: Host): ImportScope {
+  if (root !== undefined) return { root: realpathOr(host, root), rootText: `--root ${root}` };
+  const own = realpathOr(host, dirname(file));
+  for (let dir = own; ; dir = dirname(dir)) {
+    if (host.kind(join(dir, '.git')) !== undefined) return { root: dir, rootText: 'the repository that holds the checked file' };
+    if (dirname(dir) === dir) break;
+  }
+  return { root: own, rootText: "the checked file's directory (it is in no repository)" };
+}
+
+/**
+ * Resolve `import "path"` written in `fromFile`: the target path, or why it may not be
+ * read (the code and arguments of the diagnostic at the import). Confinement is decided
+ * on the real path, so a symbolic link inside the tree that points outside it is refused.
+ */
+export function resolveImport(
+  path: string,
+  fromFile: string,
+  scope: ImportScope,
+  host: Host,
+): { target: string } | { code: 'PP2012' | 'PP2016'; reason: string; help?: string } {
+  if (!path.endsWith('.plan')) return { code: 'PP2016', reason: 'only .plan files can be imported' };
+  const target = isAbsolute(path) ? path : join(dirname(fromFile), path);
+  const relativeHelp = `the path is relative to ${dirname(fromFile).replace(/\/?$/, '/')}`;
+  // Outside the tree is refused before anything else, so an import cannot probe which files exist there.
+  const real = host.kind(target) === undefined ? join(realpathOr(host, dirname(target)), basename(target)) : realpathOr(host, target);
+  if (!within(real, scope.root)) {
+    return { code: 'PP2016', reason: `it is outside ${scope.rootText}`, help: 'imports stay inside the repository of the checked file (or its directory, outside a repository); to allow a wider tree, pass --root DIR' };
+  }
+  const why = unreadable(host, target);
+  if (why === 'no such file' || why === 'it is a directory') return { code: 'PP2012', reason: why, help: relativeHelp };
+  if (why) return { code: 'PP2016', reason: why };
+  return { target };
+}
 
 export interface ExpandOptions {
   /** Directories also yield TypeScript files that name the `parplan` package (embedded plans; not `*.d.ts`). */
@@ -56,6 +137,9 @@ export function mentionsParplan(path: string, host: Host): boolean {
 /**
  * Expand paths: files as given, directories to their `*.plan` files (sorted, skipping dot
  * folders and node_modules), and with `typescript`, their TypeScript files that name parplan.
+ * A walk follows symbolic links only where they stay inside the directory given (and each
+ * directory once, so link cycles end); what it cannot read is a diagnostic, never skipped
+ * silently.
  */
 export function expandPaths(paths: readonly string[], host: Host, out: Diagnostic[], opts: ExpandOptions = {}): string[] {
   const files: string[] = [];
@@ -63,12 +147,15 @@ export function expandPaths(paths: readonly string[], host: Host, out: Diagnosti
     const kind = host.kind(p);
     if (kind === undefined) {
       out.push({ ...diag('PP6001', undefined, { path: p, reason: 'no such file or directory' }), file: p });
+    } else if (kind === 'other') {
+      out.push({ ...diag('PP6001', undefined, { path: p, reason: 'it is not a regular file or a directory' }), file: p });
     } else if (kind === 'file') {
       files.push(p);
     } else {
       const found: string[] = [];
-      walk(p, host, found, opts);
-      if (found.length === 0) {
+      const top = realpathOr(host, p);
+      walk(p, { host, out, opts, top, visited: new Set([top]) }, found);
+      if (found.length === 0 && !out.some((d) => d.file?.startsWith(p))) {
         const help = opts.typescript ? 'nor TypeScript files that import parplan; give the directory or the files that hold the plans' : undefined;
         out.push({ ...diag('PP6002', undefined, { path: p }, help ? { help } : {}), file: p });
       }
@@ -78,13 +165,45 @@ export function expandPaths(paths: readonly string[], host: Host, out: Diagnosti
   return [...new Set(files)];
 }
 
-function walk(dir: string, host: Host, found: string[], opts: ExpandOptions): void {
-  for (const name of host.listDir(dir)) {
+interface Walk {
+  host: Host;
+  out: Diagnostic[];
+  opts: ExpandOptions;
+  /** The real path of the directory given on the command line. */
+  top: string;
+  /** Real paths of the directories entered (symbolic-link cycles end here). */
+  visited: Set<string>;
+}
+
+function walk(dir: string, w: Walk, found: string[]): void {
+  const { host, out, opts } = w;
+  let names: string[];
+  try {
+    names = host.listDir(dir);
+  } catch (e) {
+    out.push({ ...diag('PP6001', undefined, { path: dir, reason: errorReason(e) }), file: dir });
+    return;
+  }
+  for (const name of names) {
     if (name.startsWith('.') || name === 'node_modules') continue;
     const p = join(dir, name);
     const kind = host.kind(p);
-    if (kind === 'dir') walk(p, host, found, opts);
-    else if (kind === 'file' && (name.endsWith('.plan') || (opts.typescript && isTypeScriptPath(name) && mentionsParplan(p, host)))) found.push(p);
+    const wanted = name.endsWith('.plan') || (opts.typescript && isTypeScriptPath(name));
+    if (kind !== 'dir' && !wanted) continue;
+    const real = realpathOr(host, p);
+    if (!within(real, w.top)) {
+      out.push({ ...diag('PP6001', undefined, { path: p, reason: `it is a symbolic link to outside ${w.top}` }), file: p });
+      continue;
+    }
+    if (kind === 'dir') {
+      if (w.visited.has(real)) continue;
+      w.visited.add(real);
+      walk(p, w, found);
+    } else if (kind === 'other') {
+      out.push({ ...diag('PP6001', undefined, { path: p, reason: 'it is not a regular file' }), file: p });
+    } else if (kind === 'file' && (name.endsWith('.plan') || mentionsParplan(p, host))) {
+      found.push(p);
+    }
   }
 }
 
@@ -102,24 +221,37 @@ export interface Program {
   files: PlanFile[];
 }
 
-/** Parse a root file and, transitively, its imports. Sources and parsed files are cached in `cache` across roots. */
-export function loadProgram(root: string, host: Host, cache: Map<string, CachedFile>, out: Diagnostic[]): Program | undefined {
+export interface LoadOptions {
+  /** Imports must stay under this directory (`--root`); default: importScope's (the repository holding the root file). */
+  root?: string;
+}
+
+/**
+ * Parse a root file and, transitively, its imports. Sources and parsed files are cached in
+ * `cache` across roots. Imports are confined (resolveImport) and bounded in depth and count
+ * (LIMITS.importDepth, LIMITS.importFiles).
+ */
+export function loadProgram(root: string, host: Host, cache: Map<string, CachedFile>, out: Diagnostic[], opts: LoadOptions = {}): Program | undefined {
   const files: PlanFile[] = [];
   const seen = new Set<string>();
+  const scope = importScope(root, opts.root, host);
   let syntaxErrors = false;
-  const visit = (path: string, from?: { file: string; span: import('./source.js').Span }): void => {
+  const visit = (path: string, depth: number): void => {
     const key = normalize(path);
     if (seen.has(key)) return;
     seen.add(key);
     let entry = cache.get(key);
     if (!entry) {
+      const why = depth === 0 ? unreadable(host, path) : undefined;
+      if (why) {
+        out.push({ ...diag('PP6001', undefined, { path, reason: why }), file: path });
+        return;
+      }
       let text: string;
       try {
         text = host.readFile(path);
       } catch (e) {
-        const reason = errorReason(e);
-        if (from) out.push(diag('PP2012', from.span, { path: relative(dirname(from.file), path) || path, reason }, { help: `the path is relative to ${dirname(from.file).replace(/\/?$/, '/')}` }));
-        else out.push({ ...diag('PP6001', undefined, { path, reason }), file: path });
+        out.push({ ...diag('PP6001', undefined, { path, reason: errorReason(e) }), file: path });
         return;
       }
       const source = new SourceFile(path, text);
@@ -129,13 +261,21 @@ export function loadProgram(root: string, host: Host, cache: Map<string, CachedF
       cache.set(key, entry);
     }
     for (const imp of entry.ast.imports) {
-      const target = isAbsolute(imp.path) ? imp.path : join(dirname(path), imp.path);
-      visit(target, { file: path, span: imp.pathSpan });
+      const r = resolveImport(imp.path, path, scope, host);
+      if (!('target' in r)) {
+        out.push(diag(r.code, imp.pathSpan, { path: imp.path, reason: r.reason }, r.help ? { help: r.help } : {}));
+      } else if (depth + 1 > LIMITS.importDepth) {
+        out.push(diag('PP2016', imp.pathSpan, { path: imp.path, reason: `imports nest deeper than ${LIMITS.importDepth} files` }, { help: 'import the shared declarations directly from fewer levels' }));
+      } else if (!seen.has(normalize(r.target)) && seen.size >= LIMITS.importFiles) {
+        out.push(diag('PP2016', imp.pathSpan, { path: imp.path, reason: `the program already reads ${LIMITS.importFiles} files, the most one check reads` }));
+      } else {
+        visit(r.target, depth + 1);
+      }
     }
     files.push(entry.ast);
     syntaxErrors ||= entry.syntaxErrors;
   };
-  visit(root);
+  visit(root, 0);
   const rootFile = files[files.length - 1];
   return rootFile && rootFile.file === root ? { root: rootFile, files, syntaxErrors } : undefined;
 }

@@ -77,3 +77,10 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
   }
   return { positionals, options };
 }
+
+/** `--plan` and `--root`, as analyze takes them (check, compile, report, export). */
+export function analyzeOptions(options: ParsedArgs['options']): { plan?: string; root?: string } {
+  const plan = options.get('--plan');
+  const root = options.get('--root');
+  return { ...(typeof plan === 'string' ? { plan } : {}), ...(typeof root === 'string' ? { root } : {}) };
+}

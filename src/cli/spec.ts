@@ -9,6 +9,8 @@ export const FORMATS = ['text', 'json', 'sarif', 'github'] as const;
 export type Format = (typeof FORMATS)[number];
 
 const HELP: OptionSpec = { name: '--help', aliases: ['-h'], doc: 'show this help' };
+/** Imports are confined to a directory tree (docs/security.md); this widens it. */
+const ROOT: OptionSpec = { name: '--root', value: { placeholder: 'DIR' }, doc: 'imports may read .plan files under DIR (default: the repo)' };
 
 export interface CommandSpec {
   name: string;
@@ -23,7 +25,8 @@ export interface CommandSpec {
 
 export const CHECK: CommandSpec = {
   name: 'check',
-  usage: 'parplan check [--format text|json|sarif|github] [--plan NAME] <file|dir>...',
+  usage: 'parplan check [--format text|json|sarif|github] [--plan NAME] [--root DIR] <file|dir>...',
+  brief: 'check [options] <file|dir>...',
   summary: 'check plans and whether they fit in GPU memory',
   options: [
     {
@@ -32,6 +35,7 @@ export const CHECK: CommandSpec = {
       doc: 'output format (default: text)',
     },
     { name: '--plan', value: { placeholder: 'NAME' }, doc: 'check only the plan named NAME' },
+    ROOT,
     HELP,
   ],
   details:
@@ -51,6 +55,7 @@ export const COMPILE: CommandSpec = {
     { name: '--plan', value: { placeholder: 'NAME' }, doc: 'compile only the plan named NAME' },
     { name: '--emit', value: { placeholder: 'graph|ts', choices: EMITS }, doc: 'graph: JSON graphs (default); ts: a typed TypeScript module' },
     { name: '--output', aliases: ['-o'], value: { placeholder: 'OUT' }, doc: "where to write: a file (one plan), a directory (several), or '-' for stdout" },
+    ROOT,
     HELP,
   ],
   details:
@@ -69,6 +74,7 @@ export const REPORT: CommandSpec = {
   options: [
     { name: '--plan', value: { placeholder: 'NAME' }, doc: 'report only the plan named NAME' },
     { name: '--output', aliases: ['-o'], value: { placeholder: 'FILE' }, doc: 'the HTML file to write (default: report.html)' },
+    ROOT,
     HELP,
   ],
   details:
@@ -134,6 +140,7 @@ export const EXPORT: CommandSpec = {
     { name: '--plan', value: { placeholder: 'NAME' }, doc: 'export only the plan named NAME' },
     { name: '--model', value: { placeholder: 'ID' }, doc: 'HF id or path (vllm), tokenizer (megatron), flavor (torchtitan)' },
     { name: '--output', aliases: ['-o'], value: { placeholder: 'DIR' }, doc: "the directory to write into, or '-' for stdout (default: stdout)" },
+    ROOT,
     HELP,
   ],
   details:
@@ -157,6 +164,7 @@ export const SUGGEST: CommandSpec = {
     { name: '--top', value: { placeholder: 'N' }, doc: 'how many plans to list (default: 5)' },
     { name: '--format', value: { placeholder: 'text|json', choices: ['text', 'json'] }, doc: 'output format (default: text)' },
     { name: '--output', aliases: ['-o'], value: { placeholder: 'FILE' }, doc: 'write the best plan, every knob pinned, as a .plan file' },
+    ROOT,
     HELP,
   ],
   details:

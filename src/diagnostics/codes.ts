@@ -45,6 +45,7 @@ export const CODES = {
   PP2013: { severity: 'error', title: 'key-not-for-mode', message: "'{key}' does not apply to a {mode} plan" },
   PP2014: { severity: 'error', title: 'conflicting-keys', message: "'{key}' conflicts with '{other}'" },
   PP2015: { severity: 'error', title: 'unknown-unit', message: "unknown unit '{unit}'" },
+  PP2016: { severity: 'error', title: 'import-not-allowed', message: "import '{path}' is not allowed: {reason}" },
 
   // 3xxx: parallelism and batch arithmetic
   PP3001: { severity: 'error', title: 'heads-not-divisible', message: 'heads = {heads} is not divisible by tensor = {tensor}' },

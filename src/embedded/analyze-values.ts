@@ -18,6 +18,8 @@ import type { Embedded } from './types.js';
 export interface AnalyzePlansOptions {
   /** Only the plan with this name (PP6003 when none is given). */
   plan?: string;
+  /** Imports must stay under this directory; default: the repository holding the file that wrote the template (src/load.ts importScope). */
+  root?: string;
 }
 
 export function analyzePlans(values: readonly Embedded[], opts: AnalyzePlansOptions = {}): Analysis {
@@ -36,7 +38,7 @@ export function analyzePlans(values: readonly Embedded[], opts: AnalyzePlansOpti
   }
   const diagnostics: Diagnostic[] = [];
   const cache = new Map<string, CachedFile>();
-  const assembled = assemble([...groups.values()], lowerer, planImports(nodeHost, cache, diagnostics));
+  const assembled = assemble([...groups.values()], lowerer, planImports(nodeHost, cache, diagnostics, opts.root));
   const sources = new Map<string, SourceFile>();
   for (const s of [...reader.sites.all(), ...assembled.virtual, ...[...cache.values()].map((c) => c.source)]) sources.set(s.path, s);
   return analyzePrograms(assembled.programs, { files: [...groups.keys()], sources, diagnostics: [...diagnostics, ...assembled.diagnostics] }, opts);

@@ -3,24 +3,24 @@
  * TypeScript file the template is written in, and the file is loaded as any `.plan`
  * import is (src/load.ts), its own imports included.
  */
-import { dirname, isAbsolute, join } from 'node:path';
 import type { PlanFile } from '../ast.js';
 import { diag, type Diagnostic } from '../diagnostics/diagnostic.js';
-import { loadProgram, type CachedFile, type Host } from '../load.js';
+import { importScope, loadProgram, resolveImport, type CachedFile, type Host } from '../load.js';
 import type { ImportLoader } from './program.js';
 
-export function planImports(host: Host, cache: Map<string, CachedFile>, out: Diagnostic[]): ImportLoader {
+export function planImports(host: Host, cache: Map<string, CachedFile>, out: Diagnostic[], root?: string): ImportLoader {
   return (lowered) => {
     const files: PlanFile[] = [];
     let syntaxErrors = false;
+    // Confined as a .plan file's imports are: under the TypeScript file's directory, or --root.
+    const scope = importScope(lowered.file, root, host);
     for (const imp of lowered.imports) {
-      const target = isAbsolute(imp.path) ? imp.path : join(dirname(lowered.file), imp.path);
-      if (host.kind(target) !== 'file') {
-        const help = `the path is relative to ${dirname(lowered.file).replace(/\/?$/, '/')}`;
-        out.push(diag('PP2012', imp.pathSpan, { path: imp.path, reason: host.kind(target) === 'dir' ? 'it is a directory' : 'no such file' }, { help }));
+      const r = resolveImport(imp.path, lowered.file, scope, host);
+      if (!('target' in r)) {
+        out.push(diag(r.code, imp.pathSpan, { path: imp.path, reason: r.reason }, r.help ? { help: r.help } : {}));
         continue;
       }
-      const program = loadProgram(target, host, cache, out);
+      const program = loadProgram(r.target, host, cache, out, { root: scope.root });
       if (!program) continue;
       files.push(...program.files);
       syntaxErrors ||= program.syntaxErrors;

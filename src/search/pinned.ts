@@ -102,14 +102,16 @@ export function comparable(plan: CheckedPlan): string {
  * `parplan check` would: undefined when it has no error, fits, and checks to `expected`;
  * otherwise what is wrong.
  */
-export function recheck(text: string, file: string, expected: CheckedPlan, host: Host): string | undefined {
+export function recheck(text: string, file: string, expected: CheckedPlan, host: Host, root?: string): string | undefined {
   const at = normalize(resolve(file));
   const overlay: Host = {
     readFile: (p) => (normalize(resolve(p)) === at ? text : host.readFile(p)),
     kind: (p) => (normalize(resolve(p)) === at ? 'file' : host.kind(p)),
+    size: (p) => (normalize(resolve(p)) === at ? Buffer.byteLength(text) : host.size ? host.size(p) : Buffer.byteLength(host.readFile(p))),
     listDir: (p) => host.listDir(p),
+    realpath: (p) => (normalize(resolve(p)) === at || !host.realpath ? normalize(resolve(p)) : host.realpath(p)),
   };
-  const a = analyze([at], { host: overlay });
+  const a = analyze([at], root === undefined ? { host: overlay } : { host: overlay, root });
   const errors = a.diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0) return errors.map((d) => `${d.code} ${d.message}`).join('; ');
   const got = a.results[0];

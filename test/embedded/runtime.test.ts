@@ -95,12 +95,13 @@ describe('planFile', () => {
   afterAll(files.cleanup);
 
   it('imports .plan files, and interpolated values become declarations of the program', () => {
-    // An absolute path here, because the template is in this test file and the model in a temporary folder.
+    // An absolute path here, because the template is in this test file and the model in a temporary folder
+    // (outside this repository, hence the root).
     const all = planFile`
       import "${files.path('models/tiny.plan')}"
       plan small { model = tiny  cluster = ${node}  mode = serve  batch { max_batch = 4  seq = 64 } }
     `;
-    const a = analyzePlans([all]);
+    const a = analyzePlans([all], { root: files.path('.') });
     expect(a.diagnostics.map((d) => d.code)).toEqual(['PP3010']);
     expect(a.results.map((r) => [r.plan.name, r.plan.model.name, r.plan.cluster.name])).toEqual([['small', 'tiny', 'node']]);
     expect(a.sources.has(files.path('models/tiny.plan'))).toBe(true);

@@ -39,7 +39,11 @@ describe('parplan suggest', () => {
       expect(text).toMatch(new RegExp(`^  ${key} +=`, 'm'));
     }
     const check = memoryIo({ NO_COLOR: '1' });
-    expect(await runCli(['check', file], check)).toBe(0);
+    // The plan is written outside the repository and imports the fixture in it: suggest says which root checks it.
+    expect(r.err).toMatch(/^note: .*best\.plan imports .*, outside its directory: check it with --root /m);
+    expect(await runCli(['check', file], check)).toBe(1);
+    expect(check.out()).toContain('PP2016');
+    expect(await runCli(['check', '--root', '/', file], check)).toBe(0);
     expect(check.out()).toContain('1 plan checked: 1 fits, 0 do not fit; 0 errors, 0 warnings');
   });
 
@@ -52,7 +56,7 @@ describe('parplan suggest', () => {
     expect(rows).toHaveLength(3);
     expect(rows[0]).toMatch(/^1\s+2\s+1\s+1\s+16\s/);
     expect(untimed(r.out)).toContain('considered 33 candidates in N ms: 13 fit, 20 do not fit, 0 invalid');
-    expect(await runCli(['check', file], memoryIo())).toBe(0);
+    expect(await runCli(['check', '--root', '/', file], memoryIo())).toBe(0);
     expect(readFileSync(file, 'utf8')).toContain('    max_batch          = 16');
   });
 
@@ -86,10 +90,10 @@ describe('parplan suggest', () => {
     const d = dir();
     const input = join(d, 'mine.plan');
     writeFileSync(input, `import "${join(FIXTURES, 'llama3-8b-l4x2.plan')}"\nplan llama3_8b_g2_serve {\n  model = llama3_8b  cluster = g2  mode = serve\n  batch { max_batch = 1  seq = 128 }\n}\n`);
-    const r = await run(input, '--model', 'llama3_8b', '--cluster', 'g2', '--mode', 'serve', '-o', join(d, 'out.plan'));
+    const r = await run(input, '--root', '/', '--model', 'llama3_8b', '--cluster', 'g2', '--mode', 'serve', '-o', join(d, 'out.plan'));
     expect(r.code).toBe(0);
     expect(r.out).toContain("plan 'llama3_8b_g2_serve_2'");
-    expect(await runCli(['check', join(d, 'out.plan')], memoryIo())).toBe(0);
+    expect(await runCli(['check', '--root', '/', join(d, 'out.plan')], memoryIo())).toBe(0);
   });
 
   it('nothing fits: exit 1 with the reason, the closest plan and what would help; nothing written', async () => {

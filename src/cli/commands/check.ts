@@ -12,7 +12,7 @@ import { packageVersion } from '../package-root.js';
 import { CHECK, commandHelp, type Format } from '../spec.js';
 import { UsageError } from '../usage.js';
 
-export type AnalyzeFn = (paths: readonly string[], opts?: { plan?: string; host?: Host }) => Analysis | Promise<Analysis>;
+export type AnalyzeFn = (paths: readonly string[], opts?: { plan?: string; host?: Host; root?: string }) => Analysis | Promise<Analysis>;
 
 export interface CheckDeps {
   /** Replaces `analyze` from src/analyze.ts (tests). */
@@ -23,6 +23,7 @@ export interface CheckArgs {
   paths: string[];
   format: Format;
   plan?: string;
+  root?: string;
 }
 
 export function parseCheckArgs(argv: readonly string[]): CheckArgs | 'help' {
@@ -32,6 +33,8 @@ export function parseCheckArgs(argv: readonly string[]): CheckArgs | 'help' {
   const out: CheckArgs = { paths: args.positionals, format: (args.options.get('--format') as Format | undefined) ?? 'text' };
   const plan = args.options.get('--plan');
   if (typeof plan === 'string') out.plan = plan;
+  const root = args.options.get('--root');
+  if (typeof root === 'string') out.root = root;
   return out;
 }
 
@@ -42,7 +45,7 @@ export async function runCheck(argv: readonly string[], io: Io, deps: CheckDeps 
     return EXIT.OK;
   }
   const analyze = deps.analyze ?? (await loadAnalyze());
-  const analysis = await analyze(args.paths, args.plan === undefined ? {} : { plan: args.plan });
+  const analysis = await analyze(args.paths, { ...(args.plan === undefined ? {} : { plan: args.plan }), ...(args.root === undefined ? {} : { root: args.root }) });
   io.stdout.write(await render(analysis, args.format, io));
   return exitCode(analysis);
 }

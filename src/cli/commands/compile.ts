@@ -5,7 +5,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from '../args.js';
+import { analyzeOptions, parseArgs } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Graph } from '../../graph/types.js';
 import type { Io } from '../io.js';
@@ -35,7 +35,6 @@ export async function runCompile(argv: readonly string[], io: Io): Promise<ExitC
     return EXIT.OK;
   }
   if (args.positionals.length !== 1) throw new UsageError(args.positionals.length === 0 ? 'missing the .plan file to compile' : 'compile takes one .plan file', undefined, COMPILE.name);
-  const plan = args.options.get('--plan');
   const output = args.options.get('--output');
   const [{ analyzeProject }, { compilePlan }, { renderText }, { shouldColor }] = await Promise.all([
     import('../../analyze.js'),
@@ -43,7 +42,7 @@ export async function runCompile(argv: readonly string[], io: Io): Promise<ExitC
     import('../../diagnostics/render/text.js'),
     import('../../diagnostics/render/style.js'),
   ]);
-  const analysis = await analyzeProject(args.positionals, typeof plan === 'string' ? { plan } : {});
+  const analysis = await analyzeProject(args.positionals, analyzeOptions(args.options));
   const compiled = analysis.results.map((r) => ({ result: r, ...compilePlan(r.plan, r.memory) }));
   // A hand-written schedule was already simulated by analyze (and its findings reported).
   const seen = new Set(analysis.diagnostics.map((d) => `${d.code}|${d.span?.start}|${d.message}`));

@@ -4,7 +4,7 @@
  * after a `# ==> NAME <==` line, or into DIR; diagnostics go to stderr. An error writes nothing.
  */
 import { join, resolve } from 'node:path';
-import { parseArgs } from '../args.js';
+import { analyzeOptions, parseArgs } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Io } from '../io.js';
 import { EXPORT, commandHelp } from '../spec.js';
@@ -24,7 +24,6 @@ export async function runExport(argv: readonly string[], io: Io): Promise<ExitCo
   const engine = to as 'vllm' | 'torchtitan' | 'megatron' | 'deepspeed';
   const model = args.options.get('--model');
   if (typeof model === 'string' && engine === 'deepspeed') throw new UsageError("'--model' does not apply to --to deepspeed: the training script loads the model", 'omit --model', EXPORT.name);
-  const plan = args.options.get('--plan');
   const output = args.options.get('--output');
   const [{ analyzeProject }, { exportPlan }, { renderText }, { shouldColor }] = await Promise.all([
     import('../../analyze.js'),
@@ -32,7 +31,7 @@ export async function runExport(argv: readonly string[], io: Io): Promise<ExitCo
     import('../../diagnostics/render/text.js'),
     import('../../diagnostics/render/style.js'),
   ]);
-  const analysis = await analyzeProject(args.positionals, typeof plan === 'string' ? { plan } : {});
+  const analysis = await analyzeProject(args.positionals, analyzeOptions(args.options));
   const checked = exitCode(analysis);
   const exports = checked === EXIT.OK ? analysis.results.map((r) => exportPlan(engine, r.plan, typeof model === 'string' ? { model } : {})) : [];
   // The checker's notes are for `check`; the exporter's notes (placeholders to fill in) are for this command.

@@ -8,7 +8,7 @@
  * diagnostics); 2 (usage, unreadable file, no such plan) writes nothing.
  */
 import { resolve } from 'node:path';
-import { parseArgs } from '../args.js';
+import { analyzeOptions, parseArgs } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Io } from '../io.js';
 import { packageVersion } from '../package-root.js';
@@ -24,7 +24,6 @@ export async function runReport(argv: readonly string[], io: Io): Promise<ExitCo
     return EXIT.OK;
   }
   if (args.positionals.length !== 1) throw new UsageError(args.positionals.length === 0 ? 'missing the .plan file to report on' : 'report takes one .plan file', undefined, REPORT.name);
-  const plan = args.options.get('--plan');
   const output = args.options.get('--output');
   const [{ analyzeProject }, { compilePlan }, { renderText }, { shouldColor }, { renderReport, unique }] = await Promise.all([
     import('../../analyze.js'),
@@ -33,7 +32,7 @@ export async function runReport(argv: readonly string[], io: Io): Promise<ExitCo
     import('../../diagnostics/render/style.js'),
     import('../../report/html.js'),
   ]);
-  const analysis = await analyzeProject(args.positionals, typeof plan === 'string' ? { plan } : {});
+  const analysis = await analyzeProject(args.positionals, analyzeOptions(args.options));
   const compiled = analysis.results.map((r) => compilePlan(r.plan, r.memory));
   // The checker and the simulation may both find a deadlocking table: report it once.
   analysis.diagnostics = unique([...analysis.diagnostics, ...compiled.flatMap((c) => c.diagnostics)]);

@@ -47,6 +47,8 @@ interface SuggestArgs {
   top: number;
   format: 'text' | 'json';
   output?: string;
+  /** --root: where imports may reach. */
+  root?: string;
 }
 
 function usage(message: string, hint?: string): UsageError {
@@ -95,6 +97,8 @@ function parseSuggestArgs(argv: readonly string[]): SuggestArgs | 'help' {
   const output = get('--output');
   if (output === '-' && out.format === 'json') throw usage("'-o -' and '--format json' would both write to stdout", 'write the plan to a file, or read it from the JSON (best.text)');
   if (output !== undefined) out.output = output;
+  const root = get('--root');
+  if (root !== undefined) out.root = root;
   return out;
 }
 
@@ -108,7 +112,7 @@ export async function runSuggest(argv: readonly string[], io: Io): Promise<ExitC
 
   const diagnostics: Diagnostic[] = [];
   const cache = new Map<string, CachedFile>();
-  const program = loadProgram(args.file, nodeHost, cache, diagnostics);
+  const program = loadProgram(args.file, nodeHost, cache, diagnostics, args.root === undefined ? {} : { root: args.root });
   const sources = new Map<string, SourceFile>([...cache.values()].map((c) => [c.source.path, c.source]));
   const report = (ds: Diagnostic[]) => ds.forEach((d) => io.stderr.write(renderDiagnostic(d, sources, style) + '\n'));
   if (!program || diagnostics.some((d) => d.severity === 'error')) {
@@ -178,6 +182,15 @@ interface Written {
   text: string;
 }
 
+/** The deepest directory holding both. */
+function commonDirectory(a: string, b: string): string {
+  const pa = a.split(sep);
+  const pb = b.split(sep);
+  let i = 0;
+  while (i < pa.length && i < pb.length && pa[i] === pb[i]) i++;
+  return pa.slice(0, i).join(sep) || sep;
+}
+
 /** The pinned plan: checked again through the real front end, then written where -o says. */
 function writePlan(args: SuggestArgs, io: Io, found: { target: Target; work: Workload; result: SearchResult; name: string }): Written | undefined {
   const { target, work, result, name } = found;
@@ -187,7 +200,12 @@ function writePlan(args: SuggestArgs, io: Io, found: { target: Target; work: Wor
   const importPath = relative(dirname(file), input).split(sep).join('/');
   const header = [...headerLines(target, work, result), `parplan suggest --model ${target.model.name} --cluster ${target.cluster.name} --mode ${work.mode} ${workloadOptions(work)}${args.file}`];
   const text = pinnedText(plan, { name, importPath, header });
-  verify(text, file, plan);
+  // The written file imports the input: outside its own directory, that import needs a wider --root.
+  const root = args.root ?? (importPath.startsWith('../') ? commonDirectory(dirname(file), dirname(input)) : undefined);
+  verify(text, file, plan, root);
+  if (root !== undefined && args.root === undefined && args.output !== undefined && args.output !== '-') {
+    io.stderr.write(`note: ${args.output} imports ${importPath}, outside its directory: check it with --root ${relative(io.cwd, root) || '.'}\n`);
+  }
   if (args.output === undefined) return args.format === 'json' ? { name, text } : undefined;
   if (args.output === '-') io.stdout.write(text);
   else writeOutput(file, text);
@@ -216,8 +234,8 @@ function workloadOptions(work: Workload): string {
 }
 
 /** The written text must check clean and mean the plan that won; anything else is our bug. */
-function verify(text: string, file: string, expected: CheckedPlan): void {
-  const problem = recheck(text, file, expected, nodeHost);
+function verify(text: string, file: string, expected: CheckedPlan, root: string | undefined): void {
+  const problem = recheck(text, file, expected, nodeHost, root);
   if (problem) throw new InternalError(`the pinned plan does not check as the one found: ${problem}`);
 }
 

@@ -27,7 +27,7 @@ export interface Extracted {
   diagnostics: Diagnostic[];
 }
 
-export function extractPrograms(paths: readonly string[], host: Host, cache: Map<string, CachedFile>): Extracted {
+export function extractPrograms(paths: readonly string[], host: Host, cache: Map<string, CachedFile>, root?: string): Extracted {
   const project = new Project({
     skipAddingFilesFromTsConfig: true,
     skipFileDependencyResolution: true,
@@ -83,7 +83,7 @@ export function extractPrograms(paths: readonly string[], host: Host, cache: Map
   const assembled = assemble(
     groups.map((g) => g.group),
     new Lowerer(),
-    planImports(host, cache, diagnostics),
+    planImports(host, cache, diagnostics, root),
   );
   diagnostics.push(...assembled.diagnostics);
   const programs = new Map<string, Program[]>();
