@@ -1,7 +1,7 @@
 /**
- * Renders `parplan report` for a plan and screenshots it in headless Chromium, as a
- * smoke test of the page a browser actually shows (not part of the vitest suite:
- * it needs a Chromium, which CI machines do not have).
+ * Renders `parplan report` for a plan and screenshots it in headless Chromium: the page a
+ * browser actually shows. CI runs the same check for every example in
+ * test/report/browser.test.ts (screenshots under artifacts/report-screenshots/).
  *
  *   node --import tsx scripts/screenshot-report.ts [FILE.plan] [--plan NAME] [-o report.png]
  *        [--html report.html] [--width 1240] [--chromium /usr/bin/chromium]
@@ -10,15 +10,14 @@
  * (`apt-get install chromium`; playwright-core never downloads a browser here).
  * Fails (exit 1) on a console error, a page error, any request that is not a local
  * file (the report must be self-contained), or a page without memory bars
- * (`[data-category]`), Gantt bars (`[data-kind]`) or mesh cells (`[data-rank]`).
+ * (`[data-category]`) or mesh cells (`[data-rank]`).
  */
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
 import { memoryIo } from '../src/cli/io.js';
 import { runCli } from '../src/cli/run.js';
+import { CHROMIUM, openBrowser } from '../test/report/browser.js';
 
 interface Options {
   plan: string;
@@ -30,7 +29,7 @@ interface Options {
 }
 
 function parse(argv: string[]): Options {
-  const o: Options = { plan: 'examples/llama3-8b-h100.plan', png: 'report.png', width: 1240, chromium: '/usr/bin/chromium' };
+  const o: Options = { plan: 'examples/llama3-8b-h100.plan', png: 'report.png', width: 1240, chromium: CHROMIUM };
   let planSet = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
@@ -58,53 +57,27 @@ function parse(argv: string[]): Options {
 async function main(): Promise<number> {
   const o = parse(process.argv.slice(2));
   const work = mkdtempSync(join(tmpdir(), 'parplan-shot-'));
-  const html = resolve(o.html ?? join(work, 'report.html'));
-  const io = memoryIo({ NO_COLOR: '1' });
-  const code = await runCli(['report', o.plan, ...(o.name ? ['--plan', o.name] : []), '-o', html], io);
-  process.stderr.write(io.err());
-  process.stdout.write(io.out());
-  if (code !== 0 && code !== 1) {
-    console.error(`parplan report exited ${code}`);
-    return 1;
-  }
-
-  const problems: string[] = [];
-  const context = await chromium.launchPersistentContext(join(work, 'profile'), {
-    executablePath: o.chromium,
-    headless: true,
-    viewport: { width: o.width, height: 900 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
   try {
-    await context.route('**/*', (route) => {
-      const url = route.request().url();
-      if (url.startsWith('file:') || url.startsWith('data:') || url === 'about:blank') return route.continue();
-      problems.push(`request to ${url} (the report must be self-contained)`);
-      return route.abort();
-    });
-    const page = context.pages()[0] ?? (await context.newPage());
-    page.on('console', (m) => {
-      if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    await page.goto(pathToFileURL(html).href, { waitUntil: 'load' });
-    const counts = {
-      category: await page.locator('[data-category]').count(),
-      kind: await page.locator('[data-kind]').count(),
-      rank: await page.locator('[data-rank]').count(),
-    };
-    console.log(`page: ${counts.category} memory-bar segments, ${counts.kind} Gantt bars, ${counts.rank} mesh cells`);
-    if (counts.category === 0) problems.push('no memory bars ([data-category])');
-    if (counts.kind === 0) problems.push('no Gantt chart ([data-kind])');
-    if (counts.rank === 0) problems.push('no mesh ([data-rank])');
-    await page.screenshot({ path: o.png, fullPage: true });
+    const html = resolve(o.html ?? join(work, 'report.html'));
+    const io = memoryIo({ NO_COLOR: '1' });
+    const code = await runCli(['report', o.plan, ...(o.name ? ['--plan', o.name] : []), '-o', html], io);
+    process.stderr.write(io.err());
+    process.stdout.write(io.out());
+    if (code !== 0 && code !== 1) {
+      console.error(`parplan report exited ${code}`);
+      return 1;
+    }
+    const browser = await openBrowser(o.chromium);
+    const { counts, problems } = await browser.check(html, o.png, o.width).finally(() => browser.close());
+    console.log(`page: ${counts.memoryBars} memory-bar segments, ${counts.ganttBars} Gantt bars, ${counts.meshCells} mesh cells`);
+    if (counts.memoryBars === 0) problems.push('no memory bars ([data-category])');
+    if (counts.meshCells === 0) problems.push('no mesh ([data-rank])');
     console.log(`wrote ${resolve(o.png)} (${Math.round(statSync(o.png).size / 1024)} KiB)`);
+    for (const p of problems) console.error(`error: ${p}`);
+    return problems.length > 0 ? 1 : 0;
   } finally {
-    await context.close();
     rmSync(work, { recursive: true, force: true });
   }
-  for (const p of problems) console.error(`error: ${p}`);
-  return problems.length > 0 ? 1 : 0;
 }
 
 main().then(

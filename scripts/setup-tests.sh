@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# What the tests need besides node_modules, installed from Debian's packages when missing:
+# - Dawn's WebGPU on a machine without a GPU runs on Mesa's lavapipe (Vulkan on the CPU);
+#   bookworm's own Mesa (22) is too old for Dawn, so it comes from bookworm-backports;
+# - Chromium, for the real-browser check of the HTML report (test/report/browser.test.ts).
+# Run by `npm test` (pretest) and by .ci/run; does nothing when both are there, and says
+# what it installs when they are not.
+set -euo pipefail
+
+need_mesa=1
+need_chromium=1
+if dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null | grep -q bpo; then need_mesa=0; fi
+if [ -x /usr/bin/chromium ]; then need_chromium=0; fi
+if [ "$need_mesa" = 0 ] && [ "$need_chromium" = 0 ]; then exit 0; fi
+
+say() { echo "setup-tests: $*" >&2; }
+if [ -n "${PARPLAN_SKIP_TEST_SETUP:-}" ]; then
+  say "PARPLAN_SKIP_TEST_SETUP is set: not installing lavapipe or Chromium (the WebGPU and browser tests need them)"
+  exit 0
+fi
+if ! command -v apt-get > /dev/null || [ ! -f /etc/apt/sources.list.d/debian.sources ]; then
+  say "not a Debian machine with deb822 sources: install a Vulkan driver (Mesa lavapipe >= 23, or a GPU's) and Chromium at /usr/bin/chromium yourself"
+  exit 1
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  say "the tests need Mesa's lavapipe from bookworm-backports and Chromium; installing them needs root:"
+  say "  sudo bash scripts/setup-tests.sh"
+  exit 1
+fi
+
+if [ "$need_mesa" = 1 ]; then
+  say "adding bookworm-backports to apt's sources (for Mesa's lavapipe; Dawn needs Mesa >= 23)"
+  awk -v RS= 'NR==1' /etc/apt/sources.list.d/debian.sources | sed 's/^Suites:.*/Suites: bookworm-backports/' > /etc/apt/sources.list.d/backports.sources
+fi
+say "apt-get update"
+apt-get update -qq
+if [ "$need_mesa" = 1 ]; then
+  say "installing mesa-vulkan-drivers and libvulkan1 from bookworm-backports (the WebGPU tests run on lavapipe)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports mesa-vulkan-drivers libvulkan1 > /dev/null
+fi
+if [ "$need_chromium" = 1 ]; then
+  say "installing chromium (the HTML report is checked in a real browser)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null
+fi
+say "done: mesa-vulkan-drivers $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers), $(/usr/bin/chromium --version 2>/dev/null || echo 'no chromium')"
