@@ -83,8 +83,48 @@ function parseRaw(e: IRecognitionException): RawError | undefined {
   }
 }
 
+/**
+ * For each token index i (and tokens.length), the innermost `{` or `[` still open before it
+ * (-1: none) and how many are open around that one. `}` closes up to and including the
+ * nearest `{` (an unclosed `[` inside closes with it); `]` closes only a `[`.
+ */
+function openersOf(tokens: IToken[]): { index: Int32Array; depth: Int32Array } {
+  const index = new Int32Array(tokens.length + 1);
+  const depth = new Int32Array(tokens.length + 1);
+  const stack: number[] = [];
+  for (let i = 0; i <= tokens.length; i++) {
+    index[i] = stack.length > 0 ? stack[stack.length - 1]! : -1;
+    depth[i] = stack.length - 1;
+    const t = tokens[i];
+    if (t === undefined) break;
+    if (is(t, LCurly) || is(t, LBracket)) stack.push(i);
+    else if (is(t, RCurly)) {
+      while (stack.length > 0) {
+        const top = stack.pop()!;
+        if (is(tokens[top], LCurly)) break;
+      }
+    } else if (is(t, RBracket)) {
+      if (stack.length > 0 && is(tokens[stack[stack.length - 1]!], LBracket)) stack.pop();
+    }
+  }
+  return { index, depth };
+}
+
+/** Whether a sorted list of offsets has one in [start, end). */
+function anyIn(sorted: readonly number[], start: number, end: number): boolean {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < start) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < sorted.length && sorted[lo]! < end;
+}
+
 class Context {
   private indexOf: Map<IToken, number> | undefined;
+  private openers: { index: Int32Array; depth: Int32Array } | undefined;
 
   constructor(
     readonly tokens: IToken[],
@@ -115,22 +155,11 @@ class Context {
 
   /** The innermost `{` or `[` still open before token index `idx`. */
   openerBefore(idx: number): { index: number; depth: number } | undefined {
-    const stack: number[] = [];
-    for (let i = 0; i < idx && i < this.tokens.length; i++) {
-      const t = this.tokens[i]!;
-      if (is(t, LCurly) || is(t, LBracket)) stack.push(i);
-      else if (is(t, RCurly)) {
-        // pop up to and including the nearest '{' (an unclosed '[' inside closes with it)
-        while (stack.length > 0) {
-          const top = stack.pop()!;
-          if (is(this.tokens[top], LCurly)) break;
-        }
-      } else if (is(t, RBracket)) {
-        if (stack.length > 0 && is(this.tokens[stack[stack.length - 1]!], LBracket)) stack.pop();
-      }
-    }
-    const index = stack[stack.length - 1];
-    return index === undefined ? undefined : { index, depth: stack.length - 1 };
+    // One pass over the file for every question (a binary file has an error per token).
+    if (!this.openers) this.openers = openersOf(this.tokens);
+    const i = Math.min(idx, this.tokens.length);
+    const index = this.openers.index[i]!;
+    return index < 0 ? undefined : { index, depth: this.openers.depth[i]! };
   }
 
   /** `the block of plan 'x'`, `the block of 'batch'`, `the list of 'stages'`. */
@@ -172,7 +201,7 @@ export function syntaxDiagnostics(
       const i = cx.index(e.token);
       const gapStart = i > 0 ? tokenEnd(tokens[i - 1]!) : 0;
       const gapEnd = i < tokens.length ? tokens[i]!.startOffset : source.text.length;
-      if (dropped.some((o) => o >= gapStart && o < gapEnd)) continue;
+      if (anyIn(dropped, gapStart, gapEnd)) continue;
     }
     const d = describe(e, cx);
     const key = d.span?.start ?? -1;

@@ -9,6 +9,7 @@ import type { IToken } from 'chevrotain';
 import type { PlanFile } from '../src/ast.js';
 import { diag, sortDiagnostics, type Diagnostic } from '../src/diagnostics/diagnostic.js';
 import { SourceFile } from '../src/source.js';
+import { LIMITS } from '../src/facts/limits.js';
 import { syntaxDiagnostics } from './errors.js';
 import { lex } from './lexer.js';
 import { getParser } from './parser.js';
@@ -31,8 +32,8 @@ export function parse(text: string, file: string): ParseResult {
     const cst = parser.parseTokens(tokens);
     const syntax = syntaxDiagnostics(parser.errors, tokens, source, lexed.endsUnterminated || !!tooDeep, lexed.dropped);
     const built = toAst(cst, source);
-    const all = [...lexed.diagnostics, ...(tooDeep ? [tooDeep.diagnostic] : []), ...syntax, ...built.diagnostics];
-    return { ast: built.ast, diagnostics: sortDiagnostics(all) };
+    const all = sortDiagnostics([...lexed.diagnostics, ...(tooDeep ? [tooDeep.diagnostic] : []), ...syntax, ...built.diagnostics]);
+    return { ast: built.ast, diagnostics: capErrors(all, source) };
   } catch (e) {
     // A bug in the grammar, never a user mistake: report it rather than crash the caller.
     const detail = e instanceof Error ? e.message : String(e);
@@ -44,7 +45,19 @@ export function parse(text: string, file: string): ParseResult {
 }
 
 /** Deeper nesting than any real plan needs; the limit keeps the recursive parser far from a stack overflow. */
-export const MAX_NESTING = 64;
+export const MAX_NESTING = LIMITS.nesting;
+
+/** The first LIMITS.syntaxErrorsPerFile errors, then one PP1005 at the next that counts the rest. */
+function capErrors(sorted: Diagnostic[], source: SourceFile): Diagnostic[] {
+  const errors = sorted.filter((d) => d.severity === 'error');
+  if (errors.length <= LIMITS.syntaxErrorsPerFile) return sorted;
+  const first = errors[LIMITS.syntaxErrorsPerFile]!;
+  const shown = new Set(errors.slice(0, LIMITS.syntaxErrorsPerFile));
+  const kept = sorted.filter((d) => d.severity !== 'error' || shown.has(d));
+  const rest = errors.length - LIMITS.syntaxErrorsPerFile;
+  kept.push(diag('PP1005', first.span ?? source.span(0, 0), { count: rest }, { help: 'fix the errors above first; is this a .plan file?' }));
+  return kept;
+}
 
 /** The first `{` or `[` nested deeper than MAX_NESTING: the parse stops there, with one PP1002. */
 function limitNesting(tokens: IToken[], source: SourceFile): { at: number; diagnostic: Diagnostic } | undefined {

@@ -8,6 +8,7 @@ import type { IToken, Lexer as LexerType } from 'chevrotain';
 import { Lexer } from './chevrotain.js';
 import { diag, type Diagnostic } from '../src/diagnostics/diagnostic.js';
 import type { SourceFile } from '../src/source.js';
+import { groupDigits } from '../src/format.js';
 import {
   ALL_TOKENS,
   Colon,
@@ -78,8 +79,10 @@ export function lex(source: SourceFile): LexResult {
     diagnostics.push(diag('PP1001', source.span(e.offset, e.offset + Math.max(1, e.length)), { text: printable(ch) }));
   }
 
-  for (const t of result.groups[INVALID_GROUP] ?? []) {
-    const end = tokenEnd(t);
+  const invalid = result.groups[INVALID_GROUP] ?? [];
+  for (let i = 0; i < invalid.length; i++) {
+    const t = invalid[i]!;
+    let end = tokenEnd(t);
     if (t.tokenType === UnterminatedComment) {
       endsUnterminated = true;
       diagnostics.push(
@@ -89,7 +92,14 @@ export function lex(source: SourceFile): LexResult {
       );
     } else {
       dropped.push(t.startOffset);
-      const help = CHAR_HELP[t.image];
+      // A run of the same character (a file of NUL bytes) is one diagnostic, not one per byte.
+      let run = 1;
+      while (i + 1 < invalid.length && invalid[i + 1]!.startOffset === end && invalid[i + 1]!.image === t.image && invalid[i + 1]!.tokenType !== UnterminatedComment) {
+        end = tokenEnd(invalid[++i]!);
+        dropped.push(invalid[i]!.startOffset);
+        run++;
+      }
+      const help = run > 1 ? `${groupDigits(run)} of them in a row${CHAR_HELP[t.image] ? `; ${CHAR_HELP[t.image]}` : ''}` : CHAR_HELP[t.image];
       diagnostics.push(diag('PP1001', source.span(t.startOffset, end), { text: printable(t.image) }, help ? { help } : {}));
     }
   }

@@ -9,6 +9,10 @@ export const LIMITS = {
   planFileBytes: 1024 * 1024,
   /** Longest chain of imports (a imports b imports c …) from the file being checked. */
   importDepth: 64,
+  /** Deepest nesting of blocks and lists: deeper than any real plan, and far from the recursive parser's stack limit. */
+  nesting: 64,
+  /** Syntax errors reported per file; past them one PP1005 says how many more there are (a binary file is not a page per byte). */
+  syntaxErrorsPerFile: 100,
   /** Most files one program (a checked file and everything it imports, transitively) may read. */
   importFiles: 1000,
 } as const;
