@@ -26,7 +26,7 @@ export function checkNoEffect(ctx: PlanContext): void {
   if (ctx.mesh.tensor === 1 && f.value<boolean>('sequence_parallel') === true) {
     warn('sequence_parallel', 'with tensor = 1', 'sequence parallelism shards activations over the tensor group; set tensor > 1 or remove it');
   }
-  if (ctx.mesh.data === 1 && (f.value<number>('zero') ?? 0) > 0) {
+  if (ctx.mesh.data === 1 && f.valueOrDefault<number>('zero') > 0) {
     warn('zero', 'with data = 1', 'ZeRO shards state across data replicas; set data > 1 or remove it');
   }
 }
