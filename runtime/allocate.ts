@@ -6,10 +6,10 @@
  * anything else that does not fit a buffer or a binding is refused, before anything
  * is allocated, with its name, its size, the limit and what to change.
  */
+import { bytesPerElement, tensorFormatOf } from '../src/facts/dtypes.js';
 import type { Graph, GraphDevice } from '../src/graph/types.js';
 import type { RankDevice } from './device.js';
 import { bufferBytes, splitRows, splitSlots, type KvCacheTensor } from './split.js';
-import { weightDtypeBytes, weightDtypeOfPlan } from './weights/convert.js';
 import { deviceWeights } from './weights/load.js';
 import type { Range } from './weights/slice.js';
 
@@ -72,12 +72,12 @@ export function planBindings(rd: RankDevice, dev: GraphDevice, graph: Graph, reg
   const blocks: WeightBlocks = new Map();
   let total = 0;
   for (const w of deviceWeights(graph, { stage: dev.stage, tensorRank: dev.tensorRank, dataRank: dev.dataRank })) {
-    const dtype = weightDtypeOfPlan(w.tensor.dtype);
+    const dtype = tensorFormatOf(w.tensor.dtype);
     if (dtype === undefined) continue; // the loader refuses it, with the tensor's name
-    const split = splitRows({ name: w.name, shape: w.shape, elementBytes: weightDtypeBytes(dtype) }, limit.bytes);
+    const split = splitRows({ name: w.name, shape: w.shape, elementBytes: bytesPerElement(dtype) }, limit.bytes);
     if (split.ok) blocks.set(w.name, split.blocks);
     else problems.push(`weight ${split.problem}: ${limit.source}; use a larger tensor degree (row-parallel weights get shorter rows) or a device with a larger binding limit`);
-    total += split.ok ? bufferBytes(w.elements * weightDtypeBytes(dtype)) : 0;
+    total += split.ok ? bufferBytes(w.elements * bytesPerElement(dtype)) : 0;
   }
   const kvHalf = kvLayerBytes(graph) / 2;
   const kv = splitSlots(kvCacheTensor(graph), limit.bytes);

@@ -16,11 +16,11 @@
  * to the block; the other blocks' tokens are skipped), each writing its own tokens' rows
  * of the attention output, with the same arithmetic per sequence as the whole cache.
  */
+import { tensorFormatOf, type TensorFormat } from '../src/facts/dtypes.js';
 import type { Step } from '../src/graph/types.js';
 import { kvCacheTensor } from './allocate.js';
 import type { DeviceState, PassInput } from './executor.js';
 import { kernels, pickMatmul, ropeTable, subgroupMatrixSupport, type KernelProgram, type SubgroupMatrixConfig, type TensorType } from './kernels/index.js';
-import type { WeightDtype } from './weights/convert.js';
 import type { Range } from './weights/slice.js';
 
 /** One buffer of a weight: rows [rows[0], rows[1]) of its first dimension. */
@@ -37,7 +37,7 @@ export interface KvBlock {
 }
 
 export interface WeightBuffer {
-  dtype: WeightDtype;
+  dtype: TensorFormat;
   /** The whole weight's shape on this device. */
   shape: number[];
   /** One block (the whole weight) unless it is larger than one storage binding. */
@@ -89,7 +89,7 @@ export class Ops {
     return p;
   }
 
-  private type(dtype: WeightDtype): TensorType {
+  private type(dtype: TensorFormat): TensorType {
     return dtype === 'f16' ? { format: 'f16', native16: this.s.rd.features.has('shader-f16') } : { format: dtype };
   }
 
@@ -154,7 +154,7 @@ export class Ops {
     block: WeightBlock,
     out: GPUBuffer,
     M: number,
-    o: { N: number; K: number; dtype: WeightDtype; wt: TensorType; pick: ReturnType<typeof pickMatmul>; bias: { w: WeightBuffer; name: string } | undefined; residual: GPUBuffer | undefined },
+    o: { N: number; K: number; dtype: TensorFormat; wt: TensorType; pick: ReturnType<typeof pickMatmul>; bias: { w: WeightBuffer; name: string } | undefined; residual: GPUBuffer | undefined },
   ): void {
     const { K, wt, pick, bias } = o;
     const [col0, end] = block.rows;
@@ -214,7 +214,7 @@ export class Ops {
   private kvShape() {
     const dtype = this.s.graph.tensors.find((t) => t.name === 'kv.{l}')!.dtype;
     const kv = kvCacheTensor(this.s.graph);
-    const fmt = dtype === 'fp32' ? 'f32' : dtype === 'fp16' ? 'f16' : 'bf16';
+    const fmt = tensorFormatOf(dtype)!; // the checker refuses other KV dtypes for engine = webgpu
     return { slots: kv.slots, maxSeq: kv.seq, kvHeads: kv.kvHeads, headDim: kv.headDim, cache: this.type(fmt) };
   }
 

@@ -78,4 +78,4 @@ export { softmaxProgram, type SoftmaxOptions } from './softmax.js';
 export { attentionProgram, kvCacheElements, kvWriteProgram, type AttentionOptions, type KvCacheShape } from './attention.js';
 export { embeddingProgram, type EmbeddingOptions } from './embedding.js';
 export { argmaxProgram, type ArgmaxOptions } from './argmax.js';
-export { bytesPerElement, storageBytes, TENSOR_FORMATS, type TensorFormat, type TensorType } from '../wgsl/dtype.js';
+export { storageBytes, TENSOR_FORMATS, type TensorFormat, type TensorType } from '../wgsl/dtype.js';

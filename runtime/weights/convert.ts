@@ -8,24 +8,7 @@
  * Dawn run on).
  */
 
-/** The formats the runtime uploads. */
-export type WeightDtype = 'f32' | 'f16' | 'bf16';
-
-export const WEIGHT_DTYPES: readonly WeightDtype[] = ['f32', 'f16', 'bf16'];
-
-export function weightDtypeBytes(d: WeightDtype): number {
-  return d === 'f32' ? 4 : 2;
-}
-
-/** The runtime format of a safetensors dtype (undefined for those the loader does not convert). */
-export function weightDtypeOf(safetensorsDtype: string): WeightDtype | undefined {
-  return ({ F32: 'f32', F16: 'f16', BF16: 'bf16' } as const)[safetensorsDtype as 'F32'];
-}
-
-/** The runtime format of a plan dtype (undefined for fp8/int8/int4, which the loader does not produce). */
-export function weightDtypeOfPlan(planDtype: string): WeightDtype | undefined {
-  return ({ fp32: 'f32', fp16: 'f16', bf16: 'bf16' } as const)[planDtype as 'fp32'];
-}
+import { bytesPerElement, type TensorFormat } from '../../src/facts/dtypes.js';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -148,9 +131,9 @@ const view16 = (b: Uint8Array) => new Uint16Array(b.buffer, b.byteOffset, b.leng
 const view32 = (b: Uint8Array) => new Float32Array(b.buffer, b.byteOffset, b.length / 4);
 
 /** Convert little-endian weight bytes between formats (returns `bytes` itself when `from === to`). */
-export function convertBytes(bytes: Uint8Array, from: WeightDtype, to: WeightDtype): Uint8Array {
+export function convertBytes(bytes: Uint8Array, from: TensorFormat, to: TensorFormat): Uint8Array {
   if (from === to) return bytes;
-  const src = aligned(bytes, weightDtypeBytes(from));
+  const src = aligned(bytes, bytesPerElement(from));
   const asF32 = from === 'f32' ? view32(src) : from === 'bf16' ? bf16ToF32(view16(src)) : f16ToF32(view16(src));
   if (to === 'f32') return new Uint8Array(asF32.buffer, asF32.byteOffset, asF32.byteLength);
   const out = to === 'bf16' ? f32ToBf16(asF32) : f32ToF16(asF32);
@@ -158,7 +141,7 @@ export function convertBytes(bytes: Uint8Array, from: WeightDtype, to: WeightDty
 }
 
 /** Values of a weight's bytes as f32 (tests, the CPU reference). */
-export function toF32(bytes: Uint8Array, from: WeightDtype): Float32Array {
+export function toF32(bytes: Uint8Array, from: TensorFormat): Float32Array {
   const b = convertBytes(bytes, from, 'f32');
   const a = aligned(b, 4);
   return new Float32Array(a.buffer, a.byteOffset, a.length / 4);

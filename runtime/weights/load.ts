@@ -13,9 +13,10 @@
  * needed tensor present, its shape what the graph's model dimensions say, its dtype
  * convertible; all problems are reported together in one `WeightsError`.
  */
+import { bytesPerElement, isTensorFormat, TENSOR_FORMATS, tensorFormatOf, tensorFormatOfSafetensors, type TensorFormat } from '../../src/facts/dtypes.js';
 import type { Graph, GraphTensor } from '../../src/graph/types.js';
 import { openCheckpoint, type Checkpoint } from './checkpoint.js';
-import { convertBytes, weightDtypeBytes, weightDtypeOf, weightDtypeOfPlan, type WeightDtype } from './convert.js';
+import { convertBytes } from './convert.js';
 import { detectNaming, isHfArch, mappedShape, sourceFor, sourceSlice, type SourceMapping } from './names.js';
 import { ProgressBar, type BarStream, type LoadProgress } from './progress.js';
 import { randomRegion } from './random.js';
@@ -128,7 +129,7 @@ function shardOf(tensor: GraphTensor, name: string, layer: number | undefined, t
 }
 
 export interface LoadedWeight extends WeightShard {
-  dtype: WeightDtype;
+  dtype: TensorFormat;
   /** The shard (or, with `block`, that block of its rows), row-major, little-endian, in `dtype`. */
   data: Uint8Array;
   /**
@@ -143,7 +144,7 @@ export interface LoadedWeight extends WeightShard {
 
 export interface LoadOptions {
   /** Format of the data produced: f32, f16 or bf16; `source` keeps the checkpoint's. Default: the graph tensor's dtype. */
-  dtype?: WeightDtype | 'source';
+  dtype?: TensorFormat | 'source';
   /** Called after each weight. */
   onProgress?: (p: LoadProgress) => void;
   /** A bar on stderr once a load takes over a second: `auto` (default) when stderr is a terminal. */
@@ -166,7 +167,7 @@ export interface LoadOptions {
 
 interface Planned {
   shard: WeightShard;
-  target: WeightDtype;
+  target: TensorFormat;
   /** Bytes read (or generated) for it, for progress. */
   cost: number;
   /** The shard, or the rows [rows[0], rows[1]) of it. */
@@ -243,10 +244,10 @@ export async function forEachWeight(graph: Graph, device: DeviceCoords, source: 
   for await (const w of loadWeights(graph, device, source, options)) await fn(w);
 }
 
-function targetFor(shard: WeightShard, sourceDtype: WeightDtype | undefined, options: LoadOptions): WeightDtype | string {
-  if (options.dtype === 'source') return sourceDtype ?? weightDtypeOfPlan(shard.tensor.dtype) ?? 'f32';
+function targetFor(shard: WeightShard, sourceDtype: TensorFormat | undefined, options: LoadOptions): TensorFormat | string {
+  if (options.dtype === 'source') return sourceDtype ?? tensorFormatOf(shard.tensor.dtype) ?? 'f32';
   if (options.dtype !== undefined) return options.dtype;
-  return weightDtypeOfPlan(shard.tensor.dtype) ?? `${shard.name}: the graph's dtype ${shard.tensor.dtype} is not one the loader produces (f32, f16, bf16); pass a dtype`;
+  return tensorFormatOf(shard.tensor.dtype) ?? `${shard.name}: the graph's dtype ${shard.tensor.dtype} is not one the loader produces (${TENSOR_FORMATS.join(', ')}); pass a dtype`;
 }
 
 function planRandom(graph: Graph, shards: WeightShard[], seed: number, options: LoadOptions): Planned[] {
@@ -254,14 +255,14 @@ function planRandom(graph: Graph, shards: WeightShard[], seed: number, options: 
   const planned: Planned[] = [];
   for (const shard of shards) {
     const target = targetFor(shard, undefined, options);
-    if (!isWeightDtype(target)) {
+    if (!isTensorFormat(target)) {
       problems.push(target);
       continue;
     }
     planned.push({
       shard,
       target,
-      cost: shard.elements * weightDtypeBytes(target),
+      cost: shard.elements * bytesPerElement(target),
       produce: async (rows) => {
         const { region, cut } = readRegionOf(shard);
         const values = randomRegion(seed, shard.name, shard.globalShape, rowsOf(region, rows), graph.model);
@@ -272,10 +273,6 @@ function planRandom(graph: Graph, shards: WeightShard[], seed: number, options: 
   }
   if (problems.length > 0) throw new WeightsError(problems);
   return planned;
-}
-
-function isWeightDtype(s: string): s is WeightDtype {
-  return s === 'f32' || s === 'f16' || s === 'bf16';
 }
 
 /** The region to read for a shard, and (ZeRO) which elements of it to keep. */
@@ -351,9 +348,9 @@ async function planCheckpoint(graph: Graph, shards: WeightShard[], ck: Checkpoin
       problems.push(`${where} (for graph tensor ${shard.name}): expected shape ${fmt(m.sourceShape)}${range}, found ${fmt(s)}${m.note ? ` — ${m.note}` : ''}`);
       continue;
     }
-    const sourceDtype = weightDtypeOf(entry.dtype)!;
+    const sourceDtype = tensorFormatOfSafetensors(entry.dtype)!;
     const target = targetFor(shard, sourceDtype, options);
-    if (!isWeightDtype(target)) {
+    if (!isTensorFormat(target)) {
       problems.push(target);
       continue;
     }
@@ -362,7 +359,7 @@ async function planCheckpoint(graph: Graph, shards: WeightShard[], ck: Checkpoin
     planned.push({
       shard,
       target,
-      cost: elementCount(ss.readShape) * weightDtypeBytes(sourceDtype),
+      cost: elementCount(ss.readShape) * bytesPerElement(sourceDtype),
       produce: async (rows) => {
         const part = rowsOf(region, rows);
         return { data: await readShard(file, m, part, cut, sourceDtype, target, scratch, options.read), from: describeRead(m, sourceSlice(m, part).slice, file.path) };
@@ -378,7 +375,7 @@ async function planCheckpoint(graph: Graph, shards: WeightShard[], ck: Checkpoin
  * checkpoint tensor: only the source bytes it needs, transposed if the mapping says
  * so, with zero rows for the vocabulary padding. Bytes in the source dtype.
  */
-export async function readMapped(file: SafetensorsFile, m: SourceMapping, region: readonly Range[], sourceDtype: WeightDtype, read?: ReadOptions): Promise<Uint8Array> {
+export async function readMapped(file: SafetensorsFile, m: SourceMapping, region: readonly Range[], sourceDtype: TensorFormat, read?: ReadOptions): Promise<Uint8Array> {
   return readShard(file, m, region, undefined, sourceDtype, sourceDtype, new Scratch(), read);
 }
 
@@ -398,8 +395,8 @@ class Scratch {
 }
 
 /** A shard in the target format: read, transpose, pad, cut, convert — intermediates in `scratch`. */
-async function readShard(file: SafetensorsFile, m: SourceMapping, region: readonly Range[], cut: { offset: number; count: number; size: number } | undefined, source: WeightDtype, target: WeightDtype, scratch: Scratch, read?: ReadOptions): Promise<Uint8Array> {
-  const eb = weightDtypeBytes(source);
+async function readShard(file: SafetensorsFile, m: SourceMapping, region: readonly Range[], cut: { offset: number; count: number; size: number } | undefined, source: TensorFormat, target: TensorFormat, scratch: Scratch, read?: ReadOptions): Promise<Uint8Array> {
+  const eb = bytesPerElement(source);
   const ss = sourceSlice(m, region);
   const n = elementCount(ss.readShape) * eb;
   const full = elementCount(rangesShape(region)) * eb;

@@ -12,6 +12,7 @@
  * Anything wrong with a file — truncated, hostile or corrupt — is a
  * `SafetensorsError` naming the file, the tensor and what is wrong.
  */
+import { LOADABLE_DTYPES, type LoadableDtype } from '../../src/facts/dtypes.js';
 import { openFile, readFully, type RandomAccessFile } from './file.js';
 import { readRegion, type ReadOptions, type SliceSpec } from './slice.js';
 
@@ -43,9 +44,8 @@ export const SAFETENSORS_DTYPES = {
 
 export type SafetensorsDtype = keyof typeof SAFETENSORS_DTYPES;
 
-/** The dtypes the weight loader converts (to f32, f16 or bf16); the others can be read as raw bytes. */
-export const LOADABLE_DTYPES = ['F32', 'F16', 'BF16'] as const;
-export type LoadableDtype = (typeof LOADABLE_DTYPES)[number];
+/** The dtypes the weight loader converts (the dtype table's stored formats); the others can be read as raw bytes. */
+export { LOADABLE_DTYPES, type LoadableDtype } from '../../src/facts/dtypes.js';
 
 export function isLoadableDtype(d: string): d is LoadableDtype {
   return (LOADABLE_DTYPES as readonly string[]).includes(d);

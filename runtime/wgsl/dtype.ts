@@ -1,8 +1,8 @@
 /**
  * WGSL access to tensors stored as f32, f16 or bf16.
  *
- * Storage formats are the bytes in the buffer (the same names as the weight loader's
- * `WeightDtype`): `f32`; `f16` and `bf16`, two 16-bit values per 32-bit word, element
+ * Storage formats are the bytes in the buffer (the dtype table's `format`, src/facts/dtypes.ts,
+ * which the weight loader produces too): `f32`; `f16` and `bf16`, two 16-bit values per 32-bit word, element
  * 2i in the low half and 2i+1 in the high half (a little-endian u16 array, i.e. the
  * bytes of a safetensors tensor as they are). Kernels always compute in f32:
  *
@@ -20,19 +20,16 @@
  * even, to f16 as the platform's f32→f16 conversion rounds: one of the two neighbours).
  */
 
-export type TensorFormat = 'f32' | 'f16' | 'bf16';
+import { bytesPerElement, type TensorFormat } from '../../src/facts/dtypes.js';
 
-export const TENSOR_FORMATS: readonly TensorFormat[] = ['f32', 'f16', 'bf16'];
+// The formats and their sizes are facts of the dtype table (src/facts/dtypes.ts).
+export { TENSOR_FORMATS, type TensorFormat } from '../../src/facts/dtypes.js';
 
 /** How a kernel reads a stored tensor: the format plus, for f16, native (`shader-f16`) or packed access. */
 export interface TensorType {
   format: TensorFormat;
   /** Read f16 as WGSL `f16` (requires `shader-f16`); ignored for f32 and bf16. */
   native16?: boolean;
-}
-
-export function bytesPerElement(f: TensorFormat): 2 | 4 {
-  return f === 'f32' ? 4 : 2;
 }
 
 /** Bytes a buffer needs to hold `elements` values of format `f` (rounded up to a whole 4-byte word). */

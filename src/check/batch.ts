@@ -27,8 +27,8 @@ export function checkServeBatch(ctx: PlanContext): ServeBatch | undefined {
   return {
     maxBatch,
     seq,
-    maxWaitMs: b.value<number>('max_wait') ?? 5,
-    queue: b.value<number>('queue') ?? 1024,
+    maxWaitMs: b.valueOrDefault<number>('max_wait'),
+    queue: b.valueOrDefault<number>('queue'),
     maxPrefillTokens: b.value<number>('max_prefill_tokens') ?? seq,
   };
 }
@@ -44,7 +44,7 @@ export function checkTrainBatch(ctx: PlanContext): TrainBatchFacts | undefined {
   const global = b.value<number>('global');
   const seq = b.value<number>('seq');
   if (global === undefined || seq === undefined) return undefined;
-  const micro = b.value<number>('micro') ?? 1;
+  const micro = b.valueOrDefault<number>('micro');
   const data = ctx.mesh.data;
   let ok = checkSeq(ctx, seq);
   const per = micro * data;

@@ -7,9 +7,6 @@ import type { ClusterSpec } from '../plan.js';
 import type { Span } from '../source.js';
 import { readBlock, type Field } from './values.js';
 
-/** Inter-node bandwidth per GPU when a cluster does not give `network`: 400 Gb/s InfiniBand per GPU = 50 GB/s. */
-export const DEFAULT_NETWORK_GBS = 50;
-
 /** Larger clusters than any built; also keeps every per-device computation bounded. */
 export const MAX_GPUS = 1_000_000;
 
@@ -41,7 +38,7 @@ export function checkCluster(decl: Declaration, out: Diagnostic[]): ClusterSpec 
     } else nodeCount = total / gpn;
   } else if (nodes) {
     nodeCount = nodes.value;
-    gpn = perNode?.value ?? 8;
+    gpn = f.valueOrDefault<number>('gpus_per_node');
     total = nodeCount * gpn;
     if (total > MAX_GPUS) {
       out.push(diag('PP2008', nodes.span, { key: 'nodes', value: String(nodeCount), range: `nodes × gpus_per_node must be at most ${'1,000,000'} GPUs` }, { help: `nodes = ${Math.floor(MAX_GPUS / gpn)} or fewer` }));
@@ -51,7 +48,7 @@ export function checkCluster(decl: Declaration, out: Diagnostic[]): ClusterSpec 
     out.push(diag('PP2003', decl.nameSpan, { where, key: 'gpus' }, { help: 'add `gpus = 8`, or `nodes = 4  gpus_per_node = 8`' }));
   }
   if (!gpu || total === undefined || nodeCount === undefined || gpn === undefined) return undefined;
-  const networkGBs = f.value<number>('network') ?? DEFAULT_NETWORK_GBS;
+  const networkGBs = f.valueOrDefault<number>('network');
   return { name: decl.name, span: decl.nameSpan, gpu, gpus: total, nodes: nodeCount, gpusPerNode: gpn, networkGBs };
 }
 

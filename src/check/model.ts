@@ -1,16 +1,10 @@
 /** A `model` declaration → ModelSpec: architecture presets, defaults, head arithmetic. */
 import type { Declaration } from '../ast.js';
-import { diag, type Diagnostic } from '../diagnostics/diagnostic.js';
+import { diag, hasErrors, type Diagnostic } from '../diagnostics/diagnostic.js';
 import type { Dtype } from '../facts/dtypes.js';
 import type { Arch } from '../facts/keys.js';
 import type { ModelSpec } from '../plan.js';
 import { readBlock } from './values.js';
-
-/** What each architecture implies unless the model overrides it. */
-export const ARCH_PRESETS: Record<Arch, Pick<ModelSpec, 'norm' | 'activation' | 'bias' | 'positions' | 'tiedEmbeddings'>> = {
-  llama: { norm: 'rmsnorm', activation: 'swiglu', bias: false, positions: 'rope', tiedEmbeddings: false },
-  gpt2: { norm: 'layernorm', activation: 'gelu', bias: true, positions: 'learned', tiedEmbeddings: true },
-};
 
 export function checkModel(decl: Declaration, out: Diagnostic[]): ModelSpec | undefined {
   const where = `model '${decl.name}'`;
@@ -25,7 +19,6 @@ export function checkModel(decl: Declaration, out: Diagnostic[]): ModelSpec | un
   if (arch === undefined || layers === undefined || hidden === undefined || heads === undefined || vocab === undefined || maxSeq === undefined) {
     return undefined;
   }
-  const preset = ARCH_PRESETS[arch];
   const kvHeads = f.value<number>('kv_heads') ?? heads;
   let ffn = f.value<number>('ffn');
   if (ffn === undefined) {
@@ -49,7 +42,7 @@ export function checkModel(decl: Declaration, out: Diagnostic[]): ModelSpec | un
     const divs = divisors(heads).filter((d) => d <= heads);
     out.push(diag('PP3016', kvField.span, { kvHeads, heads }, { help: `kv_heads must divide heads; e.g. ${nearest(divs, kvHeads).join(' or ')}` }));
   }
-  if (out.length > before && out.slice(before).some((d) => d.severity === 'error')) return undefined;
+  if (hasErrors(out.slice(before))) return undefined;
   return {
     name: decl.name,
     span: decl.nameSpan,
@@ -62,12 +55,12 @@ export function checkModel(decl: Declaration, out: Diagnostic[]): ModelSpec | un
     ffn,
     vocab,
     maxSeq,
-    tiedEmbeddings: f.value<boolean>('tied_embeddings') ?? preset.tiedEmbeddings,
-    dtype: f.value<Dtype>('dtype') ?? 'bf16',
-    norm: f.value<ModelSpec['norm']>('norm') ?? preset.norm,
-    activation: f.value<ModelSpec['activation']>('activation') ?? preset.activation,
-    bias: f.value<boolean>('bias') ?? preset.bias,
-    positions: f.value<ModelSpec['positions']>('positions') ?? preset.positions,
+    tiedEmbeddings: f.valueOrDefault<boolean>('tied_embeddings', arch),
+    dtype: f.valueOrDefault<Dtype>('dtype'),
+    norm: f.valueOrDefault<ModelSpec['norm']>('norm', arch),
+    activation: f.valueOrDefault<ModelSpec['activation']>('activation', arch),
+    bias: f.valueOrDefault<boolean>('bias', arch),
+    positions: f.valueOrDefault<ModelSpec['positions']>('positions', arch),
   };
 }
 

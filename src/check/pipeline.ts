@@ -103,7 +103,7 @@ export function checkSchedule(ctx: PlanContext, microbatches: number | undefined
   const p = ctx.mesh.pipeline;
   const actionsField = fields.get<{ strings: StringValue[] }>('actions');
   if (actionsField) return checkActionTable(ctx, actionsField, microbatches);
-  const schedule = fields.value<Exclude<ScheduleFacts['schedule'], 'table'>>('schedule') ?? '1f1b';
+  const schedule = fields.valueOrDefault<Exclude<ScheduleFacts['schedule'], 'table'>>('schedule');
   const virtualField = fields.get<number>('virtual');
   let ok = true;
   if (schedule !== 'interleaved') {

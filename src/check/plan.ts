@@ -5,10 +5,10 @@
  * no CheckedPlan.
  */
 import type { BlockValue, Declaration } from '../ast.js';
-import { diag, type Diagnostic } from '../diagnostics/diagnostic.js';
+import { diag, hasErrors, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { didYouMean } from '../diagnostics/suggest.js';
 import type { Dtype } from '../facts/dtypes.js';
-import { MODES, type Mode } from '../facts/keys.js';
+import { KEY_TABLE, MODES, type Mode } from '../facts/keys.js';
 import type { CheckedPlan, ClusterSpec, Mesh, ModelSpec, ServePlan, TrainPlan } from '../plan.js';
 import type { Span } from '../source.js';
 import { checkServeBatch, checkTrainBatch } from './batch.js';
@@ -26,7 +26,7 @@ export interface Scope {
 }
 
 export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Diagnostic[]): CheckedPlan | undefined {
-  const errorsBefore = countErrors(out);
+  const before = out.length;
   const mode = peekMode(decl.body);
   const where = `plan '${decl.name}'`;
   const fields = readBlock(decl.body, 'plan', mode ? { where, mode, anchor: decl.nameSpan, out } : { where, anchor: decl.nameSpan, out });
@@ -40,9 +40,9 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
   if (!mode || !model || !cluster || fields.value<Mode>('mode') === undefined) return undefined;
 
   const mesh: Mesh = {
-    tensor: fields.value<number>('tensor') ?? 1,
-    pipeline: fields.value<number>('pipeline') ?? 1,
-    data: fields.value<number>('data') ?? 1,
+    tensor: fields.valueOrDefault<number>('tensor'),
+    pipeline: fields.valueOrDefault<number>('pipeline'),
+    data: fields.valueOrDefault<number>('data'),
   };
   const ctx: PlanContext = { decl, mode, fields, batch, model, cluster, mesh, out };
 
@@ -60,9 +60,9 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     model,
     cluster,
     mesh,
-    reserve: fields.value<number>('reserve') ?? 0.1,
-    workspaceBytes: fields.value<number>('workspace') ?? 256 * 2 ** 20,
-    attention: fields.value<'flash' | 'standard'>('attention') ?? 'flash',
+    reserve: fields.valueOrDefault<number>('reserve'),
+    workspaceBytes: fields.valueOrDefault<number>('workspace'),
+    attention: fields.valueOrDefault<CheckedPlan['attention']>('attention'),
     derived: deriveFacts(model, mesh),
     spans,
   };
@@ -70,31 +70,25 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
   if (mode === 'serve') {
     const b = checkServeBatch(ctx);
     const kvDtype = fields.value<Dtype>('kv_dtype') ?? model.dtype;
-    const precisionOk = checkBf16(ctx, [
-      { key: 'model.dtype', what: `model '${model.name}' dtype`, dtype: model.dtype },
-      { key: 'kv_dtype', what: 'kv_dtype', dtype: fields.has('kv_dtype') ? kvDtype : 'fp32' },
-    ]);
-    const engine = fields.value<ServePlan['engine']>('engine') ?? 'generic';
-    const engineOk =
-      engine !== 'webgpu' ||
-      checkEngineDtypes(ctx, [
-        { key: 'model.dtype', what: `model '${model.name}' dtype`, dtype: model.dtype },
-        { key: 'kv_dtype', what: 'kv_dtype', dtype: fields.has('kv_dtype') ? kvDtype : 'fp32' },
-      ]);
-    if (!b || !stages || !tensorOk || !meshOk || !precisionOk || !engineOk || countErrors(out) > errorsBefore) return undefined;
+    // An absent kv_dtype is the model dtype, checked once as that.
+    const dtypes = [{ key: 'model.dtype', what: `model '${model.name}' dtype`, dtype: model.dtype }, ...(fields.has('kv_dtype') ? [{ key: 'kv_dtype', what: 'kv_dtype', dtype: kvDtype }] : [])];
+    const precisionOk = checkBf16(ctx, dtypes);
+    const engine = fields.valueOrDefault<ServePlan['engine']>('engine');
+    const engineOk = engine !== 'webgpu' || checkEngineDtypes(ctx, dtypes);
+    if (!b || !stages || !tensorOk || !meshOk || !precisionOk || !engineOk || hasErrors(out.slice(before))) return undefined;
     const plan: ServePlan = { ...base, stages, mode, batch: b, kvDtype, engine, workspaceGiven: fields.has('workspace') };
     return plan;
   }
 
   const tb = checkTrainBatch(ctx);
   const sched = checkSchedule(ctx, tb?.microbatches);
-  const precision = fields.value<TrainPlan['precision']>('precision') ?? (model.dtype === 'fp32' || model.dtype === 'fp16' ? model.dtype : 'bf16');
-  const gradDtype = fields.value<TrainPlan['gradDtype']>('grad_dtype') ?? 'fp32';
+  const precision = fields.value<TrainPlan['precision']>('precision') ?? (isPrecision(model.dtype) ? model.dtype : fields.valueOrDefault<TrainPlan['precision']>('precision'));
+  const gradDtype = fields.valueOrDefault<TrainPlan['gradDtype']>('grad_dtype');
   const precisionOk = checkBf16(ctx, [
     { key: fields.has('precision') ? 'precision' : 'model.dtype', what: 'precision', dtype: precision },
     { key: 'grad_dtype', what: 'grad_dtype', dtype: gradDtype },
   ]);
-  if (!tb || !sched || !stages || !tensorOk || !meshOk || !precisionOk || countErrors(out) > errorsBefore) return undefined;
+  if (!tb || !sched || !stages || !tensorOk || !meshOk || !precisionOk || hasErrors(out.slice(before))) return undefined;
   const plan: TrainPlan = {
     ...base,
     stages,
@@ -104,20 +98,19 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     schedule: sched.schedule,
     ...(sched.actions ? { actions: sched.actions } : {}),
     virtual: sched.virtual,
-    sequenceParallel: fields.value<boolean>('sequence_parallel') ?? false,
-    zero: (fields.value<number>('zero') ?? 0) as TrainPlan['zero'],
-    recompute: fields.value<TrainPlan['recompute']>('recompute') ?? 'none',
+    sequenceParallel: fields.valueOrDefault<boolean>('sequence_parallel'),
+    zero: fields.valueOrDefault<TrainPlan['zero']>('zero'),
+    recompute: fields.valueOrDefault<TrainPlan['recompute']>('recompute'),
     precision,
-    optimizer: fields.value<TrainPlan['optimizer']>('optimizer') ?? 'adamw',
+    optimizer: fields.valueOrDefault<TrainPlan['optimizer']>('optimizer'),
     gradDtype,
   };
   return plan;
 }
 
-function countErrors(ds: Diagnostic[]): number {
-  let n = 0;
-  for (const d of ds) if (d.severity === 'error') n++;
-  return n;
+/** A model dtype that training can use as its precision (quantized ones cannot). */
+function isPrecision(d: Dtype): d is TrainPlan['precision'] {
+  return (KEY_TABLE.plan.precision.type.values as readonly string[]).includes(d);
 }
 
 /** The mode decides which keys apply, so it is read before the rest of the block. */

@@ -1,5 +1,6 @@
 /** Number formats against the hardware, and knobs that do nothing in this plan. */
 import { diag } from '../diagnostics/diagnostic.js';
+import { tensorFormatOf } from '../facts/dtypes.js';
 import { spanOf, type PlanContext } from './context.js';
 
 /** bf16 needs Ampere or newer (vLLM and PyTorch refuse it on T4 and V100). */
@@ -25,16 +26,16 @@ export function checkNoEffect(ctx: PlanContext): void {
   if (ctx.mesh.tensor === 1 && f.value<boolean>('sequence_parallel') === true) {
     warn('sequence_parallel', 'with tensor = 1', 'sequence parallelism shards activations over the tensor group; set tensor > 1 or remove it');
   }
-  if (ctx.mesh.data === 1 && (f.value<number>('zero') ?? 0) > 0) {
+  if (ctx.mesh.data === 1 && f.valueOrDefault<number>('zero') > 0) {
     warn('zero', 'with data = 1', 'ZeRO shards state across data replicas; set data > 1 or remove it');
   }
 }
 
-/** parplan's WebGPU runtime keeps weights and the KV cache in fp32, fp16 or bf16 (packed two per u32). */
+/** parplan's WebGPU runtime keeps weights and the KV cache only in the dtypes it has a storage format for (fp32, fp16, bf16). */
 export function checkEngineDtypes(ctx: PlanContext, uses: { key: string; what: string; dtype: string }[]): boolean {
   let ok = true;
   for (const u of uses) {
-    if (u.dtype === 'fp32' || u.dtype === 'fp16' || u.dtype === 'bf16') continue;
+    if (tensorFormatOf(u.dtype) !== undefined) continue;
     const span = u.key === 'model.dtype' ? ctx.model.span : spanOf(ctx, u.key);
     ctx.out.push(diag('PP3024', span, { what: u.what, dtype: u.dtype }, { help: 'use fp16 or bf16 (quantized weights and caches need engine = generic)' }));
     ok = false;

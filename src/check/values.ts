@@ -7,7 +7,7 @@ import type { BlockValue, Entry, NumberValue, StringValue, Value } from '../ast.
 import { diag, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { didYouMean, suggest } from '../diagnostics/suggest.js';
 import { formatNumber } from '../diagnostics/codes.js';
-import { ALL_UNITS, BYTE_UNITS, KEYS, keySpec, TIME_UNITS, type BlockKind, type KeySpec, type KeyType, type Mode } from '../facts/keys.js';
+import { ALL_UNITS, BYTE_UNITS, defaultValue, KEYS, keySpec, TIME_UNITS, type Arch, type BlockKind, type KeySpec, type KeyType, type KeyValue, type Mode } from '../facts/keys.js';
 import type { Span } from '../source.js';
 
 export interface Range {
@@ -38,6 +38,10 @@ export class Fields {
   }
   value<T>(key: string): T | undefined {
     return this.get<T>(key)?.value;
+  }
+  /** The value, or the key table's default (with `arch`, the arch preset). */
+  valueOrDefault<T extends KeyValue>(key: string, arch?: Arch): T {
+    return this.value<T>(key) ?? (defaultValue(this.kind, key, arch) as T);
   }
   has(key: string): boolean {
     return this.map.has(key);

@@ -5,8 +5,11 @@
  * memory/params.ts `layerParams`). Embedding lookups cost nothing; the output layer costs
  * 2 × (V'/t × h) per token whose logits are needed. Norms and biases count as parameters
  * (2 FLOPs each per token, negligible); softmax, activations and the loss are not counted.
+ *
+ * `layerFlops` is the one per-layer count, by op: the graph's compute steps (src/lower/layer.ts)
+ * take their `flops` from it, and the cost model sums the ops it counts (`layerCountedFlops`).
  */
-import { layerParams } from '../memory/params.js';
+import { layerParams, normParams } from '../memory/params.js';
 import type { CheckedPlan, ModelSpec, ServePlan, Stage, TrainPlan } from '../plan.js';
 
 /** Parameters of one transformer layer on one tensor rank (its shard of q, k, v, o, MLP, norms). */
@@ -23,6 +26,61 @@ export function outputMatmulParams(plan: CheckedPlan, stage: Stage): number {
 /** Attention core of one layer on one tensor rank: 4 × queries × context × heads/t × head_dim (QKᵀ and AV). */
 export function attentionFlops(plan: CheckedPlan, queries: number, context: number): number {
   return 4 * queries * context * plan.derived.headsPerRank * plan.model.headDim;
+}
+
+/** One pass of one layer on one device: its tokens and the keys each query attends to. */
+export interface Dims {
+  T: number; // tokens per pass on this device (before sequence sharding)
+  ctx: number; // keys each query attends to, on average
+  seqs: number; // sequences in the pass
+}
+
+/** Training: b sequences of s tokens, attention over the full s × s scores (Megatron's convention, not halved for the causal mask). */
+export function trainDims(plan: TrainPlan): Dims {
+  return { T: plan.batch.seq * plan.batch.micro, ctx: plan.batch.seq, seqs: plan.batch.micro };
+}
+
+/**
+ * Prefill: `tokens` tokens of prompts of `prompt` tokens, causal as a flash kernel computes it
+ * (masked blocks skipped): token j attends to j keys, on average prompt/2, whether the prompt is
+ * prefilled in one pass or chunk by chunk (a later chunk attends to the earlier ones' cache).
+ */
+export function prefillDims(tokens: number, prompt: number): Dims {
+  return { T: tokens, ctx: prompt / 2, seqs: Math.ceil(tokens / prompt) };
+}
+
+/** Decode: `batch` sequences, one token each, attending to `context` cached tokens. */
+export function decodeDims(batch: number, context: number): Dims {
+  return { T: batch, ctx: context, seqs: batch };
+}
+
+/**
+ * FLOPs of one layer's forward on one device, by op: each matmul 2 × T × its parameters (weights
+ * and biases, per rank), attention 4 × T × ctx × heads/t × head_dim, each norm 2 × T × its
+ * parameters. `rope`, `act` and `residual` are elementwise (a few FLOPs per element): on the
+ * graph's steps, left out of the cost model's count as Megatron's count leaves them out.
+ */
+export function layerFlops(plan: CheckedPlan, dims: Dims) {
+  const { model, derived } = plan;
+  const p = layerParams(model, derived.headsPerRank, derived.kvHeadsPerRank, derived.ffnPerRank);
+  const { T } = dims;
+  return {
+    qkv: 2 * T * (p.q + p.k + p.v),
+    attention: attentionFlops(plan, T, dims.ctx),
+    outProj: 2 * T * p.o,
+    mlpUp: 2 * T * (p.up + p.gate),
+    mlpDown: 2 * T * p.down,
+    norm: 2 * T * normParams(model),
+    rope: model.positions === 'rope' ? 6 * T * derived.headsPerRank * model.headDim : 0,
+    act: 5 * T * derived.ffnPerRank,
+    residual: T * model.hidden,
+  };
+}
+
+/** What the cost model counts of one layer: matmuls, attention core and both norms, = 2 · P_layer · T + attention. */
+export function layerCountedFlops(plan: CheckedPlan, dims: Dims): number {
+  const f = layerFlops(plan, dims);
+  return f.qkv + f.attention + f.outProj + f.mlpUp + f.mlpDown + 2 * f.norm;
 }
 
 /** One microbatch's FLOPs on one device of a training stage. */
@@ -45,11 +103,10 @@ export interface MicrobatchFlops {
  *              selective → the attention core b · 4s²·(a/t)·d · L_stage; none → 0
  */
 export function trainMicrobatchFlops(plan: TrainPlan, stage: Stage): MicrobatchFlops {
-  const s = plan.batch.seq;
-  const b = plan.batch.micro;
-  const core = b * attentionFlops(plan, s, s) * stage.layers;
-  const layers = 2 * layerMatmulParams(plan) * s * b * stage.layers + core;
-  const forward = layers + 2 * outputMatmulParams(plan, stage) * s * b;
+  const dims = trainDims(plan);
+  const core = layerFlops(plan, dims).attention * stage.layers;
+  const layers = layerCountedFlops(plan, dims) * stage.layers;
+  const forward = layers + 2 * outputMatmulParams(plan, stage) * dims.T;
   const recompute = plan.recompute === 'full' ? layers : plan.recompute === 'selective' ? core : 0;
   return { forward, backward: 2 * forward, recompute };
 }
@@ -77,7 +134,7 @@ export function modelFlopsPerStep(plan: TrainPlan): number {
  *   2 · P_layer · P · L_stage + 4 · P · (P/2) · (a/t)·d · L_stage + 2 · (V'/t · h)
  */
 export function prefillFlops(plan: ServePlan, stage: Stage, tokens: number): number {
-  return 2 * layerMatmulParams(plan) * tokens * stage.layers + attentionFlops(plan, tokens, tokens / 2) * stage.layers + 2 * outputMatmulParams(plan, stage);
+  return layerCountedFlops(plan, prefillDims(tokens, tokens)) * stage.layers + 2 * outputMatmulParams(plan, stage);
 }
 
 /**
@@ -85,5 +142,5 @@ export function prefillFlops(plan: ServePlan, stage: Stage, tokens: number): num
  *   batch · (2 · (P_layer · L_stage + V'/t · h) + 4 · context · (a/t)·d · L_stage)
  */
 export function decodeFlops(plan: ServePlan, stage: Stage, batch: number, context: number): number {
-  return batch * (2 * (layerMatmulParams(plan) * stage.layers + outputMatmulParams(plan, stage)) + attentionFlops(plan, 1, context) * stage.layers);
+  return layerCountedFlops(plan, decodeDims(batch, context)) * stage.layers + 2 * batch * outputMatmulParams(plan, stage);
 }

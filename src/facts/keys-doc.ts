@@ -1,5 +1,5 @@
 /** The key reference of docs/language.md, generated from the key table (a test keeps the doc in sync). */
-import { KEYS, type BlockKind, type KeyType } from './keys.js';
+import { ARCHS, BYTE_UNITS, KEYS, type BlockKind, type KeySpec, type KeyType, type KeyValue } from './keys.js';
 
 const TITLES: Record<BlockKind, string> = {
   model: '`model NAME { … }`',
@@ -40,6 +40,27 @@ function typeText(t: KeyType): string {
   }
 }
 
+/** A default value as a plan would write it: `10%`, `256 MiB`, `5 ms`, `bf16`. */
+export function valueText(t: KeyType, v: KeyValue): string {
+  if (typeof v !== 'number') return String(v);
+  if (t.kind === 'fraction') return `${+(v * 100).toPrecision(12)}%`;
+  if (t.kind === 'duration') return `${v} ms`;
+  if (t.kind === 'bytes') {
+    const unit = ['TiB', 'GiB', 'MiB', 'KiB'].find((u) => v >= BYTE_UNITS[u]! && v % BYTE_UNITS[u]! === 0) ?? 'B';
+    return `${v / BYTE_UNITS[unit]!} ${unit}`;
+  }
+  return String(v);
+}
+
+/** The docs' text of a key's default, generated from the value the checker uses. */
+export function defaultText(spec: KeySpec): string | undefined {
+  const d = spec.default;
+  if (d === undefined) return undefined;
+  if ('rule' in d) return d.rule;
+  if ('byArch' in d) return ARCHS.map((a) => `${valueText(spec.type, d.byArch[a])} for ${a}`).join(', ');
+  return d.note === undefined ? valueText(spec.type, d.value) : `${valueText(spec.type, d.value)} ${d.note}`;
+}
+
 export function keyReference(): string {
   const parts: string[] = [];
   for (const kind of Object.keys(KEYS) as BlockKind[]) {
@@ -47,7 +68,7 @@ export function keyReference(): string {
     parts.push('| key | type | default | modes | meaning |');
     parts.push('|---|---|---|---|---|');
     for (const [key, spec] of Object.entries(KEYS[kind])) {
-      const def = spec.required ? '**required**' : (spec.default ?? '—');
+      const def = spec.required ? '**required**' : (defaultText(spec) ?? '—');
       parts.push(`| \`${key}\` | ${typeText(spec.type)} | ${def} | ${spec.modes?.join(', ') ?? 'all'} | ${spec.doc} |`);
     }
     parts.push('');

@@ -30,12 +30,22 @@ export type KeyType =
   | { kind: 'strings' }
   | { kind: 'block'; block: BlockKind };
 
+/** A value as the checker holds it: bytes for sizes, milliseconds for durations, a fraction for percentages. */
+export type KeyValue = number | string | boolean;
+
+/**
+ * A key's default: one value (`note` is appended to it in the docs), one value per
+ * architecture (the arch presets), or a rule computed from other keys, in words (the checker
+ * implements it where it reads the key).
+ */
+export type KeyDefault = { value: KeyValue; note?: string } | { byArch: Readonly<Record<Arch, KeyValue>> } | { rule: string };
+
 export interface KeySpec {
   type: KeyType;
   doc: string;
   required?: boolean;
-  /** The default, in words, for docs and `explain` (the checker applies the real default). */
-  default?: string;
+  /** What the checker uses when the key is absent; the docs' text is generated from it (`defaultText`). */
+  default?: KeyDefault;
   /** The plan modes the key applies to; absent = all. */
   modes?: readonly Mode[];
   /** Example value for docs and help lines. */
@@ -69,24 +79,24 @@ export const KEY_TABLE = {
     layers: { type: int(), required: true, doc: 'Number of transformer layers (blocks).', example: '32', aliases: ['num_layers', 'num_hidden_layers', 'n_layer', 'n_layers'] },
     hidden: { type: int(), required: true, doc: 'Hidden (model) dimension.', example: '4096', aliases: ['hidden_size', 'd_model', 'n_embd', 'dim'] },
     heads: { type: int(), required: true, doc: 'Number of attention (query) heads.', example: '32', aliases: ['num_attention_heads', 'n_head', 'n_heads', 'num_heads'] },
-    kv_heads: { type: int(), default: 'heads', doc: 'Number of key/value heads (grouped-query attention when less than heads).', example: '8', aliases: ['num_key_value_heads', 'num_query_groups', 'n_kv_heads'] },
-    head_dim: { type: int(), default: 'hidden / heads', doc: 'Dimension of one attention head.', example: '128', aliases: ['kv_channels', 'head_size'] },
-    ffn: { type: int(), default: '4 × hidden for gpt2; required for llama', doc: 'Intermediate (feed-forward) dimension of the MLP.', example: '14336', aliases: ['intermediate_size', 'ffn_hidden_size', 'n_inner', 'ffn_dim'] },
+    kv_heads: { type: int(), default: { rule: 'heads' }, doc: 'Number of key/value heads (grouped-query attention when less than heads).', example: '8', aliases: ['num_key_value_heads', 'num_query_groups', 'n_kv_heads'] },
+    head_dim: { type: int(), default: { rule: 'hidden / heads' }, doc: 'Dimension of one attention head.', example: '128', aliases: ['kv_channels', 'head_size'] },
+    ffn: { type: int(), default: { rule: '4 × hidden for gpt2; required for llama' }, doc: 'Intermediate (feed-forward) dimension of the MLP.', example: '14336', aliases: ['intermediate_size', 'ffn_hidden_size', 'n_inner', 'ffn_dim'] },
     vocab: { type: int(), required: true, doc: 'Vocabulary size (unpadded, as in the tokenizer).', example: '128256', aliases: ['vocab_size', 'padded_vocab_size'] },
     max_seq: { type: int(), required: true, doc: 'Maximum sequence length (context window); for learned positions, the size of the position table.', example: '8192', aliases: ['max_position_embeddings', 'n_positions', 'max_seq_len', 'max_sequence_length', 'seq_length', 'max_model_len'] },
-    tied_embeddings: { type: { kind: 'bool' }, default: 'false for llama, true for gpt2', doc: 'Whether the output layer shares the token embedding matrix.', example: 'false', aliases: ['tie_word_embeddings', 'untie_embeddings_and_output_weights'] },
-    dtype: { type: dtype, default: 'bf16', doc: 'Data type of the weights.', example: 'bf16', aliases: ['torch_dtype', 'params_dtype'] },
-    norm: { type: enumOf(...NORMS), default: 'rmsnorm for llama, layernorm for gpt2', doc: 'Normalization layer (layernorm has a weight and a bias, rmsnorm a weight).', example: 'rmsnorm' },
-    activation: { type: enumOf(...ACTIVATIONS), default: 'swiglu for llama, gelu for gpt2', doc: 'MLP activation; swiglu has three projections (gate, up, down), gelu two.', example: 'swiglu' },
-    bias: { type: { kind: 'bool' }, default: 'false for llama, true for gpt2', doc: 'Whether linear layers (attention and MLP) have biases.', example: 'false' },
-    positions: { type: enumOf(...POSITIONS), default: 'rope for llama, learned for gpt2', doc: 'Position encoding; learned adds a max_seq × hidden table.', example: 'rope' },
+    tied_embeddings: { type: { kind: 'bool' }, default: { byArch: { llama: false, gpt2: true } }, doc: 'Whether the output layer shares the token embedding matrix.', example: 'false', aliases: ['tie_word_embeddings', 'untie_embeddings_and_output_weights'] },
+    dtype: { type: dtype, default: { value: 'bf16' }, doc: 'Data type of the weights.', example: 'bf16', aliases: ['torch_dtype', 'params_dtype'] },
+    norm: { type: enumOf(...NORMS), default: { byArch: { llama: 'rmsnorm', gpt2: 'layernorm' } }, doc: 'Normalization layer (layernorm has a weight and a bias, rmsnorm a weight).', example: 'rmsnorm' },
+    activation: { type: enumOf(...ACTIVATIONS), default: { byArch: { llama: 'swiglu', gpt2: 'gelu' } }, doc: 'MLP activation; swiglu has three projections (gate, up, down), gelu two.', example: 'swiglu' },
+    bias: { type: { kind: 'bool' }, default: { byArch: { llama: false, gpt2: true } }, doc: 'Whether linear layers (attention and MLP) have biases.', example: 'false' },
+    positions: { type: enumOf(...POSITIONS), default: { byArch: { llama: 'rope', gpt2: 'learned' } }, doc: 'Position encoding; learned adds a max_seq × hidden table.', example: 'rope' },
   },
   cluster: {
     gpu: { type: { kind: 'gpu' }, required: true, doc: 'The GPU: a catalog name, or a block `gpu { name = "…"  memory = 24 GiB }`.', example: 'H100_SXM_80GB' },
     gpus: { type: int(1, 1_000_000), doc: 'Total number of GPUs (all on one node unless nodes is given).', example: '8', aliases: ['num_gpus', 'world_size'] },
     nodes: { type: int(1, 100_000), doc: 'Number of nodes; use with gpus_per_node instead of gpus.', example: '4', aliases: ['num_nodes', 'nnodes'] },
-    gpus_per_node: { type: int(1, 1024), default: '8 with nodes; gpus otherwise', doc: 'GPUs per node.', example: '8', aliases: ['nproc_per_node', 'num_gpus_per_node'] },
-    network: { type: { kind: 'number', min: 0 }, default: '50 (400 Gb/s InfiniBand per GPU)', doc: 'Inter-node bandwidth per GPU in GB/s, each direction (for cost estimates of traffic between nodes).', example: '50', aliases: ['network_bandwidth', 'inter_node_bandwidth', 'internode_bandwidth'] },
+    gpus_per_node: { type: int(1, 1024), default: { value: 8, note: 'with nodes; gpus otherwise' }, doc: 'GPUs per node.', example: '8', aliases: ['nproc_per_node', 'num_gpus_per_node'] },
+    network: { type: { kind: 'number', min: 0 }, default: { value: 50, note: '(400 Gb/s InfiniBand per GPU)' }, doc: 'Inter-node bandwidth per GPU in GB/s, each direction (for cost estimates of traffic between nodes).', example: '50', aliases: ['network_bandwidth', 'inter_node_bandwidth', 'internode_bandwidth'] },
   },
   gpu: {
     name: { type: { kind: 'string' }, required: true, doc: 'A name for the GPU, shown in reports.', example: '"RTX 4090"' },
@@ -98,35 +108,35 @@ export const KEY_TABLE = {
     model: { type: { kind: 'ref', to: 'model' }, required: true, doc: 'The model to run: the name of a model declaration.', example: 'llama3_8b' },
     cluster: { type: { kind: 'ref', to: 'cluster' }, required: true, doc: 'The GPUs to run on: the name of a cluster declaration.', example: 'node' },
     mode: { type: enumOf(...MODES), required: true, doc: 'serve (inference with a KV cache) or train.', example: 'serve' },
-    tensor: { type: int(), default: '1', doc: 'Tensor-parallel degree: GPUs that split each layer (Megatron column/row parallel).', example: '2', aliases: ['tp', 'tensor_parallel', 'tensor_parallel_size', 'tensor_model_parallel_size'] },
-    pipeline: { type: int(), default: '1', doc: 'Pipeline-parallel degree: number of stages, each holding a range of layers.', example: '2', aliases: ['pp', 'pipeline_parallel', 'pipeline_parallel_size', 'pipeline_model_parallel_size'] },
-    data: { type: int(), default: '1', doc: 'Data-parallel degree: replicas of the tensor × pipeline group.', example: '2', aliases: ['dp', 'data_parallel', 'data_parallel_size', 'replicas'] },
-    stages: { type: { kind: 'ranges' }, default: 'balanced', doc: 'Explicit inclusive layer ranges, one per pipeline stage, covering every layer once.', example: '[0..15, 16..31]' },
+    tensor: { type: int(), default: { value: 1 }, doc: 'Tensor-parallel degree: GPUs that split each layer (Megatron column/row parallel).', example: '2', aliases: ['tp', 'tensor_parallel', 'tensor_parallel_size', 'tensor_model_parallel_size'] },
+    pipeline: { type: int(), default: { value: 1 }, doc: 'Pipeline-parallel degree: number of stages, each holding a range of layers.', example: '2', aliases: ['pp', 'pipeline_parallel', 'pipeline_parallel_size', 'pipeline_model_parallel_size'] },
+    data: { type: int(), default: { value: 1 }, doc: 'Data-parallel degree: replicas of the tensor × pipeline group.', example: '2', aliases: ['dp', 'data_parallel', 'data_parallel_size', 'replicas'] },
+    stages: { type: { kind: 'ranges' }, default: { rule: 'balanced' }, doc: 'Explicit inclusive layer ranges, one per pipeline stage, covering every layer once.', example: '[0..15, 16..31]' },
     batch: { type: { kind: 'block', block: 'batch' }, required: true, doc: 'The batch policy (serving or training keys, by mode).', example: '{ max_batch = 32  seq = 4096 }' },
-    reserve: { type: { kind: 'fraction', max: 0.9 }, default: '10%', doc: 'Share of each GPU held back (fragmentation, CUDA context, other processes).', example: '10%', aliases: ['gpu_memory_utilization'] },
-    workspace: { type: { kind: 'bytes' }, default: '256 MiB', doc: 'Per-GPU scratch for kernels and communication buffers.', example: '256 MiB' },
-    attention: { type: enumOf(...ATTENTION), default: 'flash', doc: 'flash keeps no s × s score matrix; standard materializes it.', example: 'flash' },
-    engine: { type: enumOf('generic', 'webgpu'), default: 'generic', modes: ['serve'], doc: 'What runs the plan: generic (a CUDA serving engine, as docs/memory.md models it) or webgpu (parplan\'s runtime: f32 activations, its buffer layout).', example: 'webgpu' },
-    kv_dtype: { type: dtype, default: 'the model dtype', modes: ['serve'], doc: 'Data type of the KV cache.', example: 'bf16', aliases: ['kv_cache_dtype'] },
-    sequence_parallel: { type: { kind: 'bool' }, default: 'false', modes: ['train'], doc: 'Megatron sequence parallelism: shard norm and dropout activations over the tensor group.', example: 'true' },
-    schedule: { type: enumOf(...SCHEDULES), default: '1f1b', modes: ['train'], doc: 'Pipeline schedule.', example: '1f1b' },
-    microbatches: { type: int(), default: 'global / (micro × data)', modes: ['train'], doc: 'Microbatches per step per pipeline (gradient-accumulation steps).', example: '8', aliases: ['num_microbatches', 'gradient_accumulation_steps', 'accum'] },
+    reserve: { type: { kind: 'fraction', max: 0.9 }, default: { value: 0.1 }, doc: 'Share of each GPU held back (fragmentation, CUDA context, other processes).', example: '10%', aliases: ['gpu_memory_utilization'] },
+    workspace: { type: { kind: 'bytes' }, default: { value: 256 * 2 ** 20 }, doc: 'Per-GPU scratch for kernels and communication buffers.', example: '256 MiB' },
+    attention: { type: enumOf(...ATTENTION), default: { value: 'flash' }, doc: 'flash keeps no s × s score matrix; standard materializes it.', example: 'flash' },
+    engine: { type: enumOf('generic', 'webgpu'), default: { value: 'generic' }, modes: ['serve'], doc: 'What runs the plan: generic (a CUDA serving engine, as docs/memory.md models it) or webgpu (parplan\'s runtime: f32 activations, its buffer layout).', example: 'webgpu' },
+    kv_dtype: { type: dtype, default: { rule: 'the model dtype' }, modes: ['serve'], doc: 'Data type of the KV cache.', example: 'bf16', aliases: ['kv_cache_dtype'] },
+    sequence_parallel: { type: { kind: 'bool' }, default: { value: false }, modes: ['train'], doc: 'Megatron sequence parallelism: shard norm and dropout activations over the tensor group.', example: 'true' },
+    schedule: { type: enumOf(...SCHEDULES), default: { value: '1f1b' }, modes: ['train'], doc: 'Pipeline schedule.', example: '1f1b' },
+    microbatches: { type: int(), default: { rule: 'global / (micro × data)' }, modes: ['train'], doc: 'Microbatches per step per pipeline (gradient-accumulation steps).', example: '8', aliases: ['num_microbatches', 'gradient_accumulation_steps', 'accum'] },
     actions: { type: { kind: 'strings' }, modes: ['train'], doc: 'An explicit pipeline schedule: one string per pipeline rank of actions such as `0F3` (virtual stage, F, B, I or W, microbatch: PyTorch pipelining notation), replacing schedule.', example: '["0F0 0F1 0B0 0B1", "1F0 1B0 1F1 1B1"]' },
     virtual: { type: int(2), modes: ['train'], doc: 'Model chunks per pipeline stage for schedule = interleaved.', example: '2', aliases: ['virtual_pipeline_model_parallel_size', 'virtual_stages'] },
-    zero: { type: int(0, 3), default: '0', modes: ['train'], doc: 'ZeRO stage: 1 shards optimizer states, 2 also gradients, 3 also weights, across data replicas.', example: '1', aliases: ['zero_stage'] },
-    recompute: { type: enumOf(...RECOMPUTE), default: 'none', modes: ['train'], doc: 'Activation recomputation: selective recomputes attention internals, full keeps only each layer input.', example: 'selective', aliases: ['recompute_granularity', 'activation_checkpointing', 'checkpointing'] },
-    precision: { type: floatDtype, default: 'the model dtype', modes: ['train'], doc: 'Data type of weights and activations in training.', example: 'bf16', aliases: ['mixed_precision', 'param_dtype'] },
-    optimizer: { type: enumOf(...OPTIMIZERS), default: 'adamw', modes: ['train'], doc: 'Optimizer; adam(w) keeps two fp32 moments, sgd one (momentum).', example: 'adamw' },
-    grad_dtype: { type: floatDtype, default: 'fp32', modes: ['train'], doc: 'Data type of gradients (the main gradient buffer).', example: 'fp32' },
+    zero: { type: int(0, 3), default: { value: 0 }, modes: ['train'], doc: 'ZeRO stage: 1 shards optimizer states, 2 also gradients, 3 also weights, across data replicas.', example: '1', aliases: ['zero_stage'] },
+    recompute: { type: enumOf(...RECOMPUTE), default: { value: 'none' }, modes: ['train'], doc: 'Activation recomputation: selective recomputes attention internals, full keeps only each layer input.', example: 'selective', aliases: ['recompute_granularity', 'activation_checkpointing', 'checkpointing'] },
+    precision: { type: floatDtype, default: { value: 'bf16', note: 'unless the model dtype is fp32 or fp16: then the model dtype' }, modes: ['train'], doc: 'Data type of weights and activations in training.', example: 'bf16', aliases: ['mixed_precision', 'param_dtype'] },
+    optimizer: { type: enumOf(...OPTIMIZERS), default: { value: 'adamw' }, modes: ['train'], doc: 'Optimizer; adam(w) keeps two fp32 moments, sgd one (momentum).', example: 'adamw' },
+    grad_dtype: { type: floatDtype, default: { value: 'fp32' }, modes: ['train'], doc: 'Data type of gradients (the main gradient buffer).', example: 'fp32' },
   },
   batch: {
     max_batch: { type: int(), required: true, modes: ['serve'], doc: 'Most sequences decoded together in one batch.', example: '32', aliases: ['max_num_seqs', 'max_batch_size'] },
-    max_wait: { type: { kind: 'duration' }, default: '5 ms', modes: ['serve'], doc: 'Longest time a request waits for a batch to fill.', example: '5 ms', aliases: ['max_queue_delay', 'batch_wait_timeout'] },
-    queue: { type: int(0), default: '1024', modes: ['serve'], doc: 'Most requests waiting; further requests are rejected.', example: '1024', aliases: ['max_queue_size', 'max_queued_requests'] },
-    max_prefill_tokens: { type: int(), default: 'seq', modes: ['serve'], doc: 'Most prompt tokens prefilled in one step (chunked prefill budget).', example: '4096', aliases: ['max_num_batched_tokens', 'max_batch_prefill_tokens'] },
+    max_wait: { type: { kind: 'duration' }, default: { value: 5 }, modes: ['serve'], doc: 'Longest time a request waits for a batch to fill.', example: '5 ms', aliases: ['max_queue_delay', 'batch_wait_timeout'] },
+    queue: { type: int(0), default: { value: 1024 }, modes: ['serve'], doc: 'Most requests waiting; further requests are rejected.', example: '1024', aliases: ['max_queue_size', 'max_queued_requests'] },
+    max_prefill_tokens: { type: int(), default: { rule: 'seq' }, modes: ['serve'], doc: 'Most prompt tokens prefilled in one step (chunked prefill budget).', example: '4096', aliases: ['max_num_batched_tokens', 'max_batch_prefill_tokens'] },
     seq: { type: int(), required: true, doc: 'Tokens per sequence: prompt plus output when serving, the training sequence length when training.', example: '4096', aliases: ['seq_len', 'seq_length', 'sequence_length', 'max_seq'] },
     global: { type: int(), required: true, modes: ['train'], doc: 'Global batch: sequences per optimizer step, over all data replicas.', example: '256', aliases: ['global_batch', 'global_batch_size', 'train_batch_size'] },
-    micro: { type: int(), default: '1', modes: ['train'], doc: 'Microbatch: sequences per forward/backward pass on one replica.', example: '1', aliases: ['micro_batch', 'micro_batch_size', 'train_micro_batch_size_per_gpu'] },
+    micro: { type: int(), default: { value: 1 }, modes: ['train'], doc: 'Microbatch: sequences per forward/backward pass on one replica.', example: '1', aliases: ['micro_batch', 'micro_batch_size', 'train_micro_batch_size_per_gpu'] },
   },
 } as const satisfies Record<BlockKind, Record<string, KeySpec>>;
 
@@ -136,6 +146,17 @@ export const KEYS: Record<BlockKind, Record<string, KeySpec>> = KEY_TABLE;
 /** The spec of a key the user wrote; own keys only, so `constructor` or `__proto__` is unknown, not Object's. */
 export function keySpec(kind: BlockKind, key: string): KeySpec | undefined {
   return Object.hasOwn(KEYS[kind], key) ? KEYS[kind][key] : undefined;
+}
+
+/**
+ * The value the checker uses for an absent key: its value default, or with `arch` its arch
+ * preset. Throws for a key whose default is a rule (the checker computes those) or that has none.
+ */
+export function defaultValue(kind: BlockKind, key: string, arch?: Arch): KeyValue {
+  const d = keySpec(kind, key)?.default;
+  if (d !== undefined && 'value' in d) return d.value;
+  if (d !== undefined && 'byArch' in d && arch !== undefined) return d.byArch[arch];
+  throw new Error(`internal: ${kind}.${key} has no default value${d !== undefined && 'byArch' in d ? ' without an arch' : ''}`);
 }
 
 /** The declaration keywords and the block each one's body is checked against. */

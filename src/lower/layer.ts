@@ -4,42 +4,16 @@
  * MLP-down, an all-reduce after each row-parallel layer in forward and after each
  * column-parallel layer in backward; with sequence parallelism each all-reduce
  * becomes a reduce-scatter, and an all-gather precedes each column-parallel layer.
- * FLOPs are per device (2 × multiply-adds), with T tokens per pass.
+ * FLOPs are per device (2 × multiply-adds), with T tokens per pass, from the cost model's
+ * per-layer count (src/cost/flops.ts `layerFlops`), so that graph and estimate agree.
  */
+import { decodeDims, layerFlops, prefillDims, trainDims, type Dims } from '../cost/flops.js';
 import { bytesPerElement } from '../facts/dtypes.js';
 import type { Pass, Step } from '../graph/types.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { layerParams } from '../memory/params.js';
 
 const W = (name: string) => `layers.{l}.${name}`;
-
-interface Dims {
-  T: number; // tokens per pass on this device (before sequence sharding)
-  ctx: number; // attention context length per sequence
-  seqs: number; // sequences in the pass
-}
-
-/** FLOPs of one layer's forward matmuls on one device, by op. */
-export function layerFlops(plan: CheckedPlan, dims: Dims) {
-  const { model, derived } = plan;
-  const h = model.hidden;
-  const d = model.headDim;
-  const { T, ctx } = dims;
-  const hpr = derived.headsPerRank;
-  const mlpIn = model.activation === 'swiglu' ? 2 : 1;
-  return {
-    qkv: 2 * T * h * (hpr + 2 * derived.kvHeadsPerRank) * d,
-    // QKᵀ and attention × V, over the full context (causal masking not credited).
-    attention: 2 * 2 * T * ctx * hpr * d,
-    outProj: 2 * T * hpr * d * h,
-    mlpUp: 2 * T * h * derived.ffnPerRank * mlpIn,
-    mlpDown: 2 * T * derived.ffnPerRank * h,
-    // Elementwise ops: a few FLOPs per element; small next to the matmuls.
-    norm: 5 * T * h,
-    act: 5 * T * derived.ffnPerRank,
-    residual: T * h,
-  };
-}
 
 function compute(kind: Extract<Step, { op: 'compute' }>['kind'], pass: Pass, reads: string[], writes: string[], flops: number, extra: { alloc?: string[]; free?: string[] } = {}): Step {
   return { op: 'compute', kind, pass, reads, writes, flops: Math.round(flops), ...extra };
@@ -57,7 +31,7 @@ function forwardSteps(plan: CheckedPlan, dims: Dims, pass: Pass, opts: { sp: boo
   steps.push(compute('norm', pass, ['hidden', W('attn_norm.weight')], ['x'], f.norm / (opts.sp ? t : 1), opts.alloc ? { alloc: opts.alloc } : {}));
   if (opts.sp) collective('all-gather', 'x');
   steps.push(compute('qkv', pass, ['x', W('attn.q.weight'), W('attn.k.weight'), W('attn.v.weight')], ['q', 'k', 'v'], f.qkv));
-  if (rope) steps.push(compute('rope', pass, ['q', 'k'], ['q', 'k'], 6 * dims.T * plan.derived.headsPerRank * plan.model.headDim));
+  if (rope) steps.push(compute('rope', pass, ['q', 'k'], ['q', 'k'], f.rope));
   const attnReads = opts.kv === 'read' ? ['q', 'k', 'v', 'kv.{l}'] : ['q', 'k', 'v'];
   const attnWrites = opts.kv ? ['attn', 'kv.{l}'] : ['attn'];
   steps.push(compute('attention', pass, attnReads, attnWrites, f.attention));
@@ -79,7 +53,7 @@ function forwardSteps(plan: CheckedPlan, dims: Dims, pass: Pass, opts: { sp: boo
 export function trainBlocks(plan: TrainPlan): Record<string, Step[]> {
   const t = plan.mesh.tensor;
   const sp = plan.sequenceParallel && t > 1;
-  const dims: Dims = { T: plan.batch.seq * plan.batch.micro, ctx: plan.batch.seq, seqs: plan.batch.micro };
+  const dims = trainDims(plan);
   const e = bytesPerElement(plan.precision);
   const hiddenBytes = dims.T * plan.model.hidden * e;
   const act = 'act.{l}.mb{m}';
@@ -121,11 +95,12 @@ export function trainBlocks(plan: TrainPlan): Record<string, Step[]> {
 export function serveBlocks(plan: CheckedPlan & { mode: 'serve' }, prefillScratch: string): Record<string, Step[]> {
   const e = Math.max(2, bytesPerElement(plan.model.dtype));
   const T = plan.batch.maxPrefillTokens;
-  const prefillDims: Dims = { T, ctx: Math.min(T, plan.batch.seq), seqs: 1 };
-  const decodeDims: Dims = { T: plan.batch.maxBatch, ctx: plan.batch.seq, seqs: plan.batch.maxBatch };
+  // Prompts of seq tokens, prefilled causally; each decode token attends to the whole cache (seq).
+  const prefill = prefillDims(T, plan.batch.seq);
+  const decode = decodeDims(plan.batch.maxBatch, plan.batch.seq);
   const h = plan.model.hidden;
   return {
-    'layer.prefill': forwardSteps(plan, prefillDims, 'forward', { sp: false, hiddenBytes: T * h * e, kv: 'write', alloc: [prefillScratch], free: [prefillScratch] }),
-    'layer.decode': forwardSteps(plan, decodeDims, 'forward', { sp: false, hiddenBytes: plan.batch.maxBatch * h * e, kv: 'read' }),
+    'layer.prefill': forwardSteps(plan, prefill, 'forward', { sp: false, hiddenBytes: T * h * e, kv: 'write', alloc: [prefillScratch], free: [prefillScratch] }),
+    'layer.decode': forwardSteps(plan, decode, 'forward', { sp: false, hiddenBytes: plan.batch.maxBatch * h * e, kv: 'read' }),
   };
 }
