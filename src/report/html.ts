@@ -11,9 +11,9 @@
 import type { Analysis, PlanResult } from '../analyze.js';
 import { ratesFor, type Compiled } from '../compile.js';
 import type { Diagnostic } from '../diagnostics/diagnostic.js';
-import { formatParams, headroom, percent, tightest, verdict } from '../diagnostics/render/common.js';
-import { makeStyle, stripAnsi } from '../diagnostics/render/style.js';
-import { renderDiagnostic } from '../diagnostics/render/text.js';
+import { formatParams, headroom, percent, tightest, verdict } from '../render/common.js';
+import { makeStyle, stripAnsi } from '../render/style.js';
+import { renderDiagnostic } from '../render/text.js';
 import { simulate } from '../graph/simulate.js';
 import type { CheckedPlan } from '../plan.js';
 import type { Span } from '../source.js';

@@ -40,8 +40,8 @@ export async function runCompile(argv: readonly string[], io: Io): Promise<ExitC
   const [{ analyzeProject }, { compilePlan }, { renderText }, { shouldColor }] = await Promise.all([
     import('../../analyze.js'),
     import('../../compile.js'),
-    import('../../diagnostics/render/text.js'),
-    import('../../diagnostics/render/style.js'),
+    import('../../render/text.js'),
+    import('../../render/style.js'),
   ]);
   const analysis = await analyzeProject(args.positionals, typeof plan === 'string' ? { plan } : {});
   const compiled = analysis.results.map((r) => ({ result: r, ...compilePlan(r.plan, r.memory) }));

@@ -29,8 +29,8 @@ export async function runReport(argv: readonly string[], io: Io): Promise<ExitCo
   const [{ analyzeProject }, { compilePlan }, { renderText }, { shouldColor }, { renderReport, unique }] = await Promise.all([
     import('../../analyze.js'),
     import('../../compile.js'),
-    import('../../diagnostics/render/text.js'),
-    import('../../diagnostics/render/style.js'),
+    import('../../render/text.js'),
+    import('../../render/style.js'),
     import('../../report/html.js'),
   ]);
   const analysis = await analyzeProject(args.positionals, typeof plan === 'string' ? { plan } : {});
