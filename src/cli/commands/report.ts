@@ -8,6 +8,7 @@
  * diagnostics); 2 (usage, unreadable file, no such plan) writes nothing.
  */
 import { resolve } from 'node:path';
+import { uniqueDiagnostics } from '../../diagnostics/diagnostic.js';
 import { parseArgs } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Io } from '../io.js';
@@ -26,7 +27,7 @@ export async function runReport(argv: readonly string[], io: Io): Promise<ExitCo
   if (args.positionals.length !== 1) throw new UsageError(args.positionals.length === 0 ? 'missing the .plan file to report on' : 'report takes one .plan file', undefined, REPORT.name);
   const plan = args.options.get('--plan');
   const output = args.options.get('--output');
-  const [{ analyzeProject }, { compilePlan }, { renderText }, { shouldColor }, { renderReport, unique }] = await Promise.all([
+  const [{ analyzeProject }, { compilePlan }, { renderText }, { shouldColor }, { renderReport }] = await Promise.all([
     import('../../analyze.js'),
     import('../../compile.js'),
     import('../../render/text.js'),
@@ -36,7 +37,7 @@ export async function runReport(argv: readonly string[], io: Io): Promise<ExitCo
   const analysis = await analyzeProject(args.positionals, typeof plan === 'string' ? { plan } : {});
   const compiled = analysis.results.map((r) => compilePlan(r.plan, r.memory));
   // The checker and the simulation may both find a deadlocking table: report it once.
-  analysis.diagnostics = unique([...analysis.diagnostics, ...compiled.flatMap((c) => c.diagnostics)]);
+  analysis.diagnostics = uniqueDiagnostics([...analysis.diagnostics, ...compiled.flatMap((c) => c.diagnostics)]);
   const code = exitCode(analysis);
   const problems = analysis.diagnostics.filter((d) => d.severity !== 'note');
   if (problems.length > 0 || code !== EXIT.OK) {
