@@ -7,7 +7,7 @@ import { gib } from '../render/common.js';
 import { groupDigits } from '../format.js';
 import { worstDevice } from '../fit.js';
 import type { Target, Workload } from './candidate.js';
-import type { Fitting, SearchResult, Sized, Summary } from './index.js';
+import type { Fitting, SearchResult, Sized, Summary } from './types.js';
 import type { Knobs } from './space.js';
 
 /** What the search was for, in one line. */
