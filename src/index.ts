@@ -6,7 +6,7 @@
  *   import { model, cluster, plan, analyzePlans, renderText } from 'parplan';
  */
 export { model, cluster, plan, planFile, isEmbedded } from './embedded/builders.js';
-export { analyzePlans, type AnalyzePlansOptions } from './embedded/analyze-values.js';
+export { analyzePlans, type AnalyzePlansOptions } from './analyze-values.js';
 export type {
   ByteSize,
   Cluster,
