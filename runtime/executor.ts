@@ -16,7 +16,7 @@ import { AllocationError, bindingLimit, kvCacheTensor, planBindings, STORAGE, ty
 import { HostStaging, allReduceSum, gatherColumns, sendRecv, type Member } from './collectives.js';
 import type { RankDevice } from './device.js';
 import { KernelRunner } from './kernels/run.js';
-import { Ops, type KvBlock, type WeightBuffer } from './ops.js';
+import { Ops, type KvBlock, type OpsDevice, type PassInput, type WeightBuffer } from './ops.js';
 import { bufferBytes } from './split.js';
 import { beginSpan, type DeviceTrace, type Trace } from './trace.js';
 import { loadWeights, type WeightsSource } from './weights/load.js';
@@ -25,7 +25,7 @@ import type { Range } from './weights/slice.js';
 export { AllocationError };
 
 /** One device's state: its buffers and the kernels bound to them. */
-export class DeviceState {
+export class DeviceState implements OpsDevice {
   readonly buffers = new Map<string, GPUBuffer>();
   readonly weights = new Map<string, WeightBuffer>();
   /**
@@ -151,14 +151,6 @@ function allocateRegion(state: DeviceState, r: Region, all: readonly Region[], m
 /** The tensor ranks of one pipeline stage of one replica. */
 export interface StageGroup {
   devices: DeviceState[];
-}
-
-export interface PassInput {
-  tokens: readonly number[];
-  positions: readonly number[];
-  slots: readonly number[];
-  /** prefill: one sequence's chunk (only its last token's logits are needed); decode: one token per sequence. */
-  phase: 'prefill' | 'decode';
 }
 
 type Collective = Extract<Step, { op: 'all-reduce' | 'all-gather' | 'reduce-scatter' }>;

@@ -17,10 +17,12 @@
  * of the attention output, with the same arithmetic per sequence as the whole cache.
  */
 import { tensorFormatOf, type TensorFormat } from '../src/facts/dtypes.js';
-import type { Step } from '../src/graph/types.js';
+import type { Graph, GraphDevice, Step } from '../src/graph/types.js';
 import { kvCacheTensor } from './allocate.js';
-import type { DeviceState, PassInput } from './executor.js';
+import type { Member } from './collectives.js';
+import type { RankDevice } from './device.js';
 import { kernels, pickMatmul, ropeTable, subgroupMatrixSupport, type KernelProgram, type SubgroupMatrixConfig, type TensorType } from './kernels/index.js';
+import type { KernelRunner } from './kernels/run.js';
 import type { Range } from './weights/slice.js';
 
 /** One buffer of a weight: rows [rows[0], rows[1]) of its first dimension. */
@@ -53,6 +55,32 @@ export function wholeBuffer(w: WeightBuffer, name: string): GPUBuffer {
 export const NORM_EPS = 1e-5;
 export const ROPE_THETA = 10000;
 
+/** The tokens of one forward pass, each with its position and KV-cache slot. */
+export interface PassInput {
+  tokens: readonly number[];
+  positions: readonly number[];
+  slots: readonly number[];
+  /** prefill: one sequence's chunk (only its last token's logits are needed); decode: one token per sequence. */
+  phase: 'prefill' | 'decode';
+}
+
+/**
+ * What the operations use of a device: its buffers, weights, caches and kernel runner.
+ * The executor's DeviceState implements it (declared here so that ops.ts does not
+ * import the executor, which builds on it).
+ */
+export interface OpsDevice {
+  readonly rd: RankDevice;
+  readonly dev: GraphDevice;
+  readonly graph: Graph;
+  readonly weights: ReadonlyMap<string, WeightBuffer>;
+  readonly kv: ReadonlyMap<number, KvBlock[]>;
+  readonly runner: KernelRunner;
+  buffer(name: string): GPUBuffer;
+  weight(name: string): WeightBuffer;
+  member(name: string): Member;
+}
+
 type Compute = Extract<Step, { op: 'compute' }>;
 
 export class Ops {
@@ -71,7 +99,7 @@ export class Ops {
   /** Tensor cores through `chromium-experimental-subgroup-matrix` (f16 weights), where offered. */
   private readonly tensorCores: SubgroupMatrixConfig | undefined;
 
-  constructor(private readonly s: DeviceState) {
+  constructor(private readonly s: OpsDevice) {
     this.software = /llvmpipe|lavapipe|swiftshader/i.test(s.rd.description);
     this.tensorCores = subgroupMatrixSupport(s.rd.adapter, s.rd.device);
   }

@@ -4,10 +4,9 @@
  * `analyzeProject` also reads plans embedded in TypeScript files (src/embedded/static/).
  */
 import { checkProgram } from './check/index.js';
-import { compilePlan } from './compile.js';
 import { planCost } from './cost/index.js';
 import type { PlanCost } from './cost/types.js';
-import { diag, sortDiagnostics, type Diagnostic } from './diagnostics/diagnostic.js';
+import { diag, sortDiagnostics, uniqueDiagnostics, type Diagnostic } from './diagnostics/diagnostic.js';
 import { didYouMean } from './diagnostics/suggest.js';
 import { fitDiagnostics } from './fit.js';
 import { expandPaths, isTypeScriptPath, loadProgram, mentionsParplan, nodeHost, type CachedFile, type Host, type LoadOptions, type Program } from './load.js';
@@ -124,8 +123,6 @@ export function analyzePrograms(programs: readonly Program[], inputs: ProgramInp
       const memory = memoryPlan(plan);
       const fit = fitDiagnostics(plan, memory);
       raw.push(...fit.diagnostics);
-      // A schedule written by hand may deadlock: find out now, by simulating its graph.
-      if (plan.mode === 'train' && plan.schedule === 'table') raw.push(...compilePlan(plan, memory).diagnostics);
       results.push({ plan, memory, fits: fit.fits, cost: planCost(plan, memory) });
     }
     if (opts.plan !== undefined && program.root.declarations.some((d) => d.keyword === 'plan' && d.name === opts.plan)) planSeen = true;
@@ -135,22 +132,11 @@ export function analyzePrograms(programs: readonly Program[], inputs: ProgramInp
     const help = hint ?? (planNames.length === 0 ? 'the files declare no plans' : 'omit --plan to check every plan');
     raw.push(diag('PP6003', undefined, { name: opts.plan }, { help }));
   }
-  return { results, diagnostics: sortDiagnostics(dedupe(raw)), sources: inputs.sources, files: inputs.files };
+  return { results, diagnostics: sortDiagnostics(uniqueDiagnostics(raw)), sources: inputs.sources, files: inputs.files };
 }
 
 function cachedSources(cache: Map<string, CachedFile>): Map<string, SourceFile> {
   const sources = new Map<string, SourceFile>();
   for (const { source } of cache.values()) sources.set(source.path, source);
   return sources;
-}
-
-/** Two roots importing the same file would report its diagnostics twice. */
-function dedupe(ds: Diagnostic[]): Diagnostic[] {
-  const seen = new Set<string>();
-  return ds.filter((d) => {
-    const key = `${d.code}|${d.span?.file ?? d.file}|${d.span?.start}|${d.span?.end}|${d.message}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
 }

@@ -1,13 +1,15 @@
 /**
  * The compiler's back half: a checked plan and its memory plan → execution graph,
  * validated by simulation. A deadlock becomes PP5001, pointing at the action-table
- * cell when the plan wrote its schedule inline; anything else the simulation finds
- * is a bug in parplan (PP9001).
+ * cell when the plan wrote its schedule inline (the checker has already found that
+ * one from the table: callers report the two once, with uniqueDiagnostics); anything
+ * else the simulation finds is a bug in parplan (PP9001).
  */
 import { diag, type Diagnostic } from './diagnostics/diagnostic.js';
 import { simulate, type Rates, type SimResult } from './graph/simulate.js';
 import type { Graph } from './graph/types.js';
 import { lower } from './lower/index.js';
+import { deadlockDiagnostic } from './schedules/deadlock.js';
 import { hardwareOf, planCost, ratesOf } from './cost/index.js';
 import type { MemoryPlan } from './memory/types.js';
 import type { CheckedPlan } from './plan.js';
@@ -39,16 +41,11 @@ export function simulationDiagnostics(plan: CheckedPlan, sim: SimResult): Diagno
   const out: Diagnostic[] = [];
   if (sim.deadlock) {
     const first = sim.deadlock.stuck[0]!;
-    const detail = sim.deadlock.stuck
-      .slice(0, 3)
-      .map((s) => `rank ${s.rank}${s.action ? ` in ${s.action}` : ''} waits for ${s.waitingFor}`)
-      .join('; ');
     // For an inline table, point at the cell the first stuck rank cannot finish.
     const table = plan.mode === 'train' ? plan.actions : undefined;
     const stage = plan.mode === 'train' ? Math.floor(first.rank / plan.mesh.tensor) % plan.mesh.pipeline : 0;
     const cell = table?.[stage]?.[first.actionIndex]?.span;
-    const span = cell ?? plan.spans['actions'] ?? plan.spans['schedule'] ?? plan.span;
-    out.push(diag('PP5001', span, { detail }, { help: `no rank can move; the stuck actions are in brackets:\n${sim.deadlock.grid}` }));
+    out.push(deadlockDiagnostic(sim.deadlock.stuck, sim.deadlock.grid, cell ?? plan.spans['actions'] ?? plan.spans['schedule'] ?? plan.span));
   }
   // Unmatched messages or collectives cannot come from a checked plan (the checker
   // validates action tables): they are a lowering bug.

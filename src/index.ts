@@ -6,7 +6,7 @@
  *   import { model, cluster, plan, analyzePlans, renderText } from 'parplan';
  */
 export { model, cluster, plan, planFile, isEmbedded } from './embedded/builders.js';
-export { analyzePlans, type AnalyzePlansOptions } from './embedded/analyze-values.js';
+export { analyzePlans, type AnalyzePlansOptions } from './analyze-values.js';
 export type {
   ByteSize,
   Cluster,
@@ -32,5 +32,5 @@ export type {
 export { analyze, analyzeProject, type Analysis, type AnalyzeOptions, type PlanResult } from './analyze.js';
 export type { Diagnostic } from './diagnostics/diagnostic.js';
 export type { Span } from './source.js';
-export { renderText } from './diagnostics/render/text.js';
-export { renderJson, toJson, type JsonReport } from './diagnostics/render/json.js';
+export { renderText } from './render/text.js';
+export { renderJson, toJson, type JsonReport } from './render/json.js';

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { analyze } from '../src/analyze.js';
-import { renderText } from '../src/diagnostics/render/text.js';
+import { renderText } from '../src/render/text.js';
 
 const ROOT = join(import.meta.dirname, 'cases');
 

@@ -10,6 +10,7 @@ import { DECLARATIONS } from '../facts/keys.js';
 import type { CheckedPlan } from '../plan.js';
 import { checkCluster } from './cluster.js';
 import { checkModel } from './model.js';
+import { checkTableDeadlock } from './pipeline.js';
 import { checkPlan, type Scope } from './plan.js';
 
 export interface CheckResult {
@@ -55,7 +56,10 @@ export function checkProgram(files: readonly PlanFile[], root: PlanFile): CheckR
   const checked: CheckedPlan[] = [];
   for (const { decl, file } of rootPlans) {
     const p = checkPlan(decl, scope, file, out);
-    if (p) checked.push(p);
+    if (!p) continue;
+    checked.push(p);
+    // A table that deadlocks is an error, yet the plan is still sized and costed (it is well-formed).
+    if (p.mode === 'train') out.push(...checkTableDeadlock(p));
   }
   return { plans: checked, diagnostics: out };
 }

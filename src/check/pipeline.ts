@@ -3,10 +3,11 @@
  * the schedule's needs (interleaved: virtual chunks, layer and microbatch divisibility).
  */
 import type { StringValue } from '../ast.js';
-import { diag } from '../diagnostics/diagnostic.js';
+import { diag, type Diagnostic } from '../diagnostics/diagnostic.js';
+import { deadlockDiagnostic, tableDeadlock } from '../schedules/deadlock.js';
 import { parseActionTable } from '../schedules/table.js';
 import type { ScheduleTable } from '../schedules/types.js';
-import type { Stage, TrainPlan } from '../plan.js';
+import { rankOf, type Stage, type TrainPlan } from '../plan.js';
 import { spanOf, type PlanContext } from './context.js';
 import type { Field, Range } from './values.js';
 
@@ -146,7 +147,8 @@ export function checkSchedule(ctx: PlanContext, microbatches: number | undefined
  * (model chunks per rank, stages = pipeline × virtual) is allowed and then needs the
  * layers to split evenly over the virtual stages, as for interleaved. The table is
  * checked per rank (PP5003, PP5004) against the derived microbatches; whether the
- * ranks' orders fit together is the graph simulation's question (PP5001).
+ * ranks' orders fit together is `checkTableDeadlock`'s question (PP5001), once the
+ * whole plan has checked.
  */
 function checkActionTable(ctx: PlanContext, field: Field<{ strings: StringValue[] }>, microbatches: number | undefined): ScheduleFacts | undefined {
   const { out, fields } = ctx;
@@ -179,4 +181,17 @@ function checkActionTable(ctx: PlanContext, field: Field<{ strings: StringValue[
   }
   if (!ok || !parsed.table) return undefined;
   return { schedule: 'table', virtual: v, actions: parsed.table };
+}
+
+/**
+ * PP5001: a hand-written table whose ranks wait on each other, found by simulating the
+ * table alone (src/schedules/deadlock.ts), in the graph's words: ranks as the graph
+ * numbers them (tensor rank 0 of replica 0 of each stage) and its message names.
+ */
+export function checkTableDeadlock(plan: TrainPlan): Diagnostic[] {
+  if (!plan.actions) return [];
+  const ranks = plan.actions.map((_, stage) => rankOf(plan.mesh, 0, stage, 0));
+  const found = tableDeadlock(plan.actions, plan.mesh.pipeline * plan.virtual, ranks);
+  if (!found) return [];
+  return [deadlockDiagnostic(found.stuck, found.grid, found.span ?? plan.spans['actions'] ?? plan.span)];
 }

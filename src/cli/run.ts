@@ -15,7 +15,7 @@ import { UsageError } from './usage.js';
 import { CannotWriteError } from './write.js';
 import { suggest } from '../diagnostics/suggest.js';
 import { CODES, InternalError, formatMessage } from '../diagnostics/codes.js';
-import { makeStyle, shouldColor } from '../diagnostics/render/style.js';
+import { makeStyle, shouldColor } from '../render/style.js';
 
 /** `deps` replaces parts of the pipeline in tests (e.g. a fake `analyze`). */
 export async function runCli(argv: readonly string[], io: Io, deps: CheckDeps = {}): Promise<ExitCode> {

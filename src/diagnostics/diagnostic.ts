@@ -59,3 +59,18 @@ export function sortDiagnostics(ds: Diagnostic[]): Diagnostic[] {
     return a.code < b.code ? -1 : a.code > b.code ? 1 : 0;
   });
 }
+
+/**
+ * Without repeats (same code, place and message), first kept, order otherwise kept: two
+ * roots importing one file, or the checker and the compile-time simulation finding the
+ * same deadlock, report it once.
+ */
+export function uniqueDiagnostics(ds: readonly Diagnostic[]): Diagnostic[] {
+  const seen = new Set<string>();
+  return ds.filter((d) => {
+    const key = `${d.code}|${d.span?.file ?? d.file}|${d.span?.start}|${d.span?.end}|${d.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

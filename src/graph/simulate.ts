@@ -16,6 +16,7 @@
  * symmetry (every member of a tensor or data group runs the same program); pass
  * `ranks` to simulate others too.
  */
+import { deadlockGrid, type Stuck } from '../schedules/deadlock.js';
 import type { Graph, GraphDevice, Step } from './types.js';
 
 export interface Rates {
@@ -47,13 +48,7 @@ export interface RankTrace {
   actions: string[];
 }
 
-export interface Stuck {
-  rank: number;
-  /** Index into the rank's actions of the action it is stuck in (−1 before the first). */
-  actionIndex: number;
-  action?: string;
-  waitingFor: string;
-}
+export type { Stuck } from '../schedules/deadlock.js';
 
 export interface SimResult {
   ok: boolean;
@@ -232,7 +227,7 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
   const traceList = ranks.map((r) => traces.get(r)!);
   const makespan = Math.max(0, ...ranks.map((r) => clock.get(r)!));
   const result: SimResult = { ok: stuck.length === 0 && problems.length === 0, ranks: traceList, makespan, problems };
-  if (stuck.length > 0) result.deadlock = { stuck, grid: grid(traceList, stuck) };
+  if (stuck.length > 0) result.deadlock = { stuck, grid: deadlockGrid(traceList, stuck) };
   return result;
 }
 
@@ -467,15 +462,4 @@ function expand(graph: Graph, dev: GraphDevice, phases: string[], byRank: Map<nu
   };
   for (const phase of phases) for (const s of program.phases[phase] ?? []) emit(s);
   return out;
-}
-
-/** Rows: ranks; columns: their actions in order; the action each stuck rank cannot finish in brackets. */
-export function grid(traces: RankTrace[], stuck: Stuck[]): string {
-  const stuckAt = new Map(stuck.map((s) => [s.rank, s.actionIndex]));
-  const width = Math.max(3, ...traces.flatMap((t) => t.actions.map((a) => a.length + 2)));
-  const lines = traces.map((t) => {
-    const cells = t.actions.map((a, i) => (stuckAt.get(t.rank) === i ? `[${a}]` : ` ${a} `).padEnd(width));
-    return `rank ${String(t.rank).padStart(3)} | ${cells.join('')}`.trimEnd();
-  });
-  return lines.join('\n');
 }

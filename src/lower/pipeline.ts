@@ -6,6 +6,7 @@
  */
 import { bytesPerElement } from '../facts/dtypes.js';
 import type { GraphMesh, Step } from '../graph/types.js';
+import { stageInput, stageInputGrad } from '../schedules/deadlock.js';
 import { formatAction, type Action, type ScheduleTable } from '../schedules/types.js';
 import type { TrainPlan } from '../plan.js';
 
@@ -51,19 +52,19 @@ export function pipelineSteps(input: PipelineInput, rank: number): Step[] {
     const mb = a.microbatch;
     if (a.kind === 'F') {
       if (a.stage === 0) steps.push(...withMicrobatch(input.embedForward, mb));
-      else steps.push({ op: 'recv', peer: 'prev', tensor: `hidden.s${a.stage}`, microbatch: mb, bytes });
+      else steps.push({ op: 'recv', peer: 'prev', tensor: stageInput(a.stage), microbatch: mb, bytes });
       steps.push({ op: 'block', block: 'layer.forward', layers, microbatch: mb });
       if (a.stage === last) steps.push(...withMicrobatch(input.headForward, mb));
-      else steps.push({ op: 'send', peer: 'next', tensor: `hidden.s${a.stage + 1}`, microbatch: mb, bytes });
+      else steps.push({ op: 'send', peer: 'next', tensor: stageInput(a.stage + 1), microbatch: mb, bytes });
     } else {
       // B, or I (zero-bubble split): I is lowered as the whole backward, and W (the
       // weight gradient, no communication) only marks its slot in the schedule.
       if (a.kind === 'W') continue;
       if (a.stage === last) steps.push(...withMicrobatch(input.headBackward, mb));
-      else steps.push({ op: 'recv', peer: 'next', tensor: `grad.hidden.s${a.stage + 1}`, microbatch: mb, bytes });
+      else steps.push({ op: 'recv', peer: 'next', tensor: stageInputGrad(a.stage + 1), microbatch: mb, bytes });
       steps.push({ op: 'block', block: 'layer.backward', layers, microbatch: mb, reverse: true });
       if (a.stage === 0) steps.push(...withMicrobatch(input.embedBackward, mb));
-      else steps.push({ op: 'send', peer: 'prev', tensor: `grad.hidden.s${a.stage}`, microbatch: mb, bytes });
+      else steps.push({ op: 'send', peer: 'prev', tensor: stageInputGrad(a.stage), microbatch: mb, bytes });
     }
   }
   return steps;

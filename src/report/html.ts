@@ -10,10 +10,10 @@
  */
 import type { Analysis, PlanResult } from '../analyze.js';
 import { ratesFor, type Compiled } from '../compile.js';
-import type { Diagnostic } from '../diagnostics/diagnostic.js';
-import { formatParams, headroom, percent, tightest, verdict } from '../diagnostics/render/common.js';
-import { makeStyle, stripAnsi } from '../diagnostics/render/style.js';
-import { renderDiagnostic } from '../diagnostics/render/text.js';
+import { uniqueDiagnostics, type Diagnostic } from '../diagnostics/diagnostic.js';
+import { formatParams, headroom, percent, tightest, verdict } from '../render/common.js';
+import { makeStyle, stripAnsi } from '../render/style.js';
+import { renderDiagnostic } from '../render/text.js';
 import { simulate } from '../graph/simulate.js';
 import type { CheckedPlan } from '../plan.js';
 import type { Span } from '../source.js';
@@ -41,7 +41,7 @@ export function renderReport(input: ReportInput): string {
     const mine = analysis.diagnostics.filter((d) => belongsTo(d, r.plan));
     for (const d of mine) owned.add(d);
     // The checker and the compiler may report the same finding (a deadlocking table): once.
-    return unique([...mine, ...(input.compiled[i]?.diagnostics ?? [])]).filter((d) => d.severity !== 'note');
+    return uniqueDiagnostics([...mine, ...(input.compiled[i]?.diagnostics ?? [])]).filter((d) => d.severity !== 'note');
   });
   const sections = results.map((r, i) => renderPlan(r, input.compiled[i], planDiags[i]!, analysis, input.maxGanttRects));
   const rest = analysis.diagnostics.filter((d) => !owned.has(d) && d.severity !== 'note');
@@ -81,17 +81,6 @@ function belongsTo(d: Diagnostic, plan: CheckedPlan): boolean {
     return s.start >= lo && s.end <= hi;
   }
   return d.message.includes(`'${plan.name}'`);
-}
-
-/** Diagnostics without repeats (same code, place and message). */
-export function unique(ds: readonly Diagnostic[]): Diagnostic[] {
-  const seen = new Set<string>();
-  return ds.filter((d) => {
-    const key = `${d.code}|${d.span?.file ?? d.file}|${d.span?.start}|${d.span?.end}|${d.message}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
 }
 
 function badge(r: PlanResult, diags: readonly Diagnostic[]): string {

@@ -7,7 +7,7 @@
  * `<rect data-category="…" data-bytes="…">` per category (zero bytes: zero height),
  * so tests and tools can read the picture back: heights are bytes × one scale.
  */
-import { compactRanks, groupDevices, type DeviceGroup } from '../diagnostics/render/common.js';
+import { compactRanks, groupDevices, type DeviceGroup } from '../render/common.js';
 import { CATEGORIES, type Category, type DeviceMemory } from '../memory/types.js';
 import { GiB, esc, gibText, inkOn, line, n, niceTicks, rect, svg, text } from './svg.js';
 

@@ -2,7 +2,6 @@
  * Pipeline schedules as data: the named schedules as generators, inline tables,
  * and a timing model of a table (bubble, deadlock).
  */
-import type { TrainPlan } from '../plan.js';
 import { gpipe } from './gpipe.js';
 import { interleaved } from './interleaved.js';
 import { oneFOneB } from './one-f-one-b.js';
@@ -29,8 +28,21 @@ export {
   type TimingOptions,
 } from './bubble.js';
 
+/**
+ * What of a training plan decides its schedule (a TrainPlan is one). Declared here, not
+ * taken from plan.ts: the plan's type holds a schedule table, so schedules/ sits below it.
+ */
+export interface ScheduleChoice {
+  name: string;
+  mesh: { pipeline: number };
+  microbatches: number;
+  schedule: 'gpipe' | '1f1b' | 'interleaved' | 'table';
+  virtual: number;
+  actions?: ScheduleTable;
+}
+
 /** The plan's schedule as a table: generated for a named schedule, the parsed `actions` for a table. */
-export function scheduleFor(plan: TrainPlan): ScheduleTable {
+export function scheduleFor(plan: ScheduleChoice): ScheduleTable {
   const p = plan.mesh.pipeline;
   const m = plan.microbatches;
   switch (plan.schedule) {

@@ -7,8 +7,8 @@
  * (PP5004): one string per rank, stages and microbatches in range, each stage on its
  * rank (stage % pipeline), and every (stage, microbatch) run exactly once forward and
  * once backward (B, or I then W), the forward first. Whether the ranks' orders fit
- * together (a table may deadlock across ranks) is not checked here: the graph
- * simulation reports that (PP5001), and `simulateTable` finds it for tests.
+ * together (a table may deadlock across ranks) is not checked here: the checker
+ * simulates the whole table afterwards (PP5001, deadlock.ts).
  */
 import type { StringValue } from '../ast.js';
 import { diag, type Diagnostic, type Related } from '../diagnostics/diagnostic.js';

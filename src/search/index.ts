@@ -5,71 +5,20 @@
  */
 import { CODES, InternalError, type Code } from '../diagnostics/codes.js';
 import { planCost } from '../cost/index.js';
-import type { PlanCost } from '../cost/types.js';
 import { fitDiagnostics, fitsAll } from '../fit.js';
 import type { Diagnostic } from '../diagnostics/diagnostic.js';
 import { memoryPlan } from '../memory/index.js';
-import type { MemoryPlan } from '../memory/types.js';
 import type { CheckedPlan } from '../plan.js';
 import { checkCandidate, type Target, type Workload } from './candidate.js';
 import { heavier, weight } from './prune.js';
-import { sizeStages, type Size } from './size.js';
+import { sizeStages } from './size.js';
 import { byLatency, byRank, withinLatency } from './rank.js';
 import { groupCandidates, serveCandidates, trainGroups, type Knobs, type TrainKnobs } from './space.js';
+import type { Fitting, Rejected, Rejection, SearchResult, Sized, Summary } from './types.js';
 
 export { targetOf, candidateSettings, checkCandidate, type Target, type Workload } from './candidate.js';
 export type { Knobs, TrainKnobs, ServeKnobs } from './space.js';
-
-/** A valid candidate sized by the memory model. */
-export interface Sized {
-  /** Position in the enumeration: the last tie-breaker, so output is deterministic. */
-  index: number;
-  knobs: Knobs;
-  plan: CheckedPlan;
-  /** The checker's warnings and notes. */
-  diagnostics: Diagnostic[];
-  /** The fullest device and its headroom, from the stage footprints (size.ts). */
-  size: Size;
-}
-
-export interface Fitting extends Sized {
-  /** The whole memory plan (what `check` shows), built only for plans that fit. */
-  memory: MemoryPlan;
-  cost: PlanCost;
-  /** What `parplan check` would warn about (the checker's warnings and PP4002, low headroom): such plans rank last. */
-  warnings: Code[];
-}
-
-/** Why a candidate was set aside. `pruned`: does not fit, proven by prune.ts without sizing it. */
-export type Rejection = { kind: 'invalid'; code: Code; message: string } | { kind: 'misfit' } | { kind: 'pruned' } | { kind: 'slow' };
-
-export interface Rejected {
-  index: number;
-  knobs: Knobs;
-  why: Rejection;
-}
-
-export interface Summary {
-  considered: number;
-  fit: number;
-  /** Sized and over memory. */
-  misfit: number;
-  /** Over memory by the monotonicity argument of prune.ts (not sized). */
-  pruned: number;
-  /** Serving: fits, but the time per output token is over the bound. */
-  slow: number;
-  /** Invalid candidates by the checker's first error, most frequent first, with the first such message. */
-  invalid: { code: Code; title: string; count: number; example: string }[];
-}
-
-export interface SearchResult {
-  /** Fitting candidates (within the latency bound when serving), best first. */
-  ranked: Fitting[];
-  rejected: Rejected[];
-  summary: Summary;
-  /** When nothing is ranked: the sized candidate nearest to working (least over memory, or fastest over the latency bound). */
-  closest?: Sized | Fitting;
-}
+export type { Fitting, Rejected, Rejection, SearchResult, Sized, Summary } from './types.js';
 
 export function search(target: Target, work: Workload): SearchResult {
   const acc = new Accumulator(target, work);

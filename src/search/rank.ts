@@ -7,7 +7,7 @@
  * fewer microbatches than stages) ranks after every plan it would pass clean, and a plan
  * whose cost is unknown (a custom GPU without rates) after every known one.
  */
-import type { Fitting } from './index.js';
+import type { Fitting } from './types.js';
 
 const stepSeconds = (f: Fitting) => f.cost.train?.stepSeconds ?? Infinity;
 const tokensPerSecond = (f: Fitting) => f.cost.serve?.decodeTokensPerSecond ?? -Infinity;

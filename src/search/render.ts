@@ -3,11 +3,11 @@
  * the search, and the same as JSON. Pure functions of the search result.
  */
 import { percentText, rateText, secondsText } from '../cost/format.js';
-import { gib } from '../diagnostics/render/common.js';
+import { gib } from '../render/common.js';
 import { groupDigits } from '../format.js';
 import { worstDevice } from '../fit.js';
 import type { Target, Workload } from './candidate.js';
-import type { Fitting, SearchResult, Sized, Summary } from './index.js';
+import type { Fitting, SearchResult, Sized, Summary } from './types.js';
 import type { Knobs } from './space.js';
 
 /** What the search was for, in one line. */

@@ -38,6 +38,9 @@ describe('parplan compile', () => {
     expect(await runCli(['compile', plan], io)).toBe(1);
     expect(io.err()).toContain('error[PP5001]: the schedule deadlocks');
     expect(io.err()).toContain('rank   1 | [1F1] 1B1  1F0  1B0');
+    // The checker (from the table) and the graph simulation find the same deadlock: reported once.
+    expect(io.err().split('error[PP5001]').length).toBe(2);
+    expect(io.err()).toContain('1 error, 0 warnings');
     expect(readdirSync(d)).toEqual(['dl.plan']);
   });
 

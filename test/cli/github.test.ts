@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { annotation, escapeData, escapeProperty, renderGithub } from '../../src/diagnostics/render/github.js';
+import { annotation, escapeData, escapeProperty, renderGithub } from '../../src/render/github.js';
 import { diag } from '../../src/diagnostics/diagnostic.js';
 import { SourceFile } from '../../src/source.js';
 import { analysis, breakdown, diagnostic, planResult, pp3001, serveSource, spanOf } from './fixtures.js';

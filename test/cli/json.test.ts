@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { renderJson, toJson } from '../../src/diagnostics/render/json.js';
+import { renderJson, toJson } from '../../src/render/json.js';
 import { InternalError } from '../../src/diagnostics/codes.js';
 import { planCost } from '../../src/cost/index.js';
 import { analysis, breakdown, diagnostic, planResult, pp3001, serveSource } from './fixtures.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SARIF_SCHEMA, artifactUri, renderSarif, toSarif } from '../../src/diagnostics/render/sarif.js';
+import { SARIF_SCHEMA, artifactUri, renderSarif, toSarif } from '../../src/render/sarif.js';
 import { diag } from '../../src/diagnostics/diagnostic.js';
 import { SourceFile } from '../../src/source.js';
 import { analysis, diagnostic, planResult, pp3001, serveSource, spanOf } from './fixtures.js';

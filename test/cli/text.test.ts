@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { compactRanks, groupDevices, summaryLine } from '../../src/diagnostics/render/common.js';
-import { makeStyle, shouldColor, stripAnsi } from '../../src/diagnostics/render/style.js';
-import { MAX_WIDTH, costLines, deviceTable, renderDiagnostic, renderText } from '../../src/diagnostics/render/text.js';
+import { compactRanks, groupDevices, summaryLine } from '../../src/render/common.js';
+import { makeStyle, shouldColor, stripAnsi } from '../../src/render/style.js';
+import { MAX_WIDTH, costLines, deviceTable, renderDiagnostic, renderText } from '../../src/render/text.js';
 import { planCost } from '../../src/cost/index.js';
 import { diag } from '../../src/diagnostics/diagnostic.js';
 import { SourceFile } from '../../src/source.js';

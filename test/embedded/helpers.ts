@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Analysis } from '../../src/analyze.js';
-import { toJson } from '../../src/diagnostics/render/json.js';
+import { toJson } from '../../src/render/json.js';
 import { SourceFile } from '../../src/source.js';
 
 /** Writes `files` (path → text) under a new temporary directory; `cleanup` removes it. */

@@ -9,7 +9,7 @@ import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { analyzeProject } from '../../src/analyze.js';
-import { renderText } from '../../src/diagnostics/render/text.js';
+import { renderText } from '../../src/render/text.js';
 import { analyzePlans, cluster, model, plan } from '../../src/index.js';
 import { at, project, where } from './helpers.js';
 

@@ -11,7 +11,7 @@ import { analyze, type Analysis } from '../../src/analyze.js';
 import { memoryIo } from '../../src/cli/io.js';
 import { runCli } from '../../src/cli/run.js';
 import { compilePlan, type Compiled } from '../../src/compile.js';
-import { compactRanks, groupDevices } from '../../src/diagnostics/render/common.js';
+import { compactRanks, groupDevices } from '../../src/render/common.js';
 import type { SimEvent } from '../../src/graph/simulate.js';
 import { CATEGORIES } from '../../src/memory/types.js';
 import { bubbleStats, unionLength } from '../../src/report/gantt.js';

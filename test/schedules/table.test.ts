@@ -92,7 +92,7 @@ describe('parseActionTable: well-formed tables', () => {
     expect(r.diagnostics).toEqual([]);
   });
 
-  it('a table that deadlocks across ranks passes (the graph simulation reports it, PP5001)', () => {
+  it('a table that deadlocks across ranks passes the per-rank checks (the table simulation reports it, PP5001)', () => {
     const r = check(['0F0 0B0 0F1 0B1', '1F1 1B1 1F0 1B0'], 2, 1, 2);
     expect(r.diagnostics).toEqual([]);
     const t = simulateTable(r.table!);
@@ -269,7 +269,7 @@ cluster c {
     expect(plan).toBeUndefined();
   });
 
-  it('a deadlocking table is well-formed per rank; the graph simulation then reports PP5001 (and only that)', () => {
+  it('a deadlocking table is well-formed per rank; the checker then reports PP5001 (and only that)', () => {
     const { codes, plan } = run('  actions = ["0F0 0B0 0F1 0B1", "1F1 1B1 1F0 1B0"]');
     expect(codes).toEqual(['PP5001 0B0']);
     expect(simulateTable(plan!.actions!).ok).toBe(false);

@@ -60,21 +60,21 @@ export async function render(a: Analysis, format: Format, io: Io): Promise<strin
   switch (format) {
     case 'text': {
       const [{ renderText }, { shouldColor }] = await Promise.all([
-        import('../../diagnostics/render/text.js'),
-        import('../../diagnostics/render/style.js'),
+        import('../../render/text.js'),
+        import('../../render/style.js'),
       ]);
       return renderText(a, { color: shouldColor(io.stdout, io.env) });
     }
     case 'json': {
-      const { renderJson } = await import('../../diagnostics/render/json.js');
+      const { renderJson } = await import('../../render/json.js');
       return renderJson(a);
     }
     case 'sarif': {
-      const { renderSarif } = await import('../../diagnostics/render/sarif.js');
+      const { renderSarif } = await import('../../render/sarif.js');
       return renderSarif(a, { toolVersion: packageVersion(), cwd: io.cwd });
     }
     case 'github': {
-      const { renderGithub } = await import('../../diagnostics/render/github.js');
+      const { renderGithub } = await import('../../render/github.js');
       return renderGithub(a);
     }
   }

@@ -5,6 +5,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { uniqueDiagnostics } from '../../diagnostics/diagnostic.js';
 import { analyzeOptions, parseArgs } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Graph } from '../../graph/types.js';
@@ -39,14 +40,13 @@ export async function runCompile(argv: readonly string[], io: Io): Promise<ExitC
   const [{ analyzeProject }, { compilePlan }, { renderText }, { shouldColor }] = await Promise.all([
     import('../../analyze.js'),
     import('../../compile.js'),
-    import('../../diagnostics/render/text.js'),
-    import('../../diagnostics/render/style.js'),
+    import('../../render/text.js'),
+    import('../../render/style.js'),
   ]);
   const analysis = await analyzeProject(args.positionals, analyzeOptions(args.options));
   const compiled = analysis.results.map((r) => ({ result: r, ...compilePlan(r.plan, r.memory) }));
-  // A hand-written schedule was already simulated by analyze (and its findings reported).
-  const seen = new Set(analysis.diagnostics.map((d) => `${d.code}|${d.span?.start}|${d.message}`));
-  for (const c of compiled) analysis.diagnostics.push(...c.diagnostics.filter((d) => !seen.has(`${d.code}|${d.span?.start}|${d.message}`)));
+  // The checker already found a hand-written table's deadlock: the simulation's finding is the same one.
+  analysis.diagnostics = uniqueDiagnostics([...analysis.diagnostics, ...compiled.flatMap((c) => c.diagnostics)]);
   const code = exitCode(analysis);
   const problems = analysis.diagnostics.filter((d) => d.severity !== 'note');
   if (problems.length > 0 || code !== EXIT.OK) {

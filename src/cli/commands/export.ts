@@ -28,8 +28,8 @@ export async function runExport(argv: readonly string[], io: Io): Promise<ExitCo
   const [{ analyzeProject }, { exportPlan }, { renderText }, { shouldColor }] = await Promise.all([
     import('../../analyze.js'),
     import('../../export/index.js'),
-    import('../../diagnostics/render/text.js'),
-    import('../../diagnostics/render/style.js'),
+    import('../../render/text.js'),
+    import('../../render/style.js'),
   ]);
   const analysis = await analyzeProject(args.positionals, analyzeOptions(args.options));
   const checked = exitCode(analysis);

@@ -63,8 +63,8 @@ export async function runFmt(argv: readonly string[], io: Io): Promise<ExitCode>
 
 async function loadReport(io: Io): Promise<Report> {
   const [{ renderDiagnostic }, { makeStyle, shouldColor }] = await Promise.all([
-    import('../../diagnostics/render/text.js'),
-    import('../../diagnostics/render/style.js'),
+    import('../../render/text.js'),
+    import('../../render/style.js'),
   ]);
   const style = makeStyle(shouldColor(io.stderr, io.env));
   return (ds, source) => {

@@ -8,6 +8,7 @@
  * diagnostics); 2 (usage, unreadable file, no such plan) writes nothing.
  */
 import { resolve } from 'node:path';
+import { uniqueDiagnostics } from '../../diagnostics/diagnostic.js';
 import { analyzeOptions, parseArgs } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Io } from '../io.js';
@@ -25,17 +26,17 @@ export async function runReport(argv: readonly string[], io: Io): Promise<ExitCo
   }
   if (args.positionals.length !== 1) throw new UsageError(args.positionals.length === 0 ? 'missing the .plan file to report on' : 'report takes one .plan file', undefined, REPORT.name);
   const output = args.options.get('--output');
-  const [{ analyzeProject }, { compilePlan }, { renderText }, { shouldColor }, { renderReport, unique }] = await Promise.all([
+  const [{ analyzeProject }, { compilePlan }, { renderText }, { shouldColor }, { renderReport }] = await Promise.all([
     import('../../analyze.js'),
     import('../../compile.js'),
-    import('../../diagnostics/render/text.js'),
-    import('../../diagnostics/render/style.js'),
+    import('../../render/text.js'),
+    import('../../render/style.js'),
     import('../../report/html.js'),
   ]);
   const analysis = await analyzeProject(args.positionals, analyzeOptions(args.options));
   const compiled = analysis.results.map((r) => compilePlan(r.plan, r.memory));
   // The checker and the simulation may both find a deadlocking table: report it once.
-  analysis.diagnostics = unique([...analysis.diagnostics, ...compiled.flatMap((c) => c.diagnostics)]);
+  analysis.diagnostics = uniqueDiagnostics([...analysis.diagnostics, ...compiled.flatMap((c) => c.diagnostics)]);
   const code = exitCode(analysis);
   const problems = analysis.diagnostics.filter((d) => d.severity !== 'note');
   if (problems.length > 0 || code !== EXIT.OK) {

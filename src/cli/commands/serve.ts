@@ -14,7 +14,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import type { Graph } from '../../graph/types.js';
-import { makeStyle, shouldColor } from '../../diagnostics/render/style.js';
+import { makeStyle, shouldColor } from '../../render/style.js';
 import { parseArgs } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Io } from '../io.js';

@@ -7,8 +7,8 @@
  * `%` → `%25`, CR → `%0D`, LF → `%0A`; in property values additionally `:` → `%3A` and
  * `,` → `%2C`. The help text follows the message on its own line (an escaped LF).
  */
-import type { Analysis } from '../../analyze.js';
-import type { Diagnostic } from '../diagnostic.js';
+import type { Analysis } from '../analyze.js';
+import type { Diagnostic } from '../diagnostics/diagnostic.js';
 import { diagnosticFile, summaryLine, verdict } from './common.js';
 
 const COMMAND = { error: 'error', warning: 'warning', note: 'notice' } as const;

@@ -2,18 +2,20 @@
  * `analyzePlans([llama, node, serve])`: check builder and template values at run time,
  * with the same checker, memory model and diagnostics as `parplan check` on text. The
  * plans checked are those given (directly or in a planFile); models and clusters they
- * reference come along, as imports do for a `.plan` file.
+ * reference come along, as imports do for a `.plan` file. Beside analyze.ts, not in
+ * embedded/: it reads values with embedded/'s readers and then analyzes, as
+ * analyzeProject reads TypeScript with embedded/static/ (embedded/ never imports analysis).
  */
-import { analyzePrograms, type Analysis } from '../analyze.js';
-import type { Diagnostic } from '../diagnostics/diagnostic.js';
-import { nodeHost, type CachedFile } from '../load.js';
-import type { SourceFile } from '../source.js';
-import { planImports } from './imports.js';
-import { Lowerer } from './lower.js';
-import { assemble, type RootGroup } from './program.js';
-import { recordOf } from './record.js';
-import { RuntimeReader } from './runtime.js';
-import type { Embedded } from './types.js';
+import { analyzePrograms, type Analysis } from './analyze.js';
+import type { Diagnostic } from './diagnostics/diagnostic.js';
+import { planImports } from './embedded/imports.js';
+import { Lowerer } from './embedded/lower.js';
+import { assemble, type RootGroup } from './embedded/program.js';
+import { recordOf } from './embedded/record.js';
+import { RuntimeReader } from './embedded/runtime.js';
+import type { Embedded } from './embedded/types.js';
+import { nodeHost, type CachedFile } from './load.js';
+import type { SourceFile } from './source.js';
 
 export interface AnalyzePlansOptions {
   /** Only the plan with this name (PP6003 when none is given). */

@@ -14,10 +14,10 @@
  */
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Analysis } from '../../analyze.js';
-import type { Diagnostic } from '../diagnostic.js';
-import { CODES, type Code, type Severity } from '../codes.js';
-import type { Span } from '../../source.js';
+import type { Analysis } from '../analyze.js';
+import type { Diagnostic } from '../diagnostics/diagnostic.js';
+import { CODES, type Code, type Severity } from '../diagnostics/codes.js';
+import type { Span } from '../source.js';
 import { diagnosticFile } from './common.js';
 
 export const SARIF_SCHEMA = 'https://json.schemastore.org/sarif-2.1.0.json';

@@ -7,13 +7,13 @@
  * quoted from the user's input, at most 100 columns wide. Colour is an option: the
  * CLI decides it with `shouldColor` (TTY, NO_COLOR, FORCE_COLOR).
  */
-import type { Analysis, PlanResult } from '../../analyze.js';
-import type { Diagnostic } from '../diagnostic.js';
-import type { SourceFile, Span } from '../../source.js';
-import { CATEGORIES, type Category, type DeviceMemory } from '../../memory/types.js';
+import type { Analysis, PlanResult } from '../analyze.js';
+import type { Diagnostic } from '../diagnostics/diagnostic.js';
+import type { SourceFile, Span } from '../source.js';
+import { CATEGORIES, type Category, type DeviceMemory } from '../memory/types.js';
 import { makeStyle, stripAnsi, type Style } from './style.js';
-import type { PlanCost, Traffic } from '../../cost/types.js';
-import { decimalBytesText, groupedText, percentText, rateText, secondsText } from '../../cost/format.js';
+import type { PlanCost, Traffic } from '../cost/types.js';
+import { decimalBytesText, groupedText, percentText, rateText, secondsText } from '../cost/format.js';
 import { compactRanks, formatParams, gib, groupDevices, headroom, percent, summaryLine, tightest, verdict } from './common.js';
 
 export const MAX_WIDTH = 100;

@@ -3,9 +3,9 @@
  * the verdict and summary sentences, grouping of identical devices and compact rank lists.
  * Pure functions of the analysis, so every format says the same thing in the same words.
  */
-import type { Analysis, PlanResult } from '../../analyze.js';
-import type { Diagnostic } from '../diagnostic.js';
-import type { DeviceMemory } from '../../memory/types.js';
+import type { Analysis, PlanResult } from '../analyze.js';
+import type { Diagnostic } from '../diagnostics/diagnostic.js';
+import type { DeviceMemory } from '../memory/types.js';
 
 const GiB = 1024 ** 3;
 

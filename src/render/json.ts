@@ -24,12 +24,12 @@
  * `train` is null for serve plans and `serve` for train plans; a time is null when the GPU
  * lacks a rate it needs (`known` false, `reason` says which).
  */
-import type { Analysis, PlanResult } from '../../analyze.js';
-import type { Diagnostic } from '../diagnostic.js';
-import type { Severity } from '../codes.js';
-import { InternalError } from '../codes.js';
-import type { DeviceMemory } from '../../memory/types.js';
-import type { LinkBytes, PlanCost, ServeCost, Traffic, TrainCost } from '../../cost/types.js';
+import type { Analysis, PlanResult } from '../analyze.js';
+import type { Diagnostic } from '../diagnostics/diagnostic.js';
+import type { Severity } from '../diagnostics/codes.js';
+import { InternalError } from '../diagnostics/codes.js';
+import type { DeviceMemory } from '../memory/types.js';
+import type { LinkBytes, PlanCost, ServeCost, Traffic, TrainCost } from '../cost/types.js';
 import { diagnosticFile, isOk } from './common.js';
 
 export interface JsonReport {
