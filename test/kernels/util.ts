@@ -4,7 +4,7 @@
  * that report the worst element.
  */
 import { expect } from 'vitest';
-import { emptyBuffer, openTestGpu, readBuffer, uploadBuffer, type TestGpu } from '../../runtime/gpu-test.js';
+import { emptyBuffer, openTestGpu, readBuffer, uploadBuffer, type TestGpu } from '../../runtime/testing/gpu.js';
 import type { BufferArg } from '../../runtime/kernels/run.js';
 import type { Dims, KernelProgram } from '../../runtime/kernels/types.js';
 import type { TensorType } from '../../runtime/wgsl/dtype.js';

@@ -1,4 +1,4 @@
-import { CpuEngine, type CpuEngineOptions } from '../../runtime/cpu-engine.js';
+import { CpuEngine, type CpuEngineOptions } from '../../runtime/testing/cpu-engine.js';
 import { createServer, type Server, type ServerOptions } from '../../runtime/serving/server.js';
 import type { BatchPolicy } from '../../runtime/serving/policy.js';
 
