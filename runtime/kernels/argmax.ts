@@ -6,8 +6,8 @@
  * across ranks: the best of the shards' maxima, lowest index on ties).
  * Bindings: x (f32), out (u32) [, maxValues (f32)]. Uniform: rows.
  */
-import { grid1d, paramsDecl, storageDecl, WG_LINEAR } from '../wgsl/common.js';
-import { dimU32, positiveInt, type BindingDecl, type Dims, type KernelProgram, type UniformField } from './types.js';
+import { type BindingSpec, declareBindings, grid1d, WG_LINEAR } from '../wgsl/common.js';
+import { dimU32, positiveInt, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface ArgmaxOptions {
   cols: number;
@@ -30,15 +30,13 @@ export function argmaxProgram(o: ArgmaxOptions): KernelProgram {
   const stride = o.rowStride ?? cols;
   if (stride < cols) throw new Error(`argmax: rowStride ${stride} < cols ${cols}`);
   const base = o.indexBase ?? 0;
-  const bindings: BindingDecl[] = [
-    { name: 'x', access: 'read' },
-    { name: 'out', access: 'read_write' },
+  const specs: BindingSpec[] = [
+    { name: 'x', access: 'read', type: 'f32' },
+    { name: 'out', access: 'read_write', type: 'u32' },
   ];
-  if (o.values) bindings.push({ name: 'maxValues', access: 'read_write' });
-  let s = storageDecl(0, 'x', 'read', 'f32');
-  s += storageDecl(1, 'out', 'read_write', 'u32');
-  if (o.values) s += storageDecl(2, 'maxValues', 'read_write', 'f32');
-  s += paramsDecl(UNIFORMS, bindings.length);
+  if (o.values) specs.push({ name: 'maxValues', access: 'read_write', type: 'f32' });
+  const { bindings, wgsl: decls } = declareBindings(specs, UNIFORMS);
+  let s = decls;
   s += WG_LINEAR;
   s += `const NONE = 0xffffffffu;
 var<workgroup> bv: array<f32, ${WG}>;

@@ -10,8 +10,8 @@
  * | swiglu | gate, up, y           | gate, up (read_write): up = silu(gate)·up |
  * | add    | a, b, y               | a (read_write), b: a = a + b        |
  */
-import { ACTIVATIONS, grid1d, paramsDecl, storageDecl, WG_LINEAR } from '../wgsl/common.js';
-import { dimU32, type BindingDecl, type Dims, type KernelProgram, type UniformField } from './types.js';
+import { ACTIVATIONS, type BindingSpec, declareBindings, grid1d, WG_LINEAR } from '../wgsl/common.js';
+import { dimU32, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface ElementwiseOptions {
   inplace?: boolean;
@@ -24,11 +24,10 @@ function program(op: 'gelu' | 'swiglu' | 'add', inplace: boolean): KernelProgram
   const ins = op === 'gelu' ? ['x'] : op === 'swiglu' ? ['gate', 'up'] : ['a', 'b'];
   // in place: the last input (gelu: x, swiglu: up) or the first (add: a) is the output
   const target = op === 'add' ? 'a' : ins[ins.length - 1]!;
-  const bindings: BindingDecl[] = ins.map((name) => ({ name, access: inplace && name === target ? 'read_write' : 'read' }));
-  if (!inplace) bindings.push({ name: 'y', access: 'read_write' });
-  let s = '';
-  bindings.forEach((b, i) => (s += storageDecl(i, b.name, b.access, 'f32')));
-  s += paramsDecl(UNIFORMS, bindings.length);
+  const specs: BindingSpec[] = ins.map((name) => ({ name, access: inplace && name === target ? 'read_write' : 'read', type: 'f32' }));
+  if (!inplace) specs.push({ name: 'y', access: 'read_write', type: 'f32' });
+  const { bindings, wgsl: decls } = declareBindings(specs, UNIFORMS);
+  let s = decls;
   s += WG_LINEAR + ACTIVATIONS;
   const expr = op === 'gelu' ? 'gelu_tanh(x[i])' : op === 'swiglu' ? 'silu(gate[i]) * up[i]' : 'a[i] + b[i]';
   const dst = inplace ? target : 'y';

@@ -15,7 +15,7 @@
  * Bindings: x (read_write), positions (u32), table (f32: cos [maxSeq, R/2] then sin
  * [maxSeq, R/2]). Uniform: T.
  */
-import { grid1d, paramsDecl, storageDecl, WG_LINEAR } from '../wgsl/common.js';
+import { declareBindings, grid1d, WG_LINEAR } from '../wgsl/common.js';
 import { dimU32, positiveInt, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface RopeOptions {
@@ -62,10 +62,15 @@ export function ropeProgram(o: RopeOptions): KernelProgram {
   if (stride < heads * D) throw new Error(`rope: rowStride ${stride} < heads · headDim`);
   const maxSeq = positiveInt(o.maxSeq, 'rope maxSeq');
   const half = R / 2;
-  let s = storageDecl(0, 'x', 'read_write', 'f32');
-  s += storageDecl(1, 'positions', 'read', 'u32');
-  s += storageDecl(2, 'table', 'read', 'f32');
-  s += paramsDecl(UNIFORMS, 3);
+  const { bindings, wgsl: decls } = declareBindings(
+    [
+      { name: 'x', access: 'read_write', type: 'f32' },
+      { name: 'positions', access: 'read', type: 'u32' },
+      { name: 'table', access: 'read', type: 'f32' },
+    ],
+    UNIFORMS,
+  );
+  let s = decls;
   s += WG_LINEAR;
   s += `@compute @workgroup_size(${WG}, 1, 1)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -97,11 +102,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     wgsl: s,
     entryPoint: 'main',
     workgroupSize: [WG, 1, 1],
-    bindings: [
-      { name: 'x', access: 'read_write' },
-      { name: 'positions', access: 'read' },
-      { name: 'table', access: 'read' },
-    ],
+    bindings,
     uniforms: UNIFORMS,
     fixed: { heads, headDim: D, half, stride, maxSeq },
     features: [],

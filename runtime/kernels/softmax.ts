@@ -4,8 +4,8 @@
  * cols are uniform fields (no recompiles); the row stride is `cols`.
  * Bindings: x, y (or x read_write with `inplace`). Uniforms: rows, cols.
  */
-import { grid1d, paramsDecl, reductions, storageDecl, WG_LINEAR } from '../wgsl/common.js';
-import { dimU32, type BindingDecl, type Dims, type KernelProgram, type UniformField } from './types.js';
+import { type BindingSpec, declareBindings, grid1d, reductions, WG_LINEAR } from '../wgsl/common.js';
+import { dimU32, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface SoftmaxOptions {
   inplace?: boolean;
@@ -21,10 +21,9 @@ const UNIFORMS: UniformField[] = [
 export function softmaxProgram(o: SoftmaxOptions = {}): KernelProgram {
   const inplace = o.inplace === true;
   const WG = o.workgroupSize ?? 64;
-  const bindings: BindingDecl[] = inplace ? [{ name: 'x', access: 'read_write' }] : [{ name: 'x', access: 'read' }, { name: 'y', access: 'read_write' }];
-  let s = '';
-  bindings.forEach((b, i) => (s += storageDecl(i, b.name, b.access, 'f32')));
-  s += paramsDecl(UNIFORMS, bindings.length);
+  const specs: BindingSpec[] = inplace ? [{ name: 'x', access: 'read_write', type: 'f32' }] : [{ name: 'x', access: 'read', type: 'f32' }, { name: 'y', access: 'read_write', type: 'f32' }];
+  const { bindings, wgsl: decls } = declareBindings(specs, UNIFORMS);
+  let s = decls;
   s += WG_LINEAR + reductions(WG);
   const y = inplace ? 'x' : 'y';
   s += `@compute @workgroup_size(${WG}, 1, 1)

@@ -15,8 +15,9 @@
  * WGSL convention: everything is in `@group(0)`; storage buffers take bindings
  * 0 … n−1 in the order of `bindings`; the uniform struct `Params` (fields in the
  * order of `uniforms`, all 32-bit scalars) is `var<uniform> u` at binding n; the entry
- * point is `main`. `KernelRunner` (run.ts) builds the explicit bind-group layout from
- * this description, so an unused binding is still bound and validated.
+ * point is `main`. `declareBindings` (wgsl/common.ts) makes `bindings` and those WGSL
+ * declarations from one list. `KernelRunner` (run.ts) builds the explicit bind-group
+ * layout from this description, so an unused binding is still bound and validated.
  */
 
 export type BindingAccess = 'read' | 'read_write';
