@@ -7,7 +7,7 @@
  * Bindings: x (f32), out (u32) [, maxValues (f32)]. Uniform: rows.
  */
 import { type BindingSpec, declareBindings, grid1d, WG_LINEAR } from '../wgsl/common.js';
-import { dimU32, positiveInt, type Dims, type KernelProgram, type UniformField } from './types.js';
+import { dimU32, positiveInt, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface ArgmaxOptions {
   cols: number;
@@ -18,12 +18,7 @@ export interface ArgmaxOptions {
 }
 
 const WG = 256;
-const UNIFORMS: UniformField[] = [
-  { name: 'rows', type: 'u32' },
-  { name: 'cols', type: 'u32' },
-  { name: 'stride', type: 'u32' },
-  { name: 'base', type: 'u32' },
-];
+const UNIFORMS: UniformField[] = u32Fields('rows', 'cols', 'stride', 'base');
 
 export function argmaxProgram(o: ArgmaxOptions): KernelProgram {
   const cols = positiveInt(o.cols, 'argmax cols');
@@ -86,7 +81,7 @@ ${o.values ? '    maxValues[row] = bv[0];\n' : ''}  }
     workgroupStorageBytes: 8 * WG,
     dispatch(d: Dims) {
       const rows = dimU32(d, 'rows', name);
-      return rows === 0 ? [0, 1, 1] : grid1d(rows);
+      return grid1d(rows);
     },
   };
 }

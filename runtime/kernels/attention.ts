@@ -36,7 +36,7 @@
  */
 import { DTYPE_HELPERS, enables, featuresFor, typeTag, type TensorType } from '../wgsl/dtype.js';
 import { declareBindings, grid1d, reductions, WG_LINEAR } from '../wgsl/common.js';
-import { ceilDiv, dimU32, positiveInt, type Dims, type KernelProgram, type UniformField } from './types.js';
+import { ceilDiv, dimU32, positiveInt, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface KvCacheShape {
   /** Sequences the cache holds (the plan's max_batch). */
@@ -59,22 +59,8 @@ export interface AttentionOptions extends KvCacheShape {
   scale?: number;
 }
 
-const WRITE_UNIFORMS: UniformField[] = [
-  { name: 'T', type: 'u32' },
-  { name: 'words', type: 'u32' },
-  { name: 'slots', type: 'u32' },
-  { name: 'maxSeq', type: 'u32' },
-  { name: 'slot0', type: 'u32' },
-];
-const ATTN_UNIFORMS: UniformField[] = [
-  { name: 'T', type: 'u32' },
-  { name: 'heads', type: 'u32' },
-  { name: 'kvHeads', type: 'u32' },
-  { name: 'slots', type: 'u32' },
-  { name: 'maxSeq', type: 'u32' },
-  { name: 'scale', type: 'f32' },
-  { name: 'slot0', type: 'u32' },
-];
+const WRITE_UNIFORMS: UniformField[] = u32Fields('T', 'words', 'slots', 'maxSeq', 'slot0');
+const ATTN_UNIFORMS: UniformField[] = [...u32Fields('T', 'heads', 'kvHeads', 'slots', 'maxSeq'), { name: 'scale', type: 'f32' }, ...u32Fields('slot0')];
 
 function checkShape(o: KvCacheShape, what: string): { D: number; KVH: number; cache: TensorType } {
   positiveInt(o.slots, `${what} slots`);
@@ -143,7 +129,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     workgroupStorageBytes: 0,
     dispatch(d: Dims) {
       const T = dimU32(d, 'T', name);
-      return T === 0 ? [0, 1, 1] : grid1d(ceilDiv(T * words, WG));
+      return grid1d(ceilDiv(T * words, WG));
     },
   };
 }

@@ -11,14 +11,14 @@
  * | add    | a, b, y               | a (read_write), b: a = a + b        |
  */
 import { ACTIVATIONS, type BindingSpec, declareBindings, grid1d, WG_LINEAR } from '../wgsl/common.js';
-import { dimU32, type Dims, type KernelProgram, type UniformField } from './types.js';
+import { dimU32, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface ElementwiseOptions {
   inplace?: boolean;
 }
 
 const WG = 256;
-const UNIFORMS: UniformField[] = [{ name: 'n', type: 'u32' }];
+const UNIFORMS: UniformField[] = u32Fields('n');
 
 function program(op: 'gelu' | 'swiglu' | 'add', inplace: boolean): KernelProgram {
   const ins = op === 'gelu' ? ['x'] : op === 'swiglu' ? ['gate', 'up'] : ['a', 'b'];
@@ -51,7 +51,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     workgroupStorageBytes: 0,
     dispatch(d: Dims) {
       const n = dimU32(d, 'n', name);
-      return n === 0 ? [0, 1, 1] : grid1d(Math.ceil(n / WG));
+      return grid1d(Math.ceil(n / WG));
     },
   };
 }

@@ -17,7 +17,7 @@
  */
 import { DTYPE_HELPERS, enables, featuresFor, typeTag, type TensorType } from '../wgsl/dtype.js';
 import { type BindingSpec, declareBindings, grid1d, WG_LINEAR } from '../wgsl/common.js';
-import { ceilDiv, dimU32, positiveInt, type Dims, type KernelProgram, type UniformField } from './types.js';
+import { ceilDiv, dimU32, positiveInt, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface EmbeddingOptions {
   hidden: number;
@@ -33,13 +33,7 @@ export interface EmbeddingOptions {
 }
 
 const WG = 64;
-const UNIFORMS: UniformField[] = [
-  { name: 'T', type: 'u32' },
-  { name: 'hidden', type: 'u32' },
-  { name: 'vocab', type: 'u32' },
-  { name: 'maxPos', type: 'u32' },
-  { name: 'rowBase', type: 'u32' },
-];
+const UNIFORMS: UniformField[] = u32Fields('T', 'hidden', 'vocab', 'maxPos', 'rowBase');
 
 export function embeddingProgram(o: EmbeddingOptions): KernelProgram {
   const hidden = positiveInt(o.hidden, 'embedding hidden');
@@ -93,7 +87,7 @@ ${pos ? '  let p = positions[t];\n  if (p < u.maxPos) { v += posTable_at(p * HID
     workgroupStorageBytes: 0,
     dispatch(d: Dims) {
       const T = dimU32(d, 'T', name);
-      return T === 0 ? [0, 1, 1] : grid1d(ceilDiv(T * hidden, WG));
+      return grid1d(ceilDiv(T * hidden, WG));
     },
   };
 }

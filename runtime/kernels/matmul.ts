@@ -31,7 +31,7 @@
  */
 import { DTYPE_HELPERS, enables, featuresFor, isNative16, typeTag, type TensorType } from '../wgsl/dtype.js';
 import { ACTIVATIONS, type BindingSpec, declareBindings } from '../wgsl/common.js';
-import { ceilDiv, dimU32, positiveInt, type BindingDecl, type Dims, type KernelProgram, type UniformField } from './types.js';
+import { ceilDiv, dimU32, positiveInt, u32Fields, type BindingDecl, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export type MatmulVariant = 'tiled' | 'gemv' | 'subgroup-matrix';
 export type MatmulTile = 'small' | 'medium' | 'large';
@@ -107,13 +107,7 @@ function resolve(o: MatmulOptions): Resolved {
   };
 }
 
-const UNIFORMS: UniformField[] = [
-  { name: 'M', type: 'u32' },
-  { name: 'N', type: 'u32' },
-  { name: 'K', type: 'u32' },
-  { name: 'ldc', type: 'u32' },
-  { name: 'col0', type: 'u32' },
-];
+const UNIFORMS: UniformField[] = u32Fields('M', 'N', 'K', 'ldc', 'col0');
 
 /** C (and the bias and residual) are read and written as vec4 when every column index stays 4-aligned. */
 function cVecOf(r: Resolved): boolean {

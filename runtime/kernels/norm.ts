@@ -11,7 +11,7 @@
  */
 import { DTYPE_HELPERS, enables, featuresFor, typeTag, type TensorType } from '../wgsl/dtype.js';
 import { type BindingSpec, declareBindings, grid1d, nextPow2, reductions, WG_LINEAR } from '../wgsl/common.js';
-import { dimU32, positiveInt, type Dims, type KernelProgram, type UniformField } from './types.js';
+import { dimU32, positiveInt, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface NormOptions {
   cols: number;
@@ -23,11 +23,7 @@ export interface NormOptions {
   workgroupSize?: number;
 }
 
-const UNIFORMS: UniformField[] = [
-  { name: 'rows', type: 'u32' },
-  { name: 'cols', type: 'u32' },
-  { name: 'eps', type: 'f32' },
-];
+const UNIFORMS: UniformField[] = [...u32Fields('rows', 'cols'), { name: 'eps', type: 'f32' }];
 
 function normProgram(kind: 'layernorm' | 'rmsnorm', o: NormOptions): KernelProgram {
   const cols = positiveInt(o.cols, `${kind} cols`);
@@ -85,7 +81,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     workgroupStorageBytes: 4 * WG,
     dispatch(d: Dims) {
       const rows = dimU32(d, 'rows', name);
-      return rows === 0 ? [0, 1, 1] : grid1d(rows);
+      return grid1d(rows);
     },
   };
 }

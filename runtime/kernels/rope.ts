@@ -16,7 +16,7 @@
  * [maxSeq, R/2]). Uniform: T.
  */
 import { declareBindings, grid1d, WG_LINEAR } from '../wgsl/common.js';
-import { dimU32, positiveInt, type Dims, type KernelProgram, type UniformField } from './types.js';
+import { dimU32, positiveInt, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface RopeOptions {
   heads: number;
@@ -30,14 +30,7 @@ export interface RopeOptions {
 }
 
 const WG = 64;
-const UNIFORMS: UniformField[] = [
-  { name: 'T', type: 'u32' },
-  { name: 'heads', type: 'u32' },
-  { name: 'headDim', type: 'u32' },
-  { name: 'half', type: 'u32' },
-  { name: 'stride', type: 'u32' },
-  { name: 'maxSeq', type: 'u32' },
-];
+const UNIFORMS: UniformField[] = u32Fields('T', 'heads', 'headDim', 'half', 'stride', 'maxSeq');
 
 /** cos then sin of pos · theta^(−2i/R) for pos < maxSeq, i < R/2, computed in f64 — bind as `table`. */
 export function ropeTable(maxSeq: number, rotaryDim: number, theta = 10000): Float32Array {
@@ -109,7 +102,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     workgroupStorageBytes: 0,
     dispatch(d: Dims) {
       const T = dimU32(d, 'T', name);
-      return T === 0 ? [0, 1, 1] : grid1d(Math.ceil((T * heads * half) / WG));
+      return grid1d(Math.ceil((T * heads * half) / WG));
     },
   };
 }

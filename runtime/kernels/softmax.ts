@@ -5,7 +5,7 @@
  * Bindings: x, y (or x read_write with `inplace`). Uniforms: rows, cols.
  */
 import { type BindingSpec, declareBindings, grid1d, reductions, WG_LINEAR } from '../wgsl/common.js';
-import { dimU32, type Dims, type KernelProgram, type UniformField } from './types.js';
+import { dimU32, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface SoftmaxOptions {
   inplace?: boolean;
@@ -13,10 +13,7 @@ export interface SoftmaxOptions {
   workgroupSize?: number;
 }
 
-const UNIFORMS: UniformField[] = [
-  { name: 'rows', type: 'u32' },
-  { name: 'cols', type: 'u32' },
-];
+const UNIFORMS: UniformField[] = u32Fields('rows', 'cols');
 
 export function softmaxProgram(o: SoftmaxOptions = {}): KernelProgram {
   const inplace = o.inplace === true;
@@ -56,7 +53,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     dispatch(d: Dims) {
       const rows = dimU32(d, 'rows', name);
       dimU32(d, 'cols', name);
-      return rows === 0 ? [0, 1, 1] : grid1d(rows);
+      return grid1d(rows);
     },
   };
 }

@@ -79,3 +79,8 @@ export function positiveInt(v: number, what: string): number {
   if (!Number.isInteger(v) || v < 1) throw new Error(`${what} must be a positive integer, got ${v}`);
   return v;
 }
+
+/** Uniform fields of type u32, in this order (most of a kernel's `uniforms`). */
+export function u32Fields(...names: string[]): UniformField[] {
+  return names.map((name) => ({ name, type: 'u32' }));
+}

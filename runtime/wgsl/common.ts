@@ -59,9 +59,10 @@ export function declareBindings(specs: readonly BindingSpec[], uniforms: readonl
  */
 export const MAX_WORKGROUPS_PER_DIM = 65535;
 
-/** A 1-D grid of `groups` workgroups folded into (x, y) so neither exceeds the limit. */
+/** A 1-D grid of `groups` workgroups folded into (x, y) so neither exceeds the limit; [0, 1, 1] (no dispatch) for none. */
 export function grid1d(groups: number): [number, number, number] {
-  const g = Math.max(1, Math.ceil(groups));
+  if (!(groups > 0)) return [0, 1, 1];
+  const g = Math.ceil(groups);
   if (g <= MAX_WORKGROUPS_PER_DIM) return [g, 1, 1];
   const y = Math.ceil(g / MAX_WORKGROUPS_PER_DIM);
   return [Math.ceil(g / y), y, 1];
