@@ -6,7 +6,7 @@
  * across ranks: the best of the shards' maxima, lowest index on ties).
  * Bindings: x (f32), out (u32) [, maxValues (f32)]. Uniform: rows.
  */
-import { type BindingSpec, declareBindings, grid1d, WG_LINEAR } from '../wgsl/common.js';
+import { type BindingSpec, declareBindings, grid1d, main1d, WG_LINEAR } from '../wgsl/common.js';
 import { dimU32, positiveInt, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface ArgmaxOptions {
@@ -42,8 +42,7 @@ fn better(v: f32, i: u32, w: f32, j: u32) -> bool {
   if (j == NONE) { return true; }
   return v > w || (v == w && i < j);
 }
-@compute @workgroup_size(${WG}, 1, 1)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+${main1d(WG)}
   let row = wg_linear(wid, nwg);
   if (row >= u.rows) { return; }
   var best = 0.0;

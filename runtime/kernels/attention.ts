@@ -35,7 +35,7 @@
  * whole-cache attention writes zeros for them. Per sequence the arithmetic is the same.
  */
 import { DTYPE_HELPERS, enables, featuresFor, typeTag, type TensorType } from '../wgsl/dtype.js';
-import { declareBindings, grid1d, reductions, WG_LINEAR } from '../wgsl/common.js';
+import { declareBindings, grid1d, main1d, reductions, WG_LINEAR } from '../wgsl/common.js';
 import { ceilDiv, dimU32, positiveInt, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface KvCacheShape {
@@ -99,8 +99,7 @@ export function kvWriteProgram(o: KvCacheShape): KernelProgram {
   );
   let s = enables([cache]) + decls;
   s += DTYPE_HELPERS + WG_LINEAR;
-  s += `@compute @workgroup_size(${WG}, 1, 1)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  s += `${main1d(WG)}
   let WORDS = u.words;
   let g = wg_linear(wid, nwg) * ${WG}u + lid;
   let t = g / WORDS;

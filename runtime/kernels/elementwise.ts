@@ -10,7 +10,7 @@
  * | swiglu | gate, up, y           | gate, up (read_write): up = silu(gate)·up |
  * | add    | a, b, y               | a (read_write), b: a = a + b        |
  */
-import { ACTIVATIONS, type BindingSpec, declareBindings, grid1d, WG_LINEAR } from '../wgsl/common.js';
+import { ACTIVATIONS, type BindingSpec, declareBindings, grid1d, main1d, WG_LINEAR } from '../wgsl/common.js';
 import { dimU32, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface ElementwiseOptions {
@@ -31,8 +31,7 @@ function program(op: 'gelu' | 'swiglu' | 'add', inplace: boolean): KernelProgram
   s += WG_LINEAR + ACTIVATIONS;
   const expr = op === 'gelu' ? 'gelu_tanh(x[i])' : op === 'swiglu' ? 'silu(gate[i]) * up[i]' : 'a[i] + b[i]';
   const dst = inplace ? target : 'y';
-  s += `@compute @workgroup_size(${WG}, 1, 1)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  s += `${main1d(WG)}
   let i = wg_linear(wid, nwg) * ${WG}u + lid;
   if (i < u.n) { ${dst}[i] = ${expr}; }
 }

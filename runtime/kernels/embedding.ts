@@ -16,7 +16,7 @@
  * `ids` = the positions.
  */
 import { DTYPE_HELPERS, enables, featuresFor, typeTag, type TensorType } from '../wgsl/dtype.js';
-import { type BindingSpec, declareBindings, grid1d, WG_LINEAR } from '../wgsl/common.js';
+import { type BindingSpec, declareBindings, grid1d, main1d, WG_LINEAR } from '../wgsl/common.js';
 import { ceilDiv, dimU32, positiveInt, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface EmbeddingOptions {
@@ -55,8 +55,7 @@ export function embeddingProgram(o: EmbeddingOptions): KernelProgram {
   let s = enables([tt, pt]) + decls;
   s += DTYPE_HELPERS + WG_LINEAR;
   const maxPos = pos ? positiveInt(pos.maxPositions, 'embedding maxPositions') : 0;
-  s += `@compute @workgroup_size(${WG}, 1, 1)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  s += `${main1d(WG)}
   let HIDDEN = u.hidden;
   let g = wg_linear(wid, nwg) * ${WG}u + lid;
   let t = g / HIDDEN;

@@ -10,7 +10,7 @@
  * TensorType. `cols` and `eps` are fixed uniforms; `rows` is the dynamic one.
  */
 import { DTYPE_HELPERS, enables, featuresFor, typeTag, type TensorType } from '../wgsl/dtype.js';
-import { type BindingSpec, declareBindings, grid1d, nextPow2, reductions, WG_LINEAR } from '../wgsl/common.js';
+import { type BindingSpec, declareBindings, grid1d, main1d, nextPow2, reductions, WG_LINEAR } from '../wgsl/common.js';
 import { dimU32, positiveInt, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface NormOptions {
@@ -41,8 +41,7 @@ function normProgram(kind: 'layernorm' | 'rmsnorm', o: NormOptions): KernelProgr
   const { bindings, wgsl: decls } = declareBindings(specs, UNIFORMS);
   let s = enables([wt, ln ? bt : undefined]) + decls;
   s += DTYPE_HELPERS + WG_LINEAR + reductions(WG);
-  s += `@compute @workgroup_size(${WG}, 1, 1)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  s += `${main1d(WG)}
   let row = wg_linear(wid, nwg);
   if (row >= u.rows) { return; }
   let COLS = u.cols;

@@ -15,7 +15,7 @@
  * Bindings: x (read_write), positions (u32), table (f32: cos [maxSeq, R/2] then sin
  * [maxSeq, R/2]). Uniform: T.
  */
-import { declareBindings, grid1d, WG_LINEAR } from '../wgsl/common.js';
+import { declareBindings, grid1d, main1d, WG_LINEAR } from '../wgsl/common.js';
 import { dimU32, positiveInt, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface RopeOptions {
@@ -65,8 +65,7 @@ export function ropeProgram(o: RopeOptions): KernelProgram {
   );
   let s = decls;
   s += WG_LINEAR;
-  s += `@compute @workgroup_size(${WG}, 1, 1)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  s += `${main1d(WG)}
   let HEADS = u.heads;
   let D = u.headDim;
   let HALF = u.half;

@@ -4,7 +4,7 @@
  * cols are uniform fields (no recompiles); the row stride is `cols`.
  * Bindings: x, y (or x read_write with `inplace`). Uniforms: rows, cols.
  */
-import { type BindingSpec, declareBindings, grid1d, reductions, WG_LINEAR } from '../wgsl/common.js';
+import { type BindingSpec, declareBindings, grid1d, main1d, reductions, WG_LINEAR } from '../wgsl/common.js';
 import { dimU32, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface SoftmaxOptions {
@@ -23,8 +23,7 @@ export function softmaxProgram(o: SoftmaxOptions = {}): KernelProgram {
   let s = decls;
   s += WG_LINEAR + reductions(WG);
   const y = inplace ? 'x' : 'y';
-  s += `@compute @workgroup_size(${WG}, 1, 1)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  s += `${main1d(WG)}
   let row = wg_linear(wid, nwg);
   if (row >= u.rows) { return; }
   let C = u.cols;

@@ -68,6 +68,11 @@ export function grid1d(groups: number): [number, number, number] {
   return [Math.ceil(g / y), y, 1];
 }
 
+/** The entry point of a `grid1d` kernel with `WG` invocations per workgroup, up to its opening brace: `main(wid, nwg, lid)`. */
+export function main1d(WG: number): string {
+  return `@compute @workgroup_size(${WG}, 1, 1)\nfn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {`;
+}
+
 /** `fn wg_linear(wid, nwg) -> u32`: the linear workgroup index of a `grid1d` dispatch. */
 export const WG_LINEAR = /* wgsl */ `
 fn wg_linear(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return wid.y * nwg.x + wid.x; }
