@@ -13,6 +13,7 @@
  */
 import { analyze } from '../src/analyze.js';
 import { compilePlan } from '../src/compile.js';
+import { exactBytes } from '../src/format.js';
 import type { Graph } from '../src/graph/types.js';
 import { createRuntime } from '../runtime/index.js';
 import { memoryHost } from '../test/fuzz/mutate.js';
@@ -74,10 +75,10 @@ async function run(tensor: number) {
 
 const one = await run(1);
 const decodeRate = (r: typeof one) => (r.tokens.length - 1) / Math.max(1e-9, r.generateS - r.prefillS);
-log(`GPT-2 124M f32, tensor 1, on ${one.adapter} (maxStorageBufferBindingSize ${one.bindingLimit.toLocaleString('en-US')} B)`);
+log(`GPT-2 124M f32, tensor 1, on ${one.adapter} (maxStorageBufferBindingSize ${exactBytes(one.bindingLimit)})`);
 for (const s of one.split) log(`  split: rank ${s.rank} ${s.weight} [${s.shape.join(', ')}] into ${s.blockRows.length} blocks of ${s.blockRows.join(', ')} rows`);
 if (one.split.length === 0) log('  no weight split (the binding limit holds every weight)');
-for (const m of one.memory) log(`  memory: rank ${m.rank} allocated ${m.allocatedBytes.toLocaleString('en-US')} B, plan ${m.planBytes.toLocaleString('en-US')} B, ratio ${m.ratio.toFixed(3)}`);
+for (const m of one.memory) log(`  memory: rank ${m.rank} allocated ${exactBytes(m.allocatedBytes)}, plan ${exactBytes(m.planBytes)}, ratio ${m.ratio.toFixed(3)}`);
 log(`  load ${one.loadS.toFixed(1)} s; prefill of ${PROMPT.length} tokens ${one.prefillS.toFixed(2)} s; ${newTokens} greedy tokens ${one.generateS.toFixed(2)} s (≈ ${decodeRate(one).toFixed(2)} decode tokens/s)`);
 log(`  tokens: ${one.tokens.join(' ')}`);
 

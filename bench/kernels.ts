@@ -12,7 +12,7 @@
  *   so Dawn exposes shader-f16 and subgroup matrices.
  */
 import { writeFileSync } from 'node:fs';
-import { emptyBuffer, openTestGpu } from '../runtime/gpu-test.js';
+import { emptyBuffer, openTestGpu } from '../runtime/testing/gpu.js';
 import { matmulProgram, subgroupMatrixSupport, type MatmulOptions } from '../runtime/kernels/matmul.js';
 import { storageBytes, type TensorType } from '../runtime/wgsl/dtype.js';
 

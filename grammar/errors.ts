@@ -12,41 +12,16 @@ import { diag, type Diagnostic, type Related } from '../src/diagnostics/diagnost
 import type { SourceFile, Span } from '../src/source.js';
 import { tokenEnd } from './lexer.js';
 import type { RawError } from './parser.js';
-import {
-  Colon,
-  Comma,
-  DigitIdent,
-  DotDot,
-  Equals,
-  Identifier,
-  LBracket,
-  LCurly,
-  Minus,
-  NumberLiteral,
-  Percent,
-  RBracket,
-  RCurly,
-  Semicolon,
-  StringLiteral,
-} from './tokens.js';
+import { ALL_TOKENS, Colon, Comma, DigitIdent, Equals, Identifier, LBracket, LCurly, NumberLiteral, RBracket, RCurly, StringLiteral } from './tokens.js';
 
 const DECLARATION_WORDS = new Set(['model', 'cluster', 'plan']);
 
 const VALUE_HELP =
   'a value is a number (32, 5 ms, 10%), a name (bf16), a string ("…"), a list ([0..15, 16..31]) or a block ({ … })';
 
+/** How an expected token reads: punctuation by its label (tokens.ts), the others as words. */
 const TOKEN_WORDS: Record<string, string> = {
-  [Equals.name]: "'='",
-  [Colon.name]: "':'",
-  [LCurly.name]: "'{'",
-  [RCurly.name]: "'}'",
-  [LBracket.name]: "'['",
-  [RBracket.name]: "']'",
-  [Comma.name]: "','",
-  [Semicolon.name]: "';'",
-  [DotDot.name]: "'..'",
-  [Minus.name]: "'-'",
-  [Percent.name]: "'%'",
+  ...Object.fromEntries(ALL_TOKENS.filter((t) => t.LABEL !== undefined).map((t) => [t.name, t.LABEL!])),
   [NumberLiteral.name]: 'a number',
   [Identifier.name]: 'a name',
   [DigitIdent.name]: 'a name',

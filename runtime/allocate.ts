@@ -7,6 +7,7 @@
  * is allocated, with its name, its size, the limit and what to change.
  */
 import { bytesPerElement, tensorFormatOf } from '../src/facts/dtypes.js';
+import { exactBytes } from '../src/format.js';
 import type { Graph, GraphDevice } from '../src/graph/types.js';
 import type { RankDevice } from './device.js';
 import { bufferBytes, splitRows, splitSlots, type KvCacheTensor } from './split.js';
@@ -29,7 +30,6 @@ export interface BindingLimit {
   source: string;
 }
 
-const fmtB = (n: number) => `${n.toLocaleString('en-US')} B`;
 
 /**
  * The binding limit of `rd`: the adapter's maxStorageBufferBindingSize, or
@@ -42,9 +42,9 @@ export function bindingLimit(rd: RankDevice, maxBindingBytes?: number): BindingL
   }
   if (maxBindingBytes !== undefined && maxBindingBytes < adapter) {
     const bytes = maxBindingBytes - (maxBindingBytes % 4);
-    return { bytes, source: `the emulated binding limit (maxBindingBytes) of ${fmtB(bytes)}, below this adapter's ${fmtB(adapter)}` };
+    return { bytes, source: `the emulated binding limit (maxBindingBytes) of ${exactBytes(bytes)}, below this adapter's ${exactBytes(adapter)}` };
   }
-  return { bytes: adapter, source: `this adapter's maxStorageBufferBindingSize of ${fmtB(adapter)} (${rd.description})` };
+  return { bytes: adapter, source: `this adapter's maxStorageBufferBindingSize of ${exactBytes(adapter)} (${rd.description})` };
 }
 
 /** How one device's weights are laid out over bindings: instance name → row blocks (one block: not split). */
@@ -89,10 +89,10 @@ export function planBindings(rd: RankDevice, dev: GraphDevice, graph: Graph, reg
     if (r.name === 'uniforms') continue; // the kernel runner's pool of small uniform buffers
     if (r.name === 'staging-read' || r.name === 'staging-write' || r.name === 'extra') {
       // Mapped or unbound buffers: only the buffer size limit applies.
-      if (r.bytes > maxBufferSize) problems.push(`the ${r.name} buffer needs ${fmtB(r.bytes)}, more than this adapter's maxBufferSize of ${fmtB(maxBufferSize)} (${rd.description}); ${activationAdvice(graph, r, maxBufferSize)}`);
+      if (r.bytes > maxBufferSize) problems.push(`the ${r.name} buffer needs ${exactBytes(r.bytes)}, more than this adapter's maxBufferSize of ${exactBytes(maxBufferSize)} (${rd.description}); ${activationAdvice(graph, r, maxBufferSize)}`);
       continue;
     }
-    if (bufferBytes(r.bytes) > limit.bytes) problems.push(`the ${r.name} buffer needs ${fmtB(r.bytes)}, more than one binding: ${limit.source}; activation buffers are bound whole: ${activationAdvice(graph, r, limit.bytes)}`);
+    if (bufferBytes(r.bytes) > limit.bytes) problems.push(`the ${r.name} buffer needs ${exactBytes(r.bytes)}, more than one binding: ${limit.source}; activation buffers are bound whole: ${activationAdvice(graph, r, limit.bytes)}`);
   }
   if (problems.length > 0) {
     throw new AllocationError(problems.length === 1 ? `rank ${dev.rank}: ${problems[0]}` : `rank ${dev.rank}: ${problems.length} buffers do not fit:\n${problems.map((p) => `  - ${p}`).join('\n')}`);

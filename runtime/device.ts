@@ -1,6 +1,7 @@
 /**
  * One GPUDevice per rank of the plan, each from its own adapter (Dawn gives one
- * device per adapter); several ranks may share one physical GPU, as on CI.
+ * device per adapter); several ranks may share one physical GPU, as on CI. `openDevice`
+ * is the one opener: the tests' (runtime/testing/gpu.ts) uses it too.
  */
 import { create, globals } from 'webgpu';
 
@@ -21,47 +22,62 @@ export interface DeviceOptions {
   optionalFeatures?: GPUFeatureName[];
 }
 
-let gpuSingleton: { key: string; gpu: GPU } | undefined;
+/** One Dawn instance per set of toggles, kept: the runtime and the test opener share them. */
+const instances = new Map<string, GPU>();
 
 /** The `navigator.gpu` of Dawn; WebGPU's enums (GPUBufferUsage …) become globals. */
 export function gpu(dawn: string[] = []): GPU {
   const key = dawn.join('\n');
-  if (!gpuSingleton || gpuSingleton.key !== key) {
+  let g = instances.get(key);
+  if (!g) {
     Object.assign(globalThis, globals);
-    gpuSingleton = { key, gpu: create(dawn) };
+    g = create(dawn);
+    instances.set(key, g);
   }
-  return gpuSingleton.gpu;
+  return g;
+}
+
+/** Features the kernels can use, requested when the adapter offers them. */
+export const KERNEL_FEATURES: readonly GPUFeatureName[] = ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix' as GPUFeatureName];
+
+const NO_ADAPTER =
+  'no WebGPU adapter: Dawn found no Vulkan device. Install a Vulkan driver — on Debian bookworm, ' +
+  "mesa-vulkan-drivers and libvulkan1 from bookworm-backports (lavapipe, a CPU implementation; see .ci/run) — and check 'vulkaninfo --summary'.";
+
+/**
+ * A device on a new adapter of `g`, with the `wanted` features the adapter offers and the
+ * adapter's own limits (WebGPU's defaults are smaller). Throws when there is no adapter.
+ */
+export async function openDevice(g: GPU, label: string, wanted: readonly string[]): Promise<Omit<RankDevice, 'rank'>> {
+  const adapter = await g.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new Error(NO_ADAPTER);
+  const l = adapter.limits;
+  const device = await adapter.requestDevice({
+    label,
+    requiredFeatures: wanted.filter((f) => adapter.features.has(f)) as GPUFeatureName[],
+    requiredLimits: {
+      maxBufferSize: l.maxBufferSize,
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+      maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
+      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+    },
+  });
+  const info = adapter.info;
+  return {
+    device,
+    adapter,
+    description: [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') || 'unknown adapter',
+    features: new Set(device.features),
+    limits: device.limits,
+  };
 }
 
 export async function openDevices(count: number, opts: DeviceOptions = {}): Promise<RankDevice[]> {
   const g = gpu(opts.dawn);
   const out: RankDevice[] = [];
-  for (let rank = 0; rank < count; rank++) {
-    const adapter = await g.requestAdapter({ powerPreference: 'high-performance' });
-    if (!adapter) throw new Error('no WebGPU adapter: install a Vulkan driver (on Debian: mesa-vulkan-drivers from bookworm-backports for a software GPU)');
-    const wanted = (opts.optionalFeatures ?? ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix' as GPUFeatureName]).filter((f) => adapter.features.has(f));
-    const l = adapter.limits;
-    const device = await adapter.requestDevice({
-      label: `rank ${rank}`,
-      requiredFeatures: wanted,
-      requiredLimits: {
-        maxBufferSize: l.maxBufferSize,
-        maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
-        maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
-        maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
-        maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
-        maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
-      },
-    });
-    const info = adapter.info;
-    out.push({
-      rank,
-      device,
-      adapter,
-      description: [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') || 'unknown adapter',
-      features: new Set(device.features),
-      limits: device.limits,
-    });
-  }
+  for (let rank = 0; rank < count; rank++) out.push({ rank, ...(await openDevice(g, `rank ${rank}`, opts.optionalFeatures ?? KERNEL_FEATURES)) });
   return out;
 }

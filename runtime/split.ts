@@ -22,6 +22,7 @@
  * block, so its attention reads one binding; a slot's bytes are whole 4-byte words
  * (headDim is even), so the blocks again add up to the unsplit buffer.
  */
+import { exactBytes } from '../src/format.js';
 import type { Range } from './weights/slice.js';
 
 export interface SplitTensor {
@@ -39,7 +40,6 @@ export function bufferBytes(bytes: number): number {
   return Math.max(4, Math.ceil(bytes / 4) * 4);
 }
 
-const fmtB = (n: number) => `${n.toLocaleString('en-US')} B`;
 
 /**
  * The row blocks of `t` under a binding limit of `limit` bytes: one block (all rows)
@@ -52,7 +52,7 @@ export function splitRows(t: SplitTensor, limit: number): SplitResult {
   const rowBytes = rowElements * t.elementBytes;
   const total = rows * rowBytes;
   if (bufferBytes(total) <= limit) return { ok: true, blocks: [[0, rows]] };
-  const what = `${t.name} [${t.shape.join(', ')}] needs ${fmtB(total)}, more than one binding of ${fmtB(limit)}`;
+  const what = `${t.name} [${t.shape.join(', ')}] needs ${exactBytes(total)}, more than one binding of ${exactBytes(limit)}`;
   if (t.shape.length < 2) return { ok: false, problem: `${what}, and only tensors of two or more dimensions are split (by rows)` };
   // The fewest rows whose bytes are whole 4-byte words.
   const wordRows = rowBytes % 4 === 0 ? 1 : rowBytes % 2 === 0 ? 2 : 4;
@@ -61,7 +61,7 @@ export function splitRows(t: SplitTensor, limit: number): SplitResult {
   const per = fit - (fit % quantum);
   if (per < 1) {
     const need = wordRows * rowBytes;
-    return { ok: false, problem: `${what}, and it is split by rows, but ${wordRows === 1 ? 'one row' : `${wordRows} rows (the fewest that fill whole 4-byte words)`} already take${wordRows === 1 ? 's' : ''} ${fmtB(need)}` };
+    return { ok: false, problem: `${what}, and it is split by rows, but ${wordRows === 1 ? 'one row' : `${wordRows} rows (the fewest that fill whole 4-byte words)`} already take${wordRows === 1 ? 's' : ''} ${exactBytes(need)}` };
   }
   const blocks: Range[] = [];
   for (let r = 0; r < rows; r += per) blocks.push([r, Math.min(rows, r + per)]);
@@ -91,8 +91,8 @@ export function splitSlots(kv: KvCacheTensor, limit: number): SplitResult {
   const total = kv.slots * slotBytes;
   if (bufferBytes(total) <= limit) return { ok: true, blocks: [[0, kv.slots]] };
   const per = Math.floor(limit / slotBytes);
-  const what = `${kv.name}: the K (and the V) cache of one layer [${kv.slots}, ${kv.seq}, ${kv.kvHeads}, ${kv.headDim}] needs ${fmtB(total)}, more than one binding of ${fmtB(limit)}`;
-  if (per < 1 || slotBytes % 4 !== 0) return { ok: false, problem: `${what}, and it is split by slots (sequences), but one slot (one sequence's K, or its V) already takes ${fmtB(slotBytes)}` };
+  const what = `${kv.name}: the K (and the V) cache of one layer [${kv.slots}, ${kv.seq}, ${kv.kvHeads}, ${kv.headDim}] needs ${exactBytes(total)}, more than one binding of ${exactBytes(limit)}`;
+  if (per < 1 || slotBytes % 4 !== 0) return { ok: false, problem: `${what}, and it is split by slots (sequences), but one slot (one sequence's K, or its V) already takes ${exactBytes(slotBytes)}` };
   const blocks: Range[] = [];
   for (let s = 0; s < kv.slots; s += per) blocks.push([s, Math.min(kv.slots, s + per)]);
   return { ok: true, blocks };

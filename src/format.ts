@@ -1,12 +1,56 @@
-/** Human formatting of sizes, shared by messages and reports. */
-const GiB = 2 ** 30;
-const MiB = 2 ** 20;
+/**
+ * Human formatting of numbers and sizes, the one module every stage uses (messages, the
+ * memory formulas, the text and HTML reports, the CLI, the runtime). The byte formats are
+ * named options, each for its purpose; they differ on purpose (exact vs rounded, binary
+ * GiB for memory vs decimal GB beside bandwidths in GB/s).
+ */
+export const MiB = 2 ** 20;
+export const GiB = 2 ** 30;
 
-/** 91625968640 → "85.33 GiB"; below 1 GiB in MiB. */
+/** 91625968640 → "85.33 GiB"; below 1 GiB in MiB ("12.5 MiB"), below 1 MiB in bytes. Messages. */
 export function formatBytes(n: number): string {
   if (Math.abs(n) >= GiB) return `${(n / GiB).toFixed(2)} GiB`;
   if (Math.abs(n) >= MiB) return `${(n / MiB).toFixed(1)} MiB`;
   return `${n} B`;
+}
+
+/** GiB with 2 decimals and no unit, never "-0.00": 91625968640 → "85.33". Tables and charts that name the unit once. */
+export function gibText(bytes: number): string {
+  const s = (bytes / GiB).toFixed(2);
+  return s === '-0.00' ? '0.00' : s;
+}
+
+/** Exact, then rounded: "7,530,094,592 B (7.01 GiB)". The memory model's formulas. */
+export function bytesText(bytes: number): string {
+  return `${num(bytes)} B (${(bytes / GiB).toFixed(2)} GiB)`;
+}
+
+/** Exact: "1,234,567 B". The runtime's allocation and binding errors. */
+export function exactBytes(bytes: number): string {
+  return `${groupDigits(bytes)} B`;
+}
+
+/** Decimal units, 3 significant digits, beside bandwidths in GB/s: 541165879296 → "541 GB", 8388608 → "8.39 MB". */
+export function decimalBytesText(bytes: number): string {
+  const b = sig3(bytes);
+  const units: [number, string][] = [
+    [1e12, 'TB'],
+    [1e9, 'GB'],
+    [1e6, 'MB'],
+    [1e3, 'kB'],
+  ];
+  for (const [size, unit] of units) if (b >= size) return `${(b / size).toPrecision(3)} ${unit}`;
+  return `${b} B`;
+}
+
+/** Rounded to 3 significant digits first, so that 999.7 ms is "1.00 s", not "1.00e+3 ms". */
+export function sig3(x: number): number {
+  return x === 0 ? 0 : Number(x.toPrecision(3));
+}
+
+/** 1234567 → "1,234,567"; non-integers with up to 3 decimals ("0.5", "10.375"). */
+export function num(n: number): string {
+  return Number.isInteger(n) ? groupDigits(n) : String(Number(n.toFixed(3)));
 }
 
 /**

@@ -6,8 +6,8 @@
  * across ranks: the best of the shards' maxima, lowest index on ties).
  * Bindings: x (f32), out (u32) [, maxValues (f32)]. Uniform: rows.
  */
-import { grid1d, paramsDecl, storageDecl, WG_LINEAR } from '../wgsl/common.js';
-import { dimU32, positiveInt, type BindingDecl, type Dims, type KernelProgram, type UniformField } from './types.js';
+import { type BindingSpec, declareBindings, grid1d, main1d, WG_LINEAR } from '../wgsl/common.js';
+import { dimU32, positiveInt, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface ArgmaxOptions {
   cols: number;
@@ -18,27 +18,20 @@ export interface ArgmaxOptions {
 }
 
 const WG = 256;
-const UNIFORMS: UniformField[] = [
-  { name: 'rows', type: 'u32' },
-  { name: 'cols', type: 'u32' },
-  { name: 'stride', type: 'u32' },
-  { name: 'base', type: 'u32' },
-];
+const UNIFORMS: UniformField[] = u32Fields('rows', 'cols', 'stride', 'base');
 
 export function argmaxProgram(o: ArgmaxOptions): KernelProgram {
   const cols = positiveInt(o.cols, 'argmax cols');
   const stride = o.rowStride ?? cols;
   if (stride < cols) throw new Error(`argmax: rowStride ${stride} < cols ${cols}`);
   const base = o.indexBase ?? 0;
-  const bindings: BindingDecl[] = [
-    { name: 'x', access: 'read' },
-    { name: 'out', access: 'read_write' },
+  const specs: BindingSpec[] = [
+    { name: 'x', access: 'read', type: 'f32' },
+    { name: 'out', access: 'read_write', type: 'u32' },
   ];
-  if (o.values) bindings.push({ name: 'maxValues', access: 'read_write' });
-  let s = storageDecl(0, 'x', 'read', 'f32');
-  s += storageDecl(1, 'out', 'read_write', 'u32');
-  if (o.values) s += storageDecl(2, 'maxValues', 'read_write', 'f32');
-  s += paramsDecl(UNIFORMS, bindings.length);
+  if (o.values) specs.push({ name: 'maxValues', access: 'read_write', type: 'f32' });
+  const { bindings, wgsl: decls } = declareBindings(specs, UNIFORMS);
+  let s = decls;
   s += WG_LINEAR;
   s += `const NONE = 0xffffffffu;
 var<workgroup> bv: array<f32, ${WG}>;
@@ -49,8 +42,7 @@ fn better(v: f32, i: u32, w: f32, j: u32) -> bool {
   if (j == NONE) { return true; }
   return v > w || (v == w && i < j);
 }
-@compute @workgroup_size(${WG}, 1, 1)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+${main1d(WG)}
   let row = wg_linear(wid, nwg);
   if (row >= u.rows) { return; }
   var best = 0.0;
@@ -88,7 +80,7 @@ ${o.values ? '    maxValues[row] = bv[0];\n' : ''}  }
     workgroupStorageBytes: 8 * WG,
     dispatch(d: Dims) {
       const rows = dimU32(d, 'rows', name);
-      return rows === 0 ? [0, 1, 1] : grid1d(rows);
+      return grid1d(rows);
     },
   };
 }

@@ -34,9 +34,9 @@
  * leaves their output rows untouched (another block's dispatch writes them), while the
  * whole-cache attention writes zeros for them. Per sequence the arithmetic is the same.
  */
-import { DTYPE_HELPERS, enables, featuresFor, tensorAccessor, typeTag, type TensorType } from '../wgsl/dtype.js';
-import { grid1d, paramsDecl, reductions, storageDecl, WG_LINEAR } from '../wgsl/common.js';
-import { ceilDiv, dimU32, positiveInt, type Dims, type KernelProgram, type UniformField } from './types.js';
+import { DTYPE_HELPERS, enables, featuresFor, typeTag, type TensorType } from '../wgsl/dtype.js';
+import { declareBindings, grid1d, main1d, reductions, WG_LINEAR } from '../wgsl/common.js';
+import { ceilDiv, dimU32, positiveInt, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface KvCacheShape {
   /** Sequences the cache holds (the plan's max_batch). */
@@ -59,22 +59,8 @@ export interface AttentionOptions extends KvCacheShape {
   scale?: number;
 }
 
-const WRITE_UNIFORMS: UniformField[] = [
-  { name: 'T', type: 'u32' },
-  { name: 'words', type: 'u32' },
-  { name: 'slots', type: 'u32' },
-  { name: 'maxSeq', type: 'u32' },
-  { name: 'slot0', type: 'u32' },
-];
-const ATTN_UNIFORMS: UniformField[] = [
-  { name: 'T', type: 'u32' },
-  { name: 'heads', type: 'u32' },
-  { name: 'kvHeads', type: 'u32' },
-  { name: 'slots', type: 'u32' },
-  { name: 'maxSeq', type: 'u32' },
-  { name: 'scale', type: 'f32' },
-  { name: 'slot0', type: 'u32' },
-];
+const WRITE_UNIFORMS: UniformField[] = u32Fields('T', 'words', 'slots', 'maxSeq', 'slot0');
+const ATTN_UNIFORMS: UniformField[] = [...u32Fields('T', 'heads', 'kvHeads', 'slots', 'maxSeq'), { name: 'scale', type: 'f32' }, ...u32Fields('slot0')];
 
 function checkShape(o: KvCacheShape, what: string): { D: number; KVH: number; cache: TensorType } {
   positiveInt(o.slots, `${what} slots`);
@@ -100,17 +86,20 @@ export function kvWriteProgram(o: KvCacheShape): KernelProgram {
   const { D, KVH, cache } = checkShape(o, 'kvWrite');
   const WG = 64;
   const words = (KVH * D) / 2; // pairs per token
-  let s = enables([cache]);
-  s += storageDecl(0, 'k', 'read', 'vec2<f32>');
-  s += storageDecl(1, 'v', 'read', 'vec2<f32>');
-  s += storageDecl(2, 'slots', 'read', 'u32');
-  s += storageDecl(3, 'positions', 'read', 'u32');
-  s += tensorAccessor('kCache', 4, cache, { write: true });
-  s += tensorAccessor('vCache', 5, cache, { write: true });
-  s += paramsDecl(WRITE_UNIFORMS, 6);
+  const { bindings, wgsl: decls } = declareBindings(
+    [
+      { name: 'k', access: 'read', type: 'vec2<f32>' },
+      { name: 'v', access: 'read', type: 'vec2<f32>' },
+      { name: 'slots', access: 'read', type: 'u32' },
+      { name: 'positions', access: 'read', type: 'u32' },
+      { name: 'kCache', access: 'read_write', tensor: cache },
+      { name: 'vCache', access: 'read_write', tensor: cache },
+    ],
+    WRITE_UNIFORMS,
+  );
+  let s = enables([cache]) + decls;
   s += DTYPE_HELPERS + WG_LINEAR;
-  s += `@compute @workgroup_size(${WG}, 1, 1)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  s += `${main1d(WG)}
   let WORDS = u.words;
   let g = wg_linear(wid, nwg) * ${WG}u + lid;
   let t = g / WORDS;
@@ -132,21 +121,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     wgsl: s,
     entryPoint: 'main',
     workgroupSize: [WG, 1, 1],
-    bindings: [
-      { name: 'k', access: 'read' },
-      { name: 'v', access: 'read' },
-      { name: 'slots', access: 'read' },
-      { name: 'positions', access: 'read' },
-      { name: 'kCache', access: 'read_write' },
-      { name: 'vCache', access: 'read_write' },
-    ],
+    bindings,
     uniforms: WRITE_UNIFORMS,
     fixed: { words, slots: o.slots, maxSeq: o.maxSeq, slot0: 0 },
     features: featuresFor([cache]),
     workgroupStorageBytes: 0,
     dispatch(d: Dims) {
       const T = dimU32(d, 'T', name);
-      return T === 0 ? [0, 1, 1] : grid1d(ceilDiv(T * words, WG));
+      return grid1d(ceilDiv(T * words, WG));
     },
   };
 }
@@ -165,14 +147,18 @@ export function attentionProgram(o: AttentionOptions): KernelProgram {
   const WG = 64;
   const CH = 128;
   const DPT = ceilDiv(D, WG);
-  let s = enables([cache]);
-  s += storageDecl(0, 'q', 'read', 'f32');
-  s += tensorAccessor('kCache', 1, cache);
-  s += tensorAccessor('vCache', 2, cache);
-  s += storageDecl(3, 'slots', 'read', 'u32');
-  s += storageDecl(4, 'positions', 'read', 'u32');
-  s += storageDecl(5, 'out', 'read_write', 'f32');
-  s += paramsDecl(ATTN_UNIFORMS, 6);
+  const { bindings, wgsl: decls } = declareBindings(
+    [
+      { name: 'q', access: 'read', type: 'f32' },
+      { name: 'kCache', access: 'read', tensor: cache },
+      { name: 'vCache', access: 'read', tensor: cache },
+      { name: 'slots', access: 'read', type: 'u32' },
+      { name: 'positions', access: 'read', type: 'u32' },
+      { name: 'out', access: 'read_write', type: 'f32' },
+    ],
+    ATTN_UNIFORMS,
+  );
+  let s = enables([cache]) + decls;
   s += DTYPE_HELPERS + reductions(WG);
   s += `const D = ${D}u;\nconst CH = ${CH}u;\nconst DPT = ${DPT}u;
 var<workgroup> qs: array<f32, ${D}>;
@@ -245,14 +231,7 @@ ${o.slotBlock ? '  if (slot >= u.slots) { return; } // another block\'s token\n'
     wgsl: s,
     entryPoint: 'main',
     workgroupSize: [WG, 1, 1],
-    bindings: [
-      { name: 'q', access: 'read' },
-      { name: 'kCache', access: 'read' },
-      { name: 'vCache', access: 'read' },
-      { name: 'slots', access: 'read' },
-      { name: 'positions', access: 'read' },
-      { name: 'out', access: 'read_write' },
-    ],
+    bindings,
     uniforms: ATTN_UNIFORMS,
     fixed: { heads: H, kvHeads: KVH, slots: o.slots, maxSeq: o.maxSeq, scale, slot0: 0 },
     features: featuresFor([cache]),

@@ -10,30 +10,28 @@
  * | swiglu | gate, up, y           | gate, up (read_write): up = silu(gate)·up |
  * | add    | a, b, y               | a (read_write), b: a = a + b        |
  */
-import { ACTIVATIONS, grid1d, paramsDecl, storageDecl, WG_LINEAR } from '../wgsl/common.js';
-import { dimU32, type BindingDecl, type Dims, type KernelProgram, type UniformField } from './types.js';
+import { ACTIVATIONS, type BindingSpec, declareBindings, grid1d, main1d, WG_LINEAR } from '../wgsl/common.js';
+import { dimU32, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface ElementwiseOptions {
   inplace?: boolean;
 }
 
 const WG = 256;
-const UNIFORMS: UniformField[] = [{ name: 'n', type: 'u32' }];
+const UNIFORMS: UniformField[] = u32Fields('n');
 
 function program(op: 'gelu' | 'swiglu' | 'add', inplace: boolean): KernelProgram {
   const ins = op === 'gelu' ? ['x'] : op === 'swiglu' ? ['gate', 'up'] : ['a', 'b'];
   // in place: the last input (gelu: x, swiglu: up) or the first (add: a) is the output
   const target = op === 'add' ? 'a' : ins[ins.length - 1]!;
-  const bindings: BindingDecl[] = ins.map((name) => ({ name, access: inplace && name === target ? 'read_write' : 'read' }));
-  if (!inplace) bindings.push({ name: 'y', access: 'read_write' });
-  let s = '';
-  bindings.forEach((b, i) => (s += storageDecl(i, b.name, b.access, 'f32')));
-  s += paramsDecl(UNIFORMS, bindings.length);
+  const specs: BindingSpec[] = ins.map((name) => ({ name, access: inplace && name === target ? 'read_write' : 'read', type: 'f32' }));
+  if (!inplace) specs.push({ name: 'y', access: 'read_write', type: 'f32' });
+  const { bindings, wgsl: decls } = declareBindings(specs, UNIFORMS);
+  let s = decls;
   s += WG_LINEAR + ACTIVATIONS;
   const expr = op === 'gelu' ? 'gelu_tanh(x[i])' : op === 'swiglu' ? 'silu(gate[i]) * up[i]' : 'a[i] + b[i]';
   const dst = inplace ? target : 'y';
-  s += `@compute @workgroup_size(${WG}, 1, 1)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  s += `${main1d(WG)}
   let i = wg_linear(wid, nwg) * ${WG}u + lid;
   if (i < u.n) { ${dst}[i] = ${expr}; }
 }
@@ -52,7 +50,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     workgroupStorageBytes: 0,
     dispatch(d: Dims) {
       const n = dimU32(d, 'n', name);
-      return n === 0 ? [0, 1, 1] : grid1d(Math.ceil(n / WG));
+      return grid1d(Math.ceil(n / WG));
     },
   };
 }

@@ -15,9 +15,9 @@
  * the later blocks accumulate; a split position table accumulates too, with
  * `ids` = the positions.
  */
-import { DTYPE_HELPERS, enables, featuresFor, tensorAccessor, typeTag, type TensorType } from '../wgsl/dtype.js';
-import { grid1d, paramsDecl, storageDecl, WG_LINEAR } from '../wgsl/common.js';
-import { ceilDiv, dimU32, positiveInt, type BindingDecl, type Dims, type KernelProgram, type UniformField } from './types.js';
+import { DTYPE_HELPERS, enables, featuresFor, typeTag, type TensorType } from '../wgsl/dtype.js';
+import { type BindingSpec, declareBindings, grid1d, main1d, WG_LINEAR } from '../wgsl/common.js';
+import { ceilDiv, dimU32, positiveInt, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface EmbeddingOptions {
   hidden: number;
@@ -33,13 +33,7 @@ export interface EmbeddingOptions {
 }
 
 const WG = 64;
-const UNIFORMS: UniformField[] = [
-  { name: 'T', type: 'u32' },
-  { name: 'hidden', type: 'u32' },
-  { name: 'vocab', type: 'u32' },
-  { name: 'maxPos', type: 'u32' },
-  { name: 'rowBase', type: 'u32' },
-];
+const UNIFORMS: UniformField[] = u32Fields('T', 'hidden', 'vocab', 'maxPos', 'rowBase');
 
 export function embeddingProgram(o: EmbeddingOptions): KernelProgram {
   const hidden = positiveInt(o.hidden, 'embedding hidden');
@@ -51,26 +45,17 @@ export function embeddingProgram(o: EmbeddingOptions): KernelProgram {
   if (!Number.isInteger(rowBase) || rowBase < 0 || rowBase + vocab > 0xffffffff) throw new Error(`embedding rowBase must be a u32 with rowBase + vocab < 2³², got ${rowBase}`);
   const accumulate = o.accumulate === true;
   if (accumulate && pos) throw new Error('embedding: accumulate takes no positional table (accumulate the position table as a second gather, ids = positions)');
-  const bindings: BindingDecl[] = [
-    { name: 'ids', access: 'read' },
-    { name: 'table', access: 'read' },
+  const specs: BindingSpec[] = [
+    { name: 'ids', access: 'read', type: 'u32' },
+    { name: 'table', access: 'read', tensor: tt },
   ];
-  if (pos) bindings.push({ name: 'positions', access: 'read' }, { name: 'posTable', access: 'read' });
-  bindings.push({ name: 'out', access: 'read_write' });
-  let s = enables([tt, pt]);
-  let b = 0;
-  s += storageDecl(b++, 'ids', 'read', 'u32');
-  s += tensorAccessor('table', b++, tt);
-  if (pos) {
-    s += storageDecl(b++, 'positions', 'read', 'u32');
-    s += tensorAccessor('posTable', b++, pt!);
-  }
-  s += storageDecl(b++, 'out', 'read_write', 'f32');
-  s += paramsDecl(UNIFORMS, b);
+  if (pos) specs.push({ name: 'positions', access: 'read', type: 'u32' }, { name: 'posTable', access: 'read', tensor: pt! });
+  specs.push({ name: 'out', access: 'read_write', type: 'f32' });
+  const { bindings, wgsl: decls } = declareBindings(specs, UNIFORMS);
+  let s = enables([tt, pt]) + decls;
   s += DTYPE_HELPERS + WG_LINEAR;
   const maxPos = pos ? positiveInt(pos.maxPositions, 'embedding maxPositions') : 0;
-  s += `@compute @workgroup_size(${WG}, 1, 1)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  s += `${main1d(WG)}
   let HIDDEN = u.hidden;
   let g = wg_linear(wid, nwg) * ${WG}u + lid;
   let t = g / HIDDEN;
@@ -101,7 +86,7 @@ ${pos ? '  let p = positions[t];\n  if (p < u.maxPos) { v += posTable_at(p * HID
     workgroupStorageBytes: 0,
     dispatch(d: Dims) {
       const T = dimU32(d, 'T', name);
-      return T === 0 ? [0, 1, 1] : grid1d(ceilDiv(T * hidden, WG));
+      return grid1d(ceilDiv(T * hidden, WG));
     },
   };
 }

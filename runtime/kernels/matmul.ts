@@ -29,9 +29,9 @@
  *   (f16 weights read natively, A rounded to f16, f32 accumulation). Only where the
  *   adapter offers it (H200 with `allow_unsafe_apis`); see `subgroupMatrixSupport`.
  */
-import { DTYPE_HELPERS, enables, featuresFor, isNative16, tensorAccessor, typeTag, type TensorType } from '../wgsl/dtype.js';
-import { ACTIVATIONS, paramsDecl, storageDecl } from '../wgsl/common.js';
-import { ceilDiv, dimU32, positiveInt, type BindingDecl, type Dims, type KernelProgram, type UniformField } from './types.js';
+import { DTYPE_HELPERS, enables, featuresFor, isNative16, typeTag, type TensorType } from '../wgsl/dtype.js';
+import { ACTIVATIONS, type BindingSpec, declareBindings } from '../wgsl/common.js';
+import { ceilDiv, dimU32, positiveInt, u32Fields, type BindingDecl, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export type MatmulVariant = 'tiled' | 'gemv' | 'subgroup-matrix';
 export type MatmulTile = 'small' | 'medium' | 'large';
@@ -107,24 +107,7 @@ function resolve(o: MatmulOptions): Resolved {
   };
 }
 
-function bindingsOf(r: Resolved): BindingDecl[] {
-  const b: BindingDecl[] = [
-    { name: 'A', access: 'read' },
-    { name: 'W', access: 'read' },
-  ];
-  if (r.bias) b.push({ name: 'bias', access: 'read' });
-  if (r.residual) b.push({ name: 'residual', access: 'read' });
-  b.push({ name: 'C', access: 'read_write' });
-  return b;
-}
-
-const UNIFORMS: UniformField[] = [
-  { name: 'M', type: 'u32' },
-  { name: 'N', type: 'u32' },
-  { name: 'K', type: 'u32' },
-  { name: 'ldc', type: 'u32' },
-  { name: 'col0', type: 'u32' },
-];
+const UNIFORMS: UniformField[] = u32Fields('M', 'N', 'K', 'ldc', 'col0');
 
 /** C (and the bias and residual) are read and written as vec4 when every column index stays 4-aligned. */
 function cVecOf(r: Resolved): boolean {
@@ -147,16 +130,17 @@ function epilogueKey(r: Resolved): string {
  * (col: a column of C), and `store1` / `store4(row, n, v)` taking the column n of this
  * matmul's block (C's column col0 + n).
  */
-function common(r: Resolved, aVec: boolean, wVec: boolean): { decls: string; cVec: boolean } {
+function common(r: Resolved, aVec: boolean, wVec: boolean): { decls: string; cVec: boolean; bindings: BindingDecl[] } {
   const cVec = cVecOf(r);
-  let i = 0;
-  let s = enables([r.w, r.bias ? r.biasType : undefined]);
-  s += storageDecl(i++, 'A', 'read', aVec ? 'vec4<f32>' : 'f32');
-  s += tensorAccessor('W', i++, r.w, { vec4: wVec });
-  if (r.bias) s += tensorAccessor('bias', i++, r.biasType, { vec4: cVec });
-  if (r.residual) s += storageDecl(i++, 'residual', 'read', cVec ? 'vec4<f32>' : 'f32');
-  s += storageDecl(i++, 'C', 'read_write', cVec ? 'vec4<f32>' : 'f32');
-  s += paramsDecl(UNIFORMS, i);
+  const specs: BindingSpec[] = [
+    { name: 'A', access: 'read', type: aVec ? 'vec4<f32>' : 'f32' },
+    { name: 'W', access: 'read', tensor: r.w, vec4: wVec },
+  ];
+  if (r.bias) specs.push({ name: 'bias', access: 'read', tensor: r.biasType, vec4: cVec });
+  if (r.residual) specs.push({ name: 'residual', access: 'read', type: cVec ? 'vec4<f32>' : 'f32' });
+  specs.push({ name: 'C', access: 'read_write', type: cVec ? 'vec4<f32>' : 'f32' });
+  const { bindings, wgsl } = declareBindings(specs, UNIFORMS);
+  let s = enables([r.w, r.bias ? r.biasType : undefined]) + wgsl;
   s += DTYPE_HELPERS + ACTIVATIONS;
   // scalar epilogue: element (row, col) of C
   const resS = cVec ? 'residual[(row * u.ldc + col) >> 2u][col & 3u]' : 'residual[row * u.ldc + col]';
@@ -176,7 +160,7 @@ function common(r: Resolved, aVec: boolean, wVec: boolean): { decls: string; cVe
   } else {
     s += `fn store1(row: u32, n: u32, v: f32) { let col = u.col0 + n; C[row * u.ldc + col] = epi(row, col, v); }\n`;
   }
-  return { decls: s, cVec };
+  return { decls: s, cVec, bindings };
 }
 
 const TILES: Record<MatmulTile, { TX: number; TY: number; TM: number; TN: number; BK: number }> = {
@@ -193,7 +177,7 @@ function tiled(r: Resolved, tile: MatmulTile): KernelProgram {
   const aVec = r.K % 4 === 0;
   // W is vectorised along its contiguous dimension: K for 'nk', N for 'kn'.
   const wVec = r.layout === 'nk' ? r.K % 4 === 0 : r.N % 4 === 0;
-  const { decls, cVec } = common(r, aVec, wVec);
+  const { decls, cVec, bindings } = common(r, aVec, wVec);
   // N and K are uniforms, so the tile loads always guard them (outside the inner loop)
   const kGuard = true;
   const nGuard = true;
@@ -313,7 +297,7 @@ function tiled(r: Resolved, tile: MatmulTile): KernelProgram {
     wgsl,
     entryPoint: 'main',
     workgroupSize: [TX, TY, 1],
-    bindings: bindingsOf(r),
+    bindings,
     uniforms: UNIFORMS,
     fixed: { N: r.N, K: r.K, ldc: r.ldc, col0: r.col0 },
     features: featuresFor([r.w, r.bias ? r.biasType : undefined]),
@@ -336,7 +320,7 @@ function gemv(r: Resolved, maxM: number): KernelProgram {
   const WG = COLS * LANES;
   const vec = nk && r.K % 4 === 0;
   const aVec = vec;
-  const { decls, cVec } = common(r, aVec, vec);
+  const { decls, cVec, bindings } = common(r, aVec, vec);
   void cVec;
   const lines: string[] = [];
   const L = (s: string) => lines.push(s);
@@ -390,7 +374,7 @@ function gemv(r: Resolved, maxM: number): KernelProgram {
     wgsl: lines.join('\n'),
     entryPoint: 'main',
     workgroupSize: [WG, 1, 1],
-    bindings: bindingsOf(r),
+    bindings,
     uniforms: UNIFORMS,
     fixed: { N: r.N, K: r.K, ldc: r.ldc, col0: r.col0 },
     features: featuresFor([r.w, r.bias ? r.biasType : undefined]),
@@ -438,7 +422,7 @@ function subgroupMatrix(r: Resolved, cfg: SubgroupMatrixConfig): KernelProgram {
   const WG = 4 * SG;
   const TR = 32 / SM;
   const TC = 32 / SN;
-  const { decls } = common(r, false, false);
+  const { decls, bindings } = common(r, false, false);
   const lines: string[] = [];
   const L = (s: string) => lines.push(s);
   L(`diagnostic(off, chromium.subgroup_matrix_uniformity);`);
@@ -493,7 +477,7 @@ function subgroupMatrix(r: Resolved, cfg: SubgroupMatrixConfig): KernelProgram {
     wgsl: lines.join('\n'),
     entryPoint: 'main',
     workgroupSize: [WG, 1, 1],
-    bindings: bindingsOf(r),
+    bindings,
     uniforms: UNIFORMS,
     fixed: { N: r.N, K: r.K, ldc: r.ldc, col0: r.col0 },
     features: ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix' as GPUFeatureName],

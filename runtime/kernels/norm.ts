@@ -9,9 +9,9 @@
  * x and y are f32 [rows, cols] (distinct buffers); weight and bias are stored as any
  * TensorType. `cols` and `eps` are fixed uniforms; `rows` is the dynamic one.
  */
-import { DTYPE_HELPERS, enables, featuresFor, tensorAccessor, typeTag, type TensorType } from '../wgsl/dtype.js';
-import { grid1d, nextPow2, paramsDecl, reductions, storageDecl, WG_LINEAR } from '../wgsl/common.js';
-import { dimU32, positiveInt, type BindingDecl, type Dims, type KernelProgram, type UniformField } from './types.js';
+import { DTYPE_HELPERS, enables, featuresFor, typeTag, type TensorType } from '../wgsl/dtype.js';
+import { type BindingSpec, declareBindings, grid1d, main1d, nextPow2, reductions, WG_LINEAR } from '../wgsl/common.js';
+import { dimU32, positiveInt, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface NormOptions {
   cols: number;
@@ -23,11 +23,7 @@ export interface NormOptions {
   workgroupSize?: number;
 }
 
-const UNIFORMS: UniformField[] = [
-  { name: 'rows', type: 'u32' },
-  { name: 'cols', type: 'u32' },
-  { name: 'eps', type: 'f32' },
-];
+const UNIFORMS: UniformField[] = [...u32Fields('rows', 'cols'), { name: 'eps', type: 'f32' }];
 
 function normProgram(kind: 'layernorm' | 'rmsnorm', o: NormOptions): KernelProgram {
   const cols = positiveInt(o.cols, `${kind} cols`);
@@ -36,22 +32,16 @@ function normProgram(kind: 'layernorm' | 'rmsnorm', o: NormOptions): KernelProgr
   const bt = o.bias ?? wt;
   const ln = kind === 'layernorm';
   const WG = o.workgroupSize ?? Math.min(256, Math.max(32, nextPow2(Math.ceil(cols / 4))));
-  const bindings: BindingDecl[] = [
-    { name: 'x', access: 'read' },
-    { name: 'weight', access: 'read' },
+  const specs: BindingSpec[] = [
+    { name: 'x', access: 'read', type: 'f32' },
+    { name: 'weight', access: 'read', tensor: wt },
   ];
-  if (ln) bindings.push({ name: 'bias', access: 'read' });
-  bindings.push({ name: 'y', access: 'read_write' });
-  let s = enables([wt, ln ? bt : undefined]);
-  let b = 0;
-  s += storageDecl(b++, 'x', 'read', 'f32');
-  s += tensorAccessor('weight', b++, wt);
-  if (ln) s += tensorAccessor('bias', b++, bt);
-  s += storageDecl(b++, 'y', 'read_write', 'f32');
-  s += paramsDecl(UNIFORMS, b);
+  if (ln) specs.push({ name: 'bias', access: 'read', tensor: bt });
+  specs.push({ name: 'y', access: 'read_write', type: 'f32' });
+  const { bindings, wgsl: decls } = declareBindings(specs, UNIFORMS);
+  let s = enables([wt, ln ? bt : undefined]) + decls;
   s += DTYPE_HELPERS + WG_LINEAR + reductions(WG);
-  s += `@compute @workgroup_size(${WG}, 1, 1)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  s += `${main1d(WG)}
   let row = wg_linear(wid, nwg);
   if (row >= u.rows) { return; }
   let COLS = u.cols;
@@ -90,7 +80,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     workgroupStorageBytes: 4 * WG,
     dispatch(d: Dims) {
       const rows = dimU32(d, 'rows', name);
-      return rows === 0 ? [0, 1, 1] : grid1d(rows);
+      return grid1d(rows);
     },
   };
 }

@@ -15,8 +15,8 @@
  * Bindings: x (read_write), positions (u32), table (f32: cos [maxSeq, R/2] then sin
  * [maxSeq, R/2]). Uniform: T.
  */
-import { grid1d, paramsDecl, storageDecl, WG_LINEAR } from '../wgsl/common.js';
-import { dimU32, positiveInt, type Dims, type KernelProgram, type UniformField } from './types.js';
+import { declareBindings, grid1d, main1d, WG_LINEAR } from '../wgsl/common.js';
+import { dimU32, positiveInt, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface RopeOptions {
   heads: number;
@@ -30,14 +30,7 @@ export interface RopeOptions {
 }
 
 const WG = 64;
-const UNIFORMS: UniformField[] = [
-  { name: 'T', type: 'u32' },
-  { name: 'heads', type: 'u32' },
-  { name: 'headDim', type: 'u32' },
-  { name: 'half', type: 'u32' },
-  { name: 'stride', type: 'u32' },
-  { name: 'maxSeq', type: 'u32' },
-];
+const UNIFORMS: UniformField[] = u32Fields('T', 'heads', 'headDim', 'half', 'stride', 'maxSeq');
 
 /** cos then sin of pos · theta^(−2i/R) for pos < maxSeq, i < R/2, computed in f64 — bind as `table`. */
 export function ropeTable(maxSeq: number, rotaryDim: number, theta = 10000): Float32Array {
@@ -62,13 +55,17 @@ export function ropeProgram(o: RopeOptions): KernelProgram {
   if (stride < heads * D) throw new Error(`rope: rowStride ${stride} < heads · headDim`);
   const maxSeq = positiveInt(o.maxSeq, 'rope maxSeq');
   const half = R / 2;
-  let s = storageDecl(0, 'x', 'read_write', 'f32');
-  s += storageDecl(1, 'positions', 'read', 'u32');
-  s += storageDecl(2, 'table', 'read', 'f32');
-  s += paramsDecl(UNIFORMS, 3);
+  const { bindings, wgsl: decls } = declareBindings(
+    [
+      { name: 'x', access: 'read_write', type: 'f32' },
+      { name: 'positions', access: 'read', type: 'u32' },
+      { name: 'table', access: 'read', type: 'f32' },
+    ],
+    UNIFORMS,
+  );
+  let s = decls;
   s += WG_LINEAR;
-  s += `@compute @workgroup_size(${WG}, 1, 1)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  s += `${main1d(WG)}
   let HEADS = u.heads;
   let D = u.headDim;
   let HALF = u.half;
@@ -97,18 +94,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     wgsl: s,
     entryPoint: 'main',
     workgroupSize: [WG, 1, 1],
-    bindings: [
-      { name: 'x', access: 'read_write' },
-      { name: 'positions', access: 'read' },
-      { name: 'table', access: 'read' },
-    ],
+    bindings,
     uniforms: UNIFORMS,
     fixed: { heads, headDim: D, half, stride, maxSeq },
     features: [],
     workgroupStorageBytes: 0,
     dispatch(d: Dims) {
       const T = dimU32(d, 'T', name);
-      return T === 0 ? [0, 1, 1] : grid1d(Math.ceil((T * heads * half) / WG));
+      return grid1d(Math.ceil((T * heads * half) / WG));
     },
   };
 }

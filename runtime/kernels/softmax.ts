@@ -4,8 +4,8 @@
  * cols are uniform fields (no recompiles); the row stride is `cols`.
  * Bindings: x, y (or x read_write with `inplace`). Uniforms: rows, cols.
  */
-import { grid1d, paramsDecl, reductions, storageDecl, WG_LINEAR } from '../wgsl/common.js';
-import { dimU32, type BindingDecl, type Dims, type KernelProgram, type UniformField } from './types.js';
+import { type BindingSpec, declareBindings, grid1d, main1d, reductions, WG_LINEAR } from '../wgsl/common.js';
+import { dimU32, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface SoftmaxOptions {
   inplace?: boolean;
@@ -13,22 +13,17 @@ export interface SoftmaxOptions {
   workgroupSize?: number;
 }
 
-const UNIFORMS: UniformField[] = [
-  { name: 'rows', type: 'u32' },
-  { name: 'cols', type: 'u32' },
-];
+const UNIFORMS: UniformField[] = u32Fields('rows', 'cols');
 
 export function softmaxProgram(o: SoftmaxOptions = {}): KernelProgram {
   const inplace = o.inplace === true;
   const WG = o.workgroupSize ?? 64;
-  const bindings: BindingDecl[] = inplace ? [{ name: 'x', access: 'read_write' }] : [{ name: 'x', access: 'read' }, { name: 'y', access: 'read_write' }];
-  let s = '';
-  bindings.forEach((b, i) => (s += storageDecl(i, b.name, b.access, 'f32')));
-  s += paramsDecl(UNIFORMS, bindings.length);
+  const specs: BindingSpec[] = inplace ? [{ name: 'x', access: 'read_write', type: 'f32' }] : [{ name: 'x', access: 'read', type: 'f32' }, { name: 'y', access: 'read_write', type: 'f32' }];
+  const { bindings, wgsl: decls } = declareBindings(specs, UNIFORMS);
+  let s = decls;
   s += WG_LINEAR + reductions(WG);
   const y = inplace ? 'x' : 'y';
-  s += `@compute @workgroup_size(${WG}, 1, 1)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  s += `${main1d(WG)}
   let row = wg_linear(wid, nwg);
   if (row >= u.rows) { return; }
   let C = u.cols;
@@ -57,7 +52,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     dispatch(d: Dims) {
       const rows = dimU32(d, 'rows', name);
       dimU32(d, 'cols', name);
-      return rows === 0 ? [0, 1, 1] : grid1d(rows);
+      return grid1d(rows);
     },
   };
 }

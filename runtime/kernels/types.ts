@@ -15,8 +15,9 @@
  * WGSL convention: everything is in `@group(0)`; storage buffers take bindings
  * 0 … n−1 in the order of `bindings`; the uniform struct `Params` (fields in the
  * order of `uniforms`, all 32-bit scalars) is `var<uniform> u` at binding n; the entry
- * point is `main`. `KernelRunner` (run.ts) builds the explicit bind-group layout from
- * this description, so an unused binding is still bound and validated.
+ * point is `main`. `declareBindings` (wgsl/common.ts) makes `bindings` and those WGSL
+ * declarations from one list. `KernelRunner` (run.ts) builds the explicit bind-group
+ * layout from this description, so an unused binding is still bound and validated.
  */
 
 export type BindingAccess = 'read' | 'read_write';
@@ -77,4 +78,9 @@ export function ceilDiv(a: number, b: number): number {
 export function positiveInt(v: number, what: string): number {
   if (!Number.isInteger(v) || v < 1) throw new Error(`${what} must be a positive integer, got ${v}`);
   return v;
+}
+
+/** Uniform fields of type u32, in this order (most of a kernel's `uniforms`). */
+export function u32Fields(...names: string[]): UniformField[] {
+  return names.map((name) => ({ name, type: 'u32' }));
 }

@@ -11,7 +11,7 @@ export { attention, RefKvCache, type CacheShape } from './attention.js';
 export { embedding } from './embedding.js';
 export { argmax } from './argmax.js';
 export { bf16Bits, bf16Value, decode, encode, f16Bits, f16Value, roundAll, roundTo, unitRoundoff } from './dtype.js';
-export { mulberry32, normalArray } from './random.js';
+export { mulberry32, normalArray } from '../../src/util/random.js';
 export {
   checkConfig,
   gpt2Config,

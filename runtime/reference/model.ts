@@ -40,7 +40,7 @@ import { attention, RefKvCache } from './attention.js';
 import { embedding } from './embedding.js';
 import { matmul } from './matmul.js';
 import { layerNorm, rmsNorm } from './norm.js';
-import { mulberry32, normalArray } from './random.js';
+import { mulberry32, normalArray } from '../../src/util/random.js';
 import { rope } from './rope.js';
 
 export type Arch = 'gpt2' | 'llama';

@@ -10,15 +10,6 @@ export {
 } from './server.js';
 export { checkPolicy, policyFromPlan, type BatchPolicy } from './policy.js';
 export type { RequestCounts, ServerStats } from './stats.js';
-export {
-  AbortError,
-  DeadlineError,
-  DeviceLostError,
-  EngineError,
-  InvalidRequestError,
-  QueueFullError,
-  ServerClosedError,
-  ServingError,
-  type ServingErrorCode,
-} from './errors.js';
-export { startHttpServer, type HttpHandle, type HttpOptions } from '../http.js';
+/** Every error class, each with a `code` and an HTTP `status`. */
+export * from './errors.js';
+export { startHttpServer, type HttpHandle, type HttpOptions } from './http.js';

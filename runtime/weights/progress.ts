@@ -2,6 +2,7 @@
  * The weight loader's progress: a callback for callers, and a one-line bar on a
  * terminal that appears only once a load has taken longer than a second.
  */
+import { decimalBytesText } from '../../src/format.js';
 
 export interface LoadProgress {
   /** Bytes read from the checkpoint (or generated) so far, and in all. */
@@ -16,24 +17,14 @@ export interface LoadProgress {
   current?: string;
 }
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let u = 0;
-  while (n >= 1000 && u < units.length - 1) {
-    n /= 1000;
-    u++;
-  }
-  return `${u === 0 ? n.toFixed(0) : n.toFixed(n >= 100 ? 0 : n >= 10 ? 1 : 2)} ${units[u]}`;
-}
-
 /** `weights [██████······]  45%  1.20 GB / 2.65 GB  850 MB/s  layers.3.mlp.up.weight` */
 export function formatProgress(p: LoadProgress, width = 24): string {
   const frac = p.bytesTotal > 0 ? Math.min(1, p.bytesDone / p.bytesTotal) : p.tensorsTotal > 0 ? p.tensorsDone / p.tensorsTotal : 1;
   const filled = Math.round(frac * width);
   const bar = '█'.repeat(filled) + '·'.repeat(width - filled);
   const pct = `${Math.floor(frac * 100)}%`.padStart(4);
-  const rate = p.elapsedMs > 0 ? `${formatBytes(p.bytesPerSecond)}/s` : '';
-  return `weights [${bar}] ${pct}  ${formatBytes(p.bytesDone)} / ${formatBytes(p.bytesTotal)}  ${rate}${p.current ? `  ${p.current}` : ''}`;
+  const rate = p.elapsedMs > 0 ? `${decimalBytesText(p.bytesPerSecond)}/s` : '';
+  return `weights [${bar}] ${pct}  ${decimalBytesText(p.bytesDone)} / ${decimalBytesText(p.bytesTotal)}  ${rate}${p.current ? `  ${p.current}` : ''}`;
 }
 
 export interface BarStream {

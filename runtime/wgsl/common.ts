@@ -1,8 +1,10 @@
 /**
- * WGSL snippets shared by the kernels: the uniform parameter struct, exact float
- * literals, the linear index of a 2-D dispatch, workgroup reductions and activations.
+ * WGSL snippets shared by the kernels: the binding declarations and the uniform parameter
+ * struct, exact float literals, the linear index of a 2-D dispatch, workgroup reductions
+ * and activations.
  */
-import type { UniformField } from '../kernels/types.js';
+import type { BindingDecl, UniformField } from '../kernels/types.js';
+import { tensorAccessor, type TensorType } from './dtype.js';
 
 /** An f32 WGSL literal that denotes exactly `Math.fround(x)` (finite values only). */
 export function f32Lit(x: number): string {
@@ -19,15 +21,36 @@ export function u32Lit(x: number): string {
 }
 
 /** `struct Params { … }` and `var<uniform> u: Params` at `binding`, or '' when there are no fields. */
-export function paramsDecl(fields: readonly UniformField[], binding: number): string {
+function paramsDecl(fields: readonly UniformField[], binding: number): string {
   if (fields.length === 0) return '';
   const body = fields.map((f) => `  ${f.name}: ${f.type},`).join('\n');
   return `struct Params {\n${body}\n}\n@group(0) @binding(${binding}) var<uniform> u: Params;\n`;
 }
 
 /** A storage binding of 32-bit scalars or vectors (activations, ids). */
-export function storageDecl(binding: number, name: string, access: 'read' | 'read_write', type: string): string {
+function storageDecl(binding: number, name: string, access: 'read' | 'read_write', type: string): string {
   return `@group(0) @binding(${binding}) var<storage, ${access}> ${name}: array<${type}>;\n`;
+}
+
+/**
+ * A kernel's storage binding and how the WGSL declares it: an array of `type` (32-bit
+ * scalars or vectors: activations, ids), or a stored `tensor` with its accessors
+ * (wgsl/dtype.ts; `vec4` adds `<name>_at4`, read_write adds `<name>_set2`).
+ */
+export type BindingSpec = BindingDecl & ({ type: string } | { tensor: TensorType; vec4?: boolean });
+
+/**
+ * The storage bindings numbered by their place in `specs`, then the uniform struct at the
+ * next binding: the bind-group layout (`bindings`) and the WGSL declarations (`wgsl`) come
+ * from this one list, so their numbers cannot disagree.
+ */
+export function declareBindings(specs: readonly BindingSpec[], uniforms: readonly UniformField[]): { bindings: BindingDecl[]; wgsl: string } {
+  let wgsl = '';
+  specs.forEach((b, i) => {
+    wgsl += 'type' in b ? storageDecl(i, b.name, b.access, b.type) : tensorAccessor(b.name, i, b.tensor, { vec4: b.vec4 === true, write: b.access === 'read_write' });
+  });
+  wgsl += paramsDecl(uniforms, specs.length);
+  return { bindings: specs.map(({ name, access }) => ({ name, access })), wgsl };
 }
 
 /**
@@ -36,12 +59,18 @@ export function storageDecl(binding: number, name: string, access: 'read' | 'rea
  */
 export const MAX_WORKGROUPS_PER_DIM = 65535;
 
-/** A 1-D grid of `groups` workgroups folded into (x, y) so neither exceeds the limit. */
+/** A 1-D grid of `groups` workgroups folded into (x, y) so neither exceeds the limit; [0, 1, 1] (no dispatch) for none. */
 export function grid1d(groups: number): [number, number, number] {
-  const g = Math.max(1, Math.ceil(groups));
+  if (!(groups > 0)) return [0, 1, 1];
+  const g = Math.ceil(groups);
   if (g <= MAX_WORKGROUPS_PER_DIM) return [g, 1, 1];
   const y = Math.ceil(g / MAX_WORKGROUPS_PER_DIM);
   return [Math.ceil(g / y), y, 1];
+}
+
+/** The entry point of a `grid1d` kernel with `WG` invocations per workgroup, up to its opening brace: `main(wid, nwg, lid)`. */
+export function main1d(WG: number): string {
+  return `@compute @workgroup_size(${WG}, 1, 1)\nfn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {`;
 }
 
 /** `fn wg_linear(wid, nwg) -> u32`: the linear workgroup index of a `grid1d` dispatch. */

@@ -1,14 +1,12 @@
 /** Short human forms of the cost model's numbers, for the text report (3 significant digits). */
-import { num } from '../memory/format.js';
+import { num, sig3 } from '../format.js';
+
+/** The byte format beside bandwidths (src/format.ts, with the other byte formats). */
+export { decimalBytesText } from '../format.js';
 
 /** Thousands separators: 4096 → "4,096". */
 function grouped(n: number): string {
   return num(Math.round(n));
-}
-
-/** Rounded to 3 significant digits first, so that 999.7 ms is "1.00 s", not "1.00e+3 ms". */
-function sig3(x: number): number {
-  return x === 0 ? 0 : Number(x.toPrecision(3));
 }
 
 /** 33.14 → "33.1 s", 0.0051 → "5.10 ms", 0.00034 → "340 µs", 412.7 → "413 s". */
@@ -28,19 +26,6 @@ export function rateText(v: number): string {
   if (x >= 1e4) return `${(x / 1e3).toPrecision(3)}k`;
   if (x >= 100) return grouped(x);
   return x.toPrecision(3);
-}
-
-/** Decimal bytes (bandwidths are in GB/s): 541165879296 → "541 GB", 8388608 → "8.39 MB". */
-export function decimalBytesText(bytes: number): string {
-  const b = sig3(bytes);
-  const units: [number, string][] = [
-    [1e12, 'TB'],
-    [1e9, 'GB'],
-    [1e6, 'MB'],
-    [1e3, 'kB'],
-  ];
-  for (const [size, unit] of units) if (b >= size) return `${(b / size).toPrecision(3)} ${unit}`;
-  return `${b} B`;
 }
 
 /** A fraction as a percentage: 0.0278 → "2.8%" (digits decimals). */

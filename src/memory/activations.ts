@@ -14,7 +14,8 @@ import { peakInFlight } from '../schedules/bubble.js';
 import type { ScheduleTable } from '../schedules/types.js';
 import type { CheckedPlan, ServePlan, Stage, TrainPlan } from '../plan.js';
 import { webgpuLayout } from './webgpu.js';
-import { bytesText, ceilBytes, num, type Part } from './format.js';
+import { bytesText, num } from '../format.js';
+import { ceilBytes, type Part } from './format.js';
 
 /** MLP activation coefficient c in sbh·c: 4f/h for gelu (Korthikanti), 6f/h for swiglu (gate, up and their product). */
 export function mlpFactor(plan: CheckedPlan): number {

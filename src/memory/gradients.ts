@@ -4,7 +4,8 @@
  */
 import { DTYPES } from '../facts/dtypes.js';
 import type { CheckedPlan } from '../plan.js';
-import { bytesText, num, type Part } from './format.js';
+import { bytesText, num } from '../format.js';
+import type { Part } from './format.js';
 import { zeroShard } from './weights.js';
 
 export function gradients(plan: CheckedPlan, params: number): Part {

@@ -22,7 +22,8 @@ export * from './activations.js';
 export * from './kv-cache.js';
 export * from './workspace.js';
 export * from './webgpu.js';
-export { num, bytesText, type Part } from './format.js';
+export { num, bytesText } from '../format.js';
+export type { Part } from './format.js';
 
 /** What every data replica of one (stage, tensor rank) device needs. */
 export interface DeviceFootprint {

@@ -6,7 +6,8 @@
  */
 import { DTYPES, dtypeBytes } from '../facts/dtypes.js';
 import type { CheckedPlan, ServePlan, Stage } from '../plan.js';
-import { bytesText, num, type Part } from './format.js';
+import { bytesText, num } from '../format.js';
+import type { Part } from './format.js';
 
 /** KV-cache bytes per token on one device of `stage` (int4 rounded up per token). */
 export function kvBytesPerToken(plan: ServePlan, stage: Stage): number {

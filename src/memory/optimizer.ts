@@ -5,7 +5,8 @@
  * sharded over the data replicas from ZeRO-1 on.
  */
 import type { CheckedPlan, TrainPlan } from '../plan.js';
-import { bytesText, num, type Part } from './format.js';
+import { bytesText, num } from '../format.js';
+import type { Part } from './format.js';
 import { zeroShard } from './weights.js';
 
 /** Optimizer bytes per parameter, and what they are. */

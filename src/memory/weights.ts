@@ -4,7 +4,8 @@
  */
 import { DTYPES, dtypeBytes } from '../facts/dtypes.js';
 import type { CheckedPlan } from '../plan.js';
-import { bytesText, num, type Part } from './format.js';
+import { bytesText, num } from '../format.js';
+import type { Part } from './format.js';
 
 /** Elements each data replica keeps of a ZeRO-partitioned tensor of `params` elements (even split, padded). */
 export function zeroShard(params: number, data: number): number {

@@ -7,7 +7,8 @@
 import { bytesPerElement } from '../facts/dtypes.js';
 import type { CheckedPlan, Stage } from '../plan.js';
 import { webgpuPart } from './activations.js';
-import { bytesText, num, type Part } from './format.js';
+import { bytesText, num } from '../format.js';
+import type { Part } from './format.js';
 
 export function workspace(plan: CheckedPlan, largestModuleParams: number, stage?: Stage): Part {
   if (plan.mode === 'serve' && plan.engine === 'webgpu' && stage) return webgpuPart(plan, stage, 'workspace');

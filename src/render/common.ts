@@ -6,14 +6,10 @@
 import type { Analysis, PlanResult } from '../analyze.js';
 import type { Diagnostic } from '../diagnostics/diagnostic.js';
 import type { DeviceMemory } from '../memory/types.js';
+import { gibText as gib } from '../format.js';
 
-const GiB = 1024 ** 3;
-
-/** Bytes as GiB with 2 decimals, never "-0.00". */
-export function gib(bytes: number): string {
-  const s = (bytes / GiB).toFixed(2);
-  return s === '-0.00' ? '0.00' : s;
-}
+/** Bytes as GiB with 2 decimals, never "-0.00" (src/format.ts). */
+export { gib };
 
 /** part / whole as a percentage: 1 decimal below 100% ("12.5%"), none above ("-225%"); "n/a" when whole is 0. */
 export function percent(part: number, whole: number): string {

@@ -20,7 +20,8 @@ import type { Span } from '../source.js';
 import { classify, renderGantt, type GanttRow } from './gantt.js';
 import { OVER_COLOR, renderMemoryBars } from './memory-bars.js';
 import { renderMesh } from './mesh.js';
-import { esc, gibText, grouped, pct, seconds } from './svg.js';
+import { gibText } from '../format.js';
+import { esc, grouped, pct, seconds } from './svg.js';
 import { renderMemoryTimeline } from './timeline.js';
 
 export interface ReportInput {

@@ -9,7 +9,8 @@
  */
 import { compactRanks, groupDevices, type DeviceGroup } from '../render/common.js';
 import { CATEGORIES, type Category, type DeviceMemory } from '../memory/types.js';
-import { GiB, esc, gibText, inkOn, line, n, niceTicks, rect, svg, text } from './svg.js';
+import { GiB, gibText } from '../format.js';
+import { esc, inkOn, line, n, niceTicks, rect, svg, text } from './svg.js';
 
 export const CATEGORY_COLORS: Record<Category, string> = {
   weights: '#4e79a7',

@@ -1,7 +1,8 @@
 /**
  * Small helpers for writing HTML and SVG as strings: escaping, compact numbers,
- * "nice" axis ticks, time and byte units, colours. No DOM, no dependencies.
+ * "nice" axis ticks, time units, colours (byte units: src/format.ts). No DOM.
  */
+import { groupDigits } from '../format.js';
 
 /** Escapes text and attribute values (`&`, `<`, `>`, `"`, `'`). */
 export function esc(s: string | number): string {
@@ -80,14 +81,6 @@ export function trim(v: number): string {
   return String(Number(v.toFixed(digits)));
 }
 
-export const GiB = 1024 ** 3;
-
-/** Bytes in GiB with 2 decimals. */
-export function gibText(bytes: number): string {
-  const s = (bytes / GiB).toFixed(2);
-  return s === '-0.00' ? '0.00' : s;
-}
-
 /** A fraction as a percentage with 1 decimal. */
 export function pct(f: number): string {
   return `${(f * 100).toFixed(1)}%`;
@@ -95,7 +88,7 @@ export function pct(f: number): string {
 
 /** Thousands separators: 65536 → "65,536". */
 export function grouped(v: number): string {
-  return String(Math.round(v)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  return groupDigits(Math.round(v));
 }
 
 /** Categorical colours for up to 10 pipeline stages (Tableau 10, softened). */

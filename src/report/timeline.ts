@@ -5,7 +5,8 @@
  * stay); more than `MAX_CHARTS` ranks show an evenly spaced selection.
  */
 import type { SimResult } from '../graph/simulate.js';
-import { gibText, line, n, svg, text } from './svg.js';
+import { gibText } from '../format.js';
+import { line, n, svg, text } from './svg.js';
 
 export const MAX_CHARTS = 16;
 const CW = 264;

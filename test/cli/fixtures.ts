@@ -2,7 +2,9 @@
  * Hand-built analyses for renderer and CLI tests: no parser, checker or memory model
  * involved, so these tests pin the output formats alone.
  */
+import { llama3_8b } from '../memory/fixtures.js';
 import type { Analysis, PlanResult } from '../../src/analyze.js';
+import { GiB } from '../../src/format.js';
 import type { Diagnostic } from '../../src/diagnostics/diagnostic.js';
 import { diag } from '../../src/diagnostics/diagnostic.js';
 import type { Code } from '../../src/diagnostics/codes.js';
@@ -12,8 +14,7 @@ import type { Breakdown, DeviceMemory, MemoryPlan } from '../../src/memory/types
 import { rankOf, type Mesh, type ServePlan, type TrainPlan } from '../../src/plan.js';
 import { SourceFile, type Span } from '../../src/source.js';
 
-export const GiB = 1024 ** 3;
-export const MiB = 1024 ** 2;
+export { GiB, MiB } from '../../src/format.js';
 
 export const SERVE_FILE = 'examples/serve.plan';
 export const SERVE_TEXT = [
@@ -116,25 +117,7 @@ export function planResult(f: PlanFixture = {}): PlanResult {
     name,
     file,
     span: s,
-    model: {
-      name: 'llama3_8b',
-      span: s,
-      arch: 'llama',
-      layers: 32,
-      hidden: 4096,
-      heads: 32,
-      kvHeads: 8,
-      headDim: 128,
-      ffn: 14336,
-      vocab: 128256,
-      maxSeq: 8192,
-      tiedEmbeddings: false,
-      dtype: 'bf16',
-      norm: 'rmsnorm',
-      activation: 'swiglu',
-      bias: false,
-      positions: 'rope',
-    },
+    model: { ...llama3_8b, span: s },
     cluster: { name: 'h100x8', span: s, gpu, gpus: 8, nodes: 1, gpusPerNode: 8, networkGBs: 50 },
     mesh,
     stages: Array.from({ length: mesh.pipeline }, (_, i) => ({

@@ -3,59 +3,64 @@ import { compactRanks, groupDevices, summaryLine } from '../../src/render/common
 import { makeStyle, shouldColor, stripAnsi } from '../../src/render/style.js';
 import { MAX_WIDTH, costLines, deviceTable, renderDiagnostic, renderText } from '../../src/render/text.js';
 import { planCost } from '../../src/cost/index.js';
-import { diag } from '../../src/diagnostics/diagnostic.js';
+import { diag, type Diagnostic } from '../../src/diagnostics/diagnostic.js';
 import { SourceFile } from '../../src/source.js';
 import { GiB, analysis, breakdown, diagnostic, planResult, pp3001, serveSource, spanOf } from './fixtures.js';
 
 const plain = makeStyle(false);
+
+/** `d` rendered without colour, with `sources` known. */
+function render(d: Diagnostic, ...sources: SourceFile[]): string {
+  return renderDiagnostic(d, new Map(sources.map((s) => [s.path, s])), plain);
+}
+
+/** Rendered lines, each ended by a newline. */
+const lines = (...ls: string[]) => [...ls, ''].join('\n');
 
 describe('text: diagnostics', () => {
   it('renders a diagnostic rustc-style with the caret under the span', () => {
     const src = new SourceFile('examples/x.plan', 'plan p {\n  heads = 32\n  tensor = 3\n}\n');
     const at = spanOf(src, 'tensor = 3').start + 'tensor = '.length;
     const d = diag('PP3001', src.span(at, at + 1), { heads: 32, tensor: 3 }, { help: 'tensor = 2 or 4 divides heads = 32' });
-    expect(renderDiagnostic(d, new Map([[src.path, src]]), plain)).toBe(
-      [
+    expect(render(d, src)).toBe(
+      lines(
         'error[PP3001]: heads = 32 is not divisible by tensor = 3',
         ' --> examples/x.plan:3:12',
         '  |',
         '3 |   tensor = 3',
         '  |            ^',
         '  = help: tensor = 2 or 4 divides heads = 32',
-        '',
-      ].join('\n'),
+      ),
     );
   });
 
   it('widens the gutter for two-digit lines and expands tabs under the caret', () => {
     const src = serveSource();
-    expect(renderDiagnostic(pp3001(src), new Map([[src.path, src]]), plain)).toBe(
-      [
+    expect(render(pp3001(src), src)).toBe(
+      lines(
         'error[PP3001]: heads = 32 is not divisible by tensor = 3',
         '  --> examples/serve.plan:11:11',
         '   |',
         '11 |     tensor = 3',
         '   |              ^',
         '   = help: tensor = 2 or 4 divides heads = 32',
-        '',
-      ].join('\n'),
+      ),
     );
   });
 
   it('underlines the whole span, and a multi-line span to the end of its first line', () => {
     const src = new SourceFile('a.plan', 'model m {\n  arch = lama\n}\n');
     const word = diag('PP2009', spanOf(src, 'lama'), { value: 'lama', key: 'arch' }, { help: "did you mean 'llama'?" });
-    expect(renderDiagnostic(word, new Map([[src.path, src]]), plain)).toContain('2 |   arch = lama\n  |          ^^^^\n');
+    expect(render(word, src)).toContain('2 |   arch = lama\n  |          ^^^^\n');
     const block = diag('PP2003', src.span(spanOf(src, 'm {').start, src.text.length - 1), { where: "model 'm'", key: 'layers' });
-    expect(renderDiagnostic(block, new Map([[src.path, src]]), plain)).toBe(
-      [
+    expect(render(block, src)).toBe(
+      lines(
         "error[PP2003]: model 'm' is missing required key 'layers'",
         ' --> a.plan:1:7',
         '  |',
         '1 | model m {',
         '  |       ^^^',
-        '',
-      ].join('\n'),
+      ),
     );
   });
 
@@ -69,8 +74,8 @@ describe('text: diagnostics', () => {
       related: [{ span: name(1), message: 'first declared here' }],
       help: 'rename one of them',
     });
-    expect(renderDiagnostic(d, new Map([[src.path, src]]), plain)).toBe(
-      [
+    expect(render(d, src)).toBe(
+      lines(
         "error[PP2005]: model 'm' is declared twice",
         ' --> a.plan:2:7',
         '  |',
@@ -78,31 +83,29 @@ describe('text: diagnostics', () => {
         '  |       ^',
         '  = note: a.plan:1:7: first declared here',
         '  = help: rename one of them',
-        '',
-      ].join('\n'),
+      ),
     );
   });
 
   it('renders a diagnostic without a span, and one whose source is unknown', () => {
     const noSpan = diagnostic('PP6001', undefined, { path: 'missing.plan', reason: 'no such file or directory' }, 'missing.plan');
-    expect(renderDiagnostic(noSpan, new Map(), plain)).toBe(
+    expect(render(noSpan)).toBe(
       "error[PP6001]: cannot read 'missing.plan': no such file or directory\n --> missing.plan\n",
     );
     const src = serveSource();
-    expect(renderDiagnostic(pp3001(src), new Map(), plain)).toBe(
-      [
+    expect(render(pp3001(src))).toBe(
+      lines(
         'error[PP3001]: heads = 32 is not divisible by tensor = 3',
         '  --> examples/serve.plan:11:11',
         '   = help: tensor = 2 or 4 divides heads = 32',
-        '',
-      ].join('\n'),
+      ),
     );
   });
 
   it('puts a caret at the end of a line for an empty span at end of file', () => {
     const src = new SourceFile('a.plan', 'model m {');
     const d = diag('PP1003', src.span(9, 9), { what: 'block' });
-    expect(renderDiagnostic(d, new Map([[src.path, src]]), plain)).toContain('1 | model m {\n  |          ^\n');
+    expect(render(d, src)).toContain('1 | model m {\n  |          ^\n');
   });
 });
 
@@ -111,7 +114,7 @@ describe('text: plans', () => {
     const src = serveSource();
     const out = renderText(analysis([planResult()], [pp3001(src)], [src]));
     expect(out).toBe(
-      [
+      lines(
         'error[PP3001]: heads = 32 is not divisible by tensor = 3',
         '  --> examples/serve.plan:11:11',
         '   |',
@@ -142,8 +145,7 @@ describe('text: plans', () => {
         '    workspace    1.00 GiB workspace, as given',
         '',
         '1 plan checked: 1 fits, 0 do not fit; 1 error, 0 warnings',
-        '',
-      ].join('\n'),
+      ),
     );
   });
 

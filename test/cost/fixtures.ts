@@ -1,7 +1,7 @@
 /** A toy model small enough to do the cost model's arithmetic by hand. */
 import type { GpuSpec } from '../../src/facts/gpus.js';
 import type { ModelSpec } from '../../src/plan.js';
-import { span } from '../memory/fixtures.js';
+import { llamaBase } from '../memory/fixtures.js';
 
 /**
  * toy: 2 layers, h = 64, 4 heads of 16, ffn 256, vocab 1000, llama-style (rmsnorm, swiglu,
@@ -9,9 +9,8 @@ import { span } from '../memory/fixtures.js';
  * 64 × 256 = 16,384 each; norms 2 × 64 = 128: 4 × 4,096 + 3 × 16,384 + 128 = 65,664.
  */
 export const toy: ModelSpec = {
+  ...llamaBase,
   name: 'toy',
-  span,
-  arch: 'llama',
   layers: 2,
   hidden: 64,
   heads: 4,
@@ -20,12 +19,6 @@ export const toy: ModelSpec = {
   ffn: 256,
   vocab: 1000,
   maxSeq: 4096,
-  tiedEmbeddings: false,
-  dtype: 'bf16',
-  norm: 'rmsnorm',
-  activation: 'swiglu',
-  bias: false,
-  positions: 'rope',
 };
 
 export const TOY_LAYER_PARAMS = 65_664;

@@ -103,25 +103,8 @@ describe('the same plans as .plan text, builders and templates', () => {
   });
 
   it('a planFile template run here', () => {
-    const all = planFile`
-      model llama3_8b {
-        arch = llama  layers = 32  hidden = 4096  heads = 32  kv_heads = 8
-        ffn = 14336  vocab = 128256  max_seq = 8192
-      }
-      cluster node { gpu = H100_SXM_80GB  gpus = 8 }
-      plan chat {
-        model = llama3_8b  cluster = node  mode = serve
-        tensor = 2  data = 2
-        batch { max_batch = 32  max_wait = 5 ms  seq = 4096 }
-        reserve = 10%  workspace = 512 MiB
-      }
-      plan finetune {
-        model = llama3_8b  cluster = node  mode = train
-        tensor = 2  pipeline = 2  data = 2  zero = 1
-        stages = [0..15, 16..31]
-        batch { global = 256  micro = 1  seq = 4096 }
-        recompute = selective
-      }`;
+    // The tag gets what a literal template of PLAN_TEXT gives it (one string, no values).
+    const all = planFile(Object.assign([PLAN_TEXT], { raw: [PLAN_TEXT] }));
     expect(all.names).toEqual(['llama3_8b', 'node', 'chat', 'finetune']);
     expect(placeless(analyzePlans([all]))).toEqual(expected);
   });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import type { Analysis } from '../../src/analyze.js';
 import { analyze } from '../../src/analyze.js';
 import type { Host } from '../../src/load.js';
+import { mulberry32 as rng } from '../../src/util/random.js';
 
 export const SNIPPETS = [
   '{', '}', '[', ']', '=', ';', ',', '..', '"', '/*', '//', '\n', ' ', '%', '-', '.',
@@ -19,17 +20,8 @@ export const SNIPPETS = [
   'constructor = 1', '__proto__', 'toString', 'hasOwnProperty = x',
 ];
 
-/** A small deterministic PRNG (mulberry32), so failures can be replayed from a seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG, so failures can be replayed from a seed. */
+export { rng };
 
 export function mutate(text: string, random: () => number, edits = 1 + Math.floor(random() * 4)): string {
   let s = text;

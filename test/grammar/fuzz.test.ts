@@ -3,19 +3,8 @@ import { MAX_NESTING, parse } from '../../grammar/index.js';
 import type { BlockValue, PlanFile, Value } from '../../src/ast.js';
 import type { Diagnostic } from '../../src/diagnostics/diagnostic.js';
 import { SourceFile, type Span } from '../../src/source.js';
+import { mulberry32 as rng } from '../../src/util/random.js';
 import { EXAMPLE } from './example.js';
-
-/** A small deterministic PRNG (mulberry32), so a failure is reproducible from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ALPHABET = ['{', '}', '[', ']', '=', ',', ';', '.', '..', '"', "'", '/', '*', '/*', '//', '\\', '\n', '\r\n', ' ', '\t', '-', '%', ':', '@', 'é', '😀', '0', '1', '9', '_', 'e', 'x', 'f1b', 'ms', 'GiB', 'plan', 'model', 'import'];
 

@@ -14,7 +14,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { attentionProgram, kvCacheElements, kvWriteProgram } from '../../runtime/kernels/attention.js';
-import { emptyBuffer, readBuffer, uploadBuffer } from '../../runtime/gpu-test.js';
+import { emptyBuffer, readBuffer, uploadBuffer } from '../../runtime/testing/gpu.js';
 import { RefKvCache, attention } from '../../runtime/reference/attention.js';
 import { decode } from '../../runtime/reference/dtype.js';
 import { storageBytes, type TensorType } from '../../runtime/wgsl/dtype.js';

@@ -71,5 +71,6 @@ describe('element-wise', async () => {
       expect(x * y).toBeGreaterThanOrEqual(groups);
       expect(x * (y - 1)).toBeLessThan(groups);
     }
+    expect(grid1d(0)).toEqual([0, 1, 1]);
   });
 });

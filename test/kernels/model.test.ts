@@ -9,7 +9,7 @@
  * tokens must be the same.
  */
 import { describe, expect, it } from 'vitest';
-import { emptyBuffer, readBuffer, uploadBuffer, type TestGpu } from '../../runtime/gpu-test.js';
+import { emptyBuffer, readBuffer, uploadBuffer, type TestGpu } from '../../runtime/testing/gpu.js';
 import { kernels, pickMatmul, ropeTable, type KernelProgram } from '../../runtime/kernels/index.js';
 import { encode, roundAll } from '../../runtime/reference/dtype.js';
 import { gpt2Config, greedy, llamaConfig, randomWeights, ReferenceModel, type ModelConfig, type TokenEntry } from '../../runtime/reference/model.js';

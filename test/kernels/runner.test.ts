@@ -5,7 +5,7 @@
  * or a feature the device lacks, and the pipeline cache.
  */
 import { describe, expect, it } from 'vitest';
-import { emptyBuffer, readBuffer, uploadBuffer } from '../../runtime/gpu-test.js';
+import { emptyBuffer, readBuffer, uploadBuffer } from '../../runtime/testing/gpu.js';
 import { addProgram } from '../../runtime/kernels/elementwise.js';
 import { kernels } from '../../runtime/kernels/index.js';
 import { matmulProgram } from '../../runtime/kernels/matmul.js';

@@ -4,7 +4,7 @@
  * that report the worst element.
  */
 import { expect } from 'vitest';
-import { emptyBuffer, openTestGpu, readBuffer, uploadBuffer, type TestGpu } from '../../runtime/gpu-test.js';
+import { emptyBuffer, openTestGpu, readBuffer, uploadBuffer, type TestGpu } from '../../runtime/testing/gpu.js';
 import type { BufferArg } from '../../runtime/kernels/run.js';
 import type { Dims, KernelProgram } from '../../runtime/kernels/types.js';
 import type { TensorType } from '../../runtime/wgsl/dtype.js';
@@ -17,32 +17,13 @@ export function testGpu(): Promise<TestGpu> {
   return shared;
 }
 
-/** mulberry32: a small seeded PRNG returning uniform floats in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded PRNG (uniform floats in [0, 1)), and n values ~ N(0, scale²) as f32. */
+export { mulberry32 as rng, normalArray as normal } from '../../src/util/random.js';
 
 /** n uniform values in [lo, hi), as f32. */
 export function uniform(r: () => number, n: number, lo = -1, hi = 1): Float32Array {
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * r();
-  return out;
-}
-
-/** n standard-normal values × scale, as f32. */
-export function normal(r: () => number, n: number, scale = 1): Float32Array {
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    const u1 = Math.max(r(), 1e-12);
-    out[i] = scale * Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * r());
-  }
   return out;
 }
 

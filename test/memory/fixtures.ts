@@ -4,14 +4,15 @@
  */
 import { GPUS, type GpuSpec } from '../../src/facts/gpus.js';
 import type { ClusterSpec, Derived, Mesh, ModelSpec, ServePlan, Stage, TrainPlan } from '../../src/plan.js';
+import { MiB } from '../../src/format.js';
 import type { Span } from '../../src/source.js';
 
-export const GiB = 2 ** 30;
-export const MiB = 2 ** 20;
+export { GiB, MiB } from '../../src/format.js';
 
 export const span: Span = { file: 'test.plan', start: 0, end: 0, line: 1, column: 1, endLine: 1, endColumn: 1 };
 
-const llamaBase = {
+/** What the Llama-style models share. */
+export const llamaBase = {
   span,
   arch: 'llama',
   tiedEmbeddings: false,

@@ -4,7 +4,7 @@
  * batches form, max_wait bounds an idle server's wait, the prefill budget splits admissions.
  */
 import { describe, expect, it } from 'vitest';
-import { cpuReference } from '../../runtime/cpu-engine.js';
+import { cpuReference } from '../../runtime/testing/cpu-engine.js';
 import type { GenerateResult } from '../../runtime/serving/server.js';
 import { VOCAB, outcome, prompt, randInt, rng, setup, sleep } from './helpers.js';
 

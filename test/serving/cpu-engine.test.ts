@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CpuEngine, EngineContractError, cpuReference } from '../../runtime/cpu-engine.js';
+import { CpuEngine, EngineContractError, cpuReference } from '../../runtime/testing/cpu-engine.js';
 import { EngineLostError } from '../../runtime/engine.js';
 import { rejection } from './helpers.js';
 

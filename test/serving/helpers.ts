@@ -1,4 +1,4 @@
-import { CpuEngine, type CpuEngineOptions } from '../../runtime/cpu-engine.js';
+import { CpuEngine, type CpuEngineOptions } from '../../runtime/testing/cpu-engine.js';
 import { createServer, type Server, type ServerOptions } from '../../runtime/serving/server.js';
 import type { BatchPolicy } from '../../runtime/serving/policy.js';
 
@@ -14,17 +14,8 @@ export function setup(
   return { engine: e, server: createServer(e, p, { vocabSize: VOCAB, ...options }), policy: p };
 }
 
-/** A seeded PRNG (mulberry32): the same tests every run. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG: the same tests every run. */
+export { mulberry32 as rng } from '../../src/util/random.js';
 
 export function randInt(r: () => number, lo: number, hi: number): number {
   return lo + Math.floor(r() * (hi - lo + 1));

@@ -1,9 +1,9 @@
 /** The HTTP front: JSON round trip, error statuses, client disconnect cancels, stats and health. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { cpuReference } from '../../runtime/cpu-engine.js';
-import { startHttpServer, type HttpHandle } from '../../runtime/http.js';
+import { cpuReference } from '../../runtime/testing/cpu-engine.js';
+import { startHttpServer, type HttpHandle } from '../../runtime/serving/http.js';
 import type { BatchPolicy } from '../../runtime/serving/policy.js';
-import type { CpuEngineOptions } from '../../runtime/cpu-engine.js';
+import type { CpuEngineOptions } from '../../runtime/testing/cpu-engine.js';
 import { VOCAB, setup, sleep, waitFor } from './helpers.js';
 
 const handles: HttpHandle[] = [];

@@ -4,19 +4,8 @@
  * case every promise settles, slots come back, and the stats agree.
  */
 import { describe, expect, it } from 'vitest';
-import { cpuReference } from '../../runtime/cpu-engine.js';
-import {
-  AbortError,
-  DeadlineError,
-  DeviceLostError,
-  EngineError,
-  InvalidRequestError,
-  QueueFullError,
-  ServerClosedError,
-} from '../../runtime/serving/errors.js';
-import { createServer } from '../../runtime/serving/server.js';
-import { CpuEngine } from '../../runtime/cpu-engine.js';
-import type { Server } from '../../runtime/serving/server.js';
+import { AbortError, DeadlineError, DeviceLostError, EngineError, InvalidRequestError, QueueFullError, ServerClosedError, createServer, type Server } from '../../runtime/serving/index.js';
+import { CpuEngine, cpuReference } from '../../runtime/testing/cpu-engine.js';
 import { VOCAB, outcome, rejection, settleWithin, setup, sleep, waitFor } from './helpers.js';
 
 /** submitted = every outcome + what is still pending. */

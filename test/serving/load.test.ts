@@ -3,7 +3,7 @@
  * or is refused with QueueFullError; none is lost, all settle, and the stats agree.
  */
 import { expect, it } from 'vitest';
-import { cpuReference } from '../../runtime/cpu-engine.js';
+import { cpuReference } from '../../runtime/testing/cpu-engine.js';
 import { QueueFullError } from '../../runtime/serving/errors.js';
 import type { GenerateResult } from '../../runtime/serving/server.js';
 import { VOCAB, prompt, randInt, rng, settleWithin, setup, sleep } from './helpers.js';

@@ -8,7 +8,7 @@
  * flight when each started), never from durations.
  */
 import { describe, expect, it } from 'vitest';
-import { cpuReference, type CpuEngineCall } from '../../runtime/cpu-engine.js';
+import { cpuReference, type CpuEngineCall } from '../../runtime/testing/cpu-engine.js';
 import { place } from '../../runtime/serving/placement.js';
 import { AbortError, DeadlineError, DeviceLostError, EngineError, ServerClosedError } from '../../runtime/serving/errors.js';
 import type { GenerateResult } from '../../runtime/serving/server.js';

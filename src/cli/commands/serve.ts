@@ -1,6 +1,6 @@
 /**
  * `parplan serve --weights SPEC [--port N] [--host H] <file.graph.json>`: run a compiled
- * serving plan on the WebGPU runtime behind its HTTP front (runtime/http.ts) until SIGINT
+ * serving plan on the WebGPU runtime behind its HTTP front (runtime/serving/http.ts) until SIGINT
  * or SIGTERM.
  *
  * Everything that can be checked without a GPU is checked first (arguments, the graph,

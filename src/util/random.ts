@@ -1,4 +1,4 @@
-/** A small seeded PRNG (mulberry32) and normal samples, for synthetic weights and tests. */
+/** A small seeded PRNG (mulberry32) and normal samples: synthetic weights, and tests and fuzzers replayable from a seed. */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {

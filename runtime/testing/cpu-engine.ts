@@ -19,7 +19,7 @@
  * Test knobs: per-call latency (`prefillMs`, `decodeMs`), failure injection (`fail`,
  * `failNext`), device loss (`loseDevice`), and a log of every call.
  */
-import { EngineLostError, type DecodeEntry, type Engine, type PrefillEntry } from './engine.js';
+import { EngineLostError, type DecodeEntry, type Engine, type PrefillEntry } from '../engine.js';
 
 export interface CpuEngineCall {
   kind: 'prefill' | 'decode';

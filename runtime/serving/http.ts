@@ -13,8 +13,8 @@
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { DeadlineError, ServingError } from './serving/errors.js';
-import type { GenerateOptions, Server } from './serving/server.js';
+import { DeadlineError, ServingError } from './errors.js';
+import type { GenerateOptions, Server } from './server.js';
 
 export interface HttpOptions {
   /** 0 picks a free port. */

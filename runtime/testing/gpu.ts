@@ -8,8 +8,8 @@
  * `enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia` on an NVIDIA GPU,
  * where Dawn hides shader-f16 and subgroup matrices by default).
  */
-import { create, globals } from 'webgpu';
-import { KernelRunner } from './kernels/run.js';
+import { gpu, KERNEL_FEATURES, openDevice } from '../device.js';
+import { KernelRunner } from '../kernels/run.js';
 
 export interface TestGpu {
   gpu: GPU;
@@ -24,15 +24,13 @@ export interface TestGpu {
   close(): void;
 }
 
-/** Features the kernels can use, requested when the adapter offers them. */
-export const KERNEL_FEATURES = ['shader-f16', 'subgroups', 'timestamp-query', 'chromium-experimental-subgroup-matrix'] as const;
-
-let gpuInstance: { key: string; gpu: GPU } | undefined;
+/** The runtime's features, and timestamps for the benchmarks' timings. */
+export const TEST_FEATURES: readonly string[] = [...KERNEL_FEATURES, 'timestamp-query'];
 
 export interface OpenOptions {
-  /** Dawn `create()` flags (default: PARPLAN_DAWN_FLAGS split on commas outside `=…`, or none). */
+  /** Dawn `create()` flags (default: PARPLAN_DAWN_FLAGS split on `;`, or none). */
   flags?: string[];
-  /** Features to request if offered (default KERNEL_FEATURES); pass [] for a bare device. */
+  /** Features to request if offered (default TEST_FEATURES); pass [] for a bare device. */
   features?: readonly string[];
 }
 
@@ -45,33 +43,8 @@ function envFlags(): string[] {
 
 export async function openTestGpu(opts: OpenOptions = {}): Promise<TestGpu> {
   process.env['XDG_RUNTIME_DIR'] ??= '/tmp';
-  Object.assign(globalThis, globals);
-  const flags = opts.flags ?? envFlags();
-  const key = flags.join('\n');
-  if (!gpuInstance || gpuInstance.key !== key) gpuInstance = { key, gpu: create(flags) };
-  const gpu = gpuInstance.gpu;
-  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-  if (!adapter) {
-    throw new Error(
-      'no WebGPU adapter: Dawn found no Vulkan device. Install a Vulkan driver — on Debian bookworm, ' +
-        "mesa-vulkan-drivers and libvulkan1 from bookworm-backports (lavapipe, a CPU implementation; see .ci/run) — and check 'vulkaninfo --summary'.",
-    );
-  }
-  const want = (opts.features ?? KERNEL_FEATURES).filter((f) => adapter.features.has(f)) as GPUFeatureName[];
-  const l = adapter.limits;
-  const device = await adapter.requestDevice({
-    label: 'test',
-    requiredFeatures: want,
-    requiredLimits: {
-      maxBufferSize: l.maxBufferSize,
-      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
-      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
-      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
-      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
-      maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
-      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
-    },
-  });
+  const g = gpu(opts.flags ?? envFlags());
+  const { adapter, device, description } = await openDevice(g, 'test', opts.features ?? TEST_FEATURES);
   const errors: string[] = [];
   device.addEventListener('uncapturederror', (ev) => {
     errors.push((ev as GPUUncapturedErrorEvent).error.message);
@@ -79,11 +52,9 @@ export async function openTestGpu(opts: OpenOptions = {}): Promise<TestGpu> {
   void device.lost.then((info) => {
     if (info.reason !== 'destroyed') errors.push(`device lost: ${info.message}`);
   });
-  const info = adapter.info;
-  const description = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') || 'unknown adapter';
   const runner = new KernelRunner(device);
   return {
-    gpu,
+    gpu: g,
     adapter,
     device,
     runner,
