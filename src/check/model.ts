@@ -3,14 +3,10 @@ import type { Declaration } from '../ast.js';
 import { diag, type Diagnostic } from '../diagnostics/diagnostic.js';
 import type { Dtype } from '../facts/dtypes.js';
 import type { Arch } from '../facts/keys.js';
+import { buildModel, type Activation, type Norm, type Positions } from '../model.js';
 import type { ModelSpec } from '../plan.js';
 import { readBlock } from './values.js';
 
-/** What each architecture implies unless the model overrides it. */
-export const ARCH_PRESETS: Record<Arch, Pick<ModelSpec, 'norm' | 'activation' | 'bias' | 'positions' | 'tiedEmbeddings'>> = {
-  llama: { norm: 'rmsnorm', activation: 'swiglu', bias: false, positions: 'rope', tiedEmbeddings: false },
-  gpt2: { norm: 'layernorm', activation: 'gelu', bias: true, positions: 'learned', tiedEmbeddings: true },
-};
 
 export function checkModel(decl: Declaration, out: Diagnostic[]): ModelSpec | undefined {
   const where = `model '${decl.name}'`;
@@ -25,7 +21,6 @@ export function checkModel(decl: Declaration, out: Diagnostic[]): ModelSpec | un
   if (arch === undefined || layers === undefined || hidden === undefined || heads === undefined || vocab === undefined || maxSeq === undefined) {
     return undefined;
   }
-  const preset = ARCH_PRESETS[arch];
   const kvHeads = f.value<number>('kv_heads') ?? heads;
   let ffn = f.value<number>('ffn');
   if (ffn === undefined) {
@@ -50,10 +45,8 @@ export function checkModel(decl: Declaration, out: Diagnostic[]): ModelSpec | un
     out.push(diag('PP3016', kvField.span, { kvHeads, heads }, { help: `kv_heads must divide heads; e.g. ${nearest(divs, kvHeads).join(' or ')}` }));
   }
   if (out.length > before && out.slice(before).some((d) => d.severity === 'error')) return undefined;
-  return {
+  const model = buildModel(arch, {
     name: decl.name,
-    span: decl.nameSpan,
-    arch,
     layers,
     hidden,
     heads,
@@ -62,13 +55,14 @@ export function checkModel(decl: Declaration, out: Diagnostic[]): ModelSpec | un
     ffn,
     vocab,
     maxSeq,
-    tiedEmbeddings: f.value<boolean>('tied_embeddings') ?? preset.tiedEmbeddings,
-    dtype: f.value<Dtype>('dtype') ?? 'bf16',
-    norm: f.value<ModelSpec['norm']>('norm') ?? preset.norm,
-    activation: f.value<ModelSpec['activation']>('activation') ?? preset.activation,
-    bias: f.value<boolean>('bias') ?? preset.bias,
-    positions: f.value<ModelSpec['positions']>('positions') ?? preset.positions,
-  };
+    tiedEmbeddings: f.value<boolean>('tied_embeddings'),
+    dtype: f.value<Dtype>('dtype'),
+    norm: f.value<Norm>('norm'),
+    activation: f.value<Activation>('activation'),
+    bias: f.value<boolean>('bias'),
+    positions: f.value<Positions>('positions'),
+  });
+  return { ...model, span: decl.nameSpan };
 }
 
 export function divisors(n: number): number[] {

@@ -10,6 +10,7 @@ import { bytesPerElement } from '../facts/dtypes.js';
 import type { Pass, Step } from '../graph/types.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { layerParams } from '../memory/params.js';
+import { shardLayer, uniformLayer } from '../model.js';
 
 const W = (name: string) => `layers.{l}.${name}`;
 
@@ -23,10 +24,12 @@ interface Dims {
 export function layerFlops(plan: CheckedPlan, dims: Dims) {
   const { model, derived } = plan;
   const h = model.hidden;
-  const d = model.headDim;
+  // One block template serves every layer, so lowering needs the layers alike.
+  const layer = uniformLayer(model, 'lowering');
+  const d = layer.attention.headDim;
   const { T, ctx } = dims;
   const hpr = derived.headsPerRank;
-  const mlpIn = model.activation === 'swiglu' ? 2 : 1;
+  const mlpIn = layer.mlp.activation === 'swiglu' ? 2 : 1;
   return {
     qkv: 2 * T * h * (hpr + 2 * derived.kvHeadsPerRank) * d,
     // QKᵀ and attention × V, over the full context (causal masking not credited).
@@ -49,6 +52,7 @@ function compute(kind: Extract<Step, { op: 'compute' }>['kind'], pass: Pass, rea
 function forwardSteps(plan: CheckedPlan, dims: Dims, pass: Pass, opts: { sp: boolean; hiddenBytes: number; kv?: 'write' | 'read'; alloc?: string[]; free?: string[] }): Step[] {
   const t = plan.mesh.tensor;
   const f = layerFlops(plan, dims);
+  const layer = uniformLayer(plan.model, 'lowering');
   const rope = plan.model.positions === 'rope';
   const steps: Step[] = [];
   const collective = (op: 'all-reduce' | 'reduce-scatter' | 'all-gather', tensor: string) => {
@@ -57,7 +61,7 @@ function forwardSteps(plan: CheckedPlan, dims: Dims, pass: Pass, opts: { sp: boo
   steps.push(compute('norm', pass, ['hidden', W('attn_norm.weight')], ['x'], f.norm / (opts.sp ? t : 1), opts.alloc ? { alloc: opts.alloc } : {}));
   if (opts.sp) collective('all-gather', 'x');
   steps.push(compute('qkv', pass, ['x', W('attn.q.weight'), W('attn.k.weight'), W('attn.v.weight')], ['q', 'k', 'v'], f.qkv));
-  if (rope) steps.push(compute('rope', pass, ['q', 'k'], ['q', 'k'], 6 * dims.T * plan.derived.headsPerRank * plan.model.headDim));
+  if (rope) steps.push(compute('rope', pass, ['q', 'k'], ['q', 'k'], 6 * dims.T * plan.derived.headsPerRank * layer.attention.headDim));
   const attnReads = opts.kv === 'read' ? ['q', 'k', 'v', 'kv.{l}'] : ['q', 'k', 'v'];
   const attnWrites = opts.kv ? ['attn', 'kv.{l}'] : ['attn'];
   steps.push(compute('attention', pass, attnReads, attnWrites, f.attention));
@@ -66,7 +70,7 @@ function forwardSteps(plan: CheckedPlan, dims: Dims, pass: Pass, opts: { sp: boo
   steps.push(compute('residual', pass, ['hidden', 'y'], ['hidden'], f.residual / (opts.sp ? t : 1)));
   steps.push(compute('norm', pass, ['hidden', W('mlp_norm.weight')], ['x'], f.norm / (opts.sp ? t : 1)));
   if (opts.sp) collective('all-gather', 'x');
-  const up = plan.model.activation === 'swiglu' ? [W('mlp.gate.weight'), W('mlp.up.weight')] : [W('mlp.up.weight')];
+  const up = layer.mlp.activation === 'swiglu' ? [W('mlp.gate.weight'), W('mlp.up.weight')] : [W('mlp.up.weight')];
   steps.push(compute('mlp-up', pass, ['x', ...up], ['u'], f.mlpUp));
   steps.push(compute('mlp-act', pass, ['u'], ['u'], f.act));
   steps.push(compute('mlp-down', pass, ['u', W('mlp.down.weight')], ['y'], f.mlpDown));
@@ -85,7 +89,7 @@ export function trainBlocks(plan: TrainPlan): Record<string, Step[]> {
   const act = 'act.{l}.mb{m}';
   const zero3 = plan.zero >= 3 && plan.mesh.data > 1;
   // ZeRO-3 gathers each layer's weights before use and reduce-scatters its gradients after.
-  const layerShard = layerParams(plan.model, plan.derived.headsPerRank, plan.derived.kvHeadsPerRank, plan.derived.ffnPerRank).total;
+  const layerShard = layerParams(plan.model, shardLayer(uniformLayer(plan.model, 'lowering'), t)).total;
   const gatherBytes = layerShard * e;
   const forward: Step[] = [];
   if (zero3) forward.push({ op: 'all-gather', axis: 'data', tensor: W('*'), bytes: gatherBytes });

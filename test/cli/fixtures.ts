@@ -8,6 +8,7 @@ import { diag } from '../../src/diagnostics/diagnostic.js';
 import type { Code } from '../../src/diagnostics/codes.js';
 import { planCost } from '../../src/cost/index.js';
 import { GPUS } from '../../src/facts/gpus.js';
+import { llamaConfig } from '../../src/model.js';
 import type { Breakdown, DeviceMemory, MemoryPlan } from '../../src/memory/types.js';
 import { rankOf, type Mesh, type ServePlan, type TrainPlan } from '../../src/plan.js';
 import { SourceFile, type Span } from '../../src/source.js';
@@ -116,25 +117,7 @@ export function planResult(f: PlanFixture = {}): PlanResult {
     name,
     file,
     span: s,
-    model: {
-      name: 'llama3_8b',
-      span: s,
-      arch: 'llama',
-      layers: 32,
-      hidden: 4096,
-      heads: 32,
-      kvHeads: 8,
-      headDim: 128,
-      ffn: 14336,
-      vocab: 128256,
-      maxSeq: 8192,
-      tiedEmbeddings: false,
-      dtype: 'bf16',
-      norm: 'rmsnorm',
-      activation: 'swiglu',
-      bias: false,
-      positions: 'rope',
-    },
+    model: { ...llamaConfig({ name: 'llama3_8b', layers: 32, hidden: 4096, heads: 32, kvHeads: 8, headDim: 128, ffn: 14336, vocab: 128256, maxSeq: 8192 }), span: s },
     cluster: { name: 'h100x8', span: s, gpu, gpus: 8, nodes: 1, gpusPerNode: 8, networkGBs: 50 },
     mesh,
     stages: Array.from({ length: mesh.pipeline }, (_, i) => ({
