@@ -187,6 +187,14 @@ export function buildModel(arch: Arch, s: ModelSizes): Model {
   const preset = ARCH_PRESETS[arch];
   const ffn = s.ffn ?? (arch === 'gpt2' ? 4 * s.hidden : undefined);
   if (ffn === undefined) throw new Error(`model ${s.name ?? arch}: ${arch} needs ffn`);
+  let next = 0;
+  for (const o of s.overrides ?? []) {
+    // layerAt takes the first override covering a layer: overlaps would hide one silently.
+    if (!(Number.isInteger(o.first) && Number.isInteger(o.last) && next <= o.first && o.first <= o.last && o.last < s.layers)) {
+      throw new Error(`model ${s.name ?? arch}: override layers ${o.first} … ${o.last} must lie in 0 … ${s.layers - 1}, in order, without overlap`);
+    }
+    next = o.last + 1;
+  }
   return {
     name: s.name ?? arch,
     arch,

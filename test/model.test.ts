@@ -52,6 +52,14 @@ describe('per-layer structure', () => {
     expect(layerRuns(llama3_8b).length).toBe(1);
   });
 
+  it('overrides must be in range, in order and disjoint', () => {
+    const sizes = { layers: 4, hidden: 8, heads: 2, ffn: 16, vocab: 10, maxSeq: 8 };
+    const mlp = { kind: 'dense', activation: 'swiglu', ffn: 8 } as const;
+    expect(() => llamaConfig({ ...sizes, overrides: [{ first: 2, last: 4, mlp }] })).toThrow(/must lie in 0 … 3/);
+    expect(() => llamaConfig({ ...sizes, overrides: [{ first: 0, last: 2, mlp }, { first: 2, last: 3, mlp }] })).toThrow(/without overlap/);
+    expect(layerRuns(llamaConfig({ ...sizes, overrides: [{ first: 0, last: 1, mlp }, { first: 2, last: 3, mlp }] })).length).toBe(2);
+  });
+
   it('uniformLayer refuses a model whose layers differ', () => {
     expect(uniformLayer(llama3_8b)).toBe(llama3_8b.layer);
     expect(() => uniformLayer(mixed, 'lowering')).toThrow("model 'mixed': lowering needs every layer alike");
