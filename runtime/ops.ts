@@ -18,6 +18,7 @@
  */
 import { tensorFormatOf, type TensorFormat } from '../src/facts/dtypes.js';
 import type { Graph, GraphDevice, Step } from '../src/graph/types.js';
+import { layerAt, uniformLayer } from '../src/model.js';
 import { kvCacheTensor } from './allocate.js';
 import type { Member } from './collectives.js';
 import type { RankDevice } from './device.js';
@@ -222,7 +223,8 @@ export class Ops {
   }
 
   private rope(x: GPUBuffer, heads: number): void {
-    const d = this.model.headDim;
+    // One table serves every layer.
+    const d = uniformLayer(this.model, 'the rope table').attention.headDim;
     if (!this.ropeBuffer) {
       const table = ropeTable(this.model.maxSeq, d, ROPE_THETA);
       this.ropeBuffer = this.s.buffer('rope');
@@ -307,7 +309,8 @@ export class Ops {
   /** One compute step of the graph (inside a block: `layer` fills `{l}`). */
   compute(step: Compute, layer: number | undefined, input: PassInput, n: number): void {
     const m = this.model;
-    const hpr = m.heads / this.t;
+    const { attention, mlp } = layerAt(m, layer ?? 0);
+    const hpr = attention.heads / this.t;
     switch (step.kind) {
       case 'embedding':
         this.embedding(n);
@@ -343,11 +346,11 @@ export class Ops {
       }
       case 'mlp-up':
         this.matmul(this.buf('x'), 'layers.{l}.mlp.up.weight', this.buf('up'), layer, n, { bias: 'layers.{l}.mlp.up.bias' });
-        if (m.activation === 'swiglu') this.matmul(this.buf('x'), 'layers.{l}.mlp.gate.weight', this.buf('gate'), layer, n, { bias: 'layers.{l}.mlp.gate.bias' });
+        if (mlp.activation === 'swiglu') this.matmul(this.buf('x'), 'layers.{l}.mlp.gate.weight', this.buf('gate'), layer, n, { bias: 'layers.{l}.mlp.gate.bias' });
         return;
       case 'mlp-act': {
-        const count = n * (m.ffn / this.t);
-        if (m.activation === 'swiglu') this.run(this.program('swiglu', () => kernels.swiglu({ inplace: true })), { gate: this.buf('gate'), up: this.buf('up') }, { n: count });
+        const count = n * (mlp.ffn / this.t);
+        if (mlp.activation === 'swiglu') this.run(this.program('swiglu', () => kernels.swiglu({ inplace: true })), { gate: this.buf('gate'), up: this.buf('up') }, { n: count });
         else this.run(this.program('gelu', () => kernels.gelu({ inplace: true })), { x: this.buf('up') }, { n: count });
         return;
       }

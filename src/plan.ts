@@ -6,29 +6,13 @@
 import type { Span } from './source.js';
 import type { Dtype } from './facts/dtypes.js';
 import type { GpuSpec } from './facts/gpus.js';
-import type { Arch } from './facts/keys.js';
+import type { Model } from './model.js';
 import type { ScheduleTable } from './schedules/types.js';
 
-export interface ModelSpec {
-  name: string;
+/** The checked model: the one model description (src/model.ts) and where it was declared. */
+export interface ModelSpec extends Model {
   /** The model's name in its declaration. */
   span: Span;
-  arch: Arch;
-  layers: number;
-  hidden: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-  ffn: number;
-  /** Unpadded vocabulary, as in the tokenizer and the Hugging Face config. */
-  vocab: number;
-  maxSeq: number;
-  tiedEmbeddings: boolean;
-  dtype: Dtype;
-  norm: 'rmsnorm' | 'layernorm';
-  activation: 'swiglu' | 'gelu';
-  bias: boolean;
-  positions: 'rope' | 'learned';
 }
 
 export interface ClusterSpec {

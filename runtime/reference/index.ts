@@ -23,7 +23,7 @@ export {
   type Arch,
   type ForwardOptions,
   type ModelCache,
-  type ModelConfig,
+  type Model,
   type TokenEntry,
   type TraceFn,
   type Weights,

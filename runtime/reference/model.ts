@@ -42,65 +42,39 @@ import { matmul } from './matmul.js';
 import { layerNorm, rmsNorm } from './norm.js';
 import { mulberry32, normalArray } from '../../src/util/random.js';
 import { rope } from './rope.js';
+import { layerAt, layerRuns, type Model } from '../../src/model.js';
 
-export type Arch = 'gpt2' | 'llama';
+export { gpt2Config, llamaConfig, type Arch, type Model } from '../../src/model.js';
 
-export interface ModelConfig {
-  arch: Arch;
-  layers: number;
-  hidden: number;
-  heads: number;
-  /** = heads for GPT-2. */
-  kvHeads: number;
-  /** = hidden / heads for GPT-2. */
-  headDim: number;
-  /** MLP inner size (GPT-2: 4·hidden). */
-  ffn: number;
-  vocab: number;
-  /** Most positions a sequence may hold (GPT-2: rows of wpe, n_positions). */
-  maxSeq: number;
-  /** LayerNorm / RMSNorm epsilon. */
-  normEps: number;
-  /** RoPE base (Llama). */
-  ropeTheta: number;
-  /** Output head shares the token embedding. */
-  tied: boolean;
-}
-
-type Sizes = Pick<ModelConfig, 'layers' | 'hidden' | 'heads' | 'vocab' | 'maxSeq'>;
-
-/** A GPT-2 config (defaults: ffn 4·hidden, eps 1e-5, tied). */
-export function gpt2Config(c: Sizes & Partial<ModelConfig>): ModelConfig {
-  return { arch: 'gpt2', kvHeads: c.heads, headDim: c.hidden / c.heads, ffn: 4 * c.hidden, normEps: 1e-5, ropeTheta: 10000, tied: true, ...c };
-}
-
-/** A Llama config (defaults: kvHeads = heads, headDim = hidden / heads, eps 1e-5, theta 10 000, untied). */
-export function llamaConfig(c: Sizes & Pick<ModelConfig, 'ffn'> & Partial<ModelConfig>): ModelConfig {
-  return { arch: 'llama', kvHeads: c.heads, headDim: c.hidden / c.heads, normEps: 1e-5, ropeTheta: 10000, tied: false, ...c };
-}
-
-export function checkConfig(c: ModelConfig): void {
-  const ints: (keyof ModelConfig)[] = ['layers', 'hidden', 'heads', 'kvHeads', 'headDim', 'ffn', 'vocab', 'maxSeq'];
-  for (const k of ints) {
-    const v = c[k] as number;
-    if (!Number.isInteger(v) || v < 1) throw new Error(`model config: ${k} must be a positive integer, got ${v}`);
-  }
-  if (c.heads % c.kvHeads !== 0) throw new Error(`model config: heads ${c.heads} is not a multiple of kvHeads ${c.kvHeads}`);
-  if (c.headDim % 2 !== 0) throw new Error(`model config: headDim ${c.headDim} must be even`);
-  if (c.arch === 'gpt2' && (c.kvHeads !== c.heads || c.heads * c.headDim !== c.hidden)) {
-    throw new Error('model config: GPT-2 needs kvHeads = heads and heads · headDim = hidden');
+/** Throws unless the reference can run `c`: positive sizes, every layer gqa attention and a dense MLP of the arch's activation. */
+export function checkConfig(c: Model): void {
+  const ints = { layers: c.layers, hidden: c.hidden, vocab: c.vocab, maxSeq: c.maxSeq };
+  for (const [k, v] of Object.entries(ints)) if (!Number.isInteger(v) || v < 1) throw new Error(`model config: ${k} must be a positive integer, got ${v}`);
+  for (const { first, layer } of layerRuns(c)) {
+    const { attention: a, mlp } = layer;
+    const where = `model config${c.overrides ? ` (layer ${first})` : ''}`;
+    for (const [k, v] of Object.entries({ heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim, ffn: mlp.ffn })) {
+      if (!Number.isInteger(v) || v < 1) throw new Error(`${where}: ${k} must be a positive integer, got ${v}`);
+    }
+    if (a.heads % a.kvHeads !== 0) throw new Error(`${where}: heads ${a.heads} is not a multiple of kvHeads ${a.kvHeads}`);
+    if (a.headDim % 2 !== 0) throw new Error(`${where}: headDim ${a.headDim} must be even`);
+    if (mlp.activation !== (c.arch === 'gpt2' ? 'gelu' : 'swiglu')) throw new Error(`${where}: the ${c.arch} reference has a ${c.arch === 'gpt2' ? 'gelu' : 'swiglu'} MLP, not ${mlp.activation}`);
+    if (c.arch === 'gpt2' && (a.kvHeads !== a.heads || a.heads * a.headDim !== c.hidden)) {
+      throw new Error(`${where}: GPT-2 needs kvHeads = heads and heads · headDim = hidden`);
+    }
   }
 }
 
 /** Every tensor the model reads: Hugging Face name → shape. */
-export function weightShapes(c: ModelConfig): Map<string, number[]> {
+export function weightShapes(c: Model): Map<string, number[]> {
   checkConfig(c);
   const s = new Map<string, number[]>();
-  const { hidden: h, ffn, vocab } = c;
+  const { hidden: h, vocab } = c;
   if (c.arch === 'gpt2') {
     s.set('transformer.wte.weight', [vocab, h]);
     s.set('transformer.wpe.weight', [c.maxSeq, h]);
     for (let i = 0; i < c.layers; i++) {
+      const { ffn } = layerAt(c, i).mlp;
       const p = `transformer.h.${i}`;
       s.set(`${p}.ln_1.weight`, [h]);
       s.set(`${p}.ln_1.bias`, [h]);
@@ -118,10 +92,12 @@ export function weightShapes(c: ModelConfig): Map<string, number[]> {
     s.set('transformer.ln_f.weight', [h]);
     s.set('transformer.ln_f.bias', [h]);
   } else {
-    const qd = c.heads * c.headDim;
-    const kd = c.kvHeads * c.headDim;
     s.set('model.embed_tokens.weight', [vocab, h]);
     for (let i = 0; i < c.layers; i++) {
+      const { attention: a, mlp } = layerAt(c, i);
+      const qd = a.heads * a.headDim;
+      const kd = a.kvHeads * a.headDim;
+      const ffn = mlp.ffn;
       const p = `model.layers.${i}`;
       s.set(`${p}.input_layernorm.weight`, [h]);
       s.set(`${p}.self_attn.q_proj.weight`, [qd, h]);
@@ -135,7 +111,7 @@ export function weightShapes(c: ModelConfig): Map<string, number[]> {
     }
     s.set('model.norm.weight', [h]);
   }
-  if (!c.tied) s.set('lm_head.weight', [vocab, h]);
+  if (!c.tiedEmbeddings) s.set('lm_head.weight', [vocab, h]);
   return s;
 }
 
@@ -145,7 +121,7 @@ export function weightShapes(c: ModelConfig): Map<string, number[]> {
  * 1 + N(0, 0.1²), biases N(0, 0.02²) — non-trivial values, so a kernel that ignores a
  * gain or bias is caught.
  */
-export function randomWeights(c: ModelConfig, seed = 1, std = 0.02): Map<string, Float32Array> {
+export function randomWeights(c: Model, seed = 1, std = 0.02): Map<string, Float32Array> {
   const rand = mulberry32(seed);
   const out = new Map<string, Float32Array>();
   for (const [name, shape] of weightShapes(c)) {
@@ -183,12 +159,12 @@ export interface ForwardOptions {
 }
 
 export class ReferenceModel {
-  readonly config: ModelConfig;
+  readonly config: Model;
   private readonly w: Map<string, Float32Array>;
   /** Storage format of the KV cache values (default f32). */
   readonly cacheFormat: TensorFormat;
 
-  constructor(config: ModelConfig, weights: Weights, opts: { cacheFormat?: TensorFormat } = {}) {
+  constructor(config: Model, weights: Weights, opts: { cacheFormat?: TensorFormat } = {}) {
     checkConfig(config);
     this.config = config;
     this.cacheFormat = opts.cacheFormat ?? 'f32';
@@ -204,15 +180,16 @@ export class ReferenceModel {
     if (missing.length > 0) throw new Error(`missing weights: ${missing.slice(0, 5).join('; ')}${missing.length > 5 ? ` (and ${missing.length - 5} more)` : ''}`);
     if (config.arch === 'llama') {
       for (let i = 0; i < config.layers; i++) {
+        const a = layerAt(config, i).attention;
         for (const [p, n] of [
-          ['q', config.heads],
-          ['k', config.kvHeads],
-          ['v', config.kvHeads],
+          ['q', a.heads],
+          ['k', a.kvHeads],
+          ['v', a.kvHeads],
         ] as const) {
           const name = `model.layers.${i}.self_attn.${p}_proj.bias`;
           const b = weights.get(name);
           if (b) {
-            if (b.length !== n * config.headDim) throw new Error(`weight ${name}: ${b.length} values, expected ${n * config.headDim}`);
+            if (b.length !== n * a.headDim) throw new Error(`weight ${name}: ${b.length} values, expected ${n * a.headDim}`);
             this.w.set(name, b);
           }
         }
@@ -228,8 +205,13 @@ export class ReferenceModel {
 
   newCache(slots: number): ModelCache {
     const c = this.config;
-    const shape = { slots, maxSeq: c.maxSeq, kvHeads: c.kvHeads, headDim: c.headDim };
-    return { slots, layers: Array.from({ length: c.layers }, () => new RefKvCache(shape, this.cacheFormat)) };
+    return {
+      slots,
+      layers: Array.from({ length: c.layers }, (_, i) => {
+        const { kvHeads, headDim } = layerAt(c, i).attention;
+        return new RefKvCache({ slots, maxSeq: c.maxSeq, kvHeads, headDim }, this.cacheFormat);
+      }),
+    };
   }
 
   /**
@@ -267,10 +249,10 @@ export class ReferenceModel {
     let head: Float32Array;
     if (c.arch === 'gpt2') {
       normed = layerNorm(xs, rows.length, h, this.t('transformer.ln_f.weight'), this.t('transformer.ln_f.bias'), c.normEps);
-      head = c.tied ? this.t('transformer.wte.weight') : this.t('lm_head.weight');
+      head = c.tiedEmbeddings ? this.t('transformer.wte.weight') : this.t('lm_head.weight');
     } else {
       normed = rmsNorm(xs, rows.length, h, this.t('model.norm.weight'), c.normEps);
-      head = c.tied ? this.t('model.embed_tokens.weight') : this.t('lm_head.weight');
+      head = c.tiedEmbeddings ? this.t('model.embed_tokens.weight') : this.t('lm_head.weight');
     }
     trace('final_norm', normed);
     const logits = matmul(normed, head, rows.length, c.vocab, h);
@@ -282,6 +264,7 @@ export class ReferenceModel {
     const c = this.config;
     const h = c.hidden;
     const T = slots.length;
+    const { attention: at, mlp } = layerAt(c, i);
     const p = `transformer.h.${i}`;
     const a = layerNorm(x, T, h, this.t(`${p}.ln_1.weight`), this.t(`${p}.ln_1.bias`), c.normEps);
     trace(`layer${i}.norm1`, a);
@@ -298,15 +281,15 @@ export class ReferenceModel {
     trace(`layer${i}.k`, k);
     trace(`layer${i}.v`, v);
     kv.write(k, v, slots, positions);
-    const att = attention(q, kv, c.heads, slots, positions);
+    const att = attention(q, kv, at.heads, slots, positions);
     trace(`layer${i}.attn`, att);
     x = matmul(att, this.t(`${p}.attn.c_proj.weight`), T, h, h, { layout: 'kn', bias: this.t(`${p}.attn.c_proj.bias`), residual: x });
     trace(`layer${i}.attn_residual`, x);
     const m = layerNorm(x, T, h, this.t(`${p}.ln_2.weight`), this.t(`${p}.ln_2.bias`), c.normEps);
     trace(`layer${i}.norm2`, m);
-    const f = matmul(m, this.t(`${p}.mlp.c_fc.weight`), T, c.ffn, h, { layout: 'kn', bias: this.t(`${p}.mlp.c_fc.bias`), activation: 'gelu' });
+    const f = matmul(m, this.t(`${p}.mlp.c_fc.weight`), T, mlp.ffn, h, { layout: 'kn', bias: this.t(`${p}.mlp.c_fc.bias`), activation: 'gelu' });
     trace(`layer${i}.mlp_act`, f);
-    x = matmul(f, this.t(`${p}.mlp.c_proj.weight`), T, h, c.ffn, { layout: 'kn', bias: this.t(`${p}.mlp.c_proj.bias`), residual: x });
+    x = matmul(f, this.t(`${p}.mlp.c_proj.weight`), T, h, mlp.ffn, { layout: 'kn', bias: this.t(`${p}.mlp.c_proj.bias`), residual: x });
     trace(`layer${i}.out`, x);
     return x;
   }
@@ -315,32 +298,33 @@ export class ReferenceModel {
     const c = this.config;
     const h = c.hidden;
     const T = slots.length;
-    const D = c.headDim;
+    const { attention: at, mlp } = layerAt(c, i);
+    const D = at.headDim;
     const p = `model.layers.${i}`;
     const a = rmsNorm(x, T, h, this.t(`${p}.input_layernorm.weight`), c.normEps);
     trace(`layer${i}.norm1`, a);
     const proj = (which: 'q' | 'k' | 'v', heads: number) =>
       matmul(a, this.t(`${p}.self_attn.${which}_proj.weight`), T, heads * D, h, { bias: this.w.get(`${p}.self_attn.${which}_proj.bias`) });
-    let q = proj('q', c.heads);
-    let k = proj('k', c.kvHeads);
-    const v = proj('v', c.kvHeads);
-    q = rope(q, positions, { heads: c.heads, headDim: D, theta: c.ropeTheta });
-    k = rope(k, positions, { heads: c.kvHeads, headDim: D, theta: c.ropeTheta });
+    let q = proj('q', at.heads);
+    let k = proj('k', at.kvHeads);
+    const v = proj('v', at.kvHeads);
+    q = rope(q, positions, { heads: at.heads, headDim: D, theta: c.ropeTheta });
+    k = rope(k, positions, { heads: at.kvHeads, headDim: D, theta: c.ropeTheta });
     trace(`layer${i}.q`, q);
     trace(`layer${i}.k`, k);
     trace(`layer${i}.v`, v);
     kv.write(k, v, slots, positions);
-    const att = attention(q, kv, c.heads, slots, positions);
+    const att = attention(q, kv, at.heads, slots, positions);
     trace(`layer${i}.attn`, att);
-    x = matmul(att, this.t(`${p}.self_attn.o_proj.weight`), T, h, c.heads * D, { residual: x });
+    x = matmul(att, this.t(`${p}.self_attn.o_proj.weight`), T, h, at.heads * D, { residual: x });
     trace(`layer${i}.attn_residual`, x);
     const m = rmsNorm(x, T, h, this.t(`${p}.post_attention_layernorm.weight`), c.normEps);
     trace(`layer${i}.norm2`, m);
-    const gate = matmul(m, this.t(`${p}.mlp.gate_proj.weight`), T, c.ffn, h);
-    const up = matmul(m, this.t(`${p}.mlp.up_proj.weight`), T, c.ffn, h);
+    const gate = matmul(m, this.t(`${p}.mlp.gate_proj.weight`), T, mlp.ffn, h);
+    const up = matmul(m, this.t(`${p}.mlp.up_proj.weight`), T, mlp.ffn, h);
     const act = swiglu(gate, up);
     trace(`layer${i}.mlp_act`, act);
-    x = matmul(act, this.t(`${p}.mlp.down_proj.weight`), T, h, c.ffn, { residual: x });
+    x = matmul(act, this.t(`${p}.mlp.down_proj.weight`), T, h, mlp.ffn, { residual: x });
     trace(`layer${i}.out`, x);
     return x;
   }

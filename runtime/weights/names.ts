@@ -13,12 +13,13 @@
  * (`GPT2LMHeadModel`, with or without the `transformer.` prefix).
  */
 import type { GraphModel } from '../../src/graph/types.js';
+import { layerAt, type LayerStructure } from '../../src/model.js';
 import type { Range } from './slice.js';
 
 export type HfArch = 'llama' | 'gpt2';
 
 /** The model dimensions the mappings need (a `Graph`'s `model` has them all). */
-export type MappingModel = Pick<GraphModel, 'arch' | 'hidden' | 'heads' | 'kvHeads' | 'headDim' | 'ffn' | 'vocab' | 'vocabPadded' | 'maxSeq' | 'tiedEmbeddings'>;
+export type MappingModel = Pick<GraphModel, 'arch' | 'hidden' | 'vocab' | 'vocabPadded' | 'maxSeq' | 'tiedEmbeddings'> & LayerStructure;
 
 /** Which spelling of the names a checkpoint uses: `model.` / `transformer.` or none. */
 export interface Naming {
@@ -81,14 +82,17 @@ export function sourceFor(model: MappingModel, graph: string, naming: Naming = c
 }
 
 function dims(model: MappingModel) {
-  const h = model.hidden;
-  const qd = model.heads * model.headDim;
-  const kvd = model.kvHeads * model.headDim;
-  return { h, qd, kvd, f: model.ffn, v: model.vocab, vp: model.vocabPadded };
+  return { h: model.hidden, v: model.vocab, vp: model.vocabPadded };
+}
+
+/** The sizes of layer `l`'s projections. */
+function layerDims(model: MappingModel, l: string) {
+  const { attention: a, mlp } = layerAt(model, Number(l));
+  return { qd: a.heads * a.headDim, kvd: a.kvHeads * a.headDim, f: mlp.ffn };
 }
 
 function llamaSource(model: MappingModel, graph: string, p: string): SourceMapping | undefined {
-  const { h, qd, kvd, f, v, vp } = dims(model);
+  const { h, v, vp } = dims(model);
   const vocab = (source: string): SourceMapping => ({ graph, source, sourceShape: [v, h], maxSourceRows: vp, rows: v });
   switch (graph) {
     case 'embedding.weight':
@@ -106,13 +110,14 @@ function llamaSource(model: MappingModel, graph: string, p: string): SourceMappi
   if (LLAMA_NORMS[part] !== undefined) return { graph, source: `${base}${LLAMA_NORMS[part]}.${kind}`, sourceShape: [h] };
   const proj = LLAMA_PROJ[part];
   if (proj === undefined) return undefined;
+  const { qd, kvd, f } = layerDims(model, l);
   const shapes: Record<string, [number, number]> = { 'attn.q': [qd, h], 'attn.k': [kvd, h], 'attn.v': [kvd, h], 'attn.o': [h, qd], 'mlp.gate': [f, h], 'mlp.up': [f, h], 'mlp.down': [h, f] };
   const shape = shapes[part]!;
   return { graph, source: `${base}${proj}.${kind}`, sourceShape: kind === 'weight' ? [...shape] : [shape[0]] };
 }
 
 function gpt2Source(model: MappingModel, graph: string, p: string): SourceMapping | undefined {
-  const { h, qd, kvd, f, v, vp } = dims(model);
+  const { h, v, vp } = dims(model);
   switch (graph) {
     case 'embedding.weight':
       return { graph, source: `${p}wte.weight`, sourceShape: [v, h], maxSourceRows: vp, rows: v };
@@ -131,6 +136,7 @@ function gpt2Source(model: MappingModel, graph: string, p: string): SourceMappin
   const [, l, part, kind] = m as unknown as [string, string, string, 'weight' | 'bias'];
   const base = `${p}h.${l}.`;
   if (GPT2_NORMS[part] !== undefined) return { graph, source: `${base}${GPT2_NORMS[part]}.${kind}`, sourceShape: [h] };
+  const { qd, kvd, f } = layerDims(model, l);
   const qkv = qd + 2 * kvd;
   const thirds: Record<string, [number, number]> = { 'attn.q': [0, qd], 'attn.k': [qd, qd + kvd], 'attn.v': [qd + kvd, qkv] };
   const third = thirds[part];

@@ -3,6 +3,7 @@ import type { Declaration } from '../ast.js';
 import { diag, hasErrors, type Diagnostic } from '../diagnostics/diagnostic.js';
 import type { Dtype } from '../facts/dtypes.js';
 import type { Arch } from '../facts/keys.js';
+import { buildModel, type Activation, type Norm, type Positions } from '../model.js';
 import type { ModelSpec } from '../plan.js';
 import { readBlock } from './values.js';
 
@@ -43,10 +44,8 @@ export function checkModel(decl: Declaration, out: Diagnostic[]): ModelSpec | un
     out.push(diag('PP3016', kvField.span, { kvHeads, heads }, { help: `kv_heads must divide heads; e.g. ${nearest(divs, kvHeads).join(' or ')}` }));
   }
   if (hasErrors(out.slice(before))) return undefined;
-  return {
+  const model = buildModel(arch, {
     name: decl.name,
-    span: decl.nameSpan,
-    arch,
     layers,
     hidden,
     heads,
@@ -57,11 +56,12 @@ export function checkModel(decl: Declaration, out: Diagnostic[]): ModelSpec | un
     maxSeq,
     tiedEmbeddings: f.valueOrDefault<boolean>('tied_embeddings', arch),
     dtype: f.valueOrDefault<Dtype>('dtype'),
-    norm: f.valueOrDefault<ModelSpec['norm']>('norm', arch),
-    activation: f.valueOrDefault<ModelSpec['activation']>('activation', arch),
+    norm: f.valueOrDefault<Norm>('norm', arch),
+    activation: f.valueOrDefault<Activation>('activation', arch),
     bias: f.valueOrDefault<boolean>('bias', arch),
-    positions: f.valueOrDefault<ModelSpec['positions']>('positions', arch),
-  };
+    positions: f.valueOrDefault<Positions>('positions', arch),
+  });
+  return { ...model, span: decl.nameSpan };
 }
 
 export function divisors(n: number): number[] {

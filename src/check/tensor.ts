@@ -3,29 +3,31 @@
  * and what is padded or replicated to make it split evenly (vocab, KV heads).
  */
 import { diag } from '../diagnostics/diagnostic.js';
-import type { Derived, Mesh, ModelSpec } from '../plan.js';
+import { layerRuns, uniformLayer, type Model } from '../model.js';
+import type { Derived, Mesh } from '../plan.js';
 import { spanOf, type PlanContext } from './context.js';
 
 /** Tensor degrees that split this model evenly (heads, ffn, and KV heads divided or replicated). */
-export function validTensorDegrees(model: ModelSpec, max: number): number[] {
+export function validTensorDegrees(model: Model, max: number): number[] {
+  const layers = layerRuns(model).map((r) => r.layer);
+  const splits = (t: number) => layers.every(({ attention: a, mlp }) => a.heads % t === 0 && mlp.ffn % t === 0 && (a.kvHeads % t === 0 || t % a.kvHeads === 0));
   const out: number[] = [];
   // A degree must divide heads, so none is above it (and the loop stays bounded).
-  for (let t = 1; t <= Math.min(max, model.heads); t++) {
-    if (model.heads % t === 0 && model.ffn % t === 0 && (model.kvHeads % t === 0 || t % model.kvHeads === 0)) out.push(t);
-  }
+  for (let t = 1; t <= Math.min(max, ...layers.map((l) => l.attention.heads)); t++) if (splits(t)) out.push(t);
   return out;
 }
 
 /** Facts that follow from the model and the mesh; assumes the checks below passed. */
-export function deriveFacts(model: ModelSpec, mesh: Mesh): Derived {
+export function deriveFacts(model: Model, mesh: Mesh): Derived {
   const t = mesh.tensor;
-  const kvHeadsPerRank = model.kvHeads >= t ? model.kvHeads / t : 1;
+  const { attention: a, mlp } = uniformLayer(model, 'per-rank facts');
+  const kvHeadsPerRank = a.kvHeads >= t ? a.kvHeads / t : 1;
   return {
     vocabPadded: Math.ceil(model.vocab / t) * t,
-    headsPerRank: model.heads / t,
+    headsPerRank: a.heads / t,
     kvHeadsPerRank,
-    kvReplication: model.kvHeads >= t ? 1 : t / model.kvHeads,
-    ffnPerRank: model.ffn / t,
+    kvReplication: a.kvHeads >= t ? 1 : t / a.kvHeads,
+    ffnPerRank: mlp.ffn / t,
     gpusUsed: t * mesh.pipeline * mesh.data,
   };
 }
@@ -47,20 +49,23 @@ export function checkTensor(ctx: PlanContext): boolean {
   if (t === 1) return true;
   const at = spanOf(ctx, 'tensor');
   const related = [{ span: model.span, message: `model '${model.name}' declared here` }];
+  const layer = uniformLayer(model, 'the tensor check');
+  const { heads, kvHeads } = layer.attention;
+  const { ffn } = layer.mlp;
   let ok = true;
-  if (model.heads % t !== 0) {
-    out.push(diag('PP3001', at, { heads: model.heads, tensor: t }, { help: suggestion(ctx), related }));
+  if (heads % t !== 0) {
+    out.push(diag('PP3001', at, { heads, tensor: t }, { help: suggestion(ctx), related }));
     ok = false;
   }
   // With kv_heads = heads (multi-head attention) a bad degree is one mistake: PP3001 says it.
-  if (model.kvHeads % t !== 0 && t % model.kvHeads !== 0 && !(model.kvHeads === model.heads && !ok)) {
-    out.push(diag('PP3002', at, { kvHeads: model.kvHeads, tensor: t }, { help: `${suggestion(ctx)}; KV heads are split when tensor divides kv_heads and replicated when kv_heads divides tensor`, related }));
+  if (kvHeads % t !== 0 && t % kvHeads !== 0 && !(kvHeads === heads && !ok)) {
+    out.push(diag('PP3002', at, { kvHeads, tensor: t }, { help: `${suggestion(ctx)}; KV heads are split when tensor divides kv_heads and replicated when kv_heads divides tensor`, related }));
     ok = false;
-  } else if (model.kvHeads < t && ok) {
-    out.push(diag('PP3003', at, { tensor: t, kvHeads: model.kvHeads, copies: t / model.kvHeads }, { help: `as vLLM does: each tensor rank keeps 1 KV head, so the KV cache is ${t / model.kvHeads}× larger in total than with tensor = ${model.kvHeads}` }));
+  } else if (kvHeads < t && ok) {
+    out.push(diag('PP3003', at, { tensor: t, kvHeads, copies: t / kvHeads }, { help: `as vLLM does: each tensor rank keeps 1 KV head, so the KV cache is ${t / kvHeads}× larger in total than with tensor = ${kvHeads}` }));
   }
-  if (model.ffn % t !== 0) {
-    out.push(diag('PP3004', at, { ffn: model.ffn, tensor: t }, { help: suggestion(ctx), related }));
+  if (ffn % t !== 0) {
+    out.push(diag('PP3004', at, { ffn, tensor: t }, { help: suggestion(ctx), related }));
     ok = false;
   }
   if (ok && model.vocab % t !== 0) {

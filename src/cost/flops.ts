@@ -10,12 +10,12 @@
  * take their `flops` from it, and the cost model sums the ops it counts (`layerCountedFlops`).
  */
 import { layerParams, normParams } from '../memory/params.js';
+import { shardLayer, sumLayers, uniformLayer, type Model } from '../model.js';
 import type { CheckedPlan, ModelSpec, ServePlan, Stage, TrainPlan } from '../plan.js';
 
 /** Parameters of one transformer layer on one tensor rank (its shard of q, k, v, o, MLP, norms). */
 export function layerMatmulParams(plan: CheckedPlan): number {
-  const { model, derived } = plan;
-  return layerParams(model, derived.headsPerRank, derived.kvHeadsPerRank, derived.ffnPerRank).total;
+  return layerParams(plan.model, shardLayer(uniformLayer(plan.model, 'per-stage FLOPs'), plan.mesh.tensor)).total;
 }
 
 /** Output-layer parameters on one tensor rank of `stage`: V'/t × h on the last stage (tied or not), else 0. */
@@ -25,7 +25,7 @@ export function outputMatmulParams(plan: CheckedPlan, stage: Stage): number {
 
 /** Attention core of one layer on one tensor rank: 4 × queries × context × heads/t × head_dim (QKᵀ and AV). */
 export function attentionFlops(plan: CheckedPlan, queries: number, context: number): number {
-  return 4 * queries * context * plan.derived.headsPerRank * plan.model.headDim;
+  return 4 * queries * context * plan.derived.headsPerRank * uniformLayer(plan.model, 'per-stage FLOPs').attention.headDim;
 }
 
 /** One pass of one layer on one device: its tokens and the keys each query attends to. */
@@ -62,7 +62,9 @@ export function decodeDims(batch: number, context: number): Dims {
  */
 export function layerFlops(plan: CheckedPlan, dims: Dims) {
   const { model, derived } = plan;
-  const p = layerParams(model, derived.headsPerRank, derived.kvHeadsPerRank, derived.ffnPerRank);
+  // One block template serves every layer, so lowering and cost need the layers alike.
+  const layer = shardLayer(uniformLayer(model, 'per-layer FLOPs'), plan.mesh.tensor);
+  const p = layerParams(model, layer);
   const { T } = dims;
   return {
     qkv: 2 * T * (p.q + p.k + p.v),
@@ -71,8 +73,8 @@ export function layerFlops(plan: CheckedPlan, dims: Dims) {
     mlpUp: 2 * T * (p.up + p.gate),
     mlpDown: 2 * T * p.down,
     norm: 2 * T * normParams(model),
-    rope: model.positions === 'rope' ? 6 * T * derived.headsPerRank * model.headDim : 0,
-    act: 5 * T * derived.ffnPerRank,
+    rope: model.positions === 'rope' ? 6 * T * derived.headsPerRank * layer.attention.headDim : 0,
+    act: 5 * T * layer.mlp.ffn,
     residual: T * model.hidden,
   };
 }
@@ -117,9 +119,10 @@ export function trainMicrobatchFlops(plan: TrainPlan, stage: Stage): MicrobatchF
  * and no replicated KV heads. With f = 4h and no GQA this is Narayanan's
  * 24·s·L·h²·(1 + s/(6h) + V/(12·L·h)).
  */
-export function modelForwardFlops(model: ModelSpec, seq: number): number {
-  const layer = layerParams(model, model.heads, model.kvHeads, model.ffn).total;
-  return 2 * (model.layers * layer + model.vocab * model.hidden) * seq + 4 * seq * seq * model.heads * model.headDim * model.layers;
+export function modelForwardFlops(model: Model, seq: number): number {
+  const params = sumLayers(model, (l) => layerParams(model, l).total);
+  const attention = sumLayers(model, (l) => 4 * seq * seq * l.attention.heads * l.attention.headDim);
+  return 2 * (params + model.vocab * model.hidden) * seq + attention;
 }
 
 /** Model FLOPs of one training step: 3 × forward × global sequences (no recomputation; the MFU numerator). */

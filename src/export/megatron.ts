@@ -3,6 +3,7 @@
  * recompute, precision, optimizer sharding) and a torchrun command per node. Mapping and its
  * reasons: docs/export.md.
  */
+import { uniformLayer } from '../model.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { meshText, partialNodeWhy, placement, stageSizes } from './cluster.js';
 import { Findings } from './findings.js';
@@ -51,20 +52,22 @@ function tokenizerPlaceholder(plan: TrainPlan, f: Findings): string {
 /** The model's shape, so that Megatron builds the network the plan sized. */
 function modelArgs(plan: TrainPlan): Args {
   const m = plan.model;
+  // Megatron's arguments describe one layer for all.
+  const { attention: a, mlp } = uniformLayer(m, 'the Megatron export');
   const args: Args = [
     ['--num-layers', String(m.layers)],
     ['--hidden-size', String(m.hidden)],
-    ['--ffn-hidden-size', String(m.ffn)],
-    ['--num-attention-heads', String(m.heads)],
+    ['--ffn-hidden-size', String(mlp.ffn)],
+    ['--num-attention-heads', String(a.heads)],
   ];
-  if (m.kvHeads !== m.heads) args.push(['--group-query-attention'], ['--num-query-groups', String(m.kvHeads)]);
-  if (m.headDim * m.heads !== m.hidden) args.push(['--kv-channels', String(m.headDim)]);
+  if (a.kvHeads !== a.heads) args.push(['--group-query-attention'], ['--num-query-groups', String(a.kvHeads)]);
+  if (a.headDim * a.heads !== m.hidden) args.push(['--kv-channels', String(a.headDim)]);
   args.push(
     ['--max-position-embeddings', String(m.maxSeq)],
     ['--position-embedding-type', m.positions === 'rope' ? 'rope' : 'learned_absolute'],
     ['--normalization', m.norm === 'rmsnorm' ? 'RMSNorm' : 'LayerNorm'],
   );
-  if (m.activation === 'swiglu') args.push(['--swiglu']);
+  if (mlp.activation === 'swiglu') args.push(['--swiglu']);
   if (!m.bias) args.push(['--disable-bias-linear']);
   if (!m.tiedEmbeddings) args.push(['--untie-embeddings-and-output-weights']);
   // parplan pads the vocabulary to a multiple of tensor; Megatron to 128 × tensor unless told otherwise.

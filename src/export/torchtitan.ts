@@ -3,6 +3,7 @@
  * torchrun command per node; a hand-written schedule becomes a schedule CSV. Mapping and its
  * reasons: docs/export.md.
  */
+import { uniformLayer } from '../model.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { formatAction } from '../schedules/types.js';
 import { meshText, partialNodeWhy, placement } from './cluster.js';
@@ -52,7 +53,7 @@ function modelConfig(plan: TrainPlan, f: Findings, opts: ExportOptions): Config 
   const m = plan.model;
   let flavor = opts.model;
   if (flavor === undefined) {
-    flavor = `<fill in: a llama3 flavor with ${m.layers} layers, dim ${m.hidden}, ${m.heads} heads, ${m.kvHeads} KV heads>`;
+    flavor = `<fill in: a llama3 flavor with ${m.layers} layers, dim ${m.hidden}, ${uniformLayer(m, 'the torchtitan export').attention.heads} heads, ${uniformLayer(m).attention.kvHeads} KV heads>`;
     f.placeholder(`the torchtitan flavor of '${m.name}'`, 'model.flavor', "pick the flavor with these dimensions (torchtitan/models/llama3), or export with --model FLAVOR");
   }
   return [

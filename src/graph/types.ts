@@ -12,6 +12,7 @@
  */
 import type { Dtype } from '../facts/dtypes.js';
 import type { Breakdown } from '../memory/types.js';
+import type { Model } from '../model.js';
 
 export const GRAPH_FORMAT = 'parplan-graph';
 export const GRAPH_VERSION = 1;
@@ -48,24 +49,11 @@ export interface Graph {
   buffers?: Record<string, { name: string; category: 'activations' | 'workspace'; bytes: number }[]>;
 }
 
-export interface GraphModel {
-  name: string;
-  arch: string;
-  layers: number;
-  hidden: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-  ffn: number;
-  vocab: number;
+/** The model description (src/model.ts) with two facts derived for the graph's readers. */
+export interface GraphModel extends Model {
+  /** The vocabulary padded for tensor parallelism: the rows of the embedding and output tensors. */
   vocabPadded: number;
-  maxSeq: number;
-  dtype: Dtype;
-  norm: string;
-  activation: string;
-  bias: boolean;
-  positions: string;
-  tiedEmbeddings: boolean;
+  /** Total parameters, as Hugging Face counts them. */
   params: number;
 }
 

@@ -12,6 +12,7 @@ import { bytesPerElement } from '../facts/dtypes.js';
 import type { Pass, Step } from '../graph/types.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { layerParams } from '../memory/params.js';
+import { shardLayer, uniformLayer } from '../model.js';
 
 const W = (name: string) => `layers.{l}.${name}`;
 
@@ -23,6 +24,7 @@ function compute(kind: Extract<Step, { op: 'compute' }>['kind'], pass: Pass, rea
 function forwardSteps(plan: CheckedPlan, dims: Dims, pass: Pass, opts: { sp: boolean; hiddenBytes: number; kv?: 'write' | 'read'; alloc?: string[]; free?: string[] }): Step[] {
   const t = plan.mesh.tensor;
   const f = layerFlops(plan, dims);
+  const layer = uniformLayer(plan.model, 'lowering');
   const rope = plan.model.positions === 'rope';
   const steps: Step[] = [];
   const collective = (op: 'all-reduce' | 'reduce-scatter' | 'all-gather', tensor: string) => {
@@ -40,7 +42,7 @@ function forwardSteps(plan: CheckedPlan, dims: Dims, pass: Pass, opts: { sp: boo
   steps.push(compute('residual', pass, ['hidden', 'y'], ['hidden'], f.residual / (opts.sp ? t : 1)));
   steps.push(compute('norm', pass, ['hidden', W('mlp_norm.weight')], ['x'], f.norm / (opts.sp ? t : 1)));
   if (opts.sp) collective('all-gather', 'x');
-  const up = plan.model.activation === 'swiglu' ? [W('mlp.gate.weight'), W('mlp.up.weight')] : [W('mlp.up.weight')];
+  const up = layer.mlp.activation === 'swiglu' ? [W('mlp.gate.weight'), W('mlp.up.weight')] : [W('mlp.up.weight')];
   steps.push(compute('mlp-up', pass, ['x', ...up], ['u'], f.mlpUp));
   steps.push(compute('mlp-act', pass, ['u'], ['u'], f.act));
   steps.push(compute('mlp-down', pass, ['u', W('mlp.down.weight')], ['y'], f.mlpDown));
@@ -59,7 +61,7 @@ export function trainBlocks(plan: TrainPlan): Record<string, Step[]> {
   const act = 'act.{l}.mb{m}';
   const zero3 = plan.zero >= 3 && plan.mesh.data > 1;
   // ZeRO-3 gathers each layer's weights before use and reduce-scatters its gradients after.
-  const layerShard = layerParams(plan.model, plan.derived.headsPerRank, plan.derived.kvHeadsPerRank, plan.derived.ffnPerRank).total;
+  const layerShard = layerParams(plan.model, shardLayer(uniformLayer(plan.model, 'lowering'), t)).total;
   const gatherBytes = layerShard * e;
   const forward: Step[] = [];
   if (zero3) forward.push({ op: 'all-gather', axis: 'data', tensor: W('*'), bytes: gatherBytes });

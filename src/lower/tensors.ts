@@ -7,6 +7,7 @@
 import { bytesPerElement, dtypeBytes, type Dtype } from '../facts/dtypes.js';
 import type { GraphTensor, Shard } from '../graph/types.js';
 import { serveActivations, trainLayerActivationBytes } from '../memory/activations.js';
+import { uniformLayer } from '../model.js';
 import type { CheckedPlan, ServePlan, TrainPlan } from '../plan.js';
 import { splitTiedEmbeddings } from './mesh.js';
 
@@ -26,11 +27,13 @@ export function weightSpecs(plan: CheckedPlan): WeightSpec[] {
   const { model, derived } = plan;
   const p = plan.mesh.pipeline;
   const h = model.hidden;
-  const qd = model.heads * model.headDim;
-  const kvd = model.kvHeads * model.headDim;
-  const f = model.ffn;
+  // A `layer`-scoped tensor has one shape for every layer.
+  const { attention: a, mlp } = uniformLayer(model, 'lowering');
+  const qd = a.heads * a.headDim;
+  const kvd = a.kvHeads * a.headDim;
+  const f = mlp.ffn;
   const all = Array.from({ length: p }, (_, i) => i);
-  const kvParts = Math.min(plan.mesh.tensor, model.kvHeads);
+  const kvParts = Math.min(plan.mesh.tensor, a.kvHeads);
   const specs: WeightSpec[] = [];
   const layer = (name: string, shape: number[], tensorAxis?: number, tensorParts?: number) =>
     specs.push({ name: `layers.{l}.${name}`, scope: 'layer', shape, owners: all, ...(tensorAxis === undefined ? {} : { tensorAxis }), ...(tensorParts === undefined ? {} : { tensorParts }) });
@@ -50,11 +53,11 @@ export function weightSpecs(plan: CheckedPlan): WeightSpec[] {
     layer('attn.o.bias', [h]);
   }
   norm('mlp_norm');
-  if (model.activation === 'swiglu') layer('mlp.gate.weight', [f, h], 0);
+  if (mlp.activation === 'swiglu') layer('mlp.gate.weight', [f, h], 0);
   layer('mlp.up.weight', [f, h], 0);
   layer('mlp.down.weight', [h, f], 1);
   if (model.bias) {
-    if (model.activation === 'swiglu') layer('mlp.gate.bias', [f], 0);
+    if (mlp.activation === 'swiglu') layer('mlp.gate.bias', [f], 0);
     layer('mlp.up.bias', [f], 0);
     layer('mlp.down.bias', [h]);
   }
@@ -144,16 +147,17 @@ function serveTensors(plan: ServePlan): GraphTensor[] {
   }
   const { model, derived } = plan;
   const all = Array.from({ length: plan.mesh.pipeline }, (_, i) => i);
-  const kvParts = Math.min(t, model.kvHeads);
+  const { kvHeads, headDim } = uniformLayer(model, 'lowering').attention;
+  const kvParts = Math.min(t, kvHeads);
   const kvShards: Shard[] = t > 1 ? [kvParts < t ? { axis: 3, parts: kvParts, over: 'tensor', replicas: t / kvParts } : { axis: 3, parts: kvParts, over: 'tensor' }] : [];
   out.push({
     name: 'kv.{l}',
     role: 'kvCache',
     scope: 'layer',
-    shape: [2, 'batch', 'seq', model.kvHeads, model.headDim],
+    shape: [2, 'batch', 'seq', kvHeads, headDim],
     dtype: plan.kvDtype,
     shards: kvShards,
-    bytes: dtypeBytes(2 * plan.batch.maxBatch * plan.batch.seq * derived.kvHeadsPerRank * model.headDim, plan.kvDtype),
+    bytes: dtypeBytes(2 * plan.batch.maxBatch * plan.batch.seq * derived.kvHeadsPerRank * headDim, plan.kvDtype),
     owners: all,
   });
   // The prefill peak of one layer (transient: allocated and freed within each layer's prefill).

@@ -10,6 +10,7 @@
  * time), plus the fp32 logits of the batch on the last stage.
  */
 import { bytesPerElement } from '../facts/dtypes.js';
+import { uniformLayer } from '../model.js';
 import { peakInFlight } from '../schedules/bubble.js';
 import type { ScheduleTable } from '../schedules/types.js';
 import type { CheckedPlan, ServePlan, Stage, TrainPlan } from '../plan.js';
@@ -19,7 +20,8 @@ import { ceilBytes, type Part } from './format.js';
 
 /** MLP activation coefficient c in sbh·c: 4f/h for gelu (Korthikanti), 6f/h for swiglu (gate, up and their product). */
 export function mlpFactor(plan: CheckedPlan): number {
-  const { ffn, hidden, activation } = plan.model;
+  const { ffn, activation } = uniformLayer(plan.model, 'the activation model').mlp;
+  const { hidden } = plan.model;
   return ((activation === 'swiglu' ? 6 : 4) * ffn) / hidden;
 }
 
@@ -36,7 +38,7 @@ export function trainLayerActivationBytes(plan: TrainPlan): number {
   const s = plan.batch.seq;
   const b = plan.batch.micro;
   const h = plan.model.hidden;
-  const a = plan.model.heads;
+  const a = uniformLayer(plan.model, 'the activation model').attention.heads;
   const t = plan.mesh.tensor;
   const scale = bytesPerElement(plan.precision) / 2;
   const sbh = s * b * h;
@@ -54,7 +56,7 @@ function keepsScores(plan: TrainPlan): boolean {
 function layerFormula(plan: TrainPlan): string {
   if (plan.recompute === 'full') return plan.sequenceParallel ? '2sbh/t (full recompute, SP)' : '2sbh (full recompute)';
   const c = num(mlpFactor(plan));
-  const cText = `c = ${plan.model.activation === 'swiglu' ? '6f/h' : '4f/h'} = ${c}`;
+  const cText = `c = ${uniformLayer(plan.model).mlp.activation === 'swiglu' ? '6f/h' : '4f/h'} = ${c}`;
   const base = plan.sequenceParallel ? `sbh(18 + c)/t` : `sbh(10 + (8 + c)/t)`;
   const scores = keepsScores(plan) ? ' + 5as²b/t' : '';
   return `${base}${scores}, ${cText}`;
@@ -129,7 +131,7 @@ export function trainActivations(plan: TrainPlan, stage: Stage): Part {
     plan.schedule === 'interleaved' || (plan.schedule === 'table' && plan.virtual > 1)
       ? `${chunks} chunks in flight (${plan.schedule === 'table' ? 'action table' : 'interleaved'}, v = ${plan.virtual}) × ${num(stage.layers / plan.virtual)} layers`
       : `${stage.layers} layers × ${chunks} microbatches in flight (${plan.schedule})`;
-  let why = `activations: ${heldText} × ${num(perLayer)} B/layer [${layerFormula(plan)}; s=${s} b=${b} h=${h} a=${plan.model.heads} t=${t}]`;
+  let why = `activations: ${heldText} × ${num(perLayer)} B/layer [${layerFormula(plan)}; s=${s} b=${b} h=${h} a=${uniformLayer(plan.model).attention.heads} t=${t}]`;
   if (stage.hasEmbedding) {
     // int64 token ids (8sb, needed whole on every tensor rank) + the 1-byte embedding dropout mask (sbh, ÷ t with SP).
     const mb = inFlightMicrobatches(plan, stage.index);
@@ -166,13 +168,14 @@ export function serveActivations(plan: ServePlan, stage: Stage): Part {
   const T = plan.batch.maxPrefillTokens;
   const e = serveActivationElementBytes(plan);
   const h = model.hidden;
-  const d = model.headDim;
+  const layer = uniformLayer(model, 'the activation model');
+  const d = layer.attention.headDim;
   const hpr = derived.headsPerRank;
   const kvpr = derived.kvHeadsPerRank;
   const attnElems = (hpr + 2 * kvpr) * d + hpr * d;
   const scores = plan.attention === 'standard' ? 4 * hpr * T * Math.min(T, plan.batch.seq) : 0;
   const attn = e * T * attnElems + scores;
-  const mlpElems = (model.activation === 'swiglu' ? 3 : 2) * derived.ffnPerRank;
+  const mlpElems = (layer.mlp.activation === 'swiglu' ? 3 : 2) * derived.ffnPerRank;
   const mlp = e * T * mlpElems;
   const prefill = e * T * 2 * h + Math.max(attn, mlp);
   let why =

@@ -5,19 +5,20 @@
  *   2 × layers on the stage × kvHeadsPerRank × head_dim × bytes(kv_dtype) × max_batch × seq
  */
 import { DTYPES, dtypeBytes } from '../facts/dtypes.js';
+import { uniformLayer } from '../model.js';
 import type { CheckedPlan, ServePlan, Stage } from '../plan.js';
 import { bytesText, num } from '../format.js';
 import type { Part } from './format.js';
 
 /** KV-cache bytes per token on one device of `stage` (int4 rounded up per token). */
 export function kvBytesPerToken(plan: ServePlan, stage: Stage): number {
-  return dtypeBytes(2 * stage.layers * plan.derived.kvHeadsPerRank * plan.model.headDim, plan.kvDtype);
+  return dtypeBytes(2 * stage.layers * plan.derived.kvHeadsPerRank * uniformLayer(plan.model, 'the KV cache').attention.headDim, plan.kvDtype);
 }
 
 export function kvCache(plan: CheckedPlan, stage: Stage): Part {
   if (plan.mode === 'train') return { bytes: 0, why: 'kvCache: 0 (training keeps no KV cache)' };
   const kvpr = plan.derived.kvHeadsPerRank;
-  const d = plan.model.headDim;
+  const d = uniformLayer(plan.model, 'the KV cache').attention.headDim;
   const { maxBatch, seq } = plan.batch;
   const dt = plan.kvDtype;
   const bytes = dtypeBytes(2 * stage.layers * kvpr * d * maxBatch * seq, dt);

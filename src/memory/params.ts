@@ -3,10 +3,11 @@
  * (`sum(p.numel() for p in model.parameters())`: unpadded vocabulary, tied weights once),
  * and the parameters one device holds under Megatron's tensor and pipeline sharding.
  */
-import type { CheckedPlan, ModelSpec, Stage } from '../plan.js';
+import { layerAt, layerRuns, shardLayer, sumLayers, type LayerSpec, type Model } from '../model.js';
+import type { CheckedPlan, Stage } from '../plan.js';
 
 /** Parameters of one normalization layer: rmsnorm has a weight (h), layernorm a weight and a bias (2h). */
-export function normParams(model: ModelSpec): number {
+export function normParams(model: Model): number {
   return model.norm === 'layernorm' ? 2 * model.hidden : model.hidden;
 }
 
@@ -29,21 +30,22 @@ export interface LayerParams {
 }
 
 /**
- * One layer with `heads` query heads, `kvHeads` KV heads and an `ffn`-wide MLP. With the full
- * counts this is the model's layer; with the per-rank counts it is one tensor rank's shard:
- * column-parallel q/k/v/up/gate shard their weights and biases, row-parallel o/down shard
- * their weights but keep their (h-wide) biases whole, and the norms are replicated.
+ * The parameters of `layer` (a layer of `model`, from `layerAt`). With a whole layer this is the
+ * model's layer; with `shardLayer(layer, t)` it is one tensor rank's shard: column-parallel
+ * q/k/v/up/gate shard their weights and biases, row-parallel o/down shard their weights but
+ * keep their (h-wide) biases whole, and the norms are replicated.
  */
-export function layerParams(model: ModelSpec, heads: number, kvHeads: number, ffn: number): LayerParams {
+export function layerParams(model: Model, layer: LayerSpec): LayerParams {
   const h = model.hidden;
-  const d = model.headDim;
+  const { heads, kvHeads, headDim: d } = layer.attention;
+  const { ffn, activation } = layer.mlp;
   const bias = model.bias ? 1 : 0;
   const q = h * heads * d + bias * heads * d;
   const k = h * kvHeads * d + bias * kvHeads * d;
   const v = k;
   const o = heads * d * h + bias * h;
   const up = h * ffn + bias * ffn;
-  const gate = model.activation === 'swiglu' ? up : 0;
+  const gate = activation === 'swiglu' ? up : 0;
   const down = ffn * h + bias * h;
   const norms = 2 * normParams(model);
   return {
@@ -60,21 +62,21 @@ export function layerParams(model: ModelSpec, heads: number, kvHeads: number, ff
   };
 }
 
-/** Total parameters, exactly as Hugging Face counts them (unpadded vocab; tied embeddings once). */
-export function countParams(model: ModelSpec): number {
+/** Total parameters, exactly as Hugging Face counts them (unpadded vocab; tied embeddings once), summed layer by layer. */
+export function countParams(model: Model): number {
   const h = model.hidden;
-  const layer = layerParams(model, model.heads, model.kvHeads, model.ffn).total;
+  const layers = sumLayers(model, (l) => layerParams(model, l).total);
   const embedding = model.vocab * h;
   const positions = model.positions === 'learned' ? model.maxSeq * h : 0;
   const output = model.tiedEmbeddings ? 0 : model.vocab * h;
-  return model.layers * layer + embedding + positions + normParams(model) + output;
+  return layers + embedding + positions + normParams(model) + output;
 }
 
 /** The parameters one device holds, by part. */
 export interface DeviceParams {
-  /** Transformer layers on the stage. */
+  /** Transformer layers on the stage, summed layer by layer. */
   layers: number;
-  /** One layer's shard on this tensor rank. */
+  /** The shard of the stage's first layer on this tensor rank (every layer's, when the model's layers are alike). */
   layer: LayerParams;
   /** Token-embedding shard (vocabPadded / tensor rows), first stage only. */
   embedding: number;
@@ -101,13 +103,16 @@ export interface DeviceParams {
 export function deviceParams(plan: CheckedPlan, stage: Stage, _tensorRank = 0): DeviceParams {
   const { model, derived } = plan;
   const h = model.hidden;
-  const layer = layerParams(model, derived.headsPerRank, derived.kvHeadsPerRank, derived.ffnPerRank);
+  const t = plan.mesh.tensor;
+  // An interleaved rank's chunks are not this range, but it holds as many layers; alike for today's uniform models.
+  const runs = layerRuns(model, stage.firstLayer, stage.firstLayer + stage.layers - 1).map((r) => ({ n: r.last - r.first + 1, p: layerParams(model, shardLayer(r.layer, t)) }));
+  const layer = layerParams(model, shardLayer(layerAt(model, stage.firstLayer), t));
   const vocabRows = derived.vocabPadded / plan.mesh.tensor;
   const embedding = stage.hasEmbedding ? vocabRows * h : 0;
   const positions = stage.hasEmbedding && model.positions === 'learned' ? model.maxSeq * h : 0;
   const finalNorm = stage.hasOutput ? normParams(model) : 0;
   const output = stage.hasOutput && (!model.tiedEmbeddings || !stage.hasEmbedding) ? vocabRows * h : 0;
-  const layers = stage.layers * layer.total;
+  const layers = runs.reduce((sum, r) => sum + r.n * r.p.total, 0);
   return {
     layers,
     layer,
@@ -116,7 +121,7 @@ export function deviceParams(plan: CheckedPlan, stage: Stage, _tensorRank = 0): 
     finalNorm,
     output,
     total: layers + embedding + positions + finalNorm + output,
-    largestModule: Math.max(stage.layers > 0 ? layer.largestModule : 0, embedding, positions, finalNorm, output),
+    largestModule: Math.max(...runs.map((r) => r.p.largestModule), embedding, positions, finalNorm, output),
   };
 }
 

@@ -15,6 +15,7 @@
  * the workspace.
  */
 import type { ServePlan, Stage } from '../plan.js';
+import { uniformLayer } from '../model.js';
 
 export const WEBGPU_ELEMENT_BYTES = 4;
 /** Uniform buffers for kernel parameters. */
@@ -37,7 +38,9 @@ export function webgpuLayout(plan: ServePlan, stage: Stage): WebgpuRegion[] {
   const e = WEBGPU_ELEMENT_BYTES;
   const T = webgpuTokens(plan);
   const h = model.hidden;
-  const d = model.headDim;
+  // The runtime reuses these buffers for every layer.
+  const layer = uniformLayer(model, 'the WebGPU runtime');
+  const d = layer.attention.headDim;
   const t = plan.mesh.tensor;
   const act = (name: string, elements: number, doc: string): WebgpuRegion => ({ name, category: 'activations', bytes: elements * e, doc });
   const regions: WebgpuRegion[] = [
@@ -52,7 +55,7 @@ export function webgpuLayout(plan: ServePlan, stage: Stage): WebgpuRegion[] {
     act('attn', T * derived.headsPerRank * d, 'attention output'),
     act('up', T * derived.ffnPerRank, 'MLP up projection, activated in place'),
   ];
-  if (model.activation === 'swiglu') regions.push(act('gate', T * derived.ffnPerRank, 'MLP gate projection'));
+  if (layer.mlp.activation === 'swiglu') regions.push(act('gate', T * derived.ffnPerRank, 'MLP gate projection'));
   // The runtime's attention is flash-style (an online softmax over the cache) whatever
   // `attention` says: no score matrix is ever stored.
   const vRows = derived.vocabPadded / t;

@@ -15,6 +15,7 @@ import { formatParams, headroom, percent, tightest, verdict } from '../render/co
 import { makeStyle, stripAnsi } from '../render/style.js';
 import { renderDiagnostic } from '../render/text.js';
 import { simulate } from '../graph/simulate.js';
+import { uniformLayer } from '../model.js';
 import type { CheckedPlan } from '../plan.js';
 import type { Span } from '../source.js';
 import { classify, renderGantt, type GanttRow } from './gantt.js';
@@ -176,9 +177,10 @@ function prefillCounts(c: Compiled, plan: CheckedPlan): Map<number, number> | un
 function facts(r: PlanResult, c: Compiled | undefined): string {
   const p = r.plan;
   const m = p.model;
+  const a = uniformLayer(m, 'the report').attention;
   const rows: [string, string][] = [];
   rows.push(['mode', p.mode === 'train' ? 'training' : 'serving']);
-  rows.push(['model', `${m.name}: ${m.arch}, ${formatParams(r.memory.params)} parameters, ${m.layers} layers, hidden ${m.hidden}, ${m.heads} heads${m.kvHeads !== m.heads ? ` (${m.kvHeads} KV)` : ''}, ${m.dtype}`]);
+  rows.push(['model', `${m.name}: ${m.arch}, ${formatParams(r.memory.params)} parameters, ${m.layers} layers, hidden ${m.hidden}, ${a.heads} heads${a.kvHeads !== a.heads ? ` (${a.kvHeads} KV)` : ''}, ${m.dtype}`]);
   const gpus = p.mesh.tensor * p.mesh.pipeline * p.mesh.data;
   const extras: string[] = [];
   if (p.mode === 'train') {

@@ -12,9 +12,16 @@ import { describe, expect, it } from 'vitest';
 import { emptyBuffer, readBuffer, uploadBuffer, type TestGpu } from '../../runtime/testing/gpu.js';
 import { kernels, pickMatmul, ropeTable, type KernelProgram } from '../../runtime/kernels/index.js';
 import { encode, roundAll } from '../../runtime/reference/dtype.js';
-import { gpt2Config, greedy, llamaConfig, randomWeights, ReferenceModel, type ModelConfig, type TokenEntry } from '../../runtime/reference/model.js';
+import { gpt2Config, greedy, llamaConfig, randomWeights, ReferenceModel, type Model, type TokenEntry } from '../../runtime/reference/model.js';
+import { uniformLayer } from '../../src/model.js';
 import type { TensorType } from '../../runtime/wgsl/dtype.js';
 import { testGpu } from './util.js';
+
+/** The one layer's sizes of a model whose layers are alike, flat. */
+const flat = (c: Model) => {
+  const { attention, mlp } = uniformLayer(c);
+  return { ...attention, ffn: mlp.ffn };
+};
 
 /** Columns c0 … c0+n−1 of a row-major [rows, cols] matrix (splitting GPT-2's c_attn into q, k, v). */
 function columns(a: Float32Array, rows: number, cols: number, c0: number, n: number): Float32Array {
@@ -31,7 +38,7 @@ class GpuModel {
 
   constructor(
     private readonly g: TestGpu,
-    private readonly c: ModelConfig,
+    private readonly c: Model,
     weights: Map<string, Float32Array>,
     private readonly t: TensorType,
     private readonly slots: number,
@@ -48,9 +55,9 @@ class GpuModel {
         });
       }
     } else {
-      this.table = uploadBuffer(g.device, ropeTable(c.maxSeq, c.headDim, c.ropeTheta), 'rope');
+      this.table = uploadBuffer(g.device, ropeTable(c.maxSeq, flat(c).headDim, c.ropeTheta), 'rope');
     }
-    const elems = slots * c.maxSeq * c.kvHeads * c.headDim;
+    const elems = slots * c.maxSeq * flat(c).kvHeads * flat(c).headDim;
     for (let l = 0; l < c.layers; l++) this.kv.push({ k: emptyBuffer(g.device, elems * 4), v: emptyBuffer(g.device, elems * 4) });
   }
 
@@ -65,9 +72,9 @@ class GpuModel {
     const { g, c, t } = this;
     const T = batch.length;
     const h = c.hidden;
-    const D = c.headDim;
-    const H = c.heads;
-    const KVH = c.kvHeads;
+    const D = flat(c).headDim;
+    const H = flat(c).heads;
+    const KVH = flat(c).kvHeads;
     const ids = uploadBuffer(g.device, Uint32Array.from(batch.map((b) => b.token)));
     const positions = uploadBuffer(g.device, Uint32Array.from(batch.map((b) => b.position)));
     const slots = uploadBuffer(g.device, Uint32Array.from(batch.map((b) => b.slot)));
@@ -79,8 +86,8 @@ class GpuModel {
     const k = this.buf(T * KVH * D * 4);
     const v = this.buf(T * KVH * D * 4);
     const attn = this.buf(T * H * D * 4);
-    const up = this.buf(T * c.ffn * 4);
-    const gate = this.buf(T * c.ffn * 4);
+    const up = this.buf(T * flat(c).ffn * 4);
+    const gate = this.buf(T * flat(c).ffn * 4);
     const logits = this.buf(T * c.vocab * 4);
     const enc = g.device.createCommandEncoder();
     const pass = enc.beginComputePass();
@@ -115,12 +122,12 @@ class GpuModel {
         mm(attn, `${p}.attn.c_proj.weight`, hid2, h, h, { layout: 'kn', bias: `${p}.attn.c_proj.bias`, residual: hid });
         [hid, hid2] = [hid2, hid];
         run(ln, { x: hid, weight: W(`${p}.ln_2.weight`), bias: W(`${p}.ln_2.bias`), y: x }, { rows: T });
-        mm(x, `${p}.mlp.c_fc.weight`, up, c.ffn, h, { layout: 'kn', bias: `${p}.mlp.c_fc.bias`, gelu: true });
-        mm(up, `${p}.mlp.c_proj.weight`, hid2, h, c.ffn, { layout: 'kn', bias: `${p}.mlp.c_proj.bias`, residual: hid });
+        mm(x, `${p}.mlp.c_fc.weight`, up, flat(c).ffn, h, { layout: 'kn', bias: `${p}.mlp.c_fc.bias`, gelu: true });
+        mm(up, `${p}.mlp.c_proj.weight`, hid2, h, flat(c).ffn, { layout: 'kn', bias: `${p}.mlp.c_proj.bias`, residual: hid });
         [hid, hid2] = [hid2, hid];
       }
       run(ln, { x: hid, weight: W('transformer.ln_f.weight'), bias: W('transformer.ln_f.bias'), y: x }, { rows: T });
-      mm(x, c.tied ? 'transformer.wte.weight' : 'lm_head.weight', logits, c.vocab, h);
+      mm(x, c.tiedEmbeddings ? 'transformer.wte.weight' : 'lm_head.weight', logits, c.vocab, h);
     } else {
       run(kernels.embedding({ hidden: h, vocab: c.vocab, table: t }), { ids, table: W('model.embed_tokens.weight'), out: hid }, { T });
       const rms = kernels.rmsnorm({ cols: h, eps: c.normEps, weight: t });
@@ -136,14 +143,14 @@ class GpuModel {
         mm(attn, `${p}.self_attn.o_proj.weight`, hid2, h, H * D, { residual: hid });
         [hid, hid2] = [hid2, hid];
         run(rms, { x: hid, weight: W(`${p}.post_attention_layernorm.weight`), y: x }, { rows: T });
-        mm(x, `${p}.mlp.gate_proj.weight`, gate, c.ffn, h);
-        mm(x, `${p}.mlp.up_proj.weight`, up, c.ffn, h);
-        run(kernels.swiglu({ inplace: true }), { gate, up }, { n: T * c.ffn });
-        mm(up, `${p}.mlp.down_proj.weight`, hid2, h, c.ffn, { residual: hid });
+        mm(x, `${p}.mlp.gate_proj.weight`, gate, flat(c).ffn, h);
+        mm(x, `${p}.mlp.up_proj.weight`, up, flat(c).ffn, h);
+        run(kernels.swiglu({ inplace: true }), { gate, up }, { n: T * flat(c).ffn });
+        mm(up, `${p}.mlp.down_proj.weight`, hid2, h, flat(c).ffn, { residual: hid });
         [hid, hid2] = [hid2, hid];
       }
       run(rms, { x: hid, weight: W('model.norm.weight'), y: x }, { rows: T });
-      mm(x, c.tied ? 'model.embed_tokens.weight' : 'lm_head.weight', logits, c.vocab, h);
+      mm(x, c.tiedEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight', logits, c.vocab, h);
     }
     pass.end();
     g.runner.submit(enc);
@@ -166,7 +173,7 @@ class GpuModel {
 
 // GPT-2 checkpoints are f32, Llama's bf16: one storage type each (each distinct shader
 // costs lavapipe about a second to compile; the kernel tests cover every type).
-const MODELS: { name: string; c: ModelConfig; format: 'f32' | 'bf16' }[] = [
+const MODELS: { name: string; c: Model; format: 'f32' | 'bf16' }[] = [
   { name: 'GPT-2: 2 layers, hidden 32, 4 heads, vocab 50', c: gpt2Config({ layers: 2, hidden: 32, heads: 4, vocab: 50, maxSeq: 24 }), format: 'f32' },
   { name: 'Llama: 2 layers, hidden 32, 4 heads : 2 KV heads, ffn 40, vocab 61, untied', c: llamaConfig({ layers: 2, hidden: 32, heads: 4, kvHeads: 2, ffn: 40, vocab: 61, maxSeq: 24 }), format: 'bf16' },
 ];

@@ -8,7 +8,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { bf16Bits, bf16Value, decode, encode, f16Bits, f16Value, roundTo } from '../../runtime/reference/dtype.js';
-import { gpt2Config, greedy, llamaConfig, randomWeights, ReferenceModel, weightShapes, type ModelConfig } from '../../runtime/reference/model.js';
+import { gpt2Config, greedy, llamaConfig, randomWeights, ReferenceModel, weightShapes, type Model } from '../../runtime/reference/model.js';
+import { uniformLayer } from '../../src/model.js';
+
+/** The one layer's sizes of a model whose layers are alike, flat. */
+const flat = (c: Model) => {
+  const { attention, mlp } = uniformLayer(c);
+  return { ...attention, ffn: mlp.ffn };
+};
 
 describe('number formats', () => {
   it('bf16: round to nearest even, exact decode', () => {
@@ -47,10 +54,10 @@ describe('number formats', () => {
 // ---------------------------------------------------------------------------------------
 // An independent naive forward: one sequence, all positions, no cache, nested loops.
 
-function naiveLogits(c: ModelConfig, w: Map<string, Float32Array>, tokens: number[]): number[][] {
+function naiveLogits(c: Model, w: Map<string, Float32Array>, tokens: number[]): number[][] {
   const T = tokens.length;
   const h = c.hidden;
-  const D = c.headDim;
+  const D = flat(c).headDim;
   const get = (n: string) => w.get(n)!;
   const lin = (x: number[], W: Float32Array, out: number, inp: number, conv1d: boolean, b?: Float32Array) =>
     Array.from({ length: out }, (_, o) => {
@@ -86,8 +93,8 @@ function naiveLogits(c: ModelConfig, w: Map<string, Float32Array>, tokens: numbe
   const attend = (qs: number[][], ks: number[][], vs: number[][]) =>
     qs.map((q, t) => {
       const out: number[] = [];
-      for (let hh = 0; hh < c.heads; hh++) {
-        const kh = Math.floor(hh / (c.heads / c.kvHeads));
+      for (let hh = 0; hh < flat(c).heads; hh++) {
+        const kh = Math.floor(hh / (flat(c).heads / flat(c).kvHeads));
         const sc = ks.slice(0, t + 1).map((k) => {
           let s = 0;
           for (let d = 0; d < D; d++) s += q[hh * D + d]! * k[kh * D + d]!;
@@ -111,38 +118,38 @@ function naiveLogits(c: ModelConfig, w: Map<string, Float32Array>, tokens: numbe
       );
       xs = xs.map((x, t) => lin(att[t]!, get(`${p}.attn.c_proj.weight`), h, h, true, get(`${p}.attn.c_proj.bias`)).map((v, i) => v + x[i]!));
       xs = xs.map((x) => {
-        const f = lin(ln(x, get(`${p}.ln_2.weight`), get(`${p}.ln_2.bias`)), get(`${p}.mlp.c_fc.weight`), c.ffn, h, true, get(`${p}.mlp.c_fc.bias`));
+        const f = lin(ln(x, get(`${p}.ln_2.weight`), get(`${p}.ln_2.bias`)), get(`${p}.mlp.c_fc.weight`), flat(c).ffn, h, true, get(`${p}.mlp.c_fc.bias`));
         const gelu = f.map((v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3))));
-        return lin(gelu, get(`${p}.mlp.c_proj.weight`), h, c.ffn, true, get(`${p}.mlp.c_proj.bias`)).map((v, i) => v + x[i]!);
+        return lin(gelu, get(`${p}.mlp.c_proj.weight`), h, flat(c).ffn, true, get(`${p}.mlp.c_proj.bias`)).map((v, i) => v + x[i]!);
       });
     } else {
       const p = `model.layers.${l}`;
       const a = xs.map((x) => rms(x, get(`${p}.input_layernorm.weight`)));
-      const qs = a.map((x, t) => ropeVec(lin(x, get(`${p}.self_attn.q_proj.weight`), c.heads * D, h, false), t, c.heads));
-      const ks = a.map((x, t) => ropeVec(lin(x, get(`${p}.self_attn.k_proj.weight`), c.kvHeads * D, h, false), t, c.kvHeads));
-      const vs = a.map((x) => lin(x, get(`${p}.self_attn.v_proj.weight`), c.kvHeads * D, h, false));
+      const qs = a.map((x, t) => ropeVec(lin(x, get(`${p}.self_attn.q_proj.weight`), flat(c).heads * D, h, false), t, flat(c).heads));
+      const ks = a.map((x, t) => ropeVec(lin(x, get(`${p}.self_attn.k_proj.weight`), flat(c).kvHeads * D, h, false), t, flat(c).kvHeads));
+      const vs = a.map((x) => lin(x, get(`${p}.self_attn.v_proj.weight`), flat(c).kvHeads * D, h, false));
       const att = attend(qs, ks, vs);
-      xs = xs.map((x, t) => lin(att[t]!, get(`${p}.self_attn.o_proj.weight`), h, c.heads * D, false).map((v, i) => v + x[i]!));
+      xs = xs.map((x, t) => lin(att[t]!, get(`${p}.self_attn.o_proj.weight`), h, flat(c).heads * D, false).map((v, i) => v + x[i]!));
       xs = xs.map((x) => {
         const m = rms(x, get(`${p}.post_attention_layernorm.weight`));
-        const gt = lin(m, get(`${p}.mlp.gate_proj.weight`), c.ffn, h, false);
-        const up = lin(m, get(`${p}.mlp.up_proj.weight`), c.ffn, h, false);
+        const gt = lin(m, get(`${p}.mlp.gate_proj.weight`), flat(c).ffn, h, false);
+        const up = lin(m, get(`${p}.mlp.up_proj.weight`), flat(c).ffn, h, false);
         const act = gt.map((g, i) => (g / (1 + Math.exp(-g))) * up[i]!);
-        return lin(act, get(`${p}.mlp.down_proj.weight`), h, c.ffn, false).map((v, i) => v + x[i]!);
+        return lin(act, get(`${p}.mlp.down_proj.weight`), h, flat(c).ffn, false).map((v, i) => v + x[i]!);
       });
     }
   }
-  const head = c.tied ? get(c.arch === 'gpt2' ? 'transformer.wte.weight' : 'model.embed_tokens.weight') : get('lm_head.weight');
+  const head = c.tiedEmbeddings ? get(c.arch === 'gpt2' ? 'transformer.wte.weight' : 'model.embed_tokens.weight') : get('lm_head.weight');
   return xs.map((x) => {
     const n = c.arch === 'gpt2' ? ln(x, get('transformer.ln_f.weight'), get('transformer.ln_f.bias')) : rms(x, get('model.norm.weight'));
     return lin(n, head, c.vocab, h, false);
   });
 }
 
-const CONFIGS: { name: string; c: ModelConfig }[] = [
+const CONFIGS: { name: string; c: Model }[] = [
   { name: 'GPT-2 (2 layers, hidden 16, 4 heads)', c: gpt2Config({ layers: 2, hidden: 16, heads: 4, vocab: 23, maxSeq: 12 }) },
   { name: 'Llama (2 layers, hidden 16, 4 heads : 2 KV heads, untied)', c: llamaConfig({ layers: 2, hidden: 16, heads: 4, kvHeads: 2, ffn: 24, vocab: 29, maxSeq: 12 }) },
-  { name: 'Llama (1 layer, headDim 6 ≠ hidden/heads, MQA, tied, eps 1e-6, theta 500 000)', c: llamaConfig({ layers: 1, hidden: 12, heads: 3, kvHeads: 1, headDim: 6, ffn: 20, vocab: 17, maxSeq: 10, tied: true, normEps: 1e-6, ropeTheta: 500000 }) },
+  { name: 'Llama (1 layer, headDim 6 ≠ hidden/heads, MQA, tied, eps 1e-6, theta 500 000)', c: llamaConfig({ layers: 1, hidden: 12, heads: 3, kvHeads: 1, headDim: 6, ffn: 20, vocab: 17, maxSeq: 10, tiedEmbeddings: true, normEps: 1e-6, ropeTheta: 500000 }) },
 ];
 
 function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -206,10 +213,10 @@ describe.each(CONFIGS)('reference model: $name', ({ c }) => {
 describe('reference model conventions', () => {
   it('GQA: kvHeads < heads equals MHA with each KV head repeated for its group (HF repeat_kv)', () => {
     const gqa = llamaConfig({ layers: 1, hidden: 16, heads: 4, kvHeads: 2, ffn: 8, vocab: 11, maxSeq: 6 });
-    const mha = { ...gqa, kvHeads: 4 };
+    const mha: Model = { ...gqa, layer: { ...gqa.layer, attention: { ...gqa.layer.attention, kvHeads: 4 } } };
     const w = randomWeights(gqa, 7, 0.3);
     const w2 = new Map(w);
-    const D = gqa.headDim;
+    const D = flat(gqa).headDim;
     for (const p of ['k', 'v']) {
       const name = `model.layers.0.self_attn.${p}_proj.weight`;
       const src = w.get(name)!;

@@ -6,81 +6,24 @@ import { GPUS, type GpuSpec } from '../../src/facts/gpus.js';
 import type { ClusterSpec, Derived, Mesh, ModelSpec, ServePlan, Stage, TrainPlan } from '../../src/plan.js';
 import { MiB } from '../../src/format.js';
 import type { Span } from '../../src/source.js';
+import { buildModel, type Arch, type ModelSizes } from '../../src/model.js';
 
 export { GiB, MiB } from '../../src/format.js';
 
 export const span: Span = { file: 'test.plan', start: 0, end: 0, line: 1, column: 1, endLine: 1, endColumn: 1 };
 
-/** What the Llama-style models share. */
-export const llamaBase = {
-  span,
-  arch: 'llama',
-  tiedEmbeddings: false,
-  dtype: 'bf16',
-  norm: 'rmsnorm',
-  activation: 'swiglu',
-  bias: false,
-  positions: 'rope',
-} as const;
+/** A checked model as the checker builds it (the arch's presets, then `sizes`), declared at `span`. */
+export function modelSpec(arch: Arch, sizes: ModelSizes): ModelSpec {
+  return { ...buildModel(arch, sizes), span };
+}
 
-export const llama2_7b: ModelSpec = {
-  ...llamaBase,
-  name: 'llama2_7b',
-  layers: 32,
-  hidden: 4096,
-  heads: 32,
-  kvHeads: 32,
-  headDim: 128,
-  ffn: 11008,
-  vocab: 32000,
-  maxSeq: 4096,
-};
+export const llama2_7b: ModelSpec = modelSpec('llama', { name: 'llama2_7b', layers: 32, hidden: 4096, heads: 32, kvHeads: 32, headDim: 128, ffn: 11008, vocab: 32000, maxSeq: 4096 });
 
-export const tinyllama: ModelSpec = {
-  ...llamaBase,
-  name: 'tinyllama',
-  layers: 22,
-  hidden: 2048,
-  heads: 32,
-  kvHeads: 4,
-  headDim: 64,
-  ffn: 5632,
-  vocab: 32000,
-  maxSeq: 2048,
-};
+export const tinyllama: ModelSpec = modelSpec('llama', { name: 'tinyllama', layers: 22, hidden: 2048, heads: 32, kvHeads: 4, headDim: 64, ffn: 5632, vocab: 32000, maxSeq: 2048 });
 
-export const llama3_8b: ModelSpec = {
-  ...llamaBase,
-  name: 'llama3_8b',
-  layers: 32,
-  hidden: 4096,
-  heads: 32,
-  kvHeads: 8,
-  headDim: 128,
-  ffn: 14336,
-  vocab: 128256,
-  maxSeq: 8192,
-};
+export const llama3_8b: ModelSpec = modelSpec('llama', { name: 'llama3_8b', layers: 32, hidden: 4096, heads: 32, kvHeads: 8, headDim: 128, ffn: 14336, vocab: 128256, maxSeq: 8192 });
 
-export const gpt2: ModelSpec = {
-  name: 'gpt2',
-  span,
-  arch: 'gpt2',
-  layers: 12,
-  hidden: 768,
-  heads: 12,
-  kvHeads: 12,
-  headDim: 64,
-  ffn: 3072,
-  vocab: 50257,
-  maxSeq: 1024,
-  tiedEmbeddings: true,
-  dtype: 'fp32',
-  norm: 'layernorm',
-  activation: 'gelu',
-  bias: true,
-  positions: 'learned',
-};
+export const gpt2: ModelSpec = modelSpec('gpt2', { name: 'gpt2', layers: 12, hidden: 768, heads: 12, kvHeads: 12, headDim: 64, ffn: 3072, vocab: 50257, maxSeq: 1024, dtype: 'fp32' });
 
 export function cluster(gpus: number, gpu: GpuSpec = GPUS.H100_SXM_80GB!, gpusPerNode = Math.min(gpus, 8)): ClusterSpec {
   return { name: 'c', span, gpu, gpus, nodes: Math.ceil(gpus / gpusPerNode), gpusPerNode, networkGBs: 50 };
@@ -89,12 +32,13 @@ export function cluster(gpus: number, gpu: GpuSpec = GPUS.H100_SXM_80GB!, gpusPe
 /** The checker's derived facts, from their definitions in src/plan.ts. */
 export function derive(model: ModelSpec, mesh: Mesh): Derived {
   const t = mesh.tensor;
+  const { attention: a, mlp } = model.layer;
   return {
     vocabPadded: Math.ceil(model.vocab / t) * t,
-    headsPerRank: model.heads / t,
-    kvHeadsPerRank: model.kvHeads >= t ? model.kvHeads / t : 1,
-    kvReplication: model.kvHeads >= t ? 1 : t / model.kvHeads,
-    ffnPerRank: model.ffn / t,
+    headsPerRank: a.heads / t,
+    kvHeadsPerRank: a.kvHeads >= t ? a.kvHeads / t : 1,
+    kvReplication: a.kvHeads >= t ? 1 : t / a.kvHeads,
+    ffnPerRank: mlp.ffn / t,
     gpusUsed: t * mesh.pipeline * mesh.data,
   };
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { countParams, deviceParams, layerParams, paramsOnDevice } from '../../src/memory/params.js';
+import { layerAt } from '../../src/model.js';
 import type { CheckedPlan } from '../../src/plan.js';
 import { gpt2, llama2_7b, llama3_8b, servePlan, tinyllama, trainPlan } from './fixtures.js';
 
@@ -33,7 +34,7 @@ describe('countParams equals Hugging Face', () => {
   });
 
   it('GQA layer: k and v use kv_heads × head_dim', () => {
-    const l = layerParams(tinyllama, 32, 4, 5632);
+    const l = layerParams(tinyllama, layerAt(tinyllama, 0));
     expect(l.k).toBe(2048 * 4 * 64);
     expect(l.q).toBe(2048 * 2048);
     expect(l.total).toBe(2048 * 2048 * 2 + 2 * 2048 * 256 + 3 * 2048 * 5632 + 2 * 2048);

@@ -3,7 +3,7 @@ import { serveActivations } from '../../src/memory/activations.js';
 import { memoryPlan } from '../../src/memory/index.js';
 import { kvBytesPerToken, kvCache } from '../../src/memory/kv-cache.js';
 import { weights } from '../../src/memory/weights.js';
-import { GiB, MiB, gpt2, llama2_7b, llama3_8b, servePlan, tinyllama } from './fixtures.js';
+import { GiB, MiB, gpt2, llama2_7b, llama3_8b, modelSpec, servePlan, tinyllama } from './fixtures.js';
 
 describe('KV cache (vLLM)', () => {
   it('Llama-2-7B, 4096 tokens, batch 1, bf16: exactly 2 GiB', () => {
@@ -30,7 +30,7 @@ describe('KV cache (vLLM)', () => {
   it('kv_dtype: fp8 is 1 B, int4 half a byte rounded up', () => {
     const fp8 = servePlan(llama3_8b, { seq: 1000, maxBatch: 3, kvDtype: 'fp8' });
     expect(kvCache(fp8, fp8.stages[0]!).bytes).toBe(2 * 32 * 8 * 128 * 1 * 3 * 1000);
-    const odd = servePlan({ ...tinyllama, layers: 1, kvHeads: 1, heads: 1, headDim: 1, hidden: 1, ffn: 1 }, { seq: 3, maxBatch: 1, kvDtype: 'int4' });
+    const odd = servePlan(modelSpec('llama', { name: 'odd', layers: 1, kvHeads: 1, heads: 1, headDim: 1, hidden: 1, ffn: 1, vocab: tinyllama.vocab, maxSeq: tinyllama.maxSeq }), { seq: 3, maxBatch: 1, kvDtype: 'int4' });
     expect(kvCache(odd, odd.stages[0]!).bytes).toBe(3); // 2 × 3 = 6 elements × ½ B
   });
 });

@@ -13,7 +13,7 @@ import { countParams } from '../../src/memory/params.js';
 import { weights } from '../../src/memory/weights.js';
 import { workspace } from '../../src/memory/workspace.js';
 import type { ModelSpec, TrainPlan } from '../../src/plan.js';
-import { GiB, MiB, gpt2, llama2_7b, span, trainPlan } from './fixtures.js';
+import { GiB, MiB, gpt2, llama2_7b, modelSpec, trainPlan } from './fixtures.js';
 
 /** Weights + gradients + optimizer of one device. */
 function modelStates(plan: TrainPlan, rank = 0): number {
@@ -23,10 +23,10 @@ function modelStates(plan: TrainPlan, rank = 0): number {
 
 describe('model states (weights, gradients, optimizer)', () => {
   // A model of exactly Ψ = 7.5B parameters: 50 × (4h² + 3hf + 2h) + V·h + h, h = 5000, f = 3000, V = 49899, tied.
-  const psi7_5b: ModelSpec = {
-    name: 'psi', span, arch: 'llama', layers: 50, hidden: 5000, heads: 40, kvHeads: 40, headDim: 125, ffn: 3000,
+  const psi7_5b: ModelSpec = modelSpec('llama', {
+    name: 'psi', layers: 50, hidden: 5000, heads: 40, kvHeads: 40, headDim: 125, ffn: 3000,
     vocab: 49899, maxSeq: 1024, tiedEmbeddings: true, dtype: 'fp16', norm: 'rmsnorm', activation: 'swiglu', bias: false, positions: 'rope',
-  };
+  });
   it('the Ψ model has exactly 7.5B parameters', () => {
     expect(50 * (4 * 5000 ** 2 + 3 * 5000 * 3000 + 2 * 5000) + 49899 * 5000 + 5000).toBe(7_500_000_000);
     expect(countParams(psi7_5b)).toBe(7_500_000_000);
@@ -85,11 +85,11 @@ describe('model states (weights, gradients, optimizer)', () => {
 
 describe('training activations per layer (Korthikanti et al. 2022, Table 2)', () => {
   // Table 3's 22B model: a = 64, h = 6144, L = 48, t = 8, p = 1, s = 2048, b = 4, gelu f = 4h.
-  const k22b: ModelSpec = {
-    name: '22b', span, arch: 'gpt2', layers: 48, hidden: 6144, heads: 64, kvHeads: 64, headDim: 96, ffn: 4 * 6144,
+  const k22b = (layers: number, hidden: number, heads: number): ModelSpec => modelSpec('gpt2', {
+    name: '22b', layers, hidden, heads, kvHeads: heads, headDim: hidden / heads, ffn: 4 * hidden,
     vocab: 51200, maxSeq: 2048, tiedEmbeddings: true, dtype: 'bf16', norm: 'layernorm', activation: 'gelu', bias: true, positions: 'learned',
-  };
-  const plan22 = (o: Partial<TrainPlan>) => ({ ...trainPlan(k22b, { tensor: 8, micro: 4, global: 4, seq: 2048, attention: 'standard' }), ...o });
+  });
+  const plan22 = (o: Partial<TrainPlan>) => ({ ...trainPlan(k22b(48, 6144, 64), { tensor: 8, micro: 4, global: 4, seq: 2048, attention: 'standard' }), ...o });
 
   it('22B, tensor parallel only: sbh(10 + 24/t) + 5as²b/t per layer → 59.25 GiB (Figure 1)', () => {
     const plan = plan22({});
@@ -133,7 +133,7 @@ describe('training activations per layer (Korthikanti et al. 2022, Table 2)', ()
   });
 
   // Figure 1's pipelined models: the interleaved schedule (175B, 530B, v = 3) and 1F1B (1T).
-  const big = (layers: number, hidden: number, heads: number): ModelSpec => ({ ...k22b, name: 'big', layers, hidden, heads, kvHeads: heads, headDim: hidden / heads, ffn: 4 * hidden });
+  const big = (layers: number, hidden: number, heads: number): ModelSpec => ({ ...k22b(layers, hidden, heads), name: 'big' });
   const cases = [
     { name: '175B', model: big(96, 12288, 96), p: 8, m: 64, v: 3, base: 66.84375, spSel: 12.3515625 },
     { name: '530B', model: big(105, 20480, 128), p: 35, m: 280, v: 3, base: 114.0234375, spSel: 23.076171875 },

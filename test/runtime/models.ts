@@ -10,14 +10,14 @@ import { analyze } from '../../src/analyze.js';
 import { compilePlan } from '../../src/compile.js';
 import type { Graph } from '../../src/graph/types.js';
 import type { Engine } from '../../runtime/engine.js';
-import { randomWeights, ReferenceModel, weightShapes, type ModelConfig } from '../../runtime/reference/model.js';
+import { randomWeights, ReferenceModel, weightShapes, type Model } from '../../runtime/reference/model.js';
 import { memoryHost } from '../fuzz/mutate.js';
 import { safetensorsBytes } from '../weights/write.js';
 
 export interface TinyModel {
   /** The body of a `model { … }` block; `dtype = fp32` is replaced by the layout's dtype. */
   plan: string;
-  config: ModelConfig;
+  config: Model;
 }
 
 export interface Layout {

@@ -293,7 +293,7 @@ describe('loading a checkpoint', () => {
 
     it('an architecture without a mapping, a quantized graph dtype, bad device coordinates', async () => {
       const path = writeSafetensors(tmp.file('llama-ok.safetensors'), toWrite(ck));
-      const mpt = { ...graph, model: { ...graph.model, arch: 'mpt' } };
+      const mpt = { ...graph, model: { ...graph.model, arch: 'mpt' } } as unknown as typeof graph;
       expect((await loadError(mpt, { kind: 'safetensors', paths: [path] })).message).toBe('cannot load weights: no Hugging Face name mapping for arch "mpt" (known: llama, gpt2)');
       const int4 = { ...graph, tensors: graph.tensors.map((t) => (t.name === 'final_norm.weight' ? { ...t, dtype: 'int4' as const } : t)) };
       expect((await loadError(int4, { kind: 'random', seed: 1 })).message).toMatch(/final_norm.weight: the graph's dtype int4 is not one the loader produces \(f32, f16, bf16\); pass a dtype/);

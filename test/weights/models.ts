@@ -4,6 +4,7 @@
  * independently of names.ts — of each full graph tensor and of each device's shard.
  */
 import type { Graph, GraphModel, GraphTensor } from '../../src/graph/types.js';
+import { uniformLayer } from '../../src/model.js';
 import { compileBody } from '../graph/helpers.js';
 import type { WriteTensor } from './write.js';
 
@@ -45,9 +46,10 @@ export interface Checkpoint {
 /** The tensors of a Hugging Face checkpoint of `m`, as transformers names them. */
 export function hfCheckpoint(m: GraphModel, options: { prefix?: string; withLmHead?: boolean; extra?: boolean } = {}): Checkpoint {
   const h = m.hidden;
-  const qd = m.heads * m.headDim;
-  const kvd = m.kvHeads * m.headDim;
-  const f = m.ffn;
+  const { attention: a, mlp } = uniformLayer(m);
+  const qd = a.heads * a.headDim;
+  const kvd = a.kvHeads * a.headDim;
+  const f = mlp.ffn;
   const shapes: [string, number[]][] = [];
   if (m.arch === 'gpt2') {
     const p = options.prefix ?? 'transformer.';
@@ -88,7 +90,7 @@ export function hfCheckpoint(m: GraphModel, options: { prefix?: string; withLmHe
         [`${b}mlp.up_proj.weight`, [f, h]],
         [`${b}mlp.down_proj.weight`, [h, f]],
       );
-      if (options.extra) shapes.push([`${b}self_attn.rotary_emb.inv_freq`, [m.headDim / 2]]);
+      if (options.extra) shapes.push([`${b}self_attn.rotary_emb.inv_freq`, [a.headDim / 2]]);
     }
     shapes.push([`${p}norm.weight`, [h]]);
     if (options.withLmHead || !m.tiedEmbeddings) shapes.push(['lm_head.weight', [m.vocab, h]]);
@@ -136,8 +138,9 @@ export function referenceTensor(m: GraphModel, ck: Checkpoint, name: string, sha
     const [rows, cols] = src.shape as [number, number];
     for (let o = 0; o < colEnd - colBegin; o++) for (let i = 0; i < rows; i++) out[o * rows + i] = src.values[i * cols + colBegin + o]!;
   };
-  const qd = m.heads * m.headDim;
-  const kvd = m.kvHeads * m.headDim;
+  const { attention: a } = uniformLayer(m);
+  const qd = a.heads * a.headDim;
+  const kvd = a.kvHeads * a.headDim;
   const thirds: Record<string, [number, number]> = { q: [0, qd], k: [qd, qd + kvd], v: [qd + kvd, qd + 2 * kvd] };
   if (m.arch === 'gpt2') {
     const p = prefix ?? 'transformer.';
