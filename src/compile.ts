@@ -10,6 +10,7 @@ import type { Graph } from './graph/types.js';
 import { lower } from './lower/index.js';
 import { hardwareOf, planCost, ratesOf } from './cost/index.js';
 import type { MemoryPlan } from './memory/types.js';
+import { coordsOf } from './mesh.js';
 import type { CheckedPlan } from './plan.js';
 
 export interface Compiled {
@@ -45,7 +46,7 @@ export function simulationDiagnostics(plan: CheckedPlan, sim: SimResult): Diagno
       .join('; ');
     // For an inline table, point at the cell the first stuck rank cannot finish.
     const table = plan.mode === 'train' ? plan.actions : undefined;
-    const stage = plan.mode === 'train' ? Math.floor(first.rank / plan.mesh.tensor) % plan.mesh.pipeline : 0;
+    const stage = plan.mode === 'train' ? coordsOf(plan.mesh, first.rank).pipeline : 0;
     const cell = table?.[stage]?.[first.actionIndex]?.span;
     const span = cell ?? plan.spans['actions'] ?? plan.spans['schedule'] ?? plan.span;
     out.push(diag('PP5001', span, { detail }, { help: `no rank can move; the stuck actions are in brackets:\n${sim.deadlock.grid}` }));

@@ -9,7 +9,8 @@ import type { Code } from '../../src/diagnostics/codes.js';
 import { planCost } from '../../src/cost/index.js';
 import { GPUS } from '../../src/facts/gpus.js';
 import type { Breakdown, DeviceMemory, MemoryPlan } from '../../src/memory/types.js';
-import { rankOf, type Mesh, type ServePlan, type TrainPlan } from '../../src/plan.js';
+import { rankOf } from '../../src/mesh.js';
+import type { Mesh, ServePlan, TrainPlan } from '../../src/plan.js';
 import { SourceFile, type Span } from '../../src/source.js';
 
 export const GiB = 1024 ** 3;
@@ -61,7 +62,7 @@ export function device(
   reserve = 0.05,
 ): DeviceMemory {
   const total = Object.values(b).reduce((x, y) => x + y, 0);
-  const rank = rankOf(mesh, coords.dataRank, coords.stage, coords.tensorRank);
+  const rank = rankOf(mesh, { tensor: coords.tensorRank, pipeline: coords.stage, data: coords.dataRank });
   return {
     rank,
     ...coords,
