@@ -254,9 +254,9 @@ export function checkGroups(graph: Graph): string[] {
   return problems;
 }
 
-/** tensor rank 0 and replica 0 of every stage. */
+/** Every stage's device at coordinate 0 on every other axis (tensor rank 0 of replica 0). */
 function column(graph: Graph): number[] {
-  return graph.devices.filter((d) => d.coords.tensor === 0 && d.coords.data === 0).map((d) => d.rank);
+  return graph.devices.filter((d) => MESH_AXIS_NAMES.every((a) => a === 'pipeline' || d.coords[a] === 0)).map((d) => d.rank);
 }
 
 function sum(m: Map<string, number>): number {

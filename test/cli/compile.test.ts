@@ -55,7 +55,7 @@ describe('commands other than check read TypeScript with embedded plans', () => 
     expect(readdirSync(out).sort()).toEqual(['chat.graph.json', 'finetune.graph.json']);
     const chat = JSON.parse(readFileSync(join(out, 'chat.graph.json'), 'utf8'));
     expect(chat.plan).toMatchObject({ name: 'chat', mode: 'serve' });
-    expect(chat.mesh).toMatchObject({ tensor: 2, data: 4 });
+    expect(chat.mesh.axes).toEqual([{ name: 'tensor', size: 2 }, { name: 'pipeline', size: 1 }, { name: 'data', size: 4 }]);
 
     const ex = memoryIo({ NO_COLOR: '1' }, process.cwd());
     expect(await runCli(['export', '--to', 'megatron', '--plan', 'finetune', 'examples/embedded/service.ts'], ex)).toBe(0);
