@@ -72,7 +72,7 @@ export function planBindings(rd: RankDevice, dev: GraphDevice, graph: Graph, reg
   const problems: string[] = [];
   const blocks: WeightBlocks = new Map();
   let total = 0;
-  for (const w of deviceWeights(graph, { stage: dev.stage, tensorRank: dev.tensorRank, dataRank: dev.dataRank })) {
+  for (const w of deviceWeights(graph, dev.coords)) {
     const dtype = tensorFormatOf(w.tensor.dtype);
     if (dtype === undefined) continue; // the loader refuses it, with the tensor's name
     const split = splitRows({ name: w.name, shape: w.shape, elementBytes: bytesPerElement(dtype) }, limit.bytes);
@@ -83,7 +83,7 @@ export function planBindings(rd: RankDevice, dev: GraphDevice, graph: Graph, reg
   const kvHalf = kvLayerBytes(graph) / 2;
   const kv = splitSlots(kvCacheTensor(graph), limit.bytes);
   if (!kv.ok) problems.push(`${kv.problem}: ${limit.source}; ${kvAdvice(graph, kvHalf, limit.bytes)}`);
-  const layers = graph.mesh.stages.filter((s) => s.rank === dev.stage).reduce((n, s) => n + s.lastLayer - s.firstLayer + 1, 0);
+  const layers = graph.mesh.stages.filter((s) => s.rank === dev.coords.pipeline).reduce((n, s) => n + s.lastLayer - s.firstLayer + 1, 0);
   total += kvHalf * 2 * layers;
   for (const r of regions) {
     total += r.bytes;

@@ -11,7 +11,8 @@
  * sequence, or one token of each of several sequences in decode), each token with
  * its position and KV-cache slot; the last stage returns logits or greedy tokens.
  */
-import type { Graph, GraphDevice, Step } from '../src/graph/types.js';
+import { isCollective, type Collective, type Graph, type GraphDevice, type Step } from '../src/graph/types.js';
+import { meshOf } from '../src/mesh.js';
 import { AllocationError, bindingLimit, kvCacheTensor, planBindings, STORAGE, type BindingLimit } from './allocate.js';
 import { HostStaging, allReduceSum, gatherColumns, sendRecv, type Member } from './collectives.js';
 import type { RankDevice } from './device.js';
@@ -49,7 +50,7 @@ export class DeviceState implements OpsDevice {
     readonly binding: BindingLimit,
     trace?: Trace,
   ) {
-    this.trace = trace ? { trace, rank: dev.rank, replica: dev.dataRank } : undefined;
+    this.trace = trace ? { trace, rank: dev.rank, replica: dev.coords.data } : undefined;
     this.runner = new KernelRunner(rd.device, { label: `rank ${dev.rank}` });
     this.ops = new Ops(this);
   }
@@ -93,7 +94,7 @@ export async function prepareDevice(rd: RankDevice, dev: GraphDevice, graph: Gra
   const state = new DeviceState(rd, dev, graph, limit, opts.trace);
   const kv = kvCacheTensor(graph);
   const slotBytes = kv.seq * kv.kvHeads * kv.headDim * kv.elementBytes;
-  const layers = graph.mesh.stages.filter((s) => s.rank === dev.stage);
+  const layers = graph.mesh.stages.filter((s) => s.rank === dev.coords.pipeline);
   const device = rd.device;
   for (const r of regions) allocateRegion(state, r, regions, opts.mapAhead ?? true);
   for (const st of layers) {
@@ -111,8 +112,7 @@ export async function prepareDevice(rd: RankDevice, dev: GraphDevice, graph: Gra
       );
     }
   }
-  const coords = { stage: dev.stage, tensorRank: dev.tensorRank, dataRank: dev.dataRank };
-  for await (const w of loadWeights(graph, coords, weights, { progress: 'auto', rowBlocks: (s) => blocks.get(s.name) })) {
+  for await (const w of loadWeights(graph, dev.coords, weights, { progress: 'auto', rowBlocks: (s) => blocks.get(s.name) })) {
     const rows: Range = w.block?.rows ?? [0, w.shape[0] ?? 1];
     const size = bufferBytes(w.data.byteLength);
     const label = `rank ${dev.rank} ${w.name}${w.block ? ` rows ${rows[0]}…${rows[1] - 1}` : ''}`;
@@ -153,7 +153,6 @@ export interface StageGroup {
   devices: DeviceState[];
 }
 
-type Collective = Extract<Step, { op: 'all-reduce' | 'all-gather' | 'reduce-scatter' }>;
 
 /** A program's phase with its blocks instanced per layer: what one pass runs, in order. */
 type Flat = { step: Step; layer: number | undefined }[];
@@ -244,6 +243,7 @@ export class Replica {
   }
 
   private async collective(group: StageGroup, c: Collective, n: number): Promise<void> {
+    if (c.op === 'all-to-all') throw new Error(`the runtime does not run all-to-all yet (${c.tensor} over ${c.axis})`);
     if (c.op !== 'all-reduce' || group.devices.length < 2) return;
     const name = c.tensor === 'hidden' ? 'hidden' : 'x';
     await allReduceSum(group.devices.map((d) => d.member(name)), n * this.graph.model.hidden);
@@ -253,7 +253,7 @@ export class Replica {
     const last = this.stages[this.stages.length - 1]!;
     const rows = input.phase === 'prefill' ? 1 : n;
     const vocab = this.graph.model.vocab;
-    const vRows = this.graph.model.vocabPadded / this.graph.mesh.tensor;
+    const vRows = this.graph.model.vocabPadded / meshOf(this.graph.mesh.axes).tensor;
     const members = last.devices.map((d) => d.member('logits'));
     let full: Float32Array;
     if (members.length === 1) full = await members[0]!.staging.readF32(members[0]!.buffer, rows * vRows * 4, 0, 'logits');
@@ -264,10 +264,6 @@ export class Replica {
     for (let r = 0; r < rows; r++) out.set(full.subarray(r * width, r * width + vocab), r * vocab);
     return { logits: out, rows };
   }
-}
-
-function isCollective(s: Step): s is Collective {
-  return s.op === 'all-reduce' || s.op === 'all-gather' || s.op === 'reduce-scatter';
 }
 
 /** Greedy sampling on the host: index of the largest logit per row. */

@@ -9,6 +9,7 @@
  *   await rt.close();
  */
 import type { Graph } from '../src/graph/types.js';
+import { groupIndex, groupsAlong, meshOf } from '../src/mesh.js';
 import { kvCacheTensor } from './allocate.js';
 import { openDevices, type DeviceOptions, type RankDevice } from './device.js';
 import { EngineLostError, type DecodeEntry, type Engine, type PrefillEntry } from './engine.js';
@@ -133,7 +134,7 @@ export class Runtime<G extends GraphInput = Graph> {
   serve(): Server {
     if (!this.server) {
       const b = this.graph.batch!;
-      this.server = createServer(this.engine, policyFromPlan({ ...b, maxBatch: b.maxBatch * this.graph.mesh.data }), { vocabSize: this.graph.model.vocab });
+      this.server = createServer(this.engine, policyFromPlan({ ...b, maxBatch: b.maxBatch * meshOf(this.graph.mesh.axes).data }), { vocabSize: this.graph.model.vocab });
     }
     return this.server;
   }
@@ -162,9 +163,13 @@ export async function createRuntime<const G extends GraphInput = Graph>(input: G
   const prepare = { ...(opts.maxBindingBytes === undefined ? {} : { maxBindingBytes: opts.maxBindingBytes }), mapAhead: opts.overlap ?? true, ...(opts.trace ? { trace: opts.trace } : {}) };
   for (const dev of graph.devices) states.push(await prepareDevice(devices[dev.rank]!, dev, graph, weights, prepare));
   const replicas: Replica[] = [];
-  for (let d = 0; d < graph.mesh.data; d++) {
-    const stages = Array.from({ length: graph.mesh.pipeline }, (_, s) => ({
-      devices: states.filter((x) => x.dev.dataRank === d && x.dev.stage === s).sort((a, b) => a.dev.tensorRank - b.dev.tensorRank),
+  // A replica's stage runs on one tensor group.
+  const mesh = meshOf(graph.mesh.axes);
+  const byRank = new Map(states.map((s) => [s.dev.rank, s]));
+  const tensorGroups = groupsAlong(mesh, 'tensor');
+  for (let d = 0; d < mesh.data; d++) {
+    const stages = Array.from({ length: mesh.pipeline }, (_, s) => ({
+      devices: tensorGroups[groupIndex(mesh, 'tensor', { tensor: 0, pipeline: s, data: d })]!.map((rank) => byRank.get(rank)!),
     }));
     replicas.push(new Replica(d, stages, graph));
   }

@@ -19,6 +19,7 @@
 import { tensorFormatOf, type TensorFormat } from '../src/facts/dtypes.js';
 import type { Graph, GraphDevice, Step } from '../src/graph/types.js';
 import { layerAt, uniformLayer } from '../src/model.js';
+import { meshOf } from '../src/mesh.js';
 import { kvCacheTensor } from './allocate.js';
 import type { Member } from './collectives.js';
 import type { RankDevice } from './device.js';
@@ -109,7 +110,7 @@ export class Ops {
     return this.s.graph.model;
   }
   private get t() {
-    return this.s.graph.mesh.tensor;
+    return meshOf(this.s.graph.mesh.axes).tensor;
   }
 
   private program(key: string, make: () => KernelProgram): KernelProgram {
@@ -126,7 +127,7 @@ export class Ops {
   uploadIds(input: PassInput): void {
     const q = this.s.rd.device.queue;
     const rows = this.model.vocabPadded / this.t;
-    const base = this.s.dev.tensorRank * rows;
+    const base = this.s.dev.coords.tensor * rows;
     const ids = Uint32Array.from(input.tokens, (id) => (id >= base && id < base + rows ? id - base : 0xffffffff));
     q.writeBuffer(this.s.buffer('tokens'), 0, ids);
     q.writeBuffer(this.s.buffer('positions'), 0, Uint32Array.from(input.positions));
@@ -172,7 +173,7 @@ export class Ops {
   private matmul(a: GPUBuffer, weight: string, out: GPUBuffer, layer: number | undefined, M: number, opts: { bias?: string; rowParallel?: boolean; residual?: GPUBuffer } = {}): void {
     const { w } = this.w(weight, layer);
     const [N, K] = w.shape as [number, number];
-    const bias = opts.bias && this.hasWeight(opts.bias, layer) && (!opts.rowParallel || this.s.dev.tensorRank === 0) ? this.w(opts.bias, layer) : undefined;
+    const bias = opts.bias && this.hasWeight(opts.bias, layer) && (!opts.rowParallel || this.s.dev.coords.tensor === 0) ? this.w(opts.bias, layer) : undefined;
     const wt = this.type(w.dtype);
     const pick = this.software && M > 8 ? { variant: 'tiled' as const, tile: 'small' as const } : pickMatmul(M, wt, this.tensorCores);
     for (const block of w.blocks) this.matmulBlock(a, block, out, M, { N, K, dtype: w.dtype, wt, pick, bias, residual: opts.residual });
@@ -283,7 +284,7 @@ export class Ops {
   private embedding(n: number): void {
     const m = this.model;
     const table = this.w('embedding.weight', undefined).w;
-    const withPositions = m.positions === 'learned' && this.s.dev.tensorRank === 0;
+    const withPositions = m.positions === 'learned' && this.s.dev.coords.tensor === 0;
     const pos = withPositions ? this.w('positions.weight', undefined).w : undefined;
     const ids = this.s.buffer('tokens');
     const out = this.s.buffer('hidden');

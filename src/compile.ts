@@ -12,6 +12,7 @@ import { lower } from './lower/index.js';
 import { deadlockDiagnostic } from './schedules/deadlock.js';
 import { hardwareOf, planCost, ratesOf } from './cost/index.js';
 import type { MemoryPlan } from './memory/types.js';
+import { coordsOf } from './mesh.js';
 import type { CheckedPlan } from './plan.js';
 
 export interface Compiled {
@@ -43,7 +44,7 @@ export function simulationDiagnostics(plan: CheckedPlan, sim: SimResult): Diagno
     const first = sim.deadlock.stuck[0]!;
     // For an inline table, point at the cell the first stuck rank cannot finish.
     const table = plan.mode === 'train' ? plan.actions : undefined;
-    const stage = plan.mode === 'train' ? Math.floor(first.rank / plan.mesh.tensor) % plan.mesh.pipeline : 0;
+    const stage = plan.mode === 'train' ? coordsOf(plan.mesh, first.rank).pipeline : 0;
     const cell = table?.[stage]?.[first.actionIndex]?.span;
     out.push(deadlockDiagnostic(sim.deadlock.stuck, sim.deadlock.grid, cell ?? plan.spans['actions'] ?? plan.spans['schedule'] ?? plan.span));
   }

@@ -6,6 +6,7 @@
 import type { Span } from './source.js';
 import type { Dtype } from './facts/dtypes.js';
 import type { GpuSpec } from './facts/gpus.js';
+import type { Mesh } from './mesh.js';
 import type { Model } from './model.js';
 import type { ScheduleTable } from './schedules/types.js';
 
@@ -26,11 +27,7 @@ export interface ClusterSpec {
   networkGBs: number;
 }
 
-export interface Mesh {
-  tensor: number;
-  pipeline: number;
-  data: number;
-}
+export type { Mesh } from './mesh.js';
 
 /** One pipeline stage: an inclusive range of layers. */
 export interface Stage {
@@ -125,8 +122,3 @@ export interface TrainPlan extends PlanBase {
 }
 
 export type CheckedPlan = ServePlan | TrainPlan;
-
-/** The rank of a device from its coordinates: tensor fastest, then stage, then data replica. */
-export function rankOf(mesh: Mesh, dataRank: number, stage: number, tensorRank: number): number {
-  return (dataRank * mesh.pipeline + stage) * mesh.tensor + tensorRank;
-}

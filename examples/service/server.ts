@@ -18,7 +18,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { analyze } from '../../src/analyze.js';
 import { compilePlan } from '../../src/compile.js';
-import type { Graph } from '../../src/graph/types.js';
+import { GRAPH_VERSION, type Graph } from '../../src/graph/types.js';
 import { createRuntime, startHttpServer, type HttpHandle, type Runtime } from '../../runtime/index.js';
 
 export const DEFAULT_PLAN = fileURLToPath(new URL('./plan.plan', import.meta.url));
@@ -67,7 +67,7 @@ export function compileService(path: string, planName?: string): Graph {
 function loadGraph(path: string, planName?: string): Graph {
   if (!path.endsWith('.json')) return compileService(path, planName);
   const graph = JSON.parse(readFileSync(path, 'utf8')) as Graph;
-  if (graph.format !== 'parplan-graph' || graph.version !== 1) throw new Error(`${path} is not a parplan graph (format parplan-graph, version 1)`);
+  if (graph.format !== 'parplan-graph' || graph.version !== GRAPH_VERSION) throw new Error(`${path} is not a parplan graph (format parplan-graph, version ${GRAPH_VERSION})`);
   if (graph.plan.mode !== 'serve' || graph.plan.engine !== 'webgpu') {
     throw new Error(`plan '${graph.plan.name}' is not a webgpu serving plan: set mode = serve and engine = webgpu, and recompile`);
   }

@@ -1,6 +1,6 @@
 /**
- * Loading the weights one device holds: for a device's (stage, tensorRank,
- * dataRank) in a `Graph`, every weight it owns — each `layer`-scoped weight once per
+ * Loading the weights one device holds: for a device's mesh coordinates (tensor,
+ * pipeline, data) in a `Graph`, every weight it owns — each `layer`-scoped weight once per
  * layer of its stage(s), each `stage`-scoped one once — as the bytes of its shard in
  * the format the runtime uploads (f32, f16 or bf16), one weight at a time, so the
  * runtime can upload each to the GPU and drop it. A weight larger than one storage
@@ -15,6 +15,7 @@
  */
 import { bytesPerElement, isTensorFormat, TENSOR_FORMATS, tensorFormatOf, tensorFormatOfSafetensors, type TensorFormat } from '../../src/facts/dtypes.js';
 import type { Graph, GraphTensor } from '../../src/graph/types.js';
+import { MESH_AXIS_NAMES, meshOf, type Coords } from '../../src/mesh.js';
 import { openCheckpoint, type Checkpoint } from './checkpoint.js';
 import { convertBytes } from './convert.js';
 import { detectNaming, isHfArch, mappedShape, sourceFor, sourceSlice, type SourceMapping } from './names.js';
@@ -50,13 +51,8 @@ export class WeightsError extends Error {
   }
 }
 
-export interface DeviceCoords {
-  /** Pipeline rank. */
-  stage: number;
-  tensorRank: number;
-  /** Data-parallel rank (only ZeRO-3 shards weights over it); default 0. */
-  dataRank?: number;
-}
+/** A device's index along each mesh axis (`pipeline`: its stage); an axis left out is 0 (data: only ZeRO-3 shards weights over it). */
+export type DeviceCoords = Partial<Coords>;
 
 /** One weight instance a device holds, and which part of it. */
 export interface WeightShard {
@@ -77,30 +73,29 @@ export interface WeightShard {
 
 /** The weights `device` holds, in execution order (embedding, layers, final norm and head). */
 export function deviceWeights(graph: Graph, device: DeviceCoords): WeightShard[] {
-  const { tensor: t, pipeline: p, data: d } = graph.mesh;
-  const dataRank = device.dataRank ?? 0;
-  const bad = (what: string, v: number, n: number) => {
-    if (!Number.isInteger(v) || v < 0 || v >= n) throw new WeightsError([`device ${what} ${v} is not in 0…${n - 1}`]);
-  };
-  bad('stage', device.stage, p);
-  bad('tensorRank', device.tensorRank, t);
-  bad('dataRank', dataRank, d);
+  const mesh = meshOf(graph.mesh.axes);
+  const coords = {} as Coords;
+  for (const axis of MESH_AXIS_NAMES) {
+    const v = (coords[axis] = device[axis] ?? 0);
+    if (!Number.isInteger(v) || v < 0 || v >= mesh[axis]) throw new WeightsError([`device ${axis} coordinate ${v} is not in 0…${mesh[axis] - 1}`]);
+  }
+  const stage = coords.pipeline;
   const layers = graph.mesh.stages
-    .filter((s) => s.rank === device.stage)
+    .filter((s) => s.rank === stage)
     .flatMap((s) => Array.from({ length: s.lastLayer - s.firstLayer + 1 }, (_, i) => s.firstLayer + i))
     .sort((a, b) => a - b);
-  const weights = graph.tensors.filter((x) => x.role === 'weight' && x.owners.includes(device.stage));
+  const weights = graph.tensors.filter((x) => x.role === 'weight' && x.owners.includes(stage));
   const stageW = weights.filter((x) => x.scope === 'stage');
   const before = stageW.filter((x) => x.name === 'embedding.weight' || x.name === 'positions.weight');
   const after = stageW.filter((x) => !before.includes(x));
   const out: WeightShard[] = [];
-  for (const x of before) out.push(shardOf(x, x.name, undefined, device.tensorRank, dataRank));
-  for (const l of layers) for (const x of weights) if (x.scope === 'layer') out.push(shardOf(x, x.name.replaceAll('{l}', String(l)), l, device.tensorRank, dataRank));
-  for (const x of after) out.push(shardOf(x, x.name, undefined, device.tensorRank, dataRank));
+  for (const x of before) out.push(shardOf(x, x.name, undefined, coords));
+  for (const l of layers) for (const x of weights) if (x.scope === 'layer') out.push(shardOf(x, x.name.replaceAll('{l}', String(l)), l, coords));
+  for (const x of after) out.push(shardOf(x, x.name, undefined, coords));
   return out;
 }
 
-function shardOf(tensor: GraphTensor, name: string, layer: number | undefined, tensorRank: number, dataRank: number): WeightShard {
+function shardOf(tensor: GraphTensor, name: string, layer: number | undefined, coords: Coords): WeightShard {
   const fail = (problem: string): never => {
     throw new WeightsError([`graph tensor ${name}: ${problem}`]);
   };
@@ -109,20 +104,20 @@ function shardOf(tensor: GraphTensor, name: string, layer: number | undefined, t
   const region: Range[] = globalShape.map((n) => [0, n] as const);
   let flat: WeightShard['flat'];
   for (const s of tensor.shards) {
-    const rank = s.over === 'tensor' ? tensorRank : dataRank;
+    const rank = coords[s.over];
     const index = shardIndex(rank, s);
     if (index >= s.parts) fail(`shard index ${index} (rank ${rank}) is not below ${s.parts} parts`);
     if (flat !== undefined) fail('a shard after the flattened (ZeRO) shard');
-    if (s.axis === -1) {
+    if (s.dim === -1) {
       const n = elementCount(rangesShape(region));
       const size = Math.ceil(n / s.parts);
       flat = { begin: Math.min(n, index * size), end: Math.min(n, (index + 1) * size), size };
       continue;
     }
-    const [b, e] = region[s.axis] ?? fail(`shard axis ${s.axis} is not a dimension of [${globalShape.join(', ')}]`);
-    if ((e - b) % s.parts !== 0) fail(`dimension ${s.axis} (${e - b}) does not split into ${s.parts} equal parts`);
+    const [b, e] = region[s.dim] ?? fail(`shard dimension ${s.dim} is not a dimension of [${globalShape.join(', ')}]`);
+    if ((e - b) % s.parts !== 0) fail(`dimension ${s.dim} (${e - b}) does not split into ${s.parts} equal parts`);
     const len = (e - b) / s.parts;
-    region[s.axis] = [b + index * len, b + (index + 1) * len];
+    region[s.dim] = [b + index * len, b + (index + 1) * len];
   }
   const shape = flat ? [flat.size] : rangesShape(region);
   return { name, tensor, ...(layer === undefined ? {} : { layer }), globalShape, region, ...(flat ? { flat } : {}), shape, elements: elementCount(shape) };

@@ -7,7 +7,8 @@ import { diag, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { deadlockDiagnostic, tableDeadlock } from '../schedules/deadlock.js';
 import { parseActionTable } from '../schedules/table.js';
 import type { ScheduleTable } from '../schedules/types.js';
-import { rankOf, type Stage, type TrainPlan } from '../plan.js';
+import { rankOf } from '../mesh.js';
+import type { Stage, TrainPlan } from '../plan.js';
 import { spanOf, type PlanContext } from './context.js';
 import type { Field, Range } from './values.js';
 
@@ -190,7 +191,7 @@ function checkActionTable(ctx: PlanContext, field: Field<{ strings: StringValue[
  */
 export function checkTableDeadlock(plan: TrainPlan): Diagnostic[] {
   if (!plan.actions) return [];
-  const ranks = plan.actions.map((_, stage) => rankOf(plan.mesh, 0, stage, 0));
+  const ranks = plan.actions.map((_, stage) => rankOf(plan.mesh, { tensor: 0, pipeline: stage, data: 0 }));
   const found = tableDeadlock(plan.actions, plan.mesh.pipeline * plan.virtual, ranks);
   if (!found) return [];
   return [deadlockDiagnostic(found.stuck, found.grid, found.span ?? plan.spans['actions'] ?? plan.span)];

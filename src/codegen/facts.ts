@@ -3,6 +3,7 @@
  * (`export type MaxBatch = 8`), each with the doc line the module shows for it.
  */
 import type { Graph } from '../graph/types.js';
+import { MESH_AXES, meshOf } from '../mesh.js';
 
 export interface Fact {
   /** The exported type's name. */
@@ -12,13 +13,13 @@ export interface Fact {
 }
 
 export function planFacts(graph: Graph): Fact[] {
-  const { mesh, batch, schedule, model } = graph;
+  const { batch, schedule, model } = graph;
+  const mesh = meshOf(graph.mesh.axes);
   const facts: Fact[] = [
     { name: 'Mode', value: graph.plan.mode, doc: '`mode`: serving or training.' },
-    { name: 'Devices', value: graph.devices.length, doc: 'Devices the plan runs on: tensor × pipeline × data.' },
-    { name: 'Tensor', value: mesh.tensor, doc: '`tensor`: tensor-parallel degree.' },
-    { name: 'Pipeline', value: mesh.pipeline, doc: '`pipeline`: pipeline stages.' },
-    { name: 'Data', value: mesh.data, doc: '`data`: data-parallel replicas.' },
+    { name: 'Devices', value: graph.devices.length, doc: `Devices the plan runs on: ${MESH_AXES.map((a) => a.name).join(' × ')}.` },
+    // One fact per mesh axis (`Tensor`, `Pipeline`, `Data`).
+    ...MESH_AXES.map((a) => ({ name: a.name[0]!.toUpperCase() + a.name.slice(1), value: mesh[a.name], doc: `\`${a.name}\`: ${a.size}.` })),
     { name: 'Vocab', value: model.vocab, doc: "The model's vocabulary: token ids are below it." },
   ];
   if (batch) {
@@ -39,13 +40,13 @@ export function planFacts(graph: Graph): Fact[] {
 
 /**
  * The part of the graph's type that the runtime's checks read (runtime/typed.ts), for
- * a graph too large to export as a literal: plan, mesh degrees, batch policy, schedule.
+ * a graph too large to export as a literal: plan, mesh axes, batch policy, schedule.
  */
 export function graphSummary(graph: Graph): Record<string, unknown> {
-  const { tensor, pipeline, data, virtual, gpu } = graph.mesh;
+  const { axes, virtual, gpu } = graph.mesh;
   return {
     plan: graph.plan,
-    mesh: { tensor, pipeline, data, virtual, gpu },
+    mesh: { axes, virtual, gpu },
     ...(graph.batch ? { batch: graph.batch } : {}),
     ...(graph.schedule ? { schedule: { kind: graph.schedule.kind, microbatches: graph.schedule.microbatches, virtual: graph.schedule.virtual } } : {}),
   };

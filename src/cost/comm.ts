@@ -1,11 +1,12 @@
 /**
  * Communication: which link each group uses, and how many bytes a ring collective makes each
- * member send. Ranks follow the memory model (src/plan.ts `rankOf`):
+ * member send. Ranks follow the mesh (src/mesh.ts `rankOf`):
  *   rank = (dataRank × p + stage) × t + tensorRank,   node = ⌊rank / gpus_per_node⌋
  * A group whose members sit on more than one node uses the network (the slowest hop paces a
  * ring); otherwise the GPU's intra-node link (catalog `link.kind`).
  */
-import { rankOf, type CheckedPlan } from '../plan.js';
+import { rankOf } from '../mesh.js';
+import type { CheckedPlan } from '../plan.js';
 import { transferSeconds, type Rates } from './rates.js';
 import type { CommGroup, LinkBytes, LinkKind, Traffic } from './types.js';
 
@@ -22,7 +23,7 @@ export function linkOf(plan: CheckedPlan, crosses: boolean): LinkKind {
 export function tensorGroupCrossesNodes(plan: CheckedPlan, stage: number): boolean {
   const { mesh } = plan;
   for (let d = 0; d < mesh.data; d++) {
-    if (nodeOf(plan, rankOf(mesh, d, stage, 0)) !== nodeOf(plan, rankOf(mesh, d, stage, mesh.tensor - 1))) return true;
+    if (nodeOf(plan, rankOf(mesh, { tensor: 0, pipeline: stage, data: d })) !== nodeOf(plan, rankOf(mesh, { tensor: mesh.tensor - 1, pipeline: stage, data: d }))) return true;
   }
   return false;
 }
@@ -31,8 +32,8 @@ export function tensorGroupCrossesNodes(plan: CheckedPlan, stage: number): boole
 export function dataGroupCrossesNodes(plan: CheckedPlan, stage: number): boolean {
   const { mesh } = plan;
   for (let r = 0; r < mesh.tensor; r++) {
-    const first = nodeOf(plan, rankOf(mesh, 0, stage, r));
-    for (let d = 1; d < mesh.data; d++) if (nodeOf(plan, rankOf(mesh, d, stage, r)) !== first) return true;
+    const first = nodeOf(plan, rankOf(mesh, { tensor: r, pipeline: stage, data: 0 }));
+    for (let d = 1; d < mesh.data; d++) if (nodeOf(plan, rankOf(mesh, { tensor: r, pipeline: stage, data: d })) !== first) return true;
   }
   return false;
 }
@@ -42,7 +43,7 @@ export function pipelineHopCrossesNodes(plan: CheckedPlan, from: number, to: num
   const { mesh } = plan;
   for (let d = 0; d < mesh.data; d++) {
     for (let r = 0; r < mesh.tensor; r++) {
-      if (nodeOf(plan, rankOf(mesh, d, from, r)) !== nodeOf(plan, rankOf(mesh, d, to, r))) return true;
+      if (nodeOf(plan, rankOf(mesh, { tensor: r, pipeline: from, data: d })) !== nodeOf(plan, rankOf(mesh, { tensor: r, pipeline: to, data: d }))) return true;
     }
   }
   return false;

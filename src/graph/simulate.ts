@@ -13,11 +13,12 @@
  * By default one pipeline column is simulated (tensor rank 0 of replica 0, every
  * stage): the other tensor ranks and replicas run the very same program templates,
  * so their steps and collectives mirror the column's. `checkGroups` verifies that
- * symmetry (every member of a tensor or data group runs the same program); pass
+ * symmetry (every member of a group along a mesh axis but pipeline runs the same program); pass
  * `ranks` to simulate others too.
  */
+import { MESH_AXIS_NAMES, meshOf, rankOf } from '../mesh.js';
 import { deadlockGrid, type Stuck } from '../schedules/deadlock.js';
-import type { Graph, GraphDevice, Step } from './types.js';
+import { isCollective, type Collective, type Graph, type GraphDevice, type Step } from './types.js';
 
 export interface Rates {
   /** Sustained FLOP/s of one device. */
@@ -232,13 +233,14 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
 }
 
 /**
- * The symmetry the column simulation relies on: all members of each tensor and data
- * group run the same program (so they enter the same collectives in the same order).
+ * The symmetry the column simulation relies on: all members of each group along a mesh
+ * axis but pipeline (tensor, data) run the same program (so they enter the same collectives in the same order).
  */
 export function checkGroups(graph: Graph): string[] {
   const program = new Map(graph.devices.map((d) => [d.rank, d.program]));
   const problems: string[] = [];
-  for (const axis of ['tensor', 'data'] as const) {
+  // Every mesh axis but pipeline (whose members are the stages, each its own program).
+  for (const axis of MESH_AXIS_NAMES.filter((a) => a !== 'pipeline')) {
     for (const members of graph.groups[axis]) {
       const programs = new Set(members.map((r) => program.get(r)));
       if (programs.size > 1) problems.push(`${axis} group [${members.join(', ')}] runs different programs (${[...programs].join(', ')}): their collectives may not match`);
@@ -247,9 +249,9 @@ export function checkGroups(graph: Graph): string[] {
   return problems;
 }
 
-/** tensor rank 0 and replica 0 of every stage. */
+/** Every stage's device at coordinate 0 on every other axis (tensor rank 0 of replica 0). */
 function column(graph: Graph): number[] {
-  return graph.devices.filter((d) => d.tensorRank === 0 && d.dataRank === 0).map((d) => d.rank);
+  return graph.devices.filter((d) => MESH_AXIS_NAMES.every((a) => a === 'pipeline' || d.coords[a] === 0)).map((d) => d.rank);
 }
 
 function sum(m: Map<string, number>): number {
@@ -264,9 +266,9 @@ function tensorBytes(graph: Graph): Map<string, number> {
 }
 
 function peerRank(graph: Graph, dev: GraphDevice, peer: 'next' | 'prev', byRank: Map<number, GraphDevice>): number {
-  const p = graph.mesh.pipeline;
-  const stage = (dev.stage + (peer === 'next' ? 1 : p - 1)) % p;
-  const rank = (dev.dataRank * p + stage) * graph.mesh.tensor + dev.tensorRank;
+  const mesh = meshOf(graph.mesh.axes);
+  const p = mesh.pipeline;
+  const rank = rankOf(mesh, { ...dev.coords, pipeline: (dev.coords.pipeline + (peer === 'next' ? 1 : p - 1)) % p });
   if (!byRank.has(rank)) throw new Error(`no rank ${rank}`);
   return rank;
 }
@@ -295,7 +297,7 @@ function baseName(tag: string): string {
 
 type Segment =
   | { k: 'compute'; label: string; dur: number; reads: string[]; writes: string[]; alloc: string[]; free: string[] }
-  | { k: 'coll'; step: Extract<Step, { op: 'all-reduce' | 'all-gather' | 'reduce-scatter' }> };
+  | { k: 'coll'; step: Collective };
 
 /** A block's steps as runs of compute (merged) between collectives, with only tracked names kept. */
 function segments(steps: Step[], tracked: Set<string>, rates: Rates, label: string): Segment[] {
@@ -315,7 +317,7 @@ function segments(steps: Step[], tracked: Set<string>, rates: Rates, label: stri
       cur.free.push(...(s.free ?? []));
       cur.dur += s.flops / rates.flops;
       if (s.free && s.free.length > 0) cur = undefined;
-    } else if (s.op === 'all-reduce' || s.op === 'all-gather' || s.op === 'reduce-scatter') {
+    } else if (isCollective(s)) {
       out.push({ k: 'coll', step: s });
       cur = undefined;
     } else {
@@ -338,10 +340,11 @@ function expand(graph: Graph, dev: GraphDevice, phases: string[], byRank: Map<nu
     if (m !== undefined) n = n.replaceAll('{m}', `${m}`);
     return n;
   };
-  const collective = (s: Extract<Step, { op: 'all-reduce' | 'all-gather' | 'reduce-scatter' }>, l?: number, m?: number) => {
+  const collective = (s: Collective, l?: number, m?: number) => {
     const idx = dev.groups[s.axis];
     const members = idx === undefined ? [dev.rank] : graph.groups[s.axis][idx]!;
     const n = members.length;
+    // Ring all-reduce: 2(n − 1)/n; the others (all-to-all too) send (n − 1)/n.
     const factor = s.op === 'all-reduce' ? (2 * (n - 1)) / n : (n - 1) / n;
     // With one simulated member (the others run the same program) it completes at once.
     const solo = members.every((x) => x === dev.rank || !simulated.has(x));
@@ -366,12 +369,12 @@ function expand(graph: Graph, dev: GraphDevice, phases: string[], byRank: Map<nu
       free: seg.free.map((f) => sub(f, l, m)),
     };
   };
-  const soloFor = (st: Extract<Step, { op: 'all-reduce' | 'all-gather' | 'reduce-scatter' }>) => {
+  const soloFor = (st: Collective) => {
     const idx = dev.groups[st.axis];
     const members = idx === undefined ? [dev.rank] : graph.groups[st.axis][idx]!;
     return members.every((x) => x === dev.rank || !simulated.has(x));
   };
-  const collDur = (st: Extract<Step, { op: 'all-reduce' | 'all-gather' | 'reduce-scatter' }>) => {
+  const collDur = (st: Collective) => {
     const idx = dev.groups[st.axis];
     const members = idx === undefined ? [dev.rank] : graph.groups[st.axis][idx]!;
     const n = members.length;

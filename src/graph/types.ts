@@ -12,12 +12,18 @@
  */
 import type { Dtype } from '../facts/dtypes.js';
 import type { Breakdown } from '../memory/types.js';
+import type { AxisSize, Coords, MeshAxis } from '../mesh.js';
 import type { Model } from '../model.js';
 
 export const GRAPH_FORMAT = 'parplan-graph';
-export const GRAPH_VERSION = 1;
+export const GRAPH_VERSION = 2;
 
-export type Axis = 'tensor' | 'pipeline' | 'data' | 'embedding';
+/**
+ * What a collective runs over: a mesh axis (src/mesh.ts), or `embedding`, a group that
+ * is no mesh axis: the first and last pipeline stage of one tensor rank and replica,
+ * which hold separate copies of tied embeddings (their gradients are summed).
+ */
+export type Axis = MeshAxis | 'embedding';
 
 export interface Graph {
   format: typeof GRAPH_FORMAT;
@@ -28,9 +34,11 @@ export interface Graph {
   /** Every device, in rank order. */
   devices: GraphDevice[];
   /**
-   * Groups of ranks per axis; a device's `groups[axis]` indexes these. `embedding`
-   * pairs the first and last pipeline stage when tied embeddings are split across
-   * them (their gradients are summed).
+   * Groups of ranks per axis: along a mesh axis, the ranks that differ only in that
+   * axis' coordinate, numbered in rank order of the other coordinates. A device's
+   * `groups[axis]` indexes these. `embedding` (no mesh axis) pairs the first and last
+   * pipeline stage when tied embeddings are split across them; it is numbered as the
+   * pipeline groups are.
    */
   groups: Record<Axis, number[][]>;
   tensors: GraphTensor[];
@@ -58,9 +66,8 @@ export interface GraphModel extends Model {
 }
 
 export interface GraphMesh {
-  tensor: number;
-  pipeline: number;
-  data: number;
+  /** The mesh axes, fastest-varying first (rank order), with their sizes. */
+  axes: AxisSize[];
   /** Model chunks per pipeline rank (1 unless interleaved). */
   virtual: number;
   gpu: string;
@@ -71,10 +78,8 @@ export interface GraphMesh {
 
 export interface GraphDevice {
   rank: number;
-  /** Pipeline rank. */
-  stage: number;
-  tensorRank: number;
-  dataRank: number;
+  /** Index along every mesh axis (`pipeline` is the stage). */
+  coords: Coords;
   node: number;
   /** Key into `programs`. */
   program: string;
@@ -88,10 +93,10 @@ export type TensorRole = 'weight' | 'gradient' | 'optimizer' | 'activation' | 'k
 
 export interface Shard {
   /** Dimension of the global shape that is split; -1: the flattened tensor (ZeRO). */
-  axis: number;
+  dim: number;
   parts: number;
-  /** The mesh axis whose rank is the shard index. */
-  over: 'tensor' | 'data';
+  /** The mesh axis whose coordinate is the shard index. */
+  over: MeshAxis;
   /** Consecutive ranks holding the same shard (KV heads replicated when tensor > kv_heads): index = floor(rank / replicas). */
   replicas?: number;
 }
@@ -132,6 +137,9 @@ export type ComputeKind =
 
 export type Pass = 'forward' | 'backward' | 'backward-input' | 'backward-weight' | 'recompute';
 
+export const COLLECTIVE_OPS = ['all-reduce', 'all-gather', 'reduce-scatter', 'all-to-all'] as const;
+export type CollectiveOp = (typeof COLLECTIVE_OPS)[number];
+
 export type Step =
   | {
       op: 'compute';
@@ -152,9 +160,16 @@ export type Step =
   | { op: 'block'; block: string; layers: [number, number]; microbatch?: number; reverse?: boolean }
   /** Point-to-point between pipeline neighbours of the same tensor rank and replica. */
   | { op: 'send' | 'recv'; peer: 'next' | 'prev'; tensor: string; microbatch?: number; bytes: number }
-  | { op: 'all-reduce' | 'all-gather' | 'reduce-scatter'; axis: Axis; tensor: string; bytes: number; microbatch?: number }
+  /** A collective over the device's group along `axis`. `all-to-all` is not lowered yet (expert parallelism will). */
+  | { op: CollectiveOp; axis: Axis; tensor: string; bytes: number; microbatch?: number }
   /** Marks the start of a schedule action (for pictures and the simulation's grid). */
   | { op: 'action'; action: string };
+
+export type Collective = Extract<Step, { op: CollectiveOp }>;
+
+export function isCollective(s: Step): s is Collective {
+  return (COLLECTIVE_OPS as readonly string[]).includes(s.op);
+}
 
 export interface Program {
   id: string;

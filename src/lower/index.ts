@@ -13,6 +13,7 @@ import type { CheckedPlan, ServePlan, TrainPlan } from '../plan.js';
 import { gradientSyncSteps } from './data.js';
 import { serveBlocks, trainBlocks } from './layer.js';
 import { lowerMesh } from './mesh.js';
+import { axesOf } from '../mesh.js';
 import { pipelineSteps, virtualStages } from './pipeline.js';
 import { scheduleFor } from '../schedules/index.js';
 import { formatAction } from '../schedules/types.js';
@@ -48,9 +49,7 @@ export function lower(plan: CheckedPlan, memory: MemoryPlan): Graph {
       params: countParams(model),
     },
     mesh: {
-      tensor: plan.mesh.tensor,
-      pipeline: plan.mesh.pipeline,
-      data: plan.mesh.data,
+      axes: axesOf(plan.mesh),
       virtual: plan.mode === 'train' ? plan.virtual : 1,
       gpu: plan.cluster.gpu.id,
       gpusPerNode: plan.cluster.gpusPerNode,
@@ -58,7 +57,7 @@ export function lower(plan: CheckedPlan, memory: MemoryPlan): Graph {
     },
     devices: mesh.devices.map((d) => {
       const m = byRank.get(d.rank)!;
-      return { ...d, program: `stage${d.stage}`, memory: { ...m.breakdown, total: m.totalBytes } };
+      return { ...d, program: `stage${d.coords.pipeline}`, memory: { ...m.breakdown, total: m.totalBytes } };
     }),
     groups: mesh.groups,
     tensors: lowerTensors(plan),

@@ -16,7 +16,7 @@ interface WeightSpec {
   scope: 'layer' | 'stage';
   shape: number[];
   /** Split over tensor ranks along this dimension (undefined: replicated). */
-  tensorAxis?: number;
+  tensorDim?: number;
   /** KV heads replicated when tensor > kv_heads. */
   tensorParts?: number;
   owners: number[];
@@ -35,8 +35,8 @@ export function weightSpecs(plan: CheckedPlan): WeightSpec[] {
   const all = Array.from({ length: p }, (_, i) => i);
   const kvParts = Math.min(plan.mesh.tensor, a.kvHeads);
   const specs: WeightSpec[] = [];
-  const layer = (name: string, shape: number[], tensorAxis?: number, tensorParts?: number) =>
-    specs.push({ name: `layers.{l}.${name}`, scope: 'layer', shape, owners: all, ...(tensorAxis === undefined ? {} : { tensorAxis }), ...(tensorParts === undefined ? {} : { tensorParts }) });
+  const layer = (name: string, shape: number[], tensorDim?: number, tensorParts?: number) =>
+    specs.push({ name: `layers.{l}.${name}`, scope: 'layer', shape, owners: all, ...(tensorDim === undefined ? {} : { tensorDim }), ...(tensorParts === undefined ? {} : { tensorParts }) });
   const norm = (prefix: string) => {
     layer(`${prefix}.weight`, [h]);
     if (model.norm === 'layernorm') layer(`${prefix}.bias`, [h]);
@@ -61,12 +61,12 @@ export function weightSpecs(plan: CheckedPlan): WeightSpec[] {
     layer('mlp.up.bias', [f], 0);
     layer('mlp.down.bias', [h]);
   }
-  specs.push({ name: 'embedding.weight', scope: 'stage', shape: [derived.vocabPadded, h], tensorAxis: 0, owners: [0] });
+  specs.push({ name: 'embedding.weight', scope: 'stage', shape: [derived.vocabPadded, h], tensorDim: 0, owners: [0] });
   if (model.positions === 'learned') specs.push({ name: 'positions.weight', scope: 'stage', shape: [model.maxSeq, h], owners: [0] });
   specs.push({ name: 'final_norm.weight', scope: 'stage', shape: [h], owners: [p - 1] });
   if (model.norm === 'layernorm') specs.push({ name: 'final_norm.bias', scope: 'stage', shape: [h], owners: [p - 1] });
   if (!model.tiedEmbeddings || splitTiedEmbeddings(plan)) {
-    specs.push({ name: 'output.weight', scope: 'stage', shape: [derived.vocabPadded, h], tensorAxis: 0, owners: [p - 1] });
+    specs.push({ name: 'output.weight', scope: 'stage', shape: [derived.vocabPadded, h], tensorDim: 0, owners: [p - 1] });
   }
   return specs;
 }
@@ -77,16 +77,16 @@ function elements(shape: (number | string)[]): number {
 
 function shardsOf(w: WeightSpec, t: number, zeroOver: number): Shard[] {
   const shards: Shard[] = [];
-  if (w.tensorAxis !== undefined && t > 1) {
+  if (w.tensorDim !== undefined && t > 1) {
     const parts = w.tensorParts ?? t;
-    shards.push(parts < t ? { axis: w.tensorAxis, parts, over: 'tensor', replicas: t / parts } : { axis: w.tensorAxis, parts, over: 'tensor' });
+    shards.push(parts < t ? { dim: w.tensorDim, parts, over: 'tensor', replicas: t / parts } : { dim: w.tensorDim, parts, over: 'tensor' });
   }
-  if (zeroOver > 1) shards.push({ axis: -1, parts: zeroOver, over: 'data' });
+  if (zeroOver > 1) shards.push({ dim: -1, parts: zeroOver, over: 'data' });
   return shards;
 }
 
 function shardBytes(w: WeightSpec, t: number, zeroOver: number, dtype: Dtype): number {
-  const tp = w.tensorAxis !== undefined ? (w.tensorParts ?? t) : 1;
+  const tp = w.tensorDim !== undefined ? (w.tensorParts ?? t) : 1;
   return dtypeBytes(Math.ceil(elements(w.shape) / tp / zeroOver), dtype);
 }
 
@@ -132,7 +132,7 @@ function trainTensors(plan: TrainPlan): GraphTensor[] {
     scope: 'stage',
     shape: [b, s, plan.derived.vocabPadded],
     dtype: 'fp32',
-    shards: t > 1 ? [{ axis: 2, parts: t, over: 'tensor' }] : [],
+    shards: t > 1 ? [{ dim: 2, parts: t, over: 'tensor' }] : [],
     bytes: Math.ceil(((4 * s * b * h) / sp) * scale + 4 * s * b * (plan.derived.vocabPadded / t)),
     owners: [plan.mesh.pipeline - 1],
   });
@@ -149,7 +149,7 @@ function serveTensors(plan: ServePlan): GraphTensor[] {
   const all = Array.from({ length: plan.mesh.pipeline }, (_, i) => i);
   const { kvHeads, headDim } = uniformLayer(model, 'lowering').attention;
   const kvParts = Math.min(t, kvHeads);
-  const kvShards: Shard[] = t > 1 ? [kvParts < t ? { axis: 3, parts: kvParts, over: 'tensor', replicas: t / kvParts } : { axis: 3, parts: kvParts, over: 'tensor' }] : [];
+  const kvShards: Shard[] = t > 1 ? [kvParts < t ? { dim: 3, parts: kvParts, over: 'tensor', replicas: t / kvParts } : { dim: 3, parts: kvParts, over: 'tensor' }] : [];
   out.push({
     name: 'kv.{l}',
     role: 'kvCache',
@@ -169,7 +169,7 @@ function serveTensors(plan: ServePlan): GraphTensor[] {
     scope: 'stage',
     shape: ['batch', derived.vocabPadded],
     dtype: 'fp32',
-    shards: t > 1 ? [{ axis: 1, parts: t, over: 'tensor' }] : [],
+    shards: t > 1 ? [{ dim: 1, parts: t, over: 'tensor' }] : [],
     bytes: plan.batch.maxBatch * (derived.vocabPadded / t) * 4,
     owners: [plan.mesh.pipeline - 1],
   });

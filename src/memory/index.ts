@@ -2,7 +2,8 @@
  * The memory model: CheckedPlan → MemoryPlan, the bytes each GPU needs, by category, with the
  * formula behind each number. Pure; see docs/memory.md for every formula and its source.
  */
-import { rankOf, type CheckedPlan, type Stage } from '../plan.js';
+import { ranks } from '../mesh.js';
+import type { CheckedPlan, Stage } from '../plan.js';
 import { activations } from './activations.js';
 import { floorBytes } from './format.js';
 import { gradients } from './gradients.js';
@@ -85,28 +86,22 @@ export function memoryPlan(plan: CheckedPlan): MemoryPlan {
     Object.freeze(f.why);
     return f;
   });
-  const devices: DeviceMemory[] = new Array<DeviceMemory>(mesh.tensor * mesh.pipeline * mesh.data);
-  for (let dataRank = 0; dataRank < mesh.data; dataRank++) {
-    for (const stage of plan.stages) {
-      for (let tensorRank = 0; tensorRank < mesh.tensor; tensorRank++) {
-        const f = footprints[stage.index]!;
-        const rank = rankOf(mesh, dataRank, stage.index, tensorRank);
-        devices[rank] = {
-          rank,
-          stage: stage.index,
-          tensorRank,
-          dataRank,
-          node: Math.floor(rank / perNode),
-          gpu,
-          capacityBytes,
-          usableBytes: usable,
-          totalBytes: f.totalBytes,
-          breakdown: f.breakdown,
-          params: f.params,
-          why: f.why,
-        };
-      }
-    }
-  }
+  const devices = ranks(mesh).map((c, rank): DeviceMemory => {
+    const f = footprints[c.pipeline]!;
+    return {
+      rank,
+      stage: c.pipeline,
+      tensorRank: c.tensor,
+      dataRank: c.data,
+      node: Math.floor(rank / perNode),
+      gpu,
+      capacityBytes,
+      usableBytes: usable,
+      totalBytes: f.totalBytes,
+      breakdown: f.breakdown,
+      params: f.params,
+      why: f.why,
+    };
+  });
   return { plan: plan.name, params: countParams(plan.model), devices };
 }

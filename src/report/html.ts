@@ -15,6 +15,7 @@ import { formatParams, headroom, percent, tightest, verdict } from '../render/co
 import { makeStyle, stripAnsi } from '../render/style.js';
 import { renderDiagnostic } from '../render/text.js';
 import { simulate } from '../graph/simulate.js';
+import { deviceCount, meshText } from '../mesh.js';
 import { uniformLayer } from '../model.js';
 import type { CheckedPlan } from '../plan.js';
 import type { Span } from '../source.js';
@@ -115,7 +116,7 @@ function renderPlan(r: PlanResult, c: Compiled | undefined, diags: Diagnostic[],
   parts.push('<h3>Pipeline schedule</h3>');
   if (!c) parts.push('<p class="note">Not compiled: no schedule to draw.</p>');
   else {
-    const stageOf = new Map(c.graph.devices.map((d) => [d.rank, d.stage]));
+    const stageOf = new Map(c.graph.devices.map((d) => [d.rank, d.coords.pipeline]));
     const prefill = plan.mode === 'serve' ? prefillCounts(c, plan) : undefined;
     const rows: GanttRow[] = c.simulation.ranks.map((t) => ({
       rank: t.rank,
@@ -148,7 +149,7 @@ function renderPlan(r: PlanResult, c: Compiled | undefined, diags: Diagnostic[],
   if (c) {
     parts.push('<h3>Memory timeline</h3>');
     parts.push('<p class="caption">Simulated live bytes per rank after each step (static memory plus live activations), against the memory plan’s total.</p>');
-    parts.push(renderMemoryTimeline(c.simulation, new Map(c.graph.devices.map((d) => [d.rank, d.stage]))));
+    parts.push(renderMemoryTimeline(c.simulation, new Map(c.graph.devices.map((d) => [d.rank, d.coords.pipeline]))));
   }
   parts.push('</section>');
   return parts.join('');
@@ -181,13 +182,13 @@ function facts(r: PlanResult, c: Compiled | undefined): string {
   const rows: [string, string][] = [];
   rows.push(['mode', p.mode === 'train' ? 'training' : 'serving']);
   rows.push(['model', `${m.name}: ${m.arch}, ${formatParams(r.memory.params)} parameters, ${m.layers} layers, hidden ${m.hidden}, ${a.heads} heads${a.kvHeads !== a.heads ? ` (${a.kvHeads} KV)` : ''}, ${m.dtype}`]);
-  const gpus = p.mesh.tensor * p.mesh.pipeline * p.mesh.data;
+  const gpus = deviceCount(p.mesh);
   const extras: string[] = [];
   if (p.mode === 'train') {
     if (p.sequenceParallel) extras.push('sequence parallel');
     if (p.zero > 0) extras.push(`ZeRO-${p.zero}`);
   }
-  rows.push(['mesh', `tensor ${p.mesh.tensor} × pipeline ${p.mesh.pipeline} × data ${p.mesh.data} = ${grouped(gpus)} GPU${gpus === 1 ? '' : 's'}${extras.length ? ` (${extras.join(', ')})` : ''}`]);
+  rows.push(['mesh', `${meshText(p.mesh)} = ${grouped(gpus)} GPU${gpus === 1 ? '' : 's'}${extras.length ? ` (${extras.join(', ')})` : ''}`]);
   rows.push(['GPU', `${p.cluster.gpu.name} (${p.cluster.gpu.id}), ${gibText(p.cluster.gpu.memoryBytes)} GiB; cluster ${p.cluster.name}: ${grouped(p.cluster.nodes)} node${p.cluster.nodes === 1 ? '' : 's'} × ${p.cluster.gpusPerNode}`]);
   if (p.mode === 'train') {
     rows.push(['schedule', `${p.schedule}, ${p.microbatches} microbatches${p.virtual > 1 ? `, virtual ${p.virtual}` : ''}; batch ${p.batch.global} × ${p.batch.seq} tokens (micro ${p.batch.micro}); ${p.precision}, ${p.optimizer}, recompute ${p.recompute}`]);

@@ -7,6 +7,7 @@
  * Every cell is a `<rect data-rank="…" data-stage="…" data-tensor="…" data-data="…">`.
  */
 import type { DeviceMemory } from '../memory/types.js';
+import { groupsAlong, meshText } from '../mesh.js';
 import type { CheckedPlan } from '../plan.js';
 import { esc, grouped, inkOn, n, ramp, rect, stageColor, svg, text } from './svg.js';
 
@@ -81,16 +82,9 @@ export function renderMesh(plan: CheckedPlan, devices: readonly DeviceMemory[]):
     }
   });
 
-  // Tensor-parallel groups: the ranks of one (replica, stage), outlined per node row.
+  // Tensor-parallel groups: the ranks of one (replica, stage), outlined per node row (those shown).
   if (tensor > 1) {
-    const groups = new Map<string, number[]>();
-    for (const d of shown) {
-      const key = `${d.dataRank}/${d.stage}`;
-      const g = groups.get(key);
-      if (g) g.push(d.rank);
-      else groups.set(key, [d.rank]);
-    }
-    for (const ranks of groups.values()) {
+    for (const ranks of groupsAlong(plan.mesh, 'tensor')) {
       const segs = new Map<string, { x0: number; y0: number; x1: number; y1: number }>();
       for (const r of ranks) {
         const p = pos.get(r);
@@ -107,7 +101,7 @@ export function renderMesh(plan: CheckedPlan, devices: readonly DeviceMemory[]):
   }
 
   const notes: string[] = [];
-  notes.push(`${grouped(devices.length)} GPU${devices.length === 1 ? '' : 's'}: tensor ${tensor} × pipeline ${pipeline} × data ${data}, ${gpn} per node.`);
+  notes.push(`${grouped(devices.length)} GPU${devices.length === 1 ? '' : 's'}: ${meshText(plan.mesh)}, ${gpn} per node.`);
   if (oneReplica) notes.push(`<b data-one-replica="true">Showing data replica 0 only</b> (${grouped(shown.length)} of ${grouped(devices.length)} GPUs); the other ${data - 1} replicas are laid out the same way on the following nodes.`);
   const unused = plan.cluster.gpus - devices.length;
   if (unused > 0) notes.push(`${grouped(unused)} GPU${unused === 1 ? '' : 's'} of the cluster unused (dashed).`);

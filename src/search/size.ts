@@ -6,7 +6,8 @@
  * against fitsAll(memoryPlan(plan)).
  */
 import { deviceFootprint, usableBytes } from '../memory/index.js';
-import { rankOf, type CheckedPlan } from '../plan.js';
+import { rankOf } from '../mesh.js';
+import type { CheckedPlan } from '../plan.js';
 
 export interface Size {
   /** The first device of the fullest stage (rank order), as `check` names it. */
@@ -30,5 +31,5 @@ export function sizeStages(plan: CheckedPlan): Size {
       worstStage = stage.index;
     }
   }
-  return { worstRank: rankOf(plan.mesh, 0, worstStage, 0), worstStage, totalBytes, usableBytes: usable, headroomBytes: usable - totalBytes };
+  return { worstRank: rankOf(plan.mesh, { tensor: 0, pipeline: worstStage, data: 0 }), worstStage, totalBytes, usableBytes: usable, headroomBytes: usable - totalBytes };
 }

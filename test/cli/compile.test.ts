@@ -17,7 +17,7 @@ describe('parplan compile', () => {
     expect(code).toBe(0);
     expect(readdirSync(out).sort()).toEqual(['serve_8b.graph.json', 'train_8b.graph.json']);
     const g = JSON.parse(readFileSync(join(out, 'train_8b.graph.json'), 'utf8'));
-    expect(g).toMatchObject({ format: 'parplan-graph', version: 1, plan: { name: 'train_8b', mode: 'train' } });
+    expect(g).toMatchObject({ format: 'parplan-graph', version: 2, plan: { name: 'train_8b', mode: 'train' } });
     expect(io.out()).toContain("plan 'train_8b', 8 devices, 2 programs; simulated 2 ranks, no deadlock");
   });
 
@@ -58,7 +58,7 @@ describe('commands other than check read TypeScript with embedded plans', () => 
     expect(readdirSync(out).sort()).toEqual(['chat.graph.json', 'finetune.graph.json']);
     const chat = JSON.parse(readFileSync(join(out, 'chat.graph.json'), 'utf8'));
     expect(chat.plan).toMatchObject({ name: 'chat', mode: 'serve' });
-    expect(chat.mesh).toMatchObject({ tensor: 2, data: 4 });
+    expect(chat.mesh.axes).toEqual([{ name: 'tensor', size: 2 }, { name: 'pipeline', size: 1 }, { name: 'data', size: 4 }]);
 
     const ex = memoryIo({ NO_COLOR: '1' }, process.cwd());
     expect(await runCli(['export', '--to', 'megatron', '--plan', 'finetune', 'examples/embedded/service.ts'], ex)).toBe(0);

@@ -12,7 +12,8 @@ import { planCost } from '../../src/cost/index.js';
 import { GPUS } from '../../src/facts/gpus.js';
 import { llamaConfig } from '../../src/model.js';
 import type { Breakdown, DeviceMemory, MemoryPlan } from '../../src/memory/types.js';
-import { rankOf, type Mesh, type ServePlan, type TrainPlan } from '../../src/plan.js';
+import { rankOf } from '../../src/mesh.js';
+import type { Mesh, ServePlan, TrainPlan } from '../../src/plan.js';
 import { SourceFile, type Span } from '../../src/source.js';
 
 export { GiB, MiB } from '../../src/format.js';
@@ -63,7 +64,7 @@ export function device(
   reserve = 0.05,
 ): DeviceMemory {
   const total = Object.values(b).reduce((x, y) => x + y, 0);
-  const rank = rankOf(mesh, coords.dataRank, coords.stage, coords.tensorRank);
+  const rank = rankOf(mesh, { tensor: coords.tensorRank, pipeline: coords.stage, data: coords.dataRank });
   return {
     rank,
     ...coords,

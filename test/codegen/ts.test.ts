@@ -79,7 +79,11 @@ describe('parplan compile --emit ts: the module', () => {
       [
         'export type PlanGraph = Graph & {',
         "  plan: { name: 'train_8b'; file: 'llama3-8b-h100.plan'; mode: 'train' };",
-        "  mesh: { tensor: 2; pipeline: 2; data: 2; virtual: 1; gpu: 'H100_SXM_80GB' };",
+        '  mesh: {',
+        "    axes: [{ name: 'tensor'; size: 2 }, { name: 'pipeline'; size: 2 }, { name: 'data'; size: 2 }];",
+        '    virtual: 1;',
+        "    gpu: 'H100_SXM_80GB';",
+        '  };',
         "  schedule: { kind: '1f1b'; microbatches: 128; virtual: 1 };",
         '};',
       ].join('\n'),

@@ -4,7 +4,8 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 import { analyze } from '../../src/analyze.js';
 import { compilePlan } from '../../src/compile.js';
-import type { Graph, Step } from '../../src/graph/types.js';
+import { COLLECTIVE_OPS, isCollective, type Graph, type Step } from '../../src/graph/types.js';
+import { MESH_AXIS_NAMES } from '../../src/mesh.js';
 import { compileBody } from './helpers.js';
 
 const schema = JSON.parse(readFileSync('src/graph/graph.schema.json', 'utf8'));
@@ -16,7 +17,20 @@ function planFiles(dir: string): string[] {
   );
 }
 
-const collectives = (steps: Step[]) => steps.filter((s) => s.op === 'all-reduce' || s.op === 'all-gather' || s.op === 'reduce-scatter').map((s) => `${s.op}:${'axis' in s ? s.axis : ''}`);
+const collectives = (steps: Step[]) => steps.filter(isCollective).map((s) => `${s.op}:${s.axis}`);
+
+describe('graph.schema.json', () => {
+  it('names the mesh axes, their coordinates and the collectives as src/mesh.ts and the graph types do', () => {
+    expect(schema.$defs.meshAxis.enum).toEqual(MESH_AXIS_NAMES);
+    const device = schema.properties.devices.items.properties;
+    expect(device.coords.required).toEqual(MESH_AXIS_NAMES);
+    expect(Object.keys(device.coords.properties)).toEqual(MESH_AXIS_NAMES);
+    expect(schema.properties.groups.required).toEqual([...MESH_AXIS_NAMES, 'embedding']);
+    expect(Object.keys(schema.properties.groups.properties)).toEqual([...MESH_AXIS_NAMES, 'embedding']);
+    const ops = schema.$defs.steps.items.oneOf.flatMap((s: { properties: { op: { enum?: string[] } } }) => s.properties.op.enum ?? []);
+    for (const op of COLLECTIVE_OPS) expect(ops).toContain(op);
+  });
+});
 
 describe('graphs of the examples', () => {
   const results = analyze(planFiles('examples')).results;
@@ -93,7 +107,8 @@ describe('data parallelism and ZeRO', () => {
     expect(c.graph.groups.tensor).toEqual([[0, 1], [2, 3], [4, 5], [6, 7]]);
     expect(c.graph.groups.pipeline).toEqual([[0, 2], [1, 3], [4, 6], [5, 7]]);
     expect(c.graph.groups.data).toEqual([[0, 4], [1, 5], [2, 6], [3, 7]]);
-    expect(c.graph.devices[5]).toMatchObject({ rank: 5, stage: 0, tensorRank: 1, dataRank: 1, groups: { tensor: 2, pipeline: 3, data: 1 } });
+    expect(c.graph.devices[5]).toMatchObject({ rank: 5, coords: { tensor: 1, pipeline: 0, data: 1 }, groups: { tensor: 2, pipeline: 3, data: 1 } });
+    expect(c.graph.mesh.axes).toEqual([{ name: 'tensor', size: 2 }, { name: 'pipeline', size: 2 }, { name: 'data', size: 2 }]);
   });
 });
 

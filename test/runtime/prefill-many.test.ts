@@ -7,6 +7,7 @@
  * the one-prefill-at-a-time server path.
  */
 import { describe, expect, it } from 'vitest';
+import { meshOf } from '../../src/mesh.js';
 import { createRuntime, createServer, policyFromPlan, Trace, type Runtime, type Span } from '../../runtime/index.js';
 import { gpt2Config } from '../../runtime/reference/model.js';
 import { compileTiny, sequentialView, weightsFor, type TinyModel } from './models.js';
@@ -65,7 +66,7 @@ describe('prefill on data-parallel replicas at the same time', () => {
     const off = await withRuntime(false, undefined, (rt) => generateAll((p) => rt.generate(p, { maxNewTokens: 6 })));
     const sequential = await withRuntime(true, undefined, async (rt) => {
       const b = rt.graph.batch!;
-      const server = createServer(sequentialView(rt.engine), policyFromPlan({ ...b, maxBatch: b.maxBatch * rt.graph.mesh.data }));
+      const server = createServer(sequentialView(rt.engine), policyFromPlan({ ...b, maxBatch: b.maxBatch * meshOf(rt.graph.mesh.axes).data }));
       try {
         return await generateAll((p) => server.generate(p, { maxNewTokens: 6 }));
       } finally {

@@ -77,7 +77,7 @@ describe.each([
     const rt = await createRuntime(graph, { weights: path, maxBindingBytes: LIMIT });
     try {
       const report = rt.splitReport();
-      const last = graph.devices.find((d) => d.stage === p - 1 && d.tensorRank === 0)!.rank;
+      const last = graph.devices.find((d) => d.coords.pipeline === p - 1 && d.coords.tensor === 0)!.rank;
       const table = EXPECTED[`${dtype} t${t} table`]!;
       expect(blocksOf(report, 0, 'embedding.weight')).toEqual(table);
       // the head: Llama's own output layer; GPT-2's tied embedding itself, or its copy on the last stage

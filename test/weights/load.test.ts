@@ -1,11 +1,12 @@
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { meshOf } from '../../src/mesh.js';
 import type { Graph } from '../../src/graph/types.js';
 import { openCheckpoint, CheckpointError } from '../../runtime/weights/checkpoint.js';
 import { convertBytes, toF32 } from '../../runtime/weights/convert.js';
 import { openFile, type RandomAccessFile } from '../../runtime/weights/file.js';
-import { deviceWeights, loadWeights, parseWeightsSource, readMapped, WeightsError, type LoadedWeight, type LoadOptions, type WeightShard, type WeightsSource } from '../../runtime/weights/load.js';
+import { deviceWeights, loadWeights, parseWeightsSource, readMapped, WeightsError, type LoadedWeight, type DeviceCoords, type LoadOptions, type WeightShard, type WeightsSource } from '../../runtime/weights/load.js';
 import type { Range } from '../../runtime/weights/slice.js';
 import { sourceFor } from '../../runtime/weights/names.js';
 import { ProgressBar, formatProgress, type LoadProgress } from '../../runtime/weights/progress.js';
@@ -16,7 +17,7 @@ import { f32Tensor, tempDir, writeSafetensors } from './write.js';
 const tmp = tempDir();
 afterAll(() => tmp.cleanup());
 
-async function loadAll(graph: Graph, device: { stage: number; tensorRank: number; dataRank?: number }, source: WeightsSource, options: LoadOptions = {}): Promise<LoadedWeight[]> {
+async function loadAll(graph: Graph, device: DeviceCoords, source: WeightsSource, options: LoadOptions = {}): Promise<LoadedWeight[]> {
   const out: LoadedWeight[] = [];
   for await (const w of loadWeights(graph, device, source, { progress: false, ...options })) out.push(w);
   return out;
@@ -24,7 +25,7 @@ async function loadAll(graph: Graph, device: { stage: number; tensorRank: number
 
 async function loadError(graph: Graph, source: WeightsSource, options: LoadOptions = {}): Promise<Error> {
   try {
-    await loadAll(graph, { stage: 0, tensorRank: 0 }, source, options);
+    await loadAll(graph, { pipeline: 0, tensor: 0 }, source, options);
   } catch (e) {
     return e as Error;
   }
@@ -36,10 +37,10 @@ const same = (a: Float32Array, b: Float32Array) => a.length === b.length && Buff
 /** Every device of `graph` loads shards equal to the reference shards of the checkpoint. */
 async function checkAllDevices(graph: Graph, ck: Checkpoint, paths: string[], prefix?: string, dtype: LoadOptions['dtype'] = 'f32') {
   let count = 0;
-  for (let stage = 0; stage < graph.mesh.pipeline; stage++) {
-    for (let tr = 0; tr < graph.mesh.tensor; tr++) {
-      const loaded = await loadAll(graph, { stage, tensorRank: tr }, { kind: 'safetensors', paths }, { dtype });
-      expect(loaded.map((w) => w.name)).toEqual(deviceWeights(graph, { stage, tensorRank: tr }).map((w) => w.name));
+  for (let stage = 0; stage < meshOf(graph.mesh.axes).pipeline; stage++) {
+    for (let tr = 0; tr < meshOf(graph.mesh.axes).tensor; tr++) {
+      const loaded = await loadAll(graph, { pipeline: stage, tensor: tr }, { kind: 'safetensors', paths }, { dtype });
+      expect(loaded.map((w) => w.name)).toEqual(deviceWeights(graph, { pipeline: stage, tensor: tr }).map((w) => w.name));
       for (const w of loaded) {
         const full = referenceTensor(graph.model, ck, w.name, w.globalShape, prefix);
         const want = referenceShard(full, w.globalShape, w.tensor, tr);
@@ -61,7 +62,7 @@ describe('loading a checkpoint', () => {
     const h = 64;
     const cAttn = ck.tensors.get('transformer.h.1.attn.c_attn.weight')!.values; // [h, 3h]
     for (let r = 0; r < 4; r++) {
-      const loaded = await loadAll(graph, { stage: 0, tensorRank: r }, { kind: 'safetensors', paths: [path] }, { dtype: 'f32' });
+      const loaded = await loadAll(graph, { pipeline: 0, tensor: r }, { kind: 'safetensors', paths: [path] }, { dtype: 'f32' });
       for (const [i, part] of ['q', 'k', 'v'].entries()) {
         const w = loaded.find((x) => x.name === `layers.1.attn.${part}.weight`)!;
         expect(w.shape).toEqual([h / 4, h]);
@@ -104,7 +105,7 @@ describe('loading a checkpoint', () => {
     };
 
     /** The blocks of each weight, in order, joined: they must equal the whole shard. */
-    async function checkBlocks(graph: Graph, device: { stage: number; tensorRank: number }, source: WeightsSource, dtype: LoadOptions['dtype']) {
+    async function checkBlocks(graph: Graph, device: DeviceCoords, source: WeightsSource, dtype: LoadOptions['dtype']) {
       const whole = await loadAll(graph, device, source, { dtype });
       const seen: LoadProgress[] = [];
       const pieces = await loadAll(graph, device, source, { dtype, rowBlocks: blocksOf, onProgress: (p) => seen.push(p) });
@@ -132,24 +133,24 @@ describe('loading a checkpoint', () => {
     it('read block by block, the blocks join to the whole shard: GPT-2 (transposed Conv1D, strided reads), Llama (padded vocabulary), random', async () => {
       const gpt = serveGraph('gpt_micro', 2, 1);
       const gptPath = writeSafetensors(tmp.file('gpt-blocks.safetensors'), toWrite(hfCheckpoint(gpt.model)));
-      const pieces = await checkBlocks(gpt, { stage: 0, tensorRank: 1 }, { kind: 'safetensors', paths: [gptPath] }, 'f32');
+      const pieces = await checkBlocks(gpt, { pipeline: 0, tensor: 1 }, { kind: 'safetensors', paths: [gptPath] }, 'f32');
       // a block of the q projection is a column range of c_attn, transposed
       expect(pieces.find((p) => p.name === 'layers.0.attn.q.weight' && p.block?.index === 1)!.from).toBe(`transformer.h.0.attn.c_attn.weight[:, 37:42]ᵀ in ${gptPath}`);
       const llama = serveGraph('llama_micro', 4, 2);
       const llamaPath = writeSafetensors(tmp.file('llama-blocks.safetensors'), toWrite(hfCheckpoint(llama.model), 'BF16'));
-      const last = await checkBlocks(llama, { stage: 1, tensorRank: 3 }, { kind: 'safetensors', paths: [llamaPath] }, 'bf16');
+      const last = await checkBlocks(llama, { pipeline: 1, tensor: 3 }, { kind: 'safetensors', paths: [llamaPath] }, 'bf16');
       const pad = last.find((p) => p.name === 'output.weight' && p.block?.index === 2)!;
       expect(pad.data.length).toBe(3 * 64 * 2);
       expect(pad.data.every((b) => b === 0)).toBe(true);
-      await checkBlocks(gpt, { stage: 0, tensorRank: 0 }, { kind: 'random', seed: 5 }, 'bf16');
+      await checkBlocks(gpt, { pipeline: 0, tensor: 0 }, { kind: 'random', seed: 5 }, 'bf16');
     });
 
     it('blocks that do not cover the rows in order are refused, naming the weight', async () => {
       const graph = serveGraph('gpt_micro', 1, 1);
       const bad = (s: WeightShard): Range[] | undefined => (s.name === 'embedding.weight' ? [[0, 5], [6, s.shape[0]!]] : undefined);
-      await expect(loadAll(graph, { stage: 0, tensorRank: 0 }, { kind: 'random', seed: 1 }, { rowBlocks: bad })).rejects.toThrow(/embedding.weight: cannot produce row blocks \[0, 5\) \[6, \d+\): the blocks must be consecutive/);
+      await expect(loadAll(graph, { pipeline: 0, tensor: 0 }, { kind: 'random', seed: 1 }, { rowBlocks: bad })).rejects.toThrow(/embedding.weight: cannot produce row blocks \[0, 5\) \[6, \d+\): the blocks must be consecutive/);
       const short = (s: WeightShard): Range[] | undefined => (s.name === 'embedding.weight' ? [[0, 5], [5, 6]] : undefined);
-      await expect(loadAll(graph, { stage: 0, tensorRank: 0 }, { kind: 'random', seed: 1 }, { rowBlocks: short })).rejects.toThrow(/must end at its last row/);
+      await expect(loadAll(graph, { pipeline: 0, tensor: 0 }, { kind: 'random', seed: 1 }, { rowBlocks: short })).rejects.toThrow(/must end at its last row/);
     });
   });
 
@@ -171,13 +172,13 @@ describe('loading a checkpoint', () => {
     const path = writeSafetensors(tmp.file('llama.safetensors'), toWrite(ck, 'BF16'));
     await checkAllDevices(graph, ck, [path]);
     // The padding rows of the last output shard are zero, the others come from lm_head.
-    const last = (await loadAll(graph, { stage: 1, tensorRank: 3 }, { kind: 'safetensors', paths: [path] }, { dtype: 'f32' })).find((w) => w.name === 'output.weight')!;
+    const last = (await loadAll(graph, { pipeline: 1, tensor: 3 }, { kind: 'safetensors', paths: [path] }, { dtype: 'f32' })).find((w) => w.name === 'output.weight')!;
     expect(last.region).toEqual([[78, 104], [0, 64]]);
     const v = toF32(last.data, 'f32');
     expect([...v.subarray(23 * 64)].every((x) => x === 0)).toBe(true);
     expect(v.subarray(0, 23 * 64).some((x) => x !== 0)).toBe(true);
     // KV heads: ranks 0 and 1 hold the same k rows.
-    const k = async (tr: number) => (await loadAll(graph, { stage: 0, tensorRank: tr }, { kind: 'safetensors', paths: [path] })).find((w) => w.name === 'layers.0.attn.k.weight')!;
+    const k = async (tr: number) => (await loadAll(graph, { pipeline: 0, tensor: tr }, { kind: 'safetensors', paths: [path] })).find((w) => w.name === 'layers.0.attn.k.weight')!;
     const [k0, k1, k2] = await Promise.all([k(0), k(1), k(2)]);
     expect(k0.region).toEqual([[0, 16], [0, 64]]);
     expect(k0.data).toEqual(k1.data);
@@ -189,8 +190,8 @@ describe('loading a checkpoint', () => {
     const ck = hfCheckpoint(graph.model);
     expect(ck.tensors.has('lm_head.weight')).toBe(false);
     const path = writeSafetensors(tmp.file('llama-tied.safetensors'), toWrite(ck));
-    const [emb] = await loadAll(graph, { stage: 0, tensorRank: 0 }, { kind: 'safetensors', paths: [path] });
-    const out = (await loadAll(graph, { stage: 1, tensorRank: 0 }, { kind: 'safetensors', paths: [path] })).at(-1)!;
+    const [emb] = await loadAll(graph, { pipeline: 0, tensor: 0 }, { kind: 'safetensors', paths: [path] });
+    const out = (await loadAll(graph, { pipeline: 1, tensor: 0 }, { kind: 'safetensors', paths: [path] })).at(-1)!;
     expect([emb!.name, out.name]).toEqual(['embedding.weight', 'output.weight']);
     expect(out.data).toEqual(emb!.data);
   });
@@ -200,15 +201,15 @@ describe('loading a checkpoint', () => {
     const ck = hfCheckpoint(graph.model);
     const path = writeSafetensors(tmp.file('llama-f32.safetensors'), toWrite(ck, 'F32'));
     const src: WeightsSource = { kind: 'safetensors', paths: [path] };
-    const [bf] = await loadAll(graph, { stage: 0, tensorRank: 0 }, src);
+    const [bf] = await loadAll(graph, { pipeline: 0, tensor: 0 }, src);
     expect(graph.model.dtype).toBe('bf16');
     expect(bf!.dtype).toBe('bf16');
-    const [f] = await loadAll(graph, { stage: 0, tensorRank: 0 }, src, { dtype: 'f32' });
+    const [f] = await loadAll(graph, { pipeline: 0, tensor: 0 }, src, { dtype: 'f32' });
     expect(bf!.data).toEqual(convertBytes(f!.data, 'f32', 'bf16'));
-    const [h] = await loadAll(graph, { stage: 0, tensorRank: 0 }, src, { dtype: 'f16' });
+    const [h] = await loadAll(graph, { pipeline: 0, tensor: 0 }, src, { dtype: 'f16' });
     expect(h!.dtype).toBe('f16');
     expect(h!.data.length).toBe(f!.data.length / 2);
-    const [s] = await loadAll(graph, { stage: 0, tensorRank: 0 }, src, { dtype: 'source' });
+    const [s] = await loadAll(graph, { pipeline: 0, tensor: 0 }, src, { dtype: 'source' });
     expect(s!.dtype).toBe('f32');
   });
 
@@ -217,7 +218,7 @@ describe('loading a checkpoint', () => {
     const ck = hfCheckpoint(graph.model);
     const path = writeSafetensors(tmp.file('llama-z3.safetensors'), toWrite(ck));
     for (let tr = 0; tr < 2; tr++) {
-      const parts = await Promise.all([0, 1, 2, 3].map((dr) => loadAll(graph, { stage: 0, tensorRank: tr, dataRank: dr }, { kind: 'safetensors', paths: [path] }, { dtype: 'f32' })));
+      const parts = await Promise.all([0, 1, 2, 3].map((dr) => loadAll(graph, { pipeline: 0, tensor: tr, data: dr }, { kind: 'safetensors', paths: [path] }, { dtype: 'f32' })));
       for (const [i, w] of parts[0]!.entries()) {
         const full = referenceTensor(graph.model, ck, w.name, w.globalShape);
         const want = referenceShard(full, w.globalShape, w.tensor, tr);
@@ -285,7 +286,7 @@ describe('loading a checkpoint', () => {
       delete t['lm_head.weight'];
       t['lm_head.weight'] = f32Tensor([101, 64]);
       const ok = writeSafetensors(tmp.file('llama-vocab-ok.safetensors'), t);
-      const emb = (await loadAll(g, { stage: 0, tensorRank: 3 }, { kind: 'safetensors', paths: [ok] }, { dtype: 'f32' }))[0]!;
+      const emb = (await loadAll(g, { pipeline: 0, tensor: 3 }, { kind: 'safetensors', paths: [ok] }, { dtype: 'f32' }))[0]!;
       const v = toF32(emb.data, 'f32');
       expect(v.subarray(0, 23 * 64).every((x) => x === 1)).toBe(true);
       expect(v.subarray(23 * 64).every((x) => x === 0)).toBe(true); // padding rows are zero even when the file has them
@@ -297,9 +298,9 @@ describe('loading a checkpoint', () => {
       expect((await loadError(mpt, { kind: 'safetensors', paths: [path] })).message).toBe('cannot load weights: no Hugging Face name mapping for arch "mpt" (known: llama, gpt2)');
       const int4 = { ...graph, tensors: graph.tensors.map((t) => (t.name === 'final_norm.weight' ? { ...t, dtype: 'int4' as const } : t)) };
       expect((await loadError(int4, { kind: 'random', seed: 1 })).message).toMatch(/final_norm.weight: the graph's dtype int4 is not one the loader produces \(f32, f16, bf16\); pass a dtype/);
-      expect((await loadAll(int4, { stage: 0, tensorRank: 0 }, { kind: 'random', seed: 1 }, { dtype: 'f16' })).at(-1)!.dtype).toBe('f16');
-      await expect(loadAll(graph, { stage: 1, tensorRank: 0 }, { kind: 'random', seed: 1 })).rejects.toThrow(/device stage 1 is not in 0…0/);
-      await expect(loadAll(graph, { stage: 0, tensorRank: 0, dataRank: 2 }, { kind: 'random', seed: 1 })).rejects.toThrow(/device dataRank 2 is not in 0…0/);
+      expect((await loadAll(int4, { pipeline: 0, tensor: 0 }, { kind: 'random', seed: 1 }, { dtype: 'f16' })).at(-1)!.dtype).toBe('f16');
+      await expect(loadAll(graph, { pipeline: 1, tensor: 0 }, { kind: 'random', seed: 1 })).rejects.toThrow(/device pipeline coordinate 1 is not in 0…0/);
+      await expect(loadAll(graph, { pipeline: 0, tensor: 0, data: 2 }, { kind: 'random', seed: 1 })).rejects.toThrow(/device data coordinate 2 is not in 0…0/);
     });
 
     it('a corrupt file is a SafetensorsError naming it', async () => {
@@ -336,7 +337,7 @@ describe('loading a checkpoint', () => {
       mkdirSync(sparse);
       files.slice(1).forEach((f, i) => copyFileSync(f, join(sparse, `model-0000${i + 2}-of-00003.safetensors`)));
       copyFileSync(index, join(sparse, 'model.safetensors.index.json'));
-      const loaded = await loadAll(graph, { stage: 1, tensorRank: 1 }, { kind: 'safetensors', paths: [sparse] });
+      const loaded = await loadAll(graph, { pipeline: 1, tensor: 1 }, { kind: 'safetensors', paths: [sparse] });
       expect(loaded.map((w) => w.name)).toContain('output.weight');
       const e = await loadError(graph, { kind: 'safetensors', paths: [sparse] });
       expect(e.message).toMatch(/model-00001-of-00003.safetensors: cannot open: ENOENT/);
@@ -373,7 +374,7 @@ describe('loading a checkpoint', () => {
     let closed = 0;
     const inner = await openFile(path);
     const file: RandomAccessFile = { size: inner.size, read: (b, p) => inner.read(b, p), close: async () => { closed++; await inner.close(); } };
-    for await (const w of loadWeights(graph, { stage: 0, tensorRank: 0 }, { kind: 'safetensors', paths: [path] }, { open: { file }, progress: false })) {
+    for await (const w of loadWeights(graph, { pipeline: 0, tensor: 0 }, { kind: 'safetensors', paths: [path] }, { open: { file }, progress: false })) {
       expect(w.name).toBe('embedding.weight');
       break;
     }
@@ -392,7 +393,7 @@ describe('progress', () => {
   it('reports bytes and tensors after each weight, ending at the total', async () => {
     const graph = serveGraph('gpt_micro', 2, 2);
     const seen: LoadProgress[] = [];
-    const loaded = await loadAll(graph, { stage: 0, tensorRank: 1 }, { kind: 'random', seed: 3 }, { onProgress: (p) => seen.push(p) });
+    const loaded = await loadAll(graph, { pipeline: 0, tensor: 1 }, { kind: 'random', seed: 3 }, { onProgress: (p) => seen.push(p) });
     expect(seen).toHaveLength(loaded.length);
     expect(seen.map((p) => p.tensorsDone)).toEqual(loaded.map((_, i) => i + 1));
     expect(seen.at(-1)!.bytesDone).toBe(seen.at(-1)!.bytesTotal);
@@ -430,7 +431,7 @@ describe('progress', () => {
   it('`auto` draws nothing when the stream is not a terminal', async () => {
     const writes: string[] = [];
     const graph = serveGraph('gpt_micro', 1, 1);
-    await loadAll(graph, { stage: 0, tensorRank: 0 }, { kind: 'random', seed: 1 }, { progress: 'auto', progressStream: { write: (s) => writes.push(s), isTTY: false } });
+    await loadAll(graph, { pipeline: 0, tensor: 0 }, { kind: 'random', seed: 1 }, { progress: 'auto', progressStream: { write: (s) => writes.push(s), isTTY: false } });
     expect(writes).toEqual([]);
   });
 });

@@ -184,9 +184,9 @@ export function referenceShard(full: Float32Array, shape: number[], tensor: Grap
   for (const s of tensor.shards) {
     if (s.over !== 'tensor') continue;
     const idx = Math.floor(tensorRank / (s.replicas ?? 1));
-    const [b, e] = region[s.axis]!;
+    const [b, e] = region[s.dim]!;
     const len = (e - b) / s.parts;
-    region = region.map((r, i) => (i === s.axis ? [b + idx * len, b + (idx + 1) * len] : r));
+    region = region.map((r, i) => (i === s.dim ? [b + idx * len, b + (idx + 1) * len] : r));
   }
   const out: number[] = [];
   if (shape.length === 1) for (let i = region[0]![0]; i < region[0]![1]; i++) out.push(full[i]!);

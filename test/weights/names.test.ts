@@ -6,7 +6,7 @@ import { hfCheckpoint, serveGraph } from './models.js';
 describe('Hugging Face names ↔ graph names', () => {
   const llama = serveGraph('llama_micro', 1, 1);
   const gpt = serveGraph('gpt_micro', 1, 1);
-  const instances = (g: typeof llama) => deviceWeights(g, { stage: 0, tensorRank: 0 }).map((w) => w.name);
+  const instances = (g: typeof llama) => deviceWeights(g, { pipeline: 0, tensor: 0 }).map((w) => w.name);
 
   it('Llama: every graph weight maps to its transformers name and back', () => {
     const names = instances(llama);

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { meshOf } from '../../src/mesh.js';
 import type { Graph } from '../../src/graph/types.js';
 import { toF32 } from '../../runtime/weights/convert.js';
-import { loadWeights, type LoadedWeight, type LoadOptions } from '../../runtime/weights/load.js';
+import { loadWeights, type DeviceCoords, type LoadedWeight, type LoadOptions } from '../../runtime/weights/load.js';
 import { initFor, randomRegion, randomValue, unitValue, tensorKey } from '../../runtime/weights/random.js';
 import { serveGraph, zero3Graph } from './models.js';
 
-async function loadAll(graph: Graph, device: { stage: number; tensorRank: number; dataRank?: number }, seed: number, options: LoadOptions = {}): Promise<LoadedWeight[]> {
+async function loadAll(graph: Graph, device: DeviceCoords, seed: number, options: LoadOptions = {}): Promise<LoadedWeight[]> {
   const out: LoadedWeight[] = [];
   for await (const w of loadWeights(graph, device, { kind: 'random', seed }, { progress: false, ...options })) out.push(w);
   return out;
@@ -16,9 +17,9 @@ async function assemble(graph: Graph, seed: number, options: LoadOptions = {}): 
   const full = new Map<string, Float32Array>();
   const written = new Map<string, Uint8Array>();
   const disagree: string[] = [];
-  for (let stage = 0; stage < graph.mesh.pipeline; stage++) {
-    for (let tr = 0; tr < graph.mesh.tensor; tr++) {
-      for (const w of await loadAll(graph, { stage, tensorRank: tr }, seed, options)) {
+  for (let stage = 0; stage < meshOf(graph.mesh.axes).pipeline; stage++) {
+    for (let tr = 0; tr < meshOf(graph.mesh.axes).tensor; tr++) {
+      for (const w of await loadAll(graph, { pipeline: stage, tensor: tr }, seed, options)) {
         const [rows, cols] = w.globalShape.length === 2 ? (w.globalShape as [number, number]) : [1, w.globalShape[0]!];
         let dst = full.get(w.name);
         if (!dst) full.set(w.name, (dst = new Float32Array(rows * cols).fill(NaN)));
@@ -80,8 +81,8 @@ describe('random:SEED weights', () => {
 
   it('are the same under ZeRO-3 flat shards', async () => {
     const graph = zero3Graph('llama_micro', 2, 4);
-    const single = await loadAll(serveGraph('llama_micro', 2, 1), { stage: 0, tensorRank: 1 }, 5, { dtype: 'f32' });
-    const parts = await Promise.all([0, 1, 2, 3].map((dr) => loadAll(graph, { stage: 0, tensorRank: 1, dataRank: dr }, 5, { dtype: 'f32' })));
+    const single = await loadAll(serveGraph('llama_micro', 2, 1), { pipeline: 0, tensor: 1 }, 5, { dtype: 'f32' });
+    const parts = await Promise.all([0, 1, 2, 3].map((dr) => loadAll(graph, { pipeline: 0, tensor: 1, data: dr }, 5, { dtype: 'f32' })));
     for (const w of single) {
       if (w.name === 'embedding.weight' || w.name === 'output.weight') continue; // padded to 102 rows here, 104 there
       const flat = parts.map((p) => toF32(p.find((x) => x.name === w.name)!.data, 'f32'));

@@ -13,7 +13,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import type { Graph } from '../../graph/types.js';
+import { GRAPH_VERSION, type Graph } from '../../graph/types.js';
 import { makeStyle, shouldColor } from '../../render/style.js';
 import { parseArgs } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
@@ -58,7 +58,7 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs | 'help' {
 }
 
 /**
- * The graph in `path`, if it is one the runtime can serve: a parplan-graph v1 of a plan
+ * The graph in `path`, if it is one the runtime can serve: a parplan-graph v2 of a plan
  * with mode = serve and engine = webgpu. Anything else is a UsageError saying how to fix it.
  */
 export function readServingGraph(path: string, cwd: string): Graph {
@@ -91,8 +91,8 @@ export function readServingGraph(path: string, cwd: string): Graph {
   if (typeof g !== 'object' || g === null || g.format !== 'parplan-graph') {
     throw new UsageError(`'${path}' is not a parplan graph (no "format": "parplan-graph")`, "serve a graph written by 'parplan compile FILE.plan'", SERVE.name);
   }
-  if (g.version !== 1) {
-    throw new UsageError(`'${path}' is a parplan graph of version ${JSON.stringify(g.version)}; this parplan reads version 1`, 'recompile the plan with this parplan: parplan compile FILE.plan', SERVE.name);
+  if (g.version !== GRAPH_VERSION) {
+    throw new UsageError(`'${path}' is a parplan graph of version ${JSON.stringify(g.version)}; this parplan reads version ${GRAPH_VERSION}`, 'recompile the plan with this parplan: parplan compile FILE.plan', SERVE.name);
   }
   const plan = g.plan;
   if (typeof plan !== 'object' || plan === null || typeof plan.name !== 'string') {

@@ -1,0 +1,105 @@
+/**
+ * The device mesh: named axes, fastest-varying first. A device's coordinates are its
+ * index along each axis, and its rank numbers them in that order:
+ * rank = (data × pipeline + stage) × tensor + tensor rank.
+ *
+ * A new axis (expert, context) is a new entry in MESH_AXES: the Mesh and Coords types,
+ * ranks, coordinates and groups follow from the table. Everything later may import this
+ * module; it imports nothing.
+ */
+
+/** The mesh axes, fastest-varying first (the rank order): name (the plan key), what its size counts, what it splits. */
+export const MESH_AXES = [
+  { name: 'tensor', size: 'tensor-parallel degree', role: "splits every layer's weights and heads (Megatron tensor parallelism)" },
+  { name: 'pipeline', size: 'pipeline stages', role: 'splits the layers into stages, run one after another' },
+  { name: 'data', size: 'data-parallel replicas', role: 'replicates the model and splits the batch (ZeRO also splits optimizer state, gradients, weights)' },
+] as const;
+
+export type MeshAxis = (typeof MESH_AXES)[number]['name'];
+
+export const MESH_AXIS_NAMES: readonly MeshAxis[] = MESH_AXES.map((a) => a.name);
+
+/** The size of every mesh axis (1: not split along it). */
+export type Mesh = Record<MeshAxis, number>;
+
+/** A device's index along every mesh axis. */
+export type Coords = Record<MeshAxis, number>;
+
+/** One axis of a mesh, as an ordered list names it (the graph's `mesh.axes`). */
+export interface AxisSize<A extends string = MeshAxis> {
+  name: A;
+  size: number;
+}
+
+/**
+ * The mesh functions for an axis order (fastest-varying first). The plan's mesh uses
+ * MESH_AXIS_NAMES (the functions exported below); tests build other orders with it.
+ */
+export function meshFunctions<A extends string>(order: readonly A[]) {
+  /** The number of devices: the product of the axis sizes. */
+  function deviceCount(mesh: Readonly<Record<A, number>>): number {
+    let n = 1;
+    for (const a of order) n *= mesh[a];
+    return n;
+  }
+
+  /** The rank of the device at `coords`. */
+  function rankOf(mesh: Readonly<Record<A, number>>, coords: Readonly<Record<A, number>>): number {
+    let rank = 0;
+    for (let i = order.length - 1; i >= 0; i--) rank = rank * mesh[order[i]!] + coords[order[i]!];
+    return rank;
+  }
+
+  /** The coordinates of the device at `rank` (the inverse of rankOf). */
+  function coordsOf(mesh: Readonly<Record<A, number>>, rank: number): Record<A, number> {
+    const coords = {} as Record<A, number>;
+    for (const a of order) {
+      coords[a] = rank % mesh[a];
+      rank = Math.floor(rank / mesh[a]);
+    }
+    return coords;
+  }
+
+  /** Every device's coordinates, indexed by rank. */
+  function ranks(mesh: Readonly<Record<A, number>>): Record<A, number>[] {
+    return Array.from({ length: deviceCount(mesh) }, (_, rank) => coordsOf(mesh, rank));
+  }
+
+  /**
+   * The index of the group along `axis` holding `coords`: the rank of the device in the
+   * mesh with that axis removed (groups are numbered in rank order of their first member).
+   */
+  function groupIndex(mesh: Readonly<Record<A, number>>, axis: A, coords: Readonly<Record<A, number>>): number {
+    return rankOf({ ...mesh, [axis]: 1 }, { ...coords, [axis]: 0 });
+  }
+
+  /** The groups along `axis`: the ranks that differ only in that axis' coordinate, each in axis order; indexed by groupIndex. */
+  function groupsAlong(mesh: Readonly<Record<A, number>>, axis: A): number[][] {
+    return ranks({ ...mesh, [axis]: 1 }).map((c) => Array.from({ length: mesh[axis] }, (_, i) => rankOf(mesh, { ...c, [axis]: i })));
+  }
+
+  /** The axes in order with their sizes. */
+  function axesOf(mesh: Readonly<Record<A, number>>): AxisSize<A>[] {
+    return order.map((name) => ({ name, size: mesh[name] }));
+  }
+
+  /** The mesh of an ordered axis list (the inverse of axesOf); throws when an axis is missing or unknown. */
+  function meshOf(axes: readonly { name: string; size: number }[]): Record<A, number> {
+    const mesh = {} as Record<A, number>;
+    for (const a of axes) {
+      if (!(order as readonly string[]).includes(a.name)) throw new Error(`unknown mesh axis '${a.name}' (axes: ${order.join(', ')})`);
+      mesh[a.name as A] = a.size;
+    }
+    for (const a of order) if (mesh[a] === undefined) throw new Error(`mesh axis '${a}' is missing`);
+    return mesh;
+  }
+
+  return { deviceCount, rankOf, coordsOf, ranks, groupIndex, groupsAlong, axesOf, meshOf };
+}
+
+/** `tensor 2 × pipeline 4 × data 8`. */
+export function meshText(mesh: Mesh): string {
+  return MESH_AXIS_NAMES.map((a) => `${a} ${mesh[a]}`).join(' × ');
+}
+
+export const { deviceCount, rankOf, coordsOf, ranks, groupIndex, groupsAlong, axesOf, meshOf } = meshFunctions(MESH_AXIS_NAMES);
