@@ -28,7 +28,7 @@ export const CODES = {
   PP1002: { severity: 'error', title: 'syntax-error', message: '{detail}' },
   PP1003: { severity: 'error', title: 'unterminated', message: 'unterminated {what}' },
   PP1004: { severity: 'error', title: 'invalid-number', message: "invalid number '{text}'" },
-  PP1005: { severity: 'error', title: 'too-many-errors', message: '{count} more syntax errors in this file are not shown' },
+  PP1005: { severity: 'error', title: 'too-many-errors', message: 'further syntax errors in this file are not shown: {count} more' },
 
   // 2xxx: names, keys, types, units
   PP2001: { severity: 'error', title: 'unknown-declaration', message: "unknown declaration '{keyword}'" },
