@@ -84,3 +84,39 @@ export function positiveInt(v: number, what: string): number {
 export function u32Fields(...names: string[]): UniformField[] {
   return names.map((name) => ({ name, type: 'u32' }));
 }
+
+/**
+ * What a factory states about its program; `kernelProgram` fills in the rest. Left out:
+ * the cache key is the name, a number is a 1-D workgroup, no fixed uniforms, no features,
+ * no workgroup memory.
+ */
+export interface ProgramParts {
+  readonly name: string;
+  readonly cacheKey?: string;
+  readonly wgsl: string;
+  readonly workgroupSize: number | readonly [number, number, number];
+  readonly bindings: readonly BindingDecl[];
+  readonly uniforms: readonly UniformField[];
+  readonly fixed?: Dims;
+  readonly features?: readonly GPUFeatureName[];
+  readonly workgroupStorageBytes?: number;
+  readonly dispatch: (dims: Dims) => [number, number, number];
+}
+
+/** The program object every factory returns (entry point `main`, the WGSL convention above). */
+export function kernelProgram(p: ProgramParts): KernelProgram {
+  const wg = p.workgroupSize;
+  return {
+    name: p.name,
+    cacheKey: p.cacheKey ?? p.name,
+    wgsl: p.wgsl,
+    entryPoint: 'main',
+    workgroupSize: typeof wg === 'number' ? [wg, 1, 1] : wg,
+    bindings: p.bindings,
+    uniforms: p.uniforms,
+    fixed: p.fixed ?? {},
+    features: p.features ?? [],
+    workgroupStorageBytes: p.workgroupStorageBytes ?? 0,
+    dispatch: p.dispatch,
+  };
+}
