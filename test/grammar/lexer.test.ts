@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parse, tokenize } from '../../grammar/index.js';
-import { oneError, shape, valueOf, where } from './helpers.js';
+import { oneError, valueOf, where } from './helpers.js';
 
 const types = (text: string) => tokenize(text).tokens.map((t) => `${t.type}:${t.text}`);
 
