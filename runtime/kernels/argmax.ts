@@ -67,9 +67,7 @@ ${o.values ? '    maxValues[row] = bv[0];\n' : ''}  }
 }
 `;
   const name = `argmax${o.values ? '_values' : ''}`;
-  return kernelProgram({
-    name,
-    wgsl: s,
+  return kernelProgram(name, s, {
     workgroupSize: WG,
     bindings,
     uniforms: UNIFORMS,

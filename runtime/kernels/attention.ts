@@ -115,9 +115,7 @@ export function kvWriteProgram(o: KvCacheShape): KernelProgram {
 }
 `;
   const name = `kv_write_${typeTag(cache)}`;
-  return kernelProgram({
-    name,
-    wgsl: s,
+  return kernelProgram(name, s, {
     workgroupSize: WG,
     bindings,
     uniforms: WRITE_UNIFORMS,
@@ -219,10 +217,8 @@ ${o.slotBlock ? '  if (slot >= u.slots) { return; } // another block\'s token\n'
 }
 `;
   const name = `attention_${typeTag(cache)}`;
-  return kernelProgram({
-    name,
+  return kernelProgram(name, s, {
     cacheKey: `${name}:d${D}${o.slotBlock ? ':block' : ''}`,
-    wgsl: s,
     workgroupSize: WG,
     bindings,
     uniforms: ATTN_UNIFORMS,

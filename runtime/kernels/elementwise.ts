@@ -37,9 +37,7 @@ function program(op: 'gelu' | 'swiglu' | 'add', inplace: boolean): KernelProgram
 }
 `;
   const name = `${op}${inplace ? '_inplace' : ''}`;
-  return kernelProgram({
-    name,
-    wgsl: s,
+  return kernelProgram(name, s, {
     workgroupSize: WG,
     bindings,
     uniforms: UNIFORMS,

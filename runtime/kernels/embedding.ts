@@ -73,9 +73,7 @@ ${pos ? '  let p = positions[t];\n  if (p < u.maxPos) { v += posTable_at(p * HID
 }}
 `;
   const name = `embedding_${typeTag(tt)}${pt ? `_pos_${typeTag(pt)}` : ''}${accumulate ? '_acc' : ''}`;
-  return kernelProgram({
-    name,
-    wgsl: s,
+  return kernelProgram(name, s, {
     workgroupSize: WG,
     bindings,
     uniforms: UNIFORMS,

@@ -164,8 +164,8 @@ function common(r: Resolved, aVec: boolean, wVec: boolean): { decls: string; cVe
 }
 
 /** The program object of a variant: the uniforms, static sizes and (unless given) features all variants share. */
-function program(r: Resolved, p: Omit<ProgramParts, 'uniforms' | 'fixed'>): KernelProgram {
-  return kernelProgram({
+function program(r: Resolved, name: string, wgsl: string, p: Omit<ProgramParts, 'uniforms' | 'fixed'>): KernelProgram {
+  return kernelProgram(name, wgsl, {
     uniforms: UNIFORMS,
     fixed: { N: r.N, K: r.K, ldc: r.ldc, col0: r.col0 },
     features: featuresFor([r.w, r.bias ? r.biasType : undefined]),
@@ -306,10 +306,8 @@ function tiled(r: Resolved, tile: MatmulTile): KernelProgram {
   L(`}`);
   const wgsl = lines.join('\n');
   const name = `matmul_tiled_${tile}_${typeTag(r.w)}_${r.layout}`;
-  return program(r, {
-    name,
+  return program(r, name, wgsl, {
     cacheKey: `${name}:${vecKey(r)}:${epilogueKey(r)}`,
-    wgsl,
     workgroupSize: [TX, TY, 1],
     bindings,
     workgroupStorageBytes: 4 * BK * (BM + BN),
@@ -376,10 +374,8 @@ function gemv(r: Resolved, maxM: number): KernelProgram {
   L(`  }`);
   L(`}`);
   const name = `matmul_gemv_${typeTag(r.w)}_${r.layout}`;
-  return program(r, {
-    name,
+  return program(r, name, lines.join('\n'), {
     cacheKey: `${name}:${vecKey(r)}:m${maxM}:${epilogueKey(r)}`,
-    wgsl: lines.join('\n'),
     workgroupSize: WG,
     bindings,
     workgroupStorageBytes: 4 * maxM * WG,
@@ -475,10 +471,8 @@ function subgroupMatrix(r: Resolved, cfg: SubgroupMatrixConfig): KernelProgram {
   L(`  }`);
   L(`}`);
   const name = `matmul_sgmat_${r.layout}`;
-  return program(r, {
-    name,
+  return program(r, name, lines.join('\n'), {
     cacheKey: `${name}:${SM}x${SN}x${SK}:sg${SG}:${vecKey(r)}:${epilogueKey(r)}`,
-    wgsl: lines.join('\n'),
     workgroupSize: WG,
     bindings,
     features: ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix' as GPUFeatureName],

@@ -67,10 +67,8 @@ function normProgram(kind: 'layernorm' | 'rmsnorm', o: NormOptions): KernelProgr
 `;
   }
   const name = `${kind}_${typeTag(wt)}${ln ? `_${typeTag(bt)}` : ''}`;
-  return kernelProgram({
-    name,
+  return kernelProgram(name, s, {
     cacheKey: `${name}:wg${WG}`,
-    wgsl: s,
     workgroupSize: WG,
     bindings,
     uniforms: UNIFORMS,

@@ -88,9 +88,7 @@ export function ropeProgram(o: RopeOptions): KernelProgram {
 }
 `;
   const name = 'rope';
-  return kernelProgram({
-    name,
-    wgsl: s,
+  return kernelProgram(name, s, {
     workgroupSize: WG,
     bindings,
     uniforms: UNIFORMS,

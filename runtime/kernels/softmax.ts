@@ -38,10 +38,8 @@ export function softmaxProgram(o: SoftmaxOptions = {}): KernelProgram {
 }
 `;
   const name = `softmax${inplace ? '_inplace' : ''}`;
-  return kernelProgram({
-    name,
+  return kernelProgram(name, s, {
     cacheKey: `${name}:wg${WG}`,
-    wgsl: s,
     workgroupSize: WG,
     bindings,
     uniforms: UNIFORMS,

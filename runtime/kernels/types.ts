@@ -16,7 +16,7 @@
  * 0 … n−1 in the order of `bindings`; the uniform struct `Params` (fields in the
  * order of `uniforms`, all 32-bit scalars) is `var<uniform> u` at binding n; the entry
  * point is `main`. `declareBindings` (wgsl/common.ts) makes `bindings` and those WGSL
- * declarations from one list. `KernelRunner` (run.ts) builds the explicit bind-group
+ * declarations from one list; `kernelProgram` below makes the object. `KernelRunner` (run.ts) builds the explicit bind-group
  * layout from this description, so an unused binding is still bound and validated.
  */
 
@@ -86,14 +86,12 @@ export function u32Fields(...names: string[]): UniformField[] {
 }
 
 /**
- * What a factory states about its program; `kernelProgram` fills in the rest. Left out:
- * the cache key is the name, a number is a 1-D workgroup, no fixed uniforms, no features,
- * no workgroup memory.
+ * What a factory states about its program besides its name and WGSL; `kernelProgram` fills
+ * in the rest. Left out: the cache key is the name, a number is a 1-D workgroup, no fixed
+ * uniforms, no features, no workgroup memory.
  */
 export interface ProgramParts {
-  readonly name: string;
   readonly cacheKey?: string;
-  readonly wgsl: string;
   readonly workgroupSize: number | readonly [number, number, number];
   readonly bindings: readonly BindingDecl[];
   readonly uniforms: readonly UniformField[];
@@ -104,12 +102,12 @@ export interface ProgramParts {
 }
 
 /** The program object every factory returns (entry point `main`, the WGSL convention above). */
-export function kernelProgram(p: ProgramParts): KernelProgram {
+export function kernelProgram(name: string, wgsl: string, p: ProgramParts): KernelProgram {
   const wg = p.workgroupSize;
   return {
-    name: p.name,
-    cacheKey: p.cacheKey ?? p.name,
-    wgsl: p.wgsl,
+    name,
+    cacheKey: p.cacheKey ?? name,
+    wgsl,
     entryPoint: 'main',
     workgroupSize: typeof wg === 'number' ? [wg, 1, 1] : wg,
     bindings: p.bindings,
