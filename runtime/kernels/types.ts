@@ -16,8 +16,9 @@
  * 0 … n−1 in the order of `bindings`; the uniform struct `Params` (fields in the
  * order of `uniforms`, all 32-bit scalars) is `var<uniform> u` at binding n; the entry
  * point is `main`. `declareBindings` (wgsl/common.ts) makes `bindings` and those WGSL
- * declarations from one list; `kernelProgram` below makes the object. `KernelRunner` (run.ts) builds the explicit bind-group
- * layout from this description, so an unused binding is still bound and validated.
+ * declarations from one list; `kernelProgram` (below) makes the object. `KernelRunner`
+ * (run.ts) builds the explicit bind-group layout from this description, so an unused
+ * binding is still bound and validated.
  */
 
 export type BindingAccess = 'read' | 'read_write';
