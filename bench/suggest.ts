@@ -19,7 +19,6 @@ interface Case {
   model: string;
   cluster: string;
   work: Workload;
-  argv: string[];
 }
 
 const CASES: Case[] = [
@@ -29,7 +28,6 @@ const CASES: Case[] = [
     model: 'llama2_70b',
     cluster: 'h100_8n',
     work: { mode: 'train', global: 1024, seq: 4096 },
-    argv: ['--mode', 'train'],
   },
   {
     name: 'Llama-3-8B × 2 L4, serving (seq 8,192, TPOT ≤ 100 ms)',
@@ -37,7 +35,6 @@ const CASES: Case[] = [
     model: 'llama3_8b',
     cluster: 'g2',
     work: { mode: 'serve', seq: 8192, maxTpotSeconds: 0.1 },
-    argv: ['--mode', 'serve'],
   },
   {
     name: 'Llama-2-70B × 64 H100, serving (seq 4,096, TPOT ≤ 100 ms)',
@@ -45,7 +42,6 @@ const CASES: Case[] = [
     model: 'llama2_70b',
     cluster: 'h100_8n',
     work: { mode: 'serve', seq: 4096, maxTpotSeconds: 0.1 },
-    argv: ['--mode', 'serve'],
   },
 ];
 
@@ -81,7 +77,7 @@ for (const c of CASES) {
   }
   const ms = median(times);
   const t0 = performance.now();
-  const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'suggest', c.file, '--model', c.model, '--cluster', c.cluster, ...c.argv], { encoding: 'utf8' });
+  const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'suggest', c.file, '--model', c.model, '--cluster', c.cluster, '--mode', c.work.mode], { encoding: 'utf8' });
   const cold = performance.now() - t0;
   if (cli.status !== 0) throw new Error(`suggest exited ${cli.status}: ${cli.stderr}`);
   console.log(`${c.name}`);

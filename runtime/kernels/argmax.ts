@@ -7,7 +7,7 @@
  * Bindings: x (f32), out (u32) [, maxValues (f32)]. Uniform: rows.
  */
 import { type BindingSpec, declareBindings, grid1d, main1d, WG_LINEAR } from '../wgsl/common.js';
-import { dimU32, positiveInt, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
+import { dimU32, kernelProgram, positiveInt, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface ArgmaxOptions {
   cols: number;
@@ -67,20 +67,12 @@ ${o.values ? '    maxValues[row] = bv[0];\n' : ''}  }
 }
 `;
   const name = `argmax${o.values ? '_values' : ''}`;
-  return {
-    name,
-    cacheKey: name,
-    wgsl: s,
-    entryPoint: 'main',
-    workgroupSize: [WG, 1, 1],
+  return kernelProgram(name, s, {
+    workgroupSize: WG,
     bindings,
     uniforms: UNIFORMS,
     fixed: { cols, stride, base },
-    features: [],
     workgroupStorageBytes: 8 * WG,
-    dispatch(d: Dims) {
-      const rows = dimU32(d, 'rows', name);
-      return grid1d(rows);
-    },
-  };
+    dispatch: (d: Dims) => grid1d(dimU32(d, 'rows', name)),
+  });
 }

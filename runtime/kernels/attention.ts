@@ -36,7 +36,7 @@
  */
 import { DTYPE_HELPERS, enables, featuresFor, typeTag, type TensorType } from '../wgsl/dtype.js';
 import { declareBindings, grid1d, main1d, reductions, WG_LINEAR } from '../wgsl/common.js';
-import { ceilDiv, dimU32, positiveInt, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
+import { ceilDiv, dimU32, kernelProgram, positiveInt, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface KvCacheShape {
   /** Sequences the cache holds (the plan's max_batch). */
@@ -115,22 +115,14 @@ export function kvWriteProgram(o: KvCacheShape): KernelProgram {
 }
 `;
   const name = `kv_write_${typeTag(cache)}`;
-  return {
-    name,
-    cacheKey: name,
-    wgsl: s,
-    entryPoint: 'main',
-    workgroupSize: [WG, 1, 1],
+  return kernelProgram(name, s, {
+    workgroupSize: WG,
     bindings,
     uniforms: WRITE_UNIFORMS,
     fixed: { words, slots: o.slots, maxSeq: o.maxSeq, slot0: 0 },
     features: featuresFor([cache]),
-    workgroupStorageBytes: 0,
-    dispatch(d: Dims) {
-      const T = dimU32(d, 'T', name);
-      return grid1d(ceilDiv(T * words, WG));
-    },
-  };
+    dispatch: (d: Dims) => grid1d(ceilDiv(dimU32(d, 'T', name) * words, WG)),
+  });
 }
 
 /**
@@ -225,12 +217,9 @@ ${o.slotBlock ? '  if (slot >= u.slots) { return; } // another block\'s token\n'
 }
 `;
   const name = `attention_${typeTag(cache)}`;
-  return {
-    name,
+  return kernelProgram(name, s, {
     cacheKey: `${name}:d${D}${o.slotBlock ? ':block' : ''}`,
-    wgsl: s,
-    entryPoint: 'main',
-    workgroupSize: [WG, 1, 1],
+    workgroupSize: WG,
     bindings,
     uniforms: ATTN_UNIFORMS,
     fixed: { heads: H, kvHeads: KVH, slots: o.slots, maxSeq: o.maxSeq, scale, slot0: 0 },
@@ -241,5 +230,5 @@ ${o.slotBlock ? '  if (slot >= u.slots) { return; } // another block\'s token\n'
       if (T > 65535) throw new Error(`${name}: T = ${T} > 65 535 tokens in one dispatch; split the batch`);
       return [H, T, T === 0 ? 0 : 1];
     },
-  };
+  });
 }

@@ -11,7 +11,7 @@
  * | add    | a, b, y               | a (read_write), b: a = a + b        |
  */
 import { ACTIVATIONS, type BindingSpec, declareBindings, grid1d, main1d, WG_LINEAR } from '../wgsl/common.js';
-import { dimU32, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
+import { dimU32, kernelProgram, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface ElementwiseOptions {
   inplace?: boolean;
@@ -37,22 +37,12 @@ function program(op: 'gelu' | 'swiglu' | 'add', inplace: boolean): KernelProgram
 }
 `;
   const name = `${op}${inplace ? '_inplace' : ''}`;
-  return {
-    name,
-    cacheKey: name,
-    wgsl: s,
-    entryPoint: 'main',
-    workgroupSize: [WG, 1, 1],
+  return kernelProgram(name, s, {
+    workgroupSize: WG,
     bindings,
     uniforms: UNIFORMS,
-    fixed: {},
-    features: [],
-    workgroupStorageBytes: 0,
-    dispatch(d: Dims) {
-      const n = dimU32(d, 'n', name);
-      return grid1d(Math.ceil(n / WG));
-    },
-  };
+    dispatch: (d: Dims) => grid1d(Math.ceil(dimU32(d, 'n', name) / WG)),
+  });
 }
 
 export function geluProgram(o: ElementwiseOptions = {}): KernelProgram {

@@ -17,7 +17,7 @@
  */
 import { DTYPE_HELPERS, enables, featuresFor, typeTag, type TensorType } from '../wgsl/dtype.js';
 import { type BindingSpec, declareBindings, grid1d, main1d, WG_LINEAR } from '../wgsl/common.js';
-import { ceilDiv, dimU32, positiveInt, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
+import { ceilDiv, dimU32, kernelProgram, positiveInt, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface EmbeddingOptions {
   hidden: number;
@@ -73,20 +73,12 @@ ${pos ? '  let p = positions[t];\n  if (p < u.maxPos) { v += posTable_at(p * HID
 }}
 `;
   const name = `embedding_${typeTag(tt)}${pt ? `_pos_${typeTag(pt)}` : ''}${accumulate ? '_acc' : ''}`;
-  return {
-    name,
-    cacheKey: name,
-    wgsl: s,
-    entryPoint: 'main',
-    workgroupSize: [WG, 1, 1],
+  return kernelProgram(name, s, {
+    workgroupSize: WG,
     bindings,
     uniforms: UNIFORMS,
     fixed: { hidden, vocab, maxPos, rowBase },
     features: featuresFor([tt, pt]),
-    workgroupStorageBytes: 0,
-    dispatch(d: Dims) {
-      const T = dimU32(d, 'T', name);
-      return grid1d(ceilDiv(T * hidden, WG));
-    },
-  };
+    dispatch: (d: Dims) => grid1d(ceilDiv(dimU32(d, 'T', name) * hidden, WG)),
+  });
 }

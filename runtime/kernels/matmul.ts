@@ -31,7 +31,7 @@
  */
 import { DTYPE_HELPERS, enables, featuresFor, isNative16, typeTag, type TensorType } from '../wgsl/dtype.js';
 import { ACTIVATIONS, type BindingSpec, declareBindings } from '../wgsl/common.js';
-import { ceilDiv, dimU32, positiveInt, u32Fields, type BindingDecl, type Dims, type KernelProgram, type UniformField } from './types.js';
+import { ceilDiv, dimU32, kernelProgram, positiveInt, u32Fields, type BindingDecl, type Dims, type KernelProgram, type ProgramParts, type UniformField } from './types.js';
 
 export type MatmulVariant = 'tiled' | 'gemv' | 'subgroup-matrix';
 export type MatmulTile = 'small' | 'medium' | 'large';
@@ -163,6 +163,21 @@ function common(r: Resolved, aVec: boolean, wVec: boolean): { decls: string; cVe
   return { decls: s, cVec, bindings };
 }
 
+/** The program object of a variant: the uniforms, static sizes and (unless given) features all variants share. */
+function program(r: Resolved, name: string, wgsl: string, p: Omit<ProgramParts, 'uniforms' | 'fixed'>): KernelProgram {
+  return kernelProgram(name, wgsl, {
+    uniforms: UNIFORMS,
+    fixed: { N: r.N, K: r.K, ldc: r.ldc, col0: r.col0 },
+    features: featuresFor([r.w, r.bias ? r.biasType : undefined]),
+    ...p,
+  });
+}
+
+/** One workgroup per BM × BN tile of C (none when M is 0). */
+function tileGrid(r: Resolved, M: number, BM: number, BN: number): [number, number, number] {
+  return [ceilDiv(r.N, BN), ceilDiv(M, BM), M === 0 ? 0 : 1];
+}
+
 const TILES: Record<MatmulTile, { TX: number; TY: number; TM: number; TN: number; BK: number }> = {
   small: { TX: 8, TY: 8, TM: 4, TN: 4, BK: 16 },
   medium: { TX: 16, TY: 16, TM: 4, TN: 4, BK: 16 },
@@ -291,22 +306,13 @@ function tiled(r: Resolved, tile: MatmulTile): KernelProgram {
   L(`}`);
   const wgsl = lines.join('\n');
   const name = `matmul_tiled_${tile}_${typeTag(r.w)}_${r.layout}`;
-  return {
-    name,
+  return program(r, name, wgsl, {
     cacheKey: `${name}:${vecKey(r)}:${epilogueKey(r)}`,
-    wgsl,
-    entryPoint: 'main',
     workgroupSize: [TX, TY, 1],
     bindings,
-    uniforms: UNIFORMS,
-    fixed: { N: r.N, K: r.K, ldc: r.ldc, col0: r.col0 },
-    features: featuresFor([r.w, r.bias ? r.biasType : undefined]),
     workgroupStorageBytes: 4 * BK * (BM + BN),
-    dispatch(d: Dims) {
-      const M = dimU32(d, 'M', name);
-      return [ceilDiv(r.N, BN), ceilDiv(M, BM), M === 0 ? 0 : 1];
-    },
-  };
+    dispatch: (d: Dims) => tileGrid(r, dimU32(d, 'M', name), BM, BN),
+  });
 }
 
 function gemv(r: Resolved, maxM: number): KernelProgram {
@@ -368,23 +374,17 @@ function gemv(r: Resolved, maxM: number): KernelProgram {
   L(`  }`);
   L(`}`);
   const name = `matmul_gemv_${typeTag(r.w)}_${r.layout}`;
-  return {
-    name,
+  return program(r, name, lines.join('\n'), {
     cacheKey: `${name}:${vecKey(r)}:m${maxM}:${epilogueKey(r)}`,
-    wgsl: lines.join('\n'),
-    entryPoint: 'main',
-    workgroupSize: [WG, 1, 1],
+    workgroupSize: WG,
     bindings,
-    uniforms: UNIFORMS,
-    fixed: { N: r.N, K: r.K, ldc: r.ldc, col0: r.col0 },
-    features: featuresFor([r.w, r.bias ? r.biasType : undefined]),
     workgroupStorageBytes: 4 * maxM * WG,
     dispatch(d: Dims) {
       const M = dimU32(d, 'M', name);
       if (M > maxM) throw new Error(`${name}: M = ${M} exceeds maxM = ${maxM}; use the tiled variant`);
       return [ceilDiv(r.N, COLS), M === 0 ? 0 : 1, 1];
     },
-  };
+  });
 }
 
 /** The adapter's f16 → f32 subgroup-matrix configuration, if any (prefers 16×16×16). */
@@ -471,22 +471,14 @@ function subgroupMatrix(r: Resolved, cfg: SubgroupMatrixConfig): KernelProgram {
   L(`  }`);
   L(`}`);
   const name = `matmul_sgmat_${r.layout}`;
-  return {
-    name,
+  return program(r, name, lines.join('\n'), {
     cacheKey: `${name}:${SM}x${SN}x${SK}:sg${SG}:${vecKey(r)}:${epilogueKey(r)}`,
-    wgsl: lines.join('\n'),
-    entryPoint: 'main',
-    workgroupSize: [WG, 1, 1],
+    workgroupSize: WG,
     bindings,
-    uniforms: UNIFORMS,
-    fixed: { N: r.N, K: r.K, ldc: r.ldc, col0: r.col0 },
     features: ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix' as GPUFeatureName],
     workgroupStorageBytes: 2 * BM * BK + 2 * BN * BK + 4 * BM * BN,
-    dispatch(d: Dims) {
-      const M = dimU32(d, 'M', name);
-      return [ceilDiv(r.N, BN), ceilDiv(M, BM), M === 0 ? 0 : 1];
-    },
-  };
+    dispatch: (d: Dims) => tileGrid(r, dimU32(d, 'M', name), BM, BN),
+  });
 }
 
 export function matmulProgram(o: MatmulOptions): KernelProgram {

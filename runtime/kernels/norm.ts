@@ -11,7 +11,7 @@
  */
 import { DTYPE_HELPERS, enables, featuresFor, typeTag, type TensorType } from '../wgsl/dtype.js';
 import { type BindingSpec, declareBindings, grid1d, main1d, nextPow2, reductions, WG_LINEAR } from '../wgsl/common.js';
-import { dimU32, positiveInt, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
+import { dimU32, kernelProgram, positiveInt, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface NormOptions {
   cols: number;
@@ -67,22 +67,16 @@ function normProgram(kind: 'layernorm' | 'rmsnorm', o: NormOptions): KernelProgr
 `;
   }
   const name = `${kind}_${typeTag(wt)}${ln ? `_${typeTag(bt)}` : ''}`;
-  return {
-    name,
+  return kernelProgram(name, s, {
     cacheKey: `${name}:wg${WG}`,
-    wgsl: s,
-    entryPoint: 'main',
-    workgroupSize: [WG, 1, 1],
+    workgroupSize: WG,
     bindings,
     uniforms: UNIFORMS,
     fixed: { cols, eps: o.eps },
     features: featuresFor([wt, ln ? bt : undefined]),
     workgroupStorageBytes: 4 * WG,
-    dispatch(d: Dims) {
-      const rows = dimU32(d, 'rows', name);
-      return grid1d(rows);
-    },
-  };
+    dispatch: (d: Dims) => grid1d(dimU32(d, 'rows', name)),
+  });
 }
 
 /** LayerNorm over the last dimension (GPT-2's ln_1, ln_2, ln_f; eps 1e-5). Bindings x, weight, bias, y. */

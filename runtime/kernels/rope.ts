@@ -16,7 +16,7 @@
  * [maxSeq, R/2]). Uniform: T.
  */
 import { declareBindings, grid1d, main1d, WG_LINEAR } from '../wgsl/common.js';
-import { dimU32, positiveInt, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
+import { dimU32, kernelProgram, positiveInt, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface RopeOptions {
   heads: number;
@@ -88,20 +88,11 @@ export function ropeProgram(o: RopeOptions): KernelProgram {
 }
 `;
   const name = 'rope';
-  return {
-    name,
-    cacheKey: name,
-    wgsl: s,
-    entryPoint: 'main',
-    workgroupSize: [WG, 1, 1],
+  return kernelProgram(name, s, {
+    workgroupSize: WG,
     bindings,
     uniforms: UNIFORMS,
     fixed: { heads, headDim: D, half, stride, maxSeq },
-    features: [],
-    workgroupStorageBytes: 0,
-    dispatch(d: Dims) {
-      const T = dimU32(d, 'T', name);
-      return grid1d(Math.ceil((T * heads * half) / WG));
-    },
-  };
+    dispatch: (d: Dims) => grid1d(Math.ceil((dimU32(d, 'T', name) * heads * half) / WG)),
+  });
 }

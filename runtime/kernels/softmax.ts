@@ -5,7 +5,7 @@
  * Bindings: x, y (or x read_write with `inplace`). Uniforms: rows, cols.
  */
 import { type BindingSpec, declareBindings, grid1d, main1d, reductions, WG_LINEAR } from '../wgsl/common.js';
-import { dimU32, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
+import { dimU32, kernelProgram, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 export interface SoftmaxOptions {
   inplace?: boolean;
@@ -38,21 +38,16 @@ export function softmaxProgram(o: SoftmaxOptions = {}): KernelProgram {
 }
 `;
   const name = `softmax${inplace ? '_inplace' : ''}`;
-  return {
-    name,
+  return kernelProgram(name, s, {
     cacheKey: `${name}:wg${WG}`,
-    wgsl: s,
-    entryPoint: 'main',
-    workgroupSize: [WG, 1, 1],
+    workgroupSize: WG,
     bindings,
     uniforms: UNIFORMS,
-    fixed: {},
-    features: [],
     workgroupStorageBytes: 4 * WG,
     dispatch(d: Dims) {
       const rows = dimU32(d, 'rows', name);
       dimU32(d, 'cols', name);
       return grid1d(rows);
     },
-  };
+  });
 }

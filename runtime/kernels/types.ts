@@ -16,8 +16,9 @@
  * 0 … n−1 in the order of `bindings`; the uniform struct `Params` (fields in the
  * order of `uniforms`, all 32-bit scalars) is `var<uniform> u` at binding n; the entry
  * point is `main`. `declareBindings` (wgsl/common.ts) makes `bindings` and those WGSL
- * declarations from one list. `KernelRunner` (run.ts) builds the explicit bind-group
- * layout from this description, so an unused binding is still bound and validated.
+ * declarations from one list; `kernelProgram` (below) makes the object. `KernelRunner`
+ * (run.ts) builds the explicit bind-group layout from this description, so an unused
+ * binding is still bound and validated.
  */
 
 export type BindingAccess = 'read' | 'read_write';
@@ -83,4 +84,38 @@ export function positiveInt(v: number, what: string): number {
 /** Uniform fields of type u32, in this order (most of a kernel's `uniforms`). */
 export function u32Fields(...names: string[]): UniformField[] {
   return names.map((name) => ({ name, type: 'u32' }));
+}
+
+/**
+ * What a factory states about its program besides its name and WGSL; `kernelProgram` fills
+ * in the rest. Left out: the cache key is the name, a number is a 1-D workgroup, no fixed
+ * uniforms, no features, no workgroup memory.
+ */
+export interface ProgramParts {
+  readonly cacheKey?: string;
+  readonly workgroupSize: number | readonly [number, number, number];
+  readonly bindings: readonly BindingDecl[];
+  readonly uniforms: readonly UniformField[];
+  readonly fixed?: Dims;
+  readonly features?: readonly GPUFeatureName[];
+  readonly workgroupStorageBytes?: number;
+  readonly dispatch: (dims: Dims) => [number, number, number];
+}
+
+/** The program object every factory returns (entry point `main`, the WGSL convention above). */
+export function kernelProgram(name: string, wgsl: string, p: ProgramParts): KernelProgram {
+  const wg = p.workgroupSize;
+  return {
+    name,
+    cacheKey: p.cacheKey ?? name,
+    wgsl,
+    entryPoint: 'main',
+    workgroupSize: typeof wg === 'number' ? [wg, 1, 1] : wg,
+    bindings: p.bindings,
+    uniforms: p.uniforms,
+    fixed: p.fixed ?? {},
+    features: p.features ?? [],
+    workgroupStorageBytes: p.workgroupStorageBytes ?? 0,
+    dispatch: p.dispatch,
+  };
 }

@@ -151,6 +151,16 @@ export interface ModelCache {
 
 export type TraceFn = (name: string, tensor: Float32Array) => void;
 
+/** A transformer block's steps, as one arch computes them (x: the residual stream). */
+interface BlockOps {
+  norm1(x: Float32Array): Float32Array;
+  qkv(a: Float32Array): { q: Float32Array; k: Float32Array; v: Float32Array };
+  attnOut(att: Float32Array, x: Float32Array): Float32Array;
+  norm2(x: Float32Array): Float32Array;
+  mlpAct(m: Float32Array): Float32Array;
+  mlpOut(f: Float32Array, x: Float32Array): Float32Array;
+}
+
 export interface ForwardOptions {
   /** Rows of the batch whose logits to compute (default all). */
   logitsRows?: readonly number[];
@@ -240,7 +250,7 @@ export class ReferenceModel {
     }
     trace('embed', x);
     for (let i = 0; i < c.layers; i++) {
-      x = c.arch === 'gpt2' ? this.gpt2Layer(i, x, cache.layers[i]!, slots, positions, trace) : this.llamaLayer(i, x, cache.layers[i]!, slots, positions, trace);
+      x = this.layer(i, x, cache.layers[i]!, slots, positions, trace);
     }
     const rows = opts.logitsRows ?? batch.map((_, i) => i);
     const xs = new Float32Array(rows.length * h);
@@ -260,73 +270,81 @@ export class ReferenceModel {
     return logits;
   }
 
-  private gpt2Layer(i: number, x: Float32Array, kv: RefKvCache, slots: number[], positions: number[], trace: TraceFn): Float32Array {
-    const c = this.config;
-    const h = c.hidden;
-    const T = slots.length;
-    const { attention: at, mlp } = layerAt(c, i);
-    const p = `transformer.h.${i}`;
-    const a = layerNorm(x, T, h, this.t(`${p}.ln_1.weight`), this.t(`${p}.ln_1.bias`), c.normEps);
+  /**
+   * One transformer block; the steps and trace names are the same for every arch, the
+   * weights and ops of each step are the arch's (`blockOps`).
+   */
+  private layer(i: number, x: Float32Array, kv: RefKvCache, slots: number[], positions: number[], trace: TraceFn): Float32Array {
+    const heads = layerAt(this.config, i).attention.heads;
+    const ops = this.blockOps(i, slots.length, positions);
+    const a = ops.norm1(x);
     trace(`layer${i}.norm1`, a);
-    const qkv = matmul(a, this.t(`${p}.attn.c_attn.weight`), T, 3 * h, h, { layout: 'kn', bias: this.t(`${p}.attn.c_attn.bias`) });
-    const q = new Float32Array(T * h);
-    const k = new Float32Array(T * h);
-    const v = new Float32Array(T * h);
-    for (let t = 0; t < T; t++) {
-      q.set(qkv.subarray(t * 3 * h, t * 3 * h + h), t * h);
-      k.set(qkv.subarray(t * 3 * h + h, t * 3 * h + 2 * h), t * h);
-      v.set(qkv.subarray(t * 3 * h + 2 * h, t * 3 * h + 3 * h), t * h);
-    }
+    const { q, k, v } = ops.qkv(a);
     trace(`layer${i}.q`, q);
     trace(`layer${i}.k`, k);
     trace(`layer${i}.v`, v);
     kv.write(k, v, slots, positions);
-    const att = attention(q, kv, at.heads, slots, positions);
+    const att = attention(q, kv, heads, slots, positions);
     trace(`layer${i}.attn`, att);
-    x = matmul(att, this.t(`${p}.attn.c_proj.weight`), T, h, h, { layout: 'kn', bias: this.t(`${p}.attn.c_proj.bias`), residual: x });
+    x = ops.attnOut(att, x);
     trace(`layer${i}.attn_residual`, x);
-    const m = layerNorm(x, T, h, this.t(`${p}.ln_2.weight`), this.t(`${p}.ln_2.bias`), c.normEps);
+    const m = ops.norm2(x);
     trace(`layer${i}.norm2`, m);
-    const f = matmul(m, this.t(`${p}.mlp.c_fc.weight`), T, mlp.ffn, h, { layout: 'kn', bias: this.t(`${p}.mlp.c_fc.bias`), activation: 'gelu' });
+    const f = ops.mlpAct(m);
     trace(`layer${i}.mlp_act`, f);
-    x = matmul(f, this.t(`${p}.mlp.c_proj.weight`), T, h, mlp.ffn, { layout: 'kn', bias: this.t(`${p}.mlp.c_proj.bias`), residual: x });
+    x = ops.mlpOut(f, x);
     trace(`layer${i}.out`, x);
     return x;
   }
 
-  private llamaLayer(i: number, x: Float32Array, kv: RefKvCache, slots: number[], positions: number[], trace: TraceFn): Float32Array {
+  /** Layer i's steps for T tokens, on the arch's weight names (the HF checkpoints'). */
+  private blockOps(i: number, T: number, positions: number[]): BlockOps {
     const c = this.config;
     const h = c.hidden;
-    const T = slots.length;
     const { attention: at, mlp } = layerAt(c, i);
+    if (c.arch === 'gpt2') {
+      const p = `transformer.h.${i}`;
+      const norm = (n: string) => (y: Float32Array) => layerNorm(y, T, h, this.t(`${p}.${n}.weight`), this.t(`${p}.${n}.bias`), c.normEps);
+      // GPT-2's Conv1D weights are [in, out] and every projection has a bias
+      const conv = (n: string, y: Float32Array, N: number, K: number, o: { residual?: Float32Array; activation?: 'gelu' } = {}) =>
+        matmul(y, this.t(`${p}.${n}.weight`), T, N, K, { layout: 'kn', bias: this.t(`${p}.${n}.bias`), ...o });
+      return {
+        norm1: norm('ln_1'),
+        qkv: (a) => {
+          const qkv = conv('attn.c_attn', a, 3 * h, h);
+          const q = new Float32Array(T * h);
+          const k = new Float32Array(T * h);
+          const v = new Float32Array(T * h);
+          for (let t = 0; t < T; t++) {
+            q.set(qkv.subarray(t * 3 * h, t * 3 * h + h), t * h);
+            k.set(qkv.subarray(t * 3 * h + h, t * 3 * h + 2 * h), t * h);
+            v.set(qkv.subarray(t * 3 * h + 2 * h, t * 3 * h + 3 * h), t * h);
+          }
+          return { q, k, v };
+        },
+        attnOut: (att, x) => conv('attn.c_proj', att, h, h, { residual: x }),
+        norm2: norm('ln_2'),
+        mlpAct: (m) => conv('mlp.c_fc', m, mlp.ffn, h, { activation: 'gelu' }),
+        mlpOut: (f, x) => conv('mlp.c_proj', f, h, mlp.ffn, { residual: x }),
+      };
+    }
     const D = at.headDim;
     const p = `model.layers.${i}`;
-    const a = rmsNorm(x, T, h, this.t(`${p}.input_layernorm.weight`), c.normEps);
-    trace(`layer${i}.norm1`, a);
-    const proj = (which: 'q' | 'k' | 'v', heads: number) =>
+    const norm = (n: string) => (y: Float32Array) => rmsNorm(y, T, h, this.t(`${p}.${n}.weight`), c.normEps);
+    const proj = (a: Float32Array, which: 'q' | 'k' | 'v', heads: number) =>
       matmul(a, this.t(`${p}.self_attn.${which}_proj.weight`), T, heads * D, h, { bias: this.w.get(`${p}.self_attn.${which}_proj.bias`) });
-    let q = proj('q', at.heads);
-    let k = proj('k', at.kvHeads);
-    const v = proj('v', at.kvHeads);
-    q = rope(q, positions, { heads: at.heads, headDim: D, theta: c.ropeTheta });
-    k = rope(k, positions, { heads: at.kvHeads, headDim: D, theta: c.ropeTheta });
-    trace(`layer${i}.q`, q);
-    trace(`layer${i}.k`, k);
-    trace(`layer${i}.v`, v);
-    kv.write(k, v, slots, positions);
-    const att = attention(q, kv, at.heads, slots, positions);
-    trace(`layer${i}.attn`, att);
-    x = matmul(att, this.t(`${p}.self_attn.o_proj.weight`), T, h, at.heads * D, { residual: x });
-    trace(`layer${i}.attn_residual`, x);
-    const m = rmsNorm(x, T, h, this.t(`${p}.post_attention_layernorm.weight`), c.normEps);
-    trace(`layer${i}.norm2`, m);
-    const gate = matmul(m, this.t(`${p}.mlp.gate_proj.weight`), T, mlp.ffn, h);
-    const up = matmul(m, this.t(`${p}.mlp.up_proj.weight`), T, mlp.ffn, h);
-    const act = swiglu(gate, up);
-    trace(`layer${i}.mlp_act`, act);
-    x = matmul(act, this.t(`${p}.mlp.down_proj.weight`), T, h, mlp.ffn, { residual: x });
-    trace(`layer${i}.out`, x);
-    return x;
+    return {
+      norm1: norm('input_layernorm'),
+      qkv: (a) => {
+        const q = rope(proj(a, 'q', at.heads), positions, { heads: at.heads, headDim: D, theta: c.ropeTheta });
+        const k = rope(proj(a, 'k', at.kvHeads), positions, { heads: at.kvHeads, headDim: D, theta: c.ropeTheta });
+        return { q, k, v: proj(a, 'v', at.kvHeads) };
+      },
+      attnOut: (att, x) => matmul(att, this.t(`${p}.self_attn.o_proj.weight`), T, h, at.heads * D, { residual: x }),
+      norm2: norm('post_attention_layernorm'),
+      mlpAct: (m) => swiglu(matmul(m, this.t(`${p}.mlp.gate_proj.weight`), T, mlp.ffn, h), matmul(m, this.t(`${p}.mlp.up_proj.weight`), T, mlp.ffn, h)),
+      mlpOut: (f, x) => matmul(f, this.t(`${p}.mlp.down_proj.weight`), T, h, mlp.ffn, { residual: x }),
+    };
   }
 
   /** Prefill `prompt` into `slot` at positions start … start+len−1; logits of every prompt position [len, vocab]. */

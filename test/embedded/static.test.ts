@@ -6,38 +6,11 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { analyzeProject } from '../../src/analyze.js';
+import { MODEL, READER_FORMS } from '../fuzz/ts-corpus.js';
 import { at, project, where } from './helpers.js';
 
-const MODEL = `{ arch: 'llama', layers: 32, hidden: 4096, heads: 32, kv_heads: 8, ffn: 14336, vocab: 128256, max_seq: 8192 }`;
-
 const files = project({
-  'shapes.ts': `
-export const LLAMA = ${MODEL} as const;
-export const GPUS = 4 * 2;
-export const defaults = { tensor: 2, data: 4 } as const;
-`,
-  'reexport.ts': `export { LLAMA as LLAMA3_8B, GPUS } from './shapes.js';\nexport * from './shapes.js';\n`,
-  'const.ts': `
-import { cluster, model, plan as p } from 'parplan';
-import { LLAMA3_8B, GPUS } from './reexport.js';
-import { defaults } from './reexport.js';
-const { tensor, data: replicas } = defaults;
-const batch = { max_batch: 32, seq: 1024 * 4 } as const;
-const SEQ = 'seq';
-const llama = model('llama3_8b', { ...LLAMA3_8B, dtype: 'bf16' });
-const node = cluster('node', { gpu: 'H100_SXM_80GB', gpus: GPUS });
-export const chat = p('chat', { model: llama, cluster: node, mode: 'serve', tensor, data: replicas, batch: { ...batch, [SEQ]: batch.seq } });
-`,
-  'namespace.ts': `
-import * as pp from 'parplan';
-import { LLAMA } from './shapes.js';
-const llama = pp.model('llama3_8b', LLAMA);
-export const node = pp.cluster\`node { gpu = H100_SXM_80GB  gpus = \${8} }\`;
-export const chat = pp.plan\`chat {
-  model = \${llama}  cluster = \${node}  mode = serve  tensor = \${2}  data = \${2 + 2}
-  batch { max_batch = 32  max_wait = \${'5 ms'}  seq = 4096 }
-}\`;
-`,
+  ...READER_FORMS,
   'imported-model.ts': `
 import { plan, cluster } from 'parplan';
 import { llama } from './models.js';

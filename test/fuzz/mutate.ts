@@ -79,6 +79,11 @@ export function memoryHost(files: Map<string, string>): Host {
   };
 }
 
+/** Analyse one plan file's text, held in memory at `path`. */
+export function analyzeText(text: string, path = '/t.plan'): Analysis {
+  return analyze([path], { host: memoryHost(new Map([[path, text]])) });
+}
+
 /** Problems with one analysis that a fuzz run must never see. */
 export function violations(a: Analysis): string[] {
   const out: string[] = [];

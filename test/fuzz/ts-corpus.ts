@@ -12,14 +12,20 @@ import { join } from 'node:path';
 const EXAMPLES = join(import.meta.dirname, '..', '..', 'examples', 'embedded');
 const read = (p: string) => readFileSync(join(EXAMPLES, p), 'utf8');
 
-const MODEL = `{ arch: 'llama', layers: 32, hidden: 4096, heads: 32, kv_heads: 8, ffn: 14336, vocab: 128256, max_seq: 8192 }`;
+export const MODEL = `{ arch: 'llama', layers: 32, hidden: 4096, heads: 32, kv_heads: 8, ffn: 14336, vocab: 128256, max_seq: 8192 }`;
 
-const GENERATED: Record<string, string>[] = [
-  {
-    'shapes.ts': `export const LLAMA = ${MODEL} as const;\nexport const GPUS = 4 * 2;\nexport const defaults = { tensor: 2, data: 4 } as const;\n`,
-    'reexport.ts': `export { LLAMA as LLAMA3_8B, GPUS } from './shapes.js';\nexport * from './shapes.js';\n`,
-    'const.ts': `import { cluster, model, plan as p } from 'parplan';
-import { LLAMA3_8B, GPUS, defaults } from './reexport.js';
+/** One project with the forms the static reader evaluates (test/embedded/static.test.ts checks what it reads from each). */
+export const READER_FORMS: Record<string, string> = {
+  'shapes.ts': `
+export const LLAMA = ${MODEL} as const;
+export const GPUS = 4 * 2;
+export const defaults = { tensor: 2, data: 4 } as const;
+`,
+  'reexport.ts': `export { LLAMA as LLAMA3_8B, GPUS } from './shapes.js';\nexport * from './shapes.js';\n`,
+  'const.ts': `
+import { cluster, model, plan as p } from 'parplan';
+import { LLAMA3_8B, GPUS } from './reexport.js';
+import { defaults } from './reexport.js';
 const { tensor, data: replicas } = defaults;
 const batch = { max_batch: 32, seq: 1024 * 4 } as const;
 const SEQ = 'seq';
@@ -27,10 +33,8 @@ const llama = model('llama3_8b', { ...LLAMA3_8B, dtype: 'bf16' });
 const node = cluster('node', { gpu: 'H100_SXM_80GB', gpus: GPUS });
 export const chat = p('chat', { model: llama, cluster: node, mode: 'serve', tensor, data: replicas, batch: { ...batch, [SEQ]: batch.seq } });
 `,
-  },
-  {
-    'shapes.ts': `export const LLAMA = ${MODEL} as const;\n`,
-    'namespace.ts': `import * as pp from 'parplan';
+  'namespace.ts': `
+import * as pp from 'parplan';
 import { LLAMA } from './shapes.js';
 const llama = pp.model('llama3_8b', LLAMA);
 export const node = pp.cluster\`node { gpu = H100_SXM_80GB  gpus = \${8} }\`;
@@ -39,7 +43,10 @@ export const chat = pp.plan\`chat {
   batch { max_batch = 32  max_wait = \${'5 ms'}  seq = \${\`\${4096}\`} }
 }\`;
 `,
-  },
+};
+
+const GENERATED: Record<string, string>[] = [
+  READER_FORMS,
   {
     'models.plan': `model small { arch = llama  layers = 4  hidden = 512  heads = 8  ffn = 1536  vocab = 32000  max_seq = 2048 }\ncluster one { gpu = L4  gpus = 2 }\n`,
     'file.ts': `import { planFile, plan } from 'parplan';

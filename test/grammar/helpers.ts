@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import type { Value } from '../../src/ast.js';
 import type { Diagnostic } from '../../src/diagnostics/diagnostic.js';
 import { parse } from '../../grammar/index.js';
@@ -23,6 +24,13 @@ export function shape(v: Value): unknown {
 /** `code line:column` of each diagnostic, for exact position assertions. */
 export function where(ds: Diagnostic[]): string[] {
   return ds.map((d) => `${d.code} ${d.span?.line}:${d.span?.column}`);
+}
+
+/** Parse text with exactly one diagnostic (a recovery case): that diagnostic, and the first declaration's body as `shape` gives it (what was kept). */
+export function oneError(text: string): { diagnostic: Diagnostic; body: unknown } {
+  const r = parse(text, 'e.plan');
+  expect(r.diagnostics).toHaveLength(1);
+  return { diagnostic: r.diagnostics[0]!, body: shape(r.ast.declarations[0]!.body) };
 }
 
 /** Parse and return the value of `key` in the first declaration (`model m { key = … }`). */

@@ -39,15 +39,9 @@ const ALIGNED: Case[] = [
   { M: 17, K: 128, N: 36 },
   { M: 65, K: 20, N: 68 },
 ];
-const SMALL_M_ODD: Case[] = [
-  { M: 3, K: 37, N: 29 },
-  { M: 1, K: 1, N: 1 },
-  { M: 4, K: 33, N: 100 },
-];
-const SMALL_M_ALIGNED: Case[] = [
-  { M: 4, K: 64, N: 48 },
-  { M: 2, K: 132, N: 5 },
-];
+// gemv (maxM 4): the cases above with M ≤ 4, and one more of each alignment
+const SMALL_M_ODD: Case[] = [...ODD.filter((c) => c.M <= 4), { M: 4, K: 33, N: 100 }];
+const SMALL_M_ALIGNED: Case[] = [...ALIGNED.filter((c) => c.M <= 4), { M: 2, K: 132, N: 5 }];
 
 let seed = 1000;
 

@@ -4,23 +4,12 @@
  * the per-rank checks, across tensor, data, virtual stages and tied embeddings.
  */
 import { describe, expect, it } from 'vitest';
-import { analyze, type Host } from '../../src/analyze.js';
 import { compilePlan } from '../../src/compile.js';
 import type { Diagnostic } from '../../src/diagnostics/diagnostic.js';
 import { formatTable, type Action, type ScheduleTable } from '../../src/schedules/index.js';
 import { deadlockGrid, tableDeadlock } from '../../src/schedules/deadlock.js';
-
-/** A small deterministic generator (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as rng } from '../../src/util/random.js';
+import { analyzeText } from '../fuzz/mutate.js';
 
 /** A random table that passes the per-rank checks: each (stage, microbatch) runs F then B, or F, I, W, in a random interleaving. */
 function randomTable(p: number, v: number, m: number, next: () => number): ScheduleTable {
@@ -39,18 +28,6 @@ function randomTable(p: number, v: number, m: number, next: () => number): Sched
     }
     return list;
   });
-}
-
-function analyzeText(text: string) {
-  const host: Host = {
-    readFile: (path) => {
-      if (path === '/t.plan') return text;
-      throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' });
-    },
-    kind: (path) => (path === '/t.plan' ? 'file' : path === '/' ? 'dir' : undefined),
-    listDir: () => ['t.plan'],
-  };
-  return analyze(['/t.plan'], { host });
 }
 
 const shown = (d: Diagnostic) => ({ message: d.message, help: d.help, start: d.span?.start, end: d.span?.end });

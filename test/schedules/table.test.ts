@@ -3,7 +3,7 @@
  * exact spans, and the checker integration (schedule = table).
  */
 import { describe, expect, it } from 'vitest';
-import { analyze, type Host } from '../../src/analyze.js';
+import { analyzeText } from '../fuzz/mutate.js';
 import type { StringValue } from '../../src/ast.js';
 import type { Diagnostic } from '../../src/diagnostics/diagnostic.js';
 import {
@@ -222,15 +222,7 @@ cluster c {
 `;
   function run(planBody: string) {
     const text = `${prelude}plan p {\n  model = tiny  cluster = c  mode = train  pipeline = 2\n  batch { global = 2  micro = 1  seq = 512 }\n${planBody}\n}\n`;
-    const host: Host = {
-      readFile: (path) => {
-        if (path === '/t.plan') return text;
-        throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' });
-      },
-      kind: (path) => (path === '/t.plan' ? 'file' : path === '/' ? 'dir' : undefined),
-      listDir: () => ['t.plan'],
-    };
-    const a = analyze(['/t.plan'], { host });
+    const a = analyzeText(text);
     return { a, codes: a.diagnostics.map((d) => `${d.code} ${text.slice(d.span!.start, d.span!.end)}`), plan: a.results[0]?.plan as TrainPlan | undefined };
   }
 
