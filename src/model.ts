@@ -187,10 +187,15 @@ export interface ModelSizes {
   overrides?: LayerOverride[];
 }
 
+/** The MLP size an architecture implies when none is given: 4 × hidden for gpt2; llama has none (undefined). */
+export function defaultFfn(arch: Arch, hidden: number): number | undefined {
+  return arch === 'gpt2' ? 4 * hidden : undefined;
+}
+
 /** A model of `arch` with every layer alike (unless `overrides`): the architecture's presets, then `s`. */
 export function buildModel(arch: Arch, s: ModelSizes): Model {
   const preset = archPreset(arch);
-  const ffn = s.ffn ?? (arch === 'gpt2' ? 4 * s.hidden : undefined);
+  const ffn = s.ffn ?? defaultFfn(arch, s.hidden);
   if (ffn === undefined) throw new Error(`model ${s.name ?? arch}: ${arch} needs ffn`);
   let next = 0;
   for (const o of s.overrides ?? []) {

@@ -3,7 +3,7 @@ import type { Declaration } from '../ast.js';
 import { diag, hasErrors, type Diagnostic } from '../diagnostics/diagnostic.js';
 import type { Dtype } from '../facts/dtypes.js';
 import type { Arch } from '../facts/keys.js';
-import { buildModel, type Activation, type Norm, type Positions } from '../model.js';
+import { buildModel, defaultFfn, type Activation, type Norm, type Positions } from '../model.js';
 import type { ModelSpec } from '../plan.js';
 import { readBlock } from './values.js';
 
@@ -22,9 +22,9 @@ export function checkModel(decl: Declaration, out: Diagnostic[]): ModelSpec | un
   }
   const kvHeads = f.value<number>('kv_heads') ?? heads;
   let ffn = f.value<number>('ffn');
+  if (ffn === undefined) ffn = defaultFfn(arch, hidden);
   if (ffn === undefined) {
-    if (arch === 'gpt2') ffn = 4 * hidden;
-    else if (!f.sets('ffn')) {
+    if (!f.sets('ffn')) {
       out.push(diag('PP2003', decl.nameSpan, { where, key: 'ffn' }, { help: `llama models have no default MLP size; add e.g. \`ffn = ${Math.round((hidden * 8) / 3 / 256) * 256}\`` }));
       return undefined;
     } else return undefined;
