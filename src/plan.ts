@@ -4,7 +4,7 @@
  * (memory, lowering) read only this, never the AST.
  */
 import type { Span } from './source.js';
-import type { Dtype } from './facts/dtypes.js';
+import type { Dtype, FloatDtype } from './facts/dtypes.js';
 import type { GpuSpec } from './facts/gpus.js';
 import type { Mesh } from './mesh.js';
 import type { Model } from './model.js';
@@ -116,9 +116,9 @@ export interface TrainPlan extends PlanBase {
   virtual: number;
   zero: 0 | 1 | 2 | 3;
   recompute: 'none' | 'selective' | 'full';
-  precision: 'fp32' | 'fp16' | 'bf16';
+  precision: FloatDtype;
   optimizer: 'adamw' | 'adam' | 'sgd';
-  gradDtype: 'fp32' | 'fp16' | 'bf16';
+  gradDtype: FloatDtype;
 }
 
 export type CheckedPlan = ServePlan | TrainPlan;

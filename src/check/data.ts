@@ -3,11 +3,12 @@
  * the GPUs (idle GPUs are a warning), and tensor groups should stay within a node.
  */
 import { diag } from '../diagnostics/diagnostic.js';
+import { deviceCount } from '../mesh.js';
 import { shown, spanOf, type PlanContext } from './context.js';
 
 export function checkMeshSize(ctx: PlanContext): boolean {
   const { mesh, cluster, out, fields } = ctx;
-  const product = mesh.tensor * mesh.pipeline * mesh.data;
+  const product = deviceCount(mesh);
   const given = (['tensor', 'pipeline', 'data'] as const).filter((k) => fields.has(k));
   const primary = given.length > 0 ? spanOf(ctx, given[given.length - 1]!) : ctx.decl.nameSpan;
   const related = given.slice(0, -1).map((k) => ({ span: spanOf(ctx, k), message: shown(ctx, k) }));

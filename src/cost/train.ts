@@ -9,6 +9,7 @@
  */
 import { bytesPerElement } from '../facts/dtypes.js';
 import { deviceParams } from '../memory/params.js';
+import { deviceCount } from '../mesh.js';
 import type { MemoryPlan } from '../memory/types.js';
 import type { Stage, TrainPlan } from '../plan.js';
 import {
@@ -225,7 +226,7 @@ export function trainCost(plan: TrainPlan, memory: MemoryPlan, rates: Rates, pea
   const comm = m * (T - computeMb) + tail;
   const bubble = ((p - 1) / v) * T;
   const step = compute + comm + bubble;
-  const gpus = plan.mesh.tensor * plan.mesh.pipeline * plan.mesh.data;
+  const gpus = deviceCount(plan.mesh);
   return {
     ...base,
     slowestStage: slowest.cost.stage,

@@ -15,6 +15,10 @@ export const DTYPES = {
 } as const;
 
 export type Dtype = keyof typeof DTYPES;
+
+/** The floating-point formats training computes in (precision, grad_dtype). */
+export const FLOAT_DTYPES = ['fp32', 'fp16', 'bf16'] as const satisfies readonly Dtype[];
+export type FloatDtype = (typeof FLOAT_DTYPES)[number];
 export const DTYPE_NAMES = Object.keys(DTYPES) as Dtype[];
 
 /** The dtypes the runtime stores (weights, KV cache): those with a storage format. */

@@ -3,7 +3,7 @@
  * applies to, and one sentence of documentation. This one table drives the checker
  * (types, ranges, unknown keys, did-you-mean), `parplan explain`, and docs/language.md.
  */
-import { DTYPE_NAMES } from './dtypes.js';
+import { DTYPE_NAMES, FLOAT_DTYPES } from './dtypes.js';
 
 export type BlockKind = 'model' | 'cluster' | 'gpu' | 'plan' | 'batch';
 export type Mode = 'serve' | 'train';
@@ -59,7 +59,7 @@ export interface KeySpec {
 const int = (min = 1, max?: number): { kind: 'int'; min: number; max?: number } => (max === undefined ? { kind: 'int', min } : { kind: 'int', min, max });
 const enumOf = <const V extends readonly string[]>(...values: V): { kind: 'enum'; values: V } => ({ kind: 'enum', values });
 const dtype = { kind: 'enum', values: DTYPE_NAMES } as const;
-const floatDtype = enumOf('fp32', 'fp16', 'bf16');
+const floatDtype = enumOf(...FLOAT_DTYPES);
 
 export const ARCHS = ['llama', 'gpt2'] as const;
 export type Arch = (typeof ARCHS)[number];
