@@ -143,7 +143,7 @@ function responses(buf: Buffer, methods: readonly string[]): { status: number; b
     if (end < 0) break;
     const head = buf.subarray(at, end).toString('latin1');
     const m = /^HTTP\/1\.1 (\d{3}) /.exec(head);
-    if (!m) return `not an HTTP response: ${JSON.stringify(head.slice(0, 60))}`;
+    if (!m) return `not an HTTP response: ${JSON.stringify(head.slice(0, 60))} after ${JSON.stringify(buf.subarray(0, at).toString('latin1').slice(0, 400))}`;
     const length = methods[out.length] === 'HEAD' ? 0 : Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1] ?? 0);
     if (end + 4 + length > buf.length) break;
     const status = Number(m[1]);
@@ -222,7 +222,13 @@ function runCase(port: number, seed: number): Promise<{ problems: string[]; answ
           // Pieces spaced by the delay; 'stall' stops before the end and waits for the server.
           const last = p.how === 'stall' ? p.pieces - 1 : p.pieces;
           const size = Math.ceil(p.bytes.length / p.pieces);
-          for (let i = 0; i < last; i++) later(i * p.delayMs, () => write(p.bytes.subarray(i * size, (i + 1) * size)));
+          // One after another: timers of different delays may fire out of order on a busy loop.
+          const piece = (i: number) => {
+            if (i >= last) return;
+            write(p.bytes.subarray(i * size, (i + 1) * size));
+            later(p.delayMs, () => piece(i + 1));
+          };
+          piece(0);
           break;
         }
         case 'disconnect':
