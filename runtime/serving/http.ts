@@ -131,9 +131,6 @@ export async function startHttpServer(server: Server, options: HttpOptions): Pro
       resolve();
     });
   });
-  // Once listening, the only server errors are failed accepts (EMFILE when the process is
-  // out of file descriptors): that connection is lost, the server goes on.
-  httpServer.on('error', () => {});
   const { port } = httpServer.address() as AddressInfo;
   const urlHost = host.includes(':') ? `[${host}]` : host;
   let closed: Promise<void> | undefined;

@@ -4,13 +4,20 @@
  * client: each is cut within its configured time, extra connections are refused at the cap,
  * and normal requests keep working. Loopback only, the CPU engine, small timeouts.
  */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { shutdown, startHttpServer, type HttpHandle, type HttpOptions } from '../../runtime/serving/http.js';
 import { cpuReference } from '../../runtime/testing/cpu-engine.js';
 import { LIMITS } from '../../src/facts/limits.js';
 import { parseServeArgs } from '../../src/cli/commands/serve.js';
 import { UsageError } from '../../src/cli/usage.js';
+import { analyze } from '../../src/analyze.js';
+import { compilePlan } from '../../src/compile.js';
+import { ROOT, TSX } from '../cli/spawn.js';
 import { VOCAB, setup, sleep, waitFor } from '../serving/helpers.js';
 
 const handles: HttpHandle[] = [];
@@ -239,4 +246,54 @@ describe('parplan serve: the HTTP limit flags', () => {
     expect(err).toBeInstanceOf(UsageError);
     expect((err as Error).message).toBe(message);
   });
+});
+
+describe('parplan serve (process): the limit flags reach the server, and SIGTERM is not held by slow clients', () => {
+  it('SIGTERM with a half-sent body, a slowloris and a silent client connected: exit 0 at once; the cap refuses extras', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'parplan-hostile-serve-'));
+    const planFile = join(dir, 'tiny.plan');
+    writeFileSync(
+      planFile,
+      `model tiny { arch = gpt2  layers = 1  hidden = 32  heads = 2  vocab = 50  max_seq = 32  dtype = fp32 }
+cluster one { gpu { name = "lavapipe"  memory = 1 GiB }  gpus = 1 }
+plan tiny { model = tiny  cluster = one  mode = serve  engine = webgpu
+  batch { max_batch = 2  max_wait = 1 ms  seq = 32  queue = 4  max_prefill_tokens = 16 } }
+`,
+    );
+    const a = analyze([planFile]);
+    const graphFile = join(dir, 'tiny.graph.json');
+    writeFileSync(graphFile, JSON.stringify(compilePlan(a.results[0]!.plan, a.results[0]!.memory).graph));
+    const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1' };
+    const child = spawn(
+      process.execPath,
+      ['--import', TSX, `${ROOT}src/cli/main.ts`, 'serve', graphFile, '--weights', 'random:1', '--port', '0', '--max-connections', '4', '--headers-timeout', '30s', '--request-timeout', '60s', '--body-timeout', '30s'],
+      { cwd: ROOT, env },
+    );
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+    try {
+      await waitFor(() => /on http:\/\/127\.0\.0\.1:\d+ /.test(out) || child.exitCode !== null, 45_000, `the serving line (stderr: ${err})`);
+      const port = Number(/on http:\/\/127\.0\.0\.1:(\d+) /.exec(out)![1]);
+      const holders = [await raw(port, head(1000) + '{"prompt": [1'), await raw(port, 'POST /v1/generate HTTP/1.1\r\n'), await raw(port)];
+      await sleep(200);
+      // 4 allowed: one more is accepted, the ones after it closed at once.
+      const extras = await Promise.all(Array.from({ length: 4 }, () => raw(port)));
+      const closedSoon = await Promise.all(extras.map((c) => within(c.closed, 1000)));
+      expect(closedSoon.filter((ms) => ms !== 'timeout').length).toBeGreaterThanOrEqual(3);
+      for (const c of extras) c.socket.destroy();
+      const t0 = performance.now();
+      child.kill('SIGTERM');
+      const result = await within(exit, 15_000);
+      expect(result).toEqual({ code: 0, signal: null });
+      // Nothing was running: the half-sent body and the idle connections are cut at once, not after the drain or the timeouts.
+      expect(performance.now() - t0).toBeLessThan(3000);
+      expect(err).toContain('SIGTERM: stopping (running requests get 10 s to finish)');
+      for (const c of holders) expect(await within(c.closed, 500)).not.toBe('timeout');
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+  }, 90_000);
 });
