@@ -3,7 +3,8 @@
  * Targets (test/fuzz/targets.ts): `plan` (default: parse → check → memory → fit, 100,000),
  * `ts` (TypeScript with embedded plans → the static reader), `fmt` (formatPlanText),
  * `export` (every exporter on every plan that checks), `suggest` (the search, small clusters).
- * Usage: node --import tsx bench/fuzz.ts [--target plan|ts|fmt|export|suggest] [--count N] [--seed N]
+ * `http` (test/fuzz/http.ts): hostile clients against a loopback server, then a shutdown.
+ * Usage: node --import tsx bench/fuzz.ts [--target plan|ts|fmt|export|suggest|http] [--count N] [--seed N]
  * Replay one failure: add `--seed N --count 1 --show`.
  */
 import { corpus, fuzzOnce } from '../test/fuzz/mutate.js';
@@ -16,6 +17,7 @@ const arg = (name: string, dflt: number) => {
 };
 const targetArg = process.argv.indexOf('--target');
 const target = (targetArg >= 0 ? process.argv[targetArg + 1] : 'plan') as Target;
+if ((target as string) === 'http') process.exit(await fuzzHttpMain());
 if (!TARGETS.includes(target)) {
   console.error(`unknown --target '${target}'; one of ${TARGETS.join(', ')}`);
   process.exit(2);
@@ -60,3 +62,24 @@ workspace?.cleanup();
 const s = (performance.now() - t0) / 1000;
 console.log(`fuzz --target ${target}: ${count} mutants in ${s.toFixed(1)} s (${Math.round(count / s)}/s), ${reached} reached the part under test, ${failures} failures`);
 process.exitCode = failures > 0 ? 1 : 0;
+
+/** `--target http`: its own loop (cases run concurrently against one server); the exit code. */
+async function fuzzHttpMain(): Promise<number> {
+  const { fuzzHttp, HANG_MS, RSS_GROWTH_BOUND } = await import('../test/fuzz/http.js');
+  const count = arg('count', 100_000);
+  const start = performance.now();
+  const r = await fuzzHttp({
+    count,
+    first: arg('seed', 1),
+    concurrency: arg('concurrency', 32),
+    progress: (done, failures) => console.log(`${done} cases, ${failures} failures, ${((performance.now() - start) / 1000).toFixed(1)} s, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`),
+  });
+  for (const f of r.failures.slice(0, 10)) console.log(f);
+  const statuses = Object.entries(r.statuses).map(([s, n]) => `${s}: ${n}`).join(', ');
+  console.log(
+    `fuzz --target http: ${r.cases} cases in ${r.seconds.toFixed(1)} s (${Math.round(r.cases / r.seconds)}/s), ${r.failures.length} failures; ` +
+      `answers ${statuses}; ${r.unanswered} cut or refused; slowest case ${Math.round(r.slowestMs)} ms (hang: ${HANG_MS} ms); ` +
+      `peak RSS ${(r.peakRss / 2 ** 20).toFixed(0)} MiB (+${(r.rssGrowth / 2 ** 20).toFixed(0)} MiB, bound +${RSS_GROWTH_BOUND / 2 ** 20} MiB); shutdown ${Math.round(r.shutdownMs)} ms`,
+  );
+  return r.failures.length > 0 ? 1 : 0;
+}

@@ -8,6 +8,7 @@ import { corpus, fuzzOnce, memoryHost, mutate, mutateKnobs, rng } from './fuzz/m
 import { tokens } from './fuzz/mutate-ts.js';
 import { fuzzExportOnce, fuzzFmtOnce, fuzzSuggestOnce, fuzzTsOnce, tsWorkspace, type Outcome } from './fuzz/targets.js';
 import { tsCorpus } from './fuzz/ts-corpus.js';
+import { fuzzHttp } from './fuzz/http.js';
 
 /** Seeds 1..count through one target: the failures (at most 5), and how many cases reached the part under test. */
 async function sweep(count: number, once: (seed: number) => Outcome | Promise<Outcome>): Promise<{ failures: string[]; reached: number }> {
@@ -111,4 +112,16 @@ cluster c { gpu = H100_SXM_80GB  gpus = 999999999999999999993 }
 plan p { model = m  cluster = c  mode = serve  tensor = 3  batch { max_batch = 1  seq = 16 } }`);
     expect(a.diagnostics.map((d) => d.code)).toContain('PP2008');
   });
+});
+
+describe('fuzz: the HTTP server (replay with bench/fuzz.ts --target http --seed N --count 1)', () => {
+  it('hostile clients: no 500, no malformed answer, no hang, nothing left open; then a shutdown within its drain (600 cases)', async () => {
+    const r = await fuzzHttp({ count: 600, concurrency: 32 });
+    expect(r.failures).toEqual([]);
+    expect(r.slowestMs).toBeLessThan(5000);
+    expect(r.shutdownMs).toBeLessThan(1500);
+    // The run reached the server's answers and its timeouts, not only the parser.
+    expect(r.statuses[200]).toBeGreaterThan(30);
+    expect(r.statuses[408]).toBeGreaterThan(10);
+  }, 30_000);
 });

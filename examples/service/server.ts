@@ -19,7 +19,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { analyze } from '../../src/analyze.js';
 import { compilePlan } from '../../src/compile.js';
 import { GRAPH_VERSION, type Graph } from '../../src/graph/types.js';
-import { createRuntime, startHttpServer, type HttpHandle, type Runtime } from '../../runtime/index.js';
+import { createRuntime, shutdown, startHttpServer, type HttpHandle, type Runtime } from '../../runtime/index.js';
 
 export const DEFAULT_PLAN = fileURLToPath(new URL('./plan.plan', import.meta.url));
 
@@ -94,8 +94,8 @@ export async function start(options: ServiceOptions = {}): Promise<Service> {
     http,
     close: () =>
       (closing ??= (async () => {
-        await runtime.serve().close({ drain: true });
-        await http.close();
+        // Running requests get the drain time (10 s); slow or idle clients cannot hold it.
+        await shutdown(runtime.serve(), http);
         await runtime.close();
       })()),
   };

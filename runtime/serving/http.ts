@@ -7,12 +7,15 @@
  *   GET  /healthz      → 200 { "status": "ok" } or 503 { "status": "unhealthy" | "closed", … }
  *
  * Errors are `{ "error": { "code", "message" } }`: 400 invalid JSON or input, 404, 405,
- * 413 body too large, 429 queue full, 499 cancelled, 500 engine failure, 503 closed or
- * device lost, 504 deadline (with the partial `tokens`). A client that disconnects before
- * its answer cancels the request. Listens on loopback unless told otherwise.
+ * 408 request too slow, 413 body too large, 429 queue full, 499 cancelled, 500 engine
+ * failure, 503 closed or device lost, 504 deadline (with the partial `tokens`). A client that
+ * disconnects before its answer cancels the request. Listens on loopback unless told
+ * otherwise. Every client is bounded in time (headers, body, whole request, keep-alive) and
+ * in number (a connection cap): the limits are in src/facts/limits.ts, docs/security.md.
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { LIMITS } from '../../src/facts/limits.js';
 import { DeadlineError, ServingError } from './errors.js';
 import type { GenerateOptions, Server } from './server.js';
 
@@ -21,8 +24,23 @@ export interface HttpOptions {
   port: number;
   /** Default '127.0.0.1' (loopback only). */
   host?: string;
-  /** Largest accepted request body, bytes (default 1 MiB); larger → 413. */
+  /** Largest accepted request body, bytes (default LIMITS.httpBodyBytes, 1 MiB); larger → 413. */
   maxBodyBytes?: number;
+  /** Time to send the request line and headers, ms (default LIMITS.httpHeadersTimeoutMs); then 408 and the connection is closed. */
+  headersTimeoutMs?: number;
+  /** Time to send the body once the headers are in, ms (default LIMITS.httpBodyTimeoutMs); then 408 and the connection is closed. */
+  bodyTimeoutMs?: number;
+  /** Time to send the whole request, ms (default LIMITS.httpRequestTimeoutMs, at least headersTimeoutMs); then 408. */
+  requestTimeoutMs?: number;
+  /** An idle keep-alive connection is closed after this, ms (default LIMITS.httpKeepAliveTimeoutMs). */
+  keepAliveTimeoutMs?: number;
+  /** Most connections open at once (default LIMITS.httpMaxConnections); more are closed as they are accepted. */
+  maxConnections?: number;
+}
+
+export interface CloseHttpOptions {
+  /** How long responses in flight get before every connection is closed, ms (default LIMITS.httpDrainMs). */
+  drainMs?: number;
 }
 
 export interface HttpHandle {
@@ -31,34 +49,77 @@ export interface HttpHandle {
   readonly port: number;
   readonly host: string;
   readonly server: http.Server;
-  /** Stops listening, ends idle connections at once and the others after their response; resolves when all are closed. */
-  close(): Promise<void>;
+  /** Connections open now, and connections refused at the cap since the start. */
+  connections(): { open: number; refused: number };
+  /**
+   * Stops listening; ends at once the connections that are idle or still sending their
+   * request (a half-sent body cannot become a generation), the others after their
+   * response, and every one still open after `drainMs`. Resolves when all are closed.
+   */
+  close(options?: CloseHttpOptions): Promise<void>;
 }
 
 const GENERATE_FIELDS = ['prompt', 'max_new_tokens', 'stop', 'deadline_ms'] as const;
-const DEFAULT_MAX_BODY = 1 << 20;
+
+/** The options with their defaults, or a RangeError naming the bad one. */
+function resolveOptions(options: HttpOptions): Required<Omit<HttpOptions, 'port' | 'host'>> {
+  const headersTimeoutMs = options.headersTimeoutMs ?? LIMITS.httpHeadersTimeoutMs;
+  const o = {
+    maxBodyBytes: options.maxBodyBytes ?? LIMITS.httpBodyBytes,
+    headersTimeoutMs,
+    bodyTimeoutMs: options.bodyTimeoutMs ?? LIMITS.httpBodyTimeoutMs,
+    // Node refuses a request timeout below the headers timeout.
+    requestTimeoutMs: options.requestTimeoutMs ?? Math.max(LIMITS.httpRequestTimeoutMs, headersTimeoutMs),
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? LIMITS.httpKeepAliveTimeoutMs,
+    maxConnections: options.maxConnections ?? LIMITS.httpMaxConnections,
+  };
+  for (const [name, value] of Object.entries(o)) {
+    if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`startHttpServer: ${name} must be a whole number ≥ 1, got ${String(value)}`);
+  }
+  if (o.requestTimeoutMs < o.headersTimeoutMs) {
+    throw new RangeError(`startHttpServer: requestTimeoutMs (${o.requestTimeoutMs}) must be at least headersTimeoutMs (${o.headersTimeoutMs})`);
+  }
+  return o;
+}
 
 export async function startHttpServer(server: Server, options: HttpOptions): Promise<HttpHandle> {
   const host = options.host ?? '127.0.0.1';
-  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  const o = resolveOptions(options);
   // Requests in flight per connection, so that close() can end every connection that
   // serves none (idle keep-alive ones, and ones opened but never used) at once.
   const connections = new Map<Socket, number>();
+  // Requests whose body is still arriving: close() ends their connections at once.
+  const reading = new Set<http.IncomingMessage>();
   let closing = false;
-  const httpServer = http.createServer((req, res) => {
-    const socket = req.socket;
-    connections.set(socket, (connections.get(socket) ?? 0) + 1);
-    res.on('close', () => {
-      const n = (connections.get(socket) ?? 1) - 1;
-      if (connections.has(socket)) connections.set(socket, n);
-      if (closing && n === 0) socket.destroy();
-    });
-    if (closing) res.setHeader('Connection', 'close');
-    handle(server, maxBody, req, res).catch((err: unknown) => {
-      // Only a bug in this file lands here.
-      sendError(res, 500, 'internal_error', err instanceof Error ? err.message : String(err));
-    });
-  });
+  let refused = 0;
+  const httpServer = http.createServer(
+    {
+      headersTimeout: o.headersTimeoutMs,
+      requestTimeout: o.requestTimeoutMs,
+      keepAliveTimeout: o.keepAliveTimeoutMs,
+      maxHeaderSize: LIMITS.httpHeaderBytes,
+      // Node checks the two timeouts above only this often (30 s by default).
+      connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(o.headersTimeoutMs / 4))),
+    },
+    (req, res) => {
+      const socket = req.socket;
+      connections.set(socket, (connections.get(socket) ?? 0) + 1);
+      res.on('close', () => {
+        reading.delete(req);
+        const n = (connections.get(socket) ?? 1) - 1;
+        if (connections.has(socket)) connections.set(socket, n);
+        if (closing && n === 0) socket.destroy();
+      });
+      if (closing) res.setHeader('Connection', 'close');
+      handle(server, o, reading, req, res).catch((err: unknown) => {
+        // Only a bug in this file lands here.
+        sendError(res, 500, 'internal_error', err instanceof Error ? err.message : String(err));
+      });
+    },
+  );
+  // Node closes connections past the cap as it accepts them, before any byte is read.
+  httpServer.maxConnections = o.maxConnections;
+  httpServer.on('drop', () => refused++);
   httpServer.on('connection', (socket: Socket) => {
     connections.set(socket, 0);
     socket.on('close', () => connections.delete(socket));
@@ -72,21 +133,56 @@ export async function startHttpServer(server: Server, options: HttpOptions): Pro
   });
   const { port } = httpServer.address() as AddressInfo;
   const urlHost = host.includes(':') ? `[${host}]` : host;
+  let closed: Promise<void> | undefined;
   return {
     url: `http://${urlHost}:${port}`,
     port,
     host,
     server: httpServer,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
+    connections: () => ({ open: connections.size, refused }),
+    close: (closeOptions = {}) =>
+      (closed ??= new Promise<void>((resolve, reject) => {
         closing = true;
-        httpServer.close((err) => (err ? reject(err) : resolve()));
+        const drainMs = closeOptions.drainMs ?? LIMITS.httpDrainMs;
+        let timer: NodeJS.Timeout | undefined;
+        httpServer.close((err) => {
+          clearTimeout(timer);
+          if (err) reject(err);
+          else resolve();
+        });
         for (const [socket, n] of connections) if (n === 0) socket.destroy();
-      }),
+        for (const req of reading) req.socket.destroy();
+        timer = setTimeout(() => {
+          httpServer.closeAllConnections();
+          for (const socket of connections.keys()) socket.destroy();
+        }, drainMs);
+      })),
   };
 }
 
-async function handle(server: Server, maxBody: number, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+/**
+ * What `parplan serve` does on SIGINT or SIGTERM, within `drainMs` in all: stops accepting
+ * connections and ends the idle and half-sent ones at once; lets running generations
+ * finish until a second before the end (`drainMs / 10` when shorter), then stops them
+ * (503 server_closed); then closes every connection still open. Resolves with whether
+ * every generation finished.
+ */
+export async function shutdown(server: Server, http: HttpHandle, drainMs: number = LIMITS.httpDrainMs): Promise<boolean> {
+  const connectionsClosed = http.close({ drainMs });
+  // The stopped requests' 503s need a moment to be written before the connections go.
+  const generationsMs = drainMs - Math.min(1000, drainMs / 10);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), generationsMs)));
+  const drained = await Promise.race([server.close({ drain: true }).then(() => true), late]);
+  clearTimeout(timer);
+  if (!drained) await server.close({ drain: false });
+  await connectionsClosed;
+  return drained;
+}
+
+type Limits = ReturnType<typeof resolveOptions>;
+
+async function handle(server: Server, limits: Limits, reading: Set<http.IncomingMessage>, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   let path: string;
   try {
     path = new URL(req.url ?? '/', 'http://localhost').pathname;
@@ -120,12 +216,12 @@ async function handle(server: Server, maxBody: number, req: http.IncomingMessage
     sendJson(res, 200, server.stats());
     return;
   }
-  await generate(server, maxBody, req, res);
+  await generate(server, limits, reading, req, res);
 }
 
 const ROUTES: Record<string, string> = { '/v1/generate': 'POST', '/v1/stats': 'GET', '/healthz': 'GET' };
 
-async function generate(server: Server, maxBody: number, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+async function generate(server: Server, limits: Limits, reading: Set<http.IncomingMessage>, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   // Watch for the client going away from the start: 'close' on the response before it
   // finished means the connection closed (req's own 'close' fires once its body is read).
   const abort = new AbortController();
@@ -133,9 +229,19 @@ async function generate(server: Server, maxBody: number, req: http.IncomingMessa
     if (!res.writableFinished) abort.abort(new Error('the client closed the connection'));
   });
 
-  const body = await readBody(req, maxBody);
+  const maxBody = limits.maxBodyBytes;
+  if (!req.complete) reading.add(req);
+  const body = await readBody(req, maxBody, limits.bodyTimeoutMs);
+  reading.delete(req);
   if (body.kind === 'too_large') {
     sendError(res, 413, 'body_too_large', `the request body exceeds ${maxBody} bytes`);
+    return;
+  }
+  if (body.kind === 'too_slow') {
+    // The rest of the body may never come: answer, then close the connection.
+    res.setHeader('Connection', 'close');
+    res.on('finish', () => req.socket.destroy());
+    sendError(res, 408, 'request_timeout', `the request body did not arrive within ${limits.bodyTimeoutMs} ms`);
     return;
   }
   if (body.kind === 'aborted') return;
@@ -182,14 +288,20 @@ function parseGenerate(body: unknown): { prompt: number[]; options: GenerateOpti
   return { prompt: o.prompt as number[], options };
 }
 
-type Body = { kind: 'ok'; text: string } | { kind: 'too_large' } | { kind: 'aborted' };
+type Body = { kind: 'ok'; text: string } | { kind: 'too_large' } | { kind: 'too_slow' } | { kind: 'aborted' };
 
 /**
- * Reads the body up to `max` bytes. A larger body is drained (up to 16 × max, then the
- * connection is cut) so that the client reads the 413 instead of a reset.
+ * Reads the body up to `max` bytes within `timeoutMs`. A larger body is drained (up to
+ * 16 × max, then the connection is cut) so that the client reads the 413 instead of a
+ * reset; one still arriving after `timeoutMs` is too slow (the caller answers 408).
  */
-function readBody(req: http.IncomingMessage, max: number): Promise<Body> {
-  return new Promise<Body>((resolve) => {
+function readBody(req: http.IncomingMessage, max: number, timeoutMs: number): Promise<Body> {
+  return new Promise<Body>((resolveBody) => {
+    const timer = setTimeout(() => resolveBody({ kind: 'too_slow' }), timeoutMs);
+    const resolve = (b: Body) => {
+      clearTimeout(timer);
+      resolveBody(b);
+    };
     const declared = Number(req.headers['content-length']);
     let size = 0;
     let tooLarge = Number.isFinite(declared) && declared > max;

@@ -12,4 +12,4 @@ export { checkPolicy, policyFromPlan, type BatchPolicy } from './policy.js';
 export type { RequestCounts, ServerStats } from './stats.js';
 /** Every error class, each with a `code` and an HTTP `status`. */
 export * from './errors.js';
-export { startHttpServer, type HttpHandle, type HttpOptions } from './http.js';
+export { shutdown, startHttpServer, type CloseHttpOptions, type HttpHandle, type HttpOptions } from './http.js';

@@ -102,13 +102,19 @@ export const SERVE: CommandSpec = {
     { name: '--weights', value: { placeholder: 'SPEC' }, doc: 'random:SEED, or safetensors files or a directory (comma-separated)' },
     { name: '--port', value: { placeholder: 'N' }, doc: 'port to listen on (default: 8080; 0 picks a free one)' },
     { name: '--host', value: { placeholder: 'H' }, doc: 'address to listen on (default: 127.0.0.1, loopback only)' },
+    { name: '--headers-timeout', value: { placeholder: 'TIME' }, doc: 'time to send the request line and headers, then 408 (default: 10s)' },
+    { name: '--body-timeout', value: { placeholder: 'TIME' }, doc: 'time to send the body after the headers, then 408 (default: 10s)' },
+    { name: '--request-timeout', value: { placeholder: 'TIME' }, doc: 'time to send the whole request, then 408 (default: 20s)' },
+    { name: '--keep-alive-timeout', value: { placeholder: 'TIME' }, doc: 'an idle keep-alive connection is closed after it (default: 5s)' },
+    { name: '--max-connections', value: { placeholder: 'N' }, doc: 'most connections open at once; more are refused (default: 512)' },
     HELP,
   ],
   details:
     "Runs a graph written by 'parplan compile' from a plan with mode = serve and engine = webgpu:\n" +
     "one WebGPU device per rank, the weights loaded shard by shard, the plan's batch policy.\n" +
     'POST /v1/generate {"prompt": [ids], "max_new_tokens": n} -> {"tokens": [ids], "finish"};\n' +
-    'GET /v1/stats; GET /healthz (docs/serving.md). SIGINT or SIGTERM stops it (exit 0).\n' +
+    'GET /v1/stats; GET /healthz (docs/serving.md). SIGINT or SIGTERM stops it (exit 0):\n' +
+    'running requests get 10 s, then every connection is closed. Client limits: docs/security.md.\n' +
     'Exit 2: bad arguments, an unreadable or unsuitable graph, weights that cannot be found;\n' +
     'exit 1: the runtime cannot start (no WebGPU adapter, weights that do not fit, port in use).',
 };

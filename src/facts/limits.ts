@@ -15,6 +15,22 @@ export const LIMITS = {
   syntaxErrorsPerFile: 100,
   /** Most files one program (a checked file and everything it imports, transitively) may read. */
   importFiles: 1000,
+  /** HTTP: a client must send its request line and headers within this (ms), else 408 and the connection is closed (slowloris). */
+  httpHeadersTimeoutMs: 10_000,
+  /** HTTP: a request body must arrive within this (ms) of its headers, else 408 (a client trickling a byte a second). */
+  httpBodyTimeoutMs: 10_000,
+  /** HTTP: the whole request, headers and body, must arrive within this (ms): Node's `requestTimeout`, a backstop to the two above. */
+  httpRequestTimeoutMs: 20_000,
+  /** HTTP: an idle keep-alive connection is closed after this (ms). */
+  httpKeepAliveTimeoutMs: 5_000,
+  /** HTTP: most connections open at once; more are closed as they are accepted. Well below a default `ulimit -n` of 1024. */
+  httpMaxConnections: 512,
+  /** HTTP: largest request body (bytes); larger → 413. A generate request is a few KiB. */
+  httpBodyBytes: 1024 * 1024,
+  /** HTTP: largest request line plus headers (bytes); larger → 431. Node's default. */
+  httpHeaderBytes: 16 * 1024,
+  /** HTTP: on SIGINT/SIGTERM or shutdown(), how long (ms) running generations may take before they are stopped and every connection is closed. */
+  httpDrainMs: 10_000,
 } as const;
 
 /** `1 MiB`-style text for a byte limit in messages. */

@@ -13,6 +13,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
+import { LIMITS } from '../../facts/limits.js';
 import { GRAPH_VERSION, type Graph } from '../../graph/types.js';
 import { makeStyle, shouldColor } from '../../render/style.js';
 import { parseArgs } from '../args.js';
@@ -23,14 +24,47 @@ import { UsageError } from '../usage.js';
 
 export const DEFAULT_PORT = 8080;
 export const DEFAULT_HOST = '127.0.0.1';
-/** How long a shutdown waits for running requests before stopping them. */
-const DRAIN_MS = 10_000;
+/** How long a shutdown waits for running requests before stopping them and closing every connection. */
+const DRAIN_MS = LIMITS.httpDrainMs;
 
 export interface ServeArgs {
   file: string;
   weights: string;
   port: number;
   host: string;
+  /** The HTTP client limits given on the command line (startHttpServer's defaults for the rest). */
+  limits: ServeLimits;
+}
+
+export interface ServeLimits {
+  headersTimeoutMs?: number;
+  bodyTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  keepAliveTimeoutMs?: number;
+  maxConnections?: number;
+}
+
+/** The HTTP limit flags: option → field, and whether it takes a time (else a count). */
+const LIMIT_FLAGS: readonly [string, keyof ServeLimits, 'time' | 'count'][] = [
+  ['--headers-timeout', 'headersTimeoutMs', 'time'],
+  ['--body-timeout', 'bodyTimeoutMs', 'time'],
+  ['--request-timeout', 'requestTimeoutMs', 'time'],
+  ['--keep-alive-timeout', 'keepAliveTimeoutMs', 'time'],
+  ['--max-connections', 'maxConnections', 'count'],
+];
+
+/** `500ms`, `10s` or a bare number of milliseconds, as whole milliseconds; or a count. */
+function parseLimit(flag: string, text: string, kind: 'time' | 'count'): number {
+  const m = kind === 'time' ? /^(\d{1,9}(?:\.\d{1,3})?)(ms|s)?$/.exec(text) : /^(\d{1,9})$/.exec(text);
+  const n = m ? Math.round(Number(m[1]) * (m[2] === 's' ? 1000 : 1)) : NaN;
+  if (!(n >= 1)) {
+    throw new UsageError(
+      `option '${flag}' needs ${kind === 'time' ? 'a time such as 500ms or 10s' : 'a whole number ≥ 1'}, found '${text}'`,
+      kind === 'time' ? 'units: ms, s (default ms)' : 'the most connections open at once',
+      SERVE.name,
+    );
+  }
+  return n;
 }
 
 export function parseServeArgs(argv: readonly string[]): ServeArgs | 'help' {
@@ -54,7 +88,15 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs | 'help' {
     if (!(port >= 0 && port <= 65535)) throw new UsageError(`'${portText}' is not a port`, 'use a number from 0 to 65535 (0 picks a free port)', SERVE.name);
   }
   const host = args.options.get('--host');
-  return { file: args.positionals[0]!, weights, port, host: typeof host === 'string' ? host : DEFAULT_HOST };
+  const limits: ServeLimits = {};
+  for (const [flag, field, kind] of LIMIT_FLAGS) {
+    const text = args.options.get(flag);
+    if (typeof text === 'string') limits[field] = parseLimit(flag, text, kind);
+  }
+  if (limits.requestTimeoutMs !== undefined && limits.requestTimeoutMs < (limits.headersTimeoutMs ?? LIMITS.httpHeadersTimeoutMs)) {
+    throw new UsageError("'--request-timeout' is shorter than the headers timeout", `the whole request includes its headers: give at least ${limits.headersTimeoutMs ?? LIMITS.httpHeadersTimeoutMs}ms`, SERVE.name);
+  }
+  return { file: args.positionals[0]!, weights, port, host: typeof host === 'string' ? host : DEFAULT_HOST, limits };
 }
 
 /**
@@ -158,7 +200,7 @@ export async function runServe(argv: readonly string[], io: Io): Promise<ExitCod
   const n = graph.devices.length;
   const devices = `${n} device${n === 1 ? '' : 's'}`;
   io.stderr.write(`loading plan '${graph.plan.name}' (${devices}, weights ${args.weights}) …\n`);
-  const { createRuntime, startHttpServer } = await import('../../../runtime/index.js');
+  const { createRuntime, startHttpServer, shutdown } = await import('../../../runtime/index.js');
   let rt: Awaited<ReturnType<typeof createRuntime>>;
   try {
     rt = await createRuntime(graph, { weights });
@@ -168,7 +210,7 @@ export async function runServe(argv: readonly string[], io: Io): Promise<ExitCod
   const server = rt.serve();
   let http: Awaited<ReturnType<typeof startHttpServer>>;
   try {
-    http = await startHttpServer(server, { port: args.port, host: args.host });
+    http = await startHttpServer(server, { port: args.port, host: args.host, ...args.limits });
   } catch (e) {
     await rt.close();
     const code = (e as NodeJS.ErrnoException).code;
@@ -196,12 +238,8 @@ export async function runServe(argv: readonly string[], io: Io): Promise<ExitCod
 
   io.stderr.write(`${signal}: stopping (running requests get ${DRAIN_MS / 1000} s to finish) …\n`);
   try {
-    const drained = server.close({ drain: true }).then(() => true);
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), DRAIN_MS)));
-    if (!(await Promise.race([drained, late]))) await server.close({ drain: false });
-    clearTimeout(timer);
-    await http.close();
+    // Stops accepting, ends idle and half-sent requests at once, and every connection by DRAIN_MS.
+    await shutdown(server, http, DRAIN_MS);
     await rt.close();
   } catch (e) {
     return fail('shutdown failed', e);
