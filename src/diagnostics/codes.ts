@@ -11,7 +11,8 @@
  * lower case, no final period, says what is wrong (not how to fix it: that is `help`).
  * Each code has a long form in `src/diagnostics/explain/<CODE>.md` (`parplan explain CODE`).
  */
-import { groupDigits } from '../format.js';
+import { clip, groupDigits } from '../format.js';
+import { LIMITS } from '../facts/limits.js';
 export type Severity = 'error' | 'warning' | 'note';
 
 export interface CodeInfo {
@@ -121,7 +122,8 @@ export function formatMessage(template: string, args: Record<string, string | nu
   return template.replace(/\{(\w+)\}/g, (_, name: string) => {
     const v = args[name];
     if (v === undefined) throw new InternalError(`diagnostic argument '${name}' missing for '${template}'`);
-    return typeof v === 'number' ? formatNumber(v) : v;
+    // A quoted name or string is shown by its start: a 1 MB identifier is not a 1 MB message.
+    return typeof v === 'number' ? formatNumber(v) : clip(v, LIMITS.messageArgChars);
   });
 }
 
