@@ -96,6 +96,7 @@ export const CODES = {
   PP7003: { severity: 'error', title: 'template-declarations', message: 'a {tag} template must declare one {tag}, found {found}' },
   PP7004: { severity: 'error', title: 'bad-option-value', message: "'{key}' cannot be {found}" },
   PP7005: { severity: 'error', title: 'typescript-not-read', message: "'{path}' is TypeScript, and analyze() reads .plan files only (analyzeProject() reads both)" },
+  PP7006: { severity: 'error', title: 'typescript-too-deep', message: "cannot read the plans in '{path}': {reason}" },
 
   // 8xxx: export to other engines (src/export/)
   PP8001: { severity: 'error', title: 'export-wrong-mode', message: "{engine} runs {expected} plans, and plan '{plan}' is a {mode} plan" },
