@@ -21,7 +21,7 @@ export const LIMITS = {
   sourceLineColumns: 160,
   /** Characters of one argument quoted in a message (a name, a string): an identifier of a megabyte is shown by its start. */
   messageArgChars: 200,
-  /** Characters of a diagnostic's message, help or related note: bounds every output format, whatever a message quotes. */
+  /** Characters of a diagnostic's message, related note or line of help: bounds every output format, whatever a message quotes. */
   messageChars: 1000,
 } as const;
 
