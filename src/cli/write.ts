@@ -61,6 +61,8 @@ export function osReason(e: unknown): string {
   if (code === 'EISDIR') return 'it is a directory';
   if (code === 'EACCES') return 'permission denied';
   if (code === 'ENOENT') return 'no such file or directory';
+  // mkdir of an output directory over a file (`compile` of several plans with `-o x.plan`).
+  if (code === 'EEXIST') return 'it exists and is not a directory, and the output is several files';
   const m = e instanceof Error ? e.message : String(e);
   return m.replace(/^E[A-Z]+: /, '').replace(/, \w+ '.*'$/, '');
 }

@@ -177,6 +177,11 @@ describe('item 8: -o never overwrites an input', () => {
       expect(r.err).toContain('= help: write the output elsewhere');
       unchanged();
     }
+    // Both plans: -o names a directory to hold two graphs, and the plan is not one.
+    const both = await cli('compile', plan, '-o', 'tiny.plan');
+    expect(both.code).toBe(2);
+    expect(firstLine(both.err)).toBe(`error[PP6004]: cannot write '${plan}': it exists and is not a directory, and the output is several files`);
+    unchanged();
   });
 
   it('report -o INPUT, and -o a symbolic link to it', async () => {
