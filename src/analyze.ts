@@ -14,6 +14,7 @@ import { memoryPlan } from './memory/index.js';
 import type { MemoryPlan } from './memory/types.js';
 import type { CheckedPlan } from './plan.js';
 import type { SourceFile } from './source.js';
+import { LIMITS, limitText } from './facts/limits.js';
 
 export type { Host } from './load.js';
 
@@ -71,7 +72,7 @@ export async function analyzeProject(paths: readonly string[], opts: AnalyzeOpti
   const files = expandPaths(paths, host, raw, { typescript: true });
   const cache = new Map<string, CachedFile>();
   // A cheap text filter first: TypeScript without the word `parplan` holds no plans, and ts-morph is slow to load.
-  const scripts = files.filter((f) => isTypeScriptPath(f) && mentionsParplan(f, host));
+  const scripts = files.filter((f) => isTypeScriptPath(f) && mentionsParplan(f, host) && typescriptSize(f, host, raw));
   const embedded = scripts.length > 0 ? await loadEmbedded(scripts, host, cache, raw, opts.root) : undefined;
   const programs: Program[] = [];
   for (const file of files) {
@@ -82,6 +83,14 @@ export async function analyzeProject(paths: readonly string[], opts: AnalyzeOpti
   const sources = cachedSources(cache);
   for (const s of embedded?.sources ?? []) sources.set(s.path, s);
   return analyzePrograms(programs, { files, sources, diagnostics: raw }, opts);
+}
+
+/** Whether a TypeScript file is small enough to parse (LIMITS.typescriptFileBytes); else PP6001 for it. */
+function typescriptSize(file: string, host: Host, out: Diagnostic[]): boolean {
+  const size = host.size ? host.size(file) : Buffer.byteLength(host.readFile(file));
+  if (size <= LIMITS.typescriptFileBytes) return true;
+  out.push({ ...diag('PP6001', undefined, { path: file, reason: `it is larger than ${limitText(LIMITS.typescriptFileBytes)}, the most parplan reads as a TypeScript file` }), file });
+  return false;
 }
 
 function loadOptions(opts: AnalyzeOptions): LoadOptions {

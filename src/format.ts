@@ -65,3 +65,45 @@ export function groupDigits(n: number): string {
   for (let i = head; i < s.length; i += 3) out += (out ? ',' : '') + s.slice(i, i + 3);
   return n < 0 ? `-${out}` : out;
 }
+
+/**
+ * Characters that must not reach a terminal or a log viewer as they are: C0 controls but
+ * tab and newline (ESC starts terminal escape sequences, CR overwrites a line), DEL, C1
+ * controls (U+009B is CSI on some terminals), line and paragraph separators, the byte
+ * order mark, and the bidirectional controls that can make text read other than it runs
+ * ("Trojan source": U+061C, U+200E–U+200F, U+202A–U+202E, U+2066–U+2069).
+ */
+const UNPRINTABLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]/g;
+
+/** Text from an input, safe to show: each unprintable character as `\u{1b}`; newlines too (one line stays one line). */
+export function printable(s: string): string {
+  return s.replace(UNPRINTABLE, escapeChar).replace(/\n/g, '\\u{a}');
+}
+
+/** As `printable`, keeping newlines (a message with its help on the next line). */
+export function printableLines(s: string): string {
+  return s.replace(UNPRINTABLE, escapeChar);
+}
+
+function escapeChar(c: string): string {
+  return `\\u{${c.charCodeAt(0).toString(16)}}`;
+}
+
+/**
+ * JSON text with the characters above written as `\uXXXX` escapes: the same value once
+ * parsed, but none of them raw in a terminal or log that shows the JSON (JSON.stringify
+ * escapes C0 controls itself, not DEL, C1, the separators or the bidirectional controls).
+ */
+export function jsonSafe(json: string): string {
+  return json.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** At most `max` characters: a longer text keeps its start and ends with '…'. */
+export function clip(s: string, max: number): string {
+  if (s.length <= max) return s;
+  // Never cut a surrogate pair in two.
+  let end = max - 1;
+  const c = s.charCodeAt(end - 1);
+  if (c >= 0xd800 && c <= 0xdbff) end--;
+  return `${s.slice(0, end)}…`;
+}

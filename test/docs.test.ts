@@ -19,7 +19,7 @@ const EXAMPLE_PATH = '/example.plan';
 const NO_PLAN_EXAMPLE: ReadonlySet<Code> = new Set<Code>([
   'PP6001', 'PP6002', 'PP6003', 'PP6004', 'PP9001',
   // Plans embedded in TypeScript: their ```ts examples run in test/embedded/explain.test.ts.
-  'PP7001', 'PP7002', 'PP7003', 'PP7004', 'PP7005',
+  'PP7001', 'PP7002', 'PP7003', 'PP7004', 'PP7005', 'PP7006',
 ]);
 
 const HEADINGS = ['Example', 'Fixed', 'Notes', 'See also'];

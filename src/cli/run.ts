@@ -16,6 +16,7 @@ import { CannotWriteError } from './write.js';
 import { suggest } from '../diagnostics/suggest.js';
 import { CODES, InternalError, formatMessage } from '../diagnostics/codes.js';
 import { makeStyle, shouldColor } from '../render/style.js';
+import { printable } from '../format.js';
 
 /** `deps` replaces parts of the pipeline in tests (e.g. a fake `analyze`). */
 export async function runCli(argv: readonly string[], io: Io, deps: CheckDeps = {}): Promise<ExitCode> {
@@ -114,8 +115,9 @@ function help(args: readonly string[], io: Io): ExitCode {
  */
 function reportUsage(e: UsageError, io: Io): ExitCode {
   const style = makeStyle(shouldColor(io.stderr, io.env));
-  const lines = [`${style.bold(style.red('error'))}${style.bold(`: ${e.message}`)}`];
-  if (e.hint !== undefined) lines.push(`  = help: ${e.hint}`);
+  // The message quotes the command line (`explain $'\e[2J'`): shown escaped, as diagnostics are.
+  const lines = [`${style.bold(style.red('error'))}${style.bold(`: ${printable(e.message)}`)}`];
+  if (e.hint !== undefined) lines.push(`  = help: ${printable(e.hint)}`);
   const c = COMMANDS.find((x) => x.name === e.command && x.name !== 'help');
   lines.push(c ? `usage: ${c.usage}` : "run 'parplan --help' for usage");
   io.stderr.write(lines.join('\n') + '\n');
@@ -126,7 +128,9 @@ function reportUsage(e: UsageError, io: Io): ExitCode {
 function reportCannotWrite(e: CannotWriteError, io: Io): ExitCode {
   const style = makeStyle(shouldColor(io.stderr, io.env));
   const message = formatMessage(CODES.PP6004.message, { path: e.path, reason: e.reason });
-  io.stderr.write(`${style.bold(style.red('error[PP6004]'))}${style.bold(`: ${message}`)}\n`);
+  const lines = [`${style.bold(style.red('error[PP6004]'))}${style.bold(`: ${printable(message)}`)}`];
+  if (e.hint !== undefined) lines.push(`  = help: ${printable(e.hint)}`);
+  io.stderr.write(lines.join('\n') + '\n');
   return EXIT.USAGE;
 }
 
@@ -145,7 +149,7 @@ function reportInternal(e: unknown, io: Io): ExitCode {
     message = formatMessage(CODES.PP9001.message, { detail });
   }
   const debug = io.env['PARPLAN_DEBUG'];
-  const lines = [`${style.bold(style.red('error[PP9001]'))}${style.bold(`: ${message}`)}`];
+  const lines = [`${style.bold(style.red('error[PP9001]'))}${style.bold(`: ${printable(message)}`)}`];
   if (debug !== undefined && debug !== '' && debug !== '0') {
     lines.push(e instanceof Error && e.stack ? e.stack : String(e));
   } else {

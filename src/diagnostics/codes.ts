@@ -11,7 +11,8 @@
  * lower case, no final period, says what is wrong (not how to fix it: that is `help`).
  * Each code has a long form in `src/diagnostics/explain/<CODE>.md` (`parplan explain CODE`).
  */
-import { groupDigits } from '../format.js';
+import { clip, groupDigits } from '../format.js';
+import { LIMITS } from '../facts/limits.js';
 export type Severity = 'error' | 'warning' | 'note';
 
 export interface CodeInfo {
@@ -95,6 +96,7 @@ export const CODES = {
   PP7003: { severity: 'error', title: 'template-declarations', message: 'a {tag} template must declare one {tag}, found {found}' },
   PP7004: { severity: 'error', title: 'bad-option-value', message: "'{key}' cannot be {found}" },
   PP7005: { severity: 'error', title: 'typescript-not-read', message: "'{path}' is TypeScript, and analyze() reads .plan files only (analyzeProject() reads both)" },
+  PP7006: { severity: 'error', title: 'typescript-too-deep', message: "cannot read the plans in '{path}': {reason}" },
 
   // 8xxx: export to other engines (src/export/)
   PP8001: { severity: 'error', title: 'export-wrong-mode', message: "{engine} runs {expected} plans, and plan '{plan}' is a {mode} plan" },
@@ -121,7 +123,8 @@ export function formatMessage(template: string, args: Record<string, string | nu
   return template.replace(/\{(\w+)\}/g, (_, name: string) => {
     const v = args[name];
     if (v === undefined) throw new InternalError(`diagnostic argument '${name}' missing for '${template}'`);
-    return typeof v === 'number' ? formatNumber(v) : v;
+    // A quoted name or string is shown by its start: a 1 MB identifier is not a 1 MB message.
+    return typeof v === 'number' ? formatNumber(v) : clip(v, LIMITS.messageArgChars);
   });
 }
 

@@ -1,5 +1,7 @@
 import type { Span } from '../source.js';
 import { CODES, formatMessage, type Code, type Severity } from './codes.js';
+import { LIMITS } from '../facts/limits.js';
+import { clip } from '../format.js';
 
 /** A related place, e.g. "the other stage range is here". */
 export interface Related {
@@ -36,10 +38,12 @@ export function diag(
   opts: DiagnosticOptions = {},
 ): Diagnostic {
   const info = CODES[code];
-  const d: Diagnostic = { code, severity: opts.severity ?? info.severity, message: formatMessage(info.message, args) };
+  // Every text is bounded here, so every output format is: help and notes quote the input too.
+  const d: Diagnostic = { code, severity: opts.severity ?? info.severity, message: clip(formatMessage(info.message, args), LIMITS.messageChars) };
   if (span) d.span = span;
-  if (opts.help) d.help = opts.help;
-  if (opts.related && opts.related.length > 0) d.related = opts.related;
+  // Per line: a deadlock's grid (one line per rank) is kept whole, a line quoting a megabyte is not.
+  if (opts.help) d.help = opts.help.length > LIMITS.messageChars ? opts.help.split('\n').map((l) => clip(l, LIMITS.messageChars)).join('\n') : opts.help;
+  if (opts.related && opts.related.length > 0) d.related = opts.related.map((r) => (r.message.length > LIMITS.messageChars ? { ...r, message: clip(r.message, LIMITS.messageChars) } : r));
   return d;
 }
 

@@ -15,6 +15,14 @@ export const LIMITS = {
   syntaxErrorsPerFile: 100,
   /** Most files one program (a checked file and everything it imports, transitively) may read. */
   importFiles: 1000,
+  /** Largest TypeScript file read for embedded plans: the TypeScript parser needs ~100 bytes of memory per byte of code. */
+  typescriptFileBytes: 2 * 1024 * 1024,
+  /** Columns of a source line shown under a diagnostic: a window around the span, so a 1 MB line is not printed once per error. */
+  sourceLineColumns: 160,
+  /** Characters of one argument quoted in a message (a name, a string): an identifier of a megabyte is shown by its start. */
+  messageArgChars: 200,
+  /** Characters of a diagnostic's message, related note or line of help: bounds every output format, whatever a message quotes. */
+  messageChars: 1000,
   /** HTTP: a client must send its request line and headers within this (ms), else 408 and the connection is closed (slowloris). */
   httpHeadersTimeoutMs: 10_000,
   /** HTTP: a request body must arrive within this (ms) of its headers, else 408 (a client trickling a byte a second). */

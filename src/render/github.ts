@@ -6,16 +6,19 @@
  * Escaping follows @actions/core (`toolkit/packages/core/src/command.ts`): in the message,
  * `%` → `%25`, CR → `%0D`, LF → `%0A`; in property values additionally `:` → `%3A` and
  * `,` → `%2C`. The help text follows the message on its own line (an escaped LF).
+ * Other control characters (ESC, the bidirectional controls) are shown as `\u{1b}`
+ * (src/format.ts `printable`): GitHub's log viewer interprets ANSI sequences.
  */
 import type { Analysis } from '../analyze.js';
 import type { Diagnostic } from '../diagnostics/diagnostic.js';
+import { printable, printableLines } from '../format.js';
 import { diagnosticFile, summaryLine, verdict } from './common.js';
 
 const COMMAND = { error: 'error', warning: 'warning', note: 'notice' } as const;
 
 export function renderGithub(a: Analysis): string {
   const out: string[] = a.diagnostics.map(annotation);
-  for (const r of a.results) out.push(`parplan: plan ${r.plan.name} (${r.plan.file}): ${verdict(r)}`);
+  for (const r of a.results) out.push(`parplan: plan ${r.plan.name} (${printable(r.plan.file)}): ${verdict(r)}`);
   out.push(`parplan: ${summaryLine(a)}`);
   return out.join('\n') + '\n';
 }
@@ -34,7 +37,7 @@ export function annotation(d: Diagnostic): string {
 }
 
 export function escapeData(s: string): string {
-  return s.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+  return printableLines(s.replace(/%/g, '%25').replace(/\r/g, '%0D')).replace(/\n/g, '%0A');
 }
 
 export function escapeProperty(s: string): string {

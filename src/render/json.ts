@@ -31,6 +31,7 @@ import { InternalError } from '../diagnostics/codes.js';
 import type { DeviceMemory } from '../memory/types.js';
 import type { LinkBytes, PlanCost, ServeCost, Traffic, TrainCost } from '../cost/types.js';
 import { diagnosticFile, isOk } from './common.js';
+import { jsonSafe } from '../format.js';
 
 export interface JsonReport {
   ok: boolean;
@@ -93,7 +94,7 @@ export function toJson(a: Analysis): JsonReport {
 
 /** The report as text: 2-space indented, with a final newline. */
 export function renderJson(a: Analysis): string {
-  return JSON.stringify(toJson(a), null, 2) + '\n';
+  return jsonSafe(JSON.stringify(toJson(a), null, 2)) + '\n';
 }
 
 function jsonPlan(r: PlanResult): JsonPlan {

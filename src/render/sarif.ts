@@ -19,6 +19,7 @@ import type { Diagnostic } from '../diagnostics/diagnostic.js';
 import { CODES, type Code, type Severity } from '../diagnostics/codes.js';
 import type { Span } from '../source.js';
 import { diagnosticFile } from './common.js';
+import { jsonSafe } from '../format.js';
 
 export const SARIF_SCHEMA = 'https://json.schemastore.org/sarif-2.1.0.json';
 
@@ -94,7 +95,7 @@ export function toSarif(a: Analysis, opts: SarifOptions): SarifLog {
 }
 
 export function renderSarif(a: Analysis, opts: SarifOptions): string {
-  return JSON.stringify(toSarif(a, opts), null, 2) + '\n';
+  return jsonSafe(JSON.stringify(toSarif(a, opts), null, 2)) + '\n';
 }
 
 function rule(code: Code): SarifRule {

@@ -14,6 +14,8 @@ import { CATEGORIES, type Category, type DeviceMemory } from '../memory/types.js
 import { makeStyle, stripAnsi, type Style } from './style.js';
 import type { PlanCost, Traffic } from '../cost/types.js';
 import { decimalBytesText, groupedText, percentText, rateText, secondsText } from '../cost/format.js';
+import { LIMITS } from '../facts/limits.js';
+import { printable, printableLines } from '../format.js';
 import { compactRanks, formatParams, gib, groupDevices, headroom, percent, summaryLine, tightest, verdict } from './common.js';
 
 export const MAX_WIDTH = 100;
@@ -22,13 +24,15 @@ const TAB = '    ';
 export interface TextOptions {
   /** ANSI colour; default false. */
   color?: boolean;
+  /** Each plan's block; default true. Without them (`compile`, `report`, `export` show only the diagnostics), the summary still counts the plans. */
+  plans?: boolean;
 }
 
 export function renderText(a: Analysis, opts: TextOptions = {}): string {
   const style = makeStyle(opts.color ?? false);
   const blocks: string[] = [];
   for (const d of a.diagnostics) blocks.push(renderDiagnostic(d, a.sources, style));
-  for (const r of a.results) blocks.push(renderPlan(r, style));
+  if (opts.plans ?? true) for (const r of a.results) blocks.push(renderPlan(r, style));
   blocks.push(style.bold(summaryLine(a)) + '\n');
   return blocks.join('\n');
 }
@@ -41,14 +45,86 @@ function severityColor(style: Style, severity: Diagnostic['severity']): (s: stri
 }
 
 function location(span: Span): string {
-  return `${span.file}:${span.line}:${span.column}`;
+  return `${printable(span.file)}:${span.line}:${span.column}`;
 }
 
-/** Display width of a source prefix, with tabs shown as 4 spaces. */
-function displayWidth(s: string): number {
-  let w = 0;
-  for (const ch of s) w += ch === '\t' ? TAB.length : 1;
-  return w;
+/** One character of a source line as shown: a tab as 4 spaces, a control character as `\u{1b}` (never raw). */
+function shownChar(ch: string): string {
+  return ch === '\t' ? TAB : printable(ch);
+}
+
+/** What is shown of a source line: the text, and where the caret underline starts and how wide it is. */
+export interface SourceWindow {
+  text: string;
+  caretAt: number;
+  caretWidth: number;
+}
+
+/**
+ * The part of a line shown under a diagnostic: the whole line when it fits in `max`
+ * columns, else a window of at most `max` columns around the span's start, with '…'
+ * where text is left out. Tabs count 4 columns and escaped characters their escape's
+ * width, so the carets stay under the text. Only the window is looked at: a line of a
+ * megabyte costs no more than a short one.
+ * `start` and `end` are offsets into the line (`end` may lie beyond it: the span goes on).
+ */
+export function sourceWindow(line: string, start: number, end: number, max = LIMITS.sourceLineColumns): SourceWindow {
+  // Each character is at least one column wide: `max` characters either side cover the window.
+  let lo = Math.max(0, start - max);
+  let hi = Math.min(line.length, start + 2 * max);
+  if (lo > 0 && isLowSurrogate(line.charCodeAt(lo))) lo--;
+  if (hi < line.length && isLowSurrogate(line.charCodeAt(hi))) hi++;
+  const pieces: string[] = [];
+  /** cols[i]: the column (from `lo`) where pieces[i] starts; one more entry for the end. */
+  const cols: number[] = [];
+  /** The column of each line offset from `lo` to `hi` (inside a surrogate pair: the pair's). */
+  const colAt = new Map<number, number>();
+  let col = 0;
+  for (let i = lo; i < hi; ) {
+    const n = i + 1 < hi && isHighSurrogate(line.charCodeAt(i)) && isLowSurrogate(line.charCodeAt(i + 1)) ? 2 : 1;
+    const p = shownChar(line.slice(i, i + n));
+    colAt.set(i, col);
+    pieces.push(p);
+    cols.push(col);
+    col += p.length === n ? 1 : p.length;
+    i += n;
+  }
+  colAt.set(hi, col);
+  cols.push(col);
+  const width = col;
+  const caretStart = colAt.get(Math.min(Math.max(start, lo), hi)) ?? 0;
+  const caretEnd = end >= hi ? width : (colAt.get(end) ?? caretStart);
+  if (lo === 0 && hi === line.length && width <= max) {
+    return { text: pieces.join('').trimEnd(), caretAt: caretStart, caretWidth: Math.max(1, caretEnd - caretStart) };
+  }
+  // A third of the window before the span, unless the line ends sooner: then the window ends with the line.
+  let from = Math.max(0, caretStart - Math.floor(max / 3));
+  if (hi === line.length) from = Math.max(0, Math.min(from, width - (max - 1)));
+  const before = lo > 0 || from > 0;
+  const room = max - (before ? 1 : 0);
+  const after = hi < line.length || width - from > room;
+  const to = from + room - (after ? 1 : 0);
+  let first = -1;
+  let last = -1;
+  for (let k = 0; k < pieces.length; k++) {
+    if (cols[k]! < from) continue;
+    if (cols[k + 1]! > to) break;
+    if (first < 0) first = k;
+    last = k;
+  }
+  if (first < 0) return { text: '…', caretAt: 1, caretWidth: 1 };
+  const text = (before ? '…' : '') + pieces.slice(first, last + 1).join('') + (after ? '…' : '');
+  const caretAt = caretStart - cols[first]! + (before ? 1 : 0);
+  const shownEnd = Math.min(caretEnd, cols[last + 1]!);
+  return { text: text.trimEnd(), caretAt, caretWidth: Math.max(1, shownEnd - caretStart) };
+}
+
+function isHighSurrogate(c: number): boolean {
+  return c >= 0xd800 && c <= 0xdbff;
+}
+
+function isLowSurrogate(c: number): boolean {
+  return c >= 0xdc00 && c <= 0xdfff;
 }
 
 /**
@@ -66,7 +142,8 @@ function displayWidth(s: string): number {
  */
 export function renderDiagnostic(d: Diagnostic, sources: ReadonlyMap<string, SourceFile>, style: Style): string {
   const color = severityColor(style, d.severity);
-  const out: string[] = [`${style.bold(color(`${d.severity}[${d.code}]`))}${style.bold(`: ${d.message}`)}`];
+  // Messages quote the input: shown escaped (a plan must not drive the terminal), keeping the help's line breaks.
+  const out: string[] = [`${style.bold(color(`${d.severity}[${d.code}]`))}${style.bold(`: ${printable(d.message)}`)}`];
   const span = d.span;
   const width = span ? String(span.line).length : 1;
   const pad = ' '.repeat(width);
@@ -77,16 +154,15 @@ export function renderDiagnostic(d: Diagnostic, sources: ReadonlyMap<string, Sou
     const source = sources.get(span.file);
     if (source && span.line >= 1 && span.line <= source.lineStarts.length) {
       const text = source.lineText(span.line);
-      const startCol = Math.max(1, span.column);
-      const before = text.slice(0, startCol - 1);
-      const underlined = span.endLine === span.line ? text.slice(startCol - 1, Math.max(startCol - 1, span.endColumn - 1)) : text.slice(startCol - 1);
-      const shown = text.replace(/\t/g, TAB).trimEnd();
+      const start = Math.max(1, span.column) - 1;
+      const end = span.endLine === span.line ? Math.max(start, span.endColumn - 1) : text.length;
+      const shown = sourceWindow(text, start, end);
       out.push(`${pad} ${gutter('|')}`);
-      out.push(`${gutter(String(span.line))} ${gutter('|')}${shown === '' ? '' : ` ${shown}`}`);
-      out.push(`${pad} ${gutter('|')} ${' '.repeat(displayWidth(before))}${color('^'.repeat(Math.max(1, displayWidth(underlined))))}`);
+      out.push(`${gutter(String(span.line))} ${gutter('|')}${shown.text === '' ? '' : ` ${shown.text}`}`);
+      out.push(`${pad} ${gutter('|')} ${' '.repeat(shown.caretAt)}${color('^'.repeat(shown.caretWidth))}`);
     }
   } else if (d.file !== undefined) {
-    out.push(`${pad}${gutter('-->')} ${d.file}`);
+    out.push(`${pad}${gutter('-->')} ${printable(d.file)}`);
   }
   const label = (name: string, text: string) => {
     const head = `${pad} ${gutter('=')} ${style.bold(`${name}:`)} `;
@@ -96,8 +172,8 @@ export function renderDiagnostic(d: Diagnostic, sources: ReadonlyMap<string, Sou
       .map((line, i) => (i === 0 ? head : indent) + line)
       .join('\n');
   };
-  for (const r of d.related ?? []) out.push(label('note', `${location(r.span)}: ${r.message}`));
-  if (d.help !== undefined) out.push(label('help', d.help));
+  for (const r of d.related ?? []) out.push(label('note', `${location(r.span)}: ${printableLines(r.message)}`));
+  if (d.help !== undefined) out.push(label('help', printableLines(d.help)));
   return out.join('\n') + '\n';
 }
 
@@ -144,7 +220,7 @@ export function renderPlan(r: PlanResult, style: Style): string {
   const { plan, memory } = r;
   const out: string[] = [];
   out.push(`${style.bold(`plan ${plan.name}`)}: ${plan.mode}, model ${plan.model.name} with ${formatParams(memory.params)} params`);
-  out.push(`  ${style.bold(style.blue('-->'))} ${plan.span.file === plan.file ? location(plan.span) : plan.file}`);
+  out.push(`  ${style.bold(style.blue('-->'))} ${plan.span.file === plan.file ? location(plan.span) : printable(plan.file)}`);
   const m = plan.mesh;
   const gpus = m.tensor * m.pipeline * m.data;
   out.push(

@@ -2,11 +2,11 @@
  * Small helpers for writing HTML and SVG as strings: escaping, compact numbers,
  * "nice" axis ticks, time units, colours (byte units: src/format.ts). No DOM.
  */
-import { groupDigits } from '../format.js';
+import { groupDigits, printableLines } from '../format.js';
 
-/** Escapes text and attribute values (`&`, `<`, `>`, `"`, `'`). */
+/** Escapes text and attribute values (`&`, `<`, `>`, `"`, `'`); control and bidirectional characters of the input are shown as `\u{…}`. */
 export function esc(s: string | number): string {
-  return String(s).replace(/[&<>"']/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '"' ? '&quot;' : '&#39;'));
+  return printableLines(String(s)).replace(/[&<>"']/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '"' ? '&quot;' : '&#39;'));
 }
 
 /** A coordinate with at most 2 decimals, no trailing zeros (`12`, `12.5`, `0.25`). */

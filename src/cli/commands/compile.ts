@@ -12,7 +12,8 @@ import type { Graph } from '../../graph/types.js';
 import type { Io } from '../io.js';
 import { COMPILE, commandHelp } from '../spec.js';
 import { UsageError } from '../usage.js';
-import { makeOutputDir, writeOutput } from '../write.js';
+import { makeOutputDir, refuseInputs, writeOutput } from '../write.js';
+import { printable } from '../../format.js';
 import { exitCode } from './check.js';
 
 /** What `--emit` writes for one graph: its text and the file name's ending. */
@@ -50,7 +51,7 @@ export async function runCompile(argv: readonly string[], io: Io): Promise<ExitC
   const code = exitCode(analysis);
   const problems = analysis.diagnostics.filter((d) => d.severity !== 'note');
   if (problems.length > 0 || code !== EXIT.OK) {
-    io.stderr.write(renderText({ ...analysis, results: [], diagnostics: problems }, { color: shouldColor(io.stderr, io.env) }));
+    io.stderr.write(renderText({ ...analysis, diagnostics: problems }, { color: shouldColor(io.stderr, io.env), plans: false }));
   }
   if (code !== EXIT.OK) return code;
   const graphs = compiled.map((c) => c.graph);
@@ -67,23 +68,16 @@ export async function runCompile(argv: readonly string[], io: Io): Promise<ExitC
     return EXIT.OK;
   }
   const target = typeof output === 'string' ? resolve(io.cwd, output) : undefined;
-  const written: string[] = [];
-  if (target && graphs.length === 1 && !(existsSync(target) && statSync(target).isDirectory())) {
-    writeOutput(target, await emit.text(graphs[0]!));
-    written.push(target);
-  } else {
-    const dir = target ?? io.cwd;
-    makeOutputDir(dir);
-    for (const g of graphs) {
-      const file = join(dir, `${g.plan.name}${emit.extension}`);
-      writeOutput(file, await emit.text(g));
-      written.push(file);
-    }
-  }
-  for (const [i, file] of written.entries()) {
+  const single = target !== undefined && graphs.length === 1 && !(existsSync(target) && statSync(target).isDirectory());
+  const files = single ? [target] : graphs.map((g) => join(target ?? io.cwd, `${g.plan.name}${emit.extension}`));
+  // A graph written over the plan it came from (or an import) would lose the plan.
+  refuseInputs(files, [...args.positionals, ...analysis.sources.keys()], io.cwd);
+  if (!single) makeOutputDir(target ?? io.cwd);
+  for (const [i, file] of files.entries()) writeOutput(file, await emit.text(graphs[i]!));
+  for (const [i, file] of files.entries()) {
     const c = compiled[i]!;
     const sim = c.simulation;
-    io.stdout.write(`wrote ${file}: plan '${c.graph.plan.name}', ${c.graph.devices.length} devices, ${Object.keys(c.graph.programs).length} programs; simulated ${sim.ranks.length} ranks, no deadlock\n`);
+    io.stdout.write(`wrote ${printable(file)}: plan '${c.graph.plan.name}', ${c.graph.devices.length} devices, ${Object.keys(c.graph.programs).length} programs; simulated ${sim.ranks.length} ranks, no deadlock\n`);
   }
   return EXIT.OK;
 }

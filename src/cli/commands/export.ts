@@ -9,7 +9,8 @@ import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Io } from '../io.js';
 import { EXPORT, commandHelp } from '../spec.js';
 import { UsageError } from '../usage.js';
-import { makeOutputDir, writeOutput } from '../write.js';
+import { makeOutputDir, refuseInputs, writeOutput } from '../write.js';
+import { printable } from '../../format.js';
 import { exitCode } from './check.js';
 
 export async function runExport(argv: readonly string[], io: Io): Promise<ExitCode> {
@@ -36,7 +37,7 @@ export async function runExport(argv: readonly string[], io: Io): Promise<ExitCo
   const exports = checked === EXIT.OK ? analysis.results.map((r) => exportPlan(engine, r.plan, typeof model === 'string' ? { model } : {})) : [];
   // The checker's notes are for `check`; the exporter's notes (placeholders to fill in) are for this command.
   const diagnostics = [...analysis.diagnostics.filter((d) => d.severity !== 'note'), ...exports.flatMap((e) => e.diagnostics)];
-  if (diagnostics.length > 0) io.stderr.write(renderText({ ...analysis, results: [], diagnostics }, { color: shouldColor(io.stderr, io.env) }));
+  if (diagnostics.length > 0) io.stderr.write(renderText({ ...analysis, diagnostics }, { color: shouldColor(io.stderr, io.env), plans: false }));
   if (checked !== EXIT.OK) return checked;
   if (diagnostics.some((d) => d.severity === 'error')) return EXIT.FAILED;
   const files = exports.flatMap((e) => e.files);
@@ -45,10 +46,11 @@ export async function runExport(argv: readonly string[], io: Io): Promise<ExitCo
     return EXIT.OK;
   }
   const dir = resolve(io.cwd, output);
+  refuseInputs(files.map((f) => join(dir, f.name)), [...args.positionals, ...analysis.sources.keys()], io.cwd);
   makeOutputDir(dir);
   for (const f of files) {
     writeOutput(join(dir, f.name), f.text);
-    io.stdout.write(`wrote ${join(dir, f.name)}\n`);
+    io.stdout.write(`wrote ${printable(join(dir, f.name))}\n`);
   }
   return EXIT.OK;
 }

@@ -16,6 +16,7 @@ import type { Io } from '../io.js';
 import { FMT, commandHelp } from '../spec.js';
 import { UsageError } from '../usage.js';
 import { osReason } from '../write.js';
+import { printable } from '../../format.js';
 
 interface FmtArgs {
   paths: string[];
@@ -49,7 +50,8 @@ export async function runFmt(argv: readonly string[], io: Io): Promise<ExitCode>
   const outcomes: Outcome[] = [];
   for (const file of files) {
     const outcome = await formatFile(file, args.check, io, report, nodeHost.readFile);
-    if (outcome === 'changed' && args.check) io.stdout.write(`would reformat ${file}\n`);
+    // A file name found in a directory is input too: shown escaped.
+    if (outcome === 'changed' && args.check) io.stdout.write(`would reformat ${printable(file)}\n`);
     outcomes.push(outcome);
   }
   io.stdout.write(summary(outcomes, args.check));

@@ -15,7 +15,8 @@ import type { Io } from '../io.js';
 import { packageVersion } from '../package-root.js';
 import { REPORT, commandHelp } from '../spec.js';
 import { UsageError } from '../usage.js';
-import { writeOutput } from '../write.js';
+import { refuseInputs, writeOutput } from '../write.js';
+import { printable } from '../../format.js';
 import { exitCode } from './check.js';
 
 export async function runReport(argv: readonly string[], io: Io): Promise<ExitCode> {
@@ -40,15 +41,17 @@ export async function runReport(argv: readonly string[], io: Io): Promise<ExitCo
   const code = exitCode(analysis);
   const problems = analysis.diagnostics.filter((d) => d.severity !== 'note');
   if (problems.length > 0 || code !== EXIT.OK) {
-    io.stderr.write(renderText({ ...analysis, results: [], diagnostics: problems }, { color: shouldColor(io.stderr, io.env) }));
+    io.stderr.write(renderText({ ...analysis, diagnostics: problems }, { color: shouldColor(io.stderr, io.env), plans: false }));
   }
   if (code === EXIT.USAGE || code === EXIT.INTERNAL) return code;
   // The compile diagnostics are shown with their plan, not twice.
   const own = new Set(compiled.flatMap((c) => c.diagnostics));
   const html = renderReport({ analysis: { ...analysis, diagnostics: analysis.diagnostics.filter((d) => !own.has(d)) }, compiled, version: packageVersion() });
   const target = resolve(io.cwd, typeof output === 'string' ? output : 'report.html');
+  // The page written over the plan it shows would lose the plan.
+  refuseInputs([target], [...args.positionals, ...analysis.sources.keys()], io.cwd);
   writeOutput(target, html);
   const names = analysis.results.map((r) => `'${r.plan.name}'`).join(', ');
-  io.stdout.write(`wrote ${target}: ${analysis.results.length === 0 ? 'no plan passed the checker (diagnostics only)' : `plan${analysis.results.length === 1 ? '' : 's'} ${names}`} (${Math.round(html.length / 1024)} KiB)\n`);
+  io.stdout.write(`wrote ${printable(target)}: ${analysis.results.length === 0 ? 'no plan passed the checker (diagnostics only)' : `plan${analysis.results.length === 1 ? '' : 's'} ${names}`} (${Math.round(html.length / 1024)} KiB)\n`);
   return code;
 }

@@ -19,7 +19,7 @@ import type { CheckedPlan } from '../../plan.js';
 import { search, targetOf, type SearchResult, type Target, type Workload } from '../../search/index.js';
 import { rateText, secondsText } from '../../cost/format.js';
 import { gib } from '../../render/common.js';
-import { groupDigits } from '../../format.js';
+import { groupDigits, jsonSafe, printable, printableLines } from '../../format.js';
 import { pinnedText, recheck } from '../../search/pinned.js';
 import { closestText, headline, jsonReport, summaryLine, table } from '../../search/render.js';
 import type { SourceFile } from '../../source.js';
@@ -28,7 +28,7 @@ import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Io } from '../io.js';
 import { SUGGEST, commandHelp } from '../spec.js';
 import { UsageError } from '../usage.js';
-import { writeOutput } from '../write.js';
+import { refuseInputs, writeOutput } from '../write.js';
 
 /** About 4M tokens per step, as Llama 2 was trained (Touvron et al. 2023, §2.2). */
 const TOKENS_PER_STEP = 2 ** 22;
@@ -142,16 +142,16 @@ export async function runSuggest(argv: readonly string[], io: Io): Promise<ExitC
 
   const best = result.ranked[0];
   const name = freeName(`${target.model.name}_${target.cluster.name}_${work.mode}`, declarations);
-  const written = best ? writePlan(args, io, { target, work, result, name }) : undefined;
+  const written = best ? writePlan(args, io, { target, work, result, name }, [...sources.keys()]) : undefined;
   if (args.format === 'json') {
-    io.stdout.write(JSON.stringify(jsonReport(target, work, result, args.top, ms, written), null, 2) + '\n');
+    io.stdout.write(jsonSafe(JSON.stringify(jsonReport(target, work, result, args.top, ms, written), null, 2)) + '\n');
   } else if (written?.file !== '-') {
     const lines = [headline(target, work), ''];
     if (best) lines.push(...table(result.ranked.slice(0, args.top), work.mode), '');
     lines.push(summaryLine(result.summary, ms));
     if (best && !best.cost.known) lines.push(`note: the cost is unknown (${best.cost.reason}), so plans are ranked by memory headroom`);
     if (written?.file) lines.push(`wrote ${written.file}: plan '${written.name}' (#1)`);
-    io.stdout.write(lines.join('\n') + '\n');
+    io.stdout.write(printableLines(lines.join('\n')) + '\n');
   } else {
     io.stderr.write(summaryLine(result.summary, ms) + '\n');
   }
@@ -192,11 +192,13 @@ function commonDirectory(a: string, b: string): string {
 }
 
 /** The pinned plan: checked again through the real front end, then written where -o says. */
-function writePlan(args: SuggestArgs, io: Io, found: { target: Target; work: Workload; result: SearchResult; name: string }): Written | undefined {
+function writePlan(args: SuggestArgs, io: Io, found: { target: Target; work: Workload; result: SearchResult; name: string }, inputs: readonly string[]): Written | undefined {
   const { target, work, result, name } = found;
   const plan = result.ranked[0]!.plan;
   const input = resolve(io.cwd, args.file);
   const file = args.output === undefined || args.output === '-' ? resolve(io.cwd, 'suggested.plan') : resolve(io.cwd, args.output);
+  // The pinned plan imports the input: written over it (or over one of its imports), it would import itself and lose the models.
+  if (args.output !== undefined && args.output !== '-') refuseInputs([file], [args.file, ...inputs], io.cwd);
   const importPath = relative(dirname(file), input).split(sep).join('/');
   const header = [...headerLines(target, work, result), `parplan suggest --model ${target.model.name} --cluster ${target.cluster.name} --mode ${work.mode} ${workloadOptions(work)}${args.file}`];
   const text = pinnedText(plan, { name, importPath, header });
@@ -204,7 +206,7 @@ function writePlan(args: SuggestArgs, io: Io, found: { target: Target; work: Wor
   const root = args.root ?? (importPath.startsWith('../') ? commonDirectory(dirname(file), dirname(input)) : undefined);
   verify(text, file, plan, root);
   if (root !== undefined && args.root === undefined && args.output !== undefined && args.output !== '-') {
-    io.stderr.write(`note: ${args.output} imports ${importPath}, outside its directory: check it with --root ${relative(io.cwd, root) || '.'}\n`);
+    io.stderr.write(printableLines(`note: ${args.output} imports ${importPath}, outside its directory: check it with --root ${relative(io.cwd, root) || '.'}`) + '\n');
   }
   if (args.output === undefined) return args.format === 'json' ? { name, text } : undefined;
   if (args.output === '-') io.stdout.write(text);
@@ -256,9 +258,9 @@ function nothingFits(result: SearchResult, work: Workload, style: Style): string
     message = `every candidate is invalid: ${s.invalid.map((r) => `${r.title} (${r.code}) ${groupDigits(r.count)}, e.g. ${r.example}`).join('; ')}`;
     help = `fix the model or cluster declaration${work.mode === 'train' ? ', or try another --global-batch or --seq' : ', or another --seq'}`;
   }
-  const lines = [`${style.bold(style.red('error'))}${style.bold(`: ${message}`)}`];
-  if (c) lines.push(`  = closest: ${closestText(c)}`);
-  lines.push(`  = help: ${help}`);
+  const lines = [`${style.bold(style.red('error'))}${style.bold(`: ${printable(message)}`)}`];
+  if (c) lines.push(`  = closest: ${printable(closestText(c))}`);
+  lines.push(`  = help: ${printable(help)}`);
   return lines.join('\n');
 }
 

@@ -10,7 +10,8 @@
  */
 import { isAbsolute, relative, resolve } from 'node:path';
 import { Project, ts } from 'ts-morph';
-import type { Diagnostic } from '../../diagnostics/diagnostic.js';
+import { diag, type Diagnostic } from '../../diagnostics/diagnostic.js';
+import { LIMITS } from '../../facts/limits.js';
 import type { CachedFile, Host, Program } from '../../load.js';
 import { SourceFile } from '../../source.js';
 import { planImports } from '../imports.js';
@@ -43,20 +44,29 @@ export function extractPrograms(paths: readonly string[], host: Host, cache: Map
       noEmit: true,
     },
     resolutionHost: (moduleHost, options) => ({
-      // Relative imports only: local constants are followed, packages are never read.
+      // Relative imports only: local constants are followed, packages are never read; nor is
+      // a file larger than LIMITS.typescriptFileBytes (its values are then not evaluable).
       resolveModuleNames: (names, containing) =>
-        names.map((n) => (n.startsWith('.') ? ts.resolveModuleName(n, containing, options(), moduleHost).resolvedModule : undefined)),
+        names.map((n) => {
+          const found = n.startsWith('.') ? ts.resolveModuleName(n, containing, options(), moduleHost).resolvedModule : undefined;
+          return found && typescriptReadable(host, found.resolvedFileName) ? found : undefined;
+        }),
     }),
   });
   const diagnostics: Diagnostic[] = [];
   const given = new Map<string, string>();
   for (const p of paths) {
     const abs = resolve(p);
-    given.set(abs, p);
-    project.createSourceFile(abs, host.readFile(p), { overwrite: true });
+    // The TypeScript parser recurses: a file nested deeply enough overflows its stack.
+    const parsed = guarded(p, diagnostics, () => project.createSourceFile(abs, host.readFile(p), { overwrite: true }));
+    if (parsed !== undefined) given.set(abs, p);
   }
-  const program = project.getProgram().compilerObject;
-  const checker = program.getTypeChecker();
+  const built = guarded([...given.values()], diagnostics, () => {
+    const program = project.getProgram().compilerObject;
+    return { program, checker: program.getTypeChecker() };
+  });
+  if (built === undefined) return { programs: new Map(), sources: [], diagnostics };
+  const { program, checker } = built;
 
   const relativeNames = [...given.values()].every((p) => !isAbsolute(p));
   const sources = new Map<string, SourceFile>();
@@ -77,8 +87,8 @@ export function extractPrograms(paths: readonly string[], host: Host, cache: Map
   for (const [abs, path] of given) {
     const sf = program.getSourceFile(abs);
     if (!sf) continue;
-    const decls = finder.find(sf).map(({ node, kind }) => evaluator.decl(node, kind));
-    if (decls.length > 0) groups.push({ path, group: { file: sourceOf(sf).path, decls } });
+    const decls = guarded(path, diagnostics, () => finder.find(sf).map(({ node, kind }) => evaluator.decl(node, kind)));
+    if (decls !== undefined && decls.length > 0) groups.push({ path, group: { file: sourceOf(sf).path, decls } });
   }
   const assembled = assemble(
     groups.map((g) => g.group),
@@ -89,4 +99,31 @@ export function extractPrograms(paths: readonly string[], host: Host, cache: Map
   const programs = new Map<string, Program[]>();
   groups.forEach((g, i) => programs.set(g.path, [assembled.programs[i]!]));
   return { programs, sources: [...sources.values(), ...assembled.virtual], diagnostics };
+}
+
+/** A module the program may read: a regular file of at most LIMITS.typescriptFileBytes. */
+function typescriptReadable(host: Host, path: string): boolean {
+  try {
+    return host.kind(path) === 'file' && (host.size ? host.size(path) : 0) <= LIMITS.typescriptFileBytes;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs one step of reading TypeScript; a RangeError (the parser's or the binder's stack
+ * overflowing on deep nesting, or a string too long) becomes PP7006 at each file it
+ * concerns, not an internal error: it is the input that is out of bounds.
+ */
+function guarded<T>(files: string | readonly string[], out: Diagnostic[], step: () => T): T | undefined {
+  try {
+    return step();
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    const reason = /call stack/i.test(e.message) ? 'its code nests too deeply for the TypeScript parser' : `it is too large for the TypeScript parser (${e.message})`;
+    for (const file of typeof files === 'string' ? [files] : files) {
+      out.push({ ...diag('PP7006', undefined, { path: file, reason }, { help: 'move the plans into a file of their own, or split the deeply nested expression' }), file });
+    }
+    return undefined;
+  }
 }
