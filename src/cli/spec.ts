@@ -9,6 +9,16 @@ export const FORMATS = ['text', 'json', 'sarif', 'github'] as const;
 export type Format = (typeof FORMATS)[number];
 
 const HELP: OptionSpec = { name: '--help', aliases: ['-h'], doc: 'show this help' };
+/** `--plan NAME`: the one plan a command works on. */
+function planOption(verb: string): OptionSpec {
+  return { name: '--plan', value: { placeholder: 'NAME' }, doc: `${verb} only the plan named NAME` };
+}
+
+/** `-o`/`--output`: where a command writes. */
+function outputOption(placeholder: string, doc: string): OptionSpec {
+  return { name: '--output', aliases: ['-o'], value: { placeholder }, doc };
+}
+
 /** Imports are confined to a directory tree (docs/security.md); this widens it. */
 const ROOT: OptionSpec = { name: '--root', value: { placeholder: 'DIR' }, doc: 'imports may read .plan files under DIR (default: the repo)' };
 
@@ -34,7 +44,7 @@ export const CHECK: CommandSpec = {
       value: { placeholder: 'text|json|sarif|github', choices: FORMATS },
       doc: 'output format (default: text)',
     },
-    { name: '--plan', value: { placeholder: 'NAME' }, doc: 'check only the plan named NAME' },
+    planOption('check'),
     ROOT,
     HELP,
   ],
@@ -52,9 +62,9 @@ export const COMPILE: CommandSpec = {
   usage: 'parplan compile [--plan NAME] [--emit graph|ts] [-o OUT] <file.plan>',
   summary: 'lower plans to execution graphs (validated by simulation)',
   options: [
-    { name: '--plan', value: { placeholder: 'NAME' }, doc: 'compile only the plan named NAME' },
+    planOption('compile'),
     { name: '--emit', value: { placeholder: 'graph|ts', choices: EMITS }, doc: 'graph: JSON graphs (default); ts: a typed TypeScript module' },
-    { name: '--output', aliases: ['-o'], value: { placeholder: 'OUT' }, doc: "where to write: a file (one plan), a directory (several), or '-' for stdout" },
+    outputOption('OUT', "where to write: a file (one plan), a directory (several), or '-' for stdout"),
     ROOT,
     HELP,
   ],
@@ -72,8 +82,8 @@ export const REPORT: CommandSpec = {
   usage: 'parplan report [--plan NAME] [-o FILE] <file.plan>',
   summary: 'write an HTML report: memory bars, schedule, mesh',
   options: [
-    { name: '--plan', value: { placeholder: 'NAME' }, doc: 'report only the plan named NAME' },
-    { name: '--output', aliases: ['-o'], value: { placeholder: 'FILE' }, doc: 'the HTML file to write (default: report.html)' },
+    planOption('report'),
+    outputOption('FILE', 'the HTML file to write (default: report.html)'),
     ROOT,
     HELP,
   ],
@@ -143,9 +153,9 @@ export const EXPORT: CommandSpec = {
   summary: "write a plan as a distributed engine's launch config",
   options: [
     { name: '--to', value: { placeholder: 'ENGINE', choices: EXPORTERS }, doc: 'the engine: vllm, torchtitan, megatron or deepspeed' },
-    { name: '--plan', value: { placeholder: 'NAME' }, doc: 'export only the plan named NAME' },
+    planOption('export'),
     { name: '--model', value: { placeholder: 'ID' }, doc: 'HF id or path (vllm), tokenizer (megatron), flavor (torchtitan)' },
-    { name: '--output', aliases: ['-o'], value: { placeholder: 'DIR' }, doc: "the directory to write into, or '-' for stdout (default: stdout)" },
+    outputOption('DIR', "the directory to write into, or '-' for stdout (default: stdout)"),
     ROOT,
     HELP,
   ],
@@ -169,7 +179,7 @@ export const SUGGEST: CommandSpec = {
     { name: '--max-latency', value: { placeholder: 'TIME' }, doc: 'serving: most time per output token, e.g. 50ms (default: 100ms)' },
     { name: '--top', value: { placeholder: 'N' }, doc: 'how many plans to list (default: 5)' },
     { name: '--format', value: { placeholder: 'text|json', choices: ['text', 'json'] }, doc: 'output format (default: text)' },
-    { name: '--output', aliases: ['-o'], value: { placeholder: 'FILE' }, doc: 'write the best plan, every knob pinned, as a .plan file' },
+    outputOption('FILE', 'write the best plan, every knob pinned, as a .plan file'),
     ROOT,
     HELP,
   ],
