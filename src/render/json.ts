@@ -24,6 +24,7 @@
  * `train` is null for serve plans and `serve` for train plans; a time is null when the GPU
  * lacks a rate it needs (`known` false, `reason` says which).
  */
+import { deviceCount } from '../mesh.js';
 import type { Analysis, PlanResult } from '../analyze.js';
 import type { Diagnostic } from '../diagnostics/diagnostic.js';
 import type { Severity } from '../diagnostics/codes.js';
@@ -106,7 +107,7 @@ function jsonPlan(r: PlanResult): JsonPlan {
     mode: plan.mode,
     fits: r.fits,
     model: { name: plan.model.name, params: int(memory.params, 'params') },
-    mesh: { tensor: m.tensor, pipeline: m.pipeline, data: m.data, gpus: m.tensor * m.pipeline * m.data },
+    mesh: { tensor: m.tensor, pipeline: m.pipeline, data: m.data, gpus: deviceCount(m) },
     devices: [...memory.devices].sort((x, y) => x.rank - y.rank).map(jsonDevice),
     cost: jsonCost(r.cost),
   };
