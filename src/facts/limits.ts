@@ -15,6 +15,12 @@ export const LIMITS = {
   syntaxErrorsPerFile: 100,
   /** Most files one program (a checked file and everything it imports, transitively) may read. */
   importFiles: 1000,
+  /** Most bytes one GPU's memory figures may reach: 8 PiB (2^53), where byte counts stop being exact; no GPU comes near. */
+  deviceBytes: 2 ** 53,
+  /** Most schedule actions in a compiled training graph (pipeline × virtual × microbatches × 2): twice the Megatron 1T example's 65,536 (a 21 MB graph). */
+  graphActions: 131_072,
+  /** Most devices in a compiled graph: 20 times the Megatron 1T example's 3,072 (each is a line of about 300 bytes). */
+  graphDevices: 65_536,
 } as const;
 
 /** `1 MiB`-style text for a byte limit in messages. */
