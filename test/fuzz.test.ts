@@ -8,6 +8,7 @@ import { corpus, fuzzOnce, memoryHost, mutate, mutateKnobs, rng } from './fuzz/m
 import { tokens } from './fuzz/mutate-ts.js';
 import { fuzzExportOnce, fuzzFmtOnce, fuzzSuggestOnce, fuzzTsOnce, tsWorkspace, type Outcome } from './fuzz/targets.js';
 import { tsCorpus } from './fuzz/ts-corpus.js';
+import { fuzzHugeOnce, fuzzImportsOnce, importsWorkspace } from './fuzz/hostile.js';
 
 /** Seeds 1..count through one target: the failures (at most 5), and how many cases reached the part under test. */
 async function sweep(count: number, once: (seed: number) => Outcome | Promise<Outcome>): Promise<{ failures: string[]; reached: number }> {
@@ -111,4 +112,21 @@ cluster c { gpu = H100_SXM_80GB  gpus = 999999999999999999993 }
 plan p { model = m  cluster = c  mode = serve  tensor = 3  batch { max_batch = 1  seq = 16 } }`);
     expect(a.diagnostics.map((d) => d.code)).toContain('PP2008');
   });
+});
+
+describe('fuzz: hostile paths and inputs (test/fuzz/hostile.ts)', () => {
+  it('import paths into, out of and around a repository: no exception, no hang, every refusal placed (300 cases)', async () => {
+    const ws = importsWorkspace();
+    try {
+      const { failures } = await sweep(300, (seed) => fuzzImportsOnce(ws, seed));
+      expect(failures).toEqual([]);
+    } finally {
+      ws.cleanup();
+    }
+  }, 60_000);
+
+  it('large and deep inputs up to 256 KiB: no exception, time and memory bounded (24 cases)', async () => {
+    const { failures } = await sweep(24, (seed) => fuzzHugeOnce(seed, 256 * 1024));
+    expect(failures).toEqual([]);
+  }, 120_000);
 });
