@@ -101,8 +101,9 @@ describe('fuzz regressions: inputs that once made the checker loop for minutes',
   const run = (text: string) => analyze(['/r.plan'], { host: memoryHost(new Map([['/r.plan', text]])) });
   const model = (layers: number) => `model m { arch = gpt2  layers = ${layers}  hidden = 25600  heads = 160  vocab = 51200  max_seq = 2048 }`;
   it('a misfit on a huge cluster: the fix search tries a few deeper pipelines, not every one', () => {
-    const a = run(`${model(77756)}
-cluster c { gpu = A100_80GB  nodes = 384  gpus_per_node = 1024 }
+    // At the key bounds (layers ≤ 10,000, GPUs ≤ 262,144) since these were set.
+    const a = run(`${model(9999)}
+cluster c { gpu = A100_80GB  nodes = 256  gpus_per_node = 1024 }
 plan p { model = m  cluster = c  mode = train  tensor = 8  pipeline = 64  data = 6  batch { global = 3072  seq = 2048 } }`);
     expect(a.diagnostics.map((d) => d.code)).toContain('PP4001');
   });
