@@ -432,6 +432,7 @@ function expand(graph: Graph, dev: GraphDevice, phases: string[], byRank: Map<nu
   const sub = subst;
   const peers: { next?: number; prev?: number } = {};
   const bases = new Map<string, string>();
+  const computeSegments = new Map<readonly string[], { step: Extract<Step, { op: 'compute' }>; seg: Extract<Segment, { k: 'compute' }> }[]>();
   const fixed = new Map<Segment, Instr>();
   const computeInstr = (seg: Extract<Segment, { k: 'compute' }>, l?: number, m?: number): Instr => {
     const templated = [...seg.reads, ...seg.writes, ...seg.alloc, ...seg.free].some((n) => n.includes('{'));
@@ -543,7 +544,14 @@ function expand(graph: Graph, dev: GraphDevice, phases: string[], byRank: Map<nu
         out.push({ k: 'action', label: s.action });
         break;
       case 'compute': {
-        const [seg] = segments([s], tracked, rates, `${s.kind}${s.pass === 'forward' ? '' : ` (${s.pass})`}`) as [Extract<Segment, { k: 'compute' }>];
+        // The lowering copies one step per microbatch (same lists, another microbatch): one segment for all of them.
+        const like = computeSegments.get(s.reads);
+        let seg = like?.find((c) => c.step.kind === s.kind && c.step.pass === s.pass && c.step.flops === s.flops && c.step.writes === s.writes && c.step.alloc === s.alloc && c.step.free === s.free)?.seg;
+        if (!seg) {
+          [seg] = segments([s], tracked, rates, `${s.kind}${s.pass === 'forward' ? '' : ` (${s.pass})`}`) as [Extract<Segment, { k: 'compute' }>];
+          if (like) like.push({ step: s, seg });
+          else computeSegments.set(s.reads, [{ step: s, seg }]);
+        }
         out.push(computeInstr(seg, undefined, s.microbatch));
         break;
       }
