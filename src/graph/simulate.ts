@@ -148,7 +148,8 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
     if (ins !== undefined) return ins;
     const steps = st.program.steps;
     while (st.si < steps.length) {
-      st.buf = [];
+      // The last step's instructions are all done: reuse the list.
+      st.buf.length = 0;
       st.bi = 0;
       st.program.emit(steps[st.si++]!, st.buf);
       if (st.buf.length > 0) return st.buf[0];
@@ -327,16 +328,19 @@ function peerRank(graph: Graph, dev: GraphDevice, peer: 'next' | 'prev', byRank:
 function trackedNames(graph: Graph): Set<string> {
   const read = new Set<string>();
   const made = new Set<string>();
+  const received = new Set<string>();
   const visit = (steps: Step[]) => {
     for (const s of steps) {
       if (s.op === 'compute') {
         for (const r of s.reads) read.add(r);
-        for (const w of [...s.writes, ...(s.alloc ?? [])]) made.add(w);
-      } else if (s.op === 'recv') made.add(baseName(s.tensor));
+        for (const w of s.writes) made.add(w);
+        if (s.alloc) for (const w of s.alloc) made.add(w);
+      } else if (s.op === 'recv') received.add(s.tensor);
     }
   };
   for (const b of Object.values(graph.blocks)) visit(b);
   for (const p of Object.values(graph.programs)) for (const steps of Object.values(p.phases)) visit(steps);
+  for (const t of received) made.add(baseName(t));
   return new Set([...read].filter((r) => made.has(r) && !r.includes('*')));
 }
 
@@ -432,6 +436,10 @@ function expand(graph: Graph, dev: GraphDevice, phases: string[], byRank: Map<nu
   const sub = subst;
   const peers: { next?: number; prev?: number } = {};
   const bases = new Map<string, string>();
+  /** Per block: whether none of its collectives waits for another simulated rank. */
+  const blockSolo = new Map<string, boolean>();
+  /** Bandwidth to each pipeline peer. */
+  const peerBw = new Map<number, number>();
   const computeSegments = new Map<readonly string[], { step: Extract<Step, { op: 'compute' }>; seg: Extract<Segment, { k: 'compute' }> }[]>();
   const fixed = new Map<Segment, Instr>();
   const computeInstr = (seg: Extract<Segment, { k: 'compute' }>, l?: number, m?: number): Instr => {
@@ -561,7 +569,9 @@ function expand(graph: Graph, dev: GraphDevice, phases: string[], byRank: Map<nu
         if (peer === undefined) peer = peers[s.peer] = peerRank(graph, dev, s.peer, byRank);
         const tag = s.microbatch === undefined ? s.tensor : `${s.tensor}@${s.microbatch}`;
         if (s.op === 'send') {
-          if (simulated.has(peer)) out.push({ k: 'send', to: peer, tag, key: `${dev.rank}>${peer}:${tag}`, bytes: s.bytes, dur: s.bytes / bw([dev.rank, peer]) });
+          let rate = peerBw.get(peer);
+          if (rate === undefined) peerBw.set(peer, (rate = bw([dev.rank, peer])));
+          if (simulated.has(peer)) out.push({ k: 'send', to: peer, tag, key: `${dev.rank}>${peer}:${tag}`, bytes: s.bytes, dur: s.bytes / rate });
         } else if (simulated.has(peer)) {
           let base = bases.get(s.tensor);
           if (base === undefined) bases.set(s.tensor, (base = baseName(s.tensor)));
@@ -575,7 +585,8 @@ function expand(graph: Graph, dev: GraphDevice, phases: string[], byRank: Map<nu
         let segs = blockSegments.get(s.block);
         if (!segs) blockSegments.set(s.block, (segs = segments(steps, tracked, rates, s.block)));
         const [a, b] = s.layers;
-        const soloOnly = segs.every((g) => g.k === 'compute' || soloFor(g.step));
+        let soloOnly = blockSolo.get(s.block);
+        if (soloOnly === undefined) blockSolo.set(s.block, (soloOnly = segs.every((g) => g.k === 'compute' || soloFor(g.step))));
         if (soloOnly) {
           out.push(wholeBlockOf(segs, a, b, s.reverse ?? false, s.microbatch, s.block));
           break;
