@@ -2,14 +2,17 @@
  * Mutated inputs through one part of parplan; reports failures with their seed.
  * Targets (test/fuzz/targets.ts): `plan` (default: parse → check → memory → fit, 100,000),
  * `ts` (TypeScript with embedded plans → the static reader), `fmt` (formatPlanText),
- * `export` (every exporter on every plan that checks), `suggest` (the search, small clusters).
+ * `export` (every exporter on every plan that checks), `suggest` (the search, small clusters),
+ * `imports` (hostile import paths on a real temporary repository) and `huge` (large and deep
+ * inputs; peak memory is reported): test/fuzz/hostile.ts.
  * `http` (test/fuzz/http.ts): hostile clients against a loopback server, then a shutdown.
- * Usage: node --import tsx bench/fuzz.ts [--target plan|ts|fmt|export|suggest|http] [--count N] [--seed N]
+ * Usage: node --import tsx bench/fuzz.ts [--target plan|ts|fmt|export|suggest|imports|huge|http] [--count N] [--seed N]
  * Replay one failure: add `--seed N --count 1 --show`.
  */
 import { corpus, fuzzOnce } from '../test/fuzz/mutate.js';
 import { tsCorpus } from '../test/fuzz/ts-corpus.js';
 import { fuzzExportOnce, fuzzFmtOnce, fuzzSuggestOnce, fuzzTsOnce, TARGETS, tsWorkspace, type Outcome, type Target } from '../test/fuzz/targets.js';
+import { fuzzHugeOnce, fuzzImportsOnce, hugeStats, importsWorkspace } from '../test/fuzz/hostile.js';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -22,13 +25,14 @@ if (!TARGETS.includes(target)) {
   console.error(`unknown --target '${target}'; one of ${TARGETS.join(', ')}`);
   process.exit(2);
 }
-const DEFAULT_COUNT: Record<Target, number> = { plan: 100_000, ts: 20_000, fmt: 100_000, export: 50_000, suggest: 500 };
+const DEFAULT_COUNT: Record<Target, number> = { plan: 100_000, ts: 20_000, fmt: 100_000, export: 50_000, suggest: 500, imports: 100_000, huge: 2_000 };
 const count = arg('count', DEFAULT_COUNT[target]);
 const first = arg('seed', 1);
 const show = process.argv.includes('--show');
 
 const plans = corpus();
 const workspace = target === 'ts' ? tsWorkspace(tsCorpus()) : undefined;
+const importsWs = target === 'imports' ? importsWorkspace() : undefined;
 const once = (seed: number): Outcome | Promise<Outcome> => {
   switch (target) {
     case 'plan':
@@ -41,6 +45,10 @@ const once = (seed: number): Outcome | Promise<Outcome> => {
       return fuzzExportOnce(plans, seed);
     case 'suggest':
       return fuzzSuggestOnce(plans, seed);
+    case 'imports':
+      return fuzzImportsOnce(importsWs!, seed);
+    case 'huge':
+      return fuzzHugeOnce(seed);
   }
 };
 
@@ -59,8 +67,10 @@ for (let seed = first; seed < first + count; seed++) {
   if ((seed - first + 1) % every === 0) console.log(`${seed - first + 1} mutants, ${failures} failures, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 workspace?.cleanup();
+importsWs?.cleanup();
 const s = (performance.now() - t0) / 1000;
-console.log(`fuzz --target ${target}: ${count} mutants in ${s.toFixed(1)} s (${Math.round(count / s)}/s), ${reached} reached the part under test, ${failures} failures`);
+console.log(`fuzz --target ${target}: ${count} mutants in ${s.toFixed(1)} s (${Math.round(count / s)}/s), ${reached} reached the part under test, ${failures} failures, peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MiB`);
+if (target === 'huge') console.log(`huge: slowest case ${Math.round(hugeStats.maxMs)} ms; most output ${hugeStats.maxOutputRatio.toFixed(1)} bytes per input byte (${hugeStats.worstKind})`);
 process.exitCode = failures > 0 ? 1 : 0;
 
 /** `--target http`: its own loop (cases run concurrently against one server); the exit code. */

@@ -58,18 +58,19 @@ export class AstBuilder {
   private nodeSpan(node: CstNode): Span | undefined {
     let start = Infinity;
     let end = -Infinity;
-    const walk = (n: CstNode) => {
+    // A stack, not recursion: the depth of a partial node is the input's.
+    const stack: CstNode[] = [node];
+    for (let n = stack.pop(); n !== undefined; n = stack.pop()) {
       for (const children of Object.values(n.children)) {
         for (const c of children) {
-          if ('children' in c) walk(c);
+          if ('children' in c) stack.push(c);
           else if (real(c)) {
             if (c.startOffset < start) start = c.startOffset;
             if (tokenEnd(c) > end) end = tokenEnd(c);
           }
         }
       }
-    };
-    walk(node);
+    }
     return Number.isFinite(start) ? this.source.span(start, end) : undefined;
   }
 

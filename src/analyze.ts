@@ -8,7 +8,7 @@ import { planCost } from './cost/index.js';
 import type { PlanCost } from './cost/types.js';
 import { diag, sortDiagnostics, uniqueDiagnostics, type Diagnostic } from './diagnostics/diagnostic.js';
 import { didYouMean } from './diagnostics/suggest.js';
-import { fitDiagnostics } from './fit.js';
+import { beyondBytes, fitDiagnostics } from './fit.js';
 import { expandPaths, isTypeScriptPath, loadProgram, mentionsParplan, nodeHost, type CachedFile, type Host, type LoadOptions, type Program } from './load.js';
 import { memoryPlan } from './memory/index.js';
 import type { MemoryPlan } from './memory/types.js';
@@ -130,6 +130,11 @@ export function analyzePrograms(programs: readonly Program[], inputs: ProgramInp
       if (opts.plan !== undefined && plan.name !== opts.plan) continue;
       planSeen = true;
       const memory = memoryPlan(plan);
+      const beyond = beyondBytes(plan, memory);
+      if (beyond) {
+        raw.push(beyond);
+        continue;
+      }
       const fit = fitDiagnostics(plan, memory);
       raw.push(...fit.diagnostics);
       results.push({ plan, memory, fits: fit.fits, cost: planCost(plan, memory) });

@@ -12,6 +12,8 @@ import { lower } from './lower/index.js';
 import { deadlockDiagnostic } from './schedules/deadlock.js';
 import { hardwareOf, planCost, ratesOf } from './cost/index.js';
 import type { MemoryPlan } from './memory/types.js';
+import { LIMITS } from './facts/limits.js';
+import { groupDigits } from './format.js';
 import { coordsOf } from './mesh.js';
 import type { CheckedPlan } from './plan.js';
 
@@ -29,6 +31,57 @@ export interface Compiled {
 export function ratesFor(plan: CheckedPlan): Rates {
   const r = ratesOf(hardwareOf(plan));
   return { flops: r.flops ?? 1e12, intraNode: r.link ?? 1e9, interNode: r.network ?? 1e9 };
+}
+
+/**
+ * The graph's size, from the checked plan alone (nothing is lowered): its devices, and
+ * for training its schedule actions (each a few steps in one rank's program, each
+ * microbatch's steps spelled out).
+ */
+export function graphSize(plan: CheckedPlan): { devices: number; actions: number } {
+  const { tensor, pipeline, data } = plan.mesh;
+  const devices = tensor * pipeline * data;
+  if (plan.mode !== 'train') return { devices, actions: 0 };
+  const actions = plan.actions ? plan.actions.reduce((n, row) => n + row.length, 0) : pipeline * plan.virtual * plan.microbatches * 2;
+  return { devices, actions };
+}
+
+/**
+ * PP5005 when the plan's graph would pass LIMITS.graphActions or LIMITS.graphDevices:
+ * checked before any lowering, so that a plan that checks in milliseconds cannot make
+ * compile run for minutes or out of memory. Points at the microbatches (or the batch).
+ */
+export function graphSizeDiagnostic(plan: CheckedPlan): Diagnostic | undefined {
+  const size = graphSize(plan);
+  if (size.devices > LIMITS.graphDevices) {
+    return diag('PP5005', plan.spans['data'] ?? plan.spans['tensor'] ?? plan.spans['pipeline'] ?? plan.span, {
+      plan: plan.name,
+      size: `${groupDigits(size.devices)} devices`,
+      limit: `${groupDigits(LIMITS.graphDevices)} devices`,
+    }, { help: 'check and report this plan (check needs no graph), or compile the same plan on fewer data-parallel replicas: each replica runs the same programs' });
+  }
+  if (size.actions > LIMITS.graphActions && plan.mode === 'train') {
+    const how = plan.actions ? 'actions in its table' : `schedule actions (pipeline ${plan.mesh.pipeline}${plan.virtual > 1 ? ` × virtual ${plan.virtual}` : ''} × ${groupDigits(plan.microbatches)} microbatches × forward and backward)`;
+    const fewer = Math.max(1, Math.floor(LIMITS.graphActions / (2 * plan.mesh.pipeline * plan.virtual)));
+    return diag('PP5005', plan.spans['microbatches'] ?? plan.spans['batch.global'] ?? plan.spans['actions'] ?? plan.span, {
+      plan: plan.name,
+      size: `${groupDigits(size.actions)} ${how}`,
+      limit: `${groupDigits(LIMITS.graphActions)} actions`,
+    }, { help: `use fewer microbatches per step (at most ${groupDigits(fewer)} here: a smaller global batch or a larger micro), or check the plan as it is (check needs no graph): every step repeats the same schedule` });
+  }
+  return undefined;
+}
+
+/** Results small enough to compile, and the PP5005 errors of the others. */
+export function compilable<R extends { plan: CheckedPlan }>(results: readonly R[]): { results: R[]; diagnostics: Diagnostic[] } {
+  const out: R[] = [];
+  const diagnostics: Diagnostic[] = [];
+  for (const r of results) {
+    const d = graphSizeDiagnostic(r.plan);
+    if (d) diagnostics.push(d);
+    else out.push(r);
+  }
+  return { results: out, diagnostics };
 }
 
 export function compilePlan(plan: CheckedPlan, memory: MemoryPlan): Compiled {

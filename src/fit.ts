@@ -6,6 +6,7 @@
 import { diag, type Diagnostic } from './diagnostics/diagnostic.js';
 import { balancedStages } from './check/pipeline.js';
 import { deriveFacts, validTensorDegrees } from './check/tensor.js';
+import { LIMITS } from './facts/limits.js';
 import { formatBytes } from './format.js';
 import { memoryPlan } from './memory/index.js';
 import { CATEGORIES, type DeviceMemory, type MemoryPlan } from './memory/types.js';
@@ -29,6 +30,28 @@ export function worstDevice(memory: MemoryPlan): DeviceMemory {
 /** Every device's total is within its usable bytes. */
 export function fitsAll(m: MemoryPlan): boolean {
   return m.devices.every((d) => d.totalBytes <= d.usableBytes);
+}
+
+/**
+ * PP4003 when a device's memory figures reach LIMITS.deviceBytes (8 PiB): no GPU holds
+ * that, and past it byte counts are no longer exact integers (the JSON output carries
+ * them as such). Such a plan gets no memory result.
+ */
+export function beyondBytes(plan: CheckedPlan, memory: MemoryPlan): Diagnostic | undefined {
+  const within = (n: number) => n >= 0 && n < LIMITS.deviceBytes;
+  if (!within(memory.params)) return beyond(plan, 'one GPU', `${memory.params.toExponential(2)} parameters`);
+  for (const d of memory.devices) {
+    if (within(d.totalBytes) && within(d.params) && CATEGORIES.every((c) => within(d.breakdown[c]))) continue;
+    const largest = CATEGORIES.reduce((a, c) => (d.breakdown[c] > d.breakdown[a] ? c : a), CATEGORIES[0]);
+    return beyond(plan, `rank ${d.rank}`, `largest part: ${largest}`);
+  }
+  return undefined;
+}
+
+function beyond(plan: CheckedPlan, where: string, detail: string): Diagnostic {
+  return diag('PP4003', plan.span, { plan: plan.name, where, limit: `${LIMITS.deviceBytes / 2 ** 50} PiB`, detail }, {
+    help: 'the model or the batch is far larger than any GPU: check layers, hidden, ffn, vocab, seq and the batch, or split the model over more GPUs',
+  });
 }
 
 export function fitDiagnostics(plan: CheckedPlan, memory: MemoryPlan): FitResult {
@@ -115,17 +138,30 @@ function largestFittingBatch(plan: CheckedPlan): string | undefined {
     let lo = 0;
     let hi = plan.batch.maxBatch - 1;
     while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
+      const mid = Math.floor((lo + hi + 1) / 2); // not `>> 1`: max_batch may pass 2^31
       if (fitsAll(memoryPlan({ ...plan, batch: { ...plan.batch, maxBatch: mid } }))) lo = mid;
       else hi = mid - 1;
     }
     return lo >= 1 ? `max_batch = ${lo}` : undefined;
   }
-  for (let micro = plan.batch.micro - 1; micro >= 1; micro--) {
+  // Only divisors of global / data can be micro: try those below it, largest first (not every number below micro).
+  for (const micro of divisorsBelow(plan.batch.global / plan.mesh.data, plan.batch.micro)) {
     const per = micro * plan.mesh.data;
-    if (plan.batch.global % per !== 0) continue;
     const v: CheckedPlan = { ...plan, batch: { ...plan.batch, micro }, microbatches: plan.batch.global / per };
     if (fitsAll(memoryPlan(v))) return `micro = ${micro}`;
   }
   return undefined;
+}
+
+/** The divisors of n below `below`, largest first (none when n is not a whole number); O(√n). */
+function divisorsBelow(n: number, below: number): number[] {
+  if (!Number.isSafeInteger(n) || n < 1) return [];
+  const out: number[] = [];
+  for (let i = 1; i * i <= n; i++) {
+    if (n % i !== 0) continue;
+    if (i < below) out.push(i);
+    const j = n / i;
+    if (j !== i && j < below) out.push(j);
+  }
+  return out.sort((a, b) => b - a);
 }

@@ -9,6 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { analyze, type Host } from '../src/analyze.js';
+import { compilable } from '../src/compile.js';
 import { CODES, isCode, type Code, type CodeInfo } from '../src/diagnostics/codes.js';
 import { ENGINES, exportPlan, type Engine } from '../src/export/index.js';
 
@@ -72,6 +73,8 @@ function check(text: string) {
 /** Export pages (8xxx) show `parplan export --to ENGINE [--model ID]` in a ```sh block: run it on the section's plan. */
 function checkSection(text: string, section: string | undefined) {
   const a = check(text);
+  // Compile pages (PP5005) show `parplan compile` in a ```sh block: add what compile finds before lowering.
+  if (/parplan compile /.test(blocks(section, 'sh').join('\n'))) return { ...a, diagnostics: [...a.diagnostics, ...compilable(a.results).diagnostics] };
   const cmd = /parplan export (.*)/.exec(blocks(section, 'sh').join('\n'))?.[1];
   if (cmd === undefined) return a;
   const to = /--to (\S+)/.exec(cmd)?.[1] as Engine;

@@ -9,6 +9,7 @@ import { tokens } from './fuzz/mutate-ts.js';
 import { fuzzExportOnce, fuzzFmtOnce, fuzzSuggestOnce, fuzzTsOnce, tsWorkspace, type Outcome } from './fuzz/targets.js';
 import { tsCorpus } from './fuzz/ts-corpus.js';
 import { fuzzHttp } from './fuzz/http.js';
+import { fuzzHugeOnce, fuzzImportsOnce, importsWorkspace } from './fuzz/hostile.js';
 
 /** Seeds 1..count through one target: the failures (at most 5), and how many cases reached the part under test. */
 async function sweep(count: number, once: (seed: number) => Outcome | Promise<Outcome>): Promise<{ failures: string[]; reached: number }> {
@@ -101,8 +102,9 @@ describe('fuzz regressions: inputs that once made the checker loop for minutes',
   const run = (text: string) => analyze(['/r.plan'], { host: memoryHost(new Map([['/r.plan', text]])) });
   const model = (layers: number) => `model m { arch = gpt2  layers = ${layers}  hidden = 25600  heads = 160  vocab = 51200  max_seq = 2048 }`;
   it('a misfit on a huge cluster: the fix search tries a few deeper pipelines, not every one', () => {
-    const a = run(`${model(77756)}
-cluster c { gpu = A100_80GB  nodes = 384  gpus_per_node = 1024 }
+    // At the key bounds (layers ≤ 10,000, GPUs ≤ 262,144) since these were set.
+    const a = run(`${model(9999)}
+cluster c { gpu = A100_80GB  nodes = 256  gpus_per_node = 1024 }
 plan p { model = m  cluster = c  mode = train  tensor = 8  pipeline = 64  data = 6  batch { global = 3072  seq = 2048 } }`);
     expect(a.diagnostics.map((d) => d.code)).toContain('PP4001');
   });
@@ -124,4 +126,21 @@ describe('fuzz: the HTTP server (replay with bench/fuzz.ts --target http --seed 
     expect(r.statuses[200]).toBeGreaterThan(30);
     expect(r.statuses[408]).toBeGreaterThan(10);
   }, 30_000);
+});
+
+describe('fuzz: hostile paths and inputs (test/fuzz/hostile.ts)', () => {
+  it('import paths into, out of and around a repository: no exception, no hang, every refusal placed (300 cases)', async () => {
+    const ws = importsWorkspace();
+    try {
+      const { failures } = await sweep(300, (seed) => fuzzImportsOnce(ws, seed));
+      expect(failures).toEqual([]);
+    } finally {
+      ws.cleanup();
+    }
+  }, 60_000);
+
+  it('large and deep inputs up to 256 KiB: no exception, time and memory bounded (24 cases)', async () => {
+    const { failures } = await sweep(24, (seed) => fuzzHugeOnce(seed, 256 * 1024));
+    expect(failures).toEqual([]);
+  }, 120_000);
 });

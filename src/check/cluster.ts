@@ -3,12 +3,12 @@ import type { BlockValue, Declaration } from '../ast.js';
 import { diag, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { suggest } from '../diagnostics/suggest.js';
 import { GPU_IDS, findGpu, type GpuSpec } from '../facts/gpus.js';
+import { MAX_GPUS } from '../facts/keys.js';
+import { formatNumber } from '../diagnostics/codes.js';
 import type { ClusterSpec } from '../plan.js';
 import type { Span } from '../source.js';
 import { readBlock, type Field } from './values.js';
 
-/** Larger clusters than any built; also keeps every per-device computation bounded. */
-export const MAX_GPUS = 1_000_000;
 
 export function checkCluster(decl: Declaration, out: Diagnostic[]): ClusterSpec | undefined {
   const where = `cluster '${decl.name}'`;
@@ -41,7 +41,7 @@ export function checkCluster(decl: Declaration, out: Diagnostic[]): ClusterSpec 
     gpn = f.valueOrDefault<number>('gpus_per_node');
     total = nodeCount * gpn;
     if (total > MAX_GPUS) {
-      out.push(diag('PP2008', nodes.span, { key: 'nodes', value: String(nodeCount), range: `nodes × gpus_per_node must be at most ${'1,000,000'} GPUs` }, { help: `nodes = ${Math.floor(MAX_GPUS / gpn)} or fewer` }));
+      out.push(diag('PP2008', nodes.span, { key: 'nodes', value: String(nodeCount), range: `nodes × gpus_per_node must be at most ${formatNumber(MAX_GPUS)} GPUs` }, { help: `nodes = ${Math.floor(MAX_GPUS / gpn)} or fewer` }));
       total = undefined;
     }
   } else if (!f.sets('gpus') && !f.sets('nodes')) {

@@ -8,6 +8,7 @@ import { diag, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { didYouMean, suggest } from '../diagnostics/suggest.js';
 import { formatNumber } from '../diagnostics/codes.js';
 import { ALL_UNITS, BYTE_UNITS, defaultValue, KEYS, keySpec, TIME_UNITS, type Arch, type BlockKind, type KeySpec, type KeyType, type KeyValue, type Mode } from '../facts/keys.js';
+import { valueText } from '../facts/keys-doc.js';
 import type { Span } from '../source.js';
 
 export interface Range {
@@ -195,6 +196,10 @@ function convert(entry: Entry, spec: KeySpec, out: Diagnostic[]): FieldValue | u
         out.push(diag('PP2007', v.unit.span, { key, expected: expectedText(t), unit: v.unit.text }, { help: `write ${key} = ${v.raw}` }));
         return undefined;
       }
+      if (!Number.isFinite(v.value)) {
+        out.push(diag('PP2008', v.span, { key, value: v.raw, range: rangeText(t.min, t.max ?? Number.MAX_SAFE_INTEGER) }, { help: `e.g. ${key} = ${spec.example ?? t.min}` }));
+        return undefined;
+      }
       if (t.kind === 'int' && !Number.isInteger(v.value)) return wrongType(entry, spec, out, `${key} must be whole, e.g. ${key} = ${Math.max(t.min, Math.round(v.value))}`);
       if (!Number.isSafeInteger(Math.round(v.value)) && t.max === undefined) {
         out.push(diag('PP2008', v.span, { key, value: v.raw, range: `must be at most ${formatNumber(Number.MAX_SAFE_INTEGER)}` }, { help: `e.g. ${key} = ${spec.example ?? t.min}` }));
@@ -224,7 +229,13 @@ function convert(entry: Entry, spec: KeySpec, out: Diagnostic[]): FieldValue | u
         out.push(diag('PP2008', v.span, { key, value: `${v.raw} ${v.unit.text}`, range: 'must not be negative' }, { help: `e.g. ${key} = ${spec.example}` }));
         return undefined;
       }
-      return t.kind === 'bytes' ? Math.round(v.value * scale) : v.value * scale;
+      const value = t.kind === 'bytes' ? Math.round(v.value * scale) : v.value * scale;
+      if (!(value <= t.max)) {
+        const max = t.kind === 'bytes' ? valueText(t, t.max) : `${t.max / 1000} s`;
+        out.push(diag('PP2008', v.span, { key, value: `${v.raw} ${v.unit.text}`, range: `must be at most ${max}` }, { help: `e.g. ${key} = ${spec.example}` }));
+        return undefined;
+      }
+      return value;
     }
     case 'fraction': {
       if (v.kind !== 'number') return wrongType(entry, spec, out);

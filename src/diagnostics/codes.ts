@@ -78,11 +78,13 @@ export const CODES = {
   // 4xxx: memory fit
   PP4001: { severity: 'error', title: 'does-not-fit', message: "plan '{plan}' does not fit: {worst}" },
   PP4002: { severity: 'warning', title: 'low-headroom', message: "plan '{plan}' fits with only {headroom} headroom on {where}" },
+  PP4003: { severity: 'error', title: 'beyond-any-gpu', message: "plan '{plan}' needs more than {limit} on {where} ({detail}): beyond any GPU" },
 
   // 5xxx: execution graph and schedules
   PP5001: { severity: 'error', title: 'deadlock', message: 'the schedule deadlocks: {detail}' },
   PP5003: { severity: 'error', title: 'bad-action', message: "'{text}' is not a pipeline action" },
   PP5004: { severity: 'error', title: 'action-table', message: '{detail}' },
+  PP5005: { severity: 'error', title: 'graph-too-large', message: "plan '{plan}' would compile to a graph of {size}, more than {limit}" },
 
   // 6xxx: command line and files
   PP6001: { severity: 'error', title: 'cannot-read', message: "cannot read '{path}': {reason}" },

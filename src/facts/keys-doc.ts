@@ -14,11 +14,11 @@ function typeText(t: KeyType): string {
     case 'int':
       return t.max !== undefined ? `whole number ${t.min}–${t.max}` : `whole number ≥ ${t.min}`;
     case 'number':
-      return `number ≥ ${t.min}`;
+      return t.max !== undefined ? `number ${t.min}–${t.max}` : `number ≥ ${t.min}`;
     case 'bytes':
-      return 'size (`B KB MB GB TB KiB MiB GiB TiB`)';
+      return `size (\`B KB MB GB TB KiB MiB GiB TiB\`), at most ${valueText(t, t.max)}`;
     case 'duration':
-      return 'duration (`us ms s`)';
+      return `duration (\`us ms s\`), at most ${t.max / 1000} s`;
     case 'fraction':
       return `percentage (0%–${t.max * 100}%)`;
     case 'bool':

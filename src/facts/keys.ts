@@ -11,10 +11,10 @@ export type Mode = 'serve' | 'train';
 export type KeyType =
   | { kind: 'int'; min: number; max?: number }
   | { kind: 'number'; min: number; max?: number }
-  /** A byte size; a unit is required (B, KB … TiB). */
-  | { kind: 'bytes' }
-  /** A duration; a unit is required (us, ms, s). */
-  | { kind: 'duration' }
+  /** A byte size; a unit is required (B, KB … TiB). `max` in bytes. */
+  | { kind: 'bytes'; max: number }
+  /** A duration; a unit is required (us, ms, s). `max` in milliseconds. */
+  | { kind: 'duration'; max: number }
   /** A fraction: `10%`, or a plain number in [0, 1). */
   | { kind: 'fraction'; max: number }
   | { kind: 'bool' }
@@ -60,6 +60,28 @@ const int = (min = 1, max?: number): { kind: 'int'; min: number; max?: number } 
 const enumOf = <const V extends readonly string[]>(...values: V): { kind: 'enum'; values: V } => ({ kind: 'enum', values });
 const dtype = { kind: 'enum', values: DTYPE_NAMES } as const;
 const floatDtype = enumOf(...FLOAT_DTYPES);
+const num = (min: number, max: number): { kind: 'number'; min: number; max: number } => ({ kind: 'number', min, max });
+
+// Upper bounds: every numeric key has one, far beyond any real model or cluster (a value
+// above is a typo or an attack, PP2008), and low enough that the memory, cost and graph
+// arithmetic stays finite. Derived byte counts are bounded again by LIMITS.deviceBytes.
+/** Most GPUs in a cluster (the largest built have about 200,000), and so the largest tensor, pipeline or data degree; the memory model and its outputs list every GPU. */
+export const MAX_GPUS = 262_144;
+/** Most layers (real models have up to a few hundred); the graph lists tensors per layer. */
+const MAX_LAYERS = 10_000;
+/** Widest dimension: hidden, ffn, head_dim (real: up to ~10^5). */
+const MAX_WIDTH = 2 ** 24;
+/** Most tokens: vocabulary, context, sequence, prefill budget (real: up to ~10^7). */
+const MAX_TOKENS = 2 ** 30;
+/** Most sequences in a batch (global, micro, max_batch, queue). */
+const MAX_SEQUENCES = 2 ** 24;
+/** Largest size: 1 PiB (GPU memory, workspace; real GPUs have under 1 TiB). */
+const MAX_BYTES = 2 ** 50;
+/** Throughputs in TFLOP/s or GB/s (real: up to a few thousand). */
+const MAX_RATE = 1_000_000;
+/** Longest wait for a batch to fill, in ms: an hour (timers overflow at about 24 days). */
+const MAX_WAIT_MS = 3_600_000;
+const bytes = { kind: 'bytes', max: MAX_BYTES } as const;
 
 export const ARCHS = ['llama', 'gpt2'] as const;
 export type Arch = (typeof ARCHS)[number];
@@ -76,14 +98,14 @@ export const POSITIONS = ['rope', 'learned'] as const;
 export const KEY_TABLE = {
   model: {
     arch: { type: enumOf(...ARCHS), required: true, doc: 'Architecture family; sets the presets for norm, activation, bias, positions and tied_embeddings.', example: 'llama' },
-    layers: { type: int(), required: true, doc: 'Number of transformer layers (blocks).', example: '32', aliases: ['num_layers', 'num_hidden_layers', 'n_layer', 'n_layers'] },
-    hidden: { type: int(), required: true, doc: 'Hidden (model) dimension.', example: '4096', aliases: ['hidden_size', 'd_model', 'n_embd', 'dim'] },
-    heads: { type: int(), required: true, doc: 'Number of attention (query) heads.', example: '32', aliases: ['num_attention_heads', 'n_head', 'n_heads', 'num_heads'] },
-    kv_heads: { type: int(), default: { rule: 'heads' }, doc: 'Number of key/value heads (grouped-query attention when less than heads).', example: '8', aliases: ['num_key_value_heads', 'num_query_groups', 'n_kv_heads'] },
-    head_dim: { type: int(), default: { rule: 'hidden / heads' }, doc: 'Dimension of one attention head.', example: '128', aliases: ['kv_channels', 'head_size'] },
-    ffn: { type: int(), default: { rule: '4 × hidden for gpt2; required for llama' }, doc: 'Intermediate (feed-forward) dimension of the MLP.', example: '14336', aliases: ['intermediate_size', 'ffn_hidden_size', 'n_inner', 'ffn_dim'] },
-    vocab: { type: int(), required: true, doc: 'Vocabulary size (unpadded, as in the tokenizer).', example: '128256', aliases: ['vocab_size', 'padded_vocab_size'] },
-    max_seq: { type: int(), required: true, doc: 'Maximum sequence length (context window); for learned positions, the size of the position table.', example: '8192', aliases: ['max_position_embeddings', 'n_positions', 'max_seq_len', 'max_sequence_length', 'seq_length', 'max_model_len'] },
+    layers: { type: int(1, MAX_LAYERS), required: true, doc: 'Number of transformer layers (blocks).', example: '32', aliases: ['num_layers', 'num_hidden_layers', 'n_layer', 'n_layers'] },
+    hidden: { type: int(1, MAX_WIDTH), required: true, doc: 'Hidden (model) dimension.', example: '4096', aliases: ['hidden_size', 'd_model', 'n_embd', 'dim'] },
+    heads: { type: int(1, MAX_WIDTH), required: true, doc: 'Number of attention (query) heads.', example: '32', aliases: ['num_attention_heads', 'n_head', 'n_heads', 'num_heads'] },
+    kv_heads: { type: int(1, MAX_WIDTH), default: { rule: 'heads' }, doc: 'Number of key/value heads (grouped-query attention when less than heads).', example: '8', aliases: ['num_key_value_heads', 'num_query_groups', 'n_kv_heads'] },
+    head_dim: { type: int(1, MAX_WIDTH), default: { rule: 'hidden / heads' }, doc: 'Dimension of one attention head.', example: '128', aliases: ['kv_channels', 'head_size'] },
+    ffn: { type: int(1, MAX_WIDTH), default: { rule: '4 × hidden for gpt2; required for llama' }, doc: 'Intermediate (feed-forward) dimension of the MLP.', example: '14336', aliases: ['intermediate_size', 'ffn_hidden_size', 'n_inner', 'ffn_dim'] },
+    vocab: { type: int(1, MAX_TOKENS), required: true, doc: 'Vocabulary size (unpadded, as in the tokenizer).', example: '128256', aliases: ['vocab_size', 'padded_vocab_size'] },
+    max_seq: { type: int(1, MAX_TOKENS), required: true, doc: 'Maximum sequence length (context window); for learned positions, the size of the position table.', example: '8192', aliases: ['max_position_embeddings', 'n_positions', 'max_seq_len', 'max_sequence_length', 'seq_length', 'max_model_len'] },
     tied_embeddings: { type: { kind: 'bool' }, default: { byArch: { llama: false, gpt2: true } }, doc: 'Whether the output layer shares the token embedding matrix.', example: 'false', aliases: ['tie_word_embeddings', 'untie_embeddings_and_output_weights'] },
     dtype: { type: dtype, default: { value: 'bf16' }, doc: 'Data type of the weights.', example: 'bf16', aliases: ['torch_dtype', 'params_dtype'] },
     norm: { type: enumOf(...NORMS), default: { byArch: { llama: 'rmsnorm', gpt2: 'layernorm' } }, doc: 'Normalization layer (layernorm has a weight and a bias, rmsnorm a weight).', example: 'rmsnorm' },
@@ -93,36 +115,36 @@ export const KEY_TABLE = {
   },
   cluster: {
     gpu: { type: { kind: 'gpu' }, required: true, doc: 'The GPU: a catalog name, or a block `gpu { name = "…"  memory = 24 GiB }`.', example: 'H100_SXM_80GB' },
-    gpus: { type: int(1, 1_000_000), doc: 'Total number of GPUs (all on one node unless nodes is given).', example: '8', aliases: ['num_gpus', 'world_size'] },
+    gpus: { type: int(1, MAX_GPUS), doc: 'Total number of GPUs (all on one node unless nodes is given).', example: '8', aliases: ['num_gpus', 'world_size'] },
     nodes: { type: int(1, 100_000), doc: 'Number of nodes; use with gpus_per_node instead of gpus.', example: '4', aliases: ['num_nodes', 'nnodes'] },
     gpus_per_node: { type: int(1, 1024), default: { value: 8, note: 'with nodes; gpus otherwise' }, doc: 'GPUs per node.', example: '8', aliases: ['nproc_per_node', 'num_gpus_per_node'] },
-    network: { type: { kind: 'number', min: 0 }, default: { value: 50, note: '(400 Gb/s InfiniBand per GPU)' }, doc: 'Inter-node bandwidth per GPU in GB/s, each direction (for cost estimates of traffic between nodes).', example: '50', aliases: ['network_bandwidth', 'inter_node_bandwidth', 'internode_bandwidth'] },
+    network: { type: num(0, MAX_RATE), default: { value: 50, note: '(400 Gb/s InfiniBand per GPU)' }, doc: 'Inter-node bandwidth per GPU in GB/s, each direction (for cost estimates of traffic between nodes).', example: '50', aliases: ['network_bandwidth', 'inter_node_bandwidth', 'internode_bandwidth'] },
   },
   gpu: {
     name: { type: { kind: 'string' }, required: true, doc: 'A name for the GPU, shown in reports.', example: '"RTX 4090"' },
-    memory: { type: { kind: 'bytes' }, required: true, doc: 'Memory capacity per GPU.', example: '24 GiB' },
-    tflops: { type: { kind: 'number', min: 0 }, doc: 'Peak dense 16-bit throughput in TFLOP/s (for cost estimates).', example: '165' },
-    bandwidth: { type: { kind: 'number', min: 0 }, doc: 'Memory bandwidth in GB/s (for cost estimates).', example: '1008' },
+    memory: { type: bytes, required: true, doc: 'Memory capacity per GPU.', example: '24 GiB' },
+    tflops: { type: num(0, MAX_RATE), doc: 'Peak dense 16-bit throughput in TFLOP/s (for cost estimates).', example: '165' },
+    bandwidth: { type: num(0, MAX_RATE), doc: 'Memory bandwidth in GB/s (for cost estimates).', example: '1008' },
   },
   plan: {
     model: { type: { kind: 'ref', to: 'model' }, required: true, doc: 'The model to run: the name of a model declaration.', example: 'llama3_8b' },
     cluster: { type: { kind: 'ref', to: 'cluster' }, required: true, doc: 'The GPUs to run on: the name of a cluster declaration.', example: 'node' },
     mode: { type: enumOf(...MODES), required: true, doc: 'serve (inference with a KV cache) or train.', example: 'serve' },
-    tensor: { type: int(), default: { value: 1 }, doc: 'Tensor-parallel degree: GPUs that split each layer (Megatron column/row parallel).', example: '2', aliases: ['tp', 'tensor_parallel', 'tensor_parallel_size', 'tensor_model_parallel_size'] },
-    pipeline: { type: int(), default: { value: 1 }, doc: 'Pipeline-parallel degree: number of stages, each holding a range of layers.', example: '2', aliases: ['pp', 'pipeline_parallel', 'pipeline_parallel_size', 'pipeline_model_parallel_size'] },
-    data: { type: int(), default: { value: 1 }, doc: 'Data-parallel degree: replicas of the tensor × pipeline group.', example: '2', aliases: ['dp', 'data_parallel', 'data_parallel_size', 'replicas'] },
+    tensor: { type: int(1, MAX_GPUS), default: { value: 1 }, doc: 'Tensor-parallel degree: GPUs that split each layer (Megatron column/row parallel).', example: '2', aliases: ['tp', 'tensor_parallel', 'tensor_parallel_size', 'tensor_model_parallel_size'] },
+    pipeline: { type: int(1, MAX_GPUS), default: { value: 1 }, doc: 'Pipeline-parallel degree: number of stages, each holding a range of layers.', example: '2', aliases: ['pp', 'pipeline_parallel', 'pipeline_parallel_size', 'pipeline_model_parallel_size'] },
+    data: { type: int(1, MAX_GPUS), default: { value: 1 }, doc: 'Data-parallel degree: replicas of the tensor × pipeline group.', example: '2', aliases: ['dp', 'data_parallel', 'data_parallel_size', 'replicas'] },
     stages: { type: { kind: 'ranges' }, default: { rule: 'balanced' }, doc: 'Explicit inclusive layer ranges, one per pipeline stage, covering every layer once.', example: '[0..15, 16..31]' },
     batch: { type: { kind: 'block', block: 'batch' }, required: true, doc: 'The batch policy (serving or training keys, by mode).', example: '{ max_batch = 32  seq = 4096 }' },
     reserve: { type: { kind: 'fraction', max: 0.9 }, default: { value: 0.1 }, doc: 'Share of each GPU held back (fragmentation, CUDA context, other processes).', example: '10%', aliases: ['gpu_memory_utilization'] },
-    workspace: { type: { kind: 'bytes' }, default: { value: 256 * 2 ** 20 }, doc: 'Per-GPU scratch for kernels and communication buffers.', example: '256 MiB' },
+    workspace: { type: bytes, default: { value: 256 * 2 ** 20 }, doc: 'Per-GPU scratch for kernels and communication buffers.', example: '256 MiB' },
     attention: { type: enumOf(...ATTENTION), default: { value: 'flash' }, doc: 'flash keeps no s × s score matrix; standard materializes it.', example: 'flash' },
     engine: { type: enumOf('generic', 'webgpu'), default: { value: 'generic' }, modes: ['serve'], doc: 'What runs the plan: generic (a CUDA serving engine, as docs/memory.md models it) or webgpu (parplan\'s runtime: f32 activations, its buffer layout).', example: 'webgpu' },
     kv_dtype: { type: dtype, default: { rule: 'the model dtype' }, modes: ['serve'], doc: 'Data type of the KV cache.', example: 'bf16', aliases: ['kv_cache_dtype'] },
     sequence_parallel: { type: { kind: 'bool' }, default: { value: false }, modes: ['train'], doc: 'Megatron sequence parallelism: shard norm and dropout activations over the tensor group.', example: 'true' },
     schedule: { type: enumOf(...SCHEDULES), default: { value: '1f1b' }, modes: ['train'], doc: 'Pipeline schedule.', example: '1f1b' },
-    microbatches: { type: int(), default: { rule: 'global / (micro × data)' }, modes: ['train'], doc: 'Microbatches per step per pipeline (gradient-accumulation steps).', example: '8', aliases: ['num_microbatches', 'gradient_accumulation_steps', 'accum'] },
+    microbatches: { type: int(1, MAX_SEQUENCES), default: { rule: 'global / (micro × data)' }, modes: ['train'], doc: 'Microbatches per step per pipeline (gradient-accumulation steps).', example: '8', aliases: ['num_microbatches', 'gradient_accumulation_steps', 'accum'] },
     actions: { type: { kind: 'strings' }, modes: ['train'], doc: 'An explicit pipeline schedule: one string per pipeline rank of actions such as `0F3` (virtual stage, F, B, I or W, microbatch: PyTorch pipelining notation), replacing schedule.', example: '["0F0 0F1 0B0 0B1", "1F0 1B0 1F1 1B1"]' },
-    virtual: { type: int(2), modes: ['train'], doc: 'Model chunks per pipeline stage for schedule = interleaved.', example: '2', aliases: ['virtual_pipeline_model_parallel_size', 'virtual_stages'] },
+    virtual: { type: int(2, MAX_LAYERS), modes: ['train'], doc: 'Model chunks per pipeline stage for schedule = interleaved.', example: '2', aliases: ['virtual_pipeline_model_parallel_size', 'virtual_stages'] },
     zero: { type: int(0, 3), default: { value: 0 }, modes: ['train'], doc: 'ZeRO stage: 1 shards optimizer states, 2 also gradients, 3 also weights, across data replicas.', example: '1', aliases: ['zero_stage'] },
     recompute: { type: enumOf(...RECOMPUTE), default: { value: 'none' }, modes: ['train'], doc: 'Activation recomputation: selective recomputes attention internals, full keeps only each layer input.', example: 'selective', aliases: ['recompute_granularity', 'activation_checkpointing', 'checkpointing'] },
     precision: { type: floatDtype, default: { value: 'bf16', note: 'unless the model dtype is fp32 or fp16: then the model dtype' }, modes: ['train'], doc: 'Data type of weights and activations in training.', example: 'bf16', aliases: ['mixed_precision', 'param_dtype'] },
@@ -130,13 +152,13 @@ export const KEY_TABLE = {
     grad_dtype: { type: floatDtype, default: { value: 'fp32' }, modes: ['train'], doc: 'Data type of gradients (the main gradient buffer).', example: 'fp32' },
   },
   batch: {
-    max_batch: { type: int(), required: true, modes: ['serve'], doc: 'Most sequences decoded together in one batch.', example: '32', aliases: ['max_num_seqs', 'max_batch_size'] },
-    max_wait: { type: { kind: 'duration' }, default: { value: 5 }, modes: ['serve'], doc: 'Longest time a request waits for a batch to fill.', example: '5 ms', aliases: ['max_queue_delay', 'batch_wait_timeout'] },
-    queue: { type: int(0), default: { value: 1024 }, modes: ['serve'], doc: 'Most requests waiting; further requests are rejected.', example: '1024', aliases: ['max_queue_size', 'max_queued_requests'] },
-    max_prefill_tokens: { type: int(), default: { rule: 'seq' }, modes: ['serve'], doc: 'Most prompt tokens prefilled in one step (chunked prefill budget).', example: '4096', aliases: ['max_num_batched_tokens', 'max_batch_prefill_tokens'] },
-    seq: { type: int(), required: true, doc: 'Tokens per sequence: prompt plus output when serving, the training sequence length when training.', example: '4096', aliases: ['seq_len', 'seq_length', 'sequence_length', 'max_seq'] },
-    global: { type: int(), required: true, modes: ['train'], doc: 'Global batch: sequences per optimizer step, over all data replicas.', example: '256', aliases: ['global_batch', 'global_batch_size', 'train_batch_size'] },
-    micro: { type: int(), default: { value: 1 }, modes: ['train'], doc: 'Microbatch: sequences per forward/backward pass on one replica.', example: '1', aliases: ['micro_batch', 'micro_batch_size', 'train_micro_batch_size_per_gpu'] },
+    max_batch: { type: int(1, MAX_SEQUENCES), required: true, modes: ['serve'], doc: 'Most sequences decoded together in one batch.', example: '32', aliases: ['max_num_seqs', 'max_batch_size'] },
+    max_wait: { type: { kind: 'duration', max: MAX_WAIT_MS }, default: { value: 5 }, modes: ['serve'], doc: 'Longest time a request waits for a batch to fill.', example: '5 ms', aliases: ['max_queue_delay', 'batch_wait_timeout'] },
+    queue: { type: int(0, MAX_SEQUENCES), default: { value: 1024 }, modes: ['serve'], doc: 'Most requests waiting; further requests are rejected.', example: '1024', aliases: ['max_queue_size', 'max_queued_requests'] },
+    max_prefill_tokens: { type: int(1, MAX_TOKENS), default: { rule: 'seq' }, modes: ['serve'], doc: 'Most prompt tokens prefilled in one step (chunked prefill budget).', example: '4096', aliases: ['max_num_batched_tokens', 'max_batch_prefill_tokens'] },
+    seq: { type: int(1, MAX_TOKENS), required: true, doc: 'Tokens per sequence: prompt plus output when serving, the training sequence length when training.', example: '4096', aliases: ['seq_len', 'seq_length', 'sequence_length', 'max_seq'] },
+    global: { type: int(1, MAX_SEQUENCES), required: true, modes: ['train'], doc: 'Global batch: sequences per optimizer step, over all data replicas.', example: '256', aliases: ['global_batch', 'global_batch_size', 'train_batch_size'] },
+    micro: { type: int(1, MAX_SEQUENCES), default: { value: 1 }, modes: ['train'], doc: 'Microbatch: sequences per forward/backward pass on one replica.', example: '1', aliases: ['micro_batch', 'micro_batch_size', 'train_micro_batch_size_per_gpu'] },
   },
 } as const satisfies Record<BlockKind, Record<string, KeySpec>>;
 

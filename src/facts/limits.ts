@@ -39,6 +39,12 @@ export const LIMITS = {
   httpHeaderBytes: 16 * 1024,
   /** HTTP: on SIGINT/SIGTERM or shutdown(), how long (ms) running generations may take before they are stopped and every connection is closed. */
   httpDrainMs: 10_000,
+  /** Most bytes one GPU's memory figures may reach: 8 PiB (2^53), where byte counts stop being exact; no GPU comes near. */
+  deviceBytes: 2 ** 53,
+  /** Most schedule actions in a compiled training graph (pipeline × virtual × microbatches × 2): twice the Megatron 1T example's 65,536 (a 21 MB graph). */
+  graphActions: 131_072,
+  /** Most devices in a compiled graph: 20 times the Megatron 1T example's 3,072 (each is a line of about 300 bytes). */
+  graphDevices: 65_536,
 } as const;
 
 /** `1 MiB`-style text for a byte limit in messages. */

@@ -61,10 +61,31 @@ export interface SimResult {
 
 type Instr =
   | { k: 'compute'; label: string; dur: number; reads: string[]; writes: string[]; alloc: [string, number][]; free: string[]; transient?: number }
-  | { k: 'send'; to: number; tag: string; dur: number; bytes: number }
-  | { k: 'recv'; from: number; tag: string }
+  /** `key`: the mailbox key "from>to:tag"; `base`: the tensor a receive produces. */
+  | { k: 'send'; to: number; tag: string; key: string; dur: number; bytes: number }
+  | { k: 'recv'; from: number; tag: string; key: string; base: string }
   | { k: 'coll'; group: string; members: number[]; sig: () => string; dur: number; solo: boolean }
   | { k: 'action'; label: string };
+
+interface RankState {
+  rank: number;
+  program: Expander;
+  /** The next step to expand; the instructions of the last one expanded, and the current one's index. */
+  si: number;
+  buf: Instr[];
+  bi: number;
+  clock: number;
+  /** Live activations (name → bytes) and their total. */
+  live: Map<string, number>;
+  liveBytes: number;
+  liveExact: boolean;
+  produced: Set<string>;
+  producible: Set<string> | undefined;
+  lastAction: number;
+  action: string | undefined;
+  staticBytes: number;
+  trace: RankTrace;
+}
 
 const defaultRates: Rates = { flops: 400e12, intraNode: 300e9, interNode: 40e9 };
 
@@ -76,44 +97,40 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
   const bytesOf = tensorBytes(graph);
   const phases = opts.phases ?? (graph.plan.mode === 'train' ? ['step'] : ['prefill', 'decode']);
 
-  const programs = new Map<number, Instr[]>();
+  // One state per simulated rank, in `ranks` order (no per-instruction map lookups).
   const tracked = trackedNames(graph);
-  for (const r of ranks) programs.set(r, expand(graph, byRank.get(r)!, phases, byRank, simulated, rates, bytesOf, tracked));
-
-  // Static memory: the plan's total without the activations the steps track themselves.
-  const traces = new Map<number, RankTrace>();
-  const pc = new Map<number, number>();
-  const clock = new Map<number, number>();
-  const live = new Map<number, Map<string, number>>();
-  const produced = new Map<number, Set<string>>();
-  const producible = new Map<number, Set<string>>();
-  const lastAction = new Map<number, number>();
-  for (const r of ranks) {
+  const states: RankState[] = ranks.map((r) => {
     const dev = byRank.get(r)!;
-    const list = programs.get(r)!;
-    traces.set(r, { rank: r, events: [], memory: [], peakBytes: 0, planBytes: dev.memory.total, actions: list.flatMap((i) => (i.k === 'action' ? [i.label] : [])) });
-    pc.set(r, 0);
-    clock.set(r, 0);
-    live.set(r, new Map());
-    produced.set(r, new Set(graph.plan.mode === 'serve' ? ['tokens'] : []));
-    const names = new Set<string>();
-    for (const i of list) if (i.k === 'compute') for (const w of [...i.writes, ...i.alloc.map((a) => a[0])]) names.add(w);
-    for (const i of list) if (i.k === 'recv') names.add(baseName(i.tag));
-    producible.set(r, names);
-    lastAction.set(r, -1);
-  }
-  const staticBytes = (r: number) => {
-    const m = byRank.get(r)!.memory;
-    return m.total - m.activations;
-  };
+    const program = expand(graph, dev, phases, byRank, simulated, rates, bytesOf, tracked);
+    const actions: string[] = [];
+    for (const step of program.steps) if (step.op === 'action') actions.push(step.action);
+    return {
+      rank: r,
+      program,
+      si: 0,
+      buf: [],
+      bi: 0,
+      clock: 0,
+      live: new Map(),
+      liveBytes: 0,
+      liveExact: true,
+      produced: new Set(graph.plan.mode === 'serve' ? ['tokens'] : []),
+      producible: undefined,
+      lastAction: -1,
+      action: undefined,
+      // Static memory: the plan's total without the activations the steps track themselves.
+      staticBytes: dev.memory.total - dev.memory.activations,
+      trace: { rank: r, events: [], memory: [], peakBytes: 0, planBytes: dev.memory.total, actions },
+    };
+  });
+  const stateOf = new Map(states.map((s) => [s.rank, s]));
 
   const mailbox = new Map<string, number>(); // "from>to:tag" → ready time
   const collectives = new Map<string, { arrived: Map<number, { at: number; sig: string }>; end?: number }>();
   const collSeq = new Map<string, number>(); // "rank:group" → how many entered
   const problems: string[] = [];
   // Consecutive work of one schedule action is one event (the Gantt chart's bar).
-  const record = (r: number, start: number, end: number, kind: SimEvent['kind'], label: string | (() => string), action: string | undefined) => {
-    const events = traces.get(r)!.events;
+  const record = (events: SimEvent[], start: number, end: number, kind: SimEvent['kind'], label: string | (() => string), action: string | undefined) => {
     const last = events[events.length - 1];
     if (last && action !== undefined && last.action === action && last.kind !== 'wait' && kind !== 'wait' && last.end === start) {
       last.end = end;
@@ -125,64 +142,99 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
     if (action !== undefined) e.action = action;
     events.push(e);
   };
-  const currentAction = (r: number) => {
-    const t = traces.get(r)!;
-    const i = lastAction.get(r)!;
-    return i >= 0 ? t.actions[i] : undefined;
+  /** The rank's current instruction (expanding its next steps when the last one is done); undefined at the end. */
+  const current = (st: RankState): Instr | undefined => {
+    const ins = st.buf[st.bi];
+    if (ins !== undefined) return ins;
+    const steps = st.program.steps;
+    while (st.si < steps.length) {
+      // The last step's instructions are all done: reuse the list.
+      st.buf.length = 0;
+      st.bi = 0;
+      st.program.emit(steps[st.si++]!, st.buf);
+      if (st.buf.length > 0) return st.buf[0];
+    }
+    return undefined;
+  };
+  /** Names some step of the rank writes, allocates or receives: expanded only when a read finds its name missing. */
+  const producibleOf = (st: RankState): Set<string> => {
+    if (st.producible) return st.producible;
+    const names = new Set<string>();
+    const list: Instr[] = [];
+    for (const step of st.program.steps) st.program.emit(step, list);
+    for (const i of list) {
+      if (i.k === 'compute') {
+        for (const w of i.writes) names.add(w);
+        for (const a of i.alloc) names.add(a[0]);
+      } else if (i.k === 'recv') names.add(i.base);
+    }
+    return (st.producible = names);
+  };
+  /** Live activation bytes: a running total while every size is a whole number (exact), else summed as before. */
+  const liveSum = (st: RankState) => (st.liveExact ? st.liveBytes : sum(st.live));
+  const setLive = (st: RankState, name: string, bytes: number) => {
+    const old = st.live.get(name);
+    st.live.set(name, bytes);
+    if (!Number.isInteger(bytes)) st.liveExact = false;
+    st.liveBytes += bytes - (old ?? 0);
+    if (!Number.isSafeInteger(st.liveBytes)) st.liveExact = false;
+  };
+  const deleteLive = (st: RankState, name: string) => {
+    const old = st.live.get(name);
+    if (old === undefined) return;
+    st.live.delete(name);
+    st.liveBytes -= old;
   };
 
   let progress = true;
   while (progress) {
     progress = false;
-    for (const r of ranks) {
-      const list = programs.get(r)!;
+    for (const st of states) {
+      const { rank: r, trace } = st;
+      const events = trace.events;
       for (;;) {
-        const i = pc.get(r)!;
-        if (i >= list.length) break;
-        const ins = list[i]!;
-        const now = clock.get(r)!;
-        const act = currentAction(r);
+        const ins = current(st);
+        if (ins === undefined) break;
+        const now = st.clock;
+        const act = st.action;
         if (ins.k === 'action') {
-          lastAction.set(r, lastAction.get(r)! + 1);
+          st.lastAction++;
+          st.action = trace.actions[st.lastAction];
         } else if (ins.k === 'compute') {
-          const mem = live.get(r)!;
-          const have = produced.get(r)!;
+          const have = st.produced;
           for (const [name, bytes] of ins.alloc) {
-            mem.set(name, bytes);
+            setLive(st, name, bytes);
             have.add(name);
           }
           for (const read of ins.reads) {
-            if (producible.get(r)!.has(read) && !have.has(read)) problems.push(`rank ${r}: ${ins.label} reads '${read}' before any step produces it`);
+            if (!have.has(read) && producibleOf(st).has(read)) problems.push(`rank ${r}: ${ins.label} reads '${read}' before any step produces it`);
           }
           for (const w of ins.writes) have.add(w);
-          record(r, now, now + ins.dur, 'compute', ins.label, act);
-          clock.set(r, now + ins.dur);
-          if (ins.alloc.length > 0 || ins.free.length > 0 || ins.transient || traces.get(r)!.memory.length === 0) {
-            const t = traces.get(r)!;
-            const bytes = staticBytes(r) + sum(mem) + (ins.transient ?? 0);
-            t.memory.push(bytes);
-            if (bytes > t.peakBytes) t.peakBytes = bytes;
-            for (const f of ins.free) mem.delete(f);
-            if (ins.free.length > 0) t.memory.push(staticBytes(r) + sum(mem));
+          record(events, now, now + ins.dur, 'compute', ins.label, act);
+          st.clock = now + ins.dur;
+          if (ins.alloc.length > 0 || ins.free.length > 0 || ins.transient || trace.memory.length === 0) {
+            const bytes = st.staticBytes + liveSum(st) + (ins.transient ?? 0);
+            trace.memory.push(bytes);
+            if (bytes > trace.peakBytes) trace.peakBytes = bytes;
+            for (const f of ins.free) deleteLive(st, f);
+            if (ins.free.length > 0) trace.memory.push(st.staticBytes + liveSum(st));
           }
           // A freed activation can no longer be read (a later read is a use after free).
           for (const f of ins.free) have.delete(f);
         } else if (ins.k === 'send') {
-          const key = `${r}>${ins.to}:${ins.tag}`;
-          if (mailbox.has(key)) problems.push(`rank ${r} sends '${ins.tag}' to rank ${ins.to} twice before it is received`);
-          mailbox.set(key, now + ins.dur);
-          record(r, now, now + ins.dur, 'comm', () => `send ${ins.tag} → ${ins.to}`, act);
+          if (mailbox.has(ins.key)) problems.push(`rank ${r} sends '${ins.tag}' to rank ${ins.to} twice before it is received`);
+          mailbox.set(ins.key, now + ins.dur);
+          record(events, now, now + ins.dur, 'comm', () => `send ${ins.tag} → ${ins.to}`, act);
         } else if (ins.k === 'recv') {
-          const key = `${ins.from}>${r}:${ins.tag}`;
-          const ready = mailbox.get(key);
+          const ready = mailbox.get(ins.key);
           if (ready === undefined) break; // blocked
-          mailbox.delete(key);
-          produced.get(r)!.add(baseName(ins.tag));
-          if (ready > now) record(r, now, ready, 'wait', () => `recv ${ins.tag} ← ${ins.from}`, act);
-          clock.set(r, Math.max(now, ready));
+          mailbox.delete(ins.key);
+          st.produced.add(ins.base);
+          if (ready > now) record(events, now, ready, 'wait', () => `recv ${ins.tag} ← ${ins.from}`, act);
+          st.clock = Math.max(now, ready);
         } else if (ins.solo) {
-          record(r, now, now + ins.dur, 'comm', ins.sig, act);
-          clock.set(r, now + ins.dur);
+          record(events, now, now + ins.dur, 'comm', ins.sig, act);
+          st.clock = now + ins.dur;
         } else {
           const seqKey = `${r}:${ins.group}`;
           const n = collSeq.get(seqKey) ?? 0;
@@ -198,10 +250,10 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
             c.end = Math.max(...[...c.arrived.values()].map((a) => a.at)) + ins.dur;
           }
           collSeq.set(seqKey, n + 1);
-          record(r, now, c.end, 'comm', ins.sig, act);
-          clock.set(r, c.end);
+          record(events, now, c.end, 'comm', ins.sig, act);
+          st.clock = c.end;
         }
-        pc.set(r, i + 1);
+        st.bi++;
         progress = true;
       }
     }
@@ -209,14 +261,13 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
 
   const stuck: Stuck[] = [];
   for (const r of ranks) {
-    const list = programs.get(r)!;
-    const i = pc.get(r)!;
-    if (i >= list.length) continue;
-    const ins = list[i]!;
+    const st = stateOf.get(r)!;
+    const ins = current(st);
+    if (ins === undefined) continue;
     const waitingFor =
       ins.k === 'recv' ? `'${ins.tag.replace('@', "' of microbatch ")} from rank ${ins.from}` : ins.k === 'coll' ? `${ins.sig()} with ranks ${ins.members.filter((m) => m !== r).join(', ')}` : 'nothing';
-    const ai = lastAction.get(r)!;
-    const a = currentAction(r);
+    const ai = st.lastAction;
+    const a = st.action;
     stuck.push({ rank: r, actionIndex: ai, ...(a ? { action: a } : {}), waitingFor });
   }
   // After a deadlock, undelivered messages are its consequence, not a separate problem.
@@ -225,8 +276,8 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
     if (graph.plan.mode === 'serve' && key.endsWith(':tokens')) continue;
     problems.push(`message ${key.replace('>', ' → ')} is sent but never received`);
   }
-  const traceList = ranks.map((r) => traces.get(r)!);
-  const makespan = Math.max(0, ...ranks.map((r) => clock.get(r)!));
+  const traceList = ranks.map((r) => stateOf.get(r)!.trace);
+  const makespan = Math.max(0, ...ranks.map((r) => stateOf.get(r)!.clock));
   const result: SimResult = { ok: stuck.length === 0 && problems.length === 0, ranks: traceList, makespan, problems };
   if (stuck.length > 0) result.deadlock = { stuck, grid: deadlockGrid(traceList, stuck) };
   return result;
@@ -277,22 +328,49 @@ function peerRank(graph: Graph, dev: GraphDevice, peer: 'next' | 'prev', byRank:
 function trackedNames(graph: Graph): Set<string> {
   const read = new Set<string>();
   const made = new Set<string>();
+  const received = new Set<string>();
   const visit = (steps: Step[]) => {
     for (const s of steps) {
       if (s.op === 'compute') {
         for (const r of s.reads) read.add(r);
-        for (const w of [...s.writes, ...(s.alloc ?? [])]) made.add(w);
-      } else if (s.op === 'recv') made.add(baseName(s.tensor));
+        for (const w of s.writes) made.add(w);
+        if (s.alloc) for (const w of s.alloc) made.add(w);
+      } else if (s.op === 'recv') received.add(s.tensor);
     }
   };
   for (const b of Object.values(graph.blocks)) visit(b);
   for (const p of Object.values(graph.programs)) for (const steps of Object.values(p.phases)) visit(steps);
+  for (const t of received) made.add(baseName(t));
   return new Set([...read].filter((r) => made.has(r) && !r.includes('*')));
 }
 
 /** `hidden.s3` (the input of virtual stage 3) is the tensor `hidden`. */
 function baseName(tag: string): string {
   return tag.split('@')[0]!.replace(/\.s\d+$/, '');
+}
+
+type WholeInstr = Extract<Instr, { k: 'compute' }> & { transient: number };
+
+/**
+ * Whether putting one microbatch number m in for `{m}` keeps these names apart, for every m:
+ * each `{m}` ends its name after a character that is not a digit, and no name without it
+ * is such a prefix followed by digits.
+ */
+function microbatchInjective(names: Set<string>): boolean {
+  const prefixes = new Set<string>();
+  for (const n of names) {
+    const at = n.indexOf('{m}');
+    if (at < 0) continue;
+    if (at !== n.length - 3 || at === 0 || /\d/.test(n[at - 1]!)) return false;
+    prefixes.add(n.slice(0, at));
+  }
+  if (prefixes.size === 0) return true;
+  for (const n of names) {
+    if (n.includes('{m}')) continue;
+    const stripped = n.replace(/\d+$/, '');
+    if (stripped !== n && prefixes.has(stripped)) return false;
+  }
+  return true;
 }
 
 type Segment =
@@ -327,13 +405,18 @@ function segments(steps: Step[], tracked: Set<string>, rates: Rates, label: stri
   return out;
 }
 
-function expand(graph: Graph, dev: GraphDevice, phases: string[], byRank: Map<number, GraphDevice>, simulated: Set<number>, rates: Rates, bytesOf: Map<string, number>, tracked: Set<string>): Instr[] {
+/**
+ * A rank's program as steps, and `emit`, which appends one step's instructions to a list:
+ * the simulation expands each step when it reaches it, so that the instructions die young
+ * (a whole program's instructions, made up front, kept the garbage collector busy).
+ */
+function expand(graph: Graph, dev: GraphDevice, phases: string[], byRank: Map<number, GraphDevice>, simulated: Set<number>, rates: Rates, bytesOf: Map<string, number>, tracked: Set<string>): Expander {
   const program = graph.programs[dev.program];
   if (!program) throw new Error(`device ${dev.rank} has no program '${dev.program}'`);
-  const out: Instr[] = [];
+  let out: Instr[] = [];
   const bw = (ranks: number[]) => (new Set(ranks.map((r) => byRank.get(r)!.node)).size > 1 ? rates.interNode : rates.intraNode);
   const blockSegments = new Map<string, Segment[]>();
-  const sub = (name: string, l: number | undefined, m: number | undefined) => {
+  const subst = (name: string, l: number | undefined, m: number | undefined) => {
     if (!name.includes('{')) return name;
     let n = name;
     if (l !== undefined) n = n.replaceAll('{l}', `${l}`);
@@ -350,6 +433,14 @@ function expand(graph: Graph, dev: GraphDevice, phases: string[], byRank: Map<nu
     const solo = members.every((x) => x === dev.rank || !simulated.has(x));
     out.push({ k: 'coll', group: `${s.axis}:${idx ?? dev.rank}`, members, sig: () => `${s.op} ${sub(s.tensor, l, m)} (${s.axis})`, dur: (s.bytes * factor) / bw(members), solo });
   };
+  const sub = subst;
+  const peers: { next?: number; prev?: number } = {};
+  const bases = new Map<string, string>();
+  /** Per block: whether none of its collectives waits for another simulated rank. */
+  const blockSolo = new Map<string, boolean>();
+  /** Bandwidth to each pipeline peer. */
+  const peerBw = new Map<number, number>();
+  const computeSegments = new Map<readonly string[], { step: Extract<Step, { op: 'compute' }>; seg: Extract<Segment, { k: 'compute' }> }[]>();
   const fixed = new Map<Segment, Instr>();
   const computeInstr = (seg: Extract<Segment, { k: 'compute' }>, l?: number, m?: number): Instr => {
     const templated = [...seg.reads, ...seg.writes, ...seg.alloc, ...seg.free].some((n) => n.includes('{'));
@@ -385,7 +476,8 @@ function expand(graph: Graph, dev: GraphDevice, phases: string[], byRank: Map<nu
    * waits for another simulated rank: reads and writes that cross the block boundary,
    * activations it keeps (alloc) or releases (free), and the largest transient one.
    */
-  const wholeBlock = (segs: Segment[], a: number, b: number, reverse: boolean, m: number | undefined, label: string): Instr => {
+  const wholeBlock = (segs: Segment[], a: number, b: number, reverse: boolean, m: number | undefined, label: string, names?: Set<string>): WholeInstr => {
+    const sub = names ? (name: string, l: number, m: number | undefined) => (names.add(name = subst(name, l, m)), name) : subst;
     let dur = 0;
     const reads: string[] = [];
     const writes = new Set<string>();
@@ -420,23 +512,71 @@ function expand(graph: Graph, dev: GraphDevice, phases: string[], byRank: Map<nu
     }
     return { k: 'compute', label, dur, reads: [...new Set(reads)], writes: [...writes], alloc: [...alloc], free, transient };
   };
+  /**
+   * wholeBlock for microbatch m from a template computed once per block and layer range
+   * with `{m}` left in the names (the instances differ only in m). Used only where putting
+   * m in cannot make two different names equal (then it is exactly wholeBlock's result);
+   * otherwise wholeBlock itself.
+   */
+  const templates = new Map<string, WholeInstr | null>();
+  const wholeBlockOf = (segs: Segment[], a: number, b: number, reverse: boolean, m: number | undefined, label: string): Instr => {
+    if (m !== undefined && !(Number.isSafeInteger(m) && m >= 0)) return wholeBlock(segs, a, b, reverse, m, label);
+    const key = `${label}|${a}|${b}|${reverse}`;
+    let t = templates.get(key);
+    if (t === undefined) {
+      const names = new Set<string>();
+      t = wholeBlock(segs, a, b, reverse, undefined, label, names);
+      if (!microbatchInjective(names)) t = null;
+      templates.set(key, t);
+    }
+    if (t === null) return wholeBlock(segs, a, b, reverse, m, label);
+    if (m === undefined) return t;
+    const ms = `${m}`;
+    const fill = (n: string) => (n.endsWith('{m}') ? n.slice(0, -3) + ms : n);
+    // Lists without a microbatch name are the template's own (instructions are read-only).
+    const fillAll = (names: string[]) => (names.some((n) => n.endsWith('{m}')) ? names.map(fill) : names);
+    return {
+      k: 'compute',
+      label,
+      dur: t.dur,
+      reads: fillAll(t.reads),
+      writes: fillAll(t.writes),
+      alloc: t.alloc.some(([n]) => n.endsWith('{m}')) ? t.alloc.map(([n, v]) => [fill(n), v]) : t.alloc,
+      free: fillAll(t.free),
+      transient: t.transient,
+    };
+  };
   const emit = (s: Step) => {
     switch (s.op) {
       case 'action':
         out.push({ k: 'action', label: s.action });
         break;
       case 'compute': {
-        const [seg] = segments([s], tracked, rates, `${s.kind}${s.pass === 'forward' ? '' : ` (${s.pass})`}`) as [Extract<Segment, { k: 'compute' }>];
+        // The lowering copies one step per microbatch (same lists, another microbatch): one segment for all of them.
+        const like = computeSegments.get(s.reads);
+        let seg = like?.find((c) => c.step.kind === s.kind && c.step.pass === s.pass && c.step.flops === s.flops && c.step.writes === s.writes && c.step.alloc === s.alloc && c.step.free === s.free)?.seg;
+        if (!seg) {
+          [seg] = segments([s], tracked, rates, `${s.kind}${s.pass === 'forward' ? '' : ` (${s.pass})`}`) as [Extract<Segment, { k: 'compute' }>];
+          if (like) like.push({ step: s, seg });
+          else computeSegments.set(s.reads, [{ step: s, seg }]);
+        }
         out.push(computeInstr(seg, undefined, s.microbatch));
         break;
       }
       case 'send':
       case 'recv': {
-        const peer = peerRank(graph, dev, s.peer, byRank);
+        let peer = peers[s.peer];
+        if (peer === undefined) peer = peers[s.peer] = peerRank(graph, dev, s.peer, byRank);
         const tag = s.microbatch === undefined ? s.tensor : `${s.tensor}@${s.microbatch}`;
         if (s.op === 'send') {
-          if (simulated.has(peer)) out.push({ k: 'send', to: peer, tag, bytes: s.bytes, dur: s.bytes / bw([dev.rank, peer]) });
-        } else if (simulated.has(peer)) out.push({ k: 'recv', from: peer, tag });
+          let rate = peerBw.get(peer);
+          if (rate === undefined) peerBw.set(peer, (rate = bw([dev.rank, peer])));
+          if (simulated.has(peer)) out.push({ k: 'send', to: peer, tag, key: `${dev.rank}>${peer}:${tag}`, bytes: s.bytes, dur: s.bytes / rate });
+        } else if (simulated.has(peer)) {
+          let base = bases.get(s.tensor);
+          if (base === undefined) bases.set(s.tensor, (base = baseName(s.tensor)));
+          out.push({ k: 'recv', from: peer, tag, key: `${peer}>${dev.rank}:${tag}`, base });
+        }
         break;
       }
       case 'block': {
@@ -445,9 +585,10 @@ function expand(graph: Graph, dev: GraphDevice, phases: string[], byRank: Map<nu
         let segs = blockSegments.get(s.block);
         if (!segs) blockSegments.set(s.block, (segs = segments(steps, tracked, rates, s.block)));
         const [a, b] = s.layers;
-        const soloOnly = segs.every((g) => g.k === 'compute' || soloFor(g.step));
+        let soloOnly = blockSolo.get(s.block);
+        if (soloOnly === undefined) blockSolo.set(s.block, (soloOnly = segs.every((g) => g.k === 'compute' || soloFor(g.step))));
         if (soloOnly) {
-          out.push(wholeBlock(segs, a, b, s.reverse ?? false, s.microbatch, s.block));
+          out.push(wholeBlockOf(segs, a, b, s.reverse ?? false, s.microbatch, s.block));
           break;
         }
         for (let i = 0; i <= Math.abs(b - a); i++) {
@@ -463,6 +604,18 @@ function expand(graph: Graph, dev: GraphDevice, phases: string[], byRank: Map<nu
         collective(s, undefined, s.microbatch);
     }
   };
-  for (const phase of phases) for (const s of program.phases[phase] ?? []) emit(s);
-  return out;
+  const steps: Step[] = [];
+  for (const phase of phases) for (const s of program.phases[phase] ?? []) steps.push(s);
+  return {
+    steps,
+    emit: (s, into) => {
+      out = into;
+      emit(s);
+    },
+  };
+}
+
+interface Expander {
+  steps: Step[];
+  emit: (s: Step, out: Instr[]) => void;
 }

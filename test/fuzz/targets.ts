@@ -7,6 +7,7 @@
  * - `export`: every plan of a mutated `.plan` file that checks, through every exporter.
  * - `suggest`: the first model and cluster of a mutated file, when small, through the
  *   search in both modes; the winner pinned and checked again, as `parplan suggest` does.
+ * - `imports`, `huge`: hostile paths and inputs (test/fuzz/hostile.ts).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,7 +26,7 @@ import { search, targetOf, type Workload } from '../../src/search/index.js';
 import { memoryHost, mutate, mutateKnobs, rng, violations } from './mutate.js';
 import { mutateTs } from './mutate-ts.js';
 
-export const TARGETS = ['plan', 'ts', 'fmt', 'export', 'suggest'] as const;
+export const TARGETS = ['plan', 'ts', 'fmt', 'export', 'suggest', 'imports', 'huge'] as const;
 export type Target = (typeof TARGETS)[number];
 
 export interface Outcome {

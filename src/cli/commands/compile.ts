@@ -38,16 +38,18 @@ export async function runCompile(argv: readonly string[], io: Io): Promise<ExitC
   }
   if (args.positionals.length !== 1) throw new UsageError(args.positionals.length === 0 ? 'missing the .plan file to compile' : 'compile takes one .plan file', undefined, COMPILE.name);
   const output = args.options.get('--output');
-  const [{ analyzeProject }, { compilePlan }, { renderText }, { shouldColor }] = await Promise.all([
+  const [{ analyzeProject }, { compilable, compilePlan }, { renderText }, { shouldColor }] = await Promise.all([
     import('../../analyze.js'),
     import('../../compile.js'),
     import('../../render/text.js'),
     import('../../render/style.js'),
   ]);
   const analysis = await analyzeProject(args.positionals, analyzeOptions(args.options));
-  const compiled = analysis.results.map((r) => ({ result: r, ...compilePlan(r.plan, r.memory) }));
+  // A graph too large to build (PP5005) is refused before any lowering.
+  const sized = compilable(analysis.results);
+  const compiled = sized.results.map((r) => ({ result: r, ...compilePlan(r.plan, r.memory) }));
   // The checker already found a hand-written table's deadlock: the simulation's finding is the same one.
-  analysis.diagnostics = uniqueDiagnostics([...analysis.diagnostics, ...compiled.flatMap((c) => c.diagnostics)]);
+  analysis.diagnostics = uniqueDiagnostics([...analysis.diagnostics, ...sized.diagnostics, ...compiled.flatMap((c) => c.diagnostics)]);
   const code = exitCode(analysis);
   const problems = analysis.diagnostics.filter((d) => d.severity !== 'note');
   if (problems.length > 0 || code !== EXIT.OK) {

@@ -27,7 +27,7 @@ export async function runReport(argv: readonly string[], io: Io): Promise<ExitCo
   }
   if (args.positionals.length !== 1) throw new UsageError(args.positionals.length === 0 ? 'missing the .plan file to report on' : 'report takes one .plan file', undefined, REPORT.name);
   const output = args.options.get('--output');
-  const [{ analyzeProject }, { compilePlan }, { renderText }, { shouldColor }, { renderReport }] = await Promise.all([
+  const [{ analyzeProject }, { compilable, compilePlan }, { renderText }, { shouldColor }, { renderReport }] = await Promise.all([
     import('../../analyze.js'),
     import('../../compile.js'),
     import('../../render/text.js'),
@@ -35,9 +35,12 @@ export async function runReport(argv: readonly string[], io: Io): Promise<ExitCo
     import('../../report/html.js'),
   ]);
   const analysis = await analyzeProject(args.positionals, analyzeOptions(args.options));
+  // A graph too large to build (PP5005): the plan is left out of the report, with the error.
+  const sized = compilable(analysis.results);
+  analysis.results = sized.results;
   const compiled = analysis.results.map((r) => compilePlan(r.plan, r.memory));
   // The checker and the simulation may both find a deadlocking table: report it once.
-  analysis.diagnostics = uniqueDiagnostics([...analysis.diagnostics, ...compiled.flatMap((c) => c.diagnostics)]);
+  analysis.diagnostics = uniqueDiagnostics([...analysis.diagnostics, ...sized.diagnostics, ...compiled.flatMap((c) => c.diagnostics)]);
   const code = exitCode(analysis);
   const problems = analysis.diagnostics.filter((d) => d.severity !== 'note');
   if (problems.length > 0 || code !== EXIT.OK) {
