@@ -9,7 +9,7 @@ import type { PlanCost } from './cost/types.js';
 import { diag, sortDiagnostics, uniqueDiagnostics, type Diagnostic } from './diagnostics/diagnostic.js';
 import { didYouMean } from './diagnostics/suggest.js';
 import { beyondBytes, fitDiagnostics } from './fit.js';
-import { expandPaths, isTypeScriptPath, loadProgram, mentionsParplan, nodeHost, type CachedFile, type Host, type LoadOptions, type Program } from './load.js';
+import { cachedHost, expandPaths, isTypeScriptPath, loadProgram, mentionsParplan, nodeHost, type CachedFile, type Host, type LoadOptions, type Program } from './load.js';
 import { memoryPlan } from './memory/index.js';
 import type { MemoryPlan } from './memory/types.js';
 import type { CheckedPlan } from './plan.js';
@@ -47,7 +47,7 @@ export interface AnalyzeOptions {
 }
 
 export function analyze(paths: readonly string[], opts: AnalyzeOptions = {}): Analysis {
-  const host = opts.host ?? nodeHost;
+  const host = cachedHost(opts.host ?? nodeHost);
   const raw: Diagnostic[] = [];
   const files = expandPaths(paths, host, raw);
   const cache = new Map<string, CachedFile>();
@@ -67,7 +67,7 @@ function notRead(file: string, out: Diagnostic[]): [] {
  * TypeScript is read with ts-morph, loaded only when a TypeScript file is to be checked.
  */
 export async function analyzeProject(paths: readonly string[], opts: AnalyzeOptions = {}): Promise<Analysis> {
-  const host = opts.host ?? nodeHost;
+  const host = cachedHost(opts.host ?? nodeHost);
   const raw: Diagnostic[] = [];
   const files = expandPaths(paths, host, raw, { typescript: true });
   const cache = new Map<string, CachedFile>();

@@ -40,7 +40,11 @@ export function fitsAll(m: MemoryPlan): boolean {
 export function beyondBytes(plan: CheckedPlan, memory: MemoryPlan): Diagnostic | undefined {
   const within = (n: number) => n >= 0 && n < LIMITS.deviceBytes;
   if (!within(memory.params)) return beyond(plan, 'one GPU', `${memory.params.toExponential(2)} parameters`);
+  // Devices of a stage share one breakdown: look at each once (3,072 devices, a few stages).
+  const seen = new Set<object>();
   for (const d of memory.devices) {
+    if (seen.has(d.breakdown)) continue;
+    seen.add(d.breakdown);
     if (within(d.totalBytes) && within(d.params) && CATEGORIES.every((c) => within(d.breakdown[c]))) continue;
     const largest = CATEGORIES.reduce((a, c) => (d.breakdown[c] > d.breakdown[a] ? c : a), CATEGORIES[0]);
     return beyond(plan, `rank ${d.rank}`, `largest part: ${largest}`);

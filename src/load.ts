@@ -19,6 +19,11 @@ export interface Host {
   /** Bytes in a regular file (default: the length of its text, for hosts that hold files in memory). */
   size?(path: string): number;
   listDir(path: string): string[];
+  /**
+   * A directory's entries with what each is, without following links (readdir's file
+   * types: no stat per entry). Optional: without it, walks stat every entry.
+   */
+  listEntries?(path: string): { name: string; kind: 'file' | 'dir' | 'other' | 'link' }[];
   /** The path with every symbolic link resolved: where a file really is decides whether it may be read (default: the path, resolved). */
   realpath?(path: string): string;
 }
@@ -35,8 +40,37 @@ export const nodeHost: Host = {
   },
   size: (p) => statSync(p).size,
   listDir: (p) => readdirSync(p),
-  realpath: (p) => realpathSync(p),
+  listEntries: (p) =>
+    readdirSync(p, { withFileTypes: true }).map((d) => ({
+      name: d.name,
+      kind: d.isSymbolicLink() ? 'link' : d.isDirectory() ? 'dir' : d.isFile() ? 'file' : 'other',
+    })),
+  realpath: (p) => realpathSync.native(p),
 };
+
+/**
+ * A host that remembers, for one analysis, what each path is (kind, size, real path): a
+ * file imported by many plans, and the repository above them, are looked up once.
+ */
+export function cachedHost(host: Host): Host {
+  const kinds = new Map<string, ReturnType<Host['kind']>>();
+  const sizes = new Map<string, number>();
+  const reals = new Map<string, string>();
+  const memo = <T>(m: Map<string, T>, p: string, f: () => T): T => {
+    if (m.has(p)) return m.get(p)!;
+    const v = f();
+    m.set(p, v);
+    return v;
+  };
+  return {
+    readFile: (p) => host.readFile(p),
+    kind: (p) => memo(kinds, p, () => host.kind(p)),
+    size: (p) => memo(sizes, p, () => (host.size ? host.size(p) : Buffer.byteLength(host.readFile(p)))),
+    listDir: (p) => host.listDir(p),
+    ...(host.listEntries ? { listEntries: host.listEntries.bind(host) } : {}),
+    realpath: (p) => memo(reals, p, () => (host.realpath ? host.realpath(p) : resolve(p))),
+  };
+}
 
 /** Whether `path` (resolved) is `dir` or below it. */
 function within(path: string, dir: string): boolean {
@@ -154,7 +188,7 @@ export function expandPaths(paths: readonly string[], host: Host, out: Diagnosti
     } else {
       const found: string[] = [];
       const top = realpathOr(host, p);
-      walk(p, { host, out, opts, top, visited: new Set([top]) }, found);
+      walk(p, top, { host, out, opts, top, visited: new Set([top]) }, found);
       if (found.length === 0 && !out.some((d) => d.file?.startsWith(p))) {
         const help = opts.typescript ? 'nor TypeScript files that import parplan; give the directory or the files that hold the plans' : undefined;
         out.push({ ...diag('PP6002', undefined, { path: p }, help ? { help } : {}), file: p });
@@ -175,22 +209,26 @@ interface Walk {
   visited: Set<string>;
 }
 
-function walk(dir: string, w: Walk, found: string[]): void {
+/** `dir` is below the walk's top; `realDir` is where it really is. */
+function walk(dir: string, realDir: string, w: Walk, found: string[]): void {
   const { host, out, opts } = w;
-  let names: string[];
+  let entries: { name: string; kind: 'file' | 'dir' | 'other' | 'link' | undefined }[];
   try {
-    names = host.listDir(dir);
+    entries = host.listEntries ? host.listEntries(dir) : host.listDir(dir).map((name) => ({ name, kind: undefined }));
   } catch (e) {
     out.push({ ...diag('PP6001', undefined, { path: dir, reason: errorReason(e) }), file: dir });
     return;
   }
-  for (const name of names) {
+  for (const entry of entries) {
+    const name = entry.name;
     if (name.startsWith('.') || name === 'node_modules') continue;
     const p = join(dir, name);
-    const kind = host.kind(p);
+    // Only a link (or an entry of unknown type) can lead outside: its target is looked up.
+    const followed = entry.kind === 'link' || entry.kind === undefined;
+    const kind = followed ? host.kind(p) : entry.kind;
     const wanted = name.endsWith('.plan') || (opts.typescript && isTypeScriptPath(name));
     if (kind !== 'dir' && !wanted) continue;
-    const real = realpathOr(host, p);
+    const real = followed ? realpathOr(host, p) : join(realDir, name);
     if (!within(real, w.top)) {
       out.push({ ...diag('PP6001', undefined, { path: p, reason: `it is a symbolic link to outside ${w.top}` }), file: p });
       continue;
@@ -198,7 +236,7 @@ function walk(dir: string, w: Walk, found: string[]): void {
     if (kind === 'dir') {
       if (w.visited.has(real)) continue;
       w.visited.add(real);
-      walk(p, w, found);
+      walk(p, real, w, found);
     } else if (kind === 'other') {
       out.push({ ...diag('PP6001', undefined, { path: p, reason: 'it is not a regular file' }), file: p });
     } else if (kind === 'file' && (name.endsWith('.plan') || mentionsParplan(p, host))) {
@@ -234,7 +272,8 @@ export interface LoadOptions {
 export function loadProgram(root: string, host: Host, cache: Map<string, CachedFile>, out: Diagnostic[], opts: LoadOptions = {}): Program | undefined {
   const files: PlanFile[] = [];
   const seen = new Set<string>();
-  const scope = importScope(root, opts.root, host);
+  // Found on the first import only: most files import nothing, and finding the repository costs a stat per directory.
+  let scope: ImportScope | undefined;
   let syntaxErrors = false;
   const visit = (path: string, depth: number): void => {
     const key = normalize(path);
@@ -261,6 +300,7 @@ export function loadProgram(root: string, host: Host, cache: Map<string, CachedF
       cache.set(key, entry);
     }
     for (const imp of entry.ast.imports) {
+      scope ??= importScope(root, opts.root, host);
       const r = resolveImport(imp.path, path, scope, host);
       if (!('target' in r)) {
         out.push(diag(r.code, imp.pathSpan, { path: imp.path, reason: r.reason }, r.help ? { help: r.help } : {}));

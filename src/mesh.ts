@@ -62,7 +62,23 @@ export function meshFunctions<A extends string>(order: readonly A[]) {
 
   /** Every device's coordinates, indexed by rank. */
   function ranks(mesh: Readonly<Record<A, number>>): Record<A, number>[] {
-    return Array.from({ length: deviceCount(mesh) }, (_, rank) => coordsOf(mesh, rank));
+    const out = new Array<Record<A, number>>(deviceCount(mesh));
+    forEachRank(mesh, (c, rank) => (out[rank] = { ...c }));
+    return out;
+  }
+
+  /** Call `f` for every device in rank order with its coordinates (one object, reused: copy it to keep it). */
+  function forEachRank(mesh: Readonly<Record<A, number>>, f: (coords: Readonly<Record<A, number>>, rank: number) => void): void {
+    const n = deviceCount(mesh);
+    const c = {} as Record<A, number>;
+    for (const a of order) c[a] = 0;
+    for (let rank = 0; rank < n; rank++) {
+      f(c, rank);
+      for (const a of order) {
+        if (++c[a] < mesh[a]) break;
+        c[a] = 0;
+      }
+    }
   }
 
   /**
@@ -94,7 +110,7 @@ export function meshFunctions<A extends string>(order: readonly A[]) {
     return mesh;
   }
 
-  return { deviceCount, rankOf, coordsOf, ranks, groupIndex, groupsAlong, axesOf, meshOf };
+  return { deviceCount, rankOf, coordsOf, ranks, forEachRank, groupIndex, groupsAlong, axesOf, meshOf };
 }
 
 /** `tensor 2 × pipeline 4 × data 8`. */
@@ -102,4 +118,4 @@ export function meshText(mesh: Mesh): string {
   return MESH_AXIS_NAMES.map((a) => `${a} ${mesh[a]}`).join(' × ');
 }
 
-export const { deviceCount, rankOf, coordsOf, ranks, groupIndex, groupsAlong, axesOf, meshOf } = meshFunctions(MESH_AXIS_NAMES);
+export const { deviceCount, rankOf, coordsOf, ranks, forEachRank, groupIndex, groupsAlong, axesOf, meshOf } = meshFunctions(MESH_AXIS_NAMES);

@@ -112,6 +112,7 @@ export interface LayerRun {
 
 /** Layers first … last (default: all) as runs of alike layers, in order: sums over layers cost one term per run. */
 export function layerRuns(model: LayerStructure, first = 0, last = model.layers - 1): LayerRun[] {
+  if (!model.overrides || model.overrides.length === 0) return [{ first, last, layer: model.layer }];
   const cuts = new Set([first, last + 1]);
   for (const o of model.overrides ?? []) {
     if (o.first > first && o.first <= last) cuts.add(o.first);
@@ -135,6 +136,7 @@ export function sumLayers(model: LayerStructure, f: (layer: LayerSpec) => number
  * run is refused rather than silently treated as its first layer.
  */
 export function uniformLayer(model: LayerStructure, what = 'this stage'): LayerSpec {
+  if (!model.overrides || model.overrides.length === 0) return model.layer;
   const runs = layerRuns(model);
   const first = runs[0]!.layer;
   if (runs.some((r) => !sameLayer(r.layer, first))) throw new Error(`model '${model.name}': ${what} needs every layer alike (layers differ in attention or MLP)`);

@@ -2,7 +2,7 @@
  * The memory model: CheckedPlan → MemoryPlan, the bytes each GPU needs, by category, with the
  * formula behind each number. Pure; see docs/memory.md for every formula and its source.
  */
-import { ranks } from '../mesh.js';
+import { deviceCount, forEachRank } from '../mesh.js';
 import type { CheckedPlan, Stage } from '../plan.js';
 import { activations } from './activations.js';
 import { floorBytes } from './format.js';
@@ -86,9 +86,10 @@ export function memoryPlan(plan: CheckedPlan): MemoryPlan {
     Object.freeze(f.why);
     return f;
   });
-  const devices = ranks(mesh).map((c, rank): DeviceMemory => {
+  const devices = new Array<DeviceMemory>(deviceCount(mesh));
+  forEachRank(mesh, (c, rank) => {
     const f = footprints[c.pipeline]!;
-    return {
+    devices[rank] = {
       rank,
       stage: c.pipeline,
       tensorRank: c.tensor,

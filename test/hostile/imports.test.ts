@@ -190,6 +190,7 @@ describe('nothing a path names hangs or exhausts memory', () => {
       readFile: () => MODEL,
       size: () => MODEL.length,
       realpath: (p) => p,
+      listEntries: undefined,
     };
     const a = analyze(['/plans'], { host });
     expect(a.diagnostics.map((d) => `${d.code} ${d.message}`)).toEqual(["PP6001 cannot read '/plans/locked': permission denied"]);
