@@ -1,0 +1,431 @@
+/**
+ * Validating a serving graph before the runtime allocates anything for it: a graph file is
+ * input (hand-edited, truncated, from elsewhere), so every field the runtime reads is
+ * checked for its type, and every number for the bounds that keep the runtime's memory and
+ * time in proportion (src/facts/limits.ts, docs/security.md "A graph file").
+ *
+ * One function, `servingGraphProblems`, used by `parplan serve` (before Dawn is loaded) and
+ * by `createRuntime` (for graphs given through the API). It is hand-written rather than
+ * `graph.schema.json` run through a schema validator: the runtime has no validator among its
+ * dependencies, and most of what matters (seq ≤ max_seq, a device's program exists, the KV
+ * cache's bytes agree with the batch) is beyond a schema. Pure, linear in the graph's size.
+ */
+import { bytesPerElement, DTYPE_NAMES, tensorFormatOf } from '../facts/dtypes.js';
+import { ARCHS } from '../facts/keys.js';
+import { LIMITS } from '../facts/limits.js';
+import { MESH_AXIS_NAMES } from '../mesh.js';
+import { COLLECTIVE_OPS, GRAPH_FORMAT, GRAPH_VERSION, type ComputeKind, type Graph, type Pass, type TensorRole } from './types.js';
+
+/** One thing wrong with a graph: where (`graph.batch.maxBatch`) and what. */
+export interface GraphProblem {
+  path: string;
+  /** The whole sentence: `graph.batch.maxBatch = 0 must be an integer from 1 to 65536`. */
+  message: string;
+}
+
+/** At most this many problems are collected: the first is what a user fixes first. */
+const MAX_PROBLEMS = 20;
+
+const COMPUTE_KINDS = ['embedding', 'norm', 'qkv', 'rope', 'attention', 'out-proj', 'residual', 'mlp-up', 'mlp-act', 'mlp-down', 'final-norm', 'head', 'loss', 'sample', 'optimizer'] as const satisfies readonly ComputeKind[];
+const PASSES = ['forward', 'backward', 'backward-input', 'backward-weight', 'recompute'] as const satisfies readonly Pass[];
+const ROLES = ['weight', 'gradient', 'optimizer', 'activation', 'kvCache', 'logits', 'input'] as const satisfies readonly TensorRole[];
+/** The phases a serving program runs. */
+const SERVING_PHASES = ['prefill', 'decode'] as const;
+
+/** A value as a message shows it: short, one line, no control characters. */
+function show(v: unknown): string {
+  if (v === undefined) return 'missing';
+  if (typeof v === 'string') {
+    const s = JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+    return s;
+  }
+  if (typeof v === 'number' || typeof v === 'boolean' || v === null) return String(v);
+  if (Array.isArray(v)) return `an array of ${v.length}`;
+  return 'an object';
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const own = (o: Obj, k: string): unknown => (Object.hasOwn(o, k) ? o[k] : undefined);
+
+/** Collects problems; each check returns the value when it is good, else undefined. */
+class Checker {
+  readonly problems: GraphProblem[] = [];
+  get full(): boolean {
+    return this.problems.length >= MAX_PROBLEMS;
+  }
+  fail(path: string, v: unknown, what: string): undefined {
+    if (!this.full) this.problems.push({ path, message: `${path} = ${show(v)} ${what}` });
+    return undefined;
+  }
+  obj(v: unknown, path: string): Obj | undefined {
+    return isObj(v) ? v : this.fail(path, v, 'must be an object');
+  }
+  /** An array of at most `max.limit` entries (`max.name`: the LIMITS constant, when one sets it). */
+  arr(v: unknown, path: string, max?: { limit: number; name?: string }): unknown[] | undefined {
+    if (!Array.isArray(v)) return this.fail(path, v, 'must be an array');
+    if (max && v.length > max.limit) return this.fail(path, v, max.name ? `is over the limit ${max.limit} (LIMITS.${max.name})` : `must have at most ${max.limit} entries`);
+    return v;
+  }
+  str(v: unknown, path: string): string | undefined {
+    return typeof v === 'string' ? v : this.fail(path, v, 'must be a string');
+  }
+  bool(v: unknown, path: string): boolean | undefined {
+    return typeof v === 'boolean' ? v : this.fail(path, v, 'must be true or false');
+  }
+  oneOf<T extends string>(v: unknown, path: string, values: readonly T[]): T | undefined {
+    return typeof v === 'string' && (values as readonly string[]).includes(v) ? (v as T) : this.fail(path, v, `must be one of ${values.join(', ')}`);
+  }
+  /** A finite number ≥ min. */
+  num(v: unknown, path: string, min = 0): number | undefined {
+    if (typeof v !== 'number' || !Number.isFinite(v)) return this.fail(path, v, 'must be a finite number');
+    return v >= min ? v : this.fail(path, v, `must be at least ${min}`);
+  }
+  /**
+   * An integer in [min, max]. `limit` says where max comes from: a LIMITS constant's name,
+   * or another field of the graph (`graph.model.maxSeq`).
+   */
+  int(v: unknown, path: string, min: number, max: number = Number.MAX_SAFE_INTEGER, limit?: string): number | undefined {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v)) return this.fail(path, v, `must be an integer from ${min} to ${max}`);
+    if (v < min) return this.fail(path, v, `must be at least ${min}`);
+    if (v > max) return this.fail(path, v, limit === undefined ? `must be at most ${max}` : limit.startsWith('graph.') ? `is over ${limit} = ${max}` : `is over the limit ${max} (LIMITS.${limit})`);
+    return v;
+  }
+}
+
+/**
+ * Everything wrong with `value` as a graph the runtime can serve (empty: it can be
+ * served). Checks stop early once a part the rest depends on is wrong.
+ */
+export function servingGraphProblems(value: unknown): GraphProblem[] {
+  const c = new Checker();
+  check(c, value);
+  return c.problems;
+}
+
+/** The message of an error for these problems: the first, and how many more. */
+export function graphProblemsText(problems: readonly GraphProblem[]): string {
+  const more = problems.length - 1;
+  return `${problems[0]!.message}${more > 0 ? ` (and ${more === MAX_PROBLEMS - 1 ? 'more' : more} more problem${more === 1 ? '' : 's'})` : ''}`;
+}
+
+function check(c: Checker, value: unknown): void {
+  const g = c.obj(value, 'graph');
+  if (!g) return;
+  if (own(g, 'format') !== GRAPH_FORMAT) c.fail('graph.format', own(g, 'format'), `must be "${GRAPH_FORMAT}"`);
+  if (own(g, 'version') !== GRAPH_VERSION) c.fail('graph.version', own(g, 'version'), `must be ${GRAPH_VERSION} (recompile the plan with this parplan)`);
+  const plan = c.obj(own(g, 'plan'), 'graph.plan');
+  if (plan) {
+    c.str(own(plan, 'name'), 'graph.plan.name');
+    c.str(own(plan, 'file'), 'graph.plan.file');
+    if (own(plan, 'mode') !== 'serve') c.fail('graph.plan.mode', own(plan, 'mode'), 'must be "serve": the runtime serves serving plans');
+    if (own(plan, 'engine') !== 'webgpu') c.fail('graph.plan.engine', own(plan, 'engine'), 'must be "webgpu": compile the plan with engine = webgpu');
+  }
+  if (c.problems.length > 0) return;
+
+  const model = checkModel(c, own(g, 'model'));
+  const mesh = checkMesh(c, own(g, 'mesh'), model);
+  const batch = checkBatch(c, own(g, 'batch'), model);
+  if (!model || !mesh || !batch || c.problems.length > 0) return;
+
+  const blocks = c.obj(own(g, 'blocks'), 'graph.blocks');
+  const programs = c.obj(own(g, 'programs'), 'graph.programs');
+  const buffers = c.obj(own(g, 'buffers'), 'graph.buffers');
+  if (!blocks || !programs || !buffers) return;
+  if (Object.keys(programs).length === 0) c.fail('graph.programs', programs, 'has no programs: every device runs one');
+  for (const [name, steps] of Object.entries(blocks)) {
+    const list = c.arr(steps, `graph.blocks[${show(name)}]`);
+    list?.forEach((s, i) => checkStep(c, s, `graph.blocks[${show(name)}][${i}]`, model, undefined));
+  }
+  for (const [name, p] of Object.entries(programs)) {
+    const path = `graph.programs[${show(name)}]`;
+    const prog = c.obj(p, path);
+    if (!prog) continue;
+    c.int(own(prog, 'stage'), `${path}.stage`, 0, mesh.pipeline - 1);
+    const phases = c.obj(own(prog, 'phases'), `${path}.phases`);
+    if (!phases) continue;
+    for (const phase of SERVING_PHASES) {
+      const list = c.arr(own(phases, phase), `${path}.phases.${phase}`);
+      list?.forEach((s, i) => checkStep(c, s, `${path}.phases.${phase}[${i}]`, model, blocks));
+    }
+    const regions = c.arr(own(buffers, name), `graph.buffers[${show(name)}]`);
+    regions?.forEach((r, i) => {
+      const rp = `graph.buffers[${show(name)}][${i}]`;
+      const region = c.obj(r, rp);
+      if (!region) return;
+      c.str(own(region, 'name'), `${rp}.name`);
+      c.oneOf(own(region, 'category'), `${rp}.category`, ['activations', 'workspace']);
+      c.int(own(region, 'bytes'), `${rp}.bytes`, 0, LIMITS.runtimeDeviceBytes, 'runtimeDeviceBytes');
+    });
+  }
+  const tensorsOk = checkTensors(c, own(g, 'tensors'), mesh);
+  checkDevices(c, g, mesh, programs, buffers);
+  if (tensorsOk && c.problems.length === 0) checkKvCache(c, own(g, 'tensors') as unknown[], model, batch);
+}
+
+interface ModelFacts {
+  layers: number;
+  vocab: number;
+  maxSeq: number;
+  kvHeads: number;
+  headDim: number;
+}
+
+function checkModel(c: Checker, v: unknown): ModelFacts | undefined {
+  const m = c.obj(v, 'graph.model');
+  if (!m) return undefined;
+  const p = 'graph.model';
+  c.str(own(m, 'name'), `${p}.name`);
+  c.oneOf(own(m, 'arch'), `${p}.arch`, ARCHS);
+  const layers = c.int(own(m, 'layers'), `${p}.layers`, 1, LIMITS.graphLayers, 'graphLayers');
+  const hidden = c.int(own(m, 'hidden'), `${p}.hidden`, 1, LIMITS.graphDim, 'graphDim');
+  const vocab = c.int(own(m, 'vocab'), `${p}.vocab`, 1, LIMITS.graphVocab, 'graphVocab');
+  const padded = c.int(own(m, 'vocabPadded'), `${p}.vocabPadded`, 1, LIMITS.graphVocab, 'graphVocab');
+  if (vocab !== undefined && padded !== undefined && padded < vocab) c.fail(`${p}.vocabPadded`, padded, `must be at least graph.model.vocab (${vocab})`);
+  const maxSeq = c.int(own(m, 'maxSeq'), `${p}.maxSeq`, 1, LIMITS.graphSeq, 'graphSeq');
+  c.oneOf(own(m, 'dtype'), `${p}.dtype`, DTYPE_NAMES);
+  c.oneOf(own(m, 'norm'), `${p}.norm`, ['rmsnorm', 'layernorm']);
+  c.bool(own(m, 'bias'), `${p}.bias`);
+  c.oneOf(own(m, 'positions'), `${p}.positions`, ['rope', 'learned']);
+  c.bool(own(m, 'tiedEmbeddings'), `${p}.tiedEmbeddings`);
+  c.num(own(m, 'normEps'), `${p}.normEps`);
+  c.num(own(m, 'ropeTheta'), `${p}.ropeTheta`);
+  const layer = checkLayer(c, own(m, 'layer'), `${p}.layer`, true, hidden);
+  const overrides = own(m, 'overrides');
+  if (overrides !== undefined) {
+    c.arr(overrides, `${p}.overrides`, { limit: LIMITS.graphLayers, name: 'graphLayers' })?.forEach((o, i) => {
+      const op = `${p}.overrides[${i}]`;
+      const ov = c.obj(o, op);
+      if (!ov || layers === undefined) return;
+      const first = c.int(own(ov, 'first'), `${op}.first`, 0, layers - 1);
+      if (first !== undefined) c.int(own(ov, 'last'), `${op}.last`, first, layers - 1);
+      checkLayer(c, ov, op, false, hidden);
+    });
+  }
+  if (layers === undefined || vocab === undefined || maxSeq === undefined || !layer) return undefined;
+  return { layers, vocab, maxSeq, kvHeads: layer.kvHeads, headDim: layer.headDim };
+}
+
+/** A layer's attention and MLP (both required in `model.layer`, optional in an override). */
+function checkLayer(c: Checker, v: unknown, p: string, required: boolean, hidden: number | undefined): { kvHeads: number; headDim: number } | undefined {
+  const l = c.obj(v, p);
+  if (!l) return undefined;
+  let out: { kvHeads: number; headDim: number } | undefined;
+  const att = own(l, 'attention');
+  if (required || att !== undefined) {
+    const a = c.obj(att, `${p}.attention`);
+    if (a) {
+      c.oneOf(own(a, 'kind'), `${p}.attention.kind`, ['gqa']);
+      const heads = c.int(own(a, 'heads'), `${p}.attention.heads`, 1, hidden ?? Number.MAX_SAFE_INTEGER);
+      const kvHeads = c.int(own(a, 'kvHeads'), `${p}.attention.kvHeads`, 1, heads ?? Number.MAX_SAFE_INTEGER);
+      if (heads !== undefined && kvHeads !== undefined && heads % kvHeads !== 0) c.fail(`${p}.attention.kvHeads`, kvHeads, `must divide the heads (${heads})`);
+      const headDim = c.int(own(a, 'headDim'), `${p}.attention.headDim`, 1, hidden ?? Number.MAX_SAFE_INTEGER);
+      if (kvHeads !== undefined && headDim !== undefined) out = { kvHeads, headDim };
+    }
+  }
+  const mlp = own(l, 'mlp');
+  if (required || mlp !== undefined) {
+    const m = c.obj(mlp, `${p}.mlp`);
+    if (m) {
+      c.oneOf(own(m, 'kind'), `${p}.mlp.kind`, ['dense']);
+      c.oneOf(own(m, 'activation'), `${p}.mlp.activation`, ['swiglu', 'gelu']);
+      c.int(own(m, 'ffn'), `${p}.mlp.ffn`, 1, LIMITS.graphDim, 'graphDim');
+    }
+  }
+  return out;
+}
+
+type MeshFacts = Record<(typeof MESH_AXIS_NAMES)[number], number> & { devices: number };
+
+function checkMesh(c: Checker, v: unknown, model: ModelFacts | undefined): MeshFacts | undefined {
+  const m = c.obj(v, 'graph.mesh');
+  if (!m) return undefined;
+  const axes = c.arr(own(m, 'axes'), 'graph.mesh.axes', { limit: MESH_AXIS_NAMES.length });
+  if (!axes) return undefined;
+  const sizes: Partial<Record<string, number>> = {};
+  axes.forEach((a, i) => {
+    const ap = `graph.mesh.axes[${i}]`;
+    const axis = c.obj(a, ap);
+    if (!axis) return;
+    const name = c.oneOf(own(axis, 'name'), `${ap}.name`, MESH_AXIS_NAMES);
+    const size = c.int(own(axis, 'size'), `${ap}.size`, 1, LIMITS.runtimeDevices, 'runtimeDevices');
+    if (name === undefined || size === undefined) return;
+    if (sizes[name] !== undefined) c.fail(`${ap}.name`, name, 'names an axis twice');
+    sizes[name] = size;
+  });
+  for (const a of MESH_AXIS_NAMES) if (sizes[a] === undefined && c.problems.length === 0) c.fail('graph.mesh.axes', axes, `has no axis "${a}"`);
+  if (c.problems.length > 0) return undefined;
+  const mesh = { ...(sizes as Record<(typeof MESH_AXIS_NAMES)[number], number>), devices: 1 };
+  for (const a of MESH_AXIS_NAMES) mesh.devices *= mesh[a];
+  if (mesh.devices > LIMITS.runtimeDevices) return c.fail('graph.mesh.axes', axes, `make ${mesh.devices} devices, over the limit ${LIMITS.runtimeDevices} (LIMITS.runtimeDevices)`);
+  const virtual = c.int(own(m, 'virtual'), 'graph.mesh.virtual', 1, model?.layers ?? 1);
+  c.str(own(m, 'gpu'), 'graph.mesh.gpu');
+  c.int(own(m, 'gpusPerNode'), 'graph.mesh.gpusPerNode', 1);
+  const stages = c.arr(own(m, 'stages'), 'graph.mesh.stages', { limit: LIMITS.graphLayers, name: 'graphLayers' });
+  if (!stages || !model || virtual === undefined) return undefined;
+  if (stages.length !== mesh.pipeline * virtual) c.fail('graph.mesh.stages', stages, `must list pipeline × virtual = ${mesh.pipeline * virtual} stages`);
+  stages.forEach((s, i) => {
+    const sp = `graph.mesh.stages[${i}]`;
+    const st = c.obj(s, sp);
+    if (!st) return;
+    c.int(own(st, 'index'), `${sp}.index`, 0);
+    c.int(own(st, 'rank'), `${sp}.rank`, 0, mesh.pipeline - 1);
+    const first = c.int(own(st, 'firstLayer'), `${sp}.firstLayer`, 0, model.layers - 1);
+    c.int(own(st, 'lastLayer'), `${sp}.lastLayer`, first ?? 0, model.layers - 1);
+  });
+  return mesh;
+}
+
+function checkBatch(c: Checker, v: unknown, model: ModelFacts | undefined): NonNullable<Graph['batch']> | undefined {
+  const b = c.obj(v, 'graph.batch');
+  if (!b) return undefined;
+  const maxBatch = c.int(own(b, 'maxBatch'), 'graph.batch.maxBatch', 1, LIMITS.runtimeMaxBatch, 'runtimeMaxBatch');
+  const maxWaitMs = c.num(own(b, 'maxWaitMs'), 'graph.batch.maxWaitMs');
+  const queue = c.int(own(b, 'queue'), 'graph.batch.queue', 0, LIMITS.runtimeQueue, 'runtimeQueue');
+  const seq = c.int(own(b, 'seq'), 'graph.batch.seq', 1, model?.maxSeq ?? LIMITS.graphSeq, model ? 'graph.model.maxSeq' : 'graphSeq');
+  const maxPrefillTokens = c.int(own(b, 'maxPrefillTokens'), 'graph.batch.maxPrefillTokens', 1, seq ?? LIMITS.graphSeq, seq === undefined ? 'graphSeq' : 'graph.batch.seq');
+  if (maxBatch === undefined || maxWaitMs === undefined || queue === undefined || seq === undefined || maxPrefillTokens === undefined) return undefined;
+  return { maxBatch, maxWaitMs, queue, seq, maxPrefillTokens };
+}
+
+function checkStep(c: Checker, v: unknown, p: string, model: ModelFacts, blocks: Obj | undefined): void {
+  if (c.full) return;
+  const s = c.obj(v, p);
+  if (!s) return;
+  const op = c.oneOf(own(s, 'op'), `${p}.op`, ['compute', 'block', 'send', 'recv', 'action', ...COLLECTIVE_OPS]);
+  if (op === undefined) return;
+  const strings = (k: string) => c.arr(own(s, k), `${p}.${k}`)?.forEach((x, i) => c.str(x, `${p}.${k}[${i}]`));
+  switch (op) {
+    case 'compute':
+      c.oneOf(own(s, 'kind'), `${p}.kind`, COMPUTE_KINDS);
+      c.oneOf(own(s, 'pass'), `${p}.pass`, PASSES);
+      strings('reads');
+      strings('writes');
+      c.num(own(s, 'flops'), `${p}.flops`);
+      return;
+    case 'block': {
+      // Blocks are instanced from programs only: a block inside a block could recurse forever.
+      if (!blocks) return void c.fail(`${p}.op`, op, 'cannot appear inside a block');
+      const name = c.str(own(s, 'block'), `${p}.block`);
+      if (name !== undefined && !Object.hasOwn(blocks, name)) c.fail(`${p}.block`, name, 'is not in graph.blocks');
+      const layers = c.arr(own(s, 'layers'), `${p}.layers`);
+      if (layers && layers.length !== 2) return void c.fail(`${p}.layers`, layers, 'must be [first, last]');
+      if (layers) {
+        const first = c.int(layers[0], `${p}.layers[0]`, 0, model.layers - 1);
+        c.int(layers[1], `${p}.layers[1]`, first ?? 0, model.layers - 1);
+      }
+      return;
+    }
+    case 'send':
+    case 'recv':
+      c.oneOf(own(s, 'peer'), `${p}.peer`, ['next', 'prev']);
+      c.str(own(s, 'tensor'), `${p}.tensor`);
+      c.int(own(s, 'bytes'), `${p}.bytes`, 0);
+      return;
+    case 'action':
+      c.str(own(s, 'action'), `${p}.action`);
+      return;
+    default:
+      c.oneOf(own(s, 'axis'), `${p}.axis`, [...MESH_AXIS_NAMES, 'embedding']);
+      c.str(own(s, 'tensor'), `${p}.tensor`);
+      c.int(own(s, 'bytes'), `${p}.bytes`, 0);
+  }
+}
+
+function checkTensors(c: Checker, v: unknown, mesh: MeshFacts): boolean {
+  const tensors = c.arr(v, 'graph.tensors', { limit: LIMITS.graphTensors, name: 'graphTensors' });
+  if (!tensors) return false;
+  const before = c.problems.length;
+  tensors.forEach((t, i) => {
+    if (c.full) return;
+    const p = `graph.tensors[${i}]`;
+    const x = c.obj(t, p);
+    if (!x) return;
+    c.str(own(x, 'name'), `${p}.name`);
+    const role = c.oneOf(own(x, 'role'), `${p}.role`, ROLES);
+    c.oneOf(own(x, 'scope'), `${p}.scope`, ['layer', 'stage']);
+    const dtype = c.oneOf(own(x, 'dtype'), `${p}.dtype`, DTYPE_NAMES);
+    const shape = c.arr(own(x, 'shape'), `${p}.shape`, { limit: 8 });
+    let elements = 1;
+    shape?.forEach((d, j) => {
+      // Weights are concrete; other tensors may name symbolic dimensions (`batch`, `seq`).
+      if (typeof d === 'string' && role !== 'weight') return;
+      const n = c.int(d, `${p}.shape[${j}]`, 0);
+      if (n !== undefined) elements *= n;
+    });
+    if (role === 'weight' && dtype !== undefined && tensorFormatOf(dtype) === undefined) c.fail(`${p}.dtype`, dtype, 'is not a dtype the runtime stores (fp32, fp16, bf16)');
+    if (role === 'weight' && !Number.isSafeInteger(elements)) c.fail(`${p}.shape`, shape, `holds ${elements} elements, beyond an exact integer`);
+    c.arr(own(x, 'shards'), `${p}.shards`, { limit: MESH_AXIS_NAMES.length })?.forEach((s, j) => {
+      const sp = `${p}.shards[${j}]`;
+      const sh = c.obj(s, sp);
+      if (!sh) return;
+      const rank = shape?.length ?? 0;
+      c.int(own(sh, 'dim'), `${sp}.dim`, -1, rank - 1);
+      const over = c.oneOf(own(sh, 'over'), `${sp}.over`, MESH_AXIS_NAMES);
+      const parts = c.int(own(sh, 'parts'), `${sp}.parts`, 1, over ? mesh[over] : LIMITS.runtimeDevices);
+      if (own(sh, 'replicas') !== undefined) c.int(own(sh, 'replicas'), `${sp}.replicas`, 1, over ? mesh[over] : LIMITS.runtimeDevices);
+      if (over && parts !== undefined) {
+        const replicas = (own(sh, 'replicas') as number | undefined) ?? 1;
+        if (parts * replicas !== mesh[over] && Number.isSafeInteger(replicas)) c.fail(`${sp}.parts`, parts, `× replicas (${replicas}) must be the ${over} degree ${mesh[over]}`);
+      }
+    });
+    c.int(own(x, 'bytes'), `${p}.bytes`, 0, LIMITS.runtimeDeviceBytes, 'runtimeDeviceBytes');
+    c.arr(own(x, 'owners'), `${p}.owners`, { limit: mesh.pipeline })?.forEach((o, j) => c.int(o, `${p}.owners[${j}]`, 0, mesh.pipeline - 1));
+  });
+  return c.problems.length === before;
+}
+
+/** The KV cache (`kv.{l}`) holds [2, slots, seq, kvHeads, headDim] per layer: its bytes must agree with the batch (a hand-edited max_batch or seq would not). */
+function checkKvCache(c: Checker, tensors: unknown[], model: ModelFacts, batch: NonNullable<Graph['batch']>): void {
+  const i = tensors.findIndex((t) => (t as Obj).name === 'kv.{l}');
+  if (i < 0) return void c.fail('graph.tensors', tensors, 'has no KV cache tensor "kv.{l}"');
+  const kv = tensors[i] as { bytes: number; dtype: string; shards: { parts: number }[] };
+  const format = tensorFormatOf(kv.dtype);
+  if (format === undefined) return void c.fail(`graph.tensors[${i}].dtype`, kv.dtype, 'is not a dtype the runtime stores (fp32, fp16, bf16)');
+  const parts = kv.shards[0]?.parts ?? 1;
+  const kvHeads = model.kvHeads / parts;
+  if (!Number.isInteger(kvHeads)) return void c.fail(`graph.tensors[${i}].shards[0].parts`, parts, `must divide the KV heads (${model.kvHeads})`);
+  const want = 2 * batch.maxBatch * batch.seq * kvHeads * model.headDim * bytesPerElement(format);
+  if (kv.bytes !== want) {
+    c.fail(`graph.tensors[${i}].bytes`, kv.bytes, `must be 2 × maxBatch ${batch.maxBatch} × seq ${batch.seq} × ${kvHeads} KV heads × headDim ${model.headDim} × ${bytesPerElement(format)} B = ${want} (the graph was edited after compiling: recompile the plan)`);
+  }
+}
+
+function checkDevices(c: Checker, g: Obj, mesh: MeshFacts, programs: Obj, buffers: Obj): void {
+  const devices = c.arr(own(g, 'devices'), 'graph.devices', { limit: LIMITS.runtimeDevices, name: 'runtimeDevices' });
+  const groups = c.obj(own(g, 'groups'), 'graph.groups');
+  if (!devices || !groups) return;
+  if (devices.length !== mesh.devices) return void c.fail('graph.devices', devices, `must list the mesh's ${mesh.devices} devices`);
+  const groupCounts: Partial<Record<string, number>> = {};
+  for (const [axis, list] of Object.entries(groups)) {
+    const gl = c.arr(list, `graph.groups.${axis}`, { limit: LIMITS.runtimeDevices, name: 'runtimeDevices' });
+    gl?.forEach((ranks, i) => c.arr(ranks, `graph.groups.${axis}[${i}]`, { limit: LIMITS.runtimeDevices, name: 'runtimeDevices' })?.forEach((r, j) => c.int(r, `graph.groups.${axis}[${i}][${j}]`, 0, mesh.devices - 1)));
+    if (gl) groupCounts[axis] = gl.length;
+  }
+  devices.forEach((d, i) => {
+    if (c.full) return;
+    const p = `graph.devices[${i}]`;
+    const dev = c.obj(d, p);
+    if (!dev) return;
+    c.int(own(dev, 'rank'), `${p}.rank`, i, i);
+    const coords = c.obj(own(dev, 'coords'), `${p}.coords`);
+    if (coords) for (const a of MESH_AXIS_NAMES) c.int(own(coords, a), `${p}.coords.${a}`, 0, mesh[a] - 1);
+    c.int(own(dev, 'node'), `${p}.node`, 0);
+    const program = c.str(own(dev, 'program'), `${p}.program`);
+    if (program !== undefined && !(Object.hasOwn(programs, program) && isObj(programs[program]))) c.fail(`${p}.program`, program, 'is not in graph.programs');
+    else if (program !== undefined && !Array.isArray(own(buffers, program))) c.fail(`${p}.program`, program, 'has no entry in graph.buffers');
+    const dg = c.obj(own(dev, 'groups'), `${p}.groups`);
+    if (dg) {
+      for (const [axis, idx] of Object.entries(dg)) {
+        const count = groupCounts[axis];
+        if (count === undefined) c.fail(`${p}.groups.${axis}`, idx, `names no axis in graph.groups`);
+        else c.int(idx, `${p}.groups.${axis}`, 0, count - 1);
+      }
+    }
+    const memory = c.obj(own(dev, 'memory'), `${p}.memory`);
+    if (memory) {
+      for (const [k, x] of Object.entries(memory)) c.int(x, `${p}.memory.${k}`, 0, LIMITS.runtimeDeviceBytes, 'runtimeDeviceBytes');
+      if (own(memory, 'total') === undefined) c.fail(`${p}.memory.total`, undefined, 'must be the bytes the device allocates');
+    }
+  });
+}
