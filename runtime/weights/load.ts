@@ -368,9 +368,11 @@ async function planCheckpoint(graph: Graph, shards: WeightShard[], ck: Checkpoin
         if (!options.allowNonfinite) {
           const bad = firstNonfinite(data, target);
           if (bad >= 0) {
-            const value = valueAt(data, target, bad);
-            const block = rows === undefined ? '' : ` (row block ${rows[0]}…${rows[1] - 1})`;
-            throw new WeightsError([`${from} (for graph tensor ${shard.name}${block}): element ${bad} is ${value}, as ${target}; the checkpoint is corrupt (or --allow-nonfinite loads it anyway)`]);
+            // The element's index in the shard (rows counted from the block's first).
+            const shape = rows === undefined ? shard.shape : [rows[1] - rows[0], ...shard.shape.slice(1)];
+            const at = indexIn(shape, bad);
+            if (rows !== undefined) at[0]! += rows[0];
+            throw new WeightsError([`graph tensor ${shard.name} (${from}): element [${at.join(', ')}] of its shard ${fmt(shard.shape)} is ${valueAt(data, target, bad)}; the checkpoint is corrupt (allowNonfinite, or serve --allow-nonfinite, loads it anyway)`]);
           }
         }
         return { data, from };
@@ -439,6 +441,16 @@ export function firstNonfinite(bytes: Uint8Array, format: TensorFormat): number 
   const mask = format === 'f16' ? 0x7c00 : 0x7f80;
   for (let i = 0; i + 1 < bytes.length; i += 2) if (((bytes[i]! | (bytes[i + 1]! << 8)) & mask) === mask) return i / 2;
   return -1;
+}
+
+/** The row-major multi-index of flat element `i` of `shape`. */
+function indexIn(shape: readonly number[], i: number): number[] {
+  const out = new Array<number>(shape.length);
+  for (let d = shape.length - 1; d >= 0; d--) {
+    out[d] = i % shape[d]!;
+    i = Math.floor(i / shape[d]!);
+  }
+  return out;
 }
 
 function valueAt(bytes: Uint8Array, format: TensorFormat, i: number): string {
