@@ -2,7 +2,9 @@
  * Mutated inputs through one part of parplan; reports failures with their seed.
  * Targets (test/fuzz/targets.ts): `plan` (default: parse → check → memory → fit, 100,000),
  * `ts` (TypeScript with embedded plans → the static reader), `fmt` (formatPlanText),
- * `export` (every exporter on every plan that checks), `suggest` (the search, small clusters).
+ * `export` (every exporter on every plan that checks), `suggest` (the search, small clusters);
+ * `graph` (bench/fuzz-graph.ts: mutated serving graphs through the graph validator, 100,000;
+ * `--runtime N`: N accepted ones on to createRuntime and a generation).
  * Usage: node --import tsx bench/fuzz.ts [--target plan|ts|fmt|export|suggest] [--count N] [--seed N]
  * Replay one failure: add `--seed N --count 1 --show`.
  */
@@ -16,8 +18,12 @@ const arg = (name: string, dflt: number) => {
 };
 const targetArg = process.argv.indexOf('--target');
 const target = (targetArg >= 0 ? process.argv[targetArg + 1] : 'plan') as Target;
+if ((target as string) === 'graph') {
+  await import('./fuzz-graph.js');
+  process.exit();
+}
 if (!TARGETS.includes(target)) {
-  console.error(`unknown --target '${target}'; one of ${TARGETS.join(', ')}`);
+  console.error(`unknown --target '${target}'; one of ${TARGETS.join(', ')}, graph`);
   process.exit(2);
 }
 const DEFAULT_COUNT: Record<Target, number> = { plan: 100_000, ts: 20_000, fmt: 100_000, export: 50_000, suggest: 500 };

@@ -17,8 +17,8 @@ export const LIMITS = {
   importFiles: 1000,
 
   // A graph file given to `parplan serve` or `createRuntime` (src/graph/validate.ts), checked before anything is allocated.
-  /** Largest graph file `serve` reads: a serving graph is tens of KiB; a compiled training graph is never served. */
-  graphFileBytes: 64 * 1024 * 1024,
+  /** Largest graph file `serve` reads: a serving graph is tens of KiB whatever the model's size (its layers share one block). */
+  graphFileBytes: 16 * 1024 * 1024,
   /** Most ranks the runtime opens in one process: each is a WebGPU device, about 10 MB of host memory and 30 ms to open. */
   runtimeDevices: 64,
   /** Largest `batch.maxBatch` (KV slots per replica): the server keeps per-slot state, and real batches are in the hundreds. */
@@ -37,6 +37,8 @@ export const LIMITS = {
   graphDim: 1 << 20,
   /** Most entries in a graph's `tensors`. */
   graphTensors: 100_000,
+  /** Most steps one serving phase runs with its blocks instanced per layer (a 126-layer model: about 3,000). */
+  graphSteps: 1_000_000,
 } as const;
 
 /** `1 MiB`-style text for a byte limit in messages. */

@@ -147,20 +147,109 @@ function check(c: Checker, value: unknown): void {
     for (const phase of SERVING_PHASES) {
       const list = c.arr(own(phases, phase), `${path}.phases.${phase}`);
       list?.forEach((s, i) => checkStep(c, s, `${path}.phases.${phase}[${i}]`, model, blocks));
+      if (list && c.problems.length === 0) {
+        // The runtime instances every block per layer once, up front: bound what that makes.
+        let steps = 0;
+        for (const s of list as Graph['blocks'][string]) steps += s.op === 'block' ? (s.layers[1] - s.layers[0] + 1) * (blocks[s.block] as unknown[]).length : 1;
+        if (steps > LIMITS.graphSteps) c.fail(`${path}.phases.${phase}`, list, `runs ${steps} steps with its blocks instanced per layer, over the limit ${LIMITS.graphSteps} (LIMITS.graphSteps)`);
+      }
     }
     const regions = c.arr(own(buffers, name), `graph.buffers[${show(name)}]`);
+    const bufferNames = new Set<string>();
     regions?.forEach((r, i) => {
       const rp = `graph.buffers[${show(name)}][${i}]`;
       const region = c.obj(r, rp);
       if (!region) return;
-      c.str(own(region, 'name'), `${rp}.name`);
+      const bn = c.str(own(region, 'name'), `${rp}.name`);
+      if (bn !== undefined && bufferNames.has(bn)) c.fail(`${rp}.name`, bn, 'names a buffer twice');
+      if (bn !== undefined) bufferNames.add(bn);
       c.oneOf(own(region, 'category'), `${rp}.category`, ['activations', 'workspace']);
       c.int(own(region, 'bytes'), `${rp}.bytes`, 0, LIMITS.runtimeDeviceBytes, 'runtimeDeviceBytes');
     });
   }
   const tensorsOk = checkTensors(c, own(g, 'tensors'), mesh);
   checkDevices(c, g, mesh, programs, buffers);
-  if (tensorsOk && c.problems.length === 0) checkKvCache(c, own(g, 'tensors') as unknown[], model, batch);
+  if (!tensorsOk || c.problems.length > 0) return;
+  const graph = value as Graph;
+  checkKvCache(c, graph.tensors, model, batch);
+  if (c.problems.length === 0) checkNames(c, graph);
+  if (c.problems.length === 0) checkPlannedBytes(c, graph);
+}
+
+/** Buffers every serving program has (runtime/ops.ts, executor.ts). */
+const FIXED_BUFFERS = ['tokens', 'positions', 'slots', 'hidden', 'staging-read'];
+
+/** The buffer a step's name binds to: `y` and `u` are the runtime's aliases of `x` and `up`. */
+const ALIASES: Readonly<Record<string, string>> = { y: 'x', u: 'up' };
+
+/**
+ * Every name a program's compute steps read or write is one of its buffers, or a graph
+ * tensor; a weight must be owned by the program's stage (it is loaded only there).
+ */
+function checkNames(c: Checker, g: Graph): void {
+  const tensors = new Map(g.tensors.map((t) => [t.name, t]));
+  for (const [name, prog] of Object.entries(g.programs)) {
+    const regions = new Set(g.buffers![name]!.map((r) => r.name));
+    const seen = new Set<string>();
+    const blocksSeen = new Set<string>();
+    const visit = (s: Graph['blocks'][string][number], where: string) => {
+      if (s.op === 'block') {
+        // Each block once per program: the work stays linear in the graph's size.
+        if (blocksSeen.has(s.block)) return;
+        blocksSeen.add(s.block);
+        return g.blocks[s.block]!.forEach((inner, i) => visit(inner, `graph.blocks[${show(s.block)}][${i}]`));
+      }
+      if (s.op !== 'compute') return;
+      for (const [k, list] of [['reads', s.reads], ['writes', s.writes]] as const) {
+        list.forEach((n, i) => {
+          // Whether a name is good depends on the program only.
+          if (seen.has(n)) return;
+          seen.add(n);
+          const t = tensors.get(n);
+          if (t?.role === 'weight') {
+            if (!t.owners.includes(prog.stage)) c.fail(`${where}.${k}[${i}]`, n, `is a weight that stage ${prog.stage} (program ${show(name)}) does not own`);
+          } else if (t?.role !== 'kvCache' && !regions.has(ALIASES[n] ?? n)) c.fail(`${where}.${k}[${i}]`, n, `is neither a buffer of program ${show(name)} nor a weight or the KV cache`);
+        });
+      }
+    };
+    for (const phase of SERVING_PHASES) prog.phases[phase]!.forEach((s, i) => visit(s, `graph.programs[${show(name)}].phases.${phase}[${i}]`));
+    // Buffers the runtime uses outside the steps: the ids it uploads, the hidden state sent between stages, the logits it reads back (and the last token's row).
+    const last = prog.stage === Math.max(...g.mesh.stages.map((st) => st.rank));
+    for (const r of [...FIXED_BUFFERS, ...(last ? ['logits', 'next'] : [])]) if (!regions.has(r)) c.fail(`graph.buffers[${show(name)}]`, g.buffers![name], `has no "${r}" buffer, which the runtime uses`);
+  }
+}
+
+/**
+ * What the runtime allocates on each device (its weights, KV cache and buffers), against
+ * the device's memory plan: a tensor whose shape or bytes were edited is caught here,
+ * before any buffer exists, and not as an internal error at allocation.
+ */
+function checkPlannedBytes(c: Checker, g: Graph): void {
+  const word = (b: number) => Math.max(4, Math.ceil(b / 4) * 4);
+  for (const [i, t] of g.tensors.entries()) {
+    if (t.role !== 'weight') continue;
+    const elements = (t.shape as number[]).reduce((a, b) => a * b, 1);
+    const parts = t.shards.reduce((a, s) => a * s.parts, 1);
+    const want = Math.ceil(elements / parts) * bytesPerElement(tensorFormatOf(t.dtype)!);
+    if (t.bytes !== want) c.fail(`graph.tensors[${i}].bytes`, t.bytes, `must be the bytes of one shard of shape [${t.shape.join(', ')}] in ${t.dtype}: ${want}`);
+  }
+  if (c.problems.length > 0) return;
+  const kv = g.tensors.find((t) => t.name === 'kv.{l}')!;
+  const byProgram = new Map<string, number>();
+  for (const [name, prog] of Object.entries(g.programs)) {
+    const layers = g.mesh.stages.filter((s) => s.rank === prog.stage).reduce((n, s) => n + s.lastLayer - s.firstLayer + 1, 0);
+    let total = kv.bytes * layers;
+    for (const t of g.tensors) if (t.role === 'weight' && t.owners.includes(prog.stage)) total += word(t.bytes) * (t.scope === 'layer' ? layers : 1);
+    for (const r of g.buffers![name]!) total += r.bytes;
+    byProgram.set(name, total);
+  }
+  g.devices.forEach((d, i) => {
+    const stage = g.programs[d.program]!.stage;
+    if (stage !== d.coords.pipeline) return void c.fail(`graph.devices[${i}].program`, d.program, `runs stage ${stage}, but the device is on stage ${d.coords.pipeline}`);
+    const total = byProgram.get(d.program)!;
+    // The runtime's own check (runtime/allocate.ts) allows the same 1 % for rounding.
+    if (total > d.memory.total * 1.01 + 1) c.fail(`graph.devices[${i}].memory.total`, d.memory.total, `is less than the ${total} B its weights, KV cache and buffers take`);
+  });
 }
 
 interface ModelFacts {
@@ -294,7 +383,11 @@ function checkStep(c: Checker, v: unknown, p: string, model: ModelFacts, blocks:
   if (!s) return;
   const op = c.oneOf(own(s, 'op'), `${p}.op`, ['compute', 'block', 'send', 'recv', 'action', ...COLLECTIVE_OPS]);
   if (op === undefined) return;
-  const strings = (k: string) => c.arr(own(s, k), `${p}.${k}`)?.forEach((x, i) => c.str(x, `${p}.${k}[${i}]`));
+  const strings = (k: string) => {
+    const list = c.arr(own(s, k), `${p}.${k}`);
+    // The path is made only for a bad entry: these lists are most of a graph's bytes.
+    if (list) for (let i = 0; i < list.length; i++) if (typeof list[i] !== 'string') c.str(list[i], `${p}.${k}[${i}]`);
+  };
   switch (op) {
     case 'compute':
       c.oneOf(own(s, 'kind'), `${p}.kind`, COMPUTE_KINDS);
@@ -336,12 +429,15 @@ function checkTensors(c: Checker, v: unknown, mesh: MeshFacts): boolean {
   const tensors = c.arr(v, 'graph.tensors', { limit: LIMITS.graphTensors, name: 'graphTensors' });
   if (!tensors) return false;
   const before = c.problems.length;
+  const names = new Set<string>();
   tensors.forEach((t, i) => {
     if (c.full) return;
     const p = `graph.tensors[${i}]`;
     const x = c.obj(t, p);
     if (!x) return;
-    c.str(own(x, 'name'), `${p}.name`);
+    const name = c.str(own(x, 'name'), `${p}.name`);
+    if (name !== undefined && names.has(name)) c.fail(`${p}.name`, name, 'names a tensor twice');
+    if (name !== undefined) names.add(name);
     const role = c.oneOf(own(x, 'role'), `${p}.role`, ROLES);
     c.oneOf(own(x, 'scope'), `${p}.scope`, ['layer', 'stage']);
     const dtype = c.oneOf(own(x, 'dtype'), `${p}.dtype`, DTYPE_NAMES);
@@ -376,10 +472,11 @@ function checkTensors(c: Checker, v: unknown, mesh: MeshFacts): boolean {
 }
 
 /** The KV cache (`kv.{l}`) holds [2, slots, seq, kvHeads, headDim] per layer: its bytes must agree with the batch (a hand-edited max_batch or seq would not). */
-function checkKvCache(c: Checker, tensors: unknown[], model: ModelFacts, batch: NonNullable<Graph['batch']>): void {
+function checkKvCache(c: Checker, tensors: readonly unknown[], model: ModelFacts, batch: NonNullable<Graph['batch']>): void {
   const i = tensors.findIndex((t) => (t as Obj).name === 'kv.{l}');
   if (i < 0) return void c.fail('graph.tensors', tensors, 'has no KV cache tensor "kv.{l}"');
-  const kv = tensors[i] as { bytes: number; dtype: string; shards: { parts: number }[] };
+  const kv = tensors[i] as { bytes: number; dtype: string; role: string; scope: string; shards: { parts: number }[] };
+  if (kv.role !== 'kvCache' || kv.scope !== 'layer') return void c.fail(`graph.tensors[${i}].role`, kv.role, 'must be "kvCache", with scope "layer"');
   const format = tensorFormatOf(kv.dtype);
   if (format === undefined) return void c.fail(`graph.tensors[${i}].dtype`, kv.dtype, 'is not a dtype the runtime stores (fp32, fp16, bf16)');
   const parts = kv.shards[0]?.parts ?? 1;

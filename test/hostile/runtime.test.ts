@@ -174,7 +174,7 @@ describe('item 10: a hand-edited graph is refused before anything is allocated',
     execFileSync('truncate', ['-s', String(LIMITS.graphFileBytes + 1), file]);
     const r = await serve(file);
     expect(r.code).toBe(2);
-    expect(r.first).toBe(`error: cannot read '${file}': it is ${LIMITS.graphFileBytes + 1} bytes, over the limit of 64 MiB for a graph (LIMITS.graphFileBytes)`);
+    expect(r.first).toBe(`error: cannot read '${file}': it is ${LIMITS.graphFileBytes + 1} bytes, over the limit of 16 MiB for a graph (LIMITS.graphFileBytes)`);
   });
 });
 
