@@ -112,3 +112,21 @@ plan p { model = m  cluster = c  mode = serve  tensor = 3  batch { max_batch = 1
     expect(a.diagnostics.map((d) => d.code)).toContain('PP2008');
   });
 });
+
+describe('fuzz: graph JSON (issue 13, item 10; bench/fuzz.ts --target graph runs 100,000)', () => {
+  it('the validator never throws, names every problem by its path, and takes under 5 s (2,000 mutants)', async () => {
+    const { fuzzGraphOnce, graphCorpus } = await import('./fuzz/graph.js');
+    const graphs = graphCorpus();
+    let accepted = 0;
+    const { failures, reached } = await sweep(2000, (seed) => {
+      const r = fuzzGraphOnce(graphs, seed);
+      if (r.accepted) accepted++;
+      return r;
+    });
+    expect(failures).toEqual([]);
+    expect(reached).toBeGreaterThan(1500);
+    // Most mutants are refused; some (a changed flop count, a wait time) are still servable.
+    expect(accepted).toBeGreaterThan(100);
+    expect(accepted).toBeLessThan(1000);
+  });
+});
