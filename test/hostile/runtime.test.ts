@@ -6,7 +6,7 @@
  * at once: nothing is allocated, nothing hangs.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -147,6 +147,11 @@ describe('item 10: a hand-edited graph is refused before anything is allocated',
   ];
 
   it('the compiled graph itself is valid', () => expect(servingGraphProblems(GRAPH)).toEqual([]));
+
+  it("every graph and runtime limit is in docs/security.md's table", () => {
+    const doc = readFileSync('docs/security.md', 'utf8');
+    for (const key of Object.keys(LIMITS).filter((k) => /^(graph|runtime)/.test(k))) expect(doc).toContain(`| \`LIMITS.${key}\` |`);
+  });
 
   for (const [name, edit, message] of cases) {
     it(`${name}: serve exits 2 and createRuntime rejects, naming the path and the value`, async () => {
