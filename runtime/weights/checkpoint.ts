@@ -123,11 +123,26 @@ async function regular(path: string): Promise<string> {
 async function confined(path: string, dir: string): Promise<string> {
   await regular(path);
   const [real, root] = await Promise.all([realpath(path), realpath(dir)]);
-  const rel = relative(root, real);
-  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
+  if (!inside(root, real) && !inside(hubBlobs(root) ?? root, real)) {
     throw new CheckpointError(`${path}: a symbolic link to ${real}, outside the checkpoint directory ${root}; copy the file into the directory instead`);
   }
   return path;
+}
+
+function inside(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
+}
+
+/**
+ * A Hugging Face hub cache keeps a revision's files as links from
+ * `models--ORG--NAME/snapshots/REV/` to `models--ORG--NAME/blobs/`: for such a directory,
+ * that repository's `blobs` (and nothing else) counts as inside it.
+ */
+function hubBlobs(root: string): string | undefined {
+  const snapshots = dirname(root);
+  const repo = dirname(snapshots);
+  return basename(snapshots) === 'snapshots' && basename(repo).startsWith('models--') ? join(repo, 'blobs') : undefined;
 }
 
 async function closeAll(opened: Map<string, Promise<SafetensorsFile>>): Promise<void> {

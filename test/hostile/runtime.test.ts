@@ -97,6 +97,21 @@ describe('item 3: a checkpoint directory is confined to itself', () => {
     const direct = await openCheckpoint([secret]);
     await direct.close();
   });
+
+  it("a Hugging Face hub cache's snapshot links into its own blobs/ load; a link elsewhere from a snapshot does not", async () => {
+    const repo = join(base, 'hub', 'models--org--tiny');
+    const snap = join(repo, 'snapshots', 'abc123');
+    mkdirSync(join(repo, 'blobs'), { recursive: true });
+    mkdirSync(snap, { recursive: true });
+    checkpoint(join(repo, 'blobs', 'f00d'));
+    symlinkSync('../../blobs/f00d', join(snap, 'model.safetensors'));
+    const ck = await openCheckpoint([snap]);
+    await ck.close();
+    const other = join(repo, 'snapshots', 'evil');
+    mkdirSync(other);
+    symlinkSync(secret, join(other, 'model.safetensors'));
+    expect((await rejection(openCheckpoint([other]))).error.message).toContain('outside the checkpoint directory');
+  });
 });
 
 describe('item 5: FIFOs and devices are not read as weights or graphs', () => {
