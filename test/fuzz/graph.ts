@@ -65,6 +65,8 @@ export function mutateGraph(graph: Graph, random: () => number): { value: unknow
   }
   const g = structuredClone(graph) as unknown;
   const edits = 1 + Math.floor(random() * 3);
+  // At most one edit makes many copies: copies of copies would be a graph far beyond any file serve reads.
+  let copied = false;
   for (let e = 0; e < edits; e++) {
     const all = slots(g);
     // Favour the numbers the runtime sizes things by.
@@ -79,8 +81,9 @@ export function mutateGraph(graph: Graph, random: () => number): { value: unknow
     } else if (op < 0.75 && Array.isArray(c)) c.push(structuredClone(c[k as number]));
     else if (op < 0.85 && typeof obj[k] === 'number') obj[k] = (obj[k] as number) * pick([2, 10, 1000, -1, 0.5]);
     else if (op < 0.92) obj[k] = Array.isArray(obj[k]) ? [] : typeof obj[k] === 'object' && obj[k] !== null ? {} : pick(HOSTILE);
-    else {
+    else if (!copied) {
       // Many copies of an array's entries (1,000 devices, tensors, steps).
+      copied = true;
       const arrays = all.filter(([cc, kk]) => Array.isArray((cc as Record<string | number, unknown>)[kk]));
       if (arrays.length > 0) {
         const [ac, ak] = pick(arrays);
