@@ -138,6 +138,17 @@ describe('item 5: FIFOs and devices are not read as weights or graphs', () => {
     expect((await rejection(openCheckpoint([zero]))).error.message).toBe(`${join(zero, 'model.safetensors')}: it is a device, not a regular file`);
   });
 
+  it('serve --weights FIFO: exit 2 at once, before any device is opened', async () => {
+    const graph = join(base, 'good.graph.json');
+    writeFileSync(graph, JSON.stringify(GRAPH));
+    const io = memoryIo({ NO_COLOR: '1' });
+    const t0 = performance.now();
+    const code = await runCli(['serve', '--weights', fifo, graph], io);
+    expect(code).toBe(2);
+    expect(io.err().split('\n')[0]).toBe(`error: cannot read the weights '${fifo}': it is not a regular file or a directory`);
+    expect(performance.now() - t0).toBeLessThan(2000);
+  });
+
   it('serve with a FIFO as the graph: exit 2 at once', async () => {
     const r = await serve(fifo);
     expect(r.code).toBe(2);

@@ -149,12 +149,15 @@ export async function runServe(argv: readonly string[], io: Io): Promise<ExitCod
   if (weights.kind === 'safetensors') {
     weights = { kind: 'safetensors', paths: weights.paths.map((p) => resolve(io.cwd, p)) };
     for (const [i, p] of weights.paths.entries()) {
+      const given = args.weights.split(',').map((x) => x.trim()).filter((x) => x !== '')[i] ?? p;
+      let st: ReturnType<typeof statSync>;
       try {
-        statSync(p);
+        st = statSync(p);
       } catch {
-        const given = args.weights.split(',').map((x) => x.trim()).filter((x) => x !== '')[i] ?? p;
         throw new UsageError(`cannot read the weights '${given}': no such file or directory`, 'give safetensors files, a directory, or an index; or random:SEED', SERVE.name);
       }
+      // A FIFO or a device would be read forever (the loader refuses them too, and those in a directory).
+      if (!st.isFile() && !st.isDirectory()) throw new UsageError(`cannot read the weights '${given}': it is not a regular file or a directory`, 'give safetensors files, a directory, or an index; or random:SEED', SERVE.name);
     }
   }
 
