@@ -5,11 +5,9 @@
  * `--runtime N`: the first N mutants the validator accepts go on to createRuntime (WebGPU:
  * lavapipe here) with random weights and one generation; every failure there must be one
  * of the runtime's typed errors, within 5 s plus the load.
- * Usage: node --import tsx bench/fuzz.ts --target graph [--count N] [--seed N] [--runtime N] [--show]
+ * Usage: node --import tsx bench/fuzz.ts --target graph [--count N] [--seed N] [--runtime N [--why]] [--show]
  */
-import { fuzzGraphOnce, graphCorpus, GRAPH_HANG_MS, mutateGraph } from '../test/fuzz/graph.js';
-import { mulberry32 as rng } from '../src/util/random.js';
-import { servingGraphProblems } from '../src/graph/validate.js';
+import { fuzzGraphOnce, graphCorpus, GRAPH_HANG_MS, runtimeOnce } from '../test/fuzz/graph.js';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -19,6 +17,8 @@ const count = arg('count', 100_000);
 const first = arg('seed', 1);
 const runtimeSample = arg('runtime', 0);
 const show = process.argv.includes('--show');
+/** Print why each accepted mutant the runtime did not serve failed. */
+const why = process.argv.includes('--why');
 
 const corpus = graphCorpus();
 const t0 = performance.now();
@@ -54,38 +54,14 @@ console.log(
 
 if (runtimeSample > 0) {
   // Accepted mutants on to the runtime: each either serves a generation or fails with a typed error.
-  const { createRuntime, RuntimeInputError, AllocationError, ServingError } = await import('../runtime/index.js');
-  const { WeightsError, CheckpointError } = await import('../runtime/weights/index.js');
-  const typed = [RuntimeInputError, AllocationError, ServingError, WeightsError, CheckpointError];
   const outcomes = new Map<string, number>();
   let crashes = 0;
   for (const seed of acceptedSeeds) {
-    const random = rng(seed);
-    const graph = corpus[Math.floor(random() * corpus.length)]!;
-    const { value } = mutateGraph(graph, random);
-    if (servingGraphProblems(value).length > 0) throw new Error(`seed ${seed}: not accepted on replay`);
-    const c0 = performance.now();
-    let outcome: string;
-    let rt: Awaited<ReturnType<typeof createRuntime>> | undefined;
-    try {
-      rt = await createRuntime(value as never, { weights: 'random:1' });
-      const timer = new Promise((_, reject) => setTimeout(() => reject(new Error(`hang: no answer in ${GRAPH_HANG_MS} ms`)), GRAPH_HANG_MS).unref());
-      await Promise.race([rt.generate([1, 2, 3], { maxNewTokens: 2 }), timer]);
-      outcome = 'served';
-    } catch (e) {
-      const ok = typed.some((T) => e instanceof T);
-      if (ok && process.argv.includes("--why")) console.log(`runtime seed ${seed}: ${(e as Error).name}: ${(e as Error).message.split("\n").slice(0, 2).join(" / ")}`);
-      outcome = ok ? (e as Error).name : `CRASH ${(e as Error)?.name}: ${(e as Error)?.message?.split('\n')[0]}`;
-      if (!ok) {
-        crashes++;
-        if (crashes <= 10) console.log(`runtime seed ${seed}: ${outcome}`);
-      }
-    } finally {
-      await rt?.close().catch(() => undefined);
-    }
-    const key = outcome.startsWith('CRASH') ? 'crash' : outcome;
-    outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
-    if (performance.now() - c0 > 60_000) console.log(`runtime seed ${seed}: ${Math.round(performance.now() - c0)} ms`);
+    const r = await runtimeOnce(corpus, seed);
+    const kind = r.outcome.split(':')[0]!;
+    outcomes.set(kind, (outcomes.get(kind) ?? 0) + 1);
+    if (r.problems.length > 0 && ++crashes <= 10) console.log(`runtime seed ${seed}: ${r.problems.join('; ')}`);
+    else if (why && r.outcome !== 'served') console.log(`runtime seed ${seed}: ${r.outcome}`);
   }
   console.log(`runtime sample: ${acceptedSeeds.length} accepted mutants through createRuntime + generate: ${[...outcomes].map(([k, v]) => `${v} ${k}`).join(', ')}; ${crashes} crashes`);
   if (crashes > 0) failures++;

@@ -6,7 +6,7 @@
  */
 import { graphProblemsText, type GraphProblem } from '../src/graph/validate.js';
 
-export type RuntimeInputErrorCode = 'invalid_graph' | 'invalid_options' | 'invalid_tokens' | 'runtime_closed';
+export type RuntimeInputErrorCode = 'invalid_graph' | 'invalid_options' | 'invalid_tokens' | 'invalid_batch' | 'runtime_closed';
 
 export class RuntimeInputError extends Error {
   constructor(
@@ -29,7 +29,7 @@ export function describeValue(v: unknown): string {
   if (v === null || v === undefined || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return String(v);
   if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
   if (Array.isArray(v)) return `an array of ${v.length}`;
-  return `a ${typeof v === 'object' ? 'n object' : typeof v}`.replace('a n ', 'an ');
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
 }
 
 /**

@@ -137,7 +137,7 @@ export class Runtime<G extends GraphInput = Graph> {
     if (!Array.isArray(given)) throw new RuntimeInputError('invalid_tokens', `forward takes an array of prompts (each an array of token ids), not ${describeValue(given)}`);
     const max = this.graph.batch!.maxBatch;
     if (prompts.length > max) {
-      throw new RangeError(`forward got a batch of ${prompts.length} prompts; plan '${this.graph.plan.name}' has max_batch = ${max}: pass at most ${max} prompts per call`);
+      throw new RuntimeInputError('invalid_batch', `forward got a batch of ${prompts.length} prompts; plan '${this.graph.plan.name}' has max_batch = ${max}: pass at most ${max} prompts per call`);
     }
     const { vocab } = this.graph.model;
     const seq = this.graph.batch!.seq;

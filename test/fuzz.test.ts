@@ -129,4 +129,18 @@ describe('fuzz: graph JSON (issue 13, item 10; bench/fuzz.ts --target graph runs
     expect(accepted).toBeGreaterThan(100);
     expect(accepted).toBeLessThan(1000);
   });
+  it('accepted mutants run: createRuntime and a generation, or a typed error (6 mutants, WebGPU)', { timeout: 180_000 }, async () => {
+    const { fuzzGraphOnce, graphCorpus, runtimeOnce } = await import('./fuzz/graph.js');
+    const graphs = graphCorpus();
+    const failures: string[] = [];
+    let ran = 0;
+    for (let seed = 1; ran < 6 && seed < 500; seed++) {
+      if (!fuzzGraphOnce(graphs, seed).accepted) continue;
+      ran++;
+      const r = await runtimeOnce(graphs, seed);
+      if (r.problems.length > 0) failures.push(`seed ${seed}: ${r.problems.join('; ')}`);
+    }
+    expect(ran).toBe(6);
+    expect(failures).toEqual([]);
+  });
 });

@@ -3,7 +3,8 @@
  * webgpu examples, through the one validator that `parplan serve` and `createRuntime` run
  * (src/graph/validate.ts). A case fails when the validator throws, takes over 5 s, or
  * reports a problem without a JSON path and a message. `runtimeOnce` takes a graph the
- * validator accepted on to `createRuntime` and one generation (bench/fuzz.ts --runtime N).
+ * validator accepted on to `createRuntime` (WebGPU) and one generation: it must serve it or
+ * fail with one of the runtime's typed errors (bench/fuzz.ts --target graph --runtime N).
  */
 import { analyze } from '../../src/analyze.js';
 import { compilePlan } from '../../src/compile.js';
@@ -119,4 +120,34 @@ export function fuzzGraphOnce(corpus: readonly Graph[], seed: number): Outcome &
   const ms = performance.now() - t0;
   if (ms > GRAPH_HANG_MS) problems.push(`took ${Math.round(ms)} ms (a hang: over ${GRAPH_HANG_MS} ms)`);
   return { path, text: problems.length > 0 ? shown() : '', problems, reached: true, accepted };
+}
+
+/**
+ * The mutant of `seed`, which the validator accepted, through createRuntime (random weights)
+ * and one generation of 2 tokens: `served`, or the name of the typed error it failed with;
+ * anything else (a raw TypeError, no answer within GRAPH_HANG_MS) is a problem.
+ */
+export async function runtimeOnce(corpus: readonly Graph[], seed: number): Promise<{ outcome: string; problems: string[] }> {
+  const { createRuntime, RuntimeInputError, AllocationError, ServingError } = await import('../../runtime/index.js');
+  const { WeightsError, CheckpointError } = await import('../../runtime/weights/index.js');
+  const typed = [RuntimeInputError, AllocationError, ServingError, WeightsError, CheckpointError];
+  const random = rng(seed);
+  const graph = corpus[Math.floor(random() * corpus.length)]!;
+  const { value } = mutateGraph(graph, random);
+  if (servingGraphProblems(value).length > 0) return { outcome: 'refused', problems: [] };
+  let rt: Awaited<ReturnType<typeof createRuntime>> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    rt = await createRuntime(value as never, { weights: 'random:1' });
+    const hang = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${GRAPH_HANG_MS} ms`)), GRAPH_HANG_MS)));
+    await Promise.race([rt.generate([1, 2, 3], { maxNewTokens: 2 }), hang]);
+    return { outcome: 'served', problems: [] };
+  } catch (e) {
+    const err = e as Error;
+    if (typed.some((T) => e instanceof T) && err.message.length > 0) return { outcome: `${err.name}: ${err.message.split('\n')[0]}`, problems: [] };
+    return { outcome: 'crash', problems: [`createRuntime or generate failed with ${err?.name ?? typeof e}: ${err?.message ?? String(e)}`] };
+  } finally {
+    clearTimeout(timer);
+    await rt?.close().catch(() => undefined);
+  }
 }
