@@ -20,6 +20,7 @@ const show = process.argv.includes('--show');
 /** Print why each accepted mutant the runtime did not serve failed. */
 const why = process.argv.includes('--why');
 
+const mib = (b: number) => `${Math.round(b / 2 ** 20)} MiB`;
 const corpus = graphCorpus();
 const t0 = performance.now();
 let failures = 0;
@@ -44,10 +45,9 @@ for (let seed = first; seed < first + count; seed++) {
     if (failures <= 10) console.log(`seed ${seed} (${r.path}): ${r.problems.join('; ')}`);
   }
   if ((seed - first + 1) % 100 === 0) peakRss = Math.max(peakRss, process.memoryUsage().rss);
-  if ((seed - first + 1) % every === 0) console.log(`${seed - first + 1} mutants, ${failures} failures, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  if ((seed - first + 1) % every === 0) console.log(`${seed - first + 1} mutants, ${failures} failures, ${((performance.now() - t0) / 1000).toFixed(1)} s, RSS ${mib(process.memoryUsage().rss)}`);
 }
 const s = (performance.now() - t0) / 1000;
-const mib = (b: number) => `${Math.round(b / 2 ** 20)} MiB`;
 console.log(
   `fuzz --target graph: ${count} mutants in ${s.toFixed(1)} s (${Math.round(count / s)}/s), ${reached} reached the validator, ${accepted} accepted, ${failures} failures (throws, unplaced problems, over ${GRAPH_HANG_MS} ms); slowest case ${slowest.toFixed(1)} ms; peak RSS ${mib(peakRss)}`,
 );

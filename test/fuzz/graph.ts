@@ -33,7 +33,8 @@ export function graphCorpus(): Graph[] {
 }
 
 /** Values that have broken runtimes: zero, negatives, huge, fractional, non-finite, wrong types. */
-const HOSTILE: unknown[] = [0, -1, -5, 1, 2, 3, 7, 64, 65537, 1e9, 1e300, -1e300, 1.5, 0.1, NaN, Infinity, -Infinity, Number.MAX_SAFE_INTEGER + 2, '', 'x', 'stage0', 'kv.{l}', 'layer.decode', '__proto__', 'constructor', null, true, false, [], [0], [0, 1], [1e9, 1e9], {}, { op: 'block', block: 'layer.decode', layers: [0, 1] }];
+/** Cloned when used: a mutation may later edit inside the value it put in. */
+const HOSTILE: readonly unknown[] = [0, -1, -5, 1, 2, 3, 7, 64, 65537, 1e9, 1e300, -1e300, 1.5, 0.1, NaN, Infinity, -Infinity, Number.MAX_SAFE_INTEGER + 2, '', 'x', 'stage0', 'kv.{l}', 'layer.decode', '__proto__', 'constructor', null, true, false, [], [0], [0, 1], [1e9, 1e9], {}, { op: 'block', block: 'layer.decode', layers: [0, 1] }];
 
 type Container = Record<string, unknown> | unknown[];
 
@@ -75,13 +76,13 @@ export function mutateGraph(graph: Graph, random: () => number): { value: unknow
     const [c, k] = random() < 0.6 && numeric.length > 0 ? pick(numeric) : pick(all);
     const obj = c as Record<string | number, unknown>;
     const op = random();
-    if (op < 0.55) obj[k] = pick(HOSTILE);
+    if (op < 0.55) obj[k] = structuredClone(pick(HOSTILE));
     else if (op < 0.65) {
       if (Array.isArray(c)) c.splice(k as number, 1);
       else delete obj[k];
     } else if (op < 0.75 && Array.isArray(c)) c.push(structuredClone(c[k as number]));
     else if (op < 0.85 && typeof obj[k] === 'number') obj[k] = (obj[k] as number) * pick([2, 10, 1000, -1, 0.5]);
-    else if (op < 0.92) obj[k] = Array.isArray(obj[k]) ? [] : typeof obj[k] === 'object' && obj[k] !== null ? {} : pick(HOSTILE);
+    else if (op < 0.92) obj[k] = Array.isArray(obj[k]) ? [] : typeof obj[k] === 'object' && obj[k] !== null ? {} : structuredClone(pick(HOSTILE));
     else if (!copied) {
       // Many copies of an array's entries (1,000 devices, tensors, steps).
       copied = true;
