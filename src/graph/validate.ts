@@ -40,7 +40,7 @@ function show(v: unknown): string {
     return s;
   }
   if (typeof v === 'number' || typeof v === 'boolean' || v === null) return String(v);
-  if (Array.isArray(v)) return `an array of ${v.length}`;
+  if (Array.isArray(v)) return v.length <= 8 && v.every((x) => typeof x === 'number' || typeof x === 'string') ? `[${v.map((x) => show(x)).join(', ')}]` : `an array of ${v.length}`;
   return 'an object';
 }
 
@@ -172,8 +172,65 @@ function check(c: Checker, value: unknown): void {
   if (!tensorsOk || c.problems.length > 0) return;
   const graph = value as Graph;
   checkKvCache(c, graph.tensors, model, batch);
+  if (c.problems.length === 0) checkWeights(c, graph, mesh);
   if (c.problems.length === 0) checkNames(c, graph);
   if (c.problems.length === 0) checkPlannedBytes(c, graph);
+}
+
+/**
+ * The weights the runtime's kernels use, for the model's flags (norm, bias, positions,
+ * activation, tied embeddings), each with the shape its dimensions give (PyTorch Linear
+ * layout, as src/lower/tensors.ts writes them), and dimensions that the tensor degree splits.
+ */
+function checkWeights(c: Checker, g: Graph, mesh: MeshFacts): void {
+  const m = g.model;
+  if (m.overrides !== undefined && m.overrides.length > 0) return void c.fail('graph.model.overrides', m.overrides, 'must be empty: the runtime serves models whose layers are all alike');
+  const { attention: a, mlp } = m.layer;
+  const t = mesh.tensor;
+  const split: [string, number][] = [['graph.model.layer.attention.heads', a.heads], ['graph.model.layer.mlp.ffn', mlp.ffn], ['graph.model.vocabPadded', m.vocabPadded]];
+  for (const [path, n] of split) if (n % t !== 0) c.fail(path, n, `must split into the tensor degree ${t}`);
+  if (a.kvHeads % t !== 0 && t % a.kvHeads !== 0) c.fail('graph.model.layer.attention.kvHeads', a.kvHeads, `must divide or be a multiple of the tensor degree ${t}`);
+  const h = m.hidden;
+  const qd = a.heads * a.headDim;
+  const kvd = a.kvHeads * a.headDim;
+  const f = mlp.ffn;
+  const ln = m.norm === 'layernorm';
+  const swiglu = mlp.activation === 'swiglu';
+  const want: [string, number[], boolean][] = [
+    ['embedding.weight', [m.vocabPadded, h], true],
+    ['positions.weight', [m.maxSeq, h], m.positions === 'learned'],
+    ['layers.{l}.attn_norm.weight', [h], true],
+    ['layers.{l}.attn_norm.bias', [h], ln],
+    ['layers.{l}.attn.q.weight', [qd, h], true],
+    ['layers.{l}.attn.k.weight', [kvd, h], true],
+    ['layers.{l}.attn.v.weight', [kvd, h], true],
+    ['layers.{l}.attn.o.weight', [h, qd], true],
+    ['layers.{l}.attn.q.bias', [qd], m.bias],
+    ['layers.{l}.attn.k.bias', [kvd], m.bias],
+    ['layers.{l}.attn.v.bias', [kvd], m.bias],
+    ['layers.{l}.attn.o.bias', [h], m.bias],
+    ['layers.{l}.mlp_norm.weight', [h], true],
+    ['layers.{l}.mlp_norm.bias', [h], ln],
+    ['layers.{l}.mlp.gate.weight', [f, h], swiglu],
+    ['layers.{l}.mlp.up.weight', [f, h], true],
+    ['layers.{l}.mlp.down.weight', [h, f], true],
+    ['layers.{l}.mlp.gate.bias', [f], m.bias && swiglu],
+    ['layers.{l}.mlp.up.bias', [f], m.bias],
+    ['layers.{l}.mlp.down.bias', [h], m.bias],
+    ['final_norm.weight', [h], true],
+    ['final_norm.bias', [h], ln],
+    ['output.weight', [m.vocabPadded, h], !m.tiedEmbeddings],
+  ];
+  for (const [name, shape, needed] of want) {
+    const i = g.tensors.findIndex((x) => x.name === name);
+    const x = g.tensors[i];
+    if (x === undefined) {
+      if (needed) c.fail('graph.tensors', g.tensors, `has no weight "${name}", which the model needs`);
+      continue;
+    }
+    if (x.role !== 'weight') c.fail(`graph.tensors[${i}].role`, x.role, `must be "weight" (${name})`);
+    else if (x.shape.length !== shape.length || x.shape.some((d, j) => d !== shape[j])) c.fail(`graph.tensors[${i}].shape`, x.shape, `must be [${shape.join(', ')}] for ${name}, from the model's dimensions`);
+  }
 }
 
 /** Buffers every serving program has (runtime/ops.ts, executor.ts). */
