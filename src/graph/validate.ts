@@ -13,6 +13,7 @@
 import { bytesPerElement, DTYPE_NAMES, tensorFormatOf } from '../facts/dtypes.js';
 import { ARCHS } from '../facts/keys.js';
 import { LIMITS } from '../facts/limits.js';
+import { WEBGPU_ELEMENT_BYTES } from '../memory/webgpu.js';
 import { MESH_AXIS_NAMES } from '../mesh.js';
 import { COLLECTIVE_OPS, GRAPH_FORMAT, GRAPH_VERSION, type ComputeKind, type Graph, type Pass, type TensorRole } from './types.js';
 
@@ -174,7 +175,54 @@ function check(c: Checker, value: unknown): void {
   checkKvCache(c, graph.tensors, model, batch);
   if (c.problems.length === 0) checkWeights(c, graph, mesh);
   if (c.problems.length === 0) checkNames(c, graph);
+  if (c.problems.length === 0) checkBufferSizes(c, graph, mesh);
   if (c.problems.length === 0) checkPlannedBytes(c, graph);
+}
+
+/**
+ * Each buffer holds at least what the runtime puts in it (src/memory/webgpu.ts sizes them):
+ * T tokens at once, T = max(max_prefill_tokens, max_batch); a smaller one would be
+ * overrun, or fail every request, once the runtime runs.
+ */
+function checkBufferSizes(c: Checker, g: Graph, mesh: MeshFacts): void {
+  const { model: m, batch } = g;
+  const b = batch!;
+  const e = WEBGPU_ELEMENT_BYTES;
+  const T = Math.max(b.maxPrefillTokens, b.maxBatch);
+  const t = mesh.tensor;
+  const { attention: a, mlp } = m.layer;
+  const heads = a.heads / t;
+  const kvHeads = a.kvHeads / Math.min(t, a.kvHeads);
+  const ffn = mlp.ffn / t;
+  const vRows = m.vocabPadded / t;
+  const communicates = t > 1 || mesh.pipeline > 1;
+  const last = Math.max(...g.mesh.stages.map((st) => st.rank));
+  for (const [name, prog] of Object.entries(g.programs)) {
+    const atLast = prog.stage === last;
+    const need: Record<string, number> = {
+      tokens: T * e,
+      positions: T * e,
+      slots: T * e,
+      hidden: T * m.hidden * e,
+      x: T * m.hidden * e,
+      q: T * heads * a.headDim * e,
+      k: T * kvHeads * a.headDim * e,
+      v: T * kvHeads * a.headDim * e,
+      attn: T * heads * a.headDim * e,
+      up: T * ffn * e,
+      ...(mlp.activation === 'swiglu' ? { gate: T * ffn * e } : {}),
+      ...(atLast ? { logits: b.maxBatch * vRows * e, next: b.maxBatch * e } : {}),
+      ...(m.positions === 'rope' ? { rope: m.maxSeq * a.headDim * e } : {}),
+      'staging-read': Math.max(communicates ? T * m.hidden * e : 0, atLast ? b.maxBatch * vRows * e : 0),
+      ...(communicates ? { 'staging-write': T * m.hidden * e } : {}),
+    };
+    const regions = g.buffers![name]!;
+    for (const [r, bytes] of Object.entries(need)) {
+      const i = regions.findIndex((x) => x.name === r);
+      if (i < 0) c.fail(`graph.buffers[${show(name)}]`, regions, `has no "${r}" buffer, which the runtime uses`);
+      else if (regions[i]!.bytes < bytes) c.fail(`graph.buffers[${show(name)}][${i}].bytes`, regions[i]!.bytes, `is less than the ${bytes} B the "${r}" buffer holds`);
+    }
+  }
 }
 
 /**
@@ -195,6 +243,8 @@ function checkWeights(c: Checker, g: Graph, mesh: MeshFacts): void {
   const kvd = a.kvHeads * a.headDim;
   const f = mlp.ffn;
   const ln = m.norm === 'layernorm';
+  const stagesWithLayers = [...new Set(g.mesh.stages.map((st) => st.rank))];
+  const lastStage = Math.max(...stagesWithLayers);
   const swiglu = mlp.activation === 'swiglu';
   const want: [string, number[], boolean][] = [
     ['embedding.weight', [m.vocabPadded, h], true],
@@ -230,11 +280,17 @@ function checkWeights(c: Checker, g: Graph, mesh: MeshFacts): void {
     }
     if (x.role !== 'weight') c.fail(`graph.tensors[${i}].role`, x.role, `must be "weight" (${name})`);
     else if (x.shape.length !== shape.length || x.shape.some((d, j) => d !== shape[j])) c.fail(`graph.tensors[${i}].shape`, x.shape, `must be [${shape.join(', ')}] for ${name}, from the model's dimensions`);
+    // Loaded only on its owners: the stages whose kernels use it must be among them.
+    const users = name.startsWith('layers.') ? stagesWithLayers : name === 'embedding.weight' || name === 'positions.weight' ? [0] : [lastStage];
+    const missing = users.find((st) => !x.owners.includes(st));
+    if (needed && missing !== undefined) c.fail(`graph.tensors[${i}].owners`, x.owners, `must include stage ${missing}, which uses ${name}`);
+  }
+  // Tied embeddings: the last stage's head reads the embedding (its own copy when split).
+  const embedding = g.tensors.find((x) => x.name === 'embedding.weight');
+  if (m.tiedEmbeddings && !g.tensors.some((x) => x.name === 'output.weight') && embedding && !embedding.owners.includes(lastStage)) {
+    c.fail('graph.tensors', g.tensors, `ties the output to embedding.weight, which stage ${lastStage} must own`);
   }
 }
-
-/** Buffers every serving program has (runtime/ops.ts, executor.ts). */
-const FIXED_BUFFERS = ['tokens', 'positions', 'slots', 'hidden', 'staging-read'];
 
 /** The buffer a step's name binds to: `y` and `u` are the runtime's aliases of `x` and `up`. */
 const ALIASES: Readonly<Record<string, string>> = { y: 'x', u: 'up' };
@@ -270,9 +326,6 @@ function checkNames(c: Checker, g: Graph): void {
       }
     };
     for (const phase of SERVING_PHASES) prog.phases[phase]!.forEach((s, i) => visit(s, `graph.programs[${show(name)}].phases.${phase}[${i}]`));
-    // Buffers the runtime uses outside the steps: the ids it uploads, the hidden state sent between stages, the logits it reads back (and the last token's row).
-    const last = prog.stage === Math.max(...g.mesh.stages.map((st) => st.rank));
-    for (const r of [...FIXED_BUFFERS, ...(last ? ['logits', 'next'] : [])]) if (!regions.has(r)) c.fail(`graph.buffers[${show(name)}]`, g.buffers![name], `has no "${r}" buffer, which the runtime uses`);
   }
 }
 
@@ -539,6 +592,9 @@ function checkKvCache(c: Checker, tensors: readonly unknown[], model: ModelFacts
   const parts = kv.shards[0]?.parts ?? 1;
   const kvHeads = model.kvHeads / parts;
   if (!Number.isInteger(kvHeads)) return void c.fail(`graph.tensors[${i}].shards[0].parts`, parts, `must divide the KV heads (${model.kvHeads})`);
+  const shape = (tensors[i] as { shape: unknown[] }).shape;
+  const wantShape = [2, 'batch', 'seq', model.kvHeads, model.headDim];
+  if (shape.length !== wantShape.length || shape.some((d, j) => d !== wantShape[j])) return void c.fail(`graph.tensors[${i}].shape`, shape, `must be [${wantShape.map((d) => show(d)).join(', ')}] (K and V, slots, positions, KV heads, head dimension)`);
   const want = 2 * batch.maxBatch * batch.seq * kvHeads * model.headDim * bytesPerElement(format);
   if (kv.bytes !== want) {
     c.fail(`graph.tensors[${i}].bytes`, kv.bytes, `must be 2 × maxBatch ${batch.maxBatch} × seq ${batch.seq} × ${kvHeads} KV heads × headDim ${model.headDim} × ${bytesPerElement(format)} B = ${want} (the graph was edited after compiling: recompile the plan)`);
