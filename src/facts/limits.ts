@@ -23,6 +23,8 @@ export const LIMITS = {
   runtimeDevices: 64,
   /** Largest `batch.maxBatch` (KV slots per replica): the server keeps per-slot state, and real batches are in the hundreds. */
   runtimeMaxBatch: 65536,
+  /** Longest `batch.maxWaitMs` (how long a request may wait for a batch to fill): a minute. */
+  runtimeMaxWaitMs: 60_000,
   /** Largest `batch.queue` (requests waiting beyond the free slots). */
   runtimeQueue: 1_000_000,
   /** Most bytes a graph may plan on one device, or give one buffer: above any GPU's memory (today's largest hold 288 GB). */

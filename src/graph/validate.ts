@@ -14,7 +14,7 @@ import { bytesPerElement, DTYPE_NAMES, tensorFormatOf } from '../facts/dtypes.js
 import { ARCHS } from '../facts/keys.js';
 import { LIMITS } from '../facts/limits.js';
 import { WEBGPU_ELEMENT_BYTES } from '../memory/webgpu.js';
-import { MESH_AXIS_NAMES } from '../mesh.js';
+import { coordsOf, groupIndex, groupsAlong, MESH_AXIS_NAMES } from '../mesh.js';
 import { COLLECTIVE_OPS, GRAPH_FORMAT, GRAPH_VERSION, type ComputeKind, type Graph, type Pass, type TensorRole } from './types.js';
 
 /** One thing wrong with a graph: where (`graph.batch.maxBatch`) and what. */
@@ -30,6 +30,9 @@ const MAX_PROBLEMS = 20;
 const COMPUTE_KINDS = ['embedding', 'norm', 'qkv', 'rope', 'attention', 'out-proj', 'residual', 'mlp-up', 'mlp-act', 'mlp-down', 'final-norm', 'head', 'loss', 'sample', 'optimizer'] as const satisfies readonly ComputeKind[];
 const PASSES = ['forward', 'backward', 'backward-input', 'backward-weight', 'recompute'] as const satisfies readonly Pass[];
 const ROLES = ['weight', 'gradient', 'optimizer', 'activation', 'kvCache', 'logits', 'input'] as const satisfies readonly TensorRole[];
+/** What the WebGPU runtime runs (runtime/ops.ts): the kinds of a layer inside blocks, the others in the programs. */
+const LAYER_KINDS: readonly ComputeKind[] = ['norm', 'qkv', 'rope', 'attention', 'out-proj', 'residual', 'mlp-up', 'mlp-act', 'mlp-down'];
+const STAGE_KINDS: readonly ComputeKind[] = ['embedding', 'final-norm', 'head', 'sample'];
 /** The phases a serving program runs. */
 const SERVING_PHASES = ['prefill', 'decode'] as const;
 
@@ -151,7 +154,7 @@ function check(c: Checker, value: unknown): void {
       if (list && c.problems.length === 0) {
         // The runtime instances every block per layer once, up front: bound what that makes.
         let steps = 0;
-        for (const s of list as Graph['blocks'][string]) steps += s.op === 'block' ? (s.layers[1] - s.layers[0] + 1) * (blocks[s.block] as unknown[]).length : 1;
+        for (const s of list as Graph['blocks'][string]) steps += s.op === 'block' ? (s.layers[1] - s.layers[0] + 1) * Math.max(1, (blocks[s.block] as unknown[]).length) : 1;
         if (steps > LIMITS.graphSteps) c.fail(`${path}.phases.${phase}`, list, `runs ${steps} steps with its blocks instanced per layer, over the limit ${LIMITS.graphSteps} (LIMITS.graphSteps)`);
       }
     }
@@ -173,6 +176,7 @@ function check(c: Checker, value: unknown): void {
   if (!tensorsOk || c.problems.length > 0) return;
   const graph = value as Graph;
   checkKvCache(c, graph.tensors, model, batch);
+  if (c.problems.length === 0) checkPlacement(c, graph, mesh);
   if (c.problems.length === 0) checkWeights(c, graph, mesh);
   if (c.problems.length === 0) checkNames(c, graph);
   if (c.problems.length === 0) checkBufferSizes(c, graph, mesh);
@@ -221,6 +225,38 @@ function checkBufferSizes(c: Checker, g: Graph, mesh: MeshFacts): void {
       const i = regions.findIndex((x) => x.name === r);
       if (i < 0) c.fail(`graph.buffers[${show(name)}]`, regions, `has no "${r}" buffer, which the runtime uses`);
       else if (regions[i]!.bytes < bytes) c.fail(`graph.buffers[${show(name)}][${i}].bytes`, regions[i]!.bytes, `is less than the ${bytes} B the "${r}" buffer holds`);
+    }
+  }
+}
+
+/**
+ * Each device's coordinates and groups are the mesh's own (src/mesh.ts), and each program's
+ * blocks run only layers its stage holds (the weights are loaded for those alone).
+ */
+function checkPlacement(c: Checker, g: Graph, mesh: MeshFacts): void {
+  g.devices.forEach((d, i) => {
+    const want = coordsOf(mesh, i);
+    for (const a of MESH_AXIS_NAMES) if (d.coords[a] !== want[a]) c.fail(`graph.devices[${i}].coords.${a}`, d.coords[a], `must be ${want[a]} for rank ${i} of this mesh`);
+    for (const a of MESH_AXIS_NAMES) {
+      const gi = d.groups[a];
+      if (gi !== undefined && gi !== groupIndex(mesh, a, want)) c.fail(`graph.devices[${i}].groups.${a}`, gi, `must be ${groupIndex(mesh, a, want)} for rank ${i} of this mesh`);
+    }
+  });
+  for (const a of MESH_AXIS_NAMES) {
+    const given = (g.groups as Partial<Record<string, number[][]>>)[a];
+    if (given !== undefined && JSON.stringify(given) !== JSON.stringify(groupsAlong(mesh, a))) c.fail(`graph.groups.${a}`, given, `must be the mesh's groups along ${a}: ${JSON.stringify(groupsAlong(mesh, a))}`);
+  }
+  for (const [name, prog] of Object.entries(g.programs)) {
+    const held = new Set<number>();
+    for (const st of g.mesh.stages) if (st.rank === prog.stage) for (let l = st.firstLayer; l <= st.lastLayer; l++) held.add(l);
+    for (const phase of SERVING_PHASES) {
+      prog.phases[phase]!.forEach((s, i) => {
+        if (s.op !== 'block') return;
+        const [first, last] = s.layers;
+        for (let l = first; l <= last; l++) {
+          if (!held.has(l)) return void c.fail(`graph.programs[${show(name)}].phases.${phase}[${i}].layers`, s.layers, `runs layer ${l}, which stage ${prog.stage} does not hold`);
+        }
+      });
     }
   }
 }
@@ -463,6 +499,7 @@ function checkMesh(c: Checker, v: unknown, model: ModelFacts | undefined): MeshF
   const stages = c.arr(own(m, 'stages'), 'graph.mesh.stages', { limit: LIMITS.graphLayers, name: 'graphLayers' });
   if (!stages || !model || virtual === undefined) return undefined;
   if (stages.length !== mesh.pipeline * virtual) c.fail('graph.mesh.stages', stages, `must list pipeline × virtual = ${mesh.pipeline * virtual} stages`);
+  let held = 0;
   stages.forEach((s, i) => {
     const sp = `graph.mesh.stages[${i}]`;
     const st = c.obj(s, sp);
@@ -470,8 +507,11 @@ function checkMesh(c: Checker, v: unknown, model: ModelFacts | undefined): MeshF
     c.int(own(st, 'index'), `${sp}.index`, 0);
     c.int(own(st, 'rank'), `${sp}.rank`, 0, mesh.pipeline - 1);
     const first = c.int(own(st, 'firstLayer'), `${sp}.firstLayer`, 0, model.layers - 1);
-    c.int(own(st, 'lastLayer'), `${sp}.lastLayer`, first ?? 0, model.layers - 1);
+    const last = c.int(own(st, 'lastLayer'), `${sp}.lastLayer`, first ?? 0, model.layers - 1);
+    if (first !== undefined && last !== undefined) held += last - first + 1;
   });
+  // Each layer in one stage: the stages' ranges add up to the model's layers.
+  if (c.problems.length === 0 && held !== model.layers) return c.fail('graph.mesh.stages', stages, `hold ${held} layers in all; the model has ${model.layers}`);
   return mesh;
 }
 
@@ -480,6 +520,7 @@ function checkBatch(c: Checker, v: unknown, model: ModelFacts | undefined): NonN
   if (!b) return undefined;
   const maxBatch = c.int(own(b, 'maxBatch'), 'graph.batch.maxBatch', 1, LIMITS.runtimeMaxBatch, 'runtimeMaxBatch');
   const maxWaitMs = c.num(own(b, 'maxWaitMs'), 'graph.batch.maxWaitMs');
+  if (maxWaitMs !== undefined && maxWaitMs > LIMITS.runtimeMaxWaitMs) c.fail('graph.batch.maxWaitMs', maxWaitMs, `is over the limit ${LIMITS.runtimeMaxWaitMs} (LIMITS.runtimeMaxWaitMs)`);
   const queue = c.int(own(b, 'queue'), 'graph.batch.queue', 0, LIMITS.runtimeQueue, 'runtimeQueue');
   const seq = c.int(own(b, 'seq'), 'graph.batch.seq', 1, model?.maxSeq ?? LIMITS.graphSeq, model ? 'graph.model.maxSeq' : 'graphSeq');
   const maxPrefillTokens = c.int(own(b, 'maxPrefillTokens'), 'graph.batch.maxPrefillTokens', 1, seq ?? LIMITS.graphSeq, seq === undefined ? 'graphSeq' : 'graph.batch.seq');
@@ -499,13 +540,22 @@ function checkStep(c: Checker, v: unknown, p: string, model: ModelFacts, blocks:
     if (list) for (let i = 0; i < list.length; i++) if (typeof list[i] !== 'string') c.str(list[i], `${p}.${k}[${i}]`);
   };
   switch (op) {
-    case 'compute':
-      c.oneOf(own(s, 'kind'), `${p}.kind`, COMPUTE_KINDS);
-      c.oneOf(own(s, 'pass'), `${p}.pass`, PASSES);
+    case 'compute': {
+      const kind = c.oneOf(own(s, 'kind'), `${p}.kind`, COMPUTE_KINDS);
+      if (kind !== undefined && ![...LAYER_KINDS, ...STAGE_KINDS].includes(kind)) c.fail(`${p}.kind`, kind, 'is not a step the runtime serves (a training step)');
+      // A layer's steps need the layer a block gives them; the others run once per pass.
+      else if (kind !== undefined && LAYER_KINDS.includes(kind) !== (blocks === undefined)) c.fail(`${p}.kind`, kind, blocks === undefined ? 'cannot appear inside a block' : 'must be inside a block (it needs a layer)');
+      if (c.oneOf(own(s, 'pass'), `${p}.pass`, PASSES) !== undefined && own(s, 'pass') !== 'forward') c.fail(`${p}.pass`, own(s, 'pass'), 'must be "forward" in a serving graph');
       strings('reads');
       strings('writes');
+      // The runtime finds a norm's weights by its second read (`layers.{l}.attn_norm.weight`).
+      if (kind === 'norm') {
+        const w = (own(s, 'reads') as unknown[] | undefined)?.[1];
+        if (typeof w !== 'string' || !/^layers\.\{l\}\.(attn|mlp)_norm\.weight$/.test(w)) c.fail(`${p}.reads[1]`, w, 'must name the norm\'s weight (layers.{l}.attn_norm.weight or layers.{l}.mlp_norm.weight)');
+      }
       c.num(own(s, 'flops'), `${p}.flops`);
       return;
+    }
     case 'block': {
       // Blocks are instanced from programs only: a block inside a block could recurse forever.
       if (!blocks) return void c.fail(`${p}.op`, op, 'cannot appear inside a block');
@@ -566,8 +616,9 @@ function checkTensors(c: Checker, v: unknown, mesh: MeshFacts): boolean {
       const sh = c.obj(s, sp);
       if (!sh) return;
       const rank = shape?.length ?? 0;
-      c.int(own(sh, 'dim'), `${sp}.dim`, -1, rank - 1);
-      const over = c.oneOf(own(sh, 'over'), `${sp}.over`, MESH_AXIS_NAMES);
+      // Serving shards weights and the KV cache over tensor ranks only, along a dimension (ZeRO's flat shards are training's).
+      c.int(own(sh, 'dim'), `${sp}.dim`, 0, rank - 1);
+      const over = c.oneOf(own(sh, 'over'), `${sp}.over`, ['tensor']);
       const parts = c.int(own(sh, 'parts'), `${sp}.parts`, 1, over ? mesh[over] : LIMITS.runtimeDevices);
       if (own(sh, 'replicas') !== undefined) c.int(own(sh, 'replicas'), `${sp}.replicas`, 1, over ? mesh[over] : LIMITS.runtimeDevices);
       if (over && parts !== undefined) {

@@ -141,7 +141,8 @@ export async function runtimeOnce(corpus: readonly Graph[], seed: number): Promi
   try {
     rt = await createRuntime(value as never, { weights: 'random:1' });
     const hang = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${GRAPH_HANG_MS} ms`)), GRAPH_HANG_MS)));
-    await Promise.race([rt.generate([1, 2, 3], { maxNewTokens: 2 }), hang]);
+    const vocab = (value as Graph).model.vocab;
+    await Promise.race([rt.generate([1, 2, 3].map((id) => id % vocab), { maxNewTokens: 2 }), hang]);
     return { outcome: 'served', problems: [] };
   } catch (e) {
     const err = e as Error;
