@@ -39,8 +39,8 @@ export const LIMITS = {
   graphDim: 1 << 20,
   /** Most entries in a graph's `tensors`. */
   graphTensors: 100_000,
-  /** Most steps one serving phase runs with its blocks instanced per layer (a 126-layer model: about 3,000). */
-  graphSteps: 1_000_000,
+  /** Most steps one serving phase runs with its blocks instanced per layer (a 126-layer model: about 1,300; each is a kernel or a transfer per request). */
+  graphSteps: 20_000,
 } as const;
 
 /** `1 MiB`-style text for a byte limit in messages. */
