@@ -6,7 +6,9 @@
  * `imports` (hostile import paths on a real temporary repository) and `huge` (large and deep
  * inputs; peak memory is reported): test/fuzz/hostile.ts.
  * `http` (test/fuzz/http.ts): hostile clients against a loopback server, then a shutdown.
- * Usage: node --import tsx bench/fuzz.ts [--target plan|ts|fmt|export|suggest|imports|huge|http] [--count N] [--seed N]
+ * `graph` (bench/fuzz-graph.ts: mutated serving graphs through the graph validator, 100,000;
+ * `--runtime N`: N accepted ones on to createRuntime and a generation).
+ * Usage: node --import tsx bench/fuzz.ts [--target plan|ts|fmt|export|suggest|imports|huge|http|graph] [--count N] [--seed N]
  * Replay one failure: add `--seed N --count 1 --show`.
  */
 import { corpus, fuzzOnce } from '../test/fuzz/mutate.js';
@@ -21,8 +23,12 @@ const arg = (name: string, dflt: number) => {
 const targetArg = process.argv.indexOf('--target');
 const target = (targetArg >= 0 ? process.argv[targetArg + 1] : 'plan') as Target;
 if ((target as string) === 'http') process.exit(await fuzzHttpMain());
+if ((target as string) === 'graph') {
+  await import('./fuzz-graph.js');
+  process.exit();
+}
 if (!TARGETS.includes(target)) {
-  console.error(`unknown --target '${target}'; one of ${TARGETS.join(', ')}`);
+  console.error(`unknown --target '${target}'; one of ${TARGETS.join(', ')}, graph`);
   process.exit(2);
 }
 const DEFAULT_COUNT: Record<Target, number> = { plan: 100_000, ts: 20_000, fmt: 100_000, export: 50_000, suggest: 500, imports: 100_000, huge: 2_000 };

@@ -79,6 +79,8 @@ export interface PrepareOptions {
   /** Keep the upload staging buffer mapped between uses (RuntimeOptions.overlap; default true). */
   mapAhead?: boolean;
   trace?: Trace;
+  /** Load weights holding NaN or ±Infinity (RuntimeOptions.allowNonfinite). */
+  allowNonfinite?: boolean;
 }
 
 /**
@@ -112,7 +114,7 @@ export async function prepareDevice(rd: RankDevice, dev: GraphDevice, graph: Gra
       );
     }
   }
-  for await (const w of loadWeights(graph, dev.coords, weights, { progress: 'auto', rowBlocks: (s) => blocks.get(s.name) })) {
+  for await (const w of loadWeights(graph, dev.coords, weights, { progress: 'auto', rowBlocks: (s) => blocks.get(s.name), allowNonfinite: opts.allowNonfinite ?? false })) {
     const rows: Range = w.block?.rows ?? [0, w.shape[0] ?? 1];
     const size = bufferBytes(w.data.byteLength);
     const label = `rank ${dev.rank} ${w.name}${w.block ? ` rows ${rows[0]}…${rows[1] - 1}` : ''}`;

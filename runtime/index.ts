@@ -9,10 +9,12 @@
  *   await rt.close();
  */
 import type { Graph } from '../src/graph/types.js';
+import { servingGraphProblems } from '../src/graph/validate.js';
 import { groupIndex, groupsAlong, meshOf } from '../src/mesh.js';
 import { kvCacheTensor } from './allocate.js';
 import { openDevices, type DeviceOptions, type RankDevice } from './device.js';
 import { EngineLostError, type DecodeEntry, type Engine, type PrefillEntry } from './engine.js';
+import { describeValue, RuntimeInputError, tokenProblem } from './errors.js';
 import { argmaxRows, prepareDevice, Replica, type DeviceState } from './executor.js';
 import { createServer, policyFromPlan, type GenerateOptions, type GenerateResult, type Server } from './serving/index.js';
 import type { BatchCheck, GraphInput, NewTokensCheck, Prompts, ServingCheck } from './typed.js';
@@ -23,6 +25,7 @@ export * from './serving/index.js';
 export type { Engine, DecodeEntry, PrefillEntry } from './engine.js';
 export { EngineLostError } from './engine.js';
 export { AllocationError } from './allocate.js';
+export { RuntimeInputError, type RuntimeInputErrorCode } from './errors.js';
 export type * from './typed.js';
 export { Trace, type Span, type SpanKind } from './trace.js';
 
@@ -47,6 +50,11 @@ export interface RuntimeOptions extends DeviceOptions {
   overlap?: boolean;
   /** Record per-device spans of compute and communication into this trace (runtime/trace.ts). */
   trace?: Trace;
+  /**
+   * Load checkpoint weights holding NaN or ±Infinity (default false: refused at load with
+   * the tensor's name and the first such element; `serve --allow-nonfinite`).
+   */
+  allowNonfinite?: boolean;
 }
 
 /**
@@ -79,6 +87,7 @@ export interface MemoryReportRow {
 export class Runtime<G extends GraphInput = Graph> {
   readonly engine: WebgpuEngine;
   private server: Server | undefined;
+  private closed = false;
 
   constructor(
     readonly graph: Graph,
@@ -123,9 +132,19 @@ export class Runtime<G extends GraphInput = Graph> {
    * are not touched (do not call it while the server decodes sequences).
    */
   async forward<const P extends Prompts>(prompts: P & BatchCheck<G, P>): Promise<Float32Array[]> {
+    if (this.closed) throw closedError('forward');
+    const given: unknown = prompts;
+    if (!Array.isArray(given)) throw new RuntimeInputError('invalid_tokens', `forward takes an array of prompts (each an array of token ids), not ${describeValue(given)}`);
     const max = this.graph.batch!.maxBatch;
     if (prompts.length > max) {
-      throw new RangeError(`forward got a batch of ${prompts.length} prompts; plan '${this.graph.plan.name}' has max_batch = ${max}: pass at most ${max} prompts per call`);
+      throw new RuntimeInputError('invalid_batch', `forward got a batch of ${prompts.length} prompts; plan '${this.graph.plan.name}' has max_batch = ${max}: pass at most ${max} prompts per call`);
+    }
+    const { vocab } = this.graph.model;
+    const seq = this.graph.batch!.seq;
+    for (const [i, p] of prompts.entries()) {
+      const problem = tokenProblem(p, vocab, `prompts[${i}]`);
+      if (problem !== undefined) throw new RuntimeInputError('invalid_tokens', `forward: ${problem}`);
+      if (p.length > seq) throw new RuntimeInputError('invalid_tokens', `forward: prompts[${i}] has ${p.length} tokens; plan '${this.graph.plan.name}' has seq = ${seq}`);
     }
     return this.engine.prefillEach(prompts);
   }
@@ -139,11 +158,22 @@ export class Runtime<G extends GraphInput = Graph> {
     return this.server;
   }
 
+  /** One generation through the batching server; every misuse is a rejected promise (never a synchronous throw). */
   generate<const N extends number>(prompt: readonly number[], opts: GenerateOptions & { maxNewTokens: N & NewTokensCheck<G, N> }): Promise<GenerateResult> {
-    return this.serve().generate([...prompt], opts);
+    if (this.closed) return Promise.reject(closedError('generate'));
+    const given: unknown = prompt;
+    // The server checks the ids (InvalidRequestError); a prompt that is no array at all is the caller's mistake.
+    if (!Array.isArray(given)) return Promise.reject(new RuntimeInputError('invalid_tokens', `generate: the prompt must be an array of token ids, not ${describeValue(given)}`));
+    try {
+      return this.serve().generate([...prompt], opts);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     this.engine.closing = true;
     if (this.server) await this.server.close({ drain: false });
     for (const s of this.states) {
@@ -153,15 +183,38 @@ export class Runtime<G extends GraphInput = Graph> {
   }
 }
 
+/**
+ * Open the graph's devices, allocate and load them. The graph is validated first
+ * (src/graph/validate.ts), so nothing is allocated for one that cannot be served; every
+ * mistake in the arguments rejects with a RuntimeInputError.
+ */
 export async function createRuntime<const G extends GraphInput = Graph>(input: G & ServingCheck<G>, opts: RuntimeOptions): Promise<Runtime<G>> {
+  const given: unknown = opts;
+  if (typeof given !== 'object' || given === null) throw new RuntimeInputError('invalid_options', `createRuntime(graph, options) needs options with weights (e.g. { weights: 'random:1' }), not ${describeValue(given)}`);
+  if (typeof opts.weights !== 'string' && (typeof opts.weights !== 'object' || opts.weights === null)) {
+    throw new RuntimeInputError('invalid_options', `options.weights must be 'random:SEED', safetensors paths or a parsed source, not ${describeValue(opts.weights)}`);
+  }
+  const problems = servingGraphProblems(input);
+  if (problems.length > 0) throw RuntimeInputError.graph(problems);
   const graph = input as Graph; // read-only from here on: the runtime never writes to the graph
-  if (graph.plan.mode !== 'serve') throw new Error(`plan '${graph.plan.name}' is a training plan; the runtime serves serving plans`);
   const weights = typeof opts.weights === 'string' ? parseWeightsSource(opts.weights) : opts.weights;
   const devices = opts.devices ?? (await openDevices(graph.devices.length, opts));
-  if (devices.length < graph.devices.length) throw new Error(`the graph has ${graph.devices.length} ranks but ${devices.length} devices were given`);
+  if (devices.length < graph.devices.length) throw new RuntimeInputError('invalid_options', `the graph has ${graph.devices.length} ranks but ${devices.length} devices were given`);
   const states: DeviceState[] = [];
-  const prepare = { ...(opts.maxBindingBytes === undefined ? {} : { maxBindingBytes: opts.maxBindingBytes }), mapAhead: opts.overlap ?? true, ...(opts.trace ? { trace: opts.trace } : {}) };
-  for (const dev of graph.devices) states.push(await prepareDevice(devices[dev.rank]!, dev, graph, weights, prepare));
+  const prepare = {
+    ...(opts.maxBindingBytes === undefined ? {} : { maxBindingBytes: opts.maxBindingBytes }),
+    mapAhead: opts.overlap ?? true,
+    ...(opts.trace ? { trace: opts.trace } : {}),
+    allowNonfinite: opts.allowNonfinite === true,
+  };
+  try {
+    for (const dev of graph.devices) states.push(await prepareDevice(devices[dev.rank]!, dev, graph, weights, prepare));
+  } catch (e) {
+    // Devices this call opened are released; the caller's own stay open.
+    for (const s of states) s.runner.destroy();
+    if (opts.devices === undefined) for (const d of devices) d.device.destroy();
+    throw e;
+  }
   const replicas: Replica[] = [];
   // A replica's stage runs on one tensor group.
   const mesh = meshOf(graph.mesh.axes);
@@ -174,6 +227,10 @@ export async function createRuntime<const G extends GraphInput = Graph>(input: G
     replicas.push(new Replica(d, stages, graph));
   }
   return new Runtime<G>(graph, replicas, states, opts.overlap ?? true);
+}
+
+function closedError(call: string): RuntimeInputError {
+  return new RuntimeInputError('runtime_closed', `${call}: the runtime is closed`);
 }
 
 /**

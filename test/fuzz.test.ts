@@ -144,3 +144,35 @@ describe('fuzz: hostile paths and inputs (test/fuzz/hostile.ts)', () => {
     expect(failures).toEqual([]);
   }, 120_000);
 });
+
+describe('fuzz: graph JSON (issue 13, item 10; bench/fuzz.ts --target graph runs 100,000)', () => {
+  it('the validator never throws, names every problem by its path, and takes under 5 s (2,000 mutants)', async () => {
+    const { fuzzGraphOnce, graphCorpus } = await import('./fuzz/graph.js');
+    const graphs = graphCorpus();
+    let accepted = 0;
+    const { failures, reached } = await sweep(2000, (seed) => {
+      const r = fuzzGraphOnce(graphs, seed);
+      if (r.accepted) accepted++;
+      return r;
+    });
+    expect(failures).toEqual([]);
+    expect(reached).toBeGreaterThan(1500);
+    // Most mutants are refused; some (a changed flop count, a wait time) are still servable.
+    expect(accepted).toBeGreaterThan(100);
+    expect(accepted).toBeLessThan(1000);
+  });
+  it('accepted mutants run: createRuntime and a generation, or a typed error (6 mutants, WebGPU)', { timeout: 180_000 }, async () => {
+    const { fuzzGraphOnce, graphCorpus, runtimeOnce } = await import('./fuzz/graph.js');
+    const graphs = graphCorpus();
+    const failures: string[] = [];
+    let ran = 0;
+    for (let seed = 1; ran < 6 && seed < 500; seed++) {
+      if (!fuzzGraphOnce(graphs, seed).accepted) continue;
+      ran++;
+      const r = await runtimeOnce(graphs, seed);
+      if (r.problems.length > 0) failures.push(`seed ${seed}: ${r.problems.join('; ')}`);
+    }
+    expect(ran).toBe(6);
+    expect(failures).toEqual([]);
+  });
+});

@@ -5,8 +5,9 @@
  * its tensors is needed, so a pipeline stage opens only the shards holding its
  * layers; without one, every file's header is read to learn its names.
  */
-import { readFile, readdir, stat } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join } from 'node:path';
+import { readFile, readdir, realpath, stat } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
+import { fileKind } from './file.js';
 import { openSafetensors, SafetensorsError, type OpenOptions, type SafetensorsFile, type TensorEntry } from './safetensors.js';
 
 export const INDEX_FILE = 'model.safetensors.index.json';
@@ -65,14 +66,14 @@ export async function openCheckpoint(paths: readonly string[], options: OpenOpti
       });
       if (st.isDirectory()) {
         const entries = (await readdir(p)).sort();
-        if (entries.includes(INDEX_FILE)) indexes.push(join(p, INDEX_FILE));
+        if (entries.includes(INDEX_FILE)) indexes.push(await confined(join(p, INDEX_FILE), p));
         else {
           const st = entries.filter((e) => e.endsWith('.safetensors'));
           if (st.length === 0) throw new CheckpointError(`${p}: no ${INDEX_FILE} and no .safetensors files in this directory`);
-          files.push(...st.map((e) => join(p, e)));
+          for (const e of st) files.push(await confined(join(p, e), p));
         }
-      } else if (p.endsWith('.json')) indexes.push(p);
-      else files.push(p);
+      } else if (p.endsWith('.json')) indexes.push(await regular(p));
+      else files.push(await regular(p));
     }
     for (const index of indexes) {
       for (const [name, file] of await readIndex(index)) add(name, file, `index ${index}`);
@@ -102,6 +103,48 @@ export async function openCheckpoint(paths: readonly string[], options: OpenOpti
   };
 }
 
+/**
+ * `path` when it is a regular file (symbolic links followed); else a CheckpointError naming
+ * it. Reading a FIFO would wait for a writer forever, and a device never ends.
+ */
+async function regular(path: string): Promise<string> {
+  const st = await stat(path).catch((e: NodeJS.ErrnoException) => {
+    throw new CheckpointError(`${path}: ${e.code === 'ENOENT' ? 'no such file (or a broken symbolic link)' : e.message}`);
+  });
+  if (!st.isFile()) throw new CheckpointError(`${path}: it is ${fileKind(st)}, not a regular file`);
+  return path;
+}
+
+/**
+ * `path` when it is a regular file whose real path (symbolic links resolved) is inside the
+ * checkpoint directory `dir`; else a CheckpointError naming it. The path text alone does
+ * not tell: a link inside the directory may point anywhere.
+ */
+async function confined(path: string, dir: string): Promise<string> {
+  await regular(path);
+  const [real, root] = await Promise.all([realpath(path), realpath(dir)]);
+  if (!inside(root, real) && !inside(hubBlobs(root) ?? root, real)) {
+    throw new CheckpointError(`${path}: a symbolic link to ${real}, outside the checkpoint directory ${root}; copy the file into the directory instead`);
+  }
+  return path;
+}
+
+function inside(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel);
+}
+
+/**
+ * A Hugging Face hub cache keeps a revision's files as links from
+ * `models--ORG--NAME/snapshots/REV/` to `models--ORG--NAME/blobs/`: for such a directory,
+ * that repository's `blobs` (and nothing else) counts as inside it.
+ */
+function hubBlobs(root: string): string | undefined {
+  const snapshots = dirname(root);
+  const repo = dirname(snapshots);
+  return basename(snapshots) === 'snapshots' && basename(repo).startsWith('models--') ? join(repo, 'blobs') : undefined;
+}
+
 async function closeAll(opened: Map<string, Promise<SafetensorsFile>>): Promise<void> {
   await Promise.all([...opened.values()].map((p) => p.then((f) => f.close()).catch(() => undefined)));
 }
@@ -112,6 +155,7 @@ export async function readIndex(path: string): Promise<Map<string, string>> {
     throw new CheckpointError(`${path}: ${problem}`);
   };
   const st = await stat(path).catch((e: Error) => fail((e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : e.message));
+  if (!st.isFile()) fail(`it is ${fileKind(st)}, not a regular file`);
   if (st.size > MAX_INDEX_BYTES) fail(`index is ${st.size} bytes, more than the limit of ${MAX_INDEX_BYTES}`);
   let json: unknown;
   try {
@@ -128,6 +172,14 @@ export async function readIndex(path: string): Promise<Map<string, string>> {
     const f = file as string;
     if (isAbsolute(f) || f.split(/[\\/]/).includes('..')) fail(`weight_map[${JSON.stringify(name)}] = ${JSON.stringify(f)} is outside the index's directory`);
     out.set(name, join(dir, f));
+  }
+  // Each shard must be a regular file whose real path stays in the index's directory.
+  for (const file of new Set(out.values())) {
+    const exists = await stat(file).then(
+      () => true,
+      (e: NodeJS.ErrnoException) => e.code !== 'ENOENT', // a missing shard is reported when one of its tensors is needed
+    );
+    if (exists) await confined(file, dir);
   }
   return out;
 }

@@ -1,5 +1,6 @@
 /** Positional reads on a file: what the safetensors reader and the slicer need of it. */
-import { open, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 
 /** What the reader needs of a file: its size and positional reads. Tests wrap it to count bytes. */
 export interface RandomAccessFile {
@@ -9,12 +10,23 @@ export interface RandomAccessFile {
   close(): Promise<void>;
 }
 
-/** Open `path` for positional reads. */
+/** What a path is when it is not a regular file, for messages. */
+export function fileKind(st: { isDirectory(): boolean; isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }): string {
+  return st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'a special file';
+}
+
+/**
+ * Open `path` for positional reads: a regular file only. Opening a FIFO waits for a
+ * writer (forever), and a device such as /dev/zero never ends, so the path is looked at
+ * first, and opened non-blocking in case it is swapped for a FIFO in between.
+ */
 export async function openFile(path: string): Promise<RandomAccessFile> {
-  const handle: FileHandle = await open(path, 'r');
+  const before = await stat(path);
+  if (!before.isFile()) throw new Error(`it is ${fileKind(before)}, not a regular file`);
+  const handle: FileHandle = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
   try {
     const st = await handle.stat();
-    if (!st.isFile()) throw new Error('not a regular file');
+    if (!st.isFile()) throw new Error(`it is ${fileKind(st)}, not a regular file`);
     return {
       size: st.size,
       read: async (into, position) => (await handle.read(into, 0, into.length, position)).bytesRead,

@@ -158,6 +158,12 @@ export interface LoadOptions {
    * the whole shard at once. (The runtime splits weights larger than one storage binding.)
    */
   rowBlocks?: (shard: WeightShard) => readonly Range[] | undefined;
+  /**
+   * Load checkpoint weights that hold NaN or ±Infinity (default false: refused with the
+   * tensor's name and the first such element, since every logit would be NaN and every
+   * generated token 0).
+   */
+  allowNonfinite?: boolean;
 }
 
 interface Planned {
@@ -357,7 +363,19 @@ async function planCheckpoint(graph: Graph, shards: WeightShard[], ck: Checkpoin
       cost: elementCount(ss.readShape) * bytesPerElement(sourceDtype),
       produce: async (rows) => {
         const part = rowsOf(region, rows);
-        return { data: await readShard(file, m, part, cut, sourceDtype, target, scratch, options.read), from: describeRead(m, sourceSlice(m, part).slice, file.path) };
+        const data = await readShard(file, m, part, cut, sourceDtype, target, scratch, options.read);
+        const from = describeRead(m, sourceSlice(m, part).slice, file.path);
+        if (!options.allowNonfinite) {
+          const bad = firstNonfinite(data, target);
+          if (bad >= 0) {
+            // The element's index in the shard (rows counted from the block's first).
+            const shape = rows === undefined ? shard.shape : [rows[1] - rows[0], ...shard.shape.slice(1)];
+            const at = indexIn(shape, bad);
+            if (rows !== undefined) at[0]! += rows[0];
+            throw new WeightsError([`graph tensor ${shard.name} (${from}): element [${at.join(', ')}] of its shard ${fmt(shard.shape)} is ${valueAt(data, target, bad)}; the checkpoint is corrupt (allowNonfinite, or serve --allow-nonfinite, loads it anyway)`]);
+          }
+        }
+        return { data, from };
       },
     });
   }
@@ -409,6 +427,37 @@ async function readShard(file: SafetensorsFile, m: SourceMapping, region: readon
   }
   if (cut) bytes = cutFlat(bytes, cut, eb);
   return convert ? convertBytes(bytes, source, target) : bytes;
+}
+
+/** Index of the first NaN or ±Infinity in `bytes` of `format`, or -1. */
+export function firstNonfinite(bytes: Uint8Array, format: TensorFormat): number {
+  if (format === 'f32') {
+    const src = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
+    const v = new Float32Array(src.buffer, src.byteOffset, src.byteLength >> 2);
+    for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i]!)) return i;
+    return -1;
+  }
+  // Half formats: the exponent bits all set is Infinity or NaN.
+  const mask = format === 'f16' ? 0x7c00 : 0x7f80;
+  for (let i = 0; i + 1 < bytes.length; i += 2) if (((bytes[i]! | (bytes[i + 1]! << 8)) & mask) === mask) return i / 2;
+  return -1;
+}
+
+/** The row-major multi-index of flat element `i` of `shape`. */
+function indexIn(shape: readonly number[], i: number): number[] {
+  const out = new Array<number>(shape.length);
+  for (let d = shape.length - 1; d >= 0; d--) {
+    out[d] = i % shape[d]!;
+    i = Math.floor(i / shape[d]!);
+  }
+  return out;
+}
+
+function valueAt(bytes: Uint8Array, format: TensorFormat, i: number): string {
+  if (format === 'f32') return String(new DataView(bytes.buffer, bytes.byteOffset).getFloat32(i * 4, true));
+  const h = bytes[2 * i]! | (bytes[2 * i + 1]! << 8);
+  const mantissa = format === 'f16' ? h & 0x3ff : h & 0x7f;
+  return mantissa !== 0 ? 'NaN' : h & 0x8000 ? '-Infinity' : 'Infinity';
 }
 
 function describeRead(m: SourceMapping, slice: Range[], path: string): string {

@@ -110,6 +110,7 @@ export const SERVE: CommandSpec = {
   summary: 'serve a compiled serving plan over HTTP on WebGPU',
   options: [
     { name: '--weights', value: { placeholder: 'SPEC' }, doc: 'random:SEED, or safetensors files or a directory (comma-separated)' },
+    { name: '--allow-nonfinite', doc: 'load weights that hold NaN or Infinity (refused by default)' },
     { name: '--port', value: { placeholder: 'N' }, doc: 'port to listen on (default: 8080; 0 picks a free one)' },
     { name: '--host', value: { placeholder: 'H' }, doc: 'address to listen on (default: 127.0.0.1, loopback only)' },
     { name: '--headers-timeout', value: { placeholder: 'TIME' }, doc: 'time to send the request line and headers, then 408 (default: 10s)' },

@@ -45,6 +45,32 @@ export const LIMITS = {
   graphActions: 131_072,
   /** Most devices in a compiled graph: 20 times the Megatron 1T example's 3,072 (each is a line of about 300 bytes). */
   graphDevices: 65_536,
+
+  // A graph file given to `parplan serve` or `createRuntime` (src/graph/validate.ts), checked before anything is allocated.
+  /** Largest graph file `serve` reads: a serving graph is tens of KiB whatever the model's size (its layers share one block). */
+  graphFileBytes: 16 * 1024 * 1024,
+  /** Most ranks the runtime opens in one process: each is a WebGPU device, about 10 MB of host memory and 30 ms to open. */
+  runtimeDevices: 64,
+  /** Largest `batch.maxBatch` (KV slots per replica): the server keeps per-slot state, and real batches are in the hundreds. */
+  runtimeMaxBatch: 65536,
+  /** Longest `batch.maxWaitMs` (how long a request may wait for a batch to fill): a minute. */
+  runtimeMaxWaitMs: 60_000,
+  /** Largest `batch.queue` (requests waiting beyond the free slots). */
+  runtimeQueue: 1_000_000,
+  /** Most bytes a graph may plan on one device, or give one buffer: above any GPU's memory (today's largest hold 288 GB). */
+  runtimeDeviceBytes: 1024 ** 4,
+  /** Most layers in a graph's model (the largest published models have about 130). */
+  graphLayers: 10_000,
+  /** Largest `model.maxSeq` (and so `batch.seq`) in a graph: 1 Mi positions. */
+  graphSeq: 1 << 20,
+  /** Largest vocabulary (real ones are at most a few hundred thousand tokens). */
+  graphVocab: 1 << 24,
+  /** Largest hidden, ffn or head dimension. */
+  graphDim: 1 << 20,
+  /** Most entries in a graph's `tensors`. */
+  graphTensors: 100_000,
+  /** Most steps one serving phase runs with its blocks instanced per layer (a 126-layer model: about 1,300; each is a kernel or a transfer per request). */
+  graphSteps: 20_000,
 } as const;
 
 /** `1 MiB`-style text for a byte limit in messages. */

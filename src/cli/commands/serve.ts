@@ -1,5 +1,5 @@
 /**
- * `parplan serve --weights SPEC [--port N] [--host H] <file.graph.json>`: run a compiled
+ * `parplan serve --weights SPEC [--allow-nonfinite] [--port N] [--host H] <file.graph.json>`: run a compiled
  * serving plan on the WebGPU runtime behind its HTTP front (runtime/serving/http.ts) until SIGINT
  * or SIGTERM.
  *
@@ -13,8 +13,9 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { LIMITS } from '../../facts/limits.js';
+import { LIMITS, limitText } from '../../facts/limits.js';
 import { GRAPH_VERSION, type Graph } from '../../graph/types.js';
+import { graphProblemsText, servingGraphProblems } from '../../graph/validate.js';
 import { makeStyle, shouldColor } from '../../render/style.js';
 import { parseArgs } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
@@ -34,6 +35,8 @@ export interface ServeArgs {
   host: string;
   /** The HTTP client limits given on the command line (startHttpServer's defaults for the rest). */
   limits: ServeLimits;
+  /** Load weights holding NaN or ±Infinity (`--allow-nonfinite`). */
+  allowNonfinite: boolean;
 }
 
 export interface ServeLimits {
@@ -96,7 +99,7 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs | 'help' {
   if (limits.requestTimeoutMs !== undefined && limits.requestTimeoutMs < (limits.headersTimeoutMs ?? LIMITS.httpHeadersTimeoutMs)) {
     throw new UsageError("'--request-timeout' is shorter than the headers timeout", `the whole request includes its headers: give at least ${limits.headersTimeoutMs ?? LIMITS.httpHeadersTimeoutMs}ms`, SERVE.name);
   }
-  return { file: args.positionals[0]!, weights, port, host: typeof host === 'string' ? host : DEFAULT_HOST, limits };
+  return { file: args.positionals[0]!, weights, port, host: typeof host === 'string' ? host : DEFAULT_HOST, limits, allowNonfinite: args.options.has('--allow-nonfinite') };
 }
 
 /**
@@ -107,8 +110,15 @@ export function readServingGraph(path: string, cwd: string): Graph {
   const full = resolve(cwd, path);
   let text: string;
   try {
+    // Looked at before it is read: a FIFO would wait for a writer forever, /dev/zero never ends.
+    const st = statSync(full);
+    if (!st.isFile() && !st.isDirectory()) throw new UsageError(`cannot read '${path}': it is not a regular file`, "serve a graph written by 'parplan compile FILE.plan'", SERVE.name);
+    if (st.size > LIMITS.graphFileBytes) {
+      throw new UsageError(`cannot read '${path}': it is ${st.size} bytes, over the limit of ${limitText(LIMITS.graphFileBytes)} for a graph (LIMITS.graphFileBytes)`, 'a serving graph is a few KiB: compile the serving plan again', SERVE.name);
+    }
     text = readFileSync(full, 'utf8');
   } catch (e) {
+    if (e instanceof UsageError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : e instanceof Error ? e.message : String(e);
     throw new UsageError(`cannot read '${path}': ${reason}`, "serve a graph written by 'parplan compile FILE.plan'", SERVE.name);
@@ -155,9 +165,9 @@ export function readServingGraph(path: string, cwd: string): Graph {
       SERVE.name,
     );
   }
-  if (!Array.isArray(g.devices) || g.devices.length === 0 || typeof g.mesh !== 'object' || typeof g.model !== 'object' || typeof g.batch !== 'object' || typeof g.buffers !== 'object' || typeof g.programs !== 'object') {
-    throw new UsageError(`'${path}' is incomplete (devices, mesh, model, batch, buffers or programs missing)`, `recompile the plan: ${recompile}`, SERVE.name);
-  }
+  // Everything the runtime reads, against its types and bounds, before anything is allocated.
+  const problems = servingGraphProblems(g);
+  if (problems.length > 0) throw new UsageError(`'${path}' cannot be served: ${graphProblemsText(problems)}`, `recompile the plan: ${recompile}`, SERVE.name);
   return g as Graph;
 }
 
@@ -180,12 +190,15 @@ export async function runServe(argv: readonly string[], io: Io): Promise<ExitCod
   if (weights.kind === 'safetensors') {
     weights = { kind: 'safetensors', paths: weights.paths.map((p) => resolve(io.cwd, p)) };
     for (const [i, p] of weights.paths.entries()) {
+      const given = args.weights.split(',').map((x) => x.trim()).filter((x) => x !== '')[i] ?? p;
+      let st: ReturnType<typeof statSync>;
       try {
-        statSync(p);
+        st = statSync(p);
       } catch {
-        const given = args.weights.split(',').map((x) => x.trim()).filter((x) => x !== '')[i] ?? p;
         throw new UsageError(`cannot read the weights '${given}': no such file or directory`, 'give safetensors files, a directory, or an index; or random:SEED', SERVE.name);
       }
+      // A FIFO or a device would be read forever (the loader refuses them too, and those in a directory).
+      if (!st.isFile() && !st.isDirectory()) throw new UsageError(`cannot read the weights '${given}': it is not a regular file or a directory`, 'give safetensors files, a directory, or an index; or random:SEED', SERVE.name);
     }
   }
 
@@ -203,7 +216,7 @@ export async function runServe(argv: readonly string[], io: Io): Promise<ExitCod
   const { createRuntime, startHttpServer, shutdown } = await import('../../../runtime/index.js');
   let rt: Awaited<ReturnType<typeof createRuntime>>;
   try {
-    rt = await createRuntime(graph, { weights });
+    rt = await createRuntime(graph, { weights, ...(args.allowNonfinite ? { allowNonfinite: true } : {}) });
   } catch (e) {
     return fail('cannot start the runtime', e);
   }
