@@ -54,8 +54,12 @@ for (let i = 0; i < runs; i++) {
 const b = median(base);
 const c = median(check);
 const t = median(withTs);
-console.log(`cold: node -e 0 ${b.toFixed(0)} ms; parplan check on the ${planFiles.length} .plan files of examples/ ${c.toFixed(0)} ms; ratio ${(c / b).toFixed(2)}× (target ≤ 3×), median of ${runs}`);
-console.log(`cold: parplan check examples/ (the same, plus examples/embedded/*.ts: loads TypeScript) ${t.toFixed(0)} ms; ratio ${(t / b).toFixed(2)}×`);
+console.log(
+  `cold: node -e 0 ${b.toFixed(0)} ms; parplan check on the ${planFiles.length} .plan files of examples/ ${c.toFixed(0)} ms; ratio ${(c / b).toFixed(2)}× (target ≤ 3×), median of ${runs}`,
+);
+console.log(
+  `cold: parplan check examples/ (the same, plus examples/embedded/*.ts: loads TypeScript) ${t.toFixed(0)} ms; ratio ${(t / b).toFixed(2)}×`,
+);
 
 // Warm: the same directory analysed repeatedly in this process.
 let plans = 0;
@@ -72,7 +76,10 @@ try {
   const ts = join(dir, 'ts');
   const plans = join(dir, 'plans');
   for (const d of [ts, plans]) mkdirSync(d);
-  writeFileSync(join(ts, 'shared.ts'), "export const SEQ = 4096;\nexport const CHAT = { max_batch: 32, max_wait: '5 ms', seq: SEQ } as const;\n");
+  writeFileSync(
+    join(ts, 'shared.ts'),
+    "export const SEQ = 4096;\nexport const CHAT = { max_batch: 32, max_wait: '5 ms', seq: SEQ } as const;\n",
+  );
   for (let i = 0; i < EMBEDDED_FILES; i++) {
     const tensor = [1, 2, 4, 8][i % 4]!;
     writeFileSync(join(ts, `service${i}.ts`), embeddedSource(i, tensor));

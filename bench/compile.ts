@@ -28,7 +28,15 @@ for (const r of analysis.results) {
   const t1 = performance.now();
   const sim = simulate(graph, { rates: ratesFor(r.plan) });
   const simMs = performance.now() - t1;
-  rows.push([r.plan.name, String(graph.devices.length), best.toFixed(0), (json.length / 1e6).toFixed(2), String(Object.keys(graph.programs).length), simMs.toFixed(0), String(sim.ranks.length)]);
+  rows.push([
+    r.plan.name,
+    String(graph.devices.length),
+    best.toFixed(0),
+    (json.length / 1e6).toFixed(2),
+    String(Object.keys(graph.programs).length),
+    simMs.toFixed(0),
+    String(sim.ranks.length),
+  ]);
   if (!sim.ok) console.error(`${r.plan.name}: simulation found problems: ${sim.problems.slice(0, 3).join('; ')}`);
 }
 const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));

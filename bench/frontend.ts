@@ -50,7 +50,11 @@ function measure(mb: number): FrontendFigures {
 
 /** Runs `measure(mb)` in a fresh process (with --expose-gc and room for the heap). */
 export function measureInChild(mb: number, heapMB = 16_384): FrontendFigures {
-  const out = execFileSync(process.execPath, ['--expose-gc', `--max-old-space-size=${heapMB}`, '--import', 'tsx', fileURLToPath(import.meta.url), '--child', String(mb)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  const out = execFileSync(
+    process.execPath,
+    ['--expose-gc', `--max-old-space-size=${heapMB}`, '--import', 'tsx', fileURLToPath(import.meta.url), '--child', String(mb)],
+    { encoding: 'utf8', maxBuffer: 1 << 20 },
+  );
   return JSON.parse(out.trim().split('\n').pop()!) as FrontendFigures;
 }
 

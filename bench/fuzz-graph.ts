@@ -45,7 +45,10 @@ for (let seed = first; seed < first + count; seed++) {
     if (failures <= 10) console.log(`seed ${seed} (${r.path}): ${r.problems.join('; ')}`);
   }
   if ((seed - first + 1) % 100 === 0) peakRss = Math.max(peakRss, process.memoryUsage().rss);
-  if ((seed - first + 1) % every === 0) console.log(`${seed - first + 1} mutants, ${failures} failures, ${((performance.now() - t0) / 1000).toFixed(1)} s, RSS ${mib(process.memoryUsage().rss)}`);
+  if ((seed - first + 1) % every === 0)
+    console.log(
+      `${seed - first + 1} mutants, ${failures} failures, ${((performance.now() - t0) / 1000).toFixed(1)} s, RSS ${mib(process.memoryUsage().rss)}`,
+    );
 }
 const s = (performance.now() - t0) / 1000;
 console.log(
@@ -63,7 +66,9 @@ if (runtimeSample > 0) {
     if (r.problems.length > 0 && ++crashes <= 10) console.log(`runtime seed ${seed}: ${r.problems.join('; ')}`);
     else if (why && r.outcome !== 'served') console.log(`runtime seed ${seed}: ${r.outcome}`);
   }
-  console.log(`runtime sample: ${acceptedSeeds.length} accepted mutants through createRuntime + generate: ${[...outcomes].map(([k, v]) => `${v} ${k}`).join(', ')}; ${crashes} crashes`);
+  console.log(
+    `runtime sample: ${acceptedSeeds.length} accepted mutants through createRuntime + generate: ${[...outcomes].map(([k, v]) => `${v} ${k}`).join(', ')}; ${crashes} crashes`,
+  );
   if (crashes > 0) failures++;
 }
 process.exitCode = failures > 0 ? 1 : 0;

@@ -13,7 +13,16 @@
  */
 import { corpus, fuzzOnce } from '../test/fuzz/mutate.js';
 import { tsCorpus } from '../test/fuzz/ts-corpus.js';
-import { fuzzExportOnce, fuzzFmtOnce, fuzzSuggestOnce, fuzzTsOnce, TARGETS, tsWorkspace, type Outcome, type Target } from '../test/fuzz/targets.js';
+import {
+  fuzzExportOnce,
+  fuzzFmtOnce,
+  fuzzSuggestOnce,
+  fuzzTsOnce,
+  TARGETS,
+  tsWorkspace,
+  type Outcome,
+  type Target,
+} from '../test/fuzz/targets.js';
 import { fuzzHugeOnce, fuzzImportsOnce, hugeStats, importsWorkspace } from '../test/fuzz/hostile.js';
 
 const arg = (name: string, dflt: number) => {
@@ -31,7 +40,15 @@ if (!TARGETS.includes(target)) {
   console.error(`unknown --target '${target}'; one of ${TARGETS.join(', ')}, graph`);
   process.exit(2);
 }
-const DEFAULT_COUNT: Record<Target, number> = { plan: 100_000, ts: 20_000, fmt: 100_000, export: 50_000, suggest: 500, imports: 100_000, huge: 2_000 };
+const DEFAULT_COUNT: Record<Target, number> = {
+  plan: 100_000,
+  ts: 20_000,
+  fmt: 100_000,
+  export: 50_000,
+  suggest: 500,
+  imports: 100_000,
+  huge: 2_000,
+};
 const count = arg('count', DEFAULT_COUNT[target]);
 const first = arg('seed', 1);
 const show = process.argv.includes('--show');
@@ -70,13 +87,19 @@ for (let seed = first; seed < first + count; seed++) {
     failures++;
     if (failures <= 10) console.log(`seed ${seed} (${r.path}): ${r.problems.join('; ')}`);
   }
-  if ((seed - first + 1) % every === 0) console.log(`${seed - first + 1} mutants, ${failures} failures, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  if ((seed - first + 1) % every === 0)
+    console.log(`${seed - first + 1} mutants, ${failures} failures, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 workspace?.cleanup();
 importsWs?.cleanup();
 const s = (performance.now() - t0) / 1000;
-console.log(`fuzz --target ${target}: ${count} mutants in ${s.toFixed(1)} s (${Math.round(count / s)}/s), ${reached} reached the part under test, ${failures} failures, peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MiB`);
-if (target === 'huge') console.log(`huge: slowest case ${Math.round(hugeStats.maxMs)} ms; most output ${hugeStats.maxOutputRatio.toFixed(1)} bytes per input byte (${hugeStats.worstKind})`);
+console.log(
+  `fuzz --target ${target}: ${count} mutants in ${s.toFixed(1)} s (${Math.round(count / s)}/s), ${reached} reached the part under test, ${failures} failures, peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MiB`,
+);
+if (target === 'huge')
+  console.log(
+    `huge: slowest case ${Math.round(hugeStats.maxMs)} ms; most output ${hugeStats.maxOutputRatio.toFixed(1)} bytes per input byte (${hugeStats.worstKind})`,
+  );
 process.exitCode = failures > 0 ? 1 : 0;
 
 /** `--target http`: its own loop (cases run concurrently against one server); the exit code. */
@@ -88,10 +111,15 @@ async function fuzzHttpMain(): Promise<number> {
     count,
     first: arg('seed', 1),
     concurrency: arg('concurrency', 32),
-    progress: (done, failures) => console.log(`${done} cases, ${failures} failures, ${((performance.now() - start) / 1000).toFixed(1)} s, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`),
+    progress: (done, failures) =>
+      console.log(
+        `${done} cases, ${failures} failures, ${((performance.now() - start) / 1000).toFixed(1)} s, rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`,
+      ),
   });
   for (const f of r.failures.slice(0, 10)) console.log(f);
-  const statuses = Object.entries(r.statuses).map(([s, n]) => `${s}: ${n}`).join(', ');
+  const statuses = Object.entries(r.statuses)
+    .map(([s, n]) => `${s}: ${n}`)
+    .join(', ');
   console.log(
     `fuzz --target http: ${r.cases} cases in ${r.seconds.toFixed(1)} s (${Math.round(r.cases / r.seconds)}/s), ${r.failures.length} failures; ` +
       `answers ${statuses}; ${r.unanswered} cut or refused; slowest case ${Math.round(r.slowestMs)} ms (hang: ${HANG_MS} ms); ` +

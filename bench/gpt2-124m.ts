@@ -76,10 +76,14 @@ async function run(tensor: number) {
 const one = await run(1);
 const decodeRate = (r: typeof one) => (r.tokens.length - 1) / Math.max(1e-9, r.generateS - r.prefillS);
 log(`GPT-2 124M f32, tensor 1, on ${one.adapter} (maxStorageBufferBindingSize ${exactBytes(one.bindingLimit)})`);
-for (const s of one.split) log(`  split: rank ${s.rank} ${s.weight} [${s.shape.join(', ')}] into ${s.blockRows.length} blocks of ${s.blockRows.join(', ')} rows`);
+for (const s of one.split)
+  log(`  split: rank ${s.rank} ${s.weight} [${s.shape.join(', ')}] into ${s.blockRows.length} blocks of ${s.blockRows.join(', ')} rows`);
 if (one.split.length === 0) log('  no weight split (the binding limit holds every weight)');
-for (const m of one.memory) log(`  memory: rank ${m.rank} allocated ${exactBytes(m.allocatedBytes)}, plan ${exactBytes(m.planBytes)}, ratio ${m.ratio.toFixed(3)}`);
-log(`  load ${one.loadS.toFixed(1)} s; prefill of ${PROMPT.length} tokens ${one.prefillS.toFixed(2)} s; ${newTokens} greedy tokens ${one.generateS.toFixed(2)} s (≈ ${decodeRate(one).toFixed(2)} decode tokens/s)`);
+for (const m of one.memory)
+  log(`  memory: rank ${m.rank} allocated ${exactBytes(m.allocatedBytes)}, plan ${exactBytes(m.planBytes)}, ratio ${m.ratio.toFixed(3)}`);
+log(
+  `  load ${one.loadS.toFixed(1)} s; prefill of ${PROMPT.length} tokens ${one.prefillS.toFixed(2)} s; ${newTokens} greedy tokens ${one.generateS.toFixed(2)} s (≈ ${decodeRate(one).toFixed(2)} decode tokens/s)`,
+);
 log(`  tokens: ${one.tokens.join(' ')}`);
 
 let check: { maxRelError: number; sameTokens: boolean } | undefined;
@@ -92,7 +96,9 @@ if (process.argv.includes('--check')) {
     err = Math.max(err, Math.abs(one.logits[i]! - two.logits[i]!));
   }
   check = { maxRelError: err / scale, sameTokens: one.tokens.join() === two.tokens.join() };
-  log(`tensor 2 (unsplit: ${two.split.length} weights split): max |Δlogit| / max |logit| = ${check.maxRelError.toExponential(2)}; same greedy tokens: ${check.sameTokens}`);
+  log(
+    `tensor 2 (unsplit: ${two.split.length} weights split): max |Δlogit| / max |logit| = ${check.maxRelError.toExponential(2)}; same greedy tokens: ${check.sameTokens}`,
+  );
 }
 if (json) {
   const { logits: _, ...rest } = one;

@@ -24,7 +24,9 @@ const jsonPath = jsonAt >= 0 ? args[jsonAt + 1] : undefined;
 const g = await openTestGpu();
 const sg = subgroupMatrixSupport(g.adapter, g.device);
 console.log(`adapter: ${g.description}`);
-console.log(`features: ${[...g.features].filter((f) => /f16|subgroup/.test(f)).join(', ') || 'none of shader-f16/subgroups'}${sg ? `; subgroup matrix ${sg.M}×${sg.N}×${sg.K} (subgroup ${sg.subgroupSize})` : ''}`);
+console.log(
+  `features: ${[...g.features].filter((f) => /f16|subgroup/.test(f)).join(', ') || 'none of shader-f16/subgroups'}${sg ? `; subgroup matrix ${sg.M}×${sg.N}×${sg.K} (subgroup ${sg.subgroupSize})` : ''}`,
+);
 
 interface Shape {
   M: number;
@@ -37,7 +39,15 @@ const shapes: Shape[] = [
   { M: 1, N: 1024, K: 1024 },
   { M: 8, N: 1024, K: 1024 },
 ];
-if (big) shapes.push({ M: 2048, N: 2048, K: 2048 }, { M: 4096, N: 4096, K: 4096 }, { M: 1, N: 4096, K: 4096 }, { M: 8, N: 4096, K: 4096 }, { M: 32, N: 4096, K: 4096 }, { M: 512, N: 4096, K: 4096 });
+if (big)
+  shapes.push(
+    { M: 2048, N: 2048, K: 2048 },
+    { M: 4096, N: 4096, K: 4096 },
+    { M: 1, N: 4096, K: 4096 },
+    { M: 8, N: 4096, K: 4096 },
+    { M: 32, N: 4096, K: 4096 },
+    { M: 512, N: 4096, K: 4096 },
+  );
 
 const types: { tag: string; t: TensorType }[] = [
   { tag: 'f32', t: { format: 'f32' } },
@@ -79,7 +89,9 @@ async function bench(s: Shape, opts: MatmulOptions, label: string, wtag: string)
   const ms = (await run(iters)) / iters;
   const gflops = (2 * s.M * s.N * s.K) / (ms * 1e6);
   rows.push({ ...s, variant: label, weights: wtag, ms: +ms.toFixed(4), gflops: +gflops.toFixed(2) });
-  console.log(`${`${s.M}×${s.N}×${s.K}`.padEnd(16)} ${label.padEnd(16)} ${wtag.padEnd(5)} ${ms.toFixed(3).padStart(10)} ms ${gflops.toFixed(2).padStart(10)} GFLOP/s${first > 5 * one + 50 ? `   (first dispatch ${first.toFixed(0)} ms)` : ''}`);
+  console.log(
+    `${`${s.M}×${s.N}×${s.K}`.padEnd(16)} ${label.padEnd(16)} ${wtag.padEnd(5)} ${ms.toFixed(3).padStart(10)} ms ${gflops.toFixed(2).padStart(10)} GFLOP/s${first > 5 * one + 50 ? `   (first dispatch ${first.toFixed(0)} ms)` : ''}`,
+  );
   for (const b of [A, W, C]) b.destroy();
   g.runner.forgetBindGroups();
 }
@@ -94,10 +106,12 @@ for (const s of shapes) {
       if (s.M >= 4096 && tile === 'small') continue;
       await bench(s, { ...base, tile }, `tiled ${tile}`, tag);
     }
-    if (sg && tag === 'f16n' && s.M > 8) await bench(s, { ...base, variant: 'subgroup-matrix', subgroupMatrix: sg }, 'subgroup-matrix', tag);
+    if (sg && tag === 'f16n' && s.M > 8)
+      await bench(s, { ...base, variant: 'subgroup-matrix', subgroupMatrix: sg }, 'subgroup-matrix', tag);
   }
 }
 
-if (jsonPath) writeFileSync(jsonPath, JSON.stringify({ adapter: g.description, features: [...g.features], subgroupMatrix: sg ?? null, rows }, null, 2));
+if (jsonPath)
+  writeFileSync(jsonPath, JSON.stringify({ adapter: g.description, features: [...g.features], subgroupMatrix: sg ?? null, rows }, null, 2));
 g.close();
 process.exit(0);

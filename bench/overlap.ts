@@ -85,7 +85,14 @@ async function measure(overlap: boolean): Promise<Result> {
     const tokens = results.reduce((n, r) => n + r.tokens.length, 0);
     const waits = trace.spans.filter((s) => s.kind === 'readback');
     const decodeWaitConcurrency = waits.reduce((ms, s) => ms + s.end - s.start, 0) / unionMs(waits);
-    return { overlap, prefillMs: median(times), decodeTokensPerS: tokens / ((performance.now() - t0) / 1000), decodeSpans: trace.totals(), prefillSpans, decodeWaitConcurrency };
+    return {
+      overlap,
+      prefillMs: median(times),
+      decodeTokensPerS: tokens / ((performance.now() - t0) / 1000),
+      decodeSpans: trace.totals(),
+      prefillSpans,
+      decodeWaitConcurrency,
+    };
   } finally {
     await rt.close();
   }
@@ -95,20 +102,35 @@ const runs: Result[] = [];
 for (let r = 0; r < rounds; r++) for (const overlap of [false, true]) runs.push(await measure(overlap));
 const best = (overlap: boolean) => {
   const mine = runs.filter((r) => r.overlap === overlap);
-  return { ...mine[0]!, prefillMs: Math.min(...mine.map((r) => r.prefillMs)), decodeTokensPerS: Math.max(...mine.map((r) => r.decodeTokensPerS)) };
+  return {
+    ...mine[0]!,
+    prefillMs: Math.min(...mine.map((r) => r.prefillMs)),
+    decodeTokensPerS: Math.max(...mine.map((r) => r.decodeTokensPerS)),
+  };
 };
 const [before, after] = [best(false), best(true)];
 
 if (process.argv.includes('--json')) {
   console.log(JSON.stringify({ tensor, pipeline, data, layers, hidden, vocab, batch, promptLength, newTokens, runs }));
 } else {
-  const fmt = (s: Record<SpanKind, number>) => Object.entries(s).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ');
-  console.log(`plan: tensor ${tensor} × pipeline ${pipeline} × data ${data}; gpt2-style, ${layers} layers, hidden ${hidden}, vocab ${vocab}; max_batch ${batch}, prompts of ${promptLength} tokens`);
+  const fmt = (s: Record<SpanKind, number>) =>
+    Object.entries(s)
+      .map(([k, v]) => `${k} ${v.toFixed(0)}`)
+      .join(', ');
+  console.log(
+    `plan: tensor ${tensor} × pipeline ${pipeline} × data ${data}; gpt2-style, ${layers} layers, hidden ${hidden}, vocab ${vocab}; max_batch ${batch}, prompts of ${promptLength} tokens`,
+  );
   for (const r of [before, after]) {
-    console.log(`overlap ${r.overlap ? 'on ' : 'off'}: prefill of ${data} prompts ${r.prefillMs.toFixed(1)} ms; decode ${r.decodeTokensPerS.toFixed(1)} tokens/s (${batch * data} requests × ${newTokens} tokens)`);
+    console.log(
+      `overlap ${r.overlap ? 'on ' : 'off'}: prefill of ${data} prompts ${r.prefillMs.toFixed(1)} ms; decode ${r.decodeTokensPerS.toFixed(1)} tokens/s (${batch * data} requests × ${newTokens} tokens)`,
+    );
     console.log(`  host ms in spans, prefill ×5: ${fmt(r.prefillSpans)}`);
-    console.log(`  host ms in spans, decode run: ${fmt(r.decodeSpans)}; readback waits open at once, on average: ${r.decodeWaitConcurrency.toFixed(2)}`);
+    console.log(
+      `  host ms in spans, decode run: ${fmt(r.decodeSpans)}; readback waits open at once, on average: ${r.decodeWaitConcurrency.toFixed(2)}`,
+    );
   }
-  console.log(`prefill ${(before.prefillMs / after.prefillMs).toFixed(2)}× faster, decode ${(after.decodeTokensPerS / before.decodeTokensPerS).toFixed(2)}× (best of ${rounds} rounds each)`);
+  console.log(
+    `prefill ${(before.prefillMs / after.prefillMs).toFixed(2)}× faster, decode ${(after.decodeTokensPerS / before.decodeTokensPerS).toFixed(2)}× (best of ${rounds} rounds each)`,
+  );
 }
 process.exit(0);

@@ -75,14 +75,28 @@ async function batchingGain(): Promise<void> {
   const many = await run(batch, batch * 2);
   const stats = rt.serve().stats();
   if (json) {
-    console.log(JSON.stringify({ layers, hidden, vocab, batch, tokensPerSBatch1: one, tokensPerSBatchMax: many, gain: many / one, meanDecodeBatch: stats.meanBatch }));
+    console.log(
+      JSON.stringify({
+        layers,
+        hidden,
+        vocab,
+        batch,
+        tokensPerSBatch1: one,
+        tokensPerSBatchMax: many,
+        gain: many / one,
+        meanDecodeBatch: stats.meanBatch,
+      }),
+    );
   } else {
-    console.log(`model: gpt2-style, ${layers} layers, hidden ${hidden}, vocab ${vocab}; adapter: ${(rt as unknown as { states: { rd: { description: string } }[] }).states[0]!.rd.description}`);
-    console.log(`batch 1: ${one.toFixed(1)} tokens/s; batch ${batch}: ${many.toFixed(1)} tokens/s; batching gain ${(many / one).toFixed(1)}× (mean decode batch ${stats.meanBatch.toFixed(1)})`);
+    console.log(
+      `model: gpt2-style, ${layers} layers, hidden ${hidden}, vocab ${vocab}; adapter: ${(rt as unknown as { states: { rd: { description: string } }[] }).states[0]!.rd.description}`,
+    );
+    console.log(
+      `batch 1: ${one.toFixed(1)} tokens/s; batch ${batch}: ${many.toFixed(1)} tokens/s; batching gain ${(many / one).toFixed(1)}× (mean decode batch ${stats.meanBatch.toFixed(1)})`,
+    );
   }
   await rt.close();
 }
-
 
 type Path = 'one at a time' | 'together' | 'together, overlap off';
 
@@ -96,18 +110,35 @@ async function prefillOnReplicas(): Promise<void> {
   const graph = compile({ data }, `max_batch = ${batch}  max_wait = 2 ms  seq = 256  queue = 4096  max_prefill_tokens = ${promptLength}`);
   const prompt = (i: number) => Array.from({ length: promptLength }, (_, k) => 1 + ((i * 31 + k * 7) % (vocab - 1)));
 
-  async function measure(path: Path): Promise<{ path: Path; requestsPerS: number; meanTtftMs: number; prefills: number; busyFraction: number }> {
-    const rt: Runtime = await createRuntime(graph, { weights: 'random:1', overlap: path !== 'together, overlap off', ...(dawn ? { dawn: dawn.split(' ') } : {}) });
+  async function measure(
+    path: Path,
+  ): Promise<{ path: Path; requestsPerS: number; meanTtftMs: number; prefills: number; busyFraction: number }> {
+    const rt: Runtime = await createRuntime(graph, {
+      weights: 'random:1',
+      overlap: path !== 'together, overlap off',
+      ...(dawn ? { dawn: dawn.split(' ') } : {}),
+    });
     const b = graph.batch!;
-    const server: Server = path === 'one at a time' ? createServer(sequentialView(rt.engine), policyFromPlan({ ...b, maxBatch: b.maxBatch * data })) : rt.serve();
+    const server: Server =
+      path === 'one at a time'
+        ? createServer(sequentialView(rt.engine), policyFromPlan({ ...b, maxBatch: b.maxBatch * data }))
+        : rt.serve();
     try {
       // Warm up: compile the prefill and decode pipelines.
       await Promise.all(Array.from({ length: data * 2 }, (_, i) => server.generate(prompt(i), { maxNewTokens: 2 })));
       const t0 = performance.now();
-      const results = await Promise.all(Array.from({ length: requests }, (_, i) => server.generate(prompt(i), { maxNewTokens: newTokens })));
+      const results = await Promise.all(
+        Array.from({ length: requests }, (_, i) => server.generate(prompt(i), { maxNewTokens: newTokens })),
+      );
       const wallS = (performance.now() - t0) / 1000;
       const s = server.stats();
-      return { path, requestsPerS: requests / wallS, meanTtftMs: results.reduce((ms, r) => ms + r.timing.firstTokenMs, 0) / requests, prefills: s.prefills, busyFraction: s.busyFraction };
+      return {
+        path,
+        requestsPerS: requests / wallS,
+        meanTtftMs: results.reduce((ms, r) => ms + r.timing.firstTokenMs, 0) / requests,
+        prefills: s.prefills,
+        busyFraction: s.busyFraction,
+      };
     } finally {
       if (path === 'one at a time') await server.close({ drain: false });
       await rt.close();
@@ -125,11 +156,16 @@ async function prefillOnReplicas(): Promise<void> {
     console.log(JSON.stringify({ layers, hidden, vocab, data, batch, requests, promptLength, newTokens, runs }));
     return;
   }
-  console.log(`plan: tensor 1 × data ${data}; gpt2-style, ${layers} layers, hidden ${hidden}, vocab ${vocab}; max_batch ${batch} per replica, max_prefill_tokens ${promptLength}`);
+  console.log(
+    `plan: tensor 1 × data ${data}; gpt2-style, ${layers} layers, hidden ${hidden}, vocab ${vocab}; max_batch ${batch} per replica, max_prefill_tokens ${promptLength}`,
+  );
   console.log(`load: ${requests} requests at once, ${promptLength}-token prompts, ${newTokens} new tokens each; best of ${rounds} rounds`);
   const [before, after] = [best('one at a time'), best('together')];
-  for (const r of paths.map(best)) console.log(`  ${r.path.padEnd(22)} ${r.requestsPerS.toFixed(2)} requests/s, mean time to first token ${r.meanTtftMs.toFixed(0)} ms`);
-  console.log(`together vs one at a time: ${(after.requestsPerS / before.requestsPerS).toFixed(2)}× requests/s, mean TTFT ${(before.meanTtftMs / after.meanTtftMs).toFixed(2)}× lower`);
+  for (const r of paths.map(best))
+    console.log(`  ${r.path.padEnd(22)} ${r.requestsPerS.toFixed(2)} requests/s, mean time to first token ${r.meanTtftMs.toFixed(0)} ms`);
+  console.log(
+    `together vs one at a time: ${(after.requestsPerS / before.requestsPerS).toFixed(2)}× requests/s, mean TTFT ${(before.meanTtftMs / after.meanTtftMs).toFixed(2)}× lower`,
+  );
 }
 
 if (process.argv.includes('--prefill')) await prefillOnReplicas();

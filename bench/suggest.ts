@@ -77,10 +77,16 @@ for (const c of CASES) {
   }
   const ms = median(times);
   const t0 = performance.now();
-  const cli = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'suggest', c.file, '--model', c.model, '--cluster', c.cluster, '--mode', c.work.mode], { encoding: 'utf8' });
+  const cli = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli/main.ts', 'suggest', c.file, '--model', c.model, '--cluster', c.cluster, '--mode', c.work.mode],
+    { encoding: 'utf8' },
+  );
   const cold = performance.now() - t0;
   if (cli.status !== 0) throw new Error(`suggest exited ${cli.status}: ${cli.stderr}`);
   console.log(`${c.name}`);
-  console.log(`  warm: ${considered} candidates in ${ms.toFixed(0)} ms wall, ${median(cpu).toFixed(0)} ms CPU (medians of ${runs}) = ${Math.round((considered / ms) * 1000)} candidates/s`);
+  console.log(
+    `  warm: ${considered} candidates in ${ms.toFixed(0)} ms wall, ${median(cpu).toFixed(0)} ms CPU (medians of ${runs}) = ${Math.round((considered / ms) * 1000)} candidates/s`,
+  );
   console.log(`  cold: the whole command ${cold.toFixed(0)} ms (node + tsx + search + output)`);
 }

@@ -12,12 +12,24 @@ import { diag, type Diagnostic, type Related } from '../src/diagnostics/diagnost
 import type { SourceFile, Span } from '../src/source.js';
 import { tokenEnd } from './lexer.js';
 import type { RawError } from './parser.js';
-import { ALL_TOKENS, Colon, Comma, DigitIdent, Equals, Identifier, LBracket, LCurly, NumberLiteral, RBracket, RCurly, StringLiteral } from './tokens.js';
+import {
+  ALL_TOKENS,
+  Colon,
+  Comma,
+  DigitIdent,
+  Equals,
+  Identifier,
+  LBracket,
+  LCurly,
+  NumberLiteral,
+  RBracket,
+  RCurly,
+  StringLiteral,
+} from './tokens.js';
 
 const DECLARATION_WORDS = new Set(['model', 'cluster', 'plan']);
 
-const VALUE_HELP =
-  'a value is a number (32, 5 ms, 10%), a name (bf16), a string ("…"), a list ([0..15, 16..31]) or a block ({ … })';
+const VALUE_HELP = 'a value is a number (32, 5 ms, 10%), a name (bf16), a string ("…"), a list ([0..15, 16..31]) or a block ({ … })';
 
 /** How an expected token reads: punctuation by its label (tokens.ts), the others as words. */
 const TOKEN_WORDS: Record<string, string> = {
@@ -230,7 +242,8 @@ function describe(e: IRecognitionException, cx: Context): Diagnostic {
       break;
 
     case 'range':
-      if (expects(NumberLiteral.name)) return mk(`expected a number after '..', found ${foundText}`, "write a range as 'FROM..TO', e.g. 0..15");
+      if (expects(NumberLiteral.name))
+        return mk(`expected a number after '..', found ${foundText}`, "write a range as 'FROM..TO', e.g. 0..15");
       break;
 
     case 'list': {
@@ -240,7 +253,8 @@ function describe(e: IRecognitionException, cx: Context): Diagnostic {
       const related = opener ? [{ span: cx.tokenSpan(cx.tokens[opener.index]!), message: `${where} opens here` }] : undefined;
       if (isEof(found)) return mk(`expected ']' to close ${where}`, "add ']' at the end of the list", related);
       if (is(found, RCurly)) return mk(`expected ']' to close ${where}, found '}'`, "add ']' at the end of the list", related);
-      if (is(found, Comma) && (is(prev, Comma) || is(prev, LBracket))) return mk(`expected a value in the list, found ','`, "remove the extra ','", related);
+      if (is(found, Comma) && (is(prev, Comma) || is(prev, LBracket)))
+        return mk(`expected a value in the list, found ','`, "remove the extra ','", related);
       return mk(`expected ',' or ']' in ${where}, found ${foundText}`, "separate list items with ','", related);
     }
 
@@ -249,9 +263,14 @@ function describe(e: IRecognitionException, cx: Context): Diagnostic {
         const name = prev;
         const kw = name ? cx.tokens[cx.index(name) - 1] : undefined;
         if (name && kw?.image === 'import' && is(name, Identifier)) {
-          return diag('PP1002', cx.tokenSpan(name), { detail: `expected a path string after 'import', found '${name.image}'` }, {
-            help: 'write import "file.plan"',
-          });
+          return diag(
+            'PP1002',
+            cx.tokenSpan(name),
+            { detail: `expected a path string after 'import', found '${name.image}'` },
+            {
+              help: 'write import "file.plan"',
+            },
+          );
         }
         const what = name && kw && is(kw, Identifier) ? `${kw.image} '${name.image}'` : name ? `'${name.image}'` : 'the name';
         const help = name && kw ? `write '${kw.image} ${name.image} { … }'` : undefined;
@@ -285,7 +304,7 @@ function describe(e: IRecognitionException, cx: Context): Diagnostic {
     }
 
     case 'file': {
-      if (is(found, RCurly)) return mk(`unexpected '}': no block is open here`, "remove it, or check the braces above");
+      if (is(found, RCurly)) return mk(`unexpected '}': no block is open here`, 'remove it, or check the braces above');
       return mk(
         `expected a declaration (model, cluster, plan or import), found ${foundText}`,
         "a file is a list of 'model NAME { … }', 'cluster NAME { … }', 'plan NAME { … }' and 'import \"file.plan\"'",
@@ -294,6 +313,7 @@ function describe(e: IRecognitionException, cx: Context): Diagnostic {
   }
 
   const expected = [...new Set(raw.expected.map((n) => TOKEN_WORDS[n] ?? n))];
-  const list = expected.length <= 1 ? (expected[0] ?? 'something else') : `${expected.slice(0, -1).join(', ')} or ${expected[expected.length - 1]}`;
+  const list =
+    expected.length <= 1 ? (expected[0] ?? 'something else') : `${expected.slice(0, -1).join(', ')} or ${expected[expected.length - 1]}`;
   return mk(`expected ${list}, found ${foundText}`);
 }

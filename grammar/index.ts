@@ -55,7 +55,9 @@ function capErrors(sorted: Diagnostic[], source: SourceFile): Diagnostic[] {
   const shown = new Set(errors.slice(0, LIMITS.syntaxErrorsPerFile));
   const kept = sorted.filter((d) => d.severity !== 'error' || shown.has(d));
   const rest = errors.length - LIMITS.syntaxErrorsPerFile;
-  kept.push(diag('PP1005', first.span ?? source.span(0, 0), { count: rest }, { help: 'fix the errors above first; is this a .plan file?' }));
+  kept.push(
+    diag('PP1005', first.span ?? source.span(0, 0), { count: rest }, { help: 'fix the errors above first; is this a .plan file?' }),
+  );
   return kept;
 }
 

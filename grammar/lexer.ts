@@ -60,7 +60,7 @@ const CHAR_HELP: Record<string, string> = {
   "'": 'strings use double quotes: "…"',
   '`': 'strings use double quotes: "…"',
   '#': 'comments start with // or are enclosed in /* … */',
-  '.': "write fractions with a leading digit (0.5), ranges as 0..15",
+  '.': 'write fractions with a leading digit (0.5), ranges as 0..15',
   '(': 'lists use square brackets: [a, b]',
   ')': 'lists use square brackets: [a, b]',
   '+': 'write positive numbers without a sign',
@@ -86,20 +86,31 @@ export function lex(source: SourceFile): LexResult {
     if (t.tokenType === UnterminatedComment) {
       endsUnterminated = true;
       diagnostics.push(
-        diag('PP1003', source.span(t.startOffset, Math.min(end, t.startOffset + 2)), { what: 'comment' }, {
-          help: "close the comment with '*/'",
-        }),
+        diag(
+          'PP1003',
+          source.span(t.startOffset, Math.min(end, t.startOffset + 2)),
+          { what: 'comment' },
+          {
+            help: "close the comment with '*/'",
+          },
+        ),
       );
     } else {
       dropped.push(t.startOffset);
       // A run of the same character (a file of NUL bytes) is one diagnostic, not one per byte.
       let run = 1;
-      while (i + 1 < invalid.length && invalid[i + 1]!.startOffset === end && invalid[i + 1]!.image === t.image && invalid[i + 1]!.tokenType !== UnterminatedComment) {
+      while (
+        i + 1 < invalid.length &&
+        invalid[i + 1]!.startOffset === end &&
+        invalid[i + 1]!.image === t.image &&
+        invalid[i + 1]!.tokenType !== UnterminatedComment
+      ) {
         end = tokenEnd(invalid[++i]!);
         dropped.push(invalid[i]!.startOffset);
         run++;
       }
-      const help = run > 1 ? `${groupDigits(run)} of them in a row${CHAR_HELP[t.image] ? `; ${CHAR_HELP[t.image]}` : ''}` : CHAR_HELP[t.image];
+      const help =
+        run > 1 ? `${groupDigits(run)} of them in a row${CHAR_HELP[t.image] ? `; ${CHAR_HELP[t.image]}` : ''}` : CHAR_HELP[t.image];
       diagnostics.push(diag('PP1001', source.span(t.startOffset, end), { text: printable(t.image) }, help ? { help } : {}));
     }
   }
@@ -107,17 +118,20 @@ export function lex(source: SourceFile): LexResult {
   for (const t of result.tokens) {
     if (t.tokenType === NumberLiteral) {
       if (Number.isNaN(numberValue(t.image))) {
-        diagnostics.push(
-          diag('PP1004', source.span(t.startOffset, tokenEnd(t)), { text: t.image }, { help: numberHelp(t.image) }),
-        );
+        diagnostics.push(diag('PP1004', source.span(t.startOffset, tokenEnd(t)), { text: t.image }, { help: numberHelp(t.image) }));
       }
     } else if (t.tokenType === UnterminatedString) {
       const end = tokenEnd(t);
       if (end >= text.length) endsUnterminated = true;
       diagnostics.push(
-        diag('PP1003', source.span(t.startOffset, end), { what: 'string' }, {
-          help: 'close the string with \'"\' on the same line',
-        }),
+        diag(
+          'PP1003',
+          source.span(t.startOffset, end),
+          { what: 'string' },
+          {
+            help: "close the string with '\"' on the same line",
+          },
+        ),
       );
       checkEscapes(t, source, diagnostics);
     } else if (t.tokenType === Colon) {
@@ -125,9 +139,14 @@ export function lex(source: SourceFile): LexResult {
     } else if (t.tokenType === SingleQuotedString) {
       const inner = t.image.slice(1, -1);
       diagnostics.push(
-        diag('PP1001', source.span(t.startOffset, t.startOffset + 1), { text: "'" }, {
-          help: `strings use double quotes: "${inner.length > 20 ? inner.slice(0, 20) + '…' : inner}"`,
-        }),
+        diag(
+          'PP1001',
+          source.span(t.startOffset, t.startOffset + 1),
+          { text: "'" },
+          {
+            help: `strings use double quotes: "${inner.length > 20 ? inner.slice(0, 20) + '…' : inner}"`,
+          },
+        ),
       );
     } else if (t.tokenType === StringLiteral) {
       checkEscapes(t, source, diagnostics);
@@ -155,9 +174,14 @@ function checkEscapes(t: IToken, source: SourceFile, out: Diagnostic[]): void {
     if (!(c in ESCAPES)) {
       const at = t.startOffset + i;
       out.push(
-        diag('PP1002', source.span(at, at + 1 + c.length), { detail: `unknown escape '\\${printable(c)}' in a string` }, {
-          help: 'the escapes are \\" \\\\ \\n \\t; write \\\\ for a backslash',
-        }),
+        diag(
+          'PP1002',
+          source.span(at, at + 1 + c.length),
+          { detail: `unknown escape '\\${printable(c)}' in a string` },
+          {
+            help: 'the escapes are \\" \\\\ \\n \\t; write \\\\ for a backslash',
+          },
+        ),
       );
     }
     i += c.length;

@@ -229,4 +229,3 @@ export function getParser(): PlanParser {
   shared ??= new PlanParser({ skipValidations: true });
   return shared;
 }
-

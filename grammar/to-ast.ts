@@ -105,7 +105,11 @@ export class AstBuilder {
           : /^[A-Za-z_][A-Za-z0-9_]*$/.test(text)
             ? `names are bare words: write '${kw.image} ${text} { … }'`
             : `names are bare words (letters, digits and '_'): write '${kw.image} NAME { … }', or 'import "file.plan"' to import a file`;
-        this.syntaxError(close ? keywordSpan : pathSpan, close ? `expected 'import' before a path, found '${kw.image}'` : `expected a name after '${kw.image}', found a string`, help);
+        this.syntaxError(
+          close ? keywordSpan : pathSpan,
+          close ? `expected 'import' before a path, found '${kw.image}'` : `expected a name after '${kw.image}', found a string`,
+          help,
+        );
         return undefined;
       }
       if (open) {
@@ -117,7 +121,8 @@ export class AstBuilder {
     if (kw.image === 'import') {
       // `import x` without a block: the parser has reported it already
       const at = open ? (name ?? open) : undefined;
-      if (at) this.syntaxError(this.tokenSpan(at), `expected a path string after 'import', found '${at.image}'`, 'write import "file.plan"');
+      if (at)
+        this.syntaxError(this.tokenSpan(at), `expected a path string after 'import', found '${at.image}'`, 'write import "file.plan"');
       return undefined;
     }
     if (!name) {

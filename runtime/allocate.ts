@@ -31,7 +31,6 @@ export interface BindingLimit {
   source: string;
 }
 
-
 /**
  * The binding limit of `rd`: the adapter's maxStorageBufferBindingSize, or
  * `maxBindingBytes` when that is lower (an emulated smaller adapter; never raised).
@@ -43,7 +42,10 @@ export function bindingLimit(rd: RankDevice, maxBindingBytes?: number): BindingL
   }
   if (maxBindingBytes !== undefined && maxBindingBytes < adapter) {
     const bytes = maxBindingBytes - (maxBindingBytes % 4);
-    return { bytes, source: `the emulated binding limit (maxBindingBytes) of ${exactBytes(bytes)}, below this adapter's ${exactBytes(adapter)}` };
+    return {
+      bytes,
+      source: `the emulated binding limit (maxBindingBytes) of ${exactBytes(bytes)}, below this adapter's ${exactBytes(adapter)}`,
+    };
   }
   return { bytes: adapter, source: `this adapter's maxStorageBufferBindingSize of ${exactBytes(adapter)} (${rd.description})` };
 }
@@ -77,7 +79,10 @@ export function planBindings(rd: RankDevice, dev: GraphDevice, graph: Graph, reg
     if (dtype === undefined) continue; // the loader refuses it, with the tensor's name
     const split = splitRows({ name: w.name, shape: w.shape, elementBytes: bytesPerElement(dtype) }, limit.bytes);
     if (split.ok) blocks.set(w.name, split.blocks);
-    else problems.push(`weight ${split.problem}: ${limit.source}; use a larger tensor degree (row-parallel weights get shorter rows) or a device with a larger binding limit`);
+    else
+      problems.push(
+        `weight ${split.problem}: ${limit.source}; use a larger tensor degree (row-parallel weights get shorter rows) or a device with a larger binding limit`,
+      );
     total += split.ok ? bufferBytes(w.elements * bytesPerElement(dtype)) : 0;
   }
   const kvHalf = kvLayerBytes(graph) / 2;
@@ -90,16 +95,28 @@ export function planBindings(rd: RankDevice, dev: GraphDevice, graph: Graph, reg
     if (r.name === 'uniforms') continue; // the kernel runner's pool of small uniform buffers
     if (r.name === 'staging-read' || r.name === 'staging-write' || r.name === 'extra') {
       // Mapped or unbound buffers: only the buffer size limit applies.
-      if (r.bytes > maxBufferSize) problems.push(`the ${r.name} buffer needs ${exactBytes(r.bytes)}, more than this adapter's maxBufferSize of ${exactBytes(maxBufferSize)} (${rd.description}); ${activationAdvice(graph, r, maxBufferSize)}`);
+      if (r.bytes > maxBufferSize)
+        problems.push(
+          `the ${r.name} buffer needs ${exactBytes(r.bytes)}, more than this adapter's maxBufferSize of ${exactBytes(maxBufferSize)} (${rd.description}); ${activationAdvice(graph, r, maxBufferSize)}`,
+        );
       continue;
     }
-    if (bufferBytes(r.bytes) > limit.bytes) problems.push(`the ${r.name} buffer needs ${exactBytes(r.bytes)}, more than one binding: ${limit.source}; activation buffers are bound whole: ${activationAdvice(graph, r, limit.bytes)}`);
+    if (bufferBytes(r.bytes) > limit.bytes)
+      problems.push(
+        `the ${r.name} buffer needs ${exactBytes(r.bytes)}, more than one binding: ${limit.source}; activation buffers are bound whole: ${activationAdvice(graph, r, limit.bytes)}`,
+      );
   }
   if (problems.length > 0) {
-    throw new AllocationError(problems.length === 1 ? `rank ${dev.rank}: ${problems[0]}` : `rank ${dev.rank}: ${problems.length} buffers do not fit:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    throw new AllocationError(
+      problems.length === 1
+        ? `rank ${dev.rank}: ${problems[0]}`
+        : `rank ${dev.rank}: ${problems.length} buffers do not fit:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
   }
   if (total > dev.memory.total * 1.01 + 1) {
-    throw new AllocationError(`internal error: rank ${dev.rank} would allocate ${total} B, more than its memory plan of ${dev.memory.total} B (this is a bug in parplan)`);
+    throw new AllocationError(
+      `internal error: rank ${dev.rank} would allocate ${total} B, more than its memory plan of ${dev.memory.total} B (this is a bug in parplan)`,
+    );
   }
   return { weights: blocks, kvSlots: kv.ok ? kv.blocks : [] };
 }

@@ -35,15 +35,27 @@ export class HostStaging {
   static create(device: GPUDevice, readBytes: number, writeBytes: number, label: string, mapAhead = true): HostStaging {
     return new HostStaging(
       device,
-      device.createBuffer({ label: `${label} staging-read`, size: Math.max(4, readBytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
-      writeBytes > 0 ? device.createBuffer({ label: `${label} staging-write`, size: writeBytes, usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC, mappedAtCreation: mapAhead }) : undefined,
+      device.createBuffer({
+        label: `${label} staging-read`,
+        size: Math.max(4, readBytes),
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      }),
+      writeBytes > 0
+        ? device.createBuffer({
+            label: `${label} staging-write`,
+            size: writeBytes,
+            usage: GPUBufferUsage.MAP_WRITE | GPUBufferUsage.COPY_SRC,
+            mappedAtCreation: mapAhead,
+          })
+        : undefined,
       mapAhead,
     );
   }
 
   /** Bytes [offset, offset + bytes) of `src`, as f32 (a copy the caller owns). */
   async readF32(src: GPUBuffer, bytes: number, offset = 0, label = 'readback'): Promise<Float32Array> {
-    if (bytes > this.read.size) throw new Error(`internal error: staging read of ${bytes} B exceeds its ${this.read.size} B (this is a bug in parplan)`);
+    if (bytes > this.read.size)
+      throw new Error(`internal error: staging read of ${bytes} B exceeds its ${this.read.size} B (this is a bug in parplan)`);
     if (this.reading) throw new Error('internal error: two readbacks through one staging buffer at once (this is a bug in parplan)');
     this.reading = true;
     const end = beginSpan(this.trace, 'readback', label);
@@ -65,7 +77,8 @@ export class HostStaging {
   async writeF32(dst: GPUBuffer, data: Float32Array, offset = 0, label = 'upload'): Promise<void> {
     const bytes = data.byteLength;
     const write = this.write;
-    if (!write || bytes > write.size) throw new Error(`internal error: staging write of ${bytes} B exceeds its ${write?.size ?? 0} B (this is a bug in parplan)`);
+    if (!write || bytes > write.size)
+      throw new Error(`internal error: staging write of ${bytes} B exceeds its ${write?.size ?? 0} B (this is a bug in parplan)`);
     if (this.writing) throw new Error('internal error: two uploads through one staging buffer at once (this is a bug in parplan)');
     this.writing = true;
     try {

@@ -38,7 +38,11 @@ export function gpu(dawn: string[] = []): GPU {
 }
 
 /** Features the kernels can use, requested when the adapter offers them. */
-export const KERNEL_FEATURES: readonly GPUFeatureName[] = ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix' as GPUFeatureName];
+export const KERNEL_FEATURES: readonly GPUFeatureName[] = [
+  'shader-f16',
+  'subgroups',
+  'chromium-experimental-subgroup-matrix' as GPUFeatureName,
+];
 
 const NO_ADAPTER =
   'no WebGPU adapter: Dawn found no Vulkan device. Install a Vulkan driver — on Debian bookworm, ' +
@@ -78,6 +82,7 @@ export async function openDevice(g: GPU, label: string, wanted: readonly string[
 export async function openDevices(count: number, opts: DeviceOptions = {}): Promise<RankDevice[]> {
   const g = gpu(opts.dawn);
   const out: RankDevice[] = [];
-  for (let rank = 0; rank < count; rank++) out.push({ rank, ...(await openDevice(g, `rank ${rank}`, opts.optionalFeatures ?? KERNEL_FEATURES)) });
+  for (let rank = 0; rank < count; rank++)
+    out.push({ rank, ...(await openDevice(g, `rank ${rank}`, opts.optionalFeatures ?? KERNEL_FEATURES)) });
   return out;
 }

@@ -41,7 +41,8 @@ export function tokenProblem(prompt: unknown, vocab: number, what: string): stri
   if (prompt.length === 0) return `${what} is empty: give at least one token id`;
   for (let i = 0; i < prompt.length; i++) {
     const t: unknown = prompt[i];
-    if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t >= vocab) return `${what}[${i}] = ${describeValue(t)} is not a token id (an integer from 0 to ${vocab - 1})`;
+    if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t >= vocab)
+      return `${what}[${i}] = ${describeValue(t)} is not a token id (an integer from 0 to ${vocab - 1})`;
   }
   return undefined;
 }

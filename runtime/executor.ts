@@ -88,9 +88,18 @@ export interface PrepareOptions {
  * weight larger than one storage binding as row blocks, one buffer each; a KV cache
  * larger than one binding as blocks of slots, a K and a V buffer each.
  */
-export async function prepareDevice(rd: RankDevice, dev: GraphDevice, graph: Graph, weights: WeightsSource, opts: PrepareOptions = {}): Promise<DeviceState> {
+export async function prepareDevice(
+  rd: RankDevice,
+  dev: GraphDevice,
+  graph: Graph,
+  weights: WeightsSource,
+  opts: PrepareOptions = {},
+): Promise<DeviceState> {
   const regions = graph.buffers?.[dev.program];
-  if (!regions) throw new AllocationError(`plan '${graph.plan.name}' was not compiled for the webgpu engine: add \`engine = webgpu\` to the plan and compile it again`);
+  if (!regions)
+    throw new AllocationError(
+      `plan '${graph.plan.name}' was not compiled for the webgpu engine: add \`engine = webgpu\` to the plan and compile it again`,
+    );
   const limit = bindingLimit(rd, opts.maxBindingBytes);
   const { weights: blocks, kvSlots } = planBindings(rd, dev, graph, regions, limit);
   const state = new DeviceState(rd, dev, graph, limit, opts.trace);
@@ -114,7 +123,11 @@ export async function prepareDevice(rd: RankDevice, dev: GraphDevice, graph: Gra
       );
     }
   }
-  for await (const w of loadWeights(graph, dev.coords, weights, { progress: 'auto', rowBlocks: (s) => blocks.get(s.name), allowNonfinite: opts.allowNonfinite ?? false })) {
+  for await (const w of loadWeights(graph, dev.coords, weights, {
+    progress: 'auto',
+    rowBlocks: (s) => blocks.get(s.name),
+    allowNonfinite: opts.allowNonfinite ?? false,
+  })) {
     const rows: Range = w.block?.rows ?? [0, w.shape[0] ?? 1];
     const size = bufferBytes(w.data.byteLength);
     const label = `rank ${dev.rank} ${w.name}${w.block ? ` rows ${rows[0]}…${rows[1] - 1}` : ''}`;
@@ -146,7 +159,10 @@ function allocateRegion(state: DeviceState, r: Region, all: readonly Region[], m
     }
     return;
   }
-  state.buffers.set(r.name, device.createBuffer({ label: `rank ${state.dev.rank} ${r.name}`, size: Math.max(4, Math.ceil(r.bytes / 4) * 4), usage: STORAGE() }));
+  state.buffers.set(
+    r.name,
+    device.createBuffer({ label: `rank ${state.dev.rank} ${r.name}`, size: Math.max(4, Math.ceil(r.bytes / 4) * 4), usage: STORAGE() }),
+  );
   state.allocated += r.bytes;
 }
 
@@ -154,7 +170,6 @@ function allocateRegion(state: DeviceState, r: Region, all: readonly Region[], m
 export interface StageGroup {
   devices: DeviceState[];
 }
-
 
 /** A program's phase with its blocks instanced per layer: what one pass runs, in order. */
 type Flat = { step: Step; layer: number | undefined }[];
@@ -248,7 +263,10 @@ export class Replica {
     if (c.op === 'all-to-all') throw new Error(`the runtime does not run all-to-all yet (${c.tensor} over ${c.axis})`);
     if (c.op !== 'all-reduce' || group.devices.length < 2) return;
     const name = c.tensor === 'hidden' ? 'hidden' : 'x';
-    await allReduceSum(group.devices.map((d) => d.member(name)), n * this.graph.model.hidden);
+    await allReduceSum(
+      group.devices.map((d) => d.member(name)),
+      n * this.graph.model.hidden,
+    );
   }
 
   private async readLogits(input: PassInput, n: number): Promise<{ logits: Float32Array; rows: number }> {

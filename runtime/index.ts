@@ -101,7 +101,12 @@ export class Runtime<G extends GraphInput = Graph> {
   /** Allocated bytes per device against the memory plan. */
   memoryReport(): MemoryReportRow[] {
     return this.states
-      .map((s) => ({ rank: s.dev.rank, allocatedBytes: s.allocated, planBytes: s.dev.memory.total, ratio: s.allocated / s.dev.memory.total }))
+      .map((s) => ({
+        rank: s.dev.rank,
+        allocatedBytes: s.allocated,
+        planBytes: s.dev.memory.total,
+        ratio: s.allocated / s.dev.memory.total,
+      }))
       .sort((a, b) => a.rank - b.rank);
   }
 
@@ -115,10 +120,24 @@ export class Runtime<G extends GraphInput = Graph> {
         const limitBytes = s.binding.bytes;
         const weights = [...s.weights]
           .filter(([, w]) => w.blocks.length > 1)
-          .map(([weight, w]): SplitReportRow => ({ rank, kind: 'weight', weight, shape: [...w.shape], blockRows: w.blocks.map((b) => b.rows[1] - b.rows[0]), limitBytes }));
+          .map(([weight, w]): SplitReportRow => ({
+            rank,
+            kind: 'weight',
+            weight,
+            shape: [...w.shape],
+            blockRows: w.blocks.map((b) => b.rows[1] - b.rows[0]),
+            limitBytes,
+          }));
         const caches = [...s.kv]
           .filter(([, blocks]) => blocks.length > 1)
-          .map(([layer, blocks]): SplitReportRow => ({ rank, kind: 'kv-cache', weight: `kv.${layer}`, shape: [...kvShape], blockRows: blocks.map((b) => b.slots[1] - b.slots[0]), limitBytes }));
+          .map(([layer, blocks]): SplitReportRow => ({
+            rank,
+            kind: 'kv-cache',
+            weight: `kv.${layer}`,
+            shape: [...kvShape],
+            blockRows: blocks.map((b) => b.slots[1] - b.slots[0]),
+            limitBytes,
+          }));
         return [...weights, ...caches];
       })
       .sort((a, b) => a.rank - b.rank);
@@ -134,17 +153,28 @@ export class Runtime<G extends GraphInput = Graph> {
   async forward<const P extends Prompts>(prompts: P & BatchCheck<G, P>): Promise<Float32Array[]> {
     if (this.closed) throw closedError('forward');
     const given: unknown = prompts;
-    if (!Array.isArray(given)) throw new RuntimeInputError('invalid_tokens', `forward takes an array of prompts (each an array of token ids), not ${describeValue(given)}`);
+    if (!Array.isArray(given))
+      throw new RuntimeInputError(
+        'invalid_tokens',
+        `forward takes an array of prompts (each an array of token ids), not ${describeValue(given)}`,
+      );
     const max = this.graph.batch!.maxBatch;
     if (prompts.length > max) {
-      throw new RuntimeInputError('invalid_batch', `forward got a batch of ${prompts.length} prompts; plan '${this.graph.plan.name}' has max_batch = ${max}: pass at most ${max} prompts per call`);
+      throw new RuntimeInputError(
+        'invalid_batch',
+        `forward got a batch of ${prompts.length} prompts; plan '${this.graph.plan.name}' has max_batch = ${max}: pass at most ${max} prompts per call`,
+      );
     }
     const { vocab } = this.graph.model;
     const seq = this.graph.batch!.seq;
     for (const [i, p] of prompts.entries()) {
       const problem = tokenProblem(p, vocab, `prompts[${i}]`);
       if (problem !== undefined) throw new RuntimeInputError('invalid_tokens', `forward: ${problem}`);
-      if (p.length > seq) throw new RuntimeInputError('invalid_tokens', `forward: prompts[${i}] has ${p.length} tokens; plan '${this.graph.plan.name}' has seq = ${seq}`);
+      if (p.length > seq)
+        throw new RuntimeInputError(
+          'invalid_tokens',
+          `forward: prompts[${i}] has ${p.length} tokens; plan '${this.graph.plan.name}' has seq = ${seq}`,
+        );
     }
     return this.engine.prefillEach(prompts);
   }
@@ -153,17 +183,25 @@ export class Runtime<G extends GraphInput = Graph> {
   serve(): Server {
     if (!this.server) {
       const b = this.graph.batch!;
-      this.server = createServer(this.engine, policyFromPlan({ ...b, maxBatch: b.maxBatch * meshOf(this.graph.mesh.axes).data }), { vocabSize: this.graph.model.vocab });
+      this.server = createServer(this.engine, policyFromPlan({ ...b, maxBatch: b.maxBatch * meshOf(this.graph.mesh.axes).data }), {
+        vocabSize: this.graph.model.vocab,
+      });
     }
     return this.server;
   }
 
   /** One generation through the batching server; every misuse is a rejected promise (never a synchronous throw). */
-  generate<const N extends number>(prompt: readonly number[], opts: GenerateOptions & { maxNewTokens: N & NewTokensCheck<G, N> }): Promise<GenerateResult> {
+  generate<const N extends number>(
+    prompt: readonly number[],
+    opts: GenerateOptions & { maxNewTokens: N & NewTokensCheck<G, N> },
+  ): Promise<GenerateResult> {
     if (this.closed) return Promise.reject(closedError('generate'));
     const given: unknown = prompt;
     // The server checks the ids (InvalidRequestError); a prompt that is no array at all is the caller's mistake.
-    if (!Array.isArray(given)) return Promise.reject(new RuntimeInputError('invalid_tokens', `generate: the prompt must be an array of token ids, not ${describeValue(given)}`));
+    if (!Array.isArray(given))
+      return Promise.reject(
+        new RuntimeInputError('invalid_tokens', `generate: the prompt must be an array of token ids, not ${describeValue(given)}`),
+      );
     try {
       return this.serve().generate([...prompt], opts);
     } catch (e) {
@@ -188,18 +226,29 @@ export class Runtime<G extends GraphInput = Graph> {
  * (src/graph/validate.ts), so nothing is allocated for one that cannot be served; every
  * mistake in the arguments rejects with a RuntimeInputError.
  */
-export async function createRuntime<const G extends GraphInput = Graph>(input: G & ServingCheck<G>, opts: RuntimeOptions): Promise<Runtime<G>> {
+export async function createRuntime<const G extends GraphInput = Graph>(
+  input: G & ServingCheck<G>,
+  opts: RuntimeOptions,
+): Promise<Runtime<G>> {
   const given: unknown = opts;
-  if (typeof given !== 'object' || given === null) throw new RuntimeInputError('invalid_options', `createRuntime(graph, options) needs options with weights (e.g. { weights: 'random:1' }), not ${describeValue(given)}`);
+  if (typeof given !== 'object' || given === null)
+    throw new RuntimeInputError(
+      'invalid_options',
+      `createRuntime(graph, options) needs options with weights (e.g. { weights: 'random:1' }), not ${describeValue(given)}`,
+    );
   if (typeof opts.weights !== 'string' && (typeof opts.weights !== 'object' || opts.weights === null)) {
-    throw new RuntimeInputError('invalid_options', `options.weights must be 'random:SEED', safetensors paths or a parsed source, not ${describeValue(opts.weights)}`);
+    throw new RuntimeInputError(
+      'invalid_options',
+      `options.weights must be 'random:SEED', safetensors paths or a parsed source, not ${describeValue(opts.weights)}`,
+    );
   }
   const problems = servingGraphProblems(input);
   if (problems.length > 0) throw RuntimeInputError.graph(problems);
   const graph = input as Graph; // read-only from here on: the runtime never writes to the graph
   const weights = typeof opts.weights === 'string' ? parseWeightsSource(opts.weights) : opts.weights;
   const devices = opts.devices ?? (await openDevices(graph.devices.length, opts));
-  if (devices.length < graph.devices.length) throw new RuntimeInputError('invalid_options', `the graph has ${graph.devices.length} ranks but ${devices.length} devices were given`);
+  if (devices.length < graph.devices.length)
+    throw new RuntimeInputError('invalid_options', `the graph has ${graph.devices.length} ranks but ${devices.length} devices were given`);
   const states: DeviceState[] = [];
   const prepare = {
     ...(opts.maxBindingBytes === undefined ? {} : { maxBindingBytes: opts.maxBindingBytes }),
@@ -304,7 +353,8 @@ export class WebgpuEngine implements Engine {
 
   /** Logits of the prompt's last token, after filling `slot` (chunks of max_prefill_tokens). */
   async prefillLogits(slot: number, prompt: readonly number[]): Promise<Float32Array> {
-    if (prompt.length === 0 || prompt.length > this.maxSeq) throw new RangeError(`prompt of ${prompt.length} tokens: 1 … ${this.maxSeq} allowed`);
+    if (prompt.length === 0 || prompt.length > this.maxSeq)
+      throw new RangeError(`prompt of ${prompt.length} tokens: 1 … ${this.maxSeq} allowed`);
     const replica = this.replicas[Math.floor(slot / this.perReplica)]!;
     const local = slot % this.perReplica;
     const chunk = this.graph.batch!.maxPrefillTokens;
@@ -313,7 +363,12 @@ export class WebgpuEngine implements Engine {
       let logits: Float32Array | undefined;
       for (let start = 0; start < prompt.length; start += chunk) {
         const tokens = prompt.slice(start, start + chunk);
-        const r = await replica.forward({ phase: 'prefill', tokens, positions: tokens.map((_, i) => start + i), slots: tokens.map(() => local) });
+        const r = await replica.forward({
+          phase: 'prefill',
+          tokens,
+          positions: tokens.map((_, i) => start + i),
+          slots: tokens.map(() => local),
+        });
         logits = r.logits;
       }
       return logits!;

@@ -23,7 +23,15 @@ import { meshOf } from '../src/mesh.js';
 import { kvCacheTensor } from './allocate.js';
 import type { Member } from './collectives.js';
 import type { RankDevice } from './device.js';
-import { kernels, pickMatmul, ropeTable, subgroupMatrixSupport, type KernelProgram, type SubgroupMatrixConfig, type TensorType } from './kernels/index.js';
+import {
+  kernels,
+  pickMatmul,
+  ropeTable,
+  subgroupMatrixSupport,
+  type KernelProgram,
+  type SubgroupMatrixConfig,
+  type TensorType,
+} from './kernels/index.js';
 import type { KernelRunner } from './kernels/run.js';
 import type { Range } from './weights/slice.js';
 
@@ -50,7 +58,10 @@ export interface WeightBuffer {
 
 /** The single buffer of a weight that is never split (norm gains, biases: bound whole). */
 export function wholeBuffer(w: WeightBuffer, name: string): GPUBuffer {
-  if (w.blocks.length !== 1) throw new Error(`internal error: weight ${name} is split into ${w.blocks.length} blocks where it is bound whole (this is a bug in parplan)`);
+  if (w.blocks.length !== 1)
+    throw new Error(
+      `internal error: weight ${name} is split into ${w.blocks.length} blocks where it is bound whole (this is a bug in parplan)`,
+    );
   return w.blocks[0]!.buffer;
 }
 
@@ -170,10 +181,20 @@ export class Ops {
    * for column-parallel ones): one dispatch per row block of W, writing columns
    * rows[0] … rows[1] of y.
    */
-  private matmul(a: GPUBuffer, weight: string, out: GPUBuffer, layer: number | undefined, M: number, opts: { bias?: string; rowParallel?: boolean; residual?: GPUBuffer } = {}): void {
+  private matmul(
+    a: GPUBuffer,
+    weight: string,
+    out: GPUBuffer,
+    layer: number | undefined,
+    M: number,
+    opts: { bias?: string; rowParallel?: boolean; residual?: GPUBuffer } = {},
+  ): void {
     const { w } = this.w(weight, layer);
     const [N, K] = w.shape as [number, number];
-    const bias = opts.bias && this.hasWeight(opts.bias, layer) && (!opts.rowParallel || this.s.dev.coords.tensor === 0) ? this.w(opts.bias, layer) : undefined;
+    const bias =
+      opts.bias && this.hasWeight(opts.bias, layer) && (!opts.rowParallel || this.s.dev.coords.tensor === 0)
+        ? this.w(opts.bias, layer)
+        : undefined;
     const wt = this.type(w.dtype);
     const pick = this.software && M > 8 ? { variant: 'tiled' as const, tile: 'small' as const } : pickMatmul(M, wt, this.tensorCores);
     for (const block of w.blocks) this.matmulBlock(a, block, out, M, { N, K, dtype: w.dtype, wt, pick, bias, residual: opts.residual });
@@ -184,7 +205,15 @@ export class Ops {
     block: WeightBlock,
     out: GPUBuffer,
     M: number,
-    o: { N: number; K: number; dtype: TensorFormat; wt: TensorType; pick: ReturnType<typeof pickMatmul>; bias: { w: WeightBuffer; name: string } | undefined; residual: GPUBuffer | undefined },
+    o: {
+      N: number;
+      K: number;
+      dtype: TensorFormat;
+      wt: TensorType;
+      pick: ReturnType<typeof pickMatmul>;
+      bias: { w: WeightBuffer; name: string } | undefined;
+      residual: GPUBuffer | undefined;
+    },
   ): void {
     const { K, wt, pick, bias } = o;
     const [col0, end] = block.rows;
@@ -215,7 +244,9 @@ export class Ops {
     const h = this.model.hidden;
     if (this.model.norm === 'layernorm') {
       const b = this.w(`${prefix}.bias`, layer);
-      const p = this.program(`ln:${w.dtype}:${b.w.dtype}`, () => kernels.layernorm({ cols: h, eps: NORM_EPS, weight: this.type(w.dtype), bias: this.type(b.w.dtype) }));
+      const p = this.program(`ln:${w.dtype}:${b.w.dtype}`, () =>
+        kernels.layernorm({ cols: h, eps: NORM_EPS, weight: this.type(w.dtype), bias: this.type(b.w.dtype) }),
+      );
       this.run(p, { x, weight: wholeBuffer(w, name), bias: wholeBuffer(b.w, b.name), y }, { rows });
     } else {
       const p = this.program(`rms:${w.dtype}`, () => kernels.rmsnorm({ cols: h, eps: NORM_EPS, weight: this.type(w.dtype) }));
@@ -257,7 +288,14 @@ export class Ops {
   private attention(layer: number, input: PassInput, n: number, heads: number): void {
     const o = this.cacheOptions();
     const blocks = this.s.kv.get(layer)!;
-    const common = { k: this.buf('k'), v: this.buf('v'), q: this.buf('q'), slots: this.s.buffer('slots'), positions: this.s.buffer('positions'), out: this.buf('attn') };
+    const common = {
+      k: this.buf('k'),
+      v: this.buf('v'),
+      q: this.buf('q'),
+      slots: this.s.buffer('slots'),
+      positions: this.s.buffer('positions'),
+      out: this.buf('attn'),
+    };
     const write = this.program(`kvw:${o.cache.format}`, () => kernels.kvWrite(o));
     if (blocks.length === 1) {
       const kv = blocks[0]!;
@@ -291,7 +329,12 @@ export class Ops {
     if (table.blocks.length === 1 && (!pos || pos.blocks.length === 1)) {
       const rows = m.vocabPadded / this.t;
       const p = this.program(`emb:${table.dtype}:${pos?.dtype ?? '-'}`, () =>
-        kernels.embedding({ hidden: m.hidden, vocab: rows, table: this.type(table.dtype), ...(pos ? { positional: { maxPositions: m.maxSeq, table: this.type(pos.dtype) } } : {}) }),
+        kernels.embedding({
+          hidden: m.hidden,
+          vocab: rows,
+          table: this.type(table.dtype),
+          ...(pos ? { positional: { maxPositions: m.maxSeq, table: this.type(pos.dtype) } } : {}),
+        }),
       );
       const buffers: Record<string, GPUBuffer> = { ids, table: table.blocks[0]!.buffer, out };
       if (pos) Object.assign(buffers, { positions: this.s.buffer('positions'), posTable: pos.blocks[0]!.buffer });
@@ -300,7 +343,9 @@ export class Ops {
     }
     const gather = (w: WeightBuffer, block: WeightBlock, idBuffer: GPUBuffer, accumulate: boolean) => {
       const [base, end] = block.rows;
-      const p = this.program(`emb:${w.dtype}:${base}:${end}:${accumulate ? 'acc' : ''}`, () => kernels.embedding({ hidden: m.hidden, vocab: end - base, rowBase: base, table: this.type(w.dtype), accumulate }));
+      const p = this.program(`emb:${w.dtype}:${base}:${end}:${accumulate ? 'acc' : ''}`, () =>
+        kernels.embedding({ hidden: m.hidden, vocab: end - base, rowBase: base, table: this.type(w.dtype), accumulate }),
+      );
       this.run(p, { ids: idBuffer, table: block.buffer, out }, { T: n });
     };
     table.blocks.forEach((b, i) => gather(table, b, ids, i > 0));
@@ -338,7 +383,10 @@ export class Ops {
         this.attention(layer!, input, n, hpr);
         return;
       case 'out-proj':
-        this.matmul(this.buf('attn'), 'layers.{l}.attn.o.weight', this.buf('y'), layer, n, { bias: 'layers.{l}.attn.o.bias', rowParallel: true });
+        this.matmul(this.buf('attn'), 'layers.{l}.attn.o.weight', this.buf('y'), layer, n, {
+          bias: 'layers.{l}.attn.o.bias',
+          rowParallel: true,
+        });
         return;
       case 'residual': {
         const p = this.program('add:inplace', () => kernels.add({ inplace: true }));
@@ -347,23 +395,39 @@ export class Ops {
       }
       case 'mlp-up':
         this.matmul(this.buf('x'), 'layers.{l}.mlp.up.weight', this.buf('up'), layer, n, { bias: 'layers.{l}.mlp.up.bias' });
-        if (mlp.activation === 'swiglu') this.matmul(this.buf('x'), 'layers.{l}.mlp.gate.weight', this.buf('gate'), layer, n, { bias: 'layers.{l}.mlp.gate.bias' });
+        if (mlp.activation === 'swiglu')
+          this.matmul(this.buf('x'), 'layers.{l}.mlp.gate.weight', this.buf('gate'), layer, n, { bias: 'layers.{l}.mlp.gate.bias' });
         return;
       case 'mlp-act': {
         const count = n * (mlp.ffn / this.t);
-        if (mlp.activation === 'swiglu') this.run(this.program('swiglu', () => kernels.swiglu({ inplace: true })), { gate: this.buf('gate'), up: this.buf('up') }, { n: count });
-        else this.run(this.program('gelu', () => kernels.gelu({ inplace: true })), { x: this.buf('up') }, { n: count });
+        if (mlp.activation === 'swiglu')
+          this.run(
+            this.program('swiglu', () => kernels.swiglu({ inplace: true })),
+            { gate: this.buf('gate'), up: this.buf('up') },
+            { n: count },
+          );
+        else
+          this.run(
+            this.program('gelu', () => kernels.gelu({ inplace: true })),
+            { x: this.buf('up') },
+            { n: count },
+          );
         return;
       }
       case 'mlp-down':
-        this.matmul(this.buf('up'), 'layers.{l}.mlp.down.weight', this.buf('y'), layer, n, { bias: 'layers.{l}.mlp.down.bias', rowParallel: true });
+        this.matmul(this.buf('up'), 'layers.{l}.mlp.down.weight', this.buf('y'), layer, n, {
+          bias: 'layers.{l}.mlp.down.bias',
+          rowParallel: true,
+        });
         return;
       case 'final-norm': {
         // Prefill needs only the last token: gather its row of the residual stream first.
         const rows = input.phase === 'prefill' ? 1 : n;
         if (input.phase === 'prefill') {
           this.s.rd.device.queue.writeBuffer(this.s.buffer('next'), 0, Uint32Array.of(n - 1));
-          const g = this.program('gather:f32', () => kernels.embedding({ hidden: m.hidden, vocab: this.s.buffer('hidden').size / (4 * m.hidden) }));
+          const g = this.program('gather:f32', () =>
+            kernels.embedding({ hidden: m.hidden, vocab: this.s.buffer('hidden').size / (4 * m.hidden) }),
+          );
           this.run(g, { ids: this.s.buffer('next'), table: this.buf('hidden'), out: this.buf('attn') }, { T: 1 });
           this.norm(this.buf('attn'), this.buf('x'), 'final_norm', undefined, rows);
         } else this.norm(this.buf('hidden'), this.buf('x'), 'final_norm', undefined, rows);

@@ -40,7 +40,6 @@ export function bufferBytes(bytes: number): number {
   return Math.max(4, Math.ceil(bytes / 4) * 4);
 }
 
-
 /**
  * The row blocks of `t` under a binding limit of `limit` bytes: one block (all rows)
  * when the tensor fits one binding, else as few blocks as the limit allows, all full
@@ -61,7 +60,10 @@ export function splitRows(t: SplitTensor, limit: number): SplitResult {
   const per = fit - (fit % quantum);
   if (per < 1) {
     const need = wordRows * rowBytes;
-    return { ok: false, problem: `${what}, and it is split by rows, but ${wordRows === 1 ? 'one row' : `${wordRows} rows (the fewest that fill whole 4-byte words)`} already take${wordRows === 1 ? 's' : ''} ${exactBytes(need)}` };
+    return {
+      ok: false,
+      problem: `${what}, and it is split by rows, but ${wordRows === 1 ? 'one row' : `${wordRows} rows (the fewest that fill whole 4-byte words)`} already take${wordRows === 1 ? 's' : ''} ${exactBytes(need)}`,
+    };
   }
   const blocks: Range[] = [];
   for (let r = 0; r < rows; r += per) blocks.push([r, Math.min(rows, r + per)]);
@@ -92,7 +94,11 @@ export function splitSlots(kv: KvCacheTensor, limit: number): SplitResult {
   if (bufferBytes(total) <= limit) return { ok: true, blocks: [[0, kv.slots]] };
   const per = Math.floor(limit / slotBytes);
   const what = `${kv.name}: the K (and the V) cache of one layer [${kv.slots}, ${kv.seq}, ${kv.kvHeads}, ${kv.headDim}] needs ${exactBytes(total)}, more than one binding of ${exactBytes(limit)}`;
-  if (per < 1 || slotBytes % 4 !== 0) return { ok: false, problem: `${what}, and it is split by slots (sequences), but one slot (one sequence's K, or its V) already takes ${exactBytes(slotBytes)}` };
+  if (per < 1 || slotBytes % 4 !== 0)
+    return {
+      ok: false,
+      problem: `${what}, and it is split by slots (sequences), but one slot (one sequence's K, or its V) already takes ${exactBytes(slotBytes)}`,
+    };
   const blocks: Range[] = [];
   for (let s = 0; s < kv.slots; s += per) blocks.push([s, Math.min(kv.slots, s + per)]);
   return { ok: true, blocks };

@@ -63,7 +63,10 @@ export type NotAbove<A extends number, B extends number> = number extends A
     ? true
     : DigitsNotAbove<Digits<`${A}`>, Digits<`${B}`>>;
 
-type Digits<S extends string, Acc extends string[] = []> = S extends `${infer D extends '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '9'}${infer Rest}`
+type Digits<
+  S extends string,
+  Acc extends string[] = [],
+> = S extends `${infer D extends '0' | '1' | '2' | '3' | '4' | '5' | '6' | '7' | '8' | '9'}${infer Rest}`
   ? Digits<Rest, [...Acc, D]>
   : S extends ''
     ? Acc
@@ -78,7 +81,11 @@ type DigitsNotAbove<A extends string[], B extends string[]> = [A] extends [never
       : Shorter<A, B>;
 
 /** Fewer digits (no leading zeros in a literal's decimal form): smaller. */
-type Shorter<A extends string[], B extends string[]> = A extends [string, ...infer RA extends string[]] ? (B extends [string, ...infer RB extends string[]] ? Shorter<RA, RB> : false) : true;
+type Shorter<A extends string[], B extends string[]> = A extends [string, ...infer RA extends string[]]
+  ? B extends [string, ...infer RB extends string[]]
+    ? Shorter<RA, RB>
+    : false
+  : true;
 
 type SameLengthNotAbove<A extends string[], B extends string[]> = A extends [infer X extends string, ...infer RA extends string[]]
   ? B extends [infer Y extends string, ...infer RB extends string[]]
@@ -91,7 +98,8 @@ type SameLengthNotAbove<A extends string[], B extends string[]> = A extends [inf
   : true;
 
 /** More new tokens than `seq` leaves after a prompt of at least one token: `N >= S`. */
-type TooManyNewTokens<N extends number, S extends number> = NotAbove<N, S> extends false ? true : number extends S | N ? false : [N] extends [S] ? true : false;
+type TooManyNewTokens<N extends number, S extends number> =
+  NotAbove<N, S> extends false ? true : number extends S | N ? false : [N] extends [S] ? true : false;
 
 /** `generate`: a literal `maxNewTokens` leaves room for a prompt within `seq`. */
 export type NewTokensCheck<G extends GraphInput, N extends number> =

@@ -44,7 +44,9 @@ function parse(argv: string[]): Options {
     else if (a === '--width') o.width = Number(value());
     else if (a === '--chromium') o.chromium = value();
     else if (a === '-h' || a === '--help') {
-      console.log('usage: node --import tsx scripts/screenshot-report.ts [FILE.plan] [--plan NAME] [-o report.png] [--html report.html] [--width 1240] [--chromium PATH]');
+      console.log(
+        'usage: node --import tsx scripts/screenshot-report.ts [FILE.plan] [--plan NAME] [-o report.png] [--html report.html] [--width 1240] [--chromium PATH]',
+      );
       process.exit(0);
     } else if (!a.startsWith('-') && !planSet) {
       o.plan = a;

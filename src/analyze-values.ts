@@ -43,5 +43,9 @@ export function analyzePlans(values: readonly Embedded[], opts: AnalyzePlansOpti
   const assembled = assemble([...groups.values()], lowerer, planImports(nodeHost, cache, diagnostics, opts.root));
   const sources = new Map<string, SourceFile>();
   for (const s of [...reader.sites.all(), ...assembled.virtual, ...[...cache.values()].map((c) => c.source)]) sources.set(s.path, s);
-  return analyzePrograms(assembled.programs, { files: [...groups.keys()], sources, diagnostics: [...diagnostics, ...assembled.diagnostics] }, opts);
+  return analyzePrograms(
+    assembled.programs,
+    { files: [...groups.keys()], sources, diagnostics: [...diagnostics, ...assembled.diagnostics] },
+    opts,
+  );
 }

@@ -9,7 +9,18 @@ import type { PlanCost } from './cost/types.js';
 import { diag, sortDiagnostics, uniqueDiagnostics, type Diagnostic } from './diagnostics/diagnostic.js';
 import { didYouMean } from './diagnostics/suggest.js';
 import { beyondBytes, fitDiagnostics } from './fit.js';
-import { cachedHost, expandPaths, isTypeScriptPath, loadProgram, mentionsParplan, nodeHost, type CachedFile, type Host, type LoadOptions, type Program } from './load.js';
+import {
+  cachedHost,
+  expandPaths,
+  isTypeScriptPath,
+  loadProgram,
+  mentionsParplan,
+  nodeHost,
+  type CachedFile,
+  type Host,
+  type LoadOptions,
+  type Program,
+} from './load.js';
 import { memoryPlan } from './memory/index.js';
 import type { MemoryPlan } from './memory/types.js';
 import type { CheckedPlan } from './plan.js';
@@ -51,7 +62,9 @@ export function analyze(paths: readonly string[], opts: AnalyzeOptions = {}): An
   const raw: Diagnostic[] = [];
   const files = expandPaths(paths, host, raw);
   const cache = new Map<string, CachedFile>();
-  const programs = files.flatMap((file) => (isTypeScriptPath(file) ? notRead(file, raw) : (loadProgram(file, host, cache, raw, loadOptions(opts)) ?? [])));
+  const programs = files.flatMap((file) =>
+    isTypeScriptPath(file) ? notRead(file, raw) : (loadProgram(file, host, cache, raw, loadOptions(opts)) ?? []),
+  );
   return analyzePrograms(programs, { files, sources: cachedSources(cache), diagnostics: raw }, opts);
 }
 
@@ -89,7 +102,13 @@ export async function analyzeProject(paths: readonly string[], opts: AnalyzeOpti
 function typescriptSize(file: string, host: Host, out: Diagnostic[]): boolean {
   const size = host.size ? host.size(file) : Buffer.byteLength(host.readFile(file));
   if (size <= LIMITS.typescriptFileBytes) return true;
-  out.push({ ...diag('PP6001', undefined, { path: file, reason: `it is larger than ${limitText(LIMITS.typescriptFileBytes)}, the most parplan reads as a TypeScript file` }), file });
+  out.push({
+    ...diag('PP6001', undefined, {
+      path: file,
+      reason: `it is larger than ${limitText(LIMITS.typescriptFileBytes)}, the most parplan reads as a TypeScript file`,
+    }),
+    file,
+  });
   return false;
 }
 
@@ -124,7 +143,8 @@ export function analyzePrograms(programs: readonly Program[], inputs: ProgramInp
     // With --plan, the other plans' own diagnostics are not wanted; models and clusters' are.
     const others = opts.plan === undefined ? [] : program.root.declarations.filter((d) => d.keyword === 'plan' && d.name !== opts.plan);
     for (const d of checked.diagnostics) {
-      if (!others.some((o) => d.span && d.span.file === o.span.file && d.span.start >= o.span.start && d.span.end <= o.span.end)) raw.push(d);
+      if (!others.some((o) => d.span && d.span.file === o.span.file && d.span.start >= o.span.start && d.span.end <= o.span.end))
+        raw.push(d);
     }
     for (const plan of checked.plans) {
       if (opts.plan !== undefined && plan.name !== opts.plan) continue;

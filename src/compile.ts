@@ -54,20 +54,36 @@ export function graphSize(plan: CheckedPlan): { devices: number; actions: number
 export function graphSizeDiagnostic(plan: CheckedPlan): Diagnostic | undefined {
   const size = graphSize(plan);
   if (size.devices > LIMITS.graphDevices) {
-    return diag('PP5005', plan.spans['data'] ?? plan.spans['tensor'] ?? plan.spans['pipeline'] ?? plan.span, {
-      plan: plan.name,
-      size: `${groupDigits(size.devices)} devices`,
-      limit: `${groupDigits(LIMITS.graphDevices)} devices`,
-    }, { help: 'check and report this plan (check needs no graph), or compile the same plan on fewer data-parallel replicas: each replica runs the same programs' });
+    return diag(
+      'PP5005',
+      plan.spans['data'] ?? plan.spans['tensor'] ?? plan.spans['pipeline'] ?? plan.span,
+      {
+        plan: plan.name,
+        size: `${groupDigits(size.devices)} devices`,
+        limit: `${groupDigits(LIMITS.graphDevices)} devices`,
+      },
+      {
+        help: 'check and report this plan (check needs no graph), or compile the same plan on fewer data-parallel replicas: each replica runs the same programs',
+      },
+    );
   }
   if (size.actions > LIMITS.graphActions && plan.mode === 'train') {
-    const how = plan.actions ? 'actions in its table' : `schedule actions (pipeline ${plan.mesh.pipeline}${plan.virtual > 1 ? ` × virtual ${plan.virtual}` : ''} × ${groupDigits(plan.microbatches)} microbatches × forward and backward)`;
+    const how = plan.actions
+      ? 'actions in its table'
+      : `schedule actions (pipeline ${plan.mesh.pipeline}${plan.virtual > 1 ? ` × virtual ${plan.virtual}` : ''} × ${groupDigits(plan.microbatches)} microbatches × forward and backward)`;
     const fewer = Math.max(1, Math.floor(LIMITS.graphActions / (2 * plan.mesh.pipeline * plan.virtual)));
-    return diag('PP5005', plan.spans['microbatches'] ?? plan.spans['batch.global'] ?? plan.spans['actions'] ?? plan.span, {
-      plan: plan.name,
-      size: `${groupDigits(size.actions)} ${how}`,
-      limit: `${groupDigits(LIMITS.graphActions)} actions`,
-    }, { help: `use fewer microbatches per step (at most ${groupDigits(fewer)} here: a smaller global batch or a larger micro), or check the plan as it is (check needs no graph): every step repeats the same schedule` });
+    return diag(
+      'PP5005',
+      plan.spans['microbatches'] ?? plan.spans['batch.global'] ?? plan.spans['actions'] ?? plan.span,
+      {
+        plan: plan.name,
+        size: `${groupDigits(size.actions)} ${how}`,
+        limit: `${groupDigits(LIMITS.graphActions)} actions`,
+      },
+      {
+        help: `use fewer microbatches per step (at most ${groupDigits(fewer)} here: a smaller global batch or a larger micro), or check the plan as it is (check needs no graph): every step repeats the same schedule`,
+      },
+    );
   }
   return undefined;
 }
@@ -99,10 +115,13 @@ export function simulationDiagnostics(plan: CheckedPlan, sim: SimResult): Diagno
     const table = plan.mode === 'train' ? plan.actions : undefined;
     const stage = plan.mode === 'train' ? coordsOf(plan.mesh, first.rank).pipeline : 0;
     const cell = table?.[stage]?.[first.actionIndex]?.span;
-    out.push(deadlockDiagnostic(sim.deadlock.stuck, sim.deadlock.grid, cell ?? plan.spans['actions'] ?? plan.spans['schedule'] ?? plan.span));
+    out.push(
+      deadlockDiagnostic(sim.deadlock.stuck, sim.deadlock.grid, cell ?? plan.spans['actions'] ?? plan.spans['schedule'] ?? plan.span),
+    );
   }
   // Unmatched messages or collectives cannot come from a checked plan (the checker
   // validates action tables): they are a lowering bug.
-  for (const p of sim.problems.slice(0, 5)) out.push(diag('PP9001', plan.span, { detail: `the simulation of plan '${plan.name}' found: ${p}` }));
+  for (const p of sim.problems.slice(0, 5))
+    out.push(diag('PP9001', plan.span, { detail: `the simulation of plan '${plan.name}' found: ${p}` }));
   return out;
 }

@@ -53,9 +53,14 @@ export function beyondBytes(plan: CheckedPlan, memory: MemoryPlan): Diagnostic |
 }
 
 function beyond(plan: CheckedPlan, where: string, detail: string): Diagnostic {
-  return diag('PP4003', plan.span, { plan: plan.name, where, limit: `${LIMITS.deviceBytes / 2 ** 50} PiB`, detail }, {
-    help: 'the model or the batch is far larger than any GPU: check layers, hidden, ffn, vocab, seq and the batch, or split the model over more GPUs',
-  });
+  return diag(
+    'PP4003',
+    plan.span,
+    { plan: plan.name, where, limit: `${LIMITS.deviceBytes / 2 ** 50} PiB`, detail },
+    {
+      help: 'the model or the batch is far larger than any GPU: check layers, hidden, ffn, vocab, seq and the batch, or split the model over more GPUs',
+    },
+  );
 }
 
 export function fitDiagnostics(plan: CheckedPlan, memory: MemoryPlan): FitResult {
@@ -65,14 +70,26 @@ export function fitDiagnostics(plan: CheckedPlan, memory: MemoryPlan): FitResult
     const out: Diagnostic[] = [];
     if (worst.totalBytes > LOW_HEADROOM * worst.usableBytes) {
       const headroom = formatBytes(worst.usableBytes - worst.totalBytes);
-      out.push(diag('PP4002', plan.span, { plan: plan.name, headroom, where: label }, { help: 'fragmentation or extra framework buffers may push it over; leave more room by lowering the batch or sequence length, or by splitting over more GPUs' }));
+      out.push(
+        diag(
+          'PP4002',
+          plan.span,
+          { plan: plan.name, headroom, where: label },
+          {
+            help: 'fragmentation or extra framework buffers may push it over; leave more room by lowering the batch or sequence length, or by splitting over more GPUs',
+          },
+        ),
+      );
     }
     return { fits: true, diagnostics: out };
   }
   const largest = CATEGORIES.reduce((a, c) => (worst.breakdown[c] > worst.breakdown[a] ? c : a), CATEGORIES[0]);
   const worstText = `${label} needs ${formatBytes(worst.totalBytes)}, but ${formatBytes(worst.usableBytes)} of ${plan.cluster.gpu.id}'s ${formatBytes(worst.capacityBytes)} is usable (largest part: ${largest} ${formatBytes(worst.breakdown[largest])})`;
   const fixes = suggestFixes(plan);
-  const help = fixes.length > 0 ? `these fit: ${fixes.slice(0, 3).join('; or ')}` : `no single change of batch, tensor, pipeline, ZeRO or recompute fits; ${searchHint(plan)}, or use a larger GPU or more of them`;
+  const help =
+    fixes.length > 0
+      ? `these fit: ${fixes.slice(0, 3).join('; or ')}`
+      : `no single change of batch, tensor, pipeline, ZeRO or recompute fits; ${searchHint(plan)}, or use a larger GPU or more of them`;
   return { fits: false, diagnostics: [diag('PP4001', plan.span, { plan: plan.name, worst: worstText }, { help })] };
 }
 

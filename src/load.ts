@@ -94,7 +94,8 @@ function unreadable(host: Host, path: string): string | undefined {
   if (kind === undefined) return 'no such file';
   if (kind === 'dir') return 'it is a directory';
   if (kind === 'other') return 'it is not a regular file';
-  if ((host.size ? host.size(path) : Buffer.byteLength(host.readFile(path))) > LIMITS.planFileBytes) return `it is larger than ${limitText(LIMITS.planFileBytes)}, the most parplan reads as a plan file`;
+  if ((host.size ? host.size(path) : Buffer.byteLength(host.readFile(path))) > LIMITS.planFileBytes)
+    return `it is larger than ${limitText(LIMITS.planFileBytes)}, the most parplan reads as a plan file`;
   return undefined;
 }
 
@@ -138,7 +139,11 @@ export function resolveImport(
   // Outside the tree is refused before anything else, so an import cannot probe which files exist there.
   const real = host.kind(target) === undefined ? join(realpathOr(host, dirname(target)), basename(target)) : realpathOr(host, target);
   if (!within(real, scope.root)) {
-    return { code: 'PP2016', reason: `it is outside ${scope.rootText}`, help: 'imports stay inside the repository of the checked file (or its directory, outside a repository); to allow a wider tree, pass --root DIR' };
+    return {
+      code: 'PP2016',
+      reason: `it is outside ${scope.rootText}`,
+      help: 'imports stay inside the repository of the checked file (or its directory, outside a repository); to allow a wider tree, pass --root DIR',
+    };
   }
   const why = unreadable(host, target);
   if (why === 'no such file' || why === 'it is a directory') return { code: 'PP2012', reason: why, help: relativeHelp };
@@ -190,7 +195,9 @@ export function expandPaths(paths: readonly string[], host: Host, out: Diagnosti
       const top = realpathOr(host, p);
       walk(p, top, { host, out, opts, top, visited: new Set([top]) }, found);
       if (found.length === 0 && !out.some((d) => d.file?.startsWith(p))) {
-        const help = opts.typescript ? 'nor TypeScript files that import parplan; give the directory or the files that hold the plans' : undefined;
+        const help = opts.typescript
+          ? 'nor TypeScript files that import parplan; give the directory or the files that hold the plans'
+          : undefined;
         out.push({ ...diag('PP6002', undefined, { path: p }, help ? { help } : {}), file: p });
       }
       files.push(...found.sort());
@@ -269,7 +276,13 @@ export interface LoadOptions {
  * `cache` across roots. Imports are confined (resolveImport) and bounded in depth and count
  * (LIMITS.importDepth, LIMITS.importFiles).
  */
-export function loadProgram(root: string, host: Host, cache: Map<string, CachedFile>, out: Diagnostic[], opts: LoadOptions = {}): Program | undefined {
+export function loadProgram(
+  root: string,
+  host: Host,
+  cache: Map<string, CachedFile>,
+  out: Diagnostic[],
+  opts: LoadOptions = {},
+): Program | undefined {
   const files: PlanFile[] = [];
   const seen = new Set<string>();
   // Found on the first import only: most files import nothing, and finding the repository costs a stat per directory.
@@ -305,9 +318,21 @@ export function loadProgram(root: string, host: Host, cache: Map<string, CachedF
       if (!('target' in r)) {
         out.push(diag(r.code, imp.pathSpan, { path: imp.path, reason: r.reason }, r.help ? { help: r.help } : {}));
       } else if (depth + 1 > LIMITS.importDepth) {
-        out.push(diag('PP2016', imp.pathSpan, { path: imp.path, reason: `imports nest deeper than ${LIMITS.importDepth} files` }, { help: 'import the shared declarations directly from fewer levels' }));
+        out.push(
+          diag(
+            'PP2016',
+            imp.pathSpan,
+            { path: imp.path, reason: `imports nest deeper than ${LIMITS.importDepth} files` },
+            { help: 'import the shared declarations directly from fewer levels' },
+          ),
+        );
       } else if (!seen.has(normalize(r.target)) && seen.size >= LIMITS.importFiles) {
-        out.push(diag('PP2016', imp.pathSpan, { path: imp.path, reason: `the program already reads ${LIMITS.importFiles} files, the most one check reads` }));
+        out.push(
+          diag('PP2016', imp.pathSpan, {
+            path: imp.path,
+            reason: `the program already reads ${LIMITS.importFiles} files, the most one check reads`,
+          }),
+        );
       } else {
         visit(r.target, depth + 1);
       }

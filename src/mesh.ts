@@ -12,7 +12,11 @@
 export const MESH_AXES = [
   { name: 'tensor', size: 'tensor-parallel degree', role: "splits every layer's weights and heads (Megatron tensor parallelism)" },
   { name: 'pipeline', size: 'pipeline stages', role: 'splits the layers into stages, run one after another' },
-  { name: 'data', size: 'data-parallel replicas', role: 'replicates the model and splits the batch (ZeRO also splits optimizer state, gradients, weights)' },
+  {
+    name: 'data',
+    size: 'data-parallel replicas',
+    role: 'replicates the model and splits the batch (ZeRO also splits optimizer state, gradients, weights)',
+  },
 ] as const;
 
 export type MeshAxis = (typeof MESH_AXES)[number]['name'];
@@ -118,4 +122,5 @@ export function meshText(mesh: Mesh): string {
   return MESH_AXIS_NAMES.map((a) => `${a} ${mesh[a]}`).join(' × ');
 }
 
-export const { deviceCount, rankOf, coordsOf, ranks, forEachRank, groupIndex, groupsAlong, axesOf, meshOf } = meshFunctions(MESH_AXIS_NAMES);
+export const { deviceCount, rankOf, coordsOf, ranks, forEachRank, groupIndex, groupsAlong, axesOf, meshOf } =
+  meshFunctions(MESH_AXIS_NAMES);

@@ -81,7 +81,13 @@ export const DEFAULT_NORM_EPS = 1e-5;
 export const DEFAULT_ROPE_THETA = 10000;
 
 /** What an architecture implies unless the model overrides it: the key table's arch presets (src/facts/keys.ts), the one source. */
-export function archPreset(arch: Arch): { norm: Norm; activation: Activation; bias: boolean; positions: Positions; tiedEmbeddings: boolean } {
+export function archPreset(arch: Arch): {
+  norm: Norm;
+  activation: Activation;
+  bias: boolean;
+  positions: Positions;
+  tiedEmbeddings: boolean;
+} {
   return {
     norm: defaultValue('model', 'norm', arch) as Norm,
     activation: defaultValue('model', 'activation', arch) as Activation,
@@ -96,7 +102,8 @@ export type LayerStructure = Pick<Model, 'name' | 'layers' | 'layer' | 'override
 
 /** The structure of layer `l` (0-based). */
 export function layerAt(model: LayerStructure, l: number): LayerSpec {
-  if (!Number.isInteger(l) || l < 0 || l >= model.layers) throw new RangeError(`model '${model.name}' has no layer ${l} (layers 0 … ${model.layers - 1})`);
+  if (!Number.isInteger(l) || l < 0 || l >= model.layers)
+    throw new RangeError(`model '${model.name}' has no layer ${l} (layers 0 … ${model.layers - 1})`);
   const o = model.overrides?.find((r) => r.first <= l && l <= r.last);
   if (!o) return model.layer;
   return { attention: o.attention ?? model.layer.attention, mlp: o.mlp ?? model.layer.mlp };
@@ -139,7 +146,8 @@ export function uniformLayer(model: LayerStructure, what = 'this stage'): LayerS
   if (!model.overrides || model.overrides.length === 0) return model.layer;
   const runs = layerRuns(model);
   const first = runs[0]!.layer;
-  if (runs.some((r) => !sameLayer(r.layer, first))) throw new Error(`model '${model.name}': ${what} needs every layer alike (layers differ in attention or MLP)`);
+  if (runs.some((r) => !sameLayer(r.layer, first)))
+    throw new Error(`model '${model.name}': ${what} needs every layer alike (layers differ in attention or MLP)`);
   return first;
 }
 
@@ -203,7 +211,9 @@ export function buildModel(arch: Arch, s: ModelSizes): Model {
   for (const o of s.overrides ?? []) {
     // layerAt takes the first override covering a layer: overlaps would hide one silently.
     if (!(Number.isInteger(o.first) && Number.isInteger(o.last) && next <= o.first && o.first <= o.last && o.last < s.layers)) {
-      throw new Error(`model ${s.name ?? arch}: override layers ${o.first} … ${o.last} must lie in 0 … ${s.layers - 1}, in order, without overlap`);
+      throw new Error(
+        `model ${s.name ?? arch}: override layers ${o.first} … ${o.last} must lie in 0 … ${s.layers - 1}, in order, without overlap`,
+      );
     }
     next = o.last + 1;
   }

@@ -18,14 +18,25 @@ const EXAMPLE_PATH = '/example.plan';
 
 /** Codes whose cause lies outside a `.plan` file (command line, files, parplan's own bugs): a `## Notes` section instead of examples. */
 const NO_PLAN_EXAMPLE: ReadonlySet<Code> = new Set<Code>([
-  'PP6001', 'PP6002', 'PP6003', 'PP6004', 'PP9001',
+  'PP6001',
+  'PP6002',
+  'PP6003',
+  'PP6004',
+  'PP9001',
   // Plans embedded in TypeScript: their ```ts examples run in test/embedded/explain.test.ts.
-  'PP7001', 'PP7002', 'PP7003', 'PP7004', 'PP7005', 'PP7006',
+  'PP7001',
+  'PP7002',
+  'PP7003',
+  'PP7004',
+  'PP7005',
+  'PP7006',
 ]);
 
 const HEADINGS = ['Example', 'Fixed', 'Notes', 'See also'];
 
-const pageFiles = readdirSync(DIR).filter((f) => !f.startsWith('.')).sort();
+const pageFiles = readdirSync(DIR)
+  .filter((f) => !f.startsWith('.'))
+  .sort();
 const codes = Object.keys(CODES) as Code[];
 
 interface Page {
@@ -55,7 +66,8 @@ function blocks(section: string | undefined, lang: string): string[] {
 
 /** A file system holding one file, `/example.plan`; every other path is missing. */
 function memoryHost(text: string): Host {
-  const missing = (path: string): Error => Object.assign(new Error(`ENOENT: no such file or directory, open '${path}'`), { code: 'ENOENT' });
+  const missing = (path: string): Error =>
+    Object.assign(new Error(`ENOENT: no such file or directory, open '${path}'`), { code: 'ENOENT' });
   return {
     readFile: (path) => {
       if (path === EXAMPLE_PATH) return text;
@@ -74,7 +86,8 @@ function check(text: string) {
 function checkSection(text: string, section: string | undefined) {
   const a = check(text);
   // Compile pages (PP5005) show `parplan compile` in a ```sh block: add what compile finds before lowering.
-  if (/parplan compile /.test(blocks(section, 'sh').join('\n'))) return { ...a, diagnostics: [...a.diagnostics, ...compilable(a.results).diagnostics] };
+  if (/parplan compile /.test(blocks(section, 'sh').join('\n')))
+    return { ...a, diagnostics: [...a.diagnostics, ...compilable(a.results).diagnostics] };
   const cmd = /parplan export (.*)/.exec(blocks(section, 'sh').join('\n'))?.[1];
   if (cmd === undefined) return a;
   const to = /--to (\S+)/.exec(cmd)?.[1] as Engine;

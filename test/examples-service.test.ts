@@ -22,7 +22,10 @@ describe('examples/service', () => {
     try {
       expect(service.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       expect(service.graph.plan).toMatchObject({ name: 'tiny_service', mode: 'serve', engine: 'webgpu' });
-      const res = await fetch(`${service.url}/v1/generate`, { method: 'POST', body: JSON.stringify({ prompt: [1, 2, 3], max_new_tokens: 8 }) });
+      const res = await fetch(`${service.url}/v1/generate`, {
+        method: 'POST',
+        body: JSON.stringify({ prompt: [1, 2, 3], max_new_tokens: 8 }),
+      });
       expect(res.status).toBe(200);
       const body = (await res.json()) as { tokens: number[]; finish: string };
       expect(Object.keys(body).sort()).toEqual(['finish', 'tokens']);
@@ -43,7 +46,10 @@ describe('examples/service', () => {
     const service = await start({ plan: path, port: 0 });
     try {
       const a = await service.runtime.generate([1, 2, 3], { maxNewTokens: 8 });
-      const res = await fetch(`${service.url}/v1/generate`, { method: 'POST', body: JSON.stringify({ prompt: [1, 2, 3], max_new_tokens: 8 }) });
+      const res = await fetch(`${service.url}/v1/generate`, {
+        method: 'POST',
+        body: JSON.stringify({ prompt: [1, 2, 3], max_new_tokens: 8 }),
+      });
       expect(((await res.json()) as { tokens: number[] }).tokens).toEqual(a.tokens);
     } finally {
       await service.close();

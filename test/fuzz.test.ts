@@ -85,7 +85,12 @@ describe('fuzz regressions: keys that every JavaScript object has', () => {
       const a = run(`model m { arch = llama  layers = 2  hidden = 256  heads = 4  ffn = 512  vocab = 1000  max_seq = 128  ${key} = 1 }
 cluster c { gpu = L4  gpus = 1  ${key} = 1 }
 plan p { model = m  cluster = c  mode = serve  ${key} = 1  batch { max_batch = 1  seq = 64  ${key} = 1 } }`);
-      expect(a.diagnostics.map((d) => [d.code, d.span?.line])).toEqual([['PP2002', 1], ['PP2002', 2], ['PP2002', 3], ['PP2002', 3]]);
+      expect(a.diagnostics.map((d) => [d.code, d.span?.line])).toEqual([
+        ['PP2002', 1],
+        ['PP2002', 2],
+        ['PP2002', 3],
+        ['PP2002', 3],
+      ]);
     });
   }
 });
@@ -93,14 +98,18 @@ plan p { model = m  cluster = c  mode = serve  ${key} = 1  batch { max_batch = 1
 describe('fuzz regressions: a declaration keyword that is a name every JavaScript object has', () => {
   it('`toString p { … }` is an unknown keyword (PP2001), not a plan', () => {
     const a = analyze(['/r.plan'], { host: memoryHost(new Map([['/r.plan', 'toString p { mode = serve }\nconstructor q { }\n']])) });
-    expect(a.diagnostics.map((d) => [d.code, d.span?.line, d.span?.column])).toEqual([['PP2001', 1, 1], ['PP2001', 2, 1]]);
+    expect(a.diagnostics.map((d) => [d.code, d.span?.line, d.span?.column])).toEqual([
+      ['PP2001', 1, 1],
+      ['PP2001', 2, 1],
+    ]);
     expect(a.results).toEqual([]);
   });
 });
 
 describe('fuzz regressions: inputs that once made the checker loop for minutes', () => {
   const run = (text: string) => analyze(['/r.plan'], { host: memoryHost(new Map([['/r.plan', text]])) });
-  const model = (layers: number) => `model m { arch = gpt2  layers = ${layers}  hidden = 25600  heads = 160  vocab = 51200  max_seq = 2048 }`;
+  const model = (layers: number) =>
+    `model m { arch = gpt2  layers = ${layers}  hidden = 25600  heads = 160  vocab = 51200  max_seq = 2048 }`;
   it('a misfit on a huge cluster: the fix search tries a few deeper pipelines, not every one', () => {
     // At the key bounds (layers ≤ 10,000, GPUs ≤ 262,144) since these were set.
     const a = run(`${model(9999)}

@@ -16,7 +16,8 @@ function defaults(kind: BlockKind, opts: { mode?: Mode; arch?: Arch; skip?: stri
   const lines: string[] = [];
   for (const [key, spec] of Object.entries(KEYS[kind])) {
     const d = spec.default;
-    if (d === undefined || 'rule' in d || opts.skip?.includes(key) || (opts.mode && spec.modes && !spec.modes.includes(opts.mode))) continue;
+    if (d === undefined || 'rule' in d || opts.skip?.includes(key) || (opts.mode && spec.modes && !spec.modes.includes(opts.mode)))
+      continue;
     const v = 'value' in d ? d.value : d.byArch[opts.arch!];
     lines.push(`${key} = ${valueText(spec.type, v)}`);
   }
@@ -27,7 +28,11 @@ function defaults(kind: BlockKind, opts: { mode?: Mode; arch?: Arch; skip?: stri
 function meaning(x: unknown): unknown {
   if (Array.isArray(x)) return x.map(meaning);
   if (typeof x !== 'object' || x === null) return x;
-  return Object.fromEntries(Object.entries(x).filter(([k]) => k !== 'span' && k !== 'spans' && k !== 'workspaceGiven').map(([k, v]) => [k, meaning(v)]));
+  return Object.fromEntries(
+    Object.entries(x)
+      .filter(([k]) => k !== 'span' && k !== 'spans' && k !== 'workspaceGiven')
+      .map(([k, v]) => [k, meaning(v)]),
+  );
 }
 
 const SHAPE: Record<Arch, string> = {

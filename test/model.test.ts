@@ -56,8 +56,26 @@ describe('per-layer structure', () => {
     const sizes = { layers: 4, hidden: 8, heads: 2, ffn: 16, vocab: 10, maxSeq: 8 };
     const mlp = { kind: 'dense', activation: 'swiglu', ffn: 8 } as const;
     expect(() => llamaConfig({ ...sizes, overrides: [{ first: 2, last: 4, mlp }] })).toThrow(/must lie in 0 … 3/);
-    expect(() => llamaConfig({ ...sizes, overrides: [{ first: 0, last: 2, mlp }, { first: 2, last: 3, mlp }] })).toThrow(/without overlap/);
-    expect(layerRuns(llamaConfig({ ...sizes, overrides: [{ first: 0, last: 1, mlp }, { first: 2, last: 3, mlp }] })).length).toBe(2);
+    expect(() =>
+      llamaConfig({
+        ...sizes,
+        overrides: [
+          { first: 0, last: 2, mlp },
+          { first: 2, last: 3, mlp },
+        ],
+      }),
+    ).toThrow(/without overlap/);
+    expect(
+      layerRuns(
+        llamaConfig({
+          ...sizes,
+          overrides: [
+            { first: 0, last: 1, mlp },
+            { first: 2, last: 3, mlp },
+          ],
+        }),
+      ).length,
+    ).toBe(2);
   });
 
   it('uniformLayer refuses a model whose layers differ', () => {
@@ -69,15 +87,19 @@ describe('per-layer structure', () => {
 describe('counts summed layer by layer', () => {
   const mlp = (ffn: number) => 3 * h * ffn;
   it('parameters: each layer with its own ffn', () => {
-    const perLayer = (ffn: number) => layerParams(mixed, { attention: mixed.layer.attention, mlp: { kind: 'dense', activation: 'swiglu', ffn } }).total;
-    expect(countParams(mixed)).toBe(countParams(llama3_8b) - 4 * perLayer(14336) + 4 * perLayer(8192) - 4 * perLayer(14336) + 4 * perLayer(4096));
+    const perLayer = (ffn: number) =>
+      layerParams(mixed, { attention: mixed.layer.attention, mlp: { kind: 'dense', activation: 'swiglu', ffn } }).total;
+    expect(countParams(mixed)).toBe(
+      countParams(llama3_8b) - 4 * perLayer(14336) + 4 * perLayer(8192) - 4 * perLayer(14336) + 4 * perLayer(4096),
+    );
     // Llama-3-8B is 8,030,261,248 (Hugging Face); the narrowed MLPs remove 3h·Δffn each.
     expect(countParams(mixed)).toBe(8_030_261_248 - 4 * (mlp(14336) - mlp(8192)) - 4 * (mlp(14336) - mlp(4096)));
   });
 
   it('a device holds the sum of its own layers', () => {
     const plan = servePlan(mixed, { pipeline: 2, tensor: 2 });
-    const shard = (ffn: number) => layerParams(mixed, shardLayer({ attention: mixed.layer.attention, mlp: { kind: 'dense', activation: 'swiglu', ffn } }, 2)).total;
+    const shard = (ffn: number) =>
+      layerParams(mixed, shardLayer({ attention: mixed.layer.attention, mlp: { kind: 'dense', activation: 'swiglu', ffn } }, 2)).total;
     expect(deviceParams(plan, plan.stages[0]!).layers).toBe(4 * shard(8192) + 12 * shard(14336));
     expect(deviceParams(plan, plan.stages[1]!).layers).toBe(12 * shard(14336) + 4 * shard(4096));
   });
@@ -97,7 +119,14 @@ describe('the CPU reference reads each layer', () => {
     ffn: 24,
     vocab: 19,
     maxSeq: 8,
-    overrides: [{ first: 1, last: 1, attention: { kind: 'gqa', heads: 2, kvHeads: 1, headDim: 6 }, mlp: { kind: 'dense', activation: 'swiglu', ffn: 40 } }],
+    overrides: [
+      {
+        first: 1,
+        last: 1,
+        attention: { kind: 'gqa', heads: 2, kvHeads: 1, headDim: 6 },
+        mlp: { kind: 'dense', activation: 'swiglu', ffn: 40 },
+      },
+    ],
   });
   it('weight shapes and the KV cache follow the layer', () => {
     const shapes = weightShapes(tiny);

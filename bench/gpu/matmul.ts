@@ -14,7 +14,10 @@ const arg = (name: string, dflt: string) => {
 const S = Number(arg('size', '8192'));
 const iters = Number(arg('iters', '10'));
 const dawn = arg('dawn', '');
-const [rd] = await openDevices(1, { ...(dawn ? { dawn: dawn.split(' ') } : {}), optionalFeatures: ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix' as GPUFeatureName] });
+const [rd] = await openDevices(1, {
+  ...(dawn ? { dawn: dawn.split(' ') } : {}),
+  optionalFeatures: ['shader-f16', 'subgroups', 'chromium-experimental-subgroup-matrix' as GPUFeatureName],
+});
 const device = rd!.device;
 const runner = new KernelRunner(device);
 
@@ -45,7 +48,11 @@ async function time(p: KernelProgram, wBytes: number): Promise<number> {
 const out: Record<string, unknown> = { adapter: rd!.description, size: S };
 out['f32_tflops'] = await time(matmulProgram({ N: S, K: S, variant: 'tiled', tile: 'large' }), S * S * 4);
 const sg = subgroupMatrixSupport(rd!.adapter, device);
-if (sg && device.features.has('shader-f16')) out['f16_tensor_core_tflops'] = await time(matmulProgram({ N: S, K: S, w: { format: 'f16', native16: true }, variant: 'subgroup-matrix', subgroupMatrix: sg }), S * S * 2);
+if (sg && device.features.has('shader-f16'))
+  out['f16_tensor_core_tflops'] = await time(
+    matmulProgram({ N: S, K: S, w: { format: 'f16', native16: true }, variant: 'subgroup-matrix', subgroupMatrix: sg }),
+    S * S * 2,
+  );
 else out['f16_tensor_core_tflops'] = null;
 console.log(JSON.stringify(out));
 process.exit(0);

@@ -60,7 +60,11 @@ export interface AttentionOptions extends KvCacheShape {
 }
 
 const WRITE_UNIFORMS: UniformField[] = u32Fields('T', 'words', 'slots', 'maxSeq', 'slot0');
-const ATTN_UNIFORMS: UniformField[] = [...u32Fields('T', 'heads', 'kvHeads', 'slots', 'maxSeq'), { name: 'scale', type: 'f32' }, ...u32Fields('slot0')];
+const ATTN_UNIFORMS: UniformField[] = [
+  ...u32Fields('T', 'heads', 'kvHeads', 'slots', 'maxSeq'),
+  { name: 'scale', type: 'f32' },
+  ...u32Fields('slot0'),
+];
 
 function checkShape(o: KvCacheShape, what: string): { D: number; KVH: number; cache: TensorType } {
   positiveInt(o.slots, `${what} slots`);
@@ -172,7 +176,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   let L = workgroupUniformLoad(&len_s);
   let slot = workgroupUniformLoad(&slot_s);
-${o.slotBlock ? '  if (slot >= u.slots) { return; } // another block\'s token\n' : ''}  let kvh = h / (H / KVH);
+${o.slotBlock ? "  if (slot >= u.slots) { return; } // another block's token\n" : ''}  let kvh = h / (H / KVH);
   for (var d = lid; d < D; d += ${WG}u) { qs[d] = q[(t * H + h) * D + d] * u.scale; }
   workgroupBarrier();
   var m = -3.4028234663852886e38;

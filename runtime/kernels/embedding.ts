@@ -42,9 +42,11 @@ export function embeddingProgram(o: EmbeddingOptions): KernelProgram {
   const pos = o.positional;
   const pt = pos ? (pos.table ?? tt) : undefined;
   const rowBase = o.rowBase ?? 0;
-  if (!Number.isInteger(rowBase) || rowBase < 0 || rowBase + vocab > 0xffffffff) throw new Error(`embedding rowBase must be a u32 with rowBase + vocab < 2³², got ${rowBase}`);
+  if (!Number.isInteger(rowBase) || rowBase < 0 || rowBase + vocab > 0xffffffff)
+    throw new Error(`embedding rowBase must be a u32 with rowBase + vocab < 2³², got ${rowBase}`);
   const accumulate = o.accumulate === true;
-  if (accumulate && pos) throw new Error('embedding: accumulate takes no positional table (accumulate the position table as a second gather, ids = positions)');
+  if (accumulate && pos)
+    throw new Error('embedding: accumulate takes no positional table (accumulate the position table as a second gather, ids = positions)');
   const specs: BindingSpec[] = [
     { name: 'ids', access: 'read', type: 'u32' },
     { name: 'table', access: 'read', tensor: tt },

@@ -70,7 +70,15 @@ export type KernelOp = keyof typeof kernels;
 
 export type { BindingDecl, Dims, KernelProgram, UniformField } from './types.js';
 export { KernelRunner, type BufferArg, type RunnerOptions } from './run.js';
-export { matmulProgram, pickMatmul, subgroupMatrixSupport, type MatmulOptions, type MatmulTile, type MatmulVariant, type SubgroupMatrixConfig } from './matmul.js';
+export {
+  matmulProgram,
+  pickMatmul,
+  subgroupMatrixSupport,
+  type MatmulOptions,
+  type MatmulTile,
+  type MatmulVariant,
+  type SubgroupMatrixConfig,
+} from './matmul.js';
 export { layerNormProgram, rmsNormProgram, type NormOptions } from './norm.js';
 export { addProgram, geluProgram, swigluProgram, type ElementwiseOptions } from './elementwise.js';
 export { ropeProgram, ropeTable, type RopeOptions } from './rope.js';

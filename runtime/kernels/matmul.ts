@@ -31,7 +31,18 @@
  */
 import { DTYPE_HELPERS, enables, featuresFor, isNative16, typeTag, type TensorType } from '../wgsl/dtype.js';
 import { ACTIVATIONS, type BindingSpec, declareBindings } from '../wgsl/common.js';
-import { ceilDiv, dimU32, kernelProgram, positiveInt, u32Fields, type BindingDecl, type Dims, type KernelProgram, type ProgramParts, type UniformField } from './types.js';
+import {
+  ceilDiv,
+  dimU32,
+  kernelProgram,
+  positiveInt,
+  u32Fields,
+  type BindingDecl,
+  type Dims,
+  type KernelProgram,
+  type ProgramParts,
+  type UniformField,
+} from './types.js';
 
 export type MatmulVariant = 'tiled' | 'gemv' | 'subgroup-matrix';
 export type MatmulTile = 'small' | 'medium' | 'large';
@@ -203,7 +214,16 @@ function tiled(r: Resolved, tile: MatmulTile): KernelProgram {
   L(`var<workgroup> As: array<vec4<f32>, ${(BK * BM) / 4}>;`);
   L(`var<workgroup> Bs: array<vec4<f32>, ${(BK * BN) / 4}>;`);
   // A-like tile loader: rows r0 … r0+ROWS along a K-contiguous matrix, stored k-major into S.
-  const rowLoad = (S: string, rows: number, base: string, limit: string, guardRows: boolean, load4: string, load1: string, vec: boolean) => {
+  const rowLoad = (
+    S: string,
+    rows: number,
+    base: string,
+    limit: string,
+    guardRows: boolean,
+    load4: string,
+    load1: string,
+    vec: boolean,
+  ) => {
     const groups = (rows * BK) / 4;
     const iters = ceilDiv(groups, NT);
     const out: string[] = [];
@@ -365,7 +385,8 @@ function gemv(r: Resolved, maxM: number): KernelProgram {
   L(`  workgroupBarrier();`);
   L(`  for (var s = ${LANES / 2}u; s > 0u; s >>= 1u) {`);
   L(`    if (lane < s) {`);
-  for (let m = 0; m < maxM; m++) L(`      part[(${m}u * ${COLS}u + c) * ${LANES}u + lane] += part[(${m}u * ${COLS}u + c) * ${LANES}u + lane + s];`);
+  for (let m = 0; m < maxM; m++)
+    L(`      part[(${m}u * ${COLS}u + c) * ${LANES}u + lane] += part[(${m}u * ${COLS}u + c) * ${LANES}u + lane + s];`);
   L(`    }`);
   L(`    workgroupBarrier();`);
   L(`  }`);
@@ -390,7 +411,8 @@ function gemv(r: Resolved, maxM: number): KernelProgram {
 /** The adapter's f16 → f32 subgroup-matrix configuration, if any (prefers 16×16×16). */
 export function subgroupMatrixSupport(adapter: GPUAdapter, device?: GPUDevice): SubgroupMatrixConfig | undefined {
   const feats = device?.features ?? adapter.features;
-  if (!feats.has('chromium-experimental-subgroup-matrix' as GPUFeatureName) || !feats.has('shader-f16') || !feats.has('subgroups')) return undefined;
+  if (!feats.has('chromium-experimental-subgroup-matrix' as GPUFeatureName) || !feats.has('shader-f16') || !feats.has('subgroups'))
+    return undefined;
   const info = adapter.info as GPUAdapterInfo & {
     subgroupMatrixConfigs?: readonly { componentType: string; resultComponentType: string; M: number; N: number; K: number }[];
     subgroupMinSize?: number;
@@ -399,7 +421,8 @@ export function subgroupMatrixSupport(adapter: GPUAdapter, device?: GPUDevice): 
   const sg = info.subgroupMaxSize ?? 0;
   if (!sg || info.subgroupMinSize !== sg) return undefined;
   const cfgs = (info.subgroupMatrixConfigs ?? []).filter((c) => c.componentType === 'f16' && c.resultComponentType === 'f32');
-  const best = cfgs.find((c) => c.M === 16 && c.N === 16 && c.K === 16) ?? cfgs.find((c) => 32 % c.M === 0 && 32 % c.N === 0 && 32 % c.K === 0);
+  const best =
+    cfgs.find((c) => c.M === 16 && c.N === 16 && c.K === 16) ?? cfgs.find((c) => 32 % c.M === 0 && 32 % c.N === 0 && 32 % c.K === 0);
   return best ? { M: best.M, N: best.N, K: best.K, subgroupSize: sg } : undefined;
 }
 
@@ -415,7 +438,8 @@ export function subgroupMatrixSupport(adapter: GPUAdapter, device?: GPUDevice): 
 function subgroupMatrix(r: Resolved, cfg: SubgroupMatrixConfig): KernelProgram {
   if (!isNative16(r.w)) throw new Error('matmul subgroup-matrix: the weight must be f16 read natively ({ format: "f16", native16: true })');
   const { M: SM, N: SN, K: SK, subgroupSize: SG } = cfg;
-  if (32 % SM !== 0 || 32 % SN !== 0 || 32 % SK !== 0) throw new Error(`matmul subgroup-matrix: config ${SM}×${SN}×${SK} does not divide 32`);
+  if (32 % SM !== 0 || 32 % SN !== 0 || 32 % SK !== 0)
+    throw new Error(`matmul subgroup-matrix: config ${SM}×${SN}×${SK} does not divide 32`);
   const BM = 64;
   const BN = 64;
   const BK = 32;
@@ -457,13 +481,22 @@ function subgroupMatrix(r: Resolved, cfg: SubgroupMatrixConfig): KernelProgram {
   L(`    }`);
   L(`    workgroupBarrier();`);
   L(`    for (var kk = 0u; kk < ${BK}u; kk += ${SK}u) {`);
-  for (let i = 0; i < TR; i++) L(`      let a${i} = subgroupMatrixLoad<subgroup_matrix_left<f16, ${SK}, ${SM}>>(&As, (rb + ${i * SM}u) * ${BK}u + kk, false, ${BK}u);`);
-  for (let j = 0; j < TC; j++) L(`      let b${j} = subgroupMatrixLoad<subgroup_matrix_right<f16, ${SN}, ${SK}>>(&Ws, (cb + ${j * SN}u) * ${BK}u + kk, true, ${BK}u);`);
-  for (let i = 0; i < TR; i++) for (let j = 0; j < TC; j++) L(`      ${acc(i, j)} = subgroupMatrixMultiplyAccumulate(a${i}, b${j}, ${acc(i, j)});`);
+  for (let i = 0; i < TR; i++)
+    L(
+      `      let a${i} = subgroupMatrixLoad<subgroup_matrix_left<f16, ${SK}, ${SM}>>(&As, (rb + ${i * SM}u) * ${BK}u + kk, false, ${BK}u);`,
+    );
+  for (let j = 0; j < TC; j++)
+    L(
+      `      let b${j} = subgroupMatrixLoad<subgroup_matrix_right<f16, ${SN}, ${SK}>>(&Ws, (cb + ${j * SN}u) * ${BK}u + kk, true, ${BK}u);`,
+    );
+  for (let i = 0; i < TR; i++)
+    for (let j = 0; j < TC; j++) L(`      ${acc(i, j)} = subgroupMatrixMultiplyAccumulate(a${i}, b${j}, ${acc(i, j)});`);
   L(`    }`);
   L(`    workgroupBarrier();`);
   L(`  }`);
-  for (let i = 0; i < TR; i++) for (let j = 0; j < TC; j++) L(`  subgroupMatrixStore(&Cs, (rb + ${i * SM}u) * ${BN}u + cb + ${j * SN}u, ${acc(i, j)}, false, ${BN}u);`);
+  for (let i = 0; i < TR; i++)
+    for (let j = 0; j < TC; j++)
+      L(`  subgroupMatrixStore(&Cs, (rb + ${i * SM}u) * ${BN}u + cb + ${j * SN}u, ${acc(i, j)}, false, ${BN}u);`);
   L(`  workgroupBarrier();`);
   L(`  for (var e = tid; e < ${BM * BN}u; e += ${WG}u) {`);
   L(`    let row = m0 + e / ${BN}u; let col = n0 + e % ${BN}u;`);

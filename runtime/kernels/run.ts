@@ -88,15 +88,20 @@ export class KernelRunner {
 
   private checkSupported(p: KernelProgram): void {
     for (const f of p.features) {
-      if (!this.device.features.has(f)) throw new Error(`${p.name} needs the device feature '${f}', which this device was not created with`);
+      if (!this.device.features.has(f))
+        throw new Error(`${p.name} needs the device feature '${f}', which this device was not created with`);
     }
     const limit = this.device.limits.maxComputeWorkgroupStorageSize;
     if (p.workgroupStorageBytes > limit) {
-      throw new Error(`${p.name} needs ${p.workgroupStorageBytes} bytes of workgroup memory; the device allows ${limit} (request the adapter's maxComputeWorkgroupStorageSize)`);
+      throw new Error(
+        `${p.name} needs ${p.workgroupStorageBytes} bytes of workgroup memory; the device allows ${limit} (request the adapter's maxComputeWorkgroupStorageSize)`,
+      );
     }
     const inv = p.workgroupSize[0] * p.workgroupSize[1] * p.workgroupSize[2];
     if (inv > this.device.limits.maxComputeInvocationsPerWorkgroup) {
-      throw new Error(`${p.name} has ${inv} invocations per workgroup; the device allows ${this.device.limits.maxComputeInvocationsPerWorkgroup}`);
+      throw new Error(
+        `${p.name} has ${inv} invocations per workgroup; the device allows ${this.device.limits.maxComputeInvocationsPerWorkgroup}`,
+      );
     }
   }
 
@@ -106,7 +111,8 @@ export class KernelRunner {
       visibility: GPUShaderStage.COMPUTE,
       buffer: { type: b.access === 'read' ? 'read-only-storage' : 'storage' },
     }));
-    if (p.uniforms.length > 0) entries.push({ binding: p.bindings.length, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } });
+    if (p.uniforms.length > 0)
+      entries.push({ binding: p.bindings.length, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } });
     return this.device.createBindGroupLayout({ label: p.name, entries });
   }
 
@@ -195,7 +201,11 @@ export class KernelRunner {
     if (ci < 0) {
       const bytes = Math.max(this.chunkBytes, slotBytes);
       this.chunks.push({
-        buffer: this.device.createBuffer({ label: `${this.label} uniforms ${this.chunks.length}`, size: bytes, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST }),
+        buffer: this.device.createBuffer({
+          label: `${this.label} uniforms ${this.chunks.length}`,
+          size: bytes,
+          usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+        }),
         mirror: new ArrayBuffer(bytes),
         used: 0,
       });

@@ -18,7 +18,12 @@ const UNIFORMS: UniformField[] = u32Fields('rows', 'cols');
 export function softmaxProgram(o: SoftmaxOptions = {}): KernelProgram {
   const inplace = o.inplace === true;
   const WG = o.workgroupSize ?? 64;
-  const specs: BindingSpec[] = inplace ? [{ name: 'x', access: 'read_write', type: 'f32' }] : [{ name: 'x', access: 'read', type: 'f32' }, { name: 'y', access: 'read_write', type: 'f32' }];
+  const specs: BindingSpec[] = inplace
+    ? [{ name: 'x', access: 'read_write', type: 'f32' }]
+    : [
+        { name: 'x', access: 'read', type: 'f32' },
+        { name: 'y', access: 'read_write', type: 'f32' },
+      ];
   const { bindings, wgsl: decls } = declareBindings(specs, UNIFORMS);
   let s = decls;
   s += WG_LINEAR + reductions(WG);

@@ -49,7 +49,14 @@ export class RefKvCache {
  * out[t, h] = Σⱼ softmax_j(q[t,h]·k[slot, j, h/(H/KVH)] · scale) · v[slot, j, …], j = 0 … positions[t]
  * (causal over the slot's cache, grouped-query). Returns [T, heads·headDim].
  */
-export function attention(q: ArrayLike<number>, cache: RefKvCache, heads: number, slots: ArrayLike<number>, positions: ArrayLike<number>, scale?: number): Float32Array {
+export function attention(
+  q: ArrayLike<number>,
+  cache: RefKvCache,
+  heads: number,
+  slots: ArrayLike<number>,
+  positions: ArrayLike<number>,
+  scale?: number,
+): Float32Array {
   const { maxSeq, kvHeads, headDim: D } = cache.shape;
   const group = heads / kvHeads;
   if (!Number.isInteger(group)) throw new Error(`attention: heads ${heads} is not a multiple of kvHeads ${kvHeads}`);

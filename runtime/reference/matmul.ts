@@ -16,7 +16,14 @@ export interface RefMatmulOptions {
   out?: Float32Array;
 }
 
-export function matmul(A: ArrayLike<number>, W: ArrayLike<number>, M: number, N: number, K: number, o: RefMatmulOptions = {}): Float32Array {
+export function matmul(
+  A: ArrayLike<number>,
+  W: ArrayLike<number>,
+  M: number,
+  N: number,
+  K: number,
+  o: RefMatmulOptions = {},
+): Float32Array {
   const ldc = o.ldc ?? N;
   const out = o.out ?? new Float32Array(M * ldc);
   const nk = (o.layout ?? 'nk') === 'nk';
@@ -38,7 +45,14 @@ export function matmul(A: ArrayLike<number>, W: ArrayLike<number>, M: number, N:
  * Σₖ |A[m,k]·W[n,k]| (+ |bias| + |residual|): the magnitude that bounds the rounding
  * error of any summation order — tests scale their tolerance by it.
  */
-export function matmulMagnitude(A: ArrayLike<number>, W: ArrayLike<number>, M: number, N: number, K: number, o: Omit<RefMatmulOptions, 'activation' | 'out'> = {}): Float64Array {
+export function matmulMagnitude(
+  A: ArrayLike<number>,
+  W: ArrayLike<number>,
+  M: number,
+  N: number,
+  K: number,
+  o: Omit<RefMatmulOptions, 'activation' | 'out'> = {},
+): Float64Array {
   const ldc = o.ldc ?? N;
   const out = new Float64Array(M * ldc);
   const nk = (o.layout ?? 'nk') === 'nk';

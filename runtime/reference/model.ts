@@ -49,7 +49,8 @@ export { gpt2Config, llamaConfig, type Arch, type Model } from '../../src/model.
 /** Throws unless the reference can run `c`: positive sizes, every layer gqa attention and a dense MLP of the arch's activation. */
 export function checkConfig(c: Model): void {
   const ints = { layers: c.layers, hidden: c.hidden, vocab: c.vocab, maxSeq: c.maxSeq };
-  for (const [k, v] of Object.entries(ints)) if (!Number.isInteger(v) || v < 1) throw new Error(`model config: ${k} must be a positive integer, got ${v}`);
+  for (const [k, v] of Object.entries(ints))
+    if (!Number.isInteger(v) || v < 1) throw new Error(`model config: ${k} must be a positive integer, got ${v}`);
   for (const { first, layer } of layerRuns(c)) {
     const { attention: a, mlp } = layer;
     const where = `model config${c.overrides ? ` (layer ${first})` : ''}`;
@@ -58,7 +59,8 @@ export function checkConfig(c: Model): void {
     }
     if (a.heads % a.kvHeads !== 0) throw new Error(`${where}: heads ${a.heads} is not a multiple of kvHeads ${a.kvHeads}`);
     if (a.headDim % 2 !== 0) throw new Error(`${where}: headDim ${a.headDim} must be even`);
-    if (mlp.activation !== (c.arch === 'gpt2' ? 'gelu' : 'swiglu')) throw new Error(`${where}: the ${c.arch} reference has a ${c.arch === 'gpt2' ? 'gelu' : 'swiglu'} MLP, not ${mlp.activation}`);
+    if (mlp.activation !== (c.arch === 'gpt2' ? 'gelu' : 'swiglu'))
+      throw new Error(`${where}: the ${c.arch} reference has a ${c.arch === 'gpt2' ? 'gelu' : 'swiglu'} MLP, not ${mlp.activation}`);
     if (c.arch === 'gpt2' && (a.kvHeads !== a.heads || a.heads * a.headDim !== c.hidden)) {
       throw new Error(`${where}: GPT-2 needs kvHeads = heads and heads · headDim = hidden`);
     }
@@ -187,7 +189,8 @@ export class ReferenceModel {
       else if (t.length !== n) throw new Error(`weight ${name}: ${t.length} values, expected [${shape.join(', ')}] = ${n}`);
       else this.w.set(name, t);
     }
-    if (missing.length > 0) throw new Error(`missing weights: ${missing.slice(0, 5).join('; ')}${missing.length > 5 ? ` (and ${missing.length - 5} more)` : ''}`);
+    if (missing.length > 0)
+      throw new Error(`missing weights: ${missing.slice(0, 5).join('; ')}${missing.length > 5 ? ` (and ${missing.length - 5} more)` : ''}`);
     if (config.arch === 'llama') {
       for (let i = 0; i < config.layers; i++) {
         const a = layerAt(config, i).attention;
@@ -236,9 +239,12 @@ export class ReferenceModel {
     const slots = batch.map((b) => b.slot);
     const positions = batch.map((b) => b.position);
     for (const b of batch) {
-      if (!Number.isInteger(b.token) || b.token < 0 || b.token >= c.vocab) throw new Error(`token ${b.token} is outside the vocabulary (${c.vocab})`);
-      if (!Number.isInteger(b.slot) || b.slot < 0 || b.slot >= cache.slots) throw new Error(`slot ${b.slot} is outside the cache (${cache.slots} slots)`);
-      if (!Number.isInteger(b.position) || b.position < 0 || b.position >= c.maxSeq) throw new Error(`position ${b.position} is outside 0 … ${c.maxSeq - 1}`);
+      if (!Number.isInteger(b.token) || b.token < 0 || b.token >= c.vocab)
+        throw new Error(`token ${b.token} is outside the vocabulary (${c.vocab})`);
+      if (!Number.isInteger(b.slot) || b.slot < 0 || b.slot >= cache.slots)
+        throw new Error(`slot ${b.slot} is outside the cache (${cache.slots} slots)`);
+      if (!Number.isInteger(b.position) || b.position < 0 || b.position >= c.maxSeq)
+        throw new Error(`position ${b.position} is outside 0 … ${c.maxSeq - 1}`);
     }
     const trace = opts.trace ?? (() => {});
     const h = c.hidden;
@@ -342,7 +348,8 @@ export class ReferenceModel {
       },
       attnOut: (att, x) => matmul(att, this.t(`${p}.self_attn.o_proj.weight`), T, h, at.heads * D, { residual: x }),
       norm2: norm('post_attention_layernorm'),
-      mlpAct: (m) => swiglu(matmul(m, this.t(`${p}.mlp.gate_proj.weight`), T, mlp.ffn, h), matmul(m, this.t(`${p}.mlp.up_proj.weight`), T, mlp.ffn, h)),
+      mlpAct: (m) =>
+        swiglu(matmul(m, this.t(`${p}.mlp.gate_proj.weight`), T, mlp.ffn, h), matmul(m, this.t(`${p}.mlp.up_proj.weight`), T, mlp.ffn, h)),
       mlpOut: (f, x) => matmul(f, this.t(`${p}.mlp.down_proj.weight`), T, h, mlp.ffn, { residual: x }),
     };
   }

@@ -1,7 +1,14 @@
 /** Reference LayerNorm and RMSNorm over rows of `cols` values (f64 arithmetic, f32 results). */
 
 /** y = (x − mean) / √(var + eps) · weight + bias, var biased (÷ cols). */
-export function layerNorm(x: ArrayLike<number>, rows: number, cols: number, weight: ArrayLike<number>, bias: ArrayLike<number>, eps: number): Float32Array {
+export function layerNorm(
+  x: ArrayLike<number>,
+  rows: number,
+  cols: number,
+  weight: ArrayLike<number>,
+  bias: ArrayLike<number>,
+  eps: number,
+): Float32Array {
   const out = new Float32Array(rows * cols);
   for (let r = 0; r < rows; r++) {
     const b = r * cols;

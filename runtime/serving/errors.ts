@@ -5,13 +5,7 @@
  */
 
 export type ServingErrorCode =
-  | 'invalid_request'
-  | 'queue_full'
-  | 'server_closed'
-  | 'device_lost'
-  | 'cancelled'
-  | 'deadline_exceeded'
-  | 'engine_error';
+  'invalid_request' | 'queue_full' | 'server_closed' | 'device_lost' | 'cancelled' | 'deadline_exceeded' | 'engine_error';
 
 export abstract class ServingError extends Error {
   abstract readonly code: ServingErrorCode;
@@ -56,7 +50,10 @@ export class ServerClosedError extends ServingError {
 export class DeviceLostError extends ServingError {
   readonly code = 'device_lost';
   readonly status = 503;
-  constructor(readonly reason: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
     super(`the GPU device was lost (${reason}); the server is unhealthy and accepts no more requests`, options);
     this.name = 'DeviceLostError';
   }

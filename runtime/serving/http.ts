@@ -74,10 +74,13 @@ function resolveOptions(options: HttpOptions): Required<Omit<HttpOptions, 'port'
     maxConnections: options.maxConnections ?? LIMITS.httpMaxConnections,
   };
   for (const [name, value] of Object.entries(o)) {
-    if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`startHttpServer: ${name} must be a whole number ≥ 1, got ${String(value)}`);
+    if (!Number.isSafeInteger(value) || value < 1)
+      throw new RangeError(`startHttpServer: ${name} must be a whole number ≥ 1, got ${String(value)}`);
   }
   if (o.requestTimeoutMs < o.headersTimeoutMs) {
-    throw new RangeError(`startHttpServer: requestTimeoutMs (${o.requestTimeoutMs}) must be at least headersTimeoutMs (${o.headersTimeoutMs})`);
+    throw new RangeError(
+      `startHttpServer: requestTimeoutMs (${o.requestTimeoutMs}) must be at least headersTimeoutMs (${o.headersTimeoutMs})`,
+    );
   }
   return o;
 }
@@ -182,7 +185,13 @@ export async function shutdown(server: Server, http: HttpHandle, drainMs: number
 
 type Limits = ReturnType<typeof resolveOptions>;
 
-async function handle(server: Server, limits: Limits, reading: Set<http.IncomingMessage>, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+async function handle(
+  server: Server,
+  limits: Limits,
+  reading: Set<http.IncomingMessage>,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): Promise<void> {
   let path: string;
   try {
     path = new URL(req.url ?? '/', 'http://localhost').pathname;
@@ -221,7 +230,13 @@ async function handle(server: Server, limits: Limits, reading: Set<http.Incoming
 
 const ROUTES: Record<string, string> = { '/v1/generate': 'POST', '/v1/stats': 'GET', '/healthz': 'GET' };
 
-async function generate(server: Server, limits: Limits, reading: Set<http.IncomingMessage>, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+async function generate(
+  server: Server,
+  limits: Limits,
+  reading: Set<http.IncomingMessage>,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): Promise<void> {
   // Watch for the client going away from the start: 'close' on the response before it
   // finished means the connection closed (req's own 'close' fires once its body is read).
   const abort = new AbortController();
@@ -273,7 +288,8 @@ async function generate(server: Server, limits: Limits, reading: Set<http.Incomi
 
 /** The generate body as server arguments, or what is wrong with it. */
 function parseGenerate(body: unknown): { prompt: number[]; options: GenerateOptions } | string {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return 'the body must be a JSON object: { "prompt": [token ids], "max_new_tokens": n }';
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    return 'the body must be a JSON object: { "prompt": [token ids], "max_new_tokens": n }';
   const o = body as Record<string, unknown>;
   const unknown = Object.keys(o).filter((k) => !(GENERATE_FIELDS as readonly string[]).includes(k));
   if (unknown.length > 0) return `unknown field ${JSON.stringify(unknown[0])} (fields: ${GENERATE_FIELDS.join(', ')})`;

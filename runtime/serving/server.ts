@@ -239,7 +239,11 @@ class BatchingServer implements Server {
     }
     if (!drain) {
       for (const req of this.live()) {
-        this.finish(req, 'failed', new ServerClosedError(`the server closed without draining; the request was stopped after ${req.tokens.length} generated tokens`));
+        this.finish(
+          req,
+          'failed',
+          new ServerClosedError(`the server closed without draining; the request was stopped after ${req.tokens.length} generated tokens`),
+        );
       }
     }
     return new Promise<void>((resolve) => {
@@ -474,7 +478,11 @@ class BatchingServer implements Server {
     this.finish(req, 'completed', {
       tokens: req.tokens,
       finish,
-      timing: { queuedMs: req.admittedAt - req.submittedAt, firstTokenMs: req.firstTokenAt - req.submittedAt, totalMs: t - req.submittedAt },
+      timing: {
+        queuedMs: req.admittedAt - req.submittedAt,
+        firstTokenMs: req.firstTokenAt - req.submittedAt,
+        totalMs: t - req.submittedAt,
+      },
     });
   }
 

@@ -186,15 +186,19 @@ export class CpuEngine implements Engine {
   }
 
   prefill(slot: number, prompt: readonly number[]): Promise<number> {
-    return this.call('prefill', [slot], prompt.length, this.latency(this.options.prefillMs, prompt.length), () => this.prefillInto(slot, prompt));
+    return this.call('prefill', [slot], prompt.length, this.latency(this.options.prefillMs, prompt.length), () =>
+      this.prefillInto(slot, prompt),
+    );
   }
 
   /** Validates a prefill; the returned commit fills the slot and gives the first token. */
   private prefillInto(slot: number, prompt: readonly number[]): () => number {
     this.checkSlot(slot);
-    if (this.state[slot] !== undefined) throw new EngineContractError(`prefill into slot ${slot}, which holds a sequence (release it first)`);
+    if (this.state[slot] !== undefined)
+      throw new EngineContractError(`prefill into slot ${slot}, which holds a sequence (release it first)`);
     if (prompt.length === 0) throw new EngineContractError('prefill of an empty prompt');
-    if (prompt.length >= this.maxSeq) throw new EngineContractError(`prompt of ${prompt.length} tokens leaves no room in maxSeq ${this.maxSeq}`);
+    if (prompt.length >= this.maxSeq)
+      throw new EngineContractError(`prompt of ${prompt.length} tokens leaves no room in maxSeq ${this.maxSeq}`);
     const hash = hashSequence(prompt);
     return () => {
       this.state[slot] = { length: prompt.length, hash };
@@ -206,9 +210,11 @@ export class CpuEngine implements Engine {
   private prefillEntries(entries: readonly PrefillEntry[]): Promise<number>[] {
     const refuse = (error: () => Error) => entries.map(() => Promise.reject(error()));
     if (this.lost !== undefined) return refuse(() => new EngineLostError(this.lost!));
-    if (this.calling) return refuse(() => new EngineContractError('prefillMany called while another call is in flight (calls must not overlap)'));
+    if (this.calling)
+      return refuse(() => new EngineContractError('prefillMany called while another call is in flight (calls must not overlap)'));
     if (entries.length === 0) return [];
-    if (new Set(entries.map((e) => e.slot)).size !== entries.length) return refuse(() => new EngineContractError('a slot twice in one prefillMany'));
+    if (new Set(entries.map((e) => e.slot)).size !== entries.length)
+      return refuse(() => new EngineContractError('a slot twice in one prefillMany'));
     this.openMany++;
     let unsettled = entries.length;
     const tails = new Map<number, Promise<unknown>>();
@@ -220,7 +226,10 @@ export class CpuEngine implements Engine {
         .finally(() => {
           if (--unsettled === 0) this.openMany--;
         });
-      tails.set(replica, run.catch(() => {}));
+      tails.set(
+        replica,
+        run.catch(() => {}),
+      );
       return run;
     });
   }
@@ -240,28 +249,36 @@ export class CpuEngine implements Engine {
   }
 
   decode(batch: readonly DecodeEntry[]): Promise<number[]> {
-    return this.call('decode', batch.map((e) => e.slot), batch.length, this.latency(this.options.decodeMs, batch.length), () => {
-      if (batch.length === 0) throw new EngineContractError('decode of an empty batch');
-      if (batch.length > this.slots) throw new EngineContractError(`decode batch of ${batch.length} > ${this.slots} slots`);
-      const seen = new Set<number>();
-      for (const { slot, token, position } of batch) {
-        this.checkSlot(slot);
-        if (seen.has(slot)) throw new EngineContractError(`slot ${slot} twice in one decode batch`);
-        seen.add(slot);
-        const s = this.state[slot];
-        if (s === undefined) throw new EngineContractError(`decode of slot ${slot}, which holds no sequence`);
-        if (position !== s.length) throw new EngineContractError(`decode of slot ${slot} at position ${position}; its sequence holds ${s.length} tokens`);
-        if (position >= this.maxSeq) throw new EngineContractError(`decode at position ${position} ≥ maxSeq ${this.maxSeq}`);
-        if (!Number.isSafeInteger(token) || token < 0 || token >= this.vocabSize) throw new EngineContractError(`token ${token} outside the vocabulary`);
-      }
-      return () =>
-        batch.map(({ slot, token }) => {
-          const s = this.state[slot]!;
-          s.hash = mix(s.hash, token);
-          s.length++;
-          return s.hash % this.vocabSize;
-        });
-    });
+    return this.call(
+      'decode',
+      batch.map((e) => e.slot),
+      batch.length,
+      this.latency(this.options.decodeMs, batch.length),
+      () => {
+        if (batch.length === 0) throw new EngineContractError('decode of an empty batch');
+        if (batch.length > this.slots) throw new EngineContractError(`decode batch of ${batch.length} > ${this.slots} slots`);
+        const seen = new Set<number>();
+        for (const { slot, token, position } of batch) {
+          this.checkSlot(slot);
+          if (seen.has(slot)) throw new EngineContractError(`slot ${slot} twice in one decode batch`);
+          seen.add(slot);
+          const s = this.state[slot];
+          if (s === undefined) throw new EngineContractError(`decode of slot ${slot}, which holds no sequence`);
+          if (position !== s.length)
+            throw new EngineContractError(`decode of slot ${slot} at position ${position}; its sequence holds ${s.length} tokens`);
+          if (position >= this.maxSeq) throw new EngineContractError(`decode at position ${position} ≥ maxSeq ${this.maxSeq}`);
+          if (!Number.isSafeInteger(token) || token < 0 || token >= this.vocabSize)
+            throw new EngineContractError(`token ${token} outside the vocabulary`);
+        }
+        return () =>
+          batch.map(({ slot, token }) => {
+            const s = this.state[slot]!;
+            s.hash = mix(s.hash, token);
+            s.length++;
+            return s.hash % this.vocabSize;
+          });
+      },
+    );
   }
 
   release(slot: number): void {
@@ -277,7 +294,8 @@ export class CpuEngine implements Engine {
   }
 
   private checkSlot(slot: number): void {
-    if (!Number.isSafeInteger(slot) || slot < 0 || slot >= this.slots) throw new EngineContractError(`slot ${slot} outside 0 … ${this.slots - 1}`);
+    if (!Number.isSafeInteger(slot) || slot < 0 || slot >= this.slots)
+      throw new EngineContractError(`slot ${slot} outside 0 … ${this.slots - 1}`);
   }
 
   private latency(spec: CpuEngineOptions['prefillMs'], n: number): number {
@@ -292,7 +310,8 @@ export class CpuEngine implements Engine {
   private call<T>(kind: 'prefill' | 'decode', slots: number[], size: number, ms: number, run: () => () => T): Promise<T> {
     const call = this.record(kind, slots, size);
     if (this.lost !== undefined) return Promise.reject(new EngineLostError(this.lost));
-    if (this.calling) return Promise.reject(new EngineContractError(`${kind} called while another call is in flight (calls must not overlap)`));
+    if (this.calling)
+      return Promise.reject(new EngineContractError(`${kind} called while another call is in flight (calls must not overlap)`));
     let commit: () => T;
     try {
       commit = this.prepare(call, run);

@@ -38,7 +38,10 @@ function envFlags(): string[] {
   const s = process.env['PARPLAN_DAWN_FLAGS'];
   if (!s) return [];
   // "enable-dawn-features=a,b;disable-dawn-features=c": flags separated by ';'
-  return s.split(';').map((x) => x.trim()).filter(Boolean);
+  return s
+    .split(';')
+    .map((x) => x.trim())
+    .filter(Boolean);
 }
 
 export async function openTestGpu(opts: OpenOptions = {}): Promise<TestGpu> {

@@ -54,7 +54,8 @@ export async function openCheckpoint(paths: readonly string[], options: OpenOpti
   };
   const add = (name: string, path: string, from: string) => {
     const prev = where.get(name);
-    if (prev !== undefined && prev !== path) throw new CheckpointError(`tensor ${JSON.stringify(name)} is in both ${prev} and ${path} (${from})`);
+    if (prev !== undefined && prev !== path)
+      throw new CheckpointError(`tensor ${JSON.stringify(name)} is in both ${prev} and ${path} (${from})`);
     where.set(name, path);
   };
   try {
@@ -96,7 +97,8 @@ export async function openCheckpoint(paths: readonly string[], options: OpenOpti
       if (path === undefined) return undefined;
       const file = await openOnce(path);
       const entry = file.tensors.get(name);
-      if (entry === undefined) throw new SafetensorsError(path, `the index lists this tensor in ${basename(path)}, but the file does not have it`, name);
+      if (entry === undefined)
+        throw new SafetensorsError(path, `the index lists this tensor in ${basename(path)}, but the file does not have it`, name);
       return { file, entry };
     },
     close: () => closeAll(opened),
@@ -124,7 +126,9 @@ async function confined(path: string, dir: string): Promise<string> {
   await regular(path);
   const [real, root] = await Promise.all([realpath(path), realpath(dir)]);
   if (!inside(root, real) && !inside(hubBlobs(root) ?? root, real)) {
-    throw new CheckpointError(`${path}: a symbolic link to ${real}, outside the checkpoint directory ${root}; copy the file into the directory instead`);
+    throw new CheckpointError(
+      `${path}: a symbolic link to ${real}, outside the checkpoint directory ${root}; copy the file into the directory instead`,
+    );
   }
   return path;
 }
@@ -164,13 +168,15 @@ export async function readIndex(path: string): Promise<Map<string, string>> {
     fail(`not valid JSON: ${(e as Error).message}`);
   }
   const map = (json as { weight_map?: unknown } | null)?.weight_map;
-  if (typeof json !== 'object' || json === null || typeof map !== 'object' || map === null || Array.isArray(map)) fail('an index must be a JSON object with a "weight_map" object');
+  if (typeof json !== 'object' || json === null || typeof map !== 'object' || map === null || Array.isArray(map))
+    fail('an index must be a JSON object with a "weight_map" object');
   const out = new Map<string, string>();
   const dir = dirname(path);
   for (const [name, file] of Object.entries(map as Record<string, unknown>)) {
     if (typeof file !== 'string' || file === '') fail(`weight_map[${JSON.stringify(name)}] must be a file name`);
     const f = file as string;
-    if (isAbsolute(f) || f.split(/[\\/]/).includes('..')) fail(`weight_map[${JSON.stringify(name)}] = ${JSON.stringify(f)} is outside the index's directory`);
+    if (isAbsolute(f) || f.split(/[\\/]/).includes('..'))
+      fail(`weight_map[${JSON.stringify(name)}] = ${JSON.stringify(f)} is outside the index's directory`);
     out.set(name, join(dir, f));
   }
   // Each shard must be a regular file whose real path stays in the index's directory.

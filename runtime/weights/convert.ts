@@ -116,7 +116,10 @@ export function f32ToF16(src: Float32Array, out = new Uint16Array(src.length)): 
     const e = (x >>> 23) & 0xff;
     // Normal f16 results (exponents 113…142): rebias, add the rounding bias (ties to even) and shift; a
     // carry into the exponent is right, up to ∞. Everything else (subnormals, 0, ∞, NaN, overflow) goes slow.
-    out[i] = e > 112 && e < 143 ? ((x >>> 16) & 0x8000) | (((x & 0x7fffffff) - 0x38000000 + 0xfff + ((x >>> 13) & 1)) >>> 13) : f16BitsFromF32Bits(x);
+    out[i] =
+      e > 112 && e < 143
+        ? ((x >>> 16) & 0x8000) | (((x & 0x7fffffff) - 0x38000000 + 0xfff + ((x >>> 13) & 1)) >>> 13)
+        : f16BitsFromF32Bits(x);
   }
   return out;
 }

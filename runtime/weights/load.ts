@@ -13,7 +13,14 @@
  * needed tensor present, its shape what the graph's model dimensions say, its dtype
  * convertible; all problems are reported together in one `WeightsError`.
  */
-import { bytesPerElement, isTensorFormat, TENSOR_FORMATS, tensorFormatOf, tensorFormatOfSafetensors, type TensorFormat } from '../../src/facts/dtypes.js';
+import {
+  bytesPerElement,
+  isTensorFormat,
+  TENSOR_FORMATS,
+  tensorFormatOf,
+  tensorFormatOfSafetensors,
+  type TensorFormat,
+} from '../../src/facts/dtypes.js';
 import type { Graph, GraphTensor } from '../../src/graph/types.js';
 import { MESH_AXIS_NAMES, meshOf, type Coords } from '../../src/mesh.js';
 import { openCheckpoint, type Checkpoint } from './checkpoint.js';
@@ -31,10 +38,14 @@ export function parseWeightsSource(spec: string): WeightsSource {
   const m = /^random(?::(.*))?$/.exec(spec.trim());
   if (m) {
     const s = m[1] ?? '0';
-    if (!/^\d+$/.test(s) || !Number.isSafeInteger(Number(s))) throw new WeightsError([`random:SEED needs a non-negative integer seed, not ${JSON.stringify(s)}`]);
+    if (!/^\d+$/.test(s) || !Number.isSafeInteger(Number(s)))
+      throw new WeightsError([`random:SEED needs a non-negative integer seed, not ${JSON.stringify(s)}`]);
     return { kind: 'random', seed: Number(s) };
   }
-  const paths = spec.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const paths = spec
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p !== '');
   if (paths.length === 0) throw new WeightsError(['no weights given: use random:SEED or safetensors paths']);
   return { kind: 'safetensors', paths };
 }
@@ -77,7 +88,8 @@ export function deviceWeights(graph: Graph, device: DeviceCoords): WeightShard[]
   const coords = {} as Coords;
   for (const axis of MESH_AXIS_NAMES) {
     const v = (coords[axis] = device[axis] ?? 0);
-    if (!Number.isInteger(v) || v < 0 || v >= mesh[axis]) throw new WeightsError([`device ${axis} coordinate ${v} is not in 0…${mesh[axis] - 1}`]);
+    if (!Number.isInteger(v) || v < 0 || v >= mesh[axis])
+      throw new WeightsError([`device ${axis} coordinate ${v} is not in 0…${mesh[axis] - 1}`]);
   }
   const stage = coords.pipeline;
   const layers = graph.mesh.stages
@@ -90,7 +102,8 @@ export function deviceWeights(graph: Graph, device: DeviceCoords): WeightShard[]
   const after = stageW.filter((x) => !before.includes(x));
   const out: WeightShard[] = [];
   for (const x of before) out.push(shardOf(x, x.name, undefined, coords));
-  for (const l of layers) for (const x of weights) if (x.scope === 'layer') out.push(shardOf(x, x.name.replaceAll('{l}', String(l)), l, coords));
+  for (const l of layers)
+    for (const x of weights) if (x.scope === 'layer') out.push(shardOf(x, x.name.replaceAll('{l}', String(l)), l, coords));
   for (const x of after) out.push(shardOf(x, x.name, undefined, coords));
   return out;
 }
@@ -99,7 +112,8 @@ function shardOf(tensor: GraphTensor, name: string, layer: number | undefined, c
   const fail = (problem: string): never => {
     throw new WeightsError([`graph tensor ${name}: ${problem}`]);
   };
-  if (!tensor.shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) fail(`weight shape [${tensor.shape.join(', ')}] is not concrete`);
+  if (!tensor.shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0))
+    fail(`weight shape [${tensor.shape.join(', ')}] is not concrete`);
   const globalShape = tensor.shape as number[];
   const region: Range[] = globalShape.map((n) => [0, n] as const);
   let flat: WeightShard['flat'];
@@ -120,7 +134,16 @@ function shardOf(tensor: GraphTensor, name: string, layer: number | undefined, c
     region[s.dim] = [b + index * len, b + (index + 1) * len];
   }
   const shape = flat ? [flat.size] : rangesShape(region);
-  return { name, tensor, ...(layer === undefined ? {} : { layer }), globalShape, region, ...(flat ? { flat } : {}), shape, elements: elementCount(shape) };
+  return {
+    name,
+    tensor,
+    ...(layer === undefined ? {} : { layer }),
+    globalShape,
+    region,
+    ...(flat ? { flat } : {}),
+    shape,
+    elements: elementCount(shape),
+  };
 }
 
 export interface LoadedWeight extends WeightShard {
@@ -187,13 +210,23 @@ interface Piece {
  * handles the current one). Throws `WeightsError` before the first weight when
  * the source does not fit the graph.
  */
-export async function* loadWeights(graph: Graph, device: DeviceCoords, source: WeightsSource, options: LoadOptions = {}): AsyncGenerator<LoadedWeight, void, undefined> {
+export async function* loadWeights(
+  graph: Graph,
+  device: DeviceCoords,
+  source: WeightsSource,
+  options: LoadOptions = {},
+): AsyncGenerator<LoadedWeight, void, undefined> {
   const shards = deviceWeights(graph, device);
   const ownCheckpoint = source.kind === 'safetensors' && options.checkpoint === undefined;
-  const checkpoint = source.kind === 'safetensors' ? (options.checkpoint ?? (await openCheckpoint(source.paths, { ...options.open, ...(options.read ? { read: options.read } : {}) }))) : undefined;
+  const checkpoint =
+    source.kind === 'safetensors'
+      ? (options.checkpoint ?? (await openCheckpoint(source.paths, { ...options.open, ...(options.read ? { read: options.read } : {}) })))
+      : undefined;
   let pending: Promise<unknown> | undefined;
   try {
-    const planned = checkpoint ? await planCheckpoint(graph, shards, checkpoint, options) : planRandom(graph, shards, (source as { seed: number }).seed, options);
+    const planned = checkpoint
+      ? await planCheckpoint(graph, shards, checkpoint, options)
+      : planRandom(graph, shards, (source as { seed: number }).seed, options);
     const pieces = planned.flatMap((p) => piecesOf(p, options.rowBlocks?.(p.shard)));
     const tracker = progressTracker(planned, options);
     const produce = (p: Piece | undefined) => p?.item.produce(p.block?.rows);
@@ -223,9 +256,11 @@ function piecesOf(item: Planned, blocks: readonly Range[] | undefined): Piece[] 
   const fail = (problem: string): never => {
     throw new WeightsError([`${shard.name}: cannot produce row blocks ${blocks.map(([b, e]) => `[${b}, ${e})`).join(' ')}: ${problem}`]);
   };
-  if (shard.flat !== undefined || shard.shape.length < 2) fail(`only a tensor of two or more dimensions, not flattened, is split by rows (shape [${shard.shape.join(', ')}])`);
+  if (shard.flat !== undefined || shard.shape.length < 2)
+    fail(`only a tensor of two or more dimensions, not flattened, is split by rows (shape [${shard.shape.join(', ')}])`);
   blocks.forEach(([b, e], i) => {
-    if (!Number.isInteger(b) || !Number.isInteger(e) || b !== (i === 0 ? 0 : blocks[i - 1]![1]) || e <= b) fail('the blocks must be consecutive, non-empty ranges of rows');
+    if (!Number.isInteger(b) || !Number.isInteger(e) || b !== (i === 0 ? 0 : blocks[i - 1]![1]) || e <= b)
+      fail('the blocks must be consecutive, non-empty ranges of rows');
   });
   if (blocks[blocks.length - 1]![1] !== rows) fail(`the blocks must end at its last row (${rows})`);
   // whole bytes per block, adding up to the weight's exactly
@@ -241,14 +276,23 @@ function rowsOf(region: readonly Range[], rows: Range | undefined): Range[] {
 }
 
 /** loadWeights with a callback: `fn` is awaited for each weight before the one after next is read. */
-export async function forEachWeight(graph: Graph, device: DeviceCoords, source: WeightsSource, fn: (w: LoadedWeight) => void | Promise<void>, options: LoadOptions = {}): Promise<void> {
+export async function forEachWeight(
+  graph: Graph,
+  device: DeviceCoords,
+  source: WeightsSource,
+  fn: (w: LoadedWeight) => void | Promise<void>,
+  options: LoadOptions = {},
+): Promise<void> {
   for await (const w of loadWeights(graph, device, source, options)) await fn(w);
 }
 
 function targetFor(shard: WeightShard, sourceDtype: TensorFormat | undefined, options: LoadOptions): TensorFormat | string {
   if (options.dtype === 'source') return sourceDtype ?? tensorFormatOf(shard.tensor.dtype) ?? 'f32';
   if (options.dtype !== undefined) return options.dtype;
-  return tensorFormatOf(shard.tensor.dtype) ?? `${shard.name}: the graph's dtype ${shard.tensor.dtype} is not one the loader produces (${TENSOR_FORMATS.join(', ')}); pass a dtype`;
+  return (
+    tensorFormatOf(shard.tensor.dtype) ??
+    `${shard.name}: the graph's dtype ${shard.tensor.dtype} is not one the loader produces (${TENSOR_FORMATS.join(', ')}); pass a dtype`
+  );
 }
 
 function planRandom(graph: Graph, shards: WeightShard[], seed: number, options: LoadOptions): Planned[] {
@@ -282,7 +326,11 @@ function readRegionOf(shard: WeightShard): { region: Range[]; cut?: { offset: nu
   if (flat === undefined) return { region };
   const count = flat.end - flat.begin;
   if (count === 0) return { region: region.map(([b]) => [b, b] as const), cut: { offset: 0, count: 0, size: flat.size } };
-  if (region.length <= 1) return { region: region.length === 1 ? [[region[0]![0] + flat.begin, region[0]![0] + flat.end]] : region, cut: { offset: 0, count, size: flat.size } };
+  if (region.length <= 1)
+    return {
+      region: region.length === 1 ? [[region[0]![0] + flat.begin, region[0]![0] + flat.end]] : region,
+      cut: { offset: 0, count, size: flat.size },
+    };
   // The rows of the region that cover the flat range.
   const inner = elementCount(rangesShape(region.slice(1)));
   const r0 = Math.floor(flat.begin / inner);
@@ -302,7 +350,8 @@ const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
 
 async function planCheckpoint(graph: Graph, shards: WeightShard[], ck: Checkpoint, options: LoadOptions): Promise<Planned[]> {
   const model = graph.model;
-  if (!isHfArch(model.arch)) throw new WeightsError([`no Hugging Face name mapping for arch ${JSON.stringify(model.arch)} (known: llama, gpt2)`]);
+  if (!isHfArch(model.arch))
+    throw new WeightsError([`no Hugging Face name mapping for arch ${JSON.stringify(model.arch)} (known: llama, gpt2)`]);
   const naming = detectNaming(model.arch, ck.names);
   const scratch = new Scratch();
   const problems: string[] = [];
@@ -330,7 +379,9 @@ async function planCheckpoint(graph: Graph, shards: WeightShard[], ck: Checkpoin
     }
     if (located === undefined) {
       const hint =
-        shard.name === 'output.weight' && !model.tiedEmbeddings && ck.names.has(`${naming.prefix}${model.arch === 'llama' ? 'embed_tokens' : 'wte'}.weight`)
+        shard.name === 'output.weight' &&
+        !model.tiedEmbeddings &&
+        ck.names.has(`${naming.prefix}${model.arch === 'llama' ? 'embed_tokens' : 'wte'}.weight`)
           ? ' (if the model ties its output layer to the embedding, say tied_embeddings = true in the plan)'
           : '';
       problems.push(`${m.source} (for graph tensor ${shard.name}) is not in the checkpoint ${ck.describe}${hint}`);
@@ -339,14 +390,22 @@ async function planCheckpoint(graph: Graph, shards: WeightShard[], ck: Checkpoin
     const { file, entry } = located;
     const where = `${m.source} in ${file.path}`;
     if (!isLoadableDtype(entry.dtype)) {
-      problems.push(`${where} (for graph tensor ${shard.name}) has dtype ${entry.dtype}; the loader converts ${LOADABLE_DTYPES.join(', ')}`);
+      problems.push(
+        `${where} (for graph tensor ${shard.name}) has dtype ${entry.dtype}; the loader converts ${LOADABLE_DTYPES.join(', ')}`,
+      );
       continue;
     }
     const s = entry.shape;
-    const rowsFit = s.length > 0 && m.maxSourceRows !== undefined ? s[0]! >= m.sourceShape[0]! && s[0]! <= m.maxSourceRows : s[0] === m.sourceShape[0];
+    const rowsFit =
+      s.length > 0 && m.maxSourceRows !== undefined ? s[0]! >= m.sourceShape[0]! && s[0]! <= m.maxSourceRows : s[0] === m.sourceShape[0];
     if (s.length !== m.sourceShape.length || !rowsFit || s.slice(1).some((d, i) => d !== m.sourceShape[i + 1])) {
-      const range = m.maxSourceRows !== undefined && m.maxSourceRows > m.sourceShape[0]! ? ` (the first dimension may be up to ${m.maxSourceRows === Number.MAX_SAFE_INTEGER ? 'any larger size' : m.maxSourceRows})` : '';
-      problems.push(`${where} (for graph tensor ${shard.name}): expected shape ${fmt(m.sourceShape)}${range}, found ${fmt(s)}${m.note ? ` — ${m.note}` : ''}`);
+      const range =
+        m.maxSourceRows !== undefined && m.maxSourceRows > m.sourceShape[0]!
+          ? ` (the first dimension may be up to ${m.maxSourceRows === Number.MAX_SAFE_INTEGER ? 'any larger size' : m.maxSourceRows})`
+          : '';
+      problems.push(
+        `${where} (for graph tensor ${shard.name}): expected shape ${fmt(m.sourceShape)}${range}, found ${fmt(s)}${m.note ? ` — ${m.note}` : ''}`,
+      );
       continue;
     }
     const sourceDtype = tensorFormatOfSafetensors(entry.dtype)!;
@@ -372,7 +431,9 @@ async function planCheckpoint(graph: Graph, shards: WeightShard[], ck: Checkpoin
             const shape = rows === undefined ? shard.shape : [rows[1] - rows[0], ...shard.shape.slice(1)];
             const at = indexIn(shape, bad);
             if (rows !== undefined) at[0]! += rows[0];
-            throw new WeightsError([`graph tensor ${shard.name} (${from}): element [${at.join(', ')}] of its shard ${fmt(shard.shape)} is ${valueAt(data, target, bad)}; the checkpoint is corrupt (allowNonfinite, or serve --allow-nonfinite, loads it anyway)`]);
+            throw new WeightsError([
+              `graph tensor ${shard.name} (${from}): element [${at.join(', ')}] of its shard ${fmt(shard.shape)} is ${valueAt(data, target, bad)}; the checkpoint is corrupt (allowNonfinite, or serve --allow-nonfinite, loads it anyway)`,
+            ]);
           }
         }
         return { data, from };
@@ -388,7 +449,13 @@ async function planCheckpoint(graph: Graph, shards: WeightShard[], ck: Checkpoin
  * checkpoint tensor: only the source bytes it needs, transposed if the mapping says
  * so, with zero rows for the vocabulary padding. Bytes in the source dtype.
  */
-export async function readMapped(file: SafetensorsFile, m: SourceMapping, region: readonly Range[], sourceDtype: TensorFormat, read?: ReadOptions): Promise<Uint8Array> {
+export async function readMapped(
+  file: SafetensorsFile,
+  m: SourceMapping,
+  region: readonly Range[],
+  sourceDtype: TensorFormat,
+  read?: ReadOptions,
+): Promise<Uint8Array> {
   return readShard(file, m, region, undefined, sourceDtype, sourceDtype, new Scratch(), read);
 }
 
@@ -408,7 +475,16 @@ class Scratch {
 }
 
 /** A shard in the target format: read, transpose, pad, cut, convert — intermediates in `scratch`. */
-async function readShard(file: SafetensorsFile, m: SourceMapping, region: readonly Range[], cut: { offset: number; count: number; size: number } | undefined, source: TensorFormat, target: TensorFormat, scratch: Scratch, read?: ReadOptions): Promise<Uint8Array> {
+async function readShard(
+  file: SafetensorsFile,
+  m: SourceMapping,
+  region: readonly Range[],
+  cut: { offset: number; count: number; size: number } | undefined,
+  source: TensorFormat,
+  target: TensorFormat,
+  scratch: Scratch,
+  read?: ReadOptions,
+): Promise<Uint8Array> {
   const eb = bytesPerElement(source);
   const ss = sourceSlice(m, region);
   const n = elementCount(ss.readShape) * eb;
@@ -419,7 +495,8 @@ async function readShard(file: SafetensorsFile, m: SourceMapping, region: readon
   const raw = ss.transpose || pad || cut || convert ? scratch.get(0, n) : new Uint8Array(n);
   await file.readSliceInto(m.source, ss.slice, raw, read);
   let bytes = raw;
-  if (ss.transpose) bytes = transpose2d(raw, ss.readShape[0]!, ss.readShape[1]!, eb, pad || cut || convert ? scratch.get(1, n) : new Uint8Array(n));
+  if (ss.transpose)
+    bytes = transpose2d(raw, ss.readShape[0]!, ss.readShape[1]!, eb, pad || cut || convert ? scratch.get(1, n) : new Uint8Array(n));
   if (pad) {
     const padded = new Uint8Array(full);
     padded.set(bytes);
@@ -476,7 +553,15 @@ function progressTracker(planned: Planned[], options: LoadOptions) {
   const bar = show ? new ProgressBar({ stream }) : undefined;
   const snapshot = (current?: string): LoadProgress => {
     const elapsedMs = Date.now() - start;
-    return { bytesDone: done, bytesTotal: total, tensorsDone: count, tensorsTotal: planned.length, elapsedMs, bytesPerSecond: elapsedMs > 0 ? (done * 1000) / elapsedMs : 0, ...(current ? { current } : {}) };
+    return {
+      bytesDone: done,
+      bytesTotal: total,
+      tensorsDone: count,
+      tensorsTotal: planned.length,
+      elapsedMs,
+      bytesPerSecond: elapsedMs > 0 ? (done * 1000) / elapsedMs : 0,
+      ...(current ? { current } : {}),
+    };
   };
   return {
     done(p: Piece) {

@@ -67,7 +67,15 @@ export function detectNaming(arch: HfArch, names: Iterable<string>): Naming {
 }
 
 const LLAMA_NORMS: Record<string, string> = { attn_norm: 'input_layernorm', mlp_norm: 'post_attention_layernorm' };
-const LLAMA_PROJ: Record<string, string> = { 'attn.q': 'self_attn.q_proj', 'attn.k': 'self_attn.k_proj', 'attn.v': 'self_attn.v_proj', 'attn.o': 'self_attn.o_proj', 'mlp.gate': 'mlp.gate_proj', 'mlp.up': 'mlp.up_proj', 'mlp.down': 'mlp.down_proj' };
+const LLAMA_PROJ: Record<string, string> = {
+  'attn.q': 'self_attn.q_proj',
+  'attn.k': 'self_attn.k_proj',
+  'attn.v': 'self_attn.v_proj',
+  'attn.o': 'self_attn.o_proj',
+  'mlp.gate': 'mlp.gate_proj',
+  'mlp.up': 'mlp.up_proj',
+  'mlp.down': 'mlp.down_proj',
+};
 const GPT2_NORMS: Record<string, string> = { attn_norm: 'ln_1', mlp_norm: 'ln_2' };
 
 const LAYER = /^layers\.(\d+)\.(.+)\.(weight|bias)$/;
@@ -76,7 +84,11 @@ const LAYER = /^layers\.(\d+)\.(.+)\.(weight|bias)$/;
  * Where graph weight `graph` (an instance name) comes from in a checkpoint of
  * `model.arch`; undefined when the architecture has no such tensor.
  */
-export function sourceFor(model: MappingModel, graph: string, naming: Naming = canonicalNaming(model.arch as HfArch)): SourceMapping | undefined {
+export function sourceFor(
+  model: MappingModel,
+  graph: string,
+  naming: Naming = canonicalNaming(model.arch as HfArch),
+): SourceMapping | undefined {
   if (!isHfArch(model.arch)) return undefined;
   return model.arch === 'llama' ? llamaSource(model, graph, naming.prefix) : gpt2Source(model, graph, naming.prefix);
 }
@@ -111,7 +123,15 @@ function llamaSource(model: MappingModel, graph: string, p: string): SourceMappi
   const proj = LLAMA_PROJ[part];
   if (proj === undefined) return undefined;
   const { qd, kvd, f } = layerDims(model, l);
-  const shapes: Record<string, [number, number]> = { 'attn.q': [qd, h], 'attn.k': [kvd, h], 'attn.v': [kvd, h], 'attn.o': [h, qd], 'mlp.gate': [f, h], 'mlp.up': [f, h], 'mlp.down': [h, f] };
+  const shapes: Record<string, [number, number]> = {
+    'attn.q': [qd, h],
+    'attn.k': [kvd, h],
+    'attn.v': [kvd, h],
+    'attn.o': [h, qd],
+    'mlp.gate': [f, h],
+    'mlp.up': [f, h],
+    'mlp.down': [h, f],
+  };
   const shape = shapes[part]!;
   return { graph, source: `${base}${proj}.${kind}`, sourceShape: kind === 'weight' ? [...shape] : [shape[0]] };
 }
@@ -126,7 +146,13 @@ function gpt2Source(model: MappingModel, graph: string, p: string): SourceMappin
         ? { graph, source: `${p}wte.weight`, sourceShape: [v, h], maxSourceRows: vp, rows: v, note: 'tied to the embedding' }
         : { graph, source: 'lm_head.weight', sourceShape: [v, h], maxSourceRows: vp, rows: v };
     case 'positions.weight':
-      return { graph, source: `${p}wpe.weight`, sourceShape: [model.maxSeq, h], maxSourceRows: Number.MAX_SAFE_INTEGER, rows: model.maxSeq };
+      return {
+        graph,
+        source: `${p}wpe.weight`,
+        sourceShape: [model.maxSeq, h],
+        maxSourceRows: Number.MAX_SAFE_INTEGER,
+        rows: model.maxSeq,
+      };
     case 'final_norm.weight':
     case 'final_norm.bias':
       return { graph, source: `${p}ln_f.${graph.split('.')[1]}`, sourceShape: [h] };
@@ -143,7 +169,14 @@ function gpt2Source(model: MappingModel, graph: string, p: string): SourceMappin
   if (third !== undefined) {
     const note = `the ${part.slice(5)} part of the fused c_attn`;
     return kind === 'weight'
-      ? { graph, source: `${base}attn.c_attn.weight`, sourceShape: [h, qkv], range: { axis: 1, begin: third[0], end: third[1] }, transpose: true, note: `${note} (Conv1D [in, out], transposed)` }
+      ? {
+          graph,
+          source: `${base}attn.c_attn.weight`,
+          sourceShape: [h, qkv],
+          range: { axis: 1, begin: third[0], end: third[1] },
+          transpose: true,
+          note: `${note} (Conv1D [in, out], transposed)`,
+        }
       : { graph, source: `${base}attn.c_attn.bias`, sourceShape: [qkv], range: { axis: 0, begin: third[0], end: third[1] }, note };
   }
   // Conv1D [in, out] ↔ Linear [out, in]; biases are [out] in both.
@@ -190,7 +223,12 @@ export function graphNamesFor(arch: HfArch, hfName: string): string[] {
   const [, l, part, kind] = m as unknown as [string, string, string, string];
   const norm = Object.entries(GPT2_NORMS).find(([, hf]) => hf === part);
   if (norm) return [`layers.${l}.${norm[0]}.${kind}`];
-  const parts: Record<string, string[]> = { 'attn.c_attn': ['attn.q', 'attn.k', 'attn.v'], 'attn.c_proj': ['attn.o'], 'mlp.c_fc': ['mlp.up'], 'mlp.c_proj': ['mlp.down'] };
+  const parts: Record<string, string[]> = {
+    'attn.c_attn': ['attn.q', 'attn.k', 'attn.v'],
+    'attn.c_proj': ['attn.o'],
+    'mlp.c_fc': ['mlp.up'],
+    'mlp.c_proj': ['mlp.down'],
+  };
   return (parts[part] ?? []).map((g) => `layers.${l}.${g}.${kind}`);
 }
 
@@ -219,7 +257,8 @@ export interface SourceSlice {
  * maps through the transpose and the range.
  */
 export function sourceSlice(m: SourceMapping, region: readonly Range[]): SourceSlice {
-  if (region.length !== m.sourceShape.length) throw new Error(`${m.graph}: region of rank ${region.length} for a source of rank ${m.sourceShape.length}`);
+  if (region.length !== m.sourceShape.length)
+    throw new Error(`${m.graph}: region of rank ${region.length} for a source of rank ${m.sourceShape.length}`);
   const r = region.map(([b, e]) => [b, e] as [number, number]);
   let validRows = r[0]![1] - r[0]![0];
   if (m.rows !== undefined) {

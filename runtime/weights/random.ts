@@ -82,7 +82,13 @@ export function randomValue(seed: number, name: string, index: number, model: Ra
  * `shape`, as f32, row-major. Rows of the embedding and output layer at or past
  * the vocabulary are zero.
  */
-export function randomRegion(seed: number, name: string, shape: readonly number[], region: readonly Range[] | undefined, model: RandomModel): Float32Array {
+export function randomRegion(
+  seed: number,
+  name: string,
+  shape: readonly number[],
+  region: readonly Range[] | undefined,
+  model: RandomModel,
+): Float32Array {
   const ranges = normalizeSlice(shape, region);
   const out = new Float32Array(elementCount(rangesShape(ranges)));
   if (out.length === 0) return out;

@@ -126,7 +126,8 @@ async function readHeader(path: string, file: RandomAccessFile, maxHeaderBytes: 
   const lenBytes = new Uint8Array(8);
   if (!(await readFully(file, lenBytes, 0))) fail('truncated while reading the header length');
   const n = new DataView(lenBytes.buffer).getBigUint64(0, true);
-  if (n > BigInt(maxHeaderBytes)) fail(`header length ${n} exceeds the limit of ${maxHeaderBytes} bytes (corrupt or not a safetensors file)`);
+  if (n > BigInt(maxHeaderBytes))
+    fail(`header length ${n} exceeds the limit of ${maxHeaderBytes} bytes (corrupt or not a safetensors file)`);
   if (n > BigInt(file.size - 8)) fail(`truncated: header length ${n} but only ${file.size - 8} bytes follow the length`);
   if (n < 2n) fail(`header length ${n} is too small for a JSON object`);
   const headerBytes = Number(n);
@@ -158,14 +159,18 @@ async function readHeader(path: string, file: RandomAccessFile, maxHeaderBytes: 
       }
       continue;
     }
-    tensors.set(name, checkEntry(value, dataBytes, (problem) => fail(problem, name)));
+    tensors.set(
+      name,
+      checkEntry(value, dataBytes, (problem) => fail(problem, name)),
+    );
   }
   // No two tensors may share bytes (zero-length tensors share nothing).
   const sorted = [...tensors].filter(([, t]) => t.end > t.begin).sort((a, b) => a[1].begin - b[1].begin || a[1].end - b[1].end);
   for (let i = 1; i < sorted.length; i++) {
     const [prevName, prev] = sorted[i - 1]!;
     const [name, t] = sorted[i]!;
-    if (t.begin < prev.end) fail(`bytes [${t.begin}, ${t.end}) overlap tensor ${JSON.stringify(prevName)} at [${prev.begin}, ${prev.end})`, name);
+    if (t.begin < prev.end)
+      fail(`bytes [${t.begin}, ${t.end}) overlap tensor ${JSON.stringify(prevName)} at [${prev.begin}, ${prev.end})`, name);
   }
   return { tensors, metadata, headerBytes };
 }
@@ -179,22 +184,29 @@ function describe(v: unknown): string {
 }
 
 function checkEntry(value: unknown, dataBytes: number, fail: (problem: string) => never): TensorEntry {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(`entry must be an object with dtype, shape and data_offsets, found ${describe(value)}`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    fail(`entry must be an object with dtype, shape and data_offsets, found ${describe(value)}`);
   const v = value as Record<string, unknown>;
   const dtype = v.dtype;
   if (typeof dtype !== 'string') fail(`dtype must be a string, found ${describe(dtype)}`);
-  if (!Object.hasOwn(SAFETENSORS_DTYPES, dtype as string)) fail(`unknown dtype ${JSON.stringify(dtype)} (known: ${Object.keys(SAFETENSORS_DTYPES).join(', ')})`);
+  if (!Object.hasOwn(SAFETENSORS_DTYPES, dtype as string))
+    fail(`unknown dtype ${JSON.stringify(dtype)} (known: ${Object.keys(SAFETENSORS_DTYPES).join(', ')})`);
   const bits = SAFETENSORS_DTYPES[dtype as SafetensorsDtype];
   const shape = v.shape;
   if (!Array.isArray(shape)) fail(`shape must be an array of integers, found ${describe(shape)}`);
   for (const [i, d] of (shape as unknown[]).entries()) {
-    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) fail(`shape[${i}] must be a non-negative integer, found ${describe(d)}`);
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0)
+      fail(`shape[${i}] must be a non-negative integer, found ${describe(d)}`);
   }
   const offsets = v.data_offsets;
   if (!Array.isArray(offsets) || offsets.length !== 2) fail(`data_offsets must be [begin, end], found ${describe(offsets)}`);
   const [begin, end] = offsets as unknown[];
-  for (const [what, o] of [['begin', begin], ['end', end]] as const) {
-    if (typeof o !== 'number' || !Number.isSafeInteger(o) || o < 0) fail(`data_offsets ${what} must be a non-negative integer, found ${describe(o)}`);
+  for (const [what, o] of [
+    ['begin', begin],
+    ['end', end],
+  ] as const) {
+    if (typeof o !== 'number' || !Number.isSafeInteger(o) || o < 0)
+      fail(`data_offsets ${what} must be a non-negative integer, found ${describe(o)}`);
   }
   const b = begin as number;
   const e = end as number;
@@ -204,11 +216,19 @@ function checkEntry(value: unknown, dataBytes: number, fail: (problem: string) =
   const bitCount = elements * BigInt(bits);
   if (bitCount % 8n !== 0n) fail(`${elements} elements of ${dtype} are not a whole number of bytes`);
   const expected = bitCount / 8n;
-  if (expected !== BigInt(e - b)) fail(`shape [${(shape as number[]).join(', ')}] of ${dtype} needs ${expected} bytes but data_offsets [${b}, ${e}] hold ${e - b}`);
+  if (expected !== BigInt(e - b))
+    fail(`shape [${(shape as number[]).join(', ')}] of ${dtype} needs ${expected} bytes but data_offsets [${b}, ${e}] hold ${e - b}`);
   return { dtype: dtype as SafetensorsDtype, shape: [...(shape as number[])], begin: b, end: e };
 }
 
-function makeFile(path: string, file: RandomAccessFile, headerBytes: number, tensors: Map<string, TensorEntry>, metadata: Record<string, string>, defaults: ReadOptions): SafetensorsFile {
+function makeFile(
+  path: string,
+  file: RandomAccessFile,
+  headerBytes: number,
+  tensors: Map<string, TensorEntry>,
+  metadata: Record<string, string>,
+  defaults: ReadOptions,
+): SafetensorsFile {
   const dataStart = 8 + headerBytes;
   let closed = false;
   const entry = (name: string): TensorEntry => {
@@ -217,7 +237,12 @@ function makeFile(path: string, file: RandomAccessFile, headerBytes: number, ten
     if (t === undefined) throw new SafetensorsError(path, 'no such tensor in this file', name);
     return t;
   };
-  const readInto = async (name: string, slice: SliceSpec | undefined, into: Uint8Array | undefined, options?: ReadOptions): Promise<Uint8Array> => {
+  const readInto = async (
+    name: string,
+    slice: SliceSpec | undefined,
+    into: Uint8Array | undefined,
+    options?: ReadOptions,
+  ): Promise<Uint8Array> => {
     const t = entry(name);
     const bits = SAFETENSORS_DTYPES[t.dtype];
     if (bits % 8 !== 0) {
@@ -225,7 +250,13 @@ function makeFile(path: string, file: RandomAccessFile, headerBytes: number, ten
       if (!full) throw new SafetensorsError(path, `cannot slice ${t.dtype}: its elements are not whole bytes`, name);
     }
     try {
-      return await readRegion(file, { offset: dataStart + t.begin, shape: bits % 8 === 0 ? t.shape : [t.end - t.begin], elementBytes: bits % 8 === 0 ? bits / 8 : 1 }, bits % 8 === 0 ? slice : undefined, into, { ...defaults, ...options });
+      return await readRegion(
+        file,
+        { offset: dataStart + t.begin, shape: bits % 8 === 0 ? t.shape : [t.end - t.begin], elementBytes: bits % 8 === 0 ? bits / 8 : 1 },
+        bits % 8 === 0 ? slice : undefined,
+        into,
+        { ...defaults, ...options },
+      );
     } catch (e) {
       if (e instanceof SafetensorsError) throw e;
       throw new SafetensorsError(path, (e as Error).message, name);

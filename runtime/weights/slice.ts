@@ -40,7 +40,8 @@ export const DEFAULT_READ: Required<ReadOptions> = { maxGap: 4096, chunkBytes: 8
 
 /** Check a slice against a shape; returns one explicit range per dimension. */
 export function normalizeSlice(shape: readonly number[], slice: SliceSpec | undefined): Range[] {
-  if (slice !== undefined && slice.length > shape.length) throw new Error(`slice has ${slice.length} ranges for a tensor of rank ${shape.length} (shape [${shape.join(', ')}])`);
+  if (slice !== undefined && slice.length > shape.length)
+    throw new Error(`slice has ${slice.length} ranges for a tensor of rank ${shape.length} (shape [${shape.join(', ')}])`);
   return shape.map((size, i) => {
     const r = slice?.[i];
     if (r === undefined) return [0, size] as const;
@@ -111,7 +112,13 @@ export function sliceRuns(layout: Layout, ranges: readonly Range[]): { runBytes:
   while (k >= 0 && ranges[k]![0] === 0 && ranges[k]![1] === shape[k]) k--;
   if (k < 0) {
     const total = elementCount(shape) * eb;
-    return { runBytes: total, count: total > 0 ? 1 : 0, runs: function* () { if (total > 0) yield { file: offset, out: 0 }; } };
+    return {
+      runBytes: total,
+      count: total > 0 ? 1 : 0,
+      runs: function* () {
+        if (total > 0) yield { file: offset, out: 0 };
+      },
+    };
   }
   const runBytes = (ranges[k]![1] - ranges[k]![0]) * strides[k]!;
   let count = runBytes > 0 ? 1 : 0;
@@ -145,7 +152,13 @@ export function sliceRuns(layout: Layout, ranges: readonly Range[]): { runBytes:
  * Read a slice of the tensor at `layout` in `file` into `into` (allocated when not
  * given); row-major bytes of the slice, as stored.
  */
-export async function readRegion(file: RandomAccessFile, layout: Layout, slice: SliceSpec | undefined, into?: Uint8Array, options: ReadOptions = {}): Promise<Uint8Array> {
+export async function readRegion(
+  file: RandomAccessFile,
+  layout: Layout,
+  slice: SliceSpec | undefined,
+  into?: Uint8Array,
+  options: ReadOptions = {},
+): Promise<Uint8Array> {
   const { maxGap, chunkBytes, parallel } = { ...DEFAULT_READ, ...options };
   const ranges = normalizeSlice(layout.shape, slice);
   const bytes = elementCount(rangesShape(ranges)) * layout.elementBytes;
@@ -217,8 +230,10 @@ export function sliceBytes(bytes: Uint8Array, shape: readonly number[], elementB
 
 /** Transpose a row-major [rows, cols] matrix of `elementBytes`-byte elements to [cols, rows]. */
 export function transpose2d(bytes: Uint8Array, rows: number, cols: number, elementBytes: number, into?: Uint8Array): Uint8Array {
-  if (bytes.length !== rows * cols * elementBytes) throw new Error(`transpose: ${bytes.length} bytes is not ${rows} × ${cols} × ${elementBytes}`);
-  if (into !== undefined && (into.length !== bytes.length || into.byteOffset % 4 !== 0)) throw new Error(`transpose: the output must hold ${bytes.length} bytes, 4-byte aligned`);
+  if (bytes.length !== rows * cols * elementBytes)
+    throw new Error(`transpose: ${bytes.length} bytes is not ${rows} × ${cols} × ${elementBytes}`);
+  if (into !== undefined && (into.length !== bytes.length || into.byteOffset % 4 !== 0))
+    throw new Error(`transpose: the output must hold ${bytes.length} bytes, 4-byte aligned`);
   const out = into ?? new Uint8Array(bytes.length);
   if (rows <= 1 || cols <= 1) {
     out.set(bytes);
@@ -232,13 +247,28 @@ export function transpose2d(bytes: Uint8Array, rows: number, cols: number, eleme
       transposeU8(src, out, rows, cols);
       break;
     case 2:
-      transposeU16(new Uint16Array(src.buffer, src.byteOffset, src.length / 2), new Uint16Array(out.buffer, out.byteOffset, out.length / 2), rows, cols);
+      transposeU16(
+        new Uint16Array(src.buffer, src.byteOffset, src.length / 2),
+        new Uint16Array(out.buffer, out.byteOffset, out.length / 2),
+        rows,
+        cols,
+      );
       break;
     case 4:
-      transposeU32(new Uint32Array(src.buffer, src.byteOffset, src.length / 4), new Uint32Array(out.buffer, out.byteOffset, out.length / 4), rows, cols);
+      transposeU32(
+        new Uint32Array(src.buffer, src.byteOffset, src.length / 4),
+        new Uint32Array(out.buffer, out.byteOffset, out.length / 4),
+        rows,
+        cols,
+      );
       break;
     case 8:
-      transposeU64(new Uint32Array(src.buffer, src.byteOffset, src.length / 4), new Uint32Array(out.buffer, out.byteOffset, out.length / 4), rows, cols);
+      transposeU64(
+        new Uint32Array(src.buffer, src.byteOffset, src.length / 4),
+        new Uint32Array(out.buffer, out.byteOffset, out.length / 4),
+        rows,
+        cols,
+      );
       break;
     default:
       throw new Error(`transpose: unsupported element size ${elementBytes}`);

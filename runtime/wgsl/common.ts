@@ -44,10 +44,16 @@ export type BindingSpec = BindingDecl & ({ type: string } | { tensor: TensorType
  * next binding: the bind-group layout (`bindings`) and the WGSL declarations (`wgsl`) come
  * from this one list, so their numbers cannot disagree.
  */
-export function declareBindings(specs: readonly BindingSpec[], uniforms: readonly UniformField[]): { bindings: BindingDecl[]; wgsl: string } {
+export function declareBindings(
+  specs: readonly BindingSpec[],
+  uniforms: readonly UniformField[],
+): { bindings: BindingDecl[]; wgsl: string } {
   let wgsl = '';
   specs.forEach((b, i) => {
-    wgsl += 'type' in b ? storageDecl(i, b.name, b.access, b.type) : tensorAccessor(b.name, i, b.tensor, { vec4: b.vec4 === true, write: b.access === 'read_write' });
+    wgsl +=
+      'type' in b
+        ? storageDecl(i, b.name, b.access, b.type)
+        : tensorAccessor(b.name, i, b.tensor, { vec4: b.vec4 === true, write: b.access === 'read_write' });
   });
   wgsl += paramsDecl(uniforms, specs.length);
   return { bindings: specs.map(({ name, access }) => ({ name, access })), wgsl };

@@ -85,7 +85,10 @@ export function tensorAccessor(name: string, binding: number, t: TensorType, opt
       lines.push(decl('vec4<f32>'));
       lines.push(`fn ${name}_at(i: u32) -> f32 { return ${name}[i >> 2u][i & 3u]; }`);
       lines.push(`fn ${name}_at4(i4: u32) -> vec4<f32> { return ${name}[i4]; }`);
-      if (opts.write) lines.push(`fn ${name}_set2(iw: u32, x: vec2<f32>) { ${name}[iw >> 1u][(iw & 1u) * 2u] = x.x; ${name}[iw >> 1u][(iw & 1u) * 2u + 1u] = x.y; }`);
+      if (opts.write)
+        lines.push(
+          `fn ${name}_set2(iw: u32, x: vec2<f32>) { ${name}[iw >> 1u][(iw & 1u) * 2u] = x.x; ${name}[iw >> 1u][(iw & 1u) * 2u + 1u] = x.y; }`,
+        );
     } else {
       lines.push(decl('f32'));
       lines.push(`fn ${name}_at(i: u32) -> f32 { return ${name}[i]; }`);
@@ -96,11 +99,15 @@ export function tensorAccessor(name: string, binding: number, t: TensorType, opt
       lines.push(decl('vec4<f16>'));
       lines.push(`fn ${name}_at(i: u32) -> f32 { return f32(${name}[i >> 2u][i & 3u]); }`);
       lines.push(`fn ${name}_at4(i4: u32) -> vec4<f32> { return vec4<f32>(${name}[i4]); }`);
-      if (opts.write) lines.push(`fn ${name}_set2(iw: u32, x: vec2<f32>) { ${name}[iw >> 1u][(iw & 1u) * 2u] = f16(x.x); ${name}[iw >> 1u][(iw & 1u) * 2u + 1u] = f16(x.y); }`);
+      if (opts.write)
+        lines.push(
+          `fn ${name}_set2(iw: u32, x: vec2<f32>) { ${name}[iw >> 1u][(iw & 1u) * 2u] = f16(x.x); ${name}[iw >> 1u][(iw & 1u) * 2u + 1u] = f16(x.y); }`,
+        );
     } else {
       lines.push(decl('f16'));
       lines.push(`fn ${name}_at(i: u32) -> f32 { return f32(${name}[i]); }`);
-      if (opts.write) lines.push(`fn ${name}_set2(iw: u32, x: vec2<f32>) { ${name}[2u * iw] = f16(x.x); ${name}[2u * iw + 1u] = f16(x.y); }`);
+      if (opts.write)
+        lines.push(`fn ${name}_set2(iw: u32, x: vec2<f32>) { ${name}[2u * iw] = f16(x.x); ${name}[2u * iw + 1u] = f16(x.y); }`);
     }
   } else {
     // packed 16-bit: f16 via unpack2x16float, bf16 via shifts

@@ -9,10 +9,15 @@ import { spanOf, type PlanContext } from './context.js';
 function checkSeq(ctx: PlanContext, seq: number): boolean {
   if (seq <= ctx.model.maxSeq) return true;
   ctx.out.push(
-    diag('PP3015', spanOf(ctx, 'batch.seq'), { seq, maxSeq: ctx.model.maxSeq }, {
-      help: `seq = ${ctx.model.maxSeq} or less`,
-      related: [{ span: ctx.model.span, message: `model '${ctx.model.name}' declared here` }],
-    }),
+    diag(
+      'PP3015',
+      spanOf(ctx, 'batch.seq'),
+      { seq, maxSeq: ctx.model.maxSeq },
+      {
+        help: `seq = ${ctx.model.maxSeq} or less`,
+        related: [{ span: ctx.model.span, message: `model '${ctx.model.name}' declared here` }],
+      },
+    ),
   );
   return false;
 }
@@ -53,10 +58,15 @@ export function checkTrainBatch(ctx: PlanContext): TrainBatchFacts | undefined {
     const hi = lo + per;
     const options = [lo, hi].filter((g) => g > 0).map((g) => `global = ${g}`);
     ctx.out.push(
-      diag('PP3011', spanOf(ctx, 'batch.global'), { global, micro, data, product: per }, {
-        help: `${options.join(' or ')} (a multiple of ${per})`,
-        related: b.has('micro') ? [{ span: spanOf(ctx, 'batch.micro'), message: `micro = ${micro}` }] : [],
-      }),
+      diag(
+        'PP3011',
+        spanOf(ctx, 'batch.global'),
+        { global, micro, data, product: per },
+        {
+          help: `${options.join(' or ')} (a multiple of ${per})`,
+          related: b.has('micro') ? [{ span: spanOf(ctx, 'batch.micro'), message: `micro = ${micro}` }] : [],
+        },
+      ),
     );
     return undefined;
   }
@@ -64,9 +74,14 @@ export function checkTrainBatch(ctx: PlanContext): TrainBatchFacts | undefined {
   const given = ctx.fields.get<number>('microbatches');
   if (given && given.value !== derived) {
     ctx.out.push(
-      diag('PP3012', given.span, { microbatches: given.value, derived }, {
-        help: `microbatches = ${derived} (= ${global} / (${micro} × ${data})), or remove it: it is derived`,
-      }),
+      diag(
+        'PP3012',
+        given.span,
+        { microbatches: given.value, derived },
+        {
+          help: `microbatches = ${derived} (= ${global} / (${micro} × ${data})), or remove it: it is derived`,
+        },
+      ),
     );
     ok = false;
   }

@@ -9,7 +9,6 @@ import type { ClusterSpec } from '../plan.js';
 import type { Span } from '../source.js';
 import { readBlock, type Field } from './values.js';
 
-
 export function checkCluster(decl: Declaration, out: Diagnostic[]): ClusterSpec | undefined {
   const where = `cluster '${decl.name}'`;
   const f = readBlock(decl.body, 'cluster', { where, anchor: decl.nameSpan, out });
@@ -24,16 +23,28 @@ export function checkCluster(decl: Declaration, out: Diagnostic[]): ClusterSpec 
   let gpn: number | undefined;
   if (gpus && nodes) {
     out.push(
-      diag('PP2014', nodes.entry.keySpan, { key: 'nodes', other: 'gpus' }, {
-        help: 'give either `gpus = N` (one node), or `nodes = N  gpus_per_node = M`',
-        related: [{ span: gpus.entry.keySpan, message: 'gpus given here' }],
-      }),
+      diag(
+        'PP2014',
+        nodes.entry.keySpan,
+        { key: 'nodes', other: 'gpus' },
+        {
+          help: 'give either `gpus = N` (one node), or `nodes = N  gpus_per_node = M`',
+          related: [{ span: gpus.entry.keySpan, message: 'gpus given here' }],
+        },
+      ),
     );
   } else if (gpus) {
     total = gpus.value;
     gpn = perNode?.value ?? total;
     if (total % gpn !== 0) {
-      out.push(diag('PP2014', perNode!.span, { key: 'gpus_per_node', other: 'gpus' }, { help: `gpus = ${total} is not a whole number of nodes of ${gpn} GPUs` }));
+      out.push(
+        diag(
+          'PP2014',
+          perNode!.span,
+          { key: 'gpus_per_node', other: 'gpus' },
+          { help: `gpus = ${total} is not a whole number of nodes of ${gpn} GPUs` },
+        ),
+      );
       total = undefined;
     } else nodeCount = total / gpn;
   } else if (nodes) {
@@ -41,7 +52,14 @@ export function checkCluster(decl: Declaration, out: Diagnostic[]): ClusterSpec 
     gpn = f.valueOrDefault<number>('gpus_per_node');
     total = nodeCount * gpn;
     if (total > MAX_GPUS) {
-      out.push(diag('PP2008', nodes.span, { key: 'nodes', value: String(nodeCount), range: `nodes × gpus_per_node must be at most ${formatNumber(MAX_GPUS)} GPUs` }, { help: `nodes = ${Math.floor(MAX_GPUS / gpn)} or fewer` }));
+      out.push(
+        diag(
+          'PP2008',
+          nodes.span,
+          { key: 'nodes', value: String(nodeCount), range: `nodes × gpus_per_node must be at most ${formatNumber(MAX_GPUS)} GPUs` },
+          { help: `nodes = ${Math.floor(MAX_GPUS / gpn)} or fewer` },
+        ),
+      );
       total = undefined;
     }
   } else if (!f.sets('gpus') && !f.sets('nodes')) {
@@ -52,7 +70,11 @@ export function checkCluster(decl: Declaration, out: Diagnostic[]): ClusterSpec 
   return { name: decl.name, span: decl.nameSpan, gpu, gpus: total, nodes: nodeCount, gpusPerNode: gpn, networkGBs };
 }
 
-function resolveGpu(field: Field<{ ident?: string; text?: string; block?: BlockValue }>, cluster: string, out: Diagnostic[]): GpuSpec | undefined {
+function resolveGpu(
+  field: Field<{ ident?: string; text?: string; block?: BlockValue }>,
+  cluster: string,
+  out: Diagnostic[],
+): GpuSpec | undefined {
   const v = field.value;
   if (v.block) return customGpu(v.block, field.entry.keySpan, cluster, out);
   const name = v.ident ?? v.text ?? '';
@@ -63,11 +85,16 @@ function resolveGpu(field: Field<{ ident?: string; text?: string; block?: BlockV
   const family = GPU_IDS.filter((id) => norm.length >= 2 && (id.startsWith(`${norm}_`) || id.replace(/^RTX_/, '') === norm));
   const hint = family.length > 0 ? family.join("' or '") : suggest(norm, GPU_IDS);
   out.push(
-    diag('PP2011', field.span, { name }, {
-      help: hint
-        ? `did you mean '${hint}'?`
-        : `catalog: ${GPU_IDS.join(', ')}; or describe it: gpu { name = "${name}"  memory = 24 GiB }`,
-    }),
+    diag(
+      'PP2011',
+      field.span,
+      { name },
+      {
+        help: hint
+          ? `did you mean '${hint}'?`
+          : `catalog: ${GPU_IDS.join(', ')}; or describe it: gpu { name = "${name}"  memory = 24 GiB }`,
+      },
+    ),
   );
   return undefined;
 }
@@ -78,7 +105,14 @@ function customGpu(block: BlockValue, anchor: Span, cluster: string, out: Diagno
   const memory = f.value<number>('memory');
   if (name === undefined || memory === undefined) return undefined;
   if (memory <= 0) {
-    out.push(diag('PP2008', f.get('memory')!.span, { key: 'memory', value: String(memory), range: 'must be more than 0 bytes' }, { help: 'e.g. memory = 24 GiB' }));
+    out.push(
+      diag(
+        'PP2008',
+        f.get('memory')!.span,
+        { key: 'memory', value: String(memory), range: 'must be more than 0 bytes' },
+        { help: 'e.g. memory = 24 GiB' },
+      ),
+    );
     return undefined;
   }
   return {

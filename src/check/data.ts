@@ -20,7 +20,14 @@ export function checkMeshSize(ctx: PlanContext): boolean {
       maxData >= 1
         ? `data = ${maxData} uses ${maxData * tp} of the ${cluster.gpus} GPUs (${mesh.tensor} × ${mesh.pipeline} × ${maxData})`
         : `tensor × pipeline = ${tp} alone needs more than ${cluster.gpus} GPUs; reduce them or add GPUs to cluster '${cluster.name}'`;
-    out.push(diag('PP3009', primary, { tensor: mesh.tensor, pipeline: mesh.pipeline, data: mesh.data, product, cluster: cluster.name, gpus: cluster.gpus }, { help, related }));
+    out.push(
+      diag(
+        'PP3009',
+        primary,
+        { tensor: mesh.tensor, pipeline: mesh.pipeline, data: mesh.data, product, cluster: cluster.name, gpus: cluster.gpus },
+        { help, related },
+      ),
+    );
     return false;
   }
   if (product < cluster.gpus) {
@@ -32,7 +39,14 @@ export function checkMeshSize(ctx: PlanContext): boolean {
     out.push(diag('PP3010', primary, { product, idle, gpus: cluster.gpus }, { help }));
   }
   if (mesh.tensor > cluster.gpusPerNode) {
-    out.push(diag('PP3017', spanOf(ctx, 'tensor'), { tensor: mesh.tensor, perNode: cluster.gpusPerNode }, { help: `keep tensor ≤ ${cluster.gpusPerNode} and use pipeline across nodes` }));
+    out.push(
+      diag(
+        'PP3017',
+        spanOf(ctx, 'tensor'),
+        { tensor: mesh.tensor, perNode: cluster.gpusPerNode },
+        { help: `keep tensor ≤ ${cluster.gpusPerNode} and use pipeline across nodes` },
+      ),
+    );
   }
   return true;
 }

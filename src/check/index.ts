@@ -33,14 +33,20 @@ export function checkProgram(files: readonly PlanFile[], root: PlanFile): CheckR
         continue;
       }
       const kind = decl.keyword as keyof typeof DECLARATIONS;
-      const table: ReadonlyMap<string, { decl: Declaration }> = kind === 'model' ? scope.models : kind === 'cluster' ? scope.clusters : plans;
+      const table: ReadonlyMap<string, { decl: Declaration }> =
+        kind === 'model' ? scope.models : kind === 'cluster' ? scope.clusters : plans;
       const first = table.get(decl.name);
       if (first) {
         out.push(
-          diag('PP2005', decl.nameSpan, { kind, name: decl.name }, {
-            help: `rename one of them`,
-            related: [{ span: first.decl.nameSpan, message: 'first declared here' }],
-          }),
+          diag(
+            'PP2005',
+            decl.nameSpan,
+            { kind, name: decl.name },
+            {
+              help: `rename one of them`,
+              related: [{ span: first.decl.nameSpan, message: 'first declared here' }],
+            },
+          ),
         );
         continue;
       }

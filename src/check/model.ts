@@ -17,7 +17,14 @@ export function checkModel(decl: Declaration, out: Diagnostic[]): ModelSpec | un
   const heads = f.value<number>('heads');
   const vocab = f.value<number>('vocab');
   const maxSeq = f.value<number>('max_seq');
-  if (arch === undefined || layers === undefined || hidden === undefined || heads === undefined || vocab === undefined || maxSeq === undefined) {
+  if (
+    arch === undefined ||
+    layers === undefined ||
+    hidden === undefined ||
+    heads === undefined ||
+    vocab === undefined ||
+    maxSeq === undefined
+  ) {
     return undefined;
   }
   const kvHeads = f.value<number>('kv_heads') ?? heads;
@@ -25,7 +32,14 @@ export function checkModel(decl: Declaration, out: Diagnostic[]): ModelSpec | un
   if (ffn === undefined) ffn = defaultFfn(arch, hidden);
   if (ffn === undefined) {
     if (!f.sets('ffn')) {
-      out.push(diag('PP2003', decl.nameSpan, { where, key: 'ffn' }, { help: `llama models have no default MLP size; add e.g. \`ffn = ${Math.round((hidden * 8) / 3 / 256) * 256}\`` }));
+      out.push(
+        diag(
+          'PP2003',
+          decl.nameSpan,
+          { where, key: 'ffn' },
+          { help: `llama models have no default MLP size; add e.g. \`ffn = ${Math.round((hidden * 8) / 3 / 256) * 256}\`` },
+        ),
+      );
       return undefined;
     } else return undefined;
   }
@@ -33,7 +47,14 @@ export function checkModel(decl: Declaration, out: Diagnostic[]): ModelSpec | un
   if (headDim === undefined) {
     if (hidden % heads !== 0) {
       const hs = f.get('heads')!.span;
-      out.push(diag('PP3021', hs, { hidden, heads }, { help: `add \`head_dim = ${Math.floor(hidden / heads)}\`, or use heads that divide ${hidden}` }));
+      out.push(
+        diag(
+          'PP3021',
+          hs,
+          { hidden, heads },
+          { help: `add \`head_dim = ${Math.floor(hidden / heads)}\`, or use heads that divide ${hidden}` },
+        ),
+      );
       return undefined;
     }
     headDim = hidden / heads;
@@ -41,7 +62,9 @@ export function checkModel(decl: Declaration, out: Diagnostic[]): ModelSpec | un
   const kvField = f.get('kv_heads');
   if (kvField && (kvHeads > heads || heads % kvHeads !== 0)) {
     const divs = divisors(heads).filter((d) => d <= heads);
-    out.push(diag('PP3016', kvField.span, { kvHeads, heads }, { help: `kv_heads must divide heads; e.g. ${nearest(divs, kvHeads).join(' or ')}` }));
+    out.push(
+      diag('PP3016', kvField.span, { kvHeads, heads }, { help: `kv_heads must divide heads; e.g. ${nearest(divs, kvHeads).join(' or ')}` }),
+    );
   }
   if (hasErrors(out.slice(before))) return undefined;
   const model = buildModel(arch, {

@@ -40,14 +40,28 @@ export function checkStages(ctx: PlanContext): Stage[] | undefined {
   const p = ctx.mesh.pipeline;
   const L = model.layers;
   if (p > L) {
-    out.push(diag('PP3008', spanOf(ctx, 'pipeline'), { pipeline: p, layers: L }, { help: `every stage needs at least one layer: pipeline ≤ ${L}` }));
+    out.push(
+      diag(
+        'PP3008',
+        spanOf(ctx, 'pipeline'),
+        { pipeline: p, layers: L },
+        { help: `every stage needs at least one layer: pipeline ≤ ${L}` },
+      ),
+    );
     return undefined;
   }
   const field = ctx.fields.get<Range[]>('stages');
   if (!field) return balancedStages(L, p);
   const ranges = field.value;
   if (ranges.length !== p) {
-    out.push(diag('PP3007', field.span, { count: ranges.length, pipeline: p }, { help: `give one range per stage, e.g. stages = ${formatRanges(balancedStages(L, p))}` }));
+    out.push(
+      diag(
+        'PP3007',
+        field.span,
+        { count: ranges.length, pipeline: p },
+        { help: `give one range per stage, e.g. stages = ${formatRanges(balancedStages(L, p))}` },
+      ),
+    );
     return undefined;
   }
   let ok = true;
@@ -60,19 +74,46 @@ export function checkStages(ctx: PlanContext): Stage[] | undefined {
       break;
     }
     if (r.to >= L) {
-      out.push(diag('PP3006', r.span, { detail: `layer ${r.to} does not exist: model '${model.name}' has layers 0..${L - 1}` }, { help: `the last stage should end at layer ${L - 1}` }));
+      out.push(
+        diag(
+          'PP3006',
+          r.span,
+          { detail: `layer ${r.to} does not exist: model '${model.name}' has layers 0..${L - 1}` },
+          { help: `the last stage should end at layer ${L - 1}` },
+        ),
+      );
       ok = false;
       break;
     }
     if (r.from > next) {
       const detail = next === r.from - 1 ? `layer ${next} is in no stage` : `layers ${next}..${r.from - 1} are in no stage`;
-      out.push(diag('PP3006', r.span, { detail }, { help: `start this stage at layer ${next}: ${next}..${r.to}`, related: prev ? [{ span: prev.span, message: 'the previous stage ends here' }] : [] }));
+      out.push(
+        diag(
+          'PP3006',
+          r.span,
+          { detail },
+          {
+            help: `start this stage at layer ${next}: ${next}..${r.to}`,
+            related: prev ? [{ span: prev.span, message: 'the previous stage ends here' }] : [],
+          },
+        ),
+      );
       ok = false;
       break;
     }
     if (r.from < next) {
       const detail = `layer range ${r.from}..${r.to} overlaps the previous stage (layers up to ${next - 1})`;
-      out.push(diag('PP3006', r.span, { detail }, { help: next <= r.to ? `start this stage at layer ${next}: ${next}..${r.to}` : 'each layer belongs to exactly one stage', related: prev ? [{ span: prev.span, message: 'previous stage' }] : [] }));
+      out.push(
+        diag(
+          'PP3006',
+          r.span,
+          { detail },
+          {
+            help: next <= r.to ? `start this stage at layer ${next}: ${next}..${r.to}` : 'each layer belongs to exactly one stage',
+            related: prev ? [{ span: prev.span, message: 'previous stage' }] : [],
+          },
+        ),
+      );
       ok = false;
       break;
     }
@@ -121,24 +162,61 @@ export function checkSchedule(ctx: PlanContext, microbatches: number | undefined
     const v = virtualField.value;
     if (ctx.model.layers % (p * v) !== 0) {
       const vs = [2, 3, 4, 5, 6, 8].filter((x) => ctx.model.layers % (p * x) === 0);
-      out.push(diag('PP3014', virtualField.span, { layers: ctx.model.layers, pipeline: p, virtual: v, product: p * v }, { help: vs.length > 0 ? `virtual = ${vs[0]} divides the layers evenly` : 'use schedule = 1f1b' }));
+      out.push(
+        diag(
+          'PP3014',
+          virtualField.span,
+          { layers: ctx.model.layers, pipeline: p, virtual: v, product: p * v },
+          { help: vs.length > 0 ? `virtual = ${vs[0]} divides the layers evenly` : 'use schedule = 1f1b' },
+        ),
+      );
       ok = false;
     }
     if (fields.has('stages')) {
-      out.push(diag('PP2014', fields.get('stages')!.entry.keySpan, { key: 'stages', other: 'schedule = interleaved' }, { help: 'interleaved chunks are balanced; remove `stages`' }));
+      out.push(
+        diag(
+          'PP2014',
+          fields.get('stages')!.entry.keySpan,
+          { key: 'stages', other: 'schedule = interleaved' },
+          { help: 'interleaved chunks are balanced; remove `stages`' },
+        ),
+      );
       ok = false;
     }
     if (microbatches !== undefined && p > 1 && microbatches % p !== 0) {
       const m = Math.ceil(microbatches / p) * p;
-      out.push(diag('PP3018', spanOf(ctx, fields.has('microbatches') ? 'microbatches' : 'batch.global'), { microbatches, pipeline: p }, { help: `make global / (micro × data) a multiple of ${p}, e.g. ${m} microbatches` }));
+      out.push(
+        diag(
+          'PP3018',
+          spanOf(ctx, fields.has('microbatches') ? 'microbatches' : 'batch.global'),
+          { microbatches, pipeline: p },
+          { help: `make global / (micro × data) a multiple of ${p}, e.g. ${m} microbatches` },
+        ),
+      );
       ok = false;
     }
   }
   if (p === 1 && fields.has('schedule')) {
-    out.push(diag('PP3020', fields.get('schedule')!.entry.keySpan, { key: 'schedule', why: 'with pipeline = 1' }, { help: 'remove it, or set pipeline > 1' }));
+    out.push(
+      diag(
+        'PP3020',
+        fields.get('schedule')!.entry.keySpan,
+        { key: 'schedule', why: 'with pipeline = 1' },
+        { help: 'remove it, or set pipeline > 1' },
+      ),
+    );
   }
   if (ok && p > 1 && microbatches !== undefined && microbatches < p) {
-    out.push(diag('PP3019', spanOf(ctx, fields.has('microbatches') ? 'microbatches' : 'batch.global'), { microbatches, pipeline: p }, { help: `the bubble is (p − 1)/(m + p − 1) = ${Math.round(((p - 1) / (microbatches + p - 1)) * 100)}% of the step; use at least ${p * 4} microbatches` }));
+    out.push(
+      diag(
+        'PP3019',
+        spanOf(ctx, fields.has('microbatches') ? 'microbatches' : 'batch.global'),
+        { microbatches, pipeline: p },
+        {
+          help: `the bubble is (p − 1)/(m + p − 1) = ${Math.round(((p - 1) / (microbatches + p - 1)) * 100)}% of the step; use at least ${p * 4} microbatches`,
+        },
+      ),
+    );
   }
   return ok ? { schedule, virtual: schedule === 'interleaved' ? virtualField!.value : 1 } : undefined;
 }
@@ -151,13 +229,25 @@ export function checkSchedule(ctx: PlanContext, microbatches: number | undefined
  * ranks' orders fit together is `checkTableDeadlock`'s question (PP5001), once the
  * whole plan has checked.
  */
-function checkActionTable(ctx: PlanContext, field: Field<{ strings: StringValue[] }>, microbatches: number | undefined): ScheduleFacts | undefined {
+function checkActionTable(
+  ctx: PlanContext,
+  field: Field<{ strings: StringValue[] }>,
+  microbatches: number | undefined,
+): ScheduleFacts | undefined {
   const { out, fields } = ctx;
   const p = ctx.mesh.pipeline;
   let ok = true;
   if (fields.has('schedule')) {
     out.push(
-      diag('PP2014', fields.get('schedule')!.entry.keySpan, { key: 'schedule', other: 'actions' }, { help: 'an action table is the schedule: remove `schedule`', related: [{ span: field.entry.keySpan, message: 'the action table' }] }),
+      diag(
+        'PP2014',
+        fields.get('schedule')!.entry.keySpan,
+        { key: 'schedule', other: 'actions' },
+        {
+          help: 'an action table is the schedule: remove `schedule`',
+          related: [{ span: field.entry.keySpan, message: 'the action table' }],
+        },
+      ),
     );
     ok = false;
   }
@@ -166,11 +256,25 @@ function checkActionTable(ctx: PlanContext, field: Field<{ strings: StringValue[
   if (virtualField) {
     if (ctx.model.layers % (p * v) !== 0) {
       const vs = [2, 3, 4, 5, 6, 8].filter((x) => ctx.model.layers % (p * x) === 0);
-      out.push(diag('PP3014', virtualField.span, { layers: ctx.model.layers, pipeline: p, virtual: v, product: p * v }, { help: vs.length > 0 ? `virtual = ${vs[0]} divides the layers evenly` : 'remove `virtual`: one stage per rank' }));
+      out.push(
+        diag(
+          'PP3014',
+          virtualField.span,
+          { layers: ctx.model.layers, pipeline: p, virtual: v, product: p * v },
+          { help: vs.length > 0 ? `virtual = ${vs[0]} divides the layers evenly` : 'remove `virtual`: one stage per rank' },
+        ),
+      );
       ok = false;
     }
     if (fields.has('stages')) {
-      out.push(diag('PP2014', fields.get('stages')!.entry.keySpan, { key: 'stages', other: `virtual = ${v}` }, { help: 'virtual stages are balanced; remove `stages`' }));
+      out.push(
+        diag(
+          'PP2014',
+          fields.get('stages')!.entry.keySpan,
+          { key: 'stages', other: `virtual = ${v}` },
+          { help: 'virtual stages are balanced; remove `stages`' },
+        ),
+      );
       ok = false;
     }
   }
@@ -178,7 +282,14 @@ function checkActionTable(ctx: PlanContext, field: Field<{ strings: StringValue[
   const parsed = parseActionTable(field.value.strings, p, v, microbatches, { span: field.span });
   out.push(...parsed.diagnostics);
   if (p > 1 && microbatches < p) {
-    out.push(diag('PP3019', spanOf(ctx, fields.has('microbatches') ? 'microbatches' : 'batch.global'), { microbatches, pipeline: p }, { help: `with fewer microbatches than stages some stage always waits; use at least ${p * 4} microbatches` }));
+    out.push(
+      diag(
+        'PP3019',
+        spanOf(ctx, fields.has('microbatches') ? 'microbatches' : 'batch.global'),
+        { microbatches, pipeline: p },
+        { help: `with fewer microbatches than stages some stage always waits; use at least ${p * 4} microbatches` },
+      ),
+    );
   }
   if (!ok || !parsed.table) return undefined;
   return { schedule: 'table', virtual: v, actions: parsed.table };

@@ -35,7 +35,12 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
   const batchField = fields.get<BlockValue>('batch');
   const batch =
     batchField && mode
-      ? readBlock(batchField.value, 'batch', { where: `the batch block of plan '${decl.name}'`, mode, anchor: batchField.entry.keySpan, out })
+      ? readBlock(batchField.value, 'batch', {
+          where: `the batch block of plan '${decl.name}'`,
+          mode,
+          anchor: batchField.entry.keySpan,
+          out,
+        })
       : undefined;
   if (!mode || !model || !cluster || fields.value<Mode>('mode') === undefined) return undefined;
 
@@ -71,7 +76,10 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     const b = checkServeBatch(ctx);
     const kvDtype = fields.value<Dtype>('kv_dtype') ?? model.dtype;
     // An absent kv_dtype is the model dtype, checked once as that.
-    const dtypes = [{ key: 'model.dtype', what: `model '${model.name}' dtype`, dtype: model.dtype }, ...(fields.has('kv_dtype') ? [{ key: 'kv_dtype', what: 'kv_dtype', dtype: kvDtype }] : [])];
+    const dtypes = [
+      { key: 'model.dtype', what: `model '${model.name}' dtype`, dtype: model.dtype },
+      ...(fields.has('kv_dtype') ? [{ key: 'kv_dtype', what: 'kv_dtype', dtype: kvDtype }] : []),
+    ];
     const precisionOk = checkBf16(ctx, dtypes);
     const engine = fields.valueOrDefault<ServePlan['engine']>('engine');
     const engineOk = engine !== 'webgpu' || checkEngineDtypes(ctx, dtypes);
@@ -82,7 +90,9 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
 
   const tb = checkTrainBatch(ctx);
   const sched = checkSchedule(ctx, tb?.microbatches);
-  const precision = fields.value<TrainPlan['precision']>('precision') ?? (isPrecision(model.dtype) ? model.dtype : fields.valueOrDefault<TrainPlan['precision']>('precision'));
+  const precision =
+    fields.value<TrainPlan['precision']>('precision') ??
+    (isPrecision(model.dtype) ? model.dtype : fields.valueOrDefault<TrainPlan['precision']>('precision'));
   const gradDtype = fields.valueOrDefault<TrainPlan['gradDtype']>('grad_dtype');
   const precisionOk = checkBf16(ctx, [
     { key: fields.has('precision') ? 'precision' : 'model.dtype', what: 'precision', dtype: precision },

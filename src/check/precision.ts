@@ -10,7 +10,9 @@ export function checkBf16(ctx: PlanContext, uses: { key: string; what: string; d
   for (const u of uses) {
     if (u.dtype !== 'bf16') continue;
     const span = u.key === 'model.dtype' ? ctx.model.span : spanOf(ctx, u.key);
-    ctx.out.push(diag('PP3023', span, { what: u.what, gpu: ctx.cluster.gpu.id }, { help: `use fp16 (or fp32) on ${ctx.cluster.gpu.name}` }));
+    ctx.out.push(
+      diag('PP3023', span, { what: u.what, gpu: ctx.cluster.gpu.id }, { help: `use fp16 (or fp32) on ${ctx.cluster.gpu.name}` }),
+    );
     ok = false;
   }
   return ok;
@@ -24,7 +26,11 @@ export function checkNoEffect(ctx: PlanContext): void {
     if (e) ctx.out.push(diag('PP3020', e.entry.keySpan, { key, why }, { help }));
   };
   if (ctx.mesh.tensor === 1 && f.value<boolean>('sequence_parallel') === true) {
-    warn('sequence_parallel', 'with tensor = 1', 'sequence parallelism shards activations over the tensor group; set tensor > 1 or remove it');
+    warn(
+      'sequence_parallel',
+      'with tensor = 1',
+      'sequence parallelism shards activations over the tensor group; set tensor > 1 or remove it',
+    );
   }
   if (ctx.mesh.data === 1 && f.valueOrDefault<number>('zero') > 0) {
     warn('zero', 'with data = 1', 'ZeRO shards state across data replicas; set data > 1 or remove it');
@@ -37,7 +43,14 @@ export function checkEngineDtypes(ctx: PlanContext, uses: { key: string; what: s
   for (const u of uses) {
     if (tensorFormatOf(u.dtype) !== undefined) continue;
     const span = u.key === 'model.dtype' ? ctx.model.span : spanOf(ctx, u.key);
-    ctx.out.push(diag('PP3024', span, { what: u.what, dtype: u.dtype }, { help: 'use fp16 or bf16 (quantized weights and caches need engine = generic)' }));
+    ctx.out.push(
+      diag(
+        'PP3024',
+        span,
+        { what: u.what, dtype: u.dtype },
+        { help: 'use fp16 or bf16 (quantized weights and caches need engine = generic)' },
+      ),
+    );
     ok = false;
   }
   return ok;

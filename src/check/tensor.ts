@@ -10,7 +10,8 @@ import { spanOf, type PlanContext } from './context.js';
 /** Tensor degrees that split this model evenly (heads, ffn, and KV heads divided or replicated). */
 export function validTensorDegrees(model: Model, max: number): number[] {
   const layers = layerRuns(model).map((r) => r.layer);
-  const splits = (t: number) => layers.every(({ attention: a, mlp }) => a.heads % t === 0 && mlp.ffn % t === 0 && (a.kvHeads % t === 0 || t % a.kvHeads === 0));
+  const splits = (t: number) =>
+    layers.every(({ attention: a, mlp }) => a.heads % t === 0 && mlp.ffn % t === 0 && (a.kvHeads % t === 0 || t % a.kvHeads === 0));
   const out: number[] = [];
   // A degree must divide heads, so none is above it (and the loop stays bounded).
   for (let t = 1; t <= Math.min(max, ...layers.map((l) => l.attention.heads)); t++) if (splits(t)) out.push(t);
@@ -39,7 +40,9 @@ function suggestion(ctx: PlanContext): string {
   const below = valid.filter((v) => v < t).pop();
   const above = valid.find((v) => v > t);
   const picks = [below, above].filter((v): v is number => v !== undefined && v > 1);
-  return picks.length > 0 ? `tensor = ${picks.join(' or ')} splits model '${ctx.model.name}' evenly` : 'tensor = 1 (no tensor parallelism) always works';
+  return picks.length > 0
+    ? `tensor = ${picks.join(' or ')} splits model '${ctx.model.name}' evenly`
+    : 'tensor = 1 (no tensor parallelism) always works';
 }
 
 /** Returns false when the tensor degree cannot split the model. */
@@ -59,10 +62,29 @@ export function checkTensor(ctx: PlanContext): boolean {
   }
   // With kv_heads = heads (multi-head attention) a bad degree is one mistake: PP3001 says it.
   if (kvHeads % t !== 0 && t % kvHeads !== 0 && !(kvHeads === heads && !ok)) {
-    out.push(diag('PP3002', at, { kvHeads, tensor: t }, { help: `${suggestion(ctx)}; KV heads are split when tensor divides kv_heads and replicated when kv_heads divides tensor`, related }));
+    out.push(
+      diag(
+        'PP3002',
+        at,
+        { kvHeads, tensor: t },
+        {
+          help: `${suggestion(ctx)}; KV heads are split when tensor divides kv_heads and replicated when kv_heads divides tensor`,
+          related,
+        },
+      ),
+    );
     ok = false;
   } else if (kvHeads < t && ok) {
-    out.push(diag('PP3003', at, { tensor: t, kvHeads, copies: t / kvHeads }, { help: `as vLLM does: each tensor rank keeps 1 KV head, so the KV cache is ${t / kvHeads}× larger in total than with tensor = ${kvHeads}` }));
+    out.push(
+      diag(
+        'PP3003',
+        at,
+        { tensor: t, kvHeads, copies: t / kvHeads },
+        {
+          help: `as vLLM does: each tensor rank keeps 1 KV head, so the KV cache is ${t / kvHeads}× larger in total than with tensor = ${kvHeads}`,
+        },
+      ),
+    );
   }
   if (ffn % t !== 0) {
     out.push(diag('PP3004', at, { ffn, tensor: t }, { help: suggestion(ctx), related }));
@@ -70,7 +92,16 @@ export function checkTensor(ctx: PlanContext): boolean {
   }
   if (ok && model.vocab % t !== 0) {
     const padded = Math.ceil(model.vocab / t) * t;
-    out.push(diag('PP3005', at, { vocab: model.vocab, padded, tensor: t }, { help: `each tensor rank holds ${padded / t} rows of the embedding and output layer; the ${padded - model.vocab} padding rows are never produced as tokens` }));
+    out.push(
+      diag(
+        'PP3005',
+        at,
+        { vocab: model.vocab, padded, tensor: t },
+        {
+          help: `each tensor rank holds ${padded / t} rows of the embedding and output layer; the ${padded - model.vocab} padding rows are never produced as tokens`,
+        },
+      ),
+    );
   }
   return ok;
 }

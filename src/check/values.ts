@@ -7,7 +7,20 @@ import type { BlockValue, Entry, NumberValue, StringValue, Value } from '../ast.
 import { diag, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { didYouMean, suggest } from '../diagnostics/suggest.js';
 import { formatNumber } from '../diagnostics/codes.js';
-import { ALL_UNITS, BYTE_UNITS, defaultValue, KEYS, keySpec, TIME_UNITS, type Arch, type BlockKind, type KeySpec, type KeyType, type KeyValue, type Mode } from '../facts/keys.js';
+import {
+  ALL_UNITS,
+  BYTE_UNITS,
+  defaultValue,
+  KEYS,
+  keySpec,
+  TIME_UNITS,
+  type Arch,
+  type BlockKind,
+  type KeySpec,
+  type KeyType,
+  type KeyValue,
+  type Mode,
+} from '../facts/keys.js';
 import { valueText } from '../facts/keys-doc.js';
 import type { Span } from '../source.js';
 
@@ -17,7 +30,16 @@ export interface Range {
   span: Span;
 }
 
-export type FieldValue = number | boolean | string | Range[] | BlockValue | { strings: StringValue[] } | { block: BlockValue } | { ident: string } | { text: string };
+export type FieldValue =
+  | number
+  | boolean
+  | string
+  | Range[]
+  | BlockValue
+  | { strings: StringValue[] }
+  | { block: BlockValue }
+  | { ident: string }
+  | { text: string };
 
 export interface Field<T = unknown> {
   value: T;
@@ -71,23 +93,35 @@ export function readBlock(block: BlockValue, kind: BlockKind, ctx: BlockContext)
   for (const entry of block.entries) {
     const spec = keySpec(kind, entry.key);
     if (!spec) {
-      ctx.out.push(diag('PP2002', entry.keySpan, { key: entry.key, where: ctx.where }, { help: unknownKeyHelp(entry.key, kind, ctx.mode) }));
+      ctx.out.push(
+        diag('PP2002', entry.keySpan, { key: entry.key, where: ctx.where }, { help: unknownKeyHelp(entry.key, kind, ctx.mode) }),
+      );
       continue;
     }
     const first = seen.get(entry.key);
     if (first) {
       ctx.out.push(
-        diag('PP2004', entry.keySpan, { key: entry.key, where: ctx.where }, {
-          help: 'remove one of them',
-          related: [{ span: first.keySpan, message: 'first set here' }],
-        }),
+        diag(
+          'PP2004',
+          entry.keySpan,
+          { key: entry.key, where: ctx.where },
+          {
+            help: 'remove one of them',
+            related: [{ span: first.keySpan, message: 'first set here' }],
+          },
+        ),
       );
       continue;
     }
     seen.set(entry.key, entry);
     if (spec.modes && ctx.mode && !spec.modes.includes(ctx.mode)) {
       ctx.out.push(
-        diag('PP2013', entry.keySpan, { key: entry.key, mode: ctx.mode }, { help: `'${entry.key}' is for ${spec.modes.join('/')} plans; remove it` }),
+        diag(
+          'PP2013',
+          entry.keySpan,
+          { key: entry.key, mode: ctx.mode },
+          { help: `'${entry.key}' is for ${spec.modes.join('/')} plans; remove it` },
+        ),
       );
       continue;
     }
@@ -179,7 +213,9 @@ function rangeText(min: number, max: number | undefined): string {
 function unknownUnit(n: NumberValue, out: Diagnostic[]): boolean {
   if (!n.unit || ALL_UNITS.includes(n.unit.text)) return false;
   const hint = suggest(n.unit.text, ALL_UNITS);
-  out.push(diag('PP2015', n.unit.span, { unit: n.unit.text }, { help: hint ? `did you mean '${hint}'?` : `units are ${ALL_UNITS.join(' ')}` }));
+  out.push(
+    diag('PP2015', n.unit.span, { unit: n.unit.text }, { help: hint ? `did you mean '${hint}'?` : `units are ${ALL_UNITS.join(' ')}` }),
+  );
   return true;
 }
 
@@ -197,16 +233,33 @@ function convert(entry: Entry, spec: KeySpec, out: Diagnostic[]): FieldValue | u
         return undefined;
       }
       if (!Number.isFinite(v.value)) {
-        out.push(diag('PP2008', v.span, { key, value: v.raw, range: rangeText(t.min, t.max ?? Number.MAX_SAFE_INTEGER) }, { help: `e.g. ${key} = ${spec.example ?? t.min}` }));
+        out.push(
+          diag(
+            'PP2008',
+            v.span,
+            { key, value: v.raw, range: rangeText(t.min, t.max ?? Number.MAX_SAFE_INTEGER) },
+            { help: `e.g. ${key} = ${spec.example ?? t.min}` },
+          ),
+        );
         return undefined;
       }
-      if (t.kind === 'int' && !Number.isInteger(v.value)) return wrongType(entry, spec, out, `${key} must be whole, e.g. ${key} = ${Math.max(t.min, Math.round(v.value))}`);
+      if (t.kind === 'int' && !Number.isInteger(v.value))
+        return wrongType(entry, spec, out, `${key} must be whole, e.g. ${key} = ${Math.max(t.min, Math.round(v.value))}`);
       if (!Number.isSafeInteger(Math.round(v.value)) && t.max === undefined) {
-        out.push(diag('PP2008', v.span, { key, value: v.raw, range: `must be at most ${formatNumber(Number.MAX_SAFE_INTEGER)}` }, { help: `e.g. ${key} = ${spec.example ?? t.min}` }));
+        out.push(
+          diag(
+            'PP2008',
+            v.span,
+            { key, value: v.raw, range: `must be at most ${formatNumber(Number.MAX_SAFE_INTEGER)}` },
+            { help: `e.g. ${key} = ${spec.example ?? t.min}` },
+          ),
+        );
         return undefined;
       }
       if (v.value < t.min || (t.max !== undefined && v.value > t.max)) {
-        out.push(diag('PP2008', v.span, { key, value: v.raw, range: rangeText(t.min, t.max) }, { help: `e.g. ${key} = ${spec.example ?? t.min}` }));
+        out.push(
+          diag('PP2008', v.span, { key, value: v.raw, range: rangeText(t.min, t.max) }, { help: `e.g. ${key} = ${spec.example ?? t.min}` }),
+        );
         return undefined;
       }
       return v.value;
@@ -222,17 +275,38 @@ function convert(entry: Entry, spec: KeySpec, out: Diagnostic[]): FieldValue | u
       }
       const scale = units[v.unit.text];
       if (scale === undefined) {
-        out.push(diag('PP2007', v.unit.span, { key, expected: expectedText(t), unit: v.unit.text }, { help: `units for ${key}: ${Object.keys(units).join(' ')}` }));
+        out.push(
+          diag(
+            'PP2007',
+            v.unit.span,
+            { key, expected: expectedText(t), unit: v.unit.text },
+            { help: `units for ${key}: ${Object.keys(units).join(' ')}` },
+          ),
+        );
         return undefined;
       }
       if (v.value < 0) {
-        out.push(diag('PP2008', v.span, { key, value: `${v.raw} ${v.unit.text}`, range: 'must not be negative' }, { help: `e.g. ${key} = ${spec.example}` }));
+        out.push(
+          diag(
+            'PP2008',
+            v.span,
+            { key, value: `${v.raw} ${v.unit.text}`, range: 'must not be negative' },
+            { help: `e.g. ${key} = ${spec.example}` },
+          ),
+        );
         return undefined;
       }
       const value = t.kind === 'bytes' ? Math.round(v.value * scale) : v.value * scale;
       if (!(value <= t.max)) {
         const max = t.kind === 'bytes' ? valueText(t, t.max) : `${t.max / 1000} s`;
-        out.push(diag('PP2008', v.span, { key, value: `${v.raw} ${v.unit.text}`, range: `must be at most ${max}` }, { help: `e.g. ${key} = ${spec.example}` }));
+        out.push(
+          diag(
+            'PP2008',
+            v.span,
+            { key, value: `${v.raw} ${v.unit.text}`, range: `must be at most ${max}` },
+            { help: `e.g. ${key} = ${spec.example}` },
+          ),
+        );
         return undefined;
       }
       return value;
@@ -243,15 +317,36 @@ function convert(entry: Entry, spec: KeySpec, out: Diagnostic[]): FieldValue | u
       let f: number;
       if (v.unit?.text === '%') f = v.value / 100;
       else if (v.unit) {
-        out.push(diag('PP2007', v.unit.span, { key, expected: expectedText(t), unit: v.unit.text }, { help: `${key} is a share of each GPU's memory, e.g. ${key} = ${spec.example}` }));
+        out.push(
+          diag(
+            'PP2007',
+            v.unit.span,
+            { key, expected: expectedText(t), unit: v.unit.text },
+            { help: `${key} is a share of each GPU's memory, e.g. ${key} = ${spec.example}` },
+          ),
+        );
         return undefined;
       } else if (v.value >= 1) {
-        out.push(diag('PP2008', v.span, { key, value: v.raw, range: `a fraction must be below 1` }, { help: `for ${v.raw} percent write ${key} = ${v.raw}%` }));
+        out.push(
+          diag(
+            'PP2008',
+            v.span,
+            { key, value: v.raw, range: `a fraction must be below 1` },
+            { help: `for ${v.raw} percent write ${key} = ${v.raw}%` },
+          ),
+        );
         return undefined;
       } else f = v.value;
       if (f < 0 || f > t.max) {
         const shown = v.unit ? `${v.raw}%` : v.raw;
-        out.push(diag('PP2008', v.span, { key, value: shown, range: `must be between 0% and ${t.max * 100}%` }, { help: `e.g. ${key} = ${spec.example}` }));
+        out.push(
+          diag(
+            'PP2008',
+            v.span,
+            { key, value: shown, range: `must be between 0% and ${t.max * 100}%` },
+            { help: `e.g. ${key} = ${spec.example}` },
+          ),
+        );
         return undefined;
       }
       return f;
@@ -280,14 +375,21 @@ function convert(entry: Entry, spec: KeySpec, out: Diagnostic[]): FieldValue | u
       if (v.kind === 'block') return { block: v };
       return wrongType(entry, spec, out);
     case 'string':
-      if (v.kind !== 'string') return wrongType(entry, spec, out, v.kind === 'ident' ? `put it in quotes: ${key} = "${v.name}"` : undefined);
+      if (v.kind !== 'string')
+        return wrongType(entry, spec, out, v.kind === 'ident' ? `put it in quotes: ${key} = "${v.name}"` : undefined);
       return v.value;
     case 'ranges': {
       if (v.kind !== 'list') return wrongType(entry, spec, out);
       const ranges: Range[] = [];
       let ok = true;
       for (const item of v.items) {
-        if (item.kind === 'range' && !item.from.unit && !item.to.unit && Number.isInteger(item.from.value) && Number.isInteger(item.to.value)) {
+        if (
+          item.kind === 'range' &&
+          !item.from.unit &&
+          !item.to.unit &&
+          Number.isInteger(item.from.value) &&
+          Number.isInteger(item.to.value)
+        ) {
           ranges.push({ from: item.from.value, to: item.to.value, span: item.span });
         } else if (item.kind === 'number' && !item.unit && Number.isInteger(item.value)) {
           ranges.push({ from: item.value, to: item.value, span: item.span });

@@ -46,7 +46,10 @@ export function parseArgs(argv: readonly string[], specs: readonly OptionSpec[],
     const name = eq >= 0 ? arg.slice(0, eq) : arg;
     const spec = byName.get(name);
     if (spec === undefined) {
-      const s = suggest(name, specs.map((o) => o.name));
+      const s = suggest(
+        name,
+        specs.map((o) => o.name),
+      );
       throw new UsageError(`unknown option '${name}' for '${command}'`, s ? `did you mean '${s}'?` : undefined, command);
     }
     if (spec.value === undefined) {

@@ -80,14 +80,17 @@ async function dispatch(argv: readonly string[], io: Io, deps: CheckDeps): Promi
   }
   if (first.startsWith('-')) {
     const name = first.split('=')[0]!;
-    const s = suggest(name, GLOBAL_OPTIONS.map((o) => o.name));
+    const s = suggest(
+      name,
+      GLOBAL_OPTIONS.map((o) => o.name),
+    );
     throw new UsageError(`unknown option '${name}'`, s ? `did you mean '${s}'?` : undefined);
   }
-  const s = suggest(first, COMMANDS.map((c) => c.name));
-  throw new UsageError(
-    `unknown command '${first}'`,
-    s ? `did you mean '${s}'?` : `commands: ${COMMANDS.map((c) => c.name).join(', ')}`,
+  const s = suggest(
+    first,
+    COMMANDS.map((c) => c.name),
   );
+  throw new UsageError(`unknown command '${first}'`, s ? `did you mean '${s}'?` : `commands: ${COMMANDS.map((c) => c.name).join(', ')}`);
 }
 
 function help(args: readonly string[], io: Io): ExitCode {
@@ -99,7 +102,10 @@ function help(args: readonly string[], io: Io): ExitCode {
   const name = args[0]!;
   const c = COMMANDS.find((x) => x.name === name);
   if (c === undefined) {
-    const s = suggest(name, COMMANDS.map((x) => x.name));
+    const s = suggest(
+      name,
+      COMMANDS.map((x) => x.name),
+    );
     throw new UsageError(`unknown command '${name}'`, s ? `did you mean '${s}'?` : `commands: ${COMMANDS.map((x) => x.name).join(', ')}`);
   }
   io.stdout.write(commandHelp(c));

@@ -20,7 +20,11 @@ function outputOption(placeholder: string, doc: string): OptionSpec {
 }
 
 /** Imports are confined to a directory tree (docs/security.md); this widens it. */
-const ROOT: OptionSpec = { name: '--root', value: { placeholder: 'DIR' }, doc: 'imports may read .plan files under DIR (default: the repo)' };
+const ROOT: OptionSpec = {
+  name: '--root',
+  value: { placeholder: 'DIR' },
+  doc: 'imports may read .plan files under DIR (default: the repo)',
+};
 
 export interface CommandSpec {
   name: string;
@@ -63,7 +67,11 @@ export const COMPILE: CommandSpec = {
   summary: 'lower plans to execution graphs (validated by simulation)',
   options: [
     planOption('compile'),
-    { name: '--emit', value: { placeholder: 'graph|ts', choices: EMITS }, doc: 'graph: JSON graphs (default); ts: a typed TypeScript module' },
+    {
+      name: '--emit',
+      value: { placeholder: 'graph|ts', choices: EMITS },
+      doc: 'graph: JSON graphs (default); ts: a typed TypeScript module',
+    },
     outputOption('OUT', "where to write: a file (one plan), a directory (several), or '-' for stdout"),
     ROOT,
     HELP,
@@ -81,12 +89,7 @@ export const REPORT: CommandSpec = {
   name: 'report',
   usage: 'parplan report [--plan NAME] [-o FILE] <file.plan>',
   summary: 'write an HTML report: memory bars, schedule, mesh',
-  options: [
-    planOption('report'),
-    outputOption('FILE', 'the HTML file to write (default: report.html)'),
-    ROOT,
-    HELP,
-  ],
+  options: [planOption('report'), outputOption('FILE', 'the HTML file to write (default: report.html)'), ROOT, HELP],
   details:
     'One self-contained HTML file (inline CSS and SVG, nothing fetched) with, per plan: the\n' +
     'verdict and diagnostics, memory per GPU as stacked bars, the simulated pipeline schedule\n' +
@@ -113,7 +116,11 @@ export const SERVE: CommandSpec = {
     { name: '--allow-nonfinite', doc: 'load weights that hold NaN or Infinity (refused by default)' },
     { name: '--port', value: { placeholder: 'N' }, doc: 'port to listen on (default: 8080; 0 picks a free one)' },
     { name: '--host', value: { placeholder: 'H' }, doc: 'address to listen on (default: 127.0.0.1, loopback only)' },
-    { name: '--headers-timeout', value: { placeholder: 'TIME' }, doc: 'time to send the request line and headers, then 408 (default: 10s)' },
+    {
+      name: '--headers-timeout',
+      value: { placeholder: 'TIME' },
+      doc: 'time to send the request line and headers, then 408 (default: 10s)',
+    },
     { name: '--body-timeout', value: { placeholder: 'TIME' }, doc: 'time to send the body after the headers, then 408 (default: 10s)' },
     { name: '--request-timeout', value: { placeholder: 'TIME' }, doc: 'time to send the whole request, then 408 (default: 20s)' },
     { name: '--keep-alive-timeout', value: { placeholder: 'TIME' }, doc: 'an idle keep-alive connection is closed after it (default: 5s)' },
@@ -134,10 +141,7 @@ export const FMT: CommandSpec = {
   name: 'fmt',
   usage: 'parplan fmt [--check] <file|dir>...',
   summary: 'format .plan files in place (or --check them)',
-  options: [
-    { name: '--check', doc: 'write nothing; list the files that would change, exit 1 if any' },
-    HELP,
-  ],
+  options: [{ name: '--check', doc: 'write nothing; list the files that would change, exit 1 if any' }, HELP],
   details:
     'Directories are searched for *.plan files, recursively. Files are rewritten in place\n' +
     '(comments kept) unless --check is given. A file with syntax errors is left as it is;\n' +
@@ -208,9 +212,7 @@ export const GLOBAL_OPTIONS: readonly OptionSpec[] = [
 ];
 
 function optionLines(options: readonly OptionSpec[]): string[] {
-  const left = options.map((o) =>
-    [...(o.aliases ?? []), o.name].join(', ') + (o.value ? ` <${o.value.placeholder}>` : ''),
-  );
+  const left = options.map((o) => [...(o.aliases ?? []), o.name].join(', ') + (o.value ? ` <${o.value.placeholder}>` : ''));
   const w = Math.max(...left.map((l) => l.length));
   return options.map((o, i) => `  ${left[i]!.padEnd(w)}  ${o.doc}`);
 }

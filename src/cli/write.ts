@@ -35,7 +35,11 @@ export function refuseInputs(outputs: readonly string[], inputs: Iterable<string
     const target = resolve(cwd, output);
     const input = ids.get(fileId(target) ?? '');
     if (input === undefined) continue;
-    throw new CannotWriteError(shownPath(target, cwd), `it is the input file '${shownPath(input, cwd)}', which would be overwritten`, 'write the output elsewhere: give -o another path');
+    throw new CannotWriteError(
+      shownPath(target, cwd),
+      `it is the input file '${shownPath(input, cwd)}', which would be overwritten`,
+      'write the output elsewhere: give -o another path',
+    );
   }
 }
 

@@ -24,7 +24,11 @@ export function planFacts(graph: Graph): Fact[] {
   ];
   if (batch) {
     facts.push(
-      { name: 'MaxBatch', value: batch.maxBatch, doc: '`max_batch`: sequences decoded together per replica; `forward` takes at most this many.' },
+      {
+        name: 'MaxBatch',
+        value: batch.maxBatch,
+        doc: '`max_batch`: sequences decoded together per replica; `forward` takes at most this many.',
+      },
       { name: 'Seq', value: batch.seq, doc: '`seq`: tokens per sequence, prompt and generated tokens together.' },
       { name: 'MaxPrefillTokens', value: batch.maxPrefillTokens, doc: '`max_prefill_tokens`: prompt tokens per prefill step.' },
     );
@@ -48,6 +52,8 @@ export function graphSummary(graph: Graph): Record<string, unknown> {
     plan: graph.plan,
     mesh: { axes, virtual, gpu },
     ...(graph.batch ? { batch: graph.batch } : {}),
-    ...(graph.schedule ? { schedule: { kind: graph.schedule.kind, microbatches: graph.schedule.microbatches, virtual: graph.schedule.virtual } } : {}),
+    ...(graph.schedule
+      ? { schedule: { kind: graph.schedule.kind, microbatches: graph.schedule.microbatches, virtual: graph.schedule.virtual } }
+      : {}),
   };
 }

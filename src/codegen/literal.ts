@@ -44,7 +44,8 @@ export function key(name: string): string {
 
 function scalar(value: null | boolean | number | string): string {
   if (typeof value === 'string') return quote(value);
-  if (typeof value === 'number' && !Number.isFinite(value)) throw new Error(`internal error: ${value} has no JSON form (this is a bug in parplan)`);
+  if (typeof value === 'number' && !Number.isFinite(value))
+    throw new Error(`internal error: ${value} has no JSON form (this is a bug in parplan)`);
   return String(value);
 }
 
@@ -81,7 +82,11 @@ function print(value: Json, depth: number, prefix: number, suffix: number, sep: 
   const inner = INDENT.repeat(depth + 1);
   const close = INDENT.repeat(depth);
   if (Array.isArray(value)) {
-    if (value.every((v) => typeof v === 'number')) return `[\n${fill(value.map((v) => flat(v, sep)), inner)}\n${close}]`;
+    if (value.every((v) => typeof v === 'number'))
+      return `[\n${fill(
+        value.map((v) => flat(v, sep)),
+        inner,
+      )}\n${close}]`;
     return `[\n${value.map((v) => `${inner}${print(v, depth + 1, 0, 1, sep)},`).join('\n')}\n${close}]`;
   }
   const lines = Object.entries(value).map(([k, v]) => `${inner}${key(k)}: ${print(v, depth + 1, key(k).length + 2, 1, sep)}${sep}`);

@@ -41,7 +41,12 @@ export async function generateTs(compiled: Graph, opts: TsOptions): Promise<stri
 
   const project = new Project({
     useInMemoryFileSystem: true,
-    manipulationSettings: { indentationText: IndentationText.TwoSpaces, newLineKind: NewLineKind.LineFeed, quoteKind: QuoteKind.Single, useTrailingCommas: true },
+    manipulationSettings: {
+      indentationText: IndentationText.TwoSpaces,
+      newLineKind: NewLineKind.LineFeed,
+      quoteKind: QuoteKind.Single,
+      useTrailingCommas: true,
+    },
   });
   const source = project.createSourceFile(`${name}.gen.ts`);
   const types = [...(literal ? ['GraphInput'] : ['Graph']), ...(serving ? ['Runtime'] : [])];
@@ -54,7 +59,12 @@ export async function generateTs(compiled: Graph, opts: TsOptions): Promise<stri
     declarations: [{ name: 'planName', initializer: quote(name) }],
   });
   for (const f of planFacts(graph)) {
-    source.addTypeAlias({ isExported: true, name: f.name, type: typeof f.value === 'string' ? quote(f.value) : String(f.value), docs: [f.doc] });
+    source.addTypeAlias({
+      isExported: true,
+      name: f.name,
+      type: typeof f.value === 'string' ? quote(f.value) : String(f.value),
+      docs: [f.doc],
+    });
   }
 
   if (literal) {
@@ -62,7 +72,12 @@ export async function generateTs(compiled: Graph, opts: TsOptions): Promise<stri
       isExported: true,
       declarationKind: VariableDeclarationKind.Const,
       docs: ['The execution graph (docs/graph.md), checked against the type the runtime accepts.'],
-      declarations: [{ name: 'graph', initializer: `${printLiteral(graph, 0, { prefix: 'export const graph = '.length, suffix: ' as const satisfies GraphInput;'.length })} as const satisfies GraphInput` }],
+      declarations: [
+        {
+          name: 'graph',
+          initializer: `${printLiteral(graph, 0, { prefix: 'export const graph = '.length, suffix: ' as const satisfies GraphInput;'.length })} as const satisfies GraphInput`,
+        },
+      ],
     });
     source.addTypeAlias({ isExported: true, name: 'PlanGraph', type: 'typeof graph', docs: ["The graph's type: every value a literal."] });
   } else {
@@ -70,17 +85,26 @@ export async function generateTs(compiled: Graph, opts: TsOptions): Promise<stri
       isExported: true,
       name: 'PlanGraph',
       type: `Graph & ${printLiteralType(graphSummary(graph), 0, { prefix: 'export type PlanGraph = Graph & '.length, suffix: 1 })}`,
-      docs: [`The graph's type: its plan, mesh, batch and schedule as literals\n(the graph's JSON is over ${AS_CONST_MAX_BYTES / 1024} KiB, too large for a literal type).`],
+      docs: [
+        `The graph's type: its plan, mesh, batch and schedule as literals\n(the graph's JSON is over ${AS_CONST_MAX_BYTES / 1024} KiB, too large for a literal type).`,
+      ],
     });
     source.addVariableStatement({
       isExported: true,
       declarationKind: VariableDeclarationKind.Const,
-      docs: ['The execution graph (docs/graph.md), parsed from its JSON text\n(faster to load and to type-check than a literal this large).'],
+      docs: [
+        'The execution graph (docs/graph.md), parsed from its JSON text\n(faster to load and to type-check than a literal this large).',
+      ],
       declarations: [{ name: 'graph', type: 'PlanGraph', initializer: `JSON.parse(${GRAPH_JSON})` }],
     });
   }
   if (serving) {
-    source.addTypeAlias({ isExported: true, name: 'PlanRuntime', type: 'Runtime<PlanGraph>', docs: ['What `createRuntime(graph, …)` returns for this plan.'] });
+    source.addTypeAlias({
+      isExported: true,
+      name: 'PlanRuntime',
+      type: 'Runtime<PlanGraph>',
+      docs: ['What `createRuntime(graph, …)` returns for this plan.'],
+    });
   }
 
   source.formatText({ indentSize: 2, tabSize: 2, convertTabsToSpaces: true, insertSpaceAfterOpeningAndBeforeClosingNonemptyBraces: true });

@@ -23,7 +23,11 @@ export function linkOf(plan: CheckedPlan, crosses: boolean): LinkKind {
 export function tensorGroupCrossesNodes(plan: CheckedPlan, stage: number): boolean {
   const { mesh } = plan;
   for (let d = 0; d < mesh.data; d++) {
-    if (nodeOf(plan, rankOf(mesh, { tensor: 0, pipeline: stage, data: d })) !== nodeOf(plan, rankOf(mesh, { tensor: mesh.tensor - 1, pipeline: stage, data: d }))) return true;
+    if (
+      nodeOf(plan, rankOf(mesh, { tensor: 0, pipeline: stage, data: d })) !==
+      nodeOf(plan, rankOf(mesh, { tensor: mesh.tensor - 1, pipeline: stage, data: d }))
+    )
+      return true;
   }
   return false;
 }
@@ -43,7 +47,11 @@ export function pipelineHopCrossesNodes(plan: CheckedPlan, from: number, to: num
   const { mesh } = plan;
   for (let d = 0; d < mesh.data; d++) {
     for (let r = 0; r < mesh.tensor; r++) {
-      if (nodeOf(plan, rankOf(mesh, { tensor: r, pipeline: from, data: d })) !== nodeOf(plan, rankOf(mesh, { tensor: r, pipeline: to, data: d }))) return true;
+      if (
+        nodeOf(plan, rankOf(mesh, { tensor: r, pipeline: from, data: d })) !==
+        nodeOf(plan, rankOf(mesh, { tensor: r, pipeline: to, data: d }))
+      )
+        return true;
     }
   }
   return false;

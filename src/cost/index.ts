@@ -15,7 +15,14 @@ export * from './constants.js';
 export { bubbleFraction, chunksPerStage, tensorTraffic, pipelineTraffic, dataTraffic } from './train.js';
 export { weightReadBytes, decodeBytes, serveTraffic } from './serve.js';
 export * from './flops.js';
-export { allReduceBytes, reduceScatterBytes, linkOf, tensorGroupCrossesNodes, dataGroupCrossesNodes, pipelineHopCrossesNodes } from './comm.js';
+export {
+  allReduceBytes,
+  reduceScatterBytes,
+  linkOf,
+  tensorGroupCrossesNodes,
+  dataGroupCrossesNodes,
+  pipelineHopCrossesNodes,
+} from './comm.js';
 export { hardwareOf, ratesOf } from './rates.js';
 
 /** Estimated cost of the plan; times are null (with `reason`) where the GPU lacks a rate they need. */
@@ -25,11 +32,19 @@ export function planCost(plan: CheckedPlan, memory: MemoryPlan): PlanCost {
   const efficiency = { ...EFFICIENCY };
   if (plan.mode === 'train') {
     const train = trainCost(plan, memory, rates, hardware.tflops * 1e12);
-    const reason = missing(plan, hardware, train.stages.flatMap((s) => s.traffic));
+    const reason = missing(
+      plan,
+      hardware,
+      train.stages.flatMap((s) => s.traffic),
+    );
     return { known: reason === null, reason, efficiency, hardware, train, serve: null };
   }
   const serve = serveCost(plan, rates);
-  const reason = missing(plan, hardware, serve.stages.flatMap((s) => s.traffic));
+  const reason = missing(
+    plan,
+    hardware,
+    serve.stages.flatMap((s) => s.traffic),
+  );
   return { known: reason === null, reason, efficiency, hardware, train: null, serve };
 }
 
@@ -38,10 +53,16 @@ function missing(plan: CheckedPlan, hw: Hardware, traffic: readonly Traffic[]): 
   const gpu = `GPU '${plan.cluster.gpu.id}'`;
   const out: string[] = [];
   if (hw.tflops <= 0) {
-    out.push(usesFp32(plan) ? `${gpu} has no fp32 throughput (a custom GPU's tflops is 16-bit)` : `${gpu} has no throughput: give tflops in its gpu block`);
+    out.push(
+      usesFp32(plan)
+        ? `${gpu} has no fp32 throughput (a custom GPU's tflops is 16-bit)`
+        : `${gpu} has no throughput: give tflops in its gpu block`,
+    );
   }
   if (plan.mode === 'serve' && hw.memoryBandwidthGBs <= 0) out.push(`${gpu} has no memory bandwidth: give bandwidth in its gpu block`);
-  if (hw.linkBandwidthGBs <= 0 && traffic.some((t) => t.link !== 'network' && t.bytes > 0)) out.push(`${gpu} has no GPU-to-GPU link bandwidth`);
-  if (hw.networkGBs <= 0 && traffic.some((t) => t.link === 'network' && t.bytes > 0)) out.push(`cluster '${plan.cluster.name}' has network = 0`);
+  if (hw.linkBandwidthGBs <= 0 && traffic.some((t) => t.link !== 'network' && t.bytes > 0))
+    out.push(`${gpu} has no GPU-to-GPU link bandwidth`);
+  if (hw.networkGBs <= 0 && traffic.some((t) => t.link === 'network' && t.bytes > 0))
+    out.push(`cluster '${plan.cluster.name}' has network = 0`);
   return out.length === 0 ? null : out.join('; ');
 }

@@ -33,7 +33,12 @@ export function serveTraffic(plan: ServePlan, stage: Stage, tokens: number, pass
   const t = plan.mesh.tensor;
   if (t > 1) {
     const collectives = 2 * stage.layers;
-    out.add('tensor', linkOf(plan, tensorGroupCrossesNodes(plan, stage.index)), collectives * allReduceBytes(bytes, t), collectives * passes);
+    out.add(
+      'tensor',
+      linkOf(plan, tensorGroupCrossesNodes(plan, stage.index)),
+      collectives * allReduceBytes(bytes, t),
+      collectives * passes,
+    );
   }
   if (stage.index < plan.mesh.pipeline - 1) {
     out.add('pipeline', linkOf(plan, pipelineHopCrossesNodes(plan, stage.index, stage.index + 1)), bytes, passes);
@@ -58,7 +63,12 @@ export function decodeBytes(plan: ServePlan, stage: Stage, batch: number, contex
 }
 
 /** One decode step of `batch` sequences through every stage: the sum of the stages' passes. */
-export function decodeStep(plan: ServePlan, batch: number, context: number, rates: Rates): { seconds: Time; stages: ReturnType<typeof decodeStage>[] } {
+export function decodeStep(
+  plan: ServePlan,
+  batch: number,
+  context: number,
+  rates: Rates,
+): { seconds: Time; stages: ReturnType<typeof decodeStage>[] } {
   const stages = plan.stages.map((s) => decodeStage(plan, s, batch, context, rates));
   return { seconds: sum(...stages.map((s) => s.seconds)), stages };
 }

@@ -51,34 +51,90 @@ export const CODES = {
 
   // 3xxx: parallelism and batch arithmetic
   PP3001: { severity: 'error', title: 'heads-not-divisible', message: 'heads = {heads} is not divisible by tensor = {tensor}' },
-  PP3002: { severity: 'error', title: 'kv-heads-vs-tensor', message: 'kv_heads = {kvHeads} and tensor = {tensor}: neither divides the other' },
-  PP3003: { severity: 'note', title: 'kv-heads-replicated', message: 'tensor = {tensor} > kv_heads = {kvHeads}: each KV head is replicated on {copies} tensor ranks' },
+  PP3002: {
+    severity: 'error',
+    title: 'kv-heads-vs-tensor',
+    message: 'kv_heads = {kvHeads} and tensor = {tensor}: neither divides the other',
+  },
+  PP3003: {
+    severity: 'note',
+    title: 'kv-heads-replicated',
+    message: 'tensor = {tensor} > kv_heads = {kvHeads}: each KV head is replicated on {copies} tensor ranks',
+  },
   PP3004: { severity: 'error', title: 'ffn-not-divisible', message: 'ffn = {ffn} is not divisible by tensor = {tensor}' },
-  PP3005: { severity: 'note', title: 'vocab-padded', message: 'vocab = {vocab} is padded to {padded} to split evenly over tensor = {tensor}' },
+  PP3005: {
+    severity: 'note',
+    title: 'vocab-padded',
+    message: 'vocab = {vocab} is padded to {padded} to split evenly over tensor = {tensor}',
+  },
   PP3006: { severity: 'error', title: 'stage-layout', message: '{detail}' },
   PP3007: { severity: 'error', title: 'stage-count', message: '{count} stage ranges given for pipeline = {pipeline}' },
-  PP3008: { severity: 'error', title: 'pipeline-exceeds-layers', message: 'pipeline = {pipeline} is more than the model\'s {layers} layers' },
-  PP3009: { severity: 'error', title: 'too-many-gpus', message: 'tensor × pipeline × data = {tensor} × {pipeline} × {data} = {product} GPUs, but cluster \'{cluster}\' has {gpus}' },
+  PP3008: {
+    severity: 'error',
+    title: 'pipeline-exceeds-layers',
+    message: "pipeline = {pipeline} is more than the model's {layers} layers",
+  },
+  PP3009: {
+    severity: 'error',
+    title: 'too-many-gpus',
+    message: "tensor × pipeline × data = {tensor} × {pipeline} × {data} = {product} GPUs, but cluster '{cluster}' has {gpus}",
+  },
   PP3010: { severity: 'warning', title: 'idle-gpus', message: 'tensor × pipeline × data = {product} leaves {idle} of {gpus} GPUs idle' },
-  PP3011: { severity: 'error', title: 'global-batch', message: 'global = {global} is not divisible by micro × data = {micro} × {data} = {product}' },
-  PP3012: { severity: 'error', title: 'microbatches-mismatch', message: 'microbatches = {microbatches}, but global / (micro × data) = {derived}' },
-  PP3013: { severity: 'error', title: 'interleaved-needs-virtual', message: "schedule = interleaved needs 'virtual' (model chunks per stage) of at least 2" },
-  PP3014: { severity: 'error', title: 'interleaved-layers', message: 'layers = {layers} is not divisible by pipeline × virtual = {pipeline} × {virtual} = {product}' },
-  PP3015: { severity: 'error', title: 'seq-exceeds-max-seq', message: 'seq = {seq} exceeds the model\'s max_seq = {maxSeq}' },
+  PP3011: {
+    severity: 'error',
+    title: 'global-batch',
+    message: 'global = {global} is not divisible by micro × data = {micro} × {data} = {product}',
+  },
+  PP3012: {
+    severity: 'error',
+    title: 'microbatches-mismatch',
+    message: 'microbatches = {microbatches}, but global / (micro × data) = {derived}',
+  },
+  PP3013: {
+    severity: 'error',
+    title: 'interleaved-needs-virtual',
+    message: "schedule = interleaved needs 'virtual' (model chunks per stage) of at least 2",
+  },
+  PP3014: {
+    severity: 'error',
+    title: 'interleaved-layers',
+    message: 'layers = {layers} is not divisible by pipeline × virtual = {pipeline} × {virtual} = {product}',
+  },
+  PP3015: { severity: 'error', title: 'seq-exceeds-max-seq', message: "seq = {seq} exceeds the model's max_seq = {maxSeq}" },
   PP3016: { severity: 'error', title: 'kv-heads-not-dividing-heads', message: 'kv_heads = {kvHeads} does not divide heads = {heads}' },
-  PP3017: { severity: 'warning', title: 'tensor-across-nodes', message: 'tensor = {tensor} is larger than gpus_per_node = {perNode}: tensor-parallel collectives cross nodes' },
-  PP3018: { severity: 'error', title: 'interleaved-microbatches', message: 'schedule = interleaved needs microbatches = {microbatches} to be a multiple of pipeline = {pipeline}' },
-  PP3019: { severity: 'warning', title: 'pipeline-bubble', message: 'microbatches = {microbatches} < pipeline = {pipeline}: stages idle most of the step' },
+  PP3017: {
+    severity: 'warning',
+    title: 'tensor-across-nodes',
+    message: 'tensor = {tensor} is larger than gpus_per_node = {perNode}: tensor-parallel collectives cross nodes',
+  },
+  PP3018: {
+    severity: 'error',
+    title: 'interleaved-microbatches',
+    message: 'schedule = interleaved needs microbatches = {microbatches} to be a multiple of pipeline = {pipeline}',
+  },
+  PP3019: {
+    severity: 'warning',
+    title: 'pipeline-bubble',
+    message: 'microbatches = {microbatches} < pipeline = {pipeline}: stages idle most of the step',
+  },
   PP3020: { severity: 'warning', title: 'no-effect', message: "'{key}' has no effect {why}" },
-  PP3021: { severity: 'error', title: 'hidden-not-divisible', message: 'hidden = {hidden} is not divisible by heads = {heads}, so head_dim must be given' },
+  PP3021: {
+    severity: 'error',
+    title: 'hidden-not-divisible',
+    message: 'hidden = {hidden} is not divisible by heads = {heads}, so head_dim must be given',
+  },
   PP3022: { severity: 'error', title: 'virtual-without-interleaved', message: "'virtual' needs schedule = interleaved" },
   PP3024: { severity: 'error', title: 'engine-dtype', message: 'the webgpu engine cannot run {what} = {dtype}' },
-  PP3023: { severity: 'error', title: 'bf16-unsupported', message: "{what} is bf16, but {gpu} has no bf16 arithmetic" },
+  PP3023: { severity: 'error', title: 'bf16-unsupported', message: '{what} is bf16, but {gpu} has no bf16 arithmetic' },
 
   // 4xxx: memory fit
   PP4001: { severity: 'error', title: 'does-not-fit', message: "plan '{plan}' does not fit: {worst}" },
   PP4002: { severity: 'warning', title: 'low-headroom', message: "plan '{plan}' fits with only {headroom} headroom on {where}" },
-  PP4003: { severity: 'error', title: 'beyond-any-gpu', message: "plan '{plan}' needs more than {limit} on {where} ({detail}): beyond any GPU" },
+  PP4003: {
+    severity: 'error',
+    title: 'beyond-any-gpu',
+    message: "plan '{plan}' needs more than {limit} on {where} ({detail}): beyond any GPU",
+  },
 
   // 5xxx: execution graph and schedules
   PP5001: { severity: 'error', title: 'deadlock', message: 'the schedule deadlocks: {detail}' },
@@ -97,14 +153,22 @@ export const CODES = {
   PP7002: { severity: 'error', title: 'bad-interpolation', message: 'cannot interpolate {found} into plan text' },
   PP7003: { severity: 'error', title: 'template-declarations', message: 'a {tag} template must declare one {tag}, found {found}' },
   PP7004: { severity: 'error', title: 'bad-option-value', message: "'{key}' cannot be {found}" },
-  PP7005: { severity: 'error', title: 'typescript-not-read', message: "'{path}' is TypeScript, and analyze() reads .plan files only (analyzeProject() reads both)" },
+  PP7005: {
+    severity: 'error',
+    title: 'typescript-not-read',
+    message: "'{path}' is TypeScript, and analyze() reads .plan files only (analyzeProject() reads both)",
+  },
   PP7006: { severity: 'error', title: 'typescript-too-deep', message: "cannot read the plans in '{path}': {reason}" },
 
   // 8xxx: export to other engines (src/export/)
   PP8001: { severity: 'error', title: 'export-wrong-mode', message: "{engine} runs {expected} plans, and plan '{plan}' is a {mode} plan" },
   PP8002: { severity: 'error', title: 'export-not-expressible', message: '{engine} cannot express {knob}: {why}' },
   PP8003: { severity: 'warning', title: 'export-approximated', message: '{engine} runs {knob} differently: {how}' },
-  PP8004: { severity: 'note', title: 'export-placeholder', message: "the plan does not name {what}: the {engine} export leaves '{placeholder}' to fill in" },
+  PP8004: {
+    severity: 'note',
+    title: 'export-placeholder',
+    message: "the plan does not name {what}: the {engine} export leaves '{placeholder}' to fill in",
+  },
 
   // 9xxx: internal
   PP9001: { severity: 'error', title: 'internal-error', message: 'internal error: {detail} (this is a bug in parplan; please report it)' },

@@ -39,11 +39,25 @@ export function diag(
 ): Diagnostic {
   const info = CODES[code];
   // Every text is bounded here, so every output format is: help and notes quote the input too.
-  const d: Diagnostic = { code, severity: opts.severity ?? info.severity, message: clip(formatMessage(info.message, args), LIMITS.messageChars) };
+  const d: Diagnostic = {
+    code,
+    severity: opts.severity ?? info.severity,
+    message: clip(formatMessage(info.message, args), LIMITS.messageChars),
+  };
   if (span) d.span = span;
   // Per line: a deadlock's grid (one line per rank) is kept whole, a line quoting a megabyte is not.
-  if (opts.help) d.help = opts.help.length > LIMITS.messageChars ? opts.help.split('\n').map((l) => clip(l, LIMITS.messageChars)).join('\n') : opts.help;
-  if (opts.related && opts.related.length > 0) d.related = opts.related.map((r) => (r.message.length > LIMITS.messageChars ? { ...r, message: clip(r.message, LIMITS.messageChars) } : r));
+  if (opts.help)
+    d.help =
+      opts.help.length > LIMITS.messageChars
+        ? opts.help
+            .split('\n')
+            .map((l) => clip(l, LIMITS.messageChars))
+            .join('\n')
+        : opts.help;
+  if (opts.related && opts.related.length > 0)
+    d.related = opts.related.map((r) =>
+      r.message.length > LIMITS.messageChars ? { ...r, message: clip(r.message, LIMITS.messageChars) } : r,
+    );
   return d;
 }
 

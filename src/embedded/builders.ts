@@ -15,17 +15,7 @@ import { declaredNames } from './names.js';
 import { recordOf, withRecord } from './record.js';
 import type { Recorded } from './runtime.js';
 import type { Keyword } from './tree.js';
-import type {
-  Cluster,
-  ClusterOptions,
-  Embedded,
-  Interpolation,
-  Model,
-  ModelOptions,
-  Plan,
-  PlanFileValue,
-  PlanOptions,
-} from './types.js';
+import type { Cluster, ClusterOptions, Embedded, Interpolation, Model, ModelOptions, Plan, PlanFileValue, PlanOptions } from './types.js';
 
 /** A builder value: `kind`, and `name` (or a planFile's `names`), parsed from a template on first use. */
 function make(kind: Keyword | 'file', record: Recorded): object {
@@ -34,8 +24,18 @@ function make(kind: Keyword | 'file', record: Recorded): object {
   const given = 'name' in record && typeof record.name === 'string' ? record.name : undefined;
   const value =
     kind === 'file'
-      ? { kind, get names() { return declared(); } }
-      : { kind, get name() { return given ?? declared()[0]!; } };
+      ? {
+          kind,
+          get names() {
+            return declared();
+          },
+        }
+      : {
+          kind,
+          get name() {
+            return given ?? declared()[0]!;
+          },
+        };
   return withRecord(value, record);
 }
 

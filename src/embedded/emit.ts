@@ -37,7 +37,8 @@ const WORD = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** The placeholders of keys that are not names; a key the user spells so is renamed too, or two keys would share one. */
 const PLACEHOLDER = /^__key[0-9]+$/;
 /** One `.plan` value token: a word, `1f1b`, a number with an optional unit, a range. */
-const VALUE_TOKEN = /^(?:[A-Za-z_][A-Za-z0-9_]*|[0-9][A-Za-z0-9_]*|[0-9][0-9_]*(?:\.[0-9_]+)?(?:[eE][+-]?[0-9]+)?\s?(?:[A-Za-z]+|%)|[0-9]+\s*\.\.\s*[0-9]+)$/;
+const VALUE_TOKEN =
+  /^(?:[A-Za-z_][A-Za-z0-9_]*|[0-9][A-Za-z0-9_]*|[0-9][0-9_]*(?:\.[0-9_]+)?(?:[eE][+-]?[0-9]+)?\s?(?:[A-Za-z]+|%)|[0-9]+\s*\.\.\s*[0-9]+)$/;
 /** A template that already starts with its declaration keyword: `plan serve { … }`. */
 const STARTS_WITH_DECLARATION = /^\s*(model|cluster|plan)\s+[A-Za-z_][A-Za-z0-9_]*\s*\{/;
 
@@ -69,7 +70,8 @@ class Emitter {
     else this.value(name ?? { kind: 'unknown', text: 'the name' }, undefined, 'name');
     this.out.plain(' ');
     const options = decl.options;
-    if (options?.kind === 'object') this.block(options, decl.keyword === 'file' ? undefined : decl.keyword); // 'file' is never a builder call
+    if (options?.kind === 'object')
+      this.block(options, decl.keyword === 'file' ? undefined : decl.keyword); // 'file' is never a builder call
     else {
       this.value(options ?? { kind: 'unknown', text: 'the options' }, undefined, 'options');
       this.out.plain(' {}');
@@ -94,8 +96,15 @@ class Emitter {
   /** Written as it is, `'m 2'` or `7` would be read as other `.plan` tokens (`plan m 2 {`): not a name. */
   private badName(name: Extract<Item, { kind: 'string' | 'number' | 'bool' }>): void {
     const found = name.kind === 'string' ? `'${name.value}', which is not a name` : `a ${name.kind === 'bool' ? 'boolean' : 'number'}`;
-    const fixed = String(name.value).replace(/[^A-Za-z0-9_]+/g, '_').replace(/^(?=[0-9_]|$)/, 'p');
-    this.problem('PP7004', name.origin, { key: 'name', found }, `a name is letters, digits and _, not starting with a digit: e.g. '${fixed}'`);
+    const fixed = String(name.value)
+      .replace(/[^A-Za-z0-9_]+/g, '_')
+      .replace(/^(?=[0-9_]|$)/, 'p');
+    this.problem(
+      'PP7004',
+      name.origin,
+      { key: 'name', found },
+      `a name is letters, digits and _, not starting with a digit: e.g. '${fixed}'`,
+    );
   }
 
   private interpolation(v: Item): void {

@@ -59,7 +59,17 @@ export class Lowerer {
     const file = decl.origin?.file.path ?? virtual?.path ?? '<embedded>';
     const problems = emitted.problems.map((p) => problemDiagnostic(p, decl, file));
     if (problems.length > 0) {
-      return { decl, declarations: [], imports: [], diagnostics: problems, refs: emitted.refs, complete: false, syntaxErrors: false, file, ...(virtual ? { virtual } : {}) };
+      return {
+        decl,
+        declarations: [],
+        imports: [],
+        diagnostics: problems,
+        refs: emitted.refs,
+        complete: false,
+        syntaxErrors: false,
+        file,
+        ...(virtual ? { virtual } : {}),
+      };
     }
     const parsed = parse(text, virtual?.path ?? '<embedded>');
     const declarations = parsed.ast.declarations.map((d) => mapDeclaration(d, map, emitted.renames));
@@ -70,7 +80,12 @@ export class Lowerer {
       const wrong = templateShape(decl.keyword, declarations, imports);
       const at = decl.origin ? decl.origin.file.span(decl.origin.start, decl.origin.end) : declarations[0]?.keywordSpan;
       if (wrong) {
-        const d = diag('PP7003', at, { tag: decl.keyword, found: wrong }, { help: `write ${decl.keyword}\`NAME { … }\`, or use planFile\`…\` for several declarations` });
+        const d = diag(
+          'PP7003',
+          at,
+          { tag: decl.keyword, found: wrong },
+          { help: `write ${decl.keyword}\`NAME { … }\`, or use planFile\`…\` for several declarations` },
+        );
         diagnostics.push(at ? d : { ...d, file });
       }
     }
@@ -115,7 +130,8 @@ function problemDiagnostic(p: Problem, decl: Decl, file: string): Diagnostic {
   const where = describeDecl(decl);
   const span = p.origin ? p.origin.file.span(p.origin.start, p.origin.end) : undefined;
   const help =
-    p.help ?? (p.code === 'PP7001'
+    p.help ??
+    (p.code === 'PP7001'
       ? `${where} is not checked: use literals, constants or \`as const\` objects here, or check it at run time with analyzePlans()`
       : p.code === 'PP7002'
         ? 'interpolate numbers, strings, or model, cluster and plan values (a value becomes a reference to its name)'
@@ -154,7 +170,12 @@ function mapValue(v: Value, map: (s: Span) => Span, renames: Map<string, string>
     case 'number':
       return { ...v, ...(v.unit ? { unit: { text: v.unit.text, span: map(v.unit.span) } } : {}), span: map(v.span) };
     case 'range':
-      return { kind: 'range', from: mapValue(v.from, map, renames) as typeof v.from, to: mapValue(v.to, map, renames) as typeof v.to, span: map(v.span) };
+      return {
+        kind: 'range',
+        from: mapValue(v.from, map, renames) as typeof v.from,
+        to: mapValue(v.to, map, renames) as typeof v.to,
+        span: map(v.span),
+      };
     case 'ident':
     case 'string':
       return { ...v, span: map(v.span) };

@@ -87,7 +87,10 @@ export class MappedText {
 
   private mapStart(offset: number): { file: SourceFile; offset: number; pieceEnd: number } | undefined {
     const p = this.pieceAt(offset);
-    if (!p) return this.pieces[0] && { file: this.pieces[0].origin.file, offset: this.pieces[0].origin.start, pieceEnd: this.pieces[0].origin.end };
+    if (!p)
+      return (
+        this.pieces[0] && { file: this.pieces[0].origin.file, offset: this.pieces[0].origin.start, pieceEnd: this.pieces[0].origin.end }
+      );
     const o = p.origin;
     if (offset >= p.to) return { file: o.file, offset: o.end, pieceEnd: o.end };
     return { file: o.file, offset: p.verbatim ? o.start + (offset - p.from) : o.start, pieceEnd: o.end };

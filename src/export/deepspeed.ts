@@ -21,7 +21,8 @@ export function exportDeepSpeed(plan: CheckedPlan): ExportResult {
     return { files: [], diagnostics: f.list };
   }
   const at = placement(plan);
-  if (at === undefined) f.notExpressible('data', `data = ${plan.mesh.data}`, partialNodeWhy(plan), 'use every GPU of the nodes the plan runs on');
+  if (at === undefined)
+    f.notExpressible('data', `data = ${plan.mesh.data}`, partialNodeWhy(plan), 'use every GPU of the nodes the plan runs on');
   const config: Config = [
     ['train_batch_size', plan.batch.global],
     ['train_micro_batch_size_per_gpu', plan.batch.micro],
@@ -53,7 +54,12 @@ function precisionConfig(plan: TrainPlan): Config {
 function tensorConfig(plan: TrainPlan, f: Findings): Config {
   if (plan.mesh.tensor === 1) return [];
   if (plan.sequenceParallel) {
-    f.notExpressible('sequence_parallel', 'sequence_parallel = true', 'its tensor parallelism (AutoTP) keeps full norm and dropout activations on every tensor rank, more memory than the plan was checked for', 'set sequence_parallel = false and check the plan again, or export --to megatron or torchtitan');
+    f.notExpressible(
+      'sequence_parallel',
+      'sequence_parallel = true',
+      'its tensor parallelism (AutoTP) keeps full norm and dropout activations on every tensor rank, more memory than the plan was checked for',
+      'set sequence_parallel = false and check the plan again, or export --to megatron or torchtitan',
+    );
   }
   return [['tensor_parallel.autotp_size', plan.mesh.tensor]];
 }
@@ -62,14 +68,40 @@ function tensorConfig(plan: TrainPlan, f: Findings): Config {
 function pipelineChecks(plan: TrainPlan, f: Findings): void {
   const p = plan.mesh.pipeline;
   if (p === 1) return;
-  if (plan.zero >= 2) f.notExpressible('zero', `zero = ${plan.zero} with pipeline = ${p}`, 'its pipeline engine asserts that ZeRO-2 and ZeRO-3 are incompatible with pipeline parallelism', 'use zero = 1, or export --to megatron or torchtitan');
-  if (!stageSizes(plan).even) f.notExpressible('stages', 'uneven stages', "PipelineModule partitions by method ('uniform', 'parameters', 'type:…'), not by a list of layer counts", 'use stages of equal size, or export --to megatron or torchtitan');
+  if (plan.zero >= 2)
+    f.notExpressible(
+      'zero',
+      `zero = ${plan.zero} with pipeline = ${p}`,
+      'its pipeline engine asserts that ZeRO-2 and ZeRO-3 are incompatible with pipeline parallelism',
+      'use zero = 1, or export --to megatron or torchtitan',
+    );
+  if (!stageSizes(plan).even)
+    f.notExpressible(
+      'stages',
+      'uneven stages',
+      "PipelineModule partitions by method ('uniform', 'parameters', 'type:…'), not by a list of layer counts",
+      'use stages of equal size, or export --to megatron or torchtitan',
+    );
   if (plan.schedule === 'interleaved' || plan.schedule === 'table') {
-    f.notExpressible(plan.schedule === 'table' ? 'actions' : 'schedule', plan.schedule === 'table' ? 'a hand-written actions table' : 'schedule = interleaved', 'its pipeline engine runs one schedule (1F1B, TrainSchedule)', 'use schedule = 1f1b, or export --to torchtitan');
+    f.notExpressible(
+      plan.schedule === 'table' ? 'actions' : 'schedule',
+      plan.schedule === 'table' ? 'a hand-written actions table' : 'schedule = interleaved',
+      'its pipeline engine runs one schedule (1F1B, TrainSchedule)',
+      'use schedule = 1f1b, or export --to torchtitan',
+    );
   } else if (plan.schedule === 'gpipe') {
-    f.approximated('schedule', 'schedule = gpipe', 'its pipeline engine runs 1F1B, which keeps fewer microbatches of activations in flight', 'use schedule = 1f1b');
+    f.approximated(
+      'schedule',
+      'schedule = gpipe',
+      'its pipeline engine runs 1F1B, which keeps fewer microbatches of activations in flight',
+      'use schedule = 1f1b',
+    );
   }
-  f.approximated('pipeline', `pipeline = ${p}`, `the config has no stage count: build the model as PipelineModule(layers, num_stages=${p}, partition_method='uniform') in the training script`);
+  f.approximated(
+    'pipeline',
+    `pipeline = ${p}`,
+    `the config has no stage count: build the model as PipelineModule(layers, num_stages=${p}, partition_method='uniform') in the training script`,
+  );
 }
 
 function recomputeCheck(plan: TrainPlan, f: Findings): void {
@@ -100,7 +132,13 @@ function hostfile(at: Placement): string {
 }
 
 function launch(plan: TrainPlan, at: Placement, json: string): string {
-  const args: Arg<DeepSpeedLauncherFlag>[] = at.nodes > 1 ? [['--hostfile', `${plan.name}.hostfile`], ['--num_nodes', String(at.nodes)]] : [];
+  const args: Arg<DeepSpeedLauncherFlag>[] =
+    at.nodes > 1
+      ? [
+          ['--hostfile', `${plan.name}.hostfile`],
+          ['--num_nodes', String(at.nodes)],
+        ]
+      : [];
   args.push(['--num_gpus', String(at.perNode)]);
   if (at.nodes > 1) args.push(['--master_addr', required('MASTER_ADDR', "set MASTER_ADDR to node 0's address")]);
   const script: Arg<DeepSpeedLauncherFlag>[] = [['--deepspeed'], ['--deepspeed_config', json]];

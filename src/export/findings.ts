@@ -29,7 +29,9 @@ export class Findings {
   }
 
   wrongMode(expected: 'serve' | 'train', help: string): void {
-    this.list.push(diag('PP8001', this.span('mode'), { engine: this.engine, expected, plan: this.plan.name, mode: this.plan.mode }, { help }));
+    this.list.push(
+      diag('PP8001', this.span('mode'), { engine: this.engine, expected, plan: this.plan.name, mode: this.plan.mode }, { help }),
+    );
   }
 
   /** The engine would run something other than the plan, or need more memory than the plan was checked for. */

@@ -23,10 +23,22 @@ export function exportMegatron(plan: CheckedPlan, opts: ExportOptions = {}): Exp
     return { files: [], diagnostics: f.list };
   }
   const at = placement(plan);
-  if (at === undefined) f.notExpressible('data', `data = ${plan.mesh.data}`, partialNodeWhy(plan), 'use every GPU of the nodes the plan runs on');
+  if (at === undefined)
+    f.notExpressible('data', `data = ${plan.mesh.data}`, partialNodeWhy(plan), 'use every GPU of the nodes the plan runs on');
   const tokenizer = opts.model === undefined ? tokenizerPlaceholder(plan, f) : word(opts.model);
-  const args: Args = [...modelArgs(plan), ...parallelArgs(plan, f), ...batchArgs(plan), ...recomputeArgs(plan), ...precisionArgs(plan, f), ...optimizerArgs(plan, f)];
-  args.push(['--tokenizer-type', 'HuggingFaceTokenizer'], ['--tokenizer-model', tokenizer], ['--data-path', required('DATA_PATH', 'set DATA_PATH to the prefix of the preprocessed training data')]);
+  const args: Args = [
+    ...modelArgs(plan),
+    ...parallelArgs(plan, f),
+    ...batchArgs(plan),
+    ...recomputeArgs(plan),
+    ...precisionArgs(plan, f),
+    ...optimizerArgs(plan, f),
+  ];
+  args.push(
+    ['--tokenizer-type', 'HuggingFaceTokenizer'],
+    ['--tokenizer-model', tokenizer],
+    ['--data-path', required('DATA_PATH', 'set DATA_PATH to the prefix of the preprocessed training data')],
+  );
   if (f.failed || at === undefined) return { files: [], diagnostics: f.list };
   const fsdp = plan.zero >= 2;
   const lines = [
@@ -45,7 +57,11 @@ export function exportMegatron(plan: CheckedPlan, opts: ExportOptions = {}): Exp
 }
 
 function tokenizerPlaceholder(plan: TrainPlan, f: Findings): string {
-  f.placeholder(`the Hugging Face tokenizer of '${plan.model.name}'`, '$TOKENIZER', 'set TOKENIZER when running the script, or export with --model ID (a Hugging Face id or local path)');
+  f.placeholder(
+    `the Hugging Face tokenizer of '${plan.model.name}'`,
+    '$TOKENIZER',
+    'set TOKENIZER when running the script, or export with --model ID (a Hugging Face id or local path)',
+  );
   return required('TOKENIZER', `set TOKENIZER to the Hugging Face id or local path of ${plan.model.name}'s tokenizer`);
 }
 
@@ -92,10 +108,20 @@ function scheduleArgs(plan: TrainPlan, f: Findings): Args {
     case 'interleaved':
       return [['--num-virtual-stages-per-pipeline-rank', String(plan.virtual)]];
     case 'table':
-      f.notExpressible('actions', 'a hand-written actions table', 'its pipeline schedules are 1F1B and interleaved 1F1B, chosen by flags', 'use schedule = 1f1b or interleaved, or export --to torchtitan (which takes a schedule CSV)');
+      f.notExpressible(
+        'actions',
+        'a hand-written actions table',
+        'its pipeline schedules are 1F1B and interleaved 1F1B, chosen by flags',
+        'use schedule = 1f1b or interleaved, or export --to torchtitan (which takes a schedule CSV)',
+      );
       return [];
     case 'gpipe':
-      f.approximated('schedule', 'schedule = gpipe', 'it has no GPipe schedule; it runs 1F1B, which keeps fewer microbatches of activations in flight', 'use schedule = 1f1b');
+      f.approximated(
+        'schedule',
+        'schedule = gpipe',
+        'it has no GPipe schedule; it runs 1F1B, which keeps fewer microbatches of activations in flight',
+        'use schedule = 1f1b',
+      );
       return layoutArgs(plan);
     case '1f1b':
       return layoutArgs(plan);
@@ -143,7 +169,11 @@ function recomputeArgs(plan: TrainPlan): Args {
     case 'selective':
       return [['--recompute-granularity', 'selective']];
     case 'full':
-      return [['--recompute-granularity', 'full'], ['--recompute-method', 'uniform'], ['--recompute-num-layers', '1']];
+      return [
+        ['--recompute-granularity', 'full'],
+        ['--recompute-method', 'uniform'],
+        ['--recompute-num-layers', '1'],
+      ];
   }
 }
 
@@ -155,7 +185,12 @@ function precisionArgs(plan: TrainPlan, f: Findings): Args {
   if (g === 'fp32' && p !== 'fp32') args.push(['--accumulate-allreduce-grads-in-fp32']);
   else if (g === 'bf16' && p === 'bf16') args.push(['--grad-reduce-in-bf16']);
   else if (g !== p) {
-    f.notExpressible('grad_dtype', `grad_dtype = ${g}`, `with precision = ${p} its gradients are ${p === 'fp32' ? 'fp32' : `${p} or fp32`}`, `set grad_dtype = fp32${p === 'fp32' ? '' : ` or ${p}`}`);
+    f.notExpressible(
+      'grad_dtype',
+      `grad_dtype = ${g}`,
+      `with precision = ${p} its gradients are ${p === 'fp32' ? 'fp32' : `${p} or fp32`}`,
+      `set grad_dtype = fp32${p === 'fp32' ? '' : ` or ${p}`}`,
+    );
   }
   return args;
 }
@@ -163,7 +198,12 @@ function precisionArgs(plan: TrainPlan, f: Findings): Args {
 function optimizerArgs(plan: TrainPlan, f: Findings): Args {
   if (plan.optimizer === 'sgd') return [['--optimizer', 'sgd']];
   if (plan.optimizer === 'adam' && f.given('optimizer')) {
-    f.approximated('optimizer', 'optimizer = adam', 'its adam applies weight decay decoupled from the gradient (AdamW); the states are the same size', 'use optimizer = adamw');
+    f.approximated(
+      'optimizer',
+      'optimizer = adam',
+      'its adam applies weight decay decoupled from the gradient (AdamW); the states are the same size',
+      'use optimizer = adamw',
+    );
   }
   return [['--optimizer', 'adam']];
 }

@@ -11,7 +11,8 @@ const RDZV_PORT = 29500;
 
 /** `entry` is the program and its arguments, already shell words. */
 export function torchrunPerNode(id: string, at: Placement, entry: string): string {
-  const endpoint = at.nodes === 1 ? `localhost:${RDZV_PORT}` : `${required('MASTER_ADDR', "set MASTER_ADDR to node 0's address")}:${RDZV_PORT}`;
+  const endpoint =
+    at.nodes === 1 ? `localhost:${RDZV_PORT}` : `${required('MASTER_ADDR', "set MASTER_ADDR to node 0's address")}:${RDZV_PORT}`;
   const args = (rank: string): Arg<TorchrunFlag>[] => [
     ['--nnodes', String(at.nodes)],
     ['--nproc-per-node', String(at.perNode)],
@@ -21,7 +22,10 @@ export function torchrunPerNode(id: string, at: Placement, entry: string): strin
     ['--rdzv-id', id],
   ];
   if (at.nodes > MAX_LISTED_NODES) {
-    return [comment(`run on each of the ${at.nodes} nodes, with NODE_RANK = 0 … ${at.nodes - 1}`), command('torchrun', args(required('NODE_RANK', 'set NODE_RANK to this node\'s index')), ` \\\n  ${entry}`)].join('\n');
+    return [
+      comment(`run on each of the ${at.nodes} nodes, with NODE_RANK = 0 … ${at.nodes - 1}`),
+      command('torchrun', args(required('NODE_RANK', "set NODE_RANK to this node's index")), ` \\\n  ${entry}`),
+    ].join('\n');
   }
   const out: string[] = [];
   for (let n = 0; n < at.nodes; n++) {

@@ -25,7 +25,8 @@ export function exportTorchtitan(plan: CheckedPlan, opts: ExportOptions = {}): E
     return { files: [], diagnostics: f.list };
   }
   const at = placement(plan);
-  if (at === undefined) f.notExpressible('data', `data = ${plan.mesh.data}`, partialNodeWhy(plan), 'use every GPU of the nodes the plan runs on');
+  if (at === undefined)
+    f.notExpressible('data', `data = ${plan.mesh.data}`, partialNodeWhy(plan), 'use every GPU of the nodes the plan runs on');
   const csv = `${plan.name}.schedule.csv`;
   const config: Config = [
     ['job.description', `parplan plan ${plan.name}`],
@@ -39,22 +40,36 @@ export function exportTorchtitan(plan: CheckedPlan, opts: ExportOptions = {}): E
   const toml = `${plan.name}.torchtitan.toml`;
   const files: ExportFile[] = [
     { name: toml, text: `${header(plan)}\n${renderToml(config)}` },
-    { name: `${plan.name}.torchtitan.sh`, text: ['#!/bin/sh', header(plan), '', torchrunPerNode(plan.name, at, `-m torchtitan.train --job.config_file ${toml}`)].join('\n') },
+    {
+      name: `${plan.name}.torchtitan.sh`,
+      text: ['#!/bin/sh', header(plan), '', torchrunPerNode(plan.name, at, `-m torchtitan.train --job.config_file ${toml}`)].join('\n'),
+    },
   ];
-  if (plan.schedule === 'table' && plan.actions) files.push({ name: csv, text: plan.actions.map((rank) => rank.map(formatAction).join(',')).join('\n') + '\n' });
+  if (plan.schedule === 'table' && plan.actions)
+    files.push({ name: csv, text: plan.actions.map((rank) => rank.map(formatAction).join(',')).join('\n') + '\n' });
   return { files, diagnostics: f.list };
 }
 
 function modelConfig(plan: TrainPlan, f: Findings, opts: ExportOptions): Config {
   if (plan.model.arch !== 'llama') {
-    f.notExpressible('model', `arch = ${plan.model.arch}`, 'its model registry has Llama-family models, not GPT-2', 'export --to megatron or deepspeed, which build GPT-2-style models', plan.model.span);
+    f.notExpressible(
+      'model',
+      `arch = ${plan.model.arch}`,
+      'its model registry has Llama-family models, not GPT-2',
+      'export --to megatron or deepspeed, which build GPT-2-style models',
+      plan.model.span,
+    );
     return [];
   }
   const m = plan.model;
   let flavor = opts.model;
   if (flavor === undefined) {
     flavor = `<fill in: a llama3 flavor with ${m.layers} layers, dim ${m.hidden}, ${uniformLayer(m, 'the torchtitan export').attention.heads} heads, ${uniformLayer(m).attention.kvHeads} KV heads>`;
-    f.placeholder(`the torchtitan flavor of '${m.name}'`, 'model.flavor', "pick the flavor with these dimensions (torchtitan/models/llama3), or export with --model FLAVOR");
+    f.placeholder(
+      `the torchtitan flavor of '${m.name}'`,
+      'model.flavor',
+      'pick the flavor with these dimensions (torchtitan/models/llama3), or export with --model FLAVOR',
+    );
   }
   return [
     ['model.name', 'llama3'],
@@ -78,10 +93,16 @@ function trainingConfig(plan: TrainPlan, f: Findings): Config {
   }
   // Gradients are reduced and kept in fp32 (mixed_precision_reduce has no other value): more memory than a 16-bit grad_dtype.
   if (plan.gradDtype !== 'fp32') {
-    f.notExpressible('grad_dtype', `grad_dtype = ${plan.gradDtype}`, 'it keeps gradients in fp32 (mixed_precision_reduce = float32), which needs more memory than the plan was checked for', 'set grad_dtype = fp32 and check the plan again, or export --to megatron or deepspeed');
+    f.notExpressible(
+      'grad_dtype',
+      `grad_dtype = ${plan.gradDtype}`,
+      'it keeps gradients in fp32 (mixed_precision_reduce = float32), which needs more memory than the plan was checked for',
+      'set grad_dtype = fp32 and check the plan again, or export --to megatron or deepspeed',
+    );
   }
   config.push(['training.mixed_precision_reduce', 'float32']);
-  if (plan.optimizer === 'sgd') f.notExpressible('optimizer', 'optimizer = sgd', 'its optimizer.name takes Adam or AdamW', 'use optimizer = adamw');
+  if (plan.optimizer === 'sgd')
+    f.notExpressible('optimizer', 'optimizer = sgd', 'its optimizer.name takes Adam or AdamW', 'use optimizer = adamw');
   else config.push(['optimizer.name', plan.optimizer === 'adamw' ? 'AdamW' : 'Adam']);
   return config;
 }
@@ -99,7 +120,13 @@ function dataParallelConfig(plan: TrainPlan, f: Findings): Config {
       ['parallelism.data_parallel_shard_degree', 1],
     ];
   }
-  if (plan.zero === 1) f.approximated('zero', 'zero = 1', 'FSDP has no stage that shards only optimizer states; it runs as zero = 2 (gradients sharded too), which needs less memory', 'use zero = 2');
+  if (plan.zero === 1)
+    f.approximated(
+      'zero',
+      'zero = 1',
+      'FSDP has no stage that shards only optimizer states; it runs as zero = 2 (gradients sharded too), which needs less memory',
+      'use zero = 2',
+    );
   return [
     ['parallelism.data_parallel_replicate_degree', 1],
     ['parallelism.data_parallel_shard_degree', data],
@@ -111,10 +138,20 @@ function modelParallelConfig(plan: TrainPlan, f: Findings, csv: string): Config 
   const { tensor, pipeline } = plan.mesh;
   const config: Config = [['parallelism.tensor_parallel_degree', tensor]];
   if (tensor > 1 && !plan.sequenceParallel) {
-    f.approximated('sequence_parallel', 'sequence_parallel = false', 'its tensor parallelism always shards norm and dropout activations over the tensor group, which needs less memory', 'set sequence_parallel = true');
+    f.approximated(
+      'sequence_parallel',
+      'sequence_parallel = false',
+      'its tensor parallelism always shards norm and dropout activations over the tensor group, which needs less memory',
+      'set sequence_parallel = true',
+    );
   }
   if (f.given('attention') && plan.attention === 'standard') {
-    f.approximated('attention', 'attention = standard', 'it uses scaled_dot_product_attention, which never holds the s × s score matrix', 'remove attention = standard');
+    f.approximated(
+      'attention',
+      'attention = standard',
+      'it uses scaled_dot_product_attention, which never holds the s × s score matrix',
+      'remove attention = standard',
+    );
   }
   config.push(['parallelism.pipeline_parallel_degree', pipeline]);
   if (pipeline === 1) return config;
@@ -129,7 +166,10 @@ function modelParallelConfig(plan: TrainPlan, f: Findings, csv: string): Config 
       );
       break;
     case 'interleaved':
-      config.push(['parallelism.pipeline_parallel_schedule', 'Interleaved1F1B'], ['parallelism.pipeline_parallel_layers_per_stage', plan.model.layers / (pipeline * plan.virtual)]);
+      config.push(
+        ['parallelism.pipeline_parallel_schedule', 'Interleaved1F1B'],
+        ['parallelism.pipeline_parallel_layers_per_stage', plan.model.layers / (pipeline * plan.virtual)],
+      );
       break;
     case 'table':
       config.push(
@@ -144,7 +184,12 @@ function modelParallelConfig(plan: TrainPlan, f: Findings, csv: string): Config 
 
 function recomputeConfig(plan: TrainPlan, f: Findings): Config {
   if (plan.recompute !== 'selective') return [['activation_checkpoint.mode', plan.recompute]];
-  f.approximated('recompute', 'recompute = selective', "its selective mode is per-op (it saves some matmul outputs and recomputes the rest), not Megatron's attention-only recompute; activation memory differs from the plan's estimate", 'use recompute = full for a bound that holds, or keep selective and measure');
+  f.approximated(
+    'recompute',
+    'recompute = selective',
+    "its selective mode is per-op (it saves some matmul outputs and recomputes the rest), not Megatron's attention-only recompute; activation memory differs from the plan's estimate",
+    'use recompute = full for a bound that holds, or keep selective and measure',
+  );
   return [
     ['activation_checkpoint.mode', 'selective'],
     ['activation_checkpoint.selective_ac_option', 'op'],

@@ -5,7 +5,12 @@ export const ENGINES = ['vllm', 'torchtitan', 'megatron', 'deepspeed'] as const;
 export type Engine = (typeof ENGINES)[number];
 
 /** The engines as their projects name them, for messages and file headers. */
-export const ENGINE_NAMES: Record<Engine, string> = { vllm: 'vLLM', torchtitan: 'torchtitan', megatron: 'Megatron-LM', deepspeed: 'DeepSpeed' };
+export const ENGINE_NAMES: Record<Engine, string> = {
+  vllm: 'vLLM',
+  torchtitan: 'torchtitan',
+  megatron: 'Megatron-LM',
+  deepspeed: 'DeepSpeed',
+};
 
 export interface ExportFile {
   /** A file name (no directory): `<plan>.<engine>.<ext>`. */

@@ -15,7 +15,13 @@ import type { ExportOptions, ExportResult } from './types.js';
 const FIRST_PORT = 8000;
 
 const MODEL_DTYPE: Partial<Record<Dtype, VllmModelDtype>> = { fp32: 'float32', fp16: 'float16', bf16: 'bfloat16' };
-const CACHE_DTYPE: Partial<Record<Dtype, VllmCacheDtype>> = { fp16: 'float16', bf16: 'bfloat16', fp8: 'fp8', int8: 'int8_per_token_head', int4: 'int4_per_token_head' };
+const CACHE_DTYPE: Partial<Record<Dtype, VllmCacheDtype>> = {
+  fp16: 'float16',
+  bf16: 'bfloat16',
+  fp8: 'fp8',
+  int8: 'int8_per_token_head',
+  int4: 'int4_per_token_head',
+};
 
 export function exportVllm(plan: CheckedPlan, opts: ExportOptions = {}): ExportResult {
   const f = new Findings(plan, 'vllm');
@@ -87,7 +93,12 @@ function cacheDtype(plan: ServePlan, f: Findings): VllmCacheDtype | undefined {
   if (kv === plan.model.dtype && MODEL_DTYPE[kv] !== undefined) return 'auto';
   const name = CACHE_DTYPE[kv];
   if (name !== undefined) return name;
-  f.notExpressible('kv_dtype', `kv_dtype = ${kv}`, `--kv-cache-dtype has no ${kv} value (its choices: auto, float16, bfloat16, fp8, …)`, 'set kv_dtype to the model dtype, bf16, fp16 or fp8');
+  f.notExpressible(
+    'kv_dtype',
+    `kv_dtype = ${kv}`,
+    `--kv-cache-dtype has no ${kv} value (its choices: auto, float16, bfloat16, fp8, …)`,
+    'set kv_dtype to the model dtype, bf16, fp16 or fp8',
+  );
   return undefined;
 }
 
@@ -100,16 +111,36 @@ function stageEnv(plan: ServePlan): string | undefined {
 /** Knobs the user wrote that vLLM has no setting for: warnings, since vLLM then needs no more memory. */
 function unexpressed(plan: ServePlan, f: Findings): void {
   if (f.given('batch.max_wait')) {
-    f.approximated('batch.max_wait', `max_wait = ${plan.batch.maxWaitMs} ms`, 'continuous batching admits requests at every step and never waits for a batch to fill', 'remove max_wait, or keep it for parplan\'s own runtime');
+    f.approximated(
+      'batch.max_wait',
+      `max_wait = ${plan.batch.maxWaitMs} ms`,
+      'continuous batching admits requests at every step and never waits for a batch to fill',
+      "remove max_wait, or keep it for parplan's own runtime",
+    );
   }
   if (f.given('batch.queue')) {
-    f.approximated('batch.queue', `queue = ${plan.batch.queue}`, 'it queues every request it receives, with no bound', 'bound the queue in front of vLLM (a proxy or the client), or remove queue');
+    f.approximated(
+      'batch.queue',
+      `queue = ${plan.batch.queue}`,
+      'it queues every request it receives, with no bound',
+      'bound the queue in front of vLLM (a proxy or the client), or remove queue',
+    );
   }
   if (plan.engine === 'webgpu') {
-    f.approximated('engine', 'engine = webgpu', "the plan was sized for parplan's WebGPU runtime, and vLLM is a CUDA engine", 'check the plan with engine = generic before serving it with vLLM');
+    f.approximated(
+      'engine',
+      'engine = webgpu',
+      "the plan was sized for parplan's WebGPU runtime, and vLLM is a CUDA engine",
+      'check the plan with engine = generic before serving it with vLLM',
+    );
   }
   if (f.given('attention') && plan.attention === 'standard') {
-    f.approximated('attention', 'attention = standard', 'vLLM chooses its own attention kernels, which never hold the s × s score matrix', 'remove attention = standard');
+    f.approximated(
+      'attention',
+      'attention = standard',
+      'vLLM chooses its own attention kernels, which never hold the s × s score matrix',
+      'remove attention = standard',
+    );
   }
 }
 
@@ -131,7 +162,11 @@ function script(plan: ServePlan, model: string, args: readonly Arg<VllmFlag>[], 
       prefix = `CUDA_VISIBLE_DEVICES=${gpus}${env ? ` ${env}` : ''} vllm serve ${model}`;
     } else {
       // A replica larger than a node runs on a Ray cluster spanning its nodes.
-      out.push(comment(`replica ${r}: nodes ${first.node}-${last.node}, all their GPUs; start a Ray cluster over these nodes first, then run this on node ${first.node}`));
+      out.push(
+        comment(
+          `replica ${r}: nodes ${first.node}-${last.node}, all their GPUs; start a Ray cluster over these nodes first, then run this on node ${first.node}`,
+        ),
+      );
       replicaArgs.push(['--distributed-executor-backend', 'ray']);
       prefix = `${env ? `${env} ` : ''}vllm serve ${model}`;
     }

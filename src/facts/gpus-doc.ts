@@ -5,7 +5,9 @@ import { GPUS } from './gpus.js';
 export function gpuReference(): string {
   const rows = ['| name | GPU | memory (bytes) | source | 16-bit TFLOP/s | memory GB/s | link |', '|---|---|---|---|---|---|---|'];
   for (const g of Object.values(GPUS)) {
-    rows.push(`| \`${g.id}\` | ${g.name} | ${groupDigits(g.memoryBytes)} | ${g.memorySource} | ${g.tflops16} | ${g.memoryBandwidthGBs} | ${g.link.kind} ${g.link.bandwidthGBs} GB/s |`);
+    rows.push(
+      `| \`${g.id}\` | ${g.name} | ${groupDigits(g.memoryBytes)} | ${g.memorySource} | ${g.tflops16} | ${g.memoryBandwidthGBs} | ${g.link.kind} ${g.link.bandwidthGBs} GB/s |`,
+    );
   }
   return rows.join('\n') + '\n';
 }

@@ -20,10 +20,7 @@ export interface Aligned {
   trailing: Comment[];
 }
 
-export type BodyItem =
-  | { kind: 'blank' }
-  | { kind: 'comment'; text: string }
-  | { kind: 'entry'; lines: Line[]; align?: Aligned };
+export type BodyItem = { kind: 'blank' } | { kind: 'comment'; text: string } | { kind: 'entry'; lines: Line[]; align?: Aligned };
 
 export function layoutBody(items: readonly BodyItem[], depth: number): Line[] {
   const out: Line[] = [];

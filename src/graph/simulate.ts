@@ -60,7 +60,16 @@ export interface SimResult {
 }
 
 type Instr =
-  | { k: 'compute'; label: string; dur: number; reads: string[]; writes: string[]; alloc: [string, number][]; free: string[]; transient?: number }
+  | {
+      k: 'compute';
+      label: string;
+      dur: number;
+      reads: string[];
+      writes: string[];
+      alloc: [string, number][];
+      free: string[];
+      transient?: number;
+    }
   /** `key`: the mailbox key "from>to:tag"; `base`: the tensor a receive produces. */
   | { k: 'send'; to: number; tag: string; key: string; dur: number; bytes: number }
   | { k: 'recv'; from: number; tag: string; key: string; base: string }
@@ -130,7 +139,14 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
   const collSeq = new Map<string, number>(); // "rank:group" → how many entered
   const problems: string[] = [];
   // Consecutive work of one schedule action is one event (the Gantt chart's bar).
-  const record = (events: SimEvent[], start: number, end: number, kind: SimEvent['kind'], label: string | (() => string), action: string | undefined) => {
+  const record = (
+    events: SimEvent[],
+    start: number,
+    end: number,
+    kind: SimEvent['kind'],
+    label: string | (() => string),
+    action: string | undefined,
+  ) => {
     const last = events[events.length - 1];
     if (last && action !== undefined && last.action === action && last.kind !== 'wait' && kind !== 'wait' && last.end === start) {
       last.end = end;
@@ -207,7 +223,8 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
             have.add(name);
           }
           for (const read of ins.reads) {
-            if (!have.has(read) && producibleOf(st).has(read)) problems.push(`rank ${r}: ${ins.label} reads '${read}' before any step produces it`);
+            if (!have.has(read) && producibleOf(st).has(read))
+              problems.push(`rank ${r}: ${ins.label} reads '${read}' before any step produces it`);
           }
           for (const w of ins.writes) have.add(w);
           record(events, now, now + ins.dur, 'compute', ins.label, act);
@@ -246,7 +263,10 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
           if (c.end === undefined) {
             if (!members.every((m) => c!.arrived.has(m))) break; // blocked until all members arrive
             const sigs = new Set([...c.arrived.values()].map((a) => a.sig));
-            if (sigs.size > 1) problems.push(`collective ${n} of group [${ins.members.join(', ')}] entered with different operations: ${[...sigs].join(' vs ')}`);
+            if (sigs.size > 1)
+              problems.push(
+                `collective ${n} of group [${ins.members.join(', ')}] entered with different operations: ${[...sigs].join(' vs ')}`,
+              );
             c.end = Math.max(...[...c.arrived.values()].map((a) => a.at)) + ins.dur;
           }
           collSeq.set(seqKey, n + 1);
@@ -265,7 +285,11 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
     const ins = current(st);
     if (ins === undefined) continue;
     const waitingFor =
-      ins.k === 'recv' ? `'${ins.tag.replace('@', "' of microbatch ")} from rank ${ins.from}` : ins.k === 'coll' ? `${ins.sig()} with ranks ${ins.members.filter((m) => m !== r).join(', ')}` : 'nothing';
+      ins.k === 'recv'
+        ? `'${ins.tag.replace('@', "' of microbatch ")} from rank ${ins.from}`
+        : ins.k === 'coll'
+          ? `${ins.sig()} with ranks ${ins.members.filter((m) => m !== r).join(', ')}`
+          : 'nothing';
     const ai = st.lastAction;
     const a = st.action;
     stuck.push({ rank: r, actionIndex: ai, ...(a ? { action: a } : {}), waitingFor });
@@ -294,7 +318,10 @@ export function checkGroups(graph: Graph): string[] {
   for (const axis of MESH_AXIS_NAMES.filter((a) => a !== 'pipeline')) {
     for (const members of graph.groups[axis]) {
       const programs = new Set(members.map((r) => program.get(r)));
-      if (programs.size > 1) problems.push(`${axis} group [${members.join(', ')}] runs different programs (${[...programs].join(', ')}): their collectives may not match`);
+      if (programs.size > 1)
+        problems.push(
+          `${axis} group [${members.join(', ')}] runs different programs (${[...programs].join(', ')}): their collectives may not match`,
+        );
     }
   }
   return problems;
@@ -410,7 +437,16 @@ function segments(steps: Step[], tracked: Set<string>, rates: Rates, label: stri
  * the simulation expands each step when it reaches it, so that the instructions die young
  * (a whole program's instructions, made up front, kept the garbage collector busy).
  */
-function expand(graph: Graph, dev: GraphDevice, phases: string[], byRank: Map<number, GraphDevice>, simulated: Set<number>, rates: Rates, bytesOf: Map<string, number>, tracked: Set<string>): Expander {
+function expand(
+  graph: Graph,
+  dev: GraphDevice,
+  phases: string[],
+  byRank: Map<number, GraphDevice>,
+  simulated: Set<number>,
+  rates: Rates,
+  bytesOf: Map<string, number>,
+  tracked: Set<string>,
+): Expander {
   const program = graph.programs[dev.program];
   if (!program) throw new Error(`device ${dev.rank} has no program '${dev.program}'`);
   let out: Instr[] = [];
@@ -431,7 +467,14 @@ function expand(graph: Graph, dev: GraphDevice, phases: string[], byRank: Map<nu
     const factor = s.op === 'all-reduce' ? (2 * (n - 1)) / n : (n - 1) / n;
     // With one simulated member (the others run the same program) it completes at once.
     const solo = members.every((x) => x === dev.rank || !simulated.has(x));
-    out.push({ k: 'coll', group: `${s.axis}:${idx ?? dev.rank}`, members, sig: () => `${s.op} ${sub(s.tensor, l, m)} (${s.axis})`, dur: (s.bytes * factor) / bw(members), solo });
+    out.push({
+      k: 'coll',
+      group: `${s.axis}:${idx ?? dev.rank}`,
+      members,
+      sig: () => `${s.op} ${sub(s.tensor, l, m)} (${s.axis})`,
+      dur: (s.bytes * factor) / bw(members),
+      solo,
+    });
   };
   const sub = subst;
   const peers: { next?: number; prev?: number } = {};
@@ -440,14 +483,29 @@ function expand(graph: Graph, dev: GraphDevice, phases: string[], byRank: Map<nu
   const blockSolo = new Map<string, boolean>();
   /** Bandwidth to each pipeline peer. */
   const peerBw = new Map<number, number>();
-  const computeSegments = new Map<readonly string[], { step: Extract<Step, { op: 'compute' }>; seg: Extract<Segment, { k: 'compute' }> }[]>();
+  const computeSegments = new Map<
+    readonly string[],
+    { step: Extract<Step, { op: 'compute' }>; seg: Extract<Segment, { k: 'compute' }> }[]
+  >();
   const fixed = new Map<Segment, Instr>();
   const computeInstr = (seg: Extract<Segment, { k: 'compute' }>, l?: number, m?: number): Instr => {
     const templated = [...seg.reads, ...seg.writes, ...seg.alloc, ...seg.free].some((n) => n.includes('{'));
     if (!templated) {
       // Shared by every instance: no per-layer names to fill in.
       let ins = fixed.get(seg);
-      if (!ins) fixed.set(seg, (ins = { k: 'compute', label: seg.label, dur: seg.dur, reads: seg.reads, writes: seg.writes, alloc: seg.alloc.map((a) => [a, bytesOf.get(a) ?? 0]), free: seg.free }));
+      if (!ins)
+        fixed.set(
+          seg,
+          (ins = {
+            k: 'compute',
+            label: seg.label,
+            dur: seg.dur,
+            reads: seg.reads,
+            writes: seg.writes,
+            alloc: seg.alloc.map((a) => [a, bytesOf.get(a) ?? 0]),
+            free: seg.free,
+          }),
+        );
       return ins;
     }
     return {
@@ -476,8 +534,16 @@ function expand(graph: Graph, dev: GraphDevice, phases: string[], byRank: Map<nu
    * waits for another simulated rank: reads and writes that cross the block boundary,
    * activations it keeps (alloc) or releases (free), and the largest transient one.
    */
-  const wholeBlock = (segs: Segment[], a: number, b: number, reverse: boolean, m: number | undefined, label: string, names?: Set<string>): WholeInstr => {
-    const sub = names ? (name: string, l: number, m: number | undefined) => (names.add(name = subst(name, l, m)), name) : subst;
+  const wholeBlock = (
+    segs: Segment[],
+    a: number,
+    b: number,
+    reverse: boolean,
+    m: number | undefined,
+    label: string,
+    names?: Set<string>,
+  ): WholeInstr => {
+    const sub = names ? (name: string, l: number, m: number | undefined) => (names.add((name = subst(name, l, m))), name) : subst;
     let dur = 0;
     const reads: string[] = [];
     const writes = new Set<string>();
@@ -554,9 +620,19 @@ function expand(graph: Graph, dev: GraphDevice, phases: string[], byRank: Map<nu
       case 'compute': {
         // The lowering copies one step per microbatch (same lists, another microbatch): one segment for all of them.
         const like = computeSegments.get(s.reads);
-        let seg = like?.find((c) => c.step.kind === s.kind && c.step.pass === s.pass && c.step.flops === s.flops && c.step.writes === s.writes && c.step.alloc === s.alloc && c.step.free === s.free)?.seg;
+        let seg = like?.find(
+          (c) =>
+            c.step.kind === s.kind &&
+            c.step.pass === s.pass &&
+            c.step.flops === s.flops &&
+            c.step.writes === s.writes &&
+            c.step.alloc === s.alloc &&
+            c.step.free === s.free,
+        )?.seg;
         if (!seg) {
-          [seg] = segments([s], tracked, rates, `${s.kind}${s.pass === 'forward' ? '' : ` (${s.pass})`}`) as [Extract<Segment, { k: 'compute' }>];
+          [seg] = segments([s], tracked, rates, `${s.kind}${s.pass === 'forward' ? '' : ` (${s.pass})`}`) as [
+            Extract<Segment, { k: 'compute' }>,
+          ];
           if (like) like.push({ step: s, seg });
           else computeSegments.set(s.reads, [{ step: s, seg }]);
         }
@@ -571,7 +647,8 @@ function expand(graph: Graph, dev: GraphDevice, phases: string[], byRank: Map<nu
         if (s.op === 'send') {
           let rate = peerBw.get(peer);
           if (rate === undefined) peerBw.set(peer, (rate = bw([dev.rank, peer])));
-          if (simulated.has(peer)) out.push({ k: 'send', to: peer, tag, key: `${dev.rank}>${peer}:${tag}`, bytes: s.bytes, dur: s.bytes / rate });
+          if (simulated.has(peer))
+            out.push({ k: 'send', to: peer, tag, key: `${dev.rank}>${peer}:${tag}`, bytes: s.bytes, dur: s.bytes / rate });
         } else if (simulated.has(peer)) {
           let base = bases.get(s.tensor);
           if (base === undefined) bases.set(s.tensor, (base = baseName(s.tensor)));

@@ -27,7 +27,23 @@ export interface GraphProblem {
 /** At most this many problems are collected: the first is what a user fixes first. */
 const MAX_PROBLEMS = 20;
 
-const COMPUTE_KINDS = ['embedding', 'norm', 'qkv', 'rope', 'attention', 'out-proj', 'residual', 'mlp-up', 'mlp-act', 'mlp-down', 'final-norm', 'head', 'loss', 'sample', 'optimizer'] as const satisfies readonly ComputeKind[];
+const COMPUTE_KINDS = [
+  'embedding',
+  'norm',
+  'qkv',
+  'rope',
+  'attention',
+  'out-proj',
+  'residual',
+  'mlp-up',
+  'mlp-act',
+  'mlp-down',
+  'final-norm',
+  'head',
+  'loss',
+  'sample',
+  'optimizer',
+] as const satisfies readonly ComputeKind[];
 const PASSES = ['forward', 'backward', 'backward-input', 'backward-weight', 'recompute'] as const satisfies readonly Pass[];
 const ROLES = ['weight', 'gradient', 'optimizer', 'activation', 'kvCache', 'logits', 'input'] as const satisfies readonly TensorRole[];
 /** What the WebGPU runtime runs (runtime/ops.ts): the kinds of a layer inside blocks, the others in the programs. */
@@ -44,7 +60,10 @@ function show(v: unknown): string {
     return s;
   }
   if (typeof v === 'number' || typeof v === 'boolean' || v === null) return String(v);
-  if (Array.isArray(v)) return v.length <= 8 && v.every((x) => typeof x === 'number' || typeof x === 'string') ? `[${v.map((x) => show(x)).join(', ')}]` : `an array of ${v.length}`;
+  if (Array.isArray(v))
+    return v.length <= 8 && v.every((x) => typeof x === 'number' || typeof x === 'string')
+      ? `[${v.map((x) => show(x)).join(', ')}]`
+      : `an array of ${v.length}`;
   return 'an object';
 }
 
@@ -68,7 +87,12 @@ class Checker {
   /** An array of at most `max.limit` entries (`max.name`: the LIMITS constant, when one sets it). */
   arr(v: unknown, path: string, max?: { limit: number; name?: string }): unknown[] | undefined {
     if (!Array.isArray(v)) return this.fail(path, v, 'must be an array');
-    if (max && v.length > max.limit) return this.fail(path, v, max.name ? `is over the limit ${max.limit} (LIMITS.${max.name})` : `must have at most ${max.limit} entries`);
+    if (max && v.length > max.limit)
+      return this.fail(
+        path,
+        v,
+        max.name ? `is over the limit ${max.limit} (LIMITS.${max.name})` : `must have at most ${max.limit} entries`,
+      );
     return v;
   }
   str(v: unknown, path: string): string | undefined {
@@ -78,7 +102,9 @@ class Checker {
     return typeof v === 'boolean' ? v : this.fail(path, v, 'must be true or false');
   }
   oneOf<T extends string>(v: unknown, path: string, values: readonly T[]): T | undefined {
-    return typeof v === 'string' && (values as readonly string[]).includes(v) ? (v as T) : this.fail(path, v, `must be one of ${values.join(', ')}`);
+    return typeof v === 'string' && (values as readonly string[]).includes(v)
+      ? (v as T)
+      : this.fail(path, v, `must be one of ${values.join(', ')}`);
   }
   /** A finite number ≥ min. */
   num(v: unknown, path: string, min = 0): number | undefined {
@@ -92,7 +118,16 @@ class Checker {
   int(v: unknown, path: string, min: number, max: number = Number.MAX_SAFE_INTEGER, limit?: string): number | undefined {
     if (typeof v !== 'number' || !Number.isSafeInteger(v)) return this.fail(path, v, `must be an integer from ${min} to ${max}`);
     if (v < min) return this.fail(path, v, `must be at least ${min}`);
-    if (v > max) return this.fail(path, v, limit === undefined ? `must be at most ${max}` : limit.startsWith('graph.') ? `is over ${limit} = ${max}` : `is over the limit ${max} (LIMITS.${limit})`);
+    if (v > max)
+      return this.fail(
+        path,
+        v,
+        limit === undefined
+          ? `must be at most ${max}`
+          : limit.startsWith('graph.')
+            ? `is over ${limit} = ${max}`
+            : `is over the limit ${max} (LIMITS.${limit})`,
+      );
     return v;
   }
 }
@@ -117,13 +152,15 @@ function check(c: Checker, value: unknown): void {
   const g = c.obj(value, 'graph');
   if (!g) return;
   if (own(g, 'format') !== GRAPH_FORMAT) c.fail('graph.format', own(g, 'format'), `must be "${GRAPH_FORMAT}"`);
-  if (own(g, 'version') !== GRAPH_VERSION) c.fail('graph.version', own(g, 'version'), `must be ${GRAPH_VERSION} (recompile the plan with this parplan)`);
+  if (own(g, 'version') !== GRAPH_VERSION)
+    c.fail('graph.version', own(g, 'version'), `must be ${GRAPH_VERSION} (recompile the plan with this parplan)`);
   const plan = c.obj(own(g, 'plan'), 'graph.plan');
   if (plan) {
     c.str(own(plan, 'name'), 'graph.plan.name');
     c.str(own(plan, 'file'), 'graph.plan.file');
     if (own(plan, 'mode') !== 'serve') c.fail('graph.plan.mode', own(plan, 'mode'), 'must be "serve": the runtime serves serving plans');
-    if (own(plan, 'engine') !== 'webgpu') c.fail('graph.plan.engine', own(plan, 'engine'), 'must be "webgpu": compile the plan with engine = webgpu');
+    if (own(plan, 'engine') !== 'webgpu')
+      c.fail('graph.plan.engine', own(plan, 'engine'), 'must be "webgpu": compile the plan with engine = webgpu');
   }
   if (c.problems.length > 0) return;
 
@@ -154,8 +191,14 @@ function check(c: Checker, value: unknown): void {
       if (list && c.problems.length === 0) {
         // The runtime instances every block per layer once, up front: bound what that makes.
         let steps = 0;
-        for (const s of list as Graph['blocks'][string]) steps += s.op === 'block' ? (s.layers[1] - s.layers[0] + 1) * Math.max(1, (blocks[s.block] as unknown[]).length) : 1;
-        if (steps > LIMITS.graphSteps) c.fail(`${path}.phases.${phase}`, list, `runs ${steps} steps with its blocks instanced per layer, over the limit ${LIMITS.graphSteps} (LIMITS.graphSteps)`);
+        for (const s of list as Graph['blocks'][string])
+          steps += s.op === 'block' ? (s.layers[1] - s.layers[0] + 1) * Math.max(1, (blocks[s.block] as unknown[]).length) : 1;
+        if (steps > LIMITS.graphSteps)
+          c.fail(
+            `${path}.phases.${phase}`,
+            list,
+            `runs ${steps} steps with its blocks instanced per layer, over the limit ${LIMITS.graphSteps} (LIMITS.graphSteps)`,
+          );
       }
     }
     const regions = c.arr(own(buffers, name), `graph.buffers[${show(name)}]`);
@@ -224,7 +267,8 @@ function checkBufferSizes(c: Checker, g: Graph, mesh: MeshFacts): void {
     for (const [r, bytes] of Object.entries(need)) {
       const i = regions.findIndex((x) => x.name === r);
       if (i < 0) c.fail(`graph.buffers[${show(name)}]`, regions, `has no "${r}" buffer, which the runtime uses`);
-      else if (regions[i]!.bytes < bytes) c.fail(`graph.buffers[${show(name)}][${i}].bytes`, regions[i]!.bytes, `is less than the ${bytes} B the "${r}" buffer holds`);
+      else if (regions[i]!.bytes < bytes)
+        c.fail(`graph.buffers[${show(name)}][${i}].bytes`, regions[i]!.bytes, `is less than the ${bytes} B the "${r}" buffer holds`);
     }
   }
 }
@@ -236,15 +280,18 @@ function checkBufferSizes(c: Checker, g: Graph, mesh: MeshFacts): void {
 function checkPlacement(c: Checker, g: Graph, mesh: MeshFacts): void {
   g.devices.forEach((d, i) => {
     const want = coordsOf(mesh, i);
-    for (const a of MESH_AXIS_NAMES) if (d.coords[a] !== want[a]) c.fail(`graph.devices[${i}].coords.${a}`, d.coords[a], `must be ${want[a]} for rank ${i} of this mesh`);
+    for (const a of MESH_AXIS_NAMES)
+      if (d.coords[a] !== want[a]) c.fail(`graph.devices[${i}].coords.${a}`, d.coords[a], `must be ${want[a]} for rank ${i} of this mesh`);
     for (const a of MESH_AXIS_NAMES) {
       const gi = d.groups[a];
-      if (gi !== undefined && gi !== groupIndex(mesh, a, want)) c.fail(`graph.devices[${i}].groups.${a}`, gi, `must be ${groupIndex(mesh, a, want)} for rank ${i} of this mesh`);
+      if (gi !== undefined && gi !== groupIndex(mesh, a, want))
+        c.fail(`graph.devices[${i}].groups.${a}`, gi, `must be ${groupIndex(mesh, a, want)} for rank ${i} of this mesh`);
     }
   });
   for (const a of MESH_AXIS_NAMES) {
     const given = (g.groups as Partial<Record<string, number[][]>>)[a];
-    if (given !== undefined && JSON.stringify(given) !== JSON.stringify(groupsAlong(mesh, a))) c.fail(`graph.groups.${a}`, given, `must be the mesh's groups along ${a}: ${JSON.stringify(groupsAlong(mesh, a))}`);
+    if (given !== undefined && JSON.stringify(given) !== JSON.stringify(groupsAlong(mesh, a)))
+      c.fail(`graph.groups.${a}`, given, `must be the mesh's groups along ${a}: ${JSON.stringify(groupsAlong(mesh, a))}`);
   }
   for (const [name, prog] of Object.entries(g.programs)) {
     const held = new Set<number>();
@@ -254,7 +301,12 @@ function checkPlacement(c: Checker, g: Graph, mesh: MeshFacts): void {
         if (s.op !== 'block') return;
         const [first, last] = s.layers;
         for (let l = first; l <= last; l++) {
-          if (!held.has(l)) return void c.fail(`graph.programs[${show(name)}].phases.${phase}[${i}].layers`, s.layers, `runs layer ${l}, which stage ${prog.stage} does not hold`);
+          if (!held.has(l))
+            return void c.fail(
+              `graph.programs[${show(name)}].phases.${phase}[${i}].layers`,
+              s.layers,
+              `runs layer ${l}, which stage ${prog.stage} does not hold`,
+            );
         }
       });
     }
@@ -268,12 +320,18 @@ function checkPlacement(c: Checker, g: Graph, mesh: MeshFacts): void {
  */
 function checkWeights(c: Checker, g: Graph, mesh: MeshFacts): void {
   const m = g.model;
-  if (m.overrides !== undefined && m.overrides.length > 0) return void c.fail('graph.model.overrides', m.overrides, 'must be empty: the runtime serves models whose layers are all alike');
+  if (m.overrides !== undefined && m.overrides.length > 0)
+    return void c.fail('graph.model.overrides', m.overrides, 'must be empty: the runtime serves models whose layers are all alike');
   const { attention: a, mlp } = m.layer;
   const t = mesh.tensor;
-  const split: [string, number][] = [['graph.model.layer.attention.heads', a.heads], ['graph.model.layer.mlp.ffn', mlp.ffn], ['graph.model.vocabPadded', m.vocabPadded]];
+  const split: [string, number][] = [
+    ['graph.model.layer.attention.heads', a.heads],
+    ['graph.model.layer.mlp.ffn', mlp.ffn],
+    ['graph.model.vocabPadded', m.vocabPadded],
+  ];
   for (const [path, n] of split) if (n % t !== 0) c.fail(path, n, `must split into the tensor degree ${t}`);
-  if (a.kvHeads % t !== 0 && t % a.kvHeads !== 0) c.fail('graph.model.layer.attention.kvHeads', a.kvHeads, `must divide or be a multiple of the tensor degree ${t}`);
+  if (a.kvHeads % t !== 0 && t % a.kvHeads !== 0)
+    c.fail('graph.model.layer.attention.kvHeads', a.kvHeads, `must divide or be a multiple of the tensor degree ${t}`);
   const h = m.hidden;
   const qd = a.heads * a.headDim;
   const kvd = a.kvHeads * a.headDim;
@@ -315,11 +373,17 @@ function checkWeights(c: Checker, g: Graph, mesh: MeshFacts): void {
       continue;
     }
     if (x.role !== 'weight') c.fail(`graph.tensors[${i}].role`, x.role, `must be "weight" (${name})`);
-    else if (x.shape.length !== shape.length || x.shape.some((d, j) => d !== shape[j])) c.fail(`graph.tensors[${i}].shape`, x.shape, `must be [${shape.join(', ')}] for ${name}, from the model's dimensions`);
+    else if (x.shape.length !== shape.length || x.shape.some((d, j) => d !== shape[j]))
+      c.fail(`graph.tensors[${i}].shape`, x.shape, `must be [${shape.join(', ')}] for ${name}, from the model's dimensions`);
     // Loaded only on its owners: the stages whose kernels use it must be among them.
-    const users = name.startsWith('layers.') ? stagesWithLayers : name === 'embedding.weight' || name === 'positions.weight' ? [0] : [lastStage];
+    const users = name.startsWith('layers.')
+      ? stagesWithLayers
+      : name === 'embedding.weight' || name === 'positions.weight'
+        ? [0]
+        : [lastStage];
     const missing = users.find((st) => !x.owners.includes(st));
-    if (needed && missing !== undefined) c.fail(`graph.tensors[${i}].owners`, x.owners, `must include stage ${missing}, which uses ${name}`);
+    if (needed && missing !== undefined)
+      c.fail(`graph.tensors[${i}].owners`, x.owners, `must include stage ${missing}, which uses ${name}`);
   }
   // Tied embeddings: the last stage's head reads the embedding (its own copy when split).
   const embedding = g.tensors.find((x) => x.name === 'embedding.weight');
@@ -349,19 +413,25 @@ function checkNames(c: Checker, g: Graph): void {
         return g.blocks[s.block]!.forEach((inner, i) => visit(inner, `graph.blocks[${show(s.block)}][${i}]`));
       }
       if (s.op !== 'compute') return;
-      for (const [k, list] of [['reads', s.reads], ['writes', s.writes]] as const) {
+      for (const [k, list] of [
+        ['reads', s.reads],
+        ['writes', s.writes],
+      ] as const) {
         list.forEach((n, i) => {
           // Whether a name is good depends on the program only.
           if (seen.has(n)) return;
           seen.add(n);
           const t = tensors.get(n);
           if (t?.role === 'weight') {
-            if (!t.owners.includes(prog.stage)) c.fail(`${where}.${k}[${i}]`, n, `is a weight that stage ${prog.stage} (program ${show(name)}) does not own`);
-          } else if (t?.role !== 'kvCache' && !regions.has(ALIASES[n] ?? n)) c.fail(`${where}.${k}[${i}]`, n, `is neither a buffer of program ${show(name)} nor a weight or the KV cache`);
+            if (!t.owners.includes(prog.stage))
+              c.fail(`${where}.${k}[${i}]`, n, `is a weight that stage ${prog.stage} (program ${show(name)}) does not own`);
+          } else if (t?.role !== 'kvCache' && !regions.has(ALIASES[n] ?? n))
+            c.fail(`${where}.${k}[${i}]`, n, `is neither a buffer of program ${show(name)} nor a weight or the KV cache`);
         });
       }
     };
-    for (const phase of SERVING_PHASES) prog.phases[phase]!.forEach((s, i) => visit(s, `graph.programs[${show(name)}].phases.${phase}[${i}]`));
+    for (const phase of SERVING_PHASES)
+      prog.phases[phase]!.forEach((s, i) => visit(s, `graph.programs[${show(name)}].phases.${phase}[${i}]`));
   }
 }
 
@@ -377,7 +447,12 @@ function checkPlannedBytes(c: Checker, g: Graph): void {
     const elements = (t.shape as number[]).reduce((a, b) => a * b, 1);
     const parts = t.shards.reduce((a, s) => a * s.parts, 1);
     const want = Math.ceil(elements / parts) * bytesPerElement(tensorFormatOf(t.dtype)!);
-    if (t.bytes !== want) c.fail(`graph.tensors[${i}].bytes`, t.bytes, `must be the bytes of one shard of shape [${t.shape.join(', ')}] in ${t.dtype}: ${want}`);
+    if (t.bytes !== want)
+      c.fail(
+        `graph.tensors[${i}].bytes`,
+        t.bytes,
+        `must be the bytes of one shard of shape [${t.shape.join(', ')}] in ${t.dtype}: ${want}`,
+      );
   }
   if (c.problems.length > 0) return;
   const kv = g.tensors.find((t) => t.name === 'kv.{l}')!;
@@ -385,16 +460,19 @@ function checkPlannedBytes(c: Checker, g: Graph): void {
   for (const [name, prog] of Object.entries(g.programs)) {
     const layers = g.mesh.stages.filter((s) => s.rank === prog.stage).reduce((n, s) => n + s.lastLayer - s.firstLayer + 1, 0);
     let total = kv.bytes * layers;
-    for (const t of g.tensors) if (t.role === 'weight' && t.owners.includes(prog.stage)) total += word(t.bytes) * (t.scope === 'layer' ? layers : 1);
+    for (const t of g.tensors)
+      if (t.role === 'weight' && t.owners.includes(prog.stage)) total += word(t.bytes) * (t.scope === 'layer' ? layers : 1);
     for (const r of g.buffers![name]!) total += r.bytes;
     byProgram.set(name, total);
   }
   g.devices.forEach((d, i) => {
     const stage = g.programs[d.program]!.stage;
-    if (stage !== d.coords.pipeline) return void c.fail(`graph.devices[${i}].program`, d.program, `runs stage ${stage}, but the device is on stage ${d.coords.pipeline}`);
+    if (stage !== d.coords.pipeline)
+      return void c.fail(`graph.devices[${i}].program`, d.program, `runs stage ${stage}, but the device is on stage ${d.coords.pipeline}`);
     const total = byProgram.get(d.program)!;
     // The runtime's own check (runtime/allocate.ts) allows the same 1 % for rounding.
-    if (total > d.memory.total * 1.01 + 1) c.fail(`graph.devices[${i}].memory.total`, d.memory.total, `is less than the ${total} B its weights, KV cache and buffers take`);
+    if (total > d.memory.total * 1.01 + 1)
+      c.fail(`graph.devices[${i}].memory.total`, d.memory.total, `is less than the ${total} B its weights, KV cache and buffers take`);
   });
 }
 
@@ -416,7 +494,8 @@ function checkModel(c: Checker, v: unknown): ModelFacts | undefined {
   const hidden = c.int(own(m, 'hidden'), `${p}.hidden`, 1, LIMITS.graphDim, 'graphDim');
   const vocab = c.int(own(m, 'vocab'), `${p}.vocab`, 1, LIMITS.graphVocab, 'graphVocab');
   const padded = c.int(own(m, 'vocabPadded'), `${p}.vocabPadded`, 1, LIMITS.graphVocab, 'graphVocab');
-  if (vocab !== undefined && padded !== undefined && padded < vocab) c.fail(`${p}.vocabPadded`, padded, `must be at least graph.model.vocab (${vocab})`);
+  if (vocab !== undefined && padded !== undefined && padded < vocab)
+    c.fail(`${p}.vocabPadded`, padded, `must be at least graph.model.vocab (${vocab})`);
   const maxSeq = c.int(own(m, 'maxSeq'), `${p}.maxSeq`, 1, LIMITS.graphSeq, 'graphSeq');
   c.oneOf(own(m, 'dtype'), `${p}.dtype`, DTYPE_NAMES);
   c.oneOf(own(m, 'norm'), `${p}.norm`, ['rmsnorm', 'layernorm']);
@@ -442,7 +521,13 @@ function checkModel(c: Checker, v: unknown): ModelFacts | undefined {
 }
 
 /** A layer's attention and MLP (both required in `model.layer`, optional in an override). */
-function checkLayer(c: Checker, v: unknown, p: string, required: boolean, hidden: number | undefined): { kvHeads: number; headDim: number } | undefined {
+function checkLayer(
+  c: Checker,
+  v: unknown,
+  p: string,
+  required: boolean,
+  hidden: number | undefined,
+): { kvHeads: number; headDim: number } | undefined {
   const l = c.obj(v, p);
   if (!l) return undefined;
   let out: { kvHeads: number; headDim: number } | undefined;
@@ -453,7 +538,8 @@ function checkLayer(c: Checker, v: unknown, p: string, required: boolean, hidden
       c.oneOf(own(a, 'kind'), `${p}.attention.kind`, ['gqa']);
       const heads = c.int(own(a, 'heads'), `${p}.attention.heads`, 1, hidden ?? Number.MAX_SAFE_INTEGER);
       const kvHeads = c.int(own(a, 'kvHeads'), `${p}.attention.kvHeads`, 1, heads ?? Number.MAX_SAFE_INTEGER);
-      if (heads !== undefined && kvHeads !== undefined && heads % kvHeads !== 0) c.fail(`${p}.attention.kvHeads`, kvHeads, `must divide the heads (${heads})`);
+      if (heads !== undefined && kvHeads !== undefined && heads % kvHeads !== 0)
+        c.fail(`${p}.attention.kvHeads`, kvHeads, `must divide the heads (${heads})`);
       const headDim = c.int(own(a, 'headDim'), `${p}.attention.headDim`, 1, hidden ?? Number.MAX_SAFE_INTEGER);
       if (kvHeads !== undefined && headDim !== undefined) out = { kvHeads, headDim };
     }
@@ -488,17 +574,20 @@ function checkMesh(c: Checker, v: unknown, model: ModelFacts | undefined): MeshF
     if (sizes[name] !== undefined) c.fail(`${ap}.name`, name, 'names an axis twice');
     sizes[name] = size;
   });
-  for (const a of MESH_AXIS_NAMES) if (sizes[a] === undefined && c.problems.length === 0) c.fail('graph.mesh.axes', axes, `has no axis "${a}"`);
+  for (const a of MESH_AXIS_NAMES)
+    if (sizes[a] === undefined && c.problems.length === 0) c.fail('graph.mesh.axes', axes, `has no axis "${a}"`);
   if (c.problems.length > 0) return undefined;
   const mesh = { ...(sizes as Record<(typeof MESH_AXIS_NAMES)[number], number>), devices: 1 };
   for (const a of MESH_AXIS_NAMES) mesh.devices *= mesh[a];
-  if (mesh.devices > LIMITS.runtimeDevices) return c.fail('graph.mesh.axes', axes, `make ${mesh.devices} devices, over the limit ${LIMITS.runtimeDevices} (LIMITS.runtimeDevices)`);
+  if (mesh.devices > LIMITS.runtimeDevices)
+    return c.fail('graph.mesh.axes', axes, `make ${mesh.devices} devices, over the limit ${LIMITS.runtimeDevices} (LIMITS.runtimeDevices)`);
   const virtual = c.int(own(m, 'virtual'), 'graph.mesh.virtual', 1, model?.layers ?? 1);
   c.str(own(m, 'gpu'), 'graph.mesh.gpu');
   c.int(own(m, 'gpusPerNode'), 'graph.mesh.gpusPerNode', 1);
   const stages = c.arr(own(m, 'stages'), 'graph.mesh.stages', { limit: LIMITS.graphLayers, name: 'graphLayers' });
   if (!stages || !model || virtual === undefined) return undefined;
-  if (stages.length !== mesh.pipeline * virtual) c.fail('graph.mesh.stages', stages, `must list pipeline × virtual = ${mesh.pipeline * virtual} stages`);
+  if (stages.length !== mesh.pipeline * virtual)
+    c.fail('graph.mesh.stages', stages, `must list pipeline × virtual = ${mesh.pipeline * virtual} stages`);
   let held = 0;
   stages.forEach((s, i) => {
     const sp = `graph.mesh.stages[${i}]`;
@@ -511,7 +600,8 @@ function checkMesh(c: Checker, v: unknown, model: ModelFacts | undefined): MeshF
     if (first !== undefined && last !== undefined) held += last - first + 1;
   });
   // Each layer in one stage: the stages' ranges add up to the model's layers.
-  if (c.problems.length === 0 && held !== model.layers) return c.fail('graph.mesh.stages', stages, `hold ${held} layers in all; the model has ${model.layers}`);
+  if (c.problems.length === 0 && held !== model.layers)
+    return c.fail('graph.mesh.stages', stages, `hold ${held} layers in all; the model has ${model.layers}`);
   return mesh;
 }
 
@@ -520,11 +610,19 @@ function checkBatch(c: Checker, v: unknown, model: ModelFacts | undefined): NonN
   if (!b) return undefined;
   const maxBatch = c.int(own(b, 'maxBatch'), 'graph.batch.maxBatch', 1, LIMITS.runtimeMaxBatch, 'runtimeMaxBatch');
   const maxWaitMs = c.num(own(b, 'maxWaitMs'), 'graph.batch.maxWaitMs');
-  if (maxWaitMs !== undefined && maxWaitMs > LIMITS.runtimeMaxWaitMs) c.fail('graph.batch.maxWaitMs', maxWaitMs, `is over the limit ${LIMITS.runtimeMaxWaitMs} (LIMITS.runtimeMaxWaitMs)`);
+  if (maxWaitMs !== undefined && maxWaitMs > LIMITS.runtimeMaxWaitMs)
+    c.fail('graph.batch.maxWaitMs', maxWaitMs, `is over the limit ${LIMITS.runtimeMaxWaitMs} (LIMITS.runtimeMaxWaitMs)`);
   const queue = c.int(own(b, 'queue'), 'graph.batch.queue', 0, LIMITS.runtimeQueue, 'runtimeQueue');
   const seq = c.int(own(b, 'seq'), 'graph.batch.seq', 1, model?.maxSeq ?? LIMITS.graphSeq, model ? 'graph.model.maxSeq' : 'graphSeq');
-  const maxPrefillTokens = c.int(own(b, 'maxPrefillTokens'), 'graph.batch.maxPrefillTokens', 1, seq ?? LIMITS.graphSeq, seq === undefined ? 'graphSeq' : 'graph.batch.seq');
-  if (maxBatch === undefined || maxWaitMs === undefined || queue === undefined || seq === undefined || maxPrefillTokens === undefined) return undefined;
+  const maxPrefillTokens = c.int(
+    own(b, 'maxPrefillTokens'),
+    'graph.batch.maxPrefillTokens',
+    1,
+    seq ?? LIMITS.graphSeq,
+    seq === undefined ? 'graphSeq' : 'graph.batch.seq',
+  );
+  if (maxBatch === undefined || maxWaitMs === undefined || queue === undefined || seq === undefined || maxPrefillTokens === undefined)
+    return undefined;
   return { maxBatch, maxWaitMs, queue, seq, maxPrefillTokens };
 }
 
@@ -542,16 +640,20 @@ function checkStep(c: Checker, v: unknown, p: string, model: ModelFacts, blocks:
   switch (op) {
     case 'compute': {
       const kind = c.oneOf(own(s, 'kind'), `${p}.kind`, COMPUTE_KINDS);
-      if (kind !== undefined && ![...LAYER_KINDS, ...STAGE_KINDS].includes(kind)) c.fail(`${p}.kind`, kind, 'is not a step the runtime serves (a training step)');
+      if (kind !== undefined && ![...LAYER_KINDS, ...STAGE_KINDS].includes(kind))
+        c.fail(`${p}.kind`, kind, 'is not a step the runtime serves (a training step)');
       // A layer's steps need the layer a block gives them; the others run once per pass.
-      else if (kind !== undefined && LAYER_KINDS.includes(kind) !== (blocks === undefined)) c.fail(`${p}.kind`, kind, blocks === undefined ? 'cannot appear inside a block' : 'must be inside a block (it needs a layer)');
-      if (c.oneOf(own(s, 'pass'), `${p}.pass`, PASSES) !== undefined && own(s, 'pass') !== 'forward') c.fail(`${p}.pass`, own(s, 'pass'), 'must be "forward" in a serving graph');
+      else if (kind !== undefined && LAYER_KINDS.includes(kind) !== (blocks === undefined))
+        c.fail(`${p}.kind`, kind, blocks === undefined ? 'cannot appear inside a block' : 'must be inside a block (it needs a layer)');
+      if (c.oneOf(own(s, 'pass'), `${p}.pass`, PASSES) !== undefined && own(s, 'pass') !== 'forward')
+        c.fail(`${p}.pass`, own(s, 'pass'), 'must be "forward" in a serving graph');
       strings('reads');
       strings('writes');
       // The runtime finds a norm's weights by its second read (`layers.{l}.attn_norm.weight`).
       if (kind === 'norm') {
         const w = (own(s, 'reads') as unknown[] | undefined)?.[1];
-        if (typeof w !== 'string' || !/^layers\.\{l\}\.(attn|mlp)_norm\.weight$/.test(w)) c.fail(`${p}.reads[1]`, w, 'must name the norm\'s weight (layers.{l}.attn_norm.weight or layers.{l}.mlp_norm.weight)');
+        if (typeof w !== 'string' || !/^layers\.\{l\}\.(attn|mlp)_norm\.weight$/.test(w))
+          c.fail(`${p}.reads[1]`, w, "must name the norm's weight (layers.{l}.attn_norm.weight or layers.{l}.mlp_norm.weight)");
       }
       c.num(own(s, 'flops'), `${p}.flops`);
       return;
@@ -609,8 +711,10 @@ function checkTensors(c: Checker, v: unknown, mesh: MeshFacts): boolean {
       const n = c.int(d, `${p}.shape[${j}]`, 0);
       if (n !== undefined) elements *= n;
     });
-    if (role === 'weight' && dtype !== undefined && tensorFormatOf(dtype) === undefined) c.fail(`${p}.dtype`, dtype, 'is not a dtype the runtime stores (fp32, fp16, bf16)');
-    if (role === 'weight' && !Number.isSafeInteger(elements)) c.fail(`${p}.shape`, shape, `holds ${elements} elements, beyond an exact integer`);
+    if (role === 'weight' && dtype !== undefined && tensorFormatOf(dtype) === undefined)
+      c.fail(`${p}.dtype`, dtype, 'is not a dtype the runtime stores (fp32, fp16, bf16)');
+    if (role === 'weight' && !Number.isSafeInteger(elements))
+      c.fail(`${p}.shape`, shape, `holds ${elements} elements, beyond an exact integer`);
     c.arr(own(x, 'shards'), `${p}.shards`, { limit: MESH_AXIS_NAMES.length })?.forEach((s, j) => {
       const sp = `${p}.shards[${j}]`;
       const sh = c.obj(s, sp);
@@ -623,11 +727,14 @@ function checkTensors(c: Checker, v: unknown, mesh: MeshFacts): boolean {
       if (own(sh, 'replicas') !== undefined) c.int(own(sh, 'replicas'), `${sp}.replicas`, 1, over ? mesh[over] : LIMITS.runtimeDevices);
       if (over && parts !== undefined) {
         const replicas = (own(sh, 'replicas') as number | undefined) ?? 1;
-        if (parts * replicas !== mesh[over] && Number.isSafeInteger(replicas)) c.fail(`${sp}.parts`, parts, `× replicas (${replicas}) must be the ${over} degree ${mesh[over]}`);
+        if (parts * replicas !== mesh[over] && Number.isSafeInteger(replicas))
+          c.fail(`${sp}.parts`, parts, `× replicas (${replicas}) must be the ${over} degree ${mesh[over]}`);
       }
     });
     c.int(own(x, 'bytes'), `${p}.bytes`, 0, LIMITS.runtimeDeviceBytes, 'runtimeDeviceBytes');
-    c.arr(own(x, 'owners'), `${p}.owners`, { limit: mesh.pipeline })?.forEach((o, j) => c.int(o, `${p}.owners[${j}]`, 0, mesh.pipeline - 1));
+    c.arr(own(x, 'owners'), `${p}.owners`, { limit: mesh.pipeline })?.forEach((o, j) =>
+      c.int(o, `${p}.owners[${j}]`, 0, mesh.pipeline - 1),
+    );
   });
   return c.problems.length === before;
 }
@@ -637,18 +744,30 @@ function checkKvCache(c: Checker, tensors: readonly unknown[], model: ModelFacts
   const i = tensors.findIndex((t) => (t as Obj).name === 'kv.{l}');
   if (i < 0) return void c.fail('graph.tensors', tensors, 'has no KV cache tensor "kv.{l}"');
   const kv = tensors[i] as { bytes: number; dtype: string; role: string; scope: string; shards: { parts: number }[] };
-  if (kv.role !== 'kvCache' || kv.scope !== 'layer') return void c.fail(`graph.tensors[${i}].role`, kv.role, 'must be "kvCache", with scope "layer"');
+  if (kv.role !== 'kvCache' || kv.scope !== 'layer')
+    return void c.fail(`graph.tensors[${i}].role`, kv.role, 'must be "kvCache", with scope "layer"');
   const format = tensorFormatOf(kv.dtype);
-  if (format === undefined) return void c.fail(`graph.tensors[${i}].dtype`, kv.dtype, 'is not a dtype the runtime stores (fp32, fp16, bf16)');
+  if (format === undefined)
+    return void c.fail(`graph.tensors[${i}].dtype`, kv.dtype, 'is not a dtype the runtime stores (fp32, fp16, bf16)');
   const parts = kv.shards[0]?.parts ?? 1;
   const kvHeads = model.kvHeads / parts;
-  if (!Number.isInteger(kvHeads)) return void c.fail(`graph.tensors[${i}].shards[0].parts`, parts, `must divide the KV heads (${model.kvHeads})`);
+  if (!Number.isInteger(kvHeads))
+    return void c.fail(`graph.tensors[${i}].shards[0].parts`, parts, `must divide the KV heads (${model.kvHeads})`);
   const shape = (tensors[i] as { shape: unknown[] }).shape;
   const wantShape = [2, 'batch', 'seq', model.kvHeads, model.headDim];
-  if (shape.length !== wantShape.length || shape.some((d, j) => d !== wantShape[j])) return void c.fail(`graph.tensors[${i}].shape`, shape, `must be [${wantShape.map((d) => show(d)).join(', ')}] (K and V, slots, positions, KV heads, head dimension)`);
+  if (shape.length !== wantShape.length || shape.some((d, j) => d !== wantShape[j]))
+    return void c.fail(
+      `graph.tensors[${i}].shape`,
+      shape,
+      `must be [${wantShape.map((d) => show(d)).join(', ')}] (K and V, slots, positions, KV heads, head dimension)`,
+    );
   const want = 2 * batch.maxBatch * batch.seq * kvHeads * model.headDim * bytesPerElement(format);
   if (kv.bytes !== want) {
-    c.fail(`graph.tensors[${i}].bytes`, kv.bytes, `must be 2 × maxBatch ${batch.maxBatch} × seq ${batch.seq} × ${kvHeads} KV heads × headDim ${model.headDim} × ${bytesPerElement(format)} B = ${want} (the graph was edited after compiling: recompile the plan)`);
+    c.fail(
+      `graph.tensors[${i}].bytes`,
+      kv.bytes,
+      `must be 2 × maxBatch ${batch.maxBatch} × seq ${batch.seq} × ${kvHeads} KV heads × headDim ${model.headDim} × ${bytesPerElement(format)} B = ${want} (the graph was edited after compiling: recompile the plan)`,
+    );
   }
 }
 
@@ -660,7 +779,11 @@ function checkDevices(c: Checker, g: Obj, mesh: MeshFacts, programs: Obj, buffer
   const groupCounts: Partial<Record<string, number>> = {};
   for (const [axis, list] of Object.entries(groups)) {
     const gl = c.arr(list, `graph.groups.${axis}`, { limit: LIMITS.runtimeDevices, name: 'runtimeDevices' });
-    gl?.forEach((ranks, i) => c.arr(ranks, `graph.groups.${axis}[${i}]`, { limit: LIMITS.runtimeDevices, name: 'runtimeDevices' })?.forEach((r, j) => c.int(r, `graph.groups.${axis}[${i}][${j}]`, 0, mesh.devices - 1)));
+    gl?.forEach((ranks, i) =>
+      c
+        .arr(ranks, `graph.groups.${axis}[${i}]`, { limit: LIMITS.runtimeDevices, name: 'runtimeDevices' })
+        ?.forEach((r, j) => c.int(r, `graph.groups.${axis}[${i}][${j}]`, 0, mesh.devices - 1)),
+    );
     if (gl) groupCounts[axis] = gl.length;
   }
   devices.forEach((d, i) => {
@@ -673,8 +796,10 @@ function checkDevices(c: Checker, g: Obj, mesh: MeshFacts, programs: Obj, buffer
     if (coords) for (const a of MESH_AXIS_NAMES) c.int(own(coords, a), `${p}.coords.${a}`, 0, mesh[a] - 1);
     c.int(own(dev, 'node'), `${p}.node`, 0);
     const program = c.str(own(dev, 'program'), `${p}.program`);
-    if (program !== undefined && !(Object.hasOwn(programs, program) && isObj(programs[program]))) c.fail(`${p}.program`, program, 'is not in graph.programs');
-    else if (program !== undefined && !Array.isArray(own(buffers, program))) c.fail(`${p}.program`, program, 'has no entry in graph.buffers');
+    if (program !== undefined && !(Object.hasOwn(programs, program) && isObj(programs[program])))
+      c.fail(`${p}.program`, program, 'is not in graph.programs');
+    else if (program !== undefined && !Array.isArray(own(buffers, program)))
+      c.fail(`${p}.program`, program, 'has no entry in graph.buffers');
     const dg = c.obj(own(dev, 'groups'), `${p}.groups`);
     if (dg) {
       for (const [axis, idx] of Object.entries(dg)) {

@@ -21,7 +21,12 @@ export function gradientSyncSteps(plan: TrainPlan, stage: Stage): Step[] {
   const steps: Step[] = [];
   if (splitTiedEmbeddings(plan) && (stage.hasEmbedding || stage.hasOutput)) {
     const rows = plan.derived.vocabPadded / plan.mesh.tensor;
-    steps.push({ op: 'all-reduce', axis: 'embedding', tensor: 'grad.tied_embedding', bytes: rows * plan.model.hidden * bytesPerElement(plan.gradDtype) });
+    steps.push({
+      op: 'all-reduce',
+      axis: 'embedding',
+      tensor: 'grad.tied_embedding',
+      bytes: rows * plan.model.hidden * bytesPerElement(plan.gradDtype),
+    });
   }
   const d = plan.mesh.data;
   if (d > 1) {
@@ -30,7 +35,14 @@ export function gradientSyncSteps(plan: TrainPlan, stage: Stage): Step[] {
   }
   const shard = plan.zero >= 1 && d > 1 ? Math.ceil(params / d) : params;
   // Adam: about 10 FLOPs per parameter (moments, bias correction, update).
-  steps.push({ op: 'compute', kind: 'optimizer', pass: 'forward', reads: ['grad.*', 'optim.*'], writes: ['optim.*', '*'], flops: 10 * shard });
+  steps.push({
+    op: 'compute',
+    kind: 'optimizer',
+    pass: 'forward',
+    reads: ['grad.*', 'optim.*'],
+    writes: ['optim.*', '*'],
+    flops: 10 * shard,
+  });
   if (d > 1 && (plan.zero === 1 || plan.zero === 2)) steps.push({ op: 'all-gather', axis: 'data', tensor: '*', bytes: weightBytes });
   return steps;
 }

@@ -28,7 +28,10 @@ export function lower(plan: CheckedPlan, memory: MemoryPlan): Graph {
   return {
     format: GRAPH_FORMAT,
     version: GRAPH_VERSION,
-    plan: plan.mode === 'serve' ? { name: plan.name, file: plan.file, mode: plan.mode, engine: plan.engine } : { name: plan.name, file: plan.file, mode: plan.mode },
+    plan:
+      plan.mode === 'serve'
+        ? { name: plan.name, file: plan.file, mode: plan.mode, engine: plan.engine }
+        : { name: plan.name, file: plan.file, mode: plan.mode },
     model: {
       name: model.name,
       arch: model.arch,
@@ -67,7 +70,14 @@ export function lower(plan: CheckedPlan, memory: MemoryPlan): Graph {
     ...(lowered.symbols ? { symbols: lowered.symbols } : {}),
     ...(plan.mode === 'serve' ? { batch: { ...plan.batch } } : {}),
     ...(plan.mode === 'serve' && plan.engine === 'webgpu'
-      ? { buffers: Object.fromEntries(plan.stages.map((st) => [`stage${st.index}`, webgpuLayout(plan, st).map((r) => ({ name: r.name, category: r.category, bytes: r.bytes }))])) }
+      ? {
+          buffers: Object.fromEntries(
+            plan.stages.map((st) => [
+              `stage${st.index}`,
+              webgpuLayout(plan, st).map((r) => ({ name: r.name, category: r.category, bytes: r.bytes })),
+            ]),
+          ),
+        }
       : {}),
   };
 }
@@ -79,7 +89,14 @@ interface Lowered {
   symbols?: Graph['symbols'];
 }
 
-function compute(kind: Extract<Step, { op: 'compute' }>['kind'], pass: Extract<Step, { op: 'compute' }>['pass'], reads: string[], writes: string[], flops: number, extra: { alloc?: string[]; free?: string[] } = {}): Step {
+function compute(
+  kind: Extract<Step, { op: 'compute' }>['kind'],
+  pass: Extract<Step, { op: 'compute' }>['pass'],
+  reads: string[],
+  writes: string[],
+  flops: number,
+  extra: { alloc?: string[]; free?: string[] } = {},
+): Step {
   return { op: 'compute', kind, pass, reads, writes, flops: Math.round(flops), ...extra };
 }
 
@@ -97,11 +114,22 @@ function lowerTrain(plan: TrainPlan, stages: Graph['mesh']['stages']): Lowered {
     plan,
     table,
     stages,
-    embedForward: [compute('embedding', 'forward', ['input.mb{m}', 'embedding.weight'], ['hidden'], T * h, { alloc: ['input.mb{m}'] }), ...tp({ op: 'all-reduce', axis: 'tensor', tensor: 'hidden', bytes: T * h * bytesPerElement(plan.precision) })],
-    embedBackward: [compute('embedding', 'backward', ['grad.hidden', 'input.mb{m}'], ['grad.embedding.weight'], T * h, { free: ['input.mb{m}'] })],
+    embedForward: [
+      compute('embedding', 'forward', ['input.mb{m}', 'embedding.weight'], ['hidden'], T * h, { alloc: ['input.mb{m}'] }),
+      ...tp({ op: 'all-reduce', axis: 'tensor', tensor: 'hidden', bytes: T * h * bytesPerElement(plan.precision) }),
+    ],
+    embedBackward: [
+      compute('embedding', 'backward', ['grad.hidden', 'input.mb{m}'], ['grad.embedding.weight'], T * h, { free: ['input.mb{m}'] }),
+    ],
     headForward: [
       compute('final-norm', 'forward', ['hidden', 'final_norm.weight'], ['x'], 5 * T * h, { alloc: ['output.mb{m}'] }),
-      compute('head', 'forward', ['x', plan.model.tiedEmbeddings && plan.mesh.pipeline === 1 ? 'embedding.weight' : 'output.weight'], ['logits'], headFlops),
+      compute(
+        'head',
+        'forward',
+        ['x', plan.model.tiedEmbeddings && plan.mesh.pipeline === 1 ? 'embedding.weight' : 'output.weight'],
+        ['logits'],
+        headFlops,
+      ),
       ...tp({ op: 'all-reduce', axis: 'tensor', tensor: 'loss.partials', bytes: lossBytes }),
       compute('loss', 'forward', ['logits'], ['loss'], 5 * T * vRows),
     ],
@@ -120,7 +148,12 @@ function lowerTrain(plan: TrainPlan, stages: Graph['mesh']['stages']): Lowered {
   return {
     blocks: trainBlocks(plan),
     programs,
-    schedule: { kind: plan.schedule, microbatches: plan.microbatches, virtual: plan.virtual, actions: table.map((r) => r.map(formatAction)) },
+    schedule: {
+      kind: plan.schedule,
+      microbatches: plan.microbatches,
+      virtual: plan.virtual,
+      actions: table.map((r) => r.map(formatAction)),
+    },
   };
 }
 
@@ -148,7 +181,16 @@ function lowerServe(plan: ServePlan): Lowered {
         // Only the last position of each sequence needs logits.
         const rows = name === 'prefill' ? 1 : B;
         steps.push(compute('final-norm', 'forward', ['hidden', 'final_norm.weight'], ['x'], 5 * rows * h));
-        steps.push(compute('head', 'forward', ['x', plan.model.tiedEmbeddings && p === 1 ? 'embedding.weight' : 'output.weight'], ['logits'], 2 * rows * h * vRows, { alloc: ['logits'] }));
+        steps.push(
+          compute(
+            'head',
+            'forward',
+            ['x', plan.model.tiedEmbeddings && p === 1 ? 'embedding.weight' : 'output.weight'],
+            ['logits'],
+            2 * rows * h * vRows,
+            { alloc: ['logits'] },
+          ),
+        );
         if (t > 1) steps.push({ op: 'all-gather', axis: 'tensor', tensor: 'logits', bytes: rows * plan.derived.vocabPadded * 4 });
         steps.push(compute('sample', 'forward', ['logits'], ['tokens'], rows * plan.derived.vocabPadded, { free: ['logits'] }));
         // The sampled tokens feed the next decode step on the first stage (loop-carried).
@@ -158,7 +200,11 @@ function lowerServe(plan: ServePlan): Lowered {
       }
       return steps;
     };
-    programs[`stage${r}`] = { id: `stage${r}`, stage: r, phases: { prefill: phase('prefill', plan.batch.maxPrefillTokens), decode: phase('decode', B) } };
+    programs[`stage${r}`] = {
+      id: `stage${r}`,
+      stage: r,
+      phases: { prefill: phase('prefill', plan.batch.maxPrefillTokens), decode: phase('decode', B) },
+    };
   }
   return {
     blocks: serveBlocks(plan, 'scratch.prefill'),

@@ -16,12 +16,24 @@ import { shardLayer, uniformLayer } from '../model.js';
 
 const W = (name: string) => `layers.{l}.${name}`;
 
-function compute(kind: Extract<Step, { op: 'compute' }>['kind'], pass: Pass, reads: string[], writes: string[], flops: number, extra: { alloc?: string[]; free?: string[] } = {}): Step {
+function compute(
+  kind: Extract<Step, { op: 'compute' }>['kind'],
+  pass: Pass,
+  reads: string[],
+  writes: string[],
+  flops: number,
+  extra: { alloc?: string[]; free?: string[] } = {},
+): Step {
   return { op: 'compute', kind, pass, reads, writes, flops: Math.round(flops), ...extra };
 }
 
 /** The forward of one layer (also used, with pass = 'recompute', for full recomputation). */
-function forwardSteps(plan: CheckedPlan, dims: Dims, pass: Pass, opts: { sp: boolean; hiddenBytes: number; kv?: 'write' | 'read'; alloc?: string[]; free?: string[] }): Step[] {
+function forwardSteps(
+  plan: CheckedPlan,
+  dims: Dims,
+  pass: Pass,
+  opts: { sp: boolean; hiddenBytes: number; kv?: 'write' | 'read'; alloc?: string[]; free?: string[] },
+): Step[] {
   const t = plan.mesh.tensor;
   const f = layerFlops(plan, dims);
   const layer = uniformLayer(plan.model, 'lowering');
@@ -30,7 +42,9 @@ function forwardSteps(plan: CheckedPlan, dims: Dims, pass: Pass, opts: { sp: boo
   const collective = (op: 'all-reduce' | 'reduce-scatter' | 'all-gather', tensor: string) => {
     if (t > 1) steps.push({ op, axis: 'tensor', tensor, bytes: opts.hiddenBytes });
   };
-  steps.push(compute('norm', pass, ['hidden', W('attn_norm.weight')], ['x'], f.norm / (opts.sp ? t : 1), opts.alloc ? { alloc: opts.alloc } : {}));
+  steps.push(
+    compute('norm', pass, ['hidden', W('attn_norm.weight')], ['x'], f.norm / (opts.sp ? t : 1), opts.alloc ? { alloc: opts.alloc } : {}),
+  );
   if (opts.sp) collective('all-gather', 'x');
   steps.push(compute('qkv', pass, ['x', W('attn.q.weight'), W('attn.k.weight'), W('attn.v.weight')], ['q', 'k', 'v'], f.qkv));
   if (rope) steps.push(compute('rope', pass, ['q', 'k'], ['q', 'k'], f.rope));
@@ -78,18 +92,23 @@ export function trainBlocks(plan: TrainPlan): Record<string, Step[]> {
   };
   // Each matmul's backward = input gradient + weight gradient, each as costly as its forward.
   if (sp) collective('all-gather', 'grad.y');
-  backward.push(compute('mlp-down', 'backward', ['grad.y', W('mlp.down.weight'), act], ['grad.u', `grad.${W('mlp.down.weight')}`], 2 * f.mlpDown));
+  backward.push(
+    compute('mlp-down', 'backward', ['grad.y', W('mlp.down.weight'), act], ['grad.u', `grad.${W('mlp.down.weight')}`], 2 * f.mlpDown),
+  );
   backward.push(compute('mlp-act', 'backward', ['grad.u', act], ['grad.u'], f.act));
   backward.push(compute('mlp-up', 'backward', ['grad.u', act], ['grad.x', `grad.${W('mlp.up.weight')}`], 2 * f.mlpUp));
   collective(sp ? 'reduce-scatter' : 'all-reduce', 'grad.x');
   backward.push(compute('norm', 'backward', ['grad.x', act], ['grad.hidden', `grad.${W('mlp_norm.weight')}`], f.norm));
   if (sp) collective('all-gather', 'grad.hidden');
-  backward.push(compute('out-proj', 'backward', ['grad.hidden', W('attn.o.weight'), act], ['grad.attn', `grad.${W('attn.o.weight')}`], 2 * f.outProj));
+  backward.push(
+    compute('out-proj', 'backward', ['grad.hidden', W('attn.o.weight'), act], ['grad.attn', `grad.${W('attn.o.weight')}`], 2 * f.outProj),
+  );
   backward.push(compute('attention', 'backward', ['grad.attn', act], ['grad.q', 'grad.k', 'grad.v'], 2 * f.attention));
   backward.push(compute('qkv', 'backward', ['grad.q', 'grad.k', 'grad.v', act], ['grad.x', `grad.${W('attn.q.weight')}`], 2 * f.qkv));
   collective(sp ? 'reduce-scatter' : 'all-reduce', 'grad.x');
   backward.push(compute('norm', 'backward', ['grad.x', act], ['grad.hidden', `grad.${W('attn_norm.weight')}`], f.norm, { free: [act] }));
-  if (zero3) backward.push({ op: 'reduce-scatter', axis: 'data', tensor: `grad.${W('*')}`, bytes: layerShard * bytesPerElement(plan.gradDtype) });
+  if (zero3)
+    backward.push({ op: 'reduce-scatter', axis: 'data', tensor: `grad.${W('*')}`, bytes: layerShard * bytesPerElement(plan.gradDtype) });
   return { 'layer.forward': forward, 'layer.backward': backward };
 }
 
@@ -102,7 +121,13 @@ export function serveBlocks(plan: CheckedPlan & { mode: 'serve' }, prefillScratc
   const decode = decodeDims(plan.batch.maxBatch, plan.batch.seq);
   const h = plan.model.hidden;
   return {
-    'layer.prefill': forwardSteps(plan, prefill, 'forward', { sp: false, hiddenBytes: T * h * e, kv: 'write', alloc: [prefillScratch], free: [prefillScratch] }),
+    'layer.prefill': forwardSteps(plan, prefill, 'forward', {
+      sp: false,
+      hiddenBytes: T * h * e,
+      kv: 'write',
+      alloc: [prefillScratch],
+      free: [prefillScratch],
+    }),
     'layer.decode': forwardSteps(plan, decode, 'forward', { sp: false, hiddenBytes: plan.batch.maxBatch * h * e, kv: 'read' }),
   };
 }

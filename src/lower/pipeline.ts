@@ -11,7 +11,9 @@ import { formatAction, type Action, type ScheduleTable } from '../schedules/type
 import type { TrainPlan } from '../plan.js';
 
 /** Layer ranges of the virtual stages: stage s's layers split into `virtual` equal chunks; chunk k of rank r is virtual stage k·p + r. */
-export function virtualStages(plan: TrainPlan | { mesh: { pipeline: number }; stages: { firstLayer: number; layers: number }[]; virtual?: number }): GraphMesh['stages'] {
+export function virtualStages(
+  plan: TrainPlan | { mesh: { pipeline: number }; stages: { firstLayer: number; layers: number }[]; virtual?: number },
+): GraphMesh['stages'] {
   const p = plan.mesh.pipeline;
   const v = 'virtual' in plan && plan.virtual ? plan.virtual : 1;
   const out: GraphMesh['stages'] = [];

@@ -36,7 +36,14 @@ export function weightSpecs(plan: CheckedPlan): WeightSpec[] {
   const kvParts = Math.min(plan.mesh.tensor, a.kvHeads);
   const specs: WeightSpec[] = [];
   const layer = (name: string, shape: number[], tensorDim?: number, tensorParts?: number) =>
-    specs.push({ name: `layers.{l}.${name}`, scope: 'layer', shape, owners: all, ...(tensorDim === undefined ? {} : { tensorDim }), ...(tensorParts === undefined ? {} : { tensorParts }) });
+    specs.push({
+      name: `layers.{l}.${name}`,
+      scope: 'layer',
+      shape,
+      owners: all,
+      ...(tensorDim === undefined ? {} : { tensorDim }),
+      ...(tensorParts === undefined ? {} : { tensorParts }),
+    });
   const norm = (prefix: string) => {
     layer(`${prefix}.weight`, [h]);
     if (model.norm === 'layernorm') layer(`${prefix}.bias`, [h]);
@@ -103,8 +110,26 @@ function trainTensors(plan: TrainPlan): GraphTensor[] {
     const z3 = plan.zero >= 3 ? d : 1;
     const z2 = plan.zero >= 2 ? d : 1;
     const z1 = plan.zero >= 1 ? d : 1;
-    out.push({ name: w.name, role: 'weight', scope: w.scope, shape: w.shape, dtype: plan.precision, shards: shardsOf(w, t, z3), bytes: shardBytes(w, t, z3, plan.precision), owners: w.owners });
-    out.push({ name: `grad.${w.name}`, role: 'gradient', scope: w.scope, shape: w.shape, dtype: plan.gradDtype, shards: shardsOf(w, t, z2), bytes: shardBytes(w, t, z2, plan.gradDtype), owners: w.owners });
+    out.push({
+      name: w.name,
+      role: 'weight',
+      scope: w.scope,
+      shape: w.shape,
+      dtype: plan.precision,
+      shards: shardsOf(w, t, z3),
+      bytes: shardBytes(w, t, z3, plan.precision),
+      owners: w.owners,
+    });
+    out.push({
+      name: `grad.${w.name}`,
+      role: 'gradient',
+      scope: w.scope,
+      shape: w.shape,
+      dtype: plan.gradDtype,
+      shards: shardsOf(w, t, z2),
+      bytes: shardBytes(w, t, z2, plan.gradDtype),
+      owners: w.owners,
+    });
     out.push({
       name: `optim.${w.name}`,
       role: 'optimizer',
@@ -120,10 +145,28 @@ function trainTensors(plan: TrainPlan): GraphTensor[] {
   const { seq: s, micro: b } = plan.batch;
   const h = plan.model.hidden;
   // What backward needs of each layer (Korthikanti et al. 2022; see docs/memory.md).
-  out.push({ name: 'act.{l}.mb{m}', role: 'activation', scope: 'layer', shape: [b, s, h], dtype: plan.precision, shards: [], bytes: trainLayerActivationBytes(plan), owners: all });
+  out.push({
+    name: 'act.{l}.mb{m}',
+    role: 'activation',
+    scope: 'layer',
+    shape: [b, s, h],
+    dtype: plan.precision,
+    shards: [],
+    bytes: trainLayerActivationBytes(plan),
+    owners: all,
+  });
   const sp = plan.sequenceParallel && t > 1 ? t : 1;
   // First stage, per microbatch in flight: int64 token ids and the embedding dropout mask.
-  out.push({ name: 'input.mb{m}', role: 'input', scope: 'stage', shape: [b, s], dtype: 'fp32', shards: [], bytes: 8 * s * b + (s * b * h) / sp, owners: [0] });
+  out.push({
+    name: 'input.mb{m}',
+    role: 'input',
+    scope: 'stage',
+    shape: [b, s],
+    dtype: 'fp32',
+    shards: [],
+    bytes: 8 * s * b + (s * b * h) / sp,
+    owners: [0],
+  });
   // Last stage, per microbatch until its backward: norm and output-layer inputs, fp32 logits.
   const scale = bytesPerElement(plan.precision) / 2;
   out.push({
@@ -143,13 +186,25 @@ function serveTensors(plan: ServePlan): GraphTensor[] {
   const t = plan.mesh.tensor;
   const out: GraphTensor[] = [];
   for (const w of weightSpecs(plan)) {
-    out.push({ name: w.name, role: 'weight', scope: w.scope, shape: w.shape, dtype: plan.model.dtype, shards: shardsOf(w, t, 1), bytes: shardBytes(w, t, 1, plan.model.dtype), owners: w.owners });
+    out.push({
+      name: w.name,
+      role: 'weight',
+      scope: w.scope,
+      shape: w.shape,
+      dtype: plan.model.dtype,
+      shards: shardsOf(w, t, 1),
+      bytes: shardBytes(w, t, 1, plan.model.dtype),
+      owners: w.owners,
+    });
   }
   const { model, derived } = plan;
   const all = Array.from({ length: plan.mesh.pipeline }, (_, i) => i);
   const { kvHeads, headDim } = uniformLayer(model, 'lowering').attention;
   const kvParts = Math.min(t, kvHeads);
-  const kvShards: Shard[] = t > 1 ? [kvParts < t ? { dim: 3, parts: kvParts, over: 'tensor', replicas: t / kvParts } : { dim: 3, parts: kvParts, over: 'tensor' }] : [];
+  const kvShards: Shard[] =
+    t > 1
+      ? [kvParts < t ? { dim: 3, parts: kvParts, over: 'tensor', replicas: t / kvParts } : { dim: 3, parts: kvParts, over: 'tensor' }]
+      : [];
   out.push({
     name: 'kv.{l}',
     role: 'kvCache',
@@ -162,7 +217,16 @@ function serveTensors(plan: ServePlan): GraphTensor[] {
   });
   // The prefill peak of one layer (transient: allocated and freed within each layer's prefill).
   const inner = plan.stages.find((st) => !st.hasOutput) ?? { ...plan.stages[0]!, hasOutput: false };
-  out.push({ name: 'scratch.prefill', role: 'activation', scope: 'stage', shape: ['tokens', model.hidden], dtype: plan.model.dtype, shards: [], bytes: serveActivations(plan, inner).bytes, owners: all });
+  out.push({
+    name: 'scratch.prefill',
+    role: 'activation',
+    scope: 'stage',
+    shape: ['tokens', model.hidden],
+    dtype: plan.model.dtype,
+    shards: [],
+    bytes: serveActivations(plan, inner).bytes,
+    owners: all,
+  });
   out.push({
     name: 'logits',
     role: 'logits',

@@ -15,7 +15,10 @@ export function gradients(plan: CheckedPlan, params: number): Part {
   if (plan.zero >= 2 && plan.mesh.data > 1) {
     const shard = zeroShard(params, plan.mesh.data);
     const bytes = shard * per;
-    return { bytes, why: `gradients: ⌈${num(params)} params / ${plan.mesh.data} data (ZeRO-${plan.zero})⌉ = ${num(shard)} × ${per} B (${dt}) = ${bytesText(bytes)}` };
+    return {
+      bytes,
+      why: `gradients: ⌈${num(params)} params / ${plan.mesh.data} data (ZeRO-${plan.zero})⌉ = ${num(shard)} × ${per} B (${dt}) = ${bytesText(bytes)}`,
+    };
   }
   const bytes = params * per;
   return { bytes, why: `gradients: ${num(params)} params × ${per} B (${dt}) = ${bytesText(bytes)}` };

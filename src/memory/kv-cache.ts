@@ -12,7 +12,10 @@ import type { Part } from './format.js';
 
 /** KV-cache bytes per token on one device of `stage` (int4 rounded up per token). */
 export function kvBytesPerToken(plan: ServePlan, stage: Stage): number {
-  return dtypeBytes(2 * stage.layers * plan.derived.kvHeadsPerRank * uniformLayer(plan.model, 'the KV cache').attention.headDim, plan.kvDtype);
+  return dtypeBytes(
+    2 * stage.layers * plan.derived.kvHeadsPerRank * uniformLayer(plan.model, 'the KV cache').attention.headDim,
+    plan.kvDtype,
+  );
 }
 
 export function kvCache(plan: CheckedPlan, stage: Stage): Part {

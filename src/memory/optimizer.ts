@@ -23,7 +23,10 @@ export function optimizer(plan: CheckedPlan, params: number): Part {
   if (plan.zero >= 1 && plan.mesh.data > 1) {
     const shard = zeroShard(params, plan.mesh.data);
     const bytes = shard * per;
-    return { bytes, why: `optimizer: ⌈${num(params)} params / ${plan.mesh.data} data (ZeRO-${plan.zero})⌉ = ${num(shard)} × ${per} B (${parts}) = ${bytesText(bytes)}` };
+    return {
+      bytes,
+      why: `optimizer: ⌈${num(params)} params / ${plan.mesh.data} data (ZeRO-${plan.zero})⌉ = ${num(shard)} × ${per} B (${parts}) = ${bytesText(bytes)}`,
+    };
   }
   const bytes = params * per;
   return { bytes, why: `optimizer: ${num(params)} params × ${per} B (${parts}) = ${bytesText(bytes)}` };

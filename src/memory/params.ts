@@ -105,7 +105,10 @@ export function deviceParams(plan: CheckedPlan, stage: Stage, _tensorRank = 0): 
   const h = model.hidden;
   const t = plan.mesh.tensor;
   // An interleaved rank's chunks are not this range, but it holds as many layers; alike for today's uniform models.
-  const runs = layerRuns(model, stage.firstLayer, stage.firstLayer + stage.layers - 1).map((r) => ({ n: r.last - r.first + 1, p: layerParams(model, shardLayer(r.layer, t)) }));
+  const runs = layerRuns(model, stage.firstLayer, stage.firstLayer + stage.layers - 1).map((r) => ({
+    n: r.last - r.first + 1,
+    p: layerParams(model, shardLayer(r.layer, t)),
+  }));
   const layer = layerParams(model, shardLayer(layerAt(model, stage.firstLayer), t));
   const vocabRows = derived.vocabPadded / plan.mesh.tensor;
   const embedding = stage.hasEmbedding ? vocabRows * h : 0;

@@ -67,10 +67,20 @@ export function webgpuLayout(plan: ServePlan, stage: Stage): WebgpuRegion[] {
   const communicates = t > 1 || plan.mesh.pipeline > 1;
   if (communicates || stage.hasOutput) {
     const read = Math.max(communicates ? T * h * e : 0, stage.hasOutput ? plan.batch.maxBatch * vRows * e : 0);
-    regions.push({ name: 'staging-read', category: 'workspace', bytes: read, doc: 'mapped buffer for reading logits, partial sums and activations back to the host' });
+    regions.push({
+      name: 'staging-read',
+      category: 'workspace',
+      bytes: read,
+      doc: 'mapped buffer for reading logits, partial sums and activations back to the host',
+    });
   }
   if (communicates) {
-    regions.push({ name: 'staging-write', category: 'workspace', bytes: T * h * e, doc: 'mapped buffer for uploading reduced or received activations' });
+    regions.push({
+      name: 'staging-write',
+      category: 'workspace',
+      bytes: T * h * e,
+      doc: 'mapped buffer for uploading reduced or received activations',
+    });
   }
   regions.push({ name: 'uniforms', category: 'workspace', bytes: WEBGPU_UNIFORM_POOL_BYTES, doc: 'kernel parameters' });
   if (plan.workspaceGiven) regions.push({ name: 'extra', category: 'workspace', bytes: plan.workspaceBytes, doc: "the plan's workspace" });

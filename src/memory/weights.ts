@@ -25,7 +25,10 @@ export function weights(plan: CheckedPlan, params: number): Part {
   if (plan.zero === 3 && plan.mesh.data > 1) {
     const shard = zeroShard(params, plan.mesh.data);
     const bytes = shard * per;
-    return { bytes, why: `weights: ⌈${num(params)} params / ${plan.mesh.data} data (ZeRO-3)⌉ = ${num(shard)} × ${per} B (${dt}) = ${bytesText(bytes)}` };
+    return {
+      bytes,
+      why: `weights: ⌈${num(params)} params / ${plan.mesh.data} data (ZeRO-3)⌉ = ${num(shard)} × ${per} B (${dt}) = ${bytesText(bytes)}`,
+    };
   }
   const bytes = params * per;
   return { bytes, why: `weights: ${num(params)} params × ${per} B (${dt}) = ${bytesText(bytes)}` };

@@ -127,7 +127,7 @@ export function groupDevices(devices: readonly DeviceMemory[]): DeviceGroup[] {
 export function compactRanks(ranks: readonly number[], maxWidth = Infinity): string {
   const sorted = [...new Set(ranks)].sort((a, b) => a - b);
   const runs: string[] = [];
-  for (let i = 0; i < sorted.length; ) {
+  for (let i = 0; i < sorted.length;) {
     let j = i;
     while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
     runs.push(i === j ? String(sorted[i]) : `${sorted[i]}-${sorted[j]}`);

@@ -186,7 +186,12 @@ function jsonServe(v: ServeCost): ServeCost {
 }
 
 function jsonLinkBytes(b: LinkBytes): LinkBytes {
-  return { nvlink: int(b.nvlink, 'nvlink'), pcie: int(b.pcie, 'pcie'), infinityFabric: int(b.infinityFabric, 'infinityFabric'), network: int(b.network, 'network') };
+  return {
+    nvlink: int(b.nvlink, 'nvlink'),
+    pcie: int(b.pcie, 'pcie'),
+    infinityFabric: int(b.infinityFabric, 'infinityFabric'),
+    network: int(b.network, 'network'),
+  };
 }
 
 function jsonTraffic(t: Traffic): Traffic {

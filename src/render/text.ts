@@ -81,7 +81,7 @@ export function sourceWindow(line: string, start: number, end: number, max = LIM
   /** The column of each line offset from `lo` to `hi` (inside a surrogate pair: the pair's). */
   const colAt = new Map<number, number>();
   let col = 0;
-  for (let i = lo; i < hi; ) {
+  for (let i = lo; i < hi;) {
     const n = i + 1 < hi && isHighSurrogate(line.charCodeAt(i)) && isLowSurrogate(line.charCodeAt(i + 1)) ? 2 : 1;
     const p = shownChar(line.slice(i, i + n));
     colAt.set(i, col);
@@ -329,7 +329,12 @@ export function deviceTable(devices: readonly DeviceMemory[]): string[] {
   const all = [header, ...rows];
   const widths = header.map((_, i) => Math.max(...all.map((row) => row[i]!.length)));
   const fmt = (sep: string) =>
-    all.map((row) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join(sep).trimEnd());
+    all.map((row) =>
+      row
+        .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
+        .join(sep)
+        .trimEnd(),
+    );
   const wide = fmt('  ');
   return Math.max(...wide.map((l) => l.length)) <= MAX_WIDTH - 2 ? wide : fmt(' ');
 }

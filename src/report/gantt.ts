@@ -67,7 +67,10 @@ export function classify(trace: RankTrace, pipeline: number, prefillEvents?: num
   });
   const last = bars.filter((b) => b.kind !== 'wait').pop();
   if (last && (last.kind === 'F' || last.kind === 'B')) {
-    const same = bars.filter((b) => b.kind === last.kind).map((b) => b.end - b.start).sort((a, b) => a - b);
+    const same = bars
+      .filter((b) => b.kind === last.kind)
+      .map((b) => b.end - b.start)
+      .sort((a, b) => a - b);
     const median = same[Math.floor(same.length / 2)]!;
     if (same.length >= 4 && last.end - last.start > 2.5 * median) last.tail = true;
   }
@@ -88,7 +91,11 @@ export interface BubbleRow {
 export function bubbleStats(sim: SimResult): { rows: BubbleRow[]; idle: number; fraction: number } {
   const span = sim.makespan;
   const rows = sim.ranks.map((t) => {
-    const busy = unionLength(t.events.filter((e) => e.kind !== 'wait'), 0, span);
+    const busy = unionLength(
+      t.events.filter((e) => e.kind !== 'wait'),
+      0,
+      span,
+    );
     const idle = Math.max(0, span - busy);
     return { rank: t.rank, busy, idle, fraction: span > 0 ? idle / span : 0 };
   });
@@ -98,7 +105,10 @@ export function bubbleStats(sim: SimResult): { rows: BubbleRow[]; idle: number; 
 
 /** Total length of the union of [start, end) intervals, clipped to [lo, hi]. */
 export function unionLength(intervals: readonly { start: number; end: number }[], lo: number, hi: number): number {
-  const sorted = intervals.map((e) => [Math.max(lo, e.start), Math.min(hi, e.end)] as const).filter(([a, b]) => b > a).sort((a, b) => a[0] - b[0]);
+  const sorted = intervals
+    .map((e) => [Math.max(lo, e.start), Math.min(hi, e.end)] as const)
+    .filter(([a, b]) => b > a)
+    .sort((a, b) => a[0] - b[0]);
   let total = 0;
   let curA = -Infinity;
   let curB = -Infinity;
@@ -206,7 +216,9 @@ function zoomWindows(rows: GanttRow[], span: number, mode: 'train' | 'serve'): Z
     if ((span - t0) / span > 0.3) return [];
     return [{ t0, t1: span, view: 'zoom-decode', title: 'Decode step' }];
   }
-  const durations = rows.flatMap((r) => r.bars.filter((b) => b.kind === 'F' || b.kind === 'B').map((b) => b.end - b.start)).sort((a, b) => a - b);
+  const durations = rows
+    .flatMap((r) => r.bars.filter((b) => b.kind === 'F' || b.kind === 'B').map((b) => b.end - b.start))
+    .sort((a, b) => a - b);
   if (durations.length === 0) return [];
   const median = durations[Math.floor(durations.length / 2)]!;
   const plotW = W - LABEL_W - 80;
@@ -298,29 +310,56 @@ function renderWindow(rows: GanttRow[], t0: number, t1: number, o: WindowOptions
         const cls = barClass(b);
         const what = `${b.action ? `${b.action} ` : ''}${b.label === b.action ? '' : b.label}${b.tail ? ' then the end of the step (gradient sync, optimizer)' : ''}`;
         const title = `${what} ${seconds(b.start)} – ${seconds(b.end)} (${seconds(b.end - b.start)})`.replace(/\s+/g, ' ').trim();
-        const a: Record<string, string | number | undefined> = { class: cls, 'data-kind': b.kind, 'data-action': b.action, x: x0, y: b.kind === 'wait' ? by + barH / 2 - 1.5 : by, width: w, height: b.kind === 'wait' ? 3 : barH };
+        const a: Record<string, string | number | undefined> = {
+          class: cls,
+          'data-kind': b.kind,
+          'data-action': b.action,
+          x: x0,
+          y: b.kind === 'wait' ? by + barH / 2 - 1.5 : by,
+          width: w,
+          height: b.kind === 'wait' ? 3 : barH,
+        };
         cells.push(rect(a, title));
         rects++;
         let label = b.microbatch !== undefined && (b.kind === 'F' || b.kind === 'B') ? String(b.microbatch) : undefined;
         if (label !== undefined && b.tail && w >= 150) label += ' + gradient sync, optimizer';
-        if (label !== undefined && w >= label.length * 6.4 + 5 && barH >= 12) cells.push(text(x0 + w / 2, by + barH / 2 + 3.8, label, { class: b.chunk > 0 ? 'bar-text light' : 'bar-text', 'text-anchor': 'middle' }));
+        if (label !== undefined && w >= label.length * 6.4 + 5 && barH >= 12)
+          cells.push(
+            text(x0 + w / 2, by + barH / 2 + 3.8, label, { class: b.chunk > 0 ? 'bar-text light' : 'bar-text', 'text-anchor': 'middle' }),
+          );
       }
     }
     if (i % labelEvery === 0 || i === rows.length - 1) {
       const small = rowH < 16;
-      cells.push(text(LABEL_W - 8, y + rowH / 2 + 4, small ? `s${row.stage} r${row.rank}` : `stage ${row.stage}`, { class: small ? 'row-label small' : 'row-label', 'text-anchor': 'end' }));
+      cells.push(
+        text(LABEL_W - 8, y + rowH / 2 + 4, small ? `s${row.stage} r${row.rank}` : `stage ${row.stage}`, {
+          class: small ? 'row-label small' : 'row-label',
+          'text-anchor': 'end',
+        }),
+      );
       if (!small) cells.push(text(4, y + rowH / 2 + 4, `rank ${row.rank}`, { class: 'row-label dim' }));
     }
     const b = o.bubbles?.get(row.rank);
-    if (b) cells.push(text(W - 6, y + rowH / 2 + 4, `${pct(b.fraction)}`, { class: rowH < 16 ? 'bubble small' : 'bubble', 'text-anchor': 'end' }));
-    out.push(`<g class="row" data-sim-rank="${row.rank}" data-stage="${row.stage}"${b ? ` data-bubble="${b.fraction.toFixed(6)}"` : ''}>${cells.join('')}</g>`);
+    if (b)
+      cells.push(
+        text(W - 6, y + rowH / 2 + 4, `${pct(b.fraction)}`, { class: rowH < 16 ? 'bubble small' : 'bubble', 'text-anchor': 'end' }),
+      );
+    out.push(
+      `<g class="row" data-sim-rank="${row.rank}" data-stage="${row.stage}"${b ? ` data-bubble="${b.fraction.toFixed(6)}"` : ''}>${cells.join('')}</g>`,
+    );
   });
   const head = o.bubbles ? `<div class="gantt-head"><span>simulated rank</span><span>idle / makespan</span></div>` : '';
   const note = aggregated
     ? `<p class="note" data-aggregated="true">Aggregated: ${grouped(count)} events are more than ${grouped(o.maxRects)} bars, so each row is drawn as time bins of ${esc(seconds(dt / bins))}, ` +
       `coloured by what filled most of the bin (<i class="sw-mixed"></i> striped: forward and backward interleaved), paler when partly idle. ${rects} bars drawn.</p>`
     : '';
-  const chart = svg(W, H, out.join(''), { class: 'chart gantt', 'data-view': o.view, 'data-aggregated': aggregated ? 'true' : 'false', role: 'img', 'aria-label': 'pipeline schedule' });
+  const chart = svg(W, H, out.join(''), {
+    class: 'chart gantt',
+    'data-view': o.view,
+    'data-aggregated': aggregated ? 'true' : 'false',
+    role: 'img',
+    'aria-label': 'pipeline schedule',
+  });
   return { html: `${head}<div class="scroll">${chart}</div>${note}`, rects, aggregated };
 }
 
@@ -372,17 +411,21 @@ function aggregateRow(bars: Bar[], t0: number, t1: number, bins: number, x: (t: 
     cells.push({ cls: `k-${kind} o${level}`, kind, level });
   }
   const out: string[] = [];
-  for (let i = 0; i < bins; ) {
+  for (let i = 0; i < bins;) {
     let j = i;
     while (j + 1 < bins && cells[j + 1]!.cls === cells[i]!.cls) j++;
     const c = cells[i]!;
     if (c.level > 0) {
       const x0 = x(t0 + i * width);
       const x1 = x(t0 + (j + 1) * width);
-      out.push(rect({ class: c.cls, 'data-kind': c.kind, x: x0, y, width: Math.max(0.6, x1 - x0), height: h }, `${c.kind === 'mixed' ? 'forward + backward' : c.kind}, ${LEVELS[c.level]} busy: ${seconds(t0 + i * width)} – ${seconds(t0 + (j + 1) * width)}`));
+      out.push(
+        rect(
+          { class: c.cls, 'data-kind': c.kind, x: x0, y, width: Math.max(0.6, x1 - x0), height: h },
+          `${c.kind === 'mixed' ? 'forward + backward' : c.kind}, ${LEVELS[c.level]} busy: ${seconds(t0 + i * width)} – ${seconds(t0 + (j + 1) * width)}`,
+        ),
+      );
     }
     i = j + 1;
   }
   return out;
 }
-

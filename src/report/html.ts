@@ -50,7 +50,10 @@ export function renderReport(input: ReportInput): string {
   const rest = analysis.diagnostics.filter((d) => !owned.has(d) && d.severity !== 'note');
   const files = analysis.files.length > 0 ? analysis.files : [...new Set(results.map((r) => r.plan.file))];
   const title = `parplan report: ${files.join(', ') || 'no files'}`;
-  const overview = results.length > 1 ? `<nav class="toc">${results.map((r) => `<a href="#plan-${esc(r.plan.name)}">${esc(r.plan.name)} ${badge(r, planDiags[results.indexOf(r)]!)}</a>`).join('')}</nav>` : '';
+  const overview =
+    results.length > 1
+      ? `<nav class="toc">${results.map((r) => `<a href="#plan-${esc(r.plan.name)}">${esc(r.plan.name)} ${badge(r, planDiags[results.indexOf(r)]!)}</a>`).join('')}</nav>`
+      : '';
   const general =
     rest.length > 0
       ? `<section class="card"><h2>Diagnostics</h2>${diagnosticsHtml(rest, analysis)}</section>`
@@ -88,13 +91,19 @@ function belongsTo(d: Diagnostic, plan: CheckedPlan): boolean {
 
 function badge(r: PlanResult, diags: readonly Diagnostic[]): string {
   const errors = diags.filter((d) => d.severity === 'error' && !(d.code === 'PP4001' && !r.fits)).length;
-  if (errors > 0) return `<span class="badge bad">${errors} error${errors === 1 ? '' : 's'}</span>${r.fits ? '' : ' <span class="badge bad">does not fit</span>'}`;
+  if (errors > 0)
+    return `<span class="badge bad">${errors} error${errors === 1 ? '' : 's'}</span>${r.fits ? '' : ' <span class="badge bad">does not fit</span>'}`;
   return r.fits ? '<span class="badge ok">fits</span>' : '<span class="badge bad">does not fit</span>';
 }
 
 function diagnosticsHtml(ds: readonly Diagnostic[], a: Analysis): string {
   const style = makeStyle(false);
-  return ds.map((d) => `<pre class="diag ${d.severity}" data-code="${esc(d.code)}">${esc(stripAnsi(renderDiagnostic(d, a.sources, style)).trimEnd())}</pre>`).join('');
+  return ds
+    .map(
+      (d) =>
+        `<pre class="diag ${d.severity}" data-code="${esc(d.code)}">${esc(stripAnsi(renderDiagnostic(d, a.sources, style)).trimEnd())}</pre>`,
+    )
+    .join('');
 }
 
 function renderPlan(r: PlanResult, c: Compiled | undefined, diags: Diagnostic[], a: Analysis, maxRects: number | undefined): string {
@@ -139,7 +148,10 @@ function renderPlan(r: PlanResult, c: Compiled | undefined, diags: Diagnostic[],
     if (analytic !== undefined) opts.analyticBubble = analytic;
     if (schedule !== undefined) opts.schedule = schedule;
     parts.push(renderGantt(rows, c.simulation, opts));
-    if (c.simulation.deadlock) parts.push(`<p class="note bad">The simulation deadlocked; stuck actions in brackets:</p><pre class="grid">${esc(c.simulation.deadlock.grid)}</pre>`);
+    if (c.simulation.deadlock)
+      parts.push(
+        `<p class="note bad">The simulation deadlocked; stuck actions in brackets:</p><pre class="grid">${esc(c.simulation.deadlock.grid)}</pre>`,
+      );
     for (const p of c.simulation.problems.slice(0, 5)) parts.push(`<p class="note bad">${esc(p)}</p>`);
   }
 
@@ -148,7 +160,9 @@ function renderPlan(r: PlanResult, c: Compiled | undefined, diags: Diagnostic[],
 
   if (c) {
     parts.push('<h3>Memory timeline</h3>');
-    parts.push('<p class="caption">Simulated live bytes per rank after each step (static memory plus live activations), against the memory plan’s total.</p>');
+    parts.push(
+      '<p class="caption">Simulated live bytes per rank after each step (static memory plus live activations), against the memory plan’s total.</p>',
+    );
     parts.push(renderMemoryTimeline(c.simulation, new Map(c.graph.devices.map((d) => [d.rank, d.coords.pipeline]))));
   }
   parts.push('</section>');
@@ -181,27 +195,47 @@ function facts(r: PlanResult, c: Compiled | undefined): string {
   const a = uniformLayer(m, 'the report').attention;
   const rows: [string, string][] = [];
   rows.push(['mode', p.mode === 'train' ? 'training' : 'serving']);
-  rows.push(['model', `${m.name}: ${m.arch}, ${formatParams(r.memory.params)} parameters, ${m.layers} layers, hidden ${m.hidden}, ${a.heads} heads${a.kvHeads !== a.heads ? ` (${a.kvHeads} KV)` : ''}, ${m.dtype}`]);
+  rows.push([
+    'model',
+    `${m.name}: ${m.arch}, ${formatParams(r.memory.params)} parameters, ${m.layers} layers, hidden ${m.hidden}, ${a.heads} heads${a.kvHeads !== a.heads ? ` (${a.kvHeads} KV)` : ''}, ${m.dtype}`,
+  ]);
   const gpus = deviceCount(p.mesh);
   const extras: string[] = [];
   if (p.mode === 'train') {
     if (p.sequenceParallel) extras.push('sequence parallel');
     if (p.zero > 0) extras.push(`ZeRO-${p.zero}`);
   }
-  rows.push(['mesh', `${meshText(p.mesh)} = ${grouped(gpus)} GPU${gpus === 1 ? '' : 's'}${extras.length ? ` (${extras.join(', ')})` : ''}`]);
-  rows.push(['GPU', `${p.cluster.gpu.name} (${p.cluster.gpu.id}), ${gibText(p.cluster.gpu.memoryBytes)} GiB; cluster ${p.cluster.name}: ${grouped(p.cluster.nodes)} node${p.cluster.nodes === 1 ? '' : 's'} × ${p.cluster.gpusPerNode}`]);
+  rows.push([
+    'mesh',
+    `${meshText(p.mesh)} = ${grouped(gpus)} GPU${gpus === 1 ? '' : 's'}${extras.length ? ` (${extras.join(', ')})` : ''}`,
+  ]);
+  rows.push([
+    'GPU',
+    `${p.cluster.gpu.name} (${p.cluster.gpu.id}), ${gibText(p.cluster.gpu.memoryBytes)} GiB; cluster ${p.cluster.name}: ${grouped(p.cluster.nodes)} node${p.cluster.nodes === 1 ? '' : 's'} × ${p.cluster.gpusPerNode}`,
+  ]);
   if (p.mode === 'train') {
-    rows.push(['schedule', `${p.schedule}, ${p.microbatches} microbatches${p.virtual > 1 ? `, virtual ${p.virtual}` : ''}; batch ${p.batch.global} × ${p.batch.seq} tokens (micro ${p.batch.micro}); ${p.precision}, ${p.optimizer}, recompute ${p.recompute}`]);
+    rows.push([
+      'schedule',
+      `${p.schedule}, ${p.microbatches} microbatches${p.virtual > 1 ? `, virtual ${p.virtual}` : ''}; batch ${p.batch.global} × ${p.batch.seq} tokens (micro ${p.batch.micro}); ${p.precision}, ${p.optimizer}, recompute ${p.recompute}`,
+    ]);
   } else {
     rows.push(['batch', `max_batch ${p.batch.maxBatch}, seq ${p.batch.seq}, KV cache ${p.kvDtype}`]);
   }
   const w = tightest(r.memory.devices);
   const verdictText = verdict(r);
   rows.push(['verdict', verdictText]);
-  if (w) rows.push(['headroom', `${gibText(headroom(w))} GiB (${percent(headroom(w), w.usableBytes)} of usable) on rank ${w.rank}, the tightest`]);
+  if (w)
+    rows.push([
+      'headroom',
+      `${gibText(headroom(w))} GiB (${percent(headroom(w), w.usableBytes)} of usable) on rank ${w.rank}, the tightest`,
+    ]);
   const est = estimate(r);
   if (est) rows.push(['estimate', est]);
-  if (c) rows.push(['simulation', `${c.simulation.ranks.length} rank${c.simulation.ranks.length === 1 ? '' : 's'} simulated, makespan ${seconds(c.simulation.makespan)}${c.simulation.ok ? ', no deadlock' : ', FAILED'}`]);
+  if (c)
+    rows.push([
+      'simulation',
+      `${c.simulation.ranks.length} rank${c.simulation.ranks.length === 1 ? '' : 's'} simulated, makespan ${seconds(c.simulation.makespan)}${c.simulation.ok ? ', no deadlock' : ', FAILED'}`,
+    ]);
   return `<dl class="facts">${rows.map(([k, v]) => `<dt>${esc(k)}</dt><dd${k === 'verdict' ? ` class="${r.fits ? 'ok' : 'bad'}"` : ''}>${esc(v)}</dd>`).join('')}</dl>`;
 }
 

@@ -71,7 +71,13 @@ export function renderMemoryBars(devices: readonly DeviceMemory[]): { html: stri
     out.push(line(MARGIN.left, y, MARGIN.left + plotW, y, { class: 'grid' }));
     out.push(text(MARGIN.left - 8, y + 4, `${t}`, { class: 'tick', 'text-anchor': 'end' }));
   }
-  out.push(text(16, MARGIN.top + PLOT_H / 2, 'GiB per GPU', { class: 'axis-title', transform: `rotate(-90 16 ${n(MARGIN.top + PLOT_H / 2)})`, 'text-anchor': 'middle' }));
+  out.push(
+    text(16, MARGIN.top + PLOT_H / 2, 'GiB per GPU', {
+      class: 'axis-title',
+      transform: `rotate(-90 16 ${n(MARGIN.top + PLOT_H / 2)})`,
+      'text-anchor': 'middle',
+    }),
+  );
   out.push(line(MARGIN.left, y0, MARGIN.left + plotW, y0, { class: 'axis' }));
 
   // Markers (drawn over the bars): one line across when every device has the same capacity, else one per bar.
@@ -88,16 +94,31 @@ export function renderMemoryBars(devices: readonly DeviceMemory[]): { html: stri
       const bytes = d.breakdown[c];
       const h = bytes * scale;
       y -= h;
-      parts.push(rect({ x, y, width: barW, height: h, fill: CATEGORY_COLORS[c], 'data-category': c, 'data-bytes': String(bytes) }, `${CATEGORY_NAMES[c]}: ${gibText(bytes)} GiB`));
-      if (h >= 14 && barW >= 30) parts.push(text(cx, y + h / 2 + 3.5, gibText(bytes), { class: 'seg-label', fill: inkOn(CATEGORY_COLORS[c]), 'text-anchor': 'middle' }));
+      parts.push(
+        rect(
+          { x, y, width: barW, height: h, fill: CATEGORY_COLORS[c], 'data-category': c, 'data-bytes': String(bytes) },
+          `${CATEGORY_NAMES[c]}: ${gibText(bytes)} GiB`,
+        ),
+      );
+      if (h >= 14 && barW >= 30)
+        parts.push(
+          text(cx, y + h / 2 + 3.5, gibText(bytes), { class: 'seg-label', fill: inkOn(CATEGORY_COLORS[c]), 'text-anchor': 'middle' }),
+        );
     }
     const totalH = d.totalBytes * scale;
-    if (over) parts.push(rect({ x: x - 1.5, y: y0 - totalH - 1.5, width: barW + 3, height: totalH + 3, class: 'over-outline', 'data-over': 'true' }));
+    if (over)
+      parts.push(
+        rect({ x: x - 1.5, y: y0 - totalH - 1.5, width: barW + 3, height: totalH + 3, class: 'over-outline', 'data-over': 'true' }),
+      );
     if (!same) {
       const yc = y0 - d.capacityBytes * scale;
       const yu = y0 - d.usableBytes * scale;
-      parts.push(line(x - 5, yc, x + barW + 5, yc, { class: 'marker capacity', 'data-marker': 'capacity', 'data-bytes': String(d.capacityBytes) }));
-      parts.push(line(x - 5, yu, x + barW + 5, yu, { class: 'marker usable', 'data-marker': 'usable', 'data-bytes': String(d.usableBytes) }));
+      parts.push(
+        line(x - 5, yc, x + barW + 5, yc, { class: 'marker capacity', 'data-marker': 'capacity', 'data-bytes': String(d.capacityBytes) }),
+      );
+      parts.push(
+        line(x - 5, yu, x + barW + 5, yu, { class: 'marker usable', 'data-marker': 'usable', 'data-bytes': String(d.usableBytes) }),
+      );
     }
     const totalText = slot >= 56 ? `${gibText(d.totalBytes)} GiB` : gibText(d.totalBytes);
     if (slot >= 40) parts.push(text(cx, y0 - totalH - 7, totalText, { class: over ? 'total over' : 'total', 'text-anchor': 'middle' }));
@@ -109,7 +130,12 @@ export function renderMemoryBars(devices: readonly DeviceMemory[]): { html: stri
     } else {
       const maxChars = Math.max(6, Math.floor(slot / 6.2));
       parts.push(text(cx, y0 + 16, `stage ${d.stage}`, { class: 'bar-label strong', 'text-anchor': 'middle' }));
-      parts.push(text(cx, y0 + 30, g.ranks.length === 1 ? `rank ${ranks}` : compactRanks(g.ranks, maxChars), { class: 'bar-label', 'text-anchor': 'middle' }));
+      parts.push(
+        text(cx, y0 + 30, g.ranks.length === 1 ? `rank ${ranks}` : compactRanks(g.ranks, maxChars), {
+          class: 'bar-label',
+          'text-anchor': 'middle',
+        }),
+      );
       parts.push(text(cx, y0 + 43, gpus, { class: 'bar-label dim', 'text-anchor': 'middle' }));
     }
     const title = `ranks ${ranks} (${gpus}, stage ${d.stage}): ${gibText(d.totalBytes)} GiB of ${gibText(d.usableBytes)} GiB usable${over ? ` — over by ${gibText(d.totalBytes - d.usableBytes)} GiB` : ''}`;
@@ -123,13 +149,37 @@ export function renderMemoryBars(devices: readonly DeviceMemory[]): { html: stri
     const yc = y0 - d.capacityBytes * scale;
     const yu = y0 - d.usableBytes * scale;
     const close = Math.abs(yc - yu) < 13;
-    out.push(line(MARGIN.left, yc, MARGIN.left + plotW + 6, yc, { class: 'marker capacity', 'data-marker': 'capacity', 'data-bytes': String(d.capacityBytes) }));
-    out.push(text(MARGIN.left + plotW + 10, yc + (close ? -2 : 4), `capacity ${gibText(d.capacityBytes)} GiB`, { class: 'marker-label capacity' }));
-    out.push(line(MARGIN.left, yu, MARGIN.left + plotW + 6, yu, { class: 'marker usable', 'data-marker': 'usable', 'data-bytes': String(d.usableBytes) }));
-    out.push(text(MARGIN.left + plotW + 10, yu + (close ? 11 : 4), `usable ${gibText(d.usableBytes)} GiB`, { class: 'marker-label usable' }));
+    out.push(
+      line(MARGIN.left, yc, MARGIN.left + plotW + 6, yc, {
+        class: 'marker capacity',
+        'data-marker': 'capacity',
+        'data-bytes': String(d.capacityBytes),
+      }),
+    );
+    out.push(
+      text(MARGIN.left + plotW + 10, yc + (close ? -2 : 4), `capacity ${gibText(d.capacityBytes)} GiB`, { class: 'marker-label capacity' }),
+    );
+    out.push(
+      line(MARGIN.left, yu, MARGIN.left + plotW + 6, yu, {
+        class: 'marker usable',
+        'data-marker': 'usable',
+        'data-bytes': String(d.usableBytes),
+      }),
+    );
+    out.push(
+      text(MARGIN.left + plotW + 10, yu + (close ? 11 : 4), `usable ${gibText(d.usableBytes)} GiB`, { class: 'marker-label usable' }),
+    );
   }
 
-  if (compact) out.push(text(MARGIN.left + plotW / 2, H - 4, slot >= 36 ? 'pipeline stage (GPUs per bar below)' : 'pipeline stage (hover a bar for its ranks)', { class: 'axis-title', 'text-anchor': 'middle' }));
+  if (compact)
+    out.push(
+      text(
+        MARGIN.left + plotW / 2,
+        H - 4,
+        slot >= 36 ? 'pipeline stage (GPUs per bar below)' : 'pipeline stage (hover a bar for its ranks)',
+        { class: 'axis-title', 'text-anchor': 'middle' },
+      ),
+    );
   const chart = svg(W, H, out.join(''), { class: 'chart memory-bars', role: 'img', 'aria-label': 'memory per GPU, stacked by category' });
   return { html: `${categoryLegend()}<div class="scroll">${chart}</div>${memoryTable(groups)}`, layout: { scale, groups } };
 }

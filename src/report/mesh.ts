@@ -63,21 +63,55 @@ export function renderMesh(plan: CheckedPlan, devices: readonly DeviceMemory[]):
       const d = byRank.get(rank);
       if (!d) {
         // A GPU of this node the plan does not use (or, in one-replica view, another replica's).
-        if (!usedRanks.has(rank)) out.push(rect({ x, y, width: size.w, height: size.h, rx: 3, class: 'cell unused' }, `GPU ${slot} of node ${node}: unused by the plan`));
+        if (!usedRanks.has(rank))
+          out.push(
+            rect({ x, y, width: size.w, height: size.h, rx: 3, class: 'cell unused' }, `GPU ${slot} of node ${node}: unused by the plan`),
+          );
         continue;
       }
       pos.set(rank, { x, y, node, row });
       const fill = stageColor(d.stage, pipeline);
       const over = d.totalBytes > d.usableBytes;
       const title = `rank ${d.rank}: stage ${d.stage}, tensor rank ${d.tensorRank}, data rank ${d.dataRank}, node ${d.node} GPU ${slot}${over ? ' — over usable memory' : ''}`;
-      out.push(rect({ x, y, width: size.w, height: size.h, rx: 3, fill, class: over ? 'cell over' : 'cell', 'data-rank': String(d.rank), 'data-stage': String(d.stage), 'data-tensor': String(d.tensorRank), 'data-data': String(d.dataRank) }, title));
+      out.push(
+        rect(
+          {
+            x,
+            y,
+            width: size.w,
+            height: size.h,
+            rx: 3,
+            fill,
+            class: over ? 'cell over' : 'cell',
+            'data-rank': String(d.rank),
+            'data-stage': String(d.stage),
+            'data-tensor': String(d.tensorRank),
+            'data-data': String(d.dataRank),
+          },
+          title,
+        ),
+      );
       const ink = inkOn(fill);
       if (size.labels === 'both') {
         const big = size.w >= 50;
-        out.push(text(x + size.w / 2, y + size.h / 2 - (big ? 2 : 1), `t${d.tensorRank} d${d.dataRank}`, { class: big ? 'cell-label' : 'cell-label small', fill: ink, 'text-anchor': 'middle' }));
-        out.push(text(x + size.w / 2, y + size.h / 2 + (big ? 11 : 9), `r${d.rank}`, { class: 'cell-label dim small', fill: ink, 'text-anchor': 'middle' }));
+        out.push(
+          text(x + size.w / 2, y + size.h / 2 - (big ? 2 : 1), `t${d.tensorRank} d${d.dataRank}`, {
+            class: big ? 'cell-label' : 'cell-label small',
+            fill: ink,
+            'text-anchor': 'middle',
+          }),
+        );
+        out.push(
+          text(x + size.w / 2, y + size.h / 2 + (big ? 11 : 9), `r${d.rank}`, {
+            class: 'cell-label dim small',
+            fill: ink,
+            'text-anchor': 'middle',
+          }),
+        );
       } else if (size.labels === 'rank') {
-        out.push(text(x + size.w / 2, y + size.h / 2 + 3, String(d.rank), { class: 'cell-label tiny', fill: ink, 'text-anchor': 'middle' }));
+        out.push(
+          text(x + size.w / 2, y + size.h / 2 + 3, String(d.rank), { class: 'cell-label tiny', fill: ink, 'text-anchor': 'middle' }),
+        );
       }
     }
   });
@@ -96,13 +130,17 @@ export function renderMesh(plan: CheckedPlan, devices: readonly DeviceMemory[]):
           s.x1 = Math.max(s.x1, p.x + size.w);
         } else segs.set(key, { x0: p.x, y0: p.y, x1: p.x + size.w, y1: p.y + size.h });
       }
-      for (const s of segs.values()) out.push(rect({ x: s.x0 - 2, y: s.y0 - 2, width: s.x1 - s.x0 + 4, height: s.y1 - s.y0 + 4, rx: 4, class: 'tgroup' }));
+      for (const s of segs.values())
+        out.push(rect({ x: s.x0 - 2, y: s.y0 - 2, width: s.x1 - s.x0 + 4, height: s.y1 - s.y0 + 4, rx: 4, class: 'tgroup' }));
     }
   }
 
   const notes: string[] = [];
   notes.push(`${grouped(devices.length)} GPU${devices.length === 1 ? '' : 's'}: ${meshText(plan.mesh)}, ${gpn} per node.`);
-  if (oneReplica) notes.push(`<b data-one-replica="true">Showing data replica 0 only</b> (${grouped(shown.length)} of ${grouped(devices.length)} GPUs); the other ${data - 1} replicas are laid out the same way on the following nodes.`);
+  if (oneReplica)
+    notes.push(
+      `<b data-one-replica="true">Showing data replica 0 only</b> (${grouped(shown.length)} of ${grouped(devices.length)} GPUs); the other ${data - 1} replicas are laid out the same way on the following nodes.`,
+    );
   const unused = plan.cluster.gpus - devices.length;
   if (unused > 0) notes.push(`${grouped(unused)} GPU${unused === 1 ? '' : 's'} of the cluster unused (dashed).`);
   const chart = svg(W, H, out.join(''), { class: 'chart mesh', role: 'img', 'aria-label': 'device mesh' });

@@ -6,7 +6,9 @@ import { groupDigits, printableLines } from '../format.js';
 
 /** Escapes text and attribute values (`&`, `<`, `>`, `"`, `'`); control and bidirectional characters of the input are shown as `\u{…}`. */
 export function esc(s: string | number): string {
-  return printableLines(String(s)).replace(/[&<>"']/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '"' ? '&quot;' : '&#39;'));
+  return printableLines(String(s)).replace(/[&<>"']/g, (c) =>
+    c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '"' ? '&quot;' : '&#39;',
+  );
 }
 
 /** A coordinate with at most 2 decimals, no trailing zeros (`12`, `12.5`, `0.25`). */

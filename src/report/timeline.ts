@@ -37,10 +37,17 @@ export function renderMemoryTimeline(sim: SimResult, stageOf: ReadonlyMap<number
       text(PAD.left - 4, PAD.top + 4, gibText(hi), { class: 'tick small', 'text-anchor': 'end' }),
       text(PAD.left - 4, PAD.top + ph, gibText(lo), { class: 'tick small', 'text-anchor': 'end' }),
       text(PAD.left, 13, `stage ${stageOf.get(t.rank) ?? '?'} · rank ${t.rank}`, { class: 'mini-title' }),
-      text(PAD.left, 26, `peak ${gibText(t.peakBytes)} GiB, plan ${gibText(t.planBytes)} GiB${over ? ' (over)' : ''}`, { class: over ? 'mini-note over' : 'mini-note' }),
+      text(PAD.left, 26, `peak ${gibText(t.peakBytes)} GiB, plan ${gibText(t.planBytes)} GiB${over ? ' (over)' : ''}`, {
+        class: over ? 'mini-note over' : 'mini-note',
+      }),
       text(PAD.left + pw / 2, CH - 3, `${t.memory.length} steps →`, { class: 'tick small', 'text-anchor': 'middle' }),
     ].join('');
-    return svg(CW, CH, body, { class: 'chart mini', 'data-sim-rank': String(t.rank), role: 'img', 'aria-label': `memory timeline of rank ${t.rank}` });
+    return svg(CW, CH, body, {
+      class: 'chart mini',
+      'data-sim-rank': String(t.rank),
+      role: 'img',
+      'aria-label': `memory timeline of rank ${t.rank}`,
+    });
   });
   const note =
     pick.length < traces.length

@@ -87,7 +87,13 @@ function listSome(items: string[], max = 6): string {
  * Parses and checks an inline action table for `pipeline` ranks, `virtual` model
  * chunks per rank (stages 0 … pipeline × virtual − 1) and `microbatches` microbatches.
  */
-export function parseActionTable(strings: StringValue[], pipeline: number, virtual: number, microbatches: number, opts: ParseTableOptions = {}): ParsedTable {
+export function parseActionTable(
+  strings: StringValue[],
+  pipeline: number,
+  virtual: number,
+  microbatches: number,
+  opts: ParseTableOptions = {},
+): ParsedTable {
   const out: Diagnostic[] = [];
   const p = pipeline;
   const S = pipeline * virtual;
@@ -123,18 +129,39 @@ export function parseActionTable(strings: StringValue[], pipeline: number, virtu
           virtual === 1
             ? `stage ${a.stage} does not exist: pipeline = ${p} has stages 0..${S - 1}`
             : `stage ${a.stage} does not exist: pipeline × virtual = ${p} × ${virtual} has stages 0..${S - 1}`;
-        out.push(diag('PP5004', cell.span, { detail }, { help: `virtual stage c runs on pipeline rank c % ${p}; give \`virtual\` for more than one stage per rank` }));
+        out.push(
+          diag(
+            'PP5004',
+            cell.span,
+            { detail },
+            { help: `virtual stage c runs on pipeline rank c % ${p}; give \`virtual\` for more than one stage per rank` },
+          ),
+        );
         cellFailed = true;
         continue;
       }
       if (a.microbatch >= m) {
-        out.push(diag('PP5004', cell.span, { detail: `microbatch ${a.microbatch} does not exist: there are ${m} microbatches (0..${m - 1})` }, { help: `microbatches = global / (micro × data) = ${m} per step` }));
+        out.push(
+          diag(
+            'PP5004',
+            cell.span,
+            { detail: `microbatch ${a.microbatch} does not exist: there are ${m} microbatches (0..${m - 1})` },
+            { help: `microbatches = global / (micro × data) = ${m} per step` },
+          ),
+        );
         cellFailed = true;
         continue;
       }
       if (a.stage % p !== rank) {
         const home = a.stage % p;
-        out.push(diag('PP5004', cell.span, { detail: `stage ${a.stage} runs on pipeline rank ${home}, not rank ${rank}` }, { help: `move '${cell.text}' to rank ${home}'s string (string ${home + 1}); stage c runs on rank c % ${p}` }));
+        out.push(
+          diag(
+            'PP5004',
+            cell.span,
+            { detail: `stage ${a.stage} runs on pipeline rank ${home}, not rank ${rank}` },
+            { help: `move '${cell.text}' to rank ${home}'s string (string ${home + 1}); stage c runs on rank c % ${p}` },
+          ),
+        );
         cellFailed = true;
         continue;
       }
@@ -162,7 +189,14 @@ export function parseActionTable(strings: StringValue[], pipeline: number, virtu
       const k = formatAction(a);
       const first = seen.get(k);
       if (first) {
-        out.push(diag('PP5004', a.span!, { detail: `'${k}' appears twice on rank ${rank}` }, { help: 'each action runs once per step: remove one', related: [{ span: first.span!, message: 'first here' }] }));
+        out.push(
+          diag(
+            'PP5004',
+            a.span!,
+            { detail: `'${k}' appears twice on rank ${rank}` },
+            { help: 'each action runs once per step: remove one', related: [{ span: first.span!, message: 'first here' }] },
+          ),
+        );
         continue;
       }
       seen.set(k, a);
@@ -170,7 +204,15 @@ export function parseActionTable(strings: StringValue[], pipeline: number, virtu
       if (a.kind === 'F') {
         for (const later of ['B', 'I', 'W'] as const) {
           const x = before(later);
-          if (x) out.push(diag('PP5004', x.span!, { detail: `'${formatAction(x)}' comes before its forward '${k}' on rank ${rank}` }, { help: `a backward needs its forward's activations: move it after '${k}'`, related: related(a, 'the forward is here') }));
+          if (x)
+            out.push(
+              diag(
+                'PP5004',
+                x.span!,
+                { detail: `'${formatAction(x)}' comes before its forward '${k}' on rank ${rank}` },
+                { help: `a backward needs its forward's activations: move it after '${k}'`, related: related(a, 'the forward is here') },
+              ),
+            );
         }
       } else if (a.kind === 'W') {
         const b = before('B');
@@ -179,7 +221,18 @@ export function parseActionTable(strings: StringValue[], pipeline: number, virtu
         const b = before('B');
         const w = before('W');
         if (b) mixedOnce(a, b, 'full backward here');
-        if (w) out.push(diag('PP5004', w.span!, { detail: `'${formatAction(w)}' comes before '${k}' on rank ${rank}` }, { help: `the weight gradient needs the input gradient's pass: move it after '${k}'`, related: related(a, 'the input-gradient pass is here') }));
+        if (w)
+          out.push(
+            diag(
+              'PP5004',
+              w.span!,
+              { detail: `'${formatAction(w)}' comes before '${k}' on rank ${rank}` },
+              {
+                help: `the weight gradient needs the input gradient's pass: move it after '${k}'`,
+                related: related(a, 'the input-gradient pass is here'),
+              },
+            ),
+          );
       } else {
         const split = before('I') ?? before('W');
         if (split) mixedOnce(a, split, 'split backward here');
@@ -191,8 +244,23 @@ export function parseActionTable(strings: StringValue[], pipeline: number, virtu
       const other: ActionKind = a.kind === 'I' ? 'W' : 'I';
       const k = formatAction({ ...a, kind: other });
       if (seen.has(k) || seen.has(formatAction({ ...a, kind: 'B' }))) continue;
-      const detail = a.kind === 'I' ? `'${formatAction(a)}' has no '${k}': the weight gradient is never computed` : `'${formatAction(a)}' has no '${k}' before it`;
-      out.push(diag('PP5004', a.span!, { detail }, { help: a.kind === 'I' ? `add '${k}' after it, or write '${formatAction({ ...a, kind: 'B' })}' for the whole backward` : `add '${k}' before it, or write '${formatAction({ ...a, kind: 'B' })}' for the whole backward` }));
+      const detail =
+        a.kind === 'I'
+          ? `'${formatAction(a)}' has no '${k}': the weight gradient is never computed`
+          : `'${formatAction(a)}' has no '${k}' before it`;
+      out.push(
+        diag(
+          'PP5004',
+          a.span!,
+          { detail },
+          {
+            help:
+              a.kind === 'I'
+                ? `add '${k}' after it, or write '${formatAction({ ...a, kind: 'B' })}' for the whole backward`
+                : `add '${k}' before it, or write '${formatAction({ ...a, kind: 'B' })}' for the whole backward`,
+          },
+        ),
+      );
     }
     if (cellFailed) return;
     // Every (stage, microbatch) of this rank needs its forward and a backward.
@@ -205,7 +273,14 @@ export function parseActionTable(strings: StringValue[], pipeline: number, virtu
     }
     if (missing.length > 0) {
       const detail = `rank ${rank} is missing ${missing.length === 1 ? '' : `${missing.length} actions: `}${listSome(missing)}`;
-      out.push(diag('PP5004', strings[rank]!.span, { detail }, { help: `each stage runs a forward and a backward for each of the ${m} microbatches` }));
+      out.push(
+        diag(
+          'PP5004',
+          strings[rank]!.span,
+          { detail },
+          { help: `each stage runs a forward and a backward for each of the ${m} microbatches` },
+        ),
+      );
     }
   });
 

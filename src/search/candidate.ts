@@ -33,13 +33,23 @@ export function targetOf(modelDecl: Declaration, clusterDecl: Declaration, out: 
   const model = checkModel(modelDecl, out);
   const cluster = checkCluster(clusterDecl, out);
   if (!model || !cluster || out.some((d) => d.severity === 'error')) return undefined;
-  const scope: Scope = { models: new Map([[model.name, { decl: modelDecl, spec: model }]]), clusters: new Map([[cluster.name, { decl: clusterDecl, spec: cluster }]]) };
+  const scope: Scope = {
+    models: new Map([[model.name, { decl: modelDecl, spec: model }]]),
+    clusters: new Map([[cluster.name, { decl: clusterDecl, spec: cluster }]]),
+  };
   return { model, cluster, scope };
 }
 
 /** The settings a candidate writes: its knobs and the workload; everything else is the checker's default. */
 export function candidateSettings(k: Knobs, target: Target, work: Workload): Setting[] {
-  const head = [word('model', target.model.name), word('cluster', target.cluster.name), word('mode', k.mode), int('tensor', k.tensor), int('pipeline', k.pipeline), int('data', k.data)];
+  const head = [
+    word('model', target.model.name),
+    word('cluster', target.cluster.name),
+    word('mode', k.mode),
+    int('tensor', k.tensor),
+    int('pipeline', k.pipeline),
+    int('data', k.data),
+  ];
   if (k.mode === 'serve') {
     if (work.mode !== 'serve') throw new InternalError('a serving candidate needs a serving workload');
     return [...head, { key: 'batch', value: { kind: 'block', value: [int('max_batch', k.maxBatch), int('seq', work.seq)] } }];

@@ -25,7 +25,8 @@ export function search(target: Target, work: Workload): SearchResult {
   if (work.mode === 'serve') {
     for (const k of serveCandidates(target.cluster.gpus, target.cluster.gpusPerNode, target.model.layers)) acc.consider(acc.check(k));
   } else {
-    for (const g of trainGroups(target.cluster.gpus, target.cluster.gpusPerNode, target.model.layers, work.global)) acc.group(groupCandidates(g));
+    for (const g of trainGroups(target.cluster.gpus, target.cluster.gpusPerNode, target.model.layers, work.global))
+      acc.group(groupCandidates(g));
   }
   return acc.result();
 }
@@ -78,7 +79,9 @@ class Accumulator {
     }
     const memory = memoryPlan(s.plan);
     if (!fitsAll(memory)) throw new InternalError(`plan sized per stage as fitting does not fit per device: ${JSON.stringify(s.knobs)}`);
-    const warnings = [...s.diagnostics, ...fitDiagnostics(s.plan, memory).diagnostics].filter((d) => d.severity === 'warning').map((d) => d.code);
+    const warnings = [...s.diagnostics, ...fitDiagnostics(s.plan, memory).diagnostics]
+      .filter((d) => d.severity === 'warning')
+      .map((d) => d.code);
     const f: Fitting = { ...s, memory, cost: planCost(s.plan, memory), warnings };
     if (this.work.mode === 'serve' && !withinLatency(f, this.work.maxTpotSeconds)) {
       this.slow.push(f);
@@ -109,7 +112,9 @@ class Accumulator {
       misfit: count('misfit'),
       pruned: count('pruned'),
       slow: count('slow'),
-      invalid: [...invalid].map(([code, n]) => ({ code, title: CODES[code].title, ...n })).sort((a, b) => b.count - a.count || (a.code < b.code ? -1 : 1)),
+      invalid: [...invalid]
+        .map(([code, n]) => ({ code, title: CODES[code].title, ...n }))
+        .sort((a, b) => b.count - a.count || (a.code < b.code ? -1 : 1)),
     };
     const out: SearchResult = { ranked, rejected: this.rejected.sort((a, b) => a.index - b.index), summary };
     const closest = ranked.length > 0 ? undefined : this.slow.length > 0 ? [...this.slow].sort(byLatency)[0] : leastOver(this.misfits);

@@ -39,11 +39,18 @@ export function pinnedSettings(plan: CheckedPlan): Setting[] {
   out.push(int('tensor', mesh.tensor), int('pipeline', mesh.pipeline), int('data', mesh.data));
   const interleaved = plan.mode === 'train' && plan.schedule === 'interleaved';
   // Interleaved chunks are balanced by the schedule itself: `stages` would conflict (PP2014).
-  if (mesh.pipeline > 1 && !interleaved) out.push({ key: 'stages', value: { kind: 'ranges', value: plan.stages.map((s) => [s.firstLayer, s.lastLayer] as const) } });
+  if (mesh.pipeline > 1 && !interleaved)
+    out.push({ key: 'stages', value: { kind: 'ranges', value: plan.stages.map((s) => [s.firstLayer, s.lastLayer] as const) } });
   if (plan.mode === 'serve') {
     const b = plan.batch;
     out.push(
-      block('batch', [int('max_batch', b.maxBatch), int('seq', b.seq), withUnit('max_wait', b.maxWaitMs, 'ms'), int('queue', b.queue), int('max_prefill_tokens', b.maxPrefillTokens)]),
+      block('batch', [
+        int('max_batch', b.maxBatch),
+        int('seq', b.seq),
+        withUnit('max_wait', b.maxWaitMs, 'ms'),
+        int('queue', b.queue),
+        int('max_prefill_tokens', b.maxPrefillTokens),
+      ]),
       word('kv_dtype', plan.kvDtype),
       word('engine', plan.engine),
     );
@@ -83,7 +90,8 @@ export function pinnedText(plan: CheckedPlan, file: PinnedFile): string {
   const header = file.header.map((l) => `// ${l}`.trimEnd()).join('\n');
   const text = `${header}\nimport ${JSON.stringify(file.importPath)}\n\n${renderPlan(file.name, pinnedSettings(plan))}`;
   const formatted = formatPlanText(text, `${file.name}.plan`);
-  if (hasErrors(formatted.diagnostics)) throw new InternalError(`the pinned plan does not format: ${formatted.diagnostics.map((d) => d.message).join('; ')}`);
+  if (hasErrors(formatted.diagnostics))
+    throw new InternalError(`the pinned plan does not format: ${formatted.diagnostics.map((d) => d.message).join('; ')}`);
   return formatted.text;
 }
 
@@ -94,7 +102,9 @@ export function pinnedText(plan: CheckedPlan, file: PinnedFile): string {
  */
 export function comparable(plan: CheckedPlan): string {
   const flag = plan.mode === 'serve' && plan.engine === 'generic' ? { workspaceGiven: false } : {};
-  return JSON.stringify({ ...plan, name: '', ...flag }, (key, value) => (key === 'span' || key === 'spans' || key === 'file' ? undefined : value));
+  return JSON.stringify({ ...plan, name: '', ...flag }, (key, value) =>
+    key === 'span' || key === 'spans' || key === 'file' ? undefined : value,
+  );
 }
 
 /**

@@ -21,7 +21,8 @@ const warned = (f: Fitting) => (f.warnings.length > 0 ? 1 : 0);
 
 export function byRank(mode: 'train' | 'serve'): (a: Fitting, b: Fitting) => number {
   if (mode === 'train') return (a, b) => warned(a) - warned(b) || compare(stepSeconds(a), stepSeconds(b)) || tieBreak(a, b);
-  return (a, b) => warned(a) - warned(b) || compare(tokensPerSecond(b), tokensPerSecond(a)) || compare(tpotSeconds(a), tpotSeconds(b)) || tieBreak(a, b);
+  return (a, b) =>
+    warned(a) - warned(b) || compare(tokensPerSecond(b), tokensPerSecond(a)) || compare(tpotSeconds(a), tpotSeconds(b)) || tieBreak(a, b);
 }
 
 /** Fastest time per output token first: the nearest to meeting a latency bound. */

@@ -50,11 +50,49 @@ function row(f: Fitting, rank: number): string[] {
   }
   const c = f.cost.train;
   const m = f.plan.mode === 'train' ? f.plan.microbatches : 0;
-  return [...head, String(k.zero), k.recompute, k.sequenceParallel ? 'yes' : 'no', scheduleText(k), `${k.micro} × ${m}`, ...memory, time(c?.stepSeconds), c?.mfu == null ? 'unknown' : percentText(c.mfu), notes];
+  return [
+    ...head,
+    String(k.zero),
+    k.recompute,
+    k.sequenceParallel ? 'yes' : 'no',
+    scheduleText(k),
+    `${k.micro} × ${m}`,
+    ...memory,
+    time(c?.stepSeconds),
+    c?.mfu == null ? 'unknown' : percentText(c.mfu),
+    notes,
+  ];
 }
 
-const TRAIN_HEADERS = ['#', 'tensor', 'pipeline', 'data', 'zero', 'recompute', 'SP', 'schedule', 'micro × m', 'memory/GPU', 'headroom', 'step', 'MFU', 'warnings'];
-const SERVE_HEADERS = ['#', 'tensor', 'pipeline', 'replicas', 'max_batch', 'memory/GPU', 'headroom', 'TPOT', 'tokens/s', 'TTFT', 'warnings'];
+const TRAIN_HEADERS = [
+  '#',
+  'tensor',
+  'pipeline',
+  'data',
+  'zero',
+  'recompute',
+  'SP',
+  'schedule',
+  'micro × m',
+  'memory/GPU',
+  'headroom',
+  'step',
+  'MFU',
+  'warnings',
+];
+const SERVE_HEADERS = [
+  '#',
+  'tensor',
+  'pipeline',
+  'replicas',
+  'max_batch',
+  'memory/GPU',
+  'headroom',
+  'TPOT',
+  'tokens/s',
+  'TTFT',
+  'warnings',
+];
 /** Columns written left-aligned (words); the rest are numbers, right-aligned. */
 const LEFT = new Set(['recompute', 'SP', 'schedule', 'warnings']);
 
@@ -66,7 +104,11 @@ export function table(ranked: readonly Fitting[], mode: 'train' | 'serve'): stri
   const cols = headers.map((_, c) => c).filter((c) => keep[c]);
   const width = (c: number) => Math.max(headers[c]!.length, ...rows.map((r) => r[c]!.length));
   const cell = (text: string, c: number) => (LEFT.has(headers[c]!) ? text.padEnd(width(c)) : text.padStart(width(c)));
-  const line = (cells: string[]) => cols.map((c) => cell(cells[c]!, c)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cols
+      .map((c) => cell(cells[c]!, c))
+      .join('  ')
+      .trimEnd();
   return [line(headers), ...rows.map(line)];
 }
 
@@ -90,7 +132,14 @@ export function closestText(c: Sized | Fitting): string {
 }
 
 /** The JSON document of `--format json`. */
-export function jsonReport(target: Target, work: Workload, result: SearchResult, top: number, ms: number, best?: { file?: string; name: string; text: string }): unknown {
+export function jsonReport(
+  target: Target,
+  work: Workload,
+  result: SearchResult,
+  top: number,
+  ms: number,
+  best?: { file?: string; name: string; text: string },
+): unknown {
   const entry = (f: Fitting, i: number) => {
     const w = worstDevice(f.memory);
     return {
@@ -99,7 +148,11 @@ export function jsonReport(target: Target, work: Workload, result: SearchResult,
       memory: { rank: w.rank, totalBytes: w.totalBytes, usableBytes: w.usableBytes, headroomBytes: f.size.headroomBytes },
       cost: f.cost.train
         ? { stepSeconds: f.cost.train.stepSeconds, tokensPerSecond: f.cost.train.tokensPerSecond, mfu: f.cost.train.mfu }
-        : { tpotSeconds: f.cost.serve?.tpotSeconds ?? null, tokensPerSecond: f.cost.serve?.decodeTokensPerSecond ?? null, prefillSeconds: f.cost.serve?.prefillSeconds ?? null },
+        : {
+            tpotSeconds: f.cost.serve?.tpotSeconds ?? null,
+            tokensPerSecond: f.cost.serve?.decodeTokensPerSecond ?? null,
+            prefillSeconds: f.cost.serve?.prefillSeconds ?? null,
+          },
       warnings: f.warnings,
     };
   };

@@ -85,7 +85,9 @@ function valueText(v: SettingValue, indent: string): string {
 function blockLines(settings: readonly Setting[], indent: string): string[] {
   const width = Math.max(0, ...settings.filter((s) => s.value.kind !== 'block').map((s) => s.key.length));
   return settings.map((s) =>
-    s.value.kind === 'block' ? `${indent}${s.key} ${valueText(s.value, indent)}` : `${indent}${s.key.padEnd(width)} = ${valueText(s.value, indent)}`,
+    s.value.kind === 'block'
+      ? `${indent}${s.key} ${valueText(s.value, indent)}`
+      : `${indent}${s.key.padEnd(width)} = ${valueText(s.value, indent)}`,
   );
 }
 

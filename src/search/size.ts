@@ -31,5 +31,11 @@ export function sizeStages(plan: CheckedPlan): Size {
       worstStage = stage.index;
     }
   }
-  return { worstRank: rankOf(plan.mesh, { tensor: 0, pipeline: worstStage, data: 0 }), worstStage, totalBytes, usableBytes: usable, headroomBytes: usable - totalBytes };
+  return {
+    worstRank: rankOf(plan.mesh, { tensor: 0, pipeline: worstStage, data: 0 }),
+    worstStage,
+    totalBytes,
+    usableBytes: usable,
+    headroomBytes: usable - totalBytes,
+  };
 }

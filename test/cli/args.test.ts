@@ -23,7 +23,11 @@ describe('parseArgs', () => {
   it('reads --name value, --name=value, flags, aliases and positionals in any order', () => {
     const r = parse(['a.plan', '--format', 'json', '--plan=p', 'dir/', '-h']);
     expect(r.positionals).toEqual(['a.plan', 'dir/']);
-    expect([...r.options]).toEqual([['--format', 'json'], ['--plan', 'p'], ['--help', true]]);
+    expect([...r.options]).toEqual([
+      ['--format', 'json'],
+      ['--plan', 'p'],
+      ['--help', true],
+    ]);
   });
 
   it('keeps the last of a repeated option, and treats everything after -- as positional', () => {
@@ -41,7 +45,10 @@ describe('parseArgs', () => {
     expect(usage(['--plan']).message).toBe("option '--plan' needs a value: NAME");
     expect(usage(['--plan', '--format', 'json']).message).toBe("option '--plan' needs a value: NAME");
     expect(usage(['--format=']).hint).toBe('expected one of: text, json');
-    expect(usage(['--format', 'josn'])).toMatchObject({ message: "'josn' is not a valid value for '--format'", hint: "did you mean 'json'?" });
+    expect(usage(['--format', 'josn'])).toMatchObject({
+      message: "'josn' is not a valid value for '--format'",
+      hint: "did you mean 'json'?",
+    });
     expect(usage(['--help=yes']).message).toBe("option '--help' takes no value");
   });
 });

@@ -165,7 +165,9 @@ describe('runCli (in process)', () => {
     );
     const debug = await run(['check', 'a.plan'], boom, { PARPLAN_DEBUG: '1' });
     expect(debug.code).toBe(EXIT.INTERNAL);
-    expect(debug.stderr).toMatch(/^error\[PP9001\]: internal error: stage 3 has no layers .*\nInternalError: internal error: stage 3.*\n\s+at /);
+    expect(debug.stderr).toMatch(
+      /^error\[PP9001\]: internal error: stage 3 has no layers .*\nInternalError: internal error: stage 3.*\n\s+at /,
+    );
 
     const unexpected = await run(['check', 'a.plan'], () => {
       throw new TypeError("cannot read properties of undefined (reading 'x')");

@@ -21,7 +21,7 @@ describe('parplan compile', () => {
     expect(io.out()).toContain("plan 'train_8b', 8 devices, 2 programs; simulated 2 ranks, no deadlock");
   });
 
-  it("--plan NAME with -o FILE writes that file; -o - writes JSON to stdout", async () => {
+  it('--plan NAME with -o FILE writes that file; -o - writes JSON to stdout', async () => {
     const file = join(dir(), 'g.json');
     expect(await runCli(['compile', 'examples/llama3-8b-h100.plan', '--plan', 'serve_8b', '-o', file], memoryIo())).toBe(0);
     expect(JSON.parse(readFileSync(file, 'utf8')).plan.name).toBe('serve_8b');
@@ -58,7 +58,11 @@ describe('commands other than check read TypeScript with embedded plans', () => 
     expect(readdirSync(out).sort()).toEqual(['chat.graph.json', 'finetune.graph.json']);
     const chat = JSON.parse(readFileSync(join(out, 'chat.graph.json'), 'utf8'));
     expect(chat.plan).toMatchObject({ name: 'chat', mode: 'serve' });
-    expect(chat.mesh.axes).toEqual([{ name: 'tensor', size: 2 }, { name: 'pipeline', size: 1 }, { name: 'data', size: 4 }]);
+    expect(chat.mesh.axes).toEqual([
+      { name: 'tensor', size: 2 },
+      { name: 'pipeline', size: 1 },
+      { name: 'data', size: 4 },
+    ]);
 
     const ex = memoryIo({ NO_COLOR: '1' }, process.cwd());
     expect(await runCli(['export', '--to', 'megatron', '--plan', 'finetune', 'examples/embedded/service.ts'], ex)).toBe(0);

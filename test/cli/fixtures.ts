@@ -111,7 +111,9 @@ export function planResult(f: PlanFixture = {}): PlanResult {
   for (let d = 0; d < mesh.data; d++)
     for (let s = 0; s < mesh.pipeline; s++)
       for (let t = 0; t < mesh.tensor; t++) {
-        devices.push(device(mesh, { dataRank: d, stage: s, tensorRank: t }, stages[s % stages.length]!, f.capacityBytes ?? gpu.memoryBytes));
+        devices.push(
+          device(mesh, { dataRank: d, stage: s, tensorRank: t }, stages[s % stages.length]!, f.capacityBytes ?? gpu.memoryBytes),
+        );
       }
   devices.sort((a, b) => a.rank - b.rank);
   const s = span0(file);

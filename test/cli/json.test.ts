@@ -23,7 +23,15 @@ describe('json', () => {
     expect(Object.keys(plan.mesh)).toEqual(['tensor', 'pipeline', 'data', 'gpus']);
     const dev = plan.devices[0];
     expect(Object.keys(dev)).toEqual([
-      'rank', 'stage', 'tensorRank', 'dataRank', 'gpu', 'capacityBytes', 'usableBytes', 'totalBytes', 'breakdown',
+      'rank',
+      'stage',
+      'tensorRank',
+      'dataRank',
+      'gpu',
+      'capacityBytes',
+      'usableBytes',
+      'totalBytes',
+      'breakdown',
     ]);
     expect(Object.keys(dev.breakdown)).toEqual(['weights', 'gradients', 'optimizer', 'activations', 'kvCache', 'workspace']);
     expect(dev).toEqual({
@@ -59,7 +67,14 @@ describe('json', () => {
     const plan = toJson(analysis([r])).plans[0]!;
     expect(plan.devices.map((d) => d.rank)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(plan.devices.map((d) => [d.stage, d.tensorRank, d.dataRank])).toEqual([
-      [0, 0, 0], [0, 1, 0], [1, 0, 0], [1, 1, 0], [0, 0, 1], [0, 1, 1], [1, 0, 1], [1, 1, 1],
+      [0, 0, 0],
+      [0, 1, 0],
+      [1, 0, 0],
+      [1, 1, 0],
+      [0, 0, 1],
+      [0, 1, 1],
+      [1, 0, 1],
+      [1, 1, 1],
     ]);
     for (const d of plan.devices) {
       for (const v of [d.capacityBytes, d.usableBytes, d.totalBytes, ...Object.values(d.breakdown)]) {
@@ -72,8 +87,28 @@ describe('json', () => {
     const d = diagnostic('PP6001', undefined, { path: 'x.plan', reason: 'permission denied' }, 'x.plan');
     const noFile = diagnostic('PP6003', undefined, { name: 'nope' });
     expect(toJson(analysis([], [d, noFile])).diagnostics).toEqual([
-      { severity: 'error', code: 'PP6001', message: "cannot read 'x.plan': permission denied", file: 'x.plan', line: null, column: null, endLine: null, endColumn: null, help: null },
-      { severity: 'error', code: 'PP6003', message: "no plan named 'nope'", file: null, line: null, column: null, endLine: null, endColumn: null, help: null },
+      {
+        severity: 'error',
+        code: 'PP6001',
+        message: "cannot read 'x.plan': permission denied",
+        file: 'x.plan',
+        line: null,
+        column: null,
+        endLine: null,
+        endColumn: null,
+        help: null,
+      },
+      {
+        severity: 'error',
+        code: 'PP6003',
+        message: "no plan named 'nope'",
+        file: null,
+        line: null,
+        column: null,
+        endLine: null,
+        endColumn: null,
+        help: null,
+      },
     ]);
   });
 
@@ -93,21 +128,53 @@ describe('json', () => {
     expect(serve).toMatchObject({ known: true, reason: null, train: null, efficiency: { compute: 0.5, memory: 0.8, link: 0.8 } });
     expect(serve.hardware).toEqual({ tflops: 989, memoryBandwidthGBs: 3350, link: 'nvlink', linkBandwidthGBs: 450, networkGBs: 50 });
     expect(Object.keys(serve.serve!)).toEqual([
-      'prefillTokens', 'prefillChunks', 'prefillSeconds', 'decodeBatch', 'averageContext', 'decodeBound', 'tpotSeconds',
-      'decodeTokensPerSecond', 'batch1TpotSeconds', 'batch1TokensPerSecond', 'batchingGain', 'stages',
+      'prefillTokens',
+      'prefillChunks',
+      'prefillSeconds',
+      'decodeBatch',
+      'averageContext',
+      'decodeBound',
+      'tpotSeconds',
+      'decodeTokensPerSecond',
+      'batch1TpotSeconds',
+      'batch1TokensPerSecond',
+      'batchingGain',
+      'stages',
     ]);
     expect(Object.keys(serve.serve!.stages[0]!)).toEqual([
-      'stage', 'prefillFlops', 'prefillBytes', 'prefillSeconds', 'decodeFlops', 'decodeBytes', 'decodeSeconds', 'decodeBound',
-      'bytesByLink', 'traffic',
+      'stage',
+      'prefillFlops',
+      'prefillBytes',
+      'prefillSeconds',
+      'decodeFlops',
+      'decodeBytes',
+      'decodeSeconds',
+      'decodeBound',
+      'bytesByLink',
+      'traffic',
     ]);
-    expect(serve.serve!.stages[0]!.traffic.map((t) => [t.group, t.link])).toEqual([['tensor', 'nvlink'], ['pipeline', 'nvlink']]);
+    expect(serve.serve!.stages[0]!.traffic.map((t) => [t.group, t.link])).toEqual([
+      ['tensor', 'nvlink'],
+      ['pipeline', 'nvlink'],
+    ]);
     expect(Object.keys(serve.serve!.stages[0]!.traffic[0]!)).toEqual(['group', 'link', 'bytes', 'ops', 'seconds']);
 
     const train = toJson(analysis([planResult({ mode: 'train' })])).plans[0]!.cost;
     expect(train.serve).toBeNull();
     expect(Object.keys(train.train!)).toEqual([
-      'microbatches', 'tokensPerStep', 'bubbleFraction', 'modelFlopsPerStep', 'slowestStage', 'stepSeconds', 'computeSeconds',
-      'commSeconds', 'bubbleSeconds', 'tokensPerSecond', 'tflopsPerGpu', 'mfu', 'stages',
+      'microbatches',
+      'tokensPerStep',
+      'bubbleFraction',
+      'modelFlopsPerStep',
+      'slowestStage',
+      'stepSeconds',
+      'computeSeconds',
+      'commSeconds',
+      'bubbleSeconds',
+      'tokensPerSecond',
+      'tflopsPerGpu',
+      'mfu',
+      'stages',
     ]);
     const st = train.train!.stages[0]!;
     expect(Object.keys(st)).toEqual(['stage', 'flops', 'computeSeconds', 'commSeconds', 'microbatchSeconds', 'bytesByLink', 'traffic']);

@@ -68,9 +68,14 @@ describe('sarif', () => {
 
   it('gives multi-line regions, related locations, and escapes braces in messages', () => {
     const src = new SourceFile('a.plan', 'model m {\n  x = 1\n}\n');
-    const d = diag('PP1002', src.span(8, src.text.length - 1), { detail: "expected '}' after block" }, {
-      related: [{ span: src.span(6, 7), message: 'block {m} opened here' }],
-    });
+    const d = diag(
+      'PP1002',
+      src.span(8, src.text.length - 1),
+      { detail: "expected '}' after block" },
+      {
+        related: [{ span: src.span(6, 7), message: 'block {m} opened here' }],
+      },
+    );
     const run = toSarif(analysis([], [d], [src]), opts).runs[0];
     expect(run.tool.driver.rules[0]!.fullDescription).toEqual({ text: 'Syntax error' });
     const r = run.results[0]!;

@@ -62,7 +62,9 @@ function serve(args: string[], timeoutMs = 45_000): Promise<Served> {
   let err = '';
   child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
   child.stderr.setEncoding('utf8').on('data', (s: string) => (err += s));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.once('exit', (code, signal) => r({ code, signal })),
+  );
   return new Promise<Served>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -113,7 +115,10 @@ describe('parplan serve (process)', () => {
 
   it('generates max_new_tokens tokens, the same for the same prompt, and reports stats', async () => {
     const ask = async () => {
-      const res = await fetch(`${s!.url}/v1/generate`, { method: 'POST', body: JSON.stringify({ prompt: [5, 17, 42], max_new_tokens: 6 }) });
+      const res = await fetch(`${s!.url}/v1/generate`, {
+        method: 'POST',
+        body: JSON.stringify({ prompt: [5, 17, 42], max_new_tokens: 6 }),
+      });
       expect(res.status).toBe(200);
       return (await res.json()) as { tokens: number[]; finish: string };
     };
@@ -126,7 +131,11 @@ describe('parplan serve (process)', () => {
     const bad = await fetch(`${s!.url}/v1/generate`, { method: 'POST', body: JSON.stringify({ prompt: [1], max_new_tokens: 100 }) });
     expect(bad.status).toBe(400);
 
-    const stats = (await (await fetch(`${s!.url}/v1/stats`)).json()) as { healthy: boolean; maxBatch: number; requests: { completed: number } };
+    const stats = (await (await fetch(`${s!.url}/v1/stats`)).json()) as {
+      healthy: boolean;
+      maxBatch: number;
+      requests: { completed: number };
+    };
     expect(stats.healthy).toBe(true);
     expect(stats.maxBatch).toBe(4);
     expect(stats.requests.completed).toBe(2);
@@ -177,7 +186,9 @@ describe('parplan serve: graphs it cannot serve (exit 2, before WebGPU is loaded
     const r = serveToExit([graphs.generic, '--weights', 'random:1']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("error: plan 'tiny_generic' was compiled for engine = generic; serve runs engine = webgpu graphs");
-    expect(r.stderr).toContain(`set engine = webgpu in plan 'tiny_generic', then recompile: parplan compile ${join(dir, 'generic.plan')} --plan tiny_generic`);
+    expect(r.stderr).toContain(
+      `set engine = webgpu in plan 'tiny_generic', then recompile: parplan compile ${join(dir, 'generic.plan')} --plan tiny_generic`,
+    );
   });
 
   it('a missing file', () => {
@@ -194,12 +205,17 @@ describe('parplan serve: graphs it cannot serve (exit 2, before WebGPU is loaded
         "const M = createRequire(import.meta.url)('node:module');\n" +
         "process.on('exit', () => process.stderr.write(`webgpu modules: ${Object.keys(M._cache).filter((k) => /[\\\\/]webgpu[\\\\/]/.test(k)).length}\\n`));\n",
     );
-    for (const args of [['check', join(dir, 'webgpu.plan')], ['serve', graphs.generic, '--weights', 'random:1']]) {
+    for (const args of [
+      ['check', join(dir, 'webgpu.plan')],
+      ['serve', graphs.generic, '--weights', 'random:1'],
+    ]) {
       const r = spawnNode(['--import', probe, `${ROOT}src/cli/main.ts`, ...args]);
       expect(r.stderr).toContain('webgpu modules: 0');
     }
     // The probe does see it when it is loaded.
-    expect(spawnNode(['--import', probe, '-e', `await import(${JSON.stringify(`${ROOT}runtime/device.ts`)})`]).stderr).toContain('webgpu modules: 1');
+    expect(spawnNode(['--import', probe, '-e', `await import(${JSON.stringify(`${ROOT}runtime/device.ts`)})`]).stderr).toContain(
+      'webgpu modules: 1',
+    );
   });
 });
 
@@ -236,7 +252,9 @@ describe('parplan serve: arguments (in-process)', () => {
     writeFileSync(notGraph, '{"hello": 1}');
     const several = join(dir, 'several.json');
     writeFileSync(several, '[{}, {}]');
-    expect((await cli([join(dir, 'webgpu.plan'), '--weights', 'random:1'])).err).toContain(`compile it first: parplan compile ${join(dir, 'webgpu.plan')} --plan NAME`);
+    expect((await cli([join(dir, 'webgpu.plan'), '--weights', 'random:1'])).err).toContain(
+      `compile it first: parplan compile ${join(dir, 'webgpu.plan')} --plan NAME`,
+    );
     expect((await cli([notGraph, '--weights', 'random:1'])).err).toContain('is not a parplan graph');
     expect((await cli([several, '--weights', 'random:1'])).err).toContain('holds 2 graphs; serve takes one');
   });

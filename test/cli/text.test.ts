@@ -54,13 +54,7 @@ describe('text: diagnostics', () => {
     expect(render(word, src)).toContain('2 |   arch = lama\n  |          ^^^^\n');
     const block = diag('PP2003', src.span(spanOf(src, 'm {').start, src.text.length - 1), { where: "model 'm'", key: 'layers' });
     expect(render(block, src)).toBe(
-      lines(
-        "error[PP2003]: model 'm' is missing required key 'layers'",
-        ' --> a.plan:1:7',
-        '  |',
-        '1 | model m {',
-        '  |       ^^^',
-      ),
+      lines("error[PP2003]: model 'm' is missing required key 'layers'", ' --> a.plan:1:7', '  |', '1 | model m {', '  |       ^^^'),
     );
   });
 
@@ -70,10 +64,15 @@ describe('text: diagnostics', () => {
       const s = spanOf(src, 'm {', n);
       return src.span(s.start, s.start + 1);
     };
-    const d = diag('PP2005', name(2), { kind: 'model', name: 'm' }, {
-      related: [{ span: name(1), message: 'first declared here' }],
-      help: 'rename one of them',
-    });
+    const d = diag(
+      'PP2005',
+      name(2),
+      { kind: 'model', name: 'm' },
+      {
+        related: [{ span: name(1), message: 'first declared here' }],
+        help: 'rename one of them',
+      },
+    );
     expect(render(d, src)).toBe(
       lines(
         "error[PP2005]: model 'm' is declared twice",
@@ -89,9 +88,7 @@ describe('text: diagnostics', () => {
 
   it('renders a diagnostic without a span, and one whose source is unknown', () => {
     const noSpan = diagnostic('PP6001', undefined, { path: 'missing.plan', reason: 'no such file or directory' }, 'missing.plan');
-    expect(render(noSpan)).toBe(
-      "error[PP6001]: cannot read 'missing.plan': no such file or directory\n --> missing.plan\n",
-    );
+    expect(render(noSpan)).toBe("error[PP6001]: cannot read 'missing.plan': no such file or directory\n --> missing.plan\n");
     const src = serveSource();
     expect(render(pp3001(src))).toBe(
       lines(
@@ -150,7 +147,11 @@ describe('text: plans', () => {
   });
 
   it('says DOES NOT FIT with negative headroom for a plan over capacity', () => {
-    const r = planResult({ name: 'big', mesh: { tensor: 1, pipeline: 1, data: 1 }, stages: [breakdown({ weights: 60, kvCache: 30, workspace: 1 })] });
+    const r = planResult({
+      name: 'big',
+      mesh: { tensor: 1, pipeline: 1, data: 1 },
+      stages: [breakdown({ weights: 60, kvCache: 30, workspace: 1 })],
+    });
     const out = renderText(analysis([r]));
     expect(out).toContain('  mesh tensor 1 × pipeline 1 × data 1 = 1 GPU, H100_SXM_80GB (79.65 GiB each)\n');
     expect(out).toContain('  0          0    60.00   0.00   0.00   0.00     30.00       1.00  91.00   75.67  -15.33 -20.3%\n');
@@ -203,7 +204,9 @@ describe('text: plans', () => {
 describe('text: cost', () => {
   it('says the training step, its parts, tokens/s and MFU, then what the slowest stage sends', () => {
     const out = renderText(analysis([planResult({ mode: 'train', mesh: { tensor: 2, pipeline: 2, data: 2 } })], [], []));
-    expect(out).toMatch(/\n {2}cost: step ≈ [\d.]+ m?s \(compute [\d.]+ m?s, comm [\d.]+ [mµ]?s, bubble [\d.]+%\), [\d.,k]+ tokens\/s, MFU \d+%\n/);
+    expect(out).toMatch(
+      /\n {2}cost: step ≈ [\d.]+ m?s \(compute [\d.]+ m?s, comm [\d.]+ [mµ]?s, bubble [\d.]+%\), [\d.,k]+ tokens\/s, MFU \d+%\n/,
+    );
     expect(out).toMatch(/\n {8}stage 1 sends per step: tensor [\d.]+ [kMGT]B, pipeline [\d.]+ [kMGT]?B, data [\d.]+ [kMGT]B on nvlink\n/);
   });
 

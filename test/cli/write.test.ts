@@ -22,7 +22,12 @@ describe('PP6004 cannot-write', () => {
     const target = blocked();
     const io = memoryIo({ NO_COLOR: '1' });
     expect(await runCli([...argv, target], io)).toBe(2);
-    expect(io.err()).toMatch(new RegExp(`^error\\[PP6004\\]: cannot write '${target.replace(/[/\\]/g, '.')}[^']*': (not a directory|no such file or directory)`, 'm'));
+    expect(io.err()).toMatch(
+      new RegExp(
+        `^error\\[PP6004\\]: cannot write '${target.replace(/[/\\]/g, '.')}[^']*': (not a directory|no such file or directory)`,
+        'm',
+      ),
+    );
     expect(io.err()).not.toContain('PP9001');
   });
 });

@@ -20,6 +20,8 @@ export function moduleOf(file: string, name: string): Promise<string> {
 
 /** Runs a generated module (types erased) and returns its exports. */
 export async function load(text: string): Promise<Record<string, unknown>> {
-  const js = ts.transpileModule(text, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true } }).outputText;
+  const js = ts.transpileModule(text, {
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
+  }).outputText;
   return (await import(`data:text/javascript;base64,${Buffer.from(js).toString('base64')}`)) as Record<string, unknown>;
 }

@@ -7,7 +7,7 @@ import { createRuntime, type GraphInput } from '../../runtime/index.js';
 import { graphOf, load, moduleOf } from './helpers.js';
 
 describe('a generated module on the runtime', () => {
-  it('examples/service: the module\'s graph generates the same tokens as the compiled graph', async () => {
+  it("examples/service: the module's graph generates the same tokens as the compiled graph", async () => {
     const mod = await load(await moduleOf('examples/service/plan.plan', 'tiny_service'));
     const tokens = async (graph: GraphInput) => {
       const rt = await createRuntime(graph, { weights: 'random:1' });

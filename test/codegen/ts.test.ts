@@ -61,7 +61,7 @@ describe('parplan compile --emit ts: the module', () => {
     expect(text).not.toMatch(/: "[^']*",?$/m); // double quotes only around text holding single quotes
   });
 
-  it("a small graph is exported as a literal equal to the compiled graph (plan file by base name)", async () => {
+  it('a small graph is exported as a literal equal to the compiled graph (plan file by base name)', async () => {
     const graph = graphOf(TINY, 'gpt2_tiny_1');
     expect(JSON.stringify(graph).length).toBeLessThanOrEqual(AS_CONST_MAX_BYTES);
     const mod = await load(await generateTs(graph, { version: VERSION }));

@@ -90,7 +90,11 @@ beforeAll(async () => {
   for (const [name, text] of Object.entries(CONSUMERS)) writeFileSync(join(dir, name), text);
   writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
 
-  const config = ts.getParsedCommandLineOfConfigFile(join(ROOT, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} })!;
+  const config = ts.getParsedCommandLineOfConfigFile(
+    join(ROOT, 'tsconfig.json'),
+    {},
+    { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} },
+  )!;
   const options: ts.CompilerOptions = {
     ...config.options,
     noEmit: true,
@@ -100,7 +104,10 @@ beforeAll(async () => {
     typeRoots: [join(ROOT, 'node_modules/@types'), join(ROOT, 'node_modules')],
     paths: { 'parplan/runtime': [join(ROOT, 'runtime/index.ts')] },
   };
-  const program = ts.createProgram([...Object.keys(CONSUMERS), ...modules.map(([, n]) => `${n}.gen.ts`)].map((f) => join(dir, f)), options);
+  const program = ts.createProgram(
+    [...Object.keys(CONSUMERS), ...modules.map(([, n]) => `${n}.gen.ts`)].map((f) => join(dir, f)),
+    options,
+  );
   found = ts.getPreEmitDiagnostics(program).map((d) => ({
     file: d.file ? d.file.fileName.replace(`${dir}/`, '') : '',
     line: d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start).line + 1 : 0,
@@ -128,7 +135,9 @@ describe('generated modules with the TypeScript compiler', () => {
     const [e, ...more] = errorsIn('training-plan.ts');
     expect(more).toEqual([]);
     expect(e).toMatchObject({ line: 4, code: 2345 });
-    expect(e!.message).toContain(`"parplan: plan 'train_8b' is a training plan; createRuntime runs serving plans (mode = serve, engine = webgpu)"`);
+    expect(e!.message).toContain(
+      `"parplan: plan 'train_8b' is a training plan; createRuntime runs serving plans (mode = serve, engine = webgpu)"`,
+    );
   });
 
   it('a serving graph compiled for the generic engine given to createRuntime: TS2345, engine = webgpu', () => {
@@ -144,7 +153,9 @@ describe('generated modules with the TypeScript compiler', () => {
       [5, 2322],
       [6, 2322],
     ]);
-    expect(errors[0]!.message).toContain(`maxNewTokens = 64; plan 'gpt2_tiny_1' has seq = 64 for the prompt (at least 1 token) and the new tokens together`);
+    expect(errors[0]!.message).toContain(
+      `maxNewTokens = 64; plan 'gpt2_tiny_1' has seq = 64 for the prompt (at least 1 token) and the new tokens together`,
+    );
     expect(errors[1]!.message).toContain('maxNewTokens = 1000;');
   });
 });

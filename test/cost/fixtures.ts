@@ -8,7 +8,17 @@ import { modelSpec } from '../memory/fixtures.js';
  * no bias, untied). One layer: q, k, v, o = 64 × 64 = 4,096 each; up, gate, down =
  * 64 × 256 = 16,384 each; norms 2 × 64 = 128: 4 × 4,096 + 3 × 16,384 + 128 = 65,664.
  */
-export const toy: ModelSpec = modelSpec('llama', { name: 'toy', layers: 2, hidden: 64, heads: 4, kvHeads: 4, headDim: 16, ffn: 256, vocab: 1000, maxSeq: 4096 });
+export const toy: ModelSpec = modelSpec('llama', {
+  name: 'toy',
+  layers: 2,
+  hidden: 64,
+  heads: 4,
+  kvHeads: 4,
+  headDim: 16,
+  ffn: 256,
+  vocab: 1000,
+  maxSeq: 4096,
+});
 
 export const TOY_LAYER_PARAMS = 65_664;
 

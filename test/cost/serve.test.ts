@@ -77,7 +77,11 @@ describe('serving: decode is memory-bound and batching helps, up to max_batch', 
 
   it('the gain lies in (1, max_batch] across GPUs, meshes and batch sizes', () => {
     for (const gpu of [GPUS.A10G!, GPUS.H100_SXM_80GB!, GPUS.MI300X!]) {
-      for (const [tensor, pipeline] of [[1, 1], [2, 1], [2, 2]] as const) {
+      for (const [tensor, pipeline] of [
+        [1, 1],
+        [2, 1],
+        [2, 2],
+      ] as const) {
         for (const maxBatch of [2, 16, 256]) {
           const v = serve(servePlan(llama3_8b, { gpu, tensor, pipeline, maxBatch, seq: 2048 }));
           expect(v.batchingGain!).toBeGreaterThan(1);

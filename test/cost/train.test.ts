@@ -93,7 +93,9 @@ describe('training step time', () => {
     expect(t.bubbleSeconds).toBeCloseTo(T, 15);
     expect(t.bubbleFraction).toBe(1 / 5);
     expect(t.commSeconds).toBeCloseTo(4 * send, 15);
-    expect(t.stages[1]!.traffic).toEqual([{ group: 'pipeline', link: 'nvlink', bytes: 4 * 32_768, ops: 4, seconds: expect.closeTo(4 * send, 15) }]);
+    expect(t.stages[1]!.traffic).toEqual([
+      { group: 'pipeline', link: 'nvlink', bytes: 4 * 32_768, ops: 4, seconds: expect.closeTo(4 * send, 15) },
+    ]);
   });
 });
 
@@ -107,7 +109,15 @@ describe('bubble fraction (Narayanan et al. 2021, §2.2)', () => {
   });
 
   it('the plan reports it, and the bubble time is (p − 1)/v microbatch times', () => {
-    const plan = trainPlan(toy, { seq: 128, micro: 1, microbatches: 8, pipeline: 2, schedule: 'interleaved', virtual: 2, stageLayers: [1, 1] });
+    const plan = trainPlan(toy, {
+      seq: 128,
+      micro: 1,
+      microbatches: 8,
+      pipeline: 2,
+      schedule: 'interleaved',
+      virtual: 2,
+      stageLayers: [1, 1],
+    });
     const t = train(plan);
     expect(t.bubbleFraction).toBe(1 / 17);
     const T = t.stages[t.slowestStage!]!.microbatchSeconds!;
@@ -157,7 +167,15 @@ describe('pipeline and data-parallel traffic', () => {
     const sp = trainPlan(toy, { seq: 128, micro: 2, microbatches: 4, pipeline: 2, tensor: 2, sequenceParallel: true });
     expect(pipelineTraffic(sp, sp.stages[1]!).list(rates)).toMatchObject([{ bytes: 16_384, ops: 1 }]);
     // Interleaved, v = 2: stage 0 sends both chunks forward and its second chunk backward (to stage 1).
-    const il = trainPlan(toy, { seq: 128, micro: 1, microbatches: 4, pipeline: 2, schedule: 'interleaved', virtual: 2, stageLayers: [1, 1] });
+    const il = trainPlan(toy, {
+      seq: 128,
+      micro: 1,
+      microbatches: 4,
+      pipeline: 2,
+      schedule: 'interleaved',
+      virtual: 2,
+      stageLayers: [1, 1],
+    });
     expect(pipelineTraffic(il, il.stages[0]!).list(rates)).toMatchObject([{ bytes: 3 * 16_384, ops: 3 }]);
   });
 

@@ -11,7 +11,16 @@ describe('unknown rates give null times with a reason, never a division by zero'
     expect(c.known).toBe(false);
     expect(c.reason).toBe("GPU 'mystery' has no throughput: give tflops in its gpu block");
     const t = c.train!;
-    for (const v of [t.stepSeconds, t.computeSeconds, t.commSeconds, t.bubbleSeconds, t.tokensPerSecond, t.mfu, t.tflopsPerGpu, t.slowestStage]) {
+    for (const v of [
+      t.stepSeconds,
+      t.computeSeconds,
+      t.commSeconds,
+      t.bubbleSeconds,
+      t.tokensPerSecond,
+      t.mfu,
+      t.tflopsPerGpu,
+      t.slowestStage,
+    ]) {
       expect(v).toBeNull();
     }
     expect(t.stages[0]!.flops).toBe(1_401_421_824);
@@ -26,7 +35,13 @@ describe('unknown rates give null times with a reason, never a division by zero'
     expect(c.reason).toBe(
       "GPU 'mystery' has no throughput: give tflops in its gpu block; GPU 'mystery' has no memory bandwidth: give bandwidth in its gpu block",
     );
-    expect(c.serve).toMatchObject({ prefillSeconds: null, tpotSeconds: null, decodeTokensPerSecond: null, batchingGain: null, decodeBound: null });
+    expect(c.serve).toMatchObject({
+      prefillSeconds: null,
+      tpotSeconds: null,
+      decodeTokensPerSecond: null,
+      batchingGain: null,
+      decodeBound: null,
+    });
     expect(c.serve!.stages[0]!.decodeBytes).toBeGreaterThan(0);
   });
 

@@ -23,7 +23,7 @@ export const small = plan('small', { model: gpt2, cluster: t4, mode: 'serve', ba
 
 const files = project({
   'app/serve.ts': SERVE,
-  'app/bad.tsx': SERVE.replace("'small'", "'bad'").replace("max_batch: 8", "max_batch: 8, tensor: 5"),
+  'app/bad.tsx': SERVE.replace("'small'", "'bad'").replace('max_batch: 8', 'max_batch: 8, tensor: 5'),
   'app/types.d.ts': `import type { Plan } from 'parplan';\nexport declare const p: Plan;\n`,
   'app/util.ts': `export const nothing = 'no plans, and no mention of the package';\n`,
   'app/node_modules/dep/index.ts': SERVE,
@@ -44,7 +44,10 @@ describe('parplan check with TypeScript', () => {
 
   it('a directory: .ts and .tsx files that import parplan, not .d.ts nor node_modules; exit 1 for an error', async () => {
     const r = await run('check', '--format', 'json', files.path('app'));
-    const j = JSON.parse(r.stdout) as { plans: { name: string; file: string }[]; diagnostics: { code: string; file: string; line: number; column: number }[] };
+    const j = JSON.parse(r.stdout) as {
+      plans: { name: string; file: string }[];
+      diagnostics: { code: string; file: string; line: number; column: number }[];
+    };
     expect(j.plans.map((p) => [p.name, p.file])).toEqual([['small', files.path('app/serve.ts')]]);
     // bad.tsx puts `tensor` inside the batch block: an unknown key there.
     expect(j.diagnostics.map((d) => [d.code, d.file, d.line])).toEqual([['PP2002', files.path('app/bad.tsx'), 4]]);

@@ -50,7 +50,11 @@ export const finetune = plan('finetune', {
 });
 `;
 
-const files = project({ 'plans.plan': PLAN_TEXT, 'builders.ts': BUILDERS_TS, 'file.ts': `import { planFile } from 'parplan';\nexport const all = planFile\`${PLAN_TEXT}\`;\n` });
+const files = project({
+  'plans.plan': PLAN_TEXT,
+  'builders.ts': BUILDERS_TS,
+  'file.ts': `import { planFile } from 'parplan';\nexport const all = planFile\`${PLAN_TEXT}\`;\n`,
+});
 afterAll(files.cleanup);
 
 const expected = placeless(analyze([files.path('plans.plan')]));
@@ -63,15 +67,35 @@ describe('the same plans as .plan text, builders and templates', () => {
   });
 
   it('builders run here', () => {
-    const llama = model('llama3_8b', { arch: 'llama', layers: 32, hidden: 4096, heads: 32, kv_heads: 8, ffn: 14336, vocab: 128256, max_seq: 8192 });
+    const llama = model('llama3_8b', {
+      arch: 'llama',
+      layers: 32,
+      hidden: 4096,
+      heads: 32,
+      kv_heads: 8,
+      ffn: 14336,
+      vocab: 128256,
+      max_seq: 8192,
+    });
     const node = cluster('node', { gpu: 'H100_SXM_80GB', gpus: 8 });
     const chat = plan('chat', {
-      model: llama, cluster: node, mode: 'serve', tensor: 2, data: 2,
+      model: llama,
+      cluster: node,
+      mode: 'serve',
+      tensor: 2,
+      data: 2,
       batch: { max_batch: 32, max_wait: '5 ms', seq: 4096 },
-      reserve: '10%', workspace: '512 MiB',
+      reserve: '10%',
+      workspace: '512 MiB',
     });
     const finetune = plan('finetune', {
-      model: llama, cluster: node, mode: 'train', tensor: 2, pipeline: 2, data: 2, zero: 1,
+      model: llama,
+      cluster: node,
+      mode: 'train',
+      tensor: 2,
+      pipeline: 2,
+      data: 2,
+      zero: 1,
       stages: ['0..15', '16..31'],
       batch: { global: 256, micro: 1, seq: 4096 },
       recompute: 'selective',

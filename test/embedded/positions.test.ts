@@ -76,7 +76,16 @@ const THIS = readFileSync(HERE, 'utf8');
 const SHOWN = relative(process.cwd(), HERE);
 
 describe('positions at run time (analyzePlans)', () => {
-  const llama = model('llama3_8b', { arch: 'llama', layers: 32, hidden: 4096, heads: 32, kv_heads: 8, ffn: 14336, vocab: 128256, max_seq: 8192 });
+  const llama = model('llama3_8b', {
+    arch: 'llama',
+    layers: 32,
+    hidden: 4096,
+    heads: 32,
+    kv_heads: 8,
+    ffn: 14336,
+    vocab: 128256,
+    max_seq: 8192,
+  });
   const node = cluster('node', { gpu: 'H100_SXM_80GB', gpus: 8 });
 
   it('inside a template: the exact character, found from the call site', () => {

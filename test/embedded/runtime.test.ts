@@ -8,14 +8,25 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { analyze, analyzePlans, cluster, isEmbedded, model, plan, planFile, renderText } from '../../src/index.js';
 import { project } from './helpers.js';
 
-const llama = model('llama3_8b', { arch: 'llama', layers: 32, hidden: 4096, heads: 32, kv_heads: 8, ffn: 14336, vocab: 128256, max_seq: 8192 });
+const llama = model('llama3_8b', {
+  arch: 'llama',
+  layers: 32,
+  hidden: 4096,
+  heads: 32,
+  kv_heads: 8,
+  ffn: 14336,
+  vocab: 128256,
+  max_seq: 8192,
+});
 const node = cluster('node', { gpu: 'H100_SXM_80GB', gpus: 8 });
 const batch = { max_batch: 32, seq: 4096 } as const;
 
 describe('analyzePlans', () => {
   it('checks the plans given; models and clusters come along by reference', () => {
     const a = analyzePlans([plan('chat', { model: llama, cluster: node, mode: 'serve', tensor: 2, data: 4, batch })]);
-    expect(a.results.map((r) => [r.plan.name, r.plan.model.name, r.plan.cluster.name, r.fits])).toEqual([['chat', 'llama3_8b', 'node', true]]);
+    expect(a.results.map((r) => [r.plan.name, r.plan.model.name, r.plan.cluster.name, r.fits])).toEqual([
+      ['chat', 'llama3_8b', 'node', true],
+    ]);
     expect(a.diagnostics).toEqual([]);
   });
 
@@ -132,7 +143,11 @@ describe('analyze() (sync, .plan files only) given TypeScript', () => {
   it('PP7005 names the file and what reads it, instead of parsing it as .plan text', () => {
     const a = analyze(['examples/embedded/service.ts']);
     expect(a.diagnostics.map((d) => [d.code, d.file, d.message])).toEqual([
-      ['PP7005', 'examples/embedded/service.ts', "'examples/embedded/service.ts' is TypeScript, and analyze() reads .plan files only (analyzeProject() reads both)"],
+      [
+        'PP7005',
+        'examples/embedded/service.ts',
+        "'examples/embedded/service.ts' is TypeScript, and analyze() reads .plan files only (analyzeProject() reads both)",
+      ],
     ]);
   });
 });

@@ -5,9 +5,27 @@
  * values reach the checker, which rejects them with the codes `parplan check` uses.
  */
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { analyzePlans, cluster, model, plan, type ClusterOptions, type GpuId, type ModelOptions, type PlanOptions } from '../../src/index.js';
+import {
+  analyzePlans,
+  cluster,
+  model,
+  plan,
+  type ClusterOptions,
+  type GpuId,
+  type ModelOptions,
+  type PlanOptions,
+} from '../../src/index.js';
 
-const llama = model('llama3_8b', { arch: 'llama', layers: 32, hidden: 4096, heads: 32, kv_heads: 8, ffn: 14336, vocab: 128256, max_seq: 8192 });
+const llama = model('llama3_8b', {
+  arch: 'llama',
+  layers: 32,
+  hidden: 4096,
+  heads: 32,
+  kv_heads: 8,
+  ffn: 14336,
+  vocab: 128256,
+  max_seq: 8192,
+});
 const node = cluster('node', { gpu: 'H100_SXM_80GB', gpus: 8 });
 const batch = { max_batch: 32, max_wait: '5 ms', seq: 4096 } as const;
 

@@ -21,8 +21,26 @@ describe('parplan export', () => {
   it('-o DIR writes the files and says so', async () => {
     const out = dir();
     const io = memoryIo({ NO_COLOR: '1' });
-    expect(await runCli(['export', '--to', 'deepspeed', '--plan', 'train_8b', '-o', out, 'examples/tinyllama-4090-train.plan'], io)).toBe(2);
-    expect(await runCli(['export', '--to', 'megatron', '--model', 'meta-llama/Meta-Llama-3-8B', '--plan', 'train_8b', '-o', out, 'examples/llama3-8b-h100.plan'], io)).toBe(0);
+    expect(await runCli(['export', '--to', 'deepspeed', '--plan', 'train_8b', '-o', out, 'examples/tinyllama-4090-train.plan'], io)).toBe(
+      2,
+    );
+    expect(
+      await runCli(
+        [
+          'export',
+          '--to',
+          'megatron',
+          '--model',
+          'meta-llama/Meta-Llama-3-8B',
+          '--plan',
+          'train_8b',
+          '-o',
+          out,
+          'examples/llama3-8b-h100.plan',
+        ],
+        io,
+      ),
+    ).toBe(0);
     expect(readdirSync(out)).toEqual(['train_8b.megatron.sh']);
     expect(readFileSync(join(out, 'train_8b.megatron.sh'), 'utf8')).toContain('--tokenizer-model meta-llama/Meta-Llama-3-8B');
     expect(io.out()).toContain(`wrote ${join(out, 'train_8b.megatron.sh')}`);

@@ -14,7 +14,9 @@ const GOLDEN = join(import.meta.dirname, 'golden');
 const EXAMPLES = 'examples';
 const MODE: Record<Engine, 'serve' | 'train'> = { vllm: 'serve', torchtitan: 'train', megatron: 'train', deepspeed: 'train' };
 
-const examples = readdirSync(EXAMPLES).filter((f) => f.endsWith('.plan')).sort();
+const examples = readdirSync(EXAMPLES)
+  .filter((f) => f.endsWith('.plan'))
+  .sort();
 
 /** What a golden directory should hold: file name → text. */
 function expected(example: string, engine: Engine): Map<string, string> | undefined {

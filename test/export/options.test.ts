@@ -35,7 +35,10 @@ const CHOICES: Record<string, readonly string[]> = {
 
 /** (name, value) pairs a file uses: shell flags and env assignments, TOML `section.field`, JSON key paths. */
 function used(file: ExportFile): [string, string | undefined][] {
-  const text = file.text.split('\n').filter((l) => !l.startsWith('#')).join('\n');
+  const text = file.text
+    .split('\n')
+    .filter((l) => !l.startsWith('#'))
+    .join('\n');
   if (file.name.endsWith('.json')) return flatten(JSON.parse(text) as Record<string, unknown>);
   if (file.name.endsWith('.toml')) {
     let section = '';
@@ -49,7 +52,10 @@ function used(file: ExportFile): [string, string | undefined][] {
   if (file.name.endsWith('.sh')) {
     // Drop the messages of "${VAR:?message}" placeholders, then read flags and env assignments.
     const plain = text.replace(/"\$\{\w+:\?[^}]*\}"/g, 'PLACEHOLDER');
-    const flags = [...plain.matchAll(/(?:^|\s)(--?[a-z][\w.-]*)(?:[ =]+([^\s\\-][^\s\\]*))?/gm)].map((m): [string, string | undefined] => [m[1]!, m[2]]);
+    const flags = [...plain.matchAll(/(?:^|\s)(--?[a-z][\w.-]*)(?:[ =]+([^\s\\-][^\s\\]*))?/gm)].map((m): [string, string | undefined] => [
+      m[1]!,
+      m[2],
+    ]);
     const env = [...plain.matchAll(/(?:^|\s)(?:export )?([A-Z][A-Z0-9_]+)=/gm)].map((m): [string, undefined] => [m[1]!, undefined]);
     return [...flags, ...env];
   }
@@ -57,13 +63,17 @@ function used(file: ExportFile): [string, string | undefined][] {
 }
 
 function flatten(o: Record<string, unknown>, prefix = ''): [string, string][] {
-  return Object.entries(o).flatMap(([k, v]) => (v !== null && typeof v === 'object' ? flatten(v as Record<string, unknown>, `${prefix}${k}.`) : [[`${prefix}${k}`, String(v)] as [string, string]]));
+  return Object.entries(o).flatMap(([k, v]) =>
+    v !== null && typeof v === 'object'
+      ? flatten(v as Record<string, unknown>, `${prefix}${k}.`)
+      : [[`${prefix}${k}`, String(v)] as [string, string]],
+  );
 }
 
 /** Names that are not engine options: shell and environment plumbing of the scripts themselves. */
 const PLUMBING = new Set(['ARGS', 'CUDA_DEVICE_MAX_CONNECTIONS']);
 
-describe('exported option names come from the engines\' sources', () => {
+describe("exported option names come from the engines' sources", () => {
   const examples = readdirSync('examples').filter((f) => f.endsWith('.plan'));
   for (const engine of ENGINES) {
     it(engine, () => {
@@ -75,7 +85,8 @@ describe('exported option names come from the engines\' sources', () => {
               if (PLUMBING.has(name)) continue;
               expect(ALLOWED[engine].has(name), `${file.name}: '${name}' is not in src/export/options for ${engine}`).toBe(true);
               const choices = CHOICES[name];
-              if (choices !== undefined && value !== undefined) expect(choices, `${file.name}: ${name} ${value}`).toContain(value.replace(/^'|'$/g, ''));
+              if (choices !== undefined && value !== undefined)
+                expect(choices, `${file.name}: ${name} ${value}`).toContain(value.replace(/^'|'$/g, ''));
               checked++;
             }
           }
@@ -87,11 +98,23 @@ describe('exported option names come from the engines\' sources', () => {
 
   it('a name outside the lists is caught (the check can fail)', () => {
     const bad: ExportFile = { name: 'x.sh', text: 'vllm serve m \\\n  --tensor-parallel-sise 2\n' };
-    expect(used(bad).map(([n]) => n).filter((n) => !ALLOWED.vllm.has(n))).toEqual(['--tensor-parallel-sise']);
+    expect(
+      used(bad)
+        .map(([n]) => n)
+        .filter((n) => !ALLOWED.vllm.has(n)),
+    ).toEqual(['--tensor-parallel-sise']);
   });
 
   it('every source is cited with its repository, path and, where known, commit', () => {
-    const all: readonly OptionSource[] = [...DEEPSPEED_SOURCES, ...MEGATRON_SOURCES, ...TORCHTITAN_SOURCES, TORCHRUN_ARGS, VLLM_ENGINE_ARGS, VLLM_FRONTEND_ARGS, VLLM_CACHE_DTYPES];
+    const all: readonly OptionSource[] = [
+      ...DEEPSPEED_SOURCES,
+      ...MEGATRON_SOURCES,
+      ...TORCHTITAN_SOURCES,
+      TORCHRUN_ARGS,
+      VLLM_ENGINE_ARGS,
+      VLLM_FRONTEND_ARGS,
+      VLLM_CACHE_DTYPES,
+    ];
     for (const s of all) {
       expect(s.repo).toMatch(/^[\w.-]+\/[\w.-]+$/);
       if (s.commit !== undefined) expect(s.commit).toMatch(/^[0-9a-f]{40}$/);

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { exportText, servePlan, show, trainPlan } from './helpers.js';
 
-const codes = (r: { diagnostics: { code: string; severity: string; message: string }[] }) => r.diagnostics.map((d) => `${d.severity}[${d.code}] ${d.message}`);
+const codes = (r: { diagnostics: { code: string; severity: string; message: string }[] }) =>
+  r.diagnostics.map((d) => `${d.severity}[${d.code}] ${d.message}`);
 
 describe('mode', () => {
   it('vLLM refuses a training plan and torchtitan a serving plan: PP8001, nothing written', () => {
@@ -25,13 +26,19 @@ describe('vLLM', () => {
   });
 
   it('a KV dtype --kv-cache-dtype lacks is an error; fp8 maps to fp8', () => {
-    expect(codes(exportText('vllm', servePlan('kv_dtype = fp32')))).toContain('error[PP8002] vLLM cannot express kv_dtype = fp32: --kv-cache-dtype has no fp32 value (its choices: auto, float16, bfloat16, fp8, …)');
+    expect(codes(exportText('vllm', servePlan('kv_dtype = fp32')))).toContain(
+      'error[PP8002] vLLM cannot express kv_dtype = fp32: --kv-cache-dtype has no fp32 value (its choices: auto, float16, bfloat16, fp8, …)',
+    );
     expect(exportText('vllm', servePlan('kv_dtype = fp8')).files[0]!.text).toContain('--kv-cache-dtype fp8');
   });
 
   it('a prefill budget below max_batch is an error; below seq turns on chunked prefill', () => {
-    expect(codes(exportText('vllm', servePlan('', 'max_batch = 16  seq = 4096  max_prefill_tokens = 8')))[1]).toMatch(/^error\[PP8002\] vLLM cannot express max_prefill_tokens = 8/);
-    expect(exportText('vllm', servePlan('', 'max_batch = 16  seq = 4096  max_prefill_tokens = 1024')).files[0]!.text).toContain('--enable-chunked-prefill');
+    expect(codes(exportText('vllm', servePlan('', 'max_batch = 16  seq = 4096  max_prefill_tokens = 8')))[1]).toMatch(
+      /^error\[PP8002\] vLLM cannot express max_prefill_tokens = 8/,
+    );
+    expect(exportText('vllm', servePlan('', 'max_batch = 16  seq = 4096  max_prefill_tokens = 1024')).files[0]!.text).toContain(
+      '--enable-chunked-prefill',
+    );
   });
 
   it('uneven stages become VLLM_PP_LAYER_PARTITION; reserve becomes --gpu-memory-utilization', () => {
@@ -55,30 +62,49 @@ describe('Megatron-LM', () => {
   });
 
   it('uneven stages become a layout string; a hand-written table is an error', () => {
-    expect(exportText('megatron', trainPlan('pipeline = 2  stages = [0..9, 10..31]'), { model: 'x' }).files[0]!.text).toContain("--pipeline-model-parallel-layout 'Et*10|t*22L'");
-    const table = exportText('megatron', trainPlan('pipeline = 2  actions = ["0F0 0F1 0B0 0B1", "1F0 1B0 1F1 1B1"]', 'global = 2  seq = 512'));
-    expect(codes(table)).toContain('error[PP8002] Megatron-LM cannot express a hand-written actions table: its pipeline schedules are 1F1B and interleaved 1F1B, chosen by flags');
+    expect(exportText('megatron', trainPlan('pipeline = 2  stages = [0..9, 10..31]'), { model: 'x' }).files[0]!.text).toContain(
+      "--pipeline-model-parallel-layout 'Et*10|t*22L'",
+    );
+    const table = exportText(
+      'megatron',
+      trainPlan('pipeline = 2  actions = ["0F0 0F1 0B0 0B1", "1F0 1B0 1F1 1B1"]', 'global = 2  seq = 512'),
+    );
+    expect(codes(table)).toContain(
+      'error[PP8002] Megatron-LM cannot express a hand-written actions table: its pipeline schedules are 1F1B and interleaved 1F1B, chosen by flags',
+    );
     expect(table.files).toEqual([]);
   });
 
   it('a gradient dtype that is neither the training dtype nor fp32 is an error', () => {
-    expect(codes(exportText('megatron', trainPlan('precision = bf16  grad_dtype = fp16')))).toContain('error[PP8002] Megatron-LM cannot express grad_dtype = fp16: with precision = bf16 its gradients are bf16 or fp32');
+    expect(codes(exportText('megatron', trainPlan('precision = bf16  grad_dtype = fp16')))).toContain(
+      'error[PP8002] Megatron-LM cannot express grad_dtype = fp16: with precision = bf16 its gradients are bf16 or fp32',
+    );
   });
 });
 
 describe('torchtitan', () => {
   it('ZeRO-1 runs as FSDP with reshard_after_forward = never: a warning at zero', () => {
     const r = exportText('torchtitan', trainPlan('data = 8  zero = 1'), { model: '8B' });
-    expect(show(r.diagnostics)).toEqual(['warning[PP8003] 10:20: torchtitan runs zero = 1 differently: FSDP has no stage that shards only optimizer states; it runs as zero = 2 (gradients sharded too), which needs less memory']);
+    expect(show(r.diagnostics)).toEqual([
+      'warning[PP8003] 10:20: torchtitan runs zero = 1 differently: FSDP has no stage that shards only optimizer states; it runs as zero = 2 (gradients sharded too), which needs less memory',
+    ]);
     expect(r.files[0]!.text).toContain('data_parallel_shard_degree = 8\nfsdp_reshard_after_forward = "never"');
   });
 
   it('fp16 and 16-bit gradients are errors; a hand-written table becomes a schedule CSV', () => {
-    expect(codes(exportText('torchtitan', trainPlan('precision = fp16')))).toContain('error[PP8002] torchtitan cannot express precision = fp16: its mixed_precision_param is bfloat16 or float32');
-    const t = exportText('torchtitan', trainPlan('pipeline = 2  actions = ["0F0 0F1 0B0 0B1", "1F0 1B0 1F1 1B1"]', 'global = 2  seq = 512'), { model: '8B' });
+    expect(codes(exportText('torchtitan', trainPlan('precision = fp16')))).toContain(
+      'error[PP8002] torchtitan cannot express precision = fp16: its mixed_precision_param is bfloat16 or float32',
+    );
+    const t = exportText(
+      'torchtitan',
+      trainPlan('pipeline = 2  actions = ["0F0 0F1 0B0 0B1", "1F0 1B0 1F1 1B1"]', 'global = 2  seq = 512'),
+      { model: '8B' },
+    );
     expect(t.files.map((f) => f.name)).toEqual(['t.torchtitan.toml', 't.torchtitan.sh', 't.schedule.csv']);
     expect(t.files[2]!.text).toBe('0F0,0F1,0B0,0B1\n1F0,1B0,1F1,1B1\n');
-    expect(t.files[0]!.text).toContain('pipeline_parallel_schedule = "PipelineScheduleSingle"\npipeline_parallel_schedule_csv = "t.schedule.csv"');
+    expect(t.files[0]!.text).toContain(
+      'pipeline_parallel_schedule = "PipelineScheduleSingle"\npipeline_parallel_schedule_csv = "t.schedule.csv"',
+    );
   });
 });
 

@@ -38,9 +38,7 @@ describe('layout rules', () => {
 
   it('a blank line, a comment line and a nested block each end a run', () => {
     const out = fmt('plan p {\n a = 1\n\n bbb = 2\n // c\n cc = 3\n d { x = 1 }\n eeee = 4 f = 5\n}');
-    expect(out).toBe(
-      'plan p {\n  a = 1\n\n  bbb = 2\n  // c\n  cc = 3\n  d {\n    x = 1\n  }\n  eeee = 4\n  f    = 5\n}\n',
-    );
+    expect(out).toBe('plan p {\n  a = 1\n\n  bbb = 2\n  // c\n  cc = 3\n  d {\n    x = 1\n  }\n  eeee = 4\n  f    = 5\n}\n');
   });
 
   it('trailing comments stay on their line, aligned within a run', () => {

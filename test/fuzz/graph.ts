@@ -34,7 +34,42 @@ export function graphCorpus(): Graph[] {
 
 /** Values that have broken runtimes: zero, negatives, huge, fractional, non-finite, wrong types. */
 /** Cloned when used: a mutation may later edit inside the value it put in. */
-const HOSTILE: readonly unknown[] = [0, -1, -5, 1, 2, 3, 7, 64, 65537, 1e9, 1e300, -1e300, 1.5, 0.1, NaN, Infinity, -Infinity, Number.MAX_SAFE_INTEGER + 2, '', 'x', 'stage0', 'kv.{l}', 'layer.decode', '__proto__', 'constructor', null, true, false, [], [0], [0, 1], [1e9, 1e9], {}, { op: 'block', block: 'layer.decode', layers: [0, 1] }];
+const HOSTILE: readonly unknown[] = [
+  0,
+  -1,
+  -5,
+  1,
+  2,
+  3,
+  7,
+  64,
+  65537,
+  1e9,
+  1e300,
+  -1e300,
+  1.5,
+  0.1,
+  NaN,
+  Infinity,
+  -Infinity,
+  Number.MAX_SAFE_INTEGER + 2,
+  '',
+  'x',
+  'stage0',
+  'kv.{l}',
+  'layer.decode',
+  '__proto__',
+  'constructor',
+  null,
+  true,
+  false,
+  [],
+  [0],
+  [0, 1],
+  [1e9, 1e9],
+  {},
+  { op: 'block', block: 'layer.decode', layers: [0, 1] },
+];
 
 type Container = Record<string, unknown> | unknown[];
 
@@ -45,7 +80,8 @@ function slots(root: unknown): [Container, string | number][] {
   while (stack.length > 0) {
     const v = stack.pop();
     if (Array.isArray(v)) v.forEach((x, i) => (out.push([v, i]), stack.push(x)));
-    else if (typeof v === 'object' && v !== null) for (const [k, x] of Object.entries(v)) out.push([v as Record<string, unknown>, k]), stack.push(x);
+    else if (typeof v === 'object' && v !== null)
+      for (const [k, x] of Object.entries(v)) (out.push([v as Record<string, unknown>, k]), stack.push(x));
   }
   return out;
 }
@@ -58,7 +94,11 @@ export function mutateGraph(graph: Graph, random: () => number): { value: unknow
     const t = JSON.stringify(graph);
     const at = Math.floor(random() * t.length);
     const len = 1 + Math.floor(random() * 20);
-    const text = pick([() => t.slice(0, at) + t.slice(at + len), () => t.slice(0, at) + t.slice(at, at + len) + t.slice(at), () => t.slice(0, at) + pick(['9', '-', '0', '"', ']', '}', 'e99', 'null']) + t.slice(at + 1)])();
+    const text = pick([
+      () => t.slice(0, at) + t.slice(at + len),
+      () => t.slice(0, at) + t.slice(at, at + len) + t.slice(at),
+      () => t.slice(0, at) + pick(['9', '-', '0', '"', ']', '}', 'e99', 'null']) + t.slice(at + 1),
+    ])();
     try {
       return { value: JSON.parse(text), text };
     } catch {
@@ -82,7 +122,8 @@ export function mutateGraph(graph: Graph, random: () => number): { value: unknow
       else delete obj[k];
     } else if (op < 0.75 && Array.isArray(c)) c.push(structuredClone(c[k as number]));
     else if (op < 0.85 && typeof obj[k] === 'number') obj[k] = (obj[k] as number) * pick([2, 10, 1000, -1, 0.5]);
-    else if (op < 0.92) obj[k] = Array.isArray(obj[k]) ? [] : typeof obj[k] === 'object' && obj[k] !== null ? {} : structuredClone(pick(HOSTILE));
+    else if (op < 0.92)
+      obj[k] = Array.isArray(obj[k]) ? [] : typeof obj[k] === 'object' && obj[k] !== null ? {} : structuredClone(pick(HOSTILE));
     else if (!copied) {
       // Many copies of an array's entries (1,000 devices, tensors, steps).
       copied = true;
@@ -90,7 +131,8 @@ export function mutateGraph(graph: Graph, random: () => number): { value: unknow
       if (arrays.length > 0) {
         const [ac, ak] = pick(arrays);
         const arr = (ac as Record<string | number, unknown>)[ak] as unknown[];
-        if (arr.length > 0) (ac as Record<string | number, unknown>)[ak] = Array.from({ length: pick([100, 1000, 5000]) }, (_, i) => arr[i % arr.length]);
+        if (arr.length > 0)
+          (ac as Record<string | number, unknown>)[ak] = Array.from({ length: pick([100, 1000, 5000]) }, (_, i) => arr[i % arr.length]);
       }
     }
   }
@@ -113,7 +155,8 @@ export function fuzzGraphOnce(corpus: readonly Graph[], seed: number): Outcome &
     accepted = found.length === 0;
     for (const p of found) {
       if (!/^graph(\.|\[|$)/.test(p.path)) problems.push(`a problem without a JSON path: ${JSON.stringify(p)}`);
-      if (!p.message.startsWith(`${p.path} = `) || p.message.length <= p.path.length + 4) problems.push(`a problem whose message does not name its path and value: ${JSON.stringify(p)}`);
+      if (!p.message.startsWith(`${p.path} = `) || p.message.length <= p.path.length + 4)
+        problems.push(`a problem whose message does not name its path and value: ${JSON.stringify(p)}`);
     }
   } catch (e) {
     problems.push(`threw: ${e instanceof Error ? e.stack : String(e)}`);
@@ -140,13 +183,22 @@ export async function runtimeOnce(corpus: readonly Graph[], seed: number): Promi
   let timer: NodeJS.Timeout | undefined;
   try {
     rt = await createRuntime(value as never, { weights: 'random:1' });
-    const hang = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${GRAPH_HANG_MS} ms`)), GRAPH_HANG_MS)));
+    const hang = new Promise<never>(
+      (_, reject) => (timer = setTimeout(() => reject(new Error(`no answer in ${GRAPH_HANG_MS} ms`)), GRAPH_HANG_MS)),
+    );
     const vocab = (value as Graph).model.vocab;
-    await Promise.race([rt.generate([1, 2, 3].map((id) => id % vocab), { maxNewTokens: 2 }), hang]);
+    await Promise.race([
+      rt.generate(
+        [1, 2, 3].map((id) => id % vocab),
+        { maxNewTokens: 2 },
+      ),
+      hang,
+    ]);
     return { outcome: 'served', problems: [] };
   } catch (e) {
     const err = e as Error;
-    if (typed.some((T) => e instanceof T) && err.message.length > 0) return { outcome: `${err.name}: ${err.message.split('\n')[0]}`, problems: [] };
+    if (typed.some((T) => e instanceof T) && err.message.length > 0)
+      return { outcome: `${err.name}: ${err.message.split('\n')[0]}`, problems: [] };
     return { outcome: 'crash', problems: [`createRuntime or generate failed with ${err?.name ?? typeof e}: ${err?.message ?? String(e)}`] };
   } finally {
     clearTimeout(timer);

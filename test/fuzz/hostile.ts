@@ -27,7 +27,8 @@ import type { Outcome } from './targets.js';
 export const CASE_MS = 5000;
 
 const MODEL = 'model m {\n  arch = llama  layers = 2  hidden = 64  heads = 4  ffn = 128  vocab = 100  max_seq = 64\n}\n';
-const PLAN = 'cluster c {\n  gpu = H100_SXM_80GB  gpus = 1\n}\nplan p {\n  model = m  cluster = c  mode = serve\n  batch { max_batch = 1  seq = 64 }\n}\n';
+const PLAN =
+  'cluster c {\n  gpu = H100_SXM_80GB  gpus = 1\n}\nplan p {\n  model = m  cluster = c  mode = serve\n  batch { max_batch = 1  seq = 64 }\n}\n';
 const SECRET = 'parplan-fuzz-secret-91c4';
 
 export interface ImportsWorkspace {
@@ -71,12 +72,37 @@ export function importsWorkspace(): ImportsWorkspace {
 function importPath(ws: ImportsWorkspace, random: () => number): string {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
   const names = [
-    'models.plan', 'in-link.plan', 'out-link.plan', 'zero.plan', 'fifo.plan', 'huge.plan', 'loop-a.plan', 'cycle-a.plan',
-    'notes.txt', 'sub', 'sub/deep.plan', 'sub/up/models.plan', 'out-dir/secret.plan', 'missing.plan', 'plans', '.git', '',
+    'models.plan',
+    'in-link.plan',
+    'out-link.plan',
+    'zero.plan',
+    'fifo.plan',
+    'huge.plan',
+    'loop-a.plan',
+    'cycle-a.plan',
+    'notes.txt',
+    'sub',
+    'sub/deep.plan',
+    'sub/up/models.plan',
+    'out-dir/secret.plan',
+    'missing.plan',
+    'plans',
+    '.git',
+    '',
   ];
   const absolute = [
-    '/dev/zero', '/dev/null', '/dev/stdin', '/proc/self/environ', '/proc/self/fd/0', '/etc/passwd', '/etc', '/',
-    join(ws.outside, 'secret.plan'), join(ws.outside, 'secret.txt'), join(ws.repo, 'models.plan'), join(ws.repo, 'plans', 'fifo.plan'),
+    '/dev/zero',
+    '/dev/null',
+    '/dev/stdin',
+    '/proc/self/environ',
+    '/proc/self/fd/0',
+    '/etc/passwd',
+    '/etc',
+    '/',
+    join(ws.outside, 'secret.plan'),
+    join(ws.outside, 'secret.txt'),
+    join(ws.repo, 'models.plan'),
+    join(ws.repo, 'plans', 'fifo.plan'),
   ];
   switch (Math.floor(random() * 8)) {
     case 0:
@@ -138,7 +164,20 @@ export const HUGE_PEAK_BYTES = 2 * 1024 ** 3;
 export function hugeText(random: () => number, maxBytes = LIMITS.planFileBytes): { kind: string; text: string } {
   const size = Math.floor(maxBytes * (0.05 + 0.95 * random()));
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
-  const kinds = ['long-ident', 'long-string', 'long-comment', 'long-number', 'declarations', 'entries', 'nesting', 'list-nesting', 'noise', 'nul', 'errors', 'unterminated'] as const;
+  const kinds = [
+    'long-ident',
+    'long-string',
+    'long-comment',
+    'long-number',
+    'declarations',
+    'entries',
+    'nesting',
+    'list-nesting',
+    'noise',
+    'nul',
+    'errors',
+    'unterminated',
+  ] as const;
   const kind = pick(kinds);
   const fill = (unit: string) => unit.repeat(Math.max(1, Math.floor(size / unit.length)));
   switch (kind) {

@@ -19,7 +19,14 @@ import { mulberry32 } from '../../src/util/random.js';
 /** A case whose connection is still open this long after it started is a hang. */
 export const HANG_MS = 5000;
 /** The server's limits during the run: small, so that slow clients end quickly. */
-const LIMITS = { headersTimeoutMs: 300, bodyTimeoutMs: 300, requestTimeoutMs: 600, keepAliveTimeoutMs: 200, maxConnections: 64, maxBodyBytes: 64 * 1024 };
+const LIMITS = {
+  headersTimeoutMs: 300,
+  bodyTimeoutMs: 300,
+  requestTimeoutMs: 600,
+  keepAliveTimeoutMs: 200,
+  maxConnections: 64,
+  maxBodyBytes: 64 * 1024,
+};
 const DRAIN_MS = 1000;
 /** Most the process's resident set may grow during a run, bytes (a leak per connection or request shows past it). */
 export const RSS_GROWTH_BOUND = 256 * 1024 * 1024;
@@ -53,14 +60,26 @@ function randomBytes(r: Rng, n: number): Buffer {
 }
 
 function tokenValue(r: Rng): unknown {
-  return pick(r, [() => int(r, 0, VOCAB - 1), () => int(r, 0, VOCAB - 1), () => -1, () => VOCAB, () => 1e9, () => 1.5, () => 'x', () => null, () => [1], () => 2 ** 53])();
+  return pick(r, [
+    () => int(r, 0, VOCAB - 1),
+    () => int(r, 0, VOCAB - 1),
+    () => -1,
+    () => VOCAB,
+    () => 1e9,
+    () => 1.5,
+    () => 'x',
+    () => null,
+    () => [1],
+    () => 2 ** 53,
+  ])();
 }
 
 /** A generate body: mostly close to valid, sometimes not an object at all. */
 function generateBody(r: Rng): string {
   if (r() < 0.1) return JSON.stringify(pick(r, [[], null, 1, 'prompt', { prompt: 'abc' }, [{ prompt: [1] }]]));
   const o: Record<string, unknown> = {};
-  if (r() < 0.95) o.prompt = Array.from({ length: pick(r, [0, 1, 3, 10, int(r, 1, 300)]) }, () => (r() < 0.9 ? int(r, 0, VOCAB - 1) : tokenValue(r)));
+  if (r() < 0.95)
+    o.prompt = Array.from({ length: pick(r, [0, 1, 3, 10, int(r, 1, 300)]) }, () => (r() < 0.9 ? int(r, 0, VOCAB - 1) : tokenValue(r)));
   if (r() < 0.95) o.max_new_tokens = r() < 0.85 ? int(r, 1, 12) : pick(r, [0, -1, 1e9, 1.5, '3', null, 300]);
   if (r() < 0.2) o.stop = r() < 0.8 ? [int(r, 0, VOCAB - 1)] : pick(r, ['x', [null], {}]);
   if (r() < 0.2) o.deadline_ms = r() < 0.8 ? int(r, 0, 50) : pick(r, [-1, 'soon', 1e12]);
@@ -79,13 +98,35 @@ function generateBody(r: Rng): string {
 }
 
 const METHODS = ['GET', 'POST', 'POST', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH', 'post', 'CONNECT', 'TRACE', 'BREW', ''];
-const PATHS = ['/v1/generate', '/v1/generate', '/v1/generate', '/healthz', '/v1/stats', '/', '/v1/generate?x=1', '//v1/generate', '/%zz', '/v1/../v1/generate', 'http://127.0.0.1/healthz', '*', '/\u00e9', ''];
+const PATHS = [
+  '/v1/generate',
+  '/v1/generate',
+  '/v1/generate',
+  '/healthz',
+  '/v1/stats',
+  '/',
+  '/v1/generate?x=1',
+  '//v1/generate',
+  '/%zz',
+  '/v1/../v1/generate',
+  'http://127.0.0.1/healthz',
+  '*',
+  '/\u00e9',
+  '',
+];
 const VERSIONS = ['HTTP/1.1', 'HTTP/1.1', 'HTTP/1.1', 'HTTP/1.0', 'HTTP/2.0', 'HTTP/9', 'HTTPS/1.1', ''];
 
 /** One request's bytes (request line, headers, body, framing), and its method. */
 function request(r: Rng): { bytes: Buffer; method: string } {
   const method = r() < 0.8 ? (r() < 0.85 ? 'POST' : 'GET') : pick(r, METHODS);
-  const path = r() < 0.8 ? (method === 'GET' ? pick(r, ['/healthz', '/v1/stats']) : '/v1/generate') : r() < 0.95 ? pick(r, PATHS) : '/' + 'a'.repeat(int(r, 1000, 20_000));
+  const path =
+    r() < 0.8
+      ? method === 'GET'
+        ? pick(r, ['/healthz', '/v1/stats'])
+        : '/v1/generate'
+      : r() < 0.95
+        ? pick(r, PATHS)
+        : '/' + 'a'.repeat(int(r, 1000, 20_000));
   const version = r() < 0.95 ? 'HTTP/1.1' : pick(r, VERSIONS);
   let body: Buffer = Buffer.from(method === 'GET' && r() < 0.9 ? '' : r() < 0.75 ? generateBody(r) : '');
   if (body.length === 0 && r() < 0.3) body = randomBytes(r, pick(r, [1, 10, 1000, int(r, 1, 5000), LIMITS.maxBodyBytes + int(r, 1, 1000)]));
@@ -107,7 +148,7 @@ function request(r: Rng): { bytes: Buffer; method: string } {
   else if (framing < 0.95) {
     headers.push('Transfer-Encoding: chunked');
     const parts: Buffer[] = [];
-    for (let i = 0; i < body.length; ) {
+    for (let i = 0; i < body.length;) {
       const n = Math.min(body.length - i, int(r, 1, 512));
       parts.push(Buffer.from(`${n.toString(16)}\r\n`), body.subarray(i, i + n), Buffer.from('\r\n'));
       i += n;
@@ -121,7 +162,15 @@ function request(r: Rng): { bytes: Buffer; method: string } {
   return { bytes: Buffer.concat([Buffer.from(head, r() < 0.98 ? 'utf8' : 'latin1'), framed]), method };
 }
 
-type Plan = { bytes: Buffer; requests: number; methods: string[]; how: 'whole' | 'slow' | 'stall' | 'disconnect' | 'half-close' | 'silent'; pieces: number; delayMs: number; cut: number };
+type Plan = {
+  bytes: Buffer;
+  requests: number;
+  methods: string[];
+  how: 'whole' | 'slow' | 'stall' | 'disconnect' | 'half-close' | 'silent';
+  pieces: number;
+  delayMs: number;
+  cut: number;
+};
 
 export function plan(seed: number): Plan {
   const r = mulberry32(seed);
@@ -143,7 +192,8 @@ function responses(buf: Buffer, methods: readonly string[]): { status: number; b
     if (end < 0) break;
     const head = buf.subarray(at, end).toString('latin1');
     const m = /^HTTP\/1\.1 (\d{3}) /.exec(head);
-    if (!m) return `not an HTTP response: ${JSON.stringify(head.slice(0, 60))} after ${JSON.stringify(buf.subarray(0, at).toString('latin1').slice(0, 400))}`;
+    if (!m)
+      return `not an HTTP response: ${JSON.stringify(head.slice(0, 60))} after ${JSON.stringify(buf.subarray(0, at).toString('latin1').slice(0, 400))}`;
     const length = methods[out.length] === 'HEAD' ? 0 : Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1] ?? 0);
     if (end + 4 + length > buf.length) break;
     const status = Number(m[1]);
@@ -165,8 +215,15 @@ function answerProblem(a: { status: number; body: string; json: boolean }): stri
     return `status ${a.status}: the body is not JSON: ${a.body.slice(0, 100)}`;
   }
   const o = v as { tokens?: unknown; error?: { code?: unknown; message?: unknown }; status?: unknown };
-  if (a.status === 200 && !Array.isArray(o.tokens) && typeof o.status !== 'string' && typeof (o as { healthy?: unknown }).healthy !== 'boolean') return `200 without tokens, status or stats: ${a.body.slice(0, 100)}`;
-  if (a.status >= 400 && (typeof o.error?.code !== 'string' || typeof o.error.message !== 'string') && typeof o.status !== 'string') return `status ${a.status} without an error code and message: ${a.body.slice(0, 100)}`;
+  if (
+    a.status === 200 &&
+    !Array.isArray(o.tokens) &&
+    typeof o.status !== 'string' &&
+    typeof (o as { healthy?: unknown }).healthy !== 'boolean'
+  )
+    return `200 without tokens, status or stats: ${a.body.slice(0, 100)}`;
+  if (a.status >= 400 && (typeof o.error?.code !== 'string' || typeof o.error.message !== 'string') && typeof o.status !== 'string')
+    return `status ${a.status} without an error code and message: ${a.body.slice(0, 100)}`;
   return undefined;
 }
 
@@ -247,12 +304,21 @@ function runCase(port: number, seed: number): Promise<{ problems: string[]; answ
 }
 
 /** Seeds `first` … `first + count − 1`, `concurrency` at a time, then the checks at the end. */
-export async function fuzzHttp(options: { count: number; first?: number; concurrency?: number; progress?: (done: number, failures: number) => void }): Promise<HttpFuzzReport> {
+export async function fuzzHttp(options: {
+  count: number;
+  first?: number;
+  concurrency?: number;
+  progress?: (done: number, failures: number) => void;
+}): Promise<HttpFuzzReport> {
   const t0 = performance.now();
   const first = options.first ?? 1;
   const concurrency = options.concurrency ?? 32;
   const engine = new CpuEngine({ slots: 8, maxSeq: 256, vocabSize: VOCAB, decodeMs: 1 });
-  const server: Server = createServer(engine, { maxBatch: 8, maxWaitMs: 2, queue: 16, maxSeq: 256, maxPrefillTokens: 512 }, { vocabSize: VOCAB });
+  const server: Server = createServer(
+    engine,
+    { maxBatch: 8, maxWaitMs: 2, queue: 16, maxSeq: 256, maxPrefillTokens: 512 },
+    { vocabSize: VOCAB },
+  );
   const http: HttpHandle = await startHttpServer(server, { port: 0, ...LIMITS });
   const failures: string[] = [];
   const statuses: Record<number, number> = {};
@@ -279,12 +345,19 @@ export async function fuzzHttp(options: { count: number; first?: number; concurr
   try {
     await Promise.all(Array.from({ length: concurrency }, worker));
     // Nothing left behind: connections, slots, queue; the counters balance.
-    await until(() => http.connections().open === 0, 2000).catch(() => failures.push(`${http.connections().open} connections still open after the run`));
-    await until(() => server.stats().active === 0 && server.stats().queueDepth === 0, 2000).catch(() => failures.push('requests still running after the run'));
-    await until(() => engine.occupiedSlots().length === 0, 2000).catch(() => failures.push(`slots still held: ${engine.occupiedSlots().join(', ')}`));
+    await until(() => http.connections().open === 0, 2000).catch(() =>
+      failures.push(`${http.connections().open} connections still open after the run`),
+    );
+    await until(() => server.stats().active === 0 && server.stats().queueDepth === 0, 2000).catch(() =>
+      failures.push('requests still running after the run'),
+    );
+    await until(() => engine.occupiedSlots().length === 0, 2000).catch(() =>
+      failures.push(`slots still held: ${engine.occupiedSlots().join(', ')}`),
+    );
     const s = server.stats();
     const q = s.requests;
-    if (q.submitted !== q.completed + q.rejected + q.cancelled + q.deadline + q.failed + s.queueDepth + s.active) failures.push(`the counters do not balance: ${JSON.stringify(s.requests)}`);
+    if (q.submitted !== q.completed + q.rejected + q.cancelled + q.deadline + q.failed + s.queueDepth + s.active)
+      failures.push(`the counters do not balance: ${JSON.stringify(s.requests)}`);
     const ok = await fetch(`${http.url}/v1/generate`, { method: 'POST', body: '{"prompt":[1,2],"max_new_tokens":2}' });
     if (ok.status !== 200) failures.push(`a normal request after the run: ${ok.status}`);
     await ok.arrayBuffer();
@@ -296,7 +369,10 @@ export async function fuzzHttp(options: { count: number; first?: number; concurr
       openRaw(http.port, ''),
     ]);
     const long = Array.from({ length: 4 }, () =>
-      fetch(`${http.url}/v1/generate`, { method: 'POST', body: '{"prompt":[1],"max_new_tokens":250}' }).then((r) => r.status, () => 0),
+      fetch(`${http.url}/v1/generate`, { method: 'POST', body: '{"prompt":[1],"max_new_tokens":250}' }).then(
+        (r) => r.status,
+        () => 0,
+      ),
     );
     await until(() => server.stats().active >= 4, 2000).catch(() => failures.push('the long generations did not start'));
     const ts = performance.now();
@@ -304,14 +380,25 @@ export async function fuzzHttp(options: { count: number; first?: number; concurr
     shutdownMs = performance.now() - ts;
     if (shutdownMs > DRAIN_MS + 500) failures.push(`shutdown took ${Math.round(shutdownMs)} ms (drain ${DRAIN_MS} ms)`);
     const longStatuses = await Promise.all(long);
-    if (longStatuses.some((st) => st !== 503 && st !== 200)) failures.push(`generations stopped by the shutdown answered ${longStatuses.join(', ')}`);
+    if (longStatuses.some((st) => st !== 503 && st !== 200))
+      failures.push(`generations stopped by the shutdown answered ${longStatuses.join(', ')}`);
     for (const h of holders) h.destroy();
     if (peakRss - startRss > RSS_GROWTH_BOUND) failures.push(`the resident set grew by ${Math.round((peakRss - startRss) / 2 ** 20)} MiB`);
   } finally {
     clearInterval(sampler);
     await http.close({ drainMs: 100 });
   }
-  return { cases: options.count, failures, unanswered, statuses, slowestMs, peakRss, rssGrowth: peakRss - startRss, shutdownMs, seconds: (performance.now() - t0) / 1000 };
+  return {
+    cases: options.count,
+    failures,
+    unanswered,
+    statuses,
+    slowestMs,
+    peakRss,
+    rssGrowth: peakRss - startRss,
+    shutdownMs,
+    seconds: (performance.now() - t0) / 1000,
+  };
 }
 
 function openRaw(port: number, text: string): Promise<net.Socket> {

@@ -12,27 +12,171 @@ import { mutate } from './mutate.js';
 
 /** Expressions a literal or a name may become. */
 export const EXPRESSIONS = [
-  '0', '-1', '1e309', 'NaN', 'Infinity', '2 ** 53', '0.5', '1n', '0x10', '1_000', '1 / 0', '0 / 0', '10 % 0',
-  "'bf16'", "'H100_SXM_80GB'", "''", "'5 ms'", '"\\u0000"', "'\\n'", '`x`', '`${1}`', '`${SEQ} tokens`', '`${undefined}`', '`${{}}`', '`${[1]}`',
-  'true', 'null', 'undefined', 'void 0', '[]', '{}', '[1, 2]', '{ a: 1 }', '{ ...{} }', '[...[1, 2]]', '[1, 2][5]', "'ab'.length", '[, 1]',
-  'SEQ', 'LLAMA3_8B', 'LLAMA', 'llama3_8b', 'llama', 'node', 'chat', 'plan', 'model', 'cluster', 'pp', 'x', 'this', 'globalThis',
-  'Math.max(1, 2)', 'f()', 'new Date()', 'x?.y', 'a ?? b', 'c ? 1 : 2', '(1, 2)', 'typeof x', '-"3"', '+"4"', '"5" + 1', '1 + {}', 'null + 1',
-  "plan('p', {})", 'plan()', "plan('p')", 'plan``', 'plan`${1}`', "cluster('c', { gpu: 'L4', gpus: 1 })", 'model`m { }`', 'planFile`import "m.plan"`',
-  'planFile`import "models.plan"`', 'pp.plan`q { }`', 'Symbol()', 'async () => 1', 'function () {}', 'class {}', 'import.meta', 'await 1',
-  '<T,>(x: T) => x', 'delete x.y', '{ [SEQ]: 1 }', '{ [{}]: 1 }', '{ get a() { return 1; } }', '{ a() {} }', '{ "a b": 1, 2: 3 }',
-  "'m 2'", "'x { } plan y'", "'é'", '{ __key0: 1, "a b": 2 }',
-  '{ constructor: 1 }', '{ __proto__: null }', "{ ['toString']: 'x' }", '{ valueOf: {} }', "'constructor'", "'__proto__'",
+  '0',
+  '-1',
+  '1e309',
+  'NaN',
+  'Infinity',
+  '2 ** 53',
+  '0.5',
+  '1n',
+  '0x10',
+  '1_000',
+  '1 / 0',
+  '0 / 0',
+  '10 % 0',
+  "'bf16'",
+  "'H100_SXM_80GB'",
+  "''",
+  "'5 ms'",
+  '"\\u0000"',
+  "'\\n'",
+  '`x`',
+  '`${1}`',
+  '`${SEQ} tokens`',
+  '`${undefined}`',
+  '`${{}}`',
+  '`${[1]}`',
+  'true',
+  'null',
+  'undefined',
+  'void 0',
+  '[]',
+  '{}',
+  '[1, 2]',
+  '{ a: 1 }',
+  '{ ...{} }',
+  '[...[1, 2]]',
+  '[1, 2][5]',
+  "'ab'.length",
+  '[, 1]',
+  'SEQ',
+  'LLAMA3_8B',
+  'LLAMA',
+  'llama3_8b',
+  'llama',
+  'node',
+  'chat',
+  'plan',
+  'model',
+  'cluster',
+  'pp',
+  'x',
+  'this',
+  'globalThis',
+  'Math.max(1, 2)',
+  'f()',
+  'new Date()',
+  'x?.y',
+  'a ?? b',
+  'c ? 1 : 2',
+  '(1, 2)',
+  'typeof x',
+  '-"3"',
+  '+"4"',
+  '"5" + 1',
+  '1 + {}',
+  'null + 1',
+  "plan('p', {})",
+  'plan()',
+  "plan('p')",
+  'plan``',
+  'plan`${1}`',
+  "cluster('c', { gpu: 'L4', gpus: 1 })",
+  'model`m { }`',
+  'planFile`import "m.plan"`',
+  'planFile`import "models.plan"`',
+  'pp.plan`q { }`',
+  'Symbol()',
+  'async () => 1',
+  'function () {}',
+  'class {}',
+  'import.meta',
+  'await 1',
+  '<T,>(x: T) => x',
+  'delete x.y',
+  '{ [SEQ]: 1 }',
+  '{ [{}]: 1 }',
+  '{ get a() { return 1; } }',
+  '{ a() {} }',
+  '{ "a b": 1, 2: 3 }',
+  "'m 2'",
+  "'x { } plan y'",
+  "'é'",
+  '{ __key0: 1, "a b": 2 }',
+  '{ constructor: 1 }',
+  '{ __proto__: null }',
+  "{ ['toString']: 'x' }",
+  '{ valueOf: {} }',
+  "'constructor'",
+  "'__proto__'",
 ];
 
 /** Text inserted between tokens. */
 export const INSERTS = [
-  ' as const', ' satisfies ModelOptions', ' as any', ' as unknown as number', '!', '?.', ' await ', '...', '() => ', 'async ',
-  '(', ')', ',', ';', '{', '}', '[', ']', '`', '${', ' + ', ' * ', ' - ', '\n', '/*', '*/', '//', ':', '?', '=', '.',
-  'export ', 'const ', 'let ', 'declare ', '@dec ', '<', '>', '#', '\\', '\u2028', 'plan`', 'planFile`', 'typeof ', 'new ',
+  ' as const',
+  ' satisfies ModelOptions',
+  ' as any',
+  ' as unknown as number',
+  '!',
+  '?.',
+  ' await ',
+  '...',
+  '() => ',
+  'async ',
+  '(',
+  ')',
+  ',',
+  ';',
+  '{',
+  '}',
+  '[',
+  ']',
+  '`',
+  '${',
+  ' + ',
+  ' * ',
+  ' - ',
+  '\n',
+  '/*',
+  '*/',
+  '//',
+  ':',
+  '?',
+  '=',
+  '.',
+  'export ',
+  'const ',
+  'let ',
+  'declare ',
+  '@dec ',
+  '<',
+  '>',
+  '#',
+  '\\',
+  '\u2028',
+  'plan`',
+  'planFile`',
+  'typeof ',
+  'new ',
 ];
 
 /** Text put into a template: breaks it, nests it, or adds substitutions. */
-export const TEMPLATE_BREAKS = ['${', '`', '}', '${x}', '\\', '${${1}}', '${`${1}`}', '${plan`a { }`}', '${() => 1}', '\\${1}', '${', '\n', '$'];
+export const TEMPLATE_BREAKS = [
+  '${',
+  '`',
+  '}',
+  '${x}',
+  '\\',
+  '${${1}}',
+  '${`${1}`}',
+  '${plan`a { }`}',
+  '${() => 1}',
+  '\\${1}',
+  '${',
+  '\n',
+  '$',
+];
 
 interface Token {
   start: number;
@@ -56,10 +200,17 @@ export function tokens(text: string): Token[] {
 }
 
 const isLiteral = (k: ts.SyntaxKind) =>
-  k === ts.SyntaxKind.NumericLiteral || k === ts.SyntaxKind.StringLiteral || k === ts.SyntaxKind.NoSubstitutionTemplateLiteral ||
-  k === ts.SyntaxKind.Identifier || k === ts.SyntaxKind.TrueKeyword || k === ts.SyntaxKind.FalseKeyword;
+  k === ts.SyntaxKind.NumericLiteral ||
+  k === ts.SyntaxKind.StringLiteral ||
+  k === ts.SyntaxKind.NoSubstitutionTemplateLiteral ||
+  k === ts.SyntaxKind.Identifier ||
+  k === ts.SyntaxKind.TrueKeyword ||
+  k === ts.SyntaxKind.FalseKeyword;
 const isTemplatePart = (k: ts.SyntaxKind) =>
-  k === ts.SyntaxKind.TemplateHead || k === ts.SyntaxKind.TemplateMiddle || k === ts.SyntaxKind.TemplateTail || k === ts.SyntaxKind.NoSubstitutionTemplateLiteral;
+  k === ts.SyntaxKind.TemplateHead ||
+  k === ts.SyntaxKind.TemplateMiddle ||
+  k === ts.SyntaxKind.TemplateTail ||
+  k === ts.SyntaxKind.NoSubstitutionTemplateLiteral;
 
 /** Whole statements appended to `file`: cycles, self-references, odd imports. */
 export function appendices(file: string): string[] {
@@ -100,13 +251,15 @@ export function mutateTs(text: string, file: string, random: () => number, edits
       case 1: // duplicate a token
         s = s.slice(0, t.end) + ' ' + s.slice(t.start, t.end) + s.slice(t.end);
         break;
-      case 2: { // swap a token with its neighbour
+      case 2: {
+        // swap a token with its neighbour
         const j = toks.indexOf(t);
         const u = toks[j + 1];
         if (u) s = s.slice(0, t.start) + s.slice(u.start, u.end) + s.slice(t.end, u.start) + s.slice(t.start, t.end) + s.slice(u.end);
         break;
       }
-      case 3: { // replace a literal or a name with another expression
+      case 3: {
+        // replace a literal or a name with another expression
         const lit = toks.filter((k) => isLiteral(k.kind));
         const u = lit.length > 0 ? pick(lit) : t;
         s = s.slice(0, u.start) + pick(EXPRESSIONS) + s.slice(u.end);
@@ -115,18 +268,31 @@ export function mutateTs(text: string, file: string, random: () => number, edits
       case 4: // insert something between tokens
         s = s.slice(0, t.start) + pick(INSERTS) + s.slice(t.start);
         break;
-      case 5: { // break or nest a template
+      case 5: {
+        // break or nest a template
         const parts = toks.filter((k) => isTemplatePart(k.kind));
         const u = parts.length > 0 ? pick(parts) : t;
         const at = u.start + Math.floor(random() * (u.end - u.start + 1));
         s = s.slice(0, at) + pick(TEMPLATE_BREAKS) + s.slice(at);
         break;
       }
-      case 6: { // wrap a literal
+      case 6: {
+        // wrap a literal
         const lit = toks.filter((k) => isLiteral(k.kind));
         const u = lit.length > 0 ? pick(lit) : t;
         const v = s.slice(u.start, u.end);
-        const wraps = [`(${v} as const)`, `${v}!`, `(${v} satisfies number)`, `await ${v}`, `(() => ${v})()`, `...${v}`, `${v}?.x`, `[${v}][0]`, `{ v: ${v} }.v`, `\`\${${v}}\``];
+        const wraps = [
+          `(${v} as const)`,
+          `${v}!`,
+          `(${v} satisfies number)`,
+          `await ${v}`,
+          `(() => ${v})()`,
+          `...${v}`,
+          `${v}?.x`,
+          `[${v}][0]`,
+          `{ v: ${v} }.v`,
+          `\`\${${v}}\``,
+        ];
         s = s.slice(0, u.start) + pick(wraps) + s.slice(u.end);
         break;
       }

@@ -11,13 +11,56 @@ import type { Host } from '../../src/load.js';
 import { mulberry32 as rng } from '../../src/util/random.js';
 
 export const SNIPPETS = [
-  '{', '}', '[', ']', '=', ';', ',', '..', '"', '/*', '//', '\n', ' ', '%', '-', '.',
-  '0', '1e309', '99999999999999999999', '1_000', '0..0', '5 ms', '24 GiB', '1f1b', 'x',
-  'tensor = 0', 'pipeline = 1000', 'data = 3', 'zero = 3', 'stages = [0..1]', 'batch { }',
-  'model', 'plan', 'cluster', 'import "x.plan"', 'gpu { }', 'schedule = interleaved', 'virtual = 2',
-  'mode = train', 'mode = serve', 'recompute = full', '\u00e9', '\u0000', '\t', '\r',
+  '{',
+  '}',
+  '[',
+  ']',
+  '=',
+  ';',
+  ',',
+  '..',
+  '"',
+  '/*',
+  '//',
+  '\n',
+  ' ',
+  '%',
+  '-',
+  '.',
+  '0',
+  '1e309',
+  '99999999999999999999',
+  '1_000',
+  '0..0',
+  '5 ms',
+  '24 GiB',
+  '1f1b',
+  'x',
+  'tensor = 0',
+  'pipeline = 1000',
+  'data = 3',
+  'zero = 3',
+  'stages = [0..1]',
+  'batch { }',
+  'model',
+  'plan',
+  'cluster',
+  'import "x.plan"',
+  'gpu { }',
+  'schedule = interleaved',
+  'virtual = 2',
+  'mode = train',
+  'mode = serve',
+  'recompute = full',
+  '\u00e9',
+  '\u0000',
+  '\t',
+  '\r',
   // Names JavaScript objects already have: a lookup by the user's word must not find them.
-  'constructor = 1', '__proto__', 'toString', 'hasOwnProperty = x',
+  'constructor = 1',
+  '__proto__',
+  'toString',
+  'hasOwnProperty = x',
 ];
 
 /** The seeded PRNG, so failures can be replayed from a seed. */
@@ -38,11 +81,13 @@ export function mutate(text: string, random: () => number, edits = 1 + Math.floo
       case 2: // duplicate a run
         s = s.slice(0, at) + s.slice(at, at + len) + s.slice(at);
         break;
-      case 3: { // replace a number with another
+      case 3: {
+        // replace a number with another
         s = s.replace(/\d+/g, (m) => (random() < 0.05 ? String(Math.floor(random() * 100000)) : m));
         break;
       }
-      default: { // swap two lines
+      default: {
+        // swap two lines
         const lines = s.split('\n');
         const a = Math.floor(random() * lines.length);
         const b = Math.floor(random() * lines.length);
@@ -95,7 +140,8 @@ export function violations(a: Analysis): string[] {
   }
   for (const r of a.results) {
     for (const dev of r.memory.devices) {
-      if (!Number.isSafeInteger(dev.totalBytes) || dev.totalBytes < 0) out.push(`plan ${r.plan.name}: total ${dev.totalBytes} is not a byte count`);
+      if (!Number.isSafeInteger(dev.totalBytes) || dev.totalBytes < 0)
+        out.push(`plan ${r.plan.name}: total ${dev.totalBytes} is not a byte count`);
     }
   }
   return out;
@@ -118,20 +164,77 @@ export function fuzzOnce(files: Map<string, string>, seed: number): { path: stri
 
 /** Settings that keep a plan's syntax: mostly valid, some out of range, for the parts after the checker. */
 export const PLAN_KNOBS = [
-  'tensor = 2', 'tensor = 8', 'tensor = 3', 'pipeline = 2', 'pipeline = 4', 'data = 2', 'data = 16', 'zero = 1', 'zero = 2', 'zero = 3',
-  'schedule = gpipe', 'schedule = interleaved  virtual = 2', 'virtual = 3', 'recompute = full', 'recompute = selective', 'recompute = none',
-  'sequence_parallel = true', 'sequence_parallel = false', 'precision = fp16', 'precision = fp32', 'optimizer = sgd', 'optimizer = adam',
-  'grad_dtype = bf16', 'microbatches = 8', 'attention = standard', 'engine = webgpu', 'engine = generic', 'kv_dtype = int4', 'kv_dtype = fp8',
-  'kv_dtype = fp32', 'reserve = 0%', 'reserve = 90%', 'workspace = 0 B', 'workspace = 8 GiB', 'stages = [0..0, 1..1]', 'mode = train', 'mode = serve',
+  'tensor = 2',
+  'tensor = 8',
+  'tensor = 3',
+  'pipeline = 2',
+  'pipeline = 4',
+  'data = 2',
+  'data = 16',
+  'zero = 1',
+  'zero = 2',
+  'zero = 3',
+  'schedule = gpipe',
+  'schedule = interleaved  virtual = 2',
+  'virtual = 3',
+  'recompute = full',
+  'recompute = selective',
+  'recompute = none',
+  'sequence_parallel = true',
+  'sequence_parallel = false',
+  'precision = fp16',
+  'precision = fp32',
+  'optimizer = sgd',
+  'optimizer = adam',
+  'grad_dtype = bf16',
+  'microbatches = 8',
+  'attention = standard',
+  'engine = webgpu',
+  'engine = generic',
+  'kv_dtype = int4',
+  'kv_dtype = fp8',
+  'kv_dtype = fp32',
+  'reserve = 0%',
+  'reserve = 90%',
+  'workspace = 0 B',
+  'workspace = 8 GiB',
+  'stages = [0..0, 1..1]',
+  'mode = train',
+  'mode = serve',
   'actions = ["0F0 0B0", "0F0 0B0"]',
 ];
 export const BATCH_KNOBS = [
-  'max_batch = 1', 'max_batch = 1024', 'max_wait = 1 us', 'max_wait = 10 s', 'queue = 0', 'max_prefill_tokens = 1', 'seq = 1', 'seq = 131072',
-  'global = 1', 'global = 4096', 'micro = 1', 'micro = 8', 'micro = 3',
+  'max_batch = 1',
+  'max_batch = 1024',
+  'max_wait = 1 us',
+  'max_wait = 10 s',
+  'queue = 0',
+  'max_prefill_tokens = 1',
+  'seq = 1',
+  'seq = 131072',
+  'global = 1',
+  'global = 4096',
+  'micro = 1',
+  'micro = 8',
+  'micro = 3',
 ];
 export const MODEL_KNOBS = [
-  'dtype = int4', 'dtype = fp8', 'dtype = fp32', 'dtype = fp16', 'norm = layernorm', 'activation = gelu', 'bias = true', 'positions = learned',
-  'tied_embeddings = true', 'kv_heads = 1', 'layers = 1', 'layers = 3', 'heads = 1', 'head_dim = 256', 'vocab = 7', 'max_seq = 1',
+  'dtype = int4',
+  'dtype = fp8',
+  'dtype = fp32',
+  'dtype = fp16',
+  'norm = layernorm',
+  'activation = gelu',
+  'bias = true',
+  'positions = learned',
+  'tied_embeddings = true',
+  'kv_heads = 1',
+  'layers = 1',
+  'layers = 3',
+  'heads = 1',
+  'head_dim = 256',
+  'vocab = 7',
+  'max_seq = 1',
 ];
 
 /** One value as the corpus writes them: a list, a string, a word or number with an optional unit. */
@@ -143,9 +246,18 @@ export function mutateKnobs(text: string, random: () => number, edits = 1 + Math
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
   for (let i = 0; i < edits; i++) {
     const kind = Math.floor(random() * 4);
-    const [opener, knobs] = kind === 0 ? [/\bplan\s+\w+\s*\{/g, PLAN_KNOBS] : kind === 1 ? [/\bbatch\s*\{/g, BATCH_KNOBS] : kind === 2 ? [/\bmodel\s+\w+\s*\{/g, MODEL_KNOBS] : [undefined, []];
+    const [opener, knobs] =
+      kind === 0
+        ? [/\bplan\s+\w+\s*\{/g, PLAN_KNOBS]
+        : kind === 1
+          ? [/\bbatch\s*\{/g, BATCH_KNOBS]
+          : kind === 2
+            ? [/\bmodel\s+\w+\s*\{/g, MODEL_KNOBS]
+            : [undefined, []];
     if (!opener) {
-      s = s.replace(/(?<=\b(?:tensor|pipeline|data|micro|max_batch|global|layers|gpus|virtual)\s*=\s*)\d+/g, (m) => (random() < 0.3 ? String(pick([1, 2, 3, 4, 6, 8, 16, 64, 1000])) : m));
+      s = s.replace(/(?<=\b(?:tensor|pipeline|data|micro|max_batch|global|layers|gpus|virtual)\s*=\s*)\d+/g, (m) =>
+        random() < 0.3 ? String(pick([1, 2, 3, 4, 6, 8, 16, 64, 1000])) : m,
+      );
       continue;
     }
     const knob = pick(knobs);

@@ -129,7 +129,12 @@ export function fuzzFmtOnce(files: Map<string, string>, seed: number): Outcome {
 }
 
 /** What an exporter must never produce: an internal error, an unplaced finding, a value JavaScript made up. */
-function exportProblems(engine: string, plan: string, diagnostics: readonly Diagnostic[], files: readonly { name: string; text: string }[]): string[] {
+function exportProblems(
+  engine: string,
+  plan: string,
+  diagnostics: readonly Diagnostic[],
+  files: readonly { name: string; text: string }[],
+): string[] {
   const out: string[] = [];
   for (const d of diagnostics) {
     if (d.code === 'PP9001') out.push(`${engine} ${plan}: internal error: ${d.message}`);
@@ -181,7 +186,8 @@ export function fuzzSuggestOnce(files: Map<string, string>, seed: number): Outco
     const program = loadProgram(path, memoryHost(mutated), new Map(), read);
     if (!program || hasErrors(read)) return { path, text, problems: [], reached: false };
     // As `parplan suggest` does: the pinned plan imports the file, so its models and clusters must check.
-    if (hasErrors(checkProgram(program.files, { file: path, imports: [], declarations: [] }).diagnostics)) return { path, text, problems: [], reached: false };
+    if (hasErrors(checkProgram(program.files, { file: path, imports: [], declarations: [] }).diagnostics))
+      return { path, text, problems: [], reached: false };
     const decls = program.files.flatMap((f) => f.declarations);
     const modelDecl = decls.find((d) => d.keyword === 'model');
     const clusterDecl = decls.find((d) => d.keyword === 'cluster');

@@ -59,8 +59,10 @@ function goldenName(kind: string, file: string, suffix: string): string {
 
 /** The first JSON path where two documents differ (a readable failure for a 21 MB graph). */
 function firstDifference(a: unknown, b: unknown, path = '$'): string | undefined {
-  if (typeof a !== typeof b || Array.isArray(a) !== Array.isArray(b) || (a === null) !== (b === null)) return `${path}: ${JSON.stringify(a)?.slice(0, 200)} ≠ ${JSON.stringify(b)?.slice(0, 200)}`;
-  if (typeof a !== 'object' || a === null) return a === b ? undefined : `${path}: ${JSON.stringify(a)?.slice(0, 200)} ≠ ${JSON.stringify(b)?.slice(0, 200)}`;
+  if (typeof a !== typeof b || Array.isArray(a) !== Array.isArray(b) || (a === null) !== (b === null))
+    return `${path}: ${JSON.stringify(a)?.slice(0, 200)} ≠ ${JSON.stringify(b)?.slice(0, 200)}`;
+  if (typeof a !== 'object' || a === null)
+    return a === b ? undefined : `${path}: ${JSON.stringify(a)?.slice(0, 200)} ≠ ${JSON.stringify(b)?.slice(0, 200)}`;
   const ka = Object.keys(a as object);
   const kb = Object.keys(b as object);
   if (ka.join() !== kb.join()) return `${path}: keys [${ka.join(', ')}] ≠ [${kb.join(', ')}]`;

@@ -59,10 +59,8 @@ describe('syntax errors (PP1002): one per mistake, at the right token, with a hu
     expect(names(text)).toEqual(['a', 'b']);
   });
 
-  it("a stray token in a block", () => {
-    expect(errs('model a { layers = 1 ] hidden = 2 }')).toEqual([
-      "PP1002 1:22 expected a key or '}' in the block of model 'a', found ']'",
-    ]);
+  it('a stray token in a block', () => {
+    expect(errs('model a { layers = 1 ] hidden = 2 }')).toEqual(["PP1002 1:22 expected a key or '}' in the block of model 'a', found ']'"]);
     expect(shape(parse('model a { layers = 1 ] hidden = 2 }', 'e.plan').ast.declarations[0]!.body)).toEqual({
       layers: { n: 1, raw: '1' },
       hidden: { n: 2, raw: '2' },
@@ -70,12 +68,8 @@ describe('syntax errors (PP1002): one per mistake, at the right token, with a hu
   });
 
   it('lists: missing comma, missing ] and an extra comma', () => {
-    expect(errs('plan p { stages = [0..15 16..31] }')).toEqual([
-      "PP1002 1:26 expected ',' or ']' in the list of 'stages', found '16'",
-    ]);
-    expect(errs('plan p { stages = [0..15, 16..31 }')).toEqual([
-      "PP1002 1:34 expected ']' to close the list of 'stages', found '}'",
-    ]);
+    expect(errs('plan p { stages = [0..15 16..31] }')).toEqual(["PP1002 1:26 expected ',' or ']' in the list of 'stages', found '16'"]);
+    expect(errs('plan p { stages = [0..15, 16..31 }')).toEqual(["PP1002 1:34 expected ']' to close the list of 'stages', found '}'"]);
     expect(errs('plan p { stages = [0..15,, 16..31] }')).toEqual(["PP1002 1:26 expected a value in the list, found ','"]);
     expect(errs('plan p { stages = [0..15, 16..31, ] }')).toEqual([]);
     expect(errs('plan p { stages = [] }')).toEqual([]);
@@ -95,7 +89,7 @@ describe('syntax errors (PP1002): one per mistake, at the right token, with a hu
     expect(errs('{ }')).toEqual(["PP1002 1:1 expected a declaration (model, cluster, plan or import), found '{'"]);
   });
 
-  it("imports: the keyword is checked in to-ast (a string after another word is PP1002)", () => {
+  it('imports: the keyword is checked in to-ast (a string after another word is PP1002)', () => {
     expect(errs('import "a.plan"')).toEqual([]);
     expect(errs('improt "a.plan"')).toEqual(["PP1002 1:1 expected 'import' before a path, found 'improt'"]);
     expect(parse('improt "a.plan"', 'e.plan').diagnostics[0]!.help).toBe("did you mean 'import'?");

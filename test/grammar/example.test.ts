@@ -57,7 +57,16 @@ describe('the example file', () => {
     });
     // entries keep their order
     expect(byName('serve_8b').body.entries.map((e) => e.key)).toEqual([
-      'model', 'cluster', 'mode', 'tensor', 'pipeline', 'data', 'stages', 'batch', 'reserve', 'workspace',
+      'model',
+      'cluster',
+      'mode',
+      'tensor',
+      'pipeline',
+      'data',
+      'stages',
+      'batch',
+      'reserve',
+      'workspace',
     ]);
   });
 

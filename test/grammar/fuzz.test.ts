@@ -6,7 +6,46 @@ import { SourceFile, type Span } from '../../src/source.js';
 import { mulberry32 as rng } from '../../src/util/random.js';
 import { EXAMPLE } from './example.js';
 
-const ALPHABET = ['{', '}', '[', ']', '=', ',', ';', '.', '..', '"', "'", '/', '*', '/*', '//', '\\', '\n', '\r\n', ' ', '\t', '-', '%', ':', '@', 'é', '😀', '0', '1', '9', '_', 'e', 'x', 'f1b', 'ms', 'GiB', 'plan', 'model', 'import'];
+const ALPHABET = [
+  '{',
+  '}',
+  '[',
+  ']',
+  '=',
+  ',',
+  ';',
+  '.',
+  '..',
+  '"',
+  "'",
+  '/',
+  '*',
+  '/*',
+  '//',
+  '\\',
+  '\n',
+  '\r\n',
+  ' ',
+  '\t',
+  '-',
+  '%',
+  ':',
+  '@',
+  'é',
+  '😀',
+  '0',
+  '1',
+  '9',
+  '_',
+  'e',
+  'x',
+  'f1b',
+  'ms',
+  'GiB',
+  'plan',
+  'model',
+  'import',
+];
 
 function mutate(text: string, random: () => number): string {
   let s = text;
@@ -121,7 +160,10 @@ describe('fuzz: random mutations of the example', () => {
       ]) {
         const r = parse(text, 'fuzz.plan');
         checkResult(text, r);
-        expect(r.diagnostics.some((d) => d.message.includes('nested more than')), `${n}`).toBe(n + 1 > MAX_NESTING);
+        expect(
+          r.diagnostics.some((d) => d.message.includes('nested more than')),
+          `${n}`,
+        ).toBe(n + 1 > MAX_NESTING);
       }
     }
   });

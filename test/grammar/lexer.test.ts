@@ -147,7 +147,7 @@ describe('strings', () => {
     expect(where(diagnostics)).toEqual(['PP1003 1:18']);
   });
 
-  it("single quotes: one PP1001 at the quote, the text still parsed as a string", () => {
+  it('single quotes: one PP1001 at the quote, the text still parsed as a string', () => {
     const { value, diagnostics } = valueOf("'RTX'");
     expect(where(diagnostics)).toEqual(['PP1001 1:15']);
     expect(diagnostics[0]!.help).toBe('strings use double quotes: "RTX"');

@@ -82,7 +82,10 @@ describe('TextMate grammar', () => {
     expect(g.fileTypes).toEqual(['plan']);
     const config = JSON.parse(read(join(ROOT, 'grammar', 'language-configuration.json'))) as { comments: unknown; brackets: unknown };
     expect(config.comments).toEqual({ lineComment: '//', blockComment: ['/*', '*/'] });
-    expect(config.brackets).toEqual([['{', '}'], ['[', ']']]);
+    expect(config.brackets).toEqual([
+      ['{', '}'],
+      ['[', ']'],
+    ]);
   });
 
   it('tokenizes every example with no invalid scope', () => {
@@ -176,13 +179,20 @@ function expectations(ast: PlanFile, text: string): { span: Span; scope: string;
         break;
       }
       case 'range':
-        out.push({ span: v.from.span, scope: 'constant.numeric', what: 'range' }, { span: v.to.span, scope: 'constant.numeric', what: 'range' });
+        out.push(
+          { span: v.from.span, scope: 'constant.numeric', what: 'range' },
+          { span: v.to.span, scope: 'constant.numeric', what: 'range' },
+        );
         break;
       case 'string':
         out.push({ span: v.span, scope: 'string.quoted.double.plan', what: v.value });
         break;
       case 'ident': {
-        const scope = /^[0-9]/.test(v.name) ? 'constant.other.enum.plan' : v.name === 'true' || v.name === 'false' ? 'constant.language.boolean.plan' : 'variable.other.constant.plan';
+        const scope = /^[0-9]/.test(v.name)
+          ? 'constant.other.enum.plan'
+          : v.name === 'true' || v.name === 'false'
+            ? 'constant.language.boolean.plan'
+            : 'variable.other.constant.plan';
         out.push({ span: v.span, scope, what: v.name });
         break;
       }
@@ -197,7 +207,11 @@ function expectations(ast: PlanFile, text: string): { span: Span; scope: string;
     for (const e of b.entries) {
       // `key {` and `key = {` are block keys only when the `{` follows the key
       const isBlockKey = e.value.kind === 'block' && /^\s*\{/.test(text.slice(e.keySpan.end));
-      out.push({ span: e.keySpan, scope: isBlockKey ? 'support.type.property-name.block.plan' : 'support.type.property-name.plan', what: e.key });
+      out.push({
+        span: e.keySpan,
+        scope: isBlockKey ? 'support.type.property-name.block.plan' : 'support.type.property-name.plan',
+        what: e.key,
+      });
       value(e.value);
     }
   };
@@ -224,14 +238,17 @@ describe('TextMate grammar agrees with the parser', () => {
       const { ast } = parse(text, file);
       for (const x of expectations(ast, text)) {
         const scopes = scopesAt(toks, x.span.line, x.span.column - 1);
-        if (!has(scopes, x.scope)) wrong.push(`${file}:${x.span.line}:${x.span.column} ${x.what}: wanted ${x.scope}, got ${scopes.join(' ')}`);
+        if (!has(scopes, x.scope))
+          wrong.push(`${file}:${x.span.line}:${x.span.column} ${x.what}: wanted ${x.scope}, got ${scopes.join(' ')}`);
       }
       // every comment the lexer skips is a comment to the highlighter
       const source = new SourceFile(file, text);
       const { tokens } = lex(source);
       const trivia = collectTrivia(text, tokens);
       const commentCount = [...tokens.flatMap((t) => [...trivia.of(t).leading, ...trivia.of(t).trailing]), ...trivia.end.leading].length;
-      const highlighted = toks.filter((t) => has(t.scopes, 'punctuation.definition.comment') && (t.text === '//' || t.text === '/*')).length;
+      const highlighted = toks.filter(
+        (t) => has(t.scopes, 'punctuation.definition.comment') && (t.text === '//' || t.text === '/*'),
+      ).length;
       if (highlighted !== commentCount) wrong.push(`${file}: ${commentCount} comments, ${highlighted} highlighted`);
     }
     expect(wrong).toEqual([]);

@@ -33,7 +33,9 @@ describe('graph FLOPs = the cost model’s', () => {
 
   it('prefill attention is causal: average context seq/2, also chunk by chunk', () => {
     const whole = compileBody('model = llama_tiny  cluster = node8  mode = serve  batch { max_batch = 4  seq = 256 }');
-    const chunked = compileBody('model = llama_tiny  cluster = node8  mode = serve  batch { max_batch = 4  seq = 256  max_prefill_tokens = 64 }');
+    const chunked = compileBody(
+      'model = llama_tiny  cluster = node8  mode = serve  batch { max_batch = 4  seq = 256  max_prefill_tokens = 64 }',
+    );
     // 4 · queries · (seq/2) · heads · head_dim: 8 heads of 32.
     expect(step(whole.graph.blocks['layer.prefill']!, 'attention')).toBe(4 * 256 * 128 * 8 * 32);
     expect(4 * step(chunked.graph.blocks['layer.prefill']!, 'attention')).toBe(4 * 256 * 128 * 8 * 32);

@@ -66,13 +66,32 @@ describe('tensor-parallel collectives in a layer', () => {
     expect(fwd.lastIndexOf('all-reduce')).toBe(fwd.indexOf('mlp-down') + 1);
   });
   it('tensor = 2 with sequence parallel: all-gather before each column-parallel layer, reduce-scatter after each row-parallel one', () => {
-    const c = compileBody('model = llama_tiny  cluster = node8  mode = train  tensor = 2  sequence_parallel = true  data = 4  batch { global = 8  seq = 128 }');
-    expect(collectives(c.graph.blocks['layer.forward']!)).toEqual(['all-gather:tensor', 'reduce-scatter:tensor', 'all-gather:tensor', 'reduce-scatter:tensor']);
-    expect(collectives(c.graph.blocks['layer.backward']!)).toEqual(['all-gather:tensor', 'reduce-scatter:tensor', 'all-gather:tensor', 'reduce-scatter:tensor']);
+    const c = compileBody(
+      'model = llama_tiny  cluster = node8  mode = train  tensor = 2  sequence_parallel = true  data = 4  batch { global = 8  seq = 128 }',
+    );
+    expect(collectives(c.graph.blocks['layer.forward']!)).toEqual([
+      'all-gather:tensor',
+      'reduce-scatter:tensor',
+      'all-gather:tensor',
+      'reduce-scatter:tensor',
+    ]);
+    expect(collectives(c.graph.blocks['layer.backward']!)).toEqual([
+      'all-gather:tensor',
+      'reduce-scatter:tensor',
+      'all-gather:tensor',
+      'reduce-scatter:tensor',
+    ]);
   });
   it('full recomputation repeats the forward (and its collectives) before the backward', () => {
-    const c = compileBody('model = llama_tiny  cluster = node8  mode = train  tensor = 2  data = 4  recompute = full  batch { global = 8  seq = 128 }');
-    expect(collectives(c.graph.blocks['layer.backward']!)).toEqual(['all-reduce:tensor', 'all-reduce:tensor', 'all-reduce:tensor', 'all-reduce:tensor']);
+    const c = compileBody(
+      'model = llama_tiny  cluster = node8  mode = train  tensor = 2  data = 4  recompute = full  batch { global = 8  seq = 128 }',
+    );
+    expect(collectives(c.graph.blocks['layer.backward']!)).toEqual([
+      'all-reduce:tensor',
+      'all-reduce:tensor',
+      'all-reduce:tensor',
+      'all-reduce:tensor',
+    ]);
   });
 });
 
@@ -80,7 +99,12 @@ describe('data parallelism and ZeRO', () => {
   const sync = (zero: number) => {
     const c = compileBody(`model = llama_tiny  cluster = node8  mode = train  data = 8  zero = ${zero}  batch { global = 8  seq = 128 }`);
     const step = c.graph.programs['stage0']!.phases['step']!;
-    return { end: collectives(step), forward: collectives(c.graph.blocks['layer.forward']!), backward: collectives(c.graph.blocks['layer.backward']!), c };
+    return {
+      end: collectives(step),
+      forward: collectives(c.graph.blocks['layer.forward']!),
+      backward: collectives(c.graph.blocks['layer.backward']!),
+      c,
+    };
   };
   it('zero = 0: one all-reduce of the gradients', () => {
     const s = sync(0);
@@ -103,17 +127,43 @@ describe('data parallelism and ZeRO', () => {
     expect(s.end).toEqual([]);
   });
   it('data groups hold one rank of each replica, tensor groups the ranks of one stage', () => {
-    const c = compileBody('model = llama_tiny  cluster = node8  mode = train  tensor = 2  pipeline = 2  data = 2  batch { global = 8  seq = 128 }');
-    expect(c.graph.groups.tensor).toEqual([[0, 1], [2, 3], [4, 5], [6, 7]]);
-    expect(c.graph.groups.pipeline).toEqual([[0, 2], [1, 3], [4, 6], [5, 7]]);
-    expect(c.graph.groups.data).toEqual([[0, 4], [1, 5], [2, 6], [3, 7]]);
-    expect(c.graph.devices[5]).toMatchObject({ rank: 5, coords: { tensor: 1, pipeline: 0, data: 1 }, groups: { tensor: 2, pipeline: 3, data: 1 } });
-    expect(c.graph.mesh.axes).toEqual([{ name: 'tensor', size: 2 }, { name: 'pipeline', size: 2 }, { name: 'data', size: 2 }]);
+    const c = compileBody(
+      'model = llama_tiny  cluster = node8  mode = train  tensor = 2  pipeline = 2  data = 2  batch { global = 8  seq = 128 }',
+    );
+    expect(c.graph.groups.tensor).toEqual([
+      [0, 1],
+      [2, 3],
+      [4, 5],
+      [6, 7],
+    ]);
+    expect(c.graph.groups.pipeline).toEqual([
+      [0, 2],
+      [1, 3],
+      [4, 6],
+      [5, 7],
+    ]);
+    expect(c.graph.groups.data).toEqual([
+      [0, 4],
+      [1, 5],
+      [2, 6],
+      [3, 7],
+    ]);
+    expect(c.graph.devices[5]).toMatchObject({
+      rank: 5,
+      coords: { tensor: 1, pipeline: 0, data: 1 },
+      groups: { tensor: 2, pipeline: 3, data: 1 },
+    });
+    expect(c.graph.mesh.axes).toEqual([
+      { name: 'tensor', size: 2 },
+      { name: 'pipeline', size: 2 },
+      { name: 'data', size: 2 },
+    ]);
   });
 });
 
 describe('pipeline programs follow the schedule', () => {
-  const actions = (g: Graph, stage: number) => g.programs[`stage${stage}`]!.phases['step']!.flatMap((s) => (s.op === 'action' ? [s.action] : []));
+  const actions = (g: Graph, stage: number) =>
+    g.programs[`stage${stage}`]!.phases['step']!.flatMap((s) => (s.op === 'action' ? [s.action] : []));
   it('1F1B, pipeline 4 × 8 microbatches: the programs run the schedule table in order', () => {
     const c = compileBody('model = llama_tiny  cluster = node8  mode = train  pipeline = 4  data = 2  batch { global = 16  seq = 128 }');
     for (let s = 0; s < 4; s++) expect(actions(c.graph, s)).toEqual(c.graph.schedule!.actions[s]);
@@ -128,12 +178,21 @@ describe('pipeline programs follow the schedule', () => {
     expect(c.simulation.ok).toBe(true);
   });
   it('interleaved: virtual stages alternate over the ranks, the last rank sends to the first', () => {
-    const c = compileBody('model = llama_tiny  cluster = node8  mode = train  pipeline = 2  schedule = interleaved  virtual = 2  data = 4  batch { global = 16  seq = 128 }');
-    expect(c.graph.mesh.stages.map((s) => `${s.index}@${s.rank}:${s.firstLayer}..${s.lastLayer}`)).toEqual(['0@0:0..1', '1@1:2..3', '2@0:4..5', '3@1:6..7']);
+    const c = compileBody(
+      'model = llama_tiny  cluster = node8  mode = train  pipeline = 2  schedule = interleaved  virtual = 2  data = 4  batch { global = 16  seq = 128 }',
+    );
+    expect(c.graph.mesh.stages.map((s) => `${s.index}@${s.rank}:${s.firstLayer}..${s.lastLayer}`)).toEqual([
+      '0@0:0..1',
+      '1@1:2..3',
+      '2@0:4..5',
+      '3@1:6..7',
+    ]);
     expect(c.simulation.ok).toBe(true);
   });
   it('serving: prefill then decode, the last stage sends sampled tokens back to the first', () => {
-    const c = compileBody('model = llama_tiny  cluster = node8  mode = serve  pipeline = 2  tensor = 2  data = 2  batch { max_batch = 4  seq = 256 }');
+    const c = compileBody(
+      'model = llama_tiny  cluster = node8  mode = serve  pipeline = 2  tensor = 2  data = 2  batch { max_batch = 4  seq = 256 }',
+    );
     const last = c.graph.programs['stage1']!.phases;
     expect(Object.keys(last)).toEqual(['prefill', 'decode']);
     expect(last['decode']!.map((s) => s.op).slice(-1)).toEqual(['send']);
@@ -148,15 +207,19 @@ describe('memory timeline from the simulation vs the memory model', () => {
     const c = compileBody('model = llama_tiny  cluster = node8  mode = train  pipeline = 4  tensor = 2  batch { global = 16  seq = 128 }');
     for (const t of c.simulation.ranks) expect(t.peakBytes, `rank ${t.rank}`).toBe(t.planBytes);
   });
-  it('GPipe: equal except the last stage, which keeps every microbatch\'s logits until its backward (the formula counts one)', () => {
-    const c = compileBody('model = llama_tiny  cluster = node8  mode = train  pipeline = 4  schedule = gpipe  batch { global = 8  seq = 128 }');
+  it("GPipe: equal except the last stage, which keeps every microbatch's logits until its backward (the formula counts one)", () => {
+    const c = compileBody(
+      'model = llama_tiny  cluster = node8  mode = train  pipeline = 4  schedule = gpipe  batch { global = 8  seq = 128 }',
+    );
     const [r0, , , r3] = c.simulation.ranks;
     expect(r0!.peakBytes).toBe(r0!.planBytes);
     const outputBytes = c.graph.tensors.find((t) => t.name === 'output.mb{m}')!.bytes;
     expect(r3!.peakBytes - r3!.planBytes).toBe(7 * outputBytes);
   });
-  it('interleaved: every stage equals the formula (Megatron\'s factor for layers, 2p microbatches of embedding input on the first)', () => {
-    const c = compileBody('model = llama_tiny  cluster = node8  mode = train  pipeline = 2  schedule = interleaved  virtual = 2  data = 4  batch { global = 16  seq = 128 }');
+  it("interleaved: every stage equals the formula (Megatron's factor for layers, 2p microbatches of embedding input on the first)", () => {
+    const c = compileBody(
+      'model = llama_tiny  cluster = node8  mode = train  pipeline = 2  schedule = interleaved  virtual = 2  data = 4  batch { global = 16  seq = 128 }',
+    );
     for (const t of c.simulation.ranks) expect(t.peakBytes, `rank ${t.rank}`).toBe(t.planBytes);
   });
   it('serving: the first stage equals the formula; the last is lower by the logits, which the formula adds to the prefill peak (they coexist under continuous batching) while this prefill frees its scratch before the head', () => {

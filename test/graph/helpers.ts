@@ -18,7 +18,8 @@ export function compileBody(body: string, extra = '') {
   const text = `${PRELUDE}\n${extra}\nplan p {\n${body}\n}\n`;
   const a = analyze(['/p.plan'], { host: memoryHost(new Map([['/p.plan', text]])) });
   const errors = a.diagnostics.filter((d) => d.severity === 'error');
-  if (errors.length > 0 || a.results.length !== 1) throw new Error(`plan did not check: ${errors.map((d) => `${d.code} ${d.message}`).join('; ')}`);
+  if (errors.length > 0 || a.results.length !== 1)
+    throw new Error(`plan did not check: ${errors.map((d) => `${d.code} ${d.message}`).join('; ')}`);
   const r = a.results[0]!;
   return { ...r, ...compilePlan(r.plan, r.memory) };
 }

@@ -180,7 +180,9 @@ describe('item 8: -o never overwrites an input', () => {
     // Both plans: -o names a directory to hold two graphs, and the plan is not one.
     const both = await cli('compile', plan, '-o', 'tiny.plan');
     expect(both.code).toBe(2);
-    expect(firstLine(both.err)).toBe(`error[PP6004]: cannot write '${plan}': it exists and is not a directory, and the output is several files`);
+    expect(firstLine(both.err)).toBe(
+      `error[PP6004]: cannot write '${plan}': it exists and is not a directory, and the output is several files`,
+    );
     unchanged();
   });
 
@@ -204,7 +206,9 @@ describe('item 8: -o never overwrites an input', () => {
     const before = readFileSync(models, 'utf8');
     const rep = await cli('report', root, '-o', relative(repo, models));
     expect(rep.code).toBe(2);
-    expect(firstLine(rep.err)).toBe("error[PP6004]: cannot write 'imp/models.plan': it is the input file 'imp/models.plan', which would be overwritten");
+    expect(firstLine(rep.err)).toBe(
+      "error[PP6004]: cannot write 'imp/models.plan': it is the input file 'imp/models.plan', which would be overwritten",
+    );
     expect(readFileSync(models, 'utf8')).toBe(before);
   });
 
@@ -213,7 +217,9 @@ describe('item 8: -o never overwrites an input', () => {
     const text = readFileSync(p, 'utf8');
     const r = await cli('suggest', '--model', 'm', '--cluster', 'c', '--mode', 'serve', '-o', 'suggest.plan', p);
     expect(r.code).toBe(2);
-    expect(firstLine(r.err)).toBe("error[PP6004]: cannot write 'suggest.plan': it is the input file 'suggest.plan', which would be overwritten");
+    expect(firstLine(r.err)).toBe(
+      "error[PP6004]: cannot write 'suggest.plan': it is the input file 'suggest.plan', which would be overwritten",
+    );
     expect(readFileSync(p, 'utf8')).toBe(text);
   });
 
@@ -226,7 +232,9 @@ describe('item 8: -o never overwrites an input', () => {
     const r = await cli('export', '--to', 'vllm', input, '-o', relative(repo, dir));
     expect(r.code).toBe(2);
     // After the exporter's notes on the plan:
-    expect(r.err.split('\n').find((l) => l.startsWith('error'))).toBe("error[PP6004]: cannot write 'export/llama3_8b_l4.vllm.sh': it is the input file 'export/llama3_8b_l4.vllm.sh', which would be overwritten");
+    expect(r.err.split('\n').find((l) => l.startsWith('error'))).toBe(
+      "error[PP6004]: cannot write 'export/llama3_8b_l4.vllm.sh': it is the input file 'export/llama3_8b_l4.vllm.sh', which would be overwritten",
+    );
     expect(readFileSync(input, 'utf8')).toBe(before);
   });
 });
@@ -243,7 +251,9 @@ describe('item 9: user input never ends in an internal error', () => {
     const p = file('big.ts', `import { plan } from 'parplan';\n// ${'x'.repeat(LIMITS.typescriptFileBytes)}\n`);
     const r = await cli('check', p);
     expect(r.code).toBe(2);
-    expect(firstLine(r.out)).toBe(`error[PP6001]: cannot read '${p}': it is larger than 2 MiB, the most parplan reads as a TypeScript file`);
+    expect(firstLine(r.out)).toBe(
+      `error[PP6001]: cannot read '${p}': it is larger than 2 MiB, the most parplan reads as a TypeScript file`,
+    );
   });
 
   it('a random 1 MB file and a 10 MB string literal are user errors (exit 1, 2), not internal ones', async () => {
@@ -264,7 +274,9 @@ describe('item 9: user input never ends in an internal error', () => {
     for (let i = 0; i < 20_000; i++) writeFileSync(join(dir, `f${i}.plan`), i === 19_999 ? MODEL : `import "f${i + 1}.plan"\n`);
     const r = await cli('check', join(dir, 'f0.plan'));
     expect(r.code).toBe(1);
-    expect(firstLine(r.out)).toBe(`error[PP2016]: import 'f${LIMITS.importDepth + 1}.plan' is not allowed: imports nest deeper than ${LIMITS.importDepth} files`);
+    expect(firstLine(r.out)).toBe(
+      `error[PP2016]: import 'f${LIMITS.importDepth + 1}.plan' is not allowed: imports nest deeper than ${LIMITS.importDepth} files`,
+    );
   }, 60_000);
 
   it('an unreadable subdirectory is PP6001, not an internal error', () => {
@@ -274,6 +286,7 @@ describe('item 9: user input never ends in an internal error', () => {
         if (p.endsWith('locked')) throw Object.assign(new Error(`EACCES: permission denied, scandir '${p}'`), { code: 'EACCES' });
         return nodeHost.listDir(p);
       },
+      listEntries: undefined,
     };
     const dir = join(repo, 'walk');
     file('walk/ok.plan', MODEL);

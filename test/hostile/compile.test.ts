@@ -49,7 +49,9 @@ describe('compile refuses a graph too large to build, before building it', () =>
     const out = join(dir, 'million.json');
     const r = await cli('compile', p, '-o', out);
     expect(r.code).toBe(1);
-    expect(r.first).toBe("error[PP5005]: plan 'train' would compile to a graph of 4,000,000 schedule actions (pipeline 2 × 1,000,000 microbatches × forward and backward), more than 131,072 actions");
+    expect(r.first).toBe(
+      "error[PP5005]: plan 'train' would compile to a graph of 4,000,000 schedule actions (pipeline 2 × 1,000,000 microbatches × forward and backward), more than 131,072 actions",
+    );
     expect(r.err).toContain('million.plan:9:20');
     expect(r.err).toContain('use fewer microbatches per step (at most 32,768 here');
     expect(existsSync(out)).toBe(false);
@@ -59,7 +61,10 @@ describe('compile refuses a graph too large to build, before building it', () =>
 
   it('global = 100000 (was 9.9 s and a 208 MB graph): refused; report too', async () => {
     const p = plan('hundred-k.plan', train('global = 100000  micro = 1'));
-    for (const cmd of [['compile', p, '-o', join(dir, 'hk.json')], ['report', p, '-o', join(dir, 'hk.html')]]) {
+    for (const cmd of [
+      ['compile', p, '-o', join(dir, 'hk.json')],
+      ['report', p, '-o', join(dir, 'hk.html')],
+    ]) {
       const r = await cli(...cmd);
       expect(r.code).toBe(1);
       expect(r.first).toMatch(/^error\[PP5005\]: plan 'train' would compile to a graph of 400,000 schedule actions/);
@@ -75,7 +80,10 @@ describe('compile refuses a graph too large to build, before building it', () =>
   });
 
   it(`a graph of more than ${LIMITS.graphDevices} devices is refused at the mesh`, async () => {
-    const p = plan('devices.plan', `${MODEL}cluster big {\n  gpu = H100_SXM_80GB  nodes = 12500  gpus_per_node = 8\n}\nplan serve {\n  model = m  cluster = big  mode = serve  data = 100000\n  batch { max_batch = 4  seq = 512 }\n}\n`);
+    const p = plan(
+      'devices.plan',
+      `${MODEL}cluster big {\n  gpu = H100_SXM_80GB  nodes = 12500  gpus_per_node = 8\n}\nplan serve {\n  model = m  cluster = big  mode = serve  data = 100000\n  batch { max_batch = 4  seq = 512 }\n}\n`,
+    );
     const r = await cli('compile', p, '-o', join(dir, 'devices.json'));
     expect(r.code).toBe(1);
     expect(r.first).toBe("error[PP5005]: plan 'serve' would compile to a graph of 100,000 devices, more than 65,536 devices");
@@ -93,7 +101,10 @@ describe('compile refuses a graph too large to build, before building it', () =>
 
 describe('numbers beyond physical sense are range errors', () => {
   it('memory = 1e300 TiB (was "Infinity GiB", and an internal error in JSON): PP2008 with the bound', async () => {
-    const p = plan('infinite.plan', `${MODEL}cluster c {\n  gpu { name = "x"  memory = 1e300 TiB }\n  gpus = 2\n}\nplan serve {\n  model = m  cluster = c  mode = serve\n  batch { max_batch = 4  seq = 512 }\n}\n`);
+    const p = plan(
+      'infinite.plan',
+      `${MODEL}cluster c {\n  gpu { name = "x"  memory = 1e300 TiB }\n  gpus = 2\n}\nplan serve {\n  model = m  cluster = c  mode = serve\n  batch { max_batch = 4  seq = 512 }\n}\n`,
+    );
     for (const format of ['text', 'json']) {
       const r = await cli('check', '--format', format, p);
       expect(r.code).toBe(1);
@@ -104,7 +115,10 @@ describe('numbers beyond physical sense are range errors', () => {
   });
 
   it('max_batch and micro at their bounds finish quickly (a 32-bit midpoint and a loop over every micro hung)', async () => {
-    const serve = plan('max-batch.plan', `${MODEL}${PAIR}plan serve {\n  model = m  cluster = pair  mode = serve  tensor = 2\n  batch { max_batch = 16777216  seq = 512 }\n}\n`);
+    const serve = plan(
+      'max-batch.plan',
+      `${MODEL}${PAIR}plan serve {\n  model = m  cluster = pair  mode = serve  tensor = 2\n  batch { max_batch = 16777216  seq = 512 }\n}\n`,
+    );
     const big = plan('micro.plan', train('global = 16777216  micro = 16777216').replace('pipeline = 2', 'pipeline = 1'));
     for (const p of [serve, big]) {
       const r = await cli('check', '--format', 'json', p);
@@ -116,7 +130,10 @@ describe('numbers beyond physical sense are range errors', () => {
   });
 
   it('a model within every bound but beyond any GPU (8 PiB) is PP4003, not an internal error', async () => {
-    const p = plan('enormous.plan', `model e {\n  arch = llama  layers = 10000  hidden = 1000000  heads = 1000  ffn = 4000000  vocab = 1000  max_seq = 512\n}\n${PAIR}plan serve {\n  model = e  cluster = pair  mode = serve  tensor = 2\n  batch { max_batch = 4  seq = 512 }\n}\n`);
+    const p = plan(
+      'enormous.plan',
+      `model e {\n  arch = llama  layers = 10000  hidden = 1000000  heads = 1000  ffn = 4000000  vocab = 1000  max_seq = 512\n}\n${PAIR}plan serve {\n  model = e  cluster = pair  mode = serve  tensor = 2\n  batch { max_batch = 4  seq = 512 }\n}\n`,
+    );
     for (const format of ['text', 'json', 'sarif']) {
       const r = await cli('check', '--format', format, p);
       expect(r.code).toBe(1);

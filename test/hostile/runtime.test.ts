@@ -40,7 +40,12 @@ function checkpoint(path: string, edit?: (w: Map<string, Float32Array>) => void)
   const weights = randomWeights(CONFIG, 7, 0.1);
   edit?.(weights);
   const shapes = weightShapes(CONFIG);
-  writeFileSync(path, safetensorsBytes(Object.fromEntries([...weights].map(([name, data]) => [name, { dtype: 'F32', shape: shapes.get(name) ?? [data.length], data }]))));
+  writeFileSync(
+    path,
+    safetensorsBytes(
+      Object.fromEntries([...weights].map(([name, data]) => [name, { dtype: 'F32', shape: shapes.get(name) ?? [data.length], data }])),
+    ),
+  );
   return path;
 }
 
@@ -73,7 +78,9 @@ describe('item 3: a checkpoint directory is confined to itself', () => {
     symlinkSync(secret, join(dir, 'model.safetensors'));
     const { error } = await rejection(openCheckpoint([dir]));
     expect(error).toBeInstanceOf(CheckpointError);
-    expect(error.message.split('\n')[0]).toBe(`${join(dir, 'model.safetensors')}: a symbolic link to ${secret}, outside the checkpoint directory ${dir}; copy the file into the directory instead`);
+    expect(error.message.split('\n')[0]).toBe(
+      `${join(dir, 'model.safetensors')}: a symbolic link to ${secret}, outside the checkpoint directory ${dir}; copy the file into the directory instead`,
+    );
   });
 
   it("an index whose shard is a link leaving the index's directory is refused (the path text is inside)", async () => {
@@ -135,7 +142,9 @@ describe('item 5: FIFOs and devices are not read as weights or graphs', () => {
     const zero = join(base, 'zerodir');
     mkdirSync(zero);
     symlinkSync('/dev/zero', join(zero, 'model.safetensors'));
-    expect((await rejection(openCheckpoint([zero]))).error.message).toBe(`${join(zero, 'model.safetensors')}: it is a device, not a regular file`);
+    expect((await rejection(openCheckpoint([zero]))).error.message).toBe(
+      `${join(zero, 'model.safetensors')}: it is a device, not a regular file`,
+    );
   });
 
   it('serve --weights FIFO: exit 2 at once, before any device is opened', async () => {
@@ -159,17 +168,41 @@ describe('item 5: FIFOs and devices are not read as weights or graphs', () => {
 
 describe('item 10: a hand-edited graph is refused before anything is allocated', () => {
   const cases: [string, (g: Graph) => void, string][] = [
-    ['maxBatch 1e9', (g) => (g.batch!.maxBatch = 1e9), `graph.batch.maxBatch = 1000000000 is over the limit ${LIMITS.runtimeMaxBatch} (LIMITS.runtimeMaxBatch)`],
+    [
+      'maxBatch 1e9',
+      (g) => (g.batch!.maxBatch = 1e9),
+      `graph.batch.maxBatch = 1000000000 is over the limit ${LIMITS.runtimeMaxBatch} (LIMITS.runtimeMaxBatch)`,
+    ],
     ['maxBatch 0', (g) => (g.batch!.maxBatch = 0), 'graph.batch.maxBatch = 0 must be at least 1'],
-    ['1,000 devices', (g) => (g.devices = Array.from({ length: 1000 }, (_, rank) => ({ ...g.devices[0]!, rank }))), `graph.devices = an array of 1000 is over the limit ${LIMITS.runtimeDevices} (LIMITS.runtimeDevices)`],
-    ['a data axis of 1,000', (g) => (g.mesh.axes.find((a) => a.name === 'data')!.size = 1000), `graph.mesh.axes[2].size = 1000 is over the limit ${LIMITS.runtimeDevices} (LIMITS.runtimeDevices)`],
+    [
+      '1,000 devices',
+      (g) => (g.devices = Array.from({ length: 1000 }, (_, rank) => ({ ...g.devices[0]!, rank }))),
+      `graph.devices = an array of 1000 is over the limit ${LIMITS.runtimeDevices} (LIMITS.runtimeDevices)`,
+    ],
+    [
+      'a data axis of 1,000',
+      (g) => (g.mesh.axes.find((a) => a.name === 'data')!.size = 1000),
+      `graph.mesh.axes[2].size = 1000 is over the limit ${LIMITS.runtimeDevices} (LIMITS.runtimeDevices)`,
+    ],
     ['empty programs', (g) => (g.programs = {}), 'graph.programs = an object has no programs: every device runs one'],
     ['seq 1e9', (g) => (g.batch!.seq = 1e9), 'graph.batch.seq = 1000000000 is over graph.model.maxSeq = 64'],
     ['vocab 0', (g) => (g.model.vocab = 0), 'graph.model.vocab = 0 must be at least 1'],
     ['vocab -5', (g) => (g.model.vocab = -5), 'graph.model.vocab = -5 must be at least 1'],
-    ['a negative buffer size', (g) => (g.buffers!.stage0![3]!.bytes = -8192), 'graph.buffers["stage0"][3].bytes = -8192 must be at least 0'],
-    ['maxBatch 4 with the KV cache of 8', (g) => (g.batch!.maxBatch = 4), 'graph.tensors[20].bytes = 262144 must be 2 × maxBatch 4 × seq 64 × 4 KV heads × headDim 16 × 4 B = 131072 (the graph was edited after compiling: recompile the plan)'],
-    ['a block inside a block', (g) => g.blocks['layer.decode']!.push({ op: 'block', block: 'layer.decode', layers: [0, 1] }), `graph.blocks["layer.decode"][${GRAPH.blocks['layer.decode']!.length}].op = "block" cannot appear inside a block`],
+    [
+      'a negative buffer size',
+      (g) => (g.buffers!.stage0![3]!.bytes = -8192),
+      'graph.buffers["stage0"][3].bytes = -8192 must be at least 0',
+    ],
+    [
+      'maxBatch 4 with the KV cache of 8',
+      (g) => (g.batch!.maxBatch = 4),
+      'graph.tensors[20].bytes = 262144 must be 2 × maxBatch 4 × seq 64 × 4 KV heads × headDim 16 × 4 B = 131072 (the graph was edited after compiling: recompile the plan)',
+    ],
+    [
+      'a block inside a block',
+      (g) => g.blocks['layer.decode']!.push({ op: 'block', block: 'layer.decode', layers: [0, 1] }),
+      `graph.blocks["layer.decode"][${GRAPH.blocks['layer.decode']!.length}].op = "block" cannot appear inside a block`,
+    ],
   ];
 
   it('the compiled graph itself is valid', () => expect(servingGraphProblems(GRAPH)).toEqual([]));
@@ -188,7 +221,9 @@ describe('item 10: a hand-edited graph is refused before anything is allocated',
       const before = process.memoryUsage().rss;
       const r = await serve(file);
       expect(r.code).toBe(2);
-      expect(r.first).toBe(`error: '${file}' cannot be served: ${message}${r.first.endsWith('problems)') || r.first.endsWith('problem)') ? r.first.slice(r.first.indexOf(' (and ')) : ''}`);
+      expect(r.first).toBe(
+        `error: '${file}' cannot be served: ${message}${r.first.endsWith('problems)') || r.first.endsWith('problem)') ? r.first.slice(r.first.indexOf(' (and ')) : ''}`,
+      );
       expect(r.ms).toBeLessThan(3000);
       const { error, ms } = await rejection(createRuntime(g, { weights: 'random:1' }));
       expect(error).toBeInstanceOf(RuntimeInputError);
@@ -205,7 +240,9 @@ describe('item 10: a hand-edited graph is refused before anything is allocated',
     execFileSync('truncate', ['-s', String(LIMITS.graphFileBytes + 1), file]);
     const r = await serve(file);
     expect(r.code).toBe(2);
-    expect(r.first).toBe(`error: cannot read '${file}': it is ${LIMITS.graphFileBytes + 1} bytes, over the limit of 16 MiB for a graph (LIMITS.graphFileBytes)`);
+    expect(r.first).toBe(
+      `error: cannot read '${file}': it is ${LIMITS.graphFileBytes + 1} bytes, over the limit of 16 MiB for a graph (LIMITS.graphFileBytes)`,
+    );
   });
 });
 
@@ -230,7 +267,9 @@ describe('item 11: weights and API misuse', () => {
       w.get('transformer.h.0.mlp.c_fc.weight')![3 * 256 + 7] = -Infinity; // [in 3, out 7] in GPT-2's Conv1D layout
     });
     const { error } = await rejection(forEachWeight(GRAPH, {}, { kind: 'safetensors', paths: [path] }, () => undefined));
-    expect(error.message).toMatch(/^cannot load weights: graph tensor layers\.0\.mlp\.up\.weight \(transformer\.h\.0\.mlp\.c_fc\.weightᵀ in .*\): element \[7, 3\] of its shard \[256, 64\] is -Infinity;/);
+    expect(error.message).toMatch(
+      /^cannot load weights: graph tensor layers\.0\.mlp\.up\.weight \(transformer\.h\.0\.mlp\.c_fc\.weightᵀ in .*\): element \[7, 3\] of its shard \[256, 64\] is -Infinity;/,
+    );
   });
 
   it('serve --allow-nonfinite is a flag', () => {
@@ -253,7 +292,14 @@ describe('item 11: weights and API misuse', () => {
   it('forward checks token ids; generate(null) rejects; calls after close say so', { timeout: 120_000 }, async () => {
     const rt = await createRuntime(GRAPH, { weights: 'random:1' });
     try {
-      for (const [bad, shown] of [[-1, '-1'], [97, '97'], [1e9, '1000000000'], [1.5, '1.5'], [NaN, 'NaN'], ['x', '"x"']] as const) {
+      for (const [bad, shown] of [
+        [-1, '-1'],
+        [97, '97'],
+        [1e9, '1000000000'],
+        [1.5, '1.5'],
+        [NaN, 'NaN'],
+        ['x', '"x"'],
+      ] as const) {
         const { error } = await rejection(rt.forward([[1, bad as number]]));
         expect(error).toBeInstanceOf(RuntimeInputError);
         expect((error as RuntimeInputError).code).toBe('invalid_tokens');

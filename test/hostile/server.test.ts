@@ -73,7 +73,8 @@ async function within<T>(p: Promise<T>, ms: number): Promise<T | 'timeout'> {
 }
 
 const BODY = JSON.stringify({ prompt: [1, 2, 3], max_new_tokens: 4 });
-const head = (length: number) => `POST /v1/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`;
+const head = (length: number) =>
+  `POST /v1/generate HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`;
 
 async function generate(url: string): Promise<{ status: number; json: unknown }> {
   const res = await fetch(`${url}/v1/generate`, { method: 'POST', body: BODY });
@@ -82,7 +83,14 @@ async function generate(url: string): Promise<{ status: number; json: unknown }>
 
 describe('HTTP clients that hold the server (issue 13, item 7)', () => {
   it('the defaults are the named limits', () => {
-    expect(LIMITS).toMatchObject({ httpHeadersTimeoutMs: 10_000, httpBodyTimeoutMs: 10_000, httpRequestTimeoutMs: 20_000, httpKeepAliveTimeoutMs: 5_000, httpMaxConnections: 512, httpDrainMs: 10_000 });
+    expect(LIMITS).toMatchObject({
+      httpHeadersTimeoutMs: 10_000,
+      httpBodyTimeoutMs: 10_000,
+      httpRequestTimeoutMs: 20_000,
+      httpKeepAliveTimeoutMs: 5_000,
+      httpMaxConnections: 512,
+      httpDrainMs: 10_000,
+    });
   });
 
   it('headers and half a body, then nothing: 408 request_timeout and the connection closed within the body timeout', async () => {
@@ -138,7 +146,7 @@ describe('HTTP clients that hold the server (issue 13, item 7)', () => {
     }
   });
 
-  it('http.close() with a client holding a half-sent body ends at once, not after Node\'s 300 s body timeout', async () => {
+  it("http.close() with a client holding a half-sent body ends at once, not after Node's 300 s body timeout", async () => {
     const { http } = await start();
     const c = await raw(http.port, head(1000) + '{"prompt": [1');
     await waitFor(() => http.connections().open === 1, 2000, 'the connection');
@@ -154,7 +162,10 @@ describe('HTTP clients that hold the server (issue 13, item 7)', () => {
     const { http, server } = await start({}, { decodeMs: 20 });
     const halfBody = await raw(http.port, head(1000) + '{"prompt": [1');
     const loris = await raw(http.port, 'GET /healthz HTTP/1.1\r\n');
-    const short = fetch(`${http.url}/v1/generate`, { method: 'POST', body: BODY }).then(async (r) => ({ status: r.status, json: await r.json() }));
+    const short = fetch(`${http.url}/v1/generate`, { method: 'POST', body: BODY }).then(async (r) => ({
+      status: r.status,
+      json: await r.json(),
+    }));
     const long = fetch(`${http.url}/v1/generate`, { method: 'POST', body: JSON.stringify({ prompt: [5], max_new_tokens: 200 }) }).then(
       async (r) => ({ status: r.status, json: (await r.json()) as { error?: { code: string } } }),
       (e: unknown) => ({ status: 0, json: { error: { code: String(e) } } }),
@@ -166,7 +177,10 @@ describe('HTTP clients that hold the server (issue 13, item 7)', () => {
     const took = performance.now() - t0;
     expect(drained).toBe(false);
     expect(took).toBeLessThan(drainMs + 300);
-    expect(await short).toEqual({ status: 200, json: { tokens: cpuReference([1, 2, 3], 4, { vocabSize: VOCAB }).tokens, finish: 'length' } });
+    expect(await short).toEqual({
+      status: 200,
+      json: { tokens: cpuReference([1, 2, 3], 4, { vocabSize: VOCAB }).tokens, finish: 'length' },
+    });
     expect((await long).status).toBe(503);
     expect((await long).json.error?.code).toBe('server_closed');
     for (const c of [halfBody, loris]) expect(await within(c.closed, 100)).not.toBe('timeout');
@@ -207,7 +221,9 @@ describe('HTTP clients that hold the server (issue 13, item 7)', () => {
     const t0 = performance.now();
     const flood: Raw[] = [];
     for (let i = 0; i < 2000; i += 100) {
-      flood.push(...(await Promise.all(Array.from({ length: 100 }, () => raw(http.port, 'POST /v1/generate HTTP/1.1\r\nContent-Length: 10\r\n')))));
+      flood.push(
+        ...(await Promise.all(Array.from({ length: 100 }, () => raw(http.port, 'POST /v1/generate HTTP/1.1\r\nContent-Length: 10\r\n')))),
+      );
       // Refused ones are closed: free their client-side descriptors as we go.
       await sleep(5);
       for (const c of flood) if (c.socket.destroyed || c.socket.readyState === 'closed') c.socket.destroy();
@@ -225,8 +241,26 @@ describe('HTTP clients that hold the server (issue 13, item 7)', () => {
 describe('parplan serve: the HTTP limit flags', () => {
   const base = ['--weights', 'random:1', 'g.graph.json'];
   it('parses times and the cap, and passes nothing it was not given', () => {
-    const a = parseServeArgs([...base, '--headers-timeout', '2s', '--body-timeout', '1500ms', '--request-timeout', '4000', '--keep-alive-timeout', '0.5s', '--max-connections', '100']);
-    expect(a !== 'help' && a.limits).toEqual({ headersTimeoutMs: 2000, bodyTimeoutMs: 1500, requestTimeoutMs: 4000, keepAliveTimeoutMs: 500, maxConnections: 100 });
+    const a = parseServeArgs([
+      ...base,
+      '--headers-timeout',
+      '2s',
+      '--body-timeout',
+      '1500ms',
+      '--request-timeout',
+      '4000',
+      '--keep-alive-timeout',
+      '0.5s',
+      '--max-connections',
+      '100',
+    ]);
+    expect(a !== 'help' && a.limits).toEqual({
+      headersTimeoutMs: 2000,
+      bodyTimeoutMs: 1500,
+      requestTimeoutMs: 4000,
+      keepAliveTimeoutMs: 500,
+      maxConnections: 100,
+    });
     const d = parseServeArgs(base);
     expect(d !== 'help' && d.limits).toEqual({});
   });
@@ -266,16 +300,40 @@ plan tiny { model = tiny  cluster = one  mode = serve  engine = webgpu
     const env: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1' };
     const child = spawn(
       process.execPath,
-      ['--import', TSX, `${ROOT}src/cli/main.ts`, 'serve', graphFile, '--weights', 'random:1', '--port', '0', '--max-connections', '4', '--headers-timeout', '30s', '--request-timeout', '60s', '--body-timeout', '30s'],
+      [
+        '--import',
+        TSX,
+        `${ROOT}src/cli/main.ts`,
+        'serve',
+        graphFile,
+        '--weights',
+        'random:1',
+        '--port',
+        '0',
+        '--max-connections',
+        '4',
+        '--headers-timeout',
+        '30s',
+        '--request-timeout',
+        '60s',
+        '--body-timeout',
+        '30s',
+      ],
       { cwd: ROOT, env },
     );
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+    const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+      child.once('exit', (code, signal) => r({ code, signal })),
+    );
     try {
-      await waitFor(() => /on http:\/\/127\.0\.0\.1:\d+ /.test(out) || child.exitCode !== null, 45_000, `the serving line (stderr: ${err})`);
+      await waitFor(
+        () => /on http:\/\/127\.0\.0\.1:\d+ /.test(out) || child.exitCode !== null,
+        45_000,
+        `the serving line (stderr: ${err})`,
+      );
       const port = Number(/on http:\/\/127\.0\.0\.1:(\d+) /.exec(out)![1]);
       const holders = [await raw(port, head(1000) + '{"prompt": [1'), await raw(port, 'POST /v1/generate HTTP/1.1\r\n'), await raw(port)];
       await sleep(200);

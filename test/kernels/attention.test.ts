@@ -177,7 +177,12 @@ describe('attention with a KV cache', async () => {
     const positions = Uint32Array.from([0, 0, 1]);
     const slotBytes = 4 * 2 * 4;
     const run = async (blocks: [number, number][], slotBlock: boolean) => {
-      const caches = blocks.map(([b, e]) => ({ k: emptyBuffer(g.device, (e - b) * slotBytes), v: emptyBuffer(g.device, (e - b) * slotBytes), b, e }));
+      const caches = blocks.map(([b, e]) => ({
+        k: emptyBuffer(g.device, (e - b) * slotBytes),
+        v: emptyBuffer(g.device, (e - b) * slotBytes),
+        b,
+        e,
+      }));
       const bufs = {
         q: uploadBuffer(g.device, inputs.q),
         k: uploadBuffer(g.device, inputs.k),
@@ -197,11 +202,18 @@ describe('attention with a KV cache', async () => {
       }
       pass.end();
       g.runner.submit(enc);
-      const concat = async (which: 'k' | 'v') => (await Promise.all(caches.map(async (c) => Array.from(new Float32Array(await readBuffer(g.device, c[which])))))).flat();
+      const concat = async (which: 'k' | 'v') =>
+        (await Promise.all(caches.map(async (c) => Array.from(new Float32Array(await readBuffer(g.device, c[which])))))).flat();
       return { out: Array.from(new Float32Array(await readBuffer(g.device, bufs.out))), k: await concat('k'), v: await concat('v') };
     };
     const whole = await run([[0, 3]], false);
-    const split = await run([[0, 2], [2, 3]], true);
+    const split = await run(
+      [
+        [0, 2],
+        [2, 3],
+      ],
+      true,
+    );
     expect(split).toEqual(whole);
     expect(whole.out).not.toContain(9);
     // One block alone writes only its own tokens' rows (token 1, slot 0); the rest stay as they were.

@@ -23,7 +23,12 @@ describe('element-wise', async () => {
         const p = geluProgram({ inplace });
         const out = await runOnce(g, p, inplace ? { x } : { x, y: { bytes: n * 4 } }, { n }, [inplace ? 'x' : 'y']);
         const want = gelu(x);
-        expectClose(f32s(out[inplace ? 'x' : 'y']!, n), want, (i) => 8 * U32 * (Math.abs(want[i]!) + Math.abs(x[i]!)) + 1e-7, `gelu n=${n}`);
+        expectClose(
+          f32s(out[inplace ? 'x' : 'y']!, n),
+          want,
+          (i) => 8 * U32 * (Math.abs(want[i]!) + Math.abs(x[i]!)) + 1e-7,
+          `gelu n=${n}`,
+        );
       }
     });
     it(`swiglu${inplace ? ' in place (up = silu(gate)·up)' : ''}`, async () => {
@@ -34,7 +39,12 @@ describe('element-wise', async () => {
         const p = swigluProgram({ inplace });
         const out = await runOnce(g, p, inplace ? { gate, up } : { gate, up, y: { bytes: n * 4 } }, { n }, [inplace ? 'up' : 'y']);
         const want = swiglu(gate, up);
-        expectClose(f32s(out[inplace ? 'up' : 'y']!, n), want, (i) => 8 * U32 * (Math.abs(want[i]!) + Math.abs(gate[i]! * up[i]!)) + 1e-7, `swiglu n=${n}`);
+        expectClose(
+          f32s(out[inplace ? 'up' : 'y']!, n),
+          want,
+          (i) => 8 * U32 * (Math.abs(want[i]!) + Math.abs(gate[i]! * up[i]!)) + 1e-7,
+          `swiglu n=${n}`,
+        );
       }
     });
     it(`add${inplace ? ' in place (a += b)' : ''}`, async () => {
@@ -60,7 +70,11 @@ describe('element-wise', async () => {
     const b = new Float32Array(n).fill(0.5);
     const out = f32s((await runOnce(g, p, { a, b }, { n }, ['a']))['a']!, n);
     let bad = -1;
-    for (let i = 0; i < n; i++) if (out[i] !== (i % 1024) + 0.5) { bad = i; break; }
+    for (let i = 0; i < n; i++)
+      if (out[i] !== (i % 1024) + 0.5) {
+        bad = i;
+        break;
+      }
     expect(bad).toBe(-1);
   });
 

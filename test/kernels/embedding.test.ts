@@ -24,7 +24,10 @@ describe('embedding', async () => {
         const ids = Uint32Array.from([3, 0, 10, 3, 11, 5]);
         const T = ids.length;
         const plain = embeddingProgram({ hidden, vocab, table: t });
-        const got = f32s((await runOnce(g, plain, { ids, table: encode(t.format, table0), out: { bytes: T * hidden * 4 } }, { T }, ['out']))['out']!, T * hidden);
+        const got = f32s(
+          (await runOnce(g, plain, { ids, table: encode(t.format, table0), out: { bytes: T * hidden * 4 } }, { T }, ['out']))['out']!,
+          T * hidden,
+        );
         expect(Array.from(got)).toEqual(Array.from(embedding(ids, table, hidden)));
         for (const pf of ['f32', 'bf16'] as const) {
           const maxPositions = 9;
@@ -32,7 +35,13 @@ describe('embedding', async () => {
           const pos = roundAll(pf, pos0);
           const positions = Uint32Array.from([0, 1, 2, 8, 4, 9]);
           const p = embeddingProgram({ hidden, vocab, table: t, positional: { maxPositions, table: { format: pf } } });
-          const out = await runOnce(g, p, { ids, table: encode(t.format, table0), positions, posTable: encode(pf, pos0), out: { bytes: T * hidden * 4 } }, { T }, ['out']);
+          const out = await runOnce(
+            g,
+            p,
+            { ids, table: encode(t.format, table0), positions, posTable: encode(pf, pos0), out: { bytes: T * hidden * 4 } },
+            { T },
+            ['out'],
+          );
           expect(Array.from(f32s(out['out']!, T * hidden))).toEqual(Array.from(embedding(ids, table, hidden, { positions, table: pos })));
         }
       }
@@ -56,7 +65,15 @@ describe('embedding over row blocks (a table split over several bindings)', asyn
       let out: ArrayBuffer = new Float32Array(T * hidden).fill(99).buffer;
       const gather = async (table: Float32Array, b0: number, b1: number, idBuf: Uint32Array, accumulate: boolean) => {
         const p = embeddingProgram({ hidden, vocab: b1 - b0, rowBase: b0, table: { format }, accumulate });
-        out = (await runOnce(g, p, { ids: idBuf, table: encode(format, table.subarray(b0 * hidden, b1 * hidden)), out: new Float32Array(out) }, { T }, ['out']))['out']!;
+        out = (
+          await runOnce(
+            g,
+            p,
+            { ids: idBuf, table: encode(format, table.subarray(b0 * hidden, b1 * hidden)), out: new Float32Array(out) },
+            { T },
+            ['out'],
+          )
+        )['out']!;
       };
       await gather(table0, 0, 8, ids, false);
       await gather(table0, 8, 16, ids, true);
@@ -66,7 +83,9 @@ describe('embedding over row blocks (a table split over several bindings)', asyn
       const want = embedding(ids, roundAll(format, table0), hidden, { positions, table: roundAll(format, pos0) });
       expect(Array.from(f32s(out, T * hidden)), format).toEqual(Array.from(want));
     }
-    expect(() => embeddingProgram({ hidden, vocab, accumulate: true, positional: { maxPositions: 4 } })).toThrow(/accumulate takes no positional table/);
+    expect(() => embeddingProgram({ hidden, vocab, accumulate: true, positional: { maxPositions: 4 } })).toThrow(
+      /accumulate takes no positional table/,
+    );
   });
 });
 

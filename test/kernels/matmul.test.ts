@@ -45,7 +45,12 @@ const SMALL_M_ALIGNED: Case[] = [...ALIGNED.filter((c) => c.M <= 4), { M: 2, K: 
 
 let seed = 1000;
 
-async function check(c: Case, opts: Omit<MatmulOptions, 'N' | 'K'>, label: string, epi: { bias?: boolean; gelu?: boolean; residual?: boolean; ldc?: number } = {}): Promise<void> {
+async function check(
+  c: Case,
+  opts: Omit<MatmulOptions, 'N' | 'K'>,
+  label: string,
+  epi: { bias?: boolean; gelu?: boolean; residual?: boolean; ldc?: number } = {},
+): Promise<void> {
   const g = await testGpu();
   const { M, K, N } = c;
   const r = rng(seed++);
@@ -66,7 +71,14 @@ async function check(c: Case, opts: Omit<MatmulOptions, 'N' | 'K'>, label: strin
   if (residual) inputs['residual'] = residual;
   const out = await runOnce(g, program, inputs, { M }, ['C']);
   const got = f32s(out['C']!, M * ldc);
-  const want = matmul(A, W, M, N, K, { layout, bias, activation: epi.gelu ? 'gelu' : 'none', residual, ldc, out: new Float32Array(sentinel) });
+  const want = matmul(A, W, M, N, K, {
+    layout,
+    bias,
+    activation: epi.gelu ? 'gelu' : 'none',
+    residual,
+    ldc,
+    out: new Float32Array(sentinel),
+  });
   const S = matmulMagnitude(A, W, M, N, K, { layout, bias, residual, ldc });
   const geluF = epi.gelu ? 1.2 : 1;
   const tol = (i: number) => geluF * 2 * (K + 8) * U32 * S[i]! + 4 * U32 * Math.abs(want[i]!) + 1e-30;
@@ -117,8 +129,15 @@ describe('matmul', async () => {
     await check({ M: 5, K: 23, N: 29 }, { w: { format: 'bf16' }, biasType: { format: 'f32' } }, 'epilogue all', all);
     await check({ M: 9, K: 32, N: 32 }, { w: { format: 'f16' }, wLayout: 'kn' }, 'epilogue bias', { bias: true });
     await check({ M: 6, K: 32, N: 32 }, { w: { format: 'f32' } }, 'epilogue residual ldc', { residual: true, ldc: 40 });
-    await check({ M: 3, K: 23, N: 29 }, { variant: 'gemv', maxM: 4, w: { format: 'bf16' }, biasType: { format: 'f32' } }, 'gemv epilogue all', all);
-    await check({ M: 4, K: 32, N: 32 }, { variant: 'gemv', maxM: 4, w: { format: 'f16' }, wLayout: 'kn' }, 'gemv epilogue bias', { bias: true });
+    await check(
+      { M: 3, K: 23, N: 29 },
+      { variant: 'gemv', maxM: 4, w: { format: 'bf16' }, biasType: { format: 'f32' } },
+      'gemv epilogue all',
+      all,
+    );
+    await check({ M: 4, K: 32, N: 32 }, { variant: 'gemv', maxM: 4, w: { format: 'f16' }, wLayout: 'kn' }, 'gemv epilogue bias', {
+      bias: true,
+    });
   });
 
   /**
@@ -154,7 +173,12 @@ describe('matmul', async () => {
       const W = roundAll(w.format, W0);
       const want = matmul(A, W, M, N, K, { bias, residual });
       const S = matmulMagnitude(A, W, M, N, K, { bias, residual });
-      expectClose(f32s(C, M * N), want, (i) => 2 * (K + 8) * U32 * S[i]! + 4 * U32 * Math.abs(want[i]!) + 1e-30, `row blocks of ${per}, ${opts.variant ?? 'tiled'} ${w.format}`);
+      expectClose(
+        f32s(C, M * N),
+        want,
+        (i) => 2 * (K + 8) * U32 * S[i]! + 4 * U32 * Math.abs(want[i]!) + 1e-30,
+        `row blocks of ${per}, ${opts.variant ?? 'tiled'} ${w.format}`,
+      );
     }
     expect(() => matmulProgram({ N: 8, K: 4, ldc: 10, col0: 4 })).toThrow(/ldc 10 < col0 4 \+ N 8/);
   });
@@ -170,7 +194,14 @@ describe('matmul', async () => {
 
   it('subgroup-matrix (tensor core) path: generated here; run where the adapter offers it', async () => {
     const cfg = subgroupMatrixSupport(g.adapter, g.device);
-    const p = matmulProgram({ N: 29, K: 37, w: { format: 'f16', native16: true }, variant: 'subgroup-matrix', subgroupMatrix: cfg ?? { M: 16, N: 16, K: 16, subgroupSize: 32 }, bias: true });
+    const p = matmulProgram({
+      N: 29,
+      K: 37,
+      w: { format: 'f16', native16: true },
+      variant: 'subgroup-matrix',
+      subgroupMatrix: cfg ?? { M: 16, N: 16, K: 16, subgroupSize: 32 },
+      bias: true,
+    });
     expect(p.wgsl).toContain('subgroupMatrixMultiplyAccumulate');
     expect(p.features).toContain('chromium-experimental-subgroup-matrix');
     if (!cfg) {
@@ -187,7 +218,12 @@ describe('matmul', async () => {
       const out = await runOnce(g, prog, { A, W: encode('f16', W), C: { bytes: c.M * c.N * 4 } }, { M: c.M }, ['C']);
       const want = matmul(A, W, c.M, c.N, c.K);
       const S = matmulMagnitude(A, W, c.M, c.N, c.K);
-      expectClose(f32s(out['C']!, c.M * c.N), want, (i) => (2 * 2 ** -11 + (c.K + 8) * 2 ** -20) * S[i]!, `sgmat M=${c.M} K=${c.K} N=${c.N}`);
+      expectClose(
+        f32s(out['C']!, c.M * c.N),
+        want,
+        (i) => (2 * 2 ** -11 + (c.K + 8) * 2 ** -20) * S[i]!,
+        `sgmat M=${c.M} K=${c.K} N=${c.N}`,
+      );
     }
   });
 });

@@ -12,7 +12,15 @@ import { describe, expect, it } from 'vitest';
 import { emptyBuffer, readBuffer, uploadBuffer, type TestGpu } from '../../runtime/testing/gpu.js';
 import { kernels, pickMatmul, ropeTable, type KernelProgram } from '../../runtime/kernels/index.js';
 import { encode, roundAll } from '../../runtime/reference/dtype.js';
-import { gpt2Config, greedy, llamaConfig, randomWeights, ReferenceModel, type Model, type TokenEntry } from '../../runtime/reference/model.js';
+import {
+  gpt2Config,
+  greedy,
+  llamaConfig,
+  randomWeights,
+  ReferenceModel,
+  type Model,
+  type TokenEntry,
+} from '../../runtime/reference/model.js';
 import { uniformLayer } from '../../src/model.js';
 import type { TensorType } from '../../runtime/wgsl/dtype.js';
 import { testGpu } from './util.js';
@@ -93,10 +101,26 @@ class GpuModel {
     const pass = enc.beginComputePass();
     const run = (p: KernelProgram, b: Record<string, GPUBuffer>, dims: Record<string, number>) => g.runner.encode(pass, p, b, dims);
     const W = (name: string) => this.w.get(name)!;
-    const mm = (A: GPUBuffer, w: string, C: GPUBuffer, N: number, K: number, o: { layout?: 'nk' | 'kn'; bias?: string; gelu?: boolean; residual?: GPUBuffer } = {}) => {
+    const mm = (
+      A: GPUBuffer,
+      w: string,
+      C: GPUBuffer,
+      N: number,
+      K: number,
+      o: { layout?: 'nk' | 'kn'; bias?: string; gelu?: boolean; residual?: GPUBuffer } = {},
+    ) => {
       // few rows: gemv (maxM 4 keeps lavapipe's compile time down; pickMatmul's default is 8)
       const pick = T <= 4 ? { variant: 'gemv' as const, maxM: 4 } : pickMatmul(T, t);
-      const p = kernels.matmul({ N, K, w: t, wLayout: o.layout, bias: o.bias !== undefined, activation: o.gelu ? 'gelu' : 'none', residual: o.residual !== undefined, ...pick });
+      const p = kernels.matmul({
+        N,
+        K,
+        w: t,
+        wLayout: o.layout,
+        bias: o.bias !== undefined,
+        activation: o.gelu ? 'gelu' : 'none',
+        residual: o.residual !== undefined,
+        ...pick,
+      });
       const b: Record<string, GPUBuffer> = { A, W: W(w), C };
       if (o.bias) b['bias'] = W(o.bias);
       if (o.residual) b['residual'] = o.residual;
@@ -174,8 +198,16 @@ class GpuModel {
 // GPT-2 checkpoints are f32, Llama's bf16: one storage type each (each distinct shader
 // costs lavapipe about a second to compile; the kernel tests cover every type).
 const MODELS: { name: string; c: Model; format: 'f32' | 'bf16' }[] = [
-  { name: 'GPT-2: 2 layers, hidden 32, 4 heads, vocab 50', c: gpt2Config({ layers: 2, hidden: 32, heads: 4, vocab: 50, maxSeq: 24 }), format: 'f32' },
-  { name: 'Llama: 2 layers, hidden 32, 4 heads : 2 KV heads, ffn 40, vocab 61, untied', c: llamaConfig({ layers: 2, hidden: 32, heads: 4, kvHeads: 2, ffn: 40, vocab: 61, maxSeq: 24 }), format: 'bf16' },
+  {
+    name: 'GPT-2: 2 layers, hidden 32, 4 heads, vocab 50',
+    c: gpt2Config({ layers: 2, hidden: 32, heads: 4, vocab: 50, maxSeq: 24 }),
+    format: 'f32',
+  },
+  {
+    name: 'Llama: 2 layers, hidden 32, 4 heads : 2 KV heads, ffn 40, vocab 61, untied',
+    c: llamaConfig({ layers: 2, hidden: 32, heads: 4, kvHeads: 2, ffn: 40, vocab: 61, maxSeq: 24 }),
+    format: 'bf16',
+  },
 ];
 
 describe.each(MODELS)('$name on the GPU vs the reference model', ({ c, format }) => {

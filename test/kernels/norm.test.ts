@@ -34,10 +34,21 @@ describe('norms', async () => {
           const w = roundAll(t.format, w0);
           const b = roundAll(t.format, b0);
           const p = layerNormProgram({ cols, eps, weight: t, bias: t, workgroupSize: 64 });
-          const out = await runOnce(g, p, { x, weight: encode(t.format, w0), bias: encode(t.format, b0), y: { bytes: rows * cols * 4 } }, { rows }, ['y']);
+          const out = await runOnce(
+            g,
+            p,
+            { x, weight: encode(t.format, w0), bias: encode(t.format, b0), y: { bytes: rows * cols * 4 } },
+            { rows },
+            ['y'],
+          );
           const want = layerNorm(x, rows, cols, w, b, eps);
           const xhatw = layerNorm(x, rows, cols, w.map(Math.abs), new Float32Array(cols), eps);
-          expectClose(f32s(out['y']!, rows * cols), want, (i) => (cols + 32) * U32 * (Math.abs(xhatw[i]!) + Math.abs(b[i % cols]!) + 1), `layernorm ${rows}×${cols} eps ${eps}`);
+          expectClose(
+            f32s(out['y']!, rows * cols),
+            want,
+            (i) => (cols + 32) * U32 * (Math.abs(xhatw[i]!) + Math.abs(b[i % cols]!) + 1),
+            `layernorm ${rows}×${cols} eps ${eps}`,
+          );
         }
       }
     });
@@ -52,7 +63,12 @@ describe('norms', async () => {
           const p = rmsNormProgram({ cols, eps, weight: t, workgroupSize: 64 });
           const out = await runOnce(g, p, { x, weight: encode(t.format, w0), y: { bytes: rows * cols * 4 } }, { rows }, ['y']);
           const want = rmsNorm(x, rows, cols, w, eps);
-          expectClose(f32s(out['y']!, rows * cols), want, (i) => (cols + 32) * U32 * (Math.abs(want[i]!) + 1), `rmsnorm ${rows}×${cols} eps ${eps}`);
+          expectClose(
+            f32s(out['y']!, rows * cols),
+            want,
+            (i) => (cols + 32) * U32 * (Math.abs(want[i]!) + 1),
+            `rmsnorm ${rows}×${cols} eps ${eps}`,
+          );
         }
       }
     });

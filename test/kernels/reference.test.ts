@@ -88,7 +88,11 @@ function naiveLogits(c: Model, w: Map<string, Float32Array>, tokens: number[]): 
     return out;
   };
   let xs: number[][] = tokens.map((tok, p) =>
-    Array.from({ length: h }, (_, i) => (c.arch === 'gpt2' ? get('transformer.wte.weight')[tok * h + i]! + get('transformer.wpe.weight')[p * h + i]! : get('model.embed_tokens.weight')[tok * h + i]!)),
+    Array.from({ length: h }, (_, i) =>
+      c.arch === 'gpt2'
+        ? get('transformer.wte.weight')[tok * h + i]! + get('transformer.wpe.weight')[p * h + i]!
+        : get('model.embed_tokens.weight')[tok * h + i]!,
+    ),
   );
   const attend = (qs: number[][], ks: number[][], vs: number[][]) =>
     qs.map((q, t) => {
@@ -110,15 +114,33 @@ function naiveLogits(c: Model, w: Map<string, Float32Array>, tokens: number[]): 
   for (let l = 0; l < c.layers; l++) {
     if (c.arch === 'gpt2') {
       const p = `transformer.h.${l}`;
-      const qkv = xs.map((x) => lin(ln(x, get(`${p}.ln_1.weight`), get(`${p}.ln_1.bias`)), get(`${p}.attn.c_attn.weight`), 3 * h, h, true, get(`${p}.attn.c_attn.bias`)));
+      const qkv = xs.map((x) =>
+        lin(
+          ln(x, get(`${p}.ln_1.weight`), get(`${p}.ln_1.bias`)),
+          get(`${p}.attn.c_attn.weight`),
+          3 * h,
+          h,
+          true,
+          get(`${p}.attn.c_attn.bias`),
+        ),
+      );
       const att = attend(
         qkv.map((r) => r.slice(0, h)),
         qkv.map((r) => r.slice(h, 2 * h)),
         qkv.map((r) => r.slice(2 * h)),
       );
-      xs = xs.map((x, t) => lin(att[t]!, get(`${p}.attn.c_proj.weight`), h, h, true, get(`${p}.attn.c_proj.bias`)).map((v, i) => v + x[i]!));
+      xs = xs.map((x, t) =>
+        lin(att[t]!, get(`${p}.attn.c_proj.weight`), h, h, true, get(`${p}.attn.c_proj.bias`)).map((v, i) => v + x[i]!),
+      );
       xs = xs.map((x) => {
-        const f = lin(ln(x, get(`${p}.ln_2.weight`), get(`${p}.ln_2.bias`)), get(`${p}.mlp.c_fc.weight`), flat(c).ffn, h, true, get(`${p}.mlp.c_fc.bias`));
+        const f = lin(
+          ln(x, get(`${p}.ln_2.weight`), get(`${p}.ln_2.bias`)),
+          get(`${p}.mlp.c_fc.weight`),
+          flat(c).ffn,
+          h,
+          true,
+          get(`${p}.mlp.c_fc.bias`),
+        );
         const gelu = f.map((v) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3))));
         return lin(gelu, get(`${p}.mlp.c_proj.weight`), h, flat(c).ffn, true, get(`${p}.mlp.c_proj.bias`)).map((v, i) => v + x[i]!);
       });
@@ -148,8 +170,26 @@ function naiveLogits(c: Model, w: Map<string, Float32Array>, tokens: number[]): 
 
 const CONFIGS: { name: string; c: Model }[] = [
   { name: 'GPT-2 (2 layers, hidden 16, 4 heads)', c: gpt2Config({ layers: 2, hidden: 16, heads: 4, vocab: 23, maxSeq: 12 }) },
-  { name: 'Llama (2 layers, hidden 16, 4 heads : 2 KV heads, untied)', c: llamaConfig({ layers: 2, hidden: 16, heads: 4, kvHeads: 2, ffn: 24, vocab: 29, maxSeq: 12 }) },
-  { name: 'Llama (1 layer, headDim 6 ≠ hidden/heads, MQA, tied, eps 1e-6, theta 500 000)', c: llamaConfig({ layers: 1, hidden: 12, heads: 3, kvHeads: 1, headDim: 6, ffn: 20, vocab: 17, maxSeq: 10, tiedEmbeddings: true, normEps: 1e-6, ropeTheta: 500000 }) },
+  {
+    name: 'Llama (2 layers, hidden 16, 4 heads : 2 KV heads, untied)',
+    c: llamaConfig({ layers: 2, hidden: 16, heads: 4, kvHeads: 2, ffn: 24, vocab: 29, maxSeq: 12 }),
+  },
+  {
+    name: 'Llama (1 layer, headDim 6 ≠ hidden/heads, MQA, tied, eps 1e-6, theta 500 000)',
+    c: llamaConfig({
+      layers: 1,
+      hidden: 12,
+      heads: 3,
+      kvHeads: 1,
+      headDim: 6,
+      ffn: 20,
+      vocab: 17,
+      maxSeq: 10,
+      tiedEmbeddings: true,
+      normEps: 1e-6,
+      ropeTheta: 500000,
+    }),
+  },
 ];
 
 function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -175,7 +215,12 @@ describe.each(CONFIGS)('reference model: $name', ({ c }) => {
     model.prefill(cache, 2, prompt.slice(0, 2));
     const rows: Float32Array[] = [];
     for (let p = 2; p < prompt.length; p++) rows.push(model.decode(cache, [{ token: prompt[p]!, slot: 2, position: p }]));
-    expect(maxDiff(rows.flatMap((r) => Array.from(r)), full.subarray(2 * c.vocab))).toBeLessThan(1e-6);
+    expect(
+      maxDiff(
+        rows.flatMap((r) => Array.from(r)),
+        full.subarray(2 * c.vocab),
+      ),
+    ).toBeLessThan(1e-6);
     // batched: slots 0 and 1 hold other sequences of other lengths
     const other = [4, 4, 1];
     const alone = model.prefill(model.newCache(1), 0, [...other, 2]);
@@ -221,7 +266,8 @@ describe('reference model conventions', () => {
       const name = `model.layers.0.self_attn.${p}_proj.weight`;
       const src = w.get(name)!;
       const rep = new Float32Array(4 * D * gqa.hidden);
-      for (let h = 0; h < 4; h++) rep.set(src.subarray(Math.floor(h / 2) * D * gqa.hidden, (Math.floor(h / 2) + 1) * D * gqa.hidden), h * D * gqa.hidden);
+      for (let h = 0; h < 4; h++)
+        rep.set(src.subarray(Math.floor(h / 2) * D * gqa.hidden, (Math.floor(h / 2) + 1) * D * gqa.hidden), h * D * gqa.hidden);
       w2.set(name, rep);
     }
     const a = new ReferenceModel(gqa, w).prefill(new ReferenceModel(gqa, w).newCache(1), 0, [1, 2, 3, 4]);

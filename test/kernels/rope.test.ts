@@ -26,7 +26,13 @@ describe('rope', async () => {
       const p = ropeProgram({ heads: c.heads, headDim: c.headDim, rotaryDim: c.rotaryDim, rowStride: c.rowStride, maxSeq: c.maxSeq });
       const table = ropeTable(c.maxSeq, c.rotaryDim ?? c.headDim, c.theta);
       const out = await runOnce(g, p, { x, positions: Uint32Array.from(c.positions), table }, { T }, ['x']);
-      const want = rope(x, c.positions, { heads: c.heads, headDim: c.headDim, rotaryDim: c.rotaryDim, rowStride: c.rowStride, theta: c.theta });
+      const want = rope(x, c.positions, {
+        heads: c.heads,
+        headDim: c.headDim,
+        rotaryDim: c.rotaryDim,
+        rowStride: c.rowStride,
+        theta: c.theta,
+      });
       const half = (c.rotaryDim ?? c.headDim) / 2;
       const tol = (i: number) => {
         const col = (i % stride) % c.headDim;

@@ -19,7 +19,10 @@ describe('KernelRunner', async () => {
   async function chain(runner: KernelRunner, count: number): Promise<void> {
     // out_i[j] = a[j] + b[j] for j < n_i, with n_i = i + 1: every dispatch has its own n
     const n = count + 4;
-    const a = uploadBuffer(g.device, Float32Array.from({ length: n }, (_, j) => j));
+    const a = uploadBuffer(
+      g.device,
+      Float32Array.from({ length: n }, (_, j) => j),
+    );
     const b = uploadBuffer(g.device, new Float32Array(n).fill(100));
     const outs = Array.from({ length: count }, () => uploadBuffer(g.device, new Float32Array(n).fill(-1)));
     const p = addProgram();
@@ -76,7 +79,12 @@ describe('KernelRunner', async () => {
     expect(() => runner.encode(pass, addProgram(), { a, b: a }, { n: 1 })).toThrow(/no buffer for binding 'y'/);
     expect(() => runner.encode(pass, addProgram(), { a, b: a, y: a }, {})).toThrow(/dims\.n/);
     expect(() => runner.encode(pass, addProgram(), { a, b: a, y: a }, { n: -1 })).toThrow(/dims\.n/);
-    const needs: KernelProgram = { ...addProgram(), name: 'needs-sgmat', cacheKey: 'needs-sgmat', features: ['chromium-experimental-subgroup-matrix' as GPUFeatureName] };
+    const needs: KernelProgram = {
+      ...addProgram(),
+      name: 'needs-sgmat',
+      cacheKey: 'needs-sgmat',
+      features: ['chromium-experimental-subgroup-matrix' as GPUFeatureName],
+    };
     if (!g.device.features.has('chromium-experimental-subgroup-matrix' as GPUFeatureName)) {
       expect(() => runner.pipeline(needs)).toThrow(/needs the device feature/);
     }
@@ -118,9 +126,26 @@ describe('KernelRunner', async () => {
         expect(p.wgsl, `${p.name}: binding ${b.name}`).toMatch(new RegExp(`@binding\\(${i}\\) var<storage, ${b.access}> ${b.name}:`));
       }
       if (p.uniforms.length > 0) expect(p.wgsl).toContain(`@binding(${p.bindings.length}) var<uniform> u: Params`);
-      for (const k of Object.keys(p.fixed)) expect(p.uniforms.map((f) => f.name), `${p.name}: fixed ${k}`).toContain(k);
+      for (const k of Object.keys(p.fixed))
+        expect(
+          p.uniforms.map((f) => f.name),
+          `${p.name}: fixed ${k}`,
+        ).toContain(k);
       expect(p.entryPoint).toBe('main');
     }
-    expect(Object.keys(kernels).sort()).toEqual(['add', 'argmax', 'attention', 'embedding', 'gelu', 'kvWrite', 'layernorm', 'matmul', 'rmsnorm', 'rope', 'softmax', 'swiglu']);
+    expect(Object.keys(kernels).sort()).toEqual([
+      'add',
+      'argmax',
+      'attention',
+      'embedding',
+      'gelu',
+      'kvWrite',
+      'layernorm',
+      'matmul',
+      'rmsnorm',
+      'rope',
+      'softmax',
+      'swiglu',
+    ]);
   });
 });

@@ -25,7 +25,12 @@ describe('softmax', async () => {
         const p = softmaxProgram({ inplace });
         const out = await runOnce(g, p, inplace ? { x } : { x, y: { bytes: x.byteLength } }, { rows, cols }, [inplace ? 'x' : 'y']);
         const want = softmax(x, rows, cols);
-        expectClose(f32s(out[inplace ? 'x' : 'y']!, rows * cols), want, (i) => (cols + 16) * 2 * U32 * want[i]! + 1e-12, `softmax ${rows}×${cols}`);
+        expectClose(
+          f32s(out[inplace ? 'x' : 'y']!, rows * cols),
+          want,
+          (i) => (cols + 16) * 2 * U32 * want[i]! + 1e-12,
+          `softmax ${rows}×${cols}`,
+        );
       }
     });
   }

@@ -44,7 +44,13 @@ export type Input = ArrayBufferView | { bytes: number };
  * Compile `program`, bind inputs (typed arrays are uploaded; `{ bytes }` makes an empty
  * buffer), dispatch once with `dims`, and read back the named outputs as raw bytes.
  */
-export async function runOnce(g: TestGpu, program: KernelProgram, inputs: Record<string, Input | GPUBuffer>, dims: Dims, outputs: string[]): Promise<Record<string, ArrayBuffer>> {
+export async function runOnce(
+  g: TestGpu,
+  program: KernelProgram,
+  inputs: Record<string, Input | GPUBuffer>,
+  dims: Dims,
+  outputs: string[],
+): Promise<Record<string, ArrayBuffer>> {
   await g.runner.compile(program);
   const bufs: Record<string, BufferArg> = {};
   const made: GPUBuffer[] = [];
@@ -108,7 +114,9 @@ export function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol
   if (process.env['KERNEL_TOL_REPORT']) console.info(`[tol] ${label}: worst |err|/tol = ${worstRatio.toExponential(2)}`);
   if (bad > 0) {
     const i = worst;
-    throw new Error(`${label}: ${bad}/${want.length} elements out of tolerance; worst [${i}] got ${got[i]} want ${want[i]} (|err| ${Math.abs(got[i]! - want[i]!).toExponential(3)} > tol ${tol(i).toExponential(3)})`);
+    throw new Error(
+      `${label}: ${bad}/${want.length} elements out of tolerance; worst [${i}] got ${got[i]} want ${want[i]} (|err| ${Math.abs(got[i]! - want[i]!).toExponential(3)} > tol ${tol(i).toExponential(3)})`,
+    );
   }
 }
 

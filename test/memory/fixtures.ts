@@ -17,13 +17,54 @@ export function modelSpec(arch: Arch, sizes: ModelSizes): ModelSpec {
   return { ...buildModel(arch, sizes), span };
 }
 
-export const llama2_7b: ModelSpec = modelSpec('llama', { name: 'llama2_7b', layers: 32, hidden: 4096, heads: 32, kvHeads: 32, headDim: 128, ffn: 11008, vocab: 32000, maxSeq: 4096 });
+export const llama2_7b: ModelSpec = modelSpec('llama', {
+  name: 'llama2_7b',
+  layers: 32,
+  hidden: 4096,
+  heads: 32,
+  kvHeads: 32,
+  headDim: 128,
+  ffn: 11008,
+  vocab: 32000,
+  maxSeq: 4096,
+});
 
-export const tinyllama: ModelSpec = modelSpec('llama', { name: 'tinyllama', layers: 22, hidden: 2048, heads: 32, kvHeads: 4, headDim: 64, ffn: 5632, vocab: 32000, maxSeq: 2048 });
+export const tinyllama: ModelSpec = modelSpec('llama', {
+  name: 'tinyllama',
+  layers: 22,
+  hidden: 2048,
+  heads: 32,
+  kvHeads: 4,
+  headDim: 64,
+  ffn: 5632,
+  vocab: 32000,
+  maxSeq: 2048,
+});
 
-export const llama3_8b: ModelSpec = modelSpec('llama', { name: 'llama3_8b', layers: 32, hidden: 4096, heads: 32, kvHeads: 8, headDim: 128, ffn: 14336, vocab: 128256, maxSeq: 8192 });
+export const llama3_8b: ModelSpec = modelSpec('llama', {
+  name: 'llama3_8b',
+  layers: 32,
+  hidden: 4096,
+  heads: 32,
+  kvHeads: 8,
+  headDim: 128,
+  ffn: 14336,
+  vocab: 128256,
+  maxSeq: 8192,
+});
 
-export const gpt2: ModelSpec = modelSpec('gpt2', { name: 'gpt2', layers: 12, hidden: 768, heads: 12, kvHeads: 12, headDim: 64, ffn: 3072, vocab: 50257, maxSeq: 1024, dtype: 'fp32' });
+export const gpt2: ModelSpec = modelSpec('gpt2', {
+  name: 'gpt2',
+  layers: 12,
+  hidden: 768,
+  heads: 12,
+  kvHeads: 12,
+  headDim: 64,
+  ffn: 3072,
+  vocab: 50257,
+  maxSeq: 1024,
+  dtype: 'fp32',
+});
 
 export function cluster(gpus: number, gpu: GpuSpec = GPUS.H100_SXM_80GB!, gpusPerNode = Math.min(gpus, 8)): ClusterSpec {
   return { name: 'c', span, gpu, gpus, nodes: Math.ceil(gpus / gpusPerNode), gpusPerNode, networkGBs: 50 };
@@ -48,7 +89,14 @@ export function stages(layers: number, pipeline: number, counts?: number[]): Sta
   const sizes = counts ?? Array.from({ length: pipeline }, (_, i) => Math.floor(layers / pipeline) + (i < layers % pipeline ? 1 : 0));
   let first = 0;
   return sizes.map((n, index) => {
-    const s: Stage = { index, firstLayer: first, lastLayer: first + n - 1, layers: n, hasEmbedding: index === 0, hasOutput: index === sizes.length - 1 };
+    const s: Stage = {
+      index,
+      firstLayer: first,
+      lastLayer: first + n - 1,
+      layers: n,
+      hasEmbedding: index === 0,
+      hasOutput: index === sizes.length - 1,
+    };
     first += n;
     return s;
   });
@@ -85,7 +133,10 @@ function base(model: ModelSpec, o: Common) {
   };
 }
 
-export function servePlan(model: ModelSpec, o: Common & Partial<ServePlan['batch']> & { kvDtype?: ServePlan['kvDtype']; engine?: ServePlan['engine'] } = {}): ServePlan {
+export function servePlan(
+  model: ModelSpec,
+  o: Common & Partial<ServePlan['batch']> & { kvDtype?: ServePlan['kvDtype']; engine?: ServePlan['engine'] } = {},
+): ServePlan {
   const seq = o.seq ?? model.maxSeq;
   return {
     ...base(model, o),
@@ -99,7 +150,12 @@ export function servePlan(model: ModelSpec, o: Common & Partial<ServePlan['batch
 
 type TrainOpts = Common &
   Partial<TrainPlan['batch']> &
-  Partial<Pick<TrainPlan, 'sequenceParallel' | 'schedule' | 'microbatches' | 'virtual' | 'zero' | 'recompute' | 'precision' | 'optimizer' | 'gradDtype'>>;
+  Partial<
+    Pick<
+      TrainPlan,
+      'sequenceParallel' | 'schedule' | 'microbatches' | 'virtual' | 'zero' | 'recompute' | 'precision' | 'optimizer' | 'gradDtype'
+    >
+  >;
 
 export function trainPlan(model: ModelSpec, o: TrainOpts = {}): TrainPlan {
   const b = base(model, o);

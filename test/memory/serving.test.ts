@@ -30,7 +30,20 @@ describe('KV cache (vLLM)', () => {
   it('kv_dtype: fp8 is 1 B, int4 half a byte rounded up', () => {
     const fp8 = servePlan(llama3_8b, { seq: 1000, maxBatch: 3, kvDtype: 'fp8' });
     expect(kvCache(fp8, fp8.stages[0]!).bytes).toBe(2 * 32 * 8 * 128 * 1 * 3 * 1000);
-    const odd = servePlan(modelSpec('llama', { name: 'odd', layers: 1, kvHeads: 1, heads: 1, headDim: 1, hidden: 1, ffn: 1, vocab: tinyllama.vocab, maxSeq: tinyllama.maxSeq }), { seq: 3, maxBatch: 1, kvDtype: 'int4' });
+    const odd = servePlan(
+      modelSpec('llama', {
+        name: 'odd',
+        layers: 1,
+        kvHeads: 1,
+        heads: 1,
+        headDim: 1,
+        hidden: 1,
+        ffn: 1,
+        vocab: tinyllama.vocab,
+        maxSeq: tinyllama.maxSeq,
+      }),
+      { seq: 3, maxBatch: 1, kvDtype: 'int4' },
+    );
     expect(kvCache(odd, odd.stages[0]!).bytes).toBe(3); // 2 × 3 = 6 elements × ½ B
   });
 });

@@ -24,8 +24,21 @@ function modelStates(plan: TrainPlan, rank = 0): number {
 describe('model states (weights, gradients, optimizer)', () => {
   // A model of exactly Ψ = 7.5B parameters: 50 × (4h² + 3hf + 2h) + V·h + h, h = 5000, f = 3000, V = 49899, tied.
   const psi7_5b: ModelSpec = modelSpec('llama', {
-    name: 'psi', layers: 50, hidden: 5000, heads: 40, kvHeads: 40, headDim: 125, ffn: 3000,
-    vocab: 49899, maxSeq: 1024, tiedEmbeddings: true, dtype: 'fp16', norm: 'rmsnorm', activation: 'swiglu', bias: false, positions: 'rope',
+    name: 'psi',
+    layers: 50,
+    hidden: 5000,
+    heads: 40,
+    kvHeads: 40,
+    headDim: 125,
+    ffn: 3000,
+    vocab: 49899,
+    maxSeq: 1024,
+    tiedEmbeddings: true,
+    dtype: 'fp16',
+    norm: 'rmsnorm',
+    activation: 'swiglu',
+    bias: false,
+    positions: 'rope',
   });
   it('the Ψ model has exactly 7.5B parameters', () => {
     expect(50 * (4 * 5000 ** 2 + 3 * 5000 * 3000 + 2 * 5000) + 49899 * 5000 + 5000).toBe(7_500_000_000);
@@ -85,11 +98,28 @@ describe('model states (weights, gradients, optimizer)', () => {
 
 describe('training activations per layer (Korthikanti et al. 2022, Table 2)', () => {
   // Table 3's 22B model: a = 64, h = 6144, L = 48, t = 8, p = 1, s = 2048, b = 4, gelu f = 4h.
-  const k22b = (layers: number, hidden: number, heads: number): ModelSpec => modelSpec('gpt2', {
-    name: '22b', layers, hidden, heads, kvHeads: heads, headDim: hidden / heads, ffn: 4 * hidden,
-    vocab: 51200, maxSeq: 2048, tiedEmbeddings: true, dtype: 'bf16', norm: 'layernorm', activation: 'gelu', bias: true, positions: 'learned',
+  const k22b = (layers: number, hidden: number, heads: number): ModelSpec =>
+    modelSpec('gpt2', {
+      name: '22b',
+      layers,
+      hidden,
+      heads,
+      kvHeads: heads,
+      headDim: hidden / heads,
+      ffn: 4 * hidden,
+      vocab: 51200,
+      maxSeq: 2048,
+      tiedEmbeddings: true,
+      dtype: 'bf16',
+      norm: 'layernorm',
+      activation: 'gelu',
+      bias: true,
+      positions: 'learned',
+    });
+  const plan22 = (o: Partial<TrainPlan>) => ({
+    ...trainPlan(k22b(48, 6144, 64), { tensor: 8, micro: 4, global: 4, seq: 2048, attention: 'standard' }),
+    ...o,
   });
-  const plan22 = (o: Partial<TrainPlan>) => ({ ...trainPlan(k22b(48, 6144, 64), { tensor: 8, micro: 4, global: 4, seq: 2048, attention: 'standard' }), ...o });
 
   it('22B, tensor parallel only: sbh(10 + 24/t) + 5as²b/t per layer → 59.25 GiB (Figure 1)', () => {
     const plan = plan22({});
@@ -143,8 +173,14 @@ describe('training activations per layer (Korthikanti et al. 2022, Table 2)', ()
     it(`${c.name}: first stage (layers × in-flight) matches Figure 1`, () => {
       const mk = (o: Partial<TrainPlan>) => ({
         ...trainPlan(c.model, {
-          tensor: 8, pipeline: c.p, microbatches: c.m, micro: 1, seq: 2048, attention: 'standard',
-          schedule: c.v > 1 ? 'interleaved' : '1f1b', virtual: c.v,
+          tensor: 8,
+          pipeline: c.p,
+          microbatches: c.m,
+          micro: 1,
+          seq: 2048,
+          attention: 'standard',
+          schedule: c.v > 1 ? 'interleaved' : '1f1b',
+          virtual: c.v,
         }),
         ...o,
       });
@@ -182,7 +218,13 @@ describe('microbatches in flight', () => {
   });
 
   it("interleaved stage 0 equals Megatron's L × (1 + (p − 1)/(p·v))", () => {
-    for (const [p, v, L] of [[2, 2, 32], [4, 2, 32], [4, 4, 64], [8, 3, 96], [16, 2, 64]] as const) {
+    for (const [p, v, L] of [
+      [2, 2, 32],
+      [4, 2, 32],
+      [4, 4, 64],
+      [8, 3, 96],
+      [16, 2, 64],
+    ] as const) {
       const model = { ...llama2_7b, layers: L };
       const plan = trainPlan(model, { pipeline: p, virtual: v, schedule: 'interleaved', microbatches: 8 * p });
       expect(layersInFlight(plan, plan.stages[0]!)).toBeCloseTo(L * (1 + (p - 1) / (p * v)), 9);
@@ -193,7 +235,9 @@ describe('microbatches in flight', () => {
 describe('training activations per stage', () => {
   it('Llama-2-7B, t = 1, p = 1, flash, no recompute: layers + embedding + output', () => {
     const plan = trainPlan(llama2_7b, { seq: 4096 });
-    const s = 4096, b = 1, h = 4096;
+    const s = 4096,
+      b = 1,
+      h = 4096;
     const perLayer = 18 * s * b * h + 6 * s * b * 11008; // 572,522,496
     const embedding = 8 * s * b + s * b * h; // token ids + dropout mask
     const output = 4 * s * b * h + 4 * s * b * 32000; // norm + output-layer inputs, fp32 logits

@@ -3,7 +3,7 @@ import { memoryPlan } from '../../src/memory/index.js';
 import { webgpuLayout } from '../../src/memory/webgpu.js';
 import { llama3_8b, servePlan } from './fixtures.js';
 
-describe('the webgpu engine\'s buffers', () => {
+describe("the webgpu engine's buffers", () => {
   it('one device: f32 buffers for T = max(prefill, batch) tokens, logits, the RoPE table, a readback buffer for the logits, uniforms', () => {
     const plan = servePlan(llama3_8b, { maxBatch: 8, seq: 1024, maxPrefillTokens: 512, engine: 'webgpu' });
     const T = 512;
@@ -28,7 +28,9 @@ describe('the webgpu engine\'s buffers', () => {
       uniforms: 65536,
     });
     const dev = memoryPlan(plan).devices[0]!;
-    const sum = Object.entries(regions).filter(([k]) => k !== 'uniforms' && k !== 'staging-read').reduce((a, [, v]) => a + v, 0);
+    const sum = Object.entries(regions)
+      .filter(([k]) => k !== 'uniforms' && k !== 'staging-read')
+      .reduce((a, [, v]) => a + v, 0);
     expect(dev.breakdown.activations).toBe(sum);
     expect(dev.breakdown.workspace).toBe(65536 + 8 * 128256 * 4);
   });

@@ -1,5 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { axesOf, coordsOf, deviceCount, groupIndex, groupsAlong, meshFunctions, meshOf, MESH_AXIS_NAMES, rankOf, ranks, type Mesh } from '../../src/mesh.js';
+import {
+  axesOf,
+  coordsOf,
+  deviceCount,
+  groupIndex,
+  groupsAlong,
+  meshFunctions,
+  meshOf,
+  MESH_AXIS_NAMES,
+  rankOf,
+  ranks,
+  type Mesh,
+} from '../../src/mesh.js';
 
 describe('mesh', () => {
   it('orders the axes tensor, pipeline, data: rank = (data × pipeline + stage) × tensor + tensor rank', () => {
@@ -7,11 +19,17 @@ describe('mesh', () => {
     const mesh: Mesh = { tensor: 4, pipeline: 3, data: 2 };
     for (let data = 0; data < 2; data++)
       for (let pipeline = 0; pipeline < 3; pipeline++)
-        for (let tensor = 0; tensor < 4; tensor++) expect(rankOf(mesh, { tensor, pipeline, data })).toBe((data * 3 + pipeline) * 4 + tensor);
+        for (let tensor = 0; tensor < 4; tensor++)
+          expect(rankOf(mesh, { tensor, pipeline, data })).toBe((data * 3 + pipeline) * 4 + tensor);
   });
 
   it('round-trips rank → coordinates → rank, and ranks() lists every device in rank order', () => {
-    for (const mesh of [{ tensor: 1, pipeline: 1, data: 1 }, { tensor: 8, pipeline: 1, data: 1 }, { tensor: 2, pipeline: 4, data: 3 }, { tensor: 1, pipeline: 5, data: 2 }]) {
+    for (const mesh of [
+      { tensor: 1, pipeline: 1, data: 1 },
+      { tensor: 8, pipeline: 1, data: 1 },
+      { tensor: 2, pipeline: 4, data: 3 },
+      { tensor: 1, pipeline: 5, data: 2 },
+    ]) {
       const all = ranks(mesh);
       expect(all.length).toBe(deviceCount(mesh));
       all.forEach((c, rank) => {
@@ -24,9 +42,28 @@ describe('mesh', () => {
 
   it('groups the ranks that differ only along one axis, numbered by the rank of the rest', () => {
     const mesh: Mesh = { tensor: 2, pipeline: 3, data: 2 };
-    expect(groupsAlong(mesh, 'tensor')).toEqual([[0, 1], [2, 3], [4, 5], [6, 7], [8, 9], [10, 11]]);
-    expect(groupsAlong(mesh, 'pipeline')).toEqual([[0, 2, 4], [1, 3, 5], [6, 8, 10], [7, 9, 11]]);
-    expect(groupsAlong(mesh, 'data')).toEqual([[0, 6], [1, 7], [2, 8], [3, 9], [4, 10], [5, 11]]);
+    expect(groupsAlong(mesh, 'tensor')).toEqual([
+      [0, 1],
+      [2, 3],
+      [4, 5],
+      [6, 7],
+      [8, 9],
+      [10, 11],
+    ]);
+    expect(groupsAlong(mesh, 'pipeline')).toEqual([
+      [0, 2, 4],
+      [1, 3, 5],
+      [6, 8, 10],
+      [7, 9, 11],
+    ]);
+    expect(groupsAlong(mesh, 'data')).toEqual([
+      [0, 6],
+      [1, 7],
+      [2, 8],
+      [3, 9],
+      [4, 10],
+      [5, 11],
+    ]);
     for (const axis of MESH_AXIS_NAMES) {
       const groups = groupsAlong(mesh, axis);
       expect(groups.flat().sort((a, b) => a - b)).toEqual(ranks(mesh).map((_, r) => r));
@@ -36,9 +73,18 @@ describe('mesh', () => {
 
   it('lists the axes in order and reads them back', () => {
     const mesh: Mesh = { tensor: 2, pipeline: 3, data: 4 };
-    expect(axesOf(mesh)).toEqual([{ name: 'tensor', size: 2 }, { name: 'pipeline', size: 3 }, { name: 'data', size: 4 }]);
+    expect(axesOf(mesh)).toEqual([
+      { name: 'tensor', size: 2 },
+      { name: 'pipeline', size: 3 },
+      { name: 'data', size: 4 },
+    ]);
     expect(meshOf(axesOf(mesh))).toEqual(mesh);
-    expect(() => meshOf([{ name: 'tensor', size: 2 }, { name: 'pipeline', size: 1 }])).toThrow(/'data' is missing/);
+    expect(() =>
+      meshOf([
+        { name: 'tensor', size: 2 },
+        { name: 'pipeline', size: 1 },
+      ]),
+    ).toThrow(/'data' is missing/);
     expect(() => meshOf([...axesOf(mesh), { name: 'expert', size: 2 }])).toThrow(/unknown mesh axis 'expert'/);
   });
 
@@ -48,7 +94,16 @@ describe('mesh', () => {
     expect(m.deviceCount(mesh)).toBe(16);
     expect(m.rankOf(mesh, { tensor: 1, expert: 1, pipeline: 0, data: 1 })).toBe(1 + 2 * 1 + 4 * 0 + 8 * 1);
     m.ranks(mesh).forEach((c, rank) => expect(m.rankOf(mesh, c)).toBe(rank));
-    expect(m.groupsAlong(mesh, 'expert')).toEqual([[0, 2], [1, 3], [4, 6], [5, 7], [8, 10], [9, 11], [12, 14], [13, 15]]);
+    expect(m.groupsAlong(mesh, 'expert')).toEqual([
+      [0, 2],
+      [1, 3],
+      [4, 6],
+      [5, 7],
+      [8, 10],
+      [9, 11],
+      [12, 14],
+      [13, 15],
+    ]);
     expect(m.groupsAlong(mesh, 'data')[3]).toEqual([3, 11]);
     expect(m.groupIndex(mesh, 'data', m.coordsOf(mesh, 11))).toBe(3);
   });

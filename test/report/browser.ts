@@ -26,13 +26,23 @@ export interface Browser {
 }
 
 export async function openBrowser(executablePath = CHROMIUM): Promise<Browser> {
-  if (!existsSync(executablePath)) throw new Error(`no Chromium at ${executablePath}: run 'bash scripts/setup-tests.sh' (as root) or 'apt-get install chromium'`);
+  if (!existsSync(executablePath))
+    throw new Error(`no Chromium at ${executablePath}: run 'bash scripts/setup-tests.sh' (as root) or 'apt-get install chromium'`);
   const profile = mkdtempSync(join(tmpdir(), 'parplan-chromium-'));
   const context: BrowserContext = await chromium.launchPersistentContext(profile, {
     executablePath,
     headless: true,
     viewport: { width: 1240, height: 900 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   let problems: string[] = [];
   await context.route('**/*', (route) => {

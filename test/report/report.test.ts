@@ -86,11 +86,16 @@ const GPT3 = build('examples/gpt3-175b-a100-train.plan');
 const SERVE = build('examples/llama2-70b-a100-serve.plan');
 
 describe('a self-contained page', () => {
-  for (const [name, b] of [['llama3-8b-h100', LLAMA], ['gpt3-175b', GPT3], ['llama2-70b-serve', SERVE]] as const) {
+  for (const [name, b] of [
+    ['llama3-8b-h100', LLAMA],
+    ['gpt3-175b', GPT3],
+    ['llama2-70b-serve', SERVE],
+  ] as const) {
     it(`${name}: no network references, no scripts, well-formed start and end`, () => {
       expect(b.html.startsWith('<!doctype html>')).toBe(true);
       expect(b.html.trimEnd().endsWith('</html>')).toBe(true);
-      for (const bad of ['http://', 'https://', '<script', '<link', 'url(http', ' src=', '@import', '<img', '<iframe']) expect(b.html).not.toContain(bad);
+      for (const bad of ['http://', 'https://', '<script', '<link', 'url(http', ' src=', '@import', '<img', '<iframe'])
+        expect(b.html).not.toContain(bad);
       // Every url(…) points into the page.
       for (const m of b.html.matchAll(/url\(([^)]*)\)/g)) expect(m[1]!.startsWith('#')).toBe(true);
       // Every plan has its section.
@@ -100,7 +105,11 @@ describe('a self-contained page', () => {
 });
 
 describe('memory bars', () => {
-  for (const [name, b] of [['llama3-8b-h100', LLAMA], ['gpt3-175b', GPT3], ['llama2-70b-serve', SERVE]] as const) {
+  for (const [name, b] of [
+    ['llama3-8b-h100', LLAMA],
+    ['gpt3-175b', GPT3],
+    ['llama2-70b-serve', SERVE],
+  ] as const) {
     it(`${name}: one bar per distinct device kind, every category, heights proportional to bytes`, () => {
       for (const r of b.analysis.results) {
         const html = section(b.html, r.plan.name);
@@ -170,14 +179,19 @@ describe('Gantt chart', () => {
       expect(new Set(bars.flatMap((a) => (a['data-action'] ? [a['data-action']] : [])))).toEqual(new Set(trace.actions));
       for (const a of bars) expect(['F', 'B', 'comm', 'wait']).toContain(a['data-kind']);
       // Forward actions are F, backward ones B.
-      for (const a of bars) if (a['data-action'] && a['data-kind'] !== 'wait' && a['data-kind'] !== 'comm') expect(a['data-kind']).toBe(/F/.test(a['data-action']) ? 'F' : 'B');
+      for (const a of bars)
+        if (a['data-action'] && a['data-kind'] !== 'wait' && a['data-kind'] !== 'comm')
+          expect(a['data-kind']).toBe(/F/.test(a['data-action']) ? 'F' : 'B');
     }
     expect(svg).toMatch(/data-kind="F"/);
     expect(svg).toMatch(/data-kind="B"/);
   });
 
   it('1F1B has bubbles: idle fraction > 0, per row and overall equal to the events', () => {
-    for (const [b, name] of [[LLAMA, 'train_8b'], [GPT3, 'gpt3_175b_megatron']] as const) {
+    for (const [b, name] of [
+      [LLAMA, 'train_8b'],
+      [GPT3, 'gpt3_175b_megatron'],
+    ] as const) {
       const i = b.analysis.results.findIndex((r) => r.plan.name === name);
       const sim = b.compiled[i]!.simulation;
       const html = section(b.html, name);
@@ -220,9 +234,46 @@ describe('Gantt chart', () => {
   });
 
   it('bubbleStats and unionLength', () => {
-    expect(unionLength([{ start: 0, end: 2 }, { start: 1, end: 3 }, { start: 5, end: 6 }], 0, 10)).toBe(4);
-    expect(unionLength([{ start: -1, end: 2 }, { start: 9, end: 12 }], 0, 10)).toBe(3);
-    const sim = { ok: true, makespan: 10, problems: [], ranks: [{ rank: 0, memory: [], peakBytes: 0, planBytes: 0, actions: [], events: [{ start: 0, end: 4, kind: 'compute' as const, label: 'a' }, { start: 4, end: 8, kind: 'wait' as const, label: 'w' }, { start: 8, end: 10, kind: 'comm' as const, label: 'c' }] }] };
+    expect(
+      unionLength(
+        [
+          { start: 0, end: 2 },
+          { start: 1, end: 3 },
+          { start: 5, end: 6 },
+        ],
+        0,
+        10,
+      ),
+    ).toBe(4);
+    expect(
+      unionLength(
+        [
+          { start: -1, end: 2 },
+          { start: 9, end: 12 },
+        ],
+        0,
+        10,
+      ),
+    ).toBe(3);
+    const sim = {
+      ok: true,
+      makespan: 10,
+      problems: [],
+      ranks: [
+        {
+          rank: 0,
+          memory: [],
+          peakBytes: 0,
+          planBytes: 0,
+          actions: [],
+          events: [
+            { start: 0, end: 4, kind: 'compute' as const, label: 'a' },
+            { start: 4, end: 8, kind: 'wait' as const, label: 'w' },
+            { start: 8, end: 10, kind: 'comm' as const, label: 'c' },
+          ],
+        },
+      ],
+    };
     const s = bubbleStats(sim);
     expect(s.rows[0]).toMatchObject({ rank: 0, busy: 6, idle: 4, fraction: 0.4 });
     expect(s.fraction).toBe(0.4);

@@ -4,7 +4,10 @@ import { HostStaging, allReduceSum, gatherColumns, sendRecv, type Member } from 
 import { openDevices } from '../../runtime/device.js';
 
 async function member(device: GPUDevice, data: number[]): Promise<Member> {
-  const buffer = device.createBuffer({ size: data.length * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+  const buffer = device.createBuffer({
+    size: data.length * 4,
+    usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+  });
   device.queue.writeBuffer(buffer, 0, new Float32Array(data));
   return { buffer, staging: HostStaging.create(device, 64, 64, 'test') };
 }

@@ -22,7 +22,8 @@ const MODELS = {
   },
 } satisfies Record<string, TinyModel>;
 
-const compile = (arch: keyof typeof MODELS, tensor: number, pipeline: number, data: number, dtype = 'fp32') => compileTiny(MODELS[arch], { tensor, pipeline, data, dtype });
+const compile = (arch: keyof typeof MODELS, tensor: number, pipeline: number, data: number, dtype = 'fp32') =>
+  compileTiny(MODELS[arch], { tensor, pipeline, data, dtype });
 
 const PROMPTS = [[5, 17, 42, 3, 88, 61, 9, 23, 71, 2, 33], [96, 1], [40]];
 /** Every layout tensor 1/2/4 × pipeline 1/2 × data 1/2. */
@@ -34,7 +35,8 @@ describe.each(Object.keys(MODELS) as (keyof typeof MODELS)[])('%s on WebGPU equa
     const graph = compile(arch, t, p, d);
     const rt = await createRuntime(graph, { weights: path });
     try {
-      for (const row of rt.memoryReport()) expect(Math.abs(row.ratio - 1), `rank ${row.rank}: ${row.allocatedBytes} vs ${row.planBytes}`).toBeLessThan(0.01);
+      for (const row of rt.memoryReport())
+        expect(Math.abs(row.ratio - 1), `rank ${row.rank}: ${row.allocatedBytes} vs ${row.planBytes}`).toBeLessThan(0.01);
       const logits = await rt.forward(PROMPTS);
       for (const [i, prompt] of PROMPTS.entries()) {
         const cache = reference.newCache(1);

@@ -94,7 +94,10 @@ describe.each([
       const kvHeads = (arch === 'gpt2' ? 4 : 2) / t;
       for (const dev of graph.devices) {
         for (const layer of [0, 1]) {
-          expect(kv.find((r) => r.rank === dev.rank && r.weight === `kv.${layer}`), `rank ${dev.rank} layer ${layer}`).toEqual({
+          expect(
+            kv.find((r) => r.rank === dev.rank && r.weight === `kv.${layer}`),
+            `rank ${dev.rank} layer ${layer}`,
+          ).toEqual({
             rank: dev.rank,
             kind: 'kv-cache',
             weight: `kv.${layer}`,
@@ -162,9 +165,33 @@ describe('splitSlots: slot blocks under a binding limit', () => {
 
   it('one block when the cache fits; else the most whole slots per block, the rest last', () => {
     expect(splitSlots(kv, 7 * 4096)).toEqual({ ok: true, blocks: [[0, 7]] });
-    expect(splitSlots(kv, 7 * 4096 - 4)).toEqual({ ok: true, blocks: [[0, 6], [6, 7]] });
-    expect(splitSlots(kv, 3 * 4096 + 100)).toEqual({ ok: true, blocks: [[0, 3], [3, 6], [6, 7]] });
-    expect(splitSlots(kv, 4096)).toEqual({ ok: true, blocks: [[0, 1], [1, 2], [2, 3], [3, 4], [4, 5], [5, 6], [6, 7]] });
+    expect(splitSlots(kv, 7 * 4096 - 4)).toEqual({
+      ok: true,
+      blocks: [
+        [0, 6],
+        [6, 7],
+      ],
+    });
+    expect(splitSlots(kv, 3 * 4096 + 100)).toEqual({
+      ok: true,
+      blocks: [
+        [0, 3],
+        [3, 6],
+        [6, 7],
+      ],
+    });
+    expect(splitSlots(kv, 4096)).toEqual({
+      ok: true,
+      blocks: [
+        [0, 1],
+        [1, 2],
+        [2, 3],
+        [3, 4],
+        [4, 5],
+        [5, 6],
+        [6, 7],
+      ],
+    });
   });
 
   it('the blocks add up to the bytes of the unsplit cache (bf16: 2-byte values, whole words per slot)', () => {
@@ -184,14 +211,24 @@ describe('splitSlots: slot blocks under a binding limit', () => {
   });
 
   it('the H200 example: 256 slots of seq 4096 with 8 KV heads of 128 in bf16 — K alone is 2 GiB: one binding of 2 GiB, two of anything less', () => {
-    expect(splitSlots({ ...kv, slots: 256, seq: 4096, kvHeads: 8, headDim: 128, elementBytes: 2 }, 2 ** 31)).toEqual({ ok: true, blocks: [[0, 256]] });
-    expect(splitSlots({ ...kv, slots: 256, seq: 4096, kvHeads: 8, headDim: 128, elementBytes: 2 }, 2 ** 31 - 4)).toEqual({ ok: true, blocks: [[0, 255], [255, 256]] });
+    expect(splitSlots({ ...kv, slots: 256, seq: 4096, kvHeads: 8, headDim: 128, elementBytes: 2 }, 2 ** 31)).toEqual({
+      ok: true,
+      blocks: [[0, 256]],
+    });
+    expect(splitSlots({ ...kv, slots: 256, seq: 4096, kvHeads: 8, headDim: 128, elementBytes: 2 }, 2 ** 31 - 4)).toEqual({
+      ok: true,
+      blocks: [
+        [0, 255],
+        [255, 256],
+      ],
+    });
   });
 
   it('one slot larger than the limit is not splittable', () => {
     expect(splitSlots(kv, 4092)).toEqual({
       ok: false,
-      problem: "kv.{l}: the K (and the V) cache of one layer [7, 32, 2, 16] needs 28,672 B, more than one binding of 4,092 B, and it is split by slots (sequences), but one slot (one sequence's K, or its V) already takes 4,096 B",
+      problem:
+        "kv.{l}: the K (and the V) cache of one layer [7, 32, 2, 16] needs 28,672 B, more than one binding of 4,092 B, and it is split by slots (sequences), but one slot (one sequence's K, or its V) already takes 4,096 B",
     });
   });
 });

@@ -57,7 +57,9 @@ export function weightsFor(model: TinyModel): { path: string; reference: Referen
   if (!w) {
     const config = model.config;
     const weights = randomWeights(config, 7, 0.1);
-    const tensors = Object.fromEntries([...weights].map(([name, data]) => [name, { dtype: 'F32', shape: weightShapes(config).get(name) ?? [data.length], data }]));
+    const tensors = Object.fromEntries(
+      [...weights].map(([name, data]) => [name, { dtype: 'F32', shape: weightShapes(config).get(name) ?? [data.length], data }]),
+    );
     const path = join(dir, `${config.arch}-${written.size}.safetensors`);
     writeFileSync(path, safetensorsBytes(tensors));
     w = { path, reference: new ReferenceModel(config, weights) };

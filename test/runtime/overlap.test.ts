@@ -16,7 +16,11 @@ const GPT2: TinyModel = {
 };
 const PROMPTS = [[5, 17, 42, 3, 88, 61, 9, 23, 71, 2, 33], [96, 1], [40]];
 
-async function traced(layout: { tensor: number; pipeline: number; data: number }, overlap: boolean, run: (rt: Awaited<ReturnType<typeof createRuntime>>) => Promise<unknown>) {
+async function traced(
+  layout: { tensor: number; pipeline: number; data: number },
+  overlap: boolean,
+  run: (rt: Awaited<ReturnType<typeof createRuntime>>) => Promise<unknown>,
+) {
   const trace = new Trace();
   const rt = await createRuntime(compileTiny(GPT2, layout), { weights: weightsFor(GPT2).path, overlap, trace });
   try {
@@ -61,7 +65,8 @@ describe('overlap of communication and compute', () => {
 
   it('tensor 2 × pipeline 2 × data 2: served tokens are the same with and without overlap', async () => {
     const layout = { tensor: 2, pipeline: 2, data: 2 };
-    const generate = (rt: Awaited<ReturnType<typeof createRuntime>>) => Promise.all(PROMPTS.map((p) => rt.generate(p, { maxNewTokens: 5 }).then((r) => r.tokens)));
+    const generate = (rt: Awaited<ReturnType<typeof createRuntime>>) =>
+      Promise.all(PROMPTS.map((p) => rt.generate(p, { maxNewTokens: 5 }).then((r) => r.tokens)));
     const on = await traced(layout, true, generate);
     const off = await traced(layout, false, generate);
     expect(on.result).toEqual(off.result);
@@ -75,7 +80,9 @@ describe('overlap of communication and compute', () => {
     const rt = await createRuntime(compileTiny(GPT2, { tensor: 1, pipeline: 1, data: 2 }), { weights: weightsFor(GPT2).path, trace });
     try {
       const prompts: number[][] = [[1], [2], [3], [4], [5]]; // max_batch = 4 (per replica, as the generated types check)
-      await expect(rt.forward(prompts)).rejects.toThrow(/forward got a batch of 5 prompts; plan 'p' has max_batch = 4: pass at most 4 prompts per call/);
+      await expect(rt.forward(prompts)).rejects.toThrow(
+        /forward got a batch of 5 prompts; plan 'p' has max_batch = 4: pass at most 4 prompts per call/,
+      );
       expect(trace.spans).toEqual([]);
       expect((await rt.forward(prompts.slice(0, 4))).length).toBe(4);
     } finally {

@@ -34,8 +34,8 @@ async function withRuntime<T>(overlap: boolean, trace: Trace | undefined, run: (
   }
 }
 
-
-const generateAll = (generate: (p: number[]) => Promise<{ tokens: number[] }>) => Promise.all(PROMPTS.map((p) => generate(p).then((r) => r.tokens)));
+const generateAll = (generate: (p: number[]) => Promise<{ tokens: number[] }>) =>
+  Promise.all(PROMPTS.map((p) => generate(p).then((r) => r.tokens)));
 
 describe('prefill on data-parallel replicas at the same time', () => {
   it('data 2: replica 1 prefills while replica 0 waits on its first readback; one replica’s passes never interleave', async () => {
@@ -48,13 +48,24 @@ describe('prefill on data-parallel replicas at the same time', () => {
     });
     const spans: Span[] = trace.spans;
     const of = (replica: number) => spans.filter((s) => s.replica === replica);
-    const r0Readback = Math.min(...of(0).filter((s) => s.kind === 'readback').map((s) => s.endSeq));
-    const r1Compute = Math.min(...of(1).filter((s) => s.kind === 'compute').map((s) => s.endSeq));
+    const r0Readback = Math.min(
+      ...of(0)
+        .filter((s) => s.kind === 'readback')
+        .map((s) => s.endSeq),
+    );
+    const r1Compute = Math.min(
+      ...of(1)
+        .filter((s) => s.kind === 'compute')
+        .map((s) => s.endSeq),
+    );
     expect(r1Compute).toBeLessThan(r0Readback);
     // Per replica: 2 prompts × 2 chunks, each pass a compute then its logits readback, never nested.
     for (const replica of [0, 1]) {
       const passes = of(replica).sort((a, b) => a.startSeq - b.startSeq);
-      expect(passes.map((s) => s.kind), `replica ${replica}`).toEqual(['compute', 'readback', 'compute', 'readback', 'compute', 'readback', 'compute', 'readback']);
+      expect(
+        passes.map((s) => s.kind),
+        `replica ${replica}`,
+      ).toEqual(['compute', 'readback', 'compute', 'readback', 'compute', 'readback', 'compute', 'readback']);
       passes.slice(1).forEach((s, i) => expect(s.startSeq, `replica ${replica} span ${i + 1}`).toBeGreaterThan(passes[i]!.endSeq));
     }
   });
@@ -66,7 +77,10 @@ describe('prefill on data-parallel replicas at the same time', () => {
     const off = await withRuntime(false, undefined, (rt) => generateAll((p) => rt.generate(p, { maxNewTokens: 6 })));
     const sequential = await withRuntime(true, undefined, async (rt) => {
       const b = rt.graph.batch!;
-      const server = createServer(sequentialView(rt.engine), policyFromPlan({ ...b, maxBatch: b.maxBatch * meshOf(rt.graph.mesh.axes).data }));
+      const server = createServer(
+        sequentialView(rt.engine),
+        policyFromPlan({ ...b, maxBatch: b.maxBatch * meshOf(rt.graph.mesh.axes).data }),
+      );
       try {
         return await generateAll((p) => server.generate(p, { maxNewTokens: 6 }));
       } finally {

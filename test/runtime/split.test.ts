@@ -72,7 +72,12 @@ describe.each([
   it('splits the tables and projections into row blocks; logits equal the reference, same greedy tokens, allocation = plan', async () => {
     const model = MODELS[arch];
     const { path, reference: f32Reference } = weightsFor(model);
-    const reference = dtype === 'fp32' ? f32Reference : new ReferenceModel(model.config, new Map([...randomWeights(model.config, 7, 0.1)].map(([n, w]) => [n, roundAll('bf16', w)])), { cacheFormat: 'bf16' });
+    const reference =
+      dtype === 'fp32'
+        ? f32Reference
+        : new ReferenceModel(model.config, new Map([...randomWeights(model.config, 7, 0.1)].map(([n, w]) => [n, roundAll('bf16', w)])), {
+            cacheFormat: 'bf16',
+          });
     const graph = compileTiny(model, { tensor: t, pipeline: p, data: 1, dtype, batch: BATCH });
     const rt = await createRuntime(graph, { weights: path, maxBindingBytes: LIMIT });
     try {
@@ -88,7 +93,8 @@ describe.each([
         expect(blocksOf(report, 0, 'layers.0.mlp.up.weight')).toEqual(EXPECTED['fp32 t1 gpt2 up']);
         expect(blocksOf(report, 0, 'layers.0.mlp.down.weight')).toEqual(EXPECTED['fp32 t1 gpt2 down']);
       }
-      if (arch === 'gpt2' && t === 2 && dtype === 'fp32') expect(blocksOf(report, 1, 'layers.0.mlp.down.weight')).toEqual(EXPECTED['fp32 t2 gpt2 down']);
+      if (arch === 'gpt2' && t === 2 && dtype === 'fp32')
+        expect(blocksOf(report, 1, 'layers.0.mlp.down.weight')).toEqual(EXPECTED['fp32 t2 gpt2 down']);
       if (arch === 'llama' && dtype === 'fp32') {
         expect(blocksOf(report, 0, 'layers.0.mlp.up.weight')).toEqual(EXPECTED[`fp32 t${t} llama up`]);
         expect(blocksOf(report, 0, 'layers.0.mlp.gate.weight')).toEqual(EXPECTED[`fp32 t${t} llama up`]);
@@ -128,11 +134,15 @@ describe('what cannot be split is refused before anything is allocated', () => {
     const msg = (err as Error).message;
     // hidden: 8 tokens × 64 × 4 B
     expect(msg).toMatch(/rank 0: \d+ buffers do not fit/);
-    expect(msg).toContain('the hidden buffer needs 2,048 B, more than one binding: the emulated binding limit (maxBindingBytes) of 1,024 B');
+    expect(msg).toContain(
+      'the hidden buffer needs 2,048 B, more than one binding: the emulated binding limit (maxBindingBytes) of 1,024 B',
+    );
     expect(msg).toContain('it holds max(max_prefill_tokens, max_batch) = 8 tokens; lower both to at most 4');
     // the MLP's up projection can also shrink with the tensor degree
     expect(msg).toMatch(/the up buffer needs 8,192 B.*lower both to at most 1, or use a larger tensor degree/);
-    expect(msg).toMatch(/kv.{l}: the K \(and the V\) cache of one layer \[1, 32, 4, 16\] needs 8,192 B.*one slot .* already takes 8,192 B.*lower seq \(now 32\) to at most 4,/);
+    expect(msg).toMatch(
+      /kv.{l}: the K \(and the V\) cache of one layer \[1, 32, 4, 16\] needs 8,192 B.*one slot .* already takes 8,192 B.*lower seq \(now 32\) to at most 4,/,
+    );
     // weights are split, not refused
     expect(msg).not.toMatch(/weight embedding/);
   });
@@ -142,14 +152,36 @@ describe('splitRows: row blocks under a binding limit', () => {
   it('one block when the tensor fits; full blocks of a multiple of 4 rows, then the rest', () => {
     expect(splitRows({ name: 'w', shape: [10, 8], elementBytes: 4 }, 320)).toEqual({ ok: true, blocks: [[0, 10]] });
     // 13 rows fit 416 B; blocks of 12
-    expect(splitRows({ name: 'w', shape: [30, 8], elementBytes: 4 }, 416)).toEqual({ ok: true, blocks: [[0, 12], [12, 24], [24, 30]] });
+    expect(splitRows({ name: 'w', shape: [30, 8], elementBytes: 4 }, 416)).toEqual({
+      ok: true,
+      blocks: [
+        [0, 12],
+        [12, 24],
+        [24, 30],
+      ],
+    });
   });
 
   it('rows too large for 4 per block: the fewest rows that fill whole 4-byte words', () => {
     // f32 rows of 100 B, 3 fit 300 B: blocks of 3 rows
-    expect(splitRows({ name: 'w', shape: [7, 25], elementBytes: 4 }, 300)).toEqual({ ok: true, blocks: [[0, 3], [3, 6], [6, 7]] });
+    expect(splitRows({ name: 'w', shape: [7, 25], elementBytes: 4 }, 300)).toEqual({
+      ok: true,
+      blocks: [
+        [0, 3],
+        [3, 6],
+        [6, 7],
+      ],
+    });
     // packed 16-bit rows of 5 values (10 B): pairs of rows, so blocks never end in half a word
-    expect(splitRows({ name: 'w', shape: [7, 5], elementBytes: 2 }, 36)).toEqual({ ok: true, blocks: [[0, 2], [2, 4], [4, 6], [6, 7]] });
+    expect(splitRows({ name: 'w', shape: [7, 5], elementBytes: 2 }, 36)).toEqual({
+      ok: true,
+      blocks: [
+        [0, 2],
+        [2, 4],
+        [4, 6],
+        [6, 7],
+      ],
+    });
   });
 
   it('the blocks add up to the bytes of the unsplit buffer (the memory plan)', () => {
@@ -164,7 +196,10 @@ describe('splitRows: row blocks under a binding limit', () => {
       expect(r.blocks.length).toBeGreaterThan(1);
       const row = shape[1]! * eb;
       const sizes = r.blocks.map(([b, e]) => bufferBytes((e - b) * row));
-      expect(sizes.reduce((a, b) => a + b, 0), `${shape} ${eb} B`).toBe(bufferBytes(shape[0]! * row));
+      expect(
+        sizes.reduce((a, b) => a + b, 0),
+        `${shape} ${eb} B`,
+      ).toBe(bufferBytes(shape[0]! * row));
       for (const s of sizes) expect(s).toBeLessThanOrEqual(limit);
     }
   });
@@ -172,10 +207,17 @@ describe('splitRows: row blocks under a binding limit', () => {
   it('a row larger than the limit, or a 1-D tensor, is not splittable: the message names it, its size and the limit', () => {
     expect(splitRows({ name: 'layers.0.mlp.down.weight', shape: [64, 256], elementBytes: 4 }, 1000)).toEqual({
       ok: false,
-      problem: 'layers.0.mlp.down.weight [64, 256] needs 65,536 B, more than one binding of 1,000 B, and it is split by rows, but one row already takes 1,024 B',
+      problem:
+        'layers.0.mlp.down.weight [64, 256] needs 65,536 B, more than one binding of 1,000 B, and it is split by rows, but one row already takes 1,024 B',
     });
-    expect(splitRows({ name: 'w', shape: [9, 5], elementBytes: 2 }, 16)).toMatchObject({ ok: false, problem: expect.stringContaining('2 rows (the fewest that fill whole 4-byte words) already take 20 B') });
-    expect(splitRows({ name: 'b', shape: [1000], elementBytes: 4 }, 100)).toMatchObject({ ok: false, problem: expect.stringContaining('only tensors of two or more dimensions are split') });
+    expect(splitRows({ name: 'w', shape: [9, 5], elementBytes: 2 }, 16)).toMatchObject({
+      ok: false,
+      problem: expect.stringContaining('2 rows (the fewest that fill whole 4-byte words) already take 20 B'),
+    });
+    expect(splitRows({ name: 'b', shape: [1000], elementBytes: 4 }, 100)).toMatchObject({
+      ok: false,
+      problem: expect.stringContaining('only tensors of two or more dimensions are split'),
+    });
   });
 });
 
@@ -183,7 +225,10 @@ describe('bindingLimit', () => {
   const rd = { limits: { maxStorageBufferBindingSize: 4096 }, description: 'test adapter' } as unknown as RankDevice;
   it("is the adapter's limit unless maxBindingBytes lowers it; it never raises it", () => {
     expect(bindingLimit(rd).bytes).toBe(4096);
-    expect(bindingLimit(rd, 1 << 30)).toEqual({ bytes: 4096, source: "this adapter's maxStorageBufferBindingSize of 4,096 B (test adapter)" });
+    expect(bindingLimit(rd, 1 << 30)).toEqual({
+      bytes: 4096,
+      source: "this adapter's maxStorageBufferBindingSize of 4,096 B (test adapter)",
+    });
     expect(bindingLimit(rd, 1026).bytes).toBe(1024);
     expect(() => bindingLimit(rd, 0)).toThrow(/maxBindingBytes must be an integer of at least 4 bytes, got 0/);
     expect(() => bindingLimit(rd, 1.5)).toThrow(RangeError);

@@ -83,10 +83,23 @@ describe('tableDeadlock', () => {
       { rank: 4, actionIndex: 0, action: '1F1', waitingFor: "'hidden.s1' of microbatch 1 from rank 0" },
     ]);
     expect(found?.grid).toBe('rank   0 |  0F0 [0B0]\nrank   4 | [1F1] 1B1');
-    expect(tableDeadlock([[{ stage: 0, kind: 'F', microbatch: 0 }, { stage: 0, kind: 'B', microbatch: 0 }]], 1, [0])).toBeUndefined();
+    expect(
+      tableDeadlock(
+        [
+          [
+            { stage: 0, kind: 'F', microbatch: 0 },
+            { stage: 0, kind: 'B', microbatch: 0 },
+          ],
+        ],
+        1,
+        [0],
+      ),
+    ).toBeUndefined();
   });
 
   it('deadlockGrid pads cells to the widest action', () => {
-    expect(deadlockGrid([{ rank: 12, actions: ['0F10', '0B10'] }], [{ rank: 12, actionIndex: 0, waitingFor: 'x' }])).toBe('rank  12 | [0F10] 0B10');
+    expect(deadlockGrid([{ rank: 12, actions: ['0F10', '0B10'] }], [{ rank: 12, actionIndex: 0, waitingFor: 'x' }])).toBe(
+      'rank  12 | [0F10] 0B10',
+    );
   });
 });

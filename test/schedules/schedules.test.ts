@@ -53,7 +53,13 @@ describe('GPipe', () => {
   });
 
   it('is complete and consistent for several sizes', () => {
-    for (const [p, m] of [[1, 1], [2, 1], [3, 5], [8, 32]] as const) expectComplete(gpipe(p, m), p, 1, m);
+    for (const [p, m] of [
+      [1, 1],
+      [2, 1],
+      [3, 5],
+      [8, 32],
+    ] as const)
+      expectComplete(gpipe(p, m), p, 1, m);
   });
 
   it('rejects sizes that are not whole numbers ≥ 1', () => {
@@ -77,7 +83,14 @@ describe('1F1B', () => {
   });
 
   it('is complete and consistent for several sizes', () => {
-    for (const [p, m] of [[1, 1], [2, 1], [3, 5], [8, 32], [8, 3]] as const) expectComplete(oneFOneB(p, m), p, 1, m);
+    for (const [p, m] of [
+      [1, 1],
+      [2, 1],
+      [3, 5],
+      [8, 32],
+      [8, 3],
+    ] as const)
+      expectComplete(oneFOneB(p, m), p, 1, m);
   });
 });
 
@@ -153,7 +166,13 @@ describe('interleaved 1F1B', () => {
   });
 
   it('is complete and consistent for several sizes', () => {
-    for (const [p, m, v] of [[2, 2, 2], [4, 8, 2], [4, 12, 3], [8, 16, 4]] as const) expectComplete(interleaved(p, m, v), p, v, m);
+    for (const [p, m, v] of [
+      [2, 2, 2],
+      [4, 8, 2],
+      [4, 12, 3],
+      [8, 16, 4],
+    ] as const)
+      expectComplete(interleaved(p, m, v), p, v, m);
   });
 
   it('needs m to be a multiple of p (as Megatron-LM does)', () => {
@@ -166,7 +185,13 @@ describe('timing model (F = 1, B = 2)', () => {
     // Each rank is busy m(F + B) = 3m. The first forward reaches rank p − 1 after (p − 1)F, and
     // the last backward leaves rank p − 1 (p − 1)B before rank 0 finishes; in between the steady
     // state keeps every rank busy. So makespan = (m + p − 1)(F + B) and idle = (p − 1)(F + B).
-    for (const [p, m] of [[4, 8], [2, 2], [4, 4], [8, 32], [3, 7]] as const) {
+    for (const [p, m] of [
+      [4, 8],
+      [2, 2],
+      [4, 4],
+      [8, 32],
+      [3, 7],
+    ] as const) {
       const t = timing(oneFOneB(p, m));
       expect(t.makespan).toBe(3 * (m + p - 1));
       for (const r of t.ranks) {
@@ -180,7 +205,11 @@ describe('timing model (F = 1, B = 2)', () => {
   });
 
   it('GPipe: the same bubble as 1F1B, but all m microbatches in flight instead of p − r', () => {
-    for (const [p, m] of [[4, 8], [2, 2], [8, 32]] as const) {
+    for (const [p, m] of [
+      [4, 8],
+      [2, 2],
+      [8, 32],
+    ] as const) {
       const g = timing(gpipe(p, m));
       const f = timing(oneFOneB(p, m));
       expect(g.makespan).toBe(f.makespan);
@@ -196,7 +225,14 @@ describe('timing model (F = 1, B = 2)', () => {
     // With F = 1 and B = 2 per model chunk (a chunk is 1/v of a stage), each rank is busy
     // 3·v·m and the fill and drain cost (p − 1)(F + B) = 3(p − 1) chunk times: Narayanan et al.
     // 2021, §2.2.2: bubble time (p − 1)(t_f + t_b)/v for stage times t_f, t_b.
-    for (const [p, m, v] of [[4, 8, 2], [4, 16, 2], [4, 8, 4], [2, 4, 2], [8, 16, 2], [3, 9, 3]] as const) {
+    for (const [p, m, v] of [
+      [4, 8, 2],
+      [4, 16, 2],
+      [4, 8, 4],
+      [2, 4, 2],
+      [8, 16, 2],
+      [3, 9, 3],
+    ] as const) {
       const t = timing(interleaved(p, m, v));
       expect(t.makespan, `p=${p} m=${m} v=${v}`).toBe(3 * (v * m + p - 1));
       for (const r of t.ranks) expect(r.idle).toBe(3 * (p - 1));
@@ -251,8 +287,22 @@ describe('timing model (F = 1, B = 2)', () => {
     const table = [parse('0F0 0F1 0I0 0I1 0W0 0W1'), parse('1F0 1I0 1F1 1I1 1W0 1W1')];
     const t = timing(table);
     // Rank 1: F0 [1,2), I0 [2,3), F1 [3,4), I1 [4,5), W0 [5,6), W1 [6,7). Rank 0: F0 [0,1), F1 [1,2), I0 [3,4), I1 [5,6), W0 [6,7), W1 [7,8).
-    expect(t.ranks[1]!.actions.map((x) => [x.start, x.end])).toEqual([[1, 2], [2, 3], [3, 4], [4, 5], [5, 6], [6, 7]]);
-    expect(t.ranks[0]!.actions.map((x) => [x.start, x.end])).toEqual([[0, 1], [1, 2], [3, 4], [5, 6], [6, 7], [7, 8]]);
+    expect(t.ranks[1]!.actions.map((x) => [x.start, x.end])).toEqual([
+      [1, 2],
+      [2, 3],
+      [3, 4],
+      [4, 5],
+      [5, 6],
+      [6, 7],
+    ]);
+    expect(t.ranks[0]!.actions.map((x) => [x.start, x.end])).toEqual([
+      [0, 1],
+      [1, 2],
+      [3, 4],
+      [5, 6],
+      [6, 7],
+      [7, 8],
+    ]);
     expect(t.makespan).toBe(8);
     // Activations are held until the weight half (W): stage 1 holds both microbatches after 1F1.
     expect(peakInFlight(table).perStage).toEqual([2, 2]);
@@ -268,21 +318,44 @@ describe('deadlocks', () => {
     expect(t.ok).toBe(false);
     if (t.ok) return;
     expect(t.stuck).toEqual([
-      { rank: 0, index: 1, action: { stage: 0, kind: 'B', microbatch: 0 }, waitsFor: [{ action: { stage: 1, kind: 'B', microbatch: 0 }, rank: 1, index: 3 }] },
-      { rank: 1, index: 0, action: { stage: 1, kind: 'F', microbatch: 1 }, waitsFor: [{ action: { stage: 0, kind: 'F', microbatch: 1 }, rank: 0, index: 2 }] },
+      {
+        rank: 0,
+        index: 1,
+        action: { stage: 0, kind: 'B', microbatch: 0 },
+        waitsFor: [{ action: { stage: 1, kind: 'B', microbatch: 0 }, rank: 1, index: 3 }],
+      },
+      {
+        rank: 1,
+        index: 0,
+        action: { stage: 1, kind: 'F', microbatch: 1 },
+        waitsFor: [{ action: { stage: 0, kind: 'F', microbatch: 1 }, rank: 0, index: 2 }],
+      },
     ]);
     expect(t.cycle).toEqual([0, 1]);
-    expect(t.message).toBe('rank 0 waits at action 1 (0B0) for 1B0 (rank 1, action 3); rank 1 waits at action 0 (1F1) for 0F1 (rank 0, action 2)');
+    expect(t.message).toBe(
+      'rank 0 waits at action 1 (0B0) for 1B0 (rank 1, action 3); rank 1 waits at action 0 (1F1) for 0F1 (rank 0, action 2)',
+    );
     // What ran before it stuck: 0F0 only.
     expect(t.ranks[0]!.actions.map((x) => x.index)).toEqual([0]);
     expect(t.ranks[1]!.actions).toEqual([]);
   });
 
   it('an input that no rank ever produces', () => {
-    const t = simulateTable([[{ stage: 0, kind: 'F', microbatch: 0 }, { stage: 0, kind: 'B', microbatch: 0 }], []], { stages: 2 });
+    const t = simulateTable(
+      [
+        [
+          { stage: 0, kind: 'F', microbatch: 0 },
+          { stage: 0, kind: 'B', microbatch: 0 },
+        ],
+        [],
+      ],
+      { stages: 2 },
+    );
     expect(t.ok).toBe(false);
     if (t.ok) return;
-    expect(t.stuck).toEqual([{ rank: 0, index: 1, action: { stage: 0, kind: 'B', microbatch: 0 }, waitsFor: [{ action: { stage: 1, kind: 'B', microbatch: 0 } }] }]);
+    expect(t.stuck).toEqual([
+      { rank: 0, index: 1, action: { stage: 0, kind: 'B', microbatch: 0 }, waitsFor: [{ action: { stage: 1, kind: 'B', microbatch: 0 } }] },
+    ]);
     expect(t.cycle).toBeUndefined();
     expect(t.message).toBe('rank 0 waits at action 1 (0B0) for 1B0 (which no rank runs)');
   });
@@ -333,7 +406,16 @@ describe('in-flight work agrees with the memory model (src/memory/activations.ts
   });
 
   it('interleaved: chunks in flight per rank = inFlightChunks', () => {
-    for (const [p, m, v] of [[2, 2, 2], [2, 8, 2], [4, 4, 2], [4, 8, 2], [4, 16, 4], [8, 16, 2], [8, 64, 4], [3, 9, 3]] as const) {
+    for (const [p, m, v] of [
+      [2, 2, 2],
+      [2, 8, 2],
+      [4, 4, 2],
+      [4, 8, 2],
+      [4, 16, 4],
+      [8, 16, 2],
+      [8, 64, 4],
+      [3, 9, 3],
+    ] as const) {
       const plan = trainPlan(llama3_8b, { pipeline: p, microbatches: m, schedule: 'interleaved', virtual: v });
       const got = peakInFlight(scheduleFor(plan));
       for (let r = 0; r < p; r++) expect(got.perRank[r], `p=${p} m=${m} v=${v} rank ${r}`).toBe(inFlightChunks(plan, r));
@@ -345,7 +427,16 @@ describe('in-flight work agrees with the memory model (src/memory/activations.ts
     // 2(p − 1) + 2(v − 1)p: by then the first two groups' chunk-0 forwards (2p microbatches) ran.
     // NOTE: inFlightMicrobatches (interleaved) estimates ⌈inFlightChunks / v⌉, which is lower
     // (e.g. 6 for p = 4, v = 2, m = 8, against 8 here): reported to the lead, not changed here.
-    for (const [p, m, v] of [[2, 2, 2], [2, 8, 2], [4, 4, 2], [4, 8, 2], [4, 16, 4], [8, 16, 2], [8, 64, 4], [3, 9, 3]] as const) {
+    for (const [p, m, v] of [
+      [2, 2, 2],
+      [2, 8, 2],
+      [4, 4, 2],
+      [4, 8, 2],
+      [4, 16, 4],
+      [8, 16, 2],
+      [8, 64, 4],
+      [3, 9, 3],
+    ] as const) {
       expect(peakInFlight(interleaved(p, m, v)).perStage[0], `p=${p} m=${m} v=${v}`).toBe(Math.min(m, 2 * p));
     }
   });

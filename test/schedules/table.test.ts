@@ -34,7 +34,11 @@ function source(...literals: string[]): { file: SourceFile; strings: StringValue
   });
   text += ']\n';
   const file = new SourceFile('t.plan', text);
-  const strings = at.map(([s, e], i): StringValue => ({ kind: 'string', value: JSON.parse(literals[i]!) as string, span: file.span(s, e) }));
+  const strings = at.map(([s, e], i): StringValue => ({
+    kind: 'string',
+    value: JSON.parse(literals[i]!) as string,
+    span: file.span(s, e),
+  }));
   return { file, strings, list: file.span(open, text.length - 1) };
 }
 
@@ -44,7 +48,12 @@ const q = (s: string) => JSON.stringify(s);
 function check(values: string[], p: number, v: number, m: number) {
   const src = source(...values.map(q));
   const r = parseActionTable(src.strings, p, v, m, { span: src.list });
-  const show = (d: Diagnostic) => ({ code: d.code, text: src.file.text.slice(d.span!.start, d.span!.end), column: d.span!.column, message: d.message });
+  const show = (d: Diagnostic) => ({
+    code: d.code,
+    text: src.file.text.slice(d.span!.start, d.span!.end),
+    column: d.span!.column,
+    message: d.message,
+  });
   return { ...r, shown: r.diagnostics.map(show), src };
 }
 
@@ -59,7 +68,8 @@ describe('parseAction', () => {
   });
 
   it('refuses anything else', () => {
-    for (const bad of ['', 'F3', '0F', '0f3', '0X3', '0F3,', '0 F3', '-1F0', '0F-1', '0SEND_F1', '1UNSHARD', '0F3F']) expect(parseAction(bad), bad).toBeUndefined();
+    for (const bad of ['', 'F3', '0F', '0f3', '0X3', '0F3,', '0 F3', '-1F0', '0F-1', '0SEND_F1', '1UNSHARD', '0F3F'])
+      expect(parseAction(bad), bad).toBeUndefined();
   });
 });
 
@@ -190,13 +200,22 @@ describe('parseActionTable: errors, with exact spans', () => {
     expect(check(['0F0 0I0', '1F0 1B0'], 2, 1, 1).shown).toEqual([
       { code: 'PP5004', text: '0I0', column: 19, message: "'0I0' has no '0W0': the weight gradient is never computed" },
     ]);
-    expect(check(['0F0 0W0', '1F0 1B0'], 2, 1, 1).shown).toEqual([{ code: 'PP5004', text: '0W0', column: 19, message: "'0W0' has no '0I0' before it" }]);
-    expect(check(['0F0 0W0 0I0', '1F0 1B0'], 2, 1, 1).shown).toEqual([{ code: 'PP5004', text: '0W0', column: 19, message: "'0W0' comes before '0I0' on rank 0" }]);
+    expect(check(['0F0 0W0', '1F0 1B0'], 2, 1, 1).shown).toEqual([
+      { code: 'PP5004', text: '0W0', column: 19, message: "'0W0' has no '0I0' before it" },
+    ]);
+    expect(check(['0F0 0W0 0I0', '1F0 1B0'], 2, 1, 1).shown).toEqual([
+      { code: 'PP5004', text: '0W0', column: 19, message: "'0W0' comes before '0I0' on rank 0" },
+    ]);
   });
 
   it('PP5004: a full backward mixed with a split one', () => {
     expect(check(['0F0 0B0 0I0 0W0', '1F0 1B0'], 2, 1, 1).shown).toEqual([
-      { code: 'PP5004', text: '0I0', column: 23, message: "stage 0 microbatch 0 has both a full backward and a split one ('0B0' and '0I0')" },
+      {
+        code: 'PP5004',
+        text: '0I0',
+        column: 23,
+        message: "stage 0 microbatch 0 has both a full backward and a split one ('0B0' and '0I0')",
+      },
     ]);
     expect(check(['0F0 0I0 0B0 0W0', '1F0 1B0'], 2, 1, 1).shown.map((d) => [d.text, d.message])).toEqual([
       ['0B0', "stage 0 microbatch 0 has both a full backward and a split one ('0I0' and '0B0')"],
@@ -223,7 +242,11 @@ cluster c {
   function run(planBody: string) {
     const text = `${prelude}plan p {\n  model = tiny  cluster = c  mode = train  pipeline = 2\n  batch { global = 2  micro = 1  seq = 512 }\n${planBody}\n}\n`;
     const a = analyzeText(text);
-    return { a, codes: a.diagnostics.map((d) => `${d.code} ${text.slice(d.span!.start, d.span!.end)}`), plan: a.results[0]?.plan as TrainPlan | undefined };
+    return {
+      a,
+      codes: a.diagnostics.map((d) => `${d.code} ${text.slice(d.span!.start, d.span!.end)}`),
+      plan: a.results[0]?.plan as TrainPlan | undefined,
+    };
   }
 
   it('a valid table becomes schedule = table with the parsed actions', () => {

@@ -26,16 +26,33 @@ describe('parplan suggest', () => {
     expect(r.code).toBe(0);
     const lines = r.out.split('\n');
     expect(lines[0]).toBe('llama2_70b on h100_8n (64 × H100_SXM_80GB), training: global batch 1,024 × seq 4,096');
-    expect(lines[2]).toMatch(/^#\s+tensor\s+pipeline\s+data\s+zero\s+recompute\s+SP\s+schedule\s+micro × m\s+memory\/GPU\s+headroom\s+step\s+MFU$/);
+    expect(lines[2]).toMatch(
+      /^#\s+tensor\s+pipeline\s+data\s+zero\s+recompute\s+SP\s+schedule\s+micro × m\s+memory\/GPU\s+headroom\s+step\s+MFU$/,
+    );
     expect(lines.filter((l) => /^\d\s/.test(l))).toHaveLength(5);
     expect(untimed(r.out)).toContain(
       'considered 7,968 candidates in N ms: 1,001 fit, 3,655 do not fit (3,041 of them pruned without sizing), 3,312 invalid (interleaved-layers 3,312)',
     );
     expect(r.out).toContain(`wrote ${file}: plan 'llama2_70b_h100_8n_train' (#1)`);
     const text = readFileSync(file, 'utf8');
-    expect(text).toMatch(/^\/\/ Found by parplan suggest, the fastest of 1,001 plans that fit llama2_70b on h100_8n \(7,968 candidates\):\n\/\/ estimated step [\d.]+ s, [\d.]+ GiB headroom per GPU\.\n/);
+    expect(text).toMatch(
+      /^\/\/ Found by parplan suggest, the fastest of 1,001 plans that fit llama2_70b on h100_8n \(7,968 candidates\):\n\/\/ estimated step [\d.]+ s, [\d.]+ GiB headroom per GPU\.\n/,
+    );
     expect(text).toContain(`import "${relative(join(file, '..'), join(FIXTURES, 'llama2-70b-h100x64.plan'))}"`);
-    for (const key of ['tensor', 'pipeline', 'data', 'microbatches', 'zero', 'recompute', 'sequence_parallel', 'precision', 'optimizer', 'grad_dtype', 'reserve', 'workspace']) {
+    for (const key of [
+      'tensor',
+      'pipeline',
+      'data',
+      'microbatches',
+      'zero',
+      'recompute',
+      'sequence_parallel',
+      'precision',
+      'optimizer',
+      'grad_dtype',
+      'reserve',
+      'workspace',
+    ]) {
       expect(text).toMatch(new RegExp(`^  ${key} +=`, 'm'));
     }
     const check = memoryIo({ NO_COLOR: '1' });
@@ -67,7 +84,21 @@ describe('parplan suggest', () => {
   });
 
   it('--format json: the top plans, the counts and the pinned text', async () => {
-    const r = await run(SERVE, '--model', 'llama3_8b', '--cluster', 'g2', '--mode', 'serve', '--format', 'json', '--top', '2', '--max-latency', '60ms');
+    const r = await run(
+      SERVE,
+      '--model',
+      'llama3_8b',
+      '--cluster',
+      'g2',
+      '--mode',
+      'serve',
+      '--format',
+      'json',
+      '--top',
+      '2',
+      '--max-latency',
+      '60ms',
+    );
     expect(r.code).toBe(0);
     const j = JSON.parse(r.out);
     expect(j.workload).toEqual({ mode: 'serve', seq: 8192, maxTpotSeconds: 0.06 });
@@ -89,7 +120,10 @@ describe('parplan suggest', () => {
   it('a plan of the same name in the input: the written plan takes the next free name', async () => {
     const d = dir();
     const input = join(d, 'mine.plan');
-    writeFileSync(input, `import "${join(FIXTURES, 'llama3-8b-l4x2.plan')}"\nplan llama3_8b_g2_serve {\n  model = llama3_8b  cluster = g2  mode = serve\n  batch { max_batch = 1  seq = 128 }\n}\n`);
+    writeFileSync(
+      input,
+      `import "${join(FIXTURES, 'llama3-8b-l4x2.plan')}"\nplan llama3_8b_g2_serve {\n  model = llama3_8b  cluster = g2  mode = serve\n  batch { max_batch = 1  seq = 128 }\n}\n`,
+    );
     const r = await run(input, '--root', '/', '--model', 'llama3_8b', '--cluster', 'g2', '--mode', 'serve', '-o', join(d, 'out.plan'));
     expect(r.code).toBe(0);
     expect(r.out).toContain("plan 'llama3_8b_g2_serve_2'");
@@ -102,7 +136,9 @@ describe('parplan suggest', () => {
     expect(r.code).toBe(1);
     expect(r.out).toMatch(/: 0 fit, \d+ do not fit/);
     expect(r.err).toContain('error: no plan fits in memory');
-    expect(r.err).toMatch(/= closest: tensor = 1, pipeline = 1, data = 1, micro = 1, zero = 0, recompute = full, sequence_parallel = false: rank 0 needs [\d.]+ GiB of [\d.]+ GiB usable/);
+    expect(r.err).toMatch(
+      /= closest: tensor = 1, pipeline = 1, data = 1, micro = 1, zero = 0, recompute = full, sequence_parallel = false: rank 0 needs [\d.]+ GiB of [\d.]+ GiB usable/,
+    );
     expect(r.err).toContain('= help: use more GPUs or GPUs with more memory, or a shorter --seq');
     expect(existsSync(file)).toBe(false);
   });
@@ -142,7 +178,10 @@ describe('parplan suggest', () => {
   it('a model with errors: its diagnostics, exit 1', async () => {
     const d = dir();
     const input = join(d, 'bad.plan');
-    writeFileSync(input, 'model m { arch = llama  layers = 2  hidden = 64  ffn = 128  vocab = 100  max_seq = 64 }\ncluster c { gpu = L4  gpus = 1 }\n');
+    writeFileSync(
+      input,
+      'model m { arch = llama  layers = 2  hidden = 64  ffn = 128  vocab = 100  max_seq = 64 }\ncluster c { gpu = L4  gpus = 1 }\n',
+    );
     const r = await run(input, '--model', 'm', '--cluster', 'c');
     expect(r.code).toBe(1);
     expect(r.err).toContain("error[PP2003]: model 'm' is missing required key 'heads'");
@@ -151,8 +190,13 @@ describe('parplan suggest', () => {
   it('a custom GPU without rates: plans are ranked by headroom, and the output says why', async () => {
     const r = await run('examples/tinyllama-4090-train.plan', '--model', 'tinyllama_1b', '--cluster', 'workstation');
     expect(r.code).toBe(0);
-    expect(r.out).toContain("note: the cost is unknown (GPU 'RTX 4090 (workstation)' has no throughput: give tflops in its gpu block), so plans are ranked by memory headroom");
-    const headrooms = r.out.split('\n').filter((l) => /^\d\s/.test(l)).map((l) => Number(/([\d.]+) GiB\s+unknown/.exec(l)![1]));
+    expect(r.out).toContain(
+      "note: the cost is unknown (GPU 'RTX 4090 (workstation)' has no throughput: give tflops in its gpu block), so plans are ranked by memory headroom",
+    );
+    const headrooms = r.out
+      .split('\n')
+      .filter((l) => /^\d\s/.test(l))
+      .map((l) => Number(/([\d.]+) GiB\s+unknown/.exec(l)![1]));
     expect(headrooms.length).toBeGreaterThan(1);
     expect([...headrooms].sort((a, b) => b - a)).toEqual(headrooms);
   });
@@ -160,6 +204,7 @@ describe('parplan suggest', () => {
   it('help lists the options', async () => {
     const io = memoryIo();
     expect(await runCli(['help', 'suggest'], io)).toBe(0);
-    for (const o of ['--model', '--cluster', '--mode', '--global-batch', '--seq', '--max-latency', '--top', '--format', '--output']) expect(io.out()).toContain(o);
+    for (const o of ['--model', '--cluster', '--mode', '--global-batch', '--seq', '--max-latency', '--top', '--format', '--output'])
+      expect(io.out()).toContain(o);
   });
 });

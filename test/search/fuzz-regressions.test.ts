@@ -17,7 +17,10 @@ describe('parplan suggest on a file with an error in a declaration it was not as
     const file = join(dir, 'tiny.plan');
     writeFileSync(file, TINY);
     const io = memoryIo({ NO_COLOR: '1' });
-    const code = await runCli(['suggest', file, '--model', 'gpt2_tiny', '--cluster', 'one', '--mode', 'serve', '-o', join(dir, 'out.plan')], io);
+    const code = await runCli(
+      ['suggest', file, '--model', 'gpt2_tiny', '--cluster', 'one', '--mode', 'serve', '-o', join(dir, 'out.plan')],
+      io,
+    );
     expect(io.err()).not.toContain('PP9001');
     expect(io.err()).toContain("error[PP2006]: 'vocab' expects a positive whole number, found 'x97'");
     expect(io.err()).toContain(`${file}:2:`);

@@ -51,6 +51,13 @@ export function exhaustive(target: Target, work: Workload, knobs = allKnobs(targ
     if (!fitsAll(memory)) return { index, knobs: k, valid: true, fits: false };
     const cost = planCost(plan, memory);
     if (cost.train) return { index, knobs: k, valid: true, fits: true, score: cost.train.stepSeconds ?? Infinity };
-    return { index, knobs: k, valid: true, fits: true, score: -(cost.serve?.decodeTokensPerSecond ?? -Infinity), tpot: cost.serve?.tpotSeconds ?? Infinity };
+    return {
+      index,
+      knobs: k,
+      valid: true,
+      fits: true,
+      score: -(cost.serve?.decodeTokensPerSecond ?? -Infinity),
+      tpot: cost.serve?.tpotSeconds ?? Infinity,
+    };
   });
 }

@@ -1,6 +1,17 @@
 /** The enumeration: each dimension's values, bounded for any cluster, and every mesh using all GPUs. */
 import { describe, expect, it } from 'vitest';
-import { divisors, groupCandidates, meshes, microBatches, schedules, sequenceParallelChoices, serveCandidates, tensorDegrees, trainGroups, zeroStages } from '../../src/search/space.js';
+import {
+  divisors,
+  groupCandidates,
+  meshes,
+  microBatches,
+  schedules,
+  sequenceParallelChoices,
+  serveCandidates,
+  tensorDegrees,
+  trainGroups,
+  zeroStages,
+} from '../../src/search/space.js';
 import { heavier, weight } from '../../src/search/prune.js';
 
 describe('search space', () => {

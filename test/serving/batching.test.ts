@@ -43,7 +43,10 @@ describe('correctness under continuous batching', () => {
   it('a request that finishes at its prefill (one token, or a stop token first) never decodes', async () => {
     const { engine, server } = setup();
     const first = cpuReference([3, 4], 1, { vocabSize: VOCAB }).tokens[0]!;
-    const [a, b] = await Promise.all([server.generate([3, 4], { maxNewTokens: 1 }), server.generate([3, 4], { maxNewTokens: 9, stop: [first] })]);
+    const [a, b] = await Promise.all([
+      server.generate([3, 4], { maxNewTokens: 1 }),
+      server.generate([3, 4], { maxNewTokens: 9, stop: [first] }),
+    ]);
     expect(a).toMatchObject({ tokens: [first], finish: 'length' });
     expect(b).toMatchObject({ tokens: [first], finish: 'stop' });
     expect(engine.calls.filter((c) => c.kind === 'decode')).toEqual([]);
@@ -98,7 +101,11 @@ describe('batching', () => {
     const { server } = setup({ maxBatch: 4, maxWaitMs: 2000 }, { decodeMs: 2 });
     const t0 = performance.now();
     const first = outcome(server.generate([1], { maxNewTokens: 4 })); // alone: waits max_wait…
-    const [a, b, c] = [server.generate([2], { maxNewTokens: 4 }), server.generate([3], { maxNewTokens: 4 }), server.generate([4], { maxNewTokens: 60 })];
+    const [a, b, c] = [
+      server.generate([2], { maxNewTokens: 4 }),
+      server.generate([3], { maxNewTokens: 4 }),
+      server.generate([4], { maxNewTokens: 60 }),
+    ];
     await Promise.all([a, b]); // …but four requests make a full batch at once
     expect(performance.now() - t0).toBeLessThan(500);
     await sleep(10);
@@ -152,7 +159,14 @@ describe('prefill budget (maxPrefillTokens)', () => {
   it('admits prompts FIFO while their tokens fit the budget, the rest at the next step', async () => {
     const { engine, server } = setup({ maxBatch: 4, maxPrefillTokens: 10 });
     await Promise.all([1, 2, 3, 4].map((t) => server.generate([t, t, t, t], { maxNewTokens: 4 })));
-    expect(engine.calls.slice(0, 6).map((c) => `${c.kind}:${c.size}`)).toEqual(['prefill:4', 'prefill:4', 'decode:2', 'prefill:4', 'prefill:4', 'decode:4']);
+    expect(engine.calls.slice(0, 6).map((c) => `${c.kind}:${c.size}`)).toEqual([
+      'prefill:4',
+      'prefill:4',
+      'decode:2',
+      'prefill:4',
+      'prefill:4',
+      'decode:4',
+    ]);
     await server.close();
   });
 

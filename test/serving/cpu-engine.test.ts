@@ -3,7 +3,8 @@ import { CpuEngine, EngineContractError, cpuReference } from '../../runtime/test
 import { EngineLostError } from '../../runtime/engine.js';
 import { rejection } from './helpers.js';
 
-const engine = (o: Partial<ConstructorParameters<typeof CpuEngine>[0]> = {}) => new CpuEngine({ slots: 2, maxSeq: 32, vocabSize: 100, ...o });
+const engine = (o: Partial<ConstructorParameters<typeof CpuEngine>[0]> = {}) =>
+  new CpuEngine({ slots: 2, maxSeq: 32, vocabSize: 100, ...o });
 
 /** Generates `n` tokens for `prompt` in `slot`, one engine call at a time. */
 async function run(e: CpuEngine, slot: number, prompt: number[], n: number): Promise<number[]> {
@@ -55,7 +56,14 @@ describe('CpuEngine', () => {
     expect(await rejection(e.prefill(0, [1]))).toBeInstanceOf(EngineContractError); // occupied
     expect(await rejection(e.decode([{ slot: 1, token: 0, position: 0 }]))).toBeInstanceOf(EngineContractError); // empty slot
     expect(await rejection(e.decode([{ slot: 0, token: 0, position: 5 }]))).toBeInstanceOf(EngineContractError); // wrong position
-    expect(await rejection(e.decode([{ slot: 0, token: 0, position: 1 }, { slot: 0, token: 0, position: 1 }]))).toBeInstanceOf(EngineContractError);
+    expect(
+      await rejection(
+        e.decode([
+          { slot: 0, token: 0, position: 1 },
+          { slot: 0, token: 0, position: 1 },
+        ]),
+      ),
+    ).toBeInstanceOf(EngineContractError);
     const first = e.decode([{ slot: 0, token: 0, position: 1 }]);
     expect(await rejection(e.decode([{ slot: 0, token: 0, position: 1 }]))).toMatchObject({ message: expect.stringMatching(/in flight/) });
     await first;

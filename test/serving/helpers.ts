@@ -42,7 +42,10 @@ export async function settleWithin<T>(promises: readonly Promise<T>[], timeoutMs
   let settled = 0;
   const tracked = promises.map((p) => p.finally(() => settled++));
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${promises.length - settled} of ${promises.length} promises still pending after ${timeoutMs} ms`)), timeoutMs);
+    timer = setTimeout(
+      () => reject(new Error(`${promises.length - settled} of ${promises.length} promises still pending after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
   });
   try {
     return await Promise.race([Promise.allSettled(tracked), timeout]);

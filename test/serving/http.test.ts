@@ -119,7 +119,14 @@ describe('HTTP front', () => {
     await post({ prompt: [1], max_new_tokens: 3 });
     const stats = await get('/v1/stats');
     expect(stats.status).toBe(200);
-    expect(stats.json).toMatchObject({ healthy: true, closed: false, queueDepth: 0, active: 0, requests: { submitted: 1, completed: 1 }, tokens: { total: 3 } });
+    expect(stats.json).toMatchObject({
+      healthy: true,
+      closed: false,
+      queueDepth: 0,
+      active: 0,
+      requests: { submitted: 1, completed: 1 },
+      tokens: { total: 3 },
+    });
     expect(await get('/healthz')).toEqual({ status: 200, json: { status: 'ok' } });
 
     engine.loseDevice('test loss');

@@ -4,7 +4,17 @@
  * case every promise settles, slots come back, and the stats agree.
  */
 import { describe, expect, it } from 'vitest';
-import { AbortError, DeadlineError, DeviceLostError, EngineError, InvalidRequestError, QueueFullError, ServerClosedError, createServer, type Server } from '../../runtime/serving/index.js';
+import {
+  AbortError,
+  DeadlineError,
+  DeviceLostError,
+  EngineError,
+  InvalidRequestError,
+  QueueFullError,
+  ServerClosedError,
+  createServer,
+  type Server,
+} from '../../runtime/serving/index.js';
 import { CpuEngine, cpuReference } from '../../runtime/testing/cpu-engine.js';
 import { VOCAB, outcome, rejection, settleWithin, setup, sleep, waitFor } from './helpers.js';
 
@@ -126,7 +136,12 @@ describe('deadlines', () => {
     const err = await rejection(server.generate([2], { maxNewTokens: 5, deadlineMs: 20 }));
     expect(performance.now() - t0).toBeLessThan(20 + 40);
     expect(err).toBeInstanceOf(DeadlineError);
-    expect(err).toMatchObject({ status: 504, stage: 'queued', tokens: [], message: expect.stringMatching(/20 ms passed while the request was waiting/) });
+    expect(err).toMatchObject({
+      status: 504,
+      stage: 'queued',
+      tokens: [],
+      message: expect.stringMatching(/20 ms passed while the request was waiting/),
+    });
     await running;
     expect(server.stats().requests).toMatchObject({ completed: 1, deadline: 1 });
     await server.close();
@@ -249,7 +264,10 @@ describe('engine failures', () => {
   it('a failed prefill rejects that request only', async () => {
     const { server, engine } = setup({ maxBatch: 4 });
     engine.failNext('prefill', new Error('out of memory'));
-    const [a, b] = await Promise.all([outcome(server.generate([1], { maxNewTokens: 4 })), outcome(server.generate([2], { maxNewTokens: 4 }))]);
+    const [a, b] = await Promise.all([
+      outcome(server.generate([1], { maxNewTokens: 4 })),
+      outcome(server.generate([2], { maxNewTokens: 4 })),
+    ]);
     expect(!a.ok && (a.error as Error).message).toBe("the engine's prefill failed: out of memory");
     expect(b.ok && b.value.tokens).toEqual(cpuReference([2], 4, { vocabSize: VOCAB }).tokens);
     expect(engine.occupiedSlots()).toEqual([]);

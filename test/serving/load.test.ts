@@ -24,7 +24,10 @@ it('10,000 requests, queue 64, maxBatch 8: every request resolves or is refused,
       const n = randInt(r, 1, 8);
       const result = server.generate(p, { maxNewTokens: n });
       // Observe every promise at once: refusals reject immediately.
-      result.then(() => settledCount.n++, () => settledCount.n++);
+      result.then(
+        () => settledCount.n++,
+        () => settledCount.n++,
+      );
       jobs.push({ prompt: p, n, result });
     }
     await sleep(1);
@@ -59,7 +62,15 @@ it('10,000 requests, queue 64, maxBatch 8: every request resolves or is refused,
     `load: ${N} requests in ${ms.toFixed(0)} ms: ${resolved} resolved, ${refused} refused (queue full); ` +
       `${s.decodeSteps} decode steps, mean batch ${s.meanBatch.toFixed(2)}, ${s.tokens.total} tokens`,
   );
-  expect(s.requests).toEqual({ submitted: N, completed: resolved, rejected: refused, queueFull: refused, cancelled: 0, deadline: 0, failed: 0 });
+  expect(s.requests).toEqual({
+    submitted: N,
+    completed: resolved,
+    rejected: refused,
+    queueFull: refused,
+    cancelled: 0,
+    deadline: 0,
+    failed: 0,
+  });
   expect(s.queueDepth).toBe(0);
   expect(s.active).toBe(0);
   expect(s.tokens.total).toBe(tokens);

@@ -45,7 +45,11 @@ describe('server on an engine with replicas', () => {
     const prefills = prefillsOf(engine.calls);
     expect(prefills.map((c) => c.slots[0])).toEqual([0, 2, 1, 3]); // spread over the replicas, FIFO
     expect(prefills.some((c) => c.alongside!.some((s) => byHalf(s) !== c.replica))).toBe(true);
-    for (const c of prefills) expect(c.alongside!.filter((s) => byHalf(s) === c.replica), `slot ${c.slots[0]}`).toEqual([]);
+    for (const c of prefills)
+      expect(
+        c.alongside!.filter((s) => byHalf(s) === c.replica),
+        `slot ${c.slots[0]}`,
+      ).toEqual([]);
     // Each request's first token came when its own prefill ended: the second on a replica after the first.
     expect(results[0]!.timing.firstTokenMs).toBeLessThan(results[2]!.timing.firstTokenMs);
     expect(server.stats().prefills).toBe(4);
@@ -113,7 +117,10 @@ describe('server on an engine with replicas', () => {
   for (const seed of [4, 5]) {
     it(`staggered requests of mixed lengths get their own sequential tokens (seed ${seed})`, async () => {
       const r = rng(seed);
-      const { engine, server } = setup({ maxBatch: 8, maxWaitMs: 2, maxSeq: 64, maxPrefillTokens: 24 }, { replicas: 2, prefillMs: 1, decodeMs: 1 });
+      const { engine, server } = setup(
+        { maxBatch: 8, maxWaitMs: 2, maxSeq: 64, maxPrefillTokens: 24 },
+        { replicas: 2, prefillMs: 1, decodeMs: 1 },
+      );
       const jobs: { prompt: number[]; n: number; result: Promise<GenerateResult> }[] = [];
       for (let i = 0; i < 40; i++) {
         const p = prompt(r, randInt(r, 1, 20));

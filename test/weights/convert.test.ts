@@ -105,9 +105,15 @@ describe('number formats', () => {
       const b = convertBytes(mis, 'f32', to);
       expect(b.length).toBe(values.length * 2);
       const back = toF32(b, to);
-      values.forEach((v, i) => expect(Math.abs(back[i]! - v)).toBeLessThanOrEqual(Math.abs(v) * (to === 'f16' ? 2 ** -11 : 2 ** -8) + (to === 'f16' ? 2 ** -24 : 0)));
+      values.forEach((v, i) =>
+        expect(Math.abs(back[i]! - v)).toBeLessThanOrEqual(
+          Math.abs(v) * (to === 'f16' ? 2 ** -11 : 2 ** -8) + (to === 'f16' ? 2 ** -24 : 0),
+        ),
+      );
       const other = to === 'f16' ? 'bf16' : 'f16';
-      expect([...toF32(convertBytes(b, to, other), other)]).toEqual([...toF32(convertBytes(convertBytes(b, to, 'f32'), 'f32', other), other)]);
+      expect([...toF32(convertBytes(b, to, other), other)]).toEqual([
+        ...toF32(convertBytes(convertBytes(b, to, 'f32'), 'f32', other), other),
+      ]);
     }
     expect(() => convertBytes(new Uint8Array(3), 'f16', 'f32')).toThrow(/3 bytes is not a whole number of 2-byte elements/);
   });

@@ -1,5 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { bytesPerElement, DTYPE_NAMES, DTYPES, dtypeOfFormat, LOADABLE_DTYPES, STORED_DTYPES, TENSOR_FORMATS, tensorFormatOf, tensorFormatOfSafetensors } from '../../src/facts/dtypes.js';
+import {
+  bytesPerElement,
+  DTYPE_NAMES,
+  DTYPES,
+  dtypeOfFormat,
+  LOADABLE_DTYPES,
+  STORED_DTYPES,
+  TENSOR_FORMATS,
+  tensorFormatOf,
+  tensorFormatOfSafetensors,
+} from '../../src/facts/dtypes.js';
 import { SAFETENSORS_DTYPES } from '../../runtime/weights/safetensors.js';
 import { storageBytes } from '../../runtime/wgsl/dtype.js';
 
@@ -26,7 +36,13 @@ describe('one dtype table for the plan, the runtime and the loader', () => {
   });
 
   it('sizes a dtype and its storage format with one function', () => {
-    expect([bytesPerElement('fp32'), bytesPerElement('f32'), bytesPerElement('f16'), bytesPerElement('bf16'), bytesPerElement('int4')]).toEqual([4, 4, 2, 2, 0.5]);
+    expect([
+      bytesPerElement('fp32'),
+      bytesPerElement('f32'),
+      bytesPerElement('f16'),
+      bytesPerElement('bf16'),
+      bytesPerElement('int4'),
+    ]).toEqual([4, 4, 2, 2, 0.5]);
     expect([storageBytes('f32', 3), storageBytes('f16', 3), storageBytes('bf16', 4)]).toEqual([12, 8, 8]);
   });
 });

@@ -6,7 +6,18 @@ import type { Graph } from '../../src/graph/types.js';
 import { openCheckpoint, CheckpointError } from '../../runtime/weights/checkpoint.js';
 import { convertBytes, toF32 } from '../../runtime/weights/convert.js';
 import { openFile, type RandomAccessFile } from '../../runtime/weights/file.js';
-import { deviceWeights, loadWeights, parseWeightsSource, readMapped, WeightsError, type LoadedWeight, type DeviceCoords, type LoadOptions, type WeightShard, type WeightsSource } from '../../runtime/weights/load.js';
+import {
+  deviceWeights,
+  loadWeights,
+  parseWeightsSource,
+  readMapped,
+  WeightsError,
+  type LoadedWeight,
+  type DeviceCoords,
+  type LoadOptions,
+  type WeightShard,
+  type WeightsSource,
+} from '../../runtime/weights/load.js';
 import type { Range } from '../../runtime/weights/slice.js';
 import { sourceFor } from '../../runtime/weights/names.js';
 import { ProgressBar, formatProgress, type LoadProgress } from '../../runtime/weights/progress.js';
@@ -32,7 +43,8 @@ async function loadError(graph: Graph, source: WeightsSource, options: LoadOptio
   throw new Error('expected the load to fail');
 }
 
-const same = (a: Float32Array, b: Float32Array) => a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+const same = (a: Float32Array, b: Float32Array) =>
+  a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 /** Every device of `graph` loads shards equal to the reference shards of the checkpoint. */
 async function checkAllDevices(graph: Graph, ck: Checkpoint, paths: string[], prefix?: string, dtype: LoadOptions['dtype'] = 'f32') {
@@ -73,7 +85,9 @@ describe('loading a checkpoint', () => {
         for (let o = 0; o < h / 4; o++) for (let inp = 0; inp < h; inp++) want[o * h + inp] = cAttn[inp * 3 * h + i * h + (r * h) / 4 + o]!;
         expect(same(got, want), `${part} rank ${r}`).toBe(true);
         const bias = loaded.find((x) => x.name === `layers.1.attn.${part}.bias`)!;
-        expect([...toF32(bias.data, 'f32')]).toEqual([...ck.tensors.get('transformer.h.1.attn.c_attn.bias')!.values.subarray(i * h + (r * h) / 4, i * h + ((r + 1) * h) / 4)]);
+        expect([...toF32(bias.data, 'f32')]).toEqual([
+          ...ck.tensors.get('transformer.h.1.attn.c_attn.bias')!.values.subarray(i * h + (r * h) / 4, i * h + ((r + 1) * h) / 4),
+        ]);
       }
     }
   });
@@ -84,11 +98,28 @@ describe('loading a checkpoint', () => {
     const path = writeSafetensors(tmp.file('gpt-count.safetensors'), toWrite(ck));
     const stats = { bytes: 0 };
     const inner = await openFile(path);
-    const file: RandomAccessFile = { size: inner.size, read: async (b, p) => { const n = await inner.read(b, p); stats.bytes += n; return n; }, close: () => inner.close() };
+    const file: RandomAccessFile = {
+      size: inner.size,
+      read: async (b, p) => {
+        const n = await inner.read(b, p);
+        stats.bytes += n;
+        return n;
+      },
+      close: () => inner.close(),
+    };
     const f = await openSafetensors(path, { file });
     stats.bytes = 0;
     const m = sourceFor(graph.model, 'layers.0.attn.k.weight')!;
-    const bytes = await readMapped(f, m, [[16, 32], [0, 64]], 'f32', { maxGap: 0 });
+    const bytes = await readMapped(
+      f,
+      m,
+      [
+        [16, 32],
+        [0, 64],
+      ],
+      'f32',
+      { maxGap: 0 },
+    );
     expect(bytes.length).toBe(16 * 64 * 4);
     expect(stats.bytes).toBe(16 * 64 * 4); // 64 rows × 16 columns of the 192-column c_attn
     await f.close();
@@ -98,7 +129,12 @@ describe('loading a checkpoint', () => {
     /** Blocks of 5 rows; Llama's last output shard [78, 104) as 5 + 18 + 3 rows, the last wholly vocabulary padding. */
     const blocksOf = (s: WeightShard): Range[] | undefined => {
       if (s.shape.length < 2) return undefined;
-      if (s.name === 'output.weight' && s.region[0]![0] === 78) return [[0, 5], [5, 23], [23, 26]];
+      if (s.name === 'output.weight' && s.region[0]![0] === 78)
+        return [
+          [0, 5],
+          [5, 23],
+          [23, 26],
+        ];
       const out: Range[] = [];
       for (let r = 0; r < s.shape[0]!; r += 5) out.push([r, Math.min(s.shape[0]!, r + 5)]);
       return out;
@@ -120,7 +156,10 @@ describe('loading a checkpoint', () => {
           const row = w.data.length / w.shape[0]!;
           mine.forEach((p) => expect(p.data.length, `${w.name} block ${p.block!.index}`).toBe((p.block!.rows[1] - p.block!.rows[0]) * row));
         } else expect(mine[0]!.block).toBeUndefined();
-        expect(Buffer.concat(mine.map((p) => p.data)).equals(Buffer.from(w.data)), `${w.name} (${mine.map((p) => p.from).join(' | ')})`).toBe(true);
+        expect(
+          Buffer.concat(mine.map((p) => p.data)).equals(Buffer.from(w.data)),
+          `${w.name} (${mine.map((p) => p.from).join(' | ')})`,
+        ).toBe(true);
       }
       expect(i).toBe(pieces.length);
       // progress counts each weight once, when its last block is done
@@ -135,7 +174,9 @@ describe('loading a checkpoint', () => {
       const gptPath = writeSafetensors(tmp.file('gpt-blocks.safetensors'), toWrite(hfCheckpoint(gpt.model)));
       const pieces = await checkBlocks(gpt, { pipeline: 0, tensor: 1 }, { kind: 'safetensors', paths: [gptPath] }, 'f32');
       // a block of the q projection is a column range of c_attn, transposed
-      expect(pieces.find((p) => p.name === 'layers.0.attn.q.weight' && p.block?.index === 1)!.from).toBe(`transformer.h.0.attn.c_attn.weight[:, 37:42]ᵀ in ${gptPath}`);
+      expect(pieces.find((p) => p.name === 'layers.0.attn.q.weight' && p.block?.index === 1)!.from).toBe(
+        `transformer.h.0.attn.c_attn.weight[:, 37:42]ᵀ in ${gptPath}`,
+      );
       const llama = serveGraph('llama_micro', 4, 2);
       const llamaPath = writeSafetensors(tmp.file('llama-blocks.safetensors'), toWrite(hfCheckpoint(llama.model), 'BF16'));
       const last = await checkBlocks(llama, { pipeline: 1, tensor: 3 }, { kind: 'safetensors', paths: [llamaPath] }, 'bf16');
@@ -147,10 +188,26 @@ describe('loading a checkpoint', () => {
 
     it('blocks that do not cover the rows in order are refused, naming the weight', async () => {
       const graph = serveGraph('gpt_micro', 1, 1);
-      const bad = (s: WeightShard): Range[] | undefined => (s.name === 'embedding.weight' ? [[0, 5], [6, s.shape[0]!]] : undefined);
-      await expect(loadAll(graph, { pipeline: 0, tensor: 0 }, { kind: 'random', seed: 1 }, { rowBlocks: bad })).rejects.toThrow(/embedding.weight: cannot produce row blocks \[0, 5\) \[6, \d+\): the blocks must be consecutive/);
-      const short = (s: WeightShard): Range[] | undefined => (s.name === 'embedding.weight' ? [[0, 5], [5, 6]] : undefined);
-      await expect(loadAll(graph, { pipeline: 0, tensor: 0 }, { kind: 'random', seed: 1 }, { rowBlocks: short })).rejects.toThrow(/must end at its last row/);
+      const bad = (s: WeightShard): Range[] | undefined =>
+        s.name === 'embedding.weight'
+          ? [
+              [0, 5],
+              [6, s.shape[0]!],
+            ]
+          : undefined;
+      await expect(loadAll(graph, { pipeline: 0, tensor: 0 }, { kind: 'random', seed: 1 }, { rowBlocks: bad })).rejects.toThrow(
+        /embedding.weight: cannot produce row blocks \[0, 5\) \[6, \d+\): the blocks must be consecutive/,
+      );
+      const short = (s: WeightShard): Range[] | undefined =>
+        s.name === 'embedding.weight'
+          ? [
+              [0, 5],
+              [5, 6],
+            ]
+          : undefined;
+      await expect(loadAll(graph, { pipeline: 0, tensor: 0 }, { kind: 'random', seed: 1 }, { rowBlocks: short })).rejects.toThrow(
+        /must end at its last row/,
+      );
     });
   });
 
@@ -172,17 +229,31 @@ describe('loading a checkpoint', () => {
     const path = writeSafetensors(tmp.file('llama.safetensors'), toWrite(ck, 'BF16'));
     await checkAllDevices(graph, ck, [path]);
     // The padding rows of the last output shard are zero, the others come from lm_head.
-    const last = (await loadAll(graph, { pipeline: 1, tensor: 3 }, { kind: 'safetensors', paths: [path] }, { dtype: 'f32' })).find((w) => w.name === 'output.weight')!;
-    expect(last.region).toEqual([[78, 104], [0, 64]]);
+    const last = (await loadAll(graph, { pipeline: 1, tensor: 3 }, { kind: 'safetensors', paths: [path] }, { dtype: 'f32' })).find(
+      (w) => w.name === 'output.weight',
+    )!;
+    expect(last.region).toEqual([
+      [78, 104],
+      [0, 64],
+    ]);
     const v = toF32(last.data, 'f32');
     expect([...v.subarray(23 * 64)].every((x) => x === 0)).toBe(true);
     expect(v.subarray(0, 23 * 64).some((x) => x !== 0)).toBe(true);
     // KV heads: ranks 0 and 1 hold the same k rows.
-    const k = async (tr: number) => (await loadAll(graph, { pipeline: 0, tensor: tr }, { kind: 'safetensors', paths: [path] })).find((w) => w.name === 'layers.0.attn.k.weight')!;
+    const k = async (tr: number) =>
+      (await loadAll(graph, { pipeline: 0, tensor: tr }, { kind: 'safetensors', paths: [path] })).find(
+        (w) => w.name === 'layers.0.attn.k.weight',
+      )!;
     const [k0, k1, k2] = await Promise.all([k(0), k(1), k(2)]);
-    expect(k0.region).toEqual([[0, 16], [0, 64]]);
+    expect(k0.region).toEqual([
+      [0, 16],
+      [0, 64],
+    ]);
     expect(k0.data).toEqual(k1.data);
-    expect(k2.region).toEqual([[16, 32], [0, 64]]);
+    expect(k2.region).toEqual([
+      [16, 32],
+      [0, 64],
+    ]);
   });
 
   it('Llama with tied embeddings split over two stages: the output layer is the embedding, lm_head absent', async () => {
@@ -218,7 +289,11 @@ describe('loading a checkpoint', () => {
     const ck = hfCheckpoint(graph.model);
     const path = writeSafetensors(tmp.file('llama-z3.safetensors'), toWrite(ck));
     for (let tr = 0; tr < 2; tr++) {
-      const parts = await Promise.all([0, 1, 2, 3].map((dr) => loadAll(graph, { pipeline: 0, tensor: tr, data: dr }, { kind: 'safetensors', paths: [path] }, { dtype: 'f32' })));
+      const parts = await Promise.all(
+        [0, 1, 2, 3].map((dr) =>
+          loadAll(graph, { pipeline: 0, tensor: tr, data: dr }, { kind: 'safetensors', paths: [path] }, { dtype: 'f32' }),
+        ),
+      );
       for (const [i, w] of parts[0]!.entries()) {
         const full = referenceTensor(graph.model, ck, w.name, w.globalShape);
         const want = referenceShard(full, w.globalShape, w.tensor, tr);
@@ -259,7 +334,9 @@ describe('loading a checkpoint', () => {
       delete tensors['lm_head.weight'];
       const path = writeSafetensors(tmp.file('llama-nohead.safetensors'), tensors);
       const e = await loadError(graph, { kind: 'safetensors', paths: [path] });
-      expect(e.message).toMatch(/lm_head.weight \(for graph tensor output.weight\) is not in the checkpoint .*say tied_embeddings = true in the plan/);
+      expect(e.message).toMatch(
+        /lm_head.weight \(for graph tensor output.weight\) is not in the checkpoint .*say tied_embeddings = true in the plan/,
+      );
     });
 
     it('a GPT-2 checkpoint for a bigger model: the Conv1D shape in the message', async () => {
@@ -282,7 +359,9 @@ describe('loading a checkpoint', () => {
       t['lm_head.weight'] = f32Tensor([105, 64]);
       const path = writeSafetensors(tmp.file('llama-vocab.safetensors'), t);
       const e = await loadError(g, { kind: 'safetensors', paths: [path] });
-      expect((e as WeightsError).problems).toEqual([`lm_head.weight in ${path} (for graph tensor output.weight): expected shape [101, 64] (the first dimension may be up to 104), found [105, 64]`]);
+      expect((e as WeightsError).problems).toEqual([
+        `lm_head.weight in ${path} (for graph tensor output.weight): expected shape [101, 64] (the first dimension may be up to 104), found [105, 64]`,
+      ]);
       delete t['lm_head.weight'];
       t['lm_head.weight'] = f32Tensor([101, 64]);
       const ok = writeSafetensors(tmp.file('llama-vocab-ok.safetensors'), t);
@@ -295,12 +374,20 @@ describe('loading a checkpoint', () => {
     it('an architecture without a mapping, a quantized graph dtype, bad device coordinates', async () => {
       const path = writeSafetensors(tmp.file('llama-ok.safetensors'), toWrite(ck));
       const mpt = { ...graph, model: { ...graph.model, arch: 'mpt' } } as unknown as typeof graph;
-      expect((await loadError(mpt, { kind: 'safetensors', paths: [path] })).message).toBe('cannot load weights: no Hugging Face name mapping for arch "mpt" (known: llama, gpt2)');
+      expect((await loadError(mpt, { kind: 'safetensors', paths: [path] })).message).toBe(
+        'cannot load weights: no Hugging Face name mapping for arch "mpt" (known: llama, gpt2)',
+      );
       const int4 = { ...graph, tensors: graph.tensors.map((t) => (t.name === 'final_norm.weight' ? { ...t, dtype: 'int4' as const } : t)) };
-      expect((await loadError(int4, { kind: 'random', seed: 1 })).message).toMatch(/final_norm.weight: the graph's dtype int4 is not one the loader produces \(f32, f16, bf16\); pass a dtype/);
+      expect((await loadError(int4, { kind: 'random', seed: 1 })).message).toMatch(
+        /final_norm.weight: the graph's dtype int4 is not one the loader produces \(f32, f16, bf16\); pass a dtype/,
+      );
       expect((await loadAll(int4, { pipeline: 0, tensor: 0 }, { kind: 'random', seed: 1 }, { dtype: 'f16' })).at(-1)!.dtype).toBe('f16');
-      await expect(loadAll(graph, { pipeline: 1, tensor: 0 }, { kind: 'random', seed: 1 })).rejects.toThrow(/device pipeline coordinate 1 is not in 0…0/);
-      await expect(loadAll(graph, { pipeline: 0, tensor: 0, data: 2 }, { kind: 'random', seed: 1 })).rejects.toThrow(/device data coordinate 2 is not in 0…0/);
+      await expect(loadAll(graph, { pipeline: 1, tensor: 0 }, { kind: 'random', seed: 1 })).rejects.toThrow(
+        /device pipeline coordinate 1 is not in 0…0/,
+      );
+      await expect(loadAll(graph, { pipeline: 0, tensor: 0, data: 2 }, { kind: 'random', seed: 1 })).rejects.toThrow(
+        /device data coordinate 2 is not in 0…0/,
+      );
     });
 
     it('a corrupt file is a SafetensorsError naming it', async () => {
@@ -317,12 +404,22 @@ describe('loading a checkpoint', () => {
     const ck = hfCheckpoint(graph.model);
     const names = [...ck.tensors.keys()];
     // Three files: embedding and layer 0; layer 1; layer 2, norm and head.
-    const groups = [names.filter((n) => n.startsWith('model.embed') || n.includes('layers.0.')), names.filter((n) => n.includes('layers.1.')), names.filter((n) => n.includes('layers.2.') || n === 'model.norm.weight' || n === 'lm_head.weight')];
+    const groups = [
+      names.filter((n) => n.startsWith('model.embed') || n.includes('layers.0.')),
+      names.filter((n) => n.includes('layers.1.')),
+      names.filter((n) => n.includes('layers.2.') || n === 'model.norm.weight' || n === 'lm_head.weight'),
+    ];
     const dir = join(tmp.dir, 'sharded');
     mkdirSync(dir);
     const files = groups.map((g, i) => writeSafetensors(join(dir, `model-0000${i + 1}-of-00003.safetensors`), toWrite(ck, 'BF16', g)));
     const index = join(dir, 'model.safetensors.index.json');
-    writeFileSync(index, JSON.stringify({ metadata: { total_size: 0 }, weight_map: Object.fromEntries(groups.flatMap((g, i) => g.map((n) => [n, `model-0000${i + 1}-of-00003.safetensors`]))) }));
+    writeFileSync(
+      index,
+      JSON.stringify({
+        metadata: { total_size: 0 },
+        weight_map: Object.fromEntries(groups.flatMap((g, i) => g.map((n) => [n, `model-0000${i + 1}-of-00003.safetensors`]))),
+      }),
+    );
 
     it('several files, an index file, or the directory', async () => {
       expect(groups.flat().sort()).toEqual([...names].sort());
@@ -348,22 +445,30 @@ describe('loading a checkpoint', () => {
       expect(twice.names.size).toBe(groups[0]!.length);
       await twice.close();
       const dup = writeSafetensors(join(tmp.dir, 'dup.safetensors'), toWrite(ck, 'F32', ['model.norm.weight']));
-      await expect(openCheckpoint([files[2]!, dup])).rejects.toThrow(new CheckpointError(`tensor "model.norm.weight" is in both ${files[2]} and ${dup} (file headers)`));
+      await expect(openCheckpoint([files[2]!, dup])).rejects.toThrow(
+        new CheckpointError(`tensor "model.norm.weight" is in both ${files[2]} and ${dup} (file headers)`),
+      );
       const badIndex = join(tmp.dir, 'bad.index.json');
       writeFileSync(badIndex, JSON.stringify({ weight_map: { a: '../../etc/passwd' } }));
-      await expect(openCheckpoint([badIndex])).rejects.toThrow(/weight_map\["a"\] = "..\/..\/etc\/passwd" is outside the index's directory/);
+      await expect(openCheckpoint([badIndex])).rejects.toThrow(
+        /weight_map\["a"\] = "..\/..\/etc\/passwd" is outside the index's directory/,
+      );
       writeFileSync(badIndex, '{"weight_map": [1]}');
       await expect(openCheckpoint([badIndex])).rejects.toThrow(/an index must be a JSON object with a "weight_map" object/);
       writeFileSync(badIndex, '{');
       await expect(openCheckpoint([badIndex])).rejects.toThrow(/bad.index.json: not valid JSON/);
       await expect(openCheckpoint([join(tmp.dir, 'nope.safetensors')])).rejects.toThrow(/nope.safetensors: no such file or directory/);
       mkdirSync(join(tmp.dir, 'empty'));
-      await expect(openCheckpoint([join(tmp.dir, 'empty')])).rejects.toThrow(/no model.safetensors.index.json and no .safetensors files in this directory/);
+      await expect(openCheckpoint([join(tmp.dir, 'empty')])).rejects.toThrow(
+        /no model.safetensors.index.json and no .safetensors files in this directory/,
+      );
       // An index naming a tensor its file lacks.
       const liar = join(dir, 'liar.index.json');
       writeFileSync(liar, JSON.stringify({ weight_map: { 'model.norm.weight': 'model-00001-of-00003.safetensors' } }));
       const c = await openCheckpoint([liar]);
-      await expect(c.locate('model.norm.weight')).rejects.toThrow(/tensor "model.norm.weight": the index lists this tensor in model-00001-of-00003.safetensors, but the file does not have it/);
+      await expect(c.locate('model.norm.weight')).rejects.toThrow(
+        /tensor "model.norm.weight": the index lists this tensor in model-00001-of-00003.safetensors, but the file does not have it/,
+      );
       await c.close();
     });
   });
@@ -373,8 +478,20 @@ describe('loading a checkpoint', () => {
     const path = writeSafetensors(tmp.file('llama-close.safetensors'), toWrite(hfCheckpoint(graph.model)));
     let closed = 0;
     const inner = await openFile(path);
-    const file: RandomAccessFile = { size: inner.size, read: (b, p) => inner.read(b, p), close: async () => { closed++; await inner.close(); } };
-    for await (const w of loadWeights(graph, { pipeline: 0, tensor: 0 }, { kind: 'safetensors', paths: [path] }, { open: { file }, progress: false })) {
+    const file: RandomAccessFile = {
+      size: inner.size,
+      read: (b, p) => inner.read(b, p),
+      close: async () => {
+        closed++;
+        await inner.close();
+      },
+    };
+    for await (const w of loadWeights(
+      graph,
+      { pipeline: 0, tensor: 0 },
+      { kind: 'safetensors', paths: [path] },
+      { open: { file }, progress: false },
+    )) {
       expect(w.name).toBe('embedding.weight');
       break;
     }
@@ -406,7 +523,15 @@ describe('progress', () => {
     const writes: string[] = [];
     let now = 0;
     const bar = new ProgressBar({ stream: { write: (s) => writes.push(s), isTTY: true, columns: 200 }, now: () => now });
-    const p = (done: number, elapsedMs: number): LoadProgress => ({ bytesDone: done, bytesTotal: 2e9, tensorsDone: 1, tensorsTotal: 4, elapsedMs, bytesPerSecond: (done * 1000) / elapsedMs, current: 'layers.3.mlp.up.weight' });
+    const p = (done: number, elapsedMs: number): LoadProgress => ({
+      bytesDone: done,
+      bytesTotal: 2e9,
+      tensorsDone: 1,
+      tensorsTotal: 4,
+      elapsedMs,
+      bytesPerSecond: (done * 1000) / elapsedMs,
+      current: 'layers.3.mlp.up.weight',
+    });
     bar.update(p(1e8, 500));
     expect(writes).toEqual([]);
     now = 1200;
@@ -418,20 +543,30 @@ describe('progress', () => {
     expect(writes).toHaveLength(1);
     now = 2400;
     bar.finish(p(2e9, 2400));
-    expect(writes.slice(1)).toEqual([expect.stringMatching(/^\rweights \[█{24}\] 100%  2.00 GB \/ 2.00 GB  833 MB\/s  done in 2.4 s/), '\n']);
+    expect(writes.slice(1)).toEqual([
+      expect.stringMatching(/^\rweights \[█{24}\] 100%  2.00 GB \/ 2.00 GB  833 MB\/s  done in 2.4 s/),
+      '\n',
+    ]);
     // A quick load shows nothing at all.
     const quiet: string[] = [];
     const q = new ProgressBar({ stream: { write: (s) => quiet.push(s), isTTY: true } });
     q.update(p(2e9, 300));
     q.finish(p(2e9, 300));
     expect(quiet).toEqual([]);
-    expect(formatProgress({ bytesDone: 0, bytesTotal: 0, tensorsDone: 0, tensorsTotal: 0, elapsedMs: 0, bytesPerSecond: 0 })).toMatch(/100%/);
+    expect(formatProgress({ bytesDone: 0, bytesTotal: 0, tensorsDone: 0, tensorsTotal: 0, elapsedMs: 0, bytesPerSecond: 0 })).toMatch(
+      /100%/,
+    );
   });
 
   it('`auto` draws nothing when the stream is not a terminal', async () => {
     const writes: string[] = [];
     const graph = serveGraph('gpt_micro', 1, 1);
-    await loadAll(graph, { pipeline: 0, tensor: 0 }, { kind: 'random', seed: 1 }, { progress: 'auto', progressStream: { write: (s) => writes.push(s), isTTY: false } });
+    await loadAll(
+      graph,
+      { pipeline: 0, tensor: 0 },
+      { kind: 'random', seed: 1 },
+      { progress: 'auto', progressStream: { write: (s) => writes.push(s), isTTY: false } },
+    );
     expect(writes).toEqual([]);
   });
 });

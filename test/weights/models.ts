@@ -18,12 +18,18 @@ const SERVE = 'mode = serve  batch { max_batch = 4  max_wait = 5 ms  seq = 32  q
 
 /** A graph of `model` served over tensor × pipeline GPUs. */
 export function serveGraph(model: string, tensor: number, pipeline: number): Graph {
-  return compileBody(`model = ${model}  cluster = node8  tensor = ${tensor}  pipeline = ${pipeline}  ${SERVE.replace('seq = 32', `seq = ${model === 'llama_tied' ? 16 : 32}`)}`, MODELS).graph;
+  return compileBody(
+    `model = ${model}  cluster = node8  tensor = ${tensor}  pipeline = ${pipeline}  ${SERVE.replace('seq = 32', `seq = ${model === 'llama_tied' ? 16 : 32}`)}`,
+    MODELS,
+  ).graph;
 }
 
 /** A training graph with ZeRO-3 (weights sharded over data too). */
 export function zero3Graph(model: string, tensor: number, data: number): Graph {
-  return compileBody(`model = ${model}  cluster = node8  mode = train  tensor = ${tensor}  data = ${data}  zero = 3  batch { global = 8  seq = 16 }`, MODELS).graph;
+  return compileBody(
+    `model = ${model}  cluster = node8  mode = train  tensor = ${tensor}  data = ${data}  zero = 3  batch { global = 8  seq = 16 }`,
+    MODELS,
+  ).graph;
 }
 
 /** Deterministic, distinct values for a checkpoint tensor (exact in bf16 when `bf16`). */
@@ -96,7 +102,15 @@ export function hfCheckpoint(m: GraphModel, options: { prefix?: string; withLmHe
     if (options.withLmHead || !m.tiedEmbeddings) shapes.push(['lm_head.weight', [m.vocab, h]]);
   }
   const tensors = new Map<string, { shape: number[]; values: Float32Array }>();
-  for (const [name, shape] of shapes) tensors.set(name, { shape, values: valuesOf(name, shape.reduce((a, b) => a * b, 1), true) });
+  for (const [name, shape] of shapes)
+    tensors.set(name, {
+      shape,
+      values: valuesOf(
+        name,
+        shape.reduce((a, b) => a * b, 1),
+        true,
+      ),
+    });
   return { tensors };
 }
 
@@ -108,7 +122,11 @@ export function toWrite(ck: Checkpoint, dtype: 'F32' | 'BF16' | 'F16' = 'F32', n
     if (dtype === 'F32') out[name] = { dtype, shape: t.shape, data: t.values };
     else {
       const u = new Uint32Array(t.values.buffer);
-      out[name] = { dtype, shape: t.shape, data: dtype === 'BF16' ? Uint16Array.from(u, (b) => b >>> 16) : Uint16Array.from(t.values, f16Exact) };
+      out[name] = {
+        dtype,
+        shape: t.shape,
+        data: dtype === 'BF16' ? Uint16Array.from(u, (b) => b >>> 16) : Uint16Array.from(t.values, f16Exact),
+      };
     }
   }
   return out;
@@ -172,7 +190,17 @@ export function referenceTensor(m: GraphModel, ck: Checkpoint, name: string, sha
   else if (name === 'final_norm.weight') out.set(get(`${p}norm.weight`).values);
   else {
     const [, l, part] = /^layers\.(\d+)\.(.+)\.weight$/.exec(name)!;
-    const hf = { attn_norm: 'input_layernorm', mlp_norm: 'post_attention_layernorm', 'attn.q': 'self_attn.q_proj', 'attn.k': 'self_attn.k_proj', 'attn.v': 'self_attn.v_proj', 'attn.o': 'self_attn.o_proj', 'mlp.gate': 'mlp.gate_proj', 'mlp.up': 'mlp.up_proj', 'mlp.down': 'mlp.down_proj' }[part!]!;
+    const hf = {
+      attn_norm: 'input_layernorm',
+      mlp_norm: 'post_attention_layernorm',
+      'attn.q': 'self_attn.q_proj',
+      'attn.k': 'self_attn.k_proj',
+      'attn.v': 'self_attn.v_proj',
+      'attn.o': 'self_attn.o_proj',
+      'mlp.gate': 'mlp.gate_proj',
+      'mlp.up': 'mlp.up_proj',
+      'mlp.down': 'mlp.down_proj',
+    }[part!]!;
     out.set(get(`${p}layers.${l}.${hf}.weight`).values);
   }
   return out;
@@ -190,6 +218,8 @@ export function referenceShard(full: Float32Array, shape: number[], tensor: Grap
   }
   const out: number[] = [];
   if (shape.length === 1) for (let i = region[0]![0]; i < region[0]![1]; i++) out.push(full[i]!);
-  else for (let r = region[0]![0]; r < region[0]![1]; r++) for (let c = region[1]![0]; c < region[1]![1]; c++) out.push(full[r * shape[1]! + c]!);
+  else
+    for (let r = region[0]![0]; r < region[0]![1]; r++)
+      for (let c = region[1]![0]; c < region[1]![1]; c++) out.push(full[r * shape[1]! + c]!);
   return Float32Array.from(out);
 }

@@ -17,7 +17,9 @@ describe('Hugging Face names ↔ graph names', () => {
         const m = sourceFor(llama.model, g, naming)!;
         expect(m, g).toBeDefined();
         expect(graphNamesFor('llama', m.source)).toEqual([g]);
-        expect(mappedShape(m)[0]! <= (llama.tensors.find((t) => t.name === g.replace(/^layers\.\d+/, 'layers.{l}'))!.shape[0] as number)).toBe(true);
+        expect(
+          mappedShape(m)[0]! <= (llama.tensors.find((t) => t.name === g.replace(/^layers\.\d+/, 'layers.{l}'))!.shape[0] as number),
+        ).toBe(true);
       }
     }
     const table: [string, string][] = [
@@ -46,7 +48,10 @@ describe('Hugging Face names ↔ graph names', () => {
     }
     // Qwen-style biases on a Llama layout.
     expect(graphNamesFor('llama', 'model.layers.0.self_attn.q_proj.bias')).toEqual(['layers.0.attn.q.bias']);
-    expect(sourceFor(llama.model, 'layers.0.attn.k.bias')).toMatchObject({ source: 'model.layers.0.self_attn.k_proj.bias', sourceShape: [32] });
+    expect(sourceFor(llama.model, 'layers.0.attn.k.bias')).toMatchObject({
+      source: 'model.layers.0.self_attn.k_proj.bias',
+      sourceShape: [32],
+    });
   });
 
   it('Llama shapes: vocabulary padded in the graph, the checkpoint may hold either', () => {
@@ -57,7 +62,10 @@ describe('Hugging Face names ↔ graph names', () => {
     expect(sourceFor(llama.model, 'layers.0.attn.k.weight')).toMatchObject({ sourceShape: [32, 64] });
     expect(sourceFor(llama.model, 'positions.weight')).toBeUndefined();
     // Tied embeddings: the output layer reads the embedding.
-    expect(sourceFor(serveGraph('llama_tied', 1, 2).model, 'output.weight')).toMatchObject({ source: 'model.embed_tokens.weight', note: 'tied to the embedding' });
+    expect(sourceFor(serveGraph('llama_tied', 1, 2).model, 'output.weight')).toMatchObject({
+      source: 'model.embed_tokens.weight',
+      note: 'tied to the embedding',
+    });
   });
 
   it('GPT-2: names with and without the transformer. prefix', () => {
@@ -91,13 +99,34 @@ describe('Hugging Face names ↔ graph names', () => {
 
   it('GPT-2 Conv1D mappings: a column range of c_attn and a transpose', () => {
     const h = 64;
-    expect(sourceFor(gpt.model, 'layers.1.attn.q.weight')).toMatchObject({ source: 'transformer.h.1.attn.c_attn.weight', sourceShape: [h, 3 * h], range: { axis: 1, begin: 0, end: h }, transpose: true });
+    expect(sourceFor(gpt.model, 'layers.1.attn.q.weight')).toMatchObject({
+      source: 'transformer.h.1.attn.c_attn.weight',
+      sourceShape: [h, 3 * h],
+      range: { axis: 1, begin: 0, end: h },
+      transpose: true,
+    });
     expect(sourceFor(gpt.model, 'layers.1.attn.k.weight')).toMatchObject({ range: { axis: 1, begin: h, end: 2 * h }, transpose: true });
-    expect(sourceFor(gpt.model, 'layers.1.attn.v.bias')).toMatchObject({ source: 'transformer.h.1.attn.c_attn.bias', sourceShape: [3 * h], range: { axis: 0, begin: 2 * h, end: 3 * h } });
-    expect(sourceFor(gpt.model, 'layers.0.attn.o.weight')).toMatchObject({ source: 'transformer.h.0.attn.c_proj.weight', sourceShape: [h, h], transpose: true });
-    expect(sourceFor(gpt.model, 'layers.0.mlp.up.weight')).toMatchObject({ source: 'transformer.h.0.mlp.c_fc.weight', sourceShape: [h, 4 * h], transpose: true });
+    expect(sourceFor(gpt.model, 'layers.1.attn.v.bias')).toMatchObject({
+      source: 'transformer.h.1.attn.c_attn.bias',
+      sourceShape: [3 * h],
+      range: { axis: 0, begin: 2 * h, end: 3 * h },
+    });
+    expect(sourceFor(gpt.model, 'layers.0.attn.o.weight')).toMatchObject({
+      source: 'transformer.h.0.attn.c_proj.weight',
+      sourceShape: [h, h],
+      transpose: true,
+    });
+    expect(sourceFor(gpt.model, 'layers.0.mlp.up.weight')).toMatchObject({
+      source: 'transformer.h.0.mlp.c_fc.weight',
+      sourceShape: [h, 4 * h],
+      transpose: true,
+    });
     expect(mappedShape(sourceFor(gpt.model, 'layers.0.mlp.up.weight')!)).toEqual([4 * h, h]);
-    expect(sourceFor(gpt.model, 'layers.0.mlp.down.weight')).toMatchObject({ source: 'transformer.h.0.mlp.c_proj.weight', sourceShape: [4 * h, h], transpose: true });
+    expect(sourceFor(gpt.model, 'layers.0.mlp.down.weight')).toMatchObject({
+      source: 'transformer.h.0.mlp.c_proj.weight',
+      sourceShape: [4 * h, h],
+      transpose: true,
+    });
     expect(sourceFor(gpt.model, 'positions.weight')).toMatchObject({ source: 'transformer.wpe.weight', sourceShape: [32, h], rows: 32 });
     expect(sourceFor(gpt.model, 'layers.0.mlp.gate.weight')).toBeUndefined();
   });
@@ -105,19 +134,48 @@ describe('Hugging Face names ↔ graph names', () => {
   it('a tensor-parallel shard of q reads a column range of c_attn: a strided read', () => {
     const h = 64;
     const t = 4;
-    for (const [part, offset] of [['q', 0], ['k', h], ['v', 2 * h]] as const) {
+    for (const [part, offset] of [
+      ['q', 0],
+      ['k', h],
+      ['v', 2 * h],
+    ] as const) {
       const m = sourceFor(gpt.model, `layers.0.attn.${part}.weight`)!;
       for (let r = 0; r < t; r++) {
-        const ss = sourceSlice(m, [[(r * h) / t, ((r + 1) * h) / t], [0, h]]);
-        expect(ss.slice).toEqual([[0, h], [offset + (r * h) / t, offset + ((r + 1) * h) / t]]);
+        const ss = sourceSlice(m, [
+          [(r * h) / t, ((r + 1) * h) / t],
+          [0, h],
+        ]);
+        expect(ss.slice).toEqual([
+          [0, h],
+          [offset + (r * h) / t, offset + ((r + 1) * h) / t],
+        ]);
         expect(ss).toMatchObject({ readShape: [h, h / t], transpose: true, validRows: h / t });
       }
     }
     // Row-parallel attn.o: a shard of its input dimension is a contiguous row range of c_proj.
-    expect(sourceSlice(sourceFor(gpt.model, 'layers.0.attn.o.weight')!, [[0, h], [16, 32]]).slice).toEqual([[16, 32], [0, h]]);
+    expect(
+      sourceSlice(sourceFor(gpt.model, 'layers.0.attn.o.weight')!, [
+        [0, h],
+        [16, 32],
+      ]).slice,
+    ).toEqual([
+      [16, 32],
+      [0, h],
+    ]);
     // Vocabulary padding: rows past the vocabulary are not read.
     const emb = sourceFor(serveGraph('gpt_micro', 4, 1).model, 'embedding.weight')!;
-    expect(sourceSlice(emb, [[75, 100], [0, h]])).toMatchObject({ slice: [[75, 99], [0, h]], validRows: 24 });
+    expect(
+      sourceSlice(emb, [
+        [75, 100],
+        [0, h],
+      ]),
+    ).toMatchObject({
+      slice: [
+        [75, 99],
+        [0, h],
+      ],
+      validRows: 24,
+    });
   });
 
   it('detects the spelling a checkpoint uses', () => {

@@ -26,7 +26,8 @@ async function assemble(graph: Graph, seed: number, options: LoadOptions = {}): 
         const seen = written.get(w.name) ?? new Uint8Array(rows * cols);
         written.set(w.name, seen);
         const v = toF32(w.data, w.dtype);
-        const [[r0, r1], [c0, c1]] = w.globalShape.length === 2 ? (w.region as [[number, number], [number, number]]) : [[0, 1], w.region[0]!];
+        const [[r0, r1], [c0, c1]] =
+          w.globalShape.length === 2 ? (w.region as [[number, number], [number, number]]) : [[0, 1], w.region[0]!];
         let i = 0;
         for (let r = r0; r < r1; r++) {
           for (let c = c0; c < c1; c++, i++) {
@@ -100,7 +101,16 @@ describe('random:SEED weights', () => {
     expect(randomRegion(1, 'layers.1.attn.q.weight', [64, 64], undefined, model)).not.toEqual(a);
     expect(randomRegion(1, 'layers.0.attn.k.weight', [64, 64], undefined, model)).not.toEqual(a);
     for (const i of [0, 1, 63, 64, 4095]) expect(a[i]).toBe(Math.fround(randomValue(1, 'layers.0.attn.q.weight', i, model)));
-    const part = randomRegion(1, 'layers.0.attn.q.weight', [64, 64], [[3, 9], [40, 50]], model);
+    const part = randomRegion(
+      1,
+      'layers.0.attn.q.weight',
+      [64, 64],
+      [
+        [3, 9],
+        [40, 50],
+      ],
+      model,
+    );
     expect(part[0]).toBe(a[3 * 64 + 40]);
     expect(part[part.length - 1]).toBe(a[8 * 64 + 49]);
     // Indices past 2^32 (a 70B model's embedding has ~10^9 elements; the hash takes up to 2^53).
@@ -125,7 +135,16 @@ describe('random:SEED weights', () => {
     expect(initFor('final_norm.bias', model)).toEqual({ kind: 'constant', value: 0 });
     expect(initFor('layers.0.attn.q.bias', model)).toEqual({ kind: 'normal', std: 0.01 });
     expect([...randomRegion(9, 'layers.0.attn_norm.weight', [8], undefined, model)]).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
-    const emb = randomRegion(9, 'embedding.weight', [1004, 4], [[998, 1004], [0, 4]], model);
+    const emb = randomRegion(
+      9,
+      'embedding.weight',
+      [1004, 4],
+      [
+        [998, 1004],
+        [0, 4],
+      ],
+      model,
+    );
     expect([...emb.subarray(8)].every((x) => x === 0)).toBe(true);
     expect(emb.subarray(0, 8).every((x) => x !== 0)).toBe(true);
   });

@@ -57,7 +57,9 @@ describe('safetensors reader', () => {
     expect((await f.readSlice('empty')).byteLength).toBe(0);
     expect([...new Float32Array(await f.readSlice('scalar'))]).toEqual([42]);
     await expect(f.readSlice('nope')).rejects.toThrow(/tensor "nope": no such tensor/);
-    await expect(f.readSlice('a', [[0, 4]])).rejects.toThrow(/tensor "a": slice \[0, 4\) of dimension 0 is outside the tensor's shape \[3, 4\]/);
+    await expect(f.readSlice('a', [[0, 4]])).rejects.toThrow(
+      /tensor "a": slice \[0, 4\) of dimension 0 is outside the tensor's shape \[3, 4\]/,
+    );
     await f.close();
     await expect(f.readSlice('a')).rejects.toThrow(/file is closed/);
   });
@@ -92,7 +94,9 @@ describe('safetensors reader', () => {
     it('truncated data section', async () => {
       const e = await openError(ok.subarray(0, ok.length - 3));
       expect(e.tensor).toBe('b');
-      expect(e.message).toMatch(/tensor "b": data_offsets \[16, 28\] run past the end of the data section \(25 bytes; the file may be truncated\)/);
+      expect(e.message).toMatch(
+        /tensor "b": data_offsets \[16, 28\] run past the end of the data section \(25 bytes; the file may be truncated\)/,
+      );
     });
 
     it('truncated header', async () => {
@@ -100,7 +104,9 @@ describe('safetensors reader', () => {
     });
 
     it('header length too big', async () => {
-      expect((await openError(rawSafetensors('{}', undefined, { headerLength: 2n ** 64n - 1n }))).message).toMatch(/header length 18446744073709551615 exceeds the limit of 100000000 bytes/);
+      expect((await openError(rawSafetensors('{}', undefined, { headerLength: 2n ** 64n - 1n }))).message).toMatch(
+        /header length 18446744073709551615 exceeds the limit of 100000000 bytes/,
+      );
       expect((await openError(rawSafetensors('{}', undefined, { headerLength: 100_000_001n }))).message).toMatch(/exceeds the limit/);
     });
 
@@ -115,11 +121,15 @@ describe('safetensors reader', () => {
       const bad = rawSafetensors('{"\u00e9":1}');
       bad[11] = 0xff; // break the UTF-8 sequence of é
       expect((await openError(bad)).message).toMatch(/header is not valid UTF-8/);
-      expect((await openError(rawSafetensors('{"a": 1}'))).message).toMatch(/tensor "a": entry must be an object with dtype, shape and data_offsets, found number 1/);
+      expect((await openError(rawSafetensors('{"a": 1}'))).message).toMatch(
+        /tensor "a": entry must be an object with dtype, shape and data_offsets, found number 1/,
+      );
     });
 
     it('bad __metadata__', async () => {
-      expect((await openError(rawSafetensors({ __metadata__: { n: 1 } }))).message).toMatch(/__metadata__\["n"\] must be a string, found number 1/);
+      expect((await openError(rawSafetensors({ __metadata__: { n: 1 } }))).message).toMatch(
+        /__metadata__\["n"\] must be a string, found number 1/,
+      );
       expect((await openError(rawSafetensors({ __metadata__: ['x'] }))).message).toMatch(/__metadata__ must be an object of strings/);
     });
 
@@ -127,16 +137,30 @@ describe('safetensors reader', () => {
       const e = await openError(rawSafetensors({ w: entry('F128', [1], 0, 16) }, new Uint8Array(16)));
       expect(e.tensor).toBe('w');
       expect(e.message).toMatch(/tensor "w": unknown dtype "F128" \(known: BOOL, U8, .*F32.*\)/);
-      expect((await openError(rawSafetensors({ w: { shape: [1], data_offsets: [0, 4] } }, new Uint8Array(4)))).message).toMatch(/dtype must be a string, found undefined/);
-      expect((await openError(rawSafetensors({ w: entry('toString', [1], 0, 4) }, new Uint8Array(4)))).message).toMatch(/unknown dtype "toString"/);
+      expect((await openError(rawSafetensors({ w: { shape: [1], data_offsets: [0, 4] } }, new Uint8Array(4)))).message).toMatch(
+        /dtype must be a string, found undefined/,
+      );
+      expect((await openError(rawSafetensors({ w: entry('toString', [1], 0, 4) }, new Uint8Array(4)))).message).toMatch(
+        /unknown dtype "toString"/,
+      );
     });
 
     it('offsets out of bounds, reversed or malformed', async () => {
-      expect((await openError(rawSafetensors({ w: entry('F32', [2], 0, 8) }, new Uint8Array(4)))).message).toMatch(/tensor "w": data_offsets \[0, 8\] run past the end of the data section \(4 bytes/);
-      expect((await openError(rawSafetensors({ w: entry('F32', [0], 8, 4) }, new Uint8Array(8)))).message).toMatch(/data_offsets \[8, 4\]: begin is after end/);
-      expect((await openError(rawSafetensors({ w: entry('F32', [1], -4, 0) }, new Uint8Array(8)))).message).toMatch(/data_offsets begin must be a non-negative integer, found number -4/);
-      expect((await openError(rawSafetensors({ w: { dtype: 'F32', shape: [1], data_offsets: [0] } }, new Uint8Array(8)))).message).toMatch(/data_offsets must be \[begin, end\], found an array/);
-      expect((await openError(rawSafetensors({ w: entry('F32', [1], 0, 2 ** 60) }, new Uint8Array(8)))).message).toMatch(/data_offsets end must be a non-negative integer, found number 1152921504606847000/);
+      expect((await openError(rawSafetensors({ w: entry('F32', [2], 0, 8) }, new Uint8Array(4)))).message).toMatch(
+        /tensor "w": data_offsets \[0, 8\] run past the end of the data section \(4 bytes/,
+      );
+      expect((await openError(rawSafetensors({ w: entry('F32', [0], 8, 4) }, new Uint8Array(8)))).message).toMatch(
+        /data_offsets \[8, 4\]: begin is after end/,
+      );
+      expect((await openError(rawSafetensors({ w: entry('F32', [1], -4, 0) }, new Uint8Array(8)))).message).toMatch(
+        /data_offsets begin must be a non-negative integer, found number -4/,
+      );
+      expect((await openError(rawSafetensors({ w: { dtype: 'F32', shape: [1], data_offsets: [0] } }, new Uint8Array(8)))).message).toMatch(
+        /data_offsets must be \[begin, end\], found an array/,
+      );
+      expect((await openError(rawSafetensors({ w: entry('F32', [1], 0, 2 ** 60) }, new Uint8Array(8)))).message).toMatch(
+        /data_offsets end must be a non-negative integer, found number 1152921504606847000/,
+      );
     });
 
     it('overlapping tensors', async () => {
@@ -144,11 +168,17 @@ describe('safetensors reader', () => {
       expect(e.tensor).toBe('b');
       expect(e.message).toMatch(/tensor "b": bytes \[4, 12\) overlap tensor "a" at \[0, 8\)/);
       // The same range twice, listed in any order.
-      expect((await openError(rawSafetensors({ z: entry('F32', [1], 4, 8), a: entry('F32', [1], 4, 8) }, new Uint8Array(8)))).message).toMatch(/overlap/);
+      expect(
+        (await openError(rawSafetensors({ z: entry('F32', [1], 4, 8), a: entry('F32', [1], 4, 8) }, new Uint8Array(8)))).message,
+      ).toMatch(/overlap/);
     });
 
     it('unused gaps and empty tensors sharing an offset are fine', async () => {
-      const f = await openSafetensors(fileOf(rawSafetensors({ a: entry('F32', [1], 8, 12), e1: entry('F32', [0], 4, 4), e2: entry('U8', [0, 5], 4, 4) }, new Uint8Array(16))));
+      const f = await openSafetensors(
+        fileOf(
+          rawSafetensors({ a: entry('F32', [1], 8, 12), e1: entry('F32', [0], 4, 4), e2: entry('U8', [0, 5], 4, 4) }, new Uint8Array(16)),
+        ),
+      );
       expect(f.tensors.size).toBe(3);
       await f.close();
     });
@@ -159,20 +189,36 @@ describe('safetensors reader', () => {
     });
 
     it('negative, fractional, huge or non-numeric shapes', async () => {
-      expect((await openError(rawSafetensors({ w: entry('F32', [-1, 4], 0, 0) }))).message).toMatch(/tensor "w": shape\[0\] must be a non-negative integer, found number -1/);
-      expect((await openError(rawSafetensors({ w: entry('F32', [1.5], 0, 0) }))).message).toMatch(/shape\[0\] must be a non-negative integer, found number 1.5/);
-      expect((await openError(rawSafetensors({ w: entry('F32', ['2'], 0, 0) }))).message).toMatch(/shape\[0\] must be a non-negative integer, found the string "2"/);
-      expect((await openError(rawSafetensors({ w: entry('F32', [1e300], 0, 0) }))).message).toMatch(/shape\[0\] must be a non-negative integer/);
-      expect((await openError(rawSafetensors({ w: { dtype: 'F32', shape: 4, data_offsets: [0, 16] } }, new Uint8Array(16)))).message).toMatch(/shape must be an array of integers, found number 4/);
+      expect((await openError(rawSafetensors({ w: entry('F32', [-1, 4], 0, 0) }))).message).toMatch(
+        /tensor "w": shape\[0\] must be a non-negative integer, found number -1/,
+      );
+      expect((await openError(rawSafetensors({ w: entry('F32', [1.5], 0, 0) }))).message).toMatch(
+        /shape\[0\] must be a non-negative integer, found number 1.5/,
+      );
+      expect((await openError(rawSafetensors({ w: entry('F32', ['2'], 0, 0) }))).message).toMatch(
+        /shape\[0\] must be a non-negative integer, found the string "2"/,
+      );
+      expect((await openError(rawSafetensors({ w: entry('F32', [1e300], 0, 0) }))).message).toMatch(
+        /shape\[0\] must be a non-negative integer/,
+      );
+      expect(
+        (await openError(rawSafetensors({ w: { dtype: 'F32', shape: 4, data_offsets: [0, 16] } }, new Uint8Array(16)))).message,
+      ).toMatch(/shape must be an array of integers, found number 4/);
       // Each dimension is a safe integer but the product overflows 2^64: still an exact size mismatch, not a wrap-around.
       const big = 2 ** 53 - 1;
-      expect((await openError(rawSafetensors({ w: entry('F32', [big, big, big], 0, 8) }, new Uint8Array(8)))).message).toMatch(/shape \[9007199254740991, 9007199254740991, 9007199254740991\] of F32 needs 2923003274661804862851708690152493776234860249084 bytes but data_offsets \[0, 8\] hold 8/);
+      expect((await openError(rawSafetensors({ w: entry('F32', [big, big, big], 0, 8) }, new Uint8Array(8)))).message).toMatch(
+        /shape \[9007199254740991, 9007199254740991, 9007199254740991\] of F32 needs 2923003274661804862851708690152493776234860249084 bytes but data_offsets \[0, 8\] hold 8/,
+      );
       // A product that would wrap to 0 in 64 bits.
-      expect((await openError(rawSafetensors({ w: entry('U8', [2 ** 32, 2 ** 32], 0, 0) }))).message).toMatch(/needs 18446744073709551616 bytes but data_offsets \[0, 0\] hold 0/);
+      expect((await openError(rawSafetensors({ w: entry('U8', [2 ** 32, 2 ** 32], 0, 0) }))).message).toMatch(
+        /needs 18446744073709551616 bytes but data_offsets \[0, 0\] hold 0/,
+      );
     });
 
     it('sub-byte dtypes must fill whole bytes', async () => {
-      expect((await openError(rawSafetensors({ w: entry('F4', [3], 0, 2) }, new Uint8Array(2)))).message).toMatch(/3 elements of F4 are not a whole number of bytes/);
+      expect((await openError(rawSafetensors({ w: entry('F4', [3], 0, 2) }, new Uint8Array(2)))).message).toMatch(
+        /3 elements of F4 are not a whole number of bytes/,
+      );
       const f = await openSafetensors(fileOf(rawSafetensors({ w: entry('F4', [2, 2], 0, 2) }, new Uint8Array([0x12, 0x34]))));
       expect([...new Uint8Array(await f.readSlice('w'))]).toEqual([0x12, 0x34]);
       await expect(f.readSlice('w', [[0, 1]])).rejects.toThrow(/cannot slice F4: its elements are not whole bytes/);
@@ -197,12 +243,14 @@ describe('safetensors reader', () => {
       };
       const f = await openSafetensors('shrinking.safetensors', { file });
       limit -= 10;
-      await expect(f.readSlice('a')).rejects.toThrow(/shrinking.safetensors: tensor "a": the file ended before byte \d+ \(truncated or changed since it was opened\)/);
+      await expect(f.readSlice('a')).rejects.toThrow(
+        /shrinking.safetensors: tensor "a": the file ended before byte \d+ \(truncated or changed since it was opened\)/,
+      );
     });
 
     it('random garbage never escapes as anything but a SafetensorsError', async () => {
       let seed = 7;
-      const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+      const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
       for (let i = 0; i < 300; i++) {
         const base = safetensorsBytes({ a: f32Tensor([2, 3]), b: { dtype: 'BF16', shape: [4], data: new Uint16Array(4) } }, { k: 'v' });
         const bytes = base.slice(0, Math.max(0, base.length - Math.floor(rnd() * 12)));

@@ -1,7 +1,16 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { openFile, type RandomAccessFile } from '../../runtime/weights/file.js';
 import { openSafetensors } from '../../runtime/weights/safetensors.js';
-import { axisSlice, shardIndex, shardRange, shardSlice, sliceBytes, transpose2d, type Range, type SliceSpec } from '../../runtime/weights/slice.js';
+import {
+  axisSlice,
+  shardIndex,
+  shardRange,
+  shardSlice,
+  sliceBytes,
+  transpose2d,
+  type Range,
+  type SliceSpec,
+} from '../../runtime/weights/slice.js';
 import { f32Tensor, tempDir, writeSafetensors } from './write.js';
 
 const tmp = tempDir();
@@ -67,17 +76,30 @@ function randomRange(size: number): Range {
 
 describe('slicing', () => {
   const shapes = [[7], [5, 9], [4, 6, 3], [3, 2, 5, 4], [1, 33], [33, 1]];
-  const path = writeSafetensors(tmp.file('shapes.safetensors'), Object.fromEntries(shapes.map((s, i) => [`t${i}`, f32Tensor(s, (k) => k * 0.5 - 3)])));
+  const path = writeSafetensors(
+    tmp.file('shapes.safetensors'),
+    Object.fromEntries(shapes.map((s, i) => [`t${i}`, f32Tensor(s, (k) => k * 0.5 - 3)])),
+  );
 
   it('any slice of any shape equals slicing the full array, whatever the read options', async () => {
     const f = await openSafetensors(path);
-    const optionSets = [{}, { maxGap: 0 }, { maxGap: 1 << 20, chunkBytes: 24 }, { parallel: 1 }, { maxGap: 8, chunkBytes: 64, parallel: 3 }];
+    const optionSets = [
+      {},
+      { maxGap: 0 },
+      { maxGap: 1 << 20, chunkBytes: 24 },
+      { parallel: 1 },
+      { maxGap: 8, chunkBytes: 64, parallel: 3 },
+    ];
     for (const [i, shape] of shapes.entries()) {
       const full = new Float32Array(await f.readSlice(`t${i}`));
       for (let k = 0; k < 40; k++) {
         const slice = shape.map(randomRange);
         const want = naiveSlice(full, shape, slice);
-        for (const o of optionSets) expect([...new Float32Array(await f.readSlice(`t${i}`, slice, o))], `${shape} ${JSON.stringify(slice)} ${JSON.stringify(o)}`).toEqual(want);
+        for (const o of optionSets)
+          expect(
+            [...new Float32Array(await f.readSlice(`t${i}`, slice, o))],
+            `${shape} ${JSON.stringify(slice)} ${JSON.stringify(o)}`,
+          ).toEqual(want);
         const b = sliceBytes(new Uint8Array(full.buffer), shape, 4, slice);
         expect([...new Float32Array(b.buffer)]).toEqual(want);
       }
@@ -126,7 +148,21 @@ describe('slicing', () => {
         expect(stats.calls).toBe(rows);
         expect(stats.largest).toBe((cols / 4) * 4);
         expect(stats.maxInFlight).toBeLessThanOrEqual(8);
-        expect(same(got, Float32Array.from(naiveSlice(full, [rows, cols], [[0, rows], [b, e]])))).toBe(true);
+        expect(
+          same(
+            got,
+            Float32Array.from(
+              naiveSlice(
+                full,
+                [rows, cols],
+                [
+                  [0, rows],
+                  [b, e],
+                ],
+              ),
+            ),
+          ),
+        ).toBe(true);
       }
       await f.close();
     });
@@ -137,7 +173,21 @@ describe('slicing', () => {
       reset();
       const [b, e] = shardRange(cols, 8, 3);
       const got = new Float32Array(await f.readSlice('w', axisSlice(2, 1, b, e), { chunkBytes: 64 << 10 }));
-      expect(same(got, Float32Array.from(naiveSlice(full, [rows, cols], [[0, rows], [b, e]])))).toBe(true);
+      expect(
+        same(
+          got,
+          Float32Array.from(
+            naiveSlice(
+              full,
+              [rows, cols],
+              [
+                [0, rows],
+                [b, e],
+              ],
+            ),
+          ),
+        ),
+      ).toBe(true);
       expect(stats.largest).toBeLessThanOrEqual(64 << 10);
       expect(stats.calls).toBeLessThan(rows / 8); // coalesced
       expect(stats.bytes).toBeLessThan(rows * cols * 4);
@@ -179,18 +229,30 @@ describe('slicing', () => {
     expect(() => shardRange(10, 4, 0)).toThrow(/dimension 10 does not split into 4 equal parts/);
     expect(() => shardRange(12, 4, 4)).toThrow(/shard index 4 is not in 0…3/);
     expect(() => shardSlice([4, 4], 2, 2, 0)).toThrow(/axis 2 is not a dimension of shape \[4, 4\]/);
-    const bad: SliceSpec = [[0, 1], [0, 1], [0, 1]];
+    const bad: SliceSpec = [
+      [0, 1],
+      [0, 1],
+      [0, 1],
+    ];
     expect(() => sliceBytes(new Uint8Array(16), [2, 2], 4, bad)).toThrow(/slice has 3 ranges for a tensor of rank 2/);
   });
 
   it('transpose2d for 1-, 2-, 4- and 8-byte elements, misaligned input too', () => {
     for (const eb of [1, 2, 4, 8]) {
-      for (const [rows, cols] of [[1, 5], [5, 1], [3, 7], [33, 65], [64, 32]] as const) {
+      for (const [rows, cols] of [
+        [1, 5],
+        [5, 1],
+        [3, 7],
+        [33, 65],
+        [64, 32],
+      ] as const) {
         const src = new Uint8Array(rows * cols * eb + 1).map((_, i) => (i * 37 + eb) & 0xff).subarray(1);
         const t = transpose2d(src, rows, cols, eb);
         for (let r = 0; r < rows; r++) {
           for (let c = 0; c < cols; c++) {
-            expect([...t.subarray((c * rows + r) * eb, (c * rows + r + 1) * eb)]).toEqual([...src.subarray((r * cols + c) * eb, (r * cols + c + 1) * eb)]);
+            expect([...t.subarray((c * rows + r) * eb, (c * rows + r + 1) * eb)]).toEqual([
+              ...src.subarray((r * cols + c) * eb, (r * cols + c + 1) * eb),
+            ]);
           }
         }
       }

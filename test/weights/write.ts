@@ -35,7 +35,11 @@ export function safetensorsBytes(tensors: Record<string, WriteTensor>, metadata?
  * A file from header text and data: `headerLength` overrides the declared length;
  * `pad` pads the header with spaces to a multiple of 8.
  */
-export function rawSafetensors(header: string | object, data: Uint8Array = new Uint8Array(0), options: { headerLength?: bigint; pad?: boolean } = {}): Uint8Array {
+export function rawSafetensors(
+  header: string | object,
+  data: Uint8Array = new Uint8Array(0),
+  options: { headerLength?: bigint; pad?: boolean } = {},
+): Uint8Array {
   let text = typeof header === 'string' ? header : JSON.stringify(header);
   let h = new TextEncoder().encode(text);
   if (options.pad) {

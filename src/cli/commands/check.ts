@@ -45,7 +45,10 @@ export async function runCheck(argv: readonly string[], io: Io, deps: CheckDeps 
     return EXIT.OK;
   }
   const analyze = deps.analyze ?? (await loadAnalyze());
-  const analysis = await analyze(args.paths, { ...(args.plan === undefined ? {} : { plan: args.plan }), ...(args.root === undefined ? {} : { root: args.root }) });
+  const analysis = await analyze(args.paths, {
+    ...(args.plan === undefined ? {} : { plan: args.plan }),
+    ...(args.root === undefined ? {} : { root: args.root }),
+  });
   io.stdout.write(await render(analysis, args.format, io));
   return exitCode(analysis);
 }
@@ -59,10 +62,7 @@ async function loadAnalyze(): Promise<AnalyzeFn> {
 export async function render(a: Analysis, format: Format, io: Io): Promise<string> {
   switch (format) {
     case 'text': {
-      const [{ renderText }, { shouldColor }] = await Promise.all([
-        import('../../render/text.js'),
-        import('../../render/style.js'),
-      ]);
+      const [{ renderText }, { shouldColor }] = await Promise.all([import('../../render/text.js'), import('../../render/style.js')]);
       return renderText(a, { color: shouldColor(io.stdout, io.env) });
     }
     case 'json': {

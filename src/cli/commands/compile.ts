@@ -36,7 +36,12 @@ export async function runCompile(argv: readonly string[], io: Io): Promise<ExitC
     io.stdout.write(commandHelp(COMPILE));
     return EXIT.OK;
   }
-  if (args.positionals.length !== 1) throw new UsageError(args.positionals.length === 0 ? 'missing the .plan file to compile' : 'compile takes one .plan file', undefined, COMPILE.name);
+  if (args.positionals.length !== 1)
+    throw new UsageError(
+      args.positionals.length === 0 ? 'missing the .plan file to compile' : 'compile takes one .plan file',
+      undefined,
+      COMPILE.name,
+    );
   const output = args.options.get('--output');
   const [{ analyzeProject }, { compilable, compilePlan }, { renderText }, { shouldColor }] = await Promise.all([
     import('../../analyze.js'),
@@ -64,7 +69,11 @@ export async function runCompile(argv: readonly string[], io: Io): Promise<ExitC
       return EXIT.OK;
     }
     if (graphs.length !== 1) {
-      throw new UsageError(`--emit ts -o - writes one module, and ${args.positionals[0]} has ${graphs.length} plans (${graphs.map((g) => g.plan.name).join(', ')})`, `choose one with --plan ${graphs[0]!.plan.name}, or write them into a directory with -o DIR`, COMPILE.name);
+      throw new UsageError(
+        `--emit ts -o - writes one module, and ${args.positionals[0]} has ${graphs.length} plans (${graphs.map((g) => g.plan.name).join(', ')})`,
+        `choose one with --plan ${graphs[0]!.plan.name}, or write them into a directory with -o DIR`,
+        COMPILE.name,
+      );
     }
     io.stdout.write(await emit.text(graphs[0]!));
     return EXIT.OK;
@@ -79,7 +88,9 @@ export async function runCompile(argv: readonly string[], io: Io): Promise<ExitC
   for (const [i, file] of files.entries()) {
     const c = compiled[i]!;
     const sim = c.simulation;
-    io.stdout.write(`wrote ${printable(file)}: plan '${c.graph.plan.name}', ${c.graph.devices.length} devices, ${Object.keys(c.graph.programs).length} programs; simulated ${sim.ranks.length} ranks, no deadlock\n`);
+    io.stdout.write(
+      `wrote ${printable(file)}: plan '${c.graph.plan.name}', ${c.graph.devices.length} devices, ${Object.keys(c.graph.programs).length} programs; simulated ${sim.ranks.length} ranks, no deadlock\n`,
+    );
   }
   return EXIT.OK;
 }

@@ -43,7 +43,10 @@ export function resolveCode(input: string): Code {
     const sameRange = Object.keys(CODES).filter((c) => c.slice(0, 3) === candidate.slice(0, 3));
     s = suggest(candidate, sameRange) ?? suggest(candidate, Object.keys(CODES));
   } else {
-    s = suggest(input, (Object.keys(CODES) as Code[]).map((c) => CODES[c].title));
+    s = suggest(
+      input,
+      (Object.keys(CODES) as Code[]).map((c) => CODES[c].title),
+    );
   }
   const hint =
     s === undefined
@@ -61,11 +64,7 @@ export function explainText(code: Code): string {
     return text.endsWith('\n') ? text : text + '\n';
   }
   const info: CodeInfo = CODES[code];
-  const lines = [
-    `${code}: ${info.title} (${info.severity})`,
-    '',
-    `  ${info.message.replace(/\{(\w+)\}/g, '<$1>')}`,
-  ];
+  const lines = [`${code}: ${info.title} (${info.severity})`, '', `  ${info.message.replace(/\{(\w+)\}/g, '<$1>')}`];
   if (info.retired !== undefined) lines.push('', `Retired: ${info.retired}`);
   lines.push('', `No long explanation has been written for ${code} yet.`, '');
   return lines.join('\n');

@@ -25,7 +25,12 @@ export async function runReport(argv: readonly string[], io: Io): Promise<ExitCo
     io.stdout.write(commandHelp(REPORT));
     return EXIT.OK;
   }
-  if (args.positionals.length !== 1) throw new UsageError(args.positionals.length === 0 ? 'missing the .plan file to report on' : 'report takes one .plan file', undefined, REPORT.name);
+  if (args.positionals.length !== 1)
+    throw new UsageError(
+      args.positionals.length === 0 ? 'missing the .plan file to report on' : 'report takes one .plan file',
+      undefined,
+      REPORT.name,
+    );
   const output = args.options.get('--output');
   const [{ analyzeProject }, { compilable, compilePlan }, { renderText }, { shouldColor }, { renderReport }] = await Promise.all([
     import('../../analyze.js'),
@@ -49,12 +54,18 @@ export async function runReport(argv: readonly string[], io: Io): Promise<ExitCo
   if (code === EXIT.USAGE || code === EXIT.INTERNAL) return code;
   // The compile diagnostics are shown with their plan, not twice.
   const own = new Set(compiled.flatMap((c) => c.diagnostics));
-  const html = renderReport({ analysis: { ...analysis, diagnostics: analysis.diagnostics.filter((d) => !own.has(d)) }, compiled, version: packageVersion() });
+  const html = renderReport({
+    analysis: { ...analysis, diagnostics: analysis.diagnostics.filter((d) => !own.has(d)) },
+    compiled,
+    version: packageVersion(),
+  });
   const target = resolve(io.cwd, typeof output === 'string' ? output : 'report.html');
   // The page written over the plan it shows would lose the plan.
   refuseInputs([target], [...args.positionals, ...analysis.sources.keys()], io.cwd);
   writeOutput(target, html);
   const names = analysis.results.map((r) => `'${r.plan.name}'`).join(', ');
-  io.stdout.write(`wrote ${printable(target)}: ${analysis.results.length === 0 ? 'no plan passed the checker (diagnostics only)' : `plan${analysis.results.length === 1 ? '' : 's'} ${names}`} (${Math.round(html.length / 1024)} KiB)\n`);
+  io.stdout.write(
+    `wrote ${printable(target)}: ${analysis.results.length === 0 ? 'no plan passed the checker (diagnostics only)' : `plan${analysis.results.length === 1 ? '' : 's'} ${names}`} (${Math.round(html.length / 1024)} KiB)\n`,
+  );
   return code;
 }

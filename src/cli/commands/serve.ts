@@ -76,19 +76,24 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs | 'help' {
   if (args.positionals.length !== 1) {
     throw new UsageError(
       args.positionals.length === 0 ? 'missing the graph to serve' : `serve takes one graph file, got ${args.positionals.length}`,
-      "compile a plan first: parplan compile FILE.plan --plan NAME -o NAME.graph.json",
+      'compile a plan first: parplan compile FILE.plan --plan NAME -o NAME.graph.json',
       SERVE.name,
     );
   }
   const weights = args.options.get('--weights');
   if (typeof weights !== 'string') {
-    throw new UsageError('missing --weights', 'use --weights random:SEED for random weights, or safetensors files or a directory', SERVE.name);
+    throw new UsageError(
+      'missing --weights',
+      'use --weights random:SEED for random weights, or safetensors files or a directory',
+      SERVE.name,
+    );
   }
   const portText = args.options.get('--port');
   let port = DEFAULT_PORT;
   if (typeof portText === 'string') {
     port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
-    if (!(port >= 0 && port <= 65535)) throw new UsageError(`'${portText}' is not a port`, 'use a number from 0 to 65535 (0 picks a free port)', SERVE.name);
+    if (!(port >= 0 && port <= 65535))
+      throw new UsageError(`'${portText}' is not a port`, 'use a number from 0 to 65535 (0 picks a free port)', SERVE.name);
   }
   const host = args.options.get('--host');
   const limits: ServeLimits = {};
@@ -97,9 +102,20 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs | 'help' {
     if (typeof text === 'string') limits[field] = parseLimit(flag, text, kind);
   }
   if (limits.requestTimeoutMs !== undefined && limits.requestTimeoutMs < (limits.headersTimeoutMs ?? LIMITS.httpHeadersTimeoutMs)) {
-    throw new UsageError("'--request-timeout' is shorter than the headers timeout", `the whole request includes its headers: give at least ${limits.headersTimeoutMs ?? LIMITS.httpHeadersTimeoutMs}ms`, SERVE.name);
+    throw new UsageError(
+      "'--request-timeout' is shorter than the headers timeout",
+      `the whole request includes its headers: give at least ${limits.headersTimeoutMs ?? LIMITS.httpHeadersTimeoutMs}ms`,
+      SERVE.name,
+    );
   }
-  return { file: args.positionals[0]!, weights, port, host: typeof host === 'string' ? host : DEFAULT_HOST, limits, allowNonfinite: args.options.has('--allow-nonfinite') };
+  return {
+    file: args.positionals[0]!,
+    weights,
+    port,
+    host: typeof host === 'string' ? host : DEFAULT_HOST,
+    limits,
+    allowNonfinite: args.options.has('--allow-nonfinite'),
+  };
 }
 
 /**
@@ -112,15 +128,25 @@ export function readServingGraph(path: string, cwd: string): Graph {
   try {
     // Looked at before it is read: a FIFO would wait for a writer forever, /dev/zero never ends.
     const st = statSync(full);
-    if (!st.isFile() && !st.isDirectory()) throw new UsageError(`cannot read '${path}': it is not a regular file`, "serve a graph written by 'parplan compile FILE.plan'", SERVE.name);
+    if (!st.isFile() && !st.isDirectory())
+      throw new UsageError(
+        `cannot read '${path}': it is not a regular file`,
+        "serve a graph written by 'parplan compile FILE.plan'",
+        SERVE.name,
+      );
     if (st.size > LIMITS.graphFileBytes) {
-      throw new UsageError(`cannot read '${path}': it is ${st.size} bytes, over the limit of ${limitText(LIMITS.graphFileBytes)} for a graph (LIMITS.graphFileBytes)`, 'a serving graph is a few KiB: compile the serving plan again', SERVE.name);
+      throw new UsageError(
+        `cannot read '${path}': it is ${st.size} bytes, over the limit of ${limitText(LIMITS.graphFileBytes)} for a graph (LIMITS.graphFileBytes)`,
+        'a serving graph is a few KiB: compile the serving plan again',
+        SERVE.name,
+      );
     }
     text = readFileSync(full, 'utf8');
   } catch (e) {
     if (e instanceof UsageError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
-    const reason = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : e instanceof Error ? e.message : String(e);
+    const reason =
+      code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : e instanceof Error ? e.message : String(e);
     throw new UsageError(`cannot read '${path}': ${reason}`, "serve a graph written by 'parplan compile FILE.plan'", SERVE.name);
   }
   if (path.endsWith('.plan')) {
@@ -134,17 +160,33 @@ export function readServingGraph(path: string, cwd: string): Graph {
   try {
     value = JSON.parse(text);
   } catch (e) {
-    throw new UsageError(`'${path}' is not JSON: ${e instanceof Error ? e.message : String(e)}`, "serve a graph written by 'parplan compile FILE.plan'", SERVE.name);
+    throw new UsageError(
+      `'${path}' is not JSON: ${e instanceof Error ? e.message : String(e)}`,
+      "serve a graph written by 'parplan compile FILE.plan'",
+      SERVE.name,
+    );
   }
   if (Array.isArray(value)) {
-    throw new UsageError(`'${path}' holds ${value.length} graphs; serve takes one`, 'compile one plan: parplan compile FILE.plan --plan NAME -o NAME.graph.json', SERVE.name);
+    throw new UsageError(
+      `'${path}' holds ${value.length} graphs; serve takes one`,
+      'compile one plan: parplan compile FILE.plan --plan NAME -o NAME.graph.json',
+      SERVE.name,
+    );
   }
   const g = value as Partial<Graph> | null;
   if (typeof g !== 'object' || g === null || g.format !== 'parplan-graph') {
-    throw new UsageError(`'${path}' is not a parplan graph (no "format": "parplan-graph")`, "serve a graph written by 'parplan compile FILE.plan'", SERVE.name);
+    throw new UsageError(
+      `'${path}' is not a parplan graph (no "format": "parplan-graph")`,
+      "serve a graph written by 'parplan compile FILE.plan'",
+      SERVE.name,
+    );
   }
   if (g.version !== GRAPH_VERSION) {
-    throw new UsageError(`'${path}' is a parplan graph of version ${JSON.stringify(g.version)}; this parplan reads version ${GRAPH_VERSION}`, 'recompile the plan with this parplan: parplan compile FILE.plan', SERVE.name);
+    throw new UsageError(
+      `'${path}' is a parplan graph of version ${JSON.stringify(g.version)}; this parplan reads version ${GRAPH_VERSION}`,
+      'recompile the plan with this parplan: parplan compile FILE.plan',
+      SERVE.name,
+    );
   }
   const plan = g.plan;
   if (typeof plan !== 'object' || plan === null || typeof plan.name !== 'string') {
@@ -167,7 +209,8 @@ export function readServingGraph(path: string, cwd: string): Graph {
   }
   // Everything the runtime reads, against its types and bounds, before anything is allocated.
   const problems = servingGraphProblems(g);
-  if (problems.length > 0) throw new UsageError(`'${path}' cannot be served: ${graphProblemsText(problems)}`, `recompile the plan: ${recompile}`, SERVE.name);
+  if (problems.length > 0)
+    throw new UsageError(`'${path}' cannot be served: ${graphProblemsText(problems)}`, `recompile the plan: ${recompile}`, SERVE.name);
   return g as Graph;
 }
 
@@ -185,20 +228,37 @@ export async function runServe(argv: readonly string[], io: Io): Promise<ExitCod
   try {
     weights = parseWeightsSource(args.weights);
   } catch (e) {
-    throw new UsageError(`bad --weights '${args.weights}': ${messageOf(e)}`, 'use random:SEED, or safetensors files or a directory (comma-separated)', SERVE.name);
+    throw new UsageError(
+      `bad --weights '${args.weights}': ${messageOf(e)}`,
+      'use random:SEED, or safetensors files or a directory (comma-separated)',
+      SERVE.name,
+    );
   }
   if (weights.kind === 'safetensors') {
     weights = { kind: 'safetensors', paths: weights.paths.map((p) => resolve(io.cwd, p)) };
     for (const [i, p] of weights.paths.entries()) {
-      const given = args.weights.split(',').map((x) => x.trim()).filter((x) => x !== '')[i] ?? p;
+      const given =
+        args.weights
+          .split(',')
+          .map((x) => x.trim())
+          .filter((x) => x !== '')[i] ?? p;
       let st: ReturnType<typeof statSync>;
       try {
         st = statSync(p);
       } catch {
-        throw new UsageError(`cannot read the weights '${given}': no such file or directory`, 'give safetensors files, a directory, or an index; or random:SEED', SERVE.name);
+        throw new UsageError(
+          `cannot read the weights '${given}': no such file or directory`,
+          'give safetensors files, a directory, or an index; or random:SEED',
+          SERVE.name,
+        );
       }
       // A FIFO or a device would be read forever (the loader refuses them too, and those in a directory).
-      if (!st.isFile() && !st.isDirectory()) throw new UsageError(`cannot read the weights '${given}': it is not a regular file or a directory`, 'give safetensors files, a directory, or an index; or random:SEED', SERVE.name);
+      if (!st.isFile() && !st.isDirectory())
+        throw new UsageError(
+          `cannot read the weights '${given}': it is not a regular file or a directory`,
+          'give safetensors files, a directory, or an index; or random:SEED',
+          SERVE.name,
+        );
     }
   }
 
@@ -228,7 +288,11 @@ export async function runServe(argv: readonly string[], io: Io): Promise<ExitCod
     await rt.close();
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'EADDRINUSE' ? 'the address is in use' : code === 'EADDRNOTAVAIL' ? 'no such local address' : messageOf(e);
-    return fail(`cannot listen on ${args.host}:${args.port}`, why, code === 'EADDRINUSE' ? 'pick another port with --port N, or --port 0 for a free one' : undefined);
+    return fail(
+      `cannot listen on ${args.host}:${args.port}`,
+      why,
+      code === 'EADDRINUSE' ? 'pick another port with --port N, or --port 0 for a free one' : undefined,
+    );
   }
 
   // Stop on the first SIGINT or SIGTERM; the handlers are then removed, so a second
@@ -242,7 +306,10 @@ export async function runServe(argv: readonly string[], io: Io): Promise<ExitCod
     process.on('SIGINT', on);
     process.on('SIGTERM', on);
     const b = graph.batch!;
-    const example = JSON.stringify({ prompt: [1, 2, 3].map((t) => t % graph.model.vocab), max_new_tokens: Math.max(1, Math.min(8, b.seq - 3)) });
+    const example = JSON.stringify({
+      prompt: [1, 2, 3].map((t) => t % graph.model.vocab),
+      max_new_tokens: Math.max(1, Math.min(8, b.seq - 3)),
+    });
     io.stdout.write(
       `serving plan '${graph.plan.name}' on ${http.url} (${devices}, weights ${describeWeights(args.weights)})\n` +
         `  try: curl -s ${http.url}/v1/generate -d '${example}'   (Ctrl-C stops)\n`,
@@ -264,7 +331,11 @@ export async function runServe(argv: readonly string[], io: Io): Promise<ExitCod
 /** `random:1`, or the checkpoint's file or directory names (not whole paths). */
 function describeWeights(spec: string): string {
   if (/^\s*random(:|$)/.test(spec)) return spec.trim();
-  return spec.split(',').map((p) => basename(p.trim())).filter((p) => p !== '').join(', ');
+  return spec
+    .split(',')
+    .map((p) => basename(p.trim()))
+    .filter((p) => p !== '')
+    .join(', ');
 }
 
 function messageOf(e: unknown): string {

@@ -58,7 +58,8 @@ function usage(message: string, hint?: string): UsageError {
 function positiveInt(name: string, value: string | true | undefined): number | undefined {
   if (typeof value !== 'string') return undefined;
   const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw usage(`option '${name}' needs a whole number of at least 1, found '${value}'`, `e.g. ${name} 8`);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1)
+    throw usage(`option '${name}' needs a whole number of at least 1, found '${value}'`, `e.g. ${name} 8`);
   return n;
 }
 
@@ -66,7 +67,8 @@ function positiveInt(name: string, value: string | true | undefined): number | u
 export function parseLatency(value: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(us|ms|s)?\s*$/.exec(value);
   const n = m ? Number(m[1]) : NaN;
-  if (!m || !(n > 0)) throw usage(`option '--max-latency' needs a time per output token such as 50ms, found '${value}'`, 'units: us, ms, s (default ms)');
+  if (!m || !(n > 0))
+    throw usage(`option '--max-latency' needs a time per output token such as 50ms, found '${value}'`, 'units: us, ms, s (default ms)');
   const scale = m[2] === 's' ? 1 : m[2] === 'us' ? 1e-6 : 1e-3;
   return n * scale;
 }
@@ -74,7 +76,10 @@ export function parseLatency(value: string): number {
 function parseSuggestArgs(argv: readonly string[]): SuggestArgs | 'help' {
   const args = parseArgs(argv, SUGGEST.options, SUGGEST.name);
   if (args.options.has('--help')) return 'help';
-  if (args.positionals.length !== 1) throw usage(args.positionals.length === 0 ? 'missing the .plan file that declares the model and cluster' : 'suggest takes one .plan file');
+  if (args.positionals.length !== 1)
+    throw usage(
+      args.positionals.length === 0 ? 'missing the .plan file that declares the model and cluster' : 'suggest takes one .plan file',
+    );
   const get = (name: string) => {
     const v = args.options.get(name);
     return typeof v === 'string' ? v : undefined;
@@ -84,10 +89,19 @@ function parseSuggestArgs(argv: readonly string[]): SuggestArgs | 'help' {
   if (model === undefined) throw usage("missing '--model NAME': the model to plan for");
   if (cluster === undefined) throw usage("missing '--cluster NAME': the cluster to plan on");
   const mode = (get('--mode') ?? 'train') as SuggestArgs['mode'];
-  const out: SuggestArgs = { file: args.positionals[0]!, model, cluster, mode, top: positiveInt('--top', get('--top')) ?? DEFAULT_TOP, format: (get('--format') ?? 'text') as SuggestArgs['format'] };
+  const out: SuggestArgs = {
+    file: args.positionals[0]!,
+    model,
+    cluster,
+    mode,
+    top: positiveInt('--top', get('--top')) ?? DEFAULT_TOP,
+    format: (get('--format') ?? 'text') as SuggestArgs['format'],
+  };
   // Options of the other mode would be silently ignored: say so instead.
-  if (mode === 'serve' && args.options.has('--global-batch')) throw usage("'--global-batch' is for --mode train", 'serving searches max_batch itself');
-  if (mode === 'train' && args.options.has('--max-latency')) throw usage("'--max-latency' is for --mode serve", 'training is ranked by step time');
+  if (mode === 'serve' && args.options.has('--global-batch'))
+    throw usage("'--global-batch' is for --mode train", 'serving searches max_batch itself');
+  if (mode === 'train' && args.options.has('--max-latency'))
+    throw usage("'--max-latency' is for --mode serve", 'training is ranked by step time');
   const global = positiveInt('--global-batch', get('--global-batch'));
   const seq = positiveInt('--seq', get('--seq'));
   const latency = get('--max-latency');
@@ -95,7 +109,8 @@ function parseSuggestArgs(argv: readonly string[]): SuggestArgs | 'help' {
   if (seq !== undefined) out.seq = seq;
   if (latency !== undefined) out.maxTpotSeconds = parseLatency(latency);
   const output = get('--output');
-  if (output === '-' && out.format === 'json') throw usage("'-o -' and '--format json' would both write to stdout", 'write the plan to a file, or read it from the JSON (best.text)');
+  if (output === '-' && out.format === 'json')
+    throw usage("'-o -' and '--format json' would both write to stdout", 'write the plan to a file, or read it from the JSON (best.text)');
   if (output !== undefined) out.output = output;
   const root = get('--root');
   if (root !== undefined) out.root = root;
@@ -121,7 +136,9 @@ export async function runSuggest(argv: readonly string[], io: Io): Promise<ExitC
   }
   // The pinned plan imports this file: an error in any model or cluster of it would be reported there too
   // (a root with no plans: the checker then checks every declaration but the plans).
-  const declared = checkProgram(program.files, { file: args.file, imports: [], declarations: [] }).diagnostics.filter((d) => d.severity === 'error');
+  const declared = checkProgram(program.files, { file: args.file, imports: [], declarations: [] }).diagnostics.filter(
+    (d) => d.severity === 'error',
+  );
   if (declared.length > 0) {
     report(declared);
     return EXIT.FAILED;
@@ -192,7 +209,12 @@ function commonDirectory(a: string, b: string): string {
 }
 
 /** The pinned plan: checked again through the real front end, then written where -o says. */
-function writePlan(args: SuggestArgs, io: Io, found: { target: Target; work: Workload; result: SearchResult; name: string }, inputs: readonly string[]): Written | undefined {
+function writePlan(
+  args: SuggestArgs,
+  io: Io,
+  found: { target: Target; work: Workload; result: SearchResult; name: string },
+  inputs: readonly string[],
+): Written | undefined {
   const { target, work, result, name } = found;
   const plan = result.ranked[0]!.plan;
   const input = resolve(io.cwd, args.file);
@@ -200,13 +222,20 @@ function writePlan(args: SuggestArgs, io: Io, found: { target: Target; work: Wor
   // The pinned plan imports the input: written over it (or over one of its imports), it would import itself and lose the models.
   if (args.output !== undefined && args.output !== '-') refuseInputs([file], [args.file, ...inputs], io.cwd);
   const importPath = relative(dirname(file), input).split(sep).join('/');
-  const header = [...headerLines(target, work, result), `parplan suggest --model ${target.model.name} --cluster ${target.cluster.name} --mode ${work.mode} ${workloadOptions(work)}${args.file}`];
+  const header = [
+    ...headerLines(target, work, result),
+    `parplan suggest --model ${target.model.name} --cluster ${target.cluster.name} --mode ${work.mode} ${workloadOptions(work)}${args.file}`,
+  ];
   const text = pinnedText(plan, { name, importPath, header });
   // The written file imports the input: outside its own directory, that import needs a wider --root.
   const root = args.root ?? (importPath.startsWith('../') ? commonDirectory(dirname(file), dirname(input)) : undefined);
   verify(text, file, plan, root);
   if (root !== undefined && args.root === undefined && args.output !== undefined && args.output !== '-') {
-    io.stderr.write(printableLines(`note: ${args.output} imports ${importPath}, outside its directory: check it with --root ${relative(io.cwd, root) || '.'}`) + '\n');
+    io.stderr.write(
+      printableLines(
+        `note: ${args.output} imports ${importPath}, outside its directory: check it with --root ${relative(io.cwd, root) || '.'}`,
+      ) + '\n',
+    );
   }
   if (args.output === undefined) return args.format === 'json' ? { name, text } : undefined;
   if (args.output === '-') io.stdout.write(text);

@@ -62,7 +62,8 @@ export class Evaluator {
     const e = skipWrappers(ts, node);
     if (ts.isNumericLiteral(e)) return { kind: 'number', value: Number(e.text), origin: this.origin(e) };
     if (ts.isStringLiteral(e) || ts.isNoSubstitutionTemplateLiteral(e)) return { kind: 'string', value: e.text, origin: this.inner(e) };
-    if (e.kind === ts.SyntaxKind.TrueKeyword || e.kind === ts.SyntaxKind.FalseKeyword) return { kind: 'bool', value: e.kind === ts.SyntaxKind.TrueKeyword, origin: this.origin(e) };
+    if (e.kind === ts.SyntaxKind.TrueKeyword || e.kind === ts.SyntaxKind.FalseKeyword)
+      return { kind: 'bool', value: e.kind === ts.SyntaxKind.TrueKeyword, origin: this.origin(e) };
     if (e.kind === ts.SyntaxKind.NullKeyword) return { kind: 'invalid', found: 'null', origin: this.origin(e) };
     if (ts.isPrefixUnaryExpression(e)) return this.unary(e);
     if (ts.isBinaryExpression(e)) return this.binary(e);
@@ -170,7 +171,8 @@ export class Evaluator {
 
   private propertyName(name: TS.PropertyName): string | undefined {
     const ts = this.ts;
-    if (ts.isIdentifier(name) || ts.isStringLiteral(name) || ts.isNumericLiteral(name) || ts.isNoSubstitutionTemplateLiteral(name)) return name.text;
+    if (ts.isIdentifier(name) || ts.isStringLiteral(name) || ts.isNumericLiteral(name) || ts.isNoSubstitutionTemplateLiteral(name))
+      return name.text;
     if (ts.isComputedPropertyName(name)) {
       const v = this.evaluate(name.expression);
       return v.kind === 'string' || v.kind === 'number' ? String(v.value) : undefined;
@@ -208,7 +210,8 @@ export class Evaluator {
     const decl = target.valueDeclaration ?? target.declarations?.[0];
     if (!decl || this.active.has(decl)) return this.unknown(use);
     // `const a = plan\`… ${a} …\``: the declaration would reference itself.
-    if (ts.isVariableDeclaration(decl) && decl.initializer && this.building.has(skipWrappers(ts, decl.initializer))) return this.unknown(use);
+    if (ts.isVariableDeclaration(decl) && decl.initializer && this.building.has(skipWrappers(ts, decl.initializer)))
+      return this.unknown(use);
     this.active.add(decl);
     try {
       const value = this.declarationValue(decl);
@@ -225,7 +228,12 @@ export class Evaluator {
       return this.evaluate(decl.initializer);
     }
     // `const { tensor } = defaults`, `const { tp: tensor } = defaults`
-    if (ts.isBindingElement(decl) && ts.isObjectBindingPattern(decl.parent) && !decl.dotDotDotToken && ts.isVariableDeclaration(decl.parent.parent)) {
+    if (
+      ts.isBindingElement(decl) &&
+      ts.isObjectBindingPattern(decl.parent) &&
+      !decl.dotDotDotToken &&
+      ts.isVariableDeclaration(decl.parent.parent)
+    ) {
       const holder = decl.parent.parent;
       if (!isConst(ts, holder) || !holder.initializer) return undefined;
       const key = decl.propertyName ? this.propertyName(decl.propertyName) : ts.isIdentifier(decl.name) ? decl.name.text : undefined;
@@ -270,7 +278,14 @@ export class Evaluator {
 
 function skipWrappers(ts: Ts, e: TS.Expression): TS.Expression {
   for (;;) {
-    if (ts.isParenthesizedExpression(e) || ts.isAsExpression(e) || ts.isSatisfiesExpression(e) || ts.isNonNullExpression(e) || ts.isTypeAssertionExpression(e)) e = e.expression;
+    if (
+      ts.isParenthesizedExpression(e) ||
+      ts.isAsExpression(e) ||
+      ts.isSatisfiesExpression(e) ||
+      ts.isNonNullExpression(e) ||
+      ts.isTypeAssertionExpression(e)
+    )
+      e = e.expression;
     else return e;
   }
 }

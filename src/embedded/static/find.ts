@@ -92,7 +92,8 @@ export class BuilderFinder {
     if (known === undefined) {
       const ts = this.ts;
       known = sf.statements.some(
-        (s) => ts.isImportDeclaration(s) && ts.isStringLiteral(s.moduleSpecifier) && isParplanSpecifier(s.moduleSpecifier.text, sf.fileName),
+        (s) =>
+          ts.isImportDeclaration(s) && ts.isStringLiteral(s.moduleSpecifier) && isParplanSpecifier(s.moduleSpecifier.text, sf.fileName),
       );
       this.importsByFile.set(sf, known);
     }

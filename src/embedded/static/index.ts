@@ -120,9 +120,19 @@ function guarded<T>(files: string | readonly string[], out: Diagnostic[], step: 
     return step();
   } catch (e) {
     if (!(e instanceof RangeError)) throw e;
-    const reason = /call stack/i.test(e.message) ? 'its code nests too deeply for the TypeScript parser' : `it is too large for the TypeScript parser (${e.message})`;
+    const reason = /call stack/i.test(e.message)
+      ? 'its code nests too deeply for the TypeScript parser'
+      : `it is too large for the TypeScript parser (${e.message})`;
     for (const file of typeof files === 'string' ? [files] : files) {
-      out.push({ ...diag('PP7006', undefined, { path: file, reason }, { help: 'move the plans into a file of their own, or split the deeply nested expression' }), file });
+      out.push({
+        ...diag(
+          'PP7006',
+          undefined,
+          { path: file, reason },
+          { help: 'move the plans into a file of their own, or split the deeply nested expression' },
+        ),
+        file,
+      });
     }
     return undefined;
   }

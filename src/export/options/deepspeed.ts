@@ -32,7 +32,8 @@ export const DEEPSPEED_TENSOR_PARALLEL = {
   commit: '1b267b6bd6d70dcfc678b677ddfa65a0748a6782',
   names: ['tensor_parallel.autotp_size'],
   unverified: {
-    'tensor_parallel.autotp_size': 'cited from /work/shared/research/dsl-anchors.md §3.4 (deepspeedai/DeepSpeed@edaa72212); this file was listed, not re-read',
+    'tensor_parallel.autotp_size':
+      'cited from /work/shared/research/dsl-anchors.md §3.4 (deepspeedai/DeepSpeed@edaa72212); this file was listed, not re-read',
   },
 } as const satisfies OptionSource;
 
@@ -50,17 +51,22 @@ export const DEEPSPEED_SCRIPT_ARGS = {
   path: 'deepspeed/__init__.py',
   names: ['--deepspeed', '--deepspeed_config'],
   unverified: {
-    '--deepspeed': "seen in a copy of DeepSpeed's add_config_arguments (group 'DeepSpeed') found by text search; its commit was not reported",
+    '--deepspeed':
+      "seen in a copy of DeepSpeed's add_config_arguments (group 'DeepSpeed') found by text search; its commit was not reported",
     '--deepspeed_config': 'same copy as --deepspeed',
   },
 } as const satisfies OptionSource;
 
-export const DEEPSPEED_SOURCES = [DEEPSPEED_CONSTANTS, DEEPSPEED_ZERO, DEEPSPEED_TENSOR_PARALLEL, DEEPSPEED_LAUNCHER, DEEPSPEED_SCRIPT_ARGS] as const;
+export const DEEPSPEED_SOURCES = [
+  DEEPSPEED_CONSTANTS,
+  DEEPSPEED_ZERO,
+  DEEPSPEED_TENSOR_PARALLEL,
+  DEEPSPEED_LAUNCHER,
+  DEEPSPEED_SCRIPT_ARGS,
+] as const;
 
 export type DeepSpeedKey =
-  | (typeof DEEPSPEED_CONSTANTS.names)[number]
-  | (typeof DEEPSPEED_ZERO.names)[number]
-  | (typeof DEEPSPEED_TENSOR_PARALLEL.names)[number];
+  (typeof DEEPSPEED_CONSTANTS.names)[number] | (typeof DEEPSPEED_ZERO.names)[number] | (typeof DEEPSPEED_TENSOR_PARALLEL.names)[number];
 export type DeepSpeedLauncherFlag = (typeof DEEPSPEED_LAUNCHER.names)[number] | (typeof DEEPSPEED_SCRIPT_ARGS.names)[number];
 
 /** `grad_accum_dtype` values (the comment block above DATA_TYPES in constants.py). */

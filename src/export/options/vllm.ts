@@ -52,7 +52,8 @@ export const VLLM_ENV = {
   path: 'vllm/envs.py',
   names: ['VLLM_PP_LAYER_PARTITION', 'CUDA_VISIBLE_DEVICES'],
   unverified: {
-    VLLM_PP_LAYER_PARTITION: 'seen as `"VLLM_PP_LAYER_PARTITION": lambda: os.getenv(...)` ("Pipeline stage partition strategy") in copies of vllm/envs.py found by text search; the commit of the copy was not reported',
+    VLLM_PP_LAYER_PARTITION:
+      'seen as `"VLLM_PP_LAYER_PARTITION": lambda: os.getenv(...)` ("Pipeline stage partition strategy") in copies of vllm/envs.py found by text search; the commit of the copy was not reported',
     CUDA_VISIBLE_DEVICES: 'CUDA runtime variable, not a vLLM name',
   },
 } as const satisfies OptionSource;
