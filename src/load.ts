@@ -18,6 +18,8 @@ export interface Host {
   kind(path: string): 'file' | 'dir' | 'other' | undefined;
   /** Bytes in a regular file (default: the length of its text, for hosts that hold files in memory). */
   size?(path: string): number;
+  /** `kind` and `size` in one look-up (one stat call), when the host can. */
+  stat?(path: string): { kind: 'file' | 'dir' | 'other'; size: number } | undefined;
   listDir(path: string): string[];
   /**
    * A directory's entries with what each is, without following links (readdir's file
@@ -39,6 +41,14 @@ export const nodeHost: Host = {
     }
   },
   size: (p) => statSync(p).size,
+  stat: (p) => {
+    try {
+      const s = statSync(p);
+      return { kind: s.isDirectory() ? 'dir' : s.isFile() ? 'file' : 'other', size: s.size };
+    } catch {
+      return undefined;
+    }
+  },
   listDir: (p) => readdirSync(p),
   listEntries: (p) =>
     readdirSync(p, { withFileTypes: true }).map((d) => ({
@@ -62,10 +72,15 @@ export function cachedHost(host: Host): Host {
     m.set(p, v);
     return v;
   };
+  const stats = new Map<string, ReturnType<NonNullable<Host['stat']>>>();
+  const statOf = (p: string) => memo(stats, p, () => host.stat!(p));
   return {
     readFile: (p) => host.readFile(p),
-    kind: (p) => memo(kinds, p, () => host.kind(p)),
-    size: (p) => memo(sizes, p, () => (host.size ? host.size(p) : Buffer.byteLength(host.readFile(p)))),
+    kind: (p) => (host.stat ? statOf(p)?.kind : memo(kinds, p, () => host.kind(p))),
+    size: (p) => {
+      const s = host.stat ? statOf(p) : undefined;
+      return s ? s.size : memo(sizes, p, () => (host.size ? host.size(p) : Buffer.byteLength(host.readFile(p))));
+    },
     listDir: (p) => host.listDir(p),
     ...(host.listEntries ? { listEntries: host.listEntries.bind(host) } : {}),
     realpath: (p) => memo(reals, p, () => (host.realpath ? host.realpath(p) : resolve(p))),

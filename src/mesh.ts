@@ -73,14 +73,20 @@ export function meshFunctions<A extends string>(order: readonly A[]) {
 
   /** Call `f` for every device in rank order with its coordinates (one object, reused: copy it to keep it). */
   function forEachRank(mesh: Readonly<Record<A, number>>, f: (coords: Readonly<Record<A, number>>, rank: number) => void): void {
-    const n = deviceCount(mesh);
+    // An odometer over the axes, fastest first, on plain arrays: the memory plan calls this for every device.
+    const sizes = order.map((a) => mesh[a]);
+    const digits = new Array<number>(order.length).fill(0);
     const c = {} as Record<A, number>;
     for (const a of order) c[a] = 0;
+    const n = deviceCount(mesh);
     for (let rank = 0; rank < n; rank++) {
       f(c, rank);
-      for (const a of order) {
-        if (++c[a] < mesh[a]) break;
-        c[a] = 0;
+      for (let i = 0; i < sizes.length; i++) {
+        const next = digits[i]! + 1;
+        const wrapped = next === sizes[i];
+        digits[i] = wrapped ? 0 : next;
+        c[order[i]!] = digits[i]!;
+        if (!wrapped) break;
       }
     }
   }
