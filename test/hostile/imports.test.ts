@@ -191,6 +191,7 @@ describe('nothing a path names hangs or exhausts memory', () => {
       size: () => MODEL.length,
       realpath: (p) => p,
       listEntries: undefined,
+      stat: undefined,
     };
     const a = analyze(['/plans'], { host });
     expect(a.diagnostics.map((d) => `${d.code} ${d.message}`)).toEqual(["PP6001 cannot read '/plans/locked': permission denied"]);
