@@ -101,6 +101,21 @@ describe('imports are confined to the project', () => {
     expect(r.code).toBe(0);
   });
 
+  it('a TypeScript plan does not follow a relative import out of the repository (its value is not read)', async () => {
+    writeFileSync(
+      join(outside, 'model.ts'),
+      `export const M = { arch: 'llama', layers: 2, hidden: 64, heads: 4, ffn: 128, vocab: 100, max_seq: 64, tag: '${SECRET}' } as const;\n`,
+    );
+    const ts = join(repo, 'plans', 'app.ts');
+    writeFileSync(ts, `import { model } from 'parplan';\nimport { M } from '../../outside/model.ts';\nexport const m = model('m', M);\n`);
+    const refused = await check(ts);
+    expect(refused.all).toContain("warning[PP7001]: cannot evaluate 'M' statically");
+    expect(refused.all).not.toContain(SECRET);
+    const wide = await check('--root', base, ts);
+    expect(wide.all).not.toContain('PP7001');
+    rmSync(ts);
+  });
+
   it('imports inside the repository still work, in the tree above the checked file too', async () => {
     const r = await check(plan('fine.plan', 'import "../models.plan"\n'));
     expect(r.all).not.toMatch(/PP20\d\d/);

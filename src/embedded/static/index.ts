@@ -8,11 +8,11 @@
  * not (they are never read: `node_modules` would make checking slow, and a value from a
  * package is reported as not evaluable). No lib files, no type checking: only symbols.
  */
-import { isAbsolute, relative, resolve } from 'node:path';
+import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { Project, ts } from 'ts-morph';
 import { diag, type Diagnostic } from '../../diagnostics/diagnostic.js';
 import { LIMITS } from '../../facts/limits.js';
-import type { CachedFile, Host, Program } from '../../load.js';
+import { importScope, type CachedFile, type Host, type Program } from '../../load.js';
 import { SourceFile } from '../../source.js';
 import { planImports } from '../imports.js';
 import { Lowerer } from '../lower.js';
@@ -45,11 +45,14 @@ export function extractPrograms(paths: readonly string[], host: Host, cache: Map
     },
     resolutionHost: (moduleHost, options) => ({
       // Relative imports only: local constants are followed, packages are never read; nor is
-      // a file larger than LIMITS.typescriptFileBytes (its values are then not evaluable).
+      // a file larger than LIMITS.typescriptFileBytes or one outside the import root (the
+      // repository, or --root, as for .plan imports): its values are then not evaluable.
       resolveModuleNames: (names, containing) =>
         names.map((n) => {
           const found = n.startsWith('.') ? ts.resolveModuleName(n, containing, options(), moduleHost).resolvedModule : undefined;
-          return found && typescriptReadable(host, found.resolvedFileName) ? found : undefined;
+          return found && typescriptReadable(host, found.resolvedFileName) && insideScope(host, containing, found.resolvedFileName, root)
+            ? found
+            : undefined;
         }),
     }),
   });
@@ -102,6 +105,17 @@ export function extractPrograms(paths: readonly string[], host: Host, cache: Map
 }
 
 /** A module the program may read: a regular file of at most LIMITS.typescriptFileBytes. */
+/** Whether `target`, imported by `containing`, resolves (links followed) inside the import root. */
+function insideScope(host: Host, containing: string, target: string, root: string | undefined): boolean {
+  try {
+    const scope = importScope(containing, root, host);
+    const real = host.realpath ? host.realpath(target) : resolve(target);
+    return real === scope.root || real.startsWith(scope.root.endsWith(sep) ? scope.root : scope.root + sep);
+  } catch {
+    return false;
+  }
+}
+
 function typescriptReadable(host: Host, path: string): boolean {
   try {
     return host.kind(path) === 'file' && (host.size ? host.size(path) : 0) <= LIMITS.typescriptFileBytes;
