@@ -133,6 +133,7 @@ export function layerRuns(model: LayerStructure, first = 0, last = model.layers 
 
 /** Sum of `f(layer)` over layers first … last (default: all), one call per run. */
 export function sumLayers(model: LayerStructure, f: (layer: LayerSpec) => number, first = 0, last = model.layers - 1): number {
+  if (!model.overrides || model.overrides.length === 0) return (last - first + 1) * f(model.layer);
   return layerRuns(model, first, last).reduce((s, r) => s + (r.last - r.first + 1) * f(r.layer), 0);
 }
 
@@ -164,7 +165,18 @@ function sameFields(a: object, b: object): boolean {
  * The shard of `layer` one of `tensor` ranks holds (Megatron): heads/t, ffn/t, and the KV heads
  * split when tensor divides kv_heads, else one KV head per rank (replicated, as vLLM does).
  */
+/** shardLayer's results, by layer and tensor degree: the memory and cost models ask for the same shard many times. */
+const shards = new WeakMap<LayerSpec, Map<number, LayerSpec>>();
+
 export function shardLayer(layer: LayerSpec, tensor: number): LayerSpec {
+  let byDegree = shards.get(layer);
+  if (!byDegree) shards.set(layer, (byDegree = new Map()));
+  let shard = byDegree.get(tensor);
+  if (!shard) byDegree.set(tensor, (shard = shardOf(layer, tensor)));
+  return shard;
+}
+
+function shardOf(layer: LayerSpec, tensor: number): LayerSpec {
   const a = layer.attention;
   return {
     attention: { ...a, heads: a.heads / tensor, kvHeads: a.kvHeads >= tensor ? a.kvHeads / tensor : 1 },
