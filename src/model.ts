@@ -81,7 +81,15 @@ export const DEFAULT_NORM_EPS = 1e-5;
 export const DEFAULT_ROPE_THETA = 10000;
 
 /** What an architecture implies unless the model overrides it: the key table's arch presets (src/facts/keys.ts), the one source. */
-export function archPreset(arch: Arch): {
+const presets = new Map<Arch, ReturnType<typeof presetOf>>();
+
+export function archPreset(arch: Arch): ReturnType<typeof presetOf> {
+  let p = presets.get(arch);
+  if (!p) presets.set(arch, (p = presetOf(arch)));
+  return p;
+}
+
+function presetOf(arch: Arch): {
   norm: Norm;
   activation: Activation;
   bias: boolean;

@@ -105,11 +105,15 @@ export function deviceParams(plan: CheckedPlan, stage: Stage, _tensorRank = 0): 
   const h = model.hidden;
   const t = plan.mesh.tensor;
   // An interleaved rank's chunks are not this range, but it holds as many layers; alike for today's uniform models.
-  const runs = layerRuns(model, stage.firstLayer, stage.firstLayer + stage.layers - 1).map((r) => ({
-    n: r.last - r.first + 1,
-    p: layerParams(model, shardLayer(r.layer, t)),
-  }));
-  const layer = layerParams(model, shardLayer(layerAt(model, stage.firstLayer), t));
+  // (Every layer alike: one run, without the arrays; the memory and cost models call this per stage many times.)
+  const uniform = !model.overrides || model.overrides.length === 0;
+  const layer = layerParams(model, shardLayer(uniform ? model.layer : layerAt(model, stage.firstLayer), t));
+  const runs = uniform
+    ? [{ n: stage.layers, p: layer }]
+    : layerRuns(model, stage.firstLayer, stage.firstLayer + stage.layers - 1).map((r) => ({
+        n: r.last - r.first + 1,
+        p: layerParams(model, shardLayer(r.layer, t)),
+      }));
   const vocabRows = derived.vocabPadded / plan.mesh.tensor;
   const embedding = stage.hasEmbedding ? vocabRows * h : 0;
   const positions = stage.hasEmbedding && model.positions === 'learned' ? model.maxSeq * h : 0;
@@ -124,7 +128,13 @@ export function deviceParams(plan: CheckedPlan, stage: Stage, _tensorRank = 0): 
     finalNorm,
     output,
     total: layers + embedding + positions + finalNorm + output,
-    largestModule: Math.max(...runs.map((r) => r.p.largestModule), embedding, positions, finalNorm, output),
+    largestModule: Math.max(
+      stage.layers > 0 ? Math.max(...runs.map((r) => r.p.largestModule)) : 0,
+      embedding,
+      positions,
+      finalNorm,
+      output,
+    ),
   };
 }
 
