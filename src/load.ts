@@ -30,25 +30,20 @@ export interface Host {
   realpath?(path: string): string;
 }
 
+function nodeStat(p: string): { kind: 'file' | 'dir' | 'other'; size: number } | undefined {
+  try {
+    const s = statSync(p);
+    return { kind: s.isDirectory() ? 'dir' : s.isFile() ? 'file' : 'other', size: s.size };
+  } catch {
+    return undefined;
+  }
+}
+
 export const nodeHost: Host = {
   readFile: (p) => readFileSync(p, 'utf8'),
-  kind: (p) => {
-    try {
-      const s = statSync(p);
-      return s.isDirectory() ? 'dir' : s.isFile() ? 'file' : 'other';
-    } catch {
-      return undefined;
-    }
-  },
+  kind: (p) => nodeStat(p)?.kind,
   size: (p) => statSync(p).size,
-  stat: (p) => {
-    try {
-      const s = statSync(p);
-      return { kind: s.isDirectory() ? 'dir' : s.isFile() ? 'file' : 'other', size: s.size };
-    } catch {
-      return undefined;
-    }
-  },
+  stat: nodeStat,
   listDir: (p) => readdirSync(p),
   listEntries: (p) =>
     readdirSync(p, { withFileTypes: true }).map((d) => ({
@@ -88,11 +83,12 @@ export function cachedHost(host: Host): Host {
 }
 
 /** Whether `path` (resolved) is `dir` or below it. */
-function within(path: string, dir: string): boolean {
+export function within(path: string, dir: string): boolean {
   return path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
 }
 
-function realpathOr(host: Host, path: string): string {
+/** The real path, or the path resolved when it cannot be had (it does not exist). */
+export function realpathOr(host: Host, path: string): string {
   try {
     return host.realpath ? host.realpath(path) : resolve(path);
   } catch {
@@ -208,8 +204,10 @@ export function expandPaths(paths: readonly string[], host: Host, out: Diagnosti
     } else {
       const found: string[] = [];
       const top = realpathOr(host, p);
+      const reported = out.length;
       walk(p, top, { host, out, opts, top, visited: new Set([top]) }, found);
-      if (found.length === 0 && !out.some((d) => d.file?.startsWith(p))) {
+      // What the walk could not read is already said; "no plan files" only when it read everything.
+      if (found.length === 0 && out.length === reported) {
         const help = opts.typescript
           ? 'nor TypeScript files that import parplan; give the directory or the files that hold the plans'
           : undefined;

@@ -8,11 +8,11 @@
  * not (they are never read: `node_modules` would make checking slow, and a value from a
  * package is reported as not evaluable). No lib files, no type checking: only symbols.
  */
-import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { isAbsolute, relative, resolve } from 'node:path';
 import { Project, ts } from 'ts-morph';
 import { diag, type Diagnostic } from '../../diagnostics/diagnostic.js';
 import { LIMITS } from '../../facts/limits.js';
-import { importScope, type CachedFile, type Host, type Program } from '../../load.js';
+import { importScope, realpathOr, within, type CachedFile, type Host, type Program } from '../../load.js';
 import { SourceFile } from '../../source.js';
 import { planImports } from '../imports.js';
 import { Lowerer } from '../lower.js';
@@ -104,18 +104,12 @@ export function extractPrograms(paths: readonly string[], host: Host, cache: Map
   return { programs, sources: [...sources.values(), ...assembled.virtual], diagnostics };
 }
 
-/** A module the program may read: a regular file of at most LIMITS.typescriptFileBytes. */
-/** Whether `target`, imported by `containing`, resolves (links followed) inside the import root. */
+/** Whether `target`, imported by `containing`, resolves (links followed) inside the import root, as a `.plan` import must. */
 function insideScope(host: Host, containing: string, target: string, root: string | undefined): boolean {
-  try {
-    const scope = importScope(containing, root, host);
-    const real = host.realpath ? host.realpath(target) : resolve(target);
-    return real === scope.root || real.startsWith(scope.root.endsWith(sep) ? scope.root : scope.root + sep);
-  } catch {
-    return false;
-  }
+  return within(realpathOr(host, target), importScope(containing, root, host).root);
 }
 
+/** A module the program may read: a regular file of at most LIMITS.typescriptFileBytes. */
 function typescriptReadable(host: Host, path: string): boolean {
   try {
     return host.kind(path) === 'file' && (host.size ? host.size(path) : 0) <= LIMITS.typescriptFileBytes;
