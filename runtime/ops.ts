@@ -18,7 +18,7 @@
  */
 import { tensorFormatOf, type TensorFormat } from '../src/facts/dtypes.js';
 import type { Graph, GraphDevice, Step } from '../src/graph/types.js';
-import { layerAt, uniformLayer } from '../src/model.js';
+import { denseGqaAt, uniformLayer } from '../src/model.js';
 import { meshOf } from '../src/mesh.js';
 import { kvCacheTensor } from './allocate.js';
 import type { Member } from './collectives.js';
@@ -355,7 +355,7 @@ export class Ops {
   /** One compute step of the graph (inside a block: `layer` fills `{l}`). */
   compute(step: Compute, layer: number | undefined, input: PassInput, n: number): void {
     const m = this.model;
-    const { attention, mlp } = layerAt(m, layer ?? 0);
+    const { attention, mlp } = denseGqaAt(m, layer ?? 0, 'the WebGPU runtime');
     const hpr = attention.heads / this.t;
     switch (step.kind) {
       case 'embedding':

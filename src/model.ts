@@ -12,7 +12,13 @@ import { defaultValue, type Arch } from './facts/keys.js';
 
 export type { Arch } from './facts/keys.js';
 export type Norm = 'rmsnorm' | 'layernorm';
-export type Activation = 'swiglu' | 'gelu';
+/** swiglu: silu(gate)·up; geglu: gelu_tanh(gate)·up (Gemma); gelu: GELU, tanh approximation (GPT-2's gelu_new), no gate. */
+export type Activation = 'swiglu' | 'geglu' | 'gelu';
+
+/** Whether an activation gates: three MLP projections (gate, up, down) instead of two. */
+export function gatedMlp(activation: Activation): boolean {
+  return activation !== 'gelu';
+}
 export type Positions = 'rope' | 'learned';
 
 /** Dense softmax attention over every earlier position; kvHeads ≤ heads key/value heads (multi-head when equal, multi-query at 1). */
@@ -23,9 +29,31 @@ export interface GqaAttention {
   /** Key/value heads; divides heads. */
   kvHeads: number;
   headDim: number;
+  /** Sliding-window attention: a query sees at most `window` positions (itself included); absent: every earlier position. */
+  window?: number;
+  /** A learned sink logit per head that takes part in the softmax (gpt-oss); absent: none. */
+  sinks?: boolean;
 }
 
-export type AttentionSpec = GqaAttention;
+/**
+ * Multi-head latent attention (DeepSeek-V2/V3): keys and values are compressed into one
+ * kvLoraRank-wide latent plus a shared qkRopeHeadDim-wide rotary key, which is what the KV
+ * cache stores; queries optionally through a qLoraRank bottleneck.
+ */
+export interface MlaAttention {
+  kind: 'mla';
+  heads: number;
+  /** Rank of the query compression (q_a_proj, q_a_layernorm, q_b_proj); 0: one full q_proj. */
+  qLoraRank: number;
+  kvLoraRank: number;
+  /** Per-head query/key dimension without rotary positions. */
+  qkNopeHeadDim: number;
+  /** Per-head query/key dimension with rotary positions (the key part is shared by all heads). */
+  qkRopeHeadDim: number;
+  vHeadDim: number;
+}
+
+export type AttentionSpec = GqaAttention | MlaAttention;
 
 /** A dense MLP: up (and gate, for swiglu) from hidden to ffn, down back to hidden. */
 export interface DenseMlp {
@@ -34,7 +62,31 @@ export interface DenseMlp {
   ffn: number;
 }
 
-export type MlpSpec = DenseMlp;
+/**
+ * A Mixture-of-Experts MLP: a router (hidden → experts) picks topK of `experts` routed experts
+ * per token, each a gated or plain MLP of width expertFfn; `sharedExperts` MLPs of width
+ * sharedFfn see every token (DeepSeek, Qwen2-MoE), optionally behind a sigmoid gate.
+ */
+export interface MoeMlp {
+  kind: 'moe';
+  activation: Activation;
+  /** Routed experts. */
+  experts: number;
+  /** Routed experts each token is sent to. */
+  topK: number;
+  /** Intermediate width of one routed expert. */
+  expertFfn: number;
+  /** Experts every token goes through (0: none). */
+  sharedExperts: number;
+  /** Intermediate width of one shared expert. */
+  sharedFfn: number;
+  /** A hidden → 1 sigmoid gate on the shared experts' output (Qwen2-MoE). */
+  sharedGate: boolean;
+  /** The router has a per-expert bias (gpt-oss's router bias, DeepSeek-V3's score-correction bias). */
+  routerBias: boolean;
+}
+
+export type MlpSpec = DenseMlp | MoeMlp;
 
 /** One transformer layer: attention, then the MLP, each behind a norm and a residual. */
 export interface LayerSpec {
@@ -62,8 +114,18 @@ export interface Model {
   /** Data type of the weights. */
   dtype: Dtype;
   norm: Norm;
-  /** Linear layers (attention and MLP) have biases. */
+  /** Linear layers (attention, MLP, experts, router) have biases. */
   bias: boolean;
+  /** q, k and v projections have biases even without `bias` (Qwen2); absent: false. */
+  qkvBias?: boolean;
+  /** Norms per layer: 2 (before attention and MLP) or 4 (Gemma-2/3 also norm each sublayer's output); absent: 2. */
+  normsPerLayer?: number;
+  /** RMSNorms over head_dim on queries and keys (Qwen3, Gemma-3); absent: false. */
+  qkNorm?: boolean;
+  /** RoPE scaling for long contexts (no memory effect; the runtime and the exports carry it); absent: none. */
+  ropeScaling?: RopeScaling;
+  /** Weights stored quantized (linear layers of the transformer; embeddings stay in `dtype`); absent: none. */
+  quant?: Quantization;
   positions: Positions;
   /** The output layer shares the token embedding. */
   tiedEmbeddings: boolean;
@@ -75,6 +137,34 @@ export interface Model {
   layer: LayerSpec;
   /** Ranges of layers that differ from `layer`, disjoint, ascending; absent when every layer is alike. */
   overrides?: LayerOverride[];
+}
+
+/** RoPE scaling as Hugging Face's `rope_scaling` gives it; fields other than type and factor as the type uses them. */
+export interface RopeScaling {
+  type: 'linear' | 'dynamic' | 'yarn' | 'llama3';
+  factor: number;
+  /** The context the model was trained with before scaling (llama3, yarn). */
+  originalMaxSeq?: number;
+  /** llama3: wavelengths above original / low are scaled by factor, below original / high kept. */
+  lowFreqFactor?: number;
+  highFreqFactor?: number;
+  /** yarn: the rotations blended between unscaled and scaled. */
+  betaFast?: number;
+  betaSlow?: number;
+}
+
+export type QuantMethod = 'awq' | 'gptq' | 'fp8' | 'mxfp4';
+
+/**
+ * Quantized weights: `method` fixes the storage (awq/gptq: int4 with per-group fp16 scales and
+ * packed int4 zeros; fp8: e4m3 with fp32 scales; mxfp4: 4-bit blocks of 32 with one 8-bit scale);
+ * groupSize is the input channels sharing a scale (fp8: the edge of a square scale block, 0 per tensor).
+ */
+export interface Quantization {
+  method: QuantMethod;
+  groupSize: number;
+  /** The output layer is quantized too (vLLM's `lm_head` in the quantization config; default false). */
+  lmHead: boolean;
 }
 
 export const DEFAULT_NORM_EPS = 1e-5;
@@ -145,19 +235,56 @@ export function sumLayers(model: LayerStructure, f: (layer: LayerSpec) => number
   return layerRuns(model, first, last).reduce((s, r) => s + (r.last - r.first + 1) * f(r.layer), 0);
 }
 
+/** A layer of the kinds every stage handles: grouped-query attention (no window) and a dense MLP. */
+export interface DenseGqaLayer {
+  attention: GqaAttention;
+  mlp: DenseMlp;
+}
+
 /**
- * The one layer structure of a model whose layers are all alike; `what` names the code
- * that needs it. Stages that do not yet handle per-layer structure (the checker's
- * per-rank facts, lowering, the runtime) read the layer here, so a model they cannot
- * run is refused rather than silently treated as its first layer.
+ * The one layer structure of a model whose layers are all alike, dense and with full
+ * grouped-query attention; `what` names the code that needs it. Stages that do not yet handle
+ * per-layer structure or the newer kinds (MoE, MLA, sliding windows) read the layer here, so a
+ * model they cannot run is refused rather than silently treated as its first layer.
  */
-export function uniformLayer(model: LayerStructure, what = 'this stage'): LayerSpec {
-  if (!model.overrides || model.overrides.length === 0) return model.layer;
-  const runs = layerRuns(model);
-  const first = runs[0]!.layer;
-  if (runs.some((r) => !sameLayer(r.layer, first)))
-    throw new Error(`model '${model.name}': ${what} needs every layer alike (layers differ in attention or MLP)`);
-  return first;
+export function uniformLayer(model: LayerStructure, what = 'this stage'): DenseGqaLayer {
+  let layer = model.layer;
+  if (model.overrides && model.overrides.length > 0) {
+    const runs = layerRuns(model);
+    layer = runs[0]!.layer;
+    if (runs.some((r) => !sameLayer(r.layer, layer)))
+      throw new Error(`model '${model.name}': ${what} needs every layer alike (layers differ in attention or MLP)`);
+  }
+  return denseGqa(model.name, layer, what);
+}
+
+/** Layer `l` of a model, refused (as `uniformLayer` does) unless it is dense with full grouped-query attention. */
+export function denseGqaAt(model: LayerStructure, l: number, what = 'this stage'): DenseGqaLayer {
+  return denseGqa(model.name, layerAt(model, l), what);
+}
+
+function denseGqa(name: string, layer: LayerSpec, what: string): DenseGqaLayer {
+  const { attention, mlp } = layer;
+  if (attention.kind !== 'gqa' || attention.window !== undefined || mlp.kind !== 'dense')
+    throw new Error(`model '${name}': ${what} handles dense layers with full attention only, not ${describeLayer(layer)}`);
+  return layer as DenseGqaLayer; // the same object: callers compare and memoize by identity
+}
+
+/** Width of one head's query·key product: head_dim, or for MLA the no-rope plus rope parts. */
+export function qkHeadDim(a: AttentionSpec): number {
+  return a.kind === 'gqa' ? a.headDim : a.qkNopeHeadDim + a.qkRopeHeadDim;
+}
+
+/** Width of one head's values (what the output projection reads per head). */
+export function vHeadDim(a: AttentionSpec): number {
+  return a.kind === 'gqa' ? a.headDim : a.vHeadDim;
+}
+
+/** A layer's kinds in words: "MLA attention and a MoE MLP". */
+export function describeLayer(layer: LayerSpec): string {
+  const a = layer.attention;
+  const att = a.kind === 'mla' ? 'MLA attention' : a.window !== undefined ? `sliding-window attention (${a.window})` : 'full attention';
+  return `${att} and ${layer.mlp.kind === 'moe' ? 'a MoE' : 'a dense'} MLP`;
 }
 
 export function sameLayer(a: LayerSpec, b: LayerSpec): boolean {
@@ -176,19 +303,26 @@ function sameFields(a: object, b: object): boolean {
 /** shardLayer's results, by layer and tensor degree: the memory and cost models ask for the same shard many times. */
 const shards = new WeakMap<LayerSpec, Map<number, LayerSpec>>();
 
-export function shardLayer(layer: LayerSpec, tensor: number): LayerSpec {
+export function shardLayer<L extends LayerSpec>(layer: L, tensor: number): L {
   let byDegree = shards.get(layer);
   if (!byDegree) shards.set(layer, (byDegree = new Map()));
   let shard = byDegree.get(tensor);
   if (!shard) byDegree.set(tensor, (shard = shardOf(layer, tensor)));
-  return shard;
+  // shardOf keeps each part's kind, so the shard has the layer's type.
+  return shard as L;
 }
 
 function shardOf(layer: LayerSpec, tensor: number): LayerSpec {
   const a = layer.attention;
+  const m = layer.mlp;
   return {
-    attention: { ...a, heads: a.heads / tensor, kvHeads: a.kvHeads >= tensor ? a.kvHeads / tensor : 1 },
-    mlp: { ...layer.mlp, ffn: layer.mlp.ffn / tensor },
+    // MLA: heads split; the q/kv down-projections and their latent are replicated (Megatron-Core's MLA, vLLM).
+    attention:
+      a.kind === 'gqa'
+        ? { ...a, heads: a.heads / tensor, kvHeads: a.kvHeads >= tensor ? a.kvHeads / tensor : 1 }
+        : { ...a, heads: a.heads / tensor },
+    // MoE: each expert's width splits over the tensor ranks (expert tensor parallelism = tensor), as do the shared experts.
+    mlp: m.kind === 'dense' ? { ...m, ffn: m.ffn / tensor } : { ...m, expertFfn: m.expertFfn / tensor, sharedFfn: m.sharedFfn / tensor },
   };
 }
 
@@ -204,16 +338,42 @@ export interface ModelSizes {
   kvHeads?: number;
   /** Default hidden / heads. */
   headDim?: number;
-  /** Default 4 × hidden for gpt2; required for llama. */
+  /** Default 4 × hidden for gpt2; required for llama (the dense layers' width with moe). */
   ffn?: number;
   activation?: Activation;
   dtype?: Dtype;
   norm?: Norm;
   bias?: boolean;
+  qkvBias?: boolean;
+  normsPerLayer?: number;
+  qkNorm?: boolean;
   positions?: Positions;
   tiedEmbeddings?: boolean;
   normEps?: number;
   ropeTheta?: number;
+  ropeScaling?: RopeScaling;
+  /** Sliding-window attention on every layer, or with slidingWindowPattern on all but every n-th. */
+  slidingWindow?: number;
+  /** Layers n−1, 2n−1, … attend to the whole context (Gemma's sliding_window_pattern). */
+  slidingWindowPattern?: number;
+  sinks?: boolean;
+  /** Mixture-of-Experts MLPs on every layer from denseLayers on. */
+  moe?: {
+    experts: number;
+    topK: number;
+    expertFfn: number;
+    sharedExperts?: number;
+    /** Default expertFfn. */
+    sharedFfn?: number;
+    sharedGate?: boolean;
+    routerBias?: boolean;
+    /** Leading layers with a dense MLP of width ffn (default 0). */
+    denseLayers?: number;
+  };
+  /** Multi-head latent attention instead of grouped-query attention (kvHeads and headDim then do not apply). */
+  mla?: Omit<MlaAttention, 'kind' | 'heads' | 'qLoraRank'> & { qLoraRank?: number };
+  quant?: Quantization;
+  /** Explicit ranges of layers that differ, applied over the patterns above. */
   overrides?: LayerOverride[];
 }
 
@@ -222,23 +382,49 @@ export function defaultFfn(arch: Arch, hidden: number): number | undefined {
   return arch === 'gpt2' ? 4 * hidden : undefined;
 }
 
-/** A model of `arch` with every layer alike (unless `overrides`): the architecture's presets, then `s`. */
+/** A model of `arch`: the architecture's presets, then `s`; layers alike unless a pattern, moe.denseLayers or `overrides` says otherwise. */
 export function buildModel(arch: Arch, s: ModelSizes): Model {
   const preset = archPreset(arch);
+  const name = s.name ?? arch;
   const ffn = s.ffn ?? defaultFfn(arch, s.hidden);
-  if (ffn === undefined) throw new Error(`model ${s.name ?? arch}: ${arch} needs ffn`);
+  if (ffn === undefined) throw new Error(`model ${name}: ${arch} needs ffn`);
   let next = 0;
   for (const o of s.overrides ?? []) {
     // layerAt takes the first override covering a layer: overlaps would hide one silently.
     if (!(Number.isInteger(o.first) && Number.isInteger(o.last) && next <= o.first && o.first <= o.last && o.last < s.layers)) {
-      throw new Error(
-        `model ${s.name ?? arch}: override layers ${o.first} … ${o.last} must lie in 0 … ${s.layers - 1}, in order, without overlap`,
-      );
+      throw new Error(`model ${name}: override layers ${o.first} … ${o.last} must lie in 0 … ${s.layers - 1}, in order, without overlap`);
     }
     next = o.last + 1;
   }
+  const activation = s.activation ?? preset.activation;
+  const full: AttentionSpec = s.mla
+    ? { kind: 'mla', heads: s.heads, qLoraRank: s.mla.qLoraRank ?? 0, ...s.mla }
+    : {
+        kind: 'gqa',
+        heads: s.heads,
+        kvHeads: s.kvHeads ?? s.heads,
+        headDim: s.headDim ?? s.hidden / s.heads,
+        ...(s.sinks ? { sinks: true } : {}),
+      };
+  const windowed: AttentionSpec = full.kind === 'gqa' && s.slidingWindow !== undefined ? { ...full, window: s.slidingWindow } : full;
+  const dense: MlpSpec = { kind: 'dense', activation, ffn };
+  const moe: MlpSpec | undefined = s.moe && {
+    kind: 'moe',
+    activation,
+    experts: s.moe.experts,
+    topK: s.moe.topK,
+    expertFfn: s.moe.expertFfn,
+    sharedExperts: s.moe.sharedExperts ?? 0,
+    sharedFfn: s.moe.sharedFfn ?? s.moe.expertFfn,
+    sharedGate: s.moe.sharedGate ?? false,
+    routerBias: s.moe.routerBias ?? false,
+  };
+  const pattern = s.slidingWindowPattern;
+  const attentionAt = (l: number) => (pattern !== undefined && (l + 1) % pattern === 0 ? full : windowed);
+  const mlpAt = (l: number) => (moe && l >= (s.moe?.denseLayers ?? 0) ? moe : dense);
+  const { layer, overrides } = layersOf(s.layers, attentionAt, mlpAt, s.overrides);
   return {
-    name: s.name ?? arch,
+    name,
     arch,
     layers: s.layers,
     hidden: s.hidden,
@@ -247,16 +433,71 @@ export function buildModel(arch: Arch, s: ModelSizes): Model {
     dtype: s.dtype ?? (defaultValue('model', 'dtype') as Dtype),
     norm: s.norm ?? preset.norm,
     bias: s.bias ?? preset.bias,
+    ...(s.qkvBias ? { qkvBias: true } : {}),
+    ...(s.normsPerLayer !== undefined && s.normsPerLayer !== 2 ? { normsPerLayer: s.normsPerLayer } : {}),
+    ...(s.qkNorm ? { qkNorm: true } : {}),
     positions: s.positions ?? preset.positions,
     tiedEmbeddings: s.tiedEmbeddings ?? preset.tiedEmbeddings,
     normEps: s.normEps ?? DEFAULT_NORM_EPS,
     ropeTheta: s.ropeTheta ?? DEFAULT_ROPE_THETA,
-    layer: {
-      attention: { kind: 'gqa', heads: s.heads, kvHeads: s.kvHeads ?? s.heads, headDim: s.headDim ?? s.hidden / s.heads },
-      mlp: { kind: 'dense', activation: s.activation ?? preset.activation, ffn },
-    },
-    ...(s.overrides && s.overrides.length > 0 ? { overrides: s.overrides } : {}),
+    ...(s.ropeScaling ? { ropeScaling: s.ropeScaling } : {}),
+    ...(s.quant ? { quant: s.quant } : {}),
+    layer,
+    ...(overrides.length > 0 ? { overrides } : {}),
   };
+}
+
+/**
+ * The default layer and the overrides of a model whose layer l has attentionAt(l) and
+ * mlpAt(l), with `explicit` overrides applied on top: the default is the most common layer, so
+ * a pattern costs one override per layer that differs from it.
+ */
+function layersOf(
+  layers: number,
+  attentionAt: (l: number) => AttentionSpec,
+  mlpAt: (l: number) => MlpSpec,
+  explicit: readonly LayerOverride[] = [],
+): { layer: LayerSpec; overrides: LayerOverride[] } {
+  const first = { attention: attentionAt(0), mlp: mlpAt(0) };
+  const uniform = (() => {
+    for (let l = 1; l < layers; l++) if (attentionAt(l) !== first.attention || mlpAt(l) !== first.mlp) return false;
+    return true;
+  })();
+  if (uniform) return { layer: first, overrides: [...explicit] };
+  // Each distinct (attention, mlp) pair is one LayerSpec object, so runs compare by identity.
+  const specs: LayerSpec[] = [];
+  const counts: number[] = [];
+  const at: LayerSpec[] = [];
+  for (let l = 0; l < layers; l++) {
+    const a = attentionAt(l);
+    const m = mlpAt(l);
+    let i = specs.findIndex((x) => x.attention === a && x.mlp === m);
+    if (i < 0) {
+      i = specs.push({ attention: a, mlp: m }) - 1;
+      counts.push(0);
+    }
+    counts[i]!++;
+    at.push(specs[i]!);
+  }
+  const layer = specs[counts.indexOf(Math.max(...counts))]!;
+  for (const o of explicit)
+    for (let l = o.first; l <= o.last; l++) at[l] = { attention: o.attention ?? at[l]!.attention, mlp: o.mlp ?? at[l]!.mlp };
+  const overrides: LayerOverride[] = [];
+  for (let l = 0; l < layers;) {
+    const spec = at[l]!;
+    let last = l;
+    while (last + 1 < layers && at[last + 1]!.attention === spec.attention && at[last + 1]!.mlp === spec.mlp) last++;
+    if (spec.attention !== layer.attention || spec.mlp !== layer.mlp) {
+      overrides.push({
+        first: l,
+        last,
+        ...(spec.attention !== layer.attention ? { attention: spec.attention } : {}),
+        ...(spec.mlp !== layer.mlp ? { mlp: spec.mlp } : {}),
+      });
+    }
+    l = last + 1;
+  }
+  return { layer, overrides };
 }
 
 /** A GPT-2 model (defaults: ffn 4·hidden, gelu, layernorm, biases, learned positions, tied, eps 1e-5). */

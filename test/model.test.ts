@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { modelForwardFlops } from '../src/cost/flops.js';
 import { countParams, deviceParams, layerParams } from '../src/memory/params.js';
-import { layerAt, layerRuns, llamaConfig, shardLayer, uniformLayer, type Model } from '../src/model.js';
+import { denseGqaAt, layerAt, layerRuns, llamaConfig, shardLayer, uniformLayer, type LayerSpec, type Model } from '../src/model.js';
 import { ReferenceModel, randomWeights, weightShapes } from '../runtime/reference/model.js';
 import { llama3_8b, modelSpec, servePlan } from './memory/fixtures.js';
 
@@ -28,24 +28,30 @@ const mixed = modelSpec('llama', {
   ],
 });
 
+/** A run's dense MLP (the test models here have no MoE). */
+function denseMlp(l: LayerSpec) {
+  if (l.mlp.kind !== 'dense') throw new Error('expected a dense MLP');
+  return l.mlp;
+}
+
 describe('per-layer structure', () => {
   it('layerAt applies the override covering a layer, the default elsewhere', () => {
-    expect(layerAt(mixed, 0).mlp.ffn).toBe(8192);
-    expect(layerAt(mixed, 3).mlp.ffn).toBe(8192);
-    expect(layerAt(mixed, 4).mlp.ffn).toBe(14336);
-    expect(layerAt(mixed, 27).mlp.ffn).toBe(14336);
-    expect(layerAt(mixed, 31).mlp.ffn).toBe(4096);
+    expect(denseGqaAt(mixed, 0).mlp.ffn).toBe(8192);
+    expect(denseGqaAt(mixed, 3).mlp.ffn).toBe(8192);
+    expect(denseGqaAt(mixed, 4).mlp.ffn).toBe(14336);
+    expect(denseGqaAt(mixed, 27).mlp.ffn).toBe(14336);
+    expect(denseGqaAt(mixed, 31).mlp.ffn).toBe(4096);
     expect(layerAt(mixed, 31).attention).toEqual({ kind: 'gqa', heads: 32, kvHeads: 8, headDim: 128 });
     expect(() => layerAt(mixed, 32)).toThrow(/no layer 32/);
   });
 
   it('layerRuns splits a range at every override boundary', () => {
-    expect(layerRuns(mixed).map((r) => [r.first, r.last, r.layer.mlp.ffn])).toEqual([
+    expect(layerRuns(mixed).map((r) => [r.first, r.last, denseMlp(r.layer).ffn])).toEqual([
       [0, 3, 8192],
       [4, 27, 14336],
       [28, 31, 4096],
     ]);
-    expect(layerRuns(mixed, 2, 5).map((r) => [r.first, r.last, r.layer.mlp.ffn])).toEqual([
+    expect(layerRuns(mixed, 2, 5).map((r) => [r.first, r.last, denseMlp(r.layer).ffn])).toEqual([
       [2, 3, 8192],
       [4, 5, 14336],
     ]);

@@ -42,7 +42,7 @@ import { matmul } from './matmul.js';
 import { layerNorm, rmsNorm } from './norm.js';
 import { mulberry32, normalArray } from '../../src/util/random.js';
 import { rope } from './rope.js';
-import { layerAt, layerRuns, type Model } from '../../src/model.js';
+import { denseGqaAt, layerRuns, type Model } from '../../src/model.js';
 
 export { gpt2Config, llamaConfig, type Arch, type Model } from '../../src/model.js';
 
@@ -51,8 +51,8 @@ export function checkConfig(c: Model): void {
   const ints = { layers: c.layers, hidden: c.hidden, vocab: c.vocab, maxSeq: c.maxSeq };
   for (const [k, v] of Object.entries(ints))
     if (!Number.isInteger(v) || v < 1) throw new Error(`model config: ${k} must be a positive integer, got ${v}`);
-  for (const { first, layer } of layerRuns(c)) {
-    const { attention: a, mlp } = layer;
+  for (const { first } of layerRuns(c)) {
+    const { attention: a, mlp } = denseGqaAt(c, first, 'the CPU reference');
     const where = `model config${c.overrides ? ` (layer ${first})` : ''}`;
     for (const [k, v] of Object.entries({ heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim, ffn: mlp.ffn })) {
       if (!Number.isInteger(v) || v < 1) throw new Error(`${where}: ${k} must be a positive integer, got ${v}`);
@@ -76,7 +76,7 @@ export function weightShapes(c: Model): Map<string, number[]> {
     s.set('transformer.wte.weight', [vocab, h]);
     s.set('transformer.wpe.weight', [c.maxSeq, h]);
     for (let i = 0; i < c.layers; i++) {
-      const { ffn } = layerAt(c, i).mlp;
+      const { ffn } = denseGqaAt(c, i, 'the CPU reference').mlp;
       const p = `transformer.h.${i}`;
       s.set(`${p}.ln_1.weight`, [h]);
       s.set(`${p}.ln_1.bias`, [h]);
@@ -96,7 +96,7 @@ export function weightShapes(c: Model): Map<string, number[]> {
   } else {
     s.set('model.embed_tokens.weight', [vocab, h]);
     for (let i = 0; i < c.layers; i++) {
-      const { attention: a, mlp } = layerAt(c, i);
+      const { attention: a, mlp } = denseGqaAt(c, i, 'the CPU reference');
       const qd = a.heads * a.headDim;
       const kd = a.kvHeads * a.headDim;
       const ffn = mlp.ffn;
@@ -193,7 +193,7 @@ export class ReferenceModel {
       throw new Error(`missing weights: ${missing.slice(0, 5).join('; ')}${missing.length > 5 ? ` (and ${missing.length - 5} more)` : ''}`);
     if (config.arch === 'llama') {
       for (let i = 0; i < config.layers; i++) {
-        const a = layerAt(config, i).attention;
+        const a = denseGqaAt(config, i, 'the CPU reference').attention;
         for (const [p, n] of [
           ['q', a.heads],
           ['k', a.kvHeads],
@@ -221,7 +221,7 @@ export class ReferenceModel {
     return {
       slots,
       layers: Array.from({ length: c.layers }, (_, i) => {
-        const { kvHeads, headDim } = layerAt(c, i).attention;
+        const { kvHeads, headDim } = denseGqaAt(c, i, 'the CPU reference').attention;
         return new RefKvCache({ slots, maxSeq: c.maxSeq, kvHeads, headDim }, this.cacheFormat);
       }),
     };
@@ -281,7 +281,7 @@ export class ReferenceModel {
    * weights and ops of each step are the arch's (`blockOps`).
    */
   private layer(i: number, x: Float32Array, kv: RefKvCache, slots: number[], positions: number[], trace: TraceFn): Float32Array {
-    const heads = layerAt(this.config, i).attention.heads;
+    const heads = denseGqaAt(this.config, i, 'the CPU reference').attention.heads;
     const ops = this.blockOps(i, slots.length, positions);
     const a = ops.norm1(x);
     trace(`layer${i}.norm1`, a);
@@ -307,7 +307,7 @@ export class ReferenceModel {
   private blockOps(i: number, T: number, positions: number[]): BlockOps {
     const c = this.config;
     const h = c.hidden;
-    const { attention: at, mlp } = layerAt(c, i);
+    const { attention: at, mlp } = denseGqaAt(c, i, 'the CPU reference');
     if (c.arch === 'gpt2') {
       const p = `transformer.h.${i}`;
       const norm = (n: string) => (y: Float32Array) => layerNorm(y, T, h, this.t(`${p}.${n}.weight`), this.t(`${p}.${n}.bias`), c.normEps);

@@ -13,7 +13,7 @@
  * (`GPT2LMHeadModel`, with or without the `transformer.` prefix).
  */
 import type { GraphModel } from '../../src/graph/types.js';
-import { layerAt, type LayerStructure } from '../../src/model.js';
+import { denseGqaAt, type LayerStructure } from '../../src/model.js';
 import type { Range } from './slice.js';
 
 export type HfArch = 'llama' | 'gpt2';
@@ -99,7 +99,7 @@ function dims(model: MappingModel) {
 
 /** The sizes of layer `l`'s projections. */
 function layerDims(model: MappingModel, l: string) {
-  const { attention: a, mlp } = layerAt(model, Number(l));
+  const { attention: a, mlp } = denseGqaAt(model, Number(l), 'the weight loader');
   return { qd: a.heads * a.headDim, kvd: a.kvHeads * a.headDim, f: mlp.ffn };
 }
 

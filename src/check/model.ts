@@ -3,9 +3,19 @@ import type { Declaration } from '../ast.js';
 import { diag, hasErrors, type Diagnostic } from '../diagnostics/diagnostic.js';
 import type { Dtype } from '../facts/dtypes.js';
 import type { Arch } from '../facts/keys.js';
-import { buildModel, defaultFfn, type Activation, type Norm, type Positions } from '../model.js';
+import {
+  buildModel,
+  defaultFfn,
+  type Activation,
+  type ModelSizes,
+  type Norm,
+  type Positions,
+  type QuantMethod,
+  type Quantization,
+  type RopeScaling,
+} from '../model.js';
 import type { ModelSpec } from '../plan.js';
-import { readBlock } from './values.js';
+import { readBlock, type Fields } from './values.js';
 
 export function checkModel(decl: Declaration, out: Diagnostic[]): ModelSpec | undefined {
   const where = `model '${decl.name}'`;
@@ -29,7 +39,8 @@ export function checkModel(decl: Declaration, out: Diagnostic[]): ModelSpec | un
   }
   const kvHeads = f.value<number>('kv_heads') ?? heads;
   let ffn = f.value<number>('ffn');
-  if (ffn === undefined) ffn = defaultFfn(arch, hidden);
+  // An all-MoE model's ffn is its experts' width unless given (Mixtral's intermediate_size is both).
+  if (ffn === undefined) ffn = defaultFfn(arch, hidden) ?? (f.has('experts') ? f.value<number>('expert_ffn') : undefined);
   if (ffn === undefined) {
     if (!f.sets('ffn')) {
       out.push(
@@ -44,7 +55,8 @@ export function checkModel(decl: Declaration, out: Diagnostic[]): ModelSpec | un
     } else return undefined;
   }
   let headDim = f.value<number>('head_dim');
-  if (headDim === undefined) {
+  // MLA has its own head dimensions (checkMla).
+  if (headDim === undefined && !f.has('kv_lora_rank')) {
     if (hidden % heads !== 0) {
       const hs = f.get('heads')!.span;
       out.push(
@@ -66,6 +78,12 @@ export function checkModel(decl: Declaration, out: Diagnostic[]): ModelSpec | un
       diag('PP3016', kvField.span, { kvHeads, heads }, { help: `kv_heads must divide heads; e.g. ${nearest(divs, kvHeads).join(' or ')}` }),
     );
   }
+  const moe = checkMoe(f, layers, ffn, where, decl, out);
+  const mla = checkMla(f, where, decl, out);
+  const ropeScaling = checkRopeScaling(f, where, decl, out);
+  const quant = checkQuant(f, out);
+  const window = f.value<number>('sliding_window');
+  if (window === undefined) needs(f, ['sliding_window_pattern'], 'without sliding_window', out);
   if (hasErrors(out.slice(before))) return undefined;
   const model = buildModel(arch, {
     name: decl.name,
@@ -82,9 +100,195 @@ export function checkModel(decl: Declaration, out: Diagnostic[]): ModelSpec | un
     norm: f.valueOrDefault<Norm>('norm', arch),
     activation: f.valueOrDefault<Activation>('activation', arch),
     bias: f.valueOrDefault<boolean>('bias', arch),
+    qkvBias: f.valueOrDefault<boolean>('qkv_bias'),
+    normsPerLayer: f.valueOrDefault<number>('norms_per_layer'),
+    qkNorm: f.valueOrDefault<boolean>('qk_norm'),
     positions: f.valueOrDefault<Positions>('positions', arch),
+    normEps: f.valueOrDefault<number>('norm_eps'),
+    ropeTheta: f.valueOrDefault<number>('rope_theta'),
+    ...(ropeScaling ? { ropeScaling } : {}),
+    ...(window !== undefined ? { slidingWindow: window } : {}),
+    ...(f.has('sliding_window_pattern') ? { slidingWindowPattern: f.value<number>('sliding_window_pattern')! } : {}),
+    sinks: f.valueOrDefault<boolean>('attention_sinks'),
+    ...(moe ? { moe } : {}),
+    ...(mla ? { mla } : {}),
+    ...(quant ? { quant } : {}),
   });
   return { ...model, span: decl.nameSpan };
+}
+
+/** PP3020 for each of `keys` the block sets though the key that gives it meaning is absent. */
+function needs(f: Fields, keys: readonly string[], why: string, out: Diagnostic[]): void {
+  for (const key of keys) {
+    const e = f.get(key);
+    if (e) out.push(diag('PP3020', e.entry.keySpan, { key, why }, { help: `remove \`${key}\`` }));
+  }
+}
+
+function missing(key: string, because: string, where: string, decl: Declaration, example: string, out: Diagnostic[]): void {
+  out.push(diag('PP2003', decl.nameSpan, { where, key }, { help: `${because}; add e.g. \`${key} = ${example}\`` }));
+}
+
+const MOE_KEYS = [
+  'experts_per_token',
+  'expert_ffn',
+  'shared_experts',
+  'shared_expert_ffn',
+  'shared_expert_gate',
+  'router_bias',
+  'dense_layers',
+];
+
+/** The MoE keys: experts and experts_per_token go together; the rest need experts. */
+function checkMoe(f: Fields, layers: number, ffn: number, where: string, decl: Declaration, out: Diagnostic[]): ModelSizes['moe'] {
+  const experts = f.value<number>('experts');
+  if (experts === undefined) {
+    if (!f.sets('experts')) needs(f, MOE_KEYS, 'without experts', out);
+    return undefined;
+  }
+  const topK = f.value<number>('experts_per_token');
+  if (topK === undefined) {
+    if (!f.sets('experts_per_token'))
+      missing('experts_per_token', 'a MoE model routes each token to some of its experts', where, decl, String(Math.min(2, experts)), out);
+    return undefined;
+  }
+  if (topK > experts) {
+    out.push(
+      diag('PP2008', f.get('experts_per_token')!.span, {
+        key: 'experts_per_token',
+        value: String(topK),
+        range: `must be at most experts = ${experts}`,
+      }),
+    );
+    return undefined;
+  }
+  const denseLayers = f.valueOrDefault<number>('dense_layers');
+  if (denseLayers >= layers) {
+    out.push(
+      diag(
+        'PP2008',
+        f.get('dense_layers')!.span,
+        { key: 'dense_layers', value: String(denseLayers), range: `must be less than layers = ${layers}` },
+        { help: 'without MoE layers, remove experts and its keys' },
+      ),
+    );
+    return undefined;
+  }
+  const sharedExperts = f.valueOrDefault<number>('shared_experts');
+  if (sharedExperts === 0) needs(f, ['shared_expert_ffn', 'shared_expert_gate'], 'without shared_experts', out);
+  const expertFfn = f.value<number>('expert_ffn') ?? ffn;
+  return {
+    experts,
+    topK,
+    expertFfn,
+    sharedExperts,
+    sharedFfn: f.value<number>('shared_expert_ffn') ?? expertFfn,
+    sharedGate: f.valueOrDefault<boolean>('shared_expert_gate'),
+    routerBias: f.valueOrDefault<boolean>('router_bias'),
+    denseLayers,
+  };
+}
+
+const MLA_KEYS = ['q_lora_rank', 'qk_nope_head_dim', 'qk_rope_head_dim', 'v_head_dim'] as const;
+
+/** The MLA keys: kv_lora_rank turns MLA on and needs the three head dimensions; kv_heads and head_dim then conflict. */
+function checkMla(f: Fields, where: string, decl: Declaration, out: Diagnostic[]): ModelSizes['mla'] {
+  const kvLoraRank = f.value<number>('kv_lora_rank');
+  if (kvLoraRank === undefined) {
+    if (!f.sets('kv_lora_rank')) needs(f, MLA_KEYS, 'without kv_lora_rank (MLA)', out);
+    return undefined;
+  }
+  for (const key of ['kv_heads', 'head_dim', 'sliding_window', 'attention_sinks']) {
+    const e = f.get(key);
+    if (e) {
+      out.push(diag('PP2014', e.entry.keySpan, { key, other: 'kv_lora_rank' }, { help: `MLA attention has no ${key}; remove \`${key}\`` }));
+    }
+  }
+  const [qNope, qRope, v] = [f.value<number>('qk_nope_head_dim'), f.value<number>('qk_rope_head_dim'), f.value<number>('v_head_dim')];
+  const examples = { qk_nope_head_dim: 128, qk_rope_head_dim: 64, v_head_dim: 128 };
+  for (const [key, value] of Object.entries({ qk_nope_head_dim: qNope, qk_rope_head_dim: qRope, v_head_dim: v }))
+    if (value === undefined && !f.sets(key))
+      missing(key, 'MLA (kv_lora_rank) needs its head dimensions', where, decl, String(examples[key as keyof typeof examples]), out);
+  if (qNope === undefined || qRope === undefined || v === undefined) return undefined;
+  const qLoraRank = f.value<number>('q_lora_rank');
+  return { kvLoraRank, qkNopeHeadDim: qNope, qkRopeHeadDim: qRope, vHeadDim: v, ...(qLoraRank !== undefined ? { qLoraRank } : {}) };
+}
+
+const ROPE_KEYS = [
+  'rope_factor',
+  'rope_original_max_seq',
+  'rope_low_freq_factor',
+  'rope_high_freq_factor',
+  'rope_beta_fast',
+  'rope_beta_slow',
+];
+const ROPE_KEYS_BY_TYPE: Record<RopeScaling['type'], readonly string[]> = {
+  linear: ['rope_factor'],
+  dynamic: ['rope_factor', 'rope_original_max_seq'],
+  llama3: ['rope_factor', 'rope_original_max_seq', 'rope_low_freq_factor', 'rope_high_freq_factor'],
+  yarn: ['rope_factor', 'rope_original_max_seq', 'rope_beta_fast', 'rope_beta_slow'],
+};
+
+/** rope_scaling and the keys of its type (the others have no effect). */
+function checkRopeScaling(f: Fields, where: string, decl: Declaration, out: Diagnostic[]): RopeScaling | undefined {
+  const type = f.valueOrDefault<string>('rope_scaling');
+  if (type === 'none') {
+    if (!f.sets('rope_scaling')) needs(f, ROPE_KEYS, 'without rope_scaling', out);
+    else needs(f, ROPE_KEYS, 'with rope_scaling = none', out);
+    return undefined;
+  }
+  const t = type as RopeScaling['type'];
+  const used = ROPE_KEYS_BY_TYPE[t];
+  needs(
+    f,
+    ROPE_KEYS.filter((k) => !used.includes(k)),
+    `with rope_scaling = ${t}`,
+    out,
+  );
+  const factor = f.value<number>('rope_factor');
+  if (factor === undefined && !f.sets('rope_factor'))
+    missing('rope_factor', `rope_scaling = ${t} scales by a factor`, where, decl, '8', out);
+  const original = f.value<number>('rope_original_max_seq');
+  if ((t === 'llama3' || t === 'yarn') && original === undefined && !f.sets('rope_original_max_seq'))
+    missing('rope_original_max_seq', `rope_scaling = ${t} needs the context the model was trained with`, where, decl, '8192', out);
+  if (factor === undefined) return undefined;
+  return {
+    type: t,
+    factor,
+    ...(original !== undefined ? { originalMaxSeq: original } : {}),
+    ...(t === 'llama3'
+      ? {
+          lowFreqFactor: f.valueOrDefault<number>('rope_low_freq_factor'),
+          highFreqFactor: f.valueOrDefault<number>('rope_high_freq_factor'),
+        }
+      : {}),
+    ...(t === 'yarn' ? { betaFast: f.valueOrDefault<number>('rope_beta_fast'), betaSlow: f.valueOrDefault<number>('rope_beta_slow') } : {}),
+  };
+}
+
+/** The default quant_group of each method (vLLM's AWQ/GPTQ checkpoints: 128; MXFP4: 32; fp8: per tensor). */
+export const DEFAULT_QUANT_GROUP: Record<QuantMethod, number> = { awq: 128, gptq: 128, mxfp4: 32, fp8: 0 };
+
+function checkQuant(f: Fields, out: Diagnostic[]): Quantization | undefined {
+  const method = f.valueOrDefault<string>('quantization');
+  if (method === 'none') {
+    needs(f, ['quant_group', 'quant_lm_head'], 'without quantization', out);
+    return undefined;
+  }
+  const m = method as QuantMethod;
+  const group = f.value<number>('quant_group') ?? DEFAULT_QUANT_GROUP[m];
+  if (group === 0 && m !== 'fp8') {
+    out.push(
+      diag(
+        'PP2008',
+        f.get('quant_group')!.span,
+        { key: 'quant_group', value: '0', range: `${m} stores one scale per group of input channels` },
+        { help: `e.g. quant_group = ${DEFAULT_QUANT_GROUP[m]}` },
+      ),
+    );
+    return undefined;
+  }
+  return { method: m, groupSize: group, lmHead: f.valueOrDefault<boolean>('quant_lm_head') };
 }
 
 export function divisors(n: number): number[] {

@@ -11,7 +11,12 @@ import { spanOf, type PlanContext } from './context.js';
 export function validTensorDegrees(model: Model, max: number): number[] {
   const layers = layerRuns(model).map((r) => r.layer);
   const splits = (t: number) =>
-    layers.every(({ attention: a, mlp }) => a.heads % t === 0 && mlp.ffn % t === 0 && (a.kvHeads % t === 0 || t % a.kvHeads === 0));
+    layers.every(
+      ({ attention: a, mlp }) =>
+        a.heads % t === 0 &&
+        (a.kind === 'mla' || a.kvHeads % t === 0 || t % a.kvHeads === 0) &&
+        (mlp.kind === 'dense' ? mlp.ffn % t === 0 : mlp.expertFfn % t === 0 && mlp.sharedFfn % t === 0),
+    );
   const out: number[] = [];
   // A degree must divide heads, so none is above it (and the loop stays bounded).
   for (let t = 1; t <= Math.min(max, ...layers.map((l) => l.attention.heads)); t++) if (splits(t)) out.push(t);

@@ -10,7 +10,7 @@
  * take their `flops` from it, and the cost model sums the ops it counts (`layerCountedFlops`).
  */
 import { layerParams, normParams } from '../memory/params.js';
-import { shardLayer, sumLayers, uniformLayer, type Model } from '../model.js';
+import { qkHeadDim, shardLayer, sumLayers, uniformLayer, type Model } from '../model.js';
 import type { CheckedPlan, ModelSpec, ServePlan, Stage, TrainPlan } from '../plan.js';
 
 /** Parameters of one transformer layer on one tensor rank (its shard of q, k, v, o, MLP, norms). */
@@ -121,7 +121,7 @@ export function trainMicrobatchFlops(plan: TrainPlan, stage: Stage): MicrobatchF
  */
 export function modelForwardFlops(model: Model, seq: number): number {
   const params = sumLayers(model, (l) => layerParams(model, l).total);
-  const attention = sumLayers(model, (l) => 4 * seq * seq * l.attention.heads * l.attention.headDim);
+  const attention = sumLayers(model, (l) => 4 * seq * seq * l.attention.heads * qkHeadDim(l.attention));
   return 2 * (params + model.vocab * model.hidden) * seq + attention;
 }
 

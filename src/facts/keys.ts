@@ -92,7 +92,11 @@ export const RECOMPUTE = ['none', 'selective', 'full'] as const;
 export const ATTENTION = ['flash', 'standard'] as const;
 export const OPTIMIZERS = ['adamw', 'adam', 'sgd'] as const;
 export const NORMS = ['rmsnorm', 'layernorm'] as const;
-export const ACTIVATIONS = ['swiglu', 'gelu'] as const;
+export const ACTIVATIONS = ['swiglu', 'geglu', 'gelu'] as const;
+export const ROPE_SCALINGS = ['none', 'linear', 'dynamic', 'yarn', 'llama3'] as const;
+export const QUANTIZATIONS = ['none', 'awq', 'gptq', 'fp8', 'mxfp4'] as const;
+/** Most routed experts in a MoE layer (real: up to a few hundred). */
+const MAX_EXPERTS = 65_536;
 export const POSITIONS = ['rope', 'learned'] as const;
 
 /** The key table with its literal types (for type derivation); everything else reads it as KEYS. */
@@ -183,14 +187,222 @@ export const KEY_TABLE = {
     activation: {
       type: enumOf(...ACTIVATIONS),
       default: { byArch: { llama: 'swiglu', gpt2: 'gelu' } },
-      doc: 'MLP activation; swiglu has three projections (gate, up, down), gelu two.',
+      doc: 'MLP activation: swiglu (silu-gated) and geglu (GELU-tanh-gated, Gemma) have three projections (gate, up, down); gelu (tanh approximation, GPT-2) two.',
       example: 'swiglu',
+      aliases: ['hidden_act', 'hidden_activation', 'activation_function'],
     },
     bias: {
       type: { kind: 'bool' },
       default: { byArch: { llama: false, gpt2: true } },
-      doc: 'Whether linear layers (attention and MLP) have biases.',
+      doc: 'Whether linear layers (attention, MLP, experts) have biases.',
       example: 'false',
+      aliases: ['attention_bias', 'add_bias_linear'],
+    },
+    qkv_bias: {
+      type: { kind: 'bool' },
+      default: { value: false },
+      doc: 'Whether the q, k and v projections have biases when the other linear layers have none (Qwen2).',
+      example: 'true',
+      aliases: ['add_qkv_bias'],
+    },
+    norms_per_layer: {
+      type: int(2, 4),
+      default: { value: 2 },
+      doc: 'Norms in each layer: 2 (before attention and before the MLP) or 4 (Gemma-2/3 also norm each sublayer output).',
+      example: '4',
+    },
+    qk_norm: {
+      type: { kind: 'bool' },
+      default: { value: false },
+      doc: 'RMSNorms over head_dim on queries and keys (Qwen3, Gemma-3).',
+      example: 'true',
+      aliases: ['qk_layernorm', 'use_qk_norm'],
+    },
+    norm_eps: {
+      type: num(0, 1),
+      default: { value: 1e-5 },
+      doc: 'Epsilon of the norms.',
+      example: '1e-6',
+      aliases: ['rms_norm_eps', 'layer_norm_epsilon', 'layer_norm_eps', 'norm_epsilon'],
+    },
+    rope_theta: {
+      type: num(1, 1e12),
+      default: { value: 10000 },
+      doc: 'RoPE base (positions = rope).',
+      example: '500000',
+      aliases: ['rotary_base', 'rope_base', 'rotary_emb_base'],
+    },
+    rope_scaling: {
+      type: enumOf(...ROPE_SCALINGS),
+      default: { value: 'none' },
+      doc: 'RoPE scaling for contexts past the trained one (Hugging Face rope_type); with rope_factor and, by type, the keys below.',
+      example: 'llama3',
+      aliases: ['rope_type', 'use_rope_scaling'],
+    },
+    rope_factor: {
+      type: num(1, 1e6),
+      default: { rule: 'required with rope_scaling' },
+      doc: 'RoPE scaling factor.',
+      example: '8',
+      aliases: ['rope_scaling_factor', 'rotary_scaling_factor'],
+    },
+    rope_original_max_seq: {
+      type: int(1, MAX_TOKENS),
+      default: { rule: 'required with rope_scaling = llama3 or yarn' },
+      doc: 'The context the model was trained with before RoPE scaling (llama3, yarn).',
+      example: '8192',
+      aliases: ['original_max_position_embeddings'],
+    },
+    rope_low_freq_factor: {
+      type: num(0, 1e6),
+      default: { value: 1, note: '(llama3)' },
+      doc: 'llama3 scaling: wavelengths longer than rope_original_max_seq / rope_low_freq_factor are divided by rope_factor.',
+      example: '1',
+      aliases: ['low_freq_factor'],
+    },
+    rope_high_freq_factor: {
+      type: num(0, 1e6),
+      default: { value: 4, note: '(llama3)' },
+      doc: 'llama3 scaling: wavelengths shorter than rope_original_max_seq / rope_high_freq_factor are kept.',
+      example: '4',
+      aliases: ['high_freq_factor'],
+    },
+    rope_beta_fast: {
+      type: num(0, 1e6),
+      default: { value: 32, note: '(yarn)' },
+      doc: 'yarn scaling: rotations above which dimensions are left unscaled.',
+      example: '32',
+      aliases: ['beta_fast'],
+    },
+    rope_beta_slow: {
+      type: num(0, 1e6),
+      default: { value: 1, note: '(yarn)' },
+      doc: 'yarn scaling: rotations below which dimensions are fully scaled.',
+      example: '1',
+      aliases: ['beta_slow'],
+    },
+    sliding_window: {
+      type: int(1, MAX_TOKENS),
+      doc: 'Sliding-window attention: each token attends to at most this many positions, itself included (on the layers sliding_window_pattern picks).',
+      example: '4096',
+      aliases: ['window_size', 'attention_window'],
+    },
+    sliding_window_pattern: {
+      type: int(1, MAX_LAYERS),
+      default: { rule: 'every layer uses the window' },
+      doc: 'With sliding_window: every n-th layer (layers n−1, 2n−1, …) attends to the whole context, the others use the window; 2 alternates (Gemma-2, gpt-oss), 6 is Gemma-3.',
+      example: '2',
+    },
+    attention_sinks: {
+      type: { kind: 'bool' },
+      default: { value: false },
+      doc: 'A learned sink logit per head in every attention softmax (gpt-oss).',
+      example: 'true',
+      aliases: ['sinks'],
+    },
+    experts: {
+      type: int(1, MAX_EXPERTS),
+      doc: 'Mixture-of-Experts: routed experts in each MoE layer (absent: a dense MLP).',
+      example: '8',
+      aliases: ['num_local_experts', 'n_routed_experts', 'num_experts', 'moe_num_experts', 'num_moe_experts'],
+    },
+    experts_per_token: {
+      type: int(1, MAX_EXPERTS),
+      default: { rule: 'required with experts' },
+      doc: 'Routed experts each token is sent to (top-k).',
+      example: '2',
+      aliases: ['num_experts_per_tok', 'moe_router_topk', 'top_k', 'moe_top_k', 'experts_per_tok'],
+    },
+    expert_ffn: {
+      type: int(1, MAX_WIDTH),
+      default: { rule: 'ffn' },
+      doc: 'Intermediate dimension of one routed expert.',
+      example: '14336',
+      aliases: ['moe_intermediate_size', 'moe_ffn_hidden_size', 'expert_intermediate_size'],
+    },
+    shared_experts: {
+      type: int(0, MAX_EXPERTS),
+      default: { value: 0 },
+      doc: 'Experts every token goes through besides the routed ones (DeepSeek, Qwen2-MoE).',
+      example: '1',
+      aliases: ['n_shared_experts', 'num_shared_experts', 'moe_shared_expert_count'],
+    },
+    shared_expert_ffn: {
+      type: int(1, MAX_WIDTH),
+      default: { rule: 'expert_ffn' },
+      doc: 'Intermediate dimension of one shared expert.',
+      example: '5632',
+      aliases: ['shared_expert_intermediate_size', 'moe_shared_expert_intermediate_size'],
+    },
+    shared_expert_gate: {
+      type: { kind: 'bool' },
+      default: { value: false },
+      doc: 'A sigmoid gate (hidden → 1) on the shared experts output (Qwen2-MoE).',
+      example: 'true',
+    },
+    router_bias: {
+      type: { kind: 'bool' },
+      default: { value: false },
+      doc: "A per-expert bias in the router (gpt-oss; DeepSeek-V3's score-correction bias).",
+      example: 'true',
+    },
+    dense_layers: {
+      type: int(0, MAX_LAYERS),
+      default: { value: 0 },
+      doc: 'With experts: the first this many layers have a dense MLP of width ffn instead of experts (DeepSeek).',
+      example: '3',
+      aliases: ['first_k_dense_replace', 'first_k_dense', 'moe_layer_start'],
+    },
+    kv_lora_rank: {
+      type: int(1, MAX_WIDTH),
+      doc: 'Multi-head latent attention (DeepSeek-V2/V3): rank of the compressed key/value latent, which the KV cache stores (absent: grouped-query attention).',
+      example: '512',
+      aliases: ['kv_lora', 'mla'],
+    },
+    q_lora_rank: {
+      type: int(1, MAX_WIDTH),
+      default: { rule: 'none: one full q projection' },
+      doc: 'MLA: rank of the query compression.',
+      example: '1536',
+    },
+    qk_nope_head_dim: {
+      type: int(1, MAX_WIDTH),
+      default: { rule: 'required with kv_lora_rank' },
+      doc: 'MLA: per-head query/key dimension without rotary positions.',
+      example: '128',
+    },
+    qk_rope_head_dim: {
+      type: int(1, MAX_WIDTH),
+      default: { rule: 'required with kv_lora_rank' },
+      doc: 'MLA: per-head query/key dimension with rotary positions (one rotary key shared by all heads).',
+      example: '64',
+    },
+    v_head_dim: {
+      type: int(1, MAX_WIDTH),
+      default: { rule: 'required with kv_lora_rank' },
+      doc: 'MLA: per-head value dimension.',
+      example: '128',
+    },
+    quantization: {
+      type: enumOf(...QUANTIZATIONS),
+      default: { value: 'none' },
+      doc: 'Quantized weights of the linear layers: awq/gptq (int4 with per-group fp16 scales and int4 zeros), fp8 (e4m3 with fp32 scales), mxfp4 (4-bit blocks of 32 with an 8-bit scale, gpt-oss experts); embeddings, norms and the router stay in dtype.',
+      example: 'awq',
+      aliases: ['quant_method', 'quantize', 'quant'],
+    },
+    quant_group: {
+      type: int(0, MAX_WIDTH),
+      default: { rule: '128 for awq/gptq, 32 for mxfp4; fp8: 0 (one scale per tensor)' },
+      doc: 'Input channels sharing one scale (fp8: the edge of a square scale block, as weight_block_size; 0: per tensor).',
+      example: '128',
+      aliases: ['group_size', 'q_group_size', 'weight_block_size'],
+    },
+    quant_lm_head: {
+      type: { kind: 'bool' },
+      default: { value: false },
+      doc: 'The output layer is quantized too (otherwise it stays in dtype, as vLLM loads it).',
+      example: 'false',
+      aliases: ['lm_head'],
     },
     positions: {
       type: enumOf(...POSITIONS),
@@ -274,6 +486,27 @@ export const KEY_TABLE = {
       example: '2',
       aliases: ['dp', 'data_parallel', 'data_parallel_size', 'replicas'],
     },
+    expert: {
+      type: int(1, MAX_GPUS),
+      default: { value: 1 },
+      doc: 'Expert-parallel degree: GPUs that split the routed experts of each MoE layer between them (the ranks of an expert group are drawn from the data and tensor ranks; see "Expert parallelism").',
+      example: '8',
+      aliases: [
+        'ep',
+        'expert_parallel',
+        'expert_parallel_size',
+        'expert_model_parallel_size',
+        'expert_parallel_degree',
+        'enable_expert_parallel',
+      ],
+    },
+    expert_tensor: {
+      type: int(1, MAX_GPUS),
+      default: { rule: 'tensor' },
+      doc: 'Expert tensor-parallel degree: GPUs that split each expert (Megatron-Core --expert-tensor-parallel-size).',
+      example: '1',
+      aliases: ['etp', 'expert_tensor_parallel_size', 'expert_tensor_parallel_degree', 'moe_tensor_parallel_size'],
+    },
     stages: {
       type: { kind: 'ranges' },
       default: { rule: 'balanced' },
@@ -319,6 +552,22 @@ export const KEY_TABLE = {
       doc: 'Data type of the KV cache.',
       example: 'bf16',
       aliases: ['kv_cache_dtype'],
+    },
+    kv_block: {
+      type: int(1, 65_536),
+      default: { value: 16 },
+      modes: ['serve'],
+      doc: 'Tokens per KV-cache page: each sequence holds whole pages (vLLM block_size).',
+      example: '16',
+      aliases: ['block_size', 'page_size', 'kv_block_size'],
+    },
+    capacity_factor: {
+      type: num(0, 1000),
+      default: { rule: 'dropless' },
+      modes: ['train'],
+      doc: 'MoE: each expert takes at most capacity_factor × its even share of tokens (padded to it); absent: dropless, every routed token kept.',
+      example: '1.25',
+      aliases: ['moe_expert_capacity_factor', 'expert_capacity_factor'],
     },
     sequence_parallel: {
       type: { kind: 'bool' },

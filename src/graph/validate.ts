@@ -15,6 +15,7 @@ import { ARCHS } from '../facts/keys.js';
 import { LIMITS } from '../facts/limits.js';
 import { WEBGPU_ELEMENT_BYTES } from '../memory/webgpu.js';
 import { coordsOf, groupIndex, groupsAlong, MESH_AXIS_NAMES } from '../mesh.js';
+import type { DenseGqaLayer } from '../model.js';
 import { COLLECTIVE_OPS, GRAPH_FORMAT, GRAPH_VERSION, type ComputeKind, type Graph, type Pass, type TensorRole } from './types.js';
 
 /** One thing wrong with a graph: where (`graph.batch.maxBatch`) and what. */
@@ -237,7 +238,7 @@ function checkBufferSizes(c: Checker, g: Graph, mesh: MeshFacts): void {
   const e = WEBGPU_ELEMENT_BYTES;
   const T = Math.max(b.maxPrefillTokens, b.maxBatch);
   const t = mesh.tensor;
-  const { attention: a, mlp } = m.layer;
+  const { attention: a, mlp } = m.layer as DenseGqaLayer; // checkLayer admitted gqa attention and dense MLPs only
   const heads = a.heads / t;
   const kvHeads = a.kvHeads / Math.min(t, a.kvHeads);
   const ffn = mlp.ffn / t;
@@ -322,7 +323,7 @@ function checkWeights(c: Checker, g: Graph, mesh: MeshFacts): void {
   const m = g.model;
   if (m.overrides !== undefined && m.overrides.length > 0)
     return void c.fail('graph.model.overrides', m.overrides, 'must be empty: the runtime serves models whose layers are all alike');
-  const { attention: a, mlp } = m.layer;
+  const { attention: a, mlp } = m.layer as DenseGqaLayer; // checkLayer admitted gqa attention and dense MLPs only
   const t = mesh.tensor;
   const split: [string, number][] = [
     ['graph.model.layer.attention.heads', a.heads],

@@ -3,7 +3,7 @@
  * (`sum(p.numel() for p in model.parameters())`: unpadded vocabulary, tied weights once),
  * and the parameters one device holds under Megatron's tensor and pipeline sharding.
  */
-import { layerAt, layerRuns, shardLayer, sumLayers, type LayerSpec, type Model } from '../model.js';
+import { gatedMlp, layerAt, layerRuns, qkHeadDim, shardLayer, sumLayers, type LayerSpec, type Model } from '../model.js';
 import type { CheckedPlan, Stage } from '../plan.js';
 
 /** Parameters of one normalization layer: rmsnorm has a weight (h), layernorm a weight and a bias (2h). */
@@ -13,18 +13,32 @@ export function normParams(model: Model): number {
 
 /** The parameters of one transformer layer, by module (weight + bias of each module). */
 export interface LayerParams {
+  /** Query projection; MLA: q_a_proj, q_a_layernorm and q_b_proj (or the one q_proj without a q rank). */
   q: number;
+  /** Key projection; MLA: the shared down-projection kv_a_proj_with_mqa and kv_a_layernorm. */
   k: number;
+  /** Value projection; MLA: kv_b_proj, the up-projection of keys and values. */
   v: number;
   o: number;
-  /** MLP up projection (gelu's only input projection). */
+  /** Per-head attention sinks (gpt-oss), q/k norms (Qwen3, Gemma-3): attention parameters outside the projections. */
+  attnExtra: number;
+  /** MLP up projection (gelu's only input projection); MoE: one routed expert's. */
   up: number;
-  /** MLP gate projection (swiglu only; 0 for gelu). */
+  /** MLP gate projection (gated activations only, else 0); MoE: one routed expert's. */
   gate: number;
+  /** MLP down projection; MoE: one routed expert's. */
   down: number;
-  /** Both norms of the layer (before attention and before the MLP). */
+  /** MoE: every routed expert (experts × (up + gate + down)); 0 for a dense MLP. */
+  routed: number;
+  /** MoE: the shared experts and their gate; 0 for a dense MLP. */
+  shared: number;
+  /** MoE: the router (experts × hidden, plus its bias); 0 for a dense MLP. */
+  router: number;
+  /** The layer's norms (2 or 4 of them). */
   norms: number;
   total: number;
+  /** What one token computes with: the attention, the norms, the router, topK routed experts and the shared ones. */
+  active: number;
   /** The largest single module (a linear layer with its bias), for ZeRO-3's gather buffer. */
   largestModule: number;
 }
@@ -33,32 +47,68 @@ export interface LayerParams {
  * The parameters of `layer` (a layer of `model`, from `layerAt`). With a whole layer this is the
  * model's layer; with `shardLayer(layer, t)` it is one tensor rank's shard: column-parallel
  * q/k/v/up/gate shard their weights and biases, row-parallel o/down shard their weights but
- * keep their (h-wide) biases whole, and the norms are replicated.
+ * keep their (h-wide) biases whole, and the norms are replicated. Module shapes follow the
+ * Hugging Face modeling code of each family (see docs/memory.md).
  */
 export function layerParams(model: Model, layer: LayerSpec): LayerParams {
   const h = model.hidden;
-  const { heads, kvHeads, headDim: d } = layer.attention;
-  const { ffn, activation } = layer.mlp;
+  const a = layer.attention;
   const bias = model.bias ? 1 : 0;
-  const q = h * heads * d + bias * heads * d;
-  const k = h * kvHeads * d + bias * kvHeads * d;
-  const v = k;
-  const o = heads * d * h + bias * h;
-  const up = h * ffn + bias * ffn;
-  const gate = activation === 'swiglu' ? up : 0;
-  const down = ffn * h + bias * h;
-  const norms = 2 * normParams(model);
+  const qkvBias = model.bias || model.qkvBias === true ? 1 : 0;
+  let q: number, k: number, v: number, o: number;
+  if (a.kind === 'gqa') {
+    const d = a.headDim;
+    q = h * a.heads * d + qkvBias * a.heads * d;
+    k = h * a.kvHeads * d + qkvBias * a.kvHeads * d;
+    v = k;
+    o = a.heads * d * h + bias * h;
+  } else {
+    const qk = a.qkNopeHeadDim + a.qkRopeHeadDim;
+    // DeepSeek-V2/V3 (transformers' DeepseekV3Attention): RMSNorms on both latents, no biases.
+    q = a.qLoraRank > 0 ? h * a.qLoraRank + a.qLoraRank + a.qLoraRank * a.heads * qk : h * a.heads * qk;
+    k = h * (a.kvLoraRank + a.qkRopeHeadDim) + a.kvLoraRank;
+    v = a.kvLoraRank * a.heads * (a.qkNopeHeadDim + a.vHeadDim);
+    o = a.heads * a.vHeadDim * h;
+  }
+  const attnExtra = (a.kind === 'gqa' && a.sinks ? a.heads : 0) + (model.qkNorm ? 2 * qkHeadDim(a) : 0);
+  const m = layer.mlp;
+  const width = m.kind === 'dense' ? m.ffn : m.expertFfn;
+  const up = h * width + bias * width;
+  const gate = gatedMlp(m.activation) ? up : 0;
+  const down = width * h + bias * h;
+  let routed = 0;
+  let shared = 0;
+  let router = 0;
+  let active = 0;
+  if (m.kind === 'moe') {
+    const expert = up + gate + down;
+    routed = m.experts * expert;
+    const sf = m.sharedFfn;
+    shared =
+      m.sharedExperts * ((gatedMlp(m.activation) ? 3 : 2) * h * sf + bias * ((gatedMlp(m.activation) ? 2 : 1) * sf + h)) +
+      (m.sharedGate ? h : 0);
+    router = m.experts * h + (m.routerBias ? m.experts : 0);
+    active = m.topK * expert;
+  }
+  const norms = (model.normsPerLayer ?? 2) * normParams(model);
+  const mlp = m.kind === 'dense' ? up + gate + down : routed + shared + router;
+  const attention = q + k + v + o + attnExtra;
   return {
     q,
     k,
     v,
     o,
+    attnExtra,
     up,
     gate,
     down,
+    routed,
+    shared,
+    router,
     norms,
-    total: q + k + v + o + up + gate + down + norms,
-    largestModule: Math.max(q, k, o, up, down, normParams(model)),
+    total: attention + mlp + norms,
+    active: attention + norms + (m.kind === 'dense' ? mlp : active + shared + router),
+    largestModule: Math.max(q, k, v, o, up, down, router, normParams(model)),
   };
 }
 

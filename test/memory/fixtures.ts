@@ -6,7 +6,7 @@ import { GPUS, type GpuSpec } from '../../src/facts/gpus.js';
 import type { ClusterSpec, Derived, Mesh, ModelSpec, ServePlan, Stage, TrainPlan } from '../../src/plan.js';
 import { MiB } from '../../src/format.js';
 import type { Span } from '../../src/source.js';
-import { buildModel, type Arch, type ModelSizes } from '../../src/model.js';
+import { buildModel, uniformLayer, type Arch, type ModelSizes } from '../../src/model.js';
 
 export { GiB, MiB } from '../../src/format.js';
 
@@ -73,7 +73,7 @@ export function cluster(gpus: number, gpu: GpuSpec = GPUS.H100_SXM_80GB!, gpusPe
 /** The checker's derived facts, from their definitions in src/plan.ts. */
 export function derive(model: ModelSpec, mesh: Mesh): Derived {
   const t = mesh.tensor;
-  const { attention: a, mlp } = model.layer;
+  const { attention: a, mlp } = uniformLayer(model);
   return {
     vocabPadded: Math.ceil(model.vocab / t) * t,
     headsPerRank: a.heads / t,
