@@ -54,21 +54,27 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIG_DIR = os.path.normpath(os.path.join(HERE, '..', '..', 'examples', 'configs'))
 
+# The copy of each file that was read (huggingface/transformers; "stored" = the commit the search index holds).
+TF = 'huggingface/transformers src/transformers/models/'
 MODELING_SOURCES = {
-    'gpt2': 'huggingface/transformers src/transformers/models/gpt2/modeling_gpt2.py',
-    'llama': 'huggingface/transformers src/transformers/models/llama/modeling_llama.py',
-    'mistral': 'huggingface/transformers src/transformers/models/mistral/modeling_mistral.py',
-    'mixtral': 'huggingface/transformers src/transformers/models/mixtral/modeling_mixtral.py',
-    'qwen2': 'huggingface/transformers src/transformers/models/qwen2/modular_qwen2.py',
-    'qwen3': 'huggingface/transformers src/transformers/models/qwen3/modular_qwen3.py',
-    'qwen2_moe': 'huggingface/transformers src/transformers/models/qwen2_moe/modular_qwen2_moe.py',
-    'qwen3_moe': 'huggingface/transformers src/transformers/models/qwen3_moe/modular_qwen3_moe.py',
-    'gemma2': 'huggingface/transformers src/transformers/models/gemma2/modular_gemma2.py',
-    'gemma3_text': 'huggingface/transformers src/transformers/models/gemma3/modular_gemma3.py',
-    'deepseek_v2': 'huggingface/transformers src/transformers/models/deepseek_v2/modular_deepseek_v2.py',
-    'deepseek_v3': 'huggingface/transformers src/transformers/models/deepseek_v3/modular_deepseek_v3.py',
-    'gpt_oss': 'huggingface/transformers src/transformers/models/gpt_oss/modeling_gpt_oss.py',
+    'gpt2': TF + 'gpt2/modeling_gpt2.py @0010f60284ab4b9d14b7df9c6525b1a2ad44e640',
+    'llama': TF + 'llama/modeling_llama.py @5dd4a63548857797727ae73eeb6a6e886ea02a3e (stored)',
+    'mistral': TF + 'mistral/modeling_mistral.py (as llama, no biases)',
+    'mixtral': TF + 'mixtral/modeling_mixtral.py @af3efdd71ee5b568dfdb71bb41d316df830147af (stored)',
+    'qwen2': TF + 'qwen2/modular_qwen2.py @ecbf7a09 (q/k/v bias=True, o_proj bias=False)',
+    'qwen3': TF + 'qwen3/modular_qwen3.py @02e8340b967815b4a5417c6273a7774aae298a03',
+    'qwen2_moe': TF + 'qwen2_moe/modular_qwen2_moe.py @001f85b38fb432858ace93f18622f07cec46d874',
+    'qwen3_moe': TF + 'qwen3_moe/modular_qwen3_moe.py @00eb1166685205e8b2c75ab33eee83dc77b18fca',
+    'gemma2': TF + 'gemma2/modular_gemma2.py @213da5a04374bcc99f879631d23687b4fa3bfce7 (stored)',
+    'gemma3_text': TF + 'gemma3/modular_gemma3.py @d903f323453edf4511f3eb8a5fe21e992a75d774 (stored)',
+    'deepseek_v2': TF + 'deepseek_v2/modular_deepseek_v2.py @000c33fdfde12e1ffafbfcdb3c926df5727a00b6',
+    'deepseek_v3': TF + 'deepseek_v3/modeling_deepseek_v3.py @00b676f8f0489b88652a31d70751cc540dd06305',
+    'gpt_oss': TF + 'gpt_oss/modeling_gpt_oss.py @00d4b3d2142cb4ced2f51b90614b5d26bc045015',
 }
+
+# Checkpoint tensors that transformers registers as buffers, not nn.Parameters: they are in the safetensors files
+# (so in the Hub's tensor sum) but not in model.num_parameters().
+BUFFER_SUFFIXES = ('e_score_correction_bias',)
 
 VLLM_KV_SOURCE = (
     'vllm-project/vllm vllm/v1/kv_cache_interface.py @001cabc1be16a59a70d720ed61a13b678c060a18: '
@@ -286,10 +292,9 @@ def mla_attention(t, p, c):
 
 
 def deepseek_sparse(c, i, v3):
-    if c.get('n_routed_experts') is None or i < c['first_k_dense_replace']:
-        return False
-    # DeepseekV3DecoderLayer tests only first_k_dense_replace; V2 also tests moe_layer_freq.
-    return True if v3 else i % c.get('moe_layer_freq', 1) == 0
+    # transformers' DeepseekV2DecoderLayer and DeepseekV3DecoderLayer both test only layer_idx >= first_k_dense_replace
+    # (DeepSeek's own remote code also tests i % moe_layer_freq == 0; moe_layer_freq is 1 in both configs here).
+    return c.get('n_routed_experts') is not None and i >= c['first_k_dense_replace']
 
 
 def deepseek_layer(t, p, c, i, v3):
@@ -442,6 +447,16 @@ def mxfp4_bytes(c, t):
     return mx * 17 // 32 + (t.total() - mx) * 2, mx
 
 
+def fp8_quantized(name, shape, module):
+    return (name.startswith('model.layers.') and len(shape) == 2 and 'norm' not in name and not name.endswith('mlp.gate.weight')
+            and module not in ('mtp', 'mtp_shared_copies'))
+
+
+def scale_tensors(t_main, t_mtp):
+    """One weight_scale_inv tensor per fp8 linear."""
+    return sum(1 for t in (t_main, t_mtp) for n, s, m in t.items if fp8_quantized(n, s, m))
+
+
 def fp8_block_bytes(c, t_main, t_mtp):
     """DeepSeek-V3 FP8 checkpoint: every 2-D linear in the decoder layers is e4m3 (1 B/param) with a float32
     weight_scale_inv [cdiv(out,128), cdiv(in,128)]; routers (mlp.gate.weight) stay bf16, e_score_correction_bias
@@ -454,8 +469,7 @@ def fp8_block_bytes(c, t_main, t_mtp):
             n = numel(shape)
             if name.endswith('e_score_correction_bias'):
                 total += 4 * n
-            elif (name.startswith('model.layers.') and len(shape) == 2 and 'norm' not in name and not name.endswith('mlp.gate.weight')
-                  and module not in ('mtp', 'mtp_shared_copies')):
+            elif fp8_quantized(name, shape, module):
                 s = cdiv(shape[0], bo) * cdiv(shape[1], bi)
                 scales += s
                 total += n + 4 * s
@@ -489,10 +503,34 @@ def layer_types(c):
     return ['full_attention'] * L
 
 
+def vllm_groups(types):
+    """vLLM's _get_kv_cache_groups_uniform_page_size (kv_cache_utils.py): bucket layers by spec; group_size is the
+    smallest bucket, or the largest when largest < 1.5 x smallest; each bucket splits into cdiv(n, group_size) groups
+    (the last padded). A model with one spec is one group holding every layer (_get_kv_cache_groups_uniform_spec).
+    Returns (group_size, [(type, layers_in_group)])."""
+    buckets = {}
+    for x in types:
+        buckets[x] = buckets.get(x, 0) + 1
+    if len(buckets) == 1:
+        (t, n), = buckets.items()
+        return n, [(t, n)]
+    mn, mx = min(buckets.values()), max(buckets.values())
+    gs = mx if mx < mn * 1.5 else mn
+    groups = []
+    for t in sorted(buckets):
+        n = buckets[t]
+        for g in range(cdiv(n, gs)):
+            groups.append((t, len(range(g, n, cdiv(n, gs)))))
+    return gs, groups
+
+
 def kv_reference(c, block_size=16, seq=32768, max_num_batched_tokens=8192, dtype_bytes=2):
+    """bf16 KV cache as vLLM v1 sizes it (kv_cache_interface.py, kv_cache_utils.py, single_type_kv_cache_manager.py)."""
     mt = c['model_type']
     L = c.get('num_hidden_layers') or c.get('n_layer')
+    at = {'max_model_len': seq, 'block_size': block_size, 'max_num_batched_tokens': max_num_batched_tokens, 'dtype_bytes': dtype_bytes}
     if mt in ('deepseek_v2', 'deepseek_v3'):
+        # MLA layers register one KV head of size kv_lora_rank + qk_rope_head_dim; the page has no K/V factor of 2.
         head = c['kv_lora_rank'] + c['qk_rope_head_dim']
         page = block_size * 1 * head * dtype_bytes
         return {
@@ -503,6 +541,9 @@ def kv_reference(c, block_size=16, seq=32768, max_num_batched_tokens=8192, dtype
             'page_size_bytes': page,
             'layers': L,
             'bytes_per_token': page // block_size * L,
+            'at': at,
+            'blocks_per_request': cdiv(seq, block_size),
+            'request_bytes_all_layers': cdiv(seq, block_size) * page * L,
         }
     if mt == 'gpt2':
         g, d = c['n_head'], c['n_embd'] // c['n_head']
@@ -512,6 +553,7 @@ def kv_reference(c, block_size=16, seq=32768, max_num_batched_tokens=8192, dtype
     types = layer_types(c)
     n_sliding = sum(1 for x in types if x == 'sliding_attention')
     n_full = L - n_sliding
+    full_blocks = cdiv(seq, block_size)
     ref = {
         'spec': 'FullAttentionSpec' if n_sliding == 0 else ('SlidingWindowSpec' if n_full == 0 else 'FullAttentionSpec+SlidingWindowSpec'),
         'num_kv_heads': g,
@@ -522,19 +564,40 @@ def kv_reference(c, block_size=16, seq=32768, max_num_batched_tokens=8192, dtype
         'full_attention_layers': n_full,
         'sliding_window_layers': n_sliding,
         'bytes_per_token_full_layers': page // block_size * n_full,
+        'at': at,
+        'full_layer_blocks_per_request': full_blocks,
     }
     if n_sliding:
         W = c['sliding_window']
-        full_blocks = cdiv(seq, block_size)
-        tokens = min(W - 1 + max_num_batched_tokens, seq)
-        sw_blocks = cdiv(tokens, block_size) + 1
-        ref['sliding_window'] = W
-        ref['at'] = {'max_model_len': seq, 'block_size': block_size, 'max_num_batched_tokens': max_num_batched_tokens}
-        ref['full_layer_blocks_per_request'] = full_blocks
-        ref['sliding_layer_blocks_per_request_worst_case'] = sw_blocks
-        ref['sliding_layer_max_memory_usage_bytes'] = sw_blocks * page
-        ref['full_layer_max_memory_usage_bytes'] = full_blocks * page
-        ref['request_worst_case_bytes_all_layers'] = n_full * full_blocks * page + n_sliding * sw_blocks * page
+        # SlidingWindowSpec.max_memory_usage_bytes: the admission / max-concurrency worst case per request.
+        sw_worst = cdiv(min(W - 1 + max_num_batched_tokens, seq), block_size) + 1
+        # SlidingWindowManager frees whole blocks before token n - W + 1; decoding the last token of a seq-token
+        # request (n = seq - 1 computed) holds the allocated blocks minus the freed ones.
+        n = seq - 1
+        sw_live = cdiv(n + 1, block_size) - max(0, n - W + 1) // block_size
+        gs, groups = vllm_groups(types)
+        need = {'full_attention': full_blocks, 'sliding_attention': sw_worst}
+        worst_blocks = sum(need[t] for t, _ in groups)
+        live = {'full_attention': full_blocks, 'sliding_attention': sw_live}
+        live_blocks = sum(live[t] for t, _ in groups)
+        ref.update({
+            'sliding_window': W,
+            'sliding_layer_blocks_per_request_worst_case': sw_worst,
+            'sliding_layer_max_memory_usage_bytes': sw_worst * page,
+            'sliding_layer_blocks_live_at_last_decode_step': sw_live,
+            'kv_cache_groups': {
+                'group_size': gs,
+                'groups': [{'type': t, 'layers': n_layers} for t, n_layers in groups],
+                'padding_layers': gs * len(groups) - L,
+                'block_bytes': page * gs,
+                'request_worst_case_blocks': worst_blocks,
+                'request_worst_case_bytes': worst_blocks * page * gs,
+                'request_live_blocks_at_last_decode_step': live_blocks,
+                'request_live_bytes_at_last_decode_step': live_blocks * page * gs,
+            },
+        })
+    else:
+        ref['request_bytes_all_layers'] = full_blocks * page * L
     return ref
 
 
@@ -548,12 +611,14 @@ def report(path):
     t = BUILDERS[mt](c)
     L = c.get('num_hidden_layers') or c.get('n_layer')
     modules, per_layer = breakdown(t, L)
+    buffers = sum(numel(sh) for n, sh, _ in t.items if n.endswith(BUFFER_SUFFIXES))
     r = {
         'config': os.path.relpath(path, os.path.join(HERE, '..', '..')),
         'model_type': mt,
         'modeling_source': MODELING_SOURCES[mt],
         'tensors': len(t.items),
         'total_params': t.total(),
+        'transformers_num_parameters': t.total() - buffers,
         'modules': modules,
         'per_layer': per_layer,
         'tied_embeddings': not any(n == 'lm_head.weight' for n, _, _ in t.items),
@@ -577,6 +642,7 @@ def report(path):
         }
         if q.get('quant_method') == 'fp8':
             b, scales = fp8_block_bytes(c, t, mtp)
+            r['checkpoint_tensor_count'] = len(t.items) + len(mtp.items) + scale_tensors(t, mtp)
             r['quantized'] = {
                 'method': 'fp8 block %s' % q['weight_block_size'],
                 'weight_scale_inv_params': scales,
@@ -592,6 +658,25 @@ def report(path):
     return r
 
 
+def checks(r, pubs):
+    """Each exact published figure against the oracle's: a mismatch must be explained, not averaged away."""
+    out = []
+    for p in pubs:
+        if p.get('kind') != 'exact':
+            continue
+        if 'total_params' in p:
+            out.append({'figure': 'total_params', 'published': p['total_params'], 'oracle': r['total_params'],
+                        'equal': p['total_params'] == r['total_params']})
+        if 'weight_bytes' in p:
+            ours = (r.get('quantized') or {}).get('weight_bytes')
+            out.append({'figure': 'weight_bytes', 'published': p['weight_bytes'], 'oracle': ours, 'equal': p['weight_bytes'] == ours})
+        if 'tensor_count_with_mtp_and_scales' in p:
+            ours = r.get('checkpoint_tensor_count')
+            out.append({'figure': 'checkpoint_tensor_count', 'published': p['tensor_count_with_mtp_and_scales'], 'oracle': ours,
+                        'equal': p['tensor_count_with_mtp_and_scales'] == ours})
+    return out
+
+
 def main():
     files = sorted(f for f in os.listdir(CONFIG_DIR) if f.endswith('.json'))
     published = {}
@@ -604,6 +689,7 @@ def main():
         r = report(os.path.join(CONFIG_DIR, f))
         if f in published:
             r['published'] = published[f]
+            r['checks'] = checks(r, published[f])
         models[f] = r
     out = {
         'generated_by': 'test/models/reference_params.py (independent of parplan; see its docstring for sources)',
