@@ -696,6 +696,14 @@ def main():
         'kv_cache_source': VLLM_KV_SOURCE,
         'models': models,
     }
+    if '--check' in sys.argv[1:]:
+        # Exit non-zero when any exact published figure disagrees with the oracle (a self-test of the oracle).
+        bad = [(f, c) for f, r in models.items() for c in r.get('checks', []) if not c['equal']]
+        for f, c in bad:
+            sys.stderr.write('%s: %s published %s, oracle %s\n' % (f, c['figure'], c['published'], c['oracle']))
+        n = sum(len(r.get('checks', [])) for r in models.values())
+        sys.stderr.write('%d of %d published exact figures agree\n' % (n - len(bad), n))
+        sys.exit(1 if bad else 0)
     json.dump(out, sys.stdout, indent=2)
     sys.stdout.write('\n')
 
