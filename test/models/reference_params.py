@@ -83,7 +83,15 @@ VLLM_KV_SOURCE = (
     'MLAAttentionSpec.real_page_size_bytes = block_size * num_kv_heads * head_size * dtype_size with num_kv_heads 1 and '
     'head_size kv_lora_rank + qk_rope_head_dim; FullAttentionSpec.max_memory_usage_bytes = cdiv(max_model_len, '
     'block_size) * page_size_bytes; SlidingWindowSpec.max_memory_usage_bytes = (cdiv(min(sliding_window - 1 + '
-    'max_num_batched_tokens, max_model_len), block_size) + 1) * page_size_bytes'
+    'max_num_batched_tokens, max_model_len), block_size) + 1) * page_size_bytes. '
+    'vllm/v1/core/kv_cache_utils.py @001cabc1be16a59a70d720ed61a13b678c060a18: _get_kv_cache_groups_uniform_page_size '
+    '(group_size = smallest bucket, or largest if largest < 1.5 x smallest; cdiv(n, group_size) groups per bucket) and '
+    'get_kv_cache_config_from_groups (group_size tensors of page_size * num_blocks). '
+    'vllm/v1/core/single_type_kv_cache_manager.py @002f34915134cfd1a7d6ed777edd67dcc2289466 (stored version '
+    '@129ab7c60cbb8eb11e875373e67f7e521b74aa30): SlidingWindowManager frees blocks before token '
+    'num_computed_tokens - sliding_window + 1. vllm/attention/layer.py (stored @5d4420da433893084e40e5ec8ead7ea37a9dfcc9): '
+    'a layer without a per-layer window takes cache_config.sliding_window, the model-level window, so '
+    'Mistral-7B-v0.1 (sliding_window 4096, no layer_types) slides on every layer.'
 )
 
 
