@@ -4,11 +4,12 @@
 Written from the Hugging Face modeling code and vLLM's KV-cache code, not from parplan: for each
 config it lists every parameter tensor (name and shape) as transformers' modeling_<type>.py creates
 it, sums the sizes, and computes vLLM v1's KV-cache page sizes with the formulas of
-vllm/v1/kv_cache_interface.py. It imports nothing from this repository and needs only the Python
+vllm/v1/kv_cache_interface.py and kv_cache_utils.py (VLLM_KV_SOURCE). It imports nothing from this repository and needs only the Python
 standard library.
 
 Regenerate the reference file with:
     /usr/bin/python3 test/models/reference_params.py > test/models/reference-counts.json
+and check every exact published figure in published-counts.json against the oracle with --check.
 
 Sources (huggingface/transformers, src/transformers/models/<type>/, at the commit of the copy read):
   gpt2         modeling_gpt2.py         GPT2Model: wte, wpe, h.N.{ln_1, attn.c_attn, attn.c_proj, ln_2,
@@ -31,11 +32,11 @@ Sources (huggingface/transformers, src/transformers/models/<type>/, at the commi
   gemma3_text  modular_gemma3.py        gemma2's four norms + q_norm/k_norm(head_dim); tied lm_head.
   deepseek_v2  modular_deepseek_v2.py   MLA: q_proj (q_lora_rank null) or q_a_proj + q_a_layernorm +
                                          q_b_proj; kv_a_proj_with_mqa, kv_a_layernorm, kv_b_proj, o_proj.
-                                         MoE iff i >= first_k_dense_replace and i % moe_layer_freq == 0;
-                                         gate [E, h]; shared_experts width moe_intermediate_size *
-                                         n_shared_experts.
-  deepseek_v3  modular_deepseek_v3.py   as v2, MoE iff i >= first_k_dense_replace, plus
-                                         gate.e_score_correction_bias [E]. The MTP layer
+                                         MoE iff i >= first_k_dense_replace; gate [E, h]; shared_experts
+                                         width moe_intermediate_size * n_shared_experts.
+  deepseek_v3  modeling_deepseek_v3.py  as v2, MoE iff i >= first_k_dense_replace, plus
+                                         gate.e_score_correction_bias [E] (a persistent buffer: in the
+                                         checkpoint, not in num_parameters()). The MTP layer
                                          (model.layers.61) is in _keys_to_ignore_on_load_unexpected,
                                          so transformers does not load it; it is reported separately
                                          (structure from deepseek-ai/DeepSeek-V3 README_WEIGHTS.md).
@@ -43,11 +44,11 @@ Sources (huggingface/transformers, src/transformers/models/<type>/, at the commi
                                          weight [E, h] + bias [E]; experts.gate_up_proj [E, h, 2f],
                                          gate_up_proj_bias [E, 2f], down_proj [E, f, h],
                                          down_proj_bias [E, h].
-The commits of the copies read are listed in MODELING_SOURCES below.
+The commits of the copies read are listed in MODELING_SOURCES below. Names follow the Hub checkpoints (newer
+transformers fuse experts into 3-D tensors on load; the element counts are the same).
 """
 
 import json
-import math
 import os
 import sys
 
