@@ -73,6 +73,21 @@ export interface Derived {
   gpusUsed: number;
 }
 
+/**
+ * How the routed experts of MoE layers split over the tensor × data ranks of each pipeline
+ * stage (Megatron-Core's expert grid, "MoE parallel folding"): the same ranks regrouped as
+ * tensor (expert tensor parallelism, fastest) × expert × data, with
+ * tensor × expert × data = mesh.tensor × mesh.data. Dense models: expert = 1.
+ */
+export interface ExpertMesh {
+  /** Ranks that split each expert's width (expert_tensor). */
+  tensor: number;
+  /** Ranks that split the routed experts between them (expert). */
+  expert: number;
+  /** Replicas of each expert shard (expert data parallelism): mesh.tensor × mesh.data / (tensor × expert). */
+  data: number;
+}
+
 interface PlanBase {
   name: string;
   /** The file the plan is declared in. */
@@ -82,6 +97,8 @@ interface PlanBase {
   model: ModelSpec;
   cluster: ClusterSpec;
   mesh: Mesh;
+  /** The expert grid of the MoE layers (expert = 1 without experts). */
+  experts: ExpertMesh;
   stages: Stage[];
   /** Fraction of each GPU held back, in [0, 1). */
   reserve: number;

@@ -16,6 +16,7 @@ import type { PlanContext } from './context.js';
 import { checkMeshSize } from './data.js';
 import { checkSchedule, checkStages } from './pipeline.js';
 import { checkBf16, checkEngineDtypes, checkNoEffect } from './precision.js';
+import { checkExperts } from './expert.js';
 import { checkTensor, deriveFacts } from './tensor.js';
 import { readBlock } from './values.js';
 
@@ -54,6 +55,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
   const tensorOk = checkTensor(ctx);
   const stages = checkStages(ctx);
   const meshOk = checkMeshSize(ctx);
+  const experts = checkExperts(ctx);
   checkNoEffect(ctx);
   const spans: Record<string, Span> = {};
   for (const [k, f] of fields.map) spans[k] = f.span;
@@ -65,6 +67,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     model,
     cluster,
     mesh,
+    experts: experts ?? { tensor: mesh.tensor, expert: 1, data: mesh.data },
     reserve: fields.valueOrDefault<number>('reserve'),
     workspaceBytes: fields.valueOrDefault<number>('workspace'),
     attention: fields.valueOrDefault<CheckedPlan['attention']>('attention'),
@@ -83,7 +86,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     const precisionOk = checkBf16(ctx, dtypes);
     const engine = fields.valueOrDefault<ServePlan['engine']>('engine');
     const engineOk = engine !== 'webgpu' || checkEngineDtypes(ctx, dtypes);
-    if (!b || !stages || !tensorOk || !meshOk || !precisionOk || !engineOk || hasErrors(out.slice(before))) return undefined;
+    if (!b || !stages || !tensorOk || !meshOk || !experts || !precisionOk || !engineOk || hasErrors(out.slice(before))) return undefined;
     const plan: ServePlan = { ...base, stages, mode, batch: b, kvDtype, engine, workspaceGiven: fields.has('workspace') };
     return plan;
   }
@@ -98,7 +101,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     { key: fields.has('precision') ? 'precision' : 'model.dtype', what: 'precision', dtype: precision },
     { key: 'grad_dtype', what: 'grad_dtype', dtype: gradDtype },
   ]);
-  if (!tb || !sched || !stages || !tensorOk || !meshOk || !precisionOk || hasErrors(out.slice(before))) return undefined;
+  if (!tb || !sched || !stages || !tensorOk || !meshOk || !experts || !precisionOk || hasErrors(out.slice(before))) return undefined;
   const plan: TrainPlan = {
     ...base,
     stages,

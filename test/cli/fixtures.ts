@@ -124,6 +124,7 @@ export function planResult(f: PlanFixture = {}): PlanResult {
     model: { ...llama3_8b, span: s },
     cluster: { name: 'h100x8', span: s, gpu, gpus: 8, nodes: 1, gpusPerNode: 8, networkGBs: 50 },
     mesh,
+    experts: { tensor: mesh.tensor, expert: 1, data: mesh.data },
     stages: Array.from({ length: mesh.pipeline }, (_, i) => ({
       index: i,
       firstLayer: (i * 32) / mesh.pipeline,

@@ -124,6 +124,7 @@ function base(model: ModelSpec, o: Common) {
     model,
     cluster: cluster(gpus, o.gpu, o.gpusPerNode),
     mesh,
+    experts: { tensor: mesh.tensor, expert: 1, data: mesh.data },
     stages: stages(model.layers, mesh.pipeline, o.stageLayers),
     reserve: o.reserve ?? 0.1,
     workspaceBytes: o.workspaceBytes ?? 256 * MiB,
