@@ -176,7 +176,16 @@ type TrainOpts = Common &
   Partial<
     Pick<
       TrainPlan,
-      'sequenceParallel' | 'schedule' | 'microbatches' | 'virtual' | 'zero' | 'recompute' | 'precision' | 'optimizer' | 'gradDtype'
+      | 'sequenceParallel'
+      | 'schedule'
+      | 'microbatches'
+      | 'virtual'
+      | 'zero'
+      | 'recompute'
+      | 'precision'
+      | 'optimizer'
+      | 'gradDtype'
+      | 'capacityFactor'
     >
   >;
 
@@ -197,5 +206,6 @@ export function trainPlan(model: ModelSpec, o: TrainOpts = {}): TrainPlan {
     precision: o.precision ?? 'bf16',
     optimizer: o.optimizer ?? 'adamw',
     gradDtype: o.gradDtype ?? 'fp32',
+    ...(o.capacityFactor !== undefined ? { capacityFactor: o.capacityFactor } : {}),
   };
 }
