@@ -53,8 +53,11 @@ export function moeRoutedBytes(plan: TrainPlan, f: LayerRankFacts): { routed: nu
  *   recompute = full:        2sbh           (÷ t with sequence parallelism)
  *   otherwise, without SP:   sbh(10 + (8 + c)/t)
  *              with SP:      sbh(18 + c)/t
- *   plus 5as²b/t unless attention = flash or recompute = selective.
- * Scaled by bytes(precision)/2 (the table assumes 16-bit activations).
+ *   plus 5as²b/t unless attention = flash or recompute = selective (a window W: 5as·min(s, W)b/t).
+ * Scaled by bytes(precision)/2 (the table assumes 16-bit activations). Per kind of layer `f`:
+ * MLA replaces the 8 by its own attention terms and adds its latents to the 10
+ * (`attentionFactors`); a MoE layer's c covers its shared experts only, and it adds the routed
+ * experts' 2R(2h + 3f_e/et) and the router's fp32 logits 4TE (`moeRoutedBytes`).
  */
 export function trainLayerActivationBytes(plan: TrainPlan, f: LayerRankFacts = plan.derived.layers[0]!): number {
   const s = plan.batch.seq;
@@ -66,10 +69,13 @@ export function trainLayerActivationBytes(plan: TrainPlan, f: LayerRankFacts = p
   const sbh = s * b * h;
   if (plan.recompute === 'full') return ((2 * sbh) / (plan.sequenceParallel ? t : 1)) * scale;
   const c = mlpFactor(plan, f);
-  const { shard: att, whole } = attentionFactors(plan, f);
+  const { shard, whole } = attentionFactors(plan, f);
   const base = 10 + whole;
-  let bytes = plan.sequenceParallel ? (sbh * (base + att + c)) / t : sbh * (base + (att + c) / t);
-  if (keepsScores(plan)) bytes += (5 * a * s * s * b) / t;
+  let bytes = plan.sequenceParallel ? (sbh * (base + shard + c)) / t : sbh * (base + (shard + c) / t);
+  // A sliding window W keeps s × min(s, W) scores per head (the band a windowed kernel computes).
+  const att = f.layer.attention;
+  const keys = att.kind === 'gqa' && att.window !== undefined ? Math.min(s, att.window) : s;
+  if (keepsScores(plan)) bytes += (5 * a * s * keys * b) / t;
   const moe = moeRoutedBytes(plan, f);
   return (bytes + moe.routed) * scale + moe.logits;
 }
