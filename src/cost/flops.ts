@@ -9,20 +9,9 @@
  * `layerFlops` is the one per-layer count, by op: the graph's compute steps (src/lower/layer.ts)
  * take their `flops` from it, and the cost model sums the ops it counts (`layerCountedFlops`).
  */
-import { layerParams, normParams } from '../memory/params.js';
+import { layerParams, normParams, stageRuns } from '../memory/params.js';
 import { qkHeadDim, shardLayer, sumLayers, vHeadDim, type AttentionSpec, type LayerSpec, type Model } from '../model.js';
 import type { CheckedPlan, LayerRankFacts, ModelSpec, ServePlan, Stage, TrainPlan } from '../plan.js';
-
-/** The stage's layers as runs of alike layers: (layers, per-rank facts). */
-export function stageLayerRuns(plan: CheckedPlan, stage: Stage): { n: number; f: LayerRankFacts }[] {
-  const last = stage.firstLayer + stage.layers - 1;
-  const out: { n: number; f: LayerRankFacts }[] = [];
-  for (const f of plan.derived.layers) {
-    const n = Math.min(f.last, last) - Math.max(f.first, stage.firstLayer) + 1;
-    if (n > 0) out.push({ n, f });
-  }
-  return out;
-}
 
 /** Parameters of one transformer layer on one tensor rank (its shard of q, k, v, o, MLP, norms); default: the first layer. */
 export function layerMatmulParams(plan: CheckedPlan, layer: LayerSpec = plan.derived.layers[0]!.layer): number {
@@ -134,7 +123,7 @@ export function layerCountedFlops(plan: CheckedPlan, dims: Dims, f: LayerRankFac
 /** The counted FLOPs of the stage's layers: Σ runs layers × layerCountedFlops. */
 export function stageLayerFlops(plan: CheckedPlan, stage: Stage, dims: Dims): number {
   let sum = 0;
-  for (const r of stageLayerRuns(plan, stage)) sum += r.n * layerCountedFlops(plan, dims, r.f);
+  for (const r of stageRuns(plan, stage)) sum += r.n * layerCountedFlops(plan, dims, r.f);
   return sum;
 }
 
@@ -159,7 +148,7 @@ export interface MicrobatchFlops {
  */
 export function trainMicrobatchFlops(plan: TrainPlan, stage: Stage): MicrobatchFlops {
   const dims = trainDims(plan);
-  const runs = stageLayerRuns(plan, stage);
+  const runs = stageRuns(plan, stage);
   const core = runs.reduce((s, r) => s + r.n * layerFlops(plan, dims, r.f).attention, 0);
   const layers = stageLayerFlops(plan, stage, dims);
   const forward = layers + 2 * outputMatmulParams(plan, stage) * dims.T;

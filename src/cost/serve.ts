@@ -9,11 +9,12 @@
 import { dtypeBytes } from '../facts/dtypes.js';
 import { serveActivationElementBytes } from '../memory/activations.js';
 import { kvReadBytes } from '../memory/kv-cache.js';
+import { stageRuns } from '../memory/params.js';
 import { outputWeightBytes, rankLayerBytes } from '../memory/weights.js';
 import type { ServePlan, Stage } from '../plan.js';
 import { allReduceBytes, bytesByLink, linkOf, pipelineHopCrossesNodes, tensorGroupCrossesNodes, TrafficSum } from './comm.js';
 import { AVERAGE_CONTEXT_FRACTION } from './constants.js';
-import { decodeFlops, prefillFlops, stageLayerRuns } from './flops.js';
+import { decodeFlops, prefillFlops } from './flops.js';
 import { max, over, sum, type Rates, type Time } from './rates.js';
 import type { Bound, ServeCost, ServeStageCost } from './types.js';
 
@@ -29,7 +30,7 @@ import type { Bound, ServeCost, ServeStageCost } from './types.js';
  */
 export function weightReadBytes(plan: ServePlan, stage: Stage, tokens = Infinity): number {
   let bytes = outputWeightBytes(plan, stage);
-  for (const r of stageLayerRuns(plan, stage)) {
+  for (const r of stageRuns(plan, stage)) {
     const w = rankLayerBytes(plan, r.f.layer);
     const m = r.f.layer.mlp;
     const touched = m.kind === 'moe' ? w.experts * touchedFraction(plan, m.experts, m.topK, tokens) : 0;

@@ -14,6 +14,7 @@ import { gatedMlp, qkHeadDim, sameLayer, type MoeMlp } from '../model.js';
 import { peakInFlight } from '../schedules/bubble.js';
 import type { ScheduleTable } from '../schedules/types.js';
 import type { CheckedPlan, LayerRankFacts, ServePlan, Stage, TrainPlan } from '../plan.js';
+import { stageRuns } from './params.js';
 import { webgpuLayout } from './webgpu.js';
 import { bytesText, num } from '../format.js';
 import { ceilBytes, type Part } from './format.js';
@@ -94,17 +95,6 @@ export function attentionFactors(plan: CheckedPlan, f: LayerRankFacts): { shard:
     shard: (2 * a.heads * (2 * qkHeadDim(a) + 2 * a.vHeadDim)) / h,
     whole: (2 * (a.qLoraRank + a.kvLoraRank + a.qkRopeHeadDim)) / h,
   };
-}
-
-/** The stage's layers as (count, per-rank facts) runs. */
-export function stageRuns(plan: CheckedPlan, stage: Stage): { n: number; f: LayerRankFacts }[] {
-  const last = stage.firstLayer + stage.layers - 1;
-  const out: { n: number; f: LayerRankFacts }[] = [];
-  for (const f of plan.derived.layers) {
-    const n = Math.min(f.last, last) - Math.max(f.first, stage.firstLayer) + 1;
-    if (n > 0) out.push({ n, f });
-  }
-  return out;
 }
 
 function keepsScores(plan: TrainPlan): boolean {

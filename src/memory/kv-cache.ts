@@ -19,6 +19,7 @@ import type { AttentionSpec } from '../model.js';
 import type { CheckedPlan, LayerRankFacts, ServePlan, Stage } from '../plan.js';
 import { bytesText, num } from '../format.js';
 import type { Part } from './format.js';
+import { stageRuns } from './params.js';
 
 /** KV-cache elements per token of one layer on one tensor rank: GQA 2 × KV heads per rank × head_dim; MLA the latent. */
 export function kvElementsPerToken(f: Pick<LayerRankFacts, 'layer' | 'kvHeadsPerRank'>): number {
@@ -41,7 +42,7 @@ export function kvTokensPerSequence(plan: ServePlan, window: number | undefined)
 }
 
 /** The stage's layers bucketed by KV spec (window, elements per token): one entry per kind of layer, in order of first appearance. */
-interface KvBucket {
+export interface KvBucket {
   window: number | undefined;
   elements: number;
   layers: number;
@@ -50,10 +51,7 @@ interface KvBucket {
 
 export function kvBuckets(plan: CheckedPlan, stage: Stage): KvBucket[] {
   const buckets: KvBucket[] = [];
-  const last = stage.firstLayer + stage.layers - 1;
-  for (const f of plan.derived.layers) {
-    const n = Math.min(f.last, last) - Math.max(f.first, stage.firstLayer) + 1;
-    if (n <= 0) continue;
+  for (const { n, f } of stageRuns(plan, stage)) {
     const window = windowOf(f.layer.attention);
     const elements = kvElementsPerToken(f);
     const b = buckets.find((x) => x.window === window && x.elements === elements);

@@ -4,7 +4,7 @@
  * and the parameters one device holds under Megatron's tensor and pipeline sharding.
  */
 import { gatedMlp, layerAt, layerRuns, qkHeadDim, shardLayer, sumLayers, type LayerSpec, type Model } from '../model.js';
-import type { CheckedPlan, Stage } from '../plan.js';
+import type { CheckedPlan, LayerRankFacts, Stage } from '../plan.js';
 
 /** Parameters of one normalization layer: rmsnorm has a weight (h), layernorm a weight and a bias (2h). */
 export function normParams(model: Model): number {
@@ -153,17 +153,18 @@ export function rankLayerParams(plan: CheckedPlan, layer: LayerSpec): LayerParam
   const p = layerParams(plan.model, shardLayer(layer, plan.mesh.tensor));
   const m = layer.mlp;
   if (m.kind === 'dense') return p;
-  const e = expertShardParams(plan, layer);
-  const routed = (m.experts / plan.experts.expert) * e;
-  return { ...p, routed, total: p.total - p.routed + routed, largestModule: p.largestModule };
+  const e = expertShard(plan, layer);
+  const routed = (m.experts / plan.experts.expert) * (e.up + e.gate + e.down);
+  // The largest module: attention, router or norm of the tensor shard, or one projection of an expert shard.
+  const largestModule = Math.max(p.q, p.k, p.v, p.o, p.router, normParams(plan.model), e.up, e.down);
+  return { ...p, routed, total: p.total - p.routed + routed, largestModule };
 }
 
-/** Parameters of one routed expert's expert_tensor shard (up, gate, down with their biases). */
-export function expertShardParams(plan: CheckedPlan, layer: LayerSpec): number {
+/** One routed expert's expert_tensor shard: its up, gate and down projections with their biases. */
+function expertShard(plan: CheckedPlan, layer: LayerSpec): LayerParams {
   const m = layer.mlp;
-  if (m.kind !== 'moe') return 0;
-  const shard = layerParams(plan.model, { attention: layer.attention, mlp: { ...m, expertFfn: m.expertFfn / plan.experts.tensor } });
-  return shard.up + shard.gate + shard.down;
+  if (m.kind !== 'moe') throw new Error('expertShard needs a MoE layer');
+  return layerParams(plan.model, { attention: layer.attention, mlp: { ...m, expertFfn: m.expertFfn / plan.experts.tensor } });
 }
 
 /**
@@ -211,6 +212,17 @@ export function deviceParams(plan: CheckedPlan, stage: Stage, _tensorRank = 0): 
       output,
     ),
   };
+}
+
+/** The stage's layers as runs of alike layers: (layer count, per-rank facts), in layer order. */
+export function stageRuns(plan: CheckedPlan, stage: Stage): { n: number; f: LayerRankFacts }[] {
+  const last = stage.firstLayer + stage.layers - 1;
+  const out: { n: number; f: LayerRankFacts }[] = [];
+  for (const f of plan.derived.layers) {
+    const n = Math.min(f.last, last) - Math.max(f.first, stage.firstLayer) + 1;
+    if (n > 0) out.push({ n, f });
+  }
+  return out;
 }
 
 /** The number of parameters on one device; `stage` is a Stage or its index. */

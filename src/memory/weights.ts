@@ -94,17 +94,21 @@ export function rankLinears(plan: CheckedPlan, layer: LayerSpec): Linear[] {
  * of its routed experts alone, with the routed experts it holds: what a decode step reads of it.
  */
 export function rankLayerBytes(plan: CheckedPlan, layer: LayerSpec): { bytes: number; routedBytes: number; experts: number } {
-  const linears = rankLinears(plan, layer);
   const p = rankLayerParams(plan, layer);
-  const bytes = storedBytes(plan.model, linears, p.total).bytes;
   const m = layer.mlp;
+  const experts = m.kind === 'moe' ? m.experts / plan.experts.expert : 0;
+  // Without quantization every parameter is in dtype: no shapes needed.
+  if (!plan.model.quant)
+    return { bytes: dtypeBytes(p.total, plan.model.dtype), routedBytes: dtypeBytes(p.routed, plan.model.dtype), experts };
+  const linears = rankLinears(plan, layer);
+  const bytes = storedBytes(plan.model, linears, p.total).bytes;
   if (m.kind === 'dense') return { bytes, routedBytes: 0, experts: 0 };
   const routedBytes = storedBytes(
     plan.model,
     linears.filter((l) => l.part === 'routed'),
     p.routed,
   ).bytes;
-  return { bytes, routedBytes, experts: m.experts / plan.experts.expert };
+  return { bytes, routedBytes, experts };
 }
 
 /** Stored bytes of the output layer on one tensor rank of `stage` (quantized only with quant_lm_head). */
