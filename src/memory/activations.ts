@@ -184,22 +184,20 @@ export function trainActivations(plan: TrainPlan, stage: Stage): Part {
   const runs = stageRuns(plan, stage);
   // Layer-microbatches held at the peak, shared out over the stage's kinds of layer by their counts.
   const held = layersInFlight(plan, stage);
-  let total = 0;
-  for (const r of runs) total += (held * r.n * trainLayerActivationBytes(plan, r.f)) / stage.layers;
+  const kinds = uniqueKinds(runs).map((k) => ({ ...k, bytes: trainLayerActivationBytes(plan, k.f) }));
+  const one = kinds.length === 1 ? kinds[0]! : undefined;
+  let total = one ? held * one.bytes : kinds.reduce((sum, k) => sum + (held * k.n * k.bytes) / stage.layers, 0);
   const chunks = inFlightChunks(plan, stage.index);
   const heldText =
     plan.schedule === 'interleaved' || (plan.schedule === 'table' && plan.virtual > 1)
       ? `${chunks} chunks in flight (${plan.schedule === 'table' ? 'action table' : 'interleaved'}, v = ${plan.virtual}) × ${num(stage.layers / plan.virtual)} layers`
       : `${stage.layers} layers × ${chunks} microbatches in flight (${plan.schedule})`;
-  const kinds = uniqueKinds(runs);
+  const first = one?.f ?? plan.derived.layers[0]!;
   let why =
     kinds.length <= 1
-      ? `activations: ${heldText} × ${num(trainLayerActivationBytes(plan, runs[0]?.f))} B/layer [${layerFormula(plan, runs[0]?.f)}; s=${s} b=${b} h=${h} a=${(runs[0]?.f ?? plan.derived.layers[0]!).layer.attention.heads} t=${t}]`
+      ? `activations: ${heldText} × ${num(one ? one.bytes : trainLayerActivationBytes(plan, first))} B/layer [${layerFormula(plan, first)}; s=${s} b=${b} h=${h} a=${first.layer.attention.heads} t=${t}]`
       : `activations: ${heldText}, by kind of layer: ${kinds
-          .map(
-            (k) =>
-              `${k.n} × ${num(trainLayerActivationBytes(plan, k.f))} B/layer [${layerFormula(plan, k.f)}; a=${k.f.layer.attention.heads}]`,
-          )
+          .map((k) => `${k.n} × ${num(k.bytes)} B/layer [${layerFormula(plan, k.f)}; a=${k.f.layer.attention.heads}]`)
           .join(' + ')} (s=${s} b=${b} h=${h} t=${t})`;
   if (stage.hasEmbedding) {
     // int64 token ids (8sb, needed whole on every tensor rank) + the 1-byte embedding dropout mask (sbh, ÷ t with SP).
