@@ -3,7 +3,7 @@
  * and what is padded or replicated to make it split evenly (vocab, KV heads).
  */
 import { diag } from '../diagnostics/diagnostic.js';
-import { layerRuns, uniformLayer, type Model } from '../model.js';
+import { layerRuns, type LayerSpec, type Model } from '../model.js';
 import type { Derived, Mesh } from '../plan.js';
 import { spanOf, type PlanContext } from './context.js';
 
@@ -26,16 +26,22 @@ export function validTensorDegrees(model: Model, max: number): number[] {
 /** Facts that follow from the model and the mesh; assumes the checks below passed. */
 export function deriveFacts(model: Model, mesh: Mesh): Derived {
   const t = mesh.tensor;
-  const { attention: a, mlp } = uniformLayer(model, 'per-rank facts');
-  const kvHeadsPerRank = a.kvHeads >= t ? a.kvHeads / t : 1;
+  // Stopgap until the memory helper's per-layer facts land: the default layer's widths.
+  const { heads, kvHeads, ffn } = widths(model.layer);
+  const kvHeadsPerRank = kvHeads >= t ? kvHeads / t : 1;
   return {
     vocabPadded: Math.ceil(model.vocab / t) * t,
-    headsPerRank: a.heads / t,
+    headsPerRank: heads / t,
     kvHeadsPerRank,
-    kvReplication: a.kvHeads >= t ? 1 : t / a.kvHeads,
-    ffnPerRank: mlp.ffn / t,
+    kvReplication: kvHeads >= t ? 1 : t / kvHeads,
+    ffnPerRank: ffn / t,
     gpusUsed: t * mesh.pipeline * mesh.data,
   };
+}
+
+/** Heads, KV heads (MLA: one latent) and MLP width (MoE: one expert's) of a layer. */
+function widths({ attention: a, mlp }: LayerSpec): { heads: number; kvHeads: number; ffn: number } {
+  return { heads: a.heads, kvHeads: a.kind === 'gqa' ? a.kvHeads : a.heads, ffn: mlp.kind === 'dense' ? mlp.ffn : mlp.expertFfn };
 }
 
 function suggestion(ctx: PlanContext): string {
@@ -57,9 +63,7 @@ export function checkTensor(ctx: PlanContext): boolean {
   if (t === 1) return true;
   const at = spanOf(ctx, 'tensor');
   const related = [{ span: model.span, message: `model '${model.name}' declared here` }];
-  const layer = uniformLayer(model, 'the tensor check');
-  const { heads, kvHeads } = layer.attention;
-  const { ffn } = layer.mlp;
+  const { heads, kvHeads, ffn } = widths(model.layer);
   let ok = true;
   if (heads % t !== 0) {
     out.push(diag('PP3001', at, { heads, tensor: t }, { help: suggestion(ctx), related }));
