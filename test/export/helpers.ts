@@ -3,6 +3,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { analyze } from '../../src/analyze.js';
+import { checkProgram } from '../../src/check/index.js';
+import { cachedHost, loadProgram, nodeHost, type CachedFile } from '../../src/load.js';
+import type { CheckedPlan } from '../../src/plan.js';
 import type { Diagnostic } from '../../src/diagnostics/diagnostic.js';
 import { exportPlan, type Engine, type ExportOptions, type ExportResult } from '../../src/export/index.js';
 
@@ -36,4 +39,21 @@ export function trainPlan(extra: string, batch = 'global = 64  micro = 1  seq = 
 
 export function servePlan(extra: string, batch = 'max_batch = 16  seq = 4096'): string {
   return `${MODELS}\nplan s {\n  model = llama  cluster = node  mode = serve\n  ${extra}\n  batch { ${batch} }\n}\n`;
+}
+
+/** Export fixtures: plans of the newer model kinds (MoE, MLA, windows, rope scaling), one file per model. */
+export const FIXTURES = join('test', 'export', 'fixtures'); // relative: the path appears in the exported headers
+
+/**
+ * The checked plans of a file, through the checker only (no memory model): exporters read the
+ * checked plan, and the fixtures' models need not fit for their exports to be compared.
+ */
+export function checkedPlans(file: string): CheckedPlan[] {
+  const out: Diagnostic[] = [];
+  const program = loadProgram(file, cachedHost(nodeHost), new Map<string, CachedFile>(), out);
+  if (!program) throw new Error(`${file} does not load:\n${show(out).join('\n')}`);
+  const checked = checkProgram(program.files, program.root);
+  const errors = [...out, ...checked.diagnostics].filter((d) => d.severity === 'error');
+  if (errors.length > 0) throw new Error(`${file} does not check:\n${show(errors).join('\n')}`);
+  return checked.plans;
 }
