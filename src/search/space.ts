@@ -11,6 +11,10 @@ export interface MeshKnobs {
   tensor: number;
   pipeline: number;
   data: number;
+  /** MoE models only: the expert-parallel degree (absent for dense models, which have no expert grid). */
+  expert?: number;
+  /** MoE models only: the expert tensor-parallel degree. */
+  expertTensor?: number;
 }
 
 export interface TrainKnobs extends MeshKnobs {
@@ -63,11 +67,33 @@ export function pipelineDegrees(gpusPerTensorGroup: number, layers: number): num
   return divisors(gpusPerTensorGroup).filter((p) => p <= layers);
 }
 
-/** Every mesh that uses all the GPUs: tensor × pipeline × data = gpus (idle GPUs are never faster). */
-export function meshes(gpus: number, gpusPerNode: number, layers: number): MeshKnobs[] {
+/**
+ * Expert grids over a stage's tensor × data ranks for `experts` routed experts: expert tensor is
+ * the tensor degree (Megatron-Core's default, and what a dense layer does) or 1 (whole experts, the
+ * choice for fine-grained experts and the only one vLLM's expert parallelism has); the expert
+ * degree divides the experts and the ranks left, so expert × expert_tensor divides tensor × data
+ * (the checker's rule, src/check/expert.ts, which still judges every candidate). At most 2 × 240.
+ */
+export function expertGrids(tensor: number, data: number, experts: number): Pick<MeshKnobs, 'expert' | 'expertTensor'>[] {
+  const out: Pick<MeshKnobs, 'expert' | 'expertTensor'>[] = [];
+  for (const expertTensor of tensor > 1 ? [tensor, 1] : [1]) {
+    for (const expert of divisors((tensor * data) / expertTensor)) if (experts % expert === 0) out.push({ expert, expertTensor });
+  }
+  return out;
+}
+
+/**
+ * Every mesh that uses all the GPUs: tensor × pipeline × data = gpus (idle GPUs are never faster);
+ * for a MoE model (`experts` routed experts) each mesh once per expert grid.
+ */
+export function meshes(gpus: number, gpusPerNode: number, layers: number, experts?: number): MeshKnobs[] {
   const out: MeshKnobs[] = [];
   for (const tensor of tensorDegrees(gpus, gpusPerNode)) {
-    for (const pipeline of pipelineDegrees(gpus / tensor, layers)) out.push({ tensor, pipeline, data: gpus / (tensor * pipeline) });
+    for (const pipeline of pipelineDegrees(gpus / tensor, layers)) {
+      const mesh = { tensor, pipeline, data: gpus / (tensor * pipeline) };
+      if (experts === undefined) out.push(mesh);
+      else for (const grid of expertGrids(tensor, mesh.data, experts)) out.push({ ...mesh, ...grid });
+    }
   }
   return out;
 }
@@ -109,9 +135,9 @@ export interface TrainGroup {
   micro: number;
 }
 
-export function trainGroups(gpus: number, gpusPerNode: number, layers: number, global: number): TrainGroup[] {
+export function trainGroups(gpus: number, gpusPerNode: number, layers: number, global: number, experts?: number): TrainGroup[] {
   const out: TrainGroup[] = [];
-  for (const mesh of meshes(gpus, gpusPerNode, layers)) {
+  for (const mesh of meshes(gpus, gpusPerNode, layers, experts)) {
     for (const schedule of schedules(mesh.pipeline, layers)) {
       for (const micro of microBatches(global, mesh.data)) out.push({ mesh, schedule, micro });
     }
@@ -132,8 +158,9 @@ export function groupCandidates(g: TrainGroup): TrainKnobs[] {
   return out;
 }
 
-export function serveCandidates(gpus: number, gpusPerNode: number, layers: number): ServeKnobs[] {
+export function serveCandidates(gpus: number, gpusPerNode: number, layers: number, experts?: number): ServeKnobs[] {
   const out: ServeKnobs[] = [];
-  for (const mesh of meshes(gpus, gpusPerNode, layers)) for (const maxBatch of MAX_BATCHES) out.push({ mode: 'serve', ...mesh, maxBatch });
+  for (const mesh of meshes(gpus, gpusPerNode, layers, experts))
+    for (const maxBatch of MAX_BATCHES) out.push({ mode: 'serve', ...mesh, maxBatch });
   return out;
 }
