@@ -60,6 +60,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
   const spans: Record<string, Span> = {};
   for (const [k, f] of fields.map) spans[k] = f.span;
   if (batch) for (const [k, f] of batch.map) spans[`batch.${k}`] = f.span;
+  const expertMesh = experts ?? { tensor: mesh.tensor, expert: 1, data: mesh.data };
   const base = {
     name: decl.name,
     file,
@@ -67,11 +68,11 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     model,
     cluster,
     mesh,
-    experts: experts ?? { tensor: mesh.tensor, expert: 1, data: mesh.data },
+    experts: expertMesh,
     reserve: fields.valueOrDefault<number>('reserve'),
     workspaceBytes: fields.valueOrDefault<number>('workspace'),
     attention: fields.valueOrDefault<CheckedPlan['attention']>('attention'),
-    derived: deriveFacts(model, mesh),
+    derived: deriveFacts(model, mesh, expertMesh),
     spans,
   };
 
@@ -87,7 +88,16 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     const engine = fields.valueOrDefault<ServePlan['engine']>('engine');
     const engineOk = engine !== 'webgpu' || checkEngineDtypes(ctx, dtypes);
     if (!b || !stages || !tensorOk || !meshOk || !experts || !precisionOk || !engineOk || hasErrors(out.slice(before))) return undefined;
-    const plan: ServePlan = { ...base, stages, mode, batch: b, kvDtype, engine, workspaceGiven: fields.has('workspace') };
+    const plan: ServePlan = {
+      ...base,
+      stages,
+      mode,
+      batch: b,
+      kvDtype,
+      kvBlock: fields.valueOrDefault<number>('kv_block'),
+      engine,
+      workspaceGiven: fields.has('workspace'),
+    };
     return plan;
   }
 
@@ -117,6 +127,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     precision,
     optimizer: fields.valueOrDefault<TrainPlan['optimizer']>('optimizer'),
     gradDtype,
+    ...(fields.has('capacity_factor') ? { capacityFactor: fields.value<number>('capacity_factor')! } : {}),
   };
   return plan;
 }

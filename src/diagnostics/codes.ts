@@ -126,6 +126,7 @@ export const CODES = {
   PP3022: { severity: 'error', title: 'virtual-without-interleaved', message: "'virtual' needs schedule = interleaved" },
   PP3024: { severity: 'error', title: 'engine-dtype', message: 'the webgpu engine cannot run {what} = {dtype}' },
   PP3023: { severity: 'error', title: 'bf16-unsupported', message: '{what} is bf16, but {gpu} has no bf16 arithmetic' },
+  PP3035: { severity: 'error', title: 'expert-width-not-divisible', message: '{key} = {width} is not divisible by {axis} = {degree}' },
 
   // 4xxx: memory fit
   PP4001: { severity: 'error', title: 'does-not-fit', message: "plan '{plan}' does not fit: {worst}" },
