@@ -1,7 +1,6 @@
 /**
  * Golden files: every example plan, and every plan of test/export/fixtures (MoE, MLA, sliding
- * windows, rope scaling; checked without the memory model), exported to every engine whose mode
- * it has. Each directory test/export/golden/<file>.<engine>/ holds the files and
+ * windows, rope scaling), exported to every engine whose mode it has. Each directory test/export/golden/<file>.<engine>/ holds the files and
  * `diagnostics.txt`. UPDATE=1 rewrites them (as test/cases does).
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { analyze } from '../../src/analyze.js';
 import { ENGINES, exportPlan, type Engine } from '../../src/export/index.js';
 import type { CheckedPlan } from '../../src/plan.js';
-import { checkedPlans, FIXTURES, show } from './helpers.js';
+import { FIXTURES, show } from './helpers.js';
 
 const GOLDEN = join(import.meta.dirname, 'golden');
 const EXAMPLES = 'examples';
@@ -23,9 +22,9 @@ const fixtures = readdirSync(FIXTURES)
   .filter((f) => f.endsWith('.plan'))
   .sort();
 
-/** The plans of an example (as `parplan export` checks it) or of a fixture (checker only). */
+/** The plans of a file, as `parplan export` checks them. */
 function plansOf(file: string): CheckedPlan[] {
-  return file.startsWith(FIXTURES) ? checkedPlans(file) : analyze([file]).results.map((r) => r.plan);
+  return analyze([file]).results.map((r) => r.plan);
 }
 
 /** What a golden directory should hold: file name → text. */

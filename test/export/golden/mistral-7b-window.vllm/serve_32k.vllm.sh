@@ -15,7 +15,7 @@ CUDA_VISIBLE_DEVICES=0,1 vllm serve "${MODEL:?set MODEL to the Hugging Face id o
   --tensor-parallel-size 2 \
   --pipeline-parallel-size 1 \
   --max-model-len 32768 \
-  --max-num-seqs 32 \
+  --max-num-seqs 16 \
   --max-num-batched-tokens 32768 \
   --dtype bfloat16 \
   --kv-cache-dtype auto \
@@ -27,7 +27,7 @@ CUDA_VISIBLE_DEVICES=2,3 vllm serve "${MODEL:?set MODEL to the Hugging Face id o
   --tensor-parallel-size 2 \
   --pipeline-parallel-size 1 \
   --max-model-len 32768 \
-  --max-num-seqs 32 \
+  --max-num-seqs 16 \
   --max-num-batched-tokens 32768 \
   --dtype bfloat16 \
   --kv-cache-dtype auto \
@@ -39,7 +39,7 @@ CUDA_VISIBLE_DEVICES=4,5 vllm serve "${MODEL:?set MODEL to the Hugging Face id o
   --tensor-parallel-size 2 \
   --pipeline-parallel-size 1 \
   --max-model-len 32768 \
-  --max-num-seqs 32 \
+  --max-num-seqs 16 \
   --max-num-batched-tokens 32768 \
   --dtype bfloat16 \
   --kv-cache-dtype auto \
@@ -51,7 +51,7 @@ CUDA_VISIBLE_DEVICES=6,7 vllm serve "${MODEL:?set MODEL to the Hugging Face id o
   --tensor-parallel-size 2 \
   --pipeline-parallel-size 1 \
   --max-model-len 32768 \
-  --max-num-seqs 32 \
+  --max-num-seqs 16 \
   --max-num-batched-tokens 32768 \
   --dtype bfloat16 \
   --kv-cache-dtype auto \

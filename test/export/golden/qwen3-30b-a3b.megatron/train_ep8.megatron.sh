@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Megatron-LM launch for plan 'train_ep8' (test/export/fixtures/qwen3-30b-a3b.plan), written by parplan export.
-# tensor 1 × pipeline 1 × data 8 = 8 GPUs of cluster 'h100x8' (8 × NVIDIA H100 SXM5 80GB); run from a Megatron-LM checkout.
-# Experts: expert tensor 1 × expert 8 × expert data 1 over each stage's tensor × data ranks.
+# tensor 1 × pipeline 1 × data 16 = 16 GPUs of cluster 'h100x16' (2 nodes × 8 NVIDIA H100 SXM5 80GB); run from a Megatron-LM checkout.
+# Experts: expert tensor 1 × expert 8 × expert data 2 over each stage's tensor × data ranks.
 # Option names as in:
 #   NVIDIA/Megatron-LM/megatron/training/arguments.py@000c4ac24f61
 #   NVIDIA/Megatron-LM/pretrain_gpt.py@aa5bf2ca1342
@@ -35,12 +35,13 @@ ARGS=(
   --pipeline-model-parallel-size 1
   --expert-model-parallel-size 8
   --moe-token-dispatcher-type alltoall
-  --use-megatron-fsdp
-  --data-parallel-sharding-strategy optim_grads
-  --ckpt-format fsdp_dtensor
+  --use-distributed-optimizer
   --micro-batch-size 1
   --global-batch-size 64
   --seq-length 4096
+  --recompute-granularity full
+  --recompute-method uniform
+  --recompute-num-layers 1
   --bf16
   --accumulate-allreduce-grads-in-fp32
   --optimizer adam
@@ -49,12 +50,22 @@ ARGS=(
   --data-path "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
 )
 
-# the only node
+# node 0 of 2: run on that node
 torchrun \
-  --nnodes 1 \
+  --nnodes 2 \
   --nproc-per-node 8 \
   --node-rank 0 \
   --rdzv-backend c10d \
-  --rdzv-endpoint localhost:29500 \
+  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
+  --rdzv-id train_ep8 \
+  pretrain_gpt.py "${ARGS[@]}"
+
+# node 1 of 2: run on that node
+torchrun \
+  --nnodes 2 \
+  --nproc-per-node 8 \
+  --node-rank 1 \
+  --rdzv-backend c10d \
+  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
   --rdzv-id train_ep8 \
   pretrain_gpt.py "${ARGS[@]}"
