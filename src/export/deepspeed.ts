@@ -142,7 +142,8 @@ function expertCheck(plan: TrainPlan, f: Findings): boolean {
     `num_experts=${moe.experts}`,
     `ep_size=${e.expert}`,
     `k=${moe.topK}`,
-    f.given('capacity_factor') ? "capacity_factor=<the plan's capacity_factor>" : 'drop_tokens=False',
+    // DeepSpeed-MoE drops tokens over capacity by default (and dispatches capacity-sized, padded buffers).
+    plan.capacityFactor !== undefined ? `capacity_factor=${plan.capacityFactor}` : 'drop_tokens=False',
     ...(e.tensor > 1 ? ['enable_expert_tensor_parallelism=True'] : []),
   ];
   f.approximated(

@@ -289,14 +289,9 @@ function moeArgs(plan: TrainPlan, shape: LayerShape, moe: MoeMlp, f: Findings): 
       'set expert_tensor = 1',
     );
   }
-  if (f.given('capacity_factor')) {
-    f.notExpressible(
-      'capacity_factor',
-      'capacity_factor',
-      "parplan's export does not carry the capacity factor yet, and without --moe-expert-capacity-factor Megatron runs dropless, which the plan was not checked for",
-      'remove capacity_factor (dropless) and check the plan again',
-    );
-  }
+  // Capacity: each expert takes at most capacity_factor × its even share, padded to it (the plan's memory counts the padding).
+  if (plan.capacityFactor !== undefined)
+    args.push(['--moe-expert-capacity-factor', String(plan.capacityFactor)], ['--moe-pad-expert-input-to-capacity']);
   return args;
 }
 

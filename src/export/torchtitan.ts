@@ -209,6 +209,7 @@ function dataParallelConfig(plan: TrainPlan, f: Findings): Config {
 function expertConfig(plan: TrainPlan, f: Findings): Config {
   const e = plan.experts;
   const { tensor, data } = plan.mesh;
+  capacityCheck(plan, f);
   if (e.expert === 1) {
     if (e.tensor > tensor)
       f.notExpressible(
@@ -251,6 +252,30 @@ function expertConfig(plan: TrainPlan, f: Findings): Config {
     ['parallelism.expert_parallel_degree', e.expert],
     ['parallelism.expert_tensor_parallel_degree', e.tensor],
   ];
+}
+
+/**
+ * Its MoE layers are dropless (no capacity setting in the job config): every routed token is
+ * kept, k·T routed copies on balanced routing, which is no more than the plan's padded
+ * capacity_factor × k·T when the factor is at least 1 (src/memory/activations.ts).
+ */
+function capacityCheck(plan: TrainPlan, f: Findings): void {
+  const cf = plan.capacityFactor;
+  if (cf === undefined) return;
+  if (cf >= 1)
+    f.approximated(
+      'capacity_factor',
+      `capacity_factor = ${cf}`,
+      'its MoE layers are dropless (no capacity): no tokens are dropped, and on balanced routing they need no more memory than the padded capacity',
+      'remove capacity_factor',
+    );
+  else
+    f.notExpressible(
+      'capacity_factor',
+      `capacity_factor = ${cf}`,
+      'its MoE layers are dropless, so each expert takes every token routed to it, more than the capacity the plan was checked for',
+      'remove capacity_factor (dropless) and check the plan again',
+    );
 }
 
 function modelParallelConfig(plan: TrainPlan, f: Findings, csv: string): Config {

@@ -121,6 +121,8 @@ function engineArgs(plan: ServePlan, f: Findings): Arg<VllmFlag>[] {
   args.push(['--dtype', modelDtype(plan, f)]);
   const kv = cacheDtype(plan, f);
   if (kv !== undefined) args.push(['--kv-cache-dtype', kv]);
+  // Only when the plan sets it: vLLM picks the page size per attention backend otherwise (16 on CUDA; MLA backends need their own).
+  if (f.given('kv_block')) args.push(['--block-size', String(plan.kvBlock)]);
   args.push(['--gpu-memory-utilization', String(Number((1 - plan.reserve).toFixed(4)))]);
   return args;
 }

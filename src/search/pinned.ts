@@ -56,6 +56,7 @@ export function pinnedSettings(plan: CheckedPlan): Setting[] {
         int('max_prefill_tokens', b.maxPrefillTokens),
       ]),
       word('kv_dtype', plan.kvDtype),
+      int('kv_block', plan.kvBlock),
       word('engine', plan.engine),
     );
   } else {
@@ -73,6 +74,7 @@ export function pinnedSettings(plan: CheckedPlan): Setting[] {
       word('optimizer', plan.optimizer),
       word('grad_dtype', plan.gradDtype),
     );
+    if (plan.capacityFactor !== undefined) out.push({ key: 'capacity_factor', value: { kind: 'number', value: plan.capacityFactor } });
   }
   out.push(word('attention', plan.attention), fractionSetting('reserve', plan.reserve));
   // The webgpu engine counts its own scratch unless the plan sets one: keep that choice.

@@ -70,7 +70,7 @@ export const DEEPSPEED_MOE = {
   repo: 'deepspeedai/DeepSpeed',
   path: 'deepspeed/moe/layer.py',
   commit: '639460ab3299c47139aff6a28627aa4e901391ba',
-  names: ['num_experts', 'ep_size', 'k', 'drop_tokens', 'enable_expert_tensor_parallelism'],
+  names: ['num_experts', 'ep_size', 'k', 'capacity_factor', 'drop_tokens', 'enable_expert_tensor_parallelism'],
 } as const satisfies OptionSource;
 
 export type DeepSpeedMoeArg = (typeof DEEPSPEED_MOE.names)[number];

@@ -107,6 +107,8 @@ export const MEGATRON_CONFIG_ARGS = {
     '--moe-router-enable-expert-bias',
     '--moe-router-bias-update-rate',
     '--moe-token-dispatcher-type',
+    '--moe-expert-capacity-factor',
+    '--moe-pad-expert-input-to-capacity',
     '--multi-latent-attention',
     '--qk-layernorm',
     '--add-qkv-bias',
