@@ -68,16 +68,31 @@ export function pipelineDegrees(gpusPerTensorGroup: number, layers: number): num
 }
 
 /**
- * Expert grids over a stage's tensor × data ranks for `experts` routed experts: expert tensor is
- * the tensor degree (Megatron-Core's default, and what a dense layer does) or 1 (whole experts, the
- * choice for fine-grained experts and the only one vLLM's expert parallelism has); the expert
- * degree divides the experts and the ranks left, so expert × expert_tensor divides tensor × data
- * (the checker's rule, src/check/expert.ts, which still judges every candidate). At most 2 × 240.
+ * Expert grids over a stage's tensor × data ranks for `experts` routed experts, as the engines
+ * form them. Training (Megatron-Core): expert tensor is the tensor degree (its default, and what a
+ * dense layer does) or 1 (whole experts, its advice for fine-grained experts), and the expert
+ * degree divides the experts and the ranks left. Serving (vLLM, FusedMoEParallelConfig.make): one
+ * engine per replica with each expert split over its tensor ranks (expert 1, expert tensor =
+ * tensor); one engine over all replicas with each expert split over every rank (expert 1, expert
+ * tensor = tensor × data); or --enable-expert-parallel, whole experts over every rank (expert =
+ * tensor × data, expert tensor 1). The checker still judges every candidate (src/check/).
  */
-export function expertGrids(tensor: number, data: number, experts: number): Pick<MeshKnobs, 'expert' | 'expertTensor'>[] {
+export function expertGrids(
+  tensor: number,
+  data: number,
+  experts: number,
+  mode: 'train' | 'serve' = 'train',
+): Pick<MeshKnobs, 'expert' | 'expertTensor'>[] {
+  const ranks = tensor * data;
+  if (mode === 'serve') {
+    const out: Pick<MeshKnobs, 'expert' | 'expertTensor'>[] = [{ expert: 1, expertTensor: tensor }];
+    if (data > 1) out.push({ expert: 1, expertTensor: ranks });
+    if (ranks > 1 && experts % ranks === 0) out.push({ expert: ranks, expertTensor: 1 });
+    return out;
+  }
   const out: Pick<MeshKnobs, 'expert' | 'expertTensor'>[] = [];
   for (const expertTensor of tensor > 1 ? [tensor, 1] : [1]) {
-    for (const expert of divisors((tensor * data) / expertTensor)) if (experts % expert === 0) out.push({ expert, expertTensor });
+    for (const expert of divisors(ranks / expertTensor)) if (experts % expert === 0) out.push({ expert, expertTensor });
   }
   return out;
 }
@@ -86,13 +101,19 @@ export function expertGrids(tensor: number, data: number, experts: number): Pick
  * Every mesh that uses all the GPUs: tensor × pipeline × data = gpus (idle GPUs are never faster);
  * for a MoE model (`experts` routed experts) each mesh once per expert grid.
  */
-export function meshes(gpus: number, gpusPerNode: number, layers: number, experts?: number): MeshKnobs[] {
+export function meshes(
+  gpus: number,
+  gpusPerNode: number,
+  layers: number,
+  experts?: number,
+  mode: 'train' | 'serve' = 'train',
+): MeshKnobs[] {
   const out: MeshKnobs[] = [];
   for (const tensor of tensorDegrees(gpus, gpusPerNode)) {
     for (const pipeline of pipelineDegrees(gpus / tensor, layers)) {
       const mesh = { tensor, pipeline, data: gpus / (tensor * pipeline) };
       if (experts === undefined) out.push(mesh);
-      else for (const grid of expertGrids(tensor, mesh.data, experts)) out.push({ ...mesh, ...grid });
+      else for (const grid of expertGrids(tensor, mesh.data, experts, mode)) out.push({ ...mesh, ...grid });
     }
   }
   return out;
@@ -160,7 +181,7 @@ export function groupCandidates(g: TrainGroup): TrainKnobs[] {
 
 export function serveCandidates(gpus: number, gpusPerNode: number, layers: number, experts?: number): ServeKnobs[] {
   const out: ServeKnobs[] = [];
-  for (const mesh of meshes(gpus, gpusPerNode, layers, experts))
+  for (const mesh of meshes(gpus, gpusPerNode, layers, experts, 'serve'))
     for (const maxBatch of MAX_BATCHES) out.push({ mode: 'serve', ...mesh, maxBatch });
   return out;
 }
