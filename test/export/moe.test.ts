@@ -85,6 +85,52 @@ describe('Megatron-LM', () => {
     for (let i = 0; i < c.num_hidden_layers!; i++) expect((i + 1) % n !== 0, `layer ${i}`).toBe(Boolean((i + 1) % 2));
   });
 
+  it("rope: Llama-3.1's theta and llama3 scaling, DeepSeek-V3's yarn factor with MLA", () => {
+    const c = JSON.parse(readFileSync('examples/configs/Llama-3.1-8B.json', 'utf8')) as {
+      rope_theta: number;
+      rope_scaling: { factor: number; low_freq_factor: number; high_freq_factor: number; original_max_position_embeddings: number };
+    };
+    const r = exportChecked(
+      'megatron',
+      moePlan('model = mixtral  cluster = node  mode = train  data = 8  expert = 8', 'global = 64  micro = 1  seq = 4096').replace(
+        'experts_per_token = 2 }',
+        `experts_per_token = 2  rope_theta = ${c.rope_theta}  rope_scaling = llama3  rope_factor = ${c.rope_scaling.factor}
+  rope_original_max_seq = ${c.rope_scaling.original_max_position_embeddings}  rope_low_freq_factor = ${c.rope_scaling.low_freq_factor}
+  rope_high_freq_factor = ${c.rope_scaling.high_freq_factor} }`,
+      ),
+    );
+    expect(codes(r)).toEqual([]);
+    expect(flag(r, '--rotary-base')).toBe(String(c.rope_theta));
+    expect(flag(r, '--use-rope-scaling')).toBe('');
+    expect(flag(r, '--rope-scaling-factor')).toBe(String(c.rope_scaling.factor));
+    const d = config('DeepSeek-V3') as unknown as { rope_scaling: { factor: number } };
+    const y = exportChecked(
+      'megatron',
+      moePlan(
+        'model = dsv3  cluster = two  mode = train  data = 16  expert = 16  expert_tensor = 1  zero = 1',
+        'global = 64  micro = 1  seq = 4096',
+      ).replace(
+        'v_head_dim = 128 }',
+        `v_head_dim = 128  rope_scaling = yarn  rope_factor = ${d.rope_scaling.factor}  rope_original_max_seq = 4096 }`,
+      ),
+    );
+    expect(codes(y)).toEqual([]);
+    expect(flag(y, '--rope-type')).toBe('yarn');
+    expect(flag(y, '--rotary-scaling-factor')).toBe(String(d.rope_scaling.factor));
+  });
+
+  it('capacity factor: the factor and padding to it', () => {
+    const r = exportChecked(
+      'megatron',
+      moePlan(
+        'model = mixtral  cluster = node  mode = train  data = 8  expert = 8  capacity_factor = 1.25',
+        'global = 64  micro = 1  seq = 4096',
+      ),
+    );
+    expect(flag(r, '--moe-expert-capacity-factor')).toBe('1.25');
+    expect(flag(r, '--moe-pad-expert-input-to-capacity')).toBe('');
+  });
+
   it('a learned router bias with experts split over tensor ranks is an error naming expert_tensor', () => {
     const r = exportChecked(
       'megatron',
@@ -132,6 +178,13 @@ describe('vLLM', () => {
     expect(t.match(/--data-parallel-size-local 1/g)).toHaveLength(2);
   });
 
+  it('kv_block as --block-size only when the plan sets it', () => {
+    const plan = (extra: string) =>
+      moePlan(`model = mixtral  cluster = node  mode = serve  tensor = 8  ${extra}`, 'max_batch = 16  seq = 4096');
+    expect(flag(exportChecked('vllm', plan('kv_block = 32')), '--block-size')).toBe('32');
+    expect(flag(exportChecked('vllm', plan('')), '--block-size')).toBeUndefined();
+  });
+
   it('an expert grid vLLM cannot form is an error naming the knob', () => {
     const r = exportChecked(
       'vllm',
@@ -150,6 +203,18 @@ describe('vLLM', () => {
 });
 
 describe('torchtitan', () => {
+  it('capacity factor: dropless MoE is a warning at 1 or more, an error below', () => {
+    const plan = (cf: number) =>
+      moePlan(
+        `model = dsv3  cluster = two  mode = train  data = 16  expert = 16  expert_tensor = 1  zero = 2  capacity_factor = ${cf}`,
+        'global = 64  micro = 1  seq = 4096',
+      );
+    expect(codes(exportChecked('torchtitan', plan(1.25)))[0]).toMatch(
+      /^PP8003 torchtitan runs capacity_factor = 1.25 differently: its MoE layers are dropless/,
+    );
+    expect(codes(exportChecked('torchtitan', plan(0.5)))[0]).toMatch(/^PP8002 torchtitan cannot express capacity_factor = 0.5/);
+  });
+
   it('expert degrees from FSDP-sharded data ranks', () => {
     const r = exportChecked(
       'torchtitan',
