@@ -22,6 +22,7 @@ export function exportDeepSpeed(plan: CheckedPlan): ExportResult {
     return { files: [], diagnostics: f.list };
   }
   const at = placement(plan);
+  f.quantizedTraining();
   if (at === undefined)
     f.notExpressible('data', `data = ${plan.mesh.data}`, partialNodeWhy(plan), 'use every GPU of the nodes the plan runs on');
   const config: Config = [

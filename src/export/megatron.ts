@@ -24,6 +24,7 @@ export function exportMegatron(plan: CheckedPlan, opts: ExportOptions = {}): Exp
     return { files: [], diagnostics: f.list };
   }
   const at = placement(plan);
+  f.quantizedTraining();
   if (at === undefined)
     f.notExpressible('data', `data = ${plan.mesh.data}`, partialNodeWhy(plan), 'use every GPU of the nodes the plan runs on');
   const tokenizer = opts.model === undefined ? tokenizerPlaceholder(plan, f) : word(opts.model);

@@ -32,6 +32,7 @@ export function exportTorchtitan(plan: CheckedPlan, opts: ExportOptions = {}): E
     return { files: [], diagnostics: f.list };
   }
   const at = placement(plan);
+  f.quantizedTraining();
   if (at === undefined)
     f.notExpressible('data', `data = ${plan.mesh.data}`, partialNodeWhy(plan), 'use every GPU of the nodes the plan runs on');
   const csv = `${plan.name}.schedule.csv`;

@@ -269,3 +269,31 @@ describe('DeepSpeed', () => {
     );
   });
 });
+
+describe('quantized weights', () => {
+  it('a training export of a quantized model is an error in every training engine', () => {
+    const plan = moePlan(
+      'model = mixtral  cluster = node  mode = train  data = 8  expert = 8',
+      'global = 64  micro = 1  seq = 4096',
+    ).replace('experts_per_token = 2 }', 'experts_per_token = 2  quantization = awq }');
+    for (const engine of ['megatron', 'torchtitan', 'deepspeed'] as const)
+      expect(codes(exportChecked(engine, plan)), engine).toContain(
+        `PP8002 ${engine === 'megatron' ? 'Megatron-LM' : engine === 'deepspeed' ? 'DeepSpeed' : 'torchtitan'} cannot express quantization = awq: it trains weights in the training precision, not awq-quantized ones, which needs more memory than the plan was checked for`,
+      );
+  });
+
+  it('vLLM reads the method from the checkpoint: no --quantization flag, a header line', () => {
+    const r = exportChecked(
+      'vllm',
+      moePlan('model = mixtral  cluster = node  mode = serve  tensor = 8', 'max_batch = 16  seq = 4096').replace(
+        'experts_per_token = 2 }',
+        'experts_per_token = 2  quantization = awq }',
+      ),
+    );
+    expect(codes(r)).toEqual([]);
+    expect(flag(r, '--quantization')).toBeUndefined();
+    expect(text(r)).toContain(
+      "# Weights: awq, group 128; vLLM reads the method from the checkpoint's quantization_config (no --quantization flag).",
+    );
+  });
+});
