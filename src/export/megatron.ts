@@ -76,7 +76,7 @@ function modelArgs(plan: TrainPlan, f: Findings): Args {
       'model',
       `model '${m.name}'`,
       `its arguments give one layer shape for all layers, and ${shape.differs}`,
-      'export --to torchtitan or deepspeed, whose model code is per layer',
+      'export --to deepspeed, whose training script builds the model',
       m.span,
     );
     return [];
