@@ -119,6 +119,20 @@ describe('Megatron-LM', () => {
     expect(flag(y, '--rotary-scaling-factor')).toBe(String(d.rope_scaling.factor));
   });
 
+  it("Qwen2's q/k/v-only bias: --add-qkv-bias with --disable-bias-linear; q/k norms: --qk-layernorm", () => {
+    const r = exportChecked(
+      'megatron',
+      moePlan('model = mixtral  cluster = node  mode = train  data = 8', 'global = 64  micro = 1  seq = 4096').replace(
+        'experts_per_token = 2 }',
+        'experts_per_token = 2  qkv_bias = true  qk_norm = true }',
+      ),
+    );
+    expect(codes(r)).toEqual([]);
+    expect(flag(r, '--disable-bias-linear')).toBe('');
+    expect(flag(r, '--add-qkv-bias')).toBe('');
+    expect(flag(r, '--qk-layernorm')).toBe('');
+  });
+
   it('capacity factor: the factor and padding to it', () => {
     const r = exportChecked(
       'megatron',
