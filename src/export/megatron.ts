@@ -147,7 +147,9 @@ function windowArgs(shape: LayerShape): Args {
 function attentionExtras(plan: TrainPlan, a: AttentionSpec, f: Findings): Args {
   const m = plan.model;
   const args: Args = [];
-  if (m.qkNorm) args.push(['--qk-layernorm']);
+  // With MLA the flag gives the latent norms (q_a_layernorm, kv_a_layernorm) fused into the up-projections
+  // (gpt_layer_specs.py: column_parallel_layer_norm_linear if qk_layernorm), which DeepSeek's MLA always has.
+  if (m.qkNorm || a.kind === 'mla') args.push(['--qk-layernorm']);
   // A learned sink logit per head in the softmax (gpt-oss): TransformerConfig.softmax_type.
   if (a.kind === 'gqa' && a.sinks) args.push(['--softmax-type', 'learnable']);
   if ((m.normsPerLayer ?? 2) !== 2) {

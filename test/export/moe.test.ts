@@ -58,6 +58,8 @@ describe('Megatron-LM', () => {
     // Megatron's shared expert is one MLP of n_shared_experts × moe_intermediate_size (transformer_config.py's docstring).
     expect(flag(dsv3, '--moe-shared-expert-intermediate-size')).toBe(String(c.n_shared_experts! * c.moe_intermediate_size!));
     expect(flag(dsv3, '--multi-latent-attention')).toBe('');
+    // transformers DeepseekV3Attention always has kv_a_layernorm (and q_a_layernorm with q_lora_rank): Megatron's --qk-layernorm with MLA.
+    expect(flag(dsv3, '--qk-layernorm')).toBe('');
     expect(flag(dsv3, '--q-lora-rank')).toBe(String(c.q_lora_rank));
     expect(flag(dsv3, '--kv-lora-rank')).toBe(String(c.kv_lora_rank));
     expect(flag(dsv3, '--qk-head-dim')).toBe(String(c.qk_nope_head_dim));

@@ -20,6 +20,7 @@ ARGS=(
   --qk-head-dim 128
   --qk-pos-emb-head-dim 64
   --v-head-dim 128
+  --qk-layernorm
   --max-position-embeddings 163840
   --position-embedding-type rope
   --normalization RMSNorm
