@@ -444,6 +444,11 @@ function header(plan: TrainPlan, args: Args): string {
       ...(e.expert > 1 || e.tensor !== plan.mesh.tensor
         ? [`Experts: expert tensor ${e.tensor} × expert ${e.expert} × expert data ${e.data} over each stage's tensor × data ranks.`]
         : []),
+      ...(args.some(([flag]) => flag === '--num-experts')
+        ? [
+            "Routing details a plan does not describe (group-limited routing, top-k scaling, load-balancing loss) keep Megatron's defaults: set them from the model's config.",
+          ]
+        : []),
       'Option names as in:',
       ...citations([...MEGATRON_SOURCES, ...extra, TORCHRUN_ARGS]).map((c) => `  ${c}`),
     ].join('\n'),

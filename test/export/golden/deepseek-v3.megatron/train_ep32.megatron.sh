@@ -2,6 +2,7 @@
 # Megatron-LM launch for plan 'train_ep32' (test/export/fixtures/deepseek-v3.plan), written by parplan export.
 # tensor 1 × pipeline 8 × data 32 = 256 GPUs of cluster 'h100x256' (32 nodes × 8 NVIDIA H100 SXM5 80GB); run from a Megatron-LM checkout.
 # Experts: expert tensor 1 × expert 32 × expert data 1 over each stage's tensor × data ranks.
+# Routing details a plan does not describe (group-limited routing, top-k scaling, load-balancing loss) keep Megatron's defaults: set them from the model's config.
 # Option names as in:
 #   NVIDIA/Megatron-LM/megatron/training/arguments.py@000c4ac24f61
 #   NVIDIA/Megatron-LM/pretrain_gpt.py@aa5bf2ca1342

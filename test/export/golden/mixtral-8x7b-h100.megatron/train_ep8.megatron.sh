@@ -2,6 +2,7 @@
 # Megatron-LM launch for plan 'train_ep8' (test/export/fixtures/mixtral-8x7b-h100.plan), written by parplan export.
 # tensor 2 × pipeline 1 × data 8 = 16 GPUs of cluster 'h100x16' (2 nodes × 8 NVIDIA H100 SXM5 80GB); run from a Megatron-LM checkout.
 # Experts: expert tensor 1 × expert 8 × expert data 2 over each stage's tensor × data ranks.
+# Routing details a plan does not describe (group-limited routing, top-k scaling, load-balancing loss) keep Megatron's defaults: set them from the model's config.
 # Option names as in:
 #   NVIDIA/Megatron-LM/megatron/training/arguments.py@000c4ac24f61
 #   NVIDIA/Megatron-LM/pretrain_gpt.py@aa5bf2ca1342
