@@ -7,8 +7,11 @@
  *        (MLAAttentionSpec: one KV head, no factor 2).
  * Each of max_batch sequences holds whole pages of kv_block tokens (vLLM block_size):
  *   full attention:   ⌈seq / kv_block⌉ pages
- *   sliding window W: ⌈min(W − 1 + max_prefill_tokens, seq) / kv_block⌉ + 1 pages
- *                     (SlidingWindowSpec.max_memory_usage_bytes: the worst case per request)
+ *   sliding window W: a decoding sequence ⌈W / kv_block⌉ + 1 pages (vLLM's SlidingWindowManager
+ *                     frees the pages that left the window: remove_skipped_blocks), and the one
+ *                     that takes the step's prefill budget ⌈min(W − 1 + max_prefill_tokens, seq) /
+ *                     kv_block⌉ + 1 (SlidingWindowSpec.max_memory_usage_bytes, the worst case of
+ *                     one request); each at most its full-attention pages
  * With both kinds on a stage, vLLM's hybrid manager groups layers (group size: the smallest
  * kind's layer count, or the largest's when it is under 1.5 × the smallest) and every group
  * holds group-size layers, padding included (_get_kv_cache_groups_uniform_page_size).
@@ -32,13 +35,24 @@ export function windowOf(a: AttentionSpec): number | undefined {
   return a.kind === 'gqa' ? a.window : undefined;
 }
 
-/** Tokens (whole pages) one sequence holds in a layer with attention window `window` (undefined: full). */
-export function kvTokensPerSequence(plan: ServePlan, window: number | undefined): number {
-  const seq = plan.batch.seq;
-  if (plan.engine === 'webgpu') return seq;
+/**
+ * Tokens (whole pages) the max_batch sequences hold together in one layer with attention window
+ * `window` (undefined: full attention), and the formula in words.
+ */
+export function kvTokensHeld(plan: ServePlan, window: number | undefined): { tokens: number; text: string } {
+  const { seq, maxBatch, maxPrefillTokens } = plan.batch;
+  if (plan.engine === 'webgpu') return { tokens: maxBatch * seq, text: `${maxBatch} seqs × ${num(seq)} tokens` };
   const bs = plan.kvBlock;
-  if (window === undefined) return Math.ceil(seq / bs) * bs;
-  return (Math.ceil(Math.min(window - 1 + plan.batch.maxPrefillTokens, seq) / bs) + 1) * bs;
+  const full = Math.ceil(seq / bs);
+  const fullText = full * bs !== seq ? `${num(full * bs)} tokens (⌈${num(seq)} / ${bs}⌉ pages of ${bs})` : `${num(seq)} tokens`;
+  if (window === undefined) return { tokens: maxBatch * full * bs, text: `${maxBatch} seqs × ${fullText}` };
+  const decoding = Math.min(Math.ceil(window / bs) + 1, full);
+  const prefilling = Math.min(Math.ceil(Math.min(window - 1 + maxPrefillTokens, seq) / bs) + 1, full);
+  const w = num(window);
+  const text =
+    `(${maxBatch - 1} decoding seqs × ${num(decoding)} pages [⌈${w} / ${bs}⌉ + 1] + 1 prefilling × ${num(prefilling)} pages ` +
+    `[⌈min(${w} − 1 + ${num(maxPrefillTokens)}, ${num(seq)}) / ${bs}⌉ + 1]) × ${bs} tokens (window ${w}, each at most ${num(full)} pages)`;
+  return { tokens: ((maxBatch - 1) * decoding + prefilling) * bs, text };
 }
 
 /** The stage's layers bucketed by KV spec (window, elements per token): one entry per kind of layer, in order of first appearance. */
@@ -111,7 +125,6 @@ function elementsText(f: LayerRankFacts, plan: ServePlan): string {
 
 export function kvCache(plan: CheckedPlan, stage: Stage): Part {
   if (plan.mode === 'train') return { bytes: 0, why: 'kvCache: 0 (training keeps no KV cache)' };
-  const { maxBatch, seq } = plan.batch;
   const dt = plan.kvDtype;
   const per = `${num(DTYPES[dt].bits / 8)} B (${dt})`;
   const buckets = kvBuckets(plan, stage);
@@ -119,16 +132,10 @@ export function kvCache(plan: CheckedPlan, stage: Stage): Part {
   let elements = 0;
   const terms: string[] = [];
   buckets.forEach((b, i) => {
-    const tokens = kvTokensPerSequence(plan, b.window);
-    elements += layers[i]! * b.elements * maxBatch * tokens;
+    const held = kvTokensHeld(plan, b.window);
+    elements += layers[i]! * b.elements * held.tokens;
     const pad = layers[i]! > b.layers ? ` (+${layers[i]! - b.layers} padding)` : '';
-    const tokensText =
-      b.window !== undefined
-        ? `${num(tokens)} tokens (window ${num(b.window)}: (⌈min(${num(b.window)} − 1 + ${num(plan.batch.maxPrefillTokens)}, ${num(seq)}) / ${plan.kvBlock}⌉ + 1) pages of ${plan.kvBlock})`
-        : tokens !== seq
-          ? `${num(tokens)} tokens (⌈${num(seq)} / ${plan.kvBlock}⌉ pages of ${plan.kvBlock})`
-          : `${num(tokens)} tokens`;
-    terms.push(`${layers[i]} layers${pad} × ${elementsText(b.facts, plan)} × ${per} × ${maxBatch} seqs × ${tokensText}`);
+    terms.push(`${layers[i]} layers${pad} × ${elementsText(b.facts, plan)} × ${per} × ${held.text}`);
   });
   const bytes = dtypeBytes(elements, dt);
   // One kind of layer with GQA: the formula as it always read (2 (K, V) × layers × heads × head_dim × …).
@@ -136,12 +143,9 @@ export function kvCache(plan: CheckedPlan, stage: Stage): Part {
   if (only && only.facts.layer.attention.kind === 'gqa' && only.window === undefined) {
     const f = only.facts;
     const repl = f.kvReplication > 1 ? `, each replicated on ${f.kvReplication} tensor ranks` : '';
-    const tokens = kvTokensPerSequence(plan, undefined);
-    const tokensText =
-      tokens !== seq ? `${num(tokens)} tokens (⌈${num(seq)} / ${plan.kvBlock}⌉ pages of ${plan.kvBlock})` : `${num(tokens)} tokens`;
     return {
       bytes,
-      why: `kvCache: 2 (K, V) × ${stage.layers} layers × ${f.kvHeadsPerRank} KV heads${repl} × ${only.facts.layer.attention.headDim} head_dim × ${per} × ${maxBatch} seqs × ${tokensText} = ${bytesText(bytes)}`,
+      why: `kvCache: 2 (K, V) × ${stage.layers} layers × ${f.kvHeadsPerRank} KV heads${repl} × ${only.facts.layer.attention.headDim} head_dim × ${per} × ${kvTokensHeld(plan, undefined).text} = ${bytesText(bytes)}`,
     };
   }
   const group = groupSize !== undefined ? ` [vLLM hybrid groups of ${groupSize} layers]` : '';

@@ -80,6 +80,16 @@ describe('by hand', () => {
     expect(kvCache(plan, plan.stages[0]!).bytes).toBe(expected);
   });
 
+  it('Mistral-7B, 32 × 32k: decoding sequences keep the window (vLLM frees skipped pages), one prefilling sequence its worst case', () => {
+    // Each decoding sequence: ⌈4096 / 16⌉ + 1 = 257 pages (SlidingWindowManager.remove_skipped_blocks);
+    // the one taking the 32,768-token prefill budget: ⌈min(4095 + 32768, 32768) / 16⌉ + 1 = 2049, at most its 2048 full pages.
+    const plan = servePlan({ ...modelOf('Mistral-7B-v0.1.json'), span }, { seq: 32768, maxBatch: 32, kvDtype: 'bf16' });
+    const perToken = 32 * 2 * 8 * 128 * 2;
+    expect(kvCache(plan, plan.stages[0]!).bytes).toBe((31 * 257 + 2048) * 16 * perToken);
+    // Without the window: 32 × 32,768 tokens (the 128 GiB the issue reports).
+    expect(32 * 32768 * perToken).toBe(128 * 2 ** 30);
+  });
+
   it('a sequence holds whole pages: 1000 tokens take 63 pages of 16', () => {
     const plan = servePlan({ ...modelOf('Llama-3.1-8B.json'), span }, { seq: 1000, maxBatch: 2, kvDtype: 'bf16' });
     expect(kvCache(plan, plan.stages[0]!).bytes).toBe(2 * 32 * 8 * 128 * 2 * 2 * 1008);
