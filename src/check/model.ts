@@ -1,5 +1,5 @@
 /** A `model` declaration → ModelSpec: architecture presets, defaults, head arithmetic. */
-import type { Declaration } from '../ast.js';
+import type { BlockValue, Declaration, Entry, Value } from '../ast.js';
 import { diag, hasErrors, type Diagnostic } from '../diagnostics/diagnostic.js';
 import type { Dtype } from '../facts/dtypes.js';
 import type { Arch } from '../facts/keys.js';
@@ -14,13 +14,16 @@ import {
   type Quantization,
   type RopeScaling,
 } from '../model.js';
+import { mapHfConfig, type ConfigEntry, type HfConfigs } from '../hf/config.js';
 import type { ModelSpec } from '../plan.js';
 import { readBlock, type Fields } from './values.js';
 
-export function checkModel(decl: Declaration, out: Diagnostic[]): ModelSpec | undefined {
+export function checkModel(decl: Declaration, out: Diagnostic[], configs: HfConfigs = new Map()): ModelSpec | undefined {
   const where = `model '${decl.name}'`;
   const before = out.length;
-  const f = readBlock(decl.body, 'model', { where, anchor: decl.nameSpan, out });
+  const body = withConfig(decl, configs, out);
+  if (!body) return undefined;
+  const f = readBlock(body.block, 'model', { where, anchor: decl.nameSpan, out, quiet: body.reported });
   const arch = f.value<Arch>('arch');
   const layers = f.value<number>('layers');
   const hidden = f.value<number>('hidden');
@@ -115,6 +118,91 @@ export function checkModel(decl: Declaration, out: Diagnostic[]): ModelSpec | un
     ...(quant ? { quant } : {}),
   });
   return { ...model, span: decl.nameSpan };
+}
+
+/** Keys that mean something only with the key before them: a block that sets that key anew drops the config's. */
+const DEPENDENTS: Readonly<Record<string, readonly string[]>> = {
+  quantization: ['quant_group', 'quant_lm_head'],
+  rope_scaling: [
+    'rope_factor',
+    'rope_original_max_seq',
+    'rope_low_freq_factor',
+    'rope_high_freq_factor',
+    'rope_beta_fast',
+    'rope_beta_slow',
+  ],
+  sliding_window: ['sliding_window_pattern'],
+  experts: ['experts_per_token', 'expert_ffn', 'shared_experts', 'shared_expert_ffn', 'shared_expert_gate', 'router_bias', 'dense_layers'],
+};
+
+/**
+ * The block with its Hugging Face config merged in (`hf_config`): the config's keys, then the
+ * block's own, which win (PP2024 notes each that changes a config value). Config entries carry
+ * spans into config.json, so readBlock's type and range checks point there. Undefined when the
+ * config could not be read (that is reported already; the model's other errors would be noise).
+ */
+function withConfig(decl: Declaration, configs: HfConfigs, out: Diagnostic[]): { block: BlockValue; reported?: Set<string> } | undefined {
+  const entry = decl.body.entries.find((e) => e.key === 'hf_config');
+  if (!entry || entry.value.kind !== 'string') return { block: decl.body };
+  const loaded = configs.get(entry.value);
+  if (!loaded) {
+    out.push(
+      diag(
+        'PP2017',
+        entry.value.span,
+        { path: entry.value.value, reason: 'this check was given no files to read' },
+        { help: 'check the plan with `parplan check` or analyze(), which read the config' },
+      ),
+    );
+    return undefined;
+  }
+  if (!loaded.ok) return undefined;
+  const own = new Map(decl.body.entries.map((e) => [e.key, e] as const));
+  const mapped = mapHfConfig(loaded.json, loaded.source, new Set(own.keys()));
+  out.push(...mapped.diagnostics);
+  const dropped = new Set<string>();
+  const fromConfig = new Map(mapped.entries.map((e) => [e.key, e] as const));
+  for (const [key, deps] of Object.entries(DEPENDENTS)) {
+    const mine = own.get(key);
+    const theirs = fromConfig.get(key);
+    if (mine && (!theirs || valueKey(mine.value) !== valueKey(theirs.value))) for (const d of deps) if (!own.has(d)) dropped.add(d);
+  }
+  const entries: Entry[] = [];
+  for (const e of mapped.entries) {
+    const mine = own.get(e.key);
+    if (mine) overridden(mine, e, loaded.source.path, out);
+    else if (!dropped.has(e.key)) entries.push(e);
+  }
+  return { block: { ...decl.body, entries: [...entries, ...decl.body.entries] }, reported: mapped.reported };
+}
+
+/** PP2024 when a key written in the block changes the config's value. */
+function overridden(mine: Entry, theirs: ConfigEntry, path: string, out: Diagnostic[]): void {
+  if (valueKey(mine.value) === valueKey(theirs.value)) return;
+  const file = path.slice(path.lastIndexOf('/') + 1);
+  out.push(
+    diag(
+      'PP2024',
+      mine.keySpan,
+      { key: mine.key, value: valueText(mine.value), field: theirs.field, configValue: valueText(theirs.value) },
+      { related: [{ span: theirs.value.span, message: `the value in ${file}` }] },
+    ),
+  );
+}
+
+/** A value's meaning, to compare a written value with a config's (8 and 8.0 are the same). */
+function valueKey(v: Value): string {
+  return v.kind === 'number' ? `n${v.value}` : v.kind === 'ident' ? `i${v.name}` : v.kind === 'string' ? `s${v.value}` : `${v.kind}`;
+}
+
+function valueText(v: Value): string {
+  return v.kind === 'number'
+    ? v.raw + (v.unit ? ` ${v.unit.text}` : '')
+    : v.kind === 'ident'
+      ? v.name
+      : v.kind === 'string'
+        ? `"${v.value}"`
+        : v.kind;
 }
 
 /** PP3020 for each of `keys` the block sets though the key that gives it meaning is absent. */
