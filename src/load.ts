@@ -231,6 +231,16 @@ export function loadConfigs(
   return { configs, sources };
 }
 
+/** A config named on the command line (`parplan import`): not confined, but read only if a regular file within the size limit. */
+export function readConfigFile(path: string, host: Host, out: Diagnostic[]): LoadedConfig {
+  const why = unreadable(host, path, 'a config file');
+  if (why) {
+    out.push({ ...diag('PP6001', undefined, { path, reason: why }), file: path });
+    return { ok: false };
+  }
+  return readConfig(path, host, out);
+}
+
 /** Read and parse one config file (its size already checked); `at` is where a read failure points (absent: the file). */
 export function readConfig(path: string, host: Host, out: Diagnostic[], at?: Span): LoadedConfig {
   let text: string;

@@ -18,12 +18,22 @@ import { mapHfConfig, type ConfigEntry, type HfConfigs } from '../hf/config.js';
 import type { ModelSpec } from '../plan.js';
 import { readBlock, type Fields } from './values.js';
 
-export function checkModel(decl: Declaration, out: Diagnostic[], configs: HfConfigs = new Map()): ModelSpec | undefined {
+/**
+ * `configs`: the Hugging Face configs the loader read (`hf_config`); `quiet`: keys whose absence
+ * is already reported (`parplan import`, which checks a config's keys as a block of its own).
+ */
+export function checkModel(
+  decl: Declaration,
+  out: Diagnostic[],
+  configs: HfConfigs = new Map(),
+  quiet?: ReadonlySet<string>,
+): ModelSpec | undefined {
   const where = `model '${decl.name}'`;
   const before = out.length;
   const body = withConfig(decl, configs, out);
   if (!body) return undefined;
-  const f = readBlock(body.block, 'model', { where, anchor: decl.nameSpan, out, quiet: body.reported });
+  const reported = quiet ?? body.reported;
+  const f = readBlock(body.block, 'model', { where, anchor: decl.nameSpan, out, ...(reported ? { quiet: reported } : {}) });
   const arch = f.value<Arch>('arch');
   const layers = f.value<number>('layers');
   const hidden = f.value<number>('hidden');
