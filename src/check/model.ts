@@ -28,12 +28,25 @@ export function checkModel(
   configs: HfConfigs = new Map(),
   quiet?: ReadonlySet<string>,
 ): ModelSpec | undefined {
-  const where = `model '${decl.name}'`;
   const before = out.length;
   const body = withConfig(decl, configs, out);
   if (!body) return undefined;
-  const reported = quiet ?? body.reported;
-  const f = readBlock(body.block, 'model', { where, anchor: decl.nameSpan, out, ...(reported ? { quiet: reported } : {}) });
+  try {
+    return checkBody(decl, body.block, out, quiet ?? body.reported);
+  } finally {
+    if (body.fields) nameFields(out, before, body.fields);
+  }
+}
+
+function checkBody(
+  decl: Declaration,
+  block: BlockValue,
+  out: Diagnostic[],
+  reported: ReadonlySet<string> | undefined,
+): ModelSpec | undefined {
+  const where = `model '${decl.name}'`;
+  const before = out.length;
+  const f = readBlock(block, 'model', { where, anchor: decl.nameSpan, out, ...(reported ? { quiet: reported } : {}) });
   const arch = f.value<Arch>('arch');
   const layers = f.value<number>('layers');
   const hidden = f.value<number>('hidden');
@@ -151,7 +164,11 @@ const DEPENDENTS: Readonly<Record<string, readonly string[]>> = {
  * spans into config.json, so readBlock's type and range checks point there. Undefined when the
  * config could not be read (that is reported already; the model's other errors would be noise).
  */
-function withConfig(decl: Declaration, configs: HfConfigs, out: Diagnostic[]): { block: BlockValue; reported?: Set<string> } | undefined {
+function withConfig(
+  decl: Declaration,
+  configs: HfConfigs,
+  out: Diagnostic[],
+): { block: BlockValue; reported?: Set<string>; fields?: ReadonlyMap<string, string> } | undefined {
   const entry = decl.body.entries.find((e) => e.key === 'hf_config');
   if (!entry || entry.value.kind !== 'string') return { block: decl.body };
   const loaded = configs.get(entry.value);
@@ -170,6 +187,7 @@ function withConfig(decl: Declaration, configs: HfConfigs, out: Diagnostic[]): {
   const own = new Map(decl.body.entries.map((e) => [e.key, e] as const));
   const mapped = mapHfConfig(loaded.json, loaded.source, new Set(own.keys()));
   out.push(...mapped.diagnostics);
+  if (mapped.unread) return undefined;
   const dropped = new Set<string>();
   const fromConfig = new Map(mapped.entries.map((e) => [e.key, e] as const));
   for (const [key, deps] of Object.entries(DEPENDENTS)) {
@@ -183,7 +201,19 @@ function withConfig(decl: Declaration, configs: HfConfigs, out: Diagnostic[]): {
     if (mine) overridden(mine, e, loaded.source.path, out);
     else if (!dropped.has(e.key)) entries.push(e);
   }
-  return { block: { ...decl.body, entries: [...entries, ...decl.body.entries] }, reported: mapped.reported };
+  const fields = new Map(entries.map((e) => [`${e.value.span.file}:${e.value.span.start}`, (e as ConfigEntry).field] as const));
+  return { block: { ...decl.body, entries: [...entries, ...decl.body.entries] }, reported: mapped.reported, fields };
+}
+
+/** A key's diagnostic at a value from the config (PP2008 on `layers`) also names the config field it came from. */
+function nameFields(out: Diagnostic[], from: number, fields: ReadonlyMap<string, string>): void {
+  for (let i = from; i < out.length; i++) {
+    const d = out[i]!;
+    const field = d.span ? fields.get(`${d.span.file}:${d.span.start}`) : undefined;
+    if (field === undefined) continue;
+    const note = field === 'model_type' ? "given by the config's model_type" : `from the config field ${field}`;
+    out[i] = { ...d, help: d.help ? `${note}; ${d.help}` : note };
+  }
 }
 
 /** PP2024 when a key written in the block changes the config's value. */

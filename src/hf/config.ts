@@ -29,6 +29,8 @@ export interface MappedConfig {
   diagnostics: Diagnostic[];
   /** Keys whose field is missing or invalid (already reported): the checker does not also call them missing. */
   reported: Set<string>;
+  /** The config names no family parplan reads (no model_type, an unsupported one, not an object): nothing was mapped. */
+  unread: boolean;
 }
 
 type Kind = 'number' | 'bool' | 'string' | 'array' | 'object';
@@ -310,13 +312,14 @@ const MXFP4_KEPT = ['self_attn', 'router', 'embed_tokens'];
 export function mapHfConfig(config: JsonValue, source: SourceFile, written: ReadonlySet<string> = new Set()): MappedConfig {
   const m = new Mapper(source, written);
   m.run(config);
-  return { entries: m.entries, diagnostics: m.out, reported: m.reported };
+  return { entries: m.entries, diagnostics: m.out, reported: m.reported, unread: m.unread };
 }
 
 class Mapper {
   entries: ConfigEntry[] = [];
   out: Diagnostic[] = [];
   reported = new Set<string>();
+  unread = false;
   /** The model_type member: where a family's fixed facts and the config class's defaults point. */
   private anchor!: JsonMember;
   constructor(
@@ -328,6 +331,7 @@ class Mapper {
     if (config.kind !== 'object') {
       this.out.push(diag('PP2021', config.span, { field: '(the file)', expected: 'an object { … }', found: describeJson(config) }));
       this.reported.add('arch');
+      this.unread = true;
       return;
     }
     const mt = member(config, 'model_type');
@@ -341,17 +345,20 @@ class Mapper {
         ),
       );
       this.reported.add('arch');
+      this.unread = true;
       return;
     }
     if (mt.value.kind !== 'string') {
       this.wrongType('model_type', mt.value, 'a string');
       this.reported.add('arch');
+      this.unread = true;
       return;
     }
     const family = Object.hasOwn(FAMILIES, mt.value.value) ? FAMILIES[mt.value.value] : undefined;
     if (!family) {
       this.out.push(diag('PP2020', mt.value.span, { type: mt.value.value }, { help: `supported model types: ${MODEL_TYPES.join(', ')}` }));
       this.reported.add('arch');
+      this.unread = true;
       return;
     }
     this.anchor = mt;
