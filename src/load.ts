@@ -224,7 +224,7 @@ export function loadConfigs(
         }
         const loaded = readConfig(r.target, host, out, v.span);
         configs.set(v, loaded);
-        if (loaded.ok) sources.push(loaded.source);
+        if (loaded.source) sources.push(loaded.source);
       }
     }
   }
@@ -257,7 +257,7 @@ export function readConfig(path: string, host: Host, out: Diagnostic[], at?: Spa
   const parsed = parseJson(source);
   if (!parsed.ok) {
     out.push(diag('PP2019', parsed.span, { path: basename(path), detail: parsed.message }));
-    return { ok: false };
+    return { ok: false, source };
   }
   return { ok: true, source, json: parsed.value };
 }

@@ -13,7 +13,7 @@ import type { SourceFile, Span } from '../source.js';
 import { describeJson, member, type JsonMember, type JsonValue } from './json.js';
 
 /** A config the loader read for one `hf_config` entry, or the fact that it could not (its diagnostic is already out). */
-export type LoadedConfig = { ok: true; source: SourceFile; json: JsonValue } | { ok: false };
+export type LoadedConfig = { ok: true; source: SourceFile; json: JsonValue } | { ok: false; source?: SourceFile };
 
 /** Loaded configs by the `hf_config` value node that names them (the loader fills it; the checker reads it). */
 export type HfConfigs = ReadonlyMap<Value, LoadedConfig>;

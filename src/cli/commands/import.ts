@@ -34,7 +34,7 @@ export async function runImport(argv: readonly string[], io: Io): Promise<ExitCo
   const out: Diagnostic[] = [];
   const loaded = readConfigFile(path, nodeHost, out);
   const text = loaded.ok ? await importBlock(loaded.source, loaded.json, name, out) : undefined;
-  await report(out, loaded.ok ? loaded.source : undefined, io);
+  await report(out, loaded.source, io);
   if (!loaded.ok) return out.some((d) => d.code === 'PP6001') ? EXIT.USAGE : EXIT.FAILED;
   if (text === undefined) return EXIT.FAILED;
   io.stdout.write(text);
