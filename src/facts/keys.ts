@@ -108,12 +108,6 @@ export const KEY_TABLE = {
       doc: 'Architecture family; sets the presets for norm, activation, bias, positions and tied_embeddings.',
       example: 'llama',
     },
-    hf_config: {
-      type: { kind: 'string' },
-      doc: "A Hugging Face config.json (path relative to this file) that gives the model's keys; keys written in the block override it.",
-      example: '"configs/Llama-3.1-8B.json"',
-      aliases: ['config', 'config_json', 'hf_config_path', 'model_config'],
-    },
     layers: {
       type: int(1, MAX_LAYERS),
       required: true,
@@ -415,6 +409,12 @@ export const KEY_TABLE = {
       default: { byArch: { llama: 'rope', gpt2: 'learned' } },
       doc: 'Position encoding; learned adds a max_seq × hidden table.',
       example: 'rope',
+    },
+    hf_config: {
+      type: { kind: 'string' },
+      doc: "A Hugging Face config.json (path relative to this file) that gives the model's keys; keys written in the block override it.",
+      example: '"configs/Llama-3.1-8B.json"',
+      aliases: ['config', 'config_json', 'hf_config_path', 'model_config'],
     },
   },
   cluster: {
