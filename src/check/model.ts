@@ -2,7 +2,7 @@
 import type { BlockValue, Declaration, Entry, Value } from '../ast.js';
 import { diag, hasErrors, type Diagnostic } from '../diagnostics/diagnostic.js';
 import type { Dtype } from '../facts/dtypes.js';
-import type { Arch } from '../facts/keys.js';
+import { KEYS, type Arch } from '../facts/keys.js';
 import {
   buildModel,
   defaultFfn,
@@ -143,20 +143,24 @@ function checkBody(
   return { ...model, span: decl.nameSpan };
 }
 
-/** Keys that mean something only with the key before them: a block that sets that key anew drops the config's. */
-const DEPENDENTS: Readonly<Record<string, readonly string[]>> = {
-  quantization: ['quant_group', 'quant_lm_head'],
-  rope_scaling: [
-    'rope_factor',
-    'rope_original_max_seq',
-    'rope_low_freq_factor',
-    'rope_high_freq_factor',
-    'rope_beta_fast',
-    'rope_beta_slow',
-  ],
-  sliding_window: ['sliding_window_pattern'],
-  experts: ['experts_per_token', 'expert_ffn', 'shared_experts', 'shared_expert_ffn', 'shared_expert_gate', 'router_bias', 'dense_layers'],
-};
+const REQUIRED_MODEL_KEYS = Object.entries(KEYS.model)
+  .filter(([, spec]) => spec.required)
+  .map(([key]) => key);
+
+/**
+ * Config keys that a value written in the block leaves without meaning (they would be PP3020):
+ * `quantization = none` drops the config's quant_group; another rope_scaling drops the factors
+ * of the config's type that the new one does not read.
+ */
+function meaningless(key: string, v: Value): readonly string[] {
+  const name = v.kind === 'ident' ? v.name : undefined;
+  if (key === 'quantization' && name === 'none') return ['quant_group', 'quant_lm_head'];
+  if (key === 'rope_scaling' && name !== undefined) {
+    const used: readonly string[] = Object.hasOwn(ROPE_KEYS_BY_TYPE, name) ? ROPE_KEYS_BY_TYPE[name as RopeScaling['type']] : [];
+    return ROPE_KEYS.filter((k) => !used.includes(k));
+  }
+  return [];
+}
 
 /**
  * The block with its Hugging Face config merged in (`hf_config`): the config's keys, then the
@@ -170,7 +174,9 @@ function withConfig(
   out: Diagnostic[],
 ): { block: BlockValue; reported?: Set<string>; fields?: ReadonlyMap<string, string> } | undefined {
   const entry = decl.body.entries.find((e) => e.key === 'hf_config');
-  if (!entry || entry.value.kind !== 'string') return { block: decl.body };
+  if (!entry) return { block: decl.body };
+  // hf_config of the wrong type is readBlock's PP2006: the keys the config was to give are not also missing.
+  if (entry.value.kind !== 'string') return { block: decl.body, reported: new Set([...REQUIRED_MODEL_KEYS, 'ffn']) };
   const loaded = configs.get(entry.value);
   if (!loaded) {
     out.push(
@@ -188,13 +194,7 @@ function withConfig(
   const mapped = mapHfConfig(loaded.json, loaded.source, new Set(own.keys()));
   out.push(...mapped.diagnostics);
   if (mapped.unread) return undefined;
-  const dropped = new Set<string>();
-  const fromConfig = new Map(mapped.entries.map((e) => [e.key, e] as const));
-  for (const [key, deps] of Object.entries(DEPENDENTS)) {
-    const mine = own.get(key);
-    const theirs = fromConfig.get(key);
-    if (mine && (!theirs || valueKey(mine.value) !== valueKey(theirs.value))) for (const d of deps) if (!own.has(d)) dropped.add(d);
-  }
+  const dropped = new Set([...own].flatMap(([key, e]) => meaningless(key, e.value)));
   const entries: Entry[] = [];
   for (const e of mapped.entries) {
     const mine = own.get(e.key);
