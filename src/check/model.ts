@@ -249,6 +249,9 @@ function valueText(v: Value): string {
 function needs(f: Fields, keys: readonly string[], why: string, out: Diagnostic[]): void {
   for (const key of keys) {
     const e = f.get(key);
+    // Writing a key's default changes nothing either way (every default may be written out).
+    const d = KEYS.model[key]?.default;
+    if (e && d && 'value' in d && e.value === d.value) continue;
     if (e) out.push(diag('PP3020', e.entry.keySpan, { key, why }, { help: `remove \`${key}\`` }));
   }
 }
