@@ -4,11 +4,12 @@
  * `ts` (TypeScript with embedded plans → the static reader), `fmt` (formatPlanText),
  * `export` (every exporter on every plan that checks), `suggest` (the search, small clusters),
  * `imports` (hostile import paths on a real temporary repository) and `huge` (large and deep
- * inputs; peak memory is reported): test/fuzz/hostile.ts.
+ * inputs; peak memory is reported): test/fuzz/hostile.ts. `hfconfig` (10,000 mutated
+ * Hugging Face configs through hf_config and `parplan import`): test/fuzz/hfconfig.ts.
  * `http` (test/fuzz/http.ts): hostile clients against a loopback server, then a shutdown.
  * `graph` (bench/fuzz-graph.ts: mutated serving graphs through the graph validator, 100,000;
  * `--runtime N`: N accepted ones on to createRuntime and a generation).
- * Usage: node --import tsx bench/fuzz.ts [--target plan|ts|fmt|export|suggest|imports|huge|http|graph] [--count N] [--seed N]
+ * Usage: node --import tsx bench/fuzz.ts [--target plan|ts|fmt|export|suggest|imports|huge|hfconfig|http|graph] [--count N] [--seed N]
  * Replay one failure: add `--seed N --count 1 --show`.
  */
 import { corpus, fuzzOnce } from '../test/fuzz/mutate.js';
@@ -24,6 +25,7 @@ import {
   type Target,
 } from '../test/fuzz/targets.js';
 import { fuzzHugeOnce, fuzzImportsOnce, hugeStats, importsWorkspace } from '../test/fuzz/hostile.js';
+import { configCorpus, fuzzHfConfigOnce } from '../test/fuzz/hfconfig.js';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -48,6 +50,7 @@ const DEFAULT_COUNT: Record<Target, number> = {
   suggest: 500,
   imports: 100_000,
   huge: 2_000,
+  hfconfig: 10_000,
 };
 const count = arg('count', DEFAULT_COUNT[target]);
 const first = arg('seed', 1);
@@ -56,6 +59,7 @@ const show = process.argv.includes('--show');
 const plans = corpus();
 const workspace = target === 'ts' ? tsWorkspace(tsCorpus()) : undefined;
 const importsWs = target === 'imports' ? importsWorkspace() : undefined;
+const configs = target === 'hfconfig' ? configCorpus() : new Map<string, string>();
 const once = (seed: number): Outcome | Promise<Outcome> => {
   switch (target) {
     case 'plan':
@@ -72,6 +76,8 @@ const once = (seed: number): Outcome | Promise<Outcome> => {
       return fuzzImportsOnce(importsWs!, seed);
     case 'huge':
       return fuzzHugeOnce(seed);
+    case 'hfconfig':
+      return fuzzHfConfigOnce(configs, seed);
   }
 };
 

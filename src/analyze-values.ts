@@ -14,7 +14,7 @@ import { assemble, type RootGroup } from './embedded/program.js';
 import { recordOf } from './embedded/record.js';
 import { RuntimeReader } from './embedded/runtime.js';
 import type { Embedded } from './embedded/types.js';
-import { nodeHost, type CachedFile } from './load.js';
+import { addConfigs, importScope, nodeHost, type CachedFile } from './load.js';
 import type { SourceFile } from './source.js';
 
 export interface AnalyzePlansOptions {
@@ -41,6 +41,9 @@ export function analyzePlans(values: readonly Embedded[], opts: AnalyzePlansOpti
   const diagnostics: Diagnostic[] = [];
   const cache = new Map<string, CachedFile>();
   const assembled = assemble([...groups.values()], lowerer, planImports(nodeHost, cache, diagnostics, opts.root));
+  // hf_config paths are relative to the file that called model(), confined as imports are.
+  for (const program of assembled.programs)
+    addConfigs(program, () => importScope(program.root.file, opts.root, nodeHost), nodeHost, diagnostics);
   const sources = new Map<string, SourceFile>();
   for (const s of [...reader.sites.all(), ...assembled.virtual, ...[...cache.values()].map((c) => c.source)]) sources.set(s.path, s);
   return analyzePrograms(

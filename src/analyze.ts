@@ -134,12 +134,13 @@ export interface ProgramInputs {
 export function analyzePrograms(programs: readonly Program[], inputs: ProgramInputs, opts: { plan?: string } = {}): Analysis {
   const raw = [...inputs.diagnostics];
   const results: PlanResult[] = [];
+  for (const program of programs) for (const s of program.configSources ?? []) inputs.sources.set(s.path, s);
   let planSeen = false;
   const planNames: string[] = [];
   for (const program of programs) {
     for (const d of program.root.declarations) if (d.keyword === 'plan') planNames.push(d.name);
     if (program.syntaxErrors) continue;
-    const checked = checkProgram(program.files, program.root);
+    const checked = checkProgram(program.files, program.root, program.configs);
     // With --plan, the other plans' own diagnostics are not wanted; models and clusters' are.
     const others = opts.plan === undefined ? [] : program.root.declarations.filter((d) => d.keyword === 'plan' && d.name !== opts.plan);
     for (const d of checked.diagnostics) {

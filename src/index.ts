@@ -21,6 +21,7 @@ export type {
   Mode,
   Model,
   ModelOptions,
+  HfModelOptions,
   Percent,
   Plan,
   PlanFileValue,

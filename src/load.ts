@@ -5,10 +5,12 @@
  */
 import { readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
-import type { PlanFile } from './ast.js';
+import type { PlanFile, Value } from './ast.js';
 import { diag, type Diagnostic } from './diagnostics/diagnostic.js';
 import { parse } from '../grammar/index.js';
-import { SourceFile } from './source.js';
+import { SourceFile, type Span } from './source.js';
+import { parseJson } from './hf/json.js';
+import type { LoadedConfig } from './hf/config.js';
 import { LIMITS, limitText } from './facts/limits.js';
 
 /** File access, injectable for tests. */
@@ -97,16 +99,16 @@ export function realpathOr(host: Host, path: string): string {
 }
 
 /**
- * Why a file may not be read as plan text, or undefined when it may: a regular file of
- * at most LIMITS.planFileBytes. (A FIFO would block the read; /dev/zero would never end.)
+ * Why a file may not be read as plan text (or, with `what`, as a config), or undefined when it
+ * may: a regular file of at most LIMITS.planFileBytes. (A FIFO would block the read; /dev/zero would never end.)
  */
-function unreadable(host: Host, path: string): string | undefined {
+function unreadable(host: Host, path: string, what = 'a plan file'): string | undefined {
   const kind = host.kind(path);
   if (kind === undefined) return 'no such file';
   if (kind === 'dir') return 'it is a directory';
   if (kind === 'other') return 'it is not a regular file';
   if ((host.size ? host.size(path) : Buffer.byteLength(host.readFile(path))) > LIMITS.planFileBytes)
-    return `it is larger than ${limitText(LIMITS.planFileBytes)}, the most parplan reads as a plan file`;
+    return `it is larger than ${limitText(LIMITS.planFileBytes)}, the most parplan reads as ${what}`;
   return undefined;
 }
 
@@ -134,9 +136,35 @@ export function importScope(file: string, root: string | undefined, host: Host):
 }
 
 /**
+ * Resolve a path written in `fromFile` (an import, an hf_config) under the scope's
+ * confinement: the target, or why it may not be read — `missing` (no such file, a directory)
+ * or `refused` (outside the root, not a regular file, too large). Confinement is decided on
+ * the real path, so a symbolic link inside the tree that points outside it is refused, and
+ * outside the tree is refused before anything else, so a path cannot probe which files exist there.
+ */
+function resolveConfined(
+  path: string,
+  fromFile: string,
+  scope: ImportScope,
+  host: Host,
+  what: string,
+): { target: string } | { refused: boolean; reason: string; help?: string } {
+  const target = isAbsolute(path) ? path : join(dirname(fromFile), path);
+  const real = host.kind(target) === undefined ? join(realpathOr(host, dirname(target)), basename(target)) : realpathOr(host, target);
+  if (!within(real, scope.root)) return { refused: true, reason: `it is outside ${scope.rootText}` };
+  const why = unreadable(host, target, what);
+  if (why === 'no such file' || why === 'it is a directory')
+    return { refused: false, reason: why, help: `the path is relative to ${dirname(fromFile).replace(/\/?$/, '/')}` };
+  if (why) return { refused: true, reason: why };
+  return { target };
+}
+
+const OUTSIDE_HELP =
+  'stay inside the repository of the checked file (or its directory, outside a repository); to allow a wider tree, pass --root DIR';
+
+/**
  * Resolve `import "path"` written in `fromFile`: the target path, or why it may not be
- * read (the code and arguments of the diagnostic at the import). Confinement is decided
- * on the real path, so a symbolic link inside the tree that points outside it is refused.
+ * read (the code and arguments of the diagnostic at the import).
  */
 export function resolveImport(
   path: string,
@@ -145,21 +173,93 @@ export function resolveImport(
   host: Host,
 ): { target: string } | { code: 'PP2012' | 'PP2016'; reason: string; help?: string } {
   if (!path.endsWith('.plan')) return { code: 'PP2016', reason: 'only .plan files can be imported' };
-  const target = isAbsolute(path) ? path : join(dirname(fromFile), path);
-  const relativeHelp = `the path is relative to ${dirname(fromFile).replace(/\/?$/, '/')}`;
-  // Outside the tree is refused before anything else, so an import cannot probe which files exist there.
-  const real = host.kind(target) === undefined ? join(realpathOr(host, dirname(target)), basename(target)) : realpathOr(host, target);
-  if (!within(real, scope.root)) {
-    return {
-      code: 'PP2016',
-      reason: `it is outside ${scope.rootText}`,
-      help: 'imports stay inside the repository of the checked file (or its directory, outside a repository); to allow a wider tree, pass --root DIR',
-    };
+  const r = resolveConfined(path, fromFile, scope, host, 'a plan file');
+  if ('target' in r) return r;
+  if (r.reason.startsWith('it is outside ')) return { code: 'PP2016', reason: r.reason, help: `imports ${OUTSIDE_HELP}` };
+  return r.refused ? { code: 'PP2016', reason: r.reason } : { code: 'PP2012', reason: r.reason, ...(r.help ? { help: r.help } : {}) };
+}
+
+/**
+ * Resolve `hf_config = "path"` written in `fromFile`, under exactly the confinement and size
+ * limit of an import (docs/security.md): only `.json` files, inside the import root.
+ */
+export function resolveConfig(
+  path: string,
+  fromFile: string,
+  scope: ImportScope,
+  host: Host,
+): { target: string } | { code: 'PP2017' | 'PP2018'; reason: string; help?: string } {
+  if (!path.endsWith('.json')) return { code: 'PP2018', reason: 'only .json files can be read as a Hugging Face config' };
+  const r = resolveConfined(path, fromFile, scope, host, 'a config file');
+  if ('target' in r) return r;
+  if (r.reason.startsWith('it is outside ')) return { code: 'PP2018', reason: r.reason, help: `config files ${OUTSIDE_HELP}` };
+  return r.refused ? { code: 'PP2018', reason: r.reason } : { code: 'PP2017', reason: r.reason, ...(r.help ? { help: r.help } : {}) };
+}
+
+/**
+ * Read the config named by each `hf_config` of the model declarations in `files`: confined
+ * (resolveConfig), parsed as JSON with positions. A config that cannot be read or parsed is a
+ * diagnostic at the `hf_config` value (or, for bad JSON, at the place in the file), and a
+ * `{ ok: false }` entry so that the checker does not pile follow-on errors on the model.
+ */
+export function loadConfigs(
+  files: readonly PlanFile[],
+  scopeOf: () => ImportScope,
+  host: Host,
+  out: Diagnostic[],
+): { configs: Map<Value, LoadedConfig>; sources: SourceFile[] } {
+  const configs = new Map<Value, LoadedConfig>();
+  const sources: SourceFile[] = [];
+  for (const file of files) {
+    for (const decl of file.declarations) {
+      if (decl.keyword !== 'model') continue;
+      for (const entry of decl.body.entries) {
+        if (entry.key !== 'hf_config' || entry.value.kind !== 'string') continue;
+        const v = entry.value;
+        const r = resolveConfig(v.value, file.file, scopeOf(), host);
+        if (!('target' in r)) {
+          out.push(diag(r.code, v.span, { path: v.value, reason: r.reason }, r.help ? { help: r.help } : {}));
+          configs.set(v, { ok: false });
+          continue;
+        }
+        const loaded = readConfig(r.target, host, out, v.span);
+        configs.set(v, loaded);
+        if (loaded.source) sources.push(loaded.source);
+      }
+    }
   }
-  const why = unreadable(host, target);
-  if (why === 'no such file' || why === 'it is a directory') return { code: 'PP2012', reason: why, help: relativeHelp };
-  if (why) return { code: 'PP2016', reason: why };
-  return { target };
+  return { configs, sources };
+}
+
+/** A config named on the command line (`parplan import`): not confined, but read only if a regular file within the size limit. */
+export function readConfigFile(path: string, host: Host, out: Diagnostic[]): LoadedConfig {
+  const why = unreadable(host, path, 'a config file');
+  if (why) {
+    out.push({ ...diag('PP6001', undefined, { path, reason: why }), file: path });
+    return { ok: false };
+  }
+  return readConfig(path, host, out);
+}
+
+/** Read and parse one config file (its size already checked); `at` is where a read failure points (absent: the file). */
+export function readConfig(path: string, host: Host, out: Diagnostic[], at?: Span): LoadedConfig {
+  let text: string;
+  try {
+    text = host.readFile(path);
+  } catch (e) {
+    const d = at
+      ? diag('PP2017', at, { path, reason: errorReason(e) })
+      : { ...diag('PP6001', undefined, { path, reason: errorReason(e) }), file: path };
+    out.push(d);
+    return { ok: false };
+  }
+  const source = new SourceFile(path, text);
+  const parsed = parseJson(source);
+  if (!parsed.ok) {
+    out.push(diag('PP2019', parsed.span, { path: basename(path), detail: parsed.message }));
+    return { ok: false, source };
+  }
+  return { ok: true, source, json: parsed.value };
 }
 
 export interface ExpandOptions {
@@ -277,6 +377,10 @@ export interface Program {
   syntaxErrors: boolean;
   /** Every file of the program, imports before the files that import them (the root last). */
   files: PlanFile[];
+  /** The Hugging Face configs its models name (`hf_config`), read and parsed; absent: none. */
+  configs?: Map<Value, LoadedConfig>;
+  /** Their sources, for rendering diagnostics inside them. */
+  configSources?: SourceFile[];
 }
 
 export interface LoadOptions {
@@ -355,7 +459,19 @@ export function loadProgram(
   };
   visit(root, 0);
   const rootFile = files[files.length - 1];
-  return rootFile && rootFile.file === root ? { root: rootFile, files, syntaxErrors } : undefined;
+  if (!rootFile || rootFile.file !== root) return undefined;
+  const program: Program = { root: rootFile, files, syntaxErrors };
+  if (!syntaxErrors) addConfigs(program, () => (scope ??= importScope(root, opts.root, host)), host, out);
+  return program;
+}
+
+/** Read the configs a program's models name (loadConfigs) into it. */
+export function addConfigs(program: Program, scopeOf: () => ImportScope, host: Host, out: Diagnostic[]): void {
+  if (!program.files.some((f) => f.declarations.some((d) => d.keyword === 'model' && d.body.entries.some((e) => e.key === 'hf_config'))))
+    return;
+  const { configs, sources } = loadConfigs(program.files, scopeOf, host, out);
+  program.configs = configs;
+  program.configSources = sources;
 }
 
 function errorReason(e: unknown): string {

@@ -64,27 +64,33 @@ function blocks(section: string | undefined, lang: string): string[] {
   return [...section.matchAll(re)].map((m) => m[1]!);
 }
 
-/** A file system holding one file, `/example.plan`; every other path is missing. */
-function memoryHost(text: string): Host {
+/** Where a page's ```json block is served (Hugging Face config pages: `hf_config = "config.json"`). */
+const CONFIG_PATH = '/config.json';
+
+/** A file system holding `/example.plan` and, when given, `/config.json`; every other path is missing. */
+function memoryHost(text: string, config?: string): Host {
+  const files = new Map([[EXAMPLE_PATH, text]]);
+  if (config !== undefined) files.set(CONFIG_PATH, config);
   const missing = (path: string): Error =>
     Object.assign(new Error(`ENOENT: no such file or directory, open '${path}'`), { code: 'ENOENT' });
   return {
     readFile: (path) => {
-      if (path === EXAMPLE_PATH) return text;
+      const t = files.get(path);
+      if (t !== undefined) return t;
       throw missing(path);
     },
-    kind: (path) => (path === EXAMPLE_PATH ? 'file' : path === '/' ? 'dir' : undefined),
-    listDir: (path) => (path === '/' ? ['example.plan'] : []),
+    kind: (path) => (files.has(path) ? 'file' : path === '/' ? 'dir' : undefined),
+    listDir: (path) => (path === '/' ? [...files.keys()].map((f) => f.slice(1)) : []),
   };
 }
 
-function check(text: string) {
-  return analyze([EXAMPLE_PATH], { host: memoryHost(text) });
+function check(text: string, config?: string) {
+  return analyze([EXAMPLE_PATH], { host: memoryHost(text, config) });
 }
 
 /** Export pages (8xxx) show `parplan export --to ENGINE [--model ID]` in a ```sh block: run it on the section's plan. */
 function checkSection(text: string, section: string | undefined) {
-  const a = check(text);
+  const a = check(text, blocks(section, 'json')[0]);
   // Compile pages (PP5005) show `parplan compile` in a ```sh block: add what compile finds before lowering.
   if (/parplan compile /.test(blocks(section, 'sh').join('\n')))
     return { ...a, diagnostics: [...a.diagnostics, ...compilable(a.results).diagnostics] };
@@ -163,9 +169,11 @@ describe('explain pages', () => {
         expect(hits.length, `${code} expected; got:\n${show(a.diagnostics).join('\n')}`).toBeGreaterThan(0);
         for (const d of hits) {
           expect(d.severity).toBe(info.severity);
-          expect(d.span?.file).toBe(EXAMPLE_PATH);
+          // Inside the example, or inside its config (```json, served as /config.json).
+          const shown = d.span?.file === CONFIG_PATH ? blocks(section, 'json')[0]! : example!;
+          expect([EXAMPLE_PATH, CONFIG_PATH]).toContain(d.span?.file);
           expect(d.span!.start).toBeGreaterThanOrEqual(0);
-          expect(d.span!.end).toBeLessThanOrEqual(example!.length);
+          expect(d.span!.end).toBeLessThanOrEqual(shown.length);
         }
         expect(a.diagnostics.filter((d) => d.code === 'PP9001')).toEqual([]);
       });

@@ -10,6 +10,7 @@ import { fuzzExportOnce, fuzzFmtOnce, fuzzSuggestOnce, fuzzTsOnce, tsWorkspace, 
 import { tsCorpus } from './fuzz/ts-corpus.js';
 import { fuzzHttp } from './fuzz/http.js';
 import { fuzzHugeOnce, fuzzImportsOnce, importsWorkspace } from './fuzz/hostile.js';
+import { configCorpus, fuzzHfConfigOnce, mutateConfig } from './fuzz/hfconfig.js';
 
 /** Seeds 1..count through one target: the failures (at most 5), and how many cases reached the part under test. */
 async function sweep(count: number, once: (seed: number) => Outcome | Promise<Outcome>): Promise<{ failures: string[]; reached: number }> {
@@ -75,6 +76,21 @@ describe('fuzz: the new surfaces (replay a seed with bench/fuzz.ts --target T --
     const { failures, reached } = await sweep(30, (seed) => fuzzSuggestOnce(plans, seed));
     expect(failures).toEqual([]);
     expect(reached).toBeGreaterThan(5);
+  });
+});
+
+describe('fuzz: Hugging Face configs (replay with bench/fuzz.ts --target hfconfig --seed N --count 1 --show)', () => {
+  const configs = configCorpus();
+  it('has every example config, and the mutator changes them', () => {
+    expect(configs.size).toBeGreaterThanOrEqual(13);
+    const r = rng(3);
+    const t = configs.get('gpt2.json')!;
+    expect([0, 1, 2, 3, 4, 5].some(() => mutateConfig(t, r) !== t)).toBe(true);
+  });
+  it('hf_config and parplan import: never throw, every diagnostic placed and renderable, an import is the same model (400 mutants)', async () => {
+    const { failures, reached } = await sweep(400, (seed) => fuzzHfConfigOnce(configs, seed));
+    expect(failures).toEqual([]);
+    expect(reached).toBeGreaterThan(50);
   });
 });
 

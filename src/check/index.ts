@@ -7,6 +7,7 @@ import type { Declaration, PlanFile } from '../ast.js';
 import { diag, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { didYouMean } from '../diagnostics/suggest.js';
 import { DECLARATIONS } from '../facts/keys.js';
+import type { HfConfigs } from '../hf/config.js';
 import type { CheckedPlan } from '../plan.js';
 import { checkCluster } from './cluster.js';
 import { checkModel } from './model.js';
@@ -18,8 +19,11 @@ export interface CheckResult {
   diagnostics: Diagnostic[];
 }
 
-/** `files` holds the root and its imports, imports first (so a later duplicate is the one reported). */
-export function checkProgram(files: readonly PlanFile[], root: PlanFile): CheckResult {
+/**
+ * `files` holds the root and its imports, imports first (so a later duplicate is the one reported);
+ * `configs` the Hugging Face configs the loader read for their `hf_config` keys.
+ */
+export function checkProgram(files: readonly PlanFile[], root: PlanFile, configs: HfConfigs = new Map()): CheckResult {
   const out: Diagnostic[] = [];
   const scope: Scope = { models: new Map(), clusters: new Map() };
   const plans = new Map<string, { decl: Declaration }>();
@@ -50,7 +54,7 @@ export function checkProgram(files: readonly PlanFile[], root: PlanFile): CheckR
         );
         continue;
       }
-      if (kind === 'model') scope.models.set(decl.name, { decl, spec: checkModel(decl, out) });
+      if (kind === 'model') scope.models.set(decl.name, { decl, spec: checkModel(decl, out, configs) });
       else if (kind === 'cluster') scope.clusters.set(decl.name, { decl, spec: checkCluster(decl, out) });
       else {
         plans.set(decl.name, { decl });

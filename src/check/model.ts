@@ -1,8 +1,8 @@
 /** A `model` declaration → ModelSpec: architecture presets, defaults, head arithmetic. */
-import type { Declaration } from '../ast.js';
+import type { BlockValue, Declaration, Entry, Value } from '../ast.js';
 import { diag, hasErrors, type Diagnostic } from '../diagnostics/diagnostic.js';
 import type { Dtype } from '../facts/dtypes.js';
-import { keySpec, type Arch } from '../facts/keys.js';
+import { KEYS, type Arch } from '../facts/keys.js';
 import {
   buildModel,
   defaultFfn,
@@ -14,13 +14,39 @@ import {
   type Quantization,
   type RopeScaling,
 } from '../model.js';
+import { mapHfConfig, type ConfigEntry, type HfConfigs } from '../hf/config.js';
 import type { ModelSpec } from '../plan.js';
 import { readBlock, type Fields } from './values.js';
 
-export function checkModel(decl: Declaration, out: Diagnostic[]): ModelSpec | undefined {
+/**
+ * `configs`: the Hugging Face configs the loader read (`hf_config`); `quiet`: keys whose absence
+ * is already reported (`parplan import`, which checks a config's keys as a block of its own).
+ */
+export function checkModel(
+  decl: Declaration,
+  out: Diagnostic[],
+  configs: HfConfigs = new Map(),
+  quiet?: ReadonlySet<string>,
+): ModelSpec | undefined {
+  const before = out.length;
+  const body = withConfig(decl, configs, out);
+  if (!body) return undefined;
+  try {
+    return checkBody(decl, body.block, out, quiet ?? body.reported);
+  } finally {
+    if (body.fields) nameFields(out, before, body.fields);
+  }
+}
+
+function checkBody(
+  decl: Declaration,
+  block: BlockValue,
+  out: Diagnostic[],
+  reported: ReadonlySet<string> | undefined,
+): ModelSpec | undefined {
   const where = `model '${decl.name}'`;
   const before = out.length;
-  const f = readBlock(decl.body, 'model', { where, anchor: decl.nameSpan, out });
+  const f = readBlock(block, 'model', { where, anchor: decl.nameSpan, out, ...(reported ? { quiet: reported } : {}) });
   const arch = f.value<Arch>('arch');
   const layers = f.value<number>('layers');
   const hidden = f.value<number>('hidden');
@@ -117,16 +143,116 @@ export function checkModel(decl: Declaration, out: Diagnostic[]): ModelSpec | un
   return { ...model, span: decl.nameSpan };
 }
 
+const REQUIRED_MODEL_KEYS = Object.entries(KEYS.model)
+  .filter(([, spec]) => spec.required)
+  .map(([key]) => key);
+
 /**
- * PP3020 for each of `keys` the block sets though the key that gives it meaning is absent;
- * a key written out at its default is silent (it would have no effect either way).
+ * Config keys that a value written in the block leaves without meaning (they would be PP3020):
+ * `quantization = none` drops the config's quant_group; another rope_scaling drops the factors
+ * of the config's type that the new one does not read.
  */
+function meaningless(key: string, v: Value): readonly string[] {
+  const name = v.kind === 'ident' ? v.name : undefined;
+  if (key === 'quantization' && name === 'none') return ['quant_group', 'quant_lm_head'];
+  if (key === 'rope_scaling' && name !== undefined) {
+    const used: readonly string[] = Object.hasOwn(ROPE_KEYS_BY_TYPE, name) ? ROPE_KEYS_BY_TYPE[name as RopeScaling['type']] : [];
+    return ROPE_KEYS.filter((k) => !used.includes(k));
+  }
+  return [];
+}
+
+/**
+ * The block with its Hugging Face config merged in (`hf_config`): the config's keys, then the
+ * block's own, which win (PP2024 notes each that changes a config value). Config entries carry
+ * spans into config.json, so readBlock's type and range checks point there. Undefined when the
+ * config could not be read (that is reported already; the model's other errors would be noise).
+ */
+function withConfig(
+  decl: Declaration,
+  configs: HfConfigs,
+  out: Diagnostic[],
+): { block: BlockValue; reported?: Set<string>; fields?: ReadonlyMap<string, string> } | undefined {
+  const entry = decl.body.entries.find((e) => e.key === 'hf_config');
+  if (!entry) return { block: decl.body };
+  // hf_config of the wrong type is readBlock's PP2006: the keys the config was to give are not also missing.
+  if (entry.value.kind !== 'string') return { block: decl.body, reported: new Set([...REQUIRED_MODEL_KEYS, 'ffn']) };
+  const loaded = configs.get(entry.value);
+  if (!loaded) {
+    out.push(
+      diag(
+        'PP2017',
+        entry.value.span,
+        { path: entry.value.value, reason: 'this check was given no files to read' },
+        { help: 'check the plan with `parplan check` or analyze(), which read the config' },
+      ),
+    );
+    return undefined;
+  }
+  if (!loaded.ok) return undefined;
+  const own = new Map(decl.body.entries.map((e) => [e.key, e] as const));
+  const mapped = mapHfConfig(loaded.json, loaded.source, new Set(own.keys()));
+  out.push(...mapped.diagnostics);
+  if (mapped.unread) return undefined;
+  const dropped = new Set([...own].flatMap(([key, e]) => meaningless(key, e.value)));
+  const entries: Entry[] = [];
+  for (const e of mapped.entries) {
+    const mine = own.get(e.key);
+    if (mine) overridden(mine, e, loaded.source.path, out);
+    else if (!dropped.has(e.key)) entries.push(e);
+  }
+  const fields = new Map(entries.map((e) => [`${e.value.span.file}:${e.value.span.start}`, (e as ConfigEntry).field] as const));
+  return { block: { ...decl.body, entries: [...entries, ...decl.body.entries] }, reported: mapped.reported, fields };
+}
+
+/** A key's diagnostic at a value from the config (PP2008 on `layers`) also names the config field it came from. */
+function nameFields(out: Diagnostic[], from: number, fields: ReadonlyMap<string, string>): void {
+  for (let i = from; i < out.length; i++) {
+    const d = out[i]!;
+    const field = d.span ? fields.get(`${d.span.file}:${d.span.start}`) : undefined;
+    if (field === undefined) continue;
+    const note = field === 'model_type' ? "given by the config's model_type" : `from the config field ${field}`;
+    out[i] = { ...d, help: d.help ? `${note}; ${d.help}` : note };
+  }
+}
+
+/** PP2024 when a key written in the block changes the config's value. */
+function overridden(mine: Entry, theirs: ConfigEntry, path: string, out: Diagnostic[]): void {
+  if (valueKey(mine.value) === valueKey(theirs.value)) return;
+  const file = path.slice(path.lastIndexOf('/') + 1);
+  out.push(
+    diag(
+      'PP2024',
+      mine.keySpan,
+      { key: mine.key, value: valueText(mine.value), field: theirs.field, configValue: valueText(theirs.value) },
+      { related: [{ span: theirs.value.span, message: `the value in ${file}` }] },
+    ),
+  );
+}
+
+/** A value's meaning, to compare a written value with a config's (8 and 8.0 are the same). */
+function valueKey(v: Value): string {
+  return v.kind === 'number' ? `n${v.value}` : v.kind === 'ident' ? `i${v.name}` : v.kind === 'string' ? `s${v.value}` : `${v.kind}`;
+}
+
+function valueText(v: Value): string {
+  return v.kind === 'number'
+    ? v.raw + (v.unit ? ` ${v.unit.text}` : '')
+    : v.kind === 'ident'
+      ? v.name
+      : v.kind === 'string'
+        ? `"${v.value}"`
+        : v.kind;
+}
+
+/** PP3020 for each of `keys` the block sets though the key that gives it meaning is absent. */
 function needs(f: Fields, keys: readonly string[], why: string, out: Diagnostic[]): void {
   for (const key of keys) {
     const e = f.get(key);
-    const d = keySpec('model', key)?.default;
-    if (e && !(d !== undefined && 'value' in d && d.value === e.value))
-      out.push(diag('PP3020', e.entry.keySpan, { key, why }, { help: `remove \`${key}\`` }));
+    // Writing a key's default changes nothing either way (every default may be written out).
+    const d = KEYS.model[key]?.default;
+    if (e && d && 'value' in d && e.value === d.value) continue;
+    if (e) out.push(diag('PP3020', e.entry.keySpan, { key, why }, { help: `remove \`${key}\`` }));
   }
 }
 

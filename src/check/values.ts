@@ -83,6 +83,8 @@ export interface BlockContext {
   /** Where "missing key" diagnostics point (the declaration's name, or the block's key). */
   anchor: Span;
   out: Diagnostic[];
+  /** Keys already reported as missing or invalid elsewhere (a Hugging Face config's field): not also "missing" here. */
+  quiet?: ReadonlySet<string>;
 }
 
 /** Check every entry of `block` against KEYS[kind]; report missing required keys. */
@@ -129,12 +131,12 @@ export function readBlock(block: BlockValue, kind: BlockKind, ctx: BlockContext)
     if (v !== undefined) map.set(entry.key, { value: v, span: entry.value.span, entry });
   }
   for (const [key, spec] of Object.entries(specs)) {
-    if (!spec.required || seen.has(key)) continue;
+    if (!spec.required || seen.has(key) || ctx.quiet?.has(key)) continue;
     if (spec.modes && (!ctx.mode || !spec.modes.includes(ctx.mode))) continue;
     const example = spec.type.kind === 'block' ? `${key} ${spec.example ?? '{ }'}` : `${key} = ${spec.example ?? '…'}`;
     ctx.out.push(diag('PP2003', ctx.anchor, { where: ctx.where, key }, { help: `add \`${example}\` (${lowerFirst(spec.doc)})` }));
   }
-  return new Fields(kind, map, new Set(seen.keys()));
+  return new Fields(kind, map, new Set([...seen.keys(), ...(ctx.quiet ?? [])]));
 }
 
 /** Another tool's name for a key, a near spelling among the keys of this mode, or the list of keys. */

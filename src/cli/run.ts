@@ -65,6 +65,10 @@ async function dispatch(argv: readonly string[], io: Io, deps: CheckDeps): Promi
       const { runFmt } = await import('./commands/fmt.js');
       return runFmt(rest, io);
     }
+    case 'import': {
+      const { runImport } = await import('./commands/import.js');
+      return runImport(rest, io);
+    }
     case 'export': {
       const { runExport } = await import('./commands/export.js');
       return runExport(rest, io);

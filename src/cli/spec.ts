@@ -149,6 +149,20 @@ export const FMT: CommandSpec = {
     'docs/language.md, "Formatting".',
 };
 
+export const IMPORT: CommandSpec = {
+  name: 'import',
+  usage: 'parplan import [--name NAME] <config.json>',
+  brief: 'import <config.json>',
+  summary: 'print a Hugging Face config as a model block',
+  options: [{ name: '--name', value: { placeholder: 'NAME' }, doc: "the model's name (default: from the file name)" }, HELP],
+  details:
+    'Reads a Hugging Face config.json (model_type gpt2, llama, mistral, mixtral, qwen2, qwen3,\n' +
+    'qwen2_moe, qwen3_moe, gemma2, gemma3_text, deepseek_v2, deepseek_v3, gpt_oss) and prints\n' +
+    "the model block it is equivalent to, formatted as 'parplan fmt' would: the same keys\n" +
+    '`hf_config = "config.json"` gives a model. Diagnostics (pointing into the config) go to\n' +
+    'stderr; a config parplan cannot express prints nothing and exits 1. See docs/language.md.',
+};
+
 export const EXPORTERS = ['vllm', 'torchtitan', 'megatron', 'deepspeed'] as const;
 
 export const EXPORT: CommandSpec = {
@@ -204,7 +218,7 @@ export const HELP_COMMAND: CommandSpec = {
   options: [],
 };
 
-export const COMMANDS: readonly CommandSpec[] = [CHECK, COMPILE, REPORT, SERVE, FMT, EXPORT, SUGGEST, EXPLAIN, HELP_COMMAND];
+export const COMMANDS: readonly CommandSpec[] = [CHECK, COMPILE, REPORT, SERVE, FMT, IMPORT, EXPORT, SUGGEST, EXPLAIN, HELP_COMMAND];
 
 export const GLOBAL_OPTIONS: readonly OptionSpec[] = [
   { name: '--help', aliases: ['-h'], doc: 'show this help' },

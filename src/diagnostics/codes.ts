@@ -48,6 +48,14 @@ export const CODES = {
   PP2014: { severity: 'error', title: 'conflicting-keys', message: "'{key}' conflicts with '{other}'" },
   PP2015: { severity: 'error', title: 'unknown-unit', message: "unknown unit '{unit}'" },
   PP2016: { severity: 'error', title: 'import-not-allowed', message: "import '{path}' is not allowed: {reason}" },
+  PP2017: { severity: 'error', title: 'hf-config-failed', message: "cannot read hf_config '{path}': {reason}" },
+  PP2018: { severity: 'error', title: 'hf-config-not-allowed', message: "hf_config '{path}' is not allowed: {reason}" },
+  PP2019: { severity: 'error', title: 'invalid-json', message: "'{path}' is not valid JSON: {detail}" },
+  PP2020: { severity: 'error', title: 'unsupported-model-type', message: "model_type '{type}' is not supported" },
+  PP2021: { severity: 'error', title: 'config-wrong-type', message: "config field '{field}' expects {expected}, found {found}" },
+  PP2022: { severity: 'error', title: 'config-not-expressible', message: "config field '{field}' = {value} cannot be expressed: {why}" },
+  PP2023: { severity: 'error', title: 'config-field-missing', message: "the config has no field '{field}' (for '{key}')" },
+  PP2024: { severity: 'note', title: 'config-overridden', message: "'{key}' = {value} overrides the config's {field} = {configValue}" },
 
   // 3xxx: parallelism and batch arithmetic
   PP3001: { severity: 'error', title: 'heads-not-divisible', message: 'heads = {heads} is not divisible by tensor = {tensor}' },

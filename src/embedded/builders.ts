@@ -15,7 +15,18 @@ import { declaredNames } from './names.js';
 import { recordOf, withRecord } from './record.js';
 import type { Recorded } from './runtime.js';
 import type { Keyword } from './tree.js';
-import type { Cluster, ClusterOptions, Embedded, Interpolation, Model, ModelOptions, Plan, PlanFileValue, PlanOptions } from './types.js';
+import type {
+  Cluster,
+  ClusterOptions,
+  Embedded,
+  HfModelOptions,
+  Interpolation,
+  Model,
+  ModelOptions,
+  Plan,
+  PlanFileValue,
+  PlanOptions,
+} from './types.js';
 
 /** A builder value: `kind`, and `name` (or a planFile's `names`), parsed from a template on first use. */
 function make(kind: Keyword | 'file', record: Recorded): object {
@@ -67,7 +78,10 @@ function snapshot(v: unknown): unknown {
 type Args<First, Options> = First extends TemplateStringsArray ? Interpolation[] : [options: Options];
 
 /** A model: `model('llama3_8b', { arch: 'llama', … })`, or ``model`llama3_8b { arch = llama … }` ``. */
-export function model<First extends string | TemplateStringsArray>(first: First, ...rest: Args<First, ModelOptions>): Model {
+export function model<First extends string | TemplateStringsArray>(
+  first: First,
+  ...rest: Args<First, ModelOptions | HfModelOptions>
+): Model {
   return builder('model', model, first, rest) as unknown as Model;
 }
 

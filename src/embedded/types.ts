@@ -99,6 +99,8 @@ export type BlockOptions<B extends BlockKind, M extends Mode = Mode> = Simplify<
 >;
 
 export type ModelOptions = BlockOptions<'model'>;
+/** A model from a Hugging Face config.json (relative to the calling file): `hf_config`, and any keys that override it. */
+export type HfModelOptions = Simplify<Partial<ModelOptions> & { hf_config: string }>;
 export type ClusterOptions = BlockOptions<'cluster'>;
 /** A GPU that is not in the catalog: `{ name: 'RTX 4090', memory: '24 GiB' }`. */
 export type GpuOptions = BlockOptions<'gpu'>;

@@ -410,6 +410,12 @@ export const KEY_TABLE = {
       doc: 'Position encoding; learned adds a max_seq × hidden table.',
       example: 'rope',
     },
+    hf_config: {
+      type: { kind: 'string' },
+      doc: "A Hugging Face config.json (path relative to this file) that gives the model's keys; keys written in the block override it.",
+      example: '"configs/Llama-3.1-8B.json"',
+      aliases: ['config', 'config_json', 'hf_config_path', 'model_config'],
+    },
   },
   cluster: {
     gpu: {

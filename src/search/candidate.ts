@@ -2,6 +2,7 @@
  * A candidate of the search: its knobs, written as plan settings and checked by the
  * checker itself (`checkPlan`), so that validity has one source of truth.
  */
+import type { HfConfigs } from '../hf/config.js';
 import type { Declaration } from '../ast.js';
 import { checkCluster } from '../check/cluster.js';
 import { checkModel } from '../check/model.js';
@@ -29,8 +30,8 @@ export interface Target {
 export const CANDIDATE_FILE = '<suggest>';
 
 /** Check the chosen declarations as checkProgram does; undefined (with `out` holding why) when either has errors. */
-export function targetOf(modelDecl: Declaration, clusterDecl: Declaration, out: Diagnostic[]): Target | undefined {
-  const model = checkModel(modelDecl, out);
+export function targetOf(modelDecl: Declaration, clusterDecl: Declaration, out: Diagnostic[], configs?: HfConfigs): Target | undefined {
+  const model = checkModel(modelDecl, out, configs);
   const cluster = checkCluster(clusterDecl, out);
   if (!model || !cluster || out.some((d) => d.severity === 'error')) return undefined;
   const scope: Scope = {

@@ -8,6 +8,7 @@
  * - `suggest`: the first model and cluster of a mutated file, when small, through the
  *   search in both modes; the winner pinned and checked again, as `parplan suggest` does.
  * - `imports`, `huge`: hostile paths and inputs (test/fuzz/hostile.ts).
+ * - `hfconfig`: mutated Hugging Face configs through hf_config and `parplan import` (test/fuzz/hfconfig.ts).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,7 +27,7 @@ import { search, targetOf, type Workload } from '../../src/search/index.js';
 import { memoryHost, mutate, mutateKnobs, rng, violations } from './mutate.js';
 import { mutateTs } from './mutate-ts.js';
 
-export const TARGETS = ['plan', 'ts', 'fmt', 'export', 'suggest', 'imports', 'huge'] as const;
+export const TARGETS = ['plan', 'ts', 'fmt', 'export', 'suggest', 'imports', 'huge', 'hfconfig'] as const;
 export type Target = (typeof TARGETS)[number];
 
 export interface Outcome {

@@ -129,6 +129,7 @@ export async function runSuggest(argv: readonly string[], io: Io): Promise<ExitC
   const cache = new Map<string, CachedFile>();
   const program = loadProgram(args.file, nodeHost, cache, diagnostics, args.root === undefined ? {} : { root: args.root });
   const sources = new Map<string, SourceFile>([...cache.values()].map((c) => [c.source.path, c.source]));
+  for (const s of program?.configSources ?? []) sources.set(s.path, s);
   const report = (ds: Diagnostic[]) => ds.forEach((d) => io.stderr.write(renderDiagnostic(d, sources, style) + '\n'));
   if (!program || diagnostics.some((d) => d.severity === 'error')) {
     report(diagnostics);
@@ -136,7 +137,7 @@ export async function runSuggest(argv: readonly string[], io: Io): Promise<ExitC
   }
   // The pinned plan imports this file: an error in any model or cluster of it would be reported there too
   // (a root with no plans: the checker then checks every declaration but the plans).
-  const declared = checkProgram(program.files, { file: args.file, imports: [], declarations: [] }).diagnostics.filter(
+  const declared = checkProgram(program.files, { file: args.file, imports: [], declarations: [] }, program.configs).diagnostics.filter(
     (d) => d.severity === 'error',
   );
   if (declared.length > 0) {
@@ -147,7 +148,7 @@ export async function runSuggest(argv: readonly string[], io: Io): Promise<ExitC
   const modelDecl = pick(declarations, 'model', args.model, args.file);
   const clusterDecl = pick(declarations, 'cluster', args.cluster, args.file);
   const targetDiagnostics: Diagnostic[] = [];
-  const target = targetOf(modelDecl, clusterDecl, targetDiagnostics);
+  const target = targetOf(modelDecl, clusterDecl, targetDiagnostics, program.configs);
   if (!target) {
     report(targetDiagnostics.filter((d) => d.severity === 'error'));
     return EXIT.FAILED;

@@ -12,7 +12,7 @@ import { isAbsolute, relative, resolve } from 'node:path';
 import { Project, ts } from 'ts-morph';
 import { diag, type Diagnostic } from '../../diagnostics/diagnostic.js';
 import { LIMITS } from '../../facts/limits.js';
-import { importScope, realpathOr, within, type CachedFile, type Host, type Program } from '../../load.js';
+import { addConfigs, importScope, realpathOr, within, type CachedFile, type Host, type Program } from '../../load.js';
 import { SourceFile } from '../../source.js';
 import { planImports } from '../imports.js';
 import { Lowerer } from '../lower.js';
@@ -99,6 +99,9 @@ export function extractPrograms(paths: readonly string[], host: Host, cache: Map
     planImports(host, cache, diagnostics, root),
   );
   diagnostics.push(...assembled.diagnostics);
+  // hf_config: read as a .plan file's are, relative to the TypeScript file and confined to its import root.
+  for (const program of assembled.programs)
+    if (!program.syntaxErrors) addConfigs(program, () => importScope(program.root.file, root, host), host, diagnostics);
   const programs = new Map<string, Program[]>();
   groups.forEach((g, i) => programs.set(g.path, [assembled.programs[i]!]));
   return { programs, sources: [...sources.values(), ...assembled.virtual], diagnostics };
