@@ -3,7 +3,7 @@
  * and what is padded or replicated to make it split evenly (vocab, KV heads).
  */
 import { diag } from '../diagnostics/diagnostic.js';
-import { layerRuns, uniformLayer, type Model } from '../model.js';
+import { layerRuns, type Model } from '../model.js';
 import type { Derived, Mesh } from '../plan.js';
 import { spanOf, type PlanContext } from './context.js';
 
@@ -24,16 +24,30 @@ export function validTensorDegrees(model: Model, max: number): number[] {
 }
 
 /** Facts that follow from the model and the mesh; assumes the checks below passed. */
+/**
+ * Interim (expert-parallelism branch; the memory helper's per-layer version replaces it): the
+ * first layer's heads (MLA: kv_heads = heads, nothing replicated) and the first dense MLP's width,
+ * else the routed experts' width, so that MoE, MLA and sliding-window models reach the checks.
+ */
+function representative(model: Model): { attention: { heads: number; kvHeads: number }; ffn: number } {
+  const runs = layerRuns(model);
+  const a = runs[0]!.layer.attention;
+  const dense = runs.find((r) => r.layer.mlp.kind === 'dense')?.layer.mlp;
+  const m = runs[0]!.layer.mlp;
+  const ffn = dense?.kind === 'dense' ? dense.ffn : m.kind === 'moe' ? m.expertFfn : m.ffn;
+  return { attention: { heads: a.heads, kvHeads: a.kind === 'gqa' ? a.kvHeads : a.heads }, ffn };
+}
+
 export function deriveFacts(model: Model, mesh: Mesh): Derived {
   const t = mesh.tensor;
-  const { attention: a, mlp } = uniformLayer(model, 'per-rank facts');
+  const { attention: a, ffn } = representative(model);
   const kvHeadsPerRank = a.kvHeads >= t ? a.kvHeads / t : 1;
   return {
     vocabPadded: Math.ceil(model.vocab / t) * t,
     headsPerRank: a.heads / t,
     kvHeadsPerRank,
     kvReplication: a.kvHeads >= t ? 1 : t / a.kvHeads,
-    ffnPerRank: mlp.ffn / t,
+    ffnPerRank: ffn / t,
     gpusUsed: t * mesh.pipeline * mesh.data,
   };
 }
@@ -57,9 +71,8 @@ export function checkTensor(ctx: PlanContext): boolean {
   if (t === 1) return true;
   const at = spanOf(ctx, 'tensor');
   const related = [{ span: model.span, message: `model '${model.name}' declared here` }];
-  const layer = uniformLayer(model, 'the tensor check');
-  const { heads, kvHeads } = layer.attention;
-  const { ffn } = layer.mlp;
+  const { attention: a, ffn } = representative(model);
+  const { heads, kvHeads } = a;
   let ok = true;
   if (heads % t !== 0) {
     out.push(diag('PP3001', at, { heads, tensor: t }, { help: suggestion(ctx), related }));
