@@ -11,7 +11,7 @@
  * default is what makes the grid fit when it can.
  */
 import { diag } from '../diagnostics/diagnostic.js';
-import { layerRuns, type MoeMlp } from '../model.js';
+import { describeLayer, layerRuns, type MoeMlp } from '../model.js';
 import type { ExpertMesh } from '../plan.js';
 import { spanOf, type PlanContext } from './context.js';
 import { divisors } from './model.js';
@@ -131,4 +131,28 @@ export function checkExperts(ctx: PlanContext): ExpertMesh | undefined {
 
 function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
+}
+
+/**
+ * parplan's WebGPU runtime runs dense layers with full grouped-query attention only
+ * (src/graph/validate.ts refuses the rest): a serving plan for it is refused here, at the engine.
+ */
+export function checkEngineLayers(ctx: PlanContext): boolean {
+  const other = layerRuns(ctx.model).find((r) => {
+    const a = r.layer.attention;
+    return a.kind !== 'gqa' || a.window !== undefined || a.sinks === true || r.layer.mlp.kind !== 'dense';
+  });
+  if (!other) return true;
+  ctx.out.push(
+    diag(
+      'PP3030',
+      spanOf(ctx, 'engine'),
+      { model: ctx.model.name, what: describeLayer(other.layer), layers: `${other.first}–${other.last}` },
+      {
+        help: 'use engine = generic: check, compile, report and the exports handle these layers',
+        related: [{ span: ctx.model.span, message: `model '${ctx.model.name}' declared here` }],
+      },
+    ),
+  );
+  return false;
 }

@@ -16,7 +16,7 @@ import type { PlanContext } from './context.js';
 import { checkMeshSize } from './data.js';
 import { checkSchedule, checkStages } from './pipeline.js';
 import { checkBf16, checkEngineDtypes, checkNoEffect } from './precision.js';
-import { checkExperts } from './expert.js';
+import { checkEngineLayers, checkExperts } from './expert.js';
 import { checkTensor, deriveFacts } from './tensor.js';
 import { readBlock } from './values.js';
 
@@ -85,7 +85,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     ];
     const precisionOk = checkBf16(ctx, dtypes);
     const engine = fields.valueOrDefault<ServePlan['engine']>('engine');
-    const engineOk = engine !== 'webgpu' || checkEngineDtypes(ctx, dtypes);
+    const engineOk = engine !== 'webgpu' || (checkEngineDtypes(ctx, dtypes) && checkEngineLayers(ctx));
     if (!b || !stages || !tensorOk || !meshOk || !experts || !precisionOk || !engineOk || hasErrors(out.slice(before))) return undefined;
     const plan: ServePlan = { ...base, stages, mode, batch: b, kvDtype, engine, workspaceGiven: fields.has('workspace') };
     return plan;

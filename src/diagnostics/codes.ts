@@ -139,6 +139,11 @@ export const CODES = {
     message: 'expert = {expert} with tensor = {tensor} needs sequence parallelism',
   },
   PP3029: { severity: 'error', title: 'expert-fp16', message: 'expert = {expert} cannot train in fp16' },
+  PP3030: {
+    severity: 'error',
+    title: 'engine-layers',
+    message: "the webgpu engine cannot run model '{model}': layers {layers} have {what}",
+  },
 
   // 4xxx: memory fit
   PP4001: { severity: 'error', title: 'does-not-fit', message: "plan '{plan}' does not fit: {worst}" },

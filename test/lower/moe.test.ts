@@ -6,11 +6,14 @@
  * The activation bytes of the graph's tensors come from the memory model, which another branch
  * teaches MoE; they are stubbed here (nothing below asserts them).
  */
+import { readFileSync } from 'node:fs';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it, vi } from 'vitest';
 import { parse } from '../../grammar/index.js';
 import { checkProgram } from '../../src/check/index.js';
 import { layerFlops, trainDims } from '../../src/cost/flops.js';
 import { simulate } from '../../src/graph/simulate.js';
+import { servingGraphProblems } from '../../src/graph/validate.js';
 import type { Graph, Step } from '../../src/graph/types.js';
 import { lower } from '../../src/lower/index.js';
 import { layerOpFlops } from '../../src/lower/layer.js';
@@ -31,8 +34,20 @@ model moe {
 model dense {
   arch = llama  layers = 4  hidden = 256  heads = 8  kv_heads = 4  ffn = 512  vocab = 1000  max_seq = 512  dtype = bf16
 }
+model mla {
+  arch = llama  layers = 4  hidden = 256  heads = 8  ffn = 512  vocab = 1000  max_seq = 512  dtype = bf16
+  q_lora_rank = 64  kv_lora_rank = 32  qk_nope_head_dim = 32  qk_rope_head_dim = 16  v_head_dim = 32
+  experts = 8  experts_per_token = 2  expert_ffn = 128  shared_experts = 1  shared_expert_ffn = 128  dense_layers = 1
+}
+model windowed {
+  arch = llama  layers = 4  hidden = 256  heads = 8  kv_heads = 4  ffn = 512  vocab = 1000  max_seq = 512  dtype = bf16
+  sliding_window = 128  sliding_window_pattern = 2
+}
 cluster node8 { gpu = H100_SXM_80GB  gpus = 8 }
 `;
+
+const schema = JSON.parse(readFileSync('src/graph/graph.schema.json', 'utf8'));
+const validateSchema = new Ajv2020({ allErrors: true, strict: true }).compile(schema);
 
 function checked(body: string): CheckedPlan {
   const { ast, diagnostics } = parse(`${MODELS}\nplan p {\n${body}\n}\n`, 'moe.plan');
@@ -168,5 +183,81 @@ describe('a MoE model lowered for serving with vLLM-style expert parallelism (te
     const sim = simulate(graph);
     expect(sim.problems).toEqual([]);
     expect(sim.deadlock).toBeUndefined();
+  });
+});
+
+describe('graphs of the new layer kinds', () => {
+  const cases: [string, string][] = [
+    ['MoE, training', TRAIN],
+    [
+      'MoE, serving with expert parallelism',
+      'model = moe  cluster = node8  mode = serve  tensor = 2  data = 4  expert = 8  batch { max_batch = 16  seq = 512 }',
+    ],
+    [
+      'MLA + MoE with a shared expert, training with expert_tensor 2',
+      'model = mla  cluster = node8  mode = train  tensor = 2  data = 4  expert = 2  expert_tensor = 2  sequence_parallel = true  batch { global = 16  seq = 256 }',
+    ],
+    ['MLA + MoE, serving', 'model = mla  cluster = node8  mode = serve  tensor = 2  batch { max_batch = 8  seq = 512 }'],
+    [
+      'sliding window every other layer, serving',
+      'model = windowed  cluster = node8  mode = serve  tensor = 2  batch { max_batch = 8  seq = 512 }',
+    ],
+    [
+      'sliding window, training with pipeline 2',
+      'model = windowed  cluster = node8  mode = train  pipeline = 2  batch { global = 8  seq = 256 }',
+    ],
+  ];
+  for (const [name, body] of cases) {
+    it(`${name}: validates against graph.schema.json and simulates without deadlock`, () => {
+      const plan = checked(body);
+      const graph = lower(plan, noMemory(plan));
+      const ok = validateSchema(JSON.parse(JSON.stringify(graph)));
+      expect(validateSchema.errors ?? [], name).toEqual([]);
+      expect(ok).toBe(true);
+      const sim = simulate(graph);
+      expect(sim.problems).toEqual([]);
+      expect(sim.deadlock).toBeUndefined();
+    });
+  }
+
+  it('a window layer caps its KV cache at the window; an MLA layer stores the latent and the rotary key', () => {
+    const w = lower(checked(cases[4]![1]), noMemory(checked(cases[4]![1])));
+    const kv = w.tensors.filter((t) => t.name === 'kv.{l}');
+    // Pattern 2: layers 1 and 3 attend to everything, 0 and 2 keep at most 128 positions; 2 of 4 KV heads per rank.
+    expect(kv.map((t) => [t.shape, t.layers, t.bytes])).toEqual([
+      [
+        [2, 'batch', 128, 4, 32],
+        [
+          [0, 0],
+          [2, 2],
+        ],
+        2 * 8 * 128 * 2 * 32 * 2,
+      ],
+      [
+        [2, 'batch', 'seq', 4, 32],
+        [
+          [1, 1],
+          [3, 3],
+        ],
+        2 * 8 * 512 * 2 * 32 * 2,
+      ],
+    ]);
+    const m = lower(checked(cases[3]![1]), noMemory(checked(cases[3]![1])));
+    const latent = m.tensors.filter((t) => t.name === 'kv.{l}');
+    expect(latent.every((t) => t.shape.join() === 'batch,seq,48' && t.bytes === 8 * 512 * 48 * 2)).toBe(true);
+  });
+
+  it("the runtime's validator refuses MoE, MLA and sliding windows, naming the engine that compiles them", () => {
+    for (const i of [1, 3, 4]) {
+      const plan = checked(cases[i]![1]);
+      // As if compiled for the runtime (the checker refuses engine = webgpu for these models: PP3030).
+      const graph = JSON.parse(JSON.stringify(lower(plan, noMemory(plan))));
+      graph.plan.engine = 'webgpu';
+      const problems = servingGraphProblems(graph);
+      expect(problems.length).toBeGreaterThan(0);
+      expect(problems.some((p) => p.message.includes('is not run by the WebGPU runtime') && p.message.includes('engine = generic'))).toBe(
+        true,
+      );
+    }
   });
 });
