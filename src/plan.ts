@@ -7,7 +7,7 @@ import type { Span } from './source.js';
 import type { Dtype, FloatDtype } from './facts/dtypes.js';
 import type { GpuSpec } from './facts/gpus.js';
 import type { Mesh } from './mesh.js';
-import type { Model } from './model.js';
+import type { LayerSpec, Model } from './model.js';
 import type { ScheduleTable } from './schedules/types.js';
 
 /** The checked model: the one model description (src/model.ts) and where it was declared. */
@@ -57,18 +57,46 @@ export interface TrainBatch {
   seq: number;
 }
 
+/**
+ * Per-rank facts of one run of alike layers (layers first … last): what each rank holds of
+ * the layer's attention and MLP. GQA: heads/t query heads and kv_heads/t KV heads (1 when
+ * t > kv_heads: replicated); MLA: heads/t query heads and one latent (kv_lora_rank +
+ * qk_rope_head_dim wide) that every tensor rank keeps whole; MoE: the routed experts split
+ * over the expert grid (plan.experts), the shared experts over tensor.
+ */
+export interface LayerRankFacts {
+  first: number;
+  /** Inclusive. */
+  last: number;
+  layer: LayerSpec;
+  /** Query heads per tensor rank (heads / tensor). */
+  headsPerRank: number;
+  /** KV heads per tensor rank: GQA kv_heads / tensor, or 1 when tensor > kv_heads; MLA 1 (the latent). */
+  kvHeadsPerRank: number;
+  /** How many tensor ranks hold a copy of each KV head (1 = not replicated; MLA: tensor, every rank keeps the latent). */
+  kvReplication: number;
+  /** Dense MLP: ffn / tensor; MoE: one routed expert's width on each expert-tensor rank, expert_ffn / expert_tensor. */
+  ffnPerRank: number;
+  /** MoE: routed experts each expert rank holds (experts / expert); 0 for a dense MLP. */
+  expertsPerRank: number;
+  /** MoE: one shared expert's width per tensor rank (shared_expert_ffn / tensor); 0 without shared experts. */
+  sharedFfnPerRank: number;
+}
+
 /** Facts derived from the model and the mesh, computed once by the checker. */
 export interface Derived {
   /** Vocabulary padded up to a multiple of the tensor degree (Megatron's vocab-parallel split). */
   vocabPadded: number;
-  /** Query heads per tensor rank (heads / tensor). */
+  /** Query heads per tensor rank: the largest over the layers (`layers` has each run's). */
   headsPerRank: number;
-  /** KV heads per tensor rank: kv_heads / tensor, or 1 when tensor > kv_heads (replicated). */
+  /** KV heads per tensor rank, the largest over the layers: kv_heads / tensor, or 1 when tensor > kv_heads (replicated). */
   kvHeadsPerRank: number;
-  /** How many tensor ranks hold a copy of each KV head (1 = not replicated). */
+  /** How many tensor ranks hold a copy of each KV head (1 = not replicated), the largest over the layers. */
   kvReplication: number;
-  /** ffn / tensor. */
+  /** MLP width per rank, the largest over the layers (dense ffn / tensor, MoE expert_ffn / expert_tensor). */
   ffnPerRank: number;
+  /** Each run of alike layers, in layer order (one entry when every layer is alike): the per-layer facts. */
+  layers: readonly LayerRankFacts[];
   /** GPUs used: tensor × pipeline × data. */
   gpusUsed: number;
 }
@@ -115,6 +143,8 @@ export interface ServePlan extends PlanBase {
   kvDtype: Dtype;
   /** generic: a CUDA serving engine as docs/memory.md models it; webgpu: parplan's runtime (src/memory/webgpu.ts). */
   engine: 'generic' | 'webgpu';
+  /** Tokens per KV-cache page (vLLM block_size): each sequence holds whole pages. */
+  kvBlock: number;
   /** Whether the plan set `workspace` itself (the webgpu engine then adds it to its own buffers). */
   workspaceGiven: boolean;
 }
@@ -136,6 +166,8 @@ export interface TrainPlan extends PlanBase {
   precision: FloatDtype;
   optimizer: 'adamw' | 'adam' | 'sgd';
   gradDtype: FloatDtype;
+  /** MoE: each expert takes at most capacity_factor × its even share of tokens, padded to it; absent: dropless. */
+  capacityFactor?: number;
 }
 
 export type CheckedPlan = ServePlan | TrainPlan;

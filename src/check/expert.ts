@@ -11,7 +11,7 @@
  * default is what makes the grid fit when it can.
  */
 import { diag } from '../diagnostics/diagnostic.js';
-import { describeLayer, layerRuns, type MoeMlp } from '../model.js';
+import { layerRuns, type MoeMlp } from '../model.js';
 import type { ExpertMesh } from '../plan.js';
 import { spanOf, type PlanContext } from './context.js';
 import { divisors } from './model.js';
@@ -86,24 +86,8 @@ export function checkExperts(ctx: PlanContext): ExpertMesh | undefined {
     );
     return undefined;
   }
-  if (moe.expertFfn % etp !== 0) {
-    const validEtp = divisors(ranks / expert).filter((t) => moe.expertFfn % t === 0);
-    const key = etpGiven !== undefined ? 'expert_tensor' : mode === 'serve' ? 'expert' : 'tensor';
-    out.push(
-      diag(
-        'PP3027',
-        spanOf(ctx, key),
-        { expertFfn: moe.expertFfn, etp, shown: etpGiven !== undefined ? `expert_tensor = ${etp}` : `expert_tensor = ${etp} (default)` },
-        {
-          help:
-            `valid expert_tensor degrees with expert = ${expert}: ${listed(validEtp)}` +
-            (etpGiven === undefined ? (mode === 'serve' ? ' (set expert_tensor, or raise expert)' : ' (set expert_tensor)') : ''),
-          related,
-        },
-      ),
-    );
-    return undefined;
-  }
+  // expert_ffn vs expert_tensor is PP3035, reported by checkTensor (src/check/tensor.ts) with the same default.
+  if (moe.expertFfn % etp !== 0) return undefined;
   if (mode === 'train' && expert > 1) {
     // Megatron-Core refuses both (megatron/core/model_parallel_config.py __post_init__; training/arguments.py).
     if (mesh.tensor > 1 && fields.valueOrDefault<boolean>('sequence_parallel') !== true)
@@ -131,28 +115,4 @@ export function checkExperts(ctx: PlanContext): ExpertMesh | undefined {
 
 function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
-}
-
-/**
- * parplan's WebGPU runtime runs dense layers with full grouped-query attention only
- * (src/graph/validate.ts refuses the rest): a serving plan for it is refused here, at the engine.
- */
-export function checkEngineLayers(ctx: PlanContext): boolean {
-  const other = layerRuns(ctx.model).find((r) => {
-    const a = r.layer.attention;
-    return a.kind !== 'gqa' || a.window !== undefined || a.sinks === true || r.layer.mlp.kind !== 'dense';
-  });
-  if (!other) return true;
-  ctx.out.push(
-    diag(
-      'PP3030',
-      spanOf(ctx, 'engine'),
-      { model: ctx.model.name, what: describeLayer(other.layer), layers: `${other.first}–${other.last}` },
-      {
-        help: 'use engine = generic: check, compile, report and the exports handle these layers',
-        related: [{ span: ctx.model.span, message: `model '${ctx.model.name}' declared here` }],
-      },
-    ),
-  );
-  return false;
 }

@@ -9,14 +9,15 @@ import { diag, hasErrors, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { didYouMean } from '../diagnostics/suggest.js';
 import type { Dtype } from '../facts/dtypes.js';
 import { KEY_TABLE, MODES, type Mode } from '../facts/keys.js';
+import { layerRuns } from '../model.js';
 import type { CheckedPlan, ClusterSpec, Mesh, ModelSpec, ServePlan, TrainPlan } from '../plan.js';
 import type { Span } from '../source.js';
 import { checkServeBatch, checkTrainBatch } from './batch.js';
-import type { PlanContext } from './context.js';
+import { spanOf, type PlanContext } from './context.js';
 import { checkMeshSize } from './data.js';
 import { checkSchedule, checkStages } from './pipeline.js';
 import { checkBf16, checkEngineDtypes, checkNoEffect } from './precision.js';
-import { checkEngineLayers, checkExperts } from './expert.js';
+import { checkExperts } from './expert.js';
 import { checkTensor, deriveFacts } from './tensor.js';
 import { readBlock } from './values.js';
 
@@ -60,6 +61,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
   const spans: Record<string, Span> = {};
   for (const [k, f] of fields.map) spans[k] = f.span;
   if (batch) for (const [k, f] of batch.map) spans[`batch.${k}`] = f.span;
+  const expertMesh = experts ?? { tensor: mesh.tensor, expert: 1, data: mesh.data };
   const base = {
     name: decl.name,
     file,
@@ -67,11 +69,11 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     model,
     cluster,
     mesh,
-    experts: experts ?? { tensor: mesh.tensor, expert: 1, data: mesh.data },
+    experts: expertMesh,
     reserve: fields.valueOrDefault<number>('reserve'),
     workspaceBytes: fields.valueOrDefault<number>('workspace'),
     attention: fields.valueOrDefault<CheckedPlan['attention']>('attention'),
-    derived: deriveFacts(model, mesh),
+    derived: deriveFacts(model, mesh, expertMesh),
     spans,
   };
 
@@ -85,9 +87,18 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     ];
     const precisionOk = checkBf16(ctx, dtypes);
     const engine = fields.valueOrDefault<ServePlan['engine']>('engine');
-    const engineOk = engine !== 'webgpu' || (checkEngineDtypes(ctx, dtypes) && checkEngineLayers(ctx));
+    const engineOk = engine !== 'webgpu' || (checkEngineDtypes(ctx, dtypes) && checkEngineModel(ctx));
     if (!b || !stages || !tensorOk || !meshOk || !experts || !precisionOk || !engineOk || hasErrors(out.slice(before))) return undefined;
-    const plan: ServePlan = { ...base, stages, mode, batch: b, kvDtype, engine, workspaceGiven: fields.has('workspace') };
+    const plan: ServePlan = {
+      ...base,
+      stages,
+      mode,
+      batch: b,
+      kvDtype,
+      kvBlock: fields.valueOrDefault<number>('kv_block'),
+      engine,
+      workspaceGiven: fields.has('workspace'),
+    };
     return plan;
   }
 
@@ -117,8 +128,40 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     precision,
     optimizer: fields.valueOrDefault<TrainPlan['optimizer']>('optimizer'),
     gradDtype,
+    ...(fields.has('capacity_factor') ? { capacityFactor: fields.value<number>('capacity_factor')! } : {}),
   };
   return plan;
+}
+
+/**
+ * The webgpu runtime runs dense layers with full grouped-query attention and unquantized weights
+ * only; a model with MoE, MLA, sliding windows or `quantization` needs engine = generic (PP3036).
+ */
+function checkEngineModel(ctx: PlanContext): boolean {
+  const { model } = ctx;
+  const runs = layerRuns(model);
+  const what = model.quant
+    ? `quantized weights (${model.quant.method})`
+    : runs.some((r) => r.layer.mlp.kind === 'moe')
+      ? 'Mixture-of-Experts layers'
+      : runs.some((r) => r.layer.attention.kind === 'mla')
+        ? 'multi-head latent attention'
+        : runs.some((r) => r.layer.attention.kind === 'gqa' && r.layer.attention.window !== undefined)
+          ? 'sliding-window attention'
+          : undefined;
+  if (!what) return true;
+  ctx.out.push(
+    diag(
+      'PP3036',
+      spanOf(ctx, 'engine'),
+      { what, model: model.name },
+      {
+        help: 'use engine = generic (the default), which sizes the plan for a CUDA serving engine such as vLLM',
+        related: [{ span: model.span, message: `model '${model.name}' declared here` }],
+      },
+    ),
+  );
+  return false;
 }
 
 /** A model dtype that training can use as its precision (quantized ones cannot). */

@@ -1,21 +1,25 @@
 /**
- * Tensor parallelism: what must divide the tensor degree (heads, ffn, kv_heads)
- * and what is padded or replicated to make it split evenly (vocab, KV heads).
+ * Tensor parallelism: what must divide the tensor degree (heads, ffn, kv_heads; MoE: each
+ * expert's width by the expert tensor degree, the shared experts' by tensor) and what is
+ * padded or replicated to make it split evenly (vocab, KV heads, MLA's latent). Every check
+ * and fact goes run by run over the model's layers, so models whose layers differ (leading
+ * dense layers, alternating windows) are checked as they are.
  */
 import { diag } from '../diagnostics/diagnostic.js';
-import { layerRuns, type Model } from '../model.js';
-import type { Derived, Mesh } from '../plan.js';
+import { layerRuns, type LayerSpec, type Model } from '../model.js';
+import type { Derived, ExpertMesh, LayerRankFacts, Mesh } from '../plan.js';
 import { spanOf, type PlanContext } from './context.js';
+import { defaultExpertTensor } from './expert.js';
 
-/** Tensor degrees that split this model evenly (heads, ffn, and KV heads divided or replicated). */
+/** Tensor degrees that split this model evenly (heads, ffn, and KV heads divided or replicated), with expert_tensor = tensor. */
 export function validTensorDegrees(model: Model, max: number): number[] {
-  const layers = layerRuns(model).map((r) => r.layer);
+  const layers = distinctLayers(model);
   const splits = (t: number) =>
     layers.every(
       ({ attention: a, mlp }) =>
         a.heads % t === 0 &&
         (a.kind === 'mla' || a.kvHeads % t === 0 || t % a.kvHeads === 0) &&
-        (mlp.kind === 'dense' ? mlp.ffn % t === 0 : mlp.expertFfn % t === 0 && mlp.sharedFfn % t === 0),
+        (mlp.kind === 'dense' ? mlp.ffn % t === 0 : mlp.expertFfn % t === 0 && (mlp.sharedExperts === 0 || mlp.sharedFfn % t === 0)),
     );
   const out: number[] = [];
   // A degree must divide heads, so none is above it (and the loop stays bounded).
@@ -23,31 +27,48 @@ export function validTensorDegrees(model: Model, max: number): number[] {
   return out;
 }
 
-/** Facts that follow from the model and the mesh; assumes the checks below passed. */
-/**
- * Interim (expert-parallelism branch; the memory helper's per-layer version replaces it): the
- * first layer's heads (MLA: kv_heads = heads, nothing replicated) and the first dense MLP's width,
- * else the routed experts' width, so that MoE, MLA and sliding-window models reach the checks.
- */
-function representative(model: Model): { attention: { heads: number; kvHeads: number }; ffn: number } {
-  const runs = layerRuns(model);
-  const a = runs[0]!.layer.attention;
-  const dense = runs.find((r) => r.layer.mlp.kind === 'dense')?.layer.mlp;
-  const m = runs[0]!.layer.mlp;
-  const ffn = dense?.kind === 'dense' ? dense.ffn : m.kind === 'moe' ? m.expertFfn : m.ffn;
-  return { attention: { heads: a.heads, kvHeads: a.kind === 'gqa' ? a.kvHeads : a.heads }, ffn };
+/** The model's distinct layer structures, in order of first appearance. */
+function distinctLayers(model: Model): LayerSpec[] {
+  const out: LayerSpec[] = [];
+  for (const r of layerRuns(model)) if (!out.includes(r.layer)) out.push(r.layer);
+  return out;
 }
 
-export function deriveFacts(model: Model, mesh: Mesh): Derived {
-  const t = mesh.tensor;
-  const { attention: a, ffn } = representative(model);
-  const kvHeadsPerRank = a.kvHeads >= t ? a.kvHeads / t : 1;
+/** Per-rank facts of one layer structure (see LayerRankFacts). */
+function rankFacts(layer: LayerSpec, first: number, last: number, t: number, experts: ExpertMesh): LayerRankFacts {
+  const { attention: a, mlp } = layer;
+  const kvHeads = a.kind === 'gqa' ? a.kvHeads : 1;
+  // MLA: one latent per token that every tensor rank keeps whole (vLLM's MLAAttentionSpec, num_kv_heads 1).
+  const kvHeadsPerRank = a.kind === 'mla' ? 1 : kvHeads >= t ? kvHeads / t : 1;
+  const kvReplication = a.kind === 'mla' ? t : kvHeads >= t ? 1 : t / kvHeads;
   return {
-    vocabPadded: Math.ceil(model.vocab / t) * t,
+    first,
+    last,
+    layer,
     headsPerRank: a.heads / t,
     kvHeadsPerRank,
-    kvReplication: a.kvHeads >= t ? 1 : t / a.kvHeads,
-    ffnPerRank: ffn / t,
+    kvReplication,
+    ffnPerRank: mlp.kind === 'dense' ? mlp.ffn / t : mlp.expertFfn / experts.tensor,
+    expertsPerRank: mlp.kind === 'moe' ? mlp.experts / experts.expert : 0,
+    sharedFfnPerRank: mlp.kind === 'moe' && mlp.sharedExperts > 0 ? mlp.sharedFfn / t : 0,
+  };
+}
+
+/**
+ * Facts that follow from the model, the mesh and the expert grid; assumes the checks below
+ * passed (with errors the plan is dropped, so fractions here are never read).
+ */
+export function deriveFacts(model: Model, mesh: Mesh, experts: ExpertMesh = { tensor: mesh.tensor, expert: 1, data: mesh.data }): Derived {
+  const t = mesh.tensor;
+  const layers = layerRuns(model).map((r) => rankFacts(r.layer, r.first, r.last, t, experts));
+  const most = (f: (l: LayerRankFacts) => number) => Math.max(...layers.map(f));
+  return {
+    vocabPadded: Math.ceil(model.vocab / t) * t,
+    headsPerRank: most((l) => l.headsPerRank),
+    kvHeadsPerRank: most((l) => l.kvHeadsPerRank),
+    kvReplication: most((l) => l.kvReplication),
+    ffnPerRank: most((l) => l.ffnPerRank),
+    layers,
     gpusUsed: t * mesh.pipeline * mesh.data,
   };
 }
@@ -64,27 +85,38 @@ function suggestion(ctx: PlanContext): string {
     : 'tensor = 1 (no tensor parallelism) always works';
 }
 
-/** Returns false when the tensor degree cannot split the model. */
+/** Divisors of n up to max, ascending (n ≥ 1). */
+function divisorsUpTo(n: number, max: number): number[] {
+  const out: number[] = [];
+  for (let d = 1; d <= Math.min(n, max); d++) if (n % d === 0) out.push(d);
+  return out;
+}
+
+/** Returns false when the tensor degree (or, for MoE, the expert tensor degree) cannot split the model. */
 export function checkTensor(ctx: PlanContext): boolean {
   const { model, out } = ctx;
   const t = ctx.mesh.tensor;
-  if (t === 1) return true;
-  const at = spanOf(ctx, 'tensor');
   const related = [{ span: model.span, message: `model '${model.name}' declared here` }];
-  const { attention: a, ffn } = representative(model);
-  const { heads, kvHeads } = a;
-  let ok = true;
-  if (heads % t !== 0) {
+  const layers = distinctLayers(model);
+  let ok = checkExpertWidths(ctx, layers, related);
+  if (t === 1) return ok;
+  const at = spanOf(ctx, 'tensor');
+  // One diagnostic per code: the first layer structure that breaks each rule (layers that differ share most sizes).
+  const heads = layers.find((l) => l.attention.heads % t !== 0)?.attention.heads;
+  let headsOk = true;
+  if (heads !== undefined) {
     out.push(diag('PP3001', at, { heads, tensor: t }, { help: suggestion(ctx), related }));
-    ok = false;
+    ok = headsOk = false;
   }
+  const gqa = layers.flatMap((l) => (l.attention.kind === 'gqa' ? [l.attention] : []));
+  const badKv = gqa.find((a) => a.kvHeads % t !== 0 && t % a.kvHeads !== 0);
   // With kv_heads = heads (multi-head attention) a bad degree is one mistake: PP3001 says it.
-  if (kvHeads % t !== 0 && t % kvHeads !== 0 && !(kvHeads === heads && !ok)) {
+  if (badKv && !(badKv.kvHeads === badKv.heads && !headsOk)) {
     out.push(
       diag(
         'PP3002',
         at,
-        { kvHeads, tensor: t },
+        { kvHeads: badKv.kvHeads, tensor: t },
         {
           help: `${suggestion(ctx)}; KV heads are split when tensor divides kv_heads and replicated when kv_heads divides tensor`,
           related,
@@ -92,19 +124,24 @@ export function checkTensor(ctx: PlanContext): boolean {
       ),
     );
     ok = false;
-  } else if (kvHeads < t && ok) {
-    out.push(
-      diag(
-        'PP3003',
-        at,
-        { tensor: t, kvHeads, copies: t / kvHeads },
-        {
-          help: `as vLLM does: each tensor rank keeps 1 KV head, so the KV cache is ${t / kvHeads}× larger in total than with tensor = ${kvHeads}`,
-        },
-      ),
-    );
+  } else if (!badKv && headsOk) {
+    const few = gqa.find((a) => a.kvHeads < t);
+    if (few) {
+      const kvHeads = few.kvHeads;
+      out.push(
+        diag(
+          'PP3003',
+          at,
+          { tensor: t, kvHeads, copies: t / kvHeads },
+          {
+            help: `as vLLM does: each tensor rank keeps 1 KV head, so the KV cache is ${t / kvHeads}× larger in total than with tensor = ${kvHeads}`,
+          },
+        ),
+      );
+    }
   }
-  if (ffn % t !== 0) {
+  const ffn = layers.flatMap((l) => (l.mlp.kind === 'dense' ? [l.mlp.ffn] : [])).find((f) => f % t !== 0);
+  if (ffn !== undefined) {
     out.push(diag('PP3004', at, { ffn, tensor: t }, { help: suggestion(ctx), related }));
     ok = false;
   }
@@ -120,6 +157,68 @@ export function checkTensor(ctx: PlanContext): boolean {
         },
       ),
     );
+  }
+  return ok;
+}
+
+/**
+ * MoE: each routed expert's up/gate/down split over the expert tensor degree (expert_tensor,
+ * default tensor; Megatron-Core's expert tensor parallelism), the shared experts over tensor
+ * like a dense MLP. Each must divide evenly (PP3035).
+ */
+function checkExpertWidths(
+  ctx: PlanContext,
+  layers: LayerSpec[],
+  related: { span: PlanContext['model']['span']; message: string }[],
+): boolean {
+  const moe = layers.flatMap((l) => (l.mlp.kind === 'moe' ? [l.mlp] : []));
+  if (moe.length === 0) return true;
+  const t = ctx.mesh.tensor;
+  const etGiven = ctx.fields.value<number>('expert_tensor');
+  // The mode's default (src/check/expert.ts): tensor in training, tensor × data / expert in serving.
+  const et = etGiven ?? defaultExpertTensor(ctx.mode, t, ctx.mesh.data, ctx.fields.valueOrDefault<number>('expert'));
+  let ok = true;
+  // A default that is no whole number is the expert grid's mistake (PP3026), reported there.
+  const routed = Number.isInteger(et) ? moe.find((m) => m.expertFfn % et !== 0) : undefined;
+  if (routed) {
+    const fits = divisorsUpTo(routed.expertFfn, et).filter((d) => d > 1);
+    ctx.out.push(
+      diag(
+        'PP3035',
+        spanOf(ctx, etGiven !== undefined ? 'expert_tensor' : ctx.mode === 'serve' && ctx.fields.has('expert') ? 'expert' : 'tensor'),
+        {
+          key: 'expert_ffn',
+          width: routed.expertFfn,
+          axis:
+            etGiven !== undefined
+              ? 'expert_tensor'
+              : ctx.mode === 'serve'
+                ? 'expert_tensor (= tensor × data / expert)'
+                : 'expert_tensor (= tensor)',
+          degree: et,
+        },
+        {
+          help:
+            fits.length > 0
+              ? `expert_tensor = ${fits[fits.length - 1]} splits each expert evenly; expert_tensor = 1 keeps every expert whole on its rank`
+              : 'expert_tensor = 1 keeps every expert whole on its rank (the expert grid then splits experts, not their width)',
+          related,
+        },
+      ),
+    );
+    ok = false;
+  }
+  const shared = moe.find((m) => m.sharedExperts > 0 && m.sharedFfn % t !== 0);
+  if (shared) {
+    ctx.out.push(
+      diag(
+        'PP3035',
+        spanOf(ctx, 'tensor'),
+        { key: 'shared_expert_ffn', width: shared.sharedFfn, axis: 'tensor', degree: t },
+        { help: suggestion(ctx), related },
+      ),
+    );
+    ok = false;
   }
   return ok;
 }

@@ -7,6 +7,7 @@
  */
 import { bytesPerElement } from '../facts/dtypes.js';
 import { layerParams } from '../memory/params.js';
+import { routedPerToken } from './flops.js';
 import { expertGroupsAlong, rankOf, type ExpertGrid } from '../mesh.js';
 import { layerRuns, type MoeMlp } from '../model.js';
 import type { CheckedPlan, Stage, TrainPlan } from '../plan.js';
@@ -158,7 +159,8 @@ export function expertTraffic(
   const moe = moeLayersOf(plan, stage);
   if (!moe) return into;
   const { expert: ep, tensor: etp } = plan.experts;
-  const dispatch = Math.ceil(tokens / plan.mesh.tensor) * moe.mlp.topK * plan.model.hidden * elemBytes;
+  // k copies of each token, × capacity_factor when training pads to capacity (as the graph's steps: src/lower/layer.ts moeBytes).
+  const dispatch = Math.ceil(Math.ceil(tokens / plan.mesh.tensor) * routedPerToken(plan, moe.mlp.topK)) * plan.model.hidden * elemBytes;
   const n = moe.count * allToAlls;
   if (ep > 1)
     into.add(

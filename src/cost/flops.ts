@@ -9,13 +9,13 @@
  * `layerFlops` is the one per-layer count, by op: the graph's compute steps (src/lower/layer.ts)
  * take their `flops` from it, and the cost model sums the ops it counts (`layerCountedFlops`).
  */
-import { layerParams, normParams } from '../memory/params.js';
-import { qkHeadDim, shardLayer, sumLayers, uniformLayer, type Model } from '../model.js';
-import type { CheckedPlan, ModelSpec, ServePlan, Stage, TrainPlan } from '../plan.js';
+import { layerParams, normParams, stageRuns } from '../memory/params.js';
+import { qkHeadDim, shardLayer, sumLayers, vHeadDim, type AttentionSpec, type LayerSpec, type Model } from '../model.js';
+import type { CheckedPlan, LayerRankFacts, ModelSpec, ServePlan, Stage, TrainPlan } from '../plan.js';
 
-/** Parameters of one transformer layer on one tensor rank (its shard of q, k, v, o, MLP, norms). */
-export function layerMatmulParams(plan: CheckedPlan): number {
-  return layerParams(plan.model, shardLayer(uniformLayer(plan.model, 'per-stage FLOPs'), plan.mesh.tensor)).total;
+/** Parameters of one transformer layer on one tensor rank (its shard of q, k, v, o, MLP, norms); default: the first layer. */
+export function layerMatmulParams(plan: CheckedPlan, layer: LayerSpec = plan.derived.layers[0]!.layer): number {
+  return layerParams(plan.model, shardLayer(layer, plan.mesh.tensor)).total;
 }
 
 /** Output-layer parameters on one tensor rank of `stage`: V'/t × h on the last stage (tied or not), else 0. */
@@ -23,9 +23,13 @@ export function outputMatmulParams(plan: CheckedPlan, stage: Stage): number {
   return stage.hasOutput ? (plan.derived.vocabPadded / plan.mesh.tensor) * plan.model.hidden : 0;
 }
 
-/** Attention core of one layer on one tensor rank: 4 × queries × context × heads/t × head_dim (QKᵀ and AV). */
-export function attentionFlops(plan: CheckedPlan, queries: number, context: number): number {
-  return 4 * queries * context * plan.derived.headsPerRank * uniformLayer(plan.model, 'per-stage FLOPs').attention.headDim;
+/**
+ * Attention core of one layer on one tensor rank: QKᵀ and AV, 2 × queries × context × heads/t ×
+ * (qk head dim + v head dim); GQA 4 × queries × context × heads/t × head_dim. Default: the first layer.
+ */
+export function attentionFlops(plan: CheckedPlan, queries: number, context: number, f: LayerRankFacts = plan.derived.layers[0]!): number {
+  const a = f.layer.attention;
+  return 2 * queries * context * f.headsPerRank * (qkHeadDim(a) + vHeadDim(a));
 }
 
 /** One pass of one layer on one device: its tokens and the keys each query attends to. */
@@ -33,56 +37,94 @@ export interface Dims {
   T: number; // tokens per pass on this device (before sequence sharding)
   ctx: number; // keys each query attends to, on average
   seqs: number; // sequences in the pass
+  /** Keys each query attends to, on average, with a sliding window of `window` positions (≤ ctx). */
+  windowed: (window: number) => number;
 }
 
-/** Training: b sequences of s tokens, attention over the full s × s scores (Megatron's convention, not halved for the causal mask). */
+/** Training: b sequences of s tokens, attention over the full s × s scores (Megatron's convention, not halved for the causal mask); a window: s × min(s, W). */
 export function trainDims(plan: TrainPlan): Dims {
-  return { T: plan.batch.seq * plan.batch.micro, ctx: plan.batch.seq, seqs: plan.batch.micro };
+  const s = plan.batch.seq;
+  return { T: s * plan.batch.micro, ctx: s, seqs: plan.batch.micro, windowed: (w) => Math.min(s, w) };
 }
 
 /**
  * Prefill: `tokens` tokens of prompts of `prompt` tokens, causal as a flash kernel computes it
  * (masked blocks skipped): token j attends to j keys, on average prompt/2, whether the prompt is
  * prefilled in one pass or chunk by chunk (a later chunk attends to the earlier ones' cache).
+ * With a window W < P: token j attends to min(j, W) keys, on average W − W²/(2P).
  */
 export function prefillDims(tokens: number, prompt: number): Dims {
-  return { T: tokens, ctx: prompt / 2, seqs: Math.ceil(tokens / prompt) };
+  return {
+    T: tokens,
+    ctx: prompt / 2,
+    seqs: Math.ceil(tokens / prompt),
+    windowed: (w) => (w >= prompt ? prompt / 2 : w - (w * w) / (2 * prompt)),
+  };
 }
 
-/** Decode: `batch` sequences, one token each, attending to `context` cached tokens. */
+/** Decode: `batch` sequences, one token each, attending to `context` cached tokens (at most the window). */
 export function decodeDims(batch: number, context: number): Dims {
-  return { T: batch, ctx: context, seqs: batch };
+  return { T: batch, ctx: context, seqs: batch, windowed: (w) => Math.min(context, w) };
+}
+
+/** Keys each query of `a` attends to in `dims`: the window caps them. */
+function contextOf(a: AttentionSpec, dims: Dims): number {
+  return a.kind === 'gqa' && a.window !== undefined ? dims.windowed(a.window) : dims.ctx;
+}
+
+/** Routed token copies per token in a MoE layer: topK, × capacity_factor when training pads to capacity. */
+export function routedPerToken(plan: CheckedPlan, topK: number): number {
+  return topK * (plan.mode === 'train' && plan.capacityFactor !== undefined ? plan.capacityFactor : 1);
 }
 
 /**
  * FLOPs of one layer's forward on one device, by op: each matmul 2 × T × its parameters (weights
- * and biases, per rank), attention 4 × T × ctx × heads/t × head_dim, each norm 2 × T × its
- * parameters. `rope`, `act` and `residual` are elementwise (a few FLOPs per element): on the
- * graph's steps, left out of the cost model's count as Megatron's count leaves them out.
+ * and biases, per rank), attention 2 × T × ctx × heads/t × (qk + v head dims), each norm 2 × T × its
+ * parameters. A MoE layer computes with its active parameters: each token's topK routed experts
+ * (balanced over the expert grid, one rank does 2 × T × topK × one expert / tensor), the shared
+ * experts and the router. `rope`, `act` and `residual` are elementwise (a few FLOPs per element):
+ * on the graph's steps, left out of the cost model's count as Megatron's count leaves them out.
+ * `f`: the layer's per-rank facts (default: the first layer's, the one block lowering uses).
  */
-export function layerFlops(plan: CheckedPlan, dims: Dims) {
-  const { model, derived } = plan;
-  // One block template serves every layer, so lowering and cost need the layers alike.
-  const layer = shardLayer(uniformLayer(model, 'per-layer FLOPs'), plan.mesh.tensor);
+export function layerFlops(plan: CheckedPlan, dims: Dims, f: LayerRankFacts = plan.derived.layers[0]!) {
+  const { model } = plan;
+  const t = plan.mesh.tensor;
+  const layer = shardLayer(f.layer, t);
   const p = layerParams(model, layer);
   const { T } = dims;
+  const m = layer.mlp;
+  const a = layer.attention;
+  const routed = m.kind === 'moe' ? routedPerToken(plan, m.topK) : 0;
+  const mlpWidth = m.kind === 'dense' ? m.ffn : routed * m.expertFfn + m.sharedExperts * m.sharedFfn;
   return {
     qkv: 2 * T * (p.q + p.k + p.v),
-    attention: attentionFlops(plan, T, dims.ctx),
+    attention: attentionFlops(plan, T, contextOf(a, dims), f),
     outProj: 2 * T * p.o,
-    mlpUp: 2 * T * (p.up + p.gate),
-    mlpDown: 2 * T * p.down,
+    mlpUp: 2 * T * (m.kind === 'dense' ? p.up + p.gate : routed * (p.up + p.gate)),
+    mlpDown: 2 * T * (m.kind === 'dense' ? p.down : routed * p.down),
+    /** MoE: the shared experts (and their gate), every token. */
+    shared: 2 * T * p.shared,
+    /** MoE: the router's logits, hidden → experts, on every tensor rank. */
+    router: 2 * T * p.router,
     norm: 2 * T * normParams(model),
-    rope: model.positions === 'rope' ? 6 * T * derived.headsPerRank * layer.attention.headDim : 0,
-    act: 5 * T * layer.mlp.ffn,
+    rope: model.positions === 'rope' ? 6 * T * f.headsPerRank * (a.kind === 'gqa' ? a.headDim : a.qkRopeHeadDim) : 0,
+    act: 5 * T * mlpWidth,
     residual: T * model.hidden,
   };
 }
 
-/** What the cost model counts of one layer: matmuls, attention core and both norms, = 2 · P_layer · T + attention. */
-export function layerCountedFlops(plan: CheckedPlan, dims: Dims): number {
-  const f = layerFlops(plan, dims);
-  return f.qkv + f.attention + f.outProj + f.mlpUp + f.mlpDown + 2 * f.norm;
+/** What the cost model counts of one layer: matmuls, attention core and the norms, = 2 · P_active · T + attention. */
+export function layerCountedFlops(plan: CheckedPlan, dims: Dims, f: LayerRankFacts = plan.derived.layers[0]!): number {
+  const x = layerFlops(plan, dims, f);
+  const norms = (plan.model.normsPerLayer ?? 2) * x.norm;
+  return x.qkv + x.attention + x.outProj + x.mlpUp + x.mlpDown + x.shared + x.router + norms;
+}
+
+/** The counted FLOPs of the stage's layers: Σ runs layers × layerCountedFlops. */
+export function stageLayerFlops(plan: CheckedPlan, stage: Stage, dims: Dims): number {
+  let sum = 0;
+  for (const r of stageRuns(plan, stage)) sum += r.n * layerCountedFlops(plan, dims, r.f);
+  return sum;
 }
 
 /** One microbatch's FLOPs on one device of a training stage. */
@@ -106,8 +148,9 @@ export interface MicrobatchFlops {
  */
 export function trainMicrobatchFlops(plan: TrainPlan, stage: Stage): MicrobatchFlops {
   const dims = trainDims(plan);
-  const core = layerFlops(plan, dims).attention * stage.layers;
-  const layers = layerCountedFlops(plan, dims) * stage.layers;
+  const runs = stageRuns(plan, stage);
+  const core = runs.reduce((s, r) => s + r.n * layerFlops(plan, dims, r.f).attention, 0);
+  const layers = stageLayerFlops(plan, stage, dims);
   const forward = layers + 2 * outputMatmulParams(plan, stage) * dims.T;
   const recompute = plan.recompute === 'full' ? layers : plan.recompute === 'selective' ? core : 0;
   return { forward, backward: 2 * forward, recompute };
@@ -115,13 +158,22 @@ export function trainMicrobatchFlops(plan: TrainPlan, stage: Stage): MicrobatchF
 
 /**
  * Forward FLOPs of one `seq`-token sequence through the whole (unsharded) model, Megatron's
- * convention: 2 · (L · P_layer + V · h) · s + 4s² · a · d · L, with the unpadded vocabulary
- * and no replicated KV heads. With f = 4h and no GQA this is Narayanan's
+ * convention: 2 · (Σ P_active + V · h) · s + Σ 2s·min(s, W)·a·(qk + v head dims), with the unpadded
+ * vocabulary and no replicated KV heads; P_active counts a MoE layer's topK routed experts, shared
+ * experts and router, not all its experts. With f = 4h and no GQA this is Narayanan's
  * 24·s·L·h²·(1 + s/(6h) + V/(12·L·h)).
  */
 export function modelForwardFlops(model: Model, seq: number): number {
-  const params = sumLayers(model, (l) => layerParams(model, l).total);
-  const attention = sumLayers(model, (l) => 4 * seq * seq * l.attention.heads * qkHeadDim(l.attention));
+  const params = sumLayers(model, (l) => layerParams(model, l).active);
+  const attention = sumLayers(
+    model,
+    (l) =>
+      2 *
+      seq *
+      contextOf(l.attention, { T: seq, ctx: seq, seqs: 1, windowed: (w) => Math.min(seq, w) }) *
+      l.attention.heads *
+      (qkHeadDim(l.attention) + vHeadDim(l.attention)),
+  );
   return 2 * (params + model.vocab * model.hidden) * seq + attention;
 }
 
@@ -137,7 +189,7 @@ export function modelFlopsPerStep(plan: TrainPlan): number {
  *   2 · P_layer · P · L_stage + 4 · P · (P/2) · (a/t)·d · L_stage + 2 · (V'/t · h)
  */
 export function prefillFlops(plan: ServePlan, stage: Stage, tokens: number): number {
-  return layerCountedFlops(plan, prefillDims(tokens, tokens)) * stage.layers + 2 * outputMatmulParams(plan, stage);
+  return stageLayerFlops(plan, stage, prefillDims(tokens, tokens)) + 2 * outputMatmulParams(plan, stage);
 }
 
 /**
@@ -145,5 +197,5 @@ export function prefillFlops(plan: ServePlan, stage: Stage, tokens: number): num
  *   batch · (2 · (P_layer · L_stage + V'/t · h) + 4 · context · (a/t)·d · L_stage)
  */
 export function decodeFlops(plan: ServePlan, stage: Stage, batch: number, context: number): number {
-  return layerCountedFlops(plan, decodeDims(batch, context)) * stage.layers + 2 * batch * outputMatmulParams(plan, stage);
+  return stageLayerFlops(plan, stage, decodeDims(batch, context)) + 2 * batch * outputMatmulParams(plan, stage);
 }

@@ -8,7 +8,9 @@
  */
 import { dtypeBytes } from '../facts/dtypes.js';
 import { serveActivationElementBytes } from '../memory/activations.js';
-import { kvBytesPerToken } from '../memory/kv-cache.js';
+import { kvReadBytes } from '../memory/kv-cache.js';
+import { stageRuns } from '../memory/params.js';
+import { outputWeightBytes, rankLayerBytes } from '../memory/weights.js';
 import type { ServePlan, Stage } from '../plan.js';
 import {
   allReduceBytes,
@@ -20,13 +22,36 @@ import {
   TrafficSum,
 } from './comm.js';
 import { AVERAGE_CONTEXT_FRACTION } from './constants.js';
-import { decodeFlops, layerMatmulParams, outputMatmulParams, prefillFlops } from './flops.js';
+import { decodeFlops, prefillFlops } from './flops.js';
 import { max, over, sum, type Rates, type Time } from './rates.js';
 import type { Bound, ServeCost, ServeStageCost } from './types.js';
 
-/** Weight bytes one device of `stage` reads per forward pass: its layers and the output layer, in the model dtype. The embedding table is only looked up, not read whole. */
-export function weightReadBytes(plan: ServePlan, stage: Stage): number {
-  return dtypeBytes(layerMatmulParams(plan) * stage.layers + outputMatmulParams(plan, stage), plan.model.dtype);
+/**
+ * Weight bytes one device of `stage` reads per forward pass of `tokens` tokens: its layers and
+ * the output layer, as stored (quantized linears with their scales). The embedding table is only
+ * looked up, not read whole. A MoE layer reads only the routed experts the pass touches: with each
+ * token picking topK of E experts, an expert is untouched with probability (1 − k/E)^B over the B
+ * tokens its expert group routes, so a rank holding E/expert experts reads
+ *   E/expert × (1 − (1 − k/E)^B) of them,   B = tokens × max(1, expert × expert_tensor / tensor)
+ * (the expert group gathers the tokens of expert × expert_tensor / tensor data replicas). Default:
+ * every expert (a long prefill touches them all).
+ */
+export function weightReadBytes(plan: ServePlan, stage: Stage, tokens = Infinity): number {
+  let bytes = outputWeightBytes(plan, stage);
+  for (const r of stageRuns(plan, stage)) {
+    const w = rankLayerBytes(plan, r.f.layer);
+    const m = r.f.layer.mlp;
+    const touched = m.kind === 'moe' ? w.experts * touchedFraction(plan, m.experts, m.topK, tokens) : 0;
+    bytes += r.n * (w.experts > 0 ? w.bytes - w.routedBytes + (w.routedBytes / w.experts) * touched : w.bytes);
+  }
+  return Math.ceil(bytes);
+}
+
+/** Expected share of E experts that B routed tokens (topK each, uniform) touch: 1 − (1 − k/E)^B (model-families-anchors §1.6). */
+export function touchedFraction(plan: ServePlan, experts: number, topK: number, tokens: number): number {
+  if (!Number.isFinite(tokens)) return 1;
+  const B = tokens * Math.max(1, (plan.experts.expert * plan.experts.tensor) / plan.mesh.tensor);
+  return 1 - Math.pow(1 - topK / experts, B);
 }
 
 /**
@@ -66,10 +91,11 @@ export function stagePass(flops: number, bytes: number, traffic: TrafficSum, rat
 
 /**
  * Bytes one device of `stage` reads in a decode step of `batch` sequences at `context`
- * tokens: weights + batch × context × KV bytes per token (memory/kv-cache.ts).
+ * tokens: the weights it touches + batch × min(context, window) × KV bytes per token and layer
+ * (memory/kv-cache.ts `kvReadBytes`).
  */
 export function decodeBytes(plan: ServePlan, stage: Stage, batch: number, context: number): number {
-  return weightReadBytes(plan, stage) + Math.ceil(batch * context * kvBytesPerToken(plan, stage));
+  return weightReadBytes(plan, stage, batch) + kvReadBytes(plan, stage, batch, context);
 }
 
 /** One decode step of `batch` sequences through every stage: the sum of the stages' passes. */

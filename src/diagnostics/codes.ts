@@ -132,18 +132,14 @@ export const CODES = {
     title: 'expert-grid-does-not-fit',
     message: '{product} does not divide the {grid} ranks of a pipeline stage',
   },
-  PP3027: { severity: 'error', title: 'expert-ffn-not-divisible', message: 'expert_ffn = {expertFfn} is not divisible by {shown}' },
   PP3028: {
     severity: 'error',
     title: 'expert-tensor-without-sequence-parallel',
     message: 'expert = {expert} with tensor = {tensor} needs sequence parallelism',
   },
   PP3029: { severity: 'error', title: 'expert-fp16', message: 'expert = {expert} cannot train in fp16' },
-  PP3030: {
-    severity: 'error',
-    title: 'engine-layers',
-    message: "the webgpu engine cannot run model '{model}': layers {layers} have {what}",
-  },
+  PP3035: { severity: 'error', title: 'expert-width-not-divisible', message: '{key} = {width} is not divisible by {axis} = {degree}' },
+  PP3036: { severity: 'error', title: 'engine-model', message: "the webgpu engine cannot run model '{model}': {what}" },
 
   // 4xxx: memory fit
   PP4001: { severity: 'error', title: 'does-not-fit', message: "plan '{plan}' does not fit: {worst}" },

@@ -15,12 +15,12 @@
  * the rank's experts, a reduce-scatter, an all-to-all back (combine); backward runs the
  * conjugates (docs/language.md "Expert parallelism", docs/graph.md).
  */
-import { decodeDims, layerFlops, prefillDims, trainDims, type Dims } from '../cost/flops.js';
+import { decodeDims, layerFlops, prefillDims, routedPerToken, trainDims, type Dims } from '../cost/flops.js';
 import { bytesPerElement } from '../facts/dtypes.js';
 import type { Axis, Pass, Step } from '../graph/types.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
-import { layerParams, normParams } from '../memory/params.js';
-import { gatedMlp, layerRuns, qkHeadDim, sameLayer, shardLayer, vHeadDim, type LayerSpec, type MoeMlp } from '../model.js';
+import { layerParams } from '../memory/params.js';
+import { describeLayer, gatedMlp, layerRuns, sameLayer, shardLayer, type LayerSpec, type MoeMlp } from '../model.js';
 
 const W = (name: string) => `layers.{l}.${name}`;
 
@@ -82,9 +82,9 @@ export function blockRuns(
   return extra.reverse ? steps.reverse() : steps;
 }
 
-/** The per-op FLOPs of one layer on one device (layerFlops' fields, plus the MoE ops). */
+/** The per-op FLOPs of one layer on one device: layerFlops' fields, a MoE layer's split into its steps. */
 export interface LayerOpFlops extends ReturnType<typeof layerFlops> {
-  router: number;
+  /** MoE: the routed experts on this rank (layerFlops' mlpUp, mlpDown and their part of act). */
   expertUp: number;
   expertAct: number;
   expertDown: number;
@@ -96,49 +96,29 @@ export function routedTokens(plan: CheckedPlan, T: number): number {
 }
 
 /**
- * FLOPs of one layer's forward on one device. A model whose layers are all alike, dense and with
- * full attention takes `layerFlops` (src/cost/flops.ts) as it is. Other layers count the same way
- * from their own shard's parameters (layerParams of shardLayer): MLA's projections, attention
- * over at most `window` keys, and for MoE the router and the experts on the rank's routed
- * tokens Tr = T/t: 2 · Tr · k · (one whole expert) — expert tensor parallelism splits each
- * expert's width but gathers as many more tokens, so it cancels — with the shared experts as a
- * tensor-split dense MLP on all T tokens.
+ * FLOPs of one layer's forward on one device, from the cost model's `layerFlops` with the layer's
+ * per-rank facts (plan.derived.layers). A MoE layer's routed experts become the expert steps and
+ * its shared experts the mlp steps (layerFlops' `shared`, split 2:1 or 1:1 between up and down
+ * as the projections are).
  */
 export function layerOpFlops(plan: CheckedPlan, layer: LayerSpec, dims: Dims): LayerOpFlops {
-  const none = { router: 0, expertUp: 0, expertAct: 0, expertDown: 0 };
-  const { model } = plan;
-  const t = plan.mesh.tensor;
-  const simple = !model.overrides?.length && layer.attention.kind === 'gqa' && layer.attention.window === undefined;
-  if (simple && layer.mlp.kind === 'dense') return { ...layerFlops(plan, dims), ...none };
-  const shard = shardLayer(layer, t);
-  const p = layerParams(model, shard);
-  const { T } = dims;
-  const a = shard.attention;
-  const ctx = a.kind === 'gqa' && a.window !== undefined ? Math.min(dims.ctx, a.window) : dims.ctx;
-  const ropeDim = a.kind === 'gqa' ? a.headDim : a.qkRopeHeadDim;
-  const base = {
-    qkv: 2 * T * (p.q + p.k + p.v),
-    attention: 2 * T * ctx * a.heads * (qkHeadDim(a) + vHeadDim(a)),
-    outProj: 2 * T * p.o,
-    norm: 2 * T * normParams(model),
-    rope: model.positions === 'rope' ? 6 * T * a.heads * ropeDim : 0,
-    residual: T * model.hidden,
-  };
-  const m = shard.mlp;
-  if (m.kind === 'dense') return { ...base, mlpUp: 2 * T * (p.up + p.gate), mlpDown: 2 * T * p.down, act: 5 * T * m.ffn, ...none };
-  const h = model.hidden;
-  const whole = layerParams(model, layer);
-  const Tr = routedTokens(plan, T);
-  const sf = m.sharedExperts * m.sharedFfn; // per tensor rank
+  const facts = plan.derived.layers.find((f) => sameLayer(f.layer, layer));
+  if (!facts) throw new Error(`lowering: layer structure '${describeLayer(layer)}' has no per-rank facts`);
+  const f = layerFlops(plan, dims, facts);
+  const m = shardLayer(layer, plan.mesh.tensor).mlp;
+  if (m.kind === 'dense') return { ...f, expertUp: 0, expertAct: 0, expertDown: 0 };
+  const routed = routedPerToken(plan, m.topK) * m.expertFfn;
+  const sharedWidth = m.sharedExperts * m.sharedFfn;
+  const upShare = gatedMlp(m.activation) ? 2 / 3 : 1 / 2;
+  const act = (w: number) => (routed + sharedWidth > 0 ? (f.act * w) / (routed + sharedWidth) : 0);
   return {
-    ...base,
-    mlpUp: 2 * T * (gatedMlp(m.activation) ? 2 : 1) * h * sf,
-    mlpDown: 2 * T * sf * h,
-    act: 5 * T * sf,
-    router: 2 * Tr * whole.router,
-    expertUp: 2 * Tr * m.topK * (whole.up + whole.gate),
-    expertAct: 5 * Tr * m.topK * (layer.mlp as MoeMlp).expertFfn,
-    expertDown: 2 * Tr * m.topK * whole.down,
+    ...f,
+    expertUp: f.mlpUp,
+    expertDown: f.mlpDown,
+    expertAct: act(routed),
+    mlpUp: f.shared * upShare,
+    mlpDown: f.shared * (1 - upShare),
+    act: act(sharedWidth),
   };
 }
 
@@ -209,7 +189,8 @@ export function moeBytes(
   T: number,
   elem: number,
 ): { dispatch: number; expertTensor: number; tensor: number } {
-  const dispatch = routedTokens(plan, T) * mlp.topK * plan.model.hidden * elem;
+  // Training with a capacity factor pads each expert's share to capacity: the all-to-alls carry the padding too.
+  const dispatch = Math.ceil(routedTokens(plan, T) * routedPerToken(plan, mlp.topK)) * plan.model.hidden * elem;
   return { dispatch, expertTensor: plan.experts.tensor * dispatch, tensor: T * plan.model.hidden * elem };
 }
 

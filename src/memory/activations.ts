@@ -10,19 +10,42 @@
  * time), plus the fp32 logits of the batch on the last stage.
  */
 import { bytesPerElement } from '../facts/dtypes.js';
-import { uniformLayer } from '../model.js';
+import { gatedMlp, qkHeadDim, sameLayer, type MoeMlp } from '../model.js';
 import { peakInFlight } from '../schedules/bubble.js';
 import type { ScheduleTable } from '../schedules/types.js';
-import type { CheckedPlan, ServePlan, Stage, TrainPlan } from '../plan.js';
+import type { CheckedPlan, LayerRankFacts, ServePlan, Stage, TrainPlan } from '../plan.js';
+import { stageRuns } from './params.js';
 import { webgpuLayout } from './webgpu.js';
 import { bytesText, num } from '../format.js';
 import { ceilBytes, type Part } from './format.js';
 
-/** MLP activation coefficient c in sbh·c: 4f/h for gelu (Korthikanti), 6f/h for swiglu (gate, up and their product). */
-export function mlpFactor(plan: CheckedPlan): number {
-  const { ffn, activation } = uniformLayer(plan.model, 'the activation model').mlp;
-  const { hidden } = plan.model;
-  return ((activation === 'swiglu' ? 6 : 4) * ffn) / hidden;
+/**
+ * MLP activation coefficient c in sbh·c of a dense MLP: 4f/h for gelu (Korthikanti), 6f/h for
+ * gated MLPs (gate, up and their product); f is the layer's ffn (default: the first layer's).
+ */
+export function mlpFactor(plan: CheckedPlan, f: LayerRankFacts = plan.derived.layers[0]!): number {
+  const m = f.layer.mlp;
+  const width = m.kind === 'dense' ? m.ffn : m.sharedExperts * m.sharedFfn;
+  return ((gatedMlp(m.activation) ? 6 : 4) * width) / plan.model.hidden;
+}
+
+/** Tokens a rank routes per microbatch in a MoE layer, and the routed copies it receives (R = k·T, × capacity_factor when padded). */
+export function moeTokens(plan: TrainPlan, m: MoeMlp): { T: number; R: number } {
+  const T = (plan.batch.seq * plan.batch.micro) / (plan.sequenceParallel ? plan.mesh.tensor : 1);
+  return { T, R: m.topK * T * (plan.capacityFactor ?? 1) };
+}
+
+/**
+ * A MoE layer's routed-expert activations on one rank, in bytes at 16-bit (derived, see
+ * docs/memory.md): the R routed copies it receives hold the dispatched input (R·h), the expert
+ * up/gate output and its activation (R·3f/et gated, R·2f/et plain) and the down output (R·h);
+ * the router keeps fp32 logits T·E (not scaled with precision, returned apart).
+ */
+export function moeRoutedBytes(plan: TrainPlan, f: LayerRankFacts): { routed: number; logits: number } {
+  const m = f.layer.mlp;
+  if (m.kind !== 'moe') return { routed: 0, logits: 0 };
+  const { T, R } = moeTokens(plan, m);
+  return { routed: 2 * R * (2 * plan.model.hidden + (gatedMlp(m.activation) ? 3 : 2) * f.ffnPerRank), logits: 4 * T * m.experts };
 }
 
 /**
@@ -31,35 +54,70 @@ export function mlpFactor(plan: CheckedPlan): number {
  *   recompute = full:        2sbh           (÷ t with sequence parallelism)
  *   otherwise, without SP:   sbh(10 + (8 + c)/t)
  *              with SP:      sbh(18 + c)/t
- *   plus 5as²b/t unless attention = flash or recompute = selective.
- * Scaled by bytes(precision)/2 (the table assumes 16-bit activations).
+ *   plus 5as²b/t unless attention = flash or recompute = selective (a window W: 5as·min(s, W)b/t).
+ * Scaled by bytes(precision)/2 (the table assumes 16-bit activations). Per kind of layer `f`:
+ * MLA replaces the 8 by its own attention terms and adds its latents to the 10
+ * (`attentionFactors`); a MoE layer's c covers its shared experts only, and it adds the routed
+ * experts' 2R(2h + 3f_e/et) and the router's fp32 logits 4TE (`moeRoutedBytes`).
  */
-export function trainLayerActivationBytes(plan: TrainPlan): number {
+export function trainLayerActivationBytes(plan: TrainPlan, f: LayerRankFacts = plan.derived.layers[0]!): number {
   const s = plan.batch.seq;
   const b = plan.batch.micro;
   const h = plan.model.hidden;
-  const a = uniformLayer(plan.model, 'the activation model').attention.heads;
+  const a = f.layer.attention.heads;
   const t = plan.mesh.tensor;
   const scale = bytesPerElement(plan.precision) / 2;
   const sbh = s * b * h;
   if (plan.recompute === 'full') return ((2 * sbh) / (plan.sequenceParallel ? t : 1)) * scale;
-  const c = mlpFactor(plan);
-  let bytes = plan.sequenceParallel ? (sbh * (18 + c)) / t : sbh * (10 + (8 + c) / t);
-  if (keepsScores(plan)) bytes += (5 * a * s * s * b) / t;
-  return bytes * scale;
+  const c = mlpFactor(plan, f);
+  const { shard, whole } = attentionFactors(plan, f);
+  const base = 10 + whole;
+  let bytes = plan.sequenceParallel ? (sbh * (base + shard + c)) / t : sbh * (base + (shard + c) / t);
+  // A sliding window W keeps s × min(s, W) scores per head (the band a windowed kernel computes).
+  const att = f.layer.attention;
+  const keys = att.kind === 'gqa' && att.window !== undefined ? Math.min(s, att.window) : s;
+  if (keepsScores(plan)) bytes += (5 * a * s * keys * b) / t;
+  const moe = moeRoutedBytes(plan, f);
+  return (bytes + moe.routed) * scale + moe.logits;
+}
+
+/**
+ * The attention terms of Korthikanti's sbh coefficient: split over tensor (8 for GQA: Q, K, V and
+ * the attention output, as the paper counts them) and whole on every rank (0 for GQA). MLA
+ * (derived): Q and the expanded K at a·(qk_nope + qk_rope), V and the output at a·v_head_dim,
+ * 2 B each over h; the q and kv latents (q_lora_rank + kv_lora_rank + qk_rope_head_dim) are whole.
+ */
+export function attentionFactors(plan: CheckedPlan, f: LayerRankFacts): { shard: number; whole: number } {
+  const a = f.layer.attention;
+  if (a.kind === 'gqa') return { shard: 8, whole: 0 };
+  const h = plan.model.hidden;
+  return {
+    shard: (2 * a.heads * (2 * qkHeadDim(a) + 2 * a.vHeadDim)) / h,
+    whole: (2 * (a.qLoraRank + a.kvLoraRank + a.qkRopeHeadDim)) / h,
+  };
 }
 
 function keepsScores(plan: TrainPlan): boolean {
   return plan.attention === 'standard' && plan.recompute !== 'selective';
 }
 
-function layerFormula(plan: TrainPlan): string {
+function layerFormula(plan: TrainPlan, f: LayerRankFacts = plan.derived.layers[0]!): string {
   if (plan.recompute === 'full') return plan.sequenceParallel ? '2sbh/t (full recompute, SP)' : '2sbh (full recompute)';
-  const c = num(mlpFactor(plan));
-  const cText = `c = ${uniformLayer(plan.model).mlp.activation === 'swiglu' ? '6f/h' : '4f/h'} = ${c}`;
-  const base = plan.sequenceParallel ? `sbh(18 + c)/t` : `sbh(10 + (8 + c)/t)`;
+  const m = f.layer.mlp;
+  const c = num(mlpFactor(plan, f));
+  const gated = gatedMlp(m.activation);
+  const cText = m.kind === 'dense' ? `c = ${gated ? '6f/h' : '4f/h'} = ${c}` : `c = ${gated ? '6' : '4'}·shared·f_s/h = ${c}`;
+  const { shard, whole } = attentionFactors(plan, f);
+  const att = shard === 8 && whole === 0 ? '8' : num(shard);
+  const formula = plan.sequenceParallel
+    ? att === '8' && whole === 0
+      ? `sbh(18 + c)/t`
+      : `sbh(${num(10 + whole)} + ${att} + c)/t`
+    : `sbh(${num(10 + whole)} + (${att} + c)/t)`;
   const scores = keepsScores(plan) ? ' + 5as²b/t' : '';
-  return `${base}${scores}, ${cText}`;
+  const moe = m.kind === 'moe' ? ` + 2R(2h + ${gated ? 3 : 2}f_e/et) + 4sbE, R = ${num(moeTokens(plan, m).R)}` : '';
+  const mla = f.layer.attention.kind === 'mla' ? ' (MLA attention terms)' : '';
+  return `${formula}${scores}${moe}${mla}, ${cText}`;
 }
 
 /**
@@ -123,15 +181,24 @@ export function trainActivations(plan: TrainPlan, stage: Stage): Part {
   const t = plan.mesh.tensor;
   const sp = plan.sequenceParallel ? t : 1;
   const scale = bytesPerElement(plan.precision) / 2;
-  const perLayer = trainLayerActivationBytes(plan);
+  const runs = stageRuns(plan, stage);
+  // Layer-microbatches held at the peak, shared out over the stage's kinds of layer by their counts.
   const held = layersInFlight(plan, stage);
-  let total = held * perLayer;
+  const kinds = uniqueKinds(runs).map((k) => ({ ...k, bytes: trainLayerActivationBytes(plan, k.f) }));
+  const one = kinds.length === 1 ? kinds[0]! : undefined;
+  let total = one ? held * one.bytes : kinds.reduce((sum, k) => sum + (held * k.n * k.bytes) / stage.layers, 0);
   const chunks = inFlightChunks(plan, stage.index);
   const heldText =
     plan.schedule === 'interleaved' || (plan.schedule === 'table' && plan.virtual > 1)
       ? `${chunks} chunks in flight (${plan.schedule === 'table' ? 'action table' : 'interleaved'}, v = ${plan.virtual}) × ${num(stage.layers / plan.virtual)} layers`
       : `${stage.layers} layers × ${chunks} microbatches in flight (${plan.schedule})`;
-  let why = `activations: ${heldText} × ${num(perLayer)} B/layer [${layerFormula(plan)}; s=${s} b=${b} h=${h} a=${uniformLayer(plan.model).attention.heads} t=${t}]`;
+  const first = one?.f ?? plan.derived.layers[0]!;
+  let why =
+    kinds.length <= 1
+      ? `activations: ${heldText} × ${num(one ? one.bytes : trainLayerActivationBytes(plan, first))} B/layer [${layerFormula(plan, first)}; s=${s} b=${b} h=${h} a=${first.layer.attention.heads} t=${t}]`
+      : `activations: ${heldText}, by kind of layer: ${kinds
+          .map((k) => `${k.n} × ${num(k.bytes)} B/layer [${layerFormula(plan, k.f)}; a=${k.f.layer.attention.heads}]`)
+          .join(' + ')} (s=${s} b=${b} h=${h} t=${t})`;
   if (stage.hasEmbedding) {
     // int64 token ids (8sb, needed whole on every tensor rank) + the 1-byte embedding dropout mask (sbh, ÷ t with SP).
     const mb = inFlightMicrobatches(plan, stage.index);
@@ -168,19 +235,15 @@ export function serveActivations(plan: ServePlan, stage: Stage): Part {
   const T = plan.batch.maxPrefillTokens;
   const e = serveActivationElementBytes(plan);
   const h = model.hidden;
-  const layer = uniformLayer(model, 'the activation model');
-  const d = layer.attention.headDim;
-  const hpr = derived.headsPerRank;
-  const kvpr = derived.kvHeadsPerRank;
-  const attnElems = (hpr + 2 * kvpr) * d + hpr * d;
-  const scores = plan.attention === 'standard' ? 4 * hpr * T * Math.min(T, plan.batch.seq) : 0;
-  const attn = e * T * attnElems + scores;
-  const mlpElems = (layer.mlp.activation === 'swiglu' ? 3 : 2) * derived.ffnPerRank;
-  const mlp = e * T * mlpElems;
-  const prefill = e * T * 2 * h + Math.max(attn, mlp);
+  // The peak of the stage's kinds of layer (one layer runs at a time).
+  const peaks = uniqueKinds(stageRuns(plan, stage)).map((k) => servePrefillPeak(plan, k.f));
+  const peak = peaks.reduce((a, b) => (b.bytes > a.bytes ? b : a), peaks[0] ?? servePrefillPeak(plan, derived.layers[0]!));
+  const { attnElems, mlpElems, scores, hpr } = peak;
+  const prefill = peak.bytes;
   let why =
     `activations: prefill ${num(T)} tokens × ${e} B × (2h ${num(2 * h)} + max(attention ${num(attnElems)}, mlp ${num(mlpElems)}))` +
     (scores ? ` + fp32 scores 4 × ${hpr} heads × ${num(T)} × ${num(Math.min(T, plan.batch.seq))}` : '') +
+    (peaks.length > 1 ? ` (the largest of the stage's ${peaks.length} kinds of layer)` : '') +
     ` = ${num(prefill)} B`;
   let total = prefill;
   if (stage.hasOutput) {
@@ -190,6 +253,45 @@ export function serveActivations(plan: ServePlan, stage: Stage): Part {
   }
   const bytes = ceilBytes(total);
   return { bytes, why: `${why} = ${bytesText(bytes)}` };
+}
+
+/**
+ * The prefill peak of one kind of layer, per token (elements of e bytes):
+ *   attention  GQA (a/t + 2·kv/t)·d + a/t·d; MLA a/t·(2·(qk_nope + qk_rope) + 2·v) + q_lora + kv_lora + qk_rope
+ *   mlp        dense (3|2)·f/t; MoE (derived) k·(2h + (3|2)·f_e/et) routed copies (dispatched in, expert
+ *              up/gate, combined out) + (3|2)·shared·f_s/t + 4/e·E fp32 router logits
+ */
+function servePrefillPeak(plan: ServePlan, f: LayerRankFacts) {
+  const T = plan.batch.maxPrefillTokens;
+  const e = serveActivationElementBytes(plan);
+  const h = plan.model.hidden;
+  const a = f.layer.attention;
+  const hpr = f.headsPerRank;
+  const attnElems =
+    a.kind === 'gqa'
+      ? (hpr + 2 * f.kvHeadsPerRank) * a.headDim + hpr * a.headDim
+      : hpr * (2 * qkHeadDim(a) + 2 * a.vHeadDim) + a.qLoraRank + a.kvLoraRank + a.qkRopeHeadDim;
+  const scores = plan.attention === 'standard' ? 4 * hpr * T * Math.min(T, plan.batch.seq) : 0;
+  const attn = e * T * attnElems + scores;
+  const m = f.layer.mlp;
+  const k = gatedMlp(m.activation) ? 3 : 2;
+  const mlpElems =
+    m.kind === 'dense'
+      ? k * f.ffnPerRank
+      : m.topK * (2 * h + k * f.ffnPerRank) + k * m.sharedExperts * f.sharedFfnPerRank + (4 / e) * m.experts;
+  const mlp = e * T * mlpElems;
+  return { bytes: e * T * 2 * h + Math.max(attn, mlp), attnElems, mlpElems, scores, hpr };
+}
+
+/** The distinct kinds of layer among runs, with their layer counts. */
+function uniqueKinds(runs: { n: number; f: LayerRankFacts }[]): { n: number; f: LayerRankFacts }[] {
+  const out: { n: number; f: LayerRankFacts }[] = [];
+  for (const r of runs) {
+    const k = out.find((x) => sameLayer(x.f.layer, r.f.layer));
+    if (k) k.n += r.n;
+    else out.push({ ...r });
+  }
+  return out;
 }
 
 export function activations(plan: CheckedPlan, stage: Stage): Part {

@@ -38,9 +38,9 @@ export interface DeviceFootprint {
 export function deviceFootprint(plan: CheckedPlan, stage: Stage, tensorRank = 0): DeviceFootprint {
   const p = deviceParams(plan, stage, tensorRank);
   const parts = {
-    weights: weights(plan, p.total),
-    gradients: gradients(plan, p.total),
-    optimizer: optimizer(plan, p.total),
+    weights: weights(plan, p.total, stage, p),
+    gradients: gradients(plan, p.total, p.routed),
+    optimizer: optimizer(plan, p.total, p.routed),
     activations: activations(plan, stage),
     kvCache: kvCache(plan, stage),
     workspace: workspace(plan, p.largestModule, stage),

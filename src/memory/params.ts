@@ -4,7 +4,7 @@
  * and the parameters one device holds under Megatron's tensor and pipeline sharding.
  */
 import { gatedMlp, layerAt, layerRuns, qkHeadDim, shardLayer, sumLayers, type LayerSpec, type Model } from '../model.js';
-import type { CheckedPlan, Stage } from '../plan.js';
+import type { CheckedPlan, LayerRankFacts, Stage } from '../plan.js';
 
 /** Parameters of one normalization layer: rmsnorm has a weight (h), layernorm a weight and a bias (2h). */
 export function normParams(model: Model): number {
@@ -128,6 +128,8 @@ export interface DeviceParams {
   layers: number;
   /** The shard of the stage's first layer on this tensor rank (every layer's, when the model's layers are alike). */
   layer: LayerParams;
+  /** Routed-expert parameters on this rank (part of `layers`): experts / expert × one expert's expert_tensor shard. */
+  routed: number;
   /** Token-embedding shard (vocabPadded / tensor rows), first stage only. */
   embedding: number;
   /** Learned position table (replicated over tensor ranks), first stage only. */
@@ -143,7 +145,30 @@ export interface DeviceParams {
 }
 
 /**
- * Parameters on one device (stage, tensor rank), Megatron sharding: see `layerParams` for the
+ * One rank's parameters of a layer: `layerParams` of its tensor shard, except that a MoE layer's
+ * routed experts follow the expert grid (plan.experts): experts / expert of them, each split over
+ * expert_tensor (Megatron-Core's expert tensor × expert parallelism); the router stays whole.
+ */
+export function rankLayerParams(plan: CheckedPlan, layer: LayerSpec): LayerParams {
+  const p = layerParams(plan.model, shardLayer(layer, plan.mesh.tensor));
+  const m = layer.mlp;
+  if (m.kind === 'dense') return p;
+  const e = expertShard(plan, layer);
+  const routed = (m.experts / plan.experts.expert) * (e.up + e.gate + e.down);
+  // The largest module: attention, router or norm of the tensor shard, or one projection of an expert shard.
+  const largestModule = Math.max(p.q, p.k, p.v, p.o, p.router, normParams(plan.model), e.up, e.down);
+  return { ...p, routed, total: p.total - p.routed + routed, largestModule };
+}
+
+/** One routed expert's expert_tensor shard: its up, gate and down projections with their biases. */
+function expertShard(plan: CheckedPlan, layer: LayerSpec): LayerParams {
+  const m = layer.mlp;
+  if (m.kind !== 'moe') throw new Error('expertShard needs a MoE layer');
+  return layerParams(plan.model, { attention: layer.attention, mlp: { ...m, expertFfn: m.expertFfn / plan.experts.tensor } });
+}
+
+/**
+ * Parameters on one device (stage, tensor rank), Megatron sharding: see `rankLayerParams` for the
  * layers; the embedding and output layer are vocab-parallel (`derived.vocabPadded / tensor`
  * rows each); the learned position table and the final norm are replicated. With tied
  * embeddings and pipeline > 1 the last stage keeps its own copy of its embedding shard as the
@@ -153,16 +178,15 @@ export interface DeviceParams {
 export function deviceParams(plan: CheckedPlan, stage: Stage, _tensorRank = 0): DeviceParams {
   const { model, derived } = plan;
   const h = model.hidden;
-  const t = plan.mesh.tensor;
   // An interleaved rank's chunks are not this range, but it holds as many layers; alike for today's uniform models.
   // (Every layer alike: one run, without the arrays; the memory and cost models call this per stage many times.)
   const uniform = !model.overrides || model.overrides.length === 0;
-  const layer = layerParams(model, shardLayer(uniform ? model.layer : layerAt(model, stage.firstLayer), t));
+  const layer = rankLayerParams(plan, uniform ? model.layer : layerAt(model, stage.firstLayer));
   const runs = uniform
     ? [{ n: stage.layers, p: layer }]
     : layerRuns(model, stage.firstLayer, stage.firstLayer + stage.layers - 1).map((r) => ({
         n: r.last - r.first + 1,
-        p: layerParams(model, shardLayer(r.layer, t)),
+        p: rankLayerParams(plan, r.layer),
       }));
   const vocabRows = derived.vocabPadded / plan.mesh.tensor;
   const embedding = stage.hasEmbedding ? vocabRows * h : 0;
@@ -170,9 +194,11 @@ export function deviceParams(plan: CheckedPlan, stage: Stage, _tensorRank = 0): 
   const finalNorm = stage.hasOutput ? normParams(model) : 0;
   const output = stage.hasOutput && (!model.tiedEmbeddings || !stage.hasEmbedding) ? vocabRows * h : 0;
   const layers = runs.reduce((sum, r) => sum + r.n * r.p.total, 0);
+  const routed = runs.reduce((sum, r) => sum + r.n * r.p.routed, 0);
   return {
     layers,
     layer,
+    routed,
     embedding,
     positions,
     finalNorm,
@@ -188,9 +214,71 @@ export function deviceParams(plan: CheckedPlan, stage: Stage, _tensorRank = 0): 
   };
 }
 
+/** The stage's layers as runs of alike layers: (layer count, per-rank facts), in layer order. */
+export function stageRuns(plan: CheckedPlan, stage: Stage): { n: number; f: LayerRankFacts }[] {
+  const last = stage.firstLayer + stage.layers - 1;
+  const out: { n: number; f: LayerRankFacts }[] = [];
+  for (const f of plan.derived.layers) {
+    const n = Math.min(f.last, last) - Math.max(f.first, stage.firstLayer) + 1;
+    if (n > 0) out.push({ n, f });
+  }
+  return out;
+}
+
 /** The number of parameters on one device; `stage` is a Stage or its index. */
 export function paramsOnDevice(plan: CheckedPlan, stage: Stage | number, tensorRank = 0): number {
   const s = typeof stage === 'number' ? plan.stages[stage] : stage;
   if (s === undefined) throw new RangeError(`no stage ${String(stage)} in plan '${plan.name}'`);
   return deviceParams(plan, s, tensorRank).total;
+}
+
+/** One linear layer's weight, in → out features; `count` alike copies (routed experts). */
+export interface Linear {
+  name: string;
+  in: number;
+  out: number;
+  count: number;
+  /** Which part of the layer: attention projections, a dense MLP, routed experts or shared experts. */
+  part: 'attention' | 'mlp' | 'routed' | 'shared';
+}
+
+/**
+ * The weight matrices of `layer`'s linear layers (biases, norms, router and sinks excluded: they
+ * are never quantized), as Hugging Face's modules hold them; with a shard layer (`shardLayer`)
+ * the shapes of one rank's shard. `routedExperts` routed experts are listed (default: all).
+ */
+export function layerLinears(model: Model, layer: LayerSpec, routedExperts?: number): Linear[] {
+  const h = model.hidden;
+  const a = layer.attention;
+  const out: Linear[] = [];
+  const lin = (name: string, i: number, o: number, part: Linear['part'], count = 1) => {
+    if (count > 0 && i > 0 && o > 0) out.push({ name, in: i, out: o, count, part });
+  };
+  if (a.kind === 'gqa') {
+    lin('q_proj', h, a.heads * a.headDim, 'attention');
+    lin('k_proj', h, a.kvHeads * a.headDim, 'attention');
+    lin('v_proj', h, a.kvHeads * a.headDim, 'attention');
+    lin('o_proj', a.heads * a.headDim, h, 'attention');
+  } else {
+    const qk = qkHeadDim(a);
+    if (a.qLoraRank > 0) {
+      lin('q_a_proj', h, a.qLoraRank, 'attention');
+      lin('q_b_proj', a.qLoraRank, a.heads * qk, 'attention');
+    } else lin('q_proj', h, a.heads * qk, 'attention');
+    lin('kv_a_proj_with_mqa', h, a.kvLoraRank + a.qkRopeHeadDim, 'attention');
+    lin('kv_b_proj', a.kvLoraRank, a.heads * (a.qkNopeHeadDim + a.vHeadDim), 'attention');
+    lin('o_proj', a.heads * a.vHeadDim, h, 'attention');
+  }
+  const m = layer.mlp;
+  const mlp = (prefix: string, f: number, part: Linear['part'], count = 1) => {
+    lin(`${prefix}up_proj`, h, f, part, count);
+    if (gatedMlp(m.activation)) lin(`${prefix}gate_proj`, h, f, part, count);
+    lin(`${prefix}down_proj`, f, h, part, count);
+  };
+  if (m.kind === 'dense') mlp('', m.ffn, 'mlp');
+  else {
+    mlp('experts.', m.expertFfn, 'routed', routedExperts ?? m.experts);
+    mlp('shared_experts.', m.sharedFfn, 'shared', m.sharedExperts);
+  }
+  return out;
 }

@@ -1,35 +1,200 @@
 /**
  * Weights: the parameters a device holds, in the training precision (sharded over the data
- * replicas under ZeRO-3) or in the served model's dtype (int4 packs two per byte).
+ * replicas under ZeRO-3; routed experts over the expert data replicas) or in the served
+ * model's dtype (int4 packs two per byte). A model with `quantization` stores its linear
+ * layers quantized with their scales (and zeros), everything else in dtype (see docs/memory.md):
+ *   awq:   qweight in·out/2 + int4 zeros ⌈in/G⌉·out/2 + fp16 scales ⌈in/G⌉·out·2 (vLLM awq.py)
+ *   gptq:  as awq, plus g_idx in·4 (vLLM gptq.py)
+ *   fp8:   e4m3 in·out + fp32 scales: ⌈out/G⌉·⌈in/G⌉ blocks (weight_block_size G), or 1 per tensor (G = 0)
+ *   mxfp4: routed experts only: 4-bit in·out/2 + one 8-bit scale per G = 32 inputs, ⌈in/G⌉·out
+ *          (gpt-oss: modules_to_not_convert keeps attention, router, embeddings and lm_head in dtype)
+ * Embeddings, norms, biases, the router and (unless quant_lm_head) the output layer stay in dtype.
  */
 import { DTYPES, dtypeBytes } from '../facts/dtypes.js';
-import type { CheckedPlan } from '../plan.js';
+import { layerRuns, shardLayer, type LayerSpec, type Model, type Quantization } from '../model.js';
+import type { CheckedPlan, Stage } from '../plan.js';
 import { bytesText, num } from '../format.js';
 import type { Part } from './format.js';
+import { countParams, layerLinears, layerParams, rankLayerParams, type DeviceParams, type Linear } from './params.js';
 
 /** Elements each data replica keeps of a ZeRO-partitioned tensor of `params` elements (even split, padded). */
 export function zeroShard(params: number, data: number): number {
   return Math.ceil(params / data);
 }
 
-/** Weight bytes for a device holding `params` parameters. */
-export function weights(plan: CheckedPlan, params: number): Part {
+/** Whether `quant` stores this linear quantized (mxfp4: routed experts only; the others: every linear). */
+export function quantizes(quant: Quantization, l: Pick<Linear, 'part'>): boolean {
+  return quant.method !== 'mxfp4' || l.part === 'routed';
+}
+
+/** Stored bytes of one in → out weight under `quant` (scales and zeros included). */
+export function quantLinearBytes(quant: Quantization, inF: number, outF: number): number {
+  const G = quant.groupSize;
+  const groups = G > 0 ? Math.ceil(inF / G) : 1;
+  switch (quant.method) {
+    case 'awq':
+      // qweight [in, out/8] int32, qzeros [in/G, out/8] int32, scales [in/G, out] fp16.
+      return inF * Math.ceil(outF / 8) * 4 + groups * Math.ceil(outF / 8) * 4 + groups * outF * 2;
+    case 'gptq':
+      // qweight [in/8, out] int32, qzeros [in/G, out/8] int32, scales [in/G, out] fp16, g_idx [in] int32.
+      return Math.ceil(inF / 8) * outF * 4 + groups * Math.ceil(outF / 8) * 4 + groups * outF * 2 + inF * 4;
+    case 'fp8':
+      return inF * outF + 4 * (G > 0 ? Math.ceil(outF / G) * Math.ceil(inF / G) : 1);
+    case 'mxfp4':
+      return Math.ceil((inF * outF) / 2) + groups * outF;
+  }
+}
+
+/** Bytes of a set of linears and params in total: the quantized linears at their stored size, the rest in `dtype`. */
+function storedBytes(model: Model, linears: readonly Linear[], params: number): { bytes: number; quantized: number; quantBytes: number } {
+  const quant = model.quant;
+  let quantized = 0;
+  let quantBytes = 0;
+  if (quant)
+    for (const l of linears)
+      if (quantizes(quant, l)) {
+        quantized += l.count * l.in * l.out;
+        quantBytes += l.count * quantLinearBytes(quant, l.in, l.out);
+      }
+  return { bytes: quantBytes + dtypeBytes(params - quantized, model.dtype), quantized, quantBytes };
+}
+
+/** The output layer (hidden → rows) as a linear, quantized only with quant_lm_head. */
+function outputLinear(model: Model, rows: number): Linear[] {
+  return model.quant?.lmHead && rows > 0 ? [{ name: 'lm_head', in: model.hidden, out: rows, count: 1, part: 'mlp' }] : [];
+}
+
+/** Bytes of one layer as stored (whole model, unsharded). */
+export function layerWeightBytes(model: Model, layer: LayerSpec): number {
+  return storedBytes(model, layerLinears(model, layer), layerParams(model, layer).total).bytes;
+}
+
+/** The whole model's weight bytes as stored (a checkpoint's tensors: unpadded vocabulary, tied weights once). */
+export function modelWeightBytes(model: Model): number {
+  let bytes = 0;
+  for (const r of layerRuns(model)) bytes += (r.last - r.first + 1) * layerWeightBytes(model, r.layer);
+  const output = model.tiedEmbeddings ? 0 : model.vocab * model.hidden;
+  const layers = layerRuns(model).reduce((s, r) => s + (r.last - r.first + 1) * layerParams(model, r.layer).total, 0);
+  const rest = countParams(model) - layers - output;
+  return bytes + dtypeBytes(rest, model.dtype) + (output > 0 ? storedBytes(model, outputLinear(model, model.vocab), output).bytes : 0);
+}
+
+/** The linears one rank holds of `layer`: its tensor shard, the routed experts per the expert grid. */
+export function rankLinears(plan: CheckedPlan, layer: LayerSpec): Linear[] {
+  const m = layer.mlp;
+  const shard = layerLinears(plan.model, shardLayer(layer, plan.mesh.tensor)).filter((l) => l.part !== 'routed');
+  if (m.kind === 'dense') return shard;
+  const expert = { attention: layer.attention, mlp: { ...m, expertFfn: m.expertFfn / plan.experts.tensor } };
+  const routed = layerLinears(plan.model, expert, m.experts / plan.experts.expert).filter((l) => l.part === 'routed');
+  return [...shard, ...routed];
+}
+
+/**
+ * One rank's stored bytes of `layer` (its tensor shard, routed experts per the expert grid) and
+ * of its routed experts alone, with the routed experts it holds: what a decode step reads of it.
+ */
+export function rankLayerBytes(plan: CheckedPlan, layer: LayerSpec): { bytes: number; routedBytes: number; experts: number } {
+  const p = rankLayerParams(plan, layer);
+  const m = layer.mlp;
+  const experts = m.kind === 'moe' ? m.experts / plan.experts.expert : 0;
+  // Without quantization every parameter is in dtype: no shapes needed.
+  if (!plan.model.quant)
+    return { bytes: dtypeBytes(p.total, plan.model.dtype), routedBytes: dtypeBytes(p.routed, plan.model.dtype), experts };
+  const linears = rankLinears(plan, layer);
+  const bytes = storedBytes(plan.model, linears, p.total).bytes;
+  if (m.kind === 'dense') return { bytes, routedBytes: 0, experts: 0 };
+  const routedBytes = storedBytes(
+    plan.model,
+    linears.filter((l) => l.part === 'routed'),
+    p.routed,
+  ).bytes;
+  return { bytes, routedBytes, experts };
+}
+
+/** Stored bytes of the output layer on one tensor rank of `stage` (quantized only with quant_lm_head). */
+export function outputWeightBytes(plan: CheckedPlan, stage: Stage): number {
+  if (!stage.hasOutput) return 0;
+  const rows = plan.derived.vocabPadded / plan.mesh.tensor;
+  return storedBytes(plan.model, outputLinear(plan.model, rows), rows * plan.model.hidden).bytes;
+}
+
+/** Serving weight bytes of one device of `stage`, quantized linears at their stored size. */
+export function deviceWeightBytes(
+  plan: CheckedPlan,
+  stage: Stage,
+  p: DeviceParams,
+): { bytes: number; quantized: number; quantBytes: number } {
+  const { model } = plan;
+  const linears: Linear[] = [];
+  const last = stage.firstLayer + stage.layers - 1;
+  if (model.quant && stage.layers > 0)
+    for (const r of layerRuns(model, stage.firstLayer, last)) {
+      const n = r.last - r.first + 1;
+      for (const l of rankLinears(plan, r.layer)) linears.push({ ...l, count: l.count * n });
+    }
+  if (p.output > 0) linears.push(...outputLinear(model, plan.derived.vocabPadded / plan.mesh.tensor));
+  return storedBytes(model, linears, p.total);
+}
+
+/** Weight bytes for a device holding `params` parameters (the parts of `p`, when given, for experts and quantization). */
+export function weights(plan: CheckedPlan, params: number, stage?: Stage, p?: DeviceParams): Part {
   if (plan.mode === 'serve') {
     const dt = plan.model.dtype;
-    const bytes = dtypeBytes(params, dt);
     const per = DTYPES[dt].bits / 8;
+    const q = plan.model.quant;
+    if (q && stage && p) {
+      const w = deviceWeightBytes(plan, stage, p);
+      const how =
+        q.method === 'mxfp4'
+          ? `mxfp4: 4-bit + 1 B scale per ${q.groupSize}`
+          : q.method === 'fp8'
+            ? `fp8 e4m3 + fp32 scales ${q.groupSize > 0 ? `per ${q.groupSize}×${q.groupSize} block` : 'per tensor'}`
+            : `${q.method} int4: qweight + fp16 scales + int4 zeros per ${q.groupSize} inputs${q.method === 'gptq' ? ' + g_idx' : ''}`;
+      return {
+        bytes: w.bytes,
+        why: `weights: ${num(w.quantized)} quantized params (${how}) = ${num(w.quantBytes)} B + ${num(params - w.quantized)} params × ${num(per)} B (${dt}) = ${bytesText(w.bytes)}`,
+      };
+    }
+    const bytes = dtypeBytes(params, dt);
     return { bytes, why: `weights: ${num(params)} params × ${num(per)} B (${dt})${per < 1 ? ', rounded up' : ''} = ${bytesText(bytes)}` };
   }
   const dt = plan.precision;
   const per = DTYPES[dt].bits / 8;
-  if (plan.zero === 3 && plan.mesh.data > 1) {
-    const shard = zeroShard(params, plan.mesh.data);
+  if (plan.zero === 3 && (plan.mesh.data > 1 || plan.experts.data > 1))
+    return zeroPart(plan, 'weights', params, p?.routed ?? 0, per, dt, 3);
+  const bytes = params * per;
+  return { bytes, why: `weights: ${num(params)} params × ${per} B (${dt}) = ${bytesText(bytes)}` };
+}
+
+/**
+ * A ZeRO-sharded category: the dense parameters over the data replicas, the routed experts' over
+ * the expert data replicas (plan.experts.data; Megatron-Core's expert data-parallel group).
+ */
+export function zeroPart(
+  plan: CheckedPlan,
+  category: string,
+  params: number,
+  routed: number,
+  per: number,
+  what: string,
+  stage: number,
+): Part {
+  const dense = params - routed;
+  const d = plan.mesh.data;
+  const ed = plan.experts.data;
+  if (routed === 0) {
+    const shard = zeroShard(params, d);
     const bytes = shard * per;
     return {
       bytes,
-      why: `weights: ⌈${num(params)} params / ${plan.mesh.data} data (ZeRO-3)⌉ = ${num(shard)} × ${per} B (${dt}) = ${bytesText(bytes)}`,
+      why: `${category}: ⌈${num(params)} params / ${d} data (ZeRO-${stage})⌉ = ${num(shard)} × ${per} B (${what}) = ${bytesText(bytes)}`,
     };
   }
-  const bytes = params * per;
-  return { bytes, why: `weights: ${num(params)} params × ${per} B (${dt}) = ${bytesText(bytes)}` };
+  const a = zeroShard(dense, d);
+  const b = zeroShard(routed, ed);
+  const bytes = (a + b) * per;
+  return {
+    bytes,
+    why: `${category}: (⌈${num(dense)} dense params / ${d} data⌉ + ⌈${num(routed)} expert params / ${ed} expert data⌉ (ZeRO-${stage})) = ${num(a + b)} × ${per} B (${what}) = ${bytesText(bytes)}`,
+  };
 }

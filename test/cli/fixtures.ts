@@ -142,6 +142,19 @@ export function planResult(f: PlanFixture = {}): PlanResult {
       kvHeadsPerRank: 8 / mesh.tensor,
       kvReplication: 1,
       ffnPerRank: 14336 / mesh.tensor,
+      layers: [
+        {
+          first: 0,
+          last: 31,
+          layer: llama3_8b.layer,
+          headsPerRank: 32 / mesh.tensor,
+          kvHeadsPerRank: 8 / mesh.tensor,
+          kvReplication: 1,
+          ffnPerRank: 14336 / mesh.tensor,
+          expertsPerRank: 0,
+          sharedFfnPerRank: 0,
+        },
+      ],
       gpusUsed: mesh.tensor * mesh.pipeline * mesh.data,
     },
     spans: {},
@@ -167,6 +180,7 @@ export function planResult(f: PlanFixture = {}): PlanResult {
           mode: 'serve',
           batch: { maxBatch: 64, maxWaitMs: 5, seq: 8192, queue: 256, maxPrefillTokens: 8192 },
           kvDtype: 'bf16',
+          kvBlock: 16,
           engine: 'generic',
           workspaceGiven: false,
         };

@@ -3,10 +3,10 @@
  * the checker's derived facts are recomputed here from their documented definitions.
  */
 import { GPUS, type GpuSpec } from '../../src/facts/gpus.js';
-import type { ClusterSpec, Derived, Mesh, ModelSpec, ServePlan, Stage, TrainPlan } from '../../src/plan.js';
+import type { ClusterSpec, Derived, ExpertMesh, Mesh, ModelSpec, ServePlan, Stage, TrainPlan } from '../../src/plan.js';
 import { MiB } from '../../src/format.js';
 import type { Span } from '../../src/source.js';
-import { buildModel, uniformLayer, type Arch, type ModelSizes } from '../../src/model.js';
+import { buildModel, layerRuns, type Arch, type ModelSizes } from '../../src/model.js';
 
 export { GiB, MiB } from '../../src/format.js';
 
@@ -70,16 +70,32 @@ export function cluster(gpus: number, gpu: GpuSpec = GPUS.H100_SXM_80GB!, gpusPe
   return { name: 'c', span, gpu, gpus, nodes: Math.ceil(gpus / gpusPerNode), gpusPerNode, networkGBs: 50 };
 }
 
-/** The checker's derived facts, from their definitions in src/plan.ts. */
-export function derive(model: ModelSpec, mesh: Mesh): Derived {
+/** The checker's derived facts, from their definitions in src/plan.ts (per run of alike layers; the scalars are the largest). */
+export function derive(model: ModelSpec, mesh: Mesh, experts: ExpertMesh = { tensor: mesh.tensor, expert: 1, data: mesh.data }): Derived {
   const t = mesh.tensor;
-  const { attention: a, mlp } = uniformLayer(model);
+  const layers = layerRuns(model).map(({ first, last, layer }) => {
+    const { attention: a, mlp } = layer;
+    const kv = a.kind === 'gqa' ? a.kvHeads : 0;
+    return {
+      first,
+      last,
+      layer,
+      headsPerRank: a.heads / t,
+      kvHeadsPerRank: a.kind === 'mla' ? 1 : kv >= t ? kv / t : 1,
+      kvReplication: a.kind === 'mla' ? t : kv >= t ? 1 : t / kv,
+      ffnPerRank: mlp.kind === 'dense' ? mlp.ffn / t : mlp.expertFfn / experts.tensor,
+      expertsPerRank: mlp.kind === 'moe' ? mlp.experts / experts.expert : 0,
+      sharedFfnPerRank: mlp.kind === 'moe' && mlp.sharedExperts > 0 ? mlp.sharedFfn / t : 0,
+    };
+  });
+  const most = (f: (l: (typeof layers)[number]) => number) => Math.max(...layers.map(f));
   return {
     vocabPadded: Math.ceil(model.vocab / t) * t,
-    headsPerRank: a.heads / t,
-    kvHeadsPerRank: a.kvHeads >= t ? a.kvHeads / t : 1,
-    kvReplication: a.kvHeads >= t ? 1 : t / a.kvHeads,
-    ffnPerRank: mlp.ffn / t,
+    headsPerRank: most((l) => l.headsPerRank),
+    kvHeadsPerRank: most((l) => l.kvHeadsPerRank),
+    kvReplication: most((l) => l.kvReplication),
+    ffnPerRank: most((l) => l.ffnPerRank),
+    layers,
     gpusUsed: t * mesh.pipeline * mesh.data,
   };
 }
@@ -112,11 +128,16 @@ interface Common {
   reserve?: number;
   workspaceBytes?: number;
   attention?: 'flash' | 'standard';
+  /** The expert grid (default: expert 1, expert_tensor = tensor). */
+  experts?: Partial<ExpertMesh>;
 }
 
 function base(model: ModelSpec, o: Common) {
   const mesh: Mesh = { tensor: o.tensor ?? 1, pipeline: o.pipeline ?? 1, data: o.data ?? 1 };
   const gpus = mesh.tensor * mesh.pipeline * mesh.data;
+  const et = o.experts?.tensor ?? mesh.tensor;
+  const ee = o.experts?.expert ?? 1;
+  const ex: ExpertMesh = { tensor: et, expert: ee, data: (mesh.tensor * mesh.data) / (et * ee) };
   return {
     name: 'p',
     file: 'test.plan',
@@ -124,19 +145,19 @@ function base(model: ModelSpec, o: Common) {
     model,
     cluster: cluster(gpus, o.gpu, o.gpusPerNode),
     mesh,
-    experts: { tensor: mesh.tensor, expert: 1, data: mesh.data },
+    experts: ex,
     stages: stages(model.layers, mesh.pipeline, o.stageLayers),
     reserve: o.reserve ?? 0.1,
     workspaceBytes: o.workspaceBytes ?? 256 * MiB,
     attention: o.attention ?? 'flash',
-    derived: derive(model, mesh),
+    derived: derive(model, mesh, ex),
     spans: {},
   };
 }
 
 export function servePlan(
   model: ModelSpec,
-  o: Common & Partial<ServePlan['batch']> & { kvDtype?: ServePlan['kvDtype']; engine?: ServePlan['engine'] } = {},
+  o: Common & Partial<ServePlan['batch']> & { kvDtype?: ServePlan['kvDtype']; engine?: ServePlan['engine']; kvBlock?: number } = {},
 ): ServePlan {
   const seq = o.seq ?? model.maxSeq;
   return {
@@ -144,6 +165,7 @@ export function servePlan(
     mode: 'serve',
     batch: { maxBatch: o.maxBatch ?? 1, maxWaitMs: 5, seq, queue: 1024, maxPrefillTokens: o.maxPrefillTokens ?? seq },
     kvDtype: o.kvDtype ?? model.dtype,
+    kvBlock: o.kvBlock ?? 16,
     engine: o.engine ?? 'generic',
     workspaceGiven: false,
   };
@@ -154,7 +176,16 @@ type TrainOpts = Common &
   Partial<
     Pick<
       TrainPlan,
-      'sequenceParallel' | 'schedule' | 'microbatches' | 'virtual' | 'zero' | 'recompute' | 'precision' | 'optimizer' | 'gradDtype'
+      | 'sequenceParallel'
+      | 'schedule'
+      | 'microbatches'
+      | 'virtual'
+      | 'zero'
+      | 'recompute'
+      | 'precision'
+      | 'optimizer'
+      | 'gradDtype'
+      | 'capacityFactor'
     >
   >;
 
@@ -175,5 +206,6 @@ export function trainPlan(model: ModelSpec, o: TrainOpts = {}): TrainPlan {
     precision: o.precision ?? 'bf16',
     optimizer: o.optimizer ?? 'adamw',
     gradDtype: o.gradDtype ?? 'fp32',
+    ...(o.capacityFactor !== undefined ? { capacityFactor: o.capacityFactor } : {}),
   };
 }

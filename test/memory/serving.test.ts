@@ -29,7 +29,8 @@ describe('KV cache (vLLM)', () => {
 
   it('kv_dtype: fp8 is 1 B, int4 half a byte rounded up', () => {
     const fp8 = servePlan(llama3_8b, { seq: 1000, maxBatch: 3, kvDtype: 'fp8' });
-    expect(kvCache(fp8, fp8.stages[0]!).bytes).toBe(2 * 32 * 8 * 128 * 1 * 3 * 1000);
+    // 1000 tokens hold ⌈1000 / 16⌉ = 63 whole pages of vLLM's default block_size 16: 1008 slots.
+    expect(kvCache(fp8, fp8.stages[0]!).bytes).toBe(2 * 32 * 8 * 128 * 1 * 3 * 1008);
     const odd = servePlan(
       modelSpec('llama', {
         name: 'odd',
@@ -42,7 +43,7 @@ describe('KV cache (vLLM)', () => {
         vocab: tinyllama.vocab,
         maxSeq: tinyllama.maxSeq,
       }),
-      { seq: 3, maxBatch: 1, kvDtype: 'int4' },
+      { seq: 3, maxBatch: 1, kvDtype: 'int4', kvBlock: 1 },
     );
     expect(kvCache(odd, odd.stages[0]!).bytes).toBe(3); // 2 × 3 = 6 elements × ½ B
   });
