@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from '../../grammar/index.js';
 import { checkProgram } from '../../src/check/index.js';
 import { layerFlops, trainDims } from '../../src/cost/flops.js';
-import { simulate } from '../../src/graph/simulate.js';
+import { checkGroups, simulate } from '../../src/graph/simulate.js';
 import { servingGraphProblems } from '../../src/graph/validate.js';
 import type { Graph, Step } from '../../src/graph/types.js';
 import { lower } from '../../src/lower/index.js';
@@ -130,6 +130,11 @@ describe('a MoE model lowered for training (tensor 2 × data 4, expert 4, expert
       ...graph,
       blocks: Object.fromEntries(Object.entries(graph.blocks).map(([k, steps]) => [k, steps.filter((s) => s.op !== 'all-to-all')])),
     };
+    // Every rank simulated: the members of each expert group enter the same all-to-alls in the same order.
+    const all = simulate(graph, { rates, ranks: [0, 1, 2, 3, 4, 5, 6, 7] });
+    expect(all.problems).toEqual([]);
+    expect(all.deadlock).toBeUndefined();
+    expect(checkGroups(graph)).toEqual([]);
     const without = simulate(stripped, { rates });
     // 4 microbatches × 3 MoE layers × 4 all-to-alls, each 131,072 B × 3/4 at 100 GB/s.
     const expected = 4 * 3 * 4 * ((131072 * 3) / 4 / 1e11);
