@@ -123,7 +123,9 @@ function customGpu(block: BlockValue, anchor: Span, cluster: string, out: Diagno
     tflops16: f.value<number>('tflops') ?? 0,
     tflops32: 0,
     memoryBandwidthGBs: f.value<number>('bandwidth') ?? 0,
-    link: { kind: 'pcie', bandwidthGBs: 0 },
+    // The kind only labels traffic in reports; without `link` the bandwidth is unknown (0) and
+    // the cost model says so for a plan that sends data between GPUs of a node.
+    link: { kind: 'pcie', bandwidthGBs: f.value<number>('link') ?? 0 },
     bf16: true,
   };
 }

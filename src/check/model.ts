@@ -2,7 +2,7 @@
 import type { Declaration } from '../ast.js';
 import { diag, hasErrors, type Diagnostic } from '../diagnostics/diagnostic.js';
 import type { Dtype } from '../facts/dtypes.js';
-import type { Arch } from '../facts/keys.js';
+import { keySpec, type Arch } from '../facts/keys.js';
 import {
   buildModel,
   defaultFfn,
@@ -117,11 +117,16 @@ export function checkModel(decl: Declaration, out: Diagnostic[]): ModelSpec | un
   return { ...model, span: decl.nameSpan };
 }
 
-/** PP3020 for each of `keys` the block sets though the key that gives it meaning is absent. */
+/**
+ * PP3020 for each of `keys` the block sets though the key that gives it meaning is absent;
+ * a key written out at its default is silent (it would have no effect either way).
+ */
 function needs(f: Fields, keys: readonly string[], why: string, out: Diagnostic[]): void {
   for (const key of keys) {
     const e = f.get(key);
-    if (e) out.push(diag('PP3020', e.entry.keySpan, { key, why }, { help: `remove \`${key}\`` }));
+    const d = keySpec('model', key)?.default;
+    if (e && !(d !== undefined && 'value' in d && d.value === e.value))
+      out.push(diag('PP3020', e.entry.keySpan, { key, why }, { help: `remove \`${key}\`` }));
   }
 }
 

@@ -143,7 +143,12 @@ function unknownKeyHelp(key: string, kind: BlockKind, mode: Mode | undefined): s
   const alias = applicable.find(([, spec]) => spec.aliases?.includes(key.toLowerCase()));
   if (alias) return `did you mean '${alias[0]}'? (parplan's name for ${key})`;
   const names = applicable.map(([name]) => name);
-  return didYouMean(key, names, 0) ?? `valid keys${mode ? ` for a ${mode} plan` : ''}: ${names.join(', ')}`;
+  const near = didYouMean(key, names, 0);
+  if (near) return near;
+  // A block with dozens of keys (model) lists its required ones: the whole list per unknown key would swamp the output.
+  const listed = names.length <= 16 ? names : applicable.filter(([, spec]) => spec.required).map(([name]) => name);
+  const rest = names.length - listed.length;
+  return `valid keys${mode ? ` for a ${mode} plan` : ''}: ${listed.join(', ')}${rest > 0 ? `, and ${rest} optional keys (docs/language.md lists them)` : ''}`;
 }
 
 function lowerFirst(s: string): string {

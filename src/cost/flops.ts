@@ -115,7 +115,11 @@ export function layerFlops(plan: CheckedPlan, dims: Dims, f: LayerRankFacts = pl
 
 /** What the cost model counts of one layer: matmuls, attention core and the norms, = 2 · P_active · T + attention. */
 export function layerCountedFlops(plan: CheckedPlan, dims: Dims, f: LayerRankFacts = plan.derived.layers[0]!): number {
-  const x = layerFlops(plan, dims, f);
+  return countedFlops(plan, layerFlops(plan, dims, f));
+}
+
+/** The ops of `layerFlops` that the cost model counts, summed. */
+function countedFlops(plan: CheckedPlan, x: ReturnType<typeof layerFlops>): number {
   const norms = (plan.model.normsPerLayer ?? 2) * x.norm;
   return x.qkv + x.attention + x.outProj + x.mlpUp + x.mlpDown + x.shared + x.router + norms;
 }
@@ -148,9 +152,14 @@ export interface MicrobatchFlops {
  */
 export function trainMicrobatchFlops(plan: TrainPlan, stage: Stage): MicrobatchFlops {
   const dims = trainDims(plan);
-  const runs = stageRuns(plan, stage);
-  const core = runs.reduce((s, r) => s + r.n * layerFlops(plan, dims, r.f).attention, 0);
-  const layers = stageLayerFlops(plan, stage, dims);
+  // One layerFlops per run of alike layers: the attention core and the counted total from it.
+  let core = 0;
+  let layers = 0;
+  for (const r of stageRuns(plan, stage)) {
+    const x = layerFlops(plan, dims, r.f);
+    core += r.n * x.attention;
+    layers += r.n * countedFlops(plan, x);
+  }
   const forward = layers + 2 * outputMatmulParams(plan, stage) * dims.T;
   const recompute = plan.recompute === 'full' ? layers : plan.recompute === 'selective' ? core : 0;
   return { forward, backward: 2 * forward, recompute };

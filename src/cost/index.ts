@@ -61,7 +61,7 @@ function missing(plan: CheckedPlan, hw: Hardware, traffic: readonly Traffic[]): 
   }
   if (plan.mode === 'serve' && hw.memoryBandwidthGBs <= 0) out.push(`${gpu} has no memory bandwidth: give bandwidth in its gpu block`);
   if (hw.linkBandwidthGBs <= 0 && traffic.some((t) => t.link !== 'network' && t.bytes > 0))
-    out.push(`${gpu} has no GPU-to-GPU link bandwidth`);
+    out.push(`${gpu} has no GPU-to-GPU link bandwidth: give link in its gpu block`);
   if (hw.networkGBs <= 0 && traffic.some((t) => t.link === 'network' && t.bytes > 0))
     out.push(`cluster '${plan.cluster.name}' has network = 0`);
   return out.length === 0 ? null : out.join('; ');

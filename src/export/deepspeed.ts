@@ -7,7 +7,8 @@
 import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { meshText, partialNodeWhy, placement, stageSizes, type Placement } from './cluster.js';
 import { Findings } from './findings.js';
-import { DEEPSPEED_SOURCES, type DeepSpeedKey, type DeepSpeedLauncherFlag } from './options/deepspeed.js';
+import { DEEPSPEED_MOE, DEEPSPEED_SOURCES, type DeepSpeedKey, type DeepSpeedLauncherFlag } from './options/deepspeed.js';
+import { layerRuns, type MoeMlp } from '../model.js';
 import { citations } from './options/source.js';
 import { command, comment, required, type Arg } from './shell.js';
 import type { ExportFile, ExportResult } from './types.js';
@@ -21,6 +22,7 @@ export function exportDeepSpeed(plan: CheckedPlan): ExportResult {
     return { files: [], diagnostics: f.list };
   }
   const at = placement(plan);
+  f.quantizedTraining();
   if (at === undefined)
     f.notExpressible('data', `data = ${plan.mesh.data}`, partialNodeWhy(plan), 'use every GPU of the nodes the plan runs on');
   const config: Config = [
@@ -34,11 +36,12 @@ export function exportDeepSpeed(plan: CheckedPlan): ExportResult {
   ];
   pipelineChecks(plan, f);
   recomputeCheck(plan, f);
+  const moe = expertCheck(plan, f);
   if (f.failed || at === undefined) return { files: [], diagnostics: f.list };
   const json = `${plan.name}.deepspeed.json`;
   const files: ExportFile[] = [{ name: json, text: JSON.stringify(nest(config), null, 2) + '\n' }];
   if (at.nodes > 1) files.push({ name: `${plan.name}.hostfile`, text: hostfile(at) });
-  files.push({ name: `${plan.name}.deepspeed.sh`, text: launch(plan, at, json) });
+  files.push({ name: `${plan.name}.deepspeed.sh`, text: launch(plan, at, json, moe) });
   return { files, diagnostics: f.list };
 }
 
@@ -104,6 +107,56 @@ function pipelineChecks(plan: TrainPlan, f: Findings): void {
   );
 }
 
+/**
+ * DeepSpeed-MoE layers are built by the training script (deepspeed.moe.layer.MoE), not the
+ * config: a warning says how. Its expert-parallel groups are cut from the data-parallel ranks,
+ * and experts either split over the tensor ranks like the dense layers
+ * (enable_expert_tensor_parallelism) or stay whole: expert divides data, expert_tensor is 1 or
+ * tensor. Other grids are errors naming the knob. True when the model has experts.
+ */
+function expertCheck(plan: TrainPlan, f: Findings): boolean {
+  const moe = layerRuns(plan.model)
+    .map((r) => r.layer.mlp)
+    .find((m): m is MoeMlp => m.kind === 'moe');
+  if (moe === undefined) return false;
+  const e = plan.experts;
+  const { tensor, data } = plan.mesh;
+  if (e.tensor !== 1 && e.tensor !== tensor) {
+    f.notExpressible(
+      'expert_tensor',
+      `expert_tensor = ${e.tensor}`,
+      `its experts split over the ${tensor} tensor ranks like the dense layers (enable_expert_tensor_parallelism) or stay whole`,
+      `set expert_tensor = ${tensor} or 1`,
+    );
+    return true;
+  }
+  if (data % e.expert !== 0) {
+    f.notExpressible(
+      'expert',
+      `expert = ${e.expert}`,
+      `its expert-parallel groups (ep_size) are cut from the ${data} data-parallel ranks, never the tensor ranks`,
+      `use an expert degree that divides data = ${data}`,
+    );
+    return true;
+  }
+  const args = [
+    `num_experts=${moe.experts}`,
+    `ep_size=${e.expert}`,
+    `k=${moe.topK}`,
+    // DeepSpeed-MoE drops tokens over capacity by default (and dispatches capacity-sized, padded buffers).
+    plan.capacityFactor !== undefined ? `capacity_factor=${plan.capacityFactor}` : 'drop_tokens=False',
+    ...(e.tensor > 1 ? ['enable_expert_tensor_parallelism=True'] : []),
+  ];
+  f.approximated(
+    f.given('expert') ? 'expert' : 'model',
+    `the ${moe.experts} experts`,
+    `the config has no expert settings: build each MoE layer as deepspeed.moe.layer.MoE(hidden_size, expert, ${args.join(', ')}) in the training script${moe.sharedExperts > 0 ? ', with the shared experts as a dense MLP beside it' : ''}`,
+    undefined,
+    f.given('expert') ? undefined : plan.model.span,
+  );
+  return true;
+}
+
 function recomputeCheck(plan: TrainPlan, f: Findings): void {
   if (plan.recompute === 'none') return;
   const how =
@@ -131,7 +184,7 @@ function hostfile(at: Placement): string {
   return lines.join('\n') + '\n';
 }
 
-function launch(plan: TrainPlan, at: Placement, json: string): string {
+function launch(plan: TrainPlan, at: Placement, json: string, moe: boolean): string {
   const args: Arg<DeepSpeedLauncherFlag>[] =
     at.nodes > 1
       ? [
@@ -143,16 +196,22 @@ function launch(plan: TrainPlan, at: Placement, json: string): string {
   if (at.nodes > 1) args.push(['--master_addr', required('MASTER_ADDR', "set MASTER_ADDR to node 0's address")]);
   const script: Arg<DeepSpeedLauncherFlag>[] = [['--deepspeed'], ['--deepspeed_config', json]];
   const entry = `${required('TRAIN_SCRIPT', 'set TRAIN_SCRIPT to your DeepSpeed training script')} \\\n  ${script.map(([f, v]) => (v === undefined ? f : `${f} ${v}`)).join(' ')}`;
-  return ['#!/bin/sh', header(plan), '', command('deepspeed', args, ` \\\n  ${entry}`)].join('\n');
+  return ['#!/bin/sh', header(plan, moe), '', command('deepspeed', args, ` \\\n  ${entry}`)].join('\n');
 }
 
-function header(plan: TrainPlan): string {
+function header(plan: TrainPlan, moe: boolean): string {
+  const e = plan.experts;
   return comment(
     [
       `DeepSpeed launch for plan '${plan.name}' (${plan.file}), written by parplan export.`,
       `${meshText(plan)}; the training script builds the model and calls deepspeed.initialize.`,
+      ...(moe
+        ? [
+            `Experts: expert tensor ${e.tensor} × expert ${e.expert} × expert data ${e.data}; the script builds the MoE layers (deepspeed.moe.layer.MoE).`,
+          ]
+        : []),
       'Option names as in:',
-      ...citations(DEEPSPEED_SOURCES).map((c) => `  ${c}`),
+      ...citations([...DEEPSPEED_SOURCES, ...(moe ? [DEEPSPEED_MOE] : [])]).map((c) => `  ${c}`),
     ].join('\n'),
   );
 }

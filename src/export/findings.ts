@@ -44,6 +44,19 @@ export class Findings {
     this.list.push(diag('PP8003', at ?? this.span(key), { engine: this.engine, knob, how }, help === undefined ? {} : { help }));
   }
 
+  /** A training engine updates 16- or 32-bit weights: a quantized model's plan counted weights it would not hold. */
+  quantizedTraining(): void {
+    const q = this.plan.model.quant;
+    if (!q) return;
+    this.notExpressible(
+      'model',
+      `quantization = ${q.method}`,
+      `it trains weights in the training precision, not ${q.method}-quantized ones, which needs more memory than the plan was checked for`,
+      'remove quantization from the model to plan training in 16-bit, or export a serve plan --to vllm',
+      this.plan.model.span,
+    );
+  }
+
   placeholder(what: string, placeholder: string, help: string): void {
     this.list.push(diag('PP8004', this.span('model'), { engine: this.engine, what, placeholder }, { help }));
   }

@@ -3,13 +3,14 @@
  * recompute, precision, optimizer sharding) and a torchrun command per node. Mapping and its
  * reasons: docs/export.md.
  */
-import { uniformLayer } from '../model.js';
+import { DEFAULT_NORM_EPS, DEFAULT_ROPE_THETA, type AttentionSpec, type MlaAttention, type MoeMlp } from '../model.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { meshText, partialNodeWhy, placement, stageSizes } from './cluster.js';
 import { Findings } from './findings.js';
-import { MEGATRON_SOURCES, type MegatronFlag } from './options/megatron.js';
+import { activationOf, everyNth, layerShape, patternExpression, type LayerShape } from './layers.js';
+import { MEGATRON_MODEL_SOURCES, MEGATRON_SOURCES, type MegatronFlag } from './options/megatron.js';
 import { TORCHRUN_ARGS } from './options/torchrun.js';
-import { citations } from './options/source.js';
+import { citations, usedSources } from './options/source.js';
 import { comment, required, word, type Arg } from './shell.js';
 import { torchrunPerNode } from './torchrun.js';
 import type { ExportOptions, ExportResult } from './types.js';
@@ -23,11 +24,12 @@ export function exportMegatron(plan: CheckedPlan, opts: ExportOptions = {}): Exp
     return { files: [], diagnostics: f.list };
   }
   const at = placement(plan);
+  f.quantizedTraining();
   if (at === undefined)
     f.notExpressible('data', `data = ${plan.mesh.data}`, partialNodeWhy(plan), 'use every GPU of the nodes the plan runs on');
   const tokenizer = opts.model === undefined ? tokenizerPlaceholder(plan, f) : word(opts.model);
   const args: Args = [
-    ...modelArgs(plan),
+    ...modelArgs(plan, f),
     ...parallelArgs(plan, f),
     ...batchArgs(plan),
     ...recomputeArgs(plan),
@@ -43,7 +45,7 @@ export function exportMegatron(plan: CheckedPlan, opts: ExportOptions = {}): Exp
   const fsdp = plan.zero >= 2;
   const lines = [
     '#!/usr/bin/env bash',
-    header(plan),
+    header(plan, args),
     '',
     // Megatron asserts this with tensor parallelism (before Blackwell), and asserts the opposite with Megatron-FSDP.
     ...(plan.mesh.tensor > 1 && !fsdp ? ['export CUDA_DEVICE_MAX_CONNECTIONS=1', ''] : []),
@@ -66,28 +68,233 @@ function tokenizerPlaceholder(plan: TrainPlan, f: Findings): string {
 }
 
 /** The model's shape, so that Megatron builds the network the plan sized. */
-function modelArgs(plan: TrainPlan): Args {
+function modelArgs(plan: TrainPlan, f: Findings): Args {
   const m = plan.model;
-  // Megatron's arguments describe one layer for all.
-  const { attention: a, mlp } = uniformLayer(m, 'the Megatron export');
+  const shape = layerShape(m);
+  if ('differs' in shape) {
+    f.notExpressible(
+      'model',
+      `model '${m.name}'`,
+      `its arguments give one layer shape for all layers, and ${shape.differs}`,
+      'export --to deepspeed, whose training script builds the model',
+      m.span,
+    );
+    return [];
+  }
+  const a = shape.attention;
+  const mlp = shape.dense ?? shape.moe!;
   const args: Args = [
     ['--num-layers', String(m.layers)],
     ['--hidden-size', String(m.hidden)],
-    ['--ffn-hidden-size', String(mlp.ffn)],
+    // Layers without experts use it; an all-MoE model still needs one (Megatron defaults it to 4 × hidden).
+    ['--ffn-hidden-size', String(mlp.kind === 'dense' ? mlp.ffn : mlp.expertFfn)],
     ['--num-attention-heads', String(a.heads)],
   ];
-  if (a.kvHeads !== a.heads) args.push(['--group-query-attention'], ['--num-query-groups', String(a.kvHeads)]);
-  if (a.headDim * a.heads !== m.hidden) args.push(['--kv-channels', String(a.headDim)]);
+  if (a.kind === 'gqa') {
+    if (a.kvHeads !== a.heads) args.push(['--group-query-attention'], ['--num-query-groups', String(a.kvHeads)]);
+    if (a.headDim * a.heads !== m.hidden) args.push(['--kv-channels', String(a.headDim)]);
+  } else {
+    args.push(...mlaArgs(a));
+  }
+  args.push(...windowArgs(shape), ...attentionExtras(plan, a, f));
   args.push(
     ['--max-position-embeddings', String(m.maxSeq)],
-    ['--position-embedding-type', m.positions === 'rope' ? 'rope' : 'learned_absolute'],
+    [
+      '--position-embedding-type',
+      m.positions === 'rope' ? (m.ropeScaling?.type === 'yarn' && a.kind === 'gqa' ? 'yarn' : 'rope') : 'learned_absolute',
+    ],
     ['--normalization', m.norm === 'rmsnorm' ? 'RMSNorm' : 'LayerNorm'],
   );
-  if (mlp.activation === 'swiglu') args.push(['--swiglu']);
+  if (m.normEps !== DEFAULT_NORM_EPS) args.push(['--norm-epsilon', String(m.normEps)]);
+  if (m.positions === 'rope') args.push(...ropeArgs(plan, a, f));
+  args.push(...activationArgs(plan, shape, f));
   if (!m.bias) args.push(['--disable-bias-linear']);
+  if (!m.bias && m.qkvBias) args.push(['--add-qkv-bias']);
   if (!m.tiedEmbeddings) args.push(['--untie-embeddings-and-output-weights']);
+  if (shape.moe) args.push(...moeArgs(plan, shape, shape.moe, f));
   // parplan pads the vocabulary to a multiple of tensor; Megatron to 128 × tensor unless told otherwise.
   args.push(['--make-vocab-size-divisible-by', '1'], ['--attention-backend', plan.attention === 'flash' ? 'flash' : 'unfused']);
+  return args;
+}
+
+/** MLA (Megatron-Core's MLATransformerConfig): ranks and head sizes; no q compression without --q-lora-rank. */
+function mlaArgs(a: MlaAttention): Args {
+  const args: Args = [['--multi-latent-attention']];
+  if (a.qLoraRank > 0) args.push(['--q-lora-rank', String(a.qLoraRank)]);
+  args.push(
+    ['--kv-lora-rank', String(a.kvLoraRank)],
+    ['--qk-head-dim', String(a.qkNopeHeadDim)],
+    ['--qk-pos-emb-head-dim', String(a.qkRopeHeadDim)],
+    ['--v-head-dim', String(a.vHeadDim)],
+  );
+  return args;
+}
+
+/**
+ * A sliding window of w positions (the query's own included) is Megatron's (w − 1, 0): keys
+ * i − w[0] … i + w[1] (get_sliding_window_causal_mask). Full-attention layers among windowed ones
+ * by --window-attn-skip-freq: N for every N-th layer (layer_number % N == 0, 1-based), else a list.
+ */
+function windowArgs(shape: LayerShape): Args {
+  if (shape.window === undefined) return [];
+  const args: Args = [['--window-size', `${shape.window - 1},0`]];
+  if (shape.windowed.every((w) => w)) return args;
+  const n = everyNth(shape.windowed);
+  args.push(['--window-attn-skip-freq', n !== undefined ? String(n) : word(patternExpression(shape.windowed))]);
+  return args;
+}
+
+function attentionExtras(plan: TrainPlan, a: AttentionSpec, f: Findings): Args {
+  const m = plan.model;
+  const args: Args = [];
+  // With MLA the flag gives the latent norms (q_a_layernorm, kv_a_layernorm) fused into the up-projections
+  // (gpt_layer_specs.py: column_parallel_layer_norm_linear if qk_layernorm), which DeepSeek's MLA always has.
+  if (m.qkNorm || a.kind === 'mla') args.push(['--qk-layernorm']);
+  // A learned sink logit per head in the softmax (gpt-oss): TransformerConfig.softmax_type.
+  if (a.kind === 'gqa' && a.sinks) args.push(['--softmax-type', 'learnable']);
+  if ((m.normsPerLayer ?? 2) !== 2) {
+    f.notExpressible(
+      'model',
+      `norms_per_layer = ${m.normsPerLayer}`,
+      "pretrain_gpt.py's layer has one norm before attention and one before the MLP; no flag adds norms after them (Gemma-2/3)",
+      'export --to vllm to serve it; training it needs a custom layer spec',
+      m.span,
+    );
+  }
+  return args;
+}
+
+/** Rotary base and scaling: llama3 (fixed low 1, high 4, original 8192 in Megatron), linear, and yarn. */
+function ropeArgs(plan: TrainPlan, a: AttentionSpec, f: Findings): Args {
+  const m = plan.model;
+  const args: Args = [];
+  if (m.ropeTheta !== DEFAULT_ROPE_THETA) {
+    // --rotary-base is type=int.
+    if (Number.isInteger(m.ropeTheta)) args.push(['--rotary-base', String(m.ropeTheta)]);
+    else
+      f.notExpressible('model', `rope_theta = ${m.ropeTheta}`, '--rotary-base takes an integer', 'round rope_theta to an integer', m.span);
+  }
+  const r = m.ropeScaling;
+  if (a.kind === 'mla') {
+    // MLATransformerConfig defaults to yarn; say which, since --rotary-scaling-factor defaults to 1.
+    if (r === undefined) return [...args, ['--rope-type', 'rope']];
+    if (r.type !== 'yarn') {
+      f.notExpressible(
+        'model',
+        `rope_scaling = ${r.type}`,
+        'its MLA takes plain or yarn rotary embeddings',
+        'use rope_scaling = yarn or none',
+        m.span,
+      );
+      return args;
+    }
+    // original_max_position_embeddings, beta_fast and beta_slow have no flags with MLA: MLATransformerConfig's 4096, 32, 1.
+    if ((r.originalMaxSeq ?? 4096) !== 4096 || (r.betaFast ?? 32) !== 32 || (r.betaSlow ?? 1) !== 1) {
+      f.notExpressible(
+        'model',
+        'yarn rope scaling',
+        "with MLA its yarn takes MLATransformerConfig's original context 4096, beta_fast 32 and beta_slow 1, which have no flags",
+        'use rope_original_max_seq = 4096, rope_beta_fast = 32, rope_beta_slow = 1',
+        m.span,
+      );
+    }
+    return [...args, ['--rope-type', 'yarn'], ['--rotary-scaling-factor', String(r.factor)]];
+  }
+  if (r === undefined) return args;
+  switch (r.type) {
+    case 'llama3':
+      if ((r.lowFreqFactor ?? 1) !== 1 || (r.highFreqFactor ?? 4) !== 4 || (r.originalMaxSeq ?? 8192) !== 8192) {
+        f.notExpressible(
+          'model',
+          'llama3 rope scaling',
+          'its --use-rope-scaling fixes low_freq_factor 1, high_freq_factor 4 and an original context of 8192 (RotaryEmbedding._apply_scaling)',
+          'use rope_low_freq_factor = 1, rope_high_freq_factor = 4, rope_original_max_seq = 8192',
+          m.span,
+        );
+      }
+      return [...args, ['--use-rope-scaling'], ['--rope-scaling-factor', String(r.factor)]];
+    case 'linear':
+      // Positions divided by the factor; the flag is type=int.
+      if (Number.isInteger(r.factor)) return [...args, ['--rotary-seq-len-interpolation-factor', String(r.factor)]];
+      f.notExpressible(
+        'model',
+        `linear rope scaling by ${r.factor}`,
+        '--rotary-seq-len-interpolation-factor takes an integer',
+        'use an integer rope_factor',
+        m.span,
+      );
+      return args;
+    case 'yarn':
+      return [
+        ...args,
+        ['--rotary-scaling-factor', String(r.factor)],
+        ['--yarn-original-max-position-embeddings', String(r.originalMaxSeq ?? 4096)],
+        ['--yarn-beta-fast', String(r.betaFast ?? 32)],
+        ['--yarn-beta-slow', String(r.betaSlow ?? 1)],
+      ];
+    case 'dynamic':
+      f.notExpressible(
+        'model',
+        'dynamic rope scaling',
+        'it has no dynamic NTK scaling',
+        'use rope_scaling = llama3, linear or yarn',
+        m.span,
+      );
+      return args;
+  }
+}
+
+/** --swiglu gates with SiLU; without it the MLP is plain GELU. Gemma's tanh-GELU gate has no flag (--quick-geglu is x·σ(1.702x)). */
+function activationArgs(plan: TrainPlan, shape: LayerShape, f: Findings): Args {
+  switch (activationOf(shape)) {
+    case 'swiglu':
+      return [['--swiglu']];
+    case 'gelu':
+      return [];
+    case 'geglu':
+      f.notExpressible(
+        'model',
+        'activation = geglu',
+        'its gated activations are --swiglu (SiLU) and --quick-geglu (x·sigmoid(1.702x)), not the tanh-GELU gate of Gemma',
+        'export --to vllm to serve it; training it needs a custom activation',
+        plan.model.span,
+      );
+      return [];
+  }
+}
+
+/**
+ * Routed experts (--num-experts, --moe-router-topk, --moe-ffn-hidden-size), the shared experts as
+ * one MLP of their summed width (--moe-shared-expert-intermediate-size), leading dense layers as
+ * a --moe-layer-freq list, and the router's bias.
+ */
+function moeArgs(plan: TrainPlan, shape: LayerShape, moe: MoeMlp, f: Findings): Args {
+  const m = plan.model;
+  const args: Args = [
+    ['--num-experts', String(moe.experts)],
+    ['--moe-router-topk', String(moe.topK)],
+    ['--moe-ffn-hidden-size', String(moe.expertFfn)],
+  ];
+  if (moe.sharedExperts > 0) args.push(['--moe-shared-expert-intermediate-size', String(moe.sharedExperts * moe.sharedFfn)]);
+  if (moe.sharedGate) args.push(['--moe-shared-expert-gate']);
+  // 1 = an expert layer, 0 = dense; the list's length is the number of layers.
+  if (!shape.moeLayers.every((e) => e)) args.push(['--moe-layer-freq', word(patternExpression(shape.moeLayers))]);
+  if (moe.routerBias && !m.bias) {
+    // DeepSeek-V3's score-correction bias: aux-loss-free balancing, which Megatron allows only with sigmoid (or sqrtsoftplus) scores.
+    args.push(['--moe-router-score-function', 'sigmoid'], ['--moe-router-enable-expert-bias'], ['--moe-router-bias-update-rate', '1e-3']);
+  }
+  // With biases (gpt-oss), the router's learned bias comes with them; Megatron asserts expert tensor 1.
+  if (m.bias && plan.experts.tensor > 1) {
+    f.notExpressible(
+      'expert_tensor',
+      `expert_tensor = ${plan.experts.tensor}`,
+      "its experts take biases only with --expert-tensor-parallel-size 1 ('Bias in Moe is only supported when ETP==1')",
+      'set expert_tensor = 1',
+    );
+  }
+  // Capacity: each expert takes at most capacity_factor × its even share, padded to it (the plan's memory counts the padding).
+  if (plan.capacityFactor !== undefined)
+    args.push(['--moe-expert-capacity-factor', String(plan.capacityFactor)], ['--moe-pad-expert-input-to-capacity']);
   return args;
 }
 
@@ -97,8 +304,24 @@ function parallelArgs(plan: TrainPlan, f: Findings): Args {
     ['--tensor-model-parallel-size', String(tensor)],
     ['--pipeline-model-parallel-size', String(pipeline)],
   ];
+  args.push(...expertArgs(plan));
   if (plan.sequenceParallel && tensor > 1) args.push(['--sequence-parallel']);
   args.push(...scheduleArgs(plan, f), ...zeroArgs(plan));
+  return args;
+}
+
+/**
+ * The expert grid as Megatron-Core folds it (parallel_state.py): expert tensor × expert × expert
+ * data over each stage's tensor × data ranks, the same regrouping as plan.experts. Expert tensor
+ * defaults to tensor there, so it is written only when it differs.
+ */
+function expertArgs(plan: TrainPlan): Args {
+  const e = plan.experts;
+  const args: Args = [];
+  if (e.expert > 1) args.push(['--expert-model-parallel-size', String(e.expert)]);
+  if (e.tensor !== plan.mesh.tensor) args.push(['--expert-tensor-parallel-size', String(e.tensor)]);
+  // The all-to-all dispatcher sends each token to its experts' ranks only (the default all-gathers every token over the group).
+  if (e.expert > 1) args.push(['--moe-token-dispatcher-type', 'alltoall']);
   return args;
 }
 
@@ -208,13 +431,26 @@ function optimizerArgs(plan: TrainPlan, f: Findings): Args {
   return [['--optimizer', 'adam']];
 }
 
-function header(plan: TrainPlan): string {
+function header(plan: TrainPlan, args: Args): string {
+  const e = plan.experts;
+  const extra = usedSources(
+    MEGATRON_MODEL_SOURCES,
+    args.map(([flag]) => flag),
+  );
   return comment(
     [
       `Megatron-LM launch for plan '${plan.name}' (${plan.file}), written by parplan export.`,
       `${meshText(plan)}; run from a Megatron-LM checkout.`,
+      ...(e.expert > 1 || e.tensor !== plan.mesh.tensor
+        ? [`Experts: expert tensor ${e.tensor} × expert ${e.expert} × expert data ${e.data} over each stage's tensor × data ranks.`]
+        : []),
+      ...(args.some(([flag]) => flag === '--num-experts')
+        ? [
+            "Routing details a plan does not describe (group-limited routing, top-k scaling, load-balancing loss) keep Megatron's defaults: set them from the model's config.",
+          ]
+        : []),
       'Option names as in:',
-      ...citations([...MEGATRON_SOURCES, TORCHRUN_ARGS]).map((c) => `  ${c}`),
+      ...citations([...MEGATRON_SOURCES, ...extra, TORCHRUN_ARGS]).map((c) => `  ${c}`),
     ].join('\n'),
   );
 }

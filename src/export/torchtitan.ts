@@ -3,14 +3,21 @@
  * torchrun command per node; a hand-written schedule becomes a schedule CSV. Mapping and its
  * reasons: docs/export.md.
  */
-import { uniformLayer } from '../model.js';
+import { DEFAULT_ROPE_THETA } from '../model.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { formatAction } from '../schedules/types.js';
 import { meshText, partialNodeWhy, placement } from './cluster.js';
 import { Findings } from './findings.js';
-import { citations } from './options/source.js';
+import { activationOf, layerShape, type LayerShape } from './layers.js';
+import { citations, usedSources } from './options/source.js';
 import { TORCHRUN_ARGS } from './options/torchrun.js';
-import { TORCHTITAN_SOURCES, type TorchtitanKey } from './options/torchtitan.js';
+import {
+  TORCHTITAN_EXPERT_CONFIG,
+  TORCHTITAN_MODELS,
+  TORCHTITAN_SOURCES,
+  type TorchtitanKey,
+  type TorchtitanModel,
+} from './options/torchtitan.js';
 import { comment } from './shell.js';
 import { torchrunPerNode } from './torchrun.js';
 import type { ExportFile, ExportOptions, ExportResult } from './types.js';
@@ -25,6 +32,7 @@ export function exportTorchtitan(plan: CheckedPlan, opts: ExportOptions = {}): E
     return { files: [], diagnostics: f.list };
   }
   const at = placement(plan);
+  f.quantizedTraining();
   if (at === undefined)
     f.notExpressible('data', `data = ${plan.mesh.data}`, partialNodeWhy(plan), 'use every GPU of the nodes the plan runs on');
   const csv = `${plan.name}.schedule.csv`;
@@ -39,10 +47,12 @@ export function exportTorchtitan(plan: CheckedPlan, opts: ExportOptions = {}): E
   if (f.failed || at === undefined) return { files: [], diagnostics: f.list };
   const toml = `${plan.name}.torchtitan.toml`;
   const files: ExportFile[] = [
-    { name: toml, text: `${header(plan)}\n${renderToml(config)}` },
+    { name: toml, text: `${header(plan, config)}\n${renderToml(config)}` },
     {
       name: `${plan.name}.torchtitan.sh`,
-      text: ['#!/bin/sh', header(plan), '', torchrunPerNode(plan.name, at, `-m torchtitan.train --job.config_file ${toml}`)].join('\n'),
+      text: ['#!/bin/sh', header(plan, config), '', torchrunPerNode(plan.name, at, `-m torchtitan.train --job.config_file ${toml}`)].join(
+        '\n',
+      ),
     },
   ];
   if (plan.schedule === 'table' && plan.actions)
@@ -51,30 +61,87 @@ export function exportTorchtitan(plan: CheckedPlan, opts: ExportOptions = {}): E
 }
 
 function modelConfig(plan: TrainPlan, f: Findings, opts: ExportOptions): Config {
-  if (plan.model.arch !== 'llama') {
+  const m = plan.model;
+  if (m.arch !== 'llama') {
     f.notExpressible(
       'model',
-      `arch = ${plan.model.arch}`,
+      `arch = ${m.arch}`,
       'its model registry has Llama-family models, not GPT-2',
       'export --to megatron or deepspeed, which build GPT-2-style models',
-      plan.model.span,
+      m.span,
     );
     return [];
   }
-  const m = plan.model;
+  const shape = layerShape(m);
+  const family = 'differs' in shape ? { why: shape.differs } : familyOf(m, shape);
+  if ('why' in family) {
+    f.notExpressible(
+      'model',
+      `model '${m.name}'`,
+      family.why,
+      'export --to deepspeed (its training script builds the model) or megatron, or add the model to torchtitan',
+      m.span,
+    );
+    return [];
+  }
   let flavor = opts.model;
   if (flavor === undefined) {
-    flavor = `<fill in: a llama3 flavor with ${m.layers} layers, dim ${m.hidden}, ${uniformLayer(m, 'the torchtitan export').attention.heads} heads, ${uniformLayer(m).attention.kvHeads} KV heads>`;
+    flavor = `<fill in: a ${family.name} flavor with ${flavorText(m, shape as LayerShape)}>`;
     f.placeholder(
       `the torchtitan flavor of '${m.name}'`,
       'model.flavor',
-      'pick the flavor with these dimensions (torchtitan/models/llama3), or export with --model FLAVOR',
+      `pick the flavor with these dimensions (torchtitan/models/${family.name}), or export with --model FLAVOR`,
     );
   }
   return [
-    ['model.name', 'llama3'],
+    ['model.name', family.name],
     ['model.flavor', flavor],
   ];
+}
+
+/**
+ * The torchtitan model family that builds this model (its registry at TORCHTITAN_MODELS' commit):
+ * llama3 for dense Llama layers, qwen3 for q/k norms (dense or MoE), deepseek_v3 for MLA; what
+ * none of them builds, with why.
+ */
+function familyOf(m: TrainPlan['model'], shape: LayerShape): { name: TorchtitanModel } | { why: string } {
+  const a = shape.attention;
+  if ((m.normsPerLayer ?? 2) !== 2) return { why: 'its models have two norms per layer (Gemma-2/3 have four)' };
+  if (activationOf(shape) !== 'swiglu') return { why: `its Llama-family models gate with SwiGLU, not ${activationOf(shape)}` };
+  if (m.qkvBias || m.bias) return { why: 'its Llama-family models have no biases on the attention projections' };
+  if (shape.window !== undefined || (a.kind === 'gqa' && a.sinks))
+    return { why: 'of its models only gpt_oss has sliding windows and attention sinks, and its layers are fixed to gpt-oss' };
+  if (a.kind === 'mla') return { name: 'deepseek_v3' };
+  if (m.qkNorm) return { name: 'qwen3' };
+  if (shape.moe)
+    return {
+      why: 'its MoE models are deepseek_v3 (MLA), qwen3 (q/k norms), llama4 and gpt_oss; a MoE of plain Llama layers (Mixtral) is none of them',
+    };
+  return { name: 'llama3' };
+}
+
+/** The dimensions a flavor must have, in words (the existing Llama text unchanged for dense Llama models). */
+function flavorText(m: TrainPlan['model'], shape: LayerShape): string {
+  const a = shape.attention;
+  const parts = [`${m.layers} layers`, `dim ${m.hidden}`, `${a.heads} heads`];
+  if (a.kind === 'gqa') {
+    parts.push(`${a.kvHeads} KV heads`);
+    if (a.headDim * a.heads !== m.hidden) parts.push(`head_dim ${a.headDim}`);
+  } else {
+    parts.push(
+      `q_lora_rank ${a.qLoraRank}, kv_lora_rank ${a.kvLoraRank}, qk_nope_head_dim ${a.qkNopeHeadDim}, qk_rope_head_dim ${a.qkRopeHeadDim}, v_head_dim ${a.vHeadDim}`,
+    );
+  }
+  const e = shape.moe;
+  if (e) {
+    parts.push(`${e.experts} experts (top ${e.topK}, width ${e.expertFfn})`);
+    if (e.sharedExperts > 0) parts.push(`${e.sharedExperts} shared`);
+    const dense = shape.moeLayers.indexOf(true);
+    if (dense > 0) parts.push(`${dense} dense layers of width ${shape.dense?.ffn}`);
+  }
+  if (m.ropeTheta !== DEFAULT_ROPE_THETA) parts.push(`rope_theta ${m.ropeTheta}`);
+  if (m.ropeScaling) parts.push(`${m.ropeScaling.type} rope scaling by ${m.ropeScaling.factor}`);
+  return parts.join(', ');
 }
 
 /** Batch and precision. torchtitan splits the local batch into pipeline microbatches, and otherwise accumulates gradients. */
@@ -134,9 +201,87 @@ function dataParallelConfig(plan: TrainPlan, f: Findings): Config {
   ];
 }
 
+/**
+ * Experts (job_config.py and parallel_dims.py at TORCHTITAN_EXPERT_CONFIG's commit): the sparse
+ * mesh (pp, dp_replicate, efsdp, ep, etp) takes ep × etp ranks out of the FSDP-sharded data
+ * ranks and the tensor ranks (efsdp = dp_shard · tp / (etp · ep)), with etp 1 or tensor. With
+ * expert = 1 the experts split over the tensor ranks like the dense layers.
+ */
+function expertConfig(plan: TrainPlan, f: Findings): Config {
+  const e = plan.experts;
+  const { tensor, data } = plan.mesh;
+  capacityCheck(plan, f);
+  if (e.expert === 1) {
+    if (e.tensor > tensor)
+      f.notExpressible(
+        'expert_tensor',
+        `expert_tensor = ${e.tensor}`,
+        `without expert parallelism its experts split over the ${tensor} tensor ranks only, more memory than the plan was checked for`,
+        `set expert_tensor = ${tensor}, or expert = ${e.tensor} with expert_tensor = 1`,
+      );
+    else if (e.tensor < tensor)
+      f.approximated(
+        'expert_tensor',
+        `expert_tensor = ${e.tensor}`,
+        `without expert parallelism its experts split over all ${tensor} tensor ranks, which needs less memory`,
+        `remove expert_tensor`,
+      );
+    return [];
+  }
+  const shard = plan.zero === 0 || data === 1 ? 1 : data;
+  if (e.tensor !== 1 && e.tensor !== tensor) {
+    f.notExpressible(
+      'expert_tensor',
+      `expert_tensor = ${e.tensor}`,
+      `its expert_tensor_parallel_degree is 1 or the tensor degree (${tensor})`,
+      `set expert_tensor = 1 or ${tensor}`,
+    );
+    return [];
+  }
+  if ((shard * tensor) % (e.expert * e.tensor) !== 0) {
+    f.notExpressible(
+      'expert',
+      `expert = ${e.expert}`,
+      `its expert groups are drawn from the FSDP-sharded data ranks and the tensor ranks (${shard} × ${tensor} here${plan.zero === 0 && data > 1 ? ': with zero = 0 the data ranks are replicas' : ''}), and expert × expert_tensor = ${e.expert * e.tensor} does not divide them`,
+      plan.zero === 0 && data > 1
+        ? 'set zero = 2 (FSDP over the data ranks)'
+        : `use an expert degree that divides ${(shard * tensor) / e.tensor}`,
+    );
+    return [];
+  }
+  return [
+    ['parallelism.expert_parallel_degree', e.expert],
+    ['parallelism.expert_tensor_parallel_degree', e.tensor],
+  ];
+}
+
+/**
+ * Its MoE layers are dropless (no capacity setting in the job config): every routed token is
+ * kept, k·T routed copies on balanced routing, which is no more than the plan's padded
+ * capacity_factor × k·T when the factor is at least 1 (src/memory/activations.ts).
+ */
+function capacityCheck(plan: TrainPlan, f: Findings): void {
+  const cf = plan.capacityFactor;
+  if (cf === undefined) return;
+  if (cf >= 1)
+    f.approximated(
+      'capacity_factor',
+      `capacity_factor = ${cf}`,
+      'its MoE layers are dropless (no capacity): no tokens are dropped, and on balanced routing they need no more memory than the padded capacity',
+      'remove capacity_factor',
+    );
+  else
+    f.notExpressible(
+      'capacity_factor',
+      `capacity_factor = ${cf}`,
+      'its MoE layers are dropless, so each expert takes every token routed to it, more than the capacity the plan was checked for',
+      'remove capacity_factor (dropless) and check the plan again',
+    );
+}
+
 function modelParallelConfig(plan: TrainPlan, f: Findings, csv: string): Config {
   const { tensor, pipeline } = plan.mesh;
-  const config: Config = [['parallelism.tensor_parallel_degree', tensor]];
+  const config: Config = [['parallelism.tensor_parallel_degree', tensor], ...expertConfig(plan, f)];
   if (tensor > 1 && !plan.sequenceParallel) {
     f.approximated(
       'sequence_parallel',
@@ -214,13 +359,16 @@ function tomlValue(v: Value): string {
   return `[${v.map((s) => JSON.stringify(s)).join(', ')}]`;
 }
 
-function header(plan: TrainPlan): string {
+function header(plan: TrainPlan, config: Config): string {
+  // The expert fields and the model registry are cited where the job uses them.
+  const used = config.flatMap(([key, value]) => (key === 'model.name' && value !== 'llama3' ? [key, String(value)] : [key]));
+  const extra = usedSources([TORCHTITAN_EXPERT_CONFIG, TORCHTITAN_MODELS], used);
   return comment(
     [
       `torchtitan job for plan '${plan.name}' (${plan.file}), written by parplan export.`,
       `${meshText(plan)}.`,
       'Option names as in:',
-      ...citations([...TORCHTITAN_SOURCES, TORCHRUN_ARGS]).map((c) => `  ${c}`),
+      ...citations([...TORCHTITAN_SOURCES, ...extra, TORCHRUN_ARGS]).map((c) => `  ${c}`),
     ].join('\n'),
   );
 }

@@ -6,13 +6,16 @@
 import type { Dtype } from '../facts/dtypes.js';
 import type { CheckedPlan, ServePlan } from '../plan.js';
 import { Findings } from './findings.js';
-import { locate, meshText, stageSizes } from './cluster.js';
-import { citations } from './options/source.js';
-import { VLLM_SOURCES, type VllmCacheDtype, type VllmFlag, type VllmModelDtype } from './options/vllm.js';
+import { locate, meshText, partialNodeWhy, placement, stageSizes } from './cluster.js';
+import { layerShape } from './layers.js';
+import { citations, usedSources } from './options/source.js';
+import { VLLM_SERVE_CLI, VLLM_SOURCES, type VllmCacheDtype, type VllmFlag, type VllmModelDtype } from './options/vllm.js';
 import { command, comment, required, word, type Arg } from './shell.js';
 import type { ExportOptions, ExportResult } from './types.js';
 
 const FIRST_PORT = 8000;
+/** Where a multi-node data-parallel engine's ranks meet node 0 (any free port; vLLM's docs use 13345). */
+const DP_RPC_PORT = 13345;
 
 const MODEL_DTYPE: Partial<Record<Dtype, VllmModelDtype>> = { fp32: 'float32', fp16: 'float16', bf16: 'bfloat16' };
 const CACHE_DTYPE: Partial<Record<Dtype, VllmCacheDtype>> = {
@@ -32,9 +35,58 @@ export function exportVllm(plan: CheckedPlan, opts: ExportOptions = {}): ExportR
   const model = opts.model === undefined ? modelPlaceholder(plan, f) : word(opts.model);
   const args = engineArgs(plan, f);
   const env = stageEnv(plan);
+  const engines = engineLayout(plan, f);
   unexpressed(plan, f);
-  if (f.failed) return { files: [], diagnostics: f.list };
-  return { files: [{ name: `${plan.name}.vllm.sh`, text: script(plan, model, args, env) }], diagnostics: f.list };
+  if (f.failed || engines === undefined) return { files: [], diagnostics: f.list };
+  const text = engines.kind === 'replicas' ? script(plan, model, args, env) : dataParallelScript(plan, model, args, env, engines);
+  return { files: [{ name: `${plan.name}.vllm.sh`, text }], diagnostics: f.list };
+}
+
+/**
+ * How the data-parallel ranks run. `replicas`: one engine per replica, each with its own copy of
+ * the experts split over its tensor ranks (expert = 1, expert_tensor = tensor). `engine`: one
+ * engine over all replicas (--data-parallel-size), whose MoE layers split the experts over every
+ * tensor × data rank of a stage: with --enable-expert-parallel as whole experts (expert = tensor ×
+ * data, expert_tensor = 1: EP = TP × DP), without it each expert's width (expert = 1, expert_tensor
+ * = tensor × data). vllm/model_executor/layers/fused_moe/config.py (FusedMoEParallelConfig.make at
+ * 002d6073, /work/shared/research/model-families-anchors.md §1.3). No other expert grid exists there.
+ */
+type EngineLayout = { kind: 'replicas' } | { kind: 'engine'; expertParallel: boolean };
+
+/** One engine over several nodes needs whole nodes, each holding whole data-parallel ranks. */
+function oneEngine(plan: ServePlan, f: Findings, expertParallel: boolean): EngineLayout | undefined {
+  const at = placement(plan);
+  const g = plan.mesh.tensor * plan.mesh.pipeline;
+  if (at === undefined) {
+    f.notExpressible('data', `data = ${plan.mesh.data}`, partialNodeWhy(plan), 'use every GPU of the nodes the plan runs on');
+    return undefined;
+  }
+  if (at.nodes > 1 && at.perNode % g !== 0) {
+    f.notExpressible(
+      'data',
+      `data = ${plan.mesh.data} in one engine`,
+      `each node of a multi-node data-parallel engine runs whole data-parallel ranks, and a rank of ${g} GPUs (tensor × pipeline) does not divide ${at.perNode} GPUs per node`,
+      `use tensor × pipeline dividing ${at.perNode}`,
+    );
+    return undefined;
+  }
+  return { kind: 'engine', expertParallel };
+}
+
+function engineLayout(plan: ServePlan, f: Findings): EngineLayout | undefined {
+  const e = plan.experts;
+  const { tensor, data } = plan.mesh;
+  if (e.expert === 1 && e.tensor === tensor) return { kind: 'replicas' };
+  const expertParallel = e.tensor === 1 && e.expert === tensor * data;
+  if (expertParallel || (e.expert === 1 && e.tensor === tensor * data)) return oneEngine(plan, f, expertParallel);
+  const knob = e.expert > 1 ? 'expert' : 'expert_tensor';
+  f.notExpressible(
+    knob,
+    `expert = ${e.expert} with expert_tensor = ${e.tensor}`,
+    `its MoE layers split the experts over every tensor × data rank of the engine: whole experts with --enable-expert-parallel (expert = tensor × data = ${tensor * data}, expert_tensor = 1), else each expert's width (expert_tensor = ${tensor}, or ${tensor * data} with data parallelism in one engine)`,
+    `set expert = ${tensor * data} and expert_tensor = 1, or remove expert and expert_tensor`,
+  );
+  return undefined;
 }
 
 function modelPlaceholder(plan: ServePlan, f: Findings): string {
@@ -69,6 +121,8 @@ function engineArgs(plan: ServePlan, f: Findings): Arg<VllmFlag>[] {
   args.push(['--dtype', modelDtype(plan, f)]);
   const kv = cacheDtype(plan, f);
   if (kv !== undefined) args.push(['--kv-cache-dtype', kv]);
+  // Only when the plan sets it: vLLM picks the page size per attention backend otherwise (16 on CUDA; MLA backends need their own).
+  if (f.given('kv_block')) args.push(['--block-size', String(plan.kvBlock)]);
   args.push(['--gpu-memory-utilization', String(Number((1 - plan.reserve).toFixed(4)))]);
   return args;
 }
@@ -176,13 +230,94 @@ function script(plan: ServePlan, model: string, args: readonly Arg<VllmFlag>[], 
   return out.join('\n');
 }
 
-function header(plan: ServePlan): string {
+/**
+ * One engine over all data-parallel ranks: on one node a single `vllm serve` over its GPUs; over
+ * several nodes (each holding whole data-parallel ranks) node 0 serves the API and the others run
+ * their engines headless, all meeting at node 0's address (vLLM's multi-node data-parallel launch).
+ */
+function dataParallelScript(
+  plan: ServePlan,
+  model: string,
+  args: readonly Arg<VllmFlag>[],
+  env: string | undefined,
+  layout: { expertParallel: boolean },
+): string {
+  const g = plan.mesh.tensor * plan.mesh.pipeline;
+  const d = plan.mesh.data;
+  const dp: Arg<VllmFlag>[] = d > 1 ? [['--data-parallel-size', String(d)]] : [];
+  if (layout.expertParallel) dp.push(['--enable-expert-parallel']);
+  const at = placement(plan)!;
+  const out = ['#!/bin/sh', header(plan, at.nodes > 1 ? [['--headless']] : dp), ''];
+  if (at.nodes === 1) {
+    const gpus = Array.from({ length: g * d }, (_, i) => i).join(',');
+    out.push(comment(`one engine${d > 1 ? ` (${d} data-parallel ranks of ${g} GPU${g > 1 ? 's' : ''})` : ''}: node 0, GPUs ${gpus}`));
+    out.push(
+      command(`CUDA_VISIBLE_DEVICES=${gpus}${env ? ` ${env}` : ''} vllm serve ${model}`, [['--port', String(FIRST_PORT)], ...args, ...dp]),
+    );
+    return out.join('\n');
+  }
+  const local = at.perNode / g;
+  const address = required('HEAD_ADDR', "set HEAD_ADDR to node 0's address");
+  for (let n = 0; n < at.nodes; n++) {
+    const nodeArgs: Arg<VllmFlag>[] = n === 0 ? [['--port', String(FIRST_PORT)], ...args, ...dp] : [['--headless'], ...args, ...dp];
+    nodeArgs.push(['--data-parallel-size-local', String(local)]);
+    if (n > 0) nodeArgs.push(['--data-parallel-start-rank', String(n * local)]);
+    nodeArgs.push(['--data-parallel-address', address], ['--data-parallel-rpc-port', String(DP_RPC_PORT)]);
+    out.push(
+      comment(`node ${n}: data-parallel ranks ${n * local}-${(n + 1) * local - 1}${n === 0 ? ' and the API server' : ', headless'}`),
+      command(`${env ? `${env} ` : ''}vllm serve ${model}`, nodeArgs),
+    );
+  }
+  return out.join('\n');
+}
+
+function header(plan: ServePlan, oneEngine?: readonly Arg<VllmFlag>[]): string {
+  const e = plan.experts;
+  const layout =
+    oneEngine === undefined
+      ? `one vllm serve per replica${plan.mesh.data > 1 ? ', each on its own port (a load balancer goes in front)' : ''}`
+      : `one engine${plan.mesh.data > 1 ? ` over the ${plan.mesh.data} data-parallel ranks` : ''}`;
   return comment(
     [
       `vLLM launch for plan '${plan.name}' (${plan.file}), written by parplan export.`,
-      `${meshText(plan)}: one vllm serve per replica${plan.mesh.data > 1 ? ', each on its own port (a load balancer goes in front)' : ''}.`,
+      `${meshText(plan)}: ${layout}.`,
+      ...(e.expert > 1 || e.tensor !== plan.mesh.tensor
+        ? [`Experts: expert tensor ${e.tensor} × expert ${e.expert} × expert data ${e.data} over each stage's tensor × data ranks.`]
+        : []),
+      ...modelNotes(plan),
       'Option names as in:',
-      ...citations(VLLM_SOURCES).map((c) => `  ${c}`),
+      ...citations([
+        ...VLLM_SOURCES,
+        ...usedSources(
+          [VLLM_SERVE_CLI],
+          (oneEngine ?? []).map(([flag]) => flag),
+        ),
+      ]).map((c) => `  ${c}`),
     ].join('\n'),
   );
+}
+
+/**
+ * What vLLM reads from the checkpoint rather than from flags: the structure (experts, MLA,
+ * sliding windows, rope scaling) from config.json, the weight format from its
+ * quantization_config (so no --quantization flag: vLLM detects the method, and a flag that
+ * disagreed with the checkpoint would be refused).
+ */
+function modelNotes(plan: ServePlan): string[] {
+  const m = plan.model;
+  const shape = layerShape(m);
+  const parts: string[] = [];
+  if (!('differs' in shape)) {
+    if (shape.moe) parts.push(`${shape.moe.experts} experts, top ${shape.moe.topK}`);
+    if (shape.attention.kind === 'mla') parts.push('MLA');
+    if (shape.window !== undefined) parts.push(`sliding window ${shape.window}`);
+  }
+  if (m.ropeScaling) parts.push(`${m.ropeScaling.type} rope scaling`);
+  const notes: string[] = [];
+  if (parts.length > 0) notes.push(`vLLM reads the model's structure (${parts.join(', ')}) from the checkpoint's config.json.`);
+  if (m.quant)
+    notes.push(
+      `Weights: ${m.quant.method}${m.quant.groupSize > 0 ? `, group ${m.quant.groupSize}` : ''}; vLLM reads the method from the checkpoint's quantization_config (no --quantization flag).`,
+    );
+  return notes;
 }

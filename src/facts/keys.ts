@@ -450,6 +450,12 @@ export const KEY_TABLE = {
     memory: { type: bytes, required: true, doc: 'Memory capacity per GPU.', example: '24 GiB' },
     tflops: { type: num(0, MAX_RATE), doc: 'Peak dense 16-bit throughput in TFLOP/s (for cost estimates).', example: '165' },
     bandwidth: { type: num(0, MAX_RATE), doc: 'Memory bandwidth in GB/s (for cost estimates).', example: '1008' },
+    link: {
+      type: num(0, MAX_RATE),
+      doc: 'GPU-to-GPU bandwidth within a node in GB/s, each direction (for cost estimates of traffic between GPUs of a node).',
+      example: '32',
+      aliases: ['link_bandwidth', 'nvlink', 'interconnect'],
+    },
   },
   plan: {
     model: {

@@ -49,6 +49,8 @@ export function candidateSettings(k: Knobs, target: Target, work: Workload): Set
     int('tensor', k.tensor),
     int('pipeline', k.pipeline),
     int('data', k.data),
+    // MoE models: the expert grid is searched too (dense models have none to write).
+    ...(k.expert !== undefined ? [int('expert', k.expert), int('expert_tensor', k.expertTensor ?? k.tensor)] : []),
   ];
   if (k.mode === 'serve') {
     if (work.mode !== 'serve') throw new InternalError('a serving candidate needs a serving workload');

@@ -8,6 +8,7 @@ import { planCost } from '../cost/index.js';
 import { fitDiagnostics, fitsAll } from '../fit.js';
 import type { Diagnostic } from '../diagnostics/diagnostic.js';
 import { memoryPlan } from '../memory/index.js';
+import { layerRuns, type Model } from '../model.js';
 import type { CheckedPlan } from '../plan.js';
 import { checkCandidate, type Target, type Workload } from './candidate.js';
 import { heavier, weight } from './prune.js';
@@ -22,13 +23,20 @@ export type { Fitting, Rejected, Rejection, SearchResult, Sized, Summary } from 
 
 export function search(target: Target, work: Workload): SearchResult {
   const acc = new Accumulator(target, work);
+  const { gpus, gpusPerNode } = target.cluster;
+  const experts = routedExperts(target.model);
   if (work.mode === 'serve') {
-    for (const k of serveCandidates(target.cluster.gpus, target.cluster.gpusPerNode, target.model.layers)) acc.consider(acc.check(k));
+    for (const k of serveCandidates(gpus, gpusPerNode, target.model.layers, experts)) acc.consider(acc.check(k));
   } else {
-    for (const g of trainGroups(target.cluster.gpus, target.cluster.gpusPerNode, target.model.layers, work.global))
-      acc.group(groupCandidates(g));
+    for (const g of trainGroups(gpus, gpusPerNode, target.model.layers, work.global, experts)) acc.group(groupCandidates(g));
   }
   return acc.result();
+}
+
+/** The routed experts of the model's MoE layers (undefined for a dense model: no expert degree to search). */
+export function routedExperts(model: Model): number | undefined {
+  for (const r of layerRuns(model)) if (r.layer.mlp.kind === 'moe') return r.layer.mlp.experts;
+  return undefined;
 }
 
 type Valid = { index: number; knobs: Knobs; plan: CheckedPlan; diagnostics: Diagnostic[] };

@@ -10,6 +10,7 @@ import { hasErrors } from '../diagnostics/diagnostic.js';
 import { formatPlanText } from '../fmt/index.js';
 import { BYTE_UNITS } from '../facts/keys.js';
 import type { Host } from '../load.js';
+import { layerRuns } from '../model.js';
 import type { CheckedPlan } from '../plan.js';
 import { int, renderPlan, withUnit, word, type Setting } from './settings.js';
 
@@ -37,6 +38,9 @@ export function pinnedSettings(plan: CheckedPlan): Setting[] {
   const { mesh } = plan;
   const out: Setting[] = [word('model', plan.model.name), word('cluster', plan.cluster.name), word('mode', plan.mode)];
   out.push(int('tensor', mesh.tensor), int('pipeline', mesh.pipeline), int('data', mesh.data));
+  // The expert grid of a MoE model (a dense model has none: expert is 1 and not written).
+  if (layerRuns(plan.model).some((r) => r.layer.mlp.kind === 'moe'))
+    out.push(int('expert', plan.experts.expert), int('expert_tensor', plan.experts.tensor));
   const interleaved = plan.mode === 'train' && plan.schedule === 'interleaved';
   // Interleaved chunks are balanced by the schedule itself: `stages` would conflict (PP2014).
   if (mesh.pipeline > 1 && !interleaved)
@@ -52,6 +56,7 @@ export function pinnedSettings(plan: CheckedPlan): Setting[] {
         int('max_prefill_tokens', b.maxPrefillTokens),
       ]),
       word('kv_dtype', plan.kvDtype),
+      int('kv_block', plan.kvBlock),
       word('engine', plan.engine),
     );
   } else {
@@ -69,6 +74,7 @@ export function pinnedSettings(plan: CheckedPlan): Setting[] {
       word('optimizer', plan.optimizer),
       word('grad_dtype', plan.gradDtype),
     );
+    if (plan.capacityFactor !== undefined) out.push({ key: 'capacity_factor', value: { kind: 'number', value: plan.capacityFactor } });
   }
   out.push(word('attention', plan.attention), fractionSetting('reserve', plan.reserve));
   // The webgpu engine counts its own scratch unless the plan sets one: keep that choice.

@@ -41,7 +41,13 @@ const rate = (r: number | null | undefined) => (r === null || r === undefined ? 
 function row(f: Fitting, rank: number): string[] {
   const w = worstDevice(f.memory);
   const k = f.knobs;
-  const head = [String(rank), String(k.tensor), String(k.pipeline), String(k.data)];
+  const head = [
+    String(rank),
+    String(k.tensor),
+    String(k.pipeline),
+    String(k.data),
+    k.expert === undefined ? '' : `${k.expert} × ${k.expertTensor}`,
+  ];
   const memory = [`${gib(w.totalBytes)} GiB`, `${gib(f.size.headroomBytes)} GiB`];
   const notes = f.warnings.join(' ');
   if (k.mode === 'serve') {
@@ -69,6 +75,7 @@ const TRAIN_HEADERS = [
   'tensor',
   'pipeline',
   'data',
+  'expert × etp',
   'zero',
   'recompute',
   'SP',
@@ -85,6 +92,7 @@ const SERVE_HEADERS = [
   'tensor',
   'pipeline',
   'replicas',
+  'expert × etp',
   'max_batch',
   'memory/GPU',
   'headroom',
@@ -96,11 +104,11 @@ const SERVE_HEADERS = [
 /** Columns written left-aligned (words); the rest are numbers, right-aligned. */
 const LEFT = new Set(['recompute', 'SP', 'schedule', 'warnings']);
 
-/** The top candidates as an aligned table; a column nobody has anything in (warnings) is left out. */
+/** The top candidates as an aligned table; a column nobody has anything in (warnings; the expert grid of a dense model) is left out. */
 export function table(ranked: readonly Fitting[], mode: 'train' | 'serve'): string[] {
   const headers = mode === 'train' ? TRAIN_HEADERS : SERVE_HEADERS;
   const rows = ranked.map((f, i) => row(f, i + 1));
-  const keep = headers.map((h, c) => h !== 'warnings' || rows.some((r) => r[c] !== ''));
+  const keep = headers.map((h, c) => (h !== 'warnings' && h !== 'expert × etp') || rows.some((r) => r[c] !== ''));
   const cols = headers.map((_, c) => c).filter((c) => keep[c]);
   const width = (c: number) => Math.max(headers[c]!.length, ...rows.map((r) => r[c]!.length));
   const cell = (text: string, c: number) => (LEFT.has(headers[c]!) ? text.padEnd(width(c)) : text.padStart(width(c)));
@@ -114,7 +122,8 @@ export function table(ranked: readonly Fitting[], mode: 'train' | 'serve'): stri
 
 /** `tensor = 8, pipeline = 1, …`: a candidate's knobs as plan settings. */
 export function knobsText(k: Knobs): string {
-  const mesh = `tensor = ${k.tensor}, pipeline = ${k.pipeline}, data = ${k.data}`;
+  const experts = k.expert === undefined ? '' : `, expert = ${k.expert}, expert_tensor = ${k.expertTensor}`;
+  const mesh = `tensor = ${k.tensor}, pipeline = ${k.pipeline}, data = ${k.data}${experts}`;
   if (k.mode === 'serve') return `${mesh}, max_batch = ${k.maxBatch}`;
   const schedule = k.schedule ? `, schedule = ${k.schedule}${k.virtual ? `, virtual = ${k.virtual}` : ''}` : '';
   return `${mesh}${schedule}, micro = ${k.micro}, zero = ${k.zero}, recompute = ${k.recompute}, sequence_parallel = ${k.sequenceParallel}`;

@@ -11,6 +11,10 @@ export interface MeshKnobs {
   tensor: number;
   pipeline: number;
   data: number;
+  /** MoE models only: the expert-parallel degree (absent for dense models, which have no expert grid). */
+  expert?: number;
+  /** MoE models only: the expert tensor-parallel degree. */
+  expertTensor?: number;
 }
 
 export interface TrainKnobs extends MeshKnobs {
@@ -63,11 +67,54 @@ export function pipelineDegrees(gpusPerTensorGroup: number, layers: number): num
   return divisors(gpusPerTensorGroup).filter((p) => p <= layers);
 }
 
-/** Every mesh that uses all the GPUs: tensor × pipeline × data = gpus (idle GPUs are never faster). */
-export function meshes(gpus: number, gpusPerNode: number, layers: number): MeshKnobs[] {
+/**
+ * Expert grids over a stage's tensor × data ranks for `experts` routed experts, as the engines
+ * form them. Training (Megatron-Core): expert tensor is the tensor degree (its default, and what a
+ * dense layer does) or 1 (whole experts, its advice for fine-grained experts), and the expert
+ * degree divides the experts and the ranks left. Serving (vLLM, FusedMoEParallelConfig.make): one
+ * engine per replica with each expert split over its tensor ranks (expert 1, expert tensor =
+ * tensor); one engine over all replicas with each expert split over every rank (expert 1, expert
+ * tensor = tensor × data); or --enable-expert-parallel, whole experts over every rank (expert =
+ * tensor × data, expert tensor 1). The checker still judges every candidate (src/check/).
+ */
+export function expertGrids(
+  tensor: number,
+  data: number,
+  experts: number,
+  mode: 'train' | 'serve' = 'train',
+): Pick<MeshKnobs, 'expert' | 'expertTensor'>[] {
+  const ranks = tensor * data;
+  if (mode === 'serve') {
+    const out: Pick<MeshKnobs, 'expert' | 'expertTensor'>[] = [{ expert: 1, expertTensor: tensor }];
+    if (data > 1) out.push({ expert: 1, expertTensor: ranks });
+    if (ranks > 1 && experts % ranks === 0) out.push({ expert: ranks, expertTensor: 1 });
+    return out;
+  }
+  const out: Pick<MeshKnobs, 'expert' | 'expertTensor'>[] = [];
+  for (const expertTensor of tensor > 1 ? [tensor, 1] : [1]) {
+    for (const expert of divisors(ranks / expertTensor)) if (experts % expert === 0) out.push({ expert, expertTensor });
+  }
+  return out;
+}
+
+/**
+ * Every mesh that uses all the GPUs: tensor × pipeline × data = gpus (idle GPUs are never faster);
+ * for a MoE model (`experts` routed experts) each mesh once per expert grid.
+ */
+export function meshes(
+  gpus: number,
+  gpusPerNode: number,
+  layers: number,
+  experts?: number,
+  mode: 'train' | 'serve' = 'train',
+): MeshKnobs[] {
   const out: MeshKnobs[] = [];
   for (const tensor of tensorDegrees(gpus, gpusPerNode)) {
-    for (const pipeline of pipelineDegrees(gpus / tensor, layers)) out.push({ tensor, pipeline, data: gpus / (tensor * pipeline) });
+    for (const pipeline of pipelineDegrees(gpus / tensor, layers)) {
+      const mesh = { tensor, pipeline, data: gpus / (tensor * pipeline) };
+      if (experts === undefined) out.push(mesh);
+      else for (const grid of expertGrids(tensor, mesh.data, experts, mode)) out.push({ ...mesh, ...grid });
+    }
   }
   return out;
 }
@@ -109,9 +156,9 @@ export interface TrainGroup {
   micro: number;
 }
 
-export function trainGroups(gpus: number, gpusPerNode: number, layers: number, global: number): TrainGroup[] {
+export function trainGroups(gpus: number, gpusPerNode: number, layers: number, global: number, experts?: number): TrainGroup[] {
   const out: TrainGroup[] = [];
-  for (const mesh of meshes(gpus, gpusPerNode, layers)) {
+  for (const mesh of meshes(gpus, gpusPerNode, layers, experts)) {
     for (const schedule of schedules(mesh.pipeline, layers)) {
       for (const micro of microBatches(global, mesh.data)) out.push({ mesh, schedule, micro });
     }
@@ -132,8 +179,9 @@ export function groupCandidates(g: TrainGroup): TrainKnobs[] {
   return out;
 }
 
-export function serveCandidates(gpus: number, gpusPerNode: number, layers: number): ServeKnobs[] {
+export function serveCandidates(gpus: number, gpusPerNode: number, layers: number, experts?: number): ServeKnobs[] {
   const out: ServeKnobs[] = [];
-  for (const mesh of meshes(gpus, gpusPerNode, layers)) for (const maxBatch of MAX_BATCHES) out.push({ mode: 'serve', ...mesh, maxBatch });
+  for (const mesh of meshes(gpus, gpusPerNode, layers, experts, 'serve'))
+    for (const maxBatch of MAX_BATCHES) out.push({ mode: 'serve', ...mesh, maxBatch });
   return out;
 }

@@ -22,8 +22,8 @@ export const toy: ModelSpec = modelSpec('llama', {
 
 export const TOY_LAYER_PARAMS = 65_664;
 
-/** A custom GPU as the checker builds it from `gpu { name memory [tflops] [bandwidth] }`. */
-export function customGpu(tflops = 0, bandwidth = 0): GpuSpec {
+/** A custom GPU as the checker builds it from `gpu { name memory [tflops] [bandwidth] [link] }`. */
+export function customGpu(tflops = 0, bandwidth = 0, link = 0): GpuSpec {
   return {
     id: 'mystery',
     name: 'mystery',
@@ -32,7 +32,7 @@ export function customGpu(tflops = 0, bandwidth = 0): GpuSpec {
     tflops16: tflops,
     tflops32: 0,
     memoryBandwidthGBs: bandwidth,
-    link: { kind: 'pcie', bandwidthGBs: 0 },
+    link: { kind: 'pcie', bandwidthGBs: link },
     bf16: true,
   };
 }

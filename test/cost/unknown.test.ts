@@ -57,7 +57,7 @@ describe('unknown rates give null times with a reason, never a division by zero'
     expect(planCost(fp32, memoryPlan(fp32)).reason).toBe("GPU 'mystery' has no fp32 throughput (a custom GPU's tflops is 16-bit)");
     const tp = servePlan(toy, { tensor: 2, maxBatch: 4, seq: 1024, gpu: customGpu(165, 1008) });
     const c = planCost(tp, memoryPlan(tp));
-    expect(c.reason).toBe("GPU 'mystery' has no GPU-to-GPU link bandwidth");
+    expect(c.reason).toBe("GPU 'mystery' has no GPU-to-GPU link bandwidth: give link in its gpu block");
     expect(c.serve!.tpotSeconds).toBeNull();
   });
 

@@ -3,6 +3,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { analyze } from '../../src/analyze.js';
+import { checkProgram } from '../../src/check/index.js';
+import { cachedHost, loadProgram, nodeHost, type CachedFile } from '../../src/load.js';
+import type { CheckedPlan } from '../../src/plan.js';
 import type { Diagnostic } from '../../src/diagnostics/diagnostic.js';
 import { exportPlan, type Engine, type ExportOptions, type ExportResult } from '../../src/export/index.js';
 
@@ -36,4 +39,47 @@ export function trainPlan(extra: string, batch = 'global = 64  micro = 1  seq = 
 
 export function servePlan(extra: string, batch = 'max_batch = 16  seq = 4096'): string {
   return `${MODELS}\nplan s {\n  model = llama  cluster = node  mode = serve\n  ${extra}\n  batch { ${batch} }\n}\n`;
+}
+
+/** Export fixtures: plans of the newer model kinds (MoE, MLA, windows, rope scaling), one file per model. */
+export const FIXTURES = join('test', 'export', 'fixtures'); // relative: the path appears in the exported headers
+
+/**
+ * The checked plans of a file, through the checker only (no memory model): exporters read the
+ * checked plan, and the fixtures' models need not fit for their exports to be compared.
+ */
+export function checkedPlans(file: string): CheckedPlan[] {
+  const out: Diagnostic[] = [];
+  const program = loadProgram(file, cachedHost(nodeHost), new Map<string, CachedFile>(), out);
+  if (!program) throw new Error(`${file} does not load:\n${show(out).join('\n')}`);
+  const checked = checkProgram(program.files, program.root);
+  const errors = [...out, ...checked.diagnostics].filter((d) => d.severity === 'error');
+  if (errors.length > 0) throw new Error(`${file} does not check:\n${show(errors).join('\n')}`);
+  return checked.plans;
+}
+
+/** Writes `text` to a fresh file and exports its only plan, checked without the memory model (as checkedPlans). */
+export function exportChecked(engine: Engine, text: string, opts: ExportOptions = {}): ExportResult {
+  const file = join(mkdtempSync(join(tmpdir(), 'parplan-export-')), 'p.plan');
+  writeFileSync(file, text);
+  const plans = checkedPlans(file);
+  if (plans.length !== 1) throw new Error(`test plan has ${plans.length} plans`);
+  return exportPlan(engine, plans[0]!, opts);
+}
+
+export const MOE_MODELS = `
+model mixtral { arch = llama  layers = 32  hidden = 4096  heads = 32  kv_heads = 8  ffn = 14336  vocab = 32000  max_seq = 32768
+  experts = 8  experts_per_token = 2 }
+model dsv3 { arch = llama  layers = 61  hidden = 7168  heads = 128  ffn = 18432  vocab = 129280  max_seq = 163840
+  experts = 256  experts_per_token = 8  expert_ffn = 2048  shared_experts = 1  router_bias = true  dense_layers = 3
+  kv_lora_rank = 512  q_lora_rank = 1536  qk_nope_head_dim = 128  qk_rope_head_dim = 64  v_head_dim = 128 }
+model gemma2 { arch = llama  layers = 42  hidden = 3584  heads = 16  kv_heads = 8  head_dim = 256  ffn = 14336  vocab = 256000  max_seq = 8192
+  sliding_window = 4096  sliding_window_pattern = 2 }
+cluster node { gpu = H100_SXM_80GB  gpus = 8 }
+cluster two { gpu = H100_SXM_80GB  nodes = 2  gpus_per_node = 8 }
+`;
+
+/** A plan of MOE_MODELS: `head` holds model, cluster, mode and the mesh. */
+export function moePlan(head: string, batch: string): string {
+  return `${MOE_MODELS}\nplan p {\n  ${head}\n  batch { ${batch} }\n}\n`;
 }

@@ -8,19 +8,33 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { analyze } from '../../src/analyze.js';
 import { ENGINES, exportPlan, type Engine, type ExportFile } from '../../src/export/index.js';
-import { DEEPSPEED_GRAD_ACCUM_DTYPES, DEEPSPEED_SOURCES } from '../../src/export/options/deepspeed.js';
-import { MEGATRON_CHOICES, MEGATRON_SOURCES } from '../../src/export/options/megatron.js';
+import { DEEPSPEED_GRAD_ACCUM_DTYPES, DEEPSPEED_MOE, DEEPSPEED_SOURCES } from '../../src/export/options/deepspeed.js';
+import { MEGATRON_CHOICES, MEGATRON_MODEL_SOURCES, MEGATRON_SOURCES } from '../../src/export/options/megatron.js';
 import type { OptionSource } from '../../src/export/options/source.js';
 import { TORCHRUN_ARGS } from '../../src/export/options/torchrun.js';
-import { TORCHTITAN_CHOICES, TORCHTITAN_SOURCES } from '../../src/export/options/torchtitan.js';
-import { VLLM_CACHE_DTYPES, VLLM_ENGINE_ARGS, VLLM_ENV, VLLM_FRONTEND_ARGS, VLLM_MODEL_DTYPES } from '../../src/export/options/vllm.js';
+import {
+  TORCHTITAN_CHOICES,
+  TORCHTITAN_EXPERT_CONFIG,
+  TORCHTITAN_MODELS,
+  TORCHTITAN_SOURCES,
+} from '../../src/export/options/torchtitan.js';
+import {
+  VLLM_CACHE_DTYPES,
+  VLLM_ENGINE_ARGS,
+  VLLM_ENV,
+  VLLM_FRONTEND_ARGS,
+  VLLM_MODEL_DTYPES,
+  VLLM_SERVE_CLI,
+} from '../../src/export/options/vllm.js';
+import type { CheckedPlan } from '../../src/plan.js';
+import { FIXTURES } from './helpers.js';
 
 const names = (...sources: readonly OptionSource[]) => new Set(sources.flatMap((s) => [...s.names]));
 
 const ALLOWED: Record<Engine, Set<string>> = {
-  vllm: names(VLLM_ENGINE_ARGS, VLLM_FRONTEND_ARGS, VLLM_ENV),
-  torchtitan: names(...TORCHTITAN_SOURCES, TORCHRUN_ARGS),
-  megatron: names(...MEGATRON_SOURCES, TORCHRUN_ARGS),
+  vllm: names(VLLM_ENGINE_ARGS, VLLM_FRONTEND_ARGS, VLLM_SERVE_CLI, VLLM_ENV),
+  torchtitan: names(...TORCHTITAN_SOURCES, TORCHTITAN_EXPERT_CONFIG, TORCHRUN_ARGS),
+  megatron: names(...MEGATRON_SOURCES, ...MEGATRON_MODEL_SOURCES, TORCHRUN_ARGS),
   deepspeed: names(...DEEPSPEED_SOURCES),
 };
 
@@ -75,20 +89,24 @@ const PLUMBING = new Set(['ARGS', 'CUDA_DEVICE_MAX_CONNECTIONS']);
 
 describe("exported option names come from the engines' sources", () => {
   const examples = readdirSync('examples').filter((f) => f.endsWith('.plan'));
+  const fixtures = readdirSync(FIXTURES).filter((f) => f.endsWith('.plan'));
+  // The examples and the MoE/MLA/window fixtures, as `parplan export` checks them.
+  const plans = (): CheckedPlan[] =>
+    [...examples.map((f) => join('examples', f)), ...fixtures.map((f) => join(FIXTURES, f))].flatMap((f) =>
+      analyze([f]).results.map((r) => r.plan),
+    );
   for (const engine of ENGINES) {
     it(engine, () => {
       let checked = 0;
-      for (const example of examples) {
-        for (const r of analyze([join('examples', example)]).results) {
-          for (const file of exportPlan(engine, r.plan).files) {
-            for (const [name, value] of used(file)) {
-              if (PLUMBING.has(name)) continue;
-              expect(ALLOWED[engine].has(name), `${file.name}: '${name}' is not in src/export/options for ${engine}`).toBe(true);
-              const choices = CHOICES[name];
-              if (choices !== undefined && value !== undefined)
-                expect(choices, `${file.name}: ${name} ${value}`).toContain(value.replace(/^'|'$/g, ''));
-              checked++;
-            }
+      for (const plan of plans()) {
+        for (const file of exportPlan(engine, plan).files) {
+          for (const [name, value] of used(file)) {
+            if (PLUMBING.has(name)) continue;
+            expect(ALLOWED[engine].has(name), `${file.name}: '${name}' is not in src/export/options for ${engine}`).toBe(true);
+            const choices = CHOICES[name];
+            if (choices !== undefined && value !== undefined)
+              expect(choices, `${file.name}: ${name} ${value}`).toContain(value.replace(/^'|'$/g, ''));
+            checked++;
           }
         }
       }
@@ -110,6 +128,11 @@ describe("exported option names come from the engines' sources", () => {
       ...DEEPSPEED_SOURCES,
       ...MEGATRON_SOURCES,
       ...TORCHTITAN_SOURCES,
+      TORCHTITAN_EXPERT_CONFIG,
+      TORCHTITAN_MODELS,
+      ...MEGATRON_MODEL_SOURCES,
+      DEEPSPEED_MOE,
+      VLLM_SERVE_CLI,
       TORCHRUN_ARGS,
       VLLM_ENGINE_ARGS,
       VLLM_FRONTEND_ARGS,

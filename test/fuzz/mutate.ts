@@ -47,6 +47,7 @@ export const SNIPPETS = [
   'cluster',
   'import "x.plan"',
   'gpu { }',
+  'gpu { name = "g"  memory = 1 GiB  tflops = 0  bandwidth = 0  link = 0 }',
   'schedule = interleaved',
   'virtual = 2',
   'mode = train',

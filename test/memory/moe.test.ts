@@ -86,3 +86,17 @@ describe('serving activations of MoE and MLA layers', () => {
     expect(serveActivations(plan, plan.stages[0]!).bytes).toBe(2 * T * (2 * H + moeMlp) + 1 * (129_280 / 8) * 4);
   });
 });
+
+describe('MLA training activations (derived)', () => {
+  it('DeepSeek-V3 dense layer, t = 8: Q, expanded K, V and output split over t, the latents whole', () => {
+    const plan = trainPlan(dsv3, { tensor: 8, seq: 4096, micro: 1 });
+    const f = plan.derived.layers[0]!; // layers 0–2: MLA + dense MLP
+    const H = 7168;
+    const sbh = 4096 * H;
+    // Per token, 2 B each: Q and K at 128 heads × 192, V and output at 128 × 128 (split); q, kv latents and rope key (whole).
+    const split = (2 * 128 * (2 * 192 + 2 * 128)) / H;
+    const whole = (2 * (1536 + 512 + 64)) / H;
+    const c = (6 * 18432) / H;
+    expect(trainLayerActivationBytes(plan, f)).toBeCloseTo(sbh * (10 + whole + (split + c) / 8), 3);
+  });
+});

@@ -4,7 +4,7 @@ import { fitsAll } from '../../src/fit.js';
 import { loadProgram, nodeHost } from '../../src/load.js';
 import { memoryPlan } from '../../src/memory/index.js';
 import { planCost } from '../../src/cost/index.js';
-import { checkCandidate, targetOf, type Target, type Workload } from '../../src/search/index.js';
+import { checkCandidate, routedExperts, targetOf, type Target, type Workload } from '../../src/search/index.js';
 import { groupCandidates, serveCandidates, trainGroups, type Knobs } from '../../src/search/space.js';
 import type { Diagnostic } from '../../src/diagnostics/diagnostic.js';
 
@@ -28,8 +28,9 @@ export function loadTarget(fixture: string, model: string, cluster: string): Tar
 /** Every candidate in enumeration order (the search's indices). */
 export function allKnobs(target: Target, work: Workload): Knobs[] {
   const { gpus, gpusPerNode } = target.cluster;
-  if (work.mode === 'serve') return serveCandidates(gpus, gpusPerNode, target.model.layers);
-  return trainGroups(gpus, gpusPerNode, target.model.layers, work.global).flatMap(groupCandidates);
+  const experts = routedExperts(target.model);
+  if (work.mode === 'serve') return serveCandidates(gpus, gpusPerNode, target.model.layers, experts);
+  return trainGroups(gpus, gpusPerNode, target.model.layers, work.global, experts).flatMap(groupCandidates);
 }
 
 export interface Exhaustive {

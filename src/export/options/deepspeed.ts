@@ -57,6 +57,24 @@ export const DEEPSPEED_SCRIPT_ARGS = {
   },
 } as const satisfies OptionSource;
 
+/**
+ * DeepSpeed-MoE: experts are a layer the training script builds, `deepspeed.moe.layer.MoE(hidden_size,
+ * expert, num_experts, ep_size, k, capacity_factor, …, drop_tokens, …, enable_expert_tensor_parallelism)`;
+ * the JSON config has no expert settings. Expert-parallel groups are cut from the data-parallel ranks
+ * (groups._create_expert_and_data_parallel), or with enable_expert_tensor_parallelism from the data
+ * ranks of each tensor rank (groups._create_expert_data_and_model_parallel, experts split like the
+ * dense layers). TopKGate takes any k (top1gating, top2gating, topkgating) in
+ * deepspeed/moe/sharded_moe.py@27d3016d3f17.
+ */
+export const DEEPSPEED_MOE = {
+  repo: 'deepspeedai/DeepSpeed',
+  path: 'deepspeed/moe/layer.py',
+  commit: '639460ab3299c47139aff6a28627aa4e901391ba',
+  names: ['num_experts', 'ep_size', 'k', 'capacity_factor', 'drop_tokens', 'enable_expert_tensor_parallelism'],
+} as const satisfies OptionSource;
+
+export type DeepSpeedMoeArg = (typeof DEEPSPEED_MOE.names)[number];
+
 export const DEEPSPEED_SOURCES = [
   DEEPSPEED_CONSTANTS,
   DEEPSPEED_ZERO,

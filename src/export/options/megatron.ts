@@ -54,9 +54,77 @@ export const MEGATRON_ARGS = {
   ],
 } as const satisfies OptionSource;
 
+/**
+ * Flags written out in arguments.py at a later commit (the MoE, MLA and network-size groups): the
+ * commit the model-family flags were read at, with the ones generated from TransformerConfig below.
+ */
+export const MEGATRON_MODEL_ARGS = {
+  repo: 'NVIDIA/Megatron-LM',
+  path: 'megatron/training/arguments.py',
+  commit: 'd98e8a64ddf34856e74b24714e3bedb2f5a39553',
+  names: [
+    // _add_moe_args
+    '--num-experts',
+    '--moe-layer-freq',
+    // _add_mla_args
+    '--q-lora-rank',
+    '--kv-lora-rank',
+    '--qk-head-dim',
+    '--qk-pos-emb-head-dim',
+    '--v-head-dim',
+    '--rotary-scaling-factor',
+    // network size
+    '--window-size',
+    '--window-attn-skip-freq',
+    '--rotary-base',
+    '--use-rope-scaling',
+    '--rope-scaling-factor',
+    '--rotary-seq-len-interpolation-factor',
+    '--rope-type',
+    // with --position-embedding-type yarn (a choice at this commit)
+    '--yarn-original-max-position-embeddings',
+    '--yarn-beta-fast',
+    '--yarn-beta-slow',
+  ],
+} as const satisfies OptionSource;
+
+/**
+ * Flags arguments.py generates from TransformerConfig's fields (ArgumentGroupFactory in
+ * megatron/training/argument_utils.py: `--` + the field name with `_` → `-`; a bool field that
+ * defaults to False becomes a store_true flag), read from the dataclass (and its base
+ * ModelParallelConfig, megatron/core/model_parallel_config.py, for the expert sizes).
+ */
+export const MEGATRON_CONFIG_ARGS = {
+  repo: 'NVIDIA/Megatron-LM',
+  path: 'megatron/core/transformer/transformer_config.py',
+  commit: 'd98e8a64ddf34856e74b24714e3bedb2f5a39553',
+  names: [
+    '--moe-router-topk',
+    '--moe-ffn-hidden-size',
+    '--moe-shared-expert-intermediate-size',
+    '--moe-shared-expert-gate',
+    '--moe-router-score-function',
+    '--moe-router-enable-expert-bias',
+    '--moe-router-bias-update-rate',
+    '--moe-token-dispatcher-type',
+    '--moe-expert-capacity-factor',
+    '--moe-pad-expert-input-to-capacity',
+    '--multi-latent-attention',
+    '--qk-layernorm',
+    '--add-qkv-bias',
+    '--softmax-type',
+    // layernorm_epsilon's argparse_meta names it so
+    '--norm-epsilon',
+    // ModelParallelConfig fields (TransformerConfig's base class)
+    '--expert-model-parallel-size',
+    '--expert-tensor-parallel-size',
+  ],
+} as const satisfies OptionSource;
+
 /** Values of the choice-valued arguments above, as listed in their `choices=`. */
 export const MEGATRON_CHOICES = {
-  '--position-embedding-type': ['learned_absolute', 'rope'],
+  // 'yarn' is among the choices at d98e8a64 (MEGATRON_MODEL_ARGS)
+  '--position-embedding-type': ['learned_absolute', 'rope', 'yarn'],
   '--normalization': ['LayerNorm', 'RMSNorm'],
   '--attention-backend': ['flash', 'unfused'],
   '--recompute-granularity': ['full', 'selective'],
@@ -65,6 +133,11 @@ export const MEGATRON_CHOICES = {
   '--data-parallel-sharding-strategy': ['no_shard', 'optim', 'optim_grads', 'optim_grads_params'],
   '--ckpt-format': ['torch_dist', 'fsdp_dtensor'],
   '--tokenizer-type': ['HuggingFaceTokenizer'],
+  // TransformerConfig's Literal annotations and arguments.py's choices at d98e8a64
+  '--moe-router-score-function': ['softmax', 'sigmoid', 'sqrtsoftplus'],
+  '--moe-token-dispatcher-type': ['allgather', 'alltoall', 'flex'],
+  '--softmax-type': ['vanilla', 'off-by-one', 'learnable'],
+  '--rope-type': ['rope', 'yarn'],
 } as const satisfies Partial<Record<MegatronFlag, readonly string[]>>;
 
 /** The entry point the launch runs (Megatron-LM's GPT pre-training script, at the repository root). */
@@ -75,6 +148,10 @@ export const MEGATRON_ENTRY = {
   names: [],
 } as const satisfies OptionSource;
 
+/** Cited in every launch script. */
 export const MEGATRON_SOURCES = [MEGATRON_ARGS, MEGATRON_ENTRY] as const;
+/** Cited when a launch uses one of their names (MoE, MLA, windows, rope scaling). */
+export const MEGATRON_MODEL_SOURCES = [MEGATRON_MODEL_ARGS, MEGATRON_CONFIG_ARGS] as const;
 
-export type MegatronFlag = (typeof MEGATRON_ARGS.names)[number];
+export type MegatronFlag =
+  (typeof MEGATRON_ARGS.names)[number] | (typeof MEGATRON_MODEL_ARGS.names)[number] | (typeof MEGATRON_CONFIG_ARGS.names)[number];

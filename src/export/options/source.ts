@@ -24,3 +24,9 @@ export function cite(s: OptionSource): string {
 export function citations(sources: readonly OptionSource[]): string[] {
   return [...new Set(sources.map(cite))];
 }
+
+/** The sources among `optional` that name one of `used` (so a file cites only what it writes). */
+export function usedSources(optional: readonly OptionSource[], used: Iterable<string>): OptionSource[] {
+  const names = new Set(used);
+  return optional.filter((s) => s.names.some((n) => names.has(n)));
+}

@@ -33,6 +33,30 @@ export const TORCHTITAN_JOB_CONFIG = {
   ],
 } as const satisfies OptionSource;
 
+/**
+ * The expert-parallel fields, read at the last commit of job_config.py before the config system
+ * moved to Python dataclasses (PR #2386, 9810191bb): expert_tensor_parallel_degree takes 1 or the
+ * tensor degree there ("Currently, we only support either etp = tp or etp = 1"), and
+ * torchtitan/distributed/parallel_dims.py at the same commit folds them as the sparse mesh
+ * (pp, dp_replicate, efsdp, ep, etp) with efsdp = dp_shard · cp · tp / (etp · ep).
+ */
+export const TORCHTITAN_EXPERT_CONFIG = {
+  repo: 'pytorch/torchtitan',
+  path: 'torchtitan/config/job_config.py',
+  commit: 'e347b1e5e6b6941d789d16d340145294d82dc71e',
+  names: ['parallelism.expert_parallel_degree', 'parallelism.expert_tensor_parallel_degree'],
+} as const satisfies OptionSource;
+
+/** `model.name` values: the registry's `_supported_models`, at the same commit. */
+export const TORCHTITAN_MODELS = {
+  repo: 'pytorch/torchtitan',
+  path: 'torchtitan/models/__init__.py',
+  commit: 'e347b1e5e6b6941d789d16d340145294d82dc71e',
+  names: ['llama3', 'qwen3', 'deepseek_v3', 'llama4', 'gpt_oss'],
+} as const satisfies OptionSource;
+
+export type TorchtitanModel = (typeof TORCHTITAN_MODELS.names)[number];
+
 /** Values of the Literal-typed fields above, as written in their annotations or docstrings. */
 export const TORCHTITAN_CHOICES = {
   'training.mixed_precision_param': ['bfloat16', 'float32'],
@@ -41,6 +65,7 @@ export const TORCHTITAN_CHOICES = {
   'activation_checkpoint.mode': ['selective', 'full', 'none'],
   'activation_checkpoint.selective_ac_option': ['op'],
   'optimizer.name': ['AdamW', 'Adam'],
+  'model.name': TORCHTITAN_MODELS.names,
   // pipeline_parallel_schedule names (torch.distributed.pipelining's schedule classes, per the field's doc)
   'parallelism.pipeline_parallel_schedule': ['GPipe', '1F1B', 'Interleaved1F1B', 'PipelineScheduleSingle', 'PipelineScheduleMulti'],
 } as const satisfies Partial<Record<TorchtitanKey, readonly string[]>>;
@@ -53,6 +78,7 @@ export const TORCHTITAN_ENTRY = {
   names: ['--job.config_file'],
 } as const satisfies OptionSource;
 
+/** Cited in every job file (TORCHTITAN_EXPERT_CONFIG and TORCHTITAN_MODELS only where used). */
 export const TORCHTITAN_SOURCES = [TORCHTITAN_JOB_CONFIG, TORCHTITAN_ENTRY] as const;
 
-export type TorchtitanKey = (typeof TORCHTITAN_JOB_CONFIG.names)[number];
+export type TorchtitanKey = (typeof TORCHTITAN_JOB_CONFIG.names)[number] | (typeof TORCHTITAN_EXPERT_CONFIG.names)[number];

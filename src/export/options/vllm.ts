@@ -10,6 +10,13 @@ export const VLLM_ENGINE_ARGS = {
     '--tensor-parallel-size',
     '--pipeline-parallel-size',
     '--data-parallel-size',
+    // one engine over several data-parallel ranks (and nodes), as expert parallelism needs
+    '--data-parallel-size-local',
+    '--data-parallel-start-rank',
+    '--data-parallel-address',
+    '--data-parallel-rpc-port',
+    '--enable-expert-parallel',
+    '--block-size',
     '--distributed-executor-backend',
     '--max-num-seqs',
     '--max-num-batched-tokens',
@@ -28,6 +35,18 @@ export const VLLM_FRONTEND_ARGS = {
   path: 'vllm/entrypoints/openai/cli_args.py',
   commit: '789340fbad95a900ca3c467c9cee33b3d905fd61',
   names: ['--host', '--port'],
+} as const satisfies OptionSource;
+
+/** `--headless` (a data-parallel node that runs engines but no API server), read as `args.headless` by the serve command. */
+export const VLLM_SERVE_CLI = {
+  repo: 'vllm-project/vllm',
+  path: 'vllm/entrypoints/cli/serve.py',
+  commit: '78265ccd8aadf98d0e9d33c13b6cd2f0053b165e',
+  names: ['--headless'],
+  unverified: {
+    '--headless':
+      'serve.py reads args.headless and runs run_headless (data_parallel_size_local engines, no API server); the flag itself is added by make_arg_parser in vllm/entrypoints/openai/cli_args.py, not re-read',
+  },
 } as const satisfies OptionSource;
 
 /** CacheDType: the values `--kv-cache-dtype` accepts. */
@@ -58,9 +77,11 @@ export const VLLM_ENV = {
   },
 } as const satisfies OptionSource;
 
+/** Cited in every launch script (VLLM_SERVE_CLI only in those that use `--headless`). */
 export const VLLM_SOURCES = [VLLM_ENGINE_ARGS, VLLM_FRONTEND_ARGS, VLLM_CACHE_DTYPES, VLLM_MODEL_DTYPES, VLLM_ENV] as const;
 
-export type VllmFlag = (typeof VLLM_ENGINE_ARGS.names)[number] | (typeof VLLM_FRONTEND_ARGS.names)[number];
+export type VllmFlag =
+  (typeof VLLM_ENGINE_ARGS.names)[number] | (typeof VLLM_FRONTEND_ARGS.names)[number] | (typeof VLLM_SERVE_CLI.names)[number];
 export type VllmCacheDtype = (typeof VLLM_CACHE_DTYPES.names)[number];
 export type VllmModelDtype = (typeof VLLM_MODEL_DTYPES.names)[number];
 export type VllmEnv = (typeof VLLM_ENV.names)[number];

@@ -1,0 +1,16 @@
+#!/bin/sh
+# torchtitan job for plan 'train' (test/export/fixtures/llama-3.1-8b-rope.plan), written by parplan export.
+# tensor 2 × pipeline 1 × data 4 = 8 GPUs of cluster 'h100x8' (8 × NVIDIA H100 SXM5 80GB).
+# Option names as in:
+#   pytorch/torchtitan/torchtitan/config/job_config.py@000204a4a8bf
+#   pytorch/pytorch/torch/distributed/run.py@010929fd3f40
+
+# the only node
+torchrun \
+  --nnodes 1 \
+  --nproc-per-node 8 \
+  --node-rank 0 \
+  --rdzv-backend c10d \
+  --rdzv-endpoint localhost:29500 \
+  --rdzv-id train \
+  -m torchtitan.train --job.config_file train.torchtitan.toml

@@ -1,0 +1,60 @@
+#!/bin/sh
+# vLLM launch for plan 'serve' (test/export/fixtures/llama-3.1-8b-rope.plan), written by parplan export.
+# tensor 2 × pipeline 1 × data 4 = 8 GPUs of cluster 'h100x8' (8 × NVIDIA H100 SXM5 80GB): one vllm serve per replica, each on its own port (a load balancer goes in front).
+# vLLM reads the model's structure (llama3 rope scaling) from the checkpoint's config.json.
+# Option names as in:
+#   vllm-project/vllm/vllm/engine/arg_utils.py@99d7eb5d6a51
+#   vllm-project/vllm/vllm/entrypoints/openai/cli_args.py@789340fbad95
+#   vllm-project/vllm/vllm/config/cache.py@002f10e0cfa1
+#   vllm-project/vllm/vllm/engine/arg_utils.py@001999d2f360
+#   vllm-project/vllm/vllm/envs.py (commit not reported)
+
+# replica 0: node 0, GPUs 0,1
+CUDA_VISIBLE_DEVICES=0,1 vllm serve "${MODEL:?set MODEL to the Hugging Face id or local path of llama31_8b}" \
+  --port 8000 \
+  --tensor-parallel-size 2 \
+  --pipeline-parallel-size 1 \
+  --max-model-len 32768 \
+  --max-num-seqs 16 \
+  --max-num-batched-tokens 32768 \
+  --dtype bfloat16 \
+  --kv-cache-dtype auto \
+  --gpu-memory-utilization 0.9 &
+
+# replica 1: node 0, GPUs 2,3
+CUDA_VISIBLE_DEVICES=2,3 vllm serve "${MODEL:?set MODEL to the Hugging Face id or local path of llama31_8b}" \
+  --port 8001 \
+  --tensor-parallel-size 2 \
+  --pipeline-parallel-size 1 \
+  --max-model-len 32768 \
+  --max-num-seqs 16 \
+  --max-num-batched-tokens 32768 \
+  --dtype bfloat16 \
+  --kv-cache-dtype auto \
+  --gpu-memory-utilization 0.9 &
+
+# replica 2: node 0, GPUs 4,5
+CUDA_VISIBLE_DEVICES=4,5 vllm serve "${MODEL:?set MODEL to the Hugging Face id or local path of llama31_8b}" \
+  --port 8002 \
+  --tensor-parallel-size 2 \
+  --pipeline-parallel-size 1 \
+  --max-model-len 32768 \
+  --max-num-seqs 16 \
+  --max-num-batched-tokens 32768 \
+  --dtype bfloat16 \
+  --kv-cache-dtype auto \
+  --gpu-memory-utilization 0.9 &
+
+# replica 3: node 0, GPUs 6,7
+CUDA_VISIBLE_DEVICES=6,7 vllm serve "${MODEL:?set MODEL to the Hugging Face id or local path of llama31_8b}" \
+  --port 8003 \
+  --tensor-parallel-size 2 \
+  --pipeline-parallel-size 1 \
+  --max-model-len 32768 \
+  --max-num-seqs 16 \
+  --max-num-batched-tokens 32768 \
+  --dtype bfloat16 \
+  --kv-cache-dtype auto \
+  --gpu-memory-utilization 0.9 &
+
+wait

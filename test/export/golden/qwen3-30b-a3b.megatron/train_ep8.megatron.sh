@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Megatron-LM launch for plan 'train_ep8' (test/export/fixtures/qwen3-30b-a3b.plan), written by parplan export.
+# tensor 1 × pipeline 1 × data 16 = 16 GPUs of cluster 'h100x16' (2 nodes × 8 NVIDIA H100 SXM5 80GB); run from a Megatron-LM checkout.
+# Experts: expert tensor 1 × expert 8 × expert data 2 over each stage's tensor × data ranks.
+# Routing details a plan does not describe (group-limited routing, top-k scaling, load-balancing loss) keep Megatron's defaults: set them from the model's config.
+# Option names as in:
+#   NVIDIA/Megatron-LM/megatron/training/arguments.py@000c4ac24f61
+#   NVIDIA/Megatron-LM/pretrain_gpt.py@aa5bf2ca1342
+#   NVIDIA/Megatron-LM/megatron/training/arguments.py@d98e8a64ddf3
+#   NVIDIA/Megatron-LM/megatron/core/transformer/transformer_config.py@d98e8a64ddf3
+#   pytorch/pytorch/torch/distributed/run.py@010929fd3f40
+
+ARGS=(
+  --num-layers 48
+  --hidden-size 2048
+  --ffn-hidden-size 768
+  --num-attention-heads 32
+  --group-query-attention
+  --num-query-groups 4
+  --kv-channels 128
+  --qk-layernorm
+  --max-position-embeddings 40960
+  --position-embedding-type rope
+  --normalization RMSNorm
+  --norm-epsilon 0.000001
+  --rotary-base 1000000
+  --swiglu
+  --disable-bias-linear
+  --untie-embeddings-and-output-weights
+  --num-experts 128
+  --moe-router-topk 8
+  --moe-ffn-hidden-size 768
+  --make-vocab-size-divisible-by 1
+  --attention-backend flash
+  --tensor-model-parallel-size 1
+  --pipeline-model-parallel-size 1
+  --expert-model-parallel-size 8
+  --moe-token-dispatcher-type alltoall
+  --use-distributed-optimizer
+  --micro-batch-size 1
+  --global-batch-size 64
+  --seq-length 4096
+  --recompute-granularity full
+  --recompute-method uniform
+  --recompute-num-layers 1
+  --bf16
+  --accumulate-allreduce-grads-in-fp32
+  --optimizer adam
+  --tokenizer-type HuggingFaceTokenizer
+  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of qwen3_30b_a3b's tokenizer}"
+  --data-path "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
+)
+
+# node 0 of 2: run on that node
+torchrun \
+  --nnodes 2 \
+  --nproc-per-node 8 \
+  --node-rank 0 \
+  --rdzv-backend c10d \
+  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
+  --rdzv-id train_ep8 \
+  pretrain_gpt.py "${ARGS[@]}"
+
+# node 1 of 2: run on that node
+torchrun \
+  --nnodes 2 \
+  --nproc-per-node 8 \
+  --node-rank 1 \
+  --rdzv-backend c10d \
+  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
+  --rdzv-id train_ep8 \
+  pretrain_gpt.py "${ARGS[@]}"
