@@ -5,10 +5,10 @@
  * says which ranks form an expert group.
  *
  * expert_tensor defaults by mode: training as Megatron-Core (`--expert-tensor-parallel-size`
- * defaults to the tensor degree), serving as vLLM (FusedMoEParallelConfig.make: without expert
- * parallelism the experts are tensor-split over all tensor × data ranks; with
- * `--enable-expert-parallel` expert = tensor × data and expert_tensor = 1). Either way the
- * default is what makes the grid fit when it can.
+ * defaults to the tensor degree); serving as vLLM (FusedMoEParallelConfig.make): with expert = 1
+ * each data replica is its own engine and splits the experts over its tensor ranks (tensor), and
+ * with expert > 1 the replicas form one engine whose expert groups span them, each expert whole
+ * when expert = tensor × data (`--enable-expert-parallel`: EP = TP × DP): tensor × data / expert.
  */
 import { diag } from '../diagnostics/diagnostic.js';
 import { layerRuns, type MoeMlp } from '../model.js';
@@ -24,7 +24,7 @@ export function moeOf(model: PlanContext['model']): MoeMlp | undefined {
 
 /** The expert_tensor a plan gets when it does not set it (see the module comment). */
 export function defaultExpertTensor(mode: PlanContext['mode'], tensor: number, data: number, expert: number): number {
-  return mode === 'serve' ? (tensor * data) / expert : tensor;
+  return mode === 'serve' && expert > 1 ? (tensor * data) / expert : tensor;
 }
 
 /** The plan's expert grid; undefined when it cannot be formed (reported). */

@@ -175,7 +175,7 @@ function checkExpertWidths(
   if (moe.length === 0) return true;
   const t = ctx.mesh.tensor;
   const etGiven = ctx.fields.value<number>('expert_tensor');
-  // The mode's default (src/check/expert.ts): tensor in training, tensor × data / expert in serving.
+  // The mode's default (src/check/expert.ts): tensor, or tensor × data / expert when serving with expert > 1.
   const et = etGiven ?? defaultExpertTensor(ctx.mode, t, ctx.mesh.data, ctx.fields.valueOrDefault<number>('expert'));
   let ok = true;
   // A default that is no whole number is the expert grid's mistake (PP3026), reported there.
@@ -185,16 +185,12 @@ function checkExpertWidths(
     ctx.out.push(
       diag(
         'PP3035',
-        spanOf(ctx, etGiven !== undefined ? 'expert_tensor' : ctx.mode === 'serve' && ctx.fields.has('expert') ? 'expert' : 'tensor'),
+        spanOf(ctx, etGiven !== undefined ? 'expert_tensor' : et !== t ? 'expert' : 'tensor'),
         {
           key: 'expert_ffn',
           width: routed.expertFfn,
           axis:
-            etGiven !== undefined
-              ? 'expert_tensor'
-              : ctx.mode === 'serve'
-                ? 'expert_tensor (= tensor × data / expert)'
-                : 'expert_tensor (= tensor)',
+            etGiven !== undefined ? 'expert_tensor' : et !== t ? 'expert_tensor (= tensor × data / expert)' : 'expert_tensor (= tensor)',
           degree: et,
         },
         {

@@ -182,7 +182,7 @@ describe('vLLM', () => {
     const r = exportChecked(
       'vllm',
       moePlan(
-        'model = mixtral  cluster = two  mode = serve  tensor = 8  data = 2  expert = 16  expert_tensor = 1',
+        'model = mixtral  cluster = two  mode = serve  tensor = 8  data = 2  expert_tensor = 16',
         'max_batch = 16  seq = 4096',
       ),
     );
