@@ -130,3 +130,68 @@ export function meshText(mesh: Mesh): string {
 
 export const { deviceCount, rankOf, coordsOf, ranks, forEachRank, groupIndex, groupsAlong, axesOf, meshOf } =
   meshFunctions(MESH_AXIS_NAMES);
+
+/**
+ * The expert grid of the MoE layers: how each pipeline stage's tensor × data ranks are regrouped
+ * (Megatron-Core's "MoE parallel folding", megatron/core/parallel_state.py: a second
+ * RankGenerator over the same ranks with tp = expert tensor, ep = expert, dp = expert data, in
+ * the order tp-ep-dp-pp). tensor × expert × data = mesh.tensor × mesh.data.
+ */
+export interface ExpertGrid {
+  /** Ranks that split each expert's width (expert tensor parallelism). */
+  tensor: number;
+  /** Ranks that hold different experts and exchange tokens (an all-to-all group). */
+  expert: number;
+  /** Replicas of each expert shard (their gradients are all-reduced). */
+  data: number;
+}
+
+/** A device's place in the expert grid (each coordinate counts from 0). */
+export type ExpertCoords = Record<keyof ExpertGrid, number>;
+
+/**
+ * A device's expert-grid coordinates. Its stage-local index i = data rank × tensor + tensor rank
+ * (the stage's ranks in rank order) is renumbered expert tensor fastest, then expert, then
+ * expert data: i = (expertData × expert + expertRank) × expertTensor + expertTensorRank.
+ */
+export function expertCoordsOf(mesh: Mesh, grid: ExpertGrid, rank: number): ExpertCoords {
+  const c = coordsOf(mesh, rank);
+  const i = c.data * mesh.tensor + c.tensor;
+  return { tensor: i % grid.tensor, expert: Math.floor(i / grid.tensor) % grid.expert, data: Math.floor(i / (grid.tensor * grid.expert)) };
+}
+
+/** The rank of the device of pipeline `stage` at expert-grid coordinates `e` (the inverse of expertCoordsOf). */
+export function rankOfExpert(mesh: Mesh, grid: ExpertGrid, stage: number, e: ExpertCoords): number {
+  const i = (e.data * grid.expert + e.expert) * grid.tensor + e.tensor;
+  return rankOf(mesh, { tensor: i % mesh.tensor, pipeline: stage, data: Math.floor(i / mesh.tensor) });
+}
+
+/**
+ * The groups of the expert grid along one of its axes, over every pipeline stage: `expert`
+ * groups hold different experts and exchange tokens (the all-to-all of dispatch and combine);
+ * `data` groups hold the same expert shard (the all-reduce of expert gradients); `tensor`
+ * groups split one expert's width. Each group lists its ranks in that axis' order; groups are
+ * numbered in rank order of their first member.
+ */
+export function expertGroupsAlong(mesh: Mesh, grid: ExpertGrid, axis: keyof ExpertGrid): number[][] {
+  if (grid.tensor * grid.expert * grid.data !== mesh.tensor * mesh.data)
+    throw new Error(
+      `expert grid ${grid.tensor} × ${grid.expert} × ${grid.data} does not regroup tensor × data = ${mesh.tensor * mesh.data} ranks`,
+    );
+  const others = (['tensor', 'expert', 'data'] as const).filter((a) => a !== axis);
+  const groups: number[][] = [];
+  for (let stage = 0; stage < mesh.pipeline; stage++)
+    for (let x = 0; x < grid[others[0]!]; x++)
+      for (let y = 0; y < grid[others[1]!]; y++)
+        groups.push(
+          Array.from({ length: grid[axis] }, (_, k) =>
+            rankOfExpert(mesh, grid, stage, { [others[0]!]: x, [others[1]!]: y, [axis]: k } as ExpertCoords),
+          ),
+        );
+  return groups.sort((a, b) => a[0]! - b[0]!);
+}
+
+/** The index (into expertGroupsAlong(mesh, grid, axis)) of the group holding `rank`. */
+export function expertGroupIndex(groups: readonly (readonly number[])[], rank: number): number {
+  return groups.findIndex((g) => g.includes(rank));
+}

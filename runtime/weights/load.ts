@@ -118,7 +118,9 @@ function shardOf(tensor: GraphTensor, name: string, layer: number | undefined, c
   const region: Range[] = globalShape.map((n) => [0, n] as const);
   let flat: WeightShard['flat'];
   for (const s of tensor.shards) {
-    const rank = coords[s.over];
+    // The validator refuses expert-sharded tensors (MoE) before the runtime loads a graph.
+    if (!(s.over in coords)) fail(`split over '${s.over}', which the WebGPU runtime does not run`);
+    const rank = coords[s.over as keyof typeof coords];
     const index = shardIndex(rank, s);
     if (index >= s.parts) fail(`shard index ${index} (rank ${rank}) is not below ${s.parts} parts`);
     if (flat !== undefined) fail('a shard after the flattened (ZeRO) shard');

@@ -9,6 +9,7 @@ import { diag } from '../diagnostics/diagnostic.js';
 import { layerRuns, type LayerSpec, type Model } from '../model.js';
 import type { Derived, ExpertMesh, LayerRankFacts, Mesh } from '../plan.js';
 import { spanOf, type PlanContext } from './context.js';
+import { defaultExpertTensor } from './expert.js';
 
 /** Tensor degrees that split this model evenly (heads, ffn, and KV heads divided or replicated), with expert_tensor = tensor. */
 export function validTensorDegrees(model: Model, max: number): number[] {
@@ -174,19 +175,22 @@ function checkExpertWidths(
   if (moe.length === 0) return true;
   const t = ctx.mesh.tensor;
   const etGiven = ctx.fields.value<number>('expert_tensor');
-  const et = etGiven ?? t;
+  // The mode's default (src/check/expert.ts): tensor, or tensor × data / expert when serving with expert > 1.
+  const et = etGiven ?? defaultExpertTensor(ctx.mode, t, ctx.mesh.data, ctx.fields.valueOrDefault<number>('expert'));
   let ok = true;
-  const routed = moe.find((m) => m.expertFfn % et !== 0);
+  // A default that is no whole number is the expert grid's mistake (PP3026), reported there.
+  const routed = Number.isInteger(et) ? moe.find((m) => m.expertFfn % et !== 0) : undefined;
   if (routed) {
     const fits = divisorsUpTo(routed.expertFfn, et).filter((d) => d > 1);
     ctx.out.push(
       diag(
         'PP3035',
-        spanOf(ctx, etGiven !== undefined ? 'expert_tensor' : 'tensor'),
+        spanOf(ctx, etGiven !== undefined ? 'expert_tensor' : et !== t ? 'expert' : 'tensor'),
         {
           key: 'expert_ffn',
           width: routed.expertFfn,
-          axis: etGiven !== undefined ? 'expert_tensor' : 'expert_tensor (= tensor)',
+          axis:
+            etGiven !== undefined ? 'expert_tensor' : et !== t ? 'expert_tensor (= tensor × data / expert)' : 'expert_tensor (= tensor)',
           degree: et,
         },
         {

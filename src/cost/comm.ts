@@ -5,8 +5,12 @@
  * A group whose members sit on more than one node uses the network (the slowest hop paces a
  * ring); otherwise the GPU's intra-node link (catalog `link.kind`).
  */
-import { rankOf } from '../mesh.js';
-import type { CheckedPlan } from '../plan.js';
+import { bytesPerElement } from '../facts/dtypes.js';
+import { layerParams } from '../memory/params.js';
+import { routedPerToken } from './flops.js';
+import { expertGroupsAlong, rankOf, type ExpertGrid } from '../mesh.js';
+import { layerRuns, type MoeMlp } from '../model.js';
+import type { CheckedPlan, Stage, TrainPlan } from '../plan.js';
 import { transferSeconds, type Rates } from './rates.js';
 import type { CommGroup, LinkBytes, LinkKind, Traffic } from './types.js';
 
@@ -108,4 +112,94 @@ export function bytesByLink(traffic: readonly Traffic[]): LinkBytes {
   const out: LinkBytes = { nvlink: 0, pcie: 0, infinityFabric: 0, network: 0 };
   for (const t of traffic) out[t.link === 'infinity-fabric' ? 'infinityFabric' : t.link] += t.bytes;
   return out;
+}
+
+/** The MoE layers of `stage`: how many, and their MLP (buildModel gives every MoE layer one shape). */
+export function moeLayersOf(plan: CheckedPlan, stage: Stage): { count: number; mlp: MoeMlp } | undefined {
+  let count = 0;
+  let mlp: MoeMlp | undefined;
+  for (const r of layerRuns(plan.model, stage.firstLayer, stage.firstLayer + stage.layers - 1)) {
+    if (r.layer.mlp.kind !== 'moe') continue;
+    count += r.last - r.first + 1;
+    mlp = r.layer.mlp;
+  }
+  return mlp ? { count, mlp } : undefined;
+}
+
+/** Whether any group of `stage` along an axis of the expert grid (src/mesh.ts) spans nodes. */
+export function expertGroupCrossesNodes(plan: CheckedPlan, stage: number, axis: keyof ExpertGrid): boolean {
+  if (plan.experts[axis] === 1) return false;
+  for (const g of expertGroupsAlong(plan.mesh, plan.experts, axis)) {
+    // Every group lies in one stage; the first member says which.
+    if (Math.floor(g[0]! / plan.mesh.tensor) % plan.mesh.pipeline !== stage) continue;
+    const node = nodeOf(plan, g[0]!);
+    if (g.some((r) => nodeOf(plan, r) !== node)) return true;
+  }
+  return false;
+}
+
+/**
+ * Expert-parallel traffic of `tokens` tokens through the MoE layers of `stage`, on one device,
+ * in `passes` pieces, with `allToAlls` all-to-alls per layer (2 forward: dispatch and combine;
+ * 4 with backward, 6 with full recomputation). Each rank routes Tr = ⌈tokens / t⌉ tokens to k
+ * experts, so one all-to-all sends
+ *   Tr · k · h · bytes · (E − 1)/E        (E = expert; anchors §1.5, derived for uniform routing)
+ * and with expert_tensor = et > 1 the received tokens are all-gathered over the expert-tensor
+ * group and the outputs reduce-scattered: (et − 1)/et · et · Tr · k · h · bytes each.
+ */
+export function expertTraffic(
+  plan: CheckedPlan,
+  stage: Stage,
+  tokens: number,
+  elemBytes: number,
+  allToAlls: number,
+  passes = 1,
+  into = new TrafficSum(),
+): TrafficSum {
+  const moe = moeLayersOf(plan, stage);
+  if (!moe) return into;
+  const { expert: ep, tensor: etp } = plan.experts;
+  // k copies of each token, × capacity_factor when training pads to capacity (as the graph's steps: src/lower/layer.ts moeBytes).
+  const dispatch = Math.ceil(Math.ceil(tokens / plan.mesh.tensor) * routedPerToken(plan, moe.mlp.topK)) * plan.model.hidden * elemBytes;
+  const n = moe.count * allToAlls;
+  if (ep > 1)
+    into.add(
+      'expert',
+      linkOf(plan, expertGroupCrossesNodes(plan, stage.index, 'expert')),
+      n * reduceScatterBytes(dispatch, ep),
+      n * passes,
+    );
+  if (etp > 1)
+    into.add(
+      'expert',
+      linkOf(plan, expertGroupCrossesNodes(plan, stage.index, 'tensor')),
+      n * reduceScatterBytes(etp * dispatch, etp),
+      n * passes,
+    );
+  return into;
+}
+
+/** Routed-expert parameters on one device of `stage`: each MoE layer's experts / (expert × expert_tensor). */
+export function expertParamsOnDevice(plan: CheckedPlan, stage: Stage): number {
+  let n = 0;
+  for (const r of layerRuns(plan.model, stage.firstLayer, stage.firstLayer + stage.layers - 1))
+    if (r.layer.mlp.kind === 'moe')
+      n += ((r.last - r.first + 1) * layerParams(plan.model, r.layer).routed) / (plan.experts.expert * plan.experts.tensor);
+  return n;
+}
+
+/**
+ * The expert gradients' sync per step over the expert-data group (ed replicas of each expert
+ * shard), as dataTraffic does for the rest over data: ZeRO-0 all-reduce 2(ed − 1)/ed · G; ZeRO ≥ 1
+ * reduce-scatter G and all-gather W, (ed − 1)/ed each (Megatron-Core's expert data parallelism).
+ */
+export function expertDataTraffic(plan: TrainPlan, stage: Stage, params: number, into = new TrafficSum()): TrafficSum {
+  const ed = plan.experts.data;
+  if (ed === 1 || params === 0) return into;
+  const link = linkOf(plan, expertGroupCrossesNodes(plan, stage.index, 'data'));
+  const G = params * bytesPerElement(plan.gradDtype);
+  const W = params * bytesPerElement(plan.precision);
+  return plan.zero === 0
+    ? into.add('expert_data', link, allReduceBytes(G, ed), 1)
+    : into.add('expert_data', link, reduceScatterBytes(G, ed) + reduceScatterBytes(W, ed), 2);
 }

@@ -12,7 +12,15 @@ import { kvReadBytes } from '../memory/kv-cache.js';
 import { stageRuns } from '../memory/params.js';
 import { outputWeightBytes, rankLayerBytes } from '../memory/weights.js';
 import type { ServePlan, Stage } from '../plan.js';
-import { allReduceBytes, bytesByLink, linkOf, pipelineHopCrossesNodes, tensorGroupCrossesNodes, TrafficSum } from './comm.js';
+import {
+  allReduceBytes,
+  bytesByLink,
+  expertTraffic,
+  linkOf,
+  pipelineHopCrossesNodes,
+  tensorGroupCrossesNodes,
+  TrafficSum,
+} from './comm.js';
 import { AVERAGE_CONTEXT_FRACTION } from './constants.js';
 import { decodeFlops, prefillFlops } from './flops.js';
 import { max, over, sum, type Rates, type Time } from './rates.js';
@@ -68,6 +76,8 @@ export function serveTraffic(plan: ServePlan, stage: Stage, tokens: number, pass
   if (stage.index < plan.mesh.pipeline - 1) {
     out.add('pipeline', linkOf(plan, pipelineHopCrossesNodes(plan, stage.index, stage.index + 1)), bytes, passes);
   }
+  // MoE: each layer's dispatch and combine over the expert group.
+  expertTraffic(plan, stage, tokens, serveActivationElementBytes(plan), 2, passes, out);
   return out;
 }
 

@@ -16,6 +16,9 @@ import {
   allReduceBytes,
   bytesByLink,
   dataGroupCrossesNodes,
+  expertDataTraffic,
+  expertParamsOnDevice,
+  expertTraffic,
   linkOf,
   pipelineHopCrossesNodes,
   reduceScatterBytes,
@@ -150,7 +153,11 @@ export function trainStage(plan: TrainPlan, memory: MemoryPlan, stage: Stage, ra
   const mb = new TrafficSum();
   tensorTraffic(plan, stage, mb);
   pipelineTraffic(plan, stage, mb);
-  const data = dataTraffic(plan, stage, stageParams(plan, memory, stage));
+  // MoE: dispatch and combine forward and backward (and again when recomputed); expert gradients sync over expert data.
+  expertTraffic(plan, stage, plan.batch.seq * plan.batch.micro, bytesPerElement(plan.precision), plan.recompute === 'full' ? 6 : 4, 1, mb);
+  const experts = expertParamsOnDevice(plan, stage);
+  const data = dataTraffic(plan, stage, stageParams(plan, memory, stage) - experts);
+  expertDataTraffic(plan, stage, experts, data.perStep);
   const critical = sum(mb.seconds(rates), exposed(data.perMicrobatch.seconds(rates), computeMb));
   const microbatch = sum(computeMb, critical);
   const stepExposed = exposed(data.perStep.seconds(rates), backwardMb);

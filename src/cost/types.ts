@@ -10,8 +10,12 @@ import type { Efficiency } from './constants.js';
 /** The link a transfer uses: the GPU's intra-node link (catalog `link.kind`), or the network between nodes. */
 export type LinkKind = 'nvlink' | 'pcie' | 'infinity-fabric' | 'network';
 
-/** What moves the bytes: tensor-parallel collectives, pipeline sends, data-parallel gradient and parameter sync. */
-export type CommGroup = 'tensor' | 'pipeline' | 'data';
+/**
+ * What moves the bytes: tensor-parallel collectives, pipeline sends, data-parallel gradient and
+ * parameter sync; MoE: the expert group's all-to-alls (and expert-tensor gathers), the expert
+ * gradients' sync over expert-data replicas.
+ */
+export type CommGroup = 'tensor' | 'pipeline' | 'data' | 'expert' | 'expert_data';
 
 /** Bytes one device sends for one purpose over one kind of link. */
 export interface Traffic {

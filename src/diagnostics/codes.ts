@@ -134,6 +134,18 @@ export const CODES = {
   PP3022: { severity: 'error', title: 'virtual-without-interleaved', message: "'virtual' needs schedule = interleaved" },
   PP3024: { severity: 'error', title: 'engine-dtype', message: 'the webgpu engine cannot run {what} = {dtype}' },
   PP3023: { severity: 'error', title: 'bf16-unsupported', message: '{what} is bf16, but {gpu} has no bf16 arithmetic' },
+  PP3025: { severity: 'error', title: 'experts-not-divisible', message: 'experts = {experts} is not divisible by expert = {expert}' },
+  PP3026: {
+    severity: 'error',
+    title: 'expert-grid-does-not-fit',
+    message: '{product} does not divide the {grid} ranks of a pipeline stage',
+  },
+  PP3028: {
+    severity: 'error',
+    title: 'expert-tensor-without-sequence-parallel',
+    message: 'expert = {expert} with tensor = {tensor} needs sequence parallelism',
+  },
+  PP3029: { severity: 'error', title: 'expert-fp16', message: 'expert = {expert} cannot train in fp16' },
   PP3035: { severity: 'error', title: 'expert-width-not-divisible', message: '{key} = {width} is not divisible by {axis} = {degree}' },
   PP3036: { severity: 'error', title: 'engine-model', message: "the webgpu engine cannot run model '{model}': {what}" },
 

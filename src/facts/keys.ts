@@ -514,8 +514,8 @@ export const KEY_TABLE = {
     },
     expert_tensor: {
       type: int(1, MAX_GPUS),
-      default: { rule: 'tensor' },
-      doc: 'Expert tensor-parallel degree: GPUs that split each expert (Megatron-Core --expert-tensor-parallel-size).',
+      default: { rule: 'tensor; serving with expert > 1: tensor × data / expert' },
+      doc: 'Expert tensor-parallel degree: GPUs that split each expert (Megatron-Core --expert-tensor-parallel-size); see "Expert parallelism".',
       example: '1',
       aliases: ['etp', 'expert_tensor_parallel_size', 'expert_tensor_parallel_degree', 'moe_tensor_parallel_size'],
     },

@@ -13,12 +13,12 @@
  * By default one pipeline column is simulated (tensor rank 0 of replica 0, every
  * stage): the other tensor ranks and replicas run the very same program templates,
  * so their steps and collectives mirror the column's. `checkGroups` verifies that
- * symmetry (every member of a group along a mesh axis but pipeline runs the same program); pass
+ * symmetry (every member of a group along a mesh axis but pipeline, or of an expert group, runs the same program); pass
  * `ranks` to simulate others too.
  */
 import { MESH_AXIS_NAMES, meshOf, rankOf } from '../mesh.js';
 import { deadlockGrid, type Stuck } from '../schedules/deadlock.js';
-import { isCollective, type Collective, type Graph, type GraphDevice, type Step } from './types.js';
+import { EXPERT_AXES, isCollective, type Collective, type Graph, type GraphDevice, type Step } from './types.js';
 
 export interface Rates {
   /** Sustained FLOP/s of one device. */
@@ -315,8 +315,9 @@ export function checkGroups(graph: Graph): string[] {
   const program = new Map(graph.devices.map((d) => [d.rank, d.program]));
   const problems: string[] = [];
   // Every mesh axis but pipeline (whose members are the stages, each its own program).
-  for (const axis of MESH_AXIS_NAMES.filter((a) => a !== 'pipeline')) {
-    for (const members of graph.groups[axis]) {
+  // The expert grid's groups lie inside one stage too.
+  for (const axis of [...MESH_AXIS_NAMES.filter((a) => a !== 'pipeline'), ...EXPERT_AXES]) {
+    for (const members of graph.groups[axis] ?? []) {
       const programs = new Set(members.map((r) => program.get(r)));
       if (programs.size > 1)
         problems.push(
@@ -461,7 +462,7 @@ function expand(
   };
   const collective = (s: Collective, l?: number, m?: number) => {
     const idx = dev.groups[s.axis];
-    const members = idx === undefined ? [dev.rank] : graph.groups[s.axis][idx]!;
+    const members = idx === undefined ? [dev.rank] : graph.groups[s.axis]![idx]!;
     const n = members.length;
     // Ring all-reduce: 2(n − 1)/n; the others (all-to-all too) send (n − 1)/n.
     const factor = s.op === 'all-reduce' ? (2 * (n - 1)) / n : (n - 1) / n;
@@ -520,12 +521,12 @@ function expand(
   };
   const soloFor = (st: Collective) => {
     const idx = dev.groups[st.axis];
-    const members = idx === undefined ? [dev.rank] : graph.groups[st.axis][idx]!;
+    const members = idx === undefined ? [dev.rank] : graph.groups[st.axis]![idx]!;
     return members.every((x) => x === dev.rank || !simulated.has(x));
   };
   const collDur = (st: Collective) => {
     const idx = dev.groups[st.axis];
-    const members = idx === undefined ? [dev.rank] : graph.groups[st.axis][idx]!;
+    const members = idx === undefined ? [dev.rank] : graph.groups[st.axis]![idx]!;
     const n = members.length;
     return (st.bytes * (st.op === 'all-reduce' ? (2 * (n - 1)) / n : (n - 1) / n)) / bw(members);
   };

@@ -23,7 +23,16 @@ export const GRAPH_VERSION = 2;
  * is no mesh axis: the first and last pipeline stage of one tensor rank and replica,
  * which hold separate copies of tied embeddings (their gradients are summed).
  */
-export type Axis = MeshAxis | 'embedding';
+export type Axis = MeshAxis | 'embedding' | ExpertAxis;
+
+/**
+ * The groups of the expert grid (src/mesh.ts `expertGroupsAlong`; docs/language.md "Expert
+ * parallelism"), present when the model has MoE layers: `expert` exchanges tokens (the
+ * all-to-alls of dispatch and combine), `expert_data` holds replicas of one expert shard (the
+ * expert gradients' all-reduce), `expert_tensor` splits each expert's width.
+ */
+export type ExpertAxis = 'expert' | 'expert_data' | 'expert_tensor';
+export const EXPERT_AXES: readonly ExpertAxis[] = ['expert', 'expert_data', 'expert_tensor'];
 
 export interface Graph {
   format: typeof GRAPH_FORMAT;
@@ -40,7 +49,7 @@ export interface Graph {
    * pipeline stage when tied embeddings are split across them; it is numbered as the
    * pipeline groups are.
    */
-  groups: Record<Axis, number[][]>;
+  groups: Record<MeshAxis | 'embedding', number[][]> & Partial<Record<ExpertAxis, number[][]>>;
   tensors: GraphTensor[];
   /** Step lists instanced per layer (`{l}` in tensor names is the layer index). */
   blocks: Record<string, Step[]>;
@@ -72,6 +81,8 @@ export interface GraphMesh {
   virtual: number;
   gpu: string;
   gpusPerNode: number;
+  /** MoE models: the expert grid regrouping each stage's tensor × data ranks (plan.experts). */
+  experts?: { tensor: number; expert: number; data: number };
   /** Layer ranges of the virtual stages (pipeline × virtual of them), in order. */
   stages: { index: number; rank: number; firstLayer: number; lastLayer: number }[];
 }
@@ -95,8 +106,8 @@ export interface Shard {
   /** Dimension of the global shape that is split; -1: the flattened tensor (ZeRO). */
   dim: number;
   parts: number;
-  /** The mesh axis whose coordinate is the shard index. */
-  over: MeshAxis;
+  /** The mesh axis whose coordinate is the shard index (routed experts: an axis of the expert grid). */
+  over: MeshAxis | ExpertAxis;
   /** Consecutive ranks holding the same shard (KV heads replicated when tensor > kv_heads): index = floor(rank / replicas). */
   replicas?: number;
 }
@@ -116,6 +127,8 @@ export interface GraphTensor {
   bytes: number;
   /** Pipeline ranks whose devices own it. */
   owners: number[];
+  /** `layer` scope in a model whose layers differ: the layer ranges (inclusive) that have it; absent: every layer. */
+  layers?: [number, number][];
 }
 
 export type ComputeKind =
@@ -129,6 +142,12 @@ export type ComputeKind =
   | 'mlp-up'
   | 'mlp-act'
   | 'mlp-down'
+  /** MoE: the router's logits and top-k choice (hidden → experts). */
+  | 'router'
+  /** MoE: the routed experts this rank holds, on the tokens dispatched to it. */
+  | 'expert-up'
+  | 'expert-act'
+  | 'expert-down'
   | 'final-norm'
   | 'head'
   | 'loss'
@@ -160,7 +179,7 @@ export type Step =
   | { op: 'block'; block: string; layers: [number, number]; microbatch?: number; reverse?: boolean }
   /** Point-to-point between pipeline neighbours of the same tensor rank and replica. */
   | { op: 'send' | 'recv'; peer: 'next' | 'prev'; tensor: string; microbatch?: number; bytes: number }
-  /** A collective over the device's group along `axis`. `all-to-all` is not lowered yet (expert parallelism will). */
+  /** A collective over the device's group along `axis`; `all-to-all` (MoE dispatch and combine): `bytes` are this rank's tokens for every member, its own share included (the simulation and the cost model charge the (n − 1)/n that leave it). */
   | { op: CollectiveOp; axis: Axis; tensor: string; bytes: number; microbatch?: number }
   /** Marks the start of a schedule action (for pictures and the simulation's grid). */
   | { op: 'action'; action: string };

@@ -521,6 +521,10 @@ function checkModel(c: Checker, v: unknown): ModelFacts | undefined {
   return { layers, vocab, maxSeq, kvHeads: layer.kvHeads, headDim: layer.headDim };
 }
 
+/** Why the runtime refuses a kind of layer that the compiler lowers for the generic engine. */
+const UNSUPPORTED = (what: string) =>
+  `is not run by the WebGPU runtime (${what}): compile the plan for engine = generic, where check, compile, report and the exports handle it`;
+
 /** A layer's attention and MLP (both required in `model.layer`, optional in an override). */
 function checkLayer(
   c: Checker,
@@ -536,7 +540,11 @@ function checkLayer(
   if (required || att !== undefined) {
     const a = c.obj(att, `${p}.attention`);
     if (a) {
-      c.oneOf(own(a, 'kind'), `${p}.attention.kind`, ['gqa']);
+      // The compiler lowers MLA and sliding windows (engine = generic); the runtime does not run them yet.
+      if (own(a, 'kind') === 'mla') c.fail(`${p}.attention.kind`, 'mla', UNSUPPORTED('MLA attention'));
+      else c.oneOf(own(a, 'kind'), `${p}.attention.kind`, ['gqa']);
+      if (own(a, 'window') !== undefined) c.fail(`${p}.attention.window`, own(a, 'window'), UNSUPPORTED('sliding-window attention'));
+      if (own(a, 'sinks') !== undefined) c.fail(`${p}.attention.sinks`, own(a, 'sinks'), UNSUPPORTED('attention sinks'));
       const heads = c.int(own(a, 'heads'), `${p}.attention.heads`, 1, hidden ?? Number.MAX_SAFE_INTEGER);
       const kvHeads = c.int(own(a, 'kvHeads'), `${p}.attention.kvHeads`, 1, heads ?? Number.MAX_SAFE_INTEGER);
       if (heads !== undefined && kvHeads !== undefined && heads % kvHeads !== 0)
@@ -549,9 +557,12 @@ function checkLayer(
   if (required || mlp !== undefined) {
     const m = c.obj(mlp, `${p}.mlp`);
     if (m) {
-      c.oneOf(own(m, 'kind'), `${p}.mlp.kind`, ['dense']);
-      c.oneOf(own(m, 'activation'), `${p}.mlp.activation`, ['swiglu', 'gelu']);
-      c.int(own(m, 'ffn'), `${p}.mlp.ffn`, 1, LIMITS.graphDim, 'graphDim');
+      if (own(m, 'kind') === 'moe') c.fail(`${p}.mlp.kind`, 'moe', UNSUPPORTED('Mixture-of-Experts layers'));
+      else {
+        c.oneOf(own(m, 'kind'), `${p}.mlp.kind`, ['dense']);
+        c.oneOf(own(m, 'activation'), `${p}.mlp.activation`, ['swiglu', 'gelu']);
+        c.int(own(m, 'ffn'), `${p}.mlp.ffn`, 1, LIMITS.graphDim, 'graphDim');
+      }
     }
   }
   return out;

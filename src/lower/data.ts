@@ -6,16 +6,37 @@
  *    all-gather of the updated weights (Megatron's distributed optimizer, ZeRO-1/2);
  *  - zero 3: gradients were reduce-scattered layer by layer in backward; weights are
  *    gathered before use, so only the optimizer on the shard remains.
- * Tied embeddings split over the first and last stage first sum their gradients.
+ * Tied embeddings split over the first and last stage first sum their gradients. A MoE
+ * model's expert gradients sync over the expert-data group instead (`syncParams`).
  */
 import { bytesPerElement } from '../facts/dtypes.js';
 import type { Step } from '../graph/types.js';
 import { deviceParams } from '../memory/params.js';
 import type { Stage, TrainPlan } from '../plan.js';
-import { splitTiedEmbeddings } from './mesh.js';
+import { layerRuns } from '../model.js';
+import { layerShardParams } from './layer.js';
+import { hasExperts, splitTiedEmbeddings } from './mesh.js';
+
+/**
+ * A stage's parameters on one rank, as the data group and the expert-data group replicate
+ * them: a MoE model's routed experts (each rank holds experts / expert of them, each split over
+ * expert_tensor) sync over their expert-data replicas, everything else over data.
+ */
+export function syncParams(plan: TrainPlan, stage: Stage): { dense: number; experts: number } {
+  const dp = deviceParams(plan, stage);
+  if (!hasExperts(plan)) return { dense: dp.total, experts: 0 };
+  let dense = dp.total - dp.layers;
+  let experts = 0;
+  for (const r of layerRuns(plan.model, stage.firstLayer, stage.firstLayer + stage.layers - 1)) {
+    const p = layerShardParams(plan, r.layer);
+    dense += (r.last - r.first + 1) * p.dense;
+    experts += (r.last - r.first + 1) * p.experts;
+  }
+  return { dense, experts };
+}
 
 export function gradientSyncSteps(plan: TrainPlan, stage: Stage): Step[] {
-  const params = deviceParams(plan, stage).total;
+  const { dense: params, experts } = syncParams(plan, stage);
   const gradBytes = params * bytesPerElement(plan.gradDtype);
   const weightBytes = params * bytesPerElement(plan.precision);
   const steps: Step[] = [];
@@ -33,7 +54,15 @@ export function gradientSyncSteps(plan: TrainPlan, stage: Stage): Step[] {
     if (plan.zero === 0) steps.push({ op: 'all-reduce', axis: 'data', tensor: 'grad.*', bytes: gradBytes });
     else if (plan.zero <= 2) steps.push({ op: 'reduce-scatter', axis: 'data', tensor: 'grad.*', bytes: gradBytes });
   }
-  const shard = plan.zero >= 1 && d > 1 ? Math.ceil(params / d) : params;
+  // Expert gradients: the same, over the expert-data group (Megatron-Core's expert data parallelism).
+  const ed = plan.experts.data;
+  if (experts > 0 && ed > 1) {
+    const bytes = experts * bytesPerElement(plan.gradDtype);
+    if (plan.zero === 0) steps.push({ op: 'all-reduce', axis: 'expert_data', tensor: 'grad.experts', bytes });
+    else if (plan.zero <= 2) steps.push({ op: 'reduce-scatter', axis: 'expert_data', tensor: 'grad.experts', bytes });
+  }
+  const expertShard = plan.zero >= 1 && ed > 1 ? Math.ceil(experts / ed) : experts;
+  const shard = (plan.zero >= 1 && d > 1 ? Math.ceil(params / d) : params) + expertShard;
   // Adam: about 10 FLOPs per parameter (moments, bias correction, update).
   steps.push({
     op: 'compute',
@@ -44,5 +73,7 @@ export function gradientSyncSteps(plan: TrainPlan, stage: Stage): Step[] {
     flops: 10 * shard,
   });
   if (d > 1 && (plan.zero === 1 || plan.zero === 2)) steps.push({ op: 'all-gather', axis: 'data', tensor: '*', bytes: weightBytes });
+  if (experts > 0 && ed > 1 && (plan.zero === 1 || plan.zero === 2))
+    steps.push({ op: 'all-gather', axis: 'expert_data', tensor: 'experts', bytes: experts * bytesPerElement(plan.precision) });
   return steps;
 }

@@ -11,8 +11,8 @@ import { webgpuLayout } from '../memory/webgpu.js';
 import type { MemoryPlan } from '../memory/types.js';
 import type { CheckedPlan, ServePlan, TrainPlan } from '../plan.js';
 import { gradientSyncSteps } from './data.js';
-import { serveBlocks, trainBlocks } from './layer.js';
-import { lowerMesh } from './mesh.js';
+import { blockRuns, serveBlocks, trainBlocks } from './layer.js';
+import { hasExperts, lowerMesh } from './mesh.js';
 import { axesOf } from '../mesh.js';
 import { pipelineSteps, virtualStages } from './pipeline.js';
 import { scheduleFor } from '../schedules/index.js';
@@ -47,6 +47,12 @@ export function lower(plan: CheckedPlan, memory: MemoryPlan): Graph {
       tiedEmbeddings: model.tiedEmbeddings,
       normEps: model.normEps,
       ropeTheta: model.ropeTheta,
+      // The newer model facts, only where the model has them (absent = default).
+      ...(model.qkvBias !== undefined ? { qkvBias: model.qkvBias } : {}),
+      ...(model.normsPerLayer !== undefined ? { normsPerLayer: model.normsPerLayer } : {}),
+      ...(model.qkNorm !== undefined ? { qkNorm: model.qkNorm } : {}),
+      ...(model.ropeScaling !== undefined ? { ropeScaling: model.ropeScaling } : {}),
+      ...(model.quant !== undefined ? { quant: model.quant } : {}),
       layer: model.layer,
       ...(model.overrides ? { overrides: model.overrides } : {}),
       params: countParams(model),
@@ -56,6 +62,7 @@ export function lower(plan: CheckedPlan, memory: MemoryPlan): Graph {
       virtual: plan.mode === 'train' ? plan.virtual : 1,
       gpu: plan.cluster.gpu.id,
       gpusPerNode: plan.cluster.gpusPerNode,
+      ...(hasExperts(plan) ? { experts: { ...plan.experts } } : {}),
       stages,
     },
     devices: mesh.devices.map((d) => {
@@ -176,7 +183,7 @@ function lowerServe(plan: ServePlan): Lowered {
       } else {
         steps.push({ op: 'recv', peer: 'prev', tensor: 'hidden', bytes: T * h * e });
       }
-      steps.push({ op: 'block', block: `layer.${name}`, layers: [stage.firstLayer, stage.lastLayer] });
+      steps.push(...blockRuns(plan, name, stage.firstLayer, stage.lastLayer));
       if (stage.hasOutput) {
         // Only the last position of each sequence needs logits.
         const rows = name === 'prefill' ? 1 : B;

@@ -1,18 +1,26 @@
 /**
- * One transformer layer as a block template, with tensor parallelism applied
- * (Megatron-LM): column-parallel QKV and MLP-up, row-parallel output projection and
- * MLP-down, an all-reduce after each row-parallel layer in forward and after each
- * column-parallel layer in backward; with sequence parallelism each all-reduce
- * becomes a reduce-scatter, and an all-gather precedes each column-parallel layer.
- * FLOPs are per device (2 × multiply-adds), with T tokens per pass, from the cost model's
- * per-layer count (src/cost/flops.ts `layerFlops`), so that graph and estimate agree.
+ * Transformer layers as block templates, with tensor parallelism applied (Megatron-LM):
+ * column-parallel QKV and MLP-up, row-parallel output projection and MLP-down, an all-reduce
+ * after each row-parallel layer in forward and after each column-parallel layer in backward;
+ * with sequence parallelism each all-reduce becomes a reduce-scatter, and an all-gather
+ * precedes each column-parallel layer. FLOPs are per device (2 × multiply-adds), with T
+ * tokens per pass, from the cost model's per-layer count (src/cost/flops.ts `layerFlops`), so
+ * that graph and estimate agree.
+ *
+ * A model whose layers differ (MoE after leading dense layers, sliding-window and global
+ * attention, MLA) gets one block template per distinct layer structure (`layerBlocks`); the
+ * programs instance each over its runs of layers (`blockRuns`). A MoE layer's MLP is
+ * Megatron-Core's all-to-all token dispatcher: the router on the rank's own tokens, an
+ * all-to-all over the expert group (dispatch), an all-gather over the expert-tensor group,
+ * the rank's experts, a reduce-scatter, an all-to-all back (combine); backward runs the
+ * conjugates (docs/language.md "Expert parallelism", docs/graph.md).
  */
-import { decodeDims, layerFlops, prefillDims, trainDims, type Dims } from '../cost/flops.js';
+import { decodeDims, layerFlops, prefillDims, routedPerToken, trainDims, type Dims } from '../cost/flops.js';
 import { bytesPerElement } from '../facts/dtypes.js';
-import type { Pass, Step } from '../graph/types.js';
+import type { Axis, Pass, Step } from '../graph/types.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { layerParams } from '../memory/params.js';
-import { shardLayer, uniformLayer } from '../model.js';
+import { describeLayer, gatedMlp, layerRuns, sameLayer, shardLayer, type LayerSpec, type MoeMlp } from '../model.js';
 
 const W = (name: string) => `layers.{l}.${name}`;
 
@@ -27,26 +35,125 @@ function compute(
   return { op: 'compute', kind, pass, reads, writes, flops: Math.round(flops), ...extra };
 }
 
-/** The forward of one layer (also used, with pass = 'recompute', for full recomputation). */
-function forwardSteps(
+/** One distinct layer structure of the model and the suffix of its blocks' names ('' for the model's default layer). */
+export interface LayerBlock {
+  layer: LayerSpec;
+  suffix: string;
+}
+
+/** `layer.forward`, or `layer.forward.mla-dense` for a layer structure other than the default. */
+export function blockName(phase: string, suffix: string): string {
+  return suffix ? `layer.${phase}.${suffix}` : `layer.${phase}`;
+}
+
+function tag(layer: LayerSpec): string {
+  const a = layer.attention;
+  const att = a.kind === 'mla' ? 'mla' : a.window !== undefined ? `window${a.window}` : 'full';
+  return `${att}-${layer.mlp.kind}`;
+}
+
+/** The distinct layer structures of the model, the default layer first (its blocks keep the plain names). */
+export function layerBlocks(plan: CheckedPlan): LayerBlock[] {
+  const out: LayerBlock[] = [{ layer: plan.model.layer, suffix: '' }];
+  for (const r of layerRuns(plan.model)) {
+    if (out.some((b) => sameLayer(b.layer, r.layer))) continue;
+    let suffix = tag(r.layer);
+    if (out.some((b) => b.suffix === suffix)) suffix = `${suffix}-${out.length}`;
+    out.push({ layer: r.layer, suffix });
+  }
+  return out;
+}
+
+/** The block steps that run layers first … last in `phase`: one per run of alike layers (reversed for backward). */
+export function blockRuns(
   plan: CheckedPlan,
-  dims: Dims,
-  pass: Pass,
-  opts: { sp: boolean; hiddenBytes: number; kv?: 'write' | 'read'; alloc?: string[]; free?: string[] },
+  phase: string,
+  first: number,
+  last: number,
+  extra: { microbatch?: number; reverse?: boolean } = {},
 ): Step[] {
+  const blocks = layerBlocks(plan);
+  const steps: Step[] = layerRuns(plan.model, first, last).map((r) => ({
+    op: 'block',
+    block: blockName(phase, blocks.find((b) => sameLayer(b.layer, r.layer))!.suffix),
+    layers: [r.first, r.last],
+    ...extra,
+  }));
+  return extra.reverse ? steps.reverse() : steps;
+}
+
+/** The per-op FLOPs of one layer on one device: layerFlops' fields, a MoE layer's split into its steps. */
+export interface LayerOpFlops extends ReturnType<typeof layerFlops> {
+  /** MoE: the routed experts on this rank (layerFlops' mlpUp, mlpDown and their part of act). */
+  expertUp: number;
+  expertAct: number;
+  expertDown: number;
+}
+
+/** Tokens one rank routes in a MoE layer: its 1/t share of the pass's T tokens (each token is routed once). */
+export function routedTokens(plan: CheckedPlan, T: number): number {
+  return Math.ceil(T / plan.mesh.tensor);
+}
+
+/**
+ * FLOPs of one layer's forward on one device, from the cost model's `layerFlops` with the layer's
+ * per-rank facts (plan.derived.layers). A MoE layer's routed experts become the expert steps and
+ * its shared experts the mlp steps (layerFlops' `shared`, split 2:1 or 1:1 between up and down
+ * as the projections are).
+ */
+export function layerOpFlops(plan: CheckedPlan, layer: LayerSpec, dims: Dims): LayerOpFlops {
+  const facts = plan.derived.layers.find((f) => sameLayer(f.layer, layer));
+  if (!facts) throw new Error(`lowering: layer structure '${describeLayer(layer)}' has no per-rank facts`);
+  const f = layerFlops(plan, dims, facts);
+  const m = shardLayer(layer, plan.mesh.tensor).mlp;
+  if (m.kind === 'dense') return { ...f, expertUp: 0, expertAct: 0, expertDown: 0 };
+  const routed = routedPerToken(plan, m.topK) * m.expertFfn;
+  const sharedWidth = m.sharedExperts * m.sharedFfn;
+  const upShare = gatedMlp(m.activation) ? 2 / 3 : 1 / 2;
+  const act = (w: number) => (routed + sharedWidth > 0 ? (f.act * w) / (routed + sharedWidth) : 0);
+  return {
+    ...f,
+    expertUp: f.mlpUp,
+    expertDown: f.mlpDown,
+    expertAct: act(routed),
+    mlpUp: f.shared * upShare,
+    mlpDown: f.shared * (1 - upShare),
+    act: act(sharedWidth),
+  };
+}
+
+interface Opts {
+  sp: boolean;
+  /** Bytes per activation element. */
+  elem: number;
+  kv?: 'write' | 'read';
+  alloc?: string[];
+  free?: string[];
+}
+
+/** The weights the QKV step reads: q, k, v for grouped-query attention; MLA's down and up projections. */
+function qkvWeights(layer: LayerSpec): string[] {
+  const a = layer.attention;
+  if (a.kind === 'gqa') return [W('attn.q.weight'), W('attn.k.weight'), W('attn.v.weight')];
+  const q = a.qLoraRank > 0 ? [W('attn.q_a.weight'), W('attn.q_b.weight')] : [W('attn.q.weight')];
+  return [...q, W('attn.kv_a.weight'), W('attn.kv_b.weight')];
+}
+
+/** The forward of one layer (also used, with pass = 'recompute', for full recomputation). */
+function forwardSteps(plan: CheckedPlan, layer: LayerSpec, dims: Dims, pass: Pass, opts: Opts): Step[] {
   const t = plan.mesh.tensor;
-  const f = layerFlops(plan, dims);
-  const layer = uniformLayer(plan.model, 'lowering');
+  const f = layerOpFlops(plan, layer, dims);
   const rope = plan.model.positions === 'rope';
+  const hiddenBytes = dims.T * plan.model.hidden * opts.elem;
   const steps: Step[] = [];
   const collective = (op: 'all-reduce' | 'reduce-scatter' | 'all-gather', tensor: string) => {
-    if (t > 1) steps.push({ op, axis: 'tensor', tensor, bytes: opts.hiddenBytes });
+    if (t > 1) steps.push({ op, axis: 'tensor', tensor, bytes: hiddenBytes });
   };
   steps.push(
     compute('norm', pass, ['hidden', W('attn_norm.weight')], ['x'], f.norm / (opts.sp ? t : 1), opts.alloc ? { alloc: opts.alloc } : {}),
   );
   if (opts.sp) collective('all-gather', 'x');
-  steps.push(compute('qkv', pass, ['x', W('attn.q.weight'), W('attn.k.weight'), W('attn.v.weight')], ['q', 'k', 'v'], f.qkv));
+  steps.push(compute('qkv', pass, ['x', ...qkvWeights(layer)], ['q', 'k', 'v'], f.qkv));
   if (rope) steps.push(compute('rope', pass, ['q', 'k'], ['q', 'k'], f.rope));
   const attnReads = opts.kv === 'read' ? ['q', 'k', 'v', 'kv.{l}'] : ['q', 'k', 'v'];
   const attnWrites = opts.kv ? ['attn', 'kv.{l}'] : ['attn'];
@@ -55,18 +162,155 @@ function forwardSteps(
   collective(opts.sp ? 'reduce-scatter' : 'all-reduce', 'y');
   steps.push(compute('residual', pass, ['hidden', 'y'], ['hidden'], f.residual / (opts.sp ? t : 1)));
   steps.push(compute('norm', pass, ['hidden', W('mlp_norm.weight')], ['x'], f.norm / (opts.sp ? t : 1)));
+  const end = opts.free ? { free: opts.free } : {};
+  if (layer.mlp.kind === 'moe') {
+    steps.push(...moeForward(plan, layer.mlp, dims, pass, f, opts));
+    return steps;
+  }
   if (opts.sp) collective('all-gather', 'x');
-  const up = layer.mlp.activation === 'swiglu' ? [W('mlp.gate.weight'), W('mlp.up.weight')] : [W('mlp.up.weight')];
+  const up = gatedMlp(layer.mlp.activation) ? [W('mlp.gate.weight'), W('mlp.up.weight')] : [W('mlp.up.weight')];
   steps.push(compute('mlp-up', pass, ['x', ...up], ['u'], f.mlpUp));
   steps.push(compute('mlp-act', pass, ['u'], ['u'], f.act));
   steps.push(compute('mlp-down', pass, ['u', W('mlp.down.weight')], ['y'], f.mlpDown));
   collective(opts.sp ? 'reduce-scatter' : 'all-reduce', 'y');
-  steps.push(compute('residual', pass, ['hidden', 'y'], ['hidden'], f.residual / (opts.sp ? t : 1), opts.free ? { free: opts.free } : {}));
+  steps.push(compute('residual', pass, ['hidden', 'y'], ['hidden'], f.residual / (opts.sp ? t : 1), end));
   return steps;
 }
 
-/** Training: `layer.forward`, `layer.backward` (with recomputation as the plan says). */
+/**
+ * The bytes of a MoE layer's collectives on one rank: each of its Tr routed tokens goes to k
+ * experts, so an all-to-all carries Tr·k·h·bytes (the (E−1)/E that leave the rank are charged by
+ * the simulation and the cost model: anchors §1.5, derived for uniform routing); the expert-tensor
+ * all-gather and reduce-scatter carry the tokens of all its `expert_tensor` ranks.
+ */
+export function moeBytes(
+  plan: CheckedPlan,
+  mlp: MoeMlp,
+  T: number,
+  elem: number,
+): { dispatch: number; expertTensor: number; tensor: number } {
+  // Training with a capacity factor pads each expert's share to capacity: the all-to-alls carry the padding too.
+  const dispatch = Math.ceil(routedTokens(plan, T) * routedPerToken(plan, mlp.topK)) * plan.model.hidden * elem;
+  return { dispatch, expertTensor: plan.experts.tensor * dispatch, tensor: T * plan.model.hidden * elem };
+}
+
+/** The routed-expert weights one rank reads (its experts' shard) and the shared experts' (tensor-split). */
+function expertWeights(mlp: MoeMlp): { up: string[]; down: string; sharedUp: string[]; sharedDown: string } {
+  const gated = gatedMlp(mlp.activation);
+  return {
+    up: gated ? [W('mlp.experts.gate.weight'), W('mlp.experts.up.weight')] : [W('mlp.experts.up.weight')],
+    down: W('mlp.experts.down.weight'),
+    sharedUp: gated ? [W('mlp.shared.gate.weight'), W('mlp.shared.up.weight')] : [W('mlp.shared.up.weight')],
+    sharedDown: W('mlp.shared.down.weight'),
+  };
+}
+
+/**
+ * A MoE MLP's forward after its norm. Tokens: with sequence parallelism each tensor rank already
+ * holds its own T/t; otherwise the tensor ranks hold the same T tokens, each routes its 1/t slice
+ * and an all-gather over the tensor group restores them all at the end. The shared experts are a
+ * tensor-split MLP on all T tokens (all-gathered first under sequence parallelism), their output
+ * reduce-scattered onto the slices.
+ */
+function moeForward(plan: CheckedPlan, mlp: MoeMlp, dims: Dims, pass: Pass, f: LayerOpFlops, opts: Opts): Step[] {
+  const t = plan.mesh.tensor;
+  const { expert: ep, tensor: etp } = plan.experts;
+  const b = moeBytes(plan, mlp, dims.T, opts.elem);
+  const w = expertWeights(mlp);
+  const steps: Step[] = [];
+  const coll = (
+    op: 'all-reduce' | 'reduce-scatter' | 'all-gather' | 'all-to-all',
+    axis: Axis,
+    tensor: string,
+    bytes: number,
+    n: number,
+  ) => {
+    if (n > 1) steps.push({ op, axis, tensor, bytes });
+  };
+  const residualReads = ['hidden', 'y'];
+  if (mlp.sharedExperts > 0) {
+    if (opts.sp) coll('all-gather', 'tensor', 'x', b.tensor, t);
+    steps.push(compute('mlp-up', pass, ['x', ...w.sharedUp], ['u'], f.mlpUp));
+    steps.push(compute('mlp-act', pass, ['u'], ['u'], f.act));
+    steps.push(compute('mlp-down', pass, ['u', w.sharedDown], ['s'], f.mlpDown));
+    coll('reduce-scatter', 'tensor', 's', b.tensor, t);
+    residualReads.push('s');
+  }
+  steps.push(compute('router', pass, ['x', W('mlp.router.weight')], ['routes', 'dispatch'], f.router));
+  coll('all-to-all', 'expert', 'dispatch', b.dispatch, ep);
+  coll('all-gather', 'expert_tensor', 'dispatch', b.expertTensor, etp);
+  steps.push(compute('expert-up', pass, ['dispatch', ...w.up], ['ue'], f.expertUp));
+  steps.push(compute('expert-act', pass, ['ue'], ['ue'], f.expertAct));
+  steps.push(compute('expert-down', pass, ['ue', w.down], ['y'], f.expertDown));
+  coll('reduce-scatter', 'expert_tensor', 'y', b.expertTensor, etp);
+  coll('all-to-all', 'expert', 'y', b.dispatch, ep);
+  // The combine weighs each token's k expert outputs and adds the shared experts' (on the rank's tokens).
+  const sliced = t > 1 ? t : 1;
+  steps.push(
+    compute('residual', pass, [...residualReads, 'routes'], ['hidden'], f.residual / sliced, opts.free ? { free: opts.free } : {}),
+  );
+  if (!opts.sp) coll('all-gather', 'tensor', 'hidden', b.tensor, t);
+  return steps;
+}
+
+/** A MoE MLP's backward down to its norm: the conjugate of moeForward, in reverse. */
+function moeBackward(plan: TrainPlan, mlp: MoeMlp, dims: Dims, f: LayerOpFlops, act: string, sp: boolean, elem: number): Step[] {
+  const t = plan.mesh.tensor;
+  const { expert: ep, tensor: etp } = plan.experts;
+  const b = moeBytes(plan, mlp, dims.T, elem);
+  const w = expertWeights(mlp);
+  const steps: Step[] = [];
+  const coll = (
+    op: 'all-reduce' | 'reduce-scatter' | 'all-gather' | 'all-to-all',
+    axis: Axis,
+    tensor: string,
+    bytes: number,
+    n: number,
+  ) => {
+    if (n > 1) steps.push({ op, axis, tensor, bytes });
+  };
+  if (!sp) coll('reduce-scatter', 'tensor', 'grad.y', b.tensor, t);
+  coll('all-to-all', 'expert', 'grad.y', b.dispatch, ep);
+  coll('all-gather', 'expert_tensor', 'grad.y', b.expertTensor, etp);
+  steps.push(compute('expert-down', 'backward', ['grad.y', w.down, act], ['grad.ue', `grad.${w.down}`], 2 * f.expertDown));
+  steps.push(compute('expert-act', 'backward', ['grad.ue', act], ['grad.ue'], f.expertAct));
+  steps.push(compute('expert-up', 'backward', ['grad.ue', act], ['grad.dispatch', `grad.${w.up.at(-1)!}`], 2 * f.expertUp));
+  coll('reduce-scatter', 'expert_tensor', 'grad.dispatch', b.expertTensor, etp);
+  coll('all-to-all', 'expert', 'grad.dispatch', b.dispatch, ep);
+  steps.push(compute('router', 'backward', ['grad.dispatch', act], ['grad.x', `grad.${W('mlp.router.weight')}`], 2 * f.router));
+  if (mlp.sharedExperts > 0) {
+    coll('all-gather', 'tensor', 'grad.s', b.tensor, t);
+    steps.push(compute('mlp-down', 'backward', ['grad.s', w.sharedDown, act], ['grad.u', `grad.${w.sharedDown}`], 2 * f.mlpDown));
+    steps.push(compute('mlp-act', 'backward', ['grad.u', act], ['grad.u'], f.act));
+    steps.push(compute('mlp-up', 'backward', ['grad.u', act], ['grad.x', `grad.${w.sharedUp.at(-1)!}`], 2 * f.mlpUp));
+  }
+  // The input's gradient: a slice per rank under sequence parallelism; else partial sums of the replicated input.
+  if (sp) {
+    if (mlp.sharedExperts > 0) coll('reduce-scatter', 'tensor', 'grad.x', b.tensor, t);
+  } else coll('all-reduce', 'tensor', 'grad.x', b.tensor, t);
+  return steps;
+}
+
+/** Parameters of one layer on one rank, split into what the data group and the expert-data group each replicate. */
+export function layerShardParams(plan: CheckedPlan, layer: LayerSpec): { dense: number; experts: number } {
+  const shard = layerParams(plan.model, shardLayer(layer, plan.mesh.tensor));
+  if (layer.mlp.kind !== 'moe') return { dense: shard.total, experts: 0 };
+  const { tensor: etp, expert: ep } = plan.experts;
+  return { dense: shard.total - shard.routed, experts: layerParams(plan.model, layer).routed / (etp * ep) };
+}
+
+/** Training: `layer.forward`, `layer.backward` (with recomputation as the plan says), per layer structure. */
 export function trainBlocks(plan: TrainPlan): Record<string, Step[]> {
+  const out: Record<string, Step[]> = {};
+  for (const b of layerBlocks(plan)) {
+    const steps = trainLayerBlocks(plan, b.layer);
+    out[blockName('forward', b.suffix)] = steps.forward;
+    out[blockName('backward', b.suffix)] = steps.backward;
+  }
+  return out;
+}
+
+function trainLayerBlocks(plan: TrainPlan, layer: LayerSpec): { forward: Step[]; backward: Step[] } {
   const t = plan.mesh.tensor;
   const sp = plan.sequenceParallel && t > 1;
   const dims = trainDims(plan);
@@ -74,60 +318,70 @@ export function trainBlocks(plan: TrainPlan): Record<string, Step[]> {
   const hiddenBytes = dims.T * plan.model.hidden * e;
   const act = 'act.{l}.mb{m}';
   const zero3 = plan.zero >= 3 && plan.mesh.data > 1;
-  // ZeRO-3 gathers each layer's weights before use and reduce-scatters its gradients after.
-  const layerShard = layerParams(plan.model, shardLayer(uniformLayer(plan.model, 'lowering'), t)).total;
-  const gatherBytes = layerShard * e;
+  // ZeRO-3 gathers each layer's weights before use and reduce-scatters its gradients after;
+  // a MoE layer's expert weights over their expert-data replicas.
+  const shard = layerShardParams(plan, layer);
+  const edp = plan.experts.data;
+  const gathers = (tensor: string, bytes: (n: number) => number, op: 'all-gather' | 'reduce-scatter'): Step[] => [
+    ...(shard.dense > 0 ? [{ op, axis: 'data', tensor, bytes: bytes(shard.dense) } as Step] : []),
+    ...(shard.experts > 0 && edp > 1
+      ? [{ op, axis: 'expert_data', tensor: `${tensor}.experts`, bytes: bytes(shard.experts) } as Step]
+      : []),
+  ];
   const forward: Step[] = [];
-  if (zero3) forward.push({ op: 'all-gather', axis: 'data', tensor: W('*'), bytes: gatherBytes });
-  forward.push(...forwardSteps(plan, dims, 'forward', { sp, hiddenBytes, alloc: [act] }));
+  if (zero3) forward.push(...gathers(W('*'), (n) => n * e, 'all-gather'));
+  forward.push(...forwardSteps(plan, layer, dims, 'forward', { sp, elem: e, alloc: [act] }));
 
   // Backward: gradients flow in reverse; the conjugate collectives of forward.
-  const f = layerFlops(plan, dims);
+  const f = layerOpFlops(plan, layer, dims);
   const backward: Step[] = [];
-  if (zero3) backward.push({ op: 'all-gather', axis: 'data', tensor: W('*'), bytes: gatherBytes });
-  if (plan.recompute === 'full') backward.push(...forwardSteps(plan, dims, 'recompute', { sp, hiddenBytes }));
+  if (zero3) backward.push(...gathers(W('*'), (n) => n * e, 'all-gather'));
+  if (plan.recompute === 'full') backward.push(...forwardSteps(plan, layer, dims, 'recompute', { sp, elem: e }));
   if (plan.recompute === 'selective') backward.push(compute('attention', 'recompute', ['q', 'k', 'v'], ['attn'], f.attention));
   const collective = (op: 'all-reduce' | 'reduce-scatter' | 'all-gather', tensor: string) => {
     if (t > 1) backward.push({ op, axis: 'tensor', tensor, bytes: hiddenBytes });
   };
   // Each matmul's backward = input gradient + weight gradient, each as costly as its forward.
-  if (sp) collective('all-gather', 'grad.y');
-  backward.push(
-    compute('mlp-down', 'backward', ['grad.y', W('mlp.down.weight'), act], ['grad.u', `grad.${W('mlp.down.weight')}`], 2 * f.mlpDown),
-  );
-  backward.push(compute('mlp-act', 'backward', ['grad.u', act], ['grad.u'], f.act));
-  backward.push(compute('mlp-up', 'backward', ['grad.u', act], ['grad.x', `grad.${W('mlp.up.weight')}`], 2 * f.mlpUp));
-  collective(sp ? 'reduce-scatter' : 'all-reduce', 'grad.x');
+  if (layer.mlp.kind === 'moe') backward.push(...moeBackward(plan, layer.mlp, dims, f, act, sp, e));
+  else {
+    if (sp) collective('all-gather', 'grad.y');
+    backward.push(
+      compute('mlp-down', 'backward', ['grad.y', W('mlp.down.weight'), act], ['grad.u', `grad.${W('mlp.down.weight')}`], 2 * f.mlpDown),
+    );
+    backward.push(compute('mlp-act', 'backward', ['grad.u', act], ['grad.u'], f.act));
+    backward.push(compute('mlp-up', 'backward', ['grad.u', act], ['grad.x', `grad.${W('mlp.up.weight')}`], 2 * f.mlpUp));
+    collective(sp ? 'reduce-scatter' : 'all-reduce', 'grad.x');
+  }
   backward.push(compute('norm', 'backward', ['grad.x', act], ['grad.hidden', `grad.${W('mlp_norm.weight')}`], f.norm));
   if (sp) collective('all-gather', 'grad.hidden');
   backward.push(
     compute('out-proj', 'backward', ['grad.hidden', W('attn.o.weight'), act], ['grad.attn', `grad.${W('attn.o.weight')}`], 2 * f.outProj),
   );
   backward.push(compute('attention', 'backward', ['grad.attn', act], ['grad.q', 'grad.k', 'grad.v'], 2 * f.attention));
-  backward.push(compute('qkv', 'backward', ['grad.q', 'grad.k', 'grad.v', act], ['grad.x', `grad.${W('attn.q.weight')}`], 2 * f.qkv));
+  backward.push(compute('qkv', 'backward', ['grad.q', 'grad.k', 'grad.v', act], ['grad.x', `grad.${qkvWeights(layer)[0]!}`], 2 * f.qkv));
   collective(sp ? 'reduce-scatter' : 'all-reduce', 'grad.x');
   backward.push(compute('norm', 'backward', ['grad.x', act], ['grad.hidden', `grad.${W('attn_norm.weight')}`], f.norm, { free: [act] }));
-  if (zero3)
-    backward.push({ op: 'reduce-scatter', axis: 'data', tensor: `grad.${W('*')}`, bytes: layerShard * bytesPerElement(plan.gradDtype) });
-  return { 'layer.forward': forward, 'layer.backward': backward };
+  if (zero3) backward.push(...gathers(`grad.${W('*')}`, (n) => n * bytesPerElement(plan.gradDtype), 'reduce-scatter'));
+  return { forward, backward };
 }
 
-/** Serving: `layer.prefill` (fills the KV cache) and `layer.decode` (one token per sequence). */
+/** Serving: `layer.prefill` (fills the KV cache) and `layer.decode` (one token per sequence), per layer structure. */
 export function serveBlocks(plan: CheckedPlan & { mode: 'serve' }, prefillScratch: string): Record<string, Step[]> {
   const e = Math.max(2, bytesPerElement(plan.model.dtype));
   const T = plan.batch.maxPrefillTokens;
   // Prompts of seq tokens, prefilled causally; each decode token attends to the whole cache (seq).
   const prefill = prefillDims(T, plan.batch.seq);
   const decode = decodeDims(plan.batch.maxBatch, plan.batch.seq);
-  const h = plan.model.hidden;
-  return {
-    'layer.prefill': forwardSteps(plan, prefill, 'forward', {
+  const out: Record<string, Step[]> = {};
+  for (const b of layerBlocks(plan)) {
+    out[blockName('prefill', b.suffix)] = forwardSteps(plan, b.layer, prefill, 'forward', {
       sp: false,
-      hiddenBytes: T * h * e,
+      elem: e,
       kv: 'write',
       alloc: [prefillScratch],
       free: [prefillScratch],
-    }),
-    'layer.decode': forwardSteps(plan, decode, 'forward', { sp: false, hiddenBytes: plan.batch.maxBatch * h * e, kv: 'read' }),
-  };
+    });
+    out[blockName('decode', b.suffix)] = forwardSteps(plan, b.layer, decode, 'forward', { sp: false, elem: e, kv: 'read' });
+  }
+  return out;
 }

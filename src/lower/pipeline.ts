@@ -9,6 +9,7 @@ import type { GraphMesh, Step } from '../graph/types.js';
 import { stageInput, stageInputGrad } from '../schedules/deadlock.js';
 import { formatAction, type Action, type ScheduleTable } from '../schedules/types.js';
 import type { TrainPlan } from '../plan.js';
+import { blockRuns } from './layer.js';
 
 /** Layer ranges of the virtual stages: stage s's layers split into `virtual` equal chunks; chunk k of rank r is virtual stage k·p + r. */
 export function virtualStages(
@@ -55,7 +56,7 @@ export function pipelineSteps(input: PipelineInput, rank: number): Step[] {
     if (a.kind === 'F') {
       if (a.stage === 0) steps.push(...withMicrobatch(input.embedForward, mb));
       else steps.push({ op: 'recv', peer: 'prev', tensor: stageInput(a.stage), microbatch: mb, bytes });
-      steps.push({ op: 'block', block: 'layer.forward', layers, microbatch: mb });
+      steps.push(...blockRuns(plan, 'forward', layers[0], layers[1], { microbatch: mb }));
       if (a.stage === last) steps.push(...withMicrobatch(input.headForward, mb));
       else steps.push({ op: 'send', peer: 'next', tensor: stageInput(a.stage + 1), microbatch: mb, bytes });
     } else {
@@ -64,7 +65,7 @@ export function pipelineSteps(input: PipelineInput, rank: number): Step[] {
       if (a.kind === 'W') continue;
       if (a.stage === last) steps.push(...withMicrobatch(input.headBackward, mb));
       else steps.push({ op: 'recv', peer: 'next', tensor: stageInputGrad(a.stage + 1), microbatch: mb, bytes });
-      steps.push({ op: 'block', block: 'layer.backward', layers, microbatch: mb, reverse: true });
+      steps.push(...blockRuns(plan, 'backward', layers[0], layers[1], { microbatch: mb, reverse: true }));
       if (a.stage === 0) steps.push(...withMicrobatch(input.embedBackward, mb));
       else steps.push({ op: 'send', peer: 'prev', tensor: stageInputGrad(a.stage), microbatch: mb, bytes });
     }

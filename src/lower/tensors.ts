@@ -7,7 +7,8 @@
 import { bytesPerElement, dtypeBytes, type Dtype } from '../facts/dtypes.js';
 import type { GraphTensor, Shard } from '../graph/types.js';
 import { serveActivations, trainLayerActivationBytes } from '../memory/activations.js';
-import { uniformLayer } from '../model.js';
+import { gatedMlp, layerRuns, sameLayer, type LayerSpec } from '../model.js';
+import { layerBlocks } from './layer.js';
 import type { CheckedPlan, ServePlan, TrainPlan } from '../plan.js';
 import { splitTiedEmbeddings } from './mesh.js';
 
@@ -19,54 +20,115 @@ interface WeightSpec {
   tensorDim?: number;
   /** KV heads replicated when tensor > kv_heads. */
   tensorParts?: number;
+  /** MoE routed experts ([experts, …]): dim 0 split over the expert group, `expertTensorDim` over expert_tensor. */
+  expertTensorDim?: number;
   owners: number[];
+  /** Layer ranges that have it when the model's layers differ. */
+  layers?: [number, number][];
 }
 
-/** The weights, as Megatron shards them (PyTorch Linear layout [out, in]). */
-export function weightSpecs(plan: CheckedPlan): WeightSpec[] {
-  const { model, derived } = plan;
-  const p = plan.mesh.pipeline;
+type LayerWeight = Omit<WeightSpec, 'scope' | 'owners' | 'layers'>;
+
+/** One layer's weights, as Megatron shards them (PyTorch Linear layout [out, in]). */
+function layerWeights(plan: CheckedPlan, layer: LayerSpec): LayerWeight[] {
+  const { model } = plan;
   const h = model.hidden;
-  // A `layer`-scoped tensor has one shape for every layer.
-  const { attention: a, mlp } = uniformLayer(model, 'lowering');
-  const qd = a.heads * a.headDim;
-  const kvd = a.kvHeads * a.headDim;
-  const f = mlp.ffn;
-  const all = Array.from({ length: p }, (_, i) => i);
-  const kvParts = Math.min(plan.mesh.tensor, a.kvHeads);
-  const specs: WeightSpec[] = [];
-  const layer = (name: string, shape: number[], tensorDim?: number, tensorParts?: number) =>
-    specs.push({
+  const out: LayerWeight[] = [];
+  const w = (name: string, shape: number[], tensorDim?: number, tensorParts?: number) =>
+    out.push({
       name: `layers.{l}.${name}`,
-      scope: 'layer',
       shape,
-      owners: all,
       ...(tensorDim === undefined ? {} : { tensorDim }),
       ...(tensorParts === undefined ? {} : { tensorParts }),
     });
   const norm = (prefix: string) => {
-    layer(`${prefix}.weight`, [h]);
-    if (model.norm === 'layernorm') layer(`${prefix}.bias`, [h]);
+    w(`${prefix}.weight`, [h]);
+    if (model.norm === 'layernorm') w(`${prefix}.bias`, [h]);
   };
   norm('attn_norm');
-  layer('attn.q.weight', [qd, h], 0);
-  layer('attn.k.weight', [kvd, h], 0, kvParts);
-  layer('attn.v.weight', [kvd, h], 0, kvParts);
-  layer('attn.o.weight', [h, qd], 1);
-  if (model.bias) {
-    layer('attn.q.bias', [qd], 0);
-    layer('attn.k.bias', [kvd], 0, kvParts);
-    layer('attn.v.bias', [kvd], 0, kvParts);
-    layer('attn.o.bias', [h]);
+  const a = layer.attention;
+  if (a.kind === 'gqa') {
+    const qd = a.heads * a.headDim;
+    const kvd = a.kvHeads * a.headDim;
+    const kvParts = Math.min(plan.mesh.tensor, a.kvHeads);
+    w('attn.q.weight', [qd, h], 0);
+    w('attn.k.weight', [kvd, h], 0, kvParts);
+    w('attn.v.weight', [kvd, h], 0, kvParts);
+    w('attn.o.weight', [h, qd], 1);
+    if (model.bias || model.qkvBias) {
+      w('attn.q.bias', [qd], 0);
+      w('attn.k.bias', [kvd], 0, kvParts);
+      w('attn.v.bias', [kvd], 0, kvParts);
+    }
+    if (model.bias) w('attn.o.bias', [h]);
+  } else {
+    // MLA (DeepSeek-V2/V3): the down-projections and their norms replicated, the per-head up-projections split.
+    const qk = a.qkNopeHeadDim + a.qkRopeHeadDim;
+    if (a.qLoraRank > 0) {
+      w('attn.q_a.weight', [a.qLoraRank, h]);
+      w('attn.q_a_norm.weight', [a.qLoraRank]);
+      w('attn.q_b.weight', [a.heads * qk, a.qLoraRank], 0);
+    } else w('attn.q.weight', [a.heads * qk, h], 0);
+    w('attn.kv_a.weight', [a.kvLoraRank + a.qkRopeHeadDim, h]);
+    w('attn.kv_a_norm.weight', [a.kvLoraRank]);
+    w('attn.kv_b.weight', [a.heads * (a.qkNopeHeadDim + a.vHeadDim), a.kvLoraRank], 0);
+    w('attn.o.weight', [h, a.heads * a.vHeadDim], 1);
   }
   norm('mlp_norm');
-  if (mlp.activation === 'swiglu') layer('mlp.gate.weight', [f, h], 0);
-  layer('mlp.up.weight', [f, h], 0);
-  layer('mlp.down.weight', [h, f], 1);
-  if (model.bias) {
-    if (mlp.activation === 'swiglu') layer('mlp.gate.bias', [f], 0);
-    layer('mlp.up.bias', [f], 0);
-    layer('mlp.down.bias', [h]);
+  const m = layer.mlp;
+  const gated = gatedMlp(m.activation);
+  if (m.kind === 'dense') {
+    const f = m.ffn;
+    if (gated) w('mlp.gate.weight', [f, h], 0);
+    w('mlp.up.weight', [f, h], 0);
+    w('mlp.down.weight', [h, f], 1);
+    if (model.bias) {
+      if (gated) w('mlp.gate.bias', [f], 0);
+      w('mlp.up.bias', [f], 0);
+      w('mlp.down.bias', [h]);
+    }
+    return out;
+  }
+  w('mlp.router.weight', [m.experts, h]);
+  if (m.routerBias) w('mlp.router.bias', [m.experts]);
+  const E = m.experts;
+  const fe = m.expertFfn;
+  const expert = (name: string, shape: number[], expertTensorDim: number) =>
+    out.push({ name: `layers.{l}.${name}`, shape, expertTensorDim });
+  if (gated) expert('mlp.experts.gate.weight', [E, fe, h], 1);
+  expert('mlp.experts.up.weight', [E, fe, h], 1);
+  expert('mlp.experts.down.weight', [E, h, fe], 2);
+  if (m.sharedExperts > 0) {
+    const sf = m.sharedExperts * m.sharedFfn;
+    if (gated) w('mlp.shared.gate.weight', [sf, h], 0);
+    w('mlp.shared.up.weight', [sf, h], 0);
+    w('mlp.shared.down.weight', [h, sf], 1);
+    if (m.sharedGate) w('mlp.shared_gate.weight', [1, h]);
+  }
+  return out;
+}
+
+/** The weights: each layer structure's (with the layer ranges that have them, when layers differ), then the stage tensors. */
+export function weightSpecs(plan: CheckedPlan): WeightSpec[] {
+  const { model, derived } = plan;
+  const p = plan.mesh.pipeline;
+  const h = model.hidden;
+  const all = Array.from({ length: p }, (_, i) => i);
+  const specs: WeightSpec[] = [];
+  const blocks = layerBlocks(plan);
+  if (blocks.length === 1) {
+    // Every layer alike: a `layer`-scoped tensor has one shape for every layer.
+    for (const lw of layerWeights(plan, model.layer)) specs.push({ ...lw, scope: 'layer', owners: all });
+  } else {
+    const runs = layerRuns(model);
+    for (const b of blocks) {
+      const ranges = runs.filter((r) => sameLayer(r.layer, b.layer)).map((r) => [r.first, r.last] as [number, number]);
+      for (const lw of layerWeights(plan, b.layer)) {
+        const same = specs.find((x) => x.name === lw.name && x.shape.join() === lw.shape.join());
+        if (same) same.layers = [...same.layers!, ...ranges].sort((x, y) => x[0] - y[0]);
+        else specs.push({ ...lw, scope: 'layer', owners: all, layers: ranges });
+      }
+    }
   }
   specs.push({ name: 'embedding.weight', scope: 'stage', shape: [derived.vocabPadded, h], tensorDim: 0, owners: [0] });
   if (model.positions === 'learned') specs.push({ name: 'positions.weight', scope: 'stage', shape: [model.maxSeq, h], owners: [0] });
@@ -82,8 +144,17 @@ function elements(shape: (number | string)[]): number {
   return shape.reduce<number>((a, b) => a * (typeof b === 'number' ? b : 1), 1);
 }
 
-function shardsOf(w: WeightSpec, t: number, zeroOver: number): Shard[] {
+function shardsOf(w: WeightSpec, plan: CheckedPlan, zeroOver: number): Shard[] {
+  const t = plan.mesh.tensor;
   const shards: Shard[] = [];
+  if (w.expertTensorDim !== undefined) {
+    // Routed experts: split over the expert group, each expert over expert_tensor, ZeRO over expert data.
+    const { expert, tensor, data } = plan.experts;
+    if (expert > 1) shards.push({ dim: 0, parts: expert, over: 'expert' });
+    if (tensor > 1) shards.push({ dim: w.expertTensorDim, parts: tensor, over: 'expert_tensor' });
+    if (zeroOver > 1 && data > 1) shards.push({ dim: -1, parts: data, over: 'expert_data' });
+    return shards;
+  }
   if (w.tensorDim !== undefined && t > 1) {
     const parts = w.tensorParts ?? t;
     shards.push(parts < t ? { dim: w.tensorDim, parts, over: 'tensor', replicas: t / parts } : { dim: w.tensorDim, parts, over: 'tensor' });
@@ -92,9 +163,18 @@ function shardsOf(w: WeightSpec, t: number, zeroOver: number): Shard[] {
   return shards;
 }
 
-function shardBytes(w: WeightSpec, t: number, zeroOver: number, dtype: Dtype): number {
-  const tp = w.tensorDim !== undefined ? (w.tensorParts ?? t) : 1;
+function shardBytes(w: WeightSpec, plan: CheckedPlan, zeroOver: number, dtype: Dtype): number {
+  if (w.expertTensorDim !== undefined) {
+    const { expert, tensor, data } = plan.experts;
+    return dtypeBytes(Math.ceil(elements(w.shape) / (expert * tensor) / (zeroOver > 1 ? data : 1)), dtype);
+  }
+  const tp = w.tensorDim !== undefined ? (w.tensorParts ?? plan.mesh.tensor) : 1;
   return dtypeBytes(Math.ceil(elements(w.shape) / tp / zeroOver), dtype);
+}
+
+/** The tensor entry's layer ranges, when the model's layers differ. */
+function rangesOf(w: WeightSpec): { layers?: [number, number][] } {
+  return w.layers ? { layers: w.layers } : {};
 }
 
 export function lowerTensors(plan: CheckedPlan): GraphTensor[] {
@@ -116,9 +196,10 @@ function trainTensors(plan: TrainPlan): GraphTensor[] {
       scope: w.scope,
       shape: w.shape,
       dtype: plan.precision,
-      shards: shardsOf(w, t, z3),
-      bytes: shardBytes(w, t, z3, plan.precision),
+      shards: shardsOf(w, plan, z3),
+      bytes: shardBytes(w, plan, z3, plan.precision),
       owners: w.owners,
+      ...rangesOf(w),
     });
     out.push({
       name: `grad.${w.name}`,
@@ -126,9 +207,10 @@ function trainTensors(plan: TrainPlan): GraphTensor[] {
       scope: w.scope,
       shape: w.shape,
       dtype: plan.gradDtype,
-      shards: shardsOf(w, t, z2),
-      bytes: shardBytes(w, t, z2, plan.gradDtype),
+      shards: shardsOf(w, plan, z2),
+      bytes: shardBytes(w, plan, z2, plan.gradDtype),
       owners: w.owners,
+      ...rangesOf(w),
     });
     out.push({
       name: `optim.${w.name}`,
@@ -136,9 +218,10 @@ function trainTensors(plan: TrainPlan): GraphTensor[] {
       scope: w.scope,
       shape: [optimizerCopies, ...w.shape],
       dtype: 'fp32',
-      shards: shardsOf(w, t, z1),
-      bytes: optimizerCopies * shardBytes(w, t, z1, 'fp32'),
+      shards: shardsOf(w, plan, z1),
+      bytes: optimizerCopies * shardBytes(w, plan, z1, 'fp32'),
       owners: w.owners,
+      ...rangesOf(w),
     });
   }
   const all = Array.from({ length: plan.mesh.pipeline }, (_, i) => i);
@@ -192,29 +275,15 @@ function serveTensors(plan: ServePlan): GraphTensor[] {
       scope: w.scope,
       shape: w.shape,
       dtype: plan.model.dtype,
-      shards: shardsOf(w, t, 1),
-      bytes: shardBytes(w, t, 1, plan.model.dtype),
+      shards: shardsOf(w, plan, 1),
+      bytes: shardBytes(w, plan, 1, plan.model.dtype),
       owners: w.owners,
+      ...rangesOf(w),
     });
   }
   const { model, derived } = plan;
   const all = Array.from({ length: plan.mesh.pipeline }, (_, i) => i);
-  const { kvHeads, headDim } = uniformLayer(model, 'lowering').attention;
-  const kvParts = Math.min(t, kvHeads);
-  const kvShards: Shard[] =
-    t > 1
-      ? [kvParts < t ? { dim: 3, parts: kvParts, over: 'tensor', replicas: t / kvParts } : { dim: 3, parts: kvParts, over: 'tensor' }]
-      : [];
-  out.push({
-    name: 'kv.{l}',
-    role: 'kvCache',
-    scope: 'layer',
-    shape: [2, 'batch', 'seq', kvHeads, headDim],
-    dtype: plan.kvDtype,
-    shards: kvShards,
-    bytes: dtypeBytes(2 * plan.batch.maxBatch * plan.batch.seq * derived.kvHeadsPerRank * headDim, plan.kvDtype),
-    owners: all,
-  });
+  out.push(...kvTensors(plan));
   // The prefill peak of one layer (transient: allocated and freed within each layer's prefill).
   const inner = plan.stages.find((st) => !st.hasOutput) ?? { ...plan.stages[0]!, hasOutput: false };
   out.push({
@@ -237,5 +306,62 @@ function serveTensors(plan: ServePlan): GraphTensor[] {
     bytes: plan.batch.maxBatch * (derived.vocabPadded / t) * 4,
     owners: [plan.mesh.pipeline - 1],
   });
+  return out;
+}
+
+/**
+ * The KV cache per layer (`kv.{l}`): [2, batch, seq, kv_heads, head_dim] split over the tensor
+ * ranks as the heads are; a sliding-window layer keeps at most `window` positions; an MLA layer
+ * keeps the compressed latent and the shared rotary key, [batch, seq, kv_lora_rank + rope dim],
+ * whole on every tensor rank (vLLM's MLA cache).
+ */
+function kvTensors(plan: ServePlan): GraphTensor[] {
+  const { model, derived } = plan;
+  const t = plan.mesh.tensor;
+  const all = Array.from({ length: plan.mesh.pipeline }, (_, i) => i);
+  const blocks = layerBlocks(plan);
+  const runs = blocks.length > 1 ? layerRuns(model) : [];
+  const out: GraphTensor[] = [];
+  for (const b of blocks) {
+    const a = b.layer.attention;
+    const ranges =
+      blocks.length > 1
+        ? { layers: runs.filter((r) => sameLayer(r.layer, b.layer)).map((r) => [r.first, r.last] as [number, number]) }
+        : {};
+    const B = plan.batch.maxBatch;
+    if (a.kind === 'mla') {
+      const width = a.kvLoraRank + a.qkRopeHeadDim;
+      out.push({
+        name: 'kv.{l}',
+        role: 'kvCache',
+        scope: 'layer',
+        shape: ['batch', 'seq', width],
+        dtype: plan.kvDtype,
+        shards: [],
+        bytes: dtypeBytes(B * plan.batch.seq * width, plan.kvDtype),
+        owners: all,
+        ...ranges,
+      });
+      continue;
+    }
+    const kvParts = Math.min(t, a.kvHeads);
+    const kvShards: Shard[] =
+      t > 1
+        ? [kvParts < t ? { dim: 3, parts: kvParts, over: 'tensor', replicas: t / kvParts } : { dim: 3, parts: kvParts, over: 'tensor' }]
+        : [];
+    const positions = a.window !== undefined ? Math.min(a.window, plan.batch.seq) : plan.batch.seq;
+    const perRank = blocks.length > 1 ? (a.kvHeads >= t ? a.kvHeads / t : 1) : derived.kvHeadsPerRank;
+    out.push({
+      name: 'kv.{l}',
+      role: 'kvCache',
+      scope: 'layer',
+      shape: [2, 'batch', a.window !== undefined && a.window < plan.batch.seq ? a.window : 'seq', a.kvHeads, a.headDim],
+      dtype: plan.kvDtype,
+      shards: kvShards,
+      bytes: dtypeBytes(2 * B * positions * perRank * a.headDim, plan.kvDtype),
+      owners: all,
+      ...ranges,
+    });
+  }
   return out;
 }

@@ -16,7 +16,7 @@ import { makeStyle, stripAnsi } from '../render/style.js';
 import { renderDiagnostic } from '../render/text.js';
 import { simulate } from '../graph/simulate.js';
 import { deviceCount, meshText } from '../mesh.js';
-import { uniformLayer } from '../model.js';
+import { layerAt, layerRuns } from '../model.js';
 import type { CheckedPlan } from '../plan.js';
 import type { Span } from '../source.js';
 import { classify, renderGantt, type GanttRow } from './gantt.js';
@@ -192,7 +192,9 @@ function prefillCounts(c: Compiled, plan: CheckedPlan): Map<number, number> | un
 function facts(r: PlanResult, c: Compiled | undefined): string {
   const p = r.plan;
   const m = p.model;
-  const a = uniformLayer(m, 'the report').attention;
+  // The first layer's heads (the layers of one model share them); MLA has no separate KV heads.
+  const first = layerAt(m, 0).attention;
+  const a = { heads: first.heads, kvHeads: first.kind === 'gqa' ? first.kvHeads : first.heads };
   const rows: [string, string][] = [];
   rows.push(['mode', p.mode === 'train' ? 'training' : 'serving']);
   rows.push([
@@ -205,6 +207,8 @@ function facts(r: PlanResult, c: Compiled | undefined): string {
     if (p.sequenceParallel) extras.push('sequence parallel');
     if (p.zero > 0) extras.push(`ZeRO-${p.zero}`);
   }
+  if (layerRuns(m).some((r) => r.layer.mlp.kind === 'moe'))
+    extras.push(`experts over expert ${p.experts.expert} × expert_tensor ${p.experts.tensor} × expert data ${p.experts.data}`);
   rows.push([
     'mesh',
     `${meshText(p.mesh)} = ${grouped(gpus)} GPU${gpus === 1 ? '' : 's'}${extras.length ? ` (${extras.join(', ')})` : ''}`,

@@ -4,10 +4,14 @@
  * devices over their usable memory with a red border. Meshes of more than
  * `MAX_CELLS` devices show one data replica (they are all alike) and say so.
  *
- * Every cell is a `<rect data-rank="…" data-stage="…" data-tensor="…" data-data="…">`.
+ * Every cell is a `<rect data-rank="…" data-stage="…" data-tensor="…" data-data="…">`. A MoE
+ * model split over experts (expert > 1) also marks each cell with its expert group and its rank
+ * in it (`data-expert-group`, `data-expert`, the label `e<k>`), and the note lists the expert
+ * groups (the all-to-all of dispatch and combine) and expert-data groups (src/mesh.ts).
  */
 import type { DeviceMemory } from '../memory/types.js';
-import { groupsAlong, meshText } from '../mesh.js';
+import { expertGroupsAlong, groupsAlong, meshText } from '../mesh.js';
+import { layerRuns } from '../model.js';
 import type { CheckedPlan } from '../plan.js';
 import { esc, grouped, inkOn, n, ramp, rect, stageColor, svg, text } from './svg.js';
 
@@ -48,6 +52,7 @@ export function renderMesh(plan: CheckedPlan, devices: readonly DeviceMemory[]):
   const W = perRow * (nodeW + nodeGap) - nodeGap + 4;
   const H = Math.ceil(nodes.length / perRow) * (nodeH + nodeGap) - nodeGap + 4;
 
+  const experts = expertPlaces(plan);
   const pos = new Map<number, { x: number; y: number; node: number; row: number }>();
   const out: string[] = [];
   nodes.forEach((node, k) => {
@@ -72,7 +77,9 @@ export function renderMesh(plan: CheckedPlan, devices: readonly DeviceMemory[]):
       pos.set(rank, { x, y, node, row });
       const fill = stageColor(d.stage, pipeline);
       const over = d.totalBytes > d.usableBytes;
-      const title = `rank ${d.rank}: stage ${d.stage}, tensor rank ${d.tensorRank}, data rank ${d.dataRank}, node ${d.node} GPU ${slot}${over ? ' — over usable memory' : ''}`;
+      const ex = experts?.place.get(d.rank);
+      const exText = ex ? `, expert group ${ex.group} (expert rank ${ex.rank})` : '';
+      const title = `rank ${d.rank}: stage ${d.stage}, tensor rank ${d.tensorRank}, data rank ${d.dataRank}${exText}, node ${d.node} GPU ${slot}${over ? ' — over usable memory' : ''}`;
       out.push(
         rect(
           {
@@ -87,11 +94,14 @@ export function renderMesh(plan: CheckedPlan, devices: readonly DeviceMemory[]):
             'data-stage': String(d.stage),
             'data-tensor': String(d.tensorRank),
             'data-data': String(d.dataRank),
+            ...(ex ? { 'data-expert-group': String(ex.group), 'data-expert': String(ex.rank) } : {}),
           },
           title,
         ),
       );
       const ink = inkOn(fill);
+      if (ex && size.labels !== 'none')
+        out.push(text(x + 2, y + 7, `e${ex.rank}`, { class: 'cell-label tiny', fill: ink, 'text-anchor': 'start' }));
       if (size.labels === 'both') {
         const big = size.w >= 50;
         out.push(
@@ -141,13 +151,35 @@ export function renderMesh(plan: CheckedPlan, devices: readonly DeviceMemory[]):
     notes.push(
       `<b data-one-replica="true">Showing data replica 0 only</b> (${grouped(shown.length)} of ${grouped(devices.length)} GPUs); the other ${data - 1} replicas are laid out the same way on the following nodes.`,
     );
+  if (experts) notes.push(experts.note);
   const unused = plan.cluster.gpus - devices.length;
   if (unused > 0) notes.push(`${grouped(unused)} GPU${unused === 1 ? '' : 's'} of the cluster unused (dashed).`);
   const chart = svg(W, H, out.join(''), { class: 'chart mesh', role: 'img', 'aria-label': 'device mesh' });
-  return `${stageLegend(plan, tensor)}<div class="scroll">${chart}</div><p class="note">${notes.join(' ')}</p>`;
+  return `${stageLegend(plan, tensor, experts !== undefined)}<div class="scroll">${chart}</div><p class="note">${notes.join(' ')}</p>`;
 }
 
-function stageLegend(plan: CheckedPlan, tensor: number): string {
+/** At most this many groups are listed by their ranks in the note. */
+const LISTED_GROUPS = 8;
+
+/** MoE with expert > 1: each rank's expert group and place in it, and the note that lists the groups. */
+function expertPlaces(plan: CheckedPlan): { place: Map<number, { group: number; rank: number }>; note: string } | undefined {
+  if (plan.experts.expert === 1 || !layerRuns(plan.model).some((r) => r.layer.mlp.kind === 'moe')) return undefined;
+  const groups = expertGroupsAlong(plan.mesh, plan.experts, 'expert');
+  const place = new Map<number, { group: number; rank: number }>();
+  groups.forEach((g, i) => g.forEach((r, k) => place.set(r, { group: i, rank: k })));
+  const list = (gs: number[][]) =>
+    gs
+      .slice(0, LISTED_GROUPS)
+      .map((g) => `[${g.join(' ')}]`)
+      .join(', ') + (gs.length > LISTED_GROUPS ? `, … (${grouped(gs.length)} in all)` : '');
+  const { tensor, expert, data } = plan.experts;
+  let note = `<span data-expert-groups="${groups.length}">Expert groups (expert ${expert}, expert_tensor ${tensor}: each holds every routed expert once and exchanges tokens in the all-to-all of dispatch and combine; e0, e1, … is a GPU's rank in its group): ${esc(list(groups))}.</span>`;
+  if (data > 1)
+    note += ` Expert-data groups (${data} replicas of each expert shard, whose gradients are all-reduced): ${esc(list(expertGroupsAlong(plan.mesh, plan.experts, 'data')))}.`;
+  return { place, note };
+}
+
+function stageLegend(plan: CheckedPlan, tensor: number, experts = false): string {
   const p = plan.mesh.pipeline;
   const items: string[] = [];
   if (p <= 16) {
@@ -161,6 +193,7 @@ function stageLegend(plan: CheckedPlan, tensor: number): string {
     items.push(`<span>stage 0 <i class="ramp" style="background:linear-gradient(90deg, ${stops})"></i> stage ${p - 1}</span>`);
   }
   if (tensor > 1) items.push(`<span><i class="swatch-tgroup"></i>tensor-parallel group (${tensor} GPUs)</span>`);
+  if (experts) items.push(`<span>e0, e1, …: rank in its expert group (${plan.experts.expert} GPUs)</span>`);
   items.push('<span><i class="swatch-over"></i>over usable memory</span>');
   return `<div class="legend">${items.join('')}</div>`;
 }

@@ -181,10 +181,7 @@ describe('vLLM', () => {
   it('over two nodes: node 0 serves, node 1 runs its data-parallel ranks headless', () => {
     const r = exportChecked(
       'vllm',
-      moePlan(
-        'model = mixtral  cluster = two  mode = serve  tensor = 8  data = 2  expert = 16  expert_tensor = 1',
-        'max_batch = 16  seq = 4096',
-      ),
+      moePlan('model = mixtral  cluster = two  mode = serve  tensor = 8  data = 2  expert_tensor = 16', 'max_batch = 16  seq = 4096'),
     );
     expect(codes(r)).toEqual([]);
     const t = text(r);

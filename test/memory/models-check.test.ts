@@ -37,7 +37,7 @@ function check(plans: string) {
 describe('check on MoE, MLA and sliding-window models', () => {
   it('serving: every plan sized and costed', () => {
     const { a, errors } = check(`
-plan mixtral_ep { model = mixtral  cluster = node  mode = serve  tensor = 2  data = 8  expert = 16  expert_tensor = 1
+plan mixtral_ep { model = mixtral  cluster = node  mode = serve  tensor = 2  data = 8  expert = 8  expert_tensor = 2
   batch { max_batch = 32  seq = 4096 } }
 plan dsv3_tp { model = dsv3  cluster = node  mode = serve  tensor = 8  pipeline = 2  expert = 8  expert_tensor = 1  kv_block = 64
   batch { max_batch = 8  seq = 8192 } }
@@ -63,7 +63,7 @@ plan oss { model = gptoss  cluster = node  mode = serve  batch { max_batch = 16 
 
   it('training: MoE with expert parallelism and a windowed model', () => {
     const { a, errors } = check(`
-plan mixtral_train { model = mixtral  cluster = node  mode = train  tensor = 2  data = 8  expert = 8  expert_tensor = 1  zero = 1
+plan mixtral_train { model = mixtral  cluster = node  mode = train  tensor = 2  data = 8  expert = 8  expert_tensor = 1  zero = 1  sequence_parallel = true
   capacity_factor = 1.25  batch { global = 64  micro = 1  seq = 4096 } }
 plan gemma_train { model = gemma2  cluster = node  mode = train  tensor = 2  data = 8  batch { global = 64  micro = 1  seq = 4096 } }
 `);
