@@ -28,6 +28,8 @@ const EXAMPLES: [string, boolean][] = [
   ['examples/llama3-8b-l4-tp2-serve.plan', false],
   ['examples/megatron-1t-a100-train.plan', true],
   ['examples/tinyllama-4090-train.plan', true],
+  ['examples/mixtral-8x7b-h100-serve.plan', false],
+  ['examples/deepseek-v3-h100-train.plan', true],
   ['examples/misfit/llama2-7b-full-finetune-a100-40gb.plan', true],
 ];
 

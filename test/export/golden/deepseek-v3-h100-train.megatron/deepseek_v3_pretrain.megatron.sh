@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Megatron-LM launch for plan 'deepseek_v3_pretrain' (examples/deepseek-v3-h100-train.plan), written by parplan export.
+# tensor 1 × pipeline 16 × data 128 = 2048 GPUs of cluster 'h100_256n' (256 nodes × 8 NVIDIA H100 SXM5 80GB); run from a Megatron-LM checkout.
+# Experts: expert tensor 1 × expert 64 × expert data 2 over each stage's tensor × data ranks.
+# Routing details a plan does not describe (group-limited routing, top-k scaling, load-balancing loss) keep Megatron's defaults: set them from the model's config.
+# Option names as in:
+#   NVIDIA/Megatron-LM/megatron/training/arguments.py@000c4ac24f61
+#   NVIDIA/Megatron-LM/pretrain_gpt.py@aa5bf2ca1342
+#   NVIDIA/Megatron-LM/megatron/training/arguments.py@d98e8a64ddf3
+#   NVIDIA/Megatron-LM/megatron/core/transformer/transformer_config.py@d98e8a64ddf3
+#   pytorch/pytorch/torch/distributed/run.py@010929fd3f40
+
+ARGS=(
+  --num-layers 61
+  --hidden-size 7168
+  --ffn-hidden-size 18432
+  --num-attention-heads 128
+  --multi-latent-attention
+  --q-lora-rank 1536
+  --kv-lora-rank 512
+  --qk-head-dim 128
+  --qk-pos-emb-head-dim 64
+  --v-head-dim 128
+  --qk-layernorm
+  --max-position-embeddings 163840
+  --position-embedding-type rope
+  --normalization RMSNorm
+  --norm-epsilon 0.000001
+  --rope-type yarn
+  --rotary-scaling-factor 40
+  --swiglu
+  --disable-bias-linear
+  --untie-embeddings-and-output-weights
+  --num-experts 256
+  --moe-router-topk 8
+  --moe-ffn-hidden-size 2048
+  --moe-shared-expert-intermediate-size 2048
+  --moe-layer-freq '([0]*3+[1]*58)'
+  --moe-router-score-function sigmoid
+  --moe-router-enable-expert-bias
+  --moe-router-bias-update-rate 1e-3
+  --make-vocab-size-divisible-by 1
+  --attention-backend flash
+  --tensor-model-parallel-size 1
+  --pipeline-model-parallel-size 16
+  --expert-model-parallel-size 64
+  --moe-token-dispatcher-type alltoall
+  --pipeline-model-parallel-layout 'Et*3|t*4|t*4|t*4|t*4|t*4|t*4|t*4|t*4|t*4|t*4|t*4|t*4|t*4|t*3|t*3L'
+  --use-distributed-optimizer
+  --micro-batch-size 1
+  --global-batch-size 15360
+  --seq-length 4096
+  --recompute-granularity full
+  --recompute-method uniform
+  --recompute-num-layers 1
+  --bf16
+  --accumulate-allreduce-grads-in-fp32
+  --optimizer adam
+  --tokenizer-type HuggingFaceTokenizer
+  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of deepseek_v3_bf16's tokenizer}"
+  --data-path "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
+)
+
+# run on each of the 256 nodes, with NODE_RANK = 0 … 255
+torchrun \
+  --nnodes 256 \
+  --nproc-per-node 8 \
+  --node-rank "${NODE_RANK:?set NODE_RANK to this node's index}" \
+  --rdzv-backend c10d \
+  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
+  --rdzv-id deepseek_v3_pretrain \
+  pretrain_gpt.py "${ARGS[@]}"

@@ -1,0 +1,23 @@
+#!/bin/sh
+# vLLM launch for plan 'mistral_32k' (examples/mistral-7b-h100-32k-serve.plan), written by parplan export.
+# tensor 1 × pipeline 1 × data 1 = 1 GPUs of cluster 'h100' (1 × NVIDIA H100 SXM5 80GB): one vllm serve per replica.
+# vLLM reads the model's structure (sliding window 4096) from the checkpoint's config.json.
+# Option names as in:
+#   vllm-project/vllm/vllm/engine/arg_utils.py@99d7eb5d6a51
+#   vllm-project/vllm/vllm/entrypoints/openai/cli_args.py@789340fbad95
+#   vllm-project/vllm/vllm/config/cache.py@002f10e0cfa1
+#   vllm-project/vllm/vllm/engine/arg_utils.py@001999d2f360
+#   vllm-project/vllm/vllm/envs.py (commit not reported)
+
+# replica 0: node 0, GPUs 0
+CUDA_VISIBLE_DEVICES=0 vllm serve "${MODEL:?set MODEL to the Hugging Face id or local path of mistral_7b}" \
+  --port 8000 \
+  --tensor-parallel-size 1 \
+  --pipeline-parallel-size 1 \
+  --max-model-len 32768 \
+  --max-num-seqs 32 \
+  --max-num-batched-tokens 8192 \
+  --enable-chunked-prefill \
+  --dtype bfloat16 \
+  --kv-cache-dtype auto \
+  --gpu-memory-utilization 0.9
