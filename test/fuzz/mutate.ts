@@ -100,13 +100,17 @@ export function mutate(text: string, random: () => number, edits = 1 + Math.floo
   return s;
 }
 
-/** Every example plan's text, with imports inlined by the in-memory host below. */
+/**
+ * Every example plan's text, with imports inlined by the in-memory host below, and the
+ * Hugging Face configs their models name (hf_config); mutants are drawn from the plans only.
+ */
 export function corpus(root = join(import.meta.dirname, '..', '..', 'examples')): Map<string, string> {
   const out = new Map<string, string>();
   const walk = (dir: string, rel: string) => {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       if (e.isDirectory()) walk(join(dir, e.name), `${rel}${e.name}/`);
-      else if (e.name.endsWith('.plan')) out.set(`/ex/${rel}${e.name}`, readFileSync(join(dir, e.name), 'utf8'));
+      else if (e.name.endsWith('.plan') || (rel === 'configs/' && e.name.endsWith('.json')))
+        out.set(`/ex/${rel}${e.name}`, readFileSync(join(dir, e.name), 'utf8'));
     }
   };
   walk(root, '');
@@ -151,7 +155,7 @@ export function violations(a: Analysis): string[] {
 /** Mutate one corpus file and analyse it; returns what went wrong (empty when fine). */
 export function fuzzOnce(files: Map<string, string>, seed: number): { path: string; text: string; problems: string[] } {
   const random = rng(seed);
-  const paths = [...files.keys()];
+  const paths = [...files.keys()].filter((p) => p.endsWith('.plan'));
   const path = paths[Math.floor(random() * paths.length)]!;
   const text = mutate(files.get(path)!, random);
   const mutated = new Map(files);

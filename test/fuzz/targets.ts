@@ -104,7 +104,7 @@ export async function fuzzTsOnce(ws: TsWorkspace, seed: number): Promise<Outcome
  */
 function planMutant(files: Map<string, string>, seed: number, knobs = false) {
   const random = rng(seed);
-  const paths = [...files.keys()];
+  const paths = [...files.keys()].filter((p) => p.endsWith('.plan'));
   const path = paths[Math.floor(random() * paths.length)]!;
   const text = knobs && random() < 0.5 ? mutateKnobs(files.get(path)!, random) : mutate(files.get(path)!, random);
   const mutated = new Map(files).set(path, text);
@@ -187,13 +187,13 @@ export function fuzzSuggestOnce(files: Map<string, string>, seed: number): Outco
     const program = loadProgram(path, memoryHost(mutated), new Map(), read);
     if (!program || hasErrors(read)) return { path, text, problems: [], reached: false };
     // As `parplan suggest` does: the pinned plan imports the file, so its models and clusters must check.
-    if (hasErrors(checkProgram(program.files, { file: path, imports: [], declarations: [] }).diagnostics))
+    if (hasErrors(checkProgram(program.files, { file: path, imports: [], declarations: [] }, program.configs).diagnostics))
       return { path, text, problems: [], reached: false };
     const decls = program.files.flatMap((f) => f.declarations);
     const modelDecl = decls.find((d) => d.keyword === 'model');
     const clusterDecl = decls.find((d) => d.keyword === 'cluster');
     if (!modelDecl || !clusterDecl) return { path, text, problems: [], reached: false };
-    const target = targetOf(modelDecl, clusterDecl, []);
+    const target = targetOf(modelDecl, clusterDecl, [], program.configs);
     if (!target || target.cluster.gpus > MAX_GPUS) return { path, text, problems: [], reached: false };
     const seq = Math.min(target.model.maxSeq, 2048);
     const works: Workload[] = [
