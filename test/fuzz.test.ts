@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { analyze } from '../src/analyze.js';
-import { corpus, fuzzOnce, memoryHost, mutate, mutateKnobs, rng } from './fuzz/mutate.js';
+import { KEYS } from '../src/facts/keys.js';
+import { BATCH_KNOBS, corpus, fuzzOnce, memoryHost, MODEL_KNOBS, mutate, mutateKnobs, PLAN_KNOBS, rng } from './fuzz/mutate.js';
 import { tokens } from './fuzz/mutate-ts.js';
 import { fuzzExportOnce, fuzzFmtOnce, fuzzSuggestOnce, fuzzTsOnce, tsWorkspace, type Outcome } from './fuzz/targets.js';
 import { tsCorpus } from './fuzz/ts-corpus.js';
@@ -26,6 +27,18 @@ async function sweep(count: number, once: (seed: number) => Outcome | Promise<Ou
 
 describe('fuzz: mutated plans', () => {
   const files = corpus();
+  it('sets every key of the model, plan and batch blocks in some mutant', () => {
+    // Keys the corpus sets already, or whose values are names or blocks the knobs cannot vary.
+    const structural = new Set(['model.name', 'plan.model', 'plan.cluster', 'plan.batch']);
+    const knobs = { model: MODEL_KNOBS, plan: PLAN_KNOBS, batch: BATCH_KNOBS };
+    const unset = (['model', 'plan', 'batch'] as const).flatMap((kind) =>
+      Object.keys(KEYS[kind])
+        .filter((key) => !structural.has(`${kind}.${key}`))
+        .filter((key) => !knobs[kind].some((k) => new RegExp(`(^|\\s)${key} =`).test(k)))
+        .map((key) => `${kind}.${key}`),
+    );
+    expect(unset).toEqual([]);
+  });
   it('has a corpus', () => expect(files.size).toBeGreaterThanOrEqual(15));
   it('the mutator changes text', () => {
     const r = rng(1);
