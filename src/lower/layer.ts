@@ -218,15 +218,7 @@ function moeForward(plan: CheckedPlan, mlp: MoeMlp, dims: Dims, pass: Pass, f: L
   const b = moeBytes(plan, mlp, dims.T, opts.elem);
   const w = expertWeights(mlp);
   const steps: Step[] = [];
-  const coll = (
-    op: 'all-reduce' | 'reduce-scatter' | 'all-gather' | 'all-to-all',
-    axis: Axis,
-    tensor: string,
-    bytes: number,
-    n: number,
-  ) => {
-    if (n > 1) steps.push({ op, axis, tensor, bytes });
-  };
+  const coll = collectiveOver(steps);
   const residualReads = ['hidden', 'y'];
   if (mlp.sharedExperts > 0) {
     if (opts.sp) coll('all-gather', 'tensor', 'x', b.tensor, t);
@@ -253,6 +245,13 @@ function moeForward(plan: CheckedPlan, mlp: MoeMlp, dims: Dims, pass: Pass, f: L
   return steps;
 }
 
+/** A pusher of collectives onto `steps` that leaves out those over a group of one rank. */
+function collectiveOver(steps: Step[]) {
+  return (op: 'all-reduce' | 'reduce-scatter' | 'all-gather' | 'all-to-all', axis: Axis, tensor: string, bytes: number, n: number) => {
+    if (n > 1) steps.push({ op, axis, tensor, bytes });
+  };
+}
+
 /** A MoE MLP's backward down to its norm: the conjugate of moeForward, in reverse. */
 function moeBackward(plan: TrainPlan, mlp: MoeMlp, dims: Dims, f: LayerOpFlops, act: string, sp: boolean, elem: number): Step[] {
   const t = plan.mesh.tensor;
@@ -260,15 +259,7 @@ function moeBackward(plan: TrainPlan, mlp: MoeMlp, dims: Dims, f: LayerOpFlops, 
   const b = moeBytes(plan, mlp, dims.T, elem);
   const w = expertWeights(mlp);
   const steps: Step[] = [];
-  const coll = (
-    op: 'all-reduce' | 'reduce-scatter' | 'all-gather' | 'all-to-all',
-    axis: Axis,
-    tensor: string,
-    bytes: number,
-    n: number,
-  ) => {
-    if (n > 1) steps.push({ op, axis, tensor, bytes });
-  };
+  const coll = collectiveOver(steps);
   if (!sp) coll('reduce-scatter', 'tensor', 'grad.y', b.tensor, t);
   coll('all-to-all', 'expert', 'grad.y', b.dispatch, ep);
   coll('all-gather', 'expert_tensor', 'grad.y', b.expertTensor, etp);
