@@ -336,15 +336,12 @@ class Mapper {
     }
     const mt = member(config, 'model_type');
     if (!mt) {
-      this.out.push(
-        diag(
-          'PP2023',
-          this.source.span(config.span.start, config.span.start + 1),
-          { field: 'model_type', key: 'arch' },
-          { help: `a Hugging Face config names its family: "model_type": "llama" (supported: ${MODEL_TYPES.join(', ')})` },
-        ),
+      this.missing(
+        this.source.span(config.span.start, config.span.start + 1),
+        'model_type',
+        'arch',
+        `a Hugging Face config names its family: "model_type": "llama" (supported: ${MODEL_TYPES.join(', ')})`,
       );
-      this.reported.add('arch');
       this.unread = true;
       return;
     }
@@ -381,15 +378,12 @@ class Mapper {
     const found = names.map((f) => member(config, f)).find((x) => x !== undefined && x.value.kind !== 'null');
     if (!found) {
       if (rule.required && !this.written.has(rule.key)) {
-        this.out.push(
-          diag(
-            'PP2023',
-            this.anchor.nameSpan,
-            { field: names[0]!, key: rule.key },
-            { help: `add "${names[0]}" to the config, or write \`${rule.key} = …\` in the model block` },
-          ),
+        this.missing(
+          this.anchor.nameSpan,
+          names[0]!,
+          rule.key,
+          `add "${names[0]}" to the config, or write \`${rule.key} = …\` in the model block`,
         );
-        this.reported.add(rule.key);
       }
       return;
     }
@@ -426,6 +420,12 @@ class Mapper {
       ? { kind: 'number', value: Number(text), raw: text, span }
       : { kind: 'ident', name: text, span };
     this.entries.push({ key, keySpan: at.nameSpan, value, span: cover2(this.source, at.nameSpan, span), field });
+  }
+
+  /** PP2023: the config lacks `field`, which gives `key`; `key` counts as reported (not also missing from the block). */
+  private missing(span: Span, field: string, key: string, help?: string): void {
+    this.out.push(diag('PP2023', span, { field, key }, help ? { help } : {}));
+    this.reported.add(key);
   }
 
   private wrongType(field: string, v: JsonValue, expected: string): void {
@@ -496,8 +496,7 @@ class Mapper {
     const typeMember = member(obj, 'rope_type') ?? member(obj, 'type');
     if (!typeMember) {
       if (params) return; // rope_parameters with only rope_theta: no scaling
-      this.out.push(diag('PP2023', scaling.nameSpan, { field: `${field}.rope_type`, key: 'rope_scaling' }));
-      this.reported.add('rope_scaling');
+      this.missing(scaling.nameSpan, `${field}.rope_type`, 'rope_scaling');
       return;
     }
     const tf = `${field}.${typeMember.name}`;
@@ -599,15 +598,7 @@ class Mapper {
     }
     if (full.every((f) => f)) return;
     if (!windowValue) {
-      this.out.push(
-        diag(
-          'PP2023',
-          types.nameSpan,
-          { field: 'sliding_window', key: 'sliding_window' },
-          { help: 'layer_types has sliding layers: the config must give their window' },
-        ),
-      );
-      this.reported.add('sliding_window');
+      this.missing(types.nameSpan, 'sliding_window', 'sliding_window', 'layer_types has sliding layers: the config must give their window');
       return;
     }
     this.fromMember(windowValue, 'sliding_window', 'sliding_window', 'number');
@@ -653,8 +644,7 @@ class Mapper {
     }
     const methodMember = member(obj, 'quant_method');
     if (!methodMember) {
-      this.out.push(diag('PP2023', q.nameSpan, { field: 'quantization_config.quant_method', key: 'quantization' }));
-      this.reported.add('quantization');
+      this.missing(q.nameSpan, 'quantization_config.quant_method', 'quantization');
       return;
     }
     const mf = 'quantization_config.quant_method';
@@ -727,15 +717,12 @@ class Mapper {
     } else {
       const skip = sub('modules_to_not_convert');
       if (!skip) {
-        this.out.push(
-          diag(
-            'PP2023',
-            q.nameSpan,
-            { field: 'quantization_config.modules_to_not_convert', key: 'quantization' },
-            { help: 'parplan quantizes the experts only with mxfp4: the config must list the modules it keeps in 16-bit' },
-          ),
+        this.missing(
+          q.nameSpan,
+          'quantization_config.modules_to_not_convert',
+          'quantization',
+          'parplan quantizes the experts only with mxfp4: the config must list the modules it keeps in 16-bit',
         );
-        this.reported.add('quantization');
         return;
       }
       if (skip.value.kind !== 'array' || skip.value.items.some((x) => x.kind !== 'string')) {
