@@ -54,6 +54,22 @@ export function meshFunctions<A extends string>(order: readonly A[]) {
     return rank;
   }
 
+  /**
+   * How far apart in rank two devices are that differ by one along each axis: 1 for the
+   * fastest axis, then the product of the sizes before it. rank = Σ coords[a] × strides[a],
+   * and coords[a] = ⌊rank / strides[a]⌋ mod mesh[a]: for loops over many ranks, which then
+   * need no coordinate objects.
+   */
+  function strides(mesh: Readonly<Record<A, number>>): Record<A, number> {
+    const out = {} as Record<A, number>;
+    let stride = 1;
+    for (const a of order) {
+      out[a] = stride;
+      stride *= mesh[a];
+    }
+    return out;
+  }
+
   /** The coordinates of the device at `rank` (the inverse of rankOf). */
   function coordsOf(mesh: Readonly<Record<A, number>>, rank: number): Record<A, number> {
     const coords = {} as Record<A, number>;
@@ -120,7 +136,7 @@ export function meshFunctions<A extends string>(order: readonly A[]) {
     return mesh;
   }
 
-  return { deviceCount, rankOf, coordsOf, ranks, forEachRank, groupIndex, groupsAlong, axesOf, meshOf };
+  return { deviceCount, rankOf, strides, coordsOf, ranks, forEachRank, groupIndex, groupsAlong, axesOf, meshOf };
 }
 
 /** `tensor 2 × pipeline 4 × data 8`. */
@@ -128,5 +144,5 @@ export function meshText(mesh: Mesh): string {
   return MESH_AXIS_NAMES.map((a) => `${a} ${mesh[a]}`).join(' × ');
 }
 
-export const { deviceCount, rankOf, coordsOf, ranks, forEachRank, groupIndex, groupsAlong, axesOf, meshOf } =
+export const { deviceCount, rankOf, strides, coordsOf, ranks, forEachRank, groupIndex, groupsAlong, axesOf, meshOf } =
   meshFunctions(MESH_AXIS_NAMES);

@@ -81,7 +81,11 @@ export function layerFlops(plan: CheckedPlan, dims: Dims) {
 
 /** What the cost model counts of one layer: matmuls, attention core and both norms, = 2 · P_layer · T + attention. */
 export function layerCountedFlops(plan: CheckedPlan, dims: Dims): number {
-  const f = layerFlops(plan, dims);
+  return countedFlops(layerFlops(plan, dims));
+}
+
+/** The ops of `layerFlops` that the cost model counts, summed. */
+function countedFlops(f: ReturnType<typeof layerFlops>): number {
   return f.qkv + f.attention + f.outProj + f.mlpUp + f.mlpDown + 2 * f.norm;
 }
 
@@ -106,8 +110,9 @@ export interface MicrobatchFlops {
  */
 export function trainMicrobatchFlops(plan: TrainPlan, stage: Stage): MicrobatchFlops {
   const dims = trainDims(plan);
-  const core = layerFlops(plan, dims).attention * stage.layers;
-  const layers = layerCountedFlops(plan, dims) * stage.layers;
+  const layer = layerFlops(plan, dims);
+  const core = layer.attention * stage.layers;
+  const layers = countedFlops(layer) * stage.layers;
   const forward = layers + 2 * outputMatmulParams(plan, stage) * dims.T;
   const recompute = plan.recompute === 'full' ? layers : plan.recompute === 'selective' ? core : 0;
   return { forward, backward: 2 * forward, recompute };
