@@ -40,6 +40,8 @@ export interface AxisSize<A extends string = MeshAxis> {
  * MESH_AXIS_NAMES (the functions exported below); tests build other orders with it.
  */
 export function meshFunctions<A extends string>(order: readonly A[]) {
+  const strideCache = new WeakMap<object, Readonly<Record<A, number>>>();
+
   /** The number of devices: the product of the axis sizes. */
   function deviceCount(mesh: Readonly<Record<A, number>>): number {
     let n = 1;
@@ -60,13 +62,19 @@ export function meshFunctions<A extends string>(order: readonly A[]) {
    * and coords[a] = ⌊rank / strides[a]⌋ mod mesh[a]: for loops over many ranks, which then
    * need no coordinate objects.
    */
-  function strides(mesh: Readonly<Record<A, number>>): Record<A, number> {
-    const out = {} as Record<A, number>;
+  function strides(mesh: Readonly<Record<A, number>>): Readonly<Record<A, number>> {
+    // A mesh is a value, never changed once built: its strides are worked out once per mesh
+    // object (filling a record by axis name is slow, and the cost model asks per stage).
+    let out = strideCache.get(mesh);
+    if (out) return out;
+    const record = {} as Record<A, number>;
     let stride = 1;
     for (const a of order) {
-      out[a] = stride;
+      record[a] = stride;
       stride *= mesh[a];
     }
+    out = Object.freeze(record);
+    strideCache.set(mesh, out);
     return out;
   }
 

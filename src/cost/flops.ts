@@ -60,7 +60,7 @@ export function decodeDims(batch: number, context: number): Dims {
  * parameters. `rope`, `act` and `residual` are elementwise (a few FLOPs per element): on the
  * graph's steps, left out of the cost model's count as Megatron's count leaves them out.
  */
-export function layerFlops(plan: CheckedPlan, dims: Dims) {
+export function layerFlops(plan: CheckedPlan, dims: Dims): LayerFlops {
   const { model, derived } = plan;
   // One block template serves every layer, so lowering and cost need the layers alike.
   const layer = shardLayer(uniformLayer(model, 'per-layer FLOPs'), plan.mesh.tensor);
@@ -79,13 +79,16 @@ export function layerFlops(plan: CheckedPlan, dims: Dims) {
   };
 }
 
+/** One layer's forward FLOPs on one device, by op (`layerFlops`). */
+export type LayerFlops = Record<'qkv' | 'attention' | 'outProj' | 'mlpUp' | 'mlpDown' | 'norm' | 'rope' | 'act' | 'residual', number>;
+
 /** What the cost model counts of one layer: matmuls, attention core and both norms, = 2 · P_layer · T + attention. */
 export function layerCountedFlops(plan: CheckedPlan, dims: Dims): number {
   return countedFlops(layerFlops(plan, dims));
 }
 
 /** The ops of `layerFlops` that the cost model counts, summed. */
-function countedFlops(f: ReturnType<typeof layerFlops>): number {
+function countedFlops(f: LayerFlops): number {
   return f.qkv + f.attention + f.outProj + f.mlpUp + f.mlpDown + 2 * f.norm;
 }
 
@@ -108,12 +111,15 @@ export interface MicrobatchFlops {
  *   recompute: full → layers (the output layer is not recomputed);
  *              selective → the attention core b · 4s²·(a/t)·d · L_stage; none → 0
  */
-export function trainMicrobatchFlops(plan: TrainPlan, stage: Stage): MicrobatchFlops {
-  const dims = trainDims(plan);
-  const layer = layerFlops(plan, dims);
+export function trainMicrobatchFlops(
+  plan: TrainPlan,
+  stage: Stage,
+  /** One layer's FLOPs, the same on every stage: a caller looping over the stages passes them, worked out once. */
+  layer = layerFlops(plan, trainDims(plan)),
+): MicrobatchFlops {
   const core = layer.attention * stage.layers;
   const layers = countedFlops(layer) * stage.layers;
-  const forward = layers + 2 * outputMatmulParams(plan, stage) * dims.T;
+  const forward = layers + 2 * outputMatmulParams(plan, stage) * trainDims(plan).T;
   const recompute = plan.recompute === 'full' ? layers : plan.recompute === 'selective' ? core : 0;
   return { forward, backward: 2 * forward, recompute };
 }

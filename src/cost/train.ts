@@ -22,7 +22,7 @@ import {
   tensorGroupCrossesNodes,
   TrafficSum,
 } from './comm.js';
-import { modelFlopsPerStep, trainMicrobatchFlops } from './flops.js';
+import { layerFlops, modelFlopsPerStep, trainDims, trainMicrobatchFlops, type LayerFlops } from './flops.js';
 import { exposed, max, over, scale, sum, type Rates, type Time } from './rates.js';
 import type { Traffic, TrainCost, TrainStageCost } from './types.js';
 
@@ -144,9 +144,9 @@ function stageParams(plan: TrainPlan, memory: MemoryPlan, stage: Stage): number 
  * per-step data traffic overlaps the last microbatch's backward pass (Megatron's
  * overlap-grad-reduce), exposed = max(0, T_data,step − backward_mb).
  */
-export function trainStage(plan: TrainPlan, memory: MemoryPlan, stage: Stage, rates: Rates): StageTimes {
+export function trainStage(plan: TrainPlan, memory: MemoryPlan, stage: Stage, rates: Rates, layer?: LayerFlops): StageTimes {
   const m = plan.microbatches;
-  const f = trainMicrobatchFlops(plan, stage);
+  const f = trainMicrobatchFlops(plan, stage, layer);
   const computeMb = over(f.forward + f.backward + f.recompute, rates.flops);
   const backwardMb = over(f.backward + f.recompute, rates.flops);
   const mb = new TrafficSum();
@@ -201,7 +201,8 @@ export function trainCost(plan: TrainPlan, memory: MemoryPlan, rates: Rates, pea
   const m = plan.microbatches;
   const p = plan.mesh.pipeline;
   const v = chunksPerStage(plan);
-  const stages = plan.stages.map((s) => trainStage(plan, memory, s, rates));
+  const layer = layerFlops(plan, trainDims(plan));
+  const stages = plan.stages.map((s) => trainStage(plan, memory, s, rates, layer));
   const modelFlops = modelFlopsPerStep(plan);
   const tokensPerStep = plan.batch.global * plan.batch.seq;
   const base: TrainCost = {
