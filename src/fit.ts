@@ -41,8 +41,12 @@ export function beyondBytes(plan: CheckedPlan, memory: MemoryPlan): Diagnostic |
   const within = (n: number) => n >= 0 && n < LIMITS.deviceBytes;
   if (!within(memory.params)) return beyond(plan, 'one GPU', `${memory.params.toExponential(2)} parameters`);
   // Devices of a stage share one breakdown: look at each once (3,072 devices, a few stages).
+  // Neighbours in rank order mostly share it (a tensor group): compared first, before the set.
   const seen = new Set<object>();
+  let last: object | undefined;
   for (const d of memory.devices) {
+    if (d.breakdown === last) continue;
+    last = d.breakdown;
     if (seen.has(d.breakdown)) continue;
     seen.add(d.breakdown);
     if (within(d.totalBytes) && within(d.params) && CATEGORIES.every((c) => within(d.breakdown[c]))) continue;

@@ -34,7 +34,9 @@ export interface Host {
 
 function nodeStat(p: string): { kind: 'file' | 'dir' | 'other'; size: number } | undefined {
   try {
-    const s = statSync(p);
+    // A missing path is an answer, not an error: no exception (with its stack) for each `.git` looked for.
+    const s = statSync(p, { throwIfNoEntry: false });
+    if (s === undefined) return undefined;
     return { kind: s.isDirectory() ? 'dir' : s.isFile() ? 'file' : 'other', size: s.size };
   } catch {
     return undefined;

@@ -40,6 +40,8 @@ export interface AxisSize<A extends string = MeshAxis> {
  * MESH_AXIS_NAMES (the functions exported below); tests build other orders with it.
  */
 export function meshFunctions<A extends string>(order: readonly A[]) {
+  const strideCache = new WeakMap<object, Readonly<Record<A, number>>>();
+
   /** The number of devices: the product of the axis sizes. */
   function deviceCount(mesh: Readonly<Record<A, number>>): number {
     let n = 1;
@@ -52,6 +54,28 @@ export function meshFunctions<A extends string>(order: readonly A[]) {
     let rank = 0;
     for (let i = order.length - 1; i >= 0; i--) rank = rank * mesh[order[i]!] + coords[order[i]!];
     return rank;
+  }
+
+  /**
+   * How far apart in rank two devices are that differ by one along each axis: 1 for the
+   * fastest axis, then the product of the sizes before it. rank = Σ coords[a] × strides[a],
+   * and coords[a] = ⌊rank / strides[a]⌋ mod mesh[a]: for loops over many ranks, which then
+   * need no coordinate objects.
+   */
+  function strides(mesh: Readonly<Record<A, number>>): Readonly<Record<A, number>> {
+    // A mesh is a value, never changed once built: its strides are worked out once per mesh
+    // object (filling a record by axis name is slow, and the cost model asks per stage).
+    let out = strideCache.get(mesh);
+    if (out) return out;
+    const record = {} as Record<A, number>;
+    let stride = 1;
+    for (const a of order) {
+      record[a] = stride;
+      stride *= mesh[a];
+    }
+    out = Object.freeze(record);
+    strideCache.set(mesh, out);
+    return out;
   }
 
   /** The coordinates of the device at `rank` (the inverse of rankOf). */
@@ -120,7 +144,7 @@ export function meshFunctions<A extends string>(order: readonly A[]) {
     return mesh;
   }
 
-  return { deviceCount, rankOf, coordsOf, ranks, forEachRank, groupIndex, groupsAlong, axesOf, meshOf };
+  return { deviceCount, rankOf, strides, coordsOf, ranks, forEachRank, groupIndex, groupsAlong, axesOf, meshOf };
 }
 
 /** `tensor 2 × pipeline 4 × data 8`. */
@@ -128,7 +152,7 @@ export function meshText(mesh: Mesh): string {
   return MESH_AXIS_NAMES.map((a) => `${a} ${mesh[a]}`).join(' × ');
 }
 
-export const { deviceCount, rankOf, coordsOf, ranks, forEachRank, groupIndex, groupsAlong, axesOf, meshOf } =
+export const { deviceCount, rankOf, strides, coordsOf, ranks, forEachRank, groupIndex, groupsAlong, axesOf, meshOf } =
   meshFunctions(MESH_AXIS_NAMES);
 
 /**

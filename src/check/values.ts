@@ -89,7 +89,6 @@ export interface BlockContext {
 
 /** Check every entry of `block` against KEYS[kind]; report missing required keys. */
 export function readBlock(block: BlockValue, kind: BlockKind, ctx: BlockContext): Fields {
-  const specs = KEYS[kind];
   const map = new Map<string, Field>();
   const seen = new Map<string, Entry>();
   for (const entry of block.entries) {
@@ -130,13 +129,25 @@ export function readBlock(block: BlockValue, kind: BlockKind, ctx: BlockContext)
     const v = convert(entry, spec, ctx.out);
     if (v !== undefined) map.set(entry.key, { value: v, span: entry.value.span, entry });
   }
-  for (const [key, spec] of Object.entries(specs)) {
-    if (!spec.required || seen.has(key) || ctx.quiet?.has(key)) continue;
+  for (const [key, spec] of requiredKeys(kind)) {
+    if (seen.has(key) || ctx.quiet?.has(key)) continue;
     if (spec.modes && (!ctx.mode || !spec.modes.includes(ctx.mode))) continue;
     const example = spec.type.kind === 'block' ? `${key} ${spec.example ?? '{ }'}` : `${key} = ${spec.example ?? '…'}`;
     ctx.out.push(diag('PP2003', ctx.anchor, { where: ctx.where, key }, { help: `add \`${example}\` (${lowerFirst(spec.doc)})` }));
   }
   return new Fields(kind, map, new Set([...seen.keys(), ...(ctx.quiet ?? [])]));
+}
+
+const REQUIRED = new Map<BlockKind, [string, KeySpec][]>();
+
+/** The required keys of a block kind, in table order: listed once, not on every block read. */
+function requiredKeys(kind: BlockKind): [string, KeySpec][] {
+  let keys = REQUIRED.get(kind);
+  if (!keys) {
+    keys = Object.entries(KEYS[kind]).filter(([, spec]) => spec.required);
+    REQUIRED.set(kind, keys);
+  }
+  return keys;
 }
 
 /** Another tool's name for a key, a near spelling among the keys of this mode, or the list of keys. */

@@ -1,6 +1,6 @@
 /**
  * Communication: which link each group uses, and how many bytes a ring collective makes each
- * member send. Ranks follow the mesh (src/mesh.ts `rankOf`):
+ * member send. Ranks follow the mesh (src/mesh.ts `rankOf`, `strides`):
  *   rank = (dataRank × p + stage) × t + tensorRank,   node = ⌊rank / gpus_per_node⌋
  * A group whose members sit on more than one node uses the network (the slowest hop paces a
  * ring); otherwise the GPU's intra-node link (catalog `link.kind`).
@@ -8,11 +8,22 @@
 import { bytesPerElement } from '../facts/dtypes.js';
 import { layerParams } from '../memory/params.js';
 import { routedPerToken } from './flops.js';
-import { expertGroupsAlong, rankOf, type ExpertGrid } from '../mesh.js';
+import { expertGroupsAlong, rankOf, strides, type ExpertGrid } from '../mesh.js';
 import { layerRuns, type MoeMlp } from '../model.js';
 import type { CheckedPlan, Stage, TrainPlan } from '../plan.js';
 import { transferSeconds, type Rates } from './rates.js';
 import type { CommGroup, LinkBytes, LinkKind, Traffic } from './types.js';
+
+/**
+ * The node of the device at (tensor rank, stage, data replica) of the plan's mesh, from the
+ * axis strides (rank = Σ coordinate × stride, src/mesh.ts): the checks below look at
+ * thousands of devices on large meshes, without building a coordinate object for each.
+ */
+function nodeFinder(plan: CheckedPlan): (tensor: number, pipeline: number, data: number) => number {
+  const s = strides(plan.mesh);
+  const perNode = plan.cluster.gpusPerNode;
+  return (tensor, pipeline, data) => Math.floor((tensor * s.tensor + pipeline * s.pipeline + data * s.data) / perNode);
+}
 
 function nodeOf(plan: CheckedPlan, rank: number): number {
   return Math.floor(rank / plan.cluster.gpusPerNode);
@@ -26,12 +37,9 @@ export function linkOf(plan: CheckedPlan, crosses: boolean): LinkKind {
 /** Whether any tensor group of `stage` (ranks (d·p + stage)·t … + t − 1, one per data replica) spans nodes. */
 export function tensorGroupCrossesNodes(plan: CheckedPlan, stage: number): boolean {
   const { mesh } = plan;
+  const nodeOf = nodeFinder(plan);
   for (let d = 0; d < mesh.data; d++) {
-    if (
-      nodeOf(plan, rankOf(mesh, { tensor: 0, pipeline: stage, data: d })) !==
-      nodeOf(plan, rankOf(mesh, { tensor: mesh.tensor - 1, pipeline: stage, data: d }))
-    )
-      return true;
+    if (nodeOf(0, stage, d) !== nodeOf(mesh.tensor - 1, stage, d)) return true;
   }
   return false;
 }
@@ -39,9 +47,10 @@ export function tensorGroupCrossesNodes(plan: CheckedPlan, stage: number): boole
 /** Whether any data-parallel group of `stage` (same stage and tensor rank, every replica) spans nodes. */
 export function dataGroupCrossesNodes(plan: CheckedPlan, stage: number): boolean {
   const { mesh } = plan;
+  const nodeOf = nodeFinder(plan);
   for (let r = 0; r < mesh.tensor; r++) {
-    const first = nodeOf(plan, rankOf(mesh, { tensor: r, pipeline: stage, data: 0 }));
-    for (let d = 1; d < mesh.data; d++) if (nodeOf(plan, rankOf(mesh, { tensor: r, pipeline: stage, data: d })) !== first) return true;
+    const first = nodeOf(r, stage, 0);
+    for (let d = 1; d < mesh.data; d++) if (nodeOf(r, stage, d) !== first) return true;
   }
   return false;
 }
@@ -49,13 +58,10 @@ export function dataGroupCrossesNodes(plan: CheckedPlan, stage: number): boolean
 /** Whether any send from stage `from` to stage `to` (same replica and tensor rank) leaves its node. */
 export function pipelineHopCrossesNodes(plan: CheckedPlan, from: number, to: number): boolean {
   const { mesh } = plan;
+  const nodeOf = nodeFinder(plan);
   for (let d = 0; d < mesh.data; d++) {
     for (let r = 0; r < mesh.tensor; r++) {
-      if (
-        nodeOf(plan, rankOf(mesh, { tensor: r, pipeline: from, data: d })) !==
-        nodeOf(plan, rankOf(mesh, { tensor: r, pipeline: to, data: d }))
-      )
-        return true;
+      if (nodeOf(r, from, d) !== nodeOf(r, to, d)) return true;
     }
   }
   return false;

@@ -9,7 +9,7 @@
  */
 import { bytesPerElement } from '../facts/dtypes.js';
 import { deviceParams } from '../memory/params.js';
-import { deviceCount } from '../mesh.js';
+import { deviceCount, strides } from '../mesh.js';
 import type { MemoryPlan } from '../memory/types.js';
 import type { Stage, TrainPlan } from '../plan.js';
 import {
@@ -136,7 +136,9 @@ interface StageTimes {
 
 /** Parameters of one device of the stage: from the memory plan, or counted if it lacks the stage. */
 function stageParams(plan: TrainPlan, memory: MemoryPlan, stage: Stage): number {
-  return memory.devices.find((dev) => dev.stage === stage.index)?.params ?? deviceParams(plan, stage).total;
+  // The stage's first device (tensor rank 0, replica 0) is at rank stage × stride(pipeline).
+  const dev = memory.devices[stage.index * strides(plan.mesh).pipeline];
+  return dev?.stage === stage.index ? dev.params : deviceParams(plan, stage).total;
 }
 
 /**

@@ -58,7 +58,15 @@ export function dtypeBytes(count: number, dtype: Dtype): number {
   return Math.ceil((count * DTYPES[dtype].bits) / 8);
 }
 
+/** bits / 8 of every dtype and of every storage format (by its dtype), looked up once: the memory and cost models ask per stage. */
+const ELEMENT_BYTES = new Map<string, number>([
+  ...DTYPE_NAMES.map((d): [string, number] => [d, DTYPES[d].bits / 8]),
+  ...STORED_DTYPES.map((d): [string, number] => [DTYPES[d].format, DTYPES[d].bits / 8]),
+]);
+
 /** Bytes per element of a dtype or of a runtime storage format (0.5 for int4). */
 export function bytesPerElement(d: Dtype | TensorFormat): number {
-  return DTYPES[isTensorFormat(d) ? dtypeOfFormat(d) : d].bits / 8;
+  const bytes = ELEMENT_BYTES.get(d);
+  if (bytes === undefined) throw new Error(`internal: '${d}' is neither a dtype nor a storage format`);
+  return bytes;
 }

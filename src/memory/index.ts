@@ -2,7 +2,7 @@
  * The memory model: CheckedPlan → MemoryPlan, the bytes each GPU needs, by category, with the
  * formula behind each number. Pure; see docs/memory.md for every formula and its source.
  */
-import { deviceCount, forEachRank } from '../mesh.js';
+import { deviceCount, strides } from '../mesh.js';
 import type { CheckedPlan, Stage } from '../plan.js';
 import { activations } from './activations.js';
 import { floorBytes } from './format.js';
@@ -87,13 +87,17 @@ export function memoryPlan(plan: CheckedPlan): MemoryPlan {
     return f;
   });
   const devices = new Array<DeviceMemory>(deviceCount(mesh));
-  forEachRank(mesh, (c, rank) => {
-    const f = footprints[c.pipeline]!;
+  // A device's index along an axis is ⌊rank / stride⌋ mod size: plain arithmetic, as a plan
+  // can have thousands of devices.
+  const stride = strides(mesh);
+  for (let rank = 0; rank < devices.length; rank++) {
+    const stage = Math.floor(rank / stride.pipeline) % mesh.pipeline;
+    const f = footprints[stage]!;
     devices[rank] = {
       rank,
-      stage: c.pipeline,
-      tensorRank: c.tensor,
-      dataRank: c.data,
+      stage,
+      tensorRank: Math.floor(rank / stride.tensor) % mesh.tensor,
+      dataRank: Math.floor(rank / stride.data) % mesh.data,
       node: Math.floor(rank / perNode),
       gpu,
       capacityBytes,
@@ -103,6 +107,6 @@ export function memoryPlan(plan: CheckedPlan): MemoryPlan {
       params: f.params,
       why: f.why,
     };
-  });
+  }
   return { plan: plan.name, params: countParams(plan.model), devices };
 }

@@ -10,6 +10,7 @@ import {
   MESH_AXIS_NAMES,
   rankOf,
   ranks,
+  strides,
   type Mesh,
 } from '../../src/mesh.js';
 
@@ -37,6 +38,21 @@ describe('mesh', () => {
         expect(rankOf(mesh, c)).toBe(rank);
       });
       expect(new Set(all.map((c) => `${c.tensor}/${c.pipeline}/${c.data}`)).size).toBe(all.length);
+    }
+  });
+
+  it('strides: rank = Σ coordinate × stride, and each coordinate is ⌊rank / stride⌋ mod size', () => {
+    expect(strides({ tensor: 4, pipeline: 3, data: 2 })).toEqual({ tensor: 1, pipeline: 4, data: 12 });
+    for (const mesh of [
+      { tensor: 8, pipeline: 64, data: 6 },
+      { tensor: 1, pipeline: 5, data: 2 },
+      { tensor: 3, pipeline: 1, data: 4 },
+    ]) {
+      const s = strides(mesh);
+      ranks(mesh).forEach((c, rank) => {
+        expect(c.tensor * s.tensor + c.pipeline * s.pipeline + c.data * s.data).toBe(rank);
+        for (const a of MESH_AXIS_NAMES) expect(Math.floor(rank / s[a]) % mesh[a]).toBe(c[a]);
+      });
     }
   });
 
