@@ -28,6 +28,29 @@ export function checkModel(
   configs: HfConfigs = new Map(),
   quiet?: ReadonlySet<string>,
 ): ModelSpec | undefined {
+  // Without hf_config the outcome depends on the declaration alone: a file of models imported by
+  // many plan files is checked once per parse, not once per importing file.
+  const own = quiet === undefined && !decl.body.entries.some((e) => e.key === 'hf_config');
+  const known = own ? CHECKED.get(decl) : undefined;
+  if (known) {
+    out.push(...known.diagnostics);
+    return known.spec;
+  }
+  const before = out.length;
+  const spec = checkConfigured(decl, out, configs, quiet);
+  if (own) CHECKED.set(decl, { spec, diagnostics: out.slice(before) });
+  return spec;
+}
+
+/** Checked models by declaration (an AST is never changed once parsed). */
+const CHECKED = new WeakMap<Declaration, { spec: ModelSpec | undefined; diagnostics: readonly Diagnostic[] }>();
+
+function checkConfigured(
+  decl: Declaration,
+  out: Diagnostic[],
+  configs: HfConfigs,
+  quiet: ReadonlySet<string> | undefined,
+): ModelSpec | undefined {
   const before = out.length;
   const body = withConfig(decl, configs, out);
   if (!body) return undefined;

@@ -711,9 +711,14 @@ export const KEY_TABLE = {
 export type KeyTable = typeof KEY_TABLE;
 export const KEYS: Record<BlockKind, Record<string, KeySpec>> = KEY_TABLE;
 
+/** Each block kind's keys as a Map, built once: own keys only, and a look-up per entry of every block read is cheap. */
+const SPECS: ReadonlyMap<BlockKind, ReadonlyMap<string, KeySpec>> = new Map(
+  (Object.keys(KEYS) as BlockKind[]).map((kind) => [kind, new Map(Object.entries(KEYS[kind]))] as const),
+);
+
 /** The spec of a key the user wrote; own keys only, so `constructor` or `__proto__` is unknown, not Object's. */
 export function keySpec(kind: BlockKind, key: string): KeySpec | undefined {
-  return Object.hasOwn(KEYS[kind], key) ? KEYS[kind][key] : undefined;
+  return SPECS.get(kind)!.get(key);
 }
 
 /**

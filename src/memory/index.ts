@@ -2,7 +2,7 @@
  * The memory model: CheckedPlan → MemoryPlan, the bytes each GPU needs, by category, with the
  * formula behind each number. Pure; see docs/memory.md for every formula and its source.
  */
-import { deviceCount, strides } from '../mesh.js';
+import { deviceCount } from '../mesh.js';
 import type { CheckedPlan, Stage } from '../plan.js';
 import { activations } from './activations.js';
 import { floorBytes } from './format.js';
@@ -87,26 +87,29 @@ export function memoryPlan(plan: CheckedPlan): MemoryPlan {
     return f;
   });
   const devices = new Array<DeviceMemory>(deviceCount(mesh));
-  // A device's index along an axis is ⌊rank / stride⌋ mod size: plain arithmetic, as a plan
-  // can have thousands of devices.
-  const stride = strides(mesh);
-  for (let rank = 0; rank < devices.length; rank++) {
-    const stage = Math.floor(rank / stride.pipeline) % mesh.pipeline;
-    const f = footprints[stage]!;
-    devices[rank] = {
-      rank,
-      stage,
-      tensorRank: Math.floor(rank / stride.tensor) % mesh.tensor,
-      dataRank: Math.floor(rank / stride.data) % mesh.data,
-      node: Math.floor(rank / perNode),
-      gpu,
-      capacityBytes,
-      usableBytes: usable,
-      totalBytes: f.totalBytes,
-      breakdown: f.breakdown,
-      params: f.params,
-      why: f.why,
-    };
+  // Ranks in order, tensor fastest, then pipeline, then data (src/mesh.ts): plain counting, as
+  // a plan can have thousands of devices.
+  let rank = 0;
+  for (let dataRank = 0; dataRank < mesh.data; dataRank++) {
+    for (let stage = 0; stage < mesh.pipeline; stage++) {
+      const f = footprints[stage]!;
+      for (let tensorRank = 0; tensorRank < mesh.tensor; tensorRank++, rank++) {
+        devices[rank] = {
+          rank,
+          stage,
+          tensorRank,
+          dataRank,
+          node: Math.floor(rank / perNode),
+          gpu,
+          capacityBytes,
+          usableBytes: usable,
+          totalBytes: f.totalBytes,
+          breakdown: f.breakdown,
+          params: f.params,
+          why: f.why,
+        };
+      }
+    }
   }
   return { plan: plan.name, params: countParams(plan.model), devices };
 }
