@@ -173,6 +173,17 @@ export function layersInFlight(plan: TrainPlan, stage: Stage): number {
   return (inFlightChunks(plan, stage.index) * stage.layers) / v;
 }
 
+const layerCache = new WeakMap<TrainPlan, Map<LayerRankFacts, { bytes: number; formula: string }>>();
+
+/** A kind of layer's activation bytes per microbatch and their formula: the same on every stage, so worked out once per plan. */
+function layerActivations(plan: TrainPlan, f: LayerRankFacts): { bytes: number; formula: string } {
+  let kinds = layerCache.get(plan);
+  if (!kinds) layerCache.set(plan, (kinds = new Map()));
+  let got = kinds.get(f);
+  if (!got) kinds.set(f, (got = { bytes: trainLayerActivationBytes(plan, f), formula: layerFormula(plan, f) }));
+  return got;
+}
+
 /** Training activations of one pipeline stage (the same on every tensor rank). */
 export function trainActivations(plan: TrainPlan, stage: Stage): Part {
   const s = plan.batch.seq;
@@ -184,7 +195,10 @@ export function trainActivations(plan: TrainPlan, stage: Stage): Part {
   const runs = stageRuns(plan, stage);
   // Layer-microbatches held at the peak, shared out over the stage's kinds of layer by their counts.
   const held = layersInFlight(plan, stage);
-  const kinds = uniqueKinds(runs).map((k) => ({ ...k, bytes: trainLayerActivationBytes(plan, k.f) }));
+  const kinds = uniqueKinds(runs).map((k) => {
+    const a = layerActivations(plan, k.f);
+    return { n: k.n, f: k.f, bytes: a.bytes, formula: a.formula };
+  });
   const one = kinds.length === 1 ? kinds[0]! : undefined;
   let total = one ? held * one.bytes : kinds.reduce((sum, k) => sum + (held * k.n * k.bytes) / stage.layers, 0);
   const chunks = inFlightChunks(plan, stage.index);
@@ -192,12 +206,12 @@ export function trainActivations(plan: TrainPlan, stage: Stage): Part {
     plan.schedule === 'interleaved' || (plan.schedule === 'table' && plan.virtual > 1)
       ? `${chunks} chunks in flight (${plan.schedule === 'table' ? 'action table' : 'interleaved'}, v = ${plan.virtual}) × ${num(stage.layers / plan.virtual)} layers`
       : `${stage.layers} layers × ${chunks} microbatches in flight (${plan.schedule})`;
-  const first = one?.f ?? plan.derived.layers[0]!;
+  const first = one ?? { f: plan.derived.layers[0]!, ...layerActivations(plan, plan.derived.layers[0]!) };
   let why =
     kinds.length <= 1
-      ? `activations: ${heldText} × ${num(one ? one.bytes : trainLayerActivationBytes(plan, first))} B/layer [${layerFormula(plan, first)}; s=${s} b=${b} h=${h} a=${first.layer.attention.heads} t=${t}]`
+      ? `activations: ${heldText} × ${num(first.bytes)} B/layer [${first.formula}; s=${s} b=${b} h=${h} a=${first.f.layer.attention.heads} t=${t}]`
       : `activations: ${heldText}, by kind of layer: ${kinds
-          .map((k) => `${k.n} × ${num(k.bytes)} B/layer [${layerFormula(plan, k.f)}; a=${k.f.layer.attention.heads}]`)
+          .map((k) => `${k.n} × ${num(k.bytes)} B/layer [${k.formula}; a=${k.f.layer.attention.heads}]`)
           .join(' + ')} (s=${s} b=${b} h=${h} t=${t})`;
   if (stage.hasEmbedding) {
     // int64 token ids (8sb, needed whole on every tensor rank) + the 1-byte embedding dropout mask (sbh, ÷ t with SP).
@@ -289,7 +303,7 @@ function uniqueKinds(runs: { n: number; f: LayerRankFacts }[]): { n: number; f: 
   for (const r of runs) {
     const k = out.find((x) => sameLayer(x.f.layer, r.f.layer));
     if (k) k.n += r.n;
-    else out.push({ ...r });
+    else out.push({ n: r.n, f: r.f });
   }
   return out;
 }
