@@ -65,24 +65,27 @@ export function cachedHost(host: Host): Host {
   const kinds = new Map<string, ReturnType<Host['kind']>>();
   const sizes = new Map<string, number>();
   const reals = new Map<string, string>();
-  const memo = <T>(m: Map<string, T>, p: string, f: () => T): T => {
-    if (m.has(p)) return m.get(p)!;
-    const v = f();
-    m.set(p, v);
-    return v;
+  // One look-up per path (undefined is an answer too: a missing `.git`); `f` is not called on a hit.
+  const memo = <T>(m: Map<string, T>, p: string, f: (p: string) => T): T => {
+    let v = m.get(p);
+    if (v === undefined && !m.has(p)) m.set(p, (v = f(p)));
+    return v as T;
   };
   const stats = new Map<string, ReturnType<NonNullable<Host['stat']>>>();
-  const statOf = (p: string) => memo(stats, p, () => host.stat!(p));
+  const stat = (p: string) => host.stat!(p);
+  const kind = (p: string) => host.kind(p);
+  const size = (p: string) => (host.size ? host.size(p) : Buffer.byteLength(host.readFile(p)));
+  const real = (p: string) => (host.realpath ? host.realpath(p) : resolve(p));
   return {
     readFile: (p) => host.readFile(p),
-    kind: (p) => (host.stat ? statOf(p)?.kind : memo(kinds, p, () => host.kind(p))),
+    kind: (p) => (host.stat ? memo(stats, p, stat)?.kind : memo(kinds, p, kind)),
     size: (p) => {
-      const s = host.stat ? statOf(p) : undefined;
-      return s ? s.size : memo(sizes, p, () => (host.size ? host.size(p) : Buffer.byteLength(host.readFile(p))));
+      const s = host.stat ? memo(stats, p, stat) : undefined;
+      return s ? s.size : memo(sizes, p, size);
     },
     listDir: (p) => host.listDir(p),
     ...(host.listEntries ? { listEntries: host.listEntries.bind(host) } : {}),
-    realpath: (p) => memo(reals, p, () => (host.realpath ? host.realpath(p) : resolve(p))),
+    realpath: (p) => memo(reals, p, real),
   };
 }
 
