@@ -129,14 +129,9 @@ export function kvCache(plan: CheckedPlan, stage: Stage): Part {
   const per = `${num(DTYPES[dt].bits / 8)} B (${dt})`;
   const buckets = kvBuckets(plan, stage);
   const { layers, groupSize } = chargedLayers(plan, buckets);
+  const held = buckets.map((b) => kvTokensHeld(plan, b.window));
   let elements = 0;
-  const terms: string[] = [];
-  buckets.forEach((b, i) => {
-    const held = kvTokensHeld(plan, b.window);
-    elements += layers[i]! * b.elements * held.tokens;
-    const pad = layers[i]! > b.layers ? ` (+${layers[i]! - b.layers} padding)` : '';
-    terms.push(`${layers[i]} layers${pad} × ${elementsText(b.facts, plan)} × ${per} × ${held.text}`);
-  });
+  for (let i = 0; i < buckets.length; i++) elements += layers[i]! * buckets[i]!.elements * held[i]!.tokens;
   const bytes = dtypeBytes(elements, dt);
   // One kind of layer with GQA: the formula as it always read (2 (K, V) × layers × heads × head_dim × …).
   const only = buckets.length === 1 ? buckets[0]! : undefined;
@@ -145,9 +140,13 @@ export function kvCache(plan: CheckedPlan, stage: Stage): Part {
     const repl = f.kvReplication > 1 ? `, each replicated on ${f.kvReplication} tensor ranks` : '';
     return {
       bytes,
-      why: `kvCache: 2 (K, V) × ${stage.layers} layers × ${f.kvHeadsPerRank} KV heads${repl} × ${only.facts.layer.attention.headDim} head_dim × ${per} × ${kvTokensHeld(plan, undefined).text} = ${bytesText(bytes)}`,
+      why: `kvCache: 2 (K, V) × ${stage.layers} layers × ${f.kvHeadsPerRank} KV heads${repl} × ${only.facts.layer.attention.headDim} head_dim × ${per} × ${held[0]!.text} = ${bytesText(bytes)}`,
     };
   }
+  const terms = buckets.map((b, i) => {
+    const pad = layers[i]! > b.layers ? ` (+${layers[i]! - b.layers} padding)` : '';
+    return `${layers[i]} layers${pad} × ${elementsText(b.facts, plan)} × ${per} × ${held[i]!.text}`;
+  });
   const group = groupSize !== undefined ? ` [vLLM hybrid groups of ${groupSize} layers]` : '';
   return { bytes, why: `kvCache: ${terms.join(' + ')}${group} = ${bytesText(bytes)}` };
 }
