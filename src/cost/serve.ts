@@ -115,7 +115,8 @@ function decodeStage(plan: ServePlan, stage: Stage, batch: number, context: numb
   const traffic = serveTraffic(plan, stage, batch);
   const computeSeconds = over(flops, rates.flops);
   const memorySeconds = over(bytes, rates.memory);
-  return { flops, bytes, traffic, computeSeconds, memorySeconds, ...stagePass(flops, bytes, traffic, rates) };
+  const pass = stagePass(flops, bytes, traffic, rates);
+  return { flops, bytes, traffic, computeSeconds, memorySeconds, seconds: pass.seconds, bound: pass.bound };
 }
 
 /**

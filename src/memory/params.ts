@@ -150,6 +150,17 @@ export interface DeviceParams {
  * expert_tensor (Megatron-Core's expert tensor × expert parallelism); the router stays whole.
  */
 export function rankLayerParams(plan: CheckedPlan, layer: LayerSpec): LayerParams {
+  // Asked per stage and per decode step: counted once per plan and kind of layer.
+  let layers = rankParamsCache.get(plan);
+  if (!layers) rankParamsCache.set(plan, (layers = new Map()));
+  let p = layers.get(layer);
+  if (!p) layers.set(layer, (p = countRankLayerParams(plan, layer)));
+  return p;
+}
+
+const rankParamsCache = new WeakMap<CheckedPlan, Map<LayerSpec, LayerParams>>();
+
+function countRankLayerParams(plan: CheckedPlan, layer: LayerSpec): LayerParams {
   const p = layerParams(plan.model, shardLayer(layer, plan.mesh.tensor));
   const m = layer.mlp;
   if (m.kind === 'dense') return p;
@@ -179,22 +190,31 @@ export function deviceParams(plan: CheckedPlan, stage: Stage, _tensorRank = 0): 
   const { model, derived } = plan;
   const h = model.hidden;
   // An interleaved rank's chunks are not this range, but it holds as many layers; alike for today's uniform models.
-  // (Every layer alike: one run, without the arrays; the memory and cost models call this per stage many times.)
+  // (Every layer alike: one run; the memory and cost models call this per stage many times.)
   const uniform = !model.overrides || model.overrides.length === 0;
   const layer = rankLayerParams(plan, uniform ? model.layer : layerAt(model, stage.firstLayer));
-  const runs = uniform
-    ? [{ n: stage.layers, p: layer }]
-    : layerRuns(model, stage.firstLayer, stage.firstLayer + stage.layers - 1).map((r) => ({
-        n: r.last - r.first + 1,
-        p: rankLayerParams(plan, r.layer),
-      }));
+  // The stage's layers, run by run of alike layers: parameters, routed-expert parameters, largest module.
+  let layers = 0;
+  let routed = 0;
+  let largestLayerModule = 0;
+  if (uniform) {
+    layers = stage.layers * layer.total;
+    routed = stage.layers * layer.routed;
+    largestLayerModule = stage.layers > 0 ? layer.largestModule : 0;
+  } else {
+    for (const r of layerRuns(model, stage.firstLayer, stage.firstLayer + stage.layers - 1)) {
+      const n = r.last - r.first + 1;
+      const p = rankLayerParams(plan, r.layer);
+      layers += n * p.total;
+      routed += n * p.routed;
+      largestLayerModule = Math.max(largestLayerModule, p.largestModule);
+    }
+  }
   const vocabRows = derived.vocabPadded / plan.mesh.tensor;
   const embedding = stage.hasEmbedding ? vocabRows * h : 0;
   const positions = stage.hasEmbedding && model.positions === 'learned' ? model.maxSeq * h : 0;
   const finalNorm = stage.hasOutput ? normParams(model) : 0;
   const output = stage.hasOutput && (!model.tiedEmbeddings || !stage.hasEmbedding) ? vocabRows * h : 0;
-  const layers = runs.reduce((sum, r) => sum + r.n * r.p.total, 0);
-  const routed = runs.reduce((sum, r) => sum + r.n * r.p.routed, 0);
   return {
     layers,
     layer,
@@ -204,13 +224,7 @@ export function deviceParams(plan: CheckedPlan, stage: Stage, _tensorRank = 0): 
     finalNorm,
     output,
     total: layers + embedding + positions + finalNorm + output,
-    largestModule: Math.max(
-      stage.layers > 0 ? Math.max(...runs.map((r) => r.p.largestModule)) : 0,
-      embedding,
-      positions,
-      finalNorm,
-      output,
-    ),
+    largestModule: Math.max(largestLayerModule, embedding, positions, finalNorm, output),
   };
 }
 
