@@ -76,7 +76,7 @@ export function cachedHost(host: Host): Host {
   const kind = (p: string) => host.kind(p);
   const size = (p: string) => (host.size ? host.size(p) : Buffer.byteLength(host.readFile(p)));
   const real = (p: string) => (host.realpath ? host.realpath(p) : resolve(p));
-  return {
+  const cached: Host = {
     readFile: (p) => host.readFile(p),
     kind: (p) => (host.stat ? memo(stats, p, stat)?.kind : memo(kinds, p, kind)),
     size: (p) => {
@@ -87,7 +87,15 @@ export function cachedHost(host: Host): Host {
     ...(host.listEntries ? { listEntries: host.listEntries.bind(host) } : {}),
     realpath: (p) => memo(reals, p, real),
   };
+  scopes.set(cached, new Map());
+  return cached;
 }
+
+/**
+ * The import scope of each directory, for a cachedHost: its look-ups hold for the whole analysis,
+ * so the walk up to a `.git` is the same for every file of a directory (other hosts walk each time).
+ */
+const scopes = new WeakMap<Host, Map<string, ImportScope>>();
 
 /** Whether `path` (resolved) is `dir` or below it. */
 export function within(path: string, dir: string): boolean {
@@ -132,7 +140,18 @@ export interface ImportScope {
  */
 export function importScope(file: string, root: string | undefined, host: Host): ImportScope {
   if (root !== undefined) return { root: realpathOr(host, root), rootText: `--root ${root}` };
-  const own = realpathOr(host, dirname(file));
+  const dir = dirname(file);
+  const known = scopes.get(host);
+  let scope = known?.get(dir);
+  if (!scope) {
+    scope = repositoryScope(dir, host);
+    known?.set(dir, scope);
+  }
+  return scope;
+}
+
+function repositoryScope(fileDir: string, host: Host): ImportScope {
+  const own = realpathOr(host, fileDir);
   for (let dir = own; ; dir = dirname(dir)) {
     if (host.kind(join(dir, '.git')) !== undefined) return { root: dir, rootText: 'the repository that holds the checked file' };
     if (dirname(dir) === dir) break;
