@@ -17,7 +17,7 @@ import type { CheckedPlan, LayerRankFacts, ServePlan, Stage, TrainPlan } from '.
 import { stageRuns } from './params.js';
 import { webgpuLayout } from './webgpu.js';
 import { bytesText, num } from '../format.js';
-import { ceilBytes, type Part } from './format.js';
+import { ceilBytes, part, type Part } from './format.js';
 
 /**
  * MLP activation coefficient c in sbh·c of a dense MLP: 4f/h for gelu (Korthikanti), 6f/h for
@@ -173,14 +173,14 @@ export function layersInFlight(plan: TrainPlan, stage: Stage): number {
   return (inFlightChunks(plan, stage.index) * stage.layers) / v;
 }
 
-const layerCache = new WeakMap<TrainPlan, Map<LayerRankFacts, { bytes: number; formula: string }>>();
+const layerCache = new WeakMap<TrainPlan, Map<LayerRankFacts, number>>();
 
-/** A kind of layer's activation bytes per microbatch and their formula: the same on every stage, so worked out once per plan. */
-function layerActivations(plan: TrainPlan, f: LayerRankFacts): { bytes: number; formula: string } {
+/** A kind of layer's activation bytes per microbatch: the same on every stage, so worked out once per plan (its formula: layerFormula). */
+function layerActivationBytes(plan: TrainPlan, f: LayerRankFacts): number {
   let kinds = layerCache.get(plan);
   if (!kinds) layerCache.set(plan, (kinds = new Map()));
   let got = kinds.get(f);
-  if (!got) kinds.set(f, (got = { bytes: trainLayerActivationBytes(plan, f), formula: layerFormula(plan, f) }));
+  if (got === undefined) kinds.set(f, (got = trainLayerActivationBytes(plan, f)));
   return got;
 }
 
@@ -195,40 +195,41 @@ export function trainActivations(plan: TrainPlan, stage: Stage): Part {
   const runs = stageRuns(plan, stage);
   // Layer-microbatches held at the peak, shared out over the stage's kinds of layer by their counts.
   const held = layersInFlight(plan, stage);
-  const kinds = uniqueKinds(runs).map((k) => {
-    const a = layerActivations(plan, k.f);
-    return { n: k.n, f: k.f, bytes: a.bytes, formula: a.formula };
-  });
+  const kinds = uniqueKinds(runs).map((k) => ({ n: k.n, f: k.f, bytes: layerActivationBytes(plan, k.f) }));
   const one = kinds.length === 1 ? kinds[0]! : undefined;
   let total = one ? held * one.bytes : kinds.reduce((sum, k) => sum + (held * k.n * k.bytes) / stage.layers, 0);
-  const chunks = inFlightChunks(plan, stage.index);
-  const heldText =
-    plan.schedule === 'interleaved' || (plan.schedule === 'table' && plan.virtual > 1)
-      ? `${chunks} chunks in flight (${plan.schedule === 'table' ? 'action table' : 'interleaved'}, v = ${plan.virtual}) × ${num(stage.layers / plan.virtual)} layers`
-      : `${stage.layers} layers × ${chunks} microbatches in flight (${plan.schedule})`;
-  const first = one ?? { f: plan.derived.layers[0]!, ...layerActivations(plan, plan.derived.layers[0]!) };
-  let why =
-    kinds.length <= 1
-      ? `activations: ${heldText} × ${num(first.bytes)} B/layer [${first.formula}; s=${s} b=${b} h=${h} a=${first.f.layer.attention.heads} t=${t}]`
-      : `activations: ${heldText}, by kind of layer: ${kinds
-          .map((k) => `${k.n} × ${num(k.bytes)} B/layer [${k.formula}; a=${k.f.layer.attention.heads}]`)
-          .join(' + ')} (s=${s} b=${b} h=${h} t=${t})`;
+  let embed: { mb: number; bytes: number } | undefined;
   if (stage.hasEmbedding) {
     // int64 token ids (8sb, needed whole on every tensor rank) + the 1-byte embedding dropout mask (sbh, ÷ t with SP).
     const mb = inFlightMicrobatches(plan, stage.index);
-    const embed = mb * (8 * s * b + (s * b * h) / sp);
-    total += embed;
-    why += ` + embedding ${mb} × (8sb + sbh${sp > 1 ? '/t' : ''}) = ${num(embed)} B`;
+    embed = { mb, bytes: mb * (8 * s * b + (s * b * h) / sp) };
+    total += embed.bytes;
   }
+  let out: number | undefined;
   if (stage.hasOutput) {
     // Final-norm input and output-layer input (2 × 2sbh, ÷ t with SP) + fp32 logits for one microbatch.
     const vocabRows = plan.derived.vocabPadded / t;
-    const out = ((4 * s * b * h) / sp) * scale + 4 * s * b * vocabRows;
+    out = ((4 * s * b * h) / sp) * scale + 4 * s * b * vocabRows;
     total += out;
-    why += ` + output (4sbh${sp > 1 ? '/t' : ''} + 4sb·V/t, V=${plan.derived.vocabPadded}) = ${num(out)} B`;
   }
   const bytes = ceilBytes(total);
-  return { bytes, why: `${why} = ${bytesText(bytes)}` };
+  return part(bytes, () => {
+    const chunks = inFlightChunks(plan, stage.index);
+    const heldText =
+      plan.schedule === 'interleaved' || (plan.schedule === 'table' && plan.virtual > 1)
+        ? `${chunks} chunks in flight (${plan.schedule === 'table' ? 'action table' : 'interleaved'}, v = ${plan.virtual}) × ${num(stage.layers / plan.virtual)} layers`
+        : `${stage.layers} layers × ${chunks} microbatches in flight (${plan.schedule})`;
+    const first = one ?? { f: plan.derived.layers[0]!, bytes: layerActivationBytes(plan, plan.derived.layers[0]!) };
+    let why =
+      kinds.length <= 1
+        ? `activations: ${heldText} × ${num(first.bytes)} B/layer [${layerFormula(plan, first.f)}; s=${s} b=${b} h=${h} a=${first.f.layer.attention.heads} t=${t}]`
+        : `activations: ${heldText}, by kind of layer: ${kinds
+            .map((k) => `${k.n} × ${num(k.bytes)} B/layer [${layerFormula(plan, k.f)}; a=${k.f.layer.attention.heads}]`)
+            .join(' + ')} (s=${s} b=${b} h=${h} t=${t})`;
+    if (embed) why += ` + embedding ${embed.mb} × (8sb + sbh${sp > 1 ? '/t' : ''}) = ${num(embed.bytes)} B`;
+    if (out !== undefined) why += ` + output (4sbh${sp > 1 ? '/t' : ''} + 4sb·V/t, V=${plan.derived.vocabPadded}) = ${num(out)} B`;
+    return `${why} = ${bytesText(bytes)}`;
+  });
 }
 
 /** Bytes per element of serving activations: the model dtype, but at least 16-bit (quantized weights compute in 16-bit). */
@@ -254,19 +255,18 @@ export function serveActivations(plan: ServePlan, stage: Stage): Part {
   const peak = peaks.reduce((a, b) => (b.bytes > a.bytes ? b : a), peaks[0] ?? servePrefillPeak(plan, derived.layers[0]!));
   const { attnElems, mlpElems, scores, hpr } = peak;
   const prefill = peak.bytes;
-  let why =
-    `activations: prefill ${num(T)} tokens × ${e} B × (2h ${num(2 * h)} + max(attention ${num(attnElems)}, mlp ${num(mlpElems)}))` +
-    (scores ? ` + fp32 scores 4 × ${hpr} heads × ${num(T)} × ${num(Math.min(T, plan.batch.seq))}` : '') +
-    (peaks.length > 1 ? ` (the largest of the stage's ${peaks.length} kinds of layer)` : '') +
-    ` = ${num(prefill)} B`;
-  let total = prefill;
-  if (stage.hasOutput) {
-    const logits = plan.batch.maxBatch * (derived.vocabPadded / plan.mesh.tensor) * 4;
-    total += logits;
-    why += ` + logits ${plan.batch.maxBatch} × ${num(derived.vocabPadded / plan.mesh.tensor)} × 4 B = ${num(logits)} B`;
-  }
-  const bytes = ceilBytes(total);
-  return { bytes, why: `${why} = ${bytesText(bytes)}` };
+  const logits = stage.hasOutput ? plan.batch.maxBatch * (derived.vocabPadded / plan.mesh.tensor) * 4 : 0;
+  const bytes = ceilBytes(prefill + logits);
+  return part(bytes, () => {
+    let why =
+      `activations: prefill ${num(T)} tokens × ${e} B × (2h ${num(2 * h)} + max(attention ${num(attnElems)}, mlp ${num(mlpElems)}))` +
+      (scores ? ` + fp32 scores 4 × ${hpr} heads × ${num(T)} × ${num(Math.min(T, plan.batch.seq))}` : '') +
+      (peaks.length > 1 ? ` (the largest of the stage's ${peaks.length} kinds of layer)` : '') +
+      ` = ${num(prefill)} B`;
+    if (stage.hasOutput)
+      why += ` + logits ${plan.batch.maxBatch} × ${num(derived.vocabPadded / plan.mesh.tensor)} × 4 B = ${num(logits)} B`;
+    return `${why} = ${bytesText(bytes)}`;
+  });
 }
 
 /**
@@ -317,5 +317,8 @@ export function activations(plan: CheckedPlan, stage: Stage): Part {
 export function webgpuPart(plan: ServePlan, stage: Stage, category: 'activations' | 'workspace'): Part {
   const regions = webgpuLayout(plan, stage).filter((r) => r.category === category);
   const bytes = regions.reduce((a, r) => a + r.bytes, 0);
-  return { bytes, why: `${category}: webgpu engine ${regions.map((r) => `${r.name} ${num(r.bytes)}`).join(' + ')} = ${bytesText(bytes)}` };
+  return part(
+    bytes,
+    () => `${category}: webgpu engine ${regions.map((r) => `${r.name} ${num(r.bytes)}`).join(' + ')} = ${bytesText(bytes)}`,
+  );
 }

@@ -2,8 +2,28 @@
 
 /** One memory category on one device: integer bytes and the formula with its numbers. */
 export interface Part {
-  bytes: number;
-  why: string;
+  readonly bytes: number;
+  readonly why: string;
+}
+
+/**
+ * A Part whose formula text `render` builds on first read of `why`: most footprints (fit
+ * suggestions, plan search, `check` without text output) are never printed, and formatting
+ * their numbers was a good share of the checker's time.
+ */
+export function part(bytes: number, render: () => string): Part {
+  return new LazyPart(bytes, render);
+}
+
+class LazyPart implements Part {
+  private text: string | undefined;
+  constructor(
+    readonly bytes: number,
+    private readonly render: () => string,
+  ) {}
+  get why(): string {
+    return (this.text ??= this.render());
+  }
 }
 
 /** Within a few ulps of an integer: floating-point noise, not a real fraction of a byte. */

@@ -6,7 +6,7 @@
 import { DTYPES } from '../facts/dtypes.js';
 import type { CheckedPlan } from '../plan.js';
 import { bytesText, num } from '../format.js';
-import type { Part } from './format.js';
+import { part, type Part } from './format.js';
 import { zeroPart } from './weights.js';
 
 export function gradients(plan: CheckedPlan, params: number, routed = 0): Part {
@@ -16,5 +16,5 @@ export function gradients(plan: CheckedPlan, params: number, routed = 0): Part {
   if (plan.zero >= 2 && (plan.mesh.data > 1 || (routed > 0 && plan.experts.data > 1)))
     return zeroPart(plan, 'gradients', params, routed, per, dt, plan.zero);
   const bytes = params * per;
-  return { bytes, why: `gradients: ${num(params)} params × ${per} B (${dt}) = ${bytesText(bytes)}` };
+  return part(bytes, () => `gradients: ${num(params)} params × ${per} B (${dt}) = ${bytesText(bytes)}`);
 }

@@ -5,7 +5,7 @@
 import { deviceCount } from '../mesh.js';
 import type { CheckedPlan, Stage } from '../plan.js';
 import { activations } from './activations.js';
-import { floorBytes } from './format.js';
+import { floorBytes, type Part } from './format.js';
 import { gradients } from './gradients.js';
 import { kvCache } from './kv-cache.js';
 import { optimizer } from './optimizer.js';
@@ -34,10 +34,38 @@ export interface DeviceFootprint {
   totalBytes: number;
 }
 
+/**
+ * Each category's formula, formatted when first read (src/memory/format.ts part): only text
+ * output prints them, and most footprints (fit suggestions, plan search) are never printed.
+ * Getters on the prototype, not own properties: an object literal of six getters per footprint
+ * cost more than the formatting it saved. Read it by category (CATEGORIES); a spread does not copy them.
+ */
+class Formulas implements Record<Category, string> {
+  constructor(private readonly parts: Record<Category, Part>) {}
+  get weights(): string {
+    return this.parts.weights.why;
+  }
+  get gradients(): string {
+    return this.parts.gradients.why;
+  }
+  get optimizer(): string {
+    return this.parts.optimizer.why;
+  }
+  get activations(): string {
+    return this.parts.activations.why;
+  }
+  get kvCache(): string {
+    return this.parts.kvCache.why;
+  }
+  get workspace(): string {
+    return this.parts.workspace.why;
+  }
+}
+
 /** The memory of the device at (stage, tensorRank), the same on every data replica. */
 export function deviceFootprint(plan: CheckedPlan, stage: Stage, tensorRank = 0): DeviceFootprint {
   const p = deviceParams(plan, stage, tensorRank);
-  const parts = {
+  const parts: Record<Category, Part> = {
     weights: weights(plan, p.total, stage, p),
     gradients: gradients(plan, p.total, p.routed),
     optimizer: optimizer(plan, p.total, p.routed),
@@ -53,14 +81,7 @@ export function deviceFootprint(plan: CheckedPlan, stage: Stage, tensorRank = 0)
     kvCache: parts.kvCache.bytes,
     workspace: parts.workspace.bytes,
   };
-  const why: Record<Category, string> = {
-    weights: parts.weights.why,
-    gradients: parts.gradients.why,
-    optimizer: parts.optimizer.why,
-    activations: parts.activations.why,
-    kvCache: parts.kvCache.why,
-    workspace: parts.workspace.why,
-  };
+  const why = new Formulas(parts);
   const totalBytes =
     breakdown.weights + breakdown.gradients + breakdown.optimizer + breakdown.activations + breakdown.kvCache + breakdown.workspace;
   return { params: p.total, breakdown, why, totalBytes };

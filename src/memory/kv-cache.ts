@@ -21,7 +21,7 @@ import { DTYPES, dtypeBytes } from '../facts/dtypes.js';
 import type { AttentionSpec } from '../model.js';
 import type { CheckedPlan, LayerRankFacts, ServePlan, Stage } from '../plan.js';
 import { bytesText, num } from '../format.js';
-import type { Part } from './format.js';
+import { part, type Part } from './format.js';
 import { stageRuns } from './params.js';
 
 /** KV-cache elements per token of one layer on one tensor rank: GQA 2 × KV heads per rank × head_dim; MLA the latent. */
@@ -37,21 +37,24 @@ export function windowOf(a: AttentionSpec): number | undefined {
 
 /**
  * Tokens (whole pages) the max_batch sequences hold together in one layer with attention window
- * `window` (undefined: full attention), and the formula in words.
+ * `window` (undefined: full attention), and the formula in words (built when called).
  */
-export function kvTokensHeld(plan: ServePlan, window: number | undefined): { tokens: number; text: string } {
+export function kvTokensHeld(plan: ServePlan, window: number | undefined): { tokens: number; text: () => string } {
   const { seq, maxBatch, maxPrefillTokens } = plan.batch;
-  if (plan.engine === 'webgpu') return { tokens: maxBatch * seq, text: `${maxBatch} seqs × ${num(seq)} tokens` };
+  if (plan.engine === 'webgpu') return { tokens: maxBatch * seq, text: () => `${maxBatch} seqs × ${num(seq)} tokens` };
   const bs = plan.kvBlock;
   const full = Math.ceil(seq / bs);
-  const fullText = full * bs !== seq ? `${num(full * bs)} tokens (⌈${num(seq)} / ${bs}⌉ pages of ${bs})` : `${num(seq)} tokens`;
-  if (window === undefined) return { tokens: maxBatch * full * bs, text: `${maxBatch} seqs × ${fullText}` };
+  const fullText = () => (full * bs !== seq ? `${num(full * bs)} tokens (⌈${num(seq)} / ${bs}⌉ pages of ${bs})` : `${num(seq)} tokens`);
+  if (window === undefined) return { tokens: maxBatch * full * bs, text: () => `${maxBatch} seqs × ${fullText()}` };
   const decoding = Math.min(Math.ceil(window / bs) + 1, full);
   const prefilling = Math.min(Math.ceil(Math.min(window - 1 + maxPrefillTokens, seq) / bs) + 1, full);
-  const w = num(window);
-  const text =
-    `(${maxBatch - 1} decoding seqs × ${num(decoding)} pages [⌈${w} / ${bs}⌉ + 1] + 1 prefilling × ${num(prefilling)} pages ` +
-    `[⌈min(${w} − 1 + ${num(maxPrefillTokens)}, ${num(seq)}) / ${bs}⌉ + 1]) × ${bs} tokens (window ${w}, each at most ${num(full)} pages)`;
+  const text = () => {
+    const w = num(window);
+    return (
+      `(${maxBatch - 1} decoding seqs × ${num(decoding)} pages [⌈${w} / ${bs}⌉ + 1] + 1 prefilling × ${num(prefilling)} pages ` +
+      `[⌈min(${w} − 1 + ${num(maxPrefillTokens)}, ${num(seq)}) / ${bs}⌉ + 1]) × ${bs} tokens (window ${w}, each at most ${num(full)} pages)`
+    );
+  };
   return { tokens: ((maxBatch - 1) * decoding + prefilling) * bs, text };
 }
 
@@ -126,7 +129,7 @@ function elementsText(f: LayerRankFacts, plan: ServePlan): string {
 export function kvCache(plan: CheckedPlan, stage: Stage): Part {
   if (plan.mode === 'train') return { bytes: 0, why: 'kvCache: 0 (training keeps no KV cache)' };
   const dt = plan.kvDtype;
-  const per = `${num(DTYPES[dt].bits / 8)} B (${dt})`;
+  const per = () => `${num(DTYPES[dt].bits / 8)} B (${dt})`;
   const buckets = kvBuckets(plan, stage);
   const { layers, groupSize } = chargedLayers(plan, buckets);
   const held = buckets.map((b) => kvTokensHeld(plan, b.window));
@@ -137,16 +140,18 @@ export function kvCache(plan: CheckedPlan, stage: Stage): Part {
   const only = buckets.length === 1 ? buckets[0]! : undefined;
   if (only && only.facts.layer.attention.kind === 'gqa' && only.window === undefined) {
     const f = only.facts;
-    const repl = f.kvReplication > 1 ? `, each replicated on ${f.kvReplication} tensor ranks` : '';
-    return {
-      bytes,
-      why: `kvCache: 2 (K, V) × ${stage.layers} layers × ${f.kvHeadsPerRank} KV heads${repl} × ${only.facts.layer.attention.headDim} head_dim × ${per} × ${held[0]!.text} = ${bytesText(bytes)}`,
-    };
+    const headDim = only.facts.layer.attention.headDim;
+    return part(bytes, () => {
+      const repl = f.kvReplication > 1 ? `, each replicated on ${f.kvReplication} tensor ranks` : '';
+      return `kvCache: 2 (K, V) × ${stage.layers} layers × ${f.kvHeadsPerRank} KV heads${repl} × ${headDim} head_dim × ${per()} × ${held[0]!.text()} = ${bytesText(bytes)}`;
+    });
   }
-  const terms = buckets.map((b, i) => {
-    const pad = layers[i]! > b.layers ? ` (+${layers[i]! - b.layers} padding)` : '';
-    return `${layers[i]} layers${pad} × ${elementsText(b.facts, plan)} × ${per} × ${held[i]!.text}`;
+  return part(bytes, () => {
+    const terms = buckets.map((b, i) => {
+      const pad = layers[i]! > b.layers ? ` (+${layers[i]! - b.layers} padding)` : '';
+      return `${layers[i]} layers${pad} × ${elementsText(b.facts, plan)} × ${per()} × ${held[i]!.text()}`;
+    });
+    const group = groupSize !== undefined ? ` [vLLM hybrid groups of ${groupSize} layers]` : '';
+    return `kvCache: ${terms.join(' + ')}${group} = ${bytesText(bytes)}`;
   });
-  const group = groupSize !== undefined ? ` [vLLM hybrid groups of ${groupSize} layers]` : '';
-  return { bytes, why: `kvCache: ${terms.join(' + ')}${group} = ${bytesText(bytes)}` };
 }

@@ -7,7 +7,7 @@
  */
 import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { bytesText, num } from '../format.js';
-import type { Part } from './format.js';
+import { part, type Part } from './format.js';
 import { zeroPart } from './weights.js';
 
 /** Optimizer bytes per parameter, and what they are. */
@@ -24,5 +24,5 @@ export function optimizer(plan: CheckedPlan, params: number, routed = 0): Part {
   if (plan.zero >= 1 && (plan.mesh.data > 1 || (routed > 0 && plan.experts.data > 1)))
     return zeroPart(plan, 'optimizer', params, routed, per, parts, plan.zero);
   const bytes = params * per;
-  return { bytes, why: `optimizer: ${num(params)} params × ${per} B (${parts}) = ${bytesText(bytes)}` };
+  return part(bytes, () => `optimizer: ${num(params)} params × ${per} B (${parts}) = ${bytesText(bytes)}`);
 }

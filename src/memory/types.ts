@@ -22,7 +22,7 @@ export interface DeviceMemory {
   breakdown: Breakdown;
   /** Parameters whose weights this device holds (before ZeRO-3 sharding). */
   params: number;
-  /** One line per category: the formula with this device's numbers. */
+  /** One line per category: the formula with this device's numbers (formatted when first read; read by category). */
   why: Record<Category, string>;
 }
 

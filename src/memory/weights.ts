@@ -14,7 +14,7 @@ import { DTYPES, dtypeBytes } from '../facts/dtypes.js';
 import { layerRuns, shardLayer, type LayerSpec, type Model, type Quantization } from '../model.js';
 import type { CheckedPlan, Stage } from '../plan.js';
 import { bytesText, num } from '../format.js';
-import type { Part } from './format.js';
+import { part, type Part } from './format.js';
 import { countParams, layerLinears, layerParams, rankLayerParams, type DeviceParams, type Linear } from './params.js';
 
 /** Elements each data replica keeps of a ZeRO-partitioned tensor of `params` elements (even split, padded). */
@@ -136,6 +136,13 @@ export function deviceWeightBytes(
   return storedBytes(model, linears, p.total);
 }
 
+/** How a quantization method stores its weights, in words (the weights formula). */
+function quantText(q: Quantization): string {
+  if (q.method === 'mxfp4') return `mxfp4: 4-bit + 1 B scale per ${q.groupSize}`;
+  if (q.method === 'fp8') return `fp8 e4m3 + fp32 scales ${q.groupSize > 0 ? `per ${q.groupSize}×${q.groupSize} block` : 'per tensor'}`;
+  return `${q.method} int4: qweight + fp16 scales + int4 zeros per ${q.groupSize} inputs${q.method === 'gptq' ? ' + g_idx' : ''}`;
+}
+
 /** Weight bytes for a device holding `params` parameters (the parts of `p`, when given, for experts and quantization). */
 export function weights(plan: CheckedPlan, params: number, stage?: Stage, p?: DeviceParams): Part {
   if (plan.mode === 'serve') {
@@ -144,26 +151,24 @@ export function weights(plan: CheckedPlan, params: number, stage?: Stage, p?: De
     const q = plan.model.quant;
     if (q && stage && p) {
       const w = deviceWeightBytes(plan, stage, p);
-      const how =
-        q.method === 'mxfp4'
-          ? `mxfp4: 4-bit + 1 B scale per ${q.groupSize}`
-          : q.method === 'fp8'
-            ? `fp8 e4m3 + fp32 scales ${q.groupSize > 0 ? `per ${q.groupSize}×${q.groupSize} block` : 'per tensor'}`
-            : `${q.method} int4: qweight + fp16 scales + int4 zeros per ${q.groupSize} inputs${q.method === 'gptq' ? ' + g_idx' : ''}`;
-      return {
-        bytes: w.bytes,
-        why: `weights: ${num(w.quantized)} quantized params (${how}) = ${num(w.quantBytes)} B + ${num(params - w.quantized)} params × ${num(per)} B (${dt}) = ${bytesText(w.bytes)}`,
-      };
+      return part(
+        w.bytes,
+        () =>
+          `weights: ${num(w.quantized)} quantized params (${quantText(q)}) = ${num(w.quantBytes)} B + ${num(params - w.quantized)} params × ${num(per)} B (${dt}) = ${bytesText(w.bytes)}`,
+      );
     }
     const bytes = dtypeBytes(params, dt);
-    return { bytes, why: `weights: ${num(params)} params × ${num(per)} B (${dt})${per < 1 ? ', rounded up' : ''} = ${bytesText(bytes)}` };
+    return part(
+      bytes,
+      () => `weights: ${num(params)} params × ${num(per)} B (${dt})${per < 1 ? ', rounded up' : ''} = ${bytesText(bytes)}`,
+    );
   }
   const dt = plan.precision;
   const per = DTYPES[dt].bits / 8;
   if (plan.zero === 3 && (plan.mesh.data > 1 || plan.experts.data > 1))
     return zeroPart(plan, 'weights', params, p?.routed ?? 0, per, dt, 3);
   const bytes = params * per;
-  return { bytes, why: `weights: ${num(params)} params × ${per} B (${dt}) = ${bytesText(bytes)}` };
+  return part(bytes, () => `weights: ${num(params)} params × ${per} B (${dt}) = ${bytesText(bytes)}`);
 }
 
 /**
@@ -185,16 +190,17 @@ export function zeroPart(
   if (routed === 0) {
     const shard = zeroShard(params, d);
     const bytes = shard * per;
-    return {
+    return part(
       bytes,
-      why: `${category}: ⌈${num(params)} params / ${d} data (ZeRO-${stage})⌉ = ${num(shard)} × ${per} B (${what}) = ${bytesText(bytes)}`,
-    };
+      () => `${category}: ⌈${num(params)} params / ${d} data (ZeRO-${stage})⌉ = ${num(shard)} × ${per} B (${what}) = ${bytesText(bytes)}`,
+    );
   }
   const a = zeroShard(dense, d);
   const b = zeroShard(routed, ed);
   const bytes = (a + b) * per;
-  return {
+  return part(
     bytes,
-    why: `${category}: (⌈${num(dense)} dense params / ${d} data⌉ + ⌈${num(routed)} expert params / ${ed} expert data⌉ (ZeRO-${stage})) = ${num(a + b)} × ${per} B (${what}) = ${bytesText(bytes)}`,
-  };
+    () =>
+      `${category}: (⌈${num(dense)} dense params / ${d} data⌉ + ⌈${num(routed)} expert params / ${ed} expert data⌉ (ZeRO-${stage})) = ${num(a + b)} × ${per} B (${what}) = ${bytesText(bytes)}`,
+  );
 }

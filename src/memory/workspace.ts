@@ -8,7 +8,7 @@ import { bytesPerElement } from '../facts/dtypes.js';
 import type { CheckedPlan, Stage } from '../plan.js';
 import { webgpuPart } from './activations.js';
 import { bytesText, num } from '../format.js';
-import type { Part } from './format.js';
+import { part, type Part } from './format.js';
 
 export function workspace(plan: CheckedPlan, largestModuleParams: number, stage?: Stage): Part {
   if (plan.mode === 'serve' && plan.engine === 'webgpu' && stage) return webgpuPart(plan, stage, 'workspace');
@@ -17,10 +17,11 @@ export function workspace(plan: CheckedPlan, largestModuleParams: number, stage?
     const per = 2 * bytesPerElement(plan.precision);
     const gather = per * largestModuleParams;
     const bytes = base + gather;
-    return {
+    return part(
       bytes,
-      why: `workspace: ${num(base)} B (plan workspace) + ${per} B × ${num(largestModuleParams)} params of the largest module (ZeRO-3 gathered ${plan.precision} weights + gradients) = ${bytesText(bytes)}`,
-    };
+      () =>
+        `workspace: ${num(base)} B (plan workspace) + ${per} B × ${num(largestModuleParams)} params of the largest module (ZeRO-3 gathered ${plan.precision} weights + gradients) = ${bytesText(bytes)}`,
+    );
   }
-  return { bytes: base, why: `workspace: ${bytesText(base)}, the plan's workspace` };
+  return part(base, () => `workspace: ${bytesText(base)}, the plan's workspace`);
 }
