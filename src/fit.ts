@@ -8,7 +8,7 @@ import { balancedStages } from './check/pipeline.js';
 import { deriveFacts, validTensorDegrees } from './check/tensor.js';
 import { LIMITS } from './facts/limits.js';
 import { formatBytes } from './format.js';
-import { memoryPlan } from './memory/index.js';
+import { stagesFit } from './memory/index.js';
 import { CATEGORIES, type DeviceMemory, type MemoryPlan } from './memory/types.js';
 import type { CheckedPlan, Mesh } from './plan.js';
 
@@ -149,7 +149,7 @@ function remesh(plan: CheckedPlan, mesh: Mesh): CheckedPlan {
 function suggestFixes(plan: CheckedPlan): string[] {
   const fixes: string[] = [];
   for (const [text, variant] of variants(plan)) {
-    if (fitsAll(memoryPlan(variant))) fixes.push(text);
+    if (stagesFit(variant)) fixes.push(text);
     if (fixes.length >= 3) return fixes;
   }
   const batch = plan.mode === 'train' && plan.schedule === 'table' ? undefined : largestFittingBatch(plan);
@@ -164,7 +164,7 @@ function largestFittingBatch(plan: CheckedPlan): string | undefined {
     let hi = plan.batch.maxBatch - 1;
     while (lo < hi) {
       const mid = Math.floor((lo + hi + 1) / 2); // not `>> 1`: max_batch may pass 2^31
-      if (fitsAll(memoryPlan({ ...plan, batch: { ...plan.batch, maxBatch: mid } }))) lo = mid;
+      if (stagesFit({ ...plan, batch: { ...plan.batch, maxBatch: mid } })) lo = mid;
       else hi = mid - 1;
     }
     return lo >= 1 ? `max_batch = ${lo}` : undefined;
@@ -173,7 +173,7 @@ function largestFittingBatch(plan: CheckedPlan): string | undefined {
   for (const micro of divisorsBelow(plan.batch.global / plan.mesh.data, plan.batch.micro)) {
     const per = micro * plan.mesh.data;
     const v: CheckedPlan = { ...plan, batch: { ...plan.batch, micro }, microbatches: plan.batch.global / per };
-    if (fitsAll(memoryPlan(v))) return `micro = ${micro}`;
+    if (stagesFit(v)) return `micro = ${micro}`;
   }
   return undefined;
 }

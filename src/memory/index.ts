@@ -92,6 +92,16 @@ export function usableBytes(capacityBytes: number, reserve: number): number {
   return floorBytes(capacityBytes * (1 - reserve));
 }
 
+/**
+ * Whether every device fits, as fitsAll(memoryPlan(plan)) says: every device of a stage holds
+ * its stage's footprint, so one per stage decides, without a device list (fit suggestions try
+ * many variant plans, some of thousands of GPUs).
+ */
+export function stagesFit(plan: CheckedPlan): boolean {
+  const usable = usableBytes(plan.cluster.gpu.memoryBytes, plan.reserve);
+  return plan.stages.every((stage) => deviceFootprint(plan, stage, 0).totalBytes <= usable);
+}
+
 /** Every device of the plan, in rank order (rank = (dataRank × pipeline + stage) × tensor + tensorRank). */
 export function memoryPlan(plan: CheckedPlan): MemoryPlan {
   const { mesh, cluster } = plan;
