@@ -72,10 +72,12 @@ export function layerParams(model: Model, layer: LayerSpec): LayerParams {
   }
   const attnExtra = (a.kind === 'gqa' && a.sinks ? a.heads : 0) + (model.qkNorm ? 2 * qkHeadDim(a) : 0);
   const m = layer.mlp;
-  const width = m.kind === 'dense' ? m.ffn : m.expertFfn;
-  const up = h * width + bias * width;
-  const gate = gatedMlp(m.activation) ? up : 0;
-  const down = width * h + bias * h;
+  // One MLP of intermediate width w: up (and gate) h → w, down w → h, each with its bias.
+  const mlpOf = (w: number) => {
+    const up = h * w + bias * w;
+    return { up, gate: gatedMlp(m.activation) ? up : 0, down: w * h + bias * h };
+  };
+  const { up, gate, down } = mlpOf(m.kind === 'dense' ? m.ffn : m.expertFfn);
   let routed = 0;
   let shared = 0;
   let router = 0;
@@ -83,10 +85,8 @@ export function layerParams(model: Model, layer: LayerSpec): LayerParams {
   if (m.kind === 'moe') {
     const expert = up + gate + down;
     routed = m.experts * expert;
-    const sf = m.sharedFfn;
-    shared =
-      m.sharedExperts * ((gatedMlp(m.activation) ? 3 : 2) * h * sf + bias * ((gatedMlp(m.activation) ? 2 : 1) * sf + h)) +
-      (m.sharedGate ? h : 0);
+    const s = mlpOf(m.sharedFfn);
+    shared = m.sharedExperts * (s.up + s.gate + s.down) + (m.sharedGate ? h : 0);
     router = m.experts * h + (m.routerBias ? m.experts : 0);
     active = m.topK * expert;
   }
