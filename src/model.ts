@@ -167,8 +167,9 @@ export interface Quantization {
   lmHead: boolean;
 }
 
-export const DEFAULT_NORM_EPS = 1e-5;
-export const DEFAULT_ROPE_THETA = 10000;
+/** The key table's defaults (src/facts/keys.ts), for models built without the checker. */
+export const DEFAULT_NORM_EPS = defaultValue('model', 'norm_eps') as number;
+export const DEFAULT_ROPE_THETA = defaultValue('model', 'rope_theta') as number;
 
 /** What an architecture implies unless the model overrides it: the key table's arch presets (src/facts/keys.ts), the one source. */
 const presets = new Map<Arch, ReturnType<typeof presetOf>>();
