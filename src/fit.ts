@@ -11,6 +11,7 @@ import { formatBytes } from './format.js';
 import { stagesFit } from './memory/index.js';
 import { CATEGORIES, type DeviceMemory, type MemoryPlan } from './memory/types.js';
 import type { CheckedPlan, Mesh } from './plan.js';
+import { divisors } from './util/divisors.js';
 
 /** Above this share of usable memory a fitting plan gets a warning. */
 export const LOW_HEADROOM = 0.98;
@@ -170,23 +171,12 @@ function largestFittingBatch(plan: CheckedPlan): string | undefined {
     return lo >= 1 ? `max_batch = ${lo}` : undefined;
   }
   // Only divisors of global / data can be micro: try those below it, largest first (not every number below micro).
-  for (const micro of divisorsBelow(plan.batch.global / plan.mesh.data, plan.batch.micro)) {
+  for (const micro of divisors(plan.batch.global / plan.mesh.data)
+    .filter((d) => d < plan.batch.micro)
+    .reverse()) {
     const per = micro * plan.mesh.data;
     const v: CheckedPlan = { ...plan, batch: { ...plan.batch, micro }, microbatches: plan.batch.global / per };
     if (stagesFit(v)) return `micro = ${micro}`;
   }
   return undefined;
-}
-
-/** The divisors of n below `below`, largest first (none when n is not a whole number); O(√n). */
-function divisorsBelow(n: number, below: number): number[] {
-  if (!Number.isSafeInteger(n) || n < 1) return [];
-  const out: number[] = [];
-  for (let i = 1; i * i <= n; i++) {
-    if (n % i !== 0) continue;
-    if (i < below) out.push(i);
-    const j = n / i;
-    if (j !== i && j < below) out.push(j);
-  }
-  return out.sort((a, b) => b - a);
 }

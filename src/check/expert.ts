@@ -14,7 +14,7 @@ import { diag } from '../diagnostics/diagnostic.js';
 import { layerRuns, type MoeMlp } from '../model.js';
 import type { ExpertMesh } from '../plan.js';
 import { spanOf, type PlanContext } from './context.js';
-import { divisors } from './model.js';
+import { divisors } from '../util/divisors.js';
 
 /** The routed-expert MLP of the model's MoE layers (the first one: buildModel gives them all one shape), if any. */
 export function moeOf(model: PlanContext['model']): MoeMlp | undefined {

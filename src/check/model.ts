@@ -16,6 +16,7 @@ import {
 } from '../model.js';
 import { mapHfConfig, type ConfigEntry, type HfConfigs } from '../hf/config.js';
 import type { ModelSpec } from '../plan.js';
+import { divisors } from '../util/divisors.js';
 import { readBlock, type Fields } from './values.js';
 
 /**
@@ -122,7 +123,7 @@ function checkBody(
   }
   const kvField = f.get('kv_heads');
   if (kvField && (kvHeads > heads || heads % kvHeads !== 0)) {
-    const divs = divisors(heads).filter((d) => d <= heads);
+    const divs = divisors(heads);
     out.push(
       diag('PP3016', kvField.span, { kvHeads, heads }, { help: `kv_heads must divide heads; e.g. ${nearest(divs, kvHeads).join(' or ')}` }),
     );
@@ -443,12 +444,6 @@ function checkQuant(f: Fields, out: Diagnostic[]): Quantization | undefined {
     return undefined;
   }
   return { method: m, groupSize: group, lmHead: f.valueOrDefault<boolean>('quant_lm_head') };
-}
-
-export function divisors(n: number): number[] {
-  const out: number[] = [];
-  for (let d = 1; d <= n; d++) if (n % d === 0) out.push(d);
-  return out;
 }
 
 /** Up to two values of `xs` closest to `x` (below and above), in ascending order. */

@@ -10,6 +10,7 @@ import { layerRuns, type LayerSpec, type Model } from '../model.js';
 import type { Derived, ExpertMesh, LayerRankFacts, Mesh } from '../plan.js';
 import { spanOf, type PlanContext } from './context.js';
 import { defaultExpertTensor } from './expert.js';
+import { divisors } from '../util/divisors.js';
 
 /** Tensor degrees that split this model evenly (heads, ffn, and KV heads divided or replicated), with expert_tensor = tensor. */
 export function validTensorDegrees(model: Model, max: number): number[] {
@@ -83,13 +84,6 @@ function suggestion(ctx: PlanContext): string {
   return picks.length > 0
     ? `tensor = ${picks.join(' or ')} splits model '${ctx.model.name}' evenly`
     : 'tensor = 1 (no tensor parallelism) always works';
-}
-
-/** Divisors of n up to max, ascending (n ≥ 1). */
-function divisorsUpTo(n: number, max: number): number[] {
-  const out: number[] = [];
-  for (let d = 1; d <= Math.min(n, max); d++) if (n % d === 0) out.push(d);
-  return out;
 }
 
 /** Returns false when the tensor degree (or, for MoE, the expert tensor degree) cannot split the model. */
@@ -181,7 +175,9 @@ function checkExpertWidths(
   // A default that is no whole number is the expert grid's mistake (PP3026), reported there.
   const routed = Number.isInteger(et) ? moe.find((m) => m.expertFfn % et !== 0) : undefined;
   if (routed) {
-    const fits = divisorsUpTo(routed.expertFfn, et).filter((d) => d > 1);
+    const fits = divisors(routed.expertFfn)
+      .filter((d) => d <= et)
+      .filter((d) => d > 1);
     ctx.out.push(
       diag(
         'PP3035',

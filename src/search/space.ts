@@ -6,6 +6,7 @@
  * Each dimension stays bounded for any model and cluster (at most a few dozen values).
  */
 import type { TrainPlan } from '../plan.js';
+import { divisors } from '../util/divisors.js';
 
 export interface MeshKnobs {
   tensor: number;
@@ -45,17 +46,7 @@ export const MAX_BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024] as cons
 export const ZERO_STAGES = [0, 1, 2, 3] as const;
 export const RECOMPUTE = ['none', 'selective', 'full'] as const;
 
-/** Divisors of n in increasing order (n ≤ 1,000,000, the checker's GPU cap: at most 240 divisors). */
-export function divisors(n: number): number[] {
-  const low: number[] = [];
-  const high: number[] = [];
-  for (let i = 1; i * i <= n; i++) {
-    if (n % i !== 0) continue;
-    low.push(i);
-    if (i * i !== n) high.unshift(n / i);
-  }
-  return [...low, ...high];
-}
+export { divisors };
 
 /** Tensor degrees: divisors of the GPU count within one node (Megatron keeps tensor groups on NVLink). */
 export function tensorDegrees(gpus: number, gpusPerNode: number): number[] {
