@@ -3,7 +3,7 @@
  * index along each axis, and its rank numbers them in that order:
  * rank = (data × pipeline + stage) × tensor + tensor rank.
  *
- * A new axis (expert, context) is a new entry in MESH_AXES: the Mesh and Coords types,
+ * A new axis (e.g. context) is a new entry in MESH_AXES: the Mesh and Coords types,
  * ranks, coordinates and groups follow from the table. Everything later may import this
  * module; it imports nothing.
  */
