@@ -37,8 +37,12 @@ function count(text: string, ch: string): number {
 
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 
-/** An object key: bare when it is an identifier, else quoted. */
+/**
+ * An object key: bare when it is an identifier, else quoted. `__proto__`, bare or quoted, would
+ * set the literal's prototype instead of a property: it is written as a computed key.
+ */
 export function key(name: string): string {
+  if (name === '__proto__') return `[${quote(name)}]`;
   return IDENTIFIER.test(name) ? name : quote(name);
 }
 

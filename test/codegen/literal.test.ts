@@ -34,6 +34,10 @@ describe('printLiteral', () => {
     expect(key('stage0')).toBe('stage0');
     expect(key('layer.forward')).toBe("'layer.forward'");
     expect(printLiteral({ 'layer.decode': [], b: {}, c: null })).toBe("{ 'layer.decode': [], b: {}, c: null }");
+    // A JSON key __proto__ is an own property; bare or quoted in a literal it would set the prototype.
+    const proto = JSON.parse('{"__proto__": {"a": 1}}') as unknown;
+    expect(key('__proto__')).toBe("['__proto__']");
+    expect(evaluate(printLiteral(proto))).toEqual(proto);
     expect(printLiteralType({ plan: { name: 'a', mode: 'serve' } })).toBe("{ plan: { name: 'a'; mode: 'serve' } }");
     expect(printLiteralType({ a: 'x'.repeat(50), b: 'y'.repeat(50) })).toBe(`{\n  a: '${'x'.repeat(50)}';\n  b: '${'y'.repeat(50)}';\n}`);
   });
