@@ -171,8 +171,53 @@ export interface StageGroup {
   devices: DeviceState[];
 }
 
-/** A program's phase with its blocks instanced per layer: what one pass runs, in order. */
-type Flat = { step: Step; layer: number | undefined }[];
+/** A step as one pass runs it: blocks instanced per layer, `{l}` and `{m}` filled in its tensor names. */
+export interface FlatStep {
+  step: Step;
+  layer: number | undefined;
+  reads: string[];
+  writes: string[];
+}
+
+/** A program's phase flattened: what one pass runs, in the graph's order. */
+type Flat = FlatStep[];
+
+/** `name` with `{l}` the layer and `{m}` the microbatch (where given). */
+export function instanceName(name: string, layer: number | undefined, microbatch: number | undefined): string {
+  let n = layer === undefined ? name : name.replaceAll('{l}', String(layer));
+  if (microbatch !== undefined) n = n.replaceAll('{m}', String(microbatch));
+  return n;
+}
+
+/**
+ * A program's phase in the order it runs: each block step instanced for its layers (last
+ * to first when `reverse`), its microbatch (`{m}`) carried to the steps inside.
+ */
+export function flattenPhase(graph: Graph, program: string, phase: string): Flat {
+  const flat: Flat = [];
+  const add = (s: Step, layer: number | undefined, microbatch: number | undefined) => {
+    if (s.op === 'block') {
+      const inner = graph.blocks[s.block];
+      if (!inner)
+        throw new Error(`internal error: program ${program} runs block '${s.block}', which the graph lacks (this is a bug in parplan)`);
+      const mb = s.microbatch ?? microbatch;
+      const [first, last] = s.layers;
+      const layers = Array.from({ length: last - first + 1 }, (_, i) => first + i);
+      if (s.reverse) layers.reverse();
+      for (const l of layers) for (const st of inner) add(st, l, mb);
+      return;
+    }
+    const mb = ('microbatch' in s ? s.microbatch : undefined) ?? microbatch;
+    const names = (xs: readonly string[]) => xs.map((x) => instanceName(x, layer, mb));
+    flat.push(
+      s.op === 'compute' ? { step: s, layer, reads: names(s.reads), writes: names(s.writes) } : { step: s, layer, reads: [], writes: [] },
+    );
+  };
+  const steps = graph.programs[program]?.phases[phase];
+  if (!steps) throw new Error(`internal error: program ${program} has no phase '${phase}' (this is a bug in parplan)`);
+  for (const s of steps) add(s, undefined, undefined);
+  return flat;
+}
 
 /** One data-parallel replica: its stages in order. */
 export class Replica {
@@ -204,39 +249,30 @@ export class Replica {
    */
   async forward(input: PassInput): Promise<{ logits: Float32Array; rows: number }> {
     const n = input.tokens.length;
-    const h = this.graph.model.hidden;
+    // Pipeline stages run in order: a stage's `send` hands its activations to the next one's devices.
     for (const [i, group] of this.stages.entries()) {
       for (const d of group.devices) d.ops.uploadIds(input);
-      if (i > 0) {
-        const prev = this.stages[i - 1]!;
-        await Promise.all(group.devices.map((d, tr) => sendRecv(prev.devices[tr]!.member('hidden'), d.member('hidden'), n * h)));
-      }
-      await this.runStage(group, input, n);
+      await this.runStage(i, input, n);
     }
     return this.readLogits(input, n);
   }
 
-  /** The stage's steps for `phase`, blocks instanced per layer (computed once per program). */
+  /** The stage's steps for `phase`, in the graph's order (computed once per program). */
   private steps(program: string, phase: string): Flat {
     const key = `${program}:${phase}`;
     let flat = this.flat.get(key);
-    if (flat) return flat;
-    flat = [];
-    const add = (s: Step, layer: number | undefined) => {
-      if (s.op !== 'block') return void flat!.push({ step: s, layer });
-      for (let l = s.layers[0]; l <= s.layers[1]; l++) for (const inner of this.graph.blocks[s.block]!) add(inner, l);
-    };
-    for (const s of this.graph.programs[program]!.phases[phase]!) add(s, undefined);
-    this.flat.set(key, flat);
+    if (!flat) this.flat.set(key, (flat = flattenPhase(this.graph, program, phase)));
     return flat;
   }
 
   /**
-   * Record the stage's compute steps into one encoder per tensor rank; at a collective,
-   * submit every rank's encoder first and only then read any back (allReduceSum maps
-   * them all before awaiting one), so the ranks' devices compute together.
+   * Run the stage's steps in the graph's order: compute steps are recorded into one encoder
+   * per tensor rank; at a collective or a send, every rank's encoder is submitted first and
+   * only then is anything read back (allReduceSum maps them all before awaiting one), so the
+   * ranks' devices compute together.
    */
-  private async runStage(group: StageGroup, input: PassInput, n: number): Promise<void> {
+  private async runStage(index: number, input: PassInput, n: number): Promise<void> {
+    const group = this.stages[index]!;
     const steps = this.steps(group.devices[0]!.dev.program, input.phase);
     const open = () => group.devices.map((d) => ({ enc: d.ops.begin(), end: beginSpan(d.trace, 'compute', input.phase) }));
     const submit = (encs: ReturnType<typeof open>) =>
@@ -245,26 +281,42 @@ export class Replica {
         encs[i]!.end();
       });
     let encs = open();
-    for (const { step: s, layer } of steps) {
+    for (const f of steps) {
+      const s = f.step;
       if (s.op === 'compute') {
-        for (const d of group.devices) d.ops.compute(s, layer, input, n);
-      } else if (isCollective(s) && s.tensor !== 'logits') {
-        // (The logits are gathered on the host when they are read.)
+        for (const d of group.devices) d.ops.compute(s, f.reads, f.writes, f.layer, input, n);
+      } else if (isCollective(s)) {
+        // The logits' all-gather happens on the host when they are read.
+        if (s.op === 'all-gather' && s.tensor === 'logits') continue;
         submit(encs);
         await this.collective(group, s, n);
         encs = open();
+      } else if (s.op === 'send' || s.op === 'recv') {
+        // Sampled tokens are the host's: it gives every stage the pass's tokens (uploadIds).
+        if (s.tensor === 'tokens') continue;
+        if (s.op === 'recv') continue; // delivered by the previous stage's send, which ran before this stage
+        const next = this.stages[index + 1];
+        if (s.peer !== 'next' || !next)
+          throw new Error(
+            `internal error: stage ${index} sends ${s.tensor} to its ${s.peer} stage, which this replica lacks (this is a bug in parplan)`,
+          );
+        submit(encs);
+        const count = n * this.graph.model.hidden;
+        await Promise.all(group.devices.map((d, tr) => sendRecv(d.member(s.tensor), next.devices[tr]!.member(s.tensor), count)));
+        encs = open();
       }
-      // send/recv between stages and the loop-carried tokens are done by forward().
     }
     submit(encs);
   }
 
   private async collective(group: StageGroup, c: Collective, n: number): Promise<void> {
-    if (c.op === 'all-to-all') throw new Error(`the runtime does not run all-to-all yet (${c.tensor} over ${c.axis})`);
-    if (c.op !== 'all-reduce' || group.devices.length < 2) return;
-    const name = c.tensor === 'hidden' ? 'hidden' : 'x';
+    if (c.op !== 'all-reduce' || c.axis !== 'tensor')
+      throw new Error(
+        `the webgpu runtime runs all-reduce over the tensor axis only, not ${c.op} of ${c.tensor} over ${c.axis}; the checker refuses such plans for engine = webgpu (this is a bug in parplan)`,
+      );
+    if (group.devices.length < 2) return;
     await allReduceSum(
-      group.devices.map((d) => d.member(name)),
+      group.devices.map((d) => d.member(c.tensor)),
       n * this.graph.model.hidden,
     );
   }

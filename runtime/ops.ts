@@ -1,9 +1,14 @@
 /**
- * One device's operations: the graph's compute steps (by `kind`, with the tensors
- * they name) turned into kernel dispatches on that device's buffers. Names map to
- * buffers as the webgpu layout allocates them (src/memory/webgpu.ts): `hidden`,
- * `x` (also `y`, the row-parallel output), `q`, `k`, `v`, `attn`, `up`/`gate` (`u`),
- * `logits`, `next`; weights by instance name; `kv.{l}` to the layer's caches.
+ * One device's operations: the graph's compute steps (by `kind`) turned into kernel
+ * dispatches on that device's buffers. The graph is the contract: a step's `reads` and
+ * `writes` name exactly what is bound — activation buffers by the names of the webgpu
+ * layout (src/memory/webgpu.ts: `hidden`, `x`, `q`, `k`, `v`, `attn`, `y`, `gate`, `up`,
+ * `logits`), weights by instance name (`{l}` filled with the layer), `kv.{l}` the layer's
+ * cache. The roles within a step are positional (`bindingsOf` says them per kind); a
+ * `.bias` read goes with the `.weight` read of the same prefix. Model facts (norm eps, RoPE
+ * theta and scaling, the sliding window) come from `graph.model`; the runtime holds none.
+ * Only the per-pass plumbing is not in the graph: `tokens`, `positions`, `slots`, the RoPE
+ * table and `next` (written from the host for each pass).
  *
  * A weight larger than one storage binding is held as row blocks (runtime/split.ts):
  * a matmul runs once per block of its weight, each dispatch writing the block's
@@ -19,8 +24,10 @@
 import { tensorFormatOf, type TensorFormat } from '../src/facts/dtypes.js';
 import type { Graph, GraphDevice, Step } from '../src/graph/types.js';
 import { denseGqaAt, uniformLayer } from '../src/model.js';
+import { ropeInvFreq } from './reference/rope.js';
 import { meshOf } from '../src/mesh.js';
 import { kvCacheTensor } from './allocate.js';
+import { WEBGPU_ELEMENT_BYTES } from '../src/memory/webgpu.js';
 import type { Member } from './collectives.js';
 import type { RankDevice } from './device.js';
 import {
@@ -64,9 +71,6 @@ export function wholeBuffer(w: WeightBuffer, name: string): GPUBuffer {
     );
   return w.blocks[0]!.buffer;
 }
-
-export const NORM_EPS = 1e-5;
-export const ROPE_THETA = 10000;
 
 /** The tokens of one forward pass, each with its position and KV-cache slot. */
 export interface PassInput {
@@ -164,16 +168,19 @@ export class Ops {
   }
 
   private buf(name: string): GPUBuffer {
-    return this.s.buffer(name === 'y' ? 'x' : name === 'u' ? 'up' : name);
+    return this.s.buffer(name);
   }
 
-  private w(name: string, layer: number | undefined): { w: WeightBuffer; name: string } {
-    const n = layer === undefined ? name : name.replaceAll('{l}', String(layer));
-    return { w: this.s.weight(n), name: n };
+  /** Elements per token of activation buffer `name` (the layout sizes each for T tokens). */
+  private width(name: string): number {
+    const T = Math.max(this.s.graph.batch!.maxPrefillTokens, this.s.graph.batch!.maxBatch);
+    const region = this.s.graph.buffers![this.s.dev.program]!.find((r) => r.name === name);
+    if (!region) throw new Error(`internal error: rank ${this.s.dev.rank} has no buffer '${name}' (this is a bug in parplan)`);
+    return region.bytes / (WEBGPU_ELEMENT_BYTES * T);
   }
 
-  private hasWeight(name: string, layer: number | undefined): boolean {
-    return this.s.weights.has(layer === undefined ? name : name.replaceAll('{l}', String(layer)));
+  private w(name: string): { w: WeightBuffer; name: string } {
+    return { w: this.s.weight(name), name };
   }
 
   /**
@@ -185,16 +192,13 @@ export class Ops {
     a: GPUBuffer,
     weight: string,
     out: GPUBuffer,
-    layer: number | undefined,
     M: number,
-    opts: { bias?: string; rowParallel?: boolean; residual?: GPUBuffer } = {},
+    opts: { bias?: string | undefined; rowParallel?: boolean; residual?: GPUBuffer } = {},
   ): void {
-    const { w } = this.w(weight, layer);
+    const { w } = this.w(weight);
     const [N, K] = w.shape as [number, number];
-    const bias =
-      opts.bias && this.hasWeight(opts.bias, layer) && (!opts.rowParallel || this.s.dev.coords.tensor === 0)
-        ? this.w(opts.bias, layer)
-        : undefined;
+    // A row-parallel layer's bias is added once, on tensor rank 0, before the all-reduce sums the partial outputs.
+    const bias = opts.bias && (!opts.rowParallel || this.s.dev.coords.tensor === 0) ? this.w(opts.bias) : undefined;
     const wt = this.type(w.dtype);
     const pick = this.software && M > 8 ? { variant: 'tiled' as const, tile: 'small' as const } : pickMatmul(M, wt, this.tensorCores);
     for (const block of w.blocks) this.matmulBlock(a, block, out, M, { N, K, dtype: w.dtype, wt, pick, bias, residual: opts.residual });
@@ -239,26 +243,36 @@ export class Ops {
     this.run(p, buffers, { M });
   }
 
-  private norm(x: GPUBuffer, y: GPUBuffer, prefix: string, layer: number | undefined, rows: number): void {
-    const { w, name } = this.w(`${prefix}.weight`, layer);
-    const h = this.model.hidden;
+  /**
+   * y = norm(x) over rows of the gain's length (hidden, or head_dim for Qwen3's q/k norms:
+   * then each head is a row), eps from the model; in place when x and y are one buffer.
+   */
+  private norm(xName: string, yName: string, gain: string, bias: string | undefined, rows: number): void {
+    const { w } = this.w(gain);
+    const cols = w.shape[0]!;
+    const eps = this.model.normEps;
+    const inplace = xName === yName;
+    const io: Record<string, GPUBuffer> = inplace ? { x: this.buf(xName) } : { x: this.buf(xName), y: this.buf(yName) };
     if (this.model.norm === 'layernorm') {
-      const b = this.w(`${prefix}.bias`, layer);
-      const p = this.program(`ln:${w.dtype}:${b.w.dtype}`, () =>
-        kernels.layernorm({ cols: h, eps: NORM_EPS, weight: this.type(w.dtype), bias: this.type(b.w.dtype) }),
+      if (bias === undefined) throw new Error(`internal error: a layernorm step names no bias for ${gain} (this is a bug in parplan)`);
+      const b = this.w(bias);
+      const p = this.program(`ln:${cols}:${w.dtype}:${b.w.dtype}:${inplace}`, () =>
+        kernels.layernorm({ cols, eps, weight: this.type(w.dtype), bias: this.type(b.w.dtype), inplace }),
       );
-      this.run(p, { x, weight: wholeBuffer(w, name), bias: wholeBuffer(b.w, b.name), y }, { rows });
+      this.run(p, { ...io, weight: wholeBuffer(w, gain), bias: wholeBuffer(b.w, bias) }, { rows });
     } else {
-      const p = this.program(`rms:${w.dtype}`, () => kernels.rmsnorm({ cols: h, eps: NORM_EPS, weight: this.type(w.dtype) }));
-      this.run(p, { x, weight: wholeBuffer(w, name), y }, { rows });
+      const p = this.program(`rms:${cols}:${w.dtype}:${inplace}`, () =>
+        kernels.rmsnorm({ cols, eps, weight: this.type(w.dtype), inplace }),
+      );
+      this.run(p, { ...io, weight: wholeBuffer(w, gain) }, { rows });
     }
   }
 
   private rope(x: GPUBuffer, heads: number): void {
-    // One table serves every layer.
+    // One table serves every layer: cos and sin of the model's (scaled) frequencies.
     const d = uniformLayer(this.model, 'the rope table').attention.headDim;
     if (!this.ropeBuffer) {
-      const table = ropeTable(this.model.maxSeq, d, ROPE_THETA);
+      const table = ropeTable(this.model.maxSeq, d, ropeInvFreq(d, this.model.ropeTheta, this.model.ropeScaling));
       this.ropeBuffer = this.s.buffer('rope');
       this.s.rd.device.queue.writeBuffer(this.ropeBuffer, 0, table);
     }
@@ -285,26 +299,37 @@ export class Ops {
    * slot blocks: one KV write and one attention per block holding a slot of the pass,
    * each with the block's first slot and slot count as `slot0` and `slots`.
    */
-  private attention(layer: number, input: PassInput, n: number, heads: number): void {
+  private attention(
+    layer: number,
+    io: { q: string; k: string; v: string; out: string },
+    input: PassInput,
+    n: number,
+    heads: number,
+    window: number | undefined,
+  ): void {
     const o = this.cacheOptions();
-    const blocks = this.s.kv.get(layer)!;
+    const blocks = this.s.kv.get(layer);
+    if (!blocks) throw new Error(`internal error: rank ${this.s.dev.rank} holds no KV cache for layer ${layer} (this is a bug in parplan)`);
     const common = {
-      k: this.buf('k'),
-      v: this.buf('v'),
-      q: this.buf('q'),
+      k: this.buf(io.k),
+      v: this.buf(io.v),
+      q: this.buf(io.q),
       slots: this.s.buffer('slots'),
       positions: this.s.buffer('positions'),
-      out: this.buf('attn'),
+      out: this.buf(io.out),
     };
+    const w = window === undefined ? {} : { window };
     const write = this.program(`kvw:${o.cache.format}`, () => kernels.kvWrite(o));
     if (blocks.length === 1) {
       const kv = blocks[0]!;
-      const attn = this.program(`attn:${o.cache.format}:${heads}`, () => kernels.attention({ ...o, heads }));
+      const attn = this.program(`attn:${o.cache.format}:${heads}:${window ?? ''}`, () => kernels.attention({ ...o, heads, ...w }));
       this.run(write, { ...common, kCache: kv.k, vCache: kv.v }, { T: n });
       this.run(attn, { ...common, kCache: kv.k, vCache: kv.v }, { T: n });
       return;
     }
-    const attn = this.program(`attn:${o.cache.format}:${heads}:block`, () => kernels.attention({ ...o, heads, slotBlock: true }));
+    const attn = this.program(`attn:${o.cache.format}:${heads}:${window ?? ''}:block`, () =>
+      kernels.attention({ ...o, heads, slotBlock: true, ...w }),
+    );
     for (const kv of blocks) {
       const [slot0, end] = kv.slots;
       if (!input.slots.some((s) => s >= slot0 && s < end)) continue;
@@ -319,13 +344,11 @@ export class Ops {
    * positions). Unsplit tables: one fused gather. Tables in row blocks: the first token
    * block writes every token, the others and the position blocks add their own rows.
    */
-  private embedding(n: number): void {
+  private embedding(ids: GPUBuffer, tokenTable: string, positionTable: string | undefined, out: GPUBuffer, n: number): void {
     const m = this.model;
-    const table = this.w('embedding.weight', undefined).w;
-    const withPositions = m.positions === 'learned' && this.s.dev.coords.tensor === 0;
-    const pos = withPositions ? this.w('positions.weight', undefined).w : undefined;
-    const ids = this.s.buffer('tokens');
-    const out = this.s.buffer('hidden');
+    const table = this.w(tokenTable).w;
+    // Vocabulary-parallel tables are summed over the tensor ranks: the positions are added once, on rank 0.
+    const pos = positionTable !== undefined && this.s.dev.coords.tensor === 0 ? this.w(positionTable).w : undefined;
     if (table.blocks.length === 1 && (!pos || pos.blocks.length === 1)) {
       const rows = m.vocabPadded / this.t;
       const p = this.program(`emb:${table.dtype}:${pos?.dtype ?? '-'}`, () =>
@@ -352,91 +375,112 @@ export class Ops {
     if (pos) for (const b of pos.blocks) gather(pos, b, this.s.buffer('positions'), true);
   }
 
-  /** One compute step of the graph (inside a block: `layer` fills `{l}`). */
-  compute(step: Compute, layer: number | undefined, input: PassInput, n: number): void {
-    const m = this.model;
-    const { attention, mlp } = denseGqaAt(m, layer ?? 0, 'the WebGPU runtime');
-    const hpr = attention.heads / this.t;
+  /**
+   * One compute step of the graph, its tensor names already instanced (`{l}`, `{m}` filled):
+   * each kind binds its reads and writes by position (`splitReads`: activations, then each
+   * `.weight` with the `.bias` of the same prefix when the step names one).
+   */
+  compute(
+    step: Compute,
+    reads: readonly string[],
+    writes: readonly string[],
+    layer: number | undefined,
+    input: PassInput,
+    n: number,
+  ): void {
+    const { acts, weights } = this.splitReads(reads);
+    const wt = (i: number) => {
+      const w = weights[i];
+      if (!w) throw new Error(`internal error: a '${step.kind}' step names too few weights (this is a bug in parplan)`);
+      return w;
+    };
+    const act = (i: number) => {
+      const a = acts[i];
+      if (a === undefined) throw new Error(`internal error: a '${step.kind}' step names too few activations (this is a bug in parplan)`);
+      return a;
+    };
+    const out = (i: number) => {
+      const w = writes[i];
+      if (w === undefined) throw new Error(`internal error: a '${step.kind}' step names too few outputs (this is a bug in parplan)`);
+      return w;
+    };
     switch (step.kind) {
       case 'embedding':
-        this.embedding(n);
+        this.embedding(this.buf(act(0)), wt(0).weight, weights[1]?.weight, this.buf(out(0)), n);
         return;
       case 'norm': {
-        const prefix = step.reads[1]!.replace(/\.weight$/, '');
-        this.norm(this.buf('hidden'), this.buf('x'), prefix, layer, n);
+        const x = act(0);
+        const g = wt(0);
+        this.norm(x, out(0), g.weight, g.bias, (n * this.width(x)) / this.s.weight(g.weight).shape[0]!);
         return;
       }
-      case 'qkv': {
-        const x = this.buf('x');
-        this.matmul(x, 'layers.{l}.attn.q.weight', this.buf('q'), layer, n, { bias: 'layers.{l}.attn.q.bias' });
-        this.matmul(x, 'layers.{l}.attn.k.weight', this.buf('k'), layer, n, { bias: 'layers.{l}.attn.k.bias' });
-        this.matmul(x, 'layers.{l}.attn.v.weight', this.buf('v'), layer, n, { bias: 'layers.{l}.attn.v.bias' });
+      case 'qkv':
+      case 'mlp-up': {
+        // Column-parallel projections of one input: weight i writes output i.
+        writes.forEach((o, i) => this.matmul(this.buf(act(0)), wt(i).weight, this.buf(o), n, { bias: wt(i).bias }));
         return;
       }
       case 'rope': {
-        const kvpr = this.cacheOptions().kvHeads;
-        this.rope(this.buf('q'), hpr);
-        this.rope(this.buf('k'), kvpr);
+        const d = denseGqaAt(this.model, layer ?? 0, 'the WebGPU runtime').attention.headDim;
+        for (const x of acts) this.rope(this.buf(x), this.width(x) / d);
         return;
       }
-      case 'attention':
-        this.attention(layer!, input, n, hpr);
+      case 'attention': {
+        if (layer === undefined) throw new Error('internal error: an attention step outside a layer block (this is a bug in parplan)');
+        const a = denseGqaAt(this.model, layer, 'the WebGPU runtime').attention;
+        const io = { q: act(0), k: act(1), v: act(2), out: out(0) };
+        this.attention(layer, io, input, n, this.width(io.q) / a.headDim, a.window);
         return;
+      }
       case 'out-proj':
-        this.matmul(this.buf('attn'), 'layers.{l}.attn.o.weight', this.buf('y'), layer, n, {
-          bias: 'layers.{l}.attn.o.bias',
-          rowParallel: true,
-        });
+      case 'mlp-down':
+        // Row-parallel: partial sums, summed by the all-reduce that follows.
+        this.matmul(this.buf(act(0)), wt(0).weight, this.buf(out(0)), n, { bias: wt(0).bias, rowParallel: true });
         return;
       case 'residual': {
+        const target = out(0);
+        const other = acts.find((a) => a !== target);
+        if (other === undefined || !acts.includes(target))
+          throw new Error(`internal error: a residual step must read its output and one other tensor (this is a bug in parplan)`);
         const p = this.program('add:inplace', () => kernels.add({ inplace: true }));
-        this.run(p, { a: this.buf('hidden'), b: this.buf('y') }, { n: n * m.hidden });
+        this.run(p, { a: this.buf(target), b: this.buf(other) }, { n: n * this.width(target) });
         return;
       }
-      case 'mlp-up':
-        this.matmul(this.buf('x'), 'layers.{l}.mlp.up.weight', this.buf('up'), layer, n, { bias: 'layers.{l}.mlp.up.bias' });
-        if (mlp.activation === 'swiglu')
-          this.matmul(this.buf('x'), 'layers.{l}.mlp.gate.weight', this.buf('gate'), layer, n, { bias: 'layers.{l}.mlp.gate.bias' });
-        return;
       case 'mlp-act': {
-        const count = n * (mlp.ffn / this.t);
-        if (mlp.activation === 'swiglu')
-          this.run(
-            this.program('swiglu', () => kernels.swiglu({ inplace: true })),
-            { gate: this.buf('gate'), up: this.buf('up') },
-            { n: count },
-          );
-        else
+        const y = out(0);
+        const count = n * this.width(y);
+        if (acts.length === 2) {
+          // swiglu: y = silu(gate) · up, in place over up
+          if (acts[1] !== y) throw new Error('internal error: a gated mlp-act step must write its second read (this is a bug in parplan)');
+          const p = this.program('swiglu', () => kernels.swiglu({ inplace: true }));
+          this.run(p, { gate: this.buf(act(0)), up: this.buf(y) }, { n: count });
+        } else {
+          if (acts[0] !== y) throw new Error('internal error: an mlp-act step must write its read (this is a bug in parplan)');
           this.run(
             this.program('gelu', () => kernels.gelu({ inplace: true })),
-            { x: this.buf('up') },
+            { x: this.buf(y) },
             { n: count },
           );
+        }
         return;
       }
-      case 'mlp-down':
-        this.matmul(this.buf('up'), 'layers.{l}.mlp.down.weight', this.buf('y'), layer, n, {
-          bias: 'layers.{l}.mlp.down.bias',
-          rowParallel: true,
-        });
-        return;
       case 'final-norm': {
-        // Prefill needs only the last token: gather its row of the residual stream first.
-        const rows = input.phase === 'prefill' ? 1 : n;
+        const x = act(0);
+        const y = out(0);
+        const g = wt(0);
         if (input.phase === 'prefill') {
+          // Prefill needs only the last token: gather its row of x into y, then normalise y in place.
           this.s.rd.device.queue.writeBuffer(this.s.buffer('next'), 0, Uint32Array.of(n - 1));
-          const g = this.program('gather:f32', () =>
-            kernels.embedding({ hidden: m.hidden, vocab: this.s.buffer('hidden').size / (4 * m.hidden) }),
-          );
-          this.run(g, { ids: this.s.buffer('next'), table: this.buf('hidden'), out: this.buf('attn') }, { T: 1 });
-          this.norm(this.buf('attn'), this.buf('x'), 'final_norm', undefined, rows);
-        } else this.norm(this.buf('hidden'), this.buf('x'), 'final_norm', undefined, rows);
+          const h = this.width(x);
+          const gather = this.program(`gather:f32:${h}`, () => kernels.embedding({ hidden: h, vocab: this.buf(x).size / (4 * h) }));
+          this.run(gather, { ids: this.s.buffer('next'), table: this.buf(x), out: this.buf(y) }, { T: 1 });
+          this.norm(y, y, g.weight, g.bias, 1);
+        } else this.norm(x, y, g.weight, g.bias, n);
         return;
       }
       case 'head': {
         const rows = input.phase === 'prefill' ? 1 : n;
-        const weight = this.s.weights.has('output.weight') ? 'output.weight' : 'embedding.weight';
-        this.matmul(this.buf('x'), weight, this.s.buffer('logits'), undefined, rows);
+        this.matmul(this.buf(act(0)), wt(0).weight, this.buf(out(0)), rows);
         return;
       }
       case 'sample':
@@ -445,6 +489,30 @@ export class Ops {
       default:
         throw new Error(`internal error: the webgpu runtime has no kernel for '${step.kind}' (this is a bug in parplan)`);
     }
+  }
+
+  /**
+   * A step's reads as activations (in order) and weights (in order of their `.weight`, each
+   * with the `.bias` of the same prefix when the step reads one). A weight is a name this
+   * device loaded; the KV cache (`kv.N`) is bound by layer.
+   */
+  private splitReads(reads: readonly string[]): { acts: string[]; weights: { weight: string; bias: string | undefined }[] } {
+    const acts: string[] = [];
+    const weights: { weight: string; bias: string | undefined }[] = [];
+    const biases = new Set<string>();
+    for (const r of reads) {
+      if (/^kv\.\d+$/.test(r)) continue;
+      if (!this.s.weights.has(r)) acts.push(r);
+      else if (r.endsWith('.bias')) biases.add(r);
+      else weights.push({ weight: r, bias: undefined });
+    }
+    for (const w of weights) {
+      const b = `${w.weight.replace(/\.weight$/, '')}.bias`;
+      if (biases.delete(b)) w.bias = b;
+    }
+    if (biases.size > 0)
+      throw new Error(`internal error: bias ${[...biases].join(', ')} read without its weight (this is a bug in parplan)`);
+    return { acts, weights };
   }
 
   /** This device's logits rows [rows, vocabPadded / t], through its staging buffer. */

@@ -236,16 +236,17 @@ export function sumLayers(model: LayerStructure, f: (layer: LayerSpec) => number
   return layerRuns(model, first, last).reduce((s, r) => s + (r.last - r.first + 1) * f(r.layer), 0);
 }
 
-/** A layer of the kinds every stage handles: grouped-query attention (no window) and a dense MLP. */
+/** A layer of the kinds every stage handles: grouped-query attention (full or in a sliding window) and a dense MLP. */
 export interface DenseGqaLayer {
   attention: GqaAttention;
   mlp: DenseMlp;
 }
 
 /**
- * The one layer structure of a model whose layers are all alike, dense and with full
- * grouped-query attention; `what` names the code that needs it. Stages that do not yet handle
- * per-layer structure or the newer kinds (MoE, MLA, sliding windows) read the layer here, so a
+ * The one layer structure of a model whose layers are all alike, dense and with grouped-query
+ * attention (a sliding window is the attention's `window`, which the reader honours); `what`
+ * names the code that needs it. Stages that do not yet handle per-layer structure or the newer
+ * kinds (MoE, MLA) read the layer here, so a
  * model they cannot run is refused rather than silently treated as its first layer.
  */
 export function uniformLayer(model: LayerStructure, what = 'this stage'): DenseGqaLayer {
@@ -266,8 +267,8 @@ export function denseGqaAt(model: LayerStructure, l: number, what = 'this stage'
 
 function denseGqa(name: string, layer: LayerSpec, what: string): DenseGqaLayer {
   const { attention, mlp } = layer;
-  if (attention.kind !== 'gqa' || attention.window !== undefined || mlp.kind !== 'dense')
-    throw new Error(`model '${name}': ${what} handles dense layers with full attention only, not ${describeLayer(layer)}`);
+  if (attention.kind !== 'gqa' || mlp.kind !== 'dense')
+    throw new Error(`model '${name}': ${what} handles dense layers with grouped-query attention only, not ${describeLayer(layer)}`);
   return layer as DenseGqaLayer; // the same object: callers compare and memoize by identity
 }
 

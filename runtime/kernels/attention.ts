@@ -7,7 +7,8 @@
  * 2. `attentionProgram`: for each new token t and query head h, causal attention of
  *    q[t, h] over cache[slots[t], 0 … positions[t], h / (heads / kvHeads)] — grouped-query
  *    attention — with scale 1/√headDim (default):
- *      out[t, h] = Σⱼ softmax_j(q·kⱼ · scale) · vⱼ,   j = 0 … positions[t].
+ *      out[t, h] = Σⱼ softmax_j(q·kⱼ · scale) · vⱼ,   j = 0 … positions[t]
+ *    (j = positions[t] − window + 1 … positions[t] with a sliding `window`).
  *
  * The same pair serves prefill (T tokens of one sequence at positions p0 … p0+T−1, which
  * may follow an earlier chunk already in the cache) and decode (one token per sequence,
@@ -55,6 +56,11 @@ export interface KvCacheShape {
 
 export interface AttentionOptions extends KvCacheShape {
   heads: number;
+  /**
+   * Sliding window: a query at position p sees positions p − window + 1 … p (`window` of them,
+   * itself included; Hugging Face's `kv_idx > q_idx − sliding_window`). Absent: every earlier position.
+   */
+  window?: number;
   /** Softmax scale (default 1/√headDim). */
   scale?: number;
 }
@@ -63,7 +69,7 @@ const WRITE_UNIFORMS: UniformField[] = u32Fields('T', 'words', 'slots', 'maxSeq'
 const ATTN_UNIFORMS: UniformField[] = [
   ...u32Fields('T', 'heads', 'kvHeads', 'slots', 'maxSeq'),
   { name: 'scale', type: 'f32' },
-  ...u32Fields('slot0'),
+  ...u32Fields('slot0', 'window'),
 ];
 
 function checkShape(o: KvCacheShape, what: string): { D: number; KVH: number; cache: TensorType } {
@@ -140,6 +146,7 @@ export function attentionProgram(o: AttentionOptions): KernelProgram {
   const H = positiveInt(o.heads, 'attention heads');
   if (H % KVH !== 0) throw new Error(`attention: heads ${H} is not a multiple of kvHeads ${KVH}`);
   const scale = o.scale ?? 1 / Math.sqrt(D);
+  const window = o.window === undefined ? 0 : positiveInt(o.window, 'attention window');
   const WG = 64;
   const CH = 128;
   const DPT = ceilDiv(D, WG);
@@ -182,7 +189,9 @@ ${o.slotBlock ? "  if (slot >= u.slots) { return; } // another block's token\n" 
   var m = -3.4028234663852886e38;
   var l = 0.0;
   var acc: array<f32, ${DPT}>;
-  for (var c0 = 0u; c0 < L; c0 += CH) {
+  // The first key in the window (0 without one: window = 0).
+  let J0 = select(0u, L - u.window, u.window > 0u && L > u.window);
+  for (var c0 = J0; c0 < L; c0 += CH) {
     let n = min(CH, L - c0);
     var lmax = -3.4028234663852886e38;
     for (var j = lid; j < n; j += ${WG}u) {
@@ -226,7 +235,7 @@ ${o.slotBlock ? "  if (slot >= u.slots) { return; } // another block's token\n" 
     workgroupSize: WG,
     bindings,
     uniforms: ATTN_UNIFORMS,
-    fixed: { heads: H, kvHeads: KVH, slots: o.slots, maxSeq: o.maxSeq, scale, slot0: 0 },
+    fixed: { heads: H, kvHeads: KVH, slots: o.slots, maxSeq: o.maxSeq, scale, slot0: 0, window },
     features: featuresFor([cache]),
     workgroupStorageBytes: 4 * (D + CH + WG + 2),
     dispatch(d: Dims) {

@@ -6,7 +6,7 @@
  *   passes over the row (mean first, then Σ(x − mean)²: no cancellation).
  * - rmsnorm:   y = x / √(mean(x²) + eps) · weight (Llama; HF `LlamaRMSNorm`).
  *
- * x and y are f32 [rows, cols] (distinct buffers); weight and bias are stored as any
+ * x and y are f32 [rows, cols] (distinct buffers, or x alone with `inplace`); weight and bias are stored as any
  * TensorType. `cols` and `eps` are fixed uniforms; `rows` is the dynamic one.
  */
 import { DTYPE_HELPERS, enables, featuresFor, typeTag, type TensorType } from '../wgsl/dtype.js';
@@ -21,6 +21,8 @@ export interface NormOptions {
   bias?: TensorType;
   /** Invocations per row (a power of two; default from cols, 32 … 256). */
   workgroupSize?: number;
+  /** Write the result over x (bindings x, weight[, bias]): each invocation rewrites only what it read. */
+  inplace?: boolean;
 }
 
 const UNIFORMS: UniformField[] = [...u32Fields('rows', 'cols'), { name: 'eps', type: 'f32' }];
@@ -32,12 +34,14 @@ function normProgram(kind: 'layernorm' | 'rmsnorm', o: NormOptions): KernelProgr
   const bt = o.bias ?? wt;
   const ln = kind === 'layernorm';
   const WG = o.workgroupSize ?? Math.min(256, Math.max(32, nextPow2(Math.ceil(cols / 4))));
+  const inplace = o.inplace === true;
   const specs: BindingSpec[] = [
-    { name: 'x', access: 'read', type: 'f32' },
+    { name: 'x', access: inplace ? 'read_write' : 'read', type: 'f32' },
     { name: 'weight', access: 'read', tensor: wt },
   ];
   if (ln) specs.push({ name: 'bias', access: 'read', tensor: bt });
-  specs.push({ name: 'y', access: 'read_write', type: 'f32' });
+  if (!inplace) specs.push({ name: 'y', access: 'read_write', type: 'f32' });
+  const y = inplace ? 'x' : 'y';
   const { bindings, wgsl: decls } = declareBindings(specs, UNIFORMS);
   let s = enables([wt, ln ? bt : undefined]) + decls;
   s += DTYPE_HELPERS + WG_LINEAR + reductions(WG);
@@ -55,18 +59,18 @@ function normProgram(kind: 'layernorm' | 'rmsnorm', o: NormOptions): KernelProgr
   var acc2 = 0.0;
   for (var c = lid; c < COLS; c += ${WG}u) { let d = x[base + c] - mean; acc2 += d * d; }
   let inv = 1.0 / sqrt(red_sum(acc2, lid) / f32(COLS) + EPS);
-  for (var c = lid; c < COLS; c += ${WG}u) { y[base + c] = (x[base + c] - mean) * inv * weight_at(c) + bias_at(c); }
+  for (var c = lid; c < COLS; c += ${WG}u) { ${y}[base + c] = (x[base + c] - mean) * inv * weight_at(c) + bias_at(c); }
 }
 `;
   } else {
     s += `  var acc = 0.0;
   for (var c = lid; c < COLS; c += ${WG}u) { let v = x[base + c]; acc += v * v; }
   let inv = 1.0 / sqrt(red_sum(acc, lid) / f32(COLS) + EPS);
-  for (var c = lid; c < COLS; c += ${WG}u) { y[base + c] = x[base + c] * inv * weight_at(c); }
+  for (var c = lid; c < COLS; c += ${WG}u) { ${y}[base + c] = x[base + c] * inv * weight_at(c); }
 }
 `;
   }
-  const name = `${kind}_${typeTag(wt)}${ln ? `_${typeTag(bt)}` : ''}`;
+  const name = `${kind}_${typeTag(wt)}${ln ? `_${typeTag(bt)}` : ''}${inplace ? '_inplace' : ''}`;
   return kernelProgram(name, s, {
     cacheKey: `${name}:wg${WG}`,
     workgroupSize: WG,

@@ -3,7 +3,7 @@
  * convention: for each head and i < R/2 (R = rotaryDim, default headDim),
  *
  *   x'[i]       = x[i]·cos θ − x[i + R/2]·sin θ
- *   x'[i + R/2] = x[i + R/2]·cos θ + x[i]·sin θ,    θ = pos · theta^(−2i/R),
+ *   x'[i + R/2] = x[i + R/2]·cos θ + x[i]·sin θ,    θ = pos · invFreq[i] (theta^(−2i/R) unscaled),
  *
  * dimensions ≥ R untouched. x is f32 [T, rowStride] holding `heads` heads of `headDim`
  * from column 0 (bind at an offset for others); pos = positions[t] (u32), so prefill
@@ -32,13 +32,19 @@ export interface RopeOptions {
 const WG = 64;
 const UNIFORMS: UniformField[] = u32Fields('T', 'heads', 'headDim', 'half', 'stride', 'maxSeq');
 
-/** cos then sin of pos · theta^(−2i/R) for pos < maxSeq, i < R/2, computed in f64 — bind as `table`. */
-export function ropeTable(maxSeq: number, rotaryDim: number, theta = 10000): Float32Array {
+/**
+ * cos then sin of pos · invFreq[i] for pos < maxSeq, i < R/2, computed in f64 — bind as `table`.
+ * `freq`: the base theta (unscaled: invFreq[i] = theta^(−2i/R)) or the inverse frequencies
+ * themselves (scaled RoPE: runtime/reference/rope.ts `ropeInvFreq`).
+ */
+export function ropeTable(maxSeq: number, rotaryDim: number, freq: number | ArrayLike<number> = 10000): Float32Array {
   const half = rotaryDim / 2;
+  const inv = typeof freq === 'number' ? Float64Array.from({ length: half }, (_, i) => 1 / Math.pow(freq, (2 * i) / rotaryDim)) : freq;
+  if (inv.length !== half) throw new Error(`ropeTable: ${inv.length} inverse frequencies for ${half} rotated pairs`);
   const out = new Float32Array(2 * maxSeq * half);
   for (let p = 0; p < maxSeq; p++) {
     for (let i = 0; i < half; i++) {
-      const a = p * Math.pow(theta, (-2 * i) / rotaryDim);
+      const a = p * inv[i]!;
       out[p * half + i] = Math.cos(a);
       out[maxSeq * half + p * half + i] = Math.sin(a);
     }

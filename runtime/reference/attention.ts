@@ -56,6 +56,8 @@ export function attention(
   slots: ArrayLike<number>,
   positions: ArrayLike<number>,
   scale?: number,
+  /** Sliding window: positions[t] − window + 1 … positions[t] (HF: kv_idx > q_idx − sliding_window); absent: all. */
+  window?: number,
 ): Float32Array {
   const { maxSeq, kvHeads, headDim: D } = cache.shape;
   const group = heads / kvHeads;
@@ -69,11 +71,12 @@ export function attention(
     const slot = slots[t]!;
     if (slot >= cache.shape.slots) continue;
     const L = Math.min(positions[t]!, maxSeq - 1) + 1;
+    const j0 = window !== undefined && L > window ? L - window : 0;
     for (let h = 0; h < heads; h++) {
       const kvh = Math.floor(h / group);
       const qb = (t * heads + h) * D;
       let m = -Infinity;
-      for (let j = 0; j < L; j++) {
+      for (let j = j0; j < L; j++) {
         const kb = ((slot * maxSeq + j) * kvHeads + kvh) * D;
         let s = 0;
         for (let d = 0; d < D; d++) s += q[qb + d]! * cache.k[kb + d]!;
@@ -82,7 +85,7 @@ export function attention(
       }
       let sum = 0;
       acc.fill(0);
-      for (let j = 0; j < L; j++) {
+      for (let j = j0; j < L; j++) {
         const p = Math.exp(scores[j]! - m);
         sum += p;
         const vb = ((slot * maxSeq + j) * kvHeads + kvh) * D;

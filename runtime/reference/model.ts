@@ -20,18 +20,27 @@
  * Semantics: learned absolute positions; pre-LN blocks x += attn(ln_1(x)); x += mlp(ln_2(x));
  * LayerNorm eps 1e-5; gelu_new (tanh approximation); scale 1/√headDim; ln_f; logits = x·wteᵀ.
  *
- * Llama (`LlamaForCausalLM`):
+ * Llama family (`LlamaForCausalLM`, `MistralForCausalLM`, `Qwen2ForCausalLM`, `Qwen3ForCausalLM`):
  *   model.embed_tokens.weight [vocab, hidden]
  *   model.layers.{i}.input_layernorm.weight [hidden]
  *   model.layers.{i}.self_attn.q_proj.weight [heads·headDim, hidden]  (nn.Linear: [out, in])
  *   model.layers.{i}.self_attn.k_proj.weight / v_proj.weight [kvHeads·headDim, hidden]
+ *   model.layers.{i}.self_attn.{q,k,v}_proj.bias  (Qwen2: `qkvBias`)
+ *   model.layers.{i}.self_attn.q_norm.weight / k_norm.weight [headDim]  (Qwen3: `qkNorm`)
  *   model.layers.{i}.self_attn.o_proj.weight [hidden, heads·headDim]
  *   model.layers.{i}.post_attention_layernorm.weight [hidden]
  *   model.layers.{i}.mlp.gate_proj.weight / up_proj.weight [ffn, hidden];  mlp.down_proj.weight [hidden, ffn]
  *   model.norm.weight [hidden];  lm_head.weight [vocab, hidden] unless tied (then embed_tokens)
- * Semantics: RMSNorm (eps from the config: 1e-5 or 1e-6), rotate-half RoPE on q and k
- * (theta from the config; no rope scaling), grouped-query attention, SwiGLU MLP
- * down(silu(gate(x)) · up(x)), no biases (q/k/v biases are used if present, as Qwen2 has).
+ * Semantics: RMSNorm with the config's eps; rotate-half RoPE on q and k with the config's theta
+ * and scaling (none, linear, llama3: `ropeInvFreq`); grouped-query attention, causal, within
+ * the layer's sliding window where it has one (Mistral: a query sees `window` positions, itself
+ * included); SwiGLU MLP down(silu(gate(x)) · up(x)); Qwen2's q/k/v biases; Qwen3's RMSNorm of
+ * each head of q and k over head_dim (eps as the model's) before RoPE.
+ *
+ * Followed from transformers 4.56 (src/transformers/models/…): gpt2/modeling_gpt2.py,
+ * llama/modeling_llama.py, mistral/modeling_mistral.py, qwen2/modeling_qwen2.py,
+ * qwen3/modeling_qwen3.py, modeling_rope_utils.py and masking_utils.py (`sliding_window_overlay`:
+ * kv_idx > q_idx − sliding_window). test/reference/oracle.py checks it against plain torch.
  */
 import type { TensorFormat } from '../wgsl/dtype.js';
 import { swiglu } from './activations.js';
@@ -41,7 +50,7 @@ import { embedding } from './embedding.js';
 import { matmul } from './matmul.js';
 import { layerNorm, rmsNorm } from './norm.js';
 import { mulberry32, normalArray } from '../../src/util/random.js';
-import { rope } from './rope.js';
+import { rope, ropeInvFreq } from './rope.js';
 import { denseGqaAt, layerRuns, type Model } from '../../src/model.js';
 
 export { gpt2Config, llamaConfig, type Arch, type Model } from '../../src/model.js';
@@ -105,6 +114,15 @@ export function weightShapes(c: Model): Map<string, number[]> {
       s.set(`${p}.self_attn.q_proj.weight`, [qd, h]);
       s.set(`${p}.self_attn.k_proj.weight`, [kd, h]);
       s.set(`${p}.self_attn.v_proj.weight`, [kd, h]);
+      if (c.bias || c.qkvBias) {
+        s.set(`${p}.self_attn.q_proj.bias`, [qd]);
+        s.set(`${p}.self_attn.k_proj.bias`, [kd]);
+        s.set(`${p}.self_attn.v_proj.bias`, [kd]);
+      }
+      if (c.qkNorm) {
+        s.set(`${p}.self_attn.q_norm.weight`, [a.headDim]);
+        s.set(`${p}.self_attn.k_norm.weight`, [a.headDim]);
+      }
       s.set(`${p}.self_attn.o_proj.weight`, [h, qd]);
       s.set(`${p}.post_attention_layernorm.weight`, [h]);
       s.set(`${p}.mlp.gate_proj.weight`, [ffn, h]);
@@ -191,23 +209,15 @@ export class ReferenceModel {
     }
     if (missing.length > 0)
       throw new Error(`missing weights: ${missing.slice(0, 5).join('; ')}${missing.length > 5 ? ` (and ${missing.length - 5} more)` : ''}`);
-    if (config.arch === 'llama') {
-      for (let i = 0; i < config.layers; i++) {
-        const a = denseGqaAt(config, i, 'the CPU reference').attention;
-        for (const [p, n] of [
-          ['q', a.heads],
-          ['k', a.kvHeads],
-          ['v', a.kvHeads],
-        ] as const) {
-          const name = `model.layers.${i}.self_attn.${p}_proj.bias`;
-          const b = weights.get(name);
-          if (b) {
-            if (b.length !== n * a.headDim) throw new Error(`weight ${name}: ${b.length} values, expected ${n * a.headDim}`);
-            this.w.set(name, b);
-          }
-        }
-      }
-    }
+  }
+
+  private readonly freqs = new Map<number, Float64Array>();
+
+  /** RoPE's inverse frequencies for head size D: the config's theta and scaling. */
+  private invFreq(D: number): Float64Array {
+    let f = this.freqs.get(D);
+    if (!f) this.freqs.set(D, (f = ropeInvFreq(D, this.config.ropeTheta, this.config.ropeScaling)));
+    return f;
   }
 
   private t(name: string): Float32Array {
@@ -281,7 +291,7 @@ export class ReferenceModel {
    * weights and ops of each step are the arch's (`blockOps`).
    */
   private layer(i: number, x: Float32Array, kv: RefKvCache, slots: number[], positions: number[], trace: TraceFn): Float32Array {
-    const heads = denseGqaAt(this.config, i, 'the CPU reference').attention.heads;
+    const { heads, window } = denseGqaAt(this.config, i, 'the CPU reference').attention;
     const ops = this.blockOps(i, slots.length, positions);
     const a = ops.norm1(x);
     trace(`layer${i}.norm1`, a);
@@ -290,7 +300,7 @@ export class ReferenceModel {
     trace(`layer${i}.k`, k);
     trace(`layer${i}.v`, v);
     kv.write(k, v, slots, positions);
-    const att = attention(q, kv, heads, slots, positions);
+    const att = attention(q, kv, heads, slots, positions, undefined, window);
     trace(`layer${i}.attn`, att);
     x = ops.attnOut(att, x);
     trace(`layer${i}.attn_residual`, x);
@@ -339,11 +349,16 @@ export class ReferenceModel {
     const norm = (n: string) => (y: Float32Array) => rmsNorm(y, T, h, this.t(`${p}.${n}.weight`), c.normEps);
     const proj = (a: Float32Array, which: 'q' | 'k' | 'v', heads: number) =>
       matmul(a, this.t(`${p}.self_attn.${which}_proj.weight`), T, heads * D, h, { bias: this.w.get(`${p}.self_attn.${which}_proj.bias`) });
+    // Qwen3: every head of q and k RMS-normed over head_dim (one row per token and head), before RoPE.
+    const headNorm = (x: Float32Array, which: 'q' | 'k', heads: number) =>
+      c.qkNorm ? rmsNorm(x, T * heads, D, this.t(`${p}.self_attn.${which}_norm.weight`), c.normEps) : x;
+    const invFreq = this.invFreq(D);
+    const rot = (x: Float32Array, heads: number) => rope(x, positions, { heads, headDim: D, invFreq });
     return {
       norm1: norm('input_layernorm'),
       qkv: (a) => {
-        const q = rope(proj(a, 'q', at.heads), positions, { heads: at.heads, headDim: D, theta: c.ropeTheta });
-        const k = rope(proj(a, 'k', at.kvHeads), positions, { heads: at.kvHeads, headDim: D, theta: c.ropeTheta });
+        const q = rot(headNorm(proj(a, 'q', at.heads), 'q', at.heads), at.heads);
+        const k = rot(headNorm(proj(a, 'k', at.kvHeads), 'k', at.kvHeads), at.kvHeads);
         return { q, k, v: proj(a, 'v', at.kvHeads) };
       },
       attnOut: (att, x) => matmul(att, this.t(`${p}.self_attn.o_proj.weight`), T, h, at.heads * D, { residual: x }),

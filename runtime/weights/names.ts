@@ -9,8 +9,9 @@
  * composes a mapping with a shard of the graph tensor, so a tensor-parallel shard
  * of a fused, transposed tensor still reads only its own bytes (a strided read).
  *
- * Llama (`LlamaForCausalLM`; also without the `model.` prefix) and GPT-2
- * (`GPT2LMHeadModel`, with or without the `transformer.` prefix).
+ * The Llama family (`LlamaForCausalLM`, `MistralForCausalLM`, `Qwen2ForCausalLM` with its
+ * q/k/v biases, `Qwen3ForCausalLM` with `self_attn.q_norm` / `k_norm`; also without the
+ * `model.` prefix) and GPT-2 (`GPT2LMHeadModel`, with or without the `transformer.` prefix).
  */
 import type { GraphModel } from '../../src/graph/types.js';
 import { denseGqaAt, type LayerStructure } from '../../src/model.js';
@@ -76,6 +77,8 @@ const LLAMA_PROJ: Record<string, string> = {
   'mlp.up': 'mlp.up_proj',
   'mlp.down': 'mlp.down_proj',
 };
+/** Qwen3's per-head RMSNorm gains on q and k ([head_dim]). */
+const LLAMA_HEAD_NORMS: Record<string, string> = { 'attn.q_norm': 'self_attn.q_norm', 'attn.k_norm': 'self_attn.k_norm' };
 const GPT2_NORMS: Record<string, string> = { attn_norm: 'ln_1', mlp_norm: 'ln_2' };
 
 const LAYER = /^layers\.(\d+)\.(.+)\.(weight|bias)$/;
@@ -120,6 +123,10 @@ function llamaSource(model: MappingModel, graph: string, p: string): SourceMappi
   const [, l, part, kind] = m as unknown as [string, string, string, 'weight' | 'bias'];
   const base = `${p}layers.${l}.`;
   if (LLAMA_NORMS[part] !== undefined) return { graph, source: `${base}${LLAMA_NORMS[part]}.${kind}`, sourceShape: [h] };
+  if (LLAMA_HEAD_NORMS[part] !== undefined) {
+    const d = denseGqaAt(model, Number(l), 'the weight loader').attention.headDim;
+    return { graph, source: `${base}${LLAMA_HEAD_NORMS[part]}.${kind}`, sourceShape: [d] };
+  }
   const proj = LLAMA_PROJ[part];
   if (proj === undefined) return undefined;
   const { qd, kvd, f } = layerDims(model, l);
@@ -209,6 +216,8 @@ export function graphNamesFor(arch: HfArch, hfName: string): string[] {
     const [, l, part, kind] = m as unknown as [string, string, string, string];
     const norm = Object.entries(LLAMA_NORMS).find(([, hf]) => hf === part);
     if (norm) return [`layers.${l}.${norm[0]}.${kind}`];
+    const headNorm = Object.entries(LLAMA_HEAD_NORMS).find(([, hf]) => hf === part);
+    if (headNorm) return [`layers.${l}.${headNorm[0]}.${kind}`];
     const proj = Object.entries(LLAMA_PROJ).find(([, hf]) => hf === part);
     return proj ? [`layers.${l}.${proj[0]}.${kind}`] : [];
   }

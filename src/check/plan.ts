@@ -9,7 +9,7 @@ import { diag, hasErrors, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { didYouMean } from '../diagnostics/suggest.js';
 import type { Dtype } from '../facts/dtypes.js';
 import { KEY_TABLE, MODES, type Mode } from '../facts/keys.js';
-import { layerRuns } from '../model.js';
+import { describeLayer, layerRuns, sameLayer } from '../model.js';
 import type { CheckedPlan, ClusterSpec, Mesh, ModelSpec, ServePlan, TrainPlan } from '../plan.js';
 import type { Span } from '../source.js';
 import { checkServeBatch, checkTrainBatch } from './batch.js';
@@ -134,21 +134,33 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
 }
 
 /**
- * The webgpu runtime runs dense layers with full grouped-query attention and unquantized weights
- * only; a model with MoE, MLA, sliding windows or `quantization` needs engine = generic (PP3036).
+ * The webgpu runtime runs dense layers with grouped-query attention (full or in a sliding
+ * window), every layer alike, unquantized weights, two norms per layer, a gelu or swiglu MLP,
+ * and RoPE unscaled or with llama3 / linear scaling; anything else needs engine = generic (PP3036).
  */
 function checkEngineModel(ctx: PlanContext): boolean {
   const { model } = ctx;
   const runs = layerRuns(model);
+  const gqa = runs.map((r) => r.layer.attention).filter((a) => a.kind === 'gqa');
+  const scaling = model.positions === 'rope' ? model.ropeScaling?.type : undefined;
+  const activations = new Set(runs.map((r) => r.layer.mlp.activation));
   const what = model.quant
     ? `quantized weights (${model.quant.method})`
     : runs.some((r) => r.layer.mlp.kind === 'moe')
       ? 'Mixture-of-Experts layers'
       : runs.some((r) => r.layer.attention.kind === 'mla')
         ? 'multi-head latent attention'
-        : runs.some((r) => r.layer.attention.kind === 'gqa' && r.layer.attention.window !== undefined)
-          ? 'sliding-window attention'
-          : undefined;
+        : runs.some((r) => !sameLayer(r.layer, runs[0]!.layer))
+          ? `layers that differ (${[...new Set(runs.map((r) => describeLayer(r.layer)))].join(' vs ')})`
+          : scaling === 'dynamic' || scaling === 'yarn'
+            ? `rope_scaling = ${scaling} (the runtime applies none, linear and llama3)`
+            : gqa.some((a) => a.sinks)
+              ? 'attention sinks'
+              : (model.normsPerLayer ?? 2) !== 2
+                ? `${model.normsPerLayer} norms per layer (the runtime has two: before attention and before the MLP)`
+                : activations.has('geglu')
+                  ? 'the geglu activation'
+                  : undefined;
   if (!what) return true;
   ctx.out.push(
     diag(

@@ -16,7 +16,7 @@ import type { AxisSize, Coords, MeshAxis } from '../mesh.js';
 import type { Model } from '../model.js';
 
 export const GRAPH_FORMAT = 'parplan-graph';
-export const GRAPH_VERSION = 2;
+export const GRAPH_VERSION = 3;
 
 /**
  * What a collective runs over: a mesh axis (src/mesh.ts), or `embedding`, a group that

@@ -122,14 +122,14 @@ function lowerTrain(plan: TrainPlan, stages: Graph['mesh']['stages']): Lowered {
     table,
     stages,
     embedForward: [
-      compute('embedding', 'forward', ['input.mb{m}', 'embedding.weight'], ['hidden'], T * h, { alloc: ['input.mb{m}'] }),
+      compute('embedding', 'forward', ['input.mb{m}', ...embeddingWeights(plan)], ['hidden'], T * h, { alloc: ['input.mb{m}'] }),
       ...tp({ op: 'all-reduce', axis: 'tensor', tensor: 'hidden', bytes: T * h * bytesPerElement(plan.precision) }),
     ],
     embedBackward: [
       compute('embedding', 'backward', ['grad.hidden', 'input.mb{m}'], ['grad.embedding.weight'], T * h, { free: ['input.mb{m}'] }),
     ],
     headForward: [
-      compute('final-norm', 'forward', ['hidden', 'final_norm.weight'], ['x'], 5 * T * h, { alloc: ['output.mb{m}'] }),
+      compute('final-norm', 'forward', ['hidden', ...finalNormWeights(plan)], ['x'], 5 * T * h, { alloc: ['output.mb{m}'] }),
       compute(
         'head',
         'forward',
@@ -164,6 +164,16 @@ function lowerTrain(plan: TrainPlan, stages: Graph['mesh']['stages']): Lowered {
   };
 }
 
+/** The tables the embedding step reads: tokens, and learned positions where the model has them. */
+function embeddingWeights(plan: CheckedPlan): string[] {
+  return plan.model.positions === 'learned' ? ['embedding.weight', 'positions.weight'] : ['embedding.weight'];
+}
+
+/** The final norm's gain, and its bias for LayerNorm. */
+function finalNormWeights(plan: CheckedPlan): string[] {
+  return plan.model.norm === 'layernorm' ? ['final_norm.weight', 'final_norm.bias'] : ['final_norm.weight'];
+}
+
 function lowerServe(plan: ServePlan): Lowered {
   const p = plan.mesh.pipeline;
   const t = plan.mesh.tensor;
@@ -178,7 +188,7 @@ function lowerServe(plan: ServePlan): Lowered {
       const steps: Step[] = [];
       if (r === 0) {
         if (name === 'decode' && p > 1) steps.push({ op: 'recv', peer: 'prev', tensor: 'tokens', bytes: B * 8 });
-        steps.push(compute('embedding', 'forward', ['tokens', 'embedding.weight'], ['hidden'], T * h));
+        steps.push(compute('embedding', 'forward', ['tokens', ...embeddingWeights(plan)], ['hidden'], T * h));
         if (t > 1) steps.push({ op: 'all-reduce', axis: 'tensor', tensor: 'hidden', bytes: T * h * e });
       } else {
         steps.push({ op: 'recv', peer: 'prev', tensor: 'hidden', bytes: T * h * e });
@@ -187,7 +197,7 @@ function lowerServe(plan: ServePlan): Lowered {
       if (stage.hasOutput) {
         // Only the last position of each sequence needs logits.
         const rows = name === 'prefill' ? 1 : B;
-        steps.push(compute('final-norm', 'forward', ['hidden', 'final_norm.weight'], ['x'], 5 * rows * h));
+        steps.push(compute('final-norm', 'forward', ['hidden', ...finalNormWeights(plan)], ['x'], 5 * rows * h));
         steps.push(
           compute(
             'head',

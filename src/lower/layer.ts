@@ -131,10 +131,11 @@ interface Opts {
   free?: string[];
 }
 
-/** The weights the QKV step reads: q, k, v for grouped-query attention; MLA's down and up projections. */
-function qkvWeights(layer: LayerSpec): string[] {
+/** The weights the QKV step reads: q, k, v (each with its bias, where the model has them) for grouped-query attention; MLA's down and up projections. */
+function qkvWeights(plan: CheckedPlan, layer: LayerSpec): string[] {
   const a = layer.attention;
-  if (a.kind === 'gqa') return [W('attn.q.weight'), W('attn.k.weight'), W('attn.v.weight')];
+  const bias = plan.model.bias || plan.model.qkvBias === true;
+  if (a.kind === 'gqa') return [...linear(plan, 'attn.q', bias), ...linear(plan, 'attn.k', bias), ...linear(plan, 'attn.v', bias)];
   const q = a.qLoraRank > 0 ? [W('attn.q_a.weight'), W('attn.q_b.weight')] : [W('attn.q.weight')];
   return [...q, W('attn.kv_a.weight'), W('attn.kv_b.weight')];
 }
@@ -149,32 +150,52 @@ function forwardSteps(plan: CheckedPlan, layer: LayerSpec, dims: Dims, pass: Pas
   const collective = (op: 'all-reduce' | 'reduce-scatter' | 'all-gather', tensor: string) => {
     if (t > 1) steps.push({ op, axis: 'tensor', tensor, bytes: hiddenBytes });
   };
+  // A step reads every weight it binds: biases next to their weights, a LayerNorm's bias next to its gain.
+  const norm = (prefix: string) =>
+    plan.model.norm === 'layernorm' ? [W(`${prefix}.weight`), W(`${prefix}.bias`)] : [W(`${prefix}.weight`)];
   steps.push(
-    compute('norm', pass, ['hidden', W('attn_norm.weight')], ['x'], f.norm / (opts.sp ? t : 1), opts.alloc ? { alloc: opts.alloc } : {}),
+    compute('norm', pass, ['hidden', ...norm('attn_norm')], ['x'], f.norm / (opts.sp ? t : 1), opts.alloc ? { alloc: opts.alloc } : {}),
   );
   if (opts.sp) collective('all-gather', 'x');
-  steps.push(compute('qkv', pass, ['x', ...qkvWeights(layer)], ['q', 'k', 'v'], f.qkv));
+  steps.push(compute('qkv', pass, ['x', ...qkvWeights(plan, layer)], ['q', 'k', 'v'], f.qkv));
+  if (plan.model.qkNorm && layer.attention.kind === 'gqa') {
+    // Qwen3: each head of q and k RMS-normed over head_dim before RoPE (4 FLOPs per element).
+    const a = shardLayer(layer, t).attention as typeof layer.attention;
+    for (const [x, heads] of [
+      ['q', a.heads],
+      ['k', a.kvHeads],
+    ] as const)
+      steps.push(compute('norm', pass, [x, W(`attn.${x}_norm.weight`)], [x], 4 * dims.T * heads * a.headDim));
+  }
   if (rope) steps.push(compute('rope', pass, ['q', 'k'], ['q', 'k'], f.rope));
   const attnReads = opts.kv === 'read' ? ['q', 'k', 'v', 'kv.{l}'] : ['q', 'k', 'v'];
   const attnWrites = opts.kv ? ['attn', 'kv.{l}'] : ['attn'];
   steps.push(compute('attention', pass, attnReads, attnWrites, f.attention));
-  steps.push(compute('out-proj', pass, ['attn', W('attn.o.weight')], ['y'], f.outProj));
+  steps.push(compute('out-proj', pass, ['attn', ...linear(plan, 'attn.o', plan.model.bias)], ['y'], f.outProj));
   collective(opts.sp ? 'reduce-scatter' : 'all-reduce', 'y');
   steps.push(compute('residual', pass, ['hidden', 'y'], ['hidden'], f.residual / (opts.sp ? t : 1)));
-  steps.push(compute('norm', pass, ['hidden', W('mlp_norm.weight')], ['x'], f.norm / (opts.sp ? t : 1)));
+  steps.push(compute('norm', pass, ['hidden', ...norm('mlp_norm')], ['x'], f.norm / (opts.sp ? t : 1)));
   const end = opts.free ? { free: opts.free } : {};
   if (layer.mlp.kind === 'moe') {
     steps.push(...moeForward(plan, layer.mlp, dims, pass, f, opts));
     return steps;
   }
   if (opts.sp) collective('all-gather', 'x');
-  const up = gatedMlp(layer.mlp.activation) ? [W('mlp.gate.weight'), W('mlp.up.weight')] : [W('mlp.up.weight')];
-  steps.push(compute('mlp-up', pass, ['x', ...up], ['u'], f.mlpUp));
-  steps.push(compute('mlp-act', pass, ['u'], ['u'], f.act));
-  steps.push(compute('mlp-down', pass, ['u', W('mlp.down.weight')], ['y'], f.mlpDown));
+  // A gated MLP's two column-parallel projections write gate and up; the activation leaves silu(gate)·up in up.
+  const gated = gatedMlp(layer.mlp.activation);
+  const bias = plan.model.bias;
+  const up = gated ? [...linear(plan, 'mlp.gate', bias), ...linear(plan, 'mlp.up', bias)] : linear(plan, 'mlp.up', bias);
+  steps.push(compute('mlp-up', pass, ['x', ...up], gated ? ['gate', 'up'] : ['up'], f.mlpUp));
+  steps.push(compute('mlp-act', pass, gated ? ['gate', 'up'] : ['up'], ['up'], f.act));
+  steps.push(compute('mlp-down', pass, ['up', ...linear(plan, 'mlp.down', bias)], ['y'], f.mlpDown));
   collective(opts.sp ? 'reduce-scatter' : 'all-reduce', 'y');
   steps.push(compute('residual', pass, ['hidden', 'y'], ['hidden'], f.residual / (opts.sp ? t : 1), end));
   return steps;
+}
+
+/** A linear layer's weight, and its bias when it has one. */
+function linear(_plan: CheckedPlan, name: string, bias: boolean): string[] {
+  return bias ? [W(`${name}.weight`), W(`${name}.bias`)] : [W(`${name}.weight`)];
 }
 
 /**
@@ -222,9 +243,9 @@ function moeForward(plan: CheckedPlan, mlp: MoeMlp, dims: Dims, pass: Pass, f: L
   const residualReads = ['hidden', 'y'];
   if (mlp.sharedExperts > 0) {
     if (opts.sp) coll('all-gather', 'tensor', 'x', b.tensor, t);
-    steps.push(compute('mlp-up', pass, ['x', ...w.sharedUp], ['u'], f.mlpUp));
-    steps.push(compute('mlp-act', pass, ['u'], ['u'], f.act));
-    steps.push(compute('mlp-down', pass, ['u', w.sharedDown], ['s'], f.mlpDown));
+    steps.push(compute('mlp-up', pass, ['x', ...w.sharedUp], ['up'], f.mlpUp));
+    steps.push(compute('mlp-act', pass, ['up'], ['up'], f.act));
+    steps.push(compute('mlp-down', pass, ['up', w.sharedDown], ['s'], f.mlpDown));
     coll('reduce-scatter', 'tensor', 's', b.tensor, t);
     residualReads.push('s');
   }
@@ -271,9 +292,9 @@ function moeBackward(plan: TrainPlan, mlp: MoeMlp, dims: Dims, f: LayerOpFlops, 
   steps.push(compute('router', 'backward', ['grad.dispatch', act], ['grad.x', `grad.${W('mlp.router.weight')}`], 2 * f.router));
   if (mlp.sharedExperts > 0) {
     coll('all-gather', 'tensor', 'grad.s', b.tensor, t);
-    steps.push(compute('mlp-down', 'backward', ['grad.s', w.sharedDown, act], ['grad.u', `grad.${w.sharedDown}`], 2 * f.mlpDown));
-    steps.push(compute('mlp-act', 'backward', ['grad.u', act], ['grad.u'], f.act));
-    steps.push(compute('mlp-up', 'backward', ['grad.u', act], ['grad.x', `grad.${w.sharedUp.at(-1)!}`], 2 * f.mlpUp));
+    steps.push(compute('mlp-down', 'backward', ['grad.s', w.sharedDown, act], ['grad.up', `grad.${w.sharedDown}`], 2 * f.mlpDown));
+    steps.push(compute('mlp-act', 'backward', ['grad.up', act], ['grad.up'], f.act));
+    steps.push(compute('mlp-up', 'backward', ['grad.up', act], ['grad.x', `grad.${w.sharedUp.at(-1)!}`], 2 * f.mlpUp));
   }
   // The input's gradient: a slice per rank under sequence parallelism; else partial sums of the replicated input.
   if (sp) {
@@ -337,10 +358,10 @@ function trainLayerBlocks(plan: TrainPlan, layer: LayerSpec): { forward: Step[];
   else {
     if (sp) collective('all-gather', 'grad.y');
     backward.push(
-      compute('mlp-down', 'backward', ['grad.y', W('mlp.down.weight'), act], ['grad.u', `grad.${W('mlp.down.weight')}`], 2 * f.mlpDown),
+      compute('mlp-down', 'backward', ['grad.y', W('mlp.down.weight'), act], ['grad.up', `grad.${W('mlp.down.weight')}`], 2 * f.mlpDown),
     );
-    backward.push(compute('mlp-act', 'backward', ['grad.u', act], ['grad.u'], f.act));
-    backward.push(compute('mlp-up', 'backward', ['grad.u', act], ['grad.x', `grad.${W('mlp.up.weight')}`], 2 * f.mlpUp));
+    backward.push(compute('mlp-act', 'backward', ['grad.up', act], ['grad.up'], f.act));
+    backward.push(compute('mlp-up', 'backward', ['grad.up', act], ['grad.x', `grad.${W('mlp.up.weight')}`], 2 * f.mlpUp));
     collective(sp ? 'reduce-scatter' : 'all-reduce', 'grad.x');
   }
   backward.push(compute('norm', 'backward', ['grad.x', act], ['grad.hidden', `grad.${W('mlp_norm.weight')}`], f.norm));
@@ -349,7 +370,9 @@ function trainLayerBlocks(plan: TrainPlan, layer: LayerSpec): { forward: Step[];
     compute('out-proj', 'backward', ['grad.hidden', W('attn.o.weight'), act], ['grad.attn', `grad.${W('attn.o.weight')}`], 2 * f.outProj),
   );
   backward.push(compute('attention', 'backward', ['grad.attn', act], ['grad.q', 'grad.k', 'grad.v'], 2 * f.attention));
-  backward.push(compute('qkv', 'backward', ['grad.q', 'grad.k', 'grad.v', act], ['grad.x', `grad.${qkvWeights(layer)[0]!}`], 2 * f.qkv));
+  backward.push(
+    compute('qkv', 'backward', ['grad.q', 'grad.k', 'grad.v', act], ['grad.x', `grad.${qkvWeights(plan, layer)[0]!}`], 2 * f.qkv),
+  );
   collective(sp ? 'reduce-scatter' : 'all-reduce', 'grad.x');
   backward.push(compute('norm', 'backward', ['grad.x', act], ['grad.hidden', `grad.${W('attn_norm.weight')}`], f.norm, { free: [act] }));
   if (zero3) backward.push(...gathers(`grad.${W('*')}`, (n) => n * bytesPerElement(plan.gradDtype), 'reduce-scatter'));

@@ -61,6 +61,11 @@ function layerWeights(plan: CheckedPlan, layer: LayerSpec): LayerWeight[] {
       w('attn.v.bias', [kvd], 0, kvParts);
     }
     if (model.bias) w('attn.o.bias', [h]);
+    // Qwen3: RMSNorm gains over head_dim, shared by every head (replicated over the tensor ranks).
+    if (model.qkNorm) {
+      w('attn.q_norm.weight', [a.headDim]);
+      w('attn.k_norm.weight', [a.headDim]);
+    }
   } else {
     // MLA (DeepSeek-V2/V3): the down-projections and their norms replicated, the per-head up-projections split.
     const qk = a.qkNopeHeadDim + a.qkRopeHeadDim;
@@ -349,13 +354,15 @@ function kvTensors(plan: ServePlan): GraphTensor[] {
       t > 1
         ? [kvParts < t ? { dim: 3, parts: kvParts, over: 'tensor', replicas: t / kvParts } : { dim: 3, parts: kvParts, over: 'tensor' }]
         : [];
-    const positions = a.window !== undefined ? Math.min(a.window, plan.batch.seq) : plan.batch.seq;
+    // The webgpu engine keeps every position of a sequence and masks by the window (src/memory/kv-cache.ts).
+    const window = plan.engine === 'webgpu' ? undefined : a.window;
+    const positions = window !== undefined ? Math.min(window, plan.batch.seq) : plan.batch.seq;
     const perRank = blocks.length > 1 ? (a.kvHeads >= t ? a.kvHeads / t : 1) : derived.kvHeadsPerRank;
     out.push({
       name: 'kv.{l}',
       role: 'kvCache',
       scope: 'layer',
-      shape: [2, 'batch', a.window !== undefined && a.window < plan.batch.seq ? a.window : 'seq', a.kvHeads, a.headDim],
+      shape: [2, 'batch', window !== undefined && window < plan.batch.seq ? window : 'seq', a.kvHeads, a.headDim],
       dtype: plan.kvDtype,
       shards: kvShards,
       bytes: dtypeBytes(2 * B * positions * perRank * a.headDim, plan.kvDtype),

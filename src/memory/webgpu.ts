@@ -5,10 +5,12 @@
  *
  * Activations are f32 whatever the weights' dtype, one buffer per tensor, sized for
  * T = max(max_prefill_tokens, max_batch) tokens and reused by every layer: token ids,
- * positions and KV slots; the residual stream; the normalised input (later the
- * output of the row-parallel projections); q, k, v and the attention output; the
- * MLP's up projection (the activation is applied in place) and, for SwiGLU, its
- * gate; the last stage adds fp32 logits and the sampled tokens. Unlike the generic
+ * positions and KV slots; the residual stream; the normalised input; q, k, v and
+ * the attention output; the output of the row-parallel projections; the MLP's up
+ * projection (the activation is applied in place) and, for SwiGLU, its gate; the
+ * last stage adds fp32 logits and the sampled tokens. Each is named as the graph's
+ * steps name the tensor it holds (src/lower/layer.ts), so the runtime binds exactly
+ * what a step reads and writes. Unlike the generic
  * formula, attention and MLP buffers are not shared (WebGPU binds whole buffers
  * most simply). Communication goes through the host, so tensor- and
  * pipeline-parallel plans add mapped staging buffers (read back and upload) to
@@ -48,11 +50,12 @@ export function webgpuLayout(plan: ServePlan, stage: Stage): WebgpuRegion[] {
     act('positions', T, 'their positions in their sequences (u32)'),
     act('slots', T, 'their KV-cache slots (u32)'),
     act('hidden', T * h, 'the residual stream'),
-    act('x', T * h, 'normalised input; then the row-parallel projection output'),
+    act('x', T * h, 'normalised input'),
     act('q', T * derived.headsPerRank * d, 'queries'),
     act('k', T * derived.kvHeadsPerRank * d, 'keys of the new tokens'),
     act('v', T * derived.kvHeadsPerRank * d, 'values of the new tokens'),
     act('attn', T * derived.headsPerRank * d, 'attention output'),
+    act('y', T * h, 'output of the row-parallel projections (partial sums until the all-reduce)'),
     act('up', T * derived.ffnPerRank, 'MLP up projection, activated in place'),
   ];
   if (layer.mlp.activation === 'swiglu') regions.push(act('gate', T * derived.ffnPerRank, 'MLP gate projection'));

@@ -52,12 +52,12 @@ function schedule(long: boolean): Step[] {
   return steps;
 }
 
-async function run(layout: Layout, cache: TensorType, long: boolean, seed: number): Promise<void> {
+async function run(layout: Layout, cache: TensorType, long: boolean, seed: number, window?: number): Promise<void> {
   const g = await testGpu();
   const { heads: H, kvHeads: KVH, headDim: D } = layout;
   const shape = { slots: layout.slots, maxSeq: layout.maxSeq, kvHeads: KVH, headDim: D, cache };
   const write = kvWriteProgram(shape);
-  const attend = attentionProgram({ ...shape, heads: H });
+  const attend = attentionProgram({ ...shape, heads: H, ...(window === undefined ? {} : { window }) });
   await g.runner.compile(write);
   await g.runner.compile(attend);
   const elements = kvCacheElements(shape);
@@ -104,7 +104,7 @@ async function run(layout: Layout, cache: TensorType, long: boolean, seed: numbe
         want.set(got); // attend over exactly what the GPU holds
       }
     }
-    const wantOut = attention(q, ref, H, step.slots, step.positions);
+    const wantOut = attention(q, ref, H, step.slots, step.positions, undefined, window);
     const maxAbs = (a: Float32Array) => a.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
     const maxQ = maxAbs(q);
     const maxK = maxAbs(ref.k);
@@ -139,6 +139,43 @@ describe('attention with a KV cache', async () => {
   });
   it('MHA 2 heads, headDim 70, a 150-token prefill (two key chunks), f32 cache', async () => {
     await run({ heads: 2, kvHeads: 2, headDim: 70, slots: 3, maxSeq: 170 }, { format: 'f32' }, true, 8200);
+  });
+
+  it('a sliding window of 3 and of 130 (past the first 128-key chunk) against the reference, f32 cache', async () => {
+    await run({ heads: 4, kvHeads: 2, headDim: 8, slots: 3, maxSeq: 40 }, { format: 'f32' }, false, 8400, 3);
+    await run({ heads: 2, kvHeads: 1, headDim: 8, slots: 3, maxSeq: 170 }, { format: 'f32' }, true, 8500, 130);
+  });
+
+  it('the window boundary: a query at position p sees p − window + 1 … p (window positions, itself included)', async () => {
+    // Keys 0 … 4 in one slot, values one-hot by position: the output is the mean of the visible values' positions.
+    const shape = { slots: 1, maxSeq: 8, kvHeads: 1, headDim: 2 };
+    const seen = async (window: number) => {
+      const write = kvWriteProgram(shape);
+      const attend = attentionProgram({ ...shape, heads: 1, window });
+      const bufs = {
+        q: uploadBuffer(g.device, Float32Array.from([0, 0])),
+        k: uploadBuffer(g.device, new Float32Array(10)),
+        v: uploadBuffer(g.device, Float32Array.from([0, 0, 1, 0, 2, 0, 3, 0, 4, 0])),
+        slots: uploadBuffer(g.device, new Uint32Array(5)),
+        positions: uploadBuffer(g.device, Uint32Array.from([0, 1, 2, 3, 4])),
+        out: emptyBuffer(g.device, 5 * 2 * 4),
+        kCache: emptyBuffer(g.device, 8 * 2 * 4),
+        vCache: emptyBuffer(g.device, 8 * 2 * 4),
+      };
+      const enc = g.device.createCommandEncoder();
+      const pass = enc.beginComputePass();
+      g.runner.encode(pass, write, bufs, { T: 5 });
+      g.runner.encode(pass, attend, bufs, { T: 5 });
+      pass.end();
+      g.runner.submit(enc);
+      const out = new Float32Array(await readBuffer(g.device, bufs.out));
+      return Array.from({ length: 5 }, (_, t) => out[2 * t]!);
+    };
+    // Equal scores: the mean of the visible positions. window 2 at p = 4: positions 3, 4 → 3.5 (a window of 3 would give 3).
+    expect(await seen(2)).toEqual([0, 0.5, 1.5, 2.5, 3.5]);
+    expect(await seen(3)).toEqual([0, 0.5, 1, 2, 3]);
+    expect(await seen(5)).toEqual([0, 0.5, 1, 1.5, 2]);
+    expect(g.errors).toEqual([]);
   });
 
   it('tokens outside the cache: not written, and attend to nothing (zeros)', async () => {

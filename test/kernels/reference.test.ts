@@ -285,14 +285,16 @@ describe('reference model conventions', () => {
     expect(Array.from(m2.prefill(m2.newCache(1), 0, [1, 2]))).toEqual(Array.from(m1.prefill(m1.newCache(1), 0, [1, 2])));
   });
 
-  it('Llama q/k/v biases (Qwen2-style) are used when present', () => {
-    const c = llamaConfig({ layers: 1, hidden: 8, heads: 2, ffn: 8, vocab: 9, maxSeq: 5 });
+  it('Llama q/k/v biases (Qwen2-style) are read with qkvBias, and required then', () => {
+    const c = { ...llamaConfig({ layers: 1, hidden: 8, heads: 2, ffn: 8, vocab: 9, maxSeq: 5 }), qkvBias: true };
     const w = randomWeights(c, 3, 0.3);
     const m1 = new ReferenceModel(c, w);
     const wb = new Map(w);
     wb.set('model.layers.0.self_attn.v_proj.bias', new Float32Array(8).fill(0.5));
     const m2 = new ReferenceModel(c, wb);
     expect(maxDiff(m1.prefill(m1.newCache(1), 0, [1, 2]), m2.prefill(m2.newCache(1), 0, [1, 2]))).toBeGreaterThan(1e-3);
+    wb.delete('model.layers.0.self_attn.k_proj.bias');
+    expect(() => new ReferenceModel(c, wb)).toThrow('missing weights: model.layers.0.self_attn.k_proj.bias [8]');
   });
 
   it('a bf16 KV cache rounds what it stores (and so differs slightly from f32)', () => {
