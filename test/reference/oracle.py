@@ -1,0 +1,173 @@
+#!/usr/bin/python3
+"""
+An independent oracle for parplan's CPU reference model (runtime/reference/model.ts):
+plain torch in float64, written from Hugging Face transformers' modeling code
+(transformers 4.56: models/gpt2/modeling_gpt2.py, models/llama/modeling_llama.py,
+models/mistral/modeling_mistral.py, models/qwen2/modeling_qwen2.py,
+models/qwen3/modeling_qwen3.py, modeling_rope_utils.py, masking_utils.py), not from
+parplan's code. It runs one causal forward pass over a whole prompt (no KV cache) and
+prints the logits of every position.
+
+stdin: JSON {"config": {...}, "weights": {hf_name: [shape, flat values]}, "tokens": [...]}
+  config: model_type (gpt2 | llama | mistral | qwen2 | qwen3), hidden_size,
+  num_attention_heads, num_key_value_heads, head_dim, num_hidden_layers, vocab_size,
+  eps (layer_norm_epsilon / rms_norm_eps), rope_theta, rope_scaling (HF's dict or null),
+  sliding_window (or null), tie_word_embeddings
+stdout: JSON [[logit, ...], ...] (one row per prompt position)
+"""
+import json
+import math
+import sys
+
+import torch
+
+torch.set_default_dtype(torch.float64)
+
+
+def tensor(weights, name):
+    shape, values = weights[name]
+    return torch.tensor(values, dtype=torch.float64).reshape(shape)
+
+
+# --- modeling_rope_utils.py -------------------------------------------------------------
+def inv_freq_of(cfg):
+    dim = cfg["head_dim"]
+    base = cfg["rope_theta"]
+    # _compute_default_rope_parameters
+    inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).to(torch.float64) / dim))
+    scaling = cfg.get("rope_scaling")
+    if not scaling:
+        return inv_freq
+    kind = scaling.get("rope_type", scaling.get("type"))
+    factor = scaling["factor"]
+    if kind == "linear":
+        # _compute_linear_scaling_rope_parameters: inv_freq /= factor
+        return inv_freq / factor
+    if kind == "llama3":
+        # _compute_llama3_parameters
+        low_freq_factor = scaling["low_freq_factor"]
+        high_freq_factor = scaling["high_freq_factor"]
+        old_context_len = scaling["original_max_position_embeddings"]
+        low_freq_wavelen = old_context_len / low_freq_factor
+        high_freq_wavelen = old_context_len / high_freq_factor
+        wavelen = 2 * math.pi / inv_freq
+        inv_freq_llama = torch.where(wavelen > low_freq_wavelen, inv_freq / factor, inv_freq)
+        smooth_factor = (old_context_len / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor)
+        smoothed_inv_freq = (1 - smooth_factor) * inv_freq_llama / factor + smooth_factor * inv_freq_llama
+        is_medium_freq = ~(wavelen < high_freq_wavelen) * ~(wavelen > low_freq_wavelen)
+        return torch.where(is_medium_freq, smoothed_inv_freq, inv_freq_llama)
+    raise SystemExit(f"rope_scaling {kind} is not in this oracle")
+
+
+# --- modeling_llama.py --------------------------------------------------------------------
+def rotate_half(x):
+    x1 = x[..., : x.shape[-1] // 2]
+    x2 = x[..., x.shape[-1] // 2 :]
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def rms_norm(x, weight, eps):
+    # LlamaRMSNorm / Qwen3RMSNorm: x * rsqrt(mean(x^2) + eps) * weight
+    variance = x.pow(2).mean(-1, keepdim=True)
+    return weight * (x * torch.rsqrt(variance + eps))
+
+
+def attention_mask(n, sliding_window):
+    q = torch.arange(n).view(n, 1)
+    kv = torch.arange(n).view(1, n)
+    allowed = kv <= q  # causal_mask_function
+    if sliding_window is not None:
+        allowed = allowed & (kv > q - sliding_window)  # sliding_window_overlay
+    return torch.where(allowed, 0.0, float("-inf"))
+
+
+def eager_attention(q, k, v, mask, groups):
+    # repeat_kv, then softmax(q k^T * scaling + mask) v
+    k = k.repeat_interleave(groups, dim=0)
+    v = v.repeat_interleave(groups, dim=0)
+    scores = q @ k.transpose(-1, -2) * (q.shape[-1] ** -0.5) + mask
+    return torch.softmax(scores, dim=-1) @ v
+
+
+def llama_family(cfg, w, tokens):
+    mt = cfg["model_type"]
+    H, KVH, D = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"]
+    eps = cfg["eps"]
+    n = len(tokens)
+    x = tensor(w, "model.embed_tokens.weight")[torch.tensor(tokens)]
+    freqs = torch.outer(torch.arange(n, dtype=torch.float64), inv_freq_of(cfg))
+    emb = torch.cat((freqs, freqs), dim=-1)
+    cos, sin = emb.cos(), emb.sin()
+    window = cfg.get("sliding_window") if mt in ("mistral", "qwen2", "qwen3") else None
+    mask = attention_mask(n, window)
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        h = rms_norm(x, tensor(w, p + "input_layernorm.weight"), eps)
+
+        def proj(name, heads):
+            y = h @ tensor(w, p + f"self_attn.{name}_proj.weight").T
+            if mt == "qwen2":
+                y = y + tensor(w, p + f"self_attn.{name}_proj.bias")
+            return y.view(n, heads, D)
+
+        q, k, v = proj("q", H), proj("k", KVH), proj("v", KVH)
+        if mt == "qwen3":
+            # Qwen3Attention: q_norm / k_norm over head_dim, on each head, before RoPE
+            q = rms_norm(q, tensor(w, p + "self_attn.q_norm.weight"), eps)
+            k = rms_norm(k, tensor(w, p + "self_attn.k_norm.weight"), eps)
+        q, k, v = q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        o = eager_attention(q, k, v, mask, H // KVH).transpose(0, 1).reshape(n, H * D)
+        x = x + o @ tensor(w, p + "self_attn.o_proj.weight").T
+        h = rms_norm(x, tensor(w, p + "post_attention_layernorm.weight"), eps)
+        gate = h @ tensor(w, p + "mlp.gate_proj.weight").T
+        up = h @ tensor(w, p + "mlp.up_proj.weight").T
+        x = x + (torch.nn.functional.silu(gate) * up) @ tensor(w, p + "mlp.down_proj.weight").T
+    x = rms_norm(x, tensor(w, "model.norm.weight"), eps)
+    head = tensor(w, "model.embed_tokens.weight" if cfg["tie_word_embeddings"] else "lm_head.weight")
+    return x @ head.T
+
+
+# --- modeling_gpt2.py ---------------------------------------------------------------------
+def gelu_new(x):
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+
+
+def gpt2(cfg, w, tokens):
+    H, C = cfg["num_attention_heads"], cfg["hidden_size"]
+    D = C // H
+    eps = cfg["eps"]
+    n = len(tokens)
+
+    def ln(x, name):
+        return torch.nn.functional.layer_norm(x, (C,), tensor(w, name + ".weight"), tensor(w, name + ".bias"), eps)
+
+    def conv1d(x, name):  # Conv1D: x @ W + b, W is [in, out]
+        return x @ tensor(w, name + ".weight") + tensor(w, name + ".bias")
+
+    x = tensor(w, "transformer.wte.weight")[torch.tensor(tokens)] + tensor(w, "transformer.wpe.weight")[:n]
+    mask = attention_mask(n, None)
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"transformer.h.{i}."
+        q, k, v = conv1d(ln(x, p + "ln_1"), p + "attn.c_attn").split(C, dim=-1)
+        q, k, v = (t.view(n, H, D).transpose(0, 1) for t in (q, k, v))
+        o = eager_attention(q, k, v, mask, 1).transpose(0, 1).reshape(n, C)
+        x = x + conv1d(o, p + "attn.c_proj")
+        x = x + conv1d(gelu_new(conv1d(ln(x, p + "ln_2"), p + "mlp.c_fc")), p + "mlp.c_proj")
+    x = ln(x, "transformer.ln_f")
+    head = tensor(w, "transformer.wte.weight" if cfg["tie_word_embeddings"] else "lm_head.weight")
+    return x @ head.T
+
+
+def main():
+    job = json.load(sys.stdin)
+    cfg = job["config"]
+    run = gpt2 if cfg["model_type"] == "gpt2" else llama_family
+    with torch.no_grad():
+        logits = run(cfg, job["weights"], job["tokens"])
+    json.dump(logits.tolist(), sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+/**
+ * The CPU reference model (runtime/reference/model.ts) against an independent oracle: plain
+ * torch in float64 (test/reference/oracle.py, written from the Hugging Face modeling files),
+ * one causal pass over a prompt longer than the sliding window, every position's logits, for
+ * each architecture of test/runtime/archs.ts with its non-default eps, theta, rope scaling,
+ * window, biases and q/k norms. Skipped, saying why, when /usr/bin/python3 has no torch.
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { randomWeights, ReferenceModel, weightShapes, type Model } from '../../runtime/reference/model.js';
+import { ARCH_CASES, tinyOf, type ModelType } from '../runtime/archs.js';
+
+const PYTHON = '/usr/bin/python3';
+const ORACLE = fileURLToPath(new URL('./oracle.py', import.meta.url));
+const hasTorch = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
+if (!hasTorch) console.warn(`skipping the torch oracle: ${PYTHON} cannot import torch (Debian: apt-get install python3-torch)`);
+
+/** The Hugging Face config fields the oracle reads, from the model description. */
+function hfConfig(m: Model, modelType: ModelType): Record<string, unknown> {
+  const a = m.layer.attention;
+  if (a.kind !== 'gqa') throw new Error('the oracle runs grouped-query attention only');
+  const s = m.ropeScaling;
+  return {
+    model_type: modelType,
+    hidden_size: m.hidden,
+    num_attention_heads: a.heads,
+    num_key_value_heads: a.kvHeads,
+    head_dim: a.headDim,
+    num_hidden_layers: m.layers,
+    vocab_size: m.vocab,
+    eps: m.normEps,
+    rope_theta: m.ropeTheta,
+    rope_scaling: s
+      ? {
+          rope_type: s.type,
+          factor: s.factor,
+          original_max_position_embeddings: s.originalMaxSeq,
+          low_freq_factor: s.lowFreqFactor,
+          high_freq_factor: s.highFreqFactor,
+        }
+      : null,
+    sliding_window: a.window ?? null,
+    tie_word_embeddings: m.tiedEmbeddings,
+  };
+}
+
+function oracle(m: Model, modelType: ModelType, weights: ReadonlyMap<string, Float32Array>, tokens: number[]): Float64Array {
+  const shapes = weightShapes(m);
+  const job = {
+    config: hfConfig(m, modelType),
+    weights: Object.fromEntries([...weights].map(([name, data]) => [name, [shapes.get(name), Array.from(data)]])),
+    tokens,
+  };
+  const r = spawnSync(PYTHON, [ORACLE], { input: JSON.stringify(job), encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`oracle.py failed: ${r.stderr}`);
+  return Float64Array.from((JSON.parse(r.stdout) as number[][]).flat());
+}
+
+describe.skipIf(!hasTorch)('the CPU reference against plain torch (float64, from the HF modeling code)', () => {
+  it.each(ARCH_CASES.map((c) => [c.modelType, c] as const))('%s: every position’s logits within 1e-5 (relative)', (_, c) => {
+    const m = tinyOf(c).config;
+    const weights = randomWeights(m, 11, 0.2);
+    const ref = new ReferenceModel(m, weights);
+    const got = ref.prefill(ref.newCache(1), 0, c.prompt);
+    const want = oracle(m, c.modelType, weights, c.prompt);
+    expect(got.length).toBe(want.length);
+    let scale = 0;
+    let err = 0;
+    for (let i = 0; i < want.length; i++) {
+      scale = Math.max(scale, Math.abs(want[i]!));
+      err = Math.max(err, Math.abs(got[i]! - want[i]!));
+    }
+    expect(err / scale).toBeLessThan(1e-5);
+  });
+});

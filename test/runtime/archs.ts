@@ -1,0 +1,64 @@
+/**
+ * One tiny model per architecture the WebGPU runtime runs, each with the facts that set it
+ * apart at non-default values, so that a runtime or reference that ignores one is caught:
+ * GPT-2 (LayerNorm eps), Llama (RMSNorm eps, theta, llama3 rope scaling with all three
+ * frequency regimes), Mistral (a sliding window shorter than the prompts), Qwen2 (q/k/v
+ * biases, linear rope scaling, tied embeddings), Qwen3 (q/k norms, head_dim ≠ hidden / heads).
+ * `modelType` is the Hugging Face `model_type` the torch oracle (test/reference/oracle.py)
+ * follows.
+ */
+import type { Model } from '../../src/model.js';
+import { compileTiny, type TinyModel } from './models.js';
+
+export type ModelType = 'gpt2' | 'llama' | 'mistral' | 'qwen2' | 'qwen3';
+
+export interface ArchCase {
+  modelType: ModelType;
+  /** The body of a `model { … }` block (fp32; the layout may change the dtype). */
+  plan: string;
+  /** A prompt longer than any sliding window, so that the window cuts. */
+  prompt: number[];
+}
+
+const dims = 'layers = 2  hidden = 32  heads = 4  vocab = 67  max_seq = 64  dtype = fp32';
+const prompt = [3, 17, 42, 8, 8, 61, 5, 29, 33, 2, 50, 11];
+
+export const ARCH_CASES: ArchCase[] = [
+  { modelType: 'gpt2', plan: `arch = gpt2  ${dims}  norm_eps = 0.001`, prompt },
+  {
+    modelType: 'llama',
+    // theta 500, head_dim 8: wavelengths 6.3, 30, 140, 660 against 32/4 = 8 and 32/1 = 32: kept, smoothed, scaled, scaled.
+    plan: `arch = llama  ${dims}  kv_heads = 2  ffn = 48  norm_eps = 0.01  rope_theta = 500
+      rope_scaling = llama3  rope_factor = 8  rope_original_max_seq = 32  rope_low_freq_factor = 1  rope_high_freq_factor = 4`,
+    prompt,
+  },
+  {
+    modelType: 'mistral',
+    plan: `arch = llama  ${dims}  kv_heads = 2  ffn = 48  norm_eps = 0.0001  rope_theta = 1000  sliding_window = 5`,
+    prompt,
+  },
+  {
+    modelType: 'qwen2',
+    plan: `arch = llama  ${dims}  kv_heads = 2  ffn = 48  norm_eps = 0.000001  rope_theta = 20000  qkv_bias = true
+      rope_scaling = linear  rope_factor = 2  tied_embeddings = true`,
+    prompt,
+  },
+  {
+    modelType: 'qwen3',
+    plan: `arch = llama  ${dims}  kv_heads = 2  head_dim = 16  ffn = 48  norm_eps = 0.000001  rope_theta = 1000000  qk_norm = true`,
+    prompt,
+  },
+];
+
+const tinies = new Map<ArchCase, TinyModel>();
+
+/** The case as a TinyModel (one object per case: weightsFor caches by it); its config is the compiled graph's model. */
+export function tinyOf(c: ArchCase): TinyModel {
+  let t = tinies.get(c);
+  if (!t) {
+    const plan = c.plan.replace(/\s+/g, ' ');
+    const config: Model = compileTiny({ plan, config: undefined as unknown as Model }, { tensor: 1, pipeline: 1, data: 1 }).model;
+    tinies.set(c, (t = { plan, config }));
+  }
+  return t;
+}
