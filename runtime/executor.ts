@@ -12,6 +12,8 @@
  * its position and KV-cache slot; the last stage returns logits or greedy tokens.
  */
 import { isCollective, type Collective, type Graph, type GraphDevice, type Step } from '../src/graph/types.js';
+import { checkServingGraph } from '../src/graph/validate.js';
+import { RuntimeInputError } from './errors.js';
 import { meshOf } from '../src/mesh.js';
 import { AllocationError, bindingLimit, kvCacheTensor, planBindings, STORAGE, type BindingLimit } from './allocate.js';
 import { HostStaging, allReduceSum, gatherColumns, sendRecv, type Member } from './collectives.js';
@@ -95,11 +97,8 @@ export async function prepareDevice(
   weights: WeightsSource,
   opts: PrepareOptions = {},
 ): Promise<DeviceState> {
-  const regions = graph.buffers?.[dev.program];
-  if (!regions)
-    throw new AllocationError(
-      `plan '${graph.plan.name}' was not compiled for the webgpu engine: add \`engine = webgpu\` to the plan and compile it again`,
-    );
+  assertServingGraph(graph);
+  const regions = graph.buffers![dev.program]!;
   const limit = bindingLimit(rd, opts.maxBindingBytes);
   const { weights: blocks, kvSlots } = planBindings(rd, dev, graph, regions, limit);
   const state = new DeviceState(rd, dev, graph, limit, opts.trace);
@@ -140,6 +139,17 @@ export async function prepareDevice(
     entry.blocks.push({ buffer, rows });
   }
   return state;
+}
+
+/** Graphs already checked (createRuntime checks first; a device prepared on its own is checked here). */
+const checked = new WeakSet<Graph>();
+
+/** The one serving-graph check (src/graph/validate.ts), before anything is allocated. */
+export function assertServingGraph(graph: Graph): void {
+  if (checked.has(graph)) return;
+  const problems = checkServingGraph(graph);
+  if (problems.length > 0) throw RuntimeInputError.graph(problems);
+  checked.add(graph);
 }
 
 type Region = NonNullable<Graph['buffers']>[string][number];

@@ -9,13 +9,12 @@
  *   await rt.close();
  */
 import type { Graph } from '../src/graph/types.js';
-import { servingGraphProblems } from '../src/graph/validate.js';
 import { groupIndex, groupsAlong, meshOf } from '../src/mesh.js';
 import { kvCacheTensor } from './allocate.js';
 import { openDevices, type DeviceOptions, type RankDevice } from './device.js';
 import { EngineLostError, type DecodeEntry, type Engine, type PrefillEntry } from './engine.js';
 import { describeValue, RuntimeInputError, tokenProblem } from './errors.js';
-import { argmaxRows, prepareDevice, Replica, type DeviceState } from './executor.js';
+import { argmaxRows, assertServingGraph, prepareDevice, Replica, type DeviceState } from './executor.js';
 import { createServer, policyFromPlan, type GenerateOptions, type GenerateResult, type Server } from './serving/index.js';
 import type { BatchCheck, GraphInput, NewTokensCheck, Prompts, ServingCheck } from './typed.js';
 import type { Trace } from './trace.js';
@@ -242,9 +241,8 @@ export async function createRuntime<const G extends GraphInput = Graph>(
       `options.weights must be 'random:SEED', safetensors paths or a parsed source, not ${describeValue(opts.weights)}`,
     );
   }
-  const problems = servingGraphProblems(input);
-  if (problems.length > 0) throw RuntimeInputError.graph(problems);
   const graph = input as Graph; // read-only from here on: the runtime never writes to the graph
+  assertServingGraph(graph); // src/graph/validate.ts checkServingGraph, before any device is opened
   const weights = typeof opts.weights === 'string' ? parseWeightsSource(opts.weights) : opts.weights;
   const devices = opts.devices ?? (await openDevices(graph.devices.length, opts));
   if (devices.length < graph.devices.length)

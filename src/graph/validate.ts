@@ -4,8 +4,12 @@
  * checked for its type, and every number for the bounds that keep the runtime's memory and
  * time in proportion (src/facts/limits.ts, docs/security.md "A graph file").
  *
- * One function, `servingGraphProblems`, used by `parplan serve` (before Dawn is loaded) and
- * by `createRuntime` (for graphs given through the API). It is hand-written rather than
+ * One function, `checkServingGraph`, used by `parplan serve` (before Dawn is loaded), by
+ * `createRuntime` (for graphs given through the API) and by the executor (runtime/executor.ts,
+ * for a device prepared on its own): what a graph is (format, version), what it is for (mode
+ * serve, engine webgpu), then everything the runtime reads. The names each compute step reads
+ * and writes must be the program's buffers, its stage's weights or the KV cache: the runtime
+ * binds exactly those. It is hand-written rather than
  * `graph.schema.json` run through a schema validator: the runtime has no validator among its
  * dependencies, and most of what matters (seq ≤ max_seq, a device's program exists, the KV
  * cache's bytes agree with the batch) is beyond a schema. Pure, linear in the graph's size.
@@ -23,6 +27,13 @@ export interface GraphProblem {
   path: string;
   /** The whole sentence: `graph.batch.maxBatch = 0 must be an integer from 1 to 65536`. */
   message: string;
+  /**
+   * Where the graph as a whole is of the wrong kind (not a graph, another version, a training
+   * plan, another engine): that as a sentence about the graph ("plan 'p' is a training plan;
+   * serve runs serving plans"), and what to do.
+   */
+  headline?: string;
+  help?: string;
 }
 
 /** At most this many problems are collected: the first is what a user fixes first. */
@@ -137,10 +148,64 @@ class Checker {
  * Everything wrong with `value` as a graph the runtime can serve (empty: it can be
  * served). Checks stop early once a part the rest depends on is wrong.
  */
-export function servingGraphProblems(value: unknown): GraphProblem[] {
+export function checkServingGraph(value: unknown): GraphProblem[] {
   const c = new Checker();
-  check(c, value);
+  if (header(c, value)) check(c, value);
   return c.problems;
+}
+
+/** What the graph is and is for; false (with one problem, its `help` set) when it is no webgpu serving graph of this version. */
+function header(c: Checker, value: unknown): boolean {
+  const refuse = (path: string, v: unknown, what: string, headline: string, help: string) => {
+    c.fail(path, v, what);
+    Object.assign(c.problems[c.problems.length - 1]!, { headline, help });
+    return false;
+  };
+  const compile = "serve a graph written by 'parplan compile FILE.plan'";
+  const g = isObj(value) ? value : {};
+  if (!isObj(value) || own(g, 'format') !== GRAPH_FORMAT)
+    return refuse(
+      isObj(value) ? 'graph.format' : 'graph',
+      isObj(value) ? own(g, 'format') : value,
+      isObj(value) ? `must be "${GRAPH_FORMAT}"` : 'must be an object',
+      `this is not a parplan graph (no "format": "${GRAPH_FORMAT}")`,
+      compile,
+    );
+  const version = own(g, 'version');
+  if (version !== GRAPH_VERSION)
+    return refuse(
+      'graph.version',
+      version,
+      `must be ${GRAPH_VERSION} (recompile the plan with this parplan)`,
+      `this is a parplan graph of version ${show(version)}; this parplan reads version ${GRAPH_VERSION}`,
+      'recompile the plan with this parplan: parplan compile FILE.plan',
+    );
+  const plan = own(g, 'plan');
+  if (!isObj(plan) || typeof own(plan, 'name') !== 'string')
+    return refuse('graph.plan', plan, "must be an object with the plan's name", 'the graph has no "plan" entry', compile);
+  const name = plan['name'] as string;
+  const file = own(plan, 'file');
+  const recompile = `parplan compile ${typeof file === 'string' && file !== '' ? file : 'FILE.plan'} --plan ${name}`;
+  const mode = own(plan, 'mode');
+  const word = (v: unknown) => (typeof v === 'string' ? v : show(v));
+  if (mode !== 'serve')
+    return refuse(
+      'graph.plan.mode',
+      mode,
+      'must be "serve": the runtime serves serving plans',
+      `plan '${name}' is a ${mode === 'train' ? 'training' : word(mode)} plan; serve runs serving plans`,
+      `set mode = serve and engine = webgpu in plan '${name}' (and a batch { … } policy), then: ${recompile}`,
+    );
+  const engine = own(plan, 'engine');
+  if (engine !== 'webgpu')
+    return refuse(
+      'graph.plan.engine',
+      engine,
+      'must be "webgpu": compile the plan with engine = webgpu',
+      `plan '${name}' was compiled for engine = ${engine === undefined ? 'generic' : word(engine)}; serve runs engine = webgpu graphs`,
+      `set engine = webgpu in plan '${name}', then recompile: ${recompile}`,
+    );
+  return true;
 }
 
 /** The message of an error for these problems: the first, and how many more. */
@@ -152,17 +217,8 @@ export function graphProblemsText(problems: readonly GraphProblem[]): string {
 function check(c: Checker, value: unknown): void {
   const g = c.obj(value, 'graph');
   if (!g) return;
-  if (own(g, 'format') !== GRAPH_FORMAT) c.fail('graph.format', own(g, 'format'), `must be "${GRAPH_FORMAT}"`);
-  if (own(g, 'version') !== GRAPH_VERSION)
-    c.fail('graph.version', own(g, 'version'), `must be ${GRAPH_VERSION} (recompile the plan with this parplan)`);
   const plan = c.obj(own(g, 'plan'), 'graph.plan');
-  if (plan) {
-    c.str(own(plan, 'name'), 'graph.plan.name');
-    c.str(own(plan, 'file'), 'graph.plan.file');
-    if (own(plan, 'mode') !== 'serve') c.fail('graph.plan.mode', own(plan, 'mode'), 'must be "serve": the runtime serves serving plans');
-    if (own(plan, 'engine') !== 'webgpu')
-      c.fail('graph.plan.engine', own(plan, 'engine'), 'must be "webgpu": compile the plan with engine = webgpu');
-  }
+  if (plan) c.str(own(plan, 'file'), 'graph.plan.file');
   if (c.problems.length > 0) return;
 
   const model = checkModel(c, own(g, 'model'));
@@ -221,8 +277,8 @@ function check(c: Checker, value: unknown): void {
   const graph = value as Graph;
   checkKvCache(c, graph.tensors, model, batch);
   if (c.problems.length === 0) checkPlacement(c, graph, mesh);
-  if (c.problems.length === 0) checkWeights(c, graph, mesh);
   if (c.problems.length === 0) checkNames(c, graph);
+  if (c.problems.length === 0) checkWeights(c, graph, mesh);
   if (c.problems.length === 0) checkBufferSizes(c, graph, mesh);
   if (c.problems.length === 0) checkPlannedBytes(c, graph);
 }
@@ -338,63 +394,98 @@ function checkWeights(c: Checker, g: Graph, mesh: MeshFacts): void {
   const kvd = a.kvHeads * a.headDim;
   const f = mlp.ffn;
   const ln = m.norm === 'layernorm';
-  const stagesWithLayers = [...new Set(g.mesh.stages.map((st) => st.rank))];
-  const lastStage = Math.max(...stagesWithLayers);
-  const swiglu = mlp.activation === 'swiglu';
-  const want: [string, number[], boolean][] = [
-    ['embedding.weight', [m.vocabPadded, h], true],
-    ['positions.weight', [m.maxSeq, h], m.positions === 'learned'],
-    ['layers.{l}.attn_norm.weight', [h], true],
-    ['layers.{l}.attn_norm.bias', [h], ln],
-    ['layers.{l}.attn.q.weight', [qd, h], true],
-    ['layers.{l}.attn.k.weight', [kvd, h], true],
-    ['layers.{l}.attn.v.weight', [kvd, h], true],
-    ['layers.{l}.attn.o.weight', [h, qd], true],
-    ['layers.{l}.attn.q.bias', [qd], m.bias],
-    ['layers.{l}.attn.k.bias', [kvd], m.bias],
-    ['layers.{l}.attn.v.bias', [kvd], m.bias],
-    ['layers.{l}.attn.o.bias', [h], m.bias],
-    ['layers.{l}.mlp_norm.weight', [h], true],
-    ['layers.{l}.mlp_norm.bias', [h], ln],
-    ['layers.{l}.mlp.gate.weight', [f, h], swiglu],
-    ['layers.{l}.mlp.up.weight', [f, h], true],
-    ['layers.{l}.mlp.down.weight', [h, f], true],
-    ['layers.{l}.mlp.gate.bias', [f], m.bias && swiglu],
-    ['layers.{l}.mlp.up.bias', [f], m.bias],
-    ['layers.{l}.mlp.down.bias', [h], m.bias],
-    ['final_norm.weight', [h], true],
-    ['final_norm.bias', [h], ln],
-    ['output.weight', [m.vocabPadded, h], !m.tiedEmbeddings],
-  ];
-  for (const [name, shape, needed] of want) {
-    const i = g.tensors.findIndex((x) => x.name === name);
-    const x = g.tensors[i];
-    if (x === undefined) {
-      if (needed) c.fail('graph.tensors', g.tensors, `has no weight "${name}", which the model needs`);
-      continue;
+  const bias = m.bias;
+  // What each kind of step binds, in order (runtime/ops.ts): its weights' global shapes, and whether each has a bias.
+  const needs = (kind: ComputeKind, acts: string[]): { shapes: number[][]; biased: boolean } | undefined => {
+    switch (kind) {
+      case 'embedding':
+        return {
+          shapes:
+            m.positions === 'learned'
+              ? [
+                  [m.vocabPadded, h],
+                  [m.maxSeq, h],
+                ]
+              : [[m.vocabPadded, h]],
+          biased: false,
+        };
+      case 'norm':
+        // Qwen3's q/k norms: a gain over head_dim, one row per head.
+        return acts[0] === 'q' || acts[0] === 'k' ? { shapes: [[a.headDim]], biased: false } : { shapes: [[h]], biased: ln };
+      case 'final-norm':
+        return { shapes: [[h]], biased: ln };
+      case 'qkv':
+        return {
+          shapes: [
+            [qd, h],
+            [kvd, h],
+            [kvd, h],
+          ],
+          biased: bias || m.qkvBias === true,
+        };
+      case 'out-proj':
+        return { shapes: [[h, qd]], biased: bias };
+      case 'mlp-up':
+        return {
+          shapes:
+            mlp.activation === 'swiglu'
+              ? [
+                  [f, h],
+                  [f, h],
+                ]
+              : [[f, h]],
+          biased: bias,
+        };
+      case 'mlp-down':
+        return { shapes: [[h, f]], biased: bias };
+      case 'head':
+        return { shapes: [[m.vocabPadded, h]], biased: false };
+      default:
+        return { shapes: [], biased: false };
     }
-    if (x.role !== 'weight') c.fail(`graph.tensors[${i}].role`, x.role, `must be "weight" (${name})`);
-    else if (x.shape.length !== shape.length || x.shape.some((d, j) => d !== shape[j]))
-      c.fail(`graph.tensors[${i}].shape`, x.shape, `must be [${shape.join(', ')}] for ${name}, from the model's dimensions`);
-    // Loaded only on its owners: the stages whose kernels use it must be among them.
-    const users = name.startsWith('layers.')
-      ? stagesWithLayers
-      : name === 'embedding.weight' || name === 'positions.weight'
-        ? [0]
-        : [lastStage];
-    const missing = users.find((st) => !x.owners.includes(st));
-    if (needed && missing !== undefined)
-      c.fail(`graph.tensors[${i}].owners`, x.owners, `must include stage ${missing}, which uses ${name}`);
-  }
-  // Tied embeddings: the last stage's head reads the embedding (its own copy when split).
-  const embedding = g.tensors.find((x) => x.name === 'embedding.weight');
-  if (m.tiedEmbeddings && !g.tensors.some((x) => x.name === 'output.weight') && embedding && !embedding.owners.includes(lastStage)) {
-    c.fail('graph.tensors', g.tensors, `ties the output to embedding.weight, which stage ${lastStage} must own`);
-  }
+  };
+  const tensors = new Map(g.tensors.map((x) => [x.name, x]));
+  const text = (shapes: readonly (readonly (number | string)[])[]) => shapes.map((x) => `[${x.join(', ')}]`).join(', ');
+  const seenBlocks = new Set<string>();
+  const visit = (st: Graph['blocks'][string][number], where: string) => {
+    if (c.full) return;
+    if (st.op === 'block') {
+      if (seenBlocks.has(st.block)) return;
+      seenBlocks.add(st.block);
+      return g.blocks[st.block]!.forEach((inner, i) => visit(inner, `graph.blocks[${show(st.block)}][${i}]`));
+    }
+    if (st.op !== 'compute') return;
+    const acts = st.reads.filter((r) => tensors.get(r)?.role !== 'weight');
+    const weights = st.reads.map((r) => tensors.get(r)).filter((x) => x?.role === 'weight') as Graph['tensors'];
+    const mats = weights.filter((x) => !x.name.endsWith('.bias'));
+    const biases = weights.filter((x) => x.name.endsWith('.bias'));
+    // The runtime adds a bias to the product of the weight of the same prefix (`attn.q.bias` to `attn.q.weight`'s).
+    for (const b of biases)
+      if (!st.reads.includes(`${b.name.slice(0, -'.bias'.length)}.weight`))
+        c.fail(`${where}.reads`, st.reads, `names the bias ${b.name} without its weight ${b.name.slice(0, -'.bias'.length)}.weight`);
+    const want = needs(st.kind, acts);
+    if (!want) return;
+    const got = mats.map((x) => x.shape);
+    const wantBiases = want.biased ? want.shapes.map((x) => [x[0]!]) : [];
+    const same = (x: readonly (readonly (number | string)[])[], y: readonly (readonly (number | string)[])[]) =>
+      x.length === y.length && x.every((d, i) => d.length === y[i]!.length && d.every((n, j) => n === y[i]![j]));
+    if (
+      !same(got, want.shapes) ||
+      !same(
+        biases.map((x) => x.shape),
+        wantBiases,
+      )
+    )
+      c.fail(
+        `${where}.reads`,
+        st.reads,
+        `binds weights of shapes ${text(weights.map((x) => x.shape)) || 'none'}; a '${st.kind}' step of this model binds ${text([...want.shapes, ...wantBiases]) || 'none'} (weights, then ${want.biased ? 'their biases' : 'no biases'}), from the model's dimensions`,
+      );
+  };
+  for (const [name, prog] of Object.entries(g.programs))
+    for (const phase of SERVING_PHASES)
+      prog.phases[phase]!.forEach((st, i) => visit(st, `graph.programs[${show(name)}].phases.${phase}[${i}]`));
 }
-
-/** The buffer a step's name binds to: `y` and `u` are the runtime's aliases of `x` and `up`. */
-const ALIASES: Readonly<Record<string, string>> = { y: 'x', u: 'up' };
 
 /**
  * Every name a program's compute steps read or write is one of its buffers, or a graph
@@ -426,7 +517,7 @@ function checkNames(c: Checker, g: Graph): void {
           if (t?.role === 'weight') {
             if (!t.owners.includes(prog.stage))
               c.fail(`${where}.${k}[${i}]`, n, `is a weight that stage ${prog.stage} (program ${show(name)}) does not own`);
-          } else if (t?.role !== 'kvCache' && !regions.has(ALIASES[n] ?? n))
+          } else if (t?.role !== 'kvCache' && !regions.has(n))
             c.fail(`${where}.${k}[${i}]`, n, `is neither a buffer of program ${show(name)} nor a weight or the KV cache`);
         });
       }
@@ -505,9 +596,27 @@ function checkModel(c: Checker, v: unknown): ModelFacts | undefined {
   c.bool(own(m, 'tiedEmbeddings'), `${p}.tiedEmbeddings`);
   c.num(own(m, 'normEps'), `${p}.normEps`);
   c.num(own(m, 'ropeTheta'), `${p}.ropeTheta`);
+  for (const k of ['qkvBias', 'qkNorm']) if (own(m, k) !== undefined) c.bool(own(m, k), `${p}.${k}`);
+  const norms = own(m, 'normsPerLayer');
+  if (norms !== undefined && norms !== 2) c.fail(`${p}.normsPerLayer`, norms, UNSUPPORTED('norms after each sublayer'));
+  if (own(m, 'quant') !== undefined) c.fail(`${p}.quant`, own(m, 'quant'), UNSUPPORTED('quantized weights'));
+  const scaling = own(m, 'ropeScaling');
+  if (scaling !== undefined) {
+    const sc = c.obj(scaling, `${p}.ropeScaling`);
+    const type = sc && own(sc, 'type');
+    if (sc && (type === 'dynamic' || type === 'yarn')) c.fail(`${p}.ropeScaling.type`, type, UNSUPPORTED(`rope_scaling = ${type}`));
+    else if (sc) {
+      c.oneOf(type, `${p}.ropeScaling.type`, ['linear', 'llama3']);
+      c.num(own(sc, 'factor'), `${p}.ropeScaling.factor`, Number.MIN_VALUE);
+      if (type === 'llama3')
+        for (const k of ['originalMaxSeq', 'lowFreqFactor', 'highFreqFactor']) c.num(own(sc, k), `${p}.ropeScaling.${k}`, Number.MIN_VALUE);
+    }
+  }
   const layer = checkLayer(c, own(m, 'layer'), `${p}.layer`, true, hidden);
   const overrides = own(m, 'overrides');
-  if (overrides !== undefined) {
+  // The runtime's buffers serve one layer structure (src/memory/webgpu.ts); the compiler writes overrides only where layers differ.
+  if (Array.isArray(overrides) && overrides.length > 0) c.fail(`${p}.overrides`, overrides, UNSUPPORTED('layers that differ'));
+  else if (overrides !== undefined) {
     c.arr(overrides, `${p}.overrides`, { limit: LIMITS.graphLayers, name: 'graphLayers' })?.forEach((o, i) => {
       const op = `${p}.overrides[${i}]`;
       const ov = c.obj(o, op);
@@ -540,10 +649,10 @@ function checkLayer(
   if (required || att !== undefined) {
     const a = c.obj(att, `${p}.attention`);
     if (a) {
-      // The compiler lowers MLA and sliding windows (engine = generic); the runtime does not run them yet.
+      // The compiler lowers MLA (engine = generic); the runtime does not run it yet.
       if (own(a, 'kind') === 'mla') c.fail(`${p}.attention.kind`, 'mla', UNSUPPORTED('MLA attention'));
       else c.oneOf(own(a, 'kind'), `${p}.attention.kind`, ['gqa']);
-      if (own(a, 'window') !== undefined) c.fail(`${p}.attention.window`, own(a, 'window'), UNSUPPORTED('sliding-window attention'));
+      if (own(a, 'window') !== undefined) c.int(own(a, 'window'), `${p}.attention.window`, 1);
       if (own(a, 'sinks') !== undefined) c.fail(`${p}.attention.sinks`, own(a, 'sinks'), UNSUPPORTED('attention sinks'));
       const heads = c.int(own(a, 'heads'), `${p}.attention.heads`, 1, hidden ?? Number.MAX_SAFE_INTEGER);
       const kvHeads = c.int(own(a, 'kvHeads'), `${p}.attention.kvHeads`, 1, heads ?? Number.MAX_SAFE_INTEGER);
@@ -661,11 +770,10 @@ function checkStep(c: Checker, v: unknown, p: string, model: ModelFacts, blocks:
         c.fail(`${p}.pass`, own(s, 'pass'), 'must be "forward" in a serving graph');
       strings('reads');
       strings('writes');
-      // The runtime finds a norm's weights by its second read (`layers.{l}.attn_norm.weight`).
-      if (kind === 'norm') {
+      // The runtime binds a norm's gain by its second read (a weight: checkNames).
+      if (kind === 'norm' || kind === 'final-norm') {
         const w = (own(s, 'reads') as unknown[] | undefined)?.[1];
-        if (typeof w !== 'string' || !/^layers\.\{l\}\.(attn|mlp)_norm\.weight$/.test(w))
-          c.fail(`${p}.reads[1]`, w, "must name the norm's weight (layers.{l}.attn_norm.weight or layers.{l}.mlp_norm.weight)");
+        if (typeof w !== 'string' || !w.endsWith('.weight')) c.fail(`${p}.reads[1]`, w, "must name the norm's gain (a .weight)");
       }
       c.num(own(s, 'flops'), `${p}.flops`);
       return;
@@ -684,18 +792,31 @@ function checkStep(c: Checker, v: unknown, p: string, model: ModelFacts, blocks:
       return;
     }
     case 'send':
-    case 'recv':
-      c.oneOf(own(s, 'peer'), `${p}.peer`, ['next', 'prev']);
-      c.str(own(s, 'tensor'), `${p}.tensor`);
+    case 'recv': {
+      c.oneOf(own(s, 'peer'), `${p}.peer`, [op === 'send' ? 'next' : 'prev']);
+      const tensor = c.str(own(s, 'tensor'), `${p}.tensor`);
+      // Stages hand on the residual stream; the sampled tokens go through the host.
+      if (tensor !== undefined && tensor !== 'hidden' && tensor !== 'tokens')
+        c.fail(`${p}.tensor`, tensor, `is not what the WebGPU runtime passes between stages (hidden, or the sampled tokens)`);
       c.int(own(s, 'bytes'), `${p}.bytes`, 0);
       return;
+    }
     case 'action':
       c.str(own(s, 'action'), `${p}.action`);
       return;
-    default:
-      c.oneOf(own(s, 'axis'), `${p}.axis`, [...MESH_AXIS_NAMES, 'embedding']);
-      c.str(own(s, 'tensor'), `${p}.tensor`);
+    default: {
+      const axis = c.oneOf(own(s, 'axis'), `${p}.axis`, [...MESH_AXIS_NAMES, 'embedding']);
+      const tensor = c.str(own(s, 'tensor'), `${p}.tensor`);
       c.int(own(s, 'bytes'), `${p}.bytes`, 0);
+      // The runtime sums partial results over the tensor ranks, and gathers the logits' vocabulary shards as it reads them.
+      const runs = axis === 'tensor' && (op === 'all-reduce' || (op === 'all-gather' && tensor === 'logits'));
+      if (axis !== undefined && tensor !== undefined && !runs)
+        c.fail(
+          `${p}.op`,
+          op,
+          `(of ${show(tensor)} over ${axis}) is not a collective the WebGPU runtime runs: it runs all-reduce over tensor, and the logits' all-gather`,
+        );
+    }
   }
 }
 

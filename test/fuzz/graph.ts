@@ -9,7 +9,7 @@
 import { analyze } from '../../src/analyze.js';
 import { compilePlan } from '../../src/compile.js';
 import type { Graph } from '../../src/graph/types.js';
-import { servingGraphProblems } from '../../src/graph/validate.js';
+import { checkServingGraph } from '../../src/graph/validate.js';
 import { mulberry32 as rng } from '../../src/util/random.js';
 import type { Outcome } from './targets.js';
 
@@ -151,7 +151,7 @@ export function fuzzGraphOnce(corpus: readonly Graph[], seed: number): Outcome &
   const t0 = performance.now();
   let accepted = false;
   try {
-    const found = servingGraphProblems(value);
+    const found = checkServingGraph(value);
     accepted = found.length === 0;
     for (const p of found) {
       if (!/^graph(\.|\[|$)/.test(p.path)) problems.push(`a problem without a JSON path: ${JSON.stringify(p)}`);
@@ -178,7 +178,7 @@ export async function runtimeOnce(corpus: readonly Graph[], seed: number): Promi
   const random = rng(seed);
   const graph = corpus[Math.floor(random() * corpus.length)]!;
   const { value } = mutateGraph(graph, random);
-  if (servingGraphProblems(value).length > 0) return { outcome: 'refused', problems: [] };
+  if (checkServingGraph(value).length > 0) return { outcome: 'refused', problems: [] };
   let rt: Awaited<ReturnType<typeof createRuntime>> | undefined;
   let timer: NodeJS.Timeout | undefined;
   try {

@@ -11,7 +11,7 @@ import { parse } from '../../grammar/index.js';
 import { checkProgram } from '../../src/check/index.js';
 import { layerFlops, trainDims } from '../../src/cost/flops.js';
 import { checkGroups, simulate } from '../../src/graph/simulate.js';
-import { servingGraphProblems } from '../../src/graph/validate.js';
+import { checkServingGraph } from '../../src/graph/validate.js';
 import type { Graph, Step } from '../../src/graph/types.js';
 import { lower } from '../../src/lower/index.js';
 import type { MemoryPlan } from '../../src/memory/types.js';
@@ -252,7 +252,7 @@ describe('graphs of the new layer kinds', () => {
       // As if compiled for the runtime (the checker refuses engine = webgpu for these models: PP3036).
       const graph = JSON.parse(JSON.stringify(lower(plan, noMemory(plan))));
       graph.plan.engine = 'webgpu';
-      const problems = servingGraphProblems(graph);
+      const problems = checkServingGraph(graph);
       expect(problems.length).toBeGreaterThan(0);
       expect(problems.some((p) => p.message.includes('is not run by the WebGPU runtime') && p.message.includes('engine = generic'))).toBe(
         true,

@@ -14,8 +14,8 @@
 import { readFileSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { LIMITS, limitText } from '../../facts/limits.js';
-import { GRAPH_VERSION, type Graph } from '../../graph/types.js';
-import { graphProblemsText, servingGraphProblems } from '../../graph/validate.js';
+import type { Graph } from '../../graph/types.js';
+import { checkServingGraph, graphProblemsText } from '../../graph/validate.js';
 import { makeStyle, shouldColor } from '../../render/style.js';
 import { parseArgs } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
@@ -173,45 +173,16 @@ export function readServingGraph(path: string, cwd: string): Graph {
       SERVE.name,
     );
   }
-  const g = value as Partial<Graph> | null;
-  if (typeof g !== 'object' || g === null || g.format !== 'parplan-graph') {
-    throw new UsageError(
-      `'${path}' is not a parplan graph (no "format": "parplan-graph")`,
-      "serve a graph written by 'parplan compile FILE.plan'",
-      SERVE.name,
-    );
-  }
-  if (g.version !== GRAPH_VERSION) {
-    throw new UsageError(
-      `'${path}' is a parplan graph of version ${JSON.stringify(g.version)}; this parplan reads version ${GRAPH_VERSION}`,
-      'recompile the plan with this parplan: parplan compile FILE.plan',
-      SERVE.name,
-    );
-  }
-  const plan = g.plan;
-  if (typeof plan !== 'object' || plan === null || typeof plan.name !== 'string') {
-    throw new UsageError(`'${path}' has no "plan" entry`, 'recompile the plan: parplan compile FILE.plan', SERVE.name);
-  }
-  const recompile = `parplan compile ${plan.file || 'FILE.plan'} --plan ${plan.name}`;
-  if (plan.mode !== 'serve') {
-    throw new UsageError(
-      `plan '${plan.name}' is a ${plan.mode === 'train' ? 'training' : String(plan.mode)} plan; serve runs serving plans`,
-      `set mode = serve and engine = webgpu in plan '${plan.name}' (and a batch { … } policy), then: ${recompile}`,
-      SERVE.name,
-    );
-  }
-  if (plan.engine !== 'webgpu') {
-    throw new UsageError(
-      `plan '${plan.name}' was compiled for engine = ${plan.engine ?? 'generic'}; serve runs engine = webgpu graphs`,
-      `set engine = webgpu in plan '${plan.name}', then recompile: ${recompile}`,
-      SERVE.name,
-    );
-  }
-  // Everything the runtime reads, against its types and bounds, before anything is allocated.
-  const problems = servingGraphProblems(g);
-  if (problems.length > 0)
+  // What the graph is and is for, then everything the runtime reads, before anything is allocated (src/graph/validate.ts).
+  const problems = checkServingGraph(value);
+  const first = problems[0];
+  if (first?.headline !== undefined) throw new UsageError(first.headline.replace(/^this /, `'${path}' `), first.help, SERVE.name);
+  if (first) {
+    const plan = (value as Graph).plan;
+    const recompile = `parplan compile ${plan.file || 'FILE.plan'} --plan ${plan.name}`;
     throw new UsageError(`'${path}' cannot be served: ${graphProblemsText(problems)}`, `recompile the plan: ${recompile}`, SERVE.name);
-  return g as Graph;
+  }
+  return value as Graph;
 }
 
 export async function runServe(argv: readonly string[], io: Io): Promise<ExitCode> {
