@@ -19,6 +19,7 @@ describe("the webgpu engine's buffers", () => {
       k: T * 8 * 128 * 4,
       v: T * 8 * 128 * 4,
       attn: T * 32 * 128 * 4,
+      y: T * h * 4,
       up: T * 14336 * 4,
       gate: T * 14336 * 4,
       logits: 8 * 128256 * 4,

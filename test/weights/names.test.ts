@@ -52,6 +52,15 @@ describe('Hugging Face names ↔ graph names', () => {
       source: 'model.layers.0.self_attn.k_proj.bias',
       sourceShape: [32],
     });
+    // Qwen3's q/k norms: a gain over head_dim.
+    const headDim = (llama.model.layer.attention as { headDim: number }).headDim;
+    for (const x of ['q', 'k']) {
+      expect(graphNamesFor('llama', `model.layers.1.self_attn.${x}_norm.weight`)).toEqual([`layers.1.attn.${x}_norm.weight`]);
+      expect(sourceFor(llama.model, `layers.1.attn.${x}_norm.weight`)).toMatchObject({
+        source: `model.layers.1.self_attn.${x}_norm.weight`,
+        sourceShape: [headDim],
+      });
+    }
   });
 
   it('Llama shapes: vocabulary padded in the graph, the checkpoint may hold either', () => {
