@@ -1,9 +1,11 @@
 /**
  * The executor: runs a compiled serving graph on WebGPU devices, one device per
  * rank. It interprets each device's program (`graph.programs[...].phases.prefill`
- * and `.decode`) step by step: compute steps become kernel dispatches recorded into
- * one command encoder per device; tensor-parallel collectives and pipeline
- * send/recv go through the host (collectives.ts). Data-parallel replicas run
+ * and `.decode`) step by step, in the graph's order (blocks instanced per layer,
+ * reversed where `reverse` says, `{l}` and `{m}` filled): compute steps become kernel
+ * dispatches recorded into one command encoder per device; tensor-parallel all-reduces
+ * and a stage's send to the next go through the host (collectives.ts) where the graph
+ * puts them; anything else is refused (checkServingGraph refuses it first). Data-parallel replicas run
  * independently and concurrently, each on its own devices and its own KV-cache
  * slots; the passes of one replica run one at a time (`Replica.exclusive`).
  *
@@ -311,7 +313,7 @@ export class Replica {
             `internal error: stage ${index} sends ${s.tensor} to its ${s.peer} stage, which this replica lacks (this is a bug in parplan)`,
           );
         submit(encs);
-        const count = n * this.graph.model.hidden;
+        const count = n * group.devices[0]!.ops.width(s.tensor);
         await Promise.all(group.devices.map((d, tr) => sendRecv(d.member(s.tensor), next.devices[tr]!.member(s.tensor), count)));
         encs = open();
       }
@@ -327,7 +329,7 @@ export class Replica {
     if (group.devices.length < 2) return;
     await allReduceSum(
       group.devices.map((d) => d.member(c.tensor)),
-      n * this.graph.model.hidden,
+      n * group.devices[0]!.ops.width(c.tensor),
     );
   }
 

@@ -4,7 +4,7 @@
  * `writes` name exactly what is bound — activation buffers by the names of the webgpu
  * layout (src/memory/webgpu.ts: `hidden`, `x`, `q`, `k`, `v`, `attn`, `y`, `gate`, `up`,
  * `logits`), weights by instance name (`{l}` filled with the layer), `kv.{l}` the layer's
- * cache. The roles within a step are positional (`bindingsOf` says them per kind); a
+ * cache. The roles within a step are positional (`compute` says them per kind); a
  * `.bias` read goes with the `.weight` read of the same prefix. Model facts (norm eps, RoPE
  * theta and scaling, the sliding window) come from `graph.model`; the runtime holds none.
  * Only the per-pass plumbing is not in the graph: `tokens`, `positions`, `slots`, the RoPE
@@ -172,12 +172,18 @@ export class Ops {
   }
 
   /** Elements per token of activation buffer `name` (the layout sizes each for T tokens). */
-  private width(name: string): number {
-    const T = Math.max(this.s.graph.batch!.maxPrefillTokens, this.s.graph.batch!.maxBatch);
-    const region = this.s.graph.buffers![this.s.dev.program]!.find((r) => r.name === name);
-    if (!region) throw new Error(`internal error: rank ${this.s.dev.rank} has no buffer '${name}' (this is a bug in parplan)`);
-    return region.bytes / (WEBGPU_ELEMENT_BYTES * T);
+  width(name: string): number {
+    let w = this.widths.get(name);
+    if (w === undefined) {
+      const T = Math.max(this.s.graph.batch!.maxPrefillTokens, this.s.graph.batch!.maxBatch);
+      const region = this.s.graph.buffers![this.s.dev.program]!.find((r) => r.name === name);
+      if (!region) throw new Error(`internal error: rank ${this.s.dev.rank} has no buffer '${name}' (this is a bug in parplan)`);
+      this.widths.set(name, (w = region.bytes / (WEBGPU_ELEMENT_BYTES * T)));
+    }
+    return w;
   }
+
+  private readonly widths = new Map<string, number>();
 
   private w(name: string): { w: WeightBuffer; name: string } {
     return { w: this.s.weight(name), name };
