@@ -160,7 +160,9 @@ function checkEngineModel(ctx: PlanContext): boolean {
                 ? `${model.normsPerLayer} norms per layer (the runtime has two: before attention and before the MLP)`
                 : activations.has('geglu')
                   ? 'the geglu activation'
-                  : undefined;
+                  : gqa.some((a) => a.kind === 'gqa' && a.headDim % 2 !== 0)
+                    ? 'an odd head_dim (its KV cache and RoPE work on pairs of dimensions)'
+                    : undefined;
   if (!what) return true;
   ctx.out.push(
     diag(

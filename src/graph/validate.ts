@@ -659,6 +659,8 @@ function checkLayer(
       if (heads !== undefined && kvHeads !== undefined && heads % kvHeads !== 0)
         c.fail(`${p}.attention.kvHeads`, kvHeads, `must divide the heads (${heads})`);
       const headDim = c.int(own(a, 'headDim'), `${p}.attention.headDim`, 1, hidden ?? Number.MAX_SAFE_INTEGER);
+      if (headDim !== undefined && headDim % 2 !== 0)
+        c.fail(`${p}.attention.headDim`, headDim, 'must be even (the KV cache and RoPE work on pairs)');
       if (kvHeads !== undefined && headDim !== undefined) out = { kvHeads, headDim };
     }
   }
