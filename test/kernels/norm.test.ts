@@ -21,6 +21,25 @@ const SHAPES = [
 describe('norms', async () => {
   const g = await testGpu();
   let seed = 2000;
+  it('in place (Qwen3 q/k norms: one row per head): the result over x, as the reference', async () => {
+    for (const kind of ['rmsnorm', 'layernorm'] as const) {
+      const [rows, cols] = [6, 16];
+      const r = rng(seed++);
+      const x = normal(r, rows * cols, 2);
+      const w = uniform(r, cols, 0.5, 1.5);
+      const b = uniform(r, cols);
+      const eps = 1e-6;
+      const f32 = { format: 'f32' as const };
+      const out =
+        kind === 'rmsnorm'
+          ? await runOnce(g, rmsNormProgram({ cols, eps, weight: f32, inplace: true }), { x, weight: w }, { rows }, ['x'])
+          : await runOnce(g, layerNormProgram({ cols, eps, weight: f32, bias: f32, inplace: true }), { x, weight: w, bias: b }, { rows }, [
+              'x',
+            ]);
+      const want = kind === 'rmsnorm' ? rmsNorm(x, rows, cols, w, eps) : layerNorm(x, rows, cols, w, b, eps);
+      expectClose(f32s(out['x']!, rows * cols), want, (i) => (cols + 32) * U32 * (Math.abs(want[i]!) + 2), `${kind} in place`);
+    }
+  });
   describe.each(tensorTypes(g))('weights $tag', ({ t }) => {
     it('layernorm', async () => {
       for (const [si, { rows, cols }] of SHAPES.entries()) {
