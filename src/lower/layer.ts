@@ -135,7 +135,7 @@ interface Opts {
 function qkvWeights(plan: CheckedPlan, layer: LayerSpec): string[] {
   const a = layer.attention;
   const bias = plan.model.bias || plan.model.qkvBias === true;
-  if (a.kind === 'gqa') return [...linear(plan, 'attn.q', bias), ...linear(plan, 'attn.k', bias), ...linear(plan, 'attn.v', bias)];
+  if (a.kind === 'gqa') return [...linear('attn.q', bias), ...linear('attn.k', bias), ...linear('attn.v', bias)];
   const q = a.qLoraRank > 0 ? [W('attn.q_a.weight'), W('attn.q_b.weight')] : [W('attn.q.weight')];
   return [...q, W('attn.kv_a.weight'), W('attn.kv_b.weight')];
 }
@@ -171,7 +171,7 @@ function forwardSteps(plan: CheckedPlan, layer: LayerSpec, dims: Dims, pass: Pas
   const attnReads = opts.kv === 'read' ? ['q', 'k', 'v', 'kv.{l}'] : ['q', 'k', 'v'];
   const attnWrites = opts.kv ? ['attn', 'kv.{l}'] : ['attn'];
   steps.push(compute('attention', pass, attnReads, attnWrites, f.attention));
-  steps.push(compute('out-proj', pass, ['attn', ...linear(plan, 'attn.o', plan.model.bias)], ['y'], f.outProj));
+  steps.push(compute('out-proj', pass, ['attn', ...linear('attn.o', plan.model.bias)], ['y'], f.outProj));
   collective(opts.sp ? 'reduce-scatter' : 'all-reduce', 'y');
   steps.push(compute('residual', pass, ['hidden', 'y'], ['hidden'], f.residual / (opts.sp ? t : 1)));
   steps.push(compute('norm', pass, ['hidden', ...norm('mlp_norm')], ['x'], f.norm / (opts.sp ? t : 1)));
@@ -184,17 +184,17 @@ function forwardSteps(plan: CheckedPlan, layer: LayerSpec, dims: Dims, pass: Pas
   // A gated MLP's two column-parallel projections write gate and up; the activation leaves silu(gate)·up in up.
   const gated = gatedMlp(layer.mlp.activation);
   const bias = plan.model.bias;
-  const up = gated ? [...linear(plan, 'mlp.gate', bias), ...linear(plan, 'mlp.up', bias)] : linear(plan, 'mlp.up', bias);
+  const up = gated ? [...linear('mlp.gate', bias), ...linear('mlp.up', bias)] : linear('mlp.up', bias);
   steps.push(compute('mlp-up', pass, ['x', ...up], gated ? ['gate', 'up'] : ['up'], f.mlpUp));
   steps.push(compute('mlp-act', pass, gated ? ['gate', 'up'] : ['up'], ['up'], f.act));
-  steps.push(compute('mlp-down', pass, ['up', ...linear(plan, 'mlp.down', bias)], ['y'], f.mlpDown));
+  steps.push(compute('mlp-down', pass, ['up', ...linear('mlp.down', bias)], ['y'], f.mlpDown));
   collective(opts.sp ? 'reduce-scatter' : 'all-reduce', 'y');
   steps.push(compute('residual', pass, ['hidden', 'y'], ['hidden'], f.residual / (opts.sp ? t : 1), end));
   return steps;
 }
 
 /** A linear layer's weight, and its bias when it has one. */
-function linear(_plan: CheckedPlan, name: string, bias: boolean): string[] {
+function linear(name: string, bias: boolean): string[] {
   return bias ? [W(`${name}.weight`), W(`${name}.bias`)] : [W(`${name}.weight`)];
 }
 
