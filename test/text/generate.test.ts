@@ -65,9 +65,23 @@ describe('generateText', () => {
     const cut = Math.min(fullText.indexOf(a), fullText.indexOf(b));
     expect(res.text).toBe(fullText.slice(0, cut));
   });
+});
 
-  it('streaming: the pieces add up to the text and never include a stop string or its start', async () => {
-    const stop = fullText.slice(25, 29);
+/** A stop string whose first half ends one token's text and whose second half starts the next token's. */
+function straddling(): string {
+  for (let k = 3; k < ref.length; k++) {
+    const before = codec.decode(ref.slice(0, k));
+    const after = codec.decode(ref.slice(0, k + 1));
+    if (!fullText.startsWith(before) || after.length < before.length + 2 || before.length < 6) continue;
+    const stop = fullText.slice(before.length - 2, before.length + 2);
+    if (fullText.indexOf(stop) === before.length - 2) return stop;
+  }
+  throw new Error('test: no token boundary to straddle');
+}
+
+describe('generateText streaming', () => {
+  it('the pieces add up to the text and never include a stop string or its start', async () => {
+    const stop = straddling();
     const pieces: string[] = [];
     const { server } = setup();
     const res = await generateText(server, codec, PROMPT, { maxNewTokens: N, stop: [stop], onText: (d) => void pieces.push(d) });
@@ -81,7 +95,9 @@ describe('generateText', () => {
     expect(res2.text).toBe(fullText);
     expect(all.length).toBeGreaterThan(5);
   });
+});
 
+describe('generateText, EOS and callbacks', () => {
   it('EOS from the codec ends the generation (finish stop, EOS in tokens, not in text); ignoreEos goes on', async () => {
     const eos = ref[7]!;
     const k = ref.indexOf(eos) + 1;
