@@ -61,6 +61,11 @@ describe('chat templates', () => {
     expect(codec.applyChatTemplate([{ role: 'user', content: 'x' }], { addGenerationPrompt: false })).toBe(
       '<|im_start|>user\nx<|im_end|>\n',
     );
+    // Template variables as apply_chat_template's kwargs: the Qwen3 model card's non-thinking mode
+    // (enable_thinking=False) puts an empty think block after the assistant header.
+    expect(codec.applyChatTemplate([{ role: 'user', content: 'x' }], { variables: { enable_thinking: false } })).toBe(
+      '<|im_start|>user\nx<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n',
+    );
     // The template's text encodes to the control tokens' single ids (no special tokens added: the template writes them).
     const ids = codec.encode(codec.applyChatTemplate([{ role: 'user', content: 'x' }]), { addSpecialTokens: false });
     expect(ids.filter((id) => id === 151644)).toHaveLength(2); // <|im_start|>
