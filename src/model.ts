@@ -124,6 +124,16 @@ export interface Model {
   qkNorm?: boolean;
   /** RoPE scaling for long contexts (no memory effect; the runtime and the exports carry it); absent: none. */
   ropeScaling?: RopeScaling;
+  /** Attention scores soft-capped, cap · tanh(s / cap), before the softmax (Gemma-2); absent: none. */
+  attnSoftcap?: number;
+  /** Output logits soft-capped, cap · tanh(z / cap) (Gemma-2); absent: none. */
+  logitSoftcap?: number;
+  /** Scores are scaled by queryPreAttnScalar^−½ (Gemma); absent: head_dim^−½. */
+  queryPreAttnScalar?: number;
+  /** Token embeddings × √hidden, rounded to the weights' dtype (Gemma); absent: false. */
+  scaleEmbeddings?: boolean;
+  /** RMSNorms scale by normOffset + weight (Gemma: 1); absent: 0. */
+  normOffset?: number;
   /** Weights stored quantized (linear layers of the transformer; embeddings stay in `dtype`); absent: none. */
   quant?: Quantization;
   positions: Positions;
@@ -353,6 +363,11 @@ export interface ModelSizes {
   normEps?: number;
   ropeTheta?: number;
   ropeScaling?: RopeScaling;
+  attnSoftcap?: number | undefined;
+  logitSoftcap?: number | undefined;
+  queryPreAttnScalar?: number | undefined;
+  scaleEmbeddings?: boolean;
+  normOffset?: number;
   /** Sliding-window attention on every layer, or with slidingWindowPattern on all but every n-th. */
   slidingWindow?: number;
   /** Layers n−1, 2n−1, … attend to the whole context (Gemma's sliding_window_pattern). */
@@ -442,6 +457,11 @@ export function buildModel(arch: Arch, s: ModelSizes): Model {
     normEps: s.normEps ?? DEFAULT_NORM_EPS,
     ropeTheta: s.ropeTheta ?? DEFAULT_ROPE_THETA,
     ...(s.ropeScaling ? { ropeScaling: s.ropeScaling } : {}),
+    ...(s.attnSoftcap !== undefined ? { attnSoftcap: s.attnSoftcap } : {}),
+    ...(s.logitSoftcap !== undefined ? { logitSoftcap: s.logitSoftcap } : {}),
+    ...(s.queryPreAttnScalar !== undefined ? { queryPreAttnScalar: s.queryPreAttnScalar } : {}),
+    ...(s.scaleEmbeddings ? { scaleEmbeddings: true } : {}),
+    ...(s.normOffset ? { normOffset: s.normOffset } : {}),
     ...(s.quant ? { quant: s.quant } : {}),
     layer,
     ...(overrides.length > 0 ? { overrides } : {}),
