@@ -84,6 +84,8 @@ export interface MoeMlp {
   sharedGate: boolean;
   /** The router has a per-expert bias (gpt-oss's router bias, DeepSeek-V3's score-correction bias). */
   routerBias: boolean;
+  /** The top-k routing weights are renormalized to sum to 1 (Mixtral; Qwen's norm_topk_prob); false: softmax probabilities as they are. */
+  normTopK: boolean;
 }
 
 export type MlpSpec = DenseMlp | MoeMlp;
@@ -383,6 +385,8 @@ export interface ModelSizes {
     sharedFfn?: number;
     sharedGate?: boolean;
     routerBias?: boolean;
+    /** Default true. */
+    normTopK?: boolean;
     /** Leading layers with a dense MLP of width ffn (default 0). */
     denseLayers?: number;
   };
@@ -434,6 +438,7 @@ export function buildModel(arch: Arch, s: ModelSizes): Model {
     sharedFfn: s.moe.sharedFfn ?? s.moe.expertFfn,
     sharedGate: s.moe.sharedGate ?? false,
     routerBias: s.moe.routerBias ?? false,
+    normTopK: s.moe.normTopK ?? true,
   };
   const pattern = s.slidingWindowPattern;
   const attentionAt = (l: number) => (pattern !== undefined && (l + 1) % pattern === 0 ? full : windowed);

@@ -296,6 +296,7 @@ const MOE_KEYS = [
   'shared_expert_ffn',
   'shared_expert_gate',
   'router_bias',
+  'norm_topk',
   'dense_layers',
 ];
 
@@ -345,6 +346,7 @@ function checkMoe(f: Fields, layers: number, ffn: number, where: string, decl: D
     sharedFfn: f.value<number>('shared_expert_ffn') ?? expertFfn,
     sharedGate: f.valueOrDefault<boolean>('shared_expert_gate'),
     routerBias: f.valueOrDefault<boolean>('router_bias'),
+    normTopK: f.valueOrDefault<boolean>('norm_topk'),
     denseLayers,
   };
 }

@@ -380,6 +380,13 @@ export const KEY_TABLE = {
       doc: "A per-expert bias in the router (gpt-oss; DeepSeek-V3's score-correction bias).",
       example: 'true',
     },
+    norm_topk: {
+      type: { kind: 'bool' },
+      default: { value: true },
+      doc: "With experts: the chosen experts' router weights are renormalized to sum to 1 (Mixtral, Qwen3-MoE's norm_topk_prob, DeepSeek-V3); false: each keeps its softmax probability (Qwen2-MoE, DeepSeek-V2).",
+      example: 'false',
+      aliases: ['norm_topk_prob', 'renormalize'],
+    },
     dense_layers: {
       type: int(0, MAX_LAYERS),
       default: { value: 0 },

@@ -111,6 +111,8 @@ const MOE_STEP: Record<string, readonly [string, string]> = {
   mlp_only_layers: ['[]', 'parplan has no dense layers between MoE layers (only leading ones: dense_layers)'],
 };
 const TF = 'huggingface/transformers src/transformers/models';
+/** Qwen-MoE and DeepSeek: whether the top-k routing weights are renormalized (the config classes' defaults differ). */
+const NORM_TOPK: FieldRule = { field: 'norm_topk_prob', key: 'norm_topk', kind: 'bool' };
 /** Gemma-2/3: the activation under its own name, soft-capping (null: none) and the attention scalar. */
 const GEMMA_FIELDS: readonly FieldRule[] = [
   ...without(LLAMA_FIELDS, 'activation'),
@@ -153,6 +155,8 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
     arch: 'llama',
     source: `${TF}/mixtral/configuration_mixtral.py`,
     fields: [...LLAMA_FIELDS, n('num_local_experts', 'experts', true), n('num_experts_per_tok', 'experts_per_token', true)],
+    // MixtralSparseMoeBlock always renormalizes the top-k weights.
+    fixed: { norm_topk: 'true' },
     window: 'mistral',
     moe: 'mixtral',
     bias: 'none',
@@ -182,8 +186,10 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
       n('num_experts_per_tok', 'experts_per_token', true),
       n('moe_intermediate_size', 'expert_ffn', true),
       n('shared_expert_intermediate_size', 'shared_expert_ffn', true),
+      NORM_TOPK,
     ],
     fixed: { qkv_bias: 'true', shared_experts: '1', shared_expert_gate: 'true' },
+    defaults: { norm_topk: 'false' },
     only: MOE_STEP,
     window: 'qwen',
     moe: 'qwen',
@@ -197,8 +203,10 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
       n('num_experts', 'experts', true),
       n('num_experts_per_tok', 'experts_per_token', true),
       n('moe_intermediate_size', 'expert_ffn', true),
+      NORM_TOPK,
     ],
     fixed: { qk_norm: 'true' },
+    defaults: { norm_topk: 'false' },
     only: MOE_STEP,
     window: 'qwen',
     moe: 'qwen',
@@ -232,6 +240,7 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
       n('moe_intermediate_size', 'expert_ffn'),
       n('n_shared_experts', 'shared_experts'),
       n('first_k_dense_replace', 'dense_layers'),
+      NORM_TOPK,
       n('kv_lora_rank', 'kv_lora_rank', true),
       n('q_lora_rank', 'q_lora_rank'),
       n('qk_nope_head_dim', 'qk_nope_head_dim', true),
@@ -239,6 +248,7 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
       n('v_head_dim', 'v_head_dim', true),
     ],
     only: { moe_layer_freq: ['1', 'every layer after the leading dense ones is a MoE layer in parplan'] },
+    defaults: { norm_topk: 'false' },
     moe: 'deepseek',
     mla: true,
     bias: 'none',
@@ -253,6 +263,7 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
       n('moe_intermediate_size', 'expert_ffn', true),
       n('n_shared_experts', 'shared_experts'),
       n('first_k_dense_replace', 'dense_layers'),
+      NORM_TOPK,
       n('kv_lora_rank', 'kv_lora_rank', true),
       n('q_lora_rank', 'q_lora_rank'),
       n('qk_nope_head_dim', 'qk_nope_head_dim', true),
@@ -261,6 +272,7 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
     ],
     fixed: { router_bias: 'true' },
     only: { moe_layer_freq: ['1', 'every layer after the leading dense ones is a MoE layer in parplan'] },
+    defaults: { norm_topk: 'true' },
     moe: 'deepseek',
     mla: true,
     bias: 'none',
@@ -273,7 +285,8 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
       n('num_local_experts', 'experts', true),
       n(['num_experts_per_tok', 'experts_per_token'], 'experts_per_token', true),
     ],
-    fixed: { bias: 'true', router_bias: 'true', attention_sinks: 'true' },
+    // GptOssTopKRouter: softmax over the top-k logits, i.e. renormalized.
+    fixed: { bias: 'true', router_bias: 'true', attention_sinks: 'true', norm_topk: 'true' },
     only: { attention_bias: ['true', 'gpt-oss experts always have biases; parplan has one bias switch for attention and experts'] },
     window: 'layer_types',
     moe: 'gpt_oss',
@@ -635,7 +648,7 @@ class Mapper {
     const experts = member(config, 'n_routed_experts');
     if (!experts || experts.value.kind === 'null') {
       this.entries = this.entries.filter(
-        (e) => !['experts_per_token', 'expert_ffn', 'shared_experts', 'dense_layers', 'router_bias'].includes(e.key),
+        (e) => !['experts_per_token', 'expert_ffn', 'shared_experts', 'dense_layers', 'router_bias', 'norm_topk'].includes(e.key),
       );
       return;
     }

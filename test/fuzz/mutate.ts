@@ -260,6 +260,7 @@ export const MODEL_KNOBS = [
   'logit_softcap = 30',
   'query_pre_attn_scalar = 144',
   'scale_embeddings = true',
+  'experts = 4  experts_per_token = 2  norm_topk = false',
   'norm_offset = 1',
   'norm_eps = 1e-6',
   'rope_theta = 500000',

@@ -256,3 +256,17 @@ describe('Gemma: soft-capping, the attention scalar, embedding scale, norm offse
       expect(plain).not.toHaveProperty(k);
   });
 });
+
+describe('MoE routing: norm_topk', () => {
+  const QWEN3_MOE = { ...LLAMA, model_type: 'qwen3_moe', head_dim: 64, num_experts: 8, num_experts_per_tok: 2, moe_intermediate_size: 256 };
+  it("follows each config class: Qwen3MoeConfig's default false, the field when given, Mixtral and gpt-oss always true", () => {
+    expect(mapped(QWEN3_MOE).keys).toMatchObject({ norm_topk: 'false' });
+    expect(mapped({ ...QWEN3_MOE, norm_topk_prob: true }).keys).toMatchObject({ norm_topk: 'true' });
+    expect(mapped({ ...LLAMA, model_type: 'mixtral', num_local_experts: 8, num_experts_per_tok: 2 }).keys).toMatchObject({
+      norm_topk: 'true',
+    });
+    const spec = checked({ ...QWEN3_MOE, norm_topk_prob: true }).spec!;
+    expect(spec.layer.mlp).toMatchObject({ kind: 'moe', normTopK: true });
+    expect(checked(QWEN3_MOE).spec!.layer.mlp).toMatchObject({ kind: 'moe', normTopK: false });
+  });
+});
