@@ -195,7 +195,10 @@ function whereOf(json: JsonValue, entries: readonly ConfigEntry[]): Where {
     const e = entries.find((x) => x.key === key);
     if (e) return { field: e.field, at: { line: e.value.span.line, column: e.value.span.column } };
     const rule = family?.fields.find((r) => r.key === key);
-    const fields = rule ? (typeof rule.field === 'string' ? [rule.field] : rule.field) : [key];
+    const special = Object.hasOwn(SPECIAL_FIELDS, key) ? SPECIAL_FIELDS[key] : undefined;
+    // Neither a field of the family's table nor one read apart: the family decides it (qk_norm, qkv_bias …).
+    if (!rule && !special && mt) return { field: 'model_type', at: { line: mt.value.span.line, column: mt.value.span.column } };
+    const fields = rule ? (typeof rule.field === 'string' ? [rule.field] : rule.field) : special!;
     // Written as null (`"rope_scaling": null`): the position of that.
     const written = fields.map((f) => member(json, f)).find((m) => m !== undefined);
     return written
@@ -203,6 +206,24 @@ function whereOf(json: JsonValue, entries: readonly ConfigEntry[]): Where {
       : { field: fields[0]! };
   };
 }
+
+/** Keys src/hf/config.ts reads from fields outside the family tables (rope, window, bias, quantization). */
+const SPECIAL_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  rope_theta: ['rope_theta', 'rope_parameters'],
+  rope_scaling: ['rope_scaling', 'rope_parameters'],
+  rope_factor: ['rope_scaling', 'rope_parameters'],
+  rope_original_max_seq: ['rope_scaling', 'rope_parameters'],
+  rope_low_freq_factor: ['rope_scaling', 'rope_parameters'],
+  rope_high_freq_factor: ['rope_scaling', 'rope_parameters'],
+  rope_beta_fast: ['rope_scaling', 'rope_parameters'],
+  rope_beta_slow: ['rope_scaling', 'rope_parameters'],
+  sliding_window: ['sliding_window', 'layer_types'],
+  sliding_window_pattern: ['layer_types', 'sliding_window_pattern', 'sliding_window'],
+  bias: ['attention_bias', 'mlp_bias'],
+  quantization: ['quantization_config'],
+  quant_group: ['quantization_config'],
+  quant_lm_head: ['quantization_config'],
+};
 
 /** Model properties never compared: the name, the weights' storage dtype (converted at load), max_seq (a bound, below). */
 const NOT_COMPARED = new Set(['name', 'dtype', 'maxSeq', 'span', 'vocabPadded', 'params', 'layer', 'overrides']);
