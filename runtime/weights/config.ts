@@ -373,6 +373,9 @@ function flatLayer(layer: LayerSpec): Map<string, unknown> {
   };
   put(layer.attention, ATTENTION_KEYS);
   put(layer.mlp, MLP_KEYS);
+  // Without shared experts their width and gate mean nothing (the width defaults to expert_ffn).
+  if (layer.mlp.kind === 'moe' && layer.mlp.sharedExperts === 0)
+    for (const key of ['shared_expert_ffn', 'shared_expert_gate']) out.delete(key);
   for (const [prop, absent] of Object.entries(LAYER_ABSENT)) {
     const key = ATTENTION_KEYS[prop]!;
     if (layer.attention.kind === 'gqa' && !out.has(key)) out.set(key, absent);

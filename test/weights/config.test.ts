@@ -6,7 +6,7 @@
  * graphs are compiled from plans by the compiler, the expected positions found in the
  * config text here, not taken from the code under test.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import { analyze } from '../../src/analyze.js';
 import { compilePlan } from '../../src/compile.js';
 import type { Graph } from '../../src/graph/types.js';
 import { CheckpointConfigError, checkCheckpointConfig, checkpointDirs, diffModels, readConfigModel } from '../../runtime/weights/config.js';
+import { ROOT } from '../cli/spawn.js';
 import { memoryHost } from '../fuzz/mutate.js';
 
 const root = mkdtempSync(join(tmpdir(), 'parplan-ckpt-config-'));
@@ -201,6 +202,35 @@ describe('a config.json of another model', () => {
     expect(refusal(GRAPH, dir).lines).toEqual([
       `${join(dir, 'config.json')} (no rms_norm_eps: its default): rms_norm_eps (norm_eps): config 0.00001, graph 0.000001`,
     ]);
+  });
+
+  it.each([
+    [
+      'Qwen3-30B-A3B.json',
+      { num_experts_per_tok: 4, moe_intermediate_size: 512 },
+      ['experts_per_token: config 4, graph 8', 'expert_ffn: config 512, graph 768'],
+    ],
+    [
+      'Qwen2.5-7B-Instruct-AWQ.json',
+      { quantization_config: { quant_method: 'gptq', bits: 4, group_size: 64 } },
+      ['quantization: config gptq, graph awq'],
+    ],
+    [
+      'gpt-oss-20b.json',
+      { sliding_window: 64 },
+      ['sliding_window in layers 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22: config 64, graph 128'],
+    ],
+  ])('real configs: %s with %j differs in MoE, quantization or window facts', (file, change, expected) => {
+    const real = JSON.parse(readFileSync(join(ROOT, 'examples/configs', file), 'utf8')) as object;
+    const base = readConfigModel(join(ROOT, 'examples/configs', file), 'm');
+    const dir = checkpoint({ ...real, ...change });
+    const other = readConfigModel(join(dir, 'config.json'), 'm');
+    if (!base.ok || !other.ok) throw new Error('a config did not read');
+    expect(
+      diffModels(other.model, base.model).map(
+        (m) => `${m.key}${m.layers ? ` in layers ${m.layers}` : ''}: config ${m.config}, graph ${m.graph}`,
+      ),
+    ).toEqual(expected);
   });
 
   it('diffModels compares a fact the tables do not know under its own name', () => {
