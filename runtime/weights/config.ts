@@ -12,7 +12,7 @@
  * the name, not `dtype` (the loader converts), and `max_seq` only as a bound (a graph may
  * serve shorter sequences than max_position_embeddings, never longer). See docs/weights.md.
  */
-import { statSync } from 'node:fs';
+import { lstatSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Declaration } from '../../src/ast.js';
 import { checkModel } from '../../src/check/model.js';
@@ -96,7 +96,8 @@ export function checkpointDirs(source: WeightsSource): { dir: string; config: st
 export function checkCheckpointConfig(graph: Graph, source: WeightsSource): ConfigCheck {
   const result: ConfigCheck = { checked: [], warnings: [] };
   for (const { dir, config } of checkpointDirs(source)) {
-    if (nodeHost.kind(config) === undefined) {
+    // lstat: a config.json that is a broken link is there, and unreadable (readConfigFile says so), not absent.
+    if (lstatSync(config, { throwIfNoEntry: false }) === undefined) {
       result.warnings.push(
         `the checkpoint ${dir} has no ${CONFIG_FILE}: only its tensors' names and shapes are checked against the graph, ` +
           `not the facts they do not show (norm epsilon, rope base and scaling, activation, window …)`,

@@ -6,7 +6,7 @@
  * graphs are compiled from plans by the compiler, the expected positions found in the
  * config text here, not taken from the code under test.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -276,6 +276,12 @@ describe('a config.json that cannot be read', () => {
     const dir = checkpoint(undefined);
     mkdirSync(join(dir, 'config.json'));
     expect(refusal(GRAPH, dir).lines.join('\n')).toMatch(/cannot read .*config\.json': it is a directory/);
+  });
+
+  it('config.json that is a broken link is unreadable, not absent', () => {
+    const dir = checkpoint(undefined);
+    symlinkSync(join(dir, 'nowhere.json'), join(dir, 'config.json'));
+    expect(refusal(GRAPH, dir).lines.join('\n')).toMatch(/cannot read .*config\.json': no such file/);
   });
 
   it('readConfigModel reads a real config as hf_config compiles it', () => {
