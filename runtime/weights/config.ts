@@ -113,9 +113,12 @@ export function checkCheckpointConfig(graph: Graph, source: WeightsSource): Conf
 /** Read `path` (a config.json) and compare the model it describes with the graph's; throws on any difference. */
 export function compareConfig(graph: Graph, path: string): void {
   const model = graph.model;
-  const fix = `recompile with hf_config = ${JSON.stringify(path)} in the plan's model block (keys written beside it override the config)${
-    graph.plan?.file ? `: parplan compile ${graph.plan.file} --plan ${graph.plan.name}` : ''
-  }, or serve a checkpoint made for model '${model.name}'`;
+  // hf_config is confined to the plan's repository (docs/security.md): a checkpoint elsewhere needs --root.
+  const outside = "add --root DIR when the checkpoint is outside the plan's repository";
+  const fix =
+    `recompile with hf_config = ${JSON.stringify(path)} in the plan's model block (keys written beside it override the config)` +
+    (graph.plan?.file ? `: parplan compile ${graph.plan.file} --plan ${graph.plan.name} (${outside})` : ` (${outside})`) +
+    `, or serve a checkpoint made for model '${model.name}'`;
   const read = readConfigModel(path, model.name);
   if (!read.ok) {
     throw new CheckpointConfigError(

@@ -131,7 +131,7 @@ describe('parplan serve --weights DIR', () => {
         `  ${at(BAD, BAD_CONFIG, 'rms_norm_eps')}: rms_norm_eps (norm_eps): config 0.000001, graph 0.00001`,
         `  ${at(BAD, BAD_CONFIG, 'rope_theta')}: rope_theta: config 500000, graph 10000`,
         `  = help: recompile with hf_config = "${config}" in the plan's model block (keys written beside it override the config): ` +
-          `parplan compile /p.plan --plan p, or serve a checkpoint made for model 'm'`,
+          `parplan compile /p.plan --plan p (add --root DIR when the checkpoint is outside the plan's repository), or serve a checkpoint made for model 'm'`,
         '',
       ].join('\n'),
     );
