@@ -6,7 +6,14 @@
  */
 import { graphProblemsText, type GraphProblem } from '../src/graph/validate.js';
 
-export type RuntimeInputErrorCode = 'invalid_graph' | 'invalid_options' | 'invalid_tokens' | 'invalid_batch' | 'runtime_closed';
+export type RuntimeInputErrorCode =
+  | 'invalid_graph'
+  | 'invalid_options'
+  /** The checkpoint directory's config.json describes another model than the graph's, or cannot be read (runtime/weights/config.ts). */
+  | 'invalid_checkpoint'
+  | 'invalid_tokens'
+  | 'invalid_batch'
+  | 'runtime_closed';
 
 export class RuntimeInputError extends Error {
   constructor(

@@ -19,6 +19,7 @@ import { argmaxRows, prepareDevice, Replica, type DeviceState } from './executor
 import { createServer, policyFromPlan, type GenerateOptions, type GenerateResult, type Server } from './serving/index.js';
 import type { BatchCheck, GraphInput, NewTokensCheck, Prompts, ServingCheck } from './typed.js';
 import type { Trace } from './trace.js';
+import { checkCheckpointConfig, CheckpointConfigError } from './weights/config.js';
 import { parseWeightsSource, type WeightsSource } from './weights/load.js';
 
 export * from './serving/index.js';
@@ -55,6 +56,12 @@ export interface RuntimeOptions extends DeviceOptions {
    * the tensor's name and the first such element; `serve --allow-nonfinite`).
    */
   allowNonfinite?: boolean;
+  /**
+   * Called with each warning about the weights, before anything is allocated: a checkpoint
+   * directory without config.json, whose model could not be checked against the graph's
+   * (default: process.emitWarning).
+   */
+  onWarning?: (message: string) => void;
 }
 
 /**
@@ -246,6 +253,14 @@ export async function createRuntime<const G extends GraphInput = Graph>(
   if (problems.length > 0) throw RuntimeInputError.graph(problems);
   const graph = input as Graph; // read-only from here on: the runtime never writes to the graph
   const weights = typeof opts.weights === 'string' ? parseWeightsSource(opts.weights) : opts.weights;
+  // A checkpoint directory's config.json against the graph's model, before any device is opened.
+  try {
+    const { warnings } = checkCheckpointConfig(graph, weights);
+    for (const w of warnings) (opts.onWarning ?? ((m: string) => process.emitWarning(m, 'ParplanWarning')))(w);
+  } catch (e) {
+    if (e instanceof CheckpointConfigError) throw new RuntimeInputError('invalid_checkpoint', e.message);
+    throw e;
+  }
   const devices = opts.devices ?? (await openDevices(graph.devices.length, opts));
   if (devices.length < graph.devices.length)
     throw new RuntimeInputError('invalid_options', `the graph has ${graph.devices.length} ranks but ${devices.length} devices were given`);
