@@ -9,6 +9,8 @@ import { graphProblemsText, type GraphProblem } from '../src/graph/validate.js';
 export type RuntimeInputErrorCode =
   | 'invalid_graph'
   | 'invalid_options'
+  /** The checkpoint directory's config.json describes another model than the graph's, or cannot be read (runtime/weights/config.ts). */
+  | 'invalid_checkpoint'
   | 'invalid_tokens'
   | 'invalid_batch'
   | 'runtime_closed'

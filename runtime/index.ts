@@ -20,6 +20,7 @@ import { argmaxRows, prepareDevice, Replica, type DeviceState } from './executor
 import { createServer, policyFromPlan, type GenerateOptions, type GenerateResult, type Server } from './serving/index.js';
 import type { BatchCheck, GraphInput, NewTokensCheck, Prompts, ServingCheck } from './typed.js';
 import type { Trace } from './trace.js';
+import { checkCheckpointConfig, CheckpointConfigError } from './weights/config.js';
 import { parseWeightsSource, type WeightsSource } from './weights/load.js';
 import { hasTokenizer, loadTextCodec, TextCodecError } from './text/codec.js';
 import { generateText, type TextGenerateOptions, type TextGenerateResult } from './text/generate.js';
@@ -60,6 +61,12 @@ export interface RuntimeOptions extends DeviceOptions {
    * the tensor's name and the first such element; `serve --allow-nonfinite`).
    */
   allowNonfinite?: boolean;
+  /**
+   * Called with each warning about the weights, before anything is allocated: a checkpoint
+   * directory without config.json, whose model could not be checked against the graph's
+   * (default: process.emitWarning).
+   */
+  onWarning?: (message: string) => void;
   /**
    * The tokenizer for text prompts (`generate('…')`): a checkpoint directory holding
    * tokenizer.json and tokenizer_config.json (runtime/text/codec.ts), or a TextCodec.
@@ -280,6 +287,14 @@ export async function createRuntime<const G extends GraphInput = Graph>(
   if (problems.length > 0) throw RuntimeInputError.graph(problems);
   const graph = input as Graph; // read-only from here on: the runtime never writes to the graph
   const weights = typeof opts.weights === 'string' ? parseWeightsSource(opts.weights) : opts.weights;
+  // A checkpoint directory's config.json against the graph's model, before any device is opened.
+  try {
+    const { warnings } = checkCheckpointConfig(graph, weights);
+    for (const w of warnings) (opts.onWarning ?? ((m: string) => process.emitWarning(m, 'ParplanWarning')))(w);
+  } catch (e) {
+    if (e instanceof CheckpointConfigError) throw new RuntimeInputError('invalid_checkpoint', e.message);
+    throw e;
+  }
   const codec = textCodec(opts.tokenizer, weights, graph.model.vocab);
   const devices = opts.devices ?? (await openDevices(graph.devices.length, opts));
   if (devices.length < graph.devices.length)

@@ -135,20 +135,28 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
 
 /**
  * The webgpu runtime runs dense layers with full grouped-query attention and unquantized weights
- * only; a model with MoE, MLA, sliding windows or `quantization` needs engine = generic (PP3036).
+ * only; a model with MoE, MLA, sliding windows, `quantization` or Gemma's facts (GeGLU, four norms,
+ * soft-capping, the attention scalar, scaled embeddings, offset norms) needs engine = generic (PP3036).
  */
 function checkEngineModel(ctx: PlanContext): boolean {
   const { model } = ctx;
   const runs = layerRuns(model);
-  const what = model.quant
-    ? `quantized weights (${model.quant.method})`
-    : runs.some((r) => r.layer.mlp.kind === 'moe')
-      ? 'Mixture-of-Experts layers'
-      : runs.some((r) => r.layer.attention.kind === 'mla')
-        ? 'multi-head latent attention'
-        : runs.some((r) => r.layer.attention.kind === 'gqa' && r.layer.attention.window !== undefined)
-          ? 'sliding-window attention'
-          : undefined;
+  const unsupported: [boolean, string][] = [
+    [model.quant !== undefined, `quantized weights (${model.quant?.method})`],
+    [runs.some((r) => r.layer.mlp.kind === 'moe'), 'Mixture-of-Experts layers'],
+    [runs.some((r) => r.layer.attention.kind === 'mla'), 'multi-head latent attention'],
+    [runs.some((r) => r.layer.attention.kind === 'gqa' && r.layer.attention.window !== undefined), 'sliding-window attention'],
+    [runs.some((r) => r.layer.mlp.activation === 'geglu'), 'the GeGLU activation'],
+    [(model.normsPerLayer ?? 2) !== 2, `${model.normsPerLayer} norms per layer`],
+    [model.attnSoftcap !== undefined || model.logitSoftcap !== undefined, 'soft-capping'],
+    [model.queryPreAttnScalar !== undefined, 'query_pre_attn_scalar'],
+    [model.scaleEmbeddings === true, 'scaled embeddings'],
+    [(model.normOffset ?? 0) !== 0, 'norm_offset'],
+    [model.qkNorm === true, 'q/k norms'],
+    [model.ropeScaling !== undefined, `${model.ropeScaling?.type} RoPE scaling`],
+    [runs.some((r) => r.layer.attention.kind === 'gqa' && r.layer.attention.sinks === true), 'attention sinks'],
+  ];
+  const what = unsupported.find(([has]) => has)?.[1];
   if (!what) return true;
   ctx.out.push(
     diag(

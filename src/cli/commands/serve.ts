@@ -7,7 +7,8 @@
  * the weights spec), and only then is the runtime — and with it Dawn — loaded with
  * `import()`, so a mistake is reported at once and no other command pays for WebGPU.
  *
- * Exit 2 for the command line, the graph and weights that cannot be found; exit 1 when the
+ * Exit 2 for the command line, the graph, weights that cannot be found and a checkpoint whose
+ * config.json describes another model than the graph's (docs/weights.md); exit 1 when the
  * runtime cannot start (no adapter, weights that do not fit the graph, port in use); exit 0
  * after a clean shutdown.
  */
@@ -16,6 +17,7 @@ import { basename, resolve } from 'node:path';
 import { LIMITS, limitText } from '../../facts/limits.js';
 import { GRAPH_VERSION, type Graph } from '../../graph/types.js';
 import { graphProblemsText, servingGraphProblems } from '../../graph/validate.js';
+import { printableLines } from '../../format.js';
 import { makeStyle, shouldColor } from '../../render/style.js';
 import { parseArgs } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
@@ -263,6 +265,22 @@ export async function runServe(argv: readonly string[], io: Io): Promise<ExitCod
   }
 
   const style = makeStyle(shouldColor(io.stderr, io.env));
+
+  // A checkpoint directory's config.json against the graph's model (runtime/weights/config.ts), still before WebGPU:
+  // a checkpoint of another model is a wrong argument (exit 2), with every difference listed.
+  const { checkCheckpointConfig, CheckpointConfigError } = await import('../../../runtime/weights/config.js');
+  try {
+    for (const w of checkCheckpointConfig(graph, weights).warnings)
+      io.stderr.write(`${style.bold(style.yellow('warning'))}: ${printableLines(w)}\n`);
+  } catch (e) {
+    if (!(e instanceof CheckpointConfigError)) throw e;
+    const lines = [`${style.bold(style.red('error'))}${style.bold(`: ${printableLines(e.headline)}`)}`];
+    for (const l of e.lines) lines.push(`  ${printableLines(l)}`);
+    lines.push(`  = help: ${printableLines(e.help)}`);
+    io.stderr.write(lines.join('\n') + '\n');
+    return EXIT.USAGE;
+  }
+
   const fail = (what: string, e: unknown, hint?: string): ExitCode => {
     const lines = [`${style.bold(style.red('error'))}${style.bold(`: ${what}: ${messageOf(e)}`)}`];
     if (hint !== undefined) lines.push(`  = help: ${hint}`);
@@ -276,7 +294,8 @@ export async function runServe(argv: readonly string[], io: Io): Promise<ExitCod
   const { createRuntime, startHttpServer, shutdown } = await import('../../../runtime/index.js');
   let rt: Awaited<ReturnType<typeof createRuntime>>;
   try {
-    rt = await createRuntime(graph, { weights, ...(args.allowNonfinite ? { allowNonfinite: true } : {}) });
+    // The config check's warnings are out already (above).
+    rt = await createRuntime(graph, { weights, onWarning: () => undefined, ...(args.allowNonfinite ? { allowNonfinite: true } : {}) });
   } catch (e) {
     return fail('cannot start the runtime', e);
   }
