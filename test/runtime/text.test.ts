@@ -91,7 +91,9 @@ describe('Runtime.generate with text', () => {
   it("greedy: the reference model's tokens, cut at EOS; text is their decode; sampled: the reference's draws, never a padding row", async () => {
     const graph = compileTiny(MODEL, { tensor: 2, pipeline: 1, data: 1 });
     expect(graph.model.vocabPadded).toBe(300);
-    const rt = await createRuntime(graph, { weights: ckpt }); // the tokenizer comes from the weights' directory
+    const warnings: string[] = [];
+    const rt = await createRuntime(graph, { weights: ckpt, onWarning: (w) => void warnings.push(w) }); // the tokenizer comes from the weights' directory
+    expect(warnings.join()).toMatch(/has no config.json/);
     try {
       expect(rt.codec?.eosIds).toEqual([EOS]);
       for (const prompt of ['Hi!', 'héllo wörld', '日本']) {
