@@ -5,7 +5,7 @@
  * - `tokenizer.json`: the tokenizer (normalizer, pre-tokenizer, model, post-processor,
  *   decoder), run by Hugging Face's own JS port (@huggingface/tokenizers);
  * - `tokenizer_config.json`: the special tokens (`bos_token`, `eos_token`, …) and the
- *   `chat_template`, rendered by Hugging Face's Jinja (@huggingface/jinja) with the
+ *   `chat_template` (`chat_template.jinja` beside it wins, as in transformers), rendered by Hugging Face's Jinja (@huggingface/jinja) with the
  *   variables transformers passes (`apply_chat_template`: `messages`, `add_generation_prompt`,
  *   and the special-tokens map — `template_kwargs = {**self.special_tokens_map, **kwargs}`,
  *   src/transformers/tokenization_utils_base.py);
@@ -90,23 +90,32 @@ export function loadTextCodec(dir: string): CheckpointTextCodec {
       );
     eos.add(id);
   }
-  const template = config.chat_template;
+  // chat_template.jinja, when present, wins over tokenizer_config.json's chat_template, as in
+  // transformers ≥ 4.47 (CHAT_TEMPLATE_FILE, src/transformers/tokenization_utils_base.py).
+  const jinja = readText(dir, 'chat_template.jinja', LIMITS.tokenizerConfigBytes);
+  const template = jinja ?? config.chat_template;
+  const templateFile = join(dir, jinja !== undefined ? 'chat_template.jinja' : 'tokenizer_config.json');
   let chatTemplate: Template | undefined;
   if (template !== undefined && template !== null) {
-    const source = templateSource(template, join(dir, 'tokenizer_config.json'));
+    const source = templateSource(template, templateFile);
     try {
       chatTemplate = new Template(source);
     } catch (e) {
-      throw new TextCodecError(`${join(dir, 'tokenizer_config.json')}: chat_template is not a valid template: ${errorText(e)}`);
+      throw new TextCodecError(`${templateFile}: chat_template is not a valid template: ${errorText(e)}`);
     }
   }
-  return new HfTextCodec(dir, tokenizer, config, [...eos], chatTemplate, vocabSize);
+  return new HfTextCodec(dir, tokenizer, config, [...eos], chatTemplate, templateFile, vocabSize);
 }
 
 type Json = Record<string, unknown>;
 
-function readJson(dir: string, name: string, limit: number, required: boolean): Json | undefined {
+/** The file's text; undefined when an optional file does not exist. */
+function readText(dir: string, name: string, limit: number, required = false): string | undefined {
   const path = join(dir, name);
+  const cannot = (e: unknown) =>
+    new TextCodecError(
+      `${path}: cannot read the tokenizer file (${(e as NodeJS.ErrnoException).code ?? errorText(e)})${required ? `; a checkpoint directory for text needs ${TOKENIZER_FILES.join(' and ')}` : ''}`,
+    );
   let size: number;
   try {
     const st = statSync(path);
@@ -114,15 +123,24 @@ function readJson(dir: string, name: string, limit: number, required: boolean): 
     size = st.size;
   } catch (e) {
     if (e instanceof TextCodecError) throw e;
-    if (!required) return undefined;
-    throw new TextCodecError(
-      `${path}: cannot read the tokenizer file (${(e as NodeJS.ErrnoException).code ?? errorText(e)}); a checkpoint directory for text needs ${TOKENIZER_FILES.join(' and ')}`,
-    );
+    if (!required && (e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw cannot(e);
   }
   if (size > limit) throw new TextCodecError(`${path}: ${size} bytes is over the limit of ${limitText(limit)} for this file`);
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    throw cannot(e);
+  }
+}
+
+function readJson(dir: string, name: string, limit: number, required: boolean): Json | undefined {
+  const path = join(dir, name);
+  const text = readText(dir, name, limit, required);
+  if (text === undefined) return undefined;
   let value: unknown;
   try {
-    value = JSON.parse(readFileSync(path, 'utf8'));
+    value = JSON.parse(text);
   } catch (e) {
     throw new TextCodecError(`${path}: not valid JSON: ${errorText(e)}`);
   }
@@ -170,6 +188,8 @@ class HfTextCodec implements CheckpointTextCodec {
     config: Json,
     readonly eosIds: readonly number[],
     private readonly template: Template | undefined,
+    /** Where the template came from (chat_template.jinja or tokenizer_config.json), for messages. */
+    private readonly templateFile: string,
     readonly vocabSize: number,
   ) {
     for (const key of SPECIAL_TOKEN_KEYS) {
@@ -203,7 +223,7 @@ class HfTextCodec implements CheckpointTextCodec {
   ): string {
     if (!this.template)
       throw new TextCodecError(
-        `${join(this.dir, 'tokenizer_config.json')} has no chat_template: this checkpoint takes plain text prompts, not chat messages`,
+        `${join(this.dir, 'tokenizer_config.json')} has no chat_template (nor is there a chat_template.jinja): this checkpoint takes plain text prompts, not chat messages`,
       );
     try {
       return this.template.render({
@@ -213,7 +233,7 @@ class HfTextCodec implements CheckpointTextCodec {
         add_generation_prompt: opts.addGenerationPrompt ?? true,
       });
     } catch (e) {
-      throw new TextCodecError(`the chat template of ${join(this.dir, 'tokenizer_config.json')} failed to render: ${errorText(e)}`);
+      throw new TextCodecError(`the chat template of ${this.templateFile} failed to render: ${errorText(e)}`);
     }
   }
 }

@@ -98,6 +98,15 @@ describe('chat templates', () => {
     expect(e.message).toMatch(/chat template of .*tokenizer_config\.json failed to render: .*System role not supported/);
   });
 
+  it('chat_template.jinja beside tokenizer_config.json wins (transformers ≥ 4.47)', () => {
+    const codec = loadTextCodec(
+      checkpoint({ 'chat_template.jinja': '{% for m in messages %}[{{ m.role }}] {{ m.content }}{% endfor %}{{ eos_token }}' }),
+    );
+    expect(codec.applyChatTemplate([{ role: 'user', content: 'hi' }])).toBe('[user] hi<|im_end|>');
+    const bad = loadTextCodec(checkpoint({ 'chat_template.jinja': "{{ raise_exception('nope') }}" }));
+    expect(errorOf(() => bad.applyChatTemplate([])).message).toMatch(/chat template of .*chat_template\.jinja failed to render: .*nope/);
+  });
+
   it('no template: hasChatTemplate is false and chat is refused with a clear error', () => {
     const codec = loadTextCodec(checkpoint({ 'tokenizer_config.json': JSON.stringify({ eos_token: '<|im_end|>' }) }));
     expect(codec.hasChatTemplate).toBe(false);
