@@ -216,12 +216,18 @@ export class Runtime<G extends GraphInput = Graph> {
    * synchronous throw). A text prompt is encoded with the runtime's tokenizer (`codec`) and
    * answered with text (runtime/text/generate.ts: stop strings, EOS); token ids get token ids.
    */
-  generate(prompt: string, opts: TextGenerateOptions): Promise<TextGenerateResult>;
-  generate<const N extends number>(
-    prompt: readonly number[],
-    opts: GenerateOptions & { maxNewTokens: N & NewTokensCheck<G, N> },
-  ): Promise<GenerateResult>;
-  generate(prompt: string | readonly number[], opts: GenerateOptions | TextGenerateOptions): Promise<GenerateResult | TextGenerateResult> {
+  // One signature, not overloads: a maxNewTokens past the plan's seq stays the plain type error (TS2322) that names it.
+  generate<const N extends number, const P extends string | readonly number[] = readonly number[]>(
+    prompt: P,
+    opts: ([P] extends [string] ? TextGenerateOptions : GenerateOptions) & { maxNewTokens: N & NewTokensCheck<G, N> },
+  ): Promise<[P] extends [string] ? TextGenerateResult : GenerateResult> {
+    return this.generateAny(prompt, opts) as Promise<[P] extends [string] ? TextGenerateResult : GenerateResult>;
+  }
+
+  private generateAny(
+    prompt: string | readonly number[],
+    opts: GenerateOptions | TextGenerateOptions,
+  ): Promise<GenerateResult | TextGenerateResult> {
     if (this.closed) return Promise.reject(closedError('generate'));
     if (typeof prompt === 'string') {
       if (!this.codec)
