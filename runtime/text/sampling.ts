@@ -9,6 +9,8 @@
 import { mulberry32 } from '../../src/util/random.js';
 import type { SamplingOptions } from './types.js';
 
+let scratch = new Float64Array(0);
+
 /** Whether `options` asks for sampling (temperature > 0) rather than greedy decoding. */
 export function isSampling(options: SamplingOptions | undefined): boolean {
   return options !== undefined && typeof options.temperature === 'number' && options.temperature > 0;
@@ -50,8 +52,9 @@ export function sampleToken(logits: ArrayLike<number>, options: SamplingOptions,
     if (v > max) max = v;
   }
   if (max === -Infinity || !Number.isFinite(max)) return argmax(logits, n);
-  // Unnormalized probabilities exp((l − max) / T), in f64.
-  const prob = new Float64Array(n);
+  // Unnormalized probabilities exp((l − max) / T), in f64 (one scratch row, reused: sampling is synchronous).
+  if (scratch.length < n) scratch = new Float64Array(n);
+  const prob = scratch.subarray(0, n);
   let total = 0;
   for (let i = 0; i < n; i++) {
     const v = logits[i]!;
