@@ -1,0 +1,535 @@
+/**
+ * The OpenAI-compatible protocol (what vLLM, TGI and llama.cpp's server speak, so that
+ * existing clients work): the request bodies of `POST /v1/completions` and
+ * `POST /v1/chat/completions` turned into a text generation, the answers and stream chunks
+ * in OpenAI's shapes, and its error object. The transport (bodies, limits, SSE, disconnects)
+ * is runtime/serving/http.ts; the tokenizer and chat template are the `TextCodec`
+ * (runtime/text/types.ts). Fields supported and refused: docs/serving.md.
+ *
+ * Unknown fields are ignored, as OpenAI-compatible servers do (clients send vendor fields).
+ * A known field that would change the answer in a way this server cannot honour (n > 1,
+ * logprobs, echo, tools, penalties …) is refused with 400 and its name in `param`, never
+ * silently dropped.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ChatMessage, SamplingOptions, StreamDecoder, TextCodec } from '../text/types.js';
+import { DeadlineError, ServingError } from './errors.js';
+import type { GenerateOptions, GenerateResult, Server } from './server.js';
+
+/** An error as OpenAI answers it: `{ "error": { "message", "type", "param", "code" } }` with an HTTP status. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly param: string | null = null,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+
+  get type(): string {
+    return errorType(this.status);
+  }
+
+  body(): { error: { message: string; type: string; param: string | null; code: string } } {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  }
+}
+
+/** OpenAI's `type` for a status: what its clients (and vLLM's) put there. */
+export function errorType(status: number): string {
+  if (status === 429) return 'rate_limit_error';
+  if (status === 504) return 'timeout_error';
+  if (status >= 500) return 'server_error';
+  if (status === 499) return 'cancelled';
+  return 'invalid_request_error';
+}
+
+/** A batching-server error as an ApiError (same status and code). */
+export function fromServingError(err: ServingError): ApiError {
+  return new ApiError(err.status, err.code, err.message);
+}
+
+export type Endpoint = 'completion' | 'chat';
+
+/** A parsed request, ready to generate. */
+export interface TextRequest {
+  endpoint: Endpoint;
+  model: string;
+  prompt: number[];
+  maxNewTokens: number;
+  stopStrings: string[];
+  sampling: SamplingOptions;
+  stream: boolean;
+  /** stream_options.include_usage: a last chunk with the usage and no choices. */
+  includeUsage: boolean;
+  /** parplan's extension: the request's time budget, as `deadline_ms` of /v1/generate. */
+  deadlineMs?: number;
+}
+
+export interface ServedModel {
+  /** The id clients send as `model` and /v1/models lists. */
+  id: string;
+  /** Sequence limit (prompt and output), the plan's seq. */
+  maxSeq: number;
+  /** Unix seconds when the server started (the model object's `created`). */
+  created: number;
+}
+
+type Json = Record<string, unknown>;
+
+/**
+ * Fields that change the answer in ways this server does not support, each with the
+ * value(s) that mean "off" (sent by clients that fill in every default). Anything else → 400.
+ */
+const REFUSED: readonly [field: string, isOff: (v: unknown) => boolean, why: string][] = [
+  ['n', (v) => v === 1, 'only n = 1 is supported (one choice per request); send several requests instead'],
+  ['best_of', (v) => v === 1, 'only best_of = 1 is supported'],
+  ['echo', (v) => v === false, 'echo is not supported (the answer never repeats the prompt)'],
+  ['logprobs', (v) => v === false, 'logprobs are not supported'],
+  ['top_logprobs', (v) => v === 0, 'logprobs are not supported'],
+  ['suffix', (v) => v === '', 'suffix (insertion) is not supported'],
+  ['logit_bias', (v) => typeof v === 'object' && v !== null && Object.keys(v).length === 0, 'logit_bias is not supported'],
+  ['frequency_penalty', (v) => v === 0, 'frequency_penalty is not supported (only 0)'],
+  ['presence_penalty', (v) => v === 0, 'presence_penalty is not supported (only 0)'],
+  ['tools', (v) => Array.isArray(v) && v.length === 0, 'tools (function calling) are not supported'],
+  ['functions', (v) => Array.isArray(v) && v.length === 0, 'functions (function calling) are not supported'],
+  ['tool_choice', (v) => v === 'none', 'tools (function calling) are not supported'],
+  ['function_call', (v) => v === 'none', 'functions (function calling) are not supported'],
+  [
+    'response_format',
+    (v) => typeof v === 'object' && v !== null && (v as Json).type === 'text',
+    'response_format other than {"type": "text"} (JSON mode, schemas) is not supported',
+  ],
+  ['audio', () => false, 'audio output is not supported'],
+  ['modalities', (v) => Array.isArray(v) && v.every((m) => m === 'text'), 'only text output is supported'],
+];
+
+/** The OpenAI default of max_tokens for /v1/completions (chat: up to the sequence limit). */
+export const COMPLETION_DEFAULT_MAX_TOKENS = 16;
+
+export function parseCompletionRequest(body: unknown, model: ServedModel, codec: TextCodec): TextRequest {
+  const o = commonChecks(body, model);
+  const prompt = completionPrompt(o.prompt, codec);
+  return finishRequest('completion', o, prompt, 'prompt', model);
+}
+
+export function parseChatRequest(body: unknown, model: ServedModel, codec: TextCodec): TextRequest {
+  const o = commonChecks(body, model);
+  const messages = chatMessages(o.messages);
+  if (!codec.hasChatTemplate) {
+    throw new ApiError(
+      400,
+      'no_chat_template',
+      "the model's tokenizer_config.json has no chat_template, so chat messages cannot be turned into a prompt; use /v1/completions with the prompt text",
+      'messages',
+    );
+  }
+  let text: string;
+  try {
+    text = codec.applyChatTemplate(messages, { addGenerationPrompt: true });
+  } catch (err) {
+    // The template's own checks (e.g. "roles must alternate") speak to the caller.
+    throw new ApiError(400, 'invalid_messages', `the chat template refused the messages: ${errorText(err)}`, 'messages');
+  }
+  // The template writes the special tokens (BOS …) itself.
+  const prompt = codec.encode(text, { addSpecialTokens: false });
+  return finishRequest('chat', o, prompt, 'messages', model);
+}
+
+/** The body as an object; `model` and the refused fields checked. */
+function commonChecks(body: unknown, model: ServedModel): Json {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new ApiError(400, 'invalid_request', 'the body must be a JSON object');
+  const o = body as Json;
+  if (o.model !== undefined && o.model !== null) {
+    if (typeof o.model !== 'string') throw new ApiError(400, 'invalid_type', '"model" must be a string', 'model');
+    if (o.model !== model.id)
+      throw new ApiError(
+        404,
+        'model_not_found',
+        `the model ${JSON.stringify(o.model)} does not exist; this server serves ${JSON.stringify(model.id)}`,
+        'model',
+      );
+  }
+  for (const [field, isOff, why] of REFUSED) {
+    const v = o[field];
+    if (v !== undefined && v !== null && !isOff(v)) throw new ApiError(400, 'unsupported_field', `${field}: ${why}`, field);
+  }
+  return o;
+}
+
+function finishRequest(endpoint: Endpoint, o: Json, prompt: number[], promptParam: string, model: ServedModel): TextRequest {
+  const { maxSeq } = model;
+  if (prompt.length === 0)
+    throw new ApiError(400, 'invalid_value', `the ${promptParam} is empty: at least one token is needed`, promptParam);
+  if (prompt.length >= maxSeq) {
+    throw new ApiError(
+      400,
+      'context_length_exceeded',
+      `this model's maximum context length is ${maxSeq} tokens (prompt and output); the ${promptParam} has ${prompt.length} tokens, so nothing can be generated`,
+      promptParam,
+    );
+  }
+  const room = maxSeq - prompt.length;
+  // max_completion_tokens is chat's newer name for max_tokens.
+  const maxField = o.max_completion_tokens !== undefined && o.max_completion_tokens !== null ? 'max_completion_tokens' : 'max_tokens';
+  const given = optionalInteger(o, maxField, 1);
+  if (given !== undefined && given > room) {
+    throw new ApiError(
+      400,
+      'context_length_exceeded',
+      `this model's maximum context length is ${maxSeq} tokens; the ${promptParam} has ${prompt.length} tokens and ${maxField} = ${given}, ${prompt.length + given} in all; at most ${room} new tokens fit`,
+      maxField,
+    );
+  }
+  const maxNewTokens = given ?? (endpoint === 'completion' ? Math.min(COMPLETION_DEFAULT_MAX_TOKENS, room) : room);
+
+  const sampling: SamplingOptions = {};
+  const temperature = optionalNumber(o, 'temperature', 0, 2);
+  // OpenAI's default temperature is 1: sampled unless the client asks for 0 (greedy).
+  sampling.temperature = temperature ?? 1;
+  const topP = optionalNumber(o, 'top_p', 0, 1);
+  if (topP !== undefined) {
+    if (topP === 0) throw new ApiError(400, 'invalid_value', 'top_p must be > 0 (and ≤ 1)', 'top_p');
+    sampling.topP = topP;
+  }
+  // vLLM's extension, in the codec's SamplingOptions: -1 or 0 mean all tokens.
+  const topK = optionalInteger(o, 'top_k', -1);
+  if (topK !== undefined && topK > 0) sampling.topK = topK;
+  const seed = optionalInteger(o, 'seed', Number.MIN_SAFE_INTEGER);
+  if (seed !== undefined) sampling.seed = seed;
+
+  const stopStrings = stopField(o.stop);
+  const stream = optionalBoolean(o, 'stream') ?? false;
+  let includeUsage = false;
+  const so = o.stream_options;
+  if (so !== undefined && so !== null) {
+    if (typeof so !== 'object' || Array.isArray(so))
+      throw new ApiError(400, 'invalid_type', '"stream_options" must be an object', 'stream_options');
+    if (!stream) throw new ApiError(400, 'invalid_value', '"stream_options" is only allowed with "stream": true', 'stream_options');
+    includeUsage = optionalBoolean(so as Json, 'include_usage', 'stream_options.include_usage') ?? false;
+  }
+  const deadline = optionalNumber(o, 'deadline_ms', Number.MIN_VALUE, Infinity);
+  return {
+    endpoint,
+    model: model.id,
+    prompt,
+    maxNewTokens,
+    stopStrings,
+    sampling,
+    stream,
+    includeUsage,
+    ...(deadline !== undefined ? { deadlineMs: deadline } : {}),
+  };
+}
+
+/** /v1/completions' prompt: text, token ids, or a list holding one of either (one prompt per request). */
+function completionPrompt(p: unknown, codec: TextCodec): number[] {
+  if (p === undefined || p === null) throw new ApiError(400, 'missing_field', '"prompt" is required', 'prompt');
+  if (typeof p === 'string') return codec.encode(p);
+  if (!Array.isArray(p))
+    throw new ApiError(
+      400,
+      'invalid_type',
+      '"prompt" must be a string, an array of token ids, or an array holding one of either',
+      'prompt',
+    );
+  if (p.length > 0 && p.every((t) => typeof t === 'number')) return tokenIds(p, 'prompt');
+  if (p.length === 1) {
+    const only: unknown = p[0];
+    if (typeof only === 'string') return codec.encode(only);
+    if (Array.isArray(only) && only.every((t) => typeof t === 'number')) return tokenIds(only, 'prompt');
+  }
+  if (p.length > 1 && p.every((x) => typeof x === 'string' || Array.isArray(x)))
+    throw new ApiError(
+      400,
+      'unsupported_value',
+      `"prompt" holds ${p.length} prompts; this server answers one prompt per request`,
+      'prompt',
+    );
+  if (p.length === 0) throw new ApiError(400, 'invalid_value', 'the prompt is empty: at least one token is needed', 'prompt');
+  throw new ApiError(400, 'invalid_type', '"prompt" must be a string, an array of token ids, or an array holding one of either', 'prompt');
+}
+
+function tokenIds(ids: readonly number[], param: string): number[] {
+  for (const [i, t] of ids.entries()) {
+    if (!Number.isSafeInteger(t) || t < 0)
+      throw new ApiError(400, 'invalid_value', `${param}[${i}] = ${t} is not a token id (an integer ≥ 0)`, param);
+  }
+  return [...ids];
+}
+
+const ROLES: readonly string[] = ['system', 'user', 'assistant', 'tool', 'developer'];
+
+function chatMessages(m: unknown): ChatMessage[] {
+  if (m === undefined || m === null) throw new ApiError(400, 'missing_field', '"messages" is required', 'messages');
+  if (!Array.isArray(m)) throw new ApiError(400, 'invalid_type', '"messages" must be an array of { "role", "content" }', 'messages');
+  if (m.length === 0) throw new ApiError(400, 'invalid_value', '"messages" is empty: at least one message is needed', 'messages');
+  return m.map((msg: unknown, i): ChatMessage => {
+    const at = `messages[${i}]`;
+    if (typeof msg !== 'object' || msg === null || Array.isArray(msg))
+      throw new ApiError(400, 'invalid_type', `${at} must be an object { "role", "content" }`, at);
+    const { role, content } = msg as Json;
+    if (typeof role !== 'string' || !ROLES.includes(role))
+      throw new ApiError(400, 'invalid_value', `${at}.role = ${JSON.stringify(role)}: one of ${ROLES.join(', ')}`, `${at}.role`);
+    return { role: role as ChatMessage['role'], content: messageContent(content, `${at}.content`) };
+  });
+}
+
+/** A message's text: a string, or text parts (OpenAI's content array), joined. */
+function messageContent(c: unknown, at: string): string {
+  if (typeof c === 'string') return c;
+  if (Array.isArray(c)) {
+    return c
+      .map((part: unknown, j) => {
+        const p = part as Json | null;
+        if (typeof p !== 'object' || p === null || p.type !== 'text' || typeof p.text !== 'string') {
+          const kind = typeof p === 'object' && p !== null && typeof p.type === 'string' ? ` of type ${JSON.stringify(p.type)}` : '';
+          throw new ApiError(
+            400,
+            'unsupported_value',
+            `${at}[${j}]: a content part${kind} is not supported; only { "type": "text", "text" } parts`,
+            `${at}[${j}]`,
+          );
+        }
+        return p.text;
+      })
+      .join('');
+  }
+  throw new ApiError(400, 'invalid_type', `${at} must be a string or an array of text parts`, at);
+}
+
+function stopField(s: unknown): string[] {
+  if (s === undefined || s === null) return [];
+  const list = typeof s === 'string' ? [s] : s;
+  if (!Array.isArray(list) || !list.every((x) => typeof x === 'string'))
+    throw new ApiError(400, 'invalid_type', '"stop" must be a string or an array of strings', 'stop');
+  if (list.some((x) => x === ''))
+    throw new ApiError(400, 'invalid_value', '"stop" holds an empty string, which would stop at once', 'stop');
+  return list;
+}
+
+function optionalNumber(o: Json, field: string, min: number, max: number): number | undefined {
+  const v = o[field];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new ApiError(400, 'invalid_type', `"${field}" must be a number`, field);
+  if (v < min || v > max) {
+    const range = max === Infinity ? (min === Number.MIN_VALUE ? '> 0' : `≥ ${min}`) : `from ${min} to ${max}`;
+    throw new ApiError(400, 'invalid_value', `"${field}" = ${v} is out of range: ${range}`, field);
+  }
+  return v;
+}
+
+function optionalInteger(o: Json, field: string, min: number): number | undefined {
+  const v = o[field];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new ApiError(400, 'invalid_type', `"${field}" must be an integer`, field);
+  if (v < min) throw new ApiError(400, 'invalid_value', `"${field}" = ${v} must be ≥ ${min}`, field);
+  return v;
+}
+
+function optionalBoolean(o: Json, field: string, param = field): boolean | undefined {
+  const v = o[field];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') throw new ApiError(400, 'invalid_type', `"${param}" must be true or false`, param);
+  return v;
+}
+
+// ── generation ────────────────────────────────────────────────────────────────
+
+/**
+ * Text as tokens arrive, cut at the first stop string: `push` returns what can be sent now,
+ * holding back a tail that might be the start of a stop string (so a stop string is never
+ * sent, even split over tokens); the stream decoder holds back an unfinished character.
+ */
+export class StopText {
+  private text = '';
+  private sent = 0;
+  private readonly longest: number;
+  /** A stop string appeared: the text ends before it. */
+  stopped = false;
+
+  constructor(
+    private readonly stops: readonly string[],
+    private readonly decoder: StreamDecoder,
+  ) {
+    this.longest = Math.max(0, ...stops.map((s) => s.length));
+  }
+
+  push(id: number): string {
+    if (this.stopped) return '';
+    this.text += this.decoder.push(id);
+    return this.release(false);
+  }
+
+  /** The rest, at the end of the generation. */
+  finish(): string {
+    if (this.stopped) return '';
+    this.text += this.decoder.flush();
+    return this.release(true);
+  }
+
+  /** All the text sent. */
+  get sentText(): string {
+    return this.text.slice(0, this.sent);
+  }
+
+  private release(final: boolean): string {
+    // Nothing sent ends with the start of a stop string, so a match begins at `sent` or later.
+    let cut = -1;
+    for (const s of this.stops) {
+      const i = this.text.indexOf(s, this.sent);
+      if (i >= 0 && (cut < 0 || i < cut)) cut = i;
+    }
+    let end = this.text.length;
+    if (cut >= 0) {
+      this.stopped = true;
+      end = cut;
+    } else if (!final) {
+      end -= this.heldBack();
+    }
+    const out = this.text.slice(this.sent, end);
+    this.sent = end;
+    if (this.stopped) this.text = this.text.slice(0, end);
+    return out;
+  }
+
+  /** Length of the longest unsent tail that is a proper prefix of some stop string. */
+  private heldBack(): number {
+    const max = Math.min(this.longest - 1, this.text.length - this.sent);
+    for (let n = max; n > 0; n--) {
+      const tail = this.text.slice(this.text.length - n);
+      if (this.stops.some((s) => s.startsWith(tail))) return n;
+    }
+    return 0;
+  }
+}
+
+/** GenerateOptions with the text fields of issue 12 (sampling, a per-token callback). */
+export type TextGenerateOptions = GenerateOptions & {
+  sampling?: SamplingOptions;
+  /** Called with each generated token in order; true ends the sequence (finish 'stop'). */
+  onToken?: (token: number) => boolean | void;
+};
+
+export interface TextResult {
+  text: string;
+  finish: 'stop' | 'length';
+  promptTokens: number;
+  /** Generated tokens up to the one that ended the text (an EOS token counts). */
+  completionTokens: number;
+  result: GenerateResult;
+}
+
+/**
+ * Generates `req` on the batching server and turns its tokens into text: EOS ids end it,
+ * stop strings cut it (finish 'stop'). `onText` is called once per token with the text that
+ * became final (often '', e.g. an unfinished character or the start of a stop string), and
+ * once more at the end when text was held back.
+ * Rejects with the server's ServingError (cancelled through `signal`, deadline …).
+ */
+export async function generateText(
+  server: Server,
+  codec: TextCodec,
+  req: TextRequest,
+  signal: AbortSignal,
+  onText?: (delta: string) => void,
+): Promise<TextResult> {
+  const eos = new Set(codec.eosIds);
+  const stream = new StopText(req.stopStrings, codec.streamDecoder({ skipSpecialTokens: true }));
+  let seen = 0;
+  let used = 0;
+  const feed = (token: number): boolean => {
+    seen++;
+    if (stream.stopped) return true;
+    used++;
+    // An EOS id is in `stop`: the server ends the sequence on it; its text is not part of the answer.
+    const delta = eos.has(token) ? '' : stream.push(token);
+    onText?.(delta);
+    return stream.stopped;
+  };
+  const options: TextGenerateOptions = {
+    maxNewTokens: req.maxNewTokens,
+    stop: [...eos],
+    sampling: req.sampling,
+    onToken: (token) => feed(token) || undefined,
+    signal,
+    ...(req.deadlineMs !== undefined ? { deadlineMs: req.deadlineMs } : {}),
+  };
+  const result = await server.generate(req.prompt, options);
+  // A server without the per-token callback: the tokens are cut here, after the fact.
+  for (const token of result.tokens.slice(seen)) feed(token);
+  const tail = stream.finish();
+  if (tail !== '') onText?.(tail);
+  return {
+    text: stream.sentText,
+    finish: stream.stopped ? 'stop' : result.finish,
+    promptTokens: req.prompt.length,
+    completionTokens: used,
+    result,
+  };
+}
+
+// ── answers ─────────────────────────────────────────────────────────────────
+
+export function newId(endpoint: Endpoint): string {
+  return `${endpoint === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`;
+}
+
+export function usage(r: { promptTokens: number; completionTokens: number }) {
+  return { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, total_tokens: r.promptTokens + r.completionTokens };
+}
+
+export function completionBody(id: string, created: number, req: TextRequest, r: TextResult): Json {
+  const base = { id, created, model: req.model };
+  if (req.endpoint === 'chat') {
+    return {
+      ...base,
+      object: 'chat.completion',
+      choices: [{ index: 0, message: { role: 'assistant', content: r.text }, logprobs: null, finish_reason: r.finish }],
+      usage: usage(r),
+    };
+  }
+  return {
+    ...base,
+    object: 'text_completion',
+    choices: [{ index: 0, text: r.text, logprobs: null, finish_reason: r.finish }],
+    usage: usage(r),
+  };
+}
+
+/** One stream chunk: text (a delta), the end (finish reason), or the usage (no choices). */
+export function chunkBody(
+  id: string,
+  created: number,
+  req: TextRequest,
+  part: { text: string; role?: boolean } | { finish: 'stop' | 'length' } | { usage: TextResult },
+): Json {
+  const base = { id, created, model: req.model, object: req.endpoint === 'chat' ? 'chat.completion.chunk' : 'text_completion' };
+  if ('usage' in part) return { ...base, choices: [], usage: usage(part.usage) };
+  const finish = 'finish' in part ? part.finish : null;
+  const text = 'text' in part ? part.text : '';
+  if (req.endpoint === 'chat') {
+    const delta = 'text' in part ? { ...(part.role ? { role: 'assistant' } : {}), content: text } : {};
+    return { ...base, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] };
+  }
+  return { ...base, choices: [{ index: 0, text, logprobs: null, finish_reason: finish }] };
+}
+
+export function modelObject(model: ServedModel): Json {
+  return { id: model.id, object: 'model', created: model.created, owned_by: 'parplan', max_model_len: model.maxSeq };
+}
+
+/** Any error of a generation as an ApiError (a 504 keeps the partial-answer note in its message). */
+export function apiErrorOf(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof DeadlineError) return new ApiError(504, err.code, err.message);
+  if (err instanceof ServingError) return fromServingError(err);
+  return new ApiError(500, 'internal_error', `internal error: ${errorText(err)} (this is a bug in parplan)`);
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
