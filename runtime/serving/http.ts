@@ -31,7 +31,7 @@ import {
   apiErrorOf,
   chunkBody,
   completionBody,
-  generateText,
+  generateRequest,
   modelObject,
   newId,
   parseChatRequest,
@@ -369,7 +369,7 @@ async function generate(ctx: Context, parsed: unknown, signal: AbortSignal, res:
   }
   try {
     const result = await ctx.server.generate(request.prompt, { ...request.options, signal });
-    ctx.metrics.observeCompleted(result);
+    ctx.metrics.observeCompleted(result.timing);
     sendJson(res, 200, { tokens: result.tokens, finish: result.finish });
   } catch (err) {
     const e = apiErrorOf(err);
@@ -403,8 +403,8 @@ async function textRoute(ctx: Context, endpoint: Endpoint, body: unknown, signal
   const created = Math.floor(Date.now() / 1000);
   if (!treq.stream) {
     try {
-      const r = await generateText(server, codec, treq, signal);
-      ctx.metrics.observeCompleted(r.result);
+      const r = await generateRequest(server, codec, treq, signal);
+      ctx.metrics.observeCompleted(r.timing);
       sendJson(res, 200, completionBody(id, created, treq, r));
     } catch (err) {
       sendError(res, apiErrorOf(err));
@@ -429,12 +429,12 @@ async function textRoute(ctx: Context, endpoint: Endpoint, body: unknown, signal
     if (endpoint === 'chat') event(chunkBody(id, created, treq, { text: '', role: true }));
   };
   try {
-    const r = await generateText(server, codec, treq, signal, (delta) => {
-      start();
-      if (delta !== '') event(chunkBody(id, created, treq, { text: delta }));
+    const r = await generateRequest(server, codec, treq, signal, {
+      onToken: start,
+      onText: (delta) => event(chunkBody(id, created, treq, { text: delta })),
     });
     start();
-    ctx.metrics.observeCompleted(r.result);
+    ctx.metrics.observeCompleted(r.timing);
     event(chunkBody(id, created, treq, { finish: r.finish }));
     if (treq.includeUsage) event(chunkBody(id, created, treq, { usage: r }));
     event('[DONE]');

@@ -28,7 +28,7 @@ export interface Metrics {
   text(): Promise<string>;
   readonly contentType: string;
   /** A generation finished with tokens: its time to first token. */
-  observeCompleted(result: GenerateResult): void;
+  observeCompleted(timing: GenerateResult['timing']): void;
   /** An HTTP answer was sent. */
   observeResponse(route: string, status: number): void;
 }
@@ -151,7 +151,7 @@ export function createMetrics(server: Server): Metrics {
     registry,
     text: () => registry.metrics(),
     contentType: registry.contentType,
-    observeCompleted: (result) => ttft.observe(result.timing.firstTokenMs / 1000),
+    observeCompleted: (timing) => ttft.observe(timing.firstTokenMs / 1000),
     observeResponse: (route, status) => responses.inc({ route, status: String(status) }),
   };
 }

