@@ -116,7 +116,7 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs | 'help' {
   const tokenizer = args.options.get('--tokenizer');
   const servedModelName = args.options.get('--served-model-name');
   if (typeof servedModelName === 'string' && servedModelName.trim() === '')
-    throw new UsageError("option '--served-model-name' needs a name", 'e.g. --served-model-name Qwen/Qwen3-0.6B', SERVE.name);
+    throw new UsageError("option '--served-model-name' needs a name", 'e.g. --served-model-name tinyllama', SERVE.name);
   return {
     file: args.positionals[0]!,
     weights,
