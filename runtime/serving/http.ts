@@ -319,7 +319,12 @@ async function get(ctx: Context, path: string, res: http.ServerResponse): Promis
   } else if (path === '/v1/models') {
     sendJson(res, 200, { object: 'list', data: [modelObject(model)] });
   } else {
-    const id = decodeURIComponent(path.slice(MODEL_PREFIX.length));
+    let id = path.slice(MODEL_PREFIX.length);
+    try {
+      id = decodeURIComponent(id); // an id with a slash may come as %2F
+    } catch {
+      // A malformed escape: compared as sent, so it is simply not found.
+    }
     if (id === model.id) sendJson(res, 200, modelObject(model));
     else
       sendError(

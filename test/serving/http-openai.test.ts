@@ -56,6 +56,7 @@ describe('OpenAI-compatible routes, through the official client', () => {
       { id: MODEL, object: 'model', owned_by: 'parplan' },
     ]);
     expect((await client.models.retrieve(MODEL)).id).toBe(MODEL);
+    expect((await fetch(`${http.url}/v1/models/%E0%A4%A`)).status).toBe(404);
     const e = await failure(client.models.retrieve('gpt-4'));
     expect(e).toBeInstanceOf(NotFoundError);
     expect(e).toMatchObject({ status: 404, code: 'model_not_found', param: 'model' });
@@ -306,14 +307,14 @@ describe('OpenAI-compatible routes, through the official client', () => {
     const late = await failure(client.completions.create({ model: MODEL, prompt: 'c', max_tokens: 100, deadline_ms: 20 } as never));
     expect(late).toMatchObject({ status: 504, code: 'deadline_exceeded', type: 'timeout_error' });
     // A stream whose deadline passes mid-way: the error arrives as an event the client raises.
-    const stream = await client.completions.create({ model: MODEL, prompt: 'c', max_tokens: 100, stream: true, deadline_ms: 60 } as never);
+    const stream = await client.completions.create({ model: MODEL, prompt: 'c', max_tokens: 100, stream: true, deadline_ms: 150 } as never);
     let got = '';
     const mid = await failure(
       (async () => {
         for await (const chunk of stream as unknown as AsyncIterable<OpenAI.Completion>) got += chunk.choices[0]?.text ?? '';
       })(),
     );
-    expect(mid.message).toMatch(/deadline of 60 ms passed/);
+    expect(mid.message).toMatch(/deadline of 150 ms passed/);
     expect(got.length).toBeGreaterThan(0);
 
     await server.close();
@@ -323,12 +324,15 @@ describe('OpenAI-compatible routes, through the official client', () => {
     expect((await fetch(`${http.url}/health`)).status).toBe(503);
 
     const bare = setup();
-    const noText = await startHttpServer(bare.server, { port: 0 });
+    const noText = await startHttpServer(bare.server, { port: 0, modelName: 'org/tiny' });
     handles.push(noText);
     const c2 = new OpenAI({ baseURL: `${noText.url}/v1`, apiKey: 'unused', maxRetries: 0 });
-    const e = await failure(c2.chat.completions.create({ model: 'parplan', messages: [{ role: 'user', content: 'x' }] }));
+    const e = await failure(c2.chat.completions.create({ model: 'org/tiny', messages: [{ role: 'user', content: 'x' }] }));
     expect(e).toMatchObject({ status: 501, code: 'no_tokenizer' });
-    expect((await c2.models.list()).data[0]!.id).toBe('parplan');
+    expect((await c2.models.list()).data[0]!.id).toBe('org/tiny');
+    // An id with a slash, as the client sends it and escaped.
+    expect((await c2.models.retrieve('org/tiny')).id).toBe('org/tiny');
+    expect((await fetch(`${noText.url}/v1/models/org%2Ftiny`)).status).toBe(200);
   });
 
   it('answers invalid JSON, a large body, an unknown route and a wrong method in the error shape', async () => {
