@@ -36,6 +36,7 @@ import {
   newId,
   parseChatRequest,
   parseCompletionRequest,
+  promptCharsLimit,
   type Endpoint,
   type ServedModel,
   type TextRequest,
@@ -133,7 +134,12 @@ export async function startHttpServer(server: Server, options: HttpOptions): Pro
     limits: o,
     reading,
     codec: options.codec,
-    model: { id: modelName, maxSeq: server.policy.maxSeq, created: Math.floor(Date.now() / 1000) },
+    model: {
+      id: modelName,
+      maxSeq: server.policy.maxSeq,
+      created: Math.floor(Date.now() / 1000),
+      ...promptLimit(options.codec, server.policy.maxSeq),
+    },
     metrics,
   };
   const httpServer = http.createServer(
@@ -233,6 +239,11 @@ export async function shutdown(server: Server, http: HttpHandle, drainMs: number
 }
 
 type Limits = ReturnType<typeof resolveOptions>;
+
+function promptLimit(codec: TextCodec | undefined, maxSeq: number): { maxPromptChars?: number } {
+  const max = codec === undefined ? undefined : promptCharsLimit(codec, maxSeq);
+  return max === undefined ? {} : { maxPromptChars: max };
+}
 
 /** What every request handler shares. */
 interface Context {

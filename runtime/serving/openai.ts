@@ -76,7 +76,34 @@ export interface ServedModel {
   maxSeq: number;
   /** Unix seconds when the server started (the model object's `created`). */
   created: number;
+  /** Longer prompt text cannot fit `maxSeq` tokens: refused before it is tokenized (see `promptCharsLimit`). */
+  maxPromptChars?: number;
 }
+
+/**
+ * The most characters a prompt that fits `maxSeq` tokens can have, when the codec tells its
+ * vocabulary size: `maxSeq` times twice its longest token's text (the margin covers bytes of
+ * one character split over tokens and normalizers). Tokenizing is synchronous and costs up
+ * to ~20 µs per character (a long run without spaces: 18 s for 1 MiB of "x" with Qwen3's
+ * tokenizer), so a body of text far longer than the model can read is refused before it
+ * holds the event loop. Decoding every id once takes ~0.3 s for a 150k vocabulary.
+ */
+export function promptCharsLimit(codec: TextCodec, maxSeq: number): number | undefined {
+  if (!longestToken.has(codec)) {
+    const vocab = (codec as { vocabSize?: unknown }).vocabSize;
+    let longest: number | undefined;
+    if (typeof vocab === 'number' && Number.isSafeInteger(vocab) && vocab > 0) {
+      longest = 1;
+      for (let id = 0; id < vocab; id++) longest = Math.max(longest, codec.decode([id], { skipSpecialTokens: false }).length);
+    }
+    longestToken.set(codec, longest);
+  }
+  const longest = longestToken.get(codec);
+  return longest === undefined ? undefined : maxSeq * 2 * longest;
+}
+
+/** Characters of each codec's longest token (once per codec: it decodes the whole vocabulary). */
+const longestToken = new WeakMap<TextCodec, number | undefined>();
 
 type Json = Record<string, unknown>;
 
@@ -112,7 +139,7 @@ export const COMPLETION_DEFAULT_MAX_TOKENS = 16;
 
 export function parseCompletionRequest(body: unknown, model: ServedModel, codec: TextCodec): TextRequest {
   const o = commonChecks(body, model);
-  const prompt = completionPrompt(o.prompt, codec);
+  const prompt = completionPrompt(o.prompt, (text) => encodeBounded(codec, text, model, 'prompt', true));
   return finishRequest('completion', o, prompt, 'prompt', model);
 }
 
@@ -135,7 +162,7 @@ export function parseChatRequest(body: unknown, model: ServedModel, codec: TextC
     throw new ApiError(400, 'invalid_messages', `the chat template refused the messages: ${errorText(err)}`, 'messages');
   }
   // The template writes the special tokens (BOS …) itself.
-  const prompt = codec.encode(text, { addSpecialTokens: false });
+  const prompt = encodeBounded(codec, text, model, 'messages', false);
   return finishRequest('chat', o, prompt, 'messages', model);
 }
 
@@ -226,10 +253,23 @@ function finishRequest(endpoint: Endpoint, o: Json, prompt: number[], promptPara
   };
 }
 
+function encodeBounded(codec: TextCodec, text: string, model: ServedModel, param: string, addSpecialTokens: boolean): number[] {
+  const max = model.maxPromptChars;
+  if (max !== undefined && text.length > max) {
+    throw new ApiError(
+      400,
+      'context_length_exceeded',
+      `this model's maximum context length is ${model.maxSeq} tokens; the ${param} has ${text.length} characters, more than any text of ${model.maxSeq} tokens (at most ${max} characters with this tokenizer)`,
+      param,
+    );
+  }
+  return codec.encode(text, { addSpecialTokens });
+}
+
 /** /v1/completions' prompt: text, token ids, or a list holding one of either (one prompt per request). */
-function completionPrompt(p: unknown, codec: TextCodec): number[] {
+function completionPrompt(p: unknown, encode: (text: string) => number[]): number[] {
   if (p === undefined || p === null) throw new ApiError(400, 'missing_field', '"prompt" is required', 'prompt');
-  if (typeof p === 'string') return codec.encode(p);
+  if (typeof p === 'string') return encode(p);
   if (!Array.isArray(p))
     throw new ApiError(
       400,
@@ -240,7 +280,7 @@ function completionPrompt(p: unknown, codec: TextCodec): number[] {
   if (p.length > 0 && p.every((t) => typeof t === 'number')) return tokenIds(p, 'prompt');
   if (p.length === 1) {
     const only: unknown = p[0];
-    if (typeof only === 'string') return codec.encode(only);
+    if (typeof only === 'string') return encode(only);
     if (Array.isArray(only) && only.every((t) => typeof t === 'number')) return tokenIds(only, 'prompt');
   }
   if (p.length > 1 && p.every((x) => typeof x === 'string' || Array.isArray(x)))

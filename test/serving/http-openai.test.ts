@@ -255,6 +255,9 @@ describe('OpenAI-compatible routes, through the official client', () => {
       [{ prompt: ['a', 'b'] }, 'prompt', /holds 2 prompts/],
       [{ prompt: 'Hello world. '.repeat(30) }, 'prompt', /maximum context length is 64/],
       [{ stream: 'yes' }, 'stream', /true or false/],
+      // Far longer than 64 tokens can be (Qwen3's longest token has 128 characters): refused before the tokenizer
+      // spends seconds on it.
+      [{ prompt: 'x'.repeat(300_000) }, 'prompt', /has 300000 characters, more than any text of 64 tokens \(at most 16384 characters/],
     ];
     for (const [extra, param, message] of cases) {
       const e = await failure(client.completions.create({ ...base, ...extra } as unknown as OpenAI.CompletionCreateParamsNonStreaming));
@@ -275,6 +278,9 @@ describe('OpenAI-compatible routes, through the official client', () => {
     );
     expect(chat).toBeInstanceOf(BadRequestError);
     expect(chat.param).toBe('tools');
+    const long = await failure(client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'x'.repeat(20_000) }] }));
+    expect(long).toMatchObject({ status: 400, code: 'context_length_exceeded', param: 'messages' });
+    expect(long.message).toMatch(/characters/);
     const role = await failure(client.chat.completions.create({ model: MODEL, messages: [{ role: 'robot', content: 'x' }] } as never));
     expect(role).toMatchObject({ status: 400, param: 'messages[0].role' });
     const image = await failure(
