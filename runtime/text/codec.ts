@@ -197,7 +197,10 @@ class HfTextCodec implements CheckpointTextCodec {
     return new IncrementalDecoder((ids) => this.decode(ids, opts));
   }
 
-  applyChatTemplate(messages: readonly ChatMessage[], opts: { addGenerationPrompt?: boolean } = {}): string {
+  applyChatTemplate(
+    messages: readonly ChatMessage[],
+    opts: { addGenerationPrompt?: boolean; variables?: Readonly<Record<string, unknown>> } = {},
+  ): string {
     if (!this.template)
       throw new TextCodecError(
         `${join(this.dir, 'tokenizer_config.json')} has no chat_template: this checkpoint takes plain text prompts, not chat messages`,
@@ -205,6 +208,7 @@ class HfTextCodec implements CheckpointTextCodec {
     try {
       return this.template.render({
         ...this.specialTokens,
+        ...opts.variables,
         messages: messages.map((m) => ({ ...m })),
         add_generation_prompt: opts.addGenerationPrompt ?? true,
       });
