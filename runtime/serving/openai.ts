@@ -154,9 +154,17 @@ export function parseChatRequest(body: unknown, model: ServedModel, codec: TextC
       'messages',
     );
   }
+  // vLLM's extension: more variables for the template (e.g. Qwen3's enable_thinking), as
+  // transformers' apply_chat_template(**kwargs) passes them.
+  const kwargs = o.chat_template_kwargs;
+  if (kwargs !== undefined && kwargs !== null && (typeof kwargs !== 'object' || Array.isArray(kwargs)))
+    throw new ApiError(400, 'invalid_type', '"chat_template_kwargs" must be an object of template variables', 'chat_template_kwargs');
   let text: string;
   try {
-    text = codec.applyChatTemplate(messages, { addGenerationPrompt: true });
+    text = codec.applyChatTemplate(messages, {
+      addGenerationPrompt: true,
+      ...(kwargs ? { variables: kwargs as Record<string, unknown> } : {}),
+    });
   } catch (err) {
     // The template's own checks (e.g. "roles must alternate") speak to the caller.
     throw new ApiError(400, 'invalid_messages', `the chat template refused the messages: ${errorText(err)}`, 'messages');

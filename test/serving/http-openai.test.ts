@@ -34,8 +34,10 @@ async function start(policy: Partial<BatchPolicy> = {}, engine: Partial<CpuEngin
   return { ...ctx, http, client, codec, vocab, expected };
 }
 
-const chatPrompt = (codec: TextCodec, messages: { role: 'system' | 'user'; content: string }[]) =>
-  codec.encode(codec.applyChatTemplate(messages, { addGenerationPrompt: true }), { addSpecialTokens: false });
+const chatPrompt = (codec: TextCodec, messages: { role: 'system' | 'user'; content: string }[], variables?: Record<string, unknown>) =>
+  codec.encode(codec.applyChatTemplate(messages, { addGenerationPrompt: true, ...(variables ? { variables } : {}) }), {
+    addSpecialTokens: false,
+  });
 
 /** The error a call rejects with (fails if it resolves). */
 async function failure(p: Promise<unknown>): Promise<APIError> {
@@ -117,6 +119,21 @@ describe('OpenAI-compatible routes, through the official client', () => {
       temperature: 0,
     });
     expect(parts.choices[0]!.message.content).toBe(want.text);
+
+    // vLLM's chat_template_kwargs reach the template: Qwen3 without thinking gets an empty <think> block.
+    const plain = chatPrompt(codec, messages, { enable_thinking: false });
+    expect(codec.decode(plain, { skipSpecialTokens: false })).toMatch(/<think>\n\n<\/think>\n\n$/);
+    const noThink = await client.chat.completions.create({
+      model: MODEL,
+      messages,
+      max_tokens: 10,
+      temperature: 0,
+      chat_template_kwargs: { enable_thinking: false },
+    } as OpenAI.ChatCompletionCreateParamsNonStreaming);
+    expect(noThink.usage!.prompt_tokens).toBe(plain.length);
+    expect(noThink.choices[0]!.message.content).toBe(expected(plain, 10).text);
+    const bad = await failure(client.chat.completions.create({ model: MODEL, messages, chat_template_kwargs: [1] } as never));
+    expect(bad).toMatchObject({ status: 400, param: 'chat_template_kwargs' });
   });
 
   it('streams the same text as the plain answer, ending with finish_reason, usage and [DONE]', async () => {
