@@ -399,6 +399,43 @@ describe('OpenAI-compatible routes, through the official client', () => {
     expect(server.stats().tokens.total).toBeLessThan(100);
   });
 
+  it('serves many streams at once, some abandoned mid-way: the rest get their exact text, every slot is freed', async () => {
+    const { client, server, engine, codec, expected } = await start({ maxBatch: 4, queue: 64 }, { decodeMs: 1 });
+    const run = async (i: number) => {
+      const prompt = `Stream number ${i}:`;
+      const ac = new AbortController();
+      const stream = await client.completions.create(
+        { model: MODEL, prompt, max_tokens: 12, temperature: 0, stream: true },
+        { signal: ac.signal },
+      );
+      let text = '';
+      let n = 0;
+      try {
+        for await (const chunk of stream) {
+          text += chunk.choices[0]?.text ?? '';
+          // Every third client leaves after its second event.
+          if (i % 3 === 0 && ++n === 2) ac.abort();
+        }
+      } catch {
+        // The client may raise its abort or just end the iteration.
+      }
+      if (ac.signal.aborted) return 'left';
+      expect(text).toBe(expected(codec.encode(prompt), 12).text);
+      return 'done';
+    };
+    const outcomes = await Promise.all(Array.from({ length: 16 }, (_, i) => run(i)));
+    const left = outcomes.filter((o) => o === 'left').length;
+    expect(outcomes.filter((o) => o === 'done').length).toBe(16 - left);
+    expect(left).toBeGreaterThan(0);
+    await waitFor(() => server.stats().active === 0 && engine.occupiedSlots().length === 0, 3000, 'slots freed');
+    const r = server.stats().requests;
+    // A client that left after the last token may still count as completed.
+    expect(r.completed + r.cancelled).toBe(16);
+    expect(r.cancelled).toBeLessThanOrEqual(left);
+    expect(r.cancelled).toBeGreaterThan(0);
+    expect(r.failed + r.rejected + r.deadline).toBe(0);
+  });
+
   it('keeps /health, /healthz and /v1/generate', async () => {
     const { http, engine } = await start();
     for (const path of ['/health', '/healthz']) {
