@@ -12,6 +12,7 @@
  * silently dropped.
  */
 import { randomUUID } from 'node:crypto';
+import { LIMITS } from '../../src/facts/limits.js';
 import { generateText } from '../text/generate.js';
 import type { ChatMessage, SamplingOptions, TextCodec } from '../text/types.js';
 import { DeadlineError, ServingError } from './errors.js';
@@ -65,6 +66,9 @@ export interface TextRequest {
   stream: boolean;
   /** stream_options.include_usage: a last chunk with the usage and no choices. */
   includeUsage: boolean;
+  /** vLLM's extensions: keep generating past EOS; more token ids that end the answer. */
+  ignoreEos: boolean;
+  stopTokenIds: number[];
   /** parplan's extension: the request's time budget, as `deadline_ms` of /v1/generate. */
   deadlineMs?: number;
 }
@@ -107,6 +111,12 @@ const longestToken = new WeakMap<TextCodec, number | undefined>();
 
 type Json = Record<string, unknown>;
 
+/** A value from the request as JSON, cut to LIMITS.messageArgChars: a message never echoes a megabyte back. */
+function quote(v: unknown): string {
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > LIMITS.messageArgChars ? `${text.slice(0, LIMITS.messageArgChars)}…` : text;
+}
+
 /**
  * Fields that change the answer in ways this server does not support, each with the
  * value(s) that mean "off" (sent by clients that fill in every default). Anything else → 400.
@@ -132,6 +142,9 @@ const REFUSED: readonly [field: string, isOff: (v: unknown) => boolean, why: str
   ],
   ['audio', () => false, 'audio output is not supported'],
   ['modalities', (v) => Array.isArray(v) && v.every((m) => m === 'text'), 'only text output is supported'],
+  // vLLM's sampling extensions that this sampler does not have.
+  ['repetition_penalty', (v) => v === 1, 'repetition_penalty is not supported (only 1)'],
+  ['min_p', (v) => v === 0, 'min_p is not supported (only 0)'],
 ];
 
 /** The OpenAI default of max_tokens for /v1/completions (chat: up to the sequence limit). */
@@ -185,7 +198,7 @@ function commonChecks(body: unknown, model: ServedModel): Json {
       throw new ApiError(
         404,
         'model_not_found',
-        `the model ${JSON.stringify(o.model)} does not exist; this server serves ${JSON.stringify(model.id)}`,
+        `the model ${quote(o.model)} does not exist; this server serves ${JSON.stringify(model.id)}`,
         'model',
       );
   }
@@ -247,6 +260,13 @@ function finishRequest(endpoint: Endpoint, o: Json, prompt: number[], promptPara
     if (!stream) throw new ApiError(400, 'invalid_value', '"stream_options" is only allowed with "stream": true', 'stream_options');
     includeUsage = optionalBoolean(so as Json, 'include_usage', 'stream_options.include_usage') ?? false;
   }
+  const ignoreEos = optionalBoolean(o, 'ignore_eos') ?? false;
+  let stopTokenIds: number[] = [];
+  if (o.stop_token_ids !== undefined && o.stop_token_ids !== null) {
+    if (!Array.isArray(o.stop_token_ids) || !o.stop_token_ids.every((t) => typeof t === 'number'))
+      throw new ApiError(400, 'invalid_type', '"stop_token_ids" must be an array of token ids', 'stop_token_ids');
+    stopTokenIds = tokenIds(o.stop_token_ids as number[], 'stop_token_ids');
+  }
   const deadline = optionalNumber(o, 'deadline_ms', Number.MIN_VALUE, Infinity);
   return {
     endpoint,
@@ -257,6 +277,8 @@ function finishRequest(endpoint: Endpoint, o: Json, prompt: number[], promptPara
     sampling,
     stream,
     includeUsage,
+    ignoreEos,
+    stopTokenIds,
     ...(deadline !== undefined ? { deadlineMs: deadline } : {}),
   };
 }
@@ -322,7 +344,7 @@ function chatMessages(m: unknown): ChatMessage[] {
       throw new ApiError(400, 'invalid_type', `${at} must be an object { "role", "content" }`, at);
     const { role, content } = msg as Json;
     if (typeof role !== 'string' || !ROLES.includes(role))
-      throw new ApiError(400, 'invalid_value', `${at}.role = ${JSON.stringify(role)}: one of ${ROLES.join(', ')}`, `${at}.role`);
+      throw new ApiError(400, 'invalid_value', `${at}.role = ${quote(role)}: one of ${ROLES.join(', ')}`, `${at}.role`);
     return { role: role as ChatMessage['role'], content: messageContent(content, `${at}.content`) };
   });
 }
@@ -335,7 +357,7 @@ function messageContent(c: unknown, at: string): string {
       .map((part: unknown, j) => {
         const p = part as Json | null;
         if (typeof p !== 'object' || p === null || p.type !== 'text' || typeof p.text !== 'string') {
-          const kind = typeof p === 'object' && p !== null && typeof p.type === 'string' ? ` of type ${JSON.stringify(p.type)}` : '';
+          const kind = typeof p === 'object' && p !== null && typeof p.type === 'string' ? ` of type ${quote(p.type)}` : '';
           throw new ApiError(
             400,
             'unsupported_value',
@@ -414,6 +436,8 @@ export async function generateRequest(
   const r = await generateText(server, codec, req.prompt, {
     maxNewTokens: req.maxNewTokens,
     stop: req.stopStrings,
+    ...(req.stopTokenIds.length > 0 ? { stopTokens: req.stopTokenIds } : {}),
+    ...(req.ignoreEos ? { ignoreEos: true } : {}),
     sampling: req.sampling,
     signal,
     ...(req.deadlineMs !== undefined ? { deadlineMs: req.deadlineMs } : {}),

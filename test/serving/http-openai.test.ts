@@ -252,6 +252,21 @@ describe('OpenAI-compatible routes, through the official client', () => {
     const r = await client.completions.create({ model: MODEL, prompt: ids, max_tokens: 10, temperature: 0 });
     expect(r.choices[0]).toMatchObject({ text: base.codec.decode(ref.tokens.slice(0, 4)), finish_reason: 'stop' });
     expect(r.usage!.completion_tokens).toBe(4);
+    // vLLM's ignore_eos generates past it; its stop_token_ids end the answer like EOS ids.
+    const past = await client.completions.create({ model: MODEL, prompt: ids, max_tokens: 10, temperature: 0, ignore_eos: true } as never);
+    expect((past as OpenAI.Completion).choices[0]).toMatchObject({ text: base.codec.decode(ref.tokens), finish_reason: 'length' });
+    const byId = await client.completions.create({
+      model: MODEL,
+      prompt: ids,
+      max_tokens: 10,
+      temperature: 0,
+      ignore_eos: true,
+      stop_token_ids: [ref.tokens[1]],
+    } as never);
+    expect((byId as OpenAI.Completion).choices[0]).toMatchObject({
+      text: base.codec.decode(ref.tokens.slice(0, 2)),
+      finish_reason: 'stop',
+    });
   });
 
   it('refuses what it cannot do with 400 naming the field, an unknown model with 404; ignores unknown fields', async () => {
@@ -272,6 +287,8 @@ describe('OpenAI-compatible routes, through the official client', () => {
       [{ prompt: ['a', 'b'] }, 'prompt', /holds 2 prompts/],
       [{ prompt: 'Hello world. '.repeat(30) }, 'prompt', /maximum context length is 64/],
       [{ stream: 'yes' }, 'stream', /true or false/],
+      [{ repetition_penalty: 1.1 }, 'repetition_penalty', /not supported/],
+      [{ stop_token_ids: [-1] }, 'stop_token_ids', /not a token id/],
       // Far longer than 64 tokens can be (Qwen3's longest token has 128 characters): refused before the tokenizer
       // spends seconds on it.
       [{ prompt: 'x'.repeat(300_000) }, 'prompt', /has 300000 characters, more than any text of 64 tokens \(at most 16384 characters/],
@@ -311,6 +328,9 @@ describe('OpenAI-compatible routes, through the official client', () => {
     const missing = await failure(client.completions.create({ ...base, model: 'gpt-4' }));
     expect(missing).toBeInstanceOf(NotFoundError);
     expect(missing).toMatchObject({ status: 404, code: 'model_not_found', param: 'model' });
+    // A long value is quoted by its start only.
+    const longName = await failure(client.completions.create({ ...base, model: 'm'.repeat(100_000) }));
+    expect(longName.message.length).toBeLessThan(400);
 
     // Fields it does not know are ignored, as OpenAI-compatible servers do.
     const r = await client.completions.create({ ...base, temperature: 0, user: 'me', some_vendor_field: { x: 1 } } as never);
