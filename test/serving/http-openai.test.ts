@@ -11,7 +11,7 @@ import type { BatchPolicy } from '../../runtime/serving/policy.js';
 import { cpuReference, type CpuEngineOptions } from '../../runtime/testing/cpu-engine.js';
 import type { TextCodec } from '../../runtime/text/types.js';
 import { setup, sleep, waitFor } from './helpers.js';
-import { testCodec } from './text-codec.js';
+import { llama3WithBos, testCodec } from './text-codec.js';
 
 const MODEL = 'tiny-qwen';
 const handles: HttpHandle[] = [];
@@ -20,7 +20,7 @@ afterEach(async () => {
 });
 
 async function start(policy: Partial<BatchPolicy> = {}, engine: Partial<CpuEngineOptions> = {}, codec: TextCodec = testCodec().codec) {
-  const vocab = testCodec().vocabSize;
+  const vocab = (codec as { vocabSize?: number }).vocabSize ?? testCodec().vocabSize;
   const ctx = setup(policy, { vocabSize: vocab, ...engine }, { vocabSize: vocab });
   const http = await startHttpServer(ctx.server, { port: 0, codec, modelName: MODEL });
   handles.push(http);
@@ -134,6 +134,23 @@ describe('OpenAI-compatible routes, through the official client', () => {
     expect(noThink.choices[0]!.message.content).toBe(expected(plain, 10).text);
     const bad = await failure(client.chat.completions.create({ model: MODEL, messages, chat_template_kwargs: [1] } as never));
     expect(bad).toMatchObject({ status: 400, param: 'chat_template_kwargs' });
+  });
+
+  it('encodes a chat prompt without adding the special tokens the template already wrote (one BOS with Llama 3)', async () => {
+    const llama = testCodec(llama3WithBos()).codec;
+    const { client, expected } = await start({}, {}, llama);
+    const messages = [{ role: 'user' as const, content: 'Hello there.' }];
+    const ids = chatPrompt(llama, messages);
+    const bos = llama.encode('x')[0]!;
+    expect(ids[0]).toBe(bos);
+    expect(ids.filter((t) => t === bos)).toHaveLength(1);
+    const r = await client.chat.completions.create({ model: MODEL, messages, max_tokens: 6, temperature: 0 });
+    expect(r.usage!.prompt_tokens).toBe(ids.length);
+    expect(r.choices[0]!.message.content).toBe(expected(ids, 6).text);
+    // A completion prompt gets the tokenizer's BOS, as Hugging Face's encode does.
+    const c = await client.completions.create({ model: MODEL, prompt: 'Hello there.', max_tokens: 6, temperature: 0 });
+    expect(c.usage!.prompt_tokens).toBe(llama.encode('Hello there.').length);
+    expect(llama.encode('Hello there.')[0]).toBe(bos);
   });
 
   it('streams the same text as the plain answer, ending with finish_reason, usage and [DONE]', async () => {
