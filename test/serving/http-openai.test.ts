@@ -355,7 +355,8 @@ describe('OpenAI-compatible routes, through the official client', () => {
   });
 
   it('answers 429 when the queue is full, 504 past a deadline, 503 when closed, 501 without a tokenizer', async () => {
-    const { client, server, http } = await start({ maxBatch: 1, queue: 0 }, { decodeMs: 3 });
+    // Decode steps slow enough (100 × 10 ms) that the mid-stream deadline falls after the first token even on a loaded machine.
+    const { client, server, http } = await start({ maxBatch: 1, queue: 0 }, { decodeMs: 10 });
     const first = client.completions.create({ model: MODEL, prompt: 'a', max_tokens: 40, temperature: 0 });
     await waitFor(() => server.stats().active === 1, 2000, 'admission');
     const full = await failure(client.completions.create({ model: MODEL, prompt: 'b', max_tokens: 1 }));
@@ -367,14 +368,14 @@ describe('OpenAI-compatible routes, through the official client', () => {
     const late = await failure(client.completions.create({ model: MODEL, prompt: 'c', max_tokens: 100, deadline_ms: 20 } as never));
     expect(late).toMatchObject({ status: 504, code: 'deadline_exceeded', type: 'timeout_error' });
     // A stream whose deadline passes mid-way: the error arrives as an event the client raises.
-    const stream = await client.completions.create({ model: MODEL, prompt: 'c', max_tokens: 100, stream: true, deadline_ms: 150 } as never);
+    const stream = await client.completions.create({ model: MODEL, prompt: 'c', max_tokens: 100, stream: true, deadline_ms: 500 } as never);
     let got = '';
     const mid = await failure(
       (async () => {
         for await (const chunk of stream as unknown as AsyncIterable<OpenAI.Completion>) got += chunk.choices[0]?.text ?? '';
       })(),
     );
-    expect(mid.message).toMatch(/deadline of 150 ms passed/);
+    expect(mid.message).toMatch(/deadline of 500 ms passed/);
     expect(got.length).toBeGreaterThan(0);
 
     await server.close();
