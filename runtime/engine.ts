@@ -4,16 +4,20 @@
  * decode step over any set of occupied slots (iteration-level batching: sequences
  * join and leave between steps). An engine with several data-parallel replicas may
  * also prefill slots of different replicas at the same time (`prefillMany`). The WebGPU executor implements it; tests use a
- * CPU engine. Sampling is greedy (argmax) inside the engine, so only token ids
- * cross the device boundary.
+ * CPU engine. Tokens are chosen greedily (argmax) inside the engine, so only token ids
+ * cross the device boundary — unless a sequence samples: then its entry carries a
+ * `Sampler` and the engine hands that sequence's row of logits to it on the host.
  */
 export interface Engine {
   /** KV-cache slots: the most sequences decoded together (the plan's max_batch). */
   readonly slots: number;
   /** The most tokens one sequence may hold, prompt and output (the plan's seq). */
   readonly maxSeq: number;
-  /** Run `prompt` into `slot` (positions 0 … prompt.length − 1); resolves to the first generated token. */
-  prefill(slot: number, prompt: readonly number[]): Promise<number>;
+  /**
+   * Run `prompt` into `slot` (positions 0 … prompt.length − 1); resolves to the first
+   * generated token: the argmax, or what `sample` picks from the last token's logits.
+   */
+  prefill(slot: number, prompt: readonly number[], sample?: Sampler): Promise<number>;
   /**
    * Optional, with `replicaOf`: prefill several slots in one call, one promise per entry
    * (in entry order), each resolving to that entry's first token or rejecting with its
@@ -48,13 +52,24 @@ export interface Engine {
 export interface PrefillEntry {
   slot: number;
   prompt: readonly number[];
+  /** Chooses the first token from the logits (absent: argmax). */
+  sample?: Sampler;
 }
 
 export interface DecodeEntry {
   slot: number;
   token: number;
   position: number;
+  /** Chooses the next token from the logits (absent: argmax). */
+  sample?: Sampler;
 }
+
+/**
+ * A sequence's token choice on the host: given its row of logits, exactly `vocab` long
+ * (the padding columns of a padded vocabulary removed), returns a token id below `vocab`.
+ * The server makes one per sampling request (runtime/text/sampling.ts), holding its random stream.
+ */
+export type Sampler = (logits: Float32Array) => number;
 
 export class EngineLostError extends Error {
   constructor(reason: string) {

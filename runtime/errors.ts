@@ -6,7 +6,18 @@
  */
 import { graphProblemsText, type GraphProblem } from '../src/graph/validate.js';
 
-export type RuntimeInputErrorCode = 'invalid_graph' | 'invalid_options' | 'invalid_tokens' | 'invalid_batch' | 'runtime_closed';
+export type RuntimeInputErrorCode =
+  | 'invalid_graph'
+  | 'invalid_options'
+  /** The checkpoint directory's config.json describes another model than the graph's, or cannot be read (runtime/weights/config.ts). */
+  | 'invalid_checkpoint'
+  | 'invalid_tokens'
+  | 'invalid_batch'
+  | 'runtime_closed'
+  /** The tokenizer files (tokenizer.json, tokenizer_config.json …) are missing, too large or malformed, or do not fit the model. */
+  | 'invalid_tokenizer'
+  /** A text prompt, but the runtime has no tokenizer (`RuntimeOptions.tokenizer`, or a checkpoint directory with tokenizer.json). */
+  | 'no_tokenizer';
 
 export class RuntimeInputError extends Error {
   constructor(

@@ -5,6 +5,7 @@
  *
  *   const rt = await createRuntime(graph, { weights: 'random:1' });
  *   const { tokens } = await rt.generate([1, 2, 3], { maxNewTokens: 16 });
+ *   const { text } = await rt.generate('Hello', { maxNewTokens: 16 });   // with a tokenizer (docs/runtime.md)
  *   const server = rt.serve();           // batching server (docs/serving.md)
  *   await rt.close();
  */
@@ -12,20 +13,25 @@ import type { Graph } from '../src/graph/types.js';
 import { groupIndex, groupsAlong, meshOf } from '../src/mesh.js';
 import { kvCacheTensor } from './allocate.js';
 import { openDevices, type DeviceOptions, type RankDevice } from './device.js';
-import { EngineLostError, type DecodeEntry, type Engine, type PrefillEntry } from './engine.js';
+import { EngineLostError, type DecodeEntry, type Engine, type PrefillEntry, type Sampler } from './engine.js';
 import { describeValue, RuntimeInputError, tokenProblem } from './errors.js';
 import { argmaxRows, assertServingGraph, prepareDevice, Replica, type DeviceState } from './executor.js';
 import { createServer, policyFromPlan, type GenerateOptions, type GenerateResult, type Server } from './serving/index.js';
 import type { BatchCheck, GraphInput, NewTokensCheck, Prompts, ServingCheck } from './typed.js';
 import type { Trace } from './trace.js';
+import { checkCheckpointConfig, CheckpointConfigError } from './weights/config.js';
 import { parseWeightsSource, type WeightsSource } from './weights/load.js';
+import { hasTokenizer, loadTextCodec, TextCodecError } from './text/codec.js';
+import { generateText, type TextGenerateOptions, type TextGenerateResult } from './text/generate.js';
+import type { TextCodec } from './text/types.js';
 
 export * from './serving/index.js';
-export type { Engine, DecodeEntry, PrefillEntry } from './engine.js';
+export type { Engine, DecodeEntry, PrefillEntry, Sampler } from './engine.js';
 export { EngineLostError } from './engine.js';
 export { AllocationError } from './allocate.js';
 export { RuntimeInputError, type RuntimeInputErrorCode } from './errors.js';
 export type * from './typed.js';
+export * from './text/index.js';
 export { Trace, type Span, type SpanKind } from './trace.js';
 
 export interface RuntimeOptions extends DeviceOptions {
@@ -54,6 +60,19 @@ export interface RuntimeOptions extends DeviceOptions {
    * the tensor's name and the first such element; `serve --allow-nonfinite`).
    */
   allowNonfinite?: boolean;
+  /**
+   * Called with each warning about the weights, before anything is allocated: a checkpoint
+   * directory without config.json, whose model could not be checked against the graph's
+   * (default: process.emitWarning).
+   */
+  onWarning?: (message: string) => void;
+  /**
+   * The tokenizer for text prompts (`generate('…')`): a checkpoint directory holding
+   * tokenizer.json and tokenizer_config.json (runtime/text/codec.ts), or a TextCodec.
+   * Default: the weights' directory when `weights` names one directory that holds
+   * tokenizer.json; else none (text prompts are refused; token ids still work).
+   */
+  tokenizer?: string | TextCodec;
 }
 
 /**
@@ -85,6 +104,8 @@ export interface MemoryReportRow {
 /** `G`: the graph's type; a generated module's literal graph makes misuse a type error (runtime/typed.ts). */
 export class Runtime<G extends GraphInput = Graph> {
   readonly engine: WebgpuEngine;
+  /** The tokenizer and chat template for text (RuntimeOptions.tokenizer), when there is one. */
+  codec: TextCodec | undefined;
   private server: Server | undefined;
   private closed = false;
 
@@ -189,12 +210,38 @@ export class Runtime<G extends GraphInput = Graph> {
     return this.server;
   }
 
-  /** One generation through the batching server; every misuse is a rejected promise (never a synchronous throw). */
-  generate<const N extends number>(
-    prompt: readonly number[],
-    opts: GenerateOptions & { maxNewTokens: N & NewTokensCheck<G, N> },
-  ): Promise<GenerateResult> {
+  /**
+   * One generation through the batching server; every misuse is a rejected promise (never a
+   * synchronous throw). A text prompt is encoded with the runtime's tokenizer (`codec`) and
+   * answered with text (runtime/text/generate.ts: stop strings, EOS); token ids get token ids.
+   */
+  // One signature, not overloads: a maxNewTokens past the plan's seq stays the plain type error (TS2322) that names it.
+  generate<const N extends number, const P extends string | readonly number[] = readonly number[]>(
+    prompt: P,
+    opts: ([P] extends [string] ? TextGenerateOptions : GenerateOptions) & { maxNewTokens: N & NewTokensCheck<G, N> },
+  ): Promise<[P] extends [string] ? TextGenerateResult : GenerateResult> {
+    return this.generateAny(prompt, opts) as Promise<[P] extends [string] ? TextGenerateResult : GenerateResult>;
+  }
+
+  private generateAny(
+    prompt: string | readonly number[],
+    opts: GenerateOptions | TextGenerateOptions,
+  ): Promise<GenerateResult | TextGenerateResult> {
     if (this.closed) return Promise.reject(closedError('generate'));
+    if (typeof prompt === 'string') {
+      if (!this.codec)
+        return Promise.reject(
+          new RuntimeInputError(
+            'no_tokenizer',
+            'generate: a text prompt needs a tokenizer: pass RuntimeOptions.tokenizer (a checkpoint directory with tokenizer.json and tokenizer_config.json), or give token ids',
+          ),
+        );
+      try {
+        return generateText(this.serve(), this.codec, prompt, opts as TextGenerateOptions);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
     const given: unknown = prompt;
     // The server checks the ids (InvalidRequestError); a prompt that is no array at all is the caller's mistake.
     if (!Array.isArray(given))
@@ -202,7 +249,7 @@ export class Runtime<G extends GraphInput = Graph> {
         new RuntimeInputError('invalid_tokens', `generate: the prompt must be an array of token ids, not ${describeValue(given)}`),
       );
     try {
-      return this.serve().generate([...prompt], opts);
+      return this.serve().generate([...prompt], opts as GenerateOptions);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -244,6 +291,15 @@ export async function createRuntime<const G extends GraphInput = Graph>(
   const graph = input as Graph; // read-only from here on: the runtime never writes to the graph
   assertServingGraph(graph); // src/graph/validate.ts checkServingGraph, before any device is opened
   const weights = typeof opts.weights === 'string' ? parseWeightsSource(opts.weights) : opts.weights;
+  // A checkpoint directory's config.json against the graph's model, before any device is opened.
+  try {
+    const { warnings } = checkCheckpointConfig(graph, weights);
+    for (const w of warnings) (opts.onWarning ?? ((m: string) => process.emitWarning(m, 'ParplanWarning')))(w);
+  } catch (e) {
+    if (e instanceof CheckpointConfigError) throw new RuntimeInputError('invalid_checkpoint', e.message);
+    throw e;
+  }
+  const codec = textCodec(opts.tokenizer, weights, graph.model.vocab);
   const devices = opts.devices ?? (await openDevices(graph.devices.length, opts));
   if (devices.length < graph.devices.length)
     throw new RuntimeInputError('invalid_options', `the graph has ${graph.devices.length} ranks but ${devices.length} devices were given`);
@@ -273,7 +329,32 @@ export async function createRuntime<const G extends GraphInput = Graph>(
     }));
     replicas.push(new Replica(d, stages, graph));
   }
-  return new Runtime<G>(graph, replicas, states, opts.overlap ?? true);
+  const runtime = new Runtime<G>(graph, replicas, states, opts.overlap ?? true);
+  runtime.codec = codec;
+  return runtime;
+}
+
+/** The runtime's tokenizer (RuntimeOptions.tokenizer), read before any device is opened. */
+function textCodec(option: RuntimeOptions['tokenizer'], weights: WeightsSource, vocab: number): TextCodec | undefined {
+  let dir: string | undefined;
+  if (typeof option === 'string') dir = option;
+  else if (option !== undefined) {
+    if (typeof option !== 'object' || option === null || typeof option.encode !== 'function')
+      throw new RuntimeInputError('invalid_options', `options.tokenizer must be a directory or a TextCodec, not ${describeValue(option)}`);
+    return option;
+  } else if (weights.kind === 'safetensors' && weights.paths.length === 1 && hasTokenizer(weights.paths[0]!)) dir = weights.paths[0]!;
+  if (dir === undefined) return undefined;
+  try {
+    const codec = loadTextCodec(dir);
+    if (codec.vocabSize > vocab)
+      throw new TextCodecError(
+        `${dir}: the tokenizer has ids up to ${codec.vocabSize - 1}, but the model's vocabulary has ${vocab} tokens: this tokenizer is not the model's`,
+      );
+    return codec;
+  } catch (e) {
+    if (e instanceof TextCodecError) throw new RuntimeInputError('invalid_tokenizer', e.message);
+    throw e;
+  }
 }
 
 function closedError(call: string): RuntimeInputError {
@@ -382,8 +463,12 @@ export class WebgpuEngine implements Engine {
     return out;
   }
 
-  prefill(slot: number, prompt: readonly number[]): Promise<number> {
-    return this.timed(async () => argmaxRows(await this.prefillLogits(slot, prompt), 1, this.graph.model.vocab)[0]!);
+  /** The first token: the argmax, or `sample`'s pick from the last token's logits (vocab columns, padding removed). */
+  prefill(slot: number, prompt: readonly number[], sample?: Sampler): Promise<number> {
+    return this.timed(async () => {
+      const logits = await this.prefillLogits(slot, prompt);
+      return sample ? sample(logits.subarray(0, this.graph.model.vocab)) : argmaxRows(logits, 1, this.graph.model.vocab)[0]!;
+    });
   }
 
   /**
@@ -392,10 +477,10 @@ export class WebgpuEngine implements Engine {
    * time; without, entries run one after another in the order given.
    */
   prefillMany(entries: readonly PrefillEntry[]): Promise<number>[] {
-    if (this.overlap) return entries.map((e) => this.prefill(e.slot, e.prompt));
+    if (this.overlap) return entries.map((e) => this.prefill(e.slot, e.prompt, e.sample));
     let previous: Promise<unknown> = Promise.resolve();
     return entries.map((e) => {
-      const run = previous.then(() => this.prefill(e.slot, e.prompt));
+      const run = previous.then(() => this.prefill(e.slot, e.prompt, e.sample));
       previous = run.catch(() => {});
       return run;
     });
@@ -421,7 +506,12 @@ export class WebgpuEngine implements Engine {
             slots: items.map((i) => i.entry.slot % this.perReplica),
           }),
         );
-        argmaxRows(res.logits, res.rows, this.graph.model.vocab).forEach((tok, k) => (out[items[k]!.index] = tok));
+        const vocab = this.graph.model.vocab;
+        argmaxRows(res.logits, res.rows, vocab).forEach((tok, k) => {
+          // A sampling sequence draws from its own row (the rows hold vocab columns, padding removed).
+          const sample = items[k]!.entry.sample;
+          out[items[k]!.index] = sample ? sample(res.logits.subarray(k * vocab, (k + 1) * vocab)) : tok;
+        });
       };
       // Each replica decodes its own sequences; with overlap they do so at the same time.
       if (this.overlap) await Promise.all([...byReplica].map(step));

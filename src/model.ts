@@ -84,6 +84,8 @@ export interface MoeMlp {
   sharedGate: boolean;
   /** The router has a per-expert bias (gpt-oss's router bias, DeepSeek-V3's score-correction bias). */
   routerBias: boolean;
+  /** The top-k routing weights are renormalized to sum to 1 (Mixtral; Qwen's norm_topk_prob); false: softmax probabilities as they are. */
+  normTopK: boolean;
 }
 
 export type MlpSpec = DenseMlp | MoeMlp;
@@ -124,6 +126,16 @@ export interface Model {
   qkNorm?: boolean;
   /** RoPE scaling for long contexts (no memory effect; the runtime and the exports carry it); absent: none. */
   ropeScaling?: RopeScaling;
+  /** Attention scores soft-capped, cap · tanh(s / cap), before the softmax (Gemma-2); absent: none. */
+  attnSoftcap?: number;
+  /** Output logits soft-capped, cap · tanh(z / cap) (Gemma-2); absent: none. */
+  logitSoftcap?: number;
+  /** Scores are scaled by queryPreAttnScalar^−½ (Gemma); absent: head_dim^−½. */
+  queryPreAttnScalar?: number;
+  /** Token embeddings × √hidden, rounded to the weights' dtype (Gemma); absent: false. */
+  scaleEmbeddings?: boolean;
+  /** RMSNorms scale by normOffset + weight (Gemma: 1); absent: 0. */
+  normOffset?: number;
   /** Weights stored quantized (linear layers of the transformer; embeddings stay in `dtype`); absent: none. */
   quant?: Quantization;
   positions: Positions;
@@ -354,6 +366,11 @@ export interface ModelSizes {
   normEps?: number;
   ropeTheta?: number;
   ropeScaling?: RopeScaling;
+  attnSoftcap?: number | undefined;
+  logitSoftcap?: number | undefined;
+  queryPreAttnScalar?: number | undefined;
+  scaleEmbeddings?: boolean;
+  normOffset?: number;
   /** Sliding-window attention on every layer, or with slidingWindowPattern on all but every n-th. */
   slidingWindow?: number;
   /** Layers n−1, 2n−1, … attend to the whole context (Gemma's sliding_window_pattern). */
@@ -369,6 +386,8 @@ export interface ModelSizes {
     sharedFfn?: number;
     sharedGate?: boolean;
     routerBias?: boolean;
+    /** Default true. */
+    normTopK?: boolean;
     /** Leading layers with a dense MLP of width ffn (default 0). */
     denseLayers?: number;
   };
@@ -420,6 +439,7 @@ export function buildModel(arch: Arch, s: ModelSizes): Model {
     sharedFfn: s.moe.sharedFfn ?? s.moe.expertFfn,
     sharedGate: s.moe.sharedGate ?? false,
     routerBias: s.moe.routerBias ?? false,
+    normTopK: s.moe.normTopK ?? true,
   };
   const pattern = s.slidingWindowPattern;
   const attentionAt = (l: number) => (pattern !== undefined && (l + 1) % pattern === 0 ? full : windowed);
@@ -443,6 +463,11 @@ export function buildModel(arch: Arch, s: ModelSizes): Model {
     normEps: s.normEps ?? DEFAULT_NORM_EPS,
     ropeTheta: s.ropeTheta ?? DEFAULT_ROPE_THETA,
     ...(s.ropeScaling ? { ropeScaling: s.ropeScaling } : {}),
+    ...(s.attnSoftcap !== undefined ? { attnSoftcap: s.attnSoftcap } : {}),
+    ...(s.logitSoftcap !== undefined ? { logitSoftcap: s.logitSoftcap } : {}),
+    ...(s.queryPreAttnScalar !== undefined ? { queryPreAttnScalar: s.queryPreAttnScalar } : {}),
+    ...(s.scaleEmbeddings ? { scaleEmbeddings: true } : {}),
+    ...(s.normOffset ? { normOffset: s.normOffset } : {}),
     ...(s.quant ? { quant: s.quant } : {}),
     layer,
     ...(overrides.length > 0 ? { overrides } : {}),

@@ -5,7 +5,14 @@
  */
 
 export type ServingErrorCode =
-  'invalid_request' | 'queue_full' | 'server_closed' | 'device_lost' | 'cancelled' | 'deadline_exceeded' | 'engine_error';
+  | 'invalid_request'
+  | 'queue_full'
+  | 'server_closed'
+  | 'device_lost'
+  | 'cancelled'
+  | 'deadline_exceeded'
+  | 'engine_error'
+  | 'callback_failed';
 
 export abstract class ServingError extends Error {
   abstract readonly code: ServingErrorCode;
@@ -103,5 +110,18 @@ export class EngineError extends ServingError {
   ) {
     super(`the engine's ${call} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     this.name = 'EngineError';
+  }
+}
+
+/** The request's own `onToken` callback threw; the request ends with this (the cause is the thrown value), the rest carry on. */
+export class CallbackError extends ServingError {
+  readonly code = 'callback_failed';
+  readonly status = 500;
+  constructor(
+    readonly tokens: readonly number[],
+    cause: unknown,
+  ) {
+    super(`the request's onToken callback threw: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'CallbackError';
   }
 }

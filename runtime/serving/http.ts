@@ -1,22 +1,46 @@
 /**
- * The HTTP front of a batching server (Node's `http`, no dependencies). JSON in, JSON out:
+ * The HTTP front of a batching server (Node's `http`; prom-client for /metrics). JSON in,
+ * JSON out, and the OpenAI-compatible routes that vLLM, TGI and llama.cpp's server speak:
  *
+ *   POST /v1/completions       OpenAI completions (prompt text or token ids); `stream: true` → server-sent events
+ *   POST /v1/chat/completions  OpenAI chat (messages through the checkpoint's chat template); `stream: true` too
+ *   GET  /v1/models, /v1/models/{id}   the served model
  *   POST /v1/generate  { "prompt": [ints], "max_new_tokens": n, "stop"?: [ints], "deadline_ms"?: n }
  *                      → 200 { "tokens": [ints], "finish": "length" | "stop" }
  *   GET  /v1/stats     → 200 the server's stats()
- *   GET  /healthz      → 200 { "status": "ok" } or 503 { "status": "unhealthy" | "closed", … }
+ *   GET  /health, /healthz → 200 { "status": "ok" } or 503 { "status": "unhealthy" | "closed", … }
+ *   GET  /metrics      Prometheus text (runtime/serving/metrics.ts)
  *
- * Errors are `{ "error": { "code", "message" } }`: 400 invalid JSON or input, 404, 405,
- * 408 request too slow, 413 body too large, 429 queue full, 499 cancelled, 500 engine
- * failure, 503 closed or device lost, 504 deadline (with the partial `tokens`). A client that
- * disconnects before its answer cancels the request. Listens on loopback unless told
- * otherwise. Every client is bounded in time (headers, body, whole request, keep-alive) and
- * in number (a connection cap): the limits are in src/facts/limits.ts, docs/security.md.
+ * Errors are OpenAI's `{ "error": { "message", "type", "param", "code" } }`: 400 invalid JSON
+ * or input (`param` names the field), 404 route or model, 405, 408 request too slow, 413
+ * body too large, 429 queue full, 499 cancelled, 500 engine failure, 501 no tokenizer, 503
+ * closed or device lost, 504 deadline (/v1/generate adds the partial `tokens`). A client
+ * that disconnects before its answer is complete (mid-stream too) cancels the request.
+ * Listens on loopback unless told otherwise. Every client is bounded in time (headers,
+ * body, whole request, keep-alive) and in number (a connection cap): the limits are in
+ * src/facts/limits.ts, docs/security.md. The protocol details are runtime/serving/openai.ts.
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { LIMITS } from '../../src/facts/limits.js';
-import { DeadlineError, ServingError } from './errors.js';
+import type { TextCodec } from '../text/types.js';
+import { DeadlineError } from './errors.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import {
+  ApiError,
+  apiErrorOf,
+  chunkBody,
+  completionBody,
+  generateRequest,
+  modelObject,
+  newId,
+  parseChatRequest,
+  parseCompletionRequest,
+  promptCharsLimit,
+  type Endpoint,
+  type ServedModel,
+  type TextRequest,
+} from './openai.js';
 import type { GenerateOptions, Server } from './server.js';
 
 export interface HttpOptions {
@@ -36,6 +60,10 @@ export interface HttpOptions {
   keepAliveTimeoutMs?: number;
   /** Most connections open at once (default LIMITS.httpMaxConnections); more are closed as they are accepted. */
   maxConnections?: number;
+  /** The checkpoint's tokenizer and chat template; without it the text routes answer 501. */
+  codec?: TextCodec;
+  /** The model id of /v1/models and the `model` field (default 'parplan'; `parplan serve`: the graph's model name or --served-model-name). */
+  modelName?: string;
 }
 
 export interface CloseHttpOptions {
@@ -51,6 +79,8 @@ export interface HttpHandle {
   readonly server: http.Server;
   /** Connections open now, and connections refused at the cap since the start. */
   connections(): { open: number; refused: number };
+  /** The Prometheus metrics of /metrics (a registry of this server's own). */
+  readonly metrics: Metrics;
   /**
    * Stops listening; ends at once the connections that are idle or still sending their
    * request (a half-sent body cannot become a generation), the others after their
@@ -62,7 +92,7 @@ export interface HttpHandle {
 const GENERATE_FIELDS = ['prompt', 'max_new_tokens', 'stop', 'deadline_ms'] as const;
 
 /** The options with their defaults, or a RangeError naming the bad one. */
-function resolveOptions(options: HttpOptions): Required<Omit<HttpOptions, 'port' | 'host'>> {
+function resolveOptions(options: HttpOptions): Required<Omit<HttpOptions, 'port' | 'host' | 'codec' | 'modelName'>> {
   const headersTimeoutMs = options.headersTimeoutMs ?? LIMITS.httpHeadersTimeoutMs;
   const o = {
     maxBodyBytes: options.maxBodyBytes ?? LIMITS.httpBodyBytes,
@@ -88,6 +118,10 @@ function resolveOptions(options: HttpOptions): Required<Omit<HttpOptions, 'port'
 export async function startHttpServer(server: Server, options: HttpOptions): Promise<HttpHandle> {
   const host = options.host ?? '127.0.0.1';
   const o = resolveOptions(options);
+  const modelName = options.modelName ?? 'parplan';
+  if (typeof modelName !== 'string' || modelName === '')
+    throw new RangeError(`startHttpServer: modelName must be a non-empty string, got ${JSON.stringify(modelName)}`);
+  const metrics = createMetrics(server);
   // Requests in flight per connection, so that close() can end every connection that
   // serves none (idle keep-alive ones, and ones opened but never used) at once.
   const connections = new Map<Socket, number>();
@@ -95,6 +129,19 @@ export async function startHttpServer(server: Server, options: HttpOptions): Pro
   const reading = new Set<http.IncomingMessage>();
   let closing = false;
   let refused = 0;
+  const ctx: Context = {
+    server,
+    limits: o,
+    reading,
+    codec: options.codec,
+    model: {
+      id: modelName,
+      maxSeq: server.policy.maxSeq,
+      created: Math.floor(Date.now() / 1000),
+      ...promptLimit(options.codec, server.policy.maxSeq),
+    },
+    metrics,
+  };
   const httpServer = http.createServer(
     {
       headersTimeout: o.headersTimeoutMs,
@@ -114,9 +161,16 @@ export async function startHttpServer(server: Server, options: HttpOptions): Pro
         if (closing && n === 0) socket.destroy();
       });
       if (closing) res.setHeader('Connection', 'close');
-      handle(server, o, reading, req, res).catch((err: unknown) => {
+      handle(ctx, req, res).catch((err: unknown) => {
         // Only a bug in this file lands here.
-        sendError(res, 500, 'internal_error', err instanceof Error ? err.message : String(err));
+        sendError(
+          res,
+          new ApiError(
+            500,
+            'internal_error',
+            `internal error: ${err instanceof Error ? err.message : String(err)} (this is a bug in parplan)`,
+          ),
+        );
       });
     },
   );
@@ -143,6 +197,7 @@ export async function startHttpServer(server: Server, options: HttpOptions): Pro
     host,
     server: httpServer,
     connections: () => ({ open: connections.size, refused }),
+    metrics,
     close: (closeOptions = {}) =>
       (closed ??= new Promise<void>((resolve, reject) => {
         closing = true;
@@ -185,104 +240,231 @@ export async function shutdown(server: Server, http: HttpHandle, drainMs: number
 
 type Limits = ReturnType<typeof resolveOptions>;
 
-async function handle(
-  server: Server,
-  limits: Limits,
-  reading: Set<http.IncomingMessage>,
-  req: http.IncomingMessage,
-  res: http.ServerResponse,
-): Promise<void> {
+function promptLimit(codec: TextCodec | undefined, maxSeq: number): { maxPromptChars?: number } {
+  const max = codec === undefined ? undefined : promptCharsLimit(codec, maxSeq);
+  return max === undefined ? {} : { maxPromptChars: max };
+}
+
+/** What every request handler shares. */
+interface Context {
+  server: Server;
+  limits: Limits;
+  reading: Set<http.IncomingMessage>;
+  codec: TextCodec | undefined;
+  model: ServedModel;
+  metrics: Metrics;
+}
+
+/** Routes: path → method. `/v1/models/{id}` is matched apart. */
+const ROUTES: Record<string, 'GET' | 'POST'> = {
+  '/v1/completions': 'POST',
+  '/v1/chat/completions': 'POST',
+  '/v1/models': 'GET',
+  '/v1/generate': 'POST',
+  '/v1/stats': 'GET',
+  '/health': 'GET',
+  '/healthz': 'GET',
+  '/metrics': 'GET',
+};
+const MODEL_PREFIX = '/v1/models/';
+
+async function handle(ctx: Context, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   let path: string;
   try {
     path = new URL(req.url ?? '/', 'http://localhost').pathname;
   } catch {
     req.resume();
-    sendError(res, 400, 'invalid_request', `cannot parse the request target ${JSON.stringify(req.url)}`);
+    observe(ctx, res, 'other');
+    sendError(res, new ApiError(400, 'invalid_request', `cannot parse the request target ${JSON.stringify(req.url)}`));
     return;
   }
   const method = req.method ?? 'GET';
-  const route = ROUTES[path];
+  const modelRoute = path.startsWith(MODEL_PREFIX);
+  const route = modelRoute ? 'GET' : ROUTES[path];
+  observe(ctx, res, modelRoute ? `${MODEL_PREFIX}{id}` : route !== undefined ? path : 'other');
   if (route === undefined) {
     req.resume();
-    sendError(res, 404, 'not_found', `no route ${path} (routes: POST /v1/generate, GET /v1/stats, GET /healthz)`);
+    const routes = Object.entries(ROUTES).map(([p, m]) => `${m} ${p}`);
+    sendError(res, new ApiError(404, 'not_found', `no route ${path} (routes: ${routes.join(', ')}, GET ${MODEL_PREFIX}{id})`));
     return;
   }
   if (method !== route) {
     req.resume();
     res.setHeader('Allow', route);
-    sendError(res, 405, 'method_not_allowed', `${path} takes ${route}, not ${method}`);
+    sendError(res, new ApiError(405, 'method_not_allowed', `${path} takes ${route}, not ${method}`));
     return;
   }
-  if (path === '/healthz') {
-    const s = server.stats();
-    if (s.healthy && !s.closed) sendJson(res, 200, { status: 'ok' });
-    else sendJson(res, 503, s.healthy ? { status: 'closed' } : { status: 'unhealthy', reason: s.lostReason ?? 'unknown' });
+  if (route === 'GET') {
     req.resume();
+    await get(ctx, path, res);
     return;
   }
-  if (path === '/v1/stats') {
-    req.resume();
-    sendJson(res, 200, server.stats());
-    return;
-  }
-  await generate(server, limits, reading, req, res);
-}
 
-const ROUTES: Record<string, string> = { '/v1/generate': 'POST', '/v1/stats': 'GET', '/healthz': 'GET' };
-
-async function generate(
-  server: Server,
-  limits: Limits,
-  reading: Set<http.IncomingMessage>,
-  req: http.IncomingMessage,
-  res: http.ServerResponse,
-): Promise<void> {
   // Watch for the client going away from the start: 'close' on the response before it
   // finished means the connection closed (req's own 'close' fires once its body is read).
   const abort = new AbortController();
   res.on('close', () => {
     if (!res.writableFinished) abort.abort(new Error('the client closed the connection'));
   });
+  const body = await readJson(ctx, req, res);
+  if (body === undefined) return;
+  if (path === '/v1/generate') await generate(ctx, body, abort.signal, res);
+  else await textRoute(ctx, path === '/v1/chat/completions' ? 'chat' : 'completion', body, abort.signal, res);
+}
 
+/** Counts the answer in the metrics when it is done; one the client never got counts as 499. */
+function observe(ctx: Context, res: http.ServerResponse, route: string): void {
+  res.on('close', () => ctx.metrics.observeResponse(route, res.headersSent ? res.statusCode : 499));
+}
+
+async function get(ctx: Context, path: string, res: http.ServerResponse): Promise<void> {
+  const { server, model } = ctx;
+  if (path === '/healthz' || path === '/health') {
+    const s = server.stats();
+    if (s.healthy && !s.closed) sendJson(res, 200, { status: 'ok' });
+    else sendJson(res, 503, s.healthy ? { status: 'closed' } : { status: 'unhealthy', reason: s.lostReason ?? 'unknown' });
+  } else if (path === '/v1/stats') {
+    sendJson(res, 200, server.stats());
+  } else if (path === '/metrics') {
+    send(res, 200, ctx.metrics.contentType, await ctx.metrics.text());
+  } else if (path === '/v1/models') {
+    sendJson(res, 200, { object: 'list', data: [modelObject(model)] });
+  } else {
+    let id = path.slice(MODEL_PREFIX.length);
+    try {
+      id = decodeURIComponent(id); // an id with a slash may come as %2F
+    } catch {
+      // A malformed escape: compared as sent, so it is simply not found.
+    }
+    if (id === model.id) sendJson(res, 200, modelObject(model));
+    else
+      sendError(
+        res,
+        new ApiError(
+          404,
+          'model_not_found',
+          `the model ${JSON.stringify(id)} does not exist; this server serves ${JSON.stringify(model.id)}`,
+          'model',
+        ),
+      );
+  }
+}
+
+/** The request body parsed as JSON, or undefined once an error has been answered. */
+async function readJson(ctx: Context, req: http.IncomingMessage, res: http.ServerResponse): Promise<unknown> {
+  const { limits, reading } = ctx;
   const maxBody = limits.maxBodyBytes;
   if (!req.complete) reading.add(req);
   const body = await readBody(req, maxBody, limits.bodyTimeoutMs);
   reading.delete(req);
   if (body.kind === 'too_large') {
-    sendError(res, 413, 'body_too_large', `the request body exceeds ${maxBody} bytes`);
-    return;
+    sendError(res, new ApiError(413, 'body_too_large', `the request body exceeds ${maxBody} bytes`));
+    return undefined;
   }
   if (body.kind === 'too_slow') {
     // The rest of the body may never come: answer, then close the connection.
     res.setHeader('Connection', 'close');
     res.on('finish', () => req.socket.destroy());
-    sendError(res, 408, 'request_timeout', `the request body did not arrive within ${limits.bodyTimeoutMs} ms`);
-    return;
+    sendError(res, new ApiError(408, 'request_timeout', `the request body did not arrive within ${limits.bodyTimeoutMs} ms`));
+    return undefined;
   }
-  if (body.kind === 'aborted') return;
-  let parsed: unknown;
+  if (body.kind === 'aborted') return undefined;
   try {
-    parsed = JSON.parse(body.text);
+    return JSON.parse(body.text) as unknown;
   } catch (err) {
-    sendError(res, 400, 'invalid_json', `the body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`);
-    return;
+    sendError(res, new ApiError(400, 'invalid_json', `the body is not valid JSON: ${err instanceof Error ? err.message : String(err)}`));
+    return undefined;
   }
+}
+
+async function generate(ctx: Context, parsed: unknown, signal: AbortSignal, res: http.ServerResponse): Promise<void> {
   const request = parseGenerate(parsed);
   if (typeof request === 'string') {
-    sendError(res, 400, 'invalid_request', request);
+    sendError(res, new ApiError(400, 'invalid_request', request));
     return;
   }
   try {
-    const result = await server.generate(request.prompt, { ...request.options, signal: abort.signal });
+    const result = await ctx.server.generate(request.prompt, { ...request.options, signal });
+    ctx.metrics.observeCompleted(result.timing);
     sendJson(res, 200, { tokens: result.tokens, finish: result.finish });
   } catch (err) {
-    if (err instanceof DeadlineError) {
-      sendJson(res, err.status, { error: { code: err.code, message: err.message, tokens: err.tokens } });
-    } else if (err instanceof ServingError) {
-      sendError(res, err.status, err.code, err.message);
-    } else {
-      sendError(res, 500, 'internal_error', err instanceof Error ? err.message : String(err));
+    const e = apiErrorOf(err);
+    // /v1/generate's 504 carries the partial tokens.
+    sendJson(res, e.status, err instanceof DeadlineError ? { error: { ...e.body().error, tokens: err.tokens } } : e.body());
+  }
+}
+
+/** /v1/completions and /v1/chat/completions: JSON, or server-sent events with `stream: true`. */
+async function textRoute(ctx: Context, endpoint: Endpoint, body: unknown, signal: AbortSignal, res: http.ServerResponse): Promise<void> {
+  const { codec, server, model } = ctx;
+  if (codec === undefined) {
+    sendError(
+      res,
+      new ApiError(
+        501,
+        'no_tokenizer',
+        'this server has no tokenizer, so it cannot take or give text: serve a checkpoint directory that holds tokenizer.json, or use POST /v1/generate with token ids',
+      ),
+    );
+    return;
+  }
+  let treq: TextRequest;
+  try {
+    treq = endpoint === 'chat' ? parseChatRequest(body, model, codec) : parseCompletionRequest(body, model, codec);
+  } catch (err) {
+    sendError(res, apiErrorOf(err));
+    return;
+  }
+  const id = newId(endpoint);
+  const created = Math.floor(Date.now() / 1000);
+  if (!treq.stream) {
+    try {
+      const r = await generateRequest(server, codec, treq, signal);
+      ctx.metrics.observeCompleted(r.timing);
+      sendJson(res, 200, completionBody(id, created, treq, r));
+    } catch (err) {
+      sendError(res, apiErrorOf(err));
     }
+    return;
+  }
+  // The stream's headers go out with the first token: a request refused before it (full
+  // queue, deadline in the queue, closed server) still gets its own status and JSON error.
+  let started = false;
+  const event = (value: unknown) => {
+    if (!res.destroyed) res.write(`data: ${typeof value === 'string' ? value : JSON.stringify(value)}\n\n`);
+  };
+  const start = () => {
+    if (started || res.destroyed) return;
+    started = true;
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-store',
+      // Proxies (nginx) would otherwise buffer the stream.
+      'X-Accel-Buffering': 'no',
+    });
+    if (endpoint === 'chat') event(chunkBody(id, created, treq, { text: '', role: true }));
+  };
+  try {
+    const r = await generateRequest(server, codec, treq, signal, {
+      onToken: start,
+      onText: (delta) => event(chunkBody(id, created, treq, { text: delta })),
+    });
+    start();
+    ctx.metrics.observeCompleted(r.timing);
+    event(chunkBody(id, created, treq, { finish: r.finish }));
+    if (treq.includeUsage) event(chunkBody(id, created, treq, { usage: r }));
+    event('[DONE]');
+    res.end();
+  } catch (err) {
+    const e = apiErrorOf(err);
+    if (!started) {
+      sendError(res, e);
+      return;
+    }
+    // Mid-stream the status is sent: the error is an event (OpenAI's clients raise it).
+    event(e.body());
+    event('[DONE]');
+    res.end();
   }
 }
 
@@ -341,16 +523,19 @@ function readBody(req: http.IncomingMessage, max: number, timeoutMs: number): Pr
 }
 
 function sendJson(res: http.ServerResponse, status: number, value: unknown): void {
+  send(res, status, 'application/json; charset=utf-8', JSON.stringify(value));
+}
+
+function send(res: http.ServerResponse, status: number, contentType: string, body: string): void {
   if (res.headersSent || res.destroyed) return;
-  const body = JSON.stringify(value);
   res.writeHead(status, {
-    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Type': contentType,
     'Content-Length': Buffer.byteLength(body),
     'Cache-Control': 'no-store',
   });
   res.end(body);
 }
 
-function sendError(res: http.ServerResponse, status: number, code: string, message: string): void {
-  sendJson(res, status, { error: { code, message } });
+function sendError(res: http.ServerResponse, err: ApiError): void {
+  sendJson(res, err.status, err.body());
 }

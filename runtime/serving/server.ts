@@ -12,9 +12,13 @@
  * settles while its slot is inside an engine call keeps the slot until the next step
  * boundary, where `reap` releases it.
  */
-import { EngineLostError, type DecodeEntry, type Engine, type PrefillEntry } from '../engine.js';
+import { randomInt } from 'node:crypto';
+import { EngineLostError, type DecodeEntry, type Engine, type PrefillEntry, type Sampler } from '../engine.js';
+import { isSampling, sampleToken, samplingProblem, samplingRandom } from '../text/sampling.js';
+import type { SamplingOptions } from '../text/types.js';
 import {
   AbortError,
+  CallbackError,
   DeadlineError,
   DeviceLostError,
   EngineError,
@@ -36,6 +40,19 @@ export interface GenerateOptions {
   signal?: AbortSignal;
   /** Time budget in ms from the `generate` call; past it the request rejects with `DeadlineError`. */
   deadlineMs?: number;
+  /**
+   * How each token is chosen (runtime/text/types.ts). Absent or temperature 0: greedy, on
+   * the device. Temperature > 0: the engine reads this sequence's logits to the host and
+   * draws from them with the request's own random stream (seeded by `seed`, else at random).
+   */
+  sampling?: SamplingOptions;
+  /**
+   * Called with each generated token, in order, as soon as it is produced (before the
+   * promise resolves). Returning true ends the sequence there, with finish 'stop' (the
+   * token stays in `tokens`): streaming and stop strings use it. If it throws, the request
+   * rejects with `CallbackError`.
+   */
+  onToken?: (token: number) => boolean | void;
 }
 
 export type FinishReason = 'length' | 'stop';
@@ -43,7 +60,7 @@ export type FinishReason = 'length' | 'stop';
 export interface GenerateResult {
   /** Generated tokens (the prompt excluded); ends with the stop token when finish is 'stop'. */
   tokens: number[];
-  /** 'length': maxNewTokens were generated; 'stop': a stop token was generated. */
+  /** 'length': maxNewTokens were generated; 'stop': a stop token was generated or `onToken` returned true. */
   finish: FinishReason;
   timing: {
     /** From `generate` to admission into a slot. */
@@ -90,6 +107,9 @@ interface Request {
   readonly prompt: readonly number[];
   readonly maxNewTokens: number;
   readonly stop: ReadonlySet<number>;
+  /** Host-side token choice when the request samples. */
+  readonly sample: Sampler | undefined;
+  readonly onToken: ((token: number) => boolean | void) | undefined;
   readonly tokens: number[];
   state: 'waiting' | 'running' | 'done';
   slot: number;
@@ -167,12 +187,15 @@ class BatchingServer implements Server {
       return Promise.reject(refused);
     }
     const stop = new Set(options.stop ?? []);
+    const sample = this.sampler(options.sampling);
     return new Promise<GenerateResult>((resolve, reject) => {
       const req: Request = {
         id: this.nextId++,
         prompt: [...prompt],
         maxNewTokens: options.maxNewTokens,
         stop,
+        sample,
+        onToken: options.onToken,
         tokens: [],
         state: 'waiting',
         slot: -1,
@@ -199,6 +222,15 @@ class BatchingServer implements Server {
       this.waiting.add(req);
       this.kick();
     });
+  }
+
+  /** The request's sampler: its own random stream, so its tokens do not depend on its batch companions. */
+  private sampler(sampling: SamplingOptions | undefined): Sampler | undefined {
+    if (!isSampling(sampling)) return undefined;
+    const options = { ...sampling };
+    const random = samplingRandom(options.seed ?? randomInt(0, 2 ** 48 - 1));
+    const vocab = this.options.vocabSize;
+    return (logits) => sampleToken(logits, options, random, vocab ?? logits.length);
   }
 
   stats(): ServerStats {
@@ -301,6 +333,9 @@ class BatchingServer implements Server {
       if (typeof d !== 'number' || !Number.isFinite(d) || d <= 0) return `deadline = ${show(d)} ms must be a finite number > 0`;
     }
     if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) return 'signal must be an AbortSignal';
+    const sampling = samplingProblem(options.sampling);
+    if (sampling !== undefined) return sampling;
+    if (options.onToken !== undefined && typeof options.onToken !== 'function') return 'onToken must be a function';
     return undefined;
   }
 
@@ -394,7 +429,7 @@ class BatchingServer implements Server {
     this.prefills++;
     let token: number;
     try {
-      token = await this.engine.prefill(req.slot, req.prompt);
+      token = req.sample ? await this.engine.prefill(req.slot, req.prompt, req.sample) : await this.engine.prefill(req.slot, req.prompt);
     } catch (err) {
       this.engineFailed('prefill', [req], err);
       this.reap();
@@ -415,7 +450,11 @@ class BatchingServer implements Server {
     const reqs = admitted.filter((req) => req.state === 'running'); // not settled since admission
     if (reqs.length === 0) return;
     this.prefills += reqs.length;
-    const entries: PrefillEntry[] = reqs.map((req) => ({ slot: req.slot, prompt: req.prompt }));
+    const entries: PrefillEntry[] = reqs.map((req) => ({
+      slot: req.slot,
+      prompt: req.prompt,
+      ...(req.sample ? { sample: req.sample } : {}),
+    }));
     let pending: Promise<number>[];
     try {
       pending = this.engine.prefillMany!(entries);
@@ -448,6 +487,7 @@ class BatchingServer implements Server {
       slot: req.slot,
       token: req.tokens[req.tokens.length - 1]!,
       position: req.prompt.length + req.tokens.length - 1,
+      ...(req.sample ? { sample: req.sample } : {}),
     }));
     this.decodeSteps++;
     this.histogram[batch.length]!++;
@@ -472,7 +512,19 @@ class BatchingServer implements Server {
     req.tokens.push(token);
     this.tokensTotal++;
     this.rate.add(now(), 1);
-    const finish: FinishReason | undefined = req.stop.has(token) ? 'stop' : req.tokens.length >= req.maxNewTokens ? 'length' : undefined;
+    let stopped = false;
+    if (req.onToken) {
+      try {
+        stopped = req.onToken(token) === true;
+      } catch (err) {
+        this.finish(req, 'failed', new CallbackError(req.tokens.slice(), err));
+        return;
+      }
+      // The callback may have cancelled the request (its signal) meanwhile.
+      if (req.state !== 'running') return;
+    }
+    const finish: FinishReason | undefined =
+      req.stop.has(token) || stopped ? 'stop' : req.tokens.length >= req.maxNewTokens ? 'length' : undefined;
     if (finish === undefined) return;
     const t = now();
     this.finish(req, 'completed', {

@@ -16,10 +16,16 @@
  * the engine has `replicaOf` and `prefillMany`: entries of different replicas are in
  * flight at the same time, one replica's one after another, as on the WebGPU engine.
  *
+ * Sampling: the "logits" of a sequence are `cpuLogits(hash)`, whose argmax is the greedy
+ * token; an entry with a `Sampler` gets that row and its pick is fed back like any token.
+ *
  * Test knobs: per-call latency (`prefillMs`, `decodeMs`), failure injection (`fail`,
  * `failNext`), device loss (`loseDevice`), and a log of every call.
  */
-import { EngineLostError, type DecodeEntry, type Engine, type PrefillEntry } from '../engine.js';
+import { mulberry32 } from '../../src/util/random.js';
+import { EngineLostError, type DecodeEntry, type Engine, type PrefillEntry, type Sampler } from '../engine.js';
+import { sampleToken, samplingRandom } from '../text/sampling.js';
+import type { SamplingOptions } from '../text/types.js';
 
 export interface CpuEngineCall {
   kind: 'prefill' | 'decode';
@@ -78,18 +84,36 @@ export function hashSequence(tokens: readonly number[]): number {
   return h;
 }
 
-/** What `CpuEngine` generates for `prompt` alone: greedy, up to `maxNewTokens` or a stop token (included). */
+/**
+ * The "logits" after a sequence whose hash is `h`: [vocab], largest at `h % vocab` (the
+ * greedy token), the others uniform in [0, 4) from a stream seeded by `h`, so that sampling
+ * has a spread-out distribution to draw from.
+ */
+export function cpuLogits(h: number, vocab: number): Float32Array {
+  const r = mulberry32(h);
+  const row = new Float32Array(vocab);
+  for (let i = 0; i < vocab; i++) row[i] = 4 * r();
+  row[h % vocab] = 5;
+  return row;
+}
+
+/**
+ * What `CpuEngine` generates for `prompt` alone: greedy (or with `sampling`, drawn with the
+ * seed's stream from `cpuLogits`), up to `maxNewTokens` or a stop token (included).
+ */
 export function cpuReference(
   prompt: readonly number[],
   maxNewTokens: number,
-  options: { stop?: readonly number[]; vocabSize?: number } = {},
+  options: { stop?: readonly number[]; vocabSize?: number; sampling?: SamplingOptions & { seed: number } } = {},
 ): { tokens: number[]; finish: 'length' | 'stop' } {
   const vocab = options.vocabSize ?? DEFAULT_VOCAB;
   const stop = new Set(options.stop ?? []);
+  const sampling = options.sampling;
+  const random = sampling ? samplingRandom(sampling.seed) : undefined;
   let h = hashSequence(prompt);
   const tokens: number[] = [];
   while (tokens.length < maxNewTokens) {
-    const t = h % vocab;
+    const t = sampling ? sampleToken(cpuLogits(h, vocab), sampling, random!) : h % vocab;
     tokens.push(t);
     if (stop.has(t)) return { tokens, finish: 'stop' };
     h = mix(h, t);
@@ -185,14 +209,23 @@ export class CpuEngine implements Engine {
     });
   }
 
-  prefill(slot: number, prompt: readonly number[]): Promise<number> {
+  prefill(slot: number, prompt: readonly number[], sample?: Sampler): Promise<number> {
     return this.call('prefill', [slot], prompt.length, this.latency(this.options.prefillMs, prompt.length), () =>
-      this.prefillInto(slot, prompt),
+      this.prefillInto(slot, prompt, sample),
     );
   }
 
+  /** The next token after a sequence of hash `h`: greedy, or `sample`'s pick from `cpuLogits`. */
+  private next(h: number, sample: Sampler | undefined): number {
+    if (!sample) return h % this.vocabSize;
+    const t = sample(cpuLogits(h, this.vocabSize));
+    if (!Number.isSafeInteger(t) || t < 0 || t >= this.vocabSize)
+      throw new EngineContractError(`the sampler returned ${t}, not a token id`);
+    return t;
+  }
+
   /** Validates a prefill; the returned commit fills the slot and gives the first token. */
-  private prefillInto(slot: number, prompt: readonly number[]): () => number {
+  private prefillInto(slot: number, prompt: readonly number[], sample?: Sampler): () => number {
     this.checkSlot(slot);
     if (this.state[slot] !== undefined)
       throw new EngineContractError(`prefill into slot ${slot}, which holds a sequence (release it first)`);
@@ -202,7 +235,7 @@ export class CpuEngine implements Engine {
     const hash = hashSequence(prompt);
     return () => {
       this.state[slot] = { length: prompt.length, hash };
-      return hash % this.vocabSize;
+      return this.next(hash, sample);
     };
   }
 
@@ -218,10 +251,10 @@ export class CpuEngine implements Engine {
     this.openMany++;
     let unsettled = entries.length;
     const tails = new Map<number, Promise<unknown>>();
-    return entries.map(({ slot, prompt }) => {
+    return entries.map(({ slot, prompt, sample }) => {
       const replica = this.replicaOf!(slot);
       const run = (tails.get(replica) ?? Promise.resolve())
-        .then(() => this.prefillEntry(slot, prompt, replica))
+        .then(() => this.prefillEntry(slot, prompt, replica, sample))
         // Before the entry's promise settles, so a caller that saw every entry settle may call again.
         .finally(() => {
           if (--unsettled === 0) this.openMany--;
@@ -234,12 +267,12 @@ export class CpuEngine implements Engine {
     });
   }
 
-  private async prefillEntry(slot: number, prompt: readonly number[], replica: number): Promise<number> {
+  private async prefillEntry(slot: number, prompt: readonly number[], replica: number, sample: Sampler | undefined): Promise<number> {
     const call = this.record('prefill', [slot], prompt.length);
     call.replica = replica;
     call.alongside = [...this.prefilling];
     if (this.lost !== undefined) throw new EngineLostError(this.lost);
-    const commit = this.prepare(call, () => this.prefillInto(slot, prompt));
+    const commit = this.prepare(call, () => this.prefillInto(slot, prompt, sample));
     this.prefilling.add(slot);
     try {
       return await this.after(this.latency(this.options.prefillMs, prompt.length), commit);
@@ -271,11 +304,11 @@ export class CpuEngine implements Engine {
             throw new EngineContractError(`token ${token} outside the vocabulary`);
         }
         return () =>
-          batch.map(({ slot, token }) => {
+          batch.map(({ slot, token, sample }) => {
             const s = this.state[slot]!;
             s.hash = mix(s.hash, token);
             s.length++;
-            return s.hash % this.vocabSize;
+            return this.next(s.hash, sample);
           });
       },
     );
@@ -350,8 +383,12 @@ export class CpuEngine implements Engine {
       };
       const done = () => {
         end();
-        if (this.lost !== undefined) reject(new EngineLostError(this.lost));
-        else resolve(commit());
+        if (this.lost !== undefined) return reject(new EngineLostError(this.lost));
+        try {
+          resolve(commit());
+        } catch (e) {
+          reject(e as Error); // a sampler that throws
+        }
       };
       const pending: Pending = {
         timer: ms > 0 ? setTimeout(done, ms) : setImmediate(done),

@@ -21,8 +21,15 @@ export interface TextCodec {
   streamDecoder(opts?: { skipSpecialTokens?: boolean }): StreamDecoder;
   /** Whether the checkpoint ships a chat template (else chat requests are refused with a clear error). */
   readonly hasChatTemplate: boolean;
-  /** The prompt text for `messages` through the checkpoint's chat template. */
-  applyChatTemplate(messages: readonly ChatMessage[], opts?: { addGenerationPrompt?: boolean }): string;
+  /**
+   * The prompt text for `messages` through the checkpoint's chat template. `variables`:
+   * more template variables, as transformers' `apply_chat_template(**kwargs)` passes them
+   * (e.g. Qwen3's `enable_thinking`); they override the special tokens of the same name.
+   */
+  applyChatTemplate(
+    messages: readonly ChatMessage[],
+    opts?: { addGenerationPrompt?: boolean; variables?: Readonly<Record<string, unknown>> },
+  ): string;
   /** Token ids that end a generation (the config's eos_token_id, one or several). */
   readonly eosIds: readonly number[];
 }

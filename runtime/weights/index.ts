@@ -52,3 +52,14 @@ export {
   type LoadOptions,
 } from './load.js';
 export { ProgressBar, formatProgress, type LoadProgress } from './progress.js';
+export {
+  checkCheckpointConfig,
+  checkpointDirs,
+  compareConfig,
+  readConfigModel,
+  diffModels,
+  CheckpointConfigError,
+  CONFIG_FILE,
+  type ConfigCheck,
+  type ConfigMismatch,
+} from './config.js';

@@ -157,6 +157,11 @@ function checkBody(
     normEps: f.valueOrDefault<number>('norm_eps'),
     ropeTheta: f.valueOrDefault<number>('rope_theta'),
     ...(ropeScaling ? { ropeScaling } : {}),
+    attnSoftcap: f.value<number>('attn_softcap'),
+    logitSoftcap: f.value<number>('logit_softcap'),
+    queryPreAttnScalar: f.value<number>('query_pre_attn_scalar'),
+    scaleEmbeddings: f.valueOrDefault<boolean>('scale_embeddings'),
+    normOffset: f.valueOrDefault<number>('norm_offset'),
     ...(window !== undefined ? { slidingWindow: window } : {}),
     ...(f.has('sliding_window_pattern') ? { slidingWindowPattern: f.value<number>('sliding_window_pattern')! } : {}),
     sinks: f.valueOrDefault<boolean>('attention_sinks'),
@@ -291,6 +296,7 @@ const MOE_KEYS = [
   'shared_expert_ffn',
   'shared_expert_gate',
   'router_bias',
+  'norm_topk',
   'dense_layers',
 ];
 
@@ -340,6 +346,7 @@ function checkMoe(f: Fields, layers: number, ffn: number, where: string, decl: D
     sharedFfn: f.value<number>('shared_expert_ffn') ?? expertFfn,
     sharedGate: f.valueOrDefault<boolean>('shared_expert_gate'),
     routerBias: f.valueOrDefault<boolean>('router_bias'),
+    normTopK: f.valueOrDefault<boolean>('norm_topk'),
     denseLayers,
   };
 }

@@ -136,33 +136,36 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
 /**
  * The webgpu runtime runs dense layers with grouped-query attention (full or in a sliding
  * window), every layer alike, unquantized weights, two norms per layer, a gelu or swiglu MLP,
- * and RoPE unscaled or with llama3 / linear scaling; anything else needs engine = generic (PP3036).
+ * RoPE unscaled or with llama3 / linear scaling, Qwen2's q/k/v biases and Qwen3's q/k norms; a
+ * model with anything else (MoE, MLA, Gemma's facts: GeGLU, four norms, soft-capping, the
+ * attention scalar, scaled embeddings, offset norms) needs engine = generic (PP3036).
  */
 function checkEngineModel(ctx: PlanContext): boolean {
   const { model } = ctx;
   const runs = layerRuns(model);
-  const gqa = runs.map((r) => r.layer.attention).filter((a) => a.kind === 'gqa');
   const scaling = model.positions === 'rope' ? model.ropeScaling?.type : undefined;
-  const activations = new Set(runs.map((r) => r.layer.mlp.activation));
-  const what = model.quant
-    ? `quantized weights (${model.quant.method})`
-    : runs.some((r) => r.layer.mlp.kind === 'moe')
-      ? 'Mixture-of-Experts layers'
-      : runs.some((r) => r.layer.attention.kind === 'mla')
-        ? 'multi-head latent attention'
-        : runs.some((r) => !sameLayer(r.layer, runs[0]!.layer))
-          ? `layers that differ (${[...new Set(runs.map((r) => describeLayer(r.layer)))].join(' vs ')})`
-          : scaling === 'dynamic' || scaling === 'yarn'
-            ? `rope_scaling = ${scaling} (the runtime applies none, linear and llama3)`
-            : gqa.some((a) => a.sinks)
-              ? 'attention sinks'
-              : (model.normsPerLayer ?? 2) !== 2
-                ? `${model.normsPerLayer} norms per layer (the runtime has two: before attention and before the MLP)`
-                : activations.has('geglu')
-                  ? 'the geglu activation'
-                  : gqa.some((a) => a.kind === 'gqa' && a.headDim % 2 !== 0)
-                    ? 'an odd head_dim (its KV cache and RoPE work on pairs of dimensions)'
-                    : undefined;
+  const unsupported: [boolean, string][] = [
+    [model.quant !== undefined, `quantized weights (${model.quant?.method})`],
+    [runs.some((r) => r.layer.mlp.kind === 'moe'), 'Mixture-of-Experts layers'],
+    [runs.some((r) => r.layer.attention.kind === 'mla'), 'multi-head latent attention'],
+    [
+      runs.some((r) => !sameLayer(r.layer, runs[0]!.layer)),
+      `layers that differ (${[...new Set(runs.map((r) => describeLayer(r.layer)))].join(' vs ')})`,
+    ],
+    [runs.some((r) => r.layer.mlp.activation === 'geglu'), 'the GeGLU activation'],
+    [(model.normsPerLayer ?? 2) !== 2, `${model.normsPerLayer} norms per layer`],
+    [model.attnSoftcap !== undefined || model.logitSoftcap !== undefined, 'soft-capping'],
+    [model.queryPreAttnScalar !== undefined, 'query_pre_attn_scalar'],
+    [model.scaleEmbeddings === true, 'scaled embeddings'],
+    [(model.normOffset ?? 0) !== 0, 'norm_offset'],
+    [scaling === 'dynamic' || scaling === 'yarn', `rope_scaling = ${scaling} (the runtime applies none, linear and llama3)`],
+    [runs.some((r) => r.layer.attention.kind === 'gqa' && r.layer.attention.sinks === true), 'attention sinks'],
+    [
+      runs.some((r) => r.layer.attention.kind === 'gqa' && r.layer.attention.headDim % 2 !== 0),
+      'an odd head_dim (its KV cache and RoPE work on pairs of dimensions)',
+    ],
+  ];
+  const what = unsupported.find(([has]) => has)?.[1];
   if (!what) return true;
   ctx.out.push(
     diag(

@@ -117,6 +117,16 @@ export const SERVE: CommandSpec = {
     { name: '--port', value: { placeholder: 'N' }, doc: 'port to listen on (default: 8080; 0 picks a free one)' },
     { name: '--host', value: { placeholder: 'H' }, doc: 'address to listen on (default: 127.0.0.1, loopback only)' },
     {
+      name: '--tokenizer',
+      value: { placeholder: 'DIR' },
+      doc: "holds tokenizer.json for text (default: the weights' directory)",
+    },
+    {
+      name: '--served-model-name',
+      value: { placeholder: 'NAME' },
+      doc: "model id of /v1/models and requests (default: the graph's model name)",
+    },
+    {
       name: '--headers-timeout',
       value: { placeholder: 'TIME' },
       doc: 'time to send the request line and headers, then 408 (default: 10s)',
@@ -130,9 +140,12 @@ export const SERVE: CommandSpec = {
   details:
     "Runs a graph written by 'parplan compile' from a plan with mode = serve and engine = webgpu:\n" +
     "one WebGPU device per rank, the weights loaded shard by shard, the plan's batch policy.\n" +
+    'OpenAI-compatible: POST /v1/chat/completions, POST /v1/completions (stream: true for\n' +
+    "server-sent events), GET /v1/models; with a tokenizer (the weights' directory or --tokenizer).\n" +
     'POST /v1/generate {"prompt": [ids], "max_new_tokens": n} -> {"tokens": [ids], "finish"};\n' +
-    'GET /v1/stats; GET /healthz (docs/serving.md). SIGINT or SIGTERM stops it (exit 0):\n' +
-    'running requests get 10 s, then every connection is closed. Client limits: docs/security.md.\n' +
+    'GET /v1/stats; GET /health; GET /metrics (Prometheus) (docs/serving.md). SIGINT or\n' +
+    'SIGTERM stops it (exit 0): running requests get 10 s, then every connection is closed.\n' +
+    'Client limits: docs/security.md.\n' +
     'Exit 2: bad arguments, an unreadable or unsuitable graph, weights that cannot be found;\n' +
     'exit 1: the runtime cannot start (no WebGPU adapter, weights that do not fit, port in use).',
 };

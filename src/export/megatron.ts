@@ -277,6 +277,8 @@ function moeArgs(plan: TrainPlan, shape: LayerShape, moe: MoeMlp, f: Findings): 
   ];
   if (moe.sharedExperts > 0) args.push(['--moe-shared-expert-intermediate-size', String(moe.sharedExperts * moe.sharedFfn)]);
   if (moe.sharedGate) args.push(['--moe-shared-expert-gate']);
+  // Megatron's default (top-k, then softmax over those) renormalizes; softmax before top-k keeps the probabilities.
+  if (!moe.normTopK) args.push(['--moe-router-pre-softmax']);
   // 1 = an expert layer, 0 = dense; the list's length is the number of layers.
   if (!shape.moeLayers.every((e) => e)) args.push(['--moe-layer-freq', word(patternExpression(shape.moeLayers))]);
   if (moe.routerBias && !m.bias) {

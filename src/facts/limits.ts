@@ -71,6 +71,12 @@ export const LIMITS = {
   graphTensors: 100_000,
   /** Most steps one serving phase runs with its blocks instanced per layer (a 126-layer model: about 1,300; each is a kernel or a transfer per request). */
   graphSteps: 20_000,
+
+  // A checkpoint directory's tokenizer files (runtime/text/codec.ts), read whole into memory.
+  /** Largest `tokenizer.json`: real ones are 2–35 MiB (Llama 3: 9 MiB, Qwen 3: 11 MiB, Gemma 3: 33 MiB). */
+  tokenizerFileBytes: 64 * 1024 * 1024,
+  /** Largest `tokenizer_config.json`, `chat_template.jinja`, `generation_config.json` or `config.json` read for the tokenizer: real ones are under 1 MiB. */
+  tokenizerConfigBytes: 16 * 1024 * 1024,
 } as const;
 
 /** `1 MiB`-style text for a byte limit in messages. */

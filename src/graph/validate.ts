@@ -600,6 +600,15 @@ function checkModel(c: Checker, v: unknown): ModelFacts | undefined {
   const norms = own(m, 'normsPerLayer');
   if (norms !== undefined && norms !== 2) c.fail(`${p}.normsPerLayer`, norms, UNSUPPORTED('norms after each sublayer'));
   if (own(m, 'quant') !== undefined) c.fail(`${p}.quant`, own(m, 'quant'), UNSUPPORTED('quantized weights'));
+  // Gemma's facts: the runtime has no kernels for them (an output that silently differs otherwise).
+  const gemma: [string, string, (v: unknown) => boolean][] = [
+    ['attnSoftcap', 'soft-capping', (v) => v !== undefined],
+    ['logitSoftcap', 'soft-capping', (v) => v !== undefined],
+    ['queryPreAttnScalar', 'query_pre_attn_scalar', (v) => v !== undefined],
+    ['scaleEmbeddings', 'scaled embeddings', (v) => v !== undefined && v !== false],
+    ['normOffset', 'norm_offset', (v) => v !== undefined && v !== 0],
+  ];
+  for (const [k, what, present] of gemma) if (present(own(m, k))) c.fail(`${p}.${k}`, own(m, k), UNSUPPORTED(what));
   const scaling = own(m, 'ropeScaling');
   if (scaling !== undefined) {
     const sc = c.obj(scaling, `${p}.ropeScaling`);

@@ -44,6 +44,8 @@ interface FieldRule {
   values?: Readonly<Record<string, string>>;
   /** The config class has no default worth trusting: absent → a diagnostic unless the block writes the key. */
   required?: boolean;
+  /** null is a value, "none" (Gemma's soft-capping): the family's default does not apply. */
+  nullIsNone?: boolean;
 }
 
 /** A family: its arch, the fields it reads, what its modeling code fixes, and the config class's defaults for absent fields. */
@@ -109,6 +111,18 @@ const MOE_STEP: Record<string, readonly [string, string]> = {
   mlp_only_layers: ['[]', 'parplan has no dense layers between MoE layers (only leading ones: dense_layers)'],
 };
 const TF = 'huggingface/transformers src/transformers/models';
+/** Qwen-MoE and DeepSeek: whether the top-k routing weights are renormalized (the config classes' defaults differ). */
+const NORM_TOPK: FieldRule = { field: 'norm_topk_prob', key: 'norm_topk', kind: 'bool' };
+/** Gemma-2/3: the activation under its own name, soft-capping (null: none) and the attention scalar. */
+const GEMMA_FIELDS: readonly FieldRule[] = [
+  ...without(LLAMA_FIELDS, 'activation'),
+  { field: ['hidden_activation', 'hidden_act'], key: 'activation', kind: 'string', values: GATED },
+  { ...n('attn_logit_softcapping', 'attn_softcap'), nullIsNone: true },
+  { ...n('final_logit_softcapping', 'logit_softcap'), nullIsNone: true },
+  n('query_pre_attn_scalar', 'query_pre_attn_scalar'),
+];
+/** What Gemma's modeling code fixes: four norms, embeddings × √hidden (the "normalizer"), RMSNorm scaling by 1 + weight. */
+const GEMMA_FIXED: Readonly<Record<string, string>> = { norms_per_layer: '4', scale_embeddings: 'true', norm_offset: '1' };
 
 export const FAMILIES: Readonly<Record<string, Family>> = {
   gpt2: {
@@ -141,6 +155,8 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
     arch: 'llama',
     source: `${TF}/mixtral/configuration_mixtral.py`,
     fields: [...LLAMA_FIELDS, n('num_local_experts', 'experts', true), n('num_experts_per_tok', 'experts_per_token', true)],
+    // MixtralSparseMoeBlock always renormalizes the top-k weights.
+    fixed: { norm_topk: 'true' },
     window: 'mistral',
     moe: 'mixtral',
     bias: 'none',
@@ -170,8 +186,10 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
       n('num_experts_per_tok', 'experts_per_token', true),
       n('moe_intermediate_size', 'expert_ffn', true),
       n('shared_expert_intermediate_size', 'shared_expert_ffn', true),
+      NORM_TOPK,
     ],
     fixed: { qkv_bias: 'true', shared_experts: '1', shared_expert_gate: 'true' },
+    defaults: { norm_topk: 'false' },
     only: MOE_STEP,
     window: 'qwen',
     moe: 'qwen',
@@ -185,8 +203,10 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
       n('num_experts', 'experts', true),
       n('num_experts_per_tok', 'experts_per_token', true),
       n('moe_intermediate_size', 'expert_ffn', true),
+      NORM_TOPK,
     ],
     fixed: { qk_norm: 'true' },
+    defaults: { norm_topk: 'false' },
     only: MOE_STEP,
     window: 'qwen',
     moe: 'qwen',
@@ -195,22 +215,18 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
   gemma2: {
     arch: 'llama',
     source: `${TF}/gemma2/configuration_gemma2.py, modeling_gemma2.py (four norms per layer)`,
-    fields: without(LLAMA_FIELDS, 'activation').concat([
-      { field: ['hidden_activation', 'hidden_act'], key: 'activation', kind: 'string', values: GATED },
-    ]),
-    fixed: { norms_per_layer: '4' },
-    defaults: { tied_embeddings: 'true', activation: 'geglu' },
+    fields: GEMMA_FIELDS,
+    fixed: GEMMA_FIXED,
+    defaults: { tied_embeddings: 'true', activation: 'geglu', attn_softcap: '50', logit_softcap: '30', query_pre_attn_scalar: '256' },
     window: 'gemma2',
     bias: 'none',
   },
   gemma3_text: {
     arch: 'llama',
     source: `${TF}/gemma3/configuration_gemma3.py, modeling_gemma3.py (four norms, q/k norms)`,
-    fields: without(LLAMA_FIELDS, 'activation').concat([
-      { field: ['hidden_activation', 'hidden_act'], key: 'activation', kind: 'string', values: GATED },
-    ]),
-    fixed: { norms_per_layer: '4', qk_norm: 'true' },
-    defaults: { tied_embeddings: 'true', activation: 'geglu' },
+    fields: GEMMA_FIELDS,
+    fixed: { ...GEMMA_FIXED, qk_norm: 'true' },
+    defaults: { tied_embeddings: 'true', activation: 'geglu', query_pre_attn_scalar: '256' },
     window: 'gemma3',
     bias: 'none',
   },
@@ -224,6 +240,7 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
       n('moe_intermediate_size', 'expert_ffn'),
       n('n_shared_experts', 'shared_experts'),
       n('first_k_dense_replace', 'dense_layers'),
+      NORM_TOPK,
       n('kv_lora_rank', 'kv_lora_rank', true),
       n('q_lora_rank', 'q_lora_rank'),
       n('qk_nope_head_dim', 'qk_nope_head_dim', true),
@@ -231,6 +248,7 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
       n('v_head_dim', 'v_head_dim', true),
     ],
     only: { moe_layer_freq: ['1', 'every layer after the leading dense ones is a MoE layer in parplan'] },
+    defaults: { norm_topk: 'false' },
     moe: 'deepseek',
     mla: true,
     bias: 'none',
@@ -245,6 +263,7 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
       n('moe_intermediate_size', 'expert_ffn', true),
       n('n_shared_experts', 'shared_experts'),
       n('first_k_dense_replace', 'dense_layers'),
+      NORM_TOPK,
       n('kv_lora_rank', 'kv_lora_rank', true),
       n('q_lora_rank', 'q_lora_rank'),
       n('qk_nope_head_dim', 'qk_nope_head_dim', true),
@@ -253,6 +272,7 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
     ],
     fixed: { router_bias: 'true' },
     only: { moe_layer_freq: ['1', 'every layer after the leading dense ones is a MoE layer in parplan'] },
+    defaults: { norm_topk: 'true' },
     moe: 'deepseek',
     mla: true,
     bias: 'none',
@@ -265,7 +285,8 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
       n('num_local_experts', 'experts', true),
       n(['num_experts_per_tok', 'experts_per_token'], 'experts_per_token', true),
     ],
-    fixed: { bias: 'true', router_bias: 'true', attention_sinks: 'true' },
+    // GptOssTopKRouter: softmax over the top-k logits, i.e. renormalized.
+    fixed: { bias: 'true', router_bias: 'true', attention_sinks: 'true', norm_topk: 'true' },
     only: { attention_bias: ['true', 'gpt-oss experts always have biases; parplan has one bias switch for attention and experts'] },
     window: 'layer_types',
     moe: 'gpt_oss',
@@ -319,6 +340,8 @@ class Mapper {
   entries: ConfigEntry[] = [];
   out: Diagnostic[] = [];
   reported = new Set<string>();
+  /** Keys the config sets to null where null means none (FieldRule.nullIsNone). */
+  private readonly none = new Set<string>();
   unread = false;
   /** The model_type member: where a family's fixed facts and the config class's defaults point. */
   private anchor!: JsonMember;
@@ -363,7 +386,7 @@ class Mapper {
     for (const rule of family.fields) this.field(config, rule);
     for (const [key, value] of Object.entries(family.fixed ?? {})) this.fixed(key, value);
     for (const [key, value] of Object.entries(family.defaults ?? {}))
-      if (!this.entries.some((e) => e.key === key) && !this.reported.has(key)) this.fixed(key, value);
+      if (!this.entries.some((e) => e.key === key) && !this.reported.has(key) && !this.none.has(key)) this.fixed(key, value);
     for (const [field, [allowed, why]] of Object.entries(family.only ?? {})) this.only(config, field, allowed, why);
     this.bias(config, family);
     this.rope(config);
@@ -376,6 +399,10 @@ class Mapper {
   private field(config: JsonValue, rule: FieldRule): void {
     const names = typeof rule.field === 'string' ? [rule.field] : rule.field;
     const found = names.map((f) => member(config, f)).find((x) => x !== undefined && x.value.kind !== 'null');
+    if (!found && rule.nullIsNone && names.some((f) => member(config, f)?.value.kind === 'null')) {
+      this.none.add(rule.key);
+      return;
+    }
     if (!found) {
       if (rule.required && !this.written.has(rule.key)) {
         this.missing(
@@ -621,7 +648,7 @@ class Mapper {
     const experts = member(config, 'n_routed_experts');
     if (!experts || experts.value.kind === 'null') {
       this.entries = this.entries.filter(
-        (e) => !['experts_per_token', 'expert_ffn', 'shared_experts', 'dense_layers', 'router_bias'].includes(e.key),
+        (e) => !['experts_per_token', 'expert_ffn', 'shared_experts', 'dense_layers', 'router_bias', 'norm_topk'].includes(e.key),
       );
       return;
     }

@@ -142,6 +142,18 @@ describe('parplan serve (process)', () => {
     expect((await fetch(`${s!.url}/healthz`)).status).toBe(200);
   });
 
+  it('lists the graph model as the OpenAI model; without a tokenizer the text routes answer 501', async () => {
+    const models = (await (await fetch(`${s!.url}/v1/models`)).json()) as { data: { id: string }[] };
+    expect(models.data.map((m) => m.id)).toEqual(['tiny']);
+    const chat = await fetch(`${s!.url}/v1/chat/completions`, {
+      method: 'POST',
+      body: JSON.stringify({ model: 'tiny', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(chat.status).toBe(501);
+    expect(((await chat.json()) as { error: { code: string } }).error.code).toBe('no_tokenizer');
+    expect((await fetch(`${s!.url}/metrics`)).status).toBe(200);
+  });
+
   it('a second server on the same port exits 1 and says the port is in use', () => {
     const port = new URL(s!.url).port;
     const r = serveToExit([graphs.webgpu, '--weights', 'random:1', '--port', port]);
@@ -240,6 +252,7 @@ describe('parplan serve: arguments (in-process)', () => {
     [['g', '--weights', 'random:1', '--port', 'http'], "'http' is not a port"],
     [['g', '--weights', 'random:1', '--port', '70000'], "'70000' is not a port"],
     [['g', '--weights', 'random:1', '--prot', '1'], "unknown option '--prot' for 'serve'"],
+    [['g', '--weights', 'random:1', '--served-model-name', ' '], "option '--served-model-name' needs a name"],
   ])('%j → exit 2: %s', async (args, message) => {
     const r = await cli(args);
     expect(r.code).toBe(2);

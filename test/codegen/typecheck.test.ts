@@ -18,7 +18,7 @@ const CONSUMERS: Record<string, string> = {
   // A service using its plans rightly; and a graph read from JSON, on which every check passes.
   'good.ts': `
 import { readFileSync } from 'node:fs';
-import { createRuntime, type Graph, type GenerateResult } from 'parplan/runtime';
+import { createRuntime, type Graph, type GenerateResult, type TextGenerateResult } from 'parplan/runtime';
 import { graph, planName, type MaxBatch, type PlanRuntime, type Seq } from './gpt2_tiny_1.gen.js';
 import { graph as service } from './tiny_service.gen.js';
 import { graph as parallel } from './llama_tiny_t2p2d2.gen.js';
@@ -28,6 +28,7 @@ const logits: Float32Array[] = await rt.forward([[1, 2, 3], [4], [5], [6], [7], 
 const prompts: number[][] = Array.from({ length: 100 }, () => [1]);
 await rt.forward(prompts);
 const result: GenerateResult = await rt.generate([1, 2, 3], { maxNewTokens: 63 });
+const text: TextGenerateResult = await rt.generate('Hello', { maxNewTokens: 8, stop: ['\\n'], sampling: { temperature: 0.7, seed: 1 } });
 const n: number = 1000;
 await rt.generate([1], { maxNewTokens: n, stop: [0] });
 const batch: MaxBatch = 8;
@@ -41,7 +42,7 @@ const plain = await createRuntime(fromJson, { weights: 'random:1' });
 await plain.forward([[1], [2], [3], [4], [5], [6], [7], [8], [9], [10], [11], [12]]);
 await plain.generate([1], { maxNewTokens: 100000 });
 await rt.close();
-export { logits, result, batch, seq, name };
+export { logits, result, text, batch, seq, name };
 `,
   'too-many-prompts.ts': `
 import { createRuntime } from 'parplan/runtime';

@@ -73,6 +73,8 @@ model mixtral { arch = llama  layers = 32  hidden = 4096  heads = 32  kv_heads =
 model dsv3 { arch = llama  layers = 61  hidden = 7168  heads = 128  ffn = 18432  vocab = 129280  max_seq = 163840
   experts = 256  experts_per_token = 8  expert_ffn = 2048  shared_experts = 1  router_bias = true  dense_layers = 3
   kv_lora_rank = 512  q_lora_rank = 1536  qk_nope_head_dim = 128  qk_rope_head_dim = 64  v_head_dim = 128 }
+model qwen_moe { arch = llama  layers = 24  hidden = 2048  heads = 16  ffn = 5632  vocab = 151936  max_seq = 8192
+  experts = 60  experts_per_token = 4  expert_ffn = 1408  norm_topk = false }
 model gemma2 { arch = llama  layers = 42  hidden = 3584  heads = 16  kv_heads = 8  head_dim = 256  ffn = 14336  vocab = 256000  max_seq = 8192
   sliding_window = 4096  sliding_window_pattern = 2 }
 cluster node { gpu = H100_SXM_80GB  gpus = 8 }

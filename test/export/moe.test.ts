@@ -71,6 +71,17 @@ describe('Megatron-LM', () => {
     expect(flag(dsv3, '--moe-router-enable-expert-bias')).toBe('');
   });
 
+  it("top-k renormalization: Megatron's default (top-k, then softmax) renormalizes; norm_topk = false is softmax before top-k", () => {
+    expect(flag(dsv3, '--moe-router-pre-softmax')).toBeUndefined();
+    // Qwen1.5-MoE's norm_topk_prob = false: the chosen experts keep their softmax probabilities (Qwen2MoeSparseMoeBlock).
+    const q = exportChecked(
+      'megatron',
+      moePlan('model = qwen_moe  cluster = node  mode = train  data = 8  expert = 4', 'global = 64  micro = 1  seq = 4096'),
+    );
+    expect(codes(q)).toEqual([]);
+    expect(flag(q, '--moe-router-pre-softmax')).toBe('');
+  });
+
   it("windows: Gemma-2's every-other-layer window as Megatron's window and skip frequency", () => {
     const r = exportChecked(
       'megatron',

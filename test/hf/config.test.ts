@@ -219,3 +219,54 @@ describe('keys in the block and the config', () => {
     expect(out.map((d) => d.code)).toEqual(['PP2006']);
   });
 });
+
+describe('Gemma: soft-capping, the attention scalar, embedding scale, norm offset', () => {
+  const GEMMA2 = { ...LLAMA, model_type: 'gemma2', head_dim: 64, sliding_window: 512 };
+  it("gemma2 without the fields gets Gemma2Config's defaults (50, 30, 256) and the modeling code's fixed facts", () => {
+    const { keys, codes } = mapped(GEMMA2);
+    expect(codes).toEqual([]);
+    expect(keys).toMatchObject({
+      attn_softcap: 50,
+      logit_softcap: 30,
+      query_pre_attn_scalar: 256,
+      scale_embeddings: 'true',
+      norm_offset: 1,
+    });
+  });
+  it('written fields win; null soft-capping is none (not the default)', () => {
+    const { keys } = mapped({ ...GEMMA2, attn_logit_softcapping: null, final_logit_softcapping: 20.0, query_pre_attn_scalar: 144 });
+    expect(keys).not.toHaveProperty('attn_softcap');
+    expect(keys).toMatchObject({ logit_softcap: 20, query_pre_attn_scalar: 144 });
+  });
+  it('gemma3_text: no soft-capping unless written; the model carries every fact', () => {
+    const g3 = { ...GEMMA2, model_type: 'gemma3_text', attn_logit_softcapping: null, final_logit_softcapping: null };
+    expect(mapped(g3).keys).not.toHaveProperty('logit_softcap');
+    const { spec, codes } = checked({ ...GEMMA2, query_pre_attn_scalar: 144 });
+    expect(codes).toEqual([]);
+    expect(spec).toMatchObject({
+      attnSoftcap: 50,
+      logitSoftcap: 30,
+      queryPreAttnScalar: 144,
+      scaleEmbeddings: true,
+      normOffset: 1,
+      normsPerLayer: 4,
+    });
+    const plain = checked(LLAMA).spec!;
+    for (const k of ['attnSoftcap', 'logitSoftcap', 'queryPreAttnScalar', 'scaleEmbeddings', 'normOffset'])
+      expect(plain).not.toHaveProperty(k);
+  });
+});
+
+describe('MoE routing: norm_topk', () => {
+  const QWEN3_MOE = { ...LLAMA, model_type: 'qwen3_moe', head_dim: 64, num_experts: 8, num_experts_per_tok: 2, moe_intermediate_size: 256 };
+  it("follows each config class: Qwen3MoeConfig's default false, the field when given, Mixtral and gpt-oss always true", () => {
+    expect(mapped(QWEN3_MOE).keys).toMatchObject({ norm_topk: 'false' });
+    expect(mapped({ ...QWEN3_MOE, norm_topk_prob: true }).keys).toMatchObject({ norm_topk: 'true' });
+    expect(mapped({ ...LLAMA, model_type: 'mixtral', num_local_experts: 8, num_experts_per_tok: 2 }).keys).toMatchObject({
+      norm_topk: 'true',
+    });
+    const spec = checked({ ...QWEN3_MOE, norm_topk_prob: true }).spec!;
+    expect(spec.layer.mlp).toMatchObject({ kind: 'moe', normTopK: true });
+    expect(checked(QWEN3_MOE).spec!.layer.mlp).toMatchObject({ kind: 'moe', normTopK: false });
+  });
+});

@@ -101,7 +101,9 @@ describe('HTTP clients that hold the server (issue 13, item 7)', () => {
     expect(ms).toBeGreaterThan(250);
     expect(ms).toBeLessThan(1500);
     expect(c.data().split('\r\n')[0]).toBe('HTTP/1.1 408 Request Timeout');
-    expect(c.data()).toMatch(/"code":"request_timeout","message":"the request body did not arrive within 300 ms"/);
+    expect(c.data()).toMatch(
+      /"message":"the request body did not arrive within 300 ms","type":"invalid_request_error","param":null,"code":"request_timeout"/,
+    );
     // The server is fine afterwards.
     expect((await generate(http.url)).status).toBe(200);
   });

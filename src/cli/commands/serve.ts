@@ -1,13 +1,15 @@
 /**
- * `parplan serve --weights SPEC [--allow-nonfinite] [--port N] [--host H] <file.graph.json>`: run a compiled
- * serving plan on the WebGPU runtime behind its HTTP front (runtime/serving/http.ts) until SIGINT
- * or SIGTERM.
+ * `parplan serve --weights SPEC [--allow-nonfinite] [--port N] [--host H] [--tokenizer DIR]
+ * [--served-model-name NAME] <file.graph.json>`: run a compiled serving plan on the WebGPU runtime
+ * behind its HTTP front (runtime/serving/http.ts: OpenAI-compatible routes and /v1/generate)
+ * until SIGINT or SIGTERM.
  *
  * Everything that can be checked without a GPU is checked first (arguments, the graph,
  * the weights spec), and only then is the runtime — and with it Dawn — loaded with
  * `import()`, so a mistake is reported at once and no other command pays for WebGPU.
  *
- * Exit 2 for the command line, the graph and weights that cannot be found; exit 1 when the
+ * Exit 2 for the command line, the graph, weights that cannot be found and a checkpoint whose
+ * config.json describes another model than the graph's (docs/weights.md); exit 1 when the
  * runtime cannot start (no adapter, weights that do not fit the graph, port in use); exit 0
  * after a clean shutdown.
  */
@@ -16,6 +18,7 @@ import { basename, resolve } from 'node:path';
 import { LIMITS, limitText } from '../../facts/limits.js';
 import type { Graph } from '../../graph/types.js';
 import { checkServingGraph, graphProblemsText } from '../../graph/validate.js';
+import { printableLines } from '../../format.js';
 import { makeStyle, shouldColor } from '../../render/style.js';
 import { parseArgs } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
@@ -37,6 +40,10 @@ export interface ServeArgs {
   limits: ServeLimits;
   /** Load weights holding NaN or ±Infinity (`--allow-nonfinite`). */
   allowNonfinite: boolean;
+  /** `--tokenizer DIR`: tokenizer.json and tokenizer_config.json for the text routes (default: the weights' directory). */
+  tokenizer?: string;
+  /** `--served-model-name`: the model id of /v1/models (default: the graph's model name). */
+  servedModelName?: string;
 }
 
 export interface ServeLimits {
@@ -108,6 +115,10 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs | 'help' {
       SERVE.name,
     );
   }
+  const tokenizer = args.options.get('--tokenizer');
+  const servedModelName = args.options.get('--served-model-name');
+  if (typeof servedModelName === 'string' && servedModelName.trim() === '')
+    throw new UsageError("option '--served-model-name' needs a name", 'e.g. --served-model-name tinyllama', SERVE.name);
   return {
     file: args.positionals[0]!,
     weights,
@@ -115,6 +126,8 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs | 'help' {
     host: typeof host === 'string' ? host : DEFAULT_HOST,
     limits,
     allowNonfinite: args.options.has('--allow-nonfinite'),
+    ...(typeof tokenizer === 'string' ? { tokenizer } : {}),
+    ...(typeof servedModelName === 'string' ? { servedModelName } : {}),
   };
 }
 
@@ -234,6 +247,22 @@ export async function runServe(argv: readonly string[], io: Io): Promise<ExitCod
   }
 
   const style = makeStyle(shouldColor(io.stderr, io.env));
+
+  // A checkpoint directory's config.json against the graph's model (runtime/weights/config.ts), still before WebGPU:
+  // a checkpoint of another model is a wrong argument (exit 2), with every difference listed.
+  const { checkCheckpointConfig, CheckpointConfigError } = await import('../../../runtime/weights/config.js');
+  try {
+    for (const w of checkCheckpointConfig(graph, weights).warnings)
+      io.stderr.write(`${style.bold(style.yellow('warning'))}: ${printableLines(w)}\n`);
+  } catch (e) {
+    if (!(e instanceof CheckpointConfigError)) throw e;
+    const lines = [`${style.bold(style.red('error'))}${style.bold(`: ${printableLines(e.headline)}`)}`];
+    for (const l of e.lines) lines.push(`  ${printableLines(l)}`);
+    lines.push(`  = help: ${printableLines(e.help)}`);
+    io.stderr.write(lines.join('\n') + '\n');
+    return EXIT.USAGE;
+  }
+
   const fail = (what: string, e: unknown, hint?: string): ExitCode => {
     const lines = [`${style.bold(style.red('error'))}${style.bold(`: ${what}: ${messageOf(e)}`)}`];
     if (hint !== undefined) lines.push(`  = help: ${hint}`);
@@ -247,14 +276,26 @@ export async function runServe(argv: readonly string[], io: Io): Promise<ExitCod
   const { createRuntime, startHttpServer, shutdown } = await import('../../../runtime/index.js');
   let rt: Awaited<ReturnType<typeof createRuntime>>;
   try {
-    rt = await createRuntime(graph, { weights, ...(args.allowNonfinite ? { allowNonfinite: true } : {}) });
+    // The config check's warnings are out already (above).
+    rt = await createRuntime(graph, {
+      weights,
+      onWarning: () => undefined,
+      ...(args.allowNonfinite ? { allowNonfinite: true } : {}),
+      ...(args.tokenizer !== undefined ? { tokenizer: resolve(io.cwd, args.tokenizer) } : {}),
+    });
   } catch (e) {
     return fail('cannot start the runtime', e);
   }
   const server = rt.serve();
   let http: Awaited<ReturnType<typeof startHttpServer>>;
   try {
-    http = await startHttpServer(server, { port: args.port, host: args.host, ...args.limits });
+    http = await startHttpServer(server, {
+      port: args.port,
+      host: args.host,
+      ...args.limits,
+      ...(rt.codec ? { codec: rt.codec } : {}),
+      modelName: args.servedModelName ?? graph.model.name,
+    });
   } catch (e) {
     await rt.close();
     const code = (e as NodeJS.ErrnoException).code;
@@ -277,13 +318,18 @@ export async function runServe(argv: readonly string[], io: Io): Promise<ExitCod
     process.on('SIGINT', on);
     process.on('SIGTERM', on);
     const b = graph.batch!;
-    const example = JSON.stringify({
-      prompt: [1, 2, 3].map((t) => t % graph.model.vocab),
-      max_new_tokens: Math.max(1, Math.min(8, b.seq - 3)),
-    });
+    const maxTokens = Math.max(1, Math.min(8, b.seq - 3));
+    // With a tokenizer the OpenAI chat route; without one, token ids.
+    const example = rt.codec
+      ? `${http.url}/v1/chat/completions -H 'Content-Type: application/json' -d '${JSON.stringify({
+          messages: [{ role: 'user', content: 'Hello!' }],
+          max_tokens: maxTokens,
+        })}'`
+      : `${http.url}/v1/generate -d '${JSON.stringify({ prompt: [1, 2, 3].map((t) => t % graph.model.vocab), max_new_tokens: maxTokens })}'`;
+    const text = rt.codec ? `, model '${args.servedModelName ?? graph.model.name}'` : '';
     io.stdout.write(
-      `serving plan '${graph.plan.name}' on ${http.url} (${devices}, weights ${describeWeights(args.weights)})\n` +
-        `  try: curl -s ${http.url}/v1/generate -d '${example}'   (Ctrl-C stops)\n`,
+      `serving plan '${graph.plan.name}' on ${http.url} (${devices}, weights ${describeWeights(args.weights)}${text})\n` +
+        `  try: curl -s ${example}   (Ctrl-C stops)\n`,
     );
   });
 

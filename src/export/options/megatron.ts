@@ -103,6 +103,7 @@ export const MEGATRON_CONFIG_ARGS = {
     '--moe-ffn-hidden-size',
     '--moe-shared-expert-intermediate-size',
     '--moe-shared-expert-gate',
+    '--moe-router-pre-softmax',
     '--moe-router-score-function',
     '--moe-router-enable-expert-bias',
     '--moe-router-bias-update-rate',

@@ -4,6 +4,7 @@
 # Option names as in:
 #   NVIDIA/Megatron-LM/megatron/training/arguments.py@000c4ac24f61
 #   NVIDIA/Megatron-LM/pretrain_gpt.py@aa5bf2ca1342
+#   NVIDIA/Megatron-LM/megatron/training/arguments.py@d98e8a64ddf3
 #   pytorch/pytorch/torch/distributed/run.py@010929fd3f40
 
 export CUDA_DEVICE_MAX_CONNECTIONS=1
@@ -18,6 +19,7 @@ ARGS=(
   --max-position-embeddings 8192
   --position-embedding-type rope
   --normalization RMSNorm
+  --rotary-base 500000
   --swiglu
   --disable-bias-linear
   --untie-embeddings-and-output-weights
