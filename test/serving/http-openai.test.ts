@@ -364,10 +364,19 @@ describe('OpenAI-compatible routes, through the official client', () => {
     expect(full).toMatchObject({ status: 429, code: 'queue_full', type: 'rate_limit_error' });
     expect((await first).choices[0]!.finish_reason).toBe('length');
 
+    // With max_batch 1 and no queue, each request below waits for the one before it to give its slot back
+    // (a settled request keeps its slot until the server's next step boundary: docs/serving.md).
+    // `active` counts running requests; the engine call in flight (one 10 ms step) ends before the slot is free.
+    const idle = async () => {
+      await waitFor(() => server.stats().active === 0, 2000, 'no running request');
+      await new Promise((r) => setTimeout(r, 200));
+    };
+    await idle();
     // deadline_ms: parplan's extension (the client passes extra fields through).
     const late = await failure(client.completions.create({ model: MODEL, prompt: 'c', max_tokens: 100, deadline_ms: 20 } as never));
     expect(late).toMatchObject({ status: 504, code: 'deadline_exceeded', type: 'timeout_error' });
     // A stream whose deadline passes mid-way: the error arrives as an event the client raises.
+    await idle();
     const stream = await client.completions.create({ model: MODEL, prompt: 'c', max_tokens: 100, stream: true, deadline_ms: 500 } as never);
     let got = '';
     const mid = await failure(
