@@ -2,28 +2,32 @@
 # What the tests need besides node_modules, installed from Debian's packages when missing:
 # - Dawn's WebGPU on a machine without a GPU runs on Mesa's lavapipe (Vulkan on the CPU);
 #   bookworm's own Mesa (22) is too old for Dawn, so it comes from bookworm-backports;
-# - Chromium, for the real-browser check of the HTML report (test/report/browser.test.ts).
+# - Chromium, for the real-browser check of the HTML report (test/report/browser.test.ts);
+# - Debian's python3-torch (CPU, float64), the independent oracle the CPU reference model is
+#   checked against (test/reference/oracle.test.ts).
 # Run by `npm test` (pretest) and by .ci/run; does nothing when both are there, and says
 # what it installs when they are not.
 set -euo pipefail
 
 need_mesa=1
 need_chromium=1
+need_torch=1
 if dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null | grep -q bpo; then need_mesa=0; fi
 if [ -x /usr/bin/chromium ]; then need_chromium=0; fi
-if [ "$need_mesa" = 0 ] && [ "$need_chromium" = 0 ]; then exit 0; fi
+if /usr/bin/python3 -c 'import torch' > /dev/null 2>&1; then need_torch=0; fi
+if [ "$need_mesa" = 0 ] && [ "$need_chromium" = 0 ] && [ "$need_torch" = 0 ]; then exit 0; fi
 
 say() { echo "setup-tests: $*" >&2; }
 if [ -n "${PARPLAN_SKIP_TEST_SETUP:-}" ]; then
-  say "PARPLAN_SKIP_TEST_SETUP is set: not installing lavapipe or Chromium (the WebGPU and browser tests need them)"
+  say "PARPLAN_SKIP_TEST_SETUP is set: not installing lavapipe, Chromium or python3-torch (the WebGPU, browser and oracle tests need them)"
   exit 0
 fi
 if ! command -v apt-get > /dev/null || [ ! -f /etc/apt/sources.list.d/debian.sources ]; then
-  say "not a Debian machine with deb822 sources: install a Vulkan driver (Mesa lavapipe >= 23, or a GPU's) and Chromium at /usr/bin/chromium yourself"
+  say "not a Debian machine with deb822 sources: install a Vulkan driver (Mesa lavapipe >= 23, or a GPU's), Chromium at /usr/bin/chromium and torch for /usr/bin/python3 yourself"
   exit 1
 fi
 if [ "$(id -u)" -ne 0 ]; then
-  say "the tests need Mesa's lavapipe from bookworm-backports and Chromium; installing them needs root:"
+  say "the tests need Mesa's lavapipe from bookworm-backports, Chromium and python3-torch; installing them needs root:"
   say "  sudo bash scripts/setup-tests.sh"
   exit 1
 fi
@@ -42,4 +46,8 @@ if [ "$need_chromium" = 1 ]; then
   say "installing chromium (the HTML report is checked in a real browser)"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null
 fi
-say "done: mesa-vulkan-drivers $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers), $(/usr/bin/chromium --version 2>/dev/null || echo 'no chromium')"
+if [ "$need_torch" = 1 ]; then
+  say "installing python3-torch (the CPU reference model is checked against torch in float64)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch > /dev/null
+fi
+say "done: mesa-vulkan-drivers $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers), $(/usr/bin/chromium --version 2>/dev/null || echo 'no chromium'), torch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)' 2>/dev/null || echo 'missing')"
