@@ -1,3 +1,15 @@
+import type { TensorFormat } from '../wgsl/dtype.js';
+import { roundTo } from './dtype.js';
+
+/**
+ * Gemma's embedding normalizer: √hidden rounded to the hidden states' dtype, as HF's
+ * `torch.tensor(hidden_size**0.5, dtype=hidden_states.dtype)` (modeling_gemma2.py: bf16
+ * gives √3584 = 59.75, not 59.8665); the runtime and the reference both use it.
+ */
+export function embeddingNormalizer(hidden: number, format: TensorFormat): number {
+  return roundTo(format, Math.sqrt(hidden));
+}
+
 /** Reference embedding gather: out[t] = table[ids[t]] (+ posTable[positions[t]]); out-of-range rows give zeros. */
 export function embedding(
   ids: ArrayLike<number>,
