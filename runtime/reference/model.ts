@@ -31,11 +31,19 @@
  *   model.layers.{i}.post_attention_layernorm.weight [hidden]
  *   model.layers.{i}.mlp.gate_proj.weight / up_proj.weight [ffn, hidden];  mlp.down_proj.weight [hidden, ffn]
  *   model.norm.weight [hidden];  lm_head.weight [vocab, hidden] unless tied (then embed_tokens)
+ *   Gemma-2 (`Gemma2ForCausalLM`, four norms per layer): post_attention_layernorm is the attention
+ *   output's norm, pre_feedforward_layernorm / post_feedforward_layernorm the MLP's input's and output's.
  * Semantics: RMSNorm with the config's eps; rotate-half RoPE on q and k with the config's theta
  * and scaling (none, linear, llama3: `ropeInvFreq`); grouped-query attention, causal, within
  * the layer's sliding window where it has one (Mistral: a query sees `window` positions, itself
  * included); SwiGLU MLP down(silu(gate(x)) · up(x)); Qwen2's q/k/v biases; Qwen3's RMSNorm of
  * each head of q and k over head_dim (eps as the model's) before RoPE.
+ * Gemma-2 (gemma2/modeling_gemma2.py, read at transformers commit 006e86931247; later releases the same
+ * semantics, the alternation stated as `layer_types`): RMSNorm × (norm_offset + weight), float32 in HF;
+ * each sublayer's output normed before its residual add; GeGLU down(gelu_tanh(gate(x)) · up(x));
+ * scores × query_pre_attn_scalar^−½, then cap · tanh(s / cap) before the mask; embeddings ×
+ * √hidden rounded to the weights' dtype (`embeddingNormalizer`); final logits cap · tanh(z / cap);
+ * the window on layers 0, 2, 4, … (model.ts: sliding_window_pattern).
  *
  * Followed from transformers 4.56 (src/transformers/models/…): gpt2/modeling_gpt2.py,
  * llama/modeling_llama.py, mistral/modeling_mistral.py, qwen2/modeling_qwen2.py,

@@ -5,7 +5,7 @@ plain torch in float64, written from Hugging Face transformers' modeling code
 (transformers 4.56: models/gpt2/modeling_gpt2.py, models/llama/modeling_llama.py,
 models/mistral/modeling_mistral.py, models/qwen2/modeling_qwen2.py,
 models/qwen3/modeling_qwen3.py, modeling_rope_utils.py, masking_utils.py;
-models/gemma2/modeling_gemma2.py at commit 006e86931247 and 4.56's layer_types), not from
+models/gemma2/modeling_gemma2.py at commit 006e86931247; later releases' layer_types), not from
 parplan's code. It runs one causal forward pass over a whole prompt (no KV cache) and
 prints the logits of every position.
 

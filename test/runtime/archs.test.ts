@@ -1,7 +1,8 @@
 /**
  * Every architecture the WebGPU runtime runs (test/runtime/archs.ts: GPT-2, Llama with llama3
  * rope scaling, Mistral with a sliding window, Qwen2 with q/k/v biases, Qwen3 with q/k norms,
- * each with non-default eps and theta) gives the CPU reference's logits (within 1e-4, f32) and
+ * Gemma-2 with four offset norms, GeGLU, soft-caps, its attention scalar, scaled embeddings and
+ * a window on every other layer, each with non-default eps and theta) gives the CPU reference's logits (within 1e-4, f32) and
  * greedy tokens, from a safetensors file with Hugging Face names, in every layout tensor 1/2 ×
  * pipeline 1/2 × data 1/2, with every device allocating its memory plan. The prompts are
  * longer than the window and than one prefill chunk (max_prefill_tokens = 8), and generation
