@@ -54,13 +54,12 @@ import type { TensorFormat } from '../wgsl/dtype.js';
 import { add, geglu, softcap, swiglu } from './activations.js';
 import { argmax } from './argmax.js';
 import { attention, RefKvCache } from './attention.js';
-import { embedding, embeddingNormalizer } from './embedding.js';
+import { embedding, embeddingScale } from './embedding.js';
 import { matmul } from './matmul.js';
 import { layerNorm, rmsNorm } from './norm.js';
 import { mulberry32, normalArray } from '../../src/util/random.js';
 import { rope, ropeInvFreq } from './rope.js';
 import { denseGqaAt, gatedMlp, layerRuns, type Model } from '../../src/model.js';
-import { tensorFormatOf } from '../../src/facts/dtypes.js';
 
 export { gpt2Config, llamaConfig, type Arch, type Model } from '../../src/model.js';
 
@@ -288,10 +287,8 @@ export class ReferenceModel {
     } else {
       x = embedding(ids, this.t('model.embed_tokens.weight'), h);
       // Gemma: × √hidden, the normalizer in the hidden states' dtype (the weights').
-      if (c.scaleEmbeddings) {
-        const s = embeddingNormalizer(h, tensorFormatOf(c.dtype) ?? 'f32');
-        x = x.map((v) => v * s);
-      }
+      const s = embeddingScale(c);
+      if (s !== undefined) x = x.map((v) => v * s);
     }
     trace('embed', x);
     for (let i = 0; i < c.layers; i++) {

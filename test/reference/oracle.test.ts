@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { embeddingNormalizer } from '../../runtime/reference/embedding.js';
+import { embeddingNormalizer, embeddingScale } from '../../runtime/reference/embedding.js';
 import { randomWeights, ReferenceModel, weightShapes, type Model } from '../../runtime/reference/model.js';
 import { ARCH_CASES, tinyOf, type ModelType } from '../runtime/archs.js';
 
@@ -96,5 +96,12 @@ describe.skipIf(!hasTorch)("Gemma's embedding normalizer as torch rounds it", ()
     const r = spawnSync(PYTHON, ['-c', code], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     expect(sizes.map((h) => embeddingNormalizer(h, format))).toEqual(JSON.parse(r.stdout));
+  });
+
+  it("the factor the runtime and the reference use follows the model's dtype (Gemma-2-9B: 59.75 in bf16)", () => {
+    expect(embeddingScale({ hidden: 3584, dtype: 'bf16', scaleEmbeddings: true })).toBe(59.75);
+    expect(embeddingScale({ hidden: 3584, dtype: 'fp16', scaleEmbeddings: true })).toBe(59.875);
+    expect(embeddingScale({ hidden: 3584, dtype: 'fp32', scaleEmbeddings: true })).toBe(Math.fround(Math.sqrt(3584)));
+    expect(embeddingScale({ hidden: 3584, dtype: 'bf16' })).toBeUndefined();
   });
 });
