@@ -24,8 +24,8 @@ describe.each(ARCH_CASES.map((c) => [c.modelType, c] as const))('%s on WebGPU eq
     const { path, reference } = weightsFor(tiny);
     const rt = await createRuntime(compileTiny(tiny, { tensor: t, pipeline: p, data: d }), { weights: path });
     try {
-      for (const row of rt.memoryReport())
-        expect(Math.abs(row.ratio - 1), `rank ${row.rank}: ${row.allocatedBytes} vs ${row.planBytes}`).toBeLessThan(0.01);
+      // Exactly: Gemma-2's two output norms are 0.2 % of its tiny model, under any tolerance a ratio would allow.
+      for (const row of rt.memoryReport()) expect(row.allocatedBytes, `rank ${row.rank}`).toBe(row.planBytes);
       const logits = await rt.forward(prompts);
       for (const [i, prompt] of prompts.entries()) {
         const want = reference.prefill(reference.newCache(1), 0, prompt, 0, { logitsRows: [prompt.length - 1] });
