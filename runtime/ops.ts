@@ -27,7 +27,7 @@ import { tensorFormatOf, type TensorFormat } from '../src/facts/dtypes.js';
 import type { Graph, GraphDevice, Step } from '../src/graph/types.js';
 import { denseGqaAt, uniformLayer } from '../src/model.js';
 import { ropeInvFreq } from './reference/rope.js';
-import { embeddingNormalizer } from './reference/embedding.js';
+import { embeddingScale } from './reference/embedding.js';
 import { meshOf } from '../src/mesh.js';
 import { kvCacheTensor } from './allocate.js';
 import { WEBGPU_ELEMENT_BYTES } from '../src/memory/webgpu.js';
@@ -362,12 +362,11 @@ export class Ops {
    */
   private embedding(ids: GPUBuffer, tokenTable: string, positionTable: string | undefined, out: GPUBuffer, n: number): void {
     this.gather(ids, tokenTable, positionTable, out, n);
-    const m = this.model;
-    if (m.scaleEmbeddings) {
-      // Gemma: × √hidden in the weights' dtype (HF's normalizer); on each rank's partial rows, before their all-reduce.
-      const c = embeddingNormalizer(m.hidden, tensorFormatOf(m.dtype) ?? 'f32');
+    // Gemma: × √hidden in the weights' dtype (HF's normalizer); on each rank's partial rows, before their all-reduce.
+    const c = embeddingScale(this.model);
+    if (c !== undefined) {
       const p = this.program(`scale:${c}`, () => kernels.scale({ c, inplace: true }));
-      this.run(p, { x: out }, { n: n * m.hidden });
+      this.run(p, { x: out }, { n: n * this.model.hidden });
     }
   }
 
