@@ -5,8 +5,10 @@
  * layout (src/memory/webgpu.ts: `hidden`, `x`, `q`, `k`, `v`, `attn`, `y`, `gate`, `up`,
  * `logits`), weights by instance name (`{l}` filled with the layer), `kv.{l}` the layer's
  * cache. The roles within a step are positional (`compute` says them per kind); a
- * `.bias` read goes with the `.weight` read of the same prefix. Model facts (norm eps, RoPE
- * theta and scaling, the sliding window) come from `graph.model`; the runtime holds none.
+ * `.bias` read goes with the `.weight` read of the same prefix. Model facts (norm eps and
+ * offset, RoPE theta and scaling, each layer's sliding window and MLP activation, the
+ * attention scale and soft-cap, the embedding scale, the logits' soft-cap) come from
+ * `graph.model`; the runtime holds none.
  * Only the per-pass plumbing is not in the graph: `tokens`, `positions`, `slots`, the RoPE
  * table and `next` (written from the host for each pass).
  *
@@ -25,6 +27,7 @@ import { tensorFormatOf, type TensorFormat } from '../src/facts/dtypes.js';
 import type { Graph, GraphDevice, Step } from '../src/graph/types.js';
 import { denseGqaAt, uniformLayer } from '../src/model.js';
 import { ropeInvFreq } from './reference/rope.js';
+import { embeddingScale } from './reference/embedding.js';
 import { meshOf } from '../src/mesh.js';
 import { kvCacheTensor } from './allocate.js';
 import { WEBGPU_ELEMENT_BYTES } from '../src/memory/webgpu.js';
@@ -267,8 +270,9 @@ export class Ops {
       );
       this.run(p, { ...io, weight: wholeBuffer(w, gain), bias: wholeBuffer(b.w, bias) }, { rows });
     } else {
+      const offset = this.model.normOffset ?? 0;
       const p = this.program(`rms:${cols}:${w.dtype}:${inplace}`, () =>
-        kernels.rmsnorm({ cols, eps, weight: this.type(w.dtype), inplace }),
+        kernels.rmsnorm({ cols, eps, offset, weight: this.type(w.dtype), inplace }),
       );
       this.run(p, { ...io, weight: wholeBuffer(w, gain) }, { rows });
     }
@@ -324,7 +328,13 @@ export class Ops {
       positions: this.s.buffer('positions'),
       out: this.buf(io.out),
     };
-    const w = window === undefined ? {} : { window };
+    // Gemma: scores scaled by query_pre_attn_scalar^−½ and soft-capped; others: head_dim^−½.
+    const m = this.model;
+    const w = {
+      ...(window === undefined ? {} : { window }),
+      scale: 1 / Math.sqrt(m.queryPreAttnScalar ?? o.headDim),
+      ...(m.attnSoftcap === undefined ? {} : { softcap: m.attnSoftcap }),
+    };
     const write = this.program(`kvw:${o.cache.format}`, () => kernels.kvWrite(o));
     if (blocks.length === 1) {
       const kv = blocks[0]!;
@@ -351,6 +361,16 @@ export class Ops {
    * block writes every token, the others and the position blocks add their own rows.
    */
   private embedding(ids: GPUBuffer, tokenTable: string, positionTable: string | undefined, out: GPUBuffer, n: number): void {
+    this.gather(ids, tokenTable, positionTable, out, n);
+    // Gemma: × √hidden in the weights' dtype (HF's normalizer); on each rank's partial rows, before their all-reduce.
+    const c = embeddingScale(this.model);
+    if (c !== undefined) {
+      const p = this.program(`scale:${c}`, () => kernels.scale({ c, inplace: true }));
+      this.run(p, { x: out }, { n: n * this.model.hidden });
+    }
+  }
+
+  private gather(ids: GPUBuffer, tokenTable: string, positionTable: string | undefined, out: GPUBuffer, n: number): void {
     const m = this.model;
     const table = this.w(tokenTable).w;
     // Vocabulary-parallel tables are summed over the tensor ranks: the positions are added once, on rank 0.
@@ -456,9 +476,12 @@ export class Ops {
         const y = out(0);
         const count = n * this.width(y);
         if (acts.length === 2) {
-          // swiglu: y = silu(gate) · up, in place over up
+          // swiglu: y = silu(gate) · up; geglu (Gemma): y = gelu_tanh(gate) · up; in place over up
           if (acts[1] !== y) throw new Error('internal error: a gated mlp-act step must write its second read (this is a bug in parplan)');
-          const p = this.program('swiglu', () => kernels.swiglu({ inplace: true }));
+          const fn = denseGqaAt(this.model, layer ?? 0, 'the WebGPU runtime').mlp.activation;
+          if (fn !== 'swiglu' && fn !== 'geglu')
+            throw new Error(`internal error: a gated mlp-act step in a layer with a ${fn} MLP (this is a bug in parplan)`);
+          const p = this.program(fn, () => kernels[fn]({ inplace: true }));
           this.run(p, { gate: this.buf(act(0)), up: this.buf(y) }, { n: count });
         } else {
           if (acts[0] !== y) throw new Error('internal error: an mlp-act step must write its read (this is a bug in parplan)');
@@ -487,6 +510,12 @@ export class Ops {
       case 'head': {
         const rows = input.phase === 'prefill' ? 1 : n;
         this.matmul(this.buf(act(0)), wt(0).weight, this.buf(out(0)), rows);
+        const cap = this.model.logitSoftcap;
+        if (cap !== undefined) {
+          // Gemma-2: cap · tanh(z / cap), on this rank's vocabulary shard (element-wise, so before the all-gather).
+          const p = this.program(`softcap:${cap}`, () => kernels.softcap({ c: cap, inplace: true }));
+          this.run(p, { x: this.buf(out(0)) }, { n: (rows * this.model.vocabPadded) / this.t });
+        }
         return;
       }
       case 'sample':

@@ -255,8 +255,9 @@ export interface DenseGqaLayer {
 }
 
 /**
- * The one layer structure of a model whose layers are all alike, dense and with grouped-query
- * attention (a sliding window is the attention's `window`, which the reader honours); `what`
+ * The one layer structure of a model whose layers are all alike but for their sliding windows,
+ * dense and with grouped-query attention (a sliding window is the attention's `window`, which
+ * the reader honours per layer: `denseGqaAt`; the layer returned is the first's); `what`
  * names the code that needs it. Stages that do not yet handle per-layer structure or the newer
  * kinds (MoE, MLA) read the layer here, so a
  * model they cannot run is refused rather than silently treated as its first layer.
@@ -266,10 +267,23 @@ export function uniformLayer(model: LayerStructure, what = 'this stage'): DenseG
   if (model.overrides && model.overrides.length > 0) {
     const runs = layerRuns(model);
     layer = runs[0]!.layer;
-    if (runs.some((r) => !sameLayer(r.layer, layer)))
+    // A sliding window changes which keys a query sees, not any shape: layers that differ only in it are alike here (Gemma-2).
+    if (runs.some((r) => !sameShape(r.layer, layer)))
       throw new Error(`model '${model.name}': ${what} needs every layer alike (layers differ in attention or MLP)`);
   }
   return denseGqa(model.name, layer, what);
+}
+
+/** Layers alike but perhaps for their sliding windows: the same weights and buffers (Gemma-2's local and global layers). */
+export function sameShape(a: LayerSpec, b: LayerSpec): boolean {
+  return sameLayer(withoutWindow(a), withoutWindow(b));
+}
+
+/** The layer with full attention in place of its sliding window (the same shapes). */
+function withoutWindow(layer: LayerSpec): LayerSpec {
+  if (layer.attention.kind !== 'gqa' || layer.attention.window === undefined) return layer;
+  const { window: _, ...attention } = layer.attention;
+  return { ...layer, attention };
 }
 
 /** Layer `l` of a model, refused (as `uniformLayer` does) unless it is dense with full grouped-query attention. */

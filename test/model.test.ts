@@ -6,7 +6,17 @@
 import { describe, expect, it } from 'vitest';
 import { modelForwardFlops } from '../src/cost/flops.js';
 import { countParams, deviceParams, layerParams } from '../src/memory/params.js';
-import { denseGqaAt, layerAt, layerRuns, llamaConfig, shardLayer, uniformLayer, type LayerSpec, type Model } from '../src/model.js';
+import {
+  denseGqaAt,
+  layerAt,
+  layerRuns,
+  llamaConfig,
+  shardLayer,
+  uniformLayer,
+  type GqaAttention,
+  type LayerSpec,
+  type Model,
+} from '../src/model.js';
 import { ReferenceModel, randomWeights, weightShapes } from '../runtime/reference/model.js';
 import { llama3_8b, modelSpec, servePlan } from './memory/fixtures.js';
 
@@ -87,6 +97,15 @@ describe('per-layer structure', () => {
   it('uniformLayer refuses a model whose layers differ', () => {
     expect(uniformLayer(llama3_8b)).toBe(llama3_8b.layer);
     expect(() => uniformLayer(mixed, 'lowering')).toThrow("model 'mixed': lowering needs every layer alike");
+    // Gemma-2's alternation: layers that differ only in their window share one shape.
+    const full = llama3_8b.layer.attention as GqaAttention;
+    const alternating: Model = {
+      ...llama3_8b,
+      layer: { ...llama3_8b.layer, attention: { ...full, window: 4 } },
+      overrides: [{ first: 1, last: 1, attention: full }],
+    };
+    expect(uniformLayer(alternating)).toBe(alternating.layer);
+    expect(denseGqaAt(alternating, 1).attention.window).toBeUndefined();
   });
 });
 

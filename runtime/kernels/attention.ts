@@ -7,8 +7,9 @@
  * 2. `attentionProgram`: for each new token t and query head h, causal attention of
  *    q[t, h] over cache[slots[t], 0 … positions[t], h / (heads / kvHeads)] — grouped-query
  *    attention — with scale 1/√headDim (default):
- *      out[t, h] = Σⱼ softmax_j(q·kⱼ · scale) · vⱼ,   j = 0 … positions[t]
- *    (j = positions[t] − window + 1 … positions[t] with a sliding `window`).
+ *      out[t, h] = Σⱼ softmax_j(cap(q·kⱼ · scale)) · vⱼ,   j = 0 … positions[t]
+ *    (j = positions[t] − window + 1 … positions[t] with a sliding `window`; cap(s) = s, or
+ *    softcap · tanh(s / softcap) with Gemma-2's `softcap`).
  *
  * The same pair serves prefill (T tokens of one sequence at positions p0 … p0+T−1, which
  * may follow an earlier chunk already in the cache) and decode (one token per sequence,
@@ -25,7 +26,7 @@
  * chunk, the workgroup reduces max and Σexp, then each invocation accumulates its own
  * output dimensions over the chunk's values. Work is O(positions · headDim) per (t, h).
  * Only headDim and the cache's storage type are baked into the WGSL; heads, kvHeads, the
- * cache shape and the scale are fixed uniforms.
+ * cache shape, the scale, the window and the soft-cap are fixed uniforms.
  *
  * Slot blocks: a cache larger than one storage binding is held as blocks of whole slots
  * (runtime/split.ts), each its own pair of buffers. Both kernels take the uniform
@@ -61,8 +62,10 @@ export interface AttentionOptions extends KvCacheShape {
    * itself included; Hugging Face's `kv_idx > q_idx − sliding_window`). Absent: every earlier position.
    */
   window?: number;
-  /** Softmax scale (default 1/√headDim). */
+  /** Softmax scale (default 1/√headDim; Gemma: query_pre_attn_scalar^−½). */
   scale?: number;
+  /** Scores soft-capped, cap · tanh(s / cap), after the scale and before the mask and softmax (Gemma-2); absent: none. */
+  softcap?: number;
 }
 
 const WRITE_UNIFORMS: UniformField[] = u32Fields('T', 'words', 'slots', 'maxSeq', 'slot0');
@@ -70,6 +73,7 @@ const ATTN_UNIFORMS: UniformField[] = [
   ...u32Fields('T', 'heads', 'kvHeads', 'slots', 'maxSeq'),
   { name: 'scale', type: 'f32' },
   ...u32Fields('slot0', 'window'),
+  { name: 'softcap', type: 'f32' },
 ];
 
 function checkShape(o: KvCacheShape, what: string): { D: number; KVH: number; cache: TensorType } {
@@ -147,6 +151,9 @@ export function attentionProgram(o: AttentionOptions): KernelProgram {
   if (H % KVH !== 0) throw new Error(`attention: heads ${H} is not a multiple of kvHeads ${KVH}`);
   const scale = o.scale ?? 1 / Math.sqrt(D);
   const window = o.window === undefined ? 0 : positiveInt(o.window, 'attention window');
+  if (o.softcap !== undefined && !(o.softcap > 0 && Number.isFinite(o.softcap)))
+    throw new Error(`attention: softcap must be > 0, got ${o.softcap}`);
+  const softcap = o.softcap ?? 0;
   const WG = 64;
   const CH = 128;
   const DPT = ceilDiv(D, WG);
@@ -198,6 +205,8 @@ ${o.slotBlock ? "  if (slot >= u.slots) { return; } // another block's token\n" 
       let kb = ((slot * MAXSEQ + c0 + j) * KVH + kvh) * D;
       var sc = 0.0;
       for (var d = 0u; d < D; d++) { sc += qs[d] * kCache_at(kb + d); }
+      // Gemma-2: cap · tanh(s / cap) (softcap = 0: none); tanh clamped as gelu_tanh's, for drivers whose tanh overflows.
+      if (u.softcap > 0.0) { sc = u.softcap * tanh(clamp(sc / u.softcap, -15.0, 15.0)); }
       ps[j] = sc;
       lmax = max(lmax, sc);
     }
@@ -235,7 +244,7 @@ ${o.slotBlock ? "  if (slot >= u.slots) { return; } // another block's token\n" 
     workgroupSize: WG,
     bindings,
     uniforms: ATTN_UNIFORMS,
-    fixed: { heads: H, kvHeads: KVH, slots: o.slots, maxSeq: o.maxSeq, scale, slot0: 0, window },
+    fixed: { heads: H, kvHeads: KVH, slots: o.slots, maxSeq: o.maxSeq, scale, slot0: 0, window, softcap },
     features: featuresFor([cache]),
     workgroupStorageBytes: 4 * (D + CH + WG + 2),
     dispatch(d: Dims) {

@@ -32,7 +32,7 @@
  */
 import { argmaxProgram } from './argmax.js';
 import { attentionProgram, kvWriteProgram } from './attention.js';
-import { addProgram, geluProgram, swigluProgram } from './elementwise.js';
+import { addProgram, gegluProgram, geluProgram, scaleProgram, softcapProgram, swigluProgram } from './elementwise.js';
 import { embeddingProgram } from './embedding.js';
 import { matmulProgram } from './matmul.js';
 import { layerNormProgram, rmsNormProgram } from './norm.js';
@@ -50,6 +50,12 @@ export const kernels = {
   gelu: geluProgram,
   /** Bindings gate, up, y (or up in place); uniform n. */
   swiglu: swigluProgram,
+  /** Bindings gate, up, y (or up in place); uniform n. */
+  geglu: gegluProgram,
+  /** x = c·tanh(x / c). Bindings x, y (or x in place); uniform n. */
+  softcap: softcapProgram,
+  /** x = x·c. Bindings x, y (or x in place); uniform n. */
+  scale: scaleProgram,
   /** Residual add. Bindings a, b, y (or a in place); uniform n. */
   add: addProgram,
   /** In place. Bindings x, positions, table (ropeTable); uniform T. */
@@ -80,7 +86,16 @@ export {
   type SubgroupMatrixConfig,
 } from './matmul.js';
 export { layerNormProgram, rmsNormProgram, type NormOptions } from './norm.js';
-export { addProgram, geluProgram, swigluProgram, type ElementwiseOptions } from './elementwise.js';
+export {
+  addProgram,
+  gegluProgram,
+  geluProgram,
+  scaleProgram,
+  softcapProgram,
+  swigluProgram,
+  type ConstantOptions,
+  type ElementwiseOptions,
+} from './elementwise.js';
 export { ropeProgram, ropeTable, type RopeOptions } from './rope.js';
 export { softmaxProgram, type SoftmaxOptions } from './softmax.js';
 export { attentionProgram, kvCacheElements, kvWriteProgram, type AttentionOptions, type KvCacheShape } from './attention.js';

@@ -4,10 +4,11 @@
  *
  * - layernorm: y = (x − mean) / √(var + eps) · weight + bias, var biased (÷ cols), two
  *   passes over the row (mean first, then Σ(x − mean)²: no cancellation).
- * - rmsnorm:   y = x / √(mean(x²) + eps) · weight (Llama; HF `LlamaRMSNorm`).
+ * - rmsnorm:   y = x / √(mean(x²) + eps) · (offset + weight) (Llama: offset 0, HF `LlamaRMSNorm`;
+ *   Gemma: offset 1, HF `Gemma2RMSNorm`, whose checkpoints store the gain minus one).
  *
  * x and y are f32 [rows, cols] (distinct buffers, or x alone with `inplace`); weight and bias are stored as any
- * TensorType. `cols` and `eps` are fixed uniforms; `rows` is the dynamic one.
+ * TensorType. `cols`, `eps` and `offset` are fixed uniforms; `rows` is the dynamic one.
  */
 import { DTYPE_HELPERS, enables, featuresFor, typeTag, type TensorType } from '../wgsl/dtype.js';
 import { type BindingSpec, declareBindings, grid1d, main1d, nextPow2, reductions, WG_LINEAR } from '../wgsl/common.js';
@@ -21,15 +22,19 @@ export interface NormOptions {
   bias?: TensorType;
   /** Invocations per row (a power of two; default from cols, 32 … 256). */
   workgroupSize?: number;
+  /** rmsnorm: the gain is offset + weight (default 0; Gemma's norm_offset 1). */
+  offset?: number;
   /** Write the result over x (bindings x, weight[, bias]): each invocation rewrites only what it read. */
   inplace?: boolean;
 }
 
-const UNIFORMS: UniformField[] = [...u32Fields('rows', 'cols'), { name: 'eps', type: 'f32' }];
+const UNIFORMS: UniformField[] = [...u32Fields('rows', 'cols'), { name: 'eps', type: 'f32' }, { name: 'offset', type: 'f32' }];
 
 function normProgram(kind: 'layernorm' | 'rmsnorm', o: NormOptions): KernelProgram {
   const cols = positiveInt(o.cols, `${kind} cols`);
   if (!(o.eps >= 0)) throw new Error(`${kind}: eps must be ≥ 0`);
+  const offset = o.offset ?? 0;
+  if (!Number.isFinite(offset) || (kind === 'layernorm' && offset !== 0)) throw new Error(`${kind}: offset ${offset} is not supported`);
   const wt = o.weight ?? { format: 'f32' };
   const bt = o.bias ?? wt;
   const ln = kind === 'layernorm';
@@ -66,7 +71,7 @@ function normProgram(kind: 'layernorm' | 'rmsnorm', o: NormOptions): KernelProgr
     s += `  var acc = 0.0;
   for (var c = lid; c < COLS; c += ${WG}u) { let v = x[base + c]; acc += v * v; }
   let inv = 1.0 / sqrt(red_sum(acc, lid) / f32(COLS) + EPS);
-  for (var c = lid; c < COLS; c += ${WG}u) { ${y}[base + c] = x[base + c] * inv * weight_at(c); }
+  for (var c = lid; c < COLS; c += ${WG}u) { ${y}[base + c] = x[base + c] * inv * (u.offset + weight_at(c)); }
 }
 `;
   }
@@ -76,7 +81,7 @@ function normProgram(kind: 'layernorm' | 'rmsnorm', o: NormOptions): KernelProgr
     workgroupSize: WG,
     bindings,
     uniforms: UNIFORMS,
-    fixed: { cols, eps: o.eps },
+    fixed: { cols, eps: o.eps, offset },
     features: featuresFor([wt, ln ? bt : undefined]),
     workgroupStorageBytes: 4 * WG,
     dispatch: (d: Dims) => grid1d(dimU32(d, 'rows', name)),

@@ -26,6 +26,21 @@ export function swiglu(gate: ArrayLike<number>, up: ArrayLike<number>): Float32A
   return out;
 }
 
+/** GeGLU: gelu_tanh(gate) · up, element-wise (Gemma's MLP with gelu_pytorch_tanh, before down_proj). */
+export function geglu(gate: ArrayLike<number>, up: ArrayLike<number>): Float32Array {
+  if (gate.length !== up.length) throw new Error(`geglu: gate has ${gate.length} elements, up ${up.length}`);
+  const out = new Float32Array(gate.length);
+  for (let i = 0; i < gate.length; i++) out[i] = geluTanh(gate[i]!) * up[i]!;
+  return out;
+}
+
+/** Soft-capping: cap · tanh(x / cap), element-wise (Gemma-2's final logits). */
+export function softcap(x: ArrayLike<number>, cap: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) out[i] = cap * Math.tanh(x[i]! / cap);
+  return out;
+}
+
 /** Residual add: a + b. */
 export function add(a: ArrayLike<number>, b: ArrayLike<number>): Float32Array {
   if (a.length !== b.length) throw new Error(`add: ${a.length} vs ${b.length} elements`);

@@ -46,7 +46,7 @@ export class RefKvCache {
 }
 
 /**
- * out[t, h] = Σⱼ softmax_j(q[t,h]·k[slot, j, h/(H/KVH)] · scale) · v[slot, j, …], j = 0 … positions[t]
+ * out[t, h] = Σⱼ softmax_j(cap(q[t,h]·k[slot, j, h/(H/KVH)] · scale)) · v[slot, j, …], j = 0 … positions[t]
  * (causal over the slot's cache, grouped-query). Returns [T, heads·headDim].
  */
 export function attention(
@@ -58,6 +58,8 @@ export function attention(
   scale?: number,
   /** Sliding window: positions[t] − window + 1 … positions[t] (HF: kv_idx > q_idx − sliding_window); absent: all. */
   window?: number,
+  /** Scores soft-capped, cap · tanh(s · scale / cap), before the softmax (Gemma-2's attn_logit_softcapping); absent: none. */
+  softcap?: number,
 ): Float32Array {
   const { maxSeq, kvHeads, headDim: D } = cache.shape;
   const group = heads / kvHeads;
@@ -80,7 +82,7 @@ export function attention(
         const kb = ((slot * maxSeq + j) * kvHeads + kvh) * D;
         let s = 0;
         for (let d = 0; d < D; d++) s += q[qb + d]! * cache.k[kb + d]!;
-        scores[j] = s * sc;
+        scores[j] = softcap === undefined ? s * sc : softcap * Math.tanh((s * sc) / softcap);
         m = Math.max(m, scores[j]!);
       }
       let sum = 0;

@@ -31,11 +31,19 @@
  *   model.layers.{i}.post_attention_layernorm.weight [hidden]
  *   model.layers.{i}.mlp.gate_proj.weight / up_proj.weight [ffn, hidden];  mlp.down_proj.weight [hidden, ffn]
  *   model.norm.weight [hidden];  lm_head.weight [vocab, hidden] unless tied (then embed_tokens)
+ *   Gemma-2 (`Gemma2ForCausalLM`, four norms per layer): post_attention_layernorm is the attention
+ *   output's norm, pre_feedforward_layernorm / post_feedforward_layernorm the MLP's input's and output's.
  * Semantics: RMSNorm with the config's eps; rotate-half RoPE on q and k with the config's theta
  * and scaling (none, linear, llama3: `ropeInvFreq`); grouped-query attention, causal, within
  * the layer's sliding window where it has one (Mistral: a query sees `window` positions, itself
  * included); SwiGLU MLP down(silu(gate(x)) · up(x)); Qwen2's q/k/v biases; Qwen3's RMSNorm of
  * each head of q and k over head_dim (eps as the model's) before RoPE.
+ * Gemma-2 (gemma2/modeling_gemma2.py, read at transformers commit 006e86931247; later releases the same
+ * semantics, the alternation stated as `layer_types`): RMSNorm × (norm_offset + weight), float32 in HF;
+ * each sublayer's output normed before its residual add; GeGLU down(gelu_tanh(gate(x)) · up(x));
+ * scores × query_pre_attn_scalar^−½, then cap · tanh(s / cap) before the mask; embeddings ×
+ * √hidden rounded to the weights' dtype (`embeddingNormalizer`); final logits cap · tanh(z / cap);
+ * the window on layers 0, 2, 4, … (model.ts: sliding_window_pattern).
  *
  * Followed from transformers 4.56 (src/transformers/models/…): gpt2/modeling_gpt2.py,
  * llama/modeling_llama.py, mistral/modeling_mistral.py, qwen2/modeling_qwen2.py,
@@ -43,15 +51,15 @@
  * kv_idx > q_idx − sliding_window). test/reference/oracle.py checks it against plain torch.
  */
 import type { TensorFormat } from '../wgsl/dtype.js';
-import { swiglu } from './activations.js';
+import { add, geglu, softcap, swiglu } from './activations.js';
 import { argmax } from './argmax.js';
 import { attention, RefKvCache } from './attention.js';
-import { embedding } from './embedding.js';
+import { embedding, embeddingScale } from './embedding.js';
 import { matmul } from './matmul.js';
 import { layerNorm, rmsNorm } from './norm.js';
 import { mulberry32, normalArray } from '../../src/util/random.js';
 import { rope, ropeInvFreq } from './rope.js';
-import { denseGqaAt, layerRuns, type Model } from '../../src/model.js';
+import { denseGqaAt, gatedMlp, layerRuns, type Model } from '../../src/model.js';
 
 export { gpt2Config, llamaConfig, type Arch, type Model } from '../../src/model.js';
 
@@ -68,12 +76,25 @@ export function checkConfig(c: Model): void {
     }
     if (a.heads % a.kvHeads !== 0) throw new Error(`${where}: heads ${a.heads} is not a multiple of kvHeads ${a.kvHeads}`);
     if (a.headDim % 2 !== 0) throw new Error(`${where}: headDim ${a.headDim} must be even`);
-    if (mlp.activation !== (c.arch === 'gpt2' ? 'gelu' : 'swiglu'))
-      throw new Error(`${where}: the ${c.arch} reference has a ${c.arch === 'gpt2' ? 'gelu' : 'swiglu'} MLP, not ${mlp.activation}`);
+    if (c.arch === 'gpt2' ? mlp.activation !== 'gelu' : !gatedMlp(mlp.activation))
+      throw new Error(
+        `${where}: the ${c.arch} reference has a ${c.arch === 'gpt2' ? 'gelu' : 'swiglu or geglu'} MLP, not ${mlp.activation}`,
+      );
     if (c.arch === 'gpt2' && (a.kvHeads !== a.heads || a.heads * a.headDim !== c.hidden)) {
       throw new Error(`${where}: GPT-2 needs kvHeads = heads and heads · headDim = hidden`);
     }
   }
+}
+
+/**
+ * A Llama-family layer's norms after input_layernorm, as HF names them: the MLP's
+ * post_attention_layernorm; with four (Gemma2DecoderLayer) post_attention_layernorm on the
+ * attention's output, pre_feedforward_layernorm before the MLP, post_feedforward_layernorm on its output.
+ */
+function normNames(c: Model): string[] {
+  return (c.normsPerLayer ?? 2) === 4
+    ? ['post_attention_layernorm', 'pre_feedforward_layernorm', 'post_feedforward_layernorm']
+    : ['post_attention_layernorm'];
 }
 
 /** Every tensor the model reads: Hugging Face name → shape. */
@@ -82,6 +103,7 @@ export function weightShapes(c: Model): Map<string, number[]> {
   const s = new Map<string, number[]>();
   const { hidden: h, vocab } = c;
   if (c.arch === 'gpt2') {
+    if ((c.normsPerLayer ?? 2) !== 2) throw new Error(`model config: the gpt2 reference has 2 norms per layer, not ${c.normsPerLayer}`);
     s.set('transformer.wte.weight', [vocab, h]);
     s.set('transformer.wpe.weight', [c.maxSeq, h]);
     for (let i = 0; i < c.layers; i++) {
@@ -124,7 +146,7 @@ export function weightShapes(c: Model): Map<string, number[]> {
         s.set(`${p}.self_attn.k_norm.weight`, [a.headDim]);
       }
       s.set(`${p}.self_attn.o_proj.weight`, [h, qd]);
-      s.set(`${p}.post_attention_layernorm.weight`, [h]);
+      for (const n of normNames(c)) s.set(`${p}.${n}.weight`, [h]);
       s.set(`${p}.mlp.gate_proj.weight`, [ffn, h]);
       s.set(`${p}.mlp.up_proj.weight`, [ffn, h]);
       s.set(`${p}.mlp.down_proj.weight`, [h, ffn]);
@@ -138,7 +160,7 @@ export function weightShapes(c: Model): Map<string, number[]> {
 /**
  * Deterministic synthetic weights for `c`: matrices and embeddings ~ N(0, std²) (default
  * 0.02, GPT-2's init; use larger, e.g. 0.2, to make logits spread out), norm gains
- * 1 + N(0, 0.1²), biases N(0, 0.02²) — non-trivial values, so a kernel that ignores a
+ * 1 + N(0, 0.1²) (stored minus the model's norm offset, as Gemma's are), biases N(0, 0.02²) — non-trivial values, so a kernel that ignores a
  * gain or bias is caught.
  */
 export function randomWeights(c: Model, seed = 1, std = 0.02): Map<string, Float32Array> {
@@ -147,7 +169,8 @@ export function randomWeights(c: Model, seed = 1, std = 0.02): Map<string, Float
   for (const [name, shape] of weightShapes(c)) {
     const n = shape.reduce((a, b) => a * b, 1);
     const isNorm = /(ln_\d|ln_f|layernorm|norm)\.weight$/.test(name);
-    if (isNorm) out.set(name, normalArray(rand, n, 0.1, 1));
+    // Gemma's checkpoints store the gain minus norm_offset: the gain itself stays near 1.
+    if (isNorm) out.set(name, normalArray(rand, n, 0.1, 1 - (c.normOffset ?? 0)));
     else if (name.endsWith('.bias')) out.set(name, normalArray(rand, n, 0.02));
     else out.set(name, normalArray(rand, n, std));
   }
@@ -263,6 +286,9 @@ export class ReferenceModel {
       x = embedding(ids, this.t('transformer.wte.weight'), h, { positions, table: this.t('transformer.wpe.weight') });
     } else {
       x = embedding(ids, this.t('model.embed_tokens.weight'), h);
+      // Gemma: × √hidden, the normalizer in the hidden states' dtype (the weights').
+      const s = embeddingScale(c);
+      if (s !== undefined) x = x.map((v) => v * s);
     }
     trace('embed', x);
     for (let i = 0; i < c.layers; i++) {
@@ -277,11 +303,12 @@ export class ReferenceModel {
       normed = layerNorm(xs, rows.length, h, this.t('transformer.ln_f.weight'), this.t('transformer.ln_f.bias'), c.normEps);
       head = c.tiedEmbeddings ? this.t('transformer.wte.weight') : this.t('lm_head.weight');
     } else {
-      normed = rmsNorm(xs, rows.length, h, this.t('model.norm.weight'), c.normEps);
+      normed = rmsNorm(xs, rows.length, h, this.t('model.norm.weight'), c.normEps, c.normOffset ?? 0);
       head = c.tiedEmbeddings ? this.t('model.embed_tokens.weight') : this.t('lm_head.weight');
     }
     trace('final_norm', normed);
-    const logits = matmul(normed, head, rows.length, c.vocab, h);
+    let logits = matmul(normed, head, rows.length, c.vocab, h);
+    if (c.logitSoftcap !== undefined) logits = softcap(logits, c.logitSoftcap);
     trace('logits', logits);
     return logits;
   }
@@ -300,7 +327,9 @@ export class ReferenceModel {
     trace(`layer${i}.k`, k);
     trace(`layer${i}.v`, v);
     kv.write(k, v, slots, positions);
-    const att = attention(q, kv, heads, slots, positions, undefined, window);
+    const { headDim } = denseGqaAt(this.config, i, 'the CPU reference').attention;
+    const scale = 1 / Math.sqrt(this.config.queryPreAttnScalar ?? headDim);
+    const att = attention(q, kv, heads, slots, positions, scale, window, this.config.attnSoftcap);
     trace(`layer${i}.attn`, att);
     x = ops.attnOut(att, x);
     trace(`layer${i}.attn_residual`, x);
@@ -346,12 +375,15 @@ export class ReferenceModel {
     }
     const D = at.headDim;
     const p = `model.layers.${i}`;
-    const norm = (n: string) => (y: Float32Array) => rmsNorm(y, T, h, this.t(`${p}.${n}.weight`), c.normEps);
+    const norm = (n: string) => (y: Float32Array) => rmsNorm(y, T, h, this.t(`${p}.${n}.weight`), c.normEps, c.normOffset ?? 0);
+    // Gemma-2: each sublayer's output normed before its residual add.
+    const four = (c.normsPerLayer ?? 2) === 4;
+    const out = (n: string, y: Float32Array, x: Float32Array) => add(x, norm(n)(y));
     const proj = (a: Float32Array, which: 'q' | 'k' | 'v', heads: number) =>
       matmul(a, this.t(`${p}.self_attn.${which}_proj.weight`), T, heads * D, h, { bias: this.w.get(`${p}.self_attn.${which}_proj.bias`) });
     // Qwen3: every head of q and k RMS-normed over head_dim (one row per token and head), before RoPE.
     const headNorm = (x: Float32Array, which: 'q' | 'k', heads: number) =>
-      c.qkNorm ? rmsNorm(x, T * heads, D, this.t(`${p}.self_attn.${which}_norm.weight`), c.normEps) : x;
+      c.qkNorm ? rmsNorm(x, T * heads, D, this.t(`${p}.self_attn.${which}_norm.weight`), c.normEps, c.normOffset ?? 0) : x;
     const invFreq = this.invFreq(D);
     const rot = (x: Float32Array, heads: number) => rope(x, positions, { heads, headDim: D, invFreq });
     return {
@@ -361,11 +393,20 @@ export class ReferenceModel {
         const k = rot(headNorm(proj(a, 'k', at.kvHeads), 'k', at.kvHeads), at.kvHeads);
         return { q, k, v: proj(a, 'v', at.kvHeads) };
       },
-      attnOut: (att, x) => matmul(att, this.t(`${p}.self_attn.o_proj.weight`), T, h, at.heads * D, { residual: x }),
-      norm2: norm('post_attention_layernorm'),
+      attnOut: (att, x) =>
+        four
+          ? out('post_attention_layernorm', matmul(att, this.t(`${p}.self_attn.o_proj.weight`), T, h, at.heads * D), x)
+          : matmul(att, this.t(`${p}.self_attn.o_proj.weight`), T, h, at.heads * D, { residual: x }),
+      norm2: norm(four ? 'pre_feedforward_layernorm' : 'post_attention_layernorm'),
       mlpAct: (m) =>
-        swiglu(matmul(m, this.t(`${p}.mlp.gate_proj.weight`), T, mlp.ffn, h), matmul(m, this.t(`${p}.mlp.up_proj.weight`), T, mlp.ffn, h)),
-      mlpOut: (f, x) => matmul(f, this.t(`${p}.mlp.down_proj.weight`), T, h, mlp.ffn, { residual: x }),
+        (mlp.activation === 'geglu' ? geglu : swiglu)(
+          matmul(m, this.t(`${p}.mlp.gate_proj.weight`), T, mlp.ffn, h),
+          matmul(m, this.t(`${p}.mlp.up_proj.weight`), T, mlp.ffn, h),
+        ),
+      mlpOut: (f, x) =>
+        four
+          ? out('post_feedforward_layernorm', matmul(f, this.t(`${p}.mlp.down_proj.weight`), T, h, mlp.ffn), x)
+          : matmul(f, this.t(`${p}.mlp.down_proj.weight`), T, h, mlp.ffn, { residual: x }),
     };
   }
 

@@ -23,15 +23,25 @@ export function layerNorm(
   return out;
 }
 
-/** y = x / √(mean(x²) + eps) · weight (HF LlamaRMSNorm). */
-export function rmsNorm(x: ArrayLike<number>, rows: number, cols: number, weight: ArrayLike<number>, eps: number): Float32Array {
+/**
+ * y = x / √(mean(x²) + eps) · (offset + weight): HF LlamaRMSNorm with offset 0; Gemma2RMSNorm
+ * (float32, `output * (1.0 + self.weight.float())`) with offset 1.
+ */
+export function rmsNorm(
+  x: ArrayLike<number>,
+  rows: number,
+  cols: number,
+  weight: ArrayLike<number>,
+  eps: number,
+  offset = 0,
+): Float32Array {
   const out = new Float32Array(rows * cols);
   for (let r = 0; r < rows; r++) {
     const b = r * cols;
     let ss = 0;
     for (let c = 0; c < cols; c++) ss += x[b + c]! ** 2;
     const inv = 1 / Math.sqrt(ss / cols + eps);
-    for (let c = 0; c < cols; c++) out[b + c] = x[b + c]! * inv * weight[c]!;
+    for (let c = 0; c < cols; c++) out[b + c] = x[b + c]! * inv * (offset + weight[c]!);
   }
   return out;
 }

@@ -247,6 +247,11 @@ const MODEL_KEYS: Readonly<Record<string, readonly [string, unknown?]>> = {
   tiedEmbeddings: ['tied_embeddings'],
   normEps: ['norm_eps'],
   ropeTheta: ['rope_theta'],
+  attnSoftcap: ['attn_softcap'],
+  logitSoftcap: ['logit_softcap'],
+  queryPreAttnScalar: ['query_pre_attn_scalar'],
+  scaleEmbeddings: ['scale_embeddings', false],
+  normOffset: ['norm_offset', 0],
 };
 const ROPE_KEYS: Readonly<Record<string, string>> = {
   type: 'rope_scaling',

@@ -11,7 +11,9 @@
  *
  * The Llama family (`LlamaForCausalLM`, `MistralForCausalLM`, `Qwen2ForCausalLM` with its
  * q/k/v biases, `Qwen3ForCausalLM` with `self_attn.q_norm` / `k_norm`; also without the
- * `model.` prefix) and GPT-2 (`GPT2LMHeadModel`, with or without the `transformer.` prefix).
+ * `model.` prefix; `Gemma2ForCausalLM` with four norms per layer: `post_attention_layernorm` is
+ * then the attention output's norm, `pre_feedforward_layernorm` and `post_feedforward_layernorm`
+ * the MLP's) and GPT-2 (`GPT2LMHeadModel`, with or without the `transformer.` prefix).
  */
 import type { GraphModel } from '../../src/graph/types.js';
 import { denseGqaAt, type LayerStructure } from '../../src/model.js';
@@ -20,7 +22,8 @@ import type { Range } from './slice.js';
 export type HfArch = 'llama' | 'gpt2';
 
 /** The model dimensions the mappings need (a `Graph`'s `model` has them all). */
-export type MappingModel = Pick<GraphModel, 'arch' | 'hidden' | 'vocab' | 'vocabPadded' | 'maxSeq' | 'tiedEmbeddings'> & LayerStructure;
+export type MappingModel = Pick<GraphModel, 'arch' | 'hidden' | 'vocab' | 'vocabPadded' | 'maxSeq' | 'tiedEmbeddings' | 'normsPerLayer'> &
+  LayerStructure;
 
 /** Which spelling of the names a checkpoint uses: `model.` / `transformer.` or none. */
 export interface Naming {
@@ -68,6 +71,18 @@ export function detectNaming(arch: HfArch, names: Iterable<string>): Naming {
 }
 
 const LLAMA_NORMS: Record<string, string> = { attn_norm: 'input_layernorm', mlp_norm: 'post_attention_layernorm' };
+/** Gemma2DecoderLayer's four norms (HF modeling_gemma2.py). */
+const GEMMA_NORMS: Record<string, string> = {
+  attn_norm: 'input_layernorm',
+  attn_post_norm: 'post_attention_layernorm',
+  mlp_norm: 'pre_feedforward_layernorm',
+  mlp_post_norm: 'post_feedforward_layernorm',
+};
+
+/** A Llama-family layer's norms by graph name, for two or four norms per layer. */
+function llamaNorms(normsPerLayer: number | undefined): Record<string, string> {
+  return (normsPerLayer ?? 2) === 4 ? GEMMA_NORMS : LLAMA_NORMS;
+}
 const LLAMA_PROJ: Record<string, string> = {
   'attn.q': 'self_attn.q_proj',
   'attn.k': 'self_attn.k_proj',
@@ -122,7 +137,8 @@ function llamaSource(model: MappingModel, graph: string, p: string): SourceMappi
   if (m === null) return undefined;
   const [, l, part, kind] = m as unknown as [string, string, string, 'weight' | 'bias'];
   const base = `${p}layers.${l}.`;
-  if (LLAMA_NORMS[part] !== undefined) return { graph, source: `${base}${LLAMA_NORMS[part]}.${kind}`, sourceShape: [h] };
+  const norms = llamaNorms(model.normsPerLayer);
+  if (norms[part] !== undefined) return { graph, source: `${base}${norms[part]}.${kind}`, sourceShape: [h] };
   if (LLAMA_HEAD_NORMS[part] !== undefined) {
     const d = denseGqaAt(model, Number(l), 'the weight loader').attention.headDim;
     return { graph, source: `${base}${LLAMA_HEAD_NORMS[part]}.${kind}`, sourceShape: [d] };
@@ -204,7 +220,7 @@ function gpt2Source(model: MappingModel, graph: string, p: string): SourceMappin
  * for tensors the graph does not use (GPT-2's attention-mask buffers, rotary
  * `inv_freq`, an `lm_head` absent from the graph).
  */
-export function graphNamesFor(arch: HfArch, hfName: string): string[] {
+export function graphNamesFor(arch: HfArch, hfName: string, normsPerLayer = 2): string[] {
   if (arch === 'llama') {
     const n = hfName.startsWith('model.') ? hfName.slice('model.'.length) : hfName;
     if (hfName === 'lm_head.weight') return ['output.weight'];
@@ -214,7 +230,7 @@ export function graphNamesFor(arch: HfArch, hfName: string): string[] {
     const m = /^layers\.(\d+)\.(.+)\.(weight|bias)$/.exec(n);
     if (m === null) return [];
     const [, l, part, kind] = m as unknown as [string, string, string, string];
-    const norm = Object.entries(LLAMA_NORMS).find(([, hf]) => hf === part);
+    const norm = Object.entries(llamaNorms(normsPerLayer)).find(([, hf]) => hf === part);
     if (norm) return [`layers.${l}.${norm[0]}.${kind}`];
     const headNorm = Object.entries(LLAMA_HEAD_NORMS).find(([, hf]) => hf === part);
     if (headNorm) return [`layers.${l}.${headNorm[0]}.${kind}`];

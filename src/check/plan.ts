@@ -9,7 +9,7 @@ import { diag, hasErrors, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { didYouMean } from '../diagnostics/suggest.js';
 import type { Dtype } from '../facts/dtypes.js';
 import { KEY_TABLE, MODES, type Mode } from '../facts/keys.js';
-import { describeLayer, layerRuns, sameLayer } from '../model.js';
+import { describeLayer, layerRuns, sameShape } from '../model.js';
 import type { CheckedPlan, ClusterSpec, Mesh, ModelSpec, ServePlan, TrainPlan } from '../plan.js';
 import type { Span } from '../source.js';
 import { checkServeBatch, checkTrainBatch } from './batch.js';
@@ -135,10 +135,11 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
 
 /**
  * The webgpu runtime runs dense layers with grouped-query attention (full or in a sliding
- * window), every layer alike, unquantized weights, two norms per layer, a gelu or swiglu MLP,
- * RoPE unscaled or with llama3 / linear scaling, Qwen2's q/k/v biases and Qwen3's q/k norms; a
- * model with anything else (MoE, MLA, Gemma's facts: GeGLU, four norms, soft-capping, the
- * attention scalar, scaled embeddings, offset norms) needs engine = generic (PP3036).
+ * window), every layer alike but for its window, unquantized weights, a gelu, swiglu or geglu
+ * MLP, RoPE unscaled or with llama3 / linear scaling, Qwen2's q/k/v biases, Qwen3's q/k norms
+ * and Gemma-2's facts (four norms per layer, soft-capping, the attention scalar, scaled
+ * embeddings, offset norms); a model with anything else (MoE, MLA, sinks, dynamic/yarn
+ * scaling, quantized weights) needs engine = generic (PP3036).
  */
 function checkEngineModel(ctx: PlanContext): boolean {
   const { model } = ctx;
@@ -149,15 +150,13 @@ function checkEngineModel(ctx: PlanContext): boolean {
     [runs.some((r) => r.layer.mlp.kind === 'moe'), 'Mixture-of-Experts layers'],
     [runs.some((r) => r.layer.attention.kind === 'mla'), 'multi-head latent attention'],
     [
-      runs.some((r) => !sameLayer(r.layer, runs[0]!.layer)),
+      runs.some((r) => !sameShape(r.layer, runs[0]!.layer)),
       `layers that differ (${[...new Set(runs.map((r) => describeLayer(r.layer)))].join(' vs ')})`,
     ],
-    [runs.some((r) => r.layer.mlp.activation === 'geglu'), 'the GeGLU activation'],
-    [(model.normsPerLayer ?? 2) !== 2, `${model.normsPerLayer} norms per layer`],
-    [model.attnSoftcap !== undefined || model.logitSoftcap !== undefined, 'soft-capping'],
-    [model.queryPreAttnScalar !== undefined, 'query_pre_attn_scalar'],
-    [model.scaleEmbeddings === true, 'scaled embeddings'],
-    [(model.normOffset ?? 0) !== 0, 'norm_offset'],
+    [
+      (model.normsPerLayer ?? 2) === 4 && model.qkNorm === true,
+      "four norms with q/k norms (Gemma-3: its local layers' RoPE base, rope_local_base_freq, is not in the model description)",
+    ],
     [scaling === 'dynamic' || scaling === 'yarn', `rope_scaling = ${scaling} (the runtime applies none, linear and llama3)`],
     [runs.some((r) => r.layer.attention.kind === 'gqa' && r.layer.attention.sinks === true), 'attention sinks'],
     [

@@ -19,7 +19,7 @@ import { ARCHS } from '../facts/keys.js';
 import { LIMITS } from '../facts/limits.js';
 import { WEBGPU_ELEMENT_BYTES } from '../memory/webgpu.js';
 import { coordsOf, groupIndex, groupsAlong, MESH_AXIS_NAMES } from '../mesh.js';
-import type { DenseGqaLayer } from '../model.js';
+import { gatedMlp, type DenseGqaLayer } from '../model.js';
 import { COLLECTIVE_OPS, GRAPH_FORMAT, GRAPH_VERSION, type ComputeKind, type Graph, type Pass, type TensorRole } from './types.js';
 
 /** One thing wrong with a graph: where (`graph.batch.maxBatch`) and what. */
@@ -314,7 +314,7 @@ function checkBufferSizes(c: Checker, g: Graph, mesh: MeshFacts): void {
       v: T * kvHeads * a.headDim * e,
       attn: T * heads * a.headDim * e,
       up: T * ffn * e,
-      ...(mlp.activation === 'swiglu' ? { gate: T * ffn * e } : {}),
+      ...(gatedMlp(mlp.activation) ? { gate: T * ffn * e } : {}),
       ...(atLast ? { logits: b.maxBatch * vRows * e, next: b.maxBatch * e } : {}),
       ...(m.positions === 'rope' ? { rope: m.maxSeq * a.headDim * e } : {}),
       'staging-read': Math.max(communicates ? T * m.hidden * e : 0, atLast ? b.maxBatch * vRows * e : 0),
@@ -377,8 +377,7 @@ function checkPlacement(c: Checker, g: Graph, mesh: MeshFacts): void {
  */
 function checkWeights(c: Checker, g: Graph, mesh: MeshFacts): void {
   const m = g.model;
-  if (m.overrides !== undefined && m.overrides.length > 0)
-    return void c.fail('graph.model.overrides', m.overrides, 'must be empty: the runtime serves models whose layers are all alike');
+  // checkModel admitted overrides that change only a layer's sliding window: every layer has these shapes.
   const { attention: a, mlp } = m.layer as DenseGqaLayer; // checkLayer admitted gqa attention and dense MLPs only
   const t = mesh.tensor;
   const split: [string, number][] = [
@@ -427,13 +426,12 @@ function checkWeights(c: Checker, g: Graph, mesh: MeshFacts): void {
         return { shapes: [[h, qd]], biased: bias };
       case 'mlp-up':
         return {
-          shapes:
-            mlp.activation === 'swiglu'
-              ? [
-                  [f, h],
-                  [f, h],
-                ]
-              : [[f, h]],
+          shapes: gatedMlp(mlp.activation)
+            ? [
+                [f, h],
+                [f, h],
+              ]
+            : [[f, h]],
           biased: bias,
         };
       case 'mlp-down':
@@ -598,17 +596,15 @@ function checkModel(c: Checker, v: unknown): ModelFacts | undefined {
   c.num(own(m, 'ropeTheta'), `${p}.ropeTheta`);
   for (const k of ['qkvBias', 'qkNorm']) if (own(m, k) !== undefined) c.bool(own(m, k), `${p}.${k}`);
   const norms = own(m, 'normsPerLayer');
-  if (norms !== undefined && norms !== 2) c.fail(`${p}.normsPerLayer`, norms, UNSUPPORTED('norms after each sublayer'));
+  if (norms !== undefined && norms !== 2 && norms !== 4) c.fail(`${p}.normsPerLayer`, norms, 'must be 2 or 4');
   if (own(m, 'quant') !== undefined) c.fail(`${p}.quant`, own(m, 'quant'), UNSUPPORTED('quantized weights'));
-  // Gemma's facts: the runtime has no kernels for them (an output that silently differs otherwise).
-  const gemma: [string, string, (v: unknown) => boolean][] = [
-    ['attnSoftcap', 'soft-capping', (v) => v !== undefined],
-    ['logitSoftcap', 'soft-capping', (v) => v !== undefined],
-    ['queryPreAttnScalar', 'query_pre_attn_scalar', (v) => v !== undefined],
-    ['scaleEmbeddings', 'scaled embeddings', (v) => v !== undefined && v !== false],
-    ['normOffset', 'norm_offset', (v) => v !== undefined && v !== 0],
-  ];
-  for (const [k, what, present] of gemma) if (present(own(m, k))) c.fail(`${p}.${k}`, own(m, k), UNSUPPORTED(what));
+  // Gemma's facts, each read by a kernel (runtime/ops.ts): the caps and the scalar positive, the offset any finite number.
+  for (const k of ['attnSoftcap', 'logitSoftcap', 'queryPreAttnScalar'])
+    if (own(m, k) !== undefined) c.num(own(m, k), `${p}.${k}`, Number.MIN_VALUE);
+  if (own(m, 'scaleEmbeddings') !== undefined) c.bool(own(m, 'scaleEmbeddings'), `${p}.scaleEmbeddings`);
+  if (own(m, 'normOffset') !== undefined) c.num(own(m, 'normOffset'), `${p}.normOffset`);
+  if (norms === 4 && own(m, 'qkNorm') === true)
+    c.fail(`${p}.qkNorm`, true, UNSUPPORTED("four norms with q/k norms: Gemma-3, whose local layers' RoPE base is not in the model"));
   const scaling = own(m, 'ropeScaling');
   if (scaling !== undefined) {
     const sc = c.obj(scaling, `${p}.ropeScaling`);
@@ -623,8 +619,23 @@ function checkModel(c: Checker, v: unknown): ModelFacts | undefined {
   }
   const layer = checkLayer(c, own(m, 'layer'), `${p}.layer`, true, hidden);
   const overrides = own(m, 'overrides');
-  // The runtime's buffers serve one layer structure (src/memory/webgpu.ts); the compiler writes overrides only where layers differ.
-  if (Array.isArray(overrides) && overrides.length > 0) c.fail(`${p}.overrides`, overrides, UNSUPPORTED('layers that differ'));
+  // The runtime's buffers serve one layer structure (src/memory/webgpu.ts): layers may differ in their sliding window alone (Gemma-2).
+  // A part's fields but its window, in a fixed order (an MLP has no window: all its fields).
+  const shapeOf = (x: unknown) => {
+    if (x === null || typeof x !== 'object') return x;
+    const { window: _, ...rest } = x as Record<string, unknown>;
+    return JSON.stringify(Object.entries(rest).sort(([a], [b]) => (a < b ? -1 : 1)));
+  };
+  const base = own(m, 'layer') as Record<string, unknown> | undefined;
+  const differs = (o: unknown) => {
+    const ov = o as Record<string, unknown>;
+    return (
+      (own(ov, 'attention') !== undefined && shapeOf(own(ov, 'attention')) !== shapeOf(base && own(base, 'attention'))) ||
+      (own(ov, 'mlp') !== undefined && shapeOf(own(ov, 'mlp')) !== shapeOf(base && own(base, 'mlp')))
+    );
+  };
+  if (Array.isArray(overrides) && overrides.some((o) => o === null || typeof o !== 'object' || differs(o)))
+    c.fail(`${p}.overrides`, overrides, UNSUPPORTED('layers that differ other than in their sliding window'));
   else if (overrides !== undefined) {
     c.arr(overrides, `${p}.overrides`, { limit: LIMITS.graphLayers, name: 'graphLayers' })?.forEach((o, i) => {
       const op = `${p}.overrides[${i}]`;
@@ -680,7 +691,7 @@ function checkLayer(
       if (own(m, 'kind') === 'moe') c.fail(`${p}.mlp.kind`, 'moe', UNSUPPORTED('Mixture-of-Experts layers'));
       else {
         c.oneOf(own(m, 'kind'), `${p}.mlp.kind`, ['dense']);
-        c.oneOf(own(m, 'activation'), `${p}.mlp.activation`, ['swiglu', 'gelu']);
+        c.oneOf(own(m, 'activation'), `${p}.mlp.activation`, ['swiglu', 'geglu', 'gelu']);
         c.int(own(m, 'ffn'), `${p}.mlp.ffn`, 1, LIMITS.graphDim, 'graphDim');
       }
     }

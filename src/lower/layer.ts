@@ -173,6 +173,9 @@ function forwardSteps(plan: CheckedPlan, layer: LayerSpec, dims: Dims, pass: Pas
   steps.push(compute('attention', pass, attnReads, attnWrites, f.attention));
   steps.push(compute('out-proj', pass, ['attn', ...linear('attn.o', plan.model.bias)], ['y'], f.outProj));
   collective(opts.sp ? 'reduce-scatter' : 'all-reduce', 'y');
+  // Gemma-2/3 (four norms per layer): each sublayer's summed output is normed in place before the residual add.
+  const postNorm = (plan.model.normsPerLayer ?? 2) === 4;
+  if (postNorm) steps.push(compute('norm', pass, ['y', ...norm('attn_post_norm')], ['y'], f.norm / (opts.sp ? t : 1)));
   steps.push(compute('residual', pass, ['hidden', 'y'], ['hidden'], f.residual / (opts.sp ? t : 1)));
   steps.push(compute('norm', pass, ['hidden', ...norm('mlp_norm')], ['x'], f.norm / (opts.sp ? t : 1)));
   const end = opts.free ? { free: opts.free } : {};
@@ -189,6 +192,7 @@ function forwardSteps(plan: CheckedPlan, layer: LayerSpec, dims: Dims, pass: Pas
   steps.push(compute('mlp-act', pass, gated ? ['gate', 'up'] : ['up'], ['up'], f.act));
   steps.push(compute('mlp-down', pass, ['up', ...linear('mlp.down', bias)], ['y'], f.mlpDown));
   collective(opts.sp ? 'reduce-scatter' : 'all-reduce', 'y');
+  if (postNorm) steps.push(compute('norm', pass, ['y', ...norm('mlp_post_norm')], ['y'], f.norm / (opts.sp ? t : 1)));
   steps.push(compute('residual', pass, ['hidden', 'y'], ['hidden'], f.residual / (opts.sp ? t : 1), end));
   return steps;
 }
@@ -354,6 +358,11 @@ function trainLayerBlocks(plan: TrainPlan, layer: LayerSpec): { forward: Step[];
     if (t > 1) backward.push({ op, axis: 'tensor', tensor, bytes: hiddenBytes });
   };
   // Each matmul's backward = input gradient + weight gradient, each as costly as its forward.
+  const postNorm = (name: string) => {
+    if ((plan.model.normsPerLayer ?? 2) === 4)
+      backward.push(compute('norm', 'backward', ['grad.y', act], ['grad.y', `grad.${W(`${name}.weight`)}`], f.norm));
+  };
+  postNorm('mlp_post_norm');
   if (layer.mlp.kind === 'moe') backward.push(...moeBackward(plan, layer.mlp, dims, f, act, sp, e));
   else {
     if (sp) collective('all-gather', 'grad.y');
@@ -366,6 +375,7 @@ function trainLayerBlocks(plan: TrainPlan, layer: LayerSpec): { forward: Step[];
   }
   backward.push(compute('norm', 'backward', ['grad.x', act], ['grad.hidden', `grad.${W('mlp_norm.weight')}`], f.norm));
   if (sp) collective('all-gather', 'grad.hidden');
+  postNorm('attn_post_norm');
   backward.push(
     compute('out-proj', 'backward', ['grad.hidden', W('attn.o.weight'), act], ['grad.attn', `grad.${W('attn.o.weight')}`], 2 * f.outProj),
   );

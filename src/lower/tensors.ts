@@ -7,7 +7,7 @@
 import { bytesPerElement, dtypeBytes, type Dtype } from '../facts/dtypes.js';
 import type { GraphTensor, Shard } from '../graph/types.js';
 import { serveActivations, trainLayerActivationBytes } from '../memory/activations.js';
-import { gatedMlp, layerRuns, sameLayer, type LayerSpec } from '../model.js';
+import { gatedMlp, layerRuns, sameLayer, sameShape, type LayerSpec } from '../model.js';
 import { layerBlocks } from './layer.js';
 import type { CheckedPlan, ServePlan, TrainPlan } from '../plan.js';
 import { splitTiedEmbeddings } from './mesh.js';
@@ -79,7 +79,11 @@ function layerWeights(plan: CheckedPlan, layer: LayerSpec): LayerWeight[] {
     w('attn.kv_b.weight', [a.heads * (a.qkNopeHeadDim + a.vHeadDim), a.kvLoraRank], 0);
     w('attn.o.weight', [h, a.heads * a.vHeadDim], 1);
   }
+  // Gemma-2/3: each sublayer's output normed too, before its residual add.
+  const post = (model.normsPerLayer ?? 2) === 4;
+  if (post) norm('attn_post_norm');
   norm('mlp_norm');
+  if (post) norm('mlp_post_norm');
   const m = layer.mlp;
   const gated = gatedMlp(m.activation);
   if (m.kind === 'dense') {
@@ -324,15 +328,15 @@ function kvTensors(plan: ServePlan): GraphTensor[] {
   const { model, derived } = plan;
   const t = plan.mesh.tensor;
   const all = Array.from({ length: plan.mesh.pipeline }, (_, i) => i);
-  const blocks = layerBlocks(plan);
+  // The webgpu engine's caches ignore the window (below): layers that differ only in it share one tensor.
+  const same = plan.engine === 'webgpu' ? sameShape : sameLayer;
+  const blocks = layerBlocks(plan).filter((b, i, all) => all.findIndex((o) => same(o.layer, b.layer)) === i);
   const runs = blocks.length > 1 ? layerRuns(model) : [];
   const out: GraphTensor[] = [];
   for (const b of blocks) {
     const a = b.layer.attention;
     const ranges =
-      blocks.length > 1
-        ? { layers: runs.filter((r) => sameLayer(r.layer, b.layer)).map((r) => [r.first, r.last] as [number, number]) }
-        : {};
+      blocks.length > 1 ? { layers: runs.filter((r) => same(r.layer, b.layer)).map((r) => [r.first, r.last] as [number, number]) } : {};
     const B = plan.batch.maxBatch;
     if (a.kind === 'mla') {
       const width = a.kvLoraRank + a.qkRopeHeadDim;

@@ -7,8 +7,9 @@
  * T = max(max_prefill_tokens, max_batch) tokens and reused by every layer: token ids,
  * positions and KV slots; the residual stream; the normalised input; q, k, v and
  * the attention output; the output of the row-parallel projections; the MLP's up
- * projection (the activation is applied in place) and, for SwiGLU, its gate; the
- * last stage adds fp32 logits and the sampled tokens. Each is named as the graph's
+ * projection (the activation is applied in place) and, for SwiGLU and GeGLU, its gate; the
+ * last stage adds fp32 logits and the sampled tokens. Gemma's output norms work in place on
+ * the projections' output. Each is named as the graph's
  * steps name the tensor it holds (src/lower/layer.ts), so the runtime binds exactly
  * what a step reads and writes. Unlike the generic
  * formula, attention and MLP buffers are not shared (WebGPU binds whole buffers
@@ -17,7 +18,7 @@
  * the workspace.
  */
 import type { ServePlan, Stage } from '../plan.js';
-import { uniformLayer } from '../model.js';
+import { gatedMlp, uniformLayer } from '../model.js';
 
 export const WEBGPU_ELEMENT_BYTES = 4;
 /** Uniform buffers for kernel parameters. */
@@ -58,7 +59,7 @@ export function webgpuLayout(plan: ServePlan, stage: Stage): WebgpuRegion[] {
     act('y', T * h, 'output of the row-parallel projections (partial sums until the all-reduce)'),
     act('up', T * derived.ffnPerRank, 'MLP up projection, activated in place'),
   ];
-  if (layer.mlp.activation === 'swiglu') regions.push(act('gate', T * derived.ffnPerRank, 'MLP gate projection'));
+  if (gatedMlp(layer.mlp.activation)) regions.push(act('gate', T * derived.ffnPerRank, 'MLP gate projection'));
   // The runtime's attention is flash-style (an online softmax over the cache) whatever
   // `attention` says: no score matrix is ever stored.
   const vRows = derived.vocabPadded / t;

@@ -52,12 +52,19 @@ function schedule(long: boolean): Step[] {
   return steps;
 }
 
-async function run(layout: Layout, cache: TensorType, long: boolean, seed: number, window?: number): Promise<void> {
+async function run(
+  layout: Layout,
+  cache: TensorType,
+  long: boolean,
+  seed: number,
+  window?: number,
+  gemma: { scale?: number; softcap?: number } = {},
+): Promise<void> {
   const g = await testGpu();
   const { heads: H, kvHeads: KVH, headDim: D } = layout;
   const shape = { slots: layout.slots, maxSeq: layout.maxSeq, kvHeads: KVH, headDim: D, cache };
   const write = kvWriteProgram(shape);
-  const attend = attentionProgram({ ...shape, heads: H, ...(window === undefined ? {} : { window }) });
+  const attend = attentionProgram({ ...shape, heads: H, ...(window === undefined ? {} : { window }), ...gemma });
   await g.runner.compile(write);
   await g.runner.compile(attend);
   const elements = kvCacheElements(shape);
@@ -66,7 +73,7 @@ async function run(layout: Layout, cache: TensorType, long: boolean, seed: numbe
   const vCache = emptyBuffer(g.device, bytes, 'vCache');
   const ref = new RefKvCache({ slots: layout.slots, maxSeq: layout.maxSeq, kvHeads: KVH, headDim: D }, cache.format);
   const r = rng(seed);
-  const scale = 1 / Math.sqrt(D);
+  const scale = gemma.scale ?? 1 / Math.sqrt(D);
   for (const [si, step] of schedule(long).entries()) {
     const T = step.slots.length;
     const q = uniform(r, T * H * D);
@@ -104,7 +111,7 @@ async function run(layout: Layout, cache: TensorType, long: boolean, seed: numbe
         want.set(got); // attend over exactly what the GPU holds
       }
     }
-    const wantOut = attention(q, ref, H, step.slots, step.positions, undefined, window);
+    const wantOut = attention(q, ref, H, step.slots, step.positions, gemma.scale, window, gemma.softcap);
     const maxAbs = (a: Float32Array) => a.reduce((m, x) => Math.max(m, Math.abs(x)), 0);
     const maxQ = maxAbs(q);
     const maxK = maxAbs(ref.k);
@@ -144,6 +151,14 @@ describe('attention with a KV cache', async () => {
   it('a sliding window of 3 and of 130 (past the first 128-key chunk) against the reference, f32 cache', async () => {
     await run({ heads: 4, kvHeads: 2, headDim: 8, slots: 3, maxSeq: 40 }, { format: 'f32' }, false, 8400, 3);
     await run({ heads: 2, kvHeads: 1, headDim: 8, slots: 3, maxSeq: 170 }, { format: 'f32' }, true, 8500, 130);
+  });
+
+  it("Gemma-2's scores: query_pre_attn_scalar^−½ as the scale, soft-capped at 0.5 (tanh bends every score), windowed", async () => {
+    await run({ heads: 4, kvHeads: 2, headDim: 8, slots: 3, maxSeq: 40 }, { format: 'f32' }, false, 8600, undefined, {
+      scale: 24 ** -0.5,
+      softcap: 0.5,
+    });
+    await run({ heads: 2, kvHeads: 1, headDim: 8, slots: 3, maxSeq: 170 }, { format: 'f32' }, true, 8700, 5, { scale: 0.1, softcap: 2 });
   });
 
   it('the window boundary: a query at position p sees p − window + 1 … p (window positions, itself included)', async () => {

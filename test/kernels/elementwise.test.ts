@@ -1,13 +1,13 @@
 /**
- * gelu (tanh approximation), swiglu and the residual add, out of place and in place,
+ * gelu (tanh approximation), swiglu, geglu, the residual add, softcap and scale, out of place and in place,
  * against the f64 reference; n from 1 to a size whose grid folds into two dimensions
  * (more than 65 535 workgroups). Tolerances: add is exact (one f32 rounding of an exact
  * sum); gelu and swiglu 8·2⁻²⁴·(|want| + |x|) + 1e-7 (a few roundings and the
  * transcendental's error).
  */
 import { describe, expect, it } from 'vitest';
-import { addProgram, geluProgram, swigluProgram } from '../../runtime/kernels/elementwise.js';
-import { add, gelu, swiglu } from '../../runtime/reference/activations.js';
+import { addProgram, gegluProgram, geluProgram, scaleProgram, softcapProgram, swigluProgram } from '../../runtime/kernels/elementwise.js';
+import { add, geglu, gelu, softcap, swiglu } from '../../runtime/reference/activations.js';
 import { grid1d } from '../../runtime/wgsl/common.js';
 import { expectClose, f32s, rng, runOnce, testGpu, U32, uniform } from './util.js';
 
@@ -44,6 +44,47 @@ describe('element-wise', async () => {
           want,
           (i) => 8 * U32 * (Math.abs(want[i]!) + Math.abs(gate[i]! * up[i]!)) + 1e-7,
           `swiglu n=${n}`,
+        );
+      }
+    });
+    it(`geglu${inplace ? ' in place (up = gelu_tanh(gate)·up)' : ''}`, async () => {
+      for (const n of SIZES) {
+        const r = rng(seed++);
+        const gate = uniform(r, n, -12, 12);
+        const up = uniform(r, n, -3, 3);
+        const p = gegluProgram({ inplace });
+        const out = await runOnce(g, p, inplace ? { gate, up } : { gate, up, y: { bytes: n * 4 } }, { n }, [inplace ? 'up' : 'y']);
+        const want = geglu(gate, up);
+        expectClose(
+          f32s(out[inplace ? 'up' : 'y']!, n),
+          want,
+          (i) => 8 * U32 * (Math.abs(want[i]!) + Math.abs(gate[i]! * up[i]!)) + 1e-7,
+          `geglu n=${n}`,
+        );
+      }
+    });
+    it(`softcap${inplace ? ' in place' : ''}: 30·tanh(x / 30), past saturation`, async () => {
+      for (const n of SIZES) {
+        const x = uniform(rng(seed++), n, -400, 400);
+        const out = await runOnce(g, softcapProgram({ c: 30, inplace }), inplace ? { x } : { x, y: { bytes: n * 4 } }, { n }, [
+          inplace ? 'x' : 'y',
+        ]);
+        const want = softcap(x, 30);
+        expectClose(f32s(out[inplace ? 'x' : 'y']!, n), want, (i) => 8 * U32 * (Math.abs(want[i]!) + 30) + 1e-7, `softcap n=${n}`);
+      }
+    });
+    it(`scale${inplace ? ' in place' : ''}: x·c, one rounding`, async () => {
+      for (const n of SIZES) {
+        const x = uniform(rng(seed++), n, -3, 3);
+        const c = 59.75;
+        const out = await runOnce(g, scaleProgram({ c, inplace }), inplace ? { x } : { x, y: { bytes: n * 4 } }, { n }, [
+          inplace ? 'x' : 'y',
+        ]);
+        expectClose(
+          f32s(out[inplace ? 'x' : 'y']!, n),
+          x.map((v) => v * c),
+          () => 0,
+          `scale n=${n}`,
         );
       }
     });

@@ -76,17 +76,19 @@ describe('norms', async () => {
         {
           const eps = si % 2 === 0 ? 1e-5 : 1e-6;
           const r = rng(seed++);
+          // Every other shape as Gemma's: the gain is 1 + weight, weights stored around 0.
+          const offset = si % 2;
           const x = normal(r, rows * cols, 2);
-          const w0 = uniform(r, cols, 0.5, 1.5);
+          const w0 = uniform(r, cols, 0.5 - offset, 1.5 - offset);
           const w = roundAll(t.format, w0);
-          const p = rmsNormProgram({ cols, eps, weight: t, workgroupSize: 64 });
+          const p = rmsNormProgram({ cols, eps, offset, weight: t, workgroupSize: 64 });
           const out = await runOnce(g, p, { x, weight: encode(t.format, w0), y: { bytes: rows * cols * 4 } }, { rows }, ['y']);
-          const want = rmsNorm(x, rows, cols, w, eps);
+          const want = rmsNorm(x, rows, cols, w, eps, offset);
           expectClose(
             f32s(out['y']!, rows * cols),
             want,
             (i) => (cols + 32) * U32 * (Math.abs(want[i]!) + 1),
-            `rmsnorm ${rows}×${cols} eps ${eps}`,
+            `rmsnorm ${rows}×${cols} eps ${eps} offset ${offset}`,
           );
         }
       }

@@ -4,15 +4,18 @@ An independent oracle for parplan's CPU reference model (runtime/reference/model
 plain torch in float64, written from Hugging Face transformers' modeling code
 (transformers 4.56: models/gpt2/modeling_gpt2.py, models/llama/modeling_llama.py,
 models/mistral/modeling_mistral.py, models/qwen2/modeling_qwen2.py,
-models/qwen3/modeling_qwen3.py, modeling_rope_utils.py, masking_utils.py), not from
+models/qwen3/modeling_qwen3.py, modeling_rope_utils.py, masking_utils.py;
+models/gemma2/modeling_gemma2.py at commit 006e86931247; later releases' layer_types), not from
 parplan's code. It runs one causal forward pass over a whole prompt (no KV cache) and
 prints the logits of every position.
 
 stdin: JSON {"config": {...}, "weights": {hf_name: [shape, flat values]}, "tokens": [...]}
-  config: model_type (gpt2 | llama | mistral | qwen2 | qwen3), hidden_size,
+  config: model_type (gpt2 | llama | mistral | qwen2 | qwen3 | gemma2), hidden_size,
   num_attention_heads, num_key_value_heads, head_dim, num_hidden_layers, vocab_size,
   eps (layer_norm_epsilon / rms_norm_eps), rope_theta, rope_scaling (HF's dict or null),
-  sliding_window (or null), tie_word_embeddings
+  sliding_window (or null), tie_word_embeddings; gemma2 also query_pre_attn_scalar,
+  attn_logit_softcapping, final_logit_softcapping (each or null) and torch_dtype (the
+  dtype the embedding normalizer is rounded to)
 stdout: JSON [[logit, ...], ...] (one row per prompt position)
 """
 import json
@@ -129,6 +132,61 @@ def llama_family(cfg, w, tokens):
     return x @ head.T
 
 
+# --- gemma2/modeling_gemma2.py -----------------------------------------------------------
+def gemma_rms_norm(x, weight, eps):
+    # Gemma2RMSNorm: x * rsqrt(mean(x^2) + eps) * (1.0 + weight), in float32 there (float64 here)
+    return (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)) * (1.0 + weight)
+
+
+def gelu_pytorch_tanh(x):
+    return torch.nn.functional.gelu(x, approximate="tanh")
+
+
+def softcapped(x, cap):
+    return x if cap is None else torch.tanh(x / cap) * cap
+
+
+def gemma2(cfg, w, tokens):
+    H, KVH, D = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"]
+    eps = cfg["eps"]
+    n = len(tokens)
+    x = tensor(w, "model.embed_tokens.weight")[torch.tensor(tokens)]
+    # Gemma2Model: normalizer = torch.tensor(hidden_size**0.5, dtype=hidden_states.dtype)
+    dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[cfg["torch_dtype"]]
+    x = x * torch.tensor(cfg["hidden_size"] ** 0.5, dtype=dtype).to(torch.float64)
+    freqs = torch.outer(torch.arange(n, dtype=torch.float64), inv_freq_of(cfg))
+    emb = torch.cat((freqs, freqs), dim=-1)
+    cos, sin = emb.cos(), emb.sin()
+    scaling = cfg["query_pre_attn_scalar"] ** -0.5
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        # layer_types: "sliding_attention" if (i + 1) % 2 else "full_attention" (even layers slide)
+        mask = attention_mask(n, cfg["sliding_window"] if (i + 1) % 2 else None)
+        h = gemma_rms_norm(x, tensor(w, p + "input_layernorm.weight"), eps)
+        q, k, v = (
+            (h @ tensor(w, p + f"self_attn.{name}_proj.weight").T).view(n, heads, D).transpose(0, 1)
+            for name, heads in (("q", H), ("k", KVH), ("v", KVH))
+        )
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        # eager_attention_forward: q k^T * scaling, soft-capped, + mask, softmax, @ v
+        k = k.repeat_interleave(H // KVH, dim=0)
+        v = v.repeat_interleave(H // KVH, dim=0)
+        scores = softcapped(q @ k.transpose(-1, -2) * scaling, cfg["attn_logit_softcapping"]) + mask
+        o = (torch.softmax(scores, dim=-1) @ v).transpose(0, 1).reshape(n, H * D)
+        o = o @ tensor(w, p + "self_attn.o_proj.weight").T
+        x = x + gemma_rms_norm(o, tensor(w, p + "post_attention_layernorm.weight"), eps)
+        h = gemma_rms_norm(x, tensor(w, p + "pre_feedforward_layernorm.weight"), eps)
+        gate = h @ tensor(w, p + "mlp.gate_proj.weight").T
+        up = h @ tensor(w, p + "mlp.up_proj.weight").T
+        m = (gelu_pytorch_tanh(gate) * up) @ tensor(w, p + "mlp.down_proj.weight").T
+        x = x + gemma_rms_norm(m, tensor(w, p + "post_feedforward_layernorm.weight"), eps)
+    x = gemma_rms_norm(x, tensor(w, "model.norm.weight"), eps)
+    # Gemma2ForCausalLM: lm_head tied to embed_tokens; final_logit_softcapping
+    head = tensor(w, "model.embed_tokens.weight" if cfg["tie_word_embeddings"] else "lm_head.weight")
+    return softcapped(x @ head.T, cfg["final_logit_softcapping"])
+
+
 # --- modeling_gpt2.py ---------------------------------------------------------------------
 def gelu_new(x):
     return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
@@ -163,7 +221,7 @@ def gpt2(cfg, w, tokens):
 def main():
     job = json.load(sys.stdin)
     cfg = job["config"]
-    run = gpt2 if cfg["model_type"] == "gpt2" else llama_family
+    run = {"gpt2": gpt2, "gemma2": gemma2}.get(cfg["model_type"], llama_family)
     with torch.no_grad():
         logits = run(cfg, job["weights"], job["tokens"])
     json.dump(logits.tolist(), sys.stdout)

@@ -8,6 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { embeddingNormalizer, embeddingScale } from '../../runtime/reference/embedding.js';
 import { randomWeights, ReferenceModel, weightShapes, type Model } from '../../runtime/reference/model.js';
 import { ARCH_CASES, tinyOf, type ModelType } from '../runtime/archs.js';
 
@@ -42,6 +43,14 @@ function hfConfig(m: Model, modelType: ModelType): Record<string, unknown> {
       : null,
     sliding_window: a.window ?? null,
     tie_word_embeddings: m.tiedEmbeddings,
+    ...(modelType === 'gemma2'
+      ? {
+          query_pre_attn_scalar: m.queryPreAttnScalar ?? a.headDim,
+          attn_logit_softcapping: m.attnSoftcap ?? null,
+          final_logit_softcapping: m.logitSoftcap ?? null,
+          torch_dtype: { fp32: 'float32', fp16: 'float16', bf16: 'bfloat16' }[m.dtype as string],
+        }
+      : {}),
   };
 }
 
@@ -72,5 +81,27 @@ describe.skipIf(!hasTorch)('the CPU reference against plain torch (float64, from
       err = Math.max(err, Math.abs(got[i]! - want[i]!));
     }
     expect(err / scale).toBeLessThan(1e-5);
+  });
+});
+
+describe.skipIf(!hasTorch)("Gemma's embedding normalizer as torch rounds it", () => {
+  // Gemma2Model: torch.tensor(hidden_size**0.5, dtype=hidden_states.dtype); bf16 gives √3584 = 59.75.
+  it.each([
+    ['f32', 'float32'],
+    ['f16', 'float16'],
+    ['bf16', 'bfloat16'],
+  ] as const)('%s: √hidden for Gemma-2 and -3 sizes and the tiny one', (format, torchDtype) => {
+    const sizes = [32, 2304, 3584, 4608, 5376];
+    const code = `import torch, json; print(json.dumps([torch.tensor(h**0.5, dtype=torch.${torchDtype}).item() for h in ${JSON.stringify(sizes)}]))`;
+    const r = spawnSync(PYTHON, ['-c', code], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(sizes.map((h) => embeddingNormalizer(h, format))).toEqual(JSON.parse(r.stdout));
+  });
+
+  it("the factor the runtime and the reference use follows the model's dtype (Gemma-2-9B: 59.75 in bf16)", () => {
+    expect(embeddingScale({ hidden: 3584, dtype: 'bf16', scaleEmbeddings: true })).toBe(59.75);
+    expect(embeddingScale({ hidden: 3584, dtype: 'fp16', scaleEmbeddings: true })).toBe(59.875);
+    expect(embeddingScale({ hidden: 3584, dtype: 'fp32', scaleEmbeddings: true })).toBe(Math.fround(Math.sqrt(3584)));
+    expect(embeddingScale({ hidden: 3584, dtype: 'bf16' })).toBeUndefined();
   });
 });

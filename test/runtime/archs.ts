@@ -3,14 +3,16 @@
  * apart at non-default values, so that a runtime or reference that ignores one is caught:
  * GPT-2 (LayerNorm eps), Llama (RMSNorm eps, theta, llama3 rope scaling with all three
  * frequency regimes), Mistral (a sliding window shorter than the prompts), Qwen2 (q/k/v
- * biases, linear rope scaling, tied embeddings), Qwen3 (q/k norms, head_dim ≠ hidden / heads).
+ * biases, linear rope scaling, tied embeddings), Qwen3 (q/k norms, head_dim ≠ hidden / heads),
+ * Gemma-2 (four norms with offset 1, GeGLU, both soft-caps at values that bite, a
+ * query_pre_attn_scalar ≠ head_dim, scaled and tied embeddings, a window on every other layer).
  * `modelType` is the Hugging Face `model_type` the torch oracle (test/reference/oracle.py)
  * follows.
  */
 import type { Model } from '../../src/model.js';
 import { compileTiny, type TinyModel } from './models.js';
 
-export type ModelType = 'gpt2' | 'llama' | 'mistral' | 'qwen2' | 'qwen3';
+export type ModelType = 'gpt2' | 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'gemma2';
 
 export interface ArchCase {
   modelType: ModelType;
@@ -46,6 +48,15 @@ export const ARCH_CASES: ArchCase[] = [
   {
     modelType: 'qwen3',
     plan: `arch = llama  ${dims}  kv_heads = 2  head_dim = 16  ffn = 48  norm_eps = 0.000001  rope_theta = 1000000  qk_norm = true`,
+    prompt,
+  },
+  {
+    modelType: 'gemma2',
+    // Caps small enough that tanh bends the scores and logits; layers 0, 2 windowed (5), 1, 3 global.
+    plan: `arch = llama  layers = 4  hidden = 32  heads = 4  vocab = 67  max_seq = 64  dtype = fp32  kv_heads = 2  head_dim = 16  ffn = 48
+      norm_eps = 0.001  rope_theta = 2000  activation = geglu  norms_per_layer = 4  norm_offset = 1  scale_embeddings = true
+      attn_softcap = 2  logit_softcap = 3  query_pre_attn_scalar = 24  sliding_window = 5  sliding_window_pattern = 2
+      tied_embeddings = true`,
     prompt,
   },
 ];

@@ -85,6 +85,39 @@ describe('the graph is the contract', () => {
     expect((error as Error).message).toContain(message);
   });
 
+  // Gemma-2's facts are read by kernels: each must be a value they can use; layers may differ only in their window.
+  const gemma2 = ARCH_CASES.find((c) => c.modelType === 'gemma2')!;
+  const gemmaRefusals: [string, (m: Graph['model']) => void, string][] = [
+    ['a soft-cap of 0', (m) => (m.attnSoftcap = 0), 'graph.model.attnSoftcap = 0'],
+    [
+      'a logit soft-cap that is no number',
+      (m) => ((m as unknown as Record<string, unknown>)['logitSoftcap'] = '30'),
+      'graph.model.logitSoftcap',
+    ],
+    ['a negative query_pre_attn_scalar', (m) => (m.queryPreAttnScalar = -256), 'graph.model.queryPreAttnScalar = -256'],
+    ['three norms per layer', (m) => (m.normsPerLayer = 3), 'graph.model.normsPerLayer = 3 must be 2 or 4'],
+    ['Gemma-3: four norms with q/k norms', (m) => (m.qkNorm = true), "Gemma-3, whose local layers' RoPE base is not in the model"],
+    [
+      'layers that differ in more than their window',
+      (m) => {
+        const o = m.overrides![0]!;
+        o.attention = { ...(o.attention as { kind: 'gqa'; heads: number; kvHeads: number; headDim: number }), kvHeads: 4 };
+      },
+      'layers that differ other than in their sliding window',
+    ],
+  ];
+  it.each(gemmaRefusals)('gemma2: %s is refused before any device is opened', async (_, edit, message) => {
+    const g = compileTiny(tinyOf(gemma2), { tensor: 1, pipeline: 1, data: 1 });
+    expect(g.model.overrides?.length).toBeGreaterThan(0);
+    edit(g.model);
+    const error = await createRuntime(g, { weights: 'random:1', devices: [] }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(RuntimeInputError);
+    expect((error as Error).message).toContain(message);
+  });
+
   it('a block runs its layers in order, or last to first with reverse; {l} and {m} are filled', () => {
     const g = graphOf();
     g.programs['stage0']!.phases['decode'] = [{ op: 'block', block: 'layer.decode', layers: [0, 1], reverse: true, microbatch: 3 }];

@@ -233,6 +233,45 @@ describe('a config.json of another model', () => {
     ).toEqual(expected);
   });
 
+  it('Gemma-2: a config written as HF does matches the same model as plan keys; another soft-cap or scalar is named by its field', () => {
+    const gemma2 = {
+      architectures: ['Gemma2ForCausalLM'],
+      attention_bias: false,
+      attn_logit_softcapping: 50.0,
+      final_logit_softcapping: 30.0,
+      head_dim: 16,
+      hidden_activation: 'gelu_pytorch_tanh',
+      hidden_size: 64,
+      intermediate_size: 128,
+      max_position_embeddings: 4096,
+      model_type: 'gemma2',
+      num_attention_heads: 4,
+      num_hidden_layers: 4,
+      num_key_value_heads: 2,
+      query_pre_attn_scalar: 16,
+      rms_norm_eps: 1e-6,
+      rope_theta: 10000.0,
+      sliding_window: 32,
+      torch_dtype: 'bfloat16',
+      vocab_size: 1000,
+    };
+    const graph = compile(
+      'arch = llama  layers = 4  hidden = 64  heads = 4  kv_heads = 2  head_dim = 16  ffn = 128  vocab = 1000  max_seq = 4096' +
+        '  norm_eps = 1e-6  rope_theta = 10000  tied_embeddings = true  activation = geglu  norms_per_layer = 4  norm_offset = 1' +
+        '  scale_embeddings = true  attn_softcap = 50  logit_softcap = 30  query_pre_attn_scalar = 16' +
+        '  sliding_window = 32  sliding_window_pattern = 2  dtype = bf16',
+    );
+    expect(() => checkCheckpointConfig(graph, { kind: 'safetensors', paths: [checkpoint(gemma2)] })).not.toThrow();
+    const text = JSON.stringify({ ...gemma2, attn_logit_softcapping: 40.0, query_pre_attn_scalar: 256 }, null, 2);
+    const dir = checkpoint(text);
+    expect(new Set(refusal(graph, dir).lines)).toEqual(
+      new Set([
+        `${at(dir, text, 'attn_logit_softcapping')}: attn_logit_softcapping (attn_softcap): config 40, graph 50`,
+        `${at(dir, text, 'query_pre_attn_scalar')}: query_pre_attn_scalar: config 256, graph 16`,
+      ]),
+    );
+  });
+
   it('diffModels compares a fact the tables do not know under its own name', () => {
     const a = { ...GRAPH.model, newFact: 1 } as typeof GRAPH.model;
     const b = { ...GRAPH.model, newFact: 2 } as typeof GRAPH.model;

@@ -52,6 +52,19 @@ describe('Hugging Face names ↔ graph names', () => {
       source: 'model.layers.0.self_attn.k_proj.bias',
       sourceShape: [32],
     });
+    // Gemma-2's four norms (Gemma2DecoderLayer): post_attention_layernorm is the attention output's norm there.
+    const gemma = { ...llama.model, normsPerLayer: 4 };
+    const gemmaTable: [string, string][] = [
+      ['model.layers.1.input_layernorm.weight', 'layers.1.attn_norm.weight'],
+      ['model.layers.1.post_attention_layernorm.weight', 'layers.1.attn_post_norm.weight'],
+      ['model.layers.1.pre_feedforward_layernorm.weight', 'layers.1.mlp_norm.weight'],
+      ['model.layers.1.post_feedforward_layernorm.weight', 'layers.1.mlp_post_norm.weight'],
+    ];
+    for (const [hf, g] of gemmaTable) {
+      expect(graphNamesFor('llama', hf, 4)).toEqual([g]);
+      expect(sourceFor(gemma, g)).toMatchObject({ source: hf, sourceShape: [llama.model.hidden] });
+    }
+    expect(graphNamesFor('llama', 'model.layers.1.pre_feedforward_layernorm.weight')).toEqual([]);
     // Qwen3's q/k norms: a gain over head_dim.
     const headDim = (llama.model.layer.attention as { headDim: number }).headDim;
     for (const x of ['q', 'k']) {
