@@ -9,7 +9,7 @@ import { diag, hasErrors, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { didYouMean } from '../diagnostics/suggest.js';
 import type { Dtype } from '../facts/dtypes.js';
 import { KEY_TABLE, MODES, type Mode } from '../facts/keys.js';
-import { describeLayer, layerRuns, sameLayer } from '../model.js';
+import { describeLayer, layerRuns, sameLayer, type MoeMlp } from '../model.js';
 import type { CheckedPlan, ClusterSpec, Mesh, ModelSpec, ServePlan, TrainPlan } from '../plan.js';
 import type { Span } from '../source.js';
 import { checkServeBatch, checkTrainBatch } from './batch.js';
@@ -136,8 +136,9 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
 /**
  * The webgpu runtime runs dense layers with grouped-query attention (full or in a sliding
  * window), every layer alike, unquantized weights, two norms per layer, a gelu or swiglu MLP,
- * RoPE unscaled or with llama3 / linear scaling, Qwen2's q/k/v biases and Qwen3's q/k norms; a
- * model with anything else (MoE, MLA, Gemma's facts: GeGLU, four norms, soft-capping, the
+ * RoPE unscaled or with llama3 / linear scaling, Qwen2's q/k/v biases and Qwen3's q/k norms, and
+ * Mixtral / Qwen3-MoE experts (softmax top-k router, SwiGLU experts) on one tensor rank and one
+ * expert rank; a model with anything else (shared experts, a router bias, MLA, Gemma's facts: GeGLU, four norms, soft-capping, the
  * attention scalar, scaled embeddings, offset norms) needs engine = generic (PP3036).
  */
 function checkEngineModel(ctx: PlanContext): boolean {
@@ -146,7 +147,7 @@ function checkEngineModel(ctx: PlanContext): boolean {
   const scaling = model.positions === 'rope' ? model.ropeScaling?.type : undefined;
   const unsupported: [boolean, string][] = [
     [model.quant !== undefined, `quantized weights (${model.quant?.method})`],
-    [runs.some((r) => r.layer.mlp.kind === 'moe'), 'Mixture-of-Experts layers'],
+    ...moeUnsupported(ctx, runs),
     [runs.some((r) => r.layer.attention.kind === 'mla'), 'multi-head latent attention'],
     [
       runs.some((r) => !sameLayer(r.layer, runs[0]!.layer)),
@@ -179,6 +180,22 @@ function checkEngineModel(ctx: PlanContext): boolean {
     ),
   );
   return false;
+}
+
+/** What the webgpu runtime does not run of a model's MoE layers (Mixtral and Qwen3-MoE's kind on tensor = expert = 1 it does). */
+function moeUnsupported(ctx: PlanContext, runs: ReturnType<typeof layerRuns>): [boolean, string][] {
+  const moe = runs.map((r) => r.layer.mlp).filter((m): m is MoeMlp => m.kind === 'moe');
+  if (moe.length === 0) return [];
+  const expert = ctx.fields.valueOrDefault<number>('expert');
+  return [
+    [ctx.model.arch !== 'llama', `Mixture-of-Experts layers in arch ${ctx.model.arch}`],
+    [moe.some((m) => m.sharedExperts > 0), 'shared experts'],
+    [moe.some((m) => m.routerBias), 'a router bias'],
+    [ctx.model.bias, 'expert biases'],
+    [moe.some((m) => m.activation !== 'swiglu'), 'experts without SwiGLU'],
+    [ctx.mesh.tensor > 1, `Mixture-of-Experts layers with tensor = ${ctx.mesh.tensor} (the runtime runs experts on tensor = 1)`],
+    [expert > 1, `expert parallelism (expert = ${expert}; the runtime runs every expert on each device: expert = 1)`],
+  ];
 }
 
 /** A model dtype that training can use as its precision (quantized ones cannot). */

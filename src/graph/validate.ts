@@ -17,9 +17,9 @@
 import { bytesPerElement, DTYPE_NAMES, tensorFormatOf } from '../facts/dtypes.js';
 import { ARCHS } from '../facts/keys.js';
 import { LIMITS } from '../facts/limits.js';
-import { WEBGPU_ELEMENT_BYTES } from '../memory/webgpu.js';
+import { WEBGPU_ELEMENT_BYTES, webgpuMlpBuffers } from '../memory/webgpu.js';
 import { coordsOf, groupIndex, groupsAlong, MESH_AXIS_NAMES } from '../mesh.js';
-import type { DenseGqaLayer } from '../model.js';
+import type { GqaLayer } from '../model.js';
 import { COLLECTIVE_OPS, GRAPH_FORMAT, GRAPH_VERSION, type ComputeKind, type Graph, type Pass, type TensorRole } from './types.js';
 
 /** One thing wrong with a graph: where (`graph.batch.maxBatch`) and what. */
@@ -50,6 +50,10 @@ const COMPUTE_KINDS = [
   'mlp-up',
   'mlp-act',
   'mlp-down',
+  'router',
+  'expert-up',
+  'expert-act',
+  'expert-down',
   'final-norm',
   'head',
   'loss',
@@ -59,7 +63,21 @@ const COMPUTE_KINDS = [
 const PASSES = ['forward', 'backward', 'backward-input', 'backward-weight', 'recompute'] as const satisfies readonly Pass[];
 const ROLES = ['weight', 'gradient', 'optimizer', 'activation', 'kvCache', 'logits', 'input'] as const satisfies readonly TensorRole[];
 /** What the WebGPU runtime runs (runtime/ops.ts): the kinds of a layer inside blocks, the others in the programs. */
-const LAYER_KINDS: readonly ComputeKind[] = ['norm', 'qkv', 'rope', 'attention', 'out-proj', 'residual', 'mlp-up', 'mlp-act', 'mlp-down'];
+const LAYER_KINDS: readonly ComputeKind[] = [
+  'norm',
+  'qkv',
+  'rope',
+  'attention',
+  'out-proj',
+  'residual',
+  'mlp-up',
+  'mlp-act',
+  'mlp-down',
+  'router',
+  'expert-up',
+  'expert-act',
+  'expert-down',
+];
 const STAGE_KINDS: readonly ComputeKind[] = ['embedding', 'final-norm', 'head', 'sample'];
 /** The phases a serving program runs. */
 const SERVING_PHASES = ['prefill', 'decode'] as const;
@@ -294,10 +312,12 @@ function checkBufferSizes(c: Checker, g: Graph, mesh: MeshFacts): void {
   const e = WEBGPU_ELEMENT_BYTES;
   const T = Math.max(b.maxPrefillTokens, b.maxBatch);
   const t = mesh.tensor;
-  const { attention: a, mlp } = m.layer as DenseGqaLayer; // checkLayer admitted gqa attention and dense MLPs only
+  const { attention: a, mlp } = m.layer as GqaLayer; // checkLayer admitted gqa attention, dense MLPs and MoE without shared experts
   const heads = a.heads / t;
   const kvHeads = a.kvHeads / Math.min(t, a.kvHeads);
-  const ffn = mlp.ffn / t;
+  const mlpBuffers = Object.fromEntries(
+    Object.entries(webgpuMlpBuffers(T, m.hidden, mlp, mlp.kind === 'dense' ? mlp.ffn / t : 0)).map(([k, v]) => [k, v.elements * e]),
+  );
   const vRows = m.vocabPadded / t;
   const communicates = t > 1 || mesh.pipeline > 1;
   const last = Math.max(...g.mesh.stages.map((st) => st.rank));
@@ -313,8 +333,7 @@ function checkBufferSizes(c: Checker, g: Graph, mesh: MeshFacts): void {
       k: T * kvHeads * a.headDim * e,
       v: T * kvHeads * a.headDim * e,
       attn: T * heads * a.headDim * e,
-      up: T * ffn * e,
-      ...(mlp.activation === 'swiglu' ? { gate: T * ffn * e } : {}),
+      ...mlpBuffers,
       ...(atLast ? { logits: b.maxBatch * vRows * e, next: b.maxBatch * e } : {}),
       ...(m.positions === 'rope' ? { rope: m.maxSeq * a.headDim * e } : {}),
       'staging-read': Math.max(communicates ? T * m.hidden * e : 0, atLast ? b.maxBatch * vRows * e : 0),
@@ -379,20 +398,21 @@ function checkWeights(c: Checker, g: Graph, mesh: MeshFacts): void {
   const m = g.model;
   if (m.overrides !== undefined && m.overrides.length > 0)
     return void c.fail('graph.model.overrides', m.overrides, 'must be empty: the runtime serves models whose layers are all alike');
-  const { attention: a, mlp } = m.layer as DenseGqaLayer; // checkLayer admitted gqa attention and dense MLPs only
+  const { attention: a, mlp } = m.layer as GqaLayer; // checkLayer admitted gqa attention, dense MLPs and MoE without shared experts
   const t = mesh.tensor;
   const split: [string, number][] = [
     ['graph.model.layer.attention.heads', a.heads],
-    ['graph.model.layer.mlp.ffn', mlp.ffn],
     ['graph.model.vocabPadded', m.vocabPadded],
   ];
+  if (mlp.kind === 'dense') split.push(['graph.model.layer.mlp.ffn', mlp.ffn]);
+  else if (t > 1) c.fail('graph.mesh.axes', g.mesh.axes, `tensor = ${t}: the WebGPU runtime runs Mixture-of-Experts layers on tensor = 1`);
   for (const [path, n] of split) if (n % t !== 0) c.fail(path, n, `must split into the tensor degree ${t}`);
   if (a.kvHeads % t !== 0 && t % a.kvHeads !== 0)
     c.fail('graph.model.layer.attention.kvHeads', a.kvHeads, `must divide or be a multiple of the tensor degree ${t}`);
   const h = m.hidden;
   const qd = a.heads * a.headDim;
   const kvd = a.kvHeads * a.headDim;
-  const f = mlp.ffn;
+  const f = mlp.kind === 'dense' ? mlp.ffn : 0;
   const ln = m.norm === 'layernorm';
   const bias = m.bias;
   // What each kind of step binds, in order (runtime/ops.ts): its weights' global shapes, and whether each has a bias.
@@ -440,6 +460,20 @@ function checkWeights(c: Checker, g: Graph, mesh: MeshFacts): void {
         return { shapes: [[h, f]], biased: bias };
       case 'head':
         return { shapes: [[m.vocabPadded, h]], biased: false };
+      case 'router':
+        return mlp.kind === 'moe' ? { shapes: [[mlp.experts, h]], biased: false } : undefined;
+      case 'expert-up':
+        return mlp.kind === 'moe'
+          ? {
+              shapes: [
+                [mlp.experts, mlp.expertFfn, h],
+                [mlp.experts, mlp.expertFfn, h],
+              ],
+              biased: false,
+            }
+          : undefined;
+      case 'expert-down':
+        return mlp.kind === 'moe' ? { shapes: [[mlp.experts, h, mlp.expertFfn]], biased: false } : undefined;
       default:
         return { shapes: [], biased: false };
     }
@@ -677,8 +711,16 @@ function checkLayer(
   if (required || mlp !== undefined) {
     const m = c.obj(mlp, `${p}.mlp`);
     if (m) {
-      if (own(m, 'kind') === 'moe') c.fail(`${p}.mlp.kind`, 'moe', UNSUPPORTED('Mixture-of-Experts layers'));
-      else {
+      if (own(m, 'kind') === 'moe') {
+        // Mixtral's and Qwen3-MoE's kind: a softmax top-k router and SwiGLU experts, nothing shared.
+        c.oneOf(own(m, 'activation'), `${p}.mlp.activation`, ['swiglu']);
+        const experts = c.int(own(m, 'experts'), `${p}.mlp.experts`, 1, LIMITS.graphDim, 'graphDim');
+        c.int(own(m, 'topK'), `${p}.mlp.topK`, 1, experts ?? LIMITS.graphDim);
+        c.int(own(m, 'expertFfn'), `${p}.mlp.expertFfn`, 1, LIMITS.graphDim, 'graphDim');
+        c.bool(own(m, 'normTopK'), `${p}.mlp.normTopK`);
+        if (own(m, 'sharedExperts') !== 0) c.fail(`${p}.mlp.sharedExperts`, own(m, 'sharedExperts'), UNSUPPORTED('shared experts'));
+        if (own(m, 'routerBias') !== false) c.fail(`${p}.mlp.routerBias`, own(m, 'routerBias'), UNSUPPORTED('a router bias'));
+      } else {
         c.oneOf(own(m, 'kind'), `${p}.mlp.kind`, ['dense']);
         c.oneOf(own(m, 'activation'), `${p}.mlp.activation`, ['swiglu', 'gelu']);
         c.int(own(m, 'ffn'), `${p}.mlp.ffn`, 1, LIMITS.graphDim, 'graphDim');

@@ -15,9 +15,15 @@
  * most simply). Communication goes through the host, so tensor- and
  * pipeline-parallel plans add mapped staging buffers (read back and upload) to
  * the workspace.
+ *
+ * A Mixture-of-Experts layer (Mixtral, Qwen3-MoE; tensor = expert = 1) has no `up`/`gate`: the
+ * router writes each token's k choices (`routes`: expert id and routing weight per choice) and
+ * one row of x per (token, choice) (`dispatch`); the experts write their gate | up rows (`ue`,
+ * activated in place into the gate half) and their down projections into `y`, k rows per token,
+ * which the residual step weighs and sums.
  */
 import type { ServePlan, Stage } from '../plan.js';
-import { uniformLayer } from '../model.js';
+import { uniformGqaLayer, type MlpSpec } from '../model.js';
 
 export const WEBGPU_ELEMENT_BYTES = 4;
 /** Uniform buffers for kernel parameters. */
@@ -35,13 +41,36 @@ export function webgpuTokens(plan: ServePlan): number {
   return Math.max(plan.batch.maxPrefillTokens, plan.batch.maxBatch);
 }
 
+/** The MLP's buffers (and `y`, which the MoE experts' k rows per token widen): elements for T tokens. */
+export function webgpuMlpBuffers(
+  T: number,
+  h: number,
+  mlp: MlpSpec,
+  ffnPerRank: number,
+): Record<string, { elements: number; doc: string }> {
+  if (mlp.kind === 'moe') {
+    const k = mlp.topK;
+    return {
+      y: { elements: T * k * h, doc: 'output of the row-parallel projections; the experts’ outputs, k rows per token' },
+      routes: { elements: T * k * 2, doc: "each token's k chosen experts (u32) and routing weights (f32)" },
+      dispatch: { elements: T * k * h, doc: 'one row of x per (token, chosen expert): what the experts read' },
+      ue: { elements: T * k * 2 * mlp.expertFfn, doc: 'the experts’ gate | up projections, activated in place' },
+    };
+  }
+  return {
+    y: { elements: T * h, doc: 'output of the row-parallel projections (partial sums until the all-reduce)' },
+    up: { elements: T * ffnPerRank, doc: 'MLP up projection, activated in place' },
+    ...(mlp.activation === 'swiglu' ? { gate: { elements: T * ffnPerRank, doc: 'MLP gate projection' } } : {}),
+  };
+}
+
 export function webgpuLayout(plan: ServePlan, stage: Stage): WebgpuRegion[] {
   const { model, derived } = plan;
   const e = WEBGPU_ELEMENT_BYTES;
   const T = webgpuTokens(plan);
   const h = model.hidden;
   // The runtime reuses these buffers for every layer.
-  const layer = uniformLayer(model, 'the WebGPU runtime');
+  const layer = uniformGqaLayer(model, 'the WebGPU runtime');
   const d = layer.attention.headDim;
   const t = plan.mesh.tensor;
   const act = (name: string, elements: number, doc: string): WebgpuRegion => ({ name, category: 'activations', bytes: elements * e, doc });
@@ -55,10 +84,9 @@ export function webgpuLayout(plan: ServePlan, stage: Stage): WebgpuRegion[] {
     act('k', T * derived.kvHeadsPerRank * d, 'keys of the new tokens'),
     act('v', T * derived.kvHeadsPerRank * d, 'values of the new tokens'),
     act('attn', T * derived.headsPerRank * d, 'attention output'),
-    act('y', T * h, 'output of the row-parallel projections (partial sums until the all-reduce)'),
-    act('up', T * derived.ffnPerRank, 'MLP up projection, activated in place'),
   ];
-  if (layer.mlp.activation === 'swiglu') regions.push(act('gate', T * derived.ffnPerRank, 'MLP gate projection'));
+  for (const [name, { elements, doc }] of Object.entries(webgpuMlpBuffers(T, h, layer.mlp, derived.ffnPerRank)))
+    regions.push(act(name, elements, doc));
   // The runtime's attention is flash-style (an online softmax over the cache) whatever
   // `attention` says: no score matrix is ever stored.
   const vRows = derived.vocabPadded / t;

@@ -8,7 +8,9 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { randomWeights, ReferenceModel, weightShapes, type Model } from '../../runtime/reference/model.js';
+import { randomWeights, ReferenceModel, weightShapes, type Model, type MoeNaming } from '../../runtime/reference/model.js';
+
+type Naming = { moeNaming?: MoeNaming };
 import { ARCH_CASES, tinyOf, type ModelType } from '../runtime/archs.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -42,11 +44,25 @@ function hfConfig(m: Model, modelType: ModelType): Record<string, unknown> {
       : null,
     sliding_window: a.window ?? null,
     tie_word_embeddings: m.tiedEmbeddings,
+    ...(m.layer.mlp.kind === 'moe'
+      ? {
+          num_experts: m.layer.mlp.experts,
+          num_experts_per_tok: m.layer.mlp.topK,
+          moe_intermediate_size: m.layer.mlp.expertFfn,
+          norm_topk_prob: m.layer.mlp.normTopK,
+        }
+      : {}),
   };
 }
 
-function oracle(m: Model, modelType: ModelType, weights: ReadonlyMap<string, Float32Array>, tokens: number[]): Float64Array {
-  const shapes = weightShapes(m);
+function oracle(
+  m: Model,
+  modelType: ModelType,
+  weights: ReadonlyMap<string, Float32Array>,
+  tokens: number[],
+  naming: Naming,
+): Float64Array {
+  const shapes = weightShapes(m, naming);
   const job = {
     config: hfConfig(m, modelType),
     weights: Object.fromEntries([...weights].map(([name, data]) => [name, [shapes.get(name), Array.from(data)]])),
@@ -60,10 +76,11 @@ function oracle(m: Model, modelType: ModelType, weights: ReadonlyMap<string, Flo
 describe.skipIf(!hasTorch)('the CPU reference against plain torch (float64, from the HF modeling code)', () => {
   it.each(ARCH_CASES.map((c) => [c.modelType, c] as const))('%s: every position’s logits within 1e-5 (relative)', (_, c) => {
     const m = tinyOf(c).config;
-    const weights = randomWeights(m, 11, 0.2);
-    const ref = new ReferenceModel(m, weights);
+    const naming = c.moeNaming ? { moeNaming: c.moeNaming } : {};
+    const weights = randomWeights(m, 11, 0.2, naming);
+    const ref = new ReferenceModel(m, weights, naming);
     const got = ref.prefill(ref.newCache(1), 0, c.prompt);
-    const want = oracle(m, c.modelType, weights, c.prompt);
+    const want = oracle(m, c.modelType, weights, c.prompt, naming);
     expect(got.length).toBe(want.length);
     let scale = 0;
     let err = 0;

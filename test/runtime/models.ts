@@ -10,7 +10,7 @@ import { analyze } from '../../src/analyze.js';
 import { compilePlan } from '../../src/compile.js';
 import type { Graph } from '../../src/graph/types.js';
 import type { Engine } from '../../runtime/engine.js';
-import { randomWeights, ReferenceModel, weightShapes, type Model } from '../../runtime/reference/model.js';
+import { randomWeights, ReferenceModel, weightShapes, type Model, type MoeNaming } from '../../runtime/reference/model.js';
 import { memoryHost } from '../fuzz/mutate.js';
 import { safetensorsBytes } from '../weights/write.js';
 
@@ -18,6 +18,8 @@ export interface TinyModel {
   /** The body of a `model { … }` block; `dtype = fp32` is replaced by the layout's dtype. */
   plan: string;
   config: Model;
+  /** MoE: how the checkpoint spells the router and experts (default Qwen-MoE's). */
+  moeNaming?: MoeNaming;
 }
 
 export interface Layout {
@@ -56,13 +58,15 @@ export function weightsFor(model: TinyModel): { path: string; reference: Referen
   let w = written.get(model);
   if (!w) {
     const config = model.config;
-    const weights = randomWeights(config, 7, 0.1);
+    const naming = model.moeNaming ? { moeNaming: model.moeNaming } : {};
+    const weights = randomWeights(config, 7, 0.1, naming);
+    const shapes = weightShapes(config, naming);
     const tensors = Object.fromEntries(
-      [...weights].map(([name, data]) => [name, { dtype: 'F32', shape: weightShapes(config).get(name) ?? [data.length], data }]),
+      [...weights].map(([name, data]) => [name, { dtype: 'F32', shape: shapes.get(name) ?? [data.length], data }]),
     );
     const path = join(dir, `${config.arch}-${written.size}.safetensors`);
     writeFileSync(path, safetensorsBytes(tensors));
-    w = { path, reference: new ReferenceModel(config, weights) };
+    w = { path, reference: new ReferenceModel(config, weights, naming) };
     written.set(model, w);
   }
   return w;

@@ -1,0 +1,117 @@
+/**
+ * The MoE kernels against the f64 reference (runtime/reference/moe.ts): the router's choices
+ * (experts exactly, weights within 1e-5 relative: the kernel sums the logits in f32) with and without normTopK, on random
+ * logits and on ties — equal logits choose the lower expert indices first, in index order
+ * (our rule: torch.topk leaves ties unspecified); the expert matmul over rows routed to the experts a weight
+ * holds (rows of other experts untouched), the experts' SwiGLU and the weighted combine.
+ */
+import { describe, expect, it } from 'vitest';
+import { combineProgram, expertMatmulProgram, expertSwigluProgram, routerProgram } from '../../runtime/kernels/moe.js';
+import { matmul } from '../../runtime/reference/matmul.js';
+import { route } from '../../runtime/reference/moe.js';
+import { silu } from '../../runtime/reference/activations.js';
+import { expectClose, f32s, rng, runOnce, testGpu, U32, u32s, uniform } from './util.js';
+
+describe('MoE kernels', async () => {
+  const g = await testGpu();
+  const h = 24;
+
+  /** The router's routes as (experts, weights) per row. */
+  async function routeOnGpu(x: Float32Array, W: Float32Array, T: number, E: number, k: number, normTopK: boolean) {
+    const p = routerProgram({ hidden: h, experts: E, topK: k, normTopK, w: { format: 'f32' } });
+    const out = await runOnce(g, p, { x, W, routes: { bytes: T * k * 8 }, dispatch: { bytes: T * k * h * 4 } }, { T }, [
+      'routes',
+      'dispatch',
+    ]);
+    const r = u32s(out['routes']!, 2 * T * k);
+    const experts = Uint32Array.from({ length: T * k }, (_, i) => r[2 * i]!);
+    const weights = new Float32Array(Uint32Array.from({ length: T * k }, (_, i) => r[2 * i + 1]!).buffer);
+    return { experts, weights, dispatch: f32s(out['dispatch']!, T * k * h) };
+  }
+
+  for (const normTopK of [true, false])
+    it(`router: top-k experts and weights${normTopK ? ', renormalised' : ''}; dispatch holds each token's row k times`, async () => {
+      const r = rng(normTopK ? 41 : 42);
+      const [T, E, k] = [37, 8, 3];
+      const x = uniform(r, T * h);
+      const W = uniform(r, E * h, -2, 2);
+      const got = await routeOnGpu(x, W, T, E, k, normTopK);
+      const want = route(matmul(x, W, T, E, h), T, E, k, normTopK);
+      expect(Array.from(got.experts)).toEqual(Array.from(want.experts));
+      // the GPU sums the logits in f32 (h terms): a few ulps of the logits move each weight by as much, relatively
+      expectClose(got.weights, want.weights, (i) => 1e-5 * Math.abs(want.weights[i]!) + 1e-7, 'routing weights');
+      for (let t = 0; t < T; t++)
+        for (let j = 0; j < k; j++)
+          expect(Array.from(got.dispatch.subarray((t * k + j) * h, (t * k + j + 1) * h))).toEqual(
+            Array.from(x.subarray(t * h, (t + 1) * h)),
+          );
+    });
+
+  it('router: ties keep the lower expert index first (equal logits: experts 0 … k−1; a tie behind a winner: the lower one next)', async () => {
+    const [E, k] = [6, 3];
+    const W = new Float32Array(E * h);
+    // token 0: all logits 0; token 1: expert 4 first, then 1, 3 and 5 tie (the lower two, in order)
+    const x = new Float32Array(2 * h);
+    x[h] = 1;
+    for (const [e, v] of [
+      [4, 2],
+      [1, 1],
+      [3, 1],
+      [5, 1],
+    ] as const)
+      W[e * h] = v;
+    const got = await routeOnGpu(x, W, 2, E, k, true);
+    expect(Array.from(got.experts)).toEqual([0, 1, 2, 4, 1, 3]);
+    const want = route(matmul(x, W, 2, E, h), 2, E, k, true);
+    expect(Array.from(want.experts)).toEqual([0, 1, 2, 4, 1, 3]);
+    expectClose(got.weights, want.weights, (i) => 16 * U32 * Math.abs(want.weights[i]!), 'tied weights');
+  });
+
+  it('expert matmul, swiglu and combine: the experts a weight holds, on the rows routed to them', async () => {
+    const r = rng(43);
+    const [T, k, E, f] = [9, 2, 5, 12];
+    const R = T * k;
+    const experts = Uint32Array.from({ length: R }, () => Math.floor(r() * E));
+    const weights = uniform(r, R, 0, 1);
+    const routes = new Uint32Array(2 * R);
+    for (let i = 0; i < R; i++)
+      [routes[2 * i], routes[2 * i + 1]] = [experts[i]!, new Uint32Array(Float32Array.of(weights[i]!).buffer)[0]!];
+    const A = uniform(r, R * h);
+    // a weight holding experts 1 … 3 only: rows of experts 0 and 4 keep their sentinel
+    const [e0, held] = [1, 3];
+    const W = uniform(r, held * f * h);
+    const C0 = new Float32Array(R * 2 * f).fill(7);
+    const mm = expertMatmulProgram({ N: f, K: h, lda: h, aOff: 0, ldc: 2 * f, cOff: f, e0, held, w: { format: 'f32' } });
+    const C = f32s((await runOnce(g, mm, { A, W, routes, C: C0 }, { R }, ['C']))['C']!, R * 2 * f);
+    for (let i = 0; i < R; i++) {
+      const e = experts[i]!;
+      const row = C.subarray(i * 2 * f + f, (i + 1) * 2 * f);
+      if (e < e0 || e >= e0 + held) expect(Array.from(row)).toEqual(Array(f).fill(7));
+      else {
+        const want = matmul(A.subarray(i * h, (i + 1) * h), W.subarray((e - e0) * f * h, (e - e0 + 1) * f * h), 1, f, h);
+        expectClose(row, want, (j) => 8 * h * U32 * Math.abs(want[j]!) + 1e-6, `row ${i}`);
+      }
+      expect(Array.from(C.subarray(i * 2 * f, i * 2 * f + f))).toEqual(Array(f).fill(7));
+    }
+    const ue = uniform(r, R * 2 * f, -4, 4);
+    const act = f32s((await runOnce(g, expertSwigluProgram({ ffn: f }), { ue }, { n: R * f }, ['ue']))['ue']!, R * 2 * f);
+    for (let i = 0; i < R; i++)
+      for (let j = 0; j < f; j++) {
+        const want = silu(ue[i * 2 * f + j]!) * ue[i * 2 * f + f + j]!;
+        expect(Math.abs(act[i * 2 * f + j]! - want)).toBeLessThan(8 * U32 * Math.abs(want) + 1e-6);
+        expect(act[i * 2 * f + f + j]).toBe(ue[i * 2 * f + f + j]);
+      }
+    const hidden = uniform(r, T * h);
+    const y = uniform(r, R * h);
+    const out = f32s(
+      (await runOnce(g, combineProgram({ hidden: h, topK: k }), { hidden, y, routes }, { T }, ['hidden']))['hidden']!,
+      T * h,
+    );
+    for (let t = 0; t < T; t++)
+      for (let c = 0; c < h; c++) {
+        let want = hidden[t * h + c]!;
+        for (let j = 0; j < k; j++) want += weights[t * k + j]! * y[(t * k + j) * h + c]!;
+        expect(Math.abs(out[t * h + c]! - want)).toBeLessThan(8 * U32 * (Math.abs(want) + 2) + 1e-6);
+      }
+  });
+});
