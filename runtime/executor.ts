@@ -18,7 +18,7 @@ import { checkServingGraph } from '../src/graph/validate.js';
 import { RuntimeInputError } from './errors.js';
 import { meshOf } from '../src/mesh.js';
 import { AllocationError, bindingLimit, kvCacheTensor, planBindings, STORAGE, type BindingLimit } from './allocate.js';
-import { HostStaging, allReduceSum, gatherColumns, sendRecv, type Member } from './collectives.js';
+import { HostStaging, allReduceSum, gatherColumns, moeExchange, sendRecv, type Member } from './collectives.js';
 import type { RankDevice } from './device.js';
 import { KernelRunner } from './kernels/run.js';
 import { Ops, type KvBlock, type OpsDevice, type PassInput, type WeightBuffer } from './ops.js';
@@ -293,6 +293,9 @@ export class Replica {
         encs[i]!.end();
       });
     let encs = open();
+    // MoE: the layers whose dispatch and combine have run this pass (a layer's all-to-all and
+    // expert-tensor collective of one tensor are one exchange here: moeExchange).
+    const exchanged = new Set<string>();
     for (const f of steps) {
       const s = f.step;
       if (s.op === 'compute') {
@@ -300,8 +303,15 @@ export class Replica {
       } else if (isCollective(s)) {
         // The logits' all-gather happens on the host when they are read.
         if (s.op === 'all-gather' && s.tensor === 'logits') continue;
+        const moe =
+          s.tensor === 'dispatch' || (s.tensor === 'y' && s.axis !== 'tensor') || (s.tensor === 'hidden' && s.op === 'all-gather');
+        const key = `${f.layer}:${s.tensor}:${s.op === 'all-gather' && s.tensor === 'hidden' ? 'gather' : ''}`;
+        if (moe && exchanged.has(key)) continue;
         submit(encs);
-        await this.collective(group, s, n);
+        if (moe) {
+          exchanged.add(key);
+          await moeExchange(group.devices, s.tensor as 'dispatch' | 'y' | 'hidden', n, this.graph);
+        } else await this.collective(group, s, n);
         encs = open();
       } else if (s.op === 'send' || s.op === 'recv') {
         // Sampled tokens are the host's: it gives every stage the pass's tokens (uploadIds).

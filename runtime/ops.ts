@@ -25,7 +25,7 @@ import { tensorFormatOf, type TensorFormat } from '../src/facts/dtypes.js';
 import type { Graph, GraphDevice, Step } from '../src/graph/types.js';
 import { gqaAt, uniformGqaLayer, type MoeMlp } from '../src/model.js';
 import { ropeInvFreq } from './reference/rope.js';
-import { meshOf } from '../src/mesh.js';
+import { expertCoordsOf, meshOf } from '../src/mesh.js';
 import { kvCacheTensor } from './allocate.js';
 import { WEBGPU_ELEMENT_BYTES } from '../src/memory/webgpu.js';
 import type { Member } from './collectives.js';
@@ -455,7 +455,8 @@ export class Ops {
           const { topK } = this.moe(layer, step.kind);
           const h = this.width(target);
           const p = this.program(`moe-combine:${h}:${topK}`, () => kernels.combine({ hidden: h, topK }));
-          this.run(p, { hidden: this.buf(target), y: this.buf(other), routes: this.buf('routes') }, { T: n });
+          const [lo, hi] = this.tokenSlice(n);
+          if (hi > lo) this.run(p, { hidden: this.buf(target), y: this.buf(other), routes: this.buf('routes') }, { T: hi - lo, t0: lo });
           return;
         }
         const other = acts.find((a) => a !== target);
@@ -491,18 +492,20 @@ export class Ops {
           kernels.router({ hidden: h, experts: m.experts, topK: m.topK, normTopK: m.normTopK, w: this.type(w.dtype) }),
         );
         const [routes, dispatch] = [out(0), out(1)];
-        this.run(
-          p,
-          { x: this.buf(act(0)), W: wholeBuffer(w, wt(0).weight), routes: this.buf(routes), dispatch: this.buf(dispatch) },
-          { T: n },
-        );
+        const [lo, hi] = this.tokenSlice(n);
+        if (hi > lo)
+          this.run(
+            p,
+            { x: this.buf(act(0)), W: wholeBuffer(w, wt(0).weight), routes: this.buf(routes), dispatch: this.buf(dispatch) },
+            { T: hi - lo, t0: lo },
+          );
         return;
       }
       case 'expert-up': {
         // Gate then up of each routed row into the two halves of its ue row ([gate | up], 2·ffn wide).
         const m = this.moe(layer, step.kind);
         const h = this.s.graph.model.hidden;
-        const f = m.expertFfn;
+        const f = this.s.weight(wt(0).weight).shape[1]!; // the expert width on this rank (split over expert_tensor)
         weights.forEach((x, i) =>
           this.expertMatmul(act(0), x.weight, out(0), n * m.topK, { N: f, K: h, lda: h, aOff: 0, ldc: 2 * f, cOff: i * f }),
         );
@@ -511,14 +514,15 @@ export class Ops {
       case 'expert-act': {
         const m = this.moe(layer, step.kind);
         if (acts[0] !== out(0)) throw new Error('internal error: an expert-act step must write its read (this is a bug in parplan)');
-        const p = this.program(`expert-swiglu:${m.expertFfn}`, () => kernels.expertSwiglu({ ffn: m.expertFfn }));
-        this.run(p, { ue: this.buf(out(0)) }, { n: n * m.topK * m.expertFfn });
+        const f = this.width(out(0)) / (2 * m.topK);
+        const p = this.program(`expert-swiglu:${f}`, () => kernels.expertSwiglu({ ffn: f }));
+        this.run(p, { ue: this.buf(out(0)) }, { n: n * m.topK * f });
         return;
       }
       case 'expert-down': {
         const m = this.moe(layer, step.kind);
         const h = this.s.graph.model.hidden;
-        const f = m.expertFfn;
+        const f = this.s.weight(wt(0).weight).shape[2]!;
         this.expertMatmul(act(0), wt(0).weight, out(0), n * m.topK, { N: h, K: f, lda: 2 * f, aOff: 0, ldc: h, cOff: 0 });
         return;
       }
@@ -581,11 +585,33 @@ export class Ops {
 
   /** The first expert this device holds, when it holds `held` of them (the graph's expert shard: expert = 1 holds all). */
   private firstExpert(held: number): number {
-    const E = (this.s.graph.model.layer.mlp as MoeMlp).experts;
-    if (held === E) return 0;
-    throw new Error(
-      `internal error: rank ${this.s.dev.rank} holds ${held} of ${E} experts, but the runtime runs expert = 1 (this is a bug in parplan)`,
-    );
+    return this.expertRange(held)[0];
+  }
+
+  /** The experts [first, end) this device holds (every MoE layer holds the same ones). */
+  heldExperts(): [number, number] {
+    for (const [name, w] of this.s.weights) if (name.endsWith('.mlp.experts.down.weight')) return this.expertRange(w.shape[0]!);
+    throw new Error(`internal error: rank ${this.s.dev.rank} holds no experts (this is a bug in parplan)`);
+  }
+
+  /** The experts [first, end) this device holds when it holds `held` of them: its expert shard (src/mesh.ts expertCoordsOf). */
+  expertRange(held: number): [number, number] {
+    const grid = this.s.graph.mesh.experts;
+    const index = grid ? expertCoordsOf(meshOf(this.s.graph.mesh.axes), grid, this.s.dev.rank).expert : 0;
+    return [index * held, (index + 1) * held];
+  }
+
+  /**
+   * The tokens [lo, hi) of a pass of n whose MoE routing and combine this device does: all of
+   * them on one tensor rank; with tensor > 1 its contiguous 1/t share (the graph's MoE steps
+   * work on the rank's slice and all-gather the residual stream over the tensor group after).
+   */
+  tokenSlice(n: number): [number, number] {
+    const t = this.t;
+    if (t === 1) return [0, n];
+    const chunk = Math.ceil(n / t);
+    const lo = Math.min(n, this.s.dev.coords.tensor * chunk);
+    return [lo, Math.min(n, lo + chunk)];
   }
 
   /**

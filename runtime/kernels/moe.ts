@@ -8,10 +8,10 @@
  *
  * | kernel       | bindings                                  | uniforms (dynamic)                 |
  * |--------------|-------------------------------------------|------------------------------------|
- * | router       | x, W [experts, hidden], routes, dispatch  | T                                  |
+ * | router       | x, W [experts, hidden], routes, dispatch  | T tokens from t0                   |
  * | expertMatmul | A, W [experts held, N, K], routes, C       | R (rows)                           |
  * | expertSwiglu | ue (in place)                             | n (R · ffn)                        |
- * | combine      | hidden (in place), y, routes              | T                                  |
+ * | combine      | hidden (in place), y, routes              | T tokens from t0                   |
  *
  * The router, per token: logits = x·Wᵀ (f32), p = softmax over the experts, the k largest
  * by repeated arg-max that keeps the lower expert index on ties (torch.topk leaves the order of
@@ -37,7 +37,7 @@ export function routerProgram(o: RouterOptions): KernelProgram {
   const E = positiveInt(o.experts, 'router: experts');
   const k = positiveInt(o.topK, 'router: topK');
   if (k > E) throw new Error(`router: topK ${k} exceeds the ${E} experts`);
-  const uniforms = u32Fields('T', 'hidden');
+  const uniforms = u32Fields('T', 't0', 'hidden');
   const { bindings, wgsl: decls } = declareBindings(
     [
       { name: 'x', access: 'read', type: 'f32' },
@@ -49,8 +49,9 @@ export function routerProgram(o: RouterOptions): KernelProgram {
   );
   const s = `${enables([o.w])}${decls}${DTYPE_HELPERS}${WG_LINEAR}
 ${main1d(WG)}
-  let t = wg_linear(wid, nwg) * ${WG}u + lid;
-  if (t >= u.T) { return; }
+  let i = wg_linear(wid, nwg) * ${WG}u + lid;
+  if (i >= u.T) { return; }
+  let t = u.t0 + i;
   let h = u.hidden;
   var p: array<f32, ${E}>;
   var taken: array<bool, ${E}>;
@@ -176,7 +177,7 @@ ${main1d(WG)}
 
 /** hidden[t] += Σ_j weight(t, j) · y[t·k + j], the k rows summed in choice order. */
 export function combineProgram(o: { hidden: number; topK: number }): KernelProgram {
-  const uniforms = u32Fields('T', 'hidden', 'k');
+  const uniforms = u32Fields('T', 't0', 'hidden', 'k');
   const { bindings, wgsl: decls } = declareBindings(
     [
       { name: 'hidden', access: 'read_write', type: 'f32' },
@@ -187,10 +188,11 @@ export function combineProgram(o: { hidden: number; topK: number }): KernelProgr
   );
   const s = `${decls}${WG_LINEAR}
 ${main1d(WG)}
-  let i = wg_linear(wid, nwg) * ${WG}u + lid;
-  if (i >= u.T * u.hidden) { return; }
-  let t = i / u.hidden;
-  let c = i % u.hidden;
+  let l = wg_linear(wid, nwg) * ${WG}u + lid;
+  if (l >= u.T * u.hidden) { return; }
+  let t = u.t0 + l / u.hidden;
+  let c = l % u.hidden;
+  let i = t * u.hidden + c;
   var acc = 0.0;
   for (var j = 0u; j < u.k; j++) {
     let r = t * u.k + j;

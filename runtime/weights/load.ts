@@ -22,7 +22,7 @@ import {
   type TensorFormat,
 } from '../../src/facts/dtypes.js';
 import type { Graph, GraphTensor } from '../../src/graph/types.js';
-import { MESH_AXIS_NAMES, meshOf, type Coords } from '../../src/mesh.js';
+import { expertCoordsOf, MESH_AXIS_NAMES, meshOf, rankOf, type Coords } from '../../src/mesh.js';
 import { openCheckpoint, type Checkpoint } from './checkpoint.js';
 import { convertBytes } from './convert.js';
 import { detectNaming, isHfArch, mappedShape, sourceFor, sourceSlice, type SourceMapping } from './names.js';
@@ -92,6 +92,10 @@ export function deviceWeights(graph: Graph, device: DeviceCoords): WeightShard[]
       throw new WeightsError([`device ${axis} coordinate ${v} is not in 0…${mesh[axis] - 1}`]);
   }
   const stage = coords.pipeline;
+  // MoE: the device's place in the expert grid (src/mesh.ts), for tensors split over the expert axes.
+  const grid = graph.mesh.experts;
+  const ec = grid ? expertCoordsOf(mesh, grid, rankOf(mesh, coords)) : undefined;
+  const all: ShardCoords = { ...coords, ...(ec ? { expert: ec.expert, expert_tensor: ec.tensor, expert_data: ec.data } : {}) };
   const layers = graph.mesh.stages
     .filter((s) => s.rank === stage)
     .flatMap((s) => Array.from({ length: s.lastLayer - s.firstLayer + 1 }, (_, i) => s.firstLayer + i))
@@ -101,14 +105,17 @@ export function deviceWeights(graph: Graph, device: DeviceCoords): WeightShard[]
   const before = stageW.filter((x) => x.name === 'embedding.weight' || x.name === 'positions.weight');
   const after = stageW.filter((x) => !before.includes(x));
   const out: WeightShard[] = [];
-  for (const x of before) out.push(shardOf(x, x.name, undefined, coords));
+  for (const x of before) out.push(shardOf(x, x.name, undefined, all));
   for (const l of layers)
-    for (const x of weights) if (x.scope === 'layer') out.push(shardOf(x, x.name.replaceAll('{l}', String(l)), l, coords));
-  for (const x of after) out.push(shardOf(x, x.name, undefined, coords));
+    for (const x of weights) if (x.scope === 'layer') out.push(shardOf(x, x.name.replaceAll('{l}', String(l)), l, all));
+  for (const x of after) out.push(shardOf(x, x.name, undefined, all));
   return out;
 }
 
-function shardOf(tensor: GraphTensor, name: string, layer: number | undefined, coords: Coords): WeightShard {
+/** A device's index along each axis a tensor may be split over: the mesh's, and the expert grid's with MoE. */
+type ShardCoords = Coords & Partial<Record<'expert' | 'expert_tensor' | 'expert_data', number>>;
+
+function shardOf(tensor: GraphTensor, name: string, layer: number | undefined, coords: ShardCoords): WeightShard {
   const fail = (problem: string): never => {
     throw new WeightsError([`graph tensor ${name}: ${problem}`]);
   };
@@ -118,9 +125,8 @@ function shardOf(tensor: GraphTensor, name: string, layer: number | undefined, c
   const region: Range[] = globalShape.map((n) => [0, n] as const);
   let flat: WeightShard['flat'];
   for (const s of tensor.shards) {
-    // The validator refuses expert-sharded tensors (MoE) before the runtime loads a graph.
     if (!(s.over in coords)) fail(`split over '${s.over}', which the WebGPU runtime does not run`);
-    const rank = coords[s.over as keyof typeof coords];
+    const rank = coords[s.over as keyof typeof coords]!;
     const index = shardIndex(rank, s);
     if (index >= s.parts) fail(`shard index ${index} (rank ${rank}) is not below ${s.parts} parts`);
     if (flat !== undefined) fail('a shard after the flattened (ZeRO) shard');

@@ -17,7 +17,7 @@ import { spanOf, type PlanContext } from './context.js';
 import { checkMeshSize } from './data.js';
 import { checkSchedule, checkStages } from './pipeline.js';
 import { checkBf16, checkEngineDtypes, checkNoEffect } from './precision.js';
-import { checkExperts } from './expert.js';
+import { checkExperts, defaultExpertTensor } from './expert.js';
 import { checkTensor, deriveFacts } from './tensor.js';
 import { readBlock } from './values.js';
 
@@ -137,8 +137,8 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
  * The webgpu runtime runs dense layers with grouped-query attention (full or in a sliding
  * window), every layer alike, unquantized weights, two norms per layer, a gelu or swiglu MLP,
  * RoPE unscaled or with llama3 / linear scaling, Qwen2's q/k/v biases and Qwen3's q/k norms, and
- * Mixtral / Qwen3-MoE experts (softmax top-k router, SwiGLU experts) on one tensor rank and one
- * expert rank; a model with anything else (shared experts, a router bias, MLA, Gemma's facts: GeGLU, four norms, soft-capping, the
+ * Mixtral / Qwen3-MoE experts (softmax top-k router, SwiGLU experts) with the expert grid within a
+ * replica's tensor ranks (expert × expert_tensor = tensor); a model with anything else (shared experts, a router bias, MLA, Gemma's facts: GeGLU, four norms, soft-capping, the
  * attention scalar, scaled embeddings, offset norms) needs engine = generic (PP3036).
  */
 function checkEngineModel(ctx: PlanContext): boolean {
@@ -182,19 +182,23 @@ function checkEngineModel(ctx: PlanContext): boolean {
   return false;
 }
 
-/** What the webgpu runtime does not run of a model's MoE layers (Mixtral and Qwen3-MoE's kind on tensor = expert = 1 it does). */
+/** What the webgpu runtime does not run of a model's MoE layers (it runs Mixtral's and Qwen3-MoE's kind, expert × expert_tensor = tensor). */
 function moeUnsupported(ctx: PlanContext, runs: ReturnType<typeof layerRuns>): [boolean, string][] {
   const moe = runs.map((r) => r.layer.mlp).filter((m): m is MoeMlp => m.kind === 'moe');
   if (moe.length === 0) return [];
+  const { tensor, data } = ctx.mesh;
   const expert = ctx.fields.valueOrDefault<number>('expert');
+  const etp = ctx.fields.value<number>('expert_tensor') ?? defaultExpertTensor(ctx.mode, tensor, data, expert);
   return [
     [ctx.model.arch !== 'llama', `Mixture-of-Experts layers in arch ${ctx.model.arch}`],
     [moe.some((m) => m.sharedExperts > 0), 'shared experts'],
     [moe.some((m) => m.routerBias), 'a router bias'],
     [ctx.model.bias, 'expert biases'],
     [moe.some((m) => m.activation !== 'swiglu'), 'experts without SwiGLU'],
-    [ctx.mesh.tensor > 1, `Mixture-of-Experts layers with tensor = ${ctx.mesh.tensor} (the runtime runs experts on tensor = 1)`],
-    [expert > 1, `expert parallelism (expert = ${expert}; the runtime runs every expert on each device: expert = 1)`],
+    [
+      expert * etp !== tensor,
+      `expert groups beyond a replica's tensor ranks (expert × expert_tensor = ${expert} × ${etp} ≠ tensor = ${tensor}; the runtime exchanges tokens among the tensor ranks of a replica: set expert_tensor = ${tensor % expert === 0 ? tensor / expert : 'tensor / expert'})`,
+    ],
   ];
 }
 

@@ -17,10 +17,19 @@
 import { bytesPerElement, DTYPE_NAMES, tensorFormatOf } from '../facts/dtypes.js';
 import { ARCHS } from '../facts/keys.js';
 import { LIMITS } from '../facts/limits.js';
-import { WEBGPU_ELEMENT_BYTES, webgpuMlpBuffers } from '../memory/webgpu.js';
+import { WEBGPU_ELEMENT_BYTES, webgpuExchangeBytes, webgpuMlpBuffers } from '../memory/webgpu.js';
 import { coordsOf, groupIndex, groupsAlong, MESH_AXIS_NAMES } from '../mesh.js';
 import type { GqaLayer } from '../model.js';
-import { COLLECTIVE_OPS, GRAPH_FORMAT, GRAPH_VERSION, type ComputeKind, type Graph, type Pass, type TensorRole } from './types.js';
+import {
+  COLLECTIVE_OPS,
+  EXPERT_AXES,
+  GRAPH_FORMAT,
+  GRAPH_VERSION,
+  type ComputeKind,
+  type Graph,
+  type Pass,
+  type TensorRole,
+} from './types.js';
 
 /** One thing wrong with a graph: where (`graph.batch.maxBatch`) and what. */
 export interface GraphProblem {
@@ -289,7 +298,7 @@ function check(c: Checker, value: unknown): void {
       c.int(own(region, 'bytes'), `${rp}.bytes`, 0, LIMITS.runtimeDeviceBytes, 'runtimeDeviceBytes');
     });
   }
-  const tensorsOk = checkTensors(c, own(g, 'tensors'), mesh);
+  const tensorsOk = checkTensors(c, own(g, 'tensors'), mesh, own(own(g, 'mesh') as Obj, 'experts'));
   checkDevices(c, g, mesh, programs, buffers);
   if (!tensorsOk || c.problems.length > 0) return;
   const graph = value as Graph;
@@ -316,7 +325,9 @@ function checkBufferSizes(c: Checker, g: Graph, mesh: MeshFacts): void {
   const heads = a.heads / t;
   const kvHeads = a.kvHeads / Math.min(t, a.kvHeads);
   const mlpBuffers = Object.fromEntries(
-    Object.entries(webgpuMlpBuffers(T, m.hidden, mlp, mlp.kind === 'dense' ? mlp.ffn / t : 0)).map(([k, v]) => [k, v.elements * e]),
+    Object.entries(webgpuMlpBuffers(T, m.hidden, mlp, mlp.kind === 'dense' ? mlp.ffn / t : 0, g.mesh.experts?.tensor ?? t)).map(
+      ([k, v]) => [k, v.elements * e],
+    ),
   );
   const vRows = m.vocabPadded / t;
   const communicates = t > 1 || mesh.pipeline > 1;
@@ -336,8 +347,8 @@ function checkBufferSizes(c: Checker, g: Graph, mesh: MeshFacts): void {
       ...mlpBuffers,
       ...(atLast ? { logits: b.maxBatch * vRows * e, next: b.maxBatch * e } : {}),
       ...(m.positions === 'rope' ? { rope: m.maxSeq * a.headDim * e } : {}),
-      'staging-read': Math.max(communicates ? T * m.hidden * e : 0, atLast ? b.maxBatch * vRows * e : 0),
-      ...(communicates ? { 'staging-write': T * m.hidden * e } : {}),
+      'staging-read': Math.max(communicates ? webgpuExchangeBytes(T, m.hidden, mlp, t) : 0, atLast ? b.maxBatch * vRows * e : 0),
+      ...(communicates ? { 'staging-write': webgpuExchangeBytes(T, m.hidden, mlp, t) } : {}),
     };
     const regions = g.buffers![name]!;
     for (const [r, bytes] of Object.entries(need)) {
@@ -405,7 +416,16 @@ function checkWeights(c: Checker, g: Graph, mesh: MeshFacts): void {
     ['graph.model.vocabPadded', m.vocabPadded],
   ];
   if (mlp.kind === 'dense') split.push(['graph.model.layer.mlp.ffn', mlp.ffn]);
-  else if (t > 1) c.fail('graph.mesh.axes', g.mesh.axes, `tensor = ${t}: the WebGPU runtime runs Mixture-of-Experts layers on tensor = 1`);
+  else {
+    // The runtime exchanges tokens among a replica's tensor ranks: its expert grid must be that group.
+    const grid = g.mesh.experts ?? { tensor: t, expert: 1, data: 1 };
+    if (grid.expert * grid.tensor !== t)
+      c.fail(
+        'graph.mesh.experts',
+        grid,
+        `has expert × expert_tensor = ${grid.expert * grid.tensor}, but the WebGPU runtime runs expert groups within a replica's tensor ranks: expert × expert_tensor must be tensor = ${t}`,
+      );
+  }
   for (const [path, n] of split) if (n % t !== 0) c.fail(path, n, `must split into the tensor degree ${t}`);
   if (a.kvHeads % t !== 0 && t % a.kvHeads !== 0)
     c.fail('graph.model.layer.attention.kvHeads', a.kvHeads, `must divide or be a multiple of the tensor degree ${t}`);
@@ -858,22 +878,32 @@ function checkStep(c: Checker, v: unknown, p: string, model: ModelFacts, blocks:
       c.str(own(s, 'action'), `${p}.action`);
       return;
     default: {
-      const axis = c.oneOf(own(s, 'axis'), `${p}.axis`, [...MESH_AXIS_NAMES, 'embedding']);
+      const axis = c.oneOf(own(s, 'axis'), `${p}.axis`, [...MESH_AXIS_NAMES, 'embedding', ...EXPERT_AXES]);
       const tensor = c.str(own(s, 'tensor'), `${p}.tensor`);
       c.int(own(s, 'bytes'), `${p}.bytes`, 0);
-      // The runtime sums partial results over the tensor ranks, and gathers the logits' vocabulary shards as it reads them.
-      const runs = axis === 'tensor' && (op === 'all-reduce' || (op === 'all-gather' && tensor === 'logits'));
+      // The runtime sums partial results over the tensor ranks, and gathers the logits' vocabulary shards as it reads them;
+      // MoE: the dispatch and combine over the expert grid, and the residual stream's all-gather after the combine.
+      const runs =
+        (axis === 'tensor' && (op === 'all-reduce' || (op === 'all-gather' && (tensor === 'logits' || tensor === 'hidden')))) ||
+        (axis === 'expert' && op === 'all-to-all' && (tensor === 'dispatch' || tensor === 'y')) ||
+        (axis === 'expert_tensor' && ((op === 'all-gather' && tensor === 'dispatch') || (op === 'reduce-scatter' && tensor === 'y')));
       if (axis !== undefined && tensor !== undefined && !runs)
         c.fail(
           `${p}.op`,
           op,
-          `(of ${show(tensor)} over ${axis}) is not a collective the WebGPU runtime runs: it runs all-reduce over tensor, and the logits' all-gather`,
+          `(of ${show(tensor)} over ${axis}) is not a collective the WebGPU runtime runs: it runs all-reduce over tensor, the logits' all-gather, and MoE's dispatch and combine`,
         );
     }
   }
 }
 
-function checkTensors(c: Checker, v: unknown, mesh: MeshFacts): boolean {
+function checkTensors(c: Checker, v: unknown, mesh: MeshFacts, experts: unknown): boolean {
+  // MoE: routed experts split over the expert grid's axes (graph.mesh.experts).
+  const grid = (typeof experts === 'object' && experts !== null ? experts : {}) as Partial<Record<'tensor' | 'expert', unknown>>;
+  const sizes: Record<string, number> = { ...mesh };
+  if (typeof grid.expert === 'number') sizes['expert'] = grid.expert;
+  if (typeof grid.tensor === 'number') sizes['expert_tensor'] = grid.tensor;
+  const axes = Object.keys(sizes).filter((a) => a === 'tensor' || a.startsWith('expert'));
   const tensors = c.arr(v, 'graph.tensors', { limit: LIMITS.graphTensors, name: 'graphTensors' });
   if (!tensors) return false;
   const before = c.problems.length;
@@ -906,15 +936,15 @@ function checkTensors(c: Checker, v: unknown, mesh: MeshFacts): boolean {
       const sh = c.obj(s, sp);
       if (!sh) return;
       const rank = shape?.length ?? 0;
-      // Serving shards weights and the KV cache over tensor ranks only, along a dimension (ZeRO's flat shards are training's).
+      // Serving shards weights and the KV cache over tensor ranks (and MoE's experts over the expert grid), along a dimension (ZeRO's flat shards are training's).
       c.int(own(sh, 'dim'), `${sp}.dim`, 0, rank - 1);
-      const over = c.oneOf(own(sh, 'over'), `${sp}.over`, ['tensor']);
-      const parts = c.int(own(sh, 'parts'), `${sp}.parts`, 1, over ? mesh[over] : LIMITS.runtimeDevices);
-      if (own(sh, 'replicas') !== undefined) c.int(own(sh, 'replicas'), `${sp}.replicas`, 1, over ? mesh[over] : LIMITS.runtimeDevices);
+      const over = c.oneOf(own(sh, 'over'), `${sp}.over`, axes);
+      const parts = c.int(own(sh, 'parts'), `${sp}.parts`, 1, over ? sizes[over]! : LIMITS.runtimeDevices);
+      if (own(sh, 'replicas') !== undefined) c.int(own(sh, 'replicas'), `${sp}.replicas`, 1, over ? sizes[over]! : LIMITS.runtimeDevices);
       if (over && parts !== undefined) {
         const replicas = (own(sh, 'replicas') as number | undefined) ?? 1;
-        if (parts * replicas !== mesh[over] && Number.isSafeInteger(replicas))
-          c.fail(`${sp}.parts`, parts, `× replicas (${replicas}) must be the ${over} degree ${mesh[over]}`);
+        if (parts * replicas !== sizes[over] && Number.isSafeInteger(replicas))
+          c.fail(`${sp}.parts`, parts, `× replicas (${replicas}) must be the ${over} degree ${sizes[over]}`);
       }
     });
     c.int(own(x, 'bytes'), `${p}.bytes`, 0, LIMITS.runtimeDeviceBytes, 'runtimeDeviceBytes');

@@ -47,6 +47,8 @@ export function webgpuMlpBuffers(
   h: number,
   mlp: MlpSpec,
   ffnPerRank: number,
+  /** Ranks splitting each expert's width (expert_tensor). */
+  expertTensor: number,
 ): Record<string, { elements: number; doc: string }> {
   if (mlp.kind === 'moe') {
     const k = mlp.topK;
@@ -54,7 +56,7 @@ export function webgpuMlpBuffers(
       y: { elements: T * k * h, doc: 'output of the row-parallel projections; the experts’ outputs, k rows per token' },
       routes: { elements: T * k * 2, doc: "each token's k chosen experts (u32) and routing weights (f32)" },
       dispatch: { elements: T * k * h, doc: 'one row of x per (token, chosen expert): what the experts read' },
-      ue: { elements: T * k * 2 * mlp.expertFfn, doc: 'the experts’ gate | up projections, activated in place' },
+      ue: { elements: (T * k * 2 * mlp.expertFfn) / expertTensor, doc: 'the experts’ gate | up projections, activated in place' },
     };
   }
   return {
@@ -62,6 +64,11 @@ export function webgpuMlpBuffers(
     up: { elements: T * ffnPerRank, doc: 'MLP up projection, activated in place' },
     ...(mlp.activation === 'swiglu' ? { gate: { elements: T * ffnPerRank, doc: 'MLP gate projection' } } : {}),
   };
+}
+
+/** The most bytes one host exchange moves per device: T rows of hidden; MoE over tensor ranks, every (token, choice) row. */
+export function webgpuExchangeBytes(T: number, h: number, mlp: MlpSpec, tensor: number): number {
+  return T * h * WEBGPU_ELEMENT_BYTES * (mlp.kind === 'moe' && tensor > 1 ? mlp.topK : 1);
 }
 
 export function webgpuLayout(plan: ServePlan, stage: Stage): WebgpuRegion[] {
@@ -85,7 +92,7 @@ export function webgpuLayout(plan: ServePlan, stage: Stage): WebgpuRegion[] {
     act('v', T * derived.kvHeadsPerRank * d, 'values of the new tokens'),
     act('attn', T * derived.headsPerRank * d, 'attention output'),
   ];
-  for (const [name, { elements, doc }] of Object.entries(webgpuMlpBuffers(T, h, layer.mlp, derived.ffnPerRank)))
+  for (const [name, { elements, doc }] of Object.entries(webgpuMlpBuffers(T, h, layer.mlp, derived.ffnPerRank, plan.experts.tensor)))
     regions.push(act(name, elements, doc));
   // The runtime's attention is flash-style (an online softmax over the cache) whatever
   // `attention` says: no score matrix is ever stored.
@@ -96,8 +103,9 @@ export function webgpuLayout(plan: ServePlan, stage: Stage): WebgpuRegion[] {
   }
   if (model.positions === 'rope') regions.push(act('rope', model.maxSeq * d, 'cos and sin of every position (RoPE table)'));
   const communicates = t > 1 || plan.mesh.pipeline > 1;
+  const exchanged = webgpuExchangeBytes(T, h, layer.mlp, t);
   if (communicates || stage.hasOutput) {
-    const read = Math.max(communicates ? T * h * e : 0, stage.hasOutput ? plan.batch.maxBatch * vRows * e : 0);
+    const read = Math.max(communicates ? exchanged : 0, stage.hasOutput ? plan.batch.maxBatch * vRows * e : 0);
     regions.push({
       name: 'staging-read',
       category: 'workspace',
@@ -109,7 +117,7 @@ export function webgpuLayout(plan: ServePlan, stage: Stage): WebgpuRegion[] {
     regions.push({
       name: 'staging-write',
       category: 'workspace',
-      bytes: T * h * e,
+      bytes: exchanged,
       doc: 'mapped buffer for uploading reduced or received activations',
     });
   }

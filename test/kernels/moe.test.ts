@@ -19,7 +19,7 @@ describe('MoE kernels', async () => {
   /** The router's routes as (experts, weights) per row. */
   async function routeOnGpu(x: Float32Array, W: Float32Array, T: number, E: number, k: number, normTopK: boolean) {
     const p = routerProgram({ hidden: h, experts: E, topK: k, normTopK, w: { format: 'f32' } });
-    const out = await runOnce(g, p, { x, W, routes: { bytes: T * k * 8 }, dispatch: { bytes: T * k * h * 4 } }, { T }, [
+    const out = await runOnce(g, p, { x, W, routes: { bytes: T * k * 8 }, dispatch: { bytes: T * k * h * 4 } }, { T, t0: 0 }, [
       'routes',
       'dispatch',
     ]);
@@ -104,7 +104,7 @@ describe('MoE kernels', async () => {
     const hidden = uniform(r, T * h);
     const y = uniform(r, R * h);
     const out = f32s(
-      (await runOnce(g, combineProgram({ hidden: h, topK: k }), { hidden, y, routes }, { T }, ['hidden']))['hidden']!,
+      (await runOnce(g, combineProgram({ hidden: h, topK: k }), { hidden, y, routes }, { T, t0: 0 }, ['hidden']))['hidden']!,
       T * h,
     );
     for (let t = 0; t < T; t++)

@@ -27,6 +27,9 @@ export interface Layout {
   pipeline: number;
   data: number;
   dtype?: string;
+  /** MoE: the expert-parallel degree and expert_tensor (absent: the plan's defaults). */
+  expert?: number;
+  expertTensor?: number;
   /** The body of the plan's `batch { … }` block. */
   batch?: string;
 }
@@ -39,7 +42,7 @@ export function compileTiny(model: TinyModel, l: Layout): Graph {
 cluster c { gpu { name = "lavapipe"  memory = 2 GiB }  gpus = ${l.tensor * l.pipeline * l.data} }
 plan p {
   model = m  cluster = c  mode = serve  engine = webgpu
-  tensor = ${l.tensor}  pipeline = ${l.pipeline}  data = ${l.data}
+  tensor = ${l.tensor}  pipeline = ${l.pipeline}  data = ${l.data}${l.expert ? `  expert = ${l.expert}` : ''}${l.expertTensor ? `  expert_tensor = ${l.expertTensor}` : ''}
   batch { ${l.batch ?? DEFAULT_BATCH} }
 }
 `;
