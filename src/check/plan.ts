@@ -197,7 +197,7 @@ function moeUnsupported(ctx: PlanContext, runs: ReturnType<typeof layerRuns>): [
     [moe.some((m) => m.activation !== 'swiglu'), 'experts without SwiGLU'],
     [
       expert * etp !== tensor,
-      `expert groups beyond a replica's tensor ranks (expert × expert_tensor = ${expert} × ${etp} ≠ tensor = ${tensor}; the runtime exchanges tokens among the tensor ranks of a replica: set expert_tensor = ${tensor % expert === 0 ? tensor / expert : 'tensor / expert'})`,
+      `expert groups beyond a replica's tensor ranks (expert × expert_tensor = ${expert} × ${etp} ≠ tensor = ${tensor}; the runtime exchanges tokens among the tensor ranks of a replica: ${tensor % expert === 0 ? `set expert_tensor = ${tensor / expert}` : `use expert = 1, or a tensor degree that expert ${expert} divides`})`,
     ],
   ];
 }
