@@ -10,7 +10,8 @@ import { combineProgram, expertMatmulProgram, expertSwigluProgram, routerProgram
 import { matmul } from '../../runtime/reference/matmul.js';
 import { route } from '../../runtime/reference/moe.js';
 import { silu } from '../../runtime/reference/activations.js';
-import { expectClose, f32s, rng, runOnce, testGpu, U32, u32s, uniform } from './util.js';
+import { encode, roundAll } from '../../runtime/reference/dtype.js';
+import { expectClose, f32s, rng, runOnce, tensorTypes, testGpu, U32, u32s, uniform } from './util.js';
 
 describe('MoE kernels', async () => {
   const g = await testGpu();
@@ -67,7 +68,7 @@ describe('MoE kernels', async () => {
     expectClose(got.weights, want.weights, (i) => 16 * U32 * Math.abs(want.weights[i]!), 'tied weights');
   });
 
-  it('expert matmul, swiglu and combine: the experts a weight holds, on the rows routed to them', async () => {
+  it('expert matmul (every weight format), swiglu and combine: the experts a weight holds, on the rows routed to them', async () => {
     const r = rng(43);
     const [T, k, E, f] = [9, 2, 5, 12];
     const R = T * k;
@@ -79,19 +80,23 @@ describe('MoE kernels', async () => {
     const A = uniform(r, R * h);
     // a weight holding experts 1 … 3 only: rows of experts 0 and 4 keep their sentinel
     const [e0, held] = [1, 3];
-    const W = uniform(r, held * f * h);
-    const C0 = new Float32Array(R * 2 * f).fill(7);
-    const mm = expertMatmulProgram({ N: f, K: h, lda: h, aOff: 0, ldc: 2 * f, cOff: f, e0, held, w: { format: 'f32' } });
-    const C = f32s((await runOnce(g, mm, { A, W, routes, C: C0 }, { R }, ['C']))['C']!, R * 2 * f);
-    for (let i = 0; i < R; i++) {
-      const e = experts[i]!;
-      const row = C.subarray(i * 2 * f + f, (i + 1) * 2 * f);
-      if (e < e0 || e >= e0 + held) expect(Array.from(row)).toEqual(Array(f).fill(7));
-      else {
-        const want = matmul(A.subarray(i * h, (i + 1) * h), W.subarray((e - e0) * f * h, (e - e0 + 1) * f * h), 1, f, h);
-        expectClose(row, want, (j) => 8 * h * U32 * Math.abs(want[j]!) + 1e-6, `row ${i}`);
+    const W0 = uniform(r, held * f * h);
+    for (const { tag, t } of tensorTypes(g)) {
+      // the weight as stored (rounded to its format): the kernel widens it exactly
+      const W = roundAll(t.format, W0);
+      const C0 = new Float32Array(R * 2 * f).fill(7);
+      const mm = expertMatmulProgram({ N: f, K: h, lda: h, aOff: 0, ldc: 2 * f, cOff: f, e0, held, w: t });
+      const C = f32s((await runOnce(g, mm, { A, W: encode(t.format, W0), routes, C: C0 }, { R }, ['C']))['C']!, R * 2 * f);
+      for (let i = 0; i < R; i++) {
+        const e = experts[i]!;
+        const row = C.subarray(i * 2 * f + f, (i + 1) * 2 * f);
+        if (e < e0 || e >= e0 + held) expect(Array.from(row)).toEqual(Array(f).fill(7));
+        else {
+          const want = matmul(A.subarray(i * h, (i + 1) * h), W.subarray((e - e0) * f * h, (e - e0 + 1) * f * h), 1, f, h);
+          expectClose(row, want, (j) => 8 * h * U32 * Math.abs(want[j]!) + 1e-6, `${tag} row ${i}`);
+        }
+        expect(Array.from(C.subarray(i * 2 * f, i * 2 * f + f))).toEqual(Array(f).fill(7));
       }
-      expect(Array.from(C.subarray(i * 2 * f, i * 2 * f + f))).toEqual(Array(f).fill(7));
     }
     const ue = uniform(r, R * 2 * f, -4, 4);
     const act = f32s((await runOnce(g, expertSwigluProgram({ ffn: f }), { ue }, { n: R * f }, ['ue']))['ue']!, R * 2 * f);
