@@ -6,6 +6,7 @@
  * checkpoint's values.
  */
 import { describe, expect, it } from 'vitest';
+import { diffModels } from '../../runtime/weights/config.js';
 import { loadWeights } from '../../runtime/weights/load.js';
 import { detectNaming, graphNamesFor, sourceFor } from '../../runtime/weights/names.js';
 import { randomWeights } from '../../runtime/reference/model.js';
@@ -37,6 +38,14 @@ describe('MoE weight names', () => {
     expect(graphNamesFor('llama', 'model.layers.0.mlp.experts.1.up_proj.weight')).toEqual(['layers.0.mlp.experts.up.weight']);
     // a dense MLP's gate is still gate_proj
     expect(graphNamesFor('llama', 'model.layers.0.mlp.gate_proj.weight')).toEqual(['layers.0.mlp.gate.weight']);
+  });
+
+  it('a checkpoint whose norm_topk_prob differs from the plan is a mismatch named by its key', () => {
+    const m = tinyOf(qwen).config;
+    const mlp = m.layer.mlp;
+    if (mlp.kind !== 'moe') throw new Error('a MoE case');
+    const other = { ...m, layer: { ...m.layer, mlp: { ...mlp, normTopK: !mlp.normTopK } } };
+    expect(diffModels(other, m).map((x) => [x.key, x.config, x.graph])).toEqual([['norm_topk', 'true', 'false']]);
   });
 
   it.each([
