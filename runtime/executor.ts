@@ -337,9 +337,11 @@ export class Replica {
         `the webgpu runtime runs all-reduce over the tensor axis only, not ${c.op} of ${c.tensor} over ${c.axis}; the checker refuses such plans for engine = webgpu (this is a bug in parplan)`,
       );
     if (group.devices.length < 2) return;
+    // The row-parallel projections' partial sums are [n, hidden] even where `y` is wider (MoE's k expert rows per token).
+    const width = c.tensor === 'y' ? this.graph.model.hidden : group.devices[0]!.ops.width(c.tensor);
     await allReduceSum(
       group.devices.map((d) => d.member(c.tensor)),
-      n * group.devices[0]!.ops.width(c.tensor),
+      n * width,
     );
   }
 
