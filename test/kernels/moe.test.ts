@@ -48,6 +48,36 @@ describe('MoE kernels', async () => {
           );
     });
 
+  it("router and combine on a token slice (t0): only the slice's rows and tokens are written", async () => {
+    const r = rng(44);
+    const [T, E, k, t0, n] = [12, 6, 2, 5, 4];
+    const x = uniform(r, T * h);
+    const W = uniform(r, E * h, -2, 2);
+    const p = routerProgram({ hidden: h, experts: E, topK: k, normTopK: true, w: { format: 'f32' } });
+    const routes0 = new Uint32Array(2 * T * k).fill(0xdead);
+    const out = await runOnce(g, p, { x, W, routes: routes0, dispatch: { bytes: T * k * h * 4 } }, { T: n, t0 }, ['routes']);
+    const got = u32s(out['routes']!, 2 * T * k);
+    const want = route(matmul(x, W, T, E, h), T, E, k, true);
+    for (let row = 0; row < T * k; row++) {
+      const inSlice = row >= t0 * k && row < (t0 + n) * k;
+      expect(got[2 * row], `row ${row}`).toBe(inSlice ? want.experts[row] : 0xdead);
+    }
+    const hidden = uniform(r, T * h);
+    const y = uniform(r, T * k * h);
+    const comb = f32s(
+      (await runOnce(g, combineProgram({ hidden: h, topK: k }), { hidden, y, routes: got }, { T: n, t0 }, ['hidden']))['hidden']!,
+      T * h,
+    );
+    for (let t = 0; t < T; t++) {
+      const w = [0, 1].map((j) => new Float32Array(Uint32Array.of(got[2 * (t * k + j) + 1]!).buffer)[0]!);
+      for (let c = 0; c < h; c++) {
+        const want =
+          t >= t0 && t < t0 + n ? hidden[t * h + c]! + w[0]! * y[t * k * h + c]! + w[1]! * y[(t * k + 1) * h + c]! : hidden[t * h + c]!;
+        expect(Math.abs(comb[t * h + c]! - want)).toBeLessThan(8 * U32 * (Math.abs(want) + 2) + 1e-6);
+      }
+    }
+  });
+
   it('router: ties keep the lower expert index first (equal logits: experts 0 … k−1; a tie behind a winner: the lower one next)', async () => {
     const [E, k] = [6, 3];
     const W = new Float32Array(E * h);
