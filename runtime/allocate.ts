@@ -9,7 +9,7 @@
 import { bytesPerElement, tensorFormatOf } from '../src/facts/dtypes.js';
 import { exactBytes } from '../src/format.js';
 import type { Graph, GraphDevice } from '../src/graph/types.js';
-import { uniformLayer } from '../src/model.js';
+import { uniformGqaLayer } from '../src/model.js';
 import type { RankDevice } from './device.js';
 import { bufferBytes, splitRows, splitSlots, type KvCacheTensor } from './split.js';
 import { deviceWeights } from './weights/load.js';
@@ -161,6 +161,6 @@ export function kvCacheTensor(graph: Graph): KvCacheTensor {
   const seq = graph.batch!.seq;
   const kvHeads = Number(kv.shape[3]) / (kv.shards[0]?.parts ?? 1);
   // `kv.{l}` has one shape for every layer.
-  const headDim = uniformLayer(graph.model, 'the KV cache').attention.headDim;
+  const headDim = uniformGqaLayer(graph.model, 'the KV cache').attention.headDim;
   return { name: kv.name, slots, seq, kvHeads, headDim, elementBytes: kv.bytes / (2 * slots * seq * kvHeads * headDim) };
 }

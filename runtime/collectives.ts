@@ -147,6 +147,77 @@ export async function gatherColumns(members: readonly Member[], rows: number, co
   return out;
 }
 
+/** What a MoE exchange needs of a device: its buffers, its tensor rank's token slice and the experts it holds. */
+export interface MoeMember {
+  member(name: string): Member;
+  readonly ops: { tokenSlice(n: number): [number, number]; heldExperts(): [number, number] };
+}
+
+/**
+ * A MoE layer's token exchange among the tensor ranks of one stage (the runtime runs MoE where
+ * expert × expert_tensor = tensor: the expert grid of a replica is its tensor group), through
+ * the host. Rows are (token, choice) pairs, row t·k + j, numbered over the whole pass.
+ *
+ * - `dispatch` (the all-to-all over expert and the all-gather over expert_tensor): each rank's
+ *   router wrote the rows of its token slice (routes and dispatch); every rank receives every
+ *   row, and its expert kernels compute the rows routed to the experts it holds. This moves
+ *   the rows to all ranks rather than to their experts' alone: simpler, and the same result.
+ * - `y` (the reduce-scatter over expert_tensor and the all-to-all back over expert): row r's
+ *   output is the sum of the partial outputs of the ranks holding its expert (one rank, or its
+ *   expert-tensor group with each a slice of the expert's width); every rank receives every row.
+ * - `hidden` (the all-gather over tensor after the combine): each rank's token slice of the
+ *   residual stream to every rank.
+ */
+export async function moeExchange(
+  devices: readonly MoeMember[],
+  tensor: 'dispatch' | 'y' | 'hidden',
+  n: number,
+  graph: { model: { hidden: number; layer: { mlp: { kind: string; topK?: number } } } },
+): Promise<void> {
+  if (devices.length < 2) return;
+  const h = graph.model.hidden;
+  const k = graph.model.layer.mlp.topK ?? 1;
+  const slices = devices.map((d) => d.ops.tokenSlice(n));
+  const readRows = (d: MoeMember, name: string, [lo, hi]: [number, number], width: number) =>
+    d.member(name).staging.readF32(d.member(name).buffer, (hi - lo) * width * 4, lo * width * 4, `moe ${name}`);
+  const writeAll = (name: string, data: Float32Array) =>
+    Promise.all(devices.map((d) => d.member(name).staging.writeF32(d.member(name).buffer, data, 0, `moe ${name}`)));
+  if (tensor === 'hidden') {
+    const full = new Float32Array(n * h);
+    for (const [i, d] of devices.entries())
+      if (slices[i]![1] > slices[i]![0]) full.set(await readRows(d, 'hidden', slices[i]!, h), slices[i]![0] * h);
+    await writeAll('hidden', full);
+    return;
+  }
+  if (tensor === 'dispatch') {
+    const routes = new Float32Array(n * k * 2);
+    const rows = new Float32Array(n * k * h);
+    for (const [i, d] of devices.entries()) {
+      const [lo, hi] = slices[i]!;
+      if (hi === lo) continue;
+      routes.set(await readRows(d, 'routes', [lo * k, hi * k], 2), lo * k * 2);
+      rows.set(await readRows(d, 'dispatch', [lo * k, hi * k], h), lo * k * h);
+    }
+    await writeAll('routes', routes);
+    await writeAll('dispatch', rows);
+    return;
+  }
+  // y: every rank holds the routes of every row (the dispatch exchange wrote them).
+  const d0 = devices[0]!;
+  const experts = new Uint32Array((await readRows(d0, 'routes', [0, n * k], 2)).buffer);
+  const out = new Float32Array(n * k * h);
+  for (const d of devices) {
+    const [e0, e1] = d.ops.heldExperts();
+    const y = await readRows(d, 'y', [0, n * k], h);
+    for (let r = 0; r < n * k; r++) {
+      const e = experts[2 * r]!;
+      if (e < e0 || e >= e1) continue;
+      for (let c = 0; c < h; c++) out[r * h + c]! += y[r * h + c]!;
+    }
+  }
+  await writeAll('y', out);
+}
+
 /** Pipeline send/recv: copy `elements` f32 from one device's buffer to another's. */
 export async function sendRecv(from: Member, to: Member, elements: number): Promise<void> {
   const data = await from.staging.readF32(from.buffer, elements * 4, 0, 'send');

@@ -18,7 +18,7 @@ import { checkServingGraph } from '../src/graph/validate.js';
 import { RuntimeInputError } from './errors.js';
 import { meshOf } from '../src/mesh.js';
 import { AllocationError, bindingLimit, kvCacheTensor, planBindings, STORAGE, type BindingLimit } from './allocate.js';
-import { HostStaging, allReduceSum, gatherColumns, sendRecv, type Member } from './collectives.js';
+import { HostStaging, allReduceSum, gatherColumns, moeExchange, sendRecv, type Member } from './collectives.js';
 import type { RankDevice } from './device.js';
 import { KernelRunner } from './kernels/run.js';
 import { Ops, type KvBlock, type OpsDevice, type PassInput, type WeightBuffer } from './ops.js';
@@ -293,6 +293,9 @@ export class Replica {
         encs[i]!.end();
       });
     let encs = open();
+    // MoE: the layers whose dispatch and combine have run this pass (a layer's all-to-all and
+    // expert-tensor collective of one tensor are one exchange here: moeExchange).
+    const exchanged = new Set<string>();
     for (const f of steps) {
       const s = f.step;
       if (s.op === 'compute') {
@@ -300,8 +303,15 @@ export class Replica {
       } else if (isCollective(s)) {
         // The logits' all-gather happens on the host when they are read.
         if (s.op === 'all-gather' && s.tensor === 'logits') continue;
+        const moe =
+          s.tensor === 'dispatch' || (s.tensor === 'y' && s.axis !== 'tensor') || (s.tensor === 'hidden' && s.op === 'all-gather');
+        const key = `${f.layer}:${s.tensor}:${s.op === 'all-gather' && s.tensor === 'hidden' ? 'gather' : ''}`;
+        if (moe && exchanged.has(key)) continue;
         submit(encs);
-        await this.collective(group, s, n);
+        if (moe) {
+          exchanged.add(key);
+          await moeExchange(group.devices, s.tensor as 'dispatch' | 'y' | 'hidden', n, this.graph);
+        } else await this.collective(group, s, n);
         encs = open();
       } else if (s.op === 'send' || s.op === 'recv') {
         // Sampled tokens are the host's: it gives every stage the pass's tokens (uploadIds).
@@ -327,9 +337,11 @@ export class Replica {
         `the webgpu runtime runs all-reduce over the tensor axis only, not ${c.op} of ${c.tensor} over ${c.axis}; the checker refuses such plans for engine = webgpu (this is a bug in parplan)`,
       );
     if (group.devices.length < 2) return;
+    // The row-parallel projections' partial sums are [n, hidden] even where `y` is wider (MoE's k expert rows per token).
+    const width = c.tensor === 'y' ? this.graph.model.hidden : group.devices[0]!.ops.width(c.tensor);
     await allReduceSum(
       group.devices.map((d) => d.member(c.tensor)),
-      n * group.devices[0]!.ops.width(c.tensor),
+      n * width,
     );
   }
 

@@ -25,10 +25,10 @@
  */
 import { tensorFormatOf, type TensorFormat } from '../src/facts/dtypes.js';
 import type { Graph, GraphDevice, Step } from '../src/graph/types.js';
-import { denseGqaAt, uniformLayer } from '../src/model.js';
+import { gqaAt, uniformGqaLayer, type MoeMlp } from '../src/model.js';
 import { ropeInvFreq } from './reference/rope.js';
 import { embeddingScale } from './reference/embedding.js';
-import { meshOf } from '../src/mesh.js';
+import { expertCoordsOf, meshOf } from '../src/mesh.js';
 import { kvCacheTensor } from './allocate.js';
 import { WEBGPU_ELEMENT_BYTES } from '../src/memory/webgpu.js';
 import type { Member } from './collectives.js';
@@ -280,7 +280,7 @@ export class Ops {
 
   private rope(x: GPUBuffer, heads: number): void {
     // One table serves every layer: cos and sin of the model's (scaled) frequencies.
-    const d = uniformLayer(this.model, 'the rope table').attention.headDim;
+    const d = uniformGqaLayer(this.model, 'the rope table').attention.headDim;
     if (!this.ropeBuffer) {
       const table = ropeTable(this.model.maxSeq, d, ropeInvFreq(d, this.model.ropeTheta, this.model.ropeScaling));
       this.ropeBuffer = this.s.buffer('rope');
@@ -447,13 +447,13 @@ export class Ops {
         return;
       }
       case 'rope': {
-        const d = denseGqaAt(this.model, layer ?? 0, 'the WebGPU runtime').attention.headDim;
+        const d = gqaAt(this.model, layer ?? 0, 'the WebGPU runtime').attention.headDim;
         for (const x of acts) this.rope(this.buf(x), this.width(x) / d);
         return;
       }
       case 'attention': {
         if (layer === undefined) throw new Error('internal error: an attention step outside a layer block (this is a bug in parplan)');
-        const a = denseGqaAt(this.model, layer, 'the WebGPU runtime').attention;
+        const a = gqaAt(this.model, layer, 'the WebGPU runtime').attention;
         const io = { q: act(0), k: act(1), v: act(2), out: out(0) };
         this.attention(layer, io, input, n, this.width(io.q) / a.headDim, a.window);
         return;
@@ -465,6 +465,20 @@ export class Ops {
         return;
       case 'residual': {
         const target = out(0);
+        if (acts.includes('routes')) {
+          // MoE: the residual adds each token's k expert rows, weighed by its routing weights.
+          const other = acts.find((a) => a !== target && a !== 'routes');
+          if (other === undefined || !acts.includes(target))
+            throw new Error(
+              `internal error: a MoE residual step must read its output, the experts' rows and routes (this is a bug in parplan)`,
+            );
+          const { topK } = this.moe(layer, step.kind);
+          const h = this.width(target);
+          const p = this.program(`moe-combine:${h}:${topK}`, () => kernels.combine({ hidden: h, topK }));
+          const [lo, hi] = this.tokenSlice(n);
+          if (hi > lo) this.run(p, { hidden: this.buf(target), y: this.buf(other), routes: this.buf('routes') }, { T: hi - lo, t0: lo });
+          return;
+        }
         const other = acts.find((a) => a !== target);
         if (other === undefined || !acts.includes(target))
           throw new Error(`internal error: a residual step must read its output and one other tensor (this is a bug in parplan)`);
@@ -478,7 +492,7 @@ export class Ops {
         if (acts.length === 2) {
           // swiglu: y = silu(gate) · up; geglu (Gemma): y = gelu_tanh(gate) · up; in place over up
           if (acts[1] !== y) throw new Error('internal error: a gated mlp-act step must write its second read (this is a bug in parplan)');
-          const fn = denseGqaAt(this.model, layer ?? 0, 'the WebGPU runtime').mlp.activation;
+          const fn = gqaAt(this.model, layer ?? 0, 'the WebGPU runtime').mlp.activation;
           if (fn !== 'swiglu' && fn !== 'geglu')
             throw new Error(`internal error: a gated mlp-act step in a layer with a ${fn} MLP (this is a bug in parplan)`);
           const p = this.program(fn, () => kernels[fn]({ inplace: true }));
@@ -491,6 +505,48 @@ export class Ops {
             { n: count },
           );
         }
+        return;
+      }
+      case 'router': {
+        const m = this.moe(layer, step.kind);
+        const { w } = this.w(wt(0).weight);
+        const h = this.width(act(0));
+        const p = this.program(`router:${h}:${m.experts}:${m.topK}:${m.normTopK}:${w.dtype}`, () =>
+          kernels.router({ hidden: h, experts: m.experts, topK: m.topK, normTopK: m.normTopK, w: this.type(w.dtype) }),
+        );
+        const [routes, dispatch] = [out(0), out(1)];
+        const [lo, hi] = this.tokenSlice(n);
+        if (hi > lo)
+          this.run(
+            p,
+            { x: this.buf(act(0)), W: wholeBuffer(w, wt(0).weight), routes: this.buf(routes), dispatch: this.buf(dispatch) },
+            { T: hi - lo, t0: lo },
+          );
+        return;
+      }
+      case 'expert-up': {
+        // Gate then up of each routed row into the two halves of its ue row ([gate | up], 2·ffn wide).
+        const m = this.moe(layer, step.kind);
+        const h = this.s.graph.model.hidden;
+        const f = this.s.weight(wt(0).weight).shape[1]!; // the expert width on this rank (split over expert_tensor)
+        weights.forEach((x, i) =>
+          this.expertMatmul(act(0), x.weight, out(0), n * m.topK, { N: f, K: h, lda: h, aOff: 0, ldc: 2 * f, cOff: i * f }),
+        );
+        return;
+      }
+      case 'expert-act': {
+        const m = this.moe(layer, step.kind);
+        if (acts[0] !== out(0)) throw new Error('internal error: an expert-act step must write its read (this is a bug in parplan)');
+        const f = this.width(out(0)) / (2 * m.topK);
+        const p = this.program(`expert-swiglu:${f}`, () => kernels.expertSwiglu({ ffn: f }));
+        this.run(p, { ue: this.buf(out(0)) }, { n: n * m.topK * f });
+        return;
+      }
+      case 'expert-down': {
+        const m = this.moe(layer, step.kind);
+        const h = this.s.graph.model.hidden;
+        const f = this.s.weight(wt(0).weight).shape[2]!;
+        this.expertMatmul(act(0), wt(0).weight, out(0), n * m.topK, { N: h, K: f, lda: 2 * f, aOff: 0, ldc: h, cOff: 0 });
         return;
       }
       case 'final-norm': {
@@ -524,6 +580,67 @@ export class Ops {
       default:
         throw new Error(`internal error: the webgpu runtime has no kernel for '${step.kind}' (this is a bug in parplan)`);
     }
+  }
+
+  /** Layer `layer`'s MoE MLP (a MoE step outside one is our bug). */
+  private moe(layer: number | undefined, kind: string): MoeMlp {
+    const mlp = layer === undefined ? undefined : gqaAt(this.model, layer, 'the WebGPU runtime').mlp;
+    if (mlp?.kind !== 'moe') throw new Error(`internal error: a '${kind}' step outside a MoE layer (this is a bug in parplan)`);
+    return mlp;
+  }
+
+  /**
+   * Rows [0, R) of `a` times their experts' weights into `out`: one dispatch per block of the
+   * expert weight (a block holds whole experts, rows of its first dimension), each computing
+   * the rows routed to its experts. The experts this device holds start at its expert shard.
+   */
+  private expertMatmul(
+    a: string,
+    weight: string,
+    out: string,
+    R: number,
+    o: { N: number; K: number; lda: number; aOff: number; ldc: number; cOff: number },
+  ): void {
+    const { w } = this.w(weight);
+    const first = this.firstExpert(w.shape[0]!);
+    for (const block of w.blocks) {
+      const [b0, b1] = block.rows;
+      const p = this.program(`expert-mm:${w.dtype}:${JSON.stringify(o)}:${first + b0}:${b1 - b0}`, () =>
+        kernels.expertMatmul({ ...o, e0: first + b0, held: b1 - b0, w: this.type(w.dtype) }),
+      );
+      this.run(p, { A: this.buf(a), W: block.buffer, routes: this.buf('routes'), C: this.buf(out) }, { R });
+    }
+  }
+
+  /** The first expert this device holds, when it holds `held` of them (the graph's expert shard: expert = 1 holds all). */
+  private firstExpert(held: number): number {
+    return this.expertRange(held)[0];
+  }
+
+  /** The experts [first, end) this device holds (every MoE layer holds the same ones). */
+  heldExperts(): [number, number] {
+    for (const [name, w] of this.s.weights) if (name.endsWith('.mlp.experts.down.weight')) return this.expertRange(w.shape[0]!);
+    throw new Error(`internal error: rank ${this.s.dev.rank} holds no experts (this is a bug in parplan)`);
+  }
+
+  /** The experts [first, end) this device holds when it holds `held` of them: its expert shard (src/mesh.ts expertCoordsOf). */
+  expertRange(held: number): [number, number] {
+    const grid = this.s.graph.mesh.experts;
+    const index = grid ? expertCoordsOf(meshOf(this.s.graph.mesh.axes), grid, this.s.dev.rank).expert : 0;
+    return [index * held, (index + 1) * held];
+  }
+
+  /**
+   * The tokens [lo, hi) of a pass of n whose MoE routing and combine this device does: all of
+   * them on one tensor rank; with tensor > 1 its contiguous 1/t share (the graph's MoE steps
+   * work on the rank's slice and all-gather the residual stream over the tensor group after).
+   */
+  tokenSlice(n: number): [number, number] {
+    const t = this.t;
+    if (t === 1) return [0, n];
+    const chunk = Math.ceil(n / t);
+    const lo = Math.min(n, this.s.dev.coords.tensor * chunk);
+    return [lo, Math.min(n, lo + chunk)];
   }
 
   /**

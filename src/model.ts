@@ -291,6 +291,35 @@ export function denseGqaAt(model: LayerStructure, l: number, what = 'this stage'
   return denseGqa(model.name, layerAt(model, l), what);
 }
 
+/** A layer with grouped-query attention and a dense or Mixture-of-Experts MLP (what the WebGPU runtime and the CPU reference run). */
+export interface GqaLayer {
+  attention: GqaAttention;
+  mlp: MlpSpec;
+}
+
+/** Layer `l` of a model, refused unless its attention is grouped-query (its MLP may be dense or MoE). */
+export function gqaAt(model: LayerStructure, l: number, what = 'this stage'): GqaLayer {
+  return gqa(model.name, layerAt(model, l), what);
+}
+
+/** `uniformLayer`, with a dense or MoE MLP. */
+export function uniformGqaLayer(model: LayerStructure, what = 'this stage'): GqaLayer {
+  let layer = model.layer;
+  if (model.overrides && model.overrides.length > 0) {
+    const runs = layerRuns(model);
+    layer = runs[0]!.layer;
+    if (runs.some((r) => !sameShape(r.layer, layer)))
+      throw new Error(`model '${model.name}': ${what} needs every layer alike (layers differ in attention or MLP)`);
+  }
+  return gqa(model.name, layer, what);
+}
+
+function gqa(name: string, layer: LayerSpec, what: string): GqaLayer {
+  if (layer.attention.kind !== 'gqa')
+    throw new Error(`model '${name}': ${what} handles grouped-query attention only, not ${describeLayer(layer)}`);
+  return layer as GqaLayer;
+}
+
 function denseGqa(name: string, layer: LayerSpec, what: string): DenseGqaLayer {
   const { attention, mlp } = layer;
   if (attention.kind !== 'gqa' || mlp.kind !== 'dense')

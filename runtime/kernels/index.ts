@@ -35,6 +35,7 @@ import { attentionProgram, kvWriteProgram } from './attention.js';
 import { addProgram, gegluProgram, geluProgram, scaleProgram, softcapProgram, swigluProgram } from './elementwise.js';
 import { embeddingProgram } from './embedding.js';
 import { matmulProgram } from './matmul.js';
+import { combineProgram, expertMatmulProgram, expertSwigluProgram, routerProgram } from './moe.js';
 import { layerNormProgram, rmsNormProgram } from './norm.js';
 import { ropeProgram } from './rope.js';
 import { softmaxProgram } from './softmax.js';
@@ -70,6 +71,14 @@ export const kernels = {
   embedding: embeddingProgram,
   /** Bindings x, out, [maxValues]; uniform rows. */
   argmax: argmaxProgram,
+  /** MoE router: softmax top-k per token, and the token's k dispatch rows. Bindings x, W, routes, dispatch; uniform T. */
+  router: routerProgram,
+  /** Each routed row times its expert's weight. Bindings A, W, routes, C; uniform R. */
+  expertMatmul: expertMatmulProgram,
+  /** The experts' SwiGLU over [gate | up] rows, in place. Binding ue; uniform n. */
+  expertSwiglu: expertSwigluProgram,
+  /** hidden += the routing-weighted sum of each token's k expert rows. Bindings hidden, y, routes; uniform T. */
+  combine: combineProgram,
 } as const;
 
 export type KernelOp = keyof typeof kernels;

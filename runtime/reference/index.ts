@@ -10,6 +10,7 @@ export { softmax } from './softmax.js';
 export { attention, RefKvCache, type CacheShape } from './attention.js';
 export { embedding } from './embedding.js';
 export { argmax } from './argmax.js';
+export { moe, route, type MoeWeights, type Routing } from './moe.js';
 export { bf16Bits, bf16Value, decode, encode, f16Bits, f16Value, roundAll, roundTo, unitRoundoff } from './dtype.js';
 export { mulberry32, normalArray } from '../../src/util/random.js';
 export {
@@ -17,12 +18,14 @@ export {
   gpt2Config,
   greedy,
   llamaConfig,
+  moeNames,
   randomWeights,
   ReferenceModel,
   weightShapes,
   type Arch,
   type ForwardOptions,
   type ModelCache,
+  type MoeNaming,
   type Model,
   type TokenEntry,
   type TraceFn,

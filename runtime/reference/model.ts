@@ -33,6 +33,12 @@
  *   model.norm.weight [hidden];  lm_head.weight [vocab, hidden] unless tied (then embed_tokens)
  *   Gemma-2 (`Gemma2ForCausalLM`, four norms per layer): post_attention_layernorm is the attention
  *   output's norm, pre_feedforward_layernorm / post_feedforward_layernorm the MLP's input's and output's.
+ * MoE layers (`MixtralForCausalLM`, `Qwen3MoeForCausalLM`; the spelling is `moeNaming`), in place of mlp.*:
+ *   Mixtral: model.layers.{i}.block_sparse_moe.gate.weight [experts, hidden];
+ *     block_sparse_moe.experts.{e}.w1.weight (gate) / w3.weight (up) [expertFfn, hidden], w2.weight (down) [hidden, expertFfn]
+ *   Qwen3-MoE: model.layers.{i}.mlp.gate.weight [experts, hidden];
+ *     mlp.experts.{e}.gate_proj.weight / up_proj.weight [expertFfn, hidden], down_proj.weight [hidden, expertFfn]
+ *   Semantics: reference/moe.ts (softmax router, top-k, renormalised when normTopK, weighted SwiGLU experts).
  * Semantics: RMSNorm with the config's eps; rotate-half RoPE on q and k with the config's theta
  * and scaling (none, linear, llama3: `ropeInvFreq`); grouped-query attention, causal, within
  * the layer's sliding window where it has one (Mistral: a query sees `window` positions, itself
@@ -47,7 +53,7 @@
  *
  * Followed from transformers 4.56 (src/transformers/models/…): gpt2/modeling_gpt2.py,
  * llama/modeling_llama.py, mistral/modeling_mistral.py, qwen2/modeling_qwen2.py,
- * qwen3/modeling_qwen3.py, modeling_rope_utils.py and masking_utils.py (`sliding_window_overlay`:
+ * qwen3/modeling_qwen3.py, mixtral/modeling_mixtral.py, qwen3_moe/modeling_qwen3_moe.py, modeling_rope_utils.py and masking_utils.py (`sliding_window_overlay`:
  * kv_idx > q_idx − sliding_window). test/reference/oracle.py checks it against plain torch.
  */
 import type { TensorFormat } from '../wgsl/dtype.js';
@@ -59,7 +65,8 @@ import { matmul } from './matmul.js';
 import { layerNorm, rmsNorm } from './norm.js';
 import { mulberry32, normalArray } from '../../src/util/random.js';
 import { rope, ropeInvFreq } from './rope.js';
-import { denseGqaAt, gatedMlp, layerRuns, type Model } from '../../src/model.js';
+import { gatedMlp, gqaAt, layerRuns, type GqaLayer, type Model, type MoeMlp } from '../../src/model.js';
+import { moe } from './moe.js';
 
 export { gpt2Config, llamaConfig, type Arch, type Model } from '../../src/model.js';
 
@@ -69,9 +76,10 @@ export function checkConfig(c: Model): void {
   for (const [k, v] of Object.entries(ints))
     if (!Number.isInteger(v) || v < 1) throw new Error(`model config: ${k} must be a positive integer, got ${v}`);
   for (const { first } of layerRuns(c)) {
-    const { attention: a, mlp } = denseGqaAt(c, first, 'the CPU reference');
+    const { attention: a, mlp } = gqaAt(c, first, 'the CPU reference');
     const where = `model config${c.overrides ? ` (layer ${first})` : ''}`;
-    for (const [k, v] of Object.entries({ heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim, ffn: mlp.ffn })) {
+    const widths = mlp.kind === 'dense' ? { ffn: mlp.ffn } : { experts: mlp.experts, topK: mlp.topK, expertFfn: mlp.expertFfn };
+    for (const [k, v] of Object.entries({ heads: a.heads, kvHeads: a.kvHeads, headDim: a.headDim, ...widths })) {
       if (!Number.isInteger(v) || v < 1) throw new Error(`${where}: ${k} must be a positive integer, got ${v}`);
     }
     if (a.heads % a.kvHeads !== 0) throw new Error(`${where}: heads ${a.heads} is not a multiple of kvHeads ${a.kvHeads}`);
@@ -80,6 +88,13 @@ export function checkConfig(c: Model): void {
       throw new Error(
         `${where}: the ${c.arch} reference has a ${c.arch === 'gpt2' ? 'gelu' : 'swiglu or geglu'} MLP, not ${mlp.activation}`,
       );
+    if (mlp.kind === 'moe') {
+      if (c.arch !== 'llama') throw new Error(`${where}: the reference runs MoE layers in the llama family only`);
+      if (mlp.activation !== 'swiglu') throw new Error(`${where}: the reference's experts are SwiGLU MLPs, not ${mlp.activation}`);
+      if (mlp.topK > mlp.experts) throw new Error(`${where}: top-k ${mlp.topK} exceeds the ${mlp.experts} experts`);
+      if (mlp.sharedExperts > 0 || mlp.routerBias)
+        throw new Error(`${where}: the reference's MoE has no shared experts and no router bias (Mixtral, Qwen3-MoE)`);
+    }
     if (c.arch === 'gpt2' && (a.kvHeads !== a.heads || a.heads * a.headDim !== c.hidden)) {
       throw new Error(`${where}: GPT-2 needs kvHeads = heads and heads · headDim = hidden`);
     }
@@ -97,8 +112,23 @@ function normNames(c: Model): string[] {
     : ['post_attention_layernorm'];
 }
 
+/** How a MoE checkpoint spells its router and experts: Mixtral's `block_sparse_moe` (w1/w2/w3) or Qwen-MoE's `mlp` (gate/up/down_proj). */
+export type MoeNaming = 'mixtral' | 'qwen3_moe';
+
+/** The Hugging Face names of layer p's MoE tensors. */
+export function moeNames(p: string, naming: MoeNaming) {
+  const m = naming === 'mixtral';
+  const base = m ? `${p}.block_sparse_moe` : `${p}.mlp`;
+  return {
+    router: `${base}.gate.weight`,
+    gate: (e: number) => `${base}.experts.${e}.${m ? 'w1' : 'gate_proj'}.weight`,
+    up: (e: number) => `${base}.experts.${e}.${m ? 'w3' : 'up_proj'}.weight`,
+    down: (e: number) => `${base}.experts.${e}.${m ? 'w2' : 'down_proj'}.weight`,
+  };
+}
+
 /** Every tensor the model reads: Hugging Face name → shape. */
-export function weightShapes(c: Model): Map<string, number[]> {
+export function weightShapes(c: Model, opts: { moeNaming?: MoeNaming } = {}): Map<string, number[]> {
   checkConfig(c);
   const s = new Map<string, number[]>();
   const { hidden: h, vocab } = c;
@@ -107,7 +137,7 @@ export function weightShapes(c: Model): Map<string, number[]> {
     s.set('transformer.wte.weight', [vocab, h]);
     s.set('transformer.wpe.weight', [c.maxSeq, h]);
     for (let i = 0; i < c.layers; i++) {
-      const { ffn } = denseGqaAt(c, i, 'the CPU reference').mlp;
+      const { ffn } = denseMlp(gqaAt(c, i, 'the CPU reference'));
       const p = `transformer.h.${i}`;
       s.set(`${p}.ln_1.weight`, [h]);
       s.set(`${p}.ln_1.bias`, [h]);
@@ -127,10 +157,9 @@ export function weightShapes(c: Model): Map<string, number[]> {
   } else {
     s.set('model.embed_tokens.weight', [vocab, h]);
     for (let i = 0; i < c.layers; i++) {
-      const { attention: a, mlp } = denseGqaAt(c, i, 'the CPU reference');
+      const { attention: a, mlp } = gqaAt(c, i, 'the CPU reference');
       const qd = a.heads * a.headDim;
       const kd = a.kvHeads * a.headDim;
-      const ffn = mlp.ffn;
       const p = `model.layers.${i}`;
       s.set(`${p}.input_layernorm.weight`, [h]);
       s.set(`${p}.self_attn.q_proj.weight`, [qd, h]);
@@ -147,9 +176,19 @@ export function weightShapes(c: Model): Map<string, number[]> {
       }
       s.set(`${p}.self_attn.o_proj.weight`, [h, qd]);
       for (const n of normNames(c)) s.set(`${p}.${n}.weight`, [h]);
-      s.set(`${p}.mlp.gate_proj.weight`, [ffn, h]);
-      s.set(`${p}.mlp.up_proj.weight`, [ffn, h]);
-      s.set(`${p}.mlp.down_proj.weight`, [h, ffn]);
+      if (mlp.kind === 'moe') {
+        const n = moeNames(p, opts.moeNaming ?? 'qwen3_moe');
+        s.set(n.router, [mlp.experts, h]);
+        for (let e = 0; e < mlp.experts; e++) {
+          s.set(n.gate(e), [mlp.expertFfn, h]);
+          s.set(n.up(e), [mlp.expertFfn, h]);
+          s.set(n.down(e), [h, mlp.expertFfn]);
+        }
+      } else {
+        s.set(`${p}.mlp.gate_proj.weight`, [mlp.ffn, h]);
+        s.set(`${p}.mlp.up_proj.weight`, [mlp.ffn, h]);
+        s.set(`${p}.mlp.down_proj.weight`, [h, mlp.ffn]);
+      }
     }
     s.set('model.norm.weight', [h]);
   }
@@ -163,10 +202,10 @@ export function weightShapes(c: Model): Map<string, number[]> {
  * 1 + N(0, 0.1²) (stored minus the model's norm offset, as Gemma's are), biases N(0, 0.02²) — non-trivial values, so a kernel that ignores a
  * gain or bias is caught.
  */
-export function randomWeights(c: Model, seed = 1, std = 0.02): Map<string, Float32Array> {
+export function randomWeights(c: Model, seed = 1, std = 0.02, opts: { moeNaming?: MoeNaming } = {}): Map<string, Float32Array> {
   const rand = mulberry32(seed);
   const out = new Map<string, Float32Array>();
-  for (const [name, shape] of weightShapes(c)) {
+  for (const [name, shape] of weightShapes(c, opts)) {
     const n = shape.reduce((a, b) => a * b, 1);
     const isNorm = /(ln_\d|ln_f|layernorm|norm)\.weight$/.test(name);
     // Gemma's checkpoints store the gain minus norm_offset: the gain itself stays near 1.
@@ -216,14 +255,17 @@ export class ReferenceModel {
   private readonly w: Map<string, Float32Array>;
   /** Storage format of the KV cache values (default f32). */
   readonly cacheFormat: TensorFormat;
+  /** The spelling of MoE tensors (default Qwen-MoE's). */
+  readonly moeNaming: MoeNaming;
 
-  constructor(config: Model, weights: Weights, opts: { cacheFormat?: TensorFormat } = {}) {
+  constructor(config: Model, weights: Weights, opts: { cacheFormat?: TensorFormat; moeNaming?: MoeNaming } = {}) {
     checkConfig(config);
     this.config = config;
     this.cacheFormat = opts.cacheFormat ?? 'f32';
+    this.moeNaming = opts.moeNaming ?? 'qwen3_moe';
     this.w = new Map();
     const missing: string[] = [];
-    for (const [name, shape] of weightShapes(config)) {
+    for (const [name, shape] of weightShapes(config, { moeNaming: this.moeNaming })) {
       const t = weights.get(name) ?? (name.startsWith('transformer.') ? weights.get(name.slice('transformer.'.length)) : undefined);
       const n = shape.reduce((a, b) => a * b, 1);
       if (!t) missing.push(`${name} [${shape.join(', ')}]`);
@@ -254,7 +296,7 @@ export class ReferenceModel {
     return {
       slots,
       layers: Array.from({ length: c.layers }, (_, i) => {
-        const { kvHeads, headDim } = denseGqaAt(c, i, 'the CPU reference').attention;
+        const { kvHeads, headDim } = gqaAt(c, i, 'the CPU reference').attention;
         return new RefKvCache({ slots, maxSeq: c.maxSeq, kvHeads, headDim }, this.cacheFormat);
       }),
     };
@@ -318,8 +360,8 @@ export class ReferenceModel {
    * weights and ops of each step are the arch's (`blockOps`).
    */
   private layer(i: number, x: Float32Array, kv: RefKvCache, slots: number[], positions: number[], trace: TraceFn): Float32Array {
-    const { heads, window } = denseGqaAt(this.config, i, 'the CPU reference').attention;
-    const ops = this.blockOps(i, slots.length, positions);
+    const { heads, window } = gqaAt(this.config, i, 'the CPU reference').attention;
+    const ops = this.blockOps(i, slots.length, positions, trace);
     const a = ops.norm1(x);
     trace(`layer${i}.norm1`, a);
     const { q, k, v } = ops.qkv(a);
@@ -327,7 +369,7 @@ export class ReferenceModel {
     trace(`layer${i}.k`, k);
     trace(`layer${i}.v`, v);
     kv.write(k, v, slots, positions);
-    const { headDim } = denseGqaAt(this.config, i, 'the CPU reference').attention;
+    const { headDim } = gqaAt(this.config, i, 'the CPU reference').attention;
     const scale = 1 / Math.sqrt(this.config.queryPreAttnScalar ?? headDim);
     const att = attention(q, kv, heads, slots, positions, scale, window, this.config.attnSoftcap);
     trace(`layer${i}.attn`, att);
@@ -343,10 +385,11 @@ export class ReferenceModel {
   }
 
   /** Layer i's steps for T tokens, on the arch's weight names (the HF checkpoints'). */
-  private blockOps(i: number, T: number, positions: number[]): BlockOps {
+  private blockOps(i: number, T: number, positions: number[], trace: TraceFn): BlockOps {
     const c = this.config;
     const h = c.hidden;
-    const { attention: at, mlp } = denseGqaAt(c, i, 'the CPU reference');
+    const layer = gqaAt(c, i, 'the CPU reference');
+    const at = layer.attention;
     if (c.arch === 'gpt2') {
       const p = `transformer.h.${i}`;
       const norm = (n: string) => (y: Float32Array) => layerNorm(y, T, h, this.t(`${p}.${n}.weight`), this.t(`${p}.${n}.bias`), c.normEps);
@@ -369,8 +412,8 @@ export class ReferenceModel {
         },
         attnOut: (att, x) => conv('attn.c_proj', att, h, h, { residual: x }),
         norm2: norm('ln_2'),
-        mlpAct: (m) => conv('mlp.c_fc', m, mlp.ffn, h, { activation: 'gelu' }),
-        mlpOut: (f, x) => conv('mlp.c_proj', f, h, mlp.ffn, { residual: x }),
+        mlpAct: (m) => conv('mlp.c_fc', m, denseMlp(layer).ffn, h, { activation: 'gelu' }),
+        mlpOut: (f, x) => conv('mlp.c_proj', f, h, denseMlp(layer).ffn, { residual: x }),
       };
     }
     const D = at.headDim;
@@ -398,15 +441,59 @@ export class ReferenceModel {
           ? out('post_attention_layernorm', matmul(att, this.t(`${p}.self_attn.o_proj.weight`), T, h, at.heads * D), x)
           : matmul(att, this.t(`${p}.self_attn.o_proj.weight`), T, h, at.heads * D, { residual: x }),
       norm2: norm(four ? 'pre_feedforward_layernorm' : 'post_attention_layernorm'),
+      ...(layer.mlp.kind === 'moe'
+        ? this.moeOps(i, T, layer.mlp, trace)
+        : this.denseOps(
+            p,
+            T,
+            denseMlp(layer).ffn,
+            layer.mlp.activation,
+            four ? (y, x) => out('post_feedforward_layernorm', y, x) : undefined,
+          )),
+    };
+  }
+
+  /** A dense gated MLP (SwiGLU or Gemma's GeGLU); `post` norms its output before the residual add (Gemma-2). */
+  private denseOps(
+    p: string,
+    T: number,
+    ffn: number,
+    activation: string,
+    post: ((y: Float32Array, x: Float32Array) => Float32Array) | undefined,
+  ): Pick<BlockOps, 'mlpAct' | 'mlpOut'> {
+    const h = this.config.hidden;
+    return {
       mlpAct: (m) =>
-        (mlp.activation === 'geglu' ? geglu : swiglu)(
-          matmul(m, this.t(`${p}.mlp.gate_proj.weight`), T, mlp.ffn, h),
-          matmul(m, this.t(`${p}.mlp.up_proj.weight`), T, mlp.ffn, h),
+        (activation === 'geglu' ? geglu : swiglu)(
+          matmul(m, this.t(`${p}.mlp.gate_proj.weight`), T, ffn, h),
+          matmul(m, this.t(`${p}.mlp.up_proj.weight`), T, ffn, h),
         ),
       mlpOut: (f, x) =>
-        four
-          ? out('post_feedforward_layernorm', matmul(f, this.t(`${p}.mlp.down_proj.weight`), T, h, mlp.ffn), x)
-          : matmul(f, this.t(`${p}.mlp.down_proj.weight`), T, h, mlp.ffn, { residual: x }),
+        post
+          ? post(matmul(f, this.t(`${p}.mlp.down_proj.weight`), T, h, ffn), x)
+          : matmul(f, this.t(`${p}.mlp.down_proj.weight`), T, h, ffn, { residual: x }),
+    };
+  }
+  /** A MoE MLP: `mlp_act` is the weighted sum of the chosen experts' outputs, `out` adds it to the residual. */
+  private moeOps(i: number, T: number, mlp: MoeMlp, trace: TraceFn): Pick<BlockOps, 'mlpAct' | 'mlpOut'> {
+    const h = this.config.hidden;
+    const n = moeNames(`model.layers.${i}`, this.moeNaming);
+    const w = {
+      router: this.t(n.router),
+      gate: (e: number) => this.t(n.gate(e)),
+      up: (e: number) => this.t(n.up(e)),
+      down: (e: number) => this.t(n.down(e)),
+    };
+    return {
+      mlpAct: (m) =>
+        moe(m, T, h, w, { experts: mlp.experts, topK: mlp.topK, ffn: mlp.expertFfn, normTopK: mlp.normTopK }, (name, t) =>
+          trace(`layer${i}.${name}`, t),
+        ),
+      mlpOut: (f, x) => {
+        const out = new Float32Array(x.length);
+        for (let j = 0; j < x.length; j++) out[j] = x[j]! + f[j]!;
+        return out;
+      },
     };
   }
 
@@ -451,4 +538,10 @@ export class ReferenceModel {
 /** Greedy choice per row of logits [rows, vocab]. */
 export function greedy(logits: Float32Array, vocab: number): number[] {
   return Array.from(argmax(logits, logits.length / vocab, vocab));
+}
+
+/** A layer's dense MLP (the GPT-2 path and the dense Llama MLP read it). */
+function denseMlp(layer: GqaLayer): { ffn: number } {
+  if (layer.mlp.kind !== 'dense') throw new Error('internal error: a MoE layer read as dense (this is a bug in parplan)');
+  return layer.mlp;
 }

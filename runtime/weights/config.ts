@@ -288,6 +288,7 @@ const MLP_KEYS: Readonly<Record<string, string>> = {
   sharedFfn: 'shared_expert_ffn',
   sharedGate: 'shared_expert_gate',
   routerBias: 'router_bias',
+  normTopK: 'norm_topk',
 };
 /** A layer's kinds, and the key that decides each (MLA attention with kv_lora_rank, MoE MLPs with experts). */
 const KIND_KEYS: Readonly<Record<string, string>> = { attention: 'kv_lora_rank', mlp: 'experts' };

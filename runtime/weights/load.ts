@@ -22,7 +22,7 @@ import {
   type TensorFormat,
 } from '../../src/facts/dtypes.js';
 import type { Graph, GraphTensor } from '../../src/graph/types.js';
-import { MESH_AXIS_NAMES, meshOf, type Coords } from '../../src/mesh.js';
+import { expertCoordsOf, MESH_AXIS_NAMES, meshOf, rankOf, type Coords } from '../../src/mesh.js';
 import { openCheckpoint, type Checkpoint } from './checkpoint.js';
 import { convertBytes } from './convert.js';
 import { detectNaming, isHfArch, mappedShape, sourceFor, sourceSlice, type SourceMapping } from './names.js';
@@ -92,6 +92,10 @@ export function deviceWeights(graph: Graph, device: DeviceCoords): WeightShard[]
       throw new WeightsError([`device ${axis} coordinate ${v} is not in 0…${mesh[axis] - 1}`]);
   }
   const stage = coords.pipeline;
+  // MoE: the device's place in the expert grid (src/mesh.ts), for tensors split over the expert axes.
+  const grid = graph.mesh.experts;
+  const ec = grid ? expertCoordsOf(mesh, grid, rankOf(mesh, coords)) : undefined;
+  const all: ShardCoords = { ...coords, ...(ec ? { expert: ec.expert, expert_tensor: ec.tensor, expert_data: ec.data } : {}) };
   const layers = graph.mesh.stages
     .filter((s) => s.rank === stage)
     .flatMap((s) => Array.from({ length: s.lastLayer - s.firstLayer + 1 }, (_, i) => s.firstLayer + i))
@@ -101,14 +105,17 @@ export function deviceWeights(graph: Graph, device: DeviceCoords): WeightShard[]
   const before = stageW.filter((x) => x.name === 'embedding.weight' || x.name === 'positions.weight');
   const after = stageW.filter((x) => !before.includes(x));
   const out: WeightShard[] = [];
-  for (const x of before) out.push(shardOf(x, x.name, undefined, coords));
+  for (const x of before) out.push(shardOf(x, x.name, undefined, all));
   for (const l of layers)
-    for (const x of weights) if (x.scope === 'layer') out.push(shardOf(x, x.name.replaceAll('{l}', String(l)), l, coords));
-  for (const x of after) out.push(shardOf(x, x.name, undefined, coords));
+    for (const x of weights) if (x.scope === 'layer') out.push(shardOf(x, x.name.replaceAll('{l}', String(l)), l, all));
+  for (const x of after) out.push(shardOf(x, x.name, undefined, all));
   return out;
 }
 
-function shardOf(tensor: GraphTensor, name: string, layer: number | undefined, coords: Coords): WeightShard {
+/** A device's index along each axis a tensor may be split over: the mesh's, and the expert grid's with MoE. */
+type ShardCoords = Coords & Partial<Record<'expert' | 'expert_tensor' | 'expert_data', number>>;
+
+function shardOf(tensor: GraphTensor, name: string, layer: number | undefined, coords: ShardCoords): WeightShard {
   const fail = (problem: string): never => {
     throw new WeightsError([`graph tensor ${name}: ${problem}`]);
   };
@@ -118,9 +125,8 @@ function shardOf(tensor: GraphTensor, name: string, layer: number | undefined, c
   const region: Range[] = globalShape.map((n) => [0, n] as const);
   let flat: WeightShard['flat'];
   for (const s of tensor.shards) {
-    // The validator refuses expert-sharded tensors (MoE) before the runtime loads a graph.
     if (!(s.over in coords)) fail(`split over '${s.over}', which the WebGPU runtime does not run`);
-    const rank = coords[s.over as keyof typeof coords];
+    const rank = coords[s.over as keyof typeof coords]!;
     const index = shardIndex(rank, s);
     if (index >= s.parts) fail(`shard index ${index} (rank ${rank}) is not below ${s.parts} parts`);
     if (flat !== undefined) fail('a shard after the flattened (ZeRO) shard');
@@ -372,6 +378,11 @@ async function planCheckpoint(graph: Graph, shards: WeightShard[], ck: Checkpoin
       problems.push(`graph tensor ${shard.name} has shape ${fmt(g)}, but the model's dimensions give ${fmt(want)} for ${m.source}`);
       continue;
     }
+    if (m.experts) {
+      const p = await planExperts(shard, m, ck, scratch, options, problems);
+      if (p) planned.push(p);
+      continue;
+    }
     let located: { file: SafetensorsFile; entry: TensorEntry } | undefined;
     try {
       located = await ck.locate(m.source);
@@ -444,6 +455,89 @@ async function planCheckpoint(graph: Graph, shards: WeightShard[], ck: Checkpoin
   }
   if (problems.length > 0) throw new WeightsError(problems);
   return planned;
+}
+
+/**
+ * A MoE expert tensor [experts, N, K]: the experts of the shard's region (its first dimension,
+ * the device's expert shard) each read from its own checkpoint tensor — only the device's own
+ * experts, and only their part of the other dimensions — and stacked in expert order.
+ */
+async function planExperts(
+  shard: WeightShard,
+  m: SourceMapping,
+  ck: Checkpoint,
+  scratch: Scratch,
+  options: LoadOptions,
+  problems: string[],
+): Promise<Planned | undefined> {
+  if (shard.flat !== undefined) {
+    problems.push(`graph tensor ${shard.name}: a flattened (ZeRO) shard of stacked experts is not loaded`);
+    return undefined;
+  }
+  const [e0, e1] = shard.region[0]!;
+  const inner = shard.region.slice(1);
+  const sources: { file: SafetensorsFile; source: TensorFormat; m: SourceMapping }[] = [];
+  let target: TensorFormat | undefined;
+  for (let e = e0; e < e1; e++) {
+    const name = m.experts![e]!;
+    let located: { file: SafetensorsFile; entry: TensorEntry } | undefined;
+    try {
+      located = await ck.locate(name);
+    } catch (err) {
+      problems.push((err as Error).message);
+      continue;
+    }
+    if (located === undefined) {
+      problems.push(`${name} (expert ${e} of graph tensor ${shard.name}) is not in the checkpoint ${ck.describe}`);
+      continue;
+    }
+    const { file, entry } = located;
+    const where = `${name} in ${file.path}`;
+    if (!isLoadableDtype(entry.dtype)) {
+      problems.push(
+        `${where} (for graph tensor ${shard.name}) has dtype ${entry.dtype}; the loader converts ${LOADABLE_DTYPES.join(', ')}`,
+      );
+      continue;
+    }
+    if (entry.shape.length !== m.sourceShape.length || entry.shape.some((d, i) => d !== m.sourceShape[i])) {
+      problems.push(`${where} (for graph tensor ${shard.name}): expected shape ${fmt(m.sourceShape)}, found ${fmt(entry.shape)}`);
+      continue;
+    }
+    const source = tensorFormatOfSafetensors(entry.dtype)!;
+    const t = targetFor(shard, source, options);
+    if (!isTensorFormat(t)) {
+      problems.push(t);
+      continue;
+    }
+    target = t;
+    sources.push({ file, source, m: { graph: shard.name, source: name, sourceShape: m.sourceShape } });
+  }
+  if (target === undefined || sources.length !== e1 - e0) return undefined;
+  const out = target;
+  const per = elementCount(rangesShape(inner));
+  return {
+    shard,
+    target: out,
+    cost: sources.reduce((a, x) => a + per * bytesPerElement(x.source), 0),
+    produce: async (rows) => {
+      const [b, e] = rows ?? [0, e1 - e0];
+      const eb = bytesPerElement(out);
+      const data = new Uint8Array((e - b) * per * eb);
+      for (let i = b; i < e; i++) {
+        const x = sources[i]!;
+        data.set(await readShard(x.file, x.m, inner, undefined, x.source, out, scratch, options.read), (i - b) * per * eb);
+      }
+      if (!options.allowNonfinite) {
+        const bad = firstNonfinite(data, out);
+        if (bad >= 0)
+          throw new WeightsError([
+            `graph tensor ${shard.name}: expert ${e0 + b + Math.floor(bad / per)} (${sources[b + Math.floor(bad / per)]!.m.source}) holds ${valueAt(data, out, bad)}; the checkpoint is corrupt (allowNonfinite, or serve --allow-nonfinite, loads it anyway)`,
+          ]);
+      }
+      const from = `${m.experts![e0 + b]} … ${m.experts![e0 + e - 1]} stacked (${sources[0]!.file.path})`;
+      return { data, from };
+    },
+  };
 }
 
 /**

@@ -13,10 +13,14 @@
  * q/k/v biases, `Qwen3ForCausalLM` with `self_attn.q_norm` / `k_norm`; also without the
  * `model.` prefix; `Gemma2ForCausalLM` with four norms per layer: `post_attention_layernorm` is
  * then the attention output's norm, `pre_feedforward_layernorm` and `post_feedforward_layernorm`
- * the MLP's) and GPT-2 (`GPT2LMHeadModel`, with or without the `transformer.` prefix).
+ * the MLP's), its Mixture-of-Experts checkpoints (`MixtralForCausalLM`:
+ * `block_sparse_moe.gate` and `block_sparse_moe.experts.{e}.w1/w3/w2` for gate/up/down;
+ * `Qwen3MoeForCausalLM`: `mlp.gate` and `mlp.experts.{e}.gate_proj/up_proj/down_proj`), whose
+ * per-expert tensors stack into the graph's [experts, …] tensors (`experts`: a device reads
+ * only its own experts' tensors), and GPT-2 (`GPT2LMHeadModel`, with or without the `transformer.` prefix).
  */
 import type { GraphModel } from '../../src/graph/types.js';
-import { denseGqaAt, type LayerStructure } from '../../src/model.js';
+import { gqaAt, type LayerStructure } from '../../src/model.js';
 import type { Range } from './slice.js';
 
 export type HfArch = 'llama' | 'gpt2';
@@ -29,6 +33,8 @@ export type MappingModel = Pick<GraphModel, 'arch' | 'hidden' | 'vocab' | 'vocab
 export interface Naming {
   arch: HfArch;
   prefix: string;
+  /** MoE tensors: Mixtral's `block_sparse_moe` (w1/w3/w2) or Qwen-MoE's `mlp` (gate/up/down_proj); absent: Qwen-MoE's. */
+  moe?: 'mixtral' | 'qwen';
 }
 
 export interface SourceMapping {
@@ -48,6 +54,11 @@ export interface SourceMapping {
   rows?: number;
   /** What the mapping is, for messages. */
   note?: string;
+  /**
+   * The graph tensor stacks one source tensor per expert along a new first dimension (MoE):
+   * expert e comes from `experts[e]` (shape `sourceShape`; `source` is expert 0's, for messages).
+   */
+  experts?: string[];
 }
 
 export function isHfArch(arch: string): arch is HfArch {
@@ -63,11 +74,15 @@ export function canonicalNaming(arch: HfArch): Naming {
 export function detectNaming(arch: HfArch, names: Iterable<string>): Naming {
   const canonical = canonicalNaming(arch);
   let bare = false;
+  let prefixed = false;
+  let mixtral = false;
   for (const n of names) {
-    if (n.startsWith(canonical.prefix)) return canonical;
-    if (arch === 'llama' ? /^(embed_tokens|layers\.\d+|norm)\./.test(n) : /^(wte|wpe|h\.\d+|ln_f)\./.test(n)) bare = true;
+    if (n.startsWith(canonical.prefix)) prefixed = true;
+    else if (arch === 'llama' ? /^(embed_tokens|layers\.\d+|norm)\./.test(n) : /^(wte|wpe|h\.\d+|ln_f)\./.test(n)) bare = true;
+    if (n.includes('.block_sparse_moe.')) mixtral = true;
   }
-  return bare ? { arch, prefix: '' } : canonical;
+  const moe = mixtral ? { moe: 'mixtral' as const } : {};
+  return prefixed || !bare ? { ...canonical, ...moe } : { arch, prefix: '', ...moe };
 }
 
 const LLAMA_NORMS: Record<string, string> = { attn_norm: 'input_layernorm', mlp_norm: 'post_attention_layernorm' };
@@ -108,7 +123,7 @@ export function sourceFor(
   naming: Naming = canonicalNaming(model.arch as HfArch),
 ): SourceMapping | undefined {
   if (!isHfArch(model.arch)) return undefined;
-  return model.arch === 'llama' ? llamaSource(model, graph, naming.prefix) : gpt2Source(model, graph, naming.prefix);
+  return model.arch === 'llama' ? llamaSource(model, graph, naming.prefix, naming) : gpt2Source(model, graph, naming.prefix);
 }
 
 function dims(model: MappingModel) {
@@ -117,11 +132,33 @@ function dims(model: MappingModel) {
 
 /** The sizes of layer `l`'s projections. */
 function layerDims(model: MappingModel, l: string) {
-  const { attention: a, mlp } = denseGqaAt(model, Number(l), 'the weight loader');
-  return { qd: a.heads * a.headDim, kvd: a.kvHeads * a.headDim, f: mlp.ffn };
+  const { attention: a, mlp } = gqaAt(model, Number(l), 'the weight loader');
+  return { qd: a.heads * a.headDim, kvd: a.kvHeads * a.headDim, f: mlp.kind === 'dense' ? mlp.ffn : 0 };
 }
 
-function llamaSource(model: MappingModel, graph: string, p: string): SourceMapping | undefined {
+/** A MoE layer's router and stacked experts (`mlp.router`, `mlp.experts.{gate,up,down}`) in a Mixtral or Qwen-MoE checkpoint. */
+function moeSource(model: MappingModel, graph: string, base: string, part: string, l: string, naming: Naming): SourceMapping | undefined {
+  const mlp = gqaAt(model, Number(l), 'the weight loader').mlp;
+  if (mlp.kind !== 'moe') return undefined;
+  const mixtral = naming.moe === 'mixtral';
+  const block = `${base}${mixtral ? 'block_sparse_moe' : 'mlp'}`;
+  const h = model.hidden;
+  const f = mlp.expertFfn;
+  if (part === 'mlp.router') return { graph, source: `${block}.gate.weight`, sourceShape: [mlp.experts, h] };
+  const which = /^mlp\.experts\.(gate|up|down)$/.exec(part)?.[1] as 'gate' | 'up' | 'down' | undefined;
+  if (which === undefined) return undefined;
+  const name = { gate: mixtral ? 'w1' : 'gate_proj', up: mixtral ? 'w3' : 'up_proj', down: mixtral ? 'w2' : 'down_proj' }[which];
+  const experts = Array.from({ length: mlp.experts }, (_, e) => `${block}.experts.${e}.${name}.weight`);
+  return {
+    graph,
+    source: experts[0]!,
+    sourceShape: which === 'down' ? [h, f] : [f, h],
+    experts,
+    note: `expert e's ${name} for row e`,
+  };
+}
+
+function llamaSource(model: MappingModel, graph: string, p: string, naming: Naming): SourceMapping | undefined {
   const { h, v, vp } = dims(model);
   const vocab = (source: string): SourceMapping => ({ graph, source, sourceShape: [v, h], maxSourceRows: vp, rows: v });
   switch (graph) {
@@ -140,9 +177,11 @@ function llamaSource(model: MappingModel, graph: string, p: string): SourceMappi
   const norms = llamaNorms(model.normsPerLayer);
   if (norms[part] !== undefined) return { graph, source: `${base}${norms[part]}.${kind}`, sourceShape: [h] };
   if (LLAMA_HEAD_NORMS[part] !== undefined) {
-    const d = denseGqaAt(model, Number(l), 'the weight loader').attention.headDim;
+    const d = gqaAt(model, Number(l), 'the weight loader').attention.headDim;
     return { graph, source: `${base}${LLAMA_HEAD_NORMS[part]}.${kind}`, sourceShape: [d] };
   }
+  if (kind === 'weight' && part.startsWith('mlp.') && gqaAt(model, Number(l), 'the weight loader').mlp.kind === 'moe')
+    return moeSource(model, graph, base, part, l, naming);
   const proj = LLAMA_PROJ[part];
   if (proj === undefined) return undefined;
   const { qd, kvd, f } = layerDims(model, l);
@@ -234,6 +273,12 @@ export function graphNamesFor(arch: HfArch, hfName: string, normsPerLayer = 2): 
     if (norm) return [`layers.${l}.${norm[0]}.${kind}`];
     const headNorm = Object.entries(LLAMA_HEAD_NORMS).find(([, hf]) => hf === part);
     if (headNorm) return [`layers.${l}.${headNorm[0]}.${kind}`];
+    const moe = /^(?:block_sparse_moe|mlp)\.(?:(gate)|experts\.\d+\.(w1|w3|w2|gate_proj|up_proj|down_proj))$/.exec(part);
+    if (moe && (moe[1] !== undefined || kind === 'weight')) {
+      const which = { w1: 'gate', gate_proj: 'gate', w3: 'up', up_proj: 'up', w2: 'down', down_proj: 'down' }[moe[2] ?? ''];
+      // mlp.gate is Qwen-MoE's router; a dense MLP's gate is mlp.gate_proj
+      return [`layers.${l}.mlp.${which ? `experts.${which}` : 'router'}.${kind}`];
+    }
     const proj = Object.entries(LLAMA_PROJ).find(([, hf]) => hf === part);
     return proj ? [`layers.${l}.${proj[0]}.${kind}`] : [];
   }
@@ -259,6 +304,7 @@ export function graphNamesFor(arch: HfArch, hfName: string, normsPerLayer = 2): 
 
 /** The shape of the graph tensor a mapping yields before vocabulary padding (graph orientation). */
 export function mappedShape(m: SourceMapping): number[] {
+  if (m.experts) return [m.experts.length, ...m.sourceShape];
   const s = [...m.sourceShape];
   if (m.range) s[m.range.axis] = m.range.end - m.range.begin;
   if (m.rows !== undefined) s[0] = m.rows;

@@ -9,7 +9,7 @@ import { diag, hasErrors, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { didYouMean } from '../diagnostics/suggest.js';
 import type { Dtype } from '../facts/dtypes.js';
 import { KEY_TABLE, MODES, type Mode } from '../facts/keys.js';
-import { describeLayer, layerRuns, sameShape } from '../model.js';
+import { describeLayer, layerRuns, sameShape, type MoeMlp } from '../model.js';
 import type { CheckedPlan, ClusterSpec, Mesh, ModelSpec, ServePlan, TrainPlan } from '../plan.js';
 import type { Span } from '../source.js';
 import { checkServeBatch, checkTrainBatch } from './batch.js';
@@ -17,7 +17,7 @@ import { spanOf, type PlanContext } from './context.js';
 import { checkMeshSize } from './data.js';
 import { checkSchedule, checkStages } from './pipeline.js';
 import { checkBf16, checkEngineDtypes, checkNoEffect } from './precision.js';
-import { checkExperts } from './expert.js';
+import { checkExperts, defaultExpertTensor } from './expert.js';
 import { checkTensor, deriveFacts } from './tensor.js';
 import { readBlock } from './values.js';
 
@@ -136,10 +136,12 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
 /**
  * The webgpu runtime runs dense layers with grouped-query attention (full or in a sliding
  * window), every layer alike but for its window, unquantized weights, a gelu, swiglu or geglu
- * MLP, RoPE unscaled or with llama3 / linear scaling, Qwen2's q/k/v biases, Qwen3's q/k norms
- * and Gemma-2's facts (four norms per layer, soft-capping, the attention scalar, scaled
- * embeddings, offset norms); a model with anything else (MoE, MLA, sinks, dynamic/yarn
- * scaling, quantized weights) needs engine = generic (PP3036).
+ * MLP, RoPE unscaled or with llama3 / linear scaling, Qwen2's q/k/v biases, Qwen3's q/k norms,
+ * Gemma-2's facts (four norms per layer, soft-capping, the attention scalar, scaled embeddings,
+ * offset norms) and Mixtral / Qwen3-MoE experts (softmax top-k router, SwiGLU experts) with the
+ * expert grid within a replica's tensor ranks (expert × expert_tensor = tensor); a model with
+ * anything else (shared experts, a router bias, MLA, sinks, dynamic/yarn scaling, quantized
+ * weights) needs engine = generic (PP3036).
  */
 function checkEngineModel(ctx: PlanContext): boolean {
   const { model } = ctx;
@@ -147,7 +149,7 @@ function checkEngineModel(ctx: PlanContext): boolean {
   const scaling = model.positions === 'rope' ? model.ropeScaling?.type : undefined;
   const unsupported: [boolean, string][] = [
     [model.quant !== undefined, `quantized weights (${model.quant?.method})`],
-    [runs.some((r) => r.layer.mlp.kind === 'moe'), 'Mixture-of-Experts layers'],
+    ...moeUnsupported(ctx, runs),
     [runs.some((r) => r.layer.attention.kind === 'mla'), 'multi-head latent attention'],
     [
       runs.some((r) => !sameShape(r.layer, runs[0]!.layer)),
@@ -178,6 +180,26 @@ function checkEngineModel(ctx: PlanContext): boolean {
     ),
   );
   return false;
+}
+
+/** What the webgpu runtime does not run of a model's MoE layers (it runs Mixtral's and Qwen3-MoE's kind, expert × expert_tensor = tensor). */
+function moeUnsupported(ctx: PlanContext, runs: ReturnType<typeof layerRuns>): [boolean, string][] {
+  const moe = runs.map((r) => r.layer.mlp).filter((m): m is MoeMlp => m.kind === 'moe');
+  if (moe.length === 0) return [];
+  const { tensor, data } = ctx.mesh;
+  const expert = ctx.fields.valueOrDefault<number>('expert');
+  const etp = ctx.fields.value<number>('expert_tensor') ?? defaultExpertTensor(ctx.mode, tensor, data, expert);
+  return [
+    [ctx.model.arch !== 'llama', `Mixture-of-Experts layers in arch ${ctx.model.arch}`],
+    [moe.some((m) => m.sharedExperts > 0), 'shared experts'],
+    [moe.some((m) => m.routerBias), 'a router bias'],
+    [ctx.model.bias, 'expert biases'],
+    [moe.some((m) => m.activation !== 'swiglu'), 'experts without SwiGLU'],
+    [
+      expert * etp !== tensor,
+      `expert groups beyond a replica's tensor ranks (expert × expert_tensor = ${expert} × ${etp} ≠ tensor = ${tensor}; the runtime exchanges tokens among the tensor ranks of a replica: ${tensor % expert === 0 ? `set expert_tensor = ${tensor / expert}` : `use expert = 1, or a tensor degree that expert ${expert} divides`})`,
+    ],
+  ];
 }
 
 /** A model dtype that training can use as its precision (quantized ones cannot). */

@@ -17,10 +17,19 @@
 import { bytesPerElement, DTYPE_NAMES, tensorFormatOf } from '../facts/dtypes.js';
 import { ARCHS } from '../facts/keys.js';
 import { LIMITS } from '../facts/limits.js';
-import { WEBGPU_ELEMENT_BYTES } from '../memory/webgpu.js';
+import { WEBGPU_ELEMENT_BYTES, webgpuExchangeBytes, webgpuMlpBuffers } from '../memory/webgpu.js';
 import { coordsOf, groupIndex, groupsAlong, MESH_AXIS_NAMES } from '../mesh.js';
-import { gatedMlp, type DenseGqaLayer } from '../model.js';
-import { COLLECTIVE_OPS, GRAPH_FORMAT, GRAPH_VERSION, type ComputeKind, type Graph, type Pass, type TensorRole } from './types.js';
+import { gatedMlp, type GqaLayer } from '../model.js';
+import {
+  COLLECTIVE_OPS,
+  EXPERT_AXES,
+  GRAPH_FORMAT,
+  GRAPH_VERSION,
+  type ComputeKind,
+  type Graph,
+  type Pass,
+  type TensorRole,
+} from './types.js';
 
 /** One thing wrong with a graph: where (`graph.batch.maxBatch`) and what. */
 export interface GraphProblem {
@@ -50,6 +59,10 @@ const COMPUTE_KINDS = [
   'mlp-up',
   'mlp-act',
   'mlp-down',
+  'router',
+  'expert-up',
+  'expert-act',
+  'expert-down',
   'final-norm',
   'head',
   'loss',
@@ -59,7 +72,21 @@ const COMPUTE_KINDS = [
 const PASSES = ['forward', 'backward', 'backward-input', 'backward-weight', 'recompute'] as const satisfies readonly Pass[];
 const ROLES = ['weight', 'gradient', 'optimizer', 'activation', 'kvCache', 'logits', 'input'] as const satisfies readonly TensorRole[];
 /** What the WebGPU runtime runs (runtime/ops.ts): the kinds of a layer inside blocks, the others in the programs. */
-const LAYER_KINDS: readonly ComputeKind[] = ['norm', 'qkv', 'rope', 'attention', 'out-proj', 'residual', 'mlp-up', 'mlp-act', 'mlp-down'];
+const LAYER_KINDS: readonly ComputeKind[] = [
+  'norm',
+  'qkv',
+  'rope',
+  'attention',
+  'out-proj',
+  'residual',
+  'mlp-up',
+  'mlp-act',
+  'mlp-down',
+  'router',
+  'expert-up',
+  'expert-act',
+  'expert-down',
+];
 const STAGE_KINDS: readonly ComputeKind[] = ['embedding', 'final-norm', 'head', 'sample'];
 /** The phases a serving program runs. */
 const SERVING_PHASES = ['prefill', 'decode'] as const;
@@ -271,7 +298,7 @@ function check(c: Checker, value: unknown): void {
       c.int(own(region, 'bytes'), `${rp}.bytes`, 0, LIMITS.runtimeDeviceBytes, 'runtimeDeviceBytes');
     });
   }
-  const tensorsOk = checkTensors(c, own(g, 'tensors'), mesh);
+  const tensorsOk = checkTensors(c, own(g, 'tensors'), mesh, own(own(g, 'mesh') as Obj, 'experts'));
   checkDevices(c, g, mesh, programs, buffers);
   if (!tensorsOk || c.problems.length > 0) return;
   const graph = value as Graph;
@@ -294,10 +321,14 @@ function checkBufferSizes(c: Checker, g: Graph, mesh: MeshFacts): void {
   const e = WEBGPU_ELEMENT_BYTES;
   const T = Math.max(b.maxPrefillTokens, b.maxBatch);
   const t = mesh.tensor;
-  const { attention: a, mlp } = m.layer as DenseGqaLayer; // checkLayer admitted gqa attention and dense MLPs only
+  const { attention: a, mlp } = m.layer as GqaLayer; // checkLayer admitted gqa attention, dense MLPs and MoE without shared experts
   const heads = a.heads / t;
   const kvHeads = a.kvHeads / Math.min(t, a.kvHeads);
-  const ffn = mlp.ffn / t;
+  const mlpBuffers = Object.fromEntries(
+    Object.entries(webgpuMlpBuffers(T, m.hidden, mlp, mlp.kind === 'dense' ? mlp.ffn / t : 0, g.mesh.experts?.tensor ?? t)).map(
+      ([k, v]) => [k, v.elements * e],
+    ),
+  );
   const vRows = m.vocabPadded / t;
   const communicates = t > 1 || mesh.pipeline > 1;
   const last = Math.max(...g.mesh.stages.map((st) => st.rank));
@@ -313,12 +344,11 @@ function checkBufferSizes(c: Checker, g: Graph, mesh: MeshFacts): void {
       k: T * kvHeads * a.headDim * e,
       v: T * kvHeads * a.headDim * e,
       attn: T * heads * a.headDim * e,
-      up: T * ffn * e,
-      ...(gatedMlp(mlp.activation) ? { gate: T * ffn * e } : {}),
+      ...mlpBuffers,
       ...(atLast ? { logits: b.maxBatch * vRows * e, next: b.maxBatch * e } : {}),
       ...(m.positions === 'rope' ? { rope: m.maxSeq * a.headDim * e } : {}),
-      'staging-read': Math.max(communicates ? T * m.hidden * e : 0, atLast ? b.maxBatch * vRows * e : 0),
-      ...(communicates ? { 'staging-write': T * m.hidden * e } : {}),
+      'staging-read': Math.max(communicates ? webgpuExchangeBytes(T, m.hidden, mlp, t) : 0, atLast ? b.maxBatch * vRows * e : 0),
+      ...(communicates ? { 'staging-write': webgpuExchangeBytes(T, m.hidden, mlp, t) } : {}),
     };
     const regions = g.buffers![name]!;
     for (const [r, bytes] of Object.entries(need)) {
@@ -378,20 +408,30 @@ function checkPlacement(c: Checker, g: Graph, mesh: MeshFacts): void {
 function checkWeights(c: Checker, g: Graph, mesh: MeshFacts): void {
   const m = g.model;
   // checkModel admitted overrides that change only a layer's sliding window: every layer has these shapes.
-  const { attention: a, mlp } = m.layer as DenseGqaLayer; // checkLayer admitted gqa attention and dense MLPs only
+  const { attention: a, mlp } = m.layer as GqaLayer; // checkLayer admitted gqa attention, dense MLPs and MoE without shared experts
   const t = mesh.tensor;
   const split: [string, number][] = [
     ['graph.model.layer.attention.heads', a.heads],
-    ['graph.model.layer.mlp.ffn', mlp.ffn],
     ['graph.model.vocabPadded', m.vocabPadded],
   ];
+  if (mlp.kind === 'dense') split.push(['graph.model.layer.mlp.ffn', mlp.ffn]);
+  else {
+    // The runtime exchanges tokens among a replica's tensor ranks: its expert grid must be that group.
+    const grid = g.mesh.experts ?? { tensor: t, expert: 1, data: 1 };
+    if (grid.expert * grid.tensor !== t)
+      c.fail(
+        'graph.mesh.experts',
+        grid,
+        `has expert × expert_tensor = ${grid.expert * grid.tensor}, but the WebGPU runtime runs expert groups within a replica's tensor ranks: expert × expert_tensor must be tensor = ${t}`,
+      );
+  }
   for (const [path, n] of split) if (n % t !== 0) c.fail(path, n, `must split into the tensor degree ${t}`);
   if (a.kvHeads % t !== 0 && t % a.kvHeads !== 0)
     c.fail('graph.model.layer.attention.kvHeads', a.kvHeads, `must divide or be a multiple of the tensor degree ${t}`);
   const h = m.hidden;
   const qd = a.heads * a.headDim;
   const kvd = a.kvHeads * a.headDim;
-  const f = mlp.ffn;
+  const f = mlp.kind === 'dense' ? mlp.ffn : 0;
   const ln = m.norm === 'layernorm';
   const bias = m.bias;
   // What each kind of step binds, in order (runtime/ops.ts): its weights' global shapes, and whether each has a bias.
@@ -438,6 +478,20 @@ function checkWeights(c: Checker, g: Graph, mesh: MeshFacts): void {
         return { shapes: [[h, f]], biased: bias };
       case 'head':
         return { shapes: [[m.vocabPadded, h]], biased: false };
+      case 'router':
+        return mlp.kind === 'moe' ? { shapes: [[mlp.experts, h]], biased: false } : undefined;
+      case 'expert-up':
+        return mlp.kind === 'moe'
+          ? {
+              shapes: [
+                [mlp.experts, mlp.expertFfn, h],
+                [mlp.experts, mlp.expertFfn, h],
+              ],
+              biased: false,
+            }
+          : undefined;
+      case 'expert-down':
+        return mlp.kind === 'moe' ? { shapes: [[mlp.experts, h, mlp.expertFfn]], biased: false } : undefined;
       default:
         return { shapes: [], biased: false };
     }
@@ -688,8 +742,16 @@ function checkLayer(
   if (required || mlp !== undefined) {
     const m = c.obj(mlp, `${p}.mlp`);
     if (m) {
-      if (own(m, 'kind') === 'moe') c.fail(`${p}.mlp.kind`, 'moe', UNSUPPORTED('Mixture-of-Experts layers'));
-      else {
+      if (own(m, 'kind') === 'moe') {
+        // Mixtral's and Qwen3-MoE's kind: a softmax top-k router and SwiGLU experts, nothing shared.
+        c.oneOf(own(m, 'activation'), `${p}.mlp.activation`, ['swiglu']);
+        const experts = c.int(own(m, 'experts'), `${p}.mlp.experts`, 1, LIMITS.graphDim, 'graphDim');
+        c.int(own(m, 'topK'), `${p}.mlp.topK`, 1, experts ?? LIMITS.graphDim);
+        c.int(own(m, 'expertFfn'), `${p}.mlp.expertFfn`, 1, LIMITS.graphDim, 'graphDim');
+        c.bool(own(m, 'normTopK'), `${p}.mlp.normTopK`);
+        if (own(m, 'sharedExperts') !== 0) c.fail(`${p}.mlp.sharedExperts`, own(m, 'sharedExperts'), UNSUPPORTED('shared experts'));
+        if (own(m, 'routerBias') !== false) c.fail(`${p}.mlp.routerBias`, own(m, 'routerBias'), UNSUPPORTED('a router bias'));
+      } else {
         c.oneOf(own(m, 'kind'), `${p}.mlp.kind`, ['dense']);
         c.oneOf(own(m, 'activation'), `${p}.mlp.activation`, ['swiglu', 'geglu', 'gelu']);
         c.int(own(m, 'ffn'), `${p}.mlp.ffn`, 1, LIMITS.graphDim, 'graphDim');
@@ -827,22 +889,32 @@ function checkStep(c: Checker, v: unknown, p: string, model: ModelFacts, blocks:
       c.str(own(s, 'action'), `${p}.action`);
       return;
     default: {
-      const axis = c.oneOf(own(s, 'axis'), `${p}.axis`, [...MESH_AXIS_NAMES, 'embedding']);
+      const axis = c.oneOf(own(s, 'axis'), `${p}.axis`, [...MESH_AXIS_NAMES, 'embedding', ...EXPERT_AXES]);
       const tensor = c.str(own(s, 'tensor'), `${p}.tensor`);
       c.int(own(s, 'bytes'), `${p}.bytes`, 0);
-      // The runtime sums partial results over the tensor ranks, and gathers the logits' vocabulary shards as it reads them.
-      const runs = axis === 'tensor' && (op === 'all-reduce' || (op === 'all-gather' && tensor === 'logits'));
+      // The runtime sums partial results over the tensor ranks, and gathers the logits' vocabulary shards as it reads them;
+      // MoE: the dispatch and combine over the expert grid, and the residual stream's all-gather after the combine.
+      const runs =
+        (axis === 'tensor' && (op === 'all-reduce' || (op === 'all-gather' && (tensor === 'logits' || tensor === 'hidden')))) ||
+        (axis === 'expert' && op === 'all-to-all' && (tensor === 'dispatch' || tensor === 'y')) ||
+        (axis === 'expert_tensor' && ((op === 'all-gather' && tensor === 'dispatch') || (op === 'reduce-scatter' && tensor === 'y')));
       if (axis !== undefined && tensor !== undefined && !runs)
         c.fail(
           `${p}.op`,
           op,
-          `(of ${show(tensor)} over ${axis}) is not a collective the WebGPU runtime runs: it runs all-reduce over tensor, and the logits' all-gather`,
+          `(of ${show(tensor)} over ${axis}) is not a collective the WebGPU runtime runs: it runs all-reduce over tensor, the logits' all-gather, and MoE's dispatch and combine`,
         );
     }
   }
 }
 
-function checkTensors(c: Checker, v: unknown, mesh: MeshFacts): boolean {
+function checkTensors(c: Checker, v: unknown, mesh: MeshFacts, experts: unknown): boolean {
+  // MoE: routed experts split over the expert grid's axes (graph.mesh.experts).
+  const grid = (typeof experts === 'object' && experts !== null ? experts : {}) as Partial<Record<'tensor' | 'expert', unknown>>;
+  const sizes: Record<string, number> = { ...mesh };
+  if (typeof grid.expert === 'number') sizes['expert'] = grid.expert;
+  if (typeof grid.tensor === 'number') sizes['expert_tensor'] = grid.tensor;
+  const axes = Object.keys(sizes).filter((a) => a === 'tensor' || a.startsWith('expert'));
   const tensors = c.arr(v, 'graph.tensors', { limit: LIMITS.graphTensors, name: 'graphTensors' });
   if (!tensors) return false;
   const before = c.problems.length;
@@ -875,15 +947,15 @@ function checkTensors(c: Checker, v: unknown, mesh: MeshFacts): boolean {
       const sh = c.obj(s, sp);
       if (!sh) return;
       const rank = shape?.length ?? 0;
-      // Serving shards weights and the KV cache over tensor ranks only, along a dimension (ZeRO's flat shards are training's).
+      // Serving shards weights and the KV cache over tensor ranks (and MoE's experts over the expert grid), along a dimension (ZeRO's flat shards are training's).
       c.int(own(sh, 'dim'), `${sp}.dim`, 0, rank - 1);
-      const over = c.oneOf(own(sh, 'over'), `${sp}.over`, ['tensor']);
-      const parts = c.int(own(sh, 'parts'), `${sp}.parts`, 1, over ? mesh[over] : LIMITS.runtimeDevices);
-      if (own(sh, 'replicas') !== undefined) c.int(own(sh, 'replicas'), `${sp}.replicas`, 1, over ? mesh[over] : LIMITS.runtimeDevices);
+      const over = c.oneOf(own(sh, 'over'), `${sp}.over`, axes);
+      const parts = c.int(own(sh, 'parts'), `${sp}.parts`, 1, over ? sizes[over]! : LIMITS.runtimeDevices);
+      if (own(sh, 'replicas') !== undefined) c.int(own(sh, 'replicas'), `${sp}.replicas`, 1, over ? sizes[over]! : LIMITS.runtimeDevices);
       if (over && parts !== undefined) {
         const replicas = (own(sh, 'replicas') as number | undefined) ?? 1;
-        if (parts * replicas !== mesh[over] && Number.isSafeInteger(replicas))
-          c.fail(`${sp}.parts`, parts, `× replicas (${replicas}) must be the ${over} degree ${mesh[over]}`);
+        if (parts * replicas !== sizes[over] && Number.isSafeInteger(replicas))
+          c.fail(`${sp}.parts`, parts, `× replicas (${replicas}) must be the ${over} degree ${sizes[over]}`);
       }
     });
     c.int(own(x, 'bytes'), `${p}.bytes`, 0, LIMITS.runtimeDeviceBytes, 'runtimeDeviceBytes');

@@ -16,9 +16,15 @@
  * most simply). Communication goes through the host, so tensor- and
  * pipeline-parallel plans add mapped staging buffers (read back and upload) to
  * the workspace.
+ *
+ * A Mixture-of-Experts layer (Mixtral, Qwen3-MoE; tensor = expert = 1) has no `up`/`gate`: the
+ * router writes each token's k choices (`routes`: expert id and routing weight per choice) and
+ * one row of x per (token, choice) (`dispatch`); the experts write their gate | up rows (`ue`,
+ * activated in place into the gate half) and their down projections into `y`, k rows per token,
+ * which the residual step weighs and sums.
  */
 import type { ServePlan, Stage } from '../plan.js';
-import { gatedMlp, uniformLayer } from '../model.js';
+import { gatedMlp, uniformGqaLayer, type MlpSpec } from '../model.js';
 
 export const WEBGPU_ELEMENT_BYTES = 4;
 /** Uniform buffers for kernel parameters. */
@@ -36,13 +42,43 @@ export function webgpuTokens(plan: ServePlan): number {
   return Math.max(plan.batch.maxPrefillTokens, plan.batch.maxBatch);
 }
 
+/** The MLP's buffers (and `y`, which the MoE experts' k rows per token widen): elements for T tokens. */
+export function webgpuMlpBuffers(
+  T: number,
+  h: number,
+  mlp: MlpSpec,
+  ffnPerRank: number,
+  /** Ranks splitting each expert's width (expert_tensor). */
+  expertTensor: number,
+): Record<string, { elements: number; doc: string }> {
+  if (mlp.kind === 'moe') {
+    const k = mlp.topK;
+    return {
+      y: { elements: T * k * h, doc: 'output of the row-parallel projections; the experts’ outputs, k rows per token' },
+      routes: { elements: T * k * 2, doc: "each token's k chosen experts (u32) and routing weights (f32)" },
+      dispatch: { elements: T * k * h, doc: 'one row of x per (token, chosen expert): what the experts read' },
+      ue: { elements: (T * k * 2 * mlp.expertFfn) / expertTensor, doc: 'the experts’ gate | up projections, activated in place' },
+    };
+  }
+  return {
+    y: { elements: T * h, doc: 'output of the row-parallel projections (partial sums until the all-reduce)' },
+    up: { elements: T * ffnPerRank, doc: 'MLP up projection, activated in place' },
+    ...(gatedMlp(mlp.activation) ? { gate: { elements: T * ffnPerRank, doc: 'MLP gate projection' } } : {}),
+  };
+}
+
+/** The most bytes one host exchange moves per device: T rows of hidden; MoE over tensor ranks, every (token, choice) row. */
+export function webgpuExchangeBytes(T: number, h: number, mlp: MlpSpec, tensor: number): number {
+  return T * h * WEBGPU_ELEMENT_BYTES * (mlp.kind === 'moe' && tensor > 1 ? mlp.topK : 1);
+}
+
 export function webgpuLayout(plan: ServePlan, stage: Stage): WebgpuRegion[] {
   const { model, derived } = plan;
   const e = WEBGPU_ELEMENT_BYTES;
   const T = webgpuTokens(plan);
   const h = model.hidden;
   // The runtime reuses these buffers for every layer.
-  const layer = uniformLayer(model, 'the WebGPU runtime');
+  const layer = uniformGqaLayer(model, 'the WebGPU runtime');
   const d = layer.attention.headDim;
   const t = plan.mesh.tensor;
   const act = (name: string, elements: number, doc: string): WebgpuRegion => ({ name, category: 'activations', bytes: elements * e, doc });
@@ -56,10 +92,9 @@ export function webgpuLayout(plan: ServePlan, stage: Stage): WebgpuRegion[] {
     act('k', T * derived.kvHeadsPerRank * d, 'keys of the new tokens'),
     act('v', T * derived.kvHeadsPerRank * d, 'values of the new tokens'),
     act('attn', T * derived.headsPerRank * d, 'attention output'),
-    act('y', T * h, 'output of the row-parallel projections (partial sums until the all-reduce)'),
-    act('up', T * derived.ffnPerRank, 'MLP up projection, activated in place'),
   ];
-  if (gatedMlp(layer.mlp.activation)) regions.push(act('gate', T * derived.ffnPerRank, 'MLP gate projection'));
+  for (const [name, { elements, doc }] of Object.entries(webgpuMlpBuffers(T, h, layer.mlp, derived.ffnPerRank, plan.experts.tensor)))
+    regions.push(act(name, elements, doc));
   // The runtime's attention is flash-style (an online softmax over the cache) whatever
   // `attention` says: no score matrix is ever stored.
   const vRows = derived.vocabPadded / t;
@@ -69,8 +104,9 @@ export function webgpuLayout(plan: ServePlan, stage: Stage): WebgpuRegion[] {
   }
   if (model.positions === 'rope') regions.push(act('rope', model.maxSeq * d, 'cos and sin of every position (RoPE table)'));
   const communicates = t > 1 || plan.mesh.pipeline > 1;
+  const exchanged = webgpuExchangeBytes(T, h, layer.mlp, t);
   if (communicates || stage.hasOutput) {
-    const read = Math.max(communicates ? T * h * e : 0, stage.hasOutput ? plan.batch.maxBatch * vRows * e : 0);
+    const read = Math.max(communicates ? exchanged : 0, stage.hasOutput ? plan.batch.maxBatch * vRows * e : 0);
     regions.push({
       name: 'staging-read',
       category: 'workspace',
@@ -82,7 +118,7 @@ export function webgpuLayout(plan: ServePlan, stage: Stage): WebgpuRegion[] {
     regions.push({
       name: 'staging-write',
       category: 'workspace',
-      bytes: T * h * e,
+      bytes: exchanged,
       doc: 'mapped buffer for uploading reduced or received activations',
     });
   }

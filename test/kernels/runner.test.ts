@@ -123,6 +123,10 @@ describe('KernelRunner', async () => {
       kernels.attention({ slots: 1, maxSeq: 4, kvHeads: 1, headDim: 2, heads: 2 }),
       kernels.embedding({ hidden: 4, vocab: 3 }),
       kernels.argmax({ cols: 3 }),
+      kernels.router({ hidden: 4, experts: 4, topK: 2, normTopK: true, w: { format: 'bf16' } }),
+      kernels.expertMatmul({ N: 3, K: 4, lda: 4, aOff: 0, ldc: 6, cOff: 3, e0: 2, held: 2, w: { format: 'f16' } }),
+      kernels.expertSwiglu({ ffn: 3 }),
+      kernels.combine({ hidden: 4, topK: 2 }),
     ];
     for (const p of programs) {
       for (const [i, b] of p.bindings.entries()) {
@@ -140,7 +144,10 @@ describe('KernelRunner', async () => {
       'add',
       'argmax',
       'attention',
+      'combine',
       'embedding',
+      'expertMatmul',
+      'expertSwiglu',
       'geglu',
       'gelu',
       'kvWrite',
@@ -148,6 +155,7 @@ describe('KernelRunner', async () => {
       'matmul',
       'rmsnorm',
       'rope',
+      'router',
       'scale',
       'softcap',
       'softmax',

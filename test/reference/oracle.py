@@ -4,18 +4,20 @@ An independent oracle for parplan's CPU reference model (runtime/reference/model
 plain torch in float64, written from Hugging Face transformers' modeling code
 (transformers 4.56: models/gpt2/modeling_gpt2.py, models/llama/modeling_llama.py,
 models/mistral/modeling_mistral.py, models/qwen2/modeling_qwen2.py,
-models/qwen3/modeling_qwen3.py, modeling_rope_utils.py, masking_utils.py;
+models/qwen3/modeling_qwen3.py, models/mixtral/modeling_mixtral.py,
+models/qwen3_moe/modeling_qwen3_moe.py, modeling_rope_utils.py, masking_utils.py;
 models/gemma2/modeling_gemma2.py at commit 006e86931247; later releases' layer_types), not from
 parplan's code. It runs one causal forward pass over a whole prompt (no KV cache) and
 prints the logits of every position.
 
 stdin: JSON {"config": {...}, "weights": {hf_name: [shape, flat values]}, "tokens": [...]}
-  config: model_type (gpt2 | llama | mistral | qwen2 | qwen3 | gemma2), hidden_size,
+  config: model_type (gpt2 | llama | mistral | qwen2 | qwen3 | gemma2 | mixtral | qwen3_moe), hidden_size,
   num_attention_heads, num_key_value_heads, head_dim, num_hidden_layers, vocab_size,
   eps (layer_norm_epsilon / rms_norm_eps), rope_theta, rope_scaling (HF's dict or null),
   sliding_window (or null), tie_word_embeddings; gemma2 also query_pre_attn_scalar,
   attn_logit_softcapping, final_logit_softcapping (each or null) and torch_dtype (the
-  dtype the embedding normalizer is rounded to)
+  dtype the embedding normalizer is rounded to); MoE: num_experts, num_experts_per_tok,
+  moe_intermediate_size, norm_topk_prob (Mixtral: always true)
 stdout: JSON [[logit, ...], ...] (one row per prompt position)
 """
 import json
@@ -92,6 +94,30 @@ def eager_attention(q, k, v, mask, groups):
     return torch.softmax(scores, dim=-1) @ v
 
 
+# --- modeling_mixtral.py (MixtralSparseMoeBlock), modeling_qwen3_moe.py (Qwen3MoeSparseMoeBlock) ----
+def sparse_moe(cfg, w, p, h):
+    mixtral = cfg["model_type"] == "mixtral"
+    base = p + ("block_sparse_moe." if mixtral else "mlp.")
+    names = ("w1", "w3", "w2") if mixtral else ("gate_proj", "up_proj", "down_proj")
+    E, k = cfg["num_experts"], cfg["num_experts_per_tok"]
+    router_logits = h @ tensor(w, base + "gate.weight").T
+    routing_weights = torch.softmax(router_logits, dim=1)
+    routing_weights, selected_experts = torch.topk(routing_weights, k, dim=-1)
+    if mixtral or cfg["norm_topk_prob"]:
+        routing_weights = routing_weights / routing_weights.sum(dim=-1, keepdim=True)
+    final = torch.zeros_like(h)
+    expert_mask = torch.nn.functional.one_hot(selected_experts, num_classes=E).permute(2, 1, 0)
+    for e in range(E):
+        idx, top_x = torch.where(expert_mask[e])
+        if top_x.numel() == 0:
+            continue
+        x = h[top_x]
+        gate_w, up_w, down_w = (tensor(w, base + f"experts.{e}.{n}.weight") for n in names)
+        y = (torch.nn.functional.silu(x @ gate_w.T) * (x @ up_w.T)) @ down_w.T
+        final.index_add_(0, top_x, y * routing_weights[top_x, idx, None])
+    return final
+
+
 def llama_family(cfg, w, tokens):
     mt = cfg["model_type"]
     H, KVH, D = cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"]
@@ -101,7 +127,7 @@ def llama_family(cfg, w, tokens):
     freqs = torch.outer(torch.arange(n, dtype=torch.float64), inv_freq_of(cfg))
     emb = torch.cat((freqs, freqs), dim=-1)
     cos, sin = emb.cos(), emb.sin()
-    window = cfg.get("sliding_window") if mt in ("mistral", "qwen2", "qwen3") else None
+    window = cfg.get("sliding_window") if mt in ("mistral", "qwen2", "qwen3", "mixtral") else None
     mask = attention_mask(n, window)
     for i in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{i}."
@@ -114,7 +140,7 @@ def llama_family(cfg, w, tokens):
             return y.view(n, heads, D)
 
         q, k, v = proj("q", H), proj("k", KVH), proj("v", KVH)
-        if mt == "qwen3":
+        if mt in ("qwen3", "qwen3_moe"):
             # Qwen3Attention: q_norm / k_norm over head_dim, on each head, before RoPE
             q = rms_norm(q, tensor(w, p + "self_attn.q_norm.weight"), eps)
             k = rms_norm(k, tensor(w, p + "self_attn.k_norm.weight"), eps)
@@ -124,6 +150,9 @@ def llama_family(cfg, w, tokens):
         o = eager_attention(q, k, v, mask, H // KVH).transpose(0, 1).reshape(n, H * D)
         x = x + o @ tensor(w, p + "self_attn.o_proj.weight").T
         h = rms_norm(x, tensor(w, p + "post_attention_layernorm.weight"), eps)
+        if "num_experts" in cfg:
+            x = x + sparse_moe(cfg, w, p, h)
+            continue
         gate = h @ tensor(w, p + "mlp.gate_proj.weight").T
         up = h @ tensor(w, p + "mlp.up_proj.weight").T
         x = x + (torch.nn.functional.silu(gate) * up) @ tensor(w, p + "mlp.down_proj.weight").T

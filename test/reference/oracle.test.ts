@@ -9,7 +9,9 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { embeddingNormalizer, embeddingScale } from '../../runtime/reference/embedding.js';
-import { randomWeights, ReferenceModel, weightShapes, type Model } from '../../runtime/reference/model.js';
+import { randomWeights, ReferenceModel, weightShapes, type Model, type MoeNaming } from '../../runtime/reference/model.js';
+
+type Naming = { moeNaming?: MoeNaming };
 import { ARCH_CASES, tinyOf, type ModelType } from '../runtime/archs.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -51,11 +53,25 @@ function hfConfig(m: Model, modelType: ModelType): Record<string, unknown> {
           torch_dtype: { fp32: 'float32', fp16: 'float16', bf16: 'bfloat16' }[m.dtype as string],
         }
       : {}),
+    ...(m.layer.mlp.kind === 'moe'
+      ? {
+          num_experts: m.layer.mlp.experts,
+          num_experts_per_tok: m.layer.mlp.topK,
+          moe_intermediate_size: m.layer.mlp.expertFfn,
+          norm_topk_prob: m.layer.mlp.normTopK,
+        }
+      : {}),
   };
 }
 
-function oracle(m: Model, modelType: ModelType, weights: ReadonlyMap<string, Float32Array>, tokens: number[]): Float64Array {
-  const shapes = weightShapes(m);
+function oracle(
+  m: Model,
+  modelType: ModelType,
+  weights: ReadonlyMap<string, Float32Array>,
+  tokens: number[],
+  naming: Naming,
+): Float64Array {
+  const shapes = weightShapes(m, naming);
   const job = {
     config: hfConfig(m, modelType),
     weights: Object.fromEntries([...weights].map(([name, data]) => [name, [shapes.get(name), Array.from(data)]])),
@@ -69,10 +85,11 @@ function oracle(m: Model, modelType: ModelType, weights: ReadonlyMap<string, Flo
 describe.skipIf(!hasTorch)('the CPU reference against plain torch (float64, from the HF modeling code)', () => {
   it.each(ARCH_CASES.map((c) => [c.modelType, c] as const))('%s: every position’s logits within 1e-5 (relative)', (_, c) => {
     const m = tinyOf(c).config;
-    const weights = randomWeights(m, 11, 0.2);
-    const ref = new ReferenceModel(m, weights);
+    const naming = c.moeNaming ? { moeNaming: c.moeNaming } : {};
+    const weights = randomWeights(m, 11, 0.2, naming);
+    const ref = new ReferenceModel(m, weights, naming);
     const got = ref.prefill(ref.newCache(1), 0, c.prompt);
-    const want = oracle(m, c.modelType, weights, c.prompt);
+    const want = oracle(m, c.modelType, weights, c.prompt, naming);
     expect(got.length).toBe(want.length);
     let scale = 0;
     let err = 0;

@@ -2,9 +2,9 @@
  * Every architecture the WebGPU runtime runs (test/runtime/archs.ts: GPT-2, Llama with llama3
  * rope scaling, Mistral with a sliding window, Qwen2 with q/k/v biases, Qwen3 with q/k norms,
  * Gemma-2 with four offset norms, GeGLU, soft-caps, its attention scalar, scaled embeddings and
- * a window on every other layer, each with non-default eps and theta) gives the CPU reference's
+ * a window on every other layer; Mixtral and Qwen3-MoE with their experts; each with non-default eps and theta) gives the CPU reference's
  * logits (within 1e-4, f32) and greedy tokens, from a safetensors file with Hugging Face names, in every layout tensor 1/2 ×
- * pipeline 1/2 × data 1/2, with every device allocating its memory plan. The prompts are
+ * pipeline 1/2 × data 1/2 (MoE: MOE_LAYOUTS, with expert parallelism), with every device allocating its memory plan. The prompts are
  * longer than the window and than one prefill chunk (max_prefill_tokens = 8), and generation
  * decodes past the window.
  */
@@ -13,16 +13,31 @@ import { createRuntime } from '../../runtime/index.js';
 import { roundAll } from '../../runtime/reference/dtype.js';
 import { randomWeights, ReferenceModel } from '../../runtime/reference/model.js';
 import { ARCH_CASES, tinyOf } from './archs.js';
-import { compileTiny, maxRelError, weightsFor } from './models.js';
+import { compileTiny, maxRelError, weightsFor, type Layout } from './models.js';
 
 const LAYOUTS = [1, 2].flatMap((t) => [1, 2].flatMap((p) => [1, 2].map((d) => [t, p, d] as const)));
+/**
+ * MoE: expert × expert_tensor = tensor (the runtime's expert grid is a replica's tensor ranks):
+ * every expert on one device; split over tensor 2 by width (expert_tensor 2) or by experts
+ * (expert 2), with pipeline 2 or data 2; and tensor 4 as expert 2 × expert_tensor 2.
+ */
+const MOE_LAYOUTS = [
+  [1, 1, 1, 1, 1],
+  [1, 1, 2, 1, 1],
+  [1, 2, 2, 1, 1],
+  [2, 1, 1, 1, 2],
+  [2, 1, 1, 2, 1],
+  [2, 2, 1, 2, 1],
+  [2, 1, 2, 2, 1],
+  [4, 1, 1, 2, 2],
+] as const;
 
 describe.each(ARCH_CASES.map((c) => [c.modelType, c] as const))('%s on WebGPU equals the CPU reference', (_, c) => {
   const prompts = [c.prompt, [66, 1], [40]];
-  it.each(LAYOUTS)('tensor %i × pipeline %i × data %i: logits within 1e-4, same greedy tokens, allocation = plan', async (t, p, d) => {
+  const check = async (layout: Layout) => {
     const tiny = tinyOf(c);
     const { path, reference } = weightsFor(tiny);
-    const rt = await createRuntime(compileTiny(tiny, { tensor: t, pipeline: p, data: d }), { weights: path });
+    const rt = await createRuntime(compileTiny(tiny, layout), { weights: path });
     try {
       // Exactly: Gemma-2's two output norms are 0.2 % of its tiny model, under any tolerance a ratio would allow.
       for (const row of rt.memoryReport()) expect(row.allocatedBytes, `rank ${row.rank}`).toBe(row.planBytes);
@@ -36,7 +51,17 @@ describe.each(ARCH_CASES.map((c) => [c.modelType, c] as const))('%s on WebGPU eq
     } finally {
       await rt.close();
     }
-  });
+  };
+  if (c.moeNaming)
+    it.each(MOE_LAYOUTS)(
+      'tensor %i × pipeline %i × data %i, expert %i × expert_tensor %i: logits within 1e-4, same greedy tokens, allocation = plan',
+      (tensor, pipeline, data, expert, expertTensor) => check({ tensor, pipeline, data, expert, expertTensor }),
+    );
+  else
+    it.each(LAYOUTS)(
+      'tensor %i × pipeline %i × data %i: logits within 1e-4, same greedy tokens, allocation = plan',
+      (tensor, pipeline, data) => check({ tensor, pipeline, data }),
+    );
 });
 
 /**

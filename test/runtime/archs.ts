@@ -5,14 +5,17 @@
  * frequency regimes), Mistral (a sliding window shorter than the prompts), Qwen2 (q/k/v
  * biases, linear rope scaling, tied embeddings), Qwen3 (q/k norms, head_dim ≠ hidden / heads),
  * Gemma-2 (four norms with offset 1, GeGLU, both soft-caps at values that bite, a
- * query_pre_attn_scalar ≠ head_dim, scaled and tied embeddings, a window on every other layer).
+ * query_pre_attn_scalar ≠ head_dim, scaled and tied embeddings, a window on every other layer),
+ * Mixtral (8 experts, top-2, renormalised, a window) and Qwen3-MoE (q/k norms, 6 experts, top-3,
+ * norm_topk_prob false); `moeNaming` is how their checkpoints spell the experts.
  * `modelType` is the Hugging Face `model_type` the torch oracle (test/reference/oracle.py)
  * follows.
  */
 import type { Model } from '../../src/model.js';
+import type { MoeNaming } from '../../runtime/reference/model.js';
 import { compileTiny, type TinyModel } from './models.js';
 
-export type ModelType = 'gpt2' | 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'gemma2';
+export type ModelType = 'gpt2' | 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'gemma2' | 'mixtral' | 'qwen3_moe';
 
 export interface ArchCase {
   modelType: ModelType;
@@ -20,6 +23,8 @@ export interface ArchCase {
   plan: string;
   /** A prompt longer than any sliding window, so that the window cuts. */
   prompt: number[];
+  /** MoE: the checkpoint's spelling of the router and experts. */
+  moeNaming?: MoeNaming;
 }
 
 const dims = 'layers = 2  hidden = 32  heads = 4  vocab = 67  max_seq = 64  dtype = fp32';
@@ -59,6 +64,20 @@ export const ARCH_CASES: ArchCase[] = [
       tied_embeddings = true`,
     prompt,
   },
+  {
+    modelType: 'mixtral',
+    plan: `arch = llama  ${dims}  kv_heads = 2  ffn = 48  norm_eps = 0.00001  rope_theta = 1000000  sliding_window = 7
+      experts = 8  experts_per_token = 2  expert_ffn = 24  norm_topk = true`,
+    prompt,
+    moeNaming: 'mixtral',
+  },
+  {
+    modelType: 'qwen3_moe',
+    plan: `arch = llama  ${dims}  kv_heads = 2  head_dim = 16  ffn = 48  norm_eps = 0.000001  rope_theta = 1000000  qk_norm = true
+      experts = 6  experts_per_token = 3  expert_ffn = 16  norm_topk = false`,
+    prompt,
+    moeNaming: 'qwen3_moe',
+  },
 ];
 
 const tinies = new Map<ArchCase, TinyModel>();
@@ -69,7 +88,7 @@ export function tinyOf(c: ArchCase): TinyModel {
   if (!t) {
     const plan = c.plan.replace(/\s+/g, ' ');
     const config: Model = compileTiny({ plan, config: undefined as unknown as Model }, { tensor: 1, pipeline: 1, data: 1 }).model;
-    tinies.set(c, (t = { plan, config }));
+    tinies.set(c, (t = { plan, config, ...(c.moeNaming ? { moeNaming: c.moeNaming } : {}) }));
   }
   return t;
 }

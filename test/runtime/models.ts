@@ -10,7 +10,7 @@ import { analyze } from '../../src/analyze.js';
 import { compilePlan } from '../../src/compile.js';
 import type { Graph } from '../../src/graph/types.js';
 import type { Engine } from '../../runtime/engine.js';
-import { randomWeights, ReferenceModel, weightShapes, type Model } from '../../runtime/reference/model.js';
+import { randomWeights, ReferenceModel, weightShapes, type Model, type MoeNaming } from '../../runtime/reference/model.js';
 import { memoryHost } from '../fuzz/mutate.js';
 import { safetensorsBytes } from '../weights/write.js';
 
@@ -18,6 +18,8 @@ export interface TinyModel {
   /** The body of a `model { … }` block; `dtype = fp32` is replaced by the layout's dtype. */
   plan: string;
   config: Model;
+  /** MoE: how the checkpoint spells the router and experts (default Qwen-MoE's). */
+  moeNaming?: MoeNaming;
 }
 
 export interface Layout {
@@ -25,6 +27,9 @@ export interface Layout {
   pipeline: number;
   data: number;
   dtype?: string;
+  /** MoE: the expert-parallel degree and expert_tensor (absent: the plan's defaults). */
+  expert?: number;
+  expertTensor?: number;
   /** The body of the plan's `batch { … }` block. */
   batch?: string;
 }
@@ -37,7 +42,7 @@ export function compileTiny(model: TinyModel, l: Layout): Graph {
 cluster c { gpu { name = "lavapipe"  memory = 2 GiB }  gpus = ${l.tensor * l.pipeline * l.data} }
 plan p {
   model = m  cluster = c  mode = serve  engine = webgpu
-  tensor = ${l.tensor}  pipeline = ${l.pipeline}  data = ${l.data}
+  tensor = ${l.tensor}  pipeline = ${l.pipeline}  data = ${l.data}${l.expert ? `  expert = ${l.expert}` : ''}${l.expertTensor ? `  expert_tensor = ${l.expertTensor}` : ''}
   batch { ${l.batch ?? DEFAULT_BATCH} }
 }
 `;
@@ -56,13 +61,15 @@ export function weightsFor(model: TinyModel): { path: string; reference: Referen
   let w = written.get(model);
   if (!w) {
     const config = model.config;
-    const weights = randomWeights(config, 7, 0.1);
+    const naming = model.moeNaming ? { moeNaming: model.moeNaming } : {};
+    const weights = randomWeights(config, 7, 0.1, naming);
+    const shapes = weightShapes(config, naming);
     const tensors = Object.fromEntries(
-      [...weights].map(([name, data]) => [name, { dtype: 'F32', shape: weightShapes(config).get(name) ?? [data.length], data }]),
+      [...weights].map(([name, data]) => [name, { dtype: 'F32', shape: shapes.get(name) ?? [data.length], data }]),
     );
     const path = join(dir, `${config.arch}-${written.size}.safetensors`);
     writeFileSync(path, safetensorsBytes(tensors));
-    w = { path, reference: new ReferenceModel(config, weights) };
+    w = { path, reference: new ReferenceModel(config, weights, naming) };
     written.set(model, w);
   }
   return w;
