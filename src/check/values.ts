@@ -378,6 +378,12 @@ function convert(entry: Entry, spec: KeySpec, out: Diagnostic[]): FieldValue | u
         return wrongType(entry, spec, out);
       }
       if (!values.includes(name)) {
+        // A value other tools use that parplan does not model yet: say so, with the nearest supported one.
+        const why = spec.unsupported && Object.hasOwn(spec.unsupported, name) ? spec.unsupported[name] : undefined;
+        if (why !== undefined) {
+          out.push(diag('PP2025', v.span, { value: name, key }, { help: why }));
+          return undefined;
+        }
         const hint = didYouMean(name, values, 12);
         out.push(diag('PP2009', v.span, { value: name, key }, hint ? { help: hint } : {}));
         return undefined;

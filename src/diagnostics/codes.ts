@@ -56,6 +56,7 @@ export const CODES = {
   PP2022: { severity: 'error', title: 'config-not-expressible', message: "config field '{field}' = {value} cannot be expressed: {why}" },
   PP2023: { severity: 'error', title: 'config-field-missing', message: "the config has no field '{field}' (for '{key}')" },
   PP2024: { severity: 'note', title: 'config-overridden', message: "'{key}' = {value} overrides the config's {field} = {configValue}" },
+  PP2025: { severity: 'error', title: 'unsupported-value', message: '{key} = {value} is not supported yet' },
 
   // 3xxx: parallelism and batch arithmetic
   PP3001: { severity: 'error', title: 'heads-not-divisible', message: 'heads = {heads} is not divisible by tensor = {tensor}' },

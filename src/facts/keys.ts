@@ -52,6 +52,11 @@ export interface KeySpec {
   example?: string;
   /** What other tools call this knob (Hugging Face config, Megatron-LM, vLLM, DeepSpeed): an unknown key equal to one gets "did you mean". */
   aliases?: readonly string[];
+  /**
+   * Enum values the field uses that parplan does not model yet: value → why, and the nearest
+   * supported value (PP2025), rather than a did-you-mean to a different concept (fp8 → fp32).
+   */
+  unsupported?: Readonly<Record<string, string>>;
 }
 
 // The helpers keep literal types (`kind`, enum values) so that src/embedded/types.ts can
@@ -190,6 +195,9 @@ export const KEY_TABLE = {
       doc: 'MLP activation: swiglu (silu-gated) and geglu (GELU-tanh-gated, Gemma) have three projections (gate, up, down); gelu (tanh approximation, GPT-2) two.',
       example: 'swiglu',
       aliases: ['hidden_act', 'hidden_activation', 'activation_function'],
+      unsupported: {
+        relu: 'plain ReLU MLPs (OPT) are not modelled; gelu has the same two projections, so activation = gelu gives the same memory and FLOPs (the WebGPU runtime would compute GELU, not ReLU)',
+      },
     },
     bias: {
       type: { kind: 'bool' },
@@ -427,6 +435,13 @@ export const KEY_TABLE = {
     quantization: {
       type: enumOf(...QUANTIZATIONS),
       default: { value: 'none' },
+      unsupported: {
+        bitsandbytes:
+          'bitsandbytes (LLM.int8, NF4) is not modelled; the nearest sizes are quantization = fp8 for 8-bit weights and quantization = gptq (int4, group 64) for NF4',
+        nf4: 'NF4 (bitsandbytes, QLoRA) is not modelled; quantization = gptq with quant_group = 64 stores 4-bit weights with per-64 scales, the nearest size',
+        int8: 'int8 weight quantization is not modelled; quantization = fp8 stores one byte per weight with fp32 scales, the nearest size',
+        gguf: 'GGUF (llama.cpp) quantization is not modelled; for 4-bit GGUF types quantization = gptq is the nearest size, for Q8_0 quantization = fp8',
+      },
       doc: 'Quantized weights of the linear layers: awq/gptq (int4 with per-group fp16 scales and int4 zeros), fp8 (e4m3 with fp32 scales), mxfp4 (4-bit blocks of 32 with an 8-bit scale, gpt-oss experts); embeddings, norms and the router stay in dtype.',
       example: 'awq',
       aliases: ['quant_method', 'quantize', 'quant'],
@@ -673,6 +688,9 @@ export const KEY_TABLE = {
       modes: ['train'],
       doc: 'Data type of weights and activations in training.',
       example: 'bf16',
+      unsupported: {
+        fp8: 'fp8 training (TransformerEngine, torchao float8) is not modelled yet; precision = bf16 is the nearest: it counts bf16 weights and activations beside fp32 master weights and optimizer states, more activation memory than fp8 keeps',
+      },
       aliases: ['mixed_precision', 'param_dtype'],
     },
     optimizer: {
