@@ -263,15 +263,18 @@ export interface DenseGqaLayer {
  * model they cannot run is refused rather than silently treated as its first layer.
  */
 export function uniformLayer(model: LayerStructure, what = 'this stage'): DenseGqaLayer {
-  let layer = model.layer;
-  if (model.overrides && model.overrides.length > 0) {
-    const runs = layerRuns(model);
-    layer = runs[0]!.layer;
-    // A sliding window changes which keys a query sees, not any shape: layers that differ only in it are alike here (Gemma-2).
-    if (runs.some((r) => !sameShape(r.layer, layer)))
-      throw new Error(`model '${model.name}': ${what} needs every layer alike (layers differ in attention or MLP)`);
-  }
-  return denseGqa(model.name, layer, what);
+  return denseGqa(model.name, alikeLayer(model, what), what);
+}
+
+/** The first layer, refused unless every layer has its shapes. */
+function alikeLayer(model: LayerStructure, what: string): LayerSpec {
+  if (!model.overrides || model.overrides.length === 0) return model.layer;
+  const runs = layerRuns(model);
+  const layer = runs[0]!.layer;
+  // A sliding window changes which keys a query sees, not any shape: layers that differ only in it are alike here (Gemma-2).
+  if (runs.some((r) => !sameShape(r.layer, layer)))
+    throw new Error(`model '${model.name}': ${what} needs every layer alike (layers differ in attention or MLP)`);
+  return layer;
 }
 
 /** Layers alike but perhaps for their sliding windows: the same weights and buffers (Gemma-2's local and global layers). */
@@ -304,14 +307,7 @@ export function gqaAt(model: LayerStructure, l: number, what = 'this stage'): Gq
 
 /** `uniformLayer`, with a dense or MoE MLP. */
 export function uniformGqaLayer(model: LayerStructure, what = 'this stage'): GqaLayer {
-  let layer = model.layer;
-  if (model.overrides && model.overrides.length > 0) {
-    const runs = layerRuns(model);
-    layer = runs[0]!.layer;
-    if (runs.some((r) => !sameShape(r.layer, layer)))
-      throw new Error(`model '${model.name}': ${what} needs every layer alike (layers differ in attention or MLP)`);
-  }
-  return gqa(model.name, layer, what);
+  return gqa(model.name, alikeLayer(model, what), what);
 }
 
 function gqa(name: string, layer: LayerSpec, what: string): GqaLayer {

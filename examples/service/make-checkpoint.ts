@@ -17,6 +17,7 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { f32ToBf16 } from '../../runtime/weights/convert.js';
+import { mulberry32 } from '../../src/util/random.js';
 
 export const DEFAULT_DIR = fileURLToPath(new URL('./tiny-qwen3', import.meta.url));
 
@@ -92,18 +93,6 @@ export function qwen3Tensors(config: typeof CONFIG): { name: string; shape: numb
   return out;
 }
 
-/** mulberry32: a small seeded generator (the same weights for the same seed on every machine). */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Values as transformers initialises them: linear weights and embeddings normal with
  * std initializer_range (Box–Muller), RMSNorm weights 1 plus a little noise (so that a
@@ -152,7 +141,7 @@ export interface MadeCheckpoint {
 export function makeCheckpoint(dir: string = DEFAULT_DIR, seed = 1): MadeCheckpoint {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'config.json'), configText());
-  const next = generator(seed);
+  const next = mulberry32(seed);
   const tensors = qwen3Tensors(CONFIG).map((t) => {
     const n = t.shape.reduce((a, b) => a * b, 1);
     const bf16 = f32ToBf16(values(n, t.norm, CONFIG.initializer_range, next));

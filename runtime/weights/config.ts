@@ -14,15 +14,13 @@
  */
 import { lstatSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { Declaration } from '../../src/ast.js';
 import { checkModel } from '../../src/check/model.js';
 import type { Diagnostic } from '../../src/diagnostics/diagnostic.js';
 import type { Graph } from '../../src/graph/types.js';
-import { FAMILIES, mapHfConfig, type ConfigEntry } from '../../src/hf/config.js';
+import { configDeclaration, FAMILIES, mapHfConfig, type ConfigEntry } from '../../src/hf/config.js';
 import { member, type JsonValue } from '../../src/hf/json.js';
 import { nodeHost, readConfigFile } from '../../src/load.js';
 import { layerAt, type LayerSpec, type Model } from '../../src/model.js';
-import type { SourceFile } from '../../src/source.js';
 import type { WeightsSource } from './load.js';
 
 export const CONFIG_FILE = 'config.json';
@@ -171,24 +169,10 @@ export function readConfigModel(
   const mapped = mapHfConfig(loaded.json, loaded.source);
   const errors = mapped.diagnostics.filter((d) => d.severity === 'error');
   if (mapped.unread || errors.length > 0) return { ok: false, diagnostics: errors };
-  const spec = checkModel(declaration(loaded.source, loaded.json, name, mapped.entries), out, new Map(), mapped.reported);
+  const spec = checkModel(configDeclaration(loaded.source, loaded.json, name, mapped.entries), out, new Map(), mapped.reported);
   const checked = out.filter((d) => d.severity === 'error');
   if (!spec || checked.length > 0) return { ok: false, diagnostics: checked };
   return { ok: true, model: spec, where: whereOf(loaded.json, mapped.entries) };
-}
-
-/** The config's keys as a model block (as `parplan import` builds it): diagnostics point into config.json. */
-function declaration(source: SourceFile, json: JsonValue, name: string, entries: ConfigEntry[]): Declaration {
-  const anchor = source.span(json.span.start, json.span.start + 1);
-  return {
-    kind: 'declaration',
-    keyword: 'model',
-    keywordSpan: anchor,
-    name,
-    nameSpan: anchor,
-    body: { kind: 'block', entries, span: json.span },
-    span: json.span,
-  };
 }
 
 /** A key's config field and position: its entry's, or (absent: a default) the family table's field name. */

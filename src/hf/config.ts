@@ -7,7 +7,7 @@
  * the checker reads them exactly as keys written in the block: the same types and ranges
  * (PP2008 …), and each diagnostic lands on the config field. Pure: the loader reads the file.
  */
-import type { Entry, Value } from '../ast.js';
+import type { Declaration, Entry, Value } from '../ast.js';
 import { diag, type Diagnostic } from '../diagnostics/diagnostic.js';
 import type { SourceFile, Span } from '../source.js';
 import { describeJson, member, type JsonMember, type JsonValue } from './json.js';
@@ -789,4 +789,21 @@ function cover2(source: SourceFile, a: Span, b: Span): Span {
 function clipJson(source: SourceFile, v: JsonValue): string {
   const text = source.text.slice(v.span.start, v.span.end).replace(/\s+/g, ' ');
   return text.length > 60 ? `${text.slice(0, 57)}…` : text;
+}
+
+/**
+ * The config's keys as a `model` block named `name`, as if written in a plan: checkModel reads it
+ * with diagnostics pointing into config.json (`parplan import`, the runtime's checkpoint check).
+ */
+export function configDeclaration(source: SourceFile, json: JsonValue, name: string, entries: Entry[]): Declaration {
+  const anchor = source.span(json.span.start, json.span.start + 1);
+  return {
+    kind: 'declaration',
+    keyword: 'model',
+    keywordSpan: anchor,
+    name,
+    nameSpan: anchor,
+    body: { kind: 'block', entries, span: json.span },
+    span: json.span,
+  };
 }

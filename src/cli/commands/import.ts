@@ -7,7 +7,7 @@
  * unreadable file; 3 a bug.
  */
 import { basename } from 'node:path';
-import type { Declaration, Entry } from '../../ast.js';
+import type { Entry } from '../../ast.js';
 import { hasErrors, type Diagnostic } from '../../diagnostics/diagnostic.js';
 import { KEYS } from '../../facts/keys.js';
 import type { SourceFile } from '../../source.js';
@@ -62,7 +62,7 @@ export async function importBlock(
   name: string,
   out: Diagnostic[],
 ): Promise<string | undefined> {
-  const [{ mapHfConfig }, { checkModel }, { formatPlanText }] = await Promise.all([
+  const [{ configDeclaration, mapHfConfig }, { checkModel }, { formatPlanText }] = await Promise.all([
     import('../../hf/config.js'),
     import('../../check/model.js'),
     import('../../fmt/index.js'),
@@ -71,16 +71,7 @@ export async function importBlock(
   out.push(...mapped.diagnostics);
   const order = Object.keys(KEYS.model);
   const entries = [...mapped.entries].sort((a, b) => order.indexOf(a.key) - order.indexOf(b.key));
-  const anchor = source.span(json.span.start, json.span.start + 1);
-  const decl: Declaration = {
-    kind: 'declaration',
-    keyword: 'model',
-    keywordSpan: anchor,
-    name,
-    nameSpan: anchor,
-    body: { kind: 'block', entries, span: json.span },
-    span: json.span,
-  };
+  const decl = configDeclaration(source, json, name, entries);
   // Checked like a block with hf_config: the same ranges, pointing into the config; missing fields are said once.
   const checked: Diagnostic[] = [];
   checkModel(decl, checked, new Map(), mapped.reported);
