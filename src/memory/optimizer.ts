@@ -12,7 +12,8 @@ import { zeroPart } from './weights.js';
 
 /** Optimizer bytes per parameter, and what they are. */
 export function optimizerBytesPerParam(plan: TrainPlan): { bytes: number; parts: string } {
-  const master = plan.precision === 'fp32' ? 0 : 4;
+  // precision = amp_*: the fp32 parameters are the master weights; the moments are fp32 (the parameters' dtype).
+  const master = plan.precision === 'fp32' || plan.amp ? 0 : 4;
   const m = master ? 'fp32 master 4 + ' : '';
   if (plan.optimizer === 'sgd') return { bytes: master + 4, parts: `${plan.optimizer}: ${m}momentum 4` };
   return { bytes: master + 8, parts: `${plan.optimizer}: ${m}m 4 + v 4` };
