@@ -310,12 +310,28 @@ function modelParallelConfig(plan: TrainPlan, f: Findings, csv: string): Config 
         ['parallelism.pipeline_parallel_split_points', plan.stages.slice(1).map((s) => `layers.${s.firstLayer}`)],
       );
       break;
-    case 'interleaved':
+    case 'interleaved': {
+      // A layout: one split point per virtual stage after the first ("Looped schedules … require
+      // split_points = number of stages - 1", job_config.py). torchtitan puts tok_embeddings
+      // before the first split and norm + output after the last, as the layout's E and L are.
+      const chunks = plan.stages.flatMap((s) => s.chunks ?? []).sort((a, b) => a.index - b.index);
+      const uneven = chunks.some((c) => c.layers !== chunks[0]!.layers);
+      if (uneven && chunks.some((c) => c.layers === 0)) {
+        f.notExpressible(
+          'layout',
+          'a layout with an empty virtual stage',
+          'its stages are cut at split points (module names), so every stage starts at a layer',
+          'give every virtual stage at least one t, or export --to megatron',
+        );
+      }
       config.push(
         ['parallelism.pipeline_parallel_schedule', 'Interleaved1F1B'],
-        ['parallelism.pipeline_parallel_layers_per_stage', plan.model.layers / (pipeline * plan.virtual)],
+        uneven
+          ? ['parallelism.pipeline_parallel_split_points', chunks.slice(1).map((c) => `layers.${c.firstLayer}`)]
+          : ['parallelism.pipeline_parallel_layers_per_stage', plan.model.layers / (pipeline * plan.virtual)],
       );
       break;
+    }
     case 'table':
       config.push(
         ['parallelism.pipeline_parallel_schedule', plan.virtual > 1 ? 'PipelineScheduleMulti' : 'PipelineScheduleSingle'],
