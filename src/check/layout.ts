@@ -13,6 +13,7 @@
  */
 import type { StringValue } from '../ast.js';
 import { diag, type Diagnostic } from '../diagnostics/diagnostic.js';
+import { layerRuns } from '../model.js';
 import type { Stage, VirtualStage } from '../plan.js';
 import type { Span } from '../source.js';
 import type { PlanContext } from './context.js';
@@ -231,6 +232,19 @@ export function checkLayout(ctx: PlanContext): LayoutFacts | undefined {
     return undefined;
   }
   const v = entries.length / p;
+  // Memory, cost and gradient sync read a rank's layers as one range of alike layers; with
+  // several chunks per rank that holds only when every layer is alike.
+  if (v > 1 && layerRuns(model).length > 1) {
+    out.push(
+      diag(
+        'PP2044',
+        s.span,
+        { what: 'an interleaved layout of a model whose layers differ' },
+        { help: `model '${model.name}' has ${layerRuns(model).length} runs of different layers: give one stage per rank (${p} stages)` },
+      ),
+    );
+    return undefined;
+  }
   const chunks: VirtualStage[] = [];
   let next = 0;
   entries.forEach((e, index) => {
