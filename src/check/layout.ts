@@ -305,9 +305,29 @@ export function checkLayout(ctx: PlanContext): LayoutFacts | undefined {
   return { virtual: v, stages, chunks };
 }
 
-/** The layout string of stages (Megatron's notation): `E`, `t*n`, `L`, `|` between virtual stages. */
+/**
+ * The layout string of virtual stages in Megatron's notation: `E`, `t*n`, `L`, `|` between
+ * stages, and a run of alike stages as `(…|)*k` followed by a cosmetic comma, as Megatron's own
+ * example writes it ("Et*3|(tt|)*29,m|L").
+ */
 export function formatLayout(chunks: readonly Pick<VirtualStage, 'layers' | 'hasEmbedding' | 'hasOutput'>[]): string {
-  return chunks
-    .map((c) => `${c.hasEmbedding ? 'E' : ''}${c.layers === 0 ? '' : c.layers === 1 ? 't' : `t*${c.layers}`}${c.hasOutput ? 'L' : ''}`)
-    .join('|');
+  const texts = chunks.map(
+    (c) => `${c.hasEmbedding ? 'E' : ''}${c.layers === 0 ? '' : c.layers === 1 ? 't' : `t*${c.layers}`}${c.hasOutput ? 'L' : ''}`,
+  );
+  let out = '';
+  let i = 0;
+  while (i < texts.length) {
+    let j = i;
+    while (j + 1 < texts.length && texts[j + 1] === texts[i]) j++;
+    // A group carries its separators, so the run's last stage stays out of it when nothing follows.
+    const k = j === texts.length - 1 ? j - i : j - i + 1;
+    if (k >= 2) {
+      out += `(${texts[i]}|)*${k},`;
+      i += k;
+      continue;
+    }
+    out += texts[i] + (i < texts.length - 1 ? '|' : '');
+    i++;
+  }
+  return out;
 }

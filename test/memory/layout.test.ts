@@ -11,7 +11,7 @@
 import { describe, expect, it } from 'vitest';
 import type { StringValue } from '../../src/ast.js';
 import { analyze, type PlanResult } from '../../src/analyze.js';
-import { parseLayout } from '../../src/check/layout.js';
+import { formatLayout, parseLayout } from '../../src/check/layout.js';
 import { compilePlan } from '../../src/compile.js';
 import { exportPlan } from '../../src/export/index.js';
 import { formatPlanText } from '../../src/fmt/index.js';
@@ -68,6 +68,20 @@ describe('the layout notation (Megatron parse_str_to_list)', () => {
     expect(entries('E|(t|)*3L')).toEqual(['E', 't', 't', 't', 'L']);
     expect(entries('Et*0|t,t|L')).toEqual(['E', 'tt', 'L']);
   });
+  it('formatLayout writes stages back so that they parse to the same stages', () => {
+    const stagesOf = (text: string) =>
+      parseLayout(str(text)).entries.map((e) => ({
+        layers: [...e.text].filter((c) => c === 't').length,
+        hasEmbedding: e.text.includes('E'),
+        hasOutput: e.text.includes('L'),
+      }));
+    for (const text of ['E|(t|)*22L', 'Et*2|t*3|t*3|t*3|t*3|t*3|t*3|t*2||||||||L', 'Et*7|t*9|t*9|t*7L', 'Et|t|t|tL', 'EtL', 'E||tL']) {
+      const back = formatLayout(stagesOf(text));
+      expect(stagesOf(back), `${text} → ${back}`).toEqual(stagesOf(text));
+    }
+    expect(formatLayout(stagesOf('E|(t|)*22L'))).toBe('E|(t|)*22,L');
+  });
+
   it('points at the offending character', () => {
     for (const [text, at] of [
       ['Et*8|tT', 6],
@@ -172,7 +186,7 @@ describe('the rest of the pipeline follows the layout', () => {
   it('exports: Megatron writes the layout back, torchtitan cuts at every virtual stage, DeepSpeed refuses uneven stages', () => {
     const r = one(zb('schedule = interleaved  layout = "Et*2|t*3|t*3|t*3|t*3|t*3|t*3|t*2|(|)*7,L"'.replace('(|)*7,', '|||||||')));
     const meg = exportPlan('megatron', r.plan);
-    expect(meg.files[0]!.text).toContain("--pipeline-model-parallel-layout 'Et*2|t*3|t*3|t*3|t*3|t*3|t*3|t*2||||||||L'");
+    expect(meg.files[0]!.text).toContain("--pipeline-model-parallel-layout 'Et*2|(t*3|)*6,t*2|(|)*7,L'");
     expect(meg.files[0]!.text).not.toContain('--num-virtual-stages-per-pipeline-rank');
     // torchtitan cannot cut an empty stage at a module name.
     expect(exportPlan('torchtitan', r.plan).diagnostics.map((d) => d.code)).toContain('PP8002');
