@@ -210,6 +210,8 @@ export const PLAN_KNOBS = [
   'workspace = 0 B',
   'workspace = 8 GiB',
   'stages = [0..0, 1..1]',
+  'layout = "Et|tL"',
+  'schedule = interleaved  layout = "Et|t|t|tL"',
   'mode = train',
   'mode = serve',
   'actions = ["0F0 0B0", "0F0 0B0"]',
