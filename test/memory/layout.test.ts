@@ -27,6 +27,9 @@ const HEAD = `model gpt_1_5b {
 model llama3_8b {
   arch = llama  layers = 32  hidden = 4096  heads = 32  kv_heads = 8  ffn = 14336  vocab = 128256  max_seq = 8192
 }
+model tiny22 {
+  arch = llama  layers = 22  hidden = 2048  heads = 32  kv_heads = 4  ffn = 5632  vocab = 32000  max_seq = 2048
+}
 cluster a100x8 {
   gpu = A100_80GB  gpus = 8
 }
@@ -207,6 +210,34 @@ describe('the rest of the pipeline follows the layout', () => {
     expect(toml).toContain(`pipeline_parallel_split_points = [${points.join(', ')}]`);
     const ds = exportPlan('deepspeed', one(zb('layout = "Et*2|t*3|t*3|t*3|t*3|t*3|t*3|t*2L"')).plan);
     expect(ds.diagnostics.find((d) => d.code === 'PP8002')?.message).toContain('uneven stages');
+  });
+
+  it("torchtitan: layers_per_stage only where its own split (embedding and output one layer each) is the plan's", () => {
+    const toml = (keys: string) =>
+      exportPlan(
+        'torchtitan',
+        one(`plan p {
+  model = tiny22  cluster = a100x8  mode = train  pipeline = 4  schedule = interleaved  ${keys}
+  batch { global = 16  micro = 1  seq = 2048 }
+}
+`).plan,
+      ).files.find((f) => f.name.endsWith('.toml'))!.text;
+    // generate_split_points: (22 + 2) / 8 = 3 per virtual stage, the first and last one short.
+    expect(toml('layout = "Et*2|(t*3|)*6,t*2L"')).toContain('pipeline_parallel_layers_per_stage = 3');
+    // Equal chunks (virtual = 2, 32 layers) are not torchtitan's split: 32 / 8 = 4 per stage would make it
+    // assert (32 + 2) % 4 == 0; every cut is written instead.
+    const even = exportPlan(
+      'torchtitan',
+      one(`plan p {
+  model = llama3_8b  cluster = a100x8  mode = train  pipeline = 4  schedule = interleaved  virtual = 2
+  batch { global = 16  micro = 1  seq = 2048 }
+}
+`).plan,
+    ).files.find((f) => f.name.endsWith('.toml'))!.text;
+    expect(even).toContain(
+      'pipeline_parallel_split_points = ["layers.4", "layers.8", "layers.12", "layers.16", "layers.20", "layers.24", "layers.28"]',
+    );
+    expect(even).not.toContain('layers_per_stage');
   });
 
   it('fmt keeps the layout, and a pinned plan writes it back so it checks to the same plan', () => {
