@@ -6,9 +6,13 @@
 import type { PublishedRow } from '../types.js';
 
 const source =
-  "Qi et al., Zero Bubble Pipeline Parallelism, ICLR 2024 (arXiv 2401.10241), Table 4 'Memory (GB)', models from Table 3; paper.pdf in sail-sg/zero-bubble-pipeline-parallelism @3a91d0c8. Peak per GPU, the most loaded rank; the repo's Megatron report_memory (megatron/utils.py @3a91d0c8) divides by 1024², so GB is read as GiB";
+  "Qi et al., Zero Bubble Pipeline Parallelism, ICLR 2024 (arXiv 2401.10241), Table 4 'Memory (GB)', models from Table 3; paper.pdf in " +
+  'sail-sg/zero-bubble-pipeline-parallelism @3a91d0c8. Peak per GPU, the most loaded rank. GB read as GiB: the training log of that ' +
+  "repo's Megatron prints max_memory_allocated in MiB (report_memory, megatron/utils.py @3a91d0c8, called from training.py's " +
+  'training_log); its zero-bubble scheduler alone uses decimal MB (zb_schedules.py, for its memory limit). Read as 10^9 B the ' +
+  'estimates would be 0.98-1.03 of the figures instead of 0.91-0.96';
 const note =
-  "The runs are Megatron-LM (the paper's §5.1) launched by examples/pretrain_zero_bubble.sh @3a91d0c8: --fp16 (fp16 weights and gradients, fp32 master and Adam states: 16 B/param), no distributed optimizer (data = 1), dropout on and no flash attention (standard attention keeps the 5as² scores). Table 3 gives no vocabulary: 32000 (the sample dataset's SentencePiece tokenizer) reproduces the stated parameter counts (6.18B, 14.65B, 28.30B). Interleaved: 'each transformer layer serves as a chunk' with the first and last rank one layer short, so those ranks hold an empty virtual stage (E alone, L alone). Memory is the same for every microbatch count in Table 4; the fewest is used.";
+  "The runs are Megatron-LM (the paper's §5.1) launched by examples/pretrain_zero_bubble.sh @3a91d0c8: --fp16 without --accumulate-allreduce-grads-in-fp32 (fp16 weights and gradients, fp32 master and Adam states: 16 B/param), no distributed optimizer (data = 1), no --use-flash-attn and dropout on (standard attention keeps the 5as² scores). Table 3 gives no vocabulary: 32000 reproduces the stated parameter counts (6.18B, 14.65B, 28.30B); the repo's sample tokenizer was not read. Interleaved: 'each transformer layer serves as a chunk' with the first and last rank one layer short, so those ranks hold an empty virtual stage (E alone, L alone). Memory is the same for every microbatch count in Table 4; the fewest is used.";
 
 export const rows: PublishedRow[] = [
   {
