@@ -264,7 +264,13 @@ const scheduleCache = new WeakMap<TrainPlan, ReturnType<typeof scheduleFor>>();
  */
 function layoutPeak(plan: TrainPlan, stage: Stage, perLayer: number, perEmbed: number): LayoutPeak {
   let table = scheduleCache.get(plan);
-  if (!table) scheduleCache.set(plan, (table = scheduleFor(plan)));
+  if (!table) {
+    // Megatron's interleaved order is defined for microbatches in multiples of p (the checker's PP3018); a
+    // variant plan built without the checker (a fit probe) is walked with m rounded up, never a lower peak.
+    const p = plan.mesh.pipeline;
+    const m = plan.schedule === 'interleaved' ? Math.ceil(plan.microbatches / p) * p : plan.microbatches;
+    scheduleCache.set(plan, (table = scheduleFor({ ...plan, microbatches: m })));
+  }
   const chunks = new Map(stage.chunks!.map((c) => [c.index, c]));
   const weight = (v: number): number => {
     const c = chunks.get(v);

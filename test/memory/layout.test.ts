@@ -156,6 +156,19 @@ describe("every rank's peak under a layout", () => {
   });
 });
 
+describe('a layout plan that does not fit', () => {
+  it('is sized and helped without an exception: fit probes keep interleaved microbatches a multiple of p', () => {
+    // Fuzz seed 3205: a huge vocabulary; the fit help probed micro = 4 (36 microbatches, not a multiple of 8).
+    const path = '/t/big.plan';
+    const text = HEAD.replace('vocab = 32000  max_seq = 2048  dtype = fp16', 'vocab = 3202000  max_seq = 2048  dtype = fp16');
+    const a = analyze([path], { host: memoryHost(new Map([[path, text + zb('schedule = interleaved  layout = "E|(t|)*22L"')]])) });
+    const misfit = a.diagnostics.find((d) => d.code === 'PP4001');
+    expect(misfit).toBeDefined();
+    const micro = /micro = (\d+)/.exec(misfit!.help ?? '');
+    if (micro) expect((144 / Number(micro[1])) % 8).toBe(0);
+  });
+});
+
 describe('the rest of the pipeline follows the layout', () => {
   it('lowers each virtual stage to its own layers (empty ones too) and simulates without deadlock', () => {
     const r = one(zb('schedule = interleaved  layout = "E|(t|)*22L"'));
