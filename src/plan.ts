@@ -41,6 +41,24 @@ export interface Stage {
   hasEmbedding: boolean;
   /** The final norm and output layer live on the last stage. */
   hasOutput: boolean;
+  /**
+   * With a `layout`: this rank's virtual stages (model chunks) in order, each with its own
+   * layer count (0 for an empty stage). `firstLayer`/`layers` above are then the first chunk's
+   * first layer and the rank's total. Absent: the chunks are equal (layers / virtual each).
+   */
+  chunks?: VirtualStage[];
+}
+
+/** One virtual pipeline stage of a `layout` (Megatron's --pipeline-model-parallel-layout). */
+export interface VirtualStage {
+  /** Position in the layout (layer order): virtual stage `index` runs on rank index % pipeline. */
+  index: number;
+  rank: number;
+  firstLayer: number;
+  /** Transformer layers (0: an empty stage, or one that holds only the embedding or loss). */
+  layers: number;
+  hasEmbedding: boolean;
+  hasOutput: boolean;
 }
 
 export interface ServeBatch {

@@ -15,6 +15,7 @@ import type { Span } from '../source.js';
 import { checkServeBatch, checkTrainBatch } from './batch.js';
 import { spanOf, type PlanContext } from './context.js';
 import { checkMeshSize } from './data.js';
+import { checkLayout } from './layout.js';
 import { checkSchedule, checkStages } from './pipeline.js';
 import { checkAmp, checkBf16, checkEngineDtypes, checkNoEffect, checkRecompute } from './precision.js';
 import { checkExperts, defaultExpertTensor } from './expert.js';
@@ -54,7 +55,8 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
   const ctx: PlanContext = { decl, mode, fields, batch, model, cluster, mesh, out };
 
   const tensorOk = checkTensor(ctx);
-  const stages = checkStages(ctx);
+  const layout = ctx.fields.has('layout') ? checkLayout(ctx) : undefined;
+  const stages = ctx.fields.has('layout') ? layout?.stages : checkStages(ctx);
   const meshOk = checkMeshSize(ctx);
   const experts = checkExperts(ctx);
   checkNoEffect(ctx);
@@ -103,7 +105,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
   }
 
   const tb = checkTrainBatch(ctx);
-  const sched = checkSchedule(ctx, tb?.microbatches);
+  const sched = checkSchedule(ctx, tb?.microbatches, layout);
   const recipe =
     fields.value<Precision>('precision') ?? (isPrecision(model.dtype) ? model.dtype : fields.valueOrDefault<Precision>('precision'));
   // amp_bf16 / amp_fp16: the compute dtype is the 16-bit one; the parameters stay fp32 (plan.amp).

@@ -57,6 +57,9 @@ export const CODES = {
   PP2023: { severity: 'error', title: 'config-field-missing', message: "the config has no field '{field}' (for '{key}')" },
   PP2024: { severity: 'note', title: 'config-overridden', message: "'{key}' = {value} overrides the config's {field} = {configValue}" },
   PP2025: { severity: 'error', title: 'unsupported-value', message: '{key} = {value} is not supported yet' },
+  // Pipeline layouts (src/check/layout.ts).
+  PP2043: { severity: 'error', title: 'layout-syntax', message: 'layout: {detail}' },
+  PP2044: { severity: 'error', title: 'layout-unsupported', message: 'layout: {what} is not supported yet' },
 
   // 3xxx: parallelism and batch arithmetic
   PP3001: { severity: 'error', title: 'heads-not-divisible', message: 'heads = {heads} is not divisible by tensor = {tensor}' },
@@ -155,6 +158,16 @@ export const CODES = {
     message: "grad_dtype = {gradDtype} with precision = {precision}: autocast keeps gradients in the fp32 parameters' dtype",
   },
   PP3041: { severity: 'error', title: 'selective-op-layer', message: 'recompute = selective_op is not modelled for {what}' },
+  // Pipeline layouts (src/check/layout.ts).
+  PP3065: {
+    severity: 'error',
+    title: 'layout-stage-count',
+    message: 'the layout has {count} stages, not a multiple of pipeline = {pipeline}',
+  },
+  PP3066: { severity: 'error', title: 'layout-layers', message: "the layout places {count} layers, and model '{model}' has {layers}" },
+  PP3067: { severity: 'error', title: 'layout-ends', message: 'layout: {detail}' },
+  PP3068: { severity: 'error', title: 'layout-virtual', message: '{detail}' },
+  PP3069: { severity: 'error', title: 'layout-empty-rank', message: 'pipeline rank {rank} holds no layer in the layout' },
 
   // 4xxx: memory fit
   PP4001: { severity: 'error', title: 'does-not-fit', message: "plan '{plan}' does not fit: {worst}" },

@@ -98,7 +98,7 @@ function pipelineChecks(plan: TrainPlan, f: Findings): void {
     );
   if (!stageSizes(plan).even)
     f.notExpressible(
-      'stages',
+      plan.stages[0]?.chunks ? 'layout' : 'stages',
       'uneven stages',
       "PipelineModule partitions by method ('uniform', 'parameters', 'type:…'), not by a list of layer counts",
       'use stages of equal size, or export --to megatron or torchtitan',

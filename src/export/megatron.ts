@@ -3,6 +3,7 @@
  * recompute, precision, optimizer sharding) and a torchrun command per node. Mapping and its
  * reasons: docs/export.md.
  */
+import { formatLayout } from '../check/layout.js';
 import { DEFAULT_NORM_EPS, DEFAULT_ROPE_THETA, type AttentionSpec, type MlaAttention, type MoeMlp } from '../model.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { meshText, partialNodeWhy, placement, stageSizes } from './cluster.js';
@@ -331,6 +332,8 @@ function scheduleArgs(plan: TrainPlan, f: Findings): Args {
   if (plan.mesh.pipeline === 1) return [];
   switch (plan.schedule) {
     case 'interleaved':
+      // A layout sets the virtual stages itself (Megatron derives the VPP size from its length).
+      if (plan.stages.some((s) => s.chunks)) return layoutArgs(plan);
       return [['--num-virtual-stages-per-pipeline-rank', String(plan.virtual)]];
     case 'table':
       f.notExpressible(
@@ -355,6 +358,13 @@ function scheduleArgs(plan: TrainPlan, f: Findings): Args {
 
 /** Uneven stages as a layout string: `E` embedding, `t` a layer, `L` the loss, `|` between stages. */
 function layoutArgs(plan: TrainPlan): Args {
+  // The plan's own layout, written back in Megatron's notation (pipeline_parallel_layer_layout.py).
+  const chunks = plan.stages.flatMap((s) => s.chunks ?? []).sort((a, b) => a.index - b.index);
+  if (chunks.length > 0) {
+    const even = chunks.every((c) => c.layers === chunks[0]!.layers);
+    if (!even || plan.virtual === 1) return [['--pipeline-model-parallel-layout', `'${formatLayout(chunks)}'`]];
+    return plan.virtual > 1 ? [['--num-virtual-stages-per-pipeline-rank', String(plan.virtual)]] : [];
+  }
   const { sizes, even } = stageSizes(plan);
   if (even) return [];
   const stages = sizes.map((n, i) => `${i === 0 ? 'E' : ''}t*${n}${i === sizes.length - 1 ? 'L' : ''}`);

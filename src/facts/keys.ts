@@ -594,6 +594,13 @@ export const KEY_TABLE = {
       doc: 'Explicit inclusive layer ranges, one per pipeline stage, covering every layer once.',
       example: '[0..15, 16..31]',
     },
+    layout: {
+      type: { kind: 'string' },
+      modes: ['train'],
+      doc: "Megatron-LM's --pipeline-model-parallel-layout, verbatim: one `|`-separated entry per virtual stage (E embedding, t a layer, L the loss; `t*3`, `(tt|)*4`); pipeline × virtual entries, uneven or empty ones allowed.",
+      example: '"Et*3|t*4|t*4|t*3L"',
+      aliases: ['pipeline_model_parallel_layout', 'pipeline_layout'],
+    },
     batch: {
       type: { kind: 'block', block: 'batch' },
       required: true,
