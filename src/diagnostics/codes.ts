@@ -149,6 +149,17 @@ export const CODES = {
   PP3029: { severity: 'error', title: 'expert-fp16', message: 'expert = {expert} cannot train in fp16' },
   PP3035: { severity: 'error', title: 'expert-width-not-divisible', message: '{key} = {width} is not divisible by {axis} = {degree}' },
   PP3036: { severity: 'error', title: 'engine-model', message: "the webgpu engine cannot run model '{model}': {what}" },
+  PP3060: {
+    severity: 'error',
+    title: 'quantized-training',
+    message: "model '{model}' has {method}-quantized weights, which training cannot update",
+  },
+  PP3061: { severity: 'error', title: 'adapter-target', message: "adapter target '{target}' is not a linear of model '{model}'{detail}" },
+  PP3062: {
+    severity: 'warning',
+    title: 'adapter-rank',
+    message: 'rank = {rank} is not below {module} {dims}: that adapter is not low-rank',
+  },
 
   // 4xxx: memory fit
   PP4001: { severity: 'error', title: 'does-not-fit', message: "plan '{plan}' does not fit: {worst}" },

@@ -14,6 +14,7 @@ import { gatedMlp, qkHeadDim, sameLayer, type MoeMlp } from '../model.js';
 import { peakInFlight } from '../schedules/bubble.js';
 import type { ScheduleTable } from '../schedules/types.js';
 import type { CheckedPlan, LayerRankFacts, ServePlan, Stage, TrainPlan } from '../plan.js';
+import { layerAdapterActivationBytes } from './adapter.js';
 import { stageRuns } from './params.js';
 import { webgpuLayout } from './webgpu.js';
 import { bytesText, num } from '../format.js';
@@ -78,7 +79,7 @@ export function trainLayerActivationBytes(plan: TrainPlan, f: LayerRankFacts = p
   const keys = att.kind === 'gqa' && att.window !== undefined ? Math.min(s, att.window) : s;
   if (keepsScores(plan)) bytes += (5 * a * s * keys * b) / t;
   const moe = moeRoutedBytes(plan, f);
-  return (bytes + moe.routed) * scale + moe.logits;
+  return (bytes + moe.routed) * scale + moe.logits + layerAdapterActivationBytes(plan, f.layer);
 }
 
 /**
@@ -117,7 +118,9 @@ function layerFormula(plan: TrainPlan, f: LayerRankFacts = plan.derived.layers[0
   const scores = keepsScores(plan) ? ' + 5as²b/t' : '';
   const moe = m.kind === 'moe' ? ` + 2R(2h + ${gated ? 3 : 2}f_e/et) + 4sbE, R = ${num(moeTokens(plan, m).R)}` : '';
   const mla = f.layer.attention.kind === 'mla' ? ' (MLA attention terms)' : '';
-  return `${formula}${scores}${moe}${mla}, ${cText}`;
+  const a = plan.adapter;
+  const lora = a ? ` + LoRA ${num(layerAdapterActivationBytes(plan, f.layer))} B (sb·r per adapter${a.dropout > 0 ? ' + dropout copy and mask sb·d_in·(B + 1)' : ''})` : '';
+  return `${formula}${scores}${moe}${mla}${lora}, ${cText}`;
 }
 
 /**

@@ -18,11 +18,11 @@ export function optimizerBytesPerParam(plan: TrainPlan): { bytes: number; parts:
   return { bytes: master + 8, parts: `${plan.optimizer}: ${m}m 4 + v 4` };
 }
 
-export function optimizer(plan: CheckedPlan, params: number, routed = 0): Part {
+export function optimizer(plan: CheckedPlan, params: number, routed = 0, what = ''): Part {
   if (plan.mode === 'serve') return { bytes: 0, why: 'optimizer: 0 (serving keeps no optimizer states)' };
   const { bytes: per, parts } = optimizerBytesPerParam(plan);
   if (plan.zero >= 1 && (plan.mesh.data > 1 || (routed > 0 && plan.experts.data > 1)))
-    return zeroPart(plan, 'optimizer', params, routed, per, parts, plan.zero);
+    return zeroPart(plan, what ? `optimizer (${what.trim()}s)` : 'optimizer', params, routed, per, parts, plan.zero);
   const bytes = params * per;
-  return part(bytes, () => `optimizer: ${num(params)} params × ${per} B (${parts}) = ${bytesText(bytes)}`);
+  return part(bytes, () => `optimizer: ${num(params)} ${what}params × ${per} B (${parts}) = ${bytesText(bytes)}`);
 }
