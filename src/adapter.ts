@@ -52,7 +52,8 @@ export function layerModules(model: { arch: Arch; hidden: number }, layer: Layer
     return [mod('q_proj', h, q), mod('k_proj', h, kv), mod('v_proj', h, kv), mod('o_proj', q, h), ...mlps];
   }
   const qk = a.qkNopeHeadDim + a.qkRopeHeadDim;
-  const q = a.qLoraRank > 0 ? [mod('q_a_proj', h, a.qLoraRank), mod('q_b_proj', a.qLoraRank, a.heads * qk)] : [mod('q_proj', h, a.heads * qk)];
+  const q =
+    a.qLoraRank > 0 ? [mod('q_a_proj', h, a.qLoraRank), mod('q_b_proj', a.qLoraRank, a.heads * qk)] : [mod('q_proj', h, a.heads * qk)];
   return [
     ...q,
     mod('kv_a_proj_with_mqa', h, a.kvLoraRank + a.qkRopeHeadDim),

@@ -119,7 +119,9 @@ function layerFormula(plan: TrainPlan, f: LayerRankFacts = plan.derived.layers[0
   const moe = m.kind === 'moe' ? ` + 2R(2h + ${gated ? 3 : 2}f_e/et) + 4sbE, R = ${num(moeTokens(plan, m).R)}` : '';
   const mla = f.layer.attention.kind === 'mla' ? ' (MLA attention terms)' : '';
   const a = plan.adapter;
-  const lora = a ? ` + LoRA ${num(layerAdapterActivationBytes(plan, f.layer))} B (sb·r per adapter${a.dropout > 0 ? ' + dropout copy and mask sb·d_in·(B + 1)' : ''})` : '';
+  const lora = a
+    ? ` + LoRA ${num(layerAdapterActivationBytes(plan, f.layer))} B (sb·r per adapter${a.dropout > 0 ? ' + dropout copy and mask sb·d_in·(B + 1)' : ''})`
+    : '';
   return `${formula}${scores}${moe}${mla}${lora}, ${cText}`;
 }
 

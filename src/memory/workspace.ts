@@ -19,9 +19,14 @@ export function workspace(plan: CheckedPlan, largestModuleParams: number, stage?
   if (plan.mode === 'train' && plan.adapter && q && stage) {
     // bitsandbytes' MatMul4Bit (autograd/_functions.py) dequantizes each 4-bit weight to a 16-bit
     // copy for its matmul, forward and backward, one linear at a time: the largest one's.
-    const largest = Math.max(0, ...layerRuns(plan.model, stage.firstLayer, stage.firstLayer + stage.layers - 1).flatMap((r) =>
-      rankLinears(plan, r.layer).filter((l) => quantizes(q, l)).map((l) => l.in * l.out),
-    ));
+    const largest = Math.max(
+      0,
+      ...layerRuns(plan.model, stage.firstLayer, stage.firstLayer + stage.layers - 1).flatMap((r) =>
+        rankLinears(plan, r.layer)
+          .filter((l) => quantizes(q, l))
+          .map((l) => l.in * l.out),
+      ),
+    );
     const per = bytesPerElement(plan.precision);
     const bytes = base + per * largest;
     return part(
