@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { adapterParams, deviceFootprint, layerAdapterActivationBytes, nf4Bytes, modelAdapterParams } from '../../src/memory/index.js';
 import { countParams } from '../../src/memory/params.js';
 import { trainMicrobatchFlops } from '../../src/cost/flops.js';
@@ -20,10 +20,20 @@ const PYTHON = '/usr/bin/python3';
 const hasTorch = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
 if (!hasTorch) console.warn(`skipping the LoRA torch oracle: ${PYTHON} cannot import torch (Debian: apt-get install python3-torch)`);
 
-function oracle(input: object): { trainable: number; saved?: number[] } {
-  const r = spawnSync(PYTHON, ['test/memory/lora_oracle.py'], { input: JSON.stringify(input), encoding: 'utf8' });
+type Case = Record<string, unknown>;
+type Answer = { trainable: number; saved?: number[] };
+
+/** Every case asked of the oracle, answered in one process (importing torch takes seconds). */
+const answers = new Map<string, Answer>();
+function oracleAll(cases: Case[]): void {
+  const r = spawnSync(PYTHON, ['test/memory/lora_oracle.py'], { input: JSON.stringify(cases), encoding: 'utf8' });
   if (r.status !== 0) throw new Error(r.stderr);
-  return JSON.parse(r.stdout) as { trainable: number; saved?: number[] };
+  (JSON.parse(r.stdout) as Answer[]).forEach((a, i) => answers.set(JSON.stringify(cases[i]), a));
+}
+function oracle(c: Case): Answer {
+  const a = answers.get(JSON.stringify(c));
+  if (!a) throw new Error(`oracle case not asked: ${JSON.stringify(c)}`);
+  return a;
 }
 
 /** The one plan of `text`, checked. */
@@ -48,6 +58,33 @@ const lora = (model: string, adapter: string, extra = '', batch = 'global = 4  m
     `${MODELS}\nplan p {\n  model = ${model}  cluster = ${extra.includes('tensor') || extra.includes('data') ? 'four' : 'one'}  mode = train  ${extra}\n  adapter { ${adapter} }\n  batch { ${batch} }\n}\n`,
   );
 
+const paramCase = (model: string, targets: string[], rank: number): Case => {
+  const gpt2 = model === 'small_gpt2';
+  return {
+    arch: gpt2 ? 'gpt2' : 'llama',
+    layers: 2,
+    hidden: 64,
+    heads: 4,
+    kv_heads: gpt2 ? 4 : 2,
+    ffn: gpt2 ? 256 : 96,
+    vocab: 100,
+    targets,
+    rank,
+  };
+};
+const savedCase = (dropout: number): Case => ({
+  arch: 'llama',
+  layers: 1,
+  hidden: 64,
+  heads: 4,
+  kv_heads: 2,
+  ffn: 96,
+  vocab: 100,
+  targets: ['v_proj'],
+  rank: 8,
+  saved: { din: 64, dout: 32, tokens: 10, dropout },
+});
+
 describe.skipIf(!hasTorch)('adapter parameters against torch', () => {
   const cases: [string, string, string[], number][] = [
     ['small', 'PEFT default (q_proj, v_proj)', ['q_proj', 'v_proj'], 8],
@@ -56,24 +93,14 @@ describe.skipIf(!hasTorch)('adapter parameters against torch', () => {
     ['small_gpt2', 'gpt2 c_attn + c_proj (both c_proj modules)', ['c_attn', 'c_proj'], 8],
     ['small_gpt2', 'gpt2 all-linear', ['all-linear'], 2],
   ];
+  beforeAll(() => oracleAll([...cases.map(([m, , t, r]) => paramCase(m, t, r)), savedCase(0), savedCase(0.1)]));
   for (const [model, what, targets, rank] of cases)
     it(`${model}: ${what}, rank ${rank}`, () => {
       const text = what.startsWith('PEFT default')
         ? `rank = ${rank}`
         : `rank = ${rank}  targets = [${targets.map((t) => `"${t}"`).join(', ')}]`;
       const p = lora(model, text);
-      const gpt2 = model === 'small_gpt2';
-      const want = oracle({
-        arch: gpt2 ? 'gpt2' : 'llama',
-        layers: 2,
-        hidden: 64,
-        heads: 4,
-        kv_heads: gpt2 ? 4 : 2,
-        ffn: gpt2 ? 256 : 96,
-        vocab: 100,
-        targets,
-        rank,
-      }).trainable;
+      const want = oracle(paramCase(model, targets, rank)).trainable;
       expect(modelAdapterParams(p)).toBe(want);
       expect(adapterParams(p, p.stages[0]!)).toBe(want);
     });
@@ -82,18 +109,7 @@ describe.skipIf(!hasTorch)('adapter parameters against torch', () => {
     // One adapted v_proj (64 → 32 under kv_heads = 2) of one layer, T = seq × micro = 10 × 1 tokens.
     for (const dropout of [0, 0.1]) {
       const p = lora('small', `rank = 8  targets = ["v_proj"]  dropout = ${dropout}`, '', 'global = 2  micro = 1  seq = 10');
-      const saved = oracle({
-        arch: 'llama',
-        layers: 1,
-        hidden: 64,
-        heads: 4,
-        kv_heads: 2,
-        ffn: 96,
-        vocab: 100,
-        targets: ['v_proj'],
-        rank: 8,
-        saved: { din: 64, dout: 32, tokens: 10, dropout },
-      }).saved!;
+      const saved = oracle(savedCase(dropout)).saved!;
       // Element counts from torch; bytes as parplan counts them: fp32 activations, CUDA's one-byte dropout mask.
       expect(saved).toEqual(dropout > 0 ? [80, 640, 640] : [80]);
       const [aOut, ...drop] = saved;

@@ -8,7 +8,7 @@ wraps each module PEFT's target matching reaches (name == target or endswith "."
 reports the trainable parameter count. Then it runs one adapted Linear (frozen base + branch,
 with and without dropout) under torch.autograd.graph.saved_tensors_hooks and reports the bytes
 the branch saves beyond the frozen base alone (distinct storages).
-Input: JSON on stdin. Output: JSON on stdout.
+Input: a JSON list of cases on stdin. Output: a JSON list of answers on stdout.
 """
 import json
 import sys
@@ -94,9 +94,13 @@ def saved_bytes(din, dout, r, tokens, dropout):
     return sorted(n for k, n in all_seen.items() if k not in base_seen and k != x.data_ptr() and k not in params)
 
 
-c = json.load(sys.stdin)
-out = {"trainable": build(c)}
-if "saved" in c:
-    s = c["saved"]
-    out["saved"] = saved_bytes(s["din"], s["dout"], c["rank"], s["tokens"], s["dropout"])
-print(json.dumps(out))
+def one(c):
+    out = {"trainable": build(c)}
+    if "saved" in c:
+        s = c["saved"]
+        out["saved"] = saved_bytes(s["din"], s["dout"], c["rank"], s["tokens"], s["dropout"])
+    return out
+
+
+# A list of cases in, a list of answers out (one process: importing torch takes seconds).
+print(json.dumps([one(c) for c in json.load(sys.stdin)]))
