@@ -196,6 +196,20 @@ export interface TrainPlan extends PlanBase {
   gradDtype: FloatDtype;
   /** MoE: each expert takes at most capacity_factor × its even share of tokens, padded to it; absent: dropless. */
   capacityFactor?: number;
+  /** LoRA: only adapters train; absent: every parameter trains. */
+  adapter?: Adapter;
+}
+
+/** LoRA fine-tuning (`adapter { }`): the base frozen in its dtype or quantization, adapters on the target modules trained. */
+export interface Adapter {
+  /** Rank r: a target d_in → d_out gains r·(d_in + d_out) trainable parameters. */
+  rank: number;
+  /** Scale numerator (alpha / rank); no effect on memory or time. */
+  alpha: number;
+  /** Dropout on the adapter input (0: none, PEFT's Identity). */
+  dropout: number;
+  /** PEFT target names (or "all-linear"), as written or the family default; src/adapter.ts resolves them per layer. */
+  targets: readonly string[];
 }
 
 export type CheckedPlan = ServePlan | TrainPlan;

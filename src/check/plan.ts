@@ -12,6 +12,7 @@ import { KEY_TABLE, MODES, PRECISIONS, type Mode } from '../facts/keys.js';
 import { describeLayer, layerRuns, sameShape, type MoeMlp } from '../model.js';
 import type { CheckedPlan, ClusterSpec, Mesh, ModelSpec, ServePlan, TrainPlan } from '../plan.js';
 import type { Span } from '../source.js';
+import { checkAdapter } from './adapter.js';
 import { checkServeBatch, checkTrainBatch } from './batch.js';
 import { spanOf, type PlanContext } from './context.js';
 import { checkMeshSize } from './data.js';
@@ -45,6 +46,16 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
           out,
         })
       : undefined;
+  const adapterField = fields.get<BlockValue>('adapter');
+  const adapterBlock =
+    adapterField && mode
+      ? readBlock(adapterField.value, 'adapter', {
+          where: `the adapter block of plan '${decl.name}'`,
+          mode,
+          anchor: adapterField.entry.keySpan,
+          out,
+        })
+      : undefined;
   if (!mode || !model || !cluster || fields.value<Mode>('mode') === undefined) return undefined;
 
   const mesh: Mesh = {
@@ -63,6 +74,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
   const spans: Record<string, Span> = {};
   for (const [k, f] of fields.map) spans[k] = f.span;
   if (batch) for (const [k, f] of batch.map) spans[`batch.${k}`] = f.span;
+  if (adapterBlock) for (const [k, f] of adapterBlock.map) spans[`adapter.${k}`] = f.span;
   const expertMesh = experts ?? { tensor: mesh.tensor, expert: 1, data: mesh.data };
   const base = {
     name: decl.name,
@@ -104,6 +116,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     return plan;
   }
 
+  const adapter = checkAdapter(ctx, adapterBlock);
   const tb = checkTrainBatch(ctx);
   const sched = checkSchedule(ctx, tb?.microbatches, layout);
   const recipe =
@@ -117,7 +130,18 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     { key: 'grad_dtype', what: 'grad_dtype', dtype: gradDtype },
   ]);
   const recipeOk = checkAmp(ctx, amp, recipe) && checkRecompute(ctx);
-  if (!tb || !sched || !stages || !tensorOk || !meshOk || !experts || !precisionOk || !recipeOk || hasErrors(out.slice(before)))
+  if (
+    !tb ||
+    !sched ||
+    !stages ||
+    !tensorOk ||
+    !meshOk ||
+    !experts ||
+    !precisionOk ||
+    !recipeOk ||
+    adapter === false ||
+    hasErrors(out.slice(before))
+  )
     return undefined;
   const plan: TrainPlan = {
     ...base,
@@ -138,6 +162,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     optimizer: fields.valueOrDefault<TrainPlan['optimizer']>('optimizer'),
     gradDtype,
     ...(fields.has('capacity_factor') ? { capacityFactor: fields.value<number>('capacity_factor')! } : {}),
+    ...(adapter ? { adapter } : {}),
   };
   return plan;
 }

@@ -8,7 +8,9 @@
  * not modelled. See docs/cost.md.
  */
 import { bytesPerElement } from '../facts/dtypes.js';
+import { adapterParams } from '../memory/adapter.js';
 import { deviceParams } from '../memory/params.js';
+import { deviceWeightBytes } from '../memory/weights.js';
 import { deviceCount, strides } from '../mesh.js';
 import type { MemoryPlan } from '../memory/types.js';
 import type { Stage, TrainPlan } from '../plan.js';
@@ -105,8 +107,11 @@ export function dataTraffic(plan: TrainPlan, stage: Stage, params: number): { pe
   const d = plan.mesh.data;
   if (d === 1) return { perMicrobatch, perStep };
   const link = linkOf(plan, dataGroupCrossesNodes(plan, stage.index));
-  const G = params * bytesPerElement(plan.gradDtype);
-  const W = params * bytesPerElement(plan.precision);
+  // LoRA: only the adapters' gradients sync and their weights step; ZeRO-3 still gathers the frozen base as stored.
+  const synced = plan.adapter ? adapterParams(plan, stage) : params;
+  const G = synced * bytesPerElement(plan.gradDtype);
+  const W = synced * bytesPerElement(plan.precision);
+  const gathered = plan.adapter ? W + deviceWeightBytes(plan, stage, deviceParams(plan, stage)).bytes : W;
   switch (plan.zero) {
     case 0:
       perStep.add('data', link, allReduceBytes(G, d), 1);
@@ -119,7 +124,7 @@ export function dataTraffic(plan: TrainPlan, stage: Stage, params: number): { pe
       perStep.add('data', link, reduceScatterBytes(W, d), 1);
       break;
     case 3:
-      perMicrobatch.add('data', link, 2 * reduceScatterBytes(W, d) + reduceScatterBytes(G, d), 3 * stage.layers);
+      perMicrobatch.add('data', link, 2 * reduceScatterBytes(gathered, d) + reduceScatterBytes(G, d), 3 * stage.layers);
       break;
   }
   return { perMicrobatch, perStep };
@@ -157,7 +162,7 @@ export function trainStage(plan: TrainPlan, memory: MemoryPlan, stage: Stage, ra
   pipelineTraffic(plan, stage, mb);
   // MoE: dispatch and combine forward and backward (and again when recomputed); expert gradients sync over expert data.
   expertTraffic(plan, stage, plan.batch.seq * plan.batch.micro, bytesPerElement(plan.precision), plan.recompute === 'full' ? 6 : 4, 1, mb);
-  const experts = expertParamsOnDevice(plan, stage);
+  const experts = plan.adapter ? 0 : expertParamsOnDevice(plan, stage);
   const data = dataTraffic(plan, stage, stageParams(plan, memory, stage) - experts);
   expertDataTraffic(plan, stage, experts, data.perStep);
   const critical = sum(mb.seconds(rates), exposed(data.perMicrobatch.seconds(rates), computeMb));

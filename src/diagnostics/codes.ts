@@ -168,6 +168,17 @@ export const CODES = {
   PP3067: { severity: 'error', title: 'layout-ends', message: 'layout: {detail}' },
   PP3068: { severity: 'error', title: 'layout-virtual', message: '{detail}' },
   PP3069: { severity: 'error', title: 'layout-empty-rank', message: 'pipeline rank {rank} holds no layer in the layout' },
+  PP3060: {
+    severity: 'error',
+    title: 'quantized-training',
+    message: "model '{model}' has {method}-quantized weights, which training cannot update",
+  },
+  PP3061: { severity: 'error', title: 'adapter-target', message: "adapter target '{target}' is not a linear of model '{model}'{detail}" },
+  PP3062: {
+    severity: 'warning',
+    title: 'adapter-rank',
+    message: 'rank = {rank} is not below {module} {dims}: that adapter is not low-rank',
+  },
 
   // 4xxx: memory fit
   PP4001: { severity: 'error', title: 'does-not-fit', message: "plan '{plan}' does not fit: {worst}" },

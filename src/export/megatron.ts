@@ -26,6 +26,13 @@ export function exportMegatron(plan: CheckedPlan, opts: ExportOptions = {}): Exp
   }
   const at = placement(plan);
   f.quantizedTraining();
+  if (plan.adapter)
+    f.notExpressible(
+      'adapter',
+      f.adapterKnob(),
+      'pretrain_gpt.py has no LoRA (no adapter arguments at d98e8a64; Megatron-Core models are LoRA-tuned through NeMo or Megatron-Bridge)',
+      "remove the adapter block to plan full training, or run LoRA with Hugging Face PEFT (deepspeed export) or torchtitan's LoRAConverter",
+    );
   if (at === undefined)
     f.notExpressible('data', `data = ${plan.mesh.data}`, partialNodeWhy(plan), 'use every GPU of the nodes the plan runs on');
   const tokenizer = opts.model === undefined ? tokenizerPlaceholder(plan, f) : word(opts.model);

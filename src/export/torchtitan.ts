@@ -33,6 +33,13 @@ export function exportTorchtitan(plan: CheckedPlan, opts: ExportOptions = {}): E
   }
   const at = placement(plan);
   f.quantizedTraining();
+  if (plan.adapter)
+    f.notExpressible(
+      'adapter',
+      f.adapterKnob(),
+      "the TOML job config it is exported to has no LoRA (torchtitan's LoRAConverter, components/lora.py since #3264, is in its later Python config)",
+      'remove the adapter block to plan full training, or configure LoRAConverter by hand in a Python recipe (rank, alpha, target_modules)',
+    );
   if (at === undefined)
     f.notExpressible('data', `data = ${plan.mesh.data}`, partialNodeWhy(plan), 'use every GPU of the nodes the plan runs on');
   const csv = `${plan.name}.schedule.csv`;

@@ -15,6 +15,7 @@ import { peakInFlight, peakWeighted } from '../schedules/bubble.js';
 import { scheduleFor } from '../schedules/index.js';
 import type { ScheduleTable } from '../schedules/types.js';
 import type { CheckedPlan, LayerRankFacts, ServePlan, Stage, TrainPlan } from '../plan.js';
+import { layerAdapterActivationBytes } from './adapter.js';
 import { stageRuns } from './params.js';
 import { webgpuLayout } from './webgpu.js';
 import {
@@ -116,7 +117,7 @@ export function noRecomputeBytes(plan: TrainPlan, f: LayerRankFacts): number {
   const keys = att.kind === 'gqa' && att.window !== undefined ? Math.min(s, att.window) : s;
   if (keepsScores(plan)) bytes += (5 * a * s * keys * b) / t;
   const moe = moeRoutedBytes(plan, f);
-  return (bytes + moe.routed) * scale + moe.logits + lseBytes(plan, f);
+  return (bytes + moe.routed) * scale + moe.logits + lseBytes(plan, f) + layerAdapterActivationBytes(plan, f.layer);
 }
 
 /** Flash attention's saved fp32 log-sum-exp, 4·a·s·b/t, unless recompute = selective checkpoints core attention. */
@@ -211,7 +212,11 @@ function noRecomputeFormula(plan: TrainPlan, f: LayerRankFacts): string {
   const lse = lseBytes(plan, f) > 0 ? ' + 4asb/t (flash LSE)' : '';
   const moe = m.kind === 'moe' ? ` + 2R(2h + ${gated ? 3 : 2}f_e/et) + 4sbE, R = ${num(moeTokens(plan, m).R)}` : '';
   const mla = f.layer.attention.kind === 'mla' ? ' (MLA attention terms)' : '';
-  return `${formula}${scores}${lse}${moe}${mla}, ${cText}`;
+  const ad = plan.adapter;
+  const lora = ad
+    ? ` + LoRA ${num(layerAdapterActivationBytes(plan, f.layer))} B (sb·r per adapter${ad.dropout > 0 ? ' + dropout copy and mask sb·d_in·(B + 1)' : ''})`
+    : '';
+  return `${formula}${scores}${lse}${moe}${mla}${lora}, ${cText}`;
 }
 
 /**

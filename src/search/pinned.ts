@@ -83,6 +83,16 @@ export function pinnedSettings(plan: CheckedPlan): Setting[] {
       word('grad_dtype', plan.gradDtype),
     );
     if (plan.capacityFactor !== undefined) out.push({ key: 'capacity_factor', value: { kind: 'number', value: plan.capacityFactor } });
+    const a = plan.adapter;
+    if (a)
+      out.push(
+        block('adapter', [
+          int('rank', a.rank),
+          { key: 'alpha', value: { kind: 'number', value: a.alpha } },
+          { key: 'targets', value: { kind: 'strings', value: a.targets } },
+          { key: 'dropout', value: { kind: 'number', value: a.dropout } },
+        ]),
+      );
   }
   out.push(word('attention', plan.attention), fractionSetting('reserve', plan.reserve));
   // The webgpu engine counts its own scratch unless the plan sets one: keep that choice.

@@ -17,6 +17,8 @@ export type SettingValue =
   | { kind: 'string'; value: string }
   /** Inclusive layer ranges: `[0..39, 40..79]`. */
   | { kind: 'ranges'; value: readonly (readonly [number, number])[] }
+  /** A list of strings: `["q_proj", "v_proj"]`. */
+  | { kind: 'strings'; value: readonly string[] }
   /** A nested block: `batch { … }`. */
   | { kind: 'block'; value: readonly Setting[] };
 
@@ -55,6 +57,8 @@ function toValue(v: SettingValue, span: Span): Value {
           span,
         })),
       };
+    case 'strings':
+      return { kind: 'list', span, items: v.value.map((value) => ({ kind: 'string' as const, value, span })) };
     case 'block':
       return toBlock(v.value, span);
   }
@@ -82,6 +86,8 @@ function valueText(v: SettingValue, indent: string): string {
       return v.unit === '%' ? `${v.value}%` : `${v.value} ${v.unit}`;
     case 'ranges':
       return `[${v.value.map(([a, b]) => `${a}..${b}`).join(', ')}]`;
+    case 'strings':
+      return `[${v.value.map((t) => JSON.stringify(t)).join(', ')}]`;
     case 'block':
       return `{\n${blockLines(v.value, `${indent}  `).join('\n')}\n${indent}}`;
   }
