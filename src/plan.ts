@@ -25,6 +25,8 @@ export interface ClusterSpec {
   gpusPerNode: number;
   /** Inter-node bandwidth per GPU, GB/s (10^9) per direction: the cluster's `network` key (default 50). */
   networkGBs: number;
+  /** CPU memory per node (the cluster's `host_memory`), bytes; absent when not given (offload plans then skip the host check). */
+  hostMemoryBytes?: number;
 }
 
 export type { Mesh } from './mesh.js';
@@ -162,6 +164,12 @@ export interface TrainPlan extends PlanBase {
   /** Model chunks per stage: 1 unless schedule = interleaved, or a table with `virtual`. */
   virtual: number;
   zero: 0 | 1 | 2 | 3;
+  /** HSDP: the data ranks ZeRO shards over (divides mesh.data; = mesh.data for plain ZeRO/FSDP). */
+  shardGroup: number;
+  /** zero = 3: whether gathered weights are freed after forward (FSDP2 reshard_after_forward). */
+  reshardAfterForward: boolean;
+  /** ZeRO-Offload / ZeRO-Infinity to CPU memory. */
+  offload: 'none' | 'optimizer' | 'optimizer_params';
   recompute: 'none' | 'selective' | 'full';
   precision: FloatDtype;
   optimizer: 'adamw' | 'adam' | 'sgd';

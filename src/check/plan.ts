@@ -18,6 +18,7 @@ import { checkMeshSize } from './data.js';
 import { checkSchedule, checkStages } from './pipeline.js';
 import { checkBf16, checkEngineDtypes, checkNoEffect } from './precision.js';
 import { checkExperts, defaultExpertTensor } from './expert.js';
+import { checkSharding } from './shard.js';
 import { checkTensor, deriveFacts } from './tensor.js';
 import { readBlock } from './values.js';
 
@@ -108,11 +109,13 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     fields.value<TrainPlan['precision']>('precision') ??
     (isPrecision(model.dtype) ? model.dtype : fields.valueOrDefault<TrainPlan['precision']>('precision'));
   const gradDtype = fields.valueOrDefault<TrainPlan['gradDtype']>('grad_dtype');
+  const sharding = checkSharding(ctx, fields.valueOrDefault<number>('expert'));
   const precisionOk = checkBf16(ctx, [
     { key: fields.has('precision') ? 'precision' : 'model.dtype', what: 'precision', dtype: precision },
     { key: 'grad_dtype', what: 'grad_dtype', dtype: gradDtype },
   ]);
-  if (!tb || !sched || !stages || !tensorOk || !meshOk || !experts || !precisionOk || hasErrors(out.slice(before))) return undefined;
+  if (!tb || !sched || !stages || !tensorOk || !meshOk || !experts || !precisionOk || !sharding || hasErrors(out.slice(before)))
+    return undefined;
   const plan: TrainPlan = {
     ...base,
     stages,
@@ -124,6 +127,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     virtual: sched.virtual,
     sequenceParallel: fields.valueOrDefault<boolean>('sequence_parallel'),
     zero: fields.valueOrDefault<TrainPlan['zero']>('zero'),
+    ...sharding,
     recompute: fields.valueOrDefault<TrainPlan['recompute']>('recompute'),
     precision,
     optimizer: fields.valueOrDefault<TrainPlan['optimizer']>('optimizer'),

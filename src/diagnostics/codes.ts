@@ -57,6 +57,12 @@ export const CODES = {
   PP2023: { severity: 'error', title: 'config-field-missing', message: "the config has no field '{field}' (for '{key}')" },
   PP2024: { severity: 'note', title: 'config-overridden', message: "'{key}' = {value} overrides the config's {field} = {configValue}" },
   PP2025: { severity: 'error', title: 'unsupported-value', message: '{key} = {value} is not supported yet' },
+  PP2035: {
+    severity: 'error',
+    title: 'reshard-needs-zero3',
+    message: 'reshard_after_forward applies to sharded weights (zero = 3), and the plan has zero = {zero}',
+  },
+  PP2036: { severity: 'error', title: 'offload-needs-zero', message: 'offload = {offload} needs {needs}, and the plan has zero = {zero}' },
 
   // 3xxx: parallelism and batch arithmetic
   PP3001: { severity: 'error', title: 'heads-not-divisible', message: 'heads = {heads} is not divisible by tensor = {tensor}' },
@@ -149,6 +155,12 @@ export const CODES = {
   PP3029: { severity: 'error', title: 'expert-fp16', message: 'expert = {expert} cannot train in fp16' },
   PP3035: { severity: 'error', title: 'expert-width-not-divisible', message: '{key} = {width} is not divisible by {axis} = {degree}' },
   PP3036: { severity: 'error', title: 'engine-model', message: "the webgpu engine cannot run model '{model}': {what}" },
+  PP3050: { severity: 'error', title: 'shard-group-not-dividing', message: 'shard_group = {group} does not divide data = {data}' },
+  PP3051: {
+    severity: 'error',
+    title: 'shard-group-experts',
+    message: 'shard_group = {group} < data = {data} with expert = {expert} is not modelled yet',
+  },
 
   // 4xxx: memory fit
   PP4001: { severity: 'error', title: 'does-not-fit', message: "plan '{plan}' does not fit: {worst}" },
@@ -157,6 +169,16 @@ export const CODES = {
     severity: 'error',
     title: 'beyond-any-gpu',
     message: "plan '{plan}' needs more than {limit} on {where} ({detail}): beyond any GPU",
+  },
+  PP4004: {
+    severity: 'error',
+    title: 'host-does-not-fit',
+    message: "plan '{plan}' does not fit in host memory: {worst}",
+  },
+  PP4005: {
+    severity: 'note',
+    title: 'host-unchecked',
+    message: "plan '{plan}' offloads to CPU memory ({needs} per node), and cluster '{cluster}' gives no host_memory: the host check is skipped",
   },
 
   // 5xxx: execution graph and schedules
