@@ -186,6 +186,9 @@ type TrainOpts = Common &
       | 'optimizer'
       | 'gradDtype'
       | 'capacityFactor'
+      | 'shardGroup'
+      | 'reshardAfterForward'
+      | 'offload'
     >
   >;
 
@@ -202,6 +205,9 @@ export function trainPlan(model: ModelSpec, o: TrainOpts = {}): TrainPlan {
     microbatches: o.microbatches ?? global / (micro * b.mesh.data),
     virtual: o.virtual ?? 1,
     zero: o.zero ?? 0,
+    shardGroup: o.shardGroup ?? b.mesh.data,
+    reshardAfterForward: o.reshardAfterForward ?? true,
+    offload: o.offload ?? 'none',
     recompute: o.recompute ?? 'none',
     precision: o.precision ?? 'bf16',
     optimizer: o.optimizer ?? 'adamw',
