@@ -178,7 +178,8 @@ export const CODES = {
   PP4005: {
     severity: 'note',
     title: 'host-unchecked',
-    message: "plan '{plan}' offloads to CPU memory ({needs} per node), and cluster '{cluster}' gives no host_memory: the host check is skipped",
+    message:
+      "plan '{plan}' offloads to CPU memory ({needs} per node), and cluster '{cluster}' gives no host_memory: the host check is skipped",
   },
 
   // 5xxx: execution graph and schedules
