@@ -83,9 +83,16 @@ export function checkSharding(ctx: PlanContext, expert: number): Sharding | unde
         diag(
           'PP2036',
           spanOf(ctx, 'offload'),
-          { offload, needs: needs === 3 ? 'zero = 3 (weights offloaded are the ZeRO-3 shards)' : 'zero ≥ 1 (the optimizer step on the CPU runs on the ZeRO partition)', zero },
           {
-            help: needs === 3 ? 'set zero = 3, or offload = optimizer' : 'set zero = 2 (ZeRO-Offload as DeepSpeed\'s tutorial runs it)',
+            offload,
+            needs:
+              needs === 3
+                ? 'zero = 3 (weights offloaded are the ZeRO-3 shards)'
+                : 'zero ≥ 1 (the optimizer step on the CPU runs on the ZeRO partition)',
+            zero,
+          },
+          {
+            help: needs === 3 ? 'set zero = 3, or offload = optimizer' : "set zero = 2 (ZeRO-Offload as DeepSpeed's tutorial runs it)",
             related: zeroRelated,
           },
         ),

@@ -5,6 +5,7 @@
  * its reasons: docs/export.md.
  */
 import type { CheckedPlan, TrainPlan } from '../plan.js';
+import { DEEPSPEED_OFFLOAD } from '../memory/offload.js';
 import { meshText, partialNodeWhy, placement, stageSizes, type Placement } from './cluster.js';
 import { Findings } from './findings.js';
 import { DEEPSPEED_MOE, DEEPSPEED_SOURCES, type DeepSpeedKey, type DeepSpeedLauncherFlag } from './options/deepspeed.js';
@@ -30,6 +31,7 @@ export function exportDeepSpeed(plan: CheckedPlan): ExportResult {
     ['train_micro_batch_size_per_gpu', plan.batch.micro],
     ['gradient_accumulation_steps', plan.microbatches],
     ['zero_optimization.stage', plan.zero],
+    ...shardingConfig(plan, f),
     ...precisionConfig(plan),
     ['optimizer.type', plan.optimizer === 'adamw' ? 'AdamW' : plan.optimizer === 'adam' ? 'Adam' : 'SGD'],
     ...tensorConfig(plan, f),
@@ -43,6 +45,48 @@ export function exportDeepSpeed(plan: CheckedPlan): ExportResult {
   if (at.nodes > 1) files.push({ name: `${plan.name}.hostfile`, text: hostfile(at) });
   files.push({ name: `${plan.name}.deepspeed.sh`, text: launch(plan, at, json, moe) });
   return { files, diagnostics: f.list };
+}
+
+/**
+ * ZeRO-Offload: offload_optimizer / offload_param to the CPU (pinned), with the buckets parplan's
+ * memory model counts on the GPU (src/memory/offload.ts: contiguous gradients, overlap_comm's two
+ * reduce buckets, DeepSpeed's default sizes, written out so the run matches the check).
+ * HSDP: MiCS (mics_shard_size, ZeRO-3 only). reshard_after_forward = false has no DeepSpeed knob.
+ */
+function shardingConfig(plan: TrainPlan, f: Findings): Config {
+  const out: Config = [];
+  if (plan.shardGroup < plan.mesh.data) {
+    if (plan.zero === 3) out.push(['zero_optimization.mics_shard_size', plan.shardGroup]);
+    else
+      f.notExpressible(
+        'shard_group',
+        `shard_group = ${plan.shardGroup} with zero = ${plan.zero}`,
+        'its ZeRO-1/2 partition over the whole data-parallel group; sharding within groups (MiCS, mics_shard_size) is ZeRO-3 only',
+        'use zero = 3, or remove shard_group, or export --to torchtitan',
+      );
+  }
+  if (plan.zero === 3 && !plan.reshardAfterForward)
+    f.notExpressible(
+      'reshard_after_forward',
+      'reshard_after_forward = false',
+      'ZeRO-3 releases gathered parameters after each module (stage3_max_live_parameters and stage3_max_reuse_distance bound what stays, not per pass)',
+      'remove reshard_after_forward (true), or export --to torchtitan (fsdp_reshard_after_forward = "never")',
+    );
+  if (plan.offload === 'none') return out;
+  out.push(['zero_optimization.offload_optimizer.device', 'cpu'], ['zero_optimization.offload_optimizer.pin_memory', true]);
+  if (plan.offload === 'optimizer_params')
+    out.push(
+      ['zero_optimization.offload_param.device', 'cpu'],
+      ['zero_optimization.offload_param.pin_memory', true],
+      ['zero_optimization.stage3_prefetch_bucket_size', DEEPSPEED_OFFLOAD.prefetchBucket],
+      ['zero_optimization.stage3_param_persistence_threshold', DEEPSPEED_OFFLOAD.persistenceThreshold],
+    );
+  out.push(
+    ['zero_optimization.contiguous_gradients', true],
+    ['zero_optimization.overlap_comm', true],
+    ['zero_optimization.reduce_bucket_size', DEEPSPEED_OFFLOAD.reduceBucket],
+  );
+  return out;
 }
 
 function precisionConfig(plan: TrainPlan): Config {

@@ -511,7 +511,7 @@ export const KEY_TABLE = {
     host_memory: {
       type: bytes,
       default: { rule: 'absent: the host check of offload plans is skipped (a note says so); no catalog value, hosts differ too much' },
-      doc: 'CPU memory per node, for plans that offload to it (offload): the host total per node must fit in it, as a GPU total must fit the GPU (DeepSpeed\'s 1.5 buffer factor is the slack).',
+      doc: "CPU memory per node, for plans that offload to it (offload): the host total per node must fit in it, as a GPU total must fit the GPU (DeepSpeed's 1.5 buffer factor is the slack).",
       example: '1536 GiB',
       aliases: ['cpu_memory', 'host_ram', 'ram'],
     },

@@ -70,7 +70,10 @@ export function hostParts(plan: CheckedPlan, params: number, routed = 0): HostPa
 /** GPU optimizer bytes with offload: none, the states and the step are on the CPU. */
 export function offloadedOptimizer(plan: TrainPlan): Part {
   const { parts } = hostOptimizerBytesPerParam(plan);
-  return part(0, () => `optimizer: 0 on the GPU (offload = ${plan.offload}: ${parts} per parameter of the partition in CPU memory, see host)`);
+  return part(
+    0,
+    () => `optimizer: 0 on the GPU (offload = ${plan.offload}: ${parts} per parameter of the partition in CPU memory, see host)`,
+  );
 }
 
 /**
