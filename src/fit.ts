@@ -3,6 +3,7 @@
  * when a device is over, proposes the least disruptive change that fits, found by
  * re-running the (pure, fast) memory model on variants of the plan.
  */
+import { shardOver } from './memory/zero.js';
 import { diag, type Diagnostic } from './diagnostics/diagnostic.js';
 import { balancedStages } from './check/pipeline.js';
 import { deriveFacts, validTensorDegrees } from './check/tensor.js';
@@ -100,7 +101,7 @@ export function hostFitDiagnostics(plan: CheckedPlan, memory: MemoryPlan): FitRe
   if (worst.totalBytes <= capacity) return { fits: true, diagnostics: [] };
   const largest = HOST_CATEGORIES.reduce((a, c) => (worst.breakdown[c] > worst.breakdown[a] ? c : a), HOST_CATEGORIES[0]);
   const text = `node ${worst.node} needs ${formatBytes(worst.totalBytes)} of CPU memory for its ${worst.gpus} ${worst.gpus === 1 ? "GPU's" : "GPUs'"} offloaded state, but cluster '${plan.cluster.name}' has host_memory = ${formatBytes(capacity)} (largest part: ${largest} ${formatBytes(worst.breakdown[largest])})`;
-  const more = plan.mode === 'train' && plan.shardGroup < plan.mesh.data ? ', a larger shard_group' : '';
+  const more = plan.mode === 'train' && shardOver(plan) < plan.mesh.data ? ', a larger shard_group' : '';
   return {
     fits: false,
     diagnostics: [

@@ -164,8 +164,12 @@ export interface TrainPlan extends PlanBase {
   /** Model chunks per stage: 1 unless schedule = interleaved, or a table with `virtual`. */
   virtual: number;
   zero: 0 | 1 | 2 | 3;
-  /** HSDP: the data ranks ZeRO shards over (divides mesh.data; = mesh.data for plain ZeRO/FSDP). */
-  shardGroup: number;
+  /**
+   * HSDP: the data ranks ZeRO shards over (divides mesh.data); absent: every data rank (plain
+   * ZeRO/FSDP). Read it through shardOver (src/memory/zero.ts), which also covers plan variants
+   * whose data degree changed.
+   */
+  shardGroup?: number;
   /** zero = 3: whether gathered weights are freed after forward (FSDP2 reshard_after_forward). */
   reshardAfterForward: boolean;
   /** ZeRO-Offload / ZeRO-Infinity to CPU memory. */

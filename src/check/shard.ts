@@ -8,7 +8,7 @@ import type { TrainPlan } from '../plan.js';
 import { spanOf, type PlanContext } from './context.js';
 
 export interface Sharding {
-  shardGroup: number;
+  shardGroup?: number;
   reshardAfterForward: boolean;
   offload: TrainPlan['offload'];
 }
@@ -100,5 +100,6 @@ export function checkSharding(ctx: PlanContext, expert: number): Sharding | unde
       ok = false;
     }
   }
-  return ok ? { shardGroup, reshardAfterForward, offload } : undefined;
+  if (!ok) return undefined;
+  return fields.has('shard_group') && shardGroup < data ? { shardGroup, reshardAfterForward, offload } : { reshardAfterForward, offload };
 }

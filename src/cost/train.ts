@@ -7,6 +7,7 @@
  * Optimizer update time, kernel launch overheads and the embedding/output collectives are
  * not modelled. See docs/cost.md.
  */
+import { shardOver } from '../memory/zero.js';
 import { bytesPerElement } from '../facts/dtypes.js';
 import { deviceParams } from '../memory/params.js';
 import { deviceCount, strides } from '../mesh.js';
@@ -112,7 +113,7 @@ export function dataTraffic(plan: TrainPlan, stage: Stage, params: number): { pe
   // zero = 3: all-gathers per layer and microbatch, 2 (forward, backward) or 1 when the gathered
   // weights stay from forward to backward (reshard_after_forward = false).
   const gathers = plan.reshardAfterForward ? 2 : 1;
-  const S = plan.shardGroup;
+  const S = shardOver(plan);
   if (plan.zero > 0 && S < d) return hsdpTraffic(plan, stage, G, W, gathers);
   switch (plan.zero) {
     case 0:
@@ -148,7 +149,7 @@ function hsdpTraffic(
 ): { perMicrobatch: TrafficSum; perStep: TrafficSum } {
   const perMicrobatch = new TrafficSum();
   const perStep = new TrafficSum();
-  const S = plan.shardGroup;
+  const S = shardOver(plan);
   const R = plan.mesh.data / S;
   const cross = hsdpGroupsCrossNodes(plan, stage.index, S);
   const inner = linkOf(plan, cross.shard);

@@ -4,13 +4,20 @@
  * checkpointing live in the training script, not the config: warnings say so. Mapping and
  * its reasons: docs/export.md.
  */
+import { shardOver } from '../memory/zero.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { DEEPSPEED_OFFLOAD } from '../memory/offload.js';
 import { meshText, partialNodeWhy, placement, stageSizes, type Placement } from './cluster.js';
 import { Findings } from './findings.js';
-import { DEEPSPEED_MOE, DEEPSPEED_SOURCES, type DeepSpeedKey, type DeepSpeedLauncherFlag } from './options/deepspeed.js';
+import {
+  DEEPSPEED_MOE,
+  DEEPSPEED_SOURCES,
+  DEEPSPEED_ZERO_OFFLOAD,
+  type DeepSpeedKey,
+  type DeepSpeedLauncherFlag,
+} from './options/deepspeed.js';
 import { layerRuns, type MoeMlp } from '../model.js';
-import { citations } from './options/source.js';
+import { citations, usedSources } from './options/source.js';
 import { command, comment, required, type Arg } from './shell.js';
 import type { ExportFile, ExportResult } from './types.js';
 
@@ -43,7 +50,16 @@ export function exportDeepSpeed(plan: CheckedPlan): ExportResult {
   const json = `${plan.name}.deepspeed.json`;
   const files: ExportFile[] = [{ name: json, text: JSON.stringify(nest(config), null, 2) + '\n' }];
   if (at.nodes > 1) files.push({ name: `${plan.name}.hostfile`, text: hostfile(at) });
-  files.push({ name: `${plan.name}.deepspeed.sh`, text: launch(plan, at, json, moe) });
+  files.push({
+    name: `${plan.name}.deepspeed.sh`,
+    text: launch(
+      plan,
+      at,
+      json,
+      moe,
+      config.map(([k]) => k),
+    ),
+  });
   return { files, diagnostics: f.list };
 }
 
@@ -55,12 +71,12 @@ export function exportDeepSpeed(plan: CheckedPlan): ExportResult {
  */
 function shardingConfig(plan: TrainPlan, f: Findings): Config {
   const out: Config = [];
-  if (plan.shardGroup < plan.mesh.data) {
-    if (plan.zero === 3) out.push(['zero_optimization.mics_shard_size', plan.shardGroup]);
+  if (shardOver(plan) < plan.mesh.data) {
+    if (plan.zero === 3) out.push(['zero_optimization.mics_shard_size', shardOver(plan)]);
     else
       f.notExpressible(
         'shard_group',
-        `shard_group = ${plan.shardGroup} with zero = ${plan.zero}`,
+        `shard_group = ${shardOver(plan)} with zero = ${plan.zero}`,
         'its ZeRO-1/2 partition over the whole data-parallel group; sharding within groups (MiCS, mics_shard_size) is ZeRO-3 only',
         'use zero = 3, or remove shard_group, or export --to torchtitan',
       );
@@ -228,7 +244,7 @@ function hostfile(at: Placement): string {
   return lines.join('\n') + '\n';
 }
 
-function launch(plan: TrainPlan, at: Placement, json: string, moe: boolean): string {
+function launch(plan: TrainPlan, at: Placement, json: string, moe: boolean, used: readonly string[]): string {
   const args: Arg<DeepSpeedLauncherFlag>[] =
     at.nodes > 1
       ? [
@@ -240,10 +256,10 @@ function launch(plan: TrainPlan, at: Placement, json: string, moe: boolean): str
   if (at.nodes > 1) args.push(['--master_addr', required('MASTER_ADDR', "set MASTER_ADDR to node 0's address")]);
   const script: Arg<DeepSpeedLauncherFlag>[] = [['--deepspeed'], ['--deepspeed_config', json]];
   const entry = `${required('TRAIN_SCRIPT', 'set TRAIN_SCRIPT to your DeepSpeed training script')} \\\n  ${script.map(([f, v]) => (v === undefined ? f : `${f} ${v}`)).join(' ')}`;
-  return ['#!/bin/sh', header(plan, moe), '', command('deepspeed', args, ` \\\n  ${entry}`)].join('\n');
+  return ['#!/bin/sh', header(plan, moe, used), '', command('deepspeed', args, ` \\\n  ${entry}`)].join('\n');
 }
 
-function header(plan: TrainPlan, moe: boolean): string {
+function header(plan: TrainPlan, moe: boolean, used: readonly string[]): string {
   const e = plan.experts;
   return comment(
     [
@@ -255,7 +271,9 @@ function header(plan: TrainPlan, moe: boolean): string {
           ]
         : []),
       'Option names as in:',
-      ...citations([...DEEPSPEED_SOURCES, ...(moe ? [DEEPSPEED_MOE] : [])]).map((c) => `  ${c}`),
+      ...citations([...DEEPSPEED_SOURCES, ...usedSources([DEEPSPEED_ZERO_OFFLOAD], used), ...(moe ? [DEEPSPEED_MOE] : [])]).map(
+        (c) => `  ${c}`,
+      ),
     ].join('\n'),
   );
 }

@@ -3,6 +3,7 @@
  * recompute, precision, optimizer sharding) and a torchrun command per node. Mapping and its
  * reasons: docs/export.md.
  */
+import { shardOver } from '../memory/zero.js';
 import { DEFAULT_NORM_EPS, DEFAULT_ROPE_THETA, type AttentionSpec, type MlaAttention, type MoeMlp } from '../model.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { meshText, partialNodeWhy, placement, stageSizes } from './cluster.js';
@@ -364,7 +365,7 @@ function layoutArgs(plan: TrainPlan): Args {
 
 /** ZeRO-1 is the distributed optimizer; ZeRO-2/3 are Megatron-FSDP's sharding strategies; HSDP is their replicas. */
 function zeroArgs(plan: TrainPlan): Args {
-  const replicas = plan.zero >= 1 && plan.shardGroup < plan.mesh.data ? plan.mesh.data / plan.shardGroup : 1;
+  const replicas = plan.zero >= 1 && shardOver(plan) < plan.mesh.data ? plan.mesh.data / shardOver(plan) : 1;
   return [...zeroStageArgs(plan), ...(replicas > 1 ? ([['--num-distributed-optimizer-instances', String(replicas)]] as Args) : [])];
 }
 

@@ -3,6 +3,7 @@
  * torchrun command per node; a hand-written schedule becomes a schedule CSV. Mapping and its
  * reasons: docs/export.md.
  */
+import { shardOver } from '../memory/zero.js';
 import { DEFAULT_ROPE_THETA } from '../model.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { formatAction } from '../schedules/types.js';
@@ -202,7 +203,7 @@ function dataParallelConfig(plan: TrainPlan, f: Findings): Config {
       'use zero = 2',
     );
   // HSDP: FSDP within shard groups, replicated across them (parallel_dims: dp_replicate × dp_shard).
-  const shard = plan.shardGroup;
+  const shard = shardOver(plan);
   // "default" would resolve to `not pp_enabled` (torchtitan/distributed/fsdp.py, HEAD b5bcd76c):
   // the plan's choice is written out instead.
   const reshard = plan.zero === 3 && plan.reshardAfterForward ? 'always' : 'never';

@@ -7,7 +7,10 @@ import type { CheckedPlan } from '../plan.js';
  * DeepSpeed MiCS's mics_shard_size), else every data rank. Serving plans shard nothing.
  */
 export function shardOver(plan: CheckedPlan): number {
-  return plan.mode === 'train' ? plan.shardGroup : plan.mesh.data;
+  const d = plan.mesh.data;
+  // A variant of the plan (fit suggestions, search) may change data: a group that no longer
+  // tiles it shards over every data rank, as the plan without shard_group would.
+  return plan.mode === 'train' && plan.shardGroup !== undefined && plan.shardGroup < d && d % plan.shardGroup === 0 ? plan.shardGroup : d;
 }
 
 /** Elements each data replica keeps of a ZeRO-partitioned tensor of `params` elements (even split, padded). */

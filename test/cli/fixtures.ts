@@ -170,7 +170,6 @@ export function planResult(f: PlanFixture = {}): PlanResult {
           microbatches: 256,
           virtual: 1,
           zero: 1,
-          shardGroup: mesh.data,
           reshardAfterForward: true,
           offload: 'none',
           recompute: 'selective',

@@ -205,7 +205,7 @@ export function trainPlan(model: ModelSpec, o: TrainOpts = {}): TrainPlan {
     microbatches: o.microbatches ?? global / (micro * b.mesh.data),
     virtual: o.virtual ?? 1,
     zero: o.zero ?? 0,
-    shardGroup: o.shardGroup ?? b.mesh.data,
+    ...(o.shardGroup !== undefined ? { shardGroup: o.shardGroup } : {}),
     reshardAfterForward: o.reshardAfterForward ?? true,
     offload: o.offload ?? 'none',
     recompute: o.recompute ?? 'none',

@@ -29,6 +29,7 @@ export const DEEPSPEED_ZERO = {
  * ZeRO-Offload / ZeRO-Infinity and the ZeRO buckets parplan's offload model assumes (DeepSpeedZeroConfig,
  * DeepSpeedZeroOffloadOptimizerConfig / DeepSpeedZeroOffloadParamConfig in offload_config.py at the same
  * commit); mics_shard_size is MiCS, ZeRO-3 sharded within groups of that many ranks and replicated across.
+ * Cited only by configs that use one of them.
  */
 export const DEEPSPEED_ZERO_OFFLOAD = {
   repo: 'microsoft/DeepSpeed',
@@ -101,7 +102,6 @@ export type DeepSpeedMoeArg = (typeof DEEPSPEED_MOE.names)[number];
 export const DEEPSPEED_SOURCES = [
   DEEPSPEED_CONSTANTS,
   DEEPSPEED_ZERO,
-  DEEPSPEED_ZERO_OFFLOAD,
   DEEPSPEED_TENSOR_PARALLEL,
   DEEPSPEED_LAUNCHER,
   DEEPSPEED_SCRIPT_ARGS,
