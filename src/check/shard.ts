@@ -64,7 +64,8 @@ export function checkSharding(ctx: PlanContext, expert: number): Sharding | unde
       );
     }
   }
-  if (fields.has('reshard_after_forward') && zero !== 3) {
+  // `true` below ZeRO-3 is what happens anyway (whole weights stay); only `false` asks for something that cannot be.
+  if (fields.has('reshard_after_forward') && !reshardAfterForward && zero !== 3) {
     out.push(
       diag(
         'PP2035',

@@ -222,6 +222,14 @@ export const PLAN_KNOBS = [
   'kv_block = 32',
   'capacity_factor = 1.25',
   'capacity_factor = 0',
+  'shard_group = 2',
+  'shard_group = 3',
+  'shard_group = 8',
+  'reshard_after_forward = false',
+  'reshard_after_forward = true',
+  'offload = optimizer',
+  'offload = optimizer_params',
+  'offload = none',
 ];
 export const BATCH_KNOBS = [
   'max_batch = 1',
