@@ -43,6 +43,24 @@ export interface Stage {
   hasEmbedding: boolean;
   /** The final norm and output layer live on the last stage. */
   hasOutput: boolean;
+  /**
+   * With a `layout`: this rank's virtual stages (model chunks) in order, each with its own
+   * layer count (0 for an empty stage). `firstLayer`/`layers` above are then the first chunk's
+   * first layer and the rank's total. Absent: the chunks are equal (layers / virtual each).
+   */
+  chunks?: VirtualStage[];
+}
+
+/** One virtual pipeline stage of a `layout` (Megatron's --pipeline-model-parallel-layout). */
+export interface VirtualStage {
+  /** Position in the layout (layer order): virtual stage `index` runs on rank index % pipeline. */
+  index: number;
+  rank: number;
+  firstLayer: number;
+  /** Transformer layers (0: an empty stage, or one that holds only the embedding or loss). */
+  layers: number;
+  hasEmbedding: boolean;
+  hasOutput: boolean;
 }
 
 export interface ServeBatch {
@@ -174,8 +192,18 @@ export interface TrainPlan extends PlanBase {
   reshardAfterForward: boolean;
   /** ZeRO-Offload / ZeRO-Infinity to CPU memory. */
   offload: 'none' | 'optimizer' | 'optimizer_params';
-  recompute: 'none' | 'selective' | 'full';
+  recompute: 'none' | 'selective' | 'selective_op' | 'full';
+  /** recompute = full: uniform (every group of recomputeLayers layers checkpointed at its input) or block (the first recomputeLayers layers of each stage). */
+  recomputeMethod: 'uniform' | 'block';
+  /** recompute = full: Megatron's --recompute-num-layers (1 with uniform: every layer). */
+  recomputeLayers: number;
+  /** The compute dtype: weights and activations in Megatron's recipe, autocast's 16-bit dtype with amp. */
   precision: FloatDtype;
+  /**
+   * precision = amp_bf16 | amp_fp16: PyTorch autocast (HF Trainer) / FSDP2 MixedPrecisionPolicy: fp32
+   * parameters that the optimizer updates directly (no master copy), fp32 gradients, 16-bit compute.
+   */
+  amp: boolean;
   optimizer: 'adamw' | 'adam' | 'sgd';
   gradDtype: FloatDtype;
   /** MoE: each expert takes at most capacity_factor × its even share of tokens, padded to it; absent: dropless. */

@@ -244,11 +244,28 @@ function merge(rows: Traffic[]): Traffic[] {
 }
 
 /**
+ * Seconds of the slowest virtual stage per microbatch, what each of the p − 1 bubble slots
+ * costs: T / v for equal chunks; with a `layout`, each rank's time shared out over its chunks
+ * by their layers, and the largest chunk of any rank (an uneven layout's bubble is set by its
+ * biggest stage, as its step is by its slowest rank).
+ */
+function chunkSeconds(plan: TrainPlan, stages: StageTimes[], v: number, T: number): number {
+  if (!plan.stages.some((s) => s.chunks)) return T / v;
+  let worst = 0;
+  plan.stages.forEach((s, i) => {
+    const t = stages[i]!.microbatch ?? 0;
+    const biggest = Math.max(...(s.chunks ?? []).map((c) => c.layers));
+    worst = Math.max(worst, (t * biggest) / s.layers);
+  });
+  return worst;
+}
+
+/**
  * The training estimate:
  *   T = max over stages of T_mb (the slowest stage s*), m microbatches, v chunks
  *   compute = m · compute_mb(s*)
  *   comm    = m · (T − compute_mb(s*)) + max over stages of the exposed per-step data traffic
- *   bubble  = (p − 1)/v · T
+ *   bubble  = (p − 1)/v · T  (a layout: (p − 1) × the slowest virtual stage, chunkSeconds)
  *   step    = compute + comm + bubble;  tokens/s = global · seq / step
  *   MFU     = model FLOPs per step / (step · GPUs · peak)
  */
@@ -281,7 +298,7 @@ export function trainCost(plan: TrainPlan, memory: MemoryPlan, rates: Rates, pea
   const computeMb = slowest.computeMb!;
   const compute = m * computeMb;
   const comm = m * (T - computeMb) + tail;
-  const bubble = ((p - 1) / v) * T;
+  const bubble = (p - 1) * chunkSeconds(plan, stages, v, T);
   const step = compute + comm + bubble;
   const gpus = deviceCount(plan.mesh);
   return {

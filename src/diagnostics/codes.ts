@@ -63,6 +63,9 @@ export const CODES = {
     message: 'reshard_after_forward applies to sharded weights (zero = 3), and the plan has zero = {zero}',
   },
   PP2036: { severity: 'error', title: 'offload-needs-zero', message: 'offload = {offload} needs {needs}, and the plan has zero = {zero}' },
+  // Pipeline layouts (src/check/layout.ts).
+  PP2043: { severity: 'error', title: 'layout-syntax', message: 'layout: {detail}' },
+  PP2044: { severity: 'error', title: 'layout-unsupported', message: 'layout: {what} is not supported yet' },
 
   // 3xxx: parallelism and batch arithmetic
   PP3001: { severity: 'error', title: 'heads-not-divisible', message: 'heads = {heads} is not divisible by tensor = {tensor}' },
@@ -155,12 +158,28 @@ export const CODES = {
   PP3029: { severity: 'error', title: 'expert-fp16', message: 'expert = {expert} cannot train in fp16' },
   PP3035: { severity: 'error', title: 'expert-width-not-divisible', message: '{key} = {width} is not divisible by {axis} = {degree}' },
   PP3036: { severity: 'error', title: 'engine-model', message: "the webgpu engine cannot run model '{model}': {what}" },
+  PP3040: {
+    severity: 'error',
+    title: 'amp-grad-dtype',
+    message: "grad_dtype = {gradDtype} with precision = {precision}: autocast keeps gradients in the fp32 parameters' dtype",
+  },
+  PP3041: { severity: 'error', title: 'selective-op-layer', message: 'recompute = selective_op is not modelled for {what}' },
   PP3050: { severity: 'error', title: 'shard-group-not-dividing', message: 'shard_group = {group} does not divide data = {data}' },
   PP3051: {
     severity: 'error',
     title: 'shard-group-experts',
     message: 'shard_group = {group} < data = {data} with expert = {expert} is not modelled yet',
   },
+  // Pipeline layouts (src/check/layout.ts).
+  PP3065: {
+    severity: 'error',
+    title: 'layout-stage-count',
+    message: 'the layout has {count} stages, not a multiple of pipeline = {pipeline}',
+  },
+  PP3066: { severity: 'error', title: 'layout-layers', message: "the layout places {count} layers, and model '{model}' has {layers}" },
+  PP3067: { severity: 'error', title: 'layout-ends', message: 'layout: {detail}' },
+  PP3068: { severity: 'error', title: 'layout-virtual', message: '{detail}' },
+  PP3069: { severity: 'error', title: 'layout-empty-rank', message: 'pipeline rank {rank} holds no layer in the layout' },
 
   // 4xxx: memory fit
   PP4001: { severity: 'error', title: 'does-not-fit', message: "plan '{plan}' does not fit: {worst}" },

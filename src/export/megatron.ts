@@ -4,6 +4,7 @@
  * reasons: docs/export.md.
  */
 import { shardOver } from '../memory/zero.js';
+import { formatLayout } from '../check/layout.js';
 import { DEFAULT_NORM_EPS, DEFAULT_ROPE_THETA, type AttentionSpec, type MlaAttention, type MoeMlp } from '../model.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { meshText, partialNodeWhy, placement, stageSizes } from './cluster.js';
@@ -33,7 +34,7 @@ export function exportMegatron(plan: CheckedPlan, opts: ExportOptions = {}): Exp
     ...modelArgs(plan, f),
     ...parallelArgs(plan, f),
     ...batchArgs(plan),
-    ...recomputeArgs(plan),
+    ...recomputeArgs(plan, f),
     ...precisionArgs(plan, f),
     ...optimizerArgs(plan, f),
   ];
@@ -333,6 +334,8 @@ function scheduleArgs(plan: TrainPlan, f: Findings): Args {
   if (plan.mesh.pipeline === 1) return [];
   switch (plan.schedule) {
     case 'interleaved':
+      // A layout sets the virtual stages itself (Megatron derives the VPP size from its length).
+      if (plan.stages.some((s) => s.chunks)) return layoutArgs(plan);
       return [['--num-virtual-stages-per-pipeline-rank', String(plan.virtual)]];
     case 'table':
       f.notExpressible(
@@ -357,6 +360,13 @@ function scheduleArgs(plan: TrainPlan, f: Findings): Args {
 
 /** Uneven stages as a layout string: `E` embedding, `t` a layer, `L` the loss, `|` between stages. */
 function layoutArgs(plan: TrainPlan): Args {
+  // The plan's own layout, written back in Megatron's notation (pipeline_parallel_layer_layout.py).
+  const chunks = plan.stages.flatMap((s) => s.chunks ?? []).sort((a, b) => a.index - b.index);
+  if (chunks.length > 0) {
+    const even = chunks.every((c) => c.layers === chunks[0]!.layers);
+    if (!even || plan.virtual === 1) return [['--pipeline-model-parallel-layout', `'${formatLayout(chunks)}'`]];
+    return plan.virtual > 1 ? [['--num-virtual-stages-per-pipeline-rank', String(plan.virtual)]] : [];
+  }
   const { sizes, even } = stageSizes(plan);
   if (even) return [];
   const stages = sizes.map((n, i) => `${i === 0 ? 'E' : ''}t*${n}${i === sizes.length - 1 ? 'L' : ''}`);
@@ -420,17 +430,30 @@ function batchArgs(plan: TrainPlan): Args {
   ];
 }
 
-function recomputeArgs(plan: TrainPlan): Args {
+/**
+ * recompute → --recompute-granularity (selective: recompute_modules' default, core_attn), full with
+ * --recompute-method / --recompute-num-layers (megatron/core/transformer/transformer_config.py).
+ * torchtitan's per-op policy has no Megatron setting.
+ */
+function recomputeArgs(plan: TrainPlan, f: Findings): Args {
   switch (plan.recompute) {
     case 'none':
       return [];
     case 'selective':
       return [['--recompute-granularity', 'selective']];
+    case 'selective_op':
+      f.notExpressible(
+        'recompute',
+        'recompute = selective_op',
+        "torchtitan's per-op selective checkpointing (save matmul outputs but every second) has no Megatron setting; its --recompute-modules checkpoint whole modules",
+        'use recompute = selective (--recompute-granularity selective, core_attn) or full',
+      );
+      return [];
     case 'full':
       return [
         ['--recompute-granularity', 'full'],
-        ['--recompute-method', 'uniform'],
-        ['--recompute-num-layers', '1'],
+        ['--recompute-method', plan.recomputeMethod],
+        ['--recompute-num-layers', String(plan.recomputeLayers)],
       ];
   }
 }
@@ -438,6 +461,14 @@ function recomputeArgs(plan: TrainPlan): Args {
 /** Gradients are kept in the training dtype or in fp32; Megatron has no third choice. */
 function precisionArgs(plan: TrainPlan, f: Findings): Args {
   const p = plan.precision;
+  if (plan.amp)
+    // Megatron's --bf16/--fp16 keep 16-bit weights with an fp32 master copy in the optimizer; it has no flag for autocast over fp32 weights.
+    f.notExpressible(
+      'precision',
+      `precision = amp_${p}`,
+      `autocast over fp32 parameters has no flag; --${p} keeps ${p} weights and an fp32 master copy in the optimizer`,
+      `use precision = ${p} (Megatron's recipe)`,
+    );
   const g = plan.gradDtype;
   const args: Args = p === 'bf16' ? [['--bf16']] : p === 'fp16' ? [['--fp16']] : [];
   if (g === 'fp32' && p !== 'fp32') args.push(['--accumulate-allreduce-grads-in-fp32']);

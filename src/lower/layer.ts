@@ -72,6 +72,7 @@ export function blockRuns(
   last: number,
   extra: { microbatch?: number; reverse?: boolean } = {},
 ): Step[] {
+  if (last < first) return []; // an empty virtual stage of a layout
   const blocks = layerBlocks(plan);
   const steps: Step[] = layerRuns(plan.model, first, last).map((r) => ({
     op: 'block',

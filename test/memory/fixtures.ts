@@ -182,7 +182,10 @@ type TrainOpts = Common &
       | 'virtual'
       | 'zero'
       | 'recompute'
+      | 'recomputeMethod'
+      | 'recomputeLayers'
       | 'precision'
+      | 'amp'
       | 'optimizer'
       | 'gradDtype'
       | 'capacityFactor'
@@ -209,7 +212,10 @@ export function trainPlan(model: ModelSpec, o: TrainOpts = {}): TrainPlan {
     reshardAfterForward: o.reshardAfterForward ?? true,
     offload: o.offload ?? 'none',
     recompute: o.recompute ?? 'none',
+    recomputeMethod: o.recomputeMethod ?? 'uniform',
+    recomputeLayers: o.recomputeLayers ?? 1,
     precision: o.precision ?? 'bf16',
+    amp: o.amp ?? false,
     optimizer: o.optimizer ?? 'adamw',
     gradDtype: o.gradDtype ?? 'fp32',
     ...(o.capacityFactor !== undefined ? { capacityFactor: o.capacityFactor } : {}),
