@@ -25,6 +25,8 @@ export interface ClusterSpec {
   gpusPerNode: number;
   /** Inter-node bandwidth per GPU, GB/s (10^9) per direction: the cluster's `network` key (default 50). */
   networkGBs: number;
+  /** CPU memory per node (the cluster's `host_memory`), bytes; absent when not given (offload plans then skip the host check). */
+  hostMemoryBytes?: number;
 }
 
 export type { Mesh } from './mesh.js';
@@ -180,6 +182,16 @@ export interface TrainPlan extends PlanBase {
   /** Model chunks per stage: 1 unless schedule = interleaved, or a table with `virtual`. */
   virtual: number;
   zero: 0 | 1 | 2 | 3;
+  /**
+   * HSDP: the data ranks ZeRO shards over (divides mesh.data); absent: every data rank (plain
+   * ZeRO/FSDP). Read it through shardOver (src/memory/zero.ts), which also covers plan variants
+   * whose data degree changed.
+   */
+  shardGroup?: number;
+  /** zero = 3: whether gathered weights are freed after forward (FSDP2 reshard_after_forward). */
+  reshardAfterForward: boolean;
+  /** ZeRO-Offload / ZeRO-Infinity to CPU memory. */
+  offload: 'none' | 'optimizer' | 'optimizer_params';
   recompute: 'none' | 'selective' | 'selective_op' | 'full';
   /** recompute = full: uniform (every group of recomputeLayers layers checkpointed at its input) or block (the first recomputeLayers layers of each stage). */
   recomputeMethod: 'uniform' | 'block';

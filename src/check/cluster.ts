@@ -67,7 +67,17 @@ export function checkCluster(decl: Declaration, out: Diagnostic[]): ClusterSpec 
   }
   if (!gpu || total === undefined || nodeCount === undefined || gpn === undefined) return undefined;
   const networkGBs = f.valueOrDefault<number>('network');
-  return { name: decl.name, span: decl.nameSpan, gpu, gpus: total, nodes: nodeCount, gpusPerNode: gpn, networkGBs };
+  const host = f.value<number>('host_memory');
+  return {
+    name: decl.name,
+    span: decl.nameSpan,
+    gpu,
+    gpus: total,
+    nodes: nodeCount,
+    gpusPerNode: gpn,
+    networkGBs,
+    ...(host !== undefined ? { hostMemoryBytes: host } : {}),
+  };
 }
 
 function resolveGpu(

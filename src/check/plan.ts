@@ -20,6 +20,7 @@ import { checkLayout } from './layout.js';
 import { checkSchedule, checkStages } from './pipeline.js';
 import { checkAmp, checkBf16, checkEngineDtypes, checkNoEffect, checkRecompute } from './precision.js';
 import { checkExperts, defaultExpertTensor } from './expert.js';
+import { checkSharding } from './shard.js';
 import { checkTensor, deriveFacts } from './tensor.js';
 import { readBlock } from './values.js';
 
@@ -125,6 +126,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
   const amp = recipe === 'amp_bf16' || recipe === 'amp_fp16';
   const precision: TrainPlan['precision'] = recipe === 'amp_bf16' ? 'bf16' : recipe === 'amp_fp16' ? 'fp16' : recipe;
   const gradDtype = fields.valueOrDefault<TrainPlan['gradDtype']>('grad_dtype');
+  const sharding = checkSharding(ctx, fields.valueOrDefault<number>('expert'));
   const precisionOk = checkBf16(ctx, [
     { key: fields.has('precision') ? 'precision' : 'model.dtype', what: 'precision', dtype: precision },
     { key: 'grad_dtype', what: 'grad_dtype', dtype: gradDtype },
@@ -140,6 +142,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     !precisionOk ||
     !recipeOk ||
     adapter === false ||
+    !sharding ||
     hasErrors(out.slice(before))
   )
     return undefined;
@@ -154,6 +157,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     virtual: sched.virtual,
     sequenceParallel: fields.valueOrDefault<boolean>('sequence_parallel'),
     zero: fields.valueOrDefault<TrainPlan['zero']>('zero'),
+    ...sharding,
     recompute: fields.valueOrDefault<TrainPlan['recompute']>('recompute'),
     recomputeMethod: fields.valueOrDefault<TrainPlan['recomputeMethod']>('recompute_method'),
     recomputeLayers: fields.valueOrDefault<number>('recompute_layers'),

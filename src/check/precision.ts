@@ -91,7 +91,12 @@ export function checkNoEffect(ctx: PlanContext): void {
           `with recompute = ${f.valueOrDefault<string>('recompute')}`,
           `${key} chooses the layers recompute = full checkpoints; set recompute = full or remove it`,
         );
-  if (ctx.mesh.data === 1 && f.valueOrDefault<number>('zero') > 0) {
+  // With offload, ZeRO is what moves the optimizer to the CPU, even on one GPU (DeepSpeed's ZeRO-Offload tutorial).
+  if (
+    ctx.mesh.data === 1 &&
+    f.valueOrDefault<number>('zero') > 0 &&
+    (ctx.mode !== 'train' || f.valueOrDefault<string>('offload') === 'none')
+  ) {
     warn('zero', 'with data = 1', 'ZeRO shards state across data replicas; set data > 1 or remove it');
   }
 }

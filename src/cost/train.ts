@@ -7,6 +7,7 @@
  * Optimizer update time, kernel launch overheads and the embedding/output collectives are
  * not modelled. See docs/cost.md.
  */
+import { shardOver } from '../memory/zero.js';
 import { bytesPerElement } from '../facts/dtypes.js';
 import { adapterParams } from '../memory/adapter.js';
 import { deviceParams } from '../memory/params.js';
@@ -21,6 +22,7 @@ import {
   expertDataTraffic,
   expertParamsOnDevice,
   expertTraffic,
+  hsdpGroupsCrossNodes,
   linkOf,
   pipelineHopCrossesNodes,
   reduceScatterBytes,
@@ -99,7 +101,8 @@ export function pipelineTraffic(plan: TrainPlan, stage: Stage, into = new Traffi
  *   ZeRO-2: per microbatch, reduce-scatter G (only a shard of the gradients is kept, so each
  *           microbatch's are reduced at once); per step, all-gather W
  *   ZeRO-3: per microbatch, all-gather W in the forward and again in the backward pass, and
- *           reduce-scatter G (per layer: 3 × L_stage operations); nothing per step
+ *           reduce-scatter G (per layer: 3 × L_stage operations; 2 × with reshard_after_forward =
+ *           false, the weights gathered once); nothing per step. HSDP (shard_group < data): hsdpTraffic
  */
 export function dataTraffic(plan: TrainPlan, stage: Stage, params: number): { perMicrobatch: TrafficSum; perStep: TrafficSum } {
   const perMicrobatch = new TrafficSum();
@@ -112,6 +115,11 @@ export function dataTraffic(plan: TrainPlan, stage: Stage, params: number): { pe
   const G = synced * bytesPerElement(plan.gradDtype);
   const W = synced * bytesPerElement(plan.precision);
   const gathered = plan.adapter ? W + deviceWeightBytes(plan, stage, deviceParams(plan, stage)).bytes : W;
+  // zero = 3: all-gathers per layer and microbatch, 2 (forward, backward) or 1 when the gathered
+  // weights stay from forward to backward (reshard_after_forward = false).
+  const gathers = plan.reshardAfterForward ? 2 : 1;
+  const S = shardOver(plan);
+  if (plan.zero > 0 && S < d) return hsdpTraffic(plan, stage, G, plan.zero === 3 ? gathered : W, gathers);
   switch (plan.zero) {
     case 0:
       perStep.add('data', link, allReduceBytes(G, d), 1);
@@ -124,7 +132,47 @@ export function dataTraffic(plan: TrainPlan, stage: Stage, params: number): { pe
       perStep.add('data', link, reduceScatterBytes(W, d), 1);
       break;
     case 3:
-      perMicrobatch.add('data', link, 2 * reduceScatterBytes(gathered, d) + reduceScatterBytes(G, d), 3 * stage.layers);
+      perMicrobatch.add('data', link, gathers * reduceScatterBytes(gathered, d) + reduceScatterBytes(G, d), (gathers + 1) * stage.layers);
+      break;
+  }
+  return { perMicrobatch, perStep };
+}
+
+/**
+ * HSDP (shard_group S < data d, R = d / S replicas of each shard group): the ZeRO collectives
+ * above run within the shard group, then each rank all-reduces its gradient shard G/S with the
+ * R ranks that hold the same shard (FSDP2's HSDP: reduce-scatter, then all-reduce over the
+ * replicate dimension, _fsdp_collectives.py foreach_reduce; Megatron's partial distributed
+ * optimizer), at the cadence of the reduce-scatter.
+ */
+function hsdpTraffic(
+  plan: TrainPlan,
+  stage: Stage,
+  G: number,
+  W: number,
+  gathers: number,
+): { perMicrobatch: TrafficSum; perStep: TrafficSum } {
+  const perMicrobatch = new TrafficSum();
+  const perStep = new TrafficSum();
+  const S = shardOver(plan);
+  const R = plan.mesh.data / S;
+  const cross = hsdpGroupsCrossNodes(plan, stage.index, S);
+  const inner = linkOf(plan, cross.shard);
+  const outer = linkOf(plan, cross.replicate);
+  const ar = allReduceBytes(G / S, R);
+  switch (plan.zero) {
+    case 1:
+      perStep.add('data', inner, reduceScatterBytes(G, S) + reduceScatterBytes(W, S), 2);
+      perStep.add('data', outer, ar, 1);
+      break;
+    case 2:
+      perMicrobatch.add('data', inner, reduceScatterBytes(G, S), 1);
+      perMicrobatch.add('data', outer, ar, 1);
+      perStep.add('data', inner, reduceScatterBytes(W, S), 1);
+      break;
+    case 3:
+      perMicrobatch.add('data', inner, gathers * reduceScatterBytes(W, S) + reduceScatterBytes(G, S), (gathers + 1) * stage.layers);
+      perMicrobatch.add('data', outer, ar, stage.layers);
       break;
   }
   return { perMicrobatch, perStep };

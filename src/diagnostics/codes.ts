@@ -57,6 +57,12 @@ export const CODES = {
   PP2023: { severity: 'error', title: 'config-field-missing', message: "the config has no field '{field}' (for '{key}')" },
   PP2024: { severity: 'note', title: 'config-overridden', message: "'{key}' = {value} overrides the config's {field} = {configValue}" },
   PP2025: { severity: 'error', title: 'unsupported-value', message: '{key} = {value} is not supported yet' },
+  PP2035: {
+    severity: 'error',
+    title: 'reshard-needs-zero3',
+    message: 'reshard_after_forward applies to sharded weights (zero = 3), and the plan has zero = {zero}',
+  },
+  PP2036: { severity: 'error', title: 'offload-needs-zero', message: 'offload = {offload} needs {needs}, and the plan has zero = {zero}' },
   // Pipeline layouts (src/check/layout.ts).
   PP2043: { severity: 'error', title: 'layout-syntax', message: 'layout: {detail}' },
   PP2044: { severity: 'error', title: 'layout-unsupported', message: 'layout: {what} is not supported yet' },
@@ -158,6 +164,12 @@ export const CODES = {
     message: "grad_dtype = {gradDtype} with precision = {precision}: autocast keeps gradients in the fp32 parameters' dtype",
   },
   PP3041: { severity: 'error', title: 'selective-op-layer', message: 'recompute = selective_op is not modelled for {what}' },
+  PP3050: { severity: 'error', title: 'shard-group-not-dividing', message: 'shard_group = {group} does not divide data = {data}' },
+  PP3051: {
+    severity: 'error',
+    title: 'shard-group-experts',
+    message: 'shard_group = {group} < data = {data} with expert = {expert} is not modelled yet',
+  },
   // Pipeline layouts (src/check/layout.ts).
   PP3065: {
     severity: 'error',
@@ -187,6 +199,17 @@ export const CODES = {
     severity: 'error',
     title: 'beyond-any-gpu',
     message: "plan '{plan}' needs more than {limit} on {where} ({detail}): beyond any GPU",
+  },
+  PP4004: {
+    severity: 'error',
+    title: 'host-does-not-fit',
+    message: "plan '{plan}' does not fit in host memory: {worst}",
+  },
+  PP4005: {
+    severity: 'note',
+    title: 'host-unchecked',
+    message:
+      "plan '{plan}' offloads to CPU memory ({needs} per node), and cluster '{cluster}' gives no host_memory: the host check is skipped",
   },
 
   // 5xxx: execution graph and schedules

@@ -4,18 +4,21 @@
  * checkpointing live in the training script, not the config: warnings say so. Mapping and
  * its reasons: docs/export.md.
  */
+import { shardOver } from '../memory/zero.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
+import { DEEPSPEED_OFFLOAD } from '../memory/offload.js';
 import { meshText, partialNodeWhy, placement, stageSizes, type Placement } from './cluster.js';
 import { Findings } from './findings.js';
 import {
   DEEPSPEED_MOE,
   DEEPSPEED_SOURCES,
+  DEEPSPEED_ZERO_OFFLOAD,
   DEEPSPEED_TORCH_AUTOCAST,
   type DeepSpeedKey,
   type DeepSpeedLauncherFlag,
 } from './options/deepspeed.js';
 import { layerRuns, type MoeMlp } from '../model.js';
-import { citations } from './options/source.js';
+import { citations, usedSources } from './options/source.js';
 import { command, comment, required, type Arg } from './shell.js';
 import type { ExportFile, ExportResult } from './types.js';
 
@@ -46,6 +49,7 @@ export function exportDeepSpeed(plan: CheckedPlan): ExportResult {
     ['train_micro_batch_size_per_gpu', plan.batch.micro],
     ['gradient_accumulation_steps', plan.microbatches],
     ['zero_optimization.stage', plan.zero],
+    ...shardingConfig(plan, f),
     ...precisionConfig(plan),
     ['optimizer.type', plan.optimizer === 'adamw' ? 'AdamW' : plan.optimizer === 'adam' ? 'Adam' : 'SGD'],
     ...tensorConfig(plan, f),
@@ -57,8 +61,59 @@ export function exportDeepSpeed(plan: CheckedPlan): ExportResult {
   const json = `${plan.name}.deepspeed.json`;
   const files: ExportFile[] = [{ name: json, text: JSON.stringify(nest(config), null, 2) + '\n' }];
   if (at.nodes > 1) files.push({ name: `${plan.name}.hostfile`, text: hostfile(at) });
-  files.push({ name: `${plan.name}.deepspeed.sh`, text: launch(plan, at, json, moe) });
+  files.push({
+    name: `${plan.name}.deepspeed.sh`,
+    text: launch(
+      plan,
+      at,
+      json,
+      moe,
+      config.map(([k]) => k),
+    ),
+  });
   return { files, diagnostics: f.list };
+}
+
+/**
+ * ZeRO-Offload: offload_optimizer / offload_param to the CPU (pinned), with the buckets parplan's
+ * memory model counts on the GPU (src/memory/offload.ts: contiguous gradients, overlap_comm's two
+ * reduce buckets, DeepSpeed's default sizes, written out so the run matches the check).
+ * HSDP: MiCS (mics_shard_size, ZeRO-3 only). reshard_after_forward = false has no DeepSpeed knob.
+ */
+function shardingConfig(plan: TrainPlan, f: Findings): Config {
+  const out: Config = [];
+  if (shardOver(plan) < plan.mesh.data) {
+    if (plan.zero === 3) out.push(['zero_optimization.mics_shard_size', shardOver(plan)]);
+    else
+      f.notExpressible(
+        'shard_group',
+        `shard_group = ${shardOver(plan)} with zero = ${plan.zero}`,
+        'its ZeRO-1/2 partition over the whole data-parallel group; sharding within groups (MiCS, mics_shard_size) is ZeRO-3 only',
+        'use zero = 3, or remove shard_group, or export --to torchtitan',
+      );
+  }
+  if (plan.zero === 3 && !plan.reshardAfterForward)
+    f.notExpressible(
+      'reshard_after_forward',
+      'reshard_after_forward = false',
+      'ZeRO-3 releases gathered parameters after each module (stage3_max_live_parameters and stage3_max_reuse_distance bound what stays, not per pass)',
+      'remove reshard_after_forward (true), or export --to torchtitan (fsdp_reshard_after_forward = "never")',
+    );
+  if (plan.offload === 'none') return out;
+  out.push(['zero_optimization.offload_optimizer.device', 'cpu'], ['zero_optimization.offload_optimizer.pin_memory', true]);
+  if (plan.offload === 'optimizer_params')
+    out.push(
+      ['zero_optimization.offload_param.device', 'cpu'],
+      ['zero_optimization.offload_param.pin_memory', true],
+      ['zero_optimization.stage3_prefetch_bucket_size', DEEPSPEED_OFFLOAD.prefetchBucket],
+      ['zero_optimization.stage3_param_persistence_threshold', DEEPSPEED_OFFLOAD.persistenceThreshold],
+    );
+  out.push(
+    ['zero_optimization.contiguous_gradients', true],
+    ['zero_optimization.overlap_comm', true],
+    ['zero_optimization.reduce_bucket_size', DEEPSPEED_OFFLOAD.reduceBucket],
+  );
+  return out;
 }
 
 /**
@@ -221,7 +276,7 @@ function hostfile(at: Placement): string {
   return lines.join('\n') + '\n';
 }
 
-function launch(plan: TrainPlan, at: Placement, json: string, moe: boolean): string {
+function launch(plan: TrainPlan, at: Placement, json: string, moe: boolean, used: readonly string[]): string {
   const args: Arg<DeepSpeedLauncherFlag>[] =
     at.nodes > 1
       ? [
@@ -233,10 +288,10 @@ function launch(plan: TrainPlan, at: Placement, json: string, moe: boolean): str
   if (at.nodes > 1) args.push(['--master_addr', required('MASTER_ADDR', "set MASTER_ADDR to node 0's address")]);
   const script: Arg<DeepSpeedLauncherFlag>[] = [['--deepspeed'], ['--deepspeed_config', json]];
   const entry = `${required('TRAIN_SCRIPT', 'set TRAIN_SCRIPT to your DeepSpeed training script')} \\\n  ${script.map(([f, v]) => (v === undefined ? f : `${f} ${v}`)).join(' ')}`;
-  return ['#!/bin/sh', header(plan, moe), '', command('deepspeed', args, ` \\\n  ${entry}`)].join('\n');
+  return ['#!/bin/sh', header(plan, moe, used), '', command('deepspeed', args, ` \\\n  ${entry}`)].join('\n');
 }
 
-function header(plan: TrainPlan, moe: boolean): string {
+function header(plan: TrainPlan, moe: boolean, used: readonly string[]): string {
   const e = plan.experts;
   return comment(
     [
@@ -250,6 +305,7 @@ function header(plan: TrainPlan, moe: boolean): string {
       'Option names as in:',
       ...citations([
         ...DEEPSPEED_SOURCES.filter((src) => plan.amp || src !== DEEPSPEED_TORCH_AUTOCAST),
+        ...usedSources([DEEPSPEED_ZERO_OFFLOAD], used),
         ...(moe ? [DEEPSPEED_MOE] : []),
       ]).map((c) => `  ${c}`),
     ].join('\n'),

@@ -3,6 +3,7 @@
  * recompute, precision, optimizer sharding) and a torchrun command per node. Mapping and its
  * reasons: docs/export.md.
  */
+import { shardOver } from '../memory/zero.js';
 import { formatLayout } from '../check/layout.js';
 import { DEFAULT_NORM_EPS, DEFAULT_ROPE_THETA, type AttentionSpec, type MlaAttention, type MoeMlp } from '../model.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
@@ -317,6 +318,7 @@ function parallelArgs(plan: TrainPlan, f: Findings): Args {
   args.push(...expertArgs(plan));
   if (plan.sequenceParallel && tensor > 1) args.push(['--sequence-parallel']);
   args.push(...scheduleArgs(plan, f), ...zeroArgs(plan));
+  shardingChecks(plan, f);
   return args;
 }
 
@@ -378,8 +380,39 @@ function layoutArgs(plan: TrainPlan): Args {
   return [['--pipeline-model-parallel-layout', `'${stages.join('|')}'`]];
 }
 
-/** ZeRO-1 is the distributed optimizer; ZeRO-2/3 are Megatron-FSDP's sharding strategies. */
+/** ZeRO-1 is the distributed optimizer; ZeRO-2/3 are Megatron-FSDP's sharding strategies; HSDP is their replicas. */
 function zeroArgs(plan: TrainPlan): Args {
+  const replicas = plan.zero >= 1 && shardOver(plan) < plan.mesh.data ? plan.mesh.data / shardOver(plan) : 1;
+  return [...zeroStageArgs(plan), ...(replicas > 1 ? ([['--num-distributed-optimizer-instances', String(replicas)]] as Args) : [])];
+}
+
+/**
+ * What Megatron cannot run of the plan's sharding: reshard_after_forward = false under its own
+ * FSDP (--torch-fsdp2-no-reshard-after-forward is PyTorch FSDP2's, not Megatron-FSDP's), and
+ * offload: --optimizer-cpu-offload (with --use-precision-aware-optimizer) moves the optimizer
+ * states, but the fp32 main-gradient buffer stays on the GPU, more than the plan was checked
+ * for; parameters are never offloaded.
+ */
+function shardingChecks(plan: TrainPlan, f: Findings): void {
+  if (plan.zero === 3 && !plan.reshardAfterForward)
+    f.notExpressible(
+      'reshard_after_forward',
+      'reshard_after_forward = false',
+      'Megatron-FSDP (optim_grads_params) reshards after every forward; --torch-fsdp2-no-reshard-after-forward applies to PyTorch FSDP2, not to the Megatron-FSDP this export uses',
+      'remove reshard_after_forward, use zero = 2, or export --to torchtitan',
+    );
+  if (plan.offload !== 'none')
+    f.notExpressible(
+      'offload',
+      `offload = ${plan.offload}`,
+      plan.offload === 'optimizer'
+        ? '--optimizer-cpu-offload (with --use-precision-aware-optimizer) moves the optimizer states to the CPU but keeps the fp32 main-gradient buffer on the GPU, more GPU memory than the plan was checked for'
+        : 'it offloads optimizer states only (--optimizer-cpu-offload), never parameters',
+      'export --to deepspeed (ZeRO-Offload), or check the plan without offload',
+    );
+}
+
+function zeroStageArgs(plan: TrainPlan): Args {
   switch (plan.zero) {
     case 0:
       return [];

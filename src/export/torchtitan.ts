@@ -3,6 +3,7 @@
  * torchrun command per node; a hand-written schedule becomes a schedule CSV. Mapping and its
  * reasons: docs/export.md.
  */
+import { shardOver } from '../memory/zero.js';
 import { DEFAULT_ROPE_THETA } from '../model.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { formatAction } from '../schedules/types.js';
@@ -204,6 +205,13 @@ function trainingConfig(plan: TrainPlan, f: Findings): Config {
 function dataParallelConfig(plan: TrainPlan, f: Findings): Config {
   const data = plan.mesh.data;
   if (plan.zero === 0 || data === 1) {
+    if (plan.offload !== 'none')
+      f.notExpressible(
+        'offload',
+        `offload = ${plan.offload} with data = 1`,
+        'CPU offload is an FSDP policy (training.enable_cpu_offload), and torchtitan applies FSDP only when data_parallel_shard_degree > 1',
+        'shard over more than one data rank (data > 1, zero = 3), or export --to deepspeed (ZeRO-Offload runs on one GPU)',
+      );
     return [
       ['parallelism.data_parallel_replicate_degree', data],
       ['parallelism.data_parallel_shard_degree', 1],
@@ -216,11 +224,33 @@ function dataParallelConfig(plan: TrainPlan, f: Findings): Config {
       'FSDP has no stage that shards only optimizer states; it runs as zero = 2 (gradients sharded too), which needs less memory',
       'use zero = 2',
     );
-  return [
-    ['parallelism.data_parallel_replicate_degree', 1],
-    ['parallelism.data_parallel_shard_degree', data],
-    ['parallelism.fsdp_reshard_after_forward', plan.zero === 3 ? 'always' : 'never'],
+  // HSDP: FSDP within shard groups, replicated across them (parallel_dims: dp_replicate × dp_shard).
+  const shard = shardOver(plan);
+  // "default" would resolve to `not pp_enabled` (torchtitan/distributed/fsdp.py, HEAD b5bcd76c):
+  // the plan's choice is written out instead.
+  const reshard = plan.zero === 3 && plan.reshardAfterForward ? 'always' : 'never';
+  const config: Config = [
+    ['parallelism.data_parallel_replicate_degree', data / shard],
+    ['parallelism.data_parallel_shard_degree', shard],
+    ['parallelism.fsdp_reshard_after_forward', reshard],
   ];
+  if (plan.offload === 'optimizer_params') {
+    // FSDP2 CPUOffloadPolicy (models/llama3/infra/parallelize.py at the job config's commit):
+    // sharded fp32 parameters, their gradients and the optimizer states on the CPU.
+    config.push(['training.enable_cpu_offload', true]);
+    f.approximated(
+      'offload',
+      'offload = optimizer_params',
+      "FSDP2's CPUOffloadPolicy keeps the fp32 sharded parameters as the master copy (no separate 16-bit shard in CPU memory) and steps the optimizer on the CPU: no more memory than the plan was checked for",
+    );
+  } else if (plan.offload === 'optimizer')
+    f.notExpressible(
+      'offload',
+      'offload = optimizer',
+      'training.enable_cpu_offload (FSDP2 CPUOffloadPolicy) offloads parameters and gradients with the optimizer states; there is no optimizer-only offload',
+      'use offload = optimizer_params with zero = 3, or export --to deepspeed',
+    );
+  return config;
 }
 
 /**

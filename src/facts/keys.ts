@@ -109,6 +109,8 @@ export const RECOMPUTE_METHODS = ['uniform', 'block'] as const;
 export const PRECISIONS = ['fp32', 'fp16', 'bf16', 'amp_bf16', 'amp_fp16'] as const;
 export const ATTENTION = ['flash', 'standard'] as const;
 export const OPTIMIZERS = ['adamw', 'adam', 'sgd'] as const;
+/** ZeRO-Offload / ZeRO-Infinity targets in CPU memory (`+` is not a word character: optimizer_params). */
+export const OFFLOADS = ['none', 'optimizer', 'optimizer_params'] as const;
 export const NORMS = ['rmsnorm', 'layernorm'] as const;
 export const ACTIVATIONS = ['swiglu', 'geglu', 'gelu'] as const;
 export const ROPE_SCALINGS = ['none', 'linear', 'dynamic', 'yarn', 'llama3'] as const;
@@ -525,6 +527,13 @@ export const KEY_TABLE = {
       example: '50',
       aliases: ['network_bandwidth', 'inter_node_bandwidth', 'internode_bandwidth'],
     },
+    host_memory: {
+      type: bytes,
+      default: { rule: 'absent: the host check of offload plans is skipped (a note says so); no catalog value, hosts differ too much' },
+      doc: "CPU memory per node, for plans that offload to it (offload): the host total per node must fit in it, as a GPU total must fit the GPU (DeepSpeed's 1.5 buffer factor is the slack).",
+      example: '1536 GiB',
+      aliases: ['cpu_memory', 'host_ram', 'ram'],
+    },
   },
   gpu: {
     name: { type: { kind: 'string' }, required: true, doc: 'A name for the GPU, shown in reports.', example: '"RTX 4090"' },
@@ -706,6 +715,33 @@ export const KEY_TABLE = {
       doc: 'ZeRO stage: 1 shards optimizer states, 2 also gradients, 3 also weights, across data replicas.',
       example: '1',
       aliases: ['zero_stage'],
+    },
+    shard_group: {
+      type: int(1, MAX_GPUS),
+      default: { rule: 'data (plain ZeRO / FSDP: shard over every data replica)' },
+      modes: ['train'],
+      doc: 'HSDP: the data ranks ZeRO shards over; the data ÷ shard_group groups replicate each other (torchtitan data_parallel_shard_degree, DeepSpeed MiCS mics_shard_size).',
+      example: '8',
+      aliases: ['data_parallel_shard_degree', 'dp_shard', 'mics_shard_size', 'shard_degree'],
+    },
+    reshard_after_forward: {
+      type: { kind: 'bool' },
+      default: { value: true, note: 'ZeRO-3 as DeepSpeed runs it; torchtitan defaults to false with pipeline > 1' },
+      modes: ['train'],
+      doc: 'zero = 3: free the gathered weights after each forward (true) or keep them until backward (false: ZeRO-2-like, one all-gather per step; FSDP2 reshard_after_forward).',
+      example: 'false',
+      aliases: ['fsdp_reshard_after_forward'],
+    },
+    offload: {
+      type: enumOf(...OFFLOADS),
+      default: { value: 'none' },
+      modes: ['train'],
+      doc: 'ZeRO-Offload/Infinity to CPU memory: optimizer (fp32 master weights, optimizer states and fp32 gradients, the step on the CPU; zero ≥ 1) or optimizer_params (also the 16-bit weights; zero = 3).',
+      example: 'optimizer',
+      aliases: ['offload_optimizer', 'cpu_offload', 'offload_param', 'enable_cpu_offload'],
+      unsupported: {
+        nvme: 'NVMe offload (ZeRO-Infinity offload_device nvme) is not modelled yet; offload = optimizer_params is the nearest: it keeps in CPU memory what NVMe would hold',
+      },
     },
     recompute: {
       type: enumOf(...RECOMPUTE),

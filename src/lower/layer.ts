@@ -384,7 +384,8 @@ function trainLayerBlocks(plan: TrainPlan, layer: LayerSpec): { forward: Step[];
   // Backward: gradients flow in reverse; the conjugate collectives of forward.
   const f = layerOpFlops(plan, layer, dims);
   const backward: Step[] = [];
-  if (zero3) backward.push(...gathers(W('*'), (n) => n * e, 'all-gather'));
+  // reshard_after_forward = false: the forward's gathered weights are still there (FSDP2).
+  if (zero3 && plan.reshardAfterForward) backward.push(...gathers(W('*'), (n) => n * e, 'all-gather'));
   if (plan.recompute === 'full') backward.push(...forwardSteps(plan, layer, dims, 'recompute', { sp, elem: e }));
   if (plan.recompute === 'selective') backward.push(compute('attention', 'recompute', ['q', 'k', 'v'], ['attn'], f.attention));
   const collective = (op: 'all-reduce' | 'reduce-scatter' | 'all-gather', tensor: string) => {

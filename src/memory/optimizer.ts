@@ -9,6 +9,8 @@ import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { bytesText, num } from '../format.js';
 import { part, type Part } from './format.js';
 import { zeroPart } from './weights.js';
+import { shardOver } from './zero.js';
+import { offloadedOptimizer } from './offload.js';
 
 /** Optimizer bytes per parameter, and what they are. */
 export function optimizerBytesPerParam(plan: TrainPlan): { bytes: number; parts: string } {
@@ -30,6 +32,7 @@ export const GRAD_SCALER_BYTES = 12;
 
 export function optimizer(plan: CheckedPlan, params: number, routed = 0, what = ''): Part {
   if (plan.mode === 'serve') return { bytes: 0, why: 'optimizer: 0 (serving keeps no optimizer states)' };
+  if (plan.offload !== 'none') return offloadedOptimizer(plan);
   const states = optimizerStates(plan, params, routed, what);
   if (!(plan.amp && plan.precision === 'fp16')) return states;
   const bytes = states.bytes + GRAD_SCALER_BYTES;
@@ -42,7 +45,7 @@ export function optimizer(plan: CheckedPlan, params: number, routed = 0, what = 
 
 function optimizerStates(plan: TrainPlan, params: number, routed: number, what: string): Part {
   const { bytes: per, parts } = optimizerBytesPerParam(plan);
-  if (plan.zero >= 1 && (plan.mesh.data > 1 || (routed > 0 && plan.experts.data > 1)))
+  if (plan.zero >= 1 && (shardOver(plan) > 1 || (routed > 0 && plan.experts.data > 1)))
     return zeroPart(plan, what ? `optimizer (${what.trim()}s)` : 'optimizer', params, routed, per, parts, plan.zero);
   const bytes = params * per;
   return part(bytes, () => `optimizer: ${num(params)} ${what}params × ${per} B (${parts}) = ${bytesText(bytes)}`);

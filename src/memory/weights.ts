@@ -17,11 +17,10 @@ import { adapterParams } from './adapter.js';
 import { bytesText, num } from '../format.js';
 import { part, type Part } from './format.js';
 import { countParams, layerLinears, layerParams, rankLayerParams, type DeviceParams, type Linear } from './params.js';
+import { offloadedWeights } from './offload.js';
+import { shardOver, zeroShard } from './zero.js';
 
-/** Elements each data replica keeps of a ZeRO-partitioned tensor of `params` elements (even split, padded). */
-export function zeroShard(params: number, data: number): number {
-  return Math.ceil(params / data);
-}
+export { shardOver, zeroShard } from './zero.js';
 
 /** Whether `quant` stores this linear quantized (mxfp4: routed experts only; the others: every linear). */
 export function quantizes(quant: Quantization, l: Pick<Linear, 'part'>): boolean {
@@ -185,8 +184,20 @@ export function weights(plan: CheckedPlan, params: number, stage?: Stage, p?: De
   if (plan.amp) return ampWeights(plan, params, p);
   const dt = plan.precision;
   const per = DTYPES[dt].bits / 8;
-  if (plan.zero === 3 && (plan.mesh.data > 1 || plan.experts.data > 1))
-    return zeroPart(plan, 'weights', params, p?.routed ?? 0, per, dt, 3);
+  if (plan.offload === 'optimizer_params') return offloadedWeights(plan, p, stage);
+  if (plan.zero === 3 && (shardOver(plan) > 1 || plan.experts.data > 1)) {
+    const sharded = zeroPart(plan, 'weights', params, p?.routed ?? 0, per, dt, 3);
+    if (plan.reshardAfterForward) return sharded;
+    // FSDP2 reshard_after_forward=False: each module's all-gathered (unsharded) parameters stay
+    // from its forward to its backward, so at the end of forward every layer of the stage is
+    // whole again beside its shard (torch/distributed/fsdp/_fully_shard/_fully_shard.py).
+    const kept = params * per;
+    return part(
+      sharded.bytes + kept,
+      () =>
+        `${sharded.why.replace(/ = [^=]*$/, '')} + ${num(params)} params × ${per} B unsharded, kept from forward to backward (reshard_after_forward = false) = ${bytesText(sharded.bytes + kept)}`,
+    );
+  }
   const bytes = params * per;
   return part(bytes, () => `weights: ${num(params)} params × ${per} B (${dt}) = ${bytesText(bytes)}`);
 }
@@ -205,14 +216,15 @@ export function zeroPart(
   stage: number,
 ): Part {
   const dense = params - routed;
-  const d = plan.mesh.data;
+  const d = shardOver(plan);
   const ed = plan.experts.data;
+  const over = d < plan.mesh.data ? `shard_group ${d} of data ${plan.mesh.data}` : `${d} data`;
   if (routed === 0) {
     const shard = zeroShard(params, d);
     const bytes = shard * per;
     return part(
       bytes,
-      () => `${category}: ⌈${num(params)} params / ${d} data (ZeRO-${stage})⌉ = ${num(shard)} × ${per} B (${what}) = ${bytesText(bytes)}`,
+      () => `${category}: ⌈${num(params)} params / ${over} (ZeRO-${stage})⌉ = ${num(shard)} × ${per} B (${what}) = ${bytesText(bytes)}`,
     );
   }
   const a = zeroShard(dense, d);

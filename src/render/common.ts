@@ -51,7 +51,16 @@ export function tightest(devices: readonly DeviceMemory[]): DeviceMemory | undef
 export function verdict(r: PlanResult): string {
   const w = tightest(r.memory.devices);
   if (w === undefined) return r.fits ? 'fits' : 'DOES NOT FIT';
-  if (!r.fits) return `DOES NOT FIT: rank ${w.rank} needs ${gib(w.totalBytes)} GiB of ${gib(w.usableBytes)} GiB usable`;
+  if (!r.fits) {
+    // Every GPU fits, so a node's CPU memory (offload) is what does not.
+    const host =
+      w.totalBytes <= w.usableBytes
+        ? r.memory.hosts.find((h) => h.capacityBytes !== undefined && h.totalBytes > h.capacityBytes)
+        : undefined;
+    if (host)
+      return `DOES NOT FIT: node ${host.node} needs ${gib(host.totalBytes)} GiB of CPU memory, host_memory ${gib(host.capacityBytes!)} GiB`;
+    return `DOES NOT FIT: rank ${w.rank} needs ${gib(w.totalBytes)} GiB of ${gib(w.usableBytes)} GiB usable`;
+  }
   return (
     `fits: tightest is rank ${w.rank}, ${gib(w.totalBytes)} GiB of ${gib(w.usableBytes)} GiB usable ` +
     `(${gib(headroom(w))} GiB headroom, ${percent(headroom(w), w.usableBytes)})`

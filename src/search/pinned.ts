@@ -3,6 +3,7 @@
  * plan means the same thing if a default ever changes. Read back from the CheckedPlan,
  * never from the search's own knobs, so the file says exactly what was checked.
  */
+import { shardOver } from '../memory/zero.js';
 import { normalize, resolve } from 'node:path';
 import { analyze } from '../analyze.js';
 import { formatLayout } from '../check/layout.js';
@@ -72,6 +73,10 @@ export function pinnedSettings(plan: CheckedPlan): Setting[] {
       int('microbatches', plan.microbatches),
       block('batch', [int('global', plan.batch.global), int('micro', plan.batch.micro), int('seq', plan.batch.seq)]),
       int('zero', plan.zero),
+      // Sharding keys only where they act (a shard group below data; resharding under ZeRO-3; offload).
+      ...(shardOver(plan) < mesh.data ? [int('shard_group', shardOver(plan))] : []),
+      ...(plan.zero === 3 ? [word('reshard_after_forward', plan.reshardAfterForward)] : []),
+      ...(plan.offload !== 'none' ? [word('offload', plan.offload)] : []),
       word('recompute', plan.recompute),
       ...(plan.recompute === 'full' && (plan.recomputeMethod !== 'uniform' || plan.recomputeLayers !== 1)
         ? [word('recompute_method', plan.recomputeMethod), int('recompute_layers', plan.recomputeLayers)]

@@ -170,6 +170,8 @@ export function planResult(f: PlanFixture = {}): PlanResult {
           microbatches: 256,
           virtual: 1,
           zero: 1,
+          reshardAfterForward: true,
+          offload: 'none',
           recompute: 'selective',
           recomputeMethod: 'uniform',
           recomputeLayers: 1,
@@ -187,7 +189,7 @@ export function planResult(f: PlanFixture = {}): PlanResult {
           engine: 'generic',
           workspaceGiven: false,
         };
-  const memory: MemoryPlan = { plan: name, params: 8_030_261_248, devices };
+  const memory: MemoryPlan = { plan: name, params: 8_030_261_248, devices, hosts: [] };
   return { plan, memory, fits: devices.every((d) => d.totalBytes <= d.usableBytes), cost: planCost(plan, memory) };
 }
 

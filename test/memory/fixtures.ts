@@ -189,6 +189,9 @@ type TrainOpts = Common &
       | 'optimizer'
       | 'gradDtype'
       | 'capacityFactor'
+      | 'shardGroup'
+      | 'reshardAfterForward'
+      | 'offload'
     >
   >;
 
@@ -205,6 +208,9 @@ export function trainPlan(model: ModelSpec, o: TrainOpts = {}): TrainPlan {
     microbatches: o.microbatches ?? global / (micro * b.mesh.data),
     virtual: o.virtual ?? 1,
     zero: o.zero ?? 0,
+    ...(o.shardGroup !== undefined ? { shardGroup: o.shardGroup } : {}),
+    reshardAfterForward: o.reshardAfterForward ?? true,
+    offload: o.offload ?? 'none',
     recompute: o.recompute ?? 'none',
     recomputeMethod: o.recomputeMethod ?? 'uniform',
     recomputeLayers: o.recomputeLayers ?? 1,

@@ -26,6 +26,30 @@ export const DEEPSPEED_ZERO = {
 } as const satisfies OptionSource;
 
 /**
+ * ZeRO-Offload / ZeRO-Infinity and the ZeRO buckets parplan's offload model assumes (DeepSpeedZeroConfig,
+ * DeepSpeedZeroOffloadOptimizerConfig / DeepSpeedZeroOffloadParamConfig in offload_config.py at the same
+ * commit); mics_shard_size is MiCS, ZeRO-3 sharded within groups of that many ranks and replicated across.
+ * Cited only by configs that use one of them.
+ */
+export const DEEPSPEED_ZERO_OFFLOAD = {
+  repo: 'microsoft/DeepSpeed',
+  path: 'deepspeed/runtime/zero/config.py',
+  commit: '38327e07f6cd39b63418f60cedd1651b0be3e7c3',
+  names: [
+    'zero_optimization.offload_optimizer.device',
+    'zero_optimization.offload_optimizer.pin_memory',
+    'zero_optimization.offload_param.device',
+    'zero_optimization.offload_param.pin_memory',
+    'zero_optimization.contiguous_gradients',
+    'zero_optimization.overlap_comm',
+    'zero_optimization.reduce_bucket_size',
+    'zero_optimization.stage3_prefetch_bucket_size',
+    'zero_optimization.stage3_param_persistence_threshold',
+    'zero_optimization.mics_shard_size',
+  ],
+} as const satisfies OptionSource;
+
+/**
  * PyTorch autocast over fp32 parameters (precision = amp_*): the `torch_autocast` section
  * (TORCH_AUTOCAST_FORMAT in constants.py; DtypeEnum accepts "bfloat16" / "float16"). Under ZeRO-3
  * the Linear parameters are all-gathered in the autocast dtype (partition_parameters.py
@@ -101,6 +125,7 @@ export type DeepSpeedKey =
   | (typeof DEEPSPEED_CONSTANTS.names)[number]
   | (typeof DEEPSPEED_TORCH_AUTOCAST.names)[number]
   | (typeof DEEPSPEED_ZERO.names)[number]
+  | (typeof DEEPSPEED_ZERO_OFFLOAD.names)[number]
   | (typeof DEEPSPEED_TENSOR_PARALLEL.names)[number];
 export type DeepSpeedLauncherFlag = (typeof DEEPSPEED_LAUNCHER.names)[number] | (typeof DEEPSPEED_SCRIPT_ARGS.names)[number];
 

@@ -85,6 +85,10 @@ export const MEGATRON_MODEL_ARGS = {
     '--yarn-original-max-position-embeddings',
     '--yarn-beta-fast',
     '--yarn-beta-slow',
+    // _add_distributed_args: HSDP, the data ranks in that many replicas of one sharded group
+    // (parallel_state.py: intra_partial_data_parallel_size = dp / instances; Megatron-FSDP:
+    // mcore_fsdp_adapter.py enable_hsdp = num_distributed_optimizer_instances > 1, outer no_shard)
+    '--num-distributed-optimizer-instances',
   ],
 } as const satisfies OptionSource;
 

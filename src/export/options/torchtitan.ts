@@ -17,6 +17,7 @@ export const TORCHTITAN_JOB_CONFIG = {
     'training.seq_len',
     'training.mixed_precision_param',
     'training.mixed_precision_reduce',
+    'training.enable_cpu_offload',
     'parallelism.data_parallel_replicate_degree',
     'parallelism.data_parallel_shard_degree',
     'parallelism.fsdp_reshard_after_forward',
