@@ -17,6 +17,7 @@ import { spanOf, type PlanContext } from './context.js';
 import { checkMeshSize } from './data.js';
 import { checkSchedule, checkStages } from './pipeline.js';
 import { checkBf16, checkEngineDtypes, checkNoEffect } from './precision.js';
+import { checkFp8 } from './fp8.js';
 import { checkExperts, defaultExpertTensor } from './expert.js';
 import { checkTensor, deriveFacts } from './tensor.js';
 import { readBlock } from './values.js';
@@ -112,7 +113,11 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     { key: fields.has('precision') ? 'precision' : 'model.dtype', what: 'precision', dtype: precision },
     { key: 'grad_dtype', what: 'grad_dtype', dtype: gradDtype },
   ]);
-  if (!tb || !sched || !stages || !tensorOk || !meshOk || !experts || !precisionOk || hasErrors(out.slice(before))) return undefined;
+  const fp8 = fields.valueOrDefault<TrainPlan['fp8']>('fp8');
+  const sp = fields.valueOrDefault<boolean>('sequence_parallel') ? ctx.mesh.tensor : 1;
+  const fp8Ok = !precisionOk || checkFp8(ctx, fp8, precision, tb ? (tb.batch.seq * tb.batch.micro) / sp : undefined);
+  if (!fp8Ok || !tb || !sched || !stages || !tensorOk || !meshOk || !experts || !precisionOk || hasErrors(out.slice(before)))
+    return undefined;
   const plan: TrainPlan = {
     ...base,
     stages,
@@ -128,6 +133,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     precision,
     optimizer: fields.valueOrDefault<TrainPlan['optimizer']>('optimizer'),
     gradDtype,
+    fp8,
     ...(fields.has('capacity_factor') ? { capacityFactor: fields.value<number>('capacity_factor')! } : {}),
   };
   return plan;

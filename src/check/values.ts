@@ -377,6 +377,9 @@ function convert(entry: Entry, spec: KeySpec, out: Diagnostic[]): FieldValue | u
         if (v.kind === 'string' && values.includes(v.value)) return wrongType(entry, spec, out, `write ${key} = ${v.value} without quotes`);
         return wrongType(entry, spec, out);
       }
+      // Another tool's spelling of a value this field has (torch_dtype = bfloat16): read as that value.
+      const alias = spec.valueAliases && Object.hasOwn(spec.valueAliases, name) ? spec.valueAliases[name]! : undefined;
+      if (alias !== undefined && values.includes(alias)) return alias;
       if (!values.includes(name)) {
         // A value other tools use that parplan does not model yet: say so, with the nearest supported one.
         const why = spec.unsupported && Object.hasOwn(spec.unsupported, name) ? spec.unsupported[name] : undefined;

@@ -138,6 +138,10 @@ export interface MicrobatchFlops {
   backward: number;
   /** Forward work done again in the backward pass. */
   recompute: number;
+  /** Of forward + backward + recompute, the FLOPs of fp8 GEMMs (plan `fp8`: the layers' linears, not the router or output layer); 0 without fp8. */
+  fp8: number;
+  /** Of backward + recompute, the fp8 GEMMs' FLOPs. */
+  fp8Backward: number;
 }
 
 /**
@@ -155,14 +159,19 @@ export function trainMicrobatchFlops(plan: TrainPlan, stage: Stage): MicrobatchF
   // One layerFlops per run of alike layers: the attention core and the counted total from it.
   let core = 0;
   let layers = 0;
+  let linears = 0;
   for (const r of stageRuns(plan, stage)) {
     const x = layerFlops(plan, dims, r.f);
     core += r.n * x.attention;
     layers += r.n * countedFlops(plan, x);
+    linears += r.n * (x.qkv + x.outProj + x.mlpUp + x.mlpDown + x.shared);
   }
   const forward = layers + 2 * outputMatmulParams(plan, stage) * dims.T;
   const recompute = plan.recompute === 'full' ? layers : plan.recompute === 'selective' ? core : 0;
-  return { forward, backward: 2 * forward, recompute };
+  // fp8 runs each linear's fprop, dgrad and wgrad GEMMs in fp8 (Megatron fp8_wgrad = True; torchao casts all three).
+  const fp8 = plan.fp8 === undefined || plan.fp8 === 'none' ? 0 : linears;
+  const fp8Backward = 2 * fp8 + (plan.recompute === 'full' ? fp8 : 0);
+  return { forward, backward: 2 * forward, recompute, fp8: fp8 + fp8Backward, fp8Backward };
 }
 
 /**

@@ -150,8 +150,10 @@ function stageParams(plan: TrainPlan, memory: MemoryPlan, stage: Stage): number 
 export function trainStage(plan: TrainPlan, memory: MemoryPlan, stage: Stage, rates: Rates): StageTimes {
   const m = plan.microbatches;
   const f = trainMicrobatchFlops(plan, stage);
-  const computeMb = over(f.forward + f.backward + f.recompute, rates.flops);
-  const backwardMb = over(f.backward + f.recompute, rates.flops);
+  // fp8 GEMMs at the fp8 rate, the rest at the 16-bit rate.
+  const fp8Rate = rates.fp8 === undefined ? rates.flops : rates.fp8;
+  const computeMb = sum(over(f.forward + f.backward + f.recompute - f.fp8, rates.flops), over(f.fp8, fp8Rate));
+  const backwardMb = sum(over(f.backward + f.recompute - f.fp8Backward, rates.flops), over(f.fp8Backward, fp8Rate));
   const mb = new TrafficSum();
   tensorTraffic(plan, stage, mb);
   pipelineTraffic(plan, stage, mb);

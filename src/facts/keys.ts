@@ -57,6 +57,11 @@ export interface KeySpec {
    * supported value (PP2025), rather than a did-you-mean to a different concept (fp8 → fp32).
    */
   unsupported?: Readonly<Record<string, string>>;
+  /**
+   * Enum values other tools spell differently for the same thing (HF `torch_dtype = bfloat16`,
+   * vLLM `kv_cache_dtype = fp8_e4m3`): accepted and read as the value they map to.
+   */
+  valueAliases?: Readonly<Record<string, string>>;
 }
 
 // The helpers keep literal types (`kind`, enum values) so that src/embedded/types.ts can
@@ -100,6 +105,25 @@ export const NORMS = ['rmsnorm', 'layernorm'] as const;
 export const ACTIVATIONS = ['swiglu', 'geglu', 'gelu'] as const;
 export const ROPE_SCALINGS = ['none', 'linear', 'dynamic', 'yarn', 'llama3'] as const;
 export const QUANTIZATIONS = ['none', 'awq', 'gptq', 'fp8', 'mxfp4'] as const;
+/**
+ * fp8 training recipes (the plan's `fp8` key, orthogonal to `precision`): TransformerEngine's
+ * DelayedScaling, Float8CurrentScaling and MXFP8BlockScaling (as Megatron-LM runs them,
+ * --fp8-recipe delayed | tensorwise | mxfp8), and torchao's Float8Linear with tensorwise or
+ * rowwise scaling (as torchtitan runs it under FSDP2). See docs/memory.md.
+ */
+export const FP8_RECIPES = ['none', 'te_delayed', 'te_current', 'te_mxfp8', 'torchao_tensorwise', 'torchao_rowwise'] as const;
+/** Other spellings of the dtypes (Hugging Face torch_dtype, vLLM kv_cache_dtype): the same number formats. */
+const DTYPE_ALIASES = {
+  float32: 'fp32',
+  float16: 'fp16',
+  half: 'fp16',
+  bfloat16: 'bf16',
+  fp8_e4m3: 'fp8',
+  fp8_e5m2: 'fp8',
+  float8_e4m3fn: 'fp8',
+  float8_e5m2: 'fp8',
+} as const;
+const FLOAT_DTYPE_ALIASES = { float32: 'fp32', float16: 'fp16', half: 'fp16', bfloat16: 'bf16' } as const;
 /** Most routed experts in a MoE layer (real: up to a few hundred). */
 const MAX_EXPERTS = 65_536;
 export const POSITIONS = ['rope', 'learned'] as const;
@@ -182,6 +206,7 @@ export const KEY_TABLE = {
       doc: 'Data type of the weights.',
       example: 'bf16',
       aliases: ['torch_dtype', 'params_dtype'],
+      valueAliases: DTYPE_ALIASES,
     },
     norm: {
       type: enumOf(...NORMS),
@@ -197,7 +222,13 @@ export const KEY_TABLE = {
       aliases: ['hidden_act', 'hidden_activation', 'activation_function'],
       unsupported: {
         relu: 'plain ReLU MLPs (OPT) are not modelled; gelu has the same two projections, so activation = gelu gives the same memory and FLOPs (the WebGPU runtime would compute GELU, not ReLU)',
+        silu: "activation names the MLP's shape here: Hugging Face's hidden_act = silu in a Llama-style model is the gated SwiGLU MLP, activation = swiglu (three projections); an ungated SiLU MLP is not modelled (activation = gelu has its two projections)",
+        swish:
+          'swish is SiLU: a gated MLP (Llama-style) is activation = swiglu; an ungated one is not modelled (activation = gelu has its two projections)',
+        gelu_pytorch_tanh:
+          "activation names the MLP's shape here: Gemma's gated MLP with hidden_activation = gelu_pytorch_tanh is activation = geglu; an ungated one (tanh-approximated GELU, GPT-2-style) is activation = gelu",
       },
+      valueAliases: { gelu_new: 'gelu' },
     },
     bias: {
       type: { kind: 'bool' },
@@ -620,6 +651,7 @@ export const KEY_TABLE = {
       doc: 'Data type of the KV cache.',
       example: 'bf16',
       aliases: ['kv_cache_dtype'],
+      valueAliases: DTYPE_ALIASES,
     },
     kv_block: {
       type: int(1, 65_536),
@@ -644,7 +676,23 @@ export const KEY_TABLE = {
       doc: 'Megatron sequence parallelism: shard norm and dropout activations over the tensor group.',
       example: 'true',
     },
-    schedule: { type: enumOf(...SCHEDULES), default: { value: '1f1b' }, modes: ['train'], doc: 'Pipeline schedule.', example: '1f1b' },
+    schedule: {
+      type: enumOf(...SCHEDULES),
+      default: { value: '1f1b' },
+      modes: ['train'],
+      doc: 'Pipeline schedule.',
+      example: '1f1b',
+      unsupported: {
+        zb_h1:
+          'zero-bubble schedules have no name here yet; write the schedule as an actions table with split backward (B then W per microbatch, PyTorch pipelining notation), which parplan checks and times',
+        zbv: 'ZB-V (zero-bubble, V-shaped) has no name here yet; write it as an actions table with virtual = 2 and split backward (B and W actions)',
+        dualpipe:
+          "DualPipe (DeepSeek-V3) is not modelled: it runs two pipelines in opposite directions, each rank holding two copies of its stages' weights; schedule = interleaved is the nearest named schedule",
+        dualpipev:
+          'DualPipeV (the V-shaped DualPipe, torch.distributed.pipelining ScheduleDualPipeV) has no name here yet; write it as an actions table with virtual = 2 and split backward (B and W actions)',
+      },
+      valueAliases: { '1f1b_interleaved': 'interleaved', interleaved_1f1b: 'interleaved', interleaved1f1b: 'interleaved' },
+    },
     microbatches: {
       type: int(1, MAX_SEQUENCES),
       default: { rule: 'global / (micro × data)' },
@@ -681,6 +729,14 @@ export const KEY_TABLE = {
       doc: 'Activation recomputation: selective recomputes attention internals, full keeps only each layer input.',
       example: 'selective',
       aliases: ['recompute_granularity', 'activation_checkpointing', 'checkpointing'],
+      unsupported: {
+        block:
+          "block is Megatron's --recompute-method (which layers a full recompute covers), not a granularity: recompute = full recomputes every layer, the upper bound of block with --recompute-num-layers",
+        uniform:
+          "uniform is Megatron's --recompute-method (layers grouped in chunks), not a granularity: recompute = full with uniform chunks of one layer keeps each layer input, what parplan counts",
+        offload:
+          'activation offloading to CPU is not modelled; recompute = full keeps only each layer input on the GPU, the nearest GPU footprint',
+      },
     },
     precision: {
       type: floatDtype,
@@ -689,9 +745,10 @@ export const KEY_TABLE = {
       doc: 'Data type of weights and activations in training.',
       example: 'bf16',
       unsupported: {
-        fp8: 'fp8 training (TransformerEngine, torchao float8) is not modelled yet; precision = bf16 is the nearest: it counts bf16 weights and activations beside fp32 master weights and optimizer states, more activation memory than fp8 keeps',
+        fp8: 'fp8 training is a recipe on top of bf16, not a precision of its own: keep precision = bf16 and set fp8 = te_delayed | te_current | te_mxfp8 (TransformerEngine, Megatron-LM) or torchao_tensorwise | torchao_rowwise (torchao Float8Linear with FSDP2)',
       },
       aliases: ['mixed_precision', 'param_dtype'],
+      valueAliases: FLOAT_DTYPE_ALIASES,
     },
     optimizer: {
       type: enumOf(...OPTIMIZERS),
@@ -699,6 +756,14 @@ export const KEY_TABLE = {
       modes: ['train'],
       doc: 'Optimizer; adam(w) keeps two fp32 moments, sgd one (momentum).',
       example: 'adamw',
+      unsupported: {
+        adafactor:
+          'Adafactor (factored second moments, no first moment by default) is not modelled; optimizer = sgd (one fp32 state per parameter) is the nearest upper bound',
+        lion: 'Lion is not modelled; it keeps one momentum per parameter, the bytes optimizer = sgd counts (its update rule differs, its memory does not)',
+        muon: 'Muon is not modelled; it keeps one momentum per matrix parameter (AdamW for the rest): optimizer = sgd counts one state per parameter, the nearest',
+        adamw8bit:
+          '8-bit AdamW (bitsandbytes) is not modelled; optimizer = adamw counts its two moments in fp32 (8 B per parameter where it keeps about 2), an upper bound',
+      },
     },
     grad_dtype: {
       type: floatDtype,
@@ -706,6 +771,15 @@ export const KEY_TABLE = {
       modes: ['train'],
       doc: 'Data type of gradients (the main gradient buffer).',
       example: 'fp32',
+      valueAliases: FLOAT_DTYPE_ALIASES,
+    },
+    fp8: {
+      type: enumOf(...FP8_RECIPES),
+      default: { value: 'none' },
+      modes: ['train'],
+      doc: "fp8 training of the linear layers' GEMMs, on top of precision = bf16: te_delayed, te_current, te_mxfp8 (TransformerEngine: an fp8 copy of each weight, GEMM inputs saved in fp8, scaling state) or torchao_tensorwise, torchao_rowwise (torchao Float8Linear: inputs saved in bf16; tensorwise gathers fp8 weights under zero = 3); attention, norms and the output layer stay bf16.",
+      example: 'te_delayed',
+      aliases: ['fp8_recipe', 'fp8_format', 'float8'],
     },
   },
   batch: {

@@ -15,6 +15,7 @@ import { peakInFlight } from '../schedules/bubble.js';
 import type { ScheduleTable } from '../schedules/types.js';
 import type { CheckedPlan, LayerRankFacts, ServePlan, Stage, TrainPlan } from '../plan.js';
 import { stageRuns } from './params.js';
+import { fp8LayerActivationDelta } from './fp8.js';
 import { webgpuLayout } from './webgpu.js';
 import { bytesText, num } from '../format.js';
 import { ceilBytes, part, type Part } from './format.js';
@@ -78,7 +79,7 @@ export function trainLayerActivationBytes(plan: TrainPlan, f: LayerRankFacts = p
   const keys = att.kind === 'gqa' && att.window !== undefined ? Math.min(s, att.window) : s;
   if (keepsScores(plan)) bytes += (5 * a * s * keys * b) / t;
   const moe = moeRoutedBytes(plan, f);
-  return (bytes + moe.routed) * scale + moe.logits;
+  return (bytes + moe.routed) * scale + moe.logits + fp8LayerActivationDelta(plan, f);
 }
 
 /**
@@ -117,7 +118,9 @@ function layerFormula(plan: TrainPlan, f: LayerRankFacts = plan.derived.layers[0
   const scores = keepsScores(plan) ? ' + 5as²b/t' : '';
   const moe = m.kind === 'moe' ? ` + 2R(2h + ${gated ? 3 : 2}f_e/et) + 4sbE, R = ${num(moeTokens(plan, m).R)}` : '';
   const mla = f.layer.attention.kind === 'mla' ? ' (MLA attention terms)' : '';
-  return `${formula}${scores}${moe}${mla}, ${cText}`;
+  const d = fp8LayerActivationDelta(plan, f);
+  const fp8 = d !== 0 ? ` ${d < 0 ? '−' : '+'} ${num(Math.abs(d))} B (${plan.fp8}: linear inputs saved in fp8)` : '';
+  return `${formula}${scores}${moe}${mla}${fp8}, ${cText}`;
 }
 
 /**

@@ -185,6 +185,7 @@ type TrainOpts = Common &
       | 'precision'
       | 'optimizer'
       | 'gradDtype'
+      | 'fp8'
       | 'capacityFactor'
     >
   >;
@@ -206,6 +207,7 @@ export function trainPlan(model: ModelSpec, o: TrainOpts = {}): TrainPlan {
     precision: o.precision ?? 'bf16',
     optimizer: o.optimizer ?? 'adamw',
     gradDtype: o.gradDtype ?? 'fp32',
+    fp8: o.fp8 ?? 'none',
     ...(o.capacityFactor !== undefined ? { capacityFactor: o.capacityFactor } : {}),
   };
 }
