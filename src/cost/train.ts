@@ -8,6 +8,7 @@
  * not modelled. See docs/cost.md.
  */
 import { bytesPerElement } from '../facts/dtypes.js';
+import { gatheredBytesPerParam } from '../memory/fp8.js';
 import { deviceParams } from '../memory/params.js';
 import { deviceCount, strides } from '../mesh.js';
 import type { MemoryPlan } from '../memory/types.js';
@@ -97,7 +98,8 @@ export function pipelineTraffic(plan: TrainPlan, stage: Stage, into = new Traffi
  *   ZeRO-2: per microbatch, reduce-scatter G (only a shard of the gradients is kept, so each
  *           microbatch's are reduced at once); per step, all-gather W
  *   ZeRO-3: per microbatch, all-gather W in the forward and again in the backward pass, and
- *           reduce-scatter G (per layer: 3 × L_stage operations); nothing per step
+ *           reduce-scatter G (per layer: 3 × L_stage operations); nothing per step. W is gathered
+ *           at 1 B/param with fp8 = torchao_tensorwise (FSDP2 fp8 all-gather)
  */
 export function dataTraffic(plan: TrainPlan, stage: Stage, params: number): { perMicrobatch: TrafficSum; perStep: TrafficSum } {
   const perMicrobatch = new TrafficSum();
@@ -119,7 +121,13 @@ export function dataTraffic(plan: TrainPlan, stage: Stage, params: number): { pe
       perStep.add('data', link, reduceScatterBytes(W, d), 1);
       break;
     case 3:
-      perMicrobatch.add('data', link, 2 * reduceScatterBytes(W, d) + reduceScatterBytes(G, d), 3 * stage.layers);
+      // torchao tensorwise fp8 gathers 1-byte weights (src/memory/fp8.ts gatheredBytesPerParam).
+      perMicrobatch.add(
+        'data',
+        link,
+        2 * reduceScatterBytes(params * gatheredBytesPerParam(plan, bytesPerElement(plan.precision)), d) + reduceScatterBytes(G, d),
+        3 * stage.layers,
+      );
       break;
   }
   return { perMicrobatch, perStep };
