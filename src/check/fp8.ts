@@ -5,7 +5,7 @@
  */
 import { diag } from '../diagnostics/diagnostic.js';
 import { layerRuns } from '../model.js';
-import type { Fp8Recipe, TrainPlan } from '../plan.js';
+import type { Fp8Recipe } from '../plan.js';
 import { spanOf, type PlanContext } from './context.js';
 
 /** TransformerEngine's recipes (te_*), as opposed to torchao's Float8Linear (torchao_*). */
@@ -23,7 +23,7 @@ export function isTeRecipe(r: Fp8Recipe): boolean {
  * "nn.Linear modules with any dim size not divisible by 16 are always skipped"), so torchao is
  * not refused.
  */
-export function checkFp8(ctx: PlanContext, recipe: Fp8Recipe, precision: TrainPlan['precision'], tokens: number | undefined): boolean {
+export function checkFp8(ctx: PlanContext, recipe: Fp8Recipe, precision: string, tokens: number | undefined): boolean {
   if (recipe === 'none') return true;
   const gpu = ctx.cluster.gpu;
   const span = spanOf(ctx, 'fp8');
@@ -51,16 +51,19 @@ export function checkFp8(ctx: PlanContext, recipe: Fp8Recipe, precision: TrainPl
     );
     return false;
   }
-  if (precision !== 'bf16') {
+  // TE as Megatron-LM runs it: bf16 weights beside fp32 master weights (precision = bf16). torchao as
+  // torchtitan runs it: FSDP2's mixed precision, fp32 parameters gathered and computed in bf16 (amp_bf16).
+  const wanted = isTeRecipe(recipe) ? 'bf16' : 'amp_bf16';
+  if (precision !== wanted) {
     ctx.out.push(
       diag(
         'PP3048',
         spanOf(ctx, ctx.fields.has('precision') ? 'precision' : 'fp8'),
-        { recipe, precision },
+        { recipe, need: wanted, precision },
         {
           help: isTeRecipe(recipe)
-            ? "Megatron-LM runs TransformerEngine's fp8 GEMMs beside bf16 weights, activations and fp32 master weights: set precision = bf16"
-            : "torchao's Float8Linear casts bf16 weights and inputs to fp8 for each GEMM: set precision = bf16",
+            ? "Megatron-LM runs TransformerEngine's fp8 GEMMs beside bf16 weights and activations and fp32 master weights: set precision = bf16"
+            : "torchtitan runs torchao's Float8Linear under FSDP2's mixed precision (fp32 parameters, bf16 compute, MixedPrecisionPolicy): set precision = amp_bf16",
         },
       ),
     );

@@ -149,6 +149,12 @@ export const CODES = {
   PP3029: { severity: 'error', title: 'expert-fp16', message: 'expert = {expert} cannot train in fp16' },
   PP3035: { severity: 'error', title: 'expert-width-not-divisible', message: '{key} = {width} is not divisible by {axis} = {degree}' },
   PP3036: { severity: 'error', title: 'engine-model', message: "the webgpu engine cannot run model '{model}': {what}" },
+  PP3040: {
+    severity: 'error',
+    title: 'amp-grad-dtype',
+    message: "grad_dtype = {gradDtype} with precision = {precision}: autocast keeps gradients in the fp32 parameters' dtype",
+  },
+  PP3041: { severity: 'error', title: 'selective-op-layer', message: 'recompute = selective_op is not modelled for {what}' },
   PP3045: { severity: 'error', title: 'fp8-unsupported-gpu', message: 'fp8 = {recipe} needs fp8 tensor cores, but {gpu} has none' },
   PP3046: {
     severity: 'error',
@@ -156,7 +162,7 @@ export const CODES = {
     message: 'fp8 = te_mxfp8 needs Blackwell MXFP8 tensor cores, but {gpu} has none',
   },
   PP3047: { severity: 'error', title: 'fp8-gemm-shape', message: 'fp8 = {recipe}: {what}' },
-  PP3048: { severity: 'error', title: 'fp8-precision', message: 'fp8 = {recipe} is modelled on precision = bf16, not {precision}' },
+  PP3048: { severity: 'error', title: 'fp8-precision', message: 'fp8 = {recipe} is modelled on precision = {need}, not {precision}' },
 
   // 4xxx: memory fit
   PP4001: { severity: 'error', title: 'does-not-fit', message: "plan '{plan}' does not fit: {worst}" },

@@ -58,10 +58,15 @@ export interface KeySpec {
    */
   unsupported?: Readonly<Record<string, string>>;
   /**
-   * Enum values other tools spell differently for the same thing (HF `torch_dtype = bfloat16`,
-   * vLLM `kv_cache_dtype = fp8_e4m3`): accepted and read as the value they map to.
+   * Other tools' spellings of a supported enum value: spelling → [the value, why]; writing one
+   * gets PP2009 with a did-you-mean to the value (HF Trainer's `bf16` flag means precision = amp_bf16).
    */
-  valueAliases?: Readonly<Record<string, string>>;
+  valueAliases?: Readonly<Record<string, readonly [string, string]>>;
+  /**
+   * Enum values other tools spell differently for exactly the same thing (vLLM `kv_cache_dtype =
+   * fp8_e4m3`, GPT-2's `gelu_new`): accepted and read as the value they map to.
+   */
+  sameValues?: Readonly<Record<string, string>>;
 }
 
 // The helpers keep literal types (`kind`, enum values) so that src/embedded/types.ts can
@@ -98,7 +103,15 @@ export const ARCHS = ['llama', 'gpt2'] as const;
 export type Arch = (typeof ARCHS)[number];
 export const MODES = ['serve', 'train'] as const;
 export const SCHEDULES = ['gpipe', '1f1b', 'interleaved'] as const;
-export const RECOMPUTE = ['none', 'selective', 'full'] as const;
+export const RECOMPUTE = ['none', 'selective', 'selective_op', 'full'] as const;
+/** Megatron's --recompute-method: which layers `recompute = full` checkpoints (with recompute_layers). */
+export const RECOMPUTE_METHODS = ['uniform', 'block'] as const;
+/**
+ * Training precision recipes: fp32 | bf16 | fp16 are Megatron's (16-bit weights and activations,
+ * fp32 master copy in the optimizer); amp_bf16 | amp_fp16 are PyTorch autocast / HF Trainer /
+ * FSDP2 MixedPrecisionPolicy (fp32 parameters as the master weights, 16-bit compute).
+ */
+export const PRECISIONS = ['fp32', 'fp16', 'bf16', 'amp_bf16', 'amp_fp16'] as const;
 export const ATTENTION = ['flash', 'standard'] as const;
 export const OPTIMIZERS = ['adamw', 'adam', 'sgd'] as const;
 export const NORMS = ['rmsnorm', 'layernorm'] as const;
@@ -206,7 +219,7 @@ export const KEY_TABLE = {
       doc: 'Data type of the weights.',
       example: 'bf16',
       aliases: ['torch_dtype', 'params_dtype'],
-      valueAliases: DTYPE_ALIASES,
+      sameValues: DTYPE_ALIASES,
     },
     norm: {
       type: enumOf(...NORMS),
@@ -228,7 +241,7 @@ export const KEY_TABLE = {
         gelu_pytorch_tanh:
           "activation names the MLP's shape here: Gemma's gated MLP with hidden_activation = gelu_pytorch_tanh is activation = geglu; an ungated one (tanh-approximated GELU, GPT-2-style) is activation = gelu",
       },
-      valueAliases: { gelu_new: 'gelu' },
+      sameValues: { gelu_new: 'gelu' },
     },
     bias: {
       type: { kind: 'bool' },
@@ -651,7 +664,7 @@ export const KEY_TABLE = {
       doc: 'Data type of the KV cache.',
       example: 'bf16',
       aliases: ['kv_cache_dtype'],
-      valueAliases: DTYPE_ALIASES,
+      sameValues: DTYPE_ALIASES,
     },
     kv_block: {
       type: int(1, 65_536),
@@ -691,7 +704,7 @@ export const KEY_TABLE = {
         dualpipev:
           'DualPipeV (the V-shaped DualPipe, torch.distributed.pipelining ScheduleDualPipeV) has no name here yet; write it as an actions table with virtual = 2 and split backward (B and W actions)',
       },
-      valueAliases: { '1f1b_interleaved': 'interleaved', interleaved_1f1b: 'interleaved', interleaved1f1b: 'interleaved' },
+      sameValues: { '1f1b_interleaved': 'interleaved', interleaved_1f1b: 'interleaved', interleaved1f1b: 'interleaved' },
     },
     microbatches: {
       type: int(1, MAX_SEQUENCES),
@@ -726,29 +739,60 @@ export const KEY_TABLE = {
       type: enumOf(...RECOMPUTE),
       default: { value: 'none' },
       modes: ['train'],
-      doc: 'Activation recomputation: selective recomputes attention internals, full keeps only each layer input.',
+      doc: "Activation recomputation: selective recomputes core attention (Megatron's core_attn), selective_op saves only torchtitan's op list (matmul outputs but every second, attention outputs), full keeps only each checkpointed layer's input.",
       example: 'selective',
-      aliases: ['recompute_granularity', 'activation_checkpointing', 'checkpointing'],
+      aliases: ['recompute_granularity', 'activation_checkpointing', 'checkpointing', 'ac_mode'],
+      valueAliases: {
+        op: ['selective_op', 'torchtitan\'s selective_ac_option = "op" is recompute = selective_op'],
+        sac: ['selective_op', "torchtitan's per-op selective activation checkpointing is recompute = selective_op"],
+        core_attn: ['selective', "Megatron's recompute_modules = [core_attn] is recompute = selective"],
+        block: ['full', "block is Megatron's --recompute-method, not a granularity: write recompute = full with recompute_method = block"],
+        uniform: [
+          'full',
+          "uniform is Megatron's --recompute-method, not a granularity: write recompute = full with recompute_method = uniform",
+        ],
+      },
       unsupported: {
-        block:
-          "block is Megatron's --recompute-method (which layers a full recompute covers), not a granularity: recompute = full recomputes every layer, the upper bound of block with --recompute-num-layers",
-        uniform:
-          "uniform is Megatron's --recompute-method (layers grouped in chunks), not a granularity: recompute = full with uniform chunks of one layer keeps each layer input, what parplan counts",
         offload:
           'activation offloading to CPU is not modelled; recompute = full keeps only each layer input on the GPU, the nearest GPU footprint',
       },
     },
+    recompute_method: {
+      type: enumOf(...RECOMPUTE_METHODS),
+      default: { value: 'uniform' },
+      modes: ['train'],
+      doc: "With recompute = full, which layers are checkpointed (Megatron --recompute-method): uniform checkpoints every group of recompute_layers layers at its input, block fully recomputes the first recompute_layers layers of each stage and keeps the rest's activations.",
+      example: 'block',
+    },
+    recompute_layers: {
+      type: int(1, MAX_LAYERS),
+      default: { value: 1 },
+      modes: ['train'],
+      doc: 'With recompute = full: layers per checkpointed group (uniform) or layers fully recomputed per pipeline stage (block), as Megatron --recompute-num-layers.',
+      example: '4',
+      aliases: ['recompute_num_layers'],
+    },
     precision: {
-      type: floatDtype,
+      type: enumOf(...PRECISIONS),
       default: { value: 'bf16', note: 'unless the model dtype is fp32 or fp16: then the model dtype' },
       modes: ['train'],
-      doc: 'Data type of weights and activations in training.',
+      doc: "Training precision recipe: fp32, or Megatron's bf16 / fp16 (16-bit weights and activations, fp32 master weights in the optimizer); amp_bf16 / amp_fp16 are PyTorch autocast (HF Trainer, FSDP2 MixedPrecisionPolicy): fp32 weights that are the master weights, 16-bit compute.",
       example: 'bf16',
       unsupported: {
-        fp8: 'fp8 training is a recipe on top of bf16, not a precision of its own: keep precision = bf16 and set fp8 = te_delayed | te_current | te_mxfp8 (TransformerEngine, Megatron-LM) or torchao_tensorwise | torchao_rowwise (torchao Float8Linear with FSDP2)',
+        fp8: 'fp8 training is a recipe on top of 16-bit mixed precision, not a precision of its own: set precision = bf16 with fp8 = te_delayed | te_current | te_mxfp8 (TransformerEngine, Megatron-LM), or precision = amp_bf16 with fp8 = torchao_tensorwise | torchao_rowwise (torchao Float8Linear, FSDP2 mixed precision)',
       },
-      aliases: ['mixed_precision', 'param_dtype'],
-      valueAliases: FLOAT_DTYPE_ALIASES,
+      valueAliases: {
+        amp: ['amp_bf16', 'PyTorch autocast with fp32 parameters is precision = amp_bf16 (or amp_fp16)'],
+        autocast: ['amp_bf16', 'PyTorch autocast with fp32 parameters is precision = amp_bf16 (or amp_fp16)'],
+        bf16_amp: ['amp_bf16', 'autocast to bf16 with fp32 parameters is precision = amp_bf16'],
+        fp16_amp: ['amp_fp16', 'autocast to fp16 with fp32 parameters and a GradScaler is precision = amp_fp16'],
+        amp_bfloat16: ['amp_bf16', 'autocast to bf16 with fp32 parameters is precision = amp_bf16'],
+        amp_float16: ['amp_fp16', 'autocast to fp16 with fp32 parameters is precision = amp_fp16'],
+        bfloat16: ['bf16', "bfloat16 is bf16 here; HF Trainer's bf16 = True (fp32 parameters under autocast) is precision = amp_bf16"],
+        float16: ['fp16', "float16 is fp16 here; HF Trainer's fp16 = True (fp32 parameters under autocast) is precision = amp_fp16"],
+        float32: ['fp32', 'float32 is fp32 here'],
+      },
+      aliases: ['mixed_precision', 'param_dtype', 'mixed_precision_param'],
     },
     optimizer: {
       type: enumOf(...OPTIMIZERS),
@@ -771,13 +815,13 @@ export const KEY_TABLE = {
       modes: ['train'],
       doc: 'Data type of gradients (the main gradient buffer).',
       example: 'fp32',
-      valueAliases: FLOAT_DTYPE_ALIASES,
+      sameValues: FLOAT_DTYPE_ALIASES,
     },
     fp8: {
       type: enumOf(...FP8_RECIPES),
       default: { value: 'none' },
       modes: ['train'],
-      doc: "fp8 training of the linear layers' GEMMs, on top of precision = bf16: te_delayed, te_current, te_mxfp8 (TransformerEngine: an fp8 copy of each weight, GEMM inputs saved in fp8, scaling state) or torchao_tensorwise, torchao_rowwise (torchao Float8Linear: inputs saved in bf16; tensorwise gathers fp8 weights under zero = 3); attention, norms and the output layer stay bf16.",
+      doc: "fp8 training of the linear layers' GEMMs: te_delayed, te_current, te_mxfp8 with precision = bf16 (TransformerEngine as Megatron-LM runs it: an fp8 copy of each weight, GEMM inputs saved in fp8, scaling state) or torchao_tensorwise, torchao_rowwise with precision = amp_bf16 (torchao Float8Linear under FSDP2: inputs saved in bf16; tensorwise gathers fp8 weights under zero = 3); attention, norms and the output layer stay bf16.",
       example: 'te_delayed',
       aliases: ['fp8_recipe', 'fp8_format', 'float8'],
     },

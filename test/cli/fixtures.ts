@@ -175,6 +175,9 @@ export function planResult(f: PlanFixture = {}): PlanResult {
           optimizer: 'adamw',
           gradDtype: 'fp32',
           fp8: 'none',
+          recomputeMethod: 'uniform',
+          recomputeLayers: 1,
+          amp: false,
         }
       : {
           ...base,

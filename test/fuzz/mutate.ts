@@ -196,6 +196,9 @@ export const PLAN_KNOBS = [
   'optimizer = sgd',
   'optimizer = adam',
   'grad_dtype = bf16',
+  // amp branch's keys (not in its knobs yet)
+  'recompute_method = block',
+  'recompute_layers = 2',
   'fp8 = te_delayed',
   'fp8 = te_current',
   'fp8 = te_mxfp8',
