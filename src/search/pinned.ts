@@ -70,10 +70,13 @@ export function pinnedSettings(plan: CheckedPlan): Setting[] {
       int('zero', plan.zero),
       word('recompute', plan.recompute),
       word('sequence_parallel', plan.sequenceParallel),
-      word('precision', plan.precision),
+      // precision = amp_* is read into a 16-bit precision with plan.amp set (src/check/plan.ts).
+      word('precision', plan.amp ? `amp_${plan.precision}` : plan.precision),
       word('optimizer', plan.optimizer),
       word('grad_dtype', plan.gradDtype),
     );
+    if (plan.recompute === 'full') out.push(word('recompute_method', plan.recomputeMethod), int('recompute_layers', plan.recomputeLayers));
+    if (plan.fp8 !== 'none') out.push(word('fp8', plan.fp8));
     if (plan.capacityFactor !== undefined) out.push({ key: 'capacity_factor', value: { kind: 'number', value: plan.capacityFactor } });
   }
   out.push(word('attention', plan.attention), fractionSetting('reserve', plan.reserve));
