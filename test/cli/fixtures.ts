@@ -171,13 +171,13 @@ export function planResult(f: PlanFixture = {}): PlanResult {
           virtual: 1,
           zero: 1,
           recompute: 'selective',
+          recomputeMethod: 'uniform',
+          recomputeLayers: 1,
+          amp: false,
           precision: 'bf16',
           optimizer: 'adamw',
           gradDtype: 'fp32',
           fp8: 'none',
-          recomputeMethod: 'uniform',
-          recomputeLayers: 1,
-          amp: false,
         }
       : {
           ...base,
