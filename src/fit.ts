@@ -175,6 +175,8 @@ function largestFittingBatch(plan: CheckedPlan): string | undefined {
     .filter((d) => d < plan.batch.micro)
     .reverse()) {
     const per = micro * plan.mesh.data;
+    // Interleaved 1F1B needs microbatches in multiples of the pipeline (PP3018): never propose one that breaks it.
+    if (plan.schedule === 'interleaved' && (plan.batch.global / per) % plan.mesh.pipeline !== 0) continue;
     const v: CheckedPlan = { ...plan, batch: { ...plan.batch, micro }, microbatches: plan.batch.global / per };
     if (stagesFit(v)) return `micro = ${micro}`;
   }

@@ -42,6 +42,24 @@ export interface Stage {
   hasEmbedding: boolean;
   /** The final norm and output layer live on the last stage. */
   hasOutput: boolean;
+  /**
+   * With a `layout`: this rank's virtual stages (model chunks) in order, each with its own
+   * layer count (0 for an empty stage). `firstLayer`/`layers` above are then the first chunk's
+   * first layer and the rank's total. Absent: the chunks are equal (layers / virtual each).
+   */
+  chunks?: VirtualStage[];
+}
+
+/** One virtual pipeline stage of a `layout` (Megatron's --pipeline-model-parallel-layout). */
+export interface VirtualStage {
+  /** Position in the layout (layer order): virtual stage `index` runs on rank index % pipeline. */
+  index: number;
+  rank: number;
+  firstLayer: number;
+  /** Transformer layers (0: an empty stage, or one that holds only the embedding or loss). */
+  layers: number;
+  hasEmbedding: boolean;
+  hasOutput: boolean;
 }
 
 export interface ServeBatch {
@@ -181,6 +199,20 @@ export interface TrainPlan extends PlanBase {
   fp8: Fp8Recipe;
   /** MoE: each expert takes at most capacity_factor × its even share of tokens, padded to it; absent: dropless. */
   capacityFactor?: number;
+  /** LoRA: only adapters train; absent: every parameter trains. */
+  adapter?: Adapter;
+}
+
+/** LoRA fine-tuning (`adapter { }`): the base frozen in its dtype or quantization, adapters on the target modules trained. */
+export interface Adapter {
+  /** Rank r: a target d_in → d_out gains r·(d_in + d_out) trainable parameters. */
+  rank: number;
+  /** Scale numerator (alpha / rank); no effect on memory or time. */
+  alpha: number;
+  /** Dropout on the adapter input (0: none, PEFT's Identity). */
+  dropout: number;
+  /** PEFT target names (or "all-linear"), as written or the family default; src/adapter.ts resolves them per layer. */
+  targets: readonly string[];
 }
 
 export type CheckedPlan = ServePlan | TrainPlan;

@@ -12,9 +12,11 @@ import { KEY_TABLE, MODES, PRECISIONS, type Mode } from '../facts/keys.js';
 import { describeLayer, layerRuns, sameShape, type MoeMlp } from '../model.js';
 import type { CheckedPlan, ClusterSpec, Mesh, ModelSpec, ServePlan, TrainPlan } from '../plan.js';
 import type { Span } from '../source.js';
+import { checkAdapter } from './adapter.js';
 import { checkServeBatch, checkTrainBatch } from './batch.js';
 import { spanOf, type PlanContext } from './context.js';
 import { checkMeshSize } from './data.js';
+import { checkLayout } from './layout.js';
 import { checkSchedule, checkStages } from './pipeline.js';
 import { checkAmp, checkBf16, checkEngineDtypes, checkNoEffect, checkRecompute } from './precision.js';
 import { checkFp8 } from './fp8.js';
@@ -45,6 +47,16 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
           out,
         })
       : undefined;
+  const adapterField = fields.get<BlockValue>('adapter');
+  const adapterBlock =
+    adapterField && mode
+      ? readBlock(adapterField.value, 'adapter', {
+          where: `the adapter block of plan '${decl.name}'`,
+          mode,
+          anchor: adapterField.entry.keySpan,
+          out,
+        })
+      : undefined;
   if (!mode || !model || !cluster || fields.value<Mode>('mode') === undefined) return undefined;
 
   const mesh: Mesh = {
@@ -55,13 +67,15 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
   const ctx: PlanContext = { decl, mode, fields, batch, model, cluster, mesh, out };
 
   const tensorOk = checkTensor(ctx);
-  const stages = checkStages(ctx);
+  const layout = ctx.fields.has('layout') ? checkLayout(ctx) : undefined;
+  const stages = ctx.fields.has('layout') ? layout?.stages : checkStages(ctx);
   const meshOk = checkMeshSize(ctx);
   const experts = checkExperts(ctx);
   checkNoEffect(ctx);
   const spans: Record<string, Span> = {};
   for (const [k, f] of fields.map) spans[k] = f.span;
   if (batch) for (const [k, f] of batch.map) spans[`batch.${k}`] = f.span;
+  if (adapterBlock) for (const [k, f] of adapterBlock.map) spans[`adapter.${k}`] = f.span;
   const expertMesh = experts ?? { tensor: mesh.tensor, expert: 1, data: mesh.data };
   const base = {
     name: decl.name,
@@ -103,8 +117,9 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     return plan;
   }
 
+  const adapter = checkAdapter(ctx, adapterBlock);
   const tb = checkTrainBatch(ctx);
-  const sched = checkSchedule(ctx, tb?.microbatches);
+  const sched = checkSchedule(ctx, tb?.microbatches, layout);
   const recipe =
     fields.value<Precision>('precision') ?? (isPrecision(model.dtype) ? model.dtype : fields.valueOrDefault<Precision>('precision'));
   // amp_bf16 / amp_fp16: the compute dtype is the 16-bit one; the parameters stay fp32 (plan.amp).
@@ -119,7 +134,19 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
   const fp8 = fields.valueOrDefault<TrainPlan['fp8']>('fp8');
   const sp = fields.valueOrDefault<boolean>('sequence_parallel') ? ctx.mesh.tensor : 1;
   const fp8Ok = !precisionOk || checkFp8(ctx, fp8, recipe, tb ? (tb.batch.seq * tb.batch.micro) / sp : undefined);
-  if (!fp8Ok || !tb || !sched || !stages || !tensorOk || !meshOk || !experts || !precisionOk || !recipeOk || hasErrors(out.slice(before)))
+  if (
+    !fp8Ok ||
+    !tb ||
+    !sched ||
+    !stages ||
+    !tensorOk ||
+    !meshOk ||
+    !experts ||
+    !precisionOk ||
+    !recipeOk ||
+    adapter === false ||
+    hasErrors(out.slice(before))
+  )
     return undefined;
   const plan: TrainPlan = {
     ...base,
@@ -141,6 +168,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     gradDtype,
     fp8,
     ...(fields.has('capacity_factor') ? { capacityFactor: fields.value<number>('capacity_factor')! } : {}),
+    ...(adapter ? { adapter } : {}),
   };
   return plan;
 }

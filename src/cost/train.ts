@@ -9,7 +9,9 @@
  */
 import { bytesPerElement } from '../facts/dtypes.js';
 import { gatheredBytesPerParam } from '../memory/fp8.js';
+import { adapterParams } from '../memory/adapter.js';
 import { deviceParams } from '../memory/params.js';
+import { deviceWeightBytes } from '../memory/weights.js';
 import { deviceCount, strides } from '../mesh.js';
 import type { MemoryPlan } from '../memory/types.js';
 import type { Stage, TrainPlan } from '../plan.js';
@@ -107,8 +109,11 @@ export function dataTraffic(plan: TrainPlan, stage: Stage, params: number): { pe
   const d = plan.mesh.data;
   if (d === 1) return { perMicrobatch, perStep };
   const link = linkOf(plan, dataGroupCrossesNodes(plan, stage.index));
-  const G = params * bytesPerElement(plan.gradDtype);
-  const W = params * bytesPerElement(plan.precision);
+  // LoRA: only the adapters' gradients sync and their weights step; ZeRO-3 still gathers the frozen base as stored.
+  const synced = plan.adapter ? adapterParams(plan, stage) : params;
+  const G = synced * bytesPerElement(plan.gradDtype);
+  const W = synced * bytesPerElement(plan.precision);
+  const gathered = plan.adapter ? W + deviceWeightBytes(plan, stage, deviceParams(plan, stage)).bytes : W;
   switch (plan.zero) {
     case 0:
       perStep.add('data', link, allReduceBytes(G, d), 1);
@@ -125,7 +130,8 @@ export function dataTraffic(plan: TrainPlan, stage: Stage, params: number): { pe
       perMicrobatch.add(
         'data',
         link,
-        2 * reduceScatterBytes(params * gatheredBytesPerParam(plan, bytesPerElement(plan.precision)), d) + reduceScatterBytes(G, d),
+        2 * reduceScatterBytes(plan.adapter ? gathered : params * gatheredBytesPerParam(plan, bytesPerElement(plan.precision)), d) +
+          reduceScatterBytes(G, d),
         3 * stage.layers,
       );
       break;
@@ -167,7 +173,7 @@ export function trainStage(plan: TrainPlan, memory: MemoryPlan, stage: Stage, ra
   pipelineTraffic(plan, stage, mb);
   // MoE: dispatch and combine forward and backward (and again when recomputed); expert gradients sync over expert data.
   expertTraffic(plan, stage, plan.batch.seq * plan.batch.micro, bytesPerElement(plan.precision), plan.recompute === 'full' ? 6 : 4, 1, mb);
-  const experts = expertParamsOnDevice(plan, stage);
+  const experts = plan.adapter ? 0 : expertParamsOnDevice(plan, stage);
   const data = dataTraffic(plan, stage, stageParams(plan, memory, stage) - experts);
   expertDataTraffic(plan, stage, experts, data.perStep);
   const critical = sum(mb.seconds(rates), exposed(data.perMicrobatch.seconds(rates), computeMb));
@@ -206,11 +212,28 @@ function merge(rows: Traffic[]): Traffic[] {
 }
 
 /**
+ * Seconds of the slowest virtual stage per microbatch, what each of the p − 1 bubble slots
+ * costs: T / v for equal chunks; with a `layout`, each rank's time shared out over its chunks
+ * by their layers, and the largest chunk of any rank (an uneven layout's bubble is set by its
+ * biggest stage, as its step is by its slowest rank).
+ */
+function chunkSeconds(plan: TrainPlan, stages: StageTimes[], v: number, T: number): number {
+  if (!plan.stages.some((s) => s.chunks)) return T / v;
+  let worst = 0;
+  plan.stages.forEach((s, i) => {
+    const t = stages[i]!.microbatch ?? 0;
+    const biggest = Math.max(...(s.chunks ?? []).map((c) => c.layers));
+    worst = Math.max(worst, (t * biggest) / s.layers);
+  });
+  return worst;
+}
+
+/**
  * The training estimate:
  *   T = max over stages of T_mb (the slowest stage s*), m microbatches, v chunks
  *   compute = m · compute_mb(s*)
  *   comm    = m · (T − compute_mb(s*)) + max over stages of the exposed per-step data traffic
- *   bubble  = (p − 1)/v · T
+ *   bubble  = (p − 1)/v · T  (a layout: (p − 1) × the slowest virtual stage, chunkSeconds)
  *   step    = compute + comm + bubble;  tokens/s = global · seq / step
  *   MFU     = model FLOPs per step / (step · GPUs · peak)
  */
@@ -243,7 +266,7 @@ export function trainCost(plan: TrainPlan, memory: MemoryPlan, rates: Rates, pea
   const computeMb = slowest.computeMb!;
   const compute = m * computeMb;
   const comm = m * (T - computeMb) + tail;
-  const bubble = ((p - 1) / v) * T;
+  const bubble = (p - 1) * chunkSeconds(plan, stages, v, T);
   const step = compute + comm + bubble;
   const gpus = deviceCount(plan.mesh);
   return {

@@ -57,6 +57,9 @@ export const CODES = {
   PP2023: { severity: 'error', title: 'config-field-missing', message: "the config has no field '{field}' (for '{key}')" },
   PP2024: { severity: 'note', title: 'config-overridden', message: "'{key}' = {value} overrides the config's {field} = {configValue}" },
   PP2025: { severity: 'error', title: 'unsupported-value', message: '{key} = {value} is not supported yet' },
+  // Pipeline layouts (src/check/layout.ts).
+  PP2043: { severity: 'error', title: 'layout-syntax', message: 'layout: {detail}' },
+  PP2044: { severity: 'error', title: 'layout-unsupported', message: 'layout: {what} is not supported yet' },
 
   // 3xxx: parallelism and batch arithmetic
   PP3001: { severity: 'error', title: 'heads-not-divisible', message: 'heads = {heads} is not divisible by tensor = {tensor}' },
@@ -163,6 +166,27 @@ export const CODES = {
   },
   PP3047: { severity: 'error', title: 'fp8-gemm-shape', message: 'fp8 = {recipe}: {what}' },
   PP3048: { severity: 'error', title: 'fp8-precision', message: 'fp8 = {recipe} is modelled on precision = {need}, not {precision}' },
+  // Pipeline layouts (src/check/layout.ts).
+  PP3065: {
+    severity: 'error',
+    title: 'layout-stage-count',
+    message: 'the layout has {count} stages, not a multiple of pipeline = {pipeline}',
+  },
+  PP3066: { severity: 'error', title: 'layout-layers', message: "the layout places {count} layers, and model '{model}' has {layers}" },
+  PP3067: { severity: 'error', title: 'layout-ends', message: 'layout: {detail}' },
+  PP3068: { severity: 'error', title: 'layout-virtual', message: '{detail}' },
+  PP3069: { severity: 'error', title: 'layout-empty-rank', message: 'pipeline rank {rank} holds no layer in the layout' },
+  PP3060: {
+    severity: 'error',
+    title: 'quantized-training',
+    message: "model '{model}' has {method}-quantized weights, which training cannot update",
+  },
+  PP3061: { severity: 'error', title: 'adapter-target', message: "adapter target '{target}' is not a linear of model '{model}'{detail}" },
+  PP3062: {
+    severity: 'warning',
+    title: 'adapter-rank',
+    message: 'rank = {rank} is not below {module} {dims}: that adapter is not low-rank',
+  },
 
   // 4xxx: memory fit
   PP4001: { severity: 'error', title: 'does-not-fit', message: "plan '{plan}' does not fit: {worst}" },

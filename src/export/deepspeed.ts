@@ -29,6 +29,16 @@ export function exportDeepSpeed(plan: CheckedPlan): ExportResult {
   }
   const at = placement(plan);
   f.quantizedTraining();
+  // ds_config has no LoRA section (deepspeed.linear.LoRAConfig is a Python API for its own
+  // OptimizedLinear, at edaa7221): the adapters come from the training script, and the config's
+  // ZeRO stage, batch and precision then apply to the adapted model as planned.
+  if (plan.adapter)
+    f.approximated(
+      'adapter',
+      f.adapterKnob(),
+      'the config has no LoRA section: the training script makes the adapters (Hugging Face PEFT) before deepspeed.initialize',
+      `in the training script: model = get_peft_model(model, ${f.peftConfig()}); deepspeed.initialize then shards and steps only the adapters`,
+    );
   if (at === undefined)
     f.notExpressible('data', `data = ${plan.mesh.data}`, partialNodeWhy(plan), 'use every GPU of the nodes the plan runs on');
   const config: Config = [
@@ -113,7 +123,7 @@ function pipelineChecks(plan: TrainPlan, f: Findings): void {
     );
   if (!stageSizes(plan).even)
     f.notExpressible(
-      'stages',
+      plan.stages[0]?.chunks ? 'layout' : 'stages',
       'uneven stages',
       "PipelineModule partitions by method ('uniform', 'parameters', 'type:…'), not by a list of layer counts",
       'use stages of equal size, or export --to megatron or torchtitan',

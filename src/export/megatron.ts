@@ -3,6 +3,7 @@
  * recompute, precision, optimizer sharding) and a torchrun command per node. Mapping and its
  * reasons: docs/export.md.
  */
+import { formatLayout } from '../check/layout.js';
 import { FP8_AMAX_HISTORY } from '../memory/fp8.js';
 import { DEFAULT_NORM_EPS, DEFAULT_ROPE_THETA, type AttentionSpec, type MlaAttention, type MoeMlp } from '../model.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
@@ -26,6 +27,13 @@ export function exportMegatron(plan: CheckedPlan, opts: ExportOptions = {}): Exp
   }
   const at = placement(plan);
   f.quantizedTraining();
+  if (plan.adapter)
+    f.notExpressible(
+      'adapter',
+      f.adapterKnob(),
+      'pretrain_gpt.py has no LoRA (no adapter arguments at d98e8a64; Megatron-Core models are LoRA-tuned through NeMo or Megatron-Bridge)',
+      "remove the adapter block to plan full training, or run LoRA with Hugging Face PEFT (deepspeed export) or torchtitan's LoRAConverter",
+    );
   if (at === undefined)
     f.notExpressible('data', `data = ${plan.mesh.data}`, partialNodeWhy(plan), 'use every GPU of the nodes the plan runs on');
   const tokenizer = opts.model === undefined ? tokenizerPlaceholder(plan, f) : word(opts.model);
@@ -333,6 +341,8 @@ function scheduleArgs(plan: TrainPlan, f: Findings): Args {
   if (plan.mesh.pipeline === 1) return [];
   switch (plan.schedule) {
     case 'interleaved':
+      // A layout sets the virtual stages itself (Megatron derives the VPP size from its length).
+      if (plan.stages.some((s) => s.chunks)) return layoutArgs(plan);
       return [['--num-virtual-stages-per-pipeline-rank', String(plan.virtual)]];
     case 'table':
       f.notExpressible(
@@ -357,6 +367,13 @@ function scheduleArgs(plan: TrainPlan, f: Findings): Args {
 
 /** Uneven stages as a layout string: `E` embedding, `t` a layer, `L` the loss, `|` between stages. */
 function layoutArgs(plan: TrainPlan): Args {
+  // The plan's own layout, written back in Megatron's notation (pipeline_parallel_layer_layout.py).
+  const chunks = plan.stages.flatMap((s) => s.chunks ?? []).sort((a, b) => a.index - b.index);
+  if (chunks.length > 0) {
+    const even = chunks.every((c) => c.layers === chunks[0]!.layers);
+    if (!even || plan.virtual === 1) return [['--pipeline-model-parallel-layout', `'${formatLayout(chunks)}'`]];
+    return plan.virtual > 1 ? [['--num-virtual-stages-per-pipeline-rank', String(plan.virtual)]] : [];
+  }
   const { sizes, even } = stageSizes(plan);
   if (even) return [];
   const stages = sizes.map((n, i) => `${i === 0 ? 'E' : ''}t*${n}${i === sizes.length - 1 ? 'L' : ''}`);

@@ -33,6 +33,13 @@ export function exportTorchtitan(plan: CheckedPlan, opts: ExportOptions = {}): E
   }
   const at = placement(plan);
   f.quantizedTraining();
+  if (plan.adapter)
+    f.notExpressible(
+      'adapter',
+      f.adapterKnob(),
+      "the TOML job config it is exported to has no LoRA (torchtitan's LoRAConverter, components/lora.py since #3264, is in its later Python config)",
+      'remove the adapter block to plan full training, or configure LoRAConverter by hand in a Python recipe (rank, alpha, target_modules)',
+    );
   if (at === undefined)
     f.notExpressible('data', `data = ${plan.mesh.data}`, partialNodeWhy(plan), 'use every GPU of the nodes the plan runs on');
   const csv = `${plan.name}.schedule.csv`;
@@ -358,20 +365,47 @@ function modelParallelConfig(plan: TrainPlan, f: Findings, csv: string): Config 
       );
       break;
     case 'interleaved':
-      config.push(
-        ['parallelism.pipeline_parallel_schedule', 'Interleaved1F1B'],
-        ['parallelism.pipeline_parallel_layers_per_stage', plan.model.layers / (pipeline * plan.virtual)],
-      );
+      config.push(['parallelism.pipeline_parallel_schedule', 'Interleaved1F1B'], virtualStageSplit(plan, f));
       break;
     case 'table':
       config.push(
         ['parallelism.pipeline_parallel_schedule', plan.virtual > 1 ? 'PipelineScheduleMulti' : 'PipelineScheduleSingle'],
         ['parallelism.pipeline_parallel_schedule_csv', csv],
-        ['parallelism.pipeline_parallel_layers_per_stage', plan.model.layers / (pipeline * plan.virtual)],
+        virtualStageSplit(plan, f),
       );
       break;
   }
   return config;
+}
+
+/**
+ * How torchtitan cuts the virtual stages (torchtitan/distributed/pipeline.py
+ * `generate_split_points` at TORCHTITAN_JOB_CONFIG's commit): `pipeline_parallel_layers_per_stage`
+ * = k counts the embedding and the output as one layer each (input_weight = output_weight = 1),
+ * so it builds stages of k − 1, k, …, k, k − 1 transformer layers and asserts that
+ * layers + 2 divides into them. Only a plan whose virtual stages are exactly that gets k; any
+ * other (equal chunks, a `layout`) gets one split point per virtual stage after the first
+ * ("Looped schedules … require split_points = number of stages - 1", job_config.py), which
+ * torchtitan takes instead of generating them. An empty virtual stage has no first layer to cut at.
+ */
+function virtualStageSplit(plan: TrainPlan, f: Findings): Config[number] {
+  const n = plan.mesh.pipeline * plan.virtual;
+  const chunks: { firstLayer: number; layers: number }[] = plan.stages.some((s) => s.chunks)
+    ? plan.stages.flatMap((s) => s.chunks ?? []).sort((a, b) => a.index - b.index)
+    : plan.virtual === 1
+      ? plan.stages
+      : Array.from({ length: n }, (_, i) => ({ firstLayer: (i * plan.model.layers) / n, layers: plan.model.layers / n }));
+  if (chunks.some((c) => c.layers === 0))
+    f.notExpressible(
+      'layout',
+      'a layout with an empty virtual stage',
+      'its stages are cut at split points (module names), so every stage starts at a layer',
+      'give every virtual stage at least one t, or export --to megatron',
+    );
+  const k = chunks.length > 2 ? chunks[1]!.layers : chunks[0]!.layers + 1;
+  const titan = chunks.length >= 2 && chunks.every((c, i) => c.layers === (i === 0 || i === chunks.length - 1 ? k - 1 : k));
+  if (titan && k >= 2) return ['parallelism.pipeline_parallel_layers_per_stage', k];
+  return ['parallelism.pipeline_parallel_split_points', chunks.slice(1).map((c) => `layers.${c.firstLayer}`)];
 }
 
 /**

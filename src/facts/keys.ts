@@ -5,7 +5,7 @@
  */
 import { DTYPE_NAMES, FLOAT_DTYPES } from './dtypes.js';
 
-export type BlockKind = 'model' | 'cluster' | 'gpu' | 'plan' | 'batch';
+export type BlockKind = 'model' | 'cluster' | 'gpu' | 'plan' | 'batch' | 'adapter';
 export type Mode = 'serve' | 'train';
 
 export type KeyType =
@@ -117,7 +117,7 @@ export const OPTIMIZERS = ['adamw', 'adam', 'sgd'] as const;
 export const NORMS = ['rmsnorm', 'layernorm'] as const;
 export const ACTIVATIONS = ['swiglu', 'geglu', 'gelu'] as const;
 export const ROPE_SCALINGS = ['none', 'linear', 'dynamic', 'yarn', 'llama3'] as const;
-export const QUANTIZATIONS = ['none', 'awq', 'gptq', 'fp8', 'mxfp4'] as const;
+export const QUANTIZATIONS = ['none', 'awq', 'gptq', 'fp8', 'mxfp4', 'nf4'] as const;
 /**
  * fp8 training recipes (the plan's `fp8` key, orthogonal to `precision`): TransformerEngine's
  * DelayedScaling, Float8CurrentScaling and MXFP8BlockScaling (as Megatron-LM runs them,
@@ -481,21 +481,27 @@ export const KEY_TABLE = {
       default: { value: 'none' },
       unsupported: {
         bitsandbytes:
-          'bitsandbytes (LLM.int8, NF4) is not modelled; the nearest sizes are quantization = fp8 for 8-bit weights and quantization = gptq (int4, group 64) for NF4',
-        nf4: 'NF4 (bitsandbytes, QLoRA) is not modelled; quantization = gptq with quant_group = 64 stores 4-bit weights with per-64 scales, the nearest size',
+          "bitsandbytes' 4-bit NF4 is quantization = nf4 (with quant_double = true for QLoRA's double quantization); its LLM.int8 8-bit weights are not modelled, quantization = fp8 stores one byte per weight with fp32 scales, the nearest size",
         int8: 'int8 weight quantization is not modelled; quantization = fp8 stores one byte per weight with fp32 scales, the nearest size',
         gguf: 'GGUF (llama.cpp) quantization is not modelled; for 4-bit GGUF types quantization = gptq is the nearest size, for Q8_0 quantization = fp8',
       },
-      doc: 'Quantized weights of the linear layers: awq/gptq (int4 with per-group fp16 scales and int4 zeros), fp8 (e4m3 with fp32 scales), mxfp4 (4-bit blocks of 32 with an 8-bit scale, gpt-oss experts); embeddings, norms and the router stay in dtype.',
+      doc: 'Quantized weights of the linear layers: awq/gptq (int4 with per-group fp16 scales and int4 zeros), fp8 (e4m3 with fp32 scales), mxfp4 (4-bit blocks of 32 with an 8-bit scale, gpt-oss experts), nf4 (bitsandbytes 4-bit NormalFloat, blocks of 64 with an fp32 absmax, QLoRA); embeddings, norms and the router stay in dtype.',
       example: 'awq',
       aliases: ['quant_method', 'quantize', 'quant'],
     },
     quant_group: {
       type: int(0, MAX_WIDTH),
-      default: { rule: '128 for awq/gptq, 32 for mxfp4; fp8: 0 (one scale per tensor)' },
+      default: { rule: '128 for awq/gptq, 32 for mxfp4, 64 for nf4; fp8: 0 (one scale per tensor)' },
       doc: 'Input channels sharing one scale (fp8: the edge of a square scale block, as weight_block_size; 0: per tensor).',
       example: '128',
       aliases: ['group_size', 'q_group_size', 'weight_block_size'],
+    },
+    quant_double: {
+      type: { kind: 'bool' },
+      default: { value: false, note: "(as Hugging Face's BitsAndBytesConfig; QLoRA's scripts set true)" },
+      doc: "nf4: double quantization (bitsandbytes compress_statistics): each block's fp32 absmax is itself quantized to 8 bits in blocks of 256, 0.516 instead of 0.5625 B per weight.",
+      example: 'true',
+      aliases: ['bnb_4bit_use_double_quant', 'double_quant', 'use_double_quant'],
     },
     quant_lm_head: {
       type: { kind: 'bool' },
@@ -625,11 +631,25 @@ export const KEY_TABLE = {
       doc: 'Explicit inclusive layer ranges, one per pipeline stage, covering every layer once.',
       example: '[0..15, 16..31]',
     },
+    layout: {
+      type: { kind: 'string' },
+      modes: ['train'],
+      doc: "Megatron-LM's --pipeline-model-parallel-layout, verbatim: one `|`-separated entry per virtual stage (E embedding, t a layer, L the loss; `t*3`, `(tt|)*4`); pipeline × virtual entries, uneven or empty ones allowed.",
+      example: '"Et*3|t*4|t*4|t*3L"',
+      aliases: ['pipeline_model_parallel_layout', 'pipeline_layout'],
+    },
     batch: {
       type: { kind: 'block', block: 'batch' },
       required: true,
       doc: 'The batch policy (serving or training keys, by mode).',
       example: '{ max_batch = 32  seq = 4096 }',
+    },
+    adapter: {
+      type: { kind: 'block', block: 'adapter' },
+      modes: ['train'],
+      doc: 'LoRA fine-tuning (Hugging Face PEFT): the model is frozen in its dtype (or its quantization: QLoRA with quantization = nf4) and only low-rank adapters on the target linears are trained, with their gradients and optimizer states.',
+      example: '{ rank = 16  alpha = 32  targets = ["q_proj", "v_proj"] }',
+      aliases: ['lora', 'peft', 'lora_config', 'peft_config'],
     },
     reserve: {
       type: { kind: 'fraction', max: 0.9 },
@@ -881,6 +901,36 @@ export const KEY_TABLE = {
       doc: 'Microbatch: sequences per forward/backward pass on one replica.',
       example: '1',
       aliases: ['micro_batch', 'micro_batch_size', 'train_micro_batch_size_per_gpu'],
+    },
+  },
+  adapter: {
+    rank: {
+      type: int(1, MAX_WIDTH),
+      default: { value: 8, note: "(PEFT LoraConfig's r)" },
+      doc: 'Rank r of each adapter: a target linear d_in → d_out gains A (d_in → r) and B (r → d_out), r·(d_in + d_out) trainable parameters.',
+      example: '16',
+      aliases: ['r', 'lora_r', 'lora_rank'],
+    },
+    alpha: {
+      type: num(0, 1e6),
+      default: { value: 8, note: "(PEFT's lora_alpha)" },
+      doc: 'Scaling numerator: the adapter output is multiplied by alpha / rank (no effect on memory or time).',
+      example: '32',
+      aliases: ['lora_alpha'],
+    },
+    targets: {
+      type: { kind: 'strings' },
+      default: { rule: 'PEFT\'s default for the family: ["q_proj", "v_proj"] (llama), ["c_attn"] (gpt2)' },
+      doc: 'The linears that get adapters, as PEFT names them: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj (MLA: q_a_proj q_b_proj kv_a_proj_with_mqa kv_b_proj; gpt2: c_attn c_proj c_fc), or "all-linear" (every linear of the layers; not lm_head, not the routed experts).',
+      example: '["q_proj", "k_proj", "v_proj", "o_proj"]',
+      aliases: ['target_modules', 'lora_target_modules', 'lora_target'],
+    },
+    dropout: {
+      type: num(0, 1),
+      default: { value: 0, note: "(PEFT's lora_dropout)" },
+      doc: 'Dropout on the adapter input; above 0 each adapter keeps its own dropped copy of its input and a mask for the backward pass.',
+      example: '0.05',
+      aliases: ['lora_dropout'],
     },
   },
 } as const satisfies Record<BlockKind, Record<string, KeySpec>>;

@@ -11,9 +11,11 @@
  */
 import { bytesPerElement } from '../facts/dtypes.js';
 import { gatedMlp, qkHeadDim, sameLayer, type MoeMlp } from '../model.js';
-import { peakInFlight } from '../schedules/bubble.js';
+import { peakInFlight, peakWeighted } from '../schedules/bubble.js';
+import { scheduleFor } from '../schedules/index.js';
 import type { ScheduleTable } from '../schedules/types.js';
 import type { CheckedPlan, LayerRankFacts, ServePlan, Stage, TrainPlan } from '../plan.js';
+import { layerAdapterActivationBytes } from './adapter.js';
 import { stageRuns } from './params.js';
 import { fp8LayerActivationDelta } from './fp8.js';
 import { webgpuLayout } from './webgpu.js';
@@ -116,7 +118,13 @@ export function noRecomputeBytes(plan: TrainPlan, f: LayerRankFacts): number {
   const keys = att.kind === 'gqa' && att.window !== undefined ? Math.min(s, att.window) : s;
   if (keepsScores(plan)) bytes += (5 * a * s * keys * b) / t;
   const moe = moeRoutedBytes(plan, f);
-  return (bytes + moe.routed) * scale + moe.logits + lseBytes(plan, f) + fp8LayerActivationDelta(plan, f);
+  return (
+    (bytes + moe.routed) * scale +
+    moe.logits +
+    lseBytes(plan, f) +
+    layerAdapterActivationBytes(plan, f.layer) +
+    fp8LayerActivationDelta(plan, f)
+  );
 }
 
 /** Flash attention's saved fp32 log-sum-exp, 4·a·s·b/t, unless recompute = selective checkpoints core attention. */
@@ -211,9 +219,13 @@ function noRecomputeFormula(plan: TrainPlan, f: LayerRankFacts): string {
   const lse = lseBytes(plan, f) > 0 ? ' + 4asb/t (flash LSE)' : '';
   const moe = m.kind === 'moe' ? ` + 2R(2h + ${gated ? 3 : 2}f_e/et) + 4sbE, R = ${num(moeTokens(plan, m).R)}` : '';
   const mla = f.layer.attention.kind === 'mla' ? ' (MLA attention terms)' : '';
+  const ad = plan.adapter;
+  const lora = ad
+    ? ` + LoRA ${num(layerAdapterActivationBytes(plan, f.layer))} B (sb·r per adapter${ad.dropout > 0 ? ' + dropout copy and mask sb·d_in·(B + 1)' : ''})`
+    : '';
   const d = fp8LayerActivationDelta(plan, f);
   const fp8 = d !== 0 ? ` ${d < 0 ? '−' : '+'} ${num(Math.abs(d))} B (${plan.fp8}: linear inputs saved in fp8)` : '';
-  return `${formula}${scores}${lse}${moe}${mla}${fp8}, ${cText}`;
+  return `${formula}${scores}${lse}${moe}${mla}${lora}${fp8}, ${cText}`;
 }
 
 /**
@@ -299,7 +311,15 @@ export function trainActivations(plan: TrainPlan, stage: Stage): Part {
   const one = kinds.length === 1 ? kinds[0]! : undefined;
   let total = one ? held * one.bytes : kinds.reduce((sum, k) => sum + (held * k.n * k.bytes) / stage.layers, 0);
   let embed: { mb: number; bytes: number } | undefined;
-  if (stage.hasEmbedding) {
+  let chunked: LayoutPeak | undefined;
+  if (stage.chunks) {
+    // A layout: each virtual stage holds its own layers (and the embedding's inputs) per microbatch in flight.
+    const perLayer = kinds.reduce((sum, k) => sum + k.n * k.bytes, 0) / stage.layers;
+    const perEmbed = 8 * s * b + (s * b * h) / sp;
+    chunked = layoutPeak(plan, stage, perLayer, perEmbed);
+    total = chunked.bytes;
+    if (stage.hasEmbedding) embed = { mb: chunked.embedMb, bytes: chunked.embedMb * perEmbed };
+  } else if (stage.hasEmbedding) {
     // int64 token ids (8sb, needed whole on every tensor rank) + the 1-byte embedding dropout mask (sbh, ÷ t with SP).
     const mb = inFlightMicrobatches(plan, stage.index);
     embed = { mb, bytes: mb * (8 * s * b + (s * b * h) / sp) };
@@ -321,8 +341,9 @@ export function trainActivations(plan: TrainPlan, stage: Stage): Part {
   const bytes = ceilBytes(total);
   return part(bytes, () => {
     const chunks = inFlightChunks(plan, stage.index);
-    const heldText =
-      plan.schedule === 'interleaved' || (plan.schedule === 'table' && plan.virtual > 1)
+    const heldText = chunked
+      ? `layout (${plan.schedule}${plan.virtual > 1 ? `, v = ${plan.virtual}` : ''}): at the peak ${chunked.terms.map((t) => `${t.mb} × ${t.layers}`).join(' + ')} = ${num(chunked.layerMb)} layer-microbatches`
+      : plan.schedule === 'interleaved' || (plan.schedule === 'table' && plan.virtual > 1)
         ? `${chunks} chunks in flight (${plan.schedule === 'table' ? 'action table' : 'interleaved'}, v = ${plan.virtual}) × ${num(stage.layers / plan.virtual)} layers`
         : `${stage.layers} layers × ${chunks} microbatches in flight (${plan.schedule})`;
     const first = one ?? { f: plan.derived.layers[0]!, bytes: layerActivationBytes(plan, plan.derived.layers[0]!, lpc) };
@@ -341,6 +362,46 @@ export function trainActivations(plan: TrainPlan, stage: Stage): Part {
       why += ` + recompute workspace (one ${plan.recompute === 'full' && plan.recomputeMethod === 'uniform' && plan.recomputeLayers > 1 ? 'group' : 'layer'} during backward) ${num(recompute)} B`;
     return `${why} = ${bytesText(bytes)}`;
   });
+}
+
+interface LayoutPeak {
+  /** Layer and embedding activations at the rank's peak. */
+  bytes: number;
+  /** Microbatches × layers held by each virtual stage of the rank at that peak. */
+  terms: { stage: number; mb: number; layers: number }[];
+  layerMb: number;
+  /** Microbatches of the embedding's inputs held at the peak (0 off the embedding's rank). */
+  embedMb: number;
+}
+
+const scheduleCache = new WeakMap<TrainPlan, ReturnType<typeof scheduleFor>>();
+
+/**
+ * The peak of a rank with uneven virtual stages (a `layout`): its actions, in the order the
+ * plan's schedule runs them (src/schedules: Megatron's 1F1B warm-up p − r − 1, interleaved
+ * 2(p − r − 1) + (v − 1)p, get_pp_rank_microbatches), each forward holding its stage's layers
+ * × per-layer bytes (+ the embedding's inputs on the stage with E) until its backward. The
+ * heaviest moment depends on the layer counts: with uneven chunks it need not be the end of
+ * the warm-up, nor rank 0 (every rank is computed).
+ */
+function layoutPeak(plan: TrainPlan, stage: Stage, perLayer: number, perEmbed: number): LayoutPeak {
+  let table = scheduleCache.get(plan);
+  if (!table) {
+    // Megatron's interleaved order is defined for microbatches in multiples of p (the checker's PP3018); a
+    // variant plan built without the checker (a fit probe) is walked with m rounded up, never a lower peak.
+    const p = plan.mesh.pipeline;
+    const m = plan.schedule === 'interleaved' ? Math.ceil(plan.microbatches / p) * p : plan.microbatches;
+    scheduleCache.set(plan, (table = scheduleFor({ ...plan, microbatches: m })));
+  }
+  const chunks = new Map(stage.chunks!.map((c) => [c.index, c]));
+  const weight = (v: number): number => {
+    const c = chunks.get(v);
+    return c ? c.layers * perLayer + (c.hasEmbedding ? perEmbed : 0) : 0;
+  };
+  const { peak, held } = peakWeighted(table[stage.index] ?? [], weight);
+  const terms = stage.chunks!.map((c) => ({ stage: c.index, mb: held.get(c.index) ?? 0, layers: c.layers }));
+  const embedMb = stage.chunks!.filter((c) => c.hasEmbedding).reduce((a, c) => a + (held.get(c.index) ?? 0), 0);
+  return { bytes: peak, terms, layerMb: terms.reduce((a, t) => a + t.mb * t.layers, 0), embedMb };
 }
 
 /** Bytes per element of serving activations: the model dtype, but at least 16-bit (quantized weights compute in 16-bit). */

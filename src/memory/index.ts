@@ -5,6 +5,7 @@
 import { deviceCount } from '../mesh.js';
 import type { CheckedPlan, Stage } from '../plan.js';
 import { activations } from './activations.js';
+import { adapterParams } from './adapter.js';
 import { floorBytes, type Part } from './format.js';
 import { gradients } from './gradients.js';
 import { kvCache } from './kv-cache.js';
@@ -26,6 +27,7 @@ export * from './workspace.js';
 export * from './webgpu.js';
 export * from './recipes.js';
 export * from './fp8.js';
+export * from './adapter.js';
 export { num, bytesText } from '../format.js';
 export type { Part } from './format.js';
 
@@ -68,10 +70,12 @@ class Formulas implements Record<Category, string> {
 /** The memory of the device at (stage, tensorRank), the same on every data replica. */
 export function deviceFootprint(plan: CheckedPlan, stage: Stage, tensorRank = 0): DeviceFootprint {
   const p = deviceParams(plan, stage, tensorRank);
+  const trained = plan.mode === 'train' && plan.adapter ? { params: adapterParams(plan, stage) } : undefined;
   const parts: Record<Category, Part> = {
     weights: withFp8Weights(plan, weights(plan, p.total, stage, p), stage),
-    gradients: gradients(plan, p.total, p.routed),
-    optimizer: optimizer(plan, p.total, p.routed),
+    // LoRA: gradients and optimizer states of the adapters only (the frozen base has neither).
+    gradients: trained ? gradients(plan, trained.params, 0, 'adapter ') : gradients(plan, p.total, p.routed),
+    optimizer: trained ? optimizer(plan, trained.params, 0, 'adapter ') : optimizer(plan, p.total, p.routed),
     activations: activations(plan, stage),
     kvCache: kvCache(plan, stage),
     workspace: workspace(plan, p.largestModule, stage),

@@ -13,7 +13,10 @@ import { zeroPart } from './weights.js';
 /** Optimizer bytes per parameter, and what they are. */
 export function optimizerBytesPerParam(plan: TrainPlan): { bytes: number; parts: string } {
   // precision = amp_*: the fp32 parameters are the master weights; the moments are fp32 (the parameters' dtype).
-  const master = plan.precision === 'fp32' || plan.amp ? 0 : 4;
+  // Adapters (LoRA) in a 16-bit precision are updated in place, with no fp32 copy: QLoRA's recipe
+  // casts the LoRA layers to bf16 (artidoro/qlora qlora.py, `module.to(torch.bfloat16)` under
+  // --bf16) and its 32-bit optimizer keeps fp32 moments for them (bitsandbytes paged_adamw_32bit).
+  const master = plan.precision === 'fp32' || plan.amp || plan.adapter ? 0 : 4;
   const m = master ? 'fp32 master 4 + ' : '';
   if (plan.optimizer === 'sgd') return { bytes: master + 4, parts: `${plan.optimizer}: ${m}momentum 4` };
   return { bytes: master + 8, parts: `${plan.optimizer}: ${m}m 4 + v 4` };
@@ -25,9 +28,9 @@ export function optimizerBytesPerParam(plan: TrainPlan): { bytes: number; parts:
  */
 export const GRAD_SCALER_BYTES = 12;
 
-export function optimizer(plan: CheckedPlan, params: number, routed = 0): Part {
+export function optimizer(plan: CheckedPlan, params: number, routed = 0, what = ''): Part {
   if (plan.mode === 'serve') return { bytes: 0, why: 'optimizer: 0 (serving keeps no optimizer states)' };
-  const states = optimizerStates(plan, params, routed);
+  const states = optimizerStates(plan, params, routed, what);
   if (!(plan.amp && plan.precision === 'fp16')) return states;
   const bytes = states.bytes + GRAD_SCALER_BYTES;
   return part(
@@ -37,10 +40,10 @@ export function optimizer(plan: CheckedPlan, params: number, routed = 0): Part {
   );
 }
 
-function optimizerStates(plan: TrainPlan, params: number, routed: number): Part {
+function optimizerStates(plan: TrainPlan, params: number, routed: number, what: string): Part {
   const { bytes: per, parts } = optimizerBytesPerParam(plan);
   if (plan.zero >= 1 && (plan.mesh.data > 1 || (routed > 0 && plan.experts.data > 1)))
-    return zeroPart(plan, 'optimizer', params, routed, per, parts, plan.zero);
+    return zeroPart(plan, what ? `optimizer (${what.trim()}s)` : 'optimizer', params, routed, per, parts, plan.zero);
   const bytes = params * per;
-  return part(bytes, () => `optimizer: ${num(params)} params × ${per} B (${parts}) = ${bytesText(bytes)}`);
+  return part(bytes, () => `optimizer: ${num(params)} ${what}params × ${per} B (${parts}) = ${bytesText(bytes)}`);
 }

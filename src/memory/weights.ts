@@ -10,9 +10,10 @@
  *          (gpt-oss: modules_to_not_convert keeps attention, router, embeddings and lm_head in dtype)
  * Embeddings, norms, biases, the router and (unless quant_lm_head) the output layer stay in dtype.
  */
-import { DTYPES, dtypeBytes } from '../facts/dtypes.js';
+import { DTYPES, bytesPerElement, dtypeBytes } from '../facts/dtypes.js';
 import { layerRuns, shardLayer, type LayerSpec, type Model, type Quantization } from '../model.js';
-import type { CheckedPlan, Stage } from '../plan.js';
+import type { CheckedPlan, Stage, TrainPlan } from '../plan.js';
+import { adapterParams } from './adapter.js';
 import { bytesText, num } from '../format.js';
 import { part, type Part } from './format.js';
 import { countParams, layerLinears, layerParams, rankLayerParams, type DeviceParams, type Linear } from './params.js';
@@ -25,6 +26,19 @@ export function zeroShard(params: number, data: number): number {
 /** Whether `quant` stores this linear quantized (mxfp4: routed experts only; the others: every linear). */
 export function quantizes(quant: Quantization, l: Pick<Linear, 'part'>): boolean {
   return quant.method !== 'mxfp4' || l.part === 'routed';
+}
+
+/**
+ * bitsandbytes' quantize_4bit (functional.py, bitsandbytes 95f9af30): n elements packed two per
+ * byte, one fp32 absmax per block of `block` consecutive elements of the flattened weight; with
+ * double quantization (compress_statistics) the absmax values are quantized again by
+ * quantize_blockwise in blocks of 256: one uint8 each plus one fp32 absmax per 256 (the 256-entry
+ * code it uses is one shared table, the 16-entry NF4 code 64 B per weight: left out).
+ * At block 64: 0.5 + 4/64 = 0.5625 B per weight; double: 0.5 + 1/64 + 4/16384 = 0.5159 B.
+ */
+export function nf4Bytes(n: number, block: number, double: boolean): number {
+  const blocks = Math.ceil(n / block);
+  return Math.ceil(n / 2) + (double ? blocks + 4 * Math.ceil(blocks / 256) : 4 * blocks);
 }
 
 /** Stored bytes of one in → out weight under `quant` (scales and zeros included). */
@@ -42,6 +56,8 @@ export function quantLinearBytes(quant: Quantization, inF: number, outF: number)
       return inF * outF + 4 * (G > 0 ? Math.ceil(outF / G) * Math.ceil(inF / G) : 1);
     case 'mxfp4':
       return Math.ceil((inF * outF) / 2) + groups * outF;
+    case 'nf4':
+      return nf4Bytes(inF * outF, G, quant.double === true);
   }
 }
 
@@ -139,6 +155,7 @@ export function deviceWeightBytes(
 /** How a quantization method stores its weights, in words (the weights formula). */
 function quantText(q: Quantization): string {
   if (q.method === 'mxfp4') return `mxfp4: 4-bit + 1 B scale per ${q.groupSize}`;
+  if (q.method === 'nf4') return `nf4: 4-bit + fp32 absmax per ${q.groupSize}${q.double ? ', absmax 8-bit per 256 (double quant)' : ''}`;
   if (q.method === 'fp8') return `fp8 e4m3 + fp32 scales ${q.groupSize > 0 ? `per ${q.groupSize}×${q.groupSize} block` : 'per tensor'}`;
   return `${q.method} int4: qweight + fp16 scales + int4 zeros per ${q.groupSize} inputs${q.method === 'gptq' ? ' + g_idx' : ''}`;
 }
@@ -163,6 +180,8 @@ export function weights(plan: CheckedPlan, params: number, stage?: Stage, p?: De
       () => `weights: ${num(params)} params × ${num(per)} B (${dt})${per < 1 ? ', rounded up' : ''} = ${bytesText(bytes)}`,
     );
   }
+  // LoRA first: its base is frozen as stored whatever the recipe; only the adapters follow it.
+  if (plan.adapter && stage && p) return loraWeights(plan, stage, p, adapterParams(plan, stage));
   if (plan.amp) return ampWeights(plan, params, p);
   const dt = plan.precision;
   const per = DTYPES[dt].bits / 8;
@@ -230,4 +249,28 @@ function ampWeights(plan: CheckedPlan & { mode: 'train' }, params: number, p?: D
     () =>
       `weights: ${num(params)} params × 4 B (fp32, the master weights) + ${num(cached)} linear params × ${e} B (autocast's ${plan.precision} cast cache, end of forward into backward) = ${bytesText(bytes)}`,
   );
+}
+
+/**
+ * LoRA weights: the frozen base as stored (model dtype, or its quantization: QLoRA's nf4, with
+ * embeddings, norms and the output layer in dtype) and the adapters in the training precision;
+ * under ZeRO-3 both are split over the data replicas (DeepSpeed and FSDP shard frozen parameters
+ * too; bitsandbytes' 4-bit weights shard as their uint8 storage).
+ */
+function loraWeights(plan: TrainPlan, stage: Stage, p: DeviceParams, adapter: number): Part {
+  const base = deviceWeightBytes(plan, stage, p);
+  // Under AMP the trainable (adapter) parameters are fp32, and are the master weights.
+  const per = plan.amp ? 4 : bytesPerElement(plan.precision);
+  const d = plan.zero === 3 ? plan.mesh.data : 1;
+  const baseBytes = Math.ceil(base.bytes / d);
+  const adapterBytes = zeroShard(adapter, d) * per;
+  const bytes = baseBytes + adapterBytes;
+  const q = plan.model.quant;
+  return part(bytes, () => {
+    const baseText = q
+      ? `${num(base.quantized)} params ${quantText(q)} = ${num(base.quantBytes)} B + ${num(p.total - base.quantized)} params in ${plan.model.dtype}`
+      : `${num(p.total)} params × ${DTYPES[plan.model.dtype].bits / 8} B (${plan.model.dtype})`;
+    const shard = d > 1 ? ` ÷ ${d} data (ZeRO-3)` : '';
+    return `weights: frozen base ${baseText} = ${bytesText(base.bytes)}${shard} + ${num(adapter)} adapter params${shard} × ${per} B (${plan.amp ? 'fp32, AMP' : plan.precision}) = ${bytesText(bytes)}`;
+  });
 }

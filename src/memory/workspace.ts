@@ -9,6 +9,8 @@ import { bytesPerElement } from '../facts/dtypes.js';
 import type { CheckedPlan, Stage, TrainPlan } from '../plan.js';
 import { deviceParams } from './params.js';
 import { webgpuPart } from './activations.js';
+import { layerRuns } from '../model.js';
+import { quantizes, rankLinears } from './weights.js';
 import { bytesText, num } from '../format.js';
 import { part, type Part } from './format.js';
 
@@ -16,6 +18,26 @@ export function workspace(plan: CheckedPlan, largestModuleParams: number, stage?
   if (plan.mode === 'serve' && plan.engine === 'webgpu' && stage) return webgpuPart(plan, stage, 'workspace');
   const base = plan.workspaceBytes;
   if (plan.mode === 'train' && plan.zero === 3 && plan.amp && stage) return fsdp2Workspace(plan, stage);
+  const q = plan.model.quant;
+  if (plan.mode === 'train' && plan.adapter && q && stage) {
+    // bitsandbytes' MatMul4Bit (autograd/_functions.py) dequantizes each 4-bit weight to a 16-bit
+    // copy for its matmul, forward and backward, one linear at a time: the largest one's.
+    const largest = Math.max(
+      0,
+      ...layerRuns(plan.model, stage.firstLayer, stage.firstLayer + stage.layers - 1).flatMap((r) =>
+        rankLinears(plan, r.layer)
+          .filter((l) => quantizes(q, l))
+          .map((l) => l.in * l.out),
+      ),
+    );
+    const per = bytesPerElement(plan.precision);
+    const bytes = base + per * largest;
+    return part(
+      bytes,
+      () =>
+        `workspace: ${num(base)} B (plan workspace) + ${per} B × ${num(largest)} of the largest quantized linear (dequantized for its matmul) = ${bytesText(bytes)}`,
+    );
+  }
   if (plan.mode === 'train' && plan.zero === 3) {
     const per = 2 * bytesPerElement(plan.precision);
     const gather = per * largestModuleParams;

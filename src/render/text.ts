@@ -17,7 +17,7 @@ import type { PlanCost, Traffic } from '../cost/types.js';
 import { decimalBytesText, groupedText, percentText, rateText, secondsText } from '../cost/format.js';
 import { LIMITS } from '../facts/limits.js';
 import { printable, printableLines } from '../format.js';
-import { compactRanks, formatParams, gib, groupDevices, headroom, percent, summaryLine, tightest, verdict } from './common.js';
+import { adapterText, compactRanks, formatParams, gib, groupDevices, headroom, percent, summaryLine, tightest, verdict } from './common.js';
 
 export const MAX_WIDTH = 100;
 const TAB = '    ';
@@ -228,6 +228,7 @@ export function renderPlan(r: PlanResult, style: Style): string {
     `  mesh tensor ${m.tensor} × pipeline ${m.pipeline} × data ${m.data} = ${gpus} ${gpus === 1 ? 'GPU' : 'GPUs'}, ` +
       `${plan.cluster.gpu.id} (${gib(plan.cluster.gpu.memoryBytes)} GiB each)`,
   );
+  if (plan.mode === 'train' && plan.adapter) out.push(`  ${adapterText(plan)}`);
   out.push('');
   out.push('  memory per GPU, GiB:');
   for (const line of deviceTable(memory.devices)) out.push(`  ${line}`);

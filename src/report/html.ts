@@ -11,7 +11,7 @@
 import type { Analysis, PlanResult } from '../analyze.js';
 import { ratesFor, type Compiled } from '../compile.js';
 import { uniqueDiagnostics, type Diagnostic } from '../diagnostics/diagnostic.js';
-import { formatParams, headroom, percent, tightest, verdict } from '../render/common.js';
+import { adapterText, formatParams, headroom, percent, tightest, verdict } from '../render/common.js';
 import { makeStyle, stripAnsi } from '../render/style.js';
 import { renderDiagnostic } from '../render/text.js';
 import { simulate } from '../graph/simulate.js';
@@ -222,6 +222,7 @@ function facts(r: PlanResult, c: Compiled | undefined): string {
       'schedule',
       `${p.schedule}, ${p.microbatches} microbatches${p.virtual > 1 ? `, virtual ${p.virtual}` : ''}; batch ${p.batch.global} × ${p.batch.seq} tokens (micro ${p.batch.micro}); ${p.amp ? `amp_${p.precision}` : p.precision}${p.fp8 !== 'none' ? ` with fp8 = ${p.fp8}` : ''}, ${p.optimizer}, recompute ${p.recompute}`,
     ]);
+    if (p.adapter) rows.push(['adapter', adapterText(p)]);
   } else {
     rows.push(['batch', `max_batch ${p.batch.maxBatch}, seq ${p.batch.seq}, KV cache ${p.kvDtype}`]);
   }

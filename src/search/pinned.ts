@@ -5,6 +5,7 @@
  */
 import { normalize, resolve } from 'node:path';
 import { analyze } from '../analyze.js';
+import { formatLayout } from '../check/layout.js';
 import { InternalError } from '../diagnostics/codes.js';
 import { hasErrors } from '../diagnostics/diagnostic.js';
 import { formatPlanText } from '../fmt/index.js';
@@ -41,9 +42,12 @@ export function pinnedSettings(plan: CheckedPlan): Setting[] {
   // The expert grid of a MoE model (a dense model has none: expert is 1 and not written).
   if (layerRuns(plan.model).some((r) => r.layer.mlp.kind === 'moe'))
     out.push(int('expert', plan.experts.expert), int('expert_tensor', plan.experts.tensor));
-  const interleaved = plan.mode === 'train' && plan.schedule === 'interleaved';
+  const chunks = plan.stages.flatMap((s) => s.chunks ?? []).sort((a, b) => a.index - b.index);
+  // A layout places every layer (and sets the virtual stages): written back as it was checked.
+  if (chunks.length > 0) out.push({ key: 'layout', value: { kind: 'string', value: formatLayout(chunks) } });
+  const interleaved = plan.mode === 'train' && plan.schedule === 'interleaved' && chunks.length === 0;
   // Interleaved chunks are balanced by the schedule itself: `stages` would conflict (PP2014).
-  if (mesh.pipeline > 1 && !interleaved)
+  if (mesh.pipeline > 1 && !interleaved && chunks.length === 0)
     out.push({ key: 'stages', value: { kind: 'ranges', value: plan.stages.map((s) => [s.firstLayer, s.lastLayer] as const) } });
   if (plan.mode === 'serve') {
     const b = plan.batch;
@@ -80,6 +84,16 @@ export function pinnedSettings(plan: CheckedPlan): Setting[] {
     );
     if (plan.fp8 !== 'none') out.push(word('fp8', plan.fp8));
     if (plan.capacityFactor !== undefined) out.push({ key: 'capacity_factor', value: { kind: 'number', value: plan.capacityFactor } });
+    const a = plan.adapter;
+    if (a)
+      out.push(
+        block('adapter', [
+          int('rank', a.rank),
+          { key: 'alpha', value: { kind: 'number', value: a.alpha } },
+          { key: 'targets', value: { kind: 'strings', value: a.targets } },
+          { key: 'dropout', value: { kind: 'number', value: a.dropout } },
+        ]),
+      );
   }
   out.push(word('attention', plan.attention), fractionSetting('reserve', plan.reserve));
   // The webgpu engine counts its own scratch unless the plan sets one: keep that choice.

@@ -28,6 +28,7 @@ const CHECKED = [
   'examples/megatron-1t-a100-train.plan',
   'examples/tinyllama-4090-train.plan',
   'examples/llama3-8b-fsdp2-train.plan',
+  'examples/gpt-1.5b-a100-interleaved-layout-train.plan',
   'examples/deepseek-v3-h100-train.plan',
   'examples/deepseek-v3-h200-serve.plan',
   'examples/gemma2-9b-l4-serve.plan',
