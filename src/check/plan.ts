@@ -19,6 +19,7 @@ import { checkMeshSize } from './data.js';
 import { checkLayout } from './layout.js';
 import { checkSchedule, checkStages } from './pipeline.js';
 import { checkAmp, checkBf16, checkEngineDtypes, checkNoEffect, checkRecompute } from './precision.js';
+import { checkFp8 } from './fp8.js';
 import { checkExperts, defaultExpertTensor } from './expert.js';
 import { checkSharding } from './shard.js';
 import { checkTensor, deriveFacts } from './tensor.js';
@@ -132,7 +133,11 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     { key: 'grad_dtype', what: 'grad_dtype', dtype: gradDtype },
   ]);
   const recipeOk = checkAmp(ctx, amp, recipe) && checkRecompute(ctx);
+  const fp8 = fields.valueOrDefault<TrainPlan['fp8']>('fp8');
+  const sp = fields.valueOrDefault<boolean>('sequence_parallel') ? ctx.mesh.tensor : 1;
+  const fp8Ok = !precisionOk || checkFp8(ctx, fp8, recipe, tb ? (tb.batch.seq * tb.batch.micro) / sp : undefined);
   if (
+    !fp8Ok ||
     !tb ||
     !sched ||
     !stages ||
@@ -165,6 +170,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     amp,
     optimizer: fields.valueOrDefault<TrainPlan['optimizer']>('optimizer'),
     gradDtype,
+    fp8,
     ...(fields.has('capacity_factor') ? { capacityFactor: fields.value<number>('capacity_factor')! } : {}),
     ...(adapter ? { adapter } : {}),
   };

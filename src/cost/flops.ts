@@ -176,6 +176,10 @@ export interface MicrobatchFlops {
   backward: number;
   /** Forward work done again in the backward pass. */
   recompute: number;
+  /** Of forward + backward + recompute, the FLOPs of fp8 GEMMs (plan `fp8`: the layers' linears, not the router or output layer); 0 without fp8. */
+  fp8: number;
+  /** Of backward + recompute, the fp8 GEMMs' FLOPs. */
+  fp8Backward: number;
 }
 
 /**
@@ -195,12 +199,14 @@ export function trainMicrobatchFlops(plan: TrainPlan, stage: Stage): MicrobatchF
   // One layerFlops per run of alike layers: the attention core and the counted total from it.
   let core = 0;
   let layers = 0;
+  let linears = 0;
   let opSac = 0;
   let lora = 0;
   for (const r of stageRuns(plan, stage)) {
     const x = layerFlops(plan, dims, r.f);
     core += r.n * x.attention;
     layers += r.n * countedFlops(plan, x);
+    linears += r.n * (x.qkv + x.outProj + x.mlpUp + x.mlpDown + x.shared);
     if (plan.recompute === 'selective_op') opSac += r.n * dims.T * selectiveOpRecomputeFlopsPerToken(plan, r.f);
     lora += r.n * (x.lora.qkv + x.lora.outProj + x.lora.mlpUp + x.lora.mlpDown);
   }
@@ -214,7 +220,12 @@ export function trainMicrobatchFlops(plan: TrainPlan, stage: Stage): MicrobatchF
   // LoRA: the frozen base (layers and output layer) computes input gradients only, once its
   // forward; attention's core (no weights) and the adapters twice theirs.
   const backward = plan.adapter ? forward + core + lora : 2 * forward;
-  return { forward, backward, recompute };
+  // fp8 runs each linear's fprop, dgrad and wgrad GEMMs in fp8 (Megatron fp8_wgrad = True; torchao casts all three); a full
+  // recompute runs the recomputed layers' forward GEMMs again (selective and selective_op recompute no linear counted here).
+  // With LoRA the frozen base has no weight gradient: its linears' backward is dgrad only.
+  const fp8 = plan.fp8 === undefined || plan.fp8 === 'none' ? 0 : linears;
+  const fp8Backward = (plan.adapter ? 1 : 2) * fp8 + (plan.recompute === 'full' ? fp8 * fullShare : 0);
+  return { forward, backward, recompute, fp8: fp8 + fp8Backward, fp8Backward };
 }
 
 /**

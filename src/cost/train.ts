@@ -9,6 +9,7 @@
  */
 import { shardOver } from '../memory/zero.js';
 import { bytesPerElement } from '../facts/dtypes.js';
+import { gatheredBytesPerParam } from '../memory/fp8.js';
 import { adapterParams } from '../memory/adapter.js';
 import { deviceParams } from '../memory/params.js';
 import { deviceWeightBytes } from '../memory/weights.js';
@@ -102,7 +103,8 @@ export function pipelineTraffic(plan: TrainPlan, stage: Stage, into = new Traffi
  *           microbatch's are reduced at once); per step, all-gather W
  *   ZeRO-3: per microbatch, all-gather W in the forward and again in the backward pass, and
  *           reduce-scatter G (per layer: 3 × L_stage operations; 2 × with reshard_after_forward =
- *           false, the weights gathered once); nothing per step. HSDP (shard_group < data): hsdpTraffic
+ *           false, the weights gathered once); nothing per step. HSDP (shard_group < data): hsdpTraffic; W is gathered
+ *           at 1 B/param with fp8 = torchao_tensorwise (FSDP2 fp8 all-gather)
  */
 export function dataTraffic(plan: TrainPlan, stage: Stage, params: number): { perMicrobatch: TrafficSum; perStep: TrafficSum } {
   const perMicrobatch = new TrafficSum();
@@ -114,7 +116,10 @@ export function dataTraffic(plan: TrainPlan, stage: Stage, params: number): { pe
   const synced = plan.adapter ? adapterParams(plan, stage) : params;
   const G = synced * bytesPerElement(plan.gradDtype);
   const W = synced * bytesPerElement(plan.precision);
-  const gathered = plan.adapter ? W + deviceWeightBytes(plan, stage, deviceParams(plan, stage)).bytes : W;
+  // ZeRO-3 gathers: torchao tensorwise fp8 gathers 1-byte weights (src/memory/fp8.ts gatheredBytesPerParam).
+  const gathered = plan.adapter
+    ? W + deviceWeightBytes(plan, stage, deviceParams(plan, stage)).bytes
+    : params * gatheredBytesPerParam(plan, bytesPerElement(plan.precision));
   // zero = 3: all-gathers per layer and microbatch, 2 (forward, backward) or 1 when the gathered
   // weights stay from forward to backward (reshard_after_forward = false).
   const gathers = plan.reshardAfterForward ? 2 : 1;
@@ -203,8 +208,10 @@ function stageParams(plan: TrainPlan, memory: MemoryPlan, stage: Stage): number 
 export function trainStage(plan: TrainPlan, memory: MemoryPlan, stage: Stage, rates: Rates): StageTimes {
   const m = plan.microbatches;
   const f = trainMicrobatchFlops(plan, stage);
-  const computeMb = over(f.forward + f.backward + f.recompute, rates.flops);
-  const backwardMb = over(f.backward + f.recompute, rates.flops);
+  // fp8 GEMMs at the fp8 rate, the rest at the 16-bit rate.
+  const fp8Rate = rates.fp8 === undefined ? rates.flops : rates.fp8;
+  const computeMb = sum(over(f.forward + f.backward + f.recompute - f.fp8, rates.flops), over(f.fp8, fp8Rate));
+  const backwardMb = sum(over(f.backward + f.recompute - f.fp8Backward, rates.flops), over(f.fp8Backward, fp8Rate));
   const mb = new TrafficSum();
   tensorTraffic(plan, stage, mb);
   pipelineTraffic(plan, stage, mb);

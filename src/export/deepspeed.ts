@@ -56,6 +56,7 @@ export function exportDeepSpeed(plan: CheckedPlan): ExportResult {
   ];
   pipelineChecks(plan, f);
   recomputeCheck(plan, f);
+  fp8Unsupported(plan, f);
   const moe = expertCheck(plan, f);
   if (f.failed || at === undefined) return { files: [], diagnostics: f.list };
   const json = `${plan.name}.deepspeed.json`;
@@ -114,6 +115,20 @@ function shardingConfig(plan: TrainPlan, f: Findings): Config {
     ['zero_optimization.reduce_bucket_size', DEEPSPEED_OFFLOAD.reduceBucket],
   );
   return out;
+}
+
+/**
+ * DeepSpeed's JSON config has no fp8 training switch: its precision sections are fp16 and bf16
+ * (deepspeed/runtime/config.py); fp8 comes from TransformerEngine modules inside the model code.
+ */
+function fp8Unsupported(plan: TrainPlan, f: Findings): void {
+  if (plan.fp8 === 'none') return;
+  f.notExpressible(
+    'fp8',
+    `fp8 = ${plan.fp8}`,
+    'its config has no fp8 training setting (precision is fp16 or bf16); fp8 GEMMs need TransformerEngine or torchao layers in the model code',
+    'remove fp8 to export a bf16 run, or export --to megatron (te_*) or torchtitan (torchao_*)',
+  );
 }
 
 /**

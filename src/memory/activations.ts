@@ -17,6 +17,7 @@ import type { ScheduleTable } from '../schedules/types.js';
 import type { CheckedPlan, LayerRankFacts, ServePlan, Stage, TrainPlan } from '../plan.js';
 import { layerAdapterActivationBytes } from './adapter.js';
 import { stageRuns } from './params.js';
+import { fp8LayerActivationDelta } from './fp8.js';
 import { webgpuLayout } from './webgpu.js';
 import {
   autocastFp32,
@@ -117,7 +118,13 @@ export function noRecomputeBytes(plan: TrainPlan, f: LayerRankFacts): number {
   const keys = att.kind === 'gqa' && att.window !== undefined ? Math.min(s, att.window) : s;
   if (keepsScores(plan)) bytes += (5 * a * s * keys * b) / t;
   const moe = moeRoutedBytes(plan, f);
-  return (bytes + moe.routed) * scale + moe.logits + lseBytes(plan, f) + layerAdapterActivationBytes(plan, f.layer);
+  return (
+    (bytes + moe.routed) * scale +
+    moe.logits +
+    lseBytes(plan, f) +
+    layerAdapterActivationBytes(plan, f.layer) +
+    fp8LayerActivationDelta(plan, f)
+  );
 }
 
 /** Flash attention's saved fp32 log-sum-exp, 4·a·s·b/t, unless recompute = selective checkpoints core attention. */
@@ -216,7 +223,9 @@ function noRecomputeFormula(plan: TrainPlan, f: LayerRankFacts): string {
   const lora = ad
     ? ` + LoRA ${num(layerAdapterActivationBytes(plan, f.layer))} B (sb·r per adapter${ad.dropout > 0 ? ' + dropout copy and mask sb·d_in·(B + 1)' : ''})`
     : '';
-  return `${formula}${scores}${lse}${moe}${mla}${lora}, ${cText}`;
+  const d = fp8LayerActivationDelta(plan, f);
+  const fp8 = d !== 0 ? ` ${d < 0 ? '−' : '+'} ${num(Math.abs(d))} B (${plan.fp8}: linear inputs saved in fp8)` : '';
+  return `${formula}${scores}${lse}${moe}${mla}${lora}${fp8}, ${cText}`;
 }
 
 /**

@@ -17,6 +17,7 @@ import { countParams, deviceParams } from './params.js';
 import type { Breakdown, Category, DeviceMemory, HostMemory, MemoryPlan } from './types.js';
 import { weights } from './weights.js';
 import { workspace } from './workspace.js';
+import { withFp8Weights } from './fp8.js';
 
 export * from './types.js';
 export * from './params.js';
@@ -29,6 +30,7 @@ export * from './workspace.js';
 export * from './webgpu.js';
 export * from './offload.js';
 export * from './recipes.js';
+export * from './fp8.js';
 export * from './adapter.js';
 export { num, bytesText } from '../format.js';
 export type { Part } from './format.js';
@@ -76,7 +78,7 @@ export function deviceFootprint(plan: CheckedPlan, stage: Stage, tensorRank = 0)
   const p = deviceParams(plan, stage, tensorRank);
   const trained = plan.mode === 'train' && plan.adapter ? { params: adapterParams(plan, stage) } : undefined;
   const parts: Record<Category, Part> = {
-    weights: weights(plan, p.total, stage, p),
+    weights: withFp8Weights(plan, weights(plan, p.total, stage, p), stage),
     // LoRA: gradients and optimizer states of the adapters only (the frozen base has neither).
     gradients: trained ? gradients(plan, trained.params, 0, 0, 'adapter ') : gradients(plan, p.total, p.routed, p.largestModule),
     optimizer: trained ? optimizer(plan, trained.params, 0, 'adapter ') : optimizer(plan, p.total, p.routed),

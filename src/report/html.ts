@@ -227,7 +227,7 @@ function facts(r: PlanResult, c: Compiled | undefined): string {
   if (p.mode === 'train') {
     rows.push([
       'schedule',
-      `${p.schedule}, ${p.microbatches} microbatches${p.virtual > 1 ? `, virtual ${p.virtual}` : ''}; batch ${p.batch.global} × ${p.batch.seq} tokens (micro ${p.batch.micro}); ${p.amp ? `amp_${p.precision}` : p.precision}, ${p.optimizer}, recompute ${p.recompute}`,
+      `${p.schedule}, ${p.microbatches} microbatches${p.virtual > 1 ? `, virtual ${p.virtual}` : ''}; batch ${p.batch.global} × ${p.batch.seq} tokens (micro ${p.batch.micro}); ${p.amp ? `amp_${p.precision}` : p.precision}${p.fp8 !== 'none' ? ` with fp8 = ${p.fp8}` : ''}, ${p.optimizer}, recompute ${p.recompute}`,
     ]);
     if (p.adapter) rows.push(['adapter', adapterText(p)]);
   } else {

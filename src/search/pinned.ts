@@ -87,6 +87,7 @@ export function pinnedSettings(plan: CheckedPlan): Setting[] {
       word('optimizer', plan.optimizer),
       word('grad_dtype', plan.gradDtype),
     );
+    if (plan.fp8 !== 'none') out.push(word('fp8', plan.fp8));
     if (plan.capacityFactor !== undefined) out.push({ key: 'capacity_factor', value: { kind: 'number', value: plan.capacityFactor } });
     const a = plan.adapter;
     if (a)

@@ -179,6 +179,7 @@ export function planResult(f: PlanFixture = {}): PlanResult {
           precision: 'bf16',
           optimizer: 'adamw',
           gradDtype: 'fp32',
+          fp8: 'none',
         }
       : {
           ...base,

@@ -188,6 +188,7 @@ type TrainOpts = Common &
       | 'amp'
       | 'optimizer'
       | 'gradDtype'
+      | 'fp8'
       | 'capacityFactor'
       | 'shardGroup'
       | 'reshardAfterForward'
@@ -218,6 +219,7 @@ export function trainPlan(model: ModelSpec, o: TrainOpts = {}): TrainPlan {
     amp: o.amp ?? false,
     optimizer: o.optimizer ?? 'adamw',
     gradDtype: o.gradDtype ?? 'fp32',
+    fp8: o.fp8 ?? 'none',
     ...(o.capacityFactor !== undefined ? { capacityFactor: o.capacityFactor } : {}),
   };
 }
