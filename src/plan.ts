@@ -166,6 +166,8 @@ export interface TrainPlan extends PlanBase {
   precision: FloatDtype;
   optimizer: 'adamw' | 'adam' | 'sgd';
   gradDtype: FloatDtype;
+  /** How context-parallel attention exchanges K and V (matters when mesh.context > 1): a p2p ring, one all-gather, or an all-to-all over heads. */
+  contextComm: 'p2p' | 'all_gather' | 'a2a';
   /** MoE: each expert takes at most capacity_factor × its even share of tokens, padded to it; absent: dropless. */
   capacityFactor?: number;
 }

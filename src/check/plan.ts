@@ -15,6 +15,7 @@ import type { Span } from '../source.js';
 import { checkServeBatch, checkTrainBatch } from './batch.js';
 import { spanOf, type PlanContext } from './context.js';
 import { checkMeshSize } from './data.js';
+import { checkContext } from './context-parallel.js';
 import { checkSchedule, checkStages } from './pipeline.js';
 import { checkBf16, checkEngineDtypes, checkNoEffect } from './precision.js';
 import { checkExperts, defaultExpertTensor } from './expert.js';
@@ -48,6 +49,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
 
   const mesh: Mesh = {
     tensor: fields.valueOrDefault<number>('tensor'),
+    context: fields.valueOrDefault<number>('context'),
     pipeline: fields.valueOrDefault<number>('pipeline'),
     data: fields.valueOrDefault<number>('data'),
   };
@@ -56,6 +58,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
   const tensorOk = checkTensor(ctx);
   const stages = checkStages(ctx);
   const meshOk = checkMeshSize(ctx);
+  const contextOk = checkContext(ctx);
   const experts = checkExperts(ctx);
   checkNoEffect(ctx);
   const spans: Record<string, Span> = {};
@@ -88,7 +91,8 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     const precisionOk = checkBf16(ctx, dtypes);
     const engine = fields.valueOrDefault<ServePlan['engine']>('engine');
     const engineOk = engine !== 'webgpu' || (checkEngineDtypes(ctx, dtypes) && checkEngineModel(ctx));
-    if (!b || !stages || !tensorOk || !meshOk || !experts || !precisionOk || !engineOk || hasErrors(out.slice(before))) return undefined;
+    if (!b || !stages || !tensorOk || !meshOk || !contextOk || !experts || !precisionOk || !engineOk || hasErrors(out.slice(before)))
+      return undefined;
     const plan: ServePlan = {
       ...base,
       stages,
@@ -112,7 +116,8 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     { key: fields.has('precision') ? 'precision' : 'model.dtype', what: 'precision', dtype: precision },
     { key: 'grad_dtype', what: 'grad_dtype', dtype: gradDtype },
   ]);
-  if (!tb || !sched || !stages || !tensorOk || !meshOk || !experts || !precisionOk || hasErrors(out.slice(before))) return undefined;
+  if (!tb || !sched || !stages || !tensorOk || !meshOk || !contextOk || !experts || !precisionOk || hasErrors(out.slice(before)))
+    return undefined;
   const plan: TrainPlan = {
     ...base,
     stages,
@@ -128,6 +133,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     precision,
     optimizer: fields.valueOrDefault<TrainPlan['optimizer']>('optimizer'),
     gradDtype,
+    contextComm: fields.valueOrDefault<TrainPlan['contextComm']>('context_comm'),
     ...(fields.has('capacity_factor') ? { capacityFactor: fields.value<number>('capacity_factor')! } : {}),
   };
   return plan;

@@ -25,6 +25,9 @@ export function checkNoEffect(ctx: PlanContext): void {
     const e = f.get(key);
     if (e) ctx.out.push(diag('PP3020', e.entry.keySpan, { key, why }, { help }));
   };
+  if (ctx.mesh.context === 1 && f.has('context_comm')) {
+    warn('context_comm', 'with context = 1', 'it chooses how context-parallel ranks exchange K and V; set context > 1 or remove it');
+  }
   if (ctx.mesh.tensor === 1 && f.value<boolean>('sequence_parallel') === true) {
     warn(
       'sequence_parallel',
@@ -32,7 +35,8 @@ export function checkNoEffect(ctx: PlanContext): void {
       'sequence parallelism shards activations over the tensor group; set tensor > 1 or remove it',
     );
   }
-  if (ctx.mesh.data === 1 && f.valueOrDefault<number>('zero') > 0) {
+  // ZeRO shards over data × context (src/memory/weights.ts zeroDegree): context ranks count too.
+  if (ctx.mesh.data === 1 && ctx.mesh.context === 1 && f.valueOrDefault<number>('zero') > 0) {
     warn('zero', 'with data = 1', 'ZeRO shards state across data replicas; set data > 1 or remove it');
   }
 }

@@ -35,6 +35,7 @@ export function exportDeepSpeed(plan: CheckedPlan): ExportResult {
     ...tensorConfig(plan, f),
   ];
   pipelineChecks(plan, f);
+  contextCheck(plan, f);
   recomputeCheck(plan, f);
   const moe = expertCheck(plan, f);
   if (f.failed || at === undefined) return { files: [], diagnostics: f.list };
@@ -43,6 +44,21 @@ export function exportDeepSpeed(plan: CheckedPlan): ExportResult {
   if (at.nodes > 1) files.push({ name: `${plan.name}.hostfile`, text: hostfile(at) });
   files.push({ name: `${plan.name}.deepspeed.sh`, text: launch(plan, at, json, moe) });
   return { files, diagnostics: f.list };
+}
+
+/**
+ * Context parallelism: DeepSpeed-Ulysses (sequence_parallel_size, given to deepspeed.initialize
+ * through the script's mpu) splits heads with an all-to-all, another scheme than the ring /
+ * all-gather attention the plan was checked for, and the config has no key for it.
+ */
+function contextCheck(plan: TrainPlan, f: Findings): void {
+  if (plan.mesh.context === 1) return;
+  f.notExpressible(
+    'context',
+    `context = ${plan.mesh.context}`,
+    'it has no ring or all-gather context-parallel attention (DeepSpeed-Ulysses splits heads inside the training script, with its own memory)',
+    'export --to megatron or torchtitan, or set context = 1',
+  );
 }
 
 function precisionConfig(plan: TrainPlan): Config {

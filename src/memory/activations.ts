@@ -31,7 +31,7 @@ export function mlpFactor(plan: CheckedPlan, f: LayerRankFacts = plan.derived.la
 
 /** Tokens a rank routes per microbatch in a MoE layer, and the routed copies it receives (R = k·T, × capacity_factor when padded). */
 export function moeTokens(plan: TrainPlan, m: MoeMlp): { T: number; R: number } {
-  const T = (plan.batch.seq * plan.batch.micro) / (plan.sequenceParallel ? plan.mesh.tensor : 1);
+  const T = (localSeq(plan) * plan.batch.micro) / (plan.sequenceParallel ? plan.mesh.tensor : 1);
   return { T, R: m.topK * T * (plan.capacityFactor ?? 1) };
 }
 
@@ -61,7 +61,7 @@ export function moeRoutedBytes(plan: TrainPlan, f: LayerRankFacts): { routed: nu
  * experts' 2R(2h + 3f_e/et) and the router's fp32 logits 4TE (`moeRoutedBytes`).
  */
 export function trainLayerActivationBytes(plan: TrainPlan, f: LayerRankFacts = plan.derived.layers[0]!): number {
-  const s = plan.batch.seq;
+  const s = localSeq(plan);
   const b = plan.batch.micro;
   const h = plan.model.hidden;
   const a = f.layer.attention.heads;
@@ -184,9 +184,59 @@ function layerActivationBytes(plan: TrainPlan, f: LayerRankFacts): number {
   return got;
 }
 
+/**
+ * The tokens of a sequence one rank holds: seq / context. Context parallelism splits the inputs
+ * and every activation along the sequence (Megatron-Core docs/user-guide/features/context_parallel.md;
+ * torch.distributed.tensor.experimental.context_parallel shards the buffers on their seq dim), so
+ * the per-layer terms, the embedding's and the logits' all take s/c; at context = 1 it is seq.
+ */
+export function localSeq(plan: TrainPlan): number {
+  return plan.batch.seq / plan.mesh.context;
+}
+
+/**
+ * The transient bytes of one layer's context-parallel attention on one rank (0 at context = 1),
+ * the larger of its forward and its backward (only one layer's attention runs at a time). With
+ * c = context, s' = s/c local tokens, b = micro, A query heads and g KV heads per tensor rank,
+ * d = head_dim, e = bytes(precision):
+ *   p2p (TransformerEngine context_parallel.py, AttnFuncWithCPAndKVP2P): forward keeps each ring
+ *       step's received K,V chunk (c of them: the full sequence, 2·s·b·g·d·e) and the fp32
+ *       output/LSE accumulator (4·s'·b·A·(d + 1)); backward double-buffers the KV and dKV chunks
+ *       (2 × 2 × 2·s'·b·g·d·e) beside an fp32 dq accumulator (4·s'·b·A·d)
+ *   all_gather (TE AttnFuncWithCPAndKVAllGather; torch _context_parallel/_attention.py, rotate
+ *       ALL_GATHER, merging out/LSE in fp32): forward the all-gathered K,V of the whole sequence
+ *       (2·s·b·g·d·e) and the fp32 accumulator; backward gathers K,V again and builds the
+ *       whole sequence's dK,dV before reduce-scattering them (2 × 2·s·b·g·d·e)
+ *   a2a (TE AttnFuncWithCPAndQKVOA2A, Ulysses-style): q, k, v and the output re-laid from s'
+ *       tokens × all heads to s tokens × heads/c, the same size (s'·b·(2A + 2g)·d·e); backward
+ *       also their gradients (× 2)
+ */
+export function contextAttentionTransient(plan: TrainPlan, f: LayerRankFacts = plan.derived.layers[0]!): number {
+  const c = plan.mesh.context;
+  if (c === 1) return 0;
+  const a = f.layer.attention;
+  if (a.kind !== 'gqa') return 0; // MLA with context is refused by the checker (PP3059)
+  const s = plan.batch.seq;
+  const sl = s / c;
+  const b = plan.batch.micro;
+  const A = f.headsPerRank;
+  const g = f.kvHeadsPerRank;
+  const d = a.headDim;
+  const e = bytesPerElement(plan.precision);
+  const accumulator = 4 * sl * b * A * (d + 1);
+  switch (plan.contextComm) {
+    case 'p2p':
+      return Math.max(2 * s * b * g * d * e + accumulator, 8 * sl * b * g * d * e + 4 * sl * b * A * d);
+    case 'all_gather':
+      return Math.max(2 * s * b * g * d * e + accumulator, 4 * s * b * g * d * e + 4 * sl * b * A * d);
+    case 'a2a':
+      return 2 * sl * b * (2 * A + 2 * g) * d * e;
+  }
+}
+
 /** Training activations of one pipeline stage (the same on every tensor rank). */
 export function trainActivations(plan: TrainPlan, stage: Stage): Part {
-  const s = plan.batch.seq;
+  const s = localSeq(plan);
   const b = plan.batch.micro;
   const h = plan.model.hidden;
   const t = plan.mesh.tensor;
@@ -205,6 +255,9 @@ export function trainActivations(plan: TrainPlan, stage: Stage): Part {
     embed = { mb, bytes: mb * (8 * s * b + (s * b * h) / sp) };
     total += embed.bytes;
   }
+  // Context parallelism: one layer's attention transients at a time, the largest kind's.
+  const cp = plan.mesh.context > 1 ? Math.max(...kinds.map((k) => contextAttentionTransient(plan, k.f))) : 0;
+  total += cp;
   let out: number | undefined;
   if (stage.hasOutput) {
     // Final-norm input and output-layer input (2 × 2sbh, ÷ t with SP) + fp32 logits for one microbatch.
@@ -228,6 +281,8 @@ export function trainActivations(plan: TrainPlan, stage: Stage): Part {
             .join(' + ')} (s=${s} b=${b} h=${h} t=${t})`;
     if (embed) why += ` + embedding ${embed.mb} × (8sb + sbh${sp > 1 ? '/t' : ''}) = ${num(embed.bytes)} B`;
     if (out !== undefined) why += ` + output (4sbh${sp > 1 ? '/t' : ''} + 4sb·V/t, V=${plan.derived.vocabPadded}) = ${num(out)} B`;
+    if (cp > 0)
+      why += ` + context-parallel attention transient (${plan.contextComm}, one layer; s = seq/context = ${num(s)} per rank) = ${num(cp)} B`;
     return `${why} = ${bytesText(bytes)}`;
   });
 }

@@ -1,19 +1,19 @@
 /**
  * Gradients (training only): one gradient per parameter in `grad_dtype` (Megatron's main-gradient
- * buffer, fp32 by default), sharded over the data replicas under ZeRO-2 and ZeRO-3 (routed experts'
+ * buffer, fp32 by default), sharded over the data (× context) replicas under ZeRO-2 and ZeRO-3 (routed experts'
  * over the expert data replicas).
  */
 import { DTYPES } from '../facts/dtypes.js';
 import type { CheckedPlan } from '../plan.js';
 import { bytesText, num } from '../format.js';
 import { part, type Part } from './format.js';
-import { zeroPart } from './weights.js';
+import { zeroDegree, zeroPart } from './weights.js';
 
 export function gradients(plan: CheckedPlan, params: number, routed = 0): Part {
   if (plan.mode === 'serve') return { bytes: 0, why: 'gradients: 0 (serving keeps no gradients)' };
   const dt = plan.gradDtype;
   const per = DTYPES[dt].bits / 8;
-  if (plan.zero >= 2 && (plan.mesh.data > 1 || (routed > 0 && plan.experts.data > 1)))
+  if (plan.zero >= 2 && (zeroDegree(plan) > 1 || (routed > 0 && plan.experts.data > 1)))
     return zeroPart(plan, 'gradients', params, routed, per, dt, plan.zero);
   const bytes = params * per;
   return part(bytes, () => `gradients: ${num(params)} params × ${per} B (${dt}) = ${bytesText(bytes)}`);

@@ -17,6 +17,18 @@ import { bytesText, num } from '../format.js';
 import { part, type Part } from './format.js';
 import { countParams, layerLinears, layerParams, rankLayerParams, type DeviceParams, type Linear } from './params.js';
 
+/**
+ * The ranks a dense parameter's ZeRO / FSDP shards are spread over: data × context. Context ranks
+ * hold the same weights (they split the sequence), so both engines shard over them too:
+ * Megatron-Core's distributed optimizer over the data-parallel group with context parallelism
+ * (parallel_state.get_data_parallel_group(with_context_parallel=True), used by
+ * distributed/distributed_data_parallel.py), torchtitan's FSDP over the 'dp_shard_cp' mesh
+ * (parallelisms/parallel_dims.py). Routed experts keep their expert-data replicas.
+ */
+export function zeroDegree(plan: CheckedPlan): number {
+  return plan.mesh.data * plan.mesh.context;
+}
+
 /** Elements each data replica keeps of a ZeRO-partitioned tensor of `params` elements (even split, padded). */
 export function zeroShard(params: number, data: number): number {
   return Math.ceil(params / data);
@@ -165,7 +177,7 @@ export function weights(plan: CheckedPlan, params: number, stage?: Stage, p?: De
   }
   const dt = plan.precision;
   const per = DTYPES[dt].bits / 8;
-  if (plan.zero === 3 && (plan.mesh.data > 1 || plan.experts.data > 1))
+  if (plan.zero === 3 && (zeroDegree(plan) > 1 || plan.experts.data > 1))
     return zeroPart(plan, 'weights', params, p?.routed ?? 0, per, dt, 3);
   const bytes = params * per;
   return part(bytes, () => `weights: ${num(params)} params × ${per} B (${dt}) = ${bytesText(bytes)}`);
@@ -185,14 +197,15 @@ export function zeroPart(
   stage: number,
 ): Part {
   const dense = params - routed;
-  const d = plan.mesh.data;
+  const d = zeroDegree(plan);
+  const over = plan.mesh.context > 1 ? `${d} (data ${plan.mesh.data} × context ${plan.mesh.context})` : `${d} data`;
   const ed = plan.experts.data;
   if (routed === 0) {
     const shard = zeroShard(params, d);
     const bytes = shard * per;
     return part(
       bytes,
-      () => `${category}: ⌈${num(params)} params / ${d} data (ZeRO-${stage})⌉ = ${num(shard)} × ${per} B (${what}) = ${bytesText(bytes)}`,
+      () => `${category}: ⌈${num(params)} params / ${over} (ZeRO-${stage})⌉ = ${num(shard)} × ${per} B (${what}) = ${bytesText(bytes)}`,
     );
   }
   const a = zeroShard(dense, d);
@@ -201,6 +214,6 @@ export function zeroPart(
   return part(
     bytes,
     () =>
-      `${category}: (⌈${num(dense)} dense params / ${d} data⌉ + ⌈${num(routed)} expert params / ${ed} expert data⌉ (ZeRO-${stage})) = ${num(a + b)} × ${per} B (${what}) = ${bytesText(bytes)}`,
+      `${category}: (⌈${num(dense)} dense params / ${over}⌉ + ⌈${num(routed)} expert params / ${ed} expert data⌉ (ZeRO-${stage})) = ${num(a + b)} × ${per} B (${what}) = ${bytesText(bytes)}`,
   );
 }

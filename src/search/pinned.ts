@@ -38,6 +38,8 @@ export function pinnedSettings(plan: CheckedPlan): Setting[] {
   const { mesh } = plan;
   const out: Setting[] = [word('model', plan.model.name), word('cluster', plan.cluster.name), word('mode', plan.mode)];
   out.push(int('tensor', mesh.tensor), int('pipeline', mesh.pipeline), int('data', mesh.data));
+  // Context parallelism only where the plan has it (most have none, and pinned files stay as they were).
+  if (mesh.context > 1) out.push(int('context', mesh.context));
   // The expert grid of a MoE model (a dense model has none: expert is 1 and not written).
   if (layerRuns(plan.model).some((r) => r.layer.mlp.kind === 'moe'))
     out.push(int('expert', plan.experts.expert), int('expert_tensor', plan.experts.tensor));
@@ -74,6 +76,7 @@ export function pinnedSettings(plan: CheckedPlan): Setting[] {
       word('optimizer', plan.optimizer),
       word('grad_dtype', plan.gradDtype),
     );
+    if (mesh.context > 1) out.push(word('context_comm', plan.contextComm));
     if (plan.capacityFactor !== undefined) out.push({ key: 'capacity_factor', value: { kind: 'number', value: plan.capacityFactor } });
   }
   out.push(word('attention', plan.attention), fractionSetting('reserve', plan.reserve));

@@ -31,7 +31,7 @@ describe('github', () => {
 
   it('ends with one line per plan and the summary', () => {
     const src = serveSource();
-    const big = planResult({ name: 'big', mesh: { tensor: 1, pipeline: 1, data: 1 }, stages: [breakdown({ weights: 90 })] });
+    const big = planResult({ name: 'big', mesh: { tensor: 1, context: 1, pipeline: 1, data: 1 }, stages: [breakdown({ weights: 90 })] });
     const out = renderGithub(analysis([planResult(), big], [pp3001(src)], [src]));
     expect(out.split('\n').slice(1)).toEqual([
       'parplan: plan serve_8b (examples/serve.plan): fits: tightest is rank 2, 37.25 GiB of 75.67 GiB usable (38.42 GiB headroom, 50.8%)',

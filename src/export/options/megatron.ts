@@ -38,6 +38,8 @@ export const MEGATRON_ARGS = {
     // distributed
     '--tensor-model-parallel-size',
     '--pipeline-model-parallel-size',
+    '--context-parallel-size',
+    '--cp-comm-type',
     '--pipeline-model-parallel-layout',
     '--num-virtual-stages-per-pipeline-rank',
     '--use-distributed-optimizer',
@@ -52,6 +54,11 @@ export const MEGATRON_ARGS = {
     '--seq-length',
     '--data-path',
   ],
+  unverified: {
+    '--context-parallel-size':
+      "read in megatron/training/arguments.py's distributed group through the search index (commit not reported): type=int, default=1",
+    '--cp-comm-type': 'read there too: nargs=\'+\', default ["p2p"], choices p2p, a2a, allgather, a2a+p2p (one per layer, or one for all)',
+  },
 } as const satisfies OptionSource;
 
 /**
@@ -139,6 +146,7 @@ export const MEGATRON_CHOICES = {
   '--moe-token-dispatcher-type': ['allgather', 'alltoall', 'flex'],
   '--softmax-type': ['vanilla', 'off-by-one', 'learnable'],
   '--rope-type': ['rope', 'yarn'],
+  '--cp-comm-type': ['p2p', 'a2a', 'allgather', 'a2a+p2p'],
 } as const satisfies Partial<Record<MegatronFlag, readonly string[]>>;
 
 /** The entry point the launch runs (Megatron-LM's GPT pre-training script, at the repository root). */

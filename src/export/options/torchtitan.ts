@@ -21,6 +21,8 @@ export const TORCHTITAN_JOB_CONFIG = {
     'parallelism.data_parallel_shard_degree',
     'parallelism.fsdp_reshard_after_forward',
     'parallelism.tensor_parallel_degree',
+    'parallelism.context_parallel_degree',
+    'parallelism.context_parallel_rotate_method',
     'parallelism.disable_loss_parallel',
     'parallelism.pipeline_parallel_degree',
     'parallelism.pipeline_parallel_split_points',
@@ -31,6 +33,12 @@ export const TORCHTITAN_JOB_CONFIG = {
     'activation_checkpoint.mode',
     'activation_checkpoint.selective_ac_option',
   ],
+  unverified: {
+    'parallelism.context_parallel_degree':
+      'Parallelism.context_parallel_degree, read through the search index in job_config.py (commit not reported)',
+    'parallelism.context_parallel_rotate_method':
+      "Parallelism.context_parallel_rotate_method there: 'allgather' (default) or 'alltoall' (\"all-to-all shuffle the kv shards\", the ring)",
+  },
 } as const satisfies OptionSource;
 
 /**
@@ -62,6 +70,7 @@ export const TORCHTITAN_CHOICES = {
   'training.mixed_precision_param': ['bfloat16', 'float32'],
   'training.mixed_precision_reduce': ['float32'],
   'parallelism.fsdp_reshard_after_forward': ['default', 'always', 'never'],
+  'parallelism.context_parallel_rotate_method': ['allgather', 'alltoall'],
   'activation_checkpoint.mode': ['selective', 'full', 'none'],
   'activation_checkpoint.selective_ac_option': ['op'],
   'optimizer.name': ['AdamW', 'Adam'],
