@@ -6,7 +6,7 @@
  */
 import { bytesPerElement, dtypeBytes, type Dtype } from '../facts/dtypes.js';
 import type { GraphTensor, Shard } from '../graph/types.js';
-import { serveActivations, trainLayerActivationBytes } from '../memory/activations.js';
+import { sequenceShard, serveActivations, trainLayerActivationBytes } from '../memory/activations.js';
 import { zeroDegree } from '../memory/weights.js';
 import { gatedMlp, layerRuns, sameLayer, sameShape, type LayerSpec } from '../model.js';
 import { layerBlocks } from './layer.js';
@@ -252,7 +252,7 @@ function trainTensors(plan: TrainPlan): GraphTensor[] {
     shape: [b, seq, h],
     dtype: plan.precision,
     shards: seqShard(1),
-    bytes: trainLayerActivationBytes(plan),
+    bytes: trainLayerActivationBytes(sequenceShard(plan)),
     owners: all,
   });
   const sp = plan.sequenceParallel && t > 1 ? t : 1;

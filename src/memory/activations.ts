@@ -31,7 +31,7 @@ export function mlpFactor(plan: CheckedPlan, f: LayerRankFacts = plan.derived.la
 
 /** Tokens a rank routes per microbatch in a MoE layer, and the routed copies it receives (R = k·T, × capacity_factor when padded). */
 export function moeTokens(plan: TrainPlan, m: MoeMlp): { T: number; R: number } {
-  const T = (localSeq(plan) * plan.batch.micro) / (plan.sequenceParallel ? plan.mesh.tensor : 1);
+  const T = (plan.batch.seq * plan.batch.micro) / (plan.sequenceParallel ? plan.mesh.tensor : 1);
   return { T, R: m.topK * T * (plan.capacityFactor ?? 1) };
 }
 
@@ -61,7 +61,7 @@ export function moeRoutedBytes(plan: TrainPlan, f: LayerRankFacts): { routed: nu
  * experts' 2R(2h + 3f_e/et) and the router's fp32 logits 4TE (`moeRoutedBytes`).
  */
 export function trainLayerActivationBytes(plan: TrainPlan, f: LayerRankFacts = plan.derived.layers[0]!): number {
-  const s = localSeq(plan);
+  const s = plan.batch.seq;
   const b = plan.batch.micro;
   const h = plan.model.hidden;
   const a = f.layer.attention.heads;
@@ -185,13 +185,29 @@ function layerActivationBytes(plan: TrainPlan, f: LayerRankFacts): number {
 }
 
 /**
- * The tokens of a sequence one rank holds: seq / context. Context parallelism splits the inputs
- * and every activation along the sequence (Megatron-Core docs/user-guide/features/context_parallel.md;
+ * What one context rank computes activations for: the plan with seq / context tokens per
+ * sequence and no context axis. Context parallelism splits the inputs and every activation
+ * along the sequence (Megatron-Core docs/user-guide/features/context_parallel.md;
  * torch.distributed.tensor.experimental.context_parallel shards the buffers on their seq dim), so
- * the per-layer terms, the embedding's and the logits' all take s/c; at context = 1 it is seq.
+ * the per-layer terms, the embedding's and the logits' are those of a c times shorter sequence;
+ * at context = 1 it is the plan itself.
  */
-export function localSeq(plan: TrainPlan): number {
-  return plan.batch.seq / plan.mesh.context;
+export function sequenceShard(plan: TrainPlan): TrainPlan {
+  if (plan.mesh.context === 1) return plan;
+  return { ...plan, batch: { ...plan.batch, seq: plan.batch.seq / plan.mesh.context }, mesh: { ...plan.mesh, context: 1 } };
+}
+
+/** Context parallelism: a rank's saved activations at s/c (sequenceShard), plus one layer's exchange buffers. */
+function contextActivations(plan: TrainPlan, stage: Stage): Part {
+  const local = trainActivations(sequenceShard(plan), stage);
+  const kinds = uniqueKinds(stageRuns(plan, stage));
+  const cp = Math.max(0, ...kinds.map((k) => contextAttentionTransient(plan, k.f)));
+  const bytes = local.bytes + cp;
+  return part(
+    bytes,
+    () =>
+      `${local.why.replace(/ = [^=]*$/, '')} [per context rank: s = seq/context = ${num(plan.batch.seq / plan.mesh.context)}] + context-parallel attention transient (${plan.contextComm}, one layer) = ${num(cp)} B = ${bytesText(bytes)}`,
+  );
 }
 
 /**
@@ -236,7 +252,8 @@ export function contextAttentionTransient(plan: TrainPlan, f: LayerRankFacts = p
 
 /** Training activations of one pipeline stage (the same on every tensor rank). */
 export function trainActivations(plan: TrainPlan, stage: Stage): Part {
-  const s = localSeq(plan);
+  if (plan.mesh.context > 1) return contextActivations(plan, stage);
+  const s = plan.batch.seq;
   const b = plan.batch.micro;
   const h = plan.model.hidden;
   const t = plan.mesh.tensor;
@@ -255,9 +272,6 @@ export function trainActivations(plan: TrainPlan, stage: Stage): Part {
     embed = { mb, bytes: mb * (8 * s * b + (s * b * h) / sp) };
     total += embed.bytes;
   }
-  // Context parallelism: one layer's attention transients at a time, the largest kind's.
-  const cp = plan.mesh.context > 1 ? Math.max(...kinds.map((k) => contextAttentionTransient(plan, k.f))) : 0;
-  total += cp;
   let out: number | undefined;
   if (stage.hasOutput) {
     // Final-norm input and output-layer input (2 × 2sbh, ÷ t with SP) + fp32 logits for one microbatch.
@@ -281,8 +295,6 @@ export function trainActivations(plan: TrainPlan, stage: Stage): Part {
             .join(' + ')} (s=${s} b=${b} h=${h} t=${t})`;
     if (embed) why += ` + embedding ${embed.mb} × (8sb + sbh${sp > 1 ? '/t' : ''}) = ${num(embed.bytes)} B`;
     if (out !== undefined) why += ` + output (4sbh${sp > 1 ? '/t' : ''} + 4sb·V/t, V=${plan.derived.vocabPadded}) = ${num(out)} B`;
-    if (cp > 0)
-      why += ` + context-parallel attention transient (${plan.contextComm}, one layer; s = seq/context = ${num(s)} per rank) = ${num(cp)} B`;
     return `${why} = ${bytesText(bytes)}`;
   });
 }
