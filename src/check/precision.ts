@@ -1,6 +1,7 @@
 /** Number formats against the hardware, and knobs that do nothing in this plan. */
 import { diag } from '../diagnostics/diagnostic.js';
 import { tensorFormatOf } from '../facts/dtypes.js';
+import { defaultValue } from '../facts/keys.js';
 import { spanOf, type PlanContext } from './context.js';
 
 /** bf16 needs Ampere or newer (vLLM and PyTorch refuse it on T4 and V100). */
@@ -25,7 +26,8 @@ export function checkNoEffect(ctx: PlanContext): void {
     const e = f.get(key);
     if (e) ctx.out.push(diag('PP3020', e.entry.keySpan, { key, why }, { help }));
   };
-  if (ctx.mesh.context === 1 && f.has('context_comm')) {
+  // Like sequence_parallel above: only a value other than the default is a knob that was meant to act.
+  if (ctx.mesh.context === 1 && f.has('context_comm') && f.value<string>('context_comm') !== defaultValue('plan', 'context_comm')) {
     warn('context_comm', 'with context = 1', 'it chooses how context-parallel ranks exchange K and V; set context > 1 or remove it');
   }
   if (ctx.mesh.tensor === 1 && f.value<boolean>('sequence_parallel') === true) {

@@ -33,6 +33,7 @@ const CHECKED = [
   'examples/mistral-7b-h100-32k-serve.plan',
   'examples/mixtral-8x7b-h100-serve.plan',
   'examples/qwen3-30b-a3b-h100-serve.plan',
+  'examples/llama3-8b-h100-128k-context-train.plan',
   'examples/models/gpt.plan',
   'examples/models/llama.plan',
   'examples/models/moe.plan',
