@@ -158,7 +158,7 @@ export function analyzePrograms(programs: readonly Program[], inputs: ProgramInp
       }
       const fit = fitDiagnostics(plan, memory);
       raw.push(...fit.diagnostics);
-      results.push({ plan, memory, fits: fit.fits, cost: planCost(plan, memory) });
+      results.push(planResult(plan, memory, fit.fits));
     }
     if (opts.plan !== undefined && program.root.declarations.some((d) => d.keyword === 'plan' && d.name === opts.plan)) planSeen = true;
   }
@@ -168,6 +168,19 @@ export function analyzePrograms(programs: readonly Program[], inputs: ProgramInp
     raw.push(diag('PP6003', undefined, { name: opts.plan }, { help }));
   }
   return { results, diagnostics: sortDiagnostics(uniqueDiagnostics(raw)), sources: inputs.sources, files: inputs.files };
+}
+
+/**
+ * A checked plan's result. The cost is worked out when first read: checking, sizing and fit
+ * (what a CI gate and most callers of analyze() need) do not pay for it; the text, JSON and
+ * report renderers read it. An own enumerable getter, so a spread of the result copies the cost.
+ */
+function planResult(plan: CheckedPlan, memory: MemoryPlan, fits: boolean): PlanResult {
+  let cost: PlanCost | undefined;
+  return Object.defineProperty({ plan, memory, fits } as PlanResult, 'cost', {
+    get: () => (cost ??= planCost(plan, memory)),
+    enumerable: true,
+  });
 }
 
 function cachedSources(cache: Map<string, CachedFile>): Map<string, SourceFile> {

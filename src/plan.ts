@@ -162,8 +162,18 @@ export interface TrainPlan extends PlanBase {
   /** Model chunks per stage: 1 unless schedule = interleaved, or a table with `virtual`. */
   virtual: number;
   zero: 0 | 1 | 2 | 3;
-  recompute: 'none' | 'selective' | 'full';
+  recompute: 'none' | 'selective' | 'selective_op' | 'full';
+  /** recompute = full: uniform (every group of recomputeLayers layers checkpointed at its input) or block (the first recomputeLayers layers of each stage). */
+  recomputeMethod: 'uniform' | 'block';
+  /** recompute = full: Megatron's --recompute-num-layers (1 with uniform: every layer). */
+  recomputeLayers: number;
+  /** The compute dtype: weights and activations in Megatron's recipe, autocast's 16-bit dtype with amp. */
   precision: FloatDtype;
+  /**
+   * precision = amp_bf16 | amp_fp16: PyTorch autocast (HF Trainer) / FSDP2 MixedPrecisionPolicy: fp32
+   * parameters that the optimizer updates directly (no master copy), fp32 gradients, 16-bit compute.
+   */
+  amp: boolean;
   optimizer: 'adamw' | 'adam' | 'sgd';
   gradDtype: FloatDtype;
   /** How context-parallel attention exchanges K and V (matters when mesh.context > 1): a p2p ring, one all-gather, or an all-to-all over heads. */

@@ -7,8 +7,8 @@
 import type { BlockValue, Declaration } from '../ast.js';
 import { diag, hasErrors, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { didYouMean } from '../diagnostics/suggest.js';
-import type { Dtype } from '../facts/dtypes.js';
-import { KEY_TABLE, MODES, type Mode } from '../facts/keys.js';
+import type { Dtype, FloatDtype } from '../facts/dtypes.js';
+import { KEY_TABLE, MODES, PRECISIONS, type Mode } from '../facts/keys.js';
 import { describeLayer, layerRuns, sameShape, type MoeMlp } from '../model.js';
 import type { CheckedPlan, ClusterSpec, Mesh, ModelSpec, ServePlan, TrainPlan } from '../plan.js';
 import type { Span } from '../source.js';
@@ -17,7 +17,7 @@ import { spanOf, type PlanContext } from './context.js';
 import { checkMeshSize } from './data.js';
 import { checkContext } from './context-parallel.js';
 import { checkSchedule, checkStages } from './pipeline.js';
-import { checkBf16, checkEngineDtypes, checkNoEffect } from './precision.js';
+import { checkAmp, checkBf16, checkEngineDtypes, checkNoEffect, checkRecompute } from './precision.js';
 import { checkExperts, defaultExpertTensor } from './expert.js';
 import { checkTensor, deriveFacts } from './tensor.js';
 import { readBlock } from './values.js';
@@ -108,15 +108,29 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
 
   const tb = checkTrainBatch(ctx);
   const sched = checkSchedule(ctx, tb?.microbatches);
-  const precision =
-    fields.value<TrainPlan['precision']>('precision') ??
-    (isPrecision(model.dtype) ? model.dtype : fields.valueOrDefault<TrainPlan['precision']>('precision'));
+  const recipe =
+    fields.value<Precision>('precision') ?? (isPrecision(model.dtype) ? model.dtype : fields.valueOrDefault<Precision>('precision'));
+  // amp_bf16 / amp_fp16: the compute dtype is the 16-bit one; the parameters stay fp32 (plan.amp).
+  const amp = recipe === 'amp_bf16' || recipe === 'amp_fp16';
+  const precision: TrainPlan['precision'] = recipe === 'amp_bf16' ? 'bf16' : recipe === 'amp_fp16' ? 'fp16' : recipe;
   const gradDtype = fields.valueOrDefault<TrainPlan['gradDtype']>('grad_dtype');
   const precisionOk = checkBf16(ctx, [
     { key: fields.has('precision') ? 'precision' : 'model.dtype', what: 'precision', dtype: precision },
     { key: 'grad_dtype', what: 'grad_dtype', dtype: gradDtype },
   ]);
-  if (!tb || !sched || !stages || !tensorOk || !meshOk || !contextOk || !experts || !precisionOk || hasErrors(out.slice(before)))
+  const recipeOk = checkAmp(ctx, amp, recipe) && checkRecompute(ctx);
+  if (
+    !tb ||
+    !sched ||
+    !stages ||
+    !tensorOk ||
+    !meshOk ||
+    !contextOk ||
+    !experts ||
+    !precisionOk ||
+    !recipeOk ||
+    hasErrors(out.slice(before))
+  )
     return undefined;
   const plan: TrainPlan = {
     ...base,
@@ -130,7 +144,10 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     sequenceParallel: fields.valueOrDefault<boolean>('sequence_parallel'),
     zero: fields.valueOrDefault<TrainPlan['zero']>('zero'),
     recompute: fields.valueOrDefault<TrainPlan['recompute']>('recompute'),
+    recomputeMethod: fields.valueOrDefault<TrainPlan['recomputeMethod']>('recompute_method'),
+    recomputeLayers: fields.valueOrDefault<number>('recompute_layers'),
     precision,
+    amp,
     optimizer: fields.valueOrDefault<TrainPlan['optimizer']>('optimizer'),
     gradDtype,
     contextComm: fields.valueOrDefault<TrainPlan['contextComm']>('context_comm'),
@@ -209,7 +226,8 @@ function moeUnsupported(ctx: PlanContext, runs: ReturnType<typeof layerRuns>): [
 }
 
 /** A model dtype that training can use as its precision (quantized ones cannot). */
-function isPrecision(d: Dtype): d is TrainPlan['precision'] {
+type Precision = (typeof PRECISIONS)[number];
+function isPrecision(d: Dtype): d is FloatDtype {
   return (KEY_TABLE.plan.precision.type.values as readonly string[]).includes(d);
 }
 

@@ -384,6 +384,11 @@ function convert(entry: Entry, spec: KeySpec, out: Diagnostic[]): FieldValue | u
           out.push(diag('PP2025', v.span, { value: name, key }, { help: why }));
           return undefined;
         }
+        const alias = spec.valueAliases && Object.hasOwn(spec.valueAliases, name) ? spec.valueAliases[name] : undefined;
+        if (alias !== undefined) {
+          out.push(diag('PP2009', v.span, { value: name, key }, { help: `did you mean '${alias[0]}'? ${alias[1]}` }));
+          return undefined;
+        }
         const hint = didYouMean(name, values, 12);
         out.push(diag('PP2009', v.span, { value: name, key }, hint ? { help: hint } : {}));
         return undefined;

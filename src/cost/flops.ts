@@ -10,6 +10,7 @@
  * take their `flops` from it, and the cost model sums the ops it counts (`layerCountedFlops`).
  */
 import { layerParams, normParams, stageRuns } from '../memory/params.js';
+import { selectiveOpRecomputeFlopsPerToken } from '../memory/recipes.js';
 import { qkHeadDim, shardLayer, sumLayers, vHeadDim, type AttentionSpec, type LayerSpec, type Model } from '../model.js';
 import type { CheckedPlan, LayerRankFacts, ModelSpec, ServePlan, Stage, TrainPlan } from '../plan.js';
 
@@ -152,20 +153,29 @@ export interface MicrobatchFlops {
  *   forward = layers + 2 · (V'/t · h) · s·b                 (output layer, last stage)
  *   backward = 2 × forward
  *   recompute: full → layers (the output layer is not recomputed);
- *              selective → the attention core b · 4s²·(a/t)·d · L_stage; none → 0
+ *              (with recompute_method = block: the recompute_layers of each chunk);
+ *              selective → the attention core b · 4s²·(a/t)·d · L_stage;
+ *              selective_op → the matmuls torchtitan's policy does not save (memory/recipes.ts); none → 0
  */
 export function trainMicrobatchFlops(plan: TrainPlan, stage: Stage): MicrobatchFlops {
   const dims = trainDims(plan);
   // One layerFlops per run of alike layers: the attention core and the counted total from it.
   let core = 0;
   let layers = 0;
+  let opSac = 0;
   for (const r of stageRuns(plan, stage)) {
     const x = layerFlops(plan, dims, r.f);
     core += r.n * x.attention;
     layers += r.n * countedFlops(plan, x);
+    if (plan.recompute === 'selective_op') opSac += r.n * dims.T * selectiveOpRecomputeFlopsPerToken(plan, r.f);
   }
   const forward = layers + 2 * outputMatmulParams(plan, stage) * dims.T;
-  const recompute = plan.recompute === 'full' ? layers : plan.recompute === 'selective' ? core : 0;
+  // full with method = block recomputes recompute_layers of each chunk's layers; uniform recomputes all.
+  const v = plan.schedule === 'interleaved' || plan.schedule === 'table' ? plan.virtual : 1;
+  const perChunk = Math.max(1, stage.layers / v);
+  const fullShare = plan.recomputeMethod === 'block' ? Math.min(plan.recomputeLayers, perChunk) / perChunk : 1;
+  const recompute =
+    plan.recompute === 'full' ? layers * fullShare : plan.recompute === 'selective' ? core : plan.recompute === 'selective_op' ? opSac : 0;
   return { forward, backward: 2 * forward, recompute };
 }
 

@@ -174,6 +174,12 @@ export const CODES = {
     title: 'context-not-modelled',
     message: 'context = {context} with {what} is not modelled',
   },
+  PP3040: {
+    severity: 'error',
+    title: 'amp-grad-dtype',
+    message: "grad_dtype = {gradDtype} with precision = {precision}: autocast keeps gradients in the fp32 parameters' dtype",
+  },
+  PP3041: { severity: 'error', title: 'selective-op-layer', message: 'recompute = selective_op is not modelled for {what}' },
 
   // 4xxx: memory fit
   PP4001: { severity: 'error', title: 'does-not-fit', message: "plan '{plan}' does not fit: {worst}" },

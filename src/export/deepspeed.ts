@@ -7,7 +7,13 @@
 import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { meshText, partialNodeWhy, placement, stageSizes, type Placement } from './cluster.js';
 import { Findings } from './findings.js';
-import { DEEPSPEED_MOE, DEEPSPEED_SOURCES, type DeepSpeedKey, type DeepSpeedLauncherFlag } from './options/deepspeed.js';
+import {
+  DEEPSPEED_MOE,
+  DEEPSPEED_SOURCES,
+  DEEPSPEED_TORCH_AUTOCAST,
+  type DeepSpeedKey,
+  type DeepSpeedLauncherFlag,
+} from './options/deepspeed.js';
 import { layerRuns, type MoeMlp } from '../model.js';
 import { citations } from './options/source.js';
 import { command, comment, required, type Arg } from './shell.js';
@@ -61,7 +67,19 @@ function contextCheck(plan: TrainPlan, f: Findings): void {
   );
 }
 
+/**
+ * Megatron's recipe (16-bit weights, fp32 master copy) is bf16 / fp16 enabled; precision = amp_*
+ * (fp32 weights under autocast) is torch_autocast with both off (DEEPSPEED_TORCH_AUTOCAST).
+ */
 function precisionConfig(plan: TrainPlan): Config {
+  if (plan.amp)
+    return [
+      ['bf16.enabled', false],
+      ['fp16.enabled', false],
+      ['torch_autocast.enabled', true],
+      ['torch_autocast.dtype', plan.precision === 'bf16' ? 'bfloat16' : 'float16'],
+      ['data_types.grad_accum_dtype', plan.gradDtype],
+    ];
   return [
     ['bf16.enabled', plan.precision === 'bf16'],
     ['fp16.enabled', plan.precision === 'fp16'],
@@ -175,9 +193,18 @@ function expertCheck(plan: TrainPlan, f: Findings): boolean {
 
 function recomputeCheck(plan: TrainPlan, f: Findings): void {
   if (plan.recompute === 'none') return;
+  if (plan.recompute === 'selective_op') {
+    f.notExpressible(
+      'recompute',
+      'recompute = selective_op',
+      "its activation checkpointing (deepspeed.checkpointing.checkpoint) recomputes whole functions; torchtitan's per-op policy is not in its config or API",
+      'use recompute = full (checkpoint each layer in the training script), or export --to torchtitan',
+    );
+    return;
+  }
   const how =
     plan.recompute === 'full'
-      ? 'the config has no switch for it: checkpoint each layer in the training script (deepspeed.checkpointing.checkpoint)'
+      ? `the config has no switch for it: checkpoint ${plan.recomputeMethod === 'block' ? `the first ${plan.recomputeLayers} layers of each stage` : plan.recomputeLayers > 1 ? `each group of ${plan.recomputeLayers} layers` : 'each layer'} in the training script (deepspeed.checkpointing.checkpoint)`
       : 'the config has no switch for it, and it checkpoints whole layers: checkpoint each layer in the training script (deepspeed.checkpointing.checkpoint), which needs less memory than selective';
   f.approximated('recompute', `recompute = ${plan.recompute}`, how);
 }
@@ -227,7 +254,10 @@ function header(plan: TrainPlan, moe: boolean): string {
           ]
         : []),
       'Option names as in:',
-      ...citations([...DEEPSPEED_SOURCES, ...(moe ? [DEEPSPEED_MOE] : [])]).map((c) => `  ${c}`),
+      ...citations([
+        ...DEEPSPEED_SOURCES.filter((src) => plan.amp || src !== DEEPSPEED_TORCH_AUTOCAST),
+        ...(moe ? [DEEPSPEED_MOE] : []),
+      ]).map((c) => `  ${c}`),
     ].join('\n'),
   );
 }

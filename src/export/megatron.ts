@@ -32,7 +32,7 @@ export function exportMegatron(plan: CheckedPlan, opts: ExportOptions = {}): Exp
     ...modelArgs(plan, f),
     ...parallelArgs(plan, f),
     ...batchArgs(plan),
-    ...recomputeArgs(plan),
+    ...recomputeArgs(plan, f),
     ...precisionArgs(plan, f),
     ...optimizerArgs(plan, f),
   ];
@@ -393,17 +393,30 @@ function batchArgs(plan: TrainPlan): Args {
   ];
 }
 
-function recomputeArgs(plan: TrainPlan): Args {
+/**
+ * recompute → --recompute-granularity (selective: recompute_modules' default, core_attn), full with
+ * --recompute-method / --recompute-num-layers (megatron/core/transformer/transformer_config.py).
+ * torchtitan's per-op policy has no Megatron setting.
+ */
+function recomputeArgs(plan: TrainPlan, f: Findings): Args {
   switch (plan.recompute) {
     case 'none':
       return [];
     case 'selective':
       return [['--recompute-granularity', 'selective']];
+    case 'selective_op':
+      f.notExpressible(
+        'recompute',
+        'recompute = selective_op',
+        "torchtitan's per-op selective checkpointing (save matmul outputs but every second) has no Megatron setting; its --recompute-modules checkpoint whole modules",
+        'use recompute = selective (--recompute-granularity selective, core_attn) or full',
+      );
+      return [];
     case 'full':
       return [
         ['--recompute-granularity', 'full'],
-        ['--recompute-method', 'uniform'],
-        ['--recompute-num-layers', '1'],
+        ['--recompute-method', plan.recomputeMethod],
+        ['--recompute-num-layers', String(plan.recomputeLayers)],
       ];
   }
 }
@@ -411,6 +424,14 @@ function recomputeArgs(plan: TrainPlan): Args {
 /** Gradients are kept in the training dtype or in fp32; Megatron has no third choice. */
 function precisionArgs(plan: TrainPlan, f: Findings): Args {
   const p = plan.precision;
+  if (plan.amp)
+    // Megatron's --bf16/--fp16 keep 16-bit weights with an fp32 master copy in the optimizer; it has no flag for autocast over fp32 weights.
+    f.notExpressible(
+      'precision',
+      `precision = amp_${p}`,
+      `autocast over fp32 parameters has no flag; --${p} keeps ${p} weights and an fp32 master copy in the optimizer`,
+      `use precision = ${p} (Megatron's recipe)`,
+    );
   const g = plan.gradDtype;
   const args: Args = p === 'bf16' ? [['--bf16']] : p === 'fp16' ? [['--fp16']] : [];
   if (g === 'fp32' && p !== 'fp32') args.push(['--accumulate-allreduce-grads-in-fp32']);

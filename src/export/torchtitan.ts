@@ -153,10 +153,25 @@ function trainingConfig(plan: TrainPlan, f: Findings): Config {
     ['training.global_batch_size', b.global],
     ['training.seq_len', b.seq],
   ];
+  // torchtitan's mixed_precision_param = bfloat16 is the AMP recipe (fp32 parameters, bf16 compute: FSDP2's
+  // MixedPrecisionPolicy, or autocast without FSDP, distributed/utils.py maybe_enable_amp): precision = amp_bf16.
   if (plan.precision === 'fp16') {
-    f.notExpressible('precision', 'precision = fp16', 'its mixed_precision_param is bfloat16 or float32', 'use precision = bf16 (or fp32)');
+    f.notExpressible(
+      'precision',
+      `precision = ${plan.amp ? 'amp_fp16' : 'fp16'}`,
+      'its mixed_precision_param is bfloat16 or float32',
+      `use precision = ${plan.amp ? 'amp_bf16' : 'bf16'} (or fp32)`,
+    );
   } else {
     config.push(['training.mixed_precision_param', plan.precision === 'bf16' ? 'bfloat16' : 'float32']);
+    const fsdp = plan.zero >= 1 && plan.mesh.data > 1;
+    if (plan.amp && !fsdp && (plan.mesh.tensor > 1 || plan.mesh.pipeline > 1))
+      f.notExpressible(
+        'precision',
+        `precision = amp_${plan.precision}`,
+        'without FSDP its autocast is off under tensor or pipeline parallelism ("Mixed precision training with TP or PP is only supported when FSDP/HSDP/CP is enabled", distributed/utils.py maybe_enable_amp): it trains in fp32',
+        'shard over the data replicas (zero = 3 with data > 1), or use precision = fp32',
+      );
   }
   // Gradients are reduced and kept in fp32 (mixed_precision_reduce has no other value): more memory than a 16-bit grad_dtype.
   if (plan.gradDtype !== 'fp32') {
@@ -327,18 +342,41 @@ function modelParallelConfig(plan: TrainPlan, f: Findings, csv: string): Config 
   return config;
 }
 
+/**
+ * recompute → activation_checkpoint: selective_op is torchtitan's own mode = selective with
+ * selective_ac_option = op; full checkpoints every block (torchtitan has no Megatron-style block
+ * or grouped recompute: its per-layer option, every N-th block, was removed in 114151ad).
+ */
 function recomputeConfig(plan: TrainPlan, f: Findings): Config {
-  if (plan.recompute !== 'selective') return [['activation_checkpoint.mode', plan.recompute]];
-  f.approximated(
-    'recompute',
-    'recompute = selective',
-    "its selective mode is per-op (it saves some matmul outputs and recomputes the rest), not Megatron's attention-only recompute; activation memory differs from the plan's estimate",
-    'use recompute = full for a bound that holds, or keep selective and measure',
-  );
-  return [
-    ['activation_checkpoint.mode', 'selective'],
-    ['activation_checkpoint.selective_ac_option', 'op'],
-  ];
+  switch (plan.recompute) {
+    case 'none':
+      return [['activation_checkpoint.mode', 'none']];
+    case 'full':
+      if (plan.recomputeMethod === 'block' || plan.recomputeLayers > 1)
+        f.notExpressible(
+          'recompute_layers',
+          `recompute_method = ${plan.recomputeMethod}, recompute_layers = ${plan.recomputeLayers}`,
+          'its full activation checkpointing wraps every transformer block alone',
+          'remove recompute_method and recompute_layers (every layer checkpointed), or export --to megatron',
+        );
+      return [['activation_checkpoint.mode', 'full']];
+    case 'selective_op':
+      return [
+        ['activation_checkpoint.mode', 'selective'],
+        ['activation_checkpoint.selective_ac_option', 'op'],
+      ];
+    case 'selective':
+      f.approximated(
+        'recompute',
+        'recompute = selective',
+        "its selective mode is per-op (it saves some matmul outputs and recomputes the rest, recompute = selective_op), not Megatron's attention-only recompute, and needs less activation memory",
+        'set recompute = selective_op to check the plan torchtitan runs',
+      );
+      return [
+        ['activation_checkpoint.mode', 'selective'],
+        ['activation_checkpoint.selective_ac_option', 'op'],
+      ];
+  }
 }
 
 /** `section.field` keys as `[section]` tables, in first-seen order. */

@@ -57,6 +57,11 @@ export interface KeySpec {
    * supported value (PP2025), rather than a did-you-mean to a different concept (fp8 → fp32).
    */
   unsupported?: Readonly<Record<string, string>>;
+  /**
+   * Other tools' spellings of a supported enum value: spelling → [the value, why]; writing one
+   * gets PP2009 with a did-you-mean to the value (HF Trainer's `bf16` flag means precision = amp_bf16).
+   */
+  valueAliases?: Readonly<Record<string, readonly [string, string]>>;
 }
 
 // The helpers keep literal types (`kind`, enum values) so that src/embedded/types.ts can
@@ -93,7 +98,15 @@ export const ARCHS = ['llama', 'gpt2'] as const;
 export type Arch = (typeof ARCHS)[number];
 export const MODES = ['serve', 'train'] as const;
 export const SCHEDULES = ['gpipe', '1f1b', 'interleaved'] as const;
-export const RECOMPUTE = ['none', 'selective', 'full'] as const;
+export const RECOMPUTE = ['none', 'selective', 'selective_op', 'full'] as const;
+/** Megatron's --recompute-method: which layers `recompute = full` checkpoints (with recompute_layers). */
+export const RECOMPUTE_METHODS = ['uniform', 'block'] as const;
+/**
+ * Training precision recipes: fp32 | bf16 | fp16 are Megatron's (16-bit weights and activations,
+ * fp32 master copy in the optimizer); amp_bf16 | amp_fp16 are PyTorch autocast / HF Trainer /
+ * FSDP2 MixedPrecisionPolicy (fp32 parameters as the master weights, 16-bit compute).
+ */
+export const PRECISIONS = ['fp32', 'fp16', 'bf16', 'amp_bf16', 'amp_fp16'] as const;
 export const ATTENTION = ['flash', 'standard'] as const;
 export const OPTIMIZERS = ['adamw', 'adam', 'sgd'] as const;
 export const NORMS = ['rmsnorm', 'layernorm'] as const;
@@ -693,20 +706,51 @@ export const KEY_TABLE = {
       type: enumOf(...RECOMPUTE),
       default: { value: 'none' },
       modes: ['train'],
-      doc: 'Activation recomputation: selective recomputes attention internals, full keeps only each layer input.',
+      doc: "Activation recomputation: selective recomputes core attention (Megatron's core_attn), selective_op saves only torchtitan's op list (matmul outputs but every second, attention outputs), full keeps only each checkpointed layer's input.",
       example: 'selective',
-      aliases: ['recompute_granularity', 'activation_checkpointing', 'checkpointing'],
+      aliases: ['recompute_granularity', 'activation_checkpointing', 'checkpointing', 'ac_mode'],
+      valueAliases: {
+        op: ['selective_op', 'torchtitan\'s selective_ac_option = "op" is recompute = selective_op'],
+        sac: ['selective_op', "torchtitan's per-op selective activation checkpointing is recompute = selective_op"],
+        core_attn: ['selective', "Megatron's recompute_modules = [core_attn] is recompute = selective"],
+      },
+    },
+    recompute_method: {
+      type: enumOf(...RECOMPUTE_METHODS),
+      default: { value: 'uniform' },
+      modes: ['train'],
+      doc: "With recompute = full, which layers are checkpointed (Megatron --recompute-method): uniform checkpoints every group of recompute_layers layers at its input, block fully recomputes the first recompute_layers layers of each stage and keeps the rest's activations.",
+      example: 'block',
+    },
+    recompute_layers: {
+      type: int(1, MAX_LAYERS),
+      default: { value: 1 },
+      modes: ['train'],
+      doc: 'With recompute = full: layers per checkpointed group (uniform) or layers fully recomputed per pipeline stage (block), as Megatron --recompute-num-layers.',
+      example: '4',
+      aliases: ['recompute_num_layers'],
     },
     precision: {
-      type: floatDtype,
+      type: enumOf(...PRECISIONS),
       default: { value: 'bf16', note: 'unless the model dtype is fp32 or fp16: then the model dtype' },
       modes: ['train'],
-      doc: 'Data type of weights and activations in training.',
+      doc: "Training precision recipe: fp32, or Megatron's bf16 / fp16 (16-bit weights and activations, fp32 master weights in the optimizer); amp_bf16 / amp_fp16 are PyTorch autocast (HF Trainer, FSDP2 MixedPrecisionPolicy): fp32 weights that are the master weights, 16-bit compute.",
       example: 'bf16',
       unsupported: {
         fp8: 'fp8 training (TransformerEngine, torchao float8) is not modelled yet; precision = bf16 is the nearest: it counts bf16 weights and activations beside fp32 master weights and optimizer states, more activation memory than fp8 keeps',
       },
-      aliases: ['mixed_precision', 'param_dtype'],
+      valueAliases: {
+        amp: ['amp_bf16', 'PyTorch autocast with fp32 parameters is precision = amp_bf16 (or amp_fp16)'],
+        autocast: ['amp_bf16', 'PyTorch autocast with fp32 parameters is precision = amp_bf16 (or amp_fp16)'],
+        bf16_amp: ['amp_bf16', 'autocast to bf16 with fp32 parameters is precision = amp_bf16'],
+        fp16_amp: ['amp_fp16', 'autocast to fp16 with fp32 parameters and a GradScaler is precision = amp_fp16'],
+        amp_bfloat16: ['amp_bf16', 'autocast to bf16 with fp32 parameters is precision = amp_bf16'],
+        amp_float16: ['amp_fp16', 'autocast to fp16 with fp32 parameters is precision = amp_fp16'],
+        bfloat16: ['bf16', "bfloat16 is bf16 here; HF Trainer's bf16 = True (fp32 parameters under autocast) is precision = amp_bf16"],
+        float16: ['fp16', "float16 is fp16 here; HF Trainer's fp16 = True (fp32 parameters under autocast) is precision = amp_fp16"],
+        float32: ['fp32', 'float32 is fp32 here'],
+      },
+      aliases: ['mixed_precision', 'param_dtype', 'mixed_precision_param'],
     },
     optimizer: {
       type: enumOf(...OPTIMIZERS),

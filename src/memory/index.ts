@@ -23,6 +23,7 @@ export * from './activations.js';
 export * from './kv-cache.js';
 export * from './workspace.js';
 export * from './webgpu.js';
+export * from './recipes.js';
 export { num, bytesText } from '../format.js';
 export type { Part } from './format.js';
 

@@ -12,14 +12,32 @@ import { zeroDegree, zeroPart } from './weights.js';
 
 /** Optimizer bytes per parameter, and what they are. */
 export function optimizerBytesPerParam(plan: TrainPlan): { bytes: number; parts: string } {
-  const master = plan.precision === 'fp32' ? 0 : 4;
+  // precision = amp_*: the fp32 parameters are the master weights; the moments are fp32 (the parameters' dtype).
+  const master = plan.precision === 'fp32' || plan.amp ? 0 : 4;
   const m = master ? 'fp32 master 4 + ' : '';
   if (plan.optimizer === 'sgd') return { bytes: master + 4, parts: `${plan.optimizer}: ${m}momentum 4` };
   return { bytes: master + 8, parts: `${plan.optimizer}: ${m}m 4 + v 4` };
 }
 
+/**
+ * precision = amp_fp16: torch.amp.GradScaler's state on each device, its fp32 scale, int32
+ * growth tracker and fp32 found_inf (torch/amp/grad_scaler.py; unscale_ works in place).
+ */
+export const GRAD_SCALER_BYTES = 12;
+
 export function optimizer(plan: CheckedPlan, params: number, routed = 0): Part {
   if (plan.mode === 'serve') return { bytes: 0, why: 'optimizer: 0 (serving keeps no optimizer states)' };
+  const states = optimizerStates(plan, params, routed);
+  if (!(plan.amp && plan.precision === 'fp16')) return states;
+  const bytes = states.bytes + GRAD_SCALER_BYTES;
+  return part(
+    bytes,
+    () =>
+      `${states.why.replace(/ = [^=]*$/, '')} + ${GRAD_SCALER_BYTES} B GradScaler (scale, growth tracker, found_inf) = ${bytesText(bytes)}`,
+  );
+}
+
+function optimizerStates(plan: TrainPlan, params: number, routed: number): Part {
   const { bytes: per, parts } = optimizerBytesPerParam(plan);
   if (plan.zero >= 1 && (zeroDegree(plan) > 1 || (routed > 0 && plan.experts.data > 1)))
     return zeroPart(plan, 'optimizer', params, routed, per, parts, plan.zero);

@@ -175,6 +175,7 @@ export function weights(plan: CheckedPlan, params: number, stage?: Stage, p?: De
       () => `weights: ${num(params)} params × ${num(per)} B (${dt})${per < 1 ? ', rounded up' : ''} = ${bytesText(bytes)}`,
     );
   }
+  if (plan.amp) return ampWeights(plan, params, p);
   const dt = plan.precision;
   const per = DTYPES[dt].bits / 8;
   if (plan.zero === 3 && (zeroDegree(plan) > 1 || plan.experts.data > 1))
@@ -215,5 +216,31 @@ export function zeroPart(
     bytes,
     () =>
       `${category}: (⌈${num(dense)} dense params / ${over}⌉ + ⌈${num(routed)} expert params / ${ed} expert data⌉ (ZeRO-${stage})) = ${num(a + b)} × ${per} B (${what}) = ${bytesText(bytes)}`,
+  );
+}
+
+/**
+ * precision = amp_*: the parameters are fp32 and are the optimizer's master weights (PyTorch
+ * autocast; FSDP2's sharded parameters, "does not require any extra memory to keep a
+ * high-precision copy", torch/distributed/fsdp/_fully_shard/_fsdp_api.py). With ZeRO-3 (FSDP2)
+ * they are sharded, 4/N; FSDP2 casts per module, so there is no autocast cache (torchtitan
+ * maybe_enable_amp returns a null context under FSDP, distributed/utils.py). Without it,
+ * autocast caches the 16-bit cast of every fp32 weight a lower-precision op reads (the linear
+ * layers: aten/src/ATen/autocast_mode.cpp cached_cast, leaves that require grad) until the
+ * outermost autocast exits: +2 B per linear parameter from the end of forward into backward.
+ */
+function ampWeights(plan: CheckedPlan & { mode: 'train' }, params: number, p?: DeviceParams): Part {
+  if (plan.zero === 3 && (zeroDegree(plan) > 1 || plan.experts.data > 1))
+    return zeroPart(plan, 'weights', params, p?.routed ?? 0, 4, 'fp32 parameters = master weights, FSDP2', 3);
+  // The embedding (an fp32 lookup) is not cast unless tied to the output layer; the layer norms (fp32 ops, a fraction of a percent) are counted in.
+  const cached = p
+    ? Math.max(0, params - (plan.model.tiedEmbeddings && p.output === 0 && p.embedding > 0 ? 0 : p.embedding) - p.positions - p.finalNorm)
+    : params;
+  const e = DTYPES[plan.precision].bits / 8;
+  const bytes = params * 4 + cached * e;
+  return part(
+    bytes,
+    () =>
+      `weights: ${num(params)} params × 4 B (fp32, the master weights) + ${num(cached)} linear params × ${e} B (autocast's ${plan.precision} cast cache, end of forward into backward) = ${bytesText(bytes)}`,
   );
 }

@@ -27,6 +27,7 @@ const CHECKED = [
   'examples/llama3-8b-l4-tp2-serve.plan',
   'examples/megatron-1t-a100-train.plan',
   'examples/tinyllama-4090-train.plan',
+  'examples/llama3-8b-fsdp2-train.plan',
   'examples/deepseek-v3-h100-train.plan',
   'examples/deepseek-v3-h200-serve.plan',
   'examples/gemma2-9b-l4-serve.plan',

@@ -183,7 +183,10 @@ type TrainOpts = Common &
       | 'virtual'
       | 'zero'
       | 'recompute'
+      | 'recomputeMethod'
+      | 'recomputeLayers'
       | 'precision'
+      | 'amp'
       | 'optimizer'
       | 'gradDtype'
       | 'contextComm'
@@ -205,7 +208,10 @@ export function trainPlan(model: ModelSpec, o: TrainOpts = {}): TrainPlan {
     virtual: o.virtual ?? 1,
     zero: o.zero ?? 0,
     recompute: o.recompute ?? 'none',
+    recomputeMethod: o.recomputeMethod ?? 'uniform',
+    recomputeLayers: o.recomputeLayers ?? 1,
     precision: o.precision ?? 'bf16',
+    amp: o.amp ?? false,
     optimizer: o.optimizer ?? 'adamw',
     gradDtype: o.gradDtype ?? 'fp32',
     contextComm: o.contextComm ?? 'p2p',

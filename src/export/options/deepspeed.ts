@@ -25,6 +25,19 @@ export const DEEPSPEED_ZERO = {
   names: ['zero_optimization.stage'],
 } as const satisfies OptionSource;
 
+/**
+ * PyTorch autocast over fp32 parameters (precision = amp_*): the `torch_autocast` section
+ * (TORCH_AUTOCAST_FORMAT in constants.py; DtypeEnum accepts "bfloat16" / "float16"). Under ZeRO-3
+ * the Linear parameters are all-gathered in the autocast dtype (partition_parameters.py
+ * get_allgather_dtype, the comm_dtype torch_autocast.py init_autocast_params sets).
+ */
+export const DEEPSPEED_TORCH_AUTOCAST = {
+  repo: 'deepspeedai/DeepSpeed',
+  path: 'deepspeed/runtime/constants.py',
+  commit: 'edaa7221267243c7be7fb49c5d5f5c4fb97b4641',
+  names: ['torch_autocast.enabled', 'torch_autocast.dtype'],
+} as const satisfies OptionSource;
+
 /** AutoTP (tensor parallel training). */
 export const DEEPSPEED_TENSOR_PARALLEL = {
   repo: 'deepspeedai/DeepSpeed',
@@ -77,6 +90,7 @@ export type DeepSpeedMoeArg = (typeof DEEPSPEED_MOE.names)[number];
 
 export const DEEPSPEED_SOURCES = [
   DEEPSPEED_CONSTANTS,
+  DEEPSPEED_TORCH_AUTOCAST,
   DEEPSPEED_ZERO,
   DEEPSPEED_TENSOR_PARALLEL,
   DEEPSPEED_LAUNCHER,
@@ -84,7 +98,10 @@ export const DEEPSPEED_SOURCES = [
 ] as const;
 
 export type DeepSpeedKey =
-  (typeof DEEPSPEED_CONSTANTS.names)[number] | (typeof DEEPSPEED_ZERO.names)[number] | (typeof DEEPSPEED_TENSOR_PARALLEL.names)[number];
+  | (typeof DEEPSPEED_CONSTANTS.names)[number]
+  | (typeof DEEPSPEED_TORCH_AUTOCAST.names)[number]
+  | (typeof DEEPSPEED_ZERO.names)[number]
+  | (typeof DEEPSPEED_TENSOR_PARALLEL.names)[number];
 export type DeepSpeedLauncherFlag = (typeof DEEPSPEED_LAUNCHER.names)[number] | (typeof DEEPSPEED_SCRIPT_ARGS.names)[number];
 
 /** `grad_accum_dtype` values (the comment block above DATA_TYPES in constants.py). */
