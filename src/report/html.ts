@@ -220,7 +220,7 @@ function facts(r: PlanResult, c: Compiled | undefined): string {
   if (p.mode === 'train') {
     rows.push([
       'schedule',
-      `${p.schedule}, ${p.microbatches} microbatches${p.virtual > 1 ? `, virtual ${p.virtual}` : ''}; batch ${p.batch.global} × ${p.batch.seq} tokens (micro ${p.batch.micro}); ${p.precision}, ${p.optimizer}, recompute ${p.recompute}`,
+      `${p.schedule}, ${p.microbatches} microbatches${p.virtual > 1 ? `, virtual ${p.virtual}` : ''}; batch ${p.batch.global} × ${p.batch.seq} tokens (micro ${p.batch.micro}); ${p.amp ? `amp_${p.precision}` : p.precision}, ${p.optimizer}, recompute ${p.recompute}`,
     ]);
   } else {
     rows.push(['batch', `max_batch ${p.batch.maxBatch}, seq ${p.batch.seq}, KV cache ${p.kvDtype}`]);

@@ -71,8 +71,12 @@ export function pinnedSettings(plan: CheckedPlan): Setting[] {
       block('batch', [int('global', plan.batch.global), int('micro', plan.batch.micro), int('seq', plan.batch.seq)]),
       int('zero', plan.zero),
       word('recompute', plan.recompute),
+      ...(plan.recompute === 'full' && (plan.recomputeMethod !== 'uniform' || plan.recomputeLayers !== 1)
+        ? [word('recompute_method', plan.recomputeMethod), int('recompute_layers', plan.recomputeLayers)]
+        : []),
       word('sequence_parallel', plan.sequenceParallel),
-      word('precision', plan.precision),
+      // amp_bf16 / amp_fp16: the recipe over the compute dtype the checked plan keeps.
+      word('precision', plan.amp ? `amp_${plan.precision}` : plan.precision),
       word('optimizer', plan.optimizer),
       word('grad_dtype', plan.gradDtype),
     );

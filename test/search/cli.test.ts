@@ -31,12 +31,13 @@ describe('parplan suggest', () => {
     );
     expect(lines.filter((l) => /^\d\s/.test(l))).toHaveLength(5);
     expect(untimed(r.out)).toContain(
-      'considered 7,968 candidates in N ms: 1,001 fit, 3,655 do not fit (3,041 of them pruned without sizing), 3,312 invalid (interleaved-layers 3,312)',
+      // Issue 14 (branch amp): flash's saved log-sum-exp and full recompute's workspace moved 34 candidates from fit to misfit.
+      'considered 7,968 candidates in N ms: 967 fit, 3,689 do not fit (3,072 of them pruned without sizing), 3,312 invalid (interleaved-layers 3,312)',
     );
     expect(r.out).toContain(`wrote ${file}: plan 'llama2_70b_h100_8n_train' (#1)`);
     const text = readFileSync(file, 'utf8');
     expect(text).toMatch(
-      /^\/\/ Found by parplan suggest, the fastest of 1,001 plans that fit llama2_70b on h100_8n \(7,968 candidates\):\n\/\/ estimated step [\d.]+ s, [\d.]+ GiB headroom per GPU\.\n/,
+      /^\/\/ Found by parplan suggest, the fastest of 967 plans that fit llama2_70b on h100_8n \(7,968 candidates\):\n\/\/ estimated step [\d.]+ s, [\d.]+ GiB headroom per GPU\.\n/,
     );
     expect(text).toContain(`import "${relative(join(file, '..'), join(FIXTURES, 'llama2-70b-h100x64.plan'))}"`);
     for (const key of [

@@ -33,7 +33,7 @@ plan fsdp {
 `;
 
 const BENCH =
-  'pytorch/torchtitan benchmarks/llama3_h100_202412_torchtitan.md @31a17bfd (runs of Dec 2024: torch 1963fc8, torchao eab345c, torchtitan 9dec370), "Memory(GiB)": the maximum over ranks of the caching allocator\'s peak reserved memory (torchtitan components/metrics.py DeviceMemoryMonitor, max_reserved_gib)';
+  'pytorch/torchtitan benchmarks/llama3_h100_202412_torchtitan.md @31a17bfd (runs of Dec 2024: torch 1963fc8, torchao eab345c, torchtitan 9dec370), "Memory(GiB)": the maximum over ranks of the caching allocator\'s peak reserved memory (torchtitan components/metrics.py DeviceMemoryMonitor, max_reserved_gib). The code of those runs, read at torchtitan 9dec370: train.py loss_fn = cross_entropy(pred.flatten(0, 1).float(), …) and `del pred` before backward; torchtitan/parallelisms/parallelize_llama.py op-SAC `_save_list` (mm but every second, SDPA, reduce_scatter) and fully_shard per block + root (MixedPrecisionPolicy bf16 / fp32)';
 
 export const rows: PublishedRow[] = [
   {
