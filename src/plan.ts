@@ -5,6 +5,7 @@
  */
 import type { Span } from './source.js';
 import type { Dtype, FloatDtype } from './facts/dtypes.js';
+import type { FP8_RECIPES } from './facts/keys.js';
 import type { GpuSpec } from './facts/gpus.js';
 import type { Mesh } from './mesh.js';
 import type { LayerSpec, Model } from './model.js';
@@ -178,8 +179,13 @@ export interface TrainPlan extends PlanBase {
   gradDtype: FloatDtype;
   /** How context-parallel attention exchanges K and V (matters when mesh.context > 1): a p2p ring, one all-gather, or an all-to-all over heads. */
   contextComm: 'p2p' | 'all_gather' | 'a2a';
+  /** fp8 training recipe of the linear layers' GEMMs (`none`: all in precision); see src/memory/fp8.ts. */
+  fp8: Fp8Recipe;
   /** MoE: each expert takes at most capacity_factor × its even share of tokens, padded to it; absent: dropless. */
   capacityFactor?: number;
 }
 
 export type CheckedPlan = ServePlan | TrainPlan;
+
+/** The `fp8` key's values: TransformerEngine's recipes (te_*) and torchao's Float8Linear scalings (torchao_*). */
+export type Fp8Recipe = (typeof FP8_RECIPES)[number];

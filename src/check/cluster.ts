@@ -127,5 +127,8 @@ function customGpu(block: BlockValue, anchor: Span, cluster: string, out: Diagno
     // the cost model says so for a plan that sends data between GPUs of a node.
     link: { kind: 'pcie', bandwidthGBs: f.value<number>('link') ?? 0 },
     bf16: true,
+    // Assumed, as bf16 is: a declared GPU can run fp8 training, with Hopper's operand layouts (a
+    // weight's fp8 copy and its transpose), the larger of the two footprints.
+    fp8: { blackwell: false },
   };
 }

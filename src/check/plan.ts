@@ -18,6 +18,7 @@ import { checkMeshSize } from './data.js';
 import { checkContext } from './context-parallel.js';
 import { checkSchedule, checkStages } from './pipeline.js';
 import { checkAmp, checkBf16, checkEngineDtypes, checkNoEffect, checkRecompute } from './precision.js';
+import { checkFp8 } from './fp8.js';
 import { checkExperts, defaultExpertTensor } from './expert.js';
 import { checkTensor, deriveFacts } from './tensor.js';
 import { readBlock } from './values.js';
@@ -119,7 +120,11 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     { key: 'grad_dtype', what: 'grad_dtype', dtype: gradDtype },
   ]);
   const recipeOk = checkAmp(ctx, amp, recipe) && checkRecompute(ctx);
+  const fp8 = fields.valueOrDefault<TrainPlan['fp8']>('fp8');
+  const sp = fields.valueOrDefault<boolean>('sequence_parallel') ? ctx.mesh.tensor : 1;
+  const fp8Ok = !precisionOk || checkFp8(ctx, fp8, recipe, tb ? (tb.batch.seq * tb.batch.micro) / sp : undefined);
   if (
+    !fp8Ok ||
     !tb ||
     !sched ||
     !stages ||
@@ -151,6 +156,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     optimizer: fields.valueOrDefault<TrainPlan['optimizer']>('optimizer'),
     gradDtype,
     contextComm: fields.valueOrDefault<TrainPlan['contextComm']>('context_comm'),
+    fp8,
     ...(fields.has('capacity_factor') ? { capacityFactor: fields.value<number>('capacity_factor')! } : {}),
   };
   return plan;

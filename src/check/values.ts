@@ -377,6 +377,9 @@ function convert(entry: Entry, spec: KeySpec, out: Diagnostic[]): FieldValue | u
         if (v.kind === 'string' && values.includes(v.value)) return wrongType(entry, spec, out, `write ${key} = ${v.value} without quotes`);
         return wrongType(entry, spec, out);
       }
+      // Another tool's spelling of a value this field has (torch_dtype = bfloat16): read as that value.
+      const same = spec.sameValues && Object.hasOwn(spec.sameValues, name) ? spec.sameValues[name]! : undefined;
+      if (same !== undefined && values.includes(same)) return same;
       if (!values.includes(name)) {
         // A value other tools use that parplan does not model yet: say so, with the nearest supported one.
         const why = spec.unsupported && Object.hasOwn(spec.unsupported, name) ? spec.unsupported[name] : undefined;

@@ -143,6 +143,10 @@ export interface MicrobatchFlops {
   backward: number;
   /** Forward work done again in the backward pass. */
   recompute: number;
+  /** Of forward + backward + recompute, the FLOPs of fp8 GEMMs (plan `fp8`: the layers' linears, not the router or output layer); 0 without fp8. */
+  fp8: number;
+  /** Of backward + recompute, the fp8 GEMMs' FLOPs. */
+  fp8Backward: number;
 }
 
 /**
@@ -162,11 +166,13 @@ export function trainMicrobatchFlops(plan: TrainPlan, stage: Stage): MicrobatchF
   // One layerFlops per run of alike layers: the attention core and the counted total from it.
   let core = 0;
   let layers = 0;
+  let linears = 0;
   let opSac = 0;
   for (const r of stageRuns(plan, stage)) {
     const x = layerFlops(plan, dims, r.f);
     core += r.n * x.attention;
     layers += r.n * countedFlops(plan, x);
+    linears += r.n * (x.qkv + x.outProj + x.mlpUp + x.mlpDown + x.shared);
     if (plan.recompute === 'selective_op') opSac += r.n * dims.T * selectiveOpRecomputeFlopsPerToken(plan, r.f);
   }
   const forward = layers + 2 * outputMatmulParams(plan, stage) * dims.T;
@@ -176,7 +182,11 @@ export function trainMicrobatchFlops(plan: TrainPlan, stage: Stage): MicrobatchF
   const fullShare = plan.recomputeMethod === 'block' ? Math.min(plan.recomputeLayers, perChunk) / perChunk : 1;
   const recompute =
     plan.recompute === 'full' ? layers * fullShare : plan.recompute === 'selective' ? core : plan.recompute === 'selective_op' ? opSac : 0;
-  return { forward, backward: 2 * forward, recompute };
+  // fp8 runs each linear's fprop, dgrad and wgrad GEMMs in fp8 (Megatron fp8_wgrad = True; torchao casts all three); a full
+  // recompute runs the recomputed layers' forward GEMMs again (selective and selective_op recompute no linear counted here).
+  const fp8 = plan.fp8 === undefined || plan.fp8 === 'none' ? 0 : linears;
+  const fp8Backward = 2 * fp8 + (plan.recompute === 'full' ? fp8 * fullShare : 0);
+  return { forward, backward: 2 * forward, recompute, fp8: fp8 + fp8Backward, fp8Backward };
 }
 
 /**

@@ -8,6 +8,7 @@
  * not modelled. See docs/cost.md.
  */
 import { bytesPerElement } from '../facts/dtypes.js';
+import { gatheredBytesPerParam } from '../memory/fp8.js';
 import { deviceParams } from '../memory/params.js';
 import { deviceCount, strides } from '../mesh.js';
 import type { MemoryPlan } from '../memory/types.js';
@@ -99,7 +100,8 @@ export function pipelineTraffic(plan: TrainPlan, stage: Stage, into = new Traffi
  *   ZeRO-2: per microbatch, reduce-scatter G (only a shard of the gradients is kept, so each
  *           microbatch's are reduced at once); per step, all-gather W
  *   ZeRO-3: per microbatch, all-gather W in the forward and again in the backward pass, and
- *           reduce-scatter G (per layer: 3 × L_stage operations); nothing per step
+ *           reduce-scatter G (per layer: 3 × L_stage operations); nothing per step. W is gathered
+ *           at 1 B/param with fp8 = torchao_tensorwise (FSDP2 fp8 all-gather)
  * With context parallelism the group is data × context (n = d·c ranks, the bytes (n − 1)/n of each).
  */
 export function dataTraffic(plan: TrainPlan, stage: Stage, params: number): { perMicrobatch: TrafficSum; perStep: TrafficSum } {
@@ -132,7 +134,8 @@ export function dataTraffic(plan: TrainPlan, stage: Stage, params: number): { pe
       add(perStep, 'half', W, 1);
       break;
     case 3:
-      add(perMicrobatch, 'half', 2 * W + G, 3 * stage.layers);
+      // torchao tensorwise fp8 gathers 1-byte weights (src/memory/fp8.ts gatheredBytesPerParam).
+      add(perMicrobatch, 'half', 2 * params * gatheredBytesPerParam(plan, bytesPerElement(plan.precision)) + G, 3 * stage.layers);
       break;
   }
   return { perMicrobatch, perStep };
@@ -163,8 +166,10 @@ function stageParams(plan: TrainPlan, memory: MemoryPlan, stage: Stage): number 
 export function trainStage(plan: TrainPlan, memory: MemoryPlan, stage: Stage, rates: Rates): StageTimes {
   const m = plan.microbatches;
   const f = trainMicrobatchFlops(plan, stage);
-  const computeMb = over(f.forward + f.backward + f.recompute, rates.flops);
-  const backwardMb = over(f.backward + f.recompute, rates.flops);
+  // fp8 GEMMs at the fp8 rate, the rest at the 16-bit rate.
+  const fp8Rate = rates.fp8 === undefined ? rates.flops : rates.fp8;
+  const computeMb = sum(over(f.forward + f.backward + f.recompute - f.fp8, rates.flops), over(f.fp8, fp8Rate));
+  const backwardMb = sum(over(f.backward + f.recompute - f.fp8Backward, rates.flops), over(f.fp8Backward, fp8Rate));
   const mb = new TrafficSum();
   tensorTraffic(plan, stage, mb);
   pipelineTraffic(plan, stage, mb);

@@ -180,6 +180,14 @@ export const CODES = {
     message: "grad_dtype = {gradDtype} with precision = {precision}: autocast keeps gradients in the fp32 parameters' dtype",
   },
   PP3041: { severity: 'error', title: 'selective-op-layer', message: 'recompute = selective_op is not modelled for {what}' },
+  PP3045: { severity: 'error', title: 'fp8-unsupported-gpu', message: 'fp8 = {recipe} needs fp8 tensor cores, but {gpu} has none' },
+  PP3046: {
+    severity: 'error',
+    title: 'mxfp8-unsupported-gpu',
+    message: 'fp8 = te_mxfp8 needs Blackwell MXFP8 tensor cores, but {gpu} has none',
+  },
+  PP3047: { severity: 'error', title: 'fp8-gemm-shape', message: 'fp8 = {recipe}: {what}' },
+  PP3048: { severity: 'error', title: 'fp8-precision', message: 'fp8 = {recipe} is modelled on precision = {need}, not {precision}' },
 
   // 4xxx: memory fit
   PP4001: { severity: 'error', title: 'does-not-fit', message: "plan '{plan}' does not fit: {worst}" },

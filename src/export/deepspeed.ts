@@ -43,6 +43,7 @@ export function exportDeepSpeed(plan: CheckedPlan): ExportResult {
   pipelineChecks(plan, f);
   contextCheck(plan, f);
   recomputeCheck(plan, f);
+  fp8Unsupported(plan, f);
   const moe = expertCheck(plan, f);
   if (f.failed || at === undefined) return { files: [], diagnostics: f.list };
   const json = `${plan.name}.deepspeed.json`;
@@ -64,6 +65,20 @@ function contextCheck(plan: TrainPlan, f: Findings): void {
     `context = ${plan.mesh.context}`,
     'it has no ring or all-gather context-parallel attention (DeepSpeed-Ulysses splits heads inside the training script, with its own memory)',
     'export --to megatron or torchtitan, or set context = 1',
+  );
+}
+
+/**
+ * DeepSpeed's JSON config has no fp8 training switch: its precision sections are fp16 and bf16
+ * (deepspeed/runtime/config.py); fp8 comes from TransformerEngine modules inside the model code.
+ */
+function fp8Unsupported(plan: TrainPlan, f: Findings): void {
+  if (plan.fp8 === 'none') return;
+  f.notExpressible(
+    'fp8',
+    `fp8 = ${plan.fp8}`,
+    'its config has no fp8 training setting (precision is fp16 or bf16); fp8 GEMMs need TransformerEngine or torchao layers in the model code',
+    'remove fp8 to export a bf16 run, or export --to megatron (te_*) or torchtitan (torchao_*)',
   );
 }
 

@@ -3,6 +3,7 @@
  * recompute, precision, optimizer sharding) and a torchrun command per node. Mapping and its
  * reasons: docs/export.md.
  */
+import { FP8_AMAX_HISTORY } from '../memory/fp8.js';
 import { DEFAULT_NORM_EPS, DEFAULT_ROPE_THETA, type AttentionSpec, type MlaAttention, type MoeMlp } from '../model.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { meshText, partialNodeWhy, placement, stageSizes } from './cluster.js';
@@ -34,6 +35,7 @@ export function exportMegatron(plan: CheckedPlan, opts: ExportOptions = {}): Exp
     ...batchArgs(plan),
     ...recomputeArgs(plan, f),
     ...precisionArgs(plan, f),
+    ...fp8Args(plan, f),
     ...optimizerArgs(plan, f),
   ];
   args.push(
@@ -445,6 +447,43 @@ function precisionArgs(plan: TrainPlan, f: Findings): Args {
     );
   }
   return args;
+}
+
+/**
+ * fp8 through TransformerEngine: HYBRID (E4M3 forward, E5M2 gradients, TE's default for per-tensor
+ * recipes) or E4M3 (TE's MXFP8BlockScaling default); delayed scaling with the one-step amax
+ * history parplan counts. torchao's Float8Linear is not Megatron's.
+ */
+function fp8Args(plan: TrainPlan, f: Findings): Args {
+  switch (plan.fp8) {
+    case 'none':
+      return [];
+    case 'te_delayed':
+      return [
+        ['--fp8-format', 'hybrid'],
+        ['--fp8-recipe', 'delayed'],
+        ['--fp8-amax-history-len', String(FP8_AMAX_HISTORY)],
+      ];
+    case 'te_current':
+      return [
+        ['--fp8-format', 'hybrid'],
+        ['--fp8-recipe', 'tensorwise'],
+      ];
+    case 'te_mxfp8':
+      return [
+        ['--fp8-format', 'e4m3'],
+        ['--fp8-recipe', 'mxfp8'],
+      ];
+    case 'torchao_tensorwise':
+    case 'torchao_rowwise':
+      f.notExpressible(
+        'fp8',
+        `fp8 = ${plan.fp8}`,
+        "it trains in fp8 through TransformerEngine (--fp8-recipe), not torchao's Float8Linear",
+        `use fp8 = ${plan.fp8 === 'torchao_tensorwise' ? 'te_current (per-tensor current scaling, as torchao tensorwise)' : 'te_current or te_delayed'}, or export --to torchtitan`,
+      );
+      return [];
+  }
 }
 
 function optimizerArgs(plan: TrainPlan, f: Findings): Args {

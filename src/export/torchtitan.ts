@@ -40,6 +40,7 @@ export function exportTorchtitan(plan: CheckedPlan, opts: ExportOptions = {}): E
     ['job.description', `parplan plan ${plan.name}`],
     ...modelConfig(plan, f, opts),
     ...trainingConfig(plan, f),
+    ...float8Config(plan, f),
     ...dataParallelConfig(plan, f),
     ...modelParallelConfig(plan, f, csv),
     ...recomputeConfig(plan, f),
@@ -142,6 +143,37 @@ function flavorText(m: TrainPlan['model'], shape: LayerShape): string {
   if (m.ropeTheta !== DEFAULT_ROPE_THETA) parts.push(`rope_theta ${m.ropeTheta}`);
   if (m.ropeScaling) parts.push(`${m.ropeScaling.type} rope scaling by ${m.ropeScaling.factor}`);
   return parts.join(', ');
+}
+
+/**
+ * fp8 through torchao's Float8Linear (job_config.py's Float8 section): tensorwise under FSDP
+ * (zero = 3) gathers fp8 weights with precomputed scales, as parplan counts it, and recomputes
+ * the fp8 weight in backward (the field's doc: "to prevent saving unsharded FP8 weights for
+ * backward computation"); rowwise communicates in high precision. TransformerEngine is not
+ * torchtitan's.
+ */
+function float8Config(plan: TrainPlan, f: Findings): Config {
+  if (plan.fp8 === 'none') return [];
+  if (plan.fp8 !== 'torchao_tensorwise' && plan.fp8 !== 'torchao_rowwise') {
+    f.notExpressible(
+      'fp8',
+      `fp8 = ${plan.fp8}`,
+      'it trains in fp8 through torchao\'s Float8Linear (model.converters = ["float8"]), not TransformerEngine',
+      'use fp8 = torchao_tensorwise or torchao_rowwise, or export --to megatron',
+    );
+    return [];
+  }
+  const config: Config = [
+    ['model.converters', ['float8']],
+    ['float8.recipe_name', plan.fp8 === 'torchao_tensorwise' ? 'tensorwise' : 'rowwise'],
+  ];
+  if (plan.fp8 === 'torchao_tensorwise' && plan.zero === 3 && plan.mesh.data > 1)
+    config.push(
+      ['float8.enable_fsdp_float8_all_gather', true],
+      ['float8.precompute_float8_dynamic_scale_for_fsdp', true],
+      ['float8.force_recompute_fp8_weight_in_bwd', true],
+    );
+  return config;
 }
 
 /** Batch and precision. torchtitan splits the local batch into pipeline microbatches, and otherwise accumulates gradients. */

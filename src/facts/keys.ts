@@ -62,6 +62,11 @@ export interface KeySpec {
    * gets PP2009 with a did-you-mean to the value (HF Trainer's `bf16` flag means precision = amp_bf16).
    */
   valueAliases?: Readonly<Record<string, readonly [string, string]>>;
+  /**
+   * Enum values other tools spell differently for exactly the same thing (vLLM `kv_cache_dtype =
+   * fp8_e4m3`, GPT-2's `gelu_new`): accepted and read as the value they map to.
+   */
+  sameValues?: Readonly<Record<string, string>>;
 }
 
 // The helpers keep literal types (`kind`, enum values) so that src/embedded/types.ts can
@@ -113,6 +118,25 @@ export const NORMS = ['rmsnorm', 'layernorm'] as const;
 export const ACTIVATIONS = ['swiglu', 'geglu', 'gelu'] as const;
 export const ROPE_SCALINGS = ['none', 'linear', 'dynamic', 'yarn', 'llama3'] as const;
 export const QUANTIZATIONS = ['none', 'awq', 'gptq', 'fp8', 'mxfp4'] as const;
+/**
+ * fp8 training recipes (the plan's `fp8` key, orthogonal to `precision`): TransformerEngine's
+ * DelayedScaling, Float8CurrentScaling and MXFP8BlockScaling (as Megatron-LM runs them,
+ * --fp8-recipe delayed | tensorwise | mxfp8), and torchao's Float8Linear with tensorwise or
+ * rowwise scaling (as torchtitan runs it under FSDP2). See docs/memory.md.
+ */
+export const FP8_RECIPES = ['none', 'te_delayed', 'te_current', 'te_mxfp8', 'torchao_tensorwise', 'torchao_rowwise'] as const;
+/** Other spellings of the dtypes (Hugging Face torch_dtype, vLLM kv_cache_dtype): the same number formats. */
+const DTYPE_ALIASES = {
+  float32: 'fp32',
+  float16: 'fp16',
+  half: 'fp16',
+  bfloat16: 'bf16',
+  fp8_e4m3: 'fp8',
+  fp8_e5m2: 'fp8',
+  float8_e4m3fn: 'fp8',
+  float8_e5m2: 'fp8',
+} as const;
+const FLOAT_DTYPE_ALIASES = { float32: 'fp32', float16: 'fp16', half: 'fp16', bfloat16: 'bf16' } as const;
 /** Most routed experts in a MoE layer (real: up to a few hundred). */
 const MAX_EXPERTS = 65_536;
 export const POSITIONS = ['rope', 'learned'] as const;
@@ -195,6 +219,7 @@ export const KEY_TABLE = {
       doc: 'Data type of the weights.',
       example: 'bf16',
       aliases: ['torch_dtype', 'params_dtype'],
+      sameValues: DTYPE_ALIASES,
     },
     norm: {
       type: enumOf(...NORMS),
@@ -210,7 +235,13 @@ export const KEY_TABLE = {
       aliases: ['hidden_act', 'hidden_activation', 'activation_function'],
       unsupported: {
         relu: 'plain ReLU MLPs (OPT) are not modelled; gelu has the same two projections, so activation = gelu gives the same memory and FLOPs (the WebGPU runtime would compute GELU, not ReLU)',
+        silu: "activation names the MLP's shape here: Hugging Face's hidden_act = silu in a Llama-style model is the gated SwiGLU MLP, activation = swiglu (three projections); an ungated SiLU MLP is not modelled (activation = gelu has its two projections)",
+        swish:
+          'swish is SiLU: a gated MLP (Llama-style) is activation = swiglu; an ungated one is not modelled (activation = gelu has its two projections)',
+        gelu_pytorch_tanh:
+          "activation names the MLP's shape here: Gemma's gated MLP with hidden_activation = gelu_pytorch_tanh is activation = geglu; an ungated one (tanh-approximated GELU, GPT-2-style) is activation = gelu",
       },
+      sameValues: { gelu_new: 'gelu' },
     },
     bias: {
       type: { kind: 'bool' },
@@ -648,6 +679,7 @@ export const KEY_TABLE = {
       doc: 'Data type of the KV cache.',
       example: 'bf16',
       aliases: ['kv_cache_dtype'],
+      sameValues: DTYPE_ALIASES,
     },
     kv_block: {
       type: int(1, 65_536),
@@ -672,7 +704,23 @@ export const KEY_TABLE = {
       doc: 'Megatron sequence parallelism: shard norm and dropout activations over the tensor group.',
       example: 'true',
     },
-    schedule: { type: enumOf(...SCHEDULES), default: { value: '1f1b' }, modes: ['train'], doc: 'Pipeline schedule.', example: '1f1b' },
+    schedule: {
+      type: enumOf(...SCHEDULES),
+      default: { value: '1f1b' },
+      modes: ['train'],
+      doc: 'Pipeline schedule.',
+      example: '1f1b',
+      unsupported: {
+        zb_h1:
+          'zero-bubble schedules have no name here yet; write the schedule as an actions table with split backward (B then W per microbatch, PyTorch pipelining notation), which parplan checks and times',
+        zbv: 'ZB-V (zero-bubble, V-shaped) has no name here yet; write it as an actions table with virtual = 2 and split backward (B and W actions)',
+        dualpipe:
+          "DualPipe (DeepSeek-V3) is not modelled: it runs two pipelines in opposite directions, each rank holding two copies of its stages' weights; schedule = interleaved is the nearest named schedule",
+        dualpipev:
+          'DualPipeV (the V-shaped DualPipe, torch.distributed.pipelining ScheduleDualPipeV) has no name here yet; write it as an actions table with virtual = 2 and split backward (B and W actions)',
+      },
+      sameValues: { '1f1b_interleaved': 'interleaved', interleaved_1f1b: 'interleaved', interleaved1f1b: 'interleaved' },
+    },
     microbatches: {
       type: int(1, MAX_SEQUENCES),
       default: { rule: 'global / (micro × data)' },
@@ -713,6 +761,15 @@ export const KEY_TABLE = {
         op: ['selective_op', 'torchtitan\'s selective_ac_option = "op" is recompute = selective_op'],
         sac: ['selective_op', "torchtitan's per-op selective activation checkpointing is recompute = selective_op"],
         core_attn: ['selective', "Megatron's recompute_modules = [core_attn] is recompute = selective"],
+        block: ['full', "block is Megatron's --recompute-method, not a granularity: write recompute = full with recompute_method = block"],
+        uniform: [
+          'full',
+          "uniform is Megatron's --recompute-method, not a granularity: write recompute = full with recompute_method = uniform",
+        ],
+      },
+      unsupported: {
+        offload:
+          'activation offloading to CPU is not modelled; recompute = full keeps only each layer input on the GPU, the nearest GPU footprint',
       },
     },
     recompute_method: {
@@ -737,7 +794,7 @@ export const KEY_TABLE = {
       doc: "Training precision recipe: fp32, or Megatron's bf16 / fp16 (16-bit weights and activations, fp32 master weights in the optimizer); amp_bf16 / amp_fp16 are PyTorch autocast (HF Trainer, FSDP2 MixedPrecisionPolicy): fp32 weights that are the master weights, 16-bit compute.",
       example: 'bf16',
       unsupported: {
-        fp8: 'fp8 training (TransformerEngine, torchao float8) is not modelled yet; precision = bf16 is the nearest: it counts bf16 weights and activations beside fp32 master weights and optimizer states, more activation memory than fp8 keeps',
+        fp8: 'fp8 training is a recipe on top of 16-bit mixed precision, not a precision of its own: set precision = bf16 with fp8 = te_delayed | te_current | te_mxfp8 (TransformerEngine, Megatron-LM), or precision = amp_bf16 with fp8 = torchao_tensorwise | torchao_rowwise (torchao Float8Linear, FSDP2 mixed precision)',
       },
       valueAliases: {
         amp: ['amp_bf16', 'PyTorch autocast with fp32 parameters is precision = amp_bf16 (or amp_fp16)'],
@@ -758,6 +815,14 @@ export const KEY_TABLE = {
       modes: ['train'],
       doc: 'Optimizer; adam(w) keeps two fp32 moments, sgd one (momentum).',
       example: 'adamw',
+      unsupported: {
+        adafactor:
+          'Adafactor (factored second moments, no first moment by default) is not modelled; optimizer = sgd (one fp32 state per parameter) is the nearest upper bound',
+        lion: 'Lion is not modelled; it keeps one momentum per parameter, the bytes optimizer = sgd counts (its update rule differs, its memory does not)',
+        muon: 'Muon is not modelled; it keeps one momentum per matrix parameter (AdamW for the rest): optimizer = sgd counts one state per parameter, the nearest',
+        adamw8bit:
+          '8-bit AdamW (bitsandbytes) is not modelled; optimizer = adamw counts its two moments in fp32 (8 B per parameter where it keeps about 2), an upper bound',
+      },
     },
     grad_dtype: {
       type: floatDtype,
@@ -765,6 +830,15 @@ export const KEY_TABLE = {
       modes: ['train'],
       doc: 'Data type of gradients (the main gradient buffer).',
       example: 'fp32',
+      sameValues: FLOAT_DTYPE_ALIASES,
+    },
+    fp8: {
+      type: enumOf(...FP8_RECIPES),
+      default: { value: 'none' },
+      modes: ['train'],
+      doc: "fp8 training of the linear layers' GEMMs: te_delayed, te_current, te_mxfp8 with precision = bf16 (TransformerEngine as Megatron-LM runs it: an fp8 copy of each weight, GEMM inputs saved in fp8, scaling state) or torchao_tensorwise, torchao_rowwise with precision = amp_bf16 (torchao Float8Linear under FSDP2: inputs saved in bf16; tensorwise gathers fp8 weights under zero = 3); attention, norms and the output layer stay bf16.",
+      example: 'te_delayed',
+      aliases: ['fp8_recipe', 'fp8_format', 'float8'],
     },
   },
   batch: {

@@ -15,6 +15,7 @@ import { peakInFlight } from '../schedules/bubble.js';
 import type { ScheduleTable } from '../schedules/types.js';
 import type { CheckedPlan, LayerRankFacts, ServePlan, Stage, TrainPlan } from '../plan.js';
 import { stageRuns } from './params.js';
+import { fp8LayerActivationDelta } from './fp8.js';
 import { webgpuLayout } from './webgpu.js';
 import {
   autocastFp32,
@@ -115,7 +116,7 @@ export function noRecomputeBytes(plan: TrainPlan, f: LayerRankFacts): number {
   const keys = att.kind === 'gqa' && att.window !== undefined ? Math.min(s, att.window) : s;
   if (keepsScores(plan)) bytes += (5 * a * s * keys * b) / t;
   const moe = moeRoutedBytes(plan, f);
-  return (bytes + moe.routed) * scale + moe.logits + lseBytes(plan, f);
+  return (bytes + moe.routed) * scale + moe.logits + lseBytes(plan, f) + fp8LayerActivationDelta(plan, f);
 }
 
 /** Flash attention's saved fp32 log-sum-exp, 4·a·s·b/t, unless recompute = selective checkpoints core attention. */
@@ -210,7 +211,9 @@ function noRecomputeFormula(plan: TrainPlan, f: LayerRankFacts): string {
   const lse = lseBytes(plan, f) > 0 ? ' + 4asb/t (flash LSE)' : '';
   const moe = m.kind === 'moe' ? ` + 2R(2h + ${gated ? 3 : 2}f_e/et) + 4sbE, R = ${num(moeTokens(plan, m).R)}` : '';
   const mla = f.layer.attention.kind === 'mla' ? ' (MLA attention terms)' : '';
-  return `${formula}${scores}${lse}${moe}${mla}, ${cText}`;
+  const d = fp8LayerActivationDelta(plan, f);
+  const fp8 = d !== 0 ? ` ${d < 0 ? '−' : '+'} ${num(Math.abs(d))} B (${plan.fp8}: linear inputs saved in fp8)` : '';
+  return `${formula}${scores}${lse}${moe}${mla}${fp8}, ${cText}`;
 }
 
 /**

@@ -13,6 +13,7 @@ import { countParams, deviceParams } from './params.js';
 import type { Breakdown, Category, DeviceMemory, MemoryPlan } from './types.js';
 import { weights } from './weights.js';
 import { workspace } from './workspace.js';
+import { withFp8Weights } from './fp8.js';
 
 export * from './types.js';
 export * from './params.js';
@@ -24,6 +25,7 @@ export * from './kv-cache.js';
 export * from './workspace.js';
 export * from './webgpu.js';
 export * from './recipes.js';
+export * from './fp8.js';
 export { num, bytesText } from '../format.js';
 export type { Part } from './format.js';
 
@@ -67,7 +69,7 @@ class Formulas implements Record<Category, string> {
 export function deviceFootprint(plan: CheckedPlan, stage: Stage, tensorRank = 0): DeviceFootprint {
   const p = deviceParams(plan, stage, tensorRank);
   const parts: Record<Category, Part> = {
-    weights: weights(plan, p.total, stage, p),
+    weights: withFp8Weights(plan, weights(plan, p.total, stage, p), stage),
     gradients: gradients(plan, p.total, p.routed),
     optimizer: optimizer(plan, p.total, p.routed),
     activations: activations(plan, stage),

@@ -4,6 +4,7 @@
  * 4 × largest_layer_params` (estimate_zero3_model_states_mem_needs); we write 2 × bytes(precision),
  * which is DeepSpeed's 4 for 16-bit training.
  */
+import { gatheredBytesPerParam } from './fp8.js';
 import { bytesPerElement } from '../facts/dtypes.js';
 import type { CheckedPlan, Stage, TrainPlan } from '../plan.js';
 import { deviceParams } from './params.js';
@@ -49,10 +50,13 @@ export function fsdp2Workspace(plan: TrainPlan, stage: Stage): Part {
   const block = stage.layers > 0 ? p.layers / stage.layers : 0;
   const root = p.embedding + p.positions + p.finalNorm + p.output;
   const gathered = plan.mesh.pipeline > 1 ? p.layers : Math.min(2, stage.layers) * block;
-  const bytes = base + e * (root + p.output) + e * gathered + (e + 4) * block;
+  // torchao tensorwise fp8 gathers the blocks' linear weights in fp8 (1 B; a block's two norms, 2h
+  // params, are counted so too); the root (embeddings, output layer) stays 16-bit.
+  const g = gatheredBytesPerParam(plan, e);
+  const bytes = base + e * (root + p.output) + g * gathered + (e + 4) * block;
   return part(
     bytes,
     () =>
-      `workspace: ${num(base)} B (plan workspace) + FSDP2: ${e} B × (${num(root)} root params gathered + ${num(p.output)} output-layer gradient) + ${e} B × ${num(gathered)} ${plan.mesh.pipeline > 1 ? 'stage params gathered (torchtitan: no reshard after forward with pipeline > 1)' : 'params of two blocks gathered (current + prefetched)'} + (${e} + 4) B × ${num(block)} params of one block (${plan.precision} gradients + fp32 reduce-scatter input) = ${bytesText(bytes)}`,
+      `workspace: ${num(base)} B (plan workspace) + FSDP2: ${e} B × (${num(root)} root params gathered + ${num(p.output)} output-layer gradient) + ${g} B${g !== e ? ' (fp8 all-gather)' : ''} × ${num(gathered)} ${plan.mesh.pipeline > 1 ? 'stage params gathered (torchtitan: no reshard after forward with pipeline > 1)' : 'params of two blocks gathered (current + prefetched)'} + (${e} + 4) B × ${num(block)} params of one block (${plan.precision} gradients + fp32 reduce-scatter input) = ${bytesText(bytes)}`,
   );
 }

@@ -178,6 +178,7 @@ export function planResult(f: PlanFixture = {}): PlanResult {
           optimizer: 'adamw',
           gradDtype: 'fp32',
           contextComm: 'p2p',
+          fp8: 'none',
         }
       : {
           ...base,

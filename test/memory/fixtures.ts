@@ -190,6 +190,7 @@ type TrainOpts = Common &
       | 'optimizer'
       | 'gradDtype'
       | 'contextComm'
+      | 'fp8'
       | 'capacityFactor'
     >
   >;
@@ -215,6 +216,7 @@ export function trainPlan(model: ModelSpec, o: TrainOpts = {}): TrainPlan {
     optimizer: o.optimizer ?? 'adamw',
     gradDtype: o.gradDtype ?? 'fp32',
     contextComm: o.contextComm ?? 'p2p',
+    fp8: o.fp8 ?? 'none',
     ...(o.capacityFactor !== undefined ? { capacityFactor: o.capacityFactor } : {}),
   };
 }

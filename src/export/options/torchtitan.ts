@@ -32,6 +32,12 @@ export const TORCHTITAN_JOB_CONFIG = {
     'parallelism.pipeline_parallel_microbatch_size',
     'activation_checkpoint.mode',
     'activation_checkpoint.selective_ac_option',
+    // Model.converters ("the `float8` converter swaps `torch.nn.Linear` with `Float8Linear`") and the Float8 section
+    'model.converters',
+    'float8.recipe_name',
+    'float8.enable_fsdp_float8_all_gather',
+    'float8.precompute_float8_dynamic_scale_for_fsdp',
+    'float8.force_recompute_fp8_weight_in_bwd',
   ],
   unverified: {
     'parallelism.context_parallel_degree':
@@ -73,6 +79,7 @@ export const TORCHTITAN_CHOICES = {
   'parallelism.context_parallel_rotate_method': ['allgather', 'alltoall'],
   'activation_checkpoint.mode': ['selective', 'full', 'none'],
   'activation_checkpoint.selective_ac_option': ['op'],
+  'float8.recipe_name': ['tensorwise', 'rowwise', 'rowwise_with_gw_hp'],
   'optimizer.name': ['AdamW', 'Adam'],
   'model.name': TORCHTITAN_MODELS.names,
   // pipeline_parallel_schedule names (torch.distributed.pipelining's schedule classes, per the field's doc)
