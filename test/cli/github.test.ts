@@ -15,7 +15,7 @@ describe('github', () => {
   it('uses ::warning and ::notice for warnings and notes', () => {
     const src = new SourceFile('a.plan', 'plan p {\n  tensor = 6\n}\n');
     const s = spanOf(src, 'tensor');
-    expect(annotation(diag('PP3010', s, { product: 6, idle: 2, gpus: 8 }))).toMatch(
+    expect(annotation(diag('PP3010', s, { axes: 'tensor × pipeline × data', product: 6, idle: 2, gpus: 8 }))).toMatch(
       /^::warning file=a\.plan,line=2,col=3,endLine=2,endColumn=9,title=PP3010::/,
     );
     expect(annotation(diag('PP3003', s, { tensor: 6, kvHeads: 2, copies: 3 }))).toMatch(/^::notice file=a\.plan,/);

@@ -270,7 +270,7 @@ describe('text: colour', () => {
 describe('text: summary', () => {
   it('counts plans, fits, errors and warnings', () => {
     const src = serveSource();
-    const warn = diag('PP3010', spanOf(src, 'tensor'), { product: 6, idle: 2, gpus: 8 });
+    const warn = diag('PP3010', spanOf(src, 'tensor'), { axes: 'tensor × pipeline × data', product: 6, idle: 2, gpus: 8 });
     expect(summaryLine(analysis([planResult(), planResult({ name: 'b' })], [pp3001(src), warn, warn], [src]))).toBe(
       '2 plans checked: 2 fit, 0 do not fit; 1 error, 2 warnings',
     );
