@@ -80,7 +80,7 @@ describe('parplan compile --emit ts: the module', () => {
         'export type PlanGraph = Graph & {',
         "  plan: { name: 'train_8b'; file: 'llama3-8b-h100.plan'; mode: 'train' };",
         '  mesh: {',
-        "    axes: [{ name: 'tensor'; size: 2 }, { name: 'pipeline'; size: 2 }, { name: 'data'; size: 2 }];",
+        "    axes: [{ name: 'tensor'; size: 2 }, { name: 'context'; size: 1 }, { name: 'pipeline'; size: 2 }, { name: 'data'; size: 2 }];",
         '    virtual: 1;',
         "    gpu: 'H100_SXM_80GB';",
         '  };',
