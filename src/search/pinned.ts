@@ -80,6 +80,7 @@ export function pinnedSettings(plan: CheckedPlan): Setting[] {
       word('optimizer', plan.optimizer),
       word('grad_dtype', plan.gradDtype),
     );
+    if (plan.fp8 !== 'none') out.push(word('fp8', plan.fp8));
     if (mesh.context > 1) out.push(word('context_comm', plan.contextComm));
     if (plan.capacityFactor !== undefined) out.push({ key: 'capacity_factor', value: { kind: 'number', value: plan.capacityFactor } });
   }
