@@ -16,6 +16,8 @@
  * conjugates (docs/language.md "Expert parallelism", docs/graph.md).
  */
 import { decodeDims, layerFlops, prefillDims, routedPerToken, trainDims, type Dims } from '../cost/flops.js';
+import { AVERAGE_CONTEXT_FRACTION } from '../cost/constants.js';
+import { layerStepBytes } from '../cost/serve.js';
 import { bytesPerElement } from '../facts/dtypes.js';
 import type { Axis, Pass, Step } from '../graph/types.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
@@ -30,9 +32,11 @@ function compute(
   reads: string[],
   writes: string[],
   flops: number,
-  extra: { alloc?: string[]; free?: string[] } = {},
+  extra: { alloc?: string[]; free?: string[]; bytes?: number } = {},
 ): Step {
-  return { op: 'compute', kind, pass, reads, writes, flops: Math.round(flops), ...extra };
+  const { bytes, ...rest } = extra;
+  // Serving steps carry the bytes they read (the roofline's memory term); a step that reads none leaves it out.
+  return { op: 'compute', kind, pass, reads, writes, flops: Math.round(flops), ...rest, ...(bytes ? { bytes: Math.round(bytes) } : {}) };
 }
 
 /** One distinct layer structure of the model and the suffix of its blocks' names ('' for the model's default layer). */
@@ -122,6 +126,8 @@ export function layerOpFlops(plan: CheckedPlan, layer: LayerSpec, dims: Dims): L
   };
 }
 
+type LayerStepBytes = ReturnType<typeof layerStepBytes>;
+
 interface Opts {
   sp: boolean;
   /** Bytes per activation element. */
@@ -129,6 +135,8 @@ interface Opts {
   kv?: 'write' | 'read';
   alloc?: string[];
   free?: string[];
+  /** Serving: the bytes each step reads from memory (src/cost/serve.ts `layerStepBytes`). */
+  bytes?: LayerStepBytes;
 }
 
 /** The weights the QKV step reads: q, k, v (each with its bias, where the model has them) for grouped-query attention; MLA's down and up projections. */
@@ -157,7 +165,8 @@ function forwardSteps(plan: CheckedPlan, layer: LayerSpec, dims: Dims, pass: Pas
     compute('norm', pass, ['hidden', ...norm('attn_norm')], ['x'], f.norm / (opts.sp ? t : 1), opts.alloc ? { alloc: opts.alloc } : {}),
   );
   if (opts.sp) collective('all-gather', 'x');
-  steps.push(compute('qkv', pass, ['x', ...qkvWeights(plan, layer)], ['q', 'k', 'v'], f.qkv));
+  const rb = opts.bytes;
+  steps.push(compute('qkv', pass, ['x', ...qkvWeights(plan, layer)], ['q', 'k', 'v'], f.qkv, { bytes: rb?.qkv }));
   if (plan.model.qkNorm && layer.attention.kind === 'gqa') {
     // Qwen3: each head of q and k RMS-normed over head_dim before RoPE (4 FLOPs per element).
     const a = shardLayer(layer, t).attention as typeof layer.attention;
@@ -170,8 +179,8 @@ function forwardSteps(plan: CheckedPlan, layer: LayerSpec, dims: Dims, pass: Pas
   if (rope) steps.push(compute('rope', pass, ['q', 'k'], ['q', 'k'], f.rope));
   const attnReads = opts.kv === 'read' ? ['q', 'k', 'v', 'kv.{l}'] : ['q', 'k', 'v'];
   const attnWrites = opts.kv ? ['attn', 'kv.{l}'] : ['attn'];
-  steps.push(compute('attention', pass, attnReads, attnWrites, f.attention));
-  steps.push(compute('out-proj', pass, ['attn', ...linear('attn.o', plan.model.bias)], ['y'], f.outProj));
+  steps.push(compute('attention', pass, attnReads, attnWrites, f.attention, { bytes: rb?.attention }));
+  steps.push(compute('out-proj', pass, ['attn', ...linear('attn.o', plan.model.bias)], ['y'], f.outProj, { bytes: rb?.outProj }));
   collective(opts.sp ? 'reduce-scatter' : 'all-reduce', 'y');
   // Gemma-2/3 (four norms per layer): each sublayer's summed output is normed in place before the residual add.
   const postNorm = (plan.model.normsPerLayer ?? 2) === 4;
@@ -188,9 +197,9 @@ function forwardSteps(plan: CheckedPlan, layer: LayerSpec, dims: Dims, pass: Pas
   const gated = gatedMlp(layer.mlp.activation);
   const bias = plan.model.bias;
   const up = gated ? [...linear('mlp.gate', bias), ...linear('mlp.up', bias)] : linear('mlp.up', bias);
-  steps.push(compute('mlp-up', pass, ['x', ...up], gated ? ['gate', 'up'] : ['up'], f.mlpUp));
+  steps.push(compute('mlp-up', pass, ['x', ...up], gated ? ['gate', 'up'] : ['up'], f.mlpUp, { bytes: rb?.mlpUp }));
   steps.push(compute('mlp-act', pass, gated ? ['gate', 'up'] : ['up'], ['up'], f.act));
-  steps.push(compute('mlp-down', pass, ['up', ...linear('mlp.down', bias)], ['y'], f.mlpDown));
+  steps.push(compute('mlp-down', pass, ['up', ...linear('mlp.down', bias)], ['y'], f.mlpDown, { bytes: rb?.mlpDown }));
   collective(opts.sp ? 'reduce-scatter' : 'all-reduce', 'y');
   if (postNorm) steps.push(compute('norm', pass, ['y', ...norm('mlp_post_norm')], ['y'], f.norm / (opts.sp ? t : 1)));
   steps.push(compute('residual', pass, ['hidden', 'y'], ['hidden'], f.residual / (opts.sp ? t : 1), end));
@@ -247,18 +256,18 @@ function moeForward(plan: CheckedPlan, mlp: MoeMlp, dims: Dims, pass: Pass, f: L
   const residualReads = ['hidden', 'y'];
   if (mlp.sharedExperts > 0) {
     if (opts.sp) coll('all-gather', 'tensor', 'x', b.tensor, t);
-    steps.push(compute('mlp-up', pass, ['x', ...w.sharedUp], ['up'], f.mlpUp));
+    steps.push(compute('mlp-up', pass, ['x', ...w.sharedUp], ['up'], f.mlpUp, { bytes: opts.bytes?.mlpUp }));
     steps.push(compute('mlp-act', pass, ['up'], ['up'], f.act));
-    steps.push(compute('mlp-down', pass, ['up', w.sharedDown], ['s'], f.mlpDown));
+    steps.push(compute('mlp-down', pass, ['up', w.sharedDown], ['s'], f.mlpDown, { bytes: opts.bytes?.mlpDown }));
     coll('reduce-scatter', 'tensor', 's', b.tensor, t);
     residualReads.push('s');
   }
-  steps.push(compute('router', pass, ['x', W('mlp.router.weight')], ['routes', 'dispatch'], f.router));
+  steps.push(compute('router', pass, ['x', W('mlp.router.weight')], ['routes', 'dispatch'], f.router, { bytes: opts.bytes?.router }));
   coll('all-to-all', 'expert', 'dispatch', b.dispatch, ep);
   coll('all-gather', 'expert_tensor', 'dispatch', b.expertTensor, etp);
-  steps.push(compute('expert-up', pass, ['dispatch', ...w.up], ['ue'], f.expertUp));
+  steps.push(compute('expert-up', pass, ['dispatch', ...w.up], ['ue'], f.expertUp, { bytes: opts.bytes?.expertUp }));
   steps.push(compute('expert-act', pass, ['ue'], ['ue'], f.expertAct));
-  steps.push(compute('expert-down', pass, ['ue', w.down], ['y'], f.expertDown));
+  steps.push(compute('expert-down', pass, ['ue', w.down], ['y'], f.expertDown, { bytes: opts.bytes?.expertDown }));
   coll('reduce-scatter', 'expert_tensor', 'y', b.expertTensor, etp);
   coll('all-to-all', 'expert', 'y', b.dispatch, ep);
   // The combine weighs each token's k expert outputs and adds the shared experts' (on the rank's tokens).
@@ -393,19 +402,29 @@ function trainLayerBlocks(plan: TrainPlan, layer: LayerSpec): { forward: Step[];
 export function serveBlocks(plan: CheckedPlan & { mode: 'serve' }, prefillScratch: string): Record<string, Step[]> {
   const e = Math.max(2, bytesPerElement(plan.model.dtype));
   const T = plan.batch.maxPrefillTokens;
-  // Prompts of seq tokens, prefilled causally; each decode token attends to the whole cache (seq).
+  const B = plan.batch.maxBatch;
+  // Prompts of seq tokens, prefilled causally. A decode step is timed as the cost model's TPOT:
+  // each token attends to the average context, seq × AVERAGE_CONTEXT_FRACTION (src/cost/serve.ts).
+  const context = plan.batch.seq * AVERAGE_CONTEXT_FRACTION;
   const prefill = prefillDims(T, plan.batch.seq);
-  const decode = decodeDims(plan.batch.maxBatch, plan.batch.seq);
+  const decode = decodeDims(B, context);
   const out: Record<string, Step[]> = {};
   for (const b of layerBlocks(plan)) {
+    const facts = plan.derived.layers.find((f) => sameLayer(f.layer, b.layer))!;
     out[blockName('prefill', b.suffix)] = forwardSteps(plan, b.layer, prefill, 'forward', {
       sp: false,
       elem: e,
       kv: 'write',
       alloc: [prefillScratch],
       free: [prefillScratch],
+      bytes: layerStepBytes(plan, facts, Infinity),
     });
-    out[blockName('decode', b.suffix)] = forwardSteps(plan, b.layer, decode, 'forward', { sp: false, elem: e, kv: 'read' });
+    out[blockName('decode', b.suffix)] = forwardSteps(plan, b.layer, decode, 'forward', {
+      sp: false,
+      elem: e,
+      kv: 'read',
+      bytes: layerStepBytes(plan, facts, B, { batch: B, context }),
+    });
   }
   return out;
 }

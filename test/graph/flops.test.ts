@@ -39,8 +39,8 @@ describe('graph FLOPs = the cost model’s', () => {
     // 4 · queries · (seq/2) · heads · head_dim: 8 heads of 32.
     expect(step(whole.graph.blocks['layer.prefill']!, 'attention')).toBe(4 * 256 * 128 * 8 * 32);
     expect(4 * step(chunked.graph.blocks['layer.prefill']!, 'attention')).toBe(4 * 256 * 128 * 8 * 32);
-    // A decode token attends to the whole cache.
-    expect(step(whole.graph.blocks['layer.decode']!, 'attention')).toBe(4 * 4 * 256 * 8 * 32);
+    // A decode step is the cost model's TPOT: each token attends to the average context, seq/2.
+    expect(step(whole.graph.blocks['layer.decode']!, 'attention')).toBe(4 * 4 * 128 * 8 * 32);
   });
 
   it('training forward: the layer steps and the head sum to the microbatch estimate (full s × s attention)', () => {
