@@ -138,6 +138,13 @@ export interface MicrobatchFlops {
   backward: number;
   /** Forward work done again in the backward pass. */
   recompute: number;
+  /**
+   * The weight-gradient half of the layers' backward (a zero-bubble W): each matmul's weight
+   * gradient costs its forward, so = the layers' matmul FLOPs (QKV, output projection, MLP or
+   * routed and shared experts, router), T_W in Qi et al. 2024 Table 1 (24sbh² for a GPT layer).
+   * The output layer's weight gradient stays with the input gradients (src/lower/pipeline.ts).
+   */
+  weightGrad: number;
 }
 
 /**
@@ -155,14 +162,16 @@ export function trainMicrobatchFlops(plan: TrainPlan, stage: Stage): MicrobatchF
   // One layerFlops per run of alike layers: the attention core and the counted total from it.
   let core = 0;
   let layers = 0;
+  let weightGrad = 0;
   for (const r of stageRuns(plan, stage)) {
     const x = layerFlops(plan, dims, r.f);
     core += r.n * x.attention;
     layers += r.n * countedFlops(plan, x);
+    weightGrad += r.n * (x.qkv + x.outProj + x.mlpUp + x.mlpDown + x.shared + x.router);
   }
   const forward = layers + 2 * outputMatmulParams(plan, stage) * dims.T;
   const recompute = plan.recompute === 'full' ? layers : plan.recompute === 'selective' ? core : 0;
-  return { forward, backward: 2 * forward, recompute };
+  return { forward, backward: 2 * forward, recompute, weightGrad };
 }
 
 /**

@@ -454,6 +454,26 @@ function segments(steps: Step[], tracked: Set<string>, rates: Rates, label: stri
 }
 
 /**
+ * Whether a block both releases activations it did not allocate and allocates others (a
+ * zero-bubble I: each layer frees its activations and keeps what W needs): as one instruction
+ * it would count every layer's new allocation before any release, so it runs layer by layer.
+ */
+function swaps(segs: Segment[]): boolean {
+  const allocated = new Set<string>();
+  let allocates = false;
+  let frees = false;
+  for (const g of segs) {
+    if (g.k !== 'compute') continue;
+    for (const a of g.alloc) {
+      allocated.add(a);
+      allocates = true;
+    }
+    if (g.free.some((f) => !allocated.has(f))) frees = true;
+  }
+  return allocates && frees;
+}
+
+/**
  * A rank's program as steps, and `emit`, which appends one step's instructions to a list:
  * the simulation expands each step when it reaches it, so that the instructions die young
  * (a whole program's instructions, made up front, kept the garbage collector busy).
@@ -695,7 +715,8 @@ function expand(
         if (!segs) blockSegments.set(s.block, (segs = segments(steps, tracked, rates, s.block)));
         const [a, b] = s.layers;
         let soloOnly = blockSolo.get(s.block);
-        if (soloOnly === undefined) blockSolo.set(s.block, (soloOnly = segs.every((g) => g.k === 'compute' || soloFor(g.step))));
+        if (soloOnly === undefined)
+          blockSolo.set(s.block, (soloOnly = segs.every((g) => g.k === 'compute' || soloFor(g.step)) && !swaps(segs)));
         if (soloOnly) {
           out.push(wholeBlockOf(segs, a, b, s.reverse ?? false, s.microbatch, s.block));
           break;

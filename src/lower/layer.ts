@@ -21,6 +21,7 @@ import { layerStepBytes } from '../cost/serve.js';
 import { bytesPerElement } from '../facts/dtypes.js';
 import type { Axis, Pass, Step } from '../graph/types.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
+import { splitsBackward } from '../memory/activations.js';
 import { layerParams } from '../memory/params.js';
 import { describeLayer, gatedMlp, layerRuns, sameLayer, shardLayer, type LayerSpec, type MoeMlp } from '../model.js';
 
@@ -331,8 +332,64 @@ export function trainBlocks(plan: TrainPlan): Record<string, Step[]> {
     const steps = trainLayerBlocks(plan, b.layer);
     out[blockName('forward', b.suffix)] = steps.forward;
     out[blockName('backward', b.suffix)] = steps.backward;
+    if (splitsBackward(plan)) {
+      const split = splitBackward(steps.backward, 'act.{l}.mb{m}', WGRAD);
+      out[blockName('backward-input', b.suffix)] = split.input;
+      out[blockName('backward-weight', b.suffix)] = split.weight;
+    }
   }
   return out;
+}
+
+/** What a deferred weight-gradient pass keeps of a layer between its I and its W (memory/activations.ts `weightGradActivationBytes`). */
+export const WGRAD = 'wgrad.{l}.mb{m}';
+
+/** Compute kinds whose backward is an input gradient and a weight gradient, each as costly as the forward matmul. */
+const MATMULS: ReadonlySet<string> = new Set(['qkv', 'out-proj', 'mlp-up', 'mlp-down', 'router', 'expert-up', 'expert-down']);
+
+/**
+ * A layer's backward split for zero-bubble schedules (Qi et al. 2024): I, the input gradients
+ * (each matmul's half that computes its input's gradient, the attention core, norms and
+ * activations, the collectives), and W, the weight gradients (each matmul's other half:
+ * T_W = the forward's matmul FLOPs, so T_I + T_W = the whole backward, T_B + T_W = 2T_F in the
+ * paper's terms). I releases the layer's activations and keeps `wgrad` (M_W: the linear
+ * layers' inputs and output gradients) for W, which releases it. ZeRO-3's gradient
+ * reduce-scatter goes with W, after the gradients exist.
+ */
+export function splitBackward(backward: readonly Step[], act: string, wgrad: string): { input: Step[]; weight: Step[] } {
+  const input: Step[] = [];
+  const weight: Step[] = [];
+  for (const s of backward) {
+    if (s.op !== 'compute') {
+      if (s.op !== 'block' && s.op !== 'action' && s.op !== 'send' && s.op !== 'recv' && s.tensor.startsWith('grad.layers.'))
+        weight.push(s);
+      else input.push(s);
+      continue;
+    }
+    if (s.pass !== 'backward' || !MATMULS.has(s.kind)) {
+      input.push(s.pass === 'backward' ? { ...s, pass: 'backward-input' } : s);
+      if (s.free?.includes(act)) {
+        // Once the layer's activations are released, what W needs stays (a step of no work that only allocates it).
+        input.push({
+          op: 'compute',
+          kind: s.kind,
+          pass: 'backward-input',
+          reads: s.writes.slice(0, 1),
+          writes: [],
+          flops: 0,
+          alloc: [wgrad],
+        });
+      }
+      continue;
+    }
+    const grads = s.writes.filter((w) => w.startsWith('grad.layers.'));
+    const half = Math.round(s.flops / 2);
+    input.push({ ...s, pass: 'backward-input', writes: s.writes.filter((w) => !grads.includes(w)), flops: s.flops - half });
+    weight.push({ op: 'compute', kind: s.kind, pass: 'backward-weight', reads: [wgrad], writes: grads, flops: half });
+  }
+  const last = weight.findLastIndex((s) => s.op === 'compute');
+  if (last >= 0) weight[last] = { ...(weight[last] as Extract<Step, { op: 'compute' }>), free: [wgrad] };
+  return { input, weight };
 }
 
 function trainLayerBlocks(plan: TrainPlan, layer: LayerSpec): { forward: Step[]; backward: Step[] } {

@@ -6,7 +6,8 @@
  */
 import { bytesPerElement, dtypeBytes, type Dtype } from '../facts/dtypes.js';
 import type { GraphTensor, Shard } from '../graph/types.js';
-import { serveActivations, trainLayerActivationBytes } from '../memory/activations.js';
+import { serveActivations, splitsBackward, trainLayerActivationBytes, weightGradActivationBytes } from '../memory/activations.js';
+import { WGRAD } from './layer.js';
 import { gatedMlp, layerRuns, sameLayer, sameShape, type LayerSpec } from '../model.js';
 import { layerBlocks } from './layer.js';
 import type { CheckedPlan, ServePlan, TrainPlan } from '../plan.js';
@@ -247,6 +248,19 @@ function trainTensors(plan: TrainPlan): GraphTensor[] {
     bytes: trainLayerActivationBytes(plan),
     owners: all,
   });
+  if (splitsBackward(plan)) {
+    // Zero-bubble: what W keeps of a layer between its I and its W (M_W, Qi et al. 2024 Table 1).
+    out.push({
+      name: WGRAD,
+      role: 'activation',
+      scope: 'layer',
+      shape: [b, s, h],
+      dtype: plan.precision,
+      shards: [],
+      bytes: weightGradActivationBytes(plan),
+      owners: all,
+    });
+  }
   const sp = plan.sequenceParallel && t > 1 ? t : 1;
   // First stage, per microbatch in flight: int64 token ids and the embedding dropout mask.
   out.push({
