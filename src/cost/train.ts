@@ -210,7 +210,11 @@ function merge(rows: Traffic[]): Traffic[] {
  * (the last one's output layer) wait less than the slowest one's pace would say, and a
  * zero-bubble table's W actions fill part of it.
  */
-function scheduleBubble(plan: TrainPlan, stages: StageTimes[], T: number): { bubbleSeconds: number; fraction: number } | undefined {
+function scheduleBubble(
+  plan: TrainPlan,
+  stages: readonly StageTimes[],
+  T: number,
+): { bubbleSeconds: number; fraction: number } | undefined {
   const v = plan.schedule === 'interleaved' || plan.schedule === 'table' ? plan.virtual : 1;
   const per = stages.map((st, i) => {
     const f = trainMicrobatchFlops(plan, plan.stages[i]!);
@@ -271,7 +275,8 @@ export function trainCost(plan: TrainPlan, memory: MemoryPlan, rates: Rates, pea
   const comm = m * (T - computeMb) + tail;
   // A schedule too large to compile (PP5005) keeps the closed form: timing millions of actions would make `check` slow.
   const actions = plan.actions ? plan.actions.reduce((n, row) => n + row.length, 0) : 2 * p * v * m;
-  const timed = p > 1 && actions <= LIMITS.graphActions ? scheduleBubble(plan, stages, T) : undefined;
+  // Only a hand-written table is timed action by action; a named schedule keeps Narayanan's closed form (suggest prices thousands of them).
+  const timed = p > 1 && plan.schedule === 'table' && actions <= LIMITS.graphActions ? scheduleBubble(plan, stages, T) : undefined;
   const bubble = timed ? timed.bubbleSeconds : ((p - 1) / v) * T;
   if (timed) base.bubbleFraction = timed.fraction;
   const step = compute + comm + bubble;

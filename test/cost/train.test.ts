@@ -82,22 +82,17 @@ describe('training step time', () => {
     expect(t.stages[0]!.flops).toBe(1_401_421_824);
   });
 
-  it('two stages, gpipe: step = m × the slowest stage’s microbatch + the other stage’s (compute + sends)', () => {
+  it('two stages, gpipe: step = (m + p − 1) × the slowest stage’s microbatch (compute + sends)', () => {
     const plan = trainPlan(toy, { seq: 128, micro: 2, microbatches: 4, pipeline: 2, schedule: 'gpipe' });
     const t = train(plan);
     // Stage 1 (output layer) is slower: 3 × 74,776,576 FLOPs, and sends one input gradient of
     // s·b·h·2 = 32,768 B back to stage 0 per microbatch.
     const send = 32_768 / NVLINK + LATENCY_S.intraNode;
     const T = (3 * 74_776_576) / H100_FLOPS + send;
-    // Stage 0 has no output layer: its microbatch time T0 is shorter.
-    const T0 = t.stages[0]!.microbatchSeconds!;
-    expect(T0).toBeLessThan(T);
     expect(t.slowestStage).toBe(1);
-    // GPipe timed action by action: stage 1 starts after stage 0's first forward and ends its m
-    // microbatches back to back; stage 0's last backward follows: T0 + m · T (≤ the closed form (m + p − 1) · T).
-    expect(t.stepSeconds).toBeCloseTo(4 * T + T0, 15);
-    expect(t.bubbleSeconds).toBeCloseTo(T0, 15);
-    expect(t.bubbleFraction).toBeCloseTo(T0 / (4 * T + T0), 12);
+    expect(t.stepSeconds).toBeCloseTo((4 + 2 - 1) * T, 15);
+    expect(t.bubbleSeconds).toBeCloseTo(T, 15);
+    expect(t.bubbleFraction).toBe(1 / 5);
     expect(t.commSeconds).toBeCloseTo(4 * send, 15);
     expect(t.stages[1]!.traffic).toEqual([
       { group: 'pipeline', link: 'nvlink', bytes: 4 * 32_768, ops: 4, seconds: expect.closeTo(4 * send, 15) },
@@ -125,13 +120,9 @@ describe('bubble fraction (Narayanan et al. 2021, §2.2)', () => {
       stageLayers: [1, 1],
     });
     const t = train(plan);
-    // Timed action by action; the last stage's output layer makes the stages unequal, so the
-    // others wait a little less than the closed form's 1/17 and (p − 1)/v · T.
-    expect(t.bubbleFraction).toBeLessThanOrEqual(1 / 17);
-    expect(t.bubbleFraction).toBeGreaterThan(0.98 / 17);
+    expect(t.bubbleFraction).toBe(1 / 17);
     const T = t.stages[t.slowestStage!]!.microbatchSeconds!;
-    expect(t.bubbleSeconds!).toBeLessThanOrEqual(T / 2 + 1e-15);
-    expect(t.bubbleSeconds!).toBeGreaterThan(0.98 * (T / 2));
+    expect(t.bubbleSeconds).toBeCloseTo(T / 2, 15);
   });
 });
 

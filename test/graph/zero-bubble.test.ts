@@ -38,7 +38,22 @@ const zb = () =>
       .map((r) => `"${r}"`)
       .join(', ')}]`,
   );
-const f1b = () => compileBody(`${BASE}  schedule = 1f1b`);
+/** The same 1F1B order as a table (B whole), so that both are timed action by action. */
+function oneF1B(p: number, m: number): string[] {
+  return zbH1(p, m).map((row) =>
+    row
+      .split(' ')
+      .filter((a) => !a.includes('W'))
+      .map((a) => a.replace('I', 'B'))
+      .join(' '),
+  );
+}
+const f1b = () =>
+  compileBody(
+    `${BASE}  actions = [${oneF1B(4, 8)
+      .map((r) => `"${r}"`)
+      .join(', ')}]`,
+  );
 
 function flopsOf(steps: readonly Step[], pass: string): number {
   return steps.reduce((n, s) => n + (s.op === 'compute' && s.pass === pass ? s.flops : 0), 0);
