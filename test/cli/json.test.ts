@@ -131,6 +131,8 @@ describe('json', () => {
       'prefillTokens',
       'prefillChunks',
       'prefillSeconds',
+      'prefillStepTokens',
+      'prefillStepSeconds',
       'decodeBatch',
       'averageContext',
       'decodeBound',
