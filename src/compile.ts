@@ -11,6 +11,7 @@ import type { Graph } from './graph/types.js';
 import { lower } from './lower/index.js';
 import { deadlockDiagnostic } from './schedules/deadlock.js';
 import { hardwareOf, planCost, ratesOf } from './cost/index.js';
+import { LATENCY_S } from './cost/constants.js';
 import type { MemoryPlan } from './memory/types.js';
 import { LIMITS } from './facts/limits.js';
 import { groupDigits } from './format.js';
@@ -25,12 +26,19 @@ export interface Compiled {
 
 /**
  * The simulation's timeline uses the cost model's effective rates (one source of
- * truth for peaks and efficiency); an unknown rate (a custom GPU without figures)
+ * truth for peaks, efficiency and latency); an unknown rate (a custom GPU without figures)
  * falls back to 1 TFLOP/s and 1 GB/s so that the simulation still orders events.
  */
 export function ratesFor(plan: CheckedPlan): Rates {
   const r = ratesOf(hardwareOf(plan));
-  return { flops: r.flops ?? 1e12, intraNode: r.link ?? 1e9, interNode: r.network ?? 1e9 };
+  return {
+    flops: r.flops ?? 1e12,
+    memory: r.memory ?? 1e9,
+    intraNode: r.link ?? 1e9,
+    interNode: r.network ?? 1e9,
+    intraNodeLatency: LATENCY_S.intraNode,
+    interNodeLatency: LATENCY_S.network,
+  };
 }
 
 /**

@@ -140,7 +140,7 @@ function gpuFitDiagnostics(plan: CheckedPlan, memory: MemoryPlan): FitResult {
   }
   const largest = CATEGORIES.reduce((a, c) => (worst.breakdown[c] > worst.breakdown[a] ? c : a), CATEGORIES[0]);
   const worstText = `${label} needs ${formatBytes(worst.totalBytes)}, but ${formatBytes(worst.usableBytes)} of ${plan.cluster.gpu.id}'s ${formatBytes(worst.capacityBytes)} is usable (largest part: ${largest} ${formatBytes(worst.breakdown[largest])})`;
-  const fixes = suggestFixes(plan);
+  const fixes = suggestFixes(plan, worst);
   const help =
     fixes.length > 0
       ? `these fit: ${fixes.slice(0, 3).join('; or ')}`
@@ -205,8 +205,11 @@ function remesh(plan: CheckedPlan, mesh: Mesh): CheckedPlan {
   return base;
 }
 
-function suggestFixes(plan: CheckedPlan): string[] {
+function suggestFixes(plan: CheckedPlan, worst: DeviceMemory): string[] {
   const fixes: string[] = [];
+  // Serving: when the prefill's activations are a large part, a smaller prefill chunk first (no model or cache change).
+  const chunk = plan.mode === 'serve' && worst.breakdown.activations >= worst.breakdown.kvCache / 4 ? prefillChunk(plan) : undefined;
+  if (chunk) fixes.push(chunk);
   for (const [text, variant] of variants(plan)) {
     if (stagesFit(variant)) fixes.push(text);
     if (fixes.length >= 3) return fixes;
@@ -214,6 +217,22 @@ function suggestFixes(plan: CheckedPlan): string[] {
   const batch = plan.mode === 'train' && plan.schedule === 'table' ? undefined : largestFittingBatch(plan);
   if (batch) fixes.push(batch);
   return fixes;
+}
+
+/**
+ * Serving: the largest prefill chunk (max_prefill_tokens, a power of two below the plan's and at
+ * least max_batch, as vLLM's max_num_batched_tokens must be) with which the plan fits: the
+ * prefill's activations scale with the tokens of one step (vLLM's chunked prefill).
+ */
+function prefillChunk(plan: CheckedPlan): string | undefined {
+  if (plan.mode !== 'serve') return undefined;
+  const { maxPrefillTokens, maxBatch } = plan.batch;
+  for (let n = 2 ** Math.floor(Math.log2(maxPrefillTokens - 1 || 1)); n >= Math.max(1, maxBatch); n /= 2) {
+    if (n >= maxPrefillTokens) continue;
+    if (stagesFit({ ...plan, batch: { ...plan.batch, maxPrefillTokens: n } }))
+      return `max_prefill_tokens = ${n} (prefill in chunks of ${n} tokens, as vLLM's chunked prefill does)`;
+  }
+  return undefined;
 }
 
 /** Serving: the largest max_batch that fits; training: the largest micro that fits and divides. */

@@ -34,8 +34,31 @@ export function checkServeBatch(ctx: PlanContext): ServeBatch | undefined {
     seq,
     maxWaitMs: b.valueOrDefault<number>('max_wait'),
     queue: b.valueOrDefault<number>('queue'),
-    maxPrefillTokens: b.value<number>('max_prefill_tokens') ?? seq,
+    maxPrefillTokens: b.value<number>('max_prefill_tokens') ?? defaultPrefillTokens(ctx, maxBatch, seq),
   };
+}
+
+const GiB = 2 ** 30;
+
+/**
+ * The default prefill budget per step (max_prefill_tokens), as vLLM's OpenAI-compatible server
+ * chooses max_num_batched_tokens with chunked prefill on (its default for generative models):
+ * vllm-project/vllm vllm/engine/arg_utils.py @99d7eb5d, EngineArgs.get_batch_defaults and
+ * _set_default_max_num_seqs_and_batched_tokens_args: 8192 on GPUs of at least 70 GiB that are
+ * not A100s (H100, H200, MI300X: "use larger default values"), else 2048 (the A100 is left
+ * out: larger budgets lowered its throughput, vLLM PR #17885); then at most max_num_seqs ×
+ * max_model_len (max_batch × seq), and at least max_batch (vLLM requires
+ * max_num_batched_tokens ≥ max_num_seqs). engine = webgpu prefills each prompt whole: seq.
+ */
+export function defaultPrefillTokens(ctx: PlanContext, maxBatch: number, seq: number): number {
+  if (ctx.fields.valueOrDefault<string>('engine') === 'webgpu') return seq;
+  return vllmPrefillTokens(ctx.cluster.gpu, maxBatch, seq);
+}
+
+/** vLLM's default max_num_batched_tokens on `gpu` (see defaultPrefillTokens). */
+export function vllmPrefillTokens(gpu: { id: string; name: string; memoryBytes: number }, maxBatch: number, seq: number): number {
+  const large = gpu.memoryBytes >= 70 * GiB && !/a100/i.test(`${gpu.id} ${gpu.name}`);
+  return Math.max(maxBatch, Math.min(maxBatch * seq, large ? 8192 : 2048));
 }
 
 export interface TrainBatchFacts {

@@ -228,7 +228,7 @@ export const SUGGEST: CommandSpec = {
   details:
     'Enumerates tensor, pipeline and data degrees that use every GPU, and for training the\n' +
     'schedule (GPipe, 1F1B, interleaved), micro batch, ZeRO stage, recompute and sequence\n' +
-    'parallelism, or for serving max_batch (powers of 2 up to 1024). Each candidate goes\n' +
+    'parallelism, or for serving max_batch (powers of 2 up to 1024) and the prefill chunk (max_prefill_tokens: the default, 2048 or 16384). Each candidate goes\n' +
     'through the checker and the memory model; those that fit are ranked by the cost model:\n' +
     'training by estimated step time, serving by decode tokens/s among plans whose time per\n' +
     'output token is within --max-latency. Exit 1 when nothing fits (with the closest plan).',

@@ -184,6 +184,13 @@ export interface MicrobatchFlops {
   fp8: number;
   /** Of backward + recompute, the fp8 GEMMs' FLOPs. */
   fp8Backward: number;
+  /**
+   * The weight-gradient half of the layers' backward (a zero-bubble W): each matmul's weight
+   * gradient costs its forward, so = the layers' matmul FLOPs (QKV, output projection, MLP or
+   * routed and shared experts, router), T_W in Qi et al. 2024 Table 1 (24sbh² for a GPT layer).
+   * The output layer's weight gradient stays with the input gradients (src/lower/pipeline.ts).
+   */
+  weightGrad: number;
 }
 
 /**
@@ -206,6 +213,7 @@ export function trainMicrobatchFlops(plan: TrainPlan, stage: Stage): MicrobatchF
   let linears = 0;
   let opSac = 0;
   let lora = 0;
+  let weightGrad = 0;
   for (const r of stageRuns(plan, stage)) {
     const x = layerFlops(plan, dims, r.f);
     core += r.n * x.attention;
@@ -213,6 +221,7 @@ export function trainMicrobatchFlops(plan: TrainPlan, stage: Stage): MicrobatchF
     linears += r.n * (x.qkv + x.outProj + x.mlpUp + x.mlpDown + x.shared);
     if (plan.recompute === 'selective_op') opSac += r.n * dims.T * selectiveOpRecomputeFlopsPerToken(plan, r.f);
     lora += r.n * (x.lora.qkv + x.lora.outProj + x.lora.mlpUp + x.lora.mlpDown);
+    weightGrad += r.n * (x.qkv + x.outProj + x.mlpUp + x.mlpDown + x.shared + x.router);
   }
   const forward = layers + 2 * outputMatmulParams(plan, stage) * dims.T;
   // full with method = block recomputes recompute_layers of each chunk's layers; uniform recomputes all.
@@ -229,7 +238,8 @@ export function trainMicrobatchFlops(plan: TrainPlan, stage: Stage): MicrobatchF
   // With LoRA the frozen base has no weight gradient: its linears' backward is dgrad only.
   const fp8 = plan.fp8 === undefined || plan.fp8 === 'none' ? 0 : linears;
   const fp8Backward = (plan.adapter ? 1 : 2) * fp8 + (plan.recompute === 'full' ? fp8 * fullShare : 0);
-  return { forward, backward, recompute, fp8: fp8 + fp8Backward, fp8Backward };
+  // A zero-bubble W: the layers' weight gradients (with LoRA, the adapters' only: the frozen base has none).
+  return { forward, backward, recompute, fp8: fp8 + fp8Backward, fp8Backward, weightGrad: plan.adapter ? lora : weightGrad };
 }
 
 /**

@@ -33,6 +33,9 @@ import {
 } from './comm.js';
 import { contextTraffic } from './context.js';
 import { modelFlopsPerStep, trainMicrobatchFlops } from './flops.js';
+import { simulateTable } from '../schedules/bubble.js';
+import { scheduleFor } from '../schedules/index.js';
+import { LIMITS } from '../facts/limits.js';
 import { exposed, max, over, scale, sum, type Rates, type Time } from './rates.js';
 import type { Traffic, TrainCost, TrainStageCost } from './types.js';
 
@@ -287,6 +290,43 @@ function chunkSeconds(plan: TrainPlan, stages: StageTimes[], v: number, T: numbe
 }
 
 /**
+ * The pipelined part of a step, timed action by action on the plan's schedule table
+ * (schedules/bubble.ts `simulateTable`; the named schedules' generated tables, or the plan's
+ * own): each rank's actions take its stage's times, one microbatch's compute split by FLOPs
+ * and its communication half and half: F = compute · forward / total + comm / 2, B = T_mb − F,
+ * a zero-bubble W = compute · weightGrad / total (T_W: the matmuls' weight gradients, no
+ * communication; Qi et al. 2024 Table 1) and I = B − W; each chunk of an
+ * interleaved or virtual table 1/v of them. The bubble is the makespan less the slowest stage's
+ * busy time m · T_mb: with equal stages it is the closed form's (p − 1)/v · T_mb; unequal stages
+ * (the last one's output layer) wait less than the slowest one's pace would say, and a
+ * zero-bubble table's W actions fill part of it.
+ */
+function scheduleBubble(
+  plan: TrainPlan,
+  stages: readonly StageTimes[],
+  T: number,
+): { bubbleSeconds: number; fraction: number } | undefined {
+  const v = plan.schedule === 'interleaved' || plan.schedule === 'table' ? plan.virtual : 1;
+  const per = stages.map((st, i) => {
+    const f = trainMicrobatchFlops(plan, plan.stages[i]!);
+    const total = f.forward + f.backward + f.recompute;
+    const Tr = st.microbatch ?? 0;
+    const compute = st.computeMb ?? 0;
+    // Compute by FLOPs; the microbatch's communication half with F, half with B (sends go both ways); W has none.
+    const F = total > 0 ? (compute * f.forward) / total + (Tr - compute) / 2 : 0;
+    const W = total > 0 ? (compute * f.weightGrad) / total : 0;
+    return { F: F / v, B: (Tr - F) / v, W: W / v, I: (Tr - F - W) / v };
+  });
+  const timing = simulateTable(scheduleFor(plan), {
+    durations: (a, rank) => per[rank]![a.kind],
+    stages: plan.mesh.pipeline * v,
+  });
+  if (!timing.ok) return undefined;
+  const bubble = Math.max(0, timing.makespan - plan.microbatches * T);
+  return { bubbleSeconds: bubble, fraction: timing.makespan > 0 ? bubble / timing.makespan : 0 };
+}
+
+/**
  * The training estimate:
  *   T = max over stages of T_mb (the slowest stage s*), m microbatches, v chunks
  *   compute = m · compute_mb(s*)
@@ -324,7 +364,13 @@ export function trainCost(plan: TrainPlan, memory: MemoryPlan, rates: Rates, pea
   const computeMb = slowest.computeMb!;
   const compute = m * computeMb;
   const comm = m * (T - computeMb) + tail;
-  const bubble = (p - 1) * chunkSeconds(plan, stages, v, T);
+  // A schedule too large to compile (PP5005) keeps the closed form: timing millions of actions would make `check` slow.
+  const actions = plan.actions ? plan.actions.reduce((n, row) => n + row.length, 0) : 2 * p * v * m;
+  // Only a hand-written table is timed action by action; a named schedule keeps Narayanan's closed form (suggest prices
+  // thousands of them), each bubble slot at the slowest virtual stage's pace (chunkSeconds: a layout's biggest chunk).
+  const timed = p > 1 && plan.schedule === 'table' && actions <= LIMITS.graphActions ? scheduleBubble(plan, stages, T) : undefined;
+  const bubble = timed ? timed.bubbleSeconds : (p - 1) * chunkSeconds(plan, stages, v, T);
+  if (timed) base.bubbleFraction = timed.fraction;
   const step = compute + comm + bubble;
   const gpus = deviceCount(plan.mesh);
   return {

@@ -119,6 +119,10 @@ export interface ServeCost {
   prefillChunks: number;
   /** Time to first token for one prompt of prefillTokens, on an idle replica. */
   prefillSeconds: number | null;
+  /** Tokens of one prefill step: max_prefill_tokens (the graph's prefill phase). */
+  prefillStepTokens: number;
+  /** One prefill step of prefillStepTokens tokens through every stage (what the simulation's prefill phase takes). */
+  prefillStepSeconds: number | null;
   /** max_batch. */
   decodeBatch: number;
   /** Context of an average decoding sequence, tokens: seq × AVERAGE_CONTEXT_FRACTION. */

@@ -924,7 +924,9 @@ export const KEY_TABLE = {
     },
     max_prefill_tokens: {
       type: int(1, MAX_TOKENS),
-      default: { rule: 'seq' },
+      default: {
+        rule: "vLLM's default max_num_batched_tokens (OpenAI server, chunked prefill; vllm/engine/arg_utils.py get_batch_defaults): 8192 on GPUs of at least 70 GiB other than A100s, else 2048; at most max_batch × seq, at least max_batch; engine = webgpu: seq",
+      },
       modes: ['serve'],
       doc: 'Most prompt tokens prefilled in one step (chunked prefill budget).',
       example: '4096',

@@ -8,7 +8,10 @@
  *
  * The simulation also gives each rank's timeline (for the Gantt chart) and memory
  * timeline: the static bytes of the memory plan plus the activations the steps
- * allocate and free. Times use a simple rate model (FLOP/s and link bandwidth).
+ * allocate and free. Times are the cost model's (src/cost, docs/cost.md), step by step: a
+ * compute step takes max(flops / FLOP/s, bytes read / memory bandwidth) (a roofline, as
+ * `stagePass` in src/cost/serve.ts times a stage), a collective or send its bytes on the wire
+ * / link bandwidth + the link's latency α (`transferSeconds` in src/cost/rates.ts).
  *
  * By default one pipeline column is simulated (tensor rank 0 of replica 0, every
  * stage): the other tensor ranks and replicas run the very same program templates,
@@ -23,9 +26,19 @@ import { EXPERT_AXES, isCollective, type Collective, type Graph, type GraphDevic
 export interface Rates {
   /** Sustained FLOP/s of one device. */
   flops: number;
+  /** Sustained bytes/s of one device's memory (a step's `bytes`). */
+  memory: number;
   /** Bytes/s between devices of one node, and across nodes. */
   intraNode: number;
   interNode: number;
+  /** Fixed seconds per collective or send (α), within a node and across nodes. */
+  intraNodeLatency: number;
+  interNodeLatency: number;
+}
+
+/** A compute step's time: the slower of its arithmetic and its memory traffic. */
+export function computeSeconds(s: { flops: number; bytes?: number }, rates: Rates): number {
+  return Math.max(s.flops / rates.flops, (s.bytes ?? 0) / rates.memory);
 }
 
 export interface SimEvent {
@@ -96,7 +109,14 @@ interface RankState {
   trace: RankTrace;
 }
 
-const defaultRates: Rates = { flops: 400e12, intraNode: 300e9, interNode: 40e9 };
+const defaultRates: Rates = {
+  flops: 400e12,
+  memory: Infinity,
+  intraNode: 300e9,
+  interNode: 40e9,
+  intraNodeLatency: 0,
+  interNodeLatency: 0,
+};
 
 export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: number[]; phases?: string[] } = {}): SimResult {
   const rates = { ...defaultRates, ...opts.rates };
@@ -421,7 +441,7 @@ function segments(steps: Step[], tracked: Set<string>, rates: Rates, label: stri
       for (const w of s.writes) if (tracked.has(w)) cur.writes.push(w);
       cur.alloc.push(...(s.alloc ?? []));
       cur.free.push(...(s.free ?? []));
-      cur.dur += s.flops / rates.flops;
+      cur.dur += computeSeconds(s, rates);
       if (s.free && s.free.length > 0) cur = undefined;
     } else if (isCollective(s)) {
       out.push({ k: 'coll', step: s });
@@ -431,6 +451,26 @@ function segments(steps: Step[], tracked: Set<string>, rates: Rates, label: stri
     }
   }
   return out;
+}
+
+/**
+ * Whether a block both releases activations it did not allocate and allocates others (a
+ * zero-bubble I: each layer frees its activations and keeps what W needs): as one instruction
+ * it would count every layer's new allocation before any release, so it runs layer by layer.
+ */
+function swaps(segs: Segment[]): boolean {
+  const allocated = new Set<string>();
+  let allocates = false;
+  let frees = false;
+  for (const g of segs) {
+    if (g.k !== 'compute') continue;
+    for (const a of g.alloc) {
+      allocated.add(a);
+      allocates = true;
+    }
+    if (g.free.some((f) => !allocated.has(f))) frees = true;
+  }
+  return allocates && frees;
 }
 
 /**
@@ -451,7 +491,11 @@ function expand(
   const program = graph.programs[dev.program];
   if (!program) throw new Error(`device ${dev.rank} has no program '${dev.program}'`);
   let out: Instr[] = [];
-  const bw = (ranks: number[]) => (new Set(ranks.map((r) => byRank.get(r)!.node)).size > 1 ? rates.interNode : rates.intraNode);
+  const crosses = (ranks: number[]) => new Set(ranks.map((r) => byRank.get(r)!.node)).size > 1;
+  const bw = (ranks: number[]) => (crosses(ranks) ? rates.interNode : rates.intraNode);
+  /** α–β: bytes on the wire / bandwidth + the link's latency (a group of one sends nothing). */
+  const wire = (ranks: number[], bytes: number) =>
+    ranks.length < 2 ? 0 : bytes / bw(ranks) + (crosses(ranks) ? rates.interNodeLatency : rates.intraNodeLatency);
   const blockSegments = new Map<string, Segment[]>();
   const subst = (name: string, l: number | undefined, m: number | undefined) => {
     if (!name.includes('{')) return name;
@@ -473,7 +517,7 @@ function expand(
       group: `${s.axis}:${idx ?? dev.rank}`,
       members,
       sig: () => `${s.op} ${sub(s.tensor, l, m)} (${s.axis})`,
-      dur: (s.bytes * factor) / bw(members),
+      dur: wire(members, s.bytes * factor),
       solo,
     });
   };
@@ -482,7 +526,7 @@ function expand(
   const bases = new Map<string, string>();
   /** Per block: whether none of its collectives waits for another simulated rank. */
   const blockSolo = new Map<string, boolean>();
-  /** Bandwidth to each pipeline peer. */
+  /** Latency to each pipeline peer. */
   const peerBw = new Map<number, number>();
   const computeSegments = new Map<
     readonly string[],
@@ -528,7 +572,7 @@ function expand(
     const idx = dev.groups[st.axis];
     const members = idx === undefined ? [dev.rank] : graph.groups[st.axis]![idx]!;
     const n = members.length;
-    return (st.bytes * (st.op === 'all-reduce' ? (2 * (n - 1)) / n : (n - 1) / n)) / bw(members);
+    return wire(members, st.bytes * (st.op === 'all-reduce' ? (2 * (n - 1)) / n : (n - 1) / n));
   };
   /**
    * A block instance over a layer range as one instruction, when none of its collectives
@@ -647,9 +691,16 @@ function expand(
         const tag = s.microbatch === undefined ? s.tensor : `${s.tensor}@${s.microbatch}`;
         if (s.op === 'send') {
           let rate = peerBw.get(peer);
-          if (rate === undefined) peerBw.set(peer, (rate = bw([dev.rank, peer])));
+          if (rate === undefined) peerBw.set(peer, (rate = wire([dev.rank, peer], 0)));
           if (simulated.has(peer))
-            out.push({ k: 'send', to: peer, tag, key: `${dev.rank}>${peer}:${tag}`, bytes: s.bytes, dur: s.bytes / rate });
+            out.push({
+              k: 'send',
+              to: peer,
+              tag,
+              key: `${dev.rank}>${peer}:${tag}`,
+              bytes: s.bytes,
+              dur: s.bytes / bw([dev.rank, peer]) + rate,
+            });
         } else if (simulated.has(peer)) {
           let base = bases.get(s.tensor);
           if (base === undefined) bases.set(s.tensor, (base = baseName(s.tensor)));
@@ -664,7 +715,8 @@ function expand(
         if (!segs) blockSegments.set(s.block, (segs = segments(steps, tracked, rates, s.block)));
         const [a, b] = s.layers;
         let soloOnly = blockSolo.get(s.block);
-        if (soloOnly === undefined) blockSolo.set(s.block, (soloOnly = segs.every((g) => g.k === 'compute' || soloFor(g.step))));
+        if (soloOnly === undefined)
+          blockSolo.set(s.block, (soloOnly = segs.every((g) => g.k === 'compute' || soloFor(g.step)) && !swaps(segs)));
         if (soloOnly) {
           out.push(wholeBlockOf(segs, a, b, s.reverse ?? false, s.microbatch, s.block));
           break;

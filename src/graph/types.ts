@@ -169,6 +169,12 @@ export type Step =
       writes: string[];
       /** Multiply-adds × 2 on this device, symbolic dimensions at their maxima. */
       flops: number;
+      /**
+       * Serving: bytes this step reads from device memory on this device (its weights; in decode
+       * also the KV cache at the average context), the roofline's memory term: the simulation
+       * takes max(flops / FLOP/s, bytes / memory bandwidth) (src/cost/serve.ts `layerStepBytes`).
+       */
+      bytes?: number;
       /** Activation tensors this step allocates and frees (the simulation's memory timeline). */
       alloc?: string[];
       free?: string[];

@@ -860,6 +860,8 @@ function checkStep(c: Checker, v: unknown, p: string, model: ModelFacts, blocks:
         if (typeof w !== 'string' || !w.endsWith('.weight')) c.fail(`${p}.reads[1]`, w, "must name the norm's gain (a .weight)");
       }
       c.num(own(s, 'flops'), `${p}.flops`);
+      // The bytes it reads (the simulation's memory term), when the lowering gives them.
+      if (own(s, 'bytes') !== undefined) c.num(own(s, 'bytes'), `${p}.bytes`);
       return;
     }
     case 'block': {

@@ -8,6 +8,7 @@ import { bytesPerElement } from '../facts/dtypes.js';
 import { GRAPH_FORMAT, GRAPH_VERSION, type Graph, type Program, type Step } from '../graph/types.js';
 import { matmulBackward } from '../cost/flops.js';
 import { countParams } from '../memory/params.js';
+import { outputWeightBytes } from '../memory/weights.js';
 import { webgpuLayout } from '../memory/webgpu.js';
 import type { MemoryPlan } from '../memory/types.js';
 import type { CheckedPlan, ServePlan, TrainPlan } from '../plan.js';
@@ -108,9 +109,10 @@ function compute(
   reads: string[],
   writes: string[],
   flops: number,
-  extra: { alloc?: string[]; free?: string[] } = {},
+  extra: { alloc?: string[]; free?: string[]; bytes?: number } = {},
 ): Step {
-  return { op: 'compute', kind, pass, reads, writes, flops: Math.round(flops), ...extra };
+  const { bytes, ...rest } = extra;
+  return { op: 'compute', kind, pass, reads, writes, flops: Math.round(flops), ...rest, ...(bytes ? { bytes: Math.round(bytes) } : {}) };
 }
 
 function lowerTrain(plan: TrainPlan, stages: Graph['mesh']['stages']): Lowered {
@@ -212,7 +214,8 @@ function lowerServe(plan: ServePlan): Lowered {
             ['x', plan.model.tiedEmbeddings && p === 1 ? 'embedding.weight' : 'output.weight'],
             ['logits'],
             2 * rows * h * vRows,
-            { alloc: ['logits'] },
+            // The output layer's weights are read whole each step (the cost model's outputWeightBytes).
+            { alloc: ['logits'], bytes: outputWeightBytes(plan, stage) },
           ),
         );
         if (t > 1) steps.push({ op: 'all-gather', axis: 'tensor', tensor: 'logits', bytes: rows * plan.derived.vocabPadded * 4 });

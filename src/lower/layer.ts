@@ -17,10 +17,13 @@
  */
 import { contextAttentionBytes } from '../cost/context.js';
 import { decodeDims, layerFlops, matmulBackward, prefillDims, routedPerToken, trainDims, type Dims } from '../cost/flops.js';
+import { AVERAGE_CONTEXT_FRACTION } from '../cost/constants.js';
+import { layerStepBytes } from '../cost/serve.js';
 import { bytesPerElement } from '../facts/dtypes.js';
 import type { Axis, Pass, Step } from '../graph/types.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { layerAdapterParams } from '../memory/adapter.js';
+import { splitsBackward } from '../memory/activations.js';
 import { layerParams } from '../memory/params.js';
 import { rankLayerBytes } from '../memory/weights.js';
 import { describeLayer, gatedMlp, layerRuns, sameLayer, shardLayer, type LayerSpec, type MoeMlp } from '../model.js';
@@ -33,9 +36,11 @@ function compute(
   reads: string[],
   writes: string[],
   flops: number,
-  extra: { alloc?: string[]; free?: string[] } = {},
+  extra: { alloc?: string[]; free?: string[]; bytes?: number } = {},
 ): Step {
-  return { op: 'compute', kind, pass, reads, writes, flops: Math.round(flops), ...extra };
+  const { bytes, ...rest } = extra;
+  // Serving steps carry the bytes they read (the roofline's memory term); a step that reads none leaves it out.
+  return { op: 'compute', kind, pass, reads, writes, flops: Math.round(flops), ...rest, ...(bytes ? { bytes: Math.round(bytes) } : {}) };
 }
 
 /** One distinct layer structure of the model and the suffix of its blocks' names ('' for the model's default layer). */
@@ -126,6 +131,8 @@ export function layerOpFlops(plan: CheckedPlan, layer: LayerSpec, dims: Dims): L
   };
 }
 
+type LayerStepBytes = ReturnType<typeof layerStepBytes>;
+
 interface Opts {
   sp: boolean;
   /** Bytes per activation element. */
@@ -133,6 +140,8 @@ interface Opts {
   kv?: 'write' | 'read';
   alloc?: string[];
   free?: string[];
+  /** Serving: the bytes each step reads from memory (src/cost/serve.ts `layerStepBytes`). */
+  bytes?: LayerStepBytes;
 }
 
 /** The weights the QKV step reads: q, k, v (each with its bias, where the model has them) for grouped-query attention; MLA's down and up projections. */
@@ -161,7 +170,8 @@ function forwardSteps(plan: CheckedPlan, layer: LayerSpec, dims: Dims, pass: Pas
     compute('norm', pass, ['hidden', ...norm('attn_norm')], ['x'], f.norm / (opts.sp ? t : 1), opts.alloc ? { alloc: opts.alloc } : {}),
   );
   if (opts.sp) collective('all-gather', 'x');
-  steps.push(compute('qkv', pass, ['x', ...qkvWeights(plan, layer)], ['q', 'k', 'v'], f.qkv));
+  const rb = opts.bytes;
+  steps.push(compute('qkv', pass, ['x', ...qkvWeights(plan, layer)], ['q', 'k', 'v'], f.qkv, { bytes: rb?.qkv }));
   if (plan.model.qkNorm && layer.attention.kind === 'gqa') {
     // Qwen3: each head of q and k RMS-normed over head_dim before RoPE (4 FLOPs per element).
     const a = shardLayer(layer, t).attention as typeof layer.attention;
@@ -176,9 +186,9 @@ function forwardSteps(plan: CheckedPlan, layer: LayerSpec, dims: Dims, pass: Pas
   const attnWrites = opts.kv ? ['attn', 'kv.{l}'] : ['attn'];
   const cp = contextSteps(plan, layer);
   steps.push(...cp.before);
-  steps.push(compute('attention', pass, attnReads, attnWrites, f.attention));
+  steps.push(compute('attention', pass, attnReads, attnWrites, f.attention, { bytes: rb?.attention }));
   steps.push(...cp.after);
-  steps.push(compute('out-proj', pass, ['attn', ...linear('attn.o', plan.model.bias)], ['y'], f.outProj));
+  steps.push(compute('out-proj', pass, ['attn', ...linear('attn.o', plan.model.bias)], ['y'], f.outProj, { bytes: rb?.outProj }));
   collective(opts.sp ? 'reduce-scatter' : 'all-reduce', 'y');
   // Gemma-2/3 (four norms per layer): each sublayer's summed output is normed in place before the residual add.
   const postNorm = (plan.model.normsPerLayer ?? 2) === 4;
@@ -195,9 +205,9 @@ function forwardSteps(plan: CheckedPlan, layer: LayerSpec, dims: Dims, pass: Pas
   const gated = gatedMlp(layer.mlp.activation);
   const bias = plan.model.bias;
   const up = gated ? [...linear('mlp.gate', bias), ...linear('mlp.up', bias)] : linear('mlp.up', bias);
-  steps.push(compute('mlp-up', pass, ['x', ...up], gated ? ['gate', 'up'] : ['up'], f.mlpUp));
+  steps.push(compute('mlp-up', pass, ['x', ...up], gated ? ['gate', 'up'] : ['up'], f.mlpUp, { bytes: rb?.mlpUp }));
   steps.push(compute('mlp-act', pass, gated ? ['gate', 'up'] : ['up'], ['up'], f.act));
-  steps.push(compute('mlp-down', pass, ['up', ...linear('mlp.down', bias)], ['y'], f.mlpDown));
+  steps.push(compute('mlp-down', pass, ['up', ...linear('mlp.down', bias)], ['y'], f.mlpDown, { bytes: rb?.mlpDown }));
   collective(opts.sp ? 'reduce-scatter' : 'all-reduce', 'y');
   if (postNorm) steps.push(compute('norm', pass, ['y', ...norm('mlp_post_norm')], ['y'], f.norm / (opts.sp ? t : 1)));
   steps.push(compute('residual', pass, ['hidden', 'y'], ['hidden'], f.residual / (opts.sp ? t : 1), end));
@@ -254,18 +264,18 @@ function moeForward(plan: CheckedPlan, mlp: MoeMlp, dims: Dims, pass: Pass, f: L
   const residualReads = ['hidden', 'y'];
   if (mlp.sharedExperts > 0) {
     if (opts.sp) coll('all-gather', 'tensor', 'x', b.tensor, t);
-    steps.push(compute('mlp-up', pass, ['x', ...w.sharedUp], ['up'], f.mlpUp));
+    steps.push(compute('mlp-up', pass, ['x', ...w.sharedUp], ['up'], f.mlpUp, { bytes: opts.bytes?.mlpUp }));
     steps.push(compute('mlp-act', pass, ['up'], ['up'], f.act));
-    steps.push(compute('mlp-down', pass, ['up', w.sharedDown], ['s'], f.mlpDown));
+    steps.push(compute('mlp-down', pass, ['up', w.sharedDown], ['s'], f.mlpDown, { bytes: opts.bytes?.mlpDown }));
     coll('reduce-scatter', 'tensor', 's', b.tensor, t);
     residualReads.push('s');
   }
-  steps.push(compute('router', pass, ['x', W('mlp.router.weight')], ['routes', 'dispatch'], f.router));
+  steps.push(compute('router', pass, ['x', W('mlp.router.weight')], ['routes', 'dispatch'], f.router, { bytes: opts.bytes?.router }));
   coll('all-to-all', 'expert', 'dispatch', b.dispatch, ep);
   coll('all-gather', 'expert_tensor', 'dispatch', b.expertTensor, etp);
-  steps.push(compute('expert-up', pass, ['dispatch', ...w.up], ['ue'], f.expertUp));
+  steps.push(compute('expert-up', pass, ['dispatch', ...w.up], ['ue'], f.expertUp, { bytes: opts.bytes?.expertUp }));
   steps.push(compute('expert-act', pass, ['ue'], ['ue'], f.expertAct));
-  steps.push(compute('expert-down', pass, ['ue', w.down], ['y'], f.expertDown));
+  steps.push(compute('expert-down', pass, ['ue', w.down], ['y'], f.expertDown, { bytes: opts.bytes?.expertDown }));
   coll('reduce-scatter', 'expert_tensor', 'y', b.expertTensor, etp);
   coll('all-to-all', 'expert', 'y', b.dispatch, ep);
   // The combine weighs each token's k expert outputs and adds the shared experts' (on the rank's tokens).
@@ -351,8 +361,64 @@ export function trainBlocks(plan: TrainPlan): Record<string, Step[]> {
     const steps = trainLayerBlocks(plan, b.layer);
     out[blockName('forward', b.suffix)] = steps.forward;
     out[blockName('backward', b.suffix)] = steps.backward;
+    if (splitsBackward(plan)) {
+      const split = splitBackward(steps.backward, 'act.{l}.mb{m}', WGRAD);
+      out[blockName('backward-input', b.suffix)] = split.input;
+      out[blockName('backward-weight', b.suffix)] = split.weight;
+    }
   }
   return out;
+}
+
+/** What a deferred weight-gradient pass keeps of a layer between its I and its W (memory/activations.ts `weightGradActivationBytes`). */
+export const WGRAD = 'wgrad.{l}.mb{m}';
+
+/** Compute kinds whose backward is an input gradient and a weight gradient, each as costly as the forward matmul. */
+const MATMULS: ReadonlySet<string> = new Set(['qkv', 'out-proj', 'mlp-up', 'mlp-down', 'router', 'expert-up', 'expert-down']);
+
+/**
+ * A layer's backward split for zero-bubble schedules (Qi et al. 2024): I, the input gradients
+ * (each matmul's half that computes its input's gradient, the attention core, norms and
+ * activations, the collectives), and W, the weight gradients (each matmul's other half:
+ * T_W = the forward's matmul FLOPs, so T_I + T_W = the whole backward, T_B + T_W = 2T_F in the
+ * paper's terms). I releases the layer's activations and keeps `wgrad` (M_W: the linear
+ * layers' inputs and output gradients) for W, which releases it. ZeRO-3's gradient
+ * reduce-scatter goes with W, after the gradients exist.
+ */
+export function splitBackward(backward: readonly Step[], act: string, wgrad: string): { input: Step[]; weight: Step[] } {
+  const input: Step[] = [];
+  const weight: Step[] = [];
+  for (const s of backward) {
+    if (s.op !== 'compute') {
+      if (s.op !== 'block' && s.op !== 'action' && s.op !== 'send' && s.op !== 'recv' && s.tensor.startsWith('grad.layers.'))
+        weight.push(s);
+      else input.push(s);
+      continue;
+    }
+    if (s.pass !== 'backward' || !MATMULS.has(s.kind)) {
+      input.push(s.pass === 'backward' ? { ...s, pass: 'backward-input' } : s);
+      if (s.free?.includes(act)) {
+        // Once the layer's activations are released, what W needs stays (a step of no work that only allocates it).
+        input.push({
+          op: 'compute',
+          kind: s.kind,
+          pass: 'backward-input',
+          reads: s.writes.slice(0, 1),
+          writes: [],
+          flops: 0,
+          alloc: [wgrad],
+        });
+      }
+      continue;
+    }
+    const grads = s.writes.filter((w) => w.startsWith('grad.layers.'));
+    const half = Math.round(s.flops / 2);
+    input.push({ ...s, pass: 'backward-input', writes: s.writes.filter((w) => !grads.includes(w)), flops: s.flops - half });
+    weight.push({ op: 'compute', kind: s.kind, pass: 'backward-weight', reads: [wgrad], writes: grads, flops: half });
+  }
+  const last = weight.findLastIndex((s) => s.op === 'compute');
+  if (last >= 0) weight[last] = { ...(weight[last] as Extract<Step, { op: 'compute' }>), free: [wgrad] };
+  return { input, weight };
 }
 
 function trainLayerBlocks(plan: TrainPlan, layer: LayerSpec): { forward: Step[]; backward: Step[] } {
@@ -455,26 +521,54 @@ function trainLayerBlocks(plan: TrainPlan, layer: LayerSpec): { forward: Step[];
   collective(sp ? 'reduce-scatter' : 'all-reduce', 'grad.x');
   backward.push(compute('norm', 'backward', ['grad.x', act], ['grad.hidden', `grad.${W('attn_norm.weight')}`], f.norm, { free: [act] }));
   if (zero3) backward.push(...gathers(`grad.${W('*')}`, (n) => n * bytesPerElement(plan.gradDtype), 'reduce-scatter'));
+  const transients = [...(plan.recompute !== 'none' ? [RECOMPUTE] : []), ...(plan.mesh.context > 1 ? [CONTEXT_EXCHANGE] : [])];
+  if (transients.length > 0) holdDuringBackward(backward, act, transients);
   return { forward, backward };
+}
+
+/** The recompute workspace (src/memory/activations.ts recomputeWorkspaceBytes): what a layer's backward rebuilds. */
+export const RECOMPUTE = 'recompute.{l}.mb{m}';
+/** Context parallelism's attention exchange buffers of one layer (src/memory/activations.ts contextAttentionTransient). */
+export const CONTEXT_EXCHANGE = 'cp-exchange.{l}.mb{m}';
+
+/** One layer's backward transients, live from its first compute step to its last (where its activations are freed). */
+function holdDuringBackward(backward: Step[], act: string, names: string[]): void {
+  const first = backward.findIndex((s) => s.op === 'compute');
+  const last = backward.findLastIndex((s) => s.op === 'compute' && (s.free ?? []).includes(act));
+  if (first < 0 || last < 0) return;
+  const a = backward[first] as Extract<Step, { op: 'compute' }>;
+  backward[first] = { ...a, alloc: [...(a.alloc ?? []), ...names] };
+  const z = backward[last] as Extract<Step, { op: 'compute' }>;
+  backward[last] = { ...z, free: [...(z.free ?? []), ...names] };
 }
 
 /** Serving: `layer.prefill` (fills the KV cache) and `layer.decode` (one token per sequence), per layer structure. */
 export function serveBlocks(plan: CheckedPlan & { mode: 'serve' }, prefillScratch: string): Record<string, Step[]> {
   const e = Math.max(2, bytesPerElement(plan.model.dtype));
   const T = plan.batch.maxPrefillTokens;
-  // Prompts of seq tokens, prefilled causally; each decode token attends to the whole cache (seq).
+  const B = plan.batch.maxBatch;
+  // Prompts of seq tokens, prefilled causally. A decode step is timed as the cost model's TPOT:
+  // each token attends to the average context, seq × AVERAGE_CONTEXT_FRACTION (src/cost/serve.ts).
+  const context = plan.batch.seq * AVERAGE_CONTEXT_FRACTION;
   const prefill = prefillDims(T, plan.batch.seq);
-  const decode = decodeDims(plan.batch.maxBatch, plan.batch.seq);
+  const decode = decodeDims(B, context);
   const out: Record<string, Step[]> = {};
   for (const b of layerBlocks(plan)) {
+    const facts = plan.derived.layers.find((f) => sameLayer(f.layer, b.layer))!;
     out[blockName('prefill', b.suffix)] = forwardSteps(plan, b.layer, prefill, 'forward', {
       sp: false,
       elem: e,
       kv: 'write',
       alloc: [prefillScratch],
       free: [prefillScratch],
+      bytes: layerStepBytes(plan, facts, Infinity),
     });
-    out[blockName('decode', b.suffix)] = forwardSteps(plan, b.layer, decode, 'forward', { sp: false, elem: e, kv: 'read' });
+    out[blockName('decode', b.suffix)] = forwardSteps(plan, b.layer, decode, 'forward', {
+      sp: false,
+      elem: e,
+      kv: 'read',
+      bytes: layerStepBytes(plan, facts, B, { batch: B, context }),
+    });
   }
   return out;
 }

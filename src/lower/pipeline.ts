@@ -71,13 +71,16 @@ export function pipelineSteps(input: PipelineInput, rank: number): Step[] {
       steps.push(...blockRuns(plan, 'forward', layers[0], layers[1], { microbatch: mb }));
       if (lossAt(a.stage)) steps.push(...withMicrobatch(input.headForward, mb));
       if (a.stage < last) steps.push({ op: 'send', peer: 'next', tensor: stageInput(a.stage + 1), microbatch: mb, bytes });
+    } else if (a.kind === 'W') {
+      // Zero-bubble W: the chunk's weight gradients (no communication but ZeRO-3's gradient reduce-scatter).
+      steps.push(...blockRuns(plan, 'backward-weight', layers[0], layers[1], { microbatch: mb, reverse: true }));
     } else {
-      // B, or I (zero-bubble split): I is lowered as the whole backward, and W (the
-      // weight gradient, no communication) only marks its slot in the schedule.
-      if (a.kind === 'W') continue;
+      // B, or I (zero-bubble split: the input gradients; the head and embedding backward go with it).
       if (lossAt(a.stage)) steps.push(...withMicrobatch(input.headBackward, mb));
       if (a.stage < last) steps.push({ op: 'recv', peer: 'next', tensor: stageInputGrad(a.stage + 1), microbatch: mb, bytes });
-      steps.push(...blockRuns(plan, 'backward', layers[0], layers[1], { microbatch: mb, reverse: true }));
+      steps.push(
+        ...blockRuns(plan, a.kind === 'I' ? 'backward-input' : 'backward', layers[0], layers[1], { microbatch: mb, reverse: true }),
+      );
       if (embedAt(a.stage)) steps.push(...withMicrobatch(input.embedBackward, mb));
       if (a.stage > 0) steps.push({ op: 'send', peer: 'prev', tensor: stageInputGrad(a.stage), microbatch: mb, bytes });
     }

@@ -6,8 +6,17 @@
  */
 import { bytesPerElement, dtypeBytes, type Dtype } from '../facts/dtypes.js';
 import type { GraphTensor, Shard } from '../graph/types.js';
-import { sequenceShard, serveActivations, trainLayerActivationBytes } from '../memory/activations.js';
+import {
+  contextAttentionTransient,
+  recomputeWorkspaceBytes,
+  sequenceShard,
+  serveActivations,
+  splitsBackward,
+  trainLayerActivationBytes,
+  weightGradActivationBytes,
+} from '../memory/activations.js';
 import { zeroDegree } from '../memory/weights.js';
+import { CONTEXT_EXCHANGE, RECOMPUTE, WGRAD } from './layer.js';
 import { gatedMlp, layerRuns, sameLayer, sameShape, type LayerSpec } from '../model.js';
 import { layerBlocks } from './layer.js';
 import type { CheckedPlan, ServePlan, TrainPlan } from '../plan.js';
@@ -257,6 +266,45 @@ function trainTensors(plan: TrainPlan): GraphTensor[] {
     bytes: trainLayerActivationBytes(sequenceShard(plan)),
     owners: all,
   });
+  if (plan.recompute !== 'none') {
+    // What a layer's backward rebuilds (full, selective_op) or recomputes (selective), one layer at a time.
+    const v = plan.schedule === 'interleaved' || plan.schedule === 'table' ? plan.virtual : 1;
+    const local = sequenceShard(plan);
+    out.push({
+      name: RECOMPUTE,
+      role: 'activation',
+      scope: 'layer',
+      shape: [b, seq, h],
+      dtype: plan.precision,
+      shards: seqShard(1),
+      bytes: Math.max(0, ...local.derived.layers.map((f) => recomputeWorkspaceBytes(local, f, Math.max(1, plan.stages[0]!.layers / v)))),
+      owners: all,
+    });
+  }
+  if (c > 1)
+    out.push({
+      name: CONTEXT_EXCHANGE,
+      role: 'activation',
+      scope: 'layer',
+      shape: [b, seq, h],
+      dtype: plan.precision,
+      shards: seqShard(1),
+      bytes: contextAttentionTransient(plan),
+      owners: all,
+    });
+  if (splitsBackward(plan)) {
+    // Zero-bubble: what W keeps of a layer between its I and its W (M_W, Qi et al. 2024 Table 1).
+    out.push({
+      name: WGRAD,
+      role: 'activation',
+      scope: 'layer',
+      shape: [b, s, h],
+      dtype: plan.precision,
+      shards: [],
+      bytes: weightGradActivationBytes(plan),
+      owners: all,
+    });
+  }
   const sp = plan.sequenceParallel && t > 1 ? t : 1;
   // First stage, per microbatch in flight: int64 token ids and the embedding dropout mask.
   out.push({

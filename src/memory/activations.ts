@@ -10,13 +10,13 @@
  * time), plus the fp32 logits of the batch on the last stage.
  */
 import { bytesPerElement } from '../facts/dtypes.js';
-import { gatedMlp, qkHeadDim, sameLayer, type MoeMlp } from '../model.js';
-import { peakInFlight, peakWeighted } from '../schedules/bubble.js';
+import { gatedMlp, qkHeadDim, sameLayer, shardLayer, type MoeMlp } from '../model.js';
+import { peakInFlight, peakSplit, peakWeighted } from '../schedules/bubble.js';
 import { scheduleFor } from '../schedules/index.js';
 import type { ScheduleTable } from '../schedules/types.js';
 import type { CheckedPlan, LayerRankFacts, ServePlan, Stage, TrainPlan } from '../plan.js';
 import { layerAdapterActivationBytes } from './adapter.js';
-import { stageRuns } from './params.js';
+import { layerParams, stageRuns } from './params.js';
 import { fp8LayerActivationDelta } from './fp8.js';
 import { webgpuLayout } from './webgpu.js';
 import {
@@ -229,6 +229,44 @@ function noRecomputeFormula(plan: TrainPlan, f: LayerRankFacts): string {
 }
 
 /**
+ * M_W of one layer on one tensor rank: what a deferred weight-gradient pass (a zero-bubble W
+ * action) keeps after the input-gradient pass (I) has released the rest, per Qi et al. 2024
+ * (Zero Bubble Pipeline Parallelism, Table 1: M_W = 32sbh for a GPT layer, M_B = sb(34h + 5as)):
+ * for each linear layer its input and the gradient of its output, s·b tokens × bytes(precision):
+ *   inputs:  h (QKV) + o's input width + h (MLP up) + the down projection's input width
+ *   outputs: q + k + v widths + h (o) + up (and gate) widths + h (down)
+ * widths per tensor rank (the rank's shard of each weight ÷ its input width); the h-wide inputs
+ * ÷ t with sequence parallelism. For a GPT layer (no GQA, f = 4h, t = 1): (7h + 9h) · 2 B = 32sbh.
+ * A MoE layer's MLP terms are its shared experts' and topK routed experts' (÷ expert_tensor).
+ */
+export function weightGradActivationBytes(plan: TrainPlan, f: LayerRankFacts = plan.derived.layers[0]!): number {
+  const h = plan.model.hidden;
+  const t = plan.mesh.tensor;
+  const sp = plan.sequenceParallel ? t : 1;
+  const p = layerParams(plan.model, shardLayer(f.layer, t));
+  const m = f.layer.mlp;
+  // Widths from the weights (biases left out): a column-parallel h → w weight with its bias is (h + 1)·w, a row-parallel w → h one w·h + h.
+  const bias = plan.model.bias ? 1 : 0;
+  const qkvBias = plan.model.bias || plan.model.qkvBias === true ? 1 : 0;
+  const column = (n: number, withBias: number) => n / (h + withBias);
+  const row = (n: number) => (n - bias * h) / h;
+  // MLP widths per token: up(+gate) outputs and down inputs; a MoE layer's topK routed experts (each 1/expert_tensor wide) and shared ones.
+  const routed = m.kind === 'moe' ? (m.topK * t) / plan.experts.tensor : 0;
+  const sharedUp = m.kind === 'moe' && m.sharedExperts > 0 ? (p.shared * (gatedMlp(m.activation) ? 2 / 3 : 1 / 2)) / h : 0;
+  const sharedDown = m.kind === 'moe' && m.sharedExperts > 0 ? p.shared / h - sharedUp : 0;
+  const upOut = m.kind === 'dense' ? column(p.up + p.gate, bias) : routed * column(p.up + p.gate, bias) + sharedUp;
+  const downIn = m.kind === 'dense' ? row(p.down) : routed * row(p.down) + sharedDown;
+  const inputs = (2 * h) / sp + row(p.o) + downIn;
+  const outputs = column(p.q + p.k + p.v, qkvBias) + h + upOut + h;
+  return plan.batch.seq * plan.batch.micro * (inputs + outputs) * bytesPerElement(plan.precision);
+}
+
+/** Whether an action table splits backwards into I and W (zero-bubble schedules). */
+export function splitsBackward(plan: TrainPlan): boolean {
+  return plan.schedule === 'table' && (plan.actions ?? []).some((row) => row.some((a) => a.kind === 'I' || a.kind === 'W'));
+}
+
+/**
  * Microbatches whose activations a stage holds at its peak:
  *   gpipe: all microbatches; 1f1b: min(m, p − stage);
  *   interleaved: ⌈in-flight chunks / v⌉ (capped at m), for the per-microbatch embedding terms.
@@ -309,14 +347,14 @@ export function sequenceShard(plan: TrainPlan): TrainPlan {
 
 /** Context parallelism: a rank's saved activations at s/c (sequenceShard), plus one layer's exchange buffers. */
 function contextActivations(plan: TrainPlan, stage: Stage): Part {
-  const local = trainActivations(sequenceShard(plan), stage);
   const kinds = uniqueKinds(stageRuns(plan, stage));
   const cp = Math.max(0, ...kinds.map((k) => contextAttentionTransient(plan, k.f)));
-  const bytes = local.bytes + cp;
+  // The exchange buffers live during a layer's backward, beside its recompute workspace (after the logits are freed).
+  const local = trainActivations(sequenceShard(plan), stage, cp);
   return part(
-    bytes,
+    local.bytes,
     () =>
-      `${local.why.replace(/ = [^=]*$/, '')} [per context rank: s = seq/context = ${num(plan.batch.seq / plan.mesh.context)}] + context-parallel attention transient (${plan.contextComm}, one layer) = ${num(cp)} B = ${bytesText(bytes)}`,
+      `${local.why.replace(/ = [^=]*$/, '')} [per context rank: s = seq/context = ${num(plan.batch.seq / plan.mesh.context)}; the backward transient includes the context-parallel attention exchange (${plan.contextComm}, one layer) ${num(cp)} B] = ${bytesText(local.bytes)}`,
   );
 }
 
@@ -360,8 +398,25 @@ export function contextAttentionTransient(plan: TrainPlan, f: LayerRankFacts = p
   }
 }
 
+/**
+ * A split-backward table's layer activations on `stage`: the rank's peak of held × M_B + pending
+ * × M_W (schedules/bubble.ts `peakSplit`, per chunk of stage layers / virtual layers), M_B and
+ * M_W summed over the chunk's kinds of layer (shared out by their counts, as the unsplit count is).
+ */
+function splitPeak(
+  plan: TrainPlan,
+  stage: Stage,
+  kinds: { n: number; f: LayerRankFacts; bytes: number }[],
+): { bytes: number; held: number; pending: number } {
+  const per = 1 / plan.virtual;
+  const mB = kinds.reduce((sum, k) => sum + k.n * k.bytes * per, 0);
+  const mW = kinds.reduce((sum, k) => sum + k.n * weightGradActivationBytes(plan, k.f) * per, 0);
+  const peak = peakSplit(plan.actions ?? [], mB, mW)[stage.index] ?? { held: 0, pending: 0 };
+  return { bytes: peak.held * mB + peak.pending * mW, held: peak.held, pending: peak.pending };
+}
+
 /** Training activations of one pipeline stage (the same on every tensor rank). */
-export function trainActivations(plan: TrainPlan, stage: Stage): Part {
+export function trainActivations(plan: TrainPlan, stage: Stage, backwardTransient = 0): Part {
   if (plan.mesh.context > 1) return contextActivations(plan, stage);
   const s = plan.batch.seq;
   const b = plan.batch.micro;
@@ -376,7 +431,8 @@ export function trainActivations(plan: TrainPlan, stage: Stage): Part {
   const held = layersInFlight(plan, stage);
   const kinds = uniqueKinds(runs).map((k) => ({ n: k.n, f: k.f, bytes: layerActivationBytes(plan, k.f, lpc) }));
   const one = kinds.length === 1 ? kinds[0]! : undefined;
-  let total = one ? held * one.bytes : kinds.reduce((sum, k) => sum + (held * k.n * k.bytes) / stage.layers, 0);
+  const split = splitsBackward(plan) ? splitPeak(plan, stage, kinds) : undefined;
+  let total = split ? split.bytes : one ? held * one.bytes : kinds.reduce((sum, k) => sum + (held * k.n * k.bytes) / stage.layers, 0);
   let embed: { mb: number; bytes: number } | undefined;
   let chunked: LayoutPeak | undefined;
   if (stage.chunks) {
@@ -388,7 +444,9 @@ export function trainActivations(plan: TrainPlan, stage: Stage): Part {
     if (stage.hasEmbedding) embed = { mb: chunked.embedMb, bytes: chunked.embedMb * perEmbed };
   } else if (stage.hasEmbedding) {
     // int64 token ids (8sb, needed whole on every tensor rank) + the 1-byte embedding dropout mask (sbh, ÷ t with SP).
-    const mb = inFlightMicrobatches(plan, stage.index);
+    // A split backward releases the stage's input at I (the embedding's backward runs with it).
+    const mb =
+      split && plan.virtual === 1 ? (peakSplit(plan.actions ?? [], 1, 0)[stage.index]?.held ?? 0) : inFlightMicrobatches(plan, stage.index);
     embed = { mb, bytes: mb * (8 * s * b + (s * b * h) / sp) };
     total += embed.bytes;
   }
@@ -403,8 +461,11 @@ export function trainActivations(plan: TrainPlan, stage: Stage): Part {
     total += out;
   }
   // Recomputing during backward needs one layer's (or group's) activations at a time, once per stage.
-  const recompute = stage.layers > 0 ? Math.max(0, ...kinds.map((k) => recomputeWorkspaceBytes(plan, k.f, lpc))) : 0;
-  total += recompute;
+  // On the last stage it comes after the loss's backward has freed the logits: the two never coexist.
+  // The largest over the model's kinds of layer (not only the stage's): the graph holds one workspace tensor for every stage.
+  const recompute =
+    stage.layers > 0 ? Math.max(0, ...plan.derived.layers.map((f) => recomputeWorkspaceBytes(plan, f, lpc))) + backwardTransient : 0;
+  total += out !== undefined ? Math.max(0, recompute - out) : recompute;
   const bytes = ceilBytes(total);
   return part(bytes, () => {
     const chunks = inFlightChunks(plan, stage.index);
@@ -414,8 +475,13 @@ export function trainActivations(plan: TrainPlan, stage: Stage): Part {
         ? `${chunks} chunks in flight (${plan.schedule === 'table' ? 'action table' : 'interleaved'}, v = ${plan.virtual}) × ${num(stage.layers / plan.virtual)} layers`
         : `${stage.layers} layers × ${chunks} microbatches in flight (${plan.schedule})`;
     const first = one ?? { f: plan.derived.layers[0]!, bytes: layerActivationBytes(plan, plan.derived.layers[0]!, lpc) };
-    let why =
-      kinds.length <= 1
+    let why = split
+      ? `activations: ${split.held} chunks held × ${num(stage.layers / plan.virtual)} layers × M_B + ${split.pending} pending W × ${num(stage.layers / plan.virtual)} layers × M_W (zero-bubble, Qi et al. 2024 Table 1), by kind of layer: ${kinds
+          .map(
+            (k) => `${k.n} × (M_B ${num(k.bytes)} B [${layerFormula(plan, k.f, lpc)}], M_W ${num(weightGradActivationBytes(plan, k.f))} B)`,
+          )
+          .join(' + ')} (s=${s} b=${b} h=${h} t=${t})`
+      : kinds.length <= 1
         ? `activations: ${heldText} × ${num(first.bytes)} B/layer [${layerFormula(plan, first.f, lpc)}; s=${s} b=${b} h=${h} a=${first.f.layer.attention.heads} t=${t}]`
         : `activations: ${heldText}, by kind of layer: ${kinds
             .map((k) => `${k.n} × ${num(k.bytes)} B/layer [${layerFormula(plan, k.f, lpc)}; a=${k.f.layer.attention.heads}]`)
@@ -426,7 +492,11 @@ export function trainActivations(plan: TrainPlan, stage: Stage): Part {
         ? ` + output (final-norm and output-layer inputs + ${logitBytes}sb·V/t: 16-bit logits upcast, fp32 log-softmax and its gradients, V=${plan.derived.vocabPadded}) = ${num(out)} B`
         : ` + output (4sbh${sp > 1 ? '/t' : ''} + 4sb·V/t, V=${plan.derived.vocabPadded}) = ${num(out)} B`;
     if (recompute > 0)
-      why += ` + recompute workspace (one ${plan.recompute === 'full' && plan.recomputeMethod === 'uniform' && plan.recomputeLayers > 1 ? 'group' : 'layer'} during backward) ${num(recompute)} B`;
+      why +=
+        (backwardTransient > 0
+          ? ` + one layer's backward transients (recompute workspace ${num(recompute - backwardTransient)} B + context exchange ${num(backwardTransient)} B)`
+          : ` + recompute workspace (one ${plan.recompute === 'full' && plan.recomputeMethod === 'uniform' && plan.recomputeLayers > 1 ? 'group' : 'layer'} during backward) ${num(recompute)} B`) +
+        (out !== undefined ? ` (after the logits are freed: counted beyond them, ${num(Math.max(0, recompute - out))} B)` : '');
     return `${why} = ${bytesText(bytes)}`;
   });
 }

@@ -190,6 +190,8 @@ function jsonServe(v: ServeCost): ServeCost {
     prefillTokens: v.prefillTokens,
     prefillChunks: v.prefillChunks,
     prefillSeconds: v.prefillSeconds,
+    prefillStepTokens: v.prefillStepTokens,
+    prefillStepSeconds: v.prefillStepSeconds,
     decodeBatch: v.decodeBatch,
     averageContext: v.averageContext,
     decodeBound: v.decodeBound,

@@ -277,3 +277,41 @@ export function peakWeighted(list: readonly Action[], weight: (stage: number) =>
   }
   return { peak, held: atPeak };
 }
+
+/** A rank's activation peak under a split backward (zero-bubble): held microbatch-chunks and pending weight gradients at it. */
+export interface SplitPeak {
+  /** Chunks between their F and their B or I (each holds M_B per layer). */
+  held: number;
+  /** Chunks between their I and their W (each holds M_W per layer). */
+  pending: number;
+}
+
+/**
+ * The zero-bubble paper's activation accounting (Qi et al. 2024, §2 and Table 1): a chunk holds
+ * M_B from its F until its B or I, and M_W (what W needs: the linear layers' inputs and output
+ * gradients) from its I until its W. Per rank, walking its list in order, the point where
+ * held × mB + pending × mW is largest (the first such point), with both counts there. Without
+ * I/W actions this is the 1F1B count, `peakInFlight`'s perRank with pending 0.
+ */
+export function peakSplit(table: ScheduleTable, mB: number, mW: number): SplitPeak[] {
+  return table.map((list) => {
+    let held = 0;
+    let pending = 0;
+    let best: SplitPeak = { held: 0, pending: 0 };
+    let bestValue = 0;
+    for (const a of list) {
+      if (a.kind === 'F') held++;
+      else if (a.kind === 'B') held--;
+      else if (a.kind === 'I') {
+        held--;
+        pending++;
+      } else pending--;
+      const value = held * mB + pending * mW;
+      if (value > bestValue) {
+        bestValue = value;
+        best = { held, pending };
+      }
+    }
+    return best;
+  });
+}

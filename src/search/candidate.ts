@@ -56,7 +56,8 @@ export function candidateSettings(k: Knobs, target: Target, work: Workload): Set
   ];
   if (k.mode === 'serve') {
     if (work.mode !== 'serve') throw new InternalError('a serving candidate needs a serving workload');
-    return [...head, { key: 'batch', value: { kind: 'block', value: [int('max_batch', k.maxBatch), int('seq', work.seq)] } }];
+    const chunk = k.maxPrefillTokens !== undefined ? [int('max_prefill_tokens', k.maxPrefillTokens)] : [];
+    return [...head, { key: 'batch', value: { kind: 'block', value: [int('max_batch', k.maxBatch), int('seq', work.seq), ...chunk] } }];
   }
   if (work.mode !== 'train') throw new InternalError('a training candidate needs a training workload');
   const schedule = k.schedule ? [word('schedule', k.schedule), ...(k.virtual ? [int('virtual', k.virtual)] : [])] : [];

@@ -14,6 +14,7 @@ import { checkCandidate, type Target, type Workload } from './candidate.js';
 import { heavier, weight } from './prune.js';
 import { sizeStages } from './size.js';
 import { byLatency, byRank, withinLatency } from './rank.js';
+import { vllmPrefillTokens } from '../check/batch.js';
 import { groupCandidates, serveCandidates, trainGroups, type Knobs, type TrainKnobs } from './space.js';
 import type { Fitting, Rejected, Rejection, SearchResult, Sized, Summary } from './types.js';
 
@@ -26,7 +27,10 @@ export function search(target: Target, work: Workload): SearchResult {
   const { gpus, gpusPerNode } = target.cluster;
   const experts = routedExperts(target.model);
   if (work.mode === 'serve') {
-    for (const k of serveCandidates(gpus, gpusPerNode, target.model.layers, experts)) acc.consider(acc.check(k));
+    for (const k of serveCandidates(gpus, gpusPerNode, target.model.layers, experts, work.seq, (b) =>
+      vllmPrefillTokens(target.cluster.gpu, b, work.seq),
+    ))
+      acc.consider(acc.check(k));
   } else {
     for (const g of trainGroups(gpus, gpusPerNode, target.model.layers, work.global, experts)) acc.group(groupCandidates(g));
   }

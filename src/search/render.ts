@@ -52,7 +52,17 @@ function row(f: Fitting, rank: number): string[] {
   const notes = f.warnings.join(' ');
   if (k.mode === 'serve') {
     const c = f.cost.serve;
-    return [...head, String(k.maxBatch), ...memory, time(c?.tpotSeconds), rate(c?.decodeTokensPerSecond), time(c?.prefillSeconds), notes];
+    const chunk = f.plan.mode === 'serve' ? String(f.plan.batch.maxPrefillTokens) : '';
+    return [
+      ...head,
+      String(k.maxBatch),
+      chunk,
+      ...memory,
+      time(c?.tpotSeconds),
+      rate(c?.decodeTokensPerSecond),
+      time(c?.prefillSeconds),
+      notes,
+    ];
   }
   const c = f.cost.train;
   const m = f.plan.mode === 'train' ? f.plan.microbatches : 0;
@@ -94,6 +104,7 @@ const SERVE_HEADERS = [
   'replicas',
   'expert × etp',
   'max_batch',
+  'prefill chunk',
   'memory/GPU',
   'headroom',
   'TPOT',
@@ -124,7 +135,8 @@ export function table(ranked: readonly Fitting[], mode: 'train' | 'serve'): stri
 export function knobsText(k: Knobs): string {
   const experts = k.expert === undefined ? '' : `, expert = ${k.expert}, expert_tensor = ${k.expertTensor}`;
   const mesh = `tensor = ${k.tensor}, pipeline = ${k.pipeline}, data = ${k.data}${experts}`;
-  if (k.mode === 'serve') return `${mesh}, max_batch = ${k.maxBatch}`;
+  if (k.mode === 'serve')
+    return `${mesh}, max_batch = ${k.maxBatch}${k.maxPrefillTokens !== undefined ? `, max_prefill_tokens = ${k.maxPrefillTokens}` : ''}`;
   const schedule = k.schedule ? `, schedule = ${k.schedule}${k.virtual ? `, virtual = ${k.virtual}` : ''}` : '';
   return `${mesh}${schedule}, micro = ${k.micro}, zero = ${k.zero}, recompute = ${k.recompute}, sequence_parallel = ${k.sequenceParallel}`;
 }

@@ -33,6 +33,8 @@ export interface TrainKnobs extends MeshKnobs {
 export interface ServeKnobs extends MeshKnobs {
   mode: 'serve';
   maxBatch: number;
+  /** The prefill chunk (max_prefill_tokens); undefined: the checker's default (vLLM's, src/check/batch.ts). */
+  maxPrefillTokens?: number;
 }
 
 export type Knobs = TrainKnobs | ServeKnobs;
@@ -43,6 +45,12 @@ export const VIRTUAL_STAGES = [2, 3, 4, 6, 8] as const;
 export const MICRO_BATCHES = [1, 2, 4, 8] as const;
 /** max_batch values tried when serving: powers of 2 up to vLLM's largest common setting. */
 export const MAX_BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024] as const;
+/**
+ * Prefill chunks tried besides the default (max_prefill_tokens): vLLM's two defaults' neighbours,
+ * a smaller one where long prompts' activations do not fit and a larger one for fewer steps
+ * per prompt; a chunk of at least max_batch × seq is the whole batch, the default's case.
+ */
+export const PREFILL_CHUNKS = [2048, 16384] as const;
 export const ZERO_STAGES = [0, 1, 2, 3] as const;
 export const RECOMPUTE = ['none', 'selective', 'full'] as const;
 
@@ -170,9 +178,22 @@ export function groupCandidates(g: TrainGroup): TrainKnobs[] {
   return out;
 }
 
-export function serveCandidates(gpus: number, gpusPerNode: number, layers: number, experts?: number): ServeKnobs[] {
+/** `defaultChunk(maxBatch)`: the checker's default prefill chunk for the cluster's GPU, not tried twice. */
+export function serveCandidates(
+  gpus: number,
+  gpusPerNode: number,
+  layers: number,
+  experts?: number,
+  seq = Infinity,
+  defaultChunk: (maxBatch: number) => number = () => 0,
+): ServeKnobs[] {
   const out: ServeKnobs[] = [];
   for (const mesh of meshes(gpus, gpusPerNode, layers, experts, 'serve'))
-    for (const maxBatch of MAX_BATCHES) out.push({ mode: 'serve', ...mesh, maxBatch });
+    for (const maxBatch of MAX_BATCHES) {
+      out.push({ mode: 'serve', ...mesh, maxBatch });
+      for (const chunk of PREFILL_CHUNKS)
+        if (chunk >= maxBatch && chunk < maxBatch * seq && chunk !== defaultChunk(maxBatch))
+          out.push({ mode: 'serve', ...mesh, maxBatch, maxPrefillTokens: chunk });
+    }
   return out;
 }

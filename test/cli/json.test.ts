@@ -136,6 +136,8 @@ describe('json', () => {
       'prefillTokens',
       'prefillChunks',
       'prefillSeconds',
+      'prefillStepTokens',
+      'prefillStepSeconds',
       'decodeBatch',
       'averageContext',
       'decodeBound',

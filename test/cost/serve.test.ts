@@ -30,8 +30,12 @@ describe('serving, by hand (toy model on one H100, max_batch 8, seq 1024)', () =
 
   it('decode is memory-bound: TPOT = bytes / bandwidth; the batching gain is B · TPOT(1) / TPOT(B)', () => {
     const v = serve(plan);
-    const tpot = 2_487_808 / H100_BW;
-    const tpot1 = (390_656 + 512 * 512) / H100_BW;
+    // A roofline per op: every matmul and the attention core are memory-bound; the norms read no
+    // weights here (their gains are counted with the QKV step's bytes), so their FLOPs take compute
+    // time: 2 norms × 2 FLOPs × B × 64 per layer, 2 layers.
+    const norms = (B: number) => (2 * 2 * 2 * B * 64) / H100_FLOPS;
+    const tpot = 2_487_808 / H100_BW + norms(8);
+    const tpot1 = (390_656 + 512 * 512) / H100_BW + norms(1);
     expect(v.averageContext).toBe(512);
     expect(v.decodeBound).toBe('memory');
     expect(v.tpotSeconds).toBeCloseTo(tpot, 15);
@@ -45,7 +49,9 @@ describe('serving, by hand (toy model on one H100, max_batch 8, seq 1024)', () =
     // 2 · 65,664 · 1,024 · 2 + 4 · 1,024 · 512 · 4 · 16 · 2 + 2 · 64,000.
     expect(prefillFlops(plan, stage, 1024)).toBe(268_959_744 + 268_435_456 + 128_000);
     const v = serve(plan);
-    expect(v.prefillSeconds).toBeCloseTo(Math.max(537_523_200 / H100_FLOPS, 390_656 / H100_BW), 15);
+    // Op by op: every layer op is compute-bound at 1,024 tokens; the one-row output layer (2 · 64,000
+    // FLOPs on 128,000 B of weights) is memory-bound.
+    expect(v.prefillSeconds).toBeCloseTo((537_523_200 - 128_000) / H100_FLOPS + 128_000 / H100_BW, 15);
   });
 
   it('chunked prefill reads the weights once per chunk', () => {
@@ -95,12 +101,18 @@ describe('serving: decode is memory-bound and batching helps, up to max_batch', 
   it('tensor parallelism adds 2 all-reduces per layer of B·h·e bytes, pipeline a send per stage boundary', () => {
     const plan = servePlan(llama3_8b, { tensor: 2, pipeline: 2, maxBatch: 32, seq: 4096 });
     const v = serve(plan);
-    // Stage 0: 16 layers × 2 × 2(2 − 1)/2 × 32 · 4,096 · 2 B = 8,388,608; then 32 · 4,096 · 2 = 262,144 to stage 1.
+    // Stage 0: 16 layers × 2 × 2(2 − 1)/2 × 32 · 4,096 · 2 B = 8,388,608, + the embedding's all-reduce 262,144;
+    // then 32 · 4,096 · 2 = 262,144 to stage 1.
     expect(v.stages[0]!.traffic).toMatchObject([
-      { group: 'tensor', link: 'nvlink', bytes: 8_388_608, ops: 32 },
+      { group: 'tensor', link: 'nvlink', bytes: 8_388_608 + 262_144, ops: 33 },
       { group: 'pipeline', link: 'nvlink', bytes: 262_144, ops: 1 },
     ]);
-    expect(v.stages[1]!.traffic).toMatchObject([{ group: 'tensor', bytes: 8_388_608 }]);
+    // Stage 1: its layers' all-reduces and the logits' all-gather, 32 rows × 128,256 × 4 B × (2 − 1)/2;
+    // the sampled tokens (32 × 8 B) go back to stage 0.
+    expect(v.stages[1]!.traffic).toMatchObject([
+      { group: 'tensor', bytes: 8_388_608 + 8_208_384, ops: 33 },
+      { group: 'pipeline', bytes: 256, ops: 1 },
+    ]);
     expect(v.tpotSeconds).toBeCloseTo(v.stages[0]!.decodeSeconds! + v.stages[1]!.decodeSeconds!, 15);
   });
 });

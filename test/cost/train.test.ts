@@ -40,7 +40,7 @@ describe('training FLOPs', () => {
     const attention = 2 * 4 * 128 * 128 * 4 * 16 * 2; //       b · 4s² · a · d · L = 16,777,216
     const output = 2 * 1000 * 64 * 256; //                     2 · V · h · s·b = 32,768,000
     expect(layers + attention + output).toBe(116_785_152);
-    expect(f).toEqual({ fp8: 0, fp8Backward: 0, forward: 116_785_152, backward: 233_570_304, recompute: 0 });
+    expect(f).toEqual({ fp8: 0, fp8Backward: 0, forward: 116_785_152, backward: 233_570_304, recompute: 0, weightGrad: 67_108_864 });
   });
 
   it('adds the recomputed forward: full → the layers (not the output layer), selective → the attention core', () => {

@@ -24,7 +24,10 @@ function allSteps(graph: { blocks: Record<string, Step[]>; programs: Record<stri
 
 describe('graph FLOPs = the cost model’s', () => {
   it('prefill of a biased gpt2 layer over two tensor ranks: the layer steps and the head sum to the prefill estimate', () => {
-    const c = compileBody('model = gpt_tiny  cluster = node8  mode = serve  tensor = 2  batch { max_batch = 4  seq = 256 }');
+    // One prompt per prefill step (the default chunk, vLLM's 8,192 capped at max_batch × seq, would hold four).
+    const c = compileBody(
+      'model = gpt_tiny  cluster = node8  mode = serve  tensor = 2  batch { max_batch = 4  seq = 256  max_prefill_tokens = 256 }',
+    );
     const plan = c.plan as ServePlan;
     const stage = plan.stages[0]!;
     const head = step(c.graph.programs['stage0']!.phases['prefill']!, 'head');
@@ -32,15 +35,17 @@ describe('graph FLOPs = the cost model’s', () => {
   });
 
   it('prefill attention is causal: average context seq/2, also chunk by chunk', () => {
-    const whole = compileBody('model = llama_tiny  cluster = node8  mode = serve  batch { max_batch = 4  seq = 256 }');
+    const whole = compileBody(
+      'model = llama_tiny  cluster = node8  mode = serve  batch { max_batch = 4  seq = 256  max_prefill_tokens = 256 }',
+    );
     const chunked = compileBody(
       'model = llama_tiny  cluster = node8  mode = serve  batch { max_batch = 4  seq = 256  max_prefill_tokens = 64 }',
     );
     // 4 · queries · (seq/2) · heads · head_dim: 8 heads of 32.
     expect(step(whole.graph.blocks['layer.prefill']!, 'attention')).toBe(4 * 256 * 128 * 8 * 32);
     expect(4 * step(chunked.graph.blocks['layer.prefill']!, 'attention')).toBe(4 * 256 * 128 * 8 * 32);
-    // A decode token attends to the whole cache.
-    expect(step(whole.graph.blocks['layer.decode']!, 'attention')).toBe(4 * 4 * 256 * 8 * 32);
+    // A decode step is the cost model's TPOT: each token attends to the average context, seq/2.
+    expect(step(whole.graph.blocks['layer.decode']!, 'attention')).toBe(4 * 4 * 128 * 8 * 32);
   });
 
   it('training forward: the layer steps and the head sum to the microbatch estimate (full s × s attention)', () => {

@@ -82,11 +82,26 @@ describe('recompute = full with recompute_method / recompute_layers (Megatron)',
   });
 
   it('the stage adds the recomputed group (uniform: N layers; block: one) once', () => {
-    const none = trainLayerActivationBytes(trainPlan(llama3_8b, base));
+    // Stage 0 of two (16 layers, 2 microbatches in flight under 1F1B): no output layer, so the workspace adds in full.
+    const two = { ...base, pipeline: 2, microbatches: 2 } as const;
+    const none = trainLayerActivationBytes(trainPlan(llama3_8b, two));
+    const u1 = trainPlan(llama3_8b, { ...two, recompute: 'full' });
+    const u4 = trainPlan(llama3_8b, { ...two, recompute: 'full', recomputeLayers: 4 });
+    const stage = u1.stages[0]!;
+    expect(stage.hasOutput).toBe(false);
+    expect(trainActivations(u4, stage).bytes - trainActivations(u1, stage).bytes).toBe(3 * none - 2 * (16 - 4) * 2 * sbh);
+  });
+
+  it('on the last stage the workspace comes after the logits are freed: max(output, workspace)', () => {
     const u1 = trainPlan(llama3_8b, { ...base, recompute: 'full' });
     const u4 = trainPlan(llama3_8b, { ...base, recompute: 'full', recomputeLayers: 4 });
+    const none = trainLayerActivationBytes(trainPlan(llama3_8b, base));
     const stage = u1.stages[0]!;
-    expect(trainActivations(u4, stage).bytes - trainActivations(u1, stage).bytes).toBe(3 * none - (32 - 8) * 2 * sbh);
+    const logits = 4 * 2048 * 128256 + 4 * sbh;
+    // The one-layer workspace (none) hides under the logits; four layers' exceed them by 4·none − logits.
+    expect(none).toBeLessThan(logits);
+    expect(4 * none).toBeGreaterThan(logits);
+    expect(trainActivations(u4, stage).bytes - trainActivations(u1, stage).bytes).toBe(4 * none - logits - (32 - 8) * 2 * sbh);
   });
 });
 

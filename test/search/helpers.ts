@@ -5,6 +5,7 @@ import { loadProgram, nodeHost } from '../../src/load.js';
 import { memoryPlan } from '../../src/memory/index.js';
 import { planCost } from '../../src/cost/index.js';
 import { checkCandidate, routedExperts, targetOf, type Target, type Workload } from '../../src/search/index.js';
+import { vllmPrefillTokens } from '../../src/check/batch.js';
 import { groupCandidates, serveCandidates, trainGroups, type Knobs } from '../../src/search/space.js';
 import type { Diagnostic } from '../../src/diagnostics/diagnostic.js';
 
@@ -29,7 +30,10 @@ export function loadTarget(fixture: string, model: string, cluster: string): Tar
 export function allKnobs(target: Target, work: Workload): Knobs[] {
   const { gpus, gpusPerNode } = target.cluster;
   const experts = routedExperts(target.model);
-  if (work.mode === 'serve') return serveCandidates(gpus, gpusPerNode, target.model.layers, experts);
+  if (work.mode === 'serve')
+    return serveCandidates(gpus, gpusPerNode, target.model.layers, experts, work.seq, (b) =>
+      vllmPrefillTokens(target.cluster.gpu, b, work.seq),
+    );
   return trainGroups(gpus, gpusPerNode, target.model.layers, work.global, experts).flatMap(groupCandidates);
 }
 

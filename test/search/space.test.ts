@@ -53,9 +53,16 @@ describe('search space', () => {
     expect(microBatches(16, 64)).toEqual([1]);
   });
 
-  it('the 70B × 64 H100 space has 7,968 training candidates and 242 serving ones', () => {
+  it('the 70B × 64 H100 space has 7,968 training candidates and 726 serving ones', () => {
     expect(trainGroups(64, 8, 80, 1024).flatMap(groupCandidates)).toHaveLength(7968);
-    expect(serveCandidates(64, 8, 80)).toHaveLength(242);
+    // 242 meshes × max_batch, each with the default prefill chunk and 2,048 and 16,384.
+    expect(serveCandidates(64, 8, 80)).toHaveLength(726);
+    // A chunk that holds the whole batch (max_batch × seq) is the default's case: not tried again.
+    expect(
+      serveCandidates(64, 8, 80, undefined, 1024)
+        .filter((k) => k.maxPrefillTokens !== undefined)
+        .every((k) => k.maxPrefillTokens! < k.maxBatch * 1024),
+    ).toBe(true);
   });
 
   it('stays bounded on the largest cluster the checker allows', () => {

@@ -18,7 +18,8 @@ CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6,7 vllm serve "${MODEL:?set MODEL to the Huggi
   --pipeline-parallel-size 1 \
   --max-model-len 32768 \
   --max-num-seqs 8 \
-  --max-num-batched-tokens 32768 \
+  --max-num-batched-tokens 8192 \
+  --enable-chunked-prefill \
   --dtype bfloat16 \
   --kv-cache-dtype auto \
   --gpu-memory-utilization 0.9 \

@@ -16,7 +16,8 @@ CUDA_VISIBLE_DEVICES=0,1 vllm serve "${MODEL:?set MODEL to the Hugging Face id o
   --pipeline-parallel-size 1 \
   --max-model-len 8192 \
   --max-num-seqs 8 \
-  --max-num-batched-tokens 8192 \
+  --max-num-batched-tokens 2048 \
+  --enable-chunked-prefill \
   --dtype bfloat16 \
   --kv-cache-dtype auto \
   --gpu-memory-utilization 0.9

@@ -15,7 +15,7 @@ CUDA_VISIBLE_DEVICES=0 vllm serve "${MODEL:?set MODEL to the Hugging Face id or 
   --pipeline-parallel-size 1 \
   --max-model-len 1024 \
   --max-num-seqs 32 \
-  --max-num-batched-tokens 1024 \
+  --max-num-batched-tokens 2048 \
   --dtype float16 \
   --kv-cache-dtype auto \
   --gpu-memory-utilization 0.9

@@ -15,7 +15,7 @@ CUDA_VISIBLE_DEVICES=0,1,2,3 vllm serve "${MODEL:?set MODEL to the Hugging Face 
   --pipeline-parallel-size 2 \
   --max-model-len 4096 \
   --max-num-seqs 32 \
-  --max-num-batched-tokens 4096 \
+  --max-num-batched-tokens 8192 \
   --dtype bfloat16 \
   --kv-cache-dtype auto \
   --gpu-memory-utilization 0.9 &
@@ -27,7 +27,7 @@ CUDA_VISIBLE_DEVICES=4,5,6,7 vllm serve "${MODEL:?set MODEL to the Hugging Face 
   --pipeline-parallel-size 2 \
   --max-model-len 4096 \
   --max-num-seqs 32 \
-  --max-num-batched-tokens 4096 \
+  --max-num-batched-tokens 8192 \
   --dtype bfloat16 \
   --kv-cache-dtype auto \
   --gpu-memory-utilization 0.9 &

@@ -16,7 +16,8 @@ CUDA_VISIBLE_DEVICES=0,1 vllm serve "${MODEL:?set MODEL to the Hugging Face id o
   --pipeline-parallel-size 1 \
   --max-model-len 32768 \
   --max-num-seqs 16 \
-  --max-num-batched-tokens 32768 \
+  --max-num-batched-tokens 8192 \
+  --enable-chunked-prefill \
   --dtype bfloat16 \
   --kv-cache-dtype auto \
   --gpu-memory-utilization 0.9 &
@@ -28,7 +29,8 @@ CUDA_VISIBLE_DEVICES=2,3 vllm serve "${MODEL:?set MODEL to the Hugging Face id o
   --pipeline-parallel-size 1 \
   --max-model-len 32768 \
   --max-num-seqs 16 \
-  --max-num-batched-tokens 32768 \
+  --max-num-batched-tokens 8192 \
+  --enable-chunked-prefill \
   --dtype bfloat16 \
   --kv-cache-dtype auto \
   --gpu-memory-utilization 0.9 &
@@ -40,7 +42,8 @@ CUDA_VISIBLE_DEVICES=4,5 vllm serve "${MODEL:?set MODEL to the Hugging Face id o
   --pipeline-parallel-size 1 \
   --max-model-len 32768 \
   --max-num-seqs 16 \
-  --max-num-batched-tokens 32768 \
+  --max-num-batched-tokens 8192 \
+  --enable-chunked-prefill \
   --dtype bfloat16 \
   --kv-cache-dtype auto \
   --gpu-memory-utilization 0.9 &
@@ -52,7 +55,8 @@ CUDA_VISIBLE_DEVICES=6,7 vllm serve "${MODEL:?set MODEL to the Hugging Face id o
   --pipeline-parallel-size 1 \
   --max-model-len 32768 \
   --max-num-seqs 16 \
-  --max-num-batched-tokens 32768 \
+  --max-num-batched-tokens 8192 \
+  --enable-chunked-prefill \
   --dtype bfloat16 \
   --kv-cache-dtype auto \
   --gpu-memory-utilization 0.9 &

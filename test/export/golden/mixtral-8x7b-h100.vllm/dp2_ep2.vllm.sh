@@ -17,7 +17,7 @@ CUDA_VISIBLE_DEVICES=0,1 vllm serve "${MODEL:?set MODEL to the Hugging Face id o
   --pipeline-parallel-size 1 \
   --max-model-len 4096 \
   --max-num-seqs 16 \
-  --max-num-batched-tokens 4096 \
+  --max-num-batched-tokens 8192 \
   --dtype bfloat16 \
   --kv-cache-dtype auto \
   --gpu-memory-utilization 0.9 \

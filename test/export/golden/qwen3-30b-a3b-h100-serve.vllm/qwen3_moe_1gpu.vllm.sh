@@ -16,7 +16,7 @@ CUDA_VISIBLE_DEVICES=0 vllm serve "${MODEL:?set MODEL to the Hugging Face id or 
   --pipeline-parallel-size 1 \
   --max-model-len 2048 \
   --max-num-seqs 32 \
-  --max-num-batched-tokens 2048 \
+  --max-num-batched-tokens 8192 \
   --dtype bfloat16 \
   --kv-cache-dtype auto \
   --gpu-memory-utilization 0.9
