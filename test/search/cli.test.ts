@@ -37,7 +37,7 @@ describe('parplan suggest', () => {
     expect(r.out).toContain(`wrote ${file}: plan 'llama2_70b_h100_8n_train' (#1)`);
     const text = readFileSync(file, 'utf8');
     expect(text).toMatch(
-      /^\/\/ Found by parplan suggest, the fastest of 967 plans that fit llama2_70b on h100_8n \(7,968 candidates\):\n\/\/ estimated step [\d.]+ s, [\d.]+ GiB headroom per GPU\.\n/,
+      /^\/\/ Found by parplan suggest, the fastest of 970 plans that fit llama2_70b on h100_8n \(7,968 candidates\):\n\/\/ estimated step [\d.]+ s, [\d.]+ GiB headroom per GPU\.\n/,
     );
     expect(text).toContain(`import "${relative(join(file, '..'), join(FIXTURES, 'llama2-70b-h100x64.plan'))}"`);
     for (const key of [
