@@ -10,7 +10,7 @@ import { Findings } from './findings.js';
 import { DEEPSPEED_MOE, DEEPSPEED_SOURCES, type DeepSpeedKey, type DeepSpeedLauncherFlag } from './options/deepspeed.js';
 import { layerRuns, type MoeMlp } from '../model.js';
 import { citations } from './options/source.js';
-import { command, comment, required, type Arg } from './shell.js';
+import { beside, command, comment, HERE, required, script, type Arg } from './shell.js';
 import type { ExportFile, ExportResult } from './types.js';
 
 type Config = [DeepSpeedKey, string | number | boolean][];
@@ -188,15 +188,22 @@ function launch(plan: TrainPlan, at: Placement, json: string, moe: boolean): str
   const args: Arg<DeepSpeedLauncherFlag>[] =
     at.nodes > 1
       ? [
-          ['--hostfile', `${plan.name}.hostfile`],
+          ['--hostfile', beside(`${plan.name}.hostfile`)],
           ['--num_nodes', String(at.nodes)],
         ]
       : [];
   args.push(['--num_gpus', String(at.perNode)]);
-  if (at.nodes > 1) args.push(['--master_addr', required('MASTER_ADDR', "set MASTER_ADDR to node 0's address")]);
-  const script: Arg<DeepSpeedLauncherFlag>[] = [['--deepspeed'], ['--deepspeed_config', json]];
-  const entry = `${required('TRAIN_SCRIPT', 'set TRAIN_SCRIPT to your DeepSpeed training script')} \\\n  ${script.map(([f, v]) => (v === undefined ? f : `${f} ${v}`)).join(' ')}`;
-  return ['#!/bin/sh', header(plan, moe), '', command('deepspeed', args, ` \\\n  ${entry}`)].join('\n');
+  if (at.nodes > 1) args.push(['--master_addr', required('MASTER_ADDR', 'set MASTER_ADDR to the address of node 0')]);
+  const flags: Arg<DeepSpeedLauncherFlag>[] = [['--deepspeed'], ['--deepspeed_config', beside(json)]];
+  const entry = `${required('TRAIN_SCRIPT', 'set TRAIN_SCRIPT to your DeepSpeed training script')} \\\n  ${flags.map(([f, v]) => (v === undefined ? f : `${f} ${v}`)).join(' ')}`;
+  return script(
+    header(plan, moe),
+    HERE,
+    '',
+    // The launcher starts every node of the hostfile itself (over ssh), so it runs once.
+    comment(at.nodes > 1 ? `run on node 0 only: the launcher starts all ${at.nodes} nodes of the hostfile` : 'the only node'),
+    command('deepspeed', args, ` \\\n  ${entry}`),
+  );
 }
 
 function header(plan: TrainPlan, moe: boolean): string {

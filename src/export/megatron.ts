@@ -11,7 +11,7 @@ import { activationOf, everyNth, layerShape, patternExpression, type LayerShape 
 import { MEGATRON_MODEL_SOURCES, MEGATRON_SOURCES, type MegatronFlag } from './options/megatron.js';
 import { TORCHRUN_ARGS } from './options/torchrun.js';
 import { citations, usedSources } from './options/source.js';
-import { comment, required, word, type Arg } from './shell.js';
+import { comment, plain, required, script, word, type Arg } from './shell.js';
 import { torchrunPerNode } from './torchrun.js';
 import type { ExportOptions, ExportResult } from './types.js';
 
@@ -43,10 +43,8 @@ export function exportMegatron(plan: CheckedPlan, opts: ExportOptions = {}): Exp
   );
   if (f.failed || at === undefined) return { files: [], diagnostics: f.list };
   const fsdp = plan.zero >= 2;
-  const lines = [
-    '#!/usr/bin/env bash',
+  const text = script(
     header(plan, args),
-    '',
     // Megatron asserts this with tensor parallelism (before Blackwell), and asserts the opposite with Megatron-FSDP.
     ...(plan.mesh.tensor > 1 && !fsdp ? ['export CUDA_DEVICE_MAX_CONNECTIONS=1', ''] : []),
     'ARGS=(',
@@ -54,8 +52,8 @@ export function exportMegatron(plan: CheckedPlan, opts: ExportOptions = {}): Exp
     ')',
     '',
     torchrunPerNode(plan.name, at, 'pretrain_gpt.py "${ARGS[@]}"'),
-  ];
-  return { files: [{ name: `${plan.name}.megatron.sh`, text: lines.join('\n') }], diagnostics: f.list };
+  );
+  return { files: [{ name: `${plan.name}.megatron.sh`, text }], diagnostics: f.list };
 }
 
 function tokenizerPlaceholder(plan: TrainPlan, f: Findings): string {
@@ -64,7 +62,7 @@ function tokenizerPlaceholder(plan: TrainPlan, f: Findings): string {
     '$TOKENIZER',
     'set TOKENIZER when running the script, or export with --model ID (a Hugging Face id or local path)',
   );
-  return required('TOKENIZER', `set TOKENIZER to the Hugging Face id or local path of ${plan.model.name}'s tokenizer`);
+  return required('TOKENIZER', `set TOKENIZER to the Hugging Face id or local path of the tokenizer of ${plain(plan.model.name)}`);
 }
 
 /** The model's shape, so that Megatron builds the network the plan sized. */
@@ -137,7 +135,7 @@ function mlaArgs(a: MlaAttention): Args {
  */
 function windowArgs(shape: LayerShape): Args {
   if (shape.window === undefined) return [];
-  const args: Args = [['--window-size', `${shape.window - 1},0`]];
+  const args: Args = [['--window-size', word(`${shape.window - 1},0`)]];
   if (shape.windowed.every((w) => w)) return args;
   const n = everyNth(shape.windowed);
   args.push(['--window-attn-skip-freq', n !== undefined ? String(n) : word(patternExpression(shape.windowed))]);
@@ -358,7 +356,7 @@ function layoutArgs(plan: TrainPlan): Args {
   const { sizes, even } = stageSizes(plan);
   if (even) return [];
   const stages = sizes.map((n, i) => `${i === 0 ? 'E' : ''}t*${n}${i === sizes.length - 1 ? 'L' : ''}`);
-  return [['--pipeline-model-parallel-layout', `'${stages.join('|')}'`]];
+  return [['--pipeline-model-parallel-layout', word(stages.join('|'))]];
 }
 
 /** ZeRO-1 is the distributed optimizer; ZeRO-2/3 are Megatron-FSDP's sharding strategies. */

@@ -18,7 +18,7 @@ import {
   type TorchtitanKey,
   type TorchtitanModel,
 } from './options/torchtitan.js';
-import { comment } from './shell.js';
+import { beside, comment, HERE, plain, script } from './shell.js';
 import { torchrunPerNode } from './torchrun.js';
 import type { ExportFile, ExportOptions, ExportResult } from './types.js';
 
@@ -50,8 +50,13 @@ export function exportTorchtitan(plan: CheckedPlan, opts: ExportOptions = {}): E
     { name: toml, text: `${header(plan, config)}\n${renderToml(config)}` },
     {
       name: `${plan.name}.torchtitan.sh`,
-      text: ['#!/bin/sh', header(plan, config), '', torchrunPerNode(plan.name, at, `-m torchtitan.train --job.config_file ${toml}`)].join(
-        '\n',
+      text: script(
+        header(plan, config),
+        comment('run from a torchtitan checkout; the job file is the one beside this script'),
+        HERE,
+        '',
+        ...placeholderCheck(toml, config),
+        torchrunPerNode(plan.name, at, `-m torchtitan.train --job.config_file ${beside(toml)}`),
       ),
     },
   ];
@@ -86,7 +91,7 @@ function modelConfig(plan: TrainPlan, f: Findings, opts: ExportOptions): Config 
   }
   let flavor = opts.model;
   if (flavor === undefined) {
-    flavor = `<fill in: a ${family.name} flavor with ${flavorText(m, shape as LayerShape)}>`;
+    flavor = fillIn(`a ${family.name} flavor with ${flavorText(m, shape as LayerShape)}`);
     f.placeholder(
       `the torchtitan flavor of '${m.name}'`,
       'model.flavor',
@@ -338,6 +343,26 @@ function recomputeConfig(plan: TrainPlan, f: Findings): Config {
   return [
     ['activation_checkpoint.mode', 'selective'],
     ['activation_checkpoint.selective_ac_option', 'op'],
+  ];
+}
+
+/** The text of a value the user must fill in before the job can start (a TOML string: the job file stays valid). */
+export const FILL_IN = '<fill in: ';
+
+function fillIn(what: string): string {
+  return `${FILL_IN}${what}>`;
+}
+
+/** Stops the script before launching while the job file still holds a `<fill in: …>` value, naming the fields. */
+function placeholderCheck(toml: string, config: Config): string[] {
+  const open = config.filter(([, v]) => typeof v === 'string' && v.startsWith(FILL_IN)).map(([k]) => k);
+  if (open.length === 0) return [];
+  return [
+    `if grep -q '${FILL_IN}' ${beside(toml)}; then`,
+    `  echo "fill in ${open.join(', ')} in ${plain(toml)} first (the values written <fill in: ...>)" >&2`,
+    '  exit 1',
+    'fi',
+    '',
   ];
 }
 

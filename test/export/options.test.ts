@@ -47,11 +47,14 @@ const CHOICES: Record<string, readonly string[]> = {
   'data_types.grad_accum_dtype': DEEPSPEED_GRAD_ACCUM_DTYPES,
 };
 
+/** Lines of the scripts' own logic (strict mode, placeholder and NODE_RANK checks, per-node branches, waiting), not engine options. */
+const SHELL_PLUMBING = /^\s*(set -euo pipefail|if |fi$|echo |exit |case |esac$|\d+\)$|;;$|pids|for pid|done$|wait |: "|HERE=|NODE_RANK=)/;
+
 /** (name, value) pairs a file uses: shell flags and env assignments, TOML `section.field`, JSON key paths. */
 function used(file: ExportFile): [string, string | undefined][] {
   const text = file.text
     .split('\n')
-    .filter((l) => !l.startsWith('#'))
+    .filter((l) => !l.trimStart().startsWith('#') && !SHELL_PLUMBING.test(l))
     .join('\n');
   if (file.name.endsWith('.json')) return flatten(JSON.parse(text) as Record<string, unknown>);
   if (file.name.endsWith('.toml')) {

@@ -135,6 +135,6 @@ describe('DeepSpeed', () => {
     const r = exportText('deepspeed', trainPlan('data = 16').replace('cluster = node', 'cluster = two'));
     expect(r.files.map((f) => f.name)).toEqual(['t.deepspeed.json', 't.hostfile', 't.deepspeed.sh']);
     expect(r.files[1]!.text).toContain('node-0 slots=8\nnode-1 slots=8\n');
-    expect(r.files[2]!.text).toContain('deepspeed \\\n  --hostfile t.hostfile \\\n  --num_nodes 2 \\\n  --num_gpus 8');
+    expect(r.files[2]!.text).toContain('deepspeed \\\n  --hostfile "$HERE/t.hostfile" \\\n  --num_nodes 2 \\\n  --num_gpus 8');
   });
 });

@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # vLLM launch for plan 'deepseek_v3_ep8' (examples/deepseek-v3-h200-serve.plan), written by parplan export.
 # tensor 8 × pipeline 1 × data 1 = 8 GPUs of cluster 'h200x8' (8 × NVIDIA H200 SXM 141GB): one engine.
 # Experts: expert tensor 1 × expert 8 × expert data 1 over each stage's tensor × data ranks.
@@ -10,6 +10,9 @@
 #   vllm-project/vllm/vllm/config/cache.py@002f10e0cfa1
 #   vllm-project/vllm/vllm/engine/arg_utils.py@001999d2f360
 #   vllm-project/vllm/vllm/envs.py (commit not reported)
+set -euo pipefail
+
+: "${MODEL:?set MODEL to the Hugging Face id or local path of deepseek_v3}"
 
 # one engine: node 0, GPUs 0,1,2,3,4,5,6,7
 CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6,7 vllm serve "${MODEL:?set MODEL to the Hugging Face id or local path of deepseek_v3}" \

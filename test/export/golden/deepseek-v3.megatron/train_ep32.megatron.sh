@@ -9,6 +9,11 @@
 #   NVIDIA/Megatron-LM/megatron/training/arguments.py@d98e8a64ddf3
 #   NVIDIA/Megatron-LM/megatron/core/transformer/transformer_config.py@d98e8a64ddf3
 #   pytorch/pytorch/torch/distributed/run.py@010929fd3f40
+set -euo pipefail
+
+: "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of the tokenizer of deepseek_v3}"
+: "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
+: "${MASTER_ADDR:?set MASTER_ADDR to the address of node 0}"
 
 ARGS=(
   --num-layers 61
@@ -57,16 +62,21 @@ ARGS=(
   --accumulate-allreduce-grads-in-fp32
   --optimizer adam
   --tokenizer-type HuggingFaceTokenizer
-  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of deepseek_v3's tokenizer}"
+  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of the tokenizer of deepseek_v3}"
   --data-path "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
 )
 
-# run on each of the 32 nodes, with NODE_RANK = 0 … 31
+# run this script on each of the 32 nodes, with NODE_RANK = 0 … 31 and MASTER_ADDR = the address of node 0
+NODE_RANK="${NODE_RANK:?set NODE_RANK to the index of this node, 0 to 31}"
+if ! [[ "$NODE_RANK" =~ ^[0-9]+$ ]] || (( NODE_RANK >= 32 )); then
+  echo "NODE_RANK must be 0 to 31, not $NODE_RANK" >&2
+  exit 1
+fi
 torchrun \
   --nnodes 32 \
   --nproc-per-node 8 \
-  --node-rank "${NODE_RANK:?set NODE_RANK to this node's index}" \
+  --node-rank "$NODE_RANK" \
   --rdzv-backend c10d \
-  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
+  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to the address of node 0}":29500 \
   --rdzv-id train_ep32 \
   pretrain_gpt.py "${ARGS[@]}"

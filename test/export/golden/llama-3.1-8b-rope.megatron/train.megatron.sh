@@ -6,6 +6,10 @@
 #   NVIDIA/Megatron-LM/pretrain_gpt.py@aa5bf2ca1342
 #   NVIDIA/Megatron-LM/megatron/training/arguments.py@d98e8a64ddf3
 #   pytorch/pytorch/torch/distributed/run.py@010929fd3f40
+set -euo pipefail
+
+: "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of the tokenizer of llama31_8b}"
+: "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
 
 export CUDA_DEVICE_MAX_CONNECTIONS=1
 
@@ -38,7 +42,7 @@ ARGS=(
   --accumulate-allreduce-grads-in-fp32
   --optimizer adam
   --tokenizer-type HuggingFaceTokenizer
-  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of llama31_8b's tokenizer}"
+  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of the tokenizer of llama31_8b}"
   --data-path "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
 )
 

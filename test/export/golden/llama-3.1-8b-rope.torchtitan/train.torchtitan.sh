@@ -1,9 +1,18 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # torchtitan job for plan 'train' (test/export/fixtures/llama-3.1-8b-rope.plan), written by parplan export.
 # tensor 2 × pipeline 1 × data 4 = 8 GPUs of cluster 'h100x8' (8 × NVIDIA H100 SXM5 80GB).
 # Option names as in:
 #   pytorch/torchtitan/torchtitan/config/job_config.py@000204a4a8bf
 #   pytorch/pytorch/torch/distributed/run.py@010929fd3f40
+set -euo pipefail
+
+# run from a torchtitan checkout; the job file is the one beside this script
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+if grep -q '<fill in: ' "$HERE/train.torchtitan.toml"; then
+  echo "fill in model.flavor in train.torchtitan.toml first (the values written <fill in: ...>)" >&2
+  exit 1
+fi
 
 # the only node
 torchrun \
@@ -13,4 +22,4 @@ torchrun \
   --rdzv-backend c10d \
   --rdzv-endpoint localhost:29500 \
   --rdzv-id train \
-  -m torchtitan.train --job.config_file train.torchtitan.toml
+  -m torchtitan.train --job.config_file "$HERE/train.torchtitan.toml"

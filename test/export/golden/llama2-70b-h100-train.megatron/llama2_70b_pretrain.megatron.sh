@@ -5,6 +5,11 @@
 #   NVIDIA/Megatron-LM/megatron/training/arguments.py@000c4ac24f61
 #   NVIDIA/Megatron-LM/pretrain_gpt.py@aa5bf2ca1342
 #   pytorch/pytorch/torch/distributed/run.py@010929fd3f40
+set -euo pipefail
+
+: "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of the tokenizer of llama2_70b}"
+: "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
+: "${MASTER_ADDR:?set MASTER_ADDR to the address of node 0}"
 
 export CUDA_DEVICE_MAX_CONNECTIONS=1
 
@@ -35,86 +40,21 @@ ARGS=(
   --accumulate-allreduce-grads-in-fp32
   --optimizer adam
   --tokenizer-type HuggingFaceTokenizer
-  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of llama2_70b's tokenizer}"
+  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of the tokenizer of llama2_70b}"
   --data-path "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
 )
 
-# node 0 of 8: run on that node
+# run this script on each of the 8 nodes, with NODE_RANK = 0 … 7 and MASTER_ADDR = the address of node 0
+NODE_RANK="${NODE_RANK:?set NODE_RANK to the index of this node, 0 to 7}"
+if ! [[ "$NODE_RANK" =~ ^[0-9]+$ ]] || (( NODE_RANK >= 8 )); then
+  echo "NODE_RANK must be 0 to 7, not $NODE_RANK" >&2
+  exit 1
+fi
 torchrun \
   --nnodes 8 \
   --nproc-per-node 8 \
-  --node-rank 0 \
+  --node-rank "$NODE_RANK" \
   --rdzv-backend c10d \
-  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
-  --rdzv-id llama2_70b_pretrain \
-  pretrain_gpt.py "${ARGS[@]}"
-
-# node 1 of 8: run on that node
-torchrun \
-  --nnodes 8 \
-  --nproc-per-node 8 \
-  --node-rank 1 \
-  --rdzv-backend c10d \
-  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
-  --rdzv-id llama2_70b_pretrain \
-  pretrain_gpt.py "${ARGS[@]}"
-
-# node 2 of 8: run on that node
-torchrun \
-  --nnodes 8 \
-  --nproc-per-node 8 \
-  --node-rank 2 \
-  --rdzv-backend c10d \
-  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
-  --rdzv-id llama2_70b_pretrain \
-  pretrain_gpt.py "${ARGS[@]}"
-
-# node 3 of 8: run on that node
-torchrun \
-  --nnodes 8 \
-  --nproc-per-node 8 \
-  --node-rank 3 \
-  --rdzv-backend c10d \
-  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
-  --rdzv-id llama2_70b_pretrain \
-  pretrain_gpt.py "${ARGS[@]}"
-
-# node 4 of 8: run on that node
-torchrun \
-  --nnodes 8 \
-  --nproc-per-node 8 \
-  --node-rank 4 \
-  --rdzv-backend c10d \
-  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
-  --rdzv-id llama2_70b_pretrain \
-  pretrain_gpt.py "${ARGS[@]}"
-
-# node 5 of 8: run on that node
-torchrun \
-  --nnodes 8 \
-  --nproc-per-node 8 \
-  --node-rank 5 \
-  --rdzv-backend c10d \
-  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
-  --rdzv-id llama2_70b_pretrain \
-  pretrain_gpt.py "${ARGS[@]}"
-
-# node 6 of 8: run on that node
-torchrun \
-  --nnodes 8 \
-  --nproc-per-node 8 \
-  --node-rank 6 \
-  --rdzv-backend c10d \
-  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
-  --rdzv-id llama2_70b_pretrain \
-  pretrain_gpt.py "${ARGS[@]}"
-
-# node 7 of 8: run on that node
-torchrun \
-  --nnodes 8 \
-  --nproc-per-node 8 \
-  --node-rank 7 \
-  --rdzv-backend c10d \
-  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
+  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to the address of node 0}":29500 \
   --rdzv-id llama2_70b_pretrain \
   pretrain_gpt.py "${ARGS[@]}"

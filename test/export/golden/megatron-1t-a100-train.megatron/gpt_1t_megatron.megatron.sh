@@ -5,6 +5,11 @@
 #   NVIDIA/Megatron-LM/megatron/training/arguments.py@000c4ac24f61
 #   NVIDIA/Megatron-LM/pretrain_gpt.py@aa5bf2ca1342
 #   pytorch/pytorch/torch/distributed/run.py@010929fd3f40
+set -euo pipefail
+
+: "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of the tokenizer of gpt_1t}"
+: "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
+: "${MASTER_ADDR:?set MASTER_ADDR to the address of node 0}"
 
 export CUDA_DEVICE_MAX_CONNECTIONS=1
 
@@ -30,16 +35,21 @@ ARGS=(
   --accumulate-allreduce-grads-in-fp32
   --optimizer adam
   --tokenizer-type HuggingFaceTokenizer
-  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of gpt_1t's tokenizer}"
+  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of the tokenizer of gpt_1t}"
   --data-path "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
 )
 
-# run on each of the 384 nodes, with NODE_RANK = 0 … 383
+# run this script on each of the 384 nodes, with NODE_RANK = 0 … 383 and MASTER_ADDR = the address of node 0
+NODE_RANK="${NODE_RANK:?set NODE_RANK to the index of this node, 0 to 383}"
+if ! [[ "$NODE_RANK" =~ ^[0-9]+$ ]] || (( NODE_RANK >= 384 )); then
+  echo "NODE_RANK must be 0 to 383, not $NODE_RANK" >&2
+  exit 1
+fi
 torchrun \
   --nnodes 384 \
   --nproc-per-node 8 \
-  --node-rank "${NODE_RANK:?set NODE_RANK to this node's index}" \
+  --node-rank "$NODE_RANK" \
   --rdzv-backend c10d \
-  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
+  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to the address of node 0}":29500 \
   --rdzv-id gpt_1t_megatron \
   pretrain_gpt.py "${ARGS[@]}"

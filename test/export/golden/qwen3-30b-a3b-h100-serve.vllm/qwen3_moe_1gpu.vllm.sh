@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # vLLM launch for plan 'qwen3_moe_1gpu' (examples/qwen3-30b-a3b-h100-serve.plan), written by parplan export.
 # tensor 1 × pipeline 1 × data 1 = 1 GPUs of cluster 'h100' (1 × NVIDIA H100 SXM5 80GB): one vllm serve per replica.
 # vLLM reads the model's structure (128 experts, top 8) from the checkpoint's config.json.
@@ -8,6 +8,9 @@
 #   vllm-project/vllm/vllm/config/cache.py@002f10e0cfa1
 #   vllm-project/vllm/vllm/engine/arg_utils.py@001999d2f360
 #   vllm-project/vllm/vllm/envs.py (commit not reported)
+set -euo pipefail
+
+: "${MODEL:?set MODEL to the Hugging Face id or local path of qwen3_30b_a3b}"
 
 # replica 0: node 0, GPUs 0
 CUDA_VISIBLE_DEVICES=0 vllm serve "${MODEL:?set MODEL to the Hugging Face id or local path of qwen3_30b_a3b}" \

@@ -9,6 +9,11 @@
 #   NVIDIA/Megatron-LM/megatron/training/arguments.py@d98e8a64ddf3
 #   NVIDIA/Megatron-LM/megatron/core/transformer/transformer_config.py@d98e8a64ddf3
 #   pytorch/pytorch/torch/distributed/run.py@010929fd3f40
+set -euo pipefail
+
+: "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of the tokenizer of qwen3_30b_a3b}"
+: "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
+: "${MASTER_ADDR:?set MASTER_ADDR to the address of node 0}"
 
 ARGS=(
   --num-layers 48
@@ -47,26 +52,21 @@ ARGS=(
   --accumulate-allreduce-grads-in-fp32
   --optimizer adam
   --tokenizer-type HuggingFaceTokenizer
-  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of qwen3_30b_a3b's tokenizer}"
+  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of the tokenizer of qwen3_30b_a3b}"
   --data-path "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
 )
 
-# node 0 of 2: run on that node
+# run this script on each of the 2 nodes, with NODE_RANK = 0 … 1 and MASTER_ADDR = the address of node 0
+NODE_RANK="${NODE_RANK:?set NODE_RANK to the index of this node, 0 to 1}"
+if ! [[ "$NODE_RANK" =~ ^[0-9]+$ ]] || (( NODE_RANK >= 2 )); then
+  echo "NODE_RANK must be 0 to 1, not $NODE_RANK" >&2
+  exit 1
+fi
 torchrun \
   --nnodes 2 \
   --nproc-per-node 8 \
-  --node-rank 0 \
+  --node-rank "$NODE_RANK" \
   --rdzv-backend c10d \
-  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
-  --rdzv-id train_ep8 \
-  pretrain_gpt.py "${ARGS[@]}"
-
-# node 1 of 2: run on that node
-torchrun \
-  --nnodes 2 \
-  --nproc-per-node 8 \
-  --node-rank 1 \
-  --rdzv-backend c10d \
-  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
+  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to the address of node 0}":29500 \
   --rdzv-id train_ep8 \
   pretrain_gpt.py "${ARGS[@]}"

@@ -5,6 +5,10 @@
 #   NVIDIA/Megatron-LM/megatron/training/arguments.py@000c4ac24f61
 #   NVIDIA/Megatron-LM/pretrain_gpt.py@aa5bf2ca1342
 #   pytorch/pytorch/torch/distributed/run.py@010929fd3f40
+set -euo pipefail
+
+: "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of the tokenizer of tinyllama_1b}"
+: "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
 
 ARGS=(
   --num-layers 22
@@ -33,7 +37,7 @@ ARGS=(
   --grad-reduce-in-bf16
   --optimizer adam
   --tokenizer-type HuggingFaceTokenizer
-  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of tinyllama_1b's tokenizer}"
+  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of the tokenizer of tinyllama_1b}"
   --data-path "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
 )
 
