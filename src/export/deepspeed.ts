@@ -9,6 +9,7 @@ import { meshText, partialNodeWhy, placement, stageSizes, type Placement } from 
 import { Findings } from './findings.js';
 import { DEEPSPEED_MOE, DEEPSPEED_SOURCES, type DeepSpeedKey, type DeepSpeedLauncherFlag } from './options/deepspeed.js';
 import { layerRuns, type MoeMlp } from '../model.js';
+import { versionLine } from './options/versions.js';
 import { citations } from './options/source.js';
 import { beside, command, comment, HERE, required, script, type Arg } from './shell.js';
 import type { ExportFile, ExportResult } from './types.js';
@@ -34,6 +35,8 @@ export function exportDeepSpeed(plan: CheckedPlan): ExportResult {
     ['optimizer.type', plan.optimizer === 'adamw' ? 'AdamW' : plan.optimizer === 'adam' ? 'Adam' : 'SGD'],
     ...tensorConfig(plan, f),
   ];
+  accumulationCheck(plan, f);
+  mpuNote(plan, f);
   pipelineChecks(plan, f);
   recomputeCheck(plan, f);
   const moe = expertCheck(plan, f);
@@ -43,6 +46,40 @@ export function exportDeepSpeed(plan: CheckedPlan): ExportResult {
   if (at.nodes > 1) files.push({ name: `${plan.name}.hostfile`, text: hostfile(at) });
   files.push({ name: `${plan.name}.deepspeed.sh`, text: launch(plan, at, json, moe) });
   return { files, diagnostics: f.list };
+}
+
+/**
+ * Without ZeRO, DeepSpeed accumulates gradients in the weights' dtype only: another
+ * grad_accum_dtype raises NotImplementedError ("unsupported mix of model_dtype and
+ * grad_accum_dtype", DeepSpeedEngine._configure_basic_optimizer's dtype checks in
+ * deepspeed/runtime/engine.py at v0.19.5). ZeRO-1 and above take fp32 accumulation of 16-bit weights.
+ */
+function accumulationCheck(plan: TrainPlan, f: Findings): void {
+  if (plan.zero !== 0 || plan.gradDtype === plan.precision) return;
+  f.notExpressible(
+    'grad_dtype',
+    `grad_dtype = ${plan.gradDtype} with zero = 0`,
+    `without ZeRO it accumulates gradients in the ${plan.precision} of the weights (data_types.grad_accum_dtype = ${plan.gradDtype} raises NotImplementedError at start-up)`,
+    `set zero = 1 or more, or grad_dtype = ${plan.precision} and check the plan again`,
+    f.given('grad_dtype') ? undefined : f.span('zero'),
+  );
+}
+
+/**
+ * DeepSpeed checks train_batch_size = micro × accumulation × its data-parallel world size, which
+ * is the whole world unless deepspeed.initialize gets an mpu (DeepSpeedConfig in
+ * deepspeed/runtime/config.py at v0.19.5: mpu.get_data_parallel_world_size()); AutoTP's groups are
+ * made after that check. With tensor > 1 the script must pass one.
+ */
+function mpuNote(plan: TrainPlan, f: Findings): void {
+  const { tensor, data } = plan.mesh;
+  if (tensor === 1) return;
+  f.approximated(
+    'tensor',
+    `tensor = ${tensor}`,
+    `it checks train_batch_size against the data-parallel world size, which is all ${plan.derived.gpusUsed} ranks unless the training script passes deepspeed.initialize(..., mpu=...) whose get_data_parallel_world_size() returns ${data}: without it the batch assertion fails at start-up`,
+    'pass an mpu (Megatron-style parallel state with tensor and data groups) to deepspeed.initialize in the training script',
+  );
 }
 
 function precisionConfig(plan: TrainPlan): Config {
@@ -179,7 +216,7 @@ function nest(config: Config): Record<string, unknown> {
 }
 
 function hostfile(at: Placement): string {
-  const lines = [comment('one line per node (MPI style); replace node-N with the host names')];
+  const lines = [comment(`one line per node (MPI style); replace node-N with the host names\n${versionLine('deepspeed', 'DeepSpeed')}`)];
   for (let n = 0; n < at.nodes; n++) lines.push(`node-${n} slots=${at.perNode}`);
   return lines.join('\n') + '\n';
 }
@@ -211,7 +248,13 @@ function header(plan: TrainPlan, moe: boolean): string {
   return comment(
     [
       `DeepSpeed launch for plan '${plan.name}' (${plan.file}), written by parplan export.`,
+      versionLine('deepspeed', 'DeepSpeed'),
       `${meshText(plan)}; the training script builds the model and calls deepspeed.initialize.`,
+      ...(plan.mesh.tensor > 1
+        ? [
+            `tensor ${plan.mesh.tensor} > 1: pass deepspeed.initialize(..., mpu=...) with get_data_parallel_world_size() = ${plan.mesh.data}, else its train_batch_size check fails.`,
+          ]
+        : []),
       ...(moe
         ? [
             `Experts: expert tensor ${e.tensor} × expert ${e.expert} × expert data ${e.data}; the script builds the MoE layers (deepspeed.moe.layer.MoE).`,

@@ -3,13 +3,14 @@
  * recompute, precision, optimizer sharding) and a torchrun command per node. Mapping and its
  * reasons: docs/export.md.
  */
-import { DEFAULT_NORM_EPS, DEFAULT_ROPE_THETA, type AttentionSpec, type MlaAttention, type MoeMlp } from '../model.js';
+import { DEFAULT_NORM_EPS, type AttentionSpec, type MlaAttention, type MoeMlp } from '../model.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { meshText, partialNodeWhy, placement, stageSizes } from './cluster.js';
 import { Findings } from './findings.js';
 import { activationOf, everyNth, layerShape, patternExpression, type LayerShape } from './layers.js';
 import { MEGATRON_MODEL_SOURCES, MEGATRON_SOURCES, type MegatronFlag } from './options/megatron.js';
 import { TORCHRUN_ARGS } from './options/torchrun.js';
+import { versionLine } from './options/versions.js';
 import { citations, usedSources } from './options/source.js';
 import { comment, plain, required, script, word, type Arg } from './shell.js';
 import { torchrunPerNode } from './torchrun.js';
@@ -36,6 +37,7 @@ export function exportMegatron(plan: CheckedPlan, opts: ExportOptions = {}): Exp
     ...precisionArgs(plan, f),
     ...optimizerArgs(plan, f),
   ];
+  args.push(...runLengthArgs());
   args.push(
     ['--tokenizer-type', 'HuggingFaceTokenizer'],
     ['--tokenizer-model', tokenizer],
@@ -54,6 +56,19 @@ export function exportMegatron(plan: CheckedPlan, opts: ExportOptions = {}): Exp
     torchrunPerNode(plan.name, at, 'pretrain_gpt.py "${ARGS[@]}"'),
   );
   return { files: [{ name: `${plan.name}.megatron.sh`, text }], diagnostics: f.list };
+}
+
+/**
+ * What a plan does not say but Megatron needs to start: the run's length (without --train-iters
+ * or --train-samples, update_train_iters raises a TypeError at start-up) and the peak learning
+ * rate. Named placeholders the script checks before launching; the schedule keeps Megatron's
+ * defaults (linear decay to --min-lr 0 over the run, no warm-up), docs/export.md.
+ */
+function runLengthArgs(): Args {
+  return [
+    ['--train-iters', required('TRAIN_ITERS', 'set TRAIN_ITERS to the number of training iterations (optimizer steps)')],
+    ['--lr', required('LR', 'set LR to the peak learning rate, e.g. 3e-4')],
+  ];
 }
 
 function tokenizerPlaceholder(plan: TrainPlan, f: Findings): string {
@@ -166,7 +181,8 @@ function attentionExtras(plan: TrainPlan, a: AttentionSpec, f: Findings): Args {
 function ropeArgs(plan: TrainPlan, a: AttentionSpec, f: Findings): Args {
   const m = plan.model;
   const args: Args = [];
-  if (m.ropeTheta !== DEFAULT_ROPE_THETA) {
+  // Always written, so that the base is the model's whatever Megatron's default (10000 at core_v0.19.0).
+  {
     // --rotary-base is type=int.
     if (Number.isInteger(m.ropeTheta)) args.push(['--rotary-base', String(m.ropeTheta)]);
     else
@@ -440,6 +456,7 @@ function header(plan: TrainPlan, args: Args): string {
   return comment(
     [
       `Megatron-LM launch for plan '${plan.name}' (${plan.file}), written by parplan export.`,
+      versionLine('megatron', 'Megatron-LM'),
       `${meshText(plan)}; run from a Megatron-LM checkout.`,
       ...(e.expert > 1 || e.tensor !== plan.mesh.tensor
         ? [`Experts: expert tensor ${e.tensor} × expert ${e.expert} × expert data ${e.data} over each stage's tensor × data ranks.`]

@@ -9,6 +9,7 @@ import { formatAction } from '../schedules/types.js';
 import { meshText, partialNodeWhy, placement } from './cluster.js';
 import { Findings } from './findings.js';
 import { activationOf, layerShape, type LayerShape } from './layers.js';
+import { versionLine } from './options/versions.js';
 import { citations, usedSources } from './options/source.js';
 import { TORCHRUN_ARGS } from './options/torchrun.js';
 import {
@@ -18,11 +19,11 @@ import {
   type TorchtitanKey,
   type TorchtitanModel,
 } from './options/torchtitan.js';
-import { beside, comment, HERE, plain, script } from './shell.js';
+import { beside, comment, HERE, plain, required, script } from './shell.js';
 import { torchrunPerNode } from './torchrun.js';
 import type { ExportFile, ExportOptions, ExportResult } from './types.js';
 
-type Value = string | number | boolean | readonly string[];
+type Value = string | number | boolean | readonly string[] | readonly (readonly string[])[];
 type Config = [TorchtitanKey, Value][];
 
 export function exportTorchtitan(plan: CheckedPlan, opts: ExportOptions = {}): ExportResult {
@@ -56,7 +57,7 @@ export function exportTorchtitan(plan: CheckedPlan, opts: ExportOptions = {}): E
         HERE,
         '',
         ...placeholderCheck(toml, config),
-        torchrunPerNode(plan.name, at, `-m torchtitan.train --job.config_file ${beside(toml)}`),
+        torchrunPerNode(plan.name, at, trainEntry(plan, toml, csv)),
       ),
     },
   ];
@@ -161,6 +162,7 @@ function trainingConfig(plan: TrainPlan, f: Findings): Config {
   if (plan.precision === 'fp16') {
     f.notExpressible('precision', 'precision = fp16', 'its mixed_precision_param is bfloat16 or float32', 'use precision = bf16 (or fp32)');
   } else {
+    mixedPrecisionCheck(plan, f);
     config.push(['training.mixed_precision_param', plan.precision === 'bf16' ? 'bfloat16' : 'float32']);
   }
   // Gradients are reduced and kept in fp32 (mixed_precision_reduce has no other value): more memory than a 16-bit grad_dtype.
@@ -177,6 +179,26 @@ function trainingConfig(plan: TrainPlan, f: Findings): Config {
     f.notExpressible('optimizer', 'optimizer = sgd', 'its optimizer.name takes Adam or AdamW', 'use optimizer = adamw');
   else config.push(['optimizer.name', plan.optimizer === 'adamw' ? 'AdamW' : 'Adam']);
   return config;
+}
+
+/**
+ * torchtitan applies mixed_precision_param through FSDP (fully_shard), or through autocast for
+ * DDP or one GPU; with tensor or pipeline parallelism and no FSDP it disables mixed precision
+ * and trains in fp32, only logging a warning (maybe_enable_amp in torchtitan/distributed/utils.py
+ * at v0.2.2): more memory than a bf16 plan was checked for.
+ */
+function mixedPrecisionCheck(plan: TrainPlan, f: Findings): void {
+  const { tensor, pipeline, data } = plan.mesh;
+  const fsdp = plan.zero > 0 && data > 1;
+  if (plan.precision !== 'bf16' || fsdp || (tensor === 1 && pipeline === 1)) return;
+  f.notExpressible(
+    'precision',
+    'training.mixed_precision_param = "bfloat16"',
+    `with ${tensor > 1 ? 'tensor' : 'pipeline'} parallelism it applies mixed precision only through FSDP (data_parallel_shard_degree > 1), and without it trains in fp32, which needs more memory than the plan was checked for`,
+    data > 1
+      ? 'set zero = 1 or more (FSDP over the data ranks)'
+      : 'shard over data ranks (data > 1 with zero ≥ 1), or set precision = fp32 and check the plan again',
+  );
 }
 
 /**
@@ -309,27 +331,45 @@ function modelParallelConfig(plan: TrainPlan, f: Findings, csv: string): Config 
   switch (plan.schedule) {
     case 'gpipe':
     case '1f1b':
-      config.push(
-        ['parallelism.pipeline_parallel_schedule', plan.schedule === 'gpipe' ? 'GPipe' : '1F1B'],
-        // Each split point is the first layer of a stage after the first.
-        ['parallelism.pipeline_parallel_split_points', plan.stages.slice(1).map((s) => `layers.${s.firstLayer}`)],
-      );
+      config.push(['parallelism.pipeline_parallel_schedule', plan.schedule === 'gpipe' ? 'GPipe' : '1F1B']);
       break;
     case 'interleaved':
-      config.push(
-        ['parallelism.pipeline_parallel_schedule', 'Interleaved1F1B'],
-        ['parallelism.pipeline_parallel_layers_per_stage', plan.model.layers / (pipeline * plan.virtual)],
-      );
+      config.push(['parallelism.pipeline_parallel_schedule', 'Interleaved1F1B']);
       break;
     case 'table':
       config.push(
         ['parallelism.pipeline_parallel_schedule', plan.virtual > 1 ? 'PipelineScheduleMulti' : 'PipelineScheduleSingle'],
         ['parallelism.pipeline_parallel_schedule_csv', csv],
-        ['parallelism.pipeline_parallel_layers_per_stage', plan.model.layers / (pipeline * plan.virtual)],
       );
       break;
   }
+  config.push(['parallelism.module_fqns_per_model_part', modelParts(plan)]);
   return config;
+}
+
+/**
+ * The modules of each model part (pipeline stage, or virtual stage of a looped schedule), as
+ * torchtitan 0.2.x takes them (parallelism.module_fqns_per_model_part; split points were removed
+ * in 0.2.0). Written out rather than left to pipeline_parallel_layers_per_stage, which counts the
+ * embedding and the output as layers of their own (generate_llm_fqn_per_model_part in
+ * torchtitan/distributed/pipeline_parallel.py at v0.2.2) and so splits differently from the plan.
+ * Part k of a looped schedule runs on rank k mod pipeline (its "loop" style), as the plan's
+ * chunk k of rank k mod pipeline holds layers k·n … (k+1)·n − 1.
+ */
+export function modelParts(plan: TrainPlan): string[][] {
+  const { pipeline } = plan.mesh;
+  const parts: [number, number][] = [];
+  if (plan.virtual > 1) {
+    const n = plan.model.layers / (pipeline * plan.virtual);
+    for (let k = 0; k < pipeline * plan.virtual; k++) parts.push([k * n, (k + 1) * n - 1]);
+  } else {
+    for (const s of plan.stages) parts.push([s.firstLayer, s.lastLayer]);
+  }
+  return parts.map(([first, last], k) => [
+    ...(k === 0 ? ['tok_embeddings'] : []),
+    ...Array.from({ length: last - first + 1 }, (_, i) => `layers.${first + i}`),
+    ...(k === parts.length - 1 ? ['norm', 'output'] : []),
+  ]);
 }
 
 function recomputeConfig(plan: TrainPlan, f: Findings): Config {
@@ -344,6 +384,24 @@ function recomputeConfig(plan: TrainPlan, f: Findings): Config {
     ['activation_checkpoint.mode', 'selective'],
     ['activation_checkpoint.selective_ac_option', 'op'],
   ];
+}
+
+/**
+ * `-m torchtitan.train` with the job file, then what it cannot hold: the Hugging Face assets
+ * directory (tokenizer, config; torchtitan falls back to a test tokenizer without it) as a
+ * placeholder, and the schedule CSV beside the script (a path in the job file would be read from
+ * the working directory). Command-line fields override the job file's.
+ */
+function trainEntry(plan: TrainPlan, toml: string, csv: string): string {
+  const args: [TorchtitanKey | '--job.config_file', string][] = [
+    ['--job.config_file', beside(toml)],
+    [
+      'model.hf_assets_path',
+      required('HF_ASSETS_PATH', 'set HF_ASSETS_PATH to the directory of the Hugging Face assets (tokenizer, config.json) of the model'),
+    ],
+  ];
+  if (plan.schedule === 'table' && plan.mesh.pipeline > 1) args.push(['parallelism.pipeline_parallel_schedule_csv', beside(csv)]);
+  return ['-m torchtitan.train', ...args.map(([k, v]) => `${k.startsWith('--') ? k : `--${k}`} ${v}`)].join(' \\\n  ');
 }
 
 /** The text of a value the user must fill in before the job can start (a TOML string: the job file stays valid). */
@@ -381,7 +439,9 @@ function renderToml(config: Config): string {
 function tomlValue(v: Value): string {
   if (typeof v === 'string') return JSON.stringify(v);
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  return `[${v.map((s) => JSON.stringify(s)).join(', ')}]`;
+  // A list of lists (module_fqns_per_model_part): one inner list per line.
+  if (v.some((x) => Array.isArray(x))) return `[\n${(v as readonly (readonly string[])[]).map((l) => `  ${tomlValue(l)},`).join('\n')}\n]`;
+  return `[${(v as readonly string[]).map((s) => JSON.stringify(s)).join(', ')}]`;
 }
 
 function header(plan: TrainPlan, config: Config): string {
@@ -391,6 +451,7 @@ function header(plan: TrainPlan, config: Config): string {
   return comment(
     [
       `torchtitan job for plan '${plan.name}' (${plan.file}), written by parplan export.`,
+      versionLine('torchtitan', 'torchtitan'),
       `${meshText(plan)}.`,
       'Option names as in:',
       ...citations([...TORCHTITAN_SOURCES, ...extra, TORCHRUN_ARGS]).map((c) => `  ${c}`),

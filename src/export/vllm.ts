@@ -8,6 +8,7 @@ import type { CheckedPlan, ServePlan } from '../plan.js';
 import { Findings } from './findings.js';
 import { locate, meshText, partialNodeWhy, placement, stageSizes } from './cluster.js';
 import { layerShape } from './layers.js';
+import { versionLine } from './options/versions.js';
 import { citations, usedSources } from './options/source.js';
 import { VLLM_SERVE_CLI, VLLM_SOURCES, type VllmCacheDtype, type VllmFlag, type VllmModelDtype } from './options/vllm.js';
 import { background, command, comment, perNode, plain, required, script, word, type Arg } from './shell.js';
@@ -296,6 +297,7 @@ function header(plan: ServePlan, oneEngine?: readonly Arg<VllmFlag>[]): string {
   return comment(
     [
       `vLLM launch for plan '${plan.name}' (${plan.file}), written by parplan export.`,
+      versionLine('vllm', 'vLLM'),
       `${meshText(plan)}: ${layout}.`,
       ...(e.expert > 1 || e.tensor !== plan.mesh.tensor
         ? [`Experts: expert tensor ${e.tensor} × expert ${e.expert} × expert data ${e.data} over each stage's tensor × data ranks.`]

@@ -149,10 +149,22 @@ export const MEGATRON_ENTRY = {
   names: [],
 } as const satisfies OptionSource;
 
+/** What starts the run: its length and the peak learning rate (placeholders the script checks), read in the table of MEGATRON_VERSION. */
+export const MEGATRON_RUN_ARGS = {
+  repo: 'NVIDIA/Megatron-LM',
+  path: 'megatron/training/config/training_config.py',
+  commit: '5be9626709af2722333bf54797c954c09edeada3',
+  // --train-iters: TrainingConfig.train_iters; --lr: arguments.py _add_learning_rate_args
+  names: ['--train-iters', '--lr'],
+} as const satisfies OptionSource;
+
 /** Cited in every launch script. */
-export const MEGATRON_SOURCES = [MEGATRON_ARGS, MEGATRON_ENTRY] as const;
+export const MEGATRON_SOURCES = [MEGATRON_ARGS, MEGATRON_ENTRY, MEGATRON_RUN_ARGS] as const;
 /** Cited when a launch uses one of their names (MoE, MLA, windows, rope scaling). */
 export const MEGATRON_MODEL_SOURCES = [MEGATRON_MODEL_ARGS, MEGATRON_CONFIG_ARGS] as const;
 
 export type MegatronFlag =
-  (typeof MEGATRON_ARGS.names)[number] | (typeof MEGATRON_MODEL_ARGS.names)[number] | (typeof MEGATRON_CONFIG_ARGS.names)[number];
+  | (typeof MEGATRON_ARGS.names)[number]
+  | (typeof MEGATRON_MODEL_ARGS.names)[number]
+  | (typeof MEGATRON_CONFIG_ARGS.names)[number]
+  | (typeof MEGATRON_RUN_ARGS.names)[number];

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Megatron-LM launch for plan 'llama2_70b_pretrain' (examples/llama2-70b-h100-train.plan), written by parplan export.
+# For Megatron-LM core_v0.19.0 (NVIDIA/Megatron-LM@5be9626709af), the only version parplan exports for (docs/export.md).
 # tensor 8 × pipeline 4 × data 2 = 64 GPUs of cluster 'h100_8n' (8 nodes × 8 NVIDIA H100 SXM5 80GB); run from a Megatron-LM checkout.
 # Option names as in:
 #   NVIDIA/Megatron-LM/megatron/training/arguments.py@000c4ac24f61
 #   NVIDIA/Megatron-LM/pretrain_gpt.py@aa5bf2ca1342
+#   NVIDIA/Megatron-LM/megatron/training/config/training_config.py@5be9626709af
+#   NVIDIA/Megatron-LM/megatron/training/arguments.py@d98e8a64ddf3
 #   pytorch/pytorch/torch/distributed/run.py@010929fd3f40
 set -euo pipefail
 
+: "${TRAIN_ITERS:?set TRAIN_ITERS to the number of training iterations (optimizer steps)}"
+: "${LR:?set LR to the peak learning rate, e.g. 3e-4}"
 : "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of the tokenizer of llama2_70b}"
 : "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
 : "${MASTER_ADDR:?set MASTER_ADDR to the address of node 0}"
@@ -23,6 +28,7 @@ ARGS=(
   --max-position-embeddings 4096
   --position-embedding-type rope
   --normalization RMSNorm
+  --rotary-base 10000
   --swiglu
   --disable-bias-linear
   --untie-embeddings-and-output-weights
@@ -39,6 +45,8 @@ ARGS=(
   --bf16
   --accumulate-allreduce-grads-in-fp32
   --optimizer adam
+  --train-iters "${TRAIN_ITERS:?set TRAIN_ITERS to the number of training iterations (optimizer steps)}"
+  --lr "${LR:?set LR to the peak learning rate, e.g. 3e-4}"
   --tokenizer-type HuggingFaceTokenizer
   --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of the tokenizer of llama2_70b}"
   --data-path "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # torchtitan job for plan 'llama2_70b_pretrain' (examples/llama2-70b-h100-train.plan), written by parplan export.
+# For torchtitan v0.2.2 (pytorch/torchtitan@73a0e6979dd1), the only version parplan exports for (docs/export.md).
 # tensor 8 × pipeline 4 × data 2 = 64 GPUs of cluster 'h100_8n' (8 nodes × 8 NVIDIA H100 SXM5 80GB).
 # Option names as in:
 #   pytorch/torchtitan/torchtitan/config/job_config.py@000204a4a8bf
@@ -7,6 +8,7 @@
 set -euo pipefail
 
 : "${MASTER_ADDR:?set MASTER_ADDR to the address of node 0}"
+: "${HF_ASSETS_PATH:?set HF_ASSETS_PATH to the directory of the Hugging Face assets (tokenizer, config.json) of the model}"
 
 # run from a torchtitan checkout; the job file is the one beside this script
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -29,4 +31,6 @@ torchrun \
   --rdzv-backend c10d \
   --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to the address of node 0}":29500 \
   --rdzv-id llama2_70b_pretrain \
-  -m torchtitan.train --job.config_file "$HERE/llama2_70b_pretrain.torchtitan.toml"
+  -m torchtitan.train \
+  --job.config_file "$HERE/llama2_70b_pretrain.torchtitan.toml" \
+  --model.hf_assets_path "${HF_ASSETS_PATH:?set HF_ASSETS_PATH to the directory of the Hugging Face assets (tokenizer, config.json) of the model}"

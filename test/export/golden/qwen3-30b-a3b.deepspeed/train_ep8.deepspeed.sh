@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # DeepSpeed launch for plan 'train_ep8' (test/export/fixtures/qwen3-30b-a3b.plan), written by parplan export.
+# For DeepSpeed v0.19.5 (deepspeedai/DeepSpeed@cf44300453eb), the only version parplan exports for (docs/export.md).
 # tensor 1 × pipeline 1 × data 16 = 16 GPUs of cluster 'h100x16' (2 nodes × 8 NVIDIA H100 SXM5 80GB); the training script builds the model and calls deepspeed.initialize.
 # Experts: expert tensor 1 × expert 8 × expert data 2; the script builds the MoE layers (deepspeed.moe.layer.MoE).
 # Option names as in:

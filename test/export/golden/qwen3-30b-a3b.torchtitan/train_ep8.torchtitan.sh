@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # torchtitan job for plan 'train_ep8' (test/export/fixtures/qwen3-30b-a3b.plan), written by parplan export.
+# For torchtitan v0.2.2 (pytorch/torchtitan@73a0e6979dd1), the only version parplan exports for (docs/export.md).
 # tensor 1 × pipeline 1 × data 16 = 16 GPUs of cluster 'h100x16' (2 nodes × 8 NVIDIA H100 SXM5 80GB).
 # Option names as in:
 #   pytorch/torchtitan/torchtitan/config/job_config.py@000204a4a8bf
@@ -9,6 +10,7 @@
 set -euo pipefail
 
 : "${MASTER_ADDR:?set MASTER_ADDR to the address of node 0}"
+: "${HF_ASSETS_PATH:?set HF_ASSETS_PATH to the directory of the Hugging Face assets (tokenizer, config.json) of the model}"
 
 # run from a torchtitan checkout; the job file is the one beside this script
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -31,4 +33,6 @@ torchrun \
   --rdzv-backend c10d \
   --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to the address of node 0}":29500 \
   --rdzv-id train_ep8 \
-  -m torchtitan.train --job.config_file "$HERE/train_ep8.torchtitan.toml"
+  -m torchtitan.train \
+  --job.config_file "$HERE/train_ep8.torchtitan.toml" \
+  --model.hf_assets_path "${HF_ASSETS_PATH:?set HF_ASSETS_PATH to the directory of the Hugging Face assets (tokenizer, config.json) of the model}"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # DeepSpeed launch for plan 'tinyllama_finetune' (examples/tinyllama-4090-train.plan), written by parplan export.
+# For DeepSpeed v0.19.5 (deepspeedai/DeepSpeed@cf44300453eb), the only version parplan exports for (docs/export.md).
 # tensor 1 × pipeline 1 × data 1 = 1 GPUs of cluster 'workstation' (1 × RTX 4090 (workstation)); the training script builds the model and calls deepspeed.initialize.
 # Option names as in:
 #   deepspeedai/DeepSpeed/deepspeed/runtime/constants.py@088be892c749
