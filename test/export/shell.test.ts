@@ -7,107 +7,24 @@
  * NODE_RANK names (one torchrun with that --node-rank; that node's vLLM replicas), never another's.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { analyze } from '../../src/analyze.js';
 import { placement } from '../../src/export/cluster.js';
-import { ENGINES, exportPlan, type Engine, type ExportFile } from '../../src/export/index.js';
+import { ENGINES, exportPlan, type Engine } from '../../src/export/index.js';
 import type { CheckedPlan } from '../../src/plan.js';
-import { FIXTURES } from './helpers.js';
+import { allCases, filledEnv, Launcher, nodesOf, placeholders } from './launch.js';
 import { matrixPlans } from './matrix.js';
 
 const MODE: Record<Engine, 'serve' | 'train'> = { vllm: 'serve', torchtitan: 'train', megatron: 'train', deepspeed: 'train' };
-const LAUNCHERS = ['torchrun', 'vllm', 'deepspeed'];
-
-interface Case {
-  label: string;
-  plan: CheckedPlan;
-}
-
-function cases(): Case[] {
-  const files = [
-    ...readdirSync('examples')
-      .filter((f) => f.endsWith('.plan'))
-      .map((f) => join('examples', f)),
-    ...readdirSync(FIXTURES)
-      .filter((f) => f.endsWith('.plan'))
-      .map((f) => join(FIXTURES, f)),
-  ];
-  const named = files.flatMap((f) => analyze([f]).results.map((r) => ({ label: `${f} ${r.plan.name}`, plan: r.plan })));
-  return [...named, ...matrixPlans().plans];
-}
-
-let root: string;
-let bin: string;
-
+let launcher: Launcher;
 beforeAll(() => {
-  root = mkdtempSync(join(tmpdir(), 'parplan-shell-'));
-  bin = join(root, 'bin');
-  mkdirSync(bin);
-  // Each fake launcher appends its name and arguments, one per line, then a line `--end--`.
-  for (const name of LAUNCHERS) {
-    const fake = join(bin, name);
-    writeFileSync(fake, `#!/usr/bin/env bash\n{ echo ${name}; printf '%s\\n' "$@"; echo --end--; } >> "$LAUNCH_LOG"\n`);
-    chmodSync(fake, 0o755);
-  }
+  launcher = new Launcher();
 });
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-/** Writes an export's files into a fresh directory; returns it. */
-let dirs = 0;
-function writeFiles(files: readonly ExportFile[]): string {
-  const dir = join(root, String(dirs++));
-  mkdirSync(dir);
-  for (const f of files) writeFileSync(join(dir, f.name), f.text);
-  return dir;
-}
-
-/** The launcher calls a run logged: [launcher, ...args]. */
-function calls(log: string): string[][] {
-  let text = '';
-  try {
-    text = readFileSync(log, 'utf8');
-  } catch {
-    return [];
-  }
-  const out: string[][] = [];
-  let cur: string[] = [];
-  for (const line of text.split('\n')) {
-    if (line === '--end--') {
-      out.push(cur);
-      cur = [];
-    } else if (line !== '' || cur.length > 0) cur.push(line);
-  }
-  return out;
-}
-
-/** Runs a script under bash with only PATH, LAUNCH_LOG and `env` set. */
-function run(file: string, env: Record<string, string>): { status: number | null; stderr: string; calls: string[][] } {
-  const log = `${file}.${Object.keys(env).join('-') || 'none'}.${env.NODE_RANK ?? ''}.log`;
-  const r = spawnSync('bash', [file], {
-    env: { PATH: `${bin}:/usr/bin:/bin`, LAUNCH_LOG: log, ...env },
-    encoding: 'utf8',
-    cwd: root,
-    timeout: 20_000,
-  });
-  return { status: r.status, stderr: r.stderr, calls: calls(log) };
-}
-
-/** The placeholders a script reads: `${NAME:?…}`. */
-function placeholders(text: string): string[] {
-  return [...new Set([...text.matchAll(/\$\{([A-Z][A-Z0-9_]*):\?/g)].map((m) => m[1]!))];
-}
-
-/** The nodes a script covers (NODE_RANK 0 … n − 1), 1 when it reads no NODE_RANK. */
-function nodesOf(text: string): number {
-  const m = /NODE_RANK must be 0 to (\d+)/.exec(text);
-  return m ? Number(m[1]) + 1 : 1;
-}
+afterAll(() => launcher.dispose());
 
 describe('exported scripts are correct bash', () => {
-  const all = cases();
+  const all = allCases();
   const scripts: { label: string; engine: Engine; plan: CheckedPlan; file: string; text: string; withModel: boolean }[] = [];
   beforeAll(() => {
     for (const { label, plan } of all) {
@@ -116,7 +33,7 @@ describe('exported scripts are correct bash', () => {
         // Without --model (placeholders) and, where it applies, with one (the launch runs through).
         for (const withModel of engine === 'deepspeed' ? [false] : [false, true]) {
           const out = exportPlan(engine, plan, withModel ? { model: engine === 'torchtitan' ? 'custom' : 'org/model' } : {});
-          const dir = writeFiles(out.files);
+          const dir = launcher.write(out.files);
           for (const f of out.files.filter((f) => f.name.endsWith('.sh')))
             scripts.push({
               label: `${label} --to ${engine}${withModel ? ' --model' : ''}`,
@@ -176,7 +93,7 @@ describe('exported scripts are correct bash', () => {
       const names = placeholders(s.text);
       const fill = s.engine === 'torchtitan' && readFileSync(s.file.replace(/\.sh$/, '.toml'), 'utf8').includes('<fill in: ');
       if (names.length === 0 && !fill) continue;
-      const r = run(s.file, {});
+      const r = launcher.run(s.file, {});
       expect(r.status, s.label).not.toBe(0);
       expect(r.calls, s.label).toEqual([]);
       expect(r.stderr, s.label).toMatch(/set [A-Z_]+ to |fill in /);
@@ -188,13 +105,11 @@ describe('exported scripts are correct bash', () => {
   it('with every placeholder set, each node launches its own commands and no other', () => {
     let launched = 0;
     for (const s of scripts.filter((s) => s.withModel || s.engine === 'deepspeed')) {
-      const env: Record<string, string> = {};
-      for (const n of placeholders(s.text))
-        if (n !== 'NODE_RANK') env[n] = n === 'MASTER_ADDR' || n === 'HEAD_ADDR' ? '10.0.0.1' : `/x/${n.toLowerCase()}`;
+      const env = filledEnv(s.text);
       const nodes = nodesOf(s.text);
       // The first, second and last node (a wrong NODE_RANK stops the script).
       for (const rank of [...new Set([0, Math.min(1, nodes - 1), nodes - 1])]) {
-        const r = run(s.file, nodes > 1 ? { ...env, NODE_RANK: String(rank) } : env);
+        const r = launcher.run(s.file, nodes > 1 ? { ...env, NODE_RANK: String(rank) } : env);
         expect(r.status, `${s.label} node ${rank}: ${r.stderr}`).toBe(0);
         const expected = expectedCalls(s.engine, s.plan, rank);
         expect(r.calls.length, `${s.label} node ${rank}`).toBe(expected);
@@ -207,7 +122,7 @@ describe('exported scripts are correct bash', () => {
         launched += r.calls.length;
       }
       if (nodes > 1) {
-        const r = run(s.file, { ...env, NODE_RANK: String(nodes) });
+        const r = launcher.run(s.file, { ...env, NODE_RANK: String(nodes) });
         expect(r.status, s.label).not.toBe(0);
         expect(r.stderr, s.label).toContain(`NODE_RANK must be 0 to ${nodes - 1}`);
         expect(r.calls).toEqual([]);
