@@ -7,10 +7,17 @@
  * batch = micro × data × accumulation as the engine computes data from the world size, and the
  * layers of the pipeline stages add up as the engine counts them.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportPlan } from '../../src/export/index.js';
 import { MEGATRON_CHOICES, MEGATRON_MODEL_SOURCES, MEGATRON_SOURCES } from '../../src/export/options/megatron.js';
+import {
+  TORCHTITAN_CHOICES,
+  TORCHTITAN_EXPERT_CONFIG,
+  TORCHTITAN_MODELS,
+  TORCHTITAN_SOURCES,
+} from '../../src/export/options/torchtitan.js';
 import { ENGINE_VERSIONS } from '../../src/export/options/versions.js';
 import type { CheckedPlan, TrainPlan } from '../../src/plan.js';
 import { allCases, filledEnv, Launcher } from './launch.js';
@@ -205,5 +212,145 @@ function checkMegatron(label: string, plan: TrainPlan, call: readonly string[], 
   } else if (!values.has('--decoder-first-pipeline-num-layers') && !values.has('--decoder-last-pipeline-num-layers')) {
     expect(layers % (pp * vp), `${label}: layers divide over pipeline × virtual`).toBe(0);
     if (vp === 1) for (const s of plan.stages) expect(s.layers, label).toBe(layers / pp);
+  }
+}
+
+interface TorchtitanTable extends OptionTable {
+  options: Record<string, { type: string; choices?: string[] }>;
+  models: string[];
+  flavors: Record<string, string[]>;
+}
+
+/** TOML files read by Python's tomllib (an independent parser; the one torchtitan uses): path → JSON, or the parse error. */
+function readToml(paths: readonly string[]): Map<string, Record<string, Record<string, unknown>> | string> {
+  const py = `
+import json, sys, tomllib
+out = {}
+for p in sys.argv[1:]:
+    try:
+        with open(p, 'rb') as f:
+            out[p] = tomllib.load(f)
+    except Exception as e:
+        out[p] = 'error: ' + str(e)
+print(json.dumps(out))
+`;
+  const r = spawnSync('python3', ['-c', py, ...paths], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  if (r.status !== 0) throw new Error(`python3 tomllib failed: ${r.stderr}`);
+  return new Map(Object.entries(JSON.parse(r.stdout) as Record<string, Record<string, Record<string, unknown>> | string>));
+}
+
+/** Whether a TOML value has a field's annotated type (the scalar and list types the export writes). */
+function hasType(value: unknown, type: string): boolean {
+  const t = type.replace(/ \| None$/, '');
+  if (t === 'int') return Number.isInteger(value);
+  if (t === 'float') return typeof value === 'number';
+  if (t === 'bool') return typeof value === 'boolean';
+  if (t === 'str' || t.startsWith('Literal[')) return typeof value === 'string';
+  if (t === 'list[str]') return Array.isArray(value) && value.every((v) => typeof v === 'string');
+  if (t === 'list[list[str]]') return Array.isArray(value) && value.every((v) => hasType(v, 'list[str]'));
+  return false;
+}
+
+describe('torchtitan: every job file and command line is accepted by its v0.2.2 JobConfig', () => {
+  const v = ENGINE_VERSIONS.torchtitan;
+  const table = readTable(v.table!) as TorchtitanTable;
+
+  it('the table is the stated version', () => {
+    expect(table.tag).toBe(v.version);
+    expect(table.commit).toBe(v.commit);
+    expect(table.options['parallelism.module_fqns_per_model_part']).toBeDefined();
+    // 0.2.0 removed the split points the issue names.
+    expect(table.options['parallelism.pipeline_parallel_split_points']).toBeUndefined();
+  });
+
+  it('every key and model name the exporter may write is in the table, every listed choice among its choices', () => {
+    const names = [...TORCHTITAN_SOURCES, TORCHTITAN_EXPERT_CONFIG].flatMap((s) => [...s.names]).filter((n) => !n.startsWith('--'));
+    expect(names.filter((n) => table.options[n] === undefined)).toEqual([]);
+    expect(TORCHTITAN_MODELS.names.filter((m) => !table.models.includes(m))).toEqual([]);
+    for (const [key, choices] of Object.entries(TORCHTITAN_CHOICES)) {
+      const allowed = table.options[key]?.choices;
+      if (allowed === undefined) continue;
+      for (const c of choices) expect(allowed, `${key} ${c}`).toContain(c);
+    }
+  });
+
+  const cases = allCases().filter((c) => c.plan.mode === 'train');
+  it(`every training plan's job (${cases.length} plans) parses as TOML, holds only JobConfig fields of their types, and splits and batches as the plan`, () => {
+    const jobs: { label: string; plan: TrainPlan; toml: string; call: string[] }[] = [];
+    for (const { label, plan } of cases) {
+      const out = exportPlan('torchtitan', plan, { model: 'custom' });
+      const sh = out.files.find((f) => f.name.endsWith('.torchtitan.sh'));
+      if (sh === undefined) continue;
+      const dir = launcher.write(out.files);
+      const env = filledEnv(sh.text);
+      const r = launcher.run(`${dir}/${sh.name}`, sh.text.includes('NODE_RANK') ? { ...env, NODE_RANK: '0' } : env);
+      expect(r.status, `${label}: ${r.stderr}`).toBe(0);
+      const call = r.calls.find((c) => c[0] === 'torchrun')!;
+      const toml = call[call.indexOf('--job.config_file') + 1]!;
+      jobs.push({ label, plan: plan as TrainPlan, toml, call });
+    }
+    expect(jobs.length).toBeGreaterThan(30);
+    const parsed = readToml(jobs.map((j) => j.toml));
+    for (const { label, plan, toml, call } of jobs) {
+      const job = parsed.get(toml)!;
+      expect(typeof job, `${label}: ${String(job)}`).toBe('object');
+      const fields = new Map<string, unknown>();
+      for (const [section, body] of Object.entries(job as Record<string, Record<string, unknown>>))
+        for (const [field, value] of Object.entries(body)) fields.set(`${section}.${field}`, value);
+      // Command-line fields (--section.field VALUE) after the entry point.
+      const args = call.slice(call.indexOf('torchtitan.train') + 1);
+      for (let i = 0; i < args.length; i += 2) {
+        const key = args[i]!.replace(/^--/, '');
+        expect(table.options[key], `${label}: --${key}`).toBeDefined();
+        if (key !== 'job.config_file') fields.set(key, args[i + 1]);
+      }
+      for (const [key, value] of fields) {
+        const spec = table.options[key];
+        expect(spec, `${label}: ${key} is not a JobConfig field at ${table.tag}`).toBeDefined();
+        expect(hasType(value, spec!.type), `${label}: ${key} = ${JSON.stringify(value)} is not ${spec!.type}`).toBe(true);
+        if (spec!.choices) expect(spec!.choices, `${label}: ${key}`).toContain(value);
+      }
+      expect(table.models, label).toContain(fields.get('model.name'));
+      checkTorchtitan(label, plan, call, fields);
+    }
+  });
+});
+
+/**
+ * What torchtitan computes from the job (v0.2.2): data-parallel degree = replicate × shard;
+ * tensor × pipeline × data = world; gradient accumulation = global / (local × data), and with a
+ * pipeline local / microbatch size microbatches; the model parts hold every module once, in
+ * order, the embedding first and the output last, a whole number per rank (pipeline_module_split
+ * asserts it), each with the plan's layers.
+ */
+function checkTorchtitan(label: string, plan: TrainPlan, call: readonly string[], f: Map<string, unknown>): void {
+  const n = (key: string, fallback: number) => (f.has(key) ? Number(f.get(key)) : fallback);
+  const world = Number(opt(call, '--nnodes')) * Number(opt(call, '--nproc-per-node'));
+  const dp = n('parallelism.data_parallel_replicate_degree', 1) * n('parallelism.data_parallel_shard_degree', -1);
+  const tp = n('parallelism.tensor_parallel_degree', 1);
+  const pp = n('parallelism.pipeline_parallel_degree', 1);
+  expect(dp * tp * pp, `${label}: world`).toBe(world);
+  expect(dp, label).toBe(plan.mesh.data);
+  const local = n('training.local_batch_size', 8);
+  const global = n('training.global_batch_size', -1);
+  expect(global % (local * dp), `${label}: global divisible by local × data`).toBe(0);
+  const mbs = n('parallelism.pipeline_parallel_microbatch_size', 1);
+  if (pp > 1) {
+    expect(global / (local * dp), `${label}: no accumulation beside the pipeline`).toBe(1);
+    expect(local % mbs, label).toBe(0);
+    expect(local / mbs, `${label}: pipeline microbatches`).toBe(plan.microbatches);
+    const parts = f.get('parallelism.module_fqns_per_model_part') as string[][];
+    expect(parts.length % pp, `${label}: parts per rank`).toBe(0);
+    const L = plan.model.layers;
+    expect(parts.flat(), label).toEqual(['tok_embeddings', ...Array.from({ length: L }, (_, i) => `layers.${i}`), 'norm', 'output']);
+    const sizes = parts.map((p) => p.filter((m) => m.startsWith('layers.')).length);
+    const want =
+      plan.virtual > 1 ? Array.from({ length: pp * plan.virtual }, () => L / (pp * plan.virtual)) : plan.stages.map((s) => s.layers);
+    expect(sizes, label).toEqual(want);
+    const looped = ['Interleaved1F1B', 'PipelineScheduleMulti'].includes(String(f.get('parallelism.pipeline_parallel_schedule')));
+    expect(parts.length / pp > 1, `${label}: a looped schedule has several parts per rank`).toBe(looped);
+  } else {
+    expect(local, label).toBe(plan.batch.micro);
+    expect(global / (local * dp), `${label}: accumulation`).toBe(plan.microbatches);
   }
 }

@@ -4,7 +4,7 @@ import type { OptionSource } from './source.js';
 export const TORCHTITAN_JOB_CONFIG = {
   repo: 'pytorch/torchtitan',
   path: 'torchtitan/config/job_config.py',
-  commit: '000204a4a8bf3d0f31adc44fc29855fbb6ea13d8',
+  commit: '73a0e6979dd10b6b1904098eb3c8f62c18ab87ce',
   names: [
     'job.description',
     'job.dump_folder',
@@ -34,8 +34,8 @@ export const TORCHTITAN_JOB_CONFIG = {
 } as const satisfies OptionSource;
 
 /**
- * The expert-parallel fields, read at the last commit of job_config.py before the config system
- * moved to Python dataclasses (PR #2386, 9810191bb): expert_tensor_parallel_degree takes 1 or the
+ * The expert-parallel fields, at v0.2.2 (first read at the last commit of job_config.py before
+ * the config system moved to Python dataclasses, PR #2386, 9810191bb): expert_tensor_parallel_degree takes 1 or the
  * tensor degree there ("Currently, we only support either etp = tp or etp = 1"), and
  * torchtitan/distributed/parallel_dims.py at the same commit folds them as the sparse mesh
  * (pp, dp_replicate, efsdp, ep, etp) with efsdp = dp_shard · cp · tp / (etp · ep).
@@ -43,7 +43,7 @@ export const TORCHTITAN_JOB_CONFIG = {
 export const TORCHTITAN_EXPERT_CONFIG = {
   repo: 'pytorch/torchtitan',
   path: 'torchtitan/config/job_config.py',
-  commit: 'e347b1e5e6b6941d789d16d340145294d82dc71e',
+  commit: '73a0e6979dd10b6b1904098eb3c8f62c18ab87ce',
   names: ['parallelism.expert_parallel_degree', 'parallelism.expert_tensor_parallel_degree'],
 } as const satisfies OptionSource;
 
@@ -51,7 +51,7 @@ export const TORCHTITAN_EXPERT_CONFIG = {
 export const TORCHTITAN_MODELS = {
   repo: 'pytorch/torchtitan',
   path: 'torchtitan/models/__init__.py',
-  commit: 'e347b1e5e6b6941d789d16d340145294d82dc71e',
+  commit: '73a0e6979dd10b6b1904098eb3c8f62c18ab87ce',
   names: ['llama3', 'qwen3', 'deepseek_v3', 'llama4', 'gpt_oss'],
 } as const satisfies OptionSource;
 
@@ -74,7 +74,7 @@ export const TORCHTITAN_CHOICES = {
 export const TORCHTITAN_ENTRY = {
   repo: 'pytorch/torchtitan',
   path: 'torchtitan/config/job_config.py',
-  commit: '000204a4a8bf3d0f31adc44fc29855fbb6ea13d8',
+  commit: '73a0e6979dd10b6b1904098eb3c8f62c18ab87ce',
   names: ['--job.config_file'],
 } as const satisfies OptionSource;
 

@@ -29,6 +29,7 @@ export const ENGINE_VERSIONS: Record<Engine, EngineVersion> = {
     repo: 'pytorch/torchtitan',
     version: 'v0.2.2',
     commit: '73a0e6979dd10b6b1904098eb3c8f62c18ab87ce',
+    table: 'src/export/options/torchtitan.v0.2.2.json',
   },
   deepspeed: {
     repo: 'deepspeedai/DeepSpeed',

@@ -3,7 +3,7 @@
 # For torchtitan v0.2.2 (pytorch/torchtitan@73a0e6979dd1), the only version parplan exports for (docs/export.md).
 # tensor 2 × pipeline 2 × data 2 = 8 GPUs of cluster 'node' (8 × NVIDIA H100 SXM5 80GB).
 # Option names as in:
-#   pytorch/torchtitan/torchtitan/config/job_config.py@000204a4a8bf
+#   pytorch/torchtitan/torchtitan/config/job_config.py@73a0e6979dd1
 #   pytorch/pytorch/torch/distributed/run.py@010929fd3f40
 set -euo pipefail
 

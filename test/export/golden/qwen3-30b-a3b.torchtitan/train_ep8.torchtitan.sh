@@ -3,9 +3,8 @@
 # For torchtitan v0.2.2 (pytorch/torchtitan@73a0e6979dd1), the only version parplan exports for (docs/export.md).
 # tensor 1 × pipeline 1 × data 16 = 16 GPUs of cluster 'h100x16' (2 nodes × 8 NVIDIA H100 SXM5 80GB).
 # Option names as in:
-#   pytorch/torchtitan/torchtitan/config/job_config.py@000204a4a8bf
-#   pytorch/torchtitan/torchtitan/config/job_config.py@e347b1e5e6b6
-#   pytorch/torchtitan/torchtitan/models/__init__.py@e347b1e5e6b6
+#   pytorch/torchtitan/torchtitan/config/job_config.py@73a0e6979dd1
+#   pytorch/torchtitan/torchtitan/models/__init__.py@73a0e6979dd1
 #   pytorch/pytorch/torch/distributed/run.py@010929fd3f40
 set -euo pipefail
 
