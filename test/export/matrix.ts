@@ -39,6 +39,8 @@ interface Combo {
   expert?: number;
   expertTensor?: number;
   micro?: number;
+  /** Default: on when tensor > 1 (Megatron's rule for experts; DeepSpeed's AutoTP refuses it). */
+  sequenceParallel?: boolean;
 }
 
 function planText(c: Combo): MatrixPlan {
@@ -48,7 +50,7 @@ function planText(c: Combo): MatrixPlan {
       ? `cluster c { gpu = H100_SXM_80GB  gpus = ${gpus} }`
       : `cluster c { gpu = H100_SXM_80GB  nodes = ${gpus / 8}  gpus_per_node = 8 }`;
   const keys = [`model = ${c.model}  cluster = c  mode = ${c.mode}`, `tensor = ${c.tensor}  pipeline = ${c.pipeline}  data = ${c.data}`];
-  if (c.tensor > 1 && c.mode === 'train') keys.push('sequence_parallel = true');
+  if (c.tensor > 1 && c.mode === 'train' && c.sequenceParallel !== false) keys.push('sequence_parallel = true');
   if (c.zero !== undefined) keys.push(`zero = ${c.zero}`);
   if (c.schedule !== undefined && c.pipeline > 1) keys.push(`schedule = ${c.schedule}`);
   if (c.virtual !== undefined && c.pipeline > 1) keys.push(`virtual = ${c.virtual}`);
@@ -60,7 +62,7 @@ function planText(c: Combo): MatrixPlan {
     c.mode === 'train'
       ? `global = ${micro * c.data * Math.max(4, 2 * c.pipeline)}  micro = ${micro}  seq = 2048`
       : 'max_batch = 64  seq = 8192';
-  const label = `${c.model} ${c.mode} t${c.tensor} p${c.pipeline} d${c.data}${c.zero !== undefined ? ` z${c.zero}` : ''}${c.schedule ? ` ${c.schedule}` : ''}${c.virtual ? ` v${c.virtual}` : ''}${c.recompute ? ` r=${c.recompute}` : ''}${c.expert ? ` ep${c.expert}` : ''}${c.expertTensor !== undefined ? ` etp${c.expertTensor}` : ''} (${gpus} GPUs)`;
+  const label = `${c.model} ${c.mode} t${c.tensor} p${c.pipeline} d${c.data}${c.zero !== undefined ? ` z${c.zero}` : ''}${c.schedule ? ` ${c.schedule}` : ''}${c.virtual ? ` v${c.virtual}` : ''}${c.recompute ? ` r=${c.recompute}` : ''}${c.expert ? ` ep${c.expert}` : ''}${c.expertTensor !== undefined ? ` etp${c.expertTensor}` : ''}${c.sequenceParallel === false ? ' no-sp' : ''} (${gpus} GPUs)`;
   return { label, text: `${MODELS}\n${cluster}\nplan p {\n  ${keys.join('\n  ')}\n  batch { ${batch} }\n}\n` };
 }
 
@@ -119,6 +121,18 @@ function combos(): Combo[] {
         expert: Math.min(powerOfTwo(data), 8),
       });
     }
+    // What DeepSpeed runs: no sequence parallelism, ZeRO-1 (fp32 accumulation of bf16 weights needs ZeRO), 1F1B.
+    out.push({
+      model: 'dense',
+      mode: 'train',
+      tensor,
+      pipeline,
+      data,
+      zero: 1,
+      schedule: '1f1b',
+      sequenceParallel: false,
+      recompute: 'full',
+    });
     out.push({ model: 'dense', mode: 'serve', tensor, pipeline: Math.min(pipeline, 4), data });
     if (128 % (tensor * data) === 0)
       out.push({ model: 'moe', mode: 'serve', tensor, pipeline: 1, data, expert: tensor * data, expertTensor: 1 });

@@ -11,6 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportPlan } from '../../src/export/index.js';
+import { DEEPSPEED_GRAD_ACCUM_DTYPES, DEEPSPEED_SOURCES } from '../../src/export/options/deepspeed.js';
 import { MEGATRON_CHOICES, MEGATRON_MODEL_SOURCES, MEGATRON_SOURCES } from '../../src/export/options/megatron.js';
 import {
   TORCHTITAN_CHOICES,
@@ -354,3 +355,114 @@ function checkTorchtitan(label: string, plan: TrainPlan, call: readonly string[]
     expect(global / (local * dp), `${label}: accumulation`).toBe(plan.microbatches);
   }
 }
+
+interface DeepSpeedTable {
+  tag: string;
+  commit: string;
+  keys: string[];
+  sections: Record<string, Record<string, { type: string; choices?: (string | number)[] }>>;
+  optimizers: string[];
+  launcher: Record<string, { action?: string; type?: string }>;
+  script: Record<string, { action?: string; type?: string }>;
+}
+
+/** `--flag value` / `--flag` words against a table of flags; returns the problems and values. */
+function parseFlags(
+  words: readonly string[],
+  flags: DeepSpeedTable['launcher'],
+  what: string,
+): { problems: string[]; values: Map<string, string> } {
+  const problems: string[] = [];
+  const values = new Map<string, string>();
+  for (let i = 0; i < words.length; i++) {
+    const spec = flags[words[i]!];
+    if (spec === undefined) {
+      problems.push(`${words[i]} is not a ${what} flag`);
+      continue;
+    }
+    if (spec.action === 'store_true' || spec.action === 'store_false') values.set(words[i]!, '');
+    else {
+      const v = words[++i];
+      if (v === undefined || v.startsWith('--')) problems.push(`${words[i - 1]} needs a value`);
+      else if (spec.type === 'int' && !/^\d+$/.test(v)) problems.push(`${words[i - 1]} ${v}: not an int`);
+      values.set(words[i - 1]!, v ?? '');
+    }
+  }
+  return { problems, values };
+}
+
+describe('DeepSpeed: every config and launch is accepted by v0.19.5', () => {
+  const v = ENGINE_VERSIONS.deepspeed;
+  const table = JSON.parse(readFileSync(v.table!, 'utf8')) as DeepSpeedTable;
+
+  it('the table is the stated version', () => {
+    expect(table.tag).toBe(v.version);
+    expect(table.commit).toBe(v.commit);
+    expect(table.sections.zero_optimization!.stage!.choices).toEqual([0, 1, 2, 3, 3]);
+  });
+
+  it('every key and flag the exporter may write is in the table', () => {
+    for (const s of DEEPSPEED_SOURCES)
+      for (const name of s.names) {
+        if (name.startsWith('--')) expect({ ...table.launcher, ...table.script }[name], name).toBeDefined();
+        else {
+          const [section, field] = name.split('.') as [string, string | undefined];
+          if (table.sections[section] !== undefined) expect(table.sections[section]![field!], name).toBeDefined();
+          else expect(table.keys, name).toContain(field ?? section);
+        }
+      }
+  });
+
+  const cases = allCases().filter((c) => c.plan.mode === 'train');
+  it(`every training plan's config (${cases.length} plans) holds only keys DeepSpeed reads, of their values, with the plan's batch`, () => {
+    let checked = 0;
+    for (const { label, plan } of cases) {
+      const out = exportPlan('deepspeed', plan);
+      const sh = out.files.find((f) => f.name.endsWith('.deepspeed.sh'));
+      if (sh === undefined) continue;
+      const dir = launcher.write(out.files);
+      const r = launcher.run(`${dir}/${sh.name}`, filledEnv(sh.text));
+      expect(r.status, `${label}: ${r.stderr}`).toBe(0);
+      expect(r.calls.length, label).toBe(1);
+      const call = r.calls[0]!.slice(1);
+      const script = call.findIndex(
+        (w) =>
+          !w.startsWith('-') && !['--hostfile', '--num_nodes', '--num_gpus', '--master_addr'].includes(call[call.indexOf(w) - 1] ?? ''),
+      );
+      const launch = parseFlags(call.slice(0, script), table.launcher, 'deepspeed launcher');
+      const own = parseFlags(call.slice(script + 1), table.script, 'add_config_arguments');
+      expect([...launch.problems, ...own.problems], label).toEqual([]);
+      const config = JSON.parse(readFileSync(own.values.get('--deepspeed_config')!, 'utf8')) as Record<string, unknown>;
+      for (const [key, value] of Object.entries(config)) {
+        const section = table.sections[key];
+        if (section === undefined) {
+          expect(table.keys, `${label}: ${key}`).toContain(key);
+          continue;
+        }
+        for (const [field, v] of Object.entries(value as Record<string, unknown>)) {
+          const spec = section[field];
+          expect(spec, `${label}: ${key}.${field} is not a field of its model`).toBeDefined();
+          if (spec!.type === 'bool') expect(typeof v, `${label}: ${key}.${field}`).toBe('boolean');
+          if (spec!.type === 'int') expect(Number.isInteger(v), `${label}: ${key}.${field}`).toBe(true);
+          if (spec!.choices) expect(spec!.choices, `${label}: ${key}.${field}`).toContain(v);
+        }
+      }
+      const data = config.data_types as { grad_accum_dtype: string };
+      expect(DEEPSPEED_GRAD_ACCUM_DTYPES, label).toContain(data.grad_accum_dtype);
+      const type = (config.optimizer as { type: string }).type;
+      // Other names are looked up in torch.optim (DeepSpeedEngine._configure_basic_optimizer): SGD is torch.optim.SGD.
+      expect(table.optimizers.includes(type.toLowerCase()) || type === 'SGD', `${label}: optimizer ${type}`).toBe(true);
+      // The batch triple as DeepSpeedConfig checks it, over the data-parallel world (the mpu's with tensor > 1).
+      const world = Number(launch.values.get('--num_nodes') ?? 1) * Number(launch.values.get('--num_gpus'));
+      const tp = Number((config.tensor_parallel as { autotp_size?: number } | undefined)?.autotp_size ?? 1);
+      const dp = world / (tp * plan.mesh.pipeline);
+      expect(dp, label).toBe(plan.mesh.data);
+      expect(config.train_batch_size, `${label}: train_batch_size = micro × accumulation × data`).toBe(
+        Number(config.train_micro_batch_size_per_gpu) * Number(config.gradient_accumulation_steps) * dp,
+      );
+      expect(config.gradient_accumulation_steps, label).toBe((plan as TrainPlan).microbatches);
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(20);
+  });
+});

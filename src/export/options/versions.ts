@@ -35,6 +35,7 @@ export const ENGINE_VERSIONS: Record<Engine, EngineVersion> = {
     repo: 'deepspeedai/DeepSpeed',
     version: 'v0.19.5',
     commit: 'cf44300453eb0af79ed84ed8f1cb49d57478bd76',
+    table: 'src/export/options/deepspeed.v0.19.5.json',
   },
   vllm: {
     repo: 'vllm-project/vllm',

@@ -4,11 +4,11 @@
 # tensor 1 × pipeline 1 × data 16 = 16 GPUs of cluster 'h100x16' (2 nodes × 8 NVIDIA H100 SXM5 80GB); the training script builds the model and calls deepspeed.initialize.
 # Experts: expert tensor 1 × expert 8 × expert data 2; the script builds the MoE layers (deepspeed.moe.layer.MoE).
 # Option names as in:
-#   deepspeedai/DeepSpeed/deepspeed/runtime/constants.py@088be892c749
-#   deepspeedai/DeepSpeed/deepspeed/runtime/zero/config.py@1b88ac366fc9
-#   deepspeedai/DeepSpeed/deepspeed/runtime/tensor_parallel/config.py@1b267b6bd6d7
-#   deepspeedai/DeepSpeed/deepspeed/launcher/runner.py@2d991ba352b7
-#   deepspeedai/DeepSpeed/deepspeed/__init__.py (commit not reported)
+#   deepspeedai/DeepSpeed/deepspeed/runtime/constants.py@cf44300453eb
+#   deepspeedai/DeepSpeed/deepspeed/runtime/zero/config.py@cf44300453eb
+#   deepspeedai/DeepSpeed/deepspeed/runtime/tensor_parallel/config.py@cf44300453eb
+#   deepspeedai/DeepSpeed/deepspeed/launcher/runner.py@cf44300453eb
+#   deepspeedai/DeepSpeed/deepspeed/__init__.py@cf44300453eb
 #   deepspeedai/DeepSpeed/deepspeed/moe/layer.py@639460ab3299
 set -euo pipefail
 

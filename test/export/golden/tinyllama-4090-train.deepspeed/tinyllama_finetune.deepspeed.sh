@@ -3,11 +3,11 @@
 # For DeepSpeed v0.19.5 (deepspeedai/DeepSpeed@cf44300453eb), the only version parplan exports for (docs/export.md).
 # tensor 1 × pipeline 1 × data 1 = 1 GPUs of cluster 'workstation' (1 × RTX 4090 (workstation)); the training script builds the model and calls deepspeed.initialize.
 # Option names as in:
-#   deepspeedai/DeepSpeed/deepspeed/runtime/constants.py@088be892c749
-#   deepspeedai/DeepSpeed/deepspeed/runtime/zero/config.py@1b88ac366fc9
-#   deepspeedai/DeepSpeed/deepspeed/runtime/tensor_parallel/config.py@1b267b6bd6d7
-#   deepspeedai/DeepSpeed/deepspeed/launcher/runner.py@2d991ba352b7
-#   deepspeedai/DeepSpeed/deepspeed/__init__.py (commit not reported)
+#   deepspeedai/DeepSpeed/deepspeed/runtime/constants.py@cf44300453eb
+#   deepspeedai/DeepSpeed/deepspeed/runtime/zero/config.py@cf44300453eb
+#   deepspeedai/DeepSpeed/deepspeed/runtime/tensor_parallel/config.py@cf44300453eb
+#   deepspeedai/DeepSpeed/deepspeed/launcher/runner.py@cf44300453eb
+#   deepspeedai/DeepSpeed/deepspeed/__init__.py@cf44300453eb
 set -euo pipefail
 
 : "${TRAIN_SCRIPT:?set TRAIN_SCRIPT to your DeepSpeed training script}"
