@@ -8,9 +8,16 @@ import type { CheckedPlan, ServePlan } from '../plan.js';
 import { Findings } from './findings.js';
 import { locate, meshText, partialNodeWhy, placement, stageSizes } from './cluster.js';
 import { layerShape } from './layers.js';
-import { versionLine } from './options/versions.js';
+import { ENGINE_VERSIONS, versionLine } from './options/versions.js';
 import { citations, usedSources } from './options/source.js';
-import { VLLM_SERVE_CLI, VLLM_SOURCES, type VllmCacheDtype, type VllmFlag, type VllmModelDtype } from './options/vllm.js';
+import {
+  VLLM_CACHE_DTYPES,
+  VLLM_SERVE_CLI,
+  VLLM_SOURCES,
+  type VllmCacheDtype,
+  type VllmFlag,
+  type VllmModelDtype,
+} from './options/vllm.js';
 import { background, command, comment, perNode, plain, required, script, word, type Arg } from './shell.js';
 import type { ExportOptions, ExportResult } from './types.js';
 
@@ -19,12 +26,13 @@ const FIRST_PORT = 8000;
 const DP_RPC_PORT = 13345;
 
 const MODEL_DTYPE: Partial<Record<Dtype, VllmModelDtype>> = { fp32: 'float32', fp16: 'float16', bf16: 'bfloat16' };
+/**
+ * KV cache dtypes of the stated version (VLLM_CACHE_DTYPES): float16 and the int8/int4
+ * per-token-head caches are values of other vLLM versions, so such a plan is an error.
+ */
 const CACHE_DTYPE: Partial<Record<Dtype, VllmCacheDtype>> = {
-  fp16: 'float16',
   bf16: 'bfloat16',
   fp8: 'fp8',
-  int8: 'int8_per_token_head',
-  int4: 'int4_per_token_head',
 };
 
 export function exportVllm(plan: CheckedPlan, opts: ExportOptions = {}): ExportResult {
@@ -151,8 +159,8 @@ function cacheDtype(plan: ServePlan, f: Findings): VllmCacheDtype | undefined {
   f.notExpressible(
     'kv_dtype',
     `kv_dtype = ${kv}`,
-    `--kv-cache-dtype has no ${kv} value (its choices: auto, float16, bfloat16, fp8, …)`,
-    'set kv_dtype to the model dtype, bf16, fp16 or fp8',
+    `--kv-cache-dtype has no ${kv} value at ${ENGINE_VERSIONS.vllm.version} (its choices: ${VLLM_CACHE_DTYPES.names.join(', ')}; auto is the model dtype)`,
+    'set kv_dtype to the model dtype, bf16 or fp8',
   );
   return undefined;
 }

@@ -27,7 +27,7 @@ describe('vLLM', () => {
 
   it('a KV dtype --kv-cache-dtype lacks is an error; fp8 maps to fp8', () => {
     expect(codes(exportText('vllm', servePlan('kv_dtype = fp32')))).toContain(
-      'error[PP8002] vLLM cannot express kv_dtype = fp32: --kv-cache-dtype has no fp32 value (its choices: auto, float16, bfloat16, fp8, …)',
+      'error[PP8002] vLLM cannot express kv_dtype = fp32: --kv-cache-dtype has no fp32 value at main@99d7eb5d6a51 (its choices: auto, bfloat16, fp8, fp8_e4m3, fp8_e5m2; auto is the model dtype)',
     );
     expect(exportText('vllm', servePlan('kv_dtype = fp8')).files[0]!.text).toContain('--kv-cache-dtype fp8');
   });

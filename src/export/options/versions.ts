@@ -39,7 +39,8 @@ export const ENGINE_VERSIONS: Record<Engine, EngineVersion> = {
   },
   vllm: {
     repo: 'vllm-project/vllm',
-    version: 'main at 99d7eb5d6a51 (no tagged release could be read)',
+    // No tagged release could be read: the repository is larger than fetch brings, and the index stores arg_utils.py at this commit only (v0.11 era).
+    version: 'main@99d7eb5d6a51',
     commit: '99d7eb5d6a512cfcc5a2b104f24ebf2d6cda772b',
   },
 };

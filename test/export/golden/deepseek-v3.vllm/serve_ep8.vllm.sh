@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # vLLM launch for plan 'serve_ep8' (test/export/fixtures/deepseek-v3.plan), written by parplan export.
-# For vLLM main at 99d7eb5d6a51 (no tagged release could be read) (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
+# For vLLM main@99d7eb5d6a51 (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
 # tensor 8 × pipeline 1 × data 1 = 8 GPUs of cluster 'h200x8' (8 × NVIDIA H200 SXM 141GB): one engine.
 # Experts: expert tensor 1 × expert 8 × expert data 1 over each stage's tensor × data ranks.
 # vLLM reads the model's structure (256 experts, top 8, MLA, yarn rope scaling) from the checkpoint's config.json.

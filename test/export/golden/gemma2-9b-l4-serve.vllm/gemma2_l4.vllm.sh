@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # vLLM launch for plan 'gemma2_l4' (examples/gemma2-9b-l4-serve.plan), written by parplan export.
-# For vLLM main at 99d7eb5d6a51 (no tagged release could be read) (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
+# For vLLM main@99d7eb5d6a51 (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
 # tensor 2 × pipeline 1 × data 1 = 2 GPUs of cluster 'l4x2' (2 × NVIDIA L4 24GB): one vllm serve per replica.
 # vLLM reads the model's structure (sliding window 4096) from the checkpoint's config.json.
 # Option names as in:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # vLLM launch for plan 'gpt2_t4' (examples/gpt2-t4-serve.plan), written by parplan export.
-# For vLLM main at 99d7eb5d6a51 (no tagged release could be read) (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
+# For vLLM main@99d7eb5d6a51 (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
 # tensor 1 × pipeline 1 × data 1 = 1 GPUs of cluster 't4' (1 × NVIDIA T4 16GB): one vllm serve per replica.
 # Option names as in:
 #   vllm-project/vllm/vllm/engine/arg_utils.py@99d7eb5d6a51

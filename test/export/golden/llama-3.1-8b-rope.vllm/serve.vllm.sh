@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # vLLM launch for plan 'serve' (test/export/fixtures/llama-3.1-8b-rope.plan), written by parplan export.
-# For vLLM main at 99d7eb5d6a51 (no tagged release could be read) (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
+# For vLLM main@99d7eb5d6a51 (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
 # tensor 2 × pipeline 1 × data 4 = 8 GPUs of cluster 'h100x8' (8 × NVIDIA H100 SXM5 80GB): one vllm serve per replica, each on its own port (a load balancer goes in front).
 # vLLM reads the model's structure (llama3 rope scaling) from the checkpoint's config.json.
 # Option names as in:

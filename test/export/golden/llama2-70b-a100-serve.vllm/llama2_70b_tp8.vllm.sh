@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # vLLM launch for plan 'llama2_70b_tp8' (examples/llama2-70b-a100-serve.plan), written by parplan export.
-# For vLLM main at 99d7eb5d6a51 (no tagged release could be read) (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
+# For vLLM main@99d7eb5d6a51 (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
 # tensor 8 × pipeline 1 × data 1 = 8 GPUs of cluster 'dgx_a100' (8 × NVIDIA A100 SXM4 80GB): one vllm serve per replica.
 # Option names as in:
 #   vllm-project/vllm/vllm/engine/arg_utils.py@99d7eb5d6a51

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # vLLM launch for plan 'serve_8b' (examples/llama3-8b-h100.plan), written by parplan export.
-# For vLLM main at 99d7eb5d6a51 (no tagged release could be read) (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
+# For vLLM main@99d7eb5d6a51 (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
 # tensor 2 × pipeline 2 × data 2 = 8 GPUs of cluster 'node' (8 × NVIDIA H100 SXM5 80GB): one vllm serve per replica, each on its own port (a load balancer goes in front).
 # Option names as in:
 #   vllm-project/vllm/vllm/engine/arg_utils.py@99d7eb5d6a51

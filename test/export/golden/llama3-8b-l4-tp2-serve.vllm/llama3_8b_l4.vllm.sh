@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # vLLM launch for plan 'llama3_8b_l4' (examples/llama3-8b-l4-tp2-serve.plan), written by parplan export.
-# For vLLM main at 99d7eb5d6a51 (no tagged release could be read) (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
+# For vLLM main@99d7eb5d6a51 (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
 # tensor 2 × pipeline 1 × data 1 = 2 GPUs of cluster 'g2' (2 × NVIDIA L4 24GB): one vllm serve per replica.
 # Option names as in:
 #   vllm-project/vllm/vllm/engine/arg_utils.py@99d7eb5d6a51

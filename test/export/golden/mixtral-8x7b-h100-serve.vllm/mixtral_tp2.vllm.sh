@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # vLLM launch for plan 'mixtral_tp2' (examples/mixtral-8x7b-h100-serve.plan), written by parplan export.
-# For vLLM main at 99d7eb5d6a51 (no tagged release could be read) (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
+# For vLLM main@99d7eb5d6a51 (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
 # tensor 2 × pipeline 1 × data 1 = 2 GPUs of cluster 'h100x2' (2 × NVIDIA H100 SXM5 80GB): one vllm serve per replica.
 # vLLM reads the model's structure (8 experts, top 2) from the checkpoint's config.json.
 # Option names as in:

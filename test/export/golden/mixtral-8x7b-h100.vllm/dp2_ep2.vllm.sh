@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # vLLM launch for plan 'dp2_ep2' (test/export/fixtures/mixtral-8x7b-h100.plan), written by parplan export.
-# For vLLM main at 99d7eb5d6a51 (no tagged release could be read) (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
+# For vLLM main@99d7eb5d6a51 (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
 # tensor 1 × pipeline 1 × data 2 = 2 GPUs of cluster 'h100x2' (2 × NVIDIA H100 SXM5 80GB): one engine over the 2 data-parallel ranks.
 # Experts: expert tensor 1 × expert 2 × expert data 1 over each stage's tensor × data ranks.
 # vLLM reads the model's structure (8 experts, top 2) from the checkpoint's config.json.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # vLLM launch for plan 'qwen3_moe_1gpu' (examples/qwen3-30b-a3b-h100-serve.plan), written by parplan export.
-# For vLLM main at 99d7eb5d6a51 (no tagged release could be read) (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
+# For vLLM main@99d7eb5d6a51 (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
 # tensor 1 × pipeline 1 × data 1 = 1 GPUs of cluster 'h100' (1 × NVIDIA H100 SXM5 80GB): one vllm serve per replica.
 # vLLM reads the model's structure (128 experts, top 8) from the checkpoint's config.json.
 # Option names as in:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # vLLM launch for plan 'serve_tp4' (test/export/fixtures/qwen3-30b-a3b.plan), written by parplan export.
-# For vLLM main at 99d7eb5d6a51 (no tagged release could be read) (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
+# For vLLM main@99d7eb5d6a51 (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
 # tensor 4 × pipeline 1 × data 2 = 8 GPUs of cluster 'h100x8' (8 × NVIDIA H100 SXM5 80GB): one vllm serve per replica, each on its own port (a load balancer goes in front).
 # vLLM reads the model's structure (128 experts, top 8) from the checkpoint's config.json.
 # Option names as in:
