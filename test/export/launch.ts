@@ -21,6 +21,8 @@ export interface RunResult {
   stderr: string;
   /** Each launcher call: [launcher, ...arguments]. */
   calls: string[][];
+  /** Per call, the environment variables the launch reads (CUDA_VISIBLE_DEVICES, VLLM_PP_LAYER_PARTITION; empty when unset). */
+  envs: Record<string, string>[];
 }
 
 export class Launcher {
@@ -34,7 +36,10 @@ export class Launcher {
     // Each fake launcher appends its name and arguments, one per line, then a line `--end--`.
     for (const name of LAUNCHERS) {
       const fake = join(this.bin, name);
-      writeFileSync(fake, `#!/usr/bin/env bash\n{ echo ${name}; printf '%s\\n' "$@"; echo --end--; } >> "$LAUNCH_LOG"\n`);
+      writeFileSync(
+        fake,
+        `#!/usr/bin/env bash\n{ echo ${name}; printf '%s\\n' "$@"; echo --env--; echo "CUDA_VISIBLE_DEVICES=\${CUDA_VISIBLE_DEVICES-}"; echo "VLLM_PP_LAYER_PARTITION=\${VLLM_PP_LAYER_PARTITION-}"; echo --end--; } >> "$LAUNCH_LOG"\n`,
+      );
       chmodSync(fake, 0o755);
     }
   }
@@ -56,7 +61,7 @@ export class Launcher {
       cwd: this.root,
       timeout: 20_000,
     });
-    return { status: r.status, stderr: r.stderr, calls: calls(log) };
+    return { status: r.status, stderr: r.stderr, ...calls(log) };
   }
 
   dispose(): void {
@@ -64,22 +69,30 @@ export class Launcher {
   }
 }
 
-function calls(log: string): string[][] {
+function calls(log: string): { calls: string[][]; envs: Record<string, string>[] } {
   let text = '';
   try {
     text = readFileSync(log, 'utf8');
   } catch {
-    return [];
+    return { calls: [], envs: [] };
   }
   const out: string[][] = [];
+  const envs: Record<string, string>[] = [];
   let cur: string[] = [];
+  let env: Record<string, string> | undefined;
   for (const line of text.split('\n')) {
-    if (line === '--end--') {
+    if (line === '--env--') env = {};
+    else if (line === '--end--') {
       out.push(cur);
+      envs.push(env ?? {});
       cur = [];
+      env = undefined;
+    } else if (env !== undefined) {
+      const eq = line.indexOf('=');
+      env[line.slice(0, eq)] = line.slice(eq + 1);
     } else if (line !== '' || cur.length > 0) cur.push(line);
   }
-  return out;
+  return { calls: out, envs };
 }
 
 /** The placeholders a script reads: `${NAME:?…}`. */

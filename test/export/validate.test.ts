@@ -20,8 +20,15 @@ import {
   TORCHTITAN_SOURCES,
 } from '../../src/export/options/torchtitan.js';
 import { ENGINE_VERSIONS } from '../../src/export/options/versions.js';
+import {
+  VLLM_CACHE_DTYPES,
+  VLLM_ENGINE_ARGS,
+  VLLM_FRONTEND_ARGS,
+  VLLM_MODEL_DTYPES,
+  VLLM_SERVE_CLI,
+} from '../../src/export/options/vllm.js';
 import type { CheckedPlan, TrainPlan } from '../../src/plan.js';
-import { allCases, filledEnv, Launcher } from './launch.js';
+import { allCases, filledEnv, Launcher, nodesOf } from './launch.js';
 
 interface OptionSpec {
   type?: string;
@@ -461,6 +468,105 @@ describe('DeepSpeed: every config and launch is accepted by v0.19.5', () => {
         Number(config.train_micro_batch_size_per_gpu) * Number(config.gradient_accumulation_steps) * dp,
       );
       expect(config.gradient_accumulation_steps, label).toBe((plan as TrainPlan).microbatches);
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(20);
+  });
+});
+
+/** vLLM flags that take no value (store_true / BooleanOptionalAction). */
+const VLLM_BOOLEAN = new Set(['--enable-chunked-prefill', '--enable-expert-parallel', '--headless']);
+const VLLM_INT = new Set([
+  '--port',
+  '--tensor-parallel-size',
+  '--pipeline-parallel-size',
+  '--data-parallel-size',
+  '--data-parallel-size-local',
+  '--data-parallel-start-rank',
+  '--data-parallel-rpc-port',
+  '--max-model-len',
+  '--max-num-seqs',
+  '--max-num-batched-tokens',
+  '--block-size',
+]);
+
+describe(`vLLM: every launch uses the flags and values of ${ENGINE_VERSIONS.vllm.version}, and places the plan's ranks`, () => {
+  const allowed = new Set([...VLLM_ENGINE_ARGS.names, ...VLLM_FRONTEND_ARGS.names, ...VLLM_SERVE_CLI.names] as string[]);
+  const choices: Record<string, readonly string[]> = { '--dtype': VLLM_MODEL_DTYPES.names, '--kv-cache-dtype': VLLM_CACHE_DTYPES.names };
+  const cases = allCases().filter((c) => c.plan.mode === 'serve');
+
+  it(`every serve plan (${cases.length} plans), on every node`, () => {
+    let checked = 0;
+    for (const { label, plan } of cases) {
+      const out = exportPlan('vllm', plan, { model: 'org/model' });
+      const sh = out.files[0];
+      if (sh === undefined) continue;
+      const dir = launcher.write(out.files);
+      const env = filledEnv(sh.text);
+      const nodes = nodesOf(sh.text);
+      const { tensor, pipeline, data } = plan.mesh;
+      let replicas = 0;
+      let engineRanks = 0;
+      for (let rank = 0; rank < nodes; rank++) {
+        const r = launcher.run(`${dir}/${sh.name}`, nodes > 1 ? { ...env, NODE_RANK: String(rank) } : env);
+        expect(r.status, `${label} node ${rank}: ${r.stderr}`).toBe(0);
+        const gpus = new Set<number>();
+        const ports = new Set<string>();
+        r.calls.forEach((call, k) => {
+          expect(call.slice(0, 3), label).toEqual(['vllm', 'serve', 'org/model']);
+          const values = new Map<string, string>();
+          const argv = call.slice(3);
+          for (let i = 0; i < argv.length; i++) {
+            const flag = argv[i]!;
+            expect(allowed.has(flag), `${label}: ${flag}`).toBe(true);
+            if (VLLM_BOOLEAN.has(flag)) {
+              values.set(flag, '');
+              continue;
+            }
+            const v = argv[++i]!;
+            expect(v !== undefined && !v.startsWith('--'), `${label}: ${flag} needs a value`).toBe(true);
+            if (VLLM_INT.has(flag)) expect(v, `${label}: ${flag}`).toMatch(/^\d+$/);
+            if (choices[flag]) expect(choices[flag], `${label}: ${flag}`).toContain(v);
+            values.set(flag, v);
+          }
+          expect(Number(values.get('--tensor-parallel-size')), label).toBe(tensor);
+          expect(Number(values.get('--pipeline-parallel-size')), label).toBe(pipeline);
+          expect(Number(values.get('--max-num-batched-tokens')), label).toBeGreaterThanOrEqual(Number(values.get('--max-num-seqs')));
+          const partition = r.envs[k]!.VLLM_PP_LAYER_PARTITION;
+          if (partition) {
+            const sizes = partition.split(',').map(Number);
+            expect(sizes.length, label).toBe(pipeline);
+            expect(
+              sizes.reduce((a, b) => a + b, 0),
+              label,
+            ).toBe(plan.model.layers);
+          }
+          const visible = r.envs[k]!.CUDA_VISIBLE_DEVICES;
+          const dpLocal = values.has('--data-parallel-size')
+            ? Number(values.get('--data-parallel-size-local') ?? values.get('--data-parallel-size'))
+            : 1;
+          if (visible) {
+            const ids = visible.split(',').map(Number);
+            expect(ids.length, `${label}: GPUs of one launch`).toBe(tensor * pipeline * dpLocal);
+            for (const g of ids) {
+              expect(gpus.has(g), `${label}: GPU ${g} of node ${rank} given twice`).toBe(false);
+              expect(g, label).toBeLessThan(plan.cluster.gpusPerNode);
+              gpus.add(g);
+            }
+          }
+          if (values.has('--port')) {
+            expect(ports.has(values.get('--port')!), `${label}: port`).toBe(false);
+            ports.add(values.get('--port')!);
+          }
+          if (values.has('--data-parallel-size')) {
+            expect(Number(values.get('--data-parallel-size')), label).toBe(data);
+            if (values.has('--data-parallel-start-rank')) expect(Number(values.get('--data-parallel-start-rank')), label).toBe(engineRanks);
+            engineRanks += dpLocal;
+          } else replicas++;
+        });
+      }
+      // Every data-parallel rank is launched exactly once over the nodes.
+      expect(replicas + engineRanks, `${label}: data-parallel ranks launched`).toBe(data);
       checked++;
     }
     expect(checked).toBeGreaterThan(20);
