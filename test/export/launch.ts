@@ -7,7 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { analyze } from '../../src/analyze.js';
 import type { ExportFile } from '../../src/export/index.js';
 import type { CheckedPlan } from '../../src/plan.js';
@@ -38,7 +38,8 @@ export class Launcher {
       const fake = join(this.bin, name);
       writeFileSync(
         fake,
-        `#!/usr/bin/env bash\n{ echo ${name}; printf '%s\\n' "$@"; echo --env--; echo "CUDA_VISIBLE_DEVICES=\${CUDA_VISIBLE_DEVICES-}"; echo "VLLM_PP_LAYER_PARTITION=\${VLLM_PP_LAYER_PARTITION-}"; echo --end--; } >> "$LAUNCH_LOG"\n`,
+        // One file per call (named by the time it started, then its process id), so launches run in the background never interleave.
+        `#!/usr/bin/env bash\n{ echo ${name}; printf '%s\\n' "$@"; echo --env--; echo "CUDA_VISIBLE_DEVICES=\${CUDA_VISIBLE_DEVICES-}"; echo "VLLM_PP_LAYER_PARTITION=\${VLLM_PP_LAYER_PARTITION-}"; echo --end--; } > "$LAUNCH_LOG.$(date +%s%N).$$"\n`,
       );
       chmodSync(fake, 0o755);
     }
@@ -70,12 +71,13 @@ export class Launcher {
 }
 
 function calls(log: string): { calls: string[][]; envs: Record<string, string>[] } {
-  let text = '';
-  try {
-    text = readFileSync(log, 'utf8');
-  } catch {
-    return { calls: [], envs: [] };
-  }
+  const dir = dirname(log);
+  const prefix = `${basename(log)}.`;
+  const text = readdirSync(dir)
+    .filter((f) => f.startsWith(prefix))
+    .sort()
+    .map((f) => readFileSync(join(dir, f), 'utf8'))
+    .join('');
   const out: string[][] = [];
   const envs: Record<string, string>[] = [];
   let cur: string[] = [];
