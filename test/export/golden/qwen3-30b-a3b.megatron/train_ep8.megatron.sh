@@ -5,11 +5,10 @@
 # Experts: expert tensor 1 × expert 8 × expert data 2 over each stage's tensor × data ranks.
 # Routing details a plan does not describe (group-limited routing, top-k scaling, load-balancing loss) keep Megatron's defaults: set them from the model's config.
 # Option names as in:
-#   NVIDIA/Megatron-LM/megatron/training/arguments.py@000c4ac24f61
-#   NVIDIA/Megatron-LM/pretrain_gpt.py@aa5bf2ca1342
+#   NVIDIA/Megatron-LM/megatron/training/arguments.py@5be9626709af
+#   NVIDIA/Megatron-LM/pretrain_gpt.py@5be9626709af
 #   NVIDIA/Megatron-LM/megatron/training/config/training_config.py@5be9626709af
-#   NVIDIA/Megatron-LM/megatron/training/arguments.py@d98e8a64ddf3
-#   NVIDIA/Megatron-LM/megatron/core/transformer/transformer_config.py@d98e8a64ddf3
+#   NVIDIA/Megatron-LM/megatron/core/transformer/transformer_config.py@5be9626709af
 #   pytorch/pytorch/torch/distributed/run.py@010929fd3f40
 set -euo pipefail
 

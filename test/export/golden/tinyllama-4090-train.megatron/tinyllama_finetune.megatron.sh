@@ -3,10 +3,9 @@
 # For Megatron-LM core_v0.19.0 (NVIDIA/Megatron-LM@5be9626709af), the only version parplan exports for (docs/export.md).
 # tensor 1 × pipeline 1 × data 1 = 1 GPUs of cluster 'workstation' (1 × RTX 4090 (workstation)); run from a Megatron-LM checkout.
 # Option names as in:
-#   NVIDIA/Megatron-LM/megatron/training/arguments.py@000c4ac24f61
-#   NVIDIA/Megatron-LM/pretrain_gpt.py@aa5bf2ca1342
+#   NVIDIA/Megatron-LM/megatron/training/arguments.py@5be9626709af
+#   NVIDIA/Megatron-LM/pretrain_gpt.py@5be9626709af
 #   NVIDIA/Megatron-LM/megatron/training/config/training_config.py@5be9626709af
-#   NVIDIA/Megatron-LM/megatron/training/arguments.py@d98e8a64ddf3
 #   pytorch/pytorch/torch/distributed/run.py@010929fd3f40
 set -euo pipefail
 
