@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { placement } from '../../src/export/cluster.js';
 import { ENGINES, exportPlan, type Engine } from '../../src/export/index.js';
 import type { CheckedPlan } from '../../src/plan.js';
+import { plain, required, word } from '../../src/export/shell.js';
 import { allCases, filledEnv, Launcher, nodesOf, placeholders } from './launch.js';
 import { matrixPlans } from './matrix.js';
 
@@ -145,3 +146,41 @@ function expectedCalls(engine: Engine, plan: CheckedPlan, rank: number): number 
   for (let r = 0; r < plan.mesh.data; r++) if (Math.floor((r * g) / per) === rank) n++;
   return n;
 }
+
+describe('shell.ts quoting', () => {
+  it('word() gives back every string through bash, apostrophes, spaces and $ included', () => {
+    const nasty = [
+      "it's",
+      "node 0's address",
+      'a b',
+      '$HOME',
+      '`id`',
+      '"q"',
+      'back\\slash',
+      'x,y',
+      '*',
+      "''",
+      'ünï',
+      '-',
+      'a|b',
+      'Et*8|t*8L',
+      '!x',
+    ];
+    for (const s of nasty) {
+      const r = spawnSync('bash', ['-c', `printf %s ${word(s)}`], { encoding: 'utf8' });
+      expect(r.stdout, s).toBe(s);
+    }
+  });
+
+  it('required() refuses a message bash would interpret inside "${NAME:?…}", and plain() makes names safe for one', () => {
+    expect(() => required('X', "node 0's address")).toThrow(/internal error: .* \(this is a bug in parplan\)/);
+    expect(() => required('X', 'cost $5')).toThrow(/internal error/);
+    expect(() => required('lower', 'fine')).toThrow(/internal error/);
+    const r = spawnSync('bash', ['-c', `set -u; : ${required('UNSET_FOR_TEST', `set it for ${plain("o'brien $x")}`)}`], {
+      encoding: 'utf8',
+      env: { PATH: '/usr/bin:/bin' },
+    });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('UNSET_FOR_TEST: set it for o_brien _x');
+  });
+});
