@@ -63,7 +63,11 @@ export const VLLM_CACHE_DTYPES = {
   names: ['auto', 'bfloat16', 'fp8', 'fp8_e4m3', 'fp8_e5m2'],
 } as const satisfies OptionSource;
 
-/** The `--dtype` choices (the ModelDType literal; also the explicit choices list in older arg_utils.py). */
+/**
+ * The `--dtype` choices: EngineArgs.dtype is typed ModelDType at 99d7eb5d (the stated version),
+ * Literal["auto", "half", "float16", "bfloat16", "float", "float32"] in vllm/config/model.py in
+ * every copy found, as in the explicit choices list of older arg_utils.py read here.
+ */
 export const VLLM_MODEL_DTYPES = {
   repo: 'vllm-project/vllm',
   path: 'vllm/engine/arg_utils.py',
