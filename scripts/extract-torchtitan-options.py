@@ -50,11 +50,20 @@ def spec(ann):
 
 
 options = {}
-for f in fields(classes['JobConfig']):
-    section = f.target.id
-    cls = classes[ast.unparse(f.annotation)]
+
+
+def walk(prefix, cls):
+    # A field typed by another dataclass of the file is a nested table (quantize.linear.float8).
     for g in fields(cls):
-        options[f'{section}.{g.target.id}'] = spec(g.annotation)
+        inner = classes.get(ast.unparse(g.annotation))
+        if inner is not None and fields(inner):
+            walk(f'{prefix}.{g.target.id}', inner)
+        else:
+            options[f'{prefix}.{g.target.id}'] = spec(g.annotation)
+
+
+for f in fields(classes['JobConfig']):
+    walk(f.target.id, classes[ast.unparse(f.annotation)])
 
 models_init = ast.parse(git('show', f'{COMMIT}:torchtitan/models/__init__.py'))
 supported = next(

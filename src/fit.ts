@@ -3,13 +3,14 @@
  * when a device is over, proposes the least disruptive change that fits, found by
  * re-running the (pure, fast) memory model on variants of the plan.
  */
+import { shardOver } from './memory/zero.js';
 import { diag, type Diagnostic } from './diagnostics/diagnostic.js';
 import { balancedStages } from './check/pipeline.js';
 import { deriveFacts, validTensorDegrees } from './check/tensor.js';
 import { LIMITS } from './facts/limits.js';
 import { formatBytes } from './format.js';
 import { stagesFit } from './memory/index.js';
-import { CATEGORIES, type DeviceMemory, type MemoryPlan } from './memory/types.js';
+import { CATEGORIES, HOST_CATEGORIES, type DeviceMemory, type MemoryPlan } from './memory/types.js';
 import type { CheckedPlan, Mesh } from './plan.js';
 import { divisors } from './util/divisors.js';
 
@@ -69,6 +70,55 @@ function beyond(plan: CheckedPlan, where: string, detail: string): Diagnostic {
 }
 
 export function fitDiagnostics(plan: CheckedPlan, memory: MemoryPlan): FitResult {
+  const gpu = gpuFitDiagnostics(plan, memory);
+  const host = hostFitDiagnostics(plan, memory);
+  return { fits: gpu.fits && host.fits, diagnostics: [...gpu.diagnostics, ...host.diagnostics] };
+}
+
+/**
+ * The CPU memory of offload plans, per node (memory.hosts), against the cluster's host_memory:
+ * PP4004 when a node's total is over, PP4005 (a note) when the cluster does not say how much it has.
+ */
+export function hostFitDiagnostics(plan: CheckedPlan, memory: MemoryPlan): FitResult {
+  if (memory.hosts.length === 0) return { fits: true, diagnostics: [] };
+  const worst = memory.hosts.reduce((a, h) => (h.totalBytes > a.totalBytes ? h : a));
+  const capacity = worst.capacityBytes;
+  if (capacity === undefined) {
+    return {
+      fits: true,
+      diagnostics: [
+        diag(
+          'PP4005',
+          plan.span,
+          { plan: plan.name, needs: formatBytes(worst.totalBytes), cluster: plan.cluster.name },
+          {
+            help: `add \`host_memory = …\` (CPU memory per node) to cluster '${plan.cluster.name}' to check it; no default is safe, hosts differ too much`,
+          },
+        ),
+      ],
+    };
+  }
+  if (worst.totalBytes <= capacity) return { fits: true, diagnostics: [] };
+  const largest = HOST_CATEGORIES.reduce((a, c) => (worst.breakdown[c] > worst.breakdown[a] ? c : a), HOST_CATEGORIES[0]);
+  const text = `node ${worst.node} needs ${formatBytes(worst.totalBytes)} of CPU memory for its ${worst.gpus} ${worst.gpus === 1 ? "GPU's" : "GPUs'"} offloaded state, but cluster '${plan.cluster.name}' has host_memory = ${formatBytes(capacity)} (largest part: ${largest} ${formatBytes(worst.breakdown[largest])})`;
+  const more = plan.mode === 'train' && shardOver(plan) < plan.mesh.data ? ', a larger shard_group' : '';
+  return {
+    fits: false,
+    diagnostics: [
+      diag(
+        'PP4004',
+        plan.span,
+        { plan: plan.name, worst: text },
+        {
+          help: `spread the partitions over more nodes (more data ranks${more}), use fewer GPUs per node, offload less (offload = optimizer keeps the weights on the GPU; none keeps everything there), or use hosts with more memory`,
+          related: [{ span: plan.cluster.span, message: `cluster '${plan.cluster.name}' declared here` }],
+        },
+      ),
+    ],
+  };
+}
+
+function gpuFitDiagnostics(plan: CheckedPlan, memory: MemoryPlan): FitResult {
   const worst = worstDevice(memory);
   const label = `rank ${worst.rank}${plan.mesh.pipeline > 1 ? ` (stage ${worst.stage})` : ''}`;
   if (fitsAll(memory)) {
@@ -175,6 +225,8 @@ function largestFittingBatch(plan: CheckedPlan): string | undefined {
     .filter((d) => d < plan.batch.micro)
     .reverse()) {
     const per = micro * plan.mesh.data;
+    // Interleaved 1F1B needs microbatches in multiples of the pipeline (PP3018): never propose one that breaks it.
+    if (plan.schedule === 'interleaved' && (plan.batch.global / per) % plan.mesh.pipeline !== 0) continue;
     const v: CheckedPlan = { ...plan, batch: { ...plan.batch, micro }, microbatches: plan.batch.global / per };
     if (stagesFit(v)) return `micro = ${micro}`;
   }

@@ -165,18 +165,22 @@ export interface RopeScaling {
   betaSlow?: number;
 }
 
-export type QuantMethod = 'awq' | 'gptq' | 'fp8' | 'mxfp4';
+export type QuantMethod = 'awq' | 'gptq' | 'fp8' | 'mxfp4' | 'nf4';
 
 /**
  * Quantized weights: `method` fixes the storage (awq/gptq: int4 with per-group fp16 scales and
- * packed int4 zeros; fp8: e4m3 with fp32 scales; mxfp4: 4-bit blocks of 32 with one 8-bit scale);
- * groupSize is the input channels sharing a scale (fp8: the edge of a square scale block, 0 per tensor).
+ * packed int4 zeros; fp8: e4m3 with fp32 scales; mxfp4: 4-bit blocks of 32 with one 8-bit scale;
+ * nf4: bitsandbytes' 4-bit NormalFloat, an fp32 absmax per block of the flattened weight);
+ * groupSize is the input channels sharing a scale (fp8: the edge of a square scale block, 0 per tensor;
+ * nf4: the block of consecutive elements, bitsandbytes' blocksize).
  */
 export interface Quantization {
   method: QuantMethod;
   groupSize: number;
   /** The output layer is quantized too (vLLM's `lm_head` in the quantization config; default false). */
   lmHead: boolean;
+  /** nf4: double quantization (bitsandbytes compress_statistics, QLoRA): the absmax values 8-bit in blocks of 256. */
+  double?: boolean;
 }
 
 /** The key table's defaults (src/facts/keys.ts), for models built without the checker. */

@@ -5,6 +5,7 @@
  */
 import type { Span } from './source.js';
 import type { Dtype, FloatDtype } from './facts/dtypes.js';
+import type { FP8_RECIPES } from './facts/keys.js';
 import type { GpuSpec } from './facts/gpus.js';
 import type { Mesh } from './mesh.js';
 import type { LayerSpec, Model } from './model.js';
@@ -25,6 +26,8 @@ export interface ClusterSpec {
   gpusPerNode: number;
   /** Inter-node bandwidth per GPU, GB/s (10^9) per direction: the cluster's `network` key (default 50). */
   networkGBs: number;
+  /** CPU memory per node (the cluster's `host_memory`), bytes; absent when not given (offload plans then skip the host check). */
+  hostMemoryBytes?: number;
 }
 
 export type { Mesh } from './mesh.js';
@@ -40,6 +43,24 @@ export interface Stage {
   /** The token (and learned position) embedding lives on the first stage. */
   hasEmbedding: boolean;
   /** The final norm and output layer live on the last stage. */
+  hasOutput: boolean;
+  /**
+   * With a `layout`: this rank's virtual stages (model chunks) in order, each with its own
+   * layer count (0 for an empty stage). `firstLayer`/`layers` above are then the first chunk's
+   * first layer and the rank's total. Absent: the chunks are equal (layers / virtual each).
+   */
+  chunks?: VirtualStage[];
+}
+
+/** One virtual pipeline stage of a `layout` (Megatron's --pipeline-model-parallel-layout). */
+export interface VirtualStage {
+  /** Position in the layout (layer order): virtual stage `index` runs on rank index % pipeline. */
+  index: number;
+  rank: number;
+  firstLayer: number;
+  /** Transformer layers (0: an empty stage, or one that holds only the embedding or loss). */
+  layers: number;
+  hasEmbedding: boolean;
   hasOutput: boolean;
 }
 
@@ -162,12 +183,51 @@ export interface TrainPlan extends PlanBase {
   /** Model chunks per stage: 1 unless schedule = interleaved, or a table with `virtual`. */
   virtual: number;
   zero: 0 | 1 | 2 | 3;
-  recompute: 'none' | 'selective' | 'full';
+  /**
+   * HSDP: the data ranks ZeRO shards over (divides mesh.data); absent: every data rank (plain
+   * ZeRO/FSDP). Read it through shardOver (src/memory/zero.ts), which also covers plan variants
+   * whose data degree changed.
+   */
+  shardGroup?: number;
+  /** zero = 3: whether gathered weights are freed after forward (FSDP2 reshard_after_forward). */
+  reshardAfterForward: boolean;
+  /** ZeRO-Offload / ZeRO-Infinity to CPU memory. */
+  offload: 'none' | 'optimizer' | 'optimizer_params';
+  recompute: 'none' | 'selective' | 'selective_op' | 'full';
+  /** recompute = full: uniform (every group of recomputeLayers layers checkpointed at its input) or block (the first recomputeLayers layers of each stage). */
+  recomputeMethod: 'uniform' | 'block';
+  /** recompute = full: Megatron's --recompute-num-layers (1 with uniform: every layer). */
+  recomputeLayers: number;
+  /** The compute dtype: weights and activations in Megatron's recipe, autocast's 16-bit dtype with amp. */
   precision: FloatDtype;
+  /**
+   * precision = amp_bf16 | amp_fp16: PyTorch autocast (HF Trainer) / FSDP2 MixedPrecisionPolicy: fp32
+   * parameters that the optimizer updates directly (no master copy), fp32 gradients, 16-bit compute.
+   */
+  amp: boolean;
   optimizer: 'adamw' | 'adam' | 'sgd';
   gradDtype: FloatDtype;
+  /** fp8 training recipe of the linear layers' GEMMs (`none`: all in precision); see src/memory/fp8.ts. */
+  fp8: Fp8Recipe;
   /** MoE: each expert takes at most capacity_factor × its even share of tokens, padded to it; absent: dropless. */
   capacityFactor?: number;
+  /** LoRA: only adapters train; absent: every parameter trains. */
+  adapter?: Adapter;
+}
+
+/** LoRA fine-tuning (`adapter { }`): the base frozen in its dtype or quantization, adapters on the target modules trained. */
+export interface Adapter {
+  /** Rank r: a target d_in → d_out gains r·(d_in + d_out) trainable parameters. */
+  rank: number;
+  /** Scale numerator (alpha / rank); no effect on memory or time. */
+  alpha: number;
+  /** Dropout on the adapter input (0: none, PEFT's Identity). */
+  dropout: number;
+  /** PEFT target names (or "all-linear"), as written or the family default; src/adapter.ts resolves them per layer. */
+  targets: readonly string[];
 }
 
 export type CheckedPlan = ServePlan | TrainPlan;
+
+/** The `fp8` key's values: TransformerEngine's recipes (te_*) and torchao's Float8Linear scalings (torchao_*). */
+export type Fp8Recipe = (typeof FP8_RECIPES)[number];

@@ -67,7 +67,17 @@ export function checkCluster(decl: Declaration, out: Diagnostic[]): ClusterSpec 
   }
   if (!gpu || total === undefined || nodeCount === undefined || gpn === undefined) return undefined;
   const networkGBs = f.valueOrDefault<number>('network');
-  return { name: decl.name, span: decl.nameSpan, gpu, gpus: total, nodes: nodeCount, gpusPerNode: gpn, networkGBs };
+  const host = f.value<number>('host_memory');
+  return {
+    name: decl.name,
+    span: decl.nameSpan,
+    gpu,
+    gpus: total,
+    nodes: nodeCount,
+    gpusPerNode: gpn,
+    networkGBs,
+    ...(host !== undefined ? { hostMemoryBytes: host } : {}),
+  };
 }
 
 function resolveGpu(
@@ -127,5 +137,8 @@ function customGpu(block: BlockValue, anchor: Span, cluster: string, out: Diagno
     // the cost model says so for a plan that sends data between GPUs of a node.
     link: { kind: 'pcie', bandwidthGBs: f.value<number>('link') ?? 0 },
     bf16: true,
+    // Assumed, as bf16 is: a declared GPU can run fp8 training, with Hopper's operand layouts (a
+    // weight's fp8 copy and its transpose), the larger of the two footprints.
+    fp8: { blackwell: false },
   };
 }

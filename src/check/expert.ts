@@ -100,7 +100,7 @@ export function checkExperts(ctx: PlanContext): ExpertMesh | undefined {
         ),
       );
     const precision = fields.value<string>('precision') ?? (model.dtype === 'fp16' || model.dtype === 'fp32' ? model.dtype : 'bf16');
-    if (precision === 'fp16')
+    if (precision === 'fp16' || precision === 'amp_fp16')
       out.push(
         diag(
           'PP3029',

@@ -429,15 +429,17 @@ function checkRopeScaling(f: Fields, where: string, decl: Declaration, out: Diag
 }
 
 /** The default quant_group of each method (vLLM's AWQ/GPTQ checkpoints: 128; MXFP4: 32; fp8: per tensor). */
-export const DEFAULT_QUANT_GROUP: Record<QuantMethod, number> = { awq: 128, gptq: 128, mxfp4: 32, fp8: 0 };
+/** nf4: bitsandbytes' quantize_4bit blocksize, 64 (bitsandbytes functional.py). */
+export const DEFAULT_QUANT_GROUP: Record<QuantMethod, number> = { awq: 128, gptq: 128, mxfp4: 32, fp8: 0, nf4: 64 };
 
 function checkQuant(f: Fields, out: Diagnostic[]): Quantization | undefined {
   const method = f.valueOrDefault<string>('quantization');
   if (method === 'none') {
-    needs(f, ['quant_group', 'quant_lm_head'], 'without quantization', out);
+    needs(f, ['quant_group', 'quant_lm_head', 'quant_double'], 'without quantization', out);
     return undefined;
   }
   const m = method as QuantMethod;
+  if (m !== 'nf4') needs(f, ['quant_double'], `with quantization = ${m} (double quantization is bitsandbytes' nf4's)`, out);
   const group = f.value<number>('quant_group') ?? DEFAULT_QUANT_GROUP[m];
   if (group === 0 && m !== 'fp8') {
     out.push(
@@ -450,7 +452,12 @@ function checkQuant(f: Fields, out: Diagnostic[]): Quantization | undefined {
     );
     return undefined;
   }
-  return { method: m, groupSize: group, lmHead: f.valueOrDefault<boolean>('quant_lm_head') };
+  return {
+    method: m,
+    groupSize: group,
+    lmHead: f.valueOrDefault<boolean>('quant_lm_head'),
+    ...(m === 'nf4' ? { double: f.valueOrDefault<boolean>('quant_double') } : {}),
+  };
 }
 
 /** Up to two values of `xs` closest to `x` (below and above), in ascending order. */

@@ -9,6 +9,7 @@ import { parseActionTable } from '../schedules/table.js';
 import type { ScheduleTable } from '../schedules/types.js';
 import { rankOf } from '../mesh.js';
 import type { Stage, TrainPlan } from '../plan.js';
+import type { LayoutFacts } from './layout.js';
 import { spanOf, type PlanContext } from './context.js';
 import type { Field, Range } from './values.js';
 
@@ -141,12 +142,25 @@ export interface ScheduleFacts {
 }
 
 /** Training schedule checks; `microbatches` is already derived from the batch. */
-export function checkSchedule(ctx: PlanContext, microbatches: number | undefined): ScheduleFacts | undefined {
+export function checkSchedule(ctx: PlanContext, microbatches: number | undefined, layout?: LayoutFacts): ScheduleFacts | undefined {
   const { out, fields } = ctx;
   const p = ctx.mesh.pipeline;
   const actionsField = fields.get<{ strings: StringValue[] }>('actions');
+  if (actionsField && fields.has('layout')) {
+    out.push(
+      diag(
+        'PP2044',
+        fields.get('layout')!.entry.keySpan,
+        { what: 'a layout with an actions table' },
+        { help: "remove `layout` (the table's virtual stages are equal), or use schedule = 1f1b or interleaved" },
+      ),
+    );
+    return undefined;
+  }
   if (actionsField) return checkActionTable(ctx, actionsField, microbatches);
   const schedule = fields.valueOrDefault<Exclude<ScheduleFacts['schedule'], 'table'>>('schedule');
+  if (layout) return checkLayoutSchedule(ctx, schedule, microbatches, layout);
+  if (fields.has('layout')) return undefined; // a wrong layout: reported already
   const virtualField = fields.get<number>('virtual');
   let ok = true;
   if (schedule !== 'interleaved') {
@@ -219,6 +233,74 @@ export function checkSchedule(ctx: PlanContext, microbatches: number | undefined
     );
   }
   return ok ? { schedule, virtual: schedule === 'interleaved' ? virtualField!.value : 1 } : undefined;
+}
+
+/**
+ * The schedule of a plan with a `layout`: the layout's virtual stages per rank decide
+ * between one chunk per rank (gpipe, 1f1b) and interleaved; `virtual` was checked against
+ * the layout already (checkLayout). Megatron's interleaved schedule still needs the
+ * microbatches to be a multiple of the pipeline (PP3018).
+ */
+function checkLayoutSchedule(
+  ctx: PlanContext,
+  schedule: Exclude<ScheduleFacts['schedule'], 'table'>,
+  microbatches: number | undefined,
+  layout: LayoutFacts,
+): ScheduleFacts | undefined {
+  const { out, fields } = ctx;
+  const p = ctx.mesh.pipeline;
+  const v = layout.virtual;
+  const layoutSpan = fields.get('layout')!.span;
+  if (schedule === 'interleaved' && v === 1) {
+    out.push(
+      diag(
+        'PP3068',
+        spanOf(ctx, 'schedule'),
+        { detail: `schedule = interleaved, but the layout has one stage per rank (${p} stages for pipeline = ${p})` },
+        {
+          help: `give ${2 * p} stages for two chunks per rank, or use schedule = 1f1b`,
+          related: [{ span: layoutSpan, message: 'the layout' }],
+        },
+      ),
+    );
+    return undefined;
+  }
+  if (schedule !== 'interleaved' && v > 1) {
+    out.push(
+      diag(
+        'PP3068',
+        fields.has('schedule') ? spanOf(ctx, 'schedule') : layoutSpan,
+        { detail: `the layout has ${v} stages per rank, and schedule = ${schedule} runs one` },
+        { help: 'set schedule = interleaved', related: fields.has('schedule') ? [{ span: layoutSpan, message: 'the layout' }] : [] },
+      ),
+    );
+    return undefined;
+  }
+  if (schedule === 'interleaved' && microbatches !== undefined && microbatches % p !== 0) {
+    const m = Math.ceil(microbatches / p) * p;
+    out.push(
+      diag(
+        'PP3018',
+        spanOf(ctx, fields.has('microbatches') ? 'microbatches' : 'batch.global'),
+        { microbatches, pipeline: p },
+        { help: `make global / (micro × data) a multiple of ${p}, e.g. ${m} microbatches` },
+      ),
+    );
+    return undefined;
+  }
+  if (p > 1 && microbatches !== undefined && microbatches < p) {
+    out.push(
+      diag(
+        'PP3019',
+        spanOf(ctx, fields.has('microbatches') ? 'microbatches' : 'batch.global'),
+        { microbatches, pipeline: p },
+        {
+          help: `the bubble is (p − 1)/(m + p − 1) = ${Math.round(((p - 1) / (microbatches + p - 1)) * 100)}% of the step; use at least ${p * 4} microbatches`,
+        },
+      ),
+    );
+  }
+  return { schedule, virtual: v };
 }
 
 /**

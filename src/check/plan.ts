@@ -7,17 +7,21 @@
 import type { BlockValue, Declaration } from '../ast.js';
 import { diag, hasErrors, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { didYouMean } from '../diagnostics/suggest.js';
-import type { Dtype } from '../facts/dtypes.js';
-import { KEY_TABLE, MODES, type Mode } from '../facts/keys.js';
+import type { Dtype, FloatDtype } from '../facts/dtypes.js';
+import { KEY_TABLE, MODES, PRECISIONS, type Mode } from '../facts/keys.js';
 import { describeLayer, layerRuns, sameShape, type MoeMlp } from '../model.js';
 import type { CheckedPlan, ClusterSpec, Mesh, ModelSpec, ServePlan, TrainPlan } from '../plan.js';
 import type { Span } from '../source.js';
+import { checkAdapter } from './adapter.js';
 import { checkServeBatch, checkTrainBatch } from './batch.js';
 import { spanOf, type PlanContext } from './context.js';
 import { checkMeshSize } from './data.js';
+import { checkLayout } from './layout.js';
 import { checkSchedule, checkStages } from './pipeline.js';
-import { checkBf16, checkEngineDtypes, checkNoEffect } from './precision.js';
+import { checkAmp, checkBf16, checkEngineDtypes, checkNoEffect, checkRecompute } from './precision.js';
+import { checkFp8 } from './fp8.js';
 import { checkExperts, defaultExpertTensor } from './expert.js';
+import { checkSharding } from './shard.js';
 import { checkTensor, deriveFacts } from './tensor.js';
 import { readBlock } from './values.js';
 
@@ -44,6 +48,16 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
           out,
         })
       : undefined;
+  const adapterField = fields.get<BlockValue>('adapter');
+  const adapterBlock =
+    adapterField && mode
+      ? readBlock(adapterField.value, 'adapter', {
+          where: `the adapter block of plan '${decl.name}'`,
+          mode,
+          anchor: adapterField.entry.keySpan,
+          out,
+        })
+      : undefined;
   if (!mode || !model || !cluster || fields.value<Mode>('mode') === undefined) return undefined;
 
   const mesh: Mesh = {
@@ -54,13 +68,15 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
   const ctx: PlanContext = { decl, mode, fields, batch, model, cluster, mesh, out };
 
   const tensorOk = checkTensor(ctx);
-  const stages = checkStages(ctx);
+  const layout = ctx.fields.has('layout') ? checkLayout(ctx) : undefined;
+  const stages = ctx.fields.has('layout') ? layout?.stages : checkStages(ctx);
   const meshOk = checkMeshSize(ctx);
   const experts = checkExperts(ctx);
   checkNoEffect(ctx);
   const spans: Record<string, Span> = {};
   for (const [k, f] of fields.map) spans[k] = f.span;
   if (batch) for (const [k, f] of batch.map) spans[`batch.${k}`] = f.span;
+  if (adapterBlock) for (const [k, f] of adapterBlock.map) spans[`adapter.${k}`] = f.span;
   const expertMesh = experts ?? { tensor: mesh.tensor, expert: 1, data: mesh.data };
   const base = {
     name: decl.name,
@@ -102,17 +118,39 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     return plan;
   }
 
+  const adapter = checkAdapter(ctx, adapterBlock);
   const tb = checkTrainBatch(ctx);
-  const sched = checkSchedule(ctx, tb?.microbatches);
-  const precision =
-    fields.value<TrainPlan['precision']>('precision') ??
-    (isPrecision(model.dtype) ? model.dtype : fields.valueOrDefault<TrainPlan['precision']>('precision'));
+  const sched = checkSchedule(ctx, tb?.microbatches, layout);
+  const recipe =
+    fields.value<Precision>('precision') ?? (isPrecision(model.dtype) ? model.dtype : fields.valueOrDefault<Precision>('precision'));
+  // amp_bf16 / amp_fp16: the compute dtype is the 16-bit one; the parameters stay fp32 (plan.amp).
+  const amp = recipe === 'amp_bf16' || recipe === 'amp_fp16';
+  const precision: TrainPlan['precision'] = recipe === 'amp_bf16' ? 'bf16' : recipe === 'amp_fp16' ? 'fp16' : recipe;
   const gradDtype = fields.valueOrDefault<TrainPlan['gradDtype']>('grad_dtype');
+  const sharding = checkSharding(ctx, fields.valueOrDefault<number>('expert'));
   const precisionOk = checkBf16(ctx, [
     { key: fields.has('precision') ? 'precision' : 'model.dtype', what: 'precision', dtype: precision },
     { key: 'grad_dtype', what: 'grad_dtype', dtype: gradDtype },
   ]);
-  if (!tb || !sched || !stages || !tensorOk || !meshOk || !experts || !precisionOk || hasErrors(out.slice(before))) return undefined;
+  const recipeOk = checkAmp(ctx, amp, recipe) && checkRecompute(ctx);
+  const fp8 = fields.valueOrDefault<TrainPlan['fp8']>('fp8');
+  const sp = fields.valueOrDefault<boolean>('sequence_parallel') ? ctx.mesh.tensor : 1;
+  const fp8Ok = !precisionOk || checkFp8(ctx, fp8, recipe, tb ? (tb.batch.seq * tb.batch.micro) / sp : undefined);
+  if (
+    !fp8Ok ||
+    !tb ||
+    !sched ||
+    !stages ||
+    !tensorOk ||
+    !meshOk ||
+    !experts ||
+    !precisionOk ||
+    !recipeOk ||
+    adapter === false ||
+    !sharding ||
+    hasErrors(out.slice(before))
+  )
+    return undefined;
   const plan: TrainPlan = {
     ...base,
     stages,
@@ -124,11 +162,17 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     virtual: sched.virtual,
     sequenceParallel: fields.valueOrDefault<boolean>('sequence_parallel'),
     zero: fields.valueOrDefault<TrainPlan['zero']>('zero'),
+    ...sharding,
     recompute: fields.valueOrDefault<TrainPlan['recompute']>('recompute'),
+    recomputeMethod: fields.valueOrDefault<TrainPlan['recomputeMethod']>('recompute_method'),
+    recomputeLayers: fields.valueOrDefault<number>('recompute_layers'),
     precision,
+    amp,
     optimizer: fields.valueOrDefault<TrainPlan['optimizer']>('optimizer'),
     gradDtype,
+    fp8,
     ...(fields.has('capacity_factor') ? { capacityFactor: fields.value<number>('capacity_factor')! } : {}),
+    ...(adapter ? { adapter } : {}),
   };
   return plan;
 }
@@ -203,7 +247,8 @@ function moeUnsupported(ctx: PlanContext, runs: ReturnType<typeof layerRuns>): [
 }
 
 /** A model dtype that training can use as its precision (quantized ones cannot). */
-function isPrecision(d: Dtype): d is TrainPlan['precision'] {
+type Precision = (typeof PRECISIONS)[number];
+function isPrecision(d: Dtype): d is FloatDtype {
   return (KEY_TABLE.plan.precision.type.values as readonly string[]).includes(d);
 }
 

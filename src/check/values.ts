@@ -377,11 +377,19 @@ function convert(entry: Entry, spec: KeySpec, out: Diagnostic[]): FieldValue | u
         if (v.kind === 'string' && values.includes(v.value)) return wrongType(entry, spec, out, `write ${key} = ${v.value} without quotes`);
         return wrongType(entry, spec, out);
       }
+      // Another tool's spelling of a value this field has (torch_dtype = bfloat16): read as that value.
+      const same = spec.sameValues && Object.hasOwn(spec.sameValues, name) ? spec.sameValues[name]! : undefined;
+      if (same !== undefined && values.includes(same)) return same;
       if (!values.includes(name)) {
         // A value other tools use that parplan does not model yet: say so, with the nearest supported one.
         const why = spec.unsupported && Object.hasOwn(spec.unsupported, name) ? spec.unsupported[name] : undefined;
         if (why !== undefined) {
           out.push(diag('PP2025', v.span, { value: name, key }, { help: why }));
+          return undefined;
+        }
+        const alias = spec.valueAliases && Object.hasOwn(spec.valueAliases, name) ? spec.valueAliases[name] : undefined;
+        if (alias !== undefined) {
+          out.push(diag('PP2009', v.span, { value: name, key }, { help: `did you mean '${alias[0]}'? ${alias[1]}` }));
           return undefined;
         }
         const hint = didYouMean(name, values, 12);

@@ -208,6 +208,16 @@ export const SUGGEST: CommandSpec = {
     { name: '--mode', value: { placeholder: 'serve|train', choices: ['serve', 'train'] }, doc: 'serving or training (default: train)' },
     { name: '--global-batch', value: { placeholder: 'N' }, doc: 'training: sequences per step (default: about 4M tokens, 2^22 / seq)' },
     { name: '--seq', value: { placeholder: 'N' }, doc: "tokens per sequence (default: the model's max_seq)" },
+    {
+      name: '--lora-rank',
+      value: { placeholder: 'N' },
+      doc: 'training: LoRA fine-tuning, adapters of rank N on a frozen base (QLoRA with an nf4 model)',
+    },
+    {
+      name: '--lora-targets',
+      value: { placeholder: 'LIST' },
+      doc: "with --lora-rank: the adapted modules, comma-separated PEFT names or all-linear (default: PEFT's for the family)",
+    },
     { name: '--max-latency', value: { placeholder: 'TIME' }, doc: 'serving: most time per output token, e.g. 50ms (default: 100ms)' },
     { name: '--top', value: { placeholder: 'N' }, doc: 'how many plans to list (default: 5)' },
     { name: '--format', value: { placeholder: 'text|json', choices: ['text', 'json'] }, doc: 'output format (default: text)' },

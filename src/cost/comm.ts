@@ -55,6 +55,24 @@ export function dataGroupCrossesNodes(plan: CheckedPlan, stage: number): boolean
   return false;
 }
 
+/**
+ * HSDP: whether any shard group (data ranks g·S … g·S + S − 1) or any replicate group (data ranks
+ * j, j + S, j + 2S, …) of `stage` spans nodes, S = shard_group.
+ */
+export function hsdpGroupsCrossNodes(plan: CheckedPlan, stage: number, shardGroup: number): { shard: boolean; replicate: boolean } {
+  const { mesh } = plan;
+  const nodeOf = nodeFinder(plan);
+  let shard = false;
+  let replicate = false;
+  for (let r = 0; r < mesh.tensor; r++)
+    for (let d = 0; d < mesh.data; d++) {
+      const node = nodeOf(r, stage, d);
+      if (d % shardGroup !== 0 && node !== nodeOf(r, stage, d - (d % shardGroup))) shard = true;
+      if (d >= shardGroup && node !== nodeOf(r, stage, d % shardGroup)) replicate = true;
+    }
+  return { shard, replicate };
+}
+
 /** Whether any send from stage `from` to stage `to` (same replica and tensor rank) leaves its node. */
 export function pipelineHopCrossesNodes(plan: CheckedPlan, from: number, to: number): boolean {
   const { mesh } = plan;

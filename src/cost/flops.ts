@@ -9,7 +9,10 @@
  * `layerFlops` is the one per-layer count, by op: the graph's compute steps (src/lower/layer.ts)
  * take their `flops` from it, and the cost model sums the ops it counts (`layerCountedFlops`).
  */
+import { adaptedModules } from '../adapter.js';
+import { modelAdapterParams } from '../memory/adapter.js';
 import { layerParams, normParams, stageRuns } from '../memory/params.js';
+import { selectiveOpRecomputeFlopsPerToken } from '../memory/recipes.js';
 import { qkHeadDim, shardLayer, sumLayers, vHeadDim, type AttentionSpec, type LayerSpec, type Model } from '../model.js';
 import type { CheckedPlan, LayerRankFacts, ModelSpec, ServePlan, Stage, TrainPlan } from '../plan.js';
 
@@ -96,14 +99,17 @@ export function layerFlops(plan: CheckedPlan, dims: Dims, f: LayerRankFacts = pl
   const a = layer.attention;
   const routed = m.kind === 'moe' ? routedPerToken(plan, m.topK) : 0;
   const mlpWidth = m.kind === 'dense' ? m.ffn : routed * m.expertFfn + m.sharedExperts * m.sharedFfn;
+  const lora = loraFlops(plan, f.layer, T);
   return {
-    qkv: 2 * T * (p.q + p.k + p.v),
+    qkv: 2 * T * (p.q + p.k + p.v) + lora.qkv,
     attention: attentionFlops(plan, T, contextOf(a, dims), f),
-    outProj: 2 * T * p.o,
-    mlpUp: 2 * T * (m.kind === 'dense' ? p.up + p.gate : routed * (p.up + p.gate)),
-    mlpDown: 2 * T * (m.kind === 'dense' ? p.down : routed * p.down),
+    outProj: 2 * T * p.o + lora.outProj,
+    mlpUp: 2 * T * (m.kind === 'dense' ? p.up + p.gate : routed * (p.up + p.gate)) + (m.kind === 'dense' ? lora.mlpUp : 0),
+    mlpDown: 2 * T * (m.kind === 'dense' ? p.down : routed * p.down) + (m.kind === 'dense' ? lora.mlpDown : 0),
     /** MoE: the shared experts (and their gate), every token. */
-    shared: 2 * T * p.shared,
+    shared: 2 * T * p.shared + (m.kind === 'moe' ? lora.mlpUp + lora.mlpDown : 0),
+    /** LoRA: the adapters' part of the matmul ops above (forward), by op; zeros without adapters. */
+    lora,
     /** MoE: the router's logits, hidden → experts, on every tensor rank. */
     router: 2 * T * p.router,
     norm: 2 * T * normParams(model),
@@ -111,6 +117,38 @@ export function layerFlops(plan: CheckedPlan, dims: Dims, f: LayerRankFacts = pl
     act: 5 * T * mlpWidth,
     residual: T * model.hidden,
   };
+}
+
+/**
+ * LoRA adapters' forward FLOPs of one layer on one tensor rank, by the op whose linear they sit
+ * beside: 2·T·r·(d_in + d_out) per adapted module (A then B); zeros without adapters or when serving.
+ */
+export function loraFlops(
+  plan: CheckedPlan,
+  layer: LayerSpec,
+  T: number,
+): { qkv: number; outProj: number; mlpUp: number; mlpDown: number } {
+  const out = { qkv: 0, outProj: 0, mlpUp: 0, mlpDown: 0 };
+  const a = plan.mode === 'train' ? plan.adapter : undefined;
+  if (!a) return out;
+  for (const m of adaptedModules(plan.model, shardLayer(layer, plan.mesh.tensor), a.targets)) {
+    const x = 2 * T * a.rank * (m.in + m.out);
+    const name = m.name.slice(m.name.lastIndexOf('.') + 1);
+    if (name === 'o_proj' || m.name === 'attn.c_proj') out.outProj += x;
+    else if (name === 'down_proj' || m.name === 'mlp.c_proj') out.mlpDown += x;
+    else if (name === 'up_proj' || name === 'gate_proj' || name === 'c_fc') out.mlpUp += x;
+    else out.qkv += x;
+  }
+  return out;
+}
+
+/**
+ * Backward FLOPs of a matmul op whose forward is `x`, `lora` of it adapters: 2x (input and weight
+ * gradients) when every weight trains; with LoRA the frozen base computes input gradients only
+ * (x − lora) and the adapters both (2·lora).
+ */
+export function matmulBackward(plan: CheckedPlan, x: number, lora = 0): number {
+  return plan.mode === 'train' && plan.adapter ? x + lora : 2 * x;
 }
 
 /** What the cost model counts of one layer: matmuls, attention core and the norms, = 2 · P_active · T + attention. */
@@ -138,6 +176,10 @@ export interface MicrobatchFlops {
   backward: number;
   /** Forward work done again in the backward pass. */
   recompute: number;
+  /** Of forward + backward + recompute, the FLOPs of fp8 GEMMs (plan `fp8`: the layers' linears, not the router or output layer); 0 without fp8. */
+  fp8: number;
+  /** Of backward + recompute, the fp8 GEMMs' FLOPs. */
+  fp8Backward: number;
 }
 
 /**
@@ -148,21 +190,42 @@ export interface MicrobatchFlops {
  *   forward = layers + 2 · (V'/t · h) · s·b                 (output layer, last stage)
  *   backward = 2 × forward
  *   recompute: full → layers (the output layer is not recomputed);
- *              selective → the attention core b · 4s²·(a/t)·d · L_stage; none → 0
+ *              (with recompute_method = block: the recompute_layers of each chunk);
+ *              selective → the attention core b · 4s²·(a/t)·d · L_stage;
+ *              selective_op → the matmuls torchtitan's policy does not save (memory/recipes.ts); none → 0
  */
 export function trainMicrobatchFlops(plan: TrainPlan, stage: Stage): MicrobatchFlops {
   const dims = trainDims(plan);
   // One layerFlops per run of alike layers: the attention core and the counted total from it.
   let core = 0;
   let layers = 0;
+  let linears = 0;
+  let opSac = 0;
+  let lora = 0;
   for (const r of stageRuns(plan, stage)) {
     const x = layerFlops(plan, dims, r.f);
     core += r.n * x.attention;
     layers += r.n * countedFlops(plan, x);
+    linears += r.n * (x.qkv + x.outProj + x.mlpUp + x.mlpDown + x.shared);
+    if (plan.recompute === 'selective_op') opSac += r.n * dims.T * selectiveOpRecomputeFlopsPerToken(plan, r.f);
+    lora += r.n * (x.lora.qkv + x.lora.outProj + x.lora.mlpUp + x.lora.mlpDown);
   }
   const forward = layers + 2 * outputMatmulParams(plan, stage) * dims.T;
-  const recompute = plan.recompute === 'full' ? layers : plan.recompute === 'selective' ? core : 0;
-  return { forward, backward: 2 * forward, recompute };
+  // full with method = block recomputes recompute_layers of each chunk's layers; uniform recomputes all.
+  const v = plan.schedule === 'interleaved' || plan.schedule === 'table' ? plan.virtual : 1;
+  const perChunk = Math.max(1, stage.layers / v);
+  const fullShare = plan.recomputeMethod === 'block' ? Math.min(plan.recomputeLayers, perChunk) / perChunk : 1;
+  const recompute =
+    plan.recompute === 'full' ? layers * fullShare : plan.recompute === 'selective' ? core : plan.recompute === 'selective_op' ? opSac : 0;
+  // LoRA: the frozen base (layers and output layer) computes input gradients only, once its
+  // forward; attention's core (no weights) and the adapters twice theirs.
+  const backward = plan.adapter ? forward + core + lora : 2 * forward;
+  // fp8 runs each linear's fprop, dgrad and wgrad GEMMs in fp8 (Megatron fp8_wgrad = True; torchao casts all three); a full
+  // recompute runs the recomputed layers' forward GEMMs again (selective and selective_op recompute no linear counted here).
+  // With LoRA the frozen base has no weight gradient: its linears' backward is dgrad only.
+  const fp8 = plan.fp8 === undefined || plan.fp8 === 'none' ? 0 : linears;
+  const fp8Backward = (plan.adapter ? 1 : 2) * fp8 + (plan.recompute === 'full' ? fp8 * fullShare : 0);
+  return { forward, backward, recompute, fp8: fp8 + fp8Backward, fp8Backward };
 }
 
 /**
@@ -188,7 +251,12 @@ export function modelForwardFlops(model: Model, seq: number): number {
 
 /** Model FLOPs of one training step: 3 × forward × global sequences (no recomputation; the MFU numerator). */
 export function modelFlopsPerStep(plan: TrainPlan): number {
-  return 3 * modelForwardFlops(plan.model, plan.batch.seq) * plan.batch.global;
+  const F = modelForwardFlops(plan.model, plan.batch.seq);
+  if (!plan.adapter) return 3 * F * plan.batch.global;
+  // LoRA: forward, the base's input gradients (once its forward, attention's core twice) and the adapters' 3 × 2·r·(d_in + d_out) per token.
+  const s = plan.batch.seq;
+  const weights = 2 * (sumLayers(plan.model, (l) => layerParams(plan.model, l).active) + plan.model.vocab * plan.model.hidden) * s;
+  return (2 * F + (F - weights) + 6 * modelAdapterParams(plan) * s) * plan.batch.global;
 }
 
 /**

@@ -13,6 +13,8 @@ export type Time = number | null;
 /** Effective rates: FLOP/s and bytes/s after efficiency; null when the peak is unknown (0). */
 export interface Rates {
   flops: number | null;
+  /** Effective FLOP/s of fp8 GEMMs (tflops8 × e_compute); absent: they run at `flops`. */
+  fp8?: number | null;
   memory: number | null;
   link: number | null;
   network: number | null;
@@ -26,8 +28,11 @@ export function usesFp32(plan: CheckedPlan): boolean {
 /** The peaks the model uses: tflops16 (tflops32 for fp32), memory bandwidth, link and network bandwidth. */
 export function hardwareOf(plan: CheckedPlan): Hardware {
   const g = plan.cluster.gpu;
+  // A training plan with fp8 runs its linear GEMMs on the fp8 tensor cores (src/cost/flops.ts `fp8`).
+  const fp8 = plan.mode === 'train' && plan.fp8 !== 'none' && g.tflops8 !== undefined ? { tflops8: g.tflops8 } : {};
   return {
     tflops: usesFp32(plan) ? g.tflops32 : g.tflops16,
+    ...fp8,
     memoryBandwidthGBs: g.memoryBandwidthGBs,
     link: g.link.kind,
     linkBandwidthGBs: g.link.bandwidthGBs,
@@ -41,6 +46,7 @@ const positive = (x: number, scale: number, eff: number): number | null => (x > 
 export function ratesOf(hw: Hardware): Rates {
   return {
     flops: positive(hw.tflops, 1e12, EFFICIENCY.compute),
+    ...(hw.tflops8 !== undefined ? { fp8: positive(hw.tflops8, 1e12, EFFICIENCY.compute) } : {}),
     memory: positive(hw.memoryBandwidthGBs, 1e9, EFFICIENCY.memory),
     link: positive(hw.linkBandwidthGBs, 1e9, EFFICIENCY.link),
     network: positive(hw.networkGBs, 1e9, EFFICIENCY.link),

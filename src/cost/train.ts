@@ -7,8 +7,12 @@
  * Optimizer update time, kernel launch overheads and the embedding/output collectives are
  * not modelled. See docs/cost.md.
  */
+import { shardOver } from '../memory/zero.js';
 import { bytesPerElement } from '../facts/dtypes.js';
+import { gatheredBytesPerParam } from '../memory/fp8.js';
+import { adapterParams } from '../memory/adapter.js';
 import { deviceParams } from '../memory/params.js';
+import { deviceWeightBytes } from '../memory/weights.js';
 import { deviceCount, strides } from '../mesh.js';
 import type { MemoryPlan } from '../memory/types.js';
 import type { Stage, TrainPlan } from '../plan.js';
@@ -19,6 +23,7 @@ import {
   expertDataTraffic,
   expertParamsOnDevice,
   expertTraffic,
+  hsdpGroupsCrossNodes,
   linkOf,
   pipelineHopCrossesNodes,
   reduceScatterBytes,
@@ -97,7 +102,9 @@ export function pipelineTraffic(plan: TrainPlan, stage: Stage, into = new Traffi
  *   ZeRO-2: per microbatch, reduce-scatter G (only a shard of the gradients is kept, so each
  *           microbatch's are reduced at once); per step, all-gather W
  *   ZeRO-3: per microbatch, all-gather W in the forward and again in the backward pass, and
- *           reduce-scatter G (per layer: 3 × L_stage operations); nothing per step
+ *           reduce-scatter G (per layer: 3 × L_stage operations; 2 × with reshard_after_forward =
+ *           false, the weights gathered once); nothing per step. HSDP (shard_group < data): hsdpTraffic; W is gathered
+ *           at 1 B/param with fp8 = torchao_tensorwise (FSDP2 fp8 all-gather)
  */
 export function dataTraffic(plan: TrainPlan, stage: Stage, params: number): { perMicrobatch: TrafficSum; perStep: TrafficSum } {
   const perMicrobatch = new TrafficSum();
@@ -105,8 +112,19 @@ export function dataTraffic(plan: TrainPlan, stage: Stage, params: number): { pe
   const d = plan.mesh.data;
   if (d === 1) return { perMicrobatch, perStep };
   const link = linkOf(plan, dataGroupCrossesNodes(plan, stage.index));
-  const G = params * bytesPerElement(plan.gradDtype);
-  const W = params * bytesPerElement(plan.precision);
+  // LoRA: only the adapters' gradients sync and their weights step; ZeRO-3 still gathers the frozen base as stored.
+  const synced = plan.adapter ? adapterParams(plan, stage) : params;
+  const G = synced * bytesPerElement(plan.gradDtype);
+  const W = synced * bytesPerElement(plan.precision);
+  // ZeRO-3 gathers: torchao tensorwise fp8 gathers 1-byte weights (src/memory/fp8.ts gatheredBytesPerParam).
+  const gathered = plan.adapter
+    ? W + deviceWeightBytes(plan, stage, deviceParams(plan, stage)).bytes
+    : params * gatheredBytesPerParam(plan, bytesPerElement(plan.precision));
+  // zero = 3: all-gathers per layer and microbatch, 2 (forward, backward) or 1 when the gathered
+  // weights stay from forward to backward (reshard_after_forward = false).
+  const gathers = plan.reshardAfterForward ? 2 : 1;
+  const S = shardOver(plan);
+  if (plan.zero > 0 && S < d) return hsdpTraffic(plan, stage, G, plan.zero === 3 ? gathered : W, gathers);
   switch (plan.zero) {
     case 0:
       perStep.add('data', link, allReduceBytes(G, d), 1);
@@ -119,7 +137,47 @@ export function dataTraffic(plan: TrainPlan, stage: Stage, params: number): { pe
       perStep.add('data', link, reduceScatterBytes(W, d), 1);
       break;
     case 3:
-      perMicrobatch.add('data', link, 2 * reduceScatterBytes(W, d) + reduceScatterBytes(G, d), 3 * stage.layers);
+      perMicrobatch.add('data', link, gathers * reduceScatterBytes(gathered, d) + reduceScatterBytes(G, d), (gathers + 1) * stage.layers);
+      break;
+  }
+  return { perMicrobatch, perStep };
+}
+
+/**
+ * HSDP (shard_group S < data d, R = d / S replicas of each shard group): the ZeRO collectives
+ * above run within the shard group, then each rank all-reduces its gradient shard G/S with the
+ * R ranks that hold the same shard (FSDP2's HSDP: reduce-scatter, then all-reduce over the
+ * replicate dimension, _fsdp_collectives.py foreach_reduce; Megatron's partial distributed
+ * optimizer), at the cadence of the reduce-scatter.
+ */
+function hsdpTraffic(
+  plan: TrainPlan,
+  stage: Stage,
+  G: number,
+  W: number,
+  gathers: number,
+): { perMicrobatch: TrafficSum; perStep: TrafficSum } {
+  const perMicrobatch = new TrafficSum();
+  const perStep = new TrafficSum();
+  const S = shardOver(plan);
+  const R = plan.mesh.data / S;
+  const cross = hsdpGroupsCrossNodes(plan, stage.index, S);
+  const inner = linkOf(plan, cross.shard);
+  const outer = linkOf(plan, cross.replicate);
+  const ar = allReduceBytes(G / S, R);
+  switch (plan.zero) {
+    case 1:
+      perStep.add('data', inner, reduceScatterBytes(G, S) + reduceScatterBytes(W, S), 2);
+      perStep.add('data', outer, ar, 1);
+      break;
+    case 2:
+      perMicrobatch.add('data', inner, reduceScatterBytes(G, S), 1);
+      perMicrobatch.add('data', outer, ar, 1);
+      perStep.add('data', inner, reduceScatterBytes(W, S), 1);
+      break;
+    case 3:
+      perMicrobatch.add('data', inner, gathers * reduceScatterBytes(W, S) + reduceScatterBytes(G, S), (gathers + 1) * stage.layers);
+      perMicrobatch.add('data', outer, ar, stage.layers);
       break;
   }
   return { perMicrobatch, perStep };
@@ -150,14 +208,16 @@ function stageParams(plan: TrainPlan, memory: MemoryPlan, stage: Stage): number 
 export function trainStage(plan: TrainPlan, memory: MemoryPlan, stage: Stage, rates: Rates): StageTimes {
   const m = plan.microbatches;
   const f = trainMicrobatchFlops(plan, stage);
-  const computeMb = over(f.forward + f.backward + f.recompute, rates.flops);
-  const backwardMb = over(f.backward + f.recompute, rates.flops);
+  // fp8 GEMMs at the fp8 rate, the rest at the 16-bit rate.
+  const fp8Rate = rates.fp8 === undefined ? rates.flops : rates.fp8;
+  const computeMb = sum(over(f.forward + f.backward + f.recompute - f.fp8, rates.flops), over(f.fp8, fp8Rate));
+  const backwardMb = sum(over(f.backward + f.recompute - f.fp8Backward, rates.flops), over(f.fp8Backward, fp8Rate));
   const mb = new TrafficSum();
   tensorTraffic(plan, stage, mb);
   pipelineTraffic(plan, stage, mb);
   // MoE: dispatch and combine forward and backward (and again when recomputed); expert gradients sync over expert data.
   expertTraffic(plan, stage, plan.batch.seq * plan.batch.micro, bytesPerElement(plan.precision), plan.recompute === 'full' ? 6 : 4, 1, mb);
-  const experts = expertParamsOnDevice(plan, stage);
+  const experts = plan.adapter ? 0 : expertParamsOnDevice(plan, stage);
   const data = dataTraffic(plan, stage, stageParams(plan, memory, stage) - experts);
   expertDataTraffic(plan, stage, experts, data.perStep);
   const critical = sum(mb.seconds(rates), exposed(data.perMicrobatch.seconds(rates), computeMb));
@@ -196,11 +256,28 @@ function merge(rows: Traffic[]): Traffic[] {
 }
 
 /**
+ * Seconds of the slowest virtual stage per microbatch, what each of the p − 1 bubble slots
+ * costs: T / v for equal chunks; with a `layout`, each rank's time shared out over its chunks
+ * by their layers, and the largest chunk of any rank (an uneven layout's bubble is set by its
+ * biggest stage, as its step is by its slowest rank).
+ */
+function chunkSeconds(plan: TrainPlan, stages: StageTimes[], v: number, T: number): number {
+  if (!plan.stages.some((s) => s.chunks)) return T / v;
+  let worst = 0;
+  plan.stages.forEach((s, i) => {
+    const t = stages[i]!.microbatch ?? 0;
+    const biggest = Math.max(...(s.chunks ?? []).map((c) => c.layers));
+    worst = Math.max(worst, (t * biggest) / s.layers);
+  });
+  return worst;
+}
+
+/**
  * The training estimate:
  *   T = max over stages of T_mb (the slowest stage s*), m microbatches, v chunks
  *   compute = m · compute_mb(s*)
  *   comm    = m · (T − compute_mb(s*)) + max over stages of the exposed per-step data traffic
- *   bubble  = (p − 1)/v · T
+ *   bubble  = (p − 1)/v · T  (a layout: (p − 1) × the slowest virtual stage, chunkSeconds)
  *   step    = compute + comm + bubble;  tokens/s = global · seq / step
  *   MFU     = model FLOPs per step / (step · GPUs · peak)
  */
@@ -233,7 +310,7 @@ export function trainCost(plan: TrainPlan, memory: MemoryPlan, rates: Rates, pea
   const computeMb = slowest.computeMb!;
   const compute = m * computeMb;
   const comm = m * (T - computeMb) + tail;
-  const bubble = ((p - 1) / v) * T;
+  const bubble = (p - 1) * chunkSeconds(plan, stages, v, T);
   const step = compute + comm + bubble;
   const gpus = deviceCount(plan.mesh);
   return {

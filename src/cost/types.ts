@@ -41,6 +41,8 @@ export interface LinkBytes {
 export interface Hardware {
   /** Peak TFLOP/s for the plan's arithmetic: tflops16, or tflops32 for fp32 (0 = unknown). */
   tflops: number;
+  /** Peak fp8 TFLOP/s for the fp8 GEMMs of a training plan with `fp8` (the catalog's tflops8); absent otherwise. */
+  tflops8?: number;
   memoryBandwidthGBs: number;
   /** The intra-node link. */
   link: 'nvlink' | 'pcie' | 'infinity-fabric';

@@ -57,6 +57,15 @@ export const CODES = {
   PP2023: { severity: 'error', title: 'config-field-missing', message: "the config has no field '{field}' (for '{key}')" },
   PP2024: { severity: 'note', title: 'config-overridden', message: "'{key}' = {value} overrides the config's {field} = {configValue}" },
   PP2025: { severity: 'error', title: 'unsupported-value', message: '{key} = {value} is not supported yet' },
+  PP2035: {
+    severity: 'error',
+    title: 'reshard-needs-zero3',
+    message: 'reshard_after_forward applies to sharded weights (zero = 3), and the plan has zero = {zero}',
+  },
+  PP2036: { severity: 'error', title: 'offload-needs-zero', message: 'offload = {offload} needs {needs}, and the plan has zero = {zero}' },
+  // Pipeline layouts (src/check/layout.ts).
+  PP2043: { severity: 'error', title: 'layout-syntax', message: 'layout: {detail}' },
+  PP2044: { severity: 'error', title: 'layout-unsupported', message: 'layout: {what} is not supported yet' },
 
   // 3xxx: parallelism and batch arithmetic
   PP3001: { severity: 'error', title: 'heads-not-divisible', message: 'heads = {heads} is not divisible by tensor = {tensor}' },
@@ -149,6 +158,47 @@ export const CODES = {
   PP3029: { severity: 'error', title: 'expert-fp16', message: 'expert = {expert} cannot train in fp16' },
   PP3035: { severity: 'error', title: 'expert-width-not-divisible', message: '{key} = {width} is not divisible by {axis} = {degree}' },
   PP3036: { severity: 'error', title: 'engine-model', message: "the webgpu engine cannot run model '{model}': {what}" },
+  PP3040: {
+    severity: 'error',
+    title: 'amp-grad-dtype',
+    message: "grad_dtype = {gradDtype} with precision = {precision}: autocast keeps gradients in the fp32 parameters' dtype",
+  },
+  PP3041: { severity: 'error', title: 'selective-op-layer', message: 'recompute = selective_op is not modelled for {what}' },
+  PP3045: { severity: 'error', title: 'fp8-unsupported-gpu', message: 'fp8 = {recipe} needs fp8 tensor cores, but {gpu} has none' },
+  PP3046: {
+    severity: 'error',
+    title: 'mxfp8-unsupported-gpu',
+    message: 'fp8 = te_mxfp8 needs Blackwell MXFP8 tensor cores, but {gpu} has none',
+  },
+  PP3047: { severity: 'error', title: 'fp8-gemm-shape', message: 'fp8 = {recipe}: {what}' },
+  PP3048: { severity: 'error', title: 'fp8-precision', message: 'fp8 = {recipe} is modelled on precision = {need}, not {precision}' },
+  PP3050: { severity: 'error', title: 'shard-group-not-dividing', message: 'shard_group = {group} does not divide data = {data}' },
+  PP3051: {
+    severity: 'error',
+    title: 'shard-group-experts',
+    message: 'shard_group = {group} < data = {data} with expert = {expert} is not modelled yet',
+  },
+  // Pipeline layouts (src/check/layout.ts).
+  PP3065: {
+    severity: 'error',
+    title: 'layout-stage-count',
+    message: 'the layout has {count} stages, not a multiple of pipeline = {pipeline}',
+  },
+  PP3066: { severity: 'error', title: 'layout-layers', message: "the layout places {count} layers, and model '{model}' has {layers}" },
+  PP3067: { severity: 'error', title: 'layout-ends', message: 'layout: {detail}' },
+  PP3068: { severity: 'error', title: 'layout-virtual', message: '{detail}' },
+  PP3069: { severity: 'error', title: 'layout-empty-rank', message: 'pipeline rank {rank} holds no layer in the layout' },
+  PP3060: {
+    severity: 'error',
+    title: 'quantized-training',
+    message: "model '{model}' has {method}-quantized weights, which training cannot update",
+  },
+  PP3061: { severity: 'error', title: 'adapter-target', message: "adapter target '{target}' is not a linear of model '{model}'{detail}" },
+  PP3062: {
+    severity: 'warning',
+    title: 'adapter-rank',
+    message: 'rank = {rank} is not below {module} {dims}: that adapter is not low-rank',
+  },
 
   // 4xxx: memory fit
   PP4001: { severity: 'error', title: 'does-not-fit', message: "plan '{plan}' does not fit: {worst}" },
@@ -157,6 +207,17 @@ export const CODES = {
     severity: 'error',
     title: 'beyond-any-gpu',
     message: "plan '{plan}' needs more than {limit} on {where} ({detail}): beyond any GPU",
+  },
+  PP4004: {
+    severity: 'error',
+    title: 'host-does-not-fit',
+    message: "plan '{plan}' does not fit in host memory: {worst}",
+  },
+  PP4005: {
+    severity: 'note',
+    title: 'host-unchecked',
+    message:
+      "plan '{plan}' offloads to CPU memory ({needs} per node), and cluster '{cluster}' gives no host_memory: the host check is skipped",
   },
 
   // 5xxx: execution graph and schedules

@@ -4,13 +4,22 @@
  * checkpointing live in the training script, not the config: warnings say so. Mapping and
  * its reasons: docs/export.md.
  */
+import { shardOver } from '../memory/zero.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
+import { DEEPSPEED_OFFLOAD } from '../memory/offload.js';
 import { meshText, partialNodeWhy, placement, stageSizes, type Placement } from './cluster.js';
 import { Findings } from './findings.js';
-import { DEEPSPEED_MOE, DEEPSPEED_SOURCES, type DeepSpeedKey, type DeepSpeedLauncherFlag } from './options/deepspeed.js';
+import {
+  DEEPSPEED_MOE,
+  DEEPSPEED_SOURCES,
+  DEEPSPEED_ZERO_OFFLOAD,
+  DEEPSPEED_TORCH_AUTOCAST,
+  type DeepSpeedKey,
+  type DeepSpeedLauncherFlag,
+} from './options/deepspeed.js';
 import { layerRuns, type MoeMlp } from '../model.js';
 import { versionLine } from './options/versions.js';
-import { citations } from './options/source.js';
+import { citations, usedSources } from './options/source.js';
 import { beside, command, comment, HERE, required, script, type Arg } from './shell.js';
 import type { ExportFile, ExportResult } from './types.js';
 
@@ -24,6 +33,16 @@ export function exportDeepSpeed(plan: CheckedPlan): ExportResult {
   }
   const at = placement(plan);
   f.quantizedTraining();
+  // ds_config has no LoRA section (deepspeed.linear.LoRAConfig is a Python API for its own
+  // OptimizedLinear, at edaa7221): the adapters come from the training script, and the config's
+  // ZeRO stage, batch and precision then apply to the adapted model as planned.
+  if (plan.adapter)
+    f.approximated(
+      'adapter',
+      f.adapterKnob(),
+      'the config has no LoRA section: the training script makes the adapters (Hugging Face PEFT) before deepspeed.initialize',
+      `in the training script: model = get_peft_model(model, ${f.peftConfig()}); deepspeed.initialize then shards and steps only the adapters`,
+    );
   if (at === undefined)
     f.notExpressible('data', `data = ${plan.mesh.data}`, partialNodeWhy(plan), 'use every GPU of the nodes the plan runs on');
   const config: Config = [
@@ -31,6 +50,7 @@ export function exportDeepSpeed(plan: CheckedPlan): ExportResult {
     ['train_micro_batch_size_per_gpu', plan.batch.micro],
     ['gradient_accumulation_steps', plan.microbatches],
     ['zero_optimization.stage', plan.zero],
+    ...shardingConfig(plan, f),
     ...precisionConfig(plan),
     ['optimizer.type', plan.optimizer === 'adamw' ? 'AdamW' : plan.optimizer === 'adam' ? 'Adam' : 'SGD'],
     ...tensorConfig(plan, f),
@@ -39,12 +59,22 @@ export function exportDeepSpeed(plan: CheckedPlan): ExportResult {
   mpuNote(plan, f);
   pipelineChecks(plan, f);
   recomputeCheck(plan, f);
+  fp8Unsupported(plan, f);
   const moe = expertCheck(plan, f);
   if (f.failed || at === undefined) return { files: [], diagnostics: f.list };
   const json = `${plan.name}.deepspeed.json`;
   const files: ExportFile[] = [{ name: json, text: JSON.stringify(nest(config), null, 2) + '\n' }];
   if (at.nodes > 1) files.push({ name: `${plan.name}.hostfile`, text: hostfile(at) });
-  files.push({ name: `${plan.name}.deepspeed.sh`, text: launch(plan, at, json, moe) });
+  files.push({
+    name: `${plan.name}.deepspeed.sh`,
+    text: launch(
+      plan,
+      at,
+      json,
+      moe,
+      config.map(([k]) => k),
+    ),
+  });
   return { files, diagnostics: f.list };
 }
 
@@ -55,13 +85,70 @@ export function exportDeepSpeed(plan: CheckedPlan): ExportResult {
  * deepspeed/runtime/engine.py at v0.19.5). ZeRO-1 and above take fp32 accumulation of 16-bit weights.
  */
 function accumulationCheck(plan: TrainPlan, f: Findings): void {
-  if (plan.zero !== 0 || plan.gradDtype === plan.precision) return;
+  // With precision = amp_* the weights are fp32 (bf16 and fp16 off), which accumulates in fp32.
+  if (plan.zero !== 0 || plan.amp || plan.gradDtype === plan.precision) return;
   f.notExpressible(
     'grad_dtype',
     `grad_dtype = ${plan.gradDtype} with zero = 0`,
     `without ZeRO it accumulates gradients in the ${plan.precision} of the weights (data_types.grad_accum_dtype = ${plan.gradDtype} raises NotImplementedError at start-up)`,
     `set zero = 1 or more, or grad_dtype = ${plan.precision} and check the plan again`,
     f.given('grad_dtype') ? undefined : f.span('zero'),
+  );
+}
+
+/**
+ * ZeRO-Offload: offload_optimizer / offload_param to the CPU (pinned), with the buckets parplan's
+ * memory model counts on the GPU (src/memory/offload.ts: contiguous gradients, overlap_comm's two
+ * reduce buckets, DeepSpeed's default sizes, written out so the run matches the check).
+ * HSDP: MiCS (mics_shard_size, ZeRO-3 only). reshard_after_forward = false has no DeepSpeed knob.
+ */
+function shardingConfig(plan: TrainPlan, f: Findings): Config {
+  const out: Config = [];
+  if (shardOver(plan) < plan.mesh.data) {
+    if (plan.zero === 3) out.push(['zero_optimization.mics_shard_size', shardOver(plan)]);
+    else
+      f.notExpressible(
+        'shard_group',
+        `shard_group = ${shardOver(plan)} with zero = ${plan.zero}`,
+        'its ZeRO-1/2 partition over the whole data-parallel group; sharding within groups (MiCS, mics_shard_size) is ZeRO-3 only',
+        'use zero = 3, or remove shard_group, or export --to torchtitan',
+      );
+  }
+  if (plan.zero === 3 && !plan.reshardAfterForward)
+    f.notExpressible(
+      'reshard_after_forward',
+      'reshard_after_forward = false',
+      'ZeRO-3 releases gathered parameters after each module (stage3_max_live_parameters and stage3_max_reuse_distance bound what stays, not per pass)',
+      'remove reshard_after_forward (true), or export --to torchtitan (fsdp_reshard_after_forward = "never")',
+    );
+  if (plan.offload === 'none') return out;
+  out.push(['zero_optimization.offload_optimizer.device', 'cpu'], ['zero_optimization.offload_optimizer.pin_memory', true]);
+  if (plan.offload === 'optimizer_params')
+    out.push(
+      ['zero_optimization.offload_param.device', 'cpu'],
+      ['zero_optimization.offload_param.pin_memory', true],
+      ['zero_optimization.stage3_prefetch_bucket_size', DEEPSPEED_OFFLOAD.prefetchBucket],
+      ['zero_optimization.stage3_param_persistence_threshold', DEEPSPEED_OFFLOAD.persistenceThreshold],
+    );
+  out.push(
+    ['zero_optimization.contiguous_gradients', true],
+    ['zero_optimization.overlap_comm', true],
+    ['zero_optimization.reduce_bucket_size', DEEPSPEED_OFFLOAD.reduceBucket],
+  );
+  return out;
+}
+
+/**
+ * DeepSpeed's JSON config has no fp8 training switch: its precision sections are fp16 and bf16
+ * (deepspeed/runtime/config.py); fp8 comes from TransformerEngine modules inside the model code.
+ */
+function fp8Unsupported(plan: TrainPlan, f: Findings): void {
+  if (plan.fp8 === 'none') return;
+  f.notExpressible(
+    'fp8',
+    `fp8 = ${plan.fp8}`,
+    'its config has no fp8 training setting (precision is fp16 or bf16); fp8 GEMMs need TransformerEngine or torchao layers in the model code',
+    'remove fp8 to export a bf16 run, or export --to megatron (te_*) or torchtitan (torchao_*)',
   );
 }
 
@@ -82,7 +169,19 @@ function mpuNote(plan: TrainPlan, f: Findings): void {
   );
 }
 
+/**
+ * Megatron's recipe (16-bit weights, fp32 master copy) is bf16 / fp16 enabled; precision = amp_*
+ * (fp32 weights under autocast) is torch_autocast with both off (DEEPSPEED_TORCH_AUTOCAST).
+ */
 function precisionConfig(plan: TrainPlan): Config {
+  if (plan.amp)
+    return [
+      ['bf16.enabled', false],
+      ['fp16.enabled', false],
+      ['torch_autocast.enabled', true],
+      ['torch_autocast.dtype', plan.precision === 'bf16' ? 'bfloat16' : 'float16'],
+      ['data_types.grad_accum_dtype', plan.gradDtype],
+    ];
   return [
     ['bf16.enabled', plan.precision === 'bf16'],
     ['fp16.enabled', plan.precision === 'fp16'],
@@ -117,7 +216,7 @@ function pipelineChecks(plan: TrainPlan, f: Findings): void {
     );
   if (!stageSizes(plan).even)
     f.notExpressible(
-      'stages',
+      plan.stages[0]?.chunks ? 'layout' : 'stages',
       'uneven stages',
       "PipelineModule partitions by method ('uniform', 'parameters', 'type:…'), not by a list of layer counts",
       'use stages of equal size, or export --to megatron or torchtitan',
@@ -196,9 +295,18 @@ function expertCheck(plan: TrainPlan, f: Findings): boolean {
 
 function recomputeCheck(plan: TrainPlan, f: Findings): void {
   if (plan.recompute === 'none') return;
+  if (plan.recompute === 'selective_op') {
+    f.notExpressible(
+      'recompute',
+      'recompute = selective_op',
+      "its activation checkpointing (deepspeed.checkpointing.checkpoint) recomputes whole functions; torchtitan's per-op policy is not in its config or API",
+      'use recompute = full (checkpoint each layer in the training script), or export --to torchtitan',
+    );
+    return;
+  }
   const how =
     plan.recompute === 'full'
-      ? 'the config has no switch for it: checkpoint each layer in the training script (deepspeed.checkpointing.checkpoint)'
+      ? `the config has no switch for it: checkpoint ${plan.recomputeMethod === 'block' ? `the first ${plan.recomputeLayers} layers of each stage` : plan.recomputeLayers > 1 ? `each group of ${plan.recomputeLayers} layers` : 'each layer'} in the training script (deepspeed.checkpointing.checkpoint)`
       : 'the config has no switch for it, and it checkpoints whole layers: checkpoint each layer in the training script (deepspeed.checkpointing.checkpoint), which needs less memory than selective';
   f.approximated('recompute', `recompute = ${plan.recompute}`, how);
 }
@@ -221,7 +329,7 @@ function hostfile(at: Placement): string {
   return lines.join('\n') + '\n';
 }
 
-function launch(plan: TrainPlan, at: Placement, json: string, moe: boolean): string {
+function launch(plan: TrainPlan, at: Placement, json: string, moe: boolean, used: readonly string[]): string {
   const args: Arg<DeepSpeedLauncherFlag>[] =
     at.nodes > 1
       ? [
@@ -234,7 +342,7 @@ function launch(plan: TrainPlan, at: Placement, json: string, moe: boolean): str
   const flags: Arg<DeepSpeedLauncherFlag>[] = [['--deepspeed'], ['--deepspeed_config', beside(json)]];
   const entry = `${required('TRAIN_SCRIPT', 'set TRAIN_SCRIPT to your DeepSpeed training script')} \\\n  ${flags.map(([f, v]) => (v === undefined ? f : `${f} ${v}`)).join(' ')}`;
   return script(
-    header(plan, moe),
+    header(plan, moe, used),
     HERE,
     '',
     // The launcher starts every node of the hostfile itself (over ssh), so it runs once.
@@ -243,7 +351,7 @@ function launch(plan: TrainPlan, at: Placement, json: string, moe: boolean): str
   );
 }
 
-function header(plan: TrainPlan, moe: boolean): string {
+function header(plan: TrainPlan, moe: boolean, used: readonly string[]): string {
   const e = plan.experts;
   return comment(
     [
@@ -261,7 +369,11 @@ function header(plan: TrainPlan, moe: boolean): string {
           ]
         : []),
       'Option names as in:',
-      ...citations([...DEEPSPEED_SOURCES, ...(moe ? [DEEPSPEED_MOE] : [])]).map((c) => `  ${c}`),
+      ...citations([
+        ...DEEPSPEED_SOURCES.filter((src) => plan.amp || src !== DEEPSPEED_TORCH_AUTOCAST),
+        ...usedSources([DEEPSPEED_ZERO_OFFLOAD], used),
+        ...(moe ? [DEEPSPEED_MOE] : []),
+      ]).map((c) => `  ${c}`),
     ].join('\n'),
   );
 }

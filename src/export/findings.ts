@@ -48,6 +48,16 @@ export class Findings {
   quantizedTraining(): void {
     const q = this.plan.model.quant;
     if (!q) return;
+    if (this.plan.mode === 'train' && this.plan.adapter) {
+      this.notExpressible(
+        'model',
+        `quantization = ${q.method}`,
+        `its config cannot hold a frozen ${q.method}-quantized base (QLoRA's base is quantized when the model is loaded, e.g. transformers' BitsAndBytesConfig), and it would train weights in the training precision`,
+        'remove quantization from the model to plan LoRA on a 16-bit base, or run QLoRA with Hugging Face PEFT and bitsandbytes',
+        this.plan.model.span,
+      );
+      return;
+    }
     this.notExpressible(
       'model',
       `quantization = ${q.method}`,
@@ -55,6 +65,22 @@ export class Findings {
       'remove quantization from the model to plan training in 16-bit, or export a serve plan --to vllm',
       this.plan.model.span,
     );
+  }
+
+  /** The plan's LoRA adapter as its block reads (`adapter { rank = 64  targets = ["all-linear"] }`), for messages. */
+  adapterKnob(): string {
+    const a = this.plan.mode === 'train' ? this.plan.adapter : undefined;
+    if (!a) return 'adapter';
+    return `adapter { rank = ${a.rank}  targets = [${a.targets.map((t) => `"${t}"`).join(', ')}] }`;
+  }
+
+  /** PEFT's LoraConfig for the plan's adapter: what a training script passes to get_peft_model. */
+  peftConfig(): string {
+    const a = this.plan.mode === 'train' ? this.plan.adapter : undefined;
+    if (!a) return '';
+    const targets =
+      a.targets.length === 1 && a.targets[0] === 'all-linear' ? '"all-linear"' : `[${a.targets.map((t) => `"${t}"`).join(', ')}]`;
+    return `LoraConfig(r=${a.rank}, lora_alpha=${a.alpha}, lora_dropout=${a.dropout}, target_modules=${targets})`;
   }
 
   placeholder(what: string, placeholder: string, help: string): void {

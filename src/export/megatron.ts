@@ -3,6 +3,9 @@
  * recompute, precision, optimizer sharding) and a torchrun command per node. Mapping and its
  * reasons: docs/export.md.
  */
+import { shardOver } from '../memory/zero.js';
+import { formatLayout } from '../check/layout.js';
+import { FP8_AMAX_HISTORY } from '../memory/fp8.js';
 import { DEFAULT_NORM_EPS, type AttentionSpec, type MlaAttention, type MoeMlp } from '../model.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { meshText, partialNodeWhy, placement, stageSizes } from './cluster.js';
@@ -26,6 +29,13 @@ export function exportMegatron(plan: CheckedPlan, opts: ExportOptions = {}): Exp
   }
   const at = placement(plan);
   f.quantizedTraining();
+  if (plan.adapter)
+    f.notExpressible(
+      'adapter',
+      f.adapterKnob(),
+      'pretrain_gpt.py has no LoRA (no adapter arguments at d98e8a64; Megatron-Core models are LoRA-tuned through NeMo or Megatron-Bridge)',
+      "remove the adapter block to plan full training, or run LoRA with Hugging Face PEFT (deepspeed export) or torchtitan's LoRAConverter",
+    );
   if (at === undefined)
     f.notExpressible('data', `data = ${plan.mesh.data}`, partialNodeWhy(plan), 'use every GPU of the nodes the plan runs on');
   const tokenizer = opts.model === undefined ? tokenizerPlaceholder(plan, f) : word(opts.model);
@@ -33,8 +43,9 @@ export function exportMegatron(plan: CheckedPlan, opts: ExportOptions = {}): Exp
     ...modelArgs(plan, f),
     ...parallelArgs(plan, f),
     ...batchArgs(plan),
-    ...recomputeArgs(plan),
+    ...recomputeArgs(plan, f),
     ...precisionArgs(plan, f),
+    ...fp8Args(plan, f),
     ...optimizerArgs(plan, f),
   ];
   args.push(...runLengthArgs());
@@ -323,6 +334,7 @@ function parallelArgs(plan: TrainPlan, f: Findings): Args {
   args.push(...expertArgs(plan));
   if (plan.sequenceParallel && tensor > 1) args.push(['--sequence-parallel']);
   args.push(...scheduleArgs(plan, f), ...zeroArgs(plan));
+  shardingChecks(plan, f);
   return args;
 }
 
@@ -345,6 +357,8 @@ function scheduleArgs(plan: TrainPlan, f: Findings): Args {
   if (plan.mesh.pipeline === 1) return [];
   switch (plan.schedule) {
     case 'interleaved':
+      // A layout sets the virtual stages itself (Megatron derives the VPP size from its length).
+      if (plan.stages.some((s) => s.chunks)) return layoutArgs(plan);
       return [['--num-virtual-stages-per-pipeline-rank', String(plan.virtual)]];
     case 'table':
       f.notExpressible(
@@ -369,14 +383,52 @@ function scheduleArgs(plan: TrainPlan, f: Findings): Args {
 
 /** Uneven stages as a layout string: `E` embedding, `t` a layer, `L` the loss, `|` between stages. */
 function layoutArgs(plan: TrainPlan): Args {
+  // The plan's own layout, written back in Megatron's notation (pipeline_parallel_layer_layout.py).
+  const chunks = plan.stages.flatMap((s) => s.chunks ?? []).sort((a, b) => a.index - b.index);
+  if (chunks.length > 0) {
+    const even = chunks.every((c) => c.layers === chunks[0]!.layers);
+    if (!even || plan.virtual === 1) return [['--pipeline-model-parallel-layout', word(formatLayout(chunks))]];
+    return plan.virtual > 1 ? [['--num-virtual-stages-per-pipeline-rank', String(plan.virtual)]] : [];
+  }
   const { sizes, even } = stageSizes(plan);
   if (even) return [];
   const stages = sizes.map((n, i) => `${i === 0 ? 'E' : ''}t*${n}${i === sizes.length - 1 ? 'L' : ''}`);
   return [['--pipeline-model-parallel-layout', word(stages.join('|'))]];
 }
 
-/** ZeRO-1 is the distributed optimizer; ZeRO-2/3 are Megatron-FSDP's sharding strategies. */
+/** ZeRO-1 is the distributed optimizer; ZeRO-2/3 are Megatron-FSDP's sharding strategies; HSDP is their replicas. */
 function zeroArgs(plan: TrainPlan): Args {
+  const replicas = plan.zero >= 1 && shardOver(plan) < plan.mesh.data ? plan.mesh.data / shardOver(plan) : 1;
+  return [...zeroStageArgs(plan), ...(replicas > 1 ? ([['--num-distributed-optimizer-instances', String(replicas)]] as Args) : [])];
+}
+
+/**
+ * What Megatron cannot run of the plan's sharding: reshard_after_forward = false under its own
+ * FSDP (--torch-fsdp2-no-reshard-after-forward is PyTorch FSDP2's, not Megatron-FSDP's), and
+ * offload: --optimizer-cpu-offload (with --use-precision-aware-optimizer) moves the optimizer
+ * states, but the fp32 main-gradient buffer stays on the GPU, more than the plan was checked
+ * for; parameters are never offloaded.
+ */
+function shardingChecks(plan: TrainPlan, f: Findings): void {
+  if (plan.zero === 3 && !plan.reshardAfterForward)
+    f.notExpressible(
+      'reshard_after_forward',
+      'reshard_after_forward = false',
+      'Megatron-FSDP (optim_grads_params) reshards after every forward; --torch-fsdp2-no-reshard-after-forward applies to PyTorch FSDP2, not to the Megatron-FSDP this export uses',
+      'remove reshard_after_forward, use zero = 2, or export --to torchtitan',
+    );
+  if (plan.offload !== 'none')
+    f.notExpressible(
+      'offload',
+      `offload = ${plan.offload}`,
+      plan.offload === 'optimizer'
+        ? '--optimizer-cpu-offload (with --use-precision-aware-optimizer) moves the optimizer states to the CPU but keeps the fp32 main-gradient buffer on the GPU, more GPU memory than the plan was checked for'
+        : 'it offloads optimizer states only (--optimizer-cpu-offload), never parameters',
+      'export --to deepspeed (ZeRO-Offload), or check the plan without offload',
+    );
+}
+
+function zeroStageArgs(plan: TrainPlan): Args {
   switch (plan.zero) {
     case 0:
       return [];
@@ -401,17 +453,30 @@ function batchArgs(plan: TrainPlan): Args {
   ];
 }
 
-function recomputeArgs(plan: TrainPlan): Args {
+/**
+ * recompute → --recompute-granularity (selective: recompute_modules' default, core_attn), full with
+ * --recompute-method / --recompute-num-layers (megatron/core/transformer/transformer_config.py).
+ * torchtitan's per-op policy has no Megatron setting.
+ */
+function recomputeArgs(plan: TrainPlan, f: Findings): Args {
   switch (plan.recompute) {
     case 'none':
       return [];
     case 'selective':
       return [['--recompute-granularity', 'selective']];
+    case 'selective_op':
+      f.notExpressible(
+        'recompute',
+        'recompute = selective_op',
+        "torchtitan's per-op selective checkpointing (save matmul outputs but every second) has no Megatron setting; its --recompute-modules checkpoint whole modules",
+        'use recompute = selective (--recompute-granularity selective, core_attn) or full',
+      );
+      return [];
     case 'full':
       return [
         ['--recompute-granularity', 'full'],
-        ['--recompute-method', 'uniform'],
-        ['--recompute-num-layers', '1'],
+        ['--recompute-method', plan.recomputeMethod],
+        ['--recompute-num-layers', String(plan.recomputeLayers)],
       ];
   }
 }
@@ -419,6 +484,14 @@ function recomputeArgs(plan: TrainPlan): Args {
 /** Gradients are kept in the training dtype or in fp32; Megatron has no third choice. */
 function precisionArgs(plan: TrainPlan, f: Findings): Args {
   const p = plan.precision;
+  if (plan.amp)
+    // Megatron's --bf16/--fp16 keep 16-bit weights with an fp32 master copy in the optimizer; it has no flag for autocast over fp32 weights.
+    f.notExpressible(
+      'precision',
+      `precision = amp_${p}`,
+      `autocast over fp32 parameters has no flag; --${p} keeps ${p} weights and an fp32 master copy in the optimizer`,
+      `use precision = ${p} (Megatron's recipe)`,
+    );
   const g = plan.gradDtype;
   const args: Args = p === 'bf16' ? [['--bf16']] : p === 'fp16' ? [['--fp16']] : [];
   if (g === 'fp32' && p !== 'fp32') args.push(['--accumulate-allreduce-grads-in-fp32']);
@@ -432,6 +505,43 @@ function precisionArgs(plan: TrainPlan, f: Findings): Args {
     );
   }
   return args;
+}
+
+/**
+ * fp8 through TransformerEngine: HYBRID (E4M3 forward, E5M2 gradients, TE's default for per-tensor
+ * recipes) or E4M3 (TE's MXFP8BlockScaling default); delayed scaling with the one-step amax
+ * history parplan counts. torchao's Float8Linear is not Megatron's.
+ */
+function fp8Args(plan: TrainPlan, f: Findings): Args {
+  switch (plan.fp8) {
+    case 'none':
+      return [];
+    case 'te_delayed':
+      return [
+        ['--fp8-format', 'hybrid'],
+        ['--fp8-recipe', 'delayed'],
+        ['--fp8-amax-history-len', String(FP8_AMAX_HISTORY)],
+      ];
+    case 'te_current':
+      return [
+        ['--fp8-format', 'hybrid'],
+        ['--fp8-recipe', 'tensorwise'],
+      ];
+    case 'te_mxfp8':
+      return [
+        ['--fp8-format', 'e4m3'],
+        ['--fp8-recipe', 'mxfp8'],
+      ];
+    case 'torchao_tensorwise':
+    case 'torchao_rowwise':
+      f.notExpressible(
+        'fp8',
+        `fp8 = ${plan.fp8}`,
+        "it trains in fp8 through TransformerEngine (--fp8-recipe), not torchao's Float8Linear",
+        `use fp8 = ${plan.fp8 === 'torchao_tensorwise' ? 'te_current (per-tensor current scaling, as torchao tensorwise)' : 'te_current or te_delayed'}, or export --to torchtitan`,
+      );
+      return [];
+  }
 }
 
 function optimizerArgs(plan: TrainPlan, f: Findings): Args {

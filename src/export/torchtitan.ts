@@ -3,6 +3,7 @@
  * torchrun command per node; a hand-written schedule becomes a schedule CSV. Mapping and its
  * reasons: docs/export.md.
  */
+import { shardOver } from '../memory/zero.js';
 import { DEFAULT_ROPE_THETA } from '../model.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { formatAction } from '../schedules/types.js';
@@ -34,6 +35,13 @@ export function exportTorchtitan(plan: CheckedPlan, opts: ExportOptions = {}): E
   }
   const at = placement(plan);
   f.quantizedTraining();
+  if (plan.adapter)
+    f.notExpressible(
+      'adapter',
+      f.adapterKnob(),
+      "the TOML job config it is exported to has no LoRA (torchtitan's LoRAConverter, components/lora.py since #3264, is in its later Python config)",
+      'remove the adapter block to plan full training, or configure LoRAConverter by hand in a Python recipe (rank, alpha, target_modules)',
+    );
   if (at === undefined)
     f.notExpressible('data', `data = ${plan.mesh.data}`, partialNodeWhy(plan), 'use every GPU of the nodes the plan runs on');
   const csv = `${plan.name}.schedule.csv`;
@@ -41,6 +49,7 @@ export function exportTorchtitan(plan: CheckedPlan, opts: ExportOptions = {}): E
     ['job.description', `parplan plan ${plan.name}`],
     ...modelConfig(plan, f, opts),
     ...trainingConfig(plan, f),
+    ...float8Config(plan, f),
     ...dataParallelConfig(plan, f),
     ...modelParallelConfig(plan, f, csv),
     ...recomputeConfig(plan, f),
@@ -150,6 +159,38 @@ function flavorText(m: TrainPlan['model'], shape: LayerShape): string {
   return parts.join(', ');
 }
 
+/**
+ * fp8 through torchao's Float8Linear (job_config.py's Float8 section): tensorwise under FSDP
+ * (zero = 3) gathers fp8 weights with precomputed scales, as parplan counts it, and recomputes
+ * the fp8 weight in backward (the field's doc: "to prevent saving unsharded FP8 weights for
+ * backward computation"); rowwise communicates in high precision. TransformerEngine is not
+ * torchtitan's.
+ */
+function float8Config(plan: TrainPlan, f: Findings): Config {
+  if (plan.fp8 === 'none') return [];
+  if (plan.fp8 !== 'torchao_tensorwise' && plan.fp8 !== 'torchao_rowwise') {
+    f.notExpressible(
+      'fp8',
+      `fp8 = ${plan.fp8}`,
+      'it trains in fp8 through torchao\'s Float8Linear (model.converters = ["quantize.linear.float8"]), not TransformerEngine',
+      'use fp8 = torchao_tensorwise or torchao_rowwise, or export --to megatron',
+    );
+    return [];
+  }
+  // torchtitan v0.2.2 names: the converter and section are quantize.linear.float8 (register_model_converter in
+  // torchtitan/components/quantization/float8.py); force_recompute_fp8_weight_in_bwd is no longer a field there.
+  const config: Config = [
+    ['model.converters', ['quantize.linear.float8']],
+    ['quantize.linear.float8.recipe_name', plan.fp8 === 'torchao_tensorwise' ? 'tensorwise' : 'rowwise'],
+  ];
+  if (plan.fp8 === 'torchao_tensorwise' && plan.zero === 3 && plan.mesh.data > 1)
+    config.push(
+      ['quantize.linear.float8.enable_fsdp_float8_all_gather', true],
+      ['quantize.linear.float8.precompute_float8_dynamic_scale_for_fsdp', true],
+    );
+  return config;
+}
+
 /** Batch and precision. torchtitan splits the local batch into pipeline microbatches, and otherwise accumulates gradients. */
 function trainingConfig(plan: TrainPlan, f: Findings): Config {
   const b = plan.batch;
@@ -159,11 +200,26 @@ function trainingConfig(plan: TrainPlan, f: Findings): Config {
     ['training.global_batch_size', b.global],
     ['training.seq_len', b.seq],
   ];
+  // torchtitan's mixed_precision_param = bfloat16 is the AMP recipe (fp32 parameters, bf16 compute: FSDP2's
+  // MixedPrecisionPolicy, or autocast without FSDP, distributed/utils.py maybe_enable_amp): precision = amp_bf16.
   if (plan.precision === 'fp16') {
-    f.notExpressible('precision', 'precision = fp16', 'its mixed_precision_param is bfloat16 or float32', 'use precision = bf16 (or fp32)');
+    f.notExpressible(
+      'precision',
+      `precision = ${plan.amp ? 'amp_fp16' : 'fp16'}`,
+      'its mixed_precision_param is bfloat16 or float32',
+      `use precision = ${plan.amp ? 'amp_bf16' : 'bf16'} (or fp32)`,
+    );
   } else {
     mixedPrecisionCheck(plan, f);
     config.push(['training.mixed_precision_param', plan.precision === 'bf16' ? 'bfloat16' : 'float32']);
+    const fsdp = plan.zero >= 1 && plan.mesh.data > 1;
+    if (plan.amp && !fsdp && (plan.mesh.tensor > 1 || plan.mesh.pipeline > 1))
+      f.notExpressible(
+        'precision',
+        `precision = amp_${plan.precision}`,
+        'without FSDP its autocast is off under tensor or pipeline parallelism ("Mixed precision training with TP or PP is only supported when FSDP/HSDP/CP is enabled", distributed/utils.py maybe_enable_amp): it trains in fp32',
+        'shard over the data replicas (zero = 3 with data > 1), or use precision = fp32',
+      );
   }
   // Gradients are reduced and kept in fp32 (mixed_precision_reduce has no other value): more memory than a 16-bit grad_dtype.
   if (plan.gradDtype !== 'fp32') {
@@ -190,7 +246,8 @@ function trainingConfig(plan: TrainPlan, f: Findings): Config {
 function mixedPrecisionCheck(plan: TrainPlan, f: Findings): void {
   const { tensor, pipeline, data } = plan.mesh;
   const fsdp = plan.zero > 0 && data > 1;
-  if (plan.precision !== 'bf16' || fsdp || (tensor === 1 && pipeline === 1)) return;
+  // AMP plans (precision = amp_bf16) have their own check below.
+  if (plan.precision !== 'bf16' || plan.amp || fsdp || (tensor === 1 && pipeline === 1)) return;
   f.notExpressible(
     'precision',
     'training.mixed_precision_param = "bfloat16"',
@@ -209,6 +266,13 @@ function mixedPrecisionCheck(plan: TrainPlan, f: Findings): void {
 function dataParallelConfig(plan: TrainPlan, f: Findings): Config {
   const data = plan.mesh.data;
   if (plan.zero === 0 || data === 1) {
+    if (plan.offload !== 'none')
+      f.notExpressible(
+        'offload',
+        `offload = ${plan.offload} with data = 1`,
+        'CPU offload is an FSDP policy (training.enable_cpu_offload), and torchtitan applies FSDP only when data_parallel_shard_degree > 1',
+        'shard over more than one data rank (data > 1, zero = 3), or export --to deepspeed (ZeRO-Offload runs on one GPU)',
+      );
     return [
       ['parallelism.data_parallel_replicate_degree', data],
       ['parallelism.data_parallel_shard_degree', 1],
@@ -221,11 +285,33 @@ function dataParallelConfig(plan: TrainPlan, f: Findings): Config {
       'FSDP has no stage that shards only optimizer states; it runs as zero = 2 (gradients sharded too), which needs less memory',
       'use zero = 2',
     );
-  return [
-    ['parallelism.data_parallel_replicate_degree', 1],
-    ['parallelism.data_parallel_shard_degree', data],
-    ['parallelism.fsdp_reshard_after_forward', plan.zero === 3 ? 'always' : 'never'],
+  // HSDP: FSDP within shard groups, replicated across them (parallel_dims: dp_replicate × dp_shard).
+  const shard = shardOver(plan);
+  // "default" would resolve to `not pp_enabled` (torchtitan/distributed/fsdp.py, HEAD b5bcd76c):
+  // the plan's choice is written out instead.
+  const reshard = plan.zero === 3 && plan.reshardAfterForward ? 'always' : 'never';
+  const config: Config = [
+    ['parallelism.data_parallel_replicate_degree', data / shard],
+    ['parallelism.data_parallel_shard_degree', shard],
+    ['parallelism.fsdp_reshard_after_forward', reshard],
   ];
+  if (plan.offload === 'optimizer_params') {
+    // FSDP2 CPUOffloadPolicy (models/llama3/infra/parallelize.py at the job config's commit):
+    // sharded fp32 parameters, their gradients and the optimizer states on the CPU.
+    config.push(['training.enable_cpu_offload', true]);
+    f.approximated(
+      'offload',
+      'offload = optimizer_params',
+      "FSDP2's CPUOffloadPolicy keeps the fp32 sharded parameters as the master copy (no separate 16-bit shard in CPU memory) and steps the optimizer on the CPU: no more memory than the plan was checked for",
+    );
+  } else if (plan.offload === 'optimizer')
+    f.notExpressible(
+      'offload',
+      'offload = optimizer',
+      'training.enable_cpu_offload (FSDP2 CPUOffloadPolicy) offloads parameters and gradients with the optimizer states; there is no optimizer-only offload',
+      'use offload = optimizer_params with zero = 3, or export --to deepspeed',
+    );
+  return config;
 }
 
 /**
@@ -343,7 +429,7 @@ function modelParallelConfig(plan: TrainPlan, f: Findings, csv: string): Config 
       );
       break;
   }
-  config.push(['parallelism.module_fqns_per_model_part', modelParts(plan)]);
+  config.push(['parallelism.module_fqns_per_model_part', modelParts(plan, f)]);
   return config;
 }
 
@@ -356,34 +442,70 @@ function modelParallelConfig(plan: TrainPlan, f: Findings, csv: string): Config 
  * Part k of a looped schedule runs on rank k mod pipeline (its "loop" style), as the plan's
  * chunk k of rank k mod pipeline holds layers k·n … (k+1)·n − 1.
  */
-export function modelParts(plan: TrainPlan): string[][] {
+export function modelParts(plan: TrainPlan, f?: Findings): string[][] {
   const { pipeline } = plan.mesh;
-  const parts: [number, number][] = [];
-  if (plan.virtual > 1) {
-    const n = plan.model.layers / (pipeline * plan.virtual);
-    for (let k = 0; k < pipeline * plan.virtual; k++) parts.push([k * n, (k + 1) * n - 1]);
-  } else {
-    for (const s of plan.stages) parts.push([s.firstLayer, s.lastLayer]);
-  }
-  return parts.map(([first, last], k) => [
-    ...(k === 0 ? ['tok_embeddings'] : []),
-    ...Array.from({ length: last - first + 1 }, (_, i) => `layers.${first + i}`),
-    ...(k === parts.length - 1 ? ['norm', 'output'] : []),
+  const n = plan.model.layers / (pipeline * plan.virtual);
+  // A `layout` gives each virtual stage its own layers (and says where the embedding and loss are).
+  const chunks: { firstLayer: number; layers: number; hasEmbedding: boolean; hasOutput: boolean }[] = plan.stages.some((s) => s.chunks)
+    ? plan.stages.flatMap((s) => s.chunks ?? []).sort((a, b) => a.index - b.index)
+    : plan.virtual > 1
+      ? Array.from({ length: pipeline * plan.virtual }, (_, k) => ({
+          firstLayer: k * n,
+          layers: n,
+          hasEmbedding: k === 0,
+          hasOutput: k === pipeline * plan.virtual - 1,
+        }))
+      : plan.stages;
+  const parts = chunks.map((c) => [
+    ...(c.hasEmbedding ? ['tok_embeddings'] : []),
+    ...Array.from({ length: c.layers }, (_, i) => `layers.${c.firstLayer + i}`),
+    ...(c.hasOutput ? ['norm', 'output'] : []),
   ]);
+  if (f && parts.some((p) => p.length === 0))
+    f.notExpressible(
+      'layout',
+      'a layout with an empty virtual stage',
+      'each of its model parts (module_fqns_per_model_part) must hold at least one module',
+      'give every virtual stage at least one t, or export --to megatron',
+    );
+  return parts;
 }
 
+/**
+ * recompute → activation_checkpoint: selective_op is torchtitan's own mode = selective with
+ * selective_ac_option = op; full checkpoints every block (torchtitan has no Megatron-style block
+ * or grouped recompute: its per-layer option, every N-th block, was removed in 114151ad).
+ */
 function recomputeConfig(plan: TrainPlan, f: Findings): Config {
-  if (plan.recompute !== 'selective') return [['activation_checkpoint.mode', plan.recompute]];
-  f.approximated(
-    'recompute',
-    'recompute = selective',
-    "its selective mode is per-op (it saves some matmul outputs and recomputes the rest), not Megatron's attention-only recompute; activation memory differs from the plan's estimate",
-    'use recompute = full for a bound that holds, or keep selective and measure',
-  );
-  return [
-    ['activation_checkpoint.mode', 'selective'],
-    ['activation_checkpoint.selective_ac_option', 'op'],
-  ];
+  switch (plan.recompute) {
+    case 'none':
+      return [['activation_checkpoint.mode', 'none']];
+    case 'full':
+      if (plan.recomputeMethod === 'block' || plan.recomputeLayers > 1)
+        f.notExpressible(
+          'recompute_layers',
+          `recompute_method = ${plan.recomputeMethod}, recompute_layers = ${plan.recomputeLayers}`,
+          'its full activation checkpointing wraps every transformer block alone',
+          'remove recompute_method and recompute_layers (every layer checkpointed), or export --to megatron',
+        );
+      return [['activation_checkpoint.mode', 'full']];
+    case 'selective_op':
+      return [
+        ['activation_checkpoint.mode', 'selective'],
+        ['activation_checkpoint.selective_ac_option', 'op'],
+      ];
+    case 'selective':
+      f.approximated(
+        'recompute',
+        'recompute = selective',
+        "its selective mode is per-op (it saves some matmul outputs and recomputes the rest, recompute = selective_op), not Megatron's attention-only recompute, and needs less activation memory",
+        'set recompute = selective_op to check the plan torchtitan runs',
+      );
+      return [
+        ['activation_checkpoint.mode', 'selective'],
+        ['activation_checkpoint.selective_ac_option', 'op'],
+      ];
+  }
 }
 
 /**
@@ -428,7 +550,9 @@ function placeholderCheck(toml: string, config: Config): string[] {
 function renderToml(config: Config): string {
   const sections = new Map<string, string[]>();
   for (const [key, value] of config) {
-    const [section, field] = key.split('.') as [string, string];
+    // A nested table's field is a dotted key under its section (quantize.linear.float8.recipe_name).
+    const [section, ...rest] = key.split('.') as [string, ...string[]];
+    const field = rest.join('.');
     const lines = sections.get(section) ?? [];
     lines.push(`${field} = ${tomlValue(value)}`);
     sections.set(section, lines);

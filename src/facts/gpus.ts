@@ -30,10 +30,19 @@ export interface GpuSpec {
   tflops32: number;
   /**
    * Peak dense fp8 tensor throughput, TFLOP/s, where the hardware has fp8 tensor cores (Ada,
-   * Hopper, Blackwell, CDNA 3/4); undefined otherwise. Catalog data only: the cost model does
-   * not read it yet (fp8 compute would).
+   * Hopper, Blackwell, CDNA 3/4); undefined otherwise. The cost model times a plan's fp8 GEMMs
+   * (the `fp8` key) at this rate.
    */
   tflops8?: number;
+  /**
+   * fp8 training support: present where the hardware has fp8 tensor cores (every entry with
+   * tflops8). `blackwell`: NVIDIA compute capability 10.x, where fp8 GEMMs take any operand
+   * layout, so TransformerEngine keeps one fp8 copy of a tensor instead of a copy and its
+   * transpose (TE transformer_engine/pytorch/utils.py `is_non_tn_fp8_gemm_supported`:
+   * (10, 0) <= capability < (12, 0), @e7ecaeec), and MXFP8 block scaling runs (TE's
+   * MXFP8BlockScaling recipe, Megatron --fp8-recipe mxfp8 "for Blackwell only").
+   */
+  fp8?: { blackwell: boolean };
   /** Memory bandwidth, GB/s (10^9). */
   memoryBandwidthGBs: number;
   /** GPU-to-GPU bandwidth within a node per direction, GB/s, and over what. */
@@ -79,6 +88,7 @@ const CATALOG = [
     memoryBandwidthGBs: 300,
     link: { kind: 'pcie', bandwidthGBs: 32 },
     bf16: true,
+    fp8: { blackwell: false },
   },
   {
     id: 'A10G',
@@ -102,6 +112,7 @@ const CATALOG = [
     memoryBandwidthGBs: 864,
     link: { kind: 'pcie', bandwidthGBs: 32 },
     bf16: true,
+    fp8: { blackwell: false },
   },
   {
     id: 'V100_32GB',
@@ -143,6 +154,7 @@ const CATALOG = [
     memoryBandwidthGBs: 3350,
     link: { kind: 'nvlink', bandwidthGBs: 450 },
     bf16: true,
+    fp8: { blackwell: false },
   },
   {
     id: 'H100_PCIE_80GB',
@@ -154,6 +166,7 @@ const CATALOG = [
     memoryBandwidthGBs: 2000,
     link: { kind: 'pcie', bandwidthGBs: 64 },
     bf16: true,
+    fp8: { blackwell: false },
   },
   {
     // H100 datasheet, NVL column (per GPU): BF16 1,671 and FP8 3,341 with sparsity, FP32 60,
@@ -168,6 +181,7 @@ const CATALOG = [
     memoryBandwidthGBs: 3900,
     link: { kind: 'pcie', bandwidthGBs: 64 },
     bf16: true,
+    fp8: { blackwell: false },
   },
   {
     // NVIDIA publishes no H20 datasheet; the figures are its partner spec sheet's as widely
@@ -182,6 +196,7 @@ const CATALOG = [
     memoryBandwidthGBs: 4000,
     link: { kind: 'nvlink', bandwidthGBs: 450 },
     bf16: true,
+    fp8: { blackwell: false },
   },
   {
     id: 'H200_141GB',
@@ -193,6 +208,7 @@ const CATALOG = [
     memoryBandwidthGBs: 4800,
     link: { kind: 'nvlink', bandwidthGBs: 450 },
     bf16: true,
+    fp8: { blackwell: false },
   },
   {
     // H200 datasheet, NVL column: BF16 1,671 and FP8 3,341 with sparsity, FP32 60, 141 GB at
@@ -206,6 +222,7 @@ const CATALOG = [
     memoryBandwidthGBs: 4800,
     link: { kind: 'pcie', bandwidthGBs: 64 },
     bf16: true,
+    fp8: { blackwell: false },
   },
   {
     // HGX B200 (1,000 W), per GPU: BF16 2,250, FP8 4,500, FP32 80 TFLOP/s dense; 180 GB
@@ -219,6 +236,7 @@ const CATALOG = [
     memoryBandwidthGBs: 8000,
     link: { kind: 'nvlink', bandwidthGBs: 900 },
     bf16: true,
+    fp8: { blackwell: true },
   },
   {
     // One GPU of a GB200 superchip (1,200 W): BF16 2,500, FP8 5,000, FP32 90 TFLOP/s dense;
@@ -233,6 +251,7 @@ const CATALOG = [
     memoryBandwidthGBs: 8000,
     link: { kind: 'nvlink', bandwidthGBs: 900 },
     bf16: true,
+    fp8: { blackwell: true },
   },
   {
     // Infinity Fabric: 7 links of 128 GB/s (both ways) to the 7 peers of an 8-GPU platform;
@@ -247,6 +266,7 @@ const CATALOG = [
     memoryBandwidthGBs: 5300,
     link: { kind: 'infinity-fabric', bandwidthGBs: 64 },
     bf16: true,
+    fp8: { blackwell: false },
   },
   {
     // MI300X's compute (304 CUs at 2.1 GHz: BF16 1,307.4, FP8 2,614.9, FP32 163.4) with
@@ -260,6 +280,7 @@ const CATALOG = [
     memoryBandwidthGBs: 6000,
     link: { kind: 'infinity-fabric', bandwidthGBs: 64 },
     bf16: true,
+    fp8: { blackwell: false },
   },
   {
     // CDNA 4, 256 CUs at 2.4 GHz: FP8 5,033.2 (8,192 FLOP/clock/CU), BF16 2,516.6, FP32
@@ -274,6 +295,7 @@ const CATALOG = [
     memoryBandwidthGBs: 8000,
     link: { kind: 'infinity-fabric', bandwidthGBs: 76.8 },
     bf16: true,
+    fp8: { blackwell: false },
   },
   {
     // Ada whitepaper: FP16 tensor with FP32 accumulate 165.2, FP8 with FP32 accumulate 330.3
@@ -287,6 +309,7 @@ const CATALOG = [
     memoryBandwidthGBs: 1008,
     link: { kind: 'pcie', bandwidthGBs: 32 },
     bf16: true,
+    fp8: { blackwell: false },
   },
 ] as const satisfies readonly GpuSpec[];
 

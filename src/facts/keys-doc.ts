@@ -7,6 +7,7 @@ const TITLES: Record<BlockKind, string> = {
   gpu: '`gpu { … }` inside a cluster (a GPU not in the catalog)',
   plan: '`plan NAME { … }`',
   batch: '`batch { … }` inside a plan',
+  adapter: '`adapter { … }` inside a training plan (LoRA)',
 };
 
 function typeText(t: KeyType): string {

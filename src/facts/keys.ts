@@ -5,7 +5,7 @@
  */
 import { DTYPE_NAMES, FLOAT_DTYPES } from './dtypes.js';
 
-export type BlockKind = 'model' | 'cluster' | 'gpu' | 'plan' | 'batch';
+export type BlockKind = 'model' | 'cluster' | 'gpu' | 'plan' | 'batch' | 'adapter';
 export type Mode = 'serve' | 'train';
 
 export type KeyType =
@@ -57,6 +57,16 @@ export interface KeySpec {
    * supported value (PP2025), rather than a did-you-mean to a different concept (fp8 → fp32).
    */
   unsupported?: Readonly<Record<string, string>>;
+  /**
+   * Other tools' spellings of a supported enum value: spelling → [the value, why]; writing one
+   * gets PP2009 with a did-you-mean to the value (HF Trainer's `bf16` flag means precision = amp_bf16).
+   */
+  valueAliases?: Readonly<Record<string, readonly [string, string]>>;
+  /**
+   * Enum values other tools spell differently for exactly the same thing (vLLM `kv_cache_dtype =
+   * fp8_e4m3`, GPT-2's `gelu_new`): accepted and read as the value they map to.
+   */
+  sameValues?: Readonly<Record<string, string>>;
 }
 
 // The helpers keep literal types (`kind`, enum values) so that src/embedded/types.ts can
@@ -93,13 +103,42 @@ export const ARCHS = ['llama', 'gpt2'] as const;
 export type Arch = (typeof ARCHS)[number];
 export const MODES = ['serve', 'train'] as const;
 export const SCHEDULES = ['gpipe', '1f1b', 'interleaved'] as const;
-export const RECOMPUTE = ['none', 'selective', 'full'] as const;
+export const RECOMPUTE = ['none', 'selective', 'selective_op', 'full'] as const;
+/** Megatron's --recompute-method: which layers `recompute = full` checkpoints (with recompute_layers). */
+export const RECOMPUTE_METHODS = ['uniform', 'block'] as const;
+/**
+ * Training precision recipes: fp32 | bf16 | fp16 are Megatron's (16-bit weights and activations,
+ * fp32 master copy in the optimizer); amp_bf16 | amp_fp16 are PyTorch autocast / HF Trainer /
+ * FSDP2 MixedPrecisionPolicy (fp32 parameters as the master weights, 16-bit compute).
+ */
+export const PRECISIONS = ['fp32', 'fp16', 'bf16', 'amp_bf16', 'amp_fp16'] as const;
 export const ATTENTION = ['flash', 'standard'] as const;
 export const OPTIMIZERS = ['adamw', 'adam', 'sgd'] as const;
+/** ZeRO-Offload / ZeRO-Infinity targets in CPU memory (`+` is not a word character: optimizer_params). */
+export const OFFLOADS = ['none', 'optimizer', 'optimizer_params'] as const;
 export const NORMS = ['rmsnorm', 'layernorm'] as const;
 export const ACTIVATIONS = ['swiglu', 'geglu', 'gelu'] as const;
 export const ROPE_SCALINGS = ['none', 'linear', 'dynamic', 'yarn', 'llama3'] as const;
-export const QUANTIZATIONS = ['none', 'awq', 'gptq', 'fp8', 'mxfp4'] as const;
+export const QUANTIZATIONS = ['none', 'awq', 'gptq', 'fp8', 'mxfp4', 'nf4'] as const;
+/**
+ * fp8 training recipes (the plan's `fp8` key, orthogonal to `precision`): TransformerEngine's
+ * DelayedScaling, Float8CurrentScaling and MXFP8BlockScaling (as Megatron-LM runs them,
+ * --fp8-recipe delayed | tensorwise | mxfp8), and torchao's Float8Linear with tensorwise or
+ * rowwise scaling (as torchtitan runs it under FSDP2). See docs/memory.md.
+ */
+export const FP8_RECIPES = ['none', 'te_delayed', 'te_current', 'te_mxfp8', 'torchao_tensorwise', 'torchao_rowwise'] as const;
+/** Other spellings of the dtypes (Hugging Face torch_dtype, vLLM kv_cache_dtype): the same number formats. */
+const DTYPE_ALIASES = {
+  float32: 'fp32',
+  float16: 'fp16',
+  half: 'fp16',
+  bfloat16: 'bf16',
+  fp8_e4m3: 'fp8',
+  fp8_e5m2: 'fp8',
+  float8_e4m3fn: 'fp8',
+  float8_e5m2: 'fp8',
+} as const;
+const FLOAT_DTYPE_ALIASES = { float32: 'fp32', float16: 'fp16', half: 'fp16', bfloat16: 'bf16' } as const;
 /** Most routed experts in a MoE layer (real: up to a few hundred). */
 const MAX_EXPERTS = 65_536;
 export const POSITIONS = ['rope', 'learned'] as const;
@@ -182,6 +221,7 @@ export const KEY_TABLE = {
       doc: 'Data type of the weights.',
       example: 'bf16',
       aliases: ['torch_dtype', 'params_dtype'],
+      sameValues: DTYPE_ALIASES,
     },
     norm: {
       type: enumOf(...NORMS),
@@ -197,7 +237,13 @@ export const KEY_TABLE = {
       aliases: ['hidden_act', 'hidden_activation', 'activation_function'],
       unsupported: {
         relu: 'plain ReLU MLPs (OPT) are not modelled; gelu has the same two projections, so activation = gelu gives the same memory and FLOPs (the WebGPU runtime would compute GELU, not ReLU)',
+        silu: "activation names the MLP's shape here: Hugging Face's hidden_act = silu in a Llama-style model is the gated SwiGLU MLP, activation = swiglu (three projections); an ungated SiLU MLP is not modelled (activation = gelu has its two projections)",
+        swish:
+          'swish is SiLU: a gated MLP (Llama-style) is activation = swiglu; an ungated one is not modelled (activation = gelu has its two projections)',
+        gelu_pytorch_tanh:
+          "activation names the MLP's shape here: Gemma's gated MLP with hidden_activation = gelu_pytorch_tanh is activation = geglu; an ungated one (tanh-approximated GELU, GPT-2-style) is activation = gelu",
       },
+      sameValues: { gelu_new: 'gelu' },
     },
     bias: {
       type: { kind: 'bool' },
@@ -437,21 +483,27 @@ export const KEY_TABLE = {
       default: { value: 'none' },
       unsupported: {
         bitsandbytes:
-          'bitsandbytes (LLM.int8, NF4) is not modelled; the nearest sizes are quantization = fp8 for 8-bit weights and quantization = gptq (int4, group 64) for NF4',
-        nf4: 'NF4 (bitsandbytes, QLoRA) is not modelled; quantization = gptq with quant_group = 64 stores 4-bit weights with per-64 scales, the nearest size',
+          "bitsandbytes' 4-bit NF4 is quantization = nf4 (with quant_double = true for QLoRA's double quantization); its LLM.int8 8-bit weights are not modelled, quantization = fp8 stores one byte per weight with fp32 scales, the nearest size",
         int8: 'int8 weight quantization is not modelled; quantization = fp8 stores one byte per weight with fp32 scales, the nearest size',
         gguf: 'GGUF (llama.cpp) quantization is not modelled; for 4-bit GGUF types quantization = gptq is the nearest size, for Q8_0 quantization = fp8',
       },
-      doc: 'Quantized weights of the linear layers: awq/gptq (int4 with per-group fp16 scales and int4 zeros), fp8 (e4m3 with fp32 scales), mxfp4 (4-bit blocks of 32 with an 8-bit scale, gpt-oss experts); embeddings, norms and the router stay in dtype.',
+      doc: 'Quantized weights of the linear layers: awq/gptq (int4 with per-group fp16 scales and int4 zeros), fp8 (e4m3 with fp32 scales), mxfp4 (4-bit blocks of 32 with an 8-bit scale, gpt-oss experts), nf4 (bitsandbytes 4-bit NormalFloat, blocks of 64 with an fp32 absmax, QLoRA); embeddings, norms and the router stay in dtype.',
       example: 'awq',
       aliases: ['quant_method', 'quantize', 'quant'],
     },
     quant_group: {
       type: int(0, MAX_WIDTH),
-      default: { rule: '128 for awq/gptq, 32 for mxfp4; fp8: 0 (one scale per tensor)' },
+      default: { rule: '128 for awq/gptq, 32 for mxfp4, 64 for nf4; fp8: 0 (one scale per tensor)' },
       doc: 'Input channels sharing one scale (fp8: the edge of a square scale block, as weight_block_size; 0: per tensor).',
       example: '128',
       aliases: ['group_size', 'q_group_size', 'weight_block_size'],
+    },
+    quant_double: {
+      type: { kind: 'bool' },
+      default: { value: false, note: "(as Hugging Face's BitsAndBytesConfig; QLoRA's scripts set true)" },
+      doc: "nf4: double quantization (bitsandbytes compress_statistics): each block's fp32 absmax is itself quantized to 8 bits in blocks of 256, 0.516 instead of 0.5625 B per weight.",
+      example: 'true',
+      aliases: ['bnb_4bit_use_double_quant', 'double_quant', 'use_double_quant'],
     },
     quant_lm_head: {
       type: { kind: 'bool' },
@@ -505,6 +557,13 @@ export const KEY_TABLE = {
       doc: 'Inter-node bandwidth per GPU in GB/s, each direction (for cost estimates of traffic between nodes).',
       example: '50',
       aliases: ['network_bandwidth', 'inter_node_bandwidth', 'internode_bandwidth'],
+    },
+    host_memory: {
+      type: bytes,
+      default: { rule: 'absent: the host check of offload plans is skipped (a note says so); no catalog value, hosts differ too much' },
+      doc: "CPU memory per node, for plans that offload to it (offload): the host total per node must fit in it, as a GPU total must fit the GPU (DeepSpeed's 1.5 buffer factor is the slack).",
+      example: '1536 GiB',
+      aliases: ['cpu_memory', 'host_ram', 'ram'],
     },
   },
   gpu: {
@@ -581,11 +640,25 @@ export const KEY_TABLE = {
       doc: 'Explicit inclusive layer ranges, one per pipeline stage, covering every layer once.',
       example: '[0..15, 16..31]',
     },
+    layout: {
+      type: { kind: 'string' },
+      modes: ['train'],
+      doc: "Megatron-LM's --pipeline-model-parallel-layout, verbatim: one `|`-separated entry per virtual stage (E embedding, t a layer, L the loss; `t*3`, `(tt|)*4`); pipeline × virtual entries, uneven or empty ones allowed.",
+      example: '"Et*3|t*4|t*4|t*3L"',
+      aliases: ['pipeline_model_parallel_layout', 'pipeline_layout'],
+    },
     batch: {
       type: { kind: 'block', block: 'batch' },
       required: true,
       doc: 'The batch policy (serving or training keys, by mode).',
       example: '{ max_batch = 32  seq = 4096 }',
+    },
+    adapter: {
+      type: { kind: 'block', block: 'adapter' },
+      modes: ['train'],
+      doc: 'LoRA fine-tuning (Hugging Face PEFT): the model is frozen in its dtype (or its quantization: QLoRA with quantization = nf4) and only low-rank adapters on the target linears are trained, with their gradients and optimizer states.',
+      example: '{ rank = 16  alpha = 32  targets = ["q_proj", "v_proj"] }',
+      aliases: ['lora', 'peft', 'lora_config', 'peft_config'],
     },
     reserve: {
       type: { kind: 'fraction', max: 0.9 },
@@ -620,6 +693,7 @@ export const KEY_TABLE = {
       doc: 'Data type of the KV cache.',
       example: 'bf16',
       aliases: ['kv_cache_dtype'],
+      sameValues: DTYPE_ALIASES,
     },
     kv_block: {
       type: int(1, 65_536),
@@ -644,7 +718,23 @@ export const KEY_TABLE = {
       doc: 'Megatron sequence parallelism: shard norm and dropout activations over the tensor group.',
       example: 'true',
     },
-    schedule: { type: enumOf(...SCHEDULES), default: { value: '1f1b' }, modes: ['train'], doc: 'Pipeline schedule.', example: '1f1b' },
+    schedule: {
+      type: enumOf(...SCHEDULES),
+      default: { value: '1f1b' },
+      modes: ['train'],
+      doc: 'Pipeline schedule.',
+      example: '1f1b',
+      unsupported: {
+        zb_h1:
+          'zero-bubble schedules have no name here yet; write the schedule as an actions table with split backward (B then W per microbatch, PyTorch pipelining notation), which parplan checks and times',
+        zbv: 'ZB-V (zero-bubble, V-shaped) has no name here yet; write it as an actions table with virtual = 2 and split backward (B and W actions)',
+        dualpipe:
+          "DualPipe (DeepSeek-V3) is not modelled: it runs two pipelines in opposite directions, each rank holding two copies of its stages' weights; schedule = interleaved is the nearest named schedule",
+        dualpipev:
+          'DualPipeV (the V-shaped DualPipe, torch.distributed.pipelining ScheduleDualPipeV) has no name here yet; write it as an actions table with virtual = 2 and split backward (B and W actions)',
+      },
+      sameValues: { '1f1b_interleaved': 'interleaved', interleaved_1f1b: 'interleaved', interleaved1f1b: 'interleaved' },
+    },
     microbatches: {
       type: int(1, MAX_SEQUENCES),
       default: { rule: 'global / (micro × data)' },
@@ -674,24 +764,91 @@ export const KEY_TABLE = {
       example: '1',
       aliases: ['zero_stage'],
     },
+    shard_group: {
+      type: int(1, MAX_GPUS),
+      default: { rule: 'data (plain ZeRO / FSDP: shard over every data replica)' },
+      modes: ['train'],
+      doc: 'HSDP: the data ranks ZeRO shards over; the data ÷ shard_group groups replicate each other (torchtitan data_parallel_shard_degree, DeepSpeed MiCS mics_shard_size).',
+      example: '8',
+      aliases: ['data_parallel_shard_degree', 'dp_shard', 'mics_shard_size', 'shard_degree'],
+    },
+    reshard_after_forward: {
+      type: { kind: 'bool' },
+      default: { value: true, note: 'ZeRO-3 as DeepSpeed runs it; torchtitan defaults to false with pipeline > 1' },
+      modes: ['train'],
+      doc: 'zero = 3: free the gathered weights after each forward (true) or keep them until backward (false: ZeRO-2-like, one all-gather per step; FSDP2 reshard_after_forward).',
+      example: 'false',
+      aliases: ['fsdp_reshard_after_forward'],
+    },
+    offload: {
+      type: enumOf(...OFFLOADS),
+      default: { value: 'none' },
+      modes: ['train'],
+      doc: 'ZeRO-Offload/Infinity to CPU memory: optimizer (fp32 master weights, optimizer states and fp32 gradients, the step on the CPU; zero ≥ 1) or optimizer_params (also the 16-bit weights; zero = 3).',
+      example: 'optimizer',
+      aliases: ['offload_optimizer', 'cpu_offload', 'offload_param', 'enable_cpu_offload'],
+      unsupported: {
+        nvme: 'NVMe offload (ZeRO-Infinity offload_device nvme) is not modelled yet; offload = optimizer_params is the nearest: it keeps in CPU memory what NVMe would hold',
+      },
+    },
     recompute: {
       type: enumOf(...RECOMPUTE),
       default: { value: 'none' },
       modes: ['train'],
-      doc: 'Activation recomputation: selective recomputes attention internals, full keeps only each layer input.',
+      doc: "Activation recomputation: selective recomputes core attention (Megatron's core_attn), selective_op saves only torchtitan's op list (matmul outputs but every second, attention outputs), full keeps only each checkpointed layer's input.",
       example: 'selective',
-      aliases: ['recompute_granularity', 'activation_checkpointing', 'checkpointing'],
+      aliases: ['recompute_granularity', 'activation_checkpointing', 'checkpointing', 'ac_mode'],
+      valueAliases: {
+        op: ['selective_op', 'torchtitan\'s selective_ac_option = "op" is recompute = selective_op'],
+        sac: ['selective_op', "torchtitan's per-op selective activation checkpointing is recompute = selective_op"],
+        core_attn: ['selective', "Megatron's recompute_modules = [core_attn] is recompute = selective"],
+        block: ['full', "block is Megatron's --recompute-method, not a granularity: write recompute = full with recompute_method = block"],
+        uniform: [
+          'full',
+          "uniform is Megatron's --recompute-method, not a granularity: write recompute = full with recompute_method = uniform",
+        ],
+      },
+      unsupported: {
+        offload:
+          'activation offloading to CPU is not modelled; recompute = full keeps only each layer input on the GPU, the nearest GPU footprint',
+      },
+    },
+    recompute_method: {
+      type: enumOf(...RECOMPUTE_METHODS),
+      default: { value: 'uniform' },
+      modes: ['train'],
+      doc: "With recompute = full, which layers are checkpointed (Megatron --recompute-method): uniform checkpoints every group of recompute_layers layers at its input, block fully recomputes the first recompute_layers layers of each stage and keeps the rest's activations.",
+      example: 'block',
+    },
+    recompute_layers: {
+      type: int(1, MAX_LAYERS),
+      default: { value: 1 },
+      modes: ['train'],
+      doc: 'With recompute = full: layers per checkpointed group (uniform) or layers fully recomputed per pipeline stage (block), as Megatron --recompute-num-layers.',
+      example: '4',
+      aliases: ['recompute_num_layers'],
     },
     precision: {
-      type: floatDtype,
+      type: enumOf(...PRECISIONS),
       default: { value: 'bf16', note: 'unless the model dtype is fp32 or fp16: then the model dtype' },
       modes: ['train'],
-      doc: 'Data type of weights and activations in training.',
+      doc: "Training precision recipe: fp32, or Megatron's bf16 / fp16 (16-bit weights and activations, fp32 master weights in the optimizer); amp_bf16 / amp_fp16 are PyTorch autocast (HF Trainer, FSDP2 MixedPrecisionPolicy): fp32 weights that are the master weights, 16-bit compute.",
       example: 'bf16',
       unsupported: {
-        fp8: 'fp8 training (TransformerEngine, torchao float8) is not modelled yet; precision = bf16 is the nearest: it counts bf16 weights and activations beside fp32 master weights and optimizer states, more activation memory than fp8 keeps',
+        fp8: 'fp8 training is a recipe on top of 16-bit mixed precision, not a precision of its own: set precision = bf16 with fp8 = te_delayed | te_current | te_mxfp8 (TransformerEngine, Megatron-LM), or precision = amp_bf16 with fp8 = torchao_tensorwise | torchao_rowwise (torchao Float8Linear, FSDP2 mixed precision)',
       },
-      aliases: ['mixed_precision', 'param_dtype'],
+      valueAliases: {
+        amp: ['amp_bf16', 'PyTorch autocast with fp32 parameters is precision = amp_bf16 (or amp_fp16)'],
+        autocast: ['amp_bf16', 'PyTorch autocast with fp32 parameters is precision = amp_bf16 (or amp_fp16)'],
+        bf16_amp: ['amp_bf16', 'autocast to bf16 with fp32 parameters is precision = amp_bf16'],
+        fp16_amp: ['amp_fp16', 'autocast to fp16 with fp32 parameters and a GradScaler is precision = amp_fp16'],
+        amp_bfloat16: ['amp_bf16', 'autocast to bf16 with fp32 parameters is precision = amp_bf16'],
+        amp_float16: ['amp_fp16', 'autocast to fp16 with fp32 parameters is precision = amp_fp16'],
+        bfloat16: ['bf16', "bfloat16 is bf16 here; HF Trainer's bf16 = True (fp32 parameters under autocast) is precision = amp_bf16"],
+        float16: ['fp16', "float16 is fp16 here; HF Trainer's fp16 = True (fp32 parameters under autocast) is precision = amp_fp16"],
+        float32: ['fp32', 'float32 is fp32 here'],
+      },
+      aliases: ['mixed_precision', 'param_dtype', 'mixed_precision_param'],
     },
     optimizer: {
       type: enumOf(...OPTIMIZERS),
@@ -699,6 +856,14 @@ export const KEY_TABLE = {
       modes: ['train'],
       doc: 'Optimizer; adam(w) keeps two fp32 moments, sgd one (momentum).',
       example: 'adamw',
+      unsupported: {
+        adafactor:
+          'Adafactor (factored second moments, no first moment by default) is not modelled; optimizer = sgd (one fp32 state per parameter) is the nearest upper bound',
+        lion: 'Lion is not modelled; it keeps one momentum per parameter, the bytes optimizer = sgd counts (its update rule differs, its memory does not)',
+        muon: 'Muon is not modelled; it keeps one momentum per matrix parameter (AdamW for the rest): optimizer = sgd counts one state per parameter, the nearest',
+        adamw8bit:
+          '8-bit AdamW (bitsandbytes) is not modelled; optimizer = adamw counts its two moments in fp32 (8 B per parameter where it keeps about 2), an upper bound',
+      },
     },
     grad_dtype: {
       type: floatDtype,
@@ -706,6 +871,15 @@ export const KEY_TABLE = {
       modes: ['train'],
       doc: 'Data type of gradients (the main gradient buffer).',
       example: 'fp32',
+      sameValues: FLOAT_DTYPE_ALIASES,
+    },
+    fp8: {
+      type: enumOf(...FP8_RECIPES),
+      default: { value: 'none' },
+      modes: ['train'],
+      doc: "fp8 training of the linear layers' GEMMs: te_delayed, te_current, te_mxfp8 with precision = bf16 (TransformerEngine as Megatron-LM runs it: an fp8 copy of each weight, GEMM inputs saved in fp8, scaling state) or torchao_tensorwise, torchao_rowwise with precision = amp_bf16 (torchao Float8Linear under FSDP2: inputs saved in bf16; tensorwise gathers fp8 weights under zero = 3); attention, norms and the output layer stay bf16.",
+      example: 'te_delayed',
+      aliases: ['fp8_recipe', 'fp8_format', 'float8'],
     },
   },
   batch: {
@@ -763,6 +937,36 @@ export const KEY_TABLE = {
       doc: 'Microbatch: sequences per forward/backward pass on one replica.',
       example: '1',
       aliases: ['micro_batch', 'micro_batch_size', 'train_micro_batch_size_per_gpu'],
+    },
+  },
+  adapter: {
+    rank: {
+      type: int(1, MAX_WIDTH),
+      default: { value: 8, note: "(PEFT LoraConfig's r)" },
+      doc: 'Rank r of each adapter: a target linear d_in → d_out gains A (d_in → r) and B (r → d_out), r·(d_in + d_out) trainable parameters.',
+      example: '16',
+      aliases: ['r', 'lora_r', 'lora_rank'],
+    },
+    alpha: {
+      type: num(0, 1e6),
+      default: { value: 8, note: "(PEFT's lora_alpha)" },
+      doc: 'Scaling numerator: the adapter output is multiplied by alpha / rank (no effect on memory or time).',
+      example: '32',
+      aliases: ['lora_alpha'],
+    },
+    targets: {
+      type: { kind: 'strings' },
+      default: { rule: 'PEFT\'s default for the family: ["q_proj", "v_proj"] (llama), ["c_attn"] (gpt2)' },
+      doc: 'The linears that get adapters, as PEFT names them: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj (MLA: q_a_proj q_b_proj kv_a_proj_with_mqa kv_b_proj; gpt2: c_attn c_proj c_fc), or "all-linear" (every linear of the layers; not lm_head, not the routed experts).',
+      example: '["q_proj", "k_proj", "v_proj", "o_proj"]',
+      aliases: ['target_modules', 'lora_target_modules', 'lora_target'],
+    },
+    dropout: {
+      type: num(0, 1),
+      default: { value: 0, note: "(PEFT's lora_dropout)" },
+      doc: 'Dropout on the adapter input; above 0 each adapter keeps its own dropped copy of its input and a mask for the backward pass.',
+      example: '0.05',
+      aliases: ['lora_dropout'],
     },
   },
 } as const satisfies Record<BlockKind, Record<string, KeySpec>>;

@@ -83,7 +83,7 @@ export interface GraphMesh {
   gpusPerNode: number;
   /** MoE models: the expert grid regrouping each stage's tensor × data ranks (plan.experts). */
   experts?: { tensor: number; expert: number; data: number };
-  /** Layer ranges of the virtual stages (pipeline × virtual of them), in order. */
+  /** Layer ranges of the virtual stages (pipeline × virtual of them), in order; an empty one (a `layout`'s) has lastLayer = firstLayer − 1. */
   stages: { index: number; rank: number; firstLayer: number; lastLayer: number }[];
 }
 

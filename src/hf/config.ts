@@ -681,6 +681,10 @@ class Mapper {
       return;
     }
     const method = methodMember.value.value;
+    if (method === 'bitsandbytes') {
+      this.bitsandbytes(obj, methodMember);
+      return;
+    }
     if (!QUANT_METHODS.includes(method)) {
       this.cannot(mf, methodMember.value, `parplan's quantization is one of ${QUANT_METHODS.join(', ')}`);
       this.reported.add('quantization');
@@ -765,6 +769,61 @@ class Mapper {
           `parplan's mxfp4 quantizes the experts only, and ${lacking.join(', ')} is not listed as kept`,
         );
       if (!names.includes('lm_head')) this.fixed('quant_lm_head', 'true', skip, 'quantization_config.modules_to_not_convert');
+    }
+  }
+
+  /**
+   * transformers' BitsAndBytesConfig (utils/quantization_config.py): load_in_4bit with
+   * bnb_4bit_quant_type nf4 is parplan's nf4 (blocksize 64), bnb_4bit_use_double_quant its
+   * quant_double; LLM.int8 (load_in_8bit) and fp4 are not modelled. llm_int8_skip_modules keeps
+   * modules in 16-bit, which parplan's nf4 cannot say beyond the output layer.
+   */
+  private bitsandbytes(obj: JsonValue, methodMember: JsonMember): void {
+    const mf = 'quantization_config.quant_method';
+    const four = this.bool(obj, 'load_in_4bit');
+    const eight = this.bool(obj, 'load_in_8bit');
+    if (eight?.value) {
+      this.cannot(
+        'quantization_config.load_in_8bit',
+        eight.mem.value,
+        'LLM.int8 8-bit weights are not modelled',
+        'quantization = fp8 stores one byte per weight, the nearest size',
+      );
+      this.reported.add('quantization');
+      return;
+    }
+    if (!four?.value) {
+      this.cannot(mf, methodMember.value, 'parplan models bitsandbytes 4-bit weights (load_in_4bit = true) only');
+      this.reported.add('quantization');
+      return;
+    }
+    const type = member(obj, 'bnb_4bit_quant_type');
+    // BitsAndBytesConfig's default quant type is fp4.
+    const typeName = type && type.value.kind === 'string' ? type.value.value : type ? undefined : 'fp4';
+    if (typeName !== 'nf4') {
+      this.cannot(
+        'quantization_config.bnb_4bit_quant_type',
+        type?.value ?? methodMember.value,
+        `parplan's 4-bit bitsandbytes format is nf4${typeName === 'fp4' ? ' (fp4, the default, stores the same bytes: quantization = nf4 sizes it)' : ''}`,
+      );
+      this.reported.add('quantization');
+      return;
+    }
+    this.fixed('quantization', 'nf4', type!, 'quantization_config.bnb_4bit_quant_type');
+    const double = member(obj, 'bnb_4bit_use_double_quant');
+    if (double && double.value.kind !== 'null')
+      this.fromMember(double, 'quantization_config.bnb_4bit_use_double_quant', 'quant_double', 'bool');
+    const skip = member(obj, 'llm_int8_skip_modules');
+    if (skip && skip.value.kind !== 'null') {
+      const v = skip.value;
+      if (v.kind !== 'array' || v.items.some((x) => x.kind !== 'string'))
+        this.wrongType('quantization_config.llm_int8_skip_modules', v, 'an array of module names');
+      else if (v.items.some((x) => (x as { value: string }).value !== 'lm_head'))
+        this.cannot(
+          'quantization_config.llm_int8_skip_modules',
+          v,
+          'parplan quantizes every linear layer of the transformer with nf4 (the output layer stays in dtype)',
+        );
     }
   }
 }

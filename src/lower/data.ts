@@ -11,6 +11,7 @@
  */
 import { bytesPerElement } from '../facts/dtypes.js';
 import type { Step } from '../graph/types.js';
+import { adapterParams } from '../memory/adapter.js';
 import { deviceParams } from '../memory/params.js';
 import type { Stage, TrainPlan } from '../plan.js';
 import { layerRuns } from '../model.js';
@@ -23,6 +24,8 @@ import { hasExperts, splitTiedEmbeddings } from './mesh.js';
  * expert_tensor) sync over their expert-data replicas, everything else over data.
  */
 export function syncParams(plan: TrainPlan, stage: Stage): { dense: number; experts: number } {
+  // LoRA: only the adapters have gradients to sync and weights to step (routed experts are never adapted).
+  if (plan.adapter) return { dense: adapterParams(plan, stage), experts: 0 };
   const dp = deviceParams(plan, stage);
   if (!hasExperts(plan)) return { dense: dp.total, experts: 0 };
   let dense = dp.total - dp.layers;
@@ -40,7 +43,7 @@ export function gradientSyncSteps(plan: TrainPlan, stage: Stage): Step[] {
   const gradBytes = params * bytesPerElement(plan.gradDtype);
   const weightBytes = params * bytesPerElement(plan.precision);
   const steps: Step[] = [];
-  if (splitTiedEmbeddings(plan) && (stage.hasEmbedding || stage.hasOutput)) {
+  if (splitTiedEmbeddings(plan) && !plan.adapter && (stage.hasEmbedding || stage.hasOutput)) {
     const rows = plan.derived.vocabPadded / plan.mesh.tensor;
     steps.push({
       op: 'all-reduce',

@@ -6,6 +6,7 @@
  */
 import { bytesPerElement } from '../facts/dtypes.js';
 import { GRAPH_FORMAT, GRAPH_VERSION, type Graph, type Program, type Step } from '../graph/types.js';
+import { matmulBackward } from '../cost/flops.js';
 import { countParams } from '../memory/params.js';
 import { webgpuLayout } from '../memory/webgpu.js';
 import type { MemoryPlan } from '../memory/types.js';
@@ -147,7 +148,7 @@ function lowerTrain(plan: TrainPlan, stages: Graph['mesh']['stages']): Lowered {
     ],
     headBackward: [
       compute('loss', 'backward', ['loss', 'output.mb{m}'], ['grad.logits'], 5 * T * vRows),
-      compute('head', 'backward', ['grad.logits', 'output.mb{m}'], ['grad.x', 'grad.output.weight'], 2 * headFlops),
+      compute('head', 'backward', ['grad.logits', 'output.mb{m}'], ['grad.x', 'grad.output.weight'], matmulBackward(plan, headFlops)),
       ...tp({ op: 'all-reduce', axis: 'tensor', tensor: 'grad.x', bytes: T * h * bytesPerElement(plan.precision) }),
       compute('final-norm', 'backward', ['grad.x', 'output.mb{m}'], ['grad.hidden'], 5 * T * h, { free: ['output.mb{m}'] }),
     ],

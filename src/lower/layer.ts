@@ -15,11 +15,13 @@
  * the rank's experts, a reduce-scatter, an all-to-all back (combine); backward runs the
  * conjugates (docs/language.md "Expert parallelism", docs/graph.md).
  */
-import { decodeDims, layerFlops, prefillDims, routedPerToken, trainDims, type Dims } from '../cost/flops.js';
+import { decodeDims, layerFlops, matmulBackward, prefillDims, routedPerToken, trainDims, type Dims } from '../cost/flops.js';
 import { bytesPerElement } from '../facts/dtypes.js';
 import type { Axis, Pass, Step } from '../graph/types.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
+import { layerAdapterParams } from '../memory/adapter.js';
 import { layerParams } from '../memory/params.js';
+import { rankLayerBytes } from '../memory/weights.js';
 import { describeLayer, gatedMlp, layerRuns, sameLayer, shardLayer, type LayerSpec, type MoeMlp } from '../model.js';
 
 const W = (name: string) => `layers.{l}.${name}`;
@@ -72,6 +74,7 @@ export function blockRuns(
   last: number,
   extra: { microbatch?: number; reverse?: boolean } = {},
 ): Step[] {
+  if (last < first) return []; // an empty virtual stage of a layout
   const blocks = layerBlocks(plan);
   const steps: Step[] = layerRuns(plan.model, first, last).map((r) => ({
     op: 'block',
@@ -288,17 +291,39 @@ function moeBackward(plan: TrainPlan, mlp: MoeMlp, dims: Dims, f: LayerOpFlops, 
   if (!sp) coll('reduce-scatter', 'tensor', 'grad.y', b.tensor, t);
   coll('all-to-all', 'expert', 'grad.y', b.dispatch, ep);
   coll('all-gather', 'expert_tensor', 'grad.y', b.expertTensor, etp);
-  steps.push(compute('expert-down', 'backward', ['grad.y', w.down, act], ['grad.ue', `grad.${w.down}`], 2 * f.expertDown));
+  steps.push(
+    compute('expert-down', 'backward', ['grad.y', w.down, act], ['grad.ue', `grad.${w.down}`], matmulBackward(plan, f.expertDown)),
+  );
   steps.push(compute('expert-act', 'backward', ['grad.ue', act], ['grad.ue'], f.expertAct));
-  steps.push(compute('expert-up', 'backward', ['grad.ue', act], ['grad.dispatch', `grad.${w.up.at(-1)!}`], 2 * f.expertUp));
+  steps.push(
+    compute('expert-up', 'backward', ['grad.ue', act], ['grad.dispatch', `grad.${w.up.at(-1)!}`], matmulBackward(plan, f.expertUp)),
+  );
   coll('reduce-scatter', 'expert_tensor', 'grad.dispatch', b.expertTensor, etp);
   coll('all-to-all', 'expert', 'grad.dispatch', b.dispatch, ep);
-  steps.push(compute('router', 'backward', ['grad.dispatch', act], ['grad.x', `grad.${W('mlp.router.weight')}`], 2 * f.router));
+  steps.push(
+    compute('router', 'backward', ['grad.dispatch', act], ['grad.x', `grad.${W('mlp.router.weight')}`], matmulBackward(plan, f.router)),
+  );
   if (mlp.sharedExperts > 0) {
     coll('all-gather', 'tensor', 'grad.s', b.tensor, t);
-    steps.push(compute('mlp-down', 'backward', ['grad.s', w.sharedDown, act], ['grad.up', `grad.${w.sharedDown}`], 2 * f.mlpDown));
+    steps.push(
+      compute(
+        'mlp-down',
+        'backward',
+        ['grad.s', w.sharedDown, act],
+        ['grad.up', `grad.${w.sharedDown}`],
+        matmulBackward(plan, f.mlpDown, f.lora.mlpDown),
+      ),
+    );
     steps.push(compute('mlp-act', 'backward', ['grad.up', act], ['grad.up'], f.act));
-    steps.push(compute('mlp-up', 'backward', ['grad.up', act], ['grad.x', `grad.${w.sharedUp.at(-1)!}`], 2 * f.mlpUp));
+    steps.push(
+      compute(
+        'mlp-up',
+        'backward',
+        ['grad.up', act],
+        ['grad.x', `grad.${w.sharedUp.at(-1)!}`],
+        matmulBackward(plan, f.mlpUp, f.lora.mlpUp),
+      ),
+    );
   }
   // The input's gradient: a slice per rank under sequence parallelism; else partial sums of the replicated input.
   if (sp) {
@@ -338,7 +363,15 @@ function trainLayerBlocks(plan: TrainPlan, layer: LayerSpec): { forward: Step[];
   // a MoE layer's expert weights over their expert-data replicas.
   const shard = layerShardParams(plan, layer);
   const edp = plan.experts.data;
-  const gathers = (tensor: string, bytes: (n: number) => number, op: 'all-gather' | 'reduce-scatter'): Step[] => [
+  const lora = plan.adapter ? layerAdapterParams(plan, layer) : 0;
+  const gathers = (tensor: string, bytes: (n: number) => number, op: 'all-gather' | 'reduce-scatter'): Step[] =>
+    plan.adapter
+      ? // LoRA: the frozen base is gathered as stored (its dtype or quantization) with the adapters; only adapter gradients are reduced.
+        op === 'all-gather'
+        ? [{ op, axis: 'data', tensor, bytes: rankLayerBytes(plan, layer).bytes + lora * e }]
+        : [{ op, axis: 'data', tensor, bytes: bytes(lora) }]
+      : gathersOf(tensor, bytes, op);
+  const gathersOf = (tensor: string, bytes: (n: number) => number, op: 'all-gather' | 'reduce-scatter'): Step[] => [
     ...(shard.dense > 0 ? [{ op, axis: 'data', tensor, bytes: bytes(shard.dense) } as Step] : []),
     ...(shard.experts > 0 && edp > 1
       ? [{ op, axis: 'expert_data', tensor: `${tensor}.experts`, bytes: bytes(shard.experts) } as Step]
@@ -351,13 +384,15 @@ function trainLayerBlocks(plan: TrainPlan, layer: LayerSpec): { forward: Step[];
   // Backward: gradients flow in reverse; the conjugate collectives of forward.
   const f = layerOpFlops(plan, layer, dims);
   const backward: Step[] = [];
-  if (zero3) backward.push(...gathers(W('*'), (n) => n * e, 'all-gather'));
+  // reshard_after_forward = false: the forward's gathered weights are still there (FSDP2).
+  if (zero3 && plan.reshardAfterForward) backward.push(...gathers(W('*'), (n) => n * e, 'all-gather'));
   if (plan.recompute === 'full') backward.push(...forwardSteps(plan, layer, dims, 'recompute', { sp, elem: e }));
   if (plan.recompute === 'selective') backward.push(compute('attention', 'recompute', ['q', 'k', 'v'], ['attn'], f.attention));
   const collective = (op: 'all-reduce' | 'reduce-scatter' | 'all-gather', tensor: string) => {
     if (t > 1) backward.push({ op, axis: 'tensor', tensor, bytes: hiddenBytes });
   };
-  // Each matmul's backward = input gradient + weight gradient, each as costly as its forward.
+  // Each matmul's backward = input gradient + weight gradient, each as costly as its forward
+  // (LoRA: the frozen base's input gradient only, the adapters' both: matmulBackward).
   const postNorm = (name: string) => {
     if ((plan.model.normsPerLayer ?? 2) === 4)
       backward.push(compute('norm', 'backward', ['grad.y', act], ['grad.y', `grad.${W(`${name}.weight`)}`], f.norm));
@@ -367,21 +402,47 @@ function trainLayerBlocks(plan: TrainPlan, layer: LayerSpec): { forward: Step[];
   else {
     if (sp) collective('all-gather', 'grad.y');
     backward.push(
-      compute('mlp-down', 'backward', ['grad.y', W('mlp.down.weight'), act], ['grad.up', `grad.${W('mlp.down.weight')}`], 2 * f.mlpDown),
+      compute(
+        'mlp-down',
+        'backward',
+        ['grad.y', W('mlp.down.weight'), act],
+        ['grad.up', `grad.${W('mlp.down.weight')}`],
+        matmulBackward(plan, f.mlpDown, f.lora.mlpDown),
+      ),
     );
     backward.push(compute('mlp-act', 'backward', ['grad.up', act], ['grad.up'], f.act));
-    backward.push(compute('mlp-up', 'backward', ['grad.up', act], ['grad.x', `grad.${W('mlp.up.weight')}`], 2 * f.mlpUp));
+    backward.push(
+      compute(
+        'mlp-up',
+        'backward',
+        ['grad.up', act],
+        ['grad.x', `grad.${W('mlp.up.weight')}`],
+        matmulBackward(plan, f.mlpUp, f.lora.mlpUp),
+      ),
+    );
     collective(sp ? 'reduce-scatter' : 'all-reduce', 'grad.x');
   }
   backward.push(compute('norm', 'backward', ['grad.x', act], ['grad.hidden', `grad.${W('mlp_norm.weight')}`], f.norm));
   if (sp) collective('all-gather', 'grad.hidden');
   postNorm('attn_post_norm');
   backward.push(
-    compute('out-proj', 'backward', ['grad.hidden', W('attn.o.weight'), act], ['grad.attn', `grad.${W('attn.o.weight')}`], 2 * f.outProj),
+    compute(
+      'out-proj',
+      'backward',
+      ['grad.hidden', W('attn.o.weight'), act],
+      ['grad.attn', `grad.${W('attn.o.weight')}`],
+      matmulBackward(plan, f.outProj, f.lora.outProj),
+    ),
   );
   backward.push(compute('attention', 'backward', ['grad.attn', act], ['grad.q', 'grad.k', 'grad.v'], 2 * f.attention));
   backward.push(
-    compute('qkv', 'backward', ['grad.q', 'grad.k', 'grad.v', act], ['grad.x', `grad.${qkvWeights(plan, layer)[0]!}`], 2 * f.qkv),
+    compute(
+      'qkv',
+      'backward',
+      ['grad.q', 'grad.k', 'grad.v', act],
+      ['grad.x', `grad.${qkvWeights(plan, layer)[0]!}`],
+      matmulBackward(plan, f.qkv, f.lora.qkv),
+    ),
   );
   collective(sp ? 'reduce-scatter' : 'all-reduce', 'grad.x');
   backward.push(compute('norm', 'backward', ['grad.x', act], ['grad.hidden', `grad.${W('attn_norm.weight')}`], f.norm, { free: [act] }));

@@ -8,16 +8,23 @@ import { bytesPerElement } from '../facts/dtypes.js';
 import type { GraphMesh, Step } from '../graph/types.js';
 import { stageInput, stageInputGrad } from '../schedules/deadlock.js';
 import { formatAction, type Action, type ScheduleTable } from '../schedules/types.js';
-import type { TrainPlan } from '../plan.js';
+import type { Stage, TrainPlan } from '../plan.js';
 import { blockRuns } from './layer.js';
 
 /** Layer ranges of the virtual stages: stage s's layers split into `virtual` equal chunks; chunk k of rank r is virtual stage k·p + r. */
 export function virtualStages(
-  plan: TrainPlan | { mesh: { pipeline: number }; stages: { firstLayer: number; layers: number }[]; virtual?: number },
+  plan: TrainPlan | { mesh: { pipeline: number }; stages: Pick<Stage, 'firstLayer' | 'layers' | 'chunks'>[]; virtual?: number },
 ): GraphMesh['stages'] {
   const p = plan.mesh.pipeline;
   const v = 'virtual' in plan && plan.virtual ? plan.virtual : 1;
   const out: GraphMesh['stages'] = [];
+  // A layout: its virtual stages, uneven or empty (an empty one ends before it starts).
+  const chunks = plan.stages.flatMap((s) => ('chunks' in s && s.chunks ? s.chunks : []));
+  if (chunks.length > 0) {
+    for (const c of [...chunks].sort((x, y) => x.index - y.index))
+      out.push({ index: c.index, rank: c.rank, firstLayer: c.firstLayer, lastLayer: c.firstLayer + c.layers - 1 });
+    return out;
+  }
   if (v === 1) {
     plan.stages.forEach((s, r) => out.push({ index: r, rank: r, firstLayer: s.firstLayer, lastLayer: s.firstLayer + s.layers - 1 }));
     return out;
@@ -48,26 +55,30 @@ export function pipelineSteps(input: PipelineInput, rank: number): Step[] {
   // With sequence parallelism each tensor rank holds (and sends) its 1/t of the sequence.
   const bytes = (plan.batch.seq * plan.batch.micro * plan.model.hidden * bytesPerElement(plan.precision)) / sp;
   const steps: Step[] = [];
+  // Where the embedding and the loss run: virtual stage 0 and the last, or where a layout puts E and L.
+  const chunks = plan.stages[rank]?.chunks;
+  const embedAt = (c: number): boolean => (chunks ? chunks.some((x) => x.index === c && x.hasEmbedding) : c === 0);
+  const lossAt = (c: number): boolean => (chunks ? chunks.some((x) => x.index === c && x.hasOutput) : c === last);
   for (const a of table[rank] ?? []) {
     steps.push({ op: 'action', action: formatAction(a) });
     const chunk = stages[a.stage]!;
     const layers: [number, number] = [chunk.firstLayer, chunk.lastLayer];
     const mb = a.microbatch;
     if (a.kind === 'F') {
-      if (a.stage === 0) steps.push(...withMicrobatch(input.embedForward, mb));
-      else steps.push({ op: 'recv', peer: 'prev', tensor: stageInput(a.stage), microbatch: mb, bytes });
+      if (embedAt(a.stage)) steps.push(...withMicrobatch(input.embedForward, mb));
+      if (a.stage > 0) steps.push({ op: 'recv', peer: 'prev', tensor: stageInput(a.stage), microbatch: mb, bytes });
       steps.push(...blockRuns(plan, 'forward', layers[0], layers[1], { microbatch: mb }));
-      if (a.stage === last) steps.push(...withMicrobatch(input.headForward, mb));
-      else steps.push({ op: 'send', peer: 'next', tensor: stageInput(a.stage + 1), microbatch: mb, bytes });
+      if (lossAt(a.stage)) steps.push(...withMicrobatch(input.headForward, mb));
+      if (a.stage < last) steps.push({ op: 'send', peer: 'next', tensor: stageInput(a.stage + 1), microbatch: mb, bytes });
     } else {
       // B, or I (zero-bubble split): I is lowered as the whole backward, and W (the
       // weight gradient, no communication) only marks its slot in the schedule.
       if (a.kind === 'W') continue;
-      if (a.stage === last) steps.push(...withMicrobatch(input.headBackward, mb));
-      else steps.push({ op: 'recv', peer: 'next', tensor: stageInputGrad(a.stage + 1), microbatch: mb, bytes });
+      if (lossAt(a.stage)) steps.push(...withMicrobatch(input.headBackward, mb));
+      if (a.stage < last) steps.push({ op: 'recv', peer: 'next', tensor: stageInputGrad(a.stage + 1), microbatch: mb, bytes });
       steps.push(...blockRuns(plan, 'backward', layers[0], layers[1], { microbatch: mb, reverse: true }));
-      if (a.stage === 0) steps.push(...withMicrobatch(input.embedBackward, mb));
-      else steps.push({ op: 'send', peer: 'prev', tensor: stageInputGrad(a.stage), microbatch: mb, bytes });
+      if (embedAt(a.stage)) steps.push(...withMicrobatch(input.embedBackward, mb));
+      if (a.stage > 0) steps.push({ op: 'send', peer: 'prev', tensor: stageInputGrad(a.stage), microbatch: mb, bytes });
     }
   }
   return steps;

@@ -194,7 +194,9 @@ function trainTensors(plan: TrainPlan): GraphTensor[] {
   const t = plan.mesh.tensor;
   const d = plan.mesh.data;
   const out: GraphTensor[] = [];
-  const optimizerCopies = (plan.optimizer === 'sgd' ? 1 : 2) + (plan.precision === 'fp32' ? 0 : 1);
+  // precision = amp_*: fp32 weights are the master weights (no optimizer copy).
+  const optimizerCopies = (plan.optimizer === 'sgd' ? 1 : 2) + (plan.precision === 'fp32' || plan.amp ? 0 : 1);
+  const weightDtype = plan.amp ? 'fp32' : plan.precision;
   for (const w of weightSpecs(plan)) {
     const z3 = plan.zero >= 3 ? d : 1;
     const z2 = plan.zero >= 2 ? d : 1;
@@ -204,9 +206,9 @@ function trainTensors(plan: TrainPlan): GraphTensor[] {
       role: 'weight',
       scope: w.scope,
       shape: w.shape,
-      dtype: plan.precision,
+      dtype: weightDtype,
       shards: shardsOf(w, plan, z3),
-      bytes: shardBytes(w, plan, z3, plan.precision),
+      bytes: shardBytes(w, plan, z3, weightDtype),
       owners: w.owners,
       ...rangesOf(w),
     });

@@ -11,11 +11,22 @@
  */
 import { bytesPerElement } from '../facts/dtypes.js';
 import { gatedMlp, qkHeadDim, sameLayer, type MoeMlp } from '../model.js';
-import { peakInFlight } from '../schedules/bubble.js';
+import { peakInFlight, peakWeighted } from '../schedules/bubble.js';
+import { scheduleFor } from '../schedules/index.js';
 import type { ScheduleTable } from '../schedules/types.js';
 import type { CheckedPlan, LayerRankFacts, ServePlan, Stage, TrainPlan } from '../plan.js';
+import { layerAdapterActivationBytes } from './adapter.js';
 import { stageRuns } from './params.js';
+import { fp8LayerActivationDelta } from './fp8.js';
 import { webgpuLayout } from './webgpu.js';
+import {
+  autocastFp32,
+  eagerLayerBytesPerToken,
+  eagerModelled,
+  logitBytesPerElement,
+  residualBytes,
+  selectiveOpBytesPerToken,
+} from './recipes.js';
 import { bytesText, num } from '../format.js';
 import { ceilBytes, part, type Part } from './format.js';
 
@@ -60,7 +71,37 @@ export function moeRoutedBytes(plan: TrainPlan, f: LayerRankFacts): { routed: nu
  * (`attentionFactors`); a MoE layer's c covers its shared experts only, and it adds the routed
  * experts' 2R(2h + 3f_e/et) and the router's fp32 logits 4TE (`moeRoutedBytes`).
  */
-export function trainLayerActivationBytes(plan: TrainPlan, f: LayerRankFacts = plan.derived.layers[0]!): number {
+export function trainLayerActivationBytes(plan: TrainPlan, f: LayerRankFacts = plan.derived.layers[0]!, layersPerChunk = 1): number {
+  switch (plan.recompute) {
+    case 'selective_op':
+      return plan.batch.seq * plan.batch.micro * selectiveOpBytesPerToken(plan, f).bytes;
+    case 'full': {
+      // Megatron --recompute-method: uniform keeps the input of each group of N layers, block
+      // recomputes the first N layers of each (virtual) stage and keeps all of the rest.
+      const n = Math.min(plan.recomputeLayers, layersPerChunk);
+      const input = checkpointBytes(plan);
+      if (plan.recomputeMethod === 'block') return (n * input + (layersPerChunk - n) * noRecomputeBytes(plan, f)) / layersPerChunk;
+      return (Math.ceil(layersPerChunk / n) * input) / layersPerChunk;
+    }
+    default:
+      return noRecomputeBytes(plan, f);
+  }
+}
+
+/** What a fully recomputed layer (or group) keeps: its input, 2sbh at 16-bit (÷ t with SP); fp32 under autocast. */
+export function checkpointBytes(plan: TrainPlan): number {
+  const sbh = plan.batch.seq * plan.batch.micro * plan.model.hidden;
+  return (sbh * residualBytes(plan)) / (plan.sequenceParallel ? plan.mesh.tensor : 1);
+}
+
+/**
+ * One layer's activations without full or per-op recompute (recompute = none | selective): with
+ * precision = amp_* on dense GQA layers, eager PyTorch's (recipes.ts); otherwise Korthikanti's,
+ * plus the fp32 log-sum-exp 4asb/t that flash attention saves when core attention is not
+ * recomputed (selective checkpoints it, Megatron attention.py _checkpointed_attention_forward).
+ */
+export function noRecomputeBytes(plan: TrainPlan, f: LayerRankFacts): number {
+  if (plan.amp && eagerModelled(f)) return plan.batch.seq * plan.batch.micro * eagerLayerBytesPerToken(plan, f);
   const s = plan.batch.seq;
   const b = plan.batch.micro;
   const h = plan.model.hidden;
@@ -68,7 +109,6 @@ export function trainLayerActivationBytes(plan: TrainPlan, f: LayerRankFacts = p
   const t = plan.mesh.tensor;
   const scale = bytesPerElement(plan.precision) / 2;
   const sbh = s * b * h;
-  if (plan.recompute === 'full') return ((2 * sbh) / (plan.sequenceParallel ? t : 1)) * scale;
   const c = mlpFactor(plan, f);
   const { shard, whole } = attentionFactors(plan, f);
   const base = 10 + whole;
@@ -78,7 +118,48 @@ export function trainLayerActivationBytes(plan: TrainPlan, f: LayerRankFacts = p
   const keys = att.kind === 'gqa' && att.window !== undefined ? Math.min(s, att.window) : s;
   if (keepsScores(plan)) bytes += (5 * a * s * keys * b) / t;
   const moe = moeRoutedBytes(plan, f);
-  return (bytes + moe.routed) * scale + moe.logits;
+  return (
+    (bytes + moe.routed) * scale +
+    moe.logits +
+    lseBytes(plan, f) +
+    layerAdapterActivationBytes(plan, f.layer) +
+    fp8LayerActivationDelta(plan, f)
+  );
+}
+
+/** Flash attention's saved fp32 log-sum-exp, 4·a·s·b/t, unless recompute = selective checkpoints core attention. */
+function lseBytes(plan: TrainPlan, f: LayerRankFacts): number {
+  if (plan.attention !== 'flash' || plan.recompute === 'selective') return 0;
+  return (4 * f.layer.attention.heads * plan.batch.seq * plan.batch.micro) / plan.mesh.tensor;
+}
+
+/**
+ * The transient of recomputing during backward, once per stage (one microbatch): full: the
+ * recomputed group's activations (recompute_layers layers with uniform, one with block);
+ * selective_op: one layer's recomputed part (its activations without recompute, less what the
+ * policy saved); selective: one layer's core attention (the scores with standard attention, the
+ * log-sum-exp with flash).
+ */
+export function recomputeWorkspaceBytes(plan: TrainPlan, f: LayerRankFacts, layersPerChunk: number): number {
+  const sb = plan.batch.seq * plan.batch.micro;
+  switch (plan.recompute) {
+    case 'none':
+      return 0;
+    case 'full': {
+      const n = plan.recomputeMethod === 'uniform' ? Math.min(plan.recomputeLayers, layersPerChunk) : 1;
+      return n * noRecomputeBytes(plan, f);
+    }
+    case 'selective_op':
+      return Math.max(0, noRecomputeBytes({ ...plan, recompute: 'none' }, f) - sb * selectiveOpBytesPerToken(plan, f).bytes);
+    case 'selective': {
+      const a = f.layer.attention.heads;
+      const t = plan.mesh.tensor;
+      if (plan.attention === 'flash') return (4 * a * sb) / t;
+      const att = f.layer.attention;
+      const keys = att.kind === 'gqa' && att.window !== undefined ? Math.min(plan.batch.seq, att.window) : plan.batch.seq;
+      return ((5 * a * plan.batch.seq * keys * plan.batch.micro) / t) * (bytesPerElement(plan.precision) / 2);
+    }
+  }
 }
 
 /**
@@ -101,8 +182,28 @@ function keepsScores(plan: TrainPlan): boolean {
   return plan.attention === 'standard' && plan.recompute !== 'selective';
 }
 
-function layerFormula(plan: TrainPlan, f: LayerRankFacts = plan.derived.layers[0]!): string {
-  if (plan.recompute === 'full') return plan.sequenceParallel ? '2sbh/t (full recompute, SP)' : '2sbh (full recompute)';
+function layerFormula(plan: TrainPlan, f: LayerRankFacts = plan.derived.layers[0]!, layersPerChunk = 1): string {
+  const input = plan.sequenceParallel ? `${residualBytes(plan)}sbh/t` : `${residualBytes(plan)}sbh`;
+  if (plan.recompute === 'selective_op') {
+    const op = selectiveOpBytesPerToken(plan, f);
+    return `selective_op: input + saved ${op.saved.join(', ')} = ${num(op.bytes)} B/token`;
+  }
+  if (plan.recompute === 'full') {
+    const n = Math.min(plan.recomputeLayers, layersPerChunk);
+    if (plan.recomputeMethod === 'block')
+      return n >= layersPerChunk
+        ? `${input} (full recompute)`
+        : `(${n} × ${input} (full recompute, block) + ${layersPerChunk - n} × [${noRecomputeFormula(plan, f)}]) / ${layersPerChunk}`;
+    return n === 1
+      ? `${input} (full recompute)`
+      : `⌈${layersPerChunk}/${n}⌉ × ${input} / ${layersPerChunk} (full recompute, uniform groups of ${n})`;
+  }
+  return noRecomputeFormula(plan, f);
+}
+
+function noRecomputeFormula(plan: TrainPlan, f: LayerRankFacts): string {
+  if (plan.amp && eagerModelled(f))
+    return `eager PyTorch under ${autocastFp32(plan) ? 'autocast (fp32 residual stream)' : 'FSDP2 bf16 compute'}: ${num(eagerLayerBytesPerToken(plan, f))} B/token`;
   const m = f.layer.mlp;
   const c = num(mlpFactor(plan, f));
   const gated = gatedMlp(m.activation);
@@ -115,9 +216,16 @@ function layerFormula(plan: TrainPlan, f: LayerRankFacts = plan.derived.layers[0
       : `sbh(${num(10 + whole)} + ${att} + c)/t`
     : `sbh(${num(10 + whole)} + (${att} + c)/t)`;
   const scores = keepsScores(plan) ? ' + 5as²b/t' : '';
+  const lse = lseBytes(plan, f) > 0 ? ' + 4asb/t (flash LSE)' : '';
   const moe = m.kind === 'moe' ? ` + 2R(2h + ${gated ? 3 : 2}f_e/et) + 4sbE, R = ${num(moeTokens(plan, m).R)}` : '';
   const mla = f.layer.attention.kind === 'mla' ? ' (MLA attention terms)' : '';
-  return `${formula}${scores}${moe}${mla}, ${cText}`;
+  const ad = plan.adapter;
+  const lora = ad
+    ? ` + LoRA ${num(layerAdapterActivationBytes(plan, f.layer))} B (sb·r per adapter${ad.dropout > 0 ? ' + dropout copy and mask sb·d_in·(B + 1)' : ''})`
+    : '';
+  const d = fp8LayerActivationDelta(plan, f);
+  const fp8 = d !== 0 ? ` ${d < 0 ? '−' : '+'} ${num(Math.abs(d))} B (${plan.fp8}: linear inputs saved in fp8)` : '';
+  return `${formula}${scores}${lse}${moe}${mla}${lora}${fp8}, ${cText}`;
 }
 
 /**
@@ -173,14 +281,16 @@ export function layersInFlight(plan: TrainPlan, stage: Stage): number {
   return (inFlightChunks(plan, stage.index) * stage.layers) / v;
 }
 
-const layerCache = new WeakMap<TrainPlan, Map<LayerRankFacts, number>>();
+const layerCache = new WeakMap<TrainPlan, Map<LayerRankFacts, Map<number, number>>>();
 
-/** A kind of layer's activation bytes per microbatch: the same on every stage, so worked out once per plan (its formula: layerFormula). */
-function layerActivationBytes(plan: TrainPlan, f: LayerRankFacts): number {
+/** A kind of layer's activation bytes per microbatch, on a stage of `layersPerChunk` layers per chunk: worked out once per plan (its formula: layerFormula). */
+function layerActivationBytes(plan: TrainPlan, f: LayerRankFacts, layersPerChunk: number): number {
   let kinds = layerCache.get(plan);
   if (!kinds) layerCache.set(plan, (kinds = new Map()));
-  let got = kinds.get(f);
-  if (got === undefined) kinds.set(f, (got = trainLayerActivationBytes(plan, f)));
+  let byChunk = kinds.get(f);
+  if (!byChunk) kinds.set(f, (byChunk = new Map()));
+  let got = byChunk.get(layersPerChunk);
+  if (got === undefined) byChunk.set(layersPerChunk, (got = trainLayerActivationBytes(plan, f, layersPerChunk)));
   return got;
 }
 
@@ -193,43 +303,105 @@ export function trainActivations(plan: TrainPlan, stage: Stage): Part {
   const sp = plan.sequenceParallel ? t : 1;
   const scale = bytesPerElement(plan.precision) / 2;
   const runs = stageRuns(plan, stage);
+  const v = plan.schedule === 'interleaved' || plan.schedule === 'table' ? plan.virtual : 1;
+  const lpc = Math.max(1, stage.layers / v);
   // Layer-microbatches held at the peak, shared out over the stage's kinds of layer by their counts.
   const held = layersInFlight(plan, stage);
-  const kinds = uniqueKinds(runs).map((k) => ({ n: k.n, f: k.f, bytes: layerActivationBytes(plan, k.f) }));
+  const kinds = uniqueKinds(runs).map((k) => ({ n: k.n, f: k.f, bytes: layerActivationBytes(plan, k.f, lpc) }));
   const one = kinds.length === 1 ? kinds[0]! : undefined;
   let total = one ? held * one.bytes : kinds.reduce((sum, k) => sum + (held * k.n * k.bytes) / stage.layers, 0);
   let embed: { mb: number; bytes: number } | undefined;
-  if (stage.hasEmbedding) {
+  let chunked: LayoutPeak | undefined;
+  if (stage.chunks) {
+    // A layout: each virtual stage holds its own layers (and the embedding's inputs) per microbatch in flight.
+    const perLayer = kinds.reduce((sum, k) => sum + k.n * k.bytes, 0) / stage.layers;
+    const perEmbed = 8 * s * b + (s * b * h) / sp;
+    chunked = layoutPeak(plan, stage, perLayer, perEmbed);
+    total = chunked.bytes;
+    if (stage.hasEmbedding) embed = { mb: chunked.embedMb, bytes: chunked.embedMb * perEmbed };
+  } else if (stage.hasEmbedding) {
     // int64 token ids (8sb, needed whole on every tensor rank) + the 1-byte embedding dropout mask (sbh, ÷ t with SP).
     const mb = inFlightMicrobatches(plan, stage.index);
     embed = { mb, bytes: mb * (8 * s * b + (s * b * h) / sp) };
     total += embed.bytes;
   }
   let out: number | undefined;
+  const logitBytes = logitBytesPerElement(plan);
   if (stage.hasOutput) {
-    // Final-norm input and output-layer input (2 × 2sbh, ÷ t with SP) + fp32 logits for one microbatch.
+    // Final-norm input and output-layer input (2 × 2sbh, ÷ t with SP; under autocast the norm input is
+    // fp32) + the loss path's logits for one microbatch (recipes.ts logitBytesPerElement).
     const vocabRows = plan.derived.vocabPadded / t;
-    out = ((4 * s * b * h) / sp) * scale + 4 * s * b * vocabRows;
+    const inputs = plan.amp ? ((residualBytes(plan) + bytesPerElement(plan.precision)) * s * b * h) / sp : ((4 * s * b * h) / sp) * scale;
+    out = inputs + logitBytes * s * b * vocabRows;
     total += out;
   }
+  // Recomputing during backward needs one layer's (or group's) activations at a time, once per stage.
+  const recompute = stage.layers > 0 ? Math.max(0, ...kinds.map((k) => recomputeWorkspaceBytes(plan, k.f, lpc))) : 0;
+  total += recompute;
   const bytes = ceilBytes(total);
   return part(bytes, () => {
     const chunks = inFlightChunks(plan, stage.index);
-    const heldText =
-      plan.schedule === 'interleaved' || (plan.schedule === 'table' && plan.virtual > 1)
+    const heldText = chunked
+      ? `layout (${plan.schedule}${plan.virtual > 1 ? `, v = ${plan.virtual}` : ''}): at the peak ${chunked.terms.map((t) => `${t.mb} × ${t.layers}`).join(' + ')} = ${num(chunked.layerMb)} layer-microbatches`
+      : plan.schedule === 'interleaved' || (plan.schedule === 'table' && plan.virtual > 1)
         ? `${chunks} chunks in flight (${plan.schedule === 'table' ? 'action table' : 'interleaved'}, v = ${plan.virtual}) × ${num(stage.layers / plan.virtual)} layers`
         : `${stage.layers} layers × ${chunks} microbatches in flight (${plan.schedule})`;
-    const first = one ?? { f: plan.derived.layers[0]!, bytes: layerActivationBytes(plan, plan.derived.layers[0]!) };
+    const first = one ?? { f: plan.derived.layers[0]!, bytes: layerActivationBytes(plan, plan.derived.layers[0]!, lpc) };
     let why =
       kinds.length <= 1
-        ? `activations: ${heldText} × ${num(first.bytes)} B/layer [${layerFormula(plan, first.f)}; s=${s} b=${b} h=${h} a=${first.f.layer.attention.heads} t=${t}]`
+        ? `activations: ${heldText} × ${num(first.bytes)} B/layer [${layerFormula(plan, first.f, lpc)}; s=${s} b=${b} h=${h} a=${first.f.layer.attention.heads} t=${t}]`
         : `activations: ${heldText}, by kind of layer: ${kinds
-            .map((k) => `${k.n} × ${num(k.bytes)} B/layer [${layerFormula(plan, k.f)}; a=${k.f.layer.attention.heads}]`)
+            .map((k) => `${k.n} × ${num(k.bytes)} B/layer [${layerFormula(plan, k.f, lpc)}; a=${k.f.layer.attention.heads}]`)
             .join(' + ')} (s=${s} b=${b} h=${h} t=${t})`;
     if (embed) why += ` + embedding ${embed.mb} × (8sb + sbh${sp > 1 ? '/t' : ''}) = ${num(embed.bytes)} B`;
-    if (out !== undefined) why += ` + output (4sbh${sp > 1 ? '/t' : ''} + 4sb·V/t, V=${plan.derived.vocabPadded}) = ${num(out)} B`;
+    if (out !== undefined)
+      why += plan.amp
+        ? ` + output (final-norm and output-layer inputs + ${logitBytes}sb·V/t: 16-bit logits upcast, fp32 log-softmax and its gradients, V=${plan.derived.vocabPadded}) = ${num(out)} B`
+        : ` + output (4sbh${sp > 1 ? '/t' : ''} + 4sb·V/t, V=${plan.derived.vocabPadded}) = ${num(out)} B`;
+    if (recompute > 0)
+      why += ` + recompute workspace (one ${plan.recompute === 'full' && plan.recomputeMethod === 'uniform' && plan.recomputeLayers > 1 ? 'group' : 'layer'} during backward) ${num(recompute)} B`;
     return `${why} = ${bytesText(bytes)}`;
   });
+}
+
+interface LayoutPeak {
+  /** Layer and embedding activations at the rank's peak. */
+  bytes: number;
+  /** Microbatches × layers held by each virtual stage of the rank at that peak. */
+  terms: { stage: number; mb: number; layers: number }[];
+  layerMb: number;
+  /** Microbatches of the embedding's inputs held at the peak (0 off the embedding's rank). */
+  embedMb: number;
+}
+
+const scheduleCache = new WeakMap<TrainPlan, ReturnType<typeof scheduleFor>>();
+
+/**
+ * The peak of a rank with uneven virtual stages (a `layout`): its actions, in the order the
+ * plan's schedule runs them (src/schedules: Megatron's 1F1B warm-up p − r − 1, interleaved
+ * 2(p − r − 1) + (v − 1)p, get_pp_rank_microbatches), each forward holding its stage's layers
+ * × per-layer bytes (+ the embedding's inputs on the stage with E) until its backward. The
+ * heaviest moment depends on the layer counts: with uneven chunks it need not be the end of
+ * the warm-up, nor rank 0 (every rank is computed).
+ */
+function layoutPeak(plan: TrainPlan, stage: Stage, perLayer: number, perEmbed: number): LayoutPeak {
+  let table = scheduleCache.get(plan);
+  if (!table) {
+    // Megatron's interleaved order is defined for microbatches in multiples of p (the checker's PP3018); a
+    // variant plan built without the checker (a fit probe) is walked with m rounded up, never a lower peak.
+    const p = plan.mesh.pipeline;
+    const m = plan.schedule === 'interleaved' ? Math.ceil(plan.microbatches / p) * p : plan.microbatches;
+    scheduleCache.set(plan, (table = scheduleFor({ ...plan, microbatches: m })));
+  }
+  const chunks = new Map(stage.chunks!.map((c) => [c.index, c]));
+  const weight = (v: number): number => {
+    const c = chunks.get(v);
+    return c ? c.layers * perLayer + (c.hasEmbedding ? perEmbed : 0) : 0;
+  };
+  const { peak, held } = peakWeighted(table[stage.index] ?? [], weight);
+  const terms = stage.chunks!.map((c) => ({ stage: c.index, mb: held.get(c.index) ?? 0, layers: c.layers }));
+  const embedMb = stage.chunks!.filter((c) => c.hasEmbedding).reduce((a, c) => a + (held.get(c.index) ?? 0), 0);
+  return { bytes: peak, terms, layerMb: terms.reduce((a, t) => a + t.mb * t.layers, 0), embedMb };
 }
 
 /** Bytes per element of serving activations: the model dtype, but at least 16-bit (quantized weights compute in 16-bit). */

@@ -3,16 +3,21 @@
  * formula behind each number. Pure; see docs/memory.md for every formula and its source.
  */
 import { deviceCount } from '../mesh.js';
-import type { CheckedPlan, Stage } from '../plan.js';
+import type { CheckedPlan, Stage, TrainPlan } from '../plan.js';
+import { bytesPerElement } from '../facts/dtypes.js';
+import { bytesText, num } from '../format.js';
+import { DEEPSPEED_OFFLOAD, hostOptimizerBytesPerParam, hostParts, type HostParts } from './offload.js';
 import { activations } from './activations.js';
-import { floorBytes, type Part } from './format.js';
+import { adapterParams } from './adapter.js';
+import { ceilBytes, floorBytes, type Part } from './format.js';
 import { gradients } from './gradients.js';
 import { kvCache } from './kv-cache.js';
 import { optimizer } from './optimizer.js';
 import { countParams, deviceParams } from './params.js';
-import type { Breakdown, Category, DeviceMemory, MemoryPlan } from './types.js';
+import type { Breakdown, Category, DeviceMemory, HostMemory, MemoryPlan } from './types.js';
 import { weights } from './weights.js';
 import { workspace } from './workspace.js';
+import { withFp8Weights } from './fp8.js';
 
 export * from './types.js';
 export * from './params.js';
@@ -23,12 +28,18 @@ export * from './activations.js';
 export * from './kv-cache.js';
 export * from './workspace.js';
 export * from './webgpu.js';
+export * from './offload.js';
+export * from './recipes.js';
+export * from './fp8.js';
+export * from './adapter.js';
 export { num, bytesText } from '../format.js';
 export type { Part } from './format.js';
 
 /** What every data replica of one (stage, tensor rank) device needs. */
 export interface DeviceFootprint {
   params: number;
+  /** What this GPU's offload keeps in CPU memory (zeros without offload). */
+  host: HostParts;
   breakdown: Breakdown;
   why: Record<Category, string>;
   totalBytes: number;
@@ -65,10 +76,12 @@ class Formulas implements Record<Category, string> {
 /** The memory of the device at (stage, tensorRank), the same on every data replica. */
 export function deviceFootprint(plan: CheckedPlan, stage: Stage, tensorRank = 0): DeviceFootprint {
   const p = deviceParams(plan, stage, tensorRank);
+  const trained = plan.mode === 'train' && plan.adapter ? { params: adapterParams(plan, stage) } : undefined;
   const parts: Record<Category, Part> = {
-    weights: weights(plan, p.total, stage, p),
-    gradients: gradients(plan, p.total, p.routed),
-    optimizer: optimizer(plan, p.total, p.routed),
+    weights: withFp8Weights(plan, weights(plan, p.total, stage, p), stage),
+    // LoRA: gradients and optimizer states of the adapters only (the frozen base has neither).
+    gradients: trained ? gradients(plan, trained.params, 0, 0, 'adapter ') : gradients(plan, p.total, p.routed, p.largestModule),
+    optimizer: trained ? optimizer(plan, trained.params, 0, 'adapter ') : optimizer(plan, p.total, p.routed),
     activations: activations(plan, stage),
     kvCache: kvCache(plan, stage),
     workspace: workspace(plan, p.largestModule, stage),
@@ -84,7 +97,7 @@ export function deviceFootprint(plan: CheckedPlan, stage: Stage, tensorRank = 0)
   const why = new Formulas(parts);
   const totalBytes =
     breakdown.weights + breakdown.gradients + breakdown.optimizer + breakdown.activations + breakdown.kvCache + breakdown.workspace;
-  return { params: p.total, breakdown, why, totalBytes };
+  return { params: p.total, host: hostParts(plan, p.total, p.routed), breakdown, why, totalBytes };
 }
 
 /** floor(capacity × (1 − reserve)). */
@@ -142,5 +155,47 @@ export function memoryPlan(plan: CheckedPlan): MemoryPlan {
       }
     }
   }
-  return { plan: plan.name, params: countParams(plan.model), devices };
+  const hosts = plan.mode === 'train' && plan.offload !== 'none' ? hostMemory(plan, devices, footprints) : [];
+  return { plan: plan.name, params: countParams(plan.model), devices, hosts };
+}
+
+/**
+ * CPU memory per node under offload: the sum of its GPUs' partitions (fp32 master weights,
+ * optimizer states and fp32 gradients; the 16-bit weights with optimizer_params), times
+ * DeepSpeed's additional_buffer_factor (estimate_zero2/3_model_states_mem_needs) for the pinned
+ * staging buffers and the host's copies at load that the partitions do not count.
+ */
+export function hostMemory(plan: TrainPlan, devices: readonly DeviceMemory[], footprints: readonly DeviceFootprint[]): HostMemory[] {
+  const perNode = new Map<number, { gpus: number; weights: number; gradients: number; optimizer: number; shard: number }>();
+  for (const d of devices) {
+    const h = footprints[d.stage]!.host;
+    const n = perNode.get(d.node) ?? { gpus: 0, weights: 0, gradients: 0, optimizer: 0, shard: 0 };
+    n.gpus++;
+    n.weights += h.weights;
+    n.gradients += h.gradients;
+    n.optimizer += h.optimizer;
+    n.shard += h.shard;
+    perNode.set(d.node, n);
+  }
+  const factor = DEEPSPEED_OFFLOAD.additionalBufferFactor;
+  const opt = hostOptimizerBytesPerParam(plan);
+  const wPer = bytesPerElement(plan.precision);
+  return [...perNode.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([node, n]) => {
+      const sum = n.weights + n.gradients + n.optimizer;
+      const buffers = ceilBytes(sum * (factor - 1));
+      const breakdown = { weights: n.weights, gradients: n.gradients, optimizer: n.optimizer, buffers };
+      const parts = `${num(n.shard)} params (the ZeRO partitions of ${n.gpus} ${n.gpus === 1 ? 'GPU' : 'GPUs'})`;
+      const why = {
+        weights:
+          n.weights > 0
+            ? `weights: ${parts} × ${wPer} B (${plan.precision}, offload = optimizer_params) = ${bytesText(n.weights)}`
+            : 'weights: 0 (offload = optimizer keeps the 16-bit weights on the GPU)',
+        gradients: `gradients: ${parts} × 4 B (fp32) = ${bytesText(n.gradients)}`,
+        optimizer: `optimizer: ${parts} × ${opt.bytes} B (${opt.parts}) = ${bytesText(n.optimizer)}`,
+        buffers: `buffers: ${bytesText(sum)} × ${factor - 1} (DeepSpeed additional_buffer_factor ${factor}: pinned staging, load-time copies) = ${bytesText(buffers)}`,
+      };
+      return { node, gpus: n.gpus, capacityBytes: plan.cluster.hostMemoryBytes, totalBytes: sum + buffers, breakdown, why };
+    });
 }

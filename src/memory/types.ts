@@ -26,10 +26,29 @@ export interface DeviceMemory {
   why: Record<Category, string>;
 }
 
+/** What a node's CPU memory holds for the plan (offload): the GPUs' ZeRO partitions and DeepSpeed's buffer allowance. */
+export const HOST_CATEGORIES = ['weights', 'gradients', 'optimizer', 'buffers'] as const;
+export type HostCategory = (typeof HOST_CATEGORIES)[number];
+
+export interface HostMemory {
+  node: number;
+  /** GPUs of the plan on this node. */
+  gpus: number;
+  /** The cluster's host_memory per node; undefined when the cluster does not give it (the host check is skipped). */
+  capacityBytes: number | undefined;
+  /** Sum of the breakdown. */
+  totalBytes: number;
+  breakdown: Record<HostCategory, number>;
+  /** One line per category: the formula with this node's numbers. */
+  why: Record<HostCategory, string>;
+}
+
 export interface MemoryPlan {
   plan: string;
   /** Total parameters of the model, counted as Hugging Face does (unpadded vocab, tied weights once). */
   params: number;
   /** Every device, in rank order. */
   devices: DeviceMemory[];
+  /** CPU memory per node, in node order: one per node the plan uses when it offloads (offload), else empty. */
+  hosts: HostMemory[];
 }

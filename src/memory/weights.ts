@@ -10,21 +10,34 @@
  *          (gpt-oss: modules_to_not_convert keeps attention, router, embeddings and lm_head in dtype)
  * Embeddings, norms, biases, the router and (unless quant_lm_head) the output layer stay in dtype.
  */
-import { DTYPES, dtypeBytes } from '../facts/dtypes.js';
+import { DTYPES, bytesPerElement, dtypeBytes } from '../facts/dtypes.js';
 import { layerRuns, shardLayer, type LayerSpec, type Model, type Quantization } from '../model.js';
-import type { CheckedPlan, Stage } from '../plan.js';
+import type { CheckedPlan, Stage, TrainPlan } from '../plan.js';
+import { adapterParams } from './adapter.js';
 import { bytesText, num } from '../format.js';
 import { part, type Part } from './format.js';
 import { countParams, layerLinears, layerParams, rankLayerParams, type DeviceParams, type Linear } from './params.js';
+import { offloadedWeights } from './offload.js';
+import { shardOver, zeroShard } from './zero.js';
 
-/** Elements each data replica keeps of a ZeRO-partitioned tensor of `params` elements (even split, padded). */
-export function zeroShard(params: number, data: number): number {
-  return Math.ceil(params / data);
-}
+export { shardOver, zeroShard } from './zero.js';
 
 /** Whether `quant` stores this linear quantized (mxfp4: routed experts only; the others: every linear). */
 export function quantizes(quant: Quantization, l: Pick<Linear, 'part'>): boolean {
   return quant.method !== 'mxfp4' || l.part === 'routed';
+}
+
+/**
+ * bitsandbytes' quantize_4bit (functional.py, bitsandbytes 95f9af30): n elements packed two per
+ * byte, one fp32 absmax per block of `block` consecutive elements of the flattened weight; with
+ * double quantization (compress_statistics) the absmax values are quantized again by
+ * quantize_blockwise in blocks of 256: one uint8 each plus one fp32 absmax per 256 (the 256-entry
+ * code it uses is one shared table, the 16-entry NF4 code 64 B per weight: left out).
+ * At block 64: 0.5 + 4/64 = 0.5625 B per weight; double: 0.5 + 1/64 + 4/16384 = 0.5159 B.
+ */
+export function nf4Bytes(n: number, block: number, double: boolean): number {
+  const blocks = Math.ceil(n / block);
+  return Math.ceil(n / 2) + (double ? blocks + 4 * Math.ceil(blocks / 256) : 4 * blocks);
 }
 
 /** Stored bytes of one in → out weight under `quant` (scales and zeros included). */
@@ -42,6 +55,8 @@ export function quantLinearBytes(quant: Quantization, inF: number, outF: number)
       return inF * outF + 4 * (G > 0 ? Math.ceil(outF / G) * Math.ceil(inF / G) : 1);
     case 'mxfp4':
       return Math.ceil((inF * outF) / 2) + groups * outF;
+    case 'nf4':
+      return nf4Bytes(inF * outF, G, quant.double === true);
   }
 }
 
@@ -139,6 +154,7 @@ export function deviceWeightBytes(
 /** How a quantization method stores its weights, in words (the weights formula). */
 function quantText(q: Quantization): string {
   if (q.method === 'mxfp4') return `mxfp4: 4-bit + 1 B scale per ${q.groupSize}`;
+  if (q.method === 'nf4') return `nf4: 4-bit + fp32 absmax per ${q.groupSize}${q.double ? ', absmax 8-bit per 256 (double quant)' : ''}`;
   if (q.method === 'fp8') return `fp8 e4m3 + fp32 scales ${q.groupSize > 0 ? `per ${q.groupSize}×${q.groupSize} block` : 'per tensor'}`;
   return `${q.method} int4: qweight + fp16 scales + int4 zeros per ${q.groupSize} inputs${q.method === 'gptq' ? ' + g_idx' : ''}`;
 }
@@ -163,10 +179,25 @@ export function weights(plan: CheckedPlan, params: number, stage?: Stage, p?: De
       () => `weights: ${num(params)} params × ${num(per)} B (${dt})${per < 1 ? ', rounded up' : ''} = ${bytesText(bytes)}`,
     );
   }
+  // LoRA first: its base is frozen as stored whatever the recipe; only the adapters follow it.
+  if (plan.adapter && stage && p) return loraWeights(plan, stage, p, adapterParams(plan, stage));
+  if (plan.amp) return ampWeights(plan, params, p);
   const dt = plan.precision;
   const per = DTYPES[dt].bits / 8;
-  if (plan.zero === 3 && (plan.mesh.data > 1 || plan.experts.data > 1))
-    return zeroPart(plan, 'weights', params, p?.routed ?? 0, per, dt, 3);
+  if (plan.offload === 'optimizer_params') return offloadedWeights(plan, p, stage);
+  if (plan.zero === 3 && (shardOver(plan) > 1 || plan.experts.data > 1)) {
+    const sharded = zeroPart(plan, 'weights', params, p?.routed ?? 0, per, dt, 3);
+    if (plan.reshardAfterForward) return sharded;
+    // FSDP2 reshard_after_forward=False: each module's all-gathered (unsharded) parameters stay
+    // from its forward to its backward, so at the end of forward every layer of the stage is
+    // whole again beside its shard (torch/distributed/fsdp/_fully_shard/_fully_shard.py).
+    const kept = params * per;
+    return part(
+      sharded.bytes + kept,
+      () =>
+        `${sharded.why.replace(/ = [^=]*$/, '')} + ${num(params)} params × ${per} B unsharded, kept from forward to backward (reshard_after_forward = false) = ${bytesText(sharded.bytes + kept)}`,
+    );
+  }
   const bytes = params * per;
   return part(bytes, () => `weights: ${num(params)} params × ${per} B (${dt}) = ${bytesText(bytes)}`);
 }
@@ -185,14 +216,15 @@ export function zeroPart(
   stage: number,
 ): Part {
   const dense = params - routed;
-  const d = plan.mesh.data;
+  const d = shardOver(plan);
   const ed = plan.experts.data;
+  const over = d < plan.mesh.data ? `shard_group ${d} of data ${plan.mesh.data}` : `${d} data`;
   if (routed === 0) {
     const shard = zeroShard(params, d);
     const bytes = shard * per;
     return part(
       bytes,
-      () => `${category}: ⌈${num(params)} params / ${d} data (ZeRO-${stage})⌉ = ${num(shard)} × ${per} B (${what}) = ${bytesText(bytes)}`,
+      () => `${category}: ⌈${num(params)} params / ${over} (ZeRO-${stage})⌉ = ${num(shard)} × ${per} B (${what}) = ${bytesText(bytes)}`,
     );
   }
   const a = zeroShard(dense, d);
@@ -203,4 +235,54 @@ export function zeroPart(
     () =>
       `${category}: (⌈${num(dense)} dense params / ${d} data⌉ + ⌈${num(routed)} expert params / ${ed} expert data⌉ (ZeRO-${stage})) = ${num(a + b)} × ${per} B (${what}) = ${bytesText(bytes)}`,
   );
+}
+
+/**
+ * precision = amp_*: the parameters are fp32 and are the optimizer's master weights (PyTorch
+ * autocast; FSDP2's sharded parameters, "does not require any extra memory to keep a
+ * high-precision copy", torch/distributed/fsdp/_fully_shard/_fsdp_api.py). With ZeRO-3 (FSDP2)
+ * they are sharded, 4/N; FSDP2 casts per module, so there is no autocast cache (torchtitan
+ * maybe_enable_amp returns a null context under FSDP, distributed/utils.py). Without it,
+ * autocast caches the 16-bit cast of every fp32 weight a lower-precision op reads (the linear
+ * layers: aten/src/ATen/autocast_mode.cpp cached_cast, leaves that require grad) until the
+ * outermost autocast exits: +2 B per linear parameter from the end of forward into backward.
+ */
+function ampWeights(plan: CheckedPlan & { mode: 'train' }, params: number, p?: DeviceParams): Part {
+  if (plan.zero === 3 && (plan.mesh.data > 1 || plan.experts.data > 1))
+    return zeroPart(plan, 'weights', params, p?.routed ?? 0, 4, 'fp32 parameters = master weights, FSDP2', 3);
+  // The embedding (an fp32 lookup) is not cast unless tied to the output layer; the layer norms (fp32 ops, a fraction of a percent) are counted in.
+  const cached = p
+    ? Math.max(0, params - (plan.model.tiedEmbeddings && p.output === 0 && p.embedding > 0 ? 0 : p.embedding) - p.positions - p.finalNorm)
+    : params;
+  const e = DTYPES[plan.precision].bits / 8;
+  const bytes = params * 4 + cached * e;
+  return part(
+    bytes,
+    () =>
+      `weights: ${num(params)} params × 4 B (fp32, the master weights) + ${num(cached)} linear params × ${e} B (autocast's ${plan.precision} cast cache, end of forward into backward) = ${bytesText(bytes)}`,
+  );
+}
+
+/**
+ * LoRA weights: the frozen base as stored (model dtype, or its quantization: QLoRA's nf4, with
+ * embeddings, norms and the output layer in dtype) and the adapters in the training precision;
+ * under ZeRO-3 both are split over the data replicas (DeepSpeed and FSDP shard frozen parameters
+ * too; bitsandbytes' 4-bit weights shard as their uint8 storage).
+ */
+function loraWeights(plan: TrainPlan, stage: Stage, p: DeviceParams, adapter: number): Part {
+  const base = deviceWeightBytes(plan, stage, p);
+  // Under AMP the trainable (adapter) parameters are fp32, and are the master weights.
+  const per = plan.amp ? 4 : bytesPerElement(plan.precision);
+  const d = plan.zero === 3 ? plan.mesh.data : 1;
+  const baseBytes = Math.ceil(base.bytes / d);
+  const adapterBytes = zeroShard(adapter, d) * per;
+  const bytes = baseBytes + adapterBytes;
+  const q = plan.model.quant;
+  return part(bytes, () => {
+    const baseText = q
+      ? `${num(base.quantized)} params ${quantText(q)} = ${num(base.quantBytes)} B + ${num(p.total - base.quantized)} params in ${plan.model.dtype}`
+      : `${num(p.total)} params × ${DTYPES[plan.model.dtype].bits / 8} B (${plan.model.dtype})`;
+    const shard = d > 1 ? ` ÷ ${d} data (ZeRO-3)` : '';
+    return `weights: frozen base ${baseText} = ${bytesText(base.bytes)}${shard} + ${num(adapter)} adapter params${shard} × ${per} B (${plan.amp ? 'fp32, AMP' : plan.precision}) = ${bytesText(bytes)}`;
+  });
 }

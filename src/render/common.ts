@@ -7,6 +7,8 @@ import type { Analysis, PlanResult } from '../analyze.js';
 import type { Diagnostic } from '../diagnostics/diagnostic.js';
 import type { DeviceMemory } from '../memory/types.js';
 import { gibText as gib } from '../format.js';
+import { modelAdapterParams } from '../memory/adapter.js';
+import type { TrainPlan } from '../plan.js';
 
 /** Bytes as GiB with 2 decimals, never "-0.00" (src/format.ts). */
 export { gib };
@@ -49,7 +51,16 @@ export function tightest(devices: readonly DeviceMemory[]): DeviceMemory | undef
 export function verdict(r: PlanResult): string {
   const w = tightest(r.memory.devices);
   if (w === undefined) return r.fits ? 'fits' : 'DOES NOT FIT';
-  if (!r.fits) return `DOES NOT FIT: rank ${w.rank} needs ${gib(w.totalBytes)} GiB of ${gib(w.usableBytes)} GiB usable`;
+  if (!r.fits) {
+    // Every GPU fits, so a node's CPU memory (offload) is what does not.
+    const host =
+      w.totalBytes <= w.usableBytes
+        ? r.memory.hosts.find((h) => h.capacityBytes !== undefined && h.totalBytes > h.capacityBytes)
+        : undefined;
+    if (host)
+      return `DOES NOT FIT: node ${host.node} needs ${gib(host.totalBytes)} GiB of CPU memory, host_memory ${gib(host.capacityBytes!)} GiB`;
+    return `DOES NOT FIT: rank ${w.rank} needs ${gib(w.totalBytes)} GiB of ${gib(w.usableBytes)} GiB usable`;
+  }
   return (
     `fits: tightest is rank ${w.rank}, ${gib(w.totalBytes)} GiB of ${gib(w.usableBytes)} GiB usable ` +
     `(${gib(headroom(w))} GiB headroom, ${percent(headroom(w), w.usableBytes)})`
@@ -138,4 +149,12 @@ export function compactRanks(ranks: readonly number[], maxWidth = Infinity): str
   if (runs.length > 2) candidates.push(`${runs[0]},…,${runs[runs.length - 1]}`);
   for (const c of candidates) if (c.length <= maxWidth) return c;
   return `${sorted.length} ranks`;
+}
+
+/** A LoRA plan's adapters in one line: what trains, on what frozen base. */
+export function adapterText(plan: TrainPlan): string {
+  const a = plan.adapter!;
+  const q = plan.model.quant;
+  const base = q ? `${q.method}${q.double ? ' (double quant)' : ''}` : plan.model.dtype;
+  return `LoRA rank ${a.rank} on ${a.targets.join(', ')} (alpha ${a.alpha}, dropout ${a.dropout}): ${formatParams(modelAdapterParams(plan))} trainable params, base frozen in ${base}`;
 }

@@ -10,6 +10,8 @@
  *                               "usableBytes", "totalBytes",
  *                               "breakdown": { "weights", "gradients", "optimizer", "activations",
  *                                              "kvCache", "workspace" } } ],
+ *                "hosts": [ { "node", "gpus", "capacityBytes", "totalBytes",
+ *                             "breakdown": { "weights", "gradients", "optimizer", "buffers" } } ],
  *                "cost": { "known", "reason", "efficiency", "hardware", "train", "serve" } } ],
  *   "diagnostics": [ { "severity", "code", "message", "file", "line", "column", "endLine",
  *                      "endColumn", "help" } ] }
@@ -19,7 +21,9 @@
  * diagnostic without a position, e.g. an unreadable file; `file` when it names none).
  * Lines and columns are 1-based, `endColumn` exclusive. Byte counts are integers;
  * `mesh.gpus` = tensor × pipeline × data (GPUs used, not the cluster's size); `devices` are
- * in rank order; `ok` = no error diagnostics and every plan fits. `cost` is the cost model's
+ * in rank order; `hosts` is the CPU memory per node of a plan that offloads (`offload`; empty
+ * otherwise), `capacityBytes` the cluster's `host_memory` or null when it gives none; `ok` = no
+ * error diagnostics and every plan fits (GPU and host). `cost` is the cost model's
  * estimate (docs/cost.md lists its fields): seconds are floats, bytes integers, FLOPs floats;
  * `train` is null for serve plans and `serve` for train plans; a time is null when the GPU
  * lacks a rate it needs (`known` false, `reason` says which).
@@ -48,7 +52,17 @@ export interface JsonPlan {
   model: { name: string; params: number };
   mesh: { tensor: number; pipeline: number; data: number; gpus: number };
   devices: JsonDevice[];
+  hosts: JsonHost[];
   cost: JsonCost;
+}
+
+/** CPU memory of one node under offload (src/memory/offload.ts). */
+export interface JsonHost {
+  node: number;
+  gpus: number;
+  capacityBytes: number | null;
+  totalBytes: number;
+  breakdown: { weights: number; gradients: number; optimizer: number; buffers: number };
 }
 
 /** The cost model's PlanCost, field for field (see docs/cost.md). */
@@ -109,6 +123,18 @@ function jsonPlan(r: PlanResult): JsonPlan {
     model: { name: plan.model.name, params: int(memory.params, 'params') },
     mesh: { tensor: m.tensor, pipeline: m.pipeline, data: m.data, gpus: deviceCount(m) },
     devices: [...memory.devices].sort((x, y) => x.rank - y.rank).map(jsonDevice),
+    hosts: memory.hosts.map((h) => ({
+      node: h.node,
+      gpus: h.gpus,
+      capacityBytes: h.capacityBytes === undefined ? null : int(h.capacityBytes, 'host capacityBytes'),
+      totalBytes: int(h.totalBytes, 'host totalBytes'),
+      breakdown: {
+        weights: int(h.breakdown.weights, 'host weights'),
+        gradients: int(h.breakdown.gradients, 'host gradients'),
+        optimizer: int(h.breakdown.optimizer, 'host optimizer'),
+        buffers: int(h.breakdown.buffers, 'host buffers'),
+      },
+    })),
     cost: jsonCost(r.cost),
   };
 }

@@ -11,13 +11,13 @@ import { deviceCount } from '../mesh.js';
 import type { Analysis, PlanResult } from '../analyze.js';
 import type { Diagnostic } from '../diagnostics/diagnostic.js';
 import type { SourceFile, Span } from '../source.js';
-import { CATEGORIES, type Category, type DeviceMemory } from '../memory/types.js';
+import { CATEGORIES, HOST_CATEGORIES, type Category, type DeviceMemory, type HostMemory } from '../memory/types.js';
 import { makeStyle, stripAnsi, type Style } from './style.js';
 import type { PlanCost, Traffic } from '../cost/types.js';
 import { decimalBytesText, groupedText, percentText, rateText, secondsText } from '../cost/format.js';
 import { LIMITS } from '../facts/limits.js';
 import { printable, printableLines } from '../format.js';
-import { compactRanks, formatParams, gib, groupDevices, headroom, percent, summaryLine, tightest, verdict } from './common.js';
+import { adapterText, compactRanks, formatParams, gib, groupDevices, headroom, percent, summaryLine, tightest, verdict } from './common.js';
 
 export const MAX_WIDTH = 100;
 const TAB = '    ';
@@ -228,9 +228,15 @@ export function renderPlan(r: PlanResult, style: Style): string {
     `  mesh tensor ${m.tensor} × pipeline ${m.pipeline} × data ${m.data} = ${gpus} ${gpus === 1 ? 'GPU' : 'GPUs'}, ` +
       `${plan.cluster.gpu.id} (${gib(plan.cluster.gpu.memoryBytes)} GiB each)`,
   );
+  if (plan.mode === 'train' && plan.adapter) out.push(`  ${adapterText(plan)}`);
   out.push('');
   out.push('  memory per GPU, GiB:');
   for (const line of deviceTable(memory.devices)) out.push(`  ${line}`);
+  if (memory.hosts.length > 0) {
+    out.push('');
+    out.push('  CPU memory per node (offload), GiB:');
+    for (const line of hostTable(memory.hosts)) out.push(`  ${line}`);
+  }
   out.push('');
   const v = verdict(r);
   out.push(`  ${r.fits ? style.green(v) : style.bold(style.red(v))}`);
@@ -248,7 +254,46 @@ export function renderPlan(r: PlanResult, style: Style): string {
       }
     }
   }
+  const host = memory.hosts.reduce<HostMemory | undefined>((a, h) => (a === undefined || h.totalBytes > a.totalBytes ? h : a), undefined);
+  if (host !== undefined) {
+    out.push(`  CPU memory of node ${host.node}:`);
+    for (const c of HOST_CATEGORIES) {
+      const head = `    ${c.padEnd(11)}  `;
+      const why = host.why[c].replace(new RegExp(`^${c}:\\s*`), '');
+      for (const line of wrap(why, MAX_WIDTH - head.length)) {
+        out.push(line.first ? head + line.text : ' '.repeat(head.length + 2) + line.text);
+      }
+    }
+  }
   return out.join('\n') + '\n';
+}
+
+/** The CPU memory of offload plans, one row per run of nodes that hold the same (no indent). */
+export function hostTable(hosts: readonly HostMemory[]): string[] {
+  const header = ['nodes', 'weights', 'grads', 'optim', 'buffers', 'total', 'host_memory', 'headroom'];
+  const groups: { first: number; last: number; h: HostMemory }[] = [];
+  for (const h of hosts) {
+    const g = groups[groups.length - 1];
+    if (g && g.last === h.node - 1 && g.h.totalBytes === h.totalBytes) g.last = h.node;
+    else groups.push({ first: h.node, last: h.node, h });
+  }
+  const rows = groups.map(({ first, last, h }) => [
+    first === last ? String(first) : `${first}-${last}`,
+    ...HOST_CATEGORIES.map((c) => gib(h.breakdown[c])),
+    gib(h.totalBytes),
+    h.capacityBytes === undefined ? 'not given' : gib(h.capacityBytes),
+    h.capacityBytes === undefined
+      ? '-'
+      : `${gib(h.capacityBytes - h.totalBytes)} ${percent(h.capacityBytes - h.totalBytes, h.capacityBytes).padStart(6)}`,
+  ]);
+  const all = [header, ...rows];
+  const widths = header.map((_, i) => Math.max(...all.map((row) => row[i]!.length)));
+  return all.map((row) =>
+    row
+      .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 /**

@@ -11,9 +11,9 @@
 import type { Analysis, PlanResult } from '../analyze.js';
 import { ratesFor, type Compiled } from '../compile.js';
 import { uniqueDiagnostics, type Diagnostic } from '../diagnostics/diagnostic.js';
-import { formatParams, headroom, percent, tightest, verdict } from '../render/common.js';
+import { adapterText, formatParams, headroom, percent, tightest, verdict } from '../render/common.js';
 import { makeStyle, stripAnsi } from '../render/style.js';
-import { renderDiagnostic } from '../render/text.js';
+import { hostTable, renderDiagnostic } from '../render/text.js';
 import { simulate } from '../graph/simulate.js';
 import { deviceCount, meshText } from '../mesh.js';
 import { layerAt, layerRuns } from '../model.js';
@@ -90,7 +90,7 @@ function belongsTo(d: Diagnostic, plan: CheckedPlan): boolean {
 }
 
 function badge(r: PlanResult, diags: readonly Diagnostic[]): string {
-  const errors = diags.filter((d) => d.severity === 'error' && !(d.code === 'PP4001' && !r.fits)).length;
+  const errors = diags.filter((d) => d.severity === 'error' && !((d.code === 'PP4001' || d.code === 'PP4004') && !r.fits)).length;
   if (errors > 0)
     return `<span class="badge bad">${errors} error${errors === 1 ? '' : 's'}</span>${r.fits ? '' : ' <span class="badge bad">does not fit</span>'}`;
   return r.fits ? '<span class="badge ok">fits</span>' : '<span class="badge bad">does not fit</span>';
@@ -121,6 +121,13 @@ function renderPlan(r: PlanResult, c: Compiled | undefined, diags: Diagnostic[],
       'Lines: the usable capacity (capacity less the reserve) and the capacity.</p>',
   );
   parts.push(renderMemoryBars(r.memory.devices).html);
+  if (r.memory.hosts.length > 0) {
+    parts.push('<h3>CPU memory per node (offload)</h3>');
+    parts.push(
+      '<p class="caption">What each node keeps in CPU memory for its GPUs\' offloaded ZeRO partitions, GiB, against the cluster\'s host_memory.</p>',
+    );
+    parts.push(`<pre class="host">${esc(hostTable(r.memory.hosts).join('\n'))}</pre>`);
+  }
 
   parts.push('<h3>Pipeline schedule</h3>');
   if (!c) parts.push('<p class="note">Not compiled: no schedule to draw.</p>');
@@ -220,8 +227,9 @@ function facts(r: PlanResult, c: Compiled | undefined): string {
   if (p.mode === 'train') {
     rows.push([
       'schedule',
-      `${p.schedule}, ${p.microbatches} microbatches${p.virtual > 1 ? `, virtual ${p.virtual}` : ''}; batch ${p.batch.global} × ${p.batch.seq} tokens (micro ${p.batch.micro}); ${p.precision}, ${p.optimizer}, recompute ${p.recompute}`,
+      `${p.schedule}, ${p.microbatches} microbatches${p.virtual > 1 ? `, virtual ${p.virtual}` : ''}; batch ${p.batch.global} × ${p.batch.seq} tokens (micro ${p.batch.micro}); ${p.amp ? `amp_${p.precision}` : p.precision}${p.fp8 !== 'none' ? ` with fp8 = ${p.fp8}` : ''}, ${p.optimizer}, recompute ${p.recompute}`,
     ]);
+    if (p.adapter) rows.push(['adapter', adapterText(p)]);
   } else {
     rows.push(['batch', `max_batch ${p.batch.maxBatch}, seq ${p.batch.seq}, KV cache ${p.kvDtype}`]);
   }

@@ -12,7 +12,7 @@
 import type { DeviceMemory } from '../memory/types.js';
 import { expertGroupsAlong, groupsAlong, meshText } from '../mesh.js';
 import { layerRuns } from '../model.js';
-import type { CheckedPlan } from '../plan.js';
+import type { CheckedPlan, Stage, VirtualStage } from '../plan.js';
 import { esc, grouped, inkOn, n, ramp, rect, stageColor, svg, text } from './svg.js';
 
 export const MAX_CELLS = 512;
@@ -185,7 +185,7 @@ function stageLegend(plan: CheckedPlan, tensor: number, experts = false): string
   if (p <= 16) {
     for (let s = 0; s < p; s++) {
       const st = plan.stages.length === p ? plan.stages[s] : undefined;
-      const layers = st ? ` (layers ${st.firstLayer}–${st.lastLayer})` : '';
+      const layers = st ? ` (${stageLayers(st)})` : '';
       items.push(`<span><i style="background:${stageColor(s, p)}"></i>stage ${s}${esc(layers)}</span>`);
     }
   } else {
@@ -196,4 +196,15 @@ function stageLegend(plan: CheckedPlan, tensor: number, experts = false): string
   if (experts) items.push(`<span>e0, e1, …: rank in its expert group (${plan.experts.expert} GPUs)</span>`);
   items.push('<span><i class="swatch-over"></i>over usable memory</span>');
   return `<div class="legend">${items.join('')}</div>`;
+}
+
+/** A stage's layers for the legend: its range, or with a layout each virtual stage's (E, L where they sit; "empty"). */
+function stageLayers(st: Stage): string {
+  if (!st.chunks) return `layers ${st.firstLayer}–${st.lastLayer}`;
+  const chunk = (c: VirtualStage): string => {
+    const range = c.layers === 0 ? '' : c.layers === 1 ? `${c.firstLayer}` : `${c.firstLayer}–${c.firstLayer + c.layers - 1}`;
+    const text = [c.hasEmbedding ? 'E' : '', range, c.hasOutput ? 'L' : ''].filter(Boolean).join(' ');
+    return `v${c.index}: ${text || 'empty'}`;
+  };
+  return `layers ${st.chunks.map(chunk).join(', ')}`;
 }

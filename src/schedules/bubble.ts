@@ -253,3 +253,27 @@ export function peakInFlight(table: ScheduleTable): { perRank: number[]; perStag
   for (let s = 0; s < perStage.length; s++) perStage[s] ??= 0;
   return { perRank, perStage };
 }
+
+/**
+ * The peak of what one rank holds when each virtual stage's forward keeps its own amount
+ * (`weight(stage)`: bytes per microbatch, e.g. its layers' activations) until its backward
+ * (B, or W for split backwards) frees it: uneven virtual stages (a `layout`) peak where the
+ * weighted sum does, not where the count of chunks does. Also what each stage held then.
+ */
+export function peakWeighted(list: readonly Action[], weight: (stage: number) => number): { peak: number; held: Map<number, number> } {
+  let total = 0;
+  let peak = 0;
+  const held = new Map<number, number>();
+  let atPeak = new Map<number, number>();
+  for (const a of list) {
+    const delta = a.kind === 'F' ? 1 : a.kind === 'B' || a.kind === 'W' ? -1 : 0;
+    if (delta === 0) continue;
+    held.set(a.stage, (held.get(a.stage) ?? 0) + delta);
+    total += delta * weight(a.stage);
+    if (delta > 0 && total > peak) {
+      peak = total;
+      atPeak = new Map(held);
+    }
+  }
+  return { peak, held: atPeak };
+}

@@ -16,6 +16,7 @@ export { formatTable, parseAction, parseActionTable, type ParsedTable, type Pars
 export {
   DEFAULT_DURATIONS,
   peakInFlight,
+  peakWeighted,
   simulateTable,
   type Awaited,
   type Deadlock,

@@ -15,7 +15,8 @@ import { int, toDeclaration, word, type Setting } from './settings.js';
 
 /** What the user asks for besides the knobs searched: the workload. */
 export type Workload =
-  | { mode: 'train'; global: number; seq: number }
+  /** adapter: LoRA fine-tuning (--lora-rank, --lora-targets): every candidate trains these adapters on a frozen base. */
+  | { mode: 'train'; global: number; seq: number; adapter?: { rank: number; targets?: readonly string[] } }
   /** maxTpotSeconds: the latency bound, time per output token at max_batch. */
   | { mode: 'serve'; seq: number; maxTpotSeconds: number };
 
@@ -66,6 +67,20 @@ export function candidateSettings(k: Knobs, target: Target, work: Workload): Set
     word('recompute', k.recompute),
     word('sequence_parallel', k.sequenceParallel),
     { key: 'batch', value: { kind: 'block', value: [int('global', work.global), int('micro', k.micro), int('seq', work.seq)] } },
+    ...(work.adapter
+      ? [
+          {
+            key: 'adapter',
+            value: {
+              kind: 'block' as const,
+              value: [
+                int('rank', work.adapter.rank),
+                ...(work.adapter.targets ? [{ key: 'targets', value: { kind: 'strings' as const, value: work.adapter.targets } }] : []),
+              ],
+            },
+          },
+        ]
+      : []),
   ];
 }
 

@@ -3,8 +3,10 @@
  * plan means the same thing if a default ever changes. Read back from the CheckedPlan,
  * never from the search's own knobs, so the file says exactly what was checked.
  */
+import { shardOver } from '../memory/zero.js';
 import { normalize, resolve } from 'node:path';
 import { analyze } from '../analyze.js';
+import { formatLayout } from '../check/layout.js';
 import { InternalError } from '../diagnostics/codes.js';
 import { hasErrors } from '../diagnostics/diagnostic.js';
 import { formatPlanText } from '../fmt/index.js';
@@ -41,9 +43,12 @@ export function pinnedSettings(plan: CheckedPlan): Setting[] {
   // The expert grid of a MoE model (a dense model has none: expert is 1 and not written).
   if (layerRuns(plan.model).some((r) => r.layer.mlp.kind === 'moe'))
     out.push(int('expert', plan.experts.expert), int('expert_tensor', plan.experts.tensor));
-  const interleaved = plan.mode === 'train' && plan.schedule === 'interleaved';
+  const chunks = plan.stages.flatMap((s) => s.chunks ?? []).sort((a, b) => a.index - b.index);
+  // A layout places every layer (and sets the virtual stages): written back as it was checked.
+  if (chunks.length > 0) out.push({ key: 'layout', value: { kind: 'string', value: formatLayout(chunks) } });
+  const interleaved = plan.mode === 'train' && plan.schedule === 'interleaved' && chunks.length === 0;
   // Interleaved chunks are balanced by the schedule itself: `stages` would conflict (PP2014).
-  if (mesh.pipeline > 1 && !interleaved)
+  if (mesh.pipeline > 1 && !interleaved && chunks.length === 0)
     out.push({ key: 'stages', value: { kind: 'ranges', value: plan.stages.map((s) => [s.firstLayer, s.lastLayer] as const) } });
   if (plan.mode === 'serve') {
     const b = plan.batch;
@@ -68,13 +73,32 @@ export function pinnedSettings(plan: CheckedPlan): Setting[] {
       int('microbatches', plan.microbatches),
       block('batch', [int('global', plan.batch.global), int('micro', plan.batch.micro), int('seq', plan.batch.seq)]),
       int('zero', plan.zero),
+      // Sharding keys only where they act (a shard group below data; resharding under ZeRO-3; offload).
+      ...(shardOver(plan) < mesh.data ? [int('shard_group', shardOver(plan))] : []),
+      ...(plan.zero === 3 ? [word('reshard_after_forward', plan.reshardAfterForward)] : []),
+      ...(plan.offload !== 'none' ? [word('offload', plan.offload)] : []),
       word('recompute', plan.recompute),
+      ...(plan.recompute === 'full' && (plan.recomputeMethod !== 'uniform' || plan.recomputeLayers !== 1)
+        ? [word('recompute_method', plan.recomputeMethod), int('recompute_layers', plan.recomputeLayers)]
+        : []),
       word('sequence_parallel', plan.sequenceParallel),
-      word('precision', plan.precision),
+      // amp_bf16 / amp_fp16: the recipe over the compute dtype the checked plan keeps.
+      word('precision', plan.amp ? `amp_${plan.precision}` : plan.precision),
       word('optimizer', plan.optimizer),
       word('grad_dtype', plan.gradDtype),
     );
+    if (plan.fp8 !== 'none') out.push(word('fp8', plan.fp8));
     if (plan.capacityFactor !== undefined) out.push({ key: 'capacity_factor', value: { kind: 'number', value: plan.capacityFactor } });
+    const a = plan.adapter;
+    if (a)
+      out.push(
+        block('adapter', [
+          int('rank', a.rank),
+          { key: 'alpha', value: { kind: 'number', value: a.alpha } },
+          { key: 'targets', value: { kind: 'strings', value: a.targets } },
+          { key: 'dropout', value: { kind: 'number', value: a.dropout } },
+        ]),
+      );
   }
   out.push(word('attention', plan.attention), fractionSetting('reserve', plan.reserve));
   // The webgpu engine counts its own scratch unless the plan sets one: keep that choice.

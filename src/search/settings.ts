@@ -13,8 +13,12 @@ export type SettingValue =
   | { kind: 'word'; value: string }
   /** A number with a unit: `256 MiB`, `5 ms`, `10%`. */
   | { kind: 'unit'; value: number; unit: string }
+  /** A string in double quotes (a pipeline `layout`); never holds a quote or a backslash. */
+  | { kind: 'string'; value: string }
   /** Inclusive layer ranges: `[0..39, 40..79]`. */
   | { kind: 'ranges'; value: readonly (readonly [number, number])[] }
+  /** A list of strings: `["q_proj", "v_proj"]`. */
+  | { kind: 'strings'; value: readonly string[] }
   /** A nested block: `batch { … }`. */
   | { kind: 'block'; value: readonly Setting[] };
 
@@ -38,6 +42,8 @@ function toValue(v: SettingValue, span: Span): Value {
       return { kind: 'number', value: v.value, raw: String(v.value), span };
     case 'word':
       return { kind: 'ident', name: v.value, span };
+    case 'string':
+      return { kind: 'string', value: v.value, span };
     case 'unit':
       return { kind: 'number', value: v.value, raw: String(v.value), unit: { text: v.unit, span }, span };
     case 'ranges':
@@ -51,6 +57,8 @@ function toValue(v: SettingValue, span: Span): Value {
           span,
         })),
       };
+    case 'strings':
+      return { kind: 'list', span, items: v.value.map((value) => ({ kind: 'string' as const, value, span })) };
     case 'block':
       return toBlock(v.value, span);
   }
@@ -72,10 +80,14 @@ function valueText(v: SettingValue, indent: string): string {
     case 'number':
     case 'word':
       return String(v.value);
+    case 'string':
+      return JSON.stringify(v.value);
     case 'unit':
       return v.unit === '%' ? `${v.value}%` : `${v.value} ${v.unit}`;
     case 'ranges':
       return `[${v.value.map(([a, b]) => `${a}..${b}`).join(', ')}]`;
+    case 'strings':
+      return `[${v.value.map((t) => JSON.stringify(t)).join(', ')}]`;
     case 'block':
       return `{\n${blockLines(v.value, `${indent}  `).join('\n')}\n${indent}}`;
   }

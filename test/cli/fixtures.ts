@@ -170,10 +170,16 @@ export function planResult(f: PlanFixture = {}): PlanResult {
           microbatches: 256,
           virtual: 1,
           zero: 1,
+          reshardAfterForward: true,
+          offload: 'none',
           recompute: 'selective',
+          recomputeMethod: 'uniform',
+          recomputeLayers: 1,
+          amp: false,
           precision: 'bf16',
           optimizer: 'adamw',
           gradDtype: 'fp32',
+          fp8: 'none',
         }
       : {
           ...base,
@@ -184,7 +190,7 @@ export function planResult(f: PlanFixture = {}): PlanResult {
           engine: 'generic',
           workspaceGiven: false,
         };
-  const memory: MemoryPlan = { plan: name, params: 8_030_261_248, devices };
+  const memory: MemoryPlan = { plan: name, params: 8_030_261_248, devices, hosts: [] };
   return { plan, memory, fits: devices.every((d) => d.totalBytes <= d.usableBytes), cost: planCost(plan, memory) };
 }
 

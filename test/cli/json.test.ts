@@ -10,7 +10,7 @@ describe('json', () => {
     const report = JSON.parse(renderJson(analysis([planResult()], [pp3001(src)], [src])));
     expect(Object.keys(report)).toEqual(['ok', 'plans', 'diagnostics']);
     const plan = report.plans[0];
-    expect(Object.keys(plan)).toEqual(['name', 'file', 'mode', 'fits', 'model', 'mesh', 'devices', 'cost']);
+    expect(Object.keys(plan)).toEqual(['name', 'file', 'mode', 'fits', 'model', 'mesh', 'devices', 'hosts', 'cost']);
     expect(plan).toMatchObject({
       name: 'serve_8b',
       file: 'examples/serve.plan',

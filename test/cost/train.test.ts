@@ -40,7 +40,7 @@ describe('training FLOPs', () => {
     const attention = 2 * 4 * 128 * 128 * 4 * 16 * 2; //       b · 4s² · a · d · L = 16,777,216
     const output = 2 * 1000 * 64 * 256; //                     2 · V · h · s·b = 32,768,000
     expect(layers + attention + output).toBe(116_785_152);
-    expect(f).toEqual({ forward: 116_785_152, backward: 233_570_304, recompute: 0 });
+    expect(f).toEqual({ fp8: 0, fp8Backward: 0, forward: 116_785_152, backward: 233_570_304, recompute: 0 });
   });
 
   it('adds the recomputed forward: full → the layers (not the output layer), selective → the attention core', () => {
@@ -204,5 +204,38 @@ describe('pipeline and data-parallel traffic', () => {
     const backward = (2 * 116_785_152) / H100_FLOPS;
     expect(t.commSeconds).toBeCloseTo(Math.max(0, sync - backward), 15);
     expect(t.stepSeconds).toBeCloseTo((4 * 3 * 116_785_152) / H100_FLOPS + Math.max(0, sync - backward), 15);
+  });
+});
+
+describe('HSDP and reshard_after_forward (data traffic)', () => {
+  // 16 data ranks on 2 nodes of 8: shard groups of 8 within a node, 2 replicas across nodes.
+  const params = 259_392;
+  const G = params * 4; // fp32 gradients
+  const W = params * 2; // bf16 weights
+  const split = (o: Partial<TrainPlan>) => {
+    const plan: TrainPlan = { ...trainPlan(toy, { seq: 128, micro: 1, microbatches: 1, data: 16, gpusPerNode: 8 }), ...o };
+    const s = dataTraffic(plan, plan.stages[0]!, params);
+    const rates = ratesOf(hardwareOf(plan));
+    const byLink = (rows: ReturnType<typeof s.perMicrobatch.list>) => Object.fromEntries(rows.map((r) => [r.link, r.bytes]));
+    return { mb: byLink(s.perMicrobatch.list(rates)), step: byLink(s.perStep.list(rates)) };
+  };
+
+  it('ZeRO-2: reduce-scatter within the node, all-reduce of the G/8 shard across the 2 nodes, all-gather within', () => {
+    const t = split({ zero: 2, shardGroup: 8 });
+    expect(t.mb).toEqual({ nvlink: Math.ceil((7 / 8) * G), network: Math.ceil(2 * (1 / 2) * (G / 8)) });
+    expect(t.step).toEqual({ nvlink: Math.ceil((7 / 8) * W) });
+  });
+
+  it('ZeRO-2 without a shard group: everything over the 16 ranks, across nodes', () => {
+    const t = split({ zero: 2 });
+    expect(t.mb).toEqual({ network: Math.ceil((15 / 16) * G) });
+  });
+
+  it('ZeRO-3, reshard_after_forward = false: one all-gather per layer instead of two', () => {
+    const kept = split({ zero: 3, shardGroup: 8, reshardAfterForward: false });
+    const resharded = split({ zero: 3, shardGroup: 8 });
+    // What goes: the backward pass's all-gathers, (7/8)·W over the stage's layers.
+    expect(Math.abs(resharded.mb.nvlink! - kept.mb.nvlink! - (7 / 8) * W)).toBeLessThanOrEqual(1);
+    expect(kept.mb.network).toBe(resharded.mb.network);
   });
 });

@@ -30,6 +30,7 @@ plan finetune {
   stages = [0..15, 16..31]
   batch { global = 256  micro = 1  seq = 4096 }
   recompute = selective
+  adapter { rank = 16  alpha = 32  targets = ["q_proj", "v_proj"]  dropout = 0.05 }
 }
 `;
 
@@ -47,6 +48,7 @@ export const finetune = plan('finetune', {
   stages: ['0..15', '16..31'],
   batch: { global: 256, micro: 1, seq: 4096 },
   recompute: 'selective',
+  adapter: { rank: 16, alpha: 32, targets: ['q_proj', 'v_proj'], dropout: 0.05 },
 });
 `;
 
@@ -99,6 +101,7 @@ describe('the same plans as .plan text, builders and templates', () => {
       stages: ['0..15', '16..31'],
       batch: { global: 256, micro: 1, seq: 4096 },
       recompute: 'selective',
+      adapter: { rank: 16, alpha: 32, targets: ['q_proj', 'v_proj'], dropout: 0.05 },
     });
     expect(placeless(analyzePlans([chat, finetune]))).toEqual(expected);
   });
@@ -121,6 +124,7 @@ describe('the same plans as .plan text, builders and templates', () => {
       stages = [0..15, 16..31]
       batch { global = 256  micro = 1  seq = 4096 }
       recompute = selective
+      adapter { rank = 16  alpha = 32  targets = ["q_proj", "v_proj"]  dropout = 0.05 }
     }`;
     expect([llama.name, node.name, chat.name, finetune.name]).toEqual(['llama3_8b', 'node', 'chat', 'finetune']);
     expect(placeless(analyzePlans([chat, finetune]))).toEqual(expected);

@@ -8,7 +8,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { analyze } from '../../src/analyze.js';
 import { ENGINES, exportPlan, type Engine, type ExportFile } from '../../src/export/index.js';
-import { DEEPSPEED_GRAD_ACCUM_DTYPES, DEEPSPEED_MOE, DEEPSPEED_SOURCES } from '../../src/export/options/deepspeed.js';
+import {
+  DEEPSPEED_GRAD_ACCUM_DTYPES,
+  DEEPSPEED_MOE,
+  DEEPSPEED_SOURCES,
+  DEEPSPEED_ZERO_OFFLOAD,
+} from '../../src/export/options/deepspeed.js';
 import { MEGATRON_CHOICES, MEGATRON_MODEL_SOURCES, MEGATRON_SOURCES } from '../../src/export/options/megatron.js';
 import type { OptionSource } from '../../src/export/options/source.js';
 import { TORCHRUN_ARGS } from '../../src/export/options/torchrun.js';
@@ -35,7 +40,7 @@ const ALLOWED: Record<Engine, Set<string>> = {
   vllm: names(VLLM_ENGINE_ARGS, VLLM_FRONTEND_ARGS, VLLM_SERVE_CLI, VLLM_ENV),
   torchtitan: names(...TORCHTITAN_SOURCES, TORCHTITAN_EXPERT_CONFIG, TORCHRUN_ARGS),
   megatron: names(...MEGATRON_SOURCES, ...MEGATRON_MODEL_SOURCES, TORCHRUN_ARGS),
-  deepspeed: names(...DEEPSPEED_SOURCES),
+  deepspeed: names(...DEEPSPEED_SOURCES, DEEPSPEED_ZERO_OFFLOAD),
 };
 
 /** Values that must be one of the listed choices, by option name. */
@@ -62,7 +67,7 @@ function used(file: ExportFile): [string, string | undefined][] {
     return text.split('\n').flatMap((l): [string, string][] => {
       const s = /^\[(\w+)\]$/.exec(l);
       if (s) section = s[1]!;
-      const kv = /^(\w+) = "?([^"]*)"?$/.exec(l);
+      const kv = /^([\w.]+) = "?([^"]*)"?$/.exec(l);
       return kv ? [[`${section}.${kv[1]}`, kv[2]!]] : [];
     });
   }
@@ -137,6 +142,7 @@ describe("exported option names come from the engines' sources", () => {
       TORCHTITAN_MODELS,
       ...MEGATRON_MODEL_SOURCES,
       DEEPSPEED_MOE,
+      DEEPSPEED_ZERO_OFFLOAD,
       VLLM_SERVE_CLI,
       TORCHRUN_ARGS,
       VLLM_ENGINE_ARGS,

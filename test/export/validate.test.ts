@@ -210,13 +210,23 @@ function checkMegatron(label: string, plan: TrainPlan, call: readonly string[], 
   const vp = int(values, '--num-virtual-stages-per-pipeline-rank', 1);
   const layout = values.get('--pipeline-model-parallel-layout')?.[0];
   if (layout !== undefined) {
-    const stages = layout.split('|').map((s) => [...s.matchAll(/t\*?(\d*)/g)].reduce((n, m) => n + (m[1] ? Number(m[1]) : 1), 0));
-    expect(stages.length, label).toBe(pp * vp);
+    // PipelineParallelLayerLayout.parse_str_to_list (megatron/core/transformer/pipeline_parallel_layer_layout.py
+    // at core_v0.19.0): drop commas, unroll (…)*n then x*n, split at |; the stage count fixes the virtual stages.
+    const unrolled = layout
+      .replaceAll(',', '')
+      .replace(/\(([^)]+)\)\*(\d+)/g, (_, x: string, n: string) => x.repeat(Number(n)))
+      .replace(/(.)\*(\d+)/g, (_, x: string, n: string) => x.repeat(Number(n)));
+    const stages = unrolled.split('|').map((st) => [...st].filter((c) => c === 't').length);
+    expect(stages.length % pp, `${label}: layout stages per rank`).toBe(0);
+    if (values.has('--num-virtual-stages-per-pipeline-rank')) expect(stages.length, label).toBe(pp * vp);
     expect(
       stages.reduce((a, b) => a + b, 0),
       label,
     ).toBe(layers);
-    expect(stages, label).toEqual(plan.stages.map((s) => s.layers));
+    const chunks = plan.stages.some((st) => st.chunks)
+      ? plan.stages.flatMap((st) => st.chunks ?? []).sort((a, b) => a.index - b.index)
+      : plan.stages;
+    expect(stages, label).toEqual(chunks.map((c) => c.layers));
   } else if (!values.has('--decoder-first-pipeline-num-layers') && !values.has('--decoder-last-pipeline-num-layers')) {
     expect(layers % (pp * vp), `${label}: layers divide over pipeline × virtual`).toBe(0);
     if (vp === 1) for (const s of plan.stages) expect(s.layers, label).toBe(layers / pp);
@@ -303,8 +313,15 @@ describe('torchtitan: every job file and command line is accepted by its v0.2.2 
       const job = parsed.get(toml)!;
       expect(typeof job, `${label}: ${String(job)}`).toBe('object');
       const fields = new Map<string, unknown>();
-      for (const [section, body] of Object.entries(job as Record<string, Record<string, unknown>>))
-        for (const [field, value] of Object.entries(body)) fields.set(`${section}.${field}`, value);
+      // Tables nest (quantize.linear.float8); a key is the path to a non-table value.
+      const walk = (prefix: string, body: Record<string, unknown>): void => {
+        for (const [field, value] of Object.entries(body)) {
+          const key = prefix === '' ? field : `${prefix}.${field}`;
+          if (value !== null && typeof value === 'object' && !Array.isArray(value)) walk(key, value as Record<string, unknown>);
+          else fields.set(key, value);
+        }
+      };
+      walk('', job as Record<string, unknown>);
       // Command-line fields (--section.field VALUE) after the entry point.
       const args = call.slice(call.indexOf('torchtitan.train') + 1);
       for (let i = 0; i < args.length; i += 2) {

@@ -144,6 +144,17 @@ describe('quantization_config', () => {
     expect(mapped({ ...LLAMA, quantization_config: { quant_method: 'fp8', weight_block_size: [128, 64] } }).codes).toEqual(['PP2022']);
     expect(mapped({ ...LLAMA, quantization_config: { quant_method: 'bitsandbytes' } }).codes).toEqual(['PP2022']);
   });
+  it("bitsandbytes: 4-bit nf4 (QLoRA's BitsAndBytesConfig) with double quantization; LLM.int8, fp4 and skipped modules other than lm_head: PP2022", () => {
+    const bnb = { quant_method: 'bitsandbytes', load_in_4bit: true, bnb_4bit_quant_type: 'nf4', bnb_4bit_use_double_quant: true };
+    expect(mapped({ ...LLAMA, quantization_config: bnb })).toMatchObject({
+      codes: [],
+      keys: { quantization: 'nf4', quant_double: 'true' },
+    });
+    expect(mapped({ ...LLAMA, quantization_config: { ...bnb, llm_int8_skip_modules: ['lm_head'] } }).codes).toEqual([]);
+    expect(mapped({ ...LLAMA, quantization_config: { ...bnb, llm_int8_skip_modules: ['mlp'] } }).codes).toEqual(['PP2022']);
+    expect(mapped({ ...LLAMA, quantization_config: { quant_method: 'bitsandbytes', load_in_8bit: true } }).codes).toEqual(['PP2022']);
+    expect(mapped({ ...LLAMA, quantization_config: { quant_method: 'bitsandbytes', load_in_4bit: true } }).codes).toEqual(['PP2022']);
+  });
   it('fp8 without weight_block_size is per tensor (parplan default); mxfp4 must keep attention, router and embeddings', () => {
     expect(mapped({ ...LLAMA, quantization_config: { quant_method: 'fp8' } }).keys).not.toHaveProperty('quant_group');
     const kept = ['model.layers.*.self_attn', 'model.layers.*.mlp.router', 'model.embed_tokens'];

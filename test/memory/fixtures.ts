@@ -182,10 +182,17 @@ type TrainOpts = Common &
       | 'virtual'
       | 'zero'
       | 'recompute'
+      | 'recomputeMethod'
+      | 'recomputeLayers'
       | 'precision'
+      | 'amp'
       | 'optimizer'
       | 'gradDtype'
+      | 'fp8'
       | 'capacityFactor'
+      | 'shardGroup'
+      | 'reshardAfterForward'
+      | 'offload'
     >
   >;
 
@@ -202,10 +209,17 @@ export function trainPlan(model: ModelSpec, o: TrainOpts = {}): TrainPlan {
     microbatches: o.microbatches ?? global / (micro * b.mesh.data),
     virtual: o.virtual ?? 1,
     zero: o.zero ?? 0,
+    ...(o.shardGroup !== undefined ? { shardGroup: o.shardGroup } : {}),
+    reshardAfterForward: o.reshardAfterForward ?? true,
+    offload: o.offload ?? 'none',
     recompute: o.recompute ?? 'none',
+    recomputeMethod: o.recomputeMethod ?? 'uniform',
+    recomputeLayers: o.recomputeLayers ?? 1,
     precision: o.precision ?? 'bf16',
+    amp: o.amp ?? false,
     optimizer: o.optimizer ?? 'adamw',
     gradDtype: o.gradDtype ?? 'fp32',
+    fp8: o.fp8 ?? 'none',
     ...(o.capacityFactor !== undefined ? { capacityFactor: o.capacityFactor } : {}),
   };
 }

@@ -57,7 +57,8 @@ describe('MoE training activations (derived: R = k·T routed copies per rank)', 
     expect(moeRoutedBytes(plan, f).routed).toBe(419_430_400);
     // Korthikanti's attention and norm terms (sbh · 18 at t = 1), no dense MLP, then the routed experts and fp32 logits.
     const sbh = 4096 * 2048;
-    expect(trainLayerActivationBytes(plan, f)).toBe(sbh * 18 + 419_430_400 + 4 * 4096 * 128);
+    // + flash attention's fp32 log-sum-exp, 4·a·s·b (a = 32), saved unless core attention is recomputed.
+    expect(trainLayerActivationBytes(plan, f)).toBe(sbh * 18 + 419_430_400 + 4 * 4096 * 128 + 4 * 32 * 4096);
   });
 
   it('capacity_factor pads each expert to its capacity: R = cf·k·T', () => {
@@ -97,6 +98,7 @@ describe('MLA training activations (derived)', () => {
     const split = (2 * 128 * (2 * 192 + 2 * 128)) / H;
     const whole = (2 * (1536 + 512 + 64)) / H;
     const c = (6 * 18432) / H;
-    expect(trainLayerActivationBytes(plan, f)).toBeCloseTo(sbh * (10 + whole + (split + c) / 8), 3);
+    // + flash attention's fp32 log-sum-exp, 4·a·s·b/t (a = 128).
+    expect(trainLayerActivationBytes(plan, f)).toBeCloseTo(sbh * (10 + whole + (split + c) / 8) + (4 * 128 * 4096) / 8, 3);
   });
 });

@@ -141,8 +141,9 @@ describe('training activations per layer (Korthikanti et al. 2022, Table 2)', ()
     expect(trainLayerActivationBytes(plan)).toBe((2048 * 4 * 6144 * 34) / 8 + (5 * 64 * 2048 ** 2 * 4) / 8);
   });
 
-  it('flash attention drops the score term', () => {
-    expect(trainLayerActivationBytes(plan22({ attention: 'flash' }))).toBe(2048 * 4 * 6144 * 13);
+  it('flash attention drops the score term and saves its fp32 log-sum-exp, 4·a·s·b/t, unless core attention is recomputed', () => {
+    expect(trainLayerActivationBytes(plan22({ attention: 'flash' }))).toBe(2048 * 4 * 6144 * 13 + (4 * 64 * 2048 * 4) / 8);
+    expect(trainLayerActivationBytes(plan22({ attention: 'flash', recompute: 'selective' }))).toBe(2048 * 4 * 6144 * 13);
   });
 
   it('full recompute keeps the layer input: 2sbh, ÷ t with SP', () => {
@@ -152,8 +153,8 @@ describe('training activations per layer (Korthikanti et al. 2022, Table 2)', ()
 
   it('SwiGLU: c = 6f/h (gate, up and their product, f-wide each)', () => {
     const plan = trainPlan(llama2_7b, { seq: 4096 });
-    // 10sbh replicated + (8sbh + 6sbf)/t, t = 1
-    expect(trainLayerActivationBytes(plan)).toBe(18 * 4096 * 4096 + 6 * 4096 * 11008);
+    // 10sbh replicated + (8sbh + 6sbf)/t, t = 1, + flash's fp32 log-sum-exp 4·a·s·b
+    expect(trainLayerActivationBytes(plan)).toBe(18 * 4096 * 4096 + 6 * 4096 * 11008 + 4 * 32 * 4096);
   });
 
   it('fp32 activations are twice the 16-bit table', () => {
@@ -238,20 +239,22 @@ describe('training activations per stage', () => {
     const s = 4096,
       b = 1,
       h = 4096;
-    const perLayer = 18 * s * b * h + 6 * s * b * 11008; // 572,522,496
+    const perLayer = 18 * s * b * h + 6 * s * b * 11008 + 4 * 32 * s * b; // 573,046,784 with flash's log-sum-exp
     const embedding = 8 * s * b + s * b * h; // token ids + dropout mask
     const output = 4 * s * b * h + 4 * s * b * 32000; // norm + output-layer inputs, fp32 logits
     expect(trainActivations(plan, plan.stages[0]!).bytes).toBe(32 * perLayer + embedding + output);
-    expect(32 * perLayer + embedding + output).toBe(18_928_926_720);
+    expect(32 * perLayer + embedding + output).toBe(18_945_703_936);
   });
 
   it('t = 2 with SP, p = 2, 1f1b m = 4, full recompute', () => {
     const plan = trainPlan(llama2_7b, { tensor: 2, pipeline: 2, microbatches: 4, sequenceParallel: true, recompute: 'full', seq: 4096 });
     const sbh = 4096 * 4096;
-    // stage 0: 16 layers × 2 microbatches × 2sbh/2, + 2 × (8sb + sbh/2)
-    expect(trainActivations(plan, plan.stages[0]!).bytes).toBe(16 * 2 * sbh + 2 * (8 * 4096 + sbh / 2));
-    // stage 1: 16 layers × 1 × sbh, + 4sbh/2 + 4·s·b·(32000/2)
-    expect(trainActivations(plan, plan.stages[1]!).bytes).toBe(16 * sbh + 2 * sbh + 4 * 4096 * 16000);
+    // Recomputing one layer in backward needs its activations again, once per stage: sbh(18 + c)/t + 4asb/t (flash LSE).
+    const one = (sbh * (18 + (6 * 11008) / 4096)) / 2 + (4 * 32 * 4096) / 2;
+    // stage 0: 16 layers × 2 microbatches × 2sbh/2, + 2 × (8sb + sbh/2) + one layer recomputed
+    expect(trainActivations(plan, plan.stages[0]!).bytes).toBe(16 * 2 * sbh + 2 * (8 * 4096 + sbh / 2) + one);
+    // stage 1: 16 layers × 1 × sbh, + 4sbh/2 + 4·s·b·(32000/2) + one layer recomputed
+    expect(trainActivations(plan, plan.stages[1]!).bytes).toBe(16 * sbh + 2 * sbh + 4 * 4096 * 16000 + one);
   });
 });
 

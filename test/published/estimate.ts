@@ -14,5 +14,7 @@ export function estimateGiB(row: PublishedRow): number {
     throw new Error(`${row.id}: expected one plan${row.planName ? ` named ${row.planName}` : ''}, found ${results.length}`);
   const r = results[0]!;
   if ((row.measure ?? 'gpu') === 'gpu') return Math.max(...r.memory.devices.map((d) => d.totalBytes)) / GiB;
-  throw new Error(`${row.id}: measure '${row.measure}' is not implemented yet`);
+  // host: the largest per-node CPU total of an offload plan (memory.hosts, src/memory/offload.ts).
+  if (r.memory.hosts.length === 0) throw new Error(`${row.id}: measure 'host' needs a plan that offloads (offload = …)`);
+  return Math.max(...r.memory.hosts.map((h) => h.totalBytes)) / GiB;
 }

@@ -22,4 +22,9 @@ export interface PublishedRow {
   tolerance?: number;
   /** What the source includes or leaves out that the plan cannot (allocator caches, CUDA context, compile), and any departure from ±10%. */
   note?: string;
+  /**
+   * What parplan estimated before issue 14 (main at 185917c) for the closest plan it could
+   * express, GiB; null when the run could not be written at all. For the closing note's before/after.
+   */
+  beforeGiB?: number | null;
 }

@@ -44,6 +44,8 @@ interface SuggestArgs {
   global?: number;
   seq?: number;
   maxTpotSeconds?: number;
+  /** --lora-rank, --lora-targets: LoRA fine-tuning. */
+  adapter?: { rank: number; targets?: readonly string[] };
   top: number;
   format: 'text' | 'json';
   output?: string;
@@ -102,6 +104,24 @@ function parseSuggestArgs(argv: readonly string[]): SuggestArgs | 'help' {
     throw usage("'--global-batch' is for --mode train", 'serving searches max_batch itself');
   if (mode === 'train' && args.options.has('--max-latency'))
     throw usage("'--max-latency' is for --mode serve", 'training is ranked by step time');
+  if (mode === 'serve' && (args.options.has('--lora-rank') || args.options.has('--lora-targets')))
+    throw usage("'--lora-rank' and '--lora-targets' are for --mode train", 'LoRA adapters are trained');
+  const loraRank = positiveInt('--lora-rank', get('--lora-rank'));
+  const loraTargets = get('--lora-targets');
+  if (loraTargets !== undefined && loraRank === undefined)
+    throw usage("'--lora-targets' needs '--lora-rank N'", 'e.g. --lora-rank 16 --lora-targets q_proj,v_proj');
+  if (loraRank !== undefined)
+    out.adapter = {
+      rank: loraRank,
+      ...(loraTargets !== undefined
+        ? {
+            targets: loraTargets
+              .split(',')
+              .map((t) => t.trim())
+              .filter((t) => t !== ''),
+          }
+        : {}),
+    };
   const global = positiveInt('--global-batch', get('--global-batch'));
   const seq = positiveInt('--seq', get('--seq'));
   const latency = get('--max-latency');
@@ -190,7 +210,12 @@ function pick(declarations: readonly Declaration[], kind: 'model' | 'cluster', n
 function workload(args: SuggestArgs, target: Target): Workload {
   const seq = args.seq ?? target.model.maxSeq;
   if (args.mode === 'serve') return { mode: 'serve', seq, maxTpotSeconds: args.maxTpotSeconds ?? DEFAULT_MAX_TPOT_MS / 1e3 };
-  return { mode: 'train', seq, global: args.global ?? Math.max(1, Math.round(TOKENS_PER_STEP / seq)) };
+  return {
+    mode: 'train',
+    seq,
+    global: args.global ?? Math.max(1, Math.round(TOKENS_PER_STEP / seq)),
+    ...(args.adapter ? { adapter: args.adapter } : {}),
+  };
 }
 
 interface Written {
@@ -261,7 +286,11 @@ function headerLines(target: Target, work: Workload, result: SearchResult): stri
 }
 
 function workloadOptions(work: Workload): string {
-  if (work.mode === 'train') return `--global-batch ${work.global} --seq ${work.seq} `;
+  if (work.mode === 'train') {
+    const a = work.adapter;
+    const lora = a ? `--lora-rank ${a.rank} ${a.targets ? `--lora-targets ${a.targets.join(',')} ` : ''}` : '';
+    return `--global-batch ${work.global} --seq ${work.seq} ${lora}`;
+  }
   return `--seq ${work.seq} --max-latency ${Number((work.maxTpotSeconds * 1e3).toPrecision(6))}ms `;
 }
 

@@ -25,6 +25,43 @@ export const DEEPSPEED_ZERO = {
   names: ['zero_optimization.stage'],
 } as const satisfies OptionSource;
 
+/**
+ * ZeRO-Offload / ZeRO-Infinity and the ZeRO buckets parplan's offload model assumes (DeepSpeedZeroConfig,
+ * DeepSpeedZeroOffloadOptimizerConfig / DeepSpeedZeroOffloadParamConfig in offload_config.py at the same
+ * commit); mics_shard_size is MiCS, ZeRO-3 sharded within groups of that many ranks and replicated across.
+ * Cited only by configs that use one of them.
+ */
+export const DEEPSPEED_ZERO_OFFLOAD = {
+  repo: 'microsoft/DeepSpeed',
+  path: 'deepspeed/runtime/zero/config.py',
+  commit: '38327e07f6cd39b63418f60cedd1651b0be3e7c3',
+  names: [
+    'zero_optimization.offload_optimizer.device',
+    'zero_optimization.offload_optimizer.pin_memory',
+    'zero_optimization.offload_param.device',
+    'zero_optimization.offload_param.pin_memory',
+    'zero_optimization.contiguous_gradients',
+    'zero_optimization.overlap_comm',
+    'zero_optimization.reduce_bucket_size',
+    'zero_optimization.stage3_prefetch_bucket_size',
+    'zero_optimization.stage3_param_persistence_threshold',
+    'zero_optimization.mics_shard_size',
+  ],
+} as const satisfies OptionSource;
+
+/**
+ * PyTorch autocast over fp32 parameters (precision = amp_*): the `torch_autocast` section
+ * (TORCH_AUTOCAST_FORMAT in constants.py; DtypeEnum accepts "bfloat16" / "float16"). Under ZeRO-3
+ * the Linear parameters are all-gathered in the autocast dtype (partition_parameters.py
+ * get_allgather_dtype, the comm_dtype torch_autocast.py init_autocast_params sets).
+ */
+export const DEEPSPEED_TORCH_AUTOCAST = {
+  repo: 'deepspeedai/DeepSpeed',
+  path: 'deepspeed/runtime/constants.py',
+  commit: 'edaa7221267243c7be7fb49c5d5f5c4fb97b4641',
+  names: ['torch_autocast.enabled', 'torch_autocast.dtype'],
+} as const satisfies OptionSource;
+
 /** AutoTP (tensor parallel training): TPTrainingConfig.autotp_size. */
 export const DEEPSPEED_TENSOR_PARALLEL = {
   repo: 'deepspeedai/DeepSpeed',
@@ -69,6 +106,7 @@ export type DeepSpeedMoeArg = (typeof DEEPSPEED_MOE.names)[number];
 
 export const DEEPSPEED_SOURCES = [
   DEEPSPEED_CONSTANTS,
+  DEEPSPEED_TORCH_AUTOCAST,
   DEEPSPEED_ZERO,
   DEEPSPEED_TENSOR_PARALLEL,
   DEEPSPEED_LAUNCHER,
@@ -76,7 +114,11 @@ export const DEEPSPEED_SOURCES = [
 ] as const;
 
 export type DeepSpeedKey =
-  (typeof DEEPSPEED_CONSTANTS.names)[number] | (typeof DEEPSPEED_ZERO.names)[number] | (typeof DEEPSPEED_TENSOR_PARALLEL.names)[number];
+  | (typeof DEEPSPEED_CONSTANTS.names)[number]
+  | (typeof DEEPSPEED_TORCH_AUTOCAST.names)[number]
+  | (typeof DEEPSPEED_ZERO.names)[number]
+  | (typeof DEEPSPEED_ZERO_OFFLOAD.names)[number]
+  | (typeof DEEPSPEED_TENSOR_PARALLEL.names)[number];
 export type DeepSpeedLauncherFlag = (typeof DEEPSPEED_LAUNCHER.names)[number] | (typeof DEEPSPEED_SCRIPT_ARGS.names)[number];
 
 /** `grad_accum_dtype` values (the comment block above DATA_TYPES in constants.py). */

@@ -85,6 +85,10 @@ export const MEGATRON_MODEL_ARGS = {
     '--yarn-original-max-position-embeddings',
     '--yarn-beta-fast',
     '--yarn-beta-slow',
+    // _add_distributed_args: HSDP, the data ranks in that many replicas of one sharded group
+    // (parallel_state.py: intra_partial_data_parallel_size = dp / instances; Megatron-FSDP:
+    // mcore_fsdp_adapter.py enable_hsdp = num_distributed_optimizer_instances > 1, outer no_shard)
+    '--num-distributed-optimizer-instances',
   ],
 } as const satisfies OptionSource;
 
@@ -122,6 +126,22 @@ export const MEGATRON_CONFIG_ARGS = {
   ],
 } as const satisfies OptionSource;
 
+/**
+ * TransformerEngine's fp8 flags (`_add_transformer_engine_args` in arguments.py: --fp8-format
+ * dest fp8, choices e4m3 | hybrid; --fp8-recipe choices tensorwise | delayed | mxfp8 | blockwise,
+ * default delayed; --fp8-amax-history-len default 1; --fp8-param-gather, which keeps the compute
+ * weight in fp8 only: parplan does not model it and does not write it). Read in a stored copy of
+ * the file whose commit the index did not report (208,034 characters, the same TE group as the
+ * 000c4ac2 copy ends with, `--inference-rng-tracker`); TransformerConfig's fp8 fields
+ * (megatron/core/transformer/transformer_config.py: fp8_recipe "delayed", fp8_amax_history_len 1,
+ * fp8_param False, fp8_wgrad True) agree.
+ */
+export const MEGATRON_FP8_ARGS = {
+  repo: 'NVIDIA/Megatron-LM',
+  path: 'megatron/training/arguments.py',
+  names: ['--fp8-format', '--fp8-recipe', '--fp8-amax-history-len', '--fp8-param-gather'],
+} as const satisfies OptionSource;
+
 /** Values of the choice-valued arguments above, as listed in their `choices=`. */
 export const MEGATRON_CHOICES = {
   // 'yarn' is among the choices at core_v0.19.0
@@ -139,6 +159,8 @@ export const MEGATRON_CHOICES = {
   '--moe-token-dispatcher-type': ['allgather', 'alltoall', 'flex'],
   '--softmax-type': ['vanilla', 'off-by-one', 'learnable'],
   '--rope-type': ['rope', 'yarn'],
+  '--fp8-format': ['e4m3', 'hybrid'],
+  '--fp8-recipe': ['tensorwise', 'delayed', 'mxfp8', 'blockwise'],
 } as const satisfies Partial<Record<MegatronFlag, readonly string[]>>;
 
 /** The entry point the launch runs (Megatron-LM's GPT pre-training script, at the repository root). */
@@ -161,10 +183,11 @@ export const MEGATRON_RUN_ARGS = {
 /** Cited in every launch script. */
 export const MEGATRON_SOURCES = [MEGATRON_ARGS, MEGATRON_ENTRY, MEGATRON_RUN_ARGS] as const;
 /** Cited when a launch uses one of their names (MoE, MLA, windows, rope scaling). */
-export const MEGATRON_MODEL_SOURCES = [MEGATRON_MODEL_ARGS, MEGATRON_CONFIG_ARGS] as const;
+export const MEGATRON_MODEL_SOURCES = [MEGATRON_MODEL_ARGS, MEGATRON_CONFIG_ARGS, MEGATRON_FP8_ARGS] as const;
 
 export type MegatronFlag =
   | (typeof MEGATRON_ARGS.names)[number]
   | (typeof MEGATRON_MODEL_ARGS.names)[number]
   | (typeof MEGATRON_CONFIG_ARGS.names)[number]
-  | (typeof MEGATRON_RUN_ARGS.names)[number];
+  | (typeof MEGATRON_RUN_ARGS.names)[number]
+  | (typeof MEGATRON_FP8_ARGS.names)[number];

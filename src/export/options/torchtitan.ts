@@ -18,6 +18,7 @@ export const TORCHTITAN_JOB_CONFIG = {
     'training.seq_len',
     'training.mixed_precision_param',
     'training.mixed_precision_reduce',
+    'training.enable_cpu_offload',
     'parallelism.data_parallel_replicate_degree',
     'parallelism.data_parallel_shard_degree',
     'parallelism.fsdp_reshard_after_forward',
@@ -30,6 +31,11 @@ export const TORCHTITAN_JOB_CONFIG = {
     'parallelism.pipeline_parallel_microbatch_size',
     'activation_checkpoint.mode',
     'activation_checkpoint.selective_ac_option',
+    // Model.converters ("the `float8` converter swaps `torch.nn.Linear` with `Float8Linear`") and the Float8 section
+    'model.converters',
+    'quantize.linear.float8.recipe_name',
+    'quantize.linear.float8.enable_fsdp_float8_all_gather',
+    'quantize.linear.float8.precompute_float8_dynamic_scale_for_fsdp',
   ],
 } as const satisfies OptionSource;
 
@@ -64,6 +70,7 @@ export const TORCHTITAN_CHOICES = {
   'parallelism.fsdp_reshard_after_forward': ['default', 'always', 'never'],
   'activation_checkpoint.mode': ['selective', 'full', 'none'],
   'activation_checkpoint.selective_ac_option': ['op'],
+  'quantize.linear.float8.recipe_name': ['tensorwise', 'rowwise', 'rowwise_with_gw_hp'],
   'optimizer.name': ['AdamW', 'Adam'],
   'model.name': TORCHTITAN_MODELS.names,
   // pipeline_parallel_schedule names (torch.distributed.pipelining's schedule classes, per the field's doc)
