@@ -325,7 +325,7 @@ export async function createRuntime<const G extends GraphInput = Graph>(
   const tensorGroups = groupsAlong(mesh, 'tensor');
   for (let d = 0; d < mesh.data; d++) {
     const stages = Array.from({ length: mesh.pipeline }, (_, s) => ({
-      devices: tensorGroups[groupIndex(mesh, 'tensor', { tensor: 0, pipeline: s, data: d })]!.map((rank) => byRank.get(rank)!),
+      devices: tensorGroups[groupIndex(mesh, 'tensor', { tensor: 0, context: 0, pipeline: s, data: d })]!.map((rank) => byRank.get(rank)!),
     }));
     replicas.push(new Replica(d, stages, graph));
   }

@@ -159,22 +159,27 @@ function* variants(plan: CheckedPlan): Generator<[string, CheckedPlan]> {
   if (plan.mode === 'serve') {
     if (plan.kvDtype !== 'fp8' && plan.kvDtype !== 'int8' && plan.kvDtype !== 'int4') yield ['kv_dtype = fp8', { ...plan, kvDtype: 'fp8' }];
   } else {
-    if (plan.mesh.data > 1) for (const z of [1, 2, 3] as const) if (z > plan.zero) yield [`zero = ${z}`, { ...plan, zero: z }];
+    if (plan.mesh.data * plan.mesh.context > 1)
+      for (const z of [1, 2, 3] as const) if (z > plan.zero) yield [`zero = ${z}`, { ...plan, zero: z }];
     if (plan.mesh.tensor > 1 && !plan.sequenceParallel) yield ['sequence_parallel = true', { ...plan, sequenceParallel: true }];
     if (plan.recompute === 'none') yield ['recompute = selective', { ...plan, recompute: 'selective' }];
     if (plan.recompute !== 'full') yield ['recompute = full', { ...plan, recompute: 'full' }];
   }
   // A hand-written schedule fixes the mesh and the microbatches: only the knobs above apply.
   if (plan.mode === 'train' && plan.schedule === 'table') return;
-  const { tensor: t, pipeline: p, data: d } = plan.mesh;
-  const gpus = plan.cluster.gpus;
+  const { tensor: t, context: c, pipeline: p, data: d } = plan.mesh;
+  // Context parallelism stays as the plan has it: the GPUs left for the other axes are gpus / c.
+  const gpus = Math.floor(plan.cluster.gpus / c);
   // A plan that used every GPU is only offered meshes that do too (no idle-GPU warning after the fix).
-  const full = t * p * d === gpus;
+  const full = t * c * p * d === plan.cluster.gpus;
   for (const t2 of validTensorDegrees(plan.model, Math.min(gpus, plan.cluster.gpusPerNode))) {
     if (t2 <= t) continue;
     const d2 = Math.min(d, Math.floor(gpus / (t2 * p)));
     if (d2 < 1 || (full && t2 * p * d2 !== gpus) || (plan.mode === 'train' && plan.batch.global % (plan.batch.micro * d2) !== 0)) continue;
-    yield [d2 === d ? `tensor = ${t2}` : `tensor = ${t2} with data = ${d2}`, remesh(plan, { tensor: t2, pipeline: p, data: d2 })];
+    yield [
+      d2 === d ? `tensor = ${t2}` : `tensor = ${t2} with data = ${d2}`,
+      remesh(plan, { tensor: t2, context: c, pipeline: p, data: d2 }),
+    ];
   }
   if (!(plan.mode === 'train' && plan.schedule === 'interleaved') && !plan.spans['stages']) {
     // A few deeper pipelines, not every one: the search must stay bounded for any plan.
@@ -185,7 +190,10 @@ function* variants(plan: CheckedPlan): Generator<[string, CheckedPlan]> {
       if (d2 < 1) break;
       if (full && t * p2 * d2 !== gpus) continue;
       if (plan.mode === 'train' && plan.batch.global % (plan.batch.micro * d2) !== 0) continue;
-      yield [d2 === d ? `pipeline = ${p2}` : `pipeline = ${p2} with data = ${d2}`, remesh(plan, { tensor: t, pipeline: p2, data: d2 })];
+      yield [
+        d2 === d ? `pipeline = ${p2}` : `pipeline = ${p2} with data = ${d2}`,
+        remesh(plan, { tensor: t, context: c, pipeline: p2, data: d2 }),
+      ];
     }
   }
 }

@@ -1,7 +1,11 @@
 /**
  * The device mesh: named axes, fastest-varying first. A device's coordinates are its
  * index along each axis, and its rank numbers them in that order:
- * rank = (data × pipeline + stage) × tensor + tensor rank.
+ * rank = ((data × pipeline + stage) × context + context rank) × tensor + tensor rank.
+ * Context sits next to tensor, as both engines order it: Megatron-Core's RankGenerator order
+ * 'tp-cp-ep-dp-pp' (megatron/core/parallel_state.py) and torchtitan's mesh
+ * [pp, dp_replicate, dp_shard, cp, tp] (torchtitan/distributed/parallel_dims.py, slowest first):
+ * a context group's ring exchange stays on the fast links after the tensor group's.
  *
  * A new axis (e.g. context) is a new entry in MESH_AXES: the Mesh and Coords types,
  * ranks, coordinates and groups follow from the table. Everything later may import this
@@ -11,6 +15,13 @@
 /** The mesh axes, fastest-varying first (the rank order): name (the plan key), what its size counts, what it splits. */
 export const MESH_AXES = [
   { name: 'tensor', size: 'tensor-parallel degree', role: "splits every layer's weights and heads (Megatron tensor parallelism)" },
+  {
+    name: 'context',
+    size: 'context-parallel degree',
+    role: 'splits every sequence into chunks; attention exchanges K and V around the group (ring or all-gather)',
+    // Texts that list the mesh leave it out at size 1 (most plans have none).
+    quietAtOne: true,
+  },
   { name: 'pipeline', size: 'pipeline stages', role: 'splits the layers into stages, run one after another' },
   {
     name: 'data',
@@ -147,9 +158,16 @@ export function meshFunctions<A extends string>(order: readonly A[]) {
   return { deviceCount, rankOf, strides, coordsOf, ranks, forEachRank, groupIndex, groupsAlong, axesOf, meshOf };
 }
 
-/** `tensor 2 × pipeline 4 × data 8`. */
+/** `tensor 2 × pipeline 4 × data 8` (context only when > 1: `tensor 2 × context 2 × pipeline 4 × data 8`). */
 export function meshText(mesh: Mesh): string {
-  return MESH_AXIS_NAMES.map((a) => `${a} ${mesh[a]}`).join(' × ');
+  return shownAxes(mesh)
+    .map((a) => `${a} ${mesh[a]}`)
+    .join(' × ');
+}
+
+/** The axes a text lists for `mesh`: every axis but a quiet one at size 1. */
+export function shownAxes(mesh: Mesh): MeshAxis[] {
+  return MESH_AXES.filter((a) => !('quietAtOne' in a && a.quietAtOne) || mesh[a.name] > 1).map((a) => a.name);
 }
 
 export const { deviceCount, rankOf, strides, coordsOf, ranks, forEachRank, groupIndex, groupsAlong, axesOf, meshOf } =
@@ -180,14 +198,14 @@ export type ExpertCoords = Record<keyof ExpertGrid, number>;
  */
 export function expertCoordsOf(mesh: Mesh, grid: ExpertGrid, rank: number): ExpertCoords {
   const c = coordsOf(mesh, rank);
-  const i = c.data * mesh.tensor + c.tensor;
+  const i = c.data * mesh.tensor + c.tensor; // context = 1 with MoE (the checker refuses both, PP3059)
   return { tensor: i % grid.tensor, expert: Math.floor(i / grid.tensor) % grid.expert, data: Math.floor(i / (grid.tensor * grid.expert)) };
 }
 
 /** The rank of the device of pipeline `stage` at expert-grid coordinates `e` (the inverse of expertCoordsOf). */
 export function rankOfExpert(mesh: Mesh, grid: ExpertGrid, stage: number, e: ExpertCoords): number {
   const i = (e.data * grid.expert + e.expert) * grid.tensor + e.tensor;
-  return rankOf(mesh, { tensor: i % mesh.tensor, pipeline: stage, data: Math.floor(i / mesh.tensor) });
+  return rankOf(mesh, { tensor: i % mesh.tensor, context: 0, pipeline: stage, data: Math.floor(i / mesh.tensor) });
 }
 
 /**

@@ -207,6 +207,8 @@ export interface TrainPlan extends PlanBase {
   amp: boolean;
   optimizer: 'adamw' | 'adam' | 'sgd';
   gradDtype: FloatDtype;
+  /** How context-parallel attention exchanges K and V (matters when mesh.context > 1): a p2p ring, one all-gather, or an all-to-all over heads. */
+  contextComm: 'p2p' | 'all_gather' | 'a2a';
   /** fp8 training recipe of the linear layers' GEMMs (`none`: all in precision); see src/memory/fp8.ts. */
   fp8: Fp8Recipe;
   /** MoE: each expert takes at most capacity_factor × its even share of tokens, padded to it; absent: dropless. */

@@ -1,33 +1,32 @@
 /**
- * The mesh against the cluster, in one place: tensor × pipeline × data must fit
+ * The mesh against the cluster, in one place: tensor × context × pipeline × data must fit
  * the GPUs (idle GPUs are a warning), and tensor groups should stay within a node.
  */
 import { diag } from '../diagnostics/diagnostic.js';
-import { deviceCount } from '../mesh.js';
+import { deviceCount, shownAxes } from '../mesh.js';
 import { shown, spanOf, type PlanContext } from './context.js';
 
 export function checkMeshSize(ctx: PlanContext): boolean {
   const { mesh, cluster, out, fields } = ctx;
   const product = deviceCount(mesh);
-  const given = (['tensor', 'pipeline', 'data'] as const).filter((k) => fields.has(k));
+  const axes = shownAxes(mesh);
+  const axesText = axes.join(' × ');
+  const given = axes.filter((k) => fields.has(k));
   const primary = given.length > 0 ? spanOf(ctx, given[given.length - 1]!) : ctx.decl.nameSpan;
   const related = given.slice(0, -1).map((k) => ({ span: spanOf(ctx, k), message: shown(ctx, k) }));
   related.push({ span: cluster.span, message: `cluster '${cluster.name}' has ${cluster.gpus} GPUs` });
-  const tp = mesh.tensor * mesh.pipeline;
+  // Everything but data: one replica.
+  const tp = product / mesh.data;
+  const others = axes.filter((a) => a !== 'data');
+  const othersText = others.join(' × ');
   if (product > cluster.gpus) {
     const maxData = Math.floor(cluster.gpus / tp);
     const help =
       maxData >= 1
-        ? `data = ${maxData} uses ${maxData * tp} of the ${cluster.gpus} GPUs (${mesh.tensor} × ${mesh.pipeline} × ${maxData})`
-        : `tensor × pipeline = ${tp} alone needs more than ${cluster.gpus} GPUs; reduce them or add GPUs to cluster '${cluster.name}'`;
-    out.push(
-      diag(
-        'PP3009',
-        primary,
-        { tensor: mesh.tensor, pipeline: mesh.pipeline, data: mesh.data, product, cluster: cluster.name, gpus: cluster.gpus },
-        { help, related },
-      ),
-    );
+        ? `data = ${maxData} uses ${maxData * tp} of the ${cluster.gpus} GPUs (${[...others.map((a) => mesh[a]), maxData].join(' × ')})`
+        : `${othersText} = ${tp} alone needs more than ${cluster.gpus} GPUs; reduce them or add GPUs to cluster '${cluster.name}'`;
+    const sizes = axes.map((a) => mesh[a]).join(' × ');
+    out.push(diag('PP3009', primary, { axes: axesText, sizes, product, cluster: cluster.name, gpus: cluster.gpus }, { help, related }));
     return false;
   }
   if (product < cluster.gpus) {
@@ -36,7 +35,7 @@ export function checkMeshSize(ctx: PlanContext): boolean {
       cluster.gpus % tp === 0
         ? `data = ${cluster.gpus / tp} uses all ${cluster.gpus} GPUs`
         : `use a mesh whose product is ${cluster.gpus}, or a cluster with ${product} GPUs`;
-    out.push(diag('PP3010', primary, { product, idle, gpus: cluster.gpus }, { help }));
+    out.push(diag('PP3010', primary, { axes: axesText, product, idle, gpus: cluster.gpus }, { help }));
   }
   if (mesh.tensor > cluster.gpusPerNode) {
     out.push(

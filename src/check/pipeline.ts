@@ -384,7 +384,7 @@ function checkActionTable(
  */
 export function checkTableDeadlock(plan: TrainPlan): Diagnostic[] {
   if (!plan.actions) return [];
-  const ranks = plan.actions.map((_, stage) => rankOf(plan.mesh, { tensor: 0, pipeline: stage, data: 0 }));
+  const ranks = plan.actions.map((_, stage) => rankOf(plan.mesh, { tensor: 0, context: 0, pipeline: stage, data: 0 }));
   const found = tableDeadlock(plan.actions, plan.mesh.pipeline * plan.virtual, ranks);
   if (!found) return [];
   return [deadlockDiagnostic(found.stuck, found.grid, found.span ?? plan.spans['actions'] ?? plan.span)];

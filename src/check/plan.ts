@@ -17,6 +17,7 @@ import { checkServeBatch, checkTrainBatch } from './batch.js';
 import { spanOf, type PlanContext } from './context.js';
 import { checkMeshSize } from './data.js';
 import { checkLayout } from './layout.js';
+import { checkContext } from './context-parallel.js';
 import { checkSchedule, checkStages } from './pipeline.js';
 import { checkAmp, checkBf16, checkEngineDtypes, checkNoEffect, checkRecompute } from './precision.js';
 import { checkFp8 } from './fp8.js';
@@ -62,6 +63,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
 
   const mesh: Mesh = {
     tensor: fields.valueOrDefault<number>('tensor'),
+    context: fields.valueOrDefault<number>('context'),
     pipeline: fields.valueOrDefault<number>('pipeline'),
     data: fields.valueOrDefault<number>('data'),
   };
@@ -71,6 +73,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
   const layout = ctx.fields.has('layout') ? checkLayout(ctx) : undefined;
   const stages = ctx.fields.has('layout') ? layout?.stages : checkStages(ctx);
   const meshOk = checkMeshSize(ctx);
+  const contextOk = checkContext(ctx);
   const experts = checkExperts(ctx);
   checkNoEffect(ctx);
   const spans: Record<string, Span> = {};
@@ -104,7 +107,8 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     const precisionOk = checkBf16(ctx, dtypes);
     const engine = fields.valueOrDefault<ServePlan['engine']>('engine');
     const engineOk = engine !== 'webgpu' || (checkEngineDtypes(ctx, dtypes) && checkEngineModel(ctx));
-    if (!b || !stages || !tensorOk || !meshOk || !experts || !precisionOk || !engineOk || hasErrors(out.slice(before))) return undefined;
+    if (!b || !stages || !tensorOk || !meshOk || !contextOk || !experts || !precisionOk || !engineOk || hasErrors(out.slice(before)))
+      return undefined;
     const plan: ServePlan = {
       ...base,
       stages,
@@ -143,6 +147,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     !stages ||
     !tensorOk ||
     !meshOk ||
+    !contextOk ||
     !experts ||
     !precisionOk ||
     !recipeOk ||
@@ -170,6 +175,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     amp,
     optimizer: fields.valueOrDefault<TrainPlan['optimizer']>('optimizer'),
     gradDtype,
+    contextComm: fields.valueOrDefault<TrainPlan['contextComm']>('context_comm'),
     fp8,
     ...(fields.has('capacity_factor') ? { capacityFactor: fields.value<number>('capacity_factor')! } : {}),
     ...(adapter ? { adapter } : {}),

@@ -1,6 +1,7 @@
 /** Number formats against the hardware, and knobs that do nothing in this plan. */
 import { diag } from '../diagnostics/diagnostic.js';
 import { tensorFormatOf } from '../facts/dtypes.js';
+import { defaultValue } from '../facts/keys.js';
 import { layerRuns } from '../model.js';
 import { spanOf, type PlanContext } from './context.js';
 
@@ -75,6 +76,10 @@ export function checkNoEffect(ctx: PlanContext): void {
     const e = f.get(key);
     if (e) ctx.out.push(diag('PP3020', e.entry.keySpan, { key, why }, { help }));
   };
+  // Like sequence_parallel above: only a value other than the default is a knob that was meant to act.
+  if (ctx.mesh.context === 1 && f.has('context_comm') && f.value<string>('context_comm') !== defaultValue('plan', 'context_comm')) {
+    warn('context_comm', 'with context = 1', 'it chooses how context-parallel ranks exchange K and V; set context > 1 or remove it');
+  }
   if (ctx.mesh.tensor === 1 && f.value<boolean>('sequence_parallel') === true) {
     warn(
       'sequence_parallel',
@@ -92,8 +97,10 @@ export function checkNoEffect(ctx: PlanContext): void {
           `${key} chooses the layers recompute = full checkpoints; set recompute = full or remove it`,
         );
   // With offload, ZeRO is what moves the optimizer to the CPU, even on one GPU (DeepSpeed's ZeRO-Offload tutorial).
+  // ZeRO shards over data × context (src/memory/zero.ts zeroDegree): context ranks count too.
   if (
     ctx.mesh.data === 1 &&
+    ctx.mesh.context === 1 &&
     f.valueOrDefault<number>('zero') > 0 &&
     (ctx.mode !== 'train' || f.valueOrDefault<string>('offload') === 'none')
   ) {

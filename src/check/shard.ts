@@ -42,13 +42,19 @@ export function checkSharding(ctx: PlanContext, expert: number): Sharding | unde
         ),
       );
       ok = false;
-    } else if (shardGroup < data && expert > 1) {
+    } else if (shardGroup < data && (expert > 1 || mesh.context > 1)) {
+      const what = expert > 1 ? `expert = ${expert}` : `context = ${mesh.context}`;
       out.push(
         diag(
           'PP3051',
           spanOf(ctx, 'shard_group'),
-          { group: shardGroup, data, expert },
-          { help: `remove shard_group (shard over all ${data} data ranks), or train without expert parallelism` },
+          { group: shardGroup, data, with: what },
+          {
+            help:
+              expert > 1
+                ? `remove shard_group (shard over all ${data} data ranks), or train without expert parallelism`
+                : `remove shard_group (shard over all ${data} data × ${mesh.context} context ranks), or set context = 1`,
+          },
         ),
       );
       ok = false;

@@ -8,6 +8,7 @@
 import { diag } from '../diagnostics/diagnostic.js';
 import { layerRuns, type LayerSpec, type Model } from '../model.js';
 import type { Derived, ExpertMesh, LayerRankFacts, Mesh } from '../plan.js';
+import { deviceCount } from '../mesh.js';
 import { spanOf, type PlanContext } from './context.js';
 import { defaultExpertTensor } from './expert.js';
 import { divisors } from '../util/divisors.js';
@@ -70,7 +71,7 @@ export function deriveFacts(model: Model, mesh: Mesh, experts: ExpertMesh = { te
     kvReplication: most((l) => l.kvReplication),
     ffnPerRank: most((l) => l.ffnPerRank),
     layers,
-    gpusUsed: t * mesh.pipeline * mesh.data,
+    gpusUsed: deviceCount(mesh),
   };
 }
 

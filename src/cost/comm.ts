@@ -1,7 +1,7 @@
 /**
  * Communication: which link each group uses, and how many bytes a ring collective makes each
  * member send. Ranks follow the mesh (src/mesh.ts `rankOf`, `strides`):
- *   rank = (dataRank × p + stage) × t + tensorRank,   node = ⌊rank / gpus_per_node⌋
+ *   rank = ((dataRank × p + stage) × c + contextRank) × t + tensorRank,   node = ⌊rank / gpus_per_node⌋
  * A group whose members sit on more than one node uses the network (the slowest hop paces a
  * ring); otherwise the GPU's intra-node link (catalog `link.kind`).
  */
@@ -19,10 +19,11 @@ import type { CommGroup, LinkBytes, LinkKind, Traffic } from './types.js';
  * axis strides (rank = Σ coordinate × stride, src/mesh.ts): the checks below look at
  * thousands of devices on large meshes, without building a coordinate object for each.
  */
-function nodeFinder(plan: CheckedPlan): (tensor: number, pipeline: number, data: number) => number {
+function nodeFinder(plan: CheckedPlan): (tensor: number, pipeline: number, data: number, context?: number) => number {
   const s = strides(plan.mesh);
   const perNode = plan.cluster.gpusPerNode;
-  return (tensor, pipeline, data) => Math.floor((tensor * s.tensor + pipeline * s.pipeline + data * s.data) / perNode);
+  return (tensor, pipeline, data, context = 0) =>
+    Math.floor((tensor * s.tensor + context * s.context + pipeline * s.pipeline + data * s.data) / perNode);
 }
 
 function nodeOf(plan: CheckedPlan, rank: number): number {
@@ -38,9 +39,17 @@ export function linkOf(plan: CheckedPlan, crosses: boolean): LinkKind {
 export function tensorGroupCrossesNodes(plan: CheckedPlan, stage: number): boolean {
   const { mesh } = plan;
   const nodeOf = nodeFinder(plan);
-  for (let d = 0; d < mesh.data; d++) {
-    if (nodeOf(0, stage, d) !== nodeOf(mesh.tensor - 1, stage, d)) return true;
-  }
+  for (let d = 0; d < mesh.data; d++)
+    for (let c = 0; c < mesh.context; c++) if (nodeOf(0, stage, d, c) !== nodeOf(mesh.tensor - 1, stage, d, c)) return true;
+  return false;
+}
+
+/** Whether any context group of `stage` (same stage, tensor rank and replica, every context rank) spans nodes. */
+export function contextGroupCrossesNodes(plan: CheckedPlan, stage: number): boolean {
+  const { mesh } = plan;
+  const nodeOf = nodeFinder(plan);
+  for (let d = 0; d < mesh.data; d++)
+    for (let r = 0; r < mesh.tensor; r++) if (nodeOf(r, stage, d, 0) !== nodeOf(r, stage, d, mesh.context - 1)) return true;
   return false;
 }
 
@@ -48,10 +57,11 @@ export function tensorGroupCrossesNodes(plan: CheckedPlan, stage: number): boole
 export function dataGroupCrossesNodes(plan: CheckedPlan, stage: number): boolean {
   const { mesh } = plan;
   const nodeOf = nodeFinder(plan);
-  for (let r = 0; r < mesh.tensor; r++) {
-    const first = nodeOf(r, stage, 0);
-    for (let d = 1; d < mesh.data; d++) if (nodeOf(r, stage, d) !== first) return true;
-  }
+  for (let r = 0; r < mesh.tensor; r++)
+    for (let c = 0; c < mesh.context; c++) {
+      const first = nodeOf(r, stage, 0, c);
+      for (let d = 1; d < mesh.data; d++) if (nodeOf(r, stage, d, c) !== first) return true;
+    }
   return false;
 }
 
@@ -77,11 +87,9 @@ export function hsdpGroupsCrossNodes(plan: CheckedPlan, stage: number, shardGrou
 export function pipelineHopCrossesNodes(plan: CheckedPlan, from: number, to: number): boolean {
   const { mesh } = plan;
   const nodeOf = nodeFinder(plan);
-  for (let d = 0; d < mesh.data; d++) {
-    for (let r = 0; r < mesh.tensor; r++) {
-      if (nodeOf(r, from, d) !== nodeOf(r, to, d)) return true;
-    }
-  }
+  for (let d = 0; d < mesh.data; d++)
+    for (let c = 0; c < mesh.context; c++)
+      for (let r = 0; r < mesh.tensor; r++) if (nodeOf(r, from, d, c) !== nodeOf(r, to, d, c)) return true;
   return false;
 }
 

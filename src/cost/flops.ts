@@ -47,7 +47,11 @@ export interface Dims {
 /** Training: b sequences of s tokens, attention over the full s × s scores (Megatron's convention, not halved for the causal mask); a window: s × min(s, W). */
 export function trainDims(plan: TrainPlan): Dims {
   const s = plan.batch.seq;
-  return { T: s * plan.batch.micro, ctx: s, seqs: plan.batch.micro, windowed: (w) => Math.min(s, w) };
+  // Context parallelism: a rank holds s/c tokens of each sequence, whose queries attend to keys of the
+  // whole sequence. With the 2c load-balancing chunks (Megatron, torch's context_parallel head-tail
+  // sharding) every rank gets an equal share of the causal work: 1/c of it, here of the full square.
+  const T = (s / plan.mesh.context) * plan.batch.micro;
+  return { T, ctx: s, seqs: plan.batch.micro, windowed: (w) => Math.min(s, w) };
 }
 
 /**

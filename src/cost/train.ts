@@ -19,6 +19,7 @@ import type { Stage, TrainPlan } from '../plan.js';
 import {
   allReduceBytes,
   bytesByLink,
+  contextGroupCrossesNodes,
   dataGroupCrossesNodes,
   expertDataTraffic,
   expertParamsOnDevice,
@@ -30,6 +31,7 @@ import {
   tensorGroupCrossesNodes,
   TrafficSum,
 } from './comm.js';
+import { contextTraffic } from './context.js';
 import { modelFlopsPerStep, trainMicrobatchFlops } from './flops.js';
 import { exposed, max, over, scale, sum, type Rates, type Time } from './rates.js';
 import type { Traffic, TrainCost, TrainStageCost } from './types.js';
@@ -50,9 +52,9 @@ export function bubbleFraction(schedule: TrainPlan['schedule'], p: number, m: nu
   return (p - 1) / (chunks * m + p - 1);
 }
 
-/** Bytes of one activation tensor of a microbatch: s · b · h · bytes(precision). */
+/** Bytes of one activation tensor of a microbatch on one rank: s/c · b · h · bytes(precision) (a context rank holds s/c tokens). */
 function activationBytes(plan: TrainPlan): number {
-  return plan.batch.seq * plan.batch.micro * plan.model.hidden * bytesPerElement(plan.precision);
+  return (plan.batch.seq / plan.mesh.context) * plan.batch.micro * plan.model.hidden * bytesPerElement(plan.precision);
 }
 
 /**
@@ -105,13 +107,16 @@ export function pipelineTraffic(plan: TrainPlan, stage: Stage, into = new Traffi
  *           reduce-scatter G (per layer: 3 × L_stage operations; 2 × with reshard_after_forward =
  *           false, the weights gathered once); nothing per step. HSDP (shard_group < data): hsdpTraffic; W is gathered
  *           at 1 B/param with fp8 = torchao_tensorwise (FSDP2 fp8 all-gather)
+ * With context parallelism the group is data × context (n = d·c ranks, the bytes (n − 1)/n of each).
  */
 export function dataTraffic(plan: TrainPlan, stage: Stage, params: number): { perMicrobatch: TrafficSum; perStep: TrafficSum } {
   const perMicrobatch = new TrafficSum();
   const perStep = new TrafficSum();
   const d = plan.mesh.data;
-  if (d === 1) return { perMicrobatch, perStep };
-  const link = linkOf(plan, dataGroupCrossesNodes(plan, stage.index));
+  const c = plan.mesh.context;
+  if (d * c === 1) return { perMicrobatch, perStep };
+  const dataLink = linkOf(plan, dataGroupCrossesNodes(plan, stage.index));
+  const contextLink = c > 1 ? linkOf(plan, contextGroupCrossesNodes(plan, stage.index)) : dataLink;
   // LoRA: only the adapters' gradients sync and their weights step; ZeRO-3 still gathers the frozen base as stored.
   const synced = plan.adapter ? adapterParams(plan, stage) : params;
   const G = synced * bytesPerElement(plan.gradDtype);
@@ -123,21 +128,29 @@ export function dataTraffic(plan: TrainPlan, stage: Stage, params: number): { pe
   // zero = 3: all-gathers per layer and microbatch, 2 (forward, backward) or 1 when the gathered
   // weights stay from forward to backward (reshard_after_forward = false).
   const gathers = plan.reshardAfterForward ? 2 : 1;
-  const S = shardOver(plan);
-  if (plan.zero > 0 && S < d) return hsdpTraffic(plan, stage, G, plan.zero === 3 ? gathered : W, gathers);
+  // HSDP (the checker refuses it with context > 1, PP3051).
+  if (plan.zero > 0 && shardOver(plan) < d) return hsdpTraffic(plan, stage, G, plan.zero === 3 ? gathered : W, gathers);
+  // A collective over data × context (the ZeRO group, src/memory/zero.ts zeroDegree) runs as the
+  // graph writes it (src/lower/data.ts): over context on the whole tensor, over data on its 1/c; the
+  // bytes are a flat ring's over d·c ranks, (1 − 1/(dc)) × B, split by the link each part uses.
+  const add = (into: TrafficSum, op: 'all-reduce' | 'half', B: number, ops: number) => {
+    const k = op === 'all-reduce' ? 2 : 1;
+    if (c > 1) into.add('context', contextLink, k * reduceScatterBytes(B, c), k * ops);
+    if (d > 1) into.add('data', dataLink, k * reduceScatterBytes(B / c, d), ops);
+  };
   switch (plan.zero) {
     case 0:
-      perStep.add('data', link, allReduceBytes(G, d), 1);
+      add(perStep, 'all-reduce', G, 1);
       break;
     case 1:
-      perStep.add('data', link, reduceScatterBytes(G, d) + reduceScatterBytes(W, d), 2);
+      add(perStep, 'half', G + W, 2);
       break;
     case 2:
-      perMicrobatch.add('data', link, reduceScatterBytes(G, d), 1);
-      perStep.add('data', link, reduceScatterBytes(W, d), 1);
+      add(perMicrobatch, 'half', G, 1);
+      add(perStep, 'half', W, 1);
       break;
     case 3:
-      perMicrobatch.add('data', link, gathers * reduceScatterBytes(gathered, d) + reduceScatterBytes(G, d), (gathers + 1) * stage.layers);
+      add(perMicrobatch, 'half', gathers * gathered + G, (gathers + 1) * stage.layers);
       break;
   }
   return { perMicrobatch, perStep };
@@ -215,6 +228,7 @@ export function trainStage(plan: TrainPlan, memory: MemoryPlan, stage: Stage, ra
   const mb = new TrafficSum();
   tensorTraffic(plan, stage, mb);
   pipelineTraffic(plan, stage, mb);
+  contextTraffic(plan, stage, mb);
   // MoE: dispatch and combine forward and backward (and again when recomputed); expert gradients sync over expert data.
   expertTraffic(plan, stage, plan.batch.seq * plan.batch.micro, bytesPerElement(plan.precision), plan.recompute === 'full' ? 6 : 4, 1, mb);
   const experts = plan.adapter ? 0 : expertParamsOnDevice(plan, stage);

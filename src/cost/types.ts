@@ -15,7 +15,7 @@ export type LinkKind = 'nvlink' | 'pcie' | 'infinity-fabric' | 'network';
  * parameter sync; MoE: the expert group's all-to-alls (and expert-tensor gathers), the expert
  * gradients' sync over expert-data replicas.
  */
-export type CommGroup = 'tensor' | 'pipeline' | 'data' | 'expert' | 'expert_data';
+export type CommGroup = 'tensor' | 'context' | 'pipeline' | 'data' | 'expert' | 'expert_data';
 
 /** Bytes one device sends for one purpose over one kind of link. */
 export interface Traffic {

@@ -95,9 +95,9 @@ export const CODES = {
   PP3009: {
     severity: 'error',
     title: 'too-many-gpus',
-    message: "tensor × pipeline × data = {tensor} × {pipeline} × {data} = {product} GPUs, but cluster '{cluster}' has {gpus}",
+    message: "{axes} = {sizes} = {product} GPUs, but cluster '{cluster}' has {gpus}",
   },
-  PP3010: { severity: 'warning', title: 'idle-gpus', message: 'tensor × pipeline × data = {product} leaves {idle} of {gpus} GPUs idle' },
+  PP3010: { severity: 'warning', title: 'idle-gpus', message: '{axes} = {product} leaves {idle} of {gpus} GPUs idle' },
   PP3011: {
     severity: 'error',
     title: 'global-batch',
@@ -158,6 +158,31 @@ export const CODES = {
   PP3029: { severity: 'error', title: 'expert-fp16', message: 'expert = {expert} cannot train in fp16' },
   PP3035: { severity: 'error', title: 'expert-width-not-divisible', message: '{key} = {width} is not divisible by {axis} = {degree}' },
   PP3036: { severity: 'error', title: 'engine-model', message: "the webgpu engine cannot run model '{model}': {what}" },
+  PP3055: {
+    severity: 'error',
+    title: 'context-parallel-serving',
+    message: 'context = {context} is not modelled for serving',
+  },
+  PP3056: {
+    severity: 'error',
+    title: 'context-seq',
+    message: 'seq = {seq} is not divisible by 2 × context = {chunks}',
+  },
+  PP3057: {
+    severity: 'error',
+    title: 'context-attention',
+    message: 'context = {context} needs attention = flash',
+  },
+  PP3058: {
+    severity: 'error',
+    title: 'context-a2a-heads',
+    message: 'context_comm = a2a splits heads over context = {context}, but {what} = {heads} per tensor rank is not divisible by it',
+  },
+  PP3059: {
+    severity: 'error',
+    title: 'context-not-modelled',
+    message: 'context = {context} with {what} is not modelled',
+  },
   PP3040: {
     severity: 'error',
     title: 'amp-grad-dtype',
@@ -175,8 +200,8 @@ export const CODES = {
   PP3050: { severity: 'error', title: 'shard-group-not-dividing', message: 'shard_group = {group} does not divide data = {data}' },
   PP3051: {
     severity: 'error',
-    title: 'shard-group-experts',
-    message: 'shard_group = {group} < data = {data} with expert = {expert} is not modelled yet',
+    title: 'shard-group-not-modelled',
+    message: 'shard_group = {group} < data = {data} with {with} is not modelled yet',
   },
   // Pipeline layouts (src/check/layout.ts).
   PP3065: {

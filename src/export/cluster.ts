@@ -1,4 +1,5 @@
 /** Where the plan's ranks run: nodes and GPUs of the cluster, in parplan's rank order. */
+import { meshText as axesText } from '../mesh.js';
 import type { CheckedPlan } from '../plan.js';
 
 export interface Placement {
@@ -30,10 +31,9 @@ export function stageSizes(plan: CheckedPlan): { sizes: number[]; even: boolean 
 
 /** A launcher-independent description of the mesh for file headers. */
 export function meshText(plan: CheckedPlan): string {
-  const { tensor, pipeline, data } = plan.mesh;
   const c = plan.cluster;
   const where = c.nodes > 1 ? `${c.nodes} nodes × ${c.gpusPerNode} ${c.gpu.name}` : `${c.gpus} × ${c.gpu.name}`;
-  return `tensor ${tensor} × pipeline ${pipeline} × data ${data} = ${plan.derived.gpusUsed} GPUs of cluster '${c.name}' (${where})`;
+  return `${axesText(plan.mesh)} = ${plan.derived.gpusUsed} GPUs of cluster '${c.name}' (${where})`;
 }
 
 /** The error text when the GPUs used do not fill whole nodes. */

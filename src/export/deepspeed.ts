@@ -58,6 +58,7 @@ export function exportDeepSpeed(plan: CheckedPlan): ExportResult {
   accumulationCheck(plan, f);
   mpuNote(plan, f);
   pipelineChecks(plan, f);
+  contextCheck(plan, f);
   recomputeCheck(plan, f);
   fp8Unsupported(plan, f);
   const moe = expertCheck(plan, f);
@@ -136,6 +137,21 @@ function shardingConfig(plan: TrainPlan, f: Findings): Config {
     ['zero_optimization.reduce_bucket_size', DEEPSPEED_OFFLOAD.reduceBucket],
   );
   return out;
+}
+
+/**
+ * Context parallelism: DeepSpeed-Ulysses (sequence_parallel_size, given to deepspeed.initialize
+ * through the script's mpu) splits heads with an all-to-all, another scheme than the ring /
+ * all-gather attention the plan was checked for, and the config has no key for it.
+ */
+function contextCheck(plan: TrainPlan, f: Findings): void {
+  if (plan.mesh.context === 1) return;
+  f.notExpressible(
+    'context',
+    `context = ${plan.mesh.context}`,
+    'it has no ring or all-gather context-parallel attention (DeepSpeed-Ulysses splits heads inside the training script, with its own memory)',
+    'export --to megatron or torchtitan, or set context = 1',
+  );
 }
 
 /**

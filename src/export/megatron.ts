@@ -333,6 +333,12 @@ function parallelArgs(plan: TrainPlan, f: Findings): Args {
   ];
   args.push(...expertArgs(plan));
   if (plan.sequenceParallel && tensor > 1) args.push(['--sequence-parallel']);
+  // Context parallelism: --cp-comm-type names the plan's exchange (Megatron's 'allgather' is the plan's all_gather).
+  if (plan.mesh.context > 1)
+    args.push(
+      ['--context-parallel-size', String(plan.mesh.context)],
+      ['--cp-comm-type', plan.contextComm === 'all_gather' ? 'allgather' : plan.contextComm],
+    );
   args.push(...scheduleArgs(plan, f), ...zeroArgs(plan));
   shardingChecks(plan, f);
   return args;

@@ -394,7 +394,7 @@ function capacityCheck(plan: TrainPlan, f: Findings): void {
 
 function modelParallelConfig(plan: TrainPlan, f: Findings, csv: string): Config {
   const { tensor, pipeline } = plan.mesh;
-  const config: Config = [['parallelism.tensor_parallel_degree', tensor], ...expertConfig(plan, f)];
+  const config: Config = [['parallelism.tensor_parallel_degree', tensor], ...expertConfig(plan, f), ...contextConfig(plan, f)];
   if (tensor > 1 && !plan.sequenceParallel) {
     f.approximated(
       'sequence_parallel',
@@ -581,4 +581,36 @@ function header(plan: TrainPlan, config: Config): string {
       ...citations([...TORCHTITAN_SOURCES, ...extra, TORCHRUN_ARGS]).map((c) => `  ${c}`),
     ].join('\n'),
   );
+}
+
+/**
+ * Context parallelism: context_parallel_degree, and the rotate method: 'allgather' is the plan's
+ * all_gather, 'alltoall' (torch's ring rotation of the KV shards) its p2p ring. Ulysses-style
+ * a2a (a head split) has no rotate method. torchtitan shards its FSDP over dp_shard × cp
+ * whenever cp > 1 (parallelize.py applies fully_shard on the 'dp_shard_cp' mesh), so ZeRO 0 or
+ * 1 runs sharded there.
+ */
+function contextConfig(plan: TrainPlan, f: Findings): Config {
+  const c = plan.mesh.context;
+  if (c === 1) return [];
+  if (plan.contextComm === 'a2a')
+    f.notExpressible(
+      'context_comm',
+      'context_comm = a2a',
+      "its context_parallel_rotate_method rotates K and V shards ('allgather' or 'alltoall'), it has no head-split all-to-all",
+      'use context_comm = all_gather (or p2p) and check the plan again',
+    );
+  if (plan.zero < 2)
+    f.approximated(
+      'zero',
+      `zero = ${plan.zero}`,
+      'with context parallelism it always shards parameters, gradients and optimizer states over data × context (FSDP), which needs less memory',
+      'set zero = 3',
+    );
+  return [
+    ['parallelism.context_parallel_degree', c],
+    ...(plan.contextComm === 'a2a'
+      ? []
+      : ([['parallelism.context_parallel_rotate_method', plan.contextComm === 'all_gather' ? 'allgather' : 'alltoall']] as Config)),
+  ];
 }

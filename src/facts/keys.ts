@@ -613,6 +613,21 @@ export const KEY_TABLE = {
       example: '2',
       aliases: ['dp', 'data_parallel', 'data_parallel_size', 'replicas'],
     },
+    context: {
+      type: int(1, MAX_GPUS),
+      default: { value: 1 },
+      doc: 'Context-parallel degree (training): GPUs that split every sequence into chunks, exchanging K and V in attention (Megatron --context-parallel-size, torchtitan context_parallel_degree); seq must be divisible by 2 × context. See "Context parallelism".',
+      example: '2',
+      aliases: ['cp', 'context_parallel', 'context_parallel_size', 'context_parallel_degree'],
+    },
+    context_comm: {
+      type: enumOf('p2p', 'all_gather', 'a2a'),
+      default: { value: 'p2p', note: "(Megatron's --cp-comm-type default)" },
+      modes: ['train'],
+      doc: "How context-parallel attention gets the other chunks' K and V: p2p (a ring of send/recv, TransformerEngine's default), all_gather (one all-gather per layer, torchtitan's allgather rotate method) or a2a (all-to-all over heads, Ulysses-style). Changes the transient memory and the traffic.",
+      example: 'all_gather',
+      aliases: ['cp_comm_type', 'context_parallel_rotate_method', 'rotate_method'],
+    },
     expert: {
       type: int(1, MAX_GPUS),
       default: { value: 1 },

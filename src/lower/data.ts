@@ -15,7 +15,7 @@ import { adapterParams } from '../memory/adapter.js';
 import { deviceParams } from '../memory/params.js';
 import type { Stage, TrainPlan } from '../plan.js';
 import { layerRuns } from '../model.js';
-import { layerShardParams } from './layer.js';
+import { layerShardParams, overZeroGroup } from './layer.js';
 import { hasExperts, splitTiedEmbeddings } from './mesh.js';
 
 /**
@@ -53,10 +53,9 @@ export function gradientSyncSteps(plan: TrainPlan, stage: Stage): Step[] {
     });
   }
   const d = plan.mesh.data;
-  if (d > 1) {
-    if (plan.zero === 0) steps.push({ op: 'all-reduce', axis: 'data', tensor: 'grad.*', bytes: gradBytes });
-    else if (plan.zero <= 2) steps.push({ op: 'reduce-scatter', axis: 'data', tensor: 'grad.*', bytes: gradBytes });
-  }
+  const c = plan.mesh.context;
+  if (plan.zero === 0) steps.push(...overZeroGroup(plan, 'all-reduce', 'grad.*', gradBytes));
+  else if (plan.zero <= 2) steps.push(...overZeroGroup(plan, 'reduce-scatter', 'grad.*', gradBytes));
   // Expert gradients: the same, over the expert-data group (Megatron-Core's expert data parallelism).
   const ed = plan.experts.data;
   if (experts > 0 && ed > 1) {
@@ -65,7 +64,7 @@ export function gradientSyncSteps(plan: TrainPlan, stage: Stage): Step[] {
     else if (plan.zero <= 2) steps.push({ op: 'reduce-scatter', axis: 'expert_data', tensor: 'grad.experts', bytes });
   }
   const expertShard = plan.zero >= 1 && ed > 1 ? Math.ceil(experts / ed) : experts;
-  const shard = (plan.zero >= 1 && d > 1 ? Math.ceil(params / d) : params) + expertShard;
+  const shard = (plan.zero >= 1 && d * c > 1 ? Math.ceil(params / (d * c)) : params) + expertShard;
   // Adam: about 10 FLOPs per parameter (moments, bias correction, update).
   steps.push({
     op: 'compute',
@@ -75,7 +74,7 @@ export function gradientSyncSteps(plan: TrainPlan, stage: Stage): Step[] {
     writes: ['optim.*', '*'],
     flops: 10 * shard,
   });
-  if (d > 1 && (plan.zero === 1 || plan.zero === 2)) steps.push({ op: 'all-gather', axis: 'data', tensor: '*', bytes: weightBytes });
+  if (plan.zero === 1 || plan.zero === 2) steps.push(...overZeroGroup(plan, 'all-gather', '*', weightBytes));
   if (experts > 0 && ed > 1 && (plan.zero === 1 || plan.zero === 2))
     steps.push({ op: 'all-gather', axis: 'expert_data', tensor: 'experts', bytes: experts * bytesPerElement(plan.precision) });
   return steps;

@@ -116,7 +116,8 @@ function compute(
 function lowerTrain(plan: TrainPlan, stages: Graph['mesh']['stages']): Lowered {
   const table = scheduleFor(plan);
   const { seq: s, micro: b } = plan.batch;
-  const T = s * b;
+  // A context rank embeds, norms and scores its s/c tokens of each sequence.
+  const T = (s / plan.mesh.context) * b;
   const h = plan.model.hidden;
   const t = plan.mesh.tensor;
   const vRows = plan.derived.vocabPadded / t;

@@ -15,6 +15,7 @@
  * the rank's experts, a reduce-scatter, an all-to-all back (combine); backward runs the
  * conjugates (docs/language.md "Expert parallelism", docs/graph.md).
  */
+import { contextAttentionBytes } from '../cost/context.js';
 import { decodeDims, layerFlops, matmulBackward, prefillDims, routedPerToken, trainDims, type Dims } from '../cost/flops.js';
 import { bytesPerElement } from '../facts/dtypes.js';
 import type { Axis, Pass, Step } from '../graph/types.js';
@@ -173,7 +174,10 @@ function forwardSteps(plan: CheckedPlan, layer: LayerSpec, dims: Dims, pass: Pas
   if (rope) steps.push(compute('rope', pass, ['q', 'k'], ['q', 'k'], f.rope));
   const attnReads = opts.kv === 'read' ? ['q', 'k', 'v', 'kv.{l}'] : ['q', 'k', 'v'];
   const attnWrites = opts.kv ? ['attn', 'kv.{l}'] : ['attn'];
+  const cp = contextSteps(plan, layer);
+  steps.push(...cp.before);
   steps.push(compute('attention', pass, attnReads, attnWrites, f.attention));
+  steps.push(...cp.after);
   steps.push(compute('out-proj', pass, ['attn', ...linear('attn.o', plan.model.bias)], ['y'], f.outProj));
   collective(opts.sp ? 'reduce-scatter' : 'all-reduce', 'y');
   // Gemma-2/3 (four norms per layer): each sublayer's summed output is normed in place before the residual add.
@@ -358,7 +362,7 @@ function trainLayerBlocks(plan: TrainPlan, layer: LayerSpec): { forward: Step[];
   const e = bytesPerElement(plan.precision);
   const hiddenBytes = dims.T * plan.model.hidden * e;
   const act = 'act.{l}.mb{m}';
-  const zero3 = plan.zero >= 3 && plan.mesh.data > 1;
+  const zero3 = plan.zero >= 3 && plan.mesh.data * plan.mesh.context > 1;
   // ZeRO-3 gathers each layer's weights before use and reduce-scatters its gradients after;
   // a MoE layer's expert weights over their expert-data replicas.
   const shard = layerShardParams(plan, layer);
@@ -368,11 +372,11 @@ function trainLayerBlocks(plan: TrainPlan, layer: LayerSpec): { forward: Step[];
     plan.adapter
       ? // LoRA: the frozen base is gathered as stored (its dtype or quantization) with the adapters; only adapter gradients are reduced.
         op === 'all-gather'
-        ? [{ op, axis: 'data', tensor, bytes: rankLayerBytes(plan, layer).bytes + lora * e }]
-        : [{ op, axis: 'data', tensor, bytes: bytes(lora) }]
+        ? overZeroGroup(plan, op, tensor, rankLayerBytes(plan, layer).bytes + lora * e)
+        : overZeroGroup(plan, op, tensor, bytes(lora))
       : gathersOf(tensor, bytes, op);
   const gathersOf = (tensor: string, bytes: (n: number) => number, op: 'all-gather' | 'reduce-scatter'): Step[] => [
-    ...(shard.dense > 0 ? [{ op, axis: 'data', tensor, bytes: bytes(shard.dense) } as Step] : []),
+    ...(shard.dense > 0 ? overZeroGroup(plan, op, tensor, bytes(shard.dense)) : []),
     ...(shard.experts > 0 && edp > 1
       ? [{ op, axis: 'expert_data', tensor: `${tensor}.experts`, bytes: bytes(shard.experts) } as Step]
       : []),
@@ -387,7 +391,9 @@ function trainLayerBlocks(plan: TrainPlan, layer: LayerSpec): { forward: Step[];
   // reshard_after_forward = false: the forward's gathered weights are still there (FSDP2).
   if (zero3 && plan.reshardAfterForward) backward.push(...gathers(W('*'), (n) => n * e, 'all-gather'));
   if (plan.recompute === 'full') backward.push(...forwardSteps(plan, layer, dims, 'recompute', { sp, elem: e }));
-  if (plan.recompute === 'selective') backward.push(compute('attention', 'recompute', ['q', 'k', 'v'], ['attn'], f.attention));
+  const cp = contextSteps(plan, layer);
+  if (plan.recompute === 'selective')
+    backward.push(...cp.before, compute('attention', 'recompute', ['q', 'k', 'v'], ['attn'], f.attention), ...cp.after);
   const collective = (op: 'all-reduce' | 'reduce-scatter' | 'all-gather', tensor: string) => {
     if (t > 1) backward.push({ op, axis: 'tensor', tensor, bytes: hiddenBytes });
   };
@@ -434,7 +440,9 @@ function trainLayerBlocks(plan: TrainPlan, layer: LayerSpec): { forward: Step[];
       matmulBackward(plan, f.outProj, f.lora.outProj),
     ),
   );
+  backward.push(...cp.backwardBefore);
   backward.push(compute('attention', 'backward', ['grad.attn', act], ['grad.q', 'grad.k', 'grad.v'], 2 * f.attention));
+  backward.push(...cp.backwardAfter);
   backward.push(
     compute(
       'qkv',
@@ -469,4 +477,63 @@ export function serveBlocks(plan: CheckedPlan & { mode: 'serve' }, prefillScratc
     out[blockName('decode', b.suffix)] = forwardSteps(plan, b.layer, decode, 'forward', { sp: false, elem: e, kv: 'read' });
   }
   return out;
+}
+
+/**
+ * A collective over the ZeRO group, data × context (src/memory/zero.ts zeroDegree), as steps
+ * along the two axes: with context = 1 the one data collective; otherwise over context on the whole
+ * tensor and over data on its 1/c (reduce-scatter: context first, then data; all-gather: the
+ * reverse; all-reduce: reduce-scatter over context, all-reduce over data, all-gather over
+ * context). Each rank sends (1 − 1/(dc)) × bytes, as a flat ring over d·c ranks would
+ * (2× for an all-reduce), the context part on the context group's link. `bytes`: the whole tensor.
+ */
+export function overZeroGroup(
+  plan: CheckedPlan,
+  op: 'all-reduce' | 'reduce-scatter' | 'all-gather',
+  tensor: string,
+  bytes: number,
+): Step[] {
+  const d = plan.mesh.data;
+  const c = plan.mesh.context;
+  const data = (o: typeof op, b: number): Step[] => (d > 1 ? [{ op: o, axis: 'data', tensor, bytes: Math.ceil(b) }] : []);
+  const context = (o: typeof op): Step[] => (c > 1 ? [{ op: o, axis: 'context', tensor, bytes }] : []);
+  switch (op) {
+    case 'reduce-scatter':
+      return [...context('reduce-scatter'), ...data('reduce-scatter', bytes / c)];
+    case 'all-gather':
+      return [...data('all-gather', bytes / c), ...context('all-gather')];
+    case 'all-reduce':
+      return [...context('reduce-scatter'), ...data('all-reduce', bytes / c), ...context('all-gather')];
+  }
+}
+
+/**
+ * Context parallelism's exchanges around one layer's attention (training, context > 1; bytes from
+ * src/cost/context.ts, which the cost model charges too). p2p and all_gather: the other ranks' K,V
+ * gathered before attention (TransformerEngine's ring of c − 1 send/recv steps moves what a ring
+ * all-gather moves), gathered again before its backward and dK,dV reduce-scattered after it. a2a:
+ * q, k, v all-to-all before attention and its output after, the gradients' in backward.
+ */
+function contextSteps(
+  plan: CheckedPlan,
+  layer: LayerSpec,
+): { before: Step[]; after: Step[]; backwardBefore: Step[]; backwardAfter: Step[] } {
+  const none = { before: [], after: [], backwardBefore: [], backwardAfter: [] };
+  if (plan.mode !== 'train' || plan.mesh.context === 1) return none;
+  const facts = plan.derived.layers.find((f) => sameLayer(f.layer, layer));
+  if (!facts) throw new Error(`lowering: layer structure '${describeLayer(layer)}' has no per-rank facts`);
+  const x = contextAttentionBytes(plan, facts);
+  if (plan.contextComm === 'a2a')
+    return {
+      before: [{ op: 'all-to-all', axis: 'context', tensor: 'qkv', bytes: x.qkv }],
+      after: [{ op: 'all-to-all', axis: 'context', tensor: 'attn', bytes: x.out }],
+      backwardBefore: [{ op: 'all-to-all', axis: 'context', tensor: 'grad.attn', bytes: x.out }],
+      backwardAfter: [{ op: 'all-to-all', axis: 'context', tensor: 'grad.qkv', bytes: x.qkv }],
+    };
+  return {
+    before: [{ op: 'all-gather', axis: 'context', tensor: 'kv', bytes: x.kv }],
+    after: [],
+    backwardBefore: [{ op: 'all-gather', axis: 'context', tensor: 'kv', bytes: x.kv }],
+    backwardAfter: [{ op: 'reduce-scatter', axis: 'context', tensor: 'grad.kv', bytes: x.kv }],
+  };
 }

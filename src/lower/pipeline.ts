@@ -53,7 +53,8 @@ export function pipelineSteps(input: PipelineInput, rank: number): Step[] {
   const last = stages.length - 1;
   const sp = plan.sequenceParallel && plan.mesh.tensor > 1 ? plan.mesh.tensor : 1;
   // With sequence parallelism each tensor rank holds (and sends) its 1/t of the sequence.
-  const bytes = (plan.batch.seq * plan.batch.micro * plan.model.hidden * bytesPerElement(plan.precision)) / sp;
+  // With context parallelism, each context rank sends its s/c tokens to the same context rank of the next stage.
+  const bytes = ((plan.batch.seq / plan.mesh.context) * plan.batch.micro * plan.model.hidden * bytesPerElement(plan.precision)) / sp;
   const steps: Step[] = [];
   // Where the embedding and the loss run: virtual stage 0 and the last, or where a layout puts E and L.
   const chunks = plan.stages[rank]?.chunks;

@@ -6,7 +6,8 @@
  */
 import { bytesPerElement, dtypeBytes, type Dtype } from '../facts/dtypes.js';
 import type { GraphTensor, Shard } from '../graph/types.js';
-import { serveActivations, trainLayerActivationBytes } from '../memory/activations.js';
+import { sequenceShard, serveActivations, trainLayerActivationBytes } from '../memory/activations.js';
+import { zeroDegree } from '../memory/weights.js';
 import { gatedMlp, layerRuns, sameLayer, sameShape, type LayerSpec } from '../model.js';
 import { layerBlocks } from './layer.js';
 import type { CheckedPlan, ServePlan, TrainPlan } from '../plan.js';
@@ -168,7 +169,10 @@ function shardsOf(w: WeightSpec, plan: CheckedPlan, zeroOver: number): Shard[] {
     const parts = w.tensorParts ?? t;
     shards.push(parts < t ? { dim: w.tensorDim, parts, over: 'tensor', replicas: t / parts } : { dim: w.tensorDim, parts, over: 'tensor' });
   }
-  if (zeroOver > 1) shards.push({ dim: -1, parts: zeroOver, over: 'data' });
+  // ZeRO's flat shards over data × context (src/memory/zero.ts zeroDegree): the context index
+  // picks a 1/c slice, the data index a 1/d slice of it.
+  if (zeroOver > 1 && plan.mesh.context > 1) shards.push({ dim: -1, parts: plan.mesh.context, over: 'context' });
+  if (zeroOver > 1 && plan.mesh.data > 1) shards.push({ dim: -1, parts: plan.mesh.data, over: 'data' });
   return shards;
 }
 
@@ -192,7 +196,7 @@ export function lowerTensors(plan: CheckedPlan): GraphTensor[] {
 
 function trainTensors(plan: TrainPlan): GraphTensor[] {
   const t = plan.mesh.tensor;
-  const d = plan.mesh.data;
+  const d = zeroDegree(plan);
   const out: GraphTensor[] = [];
   // precision = amp_*: fp32 weights are the master weights (no optimizer copy).
   const optimizerCopies = (plan.optimizer === 'sgd' ? 1 : 2) + (plan.precision === 'fp32' || plan.amp ? 0 : 1);
@@ -236,17 +240,21 @@ function trainTensors(plan: TrainPlan): GraphTensor[] {
     });
   }
   const all = Array.from({ length: plan.mesh.pipeline }, (_, i) => i);
-  const { seq: s, micro: b } = plan.batch;
+  const { seq, micro: b } = plan.batch;
+  // Context parallelism: each rank holds s/c tokens of every sequence (shape: the whole, split over context).
+  const c = plan.mesh.context;
+  const s = seq / c;
+  const seqShard = (dim: number): Shard[] => (c > 1 ? [{ dim, parts: c, over: 'context' }] : []);
   const h = plan.model.hidden;
   // What backward needs of each layer (Korthikanti et al. 2022; see docs/memory.md).
   out.push({
     name: 'act.{l}.mb{m}',
     role: 'activation',
     scope: 'layer',
-    shape: [b, s, h],
+    shape: [b, seq, h],
     dtype: plan.precision,
-    shards: [],
-    bytes: trainLayerActivationBytes(plan),
+    shards: seqShard(1),
+    bytes: trainLayerActivationBytes(sequenceShard(plan)),
     owners: all,
   });
   const sp = plan.sequenceParallel && t > 1 ? t : 1;
@@ -255,9 +263,9 @@ function trainTensors(plan: TrainPlan): GraphTensor[] {
     name: 'input.mb{m}',
     role: 'input',
     scope: 'stage',
-    shape: [b, s],
+    shape: [b, seq],
     dtype: 'fp32',
-    shards: [],
+    shards: seqShard(1),
     bytes: 8 * s * b + (s * b * h) / sp,
     owners: [0],
   });
@@ -267,9 +275,9 @@ function trainTensors(plan: TrainPlan): GraphTensor[] {
     name: 'output.mb{m}',
     role: 'logits',
     scope: 'stage',
-    shape: [b, s, plan.derived.vocabPadded],
+    shape: [b, seq, plan.derived.vocabPadded],
     dtype: 'fp32',
-    shards: t > 1 ? [{ dim: 2, parts: t, over: 'tensor' }] : [],
+    shards: [...seqShard(1), ...(t > 1 ? [{ dim: 2, parts: t, over: 'tensor' } as Shard] : [])],
     bytes: Math.ceil(((4 * s * b * h) / sp) * scale + 4 * s * b * (plan.derived.vocabPadded / t)),
     owners: [plan.mesh.pipeline - 1],
   });

@@ -294,8 +294,75 @@ function layerActivationBytes(plan: TrainPlan, f: LayerRankFacts, layersPerChunk
   return got;
 }
 
+/**
+ * What one context rank computes activations for: the plan with seq / context tokens per
+ * sequence and no context axis. Context parallelism splits the inputs and every activation
+ * along the sequence (Megatron-Core docs/user-guide/features/context_parallel.md;
+ * torch.distributed.tensor.experimental.context_parallel shards the buffers on their seq dim), so
+ * the per-layer terms, the embedding's and the logits' are those of a c times shorter sequence;
+ * at context = 1 it is the plan itself.
+ */
+export function sequenceShard(plan: TrainPlan): TrainPlan {
+  if (plan.mesh.context === 1) return plan;
+  return { ...plan, batch: { ...plan.batch, seq: plan.batch.seq / plan.mesh.context }, mesh: { ...plan.mesh, context: 1 } };
+}
+
+/** Context parallelism: a rank's saved activations at s/c (sequenceShard), plus one layer's exchange buffers. */
+function contextActivations(plan: TrainPlan, stage: Stage): Part {
+  const local = trainActivations(sequenceShard(plan), stage);
+  const kinds = uniqueKinds(stageRuns(plan, stage));
+  const cp = Math.max(0, ...kinds.map((k) => contextAttentionTransient(plan, k.f)));
+  const bytes = local.bytes + cp;
+  return part(
+    bytes,
+    () =>
+      `${local.why.replace(/ = [^=]*$/, '')} [per context rank: s = seq/context = ${num(plan.batch.seq / plan.mesh.context)}] + context-parallel attention transient (${plan.contextComm}, one layer) = ${num(cp)} B = ${bytesText(bytes)}`,
+  );
+}
+
+/**
+ * The transient bytes of one layer's context-parallel attention on one rank (0 at context = 1),
+ * the larger of its forward and its backward (only one layer's attention runs at a time). With
+ * c = context, s' = s/c local tokens, b = micro, A query heads and g KV heads per tensor rank,
+ * d = head_dim, e = bytes(precision):
+ *   p2p (TransformerEngine context_parallel.py, AttnFuncWithCPAndKVP2P): forward keeps each ring
+ *       step's received K,V chunk (c of them: the full sequence, 2·s·b·g·d·e) and the fp32
+ *       output/LSE accumulator (4·s'·b·A·(d + 1)); backward double-buffers the KV and dKV chunks
+ *       (2 × 2 × 2·s'·b·g·d·e) beside an fp32 dq accumulator (4·s'·b·A·d)
+ *   all_gather (TE AttnFuncWithCPAndKVAllGather; torch _context_parallel/_attention.py, rotate
+ *       ALL_GATHER, merging out/LSE in fp32): forward the all-gathered K,V of the whole sequence
+ *       (2·s·b·g·d·e) and the fp32 accumulator; backward gathers K,V again and builds the
+ *       whole sequence's dK,dV before reduce-scattering them (2 × 2·s·b·g·d·e)
+ *   a2a (TE AttnFuncWithCPAndQKVOA2A, Ulysses-style): q, k, v and the output re-laid from s'
+ *       tokens × all heads to s tokens × heads/c, the same size (s'·b·(2A + 2g)·d·e); backward
+ *       also their gradients (× 2)
+ */
+export function contextAttentionTransient(plan: TrainPlan, f: LayerRankFacts = plan.derived.layers[0]!): number {
+  const c = plan.mesh.context;
+  if (c === 1) return 0;
+  const a = f.layer.attention;
+  if (a.kind !== 'gqa') return 0; // MLA with context is refused by the checker (PP3059)
+  const s = plan.batch.seq;
+  const sl = s / c;
+  const b = plan.batch.micro;
+  const A = f.headsPerRank;
+  const g = f.kvHeadsPerRank;
+  const d = a.headDim;
+  const e = bytesPerElement(plan.precision);
+  const accumulator = 4 * sl * b * A * (d + 1);
+  switch (plan.contextComm) {
+    case 'p2p':
+      return Math.max(2 * s * b * g * d * e + accumulator, 8 * sl * b * g * d * e + 4 * sl * b * A * d);
+    case 'all_gather':
+      return Math.max(2 * s * b * g * d * e + accumulator, 4 * s * b * g * d * e + 4 * sl * b * A * d);
+    case 'a2a':
+      return 2 * sl * b * (2 * A + 2 * g) * d * e;
+  }
+}
+
 /** Training activations of one pipeline stage (the same on every tensor rank). */
 export function trainActivations(plan: TrainPlan, stage: Stage): Part {
+  if (plan.mesh.context > 1) return contextActivations(plan, stage);
   const s = plan.batch.seq;
   const b = plan.batch.micro;
   const h = plan.model.hidden;

@@ -1,6 +1,6 @@
 /**
  * Gradients (training only): one gradient per parameter in `grad_dtype` (Megatron's main-gradient
- * buffer, fp32 by default), sharded over the data replicas under ZeRO-2 and ZeRO-3 (routed experts'
+ * buffer, fp32 by default), sharded over the data (× context) replicas under ZeRO-2 and ZeRO-3 (routed experts'
  * over the expert data replicas).
  */
 import { DTYPES } from '../facts/dtypes.js';
@@ -8,7 +8,7 @@ import type { CheckedPlan } from '../plan.js';
 import { bytesText, num } from '../format.js';
 import { part, type Part } from './format.js';
 import { zeroPart } from './weights.js';
-import { shardOver } from './zero.js';
+import { shardOver, zeroDegree } from './zero.js';
 import { offloadedGradients } from './offload.js';
 
 export function gradients(plan: CheckedPlan, params: number, routed = 0, largestModule = 0, what = ''): Part {
@@ -16,7 +16,7 @@ export function gradients(plan: CheckedPlan, params: number, routed = 0, largest
   if (plan.offload !== 'none') return offloadedGradients(plan, params, largestModule);
   const dt = plan.gradDtype;
   const per = DTYPES[dt].bits / 8;
-  if (plan.zero >= 2 && (shardOver(plan) > 1 || (routed > 0 && plan.experts.data > 1)))
+  if (plan.zero >= 2 && (zeroDegree(plan) > 1 || (routed > 0 && plan.experts.data > 1)))
     return zeroPart(plan, what ? `gradients (${what.trim()}s)` : 'gradients', params, routed, per, dt, plan.zero);
   const bytes = params * per;
   return part(bytes, () => `gradients: ${num(params)} ${what}params × ${per} B (${dt}) = ${bytesText(bytes)}`);

@@ -115,7 +115,7 @@ export function stagesFit(plan: CheckedPlan): boolean {
   return plan.stages.every((stage) => deviceFootprint(plan, stage, 0).totalBytes <= usable);
 }
 
-/** Every device of the plan, in rank order (rank = (dataRank × pipeline + stage) × tensor + tensorRank). */
+/** Every device of the plan, in rank order (rank = ((dataRank × pipeline + stage) × context + contextRank) × tensor + tensorRank). */
 export function memoryPlan(plan: CheckedPlan): MemoryPlan {
   const { mesh, cluster } = plan;
   const capacityBytes = cluster.gpu.memoryBytes;
@@ -131,28 +131,30 @@ export function memoryPlan(plan: CheckedPlan): MemoryPlan {
     return f;
   });
   const devices = new Array<DeviceMemory>(deviceCount(mesh));
-  // Ranks in order, tensor fastest, then pipeline, then data (src/mesh.ts): plain counting, as
-  // a plan can have thousands of devices.
+  // Ranks in order, tensor fastest, then context, then pipeline, then data (src/mesh.ts): plain
+  // counting, as a plan can have thousands of devices.
   let rank = 0;
   for (let dataRank = 0; dataRank < mesh.data; dataRank++) {
     for (let stage = 0; stage < mesh.pipeline; stage++) {
       const f = footprints[stage]!;
-      for (let tensorRank = 0; tensorRank < mesh.tensor; tensorRank++, rank++) {
-        devices[rank] = {
-          rank,
-          stage,
-          tensorRank,
-          dataRank,
-          node: Math.floor(rank / perNode),
-          gpu,
-          capacityBytes,
-          usableBytes: usable,
-          totalBytes: f.totalBytes,
-          breakdown: f.breakdown,
-          params: f.params,
-          why: f.why,
-        };
-      }
+      for (let contextRank = 0; contextRank < mesh.context; contextRank++)
+        for (let tensorRank = 0; tensorRank < mesh.tensor; tensorRank++, rank++) {
+          devices[rank] = {
+            rank,
+            stage,
+            tensorRank,
+            ...(mesh.context > 1 ? { contextRank } : {}),
+            dataRank,
+            node: Math.floor(rank / perNode),
+            gpu,
+            capacityBytes,
+            usableBytes: usable,
+            totalBytes: f.totalBytes,
+            breakdown: f.breakdown,
+            params: f.params,
+            why: f.why,
+          };
+        }
     }
   }
   const hosts = plan.mode === 'train' && plan.offload !== 'none' ? hostMemory(plan, devices, footprints) : [];

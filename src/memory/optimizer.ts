@@ -2,14 +2,14 @@
  * Optimizer states (training only), per parameter (ZeRO paper's K; Megatron's 18 B = 2 + 4 + 12):
  *   adam / adamw: fp32 master copy 4 (only when the weights are 16-bit) + m 4 + v 4
  *   sgd:          fp32 master copy 4 (only when the weights are 16-bit) + momentum 4
- * sharded over the data replicas from ZeRO-1 on (routed experts' over the expert data replicas,
+ * sharded over the data (× context) replicas from ZeRO-1 on (routed experts' over the expert data replicas,
  * Megatron-Core's distributed optimizer over the expert data-parallel group).
  */
 import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { bytesText, num } from '../format.js';
 import { part, type Part } from './format.js';
 import { zeroPart } from './weights.js';
-import { shardOver } from './zero.js';
+import { shardOver, zeroDegree } from './zero.js';
 import { offloadedOptimizer } from './offload.js';
 
 /** Optimizer bytes per parameter, and what they are. */
@@ -45,7 +45,7 @@ export function optimizer(plan: CheckedPlan, params: number, routed = 0, what = 
 
 function optimizerStates(plan: TrainPlan, params: number, routed: number, what: string): Part {
   const { bytes: per, parts } = optimizerBytesPerParam(plan);
-  if (plan.zero >= 1 && (shardOver(plan) > 1 || (routed > 0 && plan.experts.data > 1)))
+  if (plan.zero >= 1 && (zeroDegree(plan) > 1 || (routed > 0 && plan.experts.data > 1)))
     return zeroPart(plan, what ? `optimizer (${what.trim()}s)` : 'optimizer', params, routed, per, parts, plan.zero);
   const bytes = params * per;
   return part(bytes, () => `optimizer: ${num(params)} ${what}params × ${per} B (${parts}) = ${bytesText(bytes)}`);

@@ -9,6 +9,8 @@ export interface DeviceMemory {
   rank: number;
   stage: number;
   tensorRank: number;
+  /** Context-parallel rank: present only when the plan has context > 1 (every context rank holds the same). */
+  contextRank?: number;
   dataRank: number;
   /** Node index of the GPU (rank / gpus_per_node). */
   node: number;

@@ -18,9 +18,9 @@ import { bytesText, num } from '../format.js';
 import { part, type Part } from './format.js';
 import { countParams, layerLinears, layerParams, rankLayerParams, type DeviceParams, type Linear } from './params.js';
 import { offloadedWeights } from './offload.js';
-import { shardOver, zeroShard } from './zero.js';
+import { shardOver, zeroDegree, zeroShard } from './zero.js';
 
-export { shardOver, zeroShard } from './zero.js';
+export { shardOver, zeroDegree, zeroShard } from './zero.js';
 
 /** Whether `quant` stores this linear quantized (mxfp4: routed experts only; the others: every linear). */
 export function quantizes(quant: Quantization, l: Pick<Linear, 'part'>): boolean {
@@ -185,7 +185,7 @@ export function weights(plan: CheckedPlan, params: number, stage?: Stage, p?: De
   const dt = plan.precision;
   const per = DTYPES[dt].bits / 8;
   if (plan.offload === 'optimizer_params') return offloadedWeights(plan, p, stage);
-  if (plan.zero === 3 && (shardOver(plan) > 1 || plan.experts.data > 1)) {
+  if (plan.zero === 3 && (zeroDegree(plan) > 1 || plan.experts.data > 1)) {
     const sharded = zeroPart(plan, 'weights', params, p?.routed ?? 0, per, dt, 3);
     if (plan.reshardAfterForward) return sharded;
     // FSDP2 reshard_after_forward=False: each module's all-gathered (unsharded) parameters stay
@@ -216,9 +216,14 @@ export function zeroPart(
   stage: number,
 ): Part {
   const dense = params - routed;
-  const d = shardOver(plan);
+  const d = zeroDegree(plan);
   const ed = plan.experts.data;
-  const over = d < plan.mesh.data ? `shard_group ${d} of data ${plan.mesh.data}` : `${d} data`;
+  const over =
+    plan.mesh.context > 1
+      ? `${d} (data ${shardOver(plan)} × context ${plan.mesh.context})`
+      : d < plan.mesh.data
+        ? `shard_group ${d} of data ${plan.mesh.data}`
+        : `${d} data`;
   if (routed === 0) {
     const shard = zeroShard(params, d);
     const bytes = shard * per;
@@ -233,7 +238,7 @@ export function zeroPart(
   return part(
     bytes,
     () =>
-      `${category}: (⌈${num(dense)} dense params / ${d} data⌉ + ⌈${num(routed)} expert params / ${ed} expert data⌉ (ZeRO-${stage})) = ${num(a + b)} × ${per} B (${what}) = ${bytesText(bytes)}`,
+      `${category}: (⌈${num(dense)} dense params / ${over}⌉ + ⌈${num(routed)} expert params / ${ed} expert data⌉ (ZeRO-${stage})) = ${num(a + b)} × ${per} B (${what}) = ${bytesText(bytes)}`,
   );
 }
 
@@ -248,7 +253,7 @@ export function zeroPart(
  * outermost autocast exits: +2 B per linear parameter from the end of forward into backward.
  */
 function ampWeights(plan: CheckedPlan & { mode: 'train' }, params: number, p?: DeviceParams): Part {
-  if (plan.zero === 3 && (plan.mesh.data > 1 || plan.experts.data > 1))
+  if (plan.zero === 3 && (zeroDegree(plan) > 1 || plan.experts.data > 1))
     return zeroPart(plan, 'weights', params, p?.routed ?? 0, 4, 'fp32 parameters = master weights, FSDP2', 3);
   // The embedding (an fp32 lookup) is not cast unless tied to the output layer; the layer norms (fp32 ops, a fraction of a percent) are counted in.
   const cached = p

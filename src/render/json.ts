@@ -72,6 +72,8 @@ export interface JsonDevice {
   rank: number;
   stage: number;
   tensorRank: number;
+  /** Only with context > 1. */
+  contextRank?: number;
   dataRank: number;
   gpu: string;
   capacityBytes: number;
@@ -230,6 +232,7 @@ function jsonDevice(d: DeviceMemory): JsonDevice {
     rank: d.rank,
     stage: d.stage,
     tensorRank: d.tensorRank,
+    ...(d.contextRank !== undefined ? { contextRank: d.contextRank } : {}),
     dataRank: d.dataRank,
     gpu: d.gpu,
     capacityBytes: int(d.capacityBytes, 'capacityBytes'),

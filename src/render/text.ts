@@ -7,7 +7,7 @@
  * quoted from the user's input, at most 100 columns wide. Colour is an option: the
  * CLI decides it with `shouldColor` (TTY, NO_COLOR, FORCE_COLOR).
  */
-import { deviceCount } from '../mesh.js';
+import { deviceCount, meshText } from '../mesh.js';
 import type { Analysis, PlanResult } from '../analyze.js';
 import type { Diagnostic } from '../diagnostics/diagnostic.js';
 import type { SourceFile, Span } from '../source.js';
@@ -225,7 +225,7 @@ export function renderPlan(r: PlanResult, style: Style): string {
   const m = plan.mesh;
   const gpus = deviceCount(m);
   out.push(
-    `  mesh tensor ${m.tensor} × pipeline ${m.pipeline} × data ${m.data} = ${gpus} ${gpus === 1 ? 'GPU' : 'GPUs'}, ` +
+    `  mesh ${meshText(m)} = ${gpus} ${gpus === 1 ? 'GPU' : 'GPUs'}, ` +
       `${plan.cluster.gpu.id} (${gib(plan.cluster.gpu.memoryBytes)} GiB each)`,
   );
   if (plan.mode === 'train' && plan.adapter) out.push(`  ${adapterText(plan)}`);

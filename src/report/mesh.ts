@@ -79,7 +79,7 @@ export function renderMesh(plan: CheckedPlan, devices: readonly DeviceMemory[]):
       const over = d.totalBytes > d.usableBytes;
       const ex = experts?.place.get(d.rank);
       const exText = ex ? `, expert group ${ex.group} (expert rank ${ex.rank})` : '';
-      const title = `rank ${d.rank}: stage ${d.stage}, tensor rank ${d.tensorRank}, data rank ${d.dataRank}${exText}, node ${d.node} GPU ${slot}${over ? ' — over usable memory' : ''}`;
+      const title = `rank ${d.rank}: stage ${d.stage}, tensor rank ${d.tensorRank}${d.contextRank !== undefined ? `, context rank ${d.contextRank}` : ''}, data rank ${d.dataRank}${exText}, node ${d.node} GPU ${slot}${over ? ' — over usable memory' : ''}`;
       out.push(
         rect(
           {

@@ -40,6 +40,8 @@ export function pinnedSettings(plan: CheckedPlan): Setting[] {
   const { mesh } = plan;
   const out: Setting[] = [word('model', plan.model.name), word('cluster', plan.cluster.name), word('mode', plan.mode)];
   out.push(int('tensor', mesh.tensor), int('pipeline', mesh.pipeline), int('data', mesh.data));
+  // Context parallelism only where the plan has it (most have none, and pinned files stay as they were).
+  if (mesh.context > 1) out.push(int('context', mesh.context));
   // The expert grid of a MoE model (a dense model has none: expert is 1 and not written).
   if (layerRuns(plan.model).some((r) => r.layer.mlp.kind === 'moe'))
     out.push(int('expert', plan.experts.expert), int('expert_tensor', plan.experts.tensor));
@@ -88,6 +90,7 @@ export function pinnedSettings(plan: CheckedPlan): Setting[] {
       word('grad_dtype', plan.gradDtype),
     );
     if (plan.fp8 !== 'none') out.push(word('fp8', plan.fp8));
+    if (mesh.context > 1) out.push(word('context_comm', plan.contextComm));
     if (plan.capacityFactor !== undefined) out.push({ key: 'capacity_factor', value: { kind: 'number', value: plan.capacityFactor } });
     const a = plan.adapter;
     if (a)

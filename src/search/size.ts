@@ -32,7 +32,7 @@ export function sizeStages(plan: CheckedPlan): Size {
     }
   }
   return {
-    worstRank: rankOf(plan.mesh, { tensor: 0, pipeline: worstStage, data: 0 }),
+    worstRank: rankOf(plan.mesh, { tensor: 0, context: 0, pipeline: worstStage, data: 0 }),
     worstStage,
     totalBytes,
     usableBytes: usable,

@@ -137,7 +137,7 @@ describe('runCli (in process)', () => {
   it('exit codes: 0 fits, 1 errors or no fit, 2 I/O and --plan errors, 3 internal', async () => {
     const src = serveSource();
     const big = planResult({ name: 'big', stages: [breakdown({ weights: 90 })] });
-    const warning = diagnostic('PP3010', undefined, { product: 6, idle: 2, gpus: 8 }, 'a.plan');
+    const warning = diagnostic('PP3010', undefined, { axes: 'tensor × pipeline × data', product: 6, idle: 2, gpus: 8 }, 'a.plan');
     const unreadable = diagnostic('PP6001', undefined, { path: 'x.plan', reason: 'no such file or directory' }, 'x.plan');
     expect(exitCode(fits())).toBe(0);
     expect(exitCode(analysis([planResult()], [warning]))).toBe(0);

@@ -60,6 +60,7 @@ describe('commands other than check read TypeScript with embedded plans', () => 
     expect(chat.plan).toMatchObject({ name: 'chat', mode: 'serve' });
     expect(chat.mesh.axes).toEqual([
       { name: 'tensor', size: 2 },
+      { name: 'context', size: 1 },
       { name: 'pipeline', size: 1 },
       { name: 'data', size: 4 },
     ]);

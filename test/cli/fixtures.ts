@@ -64,7 +64,7 @@ export function device(
   reserve = 0.05,
 ): DeviceMemory {
   const total = Object.values(b).reduce((x, y) => x + y, 0);
-  const rank = rankOf(mesh, { tensor: coords.tensorRank, pipeline: coords.stage, data: coords.dataRank });
+  const rank = rankOf(mesh, { tensor: coords.tensorRank, context: 0, pipeline: coords.stage, data: coords.dataRank });
   return {
     rank,
     ...coords,
@@ -99,7 +99,7 @@ export interface PlanFixture {
 }
 
 export function planResult(f: PlanFixture = {}): PlanResult {
-  const mesh = f.mesh ?? { tensor: 2, pipeline: 2, data: 2 };
+  const mesh = f.mesh ?? { tensor: 2, context: 1, pipeline: 2, data: 2 };
   const file = f.file ?? SERVE_FILE;
   const name = f.name ?? 'serve_8b';
   const stages = f.stages ?? [
@@ -179,6 +179,7 @@ export function planResult(f: PlanFixture = {}): PlanResult {
           precision: 'bf16',
           optimizer: 'adamw',
           gradDtype: 'fp32',
+          contextComm: 'p2p',
           fp8: 'none',
         }
       : {

@@ -15,7 +15,7 @@ describe('github', () => {
   it('uses ::warning and ::notice for warnings and notes', () => {
     const src = new SourceFile('a.plan', 'plan p {\n  tensor = 6\n}\n');
     const s = spanOf(src, 'tensor');
-    expect(annotation(diag('PP3010', s, { product: 6, idle: 2, gpus: 8 }))).toMatch(
+    expect(annotation(diag('PP3010', s, { axes: 'tensor × pipeline × data', product: 6, idle: 2, gpus: 8 }))).toMatch(
       /^::warning file=a\.plan,line=2,col=3,endLine=2,endColumn=9,title=PP3010::/,
     );
     expect(annotation(diag('PP3003', s, { tensor: 6, kvHeads: 2, copies: 3 }))).toMatch(/^::notice file=a\.plan,/);
@@ -31,7 +31,7 @@ describe('github', () => {
 
   it('ends with one line per plan and the summary', () => {
     const src = serveSource();
-    const big = planResult({ name: 'big', mesh: { tensor: 1, pipeline: 1, data: 1 }, stages: [breakdown({ weights: 90 })] });
+    const big = planResult({ name: 'big', mesh: { tensor: 1, context: 1, pipeline: 1, data: 1 }, stages: [breakdown({ weights: 90 })] });
     const out = renderGithub(analysis([planResult(), big], [pp3001(src)], [src]));
     expect(out.split('\n').slice(1)).toEqual([
       'parplan: plan serve_8b (examples/serve.plan): fits: tightest is rank 2, 37.25 GiB of 75.67 GiB usable (38.42 GiB headroom, 50.8%)',

@@ -118,7 +118,12 @@ describe('json', () => {
     expect(toJson(analysis([fits])).ok).toBe(true);
     expect(toJson(analysis([fits, big])).ok).toBe(false);
     expect(toJson(analysis([fits, big])).plans.map((p) => p.fits)).toEqual([true, false]);
-    const warning = diagnostic('PP3010', undefined, { product: 6, idle: 2, gpus: 8 }, 'examples/serve.plan');
+    const warning = diagnostic(
+      'PP3010',
+      undefined,
+      { axes: 'tensor × pipeline × data', product: 6, idle: 2, gpus: 8 },
+      'examples/serve.plan',
+    );
     expect(toJson(analysis([fits], [warning])).ok).toBe(true);
   });
 

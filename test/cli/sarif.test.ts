@@ -50,9 +50,9 @@ describe('sarif', () => {
     const src = new SourceFile('a.plan', 'plan p {\n  tensor = 6\n}\n');
     const s = spanOf(src, 'tensor');
     const ds = [
-      diag('PP3010', s, { product: 6, idle: 2, gpus: 8 }),
+      diag('PP3010', s, { axes: 'tensor × pipeline × data', product: 6, idle: 2, gpus: 8 }),
       diag('PP3003', s, { tensor: 6, kvHeads: 2, copies: 3 }),
-      diag('PP3010', s, { product: 6, idle: 2, gpus: 8 }),
+      diag('PP3010', s, { axes: 'tensor × pipeline × data', product: 6, idle: 2, gpus: 8 }),
       diag('PP3001', s, { heads: 32, tensor: 6 }),
     ];
     const run = toSarif(analysis([], ds, [src]), opts).runs[0];

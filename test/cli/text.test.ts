@@ -149,7 +149,7 @@ describe('text: plans', () => {
   it('says DOES NOT FIT with negative headroom for a plan over capacity', () => {
     const r = planResult({
       name: 'big',
-      mesh: { tensor: 1, pipeline: 1, data: 1 },
+      mesh: { tensor: 1, context: 1, pipeline: 1, data: 1 },
       stages: [breakdown({ weights: 60, kvCache: 30, workspace: 1 })],
     });
     const out = renderText(analysis([r]));
@@ -177,7 +177,7 @@ describe('text: plans', () => {
   });
 
   it("does not repeat a category name that starts the memory model's why line", () => {
-    const r = planResult({ mesh: { tensor: 1, pipeline: 1, data: 1 }, stages: [breakdown({ weights: 1, kvCache: 2 })] });
+    const r = planResult({ mesh: { tensor: 1, context: 1, pipeline: 1, data: 1 }, stages: [breakdown({ weights: 1, kvCache: 2 })] });
     const d = r.memory.devices[0]!;
     d.why = { ...d.why, weights: 'weights: 1 GiB', kvCache: 'kvCache: 2 GiB' };
     const out = renderText(analysis([r]));
@@ -187,7 +187,7 @@ describe('text: plans', () => {
 
   it('keeps every line within 100 columns for a large mesh with big numbers', () => {
     const r = planResult({
-      mesh: { tensor: 8, pipeline: 4, data: 128 },
+      mesh: { tensor: 8, context: 1, pipeline: 4, data: 128 },
       stages: [
         breakdown({ weights: 30, gradients: 30, optimizer: 60, activations: 125.25, workspace: 1 }),
         breakdown({ weights: 28, gradients: 28, optimizer: 56, activations: 99, workspace: 1 }),
@@ -203,7 +203,7 @@ describe('text: plans', () => {
 
 describe('text: cost', () => {
   it('says the training step, its parts, tokens/s and MFU, then what the slowest stage sends', () => {
-    const out = renderText(analysis([planResult({ mode: 'train', mesh: { tensor: 2, pipeline: 2, data: 2 } })], [], []));
+    const out = renderText(analysis([planResult({ mode: 'train', mesh: { tensor: 2, context: 1, pipeline: 2, data: 2 } })], [], []));
     expect(out).toMatch(
       /\n {2}cost: step ≈ [\d.]+ m?s \(compute [\d.]+ m?s, comm [\d.]+ [mµ]?s, bubble [\d.]+%\), [\d.,k]+ tokens\/s, MFU \d+%\n/,
     );
@@ -218,7 +218,7 @@ describe('text: cost', () => {
   });
 
   it('wraps long cost lines within 100 columns, continuation aligned after "cost: "', () => {
-    const r = planResult({ mode: 'train', mesh: { tensor: 8, pipeline: 4, data: 128 } });
+    const r = planResult({ mode: 'train', mesh: { tensor: 8, context: 1, pipeline: 4, data: 128 } });
     r.plan.cluster = { ...r.plan.cluster, gpu: { ...r.plan.cluster.gpu, link: { kind: 'infinity-fabric', bandwidthGBs: 64 } } };
     r.cost = planCost(r.plan, r.memory);
     const lines = costLines(r.cost, 128);
@@ -270,7 +270,7 @@ describe('text: colour', () => {
 describe('text: summary', () => {
   it('counts plans, fits, errors and warnings', () => {
     const src = serveSource();
-    const warn = diag('PP3010', spanOf(src, 'tensor'), { product: 6, idle: 2, gpus: 8 });
+    const warn = diag('PP3010', spanOf(src, 'tensor'), { axes: 'tensor × pipeline × data', product: 6, idle: 2, gpus: 8 });
     expect(summaryLine(analysis([planResult(), planResult({ name: 'b' })], [pp3001(src), warn, warn], [src]))).toBe(
       '2 plans checked: 2 fit, 0 do not fit; 1 error, 2 warnings',
     );

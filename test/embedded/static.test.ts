@@ -60,7 +60,7 @@ describe('what the static reader evaluates', () => {
     expect(where(a)).toEqual([]);
     const chat = a.results[0]!.plan;
     expect(chat.name).toBe('chat');
-    expect(chat.mesh).toEqual({ tensor: 2, pipeline: 1, data: 4 });
+    expect(chat.mesh).toEqual({ tensor: 2, context: 1, pipeline: 1, data: 4 });
     expect(chat.cluster.gpus).toBe(8);
     expect(chat.model.layers).toBe(32);
     expect(chat.mode === 'serve' && chat.batch.seq).toBe(4096);

@@ -37,6 +37,7 @@ const CHECKED = [
   'examples/qwen3-30b-a3b-h100-serve.plan',
   'examples/llama3-8b-h100-hsdp-train.plan',
   'examples/gpt2-10b-v100-offload-train.plan',
+  'examples/llama3-8b-h100-128k-context-train.plan',
   'examples/models/gpt.plan',
   'examples/models/llama.plan',
   'examples/models/moe.plan',

@@ -47,7 +47,7 @@ describe('graphs of the examples', () => {
       expect(c.diagnostics).toEqual([]);
       // One program per pipeline stage, shared by its tensor ranks and replicas.
       expect(Object.keys(c.graph.programs)).toHaveLength(r.plan.mesh.pipeline);
-      expect(c.graph.devices).toHaveLength(r.plan.mesh.tensor * r.plan.mesh.pipeline * r.plan.mesh.data);
+      expect(c.graph.devices).toHaveLength(r.plan.mesh.tensor * r.plan.mesh.context * r.plan.mesh.pipeline * r.plan.mesh.data);
     });
   }
 });
@@ -151,11 +151,12 @@ describe('data parallelism and ZeRO', () => {
     ]);
     expect(c.graph.devices[5]).toMatchObject({
       rank: 5,
-      coords: { tensor: 1, pipeline: 0, data: 1 },
+      coords: { tensor: 1, context: 0, pipeline: 0, data: 1 },
       groups: { tensor: 2, pipeline: 3, data: 1 },
     });
     expect(c.graph.mesh.axes).toEqual([
       { name: 'tensor', size: 2 },
+      { name: 'context', size: 1 },
       { name: 'pipeline', size: 2 },
       { name: 'data', size: 2 },
     ]);

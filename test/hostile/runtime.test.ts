@@ -182,7 +182,7 @@ describe('item 10: a hand-edited graph is refused before anything is allocated',
     [
       'a data axis of 1,000',
       (g) => (g.mesh.axes.find((a) => a.name === 'data')!.size = 1000),
-      `graph.mesh.axes[2].size = 1000 is over the limit ${LIMITS.runtimeDevices} (LIMITS.runtimeDevices)`,
+      `graph.mesh.axes[3].size = 1000 is over the limit ${LIMITS.runtimeDevices} (LIMITS.runtimeDevices)`,
     ],
     ['empty programs', (g) => (g.programs = {}), 'graph.programs = an object has no programs: every device runs one'],
     ['seq 1e9', (g) => (g.batch!.seq = 1e9), 'graph.batch.seq = 1000000000 is over graph.model.maxSeq = 64'],

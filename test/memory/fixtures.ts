@@ -120,6 +120,7 @@ export function stages(layers: number, pipeline: number, counts?: number[]): Sta
 
 interface Common {
   tensor?: number;
+  context?: number;
   pipeline?: number;
   data?: number;
   stageLayers?: number[];
@@ -133,8 +134,8 @@ interface Common {
 }
 
 function base(model: ModelSpec, o: Common) {
-  const mesh: Mesh = { tensor: o.tensor ?? 1, pipeline: o.pipeline ?? 1, data: o.data ?? 1 };
-  const gpus = mesh.tensor * mesh.pipeline * mesh.data;
+  const mesh: Mesh = { tensor: o.tensor ?? 1, context: o.context ?? 1, pipeline: o.pipeline ?? 1, data: o.data ?? 1 };
+  const gpus = mesh.tensor * mesh.context * mesh.pipeline * mesh.data;
   const et = o.experts?.tensor ?? mesh.tensor;
   const ee = o.experts?.expert ?? 1;
   const ex: ExpertMesh = { tensor: et, expert: ee, data: (mesh.tensor * mesh.data) / (et * ee) };
@@ -188,6 +189,7 @@ type TrainOpts = Common &
       | 'amp'
       | 'optimizer'
       | 'gradDtype'
+      | 'contextComm'
       | 'fp8'
       | 'capacityFactor'
       | 'shardGroup'
@@ -219,6 +221,7 @@ export function trainPlan(model: ModelSpec, o: TrainOpts = {}): TrainPlan {
     amp: o.amp ?? false,
     optimizer: o.optimizer ?? 'adamw',
     gradDtype: o.gradDtype ?? 'fp32',
+    contextComm: o.contextComm ?? 'p2p',
     fp8: o.fp8 ?? 'none',
     ...(o.capacityFactor !== undefined ? { capacityFactor: o.capacityFactor } : {}),
   };

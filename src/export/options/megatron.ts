@@ -38,6 +38,8 @@ export const MEGATRON_ARGS = {
     // distributed
     '--tensor-model-parallel-size',
     '--pipeline-model-parallel-size',
+    '--context-parallel-size',
+    '--cp-comm-type',
     '--pipeline-model-parallel-layout',
     '--num-virtual-stages-per-pipeline-rank',
     '--use-distributed-optimizer',
@@ -52,6 +54,11 @@ export const MEGATRON_ARGS = {
     '--seq-length',
     '--data-path',
   ],
+  unverified: {
+    '--context-parallel-size':
+      "read in megatron/training/arguments.py's distributed group through the search index (commit not reported): type=int, default=1",
+    '--cp-comm-type': 'read there too: nargs=\'+\', default ["p2p"], choices p2p, a2a, allgather, a2a+p2p (one per layer, or one for all)',
+  },
 } as const satisfies OptionSource;
 
 /**
@@ -159,6 +166,7 @@ export const MEGATRON_CHOICES = {
   '--moe-token-dispatcher-type': ['allgather', 'alltoall', 'flex'],
   '--softmax-type': ['vanilla', 'off-by-one', 'learnable'],
   '--rope-type': ['rope', 'yarn'],
+  '--cp-comm-type': ['p2p', 'a2a', 'allgather', 'a2a+p2p'],
   '--fp8-format': ['e4m3', 'hybrid'],
   '--fp8-recipe': ['tensorwise', 'delayed', 'mxfp8', 'blockwise'],
 } as const satisfies Partial<Record<MegatronFlag, readonly string[]>>;

@@ -23,6 +23,8 @@ export const TORCHTITAN_JOB_CONFIG = {
     'parallelism.data_parallel_shard_degree',
     'parallelism.fsdp_reshard_after_forward',
     'parallelism.tensor_parallel_degree',
+    'parallelism.context_parallel_degree',
+    'parallelism.context_parallel_rotate_method',
     'parallelism.disable_loss_parallel',
     'parallelism.pipeline_parallel_degree',
     'parallelism.module_fqns_per_model_part',
@@ -37,6 +39,12 @@ export const TORCHTITAN_JOB_CONFIG = {
     'quantize.linear.float8.enable_fsdp_float8_all_gather',
     'quantize.linear.float8.precompute_float8_dynamic_scale_for_fsdp',
   ],
+  unverified: {
+    'parallelism.context_parallel_degree':
+      'Parallelism.context_parallel_degree, read through the search index in job_config.py (commit not reported)',
+    'parallelism.context_parallel_rotate_method':
+      "Parallelism.context_parallel_rotate_method there: 'allgather' (default) or 'alltoall' (\"all-to-all shuffle the kv shards\", the ring)",
+  },
 } as const satisfies OptionSource;
 
 /**
@@ -68,6 +76,7 @@ export const TORCHTITAN_CHOICES = {
   'training.mixed_precision_param': ['bfloat16', 'float32'],
   'training.mixed_precision_reduce': ['float32'],
   'parallelism.fsdp_reshard_after_forward': ['default', 'always', 'never'],
+  'parallelism.context_parallel_rotate_method': ['allgather', 'alltoall'],
   'activation_checkpoint.mode': ['selective', 'full', 'none'],
   'activation_checkpoint.selective_ac_option': ['op'],
   'quantize.linear.float8.recipe_name': ['tensorwise', 'rowwise', 'rowwise_with_gw_hp'],
