@@ -245,7 +245,8 @@ function trainingConfig(plan: TrainPlan, f: Findings): Config {
  */
 function mixedPrecisionCheck(plan: TrainPlan, f: Findings): void {
   const { tensor, pipeline, data } = plan.mesh;
-  const fsdp = plan.zero > 0 && data > 1;
+  // FSDP is on with sharded data ranks or context parallelism (ParallelDims.fsdp_enabled: dp_shard or cp).
+  const fsdp = (plan.zero > 0 && data > 1) || plan.mesh.context > 1;
   // AMP plans (precision = amp_bf16) have their own check below.
   if (plan.precision !== 'bf16' || plan.amp || fsdp || (tensor === 1 && pipeline === 1)) return;
   f.notExpressible(

@@ -343,7 +343,7 @@ describe('torchtitan: every job file and command line is accepted by its v0.2.2 
 
 /**
  * What torchtitan computes from the job (v0.2.2): data-parallel degree = replicate × shard;
- * tensor × pipeline × data = world; gradient accumulation = global / (local × data), and with a
+ * tensor × pipeline × context × data = world; gradient accumulation = global / (local × data), and with a
  * pipeline local / microbatch size microbatches; the model parts hold every module once, in
  * order, the embedding first and the output last, a whole number per rank (pipeline_module_split
  * asserts it), each with the plan's layers.
@@ -354,7 +354,8 @@ function checkTorchtitan(label: string, plan: TrainPlan, call: readonly string[]
   const dp = n('parallelism.data_parallel_replicate_degree', 1) * n('parallelism.data_parallel_shard_degree', -1);
   const tp = n('parallelism.tensor_parallel_degree', 1);
   const pp = n('parallelism.pipeline_parallel_degree', 1);
-  expect(dp * tp * pp, `${label}: world`).toBe(world);
+  const cp = n('parallelism.context_parallel_degree', 1);
+  expect(dp * cp * tp * pp, `${label}: world`).toBe(world);
   expect(dp, label).toBe(plan.mesh.data);
   const local = n('training.local_batch_size', 8);
   const global = n('training.global_batch_size', -1);
