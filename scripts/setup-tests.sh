@@ -4,7 +4,8 @@
 #   bookworm's own Mesa (22) is too old for Dawn, so it comes from bookworm-backports;
 # - Chromium, for the real-browser check of the HTML report (test/report/browser.test.ts);
 # - Debian's python3-torch (CPU, float64), the independent oracle the CPU reference model is
-#   checked against (test/reference/oracle.test.ts).
+#   checked against (test/reference/oracle.test.ts);
+# - shellcheck, which checks every script parplan export writes (test/export/shell.test.ts).
 # Run by `npm test` (pretest) and by .ci/run; does nothing when both are there, and says
 # what it installs when they are not.
 set -euo pipefail
@@ -12,22 +13,24 @@ set -euo pipefail
 need_mesa=1
 need_chromium=1
 need_torch=1
+need_shellcheck=1
 if dpkg-query -W -f='${Version}' mesa-vulkan-drivers 2>/dev/null | grep -q bpo; then need_mesa=0; fi
 if [ -x /usr/bin/chromium ]; then need_chromium=0; fi
 if /usr/bin/python3 -c 'import torch' > /dev/null 2>&1; then need_torch=0; fi
-if [ "$need_mesa" = 0 ] && [ "$need_chromium" = 0 ] && [ "$need_torch" = 0 ]; then exit 0; fi
+if command -v shellcheck > /dev/null; then need_shellcheck=0; fi
+if [ "$need_mesa" = 0 ] && [ "$need_chromium" = 0 ] && [ "$need_torch" = 0 ] && [ "$need_shellcheck" = 0 ]; then exit 0; fi
 
 say() { echo "setup-tests: $*" >&2; }
 if [ -n "${PARPLAN_SKIP_TEST_SETUP:-}" ]; then
-  say "PARPLAN_SKIP_TEST_SETUP is set: not installing lavapipe, Chromium or python3-torch (the WebGPU, browser and oracle tests need them)"
+  say "PARPLAN_SKIP_TEST_SETUP is set: not installing lavapipe, Chromium, python3-torch or shellcheck (the WebGPU, browser, oracle and export-script tests need them)"
   exit 0
 fi
 if ! command -v apt-get > /dev/null || [ ! -f /etc/apt/sources.list.d/debian.sources ]; then
-  say "not a Debian machine with deb822 sources: install a Vulkan driver (Mesa lavapipe >= 23, or a GPU's), Chromium at /usr/bin/chromium and torch for /usr/bin/python3 yourself"
+  say "not a Debian machine with deb822 sources: install a Vulkan driver (Mesa lavapipe >= 23, or a GPU's), Chromium at /usr/bin/chromium, torch for /usr/bin/python3 and shellcheck yourself"
   exit 1
 fi
 if [ "$(id -u)" -ne 0 ]; then
-  say "the tests need Mesa's lavapipe from bookworm-backports, Chromium and python3-torch; installing them needs root:"
+  say "the tests need Mesa's lavapipe from bookworm-backports, Chromium, python3-torch and shellcheck; installing them needs root:"
   say "  sudo bash scripts/setup-tests.sh"
   exit 1
 fi
@@ -50,4 +53,8 @@ if [ "$need_torch" = 1 ]; then
   say "installing python3-torch (the CPU reference model is checked against torch in float64)"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch > /dev/null
 fi
-say "done: mesa-vulkan-drivers $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers), $(/usr/bin/chromium --version 2>/dev/null || echo 'no chromium'), torch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)' 2>/dev/null || echo 'missing')"
+if [ "$need_shellcheck" = 1 ]; then
+  say "installing shellcheck (every exported launch script is checked with it)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck > /dev/null
+fi
+say "done: mesa-vulkan-drivers $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers), $(/usr/bin/chromium --version 2>/dev/null || echo 'no chromium'), torch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)' 2>/dev/null || echo 'missing'), shellcheck $(shellcheck --version 2>/dev/null | sed -n 's/^version: //p')"

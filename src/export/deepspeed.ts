@@ -18,8 +18,9 @@ import {
   type DeepSpeedLauncherFlag,
 } from './options/deepspeed.js';
 import { layerRuns, type MoeMlp } from '../model.js';
+import { versionLine } from './options/versions.js';
 import { citations, usedSources } from './options/source.js';
-import { command, comment, required, type Arg } from './shell.js';
+import { beside, command, comment, HERE, required, script, type Arg } from './shell.js';
 import type { ExportFile, ExportResult } from './types.js';
 
 type Config = [DeepSpeedKey, string | number | boolean][];
@@ -54,6 +55,8 @@ export function exportDeepSpeed(plan: CheckedPlan): ExportResult {
     ['optimizer.type', plan.optimizer === 'adamw' ? 'AdamW' : plan.optimizer === 'adam' ? 'Adam' : 'SGD'],
     ...tensorConfig(plan, f),
   ];
+  accumulationCheck(plan, f);
+  mpuNote(plan, f);
   pipelineChecks(plan, f);
   contextCheck(plan, f);
   recomputeCheck(plan, f);
@@ -74,6 +77,24 @@ export function exportDeepSpeed(plan: CheckedPlan): ExportResult {
     ),
   });
   return { files, diagnostics: f.list };
+}
+
+/**
+ * Without ZeRO, DeepSpeed accumulates gradients in the weights' dtype only: another
+ * grad_accum_dtype raises NotImplementedError ("unsupported mix of model_dtype and
+ * grad_accum_dtype", DeepSpeedEngine._configure_basic_optimizer's dtype checks in
+ * deepspeed/runtime/engine.py at v0.19.5). ZeRO-1 and above take fp32 accumulation of 16-bit weights.
+ */
+function accumulationCheck(plan: TrainPlan, f: Findings): void {
+  // With precision = amp_* the weights are fp32 (bf16 and fp16 off), which accumulates in fp32.
+  if (plan.zero !== 0 || plan.amp || plan.gradDtype === plan.precision) return;
+  f.notExpressible(
+    'grad_dtype',
+    `grad_dtype = ${plan.gradDtype} with zero = 0`,
+    `without ZeRO it accumulates gradients in the ${plan.precision} of the weights (data_types.grad_accum_dtype = ${plan.gradDtype} raises NotImplementedError at start-up)`,
+    `set zero = 1 or more, or grad_dtype = ${plan.precision} and check the plan again`,
+    f.given('grad_dtype') ? undefined : f.span('zero'),
+  );
 }
 
 /**
@@ -144,6 +165,23 @@ function fp8Unsupported(plan: TrainPlan, f: Findings): void {
     `fp8 = ${plan.fp8}`,
     'its config has no fp8 training setting (precision is fp16 or bf16); fp8 GEMMs need TransformerEngine or torchao layers in the model code',
     'remove fp8 to export a bf16 run, or export --to megatron (te_*) or torchtitan (torchao_*)',
+  );
+}
+
+/**
+ * DeepSpeed checks train_batch_size = micro × accumulation × its data-parallel world size, which
+ * is the whole world unless deepspeed.initialize gets an mpu (DeepSpeedConfig in
+ * deepspeed/runtime/config.py at v0.19.5: mpu.get_data_parallel_world_size()); AutoTP's groups are
+ * made after that check. With tensor > 1 the script must pass one.
+ */
+function mpuNote(plan: TrainPlan, f: Findings): void {
+  const { tensor, data } = plan.mesh;
+  if (tensor === 1) return;
+  f.approximated(
+    'tensor',
+    `tensor = ${tensor}`,
+    `it checks train_batch_size against the data-parallel world size, which is all ${plan.derived.gpusUsed} ranks unless the training script passes deepspeed.initialize(..., mpu=...) whose get_data_parallel_world_size() returns ${data}: without it the batch assertion fails at start-up`,
+    'pass an mpu (Megatron-style parallel state with tensor and data groups) to deepspeed.initialize in the training script',
   );
 }
 
@@ -302,7 +340,7 @@ function nest(config: Config): Record<string, unknown> {
 }
 
 function hostfile(at: Placement): string {
-  const lines = [comment('one line per node (MPI style); replace node-N with the host names')];
+  const lines = [comment(`one line per node (MPI style); replace node-N with the host names\n${versionLine('deepspeed', 'DeepSpeed')}`)];
   for (let n = 0; n < at.nodes; n++) lines.push(`node-${n} slots=${at.perNode}`);
   return lines.join('\n') + '\n';
 }
@@ -311,15 +349,22 @@ function launch(plan: TrainPlan, at: Placement, json: string, moe: boolean, used
   const args: Arg<DeepSpeedLauncherFlag>[] =
     at.nodes > 1
       ? [
-          ['--hostfile', `${plan.name}.hostfile`],
+          ['--hostfile', beside(`${plan.name}.hostfile`)],
           ['--num_nodes', String(at.nodes)],
         ]
       : [];
   args.push(['--num_gpus', String(at.perNode)]);
-  if (at.nodes > 1) args.push(['--master_addr', required('MASTER_ADDR', "set MASTER_ADDR to node 0's address")]);
-  const script: Arg<DeepSpeedLauncherFlag>[] = [['--deepspeed'], ['--deepspeed_config', json]];
-  const entry = `${required('TRAIN_SCRIPT', 'set TRAIN_SCRIPT to your DeepSpeed training script')} \\\n  ${script.map(([f, v]) => (v === undefined ? f : `${f} ${v}`)).join(' ')}`;
-  return ['#!/bin/sh', header(plan, moe, used), '', command('deepspeed', args, ` \\\n  ${entry}`)].join('\n');
+  if (at.nodes > 1) args.push(['--master_addr', required('MASTER_ADDR', 'set MASTER_ADDR to the address of node 0')]);
+  const flags: Arg<DeepSpeedLauncherFlag>[] = [['--deepspeed'], ['--deepspeed_config', beside(json)]];
+  const entry = `${required('TRAIN_SCRIPT', 'set TRAIN_SCRIPT to your DeepSpeed training script')} \\\n  ${flags.map(([f, v]) => (v === undefined ? f : `${f} ${v}`)).join(' ')}`;
+  return script(
+    header(plan, moe, used),
+    HERE,
+    '',
+    // The launcher starts every node of the hostfile itself (over ssh), so it runs once.
+    comment(at.nodes > 1 ? `run on node 0 only: the launcher starts all ${at.nodes} nodes of the hostfile` : 'the only node'),
+    command('deepspeed', args, ` \\\n  ${entry}`),
+  );
 }
 
 function header(plan: TrainPlan, moe: boolean, used: readonly string[]): string {
@@ -327,7 +372,13 @@ function header(plan: TrainPlan, moe: boolean, used: readonly string[]): string 
   return comment(
     [
       `DeepSpeed launch for plan '${plan.name}' (${plan.file}), written by parplan export.`,
+      versionLine('deepspeed', 'DeepSpeed'),
       `${meshText(plan)}; the training script builds the model and calls deepspeed.initialize.`,
+      ...(plan.mesh.tensor > 1
+        ? [
+            `tensor ${plan.mesh.tensor} > 1: pass deepspeed.initialize(..., mpu=...) with get_data_parallel_world_size() = ${plan.mesh.data}, else its train_batch_size check fails.`,
+          ]
+        : []),
       ...(moe
         ? [
             `Experts: expert tensor ${e.tensor} × expert ${e.expert} × expert data ${e.data}; the script builds the MoE layers (deepspeed.moe.layer.MoE).`,

@@ -6,15 +6,16 @@
 import { shardOver } from '../memory/zero.js';
 import { formatLayout } from '../check/layout.js';
 import { FP8_AMAX_HISTORY } from '../memory/fp8.js';
-import { DEFAULT_NORM_EPS, DEFAULT_ROPE_THETA, type AttentionSpec, type MlaAttention, type MoeMlp } from '../model.js';
+import { DEFAULT_NORM_EPS, type AttentionSpec, type MlaAttention, type MoeMlp } from '../model.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { meshText, partialNodeWhy, placement, stageSizes } from './cluster.js';
 import { Findings } from './findings.js';
 import { activationOf, everyNth, layerShape, patternExpression, type LayerShape } from './layers.js';
 import { MEGATRON_MODEL_SOURCES, MEGATRON_SOURCES, type MegatronFlag } from './options/megatron.js';
 import { TORCHRUN_ARGS } from './options/torchrun.js';
+import { versionLine } from './options/versions.js';
 import { citations, usedSources } from './options/source.js';
-import { comment, required, word, type Arg } from './shell.js';
+import { comment, plain, required, script, word, type Arg } from './shell.js';
 import { torchrunPerNode } from './torchrun.js';
 import type { ExportOptions, ExportResult } from './types.js';
 
@@ -47,6 +48,7 @@ export function exportMegatron(plan: CheckedPlan, opts: ExportOptions = {}): Exp
     ...fp8Args(plan, f),
     ...optimizerArgs(plan, f),
   ];
+  args.push(...runLengthArgs());
   args.push(
     ['--tokenizer-type', 'HuggingFaceTokenizer'],
     ['--tokenizer-model', tokenizer],
@@ -54,10 +56,8 @@ export function exportMegatron(plan: CheckedPlan, opts: ExportOptions = {}): Exp
   );
   if (f.failed || at === undefined) return { files: [], diagnostics: f.list };
   const fsdp = plan.zero >= 2;
-  const lines = [
-    '#!/usr/bin/env bash',
+  const text = script(
     header(plan, args),
-    '',
     // Megatron asserts this with tensor parallelism (before Blackwell), and asserts the opposite with Megatron-FSDP.
     ...(plan.mesh.tensor > 1 && !fsdp ? ['export CUDA_DEVICE_MAX_CONNECTIONS=1', ''] : []),
     'ARGS=(',
@@ -65,8 +65,21 @@ export function exportMegatron(plan: CheckedPlan, opts: ExportOptions = {}): Exp
     ')',
     '',
     torchrunPerNode(plan.name, at, 'pretrain_gpt.py "${ARGS[@]}"'),
+  );
+  return { files: [{ name: `${plan.name}.megatron.sh`, text }], diagnostics: f.list };
+}
+
+/**
+ * What a plan does not say but Megatron needs to start: the run's length (without --train-iters
+ * or --train-samples, update_train_iters raises a TypeError at start-up) and the peak learning
+ * rate. Named placeholders the script checks before launching; the schedule keeps Megatron's
+ * defaults (linear decay to --min-lr 0 over the run, no warm-up), docs/export.md.
+ */
+function runLengthArgs(): Args {
+  return [
+    ['--train-iters', required('TRAIN_ITERS', 'set TRAIN_ITERS to the number of training iterations (optimizer steps)')],
+    ['--lr', required('LR', 'set LR to the peak learning rate, e.g. 3e-4')],
   ];
-  return { files: [{ name: `${plan.name}.megatron.sh`, text: lines.join('\n') }], diagnostics: f.list };
 }
 
 function tokenizerPlaceholder(plan: TrainPlan, f: Findings): string {
@@ -75,7 +88,7 @@ function tokenizerPlaceholder(plan: TrainPlan, f: Findings): string {
     '$TOKENIZER',
     'set TOKENIZER when running the script, or export with --model ID (a Hugging Face id or local path)',
   );
-  return required('TOKENIZER', `set TOKENIZER to the Hugging Face id or local path of ${plan.model.name}'s tokenizer`);
+  return required('TOKENIZER', `set TOKENIZER to the Hugging Face id or local path of the tokenizer of ${plain(plan.model.name)}`);
 }
 
 /** The model's shape, so that Megatron builds the network the plan sized. */
@@ -148,7 +161,7 @@ function mlaArgs(a: MlaAttention): Args {
  */
 function windowArgs(shape: LayerShape): Args {
   if (shape.window === undefined) return [];
-  const args: Args = [['--window-size', `${shape.window - 1},0`]];
+  const args: Args = [['--window-size', word(`${shape.window - 1},0`)]];
   if (shape.windowed.every((w) => w)) return args;
   const n = everyNth(shape.windowed);
   args.push(['--window-attn-skip-freq', n !== undefined ? String(n) : word(patternExpression(shape.windowed))]);
@@ -179,7 +192,8 @@ function attentionExtras(plan: TrainPlan, a: AttentionSpec, f: Findings): Args {
 function ropeArgs(plan: TrainPlan, a: AttentionSpec, f: Findings): Args {
   const m = plan.model;
   const args: Args = [];
-  if (m.ropeTheta !== DEFAULT_ROPE_THETA) {
+  // Always written, so that the base is the model's whatever Megatron's default (10000 at core_v0.19.0).
+  {
     // --rotary-base is type=int.
     if (Number.isInteger(m.ropeTheta)) args.push(['--rotary-base', String(m.ropeTheta)]);
     else
@@ -379,13 +393,13 @@ function layoutArgs(plan: TrainPlan): Args {
   const chunks = plan.stages.flatMap((s) => s.chunks ?? []).sort((a, b) => a.index - b.index);
   if (chunks.length > 0) {
     const even = chunks.every((c) => c.layers === chunks[0]!.layers);
-    if (!even || plan.virtual === 1) return [['--pipeline-model-parallel-layout', `'${formatLayout(chunks)}'`]];
+    if (!even || plan.virtual === 1) return [['--pipeline-model-parallel-layout', word(formatLayout(chunks))]];
     return plan.virtual > 1 ? [['--num-virtual-stages-per-pipeline-rank', String(plan.virtual)]] : [];
   }
   const { sizes, even } = stageSizes(plan);
   if (even) return [];
   const stages = sizes.map((n, i) => `${i === 0 ? 'E' : ''}t*${n}${i === sizes.length - 1 ? 'L' : ''}`);
-  return [['--pipeline-model-parallel-layout', `'${stages.join('|')}'`]];
+  return [['--pipeline-model-parallel-layout', word(stages.join('|'))]];
 }
 
 /** ZeRO-1 is the distributed optimizer; ZeRO-2/3 are Megatron-FSDP's sharding strategies; HSDP is their replicas. */
@@ -558,6 +572,7 @@ function header(plan: TrainPlan, args: Args): string {
   return comment(
     [
       `Megatron-LM launch for plan '${plan.name}' (${plan.file}), written by parplan export.`,
+      versionLine('megatron', 'Megatron-LM'),
       `${meshText(plan)}; run from a Megatron-LM checkout.`,
       ...(e.expert > 1 || e.tensor !== plan.mesh.tensor
         ? [`Experts: expert tensor ${e.tensor} × expert ${e.expert} × expert data ${e.data} over each stage's tensor × data ranks.`]

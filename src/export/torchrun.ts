@@ -1,36 +1,33 @@
 /**
- * `torchrun` per node, for torchtitan and Megatron-LM. Up to MAX_LISTED_NODES nodes get one
- * command each; larger clusters get one command with the node rank read from NODE_RANK.
+ * `torchrun`, for torchtitan and Megatron-LM. One node: one command. Several nodes: the same
+ * script runs on every node, with the node's index in NODE_RANK (checked to be 0 … nodes − 1
+ * before anything launches) and node 0's address in MASTER_ADDR: one command, whose only
+ * per-node value is --node-rank, so no node's command can run another's.
  */
 import type { Placement } from './cluster.js';
 import type { TorchrunFlag } from './options/torchrun.js';
-import { command, comment, required, type Arg } from './shell.js';
+import { command, comment, nodeRank, required, word, type Arg } from './shell.js';
 
-export const MAX_LISTED_NODES = 16;
 const RDZV_PORT = 29500;
 
 /** `entry` is the program and its arguments, already shell words. */
 export function torchrunPerNode(id: string, at: Placement, entry: string): string {
   const endpoint =
-    at.nodes === 1 ? `localhost:${RDZV_PORT}` : `${required('MASTER_ADDR', "set MASTER_ADDR to node 0's address")}:${RDZV_PORT}`;
-  const args = (rank: string): Arg<TorchrunFlag>[] => [
+    at.nodes === 1 ? `localhost:${RDZV_PORT}` : `${required('MASTER_ADDR', 'set MASTER_ADDR to the address of node 0')}:${RDZV_PORT}`;
+  const args: Arg<TorchrunFlag>[] = [
     ['--nnodes', String(at.nodes)],
     ['--nproc-per-node', String(at.perNode)],
-    ['--node-rank', rank],
+    ['--node-rank', at.nodes === 1 ? '0' : '"$NODE_RANK"'],
     ['--rdzv-backend', 'c10d'],
     ['--rdzv-endpoint', endpoint],
-    ['--rdzv-id', id],
+    ['--rdzv-id', word(id)],
   ];
-  if (at.nodes > MAX_LISTED_NODES) {
-    return [
-      comment(`run on each of the ${at.nodes} nodes, with NODE_RANK = 0 … ${at.nodes - 1}`),
-      command('torchrun', args(required('NODE_RANK', "set NODE_RANK to this node's index")), ` \\\n  ${entry}`),
-    ].join('\n');
-  }
-  const out: string[] = [];
-  for (let n = 0; n < at.nodes; n++) {
-    out.push(comment(at.nodes === 1 ? 'the only node' : `node ${n} of ${at.nodes}: run on that node`));
-    out.push(command('torchrun', args(String(n)), ` \\\n  ${entry}`));
-  }
-  return out.join('\n');
+  const run = command('torchrun', args, ` \\\n  ${entry}`);
+  if (at.nodes === 1) return [comment('the only node'), run].join('\n');
+  return [
+    comment(
+      `run this script on each of the ${at.nodes} nodes, with NODE_RANK = 0 … ${at.nodes - 1} and MASTER_ADDR = the address of node 0`,
+    ),
+    nodeRank(at.nodes) + run,
+  ].join('\n');
 }

@@ -10,6 +10,7 @@ import { formatAction } from '../schedules/types.js';
 import { meshText, partialNodeWhy, placement } from './cluster.js';
 import { Findings } from './findings.js';
 import { activationOf, layerShape, type LayerShape } from './layers.js';
+import { versionLine } from './options/versions.js';
 import { citations, usedSources } from './options/source.js';
 import { TORCHRUN_ARGS } from './options/torchrun.js';
 import {
@@ -19,11 +20,11 @@ import {
   type TorchtitanKey,
   type TorchtitanModel,
 } from './options/torchtitan.js';
-import { comment } from './shell.js';
+import { beside, comment, HERE, plain, required, script } from './shell.js';
 import { torchrunPerNode } from './torchrun.js';
 import type { ExportFile, ExportOptions, ExportResult } from './types.js';
 
-type Value = string | number | boolean | readonly string[];
+type Value = string | number | boolean | readonly string[] | readonly (readonly string[])[];
 type Config = [TorchtitanKey, Value][];
 
 export function exportTorchtitan(plan: CheckedPlan, opts: ExportOptions = {}): ExportResult {
@@ -59,8 +60,13 @@ export function exportTorchtitan(plan: CheckedPlan, opts: ExportOptions = {}): E
     { name: toml, text: `${header(plan, config)}\n${renderToml(config)}` },
     {
       name: `${plan.name}.torchtitan.sh`,
-      text: ['#!/bin/sh', header(plan, config), '', torchrunPerNode(plan.name, at, `-m torchtitan.train --job.config_file ${toml}`)].join(
-        '\n',
+      text: script(
+        header(plan, config),
+        comment('run from a torchtitan checkout; the job file is the one beside this script'),
+        HERE,
+        '',
+        ...placeholderCheck(toml, config),
+        torchrunPerNode(plan.name, at, trainEntry(plan, toml, csv)),
       ),
     },
   ];
@@ -95,7 +101,7 @@ function modelConfig(plan: TrainPlan, f: Findings, opts: ExportOptions): Config 
   }
   let flavor = opts.model;
   if (flavor === undefined) {
-    flavor = `<fill in: a ${family.name} flavor with ${flavorText(m, shape as LayerShape)}>`;
+    flavor = fillIn(`a ${family.name} flavor with ${flavorText(m, shape as LayerShape)}`);
     f.placeholder(
       `the torchtitan flavor of '${m.name}'`,
       'model.flavor',
@@ -166,20 +172,21 @@ function float8Config(plan: TrainPlan, f: Findings): Config {
     f.notExpressible(
       'fp8',
       `fp8 = ${plan.fp8}`,
-      'it trains in fp8 through torchao\'s Float8Linear (model.converters = ["float8"]), not TransformerEngine',
+      'it trains in fp8 through torchao\'s Float8Linear (model.converters = ["quantize.linear.float8"]), not TransformerEngine',
       'use fp8 = torchao_tensorwise or torchao_rowwise, or export --to megatron',
     );
     return [];
   }
+  // torchtitan v0.2.2 names: the converter and section are quantize.linear.float8 (register_model_converter in
+  // torchtitan/components/quantization/float8.py); force_recompute_fp8_weight_in_bwd is no longer a field there.
   const config: Config = [
-    ['model.converters', ['float8']],
-    ['float8.recipe_name', plan.fp8 === 'torchao_tensorwise' ? 'tensorwise' : 'rowwise'],
+    ['model.converters', ['quantize.linear.float8']],
+    ['quantize.linear.float8.recipe_name', plan.fp8 === 'torchao_tensorwise' ? 'tensorwise' : 'rowwise'],
   ];
   if (plan.fp8 === 'torchao_tensorwise' && plan.zero === 3 && plan.mesh.data > 1)
     config.push(
-      ['float8.enable_fsdp_float8_all_gather', true],
-      ['float8.precompute_float8_dynamic_scale_for_fsdp', true],
-      ['float8.force_recompute_fp8_weight_in_bwd', true],
+      ['quantize.linear.float8.enable_fsdp_float8_all_gather', true],
+      ['quantize.linear.float8.precompute_float8_dynamic_scale_for_fsdp', true],
     );
   return config;
 }
@@ -203,6 +210,7 @@ function trainingConfig(plan: TrainPlan, f: Findings): Config {
       `use precision = ${plan.amp ? 'amp_bf16' : 'bf16'} (or fp32)`,
     );
   } else {
+    mixedPrecisionCheck(plan, f);
     config.push(['training.mixed_precision_param', plan.precision === 'bf16' ? 'bfloat16' : 'float32']);
     const fsdp = plan.zero >= 1 && plan.mesh.data > 1;
     if (plan.amp && !fsdp && (plan.mesh.tensor > 1 || plan.mesh.pipeline > 1))
@@ -227,6 +235,28 @@ function trainingConfig(plan: TrainPlan, f: Findings): Config {
     f.notExpressible('optimizer', 'optimizer = sgd', 'its optimizer.name takes Adam or AdamW', 'use optimizer = adamw');
   else config.push(['optimizer.name', plan.optimizer === 'adamw' ? 'AdamW' : 'Adam']);
   return config;
+}
+
+/**
+ * torchtitan applies mixed_precision_param through FSDP (fully_shard), or through autocast for
+ * DDP or one GPU; with tensor or pipeline parallelism and no FSDP it disables mixed precision
+ * and trains in fp32, only logging a warning (maybe_enable_amp in torchtitan/distributed/utils.py
+ * at v0.2.2): more memory than a bf16 plan was checked for.
+ */
+function mixedPrecisionCheck(plan: TrainPlan, f: Findings): void {
+  const { tensor, pipeline, data } = plan.mesh;
+  // FSDP is on with sharded data ranks or context parallelism (ParallelDims.fsdp_enabled: dp_shard or cp).
+  const fsdp = (plan.zero > 0 && data > 1) || plan.mesh.context > 1;
+  // AMP plans (precision = amp_bf16) have their own check below.
+  if (plan.precision !== 'bf16' || plan.amp || fsdp || (tensor === 1 && pipeline === 1)) return;
+  f.notExpressible(
+    'precision',
+    'training.mixed_precision_param = "bfloat16"',
+    `with ${tensor > 1 ? 'tensor' : 'pipeline'} parallelism it applies mixed precision only through FSDP (data_parallel_shard_degree > 1), and without it trains in fp32, which needs more memory than the plan was checked for`,
+    data > 1
+      ? 'set zero = 1 or more (FSDP over the data ranks)'
+      : 'shard over data ranks (data > 1 with zero ≥ 1), or set precision = fp32 and check the plan again',
+  );
 }
 
 /**
@@ -388,54 +418,58 @@ function modelParallelConfig(plan: TrainPlan, f: Findings, csv: string): Config 
   switch (plan.schedule) {
     case 'gpipe':
     case '1f1b':
-      config.push(
-        ['parallelism.pipeline_parallel_schedule', plan.schedule === 'gpipe' ? 'GPipe' : '1F1B'],
-        // Each split point is the first layer of a stage after the first.
-        ['parallelism.pipeline_parallel_split_points', plan.stages.slice(1).map((s) => `layers.${s.firstLayer}`)],
-      );
+      config.push(['parallelism.pipeline_parallel_schedule', plan.schedule === 'gpipe' ? 'GPipe' : '1F1B']);
       break;
     case 'interleaved':
-      config.push(['parallelism.pipeline_parallel_schedule', 'Interleaved1F1B'], virtualStageSplit(plan, f));
+      config.push(['parallelism.pipeline_parallel_schedule', 'Interleaved1F1B']);
       break;
     case 'table':
       config.push(
         ['parallelism.pipeline_parallel_schedule', plan.virtual > 1 ? 'PipelineScheduleMulti' : 'PipelineScheduleSingle'],
         ['parallelism.pipeline_parallel_schedule_csv', csv],
-        virtualStageSplit(plan, f),
       );
       break;
   }
+  config.push(['parallelism.module_fqns_per_model_part', modelParts(plan, f)]);
   return config;
 }
 
 /**
- * How torchtitan cuts the virtual stages (torchtitan/distributed/pipeline.py
- * `generate_split_points` at TORCHTITAN_JOB_CONFIG's commit): `pipeline_parallel_layers_per_stage`
- * = k counts the embedding and the output as one layer each (input_weight = output_weight = 1),
- * so it builds stages of k − 1, k, …, k, k − 1 transformer layers and asserts that
- * layers + 2 divides into them. Only a plan whose virtual stages are exactly that gets k; any
- * other (equal chunks, a `layout`) gets one split point per virtual stage after the first
- * ("Looped schedules … require split_points = number of stages - 1", job_config.py), which
- * torchtitan takes instead of generating them. An empty virtual stage has no first layer to cut at.
+ * The modules of each model part (pipeline stage, or virtual stage of a looped schedule), as
+ * torchtitan 0.2.x takes them (parallelism.module_fqns_per_model_part; split points were removed
+ * in 0.2.0). Written out rather than left to pipeline_parallel_layers_per_stage, which counts the
+ * embedding and the output as layers of their own (generate_llm_fqn_per_model_part in
+ * torchtitan/distributed/pipeline_parallel.py at v0.2.2) and so splits differently from the plan.
+ * Part k of a looped schedule runs on rank k mod pipeline (its "loop" style), as the plan's
+ * chunk k of rank k mod pipeline holds layers k·n … (k+1)·n − 1.
  */
-function virtualStageSplit(plan: TrainPlan, f: Findings): Config[number] {
-  const n = plan.mesh.pipeline * plan.virtual;
-  const chunks: { firstLayer: number; layers: number }[] = plan.stages.some((s) => s.chunks)
+export function modelParts(plan: TrainPlan, f?: Findings): string[][] {
+  const { pipeline } = plan.mesh;
+  const n = plan.model.layers / (pipeline * plan.virtual);
+  // A `layout` gives each virtual stage its own layers (and says where the embedding and loss are).
+  const chunks: { firstLayer: number; layers: number; hasEmbedding: boolean; hasOutput: boolean }[] = plan.stages.some((s) => s.chunks)
     ? plan.stages.flatMap((s) => s.chunks ?? []).sort((a, b) => a.index - b.index)
-    : plan.virtual === 1
-      ? plan.stages
-      : Array.from({ length: n }, (_, i) => ({ firstLayer: (i * plan.model.layers) / n, layers: plan.model.layers / n }));
-  if (chunks.some((c) => c.layers === 0))
+    : plan.virtual > 1
+      ? Array.from({ length: pipeline * plan.virtual }, (_, k) => ({
+          firstLayer: k * n,
+          layers: n,
+          hasEmbedding: k === 0,
+          hasOutput: k === pipeline * plan.virtual - 1,
+        }))
+      : plan.stages;
+  const parts = chunks.map((c) => [
+    ...(c.hasEmbedding ? ['tok_embeddings'] : []),
+    ...Array.from({ length: c.layers }, (_, i) => `layers.${c.firstLayer + i}`),
+    ...(c.hasOutput ? ['norm', 'output'] : []),
+  ]);
+  if (f && parts.some((p) => p.length === 0))
     f.notExpressible(
       'layout',
       'a layout with an empty virtual stage',
-      'its stages are cut at split points (module names), so every stage starts at a layer',
+      'each of its model parts (module_fqns_per_model_part) must hold at least one module',
       'give every virtual stage at least one t, or export --to megatron',
     );
-  const k = chunks.length > 2 ? chunks[1]!.layers : chunks[0]!.layers + 1;
-  const titan = chunks.length >= 2 && chunks.every((c, i) => c.layers === (i === 0 || i === chunks.length - 1 ? k - 1 : k));
-  if (titan && k >= 2) return ['parallelism.pipeline_parallel_layers_per_stage', k];
-  return ['parallelism.pipeline_parallel_split_points', chunks.slice(1).map((c) => `layers.${c.firstLayer}`)];
+  return parts;
 }
 
 /**
@@ -475,11 +509,51 @@ function recomputeConfig(plan: TrainPlan, f: Findings): Config {
   }
 }
 
+/**
+ * `-m torchtitan.train` with the job file, then what it cannot hold: the Hugging Face assets
+ * directory (tokenizer, config; torchtitan falls back to a test tokenizer without it) as a
+ * placeholder, and the schedule CSV beside the script (a path in the job file would be read from
+ * the working directory). Command-line fields override the job file's.
+ */
+function trainEntry(plan: TrainPlan, toml: string, csv: string): string {
+  const args: [TorchtitanKey | '--job.config_file', string][] = [
+    ['--job.config_file', beside(toml)],
+    [
+      'model.hf_assets_path',
+      required('HF_ASSETS_PATH', 'set HF_ASSETS_PATH to the directory of the Hugging Face assets (tokenizer, config.json) of the model'),
+    ],
+  ];
+  if (plan.schedule === 'table' && plan.mesh.pipeline > 1) args.push(['parallelism.pipeline_parallel_schedule_csv', beside(csv)]);
+  return ['-m torchtitan.train', ...args.map(([k, v]) => `${k.startsWith('--') ? k : `--${k}`} ${v}`)].join(' \\\n  ');
+}
+
+/** The text of a value the user must fill in before the job can start (a TOML string: the job file stays valid). */
+export const FILL_IN = '<fill in: ';
+
+function fillIn(what: string): string {
+  return `${FILL_IN}${what}>`;
+}
+
+/** Stops the script before launching while the job file still holds a `<fill in: …>` value, naming the fields. */
+function placeholderCheck(toml: string, config: Config): string[] {
+  const open = config.filter(([, v]) => typeof v === 'string' && v.startsWith(FILL_IN)).map(([k]) => k);
+  if (open.length === 0) return [];
+  return [
+    `if grep -q '${FILL_IN}' ${beside(toml)}; then`,
+    `  echo "fill in ${open.join(', ')} in ${plain(toml)} first (the values written <fill in: ...>)" >&2`,
+    '  exit 1',
+    'fi',
+    '',
+  ];
+}
+
 /** `section.field` keys as `[section]` tables, in first-seen order. */
 function renderToml(config: Config): string {
   const sections = new Map<string, string[]>();
   for (const [key, value] of config) {
-    const [section, field] = key.split('.') as [string, string];
+    // A nested table's field is a dotted key under its section (quantize.linear.float8.recipe_name).
+    const [section, ...rest] = key.split('.') as [string, ...string[]];
+    const field = rest.join('.');
     const lines = sections.get(section) ?? [];
     lines.push(`${field} = ${tomlValue(value)}`);
     sections.set(section, lines);
@@ -490,7 +564,9 @@ function renderToml(config: Config): string {
 function tomlValue(v: Value): string {
   if (typeof v === 'string') return JSON.stringify(v);
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  return `[${v.map((s) => JSON.stringify(s)).join(', ')}]`;
+  // A list of lists (module_fqns_per_model_part): one inner list per line.
+  if (v.some((x) => Array.isArray(x))) return `[\n${(v as readonly (readonly string[])[]).map((l) => `  ${tomlValue(l)},`).join('\n')}\n]`;
+  return `[${(v as readonly string[]).map((s) => JSON.stringify(s)).join(', ')}]`;
 }
 
 function header(plan: TrainPlan, config: Config): string {
@@ -500,6 +576,7 @@ function header(plan: TrainPlan, config: Config): string {
   return comment(
     [
       `torchtitan job for plan '${plan.name}' (${plan.file}), written by parplan export.`,
+      versionLine('torchtitan', 'torchtitan'),
       `${meshText(plan)}.`,
       'Option names as in:',
       ...citations([...TORCHTITAN_SOURCES, ...extra, TORCHRUN_ARGS]).map((c) => `  ${c}`),

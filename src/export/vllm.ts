@@ -8,9 +8,17 @@ import type { CheckedPlan, ServePlan } from '../plan.js';
 import { Findings } from './findings.js';
 import { locate, meshText, partialNodeWhy, placement, stageSizes } from './cluster.js';
 import { layerShape } from './layers.js';
+import { ENGINE_VERSIONS, versionLine } from './options/versions.js';
 import { citations, usedSources } from './options/source.js';
-import { VLLM_SERVE_CLI, VLLM_SOURCES, type VllmCacheDtype, type VllmFlag, type VllmModelDtype } from './options/vllm.js';
-import { command, comment, required, word, type Arg } from './shell.js';
+import {
+  VLLM_CACHE_DTYPES,
+  VLLM_SERVE_CLI,
+  VLLM_SOURCES,
+  type VllmCacheDtype,
+  type VllmFlag,
+  type VllmModelDtype,
+} from './options/vllm.js';
+import { background, command, comment, perNode, plain, required, script, word, type Arg } from './shell.js';
 import type { ExportOptions, ExportResult } from './types.js';
 
 const FIRST_PORT = 8000;
@@ -18,12 +26,13 @@ const FIRST_PORT = 8000;
 const DP_RPC_PORT = 13345;
 
 const MODEL_DTYPE: Partial<Record<Dtype, VllmModelDtype>> = { fp32: 'float32', fp16: 'float16', bf16: 'bfloat16' };
+/**
+ * KV cache dtypes of the stated version (VLLM_CACHE_DTYPES): float16 and the int8/int4
+ * per-token-head caches are values of other vLLM versions, so such a plan is an error.
+ */
 const CACHE_DTYPE: Partial<Record<Dtype, VllmCacheDtype>> = {
-  fp16: 'float16',
   bf16: 'bfloat16',
   fp8: 'fp8',
-  int8: 'int8_per_token_head',
-  int4: 'int4_per_token_head',
 };
 
 export function exportVllm(plan: CheckedPlan, opts: ExportOptions = {}): ExportResult {
@@ -38,7 +47,7 @@ export function exportVllm(plan: CheckedPlan, opts: ExportOptions = {}): ExportR
   const engines = engineLayout(plan, f);
   unexpressed(plan, f);
   if (f.failed || engines === undefined) return { files: [], diagnostics: f.list };
-  const text = engines.kind === 'replicas' ? script(plan, model, args, env) : dataParallelScript(plan, model, args, env, engines);
+  const text = engines.kind === 'replicas' ? replicaScript(plan, model, args, env) : dataParallelScript(plan, model, args, env, engines);
   return { files: [{ name: `${plan.name}.vllm.sh`, text }], diagnostics: f.list };
 }
 
@@ -95,7 +104,7 @@ function modelPlaceholder(plan: ServePlan, f: Findings): string {
     '$MODEL',
     "set MODEL when running the script, or export with --model ID (a Hugging Face id such as 'org/name', or a local path)",
   );
-  return required('MODEL', `set MODEL to the Hugging Face id or local path of ${plan.model.name}`);
+  return required('MODEL', `set MODEL to the Hugging Face id or local path of ${plain(plan.model.name)}`);
 }
 
 /** The flags every replica shares. */
@@ -150,8 +159,8 @@ function cacheDtype(plan: ServePlan, f: Findings): VllmCacheDtype | undefined {
   f.notExpressible(
     'kv_dtype',
     `kv_dtype = ${kv}`,
-    `--kv-cache-dtype has no ${kv} value (its choices: auto, float16, bfloat16, fp8, …)`,
-    'set kv_dtype to the model dtype, bf16, fp16 or fp8',
+    `--kv-cache-dtype has no ${kv} value at ${ENGINE_VERSIONS.vllm.version} (its choices: ${VLLM_CACHE_DTYPES.names.join(', ')}; auto is the model dtype)`,
+    'set kv_dtype to the model dtype, bf16 or fp8',
   );
   return undefined;
 }
@@ -198,10 +207,15 @@ function unexpressed(plan: ServePlan, f: Findings): void {
   }
 }
 
-/** One command per replica: replica r holds ranks [r·g, (r+1)·g) with g = tensor × pipeline. */
-function script(plan: ServePlan, model: string, args: readonly Arg<VllmFlag>[], env: string | undefined): string {
+/**
+ * One command per replica: replica r holds ranks [r·g, (r+1)·g) with g = tensor × pipeline. Over
+ * several nodes the script runs on each node and starts the replicas of that node only
+ * (`case "$NODE_RANK"`); several replicas on a node run in the background, and the script waits for them.
+ */
+function replicaScript(plan: ServePlan, model: string, args: readonly Arg<VllmFlag>[], env: string | undefined): string {
   const g = plan.mesh.tensor * plan.mesh.pipeline;
-  const out = ['#!/bin/sh', header(plan), ''];
+  const nodes = locate(plan, plan.derived.gpusUsed - 1).node + 1;
+  const onNode: { notes: string[]; commands: string[] }[] = Array.from({ length: nodes }, () => ({ notes: [], commands: [] }));
   const portOnNode = new Map<number, number>();
   for (let r = 0; r < plan.mesh.data; r++) {
     const first = locate(plan, r * g);
@@ -209,25 +223,29 @@ function script(plan: ServePlan, model: string, args: readonly Arg<VllmFlag>[], 
     const port = FIRST_PORT + (portOnNode.get(first.node) ?? 0);
     portOnNode.set(first.node, port - FIRST_PORT + 1);
     const replicaArgs: Arg<VllmFlag>[] = [['--port', String(port)], ...args];
+    const at = onNode[first.node]!;
     let prefix: string;
     if (first.node === last.node) {
       const gpus = Array.from({ length: g }, (_, i) => first.gpu + i).join(',');
-      out.push(comment(`replica ${r}: node ${first.node}, GPUs ${gpus}`));
+      at.notes.push(`replica ${r}: node ${first.node}, GPUs ${gpus}`);
       prefix = `CUDA_VISIBLE_DEVICES=${gpus}${env ? ` ${env}` : ''} vllm serve ${model}`;
     } else {
-      // A replica larger than a node runs on a Ray cluster spanning its nodes.
-      out.push(
-        comment(
-          `replica ${r}: nodes ${first.node}-${last.node}, all their GPUs; start a Ray cluster over these nodes first, then run this on node ${first.node}`,
-        ),
+      // A replica larger than a node runs on a Ray cluster spanning its nodes, started from its first node.
+      at.notes.push(
+        `replica ${r}: nodes ${first.node}-${last.node}, all their GPUs; start a Ray cluster over these nodes first (ray start), then run this on node ${first.node}`,
       );
+      for (let n = first.node + 1; n <= last.node; n++)
+        onNode[n]!.notes.push(`replica ${r} runs on this node through the Ray cluster started on node ${first.node}`);
       replicaArgs.push(['--distributed-executor-backend', 'ray']);
       prefix = `${env ? `${env} ` : ''}vllm serve ${model}`;
     }
-    out.push(command(prefix, replicaArgs, plan.mesh.data > 1 ? ' &' : ''));
+    at.commands.push(comment(at.notes.pop()!) + '\n' + command(prefix, replicaArgs, ''));
   }
-  if (plan.mesh.data > 1) out.push('wait\n');
-  return out.join('\n');
+  const bodies = onNode.map(({ notes, commands }) =>
+    [...notes.map(comment), commands.length > 1 ? background(commands) : (commands[0] ?? '')].join('\n'),
+  );
+  if (nodes === 1) return script(header(plan), bodies[0]!);
+  return script(header(plan), comment(`run this script on each of the ${nodes} nodes, with NODE_RANK = 0 … ${nodes - 1}`), perNode(bodies));
 }
 
 /**
@@ -247,28 +265,35 @@ function dataParallelScript(
   const dp: Arg<VllmFlag>[] = d > 1 ? [['--data-parallel-size', String(d)]] : [];
   if (layout.expertParallel) dp.push(['--enable-expert-parallel']);
   const at = placement(plan)!;
-  const out = ['#!/bin/sh', header(plan, at.nodes > 1 ? [['--headless']] : dp), ''];
+  const head = header(plan, at.nodes > 1 ? [['--headless']] : dp);
   if (at.nodes === 1) {
     const gpus = Array.from({ length: g * d }, (_, i) => i).join(',');
-    out.push(comment(`one engine${d > 1 ? ` (${d} data-parallel ranks of ${g} GPU${g > 1 ? 's' : ''})` : ''}: node 0, GPUs ${gpus}`));
-    out.push(
+    return script(
+      head,
+      comment(`one engine${d > 1 ? ` (${d} data-parallel ranks of ${g} GPU${g > 1 ? 's' : ''})` : ''}: node 0, GPUs ${gpus}`),
       command(`CUDA_VISIBLE_DEVICES=${gpus}${env ? ` ${env}` : ''} vllm serve ${model}`, [['--port', String(FIRST_PORT)], ...args, ...dp]),
     );
-    return out.join('\n');
   }
   const local = at.perNode / g;
-  const address = required('HEAD_ADDR', "set HEAD_ADDR to node 0's address");
+  const address = required('HEAD_ADDR', 'set HEAD_ADDR to the address of node 0');
+  const bodies: string[] = [];
   for (let n = 0; n < at.nodes; n++) {
     const nodeArgs: Arg<VllmFlag>[] = n === 0 ? [['--port', String(FIRST_PORT)], ...args, ...dp] : [['--headless'], ...args, ...dp];
     nodeArgs.push(['--data-parallel-size-local', String(local)]);
     if (n > 0) nodeArgs.push(['--data-parallel-start-rank', String(n * local)]);
     nodeArgs.push(['--data-parallel-address', address], ['--data-parallel-rpc-port', String(DP_RPC_PORT)]);
-    out.push(
-      comment(`node ${n}: data-parallel ranks ${n * local}-${(n + 1) * local - 1}${n === 0 ? ' and the API server' : ', headless'}`),
-      command(`${env ? `${env} ` : ''}vllm serve ${model}`, nodeArgs),
+    bodies.push(
+      [
+        comment(`node ${n}: data-parallel ranks ${n * local}-${(n + 1) * local - 1}${n === 0 ? ' and the API server' : ', headless'}`),
+        command(`${env ? `${env} ` : ''}vllm serve ${model}`, nodeArgs),
+      ].join('\n'),
     );
   }
-  return out.join('\n');
+  return script(
+    head,
+    comment(`run this script on each of the ${at.nodes} nodes, with NODE_RANK = 0 … ${at.nodes - 1} and HEAD_ADDR = the address of node 0`),
+    perNode(bodies),
+  );
 }
 
 function header(plan: ServePlan, oneEngine?: readonly Arg<VllmFlag>[]): string {
@@ -280,6 +305,7 @@ function header(plan: ServePlan, oneEngine?: readonly Arg<VllmFlag>[]): string {
   return comment(
     [
       `vLLM launch for plan '${plan.name}' (${plan.file}), written by parplan export.`,
+      versionLine('vllm', 'vLLM'),
       `${meshText(plan)}: ${layout}.`,
       ...(e.expert > 1 || e.tensor !== plan.mesh.tensor
         ? [`Experts: expert tensor ${e.tensor} × expert ${e.expert} × expert data ${e.data} over each stage's tensor × data ranks.`]

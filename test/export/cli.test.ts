@@ -12,7 +12,7 @@ describe('parplan export', () => {
   it('prints each file after a # ==> NAME <== line, and the notes and warnings on stderr', async () => {
     const io = memoryIo({ NO_COLOR: '1' });
     expect(await runCli(['export', '--to', 'vllm', 'examples/llama2-70b-mi300x-serve.plan'], io)).toBe(0);
-    expect(io.out()).toMatch(/^# ==> llama2_70b_one_gpu\.vllm\.sh <==\n#!\/bin\/sh\n/);
+    expect(io.out()).toMatch(/^# ==> llama2_70b_one_gpu\.vllm\.sh <==\n#!\/usr\/bin\/env bash\n/);
     expect(io.out()).toContain('--gpu-memory-utilization 0.92');
     expect(io.err()).toContain("note[PP8004]: the plan does not name the Hugging Face model of 'llama2_70b'");
     expect(io.err()).toContain('examples/llama2-70b-mi300x-serve.plan:11:13');

@@ -272,7 +272,7 @@ describe('DeepSpeed', () => {
   it('MoE layers are built in the script: a warning with the arguments', () => {
     const r = exportChecked(
       'deepspeed',
-      moePlan('model = mixtral  cluster = node  mode = train  data = 8  expert = 4', 'global = 64  micro = 1  seq = 4096'),
+      moePlan('model = mixtral  cluster = node  mode = train  data = 8  expert = 4  zero = 1', 'global = 64  micro = 1  seq = 4096'),
     );
     expect(codes(r)).toEqual([
       'PP8003 DeepSpeed runs the 8 experts differently: the config has no expert settings: build each MoE layer as deepspeed.moe.layer.MoE(hidden_size, expert, num_experts=8, ep_size=4, k=2, drop_tokens=False) in the training script',

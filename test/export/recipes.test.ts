@@ -47,10 +47,9 @@ describe('DeepSpeed', () => {
     expect(json.torch_autocast).toEqual({ enabled: true, dtype: 'bfloat16' });
     expect(json.bf16).toEqual({ enabled: false });
     expect(json.fp16).toEqual({ enabled: false });
-    const plain = JSON.parse(exportText('deepspeed', trainPlan('data = 8')).files.find((f) => f.name.endsWith('.json'))!.text) as Record<
-      string,
-      unknown
-    >;
+    const plain = JSON.parse(
+      exportText('deepspeed', trainPlan('data = 8  zero = 1')).files.find((f) => f.name.endsWith('.json'))!.text,
+    ) as Record<string, unknown>;
     expect(plain.torch_autocast).toBeUndefined();
     expect(plain.bf16).toEqual({ enabled: true });
   });

@@ -27,7 +27,7 @@ describe('vLLM', () => {
 
   it('a KV dtype --kv-cache-dtype lacks is an error; fp8 maps to fp8', () => {
     expect(codes(exportText('vllm', servePlan('kv_dtype = fp32')))).toContain(
-      'error[PP8002] vLLM cannot express kv_dtype = fp32: --kv-cache-dtype has no fp32 value (its choices: auto, float16, bfloat16, fp8, …)',
+      'error[PP8002] vLLM cannot express kv_dtype = fp32: --kv-cache-dtype has no fp32 value at main@99d7eb5d6a51 (its choices: auto, bfloat16, fp8, fp8_e4m3, fp8_e5m2; auto is the model dtype)',
     );
     expect(exportText('vllm', servePlan('kv_dtype = fp8')).files[0]!.text).toContain('--kv-cache-dtype fp8');
   });
@@ -67,7 +67,7 @@ describe('Megatron-LM', () => {
     );
     const table = exportText(
       'megatron',
-      trainPlan('pipeline = 2  actions = ["0F0 0F1 0B0 0B1", "1F0 1B0 1F1 1B1"]', 'global = 2  seq = 512'),
+      trainPlan('pipeline = 2  precision = fp32  actions = ["0F0 0F1 0B0 0B1", "1F0 1B0 1F1 1B1"]', 'global = 2  seq = 512'),
     );
     expect(codes(table)).toContain(
       'error[PP8002] Megatron-LM cannot express a hand-written actions table: its pipeline schedules are 1F1B and interleaved 1F1B, chosen by flags',
@@ -97,7 +97,7 @@ describe('torchtitan', () => {
     );
     const t = exportText(
       'torchtitan',
-      trainPlan('pipeline = 2  actions = ["0F0 0F1 0B0 0B1", "1F0 1B0 1F1 1B1"]', 'global = 2  seq = 512'),
+      trainPlan('pipeline = 2  precision = fp32  actions = ["0F0 0F1 0B0 0B1", "1F0 1B0 1F1 1B1"]', 'global = 2  seq = 512'),
       { model: '8B' },
     );
     expect(t.files.map((f) => f.name)).toEqual(['t.torchtitan.toml', 't.torchtitan.sh', 't.schedule.csv']);
@@ -132,9 +132,57 @@ describe('DeepSpeed', () => {
   });
 
   it('two nodes: a hostfile and deepspeed --hostfile', () => {
-    const r = exportText('deepspeed', trainPlan('data = 16').replace('cluster = node', 'cluster = two'));
+    const r = exportText('deepspeed', trainPlan('data = 16  zero = 1').replace('cluster = node', 'cluster = two'));
     expect(r.files.map((f) => f.name)).toEqual(['t.deepspeed.json', 't.hostfile', 't.deepspeed.sh']);
     expect(r.files[1]!.text).toContain('node-0 slots=8\nnode-1 slots=8\n');
-    expect(r.files[2]!.text).toContain('deepspeed \\\n  --hostfile t.hostfile \\\n  --num_nodes 2 \\\n  --num_gpus 8');
+    expect(r.files[2]!.text).toContain('deepspeed \\\n  --hostfile "$HERE/t.hostfile" \\\n  --num_nodes 2 \\\n  --num_gpus 8');
+  });
+});
+
+describe('what the engines need to start, and what they would change silently (issue 15)', () => {
+  it('Megatron: the run length and learning rate are placeholders the script checks; the rotary base is always written', () => {
+    const r = exportText('megatron', trainPlan('data = 8  zero = 1'));
+    const text = r.files[0]!.text;
+    expect(text).toContain(': "${TRAIN_ITERS:?set TRAIN_ITERS to the number of training iterations (optimizer steps)}"');
+    expect(text).toContain('--train-iters "${TRAIN_ITERS:?');
+    expect(text).toContain('--lr "${LR:?set LR to the peak learning rate, e.g. 3e-4}"');
+    expect(text).toContain('--rotary-base 10000');
+  });
+
+  it('torchtitan: bf16 with tensor or pipeline parallelism and no FSDP is an error naming mixed_precision_param', () => {
+    expect(codes(exportText('torchtitan', trainPlan('tensor = 2  data = 4'), { model: 'x' }))).toContain(
+      'error[PP8002] torchtitan cannot express training.mixed_precision_param = "bfloat16": with tensor parallelism it applies mixed precision only through FSDP (data_parallel_shard_degree > 1), and without it trains in fp32, which needs more memory than the plan was checked for',
+    );
+    // FSDP over the data ranks, or one GPU group without TP/PP (autocast), or fp32: no error.
+    expect(exportText('torchtitan', trainPlan('tensor = 2  data = 4  zero = 1'), { model: 'x' }).files).toHaveLength(2);
+    expect(exportText('torchtitan', trainPlan('data = 8'), { model: 'x' }).files).toHaveLength(2);
+    expect(exportText('torchtitan', trainPlan('tensor = 2  data = 4  precision = fp32'), { model: 'x' }).files).toHaveLength(2);
+  });
+
+  it('torchtitan: pipeline model parts as module lists, the embedding on the first and norm and output on the last', () => {
+    const r = exportText('torchtitan', trainPlan('pipeline = 2  data = 4  zero = 1  schedule = interleaved  virtual = 2'), { model: 'x' });
+    const toml = r.files[0]!.text;
+    const layers = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `"layers.${from + i}"`).join(', ');
+    expect(toml).toContain(
+      `module_fqns_per_model_part = [\n  ["tok_embeddings", ${layers(0, 7)}],\n  [${layers(8, 15)}],\n  [${layers(16, 23)}],\n  [${layers(24, 31)}, "norm", "output"],\n]`,
+    );
+    expect(toml).not.toContain('split_points');
+    expect(toml).not.toContain('layers_per_stage');
+  });
+
+  it('DeepSpeed: ZeRO-0 with fp32 accumulation of bf16 weights is an error naming grad_dtype', () => {
+    expect(codes(exportText('deepspeed', trainPlan('data = 8  grad_dtype = fp32')))).toContain(
+      'error[PP8002] DeepSpeed cannot express grad_dtype = fp32 with zero = 0: without ZeRO it accumulates gradients in the bf16 of the weights (data_types.grad_accum_dtype = fp32 raises NotImplementedError at start-up)',
+    );
+    expect(exportText('deepspeed', trainPlan('data = 8  zero = 1')).files.length).toBeGreaterThan(0);
+    expect(exportText('deepspeed', trainPlan('data = 8  grad_dtype = bf16')).files.length).toBeGreaterThan(0);
+  });
+
+  it('DeepSpeed: tensor > 1 needs an mpu, said in a warning and in the script', () => {
+    const r = exportText('deepspeed', trainPlan('tensor = 2  data = 4  zero = 1'));
+    expect(codes(r).some((c) => c.startsWith('warning[PP8003] DeepSpeed runs tensor = 2 differently') && c.includes('mpu='))).toBe(true);
+    expect(r.files.find((f) => f.name.endsWith('.sh'))!.text).toContain(
+      'pass deepspeed.initialize(..., mpu=...) with get_data_parallel_world_size() = 4',
+    );
   });
 });

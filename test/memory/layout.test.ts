@@ -204,10 +204,10 @@ describe('the rest of the pipeline follows the layout', () => {
     const meg = exportPlan('megatron', r.plan);
     expect(meg.files[0]!.text).toContain("--pipeline-model-parallel-layout 'Et*2|(t*3|)*6,t*2|(|)*7,L'");
     expect(meg.files[0]!.text).not.toContain('--num-virtual-stages-per-pipeline-rank');
-    // torchtitan cannot cut an empty stage at a module name.
+    // torchtitan v0.2.2 takes one module list per virtual stage: an empty stage has no module to hold.
     expect(exportPlan('torchtitan', r.plan).diagnostics.map((d) => d.code)).toContain('PP8002');
     const u = one(`plan p {
-  model = llama3_8b  cluster = a100x8  mode = train  pipeline = 4  schedule = interleaved
+  model = llama3_8b  cluster = a100x8  mode = train  pipeline = 4  data = 2  schedule = interleaved  zero = 1
   layout = "Et*3|t*4|t*4|t*5|(t*4|)*3,t*4L"
   batch { global = 16  micro = 1  seq = 2048 }
 }
@@ -215,41 +215,48 @@ describe('the rest of the pipeline follows the layout', () => {
     const tt = exportPlan('torchtitan', u.plan);
     expect(tt.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
     const toml = tt.files.find((f) => f.name.endsWith('.toml'))!.text;
-    const points = u.plan.stages
-      .flatMap((s) => s.chunks!)
-      .sort((a, b) => a.index - b.index)
-      .slice(1)
-      .map((ch) => `"layers.${ch.firstLayer}"`);
-    expect(toml).toContain(`pipeline_parallel_split_points = [${points.join(', ')}]`);
+    // module_fqns_per_model_part: the layout's virtual stages in order, each with its own layers.
+    const chunks = u.plan.stages.flatMap((st) => st.chunks!).sort((a, b) => a.index - b.index);
+    const lists = chunks.map((ch) =>
+      [
+        ...(ch.hasEmbedding ? ['tok_embeddings'] : []),
+        ...Array.from({ length: ch.layers }, (_, i) => `layers.${ch.firstLayer + i}`),
+        ...(ch.hasOutput ? ['norm', 'output'] : []),
+      ]
+        .map((m) => `"${m}"`)
+        .join(', '),
+    );
+    expect(toml).toContain(`module_fqns_per_model_part = [\n${lists.map((l) => `  [${l}],`).join('\n')}\n]`);
+    expect(toml).not.toContain('split_points');
     const ds = exportPlan('deepspeed', one(zb('layout = "Et*2|t*3|t*3|t*3|t*3|t*3|t*3|t*2L"')).plan);
     expect(ds.diagnostics.find((d) => d.code === 'PP8002')?.message).toContain('uneven stages');
   });
 
-  it("torchtitan: layers_per_stage only where its own split (embedding and output one layer each) is the plan's", () => {
+  it('torchtitan: every virtual stage is a module list (0.2.x has no split points; layers_per_stage would count embedding and output as layers)', () => {
     const toml = (keys: string) =>
       exportPlan(
         'torchtitan',
         one(`plan p {
-  model = tiny22  cluster = a100x8  mode = train  pipeline = 4  schedule = interleaved  ${keys}
+  model = tiny22  cluster = a100x8  mode = train  pipeline = 4  data = 2  schedule = interleaved  zero = 1  ${keys}
   batch { global = 16  micro = 1  seq = 2048 }
 }
 `).plan,
       ).files.find((f) => f.name.endsWith('.toml'))!.text;
-    // generate_split_points: (22 + 2) / 8 = 3 per virtual stage, the first and last one short.
-    expect(toml('layout = "Et*2|(t*3|)*6,t*2L"')).toContain('pipeline_parallel_layers_per_stage = 3');
-    // Equal chunks (virtual = 2, 32 layers) are not torchtitan's split: 32 / 8 = 4 per stage would make it
-    // assert (32 + 2) % 4 == 0; every cut is written instead.
+    const layout = toml('layout = "Et*2|(t*3|)*6,t*2L"');
+    expect(layout).toContain('["tok_embeddings", "layers.0", "layers.1"],\n  ["layers.2", "layers.3", "layers.4"],');
+    expect(layout).toContain('["layers.20", "layers.21", "norm", "output"],\n]');
+    expect(layout).not.toContain('layers_per_stage');
+    // Equal chunks (virtual = 2, 32 layers): 8 lists of 4 layers.
     const even = exportPlan(
       'torchtitan',
       one(`plan p {
-  model = llama3_8b  cluster = a100x8  mode = train  pipeline = 4  schedule = interleaved  virtual = 2
+  model = llama3_8b  cluster = a100x8  mode = train  pipeline = 4  data = 2  schedule = interleaved  virtual = 2  zero = 1
   batch { global = 16  micro = 1  seq = 2048 }
 }
 `).plan,
     ).files.find((f) => f.name.endsWith('.toml'))!.text;
-    expect(even).toContain(
-      'pipeline_parallel_split_points = ["layers.4", "layers.8", "layers.12", "layers.16", "layers.20", "layers.24", "layers.28"]',
-    );
+    expect(even).toContain('["layers.4", "layers.5", "layers.6", "layers.7"],');
+    expect(even).not.toContain('split_points');
     expect(even).not.toContain('layers_per_stage');
   });
 

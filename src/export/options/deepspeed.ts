@@ -5,7 +5,7 @@ import type { OptionSource } from './source.js';
 export const DEEPSPEED_CONSTANTS = {
   repo: 'deepspeedai/DeepSpeed',
   path: 'deepspeed/runtime/constants.py',
-  commit: '088be892c7499b4f4925d6a31da1e399a19aec20',
+  commit: 'cf44300453eb0af79ed84ed8f1cb49d57478bd76',
   names: [
     'train_batch_size',
     'train_micro_batch_size_per_gpu',
@@ -21,7 +21,7 @@ export const DEEPSPEED_CONSTANTS = {
 export const DEEPSPEED_ZERO = {
   repo: 'deepspeedai/DeepSpeed',
   path: 'deepspeed/runtime/zero/config.py',
-  commit: '1b88ac366fc922254d56abda5cf6b1f266556d19',
+  commit: 'cf44300453eb0af79ed84ed8f1cb49d57478bd76',
   names: ['zero_optimization.stage'],
 } as const satisfies OptionSource;
 
@@ -62,23 +62,19 @@ export const DEEPSPEED_TORCH_AUTOCAST = {
   names: ['torch_autocast.enabled', 'torch_autocast.dtype'],
 } as const satisfies OptionSource;
 
-/** AutoTP (tensor parallel training). */
+/** AutoTP (tensor parallel training): TPTrainingConfig.autotp_size. */
 export const DEEPSPEED_TENSOR_PARALLEL = {
   repo: 'deepspeedai/DeepSpeed',
   path: 'deepspeed/runtime/tensor_parallel/config.py',
-  commit: '1b267b6bd6d70dcfc678b677ddfa65a0748a6782',
+  commit: 'cf44300453eb0af79ed84ed8f1cb49d57478bd76',
   names: ['tensor_parallel.autotp_size'],
-  unverified: {
-    'tensor_parallel.autotp_size':
-      'cited from /work/shared/research/dsl-anchors.md §3.4 (deepspeedai/DeepSpeed@edaa72212); this file was listed, not re-read',
-  },
 } as const satisfies OptionSource;
 
 /** The `deepspeed` launcher (deepspeed/launcher/runner.py parse_args). */
 export const DEEPSPEED_LAUNCHER = {
   repo: 'deepspeedai/DeepSpeed',
   path: 'deepspeed/launcher/runner.py',
-  commit: '2d991ba352b73e1bdc3d754a245bb85d61f0eb6e',
+  commit: 'cf44300453eb0af79ed84ed8f1cb49d57478bd76',
   names: ['--hostfile', '--num_nodes', '--num_gpus', '--master_addr', '--master_port'],
 } as const satisfies OptionSource;
 
@@ -86,12 +82,8 @@ export const DEEPSPEED_LAUNCHER = {
 export const DEEPSPEED_SCRIPT_ARGS = {
   repo: 'deepspeedai/DeepSpeed',
   path: 'deepspeed/__init__.py',
+  commit: 'cf44300453eb0af79ed84ed8f1cb49d57478bd76',
   names: ['--deepspeed', '--deepspeed_config'],
-  unverified: {
-    '--deepspeed':
-      "seen in a copy of DeepSpeed's add_config_arguments (group 'DeepSpeed') found by text search; its commit was not reported",
-    '--deepspeed_config': 'same copy as --deepspeed',
-  },
 } as const satisfies OptionSource;
 
 /**

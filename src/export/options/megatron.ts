@@ -4,7 +4,7 @@ import type { OptionSource } from './source.js';
 export const MEGATRON_ARGS = {
   repo: 'NVIDIA/Megatron-LM',
   path: 'megatron/training/arguments.py',
-  commit: '000c4ac24f61159c138b0975def722c65245983c',
+  commit: '5be9626709af2722333bf54797c954c09edeada3',
   names: [
     // network size
     '--num-layers',
@@ -68,7 +68,7 @@ export const MEGATRON_ARGS = {
 export const MEGATRON_MODEL_ARGS = {
   repo: 'NVIDIA/Megatron-LM',
   path: 'megatron/training/arguments.py',
-  commit: 'd98e8a64ddf34856e74b24714e3bedb2f5a39553',
+  commit: '5be9626709af2722333bf54797c954c09edeada3',
   names: [
     // _add_moe_args
     '--num-experts',
@@ -108,7 +108,7 @@ export const MEGATRON_MODEL_ARGS = {
 export const MEGATRON_CONFIG_ARGS = {
   repo: 'NVIDIA/Megatron-LM',
   path: 'megatron/core/transformer/transformer_config.py',
-  commit: 'd98e8a64ddf34856e74b24714e3bedb2f5a39553',
+  commit: '5be9626709af2722333bf54797c954c09edeada3',
   names: [
     '--moe-router-topk',
     '--moe-ffn-hidden-size',
@@ -151,7 +151,7 @@ export const MEGATRON_FP8_ARGS = {
 
 /** Values of the choice-valued arguments above, as listed in their `choices=`. */
 export const MEGATRON_CHOICES = {
-  // 'yarn' is among the choices at d98e8a64 (MEGATRON_MODEL_ARGS)
+  // 'yarn' is among the choices at core_v0.19.0
   '--position-embedding-type': ['learned_absolute', 'rope', 'yarn'],
   '--normalization': ['LayerNorm', 'RMSNorm'],
   '--attention-backend': ['flash', 'unfused'],
@@ -161,7 +161,7 @@ export const MEGATRON_CHOICES = {
   '--data-parallel-sharding-strategy': ['no_shard', 'optim', 'optim_grads', 'optim_grads_params'],
   '--ckpt-format': ['torch_dist', 'fsdp_dtensor'],
   '--tokenizer-type': ['HuggingFaceTokenizer'],
-  // TransformerConfig's Literal annotations and arguments.py's choices at d98e8a64
+  // TransformerConfig's Literal annotations and arguments.py's choices at core_v0.19.0
   '--moe-router-score-function': ['softmax', 'sigmoid', 'sqrtsoftplus'],
   '--moe-token-dispatcher-type': ['allgather', 'alltoall', 'flex'],
   '--softmax-type': ['vanilla', 'off-by-one', 'learnable'],
@@ -175,12 +175,21 @@ export const MEGATRON_CHOICES = {
 export const MEGATRON_ENTRY = {
   repo: 'NVIDIA/Megatron-LM',
   path: 'pretrain_gpt.py',
-  commit: 'aa5bf2ca1342f3c07fe832ac0637f17fe0d432c0',
+  commit: '5be9626709af2722333bf54797c954c09edeada3',
   names: [],
 } as const satisfies OptionSource;
 
+/** What starts the run: its length and the peak learning rate (placeholders the script checks), read in the table of MEGATRON_VERSION. */
+export const MEGATRON_RUN_ARGS = {
+  repo: 'NVIDIA/Megatron-LM',
+  path: 'megatron/training/config/training_config.py',
+  commit: '5be9626709af2722333bf54797c954c09edeada3',
+  // --train-iters: TrainingConfig.train_iters; --lr: arguments.py _add_learning_rate_args
+  names: ['--train-iters', '--lr'],
+} as const satisfies OptionSource;
+
 /** Cited in every launch script. */
-export const MEGATRON_SOURCES = [MEGATRON_ARGS, MEGATRON_ENTRY] as const;
+export const MEGATRON_SOURCES = [MEGATRON_ARGS, MEGATRON_ENTRY, MEGATRON_RUN_ARGS] as const;
 /** Cited when a launch uses one of their names (MoE, MLA, windows, rope scaling). */
 export const MEGATRON_MODEL_SOURCES = [MEGATRON_MODEL_ARGS, MEGATRON_CONFIG_ARGS, MEGATRON_FP8_ARGS] as const;
 
@@ -188,4 +197,5 @@ export type MegatronFlag =
   | (typeof MEGATRON_ARGS.names)[number]
   | (typeof MEGATRON_MODEL_ARGS.names)[number]
   | (typeof MEGATRON_CONFIG_ARGS.names)[number]
+  | (typeof MEGATRON_RUN_ARGS.names)[number]
   | (typeof MEGATRON_FP8_ARGS.names)[number];

@@ -4,13 +4,14 @@ import type { OptionSource } from './source.js';
 export const TORCHTITAN_JOB_CONFIG = {
   repo: 'pytorch/torchtitan',
   path: 'torchtitan/config/job_config.py',
-  commit: '000204a4a8bf3d0f31adc44fc29855fbb6ea13d8',
+  commit: '73a0e6979dd10b6b1904098eb3c8f62c18ab87ce',
   names: [
     'job.description',
     'job.dump_folder',
     'model.name',
     'model.flavor',
     'model.tokenizer_path',
+    'model.hf_assets_path',
     'optimizer.name',
     'training.local_batch_size',
     'training.global_batch_size',
@@ -26,8 +27,7 @@ export const TORCHTITAN_JOB_CONFIG = {
     'parallelism.context_parallel_rotate_method',
     'parallelism.disable_loss_parallel',
     'parallelism.pipeline_parallel_degree',
-    'parallelism.pipeline_parallel_split_points',
-    'parallelism.pipeline_parallel_layers_per_stage',
+    'parallelism.module_fqns_per_model_part',
     'parallelism.pipeline_parallel_schedule',
     'parallelism.pipeline_parallel_schedule_csv',
     'parallelism.pipeline_parallel_microbatch_size',
@@ -35,10 +35,9 @@ export const TORCHTITAN_JOB_CONFIG = {
     'activation_checkpoint.selective_ac_option',
     // Model.converters ("the `float8` converter swaps `torch.nn.Linear` with `Float8Linear`") and the Float8 section
     'model.converters',
-    'float8.recipe_name',
-    'float8.enable_fsdp_float8_all_gather',
-    'float8.precompute_float8_dynamic_scale_for_fsdp',
-    'float8.force_recompute_fp8_weight_in_bwd',
+    'quantize.linear.float8.recipe_name',
+    'quantize.linear.float8.enable_fsdp_float8_all_gather',
+    'quantize.linear.float8.precompute_float8_dynamic_scale_for_fsdp',
   ],
   unverified: {
     'parallelism.context_parallel_degree':
@@ -49,8 +48,8 @@ export const TORCHTITAN_JOB_CONFIG = {
 } as const satisfies OptionSource;
 
 /**
- * The expert-parallel fields, read at the last commit of job_config.py before the config system
- * moved to Python dataclasses (PR #2386, 9810191bb): expert_tensor_parallel_degree takes 1 or the
+ * The expert-parallel fields, at v0.2.2 (first read at the last commit of job_config.py before
+ * the config system moved to Python dataclasses, PR #2386, 9810191bb): expert_tensor_parallel_degree takes 1 or the
  * tensor degree there ("Currently, we only support either etp = tp or etp = 1"), and
  * torchtitan/distributed/parallel_dims.py at the same commit folds them as the sparse mesh
  * (pp, dp_replicate, efsdp, ep, etp) with efsdp = dp_shard · cp · tp / (etp · ep).
@@ -58,7 +57,7 @@ export const TORCHTITAN_JOB_CONFIG = {
 export const TORCHTITAN_EXPERT_CONFIG = {
   repo: 'pytorch/torchtitan',
   path: 'torchtitan/config/job_config.py',
-  commit: 'e347b1e5e6b6941d789d16d340145294d82dc71e',
+  commit: '73a0e6979dd10b6b1904098eb3c8f62c18ab87ce',
   names: ['parallelism.expert_parallel_degree', 'parallelism.expert_tensor_parallel_degree'],
 } as const satisfies OptionSource;
 
@@ -66,7 +65,7 @@ export const TORCHTITAN_EXPERT_CONFIG = {
 export const TORCHTITAN_MODELS = {
   repo: 'pytorch/torchtitan',
   path: 'torchtitan/models/__init__.py',
-  commit: 'e347b1e5e6b6941d789d16d340145294d82dc71e',
+  commit: '73a0e6979dd10b6b1904098eb3c8f62c18ab87ce',
   names: ['llama3', 'qwen3', 'deepseek_v3', 'llama4', 'gpt_oss'],
 } as const satisfies OptionSource;
 
@@ -80,7 +79,7 @@ export const TORCHTITAN_CHOICES = {
   'parallelism.context_parallel_rotate_method': ['allgather', 'alltoall'],
   'activation_checkpoint.mode': ['selective', 'full', 'none'],
   'activation_checkpoint.selective_ac_option': ['op'],
-  'float8.recipe_name': ['tensorwise', 'rowwise', 'rowwise_with_gw_hp'],
+  'quantize.linear.float8.recipe_name': ['tensorwise', 'rowwise', 'rowwise_with_gw_hp'],
   'optimizer.name': ['AdamW', 'Adam'],
   'model.name': TORCHTITAN_MODELS.names,
   // pipeline_parallel_schedule names (torch.distributed.pipelining's schedule classes, per the field's doc)
@@ -91,7 +90,7 @@ export const TORCHTITAN_CHOICES = {
 export const TORCHTITAN_ENTRY = {
   repo: 'pytorch/torchtitan',
   path: 'torchtitan/config/job_config.py',
-  commit: '000204a4a8bf3d0f31adc44fc29855fbb6ea13d8',
+  commit: '73a0e6979dd10b6b1904098eb3c8f62c18ab87ce',
   names: ['--job.config_file'],
 } as const satisfies OptionSource;
 

@@ -49,15 +49,25 @@ export const VLLM_SERVE_CLI = {
   },
 } as const satisfies OptionSource;
 
-/** CacheDType: the values `--kv-cache-dtype` accepts. */
+/**
+ * CacheDType: the `--kv-cache-dtype` values of the stated version's era (EngineArgs.kv_cache_dtype
+ * is typed CacheDType at 99d7eb5d). cache.py at that commit is not stored; these are the values
+ * common to CacheDType at 002f10e0 (later, which adds float16, int8_per_token_head and others)
+ * and to the CacheDType of the v0.11-era copies found by text search ("auto", "bfloat16",
+ * "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_inc", "fp8_ds_mla"): one version's values, never a mix.
+ */
 export const VLLM_CACHE_DTYPES = {
   repo: 'vllm-project/vllm',
   path: 'vllm/config/cache.py',
   commit: '002f10e0cfa1373a19a0d2756598a34b700d20e5',
-  names: ['auto', 'float16', 'bfloat16', 'fp8', 'fp8_e4m3', 'fp8_e5m2', 'int8_per_token_head', 'int4_per_token_head'],
+  names: ['auto', 'bfloat16', 'fp8', 'fp8_e4m3', 'fp8_e5m2'],
 } as const satisfies OptionSource;
 
-/** The `--dtype` choices (the ModelDType literal; also the explicit choices list in older arg_utils.py). */
+/**
+ * The `--dtype` choices: EngineArgs.dtype is typed ModelDType at 99d7eb5d (the stated version),
+ * Literal["auto", "half", "float16", "bfloat16", "float", "float32"] in vllm/config/model.py in
+ * every copy found, as in the explicit choices list of older arg_utils.py read here.
+ */
 export const VLLM_MODEL_DTYPES = {
   repo: 'vllm-project/vllm',
   path: 'vllm/engine/arg_utils.py',

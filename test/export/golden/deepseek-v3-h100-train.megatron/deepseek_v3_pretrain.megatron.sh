@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # Megatron-LM launch for plan 'deepseek_v3_pretrain' (examples/deepseek-v3-h100-train.plan), written by parplan export.
+# For Megatron-LM core_v0.19.0 (NVIDIA/Megatron-LM@5be9626709af), the only version parplan exports for (docs/export.md).
 # tensor 1 × pipeline 16 × data 128 = 2048 GPUs of cluster 'h100_256n' (256 nodes × 8 NVIDIA H100 SXM5 80GB); run from a Megatron-LM checkout.
 # Experts: expert tensor 1 × expert 64 × expert data 2 over each stage's tensor × data ranks.
 # Routing details a plan does not describe (group-limited routing, top-k scaling, load-balancing loss) keep Megatron's defaults: set them from the model's config.
 # Option names as in:
-#   NVIDIA/Megatron-LM/megatron/training/arguments.py@000c4ac24f61
-#   NVIDIA/Megatron-LM/pretrain_gpt.py@aa5bf2ca1342
-#   NVIDIA/Megatron-LM/megatron/training/arguments.py@d98e8a64ddf3
-#   NVIDIA/Megatron-LM/megatron/core/transformer/transformer_config.py@d98e8a64ddf3
+#   NVIDIA/Megatron-LM/megatron/training/arguments.py@5be9626709af
+#   NVIDIA/Megatron-LM/pretrain_gpt.py@5be9626709af
+#   NVIDIA/Megatron-LM/megatron/training/config/training_config.py@5be9626709af
+#   NVIDIA/Megatron-LM/megatron/core/transformer/transformer_config.py@5be9626709af
 #   pytorch/pytorch/torch/distributed/run.py@010929fd3f40
+set -euo pipefail
+
+: "${TRAIN_ITERS:?set TRAIN_ITERS to the number of training iterations (optimizer steps)}"
+: "${LR:?set LR to the peak learning rate, e.g. 3e-4}"
+: "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of the tokenizer of deepseek_v3_bf16}"
+: "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
+: "${MASTER_ADDR:?set MASTER_ADDR to the address of node 0}"
 
 ARGS=(
   --num-layers 61
@@ -26,6 +34,7 @@ ARGS=(
   --position-embedding-type rope
   --normalization RMSNorm
   --norm-epsilon 0.000001
+  --rotary-base 10000
   --rope-type yarn
   --rotary-scaling-factor 40
   --swiglu
@@ -56,17 +65,24 @@ ARGS=(
   --bf16
   --accumulate-allreduce-grads-in-fp32
   --optimizer adam
+  --train-iters "${TRAIN_ITERS:?set TRAIN_ITERS to the number of training iterations (optimizer steps)}"
+  --lr "${LR:?set LR to the peak learning rate, e.g. 3e-4}"
   --tokenizer-type HuggingFaceTokenizer
-  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of deepseek_v3_bf16's tokenizer}"
+  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of the tokenizer of deepseek_v3_bf16}"
   --data-path "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
 )
 
-# run on each of the 256 nodes, with NODE_RANK = 0 … 255
+# run this script on each of the 256 nodes, with NODE_RANK = 0 … 255 and MASTER_ADDR = the address of node 0
+NODE_RANK="${NODE_RANK:?set NODE_RANK to the index of this node, 0 to 255}"
+if ! [[ "$NODE_RANK" =~ ^[0-9]+$ ]] || (( NODE_RANK >= 256 )); then
+  echo "NODE_RANK must be 0 to 255, not $NODE_RANK" >&2
+  exit 1
+fi
 torchrun \
   --nnodes 256 \
   --nproc-per-node 8 \
-  --node-rank "${NODE_RANK:?set NODE_RANK to this node's index}" \
+  --node-rank "$NODE_RANK" \
   --rdzv-backend c10d \
-  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
+  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to the address of node 0}":29500 \
   --rdzv-id deepseek_v3_pretrain \
   pretrain_gpt.py "${ARGS[@]}"

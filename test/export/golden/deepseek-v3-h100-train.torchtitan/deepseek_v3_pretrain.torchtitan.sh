@@ -1,18 +1,37 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # torchtitan job for plan 'deepseek_v3_pretrain' (examples/deepseek-v3-h100-train.plan), written by parplan export.
+# For torchtitan v0.2.2 (pytorch/torchtitan@73a0e6979dd1), the only version parplan exports for (docs/export.md).
 # tensor 1 × pipeline 16 × data 128 = 2048 GPUs of cluster 'h100_256n' (256 nodes × 8 NVIDIA H100 SXM5 80GB).
 # Option names as in:
-#   pytorch/torchtitan/torchtitan/config/job_config.py@000204a4a8bf
-#   pytorch/torchtitan/torchtitan/config/job_config.py@e347b1e5e6b6
-#   pytorch/torchtitan/torchtitan/models/__init__.py@e347b1e5e6b6
+#   pytorch/torchtitan/torchtitan/config/job_config.py@73a0e6979dd1
+#   pytorch/torchtitan/torchtitan/models/__init__.py@73a0e6979dd1
 #   pytorch/pytorch/torch/distributed/run.py@010929fd3f40
+set -euo pipefail
 
-# run on each of the 256 nodes, with NODE_RANK = 0 … 255
+: "${MASTER_ADDR:?set MASTER_ADDR to the address of node 0}"
+: "${HF_ASSETS_PATH:?set HF_ASSETS_PATH to the directory of the Hugging Face assets (tokenizer, config.json) of the model}"
+
+# run from a torchtitan checkout; the job file is the one beside this script
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+if grep -q '<fill in: ' "$HERE/deepseek_v3_pretrain.torchtitan.toml"; then
+  echo "fill in model.flavor in deepseek_v3_pretrain.torchtitan.toml first (the values written <fill in: ...>)" >&2
+  exit 1
+fi
+
+# run this script on each of the 256 nodes, with NODE_RANK = 0 … 255 and MASTER_ADDR = the address of node 0
+NODE_RANK="${NODE_RANK:?set NODE_RANK to the index of this node, 0 to 255}"
+if ! [[ "$NODE_RANK" =~ ^[0-9]+$ ]] || (( NODE_RANK >= 256 )); then
+  echo "NODE_RANK must be 0 to 255, not $NODE_RANK" >&2
+  exit 1
+fi
 torchrun \
   --nnodes 256 \
   --nproc-per-node 8 \
-  --node-rank "${NODE_RANK:?set NODE_RANK to this node's index}" \
+  --node-rank "$NODE_RANK" \
   --rdzv-backend c10d \
-  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
+  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to the address of node 0}":29500 \
   --rdzv-id deepseek_v3_pretrain \
-  -m torchtitan.train --job.config_file deepseek_v3_pretrain.torchtitan.toml
+  -m torchtitan.train \
+  --job.config_file "$HERE/deepseek_v3_pretrain.torchtitan.toml" \
+  --model.hf_assets_path "${HF_ASSETS_PATH:?set HF_ASSETS_PATH to the directory of the Hugging Face assets (tokenizer, config.json) of the model}"

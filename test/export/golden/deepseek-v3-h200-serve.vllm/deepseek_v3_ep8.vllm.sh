@@ -1,5 +1,6 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # vLLM launch for plan 'deepseek_v3_ep8' (examples/deepseek-v3-h200-serve.plan), written by parplan export.
+# For vLLM main@99d7eb5d6a51 (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
 # tensor 8 × pipeline 1 × data 1 = 8 GPUs of cluster 'h200x8' (8 × NVIDIA H200 SXM 141GB): one engine.
 # Experts: expert tensor 1 × expert 8 × expert data 1 over each stage's tensor × data ranks.
 # vLLM reads the model's structure (256 experts, top 8, MLA, yarn rope scaling) from the checkpoint's config.json.
@@ -10,6 +11,9 @@
 #   vllm-project/vllm/vllm/config/cache.py@002f10e0cfa1
 #   vllm-project/vllm/vllm/engine/arg_utils.py@001999d2f360
 #   vllm-project/vllm/vllm/envs.py (commit not reported)
+set -euo pipefail
+
+: "${MODEL:?set MODEL to the Hugging Face id or local path of deepseek_v3}"
 
 # one engine: node 0, GPUs 0,1,2,3,4,5,6,7
 CUDA_VISIBLE_DEVICES=0,1,2,3,4,5,6,7 vllm serve "${MODEL:?set MODEL to the Hugging Face id or local path of deepseek_v3}" \

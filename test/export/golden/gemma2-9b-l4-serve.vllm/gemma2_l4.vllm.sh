@@ -1,5 +1,6 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # vLLM launch for plan 'gemma2_l4' (examples/gemma2-9b-l4-serve.plan), written by parplan export.
+# For vLLM main@99d7eb5d6a51 (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
 # tensor 2 × pipeline 1 × data 1 = 2 GPUs of cluster 'l4x2' (2 × NVIDIA L4 24GB): one vllm serve per replica.
 # vLLM reads the model's structure (sliding window 4096) from the checkpoint's config.json.
 # Option names as in:
@@ -8,6 +9,9 @@
 #   vllm-project/vllm/vllm/config/cache.py@002f10e0cfa1
 #   vllm-project/vllm/vllm/engine/arg_utils.py@001999d2f360
 #   vllm-project/vllm/vllm/envs.py (commit not reported)
+set -euo pipefail
+
+: "${MODEL:?set MODEL to the Hugging Face id or local path of gemma2_9b}"
 
 # replica 0: node 0, GPUs 0,1
 CUDA_VISIBLE_DEVICES=0,1 vllm serve "${MODEL:?set MODEL to the Hugging Face id or local path of gemma2_9b}" \

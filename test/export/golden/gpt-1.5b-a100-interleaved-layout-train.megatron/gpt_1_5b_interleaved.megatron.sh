@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
 # Megatron-LM launch for plan 'gpt_1_5b_interleaved' (examples/gpt-1.5b-a100-interleaved-layout-train.plan), written by parplan export.
+# For Megatron-LM core_v0.19.0 (NVIDIA/Megatron-LM@5be9626709af), the only version parplan exports for (docs/export.md).
 # tensor 1 × pipeline 8 × data 1 = 8 GPUs of cluster 'a100x8' (8 × NVIDIA A100 SXM4 80GB); run from a Megatron-LM checkout.
 # Option names as in:
-#   NVIDIA/Megatron-LM/megatron/training/arguments.py@000c4ac24f61
-#   NVIDIA/Megatron-LM/pretrain_gpt.py@aa5bf2ca1342
+#   NVIDIA/Megatron-LM/megatron/training/arguments.py@5be9626709af
+#   NVIDIA/Megatron-LM/pretrain_gpt.py@5be9626709af
+#   NVIDIA/Megatron-LM/megatron/training/config/training_config.py@5be9626709af
 #   pytorch/pytorch/torch/distributed/run.py@010929fd3f40
+set -euo pipefail
+
+: "${TRAIN_ITERS:?set TRAIN_ITERS to the number of training iterations (optimizer steps)}"
+: "${LR:?set LR to the peak learning rate, e.g. 3e-4}"
+: "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of the tokenizer of gpt_1_5b}"
+: "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
 
 ARGS=(
   --num-layers 22
@@ -24,8 +32,10 @@ ARGS=(
   --seq-length 1024
   --fp16
   --optimizer adam
+  --train-iters "${TRAIN_ITERS:?set TRAIN_ITERS to the number of training iterations (optimizer steps)}"
+  --lr "${LR:?set LR to the peak learning rate, e.g. 3e-4}"
   --tokenizer-type HuggingFaceTokenizer
-  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of gpt_1_5b's tokenizer}"
+  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of the tokenizer of gpt_1_5b}"
   --data-path "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
 )
 

@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # Megatron-LM launch for plan 'train' (test/export/fixtures/llama-3.1-8b-rope.plan), written by parplan export.
+# For Megatron-LM core_v0.19.0 (NVIDIA/Megatron-LM@5be9626709af), the only version parplan exports for (docs/export.md).
 # tensor 2 × pipeline 1 × data 4 = 8 GPUs of cluster 'h100x8' (8 × NVIDIA H100 SXM5 80GB); run from a Megatron-LM checkout.
 # Option names as in:
-#   NVIDIA/Megatron-LM/megatron/training/arguments.py@000c4ac24f61
-#   NVIDIA/Megatron-LM/pretrain_gpt.py@aa5bf2ca1342
-#   NVIDIA/Megatron-LM/megatron/training/arguments.py@d98e8a64ddf3
+#   NVIDIA/Megatron-LM/megatron/training/arguments.py@5be9626709af
+#   NVIDIA/Megatron-LM/pretrain_gpt.py@5be9626709af
+#   NVIDIA/Megatron-LM/megatron/training/config/training_config.py@5be9626709af
 #   pytorch/pytorch/torch/distributed/run.py@010929fd3f40
+set -euo pipefail
+
+: "${TRAIN_ITERS:?set TRAIN_ITERS to the number of training iterations (optimizer steps)}"
+: "${LR:?set LR to the peak learning rate, e.g. 3e-4}"
+: "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of the tokenizer of llama31_8b}"
+: "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
 
 export CUDA_DEVICE_MAX_CONNECTIONS=1
 
@@ -37,8 +44,10 @@ ARGS=(
   --bf16
   --accumulate-allreduce-grads-in-fp32
   --optimizer adam
+  --train-iters "${TRAIN_ITERS:?set TRAIN_ITERS to the number of training iterations (optimizer steps)}"
+  --lr "${LR:?set LR to the peak learning rate, e.g. 3e-4}"
   --tokenizer-type HuggingFaceTokenizer
-  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of llama31_8b's tokenizer}"
+  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of the tokenizer of llama31_8b}"
   --data-path "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
 )
 

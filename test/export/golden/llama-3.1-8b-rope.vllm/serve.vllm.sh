@@ -1,5 +1,6 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # vLLM launch for plan 'serve' (test/export/fixtures/llama-3.1-8b-rope.plan), written by parplan export.
+# For vLLM main@99d7eb5d6a51 (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
 # tensor 2 × pipeline 1 × data 4 = 8 GPUs of cluster 'h100x8' (8 × NVIDIA H100 SXM5 80GB): one vllm serve per replica, each on its own port (a load balancer goes in front).
 # vLLM reads the model's structure (llama3 rope scaling) from the checkpoint's config.json.
 # Option names as in:
@@ -8,7 +9,11 @@
 #   vllm-project/vllm/vllm/config/cache.py@002f10e0cfa1
 #   vllm-project/vllm/vllm/engine/arg_utils.py@001999d2f360
 #   vllm-project/vllm/vllm/envs.py (commit not reported)
+set -euo pipefail
 
+: "${MODEL:?set MODEL to the Hugging Face id or local path of llama31_8b}"
+
+pids=()
 # replica 0: node 0, GPUs 0,1
 CUDA_VISIBLE_DEVICES=0,1 vllm serve "${MODEL:?set MODEL to the Hugging Face id or local path of llama31_8b}" \
   --port 8000 \
@@ -21,7 +26,7 @@ CUDA_VISIBLE_DEVICES=0,1 vllm serve "${MODEL:?set MODEL to the Hugging Face id o
   --dtype bfloat16 \
   --kv-cache-dtype auto \
   --gpu-memory-utilization 0.9 &
-
+pids+=("$!")
 # replica 1: node 0, GPUs 2,3
 CUDA_VISIBLE_DEVICES=2,3 vllm serve "${MODEL:?set MODEL to the Hugging Face id or local path of llama31_8b}" \
   --port 8001 \
@@ -34,7 +39,7 @@ CUDA_VISIBLE_DEVICES=2,3 vllm serve "${MODEL:?set MODEL to the Hugging Face id o
   --dtype bfloat16 \
   --kv-cache-dtype auto \
   --gpu-memory-utilization 0.9 &
-
+pids+=("$!")
 # replica 2: node 0, GPUs 4,5
 CUDA_VISIBLE_DEVICES=4,5 vllm serve "${MODEL:?set MODEL to the Hugging Face id or local path of llama31_8b}" \
   --port 8002 \
@@ -47,7 +52,7 @@ CUDA_VISIBLE_DEVICES=4,5 vllm serve "${MODEL:?set MODEL to the Hugging Face id o
   --dtype bfloat16 \
   --kv-cache-dtype auto \
   --gpu-memory-utilization 0.9 &
-
+pids+=("$!")
 # replica 3: node 0, GPUs 6,7
 CUDA_VISIBLE_DEVICES=6,7 vllm serve "${MODEL:?set MODEL to the Hugging Face id or local path of llama31_8b}" \
   --port 8003 \
@@ -60,5 +65,7 @@ CUDA_VISIBLE_DEVICES=6,7 vllm serve "${MODEL:?set MODEL to the Hugging Face id o
   --dtype bfloat16 \
   --kv-cache-dtype auto \
   --gpu-memory-utilization 0.9 &
-
-wait
+pids+=("$!")
+for pid in "${pids[@]}"; do
+  wait "$pid"
+done

@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # Megatron-LM launch for plan 'llama2_70b_pretrain' (examples/llama2-70b-h100-train.plan), written by parplan export.
+# For Megatron-LM core_v0.19.0 (NVIDIA/Megatron-LM@5be9626709af), the only version parplan exports for (docs/export.md).
 # tensor 8 × pipeline 4 × data 2 = 64 GPUs of cluster 'h100_8n' (8 nodes × 8 NVIDIA H100 SXM5 80GB); run from a Megatron-LM checkout.
 # Option names as in:
-#   NVIDIA/Megatron-LM/megatron/training/arguments.py@000c4ac24f61
-#   NVIDIA/Megatron-LM/pretrain_gpt.py@aa5bf2ca1342
+#   NVIDIA/Megatron-LM/megatron/training/arguments.py@5be9626709af
+#   NVIDIA/Megatron-LM/pretrain_gpt.py@5be9626709af
+#   NVIDIA/Megatron-LM/megatron/training/config/training_config.py@5be9626709af
 #   pytorch/pytorch/torch/distributed/run.py@010929fd3f40
+set -euo pipefail
+
+: "${TRAIN_ITERS:?set TRAIN_ITERS to the number of training iterations (optimizer steps)}"
+: "${LR:?set LR to the peak learning rate, e.g. 3e-4}"
+: "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of the tokenizer of llama2_70b}"
+: "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
+: "${MASTER_ADDR:?set MASTER_ADDR to the address of node 0}"
 
 export CUDA_DEVICE_MAX_CONNECTIONS=1
 
@@ -18,6 +27,7 @@ ARGS=(
   --max-position-embeddings 4096
   --position-embedding-type rope
   --normalization RMSNorm
+  --rotary-base 10000
   --swiglu
   --disable-bias-linear
   --untie-embeddings-and-output-weights
@@ -34,87 +44,24 @@ ARGS=(
   --bf16
   --accumulate-allreduce-grads-in-fp32
   --optimizer adam
+  --train-iters "${TRAIN_ITERS:?set TRAIN_ITERS to the number of training iterations (optimizer steps)}"
+  --lr "${LR:?set LR to the peak learning rate, e.g. 3e-4}"
   --tokenizer-type HuggingFaceTokenizer
-  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of llama2_70b's tokenizer}"
+  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of the tokenizer of llama2_70b}"
   --data-path "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
 )
 
-# node 0 of 8: run on that node
+# run this script on each of the 8 nodes, with NODE_RANK = 0 … 7 and MASTER_ADDR = the address of node 0
+NODE_RANK="${NODE_RANK:?set NODE_RANK to the index of this node, 0 to 7}"
+if ! [[ "$NODE_RANK" =~ ^[0-9]+$ ]] || (( NODE_RANK >= 8 )); then
+  echo "NODE_RANK must be 0 to 7, not $NODE_RANK" >&2
+  exit 1
+fi
 torchrun \
   --nnodes 8 \
   --nproc-per-node 8 \
-  --node-rank 0 \
+  --node-rank "$NODE_RANK" \
   --rdzv-backend c10d \
-  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
-  --rdzv-id llama2_70b_pretrain \
-  pretrain_gpt.py "${ARGS[@]}"
-
-# node 1 of 8: run on that node
-torchrun \
-  --nnodes 8 \
-  --nproc-per-node 8 \
-  --node-rank 1 \
-  --rdzv-backend c10d \
-  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
-  --rdzv-id llama2_70b_pretrain \
-  pretrain_gpt.py "${ARGS[@]}"
-
-# node 2 of 8: run on that node
-torchrun \
-  --nnodes 8 \
-  --nproc-per-node 8 \
-  --node-rank 2 \
-  --rdzv-backend c10d \
-  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
-  --rdzv-id llama2_70b_pretrain \
-  pretrain_gpt.py "${ARGS[@]}"
-
-# node 3 of 8: run on that node
-torchrun \
-  --nnodes 8 \
-  --nproc-per-node 8 \
-  --node-rank 3 \
-  --rdzv-backend c10d \
-  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
-  --rdzv-id llama2_70b_pretrain \
-  pretrain_gpt.py "${ARGS[@]}"
-
-# node 4 of 8: run on that node
-torchrun \
-  --nnodes 8 \
-  --nproc-per-node 8 \
-  --node-rank 4 \
-  --rdzv-backend c10d \
-  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
-  --rdzv-id llama2_70b_pretrain \
-  pretrain_gpt.py "${ARGS[@]}"
-
-# node 5 of 8: run on that node
-torchrun \
-  --nnodes 8 \
-  --nproc-per-node 8 \
-  --node-rank 5 \
-  --rdzv-backend c10d \
-  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
-  --rdzv-id llama2_70b_pretrain \
-  pretrain_gpt.py "${ARGS[@]}"
-
-# node 6 of 8: run on that node
-torchrun \
-  --nnodes 8 \
-  --nproc-per-node 8 \
-  --node-rank 6 \
-  --rdzv-backend c10d \
-  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
-  --rdzv-id llama2_70b_pretrain \
-  pretrain_gpt.py "${ARGS[@]}"
-
-# node 7 of 8: run on that node
-torchrun \
-  --nnodes 8 \
-  --nproc-per-node 8 \
-  --node-rank 7 \
-  --rdzv-backend c10d \
-  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to node 0's address}":29500 \
+  --rdzv-endpoint "${MASTER_ADDR:?set MASTER_ADDR to the address of node 0}":29500 \
   --rdzv-id llama2_70b_pretrain \
   pretrain_gpt.py "${ARGS[@]}"

@@ -1,9 +1,21 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # torchtitan job for plan 'torchtitan_float8' (examples/llama3-8b-h100-fp8-train.plan), written by parplan export.
+# For torchtitan v0.2.2 (pytorch/torchtitan@73a0e6979dd1), the only version parplan exports for (docs/export.md).
 # tensor 1 × pipeline 1 × data 8 = 8 GPUs of cluster 'node' (8 × NVIDIA H100 SXM5 80GB).
 # Option names as in:
-#   pytorch/torchtitan/torchtitan/config/job_config.py@000204a4a8bf
+#   pytorch/torchtitan/torchtitan/config/job_config.py@73a0e6979dd1
 #   pytorch/pytorch/torch/distributed/run.py@010929fd3f40
+set -euo pipefail
+
+: "${HF_ASSETS_PATH:?set HF_ASSETS_PATH to the directory of the Hugging Face assets (tokenizer, config.json) of the model}"
+
+# run from a torchtitan checkout; the job file is the one beside this script
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+
+if grep -q '<fill in: ' "$HERE/torchtitan_float8.torchtitan.toml"; then
+  echo "fill in model.flavor in torchtitan_float8.torchtitan.toml first (the values written <fill in: ...>)" >&2
+  exit 1
+fi
 
 # the only node
 torchrun \
@@ -13,4 +25,6 @@ torchrun \
   --rdzv-backend c10d \
   --rdzv-endpoint localhost:29500 \
   --rdzv-id torchtitan_float8 \
-  -m torchtitan.train --job.config_file torchtitan_float8.torchtitan.toml
+  -m torchtitan.train \
+  --job.config_file "$HERE/torchtitan_float8.torchtitan.toml" \
+  --model.hf_assets_path "${HF_ASSETS_PATH:?set HF_ASSETS_PATH to the directory of the Hugging Face assets (tokenizer, config.json) of the model}"

@@ -1,5 +1,6 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # vLLM launch for plan 'serve_8b' (examples/llama3-8b-h100.plan), written by parplan export.
+# For vLLM main@99d7eb5d6a51 (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
 # tensor 2 × pipeline 2 × data 2 = 8 GPUs of cluster 'node' (8 × NVIDIA H100 SXM5 80GB): one vllm serve per replica, each on its own port (a load balancer goes in front).
 # Option names as in:
 #   vllm-project/vllm/vllm/engine/arg_utils.py@99d7eb5d6a51
@@ -7,7 +8,11 @@
 #   vllm-project/vllm/vllm/config/cache.py@002f10e0cfa1
 #   vllm-project/vllm/vllm/engine/arg_utils.py@001999d2f360
 #   vllm-project/vllm/vllm/envs.py (commit not reported)
+set -euo pipefail
 
+: "${MODEL:?set MODEL to the Hugging Face id or local path of llama3_8b}"
+
+pids=()
 # replica 0: node 0, GPUs 0,1,2,3
 CUDA_VISIBLE_DEVICES=0,1,2,3 vllm serve "${MODEL:?set MODEL to the Hugging Face id or local path of llama3_8b}" \
   --port 8000 \
@@ -19,7 +24,7 @@ CUDA_VISIBLE_DEVICES=0,1,2,3 vllm serve "${MODEL:?set MODEL to the Hugging Face 
   --dtype bfloat16 \
   --kv-cache-dtype auto \
   --gpu-memory-utilization 0.9 &
-
+pids+=("$!")
 # replica 1: node 0, GPUs 4,5,6,7
 CUDA_VISIBLE_DEVICES=4,5,6,7 vllm serve "${MODEL:?set MODEL to the Hugging Face id or local path of llama3_8b}" \
   --port 8001 \
@@ -31,5 +36,7 @@ CUDA_VISIBLE_DEVICES=4,5,6,7 vllm serve "${MODEL:?set MODEL to the Hugging Face 
   --dtype bfloat16 \
   --kv-cache-dtype auto \
   --gpu-memory-utilization 0.9 &
-
-wait
+pids+=("$!")
+for pid in "${pids[@]}"; do
+  wait "$pid"
+done

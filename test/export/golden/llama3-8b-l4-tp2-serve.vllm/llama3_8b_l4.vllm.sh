@@ -1,5 +1,6 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # vLLM launch for plan 'llama3_8b_l4' (examples/llama3-8b-l4-tp2-serve.plan), written by parplan export.
+# For vLLM main@99d7eb5d6a51 (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
 # tensor 2 × pipeline 1 × data 1 = 2 GPUs of cluster 'g2' (2 × NVIDIA L4 24GB): one vllm serve per replica.
 # Option names as in:
 #   vllm-project/vllm/vllm/engine/arg_utils.py@99d7eb5d6a51
@@ -7,6 +8,9 @@
 #   vllm-project/vllm/vllm/config/cache.py@002f10e0cfa1
 #   vllm-project/vllm/vllm/engine/arg_utils.py@001999d2f360
 #   vllm-project/vllm/vllm/envs.py (commit not reported)
+set -euo pipefail
+
+: "${MODEL:?set MODEL to the Hugging Face id or local path of llama3_8b}"
 
 # replica 0: node 0, GPUs 0,1
 CUDA_VISIBLE_DEVICES=0,1 vllm serve "${MODEL:?set MODEL to the Hugging Face id or local path of llama3_8b}" \

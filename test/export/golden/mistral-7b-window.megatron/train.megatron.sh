@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
 # Megatron-LM launch for plan 'train' (test/export/fixtures/mistral-7b-window.plan), written by parplan export.
+# For Megatron-LM core_v0.19.0 (NVIDIA/Megatron-LM@5be9626709af), the only version parplan exports for (docs/export.md).
 # tensor 2 × pipeline 1 × data 4 = 8 GPUs of cluster 'h100x8' (8 × NVIDIA H100 SXM5 80GB); run from a Megatron-LM checkout.
 # Option names as in:
-#   NVIDIA/Megatron-LM/megatron/training/arguments.py@000c4ac24f61
-#   NVIDIA/Megatron-LM/pretrain_gpt.py@aa5bf2ca1342
-#   NVIDIA/Megatron-LM/megatron/training/arguments.py@d98e8a64ddf3
+#   NVIDIA/Megatron-LM/megatron/training/arguments.py@5be9626709af
+#   NVIDIA/Megatron-LM/pretrain_gpt.py@5be9626709af
+#   NVIDIA/Megatron-LM/megatron/training/config/training_config.py@5be9626709af
 #   pytorch/pytorch/torch/distributed/run.py@010929fd3f40
+set -euo pipefail
+
+: "${TRAIN_ITERS:?set TRAIN_ITERS to the number of training iterations (optimizer steps)}"
+: "${LR:?set LR to the peak learning rate, e.g. 3e-4}"
+: "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of the tokenizer of mistral_7b}"
+: "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
 
 export CUDA_DEVICE_MAX_CONNECTIONS=1
 
@@ -16,10 +23,11 @@ ARGS=(
   --num-attention-heads 32
   --group-query-attention
   --num-query-groups 8
-  --window-size 4095,0
+  --window-size '4095,0'
   --max-position-embeddings 32768
   --position-embedding-type rope
   --normalization RMSNorm
+  --rotary-base 10000
   --swiglu
   --disable-bias-linear
   --untie-embeddings-and-output-weights
@@ -35,8 +43,10 @@ ARGS=(
   --bf16
   --accumulate-allreduce-grads-in-fp32
   --optimizer adam
+  --train-iters "${TRAIN_ITERS:?set TRAIN_ITERS to the number of training iterations (optimizer steps)}"
+  --lr "${LR:?set LR to the peak learning rate, e.g. 3e-4}"
   --tokenizer-type HuggingFaceTokenizer
-  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of mistral_7b's tokenizer}"
+  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of the tokenizer of mistral_7b}"
   --data-path "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
 )
 

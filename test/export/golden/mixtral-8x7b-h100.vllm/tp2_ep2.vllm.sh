@@ -1,5 +1,6 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # vLLM launch for plan 'tp2_ep2' (test/export/fixtures/mixtral-8x7b-h100.plan), written by parplan export.
+# For vLLM main@99d7eb5d6a51 (vllm-project/vllm@99d7eb5d6a51), the only version parplan exports for (docs/export.md).
 # tensor 2 × pipeline 1 × data 1 = 2 GPUs of cluster 'h100x2' (2 × NVIDIA H100 SXM5 80GB): one engine.
 # Experts: expert tensor 1 × expert 2 × expert data 1 over each stage's tensor × data ranks.
 # vLLM reads the model's structure (8 experts, top 2) from the checkpoint's config.json.
@@ -9,6 +10,9 @@
 #   vllm-project/vllm/vllm/config/cache.py@002f10e0cfa1
 #   vllm-project/vllm/vllm/engine/arg_utils.py@001999d2f360
 #   vllm-project/vllm/vllm/envs.py (commit not reported)
+set -euo pipefail
+
+: "${MODEL:?set MODEL to the Hugging Face id or local path of mixtral_8x7b}"
 
 # one engine: node 0, GPUs 0,1
 CUDA_VISIBLE_DEVICES=0,1 vllm serve "${MODEL:?set MODEL to the Hugging Face id or local path of mixtral_8x7b}" \

@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
 # Megatron-LM launch for plan 'tinyllama_finetune' (examples/tinyllama-4090-train.plan), written by parplan export.
+# For Megatron-LM core_v0.19.0 (NVIDIA/Megatron-LM@5be9626709af), the only version parplan exports for (docs/export.md).
 # tensor 1 × pipeline 1 × data 1 = 1 GPUs of cluster 'workstation' (1 × RTX 4090 (workstation)); run from a Megatron-LM checkout.
 # Option names as in:
-#   NVIDIA/Megatron-LM/megatron/training/arguments.py@000c4ac24f61
-#   NVIDIA/Megatron-LM/pretrain_gpt.py@aa5bf2ca1342
+#   NVIDIA/Megatron-LM/megatron/training/arguments.py@5be9626709af
+#   NVIDIA/Megatron-LM/pretrain_gpt.py@5be9626709af
+#   NVIDIA/Megatron-LM/megatron/training/config/training_config.py@5be9626709af
 #   pytorch/pytorch/torch/distributed/run.py@010929fd3f40
+set -euo pipefail
+
+: "${TRAIN_ITERS:?set TRAIN_ITERS to the number of training iterations (optimizer steps)}"
+: "${LR:?set LR to the peak learning rate, e.g. 3e-4}"
+: "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of the tokenizer of tinyllama_1b}"
+: "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
 
 ARGS=(
   --num-layers 22
@@ -16,6 +24,7 @@ ARGS=(
   --max-position-embeddings 2048
   --position-embedding-type rope
   --normalization RMSNorm
+  --rotary-base 10000
   --swiglu
   --disable-bias-linear
   --untie-embeddings-and-output-weights
@@ -32,8 +41,10 @@ ARGS=(
   --bf16
   --grad-reduce-in-bf16
   --optimizer adam
+  --train-iters "${TRAIN_ITERS:?set TRAIN_ITERS to the number of training iterations (optimizer steps)}"
+  --lr "${LR:?set LR to the peak learning rate, e.g. 3e-4}"
   --tokenizer-type HuggingFaceTokenizer
-  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of tinyllama_1b's tokenizer}"
+  --tokenizer-model "${TOKENIZER:?set TOKENIZER to the Hugging Face id or local path of the tokenizer of tinyllama_1b}"
   --data-path "${DATA_PATH:?set DATA_PATH to the prefix of the preprocessed training data}"
 )
 
