@@ -6,9 +6,23 @@
  *
  * These runs also use torch.compile, which parplan does not model (it counts what eager PyTorch
  * saves). With full activation checkpointing the saved set is each block's input and compile
- * changes little of it; the estimates land within 3% without a wider band.
+ * changes little of it.
+ *
+ * Band ±12% (TOLERANCE): "Memory(GiB)" is the caching allocator's maximum *reserved* memory, and
+ * parplan models the allocated peak. Here that peak is the end of forward (every block's
+ * checkpoint + the fp32 loss path's logits); the recompute workspace and the KV exchange buffers
+ * come after the logits are freed (the graph's simulation holds them so, to the byte), so the
+ * estimate is the same 75.4 GiB in every row, 0.89-0.90 of the published 84 GiB. The 8.5-9 GiB
+ * between is what parplan does not model: the allocator's cache and fragmentation over buffers of
+ * many sizes, NCCL and compile workspaces beyond the plan's 256 MiB `workspace`. While parplan
+ * still added those transients on top of the logits (before the graph carried them) the rows
+ * read 0.97-1.0: that agreement was the sum of two things that never coexist.
  */
 import type { PublishedRow } from '../types.js';
+
+const TOLERANCE = 0.12;
+const NOTE =
+  'max reserved vs the allocated peak: the allocator cache, fragmentation and NCCL/compile workspaces are not modelled (see the file header)';
 
 /** Llama-3.1-8B (meta-llama/Llama-3.1-8B config.json): the shapes memory depends on; max_seq covers the 262144-token row. */
 const llama31_8b = `
@@ -58,6 +72,8 @@ export const rows: PublishedRow[] = [
     source: `${BENCH}, row "FSDP 8, CP 1 | 32768": 83.9 GiB`,
     plan: cpRun(1),
     publishedGiB: 83.9,
+    tolerance: TOLERANCE,
+    note: NOTE,
     beforeGiB: 43.32,
   },
   {
@@ -66,6 +82,8 @@ export const rows: PublishedRow[] = [
     source: `${BENCH}, row "FSDP 4, CP 2 | 65536": 84.2 GiB`,
     plan: cpRun(2),
     publishedGiB: 84.2,
+    tolerance: TOLERANCE,
+    note: NOTE,
     beforeGiB: 67.6,
   },
   {
@@ -74,6 +92,8 @@ export const rows: PublishedRow[] = [
     source: `${BENCH}, row "FSDP 2, CP 4 | 131072": 84.0 GiB`,
     plan: cpRun(4),
     publishedGiB: 84.0,
+    tolerance: TOLERANCE,
+    note: NOTE,
     beforeGiB: 116.16,
   },
   {
@@ -82,6 +102,8 @@ export const rows: PublishedRow[] = [
     source: `${BENCH}, row "FSDP 1, CP 8 | 262144": 84.5 GiB`,
     plan: cpRun(8),
     publishedGiB: 84.5,
+    tolerance: TOLERANCE,
+    note: NOTE,
     beforeGiB: 213.29,
   },
 ];
