@@ -253,8 +253,10 @@ describe('training activations per stage', () => {
     const one = (sbh * (18 + (6 * 11008) / 4096)) / 2 + (4 * 32 * 4096) / 2;
     // stage 0: 16 layers × 2 microbatches × 2sbh/2, + 2 × (8sb + sbh/2) + one layer recomputed
     expect(trainActivations(plan, plan.stages[0]!).bytes).toBe(16 * 2 * sbh + 2 * (8 * 4096 + sbh / 2) + one);
-    // stage 1: 16 layers × 1 × sbh, + 4sbh/2 + 4·s·b·(32000/2) + one layer recomputed
-    expect(trainActivations(plan, plan.stages[1]!).bytes).toBe(16 * sbh + 2 * sbh + 4 * 4096 * 16000 + one);
+    // stage 1: 16 layers × 1 × sbh, + the larger of the output (4sbh/2 + 4·s·b·(32000/2)) and one layer
+    // recomputed: the recompute comes after the loss's backward has freed the logits.
+    const output = 2 * sbh + 4 * 4096 * 16000;
+    expect(trainActivations(plan, plan.stages[1]!).bytes).toBe(16 * sbh + Math.max(output, one));
   });
 });
 
