@@ -38,6 +38,8 @@ export function ratesFor(plan: CheckedPlan): Rates {
     interNode: r.network ?? 1e9,
     intraNodeLatency: LATENCY_S.intraNode,
     interNodeLatency: LATENCY_S.network,
+    // Set only for fp8 training plans on a GPU with an fp8 rate (src/cost/rates.ts ratesOf).
+    ...(r.fp8 ? { fp8: r.fp8 } : {}),
   };
 }
 

@@ -34,11 +34,17 @@ export interface Rates {
   /** Fixed seconds per collective or send (α), within a node and across nodes. */
   intraNodeLatency: number;
   interNodeLatency: number;
+  /** fp8 training: FLOP/s of the layers' linear GEMMs (FP8_KINDS) on the fp8 tensor cores; absent: `flops`. */
+  fp8?: number;
 }
 
+/** The compute kinds whose GEMMs fp8 training runs in fp8: the layers' linears (src/cost/flops.ts `fp8`). */
+const FP8_KINDS: ReadonlySet<string> = new Set(['qkv', 'out-proj', 'mlp-up', 'mlp-down']);
+
 /** A compute step's time: the slower of its arithmetic and its memory traffic. */
-export function computeSeconds(s: { flops: number; bytes?: number }, rates: Rates): number {
-  return Math.max(s.flops / rates.flops, (s.bytes ?? 0) / rates.memory);
+export function computeSeconds(s: { flops: number; bytes?: number; kind?: string }, rates: Rates): number {
+  const flops = rates.fp8 !== undefined && s.kind !== undefined && FP8_KINDS.has(s.kind) ? rates.fp8 : rates.flops;
+  return Math.max(s.flops / flops, (s.bytes ?? 0) / rates.memory);
 }
 
 export interface SimEvent {

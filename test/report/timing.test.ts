@@ -67,8 +67,7 @@ const KNOWN_GAPS: Record<string, { step?: string; memory?: string }> = {
     step: 'AMP: as fsdp2_8b',
     memory: 'AMP: fp32 parameters, the autocast cast cache and fp32 residuals are in the memory plan only',
   },
-  torchtitan_float8: { step: 'AMP + torchao fp8: as fsdp2_8b and megatron_te', memory: 'AMP + torchao fp8: as fsdp2_8b' },
-  megatron_te: { step: "fp8: the cost model runs the linears' GEMMs at the GPU's fp8 rate, the simulation at the 16-bit rate" },
+  torchtitan_float8: { step: 'AMP + torchao fp8: as fsdp2_8b', memory: 'AMP + torchao fp8: as fsdp2_8b' },
   hsdp_8b: {
     step: 'HSDP: the graph names the whole data axis for the gradient collectives (no shard / replicate sub-axes); the cost model prices each on its own link',
   },
