@@ -225,7 +225,7 @@ export function trainMicrobatchFlops(plan: TrainPlan, stage: Stage): MicrobatchF
   }
   const forward = layers + 2 * outputMatmulParams(plan, stage) * dims.T;
   // full with method = block recomputes recompute_layers of each chunk's layers; uniform recomputes all.
-  const v = plan.schedule === 'interleaved' || plan.schedule === 'table' ? plan.virtual : 1;
+  const v = plan.virtual;
   const perChunk = Math.max(1, stage.layers / v);
   const fullShare = plan.recomputeMethod === 'block' ? Math.min(plan.recomputeLayers, perChunk) / perChunk : 1;
   const recompute =

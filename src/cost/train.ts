@@ -32,7 +32,7 @@ import {
   TrafficSum,
 } from './comm.js';
 import { contextTraffic } from './context.js';
-import { modelFlopsPerStep, trainMicrobatchFlops } from './flops.js';
+import { modelFlopsPerStep, trainMicrobatchFlops, type MicrobatchFlops } from './flops.js';
 import { simulateTable } from '../schedules/bubble.js';
 import { scheduleFor } from '../schedules/index.js';
 import { LIMITS } from '../facts/limits.js';
@@ -202,6 +202,8 @@ function hsdpTraffic(
 /** One stage, with the parts the step needs. */
 interface StageTimes {
   cost: TrainStageCost;
+  /** One microbatch's FLOPs on the stage (what its times were worked out from). */
+  flops: MicrobatchFlops;
   computeMb: Time;
   microbatch: Time;
   /** Per-step data traffic not hidden behind the last microbatch's backward pass. */
@@ -242,6 +244,7 @@ export function trainStage(plan: TrainPlan, memory: MemoryPlan, stage: Stage, ra
   const stepExposed = exposed(data.perStep.seconds(rates), backwardMb);
   const traffic: Traffic[] = merge([...mb.list(rates, m), ...data.perMicrobatch.list(rates, m), ...data.perStep.list(rates)]);
   return {
+    flops: f,
     computeMb,
     microbatch,
     stepExposed,
@@ -306,9 +309,9 @@ function scheduleBubble(
   stages: readonly StageTimes[],
   T: number,
 ): { bubbleSeconds: number; fraction: number } | undefined {
-  const v = plan.schedule === 'interleaved' || plan.schedule === 'table' ? plan.virtual : 1;
-  const per = stages.map((st, i) => {
-    const f = trainMicrobatchFlops(plan, plan.stages[i]!);
+  const v = plan.virtual;
+  const per = stages.map((st) => {
+    const f = st.flops;
     const total = f.forward + f.backward + f.recompute;
     const Tr = st.microbatch ?? 0;
     const compute = st.computeMb ?? 0;

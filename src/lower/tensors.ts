@@ -268,7 +268,7 @@ function trainTensors(plan: TrainPlan): GraphTensor[] {
   });
   if (plan.recompute !== 'none') {
     // What a layer's backward rebuilds (full, selective_op) or recomputes (selective), one layer at a time.
-    const v = plan.schedule === 'interleaved' || plan.schedule === 'table' ? plan.virtual : 1;
+    const v = plan.virtual;
     const local = sequenceShard(plan);
     out.push({
       name: RECOMPUTE,

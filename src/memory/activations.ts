@@ -315,7 +315,7 @@ export function inFlightChunks(plan: TrainPlan, stageIndex: number): number {
 
 /** Layer-microbatches held at the stage's peak: in-flight chunks × layers per chunk (stage layers / v). */
 export function layersInFlight(plan: TrainPlan, stage: Stage): number {
-  const v = plan.schedule === 'interleaved' || plan.schedule === 'table' ? plan.virtual : 1;
+  const v = plan.virtual;
   return (inFlightChunks(plan, stage.index) * stage.layers) / v;
 }
 
@@ -425,7 +425,7 @@ export function trainActivations(plan: TrainPlan, stage: Stage, backwardTransien
   const sp = plan.sequenceParallel ? t : 1;
   const scale = bytesPerElement(plan.precision) / 2;
   const runs = stageRuns(plan, stage);
-  const v = plan.schedule === 'interleaved' || plan.schedule === 'table' ? plan.virtual : 1;
+  const v = plan.virtual;
   const lpc = Math.max(1, stage.layers / v);
   // Layer-microbatches held at the peak, shared out over the stage's kinds of layer by their counts.
   const held = layersInFlight(plan, stage);
