@@ -56,7 +56,7 @@ export const rows: PublishedRow[] = [
     publishedGiB: 32290 / 1024,
     note:
       'nvidia-smi shows what the process holds: the CUDA context (about 0.3–0.5 GiB on a V100 with CUDA 10.1) and the caching ' +
-      "allocator's reserved but free blocks are not in the plan (about 1 GiB here, 3%); the plan sets reserve = 2% because the run " +
+      "allocator's reserved but free blocks are not in the plan (about 3 GiB here, 10%: the recompute workspace, 2 GiB, fits under the freed logits in the allocated peak, while the allocator keeps the logits' block reserved); the plan sets reserve = 2% because the run " +
       'itself fills the GPU (32290 of 32480 MiB)',
     beforeGiB: 178.58,
   },
