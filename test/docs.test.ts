@@ -22,6 +22,12 @@ const NO_PLAN_EXAMPLE: ReadonlySet<Code> = new Set<Code>([
   'PP6002',
   'PP6003',
   'PP6004',
+  // parplan train's command line and token files (src/cli/commands/train.ts)
+  'PP6010',
+  'PP6011',
+  'PP6012',
+  'PP6013',
+  'PP6014',
   'PP9001',
   // Plans embedded in TypeScript: their ```ts examples run in test/embedded/explain.test.ts.
   'PP7001',

@@ -5,6 +5,7 @@
  * A batch that is not that is a BatchError saying what was expected and what was given (which
  * sequence, which position, which value), never a wrong loss.
  */
+import type { Graph } from '../../src/graph/types.js';
 
 export class BatchError extends Error {
   constructor(message: string) {
@@ -58,4 +59,18 @@ export function checkBatch(batch: unknown, shape: BatchShape): Int32Array {
 
 function isArrayLike(v: unknown): v is ArrayLike<unknown> {
   return Array.isArray(v) || ArrayBuffer.isView(v) ? typeof (v as { length?: unknown }).length === 'number' : false;
+}
+
+/**
+ * The global batch a training graph takes: `input.mb{m}` is [micro, seq] (src/lower), the
+ * schedule runs `microbatches` of them per step on each data-parallel rank. Undefined when
+ * the graph does not say (not a training graph of this shape).
+ */
+export function trainingBatchShape(graph: Graph): BatchShape | undefined {
+  const input = graph.tensors.find((t) => t.name === 'input.mb{m}');
+  const [micro, seq] = input?.shape ?? [];
+  const microbatches = graph.schedule?.microbatches;
+  const data = graph.mesh.axes.find((a) => a.name === 'data')?.size ?? 1;
+  if (typeof micro !== 'number' || typeof seq !== 'number' || microbatches === undefined) return undefined;
+  return { sequences: micro * microbatches * data, seq, vocab: graph.model.vocab };
 }

@@ -11,7 +11,7 @@ import type { Io } from './io.js';
 import type { CheckDeps } from './commands/check.js';
 import { packageVersion } from './package-root.js';
 import { COMMANDS, GLOBAL_OPTIONS, commandHelp, mainHelp } from './spec.js';
-import { UsageError } from './usage.js';
+import { CodedUsageError, UsageError } from './usage.js';
 import { CannotWriteError } from './write.js';
 import { suggest } from '../diagnostics/suggest.js';
 import { CODES, InternalError, formatMessage } from '../diagnostics/codes.js';
@@ -60,6 +60,11 @@ async function dispatch(argv: readonly string[], io: Io, deps: CheckDeps): Promi
       // Loads the WebGPU runtime (itself with import(), once the arguments are good).
       const { runServe } = await import('./commands/serve.js');
       return runServe(rest, io);
+    }
+    case 'train': {
+      // Checks its arguments, graph and data without WebGPU; the executor is not there yet (issue 16).
+      const { runTrain } = await import('./commands/train.js');
+      return runTrain(rest, io);
     }
     case 'fmt': {
       const { runFmt } = await import('./commands/fmt.js');
@@ -126,7 +131,8 @@ function help(args: readonly string[], io: Io): ExitCode {
 function reportUsage(e: UsageError, io: Io): ExitCode {
   const style = makeStyle(shouldColor(io.stderr, io.env));
   // The message quotes the command line (`explain $'\e[2J'`): shown escaped, as diagnostics are.
-  const lines = [`${style.bold(style.red('error'))}${style.bold(`: ${printable(e.message)}`)}`];
+  const tag = e instanceof CodedUsageError ? `error[${e.code}]` : 'error';
+  const lines = [`${style.bold(style.red(tag))}${style.bold(`: ${printable(e.message)}`)}`];
   if (e.hint !== undefined) lines.push(`  = help: ${printable(e.hint)}`);
   const c = COMMANDS.find((x) => x.name === e.command && x.name !== 'help');
   lines.push(c ? `usage: ${c.usage}` : "run 'parplan --help' for usage");

@@ -241,7 +241,31 @@ export const HELP_COMMAND: CommandSpec = {
   options: [],
 };
 
-export const COMMANDS: readonly CommandSpec[] = [CHECK, COMPILE, REPORT, SERVE, FMT, IMPORT, EXPORT, SUGGEST, EXPLAIN, HELP_COMMAND];
+export const TRAIN: CommandSpec = {
+  name: 'train',
+  usage: 'parplan train --weights SPEC --data FILE --steps N --lr X [--save DIR] [--seed N] [--log FILE] <file.graph.json>',
+  brief: 'train [options] <graph>',
+  summary: 'train a compiled training plan (checks only: issue 16)',
+  options: [
+    { name: '--weights', value: { placeholder: 'SPEC' }, doc: 'the initial weights: random:SEED, or safetensors files or a directory' },
+    { name: '--data', value: { placeholder: 'FILE' }, doc: "a token file (llm.c's format: scripts/make-tokens.ts writes one)" },
+    { name: '--steps', value: { placeholder: 'N' }, doc: 'optimizer steps to run' },
+    { name: '--lr', value: { placeholder: 'X' }, doc: 'AdamW learning rate' },
+    { name: '--save', value: { placeholder: 'DIR' }, doc: 'write model.safetensors and config.json there at the end' },
+    { name: '--seed', value: { placeholder: 'N' }, doc: 'seed of the batches drawn from the data (default: 1)' },
+    { name: '--log', value: { placeholder: 'FILE' }, doc: 'write one JSON line per step (step, loss, gradNorm, tokens/s) there' },
+    HELP,
+  ],
+  details:
+    "Trains a graph written by 'parplan compile' from a plan with mode = train: each step one\n" +
+    'global batch of seq + 1-token windows drawn from the token file (docs/runtime.md, "Training").\n' +
+    'The arguments, the graph and the data are checked now; the training executor is not there\n' +
+    'yet, so a valid command ends with PP6014 (exit 1) instead of training.\n' +
+    'Exit 2: bad arguments (PP6010, PP6011), a graph that is not a training graph (PP6012), a\n' +
+    'token file that cannot be used (PP6013), weights that cannot be found (PP6001).',
+};
+
+export const COMMANDS: readonly CommandSpec[] = [CHECK, COMPILE, REPORT, SERVE, TRAIN, FMT, IMPORT, EXPORT, SUGGEST, EXPLAIN, HELP_COMMAND];
 
 export const GLOBAL_OPTIONS: readonly OptionSpec[] = [
   { name: '--help', aliases: ['-h'], doc: 'show this help' },

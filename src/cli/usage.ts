@@ -11,3 +11,16 @@ export class UsageError extends Error {
     this.name = 'UsageError';
   }
 }
+
+/** A command-line mistake with a diagnostic code (`parplan explain CODE`): reported as `error[CODE]: …`, exit status 2. */
+export class CodedUsageError extends UsageError {
+  constructor(
+    readonly code: string,
+    message: string,
+    hint?: string,
+    command?: string,
+  ) {
+    super(message, hint, command);
+    this.name = 'CodedUsageError';
+  }
+}

@@ -256,6 +256,12 @@ export const CODES = {
   PP6002: { severity: 'error', title: 'no-plan-files', message: "no .plan files found in '{path}'" },
   PP6003: { severity: 'error', title: 'no-such-plan', message: "no plan named '{name}'" },
   PP6004: { severity: 'error', title: 'cannot-write', message: "cannot write '{path}': {reason}" },
+  // parplan train (src/cli/commands/train.ts)
+  PP6010: { severity: 'error', title: 'train-missing-argument', message: 'parplan train needs {what}' },
+  PP6011: { severity: 'error', title: 'train-invalid-argument', message: "'{option}' needs {expected}, found '{value}'" },
+  PP6012: { severity: 'error', title: 'train-not-a-training-graph', message: "'{path}' cannot be trained: {reason}" },
+  PP6013: { severity: 'error', title: 'train-bad-data', message: "cannot use the token file '{path}': {reason}" },
+  PP6014: { severity: 'error', title: 'train-not-executed', message: 'training graphs are not executed yet (issue 16)' },
 
   // 7xxx: plans embedded in TypeScript (src/embedded/)
   PP7001: { severity: 'warning', title: 'cannot-evaluate', message: "cannot evaluate '{expr}' statically" },

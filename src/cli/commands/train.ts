@@ -1,0 +1,200 @@
+/**
+ * `parplan train --weights SPEC --data FILE --steps N --lr X [--save DIR] [--seed N] [--log FILE]
+ * <file.graph.json>`: train a compiled training plan on the WebGPU runtime.
+ *
+ * Everything that can be checked without a GPU is checked first, each mistake a coded usage
+ * error (exit 2): a missing argument (PP6010), a value that is not one (PP6011), a graph that is
+ * not a training graph — a serving graph names its `mode = serve` (PP6012), weights that cannot
+ * be found (PP6001), a token file that cannot be used: missing, not llm.c's format, too short for
+ * one batch, a token outside the vocabulary (PP6013). The training executor does not exist yet,
+ * so a command that passes every check ends with PP6014 (exit 1): nothing is faked.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { CODES, formatMessage, type Code } from '../../diagnostics/codes.js';
+import { LIMITS, limitText } from '../../facts/limits.js';
+import type { Graph } from '../../graph/types.js';
+import { printable } from '../../format.js';
+import { makeStyle, shouldColor } from '../../render/style.js';
+import { parseArgs } from '../args.js';
+import { EXIT, type ExitCode } from '../exit-codes.js';
+import type { Io } from '../io.js';
+import { TRAIN, commandHelp } from '../spec.js';
+import { CodedUsageError } from '../usage.js';
+
+export interface TrainArgs {
+  graph: string;
+  weights: string;
+  data: string;
+  steps: number;
+  lr: number;
+  seed: number;
+  save?: string;
+  log?: string;
+}
+
+function fail(code: Code, args: Record<string, string | number>, hint: string): never {
+  throw new CodedUsageError(code, formatMessage(CODES[code].message, args), hint, TRAIN.name);
+}
+
+const COMPILE_HINT = 'compile a plan with mode = train first: parplan compile FILE.plan --plan NAME -o NAME.graph.json';
+
+export function parseTrainArgs(argv: readonly string[]): TrainArgs | 'help' {
+  const args = parseArgs(argv, TRAIN.options, TRAIN.name);
+  if (args.options.has('--help')) return 'help';
+  if (args.positionals.length === 0) fail('PP6010', { what: 'the training graph to run' }, COMPILE_HINT);
+  if (args.positionals.length > 1)
+    fail('PP6011', { option: 'graph', expected: 'one graph file', value: args.positionals.join(' ') }, 'train runs one graph at a time');
+  const text = (name: string, what: string, hint: string): string => {
+    const v = args.options.get(name);
+    if (typeof v !== 'string') fail('PP6010', { what: `${name} (${what})` }, hint);
+    return v;
+  };
+  const weights = text('--weights', 'the initial weights', 'use --weights random:SEED, or safetensors files or a directory');
+  const data = text('--data', 'the token file', 'make one from text: node --import tsx scripts/make-tokens.ts docs/ tokens.bin');
+  const stepsText = text('--steps', 'how many optimizer steps', 'e.g. --steps 200');
+  const lrText = text('--lr', 'the learning rate', 'e.g. --lr 3e-4');
+  const steps = /^\d{1,9}$/.test(stepsText) ? Number(stepsText) : NaN;
+  if (!(steps >= 1)) fail('PP6011', { option: '--steps', expected: 'a whole number ≥ 1', value: stepsText }, 'e.g. --steps 200');
+  const lr = /^[0-9.eE+-]+$/.test(lrText) ? Number(lrText) : NaN;
+  if (!(Number.isFinite(lr) && lr > 0)) fail('PP6011', { option: '--lr', expected: 'a number > 0', value: lrText }, 'e.g. --lr 3e-4');
+  const seedText = args.options.get('--seed');
+  let seed = 1;
+  if (typeof seedText === 'string') {
+    seed = /^\d{1,10}$/.test(seedText) ? Number(seedText) : NaN;
+    if (!(seed <= 0xffffffff))
+      fail('PP6011', { option: '--seed', expected: 'a whole number from 0 to 4294967295', value: seedText }, 'e.g. --seed 1');
+  }
+  const save = args.options.get('--save');
+  const log = args.options.get('--log');
+  return {
+    graph: args.positionals[0]!,
+    weights,
+    data,
+    steps,
+    lr,
+    seed,
+    ...(typeof save === 'string' ? { save } : {}),
+    ...(typeof log === 'string' ? { log } : {}),
+  };
+}
+
+/** The graph in `path`, if it is a training graph; anything else is PP6001 (unreadable) or PP6012. */
+export function readTrainingGraph(path: string, cwd: string): Graph {
+  const full = resolve(cwd, path);
+  let text: string;
+  try {
+    // Looked at before it is read: a FIFO would wait for a writer forever, /dev/zero never ends.
+    const st = statSync(full);
+    if (!st.isFile()) fail('PP6001', { path, reason: st.isDirectory() ? 'it is a directory' : 'it is not a regular file' }, COMPILE_HINT);
+    if (st.size > LIMITS.graphFileBytes)
+      fail(
+        'PP6001',
+        { path, reason: `it is ${st.size} bytes, over the limit of ${limitText(LIMITS.graphFileBytes)} for a graph` },
+        COMPILE_HINT,
+      );
+    text = readFileSync(full, 'utf8');
+  } catch (e) {
+    if (e instanceof CodedUsageError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    fail('PP6001', { path, reason: code === 'ENOENT' ? 'no such file' : e instanceof Error ? e.message : String(e) }, COMPILE_HINT);
+  }
+  if (path.endsWith('.plan'))
+    fail(
+      'PP6012',
+      { path, reason: 'it is a plan, not a compiled graph' },
+      `compile it first: parplan compile ${path} --plan NAME, then: parplan train … NAME.graph.json`,
+    );
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    fail('PP6012', { path, reason: `it is not JSON (${e instanceof Error ? e.message : String(e)})` }, COMPILE_HINT);
+  }
+  if (Array.isArray(value)) fail('PP6012', { path, reason: `it holds ${value.length} graphs; train takes one` }, COMPILE_HINT);
+  const g = value as Partial<Graph> | null;
+  if (g === null || typeof g !== 'object' || g.format !== 'parplan-graph' || typeof g.plan !== 'object' || g.plan === null)
+    fail('PP6012', { path, reason: "it is not a parplan graph (no format 'parplan-graph' and plan)" }, COMPILE_HINT);
+  if (g.plan.mode !== 'train')
+    fail(
+      'PP6012',
+      {
+        path,
+        reason: `it is the graph of plan '${g.plan.name}' with mode = ${String(g.plan.mode)}, and train runs plans with mode = train`,
+      },
+      g.plan.mode === 'serve' ? `serve it instead: parplan serve --weights SPEC ${path}` : COMPILE_HINT,
+    );
+  return g as Graph;
+}
+
+export async function runTrain(argv: readonly string[], io: Io): Promise<ExitCode> {
+  const args = parseTrainArgs(argv);
+  if (args === 'help') {
+    io.stdout.write(commandHelp(TRAIN));
+    return EXIT.OK;
+  }
+  const graph = readTrainingGraph(args.graph, io.cwd);
+
+  // The weights: the spec, then that every path is there (load.ts does not load WebGPU).
+  const { parseWeightsSource } = await import('../../../runtime/weights/load.js');
+  let weights: ReturnType<typeof parseWeightsSource>;
+  try {
+    weights = parseWeightsSource(args.weights);
+  } catch (e) {
+    fail(
+      'PP6011',
+      { option: '--weights', expected: `weights (${e instanceof Error ? e.message : String(e)})`, value: args.weights },
+      'use random:SEED, or safetensors files or a directory (comma-separated)',
+    );
+  }
+  if (weights.kind === 'safetensors') {
+    for (const p of weights.paths) {
+      let ok = false;
+      try {
+        const st = statSync(resolve(io.cwd, p));
+        ok = st.isFile() || st.isDirectory();
+      } catch {
+        // reported below
+      }
+      if (!ok) fail('PP6001', { path: p, reason: 'no such file or directory' }, 'give safetensors files, a directory, or random:SEED');
+    }
+  }
+
+  // The data: llm.c's token format, every token inside the model's vocabulary, at least one batch's window.
+  const { readTokenFile, TokenDataError } = await import('../../../runtime/training/data.js');
+  const { trainingBatchShape } = await import('../../../runtime/training/batch.js');
+  const shape = trainingBatchShape(graph);
+  let tokens: Uint32Array;
+  try {
+    tokens = readTokenFile(resolve(io.cwd, args.data), graph.model.vocab);
+  } catch (e) {
+    if (!(e instanceof TokenDataError)) throw e;
+    fail('PP6013', { path: args.data, reason: e.message.slice(e.path.length + 2) }, dataHint(e.message));
+  }
+  if (shape && tokens.length < shape.seq + 1)
+    fail(
+      'PP6013',
+      {
+        path: args.data,
+        reason: `its ${tokens.length} tokens are too short for one sequence of seq ${shape.seq} + 1 = ${shape.seq + 1} tokens`,
+      },
+      'a batch is windows of seq + 1 consecutive tokens: give a longer file',
+    );
+
+  const style = makeStyle(shouldColor(io.stderr, io.env));
+  const batch = shape ? `, global batch ${shape.sequences} × seq ${shape.seq}` : '';
+  const lines = [
+    `${style.bold(style.red('error[PP6014]'))}${style.bold(`: ${CODES.PP6014.message}`)}`,
+    `  = note: plan '${printable(graph.plan.name)}' (${graph.devices.length} device${graph.devices.length === 1 ? '' : 's'}${batch}), ${tokens.length} tokens in ${printable(args.data)}, ${args.steps} steps at lr ${args.lr}: all checked`,
+    '  = help: the training executor comes with issue 16; the oracle (test/oracle/train.py) computes the same steps in torch today',
+  ];
+  io.stderr.write(lines.join('\n') + '\n');
+  return EXIT.FAILED;
+}
+
+function dataHint(message: string): string {
+  if (message.includes('outside the model'))
+    return "the file was made with another tokenizer than the model's: make it again for this vocabulary";
+  if (message.includes('no such file')) return 'make one from text: node --import tsx scripts/make-tokens.ts docs/ tokens.bin';
+  return 'a token file is llm.c\'s format (docs/runtime.md, "Training"): scripts/make-tokens.ts writes one';
+}
