@@ -95,6 +95,14 @@ describe('parplan train', () => {
     expect(r.err).toContain(`error[PP6011]: ${message}`);
   });
 
+  it('--save naming a file, --log naming a directory: PP6011 before any step', async () => {
+    let r = await train(...ok, '--save', tokens, graphs.train);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`error[PP6011]: '--save' needs a directory to write model.safetensors and config.json in, found '${tokens}'`);
+    r = await train(...ok, '--log', dir, graphs.train);
+    expect(r.err).toContain(`error[PP6011]: '--log' needs a file, found '${dir}'`);
+  });
+
   it('two graphs: PP6011', async () => {
     const r = await train(...ok, graphs.train, graphs.train);
     expect(r.err).toContain("error[PP6011]: 'graph' needs one graph file");

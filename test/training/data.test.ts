@@ -72,6 +72,11 @@ describe('token files', () => {
     expect(error(() => readTokenFile(path(), 97))).toContain(message);
   });
 
+  it('the vocabulary bound: vocab − 1 is read, vocab is refused', () => {
+    expect([...readTokenFile(file('edge.bin', tokenFileBytes([0, 96])), 97)]).toEqual([0, 96]);
+    expect(error(() => readTokenFile(file('over.bin', tokenFileBytes([0, 96, 97])), 97))).toContain('token 2 (byte 1028) is 97');
+  });
+
   it('too short for one window: says the tokens, seq and batch', () => {
     const few = readTokenFile(file('few.bin', tokenFileBytes([1, 2, 3])), 97);
     expect(error(() => batches(few, { sequences: 2, seq: 8, seed: 1 }, 'few.bin').next())).toBe(

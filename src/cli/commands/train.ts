@@ -160,6 +160,16 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<ExitCod
     }
   }
 
+  // --save and --log name a directory and a file to write at the end: refused now if they cannot be (not after the steps).
+  if (args.save !== undefined && statSync(resolve(io.cwd, args.save), { throwIfNoEntry: false })?.isDirectory() === false)
+    fail(
+      'PP6011',
+      { option: '--save', expected: 'a directory to write model.safetensors and config.json in', value: args.save },
+      'it is a file: give a directory (created if missing)',
+    );
+  if (args.log !== undefined && statSync(resolve(io.cwd, args.log), { throwIfNoEntry: false })?.isDirectory())
+    fail('PP6011', { option: '--log', expected: 'a file', value: args.log }, 'it is a directory: give a file name, e.g. run.log.jsonl');
+
   // The data: llm.c's token format, every token inside the model's vocabulary, at least one batch's window.
   const { readTokenFile, TokenDataError } = await import('../../../runtime/training/data.js');
   const { trainingBatchShape } = await import('../../../runtime/training/batch.js');
