@@ -4,7 +4,8 @@
 #   bookworm's own Mesa (22) is too old for Dawn, so it comes from bookworm-backports;
 # - Chromium, for the real-browser check of the HTML report (test/report/browser.test.ts);
 # - Debian's python3-torch (CPU, float64), the independent oracle the CPU reference model is
-#   checked against (test/reference/oracle.test.ts);
+#   checked against (test/reference/oracle.test.ts), and the training oracle (test/oracle/train.py:
+#   loss, gradients and AdamW steps the trainer is held to);
 # - shellcheck, which checks every script parplan export writes (test/export/shell.test.ts).
 # Run by `npm test` (pretest) and by .ci/run; does nothing when both are there, and says
 # what it installs when they are not.
@@ -50,7 +51,7 @@ if [ "$need_chromium" = 1 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null
 fi
 if [ "$need_torch" = 1 ]; then
-  say "installing python3-torch (the CPU reference model is checked against torch in float64)"
+  say "installing python3-torch (the CPU reference model and the training steps are checked against torch in float64)"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch > /dev/null
 fi
 if [ "$need_shellcheck" = 1 ]; then
