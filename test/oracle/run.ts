@@ -30,8 +30,10 @@ export interface OracleOptimizer {
 }
 
 export interface OracleJob {
-  /** The global batch (seq + 1 tokens each), used at every step. */
-  batch: number[][];
+  /** The global batch (seq + 1 tokens each), used at every step… */
+  batch?: number[][];
+  /** …or one global batch per step (as runtime/training/data.ts `batches` draws them). */
+  batches?: number[][][];
   optimizer: OracleOptimizer;
   steps: number;
   /** Also return step 1's gradients (before clipping). */
@@ -60,4 +62,21 @@ export function runOracle(model: Model, weights: ReadonlyMap<string, Float32Arra
   const dir = mkdtempSync(join(tmpdir(), 'parplan-oracle-'));
   saveCheckpoint(dir, weights, model);
   return runOracleDir(dir, job);
+}
+
+/** The trainer's optimizer options (issue 16: `createTrainer(graph, { optimizer, clip })`) as the oracle's. */
+export function oracleOptimizer(
+  o: { lr: number; betas?: [number, number]; eps?: number; weightDecay?: number; noDecay?: readonly (string | RegExp)[] },
+  clip?: number,
+): OracleOptimizer {
+  return {
+    kind: 'adamw',
+    lr: o.lr,
+    ...(o.betas ? { betas: o.betas } : {}),
+    ...(o.eps !== undefined ? { eps: o.eps } : {}),
+    weight_decay: o.weightDecay ?? 0,
+    // Python's re.search and JavaScript's RegExp agree on the plain patterns names need (\\., |, $, ^).
+    no_decay: (o.noDecay ?? []).map((p) => (typeof p === 'string' ? p : p.source)),
+    clip: clip ?? null,
+  };
 }
