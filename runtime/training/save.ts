@@ -60,6 +60,10 @@ export function hfConfig(model: Model): Record<string, unknown> {
       vocab_size: model.vocab,
       layer_norm_epsilon: model.normEps,
       activation_function: 'gelu_new',
+      // GPT2Config's dropouts default to 0.1; parplan trains without dropout, so the config says so.
+      attn_pdrop: 0,
+      embd_pdrop: 0,
+      resid_pdrop: 0,
       tie_word_embeddings: model.tiedEmbeddings,
       torch_dtype: 'float32',
     };

@@ -72,6 +72,27 @@ describe('saveCheckpoint', () => {
     });
   });
 
+  it("GPT-2's config.json: GPT2Config's names, and no dropout (its defaults are 0.1; parplan trains without)", () => {
+    const graph = compileTiny(tinyOf(CASES['GPT-2 (tied, LayerNorm eps 0.001)']), { tensor: 1, pipeline: 1, data: 1 });
+    const dir = join(root, 'gpt2-fields');
+    saveCheckpoint(dir, randomWeights(graph.model, 1), graph.model);
+    expect(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'))).toMatchObject({
+      architectures: ['GPT2LMHeadModel'],
+      model_type: 'gpt2',
+      n_layer: 2,
+      n_embd: 32,
+      n_head: 4,
+      n_positions: 64,
+      vocab_size: 67,
+      layer_norm_epsilon: 0.001,
+      activation_function: 'gelu_new',
+      attn_pdrop: 0,
+      embd_pdrop: 0,
+      resid_pdrop: 0,
+      tie_word_embeddings: true,
+    });
+  });
+
   it('a missing, extra or wrongly sized weight, and a model it cannot describe, are SaveErrors', () => {
     const graph = compileTiny(tinyOf(CASES['GPT-2 (tied, LayerNorm eps 0.001)']), { tensor: 1, pipeline: 1, data: 1 });
     const w = randomWeights(graph.model, 1);
