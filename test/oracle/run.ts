@@ -30,6 +30,8 @@ export interface OracleOptimizer {
 }
 
 export interface OracleJob {
+  /** Hugging Face config.json fields; required when the oracle is given a file, not a directory with config.json. */
+  config?: Record<string, unknown>;
   /** The global batch (seq + 1 tokens each), used at every step… */
   batch?: number[][];
   /** …or one global batch per step (as runtime/training/data.ts `batches` draws them). */
@@ -50,7 +52,7 @@ export interface OracleResult {
   fd?: [number, number][];
 }
 
-/** Run the oracle on a checkpoint directory (model.safetensors + config.json). */
+/** Run the oracle on a checkpoint directory (model.safetensors + config.json), or a safetensors file with `job.config`. */
 export function runOracleDir(dir: string, job: OracleJob): OracleResult {
   const r = spawnSync(PYTHON, [SCRIPT, dir], { input: JSON.stringify(job), encoding: 'utf8', maxBuffer: 256 << 20 });
   if (r.status !== 0) throw new Error(`test/oracle/train.py failed (${r.status}): ${r.stderr}`);

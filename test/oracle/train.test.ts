@@ -10,11 +10,15 @@
  *     its gradient.
  * Skipped, saying why, when /usr/bin/python3 has no torch.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { gpt2Config, llamaConfig, randomWeights, ReferenceModel, type Model } from '../../runtime/reference/model.js';
+import { gpt2Config, llamaConfig, randomWeights, ReferenceModel, weightShapes, type Model } from '../../runtime/reference/model.js';
 import { batches, parseTokenFile, tokenFileBytes } from '../../runtime/training/data.js';
+import { hfConfig, safetensorsF32 } from '../../runtime/training/save.js';
 import { mulberry32 } from '../../src/util/random.js';
-import { hasTorch, NO_TORCH, oracleOptimizer, runOracle, type OracleResult } from './run.js';
+import { hasTorch, NO_TORCH, oracleOptimizer, runOracle, runOracleDir, type OracleResult } from './run.js';
 
 if (!hasTorch) console.warn(NO_TORCH);
 
@@ -51,6 +55,21 @@ function referenceLoss(m: Model, weights: ReadonlyMap<string, Float32Array>, bat
   }
   return sum / labels.length;
 }
+
+describe.skipIf(!hasTorch)('the training oracle reads checkpoints as Hugging Face writes them', () => {
+  it("a GPT-2 file without the 'transformer.' prefix (as the gpt2 checkpoint), its config given: the same loss, its own names back", () => {
+    const m = MODELS.gpt2!;
+    const weights = randomWeights(m, 7, 0.1);
+    const shapes = weightShapes(m);
+    const bare = (n: string) => n.replace(/^transformer\./, '');
+    const path = join(mkdtempSync(join(tmpdir(), 'parplan-oracle-')), 'model.safetensors');
+    writeFileSync(path, safetensorsF32([...weights].map(([n, d]) => [bare(n), shapes.get(n)!, d] as const)));
+    const batch = batchOf(m.vocab, 2, 8, 3);
+    const got = runOracleDir(path, { config: hfConfig(m), batch, optimizer: { lr: 0 }, steps: 1 });
+    expect(Object.keys(got.weights).sort()).toEqual([...weights.keys()].map(bare).sort());
+    expect(Math.abs(got.steps[0]!.loss - referenceLoss(m, weights, batch)) / got.steps[0]!.loss).toBeLessThan(1e-8);
+  });
+});
 
 describe.skipIf(!hasTorch)('the training oracle (plain torch, float64)', () => {
   describe.each(Object.entries(MODELS))('%s', (_, m) => {
