@@ -13,6 +13,7 @@
  * give the same batches on every machine.
  */
 import { readFileSync, statSync } from 'node:fs';
+import { LIMITS, limitText } from '../../src/facts/limits.js';
 import { mulberry32 } from '../../src/util/random.js';
 
 export const TOKENS_MAGIC = 20240520;
@@ -84,12 +85,17 @@ export function parseTokenFile(path: string, bytes: Uint8Array, vocab: number): 
   return tokens;
 }
 
-/** Read and check a token file (the whole file is read: token files for parplan's models are small). */
+/** Read and check a token file (the whole file is read, at most LIMITS.tokenFileBytes: token files for what WebGPU trains are small). */
 export function readTokenFile(path: string, vocab: number): Uint32Array {
   let bytes: Uint8Array;
   try {
     const st = statSync(path);
     if (!st.isFile()) throw new TokenDataError(path, 'not a regular file');
+    if (st.size > LIMITS.tokenFileBytes)
+      throw new TokenDataError(
+        path,
+        `it is ${st.size} bytes, over the limit of ${limitText(LIMITS.tokenFileBytes)} (LIMITS.tokenFileBytes)`,
+      );
     bytes = readFileSync(path);
   } catch (e) {
     if (e instanceof TokenDataError) throw e;

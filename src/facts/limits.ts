@@ -49,6 +49,8 @@ export const LIMITS = {
   // A graph file given to `parplan serve` or `createRuntime` (src/graph/validate.ts), checked before anything is allocated.
   /** Largest graph file `serve` reads: a serving graph is tens of KiB whatever the model's size (its layers share one block). */
   graphFileBytes: 16 * 1024 * 1024,
+  /** Largest token file `parplan train --data` reads (whole, into memory): 1 GiB is 500 M GPT-2 tokens, past what WebGPU trains here. */
+  tokenFileBytes: 1024 * 1024 * 1024,
   /** Most ranks the runtime opens in one process: each is a WebGPU device, about 10 MB of host memory and 30 ms to open. */
   runtimeDevices: 64,
   /** Largest `batch.maxBatch` (KV slots per replica): the server keeps per-slot state, and real batches are in the hundreds. */

@@ -1,5 +1,5 @@
 /** The token file (llm.c's format) and its batches (runtime/training/data.ts). */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -43,6 +43,15 @@ describe('token files', () => {
   it.each([
     ['missing', () => join(dir, 'nope.bin'), 'nope.bin: no such file'],
     ['a directory', () => dir, 'not a regular file'],
+    [
+      'over LIMITS.tokenFileBytes (a sparse file: nothing is read)',
+      () => {
+        const p = file('huge.bin', tokenFileBytes(tokens));
+        truncateSync(p, 1024 * 1024 * 1024 + 1);
+        return p;
+      },
+      'it is 1073741825 bytes, over the limit of 1024 MiB (LIMITS.tokenFileBytes)',
+    ],
     ['shorter than the header', () => file('short.bin', new Uint8Array(100)), '100 bytes is shorter than the 1024-byte header'],
     [
       'another format (text)',
