@@ -1,11 +1,12 @@
 /** The token file (llm.c's format) and its batches (runtime/training/data.ts). */
-import { mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { batches, readTokenFile, TOKENS_HEADER_BYTES, TokenDataError, tokenFileBytes } from '../../runtime/training/data.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'parplan-tokens-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const file = (name: string, bytes: Uint8Array | string) => {
   const p = join(dir, name);
   writeFileSync(p, bytes);
