@@ -35,6 +35,7 @@ import { attentionProgram, kvWriteProgram } from './attention.js';
 import { addProgram, gegluProgram, geluProgram, scaleProgram, softcapProgram, swigluProgram } from './elementwise.js';
 import { embeddingProgram } from './embedding.js';
 import { matmulProgram } from './matmul.js';
+import { biasGradProgram, matmulGradInputProgram, matmulGradWeightProgram } from './linear-backward.js';
 import { combineProgram, expertMatmulProgram, expertSwigluProgram, routerProgram } from './moe.js';
 import { layerNormProgram, rmsNormProgram } from './norm.js';
 import { ropeProgram } from './rope.js';
@@ -79,6 +80,13 @@ export const kernels = {
   expertSwiglu: expertSwigluProgram,
   /** hidden += the routing-weighted sum of each token's k expert rows. Bindings hidden, y, routes; uniform T. */
   combine: combineProgram,
+  // training: backward and optimizer kernels (docs/kernels.md, "Backward and optimizer kernels")
+  /** dX = dY·W (+ residual): the forward matmul with N, K and the layout swapped. Bindings A (dY), W, [residual], C (dX); uniform M. */
+  matmulGradInput: matmulGradInputProgram,
+  /** dW += dYᵀ·X, f32 in W's layout. Bindings dY, X, dW; uniform T. */
+  matmulGradWeight: matmulGradWeightProgram,
+  /** db += Σₜ dY. Bindings dY, db; uniform T. */
+  biasGrad: biasGradProgram,
 } as const;
 
 export type KernelOp = keyof typeof kernels;
@@ -110,4 +118,11 @@ export { softmaxProgram, type SoftmaxOptions } from './softmax.js';
 export { attentionProgram, kvCacheElements, kvWriteProgram, type AttentionOptions, type KvCacheShape } from './attention.js';
 export { embeddingProgram, type EmbeddingOptions } from './embedding.js';
 export { argmaxProgram, type ArgmaxOptions } from './argmax.js';
+export {
+  biasGradProgram,
+  matmulGradInputProgram,
+  matmulGradWeightProgram,
+  type MatmulGradInputOptions,
+  type MatmulGradWeightOptions,
+} from './linear-backward.js';
 export { storageBytes, TENSOR_FORMATS, type TensorFormat, type TensorType } from '../wgsl/dtype.js';

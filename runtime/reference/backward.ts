@@ -62,7 +62,8 @@ export function linearGradWeight(
     for (let k = 0; k < K; k++) {
       let s = 0;
       for (let t = 0; t < T; t++) s += dY[t * N + n]! * X[t * K + k]!;
-      dW[layout === 'nk' ? n * K + k : k * N + n] += s;
+      const i = layout === 'nk' ? n * K + k : k * N + n;
+      dW[i] = dW[i]! + s;
     }
   return dW;
 }
@@ -70,7 +71,7 @@ export function linearGradWeight(
 /** db[n] (+)= Σₜ dY[t, n]. */
 export function biasGrad(dY: ArrayLike<number>, T: number, N: number, acc?: ArrayLike<number>): Float64Array {
   const db = zeros(N, acc);
-  for (let t = 0; t < T; t++) for (let n = 0; n < N; n++) db[n] += dY[t * N + n]!;
+  for (let t = 0; t < T; t++) for (let n = 0; n < N; n++) db[n] = db[n]! + dY[t * N + n]!;
   return db;
 }
 
@@ -134,8 +135,8 @@ export function normBackward(
       g[c] = dy[b + c]! * (off + weight[c]!);
       sg += g[c]!;
       sgx += g[c]! * xh[c]!;
-      dweight[c] += dy[b + c]! * xh[c]!;
-      dbias[c] += dy[b + c]!;
+      dweight[c] = dweight[c]! + dy[b + c]! * xh[c]!;
+      dbias[c] = dbias[c]! + dy[b + c]!;
     }
     const mg = ln ? sg / cols : 0;
     const mgx = sgx / cols;
@@ -279,7 +280,7 @@ export function attentionTrain(
       lse[t * H + h] = l;
       for (let j = j0; j <= j1; j++) {
         const p = Math.exp(sco[j]! - l);
-        for (let e = 0; e < D; e++) out[(t * H + h) * D + e] += p * v[(j * KVH + kh) * D + e]!;
+        for (let e = 0; e < D; e++) out[(t * H + h) * D + e] = out[(t * H + h) * D + e]! + p * v[(j * KVH + kh) * D + e]!;
       }
     }
   }
@@ -325,9 +326,9 @@ export function attentionBackward(
         const p = Math.exp(sij * sc - lse[t * H + h]!);
         const ds = p * (dp - Dt);
         for (let e = 0; e < D; e++) {
-          dv[kb + e] += p * dO[qb + e]!;
-          dq[qb + e] += ds * k[kb + e]! * sc;
-          dk[kb + e] += ds * q[qb + e]! * sc;
+          dv[kb + e] = dv[kb + e]! + p * dO[qb + e]!;
+          dq[qb + e] = dq[qb + e]! + ds * k[kb + e]! * sc;
+          dk[kb + e] = dk[kb + e]! + ds * q[qb + e]! * sc;
         }
       }
     }
@@ -353,7 +354,7 @@ export function embeddingBackward(
   for (let t = 0; t < ids.length; t++) {
     const r = ids[t]! - rowBase;
     if (r < 0 || r >= rows) continue;
-    for (let c = 0; c < hidden; c++) grad[r * hidden + c] += dX[t * hidden + c]!;
+    for (let c = 0; c < hidden; c++) grad[r * hidden + c] = grad[r * hidden + c]! + dX[t * hidden + c]!;
   }
   return grad;
 }
@@ -377,7 +378,7 @@ export function crossEntropyStats(
   const valid = Math.max(0, Math.min(cols, vocab - vocabBase));
   for (let t = 0; t < T; t++) {
     for (let c = 0; c < valid; c++) max[t] = Math.max(max[t]!, logits[t * cols + c]!);
-    for (let c = 0; c < valid; c++) sumexp[t] += Math.exp(logits[t * cols + c]! - max[t]!);
+    for (let c = 0; c < valid; c++) sumexp[t] = sumexp[t]! + Math.exp(logits[t * cols + c]! - max[t]!);
   }
   return { max, sumexp };
 }
@@ -388,7 +389,8 @@ export function combineStats(parts: { max: ArrayLike<number>; sumexp: ArrayLike<
   const max = new Float64Array(T).fill(-Infinity);
   const sumexp = new Float64Array(T);
   for (const p of parts) for (let t = 0; t < T; t++) max[t] = Math.max(max[t]!, p.max[t]!);
-  for (const p of parts) for (let t = 0; t < T; t++) if (p.sumexp[t]! > 0) sumexp[t] += p.sumexp[t]! * Math.exp(p.max[t]! - max[t]!);
+  for (const p of parts)
+    for (let t = 0; t < T; t++) if (p.sumexp[t]! > 0) sumexp[t] = sumexp[t]! + p.sumexp[t]! * Math.exp(p.max[t]! - max[t]!);
   return { max, sumexp };
 }
 
