@@ -38,6 +38,7 @@ import { matmulProgram } from './matmul.js';
 import { biasGradProgram, matmulGradInputProgram, matmulGradWeightProgram } from './linear-backward.js';
 import { combineProgram, expertMatmulProgram, expertSwigluProgram, routerProgram } from './moe.js';
 import { layerNormProgram, rmsNormProgram } from './norm.js';
+import { normBackwardProgram, normGradWeightProgram } from './norm-backward.js';
 import { ropeProgram } from './rope.js';
 import { softmaxProgram } from './softmax.js';
 
@@ -87,6 +88,10 @@ export const kernels = {
   matmulGradWeight: matmulGradWeightProgram,
   /** db += Σₜ dY. Bindings dY, db; uniform T. */
   biasGrad: biasGradProgram,
+  /** (kind, o): dx of layernorm/rmsnorm from saved x, [mean], rstd. Bindings x, [mean], rstd, weight, dy, dx; uniform rows. */
+  normBackward: normBackwardProgram,
+  /** (kind, o): dγ (+ dβ) accumulated. Bindings x, [mean], rstd, dy, dweight, [dbias]; uniform rows. */
+  normGradWeight: normGradWeightProgram,
 } as const;
 
 export type KernelOp = keyof typeof kernels;
@@ -125,4 +130,5 @@ export {
   type MatmulGradInputOptions,
   type MatmulGradWeightOptions,
 } from './linear-backward.js';
+export { normBackwardProgram, normGradWeightProgram, type NormBackwardOptions, type NormKind } from './norm-backward.js';
 export { storageBytes, TENSOR_FORMATS, type TensorFormat, type TensorType } from '../wgsl/dtype.js';
