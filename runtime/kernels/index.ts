@@ -34,6 +34,7 @@ import { argmaxProgram } from './argmax.js';
 import { attentionProgram, kvWriteProgram } from './attention.js';
 import { addProgram, gegluProgram, geluProgram, scaleProgram, softcapProgram, swigluProgram } from './elementwise.js';
 import { embeddingProgram } from './embedding.js';
+import { gegluBackwardProgram, geluBackwardProgram, swigluBackwardProgram } from './activation-backward.js';
 import { matmulProgram } from './matmul.js';
 import { biasGradProgram, matmulGradInputProgram, matmulGradWeightProgram } from './linear-backward.js';
 import { combineProgram, expertMatmulProgram, expertSwigluProgram, routerProgram } from './moe.js';
@@ -92,6 +93,12 @@ export const kernels = {
   normBackward: normBackwardProgram,
   /** (kind, o): dγ (+ dβ) accumulated. Bindings x, [mean], rstd, dy, dweight, [dbias]; uniform rows. */
   normGradWeight: normGradWeightProgram,
+  /** dx = dy·gelu′(x). Bindings x, dy, dx (or dy in place); uniform n. */
+  geluBackward: geluBackwardProgram,
+  /** Bindings gate, up, dy, dgate, dup (or gate, up in place); uniform n. */
+  swigluBackward: swigluBackwardProgram,
+  /** Bindings gate, up, dy, dgate, dup (or gate, up in place); uniform n. */
+  gegluBackward: gegluBackwardProgram,
 } as const;
 
 export type KernelOp = keyof typeof kernels;
@@ -130,5 +137,6 @@ export {
   type MatmulGradInputOptions,
   type MatmulGradWeightOptions,
 } from './linear-backward.js';
+export { gegluBackwardProgram, geluBackwardProgram, swigluBackwardProgram, type ActivationBackwardOptions } from './activation-backward.js';
 export { normBackwardProgram, normGradWeightProgram, type NormBackwardOptions, type NormKind } from './norm-backward.js';
 export { storageBytes, TENSOR_FORMATS, type TensorFormat, type TensorType } from '../wgsl/dtype.js';
