@@ -32,6 +32,12 @@
  */
 import { argmaxProgram } from './argmax.js';
 import { attentionProgram, kvWriteProgram } from './attention.js';
+import {
+  attentionBackwardDkvProgram,
+  attentionBackwardDqProgram,
+  attentionBackwardPreProgram,
+  attentionTrainProgram,
+} from './attention-backward.js';
 import { addProgram, gegluProgram, geluProgram, scaleProgram, softcapProgram, swigluProgram } from './elementwise.js';
 import { embeddingProgram } from './embedding.js';
 import { gegluBackwardProgram, geluBackwardProgram, swigluBackwardProgram } from './activation-backward.js';
@@ -99,6 +105,14 @@ export const kernels = {
   swigluBackward: swigluBackwardProgram,
   /** Bindings gate, up, dy, dgate, dup (or gate, up in place); uniform n. */
   gegluBackward: gegluBackwardProgram,
+  /** Causal GQA attention over q, k, v of whole sequences, saving lse. Bindings q, k, v, out, lse; uniform T. */
+  attentionTrain: attentionTrainProgram,
+  /** delta = rowsum(dO∘O). Bindings dO, out, delta; uniform T. */
+  attentionBackwardPre: attentionBackwardPreProgram,
+  /** Bindings q, k, v, lse, delta, dO, dq; uniform T. */
+  attentionBackwardDq: attentionBackwardDqProgram,
+  /** Bindings q, k, v, lse, delta, dO, dk, dv; uniform T. */
+  attentionBackwardDkv: attentionBackwardDkvProgram,
 } as const;
 
 export type KernelOp = keyof typeof kernels;
@@ -138,5 +152,12 @@ export {
   type MatmulGradWeightOptions,
 } from './linear-backward.js';
 export { gegluBackwardProgram, geluBackwardProgram, swigluBackwardProgram, type ActivationBackwardOptions } from './activation-backward.js';
+export {
+  attentionBackwardDkvProgram,
+  attentionBackwardDqProgram,
+  attentionBackwardPreProgram,
+  attentionTrainProgram,
+  type TrainAttentionOptions,
+} from './attention-backward.js';
 export { normBackwardProgram, normGradWeightProgram, type NormBackwardOptions, type NormKind } from './norm-backward.js';
 export { storageBytes, TENSOR_FORMATS, type TensorFormat, type TensorType } from '../wgsl/dtype.js';
