@@ -40,6 +40,7 @@ import {
 } from './attention-backward.js';
 import { addProgram, gegluProgram, geluProgram, scaleProgram, softcapProgram, swigluProgram } from './elementwise.js';
 import { embeddingProgram } from './embedding.js';
+import { embeddingBackwardProgram } from './embedding-backward.js';
 import { gegluBackwardProgram, geluBackwardProgram, swigluBackwardProgram } from './activation-backward.js';
 import { matmulProgram } from './matmul.js';
 import { biasGradProgram, matmulGradInputProgram, matmulGradWeightProgram } from './linear-backward.js';
@@ -113,6 +114,8 @@ export const kernels = {
   attentionBackwardDq: attentionBackwardDqProgram,
   /** Bindings q, k, v, lse, delta, dO, dk, dv; uniform T. */
   attentionBackwardDkv: attentionBackwardDkvProgram,
+  /** grad[id − rowBase] += dX[t] for the shard's ids (deterministic). Bindings ids, dX, grad; uniform T. */
+  embeddingBackward: embeddingBackwardProgram,
 } as const;
 
 export type KernelOp = keyof typeof kernels;
@@ -159,5 +162,6 @@ export {
   attentionTrainProgram,
   type TrainAttentionOptions,
 } from './attention-backward.js';
+export { embeddingBackwardProgram, type EmbeddingBackwardOptions } from './embedding-backward.js';
 export { normBackwardProgram, normGradWeightProgram, type NormBackwardOptions, type NormKind } from './norm-backward.js';
 export { storageBytes, TENSOR_FORMATS, type TensorFormat, type TensorType } from '../wgsl/dtype.js';
