@@ -41,6 +41,7 @@ import {
 import { addProgram, gegluProgram, geluProgram, scaleProgram, softcapProgram, swigluProgram } from './elementwise.js';
 import { embeddingProgram } from './embedding.js';
 import { embeddingBackwardProgram } from './embedding-backward.js';
+import { crossEntropyCombineProgram, crossEntropyGradProgram, crossEntropyStatsProgram } from './cross-entropy.js';
 import { gegluBackwardProgram, geluBackwardProgram, swigluBackwardProgram } from './activation-backward.js';
 import { matmulProgram } from './matmul.js';
 import { biasGradProgram, matmulGradInputProgram, matmulGradWeightProgram } from './linear-backward.js';
@@ -116,6 +117,12 @@ export const kernels = {
   attentionBackwardDkv: attentionBackwardDkvProgram,
   /** grad[id − rowBase] += dX[t] for the shard's ids (deterministic). Bindings ids, dX, grad; uniform T. */
   embeddingBackward: embeddingBackwardProgram,
+  /** Vocab-parallel cross-entropy pass 1: per-row local (max, Σexp). Bindings logits, stats; uniform T. */
+  crossEntropyStats: crossEntropyStatsProgram,
+  /** Combines [ranks, T, 2] (max, Σexp) pairs. Bindings parts, stats; uniform T. */
+  crossEntropyCombine: crossEntropyCombineProgram,
+  /** Pass 2, in place: logits ← (softmax − onehot)·scale, loss per row. Bindings logits, labels, stats, loss; uniforms T, scale. */
+  crossEntropyGrad: crossEntropyGradProgram,
 } as const;
 
 export type KernelOp = keyof typeof kernels;
@@ -163,5 +170,11 @@ export {
   type TrainAttentionOptions,
 } from './attention-backward.js';
 export { embeddingBackwardProgram, type EmbeddingBackwardOptions } from './embedding-backward.js';
+export {
+  crossEntropyCombineProgram,
+  crossEntropyGradProgram,
+  crossEntropyStatsProgram,
+  type CrossEntropyOptions,
+} from './cross-entropy.js';
 export { normBackwardProgram, normGradWeightProgram, type NormBackwardOptions, type NormKind } from './norm-backward.js';
 export { storageBytes, TENSOR_FORMATS, type TensorFormat, type TensorType } from '../wgsl/dtype.js';
