@@ -41,6 +41,7 @@ import {
 import { addProgram, gegluProgram, geluProgram, scaleProgram, softcapProgram, swigluProgram } from './elementwise.js';
 import { embeddingProgram } from './embedding.js';
 import { embeddingBackwardProgram } from './embedding-backward.js';
+import { adamwProgram, clipFactorProgram, reduceSumProgram, sgdProgram, sumSquaresProgram } from './optimizer.js';
 import { crossEntropyCombineProgram, crossEntropyGradProgram, crossEntropyStatsProgram } from './cross-entropy.js';
 import { gegluBackwardProgram, geluBackwardProgram, swigluBackwardProgram } from './activation-backward.js';
 import { matmulProgram } from './matmul.js';
@@ -123,6 +124,16 @@ export const kernels = {
   crossEntropyCombine: crossEntropyCombineProgram,
   /** Pass 2, in place: logits ← (softmax − onehot)·scale, loss per row. Bindings logits, labels, stats, loss; uniforms T, scale. */
   crossEntropyGrad: crossEntropyGradProgram,
+  /** partials[w] = Σ x² per 4096-element chunk. Bindings x, partials; uniform n. */
+  sumSquares: sumSquaresProgram,
+  /** out[0] (+)= Σ x, one workgroup. Bindings x, out; uniform n. */
+  reduceSum: reduceSumProgram,
+  /** clip = [min(1, maxNorm/(‖g‖ + 1e-6)), ‖g‖]. Bindings sumsq, clip. */
+  clipFactor: clipFactorProgram,
+  /** torch.optim.AdamW, gradient × clip[0]. Bindings param | weight, grad, state, clip; dims adamwDims(h, step, n). */
+  adamw: adamwProgram,
+  /** torch.optim.SGD, gradient × clip[0]. Bindings param | weight, grad, [state], clip; uniforms n, lr, weightDecay. */
+  sgd: sgdProgram,
 } as const;
 
 export type KernelOp = keyof typeof kernels;
@@ -176,5 +187,16 @@ export {
   crossEntropyStatsProgram,
   type CrossEntropyOptions,
 } from './cross-entropy.js';
+export {
+  adamwDims,
+  adamwProgram,
+  clipFactorProgram,
+  reduceSumProgram,
+  sgdProgram,
+  SUM_SQUARES_CHUNK,
+  sumSquaresProgram,
+  type AdamWHyper,
+  type OptimizerOptions,
+} from './optimizer.js';
 export { normBackwardProgram, normGradWeightProgram, type NormBackwardOptions, type NormKind } from './norm-backward.js';
 export { storageBytes, TENSOR_FORMATS, type TensorFormat, type TensorType } from '../wgsl/dtype.js';
