@@ -5,9 +5,9 @@
  * summation orders agrees to ~1e-15; any formula slip is far larger). Skipped, saying why, when
  * /usr/bin/python3 has no torch.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   attentionBackward,
   attentionTrain,
@@ -36,10 +36,41 @@ if (!hasTorch) console.warn(`skipping the backward torch oracle: ${PYTHON} canno
 type Case = Record<string, unknown> & { op: string };
 type Result = Record<string, number[]>;
 
-function runOracle(cases: Case[]): Result[] {
-  const r = spawnSync(PYTHON, [ORACLE], { input: JSON.stringify(cases), encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`backward_oracle.py failed: ${r.stderr}`);
-  return JSON.parse(r.stdout) as Result[];
+// One oracle process for the file (importing torch costs seconds), a request per line.
+let proc: ChildProcessWithoutNullStreams | undefined;
+const waiting: ((line: string) => void)[] = [];
+function oracleProcess(): ChildProcessWithoutNullStreams {
+  if (proc) return proc;
+  const p = spawn(PYTHON, [ORACLE, '--lines']);
+  let buf = '';
+  let err = '';
+  p.stdout.setEncoding('utf8');
+  p.stdout.on('data', (d: string) => {
+    buf += d;
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      waiting.shift()?.(line);
+    }
+  });
+  p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  p.on('exit', (code) => {
+    for (const w of waiting.splice(0)) w(JSON.stringify({ error: err || `exit ${code}` }));
+  });
+  proc = p;
+  return p;
+}
+afterAll(() => proc?.stdin.end());
+
+async function runOracle(cases: Case[]): Promise<Result[]> {
+  const p = oracleProcess();
+  const line = await new Promise<string>((resolve) => {
+    waiting.push(resolve);
+    p.stdin.write(JSON.stringify(cases) + '\n');
+  });
+  const v = JSON.parse(line) as Result[] | { error: string };
+  if (!Array.isArray(v)) throw new Error(`backward_oracle.py failed: ${v.error}`);
+  return v;
 }
 
 /** |got − want| ≤ 1e-9 · max|want| elementwise. */
@@ -61,10 +92,10 @@ function agree(got: ArrayLike<number>, want: ArrayLike<number>, label: string): 
 
 const arr = (x: ArrayLike<number>) => Array.from(x);
 
-describe.skipIf(!hasTorch)('backward references against torch float64 autograd', () => {
+describe.skipIf(!hasTorch)('backward references against torch float64 autograd', async () => {
   const r = rng(9100);
 
-  it('linear: dX = dY·W, dW += dYᵀX (nk and kn), db += Σ dY', () => {
+  it('linear: dX = dY·W, dW += dYᵀX (nk and kn), db += Σ dY', async () => {
     for (const [T, N, K, layout] of [
       [5, 7, 3, 'nk'],
       [9, 4, 6, 'kn'],
@@ -75,7 +106,7 @@ describe.skipIf(!hasTorch)('backward references against torch float64 autograd',
       const dy = normal(r, T * N);
       const accW = normal(r, N * K);
       const accB = normal(r, N);
-      const [o] = runOracle([
+      const [o] = await runOracle([
         { op: 'linear', T, N, K, layout, x: arr(x), w: arr(w), b: arr(b), dy: arr(dy), accW: arr(accW), accB: arr(accB) },
       ]);
       agree(linearGradInput(dy, w, T, N, K, layout), o!['dx']!, `dx ${layout}`);
@@ -84,7 +115,7 @@ describe.skipIf(!hasTorch)('backward references against torch float64 autograd',
     }
   });
 
-  it('layernorm and rmsnorm (offset 0 and 1): dx, dγ, dβ from the saved statistics', () => {
+  it('layernorm and rmsnorm (offset 0 and 1): dx, dγ, dβ from the saved statistics', async () => {
     for (const [kind, rows, cols, offset] of [
       ['layernorm', 5, 13, 0],
       ['rmsnorm', 4, 9, 0],
@@ -95,7 +126,7 @@ describe.skipIf(!hasTorch)('backward references against torch float64 autograd',
       const w = uniform(r, cols, 0.5, 1.5);
       const b = uniform(r, cols);
       const dy = normal(r, rows * cols);
-      const [o] = runOracle([{ op: 'norm', kind, rows, cols, eps, offset, x: arr(x), w: arr(w), b: arr(b), dy: arr(dy) }]);
+      const [o] = await runOracle([{ op: 'norm', kind, rows, cols, eps, offset, x: arr(x), w: arr(w), b: arr(b), dy: arr(dy) }]);
       const st = normStats(kind, x, rows, cols, eps);
       const g = normBackward(kind, x, st.rstd, st.mean, w, dy, rows, cols, { offset });
       agree(g.dx, o!['dx']!, `${kind} dx`);
@@ -104,13 +135,13 @@ describe.skipIf(!hasTorch)('backward references against torch float64 autograd',
     }
   });
 
-  it('gelu_new, SwiGLU, GeGLU', () => {
+  it('gelu_new, SwiGLU, GeGLU', async () => {
     const n = 37;
     const x = normal(r, n, 3);
     const gate = normal(r, n, 3);
     const up = normal(r, n);
     const dy = normal(r, n);
-    const [og, os, oe] = runOracle([
+    const [og, os, oe] = await runOracle([
       { op: 'act', kind: 'gelu', x: arr(x), dy: arr(dy) },
       { op: 'act', kind: 'swiglu', gate: arr(gate), up: arr(up), dy: arr(dy) },
       { op: 'act', kind: 'geglu', gate: arr(gate), up: arr(up), dy: arr(dy) },
@@ -126,18 +157,18 @@ describe.skipIf(!hasTorch)('backward references against torch float64 autograd',
     }
   });
 
-  it('rope backward (−θ), partial rotary dims, llama3-scaled frequencies, a wider row', () => {
+  it('rope backward (−θ), partial rotary dims, llama3-scaled frequencies, a wider row', async () => {
     const [T, heads, headDim, rotaryDim, stride] = [5, 3, 8, 6, 28];
     const invFreq = ropeInvFreq(rotaryDim, 500, { type: 'llama3', factor: 8, originalMaxSeq: 32, lowFreqFactor: 1, highFreqFactor: 4 });
     const positions = [0, 3, 17, 40, 9];
     const dy = normal(r, T * stride);
-    const [o] = runOracle([
+    const [o] = await runOracle([
       { op: 'rope', T, heads, headDim, rotaryDim, stride, x: arr(normal(r, T * stride)), dy: arr(dy), invFreq: arr(invFreq), positions },
     ]);
     agree(ropeBackward(dy, positions, { heads, headDim, rotaryDim, rowStride: stride, invFreq }), o!['dx']!, 'rope dx');
   });
 
-  it('causal GQA attention: out, lse and dq, dk, dv; two sequences, a sliding window', () => {
+  it('causal GQA attention: out, lse and dq, dk, dv; two sequences, a sliding window', async () => {
     for (const s of [
       { seq: 7, heads: 4, kvHeads: 2, headDim: 6 },
       { seq: 9, heads: 3, kvHeads: 1, headDim: 4, window: 4 },
@@ -147,7 +178,7 @@ describe.skipIf(!hasTorch)('backward references against torch float64 autograd',
       const k = normal(r, T * s.kvHeads * s.headDim);
       const v = normal(r, T * s.kvHeads * s.headDim);
       const dO = normal(r, T * s.heads * s.headDim);
-      const [o] = runOracle([{ op: 'attention', T, ...s, q: arr(q), k: arr(k), v: arr(v), dO: arr(dO) }]);
+      const [o] = await runOracle([{ op: 'attention', T, ...s, q: arr(q), k: arr(k), v: arr(v), dO: arr(dO) }]);
       const f = attentionTrain(q, k, v, T, s);
       agree(f.out, o!['out']!, 'attention out');
       agree(f.lse, o!['lse']!, 'attention lse');
@@ -158,22 +189,22 @@ describe.skipIf(!hasTorch)('backward references against torch float64 autograd',
     }
   });
 
-  it('embedding backward: two vocab shards together equal the whole table gradient', () => {
+  it('embedding backward: two vocab shards together equal the whole table gradient', async () => {
     const [vocab, hidden] = [11, 5];
     const ids = [3, 7, 3, 10, 0, 5, 3];
     const dx = normal(r, ids.length * hidden);
-    const [o] = runOracle([{ op: 'embedding', vocab, hidden, ids, dx: arr(dx) }]);
+    const [o] = await runOracle([{ op: 'embedding', vocab, hidden, ids, dx: arr(dx) }]);
     const lo = embeddingBackward(ids, dx, hidden, 6, 0);
     const hi = embeddingBackward(ids, dx, hidden, 5, 6);
     agree([...lo, ...hi], o!['grad']!, 'embedding grad');
   });
 
-  it('vocab-parallel cross-entropy over two shards with padding equals F.cross_entropy', () => {
+  it('vocab-parallel cross-entropy over two shards with padding equals F.cross_entropy', async () => {
     const [T, vocab, shard] = [5, 13, 7]; // two shards of 7: the second holds 6 real columns and 1 padded
     const full = normal(r, T * vocab, 3);
     const labels = [0, 12, 6, 7, 3];
     const scale = 1 / 17;
-    const [o] = runOracle([{ op: 'cross_entropy', T, vocab, logits: arr(full), labels, scale }]);
+    const [o] = await runOracle([{ op: 'cross_entropy', T, vocab, logits: arr(full), labels, scale }]);
     const shards = [0, 1].map((s) => {
       const x = new Float64Array(T * shard).fill(1e3); // padding: large, to show the mask
       for (let t = 0; t < T; t++)
@@ -191,14 +222,14 @@ describe.skipIf(!hasTorch)('backward references against torch float64 autograd',
     for (let t = 0; t < T; t++) expect(parts[1]!.dlogits[t * shard + 6], 'padded column').toBe(0);
   });
 
-  it('AdamW and SGD over 3 steps with clip_grad_norm_ (clipping and not)', () => {
+  it('AdamW and SGD over 3 steps with clip_grad_norm_ (clipping and not)', async () => {
     const n = 23;
     for (const kind of ['adamw', 'sgd'] as const)
       for (const maxNorm of [0.5, 100]) {
         const p0 = normal(r, n);
         const grads = [0, 1, 2].map(() => normal(r, n, 0.7));
         const h = { lr: 0.01, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
-        const [o] = runOracle([{ op: 'optimizer', kind, ...h, maxNorm, p: arr(p0), grads: grads.map(arr) }]);
+        const [o] = await runOracle([{ op: 'optimizer', kind, ...h, maxNorm, p: arr(p0), grads: grads.map(arr) }]);
         const p = Float64Array.from(p0);
         const m = new Float64Array(n);
         const v = new Float64Array(n);

@@ -5,6 +5,8 @@ LlamaRMSNorm, rotate_half RoPE, torch.nn.functional.cross_entropy, torch.optim.A
 clip_grad_norm_), no parplan code.
 
 stdin: JSON list of cases {"op": ..., ...}; stdout: JSON list of results (dicts of flat lists).
+With --lines: one such request per input line, one answer per output line ({"error": ...} on a
+failure), so a test pays torch's import once.
 Each op's gradient is d(sum(out * dy))/d(input) for the given upstream dy.
 """
 import json
@@ -164,5 +166,15 @@ OPS = {
 }
 
 if __name__ == "__main__":
-    cases = json.load(sys.stdin)
-    json.dump([OPS[c["op"]](c) for c in cases], sys.stdout)
+    if "--lines" in sys.argv:
+        import traceback
+
+        for line in sys.stdin:
+            try:
+                out = [OPS[c["op"]](c) for c in json.loads(line)]
+            except Exception:
+                out = {"error": traceback.format_exc()}
+            sys.stdout.write(json.dumps(out) + "\n")
+            sys.stdout.flush()
+    else:
+        json.dump([OPS[c["op"]](c) for c in json.load(sys.stdin)], sys.stdout)
