@@ -5,13 +5,9 @@
  * `torch.optim.SGD` without momentum (weight decay added to the gradient).
  */
 
-export interface AdamWHyper {
-  lr: number;
-  beta1: number;
-  beta2: number;
-  eps: number;
-  weightDecay: number;
-}
+// The hyper-parameters as the AdamW kernel takes them (one definition).
+import type { AdamWHyper } from '../kernels/optimizer.js';
+export type { AdamWHyper };
 
 /** Σ g² over every element of the buffers. */
 export function sumSquares(...gs: ArrayLike<number>[]): number {
