@@ -7,9 +7,9 @@
  *   reuses `matmulProgram` (every variant, tile, storage format and the `residual` epilogue, which
  *   adds dX into an existing gradient). Bindings A (= dY), W, [residual], C (= dX); uniform M (= T).
  * - `matmulGradWeightProgram`: dW += dYᵀ·X into an f32 gradient buffer laid out as W, so that
- *   microbatches accumulate (the executor clears it once per step). One invocation per element
- *   of dW, 16×16 workgroup tiles of (n, k), the T dimension staged through shared memory 16 rows
- *   at a time; the sum over T is in a fixed order, so the result is deterministic.
+ *   microbatches accumulate (the executor clears it once per step). 64×64 workgroup tiles of
+ *   (n, k), 4×4 outputs per invocation in vec4 registers, the T dimension staged through shared
+ *   memory 16 rows at a time; the sum over T is in a fixed order, so the result is deterministic.
  *   Bindings dY, X, dW; uniform T.
  * - `biasGradProgram`: db[n] += Σₜ dY[t, n] (column sums, accumulated; one invocation per column,
  *   consecutive invocations read consecutive columns). Bindings dY, db; uniform T.
@@ -36,7 +36,9 @@ export interface MatmulGradWeightOptions {
   wLayout?: 'nk' | 'kn';
 }
 
-const TILE = 16;
+/** dW tile edge (n and k) and the T rows staged per step. */
+const TILE = 64;
+const BT = 16;
 const DW_UNIFORMS: UniformField[] = u32Fields('T', 'N', 'K');
 
 /** dW[n, k] += Σₜ dY[t, n]·X[t, k], dW f32 in W's layout. */
@@ -53,41 +55,66 @@ export function matmulGradWeightProgram(o: MatmulGradWeightOptions): KernelProgr
     DW_UNIFORMS,
   );
   const store = layout === 'nk' ? 'n * K + k' : 'k * N + n';
+  // 16×16 invocations, each 4 (n) × 4 (k) outputs held in vec4 registers: a 64×64 tile of dW;
+  // T advances 16 rows at a time, the dY and X blocks staged through shared memory.
   const s = `${decls}
-var<workgroup> tdy: array<array<f32, ${TILE}>, ${TILE}>;
-var<workgroup> tx: array<array<f32, ${TILE}>, ${TILE}>;
-@compute @workgroup_size(${TILE}, ${TILE}, 1)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+var<workgroup> tdy: array<array<vec4<f32>, 16>, ${BT}>;
+var<workgroup> tx: array<array<vec4<f32>, 16>, ${BT}>;
+@compute @workgroup_size(16, 16, 1)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let N = u.N;
   let K = u.K;
   let T = u.T;
-  let k = wid.x * ${TILE}u + lid.x;
-  let n = wid.y * ${TILE}u + lid.y;
-  // tile loads: row lid.y of the T block, column lid.x of the n (resp. k) block
-  let ln = wid.y * ${TILE}u + lid.x;
-  var acc = 0.0;
-  for (var t0 = 0u; t0 < T; t0 += ${TILE}u) {
-    let t = t0 + lid.y;
-    var a = 0.0;
-    var b = 0.0;
-    if (t < T && ln < N) { a = dY[t * N + ln]; }
-    if (t < T && k < K) { b = X[t * K + k]; }
-    tdy[lid.y][lid.x] = a;
-    tx[lid.y][lid.x] = b;
+  let n0 = wid.y * ${TILE}u;
+  let k0 = wid.x * ${TILE}u;
+  var acc0 = vec4<f32>(0.0);
+  var acc1 = vec4<f32>(0.0);
+  var acc2 = vec4<f32>(0.0);
+  var acc3 = vec4<f32>(0.0);
+  for (var t0 = 0u; t0 < T; t0 += ${BT}u) {
+    for (var r = 0u; r < 4u; r++) {
+      let e = li + 256u * r;
+      let row = e / ${TILE}u;
+      let col = e % ${TILE}u;
+      let t = t0 + row;
+      var a = 0.0;
+      var b = 0.0;
+      if (t < T && n0 + col < N) { a = dY[t * N + n0 + col]; }
+      if (t < T && k0 + col < K) { b = X[t * K + k0 + col]; }
+      tdy[row][col >> 2u][col & 3u] = a;
+      tx[row][col >> 2u][col & 3u] = b;
+    }
     workgroupBarrier();
-    for (var i = 0u; i < ${TILE}u; i++) { acc += tdy[i][lid.y] * tx[i][lid.x]; }
+    // a dynamic bound: a constant one makes LLVM unroll the loop (lavapipe compiles ~10× longer)
+    let steps = min(${BT}u, T - t0);
+    for (var i = 0u; i < steps; i++) {
+      let d = tdy[i][lid.y];
+      let x = tx[i][lid.x];
+      acc0 += d.x * x;
+      acc1 += d.y * x;
+      acc2 += d.z * x;
+      acc3 += d.w * x;
+    }
     workgroupBarrier();
   }
-  if (n < N && k < K) { dW[${store}] += acc; }
+  let accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+  for (var a = 0u; a < 4u; a++) {
+    let n = n0 + lid.y * 4u + a;
+    if (n >= N) { break; }
+    for (var b = 0u; b < 4u; b++) {
+      let k = k0 + lid.x * 4u + b;
+      if (k < K) { dW[${store}] += accs[a][b]; }
+    }
+  }
 }
 `;
   const name = `matmul_grad_weight_${layout}`;
   return kernelProgram(name, s, {
-    workgroupSize: [TILE, TILE, 1],
+    workgroupSize: [16, 16, 1],
     bindings,
     uniforms: DW_UNIFORMS,
     fixed: { N, K },
-    workgroupStorageBytes: 2 * TILE * TILE * 4,
+    workgroupStorageBytes: 2 * BT * TILE * 4,
     dispatch: (d: Dims) => {
       dimU32(d, 'T', name);
       return [ceilDiv(K, TILE), ceilDiv(N, TILE), 1];
