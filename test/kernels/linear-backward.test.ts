@@ -2,7 +2,7 @@
  * Linear-layer gradients against the f64 reference (itself checked against torch in
  * backward-oracle.test.ts): dX = dY·W for W f32 and bf16 in both layouts, dW += dYᵀX and
  * db += Σ dY accumulated onto a non-zero gradient (two microbatches), on odd sizes (T not a
- * multiple of the 16-row tile, N and K not multiples of 4). Tolerance as the forward matmul's:
+ * multiple of the 16-row step, N and K over several 64-wide dW tiles, N and K not multiples of 4). Tolerance as the forward matmul's:
  * 2·(terms + 8)·2⁻²⁴·Σ|products| (+ |accumulator|·2⁻²⁴).
  */
 import { describe, it } from 'vitest';
@@ -17,6 +17,7 @@ const CASES = [
   { T: 37, N: 19, K: 33 },
   { T: 1, N: 1, K: 1 },
   { T: 18, N: 40, K: 12 },
+  { T: 20, N: 70, K: 131 }, // dW spans 2 × 3 of its 64×64 tiles
 ];
 
 describe('linear backward', async () => {
