@@ -2,8 +2,8 @@
  * Linear-layer gradients against the f64 reference (itself checked against torch in
  * backward-oracle.test.ts): dX = dY·W for W f32 and bf16 in both layouts, dW += dYᵀX and
  * db += Σ dY accumulated onto a non-zero gradient (two microbatches), on odd sizes (T not a
- * multiple of the 16-row step, N and K over several 64-wide dW tiles, N and K not multiples of 4). Tolerance as the forward matmul's:
- * 2·(terms + 8)·2⁻²⁴·Σ|products| (+ |accumulator|·2⁻²⁴).
+ * multiple of the 16-row step, N and K not multiples of 4, and over several 64-wide dW tiles).
+ * Tolerance as the forward matmul's: 2·(terms + 8)·2⁻²⁴·Σ|products| (+ |accumulator|·2⁻²⁴).
  */
 import { describe, it } from 'vitest';
 import { biasGradProgram, matmulGradInputProgram, matmulGradWeightProgram } from '../../runtime/kernels/linear-backward.js';
