@@ -122,11 +122,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   });
 }
 
-const GRAD_WG = 64;
-
 /** In place: logits ← (softmax − onehot)·scale; loss per row. Bindings logits, labels, stats, loss; uniforms T, scale. */
 export function crossEntropyGradProgram(o: CrossEntropyOptions): KernelProgram {
   const fixed = resolve(o, 'crossEntropyGrad');
+  // one workgroup per row: lse once per row, no per-element division (slow on lavapipe)
+  const WG = Math.min(256, Math.max(32, nextPow2(Math.ceil((fixed['cols'] as number) / 4))));
   const { bindings, wgsl: decls } = declareBindings(
     [
       { name: 'logits', access: 'read_write', type: 'f32' },
@@ -136,29 +136,36 @@ export function crossEntropyGradProgram(o: CrossEntropyOptions): KernelProgram {
     ],
     GRAD_UNIFORMS,
   );
-  const s = `${decls}${WG_LINEAR}${main1d(GRAD_WG)}
-  let COLS = u.cols;
-  let g = wg_linear(wid, nwg) * ${GRAD_WG}u + lid;
-  let t = g / COLS;
-  let c = g % COLS;
+  const s = `${decls}${WG_LINEAR}${main1d(WG)}
+  let t = wg_linear(wid, nwg);
   if (t >= u.T) { return; }
+  let COLS = u.cols;
   ${VALID}
+  let base = t * COLS;
   let lse = stats[2u * t] + log(stats[2u * t + 1u]);
   // labels below vocabBase wrap past the shard, like those above it
   let lc = labels[t] - u.vocabBase;
-  let x = logits[g];
-  if (c == lc) { loss[t] = lse - x; } else if (c == 0u && lc >= COLS) { loss[t] = 0.0; }
-  var d = 0.0;
-  if (c < VALID) { d = (exp(x - lse) - select(0.0, 1.0, c == lc)) * u.scale; }
-  logits[g] = d;
+  if (lc < COLS) {
+    if (lid == 0u) { loss[t] = lse - logits[base + lc]; }
+  } else if (lid == 0u) {
+    loss[t] = 0.0;
+  }
+  // the loss reads x[label] before any invocation overwrites it
+  workgroupBarrier();
+  for (var c = lid; c < COLS; c += ${WG}u) {
+    var d = 0.0;
+    if (c < VALID) { d = (exp(logits[base + c] - lse) - select(0.0, 1.0, c == lc)) * u.scale; }
+    logits[base + c] = d;
+  }
 }
 `;
   const name = 'cross_entropy_grad';
   return kernelProgram(name, s, {
-    workgroupSize: GRAD_WG,
+    cacheKey: `${name}:wg${WG}`,
+    workgroupSize: WG,
     bindings,
     uniforms: GRAD_UNIFORMS,
     fixed,
-    dispatch: (d: Dims) => grid1d(ceilDiv(dimU32(d, 'T', name) * (fixed['cols'] as number), GRAD_WG)),
+    dispatch: (d: Dims) => grid1d(dimU32(d, 'T', name)),
   });
 }
