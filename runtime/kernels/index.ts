@@ -32,11 +32,23 @@
  */
 import { argmaxProgram } from './argmax.js';
 import { attentionProgram, kvWriteProgram } from './attention.js';
+import {
+  attentionBackwardDkvProgram,
+  attentionBackwardDqProgram,
+  attentionBackwardPreProgram,
+  attentionTrainProgram,
+} from './attention-backward.js';
 import { addProgram, gegluProgram, geluProgram, scaleProgram, softcapProgram, swigluProgram } from './elementwise.js';
 import { embeddingProgram } from './embedding.js';
+import { embeddingBackwardProgram } from './embedding-backward.js';
+import { adamwProgram, clipFactorProgram, reduceSumProgram, sgdProgram, sumSquaresProgram } from './optimizer.js';
+import { crossEntropyCombineProgram, crossEntropyGradProgram, crossEntropyStatsProgram } from './cross-entropy.js';
+import { gegluBackwardProgram, geluBackwardProgram, swigluBackwardProgram } from './activation-backward.js';
 import { matmulProgram } from './matmul.js';
+import { biasGradProgram, matmulGradInputProgram, matmulGradWeightProgram } from './linear-backward.js';
 import { combineProgram, expertMatmulProgram, expertSwigluProgram, routerProgram } from './moe.js';
 import { layerNormProgram, rmsNormProgram } from './norm.js';
+import { normBackwardProgram, normGradWeightProgram } from './norm-backward.js';
 import { ropeProgram } from './rope.js';
 import { softmaxProgram } from './softmax.js';
 
@@ -79,6 +91,49 @@ export const kernels = {
   expertSwiglu: expertSwigluProgram,
   /** hidden += the routing-weighted sum of each token's k expert rows. Bindings hidden, y, routes; uniform T. */
   combine: combineProgram,
+  // training: backward and optimizer kernels (docs/kernels.md, "Backward and optimizer kernels")
+  /** dX = dY·W (+ residual): the forward matmul with N, K and the layout swapped. Bindings A (dY), W, [residual], C (dX); uniform M. */
+  matmulGradInput: matmulGradInputProgram,
+  /** dW += dYᵀ·X, f32 in W's layout. Bindings dY, X, dW; uniform T. */
+  matmulGradWeight: matmulGradWeightProgram,
+  /** db += Σₜ dY. Bindings dY, db; uniform T. */
+  biasGrad: biasGradProgram,
+  /** (kind, o): dx of layernorm/rmsnorm from saved x, [mean], rstd. Bindings x, [mean], rstd, weight, dy, dx; uniform rows. */
+  normBackward: normBackwardProgram,
+  /** (kind, o): dγ (+ dβ) accumulated. Bindings x, [mean], rstd, dy, dweight, [dbias]; uniform rows. */
+  normGradWeight: normGradWeightProgram,
+  /** dx = dy·gelu′(x). Bindings x, dy, dx (or dy in place); uniform n. */
+  geluBackward: geluBackwardProgram,
+  /** Bindings gate, up, dy, dgate, dup (or gate, up in place); uniform n. */
+  swigluBackward: swigluBackwardProgram,
+  /** Bindings gate, up, dy, dgate, dup (or gate, up in place); uniform n. */
+  gegluBackward: gegluBackwardProgram,
+  /** Causal GQA attention over q, k, v of whole sequences, saving lse. Bindings q, k, v, out, lse; uniform T. */
+  attentionTrain: attentionTrainProgram,
+  /** delta = rowsum(dO∘O). Bindings dO, out, delta; uniform T. */
+  attentionBackwardPre: attentionBackwardPreProgram,
+  /** Bindings q, k, v, lse, delta, dO, dq; uniform T. */
+  attentionBackwardDq: attentionBackwardDqProgram,
+  /** Bindings q, k, v, lse, delta, dO, dk, dv; uniform T. */
+  attentionBackwardDkv: attentionBackwardDkvProgram,
+  /** grad[id − rowBase] += dX[t] for the shard's ids (deterministic). Bindings ids, dX, grad; uniform T. */
+  embeddingBackward: embeddingBackwardProgram,
+  /** Vocab-parallel cross-entropy pass 1: per-row local (max, Σexp). Bindings logits, stats; uniform T. */
+  crossEntropyStats: crossEntropyStatsProgram,
+  /** Combines [ranks, T, 2] (max, Σexp) pairs. Bindings parts, stats; uniform T. */
+  crossEntropyCombine: crossEntropyCombineProgram,
+  /** Pass 2, in place: logits ← (softmax − onehot)·scale, loss per row. Bindings logits, labels, stats, loss; uniforms T, scale. */
+  crossEntropyGrad: crossEntropyGradProgram,
+  /** partials[w] = Σ x² per 4096-element chunk. Bindings x, partials; uniform n. */
+  sumSquares: sumSquaresProgram,
+  /** out[0] (+)= Σ x, one workgroup. Bindings x, out; uniform n. */
+  reduceSum: reduceSumProgram,
+  /** clip = [min(1, maxNorm/(‖g‖ + 1e-6)), ‖g‖]. Bindings sumsq, clip. */
+  clipFactor: clipFactorProgram,
+  /** torch.optim.AdamW, gradient × clip[0]. Bindings param | weight, grad, state, clip; dims adamwDims(h, step, n). */
+  adamw: adamwProgram,
+  /** torch.optim.SGD, gradient × clip[0]. Bindings param | weight, grad, [state], clip; uniforms n, lr, weightDecay. */
+  sgd: sgdProgram,
 } as const;
 
 export type KernelOp = keyof typeof kernels;
@@ -110,4 +165,38 @@ export { softmaxProgram, type SoftmaxOptions } from './softmax.js';
 export { attentionProgram, kvCacheElements, kvWriteProgram, type AttentionOptions, type KvCacheShape } from './attention.js';
 export { embeddingProgram, type EmbeddingOptions } from './embedding.js';
 export { argmaxProgram, type ArgmaxOptions } from './argmax.js';
+export {
+  biasGradProgram,
+  matmulGradInputProgram,
+  matmulGradWeightProgram,
+  type MatmulGradInputOptions,
+  type MatmulGradWeightOptions,
+} from './linear-backward.js';
+export { gegluBackwardProgram, geluBackwardProgram, swigluBackwardProgram, type ActivationBackwardOptions } from './activation-backward.js';
+export {
+  attentionBackwardDkvProgram,
+  attentionBackwardDqProgram,
+  attentionBackwardPreProgram,
+  attentionTrainProgram,
+  type TrainAttentionOptions,
+} from './attention-backward.js';
+export { embeddingBackwardProgram, type EmbeddingBackwardOptions } from './embedding-backward.js';
+export {
+  crossEntropyCombineProgram,
+  crossEntropyGradProgram,
+  crossEntropyStatsProgram,
+  type CrossEntropyOptions,
+} from './cross-entropy.js';
+export {
+  adamwDims,
+  adamwProgram,
+  clipFactorProgram,
+  reduceSumProgram,
+  sgdProgram,
+  SUM_SQUARES_CHUNK,
+  sumSquaresProgram,
+  type AdamWHyper,
+  type OptimizerOptions,
+} from './optimizer.js';
+export { normBackwardProgram, normGradWeightProgram, type NormBackwardOptions, type NormKind } from './norm-backward.js';
 export { storageBytes, TENSOR_FORMATS, type TensorFormat, type TensorType } from '../wgsl/dtype.js';

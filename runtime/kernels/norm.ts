@@ -26,6 +26,11 @@ export interface NormOptions {
   offset?: number;
   /** Write the result over x (bindings x, weight[, bias]): each invocation rewrites only what it read. */
   inplace?: boolean;
+  /**
+   * Training: also write the statistics the backward reads — `rstd` [rows] = 1/√(var + eps)
+   * (and for layernorm `mean` [rows]), f32 bindings after y (mean, then rstd).
+   */
+  saveStats?: boolean;
 }
 
 const UNIFORMS: UniformField[] = [...u32Fields('rows', 'cols'), { name: 'eps', type: 'f32' }, { name: 'offset', type: 'f32' }];
@@ -46,7 +51,11 @@ function normProgram(kind: 'layernorm' | 'rmsnorm', o: NormOptions): KernelProgr
   ];
   if (ln) specs.push({ name: 'bias', access: 'read', tensor: bt });
   if (!inplace) specs.push({ name: 'y', access: 'read_write', type: 'f32' });
+  const stats = o.saveStats === true;
+  if (stats && ln) specs.push({ name: 'mean', access: 'read_write', type: 'f32' });
+  if (stats) specs.push({ name: 'rstd', access: 'read_write', type: 'f32' });
   const y = inplace ? 'x' : 'y';
+  const save = stats ? `  if (lid == 0u) { ${ln ? 'mean[row] = mu; ' : ''}rstd[row] = inv; }\n` : '';
   const { bindings, wgsl: decls } = declareBindings(specs, UNIFORMS);
   let s = enables([wt, ln ? bt : undefined]) + decls;
   s += DTYPE_HELPERS + WG_LINEAR + reductions(WG);
@@ -60,22 +69,22 @@ function normProgram(kind: 'layernorm' | 'rmsnorm', o: NormOptions): KernelProgr
   if (ln) {
     s += `  var acc = 0.0;
   for (var c = lid; c < COLS; c += ${WG}u) { acc += x[base + c]; }
-  let mean = red_sum(acc, lid) / f32(COLS);
+  let mu = red_sum(acc, lid) / f32(COLS);
   var acc2 = 0.0;
-  for (var c = lid; c < COLS; c += ${WG}u) { let d = x[base + c] - mean; acc2 += d * d; }
+  for (var c = lid; c < COLS; c += ${WG}u) { let d = x[base + c] - mu; acc2 += d * d; }
   let inv = 1.0 / sqrt(red_sum(acc2, lid) / f32(COLS) + EPS);
-  for (var c = lid; c < COLS; c += ${WG}u) { ${y}[base + c] = (x[base + c] - mean) * inv * weight_at(c) + bias_at(c); }
+${save}  for (var c = lid; c < COLS; c += ${WG}u) { ${y}[base + c] = (x[base + c] - mu) * inv * weight_at(c) + bias_at(c); }
 }
 `;
   } else {
     s += `  var acc = 0.0;
   for (var c = lid; c < COLS; c += ${WG}u) { let v = x[base + c]; acc += v * v; }
   let inv = 1.0 / sqrt(red_sum(acc, lid) / f32(COLS) + EPS);
-  for (var c = lid; c < COLS; c += ${WG}u) { ${y}[base + c] = x[base + c] * inv * (u.offset + weight_at(c)); }
+${save}  for (var c = lid; c < COLS; c += ${WG}u) { ${y}[base + c] = x[base + c] * inv * (u.offset + weight_at(c)); }
 }
 `;
   }
-  const name = `${kind}_${typeTag(wt)}${ln ? `_${typeTag(bt)}` : ''}${inplace ? '_inplace' : ''}`;
+  const name = `${kind}_${typeTag(wt)}${ln ? `_${typeTag(bt)}` : ''}${inplace ? '_inplace' : ''}${stats ? '_stats' : ''}`;
   return kernelProgram(name, s, {
     cacheKey: `${name}:wg${WG}`,
     workgroupSize: WG,

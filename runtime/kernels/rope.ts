@@ -27,6 +27,11 @@ export interface RopeOptions {
   rowStride?: number;
   /** Positions the table covers. */
   maxSeq: number;
+  /**
+   * Rotate by −θ (the backward: the rotation is orthogonal, so dx = R(−θ)·dy), same table.
+   * x'[i] = x[i]·cos θ + x[i + R/2]·sin θ, x'[i + R/2] = x[i + R/2]·cos θ − x[i]·sin θ.
+   */
+  inverse?: boolean;
 }
 
 const WG = 64;
@@ -85,7 +90,7 @@ export function ropeProgram(o: RopeOptions): KernelProgram {
   let pos = positions[t];
   if (pos >= MAXSEQ) { return; }
   let c = table[pos * HALF + i];
-  let sn = table[MAXSEQ * HALF + pos * HALF + i];
+  let sn = ${o.inverse === true ? '-' : ''}table[MAXSEQ * HALF + pos * HALF + i];
   let base = t * STRIDE + h * D;
   let x1 = x[base + i];
   let x2 = x[base + i + HALF];
@@ -93,7 +98,7 @@ export function ropeProgram(o: RopeOptions): KernelProgram {
   x[base + i + HALF] = x2 * c + x1 * sn;
 }
 `;
-  const name = 'rope';
+  const name = o.inverse === true ? 'rope_inverse' : 'rope';
   return kernelProgram(name, s, {
     workgroupSize: WG,
     bindings,

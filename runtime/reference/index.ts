@@ -11,6 +11,26 @@ export { attention, RefKvCache, type CacheShape } from './attention.js';
 export { embedding } from './embedding.js';
 export { argmax } from './argmax.js';
 export { moe, route, type MoeWeights, type Routing } from './moe.js';
+export {
+  attentionBackward,
+  attentionTrain,
+  biasGrad,
+  combineStats,
+  crossEntropyGrad,
+  crossEntropyStats,
+  embeddingBackward,
+  geluBackward,
+  geluTanhGrad,
+  gluBackward,
+  linearGradInput,
+  linearGradWeight,
+  normBackward,
+  normStats,
+  ropeBackward,
+  type TrainAttentionShape,
+  type WLayout,
+} from './backward.js';
+export { adamwStep, clipFactor, sgdStep, sumSquares, type AdamWHyper } from './optimizer.js';
 export { bf16Bits, bf16Value, decode, encode, f16Bits, f16Value, roundAll, roundTo, unitRoundoff } from './dtype.js';
 export { mulberry32, normalArray } from '../../src/util/random.js';
 export {
