@@ -1,0 +1,165 @@
+/**
+ * engine = webgpu training graphs (issue 16): every step names the tensors it binds
+ * (checkTrainingGraph finds nothing wrong), and the simulation's memory timeline peaks at the
+ * memory plan's total on every rank, to the byte, over the executor's test matrix: tensor 1/2 ×
+ * pipeline 1/2 × data 1/2, each schedule (gpipe, 1f1b, interleaved with virtual 2, a table with
+ * W actions), ZeRO 0–3, recompute none/full, tiny GPT-2 and Llama.
+ */
+import { describe, expect, it } from 'vitest';
+import { analyze } from '../../src/analyze.js';
+import { compilePlan, ratesFor } from '../../src/compile.js';
+import { simulate } from '../../src/graph/simulate.js';
+import { checkTrainingGraph } from '../../src/graph/validate-train.js';
+import type { Graph, Step } from '../../src/graph/types.js';
+import { memoryHost } from '../fuzz/mutate.js';
+
+const PRELUDE = `
+model gpt2_tiny { arch = gpt2  layers = 4  hidden = 64  heads = 4  vocab = 97  max_seq = 64  dtype = fp32 }
+model llama_tiny { arch = llama  layers = 4  hidden = 64  heads = 4  kv_heads = 2  ffn = 160  vocab = 97  max_seq = 64  dtype = fp32 }
+cluster soft8 {
+  gpu { name = "lavapipe"  memory = 2 GiB }
+  gpus = 8
+}
+`;
+
+export function compileWebgpu(body: string) {
+  const text = `${PRELUDE}\nplan p {\n  cluster = soft8  mode = train  engine = webgpu\n${body}\n}\n`;
+  const a = analyze(['/p.plan'], { host: memoryHost(new Map([['/p.plan', text]])) });
+  const errors = a.diagnostics.filter((d) => d.severity === 'error');
+  if (errors.length > 0 || a.results.length !== 1)
+    throw new Error(`plan did not check: ${errors.map((d) => `${d.code} ${d.message}`).join('; ')}`);
+  const r = a.results[0]!;
+  return { ...r, ...compilePlan(r.plan, r.memory) };
+}
+
+/** ZB-H1-like table for 2 stages and 4 microbatches: 1F1B with B split into I and W, rank r deferring up to r W's. */
+const TABLE = 'actions = ["0F0 0F1 0I0 0W0 0F2 0I1 0W1 0F3 0I2 0W2 0I3 0W3", "1F0 1I0 1F1 1I1 1W0 1F2 1I2 1W1 1F3 1I3 1W2 1W3"]';
+
+interface Case {
+  model: string;
+  t: number;
+  p: number;
+  d: number;
+  schedule: 'gpipe' | '1f1b' | 'interleaved' | 'table';
+  zero: number;
+  recompute: 'none' | 'full';
+}
+
+function body(c: Case, extra = ''): string {
+  const sched =
+    c.p === 1
+      ? ''
+      : c.schedule === 'table'
+        ? TABLE
+        : c.schedule === 'interleaved'
+          ? 'schedule = interleaved  virtual = 2'
+          : `schedule = ${c.schedule}`;
+  const micro = c.p === 1 ? 2 : 1;
+  const global = 4 * micro * c.d;
+  return `  model = ${c.model}  tensor = ${c.t}  pipeline = ${c.p}  data = ${c.d}  ${sched}
+  zero = ${c.zero}  recompute = ${c.recompute}  ${extra}
+  batch { global = ${global}  micro = ${micro}  seq = 16 }`;
+}
+
+function cases(): Case[] {
+  const out: Case[] = [];
+  for (const model of ['gpt2_tiny', 'llama_tiny'])
+    for (const t of [1, 2])
+      for (const p of [1, 2])
+        for (const d of [1, 2])
+          for (const schedule of p === 1 ? (['1f1b'] as const) : (['gpipe', '1f1b', 'interleaved', 'table'] as const))
+            for (const zero of d === 1 ? [0] : [0, 1, 2, 3])
+              for (const recompute of ['none', 'full'] as const) out.push({ model, t, p, d, schedule, zero, recompute });
+  return out;
+}
+
+describe('engine = webgpu training graphs', () => {
+  it('the matrix: the graph checks, and every simulated rank peaks at its memory plan total', () => {
+    const all = cases();
+    expect(all.length).toBeGreaterThan(150);
+    for (const c of all) {
+      const name = JSON.stringify(c);
+      const r = compileWebgpu(body(c, 'grad_clip = 1.0'));
+      expect(r.simulation.problems, name).toEqual([]);
+      expect(r.simulation.ok, name).toBe(true);
+      expect(checkTrainingGraph(r.graph), name).toEqual([]);
+      for (const trace of r.simulation.ranks) expect(trace.peakBytes, `${name} rank ${trace.rank}`).toBe(trace.planBytes);
+    }
+  });
+
+  it('names no wildcard and lists the saved parts of the contract', () => {
+    const r = compileWebgpu(body({ model: 'llama_tiny', t: 2, p: 2, d: 2, schedule: '1f1b', zero: 3, recompute: 'none' }));
+    const json = JSON.stringify(r.graph.programs) + JSON.stringify(r.graph.blocks);
+    expect(json).not.toContain('*');
+    const names = new Set(r.graph.tensors.map((t) => t.name));
+    for (const part of [
+      'x',
+      'ln1.rstd',
+      'ln1.out',
+      'q',
+      'k',
+      'v',
+      'attn.out',
+      'attn.lse',
+      'h1',
+      'ln2.rstd',
+      'ln2.out',
+      'gate',
+      'up',
+      'mlp.act',
+    ])
+      expect(names.has(`act.{l}.mb{m}.${part}`), part).toBe(true);
+    expect(names.has('act.{l}.mb{m}.ln1.mean')).toBe(false); // RMSNorm keeps no mean
+    // The qkv backward writes the gradients of q, k and v (ZeRO-3: into the full buffers it reduce-scatters).
+    const qkv = r.graph.blocks['layer.backward']!.find((s) => s.op === 'compute' && s.kind === 'qkv') as Extract<Step, { op: 'compute' }>;
+    for (const w of ['q', 'k', 'v']) expect(qkv.writes).toContain(`gradbuf.layers.{l}.attn.${w}.weight`);
+    expect(r.graph.version).toBe(4);
+    expect(r.graph.plan.engine).toBe('webgpu');
+  });
+
+  it('mutations: a dropped free, a misnamed saved part and a dropped gradient are found', () => {
+    const r = compileWebgpu(body({ model: 'gpt2_tiny', t: 2, p: 2, d: 2, schedule: '1f1b', zero: 1, recompute: 'full' }));
+    const mutate = (f: (g: Graph) => void): Graph => {
+      const g = structuredClone(r.graph);
+      f(g);
+      return g;
+    };
+    const computeIn = (g: Graph, block: string, kind: string) =>
+      g.blocks[block]!.find((s) => s.op === 'compute' && s.kind === kind && s.pass !== 'recompute') as Extract<Step, { op: 'compute' }>;
+    // Drop the free of the attention's saved parts.
+    const noFree = mutate((g) => delete computeIn(g, 'layer.backward', 'attention').free);
+    expect(checkTrainingGraph(noFree).some((p) => /act\.\d+\.mb\d+\.q' allocated by .* is never freed/.test(p.message))).toBe(true);
+    // The attention backward reads a part nobody saved.
+    const misnamed = mutate((g) => {
+      const s = computeIn(g, 'layer.backward', 'attention');
+      s.reads = s.reads.map((x) => (x === 'act.{l}.mb{m}.attn.lse' ? 'act.{l}.mb{m}.lse' : x));
+    });
+    expect(checkTrainingGraph(misnamed).some((p) => p.message.includes("binds 'act.") && p.message.includes(".lse'"))).toBe(true);
+    // The qkv backward writes only the q weight's gradient (the generic lowering's shortcut).
+    const onlyQ = mutate((g) => {
+      const s = computeIn(g, 'layer.backward', 'qkv');
+      s.writes = s.writes.filter((w) => !/attn\.[kv]\./.test(w));
+    });
+    expect(
+      checkTrainingGraph(onlyQ).some((p) =>
+        /gradient 'grad\.layers\.\d+\.attn\.k\.weight' is never written|reads 'grad\.layers\.\d+\.attn\.k\.weight', which no step/.test(
+          p.message,
+        ),
+      ),
+    ).toBe(true);
+  });
+
+  it('mutation: a dropped free moves the simulated peak off the memory plan', () => {
+    const r = compileWebgpu(body({ model: 'llama_tiny', t: 1, p: 2, d: 1, schedule: '1f1b', zero: 0, recompute: 'none' }));
+    expect(r.simulation.ranks.every((t) => t.peakBytes === t.planBytes)).toBe(true);
+    const g = structuredClone(r.graph);
+    const attention = g.blocks['layer.backward']!.find((s) => s.op === 'compute' && s.kind === 'attention') as Extract<
+      Step,
+      { op: 'compute' }
+    >;
+    attention.free = attention.free!.filter((f) => f !== 'act.{l}.mb{m}.q');
+    const sim = simulate(g, { rates: ratesFor(r.plan) });
+    expect(sim.ranks.some((t) => t.peakBytes > t.planBytes)).toBe(true);
+    expect(checkTrainingGraph(g).some((p) => p.message.includes('is never freed'))).toBe(true);
+  });
+});
