@@ -5,11 +5,14 @@
  * pipeline 1/2 × data 1/2, each schedule (gpipe, 1f1b, interleaved with virtual 2, a table with
  * W actions), ZeRO 0–3, recompute none/full, tiny GPT-2 and Llama.
  */
+import { readFileSync } from 'node:fs';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 import { analyze } from '../../src/analyze.js';
 import { compilePlan, ratesFor } from '../../src/compile.js';
 import { simulate } from '../../src/graph/simulate.js';
 import { checkTrainingGraph } from '../../src/graph/validate-train.js';
+import { checkServingGraph } from '../../src/graph/validate.js';
 import type { Graph, Step } from '../../src/graph/types.js';
 import { memoryHost } from '../fuzz/mutate.js';
 
@@ -21,6 +24,8 @@ cluster soft8 {
   gpus = 8
 }
 `;
+
+const validate = new Ajv2020({ allErrors: true, strict: true }).compile(JSON.parse(readFileSync('src/graph/graph.schema.json', 'utf8')));
 
 export function compileWebgpu(body: string) {
   const text = `${PRELUDE}\nplan p {\n  cluster = soft8  mode = train  engine = webgpu\n${body}\n}\n`;
@@ -83,6 +88,7 @@ describe('engine = webgpu training graphs', () => {
       expect(r.simulation.problems, name).toEqual([]);
       expect(r.simulation.ok, name).toBe(true);
       expect(checkTrainingGraph(r.graph), name).toEqual([]);
+      expect(validate(JSON.parse(JSON.stringify(r.graph))), `${name}: ${JSON.stringify(validate.errors?.slice(0, 3))}`).toBe(true);
       for (const trace of r.simulation.ranks) expect(trace.peakBytes, `${name} rank ${trace.rank}`).toBe(trace.planBytes);
     }
   });
@@ -161,5 +167,13 @@ describe('engine = webgpu training graphs', () => {
     const sim = simulate(g, { rates: ratesFor(r.plan) });
     expect(sim.ranks.some((t) => t.peakBytes > t.planBytes)).toBe(true);
     expect(checkTrainingGraph(g).some((p) => p.message.includes('is never freed'))).toBe(true);
+  });
+
+  it('the serving runtime refuses it: training graphs are not executed yet', () => {
+    const r = compileWebgpu(body({ model: 'gpt2_tiny', t: 1, p: 1, d: 1, schedule: '1f1b', zero: 0, recompute: 'none' }));
+    const problems = checkServingGraph(JSON.parse(JSON.stringify(r.graph)));
+    expect(problems[0]?.headline).toBe(
+      "plan 'p' is a training plan for engine = webgpu; training graphs are not executed yet (serve runs serving plans)",
+    );
   });
 });
