@@ -136,6 +136,13 @@ export function checkWebgpuTraining(ctx: PlanContext, r: WebgpuTrainRecipe): boo
       'remove shard_group (ZeRO shards over every data rank)',
     ],
     ['capacity_factor', f.has('capacity_factor'), 'capacity_factor', 'remove capacity_factor'],
+    // KV heads replicated over tensor ranks would need their gradients summed over the replicas: not in the graph yet.
+    [
+      'tensor',
+      runs.some((x) => x.layer.attention.kind === 'gqa' && ctx.mesh.tensor > x.layer.attention.kvHeads),
+      `tensor = ${ctx.mesh.tensor} with ${runs[0]!.layer.attention.kind === 'gqa' ? runs[0]!.layer.attention.kvHeads : 0} KV heads (replicated KV heads)`,
+      'use a tensor degree of at most kv_heads',
+    ],
   ];
   for (const [key, on, shown, help] of knobs) {
     if (!on) continue;
