@@ -176,4 +176,13 @@ describe('engine = webgpu training graphs', () => {
       "plan 'p' is a training plan for engine = webgpu; training graphs are not executed yet (serve runs serving plans)",
     );
   });
+
+  it('--emit ts writes a module for it (the generated types name the training plan)', async () => {
+    const { generateTs } = await import('../../src/codegen/ts.js');
+    const r = compileWebgpu(body({ model: 'llama_tiny', t: 2, p: 2, d: 1, schedule: 'table', zero: 0, recompute: 'full' }));
+    const ts = await generateTs(r.graph, { version: '0.0.0' });
+    expect(ts).toContain("export type Mode = 'train';");
+    expect(ts).toContain('version: 4,');
+    expect(ts).toContain("'act.{l}.mb{m}.attn.lse'");
+  });
 });
