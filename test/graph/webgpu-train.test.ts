@@ -93,6 +93,27 @@ describe('engine = webgpu training graphs', () => {
     }
   });
 
+  it('bf16 weights with an fp32 master, SGD: optim.X holds [master] or [master, m, v]; peak = plan total', () => {
+    for (const [precision, optimizer, copies] of [
+      ['bf16', 'adamw', 3],
+      ['bf16', 'sgd', 1],
+      ['fp32', 'sgd', 0],
+    ] as const) {
+      const c: Case = { model: 'llama_tiny', t: 2, p: 2, d: 2, schedule: '1f1b', zero: 1, recompute: 'full' };
+      const r = compileWebgpu(body(c, `precision = ${precision}  optimizer = ${optimizer}`));
+      expect(r.simulation.problems).toEqual([]);
+      expect(checkTrainingGraph(r.graph)).toEqual([]);
+      for (const trace of r.simulation.ranks) expect(trace.peakBytes).toBe(trace.planBytes);
+      const q = r.graph.tensors.find((t) => t.name === 'layers.{l}.attn.q.weight')!;
+      expect(q.dtype).toBe(precision);
+      const optim = r.graph.tensors.find((t) => t.name === 'optim.layers.{l}.attn.q.weight');
+      expect(optim?.shape[0]).toBe(copies === 0 ? undefined : copies);
+      // Optimizer bytes: copies × 4 B per parameter, over 2 data ranks (ZeRO-1).
+      const params = r.memory.devices[0]!.params;
+      expect(r.memory.devices[0]!.breakdown.optimizer).toBe(Math.ceil(params / 2) * copies * 4);
+    }
+  });
+
   it('names no wildcard and lists the saved parts of the contract', () => {
     const r = compileWebgpu(body({ model: 'llama_tiny', t: 2, p: 2, d: 2, schedule: '1f1b', zero: 3, recompute: 'none' }));
     const json = JSON.stringify(r.graph.programs) + JSON.stringify(r.graph.blocks);
