@@ -111,7 +111,7 @@ function normWeights(plan: TrainPlan, prefix: string): string[] {
   return plan.model.norm === 'layernorm' ? [`${prefix}.weight`, `${prefix}.bias`] : [`${prefix}.weight`];
 }
 
-function linear(plan: TrainPlan, name: string, bias: boolean): string[] {
+function linear(name: string, bias: boolean): string[] {
   return bias ? [L(`${name}.weight`), L(`${name}.bias`)] : [L(`${name}.weight`)];
 }
 
@@ -131,10 +131,10 @@ function layerWeightNames(plan: TrainPlan): LayerWeights {
   return {
     ln1: normWeights(plan, L('attn_norm')),
     ln2: normWeights(plan, L('mlp_norm')),
-    qkv: [...linear(plan, 'attn.q', qkvBias), ...linear(plan, 'attn.k', qkvBias), ...linear(plan, 'attn.v', qkvBias)],
-    o: linear(plan, 'attn.o', bias),
-    up: gated ? [...linear(plan, 'mlp.gate', bias), ...linear(plan, 'mlp.up', bias)] : linear(plan, 'mlp.up', bias),
-    down: linear(plan, 'mlp.down', bias),
+    qkv: [...linear('attn.q', qkvBias), ...linear('attn.k', qkvBias), ...linear('attn.v', qkvBias)],
+    o: linear('attn.o', bias),
+    up: gated ? [...linear('mlp.gate', bias), ...linear('mlp.up', bias)] : linear('mlp.up', bias),
+    down: linear('mlp.down', bias),
   };
 }
 
@@ -215,7 +215,7 @@ function layerBlocksOf(n: Names): Record<string, Step[]> {
     );
   } else {
     // recompute = full: only the layer input is saved; the rest lives in one layer's buffers.
-    const qkv = rope ? ['q', 'k', 'v'] : ['q', 'k', 'v'];
+    const qkv = ['q', 'k', 'v'];
     const pre = d.gated ? ['gate', 'up'] : ['up'];
     forward.push(
       step('norm', 'forward', ['hidden', ...W.ln1.map(n.w)], [act('x'), 'x'], f.norm, { alloc: [act('x')] }),
@@ -485,7 +485,6 @@ export function lowerWebgpuTrain(plan: TrainPlan, stages: { index: number; rank:
   const table = scheduleFor(plan);
   const d = webgpuTrainDims(plan);
   const elements = elementsTable(plan);
-  const f = layerFlops(plan, trainDims(plan), plan.derived.layers[0]!);
   const hBytes = d.T * d.h * WEBGPU_ELEMENT_BYTES;
   const p = plan.mesh.pipeline;
   const tiedHere = plan.model.tiedEmbeddings && p === 1;
@@ -532,7 +531,6 @@ export function lowerWebgpuTrain(plan: TrainPlan, stages: { index: number; rank:
       ...scatter(n, [...finalW, head], elements),
     ],
   };
-  void f;
   const blocks = layerBlocksOf(n);
   const programs: Record<string, Program> = {};
   for (const stage of plan.stages) {
@@ -562,11 +560,9 @@ export function lowerWebgpuTrain(plan: TrainPlan, stages: { index: number; rank:
 
 /** The stage tensors a stage holds (embedding, positions, final norm, output layer). */
 function stageTensors(plan: TrainPlan, stage: TrainPlan['stages'][number]): string[] {
-  const p = plan.mesh.pipeline;
   return weightSpecs(plan)
-    .filter((s) => s.scope === 'stage' && s.owners.includes(stage.index) && s.owners.length > 0)
-    .map((s) => s.name)
-    .filter((name) => p > 1 || name !== 'output.weight' || !plan.model.tiedEmbeddings);
+    .filter((s) => s.scope === 'stage' && s.owners.includes(stage.index))
+    .map((s) => s.name);
 }
 
 /** After the schedule: tied-embedding sum, data-parallel sync, the global norm and clip scale, the optimizer, ZeRO-1/2's gather. */

@@ -93,6 +93,21 @@ describe('engine = webgpu training graphs', () => {
     }
   });
 
+  it('uneven stages, layouts, odd token counts, ZeRO-3 without resharding: the graph checks and peaks at the plan', () => {
+    for (const b of [
+      'model = gpt2_tiny  pipeline = 2  batch { global = 3  micro = 3  seq = 7 }',
+      'model = llama_tiny  pipeline = 2  schedule = gpipe  batch { global = 1  micro = 1  seq = 5 }',
+      'model = gpt2_tiny  tensor = 2  data = 4  zero = 3  reshard_after_forward = false  batch { global = 8  micro = 1  seq = 9 }',
+      'model = gpt2_tiny  pipeline = 2  layout = "Ett|ttL"  batch { global = 4  micro = 1  seq = 8 }',
+      'model = gpt2_tiny  pipeline = 2  virtual = 2  schedule = interleaved  layout = "Et|t|t|tL"  batch { global = 4  micro = 1  seq = 8 }',
+    ]) {
+      const r = compileWebgpu(b);
+      expect(r.simulation.problems, b).toEqual([]);
+      expect(checkTrainingGraph(r.graph), b).toEqual([]);
+      for (const t of r.simulation.ranks) expect(t.peakBytes, b).toBe(t.planBytes);
+    }
+  });
+
   it('bf16 weights with an fp32 master, SGD: optim.X holds [master] or [master, m, v]; peak = plan total', () => {
     for (const [precision, optimizer, copies] of [
       ['bf16', 'adamw', 3],
