@@ -9,6 +9,7 @@ import { diag, type Diagnostic } from './diagnostics/diagnostic.js';
 import { simulate, type Rates, type SimResult } from './graph/simulate.js';
 import type { Graph } from './graph/types.js';
 import { lower } from './lower/index.js';
+import { checkTrainingGraph } from './graph/validate-train.js';
 import { deadlockDiagnostic } from './schedules/deadlock.js';
 import { hardwareOf, planCost, ratesOf } from './cost/index.js';
 import { LATENCY_S } from './cost/constants.js';
@@ -114,7 +115,12 @@ export function compilePlan(plan: CheckedPlan, memory: MemoryPlan): Compiled {
   const graph = lower(plan, memory);
   graph.cost = planCost(plan, memory);
   const simulation = simulate(graph, { rates: ratesFor(plan) });
-  return { graph, simulation, diagnostics: simulationDiagnostics(plan, simulation) };
+  const diagnostics = simulationDiagnostics(plan, simulation);
+  // engine = webgpu training: the graph is the executor's contract; a graph it cannot trust is our bug.
+  if (plan.mode === 'train' && plan.engine === 'webgpu')
+    for (const p of checkTrainingGraph(graph).slice(0, 5))
+      diagnostics.push(diag('PP9001', plan.span, { detail: `the training graph of plan '${plan.name}' does not check: ${p.message}` }));
+  return { graph, simulation, diagnostics };
 }
 
 export function simulationDiagnostics(plan: CheckedPlan, sim: SimResult): Diagnostic[] {

@@ -157,12 +157,15 @@ function searchHint(plan: CheckedPlan): string {
 /** Variants of the plan, least disruptive first; each described as the knob to write. */
 function* variants(plan: CheckedPlan): Generator<[string, CheckedPlan]> {
   if (plan.mode === 'serve') {
-    if (plan.kvDtype !== 'fp8' && plan.kvDtype !== 'int8' && plan.kvDtype !== 'int4') yield ['kv_dtype = fp8', { ...plan, kvDtype: 'fp8' }];
+    if (plan.kvDtype !== 'fp8' && plan.kvDtype !== 'int8' && plan.kvDtype !== 'int4')
+      yield ['kv_dtype = fp8', { ...plan, kvDtype: 'fp8' as const }];
   } else {
     if (plan.mesh.data * plan.mesh.context > 1)
       for (const z of [1, 2, 3] as const) if (z > plan.zero) yield [`zero = ${z}`, { ...plan, zero: z }];
-    if (plan.mesh.tensor > 1 && !plan.sequenceParallel) yield ['sequence_parallel = true', { ...plan, sequenceParallel: true }];
-    if (plan.recompute === 'none') yield ['recompute = selective', { ...plan, recompute: 'selective' }];
+    // engine = webgpu trains without sequence parallelism and selective recomputation (src/check/webgpu-train.ts).
+    const webgpu = plan.engine === 'webgpu';
+    if (plan.mesh.tensor > 1 && !plan.sequenceParallel && !webgpu) yield ['sequence_parallel = true', { ...plan, sequenceParallel: true }];
+    if (plan.recompute === 'none' && !webgpu) yield ['recompute = selective', { ...plan, recompute: 'selective' }];
     if (plan.recompute !== 'full') yield ['recompute = full', { ...plan, recompute: 'full' }];
   }
   // A hand-written schedule fixes the mesh and the microbatches: only the knobs above apply.

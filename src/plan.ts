@@ -215,6 +215,10 @@ export interface TrainPlan extends PlanBase {
   capacityFactor?: number;
   /** LoRA: only adapters train; absent: every parameter trains. */
   adapter?: Adapter;
+  /** webgpu: parplan's runtime trains it (src/memory/webgpu-train.ts, src/lower/webgpu-train.ts); absent: generic. */
+  engine?: 'generic' | 'webgpu';
+  /** Clip gradients to this global norm before the optimizer (grad_clip); absent: no clipping. */
+  gradClip?: number;
 }
 
 /** LoRA fine-tuning (`adapter { }`): the base frozen in its dtype or quantization, adapters on the target modules trained. */

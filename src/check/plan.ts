@@ -25,6 +25,7 @@ import { checkExperts, defaultExpertTensor } from './expert.js';
 import { checkSharding } from './shard.js';
 import { checkTensor, deriveFacts } from './tensor.js';
 import { readBlock } from './values.js';
+import { checkWebgpuTraining } from './webgpu-train.js';
 
 /** Declarations visible to a plan, by name; `spec` is undefined when the declaration itself has errors. */
 export interface Scope {
@@ -140,7 +141,10 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
   const fp8 = fields.valueOrDefault<TrainPlan['fp8']>('fp8');
   const sp = fields.valueOrDefault<boolean>('sequence_parallel') ? ctx.mesh.tensor : 1;
   const fp8Ok = !precisionOk || checkFp8(ctx, fp8, recipe, tb ? (tb.batch.seq * tb.batch.micro) / sp : undefined);
+  const engine = fields.valueOrDefault<'generic' | 'webgpu'>('engine');
+  const engineOk = engine !== 'webgpu' || (checkEngineModel(ctx) && checkWebgpuTraining(ctx, { recipe }));
   if (
+    !engineOk ||
     !fp8Ok ||
     !tb ||
     !sched ||
@@ -179,6 +183,8 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     fp8,
     ...(fields.has('capacity_factor') ? { capacityFactor: fields.value<number>('capacity_factor')! } : {}),
     ...(adapter ? { adapter } : {}),
+    ...(engine === 'webgpu' ? { engine } : {}),
+    ...(fields.has('grad_clip') ? { gradClip: fields.value<number>('grad_clip')! } : {}),
   };
   return plan;
 }

@@ -158,6 +158,15 @@ export const CODES = {
   PP3029: { severity: 'error', title: 'expert-fp16', message: 'expert = {expert} cannot train in fp16' },
   PP3035: { severity: 'error', title: 'expert-width-not-divisible', message: '{key} = {width} is not divisible by {axis} = {degree}' },
   PP3036: { severity: 'error', title: 'engine-model', message: "the webgpu engine cannot run model '{model}': {what}" },
+  PP3070: { severity: 'error', title: 'engine-train-model', message: "engine = webgpu cannot train model '{model}' yet: {what}" },
+  PP3071: {
+    severity: 'error',
+    title: 'engine-train-dtype',
+    message: 'engine = webgpu trains in fp32 or bf16 with fp32 gradients, not {key} = {value}',
+  },
+  PP3072: { severity: 'error', title: 'engine-train-recompute', message: '{what} is not supported yet on engine = webgpu' },
+  PP3073: { severity: 'error', title: 'engine-train-feature', message: '{what} is not supported yet on engine = webgpu training' },
+  PP3074: { severity: 'error', title: 'engine-train-optimizer', message: 'optimizer = {value} is not supported on engine = webgpu' },
   PP3055: {
     severity: 'error',
     title: 'context-parallel-serving',

@@ -697,8 +697,7 @@ export const KEY_TABLE = {
     engine: {
       type: enumOf('generic', 'webgpu'),
       default: { value: 'generic' },
-      modes: ['serve'],
-      doc: "What runs the plan: generic (a CUDA serving engine, as docs/memory.md models it) or webgpu (parplan's runtime: f32 activations, its buffer layout).",
+      doc: "What runs the plan: generic (a CUDA serving engine or Megatron-style training, as docs/memory.md models them) or webgpu (parplan's runtime: f32 activations, its buffer layout; training: fp32 or bf16 with adamw or sgd, recompute none or full).",
       example: 'webgpu',
     },
     kv_dtype: {
@@ -879,6 +878,14 @@ export const KEY_TABLE = {
         adamw8bit:
           '8-bit AdamW (bitsandbytes) is not modelled; optimizer = adamw counts its two moments in fp32 (8 B per parameter where it keeps about 2), an upper bound',
       },
+    },
+    grad_clip: {
+      type: num(0, 1e9),
+      default: { rule: 'none (no clipping)' },
+      modes: ['train'],
+      doc: 'Clip gradients by their global norm before the optimizer (torch.nn.utils.clip_grad_norm_: scale = min(1, grad_clip / (norm + 1e-6))); absent: no clipping.',
+      example: '1.0',
+      aliases: ['clip_grad', 'max_grad_norm', 'gradient_clipping', 'clip_grad_norm'],
     },
     grad_dtype: {
       type: floatDtype,

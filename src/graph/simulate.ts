@@ -159,6 +159,12 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
     };
   });
   const stateOf = new Map(states.map((s) => [s.rank, s]));
+  // Weights, gradients and optimizer states exist before the step (a step that updates them, the optimizer's, writes them too).
+  const persistentNames = new Set(
+    graph.tensors.filter((t) => t.role === 'weight' || t.role === 'optimizer' || t.role === 'gradient').map((t) => t.name),
+  );
+  const persistent = (name: string) =>
+    persistentNames.size > 0 && persistentNames.has(name.replace(/(^|\.)layers\.\d+\./, '$1layers.{l}.'));
 
   const mailbox = new Map<string, number>(); // "from>to:tag" → ready time
   const collectives = new Map<string, { arrived: Map<number, { at: number; sig: string }>; end?: number }>();
@@ -249,7 +255,7 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
             have.add(name);
           }
           for (const read of ins.reads) {
-            if (!have.has(read) && producibleOf(st).has(read))
+            if (!have.has(read) && producibleOf(st).has(read) && !persistent(read))
               problems.push(`rank ${r}: ${ins.label} reads '${read}' before any step produces it`);
           }
           for (const w of ins.writes) have.add(w);

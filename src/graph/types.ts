@@ -16,7 +16,7 @@ import type { AxisSize, Coords, MeshAxis } from '../mesh.js';
 import type { Model } from '../model.js';
 
 export const GRAPH_FORMAT = 'parplan-graph';
-export const GRAPH_VERSION = 3;
+export const GRAPH_VERSION = 4;
 
 /**
  * What a collective runs over: a mesh axis (src/mesh.ts), or `embedding`, a group that
@@ -62,7 +62,7 @@ export interface Graph {
   cost?: unknown;
   /** Serving: the batch policy the server applies. */
   batch?: { maxBatch: number; maxWaitMs: number; queue: number; seq: number; maxPrefillTokens: number };
-  /** engine = webgpu: per program, the activation and workspace buffers the runtime allocates (src/memory/webgpu.ts). */
+  /** engine = webgpu: per program, the activation and workspace buffers the runtime allocates (src/memory/webgpu.ts; training: src/memory/webgpu-train.ts). */
   buffers?: Record<string, { name: string; category: 'activations' | 'workspace'; bytes: number }[]>;
 }
 
@@ -129,6 +129,8 @@ export interface GraphTensor {
   owners: number[];
   /** `layer` scope in a model whose layers differ: the layer ranges (inclusive) that have it; absent: every layer. */
   layers?: [number, number][];
+  /** A bucket (a collective's tensor made of others): the tensors it holds; each owner holds those of its own. */
+  members?: string[];
 }
 
 export type ComputeKind =
@@ -152,7 +154,9 @@ export type ComputeKind =
   | 'head'
   | 'loss'
   | 'sample'
-  | 'optimizer';
+  | 'optimizer'
+  /** Training with grad_clip: the sum of squares of gradients (into `grad.norm`), then the clip scale from the all-reduced sum. */
+  | 'grad-norm';
 
 export type Pass = 'forward' | 'backward' | 'backward-input' | 'backward-weight' | 'recompute';
 
@@ -186,7 +190,17 @@ export type Step =
   /** Point-to-point between pipeline neighbours of the same tensor rank and replica. */
   | { op: 'send' | 'recv'; peer: 'next' | 'prev'; tensor: string; microbatch?: number; bytes: number }
   /** A collective over the device's group along `axis`; `all-to-all` (MoE dispatch and combine): `bytes` are this rank's tokens for every member, its own share included (the simulation and the cost model charge the (n − 1)/n that leave it). */
-  | { op: CollectiveOp; axis: Axis; tensor: string; bytes: number; microbatch?: number }
+  | {
+      op: CollectiveOp;
+      axis: Axis;
+      tensor: string;
+      bytes: number;
+      microbatch?: number;
+      /** The result goes (added) into this tensor instead of in place: ZeRO-3's gathered weights, ZeRO-2/3's gradient shards. */
+      into?: string;
+      /** all-reduce: the reduction (absent: sum). */
+      reduce?: 'sum' | 'max';
+    }
   /** Marks the start of a schedule action (for pictures and the simulation's grid). */
   | { op: 'action'; action: string };
 

@@ -220,7 +220,9 @@ function header(c: Checker, value: unknown): boolean {
       'graph.plan.mode',
       mode,
       'must be "serve": the runtime serves serving plans',
-      `plan '${name}' is a ${mode === 'train' ? 'training' : word(mode)} plan; serve runs serving plans`,
+      mode === 'train' && own(plan, 'engine') === 'webgpu'
+        ? `plan '${name}' is a training plan for engine = webgpu; training graphs are not executed yet (serve runs serving plans)`
+        : `plan '${name}' is a ${mode === 'train' ? 'training' : word(mode)} plan; serve runs serving plans`,
       `set mode = serve and engine = webgpu in plan '${name}' (and a batch { … } policy), then: ${recompile}`,
     );
   const engine = own(plan, 'engine');

@@ -20,11 +20,14 @@ import { pipelineSteps, virtualStages } from './pipeline.js';
 import { scheduleFor } from '../schedules/index.js';
 import { formatAction } from '../schedules/types.js';
 import { lowerTensors } from './tensors.js';
+import { lowerWebgpuTrain, webgpuTrainTensors } from './webgpu-train.js';
 
 export function lower(plan: CheckedPlan, memory: MemoryPlan): Graph {
   const mesh = lowerMesh(plan);
   const stages = plan.mode === 'train' ? virtualStages(plan) : virtualStages({ mesh: plan.mesh, stages: plan.stages });
-  const lowered = plan.mode === 'train' ? lowerTrain(plan, stages) : lowerServe(plan);
+  const webgpuTrain = plan.mode === 'train' && plan.engine === 'webgpu';
+  const lowered: Lowered =
+    plan.mode === 'train' ? (webgpuTrain ? lowerWebgpuTrain(plan, stages) : lowerTrain(plan, stages)) : lowerServe(plan);
   const byRank = new Map(memory.devices.map((d) => [d.rank, d]));
   const { model, derived } = plan;
   return {
@@ -33,7 +36,7 @@ export function lower(plan: CheckedPlan, memory: MemoryPlan): Graph {
     plan:
       plan.mode === 'serve'
         ? { name: plan.name, file: plan.file, mode: plan.mode, engine: plan.engine }
-        : { name: plan.name, file: plan.file, mode: plan.mode },
+        : { name: plan.name, file: plan.file, mode: plan.mode, ...(plan.engine === 'webgpu' ? { engine: plan.engine } : {}) },
     model: {
       name: model.name,
       arch: model.arch,
@@ -77,7 +80,7 @@ export function lower(plan: CheckedPlan, memory: MemoryPlan): Graph {
       return { ...d, program: `stage${d.coords.pipeline}`, memory: { ...m.breakdown, total: m.totalBytes } };
     }),
     groups: mesh.groups,
-    tensors: lowerTensors(plan),
+    tensors: plan.mode === 'train' && webgpuTrain ? webgpuTrainTensors(plan) : lowerTensors(plan),
     blocks: lowered.blocks,
     programs: lowered.programs,
     ...(lowered.schedule ? { schedule: lowered.schedule } : {}),
@@ -93,6 +96,7 @@ export function lower(plan: CheckedPlan, memory: MemoryPlan): Graph {
           ),
         }
       : {}),
+    ...(lowered.buffers ? { buffers: lowered.buffers } : {}),
   };
 }
 
@@ -101,6 +105,7 @@ interface Lowered {
   programs: Record<string, Program>;
   schedule?: Graph['schedule'];
   symbols?: Graph['symbols'];
+  buffers?: Graph['buffers'];
 }
 
 function compute(

@@ -22,7 +22,7 @@ import { layerBlocks } from './layer.js';
 import type { CheckedPlan, ServePlan, TrainPlan } from '../plan.js';
 import { splitTiedEmbeddings } from './mesh.js';
 
-interface WeightSpec {
+export interface WeightSpec {
   name: string;
   scope: 'layer' | 'stage';
   shape: number[];
@@ -161,6 +161,16 @@ export function weightSpecs(plan: CheckedPlan): WeightSpec[] {
 
 function elements(shape: (number | string)[]): number {
   return shape.reduce<number>((a, b) => a * (typeof b === 'number' ? b : 1), 1);
+}
+
+/** A weight's shards with ZeRO over `zeroOver` data ranks (1: none). */
+export function shardsOfWeight(w: WeightSpec, plan: CheckedPlan, zeroOver: number): Shard[] {
+  return shardsOf(w, plan, zeroOver);
+}
+
+/** Bytes of one shard of a weight in `dtype`, ZeRO over `zeroOver` data ranks. */
+export function shardBytesOf(w: WeightSpec, plan: CheckedPlan, zeroOver: number, dtype: Dtype): number {
+  return shardBytes(w, plan, zeroOver, dtype);
 }
 
 function shardsOf(w: WeightSpec, plan: CheckedPlan, zeroOver: number): Shard[] {

@@ -18,6 +18,7 @@ import type { Breakdown, Category, DeviceMemory, HostMemory, MemoryPlan } from '
 import { weights } from './weights.js';
 import { workspace } from './workspace.js';
 import { withFp8Weights } from './fp8.js';
+import { webgpuTrainActivations, webgpuTrainOptimizer, webgpuTrainWorkspace } from './webgpu-train.js';
 
 export * from './types.js';
 export * from './params.js';
@@ -28,6 +29,7 @@ export * from './activations.js';
 export * from './kv-cache.js';
 export * from './workspace.js';
 export * from './webgpu.js';
+export * from './webgpu-train.js';
 export * from './offload.js';
 export * from './recipes.js';
 export * from './fp8.js';
@@ -86,6 +88,12 @@ export function deviceFootprint(plan: CheckedPlan, stage: Stage, tensorRank = 0)
     kvCache: kvCache(plan, stage),
     workspace: workspace(plan, p.largestModule, stage),
   };
+  if (plan.mode === 'train' && plan.engine === 'webgpu') {
+    // parplan's WebGPU runtime: its own buffers (src/memory/webgpu-train.ts).
+    parts.optimizer = webgpuTrainOptimizer(plan, p.total);
+    parts.activations = webgpuTrainActivations(plan, stage);
+    parts.workspace = webgpuTrainWorkspace(plan, stage);
+  }
   const breakdown: Breakdown = {
     weights: parts.weights.bytes,
     gradients: parts.gradients.bytes,

@@ -90,6 +90,8 @@ export function pinnedSettings(plan: CheckedPlan): Setting[] {
       word('grad_dtype', plan.gradDtype),
     );
     if (plan.fp8 !== 'none') out.push(word('fp8', plan.fp8));
+    if (plan.gradClip !== undefined) out.push({ key: 'grad_clip', value: { kind: 'number', value: plan.gradClip } });
+    if (plan.engine === 'webgpu') out.push(word('engine', plan.engine));
     if (mesh.context > 1) out.push(word('context_comm', plan.contextComm));
     if (plan.capacityFactor !== undefined) out.push({ key: 'capacity_factor', value: { kind: 'number', value: plan.capacityFactor } });
     const a = plan.adapter;
@@ -105,7 +107,9 @@ export function pinnedSettings(plan: CheckedPlan): Setting[] {
   }
   out.push(word('attention', plan.attention), fractionSetting('reserve', plan.reserve));
   // The webgpu engine counts its own scratch unless the plan sets one: keep that choice.
-  if (plan.mode === 'train' || plan.engine === 'generic' || plan.workspaceGiven) out.push(bytesSetting('workspace', plan.workspaceBytes));
+  const webgpu = plan.engine === 'webgpu';
+  const given = plan.mode === 'serve' ? plan.workspaceGiven : plan.spans['workspace'] !== undefined;
+  if (!webgpu || given) out.push(bytesSetting('workspace', plan.workspaceBytes));
   return out;
 }
 

@@ -43,6 +43,7 @@ const CHECKED = [
   'examples/models/moe.plan',
   'examples/models/window.plan',
   'examples/runtime/tiny.plan',
+  'examples/runtime/train.plan',
   'examples/service/plan.plan',
   'examples/misfit/llama2-70b-one-a100.plan',
   'examples/misfit/llama2-7b-full-finetune-a100-40gb.plan',
