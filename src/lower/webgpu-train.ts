@@ -274,7 +274,7 @@ function layerBlocksOf(n: Names): Record<string, Step[]> {
         'attention',
         pass,
         ['grad.attn', act('q'), act('k'), act('v'), act('attn.out'), act('attn.lse')],
-        ['grad.q', 'grad.k', 'grad.v'],
+        ['attn.delta', 'grad.q', 'grad.k', 'grad.v'],
         2 * f.attention,
         { free: [act('q'), act('k'), act('v'), ...(split ? [] : [act('attn.out')]), act('attn.lse')] },
       ),

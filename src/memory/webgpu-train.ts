@@ -248,6 +248,7 @@ export function webgpuTrainRegions(plan: TrainPlan, stage: Stage, largest: { lay
     ws('grad.q', T * aLoc * d, 'gradient of the queries'),
     ws('grad.k', T * kvLoc * d, 'gradient of the keys'),
     ws('grad.v', T * kvLoc * d, 'gradient of the values'),
+    ws('attn.delta', T * aLoc, "rowsum(dO∘O) of each query row: the flash backward's D (attentionBackwardPre)"),
     ws('grad.up', T * fLoc, 'gradient of the MLP up projection (and of its activation)'),
     ...(gated ? [ws('grad.gate', T * fLoc, 'gradient of the MLP gate projection')] : []),
   ];
