@@ -21,7 +21,7 @@
  */
 import { MESH_AXIS_NAMES, meshOf, rankOf } from '../mesh.js';
 import { deadlockGrid, type Stuck } from '../schedules/deadlock.js';
-import { EXPERT_AXES, isCollective, type Collective, type Graph, type GraphDevice, type Step } from './types.js';
+import { EXPERT_AXES, HSDP_AXES, isCollective, type Collective, type Graph, type GraphDevice, type Step } from './types.js';
 
 export interface Rates {
   /** Sustained FLOP/s of one device. */
@@ -341,8 +341,8 @@ export function checkGroups(graph: Graph): string[] {
   const program = new Map(graph.devices.map((d) => [d.rank, d.program]));
   const problems: string[] = [];
   // Every mesh axis but pipeline (whose members are the stages, each its own program).
-  // The expert grid's groups lie inside one stage too.
-  for (const axis of [...MESH_AXIS_NAMES.filter((a) => a !== 'pipeline'), ...EXPERT_AXES]) {
+  // The expert grid's groups and HSDP's sub-groups of data lie inside one stage too.
+  for (const axis of [...MESH_AXIS_NAMES.filter((a) => a !== 'pipeline'), ...EXPERT_AXES, ...HSDP_AXES]) {
     for (const members of graph.groups[axis] ?? []) {
       const programs = new Set(members.map((r) => program.get(r)));
       if (programs.size > 1)

@@ -27,6 +27,7 @@ import { splitsBackward } from '../memory/activations.js';
 import { layerParams } from '../memory/params.js';
 import { rankLayerBytes } from '../memory/weights.js';
 import { describeLayer, gatedMlp, layerRuns, sameLayer, shardLayer, type LayerSpec, type MoeMlp } from '../model.js';
+import { hsdpShardGroup } from './mesh.js';
 
 const W = (name: string) => `layers.{l}.${name}`;
 
@@ -589,6 +590,8 @@ export function overZeroGroup(
 ): Step[] {
   const d = plan.mesh.data;
   const c = plan.mesh.context;
+  const hsdp = hsdpShardGroup(plan);
+  if (hsdp !== undefined) return overHsdpGroups(op, tensor, bytes, hsdp);
   const data = (o: typeof op, b: number): Step[] => (d > 1 ? [{ op: o, axis: 'data', tensor, bytes: Math.ceil(b) }] : []);
   const context = (o: typeof op): Step[] => (c > 1 ? [{ op: o, axis: 'context', tensor, bytes }] : []);
   switch (op) {
@@ -598,6 +601,28 @@ export function overZeroGroup(
       return [...data('all-gather', bytes / c), ...context('all-gather')];
     case 'all-reduce':
       return [...context('reduce-scatter'), ...data('all-reduce', bytes / c), ...context('all-gather')];
+  }
+}
+
+/**
+ * HSDP (shard_group S < data; the checker refuses it with context > 1, PP3051): ZeRO's collectives
+ * run within the shard group, and a gradient reduce-scatter is followed by the all-reduce of its
+ * 1/S shard over the replicate group (FSDP2's HSDP: torch/distributed/fsdp/_fully_shard/
+ * _fsdp_collectives.py `foreach_reduce` reduce-scatters over the shard mesh dimension, then
+ * all-reduces over the replicate one). An all-reduce (no ZeRO partition kept) is the three.
+ * The cost model prices the same (src/cost/train.ts `hsdpTraffic`), each on its own group's link.
+ */
+function overHsdpGroups(op: 'all-reduce' | 'reduce-scatter' | 'all-gather', tensor: string, bytes: number, S: number): Step[] {
+  const shard = (o: 'reduce-scatter' | 'all-gather'): Step[] =>
+    S > 1 ? [{ op: o, axis: 'data_shard', tensor, bytes: Math.ceil(bytes) }] : [];
+  const replicate: Step = { op: 'all-reduce', axis: 'data_replicate', tensor, bytes: Math.ceil(bytes / S) };
+  switch (op) {
+    case 'reduce-scatter':
+      return [...shard('reduce-scatter'), replicate];
+    case 'all-gather':
+      return shard('all-gather');
+    case 'all-reduce':
+      return [...shard('reduce-scatter'), replicate, ...shard('all-gather')];
   }
 }
 

@@ -17,7 +17,7 @@ describe('parplan compile', () => {
     expect(code).toBe(0);
     expect(readdirSync(out).sort()).toEqual(['serve_8b.graph.json', 'train_8b.graph.json']);
     const g = JSON.parse(readFileSync(join(out, 'train_8b.graph.json'), 'utf8'));
-    expect(g).toMatchObject({ format: 'parplan-graph', version: 3, plan: { name: 'train_8b', mode: 'train' } });
+    expect(g).toMatchObject({ format: 'parplan-graph', version: 4, plan: { name: 'train_8b', mode: 'train' } });
     expect(io.out()).toContain("plan 'train_8b', 8 devices, 2 programs; simulated 2 ranks, no deadlock");
   });
 
