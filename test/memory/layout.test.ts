@@ -286,10 +286,13 @@ function expected(plan: TrainPlan, rank: number, sizes: readonly number[]): numb
   const h = plan.model.hidden;
   const perLayer = trainLayerActivationBytes(plan);
   const embed = 8 * s * b + s * b * h;
-  const weight = (c: number): number => sizes[c * p + rank]! * perLayer + (c * p + rank === 0 ? embed : 0);
-  let total = megatronWalk(p, plan.virtual, plan.microbatches, rank, weight).peak;
-  if (rank === p - 1) total += 4 * s * b * h + 4 * s * b * plan.derived.vocabPadded;
-  return Math.ceil(total);
+  // The last virtual stage holds the loss's tensors (final-norm and output-layer inputs, fp32 logits)
+  // from its forward to its backward, as autograd keeps them: a weight of the walk like the layers'.
+  const loss = 4 * s * b * h + 4 * s * b * plan.derived.vocabPadded;
+  const last = p * plan.virtual - 1;
+  const weight = (c: number): number =>
+    sizes[c * p + rank]! * perLayer + (c * p + rank === 0 ? embed : 0) + (c * p + rank === last ? loss : 0);
+  return Math.ceil(megatronWalk(p, plan.virtual, plan.microbatches, rank, weight).peak);
 }
 
 /** Peak layer-microbatches of one rank (weights: layers per chunk of that rank). */

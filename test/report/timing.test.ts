@@ -57,7 +57,6 @@ function timings(html: string): Map<string, Record<string, number>> {
 const KNOWN_GAPS: Record<string, { step?: string; memory?: string }> = {
   gpt_1_5b_interleaved: {
     step: "a layout's uneven chunks: the cost model's closed form charges each bubble slot the biggest chunk's time; the graph runs the schedule",
-    memory: "a layout's last rank (the loss's chunk): the layout walk counts 0.8 GB more than the simulation holds; not yet traced",
   },
   fsdp2_8b: {
     step: 'AMP: the graph lowers parameters, gathers and activations at the compute dtype',
