@@ -55,9 +55,6 @@ function timings(html: string): Map<string, Record<string, number>> {
  * here until its entry is removed.
  */
 const KNOWN_GAPS: Record<string, { step?: string; memory?: string }> = {
-  gpt_1_5b_interleaved: {
-    step: "a layout's uneven chunks: the cost model's closed form charges each bubble slot the biggest chunk's time; the graph runs the schedule",
-  },
   fsdp2_8b: {
     step: 'AMP: the graph lowers parameters, gathers and activations at the compute dtype',
     memory: "AMP: fp32 parameters, FSDP2's gather and reduce-scatter buffers and fp32 residuals are in the memory plan only",
