@@ -197,7 +197,20 @@ export type Step =
   /** Point-to-point between pipeline neighbours of the same tensor rank and replica. */
   | { op: 'send' | 'recv'; peer: 'next' | 'prev'; tensor: string; microbatch?: number; bytes: number }
   /** A collective over the device's group along `axis`; `all-to-all` (MoE dispatch and combine): `bytes` are this rank's tokens for every member, its own share included (the simulation and the cost model charge the (n − 1)/n that leave it). */
-  | { op: CollectiveOp; axis: Axis; tensor: string; bytes: number; microbatch?: number }
+  | {
+      op: CollectiveOp;
+      axis: Axis;
+      tensor: string;
+      bytes: number;
+      microbatch?: number;
+      /**
+       * Runs on the device's communication stream beside the layers' compute (ZeRO-3 / FSDP's
+       * per-layer gathers and gradient reduce-scatters, prefetched and overlapped): the device goes
+       * on at once, and waits for it before its next step outside a layer block and at the end of
+       * the schedule action (docs/graph.md "Overlapped collectives").
+       */
+      overlap?: true;
+    }
   /** Marks the start of a schedule action (for pictures and the simulation's grid). */
   | { op: 'action'; action: string };
 

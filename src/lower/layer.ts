@@ -448,15 +448,18 @@ function trainLayerBlocks(plan: TrainPlan, layer: LayerSpec): { forward: Step[];
       ? [{ op, axis: 'expert_data', tensor: `${tensor}.experts`, bytes: bytes(shard.experts) } as Step]
       : []),
   ];
+  // FSDP / ZeRO-3 prefetch the next layer's gather and reduce-scatter the last one's gradients on
+  // their own stream while the layers compute (FSDP2's implicit prefetch, DeepSpeed's overlap_comm).
+  const overlapped = (steps: Step[]): Step[] => steps.map((s) => (s.op === 'compute' ? s : ({ ...s, overlap: true } as Step)));
   const forward: Step[] = [];
-  if (zero3) forward.push(...gathers(W('*'), (n) => n * e, 'all-gather'));
+  if (zero3) forward.push(...overlapped(gathers(W('*'), (n) => n * e, 'all-gather')));
   forward.push(...forwardSteps(plan, layer, dims, 'forward', { sp, elem: e, alloc: [act] }));
 
   // Backward: gradients flow in reverse; the conjugate collectives of forward.
   const f = layerOpFlops(plan, layer, dims);
   const backward: Step[] = [];
   // reshard_after_forward = false: the forward's gathered weights are still there (FSDP2).
-  if (zero3 && plan.reshardAfterForward) backward.push(...gathers(W('*'), (n) => n * e, 'all-gather'));
+  if (zero3 && plan.reshardAfterForward) backward.push(...overlapped(gathers(W('*'), (n) => n * e, 'all-gather')));
   if (plan.recompute === 'full') backward.push(...forwardSteps(plan, layer, dims, 'recompute', { sp, elem: e }));
   const cp = contextSteps(plan, layer);
   if (plan.recompute === 'selective')
@@ -521,7 +524,7 @@ function trainLayerBlocks(plan: TrainPlan, layer: LayerSpec): { forward: Step[];
   );
   collective(sp ? 'reduce-scatter' : 'all-reduce', 'grad.x');
   backward.push(compute('norm', 'backward', ['grad.x', act], ['grad.hidden', `grad.${W('attn_norm.weight')}`], f.norm, { free: [act] }));
-  if (zero3) backward.push(...gathers(`grad.${W('*')}`, (n) => n * bytesPerElement(plan.gradDtype), 'reduce-scatter'));
+  if (zero3) backward.push(...overlapped(gathers(`grad.${W('*')}`, (n) => n * bytesPerElement(plan.gradDtype), 'reduce-scatter')));
   const transients = [...(plan.recompute !== 'none' ? [RECOMPUTE] : []), ...(plan.mesh.context > 1 ? [CONTEXT_EXCHANGE] : [])];
   if (transients.length > 0) holdDuringBackward(backward, act, transients);
   return { forward, backward };
