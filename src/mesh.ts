@@ -237,3 +237,27 @@ export function expertGroupsAlong(mesh: Mesh, grid: ExpertGrid, axis: keyof Expe
 export function expertGroupIndex(groups: readonly (readonly number[])[], rank: number): number {
   return groups.findIndex((g) => g.includes(rank));
 }
+
+/**
+ * HSDP (FSDP2 hybrid sharding, torch `fully_shard` on a 2-D DeviceMesh (replicate, shard);
+ * torchtitan's mesh [pp, dp_replicate, dp_shard, cp, tp], dp_shard the faster): each data group's
+ * d ranks, in data order, split into d / shardGroup consecutive shard groups (data coordinate =
+ * replicate index × shardGroup + shard index). `shard` groups hold one copy of the model states
+ * between them (the reduce-scatters and all-gathers); `replicate` groups hold the same shard (the
+ * gradient shards' all-reduce). Each group lists its ranks in that axis' order; groups are numbered
+ * in rank order of their first member.
+ */
+export function hsdpGroupsAlong(mesh: Mesh, shardGroup: number, axis: 'shard' | 'replicate'): number[][] {
+  if (shardGroup < 1 || mesh.data % shardGroup !== 0) throw new Error(`shard group ${shardGroup} does not tile data = ${mesh.data}`);
+  const replicas = mesh.data / shardGroup;
+  const groups: number[][] = [];
+  for (const members of groupsAlong(mesh, 'data'))
+    if (axis === 'shard') for (let r = 0; r < replicas; r++) groups.push(members.slice(r * shardGroup, (r + 1) * shardGroup));
+    else for (let s = 0; s < shardGroup; s++) groups.push(Array.from({ length: replicas }, (_, r) => members[r * shardGroup + s]!));
+  return groups.sort((a, b) => a[0]! - b[0]!);
+}
+
+/** A device's HSDP coordinates: its index in its shard group and in its replicate group. */
+export function hsdpCoordsOf(coords: Coords, shardGroup: number): { shard: number; replicate: number } {
+  return { shard: coords.data % shardGroup, replicate: Math.floor(coords.data / shardGroup) };
+}

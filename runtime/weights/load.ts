@@ -22,7 +22,7 @@ import {
   type TensorFormat,
 } from '../../src/facts/dtypes.js';
 import type { Graph, GraphTensor } from '../../src/graph/types.js';
-import { expertCoordsOf, MESH_AXIS_NAMES, meshOf, rankOf, type Coords } from '../../src/mesh.js';
+import { expertCoordsOf, hsdpCoordsOf, MESH_AXIS_NAMES, meshOf, rankOf, type Coords } from '../../src/mesh.js';
 import { openCheckpoint, type Checkpoint } from './checkpoint.js';
 import { convertBytes } from './convert.js';
 import { detectNaming, isHfArch, mappedShape, sourceFor, sourceSlice, type SourceMapping } from './names.js';
@@ -95,7 +95,13 @@ export function deviceWeights(graph: Graph, device: DeviceCoords): WeightShard[]
   // MoE: the device's place in the expert grid (src/mesh.ts), for tensors split over the expert axes.
   const grid = graph.mesh.experts;
   const ec = grid ? expertCoordsOf(mesh, grid, rankOf(mesh, coords)) : undefined;
-  const all: ShardCoords = { ...coords, ...(ec ? { expert: ec.expert, expert_tensor: ec.tensor, expert_data: ec.data } : {}) };
+  // HSDP: the device's place in its shard and replicate groups (src/mesh.ts hsdpCoordsOf), for ZeRO shards over data_shard.
+  const hc = graph.mesh.hsdp ? hsdpCoordsOf(coords, graph.mesh.hsdp.shard) : undefined;
+  const all: ShardCoords = {
+    ...coords,
+    ...(ec ? { expert: ec.expert, expert_tensor: ec.tensor, expert_data: ec.data } : {}),
+    ...(hc ? { data_shard: hc.shard, data_replicate: hc.replicate } : {}),
+  };
   const layers = graph.mesh.stages
     .filter((s) => s.rank === stage)
     .flatMap((s) => Array.from({ length: s.lastLayer - s.firstLayer + 1 }, (_, i) => s.firstLayer + i))
@@ -112,8 +118,8 @@ export function deviceWeights(graph: Graph, device: DeviceCoords): WeightShard[]
   return out;
 }
 
-/** A device's index along each axis a tensor may be split over: the mesh's, and the expert grid's with MoE. */
-type ShardCoords = Coords & Partial<Record<'expert' | 'expert_tensor' | 'expert_data', number>>;
+/** A device's index along each axis a tensor may be split over: the mesh's, the expert grid's with MoE, HSDP's sub-groups of data. */
+type ShardCoords = Coords & Partial<Record<'expert' | 'expert_tensor' | 'expert_data' | 'data_shard' | 'data_replicate', number>>;
 
 function shardOf(tensor: GraphTensor, name: string, layer: number | undefined, coords: ShardCoords): WeightShard {
   const fail = (problem: string): never => {

@@ -77,7 +77,7 @@ export const COMPILE: CommandSpec = {
     HELP,
   ],
   details:
-    'Writes one graph per plan (format parplan-graph v2, JSON Schema: graph.schema.json),\n' +
+    'Writes one graph per plan (format parplan-graph v4, JSON Schema: graph.schema.json),\n' +
     'by default NAME.graph.json in the current directory. Every graph is simulated first:\n' +
     'a deadlock or unmatched communication is an error and nothing is written.\n' +
     '--emit ts writes NAME.gen.ts instead: a TypeScript module exporting the graph with\n' +

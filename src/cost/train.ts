@@ -292,6 +292,12 @@ function chunkSeconds(plan: TrainPlan, stages: StageTimes[], v: number, T: numbe
   return worst;
 }
 
+/** Whether a `layout` gives virtual stages different layer counts. */
+function unevenChunks(plan: TrainPlan): boolean {
+  const sizes = new Set(plan.stages.flatMap((s) => (s.chunks ?? []).map((c) => c.layers)));
+  return sizes.size > 1;
+}
+
 /**
  * The pipelined part of a step, timed action by action on the plan's schedule table
  * (schedules/bubble.ts `simulateTable`; the named schedules' generated tables, or the plan's
@@ -299,7 +305,8 @@ function chunkSeconds(plan: TrainPlan, stages: StageTimes[], v: number, T: numbe
  * and its communication half and half: F = compute · forward / total + comm / 2, B = T_mb − F,
  * a zero-bubble W = compute · weightGrad / total (T_W: the matmuls' weight gradients, no
  * communication; Qi et al. 2024 Table 1) and I = B − W; each chunk of an
- * interleaved or virtual table 1/v of them. The bubble is the makespan less the slowest stage's
+ * interleaved or virtual table 1/v of them, or with a `layout` its own share: the compute by its
+ * FLOPs (its layers, the output layer on L's chunk), 1/v of the communication. The bubble is the makespan less the slowest stage's
  * busy time m · T_mb: with equal stages it is the closed form's (p − 1)/v · T_mb; unequal stages
  * (the last one's output layer) wait less than the slowest one's pace would say, and a
  * zero-bubble table's W actions fill part of it.
@@ -310,18 +317,37 @@ function scheduleBubble(
   T: number,
 ): { bubbleSeconds: number; fraction: number } | undefined {
   const v = plan.virtual;
-  const per = stages.map((st) => {
-    const f = st.flops;
+  /** One chunk's times: `share` of the rank's compute (its FLOPs' share), `f` its FLOPs, 1/v of the rank's communication. */
+  const times = (st: StageTimes, f: MicrobatchFlops, share: number) => {
     const total = f.forward + f.backward + f.recompute;
     const Tr = st.microbatch ?? 0;
-    const compute = st.computeMb ?? 0;
+    const compute = (st.computeMb ?? 0) * share;
+    const comm = (Tr - (st.computeMb ?? 0)) / v;
     // Compute by FLOPs; the microbatch's communication half with F, half with B (sends go both ways); W has none.
-    const F = total > 0 ? (compute * f.forward) / total + (Tr - compute) / 2 : 0;
+    const F = (total > 0 ? (compute * f.forward) / total : 0) + comm / 2;
     const W = total > 0 ? (compute * f.weightGrad) / total : 0;
-    return { F: F / v, B: (Tr - F) / v, W: W / v, I: (Tr - F - W) / v };
+    return { F, B: compute + comm - F, W, I: compute + comm - F - W };
+  };
+  const per = stages.map((st) => times(st, st.flops, 1 / v));
+  // A layout: each virtual stage its own share of the rank's compute, by its FLOPs (its layers, the
+  // output layer on the loss's chunk), as the graph runs each chunk's own steps.
+  const byChunk = new Map<number, ReturnType<typeof times>>();
+  plan.stages.forEach((s, i) => {
+    const st = stages[i]!;
+    const whole = st.flops.forward + st.flops.backward + st.flops.recompute;
+    for (const c of s.chunks ?? []) {
+      const f = trainMicrobatchFlops(plan, {
+        ...s,
+        firstLayer: c.firstLayer,
+        layers: c.layers,
+        hasEmbedding: c.hasEmbedding,
+        hasOutput: c.hasOutput,
+      });
+      byChunk.set(c.index, times(st, f, whole > 0 ? (f.forward + f.backward + f.recompute) / whole : 1 / v));
+    }
   });
   const timing = simulateTable(scheduleFor(plan), {
-    durations: (a, rank) => per[rank]![a.kind],
+    durations: (a, rank) => (byChunk.get(a.stage) ?? per[rank]!)[a.kind],
     stages: plan.mesh.pipeline * v,
   });
   if (!timing.ok) return undefined;
@@ -334,7 +360,8 @@ function scheduleBubble(
  *   T = max over stages of T_mb (the slowest stage s*), m microbatches, v chunks
  *   compute = m · compute_mb(s*)
  *   comm    = m · (T − compute_mb(s*)) + max over stages of the exposed per-step data traffic
- *   bubble  = (p − 1)/v · T  (a layout: (p − 1) × the slowest virtual stage, chunkSeconds)
+ *   bubble  = (p − 1)/v · T  (a layout of equal chunks: (p − 1) × the slowest virtual stage, chunkSeconds; a
+ *             table or a layout of uneven chunks: timed action by action, scheduleBubble)
  *   step    = compute + comm + bubble;  tokens/s = global · seq / step
  *   MFU     = model FLOPs per step / (step · GPUs · peak)
  */
@@ -371,7 +398,12 @@ export function trainCost(plan: TrainPlan, memory: MemoryPlan, rates: Rates, pea
   const actions = plan.actions ? plan.actions.reduce((n, row) => n + row.length, 0) : 2 * p * v * m;
   // Only a hand-written table is timed action by action; a named schedule keeps Narayanan's closed form (suggest prices
   // thousands of them), each bubble slot at the slowest virtual stage's pace (chunkSeconds: a layout's biggest chunk).
-  const timed = p > 1 && plan.schedule === 'table' && actions <= LIMITS.graphActions ? scheduleBubble(plan, stages, T) : undefined;
+  // A layout's uneven chunks are timed too: the closed form's slots at the biggest chunk's pace overcharge the smaller ones.
+  // Equal chunks keep the closed form, as the same plan written with `virtual` does.
+  const timed =
+    p > 1 && (plan.schedule === 'table' || unevenChunks(plan)) && actions <= LIMITS.graphActions
+      ? scheduleBubble(plan, stages, T)
+      : undefined;
   const bubble = timed ? timed.bubbleSeconds : (p - 1) * chunkSeconds(plan, stages, v, T);
   if (timed) base.bubbleFraction = timed.fraction;
   const step = compute + comm + bubble;

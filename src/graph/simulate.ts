@@ -21,7 +21,7 @@
  */
 import { MESH_AXIS_NAMES, meshOf, rankOf } from '../mesh.js';
 import { deadlockGrid, type Stuck } from '../schedules/deadlock.js';
-import { EXPERT_AXES, isCollective, type Collective, type Graph, type GraphDevice, type Step } from './types.js';
+import { EXPERT_AXES, HSDP_AXES, isCollective, type Collective, type Graph, type GraphDevice, type Step } from './types.js';
 
 export interface Rates {
   /** Sustained FLOP/s of one device. */
@@ -88,12 +88,16 @@ type Instr =
       alloc: [string, number][];
       free: string[];
       transient?: number;
+      /** Overlapped collectives in a whole block: each one's start (seconds into the instruction) and duration. */
+      comm?: [number, number][];
     }
   /** `key`: the mailbox key "from>to:tag"; `base`: the tensor a receive produces. */
   | { k: 'send'; to: number; tag: string; key: string; dur: number; bytes: number }
   | { k: 'recv'; from: number; tag: string; key: string; base: string }
-  | { k: 'coll'; group: string; members: number[]; sig: () => string; dur: number; solo: boolean }
-  | { k: 'action'; label: string };
+  | { k: 'coll'; group: string; members: number[]; sig: () => string; dur: number; solo: boolean; overlap: boolean }
+  | { k: 'action'; label: string }
+  /** Before a step outside a layer block: wait for the communication stream (overlapped collectives). */
+  | { k: 'sync' };
 
 interface RankState {
   rank: number;
@@ -103,6 +107,8 @@ interface RankState {
   buf: Instr[];
   bi: number;
   clock: number;
+  /** When the rank's communication stream is free: overlapped collectives run there, beside the compute. */
+  commClock: number;
   /** Live activations (name → bytes) and their total. */
   live: Map<string, number>;
   liveBytes: number;
@@ -146,6 +152,7 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
       buf: [],
       bi: 0,
       clock: 0,
+      commClock: 0,
       live: new Map(),
       liveBytes: 0,
       liveExact: true,
@@ -245,10 +252,19 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
         if (ins === undefined) break;
         const now = st.clock;
         const act = st.action;
-        if (ins.k === 'action') {
-          st.lastAction++;
-          st.action = trace.actions[st.lastAction];
+        if (ins.k === 'action' || ins.k === 'sync') {
+          // An action ends when its overlapped collectives have (FSDP waits for its reduce-scatters after each backward).
+          if (st.commClock > now) {
+            record(events, now, st.commClock, 'wait', 'overlapped communication', act);
+            st.clock = st.commClock;
+          }
+          if (ins.k === 'action') {
+            st.lastAction++;
+            st.action = trace.actions[st.lastAction];
+          }
         } else if (ins.k === 'compute') {
+          // Overlapped collectives of a whole block, issued as its layers reach them.
+          if (ins.comm) for (const [at, dur] of ins.comm) st.commClock = Math.max(now + at, st.commClock) + dur;
           const have = st.produced;
           for (const [name, bytes] of ins.alloc) {
             setLive(st, name, bytes);
@@ -281,6 +297,8 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
           st.produced.add(ins.base);
           if (ready > now) record(events, now, ready, 'wait', () => `recv ${ins.tag} ← ${ins.from}`, act);
           st.clock = Math.max(now, ready);
+        } else if (ins.solo && ins.overlap) {
+          st.commClock = Math.max(now, st.commClock) + ins.dur;
         } else if (ins.solo) {
           record(events, now, now + ins.dur, 'comm', ins.sig, act);
           st.clock = now + ins.dur;
@@ -290,7 +308,8 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
           const id = `${ins.group}#${n}`;
           let c = collectives.get(id);
           if (!c) collectives.set(id, (c = { arrived: new Map() }));
-          if (!c.arrived.has(r)) c.arrived.set(r, { at: now, sig: ins.sig() });
+          // An overlapped collective enters when the rank's communication stream is free.
+          if (!c.arrived.has(r)) c.arrived.set(r, { at: ins.overlap ? Math.max(now, st.commClock) : now, sig: ins.sig() });
           const members = ins.members.filter((m) => simulated.has(m));
           if (c.end === undefined) {
             if (!members.every((m) => c!.arrived.has(m))) break; // blocked until all members arrive
@@ -302,8 +321,11 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
             c.end = Math.max(...[...c.arrived.values()].map((a) => a.at)) + ins.dur;
           }
           collSeq.set(seqKey, n + 1);
-          record(events, now, c.end, 'comm', ins.sig, act);
-          st.clock = c.end;
+          if (ins.overlap) st.commClock = c.end;
+          else {
+            record(events, now, c.end, 'comm', ins.sig, act);
+            st.clock = c.end;
+          }
         }
         st.bi++;
         progress = true;
@@ -333,7 +355,7 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
     problems.push(`message ${key.replace('>', ' → ')} is sent but never received`);
   }
   const traceList = ranks.map((r) => stateOf.get(r)!.trace);
-  const makespan = Math.max(0, ...ranks.map((r) => stateOf.get(r)!.clock));
+  const makespan = Math.max(0, ...ranks.map((r) => Math.max(stateOf.get(r)!.clock, stateOf.get(r)!.commClock)));
   const result: SimResult = { ok: stuck.length === 0 && problems.length === 0, ranks: traceList, makespan, problems };
   if (stuck.length > 0) result.deadlock = { stuck, grid: deadlockGrid(traceList, stuck) };
   return result;
@@ -347,8 +369,8 @@ export function checkGroups(graph: Graph): string[] {
   const program = new Map(graph.devices.map((d) => [d.rank, d.program]));
   const problems: string[] = [];
   // Every mesh axis but pipeline (whose members are the stages, each its own program).
-  // The expert grid's groups lie inside one stage too.
-  for (const axis of [...MESH_AXIS_NAMES.filter((a) => a !== 'pipeline'), ...EXPERT_AXES]) {
+  // The expert grid's groups and HSDP's sub-groups of data lie inside one stage too.
+  for (const axis of [...MESH_AXIS_NAMES.filter((a) => a !== 'pipeline'), ...EXPERT_AXES, ...HSDP_AXES]) {
     for (const members of graph.groups[axis] ?? []) {
       const programs = new Set(members.map((r) => program.get(r)));
       if (programs.size > 1)
@@ -531,6 +553,7 @@ function expand(
       sig: () => `${s.op} ${sub(s.tensor, l, m)} (${s.axis})`,
       dur: wire(members, s.bytes * factor),
       solo,
+      overlap: s.overlap === true,
     });
   };
   const sub = subst;
@@ -606,13 +629,15 @@ function expand(
     const writes = new Set<string>();
     const alloc = new Map<string, number>();
     const free: string[] = [];
+    const comm: [number, number][] = [];
     let transient = 0;
     for (let i = 0; i <= Math.abs(b - a); i++) {
       const l = reverse ? b - i : a + i;
       const live = new Map<string, number>();
       for (const g of segs) {
         if (g.k === 'coll') {
-          dur += collDur(g.step);
+          if (g.step.overlap) comm.push([dur, collDur(g.step)]);
+          else dur += collDur(g.step);
           continue;
         }
         dur += g.dur;
@@ -633,7 +658,17 @@ function expand(
       }
       for (const [n, v] of live) alloc.set(n, v);
     }
-    return { k: 'compute', label, dur, reads: [...new Set(reads)], writes: [...writes], alloc: [...alloc], free, transient };
+    return {
+      k: 'compute',
+      label,
+      dur,
+      reads: [...new Set(reads)],
+      writes: [...writes],
+      alloc: [...alloc],
+      free,
+      transient,
+      ...(comm.length > 0 ? { comm } : {}),
+    };
   };
   /**
    * wholeBlock for microbatch m from a template computed once per block and layer range
@@ -667,6 +702,7 @@ function expand(
       alloc: t.alloc.some(([n]) => n.endsWith('{m}')) ? t.alloc.map(([n, v]) => [fill(n), v]) : t.alloc,
       free: fillAll(t.free),
       transient: t.transient,
+      ...(t.comm ? { comm: t.comm } : {}),
     };
   };
   const emit = (s: Step) => {
@@ -693,7 +729,7 @@ function expand(
           if (like) like.push({ step: s, seg });
           else computeSegments.set(s.reads, [{ step: s, seg }]);
         }
-        out.push(computeInstr(seg, undefined, s.microbatch));
+        out.push({ k: 'sync' }, computeInstr(seg, undefined, s.microbatch));
         break;
       }
       case 'send':

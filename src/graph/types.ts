@@ -23,7 +23,7 @@ export const GRAPH_VERSION = 4;
  * is no mesh axis: the first and last pipeline stage of one tensor rank and replica,
  * which hold separate copies of tied embeddings (their gradients are summed).
  */
-export type Axis = MeshAxis | 'embedding' | ExpertAxis;
+export type Axis = MeshAxis | 'embedding' | ExpertAxis | HsdpAxis;
 
 /**
  * The groups of the expert grid (src/mesh.ts `expertGroupsAlong`; docs/language.md "Expert
@@ -33,6 +33,15 @@ export type Axis = MeshAxis | 'embedding' | ExpertAxis;
  */
 export type ExpertAxis = 'expert' | 'expert_data' | 'expert_tensor';
 export const EXPERT_AXES: readonly ExpertAxis[] = ['expert', 'expert_data', 'expert_tensor'];
+
+/**
+ * HSDP's sub-groups of the data axis (src/mesh.ts `hsdpGroupsAlong`; docs/graph.md "The mesh"),
+ * present when a training plan's shard_group < data: `data_shard` holds one copy of the model
+ * states between its ranks (ZeRO's reduce-scatters and all-gathers), `data_replicate` the ranks
+ * that hold the same shard (the gradient shards' all-reduce).
+ */
+export type HsdpAxis = 'data_shard' | 'data_replicate';
+export const HSDP_AXES: readonly HsdpAxis[] = ['data_shard', 'data_replicate'];
 
 export interface Graph {
   format: typeof GRAPH_FORMAT;
@@ -49,7 +58,7 @@ export interface Graph {
    * pipeline stage when tied embeddings are split across them; it is numbered as the
    * pipeline groups are.
    */
-  groups: Record<MeshAxis | 'embedding', number[][]> & Partial<Record<ExpertAxis, number[][]>>;
+  groups: Record<MeshAxis | 'embedding', number[][]> & Partial<Record<ExpertAxis | HsdpAxis, number[][]>>;
   tensors: GraphTensor[];
   /** Step lists instanced per layer (`{l}` in tensor names is the layer index). */
   blocks: Record<string, Step[]>;
@@ -83,6 +92,8 @@ export interface GraphMesh {
   gpusPerNode: number;
   /** MoE models: the expert grid regrouping each stage's tensor × data ranks (plan.experts). */
   experts?: { tensor: number; expert: number; data: number };
+  /** HSDP (shard_group < data): the data ranks split into `replicate` groups of `shard` consecutive ranks. */
+  hsdp?: { shard: number; replicate: number };
   /** Layer ranges of the virtual stages (pipeline × virtual of them), in order; an empty one (a `layout`'s) has lastLayer = firstLayer − 1. */
   stages: { index: number; rank: number; firstLayer: number; lastLayer: number }[];
 }
@@ -106,8 +117,8 @@ export interface Shard {
   /** Dimension of the global shape that is split; -1: the flattened tensor (ZeRO). */
   dim: number;
   parts: number;
-  /** The mesh axis whose coordinate is the shard index (routed experts: an axis of the expert grid). */
-  over: MeshAxis | ExpertAxis;
+  /** The mesh axis whose coordinate is the shard index (routed experts: an axis of the expert grid; HSDP: data_shard). */
+  over: MeshAxis | ExpertAxis | HsdpAxis;
   /** Consecutive ranks holding the same shard (KV heads replicated when tensor > kv_heads): index = floor(rank / replicas). */
   replicas?: number;
 }
@@ -200,6 +211,13 @@ export type Step =
       into?: string;
       /** all-reduce: the reduction (absent: sum). */
       reduce?: 'sum' | 'max';
+      /**
+       * Runs on the device's communication stream beside the layers' compute (ZeRO-3 / FSDP's
+       * per-layer gathers and gradient reduce-scatters, prefetched and overlapped): the device goes
+       * on at once, and waits for it before its next step outside a layer block and at the end of
+       * the schedule action (docs/graph.md "Overlapped collectives").
+       */
+      overlap?: true;
     }
   /** Marks the start of a schedule action (for pictures and the simulation's grid). */
   | { op: 'action'; action: string };

@@ -13,6 +13,7 @@ import { bytesPerElement } from '../facts/dtypes.js';
 import type { Step } from '../graph/types.js';
 import { adapterParams } from '../memory/adapter.js';
 import { deviceParams } from '../memory/params.js';
+import { zeroDegree } from '../memory/zero.js';
 import type { Stage, TrainPlan } from '../plan.js';
 import { layerRuns } from '../model.js';
 import { layerShardParams, overZeroGroup } from './layer.js';
@@ -52,8 +53,6 @@ export function gradientSyncSteps(plan: TrainPlan, stage: Stage): Step[] {
       bytes: rows * plan.model.hidden * bytesPerElement(plan.gradDtype),
     });
   }
-  const d = plan.mesh.data;
-  const c = plan.mesh.context;
   if (plan.zero === 0) steps.push(...overZeroGroup(plan, 'all-reduce', 'grad.*', gradBytes));
   else if (plan.zero <= 2) steps.push(...overZeroGroup(plan, 'reduce-scatter', 'grad.*', gradBytes));
   // Expert gradients: the same, over the expert-data group (Megatron-Core's expert data parallelism).
@@ -64,7 +63,9 @@ export function gradientSyncSteps(plan: TrainPlan, stage: Stage): Step[] {
     else if (plan.zero <= 2) steps.push({ op: 'reduce-scatter', axis: 'expert_data', tensor: 'grad.experts', bytes });
   }
   const expertShard = plan.zero >= 1 && ed > 1 ? Math.ceil(experts / ed) : experts;
-  const shard = (plan.zero >= 1 && d * c > 1 ? Math.ceil(params / (d * c)) : params) + expertShard;
+  // The ZeRO group (src/memory/zero.ts): with HSDP the shard group × context, not every data rank.
+  const z = zeroDegree(plan);
+  const shard = (plan.zero >= 1 && z > 1 ? Math.ceil(params / z) : params) + expertShard;
   // Adam: about 10 FLOPs per parameter (moments, bias correction, update).
   steps.push({
     op: 'compute',

@@ -14,7 +14,7 @@ import type { MemoryPlan } from '../memory/types.js';
 import type { CheckedPlan, ServePlan, TrainPlan } from '../plan.js';
 import { gradientSyncSteps } from './data.js';
 import { blockRuns, serveBlocks, trainBlocks } from './layer.js';
-import { hasExperts, lowerMesh } from './mesh.js';
+import { hasExperts, hsdpShardGroup, lowerMesh } from './mesh.js';
 import { axesOf } from '../mesh.js';
 import { pipelineSteps, virtualStages } from './pipeline.js';
 import { scheduleFor } from '../schedules/index.js';
@@ -30,6 +30,7 @@ export function lower(plan: CheckedPlan, memory: MemoryPlan): Graph {
     plan.mode === 'train' ? (webgpuTrain ? lowerWebgpuTrain(plan, stages) : lowerTrain(plan, stages)) : lowerServe(plan);
   const byRank = new Map(memory.devices.map((d) => [d.rank, d]));
   const { model, derived } = plan;
+  const hsdp = hsdpShardGroup(plan);
   return {
     format: GRAPH_FORMAT,
     version: GRAPH_VERSION,
@@ -73,6 +74,7 @@ export function lower(plan: CheckedPlan, memory: MemoryPlan): Graph {
       gpu: plan.cluster.gpu.id,
       gpusPerNode: plan.cluster.gpusPerNode,
       ...(hasExperts(plan) ? { experts: { ...plan.experts } } : {}),
+      ...(hsdp !== undefined ? { hsdp: { shard: hsdp, replicate: plan.mesh.data / hsdp } } : {}),
       stages,
     },
     devices: mesh.devices.map((d) => {

@@ -27,6 +27,7 @@ import { splitsBackward } from '../memory/activations.js';
 import { layerParams } from '../memory/params.js';
 import { rankLayerBytes } from '../memory/weights.js';
 import { describeLayer, gatedMlp, layerRuns, sameLayer, shardLayer, type LayerSpec, type MoeMlp } from '../model.js';
+import { hsdpShardGroup } from './mesh.js';
 
 const W = (name: string) => `layers.{l}.${name}`;
 
@@ -447,15 +448,18 @@ function trainLayerBlocks(plan: TrainPlan, layer: LayerSpec): { forward: Step[];
       ? [{ op, axis: 'expert_data', tensor: `${tensor}.experts`, bytes: bytes(shard.experts) } as Step]
       : []),
   ];
+  // FSDP / ZeRO-3 prefetch the next layer's gather and reduce-scatter the last one's gradients on
+  // their own stream while the layers compute (FSDP2's implicit prefetch, DeepSpeed's overlap_comm).
+  const overlapped = (steps: Step[]): Step[] => steps.map((s) => (s.op === 'compute' ? s : ({ ...s, overlap: true } as Step)));
   const forward: Step[] = [];
-  if (zero3) forward.push(...gathers(W('*'), (n) => n * e, 'all-gather'));
+  if (zero3) forward.push(...overlapped(gathers(W('*'), (n) => n * e, 'all-gather')));
   forward.push(...forwardSteps(plan, layer, dims, 'forward', { sp, elem: e, alloc: [act] }));
 
   // Backward: gradients flow in reverse; the conjugate collectives of forward.
   const f = layerOpFlops(plan, layer, dims);
   const backward: Step[] = [];
   // reshard_after_forward = false: the forward's gathered weights are still there (FSDP2).
-  if (zero3 && plan.reshardAfterForward) backward.push(...gathers(W('*'), (n) => n * e, 'all-gather'));
+  if (zero3 && plan.reshardAfterForward) backward.push(...overlapped(gathers(W('*'), (n) => n * e, 'all-gather')));
   if (plan.recompute === 'full') backward.push(...forwardSteps(plan, layer, dims, 'recompute', { sp, elem: e }));
   const cp = contextSteps(plan, layer);
   if (plan.recompute === 'selective')
@@ -520,7 +524,7 @@ function trainLayerBlocks(plan: TrainPlan, layer: LayerSpec): { forward: Step[];
   );
   collective(sp ? 'reduce-scatter' : 'all-reduce', 'grad.x');
   backward.push(compute('norm', 'backward', ['grad.x', act], ['grad.hidden', `grad.${W('attn_norm.weight')}`], f.norm, { free: [act] }));
-  if (zero3) backward.push(...gathers(`grad.${W('*')}`, (n) => n * bytesPerElement(plan.gradDtype), 'reduce-scatter'));
+  if (zero3) backward.push(...overlapped(gathers(`grad.${W('*')}`, (n) => n * bytesPerElement(plan.gradDtype), 'reduce-scatter')));
   const transients = [...(plan.recompute !== 'none' ? [RECOMPUTE] : []), ...(plan.mesh.context > 1 ? [CONTEXT_EXCHANGE] : [])];
   if (transients.length > 0) holdDuringBackward(backward, act, transients);
   return { forward, backward };
@@ -589,6 +593,8 @@ export function overZeroGroup(
 ): Step[] {
   const d = plan.mesh.data;
   const c = plan.mesh.context;
+  const hsdp = hsdpShardGroup(plan);
+  if (hsdp !== undefined) return overHsdpGroups(op, tensor, bytes, hsdp);
   const data = (o: typeof op, b: number): Step[] => (d > 1 ? [{ op: o, axis: 'data', tensor, bytes: Math.ceil(b) }] : []);
   const context = (o: typeof op): Step[] => (c > 1 ? [{ op: o, axis: 'context', tensor, bytes }] : []);
   switch (op) {
@@ -598,6 +604,28 @@ export function overZeroGroup(
       return [...data('all-gather', bytes / c), ...context('all-gather')];
     case 'all-reduce':
       return [...context('reduce-scatter'), ...data('all-reduce', bytes / c), ...context('all-gather')];
+  }
+}
+
+/**
+ * HSDP (shard_group S < data; the checker refuses it with context > 1, PP3051): ZeRO's collectives
+ * run within the shard group, and a gradient reduce-scatter is followed by the all-reduce of its
+ * 1/S shard over the replicate group (FSDP2's HSDP: torch/distributed/fsdp/_fully_shard/
+ * _fsdp_collectives.py `foreach_reduce` reduce-scatters over the shard mesh dimension, then
+ * all-reduces over the replicate one). An all-reduce (no ZeRO partition kept) is the three.
+ * The cost model prices the same (src/cost/train.ts `hsdpTraffic`), each on its own group's link.
+ */
+function overHsdpGroups(op: 'all-reduce' | 'reduce-scatter' | 'all-gather', tensor: string, bytes: number, S: number): Step[] {
+  const shard = (o: 'reduce-scatter' | 'all-gather'): Step[] =>
+    S > 1 ? [{ op: o, axis: 'data_shard', tensor, bytes: Math.ceil(bytes) }] : [];
+  const replicate: Step = { op: 'all-reduce', axis: 'data_replicate', tensor, bytes: Math.ceil(bytes / S) };
+  switch (op) {
+    case 'reduce-scatter':
+      return [...shard('reduce-scatter'), replicate];
+    case 'all-gather':
+      return shard('all-gather');
+    case 'all-reduce':
+      return [...shard('reduce-scatter'), replicate, ...shard('all-gather')];
   }
 }
 

@@ -20,7 +20,7 @@ import { CONTEXT_EXCHANGE, RECOMPUTE, WGRAD } from './layer.js';
 import { gatedMlp, layerRuns, sameLayer, sameShape, type LayerSpec } from '../model.js';
 import { layerBlocks } from './layer.js';
 import type { CheckedPlan, ServePlan, TrainPlan } from '../plan.js';
-import { splitTiedEmbeddings } from './mesh.js';
+import { hsdpShardGroup, splitTiedEmbeddings } from './mesh.js';
 
 export interface WeightSpec {
   name: string;
@@ -191,7 +191,11 @@ function shardsOf(w: WeightSpec, plan: CheckedPlan, zeroOver: number): Shard[] {
   // ZeRO's flat shards over data × context (src/memory/zero.ts zeroDegree): the context index
   // picks a 1/c slice, the data index a 1/d slice of it.
   if (zeroOver > 1 && plan.mesh.context > 1) shards.push({ dim: -1, parts: plan.mesh.context, over: 'context' });
-  if (zeroOver > 1 && plan.mesh.data > 1) shards.push({ dim: -1, parts: plan.mesh.data, over: 'data' });
+  // HSDP: the shard group's ranks split it; the replicate groups hold the same shards.
+  const hsdp = hsdpShardGroup(plan);
+  if (zeroOver > 1 && hsdp !== undefined) {
+    if (hsdp > 1) shards.push({ dim: -1, parts: hsdp, over: 'data_shard' });
+  } else if (zeroOver > 1 && plan.mesh.data > 1) shards.push({ dim: -1, parts: plan.mesh.data, over: 'data' });
   return shards;
 }
 

@@ -433,13 +433,27 @@ export function trainActivations(plan: TrainPlan, stage: Stage, backwardTransien
   const one = kinds.length === 1 ? kinds[0]! : undefined;
   const split = splitsBackward(plan) ? splitPeak(plan, stage, kinds) : undefined;
   let total = split ? split.bytes : one ? held * one.bytes : kinds.reduce((sum, k) => sum + (held * k.n * k.bytes) / stage.layers, 0);
+  let out: number | undefined;
+  const logitBytes = logitBytesPerElement(plan);
+  if (stage.hasOutput) {
+    // Final-norm input and output-layer input (2 × 2sbh, ÷ t with SP; under autocast the norm input is
+    // fp32) + the loss path's logits for one microbatch (recipes.ts logitBytesPerElement).
+    const vocabRows = plan.derived.vocabPadded / t;
+    const inputs = plan.amp ? ((residualBytes(plan) + bytesPerElement(plan.precision)) * s * b * h) / sp : ((4 * s * b * h) / sp) * scale;
+    out = inputs + logitBytes * s * b * vocabRows;
+  }
   let embed: { mb: number; bytes: number } | undefined;
   let chunked: LayoutPeak | undefined;
+  /** A layout's walk without the loss's tensors: what a layer's backward (its recompute workspace) adds to. */
+  let chunkedLayers = 0;
   if (stage.chunks) {
-    // A layout: each virtual stage holds its own layers (and the embedding's inputs) per microbatch in flight.
-    const perLayer = kinds.reduce((sum, k) => sum + k.n * k.bytes, 0) / stage.layers;
+    // A layout: each virtual stage holds its own layers (and the embedding's inputs, or the loss's
+    // tensors) per microbatch in flight, from its forward to its backward; the walk finds the moment
+    // they add up to most (the loss's chunk holds them while other chunks hold fewer microbatches).
+    const perLayer = kinds.reduce((sum, k) => sum + k.n * k.bytes, 0) / Math.max(1, stage.layers);
     const perEmbed = 8 * s * b + (s * b * h) / sp;
-    chunked = layoutPeak(plan, stage, perLayer, perEmbed);
+    chunked = layoutPeak(plan, stage, perLayer, perEmbed, out ?? 0);
+    chunkedLayers = out === undefined ? chunked.bytes : layoutPeak(plan, stage, perLayer, perEmbed, 0).bytes;
     total = chunked.bytes;
     if (stage.hasEmbedding) embed = { mb: chunked.embedMb, bytes: chunked.embedMb * perEmbed };
   } else if (stage.hasEmbedding) {
@@ -450,22 +464,16 @@ export function trainActivations(plan: TrainPlan, stage: Stage, backwardTransien
     embed = { mb, bytes: mb * (8 * s * b + (s * b * h) / sp) };
     total += embed.bytes;
   }
-  let out: number | undefined;
-  const logitBytes = logitBytesPerElement(plan);
-  if (stage.hasOutput) {
-    // Final-norm input and output-layer input (2 × 2sbh, ÷ t with SP; under autocast the norm input is
-    // fp32) + the loss path's logits for one microbatch (recipes.ts logitBytesPerElement).
-    const vocabRows = plan.derived.vocabPadded / t;
-    const inputs = plan.amp ? ((residualBytes(plan) + bytesPerElement(plan.precision)) * s * b * h) / sp : ((4 * s * b * h) / sp) * scale;
-    out = inputs + logitBytes * s * b * vocabRows;
-    total += out;
-  }
+  // Without a layout the loss's tensors (one microbatch's: the last stage runs its forward and backward back to back) add to the held layers.
+  if (out !== undefined && !chunked) total += out;
   // Recomputing during backward needs one layer's (or group's) activations at a time, once per stage.
   // On the last stage it comes after the loss's backward has freed the logits: the two never coexist.
   // The largest over the model's kinds of layer (not only the stage's): the graph holds one workspace tensor for every stage.
   const recompute =
     stage.layers > 0 ? Math.max(0, ...plan.derived.layers.map((f) => recomputeWorkspaceBytes(plan, f, lpc))) + backwardTransient : 0;
-  total += out !== undefined ? Math.max(0, recompute - out) : recompute;
+  // A layout: a layer's backward runs while the loss's chunk holds nothing, on the walk without the loss's tensors.
+  if (chunked) total = Math.max(total, chunkedLayers + recompute);
+  else total += out !== undefined ? Math.max(0, recompute - out) : recompute;
   const bytes = ceilBytes(total);
   return part(bytes, () => {
     const chunks = inFlightChunks(plan, stage.index);
@@ -487,7 +495,12 @@ export function trainActivations(plan: TrainPlan, stage: Stage, backwardTransien
             .map((k) => `${k.n} × ${num(k.bytes)} B/layer [${layerFormula(plan, k.f, lpc)}; a=${k.f.layer.attention.heads}]`)
             .join(' + ')} (s=${s} b=${b} h=${h} t=${t})`;
     if (embed) why += ` + embedding ${embed.mb} × (8sb + sbh${sp > 1 ? '/t' : ''}) = ${num(embed.bytes)} B`;
-    if (out !== undefined)
+    // A layout's walk counts the loss's tensors for the microbatches its chunk holds at the peak.
+    const lossMb = chunked
+      ? stage.chunks!.filter((c) => c.hasOutput).reduce((a, c) => a + (chunked!.terms.find((x) => x.stage === c.index)?.mb ?? 0), 0)
+      : 1;
+    if (out !== undefined && lossMb !== 1) why += ` + output ${lossMb} × ${num(out)} B (the loss's chunk at the peak)`;
+    else if (out !== undefined)
       why += plan.amp
         ? ` + output (final-norm and output-layer inputs + ${logitBytes}sb·V/t: 16-bit logits upcast, fp32 log-softmax and its gradients, V=${plan.derived.vocabPadded}) = ${num(out)} B`
         : ` + output (4sbh${sp > 1 ? '/t' : ''} + 4sb·V/t, V=${plan.derived.vocabPadded}) = ${num(out)} B`;
@@ -496,7 +509,11 @@ export function trainActivations(plan: TrainPlan, stage: Stage, backwardTransien
         (backwardTransient > 0
           ? ` + one layer's backward transients (recompute workspace ${num(recompute - backwardTransient)} B + context exchange ${num(backwardTransient)} B)`
           : ` + recompute workspace (one ${plan.recompute === 'full' && plan.recomputeMethod === 'uniform' && plan.recomputeLayers > 1 ? 'group' : 'layer'} during backward) ${num(recompute)} B`) +
-        (out !== undefined ? ` (after the logits are freed: counted beyond them, ${num(Math.max(0, recompute - out))} B)` : '');
+        (chunked
+          ? ` (during a layer's backward, on the walk without the loss's tensors: the larger of the two)`
+          : out !== undefined
+            ? ` (after the logits are freed: counted beyond them, ${num(Math.max(0, recompute - out))} B)`
+            : '');
     return `${why} = ${bytesText(bytes)}`;
   });
 }
@@ -517,11 +534,12 @@ const scheduleCache = new WeakMap<TrainPlan, ReturnType<typeof scheduleFor>>();
  * The peak of a rank with uneven virtual stages (a `layout`): its actions, in the order the
  * plan's schedule runs them (src/schedules: Megatron's 1F1B warm-up p − r − 1, interleaved
  * 2(p − r − 1) + (v − 1)p, get_pp_rank_microbatches), each forward holding its stage's layers
- * × per-layer bytes (+ the embedding's inputs on the stage with E) until its backward. The
+ * × per-layer bytes (+ the embedding's inputs on the stage with E, the loss's tensors, `perLoss`, on the
+ * stage with L: Megatron's last stage keeps them in the autograd graph until the microbatch's backward) until its backward. The
  * heaviest moment depends on the layer counts: with uneven chunks it need not be the end of
  * the warm-up, nor rank 0 (every rank is computed).
  */
-function layoutPeak(plan: TrainPlan, stage: Stage, perLayer: number, perEmbed: number): LayoutPeak {
+function layoutPeak(plan: TrainPlan, stage: Stage, perLayer: number, perEmbed: number, perLoss: number): LayoutPeak {
   let table = scheduleCache.get(plan);
   if (!table) {
     // Megatron's interleaved order is defined for microbatches in multiples of p (the checker's PP3018); a
@@ -533,7 +551,7 @@ function layoutPeak(plan: TrainPlan, stage: Stage, perLayer: number, perEmbed: n
   const chunks = new Map(stage.chunks!.map((c) => [c.index, c]));
   const weight = (v: number): number => {
     const c = chunks.get(v);
-    return c ? c.layers * perLayer + (c.hasEmbedding ? perEmbed : 0) : 0;
+    return c ? c.layers * perLayer + (c.hasEmbedding ? perEmbed : 0) + (c.hasOutput ? perLoss : 0) : 0;
   };
   const { peak, held } = peakWeighted(table[stage.index] ?? [], weight);
   const terms = stage.chunks!.map((c) => ({ stage: c.index, mb: held.get(c.index) ?? 0, layers: c.layers }));

@@ -4,7 +4,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 import { analyze } from '../../src/analyze.js';
 import { compilePlan } from '../../src/compile.js';
-import { COLLECTIVE_OPS, EXPERT_AXES, isCollective, type Graph, type Step } from '../../src/graph/types.js';
+import { COLLECTIVE_OPS, EXPERT_AXES, HSDP_AXES, isCollective, type Graph, type Step } from '../../src/graph/types.js';
 import { MESH_AXIS_NAMES } from '../../src/mesh.js';
 import { compileBody } from './helpers.js';
 
@@ -26,8 +26,9 @@ describe('graph.schema.json', () => {
     expect(device.coords.required).toEqual(MESH_AXIS_NAMES);
     expect(Object.keys(device.coords.properties)).toEqual(MESH_AXIS_NAMES);
     expect(schema.properties.groups.required).toEqual([...MESH_AXIS_NAMES, 'embedding']);
-    expect(Object.keys(schema.properties.groups.properties)).toEqual([...MESH_AXIS_NAMES, 'embedding', ...EXPERT_AXES]);
+    expect(Object.keys(schema.properties.groups.properties)).toEqual([...MESH_AXIS_NAMES, 'embedding', ...EXPERT_AXES, ...HSDP_AXES]);
     expect(schema.$defs.expertAxis.enum).toEqual(EXPERT_AXES);
+    expect(schema.$defs.hsdpAxis.enum).toEqual(HSDP_AXES);
     const ops = schema.$defs.steps.items.oneOf.flatMap((s: { properties: { op: { enum?: string[] } } }) => s.properties.op.enum ?? []);
     for (const op of COLLECTIVE_OPS) expect(ops).toContain(op);
   });

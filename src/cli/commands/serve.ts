@@ -132,7 +132,7 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs | 'help' {
 }
 
 /**
- * The graph in `path`, if it is one the runtime can serve: a parplan-graph v2 of a plan
+ * The graph in `path`, if it is one the runtime can serve: a parplan-graph (the version this parplan writes) of a plan
  * with mode = serve and engine = webgpu. Anything else is a UsageError saying how to fix it.
  */
 export function readServingGraph(path: string, cwd: string): Graph {
