@@ -45,6 +45,10 @@ export const LIMITS = {
   graphActions: 131_072,
   /** Most devices in a compiled graph: 20 times the Megatron 1T example's 3,072 (each is a line of about 300 bytes). */
   graphDevices: 65_536,
+  /** Most requests one latency simulation of `parplan check` runs (a `traffic` block's requests or rate × duration beyond it are cut, with a note): a few hundred ms of CI. */
+  latencyRequests: 5_000,
+  /** Most engine calls one latency simulation runs (prefills and decode steps): bounds a long output at a huge rate. */
+  latencyEvents: 2_000_000,
 
   // A graph file given to `parplan serve` or `createRuntime` (src/graph/validate.ts), checked before anything is allocated.
   /** Largest graph file `serve` reads: a serving graph is tens of KiB whatever the model's size (its layers share one block). */
