@@ -270,7 +270,7 @@ export const CODES = {
   PP4011: {
     severity: 'note',
     title: 'latency-capped',
-    message: 'the latency prediction simulates {simulated} of {requests} requests (the most it runs)',
+    message: 'the latency prediction is cut short: {detail}',
   },
   PP4012: { severity: 'note', title: 'latency-unknown', message: "plan '{plan}' has no latency prediction: {reason}" },
 

@@ -47,8 +47,8 @@ export const LIMITS = {
   graphDevices: 65_536,
   /** Most requests one latency simulation of `parplan check` runs (a `traffic` block's requests or rate × duration beyond it are cut, with a note): a few hundred ms of CI. */
   latencyRequests: 5_000,
-  /** Most engine calls one latency simulation runs (prefills and decode steps): bounds a long output at a huge rate. */
-  latencyEvents: 2_000_000,
+  /** Most engine calls (prefills and decode steps) the latency prediction of one plan simulates, its bisection and candidate changes included: bounds long outputs at a huge rate to about a second. */
+  latencyEvents: 1_000_000,
 
   // A graph file given to `parplan serve` or `createRuntime` (src/graph/validate.ts), checked before anything is allocated.
   /** Largest graph file `serve` reads: a serving graph is tens of KiB whatever the model's size (its layers share one block). */

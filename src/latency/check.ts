@@ -60,7 +60,13 @@ export function predictLatency(plan: ServePlan): { latency?: LatencyResult; diag
     return { diagnostics };
   }
   const n = Math.min(traffic.requests, LIMITS.latencyRequests);
-  if (n < traffic.requests) diagnostics.push(diag('PP4011', anchor, { simulated: n, requests: traffic.requests }));
+  if (n < traffic.requests) {
+    diagnostics.push(
+      diag('PP4011', anchor, {
+        detail: `it simulates ${n.toLocaleString('en-US')} of ${traffic.requests.toLocaleString('en-US')} requests (LIMITS.latencyRequests)`,
+      }),
+    );
+  }
   // Requests at rate 1: a rate r divides the arrival times by r (same seed, same draws).
   const unit = clipToSeq(generateRequests({ ...traffic, rate: 1, requests: n }), plan.batch.seq);
   const knobs: Knobs = {
@@ -69,19 +75,30 @@ export function predictLatency(plan: ServePlan): { latency?: LatencyResult; diag
     maxWaitMs: plan.batch.maxWaitMs,
     maxPrefillTokens: plan.batch.maxPrefillTokens,
   };
+  // One budget of engine calls for the prediction, the bisection and the candidates together.
+  let budget = LIMITS.latencyEvents;
   const run = (rate: number, k: Knobs, t: StepTimes = times) => {
     const reqs = unit.map((r) => ({ ...r, at: r.at / rate }));
     const result = simulate(reqs, {
       policy: { maxBatch: k.maxBatch * k.data, maxWaitMs: k.maxWaitMs, queue: plan.batch.queue, maxPrefillTokens: k.maxPrefillTokens },
       replicas: k.data,
       times: t,
-      maxEvents: LIMITS.latencyEvents,
+      maxEvents: Math.max(0, budget),
     });
+    budget -= result.events;
     return summarize(result, rate);
   };
   const s = run(traffic.rate, knobs);
+  if (s.capped) {
+    diagnostics.push(
+      diag('PP4011', anchor, {
+        detail: `its ${LIMITS.latencyEvents.toLocaleString('en-US')} engine steps (LIMITS.latencyEvents) end before the requests do: the figures cover the requests that finished`,
+      }),
+    );
+  }
   const slo = plan.slo ? judge(s, plan.slo) : [];
-  const meets = (x: LatencySummary) => plan.slo !== undefined && judge(x, plan.slo).every((r) => r.ok);
+  // A run cut short by the budget decides nothing: it counts as a miss.
+  const meets = (x: LatencySummary) => plan.slo !== undefined && !x.capped && judge(x, plan.slo).every((r) => r.ok);
   const maxRate = plan.slo ? highestRate(traffic.rate, meets(s), (r) => meets(run(r, knobs))) : null;
   const latency: LatencyResult = {
     rate: traffic.rate,

@@ -56,6 +56,8 @@ export interface SimulationResult {
   queueTime: Map<number, number>;
   /** The event bound stopped the run before every request finished. */
   capped: boolean;
+  /** Engine calls simulated. */
+  events: number;
 }
 
 interface Seq extends Job {
@@ -186,5 +188,6 @@ export function simulate(requests: readonly TrafficRequest[], o: SimulationOptio
     decodeSequences,
     queueTime,
     capped,
+    events,
   };
 }
