@@ -181,6 +181,8 @@ export type Lengths =
 export interface ServeTraffic {
   /** Requests per second. */
   rate: number;
+  /** The trace's requests (seconds from the first, prompt and output tokens), replacing process and lengths; its times scaled to `rate`. */
+  trace?: readonly { at: number; prompt: number; output: number }[];
   process: 'poisson' | 'burst';
   burst: number;
   prompt: Lengths;

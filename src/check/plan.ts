@@ -24,7 +24,7 @@ import { checkFp8 } from './fp8.js';
 import { checkExperts, defaultExpertTensor } from './expert.js';
 import { checkSharding } from './shard.js';
 import { checkTensor, deriveFacts } from './tensor.js';
-import { checkTraffic, readTrafficBlocks } from './traffic.js';
+import { checkTraffic, readTrafficBlocks, type Traces } from './traffic.js';
 import { readBlock } from './values.js';
 
 /** Declarations visible to a plan, by name; `spec` is undefined when the declaration itself has errors. */
@@ -33,7 +33,13 @@ export interface Scope {
   clusters: Map<string, { decl: Declaration; spec: ClusterSpec | undefined }>;
 }
 
-export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Diagnostic[]): CheckedPlan | undefined {
+export function checkPlan(
+  decl: Declaration,
+  scope: Scope,
+  file: string,
+  out: Diagnostic[],
+  traces: Traces = new Map(),
+): CheckedPlan | undefined {
   const before = out.length;
   const mode = peekMode(decl.body);
   const where = `plan '${decl.name}'`;
@@ -110,7 +116,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     const precisionOk = checkBf16(ctx, dtypes);
     const engine = fields.valueOrDefault<ServePlan['engine']>('engine');
     const engineOk = engine !== 'webgpu' || (checkEngineDtypes(ctx, dtypes) && checkEngineModel(ctx));
-    const load = b ? checkTraffic(ctx, trafficBlocks, b) : { ok: false };
+    const load = b ? checkTraffic(ctx, trafficBlocks, b, traces) : { ok: false };
     if (
       !load.ok ||
       !b ||

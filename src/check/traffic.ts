@@ -2,12 +2,15 @@
  * The serving plan's `traffic { … }` and `slo { … }` blocks → ServeTraffic, ServeSlo: which
  * length distribution each key set means, that it has a shape, and that requests fit `seq`.
  */
-import type { BlockValue } from '../ast.js';
+import type { BlockValue, Value } from '../ast.js';
 import { diag } from '../diagnostics/diagnostic.js';
 import type { Lengths, ServeBatch, ServeSlo, ServeTraffic, SloMetric } from '../plan.js';
 import type { Span } from '../source.js';
 import type { PlanContext } from './context.js';
 import { readBlock, type Fields } from './values.js';
+
+/** Request traces by the `trace` value node that names them (src/load.ts reads them; `ok: false`: it could not, its diagnostic is out). */
+export type Traces = ReadonlyMap<Value, { ok: true; rows: readonly { at: number; prompt: number; output: number }[] } | { ok: false }>;
 
 /** The largest p99/mean a lognormal has: e^(z²/2), z = 2.326 (src/latency/traffic.ts `lognormalFit`). */
 const LOGNORMAL_MAX_P99_RATIO = Math.exp((2.3263478740408408 * 2.3263478740408408) / 2);
@@ -36,6 +39,7 @@ export function checkTraffic(
   ctx: PlanContext,
   blocks: ReturnType<typeof readTrafficBlocks>,
   batch: ServeBatch,
+  traces: Traces = new Map(),
 ): { traffic?: ServeTraffic; slo?: ServeSlo; ok: boolean } {
   const { traffic: t, slo: s } = blocks;
   if (s && !t) {
@@ -66,7 +70,12 @@ export function checkTraffic(
       if (!has('_min') || !has('_max')) {
         const missing = has('_min') ? '_max' : '_min';
         ctx.out.push(
-          diag('PP2051', span(has('_min') ? '_min' : '_max'), { key: `${what}${missing}`, what }, { help: `add ${what}${missing}` }),
+          diag(
+            'PP2051',
+            span(has('_min') ? '_min' : '_max'),
+            { key: `${what}${missing}`, what: `${what} lengths` },
+            { help: `add ${what}${missing}` },
+          ),
         );
         return undefined;
       }
@@ -81,7 +90,12 @@ export function checkTraffic(
     }
     if (!has('')) {
       ctx.out.push(
-        diag('PP2051', has('_p99') ? span('_p99') : t.keySpan, { key: what, what }, { help: `add ${what} = … (tokens per request)` }),
+        diag(
+          'PP2051',
+          has('_p99') ? span('_p99') : t.keySpan,
+          { key: what, what: `${what} lengths` },
+          { help: `add ${what} = … (tokens per request)` },
+        ),
       );
       return undefined;
     }
@@ -104,8 +118,51 @@ export function checkTraffic(
     }
     return { kind: 'lognormal', mean, p99 };
   };
-  const prompt = lengths('prompt');
-  const output = lengths('output');
+  const traceField = f.get<string>('trace');
+  let trace: readonly { at: number; prompt: number; output: number }[] | undefined;
+  if (traceField) {
+    const loaded = traces.get(traceField.entry.value);
+    if (loaded === undefined) {
+      // Embedded (TypeScript) plans are read without their traces.
+      ctx.out.push(diag('PP2052', traceField.span, { path: traceField.value, reason: 'traces are read for .plan files only' }));
+      return { ok: false };
+    }
+    if (!loaded.ok) return { ok: false };
+    trace = loaded.rows;
+    for (const key of [
+      'prompt',
+      'prompt_p99',
+      'prompt_min',
+      'prompt_max',
+      'output',
+      'output_p99',
+      'output_min',
+      'output_max',
+      'process',
+      'burst',
+      'seed',
+    ]) {
+      if (f.sets(key)) {
+        ctx.out.push(
+          diag(
+            'PP2014',
+            f.get(key)?.span ?? t.keySpan,
+            { key, other: 'trace' },
+            { help: `the trace gives the arrivals and lengths: remove ${key}` },
+          ),
+        );
+        ok = false;
+      }
+    }
+  } else if (!f.sets('rate')) {
+    ctx.out.push(
+      diag('PP2051', t.keySpan, { key: 'rate', what: 'the arrival rate' }, { help: 'add rate = … (requests per second), or a trace' }),
+    );
+    ok = false;
+  }
+  const fixed1: Lengths = { kind: 'fixed', value: 1 };
+  const prompt = trace ? fixed1 : lengths('prompt');
+  const output = trace ? fixed1 : lengths('output');
   if (!prompt || !output) ok = false;
   if (prompt && output) {
     // The typical request (fixed lengths, the means, the shortest uniform) must fit a sequence;
@@ -142,13 +199,15 @@ export function checkTraffic(
       ),
     );
   }
-  const rate = f.value<number>('rate');
+  const rate = f.value<number>('rate') ?? (trace ? traceRate(trace) : undefined);
   if (!ok || !prompt || !output || rate === undefined) return { ok: false };
   const duration = f.value<number>('duration');
   const requests =
-    f.value<number>('requests') ?? (duration !== undefined ? Math.max(1, Math.round((rate * duration) / 1000)) : DEFAULT_REQUESTS);
+    f.value<number>('requests') ??
+    (duration !== undefined ? Math.max(1, Math.round((rate * duration) / 1000)) : trace ? trace.length : DEFAULT_REQUESTS);
   const traffic: ServeTraffic = {
     rate,
+    ...(trace ? { trace: trace.map((r) => ({ ...r, output: Math.min(r.output, batch.seq - Math.min(r.prompt, batch.seq - 1)) })) } : {}),
     process,
     burst: process === 'burst' ? f.valueOrDefault<number>('burst') : 1,
     prompt,
@@ -166,4 +225,10 @@ export function checkTraffic(
   }
   const maxRejected = s.fields.value<number>('max_rejected');
   return { traffic, slo: { latency, ...(maxRejected !== undefined ? { maxRejected } : {}) }, ok: true };
+}
+
+/** A trace's own arrival rate: requests over the time from the first to the last (one request, or all at once: 1 per second). */
+export function traceRate(rows: readonly { at: number }[]): number {
+  const span = rows.length > 1 ? rows[rows.length - 1]!.at - rows[0]!.at : 0;
+  return span > 0 ? (rows.length - 1) / span : 1;
 }

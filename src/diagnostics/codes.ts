@@ -65,7 +65,10 @@ export const CODES = {
   PP2036: { severity: 'error', title: 'offload-needs-zero', message: 'offload = {offload} needs {needs}, and the plan has zero = {zero}' },
   // Traffic and latency objectives (src/check/traffic.ts).
   PP2050: { severity: 'error', title: 'slo-without-traffic', message: 'an slo block needs a traffic block to be predicted under' },
-  PP2051: { severity: 'error', title: 'traffic-lengths-missing', message: "the traffic block is missing '{key}' ({what} lengths)" },
+  PP2051: { severity: 'error', title: 'traffic-lengths-missing', message: "the traffic block is missing '{key}' ({what})" },
+  PP2052: { severity: 'error', title: 'trace-failed', message: "cannot read trace '{path}': {reason}" },
+  PP2053: { severity: 'error', title: 'trace-not-allowed', message: "trace '{path}' is not allowed: {reason}" },
+  PP2054: { severity: 'error', title: 'trace-invalid', message: "'{path}' is not a request trace: {detail}" },
   // Pipeline layouts (src/check/layout.ts).
   PP2043: { severity: 'error', title: 'layout-syntax', message: 'layout: {detail}' },
   PP2044: { severity: 'error', title: 'layout-unsupported', message: 'layout: {what} is not supported yet' },

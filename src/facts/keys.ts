@@ -1005,10 +1005,15 @@ export const KEY_TABLE = {
   traffic: {
     rate: {
       type: num(0.000001, MAX_REQUEST_RATE),
-      required: true,
-      doc: 'Mean arrival rate, requests per second.',
+      default: { rule: "with trace: the trace's own rate (requests / its span); else required" },
+      doc: "Mean arrival rate, requests per second; with trace, the trace's arrival times are scaled to it.",
       example: '20',
       aliases: ['request_rate', 'qps'],
+    },
+    trace: {
+      type: { kind: 'string' },
+      doc: 'A request trace, CSV in the Azure LLM inference trace format (TIMESTAMP,ContextTokens,GeneratedTokens; TIMESTAMP a date and time or seconds), relative to the plan file and confined as imports are: its arrivals and lengths replace process and the length keys.',
+      example: '"traces/azure-conv.csv"',
     },
     process: {
       type: enumOf('poisson', 'burst'),

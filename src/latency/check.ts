@@ -12,6 +12,7 @@ import { costStepTimes } from './cost-times.js';
 import { simulate, type StepTimes } from './simulate.js';
 import { quantile, summarize, type LatencySummary, type Percentiles } from './summary.js';
 import { generateRequests, type TrafficRequest } from './traffic.js';
+import { traceRate } from '../check/traffic.js';
 
 /** One objective against its prediction (seconds, or a fraction for rejected). */
 export interface SloResult {
@@ -68,7 +69,10 @@ export function predictLatency(plan: ServePlan): { latency?: LatencyResult; diag
     );
   }
   // Requests at rate 1: a rate r divides the arrival times by r (same seed, same draws).
-  const unit = clipToSeq(generateRequests({ ...traffic, rate: 1, requests: n }), plan.batch.seq);
+  const unit = clipToSeq(
+    traffic.trace ? traceAtRate1(traffic.trace, n) : generateRequests({ ...traffic, rate: 1, requests: n }),
+    plan.batch.seq,
+  );
   const knobs: Knobs = {
     data: plan.mesh.data,
     maxBatch: plan.batch.maxBatch,
@@ -145,6 +149,12 @@ export function predictLatency(plan: ServePlan): { latency?: LatencyResult; diag
     }
   }
   return { latency, diagnostics };
+}
+
+/** The trace's first n requests with times scaled to a mean rate of 1 request/s (its own rate, `traceRate`, becomes 1). */
+function traceAtRate1(trace: readonly TrafficRequest[], n: number): TrafficRequest[] {
+  const r0 = traceRate(trace);
+  return trace.slice(0, n).map((r) => ({ ...r, at: r.at * r0 }));
 }
 
 /** Requests the server would refuse (prompt + output > seq) are cut to fit, as a client would. */

@@ -79,3 +79,27 @@ describe('check with traffic', () => {
     expect(r.latency!.requests).toBeLessThan(1_000_000);
   });
 });
+
+describe('a request trace', () => {
+  const a = analyze(['test/cases/traffic/trace.plan']);
+  const p = a.results.find((r) => r.plan.name === 'p')!;
+  const plan = p.plan as ServePlan;
+
+  it('drives the prediction with its own arrivals and lengths', () => {
+    expect(plan.traffic!.trace!.length).toBe(200);
+    expect(p.latency!.requests).toBe(200);
+    // The trace's own rate: 199 gaps over its span (about 5 requests/s as generated).
+    expect(p.latency!.rate).toBeGreaterThan(4);
+    expect(p.latency!.rate).toBeLessThan(6.5);
+    expect(plan.traffic!.trace![0]).toEqual({ at: 0, prompt: 114, output: 37 });
+  });
+
+  it('rate scales the trace: twice the rate, the same requests in half the time', () => {
+    const at = (rate: number) => predictLatency({ ...plan, traffic: { ...plan.traffic!, rate } }).latency!;
+    const slow = at(p.latency!.rate);
+    const fast = at(p.latency!.rate * 20);
+    expect(slow.throughput).toBeCloseTo(p.latency!.throughput, 6);
+    expect(fast.throughput).toBeGreaterThan(slow.throughput * 5);
+    expect(fast.queue.mean).toBeGreaterThan(slow.queue.mean);
+  });
+});
