@@ -228,7 +228,12 @@ function candidates(plan: ServePlan, k: Knobs): { knobs: Knobs; text: string }[]
   if (k.maxBatch > 1)
     out.push({ knobs: { ...k, maxBatch: Math.floor(k.maxBatch / 2) }, text: `batch.max_batch = ${Math.floor(k.maxBatch / 2)}` });
   out.push({ knobs: { ...k, maxBatch: k.maxBatch * 2 }, text: `batch.max_batch = ${k.maxBatch * 2} (check that it fits)` });
-  for (const f of [2, 4, 8]) out.push({ knobs: { ...k, data: k.data * f }, text: `data = ${k.data * f} (${k.data * f * gpus} GPUs)` });
+  const has = plan.cluster.gpus;
+  for (const f of [2, 4, 8]) {
+    const need = k.data * f * gpus;
+    const room = need > has ? `, cluster '${plan.cluster.name}' has ${has}` : '';
+    out.push({ knobs: { ...k, data: k.data * f }, text: `data = ${k.data * f} (${need} GPUs${room})` });
+  }
   return out;
 }
 
