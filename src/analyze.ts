@@ -9,6 +9,7 @@ import type { PlanCost } from './cost/types.js';
 import { diag, sortDiagnostics, uniqueDiagnostics, type Diagnostic } from './diagnostics/diagnostic.js';
 import { didYouMean } from './diagnostics/suggest.js';
 import { beyondBytes, fitDiagnostics } from './fit.js';
+import { predictLatency, type LatencyResult } from './latency/check.js';
 import {
   cachedHost,
   expandPaths,
@@ -36,6 +37,8 @@ export interface PlanResult {
   fits: boolean;
   /** Estimated step time (training) or latency and throughput (serving); see docs/cost.md. */
   cost: PlanCost;
+  /** A serving plan with a traffic block that fits: the simulated latency under it (docs/latency.md). */
+  latency?: LatencyResult;
 }
 
 export interface Analysis {
@@ -135,12 +138,14 @@ export function analyzePrograms(programs: readonly Program[], inputs: ProgramInp
   const raw = [...inputs.diagnostics];
   const results: PlanResult[] = [];
   for (const program of programs) for (const s of program.configSources ?? []) inputs.sources.set(s.path, s);
+  // Request traces too: a PP2054 points into one.
+  for (const program of programs) for (const t of program.traces?.values() ?? []) if (t.source) inputs.sources.set(t.source.path, t.source);
   let planSeen = false;
   const planNames: string[] = [];
   for (const program of programs) {
     for (const d of program.root.declarations) if (d.keyword === 'plan') planNames.push(d.name);
     if (program.syntaxErrors) continue;
-    const checked = checkProgram(program.files, program.root, program.configs);
+    const checked = checkProgram(program.files, program.root, program.configs, program.traces);
     // With --plan, the other plans' own diagnostics are not wanted; models and clusters' are.
     const others = opts.plan === undefined ? [] : program.root.declarations.filter((d) => d.keyword === 'plan' && d.name !== opts.plan);
     for (const d of checked.diagnostics) {
@@ -158,7 +163,13 @@ export function analyzePrograms(programs: readonly Program[], inputs: ProgramInp
       }
       const fit = fitDiagnostics(plan, memory);
       raw.push(...fit.diagnostics);
-      results.push(planResult(plan, memory, fit.fits));
+      const result = planResult(plan, memory, fit.fits);
+      if (fit.fits && plan.mode === 'serve' && plan.traffic) {
+        const predicted = predictLatency(plan);
+        raw.push(...predicted.diagnostics);
+        if (predicted.latency) result.latency = predicted.latency;
+      }
+      results.push(result);
     }
     if (opts.plan !== undefined && program.root.declarations.some((d) => d.keyword === 'plan' && d.name === opts.plan)) planSeen = true;
   }

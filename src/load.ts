@@ -12,6 +12,7 @@ import { SourceFile, type Span } from './source.js';
 import { parseJson } from './hf/json.js';
 import type { LoadedConfig } from './hf/config.js';
 import { LIMITS, limitText } from './facts/limits.js';
+import { parseTrace, type TraceRow } from './latency/trace.js';
 
 /** File access, injectable for tests. */
 export interface Host {
@@ -115,13 +116,13 @@ export function realpathOr(host: Host, path: string): string {
  * Why a file may not be read as plan text (or, with `what`, as a config), or undefined when it
  * may: a regular file of at most LIMITS.planFileBytes. (A FIFO would block the read; /dev/zero would never end.)
  */
-function unreadable(host: Host, path: string, what = 'a plan file'): string | undefined {
+function unreadable(host: Host, path: string, what = 'a plan file', maxBytes: number = LIMITS.planFileBytes): string | undefined {
   const kind = host.kind(path);
   if (kind === undefined) return 'no such file';
   if (kind === 'dir') return 'it is a directory';
   if (kind === 'other') return 'it is not a regular file';
-  if ((host.size ? host.size(path) : Buffer.byteLength(host.readFile(path))) > LIMITS.planFileBytes)
-    return `it is larger than ${limitText(LIMITS.planFileBytes)}, the most parplan reads as ${what}`;
+  if ((host.size ? host.size(path) : Buffer.byteLength(host.readFile(path))) > maxBytes)
+    return `it is larger than ${limitText(maxBytes)}, the most parplan reads as ${what}`;
   return undefined;
 }
 
@@ -172,11 +173,12 @@ function resolveConfined(
   scope: ImportScope,
   host: Host,
   what: string,
+  maxBytes: number = LIMITS.planFileBytes,
 ): { target: string } | { refused: boolean; reason: string; help?: string } {
   const target = isAbsolute(path) ? path : join(dirname(fromFile), path);
   const real = host.kind(target) === undefined ? join(realpathOr(host, dirname(target)), basename(target)) : realpathOr(host, target);
   if (!within(real, scope.root)) return { refused: true, reason: `it is outside ${scope.rootText}` };
-  const why = unreadable(host, target, what);
+  const why = unreadable(host, target, what, maxBytes);
   if (why === 'no such file' || why === 'it is a directory')
     return { refused: false, reason: why, help: `the path is relative to ${dirname(fromFile).replace(/\/?$/, '/')}` };
   if (why) return { refused: true, reason: why };
@@ -395,8 +397,13 @@ export interface CachedFile {
   syntaxErrors: boolean;
 }
 
+/** A request trace a plan's `traffic { trace = "…" }` names, read and parsed, or the fact that it could not be (its diagnostic is out). */
+export type LoadedTrace = { ok: true; rows: TraceRow[]; source: SourceFile } | { ok: false; source?: SourceFile };
+
 export interface Program {
   root: PlanFile;
+  /** The request traces its plans' traffic blocks name (`trace`), by the value node; absent: none. */
+  traces?: Map<Value, LoadedTrace>;
   /** Some file of the program has syntax errors (then the checker does not run: its findings would be follow-on noise). */
   syntaxErrors: boolean;
   /** Every file of the program, imports before the files that import them (the root last). */
@@ -486,6 +493,7 @@ export function loadProgram(
   if (!rootFile || rootFile.file !== root) return undefined;
   const program: Program = { root: rootFile, files, syntaxErrors };
   if (!syntaxErrors) addConfigs(program, () => (scope ??= importScope(root, opts.root, host)), host, out);
+  if (!syntaxErrors) addTraces(program, () => (scope ??= importScope(root, opts.root, host)), host, out);
   return program;
 }
 
@@ -504,4 +512,58 @@ function errorReason(e: unknown): string {
   if (code === 'EISDIR') return 'it is a directory';
   if (code === 'EACCES') return 'permission denied';
   return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * Read the request traces named by `trace = "…"` in the traffic blocks of the program's plans:
+ * confined exactly as imports and hf_config are (docs/security.md), only `.csv` files of at most
+ * LIMITS.traceFileBytes, parsed with positions (src/latency/trace.ts); at most
+ * LIMITS.latencyRequests rows are kept (the simulation runs no more).
+ */
+export function addTraces(program: Program, scopeOf: () => ImportScope, host: Host, out: Diagnostic[]): void {
+  for (const file of program.files) {
+    for (const decl of file.declarations) {
+      if (decl.keyword !== 'plan') continue;
+      for (const entry of decl.body.entries) {
+        if (entry.key !== 'traffic' || entry.value.kind !== 'block') continue;
+        for (const e of entry.value.entries) {
+          if (e.key !== 'trace' || e.value.kind !== 'string') continue;
+          (program.traces ??= new Map()).set(e.value, readTrace(e.value.value, e.value.span, file.file, scopeOf(), host, out));
+        }
+      }
+    }
+  }
+}
+
+function readTrace(path: string, at: Span, fromFile: string, scope: ImportScope, host: Host, out: Diagnostic[]): LoadedTrace {
+  if (!path.endsWith('.csv')) {
+    out.push(diag('PP2053', at, { path, reason: 'only .csv files can be read as a request trace' }));
+    return { ok: false };
+  }
+  const r = resolveConfined(path, fromFile, scope, host, 'a trace', LIMITS.traceFileBytes);
+  if (!('target' in r)) {
+    const help = r.reason.startsWith('it is outside ') ? `trace files ${OUTSIDE_HELP}` : r.help;
+    out.push(diag(r.refused ? 'PP2053' : 'PP2052', at, { path, reason: r.reason }, help ? { help } : {}));
+    return { ok: false };
+  }
+  let text: string;
+  try {
+    text = host.readFile(r.target);
+  } catch (e) {
+    out.push(diag('PP2052', at, { path, reason: errorReason(e) }));
+    return { ok: false };
+  }
+  if (text.length > LIMITS.traceFileBytes) {
+    out.push(
+      diag('PP2053', at, { path, reason: `it is larger than ${limitText(LIMITS.traceFileBytes)}, the most parplan reads as a trace` }),
+    );
+    return { ok: false };
+  }
+  const source = new SourceFile(r.target, text);
+  const parsed = parseTrace(source, LIMITS.latencyRequests);
+  if (!parsed.ok) {
+    out.push(diag('PP2054', parsed.span, { path: basename(path), detail: parsed.detail }));
+    return { ok: false, source };
+  }
+  return { ok: true, rows: parsed.rows, source };
 }

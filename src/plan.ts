@@ -168,6 +168,37 @@ export interface ServePlan extends PlanBase {
   kvBlock: number;
   /** Whether the plan set `workspace` itself (the webgpu engine then adds it to its own buffers). */
   workspaceGiven: boolean;
+  /** The plan's `traffic { … }` block: the load `parplan check` predicts latency under (src/latency/). */
+  traffic?: ServeTraffic;
+  /** The plan's `slo { … }` block (only with traffic). */
+  slo?: ServeSlo;
+}
+
+/** Request lengths in tokens: fixed, uniform over [min, max], or lognormal with this mean and p99. */
+export type Lengths =
+  { kind: 'fixed'; value: number } | { kind: 'uniform'; min: number; max: number } | { kind: 'lognormal'; mean: number; p99: number };
+
+export interface ServeTraffic {
+  /** Requests per second. */
+  rate: number;
+  /** The trace's requests (seconds from the first, prompt and output tokens), replacing process and lengths; its times scaled to `rate`. */
+  trace?: readonly { at: number; prompt: number; output: number }[];
+  process: 'poisson' | 'burst';
+  burst: number;
+  prompt: Lengths;
+  output: Lengths;
+  /** Requests to simulate (before LIMITS.latencyRequests). */
+  requests: number;
+  seed: number;
+}
+
+export type SloMetric = 'ttft' | 'tpot' | 'e2e';
+
+export interface ServeSlo {
+  /** Percentile objectives, in key-table order: `ttft_p99 = 500 ms` is { metric: 'ttft', quantile: 0.99, seconds: 0.5 }. */
+  latency: { key: string; metric: SloMetric; quantile: number; seconds: number }[];
+  /** Most requests refused by the queue limit, a fraction. */
+  maxRejected?: number;
 }
 
 export interface TrainPlan extends PlanBase {

@@ -40,12 +40,12 @@ export function expectations(text: string): Expectation[] {
 
 /**
  * `// configs/x.json:3:18 ^^^^^^ PP2021` expects PP2021 in that file (relative to the case) at line 3,
- * column 18, spanning the carets: a diagnostic inside a Hugging Face config, where no caret comment can go.
+ * column 18, spanning the carets: a diagnostic inside a Hugging Face config (or a request trace, `.csv`), where no caret comment can go.
  */
 export function fileExpectations(text: string): Map<string, Expectation[]> {
   const out = new Map<string, Expectation[]>();
   for (const line of text.split('\n')) {
-    const m = /^\s*\/\/\s*(\S+\.json):(\d+):(\d+)\s+(\^+)\s+(PP\d{4})\s*$/.exec(line);
+    const m = /^\s*\/\/\s*(\S+\.(?:json|csv)):(\d+):(\d+)\s+(\^+)\s+(PP\d{4})\s*$/.exec(line);
     if (!m) continue;
     const list = out.get(m[1]!) ?? [];
     list.push({ code: m[5]!, line: Number(m[2]), column: Number(m[3]), width: m[4]!.length });

@@ -73,10 +73,14 @@ function blocks(section: string | undefined, lang: string): string[] {
 /** Where a page's ```json block is served (Hugging Face config pages: `hf_config = "config.json"`). */
 const CONFIG_PATH = '/config.json';
 
-/** A file system holding `/example.plan` and, when given, `/config.json`; every other path is missing. */
-function memoryHost(text: string, config?: string): Host {
+/** Where a page's ```csv block is served (request trace pages: `trace = "trace.csv"`). */
+const TRACE_PATH = '/trace.csv';
+
+/** A file system holding `/example.plan` and, when given, `/config.json` and `/trace.csv`; every other path is missing. */
+function memoryHost(text: string, config?: string, trace?: string): Host {
   const files = new Map([[EXAMPLE_PATH, text]]);
   if (config !== undefined) files.set(CONFIG_PATH, config);
+  if (trace !== undefined) files.set(TRACE_PATH, trace);
   const missing = (path: string): Error =>
     Object.assign(new Error(`ENOENT: no such file or directory, open '${path}'`), { code: 'ENOENT' });
   return {
@@ -90,13 +94,13 @@ function memoryHost(text: string, config?: string): Host {
   };
 }
 
-function check(text: string, config?: string) {
-  return analyze([EXAMPLE_PATH], { host: memoryHost(text, config) });
+function check(text: string, config?: string, trace?: string) {
+  return analyze([EXAMPLE_PATH], { host: memoryHost(text, config, trace) });
 }
 
 /** Export pages (8xxx) show `parplan export --to ENGINE [--model ID]` in a ```sh block: run it on the section's plan. */
 function checkSection(text: string, section: string | undefined) {
-  const a = check(text, blocks(section, 'json')[0]);
+  const a = check(text, blocks(section, 'json')[0], blocks(section, 'csv')[0]);
   // Compile pages (PP5005) show `parplan compile` in a ```sh block: add what compile finds before lowering.
   if (/parplan compile /.test(blocks(section, 'sh').join('\n')))
     return { ...a, diagnostics: [...a.diagnostics, ...compilable(a.results).diagnostics] };
@@ -177,7 +181,7 @@ describe('explain pages', () => {
           expect(d.severity).toBe(info.severity);
           // Inside the example, or inside its config (```json, served as /config.json).
           const shown = d.span?.file === CONFIG_PATH ? blocks(section, 'json')[0]! : example!;
-          expect([EXAMPLE_PATH, CONFIG_PATH]).toContain(d.span?.file);
+          expect([EXAMPLE_PATH, CONFIG_PATH, TRACE_PATH]).toContain(d.span?.file);
           expect(d.span!.start).toBeGreaterThanOrEqual(0);
           expect(d.span!.end).toBeLessThanOrEqual(shown.length);
         }

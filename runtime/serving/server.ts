@@ -27,7 +27,7 @@ import {
   ServerClosedError,
   ServingError,
 } from './errors.js';
-import { place } from './placement.js';
+import { BatchScheduler } from '../../src/serving/scheduler.js';
 import { checkPolicy, type BatchPolicy } from './policy.js';
 import { RateWindow, type RequestCounts, type ServerStats } from './stats.js';
 
@@ -105,6 +105,8 @@ export function createServer(engine: Engine, policy: BatchPolicy, options: Serve
 interface Request {
   readonly id: number;
   readonly prompt: readonly number[];
+  /** prompt.length, as the scheduler reads it. */
+  readonly promptTokens: number;
   readonly maxNewTokens: number;
   readonly stop: ReadonlySet<number>;
   /** Host-side token choice when the request samples. */
@@ -131,9 +133,11 @@ const nextMacrotask = () => new Promise<void>((resolve) => setImmediate(resolve)
 
 class BatchingServer implements Server {
   readonly policy: Readonly<BatchPolicy>;
-  private readonly waiting = new Set<Request>();
-  /** The request holding each slot; a settled one keeps it until the next `reap`. */
-  private readonly slots: (Request | undefined)[];
+  /**
+   * The policy's decisions (src/serving/scheduler.ts, shared with the latency simulation): the
+   * waiting queue and the request holding each slot; a settled one keeps it until the next `reap`.
+   */
+  private readonly sched: BatchScheduler<Request>;
   private looping = false;
   private kickQueued = false;
   private waitTimer: NodeJS.Timeout | undefined;
@@ -160,11 +164,11 @@ class BatchingServer implements Server {
   ) {
     checkPolicy(policy, engine);
     this.policy = Object.freeze({ ...policy });
-    this.slots = new Array<Request | undefined>(policy.maxBatch).fill(undefined);
     this.histogram = new Array<number>(policy.maxBatch + 1).fill(0);
     this.rate = new RateWindow(options.statsWindowMs ?? 10_000, this.startedAt);
     this.busyAtStart = engine.busyMs();
     this.replicated = typeof engine.prefillMany === 'function' && typeof engine.replicaOf === 'function';
+    this.sched = new BatchScheduler<Request>(this.policy, this.replicated ? (slot) => engine.replicaOf!(slot) : () => 0);
     engine.onLost((reason) => this.markLost(reason));
     if (!engine.healthy) this.lostReason = 'the engine was unhealthy when the server started';
   }
@@ -192,6 +196,7 @@ class BatchingServer implements Server {
       const req: Request = {
         id: this.nextId++,
         prompt: [...prompt],
+        promptTokens: prompt.length,
         maxNewTokens: options.maxNewTokens,
         stop,
         sample,
@@ -219,7 +224,7 @@ class BatchingServer implements Server {
         signal?.removeEventListener('abort', onAbort);
         if (timer !== undefined) clearTimeout(timer);
       };
-      this.waiting.add(req);
+      this.sched.enqueue(req);
       this.kick();
     });
   }
@@ -243,7 +248,7 @@ class BatchingServer implements Server {
       healthy: this.healthy,
       ...(this.lostReason !== undefined ? { lostReason: this.lostReason } : {}),
       closed: this.closing,
-      queueDepth: this.waiting.size,
+      queueDepth: this.sched.waitingCount,
       active: this.live().length,
       maxBatch: this.policy.maxBatch,
       prefills: this.prefills,
@@ -266,7 +271,7 @@ class BatchingServer implements Server {
     const drain = options.drain ?? true;
     this.closing = true;
     this.clearWaitTimer();
-    for (const req of [...this.waiting]) {
+    for (const req of [...this.sched.waitingJobs()]) {
       this.finish(req, 'failed', new ServerClosedError('the server closed before the request was admitted'));
     }
     if (!drain) {
@@ -293,8 +298,7 @@ class BatchingServer implements Server {
     const invalid = this.validate(prompt, options);
     if (invalid !== undefined) return new InvalidRequestError(invalid);
     if (options.signal?.aborted) return new AbortError([], { cause: options.signal.reason });
-    const free = this.freeSlots().length;
-    if (this.waiting.size >= this.policy.queue + free) return new QueueFullError(this.policy.queue, this.waiting.size);
+    if (this.sched.full()) return new QueueFullError(this.policy.queue, this.sched.waitingCount);
     return undefined;
   }
 
@@ -383,45 +387,16 @@ class BatchingServer implements Server {
     }
   }
 
-  /** Moves waiting requests into free slots (FIFO, within the prefill budget); see docs/serving.md. */
+  /** Moves waiting requests into free slots (FIFO, within the prefill budget; src/serving/scheduler.ts); see docs/serving.md. */
   private admit(): Request[] {
-    if (this.waiting.size === 0 || this.closing) return [];
-    const free = this.freeSlots();
-    if (free.length === 0) return [];
-    if (this.live().length === 0) {
-      // Idle: wait for a full batch or for the oldest request's max_wait.
-      const oldest = this.waiting.values().next().value!;
-      const full = this.waiting.size >= free.length;
-      if (!full && now() - oldest.submittedAt < this.policy.maxWaitMs - 0.5) return [];
-    }
-    const replicaOf = (slot: number) => this.replicaOf(slot);
-    const load = new Map<number, number>();
-    this.slots.forEach((req, slot) => {
-      if (req !== undefined) load.set(replicaOf(slot), (load.get(replicaOf(slot)) ?? 0) + 1);
-    });
-    // Read lazily: placement stops at the first prompt that does not fit.
-    const seen: Request[] = [];
-    const lengths = (function* (waiting: Iterable<Request>) {
-      for (const req of waiting) {
-        seen.push(req);
-        yield req.prompt.length;
-      }
-    })(this.waiting);
-    const placed = place(lengths, { free, replicaOf, load, budget: this.policy.maxPrefillTokens });
+    if (this.closing) return [];
     const t = now();
-    return placed.map((slot, i) => {
-      const req = seen[i]!;
-      this.waiting.delete(req);
+    return this.sched.admit(t, this.live().length).map(({ req, slot }) => {
       req.state = 'running';
       req.slot = slot;
       req.admittedAt = t;
-      this.slots[slot] = req;
       return req;
     });
-  }
-
-  private replicaOf(slot: number): number {
-    return this.replicated ? this.engine.replicaOf!(slot) : 0;
   }
 
   private async prefill(req: Request): Promise<void> {
@@ -540,10 +515,10 @@ class BatchingServer implements Server {
 
   /** Releases the slots of settled requests; only between engine calls. */
   private reap(): void {
-    for (let slot = 0; slot < this.slots.length; slot++) {
-      const req = this.slots[slot];
+    for (let slot = 0; slot < this.sched.slotCount; slot++) {
+      const req = this.sched.occupant(slot);
       if (req === undefined || req.state !== 'done') continue;
-      this.slots[slot] = undefined;
+      this.sched.release(slot);
       if (this.lostReason !== undefined) continue;
       try {
         this.engine.release(slot);
@@ -569,7 +544,7 @@ class BatchingServer implements Server {
   }
 
   private failAll(error: (req: Request) => ServingError): void {
-    for (const req of [...this.waiting, ...this.live()]) this.finish(req, 'failed', error(req));
+    for (const req of [...this.sched.waitingJobs(), ...this.live()]) this.finish(req, 'failed', error(req));
     this.checkIdle();
   }
 
@@ -579,7 +554,7 @@ class BatchingServer implements Server {
   private finish(req: Request, outcome: Exclude<Outcome, 'completed'>, value: ServingError): void;
   private finish(req: Request, outcome: Outcome, value: GenerateResult | ServingError): void {
     if (req.state === 'done') return;
-    if (req.state === 'waiting') this.waiting.delete(req);
+    if (req.state === 'waiting') this.sched.withdraw(req);
     req.state = 'done';
     req.cleanup();
     this.counts[outcome]++;
@@ -590,7 +565,7 @@ class BatchingServer implements Server {
 
   private checkIdle(): void {
     if (this.idleWaiters.length === 0) return;
-    const idle = this.waiting.size === 0 && this.live().length === 0 && (!this.looping || this.lostReason !== undefined);
+    const idle = this.sched.waitingCount === 0 && this.live().length === 0 && (!this.looping || this.lostReason !== undefined);
     if (!idle) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
@@ -601,22 +576,17 @@ class BatchingServer implements Server {
 
   private live(): Request[] {
     const out: Request[] = [];
-    for (const req of this.slots) if (req !== undefined && req.state === 'running') out.push(req);
-    return out;
-  }
-
-  private freeSlots(): number[] {
-    const out: number[] = [];
-    this.slots.forEach((req, slot) => {
-      if (req === undefined) out.push(slot);
-    });
+    for (let slot = 0; slot < this.sched.slotCount; slot++) {
+      const req = this.sched.occupant(slot);
+      if (req !== undefined && req.state === 'running') out.push(req);
+    }
     return out;
   }
 
   private armWaitTimer(): void {
-    if (this.waitTimer !== undefined || this.waiting.size === 0 || this.closing) return;
-    const oldest = this.waiting.values().next().value!;
-    const delay = Math.max(0, oldest.submittedAt + this.policy.maxWaitMs - now());
+    const wake = this.sched.wakeAt();
+    if (this.waitTimer !== undefined || wake === undefined || this.closing) return;
+    const delay = Math.max(0, wake - now());
     this.waitTimer = setTimeout(() => {
       this.waitTimer = undefined;
       this.kick();

@@ -12,6 +12,7 @@ import type { CheckedPlan } from '../plan.js';
 import { checkCluster } from './cluster.js';
 import { checkModel } from './model.js';
 import { checkTableDeadlock } from './pipeline.js';
+import type { Traces } from './traffic.js';
 import { checkPlan, type Scope } from './plan.js';
 
 export interface CheckResult {
@@ -23,7 +24,13 @@ export interface CheckResult {
  * `files` holds the root and its imports, imports first (so a later duplicate is the one reported);
  * `configs` the Hugging Face configs the loader read for their `hf_config` keys.
  */
-export function checkProgram(files: readonly PlanFile[], root: PlanFile, configs: HfConfigs = new Map()): CheckResult {
+export function checkProgram(
+  files: readonly PlanFile[],
+  root: PlanFile,
+  configs: HfConfigs = new Map(),
+  /** The request traces the loader read for the plans' `traffic { trace = "…" }` (src/load.ts `addTraces`). */
+  traces: Traces = new Map(),
+): CheckResult {
   const out: Diagnostic[] = [];
   const scope: Scope = { models: new Map(), clusters: new Map() };
   const plans = new Map<string, { decl: Declaration }>();
@@ -65,7 +72,7 @@ export function checkProgram(files: readonly PlanFile[], root: PlanFile, configs
 
   const checked: CheckedPlan[] = [];
   for (const { decl, file } of rootPlans) {
-    const p = checkPlan(decl, scope, file, out);
+    const p = checkPlan(decl, scope, file, out, traces);
     if (!p) continue;
     checked.push(p);
     // A table that deadlocks is an error, yet the plan is still sized and costed (it is well-formed).

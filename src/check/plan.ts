@@ -24,6 +24,7 @@ import { checkFp8 } from './fp8.js';
 import { checkExperts, defaultExpertTensor } from './expert.js';
 import { checkSharding } from './shard.js';
 import { checkTensor, deriveFacts } from './tensor.js';
+import { checkTraffic, readTrafficBlocks, type Traces } from './traffic.js';
 import { readBlock } from './values.js';
 import { checkWebgpuTraining } from './webgpu-train.js';
 
@@ -33,7 +34,13 @@ export interface Scope {
   clusters: Map<string, { decl: Declaration; spec: ClusterSpec | undefined }>;
 }
 
-export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Diagnostic[]): CheckedPlan | undefined {
+export function checkPlan(
+  decl: Declaration,
+  scope: Scope,
+  file: string,
+  out: Diagnostic[],
+  traces: Traces = new Map(),
+): CheckedPlan | undefined {
   const before = out.length;
   const mode = peekMode(decl.body);
   const where = `plan '${decl.name}'`;
@@ -60,6 +67,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
           out,
         })
       : undefined;
+  const trafficBlocks = mode === 'serve' ? readTrafficBlocks(fields, decl.name, out) : {};
   if (!mode || !model || !cluster || fields.value<Mode>('mode') === undefined) return undefined;
 
   const mesh: Mesh = {
@@ -81,6 +89,7 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
   for (const [k, f] of fields.map) spans[k] = f.span;
   if (batch) for (const [k, f] of batch.map) spans[`batch.${k}`] = f.span;
   if (adapterBlock) for (const [k, f] of adapterBlock.map) spans[`adapter.${k}`] = f.span;
+  for (const [k, b] of Object.entries(trafficBlocks)) for (const [key, f] of b.fields.map) spans[`${k}.${key}`] = f.span;
   const expertMesh = experts ?? { tensor: mesh.tensor, expert: 1, data: mesh.data };
   const base = {
     name: decl.name,
@@ -108,7 +117,19 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
     const precisionOk = checkBf16(ctx, dtypes);
     const engine = fields.valueOrDefault<ServePlan['engine']>('engine');
     const engineOk = engine !== 'webgpu' || (checkEngineDtypes(ctx, dtypes) && checkEngineModel(ctx));
-    if (!b || !stages || !tensorOk || !meshOk || !contextOk || !experts || !precisionOk || !engineOk || hasErrors(out.slice(before)))
+    const load = b ? checkTraffic(ctx, trafficBlocks, b, traces) : { ok: false };
+    if (
+      !load.ok ||
+      !b ||
+      !stages ||
+      !tensorOk ||
+      !meshOk ||
+      !contextOk ||
+      !experts ||
+      !precisionOk ||
+      !engineOk ||
+      hasErrors(out.slice(before))
+    )
       return undefined;
     const plan: ServePlan = {
       ...base,
@@ -119,6 +140,8 @@ export function checkPlan(decl: Declaration, scope: Scope, file: string, out: Di
       kvBlock: fields.valueOrDefault<number>('kv_block'),
       engine,
       workspaceGiven: fields.has('workspace'),
+      ...(load.traffic ? { traffic: load.traffic } : {}),
+      ...(load.slo ? { slo: load.slo } : {}),
     };
     return plan;
   }

@@ -63,6 +63,12 @@ export const CODES = {
     message: 'reshard_after_forward applies to sharded weights (zero = 3), and the plan has zero = {zero}',
   },
   PP2036: { severity: 'error', title: 'offload-needs-zero', message: 'offload = {offload} needs {needs}, and the plan has zero = {zero}' },
+  // Traffic and latency objectives (src/check/traffic.ts).
+  PP2050: { severity: 'error', title: 'slo-without-traffic', message: 'an slo block needs a traffic block to be predicted under' },
+  PP2051: { severity: 'error', title: 'traffic-lengths-missing', message: "the traffic block is missing '{key}' ({what})" },
+  PP2052: { severity: 'error', title: 'trace-failed', message: "cannot read trace '{path}': {reason}" },
+  PP2053: { severity: 'error', title: 'trace-not-allowed', message: "trace '{path}' is not allowed: {reason}" },
+  PP2054: { severity: 'error', title: 'trace-invalid', message: "'{path}' is not a request trace: {detail}" },
   // Pipeline layouts (src/check/layout.ts).
   PP2043: { severity: 'error', title: 'layout-syntax', message: 'layout: {detail}' },
   PP2044: { severity: 'error', title: 'layout-unsupported', message: 'layout: {what} is not supported yet' },
@@ -234,6 +240,20 @@ export const CODES = {
     message: 'rank = {rank} is not below {module} {dims}: that adapter is not low-rank',
   },
 
+  // Traffic arithmetic (src/check/traffic.ts).
+  PP3080: { severity: 'error', title: 'traffic-range-inverted', message: '{what}_min = {min} is above {what}_max = {max}' },
+  PP3081: {
+    severity: 'error',
+    title: 'traffic-lengths-shape',
+    message: 'no lognormal {what} length has mean {mean} and p99 {p99}',
+  },
+  PP3082: {
+    severity: 'error',
+    title: 'traffic-exceeds-seq',
+    message: 'a typical request (prompt {prompt} + output {output} = {total} tokens) exceeds batch.seq = {seq}',
+  },
+  PP3083: { severity: 'warning', title: 'burst-without-burst-process', message: 'burst = {burst} has no effect: process is poisson' },
+
   // 4xxx: memory fit
   PP4001: { severity: 'error', title: 'does-not-fit', message: "plan '{plan}' does not fit: {worst}" },
   PP4002: { severity: 'warning', title: 'low-headroom', message: "plan '{plan}' fits with only {headroom} headroom on {where}" },
@@ -253,6 +273,18 @@ export const CODES = {
     message:
       "plan '{plan}' offloads to CPU memory ({needs} per node), and cluster '{cluster}' gives no host_memory: the host check is skipped",
   },
+  // Latency under the traffic block (src/latency/check.ts).
+  PP4010: {
+    severity: 'error',
+    title: 'slo-miss',
+    message: "plan '{plan}' misses {key} = {target}: predicted {predicted} at {rate} requests/s",
+  },
+  PP4011: {
+    severity: 'note',
+    title: 'latency-capped',
+    message: 'the latency prediction is cut short: {detail}',
+  },
+  PP4012: { severity: 'note', title: 'latency-unknown', message: "plan '{plan}' has no latency prediction: {reason}" },
 
   // 5xxx: execution graph and schedules
   PP5001: { severity: 'error', title: 'deadlock', message: 'the schedule deadlocks: {detail}' },

@@ -8,6 +8,8 @@ const TITLES: Record<BlockKind, string> = {
   plan: '`plan NAME { … }`',
   batch: '`batch { … }` inside a plan',
   adapter: '`adapter { … }` inside a training plan (LoRA)',
+  traffic: '`traffic { … }` inside a serving plan (the load to predict latency under)',
+  slo: '`slo { … }` inside a serving plan (latency objectives)',
 };
 
 function typeText(t: KeyType): string {

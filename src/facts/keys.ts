@@ -5,7 +5,7 @@
  */
 import { DTYPE_NAMES, FLOAT_DTYPES } from './dtypes.js';
 
-export type BlockKind = 'model' | 'cluster' | 'gpu' | 'plan' | 'batch' | 'adapter';
+export type BlockKind = 'model' | 'cluster' | 'gpu' | 'plan' | 'batch' | 'adapter' | 'traffic' | 'slo';
 export type Mode = 'serve' | 'train';
 
 export type KeyType =
@@ -97,6 +97,10 @@ const MAX_BYTES = 2 ** 50;
 const MAX_RATE = 1_000_000;
 /** Longest wait for a batch to fill, in ms: an hour (timers overflow at about 24 days). */
 const MAX_WAIT_MS = 3_600_000;
+/** Largest arrival rate, requests/s (a large service handles thousands). */
+const MAX_REQUEST_RATE = 10_000_000;
+/** Longest latency objective or traffic duration, ms: a day. */
+const MAX_SLO_MS = 86_400_000;
 const bytes = { kind: 'bytes', max: MAX_BYTES } as const;
 
 export const ARCHS = ['llama', 'gpt2'] as const;
@@ -668,6 +672,18 @@ export const KEY_TABLE = {
       doc: 'The batch policy (serving or training keys, by mode).',
       example: '{ max_batch = 32  seq = 4096 }',
     },
+    traffic: {
+      type: { kind: 'block', block: 'traffic' },
+      modes: ['serve'],
+      doc: 'The requests the server must hold: arrival rate and process, prompt and output lengths. `parplan check` simulates the batching policy under it (docs/latency.md).',
+      example: '{ rate = 20  prompt = 512  output = 128 }',
+    },
+    slo: {
+      type: { kind: 'block', block: 'slo' },
+      modes: ['serve'],
+      doc: 'Latency objectives under the traffic block: a predicted miss is an error, as a misfit is.',
+      example: '{ ttft_p99 = 500 ms  tpot_p99 = 50 ms }',
+    },
     adapter: {
       type: { kind: 'block', block: 'adapter' },
       modes: ['train'],
@@ -991,6 +1007,173 @@ export const KEY_TABLE = {
       doc: 'Dropout on the adapter input; above 0 each adapter keeps its own dropped copy of its input and a mask for the backward pass.',
       example: '0.05',
       aliases: ['lora_dropout'],
+    },
+  },
+  traffic: {
+    rate: {
+      type: num(0.000001, MAX_REQUEST_RATE),
+      default: { rule: "with trace: the trace's own rate (requests / its span); else required" },
+      doc: "Mean arrival rate, requests per second; with trace, the trace's arrival times are scaled to it.",
+      example: '20',
+      aliases: ['request_rate', 'qps'],
+    },
+    trace: {
+      type: { kind: 'string' },
+      doc: 'A request trace, CSV in the Azure LLM inference trace format (TIMESTAMP,ContextTokens,GeneratedTokens; TIMESTAMP a date and time or seconds), relative to the plan file and confined as imports are: its arrivals and lengths replace process and the length keys.',
+      example: '"traces/azure-conv.csv"',
+    },
+    process: {
+      type: enumOf('poisson', 'burst'),
+      default: { value: 'poisson' },
+      doc: 'Arrivals: poisson (independent), or burst (Poisson arrivals of `burst` requests at once, the same mean rate).',
+      example: 'poisson',
+    },
+    burst: {
+      type: int(1, MAX_SEQUENCES),
+      default: { value: 4 },
+      doc: 'Requests arriving together when process = burst.',
+      example: '4',
+    },
+    prompt: {
+      type: int(1, MAX_TOKENS),
+      doc: 'Prompt tokens per request: every request has this many, or with prompt_p99 this is the mean of a lognormal.',
+      example: '512',
+    },
+    prompt_p99: {
+      type: int(1, MAX_TOKENS),
+      doc: '99th percentile of prompt tokens: prompt lengths are lognormal with mean prompt and this p99 (at most about 15 × the mean).',
+      example: '2048',
+    },
+    prompt_min: {
+      type: int(1, MAX_TOKENS),
+      doc: 'With prompt_max, instead of prompt: prompt lengths uniform over prompt_min … prompt_max.',
+      example: '128',
+    },
+    prompt_max: {
+      type: int(1, MAX_TOKENS),
+      doc: 'With prompt_min: the longest prompt (uniform lengths).',
+      example: '1024',
+    },
+    output: {
+      type: int(1, MAX_TOKENS),
+      doc: 'Output tokens per request: every request has this many, or with output_p99 this is the mean of a lognormal.',
+      example: '128',
+    },
+    output_p99: {
+      type: int(1, MAX_TOKENS),
+      doc: '99th percentile of output tokens: output lengths are lognormal with mean output and this p99 (at most about 15 × the mean).',
+      example: '512',
+    },
+    output_min: {
+      type: int(1, MAX_TOKENS),
+      doc: 'With output_max, instead of output: output lengths uniform over output_min … output_max.',
+      example: '32',
+    },
+    output_max: {
+      type: int(1, MAX_TOKENS),
+      doc: 'With output_min: the longest output (uniform lengths).',
+      example: '256',
+    },
+    requests: {
+      type: int(1, MAX_SEQUENCES),
+      default: {
+        rule: 'rate × duration when duration is given, else 2000; the simulation runs at most LIMITS.latencyRequests (a note says when it is capped)',
+      },
+      doc: 'Requests to simulate.',
+      example: '2000',
+    },
+    duration: {
+      type: { kind: 'duration', max: MAX_SLO_MS },
+      doc: 'Length of the simulated traffic (instead of requests): rate × duration requests.',
+      example: '60 s',
+    },
+    seed: {
+      type: int(0, 2 ** 32 - 1),
+      default: { value: 1 },
+      doc: 'Seed of the arrival and length streams: the same seed gives the same prediction.',
+      example: '1',
+    },
+  },
+  slo: {
+    ttft_p50: {
+      type: { kind: 'duration', max: MAX_SLO_MS },
+      doc: 'Most time to first token, 50th percentile.',
+      example: '500 ms',
+    },
+    ttft_p90: {
+      type: { kind: 'duration', max: MAX_SLO_MS },
+      doc: 'Most time to first token, 90th percentile.',
+      example: '500 ms',
+    },
+    ttft_p95: {
+      type: { kind: 'duration', max: MAX_SLO_MS },
+      doc: 'Most time to first token, 95th percentile.',
+      example: '500 ms',
+    },
+    ttft_p99: {
+      type: { kind: 'duration', max: MAX_SLO_MS },
+      doc: 'Most time to first token, 99th percentile.',
+      example: '500 ms',
+    },
+    ttft_p99_9: {
+      type: { kind: 'duration', max: MAX_SLO_MS },
+      doc: 'Most time to first token, 99.9th percentile.',
+      example: '500 ms',
+    },
+    tpot_p50: {
+      type: { kind: 'duration', max: MAX_SLO_MS },
+      doc: 'Most time per output token after the first, 50th percentile.',
+      example: '50 ms',
+    },
+    tpot_p90: {
+      type: { kind: 'duration', max: MAX_SLO_MS },
+      doc: 'Most time per output token after the first, 90th percentile.',
+      example: '50 ms',
+    },
+    tpot_p95: {
+      type: { kind: 'duration', max: MAX_SLO_MS },
+      doc: 'Most time per output token after the first, 95th percentile.',
+      example: '50 ms',
+    },
+    tpot_p99: {
+      type: { kind: 'duration', max: MAX_SLO_MS },
+      doc: 'Most time per output token after the first, 99th percentile.',
+      example: '50 ms',
+    },
+    tpot_p99_9: {
+      type: { kind: 'duration', max: MAX_SLO_MS },
+      doc: 'Most time per output token after the first, 99.9th percentile.',
+      example: '50 ms',
+    },
+    e2e_p50: {
+      type: { kind: 'duration', max: MAX_SLO_MS },
+      doc: 'Most end-to-end request latency, 50th percentile.',
+      example: '5 s',
+    },
+    e2e_p90: {
+      type: { kind: 'duration', max: MAX_SLO_MS },
+      doc: 'Most end-to-end request latency, 90th percentile.',
+      example: '5 s',
+    },
+    e2e_p95: {
+      type: { kind: 'duration', max: MAX_SLO_MS },
+      doc: 'Most end-to-end request latency, 95th percentile.',
+      example: '5 s',
+    },
+    e2e_p99: {
+      type: { kind: 'duration', max: MAX_SLO_MS },
+      doc: 'Most end-to-end request latency, 99th percentile.',
+      example: '5 s',
+    },
+    e2e_p99_9: {
+      type: { kind: 'duration', max: MAX_SLO_MS },
+      doc: 'Most end-to-end request latency, 99.9th percentile.',
+      example: '5 s',
+    },
+    max_rejected: {
+      type: { kind: 'fraction', max: 1 },
+      doc: 'Most requests the queue limit may refuse, a fraction.',
+      example: '1%',
     },
   },
 } as const satisfies Record<BlockKind, Record<string, KeySpec>>;

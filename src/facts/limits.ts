@@ -45,6 +45,12 @@ export const LIMITS = {
   graphActions: 131_072,
   /** Most devices in a compiled graph: 20 times the Megatron 1T example's 3,072 (each is a line of about 300 bytes). */
   graphDevices: 65_536,
+  /** Most requests one latency simulation of `parplan check` runs (a `traffic` block's requests or rate × duration beyond it are cut, with a note): a few hundred ms of CI. */
+  latencyRequests: 5_000,
+  /** Largest `traffic { trace = "…" }` CSV file read: a day of the Azure LLM inference trace is about 1 MiB per 30,000 requests. */
+  traceFileBytes: 64 * 1024 * 1024,
+  /** Most engine calls (prefills and decode steps) the latency prediction of one plan simulates, its bisection and candidate changes included: bounds long outputs at a huge rate to about a second. */
+  latencyEvents: 1_000_000,
 
   // A graph file given to `parplan serve` or `createRuntime` (src/graph/validate.ts), checked before anything is allocated.
   /** Largest graph file `serve` reads: a serving graph is tens of KiB whatever the model's size (its layers share one block). */

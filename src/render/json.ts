@@ -12,7 +12,11 @@
  *                                              "kvCache", "workspace" } } ],
  *                "hosts": [ { "node", "gpus", "capacityBytes", "totalBytes",
  *                             "breakdown": { "weights", "gradients", "optimizer", "buffers" } } ],
- *                "cost": { "known", "reason", "efficiency", "hardware", "train", "serve" } } ],
+ *                "cost": { "known", "reason", "efficiency", "hardware", "train", "serve" },
+ *                "latency": { "rate", "throughput", "utilization", "meanBatch", "queue": { "mean", "p99" },
+ *                             "rejected", "ttft": { "p50", "p90", "p99" }, "tpot": {…}, "e2e": {…},
+ *                             "requests", "maxRateMeetingSlo",
+ *                             "slo": [ { "metric", "target", "predicted", "ok" } ] } } ],
  *   "diagnostics": [ { "severity", "code", "message", "file", "line", "column", "endLine",
  *                      "endColumn", "help" } ] }
  * ```
@@ -26,7 +30,10 @@
  * error diagnostics and every plan fits (GPU and host). `cost` is the cost model's
  * estimate (docs/cost.md lists its fields): seconds are floats, bytes integers, FLOPs floats;
  * `train` is null for serve plans and `serve` for train plans; a time is null when the GPU
- * lacks a rate it needs (`known` false, `reason` says which).
+ * lacks a rate it needs (`known` false, `reason` says which). `latency` (docs/latency.md) is there
+ * only for a serving plan with a `traffic` block that fits (so plans without one keep their
+ * output): seconds and requests per second, `rejected` and `utilization` fractions, a
+ * percentile null when no request completed; `slo` lists each objective of the `slo` block.
  */
 import { deviceCount } from '../mesh.js';
 import type { Analysis, PlanResult } from '../analyze.js';
@@ -37,6 +44,7 @@ import type { DeviceMemory } from '../memory/types.js';
 import type { LinkBytes, PlanCost, ServeCost, Traffic, TrainCost } from '../cost/types.js';
 import { diagnosticFile, isOk } from './common.js';
 import { jsonSafe } from '../format.js';
+import type { LatencyResult } from '../latency/check.js';
 
 export interface JsonReport {
   ok: boolean;
@@ -54,6 +62,7 @@ export interface JsonPlan {
   devices: JsonDevice[];
   hosts: JsonHost[];
   cost: JsonCost;
+  latency?: LatencyResult;
 }
 
 /** CPU memory of one node under offload (src/memory/offload.ts). */
@@ -138,6 +147,7 @@ function jsonPlan(r: PlanResult): JsonPlan {
       },
     })),
     cost: jsonCost(r.cost),
+    ...(r.latency ? { latency: r.latency } : {}),
   };
 }
 

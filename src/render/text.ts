@@ -8,6 +8,7 @@
  * CLI decides it with `shouldColor` (TTY, NO_COLOR, FORCE_COLOR).
  */
 import { deviceCount, meshText } from '../mesh.js';
+import type { LatencyResult } from '../latency/check.js';
 import type { Analysis, PlanResult } from '../analyze.js';
 import type { Diagnostic } from '../diagnostics/diagnostic.js';
 import type { SourceFile, Span } from '../source.js';
@@ -241,6 +242,7 @@ export function renderPlan(r: PlanResult, style: Style): string {
   const v = verdict(r);
   out.push(`  ${r.fits ? style.green(v) : style.bold(style.red(v))}`);
   for (const line of costLines(r.cost, plan.mesh.data)) out.push(line);
+  if (r.latency) for (const line of latencyLines(r.latency)) out.push(line);
   const w = tightest(memory.devices);
   if (w !== undefined) {
     out.push(`  ${r.fits ? 'tightest' : 'worst'} device, rank ${w.rank} (stage ${w.stage}):`);
@@ -399,6 +401,33 @@ function wrap(text: string, width: number): { text: string; first: boolean }[] {
       }
     }
     out.push({ text: line, first: out.length === 0 });
+  }
+  return out;
+}
+
+/**
+ * The latency block of a plan with traffic (docs/latency.md):
+ *   latency at 20 requests/s (2,000 simulated): 19.9 requests/s served, busy 45%, mean batch 7.1, queue 0.1 (p99 2), rejected 0%
+ *     TTFT p50 61 ms  p90 98 ms  p99 210 ms;  TPOT …;  E2E …
+ *     slo: ttft_p99 500 ms ok (210 ms); tpot_p99 50 ms MISSED (61 ms); highest rate meeting it ≈ 41 requests/s
+ */
+export function latencyLines(l: LatencyResult): string[] {
+  const n = (x: number) => Number(x.toPrecision(3)).toLocaleString('en-US');
+  const t = (x: number) => (Number.isFinite(x) ? (x < 1 ? `${n(x * 1000)} ms` : `${n(x)} s`) : '–');
+  const pct = (x: number) => `${n(x * 100)}%`;
+  const p = (name: string, q: { p50: number; p90: number; p99: number }) => `${name} p50 ${t(q.p50)}  p90 ${t(q.p90)}  p99 ${t(q.p99)}`;
+  const out = [
+    `  latency at ${n(l.rate)} requests/s (${l.requests.toLocaleString('en-US')} simulated): ${n(l.throughput)} requests/s served, ` +
+      `busy ${pct(l.utilization)}, mean batch ${n(l.meanBatch)}, queue ${n(l.queue.mean)} (p99 ${l.queue.p99}), rejected ${pct(l.rejected)}`,
+    `    ${p('TTFT', l.ttft)};  ${p('TPOT', l.tpot)};  ${p('E2E', l.e2e)}`,
+  ];
+  if (l.slo.length > 0) {
+    const objectives = l.slo.map((o) => {
+      const show = (x: number) => (o.metric === 'max_rejected' ? pct(x) : t(x));
+      return `${o.metric} ${show(o.target)} ${o.ok ? 'ok' : 'MISSED'} (${show(o.predicted)})`;
+    });
+    const best = l.maxRateMeetingSlo === null ? 'no rate meets it' : `highest rate meeting it ≈ ${n(l.maxRateMeetingSlo)} requests/s`;
+    out.push(`    slo: ${objectives.join('; ')}; ${best}`);
   }
   return out;
 }

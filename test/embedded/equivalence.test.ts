@@ -23,6 +23,8 @@ plan chat {
   tensor = 2  data = 2
   batch { max_batch = 32  max_wait = 5 ms  seq = 4096 }
   reserve = 10%  workspace = 512 MiB
+  traffic { rate = 10  prompt = 512  output = 64  requests = 300 }
+  slo { ttft_p99 = 500 ms  max_rejected = 1% }
 }
 plan finetune {
   model = llama3_8b  cluster = node  mode = train
@@ -42,6 +44,8 @@ export const chat = plan('chat', {
   model: llama, cluster: node, mode: 'serve', tensor: 2, data: 2,
   batch: { max_batch: 32, max_wait: '5 ms', seq: 4096 },
   reserve: '10%', workspace: '512 MiB',
+  traffic: { rate: 10, prompt: 512, output: 64, requests: 300 },
+  slo: { ttft_p99: '500 ms', max_rejected: '1%' },
 });
 export const finetune = plan('finetune', {
   model: llama, cluster: node, mode: 'train', tensor: 2, pipeline: 2, data: 2, zero: 1,
@@ -63,9 +67,11 @@ const expected = placeless(analyze([files.path('plans.plan')]));
 
 describe('the same plans as .plan text, builders and templates', () => {
   it('the .plan text has two plans and a warning (idle GPUs), so there is something to compare', () => {
-    const e = expected as { plans: unknown[]; diagnostics: { code: string }[] };
+    const e = expected as { plans: { latency?: { slo: unknown[] } }[]; diagnostics: { code: string }[] };
     expect(e.plans).toHaveLength(2);
     expect(e.diagnostics.map((d) => d.code)).toEqual(['PP3010']);
+    // The serving plan's traffic and slo blocks: the latency prediction is compared too.
+    expect(e.plans[0]!.latency?.slo).toHaveLength(2);
   });
 
   it('builders run here', () => {
@@ -89,6 +95,8 @@ describe('the same plans as .plan text, builders and templates', () => {
       batch: { max_batch: 32, max_wait: '5 ms', seq: 4096 },
       reserve: '10%',
       workspace: '512 MiB',
+      traffic: { rate: 10, prompt: 512, output: 64, requests: 300 },
+      slo: { ttft_p99: '500 ms', max_rejected: '1%' },
     });
     const finetune = plan('finetune', {
       model: llama,
@@ -117,6 +125,8 @@ describe('the same plans as .plan text, builders and templates', () => {
       tensor = 2  data = 2
       batch { max_batch = 32  max_wait = ${'5 ms'}  seq = 4096 }
       reserve = 10%  workspace = 512 MiB
+      traffic { rate = 10  prompt = 512  output = 64  requests = 300 }
+      slo { ttft_p99 = 500 ms  max_rejected = 1% }
     }`;
     const finetune = plan`plan finetune {
       model = ${llama}  cluster = ${node}  mode = train

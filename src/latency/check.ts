@@ -1,0 +1,249 @@
+/**
+ * `parplan check` for a serving plan with a `traffic` block: simulate the server's policy under
+ * the traffic (./simulate.ts, the cost model's step times), report the figures, bisect the
+ * highest rate that meets the `slo` block with the same seed, and turn each missed objective
+ * into a PP4010 error whose help names single changes that meet every objective, found by
+ * simulating them (more data replicas, max_batch up or down, max_wait, max_prefill_tokens).
+ */
+import { diag, type Diagnostic } from '../diagnostics/diagnostic.js';
+import { LIMITS } from '../facts/limits.js';
+import type { ServePlan, ServeSlo } from '../plan.js';
+import { costStepTimes } from './cost-times.js';
+import { simulate, type StepTimes } from './simulate.js';
+import { quantile, summarize, type LatencySummary, type Percentiles } from './summary.js';
+import { generateRequests, type TrafficRequest } from './traffic.js';
+import { traceRate } from '../check/traffic.js';
+
+/** One objective against its prediction (seconds, or a fraction for rejected). */
+export interface SloResult {
+  metric: string;
+  target: number;
+  predicted: number;
+  ok: boolean;
+}
+
+/** `plans[].latency` of the JSON output (seconds, requests per second). */
+export interface LatencyResult {
+  rate: number;
+  throughput: number;
+  utilization: number;
+  meanBatch: number;
+  queue: { mean: number; p99: number };
+  rejected: number;
+  ttft: Percentiles;
+  tpot: Percentiles;
+  e2e: Percentiles;
+  /** Requests simulated. */
+  requests: number;
+  /** The highest arrival rate that meets every objective (null without an slo block, or when none does). */
+  maxRateMeetingSlo: number | null;
+  slo: SloResult[];
+}
+
+/** Relative precision of the bisection for the highest rate meeting the SLO. */
+const RATE_PRECISION = 0.02;
+
+interface Knobs {
+  data: number;
+  maxBatch: number;
+  maxWaitMs: number;
+  maxPrefillTokens: number;
+}
+
+export function predictLatency(plan: ServePlan): { latency?: LatencyResult; diagnostics: Diagnostic[] } {
+  const traffic = plan.traffic;
+  if (!traffic) return { diagnostics: [] };
+  const diagnostics: Diagnostic[] = [];
+  const anchor = plan.spans['traffic.rate'] ?? plan.span;
+  const times = costStepTimes(plan);
+  if ('unknown' in times) {
+    diagnostics.push(diag('PP4012', anchor, { plan: plan.name, reason: times.unknown }));
+    return { diagnostics };
+  }
+  const n = Math.min(traffic.requests, LIMITS.latencyRequests);
+  if (n < traffic.requests) {
+    diagnostics.push(
+      diag('PP4011', anchor, {
+        detail: `it simulates ${n.toLocaleString('en-US')} of ${traffic.requests.toLocaleString('en-US')} requests (LIMITS.latencyRequests)`,
+      }),
+    );
+  }
+  // Requests at rate 1: a rate r divides the arrival times by r (same seed, same draws).
+  const unit = clipToSeq(
+    traffic.trace ? traceAtRate1(traffic.trace, n) : generateRequests({ ...traffic, rate: 1, requests: n }),
+    plan.batch.seq,
+  );
+  const knobs: Knobs = {
+    data: plan.mesh.data,
+    maxBatch: plan.batch.maxBatch,
+    maxWaitMs: plan.batch.maxWaitMs,
+    maxPrefillTokens: plan.batch.maxPrefillTokens,
+  };
+  // One budget of engine calls for the prediction, the bisection and the candidates together.
+  let budget = LIMITS.latencyEvents;
+  const run = (rate: number, k: Knobs, t: StepTimes = times) => {
+    const reqs = unit.map((r) => ({ ...r, at: r.at / rate }));
+    const result = simulate(reqs, {
+      policy: { maxBatch: k.maxBatch * k.data, maxWaitMs: k.maxWaitMs, queue: plan.batch.queue, maxPrefillTokens: k.maxPrefillTokens },
+      replicas: k.data,
+      times: t,
+      maxEvents: Math.max(0, budget),
+    });
+    budget -= result.events;
+    return summarize(result, rate);
+  };
+  const s = run(traffic.rate, knobs);
+  if (s.capped) {
+    diagnostics.push(
+      diag('PP4011', anchor, {
+        detail: `its ${LIMITS.latencyEvents.toLocaleString('en-US')} engine steps (LIMITS.latencyEvents) end before the requests do: the figures cover the requests that finished`,
+      }),
+    );
+  }
+  const slo = plan.slo ? judge(s, plan.slo) : [];
+  // A run cut short by the budget decides nothing: it counts as a miss.
+  const meets = (x: LatencySummary) => plan.slo !== undefined && !x.capped && judge(x, plan.slo).every((r) => r.ok);
+  const maxRate = plan.slo ? highestRate(traffic.rate, meets(s), (r) => meets(run(r, knobs))) : null;
+  const latency: LatencyResult = {
+    rate: traffic.rate,
+    throughput: s.throughput,
+    utilization: s.utilization,
+    meanBatch: s.meanBatch,
+    queue: s.queue,
+    rejected: s.rejected,
+    ttft: s.ttft,
+    tpot: s.tpot,
+    e2e: s.e2e,
+    requests: s.requests,
+    maxRateMeetingSlo: maxRate,
+    slo,
+  };
+  const missed = slo.filter((r) => !r.ok);
+  if (missed.length > 0) {
+    const fixes = candidates(plan, knobs)
+      .filter((c) => {
+        const t =
+          c.knobs.maxBatch !== knobs.maxBatch ? costStepTimes({ ...plan, batch: { ...plan.batch, maxBatch: c.knobs.maxBatch } }) : times;
+        return !('unknown' in t) && meets(run(traffic.rate, c.knobs, t));
+      })
+      .map((c) => c.text);
+    const help =
+      fixes.length > 0
+        ? `these meet every objective at ${num(traffic.rate)} requests/s: ${fixes.slice(0, 3).join('; or ')}`
+        : `no single change of data, max_batch, max_wait or max_prefill_tokens meets it${maxRate !== null ? `; the plan holds ${num(maxRate)} requests/s` : ''}: a faster GPU, more tensor parallelism, or less traffic`;
+    for (const r of missed) {
+      diagnostics.push(
+        diag(
+          'PP4010',
+          plan.spans[`slo.${r.metric}`] ?? plan.span,
+          {
+            plan: plan.name,
+            key: r.metric,
+            target: show(r.metric, r.target),
+            predicted: show(r.metric, r.predicted),
+            rate: num(traffic.rate),
+          },
+          { help },
+        ),
+      );
+    }
+  }
+  return { latency, diagnostics };
+}
+
+/** The trace's first n requests with times scaled to a mean rate of 1 request/s (its own rate, `traceRate`, becomes 1). */
+function traceAtRate1(trace: readonly TrafficRequest[], n: number): TrafficRequest[] {
+  const r0 = traceRate(trace);
+  return trace.slice(0, n).map((r) => ({ ...r, at: r.at * r0 }));
+}
+
+/** Requests the server would refuse (prompt + output > seq) are cut to fit, as a client would. */
+function clipToSeq(reqs: TrafficRequest[], seq: number): TrafficRequest[] {
+  return reqs.map((r) => {
+    const prompt = Math.min(r.prompt, seq - 1);
+    return { at: r.at, prompt, output: Math.max(1, Math.min(r.output, seq - prompt)) };
+  });
+}
+
+export function judge(s: LatencySummary, slo: ServeSlo): SloResult[] {
+  const out: SloResult[] = [];
+  for (const o of slo.latency) {
+    const predicted = quantile(s.samples[o.metric], o.quantile);
+    // No completed request (or none with a second token for TPOT) cannot meet an objective.
+    out.push({
+      metric: o.key,
+      target: o.seconds,
+      predicted,
+      ok: Number.isFinite(predicted) ? predicted <= o.seconds : o.metric === 'tpot' && s.samples.e2e.length > 0,
+    });
+  }
+  if (slo.maxRejected !== undefined)
+    out.push({ metric: 'max_rejected', target: slo.maxRejected, predicted: s.rejected, ok: s.rejected <= slo.maxRejected });
+  return out;
+}
+
+/**
+ * The highest rate meeting the objectives, to RATE_PRECISION: from the plan's rate, doubling
+ * (or halving) to bracket it, then bisection. null when even rate / 1024 misses.
+ */
+function highestRate(rate: number, meetsAtRate: boolean, meets: (rate: number) => boolean): number | null {
+  let lo: number;
+  let hi: number;
+  if (meetsAtRate) {
+    lo = rate;
+    hi = rate * 2;
+    for (let i = 0; i < 10 && meets(hi); i++) [lo, hi] = [hi, hi * 2];
+    if (lo === hi / 2 && meets(hi)) return hi;
+  } else {
+    hi = rate;
+    lo = rate / 2;
+    let found = false;
+    for (let i = 0; i < 10; i++) {
+      if (meets(lo)) {
+        found = true;
+        break;
+      }
+      [hi, lo] = [lo, lo / 2];
+    }
+    if (!found) return null;
+  }
+  while ((hi - lo) / lo > RATE_PRECISION) {
+    const mid = (lo + hi) / 2;
+    if (meets(mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Single changes to try, least disruptive first. */
+function candidates(plan: ServePlan, k: Knobs): { knobs: Knobs; text: string }[] {
+  const out: { knobs: Knobs; text: string }[] = [];
+  const gpus = plan.mesh.tensor * plan.mesh.pipeline * plan.mesh.context;
+  if (k.maxWaitMs > 0) out.push({ knobs: { ...k, maxWaitMs: 0 }, text: 'batch.max_wait = 0 ms' });
+  if (k.maxPrefillTokens > 256)
+    out.push({
+      knobs: { ...k, maxPrefillTokens: Math.max(256, k.maxPrefillTokens / 2) },
+      text: `batch.max_prefill_tokens = ${Math.max(256, k.maxPrefillTokens / 2)}`,
+    });
+  if (k.maxBatch > 1)
+    out.push({ knobs: { ...k, maxBatch: Math.floor(k.maxBatch / 2) }, text: `batch.max_batch = ${Math.floor(k.maxBatch / 2)}` });
+  out.push({ knobs: { ...k, maxBatch: k.maxBatch * 2 }, text: `batch.max_batch = ${k.maxBatch * 2} (check that it fits)` });
+  const has = plan.cluster.gpus;
+  for (const f of [2, 4, 8]) {
+    const need = k.data * f * gpus;
+    const room = need > has ? `, cluster '${plan.cluster.name}' has ${has}` : '';
+    out.push({ knobs: { ...k, data: k.data * f }, text: `data = ${k.data * f} (${need} GPUs${room})` });
+  }
+  return out;
+}
+
+function num(x: number): string {
+  return Number(x.toPrecision(3)).toString();
+}
+
+/** Seconds as ms or s; a fraction as a percentage. */
+function show(metric: string, x: number): string {
+  if (metric === 'max_rejected') return `${num(x * 100)}%`;
+  if (!Number.isFinite(x)) return 'no completed request';
+  return x < 1 ? `${num(x * 1000)} ms` : `${num(x)} s`;
+}
