@@ -186,7 +186,19 @@ export type Step =
   /** Point-to-point between pipeline neighbours of the same tensor rank and replica. */
   | { op: 'send' | 'recv'; peer: 'next' | 'prev'; tensor: string; microbatch?: number; bytes: number }
   /** A collective over the device's group along `axis`; `all-to-all` (MoE dispatch and combine): `bytes` are this rank's tokens for every member, its own share included (the simulation and the cost model charge the (n − 1)/n that leave it). */
-  | { op: CollectiveOp; axis: Axis; tensor: string; bytes: number; microbatch?: number }
+  | {
+      op: CollectiveOp;
+      axis: Axis;
+      tensor: string;
+      bytes: number;
+      microbatch?: number;
+      /**
+       * Issued on the device's communication stream (FSDP2's all-gather and reduce-scatter streams, DDP's and
+       * Megatron's overlapped gradient buckets): the steps after it do not wait for it; a compute step outside a
+       * block that reads its tensor (`*` matching any run of characters, either way) waits for it, as does the phase's end.
+       */
+      overlap?: boolean;
+    }
   /** Marks the start of a schedule action (for pictures and the simulation's grid). */
   | { op: 'action'; action: string };
 

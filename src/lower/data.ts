@@ -17,6 +17,7 @@ import type { Stage, TrainPlan } from '../plan.js';
 import { layerRuns } from '../model.js';
 import { layerShardParams, overZeroGroup } from './layer.js';
 import { hasExperts, splitTiedEmbeddings } from './mesh.js';
+import { splitsBackward } from '../memory/activations.js';
 
 /**
  * A stage's parameters on one rank, as the data group and the expert-data group replicate
@@ -38,10 +39,38 @@ export function syncParams(plan: TrainPlan, stage: Stage): { dense: number; expe
   return { dense, experts };
 }
 
+/**
+ * Whether the gradients of each layer are reduced as the last microbatch's backward makes them, overlapped with
+ * the backward of the layers before it: PyTorch DDP's gradient buckets (torch/nn/parallel/distributed.py, reducer
+ * hooks; no_sync for the microbatches before the last) and Megatron's --overlap-grad-reduce (its distributed
+ * optimizer's bucketed reduce-scatter), which the cost model's per-step data traffic assumes (src/cost/train.ts:
+ * overlapped with the last microbatch's backward). Layer by layer here (a bucket per layer); the embedding, final
+ * norm and output layer's gradients after the backward. Not for ZeRO-3 (its reduce-scatters are per layer already),
+ * LoRA, MoE models (expert gradients sync over expert data) or split-backward tables (W makes the weight gradients).
+ */
+export function overlapsGradSync(plan: TrainPlan): boolean {
+  return plan.zero <= 2 && plan.mesh.data * plan.mesh.context > 1 && !plan.adapter && !hasExperts(plan) && !splitsBackward(plan);
+}
+
+/** One layer's gradient reduction in the last microbatch's backward (overlapsGradSync), issued on the communication stream. */
+export function layerGradSyncSteps(plan: TrainPlan, layer: number): Step[] {
+  const spec = layerRuns(plan.model, layer, layer)[0]!.layer;
+  const bytes = layerShardParams(plan, spec).dense * bytesPerElement(plan.gradDtype);
+  const op = plan.zero === 0 ? 'all-reduce' : 'reduce-scatter';
+  return overZeroGroup(plan, op, `grad.layers.${layer}.*`, bytes).map((s) => ({ ...s, overlap: true }) as Step);
+}
+
 export function gradientSyncSteps(plan: TrainPlan, stage: Stage): Step[] {
-  const { dense: params, experts } = syncParams(plan, stage);
+  const sync = syncParams(plan, stage);
+  const { experts } = sync;
+  // The layers' gradients went out layer by layer in the last backward (layerGradSyncSteps): the rest here.
+  let params = sync.dense;
+  if (overlapsGradSync(plan))
+    for (const r of layerRuns(plan.model, stage.firstLayer, stage.firstLayer + stage.layers - 1))
+      params -= (r.last - r.first + 1) * layerShardParams(plan, r.layer).dense;
   const gradBytes = params * bytesPerElement(plan.gradDtype);
-  const weightBytes = params * bytesPerElement(plan.precision);
+  // ZeRO-1/2 all-gather every updated weight after the optimizer (the layers' too).
+  const weightBytes = sync.dense * bytesPerElement(plan.precision);
   const steps: Step[] = [];
   if (splitTiedEmbeddings(plan) && !plan.adapter && (stage.hasEmbedding || stage.hasOutput)) {
     const rows = plan.derived.vocabPadded / plan.mesh.tensor;
@@ -64,7 +93,7 @@ export function gradientSyncSteps(plan: TrainPlan, stage: Stage): Step[] {
     else if (plan.zero <= 2) steps.push({ op: 'reduce-scatter', axis: 'expert_data', tensor: 'grad.experts', bytes });
   }
   const expertShard = plan.zero >= 1 && ed > 1 ? Math.ceil(experts / ed) : experts;
-  const shard = (plan.zero >= 1 && d * c > 1 ? Math.ceil(params / (d * c)) : params) + expertShard;
+  const shard = (plan.zero >= 1 && d * c > 1 ? Math.ceil(sync.dense / (d * c)) : sync.dense) + expertShard;
   // Adam: about 10 FLOPs per parameter (moments, bias correction, update).
   steps.push({
     op: 'compute',

@@ -13,10 +13,11 @@ import {
   serveActivations,
   splitsBackward,
   trainLayerActivationBytes,
+  trainOutputBytes,
   weightGradActivationBytes,
 } from '../memory/activations.js';
 import { zeroDegree } from '../memory/weights.js';
-import { CONTEXT_EXCHANGE, RECOMPUTE, WGRAD } from './layer.js';
+import { CONTEXT_EXCHANGE, KEPT_ACT, keepsLayers, RECOMPUTE, WGRAD } from './layer.js';
 import { gatedMlp, layerRuns, sameLayer, sameShape, type LayerSpec } from '../model.js';
 import { layerBlocks } from './layer.js';
 import type { CheckedPlan, ServePlan, TrainPlan } from '../plan.js';
@@ -266,6 +267,18 @@ function trainTensors(plan: TrainPlan): GraphTensor[] {
     bytes: trainLayerActivationBytes(sequenceShard(plan)),
     owners: all,
   });
+  if (keepsLayers(plan))
+    // recompute_method = block: the layers past a chunk's first recompute_layers keep all their activations.
+    out.push({
+      name: KEPT_ACT,
+      role: 'activation',
+      scope: 'layer',
+      shape: [b, seq, h],
+      dtype: plan.precision,
+      shards: seqShard(1),
+      bytes: trainLayerActivationBytes({ ...sequenceShard(plan), recompute: 'none' }),
+      owners: all,
+    });
   if (plan.recompute !== 'none') {
     // What a layer's backward rebuilds (full, selective_op) or recomputes (selective), one layer at a time.
     const v = plan.virtual;
@@ -317,8 +330,8 @@ function trainTensors(plan: TrainPlan): GraphTensor[] {
     bytes: 8 * s * b + (s * b * h) / sp,
     owners: [0],
   });
-  // Last stage, per microbatch until its backward: norm and output-layer inputs, fp32 logits.
-  const scale = bytesPerElement(plan.precision) / 2;
+  // Last stage, per microbatch until its backward: norm and output-layer inputs, the loss path's logits (fp32, or
+  // under autocast 16-bit logits upcast with the fp32 log-softmax and its gradient: the memory plan's output term).
   out.push({
     name: 'output.mb{m}',
     role: 'logits',
@@ -326,7 +339,7 @@ function trainTensors(plan: TrainPlan): GraphTensor[] {
     shape: [b, seq, plan.derived.vocabPadded],
     dtype: 'fp32',
     shards: [...seqShard(1), ...(t > 1 ? [{ dim: 2, parts: t, over: 'tensor' } as Shard] : [])],
-    bytes: Math.ceil(((4 * s * b * h) / sp) * scale + 4 * s * b * (plan.derived.vocabPadded / t)),
+    bytes: Math.ceil(trainOutputBytes(sequenceShard(plan))),
     owners: [plan.mesh.pipeline - 1],
   });
   return out;
