@@ -161,8 +161,8 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
       producible: undefined,
       lastAction: -1,
       action: undefined,
-      // Static memory: the plan's total without the activations the steps track themselves.
-      staticBytes: dev.memory.total - dev.memory.activations,
+      // Static memory: the plan's total without the activations (and the cast cache) the steps track themselves.
+      staticBytes: dev.memory.total - dev.memory.activations - (dev.memory.allocated ?? 0),
       trace: { rank: r, events: [], memory: [], peakBytes: 0, planBytes: dev.memory.total, actions },
     };
   });

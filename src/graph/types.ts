@@ -97,7 +97,14 @@ export interface GraphDevice {
   /** Index into `groups[axis]` of the group this device belongs to. */
   groups: Partial<Record<Axis, number>>;
   /** The memory plan's bytes for this device (what the runtime allocates). */
-  memory: Breakdown & { total: number };
+  memory: Breakdown & {
+    total: number;
+    /**
+     * Training: bytes of the weights category that steps allocate and free (autocast's cast cache, `cast.*`): the
+     * simulation counts them while they are live, not as static memory. Absent: 0.
+     */
+    allocated?: number;
+  };
 }
 
 export type TensorRole = 'weight' | 'gradient' | 'optimizer' | 'activation' | 'kvCache' | 'logits' | 'input';

@@ -27,7 +27,8 @@ import { gatheredBytesPerParam } from '../memory/fp8.js';
 import { selectiveOpRecomputed } from '../memory/recipes.js';
 import { splitsBackward } from '../memory/activations.js';
 import { layerParams } from '../memory/params.js';
-import { rankLayerBytes } from '../memory/weights.js';
+import { castCacheParams, hasCastCache, rankLayerBytes } from '../memory/weights.js';
+import { deviceParams } from '../memory/params.js';
 import { describeLayer, gatedMlp, layerRuns, sameLayer, shardLayer, type LayerSpec, type MoeMlp } from '../model.js';
 
 const W = (name: string) => `layers.{l}.${name}`;
@@ -115,6 +116,42 @@ export function keepsLayers(plan: TrainPlan): boolean {
 /** The block-name suffix of a layer structure's un-recomputed variant (`layer.backward.kept`, `layer.backward.mla-dense-kept`). */
 function keptSuffix(suffix: string): string {
   return suffix ? `${suffix}-kept` : 'kept';
+}
+
+/**
+ * Autocast's 16-bit copies of a layer's weights (memory/weights.ts castCacheParams): made by the layer's first
+ * forward, a cache hit for every later microbatch's (allocating it again is no new memory), released at the end of
+ * the step (the autocast region exits and the last backward has released what the linears saved).
+ */
+export const CAST = 'cast.{l}';
+/** Autocast's 16-bit copy of the output layer, as CAST. */
+export const CAST_OUTPUT = 'cast.output';
+
+/**
+ * Bytes of the cast cache tensors (one layer's, the output layer's), when the graph allocates them: precision = amp_*
+ * without FSDP2 or LoRA (hasCastCache), layers alike, and the output layer's copy on the last stage only. Otherwise
+ * undefined, and the simulation counts the cache as static, where the memory plan's weights have it.
+ */
+export function castCacheBytes(plan: TrainPlan): { layer: number; head: number } | undefined {
+  if (!hasCastCache(plan) || layerBlocks(plan).length > 1) return undefined;
+  const e = bytesPerElement(plan.precision);
+  const per = new Set<number>();
+  let head = 0;
+  for (const st of plan.stages) {
+    const c = castCacheParams(plan, deviceParams(plan, st));
+    if (st.layers > 0) per.add(c.layers / st.layers);
+    if (c.head > 0 && !st.hasOutput) return undefined;
+    if (st.hasOutput) head = c.head;
+  }
+  const layer = [...per];
+  if (layer.length !== 1 || !Number.isInteger(layer[0])) return undefined;
+  return { layer: layer[0]! * e, head: head * e };
+}
+
+/** The bytes of autocast's cast cache that the graph allocates on a device of `stage` (0 where castCacheBytes is undefined). */
+export function castCacheAllocated(plan: TrainPlan, stage: { layers: number; hasOutput: boolean }): number {
+  const c = castCacheBytes(plan);
+  return c ? stage.layers * c.layer + (stage.hasOutput ? c.head : 0) : 0;
 }
 
 /** The saved activations of a layer that recompute_method = block does not recompute (all of them, as without recompute). */
@@ -485,10 +522,12 @@ function trainLayerBlocks(plan: TrainPlan, layer: LayerSpec, act: string): { for
       : []),
   ];
   const forward: Step[] = [];
+  // Autocast's copies of the layer's weights (held to the end of the step: CAST).
+  const cast = castCacheBytes(plan) ? [CAST] : [];
   // The dtype gathered: bf16 under FSDP2's MixedPrecisionPolicy(param_dtype = bf16), 1 B with torchao's fp8 all-gather.
   const gathered = (n: number) => n * gatheredBytesPerParam(plan, e);
   if (zero3) forward.push(...gathers(W('*'), gathered, 'all-gather'));
-  forward.push(...forwardSteps(plan, layer, dims, 'forward', { sp, elem: e, alloc: [act] }));
+  forward.push(...forwardSteps(plan, layer, dims, 'forward', { sp, elem: e, alloc: [act, ...cast] }));
 
   // Backward: gradients flow in reverse; the conjugate collectives of forward.
   const f = layerOpFlops(plan, layer, dims);

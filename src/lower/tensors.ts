@@ -17,7 +17,7 @@ import {
   weightGradActivationBytes,
 } from '../memory/activations.js';
 import { zeroDegree } from '../memory/weights.js';
-import { CONTEXT_EXCHANGE, KEPT_ACT, keepsLayers, RECOMPUTE, WGRAD } from './layer.js';
+import { CAST, CAST_OUTPUT, castCacheBytes, CONTEXT_EXCHANGE, KEPT_ACT, keepsLayers, RECOMPUTE, WGRAD } from './layer.js';
 import { gatedMlp, layerRuns, sameLayer, sameShape, type LayerSpec } from '../model.js';
 import { layerBlocks } from './layer.js';
 import type { CheckedPlan, ServePlan, TrainPlan } from '../plan.js';
@@ -250,6 +250,31 @@ function trainTensors(plan: TrainPlan): GraphTensor[] {
     });
   }
   const all = Array.from({ length: plan.mesh.pipeline }, (_, i) => i);
+  const cast = castCacheBytes(plan);
+  if (cast) {
+    // Autocast's 16-bit copies of the fp32 weights (aten cached_cast), kept by the linears for their backward.
+    out.push({
+      name: CAST,
+      role: 'weight',
+      scope: 'layer',
+      shape: [cast.layer / bytesPerElement(plan.precision)],
+      dtype: plan.precision,
+      shards: [],
+      bytes: cast.layer,
+      owners: all,
+    });
+    if (cast.head > 0)
+      out.push({
+        name: CAST_OUTPUT,
+        role: 'weight',
+        scope: 'stage',
+        shape: [cast.head / bytesPerElement(plan.precision)],
+        dtype: plan.precision,
+        shards: [],
+        bytes: cast.head,
+        owners: [plan.mesh.pipeline - 1],
+      });
+  }
   const { seq, micro: b } = plan.batch;
   // Context parallelism: each rank holds s/c tokens of every sequence (shape: the whole, split over context).
   const c = plan.mesh.context;

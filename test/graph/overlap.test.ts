@@ -102,4 +102,25 @@ describe('the training recipes blocks do what the cost model and the memory plan
     expect(kept.bytes).toBeGreaterThan(act.bytes);
     for (const rank of c.simulation.ranks) expect(rank.peakBytes).toBe(rank.planBytes);
   });
+
+  it("precision = amp_*: autocast's cast cache is allocated by the forwards (one copy, whatever the microbatches in flight) and released by the optimizer step; the peak is the plan's", () => {
+    for (const body of [
+      'model = llama_tiny  cluster = node8  mode = train  data = 8  precision = amp_bf16  batch { global = 32  seq = 512 }',
+      'model = llama_tiny  cluster = node8  mode = train  pipeline = 2  data = 4  precision = amp_bf16  batch { global = 32  seq = 512 }',
+    ]) {
+      const c = compileBody(body);
+      const cast = c.graph.tensors.find((t) => t.name === 'cast.{l}')!;
+      const head = c.graph.tensors.find((t) => t.name === 'cast.output')!;
+      expect(cast.dtype).toBe('bf16');
+      for (const st of c.plan.stages) {
+        const dev = c.graph.devices.find((d) => d.coords.pipeline === st.index)!;
+        // What the steps allocate is the memory plan's cast cache (ampWeights): weights = 4 B + 2 B per cast parameter.
+        expect(dev.memory.allocated, body).toBe(st.layers * cast.bytes + (st.hasOutput ? head.bytes : 0));
+        const step = c.graph.programs[`stage${st.index}`]!.phases['step']!;
+        const opt = step.find((s) => s.op === 'compute' && s.kind === 'optimizer');
+        expect(opt && opt.op === 'compute' ? opt.free : []).toContain(`cast.${st.firstLayer}`);
+      }
+      for (const rank of c.simulation.ranks) expect(rank.peakBytes, body).toBe(rank.planBytes);
+    }
+  });
 });
