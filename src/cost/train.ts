@@ -64,17 +64,28 @@ function activationBytes(plan: TrainPlan): number {
  * Tensor-parallel traffic of one microbatch on one device of `stage` (Megatron: per layer,
  * an all-reduce after attention and after the MLP in the forward pass, and two in the
  * backward pass; full recomputation repeats the forward two):
- *   L_stage × n × 2(t − 1)/t × s·b·h·bytes,   n = 4 (6 with recompute = full)
+ *   (4 L_stage + 2 L_recomputed) × 2(t − 1)/t × s·b·h·bytes   (L_recomputed: recomputedLayers)
  * Sequence parallelism replaces each all-reduce by a reduce-scatter and an all-gather of
  * (t − 1)/t each: the same bytes, twice the operations. Not overlapped with compute.
  */
 export function tensorTraffic(plan: TrainPlan, stage: Stage, into = new TrafficSum()): TrafficSum {
   const t = plan.mesh.tensor;
   if (t === 1) return into;
-  const n = plan.recompute === 'full' ? 6 : 4;
-  const collectives = stage.layers * n;
+  const collectives = 4 * stage.layers + 2 * recomputedLayers(plan, stage);
   const link = linkOf(plan, tensorGroupCrossesNodes(plan, stage.index));
   return into.add('tensor', link, collectives * allReduceBytes(activationBytes(plan), t), collectives * (plan.sequenceParallel ? 2 : 1));
+}
+
+/**
+ * Layers of the stage whose forward a full recompute runs again: all of them, or with
+ * recompute_method = block the first recompute_layers of each chunk (Megatron's block method;
+ * the graph's `layer.backward.kept` blocks recompute nothing, src/lower/layer.ts).
+ */
+export function recomputedLayers(plan: TrainPlan, stage: Stage): number {
+  if (plan.recompute !== 'full') return 0;
+  if (plan.recomputeMethod !== 'block') return stage.layers;
+  const chunks = stage.chunks ? stage.chunks.map((c) => c.layers) : Array<number>(plan.virtual).fill(stage.layers / plan.virtual);
+  return chunks.reduce((n, layers) => n + Math.min(plan.recomputeLayers, layers), 0);
 }
 
 /**

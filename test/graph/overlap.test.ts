@@ -103,6 +103,22 @@ describe('the training recipes blocks do what the cost model and the memory plan
     for (const rank of c.simulation.ranks) expect(rank.peakBytes).toBe(rank.planBytes);
   });
 
+  it('recompute_method = block with tensor parallelism: the cost model charges the tensor collectives the graph runs (only recomputed layers repeat the forward two)', () => {
+    const c = compileBody(
+      'model = llama_tiny  cluster = node8  mode = train  tensor = 2  pipeline = 2  data = 2  recompute = full  recompute_method = block  recompute_layers = 2  batch { global = 32  seq = 512 }',
+    );
+    for (const st of c.plan.stages) {
+      const cost = c.cost!.train!.stages[st.index]!.traffic.filter((x) => x.group === 'tensor').reduce((n, x) => n + x.bytes, 0);
+      // Ring all-reduce over t = 2: 2(t − 1)/t = 1 × the buffer; the layers' collectives only (the embedding's and the loss's are not costed).
+      let graph = 0;
+      for (const s of c.graph.programs[`stage${st.index}`]!.phases['step']!)
+        if (s.op === 'block')
+          for (const b of c.graph.blocks[s.block]!)
+            if (isCollective(b) && b.axis === 'tensor') graph += (s.layers[1] - s.layers[0] + 1) * b.bytes;
+      expect(cost, `stage ${st.index}`).toBe(graph);
+    }
+  });
+
   it("precision = amp_*: autocast's cast cache is allocated by the forwards (one copy, whatever the microbatches in flight) and released by the optimizer step; the peak is the plan's", () => {
     for (const body of [
       'model = llama_tiny  cluster = node8  mode = train  data = 8  precision = amp_bf16  batch { global = 32  seq = 512 }',
