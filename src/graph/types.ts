@@ -107,7 +107,8 @@ export interface GraphDevice {
   };
 }
 
-export type TensorRole = 'weight' | 'gradient' | 'optimizer' | 'activation' | 'kvCache' | 'logits' | 'input';
+/** `cast`: a 16-bit copy of weights made during a training step (autocast's cast cache), not a weight to load. */
+export type TensorRole = 'weight' | 'gradient' | 'optimizer' | 'activation' | 'kvCache' | 'logits' | 'input' | 'cast';
 
 export interface Shard {
   /** Dimension of the global shape that is split; -1: the flattened tensor (ZeRO). */

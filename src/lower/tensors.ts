@@ -255,7 +255,7 @@ function trainTensors(plan: TrainPlan): GraphTensor[] {
     // Autocast's 16-bit copies of the fp32 weights (aten cached_cast), kept by the linears for their backward.
     out.push({
       name: CAST,
-      role: 'weight',
+      role: 'cast',
       scope: 'layer',
       shape: [cast.layer / bytesPerElement(plan.precision)],
       dtype: plan.precision,
@@ -266,7 +266,7 @@ function trainTensors(plan: TrainPlan): GraphTensor[] {
     if (cast.head > 0)
       out.push({
         name: CAST_OUTPUT,
-        role: 'weight',
+        role: 'cast',
         scope: 'stage',
         shape: [cast.head / bytesPerElement(plan.precision)],
         dtype: plan.precision,
