@@ -183,6 +183,8 @@ export interface ServeTraffic {
   rate: number;
   /** The trace's requests (seconds from the first, prompt and output tokens), replacing process and lengths; its times scaled to `rate`. */
   trace?: readonly { at: number; prompt: number; output: number }[];
+  /** The `trace` file as the plan names it (with `trace`). */
+  traceFile?: string;
   process: 'poisson' | 'burst';
   burst: number;
   prompt: Lengths;

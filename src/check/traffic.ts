@@ -207,6 +207,7 @@ export function checkTraffic(
     (duration !== undefined ? Math.max(1, Math.round((rate * duration) / 1000)) : trace ? trace.length : DEFAULT_REQUESTS);
   const traffic: ServeTraffic = {
     rate,
+    ...(traceField ? { traceFile: traceField.value } : {}),
     ...(trace ? { trace: trace.map((r) => ({ ...r, output: Math.min(r.output, batch.seq - Math.min(r.prompt, batch.seq - 1)) })) } : {}),
     process,
     burst: process === 'burst' ? f.valueOrDefault<number>('burst') : 1,

@@ -234,10 +234,12 @@ export function trainMicrobatchFlops(plan: TrainPlan, stage: Stage): MicrobatchF
   // forward; attention's core (no weights) and the adapters twice theirs.
   const backward = plan.adapter ? forward + core + lora : 2 * forward;
   // fp8 runs each linear's fprop, dgrad and wgrad GEMMs in fp8 (Megatron fp8_wgrad = True; torchao casts all three); a full
-  // recompute runs the recomputed layers' forward GEMMs again (selective and selective_op recompute no linear counted here).
-  // With LoRA the frozen base has no weight gradient: its linears' backward is dgrad only.
+  // recompute runs the recomputed layers' forward GEMMs again, selective_op the linears it did not save (the same
+  // Float8Linear modules run again); selective recomputes no linear. With LoRA the frozen base has no weight gradient:
+  // its linears' backward is dgrad only.
   const fp8 = plan.fp8 === undefined || plan.fp8 === 'none' ? 0 : linears;
-  const fp8Backward = (plan.adapter ? 1 : 2) * fp8 + (plan.recompute === 'full' ? fp8 * fullShare : 0);
+  const fp8Recompute = fp8 === 0 ? 0 : plan.recompute === 'full' ? fp8 * fullShare : plan.recompute === 'selective_op' ? opSac : 0;
+  const fp8Backward = (plan.adapter ? 1 : 2) * fp8 + fp8Recompute;
   // A zero-bubble W: the layers' weight gradients (with LoRA, the adapters' only: the frozen base has none).
   return { forward, backward, recompute, fp8: fp8 + fp8Backward, fp8Backward, weightGrad: plan.adapter ? lora : weightGrad };
 }

@@ -8,6 +8,8 @@
  * not modelled. See docs/cost.md.
  */
 import { shardOver } from '../memory/zero.js';
+import { splitsBackward } from '../memory/activations.js';
+import { layerRuns } from '../model.js';
 import { bytesPerElement } from '../facts/dtypes.js';
 import { gatheredBytesPerParam } from '../memory/fp8.js';
 import { adapterParams } from '../memory/adapter.js';
@@ -64,17 +66,28 @@ function activationBytes(plan: TrainPlan): number {
  * Tensor-parallel traffic of one microbatch on one device of `stage` (Megatron: per layer,
  * an all-reduce after attention and after the MLP in the forward pass, and two in the
  * backward pass; full recomputation repeats the forward two):
- *   L_stage × n × 2(t − 1)/t × s·b·h·bytes,   n = 4 (6 with recompute = full)
+ *   (4 L_stage + 2 L_recomputed) × 2(t − 1)/t × s·b·h·bytes   (L_recomputed: recomputedLayers)
  * Sequence parallelism replaces each all-reduce by a reduce-scatter and an all-gather of
  * (t − 1)/t each: the same bytes, twice the operations. Not overlapped with compute.
  */
 export function tensorTraffic(plan: TrainPlan, stage: Stage, into = new TrafficSum()): TrafficSum {
   const t = plan.mesh.tensor;
   if (t === 1) return into;
-  const n = plan.recompute === 'full' ? 6 : 4;
-  const collectives = stage.layers * n;
+  const collectives = 4 * stage.layers + 2 * recomputedLayers(plan, stage);
   const link = linkOf(plan, tensorGroupCrossesNodes(plan, stage.index));
   return into.add('tensor', link, collectives * allReduceBytes(activationBytes(plan), t), collectives * (plan.sequenceParallel ? 2 : 1));
+}
+
+/**
+ * Layers of the stage whose forward a full recompute runs again: all of them, or with
+ * recompute_method = block the first recompute_layers of each chunk (Megatron's block method;
+ * the graph's `layer.backward.kept` blocks recompute nothing, src/lower/layer.ts).
+ */
+export function recomputedLayers(plan: TrainPlan, stage: Stage): number {
+  if (plan.recompute !== 'full') return 0;
+  if (plan.recomputeMethod !== 'block') return stage.layers;
+  const chunks = stage.chunks ? stage.chunks.map((c) => c.layers) : Array<number>(plan.virtual).fill(stage.layers / plan.virtual);
+  return chunks.reduce((n, layers) => n + Math.min(plan.recomputeLayers, layers), 0);
 }
 
 /**
@@ -97,6 +110,27 @@ export function pipelineTraffic(plan: TrainPlan, stage: Stage, into = new Traffi
   into.add('pipeline', linkOf(plan, pipelineHopCrossesNodes(plan, i, next)), forward * bytes, forward);
   into.add('pipeline', linkOf(plan, pipelineHopCrossesNodes(plan, i, prev)), backward * bytes, backward);
   return into;
+}
+
+/**
+ * Whether the gradients of each layer are reduced as the last microbatch's backward makes them, overlapped with
+ * the backward of the layers before it: PyTorch DDP's gradient buckets (torch/nn/parallel/distributed.py, reducer
+ * hooks; no_sync for the microbatches before the last) and Megatron's --overlap-grad-reduce (its distributed
+ * optimizer's bucketed reduce-scatter), which the cost model's per-step data traffic assumes (src/cost/train.ts:
+ * overlapped with the last microbatch's backward). Layer by layer here (a bucket per layer); the embedding, final
+ * norm and output layer's gradients after the backward. Not for ZeRO-3 (its reduce-scatters are per layer already),
+ * LoRA, MoE models (expert gradients sync over expert data) or split-backward tables (W makes the weight gradients).
+ */
+export function overlapsGradSync(plan: TrainPlan): boolean {
+  // engine = webgpu: the runtime syncs each gradient tensor after the schedule (src/lower/webgpu-train.ts).
+  if (plan.engine === 'webgpu') return false;
+  return (
+    plan.zero <= 2 &&
+    plan.mesh.data * plan.mesh.context > 1 &&
+    !plan.adapter &&
+    !layerRuns(plan.model).some((r) => r.layer.mlp.kind === 'moe') &&
+    !splitsBackward(plan)
+  );
 }
 
 /**
@@ -131,8 +165,10 @@ export function dataTraffic(plan: TrainPlan, stage: Stage, params: number): { pe
   // zero = 3: all-gathers per layer and microbatch, 2 (forward, backward) or 1 when the gathered
   // weights stay from forward to backward (reshard_after_forward = false).
   const gathers = plan.reshardAfterForward ? 2 : 1;
+  // Gradient reductions per step: one per layer in the last backward and one for the rest (overlapsGradSync, as the graph issues them), or one.
+  const buckets = overlapsGradSync(plan) ? stage.layers + 1 : 1;
   // HSDP (the checker refuses it with context > 1, PP3051).
-  if (plan.zero > 0 && shardOver(plan) < d) return hsdpTraffic(plan, stage, G, plan.zero === 3 ? gathered : W, gathers);
+  if (plan.zero > 0 && shardOver(plan) < d) return hsdpTraffic(plan, stage, G, plan.zero === 3 ? gathered : W, gathers, buckets);
   // A collective over data × context (the ZeRO group, src/memory/zero.ts zeroDegree) runs as the
   // graph writes it (src/lower/data.ts): over context on the whole tensor, over data on its 1/c; the
   // bytes are a flat ring's over d·c ranks, (1 − 1/(dc)) × B, split by the link each part uses.
@@ -143,13 +179,13 @@ export function dataTraffic(plan: TrainPlan, stage: Stage, params: number): { pe
   };
   switch (plan.zero) {
     case 0:
-      add(perStep, 'all-reduce', G, 1);
+      add(perStep, 'all-reduce', G, buckets);
       break;
     case 1:
-      add(perStep, 'half', G + W, 2);
+      add(perStep, 'half', G + W, buckets + 1);
       break;
     case 2:
-      add(perMicrobatch, 'half', G, 1);
+      add(perMicrobatch, 'half', G, buckets);
       add(perStep, 'half', W, 1);
       break;
     case 3:
@@ -172,6 +208,7 @@ function hsdpTraffic(
   G: number,
   W: number,
   gathers: number,
+  buckets: number,
 ): { perMicrobatch: TrafficSum; perStep: TrafficSum } {
   const perMicrobatch = new TrafficSum();
   const perStep = new TrafficSum();
@@ -183,12 +220,12 @@ function hsdpTraffic(
   const ar = allReduceBytes(G / S, R);
   switch (plan.zero) {
     case 1:
-      perStep.add('data', inner, reduceScatterBytes(G, S) + reduceScatterBytes(W, S), 2);
-      perStep.add('data', outer, ar, 1);
+      perStep.add('data', inner, reduceScatterBytes(G, S) + reduceScatterBytes(W, S), buckets + 1);
+      perStep.add('data', outer, ar, buckets);
       break;
     case 2:
-      perMicrobatch.add('data', inner, reduceScatterBytes(G, S), 1);
-      perMicrobatch.add('data', outer, ar, 1);
+      perMicrobatch.add('data', inner, reduceScatterBytes(G, S), buckets);
+      perMicrobatch.add('data', outer, ar, buckets);
       perStep.add('data', inner, reduceScatterBytes(W, S), 1);
       break;
     case 3:

@@ -88,16 +88,16 @@ type Instr =
       alloc: [string, number][];
       free: string[];
       transient?: number;
-      /** Overlapped collectives in a whole block: each one's start (seconds into the instruction) and duration. */
-      comm?: [number, number][];
+      /** Seconds of overlapped collectives (a block's) issued on the communication stream as it starts. */
+      overlap?: number;
+      /** Waits for the communication stream first (it reads what an overlapped collective makes). */
+      join?: boolean;
     }
   /** `key`: the mailbox key "from>to:tag"; `base`: the tensor a receive produces. */
   | { k: 'send'; to: number; tag: string; key: string; dur: number; bytes: number }
   | { k: 'recv'; from: number; tag: string; key: string; base: string }
   | { k: 'coll'; group: string; members: number[]; sig: () => string; dur: number; solo: boolean; overlap: boolean }
-  | { k: 'action'; label: string }
-  /** Before a step outside a layer block: wait for the communication stream (overlapped collectives). */
-  | { k: 'sync' };
+  | { k: 'action'; label: string };
 
 interface RankState {
   rank: number;
@@ -107,8 +107,8 @@ interface RankState {
   buf: Instr[];
   bi: number;
   clock: number;
-  /** When the rank's communication stream is free: overlapped collectives run there, beside the compute. */
-  commClock: number;
+  /** When the rank's communication stream is free: its overlapped collectives run there one after another. */
+  commFree: number;
   /** Live activations (name → bytes) and their total. */
   live: Map<string, number>;
   liveBytes: number;
@@ -140,9 +140,10 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
 
   // One state per simulated rank, in `ranks` order (no per-instruction map lookups).
   const tracked = trackedNames(graph);
+  const overlapped = overlappedTensors(graph);
   const states: RankState[] = ranks.map((r) => {
     const dev = byRank.get(r)!;
-    const program = expand(graph, dev, phases, byRank, simulated, rates, bytesOf, tracked);
+    const program = expand(graph, dev, phases, byRank, simulated, rates, bytesOf, tracked, overlapped);
     const actions: string[] = [];
     for (const step of program.steps) if (step.op === 'action') actions.push(step.action);
     return {
@@ -152,7 +153,7 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
       buf: [],
       bi: 0,
       clock: 0,
-      commClock: 0,
+      commFree: 0,
       live: new Map(),
       liveBytes: 0,
       liveExact: true,
@@ -160,8 +161,8 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
       producible: undefined,
       lastAction: -1,
       action: undefined,
-      // Static memory: the plan's total without the activations the steps track themselves.
-      staticBytes: dev.memory.total - dev.memory.activations,
+      // Static memory: the plan's total without the activations (and the cast cache) the steps track themselves.
+      staticBytes: dev.memory.total - dev.memory.activations - (dev.memory.allocated ?? 0),
       trace: { rank: r, events: [], memory: [], peakBytes: 0, planBytes: dev.memory.total, actions },
     };
   });
@@ -252,19 +253,17 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
         if (ins === undefined) break;
         const now = st.clock;
         const act = st.action;
-        if (ins.k === 'action' || ins.k === 'sync') {
-          // An action ends when its overlapped collectives have (FSDP waits for its reduce-scatters after each backward).
-          if (st.commClock > now) {
-            record(events, now, st.commClock, 'wait', 'overlapped communication', act);
-            st.clock = st.commClock;
-          }
-          if (ins.k === 'action') {
-            st.lastAction++;
-            st.action = trace.actions[st.lastAction];
-          }
+        if (ins.k === 'action') {
+          st.lastAction++;
+          st.action = trace.actions[st.lastAction];
         } else if (ins.k === 'compute') {
-          // Overlapped collectives of a whole block, issued as its layers reach them.
-          if (ins.comm) for (const [at, dur] of ins.comm) st.commClock = Math.max(now + at, st.commClock) + dur;
+          if (ins.join && st.commFree > st.clock) {
+            record(events, st.clock, st.commFree, 'wait', 'overlapped collectives', act);
+            st.clock = st.commFree;
+          }
+          const now = st.clock;
+          // The block's overlapped collectives queue on the communication stream from its start.
+          if (ins.overlap) st.commFree = Math.max(st.commFree, now) + ins.overlap;
           const have = st.produced;
           for (const [name, bytes] of ins.alloc) {
             setLive(st, name, bytes);
@@ -298,7 +297,7 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
           if (ready > now) record(events, now, ready, 'wait', () => `recv ${ins.tag} ← ${ins.from}`, act);
           st.clock = Math.max(now, ready);
         } else if (ins.solo && ins.overlap) {
-          st.commClock = Math.max(now, st.commClock) + ins.dur;
+          st.commFree = Math.max(st.commFree, now) + ins.dur;
         } else if (ins.solo) {
           record(events, now, now + ins.dur, 'comm', ins.sig, act);
           st.clock = now + ins.dur;
@@ -308,8 +307,7 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
           const id = `${ins.group}#${n}`;
           let c = collectives.get(id);
           if (!c) collectives.set(id, (c = { arrived: new Map() }));
-          // An overlapped collective enters when the rank's communication stream is free.
-          if (!c.arrived.has(r)) c.arrived.set(r, { at: ins.overlap ? Math.max(now, st.commClock) : now, sig: ins.sig() });
+          if (!c.arrived.has(r)) c.arrived.set(r, { at: now, sig: ins.sig() });
           const members = ins.members.filter((m) => simulated.has(m));
           if (c.end === undefined) {
             if (!members.every((m) => c!.arrived.has(m))) break; // blocked until all members arrive
@@ -321,11 +319,8 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
             c.end = Math.max(...[...c.arrived.values()].map((a) => a.at)) + ins.dur;
           }
           collSeq.set(seqKey, n + 1);
-          if (ins.overlap) st.commClock = c.end;
-          else {
-            record(events, now, c.end, 'comm', ins.sig, act);
-            st.clock = c.end;
-          }
+          record(events, now, c.end, 'comm', ins.sig, act);
+          st.clock = c.end;
         }
         st.bi++;
         progress = true;
@@ -355,7 +350,8 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
     problems.push(`message ${key.replace('>', ' → ')} is sent but never received`);
   }
   const traceList = ranks.map((r) => stateOf.get(r)!.trace);
-  const makespan = Math.max(0, ...ranks.map((r) => Math.max(stateOf.get(r)!.clock, stateOf.get(r)!.commClock)));
+  // A rank is done when its communication stream is too (the phase's end waits for its overlapped collectives).
+  const makespan = Math.max(0, ...ranks.map((r) => Math.max(stateOf.get(r)!.clock, stateOf.get(r)!.commFree)));
   const result: SimResult = { ok: stuck.length === 0 && problems.length === 0, ranks: traceList, makespan, problems };
   if (stuck.length > 0) result.deadlock = { stuck, grid: deadlockGrid(traceList, stuck) };
   return result;
@@ -424,6 +420,29 @@ function trackedNames(graph: Graph): Set<string> {
   for (const p of Object.values(graph.programs)) for (const steps of Object.values(p.phases)) visit(steps);
   for (const t of received) made.add(baseName(t));
   return new Set([...read].filter((r) => made.has(r) && !r.includes('*')));
+}
+
+/** The tensors of the graph's overlapped collectives (their names as written, `{l}` and `*` in them). */
+function overlappedTensors(graph: Graph): string[] {
+  const out = new Set<string>();
+  const visit = (steps: Step[]) => {
+    for (const s of steps) if (isCollective(s) && s.overlap) out.add(s.tensor);
+  };
+  for (const b of Object.values(graph.blocks)) visit(b);
+  for (const p of Object.values(graph.programs)) for (const steps of Object.values(p.phases)) visit(steps);
+  return [...out];
+}
+
+/** Whether two tensor names can name the same tensor: `*` and a `{…}` placeholder match any run of characters, in either. */
+function nameMatches(a: string, b: string): boolean {
+  const re = (x: string) =>
+    new RegExp(
+      `^${x
+        .replace(/\{[^}]*\}|\*/g, '\u0000')
+        .replace(/[.+?^$()|[\]\\]/g, '\\$&')
+        .replaceAll('\u0000', '.*')}$`,
+    );
+  return re(a).test(b) || re(b).test(a);
 }
 
 /** `hidden.s3` (the input of virtual stage 3) is the tensor `hidden`. */
@@ -521,6 +540,7 @@ function expand(
   rates: Rates,
   bytesOf: Map<string, number>,
   tracked: Set<string>,
+  overlapped: string[],
 ): Expander {
   const program = graph.programs[dev.program];
   if (!program) throw new Error(`device ${dev.rank} has no program '${dev.program}'`);
@@ -553,7 +573,8 @@ function expand(
       sig: () => `${s.op} ${sub(s.tensor, l, m)} (${s.axis})`,
       dur: wire(members, s.bytes * factor),
       solo,
-      overlap: s.overlap === true,
+      // Overlapped only where no other simulated rank waits in it (a group of simulated ranks meets in order).
+      overlap: solo && s.overlap === true,
     });
   };
   const sub = subst;
@@ -625,18 +646,18 @@ function expand(
   ): WholeInstr => {
     const sub = names ? (name: string, l: number, m: number | undefined) => (names.add((name = subst(name, l, m))), name) : subst;
     let dur = 0;
+    let overlap = 0;
     const reads: string[] = [];
     const writes = new Set<string>();
     const alloc = new Map<string, number>();
     const free: string[] = [];
-    const comm: [number, number][] = [];
     let transient = 0;
     for (let i = 0; i <= Math.abs(b - a); i++) {
       const l = reverse ? b - i : a + i;
       const live = new Map<string, number>();
       for (const g of segs) {
         if (g.k === 'coll') {
-          if (g.step.overlap) comm.push([dur, collDur(g.step)]);
+          if (g.step.overlap) overlap += collDur(g.step);
           else dur += collDur(g.step);
           continue;
         }
@@ -667,7 +688,7 @@ function expand(
       alloc: [...alloc],
       free,
       transient,
-      ...(comm.length > 0 ? { comm } : {}),
+      ...(overlap > 0 ? { overlap } : {}),
     };
   };
   /**
@@ -702,7 +723,7 @@ function expand(
       alloc: t.alloc.some(([n]) => n.endsWith('{m}')) ? t.alloc.map(([n, v]) => [fill(n), v]) : t.alloc,
       free: fillAll(t.free),
       transient: t.transient,
-      ...(t.comm ? { comm: t.comm } : {}),
+      ...(t.overlap ? { overlap: t.overlap } : {}),
     };
   };
   const emit = (s: Step) => {
@@ -729,7 +750,8 @@ function expand(
           if (like) like.push({ step: s, seg });
           else computeSegments.set(s.reads, [{ step: s, seg }]);
         }
-        out.push({ k: 'sync' }, computeInstr(seg, undefined, s.microbatch));
+        const ins = computeInstr(seg, undefined, s.microbatch) as Extract<Instr, { k: 'compute' }>;
+        out.push(overlapped.length > 0 && s.reads.some((r) => overlapped.some((t) => nameMatches(r, t))) ? { ...ins, join: true } : ins);
         break;
       }
       case 'send':

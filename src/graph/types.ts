@@ -108,10 +108,18 @@ export interface GraphDevice {
   /** Index into `groups[axis]` of the group this device belongs to. */
   groups: Partial<Record<Axis, number>>;
   /** The memory plan's bytes for this device (what the runtime allocates). */
-  memory: Breakdown & { total: number };
+  memory: Breakdown & {
+    total: number;
+    /**
+     * Training: bytes of the weights category that steps allocate and free (autocast's cast cache, `cast.*`): the
+     * simulation counts them while they are live, not as static memory. Absent: 0.
+     */
+    allocated?: number;
+  };
 }
 
-export type TensorRole = 'weight' | 'gradient' | 'optimizer' | 'activation' | 'kvCache' | 'logits' | 'input';
+/** `cast`: a 16-bit copy of weights made during a training step (autocast's cast cache), not a weight to load. */
+export type TensorRole = 'weight' | 'gradient' | 'optimizer' | 'activation' | 'kvCache' | 'logits' | 'input' | 'cast';
 
 export interface Shard {
   /** Dimension of the global shape that is split; -1: the flattened tensor (ZeRO). */
@@ -212,10 +220,10 @@ export type Step =
       /** all-reduce: the reduction (absent: sum). */
       reduce?: 'sum' | 'max';
       /**
-       * Runs on the device's communication stream beside the layers' compute (ZeRO-3 / FSDP's
-       * per-layer gathers and gradient reduce-scatters, prefetched and overlapped): the device goes
-       * on at once, and waits for it before its next step outside a layer block and at the end of
-       * the schedule action (docs/graph.md "Overlapped collectives").
+       * Issued on the device's communication stream (FSDP2's all-gather and reduce-scatter streams, DDP's and
+       * Megatron's overlapped gradient buckets): the steps after it do not wait for it; a compute step outside a
+       * block that reads its tensor (`*` matching any run of characters, either way) waits for it, as does the
+       * phase's end (docs/graph.md "Overlapped collectives").
        */
       overlap?: true;
     }

@@ -70,7 +70,16 @@ const COMPUTE_KINDS = [
   'optimizer',
 ] as const satisfies readonly ComputeKind[];
 const PASSES = ['forward', 'backward', 'backward-input', 'backward-weight', 'recompute'] as const satisfies readonly Pass[];
-const ROLES = ['weight', 'gradient', 'optimizer', 'activation', 'kvCache', 'logits', 'input'] as const satisfies readonly TensorRole[];
+const ROLES = [
+  'weight',
+  'gradient',
+  'optimizer',
+  'activation',
+  'kvCache',
+  'logits',
+  'input',
+  'cast',
+] as const satisfies readonly TensorRole[];
 /** What the WebGPU runtime runs (runtime/ops.ts): the kinds of a layer inside blocks, the others in the programs. */
 const LAYER_KINDS: readonly ComputeKind[] = [
   'norm',

@@ -14,10 +14,12 @@ import type { Step } from '../graph/types.js';
 import { adapterParams } from '../memory/adapter.js';
 import { deviceParams } from '../memory/params.js';
 import { zeroDegree } from '../memory/zero.js';
+import { overlapsGradSync } from '../cost/train.js';
 import type { Stage, TrainPlan } from '../plan.js';
 import { layerRuns } from '../model.js';
 import { layerShardParams, overZeroGroup } from './layer.js';
 import { hasExperts, splitTiedEmbeddings } from './mesh.js';
+import { splitsBackward } from '../memory/activations.js';
 
 /**
  * A stage's parameters on one rank, as the data group and the expert-data group replicate
@@ -39,10 +41,25 @@ export function syncParams(plan: TrainPlan, stage: Stage): { dense: number; expe
   return { dense, experts };
 }
 
+/** One layer's gradient reduction in the last microbatch's backward (overlapsGradSync), issued on the communication stream. */
+export function layerGradSyncSteps(plan: TrainPlan, layer: number): Step[] {
+  const spec = layerRuns(plan.model, layer, layer)[0]!.layer;
+  const bytes = layerShardParams(plan, spec).dense * bytesPerElement(plan.gradDtype);
+  const op = plan.zero === 0 ? 'all-reduce' : 'reduce-scatter';
+  return overZeroGroup(plan, op, `grad.layers.${layer}.*`, bytes).map((s) => ({ ...s, overlap: true }) as Step);
+}
+
 export function gradientSyncSteps(plan: TrainPlan, stage: Stage): Step[] {
-  const { dense: params, experts } = syncParams(plan, stage);
+  const sync = syncParams(plan, stage);
+  const { experts } = sync;
+  // The layers' gradients went out layer by layer in the last backward (layerGradSyncSteps): the rest here.
+  let params = sync.dense;
+  if (overlapsGradSync(plan))
+    for (const r of layerRuns(plan.model, stage.firstLayer, stage.firstLayer + stage.layers - 1))
+      params -= (r.last - r.first + 1) * layerShardParams(plan, r.layer).dense;
   const gradBytes = params * bytesPerElement(plan.gradDtype);
-  const weightBytes = params * bytesPerElement(plan.precision);
+  // ZeRO-1/2 all-gather every updated weight after the optimizer (the layers' too).
+  const weightBytes = sync.dense * bytesPerElement(plan.precision);
   const steps: Step[] = [];
   if (splitTiedEmbeddings(plan) && !plan.adapter && (stage.hasEmbedding || stage.hasOutput)) {
     const rows = plan.derived.vocabPadded / plan.mesh.tensor;
@@ -65,7 +82,7 @@ export function gradientSyncSteps(plan: TrainPlan, stage: Stage): Step[] {
   const expertShard = plan.zero >= 1 && ed > 1 ? Math.ceil(experts / ed) : experts;
   // The ZeRO group (src/memory/zero.ts): with HSDP the shard group × context, not every data rank.
   const z = zeroDegree(plan);
-  const shard = (plan.zero >= 1 && z > 1 ? Math.ceil(params / z) : params) + expertShard;
+  const shard = (plan.zero >= 1 && z > 1 ? Math.ceil(sync.dense / z) : sync.dense) + expertShard;
   // Adam: about 10 FLOPs per parameter (moments, bias correction, update).
   steps.push({
     op: 'compute',

@@ -13,7 +13,7 @@ import { webgpuLayout } from '../memory/webgpu.js';
 import type { MemoryPlan } from '../memory/types.js';
 import type { CheckedPlan, ServePlan, TrainPlan } from '../plan.js';
 import { gradientSyncSteps } from './data.js';
-import { blockRuns, serveBlocks, trainBlocks } from './layer.js';
+import { blockRuns, CAST_OUTPUT, castCacheAllocated, castCacheBytes, serveBlocks, trainBlocks } from './layer.js';
 import { hasExperts, hsdpShardGroup, lowerMesh } from './mesh.js';
 import { axesOf } from '../mesh.js';
 import { pipelineSteps, virtualStages } from './pipeline.js';
@@ -79,7 +79,13 @@ export function lower(plan: CheckedPlan, memory: MemoryPlan): Graph {
     },
     devices: mesh.devices.map((d) => {
       const m = byRank.get(d.rank)!;
-      return { ...d, program: `stage${d.coords.pipeline}`, memory: { ...m.breakdown, total: m.totalBytes } };
+      // What of the weights category the steps allocate and free (autocast's cast cache): not static in the simulation.
+      const allocated = plan.mode === 'train' ? castCacheAllocated(plan, plan.stages[d.coords.pipeline]!) : 0;
+      return {
+        ...d,
+        program: `stage${d.coords.pipeline}`,
+        memory: { ...m.breakdown, total: m.totalBytes, ...(allocated > 0 ? { allocated } : {}) },
+      };
     }),
     groups: mesh.groups,
     tensors: plan.mode === 'train' && webgpuTrain ? webgpuTrainTensors(plan) : lowerTensors(plan),
@@ -133,6 +139,8 @@ function lowerTrain(plan: TrainPlan, stages: Graph['mesh']['stages']): Lowered {
   const headFlops = 2 * T * h * vRows;
   const lossBytes = 3 * 4 * T; // vocab-parallel cross entropy: max, sum of exps, target logit
   const tp = (step: Step): Step[] => (t > 1 ? [step] : []);
+  // Autocast's copy of the output layer lives from the head's forward to its backward.
+  const castHead = (castCacheBytes(plan)?.head ?? 0) > 0 ? [CAST_OUTPUT] : [];
   const input = {
     plan,
     table,
@@ -145,7 +153,7 @@ function lowerTrain(plan: TrainPlan, stages: Graph['mesh']['stages']): Lowered {
       compute('embedding', 'backward', ['grad.hidden', 'input.mb{m}'], ['grad.embedding.weight'], T * h, { free: ['input.mb{m}'] }),
     ],
     headForward: [
-      compute('final-norm', 'forward', ['hidden', ...finalNormWeights(plan)], ['x'], 5 * T * h, { alloc: ['output.mb{m}'] }),
+      compute('final-norm', 'forward', ['hidden', ...finalNormWeights(plan)], ['x'], 5 * T * h, { alloc: ['output.mb{m}', ...castHead] }),
       compute(
         'head',
         'forward',
@@ -166,6 +174,14 @@ function lowerTrain(plan: TrainPlan, stages: Graph['mesh']['stages']): Lowered {
   const programs: Record<string, Program> = {};
   for (const stage of plan.stages) {
     const steps = [...pipelineSteps(input, stage.index), ...gradientSyncSteps(plan, stage)];
+    if (castHead.length > 0 || castCacheBytes(plan)) {
+      // The optimizer step releases autocast's cast cache: the copies of this rank's layers (its virtual stages) and head.
+      const names = stages.filter((v) => v.rank === stage.index).flatMap((v) => range(v.firstLayer, v.lastLayer).map((l) => `cast.${l}`));
+      if (stage.hasOutput) names.push(...castHead);
+      const i = steps.findIndex((s) => s.op === 'compute' && s.kind === 'optimizer');
+      const opt = steps[i] as Extract<Step, { op: 'compute' }>;
+      steps[i] = { ...opt, free: [...(opt.free ?? []), ...names] };
+    }
     programs[`stage${stage.index}`] = { id: `stage${stage.index}`, stage: stage.index, phases: { step: steps } };
   }
   return {
@@ -178,6 +194,11 @@ function lowerTrain(plan: TrainPlan, stages: Graph['mesh']['stages']): Lowered {
       actions: table.map((r) => r.map(formatAction)),
     },
   };
+}
+
+/** first, first + 1, …, last (empty when last < first). */
+function range(first: number, last: number): number[] {
+  return Array.from({ length: Math.max(0, last - first + 1) }, (_, i) => first + i);
 }
 
 /** The tables the embedding step reads: tokens, and learned positions where the model has them. */

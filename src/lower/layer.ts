@@ -20,12 +20,15 @@ import { decodeDims, layerFlops, matmulBackward, prefillDims, routedPerToken, tr
 import { AVERAGE_CONTEXT_FRACTION } from '../cost/constants.js';
 import { layerStepBytes } from '../cost/serve.js';
 import { bytesPerElement } from '../facts/dtypes.js';
-import type { Axis, Pass, Step } from '../graph/types.js';
+import { isCollective, type Axis, type Pass, type Step } from '../graph/types.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { layerAdapterParams } from '../memory/adapter.js';
+import { gatheredBytesPerParam } from '../memory/fp8.js';
+import { selectiveOpRecomputed } from '../memory/recipes.js';
 import { splitsBackward } from '../memory/activations.js';
 import { layerParams } from '../memory/params.js';
-import { rankLayerBytes } from '../memory/weights.js';
+import { castCacheParams, hasCastCache, rankLayerBytes } from '../memory/weights.js';
+import { deviceParams } from '../memory/params.js';
 import { describeLayer, gatedMlp, layerRuns, sameLayer, shardLayer, type LayerSpec, type MoeMlp } from '../model.js';
 import { hsdpShardGroup } from './mesh.js';
 
@@ -83,14 +86,77 @@ export function blockRuns(
 ): Step[] {
   if (last < first) return []; // an empty virtual stage of a layout
   const blocks = layerBlocks(plan);
-  const steps: Step[] = layerRuns(plan.model, first, last).map((r) => ({
-    op: 'block',
-    block: blockName(phase, blocks.find((b) => sameLayer(b.layer, r.layer))!.suffix),
-    layers: [r.first, r.last],
-    ...extra,
-  }));
+  const runs = (a: number, b: number, kept: boolean): Step[] =>
+    b < a
+      ? []
+      : layerRuns(plan.model, a, b).map((r) => {
+          const suffix = blocks.find((x) => sameLayer(x.layer, r.layer))!.suffix;
+          return { op: 'block', block: blockName(phase, kept ? keptSuffix(suffix) : suffix), layers: [r.first, r.last], ...extra };
+        });
+  // recompute_method = block: the chunk's first recompute_layers are recomputed, the rest keep everything.
+  const n = recomputedPerChunk(plan);
+  const steps = n > last - first ? runs(first, last, false) : [...runs(first, first + n - 1, false), ...runs(first + n, last, true)];
   return extra.reverse ? steps.reverse() : steps;
 }
+
+/**
+ * Layers of each chunk (a stage's share of layers, ÷ virtual) that recompute = full recomputes:
+ * with recompute_method = block the first recompute_layers (Megatron transformer_block.py
+ * `_checkpointed_forward`, method 'block'); the others keep all their activations. Every layer otherwise.
+ */
+export function recomputedPerChunk(plan: CheckedPlan): number {
+  return plan.mode === 'train' && plan.recompute === 'full' && plan.recomputeMethod === 'block' ? plan.recomputeLayers : Infinity;
+}
+
+/** Whether some chunk has layers that recompute_method = block leaves un-recomputed (their blocks, named with keptSuffix). */
+export function keepsLayers(plan: TrainPlan): boolean {
+  const n = recomputedPerChunk(plan);
+  return plan.stages.some((st) => (st.chunks ? st.chunks.some((c) => c.layers > n) : st.layers / plan.virtual > n));
+}
+
+/** The block-name suffix of a layer structure's un-recomputed variant (`layer.backward.kept`, `layer.backward.mla-dense-kept`). */
+function keptSuffix(suffix: string): string {
+  return suffix ? `${suffix}-kept` : 'kept';
+}
+
+/**
+ * Autocast's 16-bit copies of a layer's weights (memory/weights.ts castCacheParams): made by the layer's first
+ * forward, a cache hit for every later microbatch's (allocating it again is no new memory), released at the end of
+ * the step (the autocast region exits and the last backward has released what the linears saved).
+ */
+export const CAST = 'cast.{l}';
+/** Autocast's 16-bit copy of the output layer, as CAST. */
+export const CAST_OUTPUT = 'cast.output';
+
+/**
+ * Bytes of the cast cache tensors (one layer's, the output layer's), when the graph allocates them: precision = amp_*
+ * without FSDP2 or LoRA (hasCastCache), layers alike, and the output layer's copy on the last stage only. Otherwise
+ * undefined, and the simulation counts the cache as static, where the memory plan's weights have it.
+ */
+export function castCacheBytes(plan: TrainPlan): { layer: number; head: number } | undefined {
+  if (!hasCastCache(plan) || layerBlocks(plan).length > 1) return undefined;
+  const e = bytesPerElement(plan.precision);
+  const per = new Set<number>();
+  let head = 0;
+  for (const st of plan.stages) {
+    const c = castCacheParams(plan, deviceParams(plan, st));
+    if (st.layers > 0) per.add(c.layers / st.layers);
+    if (c.head > 0 && !st.hasOutput) return undefined;
+    if (st.hasOutput) head = c.head;
+  }
+  const layer = [...per];
+  if (layer.length !== 1 || !Number.isInteger(layer[0])) return undefined;
+  return { layer: layer[0]! * e, head: head * e };
+}
+
+/** The bytes of autocast's cast cache that the graph allocates on a device of `stage` (0 where castCacheBytes is undefined). */
+export function castCacheAllocated(plan: TrainPlan, stage: { layers: number; hasOutput: boolean }): number {
+  const c = castCacheBytes(plan);
+  return c ? stage.layers * c.layer + (stage.hasOutput ? c.head : 0) : 0;
+}
+
+/** The saved activations of a layer that recompute_method = block does not recompute (all of them, as without recompute). */
+export const KEPT_ACT = 'act-kept.{l}.mb{m}';
 
 /** The per-op FLOPs of one layer on one device: layerFlops' fields, a MoE layer's split into its steps. */
 export interface LayerOpFlops extends ReturnType<typeof layerFlops> {
@@ -358,14 +424,19 @@ export function layerShardParams(plan: CheckedPlan, layer: LayerSpec): { dense: 
 /** Training: `layer.forward`, `layer.backward` (with recomputation as the plan says), per layer structure. */
 export function trainBlocks(plan: TrainPlan): Record<string, Step[]> {
   const out: Record<string, Step[]> = {};
+  const variants: { suffix: (s: string) => string; plan: TrainPlan; act: string }[] = [{ suffix: (s) => s, plan, act: 'act.{l}.mb{m}' }];
+  if (keepsLayers(plan)) variants.push({ suffix: keptSuffix, plan: { ...plan, recompute: 'none' }, act: KEPT_ACT });
   for (const b of layerBlocks(plan)) {
-    const steps = trainLayerBlocks(plan, b.layer);
-    out[blockName('forward', b.suffix)] = steps.forward;
-    out[blockName('backward', b.suffix)] = steps.backward;
-    if (splitsBackward(plan)) {
-      const split = splitBackward(steps.backward, 'act.{l}.mb{m}', WGRAD);
-      out[blockName('backward-input', b.suffix)] = split.input;
-      out[blockName('backward-weight', b.suffix)] = split.weight;
+    for (const v of variants) {
+      const steps = trainLayerBlocks(v.plan, b.layer, v.act);
+      const suffix = v.suffix(b.suffix);
+      out[blockName('forward', suffix)] = steps.forward;
+      out[blockName('backward', suffix)] = steps.backward;
+      if (splitsBackward(plan)) {
+        const split = splitBackward(steps.backward, v.act, WGRAD);
+        out[blockName('backward-input', suffix)] = split.input;
+        out[blockName('backward-weight', suffix)] = split.weight;
+      }
     }
   }
   return out;
@@ -422,20 +493,23 @@ export function splitBackward(backward: readonly Step[], act: string, wgrad: str
   return { input, weight };
 }
 
-function trainLayerBlocks(plan: TrainPlan, layer: LayerSpec): { forward: Step[]; backward: Step[] } {
+function trainLayerBlocks(plan: TrainPlan, layer: LayerSpec, act: string): { forward: Step[]; backward: Step[] } {
   const t = plan.mesh.tensor;
   const sp = plan.sequenceParallel && t > 1;
   const dims = trainDims(plan);
   const e = bytesPerElement(plan.precision);
   const hiddenBytes = dims.T * plan.model.hidden * e;
-  const act = 'act.{l}.mb{m}';
   const zero3 = plan.zero >= 3 && plan.mesh.data * plan.mesh.context > 1;
   // ZeRO-3 gathers each layer's weights before use and reduce-scatters its gradients after;
   // a MoE layer's expert weights over their expert-data replicas.
   const shard = layerShardParams(plan, layer);
   const edp = plan.experts.data;
   const lora = plan.adapter ? layerAdapterParams(plan, layer) : 0;
+  // FSDP2 runs these on its own streams (_fsdp_param_group.py: all-gather stream with the next layer's gather
+  // prefetched, reduce-scatter stream), overlapped with the layers' compute (the cost model's dataTraffic).
   const gathers = (tensor: string, bytes: (n: number) => number, op: 'all-gather' | 'reduce-scatter'): Step[] =>
+    overlapped(gathersOrAdapter(tensor, bytes, op));
+  const gathersOrAdapter = (tensor: string, bytes: (n: number) => number, op: 'all-gather' | 'reduce-scatter'): Step[] =>
     plan.adapter
       ? // LoRA: the frozen base is gathered as stored (its dtype or quantization) with the adapters; only adapter gradients are reduced.
         op === 'all-gather'
@@ -448,19 +522,21 @@ function trainLayerBlocks(plan: TrainPlan, layer: LayerSpec): { forward: Step[];
       ? [{ op, axis: 'expert_data', tensor: `${tensor}.experts`, bytes: bytes(shard.experts) } as Step]
       : []),
   ];
-  // FSDP / ZeRO-3 prefetch the next layer's gather and reduce-scatter the last one's gradients on
-  // their own stream while the layers compute (FSDP2's implicit prefetch, DeepSpeed's overlap_comm).
-  const overlapped = (steps: Step[]): Step[] => steps.map((s) => (s.op === 'compute' ? s : ({ ...s, overlap: true } as Step)));
   const forward: Step[] = [];
-  if (zero3) forward.push(...overlapped(gathers(W('*'), (n) => n * e, 'all-gather')));
-  forward.push(...forwardSteps(plan, layer, dims, 'forward', { sp, elem: e, alloc: [act] }));
+  // Autocast's copies of the layer's weights (held to the end of the step: CAST).
+  const cast = castCacheBytes(plan) ? [CAST] : [];
+  // The dtype gathered: bf16 under FSDP2's MixedPrecisionPolicy(param_dtype = bf16), 1 B with torchao's fp8 all-gather.
+  const gathered = (n: number) => n * gatheredBytesPerParam(plan, e);
+  if (zero3) forward.push(...gathers(W('*'), gathered, 'all-gather'));
+  forward.push(...forwardSteps(plan, layer, dims, 'forward', { sp, elem: e, alloc: [act, ...cast] }));
 
   // Backward: gradients flow in reverse; the conjugate collectives of forward.
   const f = layerOpFlops(plan, layer, dims);
   const backward: Step[] = [];
   // reshard_after_forward = false: the forward's gathered weights are still there (FSDP2).
-  if (zero3 && plan.reshardAfterForward) backward.push(...overlapped(gathers(W('*'), (n) => n * e, 'all-gather')));
+  if (zero3 && plan.reshardAfterForward) backward.push(...gathers(W('*'), gathered, 'all-gather'));
   if (plan.recompute === 'full') backward.push(...forwardSteps(plan, layer, dims, 'recompute', { sp, elem: e }));
+  if (plan.recompute === 'selective_op') backward.push(...selectiveOpSteps(plan, layer, dims.T, act));
   const cp = contextSteps(plan, layer);
   if (plan.recompute === 'selective')
     backward.push(...cp.before, compute('attention', 'recompute', ['q', 'k', 'v'], ['attn'], f.attention), ...cp.after);
@@ -524,10 +600,37 @@ function trainLayerBlocks(plan: TrainPlan, layer: LayerSpec): { forward: Step[];
   );
   collective(sp ? 'reduce-scatter' : 'all-reduce', 'grad.x');
   backward.push(compute('norm', 'backward', ['grad.x', act], ['grad.hidden', `grad.${W('attn_norm.weight')}`], f.norm, { free: [act] }));
-  if (zero3) backward.push(...overlapped(gathers(`grad.${W('*')}`, (n) => n * bytesPerElement(plan.gradDtype), 'reduce-scatter')));
+  if (zero3) backward.push(...gathers(`grad.${W('*')}`, (n) => n * bytesPerElement(plan.gradDtype), 'reduce-scatter'));
   const transients = [...(plan.recompute !== 'none' ? [RECOMPUTE] : []), ...(plan.mesh.context > 1 ? [CONTEXT_EXCHANGE] : [])];
   if (transients.length > 0) holdDuringBackward(backward, act, transients);
   return { forward, backward };
+}
+
+/** The graph's names of a recomputed linear of torchtitan's op-SAC: its kind, the weight it reads and what it writes. */
+const OP_SAC_STEPS: Record<string, { kind: 'qkv' | 'out-proj' | 'mlp-up' | 'mlp-down'; weight: string; writes: string[] }> = {
+  q_proj: { kind: 'qkv', weight: 'attn.q.weight', writes: ['q'] },
+  k_proj: { kind: 'qkv', weight: 'attn.k.weight', writes: ['k'] },
+  v_proj: { kind: 'qkv', weight: 'attn.v.weight', writes: ['v'] },
+  c_attn: { kind: 'qkv', weight: 'attn.q.weight', writes: ['q', 'k', 'v'] },
+  o_proj: { kind: 'out-proj', weight: 'attn.o.weight', writes: ['y'] },
+  gate_proj: { kind: 'mlp-up', weight: 'mlp.gate.weight', writes: ['gate'] },
+  up_proj: { kind: 'mlp-up', weight: 'mlp.up.weight', writes: ['up'] },
+  fc: { kind: 'mlp-up', weight: 'mlp.up.weight', writes: ['up'] },
+  down_proj: { kind: 'mlp-down', weight: 'mlp.down.weight', writes: ['y'] },
+};
+
+/**
+ * recompute = selective_op: the matmuls torchtitan's per-op policy does not save, run again at the start of the
+ * layer's backward (memory/recipes.ts selectiveOpRecomputed; the cost model's `recompute` FLOPs), 2·in·out per token.
+ */
+function selectiveOpSteps(plan: TrainPlan, layer: LayerSpec, T: number, act: string): Step[] {
+  const facts = plan.derived.layers.find((f) => sameLayer(f.layer, layer));
+  if (!facts) return [];
+  return selectiveOpRecomputed(plan, facts).map((m) => {
+    const s = OP_SAC_STEPS[m.name];
+    if (!s) throw new Error(`internal error: no graph step for the recomputed matmul '${m.name}' (this is a bug in parplan)`);
+    return compute(s.kind, 'recompute', [act, W(s.weight)], s.writes, 2 * m.in * m.out * T);
+  });
 }
 
 /** The recompute workspace (src/memory/activations.ts recomputeWorkspaceBytes): what a layer's backward rebuilds. */
@@ -585,6 +688,11 @@ export function serveBlocks(plan: CheckedPlan & { mode: 'serve' }, prefillScratc
  * context). Each rank sends (1 − 1/(dc)) × bytes, as a flat ring over d·c ranks would
  * (2× for an all-reduce), the context part on the context group's link. `bytes`: the whole tensor.
  */
+/** The collectives among `steps` issued on the communication stream (Step `overlap`). */
+function overlapped(steps: Step[]): Step[] {
+  return steps.map((s) => (isCollective(s) ? { ...s, overlap: true } : s));
+}
+
 export function overZeroGroup(
   plan: CheckedPlan,
   op: 'all-reduce' | 'reduce-scatter' | 'all-gather',

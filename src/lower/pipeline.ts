@@ -10,6 +10,8 @@ import { stageInput, stageInputGrad } from '../schedules/deadlock.js';
 import { formatAction, type Action, type ScheduleTable } from '../schedules/types.js';
 import type { Stage, TrainPlan } from '../plan.js';
 import { blockRuns } from './layer.js';
+import { layerGradSyncSteps } from './data.js';
+import { overlapsGradSync } from '../cost/train.js';
 
 /** Layer ranges of the virtual stages: stage s's layers split into `virtual` equal chunks; chunk k of rank r is virtual stage k·p + r. */
 export function virtualStages(
@@ -60,7 +62,20 @@ export function pipelineSteps(input: PipelineInput, rank: number): Step[] {
   const chunks = plan.stages[rank]?.chunks;
   const embedAt = (c: number): boolean => (chunks ? chunks.some((x) => x.index === c && x.hasEmbedding) : c === 0);
   const lossAt = (c: number): boolean => (chunks ? chunks.some((x) => x.index === c && x.hasOutput) : c === last);
-  for (const a of table[rank] ?? []) {
+  // Each chunk's last backward: its layers' gradients are final there, and reduced layer by layer (overlapsGradSync).
+  const actions = table[rank] ?? [];
+  const lastBackward = new Set<Action>();
+  if (overlapsGradSync(plan)) {
+    const seen = new Set<number>();
+    for (let i = actions.length - 1; i >= 0; i--) {
+      const a = actions[i]!;
+      if (a.kind === 'B' && !seen.has(a.stage)) {
+        seen.add(a.stage);
+        lastBackward.add(a);
+      }
+    }
+  }
+  for (const a of actions) {
     steps.push({ op: 'action', action: formatAction(a) });
     const chunk = stages[a.stage]!;
     const layers: [number, number] = [chunk.firstLayer, chunk.lastLayer];
@@ -78,9 +93,15 @@ export function pipelineSteps(input: PipelineInput, rank: number): Step[] {
       // B, or I (zero-bubble split: the input gradients; the head and embedding backward go with it).
       if (lossAt(a.stage)) steps.push(...withMicrobatch(input.headBackward, mb));
       if (a.stage < last) steps.push({ op: 'recv', peer: 'next', tensor: stageInputGrad(a.stage + 1), microbatch: mb, bytes });
-      steps.push(
-        ...blockRuns(plan, a.kind === 'I' ? 'backward-input' : 'backward', layers[0], layers[1], { microbatch: mb, reverse: true }),
-      );
+      if (lastBackward.has(a))
+        for (const run of blockRuns(plan, 'backward', layers[0], layers[1], { microbatch: mb, reverse: true })) {
+          if (run.op !== 'block') continue;
+          for (let l = run.layers[1]; l >= run.layers[0]; l--) steps.push({ ...run, layers: [l, l] }, ...layerGradSyncSteps(plan, l));
+        }
+      else
+        steps.push(
+          ...blockRuns(plan, a.kind === 'I' ? 'backward-input' : 'backward', layers[0], layers[1], { microbatch: mb, reverse: true }),
+        );
       if (embedAt(a.stage)) steps.push(...withMicrobatch(input.embedBackward, mb));
       if (a.stage > 0) steps.push({ op: 'send', peer: 'prev', tensor: stageInputGrad(a.stage), microbatch: mb, bytes });
     }

@@ -13,10 +13,11 @@ import {
   serveActivations,
   splitsBackward,
   trainLayerActivationBytes,
+  trainOutputBytes,
   weightGradActivationBytes,
 } from '../memory/activations.js';
 import { zeroDegree } from '../memory/weights.js';
-import { CONTEXT_EXCHANGE, RECOMPUTE, WGRAD } from './layer.js';
+import { CAST, CAST_OUTPUT, castCacheBytes, CONTEXT_EXCHANGE, KEPT_ACT, keepsLayers, RECOMPUTE, WGRAD } from './layer.js';
 import { gatedMlp, layerRuns, sameLayer, sameShape, type LayerSpec } from '../model.js';
 import { layerBlocks } from './layer.js';
 import type { CheckedPlan, ServePlan, TrainPlan } from '../plan.js';
@@ -263,6 +264,31 @@ function trainTensors(plan: TrainPlan): GraphTensor[] {
     });
   }
   const all = Array.from({ length: plan.mesh.pipeline }, (_, i) => i);
+  const cast = castCacheBytes(plan);
+  if (cast) {
+    // Autocast's 16-bit copies of the fp32 weights (aten cached_cast), kept by the linears for their backward.
+    out.push({
+      name: CAST,
+      role: 'cast',
+      scope: 'layer',
+      shape: [cast.layer / bytesPerElement(plan.precision)],
+      dtype: plan.precision,
+      shards: [],
+      bytes: cast.layer,
+      owners: all,
+    });
+    if (cast.head > 0)
+      out.push({
+        name: CAST_OUTPUT,
+        role: 'cast',
+        scope: 'stage',
+        shape: [cast.head / bytesPerElement(plan.precision)],
+        dtype: plan.precision,
+        shards: [],
+        bytes: cast.head,
+        owners: [plan.mesh.pipeline - 1],
+      });
+  }
   const { seq, micro: b } = plan.batch;
   // Context parallelism: each rank holds s/c tokens of every sequence (shape: the whole, split over context).
   const c = plan.mesh.context;
@@ -280,6 +306,18 @@ function trainTensors(plan: TrainPlan): GraphTensor[] {
     bytes: trainLayerActivationBytes(sequenceShard(plan)),
     owners: all,
   });
+  if (keepsLayers(plan))
+    // recompute_method = block: the layers past a chunk's first recompute_layers keep all their activations.
+    out.push({
+      name: KEPT_ACT,
+      role: 'activation',
+      scope: 'layer',
+      shape: [b, seq, h],
+      dtype: plan.precision,
+      shards: seqShard(1),
+      bytes: trainLayerActivationBytes({ ...sequenceShard(plan), recompute: 'none' }),
+      owners: all,
+    });
   if (plan.recompute !== 'none') {
     // What a layer's backward rebuilds (full, selective_op) or recomputes (selective), one layer at a time.
     const v = plan.virtual;
@@ -331,8 +369,8 @@ function trainTensors(plan: TrainPlan): GraphTensor[] {
     bytes: 8 * s * b + (s * b * h) / sp,
     owners: [0],
   });
-  // Last stage, per microbatch until its backward: norm and output-layer inputs, fp32 logits.
-  const scale = bytesPerElement(plan.precision) / 2;
+  // Last stage, per microbatch until its backward: norm and output-layer inputs, the loss path's logits (fp32, or
+  // under autocast 16-bit logits upcast with the fp32 log-softmax and its gradient: the memory plan's output term).
   out.push({
     name: 'output.mb{m}',
     role: 'logits',
@@ -340,7 +378,7 @@ function trainTensors(plan: TrainPlan): GraphTensor[] {
     shape: [b, seq, plan.derived.vocabPadded],
     dtype: 'fp32',
     shards: [...seqShard(1), ...(t > 1 ? [{ dim: 2, parts: t, over: 'tensor' } as Shard] : [])],
-    bytes: Math.ceil(((4 * s * b * h) / sp) * scale + 4 * s * b * (plan.derived.vocabPadded / t)),
+    bytes: Math.ceil(trainOutputBytes(sequenceShard(plan))),
     owners: [plan.mesh.pipeline - 1],
   });
   return out;

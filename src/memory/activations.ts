@@ -415,6 +415,24 @@ function splitPeak(
   return { bytes: peak.held * mB + peak.pending * mW, held: peak.held, pending: peak.pending };
 }
 
+/**
+ * What the last stage keeps of one microbatch from the loss's forward to its backward: the
+ * final-norm input and the output-layer input (2 × 2sbh, ÷ t with SP; under autocast the norm
+ * input is fp32) + the loss path's logits (recipes.ts logitBytesPerElement). The graph's
+ * `output.mb{m}` tensor (src/lower/tensors.ts) is this many bytes.
+ */
+export function trainOutputBytes(plan: TrainPlan): number {
+  const s = plan.batch.seq;
+  const b = plan.batch.micro;
+  const h = plan.model.hidden;
+  const t = plan.mesh.tensor;
+  const sp = plan.sequenceParallel ? t : 1;
+  const scale = bytesPerElement(plan.precision) / 2;
+  const vocabRows = plan.derived.vocabPadded / t;
+  const inputs = plan.amp ? ((residualBytes(plan) + bytesPerElement(plan.precision)) * s * b * h) / sp : ((4 * s * b * h) / sp) * scale;
+  return inputs + logitBytesPerElement(plan) * s * b * vocabRows;
+}
+
 /** Training activations of one pipeline stage (the same on every tensor rank). */
 export function trainActivations(plan: TrainPlan, stage: Stage, backwardTransient = 0): Part {
   if (plan.mesh.context > 1) return contextActivations(plan, stage);
@@ -423,7 +441,6 @@ export function trainActivations(plan: TrainPlan, stage: Stage, backwardTransien
   const h = plan.model.hidden;
   const t = plan.mesh.tensor;
   const sp = plan.sequenceParallel ? t : 1;
-  const scale = bytesPerElement(plan.precision) / 2;
   const runs = stageRuns(plan, stage);
   const v = plan.virtual;
   const lpc = Math.max(1, stage.layers / v);
@@ -435,13 +452,8 @@ export function trainActivations(plan: TrainPlan, stage: Stage, backwardTransien
   let total = split ? split.bytes : one ? held * one.bytes : kinds.reduce((sum, k) => sum + (held * k.n * k.bytes) / stage.layers, 0);
   let out: number | undefined;
   const logitBytes = logitBytesPerElement(plan);
-  if (stage.hasOutput) {
-    // Final-norm input and output-layer input (2 × 2sbh, ÷ t with SP; under autocast the norm input is
-    // fp32) + the loss path's logits for one microbatch (recipes.ts logitBytesPerElement).
-    const vocabRows = plan.derived.vocabPadded / t;
-    const inputs = plan.amp ? ((residualBytes(plan) + bytesPerElement(plan.precision)) * s * b * h) / sp : ((4 * s * b * h) / sp) * scale;
-    out = inputs + logitBytes * s * b * vocabRows;
-  }
+  // The loss's tensors for one microbatch (trainOutputBytes; the graph's output.mb{m}).
+  if (stage.hasOutput) out = trainOutputBytes(plan);
   let embed: { mb: number; bytes: number } | undefined;
   let chunked: LayoutPeak | undefined;
   /** A layout's walk without the loss's tensors: what a layer's backward (its recompute workspace) adds to. */

@@ -115,6 +115,11 @@ function savedMatmuls(plan: TrainPlan, f: LayerRankFacts): { saved: OpMatmul[]; 
   return { saved, recomputed };
 }
 
+/** The matmuls recompute = selective_op runs again in a layer's backward, in forward order (the graph's recompute steps). */
+export function selectiveOpRecomputed(plan: TrainPlan, f: LayerRankFacts): readonly { name: string; in: number; out: number }[] {
+  return savedMatmuls(plan, f).recomputed;
+}
+
 /** FLOPs per token that recompute = selective_op runs again in backward: the matmuls whose outputs it does not save (2·in·out each). */
 export function selectiveOpRecomputeFlopsPerToken(plan: TrainPlan, f: LayerRankFacts): number {
   return savedMatmuls(plan, f).recomputed.reduce((sum, l) => sum + 2 * l.in * l.out, 0);

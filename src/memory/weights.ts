@@ -255,10 +255,7 @@ export function zeroPart(
 function ampWeights(plan: CheckedPlan & { mode: 'train' }, params: number, p?: DeviceParams): Part {
   if (plan.zero === 3 && (zeroDegree(plan) > 1 || plan.experts.data > 1))
     return zeroPart(plan, 'weights', params, p?.routed ?? 0, 4, 'fp32 parameters = master weights, FSDP2', 3);
-  // The embedding (an fp32 lookup) is not cast unless tied to the output layer; the layer norms (fp32 ops, a fraction of a percent) are counted in.
-  const cached = p
-    ? Math.max(0, params - (plan.model.tiedEmbeddings && p.output === 0 && p.embedding > 0 ? 0 : p.embedding) - p.positions - p.finalNorm)
-    : params;
+  const cached = p ? castCacheParams(plan, p).layers + castCacheParams(plan, p).head : params;
   const e = DTYPES[plan.precision].bits / 8;
   const bytes = params * 4 + cached * e;
   return part(
@@ -266,6 +263,26 @@ function ampWeights(plan: CheckedPlan & { mode: 'train' }, params: number, p?: D
     () =>
       `weights: ${num(params)} params × 4 B (fp32, the master weights) + ${num(cached)} linear params × ${e} B (autocast's ${plan.precision} cast cache, end of forward into backward) = ${bytesText(bytes)}`,
   );
+}
+
+/**
+ * Whether a training plan keeps autocast's cast cache (ampWeights): precision = amp_* without
+ * FSDP2 (which casts per module) and without LoRA (whose frozen base is stored in its own dtype).
+ */
+export function hasCastCache(plan: CheckedPlan): boolean {
+  return plan.mode === 'train' && plan.amp && !plan.adapter && !(plan.zero === 3 && (zeroDegree(plan) > 1 || plan.experts.data > 1));
+}
+
+/**
+ * The parameters autocast's cast cache holds a 16-bit copy of on a device (ampWeights): the
+ * layers' (the layer norms, fp32 ops and a fraction of a percent, counted in) and the output
+ * layer's; the embedding (an fp32 lookup) is not cast unless it is the tied output layer.
+ * The graph allocates them per layer and for the output layer (src/lower/tensors.ts `cast.*`).
+ */
+export function castCacheParams(plan: CheckedPlan, p: DeviceParams): { layers: number; head: number } {
+  const tiedHead = plan.model.tiedEmbeddings && p.output === 0 && p.embedding > 0;
+  const cached = Math.max(0, p.total - (tiedHead ? 0 : p.embedding) - p.positions - p.finalNorm);
+  return { layers: Math.min(cached, p.layers), head: Math.max(0, cached - p.layers) };
 }
 
 /**

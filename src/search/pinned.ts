@@ -13,7 +13,7 @@ import { formatPlanText } from '../fmt/index.js';
 import { BYTE_UNITS } from '../facts/keys.js';
 import type { Host } from '../load.js';
 import { layerRuns } from '../model.js';
-import type { CheckedPlan } from '../plan.js';
+import type { CheckedPlan, Lengths, ServeSlo, ServeTraffic } from '../plan.js';
 import { int, renderPlan, withUnit, word, type Setting } from './settings.js';
 
 /** An exact byte count in the largest binary unit that divides it (268435456 → 256 MiB). */
@@ -66,6 +66,8 @@ export function pinnedSettings(plan: CheckedPlan): Setting[] {
       int('kv_block', plan.kvBlock),
       word('engine', plan.engine),
     );
+    if (plan.traffic) out.push(trafficBlock(plan.traffic));
+    if (plan.slo) out.push(sloBlock(plan.slo));
   } else {
     if (plan.schedule === 'table') throw new InternalError('a plan with an action table is not pinned');
     // A schedule with one stage has no effect (PP3020), so it is written only with stages to schedule.
@@ -165,4 +167,31 @@ export function recheck(text: string, file: string, expected: CheckedPlan, host:
   if (a.results.length !== 1 || !got) return `${a.results.length} plans checked`;
   if (!got.fits) return 'it does not fit';
   return comparable(got.plan) === comparable(expected) ? undefined : 'it checks to a different plan';
+}
+
+/** Request lengths as the keys that give them: `prompt = 512`, `prompt_min`/`prompt_max`, or `prompt` (mean) and `prompt_p99`. */
+function lengthSettings(what: 'prompt' | 'output', l: Lengths): Setting[] {
+  if (l.kind === 'fixed') return [int(what, l.value)];
+  if (l.kind === 'uniform') return [int(`${what}_min`, l.min), int(`${what}_max`, l.max)];
+  return [int(what, l.mean), int(`${what}_p99`, l.p99)];
+}
+
+/** The checked traffic: a trace is written by its file (its lengths come from it), otherwise the arrivals and lengths. */
+function trafficBlock(t: ServeTraffic): Setting {
+  const settings: Setting[] = [];
+  if (t.traceFile !== undefined) settings.push({ key: 'trace', value: { kind: 'string', value: t.traceFile } });
+  settings.push({ key: 'rate', value: { kind: 'number', value: t.rate } });
+  if (t.traceFile === undefined) {
+    settings.push(word('process', t.process));
+    if (t.process === 'burst') settings.push({ key: 'burst', value: { kind: 'number', value: t.burst } });
+    settings.push(...lengthSettings('prompt', t.prompt), ...lengthSettings('output', t.output), int('seed', t.seed));
+  }
+  settings.push(int('requests', t.requests));
+  return block('traffic', settings);
+}
+
+function sloBlock(slo: ServeSlo): Setting {
+  const settings: Setting[] = slo.latency.map((o) => withUnit(o.key, Number((o.seconds * 1000).toPrecision(12)), 'ms'));
+  if (slo.maxRejected !== undefined) settings.push(fractionSetting('max_rejected', slo.maxRejected));
+  return block('slo', settings);
 }

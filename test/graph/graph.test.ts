@@ -108,15 +108,35 @@ describe('data parallelism and ZeRO', () => {
       c,
     };
   };
-  it('zero = 0: one all-reduce of the gradients', () => {
+  /** The gradient reductions of the last backward: one per layer, last layer first, on the communication stream; then the rest. */
+  const buckets = (s: ReturnType<typeof sync>, op: string) => {
+    const step = s.c.graph.programs['stage0']!.phases['step']!.filter(isCollective);
+    const layers = step.filter((x) => x.tensor.startsWith('grad.layers.'));
+    expect(layers.map((x) => `${x.op}:${x.axis}:${x.tensor}:${x.overlap}`)).toEqual(
+      [7, 6, 5, 4, 3, 2, 1, 0].map((l) => `${op}:data:grad.layers.${l}.*:true`),
+    );
+    // Every gradient once: the layers' buckets and the rest add up to all of the stage's fp32 gradients.
+    const rest = step.find((x) => x.tensor === 'grad.*')!;
+    expect(rest.overlap).toBeUndefined();
+    const grads = s.c.graph.tensors.filter((t) => t.role === 'gradient');
+    const all = grads.reduce(
+      (n, t) => n + (t.scope === 'layer' ? 8 : 1) * (t.bytes * (t.shards.some((x) => x.over === 'data') ? 8 : 1)),
+      0,
+    );
+    expect(layers.reduce((n, x) => n + x.bytes, 0) + rest.bytes).toBe(all);
+    return step;
+  };
+  it('zero = 0: the gradients all-reduced layer by layer in the last backward (DDP buckets), the rest after it', () => {
     const s = sync(0);
-    expect(s.end).toEqual(['all-reduce:data']);
+    expect(s.end).toEqual([...Array(8).fill('all-reduce:data'), 'all-reduce:data']);
     expect(s.forward).toEqual([]);
+    buckets(s, 'all-reduce');
   });
-  it('zero = 1 and 2: reduce-scatter of gradients, optimizer on the shard, all-gather of the weights', () => {
+  it('zero = 1 and 2: reduce-scatter of gradients (per layer in the last backward), optimizer on the shard, all-gather of the weights', () => {
     for (const z of [1, 2]) {
       const s = sync(z);
-      expect(s.end).toEqual(['reduce-scatter:data', 'all-gather:data']);
+      expect(s.end).toEqual([...Array(8).fill('reduce-scatter:data'), 'reduce-scatter:data', 'all-gather:data']);
+      buckets(s, 'reduce-scatter');
       const step = s.c.graph.programs['stage0']!.phases['step']!;
       const kinds = step.map((x) => (x.op === 'compute' ? x.kind : x.op));
       expect(kinds.slice(-3)).toEqual(['reduce-scatter', 'optimizer', 'all-gather']);

@@ -7,7 +7,10 @@ import { comparable, pinnedSettings, pinnedText, recheck } from '../../src/searc
 import { renderPlan, toDeclaration } from '../../src/search/settings.js';
 import type { Value } from '../../src/ast.js';
 
-const examples = analyze(['examples']).results.filter((r) => r.fits && (r.plan.mode === 'serve' || r.plan.schedule !== 'table'));
+// Plans that fit in memory and meet their latency objectives (a missed SLO is an error on recheck too).
+const examples = analyze(['examples']).results.filter(
+  (r) => r.fits && (r.latency?.slo ?? []).every((o) => o.ok) && (r.plan.mode === 'serve' || r.plan.schedule !== 'table'),
+);
 
 /** A value without spans (and without the parser's raw text for numbers, which settings write as given). */
 function shape(v: Value): unknown {
