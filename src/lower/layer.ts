@@ -72,6 +72,22 @@ export function layerBlocks(plan: CheckedPlan): LayerBlock[] {
   return out;
 }
 
+/** The blocks that run layers first … last in `phase`, in layer order: one per run of alike layers. */
+export function blockRunsOf(
+  plan: CheckedPlan,
+  phase: string,
+  first: number,
+  last: number,
+  blocks: readonly LayerBlock[] = layerBlocks(plan),
+): { block: string; first: number; last: number }[] {
+  if (last < first) return []; // an empty virtual stage of a layout
+  return layerRuns(plan.model, first, last).map((r) => ({
+    block: blockName(phase, blocks.find((b) => sameLayer(b.layer, r.layer))!.suffix),
+    first: r.first,
+    last: r.last,
+  }));
+}
+
 /** The block steps that run layers first … last in `phase`: one per run of alike layers (reversed for backward). */
 export function blockRuns(
   plan: CheckedPlan,
@@ -80,11 +96,9 @@ export function blockRuns(
   last: number,
   extra: { microbatch?: number; reverse?: boolean } = {},
 ): Step[] {
-  if (last < first) return []; // an empty virtual stage of a layout
-  const blocks = layerBlocks(plan);
-  const steps: Step[] = layerRuns(plan.model, first, last).map((r) => ({
+  const steps: Step[] = blockRunsOf(plan, phase, first, last).map((r) => ({
     op: 'block',
-    block: blockName(phase, blocks.find((b) => sameLayer(b.layer, r.layer))!.suffix),
+    block: r.block,
     layers: [r.first, r.last],
     ...extra,
   }));
