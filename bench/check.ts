@@ -8,7 +8,9 @@
  *  - embedded: median wall time of `parplan check DIR` on 50 generated TypeScript files with
  *    embedded plans (builders, a template, a constant imported from a neighbour), cold (one
  *    process each: ts-morph loaded, one TypeScript program), beside the same plans as 50 `.plan` files.
- * Run `npm run build` first. Usage: npx tsx bench/check.ts [--runs 15] [--cli dist/src/cli/main.js]
+ * With `--cpu`, each cold figure also gets the median CPU time (user + system) of its
+ * processes, and warm its CPU time per plan: steadier than wall time on a shared machine.
+ * Run `npm run build` first. Usage: npx tsx bench/check.ts [--runs 15] [--cli dist/src/cli/main.js] [--cpu]
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,11 +35,35 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
+const cpu = process.argv.includes('--cpu');
+/** CPU ms of each cold process (--cpu), in the order run: the child writes its process.cpuUsage() at exit to fd 3. */
+const cpuTimes = new Map<string[], number[]>();
+const REPORT_CPU =
+  'data:text/javascript,import{writeSync}from"node:fs";' +
+  'process.on("exit",()=>{const u=process.cpuUsage();writeSync(3,String((u.user+u.system)/1000))})';
+
 function wall(args: string[]): number {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, args, { stdio: 'ignore', env: { ...process.env, NO_COLOR: '1' } });
+  const r = cpu
+    ? spawnSync(process.execPath, ['--import', REPORT_CPU, ...args], {
+        stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+        env: { ...process.env, NO_COLOR: '1' },
+      })
+    : spawnSync(process.execPath, args, { stdio: 'ignore', env: { ...process.env, NO_COLOR: '1' } });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.error) throw r.error;
-  return Number(process.hrtime.bigint() - t0) / 1e6;
+  if (cpu) {
+    const list = cpuTimes.get(args) ?? [];
+    list.push(Number(String(r.output[3])));
+    cpuTimes.set(args, list);
+  }
+  return ms;
+}
+
+/** "; CPU 123 ms" (median) with --cpu, for the runs of these arguments. */
+function cpuText(args: string[]): string {
+  const list = cpuTimes.get(args);
+  return list === undefined ? '' : `; CPU ${median(list).toFixed(0)} ms`;
 }
 
 // Interleave the commands so machine noise hits them alike.
@@ -45,29 +71,37 @@ const planFiles = expandPaths(['examples/'], nodeHost, []);
 const base: number[] = [];
 const check: number[] = [];
 const withTs: number[] = [];
+const nodeArgs = ['-e', '0'];
+const checkArgs = [cli, 'check', ...planFiles];
+const withTsArgs = [cli, 'check', 'examples/'];
 wall([cli, 'check', 'examples/']); // warm the file cache
 for (let i = 0; i < runs; i++) {
-  base.push(wall(['-e', '0']));
-  check.push(wall([cli, 'check', ...planFiles]));
-  withTs.push(wall([cli, 'check', 'examples/']));
+  base.push(wall(nodeArgs));
+  check.push(wall(checkArgs));
+  withTs.push(wall(withTsArgs));
 }
 const b = median(base);
 const c = median(check);
 const t = median(withTs);
 console.log(
-  `cold: node -e 0 ${b.toFixed(0)} ms; parplan check on the ${planFiles.length} .plan files of examples/ ${c.toFixed(0)} ms; ratio ${(c / b).toFixed(2)}× (target ≤ 3×), median of ${runs}`,
+  `cold: node -e 0 ${b.toFixed(0)} ms${cpuText(nodeArgs)}; parplan check on the ${planFiles.length} .plan files of examples/ ${c.toFixed(0)} ms${cpuText(checkArgs)}; ratio ${(c / b).toFixed(2)}× (target ≤ 3×), median of ${runs}`,
 );
 console.log(
-  `cold: parplan check examples/ (the same, plus examples/embedded/*.ts: loads TypeScript) ${t.toFixed(0)} ms; ratio ${(t / b).toFixed(2)}×`,
+  `cold: parplan check examples/ (the same, plus examples/embedded/*.ts: loads TypeScript) ${t.toFixed(0)} ms${cpuText(withTsArgs)}; ratio ${(t / b).toFixed(2)}×`,
 );
 
 // Warm: the same directory analysed repeatedly in this process.
 let plans = 0;
 analyze(['examples/']);
 const t0 = performance.now();
+const cpu0 = process.cpuUsage();
 while (performance.now() - t0 < 3000) plans += analyze(['examples/']).results.length;
 const s = (performance.now() - t0) / 1000;
-console.log(`warm: ${Math.round(plans / s)} plans/s (${plans} plans in ${s.toFixed(1)} s, files re-read and re-parsed each time)`);
+const used = process.cpuUsage(cpu0);
+const cpuPerPlan = cpu ? `; CPU ${((used.user + used.system) / 1000 / plans).toFixed(3)} ms per plan` : '';
+console.log(
+  `warm: ${Math.round(plans / s)} plans/s (${plans} plans in ${s.toFixed(1)} s, files re-read and re-parsed each time)${cpuPerPlan}`,
+);
 
 // Embedded: 50 TypeScript files (2 plans each) against the same 100 plans as 50 .plan files.
 const EMBEDDED_FILES = 50;

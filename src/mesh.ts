@@ -131,12 +131,20 @@ export function meshFunctions<A extends string>(order: readonly A[]) {
    * mesh with that axis removed (groups are numbered in rank order of their first member).
    */
   function groupIndex(mesh: Readonly<Record<A, number>>, axis: A, coords: Readonly<Record<A, number>>): number {
-    return rankOf({ ...mesh, [axis]: 1 }, { ...coords, [axis]: 0 });
+    // rankOf with `axis` of size 1 at coordinate 0, without building those two records (once per device and axis).
+    let rank = 0;
+    for (let i = order.length - 1; i >= 0; i--) if (order[i] !== axis) rank = rank * mesh[order[i]!] + coords[order[i]!];
+    return rank;
   }
 
   /** The groups along `axis`: the ranks that differ only in that axis' coordinate, each in axis order; indexed by groupIndex. */
   function groupsAlong(mesh: Readonly<Record<A, number>>, axis: A): number[][] {
-    return ranks({ ...mesh, [axis]: 1 }).map((c) => Array.from({ length: mesh[axis] }, (_, i) => rankOf(mesh, { ...c, [axis]: i })));
+    // Member i of a group is i strides along `axis` from its first (coordinate 0): no coordinate record per member.
+    const stride = strides(mesh)[axis];
+    return ranks({ ...mesh, [axis]: 1 }).map((c) => {
+      const first = rankOf(mesh, c);
+      return Array.from({ length: mesh[axis] }, (_, i) => first + i * stride);
+    });
   }
 
   /** The axes in order with their sizes. */

@@ -345,7 +345,8 @@ export function describeLayer(layer: LayerSpec): string {
 }
 
 export function sameLayer(a: LayerSpec, b: LayerSpec): boolean {
-  return sameFields(a.attention, b.attention) && sameFields(a.mlp, b.mlp);
+  // The same object (a model's default layer, met again and again while lowering): no fields to compare.
+  return a === b || (sameFields(a.attention, b.attention) && sameFields(a.mlp, b.mlp));
 }
 
 function sameFields(a: object, b: object): boolean {

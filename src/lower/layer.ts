@@ -76,6 +76,28 @@ export function layerBlocks(plan: CheckedPlan): LayerBlock[] {
   return out;
 }
 
+/**
+ * The blocks that run layers first … last in `phase`, in layer order: one per run of alike layers; with
+ * recompute_method = block, the chunk's layers past its first recompute_layers run the kept blocks.
+ */
+export function blockRunsOf(
+  plan: CheckedPlan,
+  phase: string,
+  first: number,
+  last: number,
+  blocks: readonly LayerBlock[] = layerBlocks(plan),
+): { block: string; first: number; last: number }[] {
+  const runs = (a: number, b: number, kept: boolean) =>
+    b < a // an empty virtual stage of a layout
+      ? []
+      : layerRuns(plan.model, a, b).map((r) => {
+          const suffix = blocks.find((x) => sameLayer(x.layer, r.layer))!.suffix;
+          return { block: blockName(phase, kept ? keptSuffix(suffix) : suffix), first: r.first, last: r.last };
+        });
+  const n = recomputedPerChunk(plan);
+  return n > last - first ? runs(first, last, false) : [...runs(first, first + n - 1, false), ...runs(first + n, last, true)];
+}
+
 /** The block steps that run layers first … last in `phase`: one per run of alike layers (reversed for backward). */
 export function blockRuns(
   plan: CheckedPlan,
@@ -84,18 +106,12 @@ export function blockRuns(
   last: number,
   extra: { microbatch?: number; reverse?: boolean } = {},
 ): Step[] {
-  if (last < first) return []; // an empty virtual stage of a layout
-  const blocks = layerBlocks(plan);
-  const runs = (a: number, b: number, kept: boolean): Step[] =>
-    b < a
-      ? []
-      : layerRuns(plan.model, a, b).map((r) => {
-          const suffix = blocks.find((x) => sameLayer(x.layer, r.layer))!.suffix;
-          return { op: 'block', block: blockName(phase, kept ? keptSuffix(suffix) : suffix), layers: [r.first, r.last], ...extra };
-        });
-  // recompute_method = block: the chunk's first recompute_layers are recomputed, the rest keep everything.
-  const n = recomputedPerChunk(plan);
-  const steps = n > last - first ? runs(first, last, false) : [...runs(first, first + n - 1, false), ...runs(first + n, last, true)];
+  const steps: Step[] = blockRunsOf(plan, phase, first, last).map((r) => ({
+    op: 'block',
+    block: r.block,
+    layers: [r.first, r.last],
+    ...extra,
+  }));
   return extra.reverse ? steps.reverse() : steps;
 }
 

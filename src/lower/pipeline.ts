@@ -9,7 +9,7 @@ import type { GraphMesh, Step } from '../graph/types.js';
 import { stageInput, stageInputGrad } from '../schedules/deadlock.js';
 import { formatAction, type Action, type ScheduleTable } from '../schedules/types.js';
 import type { Stage, TrainPlan } from '../plan.js';
-import { blockRuns } from './layer.js';
+import { blockRunsOf, layerBlocks } from './layer.js';
 import { layerGradSyncSteps } from './data.js';
 import { overlapsGradSync } from '../cost/train.js';
 
@@ -62,6 +62,26 @@ export function pipelineSteps(input: PipelineInput, rank: number): Step[] {
   const chunks = plan.stages[rank]?.chunks;
   const embedAt = (c: number): boolean => (chunks ? chunks.some((x) => x.index === c && x.hasEmbedding) : c === 0);
   const lossAt = (c: number): boolean => (chunks ? chunks.some((x) => x.index === c && x.hasOutput) : c === last);
+  // Each virtual stage's block runs in each phase, found once: a rank runs thousands of actions.
+  const blocks = layerBlocks(plan);
+  const runs = new Map<string, ReturnType<typeof blockRunsOf>>();
+  const runsOf = (phase: string, stage: number) => {
+    const key = `${phase} ${stage}`;
+    let r = runs.get(key);
+    if (r === undefined) runs.set(key, (r = blockRunsOf(plan, phase, stages[stage]!.firstLayer, stages[stage]!.lastLayer, blocks)));
+    return r;
+  };
+  // Literals of fixed keys (not a spread of options): there is one per layer run per action.
+  const forward = (phase: string, stage: number, microbatch: number) => {
+    for (const r of runsOf(phase, stage)) steps.push({ op: 'block', block: r.block, layers: [r.first, r.last], microbatch });
+  };
+  const backward = (phase: string, stage: number, microbatch: number) => {
+    const list = runsOf(phase, stage);
+    for (let i = list.length - 1; i >= 0; i--) {
+      const r = list[i]!;
+      steps.push({ op: 'block', block: r.block, layers: [r.first, r.last], microbatch, reverse: true });
+    }
+  };
   // Each chunk's last backward: its layers' gradients are final there, and reduced layer by layer (overlapsGradSync).
   const actions = table[rank] ?? [];
   const lastBackward = new Set<Action>();
@@ -77,31 +97,28 @@ export function pipelineSteps(input: PipelineInput, rank: number): Step[] {
   }
   for (const a of actions) {
     steps.push({ op: 'action', action: formatAction(a) });
-    const chunk = stages[a.stage]!;
-    const layers: [number, number] = [chunk.firstLayer, chunk.lastLayer];
     const mb = a.microbatch;
     if (a.kind === 'F') {
       if (embedAt(a.stage)) steps.push(...withMicrobatch(input.embedForward, mb));
       if (a.stage > 0) steps.push({ op: 'recv', peer: 'prev', tensor: stageInput(a.stage), microbatch: mb, bytes });
-      steps.push(...blockRuns(plan, 'forward', layers[0], layers[1], { microbatch: mb }));
+      forward('forward', a.stage, mb);
       if (lossAt(a.stage)) steps.push(...withMicrobatch(input.headForward, mb));
       if (a.stage < last) steps.push({ op: 'send', peer: 'next', tensor: stageInput(a.stage + 1), microbatch: mb, bytes });
     } else if (a.kind === 'W') {
       // Zero-bubble W: the chunk's weight gradients (no communication but ZeRO-3's gradient reduce-scatter).
-      steps.push(...blockRuns(plan, 'backward-weight', layers[0], layers[1], { microbatch: mb, reverse: true }));
+      backward('backward-weight', a.stage, mb);
     } else {
       // B, or I (zero-bubble split: the input gradients; the head and embedding backward go with it).
       if (lossAt(a.stage)) steps.push(...withMicrobatch(input.headBackward, mb));
       if (a.stage < last) steps.push({ op: 'recv', peer: 'next', tensor: stageInputGrad(a.stage + 1), microbatch: mb, bytes });
-      if (lastBackward.has(a))
-        for (const run of blockRuns(plan, 'backward', layers[0], layers[1], { microbatch: mb, reverse: true })) {
-          if (run.op !== 'block') continue;
-          for (let l = run.layers[1]; l >= run.layers[0]; l--) steps.push({ ...run, layers: [l, l] }, ...layerGradSyncSteps(plan, l));
+      if (lastBackward.has(a)) {
+        const list = runsOf('backward', a.stage);
+        for (let i = list.length - 1; i >= 0; i--) {
+          const r = list[i]!;
+          for (let l = r.last; l >= r.first; l--)
+            steps.push({ op: 'block', block: r.block, layers: [l, l], microbatch: mb, reverse: true }, ...layerGradSyncSteps(plan, l));
         }
-      else
-        steps.push(
-          ...blockRuns(plan, a.kind === 'I' ? 'backward-input' : 'backward', layers[0], layers[1], { microbatch: mb, reverse: true }),
-        );
+      } else backward(a.kind === 'I' ? 'backward-input' : 'backward', a.stage, mb);
       if (embedAt(a.stage)) steps.push(...withMicrobatch(input.embedBackward, mb));
       if (a.stage > 0) steps.push({ op: 'send', peer: 'prev', tensor: stageInputGrad(a.stage), microbatch: mb, bytes });
     }

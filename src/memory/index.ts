@@ -147,21 +147,28 @@ export function memoryPlan(plan: CheckedPlan): MemoryPlan {
       const f = footprints[stage]!;
       for (let contextRank = 0; contextRank < mesh.context; contextRank++)
         for (let tensorRank = 0; tensorRank < mesh.tensor; tensorRank++, rank++) {
-          devices[rank] = {
-            rank,
-            stage,
-            tensorRank,
-            ...(mesh.context > 1 ? { contextRank } : {}),
-            dataRank,
-            node: Math.floor(rank / perNode),
-            gpu,
-            capacityBytes,
-            usableBytes: usable,
-            totalBytes: f.totalBytes,
-            breakdown: f.breakdown,
-            params: f.params,
-            why: f.why,
-          };
+          const node = Math.floor(rank / perNode);
+          const { totalBytes, breakdown, params, why } = f;
+          // Two literals, not a conditional spread in one: a spread builds each object property by
+          // property, and thousands of devices made it the memory model's largest cost. Same keys, same order.
+          devices[rank] =
+            mesh.context > 1
+              ? {
+                  rank,
+                  stage,
+                  tensorRank,
+                  contextRank,
+                  dataRank,
+                  node,
+                  gpu,
+                  capacityBytes,
+                  usableBytes: usable,
+                  totalBytes,
+                  breakdown,
+                  params,
+                  why,
+                }
+              : { rank, stage, tensorRank, dataRank, node, gpu, capacityBytes, usableBytes: usable, totalBytes, breakdown, params, why };
         }
     }
   }

@@ -118,16 +118,42 @@ export interface DeviceGroup {
 }
 
 export function groupDevices(devices: readonly DeviceMemory[]): DeviceGroup[] {
-  const sorted = [...devices].sort((a, b) => a.rank - b.rank);
+  const sorted = increasing(devices, (d) => d.rank) ? devices : [...devices].sort((a, b) => a.rank - b.rank);
   const groups = new Map<string, DeviceGroup>();
+  // The group each stage's last device joined: a stage's devices are usually all alike, and
+  // comparing numbers is much cheaper than formatting a key for each of thousands of devices.
+  const lastOfStage = new Map<number, DeviceGroup>();
   for (const d of sorted) {
+    const last = lastOfStage.get(d.stage);
+    if (last !== undefined && sameMemory(last.device, d)) {
+      last.ranks.push(d.rank);
+      continue;
+    }
     const b = d.breakdown;
     const key = `${d.stage}/${d.gpu}/${d.capacityBytes}/${d.usableBytes}/${d.totalBytes}/${b.weights}/${b.gradients}/${b.optimizer}/${b.activations}/${b.kvCache}/${b.workspace}`;
-    const g = groups.get(key);
+    let g = groups.get(key);
     if (g) g.ranks.push(d.rank);
-    else groups.set(key, { device: d, ranks: [d.rank] });
+    else groups.set(key, (g = { device: d, ranks: [d.rank] }));
+    lastOfStage.set(d.stage, g);
   }
   return [...groups.values()];
+}
+
+/** Equal in every field of groupDevices' key (so equal keys: a shortcut, never a different grouping). */
+function sameMemory(a: DeviceMemory, d: DeviceMemory): boolean {
+  if (a.stage !== d.stage || a.gpu !== d.gpu || a.capacityBytes !== d.capacityBytes || a.usableBytes !== d.usableBytes) return false;
+  if (a.totalBytes !== d.totalBytes) return false;
+  const x = a.breakdown;
+  const y = d.breakdown;
+  return (
+    x === y ||
+    (x.weights === y.weights &&
+      x.gradients === y.gradients &&
+      x.optimizer === y.optimizer &&
+      x.activations === y.activations &&
+      x.kvCache === y.kvCache &&
+      x.workspace === y.workspace)
+  );
 }
 
 /**
@@ -136,7 +162,8 @@ export function groupDevices(devices: readonly DeviceMemory[]): DeviceGroup[] {
  * then just the count ("64 ranks").
  */
 export function compactRanks(ranks: readonly number[], maxWidth = Infinity): string {
-  const sorted = [...new Set(ranks)].sort((a, b) => a - b);
+  // groupDevices' lists are already in increasing order (no copy, no Set for thousands of ranks).
+  const sorted = increasing(ranks, (r) => r) ? ranks : [...new Set(ranks)].sort((a, b) => a - b);
   const runs: string[] = [];
   for (let i = 0; i < sorted.length;) {
     let j = i;
@@ -149,6 +176,12 @@ export function compactRanks(ranks: readonly number[], maxWidth = Infinity): str
   if (runs.length > 2) candidates.push(`${runs[0]},…,${runs[runs.length - 1]}`);
   for (const c of candidates) if (c.length <= maxWidth) return c;
   return `${sorted.length} ranks`;
+}
+
+/** Whether `key` strictly increases along `xs` (then sorting would change nothing and removes no duplicate). */
+function increasing<T>(xs: readonly T[], key: (x: T) => number): boolean {
+  for (let i = 1; i < xs.length; i++) if (!(key(xs[i - 1]!) < key(xs[i]!))) return false;
+  return true;
 }
 
 /** A LoRA plan's adapters in one line: what trains, on what frozen base. */
