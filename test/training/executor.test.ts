@@ -95,8 +95,24 @@ describe.skipIf(!hasTorch)('the training executor on one device equals the torch
         // Every weight moved: the step updated it.
       }
       expect(worst).toBeLessThan(1e-4);
-      const sim = c.simulation!.ranks?.[0] ?? (c.simulation as any).traces?.[0];
-      void sim;
+      // The live bytes after every step (static: weights, gradients, states, workspace; plus the tracked tensors) against the
+      // simulation's memory timeline, which merges a layer block into one point and its largest transient: each step's
+      // points, in order, are among the executor's (a subsequence), from the same first point to the same last, same peak.
+      const sim = c.simulation.ranks[0]!.memory;
+      const got = trainer.memoryTimeline();
+      expect(got.length % 3).toBe(0);
+      const one = got.slice(0, got.length / 3);
+      expect(got).toEqual([...one, ...one, ...one]);
+      expect(one[0]).toBe(sim[0]);
+      expect(one[one.length - 1]).toBe(sim[sim.length - 1]);
+      expect(Math.max(...one)).toBe(c.simulation.ranks[0]!.peakBytes);
+      expect(Math.max(...one)).toBe(graph.devices[0]!.memory.total);
+      let at = 0;
+      for (const [i, bytes] of sim.entries()) {
+        while (at < one.length && one[at] !== bytes) at++;
+        expect(at, `simulated point ${i} (${bytes} B) in order among the executor's`).toBeLessThan(one.length);
+        at++;
+      }
       expect(gpu.errors).toEqual([]);
     } finally {
       trainer.close();
