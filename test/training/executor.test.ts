@@ -12,7 +12,11 @@ import { compilePlan } from '../../src/compile.js';
 import type { Graph } from '../../src/graph/types.js';
 import type { Model } from '../../src/model.js';
 import { randomWeights } from '../../runtime/reference/model.js';
-import { createTrainer, TrainingNotExecutedError } from '../../runtime/training/executor.js';
+import { createTrainer, TrainingNotExecutedError } from '../../runtime/index.js';
+import { BatchError } from '../../runtime/training/batch.js';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { openTestGpu, type TestGpu } from '../../runtime/testing/gpu.js';
 import { mulberry32 } from '../../src/util/random.js';
 import { memoryHost } from '../fuzz/mutate.js';
@@ -127,5 +131,36 @@ describe('what the trainer does not run yet is refused, saying what', () => {
     await expect(createTrainer(c.graph as Graph, { weights: new Map(), optimizer: { lr: 1 } })).rejects.toThrow(
       /tensor = 2.*not executed yet|not executed yet.*tensor = 2/,
     );
+  });
+});
+
+describe('the trainer saves what it trained and checks its batches', () => {
+  it('save(dir) writes a checkpoint of the current weights (config.json for the model), a wrong batch is a BatchError', async () => {
+    const c = compile(`  model = llama_tiny\n  batch { global = ${MICRO * MICROBATCHES}  micro = ${MICRO}  seq = ${SEQ} }`);
+    const graph = c.graph as Graph;
+    const m = graph.model as Model;
+    const weights = randomWeights(m, 3, 0.1);
+    const trainer = await createTrainer(graph, {
+      weights,
+      optimizer: { lr: 0.01 },
+      device: { device: gpu.device, description: gpu.description, runner: gpu.runner },
+    });
+    try {
+      await expect(trainer.step([[1, 2, 3]])).rejects.toThrow(BatchError);
+      const before = await trainer.weights();
+      expect([...before.keys()].sort()).toEqual([...weights.keys()].sort());
+      for (const [name, w] of weights) expect(before.get(name), name).toEqual(w);
+      await trainer.step(batches(m.vocab, 5)[0]!);
+      const dir = mkdtempSync(join(tmpdir(), 'parplan-trainer-'));
+      await trainer.save(dir);
+      const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+      expect(config['num_hidden_layers']).toBe(m.layers);
+      const after = await trainer.weights();
+      const q = 'model.layers.1.self_attn.q_proj.weight';
+      expect(after.get(q)).not.toEqual(weights.get(q));
+      expect(gpu.errors).toEqual([]);
+    } finally {
+      trainer.close();
+    }
   });
 });
