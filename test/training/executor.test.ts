@@ -73,6 +73,8 @@ describe.skipIf(!hasTorch)('the training executor on one device equals the torch
       `  model = ${model}  schedule = ${schedule}  recompute = ${recompute}\n  batch { global = ${MICRO * MICROBATCHES}  micro = ${MICRO}  seq = ${SEQ} }`,
     );
     const graph = c.graph as Graph;
+    // One stage: gpipe runs both forwards before the backwards (two microbatches' activations live at once), 1f1b alternates.
+    expect(graph.schedule!.actions[0]).toEqual(schedule === 'gpipe' ? ['0F0', '0F1', '0B0', '0B1'] : ['0F0', '0B0', '0F1', '0B1']);
     const m = graph.model as Model;
     const weights = randomWeights(m, 7, 0.1);
     const three = batches(m.vocab, 11);
