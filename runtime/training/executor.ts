@@ -2,7 +2,8 @@
  * STATUS (issue 16 item 2, first slice): runs a compiled `engine = webgpu` training graph on ONE
  * device (tensor = pipeline = data = 1), fp32 weights, AdamW, any schedule the program linearizes
  * (gpipe, 1f1b), recompute none or full, GPT-2 and Llama. Not executed yet (refused with a
- * TrainingNotExecutedError): several devices, grad_clip, SGD, 16-bit weights, zero-bubble W steps.
+ * TrainingNotExecutedError): several devices, SGD, 16-bit weights, zero-bubble W steps. grad_clip runs
+ * (the plan's value given as options.clip: the graph does not carry it).
  *
  * The training executor interprets the stage's program step by step (docs/graph.md "Training on
  * engine = webgpu"): every compute step binds exactly the tensors it names — weights, gradients
@@ -51,6 +52,8 @@ export interface TrainerOptions {
   /** Hugging Face name → values (the names of runtime/reference/model.ts `weightShapes`). */
   weights: ReadonlyMap<string, Float32Array>;
   optimizer: TrainerOptimizer;
+  /** The plan's grad_clip (max global L2 norm): required by a graph with grad-norm steps, refused by one without. */
+  clip?: number;
   /** Reuse an open device (tests); default: open one. */
   device?: { device: GPUDevice; description: string; runner?: KernelRunner };
 }
@@ -147,7 +150,6 @@ function checkSupported(graph: Graph): void {
       .filter((s): s is Compute => s.op === 'compute')
       .map((s) => `${s.kind}:${s.pass}`),
   );
-  if (kinds.has('grad-norm:forward')) throw new TrainingNotExecutedError('grad_clip is not executed yet by the trainer');
   for (const k of kinds)
     if (k.endsWith(':backward-input') || k.endsWith(':backward-weight'))
       throw new TrainingNotExecutedError('zero-bubble (split backward) tables are not executed yet by the trainer');
@@ -155,6 +157,18 @@ function checkSupported(graph: Graph): void {
 
 export async function createTrainer(graph: Graph, opts: TrainerOptions): Promise<Trainer> {
   checkSupported(graph);
+  const clipped = Object.values(graph.blocks ?? {})
+    .flat()
+    .concat(graph.programs['stage0']?.phases['step'] ?? [])
+    .some((s) => s.op === 'compute' && s.kind === 'grad-norm');
+  if (clipped && !(typeof opts.clip === 'number' && opts.clip > 0 && Number.isFinite(opts.clip)))
+    throw new TrainingNotExecutedError(
+      `the plan clips gradients (grad_clip): pass its value as options.clip (a number > 0), got ${opts.clip}`,
+    );
+  if (!clipped && opts.clip !== undefined)
+    throw new TrainingNotExecutedError(
+      `options.clip = ${opts.clip}, but the plan has no grad_clip: set grad_clip in the plan and compile it again`,
+    );
   let device: GPUDevice;
   let description: string;
   let ownDevice = false;
@@ -354,6 +368,7 @@ export class TrainingExecutor {
     this.begin();
     this.outside().clearBuffer(this.buf('loss'));
     this.enc!.clearBuffer(this.sumsq);
+    if (this.workspace.has('grad.norm')) this.enc!.clearBuffer(this.buf('grad.norm'));
     this.restart();
     for (const s of this.steps) {
       for (const a of s.alloc) {
@@ -611,6 +626,7 @@ export class TrainingExecutor {
     const { step, reads, writes } = s;
     // One tensor's update (its reads are the gradient, the state and the tensor, a bias alone included).
     if (step.kind === 'optimizer') return this.optimizer(reads);
+    if (step.kind === 'grad-norm') return this.gradNorm(reads);
     const { acts, weights } = this.split(reads);
     const T = this.T;
     const h = this.graph.model.hidden;
@@ -854,20 +870,44 @@ export class TrainingExecutor {
     this.run(q, { x: rows, out: this.buf('loss') }, { n: T });
   }
 
+  /** out[0] += Σ g² over these gradients (per tensor: partial sums per chunk, then their sum, in a fixed order). */
+  private sumSquares(grads: string[], out: GPUBuffer): void {
+    const sq = this.program('sumsq', () => kernels.sumSquares());
+    const rs = this.program('rsum:acc', () => kernels.reduceSum({ accumulate: true }));
+    for (const g of grads) {
+      const n = this.bytesOf(g) / 4;
+      // Dispatches in one pass are ordered, so the partials buffer is reused tensor after tensor.
+      this.run(sq, { x: this.buf(g), partials: this.partials }, { n });
+      this.run(rs, { x: this.partials, out }, { n: Math.ceil(n / SUM_SQUARES_CHUNK) });
+    }
+  }
+
+  /**
+   * grad_clip: the steps that read gradients add their squares into `grad.norm`[0]; the last (reading `grad.norm`
+   * alone) turns it into [min(1, clip / (‖g‖ + 1e-6)), ‖g‖], which every optimizer step reads.
+   */
+  private gradNorm(reads: string[]): void {
+    this.normDone = true;
+    const grads = reads.filter((r) => r !== 'grad.norm');
+    if (grads.length > 0) return this.sumSquares(grads, this.buf('grad.norm'));
+    // clipFactor reads the sum and writes the scale: the sum is copied out first (one buffer may not be both).
+    this.outside().copyBufferToBuffer(this.buf('grad.norm'), 0, this.sumsq, 0, 4);
+    this.restart();
+    const maxNorm = this.opts.clip!;
+    const p = this.program(`clip:${maxNorm}`, () => kernels.clipFactor({ maxNorm }));
+    this.run(p, { sumsq: this.sumsq, clip: this.buf('grad.norm') }, {});
+  }
+
   /** AdamW on one tensor, then its gradient cleared; the first optimizer step first sums every gradient's squares (the reported norm). */
   private optimizer(reads: string[]): void {
-    const [grad, state, param] = reads as [string, string, string];
+    const [grad, state, param, norm] = reads as [string, string, string, string | undefined];
     if (!this.normDone) {
+      // No grad_clip: the reported norm is summed here, before the first update, outside the graph's buffers.
       this.normDone = true;
-      const sq = this.program('sumsq', () => kernels.sumSquares());
-      const rs = this.program('rsum:acc', () => kernels.reduceSum({ accumulate: true }));
-      for (const [name, p] of this.persistent) {
-        if (!name.startsWith('grad.')) continue;
-        const n = p.bytes / 4;
-        // Each tensor's partial sums in its own submit: the partials buffer is reused.
-        this.run(sq, { x: p.buffer, partials: this.partials }, { n });
-        this.run(rs, { x: this.partials, out: this.sumsq }, { n: Math.ceil(n / SUM_SQUARES_CHUNK) });
-      }
+      this.sumSquares(
+        [...this.persistent.keys()].filter((n) => n.startsWith('grad.')),
+        this.sumsq,
+      );
     }
     const o = this.opts.optimizer;
     const hf = this.mapping(param).source;
@@ -877,7 +917,7 @@ export class TrainingExecutor {
     const p = this.program('adamw', () => kernels.adamw());
     this.run(
       p,
-      { param: this.buf(param), grad: this.buf(grad), state: this.buf(state), clip: this.clip },
+      { param: this.buf(param), grad: this.buf(grad), state: this.buf(state), clip: norm ? this.buf(norm) : this.clip },
       adamwDims({ lr: o.lr, beta1, beta2, eps: o.eps ?? 1e-8, weightDecay: decay }, this.stepCount, n),
     );
     this.outside().clearBuffer(this.buf(grad));

@@ -65,12 +65,17 @@ afterAll(() => gpu?.close());
 const oracleCache = new Map<string, ReturnType<typeof runOracle>>();
 
 describe.skipIf(!hasTorch)('the training executor on one device equals the torch oracle', () => {
-  const cases = ['gpt2_tiny', 'llama_tiny'].flatMap((model) =>
-    (['gpipe', '1f1b'] as const).flatMap((schedule) => (['none', 'full'] as const).map((recompute) => ({ model, schedule, recompute }))),
-  );
-  it.each(cases)('$model, $schedule, recompute $recompute: 3 AdamW steps', async ({ model, schedule, recompute }) => {
+  const cases: { model: string; schedule: 'gpipe' | '1f1b'; recompute: 'none' | 'full'; clip?: number }[] = [
+    'gpt2_tiny',
+    'llama_tiny',
+  ].flatMap((model) => [
+    ...(['gpipe', '1f1b'] as const).flatMap((schedule) => (['none', 'full'] as const).map((recompute) => ({ model, schedule, recompute }))),
+    // grad_clip below the gradients' norm (about 3): every step scaled.
+    { model, schedule: '1f1b' as const, recompute: 'full' as const, clip: 0.5 },
+  ]);
+  it.each(cases)('$model, $schedule, recompute $recompute, clip $clip: 3 AdamW steps', async ({ model, schedule, recompute, clip }) => {
     const c = compile(
-      `  model = ${model}  schedule = ${schedule}  recompute = ${recompute}\n  batch { global = ${MICRO * MICROBATCHES}  micro = ${MICRO}  seq = ${SEQ} }`,
+      `  model = ${model}  schedule = ${schedule}  recompute = ${recompute}  ${clip ? `grad_clip = ${clip}` : ''}\n  batch { global = ${MICRO * MICROBATCHES}  micro = ${MICRO}  seq = ${SEQ} }`,
     );
     const graph = c.graph as Graph;
     // One stage: gpipe runs both forwards before the backwards (two microbatches' activations live at once), 1f1b alternates.
@@ -78,9 +83,11 @@ describe.skipIf(!hasTorch)('the training executor on one device equals the torch
     const m = graph.model as Model;
     const weights = randomWeights(m, 7, 0.1);
     const three = batches(m.vocab, 11);
-    let want = oracleCache.get(model);
-    if (!want) oracleCache.set(model, (want = runOracle(m, weights, { batches: three, optimizer: oracleOptimizer(OPT), steps: 3 })));
+    const key = `${model}:${clip}`;
+    let want = oracleCache.get(key);
+    if (!want) oracleCache.set(key, (want = runOracle(m, weights, { batches: three, optimizer: oracleOptimizer(OPT, clip), steps: 3 })));
     const trainer = await createTrainer(graph, {
+      ...(clip ? { clip } : {}),
       weights,
       optimizer: OPT,
       device: { device: gpu.device, description: gpu.description, runner: gpu.runner },
@@ -127,6 +134,12 @@ describe.skipIf(!hasTorch)('the training executor on one device equals the torch
 });
 
 describe('what the trainer does not run yet is refused, saying what', () => {
+  it('a plan with grad_clip needs its value, a plan without refuses one', async () => {
+    const body = (extra: string) => `  model = gpt2_tiny  ${extra}\n  batch { global = 4  micro = 2  seq = 16 }`;
+    const opts = { weights: new Map(), optimizer: { lr: 1 } };
+    await expect(createTrainer(compile(body('grad_clip = 1')).graph as Graph, opts)).rejects.toThrow(/grad_clip.*options\.clip/);
+    await expect(createTrainer(compile(body('')).graph as Graph, { ...opts, clip: 1 })).rejects.toThrow(/no grad_clip/);
+  });
   it('several devices', async () => {
     const c = compile(`  model = gpt2_tiny  tensor = 2\n  batch { global = 4  micro = 2  seq = 16 }`);
     await expect(createTrainer(c.graph as Graph, { weights: new Map(), optimizer: { lr: 1 } })).rejects.toThrow(TrainingNotExecutedError);
