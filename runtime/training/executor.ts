@@ -376,7 +376,8 @@ export class TrainingExecutor {
         this.live.set(a.name, { buffer: this.create(a.bytes, a.name), bytes: a.bytes });
       }
       this.compute(s);
-      if (s.alloc.length > 0 || s.free.length > 0 || this.timeline.length === 0) this.timeline.push(this.liveBytes());
+      // After every step (its allocations live), and again after its frees.
+      this.timeline.push(this.liveBytes());
       if (s.free.length > 0) {
         // Freed once the work recorded so far is submitted (a buffer destroyed before its submit is an error).
         this.end();

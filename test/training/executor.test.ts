@@ -95,7 +95,7 @@ describe.skipIf(!hasTorch)('the training executor on one device equals the torch
     try {
       for (let s = 0; s < 3; s++) {
         const got = await trainer.step(three[s]!);
-        if (process.env['DEBUG_TRAIN']) console.log(s, got, want.steps[s]);
+        if (process.env['DEBUG_TRAIN']) console.log('LOSS', s, Math.abs(got.loss - want.steps[s]!.loss) / want.steps[s]!.loss);
         expect(Math.abs(got.loss - want.steps[s]!.loss) / want.steps[s]!.loss, `step ${s + 1} loss`).toBeLessThan(1e-5);
         expect(Math.abs(got.gradNorm - want.steps[s]!.gradNorm) / want.steps[s]!.gradNorm, `step ${s + 1} grad norm`).toBeLessThan(1e-4);
       }
@@ -107,6 +107,7 @@ describe.skipIf(!hasTorch)('the training executor on one device equals the torch
         for (let i = 0; i < w.length; i++) worst = Math.max(worst, Math.abs(g[i]! - w[i]!));
         // Every weight moved: the step updated it.
       }
+      if (process.env['DEBUG_TRAIN']) console.log('WORST', model, schedule, recompute, clip, worst);
       expect(worst).toBeLessThan(1e-4);
       // The live bytes after every step (static: weights, gradients, states, workspace; plus the tracked tensors) against the
       // simulation's memory timeline, which merges a layer block into one point and its largest transient: each step's
