@@ -131,8 +131,7 @@ export function flattenProgram(graph: Graph, program: string): Instanced[] {
 
 /** Refuse what this executor does not run yet, saying what. */
 function checkSupported(graph: Graph): void {
-  const plan = graph.plan as unknown as Record<string, unknown>;
-  if (plan['mode'] !== 'train' || plan['engine'] !== 'webgpu')
+  if (graph.plan.mode !== 'train' || graph.plan.engine !== 'webgpu')
     throw new TrainingNotExecutedError(`createTrainer takes a training graph compiled with engine = webgpu (mode = train)`);
   const mesh = meshOf(graph.mesh.axes);
   const many = (['tensor', 'pipeline', 'data', 'context'] as const).filter((a) => (mesh[a] ?? 1) > 1);
@@ -279,6 +278,7 @@ export class TrainingExecutor {
   }
 
   destroy(): void {
+    this.closed = true;
     for (const m of [this.persistent, this.workspace, this.live]) for (const b of m.values()) b.buffer.destroy();
     for (const b of [this.positions, this.clip, this.partials, this.sumsq]) b.destroy();
   }
@@ -360,41 +360,65 @@ export class TrainingExecutor {
 
   // ---- one optimizer step ----
 
+  private closed = false;
+  private busy = false;
+
   async step(batch: Batch): Promise<StepResult> {
+    if (this.closed) throw new TrainingNotExecutedError('step: the trainer is closed');
+    if (this.busy) throw new TrainingNotExecutedError('step: the previous step has not finished (await each step before the next)');
     const sequences = this.micro * this.microbatches;
     this.ids = checkBatch(batch, { sequences, seq: this.seq, vocab: this.graph.model.vocab });
-    this.stepCount++;
-    this.normDone = false;
-    this.begin();
-    this.outside().clearBuffer(this.buf('loss'));
-    this.enc!.clearBuffer(this.sumsq);
-    if (this.workspace.has('grad.norm')) this.enc!.clearBuffer(this.buf('grad.norm'));
-    this.restart();
-    for (const s of this.steps) {
-      for (const a of s.alloc) {
-        if (this.live.has(a.name)) throw new Error(`internal error: ${a.name} allocated twice (this is a bug in parplan)`);
-        this.live.set(a.name, { buffer: this.create(a.bytes, a.name), bytes: a.bytes });
-      }
-      this.compute(s);
-      // After every step (its allocations live), and again after its frees.
-      this.timeline.push(this.liveBytes());
-      if (s.free.length > 0) {
-        // Freed once the work recorded so far is submitted (a buffer destroyed before its submit is an error).
-        this.end();
-        for (const f of s.free) {
-          const b = this.live.get(f);
-          if (!b) throw new Error(`internal error: ${f} freed but not live (this is a bug in parplan)`);
-          b.buffer.destroy();
-          this.live.delete(f);
-        }
-        this.timeline.push(this.liveBytes());
-        this.begin();
-      }
+    this.busy = true;
+    // A step the device refuses is never a silent wrong loss: its errors are caught here and reported.
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    try {
+      this.stepCount++;
+      this.normDone = false;
+      this.begin();
+      this.outside().clearBuffer(this.buf('loss'));
+      this.enc!.clearBuffer(this.sumsq);
+      if (this.workspace.has('grad.norm')) this.enc!.clearBuffer(this.buf('grad.norm'));
+      this.restart();
+      for (const s of this.steps) this.runStep(s);
+      this.end();
+    } finally {
+      this.pass = undefined;
+      this.enc = undefined;
+      // Whatever a failed step left allocated goes (the next step starts from the static buffers).
+      for (const b of this.live.values()) b.buffer.destroy();
+      this.live.clear();
+      const validation = await this.device.popErrorScope();
+      const oom = await this.device.popErrorScope();
+      this.busy = false;
+      if (oom) throw new Error(`the device ran out of memory during a training step: ${oom.message}`);
+      if (validation)
+        throw new Error(`internal error: the device refused a training step: ${validation.message} (this is a bug in parplan)`);
     }
-    this.end();
     const [loss] = new Float32Array(await this.read(this.buf('loss'), 4));
     const [sq] = new Float32Array(await this.read(this.sumsq, 4));
     return { loss: loss! / (sequences * this.seq), gradNorm: Math.sqrt(sq!) };
+  }
+
+  /** One compute step: its allocations, its kernels, its frees; live bytes recorded after it (and after its frees). */
+  private runStep(s: Instanced): void {
+    for (const a of s.alloc) {
+      if (this.live.has(a.name)) throw new Error(`internal error: ${a.name} allocated twice (this is a bug in parplan)`);
+      this.live.set(a.name, { buffer: this.create(a.bytes, a.name), bytes: a.bytes });
+    }
+    this.compute(s);
+    this.timeline.push(this.liveBytes());
+    if (s.free.length === 0) return;
+    // Freed once the work recorded so far is submitted (a buffer destroyed before its submit is an error).
+    this.end();
+    for (const f of s.free) {
+      const b = this.live.get(f);
+      if (!b) throw new Error(`internal error: ${f} freed but not live (this is a bug in parplan)`);
+      b.buffer.destroy();
+      this.live.delete(f);
+    }
+    this.timeline.push(this.liveBytes());
+    this.begin();
   }
 
   private liveBytes(): number {

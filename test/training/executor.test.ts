@@ -178,5 +178,6 @@ describe('the trainer saves what it trained and checks its batches', () => {
     } finally {
       trainer.close();
     }
+    await expect(trainer.step(batches(m.vocab, 5)[0]!)).rejects.toThrow(/closed/);
   });
 });
