@@ -36,6 +36,7 @@ export { Trace, type Span, type SpanKind } from './trace.js';
 // Training on one device (issue 16): createTrainer(graph, { weights, optimizer }) → step / save / memoryTimeline / close.
 export {
   createTrainer,
+  TrainerInputError,
   TrainingNotExecutedError,
   type StepResult,
   type Trainer,

@@ -39,6 +39,14 @@ export class TrainingNotExecutedError extends Error {
   }
 }
 
+/** A caller's mistake: options that disagree with the graph, weights that are not the model's, a closed or busy trainer. */
+export class TrainerInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TrainerInputError';
+  }
+}
+
 export interface TrainerOptimizer {
   lr: number;
   betas?: [number, number];
@@ -161,11 +169,9 @@ export async function createTrainer(graph: Graph, opts: TrainerOptions): Promise
     .concat(graph.programs['stage0']?.phases['step'] ?? [])
     .some((s) => s.op === 'compute' && s.kind === 'grad-norm');
   if (clipped && !(typeof opts.clip === 'number' && opts.clip > 0 && Number.isFinite(opts.clip)))
-    throw new TrainingNotExecutedError(
-      `the plan clips gradients (grad_clip): pass its value as options.clip (a number > 0), got ${opts.clip}`,
-    );
+    throw new TrainerInputError(`the plan clips gradients (grad_clip): pass its value as options.clip (a number > 0), got ${opts.clip}`);
   if (!clipped && opts.clip !== undefined)
-    throw new TrainingNotExecutedError(
+    throw new TrainerInputError(
       `options.clip = ${opts.clip}, but the plan has no grad_clip: set grad_clip in the plan and compile it again`,
     );
   let device: GPUDevice;
@@ -178,7 +184,14 @@ export async function createTrainer(graph: Graph, opts: TrainerOptions): Promise
     ownDevice = true;
   }
   const runner = opts.device?.runner ?? new KernelRunner(device);
-  const ex = new TrainingExecutor(graph, device, description, runner, opts);
+  let ex: TrainingExecutor;
+  try {
+    ex = new TrainingExecutor(graph, device, description, runner, opts);
+  } catch (e) {
+    if (!opts.device?.runner) runner.destroy();
+    if (ownDevice) device.destroy();
+    throw e;
+  }
   return {
     step: (batch) => ex.step(batch),
     weights: () => ex.readWeights(),
@@ -270,7 +283,12 @@ export class TrainingExecutor {
         ropeTable(graph.model.maxSeq, d, ropeInvFreq(d, graph.model.ropeTheta, graph.model.ropeScaling)),
       );
     }
-    this.loadWeights(opts.weights);
+    try {
+      this.loadWeights(opts.weights);
+    } catch (e) {
+      this.destroy();
+      throw e;
+    }
   }
 
   private create(bytes: number, label: string): GPUBuffer {
@@ -317,9 +335,9 @@ export class TrainingExecutor {
       const m = this.mapping(name);
       const src = weights.get(m.source);
       const n = m.sourceShape.reduce((a, b) => a * b, 1);
-      if (!src) throw new TrainingNotExecutedError(`weights: ${m.source} (for ${name}) is missing`);
+      if (!src) throw new TrainerInputError(`weights: ${m.source} (for ${name}) is missing`);
       if (src.length !== n)
-        throw new TrainingNotExecutedError(`weights: ${m.source} has ${src.length} values, expected [${m.sourceShape.join(', ')}]`);
+        throw new TrainerInputError(`weights: ${m.source} has ${src.length} values, expected [${m.sourceShape.join(', ')}]`);
       const out = new Float32Array(p.bytes / 4);
       for (let k = 0; k < out.length; k++) {
         const s = TrainingExecutor.sourceIndex(m, p.shape, k);
@@ -327,6 +345,10 @@ export class TrainingExecutor {
       }
       this.device.queue.writeBuffer(p.buffer, 0, out);
     }
+    // A tensor the model does not have would be silently dropped (and missing from save): refused.
+    const used = new Set(this.weightNames().map((n) => this.mapping(n).source));
+    const extra = [...weights.keys()].filter((n) => !used.has(n));
+    if (extra.length > 0) throw new TrainerInputError(`weights the model does not have: ${extra.slice(0, 5).join(', ')}`);
   }
 
   async readWeights(): Promise<Map<string, Float32Array>> {
@@ -364,8 +386,8 @@ export class TrainingExecutor {
   private busy = false;
 
   async step(batch: Batch): Promise<StepResult> {
-    if (this.closed) throw new TrainingNotExecutedError('step: the trainer is closed');
-    if (this.busy) throw new TrainingNotExecutedError('step: the previous step has not finished (await each step before the next)');
+    if (this.closed) throw new TrainerInputError('step: the trainer is closed');
+    if (this.busy) throw new TrainerInputError('step: the previous step has not finished (await each step before the next)');
     const sequences = this.micro * this.microbatches;
     this.ids = checkBatch(batch, { sequences, seq: this.seq, vocab: this.graph.model.vocab });
     this.busy = true;

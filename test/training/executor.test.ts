@@ -12,7 +12,7 @@ import { compilePlan } from '../../src/compile.js';
 import type { Graph } from '../../src/graph/types.js';
 import type { Model } from '../../src/model.js';
 import { randomWeights } from '../../runtime/reference/model.js';
-import { createTrainer, TrainingNotExecutedError } from '../../runtime/index.js';
+import { createTrainer, TrainerInputError, TrainingNotExecutedError } from '../../runtime/index.js';
 import { BatchError } from '../../runtime/training/batch.js';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -140,6 +140,20 @@ describe('what the trainer does not run yet is refused, saying what', () => {
     const opts = { weights: new Map(), optimizer: { lr: 1 } };
     await expect(createTrainer(compile(body('grad_clip = 1')).graph as Graph, opts)).rejects.toThrow(/grad_clip.*options\.clip/);
     await expect(createTrainer(compile(body('')).graph as Graph, { ...opts, clip: 1 })).rejects.toThrow(/no grad_clip/);
+    await expect(createTrainer(compile(body('')).graph as Graph, { ...opts, clip: 1 })).rejects.toThrow(TrainerInputError);
+  });
+
+  it("weights that are not the model's are a TrainerInputError naming the tensor", async () => {
+    const graph = compile(`  model = llama_tiny\n  batch { global = 4  micro = 2  seq = 16 }`).graph as Graph;
+    const weights = randomWeights(graph.model as Model, 1, 0.1);
+    const device = { device: gpu.device, description: gpu.description, runner: gpu.runner };
+    const missing = new Map(weights);
+    missing.delete('lm_head.weight');
+    await expect(createTrainer(graph, { weights: missing, optimizer: { lr: 1 }, device })).rejects.toThrow(/lm_head\.weight.*missing/);
+    const short = new Map(weights).set('model.norm.weight', new Float32Array(3));
+    await expect(createTrainer(graph, { weights: short, optimizer: { lr: 1 }, device })).rejects.toThrow(TrainerInputError);
+    const extra = new Map(weights).set('model.layers.9.mlp.up_proj.weight', new Float32Array(4));
+    await expect(createTrainer(graph, { weights: extra, optimizer: { lr: 1 }, device })).rejects.toThrow(/does not have: model\.layers\.9/);
   });
   it('several devices', async () => {
     const c = compile(`  model = gpt2_tiny  tensor = 2\n  batch { global = 4  micro = 2  seq = 16 }`);
