@@ -1,8 +1,8 @@
 /**
  * STATUS (issue 16 item 2, first slice): runs a compiled `engine = webgpu` training graph on ONE
- * device (tensor = pipeline = data = 1), fp32 weights, AdamW, any schedule the program linearizes
+ * device (tensor = pipeline = data = 1), fp32 weights, AdamW or SGD, any schedule the program linearizes
  * (gpipe, 1f1b), recompute none or full, GPT-2 and Llama. Not executed yet (refused with a
- * TrainingNotExecutedError): several devices, SGD, 16-bit weights, zero-bubble W steps. grad_clip runs
+ * TrainingNotExecutedError): several devices, 16-bit weights, zero-bubble W steps. grad_clip runs
  * (the plan's value given as options.clip: the graph does not carry it).
  *
  * The training executor interprets the stage's program step by step (docs/graph.md "Training on
@@ -52,6 +52,8 @@ export interface TrainerOptimizer {
   betas?: [number, number];
   eps?: number;
   weightDecay?: number;
+  /** The plan's optimizer (default adamw); the graph's must agree (AdamW keeps `optim.X` states, SGD none). */
+  kind?: 'adamw' | 'sgd';
   /** Parameters whose Hugging Face name matches one of these get no weight decay (biases, norm gains). */
   noDecay?: readonly (string | RegExp)[];
 }
@@ -173,6 +175,11 @@ export async function createTrainer(graph: Graph, opts: TrainerOptions): Promise
   if (!clipped && opts.clip !== undefined)
     throw new TrainerInputError(
       `options.clip = ${opts.clip}, but the plan has no grad_clip: set grad_clip in the plan and compile it again`,
+    );
+  const graphKind = graph.tensors.some((t) => t.role === 'optimizer') ? 'adamw' : 'sgd';
+  if ((opts.optimizer.kind ?? 'adamw') !== graphKind)
+    throw new TrainerInputError(
+      `options.optimizer.kind = ${opts.optimizer.kind ?? 'adamw (the default)'}, but the plan's optimizer is ${graphKind}: pass kind: '${graphKind}'`,
     );
   let device: GPUDevice;
   let description: string;
@@ -947,7 +954,12 @@ export class TrainingExecutor {
 
   /** AdamW on one tensor, then its gradient cleared; the first optimizer step first sums every gradient's squares (the reported norm). */
   private optimizer(reads: string[]): void {
-    const [grad, state, param, norm] = reads as [string, string, string, string | undefined];
+    // By role, not position: the gradient, the state (AdamW's [m, v]; SGD has none), the tensor, the clip scale.
+    const grad = reads.find((r) => r.startsWith('grad.') && r !== 'grad.norm')!;
+    const state = reads.find((r) => r.startsWith('optim.'));
+    const norm = reads.find((r) => r === 'grad.norm');
+    const param = reads.find((r) => this.isWeight(r));
+    if (!param) throw new Error(`internal error: an optimizer step reads no weight (${reads.join(', ')}) (this is a bug in parplan)`);
     if (!this.normDone) {
       // No grad_clip: the reported norm is summed here, before the first update, outside the graph's buffers.
       this.normDone = true;
@@ -959,14 +971,21 @@ export class TrainingExecutor {
     const o = this.opts.optimizer;
     const hf = this.mapping(param).source;
     const decay = (o.noDecay ?? []).some((pat) => (typeof pat === 'string' ? new RegExp(pat) : pat).test(hf)) ? 0 : (o.weightDecay ?? 0);
-    const [beta1, beta2] = o.betas ?? [0.9, 0.999];
     const n = this.bytesOf(param) / 4;
-    const p = this.program('adamw', () => kernels.adamw());
-    this.run(
-      p,
-      { param: this.buf(param), grad: this.buf(grad), state: this.buf(state), clip: norm ? this.buf(norm) : this.clip },
-      adamwDims({ lr: o.lr, beta1, beta2, eps: o.eps ?? 1e-8, weightDecay: decay }, this.stepCount, n),
-    );
+    const clip = norm ? this.buf(norm) : this.clip;
+    if (state) {
+      const [beta1, beta2] = o.betas ?? [0.9, 0.999];
+      const p = this.program('adamw', () => kernels.adamw());
+      this.run(
+        p,
+        { param: this.buf(param), grad: this.buf(grad), state: this.buf(state), clip },
+        adamwDims({ lr: o.lr, beta1, beta2, eps: o.eps ?? 1e-8, weightDecay: decay }, this.stepCount, n),
+      );
+    } else {
+      // optimizer = sgd (fp32 weights: no state), as torch.optim.SGD without momentum.
+      const p = this.program('sgd', () => kernels.sgd());
+      this.run(p, { param: this.buf(param), grad: this.buf(grad), clip }, { n, lr: o.lr, weightDecay: decay });
+    }
     this.outside().clearBuffer(this.buf(grad));
     this.restart();
   }

@@ -65,73 +65,80 @@ afterAll(() => gpu?.close());
 const oracleCache = new Map<string, ReturnType<typeof runOracle>>();
 
 describe.skipIf(!hasTorch)('the training executor on one device equals the torch oracle', () => {
-  const cases: { model: string; schedule: 'gpipe' | '1f1b'; recompute: 'none' | 'full'; clip?: number }[] = [
+  const cases: { model: string; schedule: 'gpipe' | '1f1b'; recompute: 'none' | 'full'; clip?: number; sgd?: boolean }[] = [
     'gpt2_tiny',
     'llama_tiny',
   ].flatMap((model) => [
     ...(['gpipe', '1f1b'] as const).flatMap((schedule) => (['none', 'full'] as const).map((recompute) => ({ model, schedule, recompute }))),
     // grad_clip below the gradients' norm (about 3): every step scaled.
     { model, schedule: '1f1b' as const, recompute: 'full' as const, clip: 0.5 },
+    // optimizer = sgd: no optimizer state, p −= lr·(clip·g + wd·p).
+    { model, schedule: 'gpipe' as const, recompute: 'none' as const, clip: 0.5, sgd: true },
   ]);
-  it.each(cases)('$model, $schedule, recompute $recompute, clip $clip: 3 AdamW steps', async ({ model, schedule, recompute, clip }) => {
-    const c = compile(
-      `  model = ${model}  schedule = ${schedule}  recompute = ${recompute}  ${clip ? `grad_clip = ${clip}` : ''}\n  batch { global = ${MICRO * MICROBATCHES}  micro = ${MICRO}  seq = ${SEQ} }`,
-    );
-    const graph = c.graph as Graph;
-    // One stage: gpipe runs both forwards before the backwards (two microbatches' activations live at once), 1f1b alternates.
-    expect(graph.schedule!.actions[0]).toEqual(schedule === 'gpipe' ? ['0F0', '0F1', '0B0', '0B1'] : ['0F0', '0B0', '0F1', '0B1']);
-    const m = graph.model as Model;
-    const weights = randomWeights(m, 7, 0.1);
-    const three = batches(m.vocab, 11);
-    const key = `${model}:${clip}`;
-    let want = oracleCache.get(key);
-    if (!want) oracleCache.set(key, (want = runOracle(m, weights, { batches: three, optimizer: oracleOptimizer(OPT, clip), steps: 3 })));
-    const trainer = await createTrainer(graph, {
-      ...(clip ? { clip } : {}),
-      weights,
-      optimizer: OPT,
-      device: { device: gpu.device, description: gpu.description, runner: gpu.runner },
-    });
-    try {
-      for (let s = 0; s < 3; s++) {
-        const got = await trainer.step(three[s]!);
-        if (process.env['DEBUG_TRAIN']) console.log('LOSS', s, Math.abs(got.loss - want.steps[s]!.loss) / want.steps[s]!.loss);
-        expect(Math.abs(got.loss - want.steps[s]!.loss) / want.steps[s]!.loss, `step ${s + 1} loss`).toBeLessThan(1e-5);
-        expect(Math.abs(got.gradNorm - want.steps[s]!.gradNorm) / want.steps[s]!.gradNorm, `step ${s + 1} grad norm`).toBeLessThan(1e-4);
+  it.each(cases)(
+    '$model, $schedule, recompute $recompute, clip $clip, sgd $sgd: 3 steps',
+    async ({ model, schedule, recompute, clip, sgd }) => {
+      const c = compile(
+        `  model = ${model}  schedule = ${schedule}  recompute = ${recompute}  ${clip ? `grad_clip = ${clip}` : ''}  ${sgd ? 'optimizer = sgd' : ''}\n  batch { global = ${MICRO * MICROBATCHES}  micro = ${MICRO}  seq = ${SEQ} }`,
+      );
+      const graph = c.graph as Graph;
+      // One stage: gpipe runs both forwards before the backwards (two microbatches' activations live at once), 1f1b alternates.
+      expect(graph.schedule!.actions[0]).toEqual(schedule === 'gpipe' ? ['0F0', '0F1', '0B0', '0B1'] : ['0F0', '0B0', '0F1', '0B1']);
+      const m = graph.model as Model;
+      const weights = randomWeights(m, 7, 0.1);
+      const three = batches(m.vocab, 11);
+      const key = `${model}:${clip}:${sgd}`;
+      const opt = sgd ? { ...OPT, kind: 'sgd' as const, lr: 0.05 } : OPT;
+      const oracleOpt = sgd ? { ...oracleOptimizer(opt, clip), kind: 'sgd' as const } : oracleOptimizer(opt, clip);
+      let want = oracleCache.get(key);
+      if (!want) oracleCache.set(key, (want = runOracle(m, weights, { batches: three, optimizer: oracleOpt, steps: 3 })));
+      const trainer = await createTrainer(graph, {
+        ...(clip ? { clip } : {}),
+        weights,
+        optimizer: opt,
+        device: { device: gpu.device, description: gpu.description, runner: gpu.runner },
+      });
+      try {
+        for (let s = 0; s < 3; s++) {
+          const got = await trainer.step(three[s]!);
+          if (process.env['DEBUG_TRAIN']) console.log('LOSS', s, Math.abs(got.loss - want.steps[s]!.loss) / want.steps[s]!.loss);
+          expect(Math.abs(got.loss - want.steps[s]!.loss) / want.steps[s]!.loss, `step ${s + 1} loss`).toBeLessThan(1e-5);
+          expect(Math.abs(got.gradNorm - want.steps[s]!.gradNorm) / want.steps[s]!.gradNorm, `step ${s + 1} grad norm`).toBeLessThan(1e-4);
+        }
+        const after = await trainer.weights();
+        let worst = 0;
+        for (const [name, w] of Object.entries(want.weights)) {
+          const g = after.get(name)!;
+          expect(g, name).toBeDefined();
+          for (let i = 0; i < w.length; i++) worst = Math.max(worst, Math.abs(g[i]! - w[i]!));
+          // Every weight moved: the step updated it.
+        }
+        if (process.env['DEBUG_TRAIN']) console.log('WORST', model, schedule, recompute, clip, worst);
+        expect(worst).toBeLessThan(1e-4);
+        // The live bytes after every step (static: weights, gradients, states, workspace; plus the tracked tensors) against the
+        // simulation's memory timeline, which merges a layer block into one point and its largest transient: each step's
+        // points, in order, are among the executor's (a subsequence), from the same first point to the same last, same peak.
+        const sim = c.simulation.ranks[0]!.memory;
+        const got = trainer.memoryTimeline();
+        expect(got.length % 3).toBe(0);
+        const one = got.slice(0, got.length / 3);
+        expect(got).toEqual([...one, ...one, ...one]);
+        expect(one[0]).toBe(sim[0]);
+        expect(one[one.length - 1]).toBe(sim[sim.length - 1]);
+        expect(Math.max(...one)).toBe(c.simulation.ranks[0]!.peakBytes);
+        expect(Math.max(...one)).toBe(graph.devices[0]!.memory.total);
+        let at = 0;
+        for (const [i, bytes] of sim.entries()) {
+          while (at < one.length && one[at] !== bytes) at++;
+          expect(at, `simulated point ${i} (${bytes} B) in order among the executor's`).toBeLessThan(one.length);
+          at++;
+        }
+        expect(gpu.errors).toEqual([]);
+      } finally {
+        trainer.close();
       }
-      const after = await trainer.weights();
-      let worst = 0;
-      for (const [name, w] of Object.entries(want.weights)) {
-        const g = after.get(name)!;
-        expect(g, name).toBeDefined();
-        for (let i = 0; i < w.length; i++) worst = Math.max(worst, Math.abs(g[i]! - w[i]!));
-        // Every weight moved: the step updated it.
-      }
-      if (process.env['DEBUG_TRAIN']) console.log('WORST', model, schedule, recompute, clip, worst);
-      expect(worst).toBeLessThan(1e-4);
-      // The live bytes after every step (static: weights, gradients, states, workspace; plus the tracked tensors) against the
-      // simulation's memory timeline, which merges a layer block into one point and its largest transient: each step's
-      // points, in order, are among the executor's (a subsequence), from the same first point to the same last, same peak.
-      const sim = c.simulation.ranks[0]!.memory;
-      const got = trainer.memoryTimeline();
-      expect(got.length % 3).toBe(0);
-      const one = got.slice(0, got.length / 3);
-      expect(got).toEqual([...one, ...one, ...one]);
-      expect(one[0]).toBe(sim[0]);
-      expect(one[one.length - 1]).toBe(sim[sim.length - 1]);
-      expect(Math.max(...one)).toBe(c.simulation.ranks[0]!.peakBytes);
-      expect(Math.max(...one)).toBe(graph.devices[0]!.memory.total);
-      let at = 0;
-      for (const [i, bytes] of sim.entries()) {
-        while (at < one.length && one[at] !== bytes) at++;
-        expect(at, `simulated point ${i} (${bytes} B) in order among the executor's`).toBeLessThan(one.length);
-        at++;
-      }
-      expect(gpu.errors).toEqual([]);
-    } finally {
-      trainer.close();
-    }
-  });
+    },
+  );
 });
 
 describe('what the trainer does not run yet is refused, saying what', () => {
