@@ -33,6 +33,17 @@ export { RuntimeInputError, type RuntimeInputErrorCode } from './errors.js';
 export type * from './typed.js';
 export * from './text/index.js';
 export { Trace, type Span, type SpanKind } from './trace.js';
+// Training on one device (issue 16): createTrainer(graph, { weights, optimizer }) → step / save / memoryTimeline / close.
+export {
+  createTrainer,
+  TrainerInputError,
+  TrainingNotExecutedError,
+  type StepResult,
+  type Trainer,
+  type TrainerOptimizer,
+  type TrainerOptions,
+} from './training/executor.js';
+export { BatchError, type Batch } from './training/batch.js';
 
 export interface RuntimeOptions extends DeviceOptions {
   /** `random:SEED`, safetensors files or a directory (see runtime/weights), or a parsed source. */

@@ -67,7 +67,8 @@ function isArrayLike(v: unknown): v is ArrayLike<unknown> {
  * the graph does not say (not a training graph of this shape).
  */
 export function trainingBatchShape(graph: Graph): BatchShape | undefined {
-  const input = graph.tensors.find((t) => t.name === 'input.mb{m}');
+  // The generic lowering's `input.mb{m}`, or engine = webgpu's `tokens.mb{m}`: both [micro, seq].
+  const input = graph.tensors.find((t) => t.name === 'input.mb{m}') ?? graph.tensors.find((t) => t.name === 'tokens.mb{m}');
   const [micro, seq] = input?.shape ?? [];
   const microbatches = graph.schedule?.microbatches;
   const data = graph.mesh.axes.find((a) => a.name === 'data')?.size ?? 1;

@@ -200,7 +200,7 @@ function instances(graph: Graph, t: GraphTensor, stage: number): string[] {
   return layers.map((l) => t.name.replaceAll('{l}', `${l}`));
 }
 
-/** Each tracked tensor: T rows (the same for all), and bytes = f32 elements of its shape over its shards. */
+/** Each tracked tensor: T rows (the same for all; token ids [micro, seq]), and bytes = f32 elements of its shape over its shards. */
 function checkTrackedShapes(graph: Graph, fail: (path: string, message: string) => void): void {
   let rows: number | undefined;
   graph.tensors.forEach((t, i) => {
@@ -208,8 +208,10 @@ function checkTrackedShapes(graph: Graph, fail: (path: string, message: string) 
     const path = `graph.tensors[${i}] (${t.name})`;
     const shape = t.shape.map((x) => (typeof x === 'number' ? x : NaN));
     if (shape.some((x) => !Number.isInteger(x) || x < 1)) return fail(path, `shape [${t.shape.join(', ')}] must be whole numbers`);
-    if (rows === undefined) rows = shape[0];
-    else if (shape[0] !== rows) fail(path, `has ${shape[0]} rows where the other saved tensors have ${rows} (micro × seq tokens)`);
+    // Token ids and labels are [micro, seq] (the executor needs seq): micro × seq rows.
+    const own = t.role === 'input' ? shape.reduce((a, b) => a * b, 1) : shape[0];
+    if (rows === undefined) rows = own;
+    else if (own !== rows) fail(path, `has ${own} rows where the other saved tensors have ${rows} (micro × seq tokens)`);
     const parts = t.shards.reduce((a, s) => a * s.parts, 1);
     const bytes = (shape.reduce((a, b) => a * b, 1) / parts) * 4;
     if (t.bytes !== bytes)

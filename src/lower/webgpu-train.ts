@@ -473,9 +473,11 @@ export function webgpuTrainTensors(plan: TrainPlan): GraphTensor[] {
     bytes: d.T * d.vLoc * 4,
     owners: last,
   });
-  // Token ids and next-token labels (u32; the graph's dtype for 4-byte integers is fp32's size).
-  out.push({ name: TOKENS, role: 'input', scope: 'stage', shape: [d.T], dtype: 'fp32', shards: [], bytes: 4 * d.T, owners: [0] });
-  out.push({ name: LABELS, role: 'input', scope: 'stage', shape: [d.T], dtype: 'fp32', shards: [], bytes: 4 * d.T, owners: last });
+  // Token ids and next-token labels (u32; the graph's dtype for 4-byte integers is fp32's size), [micro, seq]: the
+  // executor needs the sequence length (attention is causal within each sequence of the microbatch).
+  const ids = [plan.batch.micro, plan.batch.seq];
+  out.push({ name: TOKENS, role: 'input', scope: 'stage', shape: ids, dtype: 'fp32', shards: [], bytes: 4 * d.T, owners: [0] });
+  out.push({ name: LABELS, role: 'input', scope: 'stage', shape: ids, dtype: 'fp32', shards: [], bytes: 4 * d.T, owners: last });
   return out;
 }
 

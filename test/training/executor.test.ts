@@ -1,0 +1,204 @@
+/**
+ * The training executor (runtime/training/executor.ts) on one WebGPU device against the torch
+ * float64 oracle (test/oracle/train.py): tiny GPT-2 (tied head, LayerNorm, GELU, biases) and
+ * Llama (RMSNorm, RoPE, GQA, SwiGLU), gpipe and 1f1b over 2 microbatches, recompute none and
+ * full: three AdamW steps, each step's loss within 1e-5 relative of the oracle's and every
+ * weight after them within 1e-4; the live bytes after each step equal the compiled graph's
+ * simulated memory timeline. Skipped, saying why, when /usr/bin/python3 has no torch.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { analyze } from '../../src/analyze.js';
+import { compilePlan } from '../../src/compile.js';
+import type { Graph } from '../../src/graph/types.js';
+import type { Model } from '../../src/model.js';
+import { randomWeights } from '../../runtime/reference/model.js';
+import { createTrainer, TrainerInputError, TrainingNotExecutedError } from '../../runtime/index.js';
+import { BatchError } from '../../runtime/training/batch.js';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openTestGpu, type TestGpu } from '../../runtime/testing/gpu.js';
+import { mulberry32 } from '../../src/util/random.js';
+import { memoryHost } from '../fuzz/mutate.js';
+import { hasTorch, NO_TORCH, oracleOptimizer, runOracle } from '../oracle/run.js';
+
+if (!hasTorch) console.warn(NO_TORCH);
+
+const PRELUDE = `
+model gpt2_tiny { arch = gpt2  layers = 2  hidden = 64  heads = 4  vocab = 97  max_seq = 64  dtype = fp32 }
+model llama_tiny { arch = llama  layers = 2  hidden = 64  heads = 4  kv_heads = 2  ffn = 160  vocab = 97  max_seq = 64  dtype = fp32 }
+cluster soft8 {
+  gpu { name = "lavapipe"  memory = 2 GiB }
+  gpus = 8
+}
+`;
+
+function compile(body: string) {
+  const text = `${PRELUDE}\nplan p {\n  cluster = soft8  mode = train  engine = webgpu\n${body}\n}\n`;
+  const a = analyze(['/p.plan'], { host: memoryHost(new Map([['/p.plan', text]])) });
+  const errors = a.diagnostics.filter((d) => d.severity === 'error');
+  if (errors.length > 0 || a.results.length !== 1)
+    throw new Error(`plan did not check: ${errors.map((d) => `${d.code} ${d.message}`).join('; ')}`);
+  const r = a.results[0]!;
+  return { ...r, ...compilePlan(r.plan, r.memory) };
+}
+
+const SEQ = 16;
+const MICRO = 2;
+const MICROBATCHES = 2;
+
+function batches(vocab: number, seed: number): number[][][] {
+  const rand = mulberry32(seed);
+  return Array.from({ length: 3 }, () =>
+    Array.from({ length: MICRO * MICROBATCHES }, () => Array.from({ length: SEQ + 1 }, () => Math.floor(rand() * vocab))),
+  );
+}
+
+const OPT = { lr: 1e-3, betas: [0.9, 0.95] as [number, number], eps: 1e-6, weightDecay: 0.1, noDecay: [/\.bias$/, 'norm|ln_'] };
+
+let gpu: TestGpu;
+beforeAll(async () => {
+  gpu = await openTestGpu();
+});
+afterAll(() => gpu?.close());
+
+const oracleCache = new Map<string, ReturnType<typeof runOracle>>();
+
+describe.skipIf(!hasTorch)('the training executor on one device equals the torch oracle', () => {
+  const cases: { model: string; schedule: 'gpipe' | '1f1b'; recompute: 'none' | 'full'; clip?: number; sgd?: boolean }[] = [
+    'gpt2_tiny',
+    'llama_tiny',
+  ].flatMap((model) => [
+    ...(['gpipe', '1f1b'] as const).flatMap((schedule) => (['none', 'full'] as const).map((recompute) => ({ model, schedule, recompute }))),
+    // grad_clip below the gradients' norm (about 3): every step scaled.
+    { model, schedule: '1f1b' as const, recompute: 'full' as const, clip: 0.5 },
+    // optimizer = sgd: no optimizer state, p −= lr·(clip·g + wd·p).
+    { model, schedule: 'gpipe' as const, recompute: 'none' as const, clip: 0.5, sgd: true },
+  ]);
+  it.each(cases)(
+    '$model, $schedule, recompute $recompute, clip $clip, sgd $sgd: 3 steps',
+    async ({ model, schedule, recompute, clip, sgd }) => {
+      const c = compile(
+        `  model = ${model}  schedule = ${schedule}  recompute = ${recompute}  ${clip ? `grad_clip = ${clip}` : ''}  ${sgd ? 'optimizer = sgd' : ''}\n  batch { global = ${MICRO * MICROBATCHES}  micro = ${MICRO}  seq = ${SEQ} }`,
+      );
+      const graph = c.graph as Graph;
+      // One stage: gpipe runs both forwards before the backwards (two microbatches' activations live at once), 1f1b alternates.
+      expect(graph.schedule!.actions[0]).toEqual(schedule === 'gpipe' ? ['0F0', '0F1', '0B0', '0B1'] : ['0F0', '0B0', '0F1', '0B1']);
+      const m = graph.model as Model;
+      const weights = randomWeights(m, 7, 0.1);
+      const three = batches(m.vocab, 11);
+      const key = `${model}:${clip}:${sgd}`;
+      const opt = sgd ? { ...OPT, kind: 'sgd' as const, lr: 0.05 } : OPT;
+      const oracleOpt = sgd ? { ...oracleOptimizer(opt, clip), kind: 'sgd' as const } : oracleOptimizer(opt, clip);
+      let want = oracleCache.get(key);
+      if (!want) oracleCache.set(key, (want = runOracle(m, weights, { batches: three, optimizer: oracleOpt, steps: 3 })));
+      const trainer = await createTrainer(graph, {
+        ...(clip ? { clip } : {}),
+        weights,
+        optimizer: opt,
+        device: { device: gpu.device, description: gpu.description, runner: gpu.runner },
+      });
+      try {
+        for (let s = 0; s < 3; s++) {
+          const got = await trainer.step(three[s]!);
+          if (process.env['DEBUG_TRAIN']) console.log('LOSS', s, Math.abs(got.loss - want.steps[s]!.loss) / want.steps[s]!.loss);
+          expect(Math.abs(got.loss - want.steps[s]!.loss) / want.steps[s]!.loss, `step ${s + 1} loss`).toBeLessThan(1e-5);
+          expect(Math.abs(got.gradNorm - want.steps[s]!.gradNorm) / want.steps[s]!.gradNorm, `step ${s + 1} grad norm`).toBeLessThan(1e-4);
+        }
+        const after = await trainer.weights();
+        let worst = 0;
+        for (const [name, w] of Object.entries(want.weights)) {
+          const g = after.get(name)!;
+          expect(g, name).toBeDefined();
+          for (let i = 0; i < w.length; i++) worst = Math.max(worst, Math.abs(g[i]! - w[i]!));
+          // Every weight moved: the step updated it.
+        }
+        if (process.env['DEBUG_TRAIN']) console.log('WORST', model, schedule, recompute, clip, worst);
+        expect(worst).toBeLessThan(1e-4);
+        // The live bytes after every step (static: weights, gradients, states, workspace; plus the tracked tensors) against the
+        // simulation's memory timeline, which merges a layer block into one point and its largest transient: each step's
+        // points, in order, are among the executor's (a subsequence), from the same first point to the same last, same peak.
+        const sim = c.simulation.ranks[0]!.memory;
+        const got = trainer.memoryTimeline();
+        expect(got.length % 3).toBe(0);
+        const one = got.slice(0, got.length / 3);
+        expect(got).toEqual([...one, ...one, ...one]);
+        expect(one[0]).toBe(sim[0]);
+        expect(one[one.length - 1]).toBe(sim[sim.length - 1]);
+        expect(Math.max(...one)).toBe(c.simulation.ranks[0]!.peakBytes);
+        expect(Math.max(...one)).toBe(graph.devices[0]!.memory.total);
+        let at = 0;
+        for (const [i, bytes] of sim.entries()) {
+          while (at < one.length && one[at] !== bytes) at++;
+          expect(at, `simulated point ${i} (${bytes} B) in order among the executor's`).toBeLessThan(one.length);
+          at++;
+        }
+        expect(gpu.errors).toEqual([]);
+      } finally {
+        trainer.close();
+      }
+    },
+  );
+});
+
+describe('what the trainer does not run yet is refused, saying what', () => {
+  it('a plan with grad_clip needs its value, a plan without refuses one', async () => {
+    const body = (extra: string) => `  model = gpt2_tiny  ${extra}\n  batch { global = 4  micro = 2  seq = 16 }`;
+    const opts = { weights: new Map(), optimizer: { lr: 1 } };
+    await expect(createTrainer(compile(body('grad_clip = 1')).graph as Graph, opts)).rejects.toThrow(/grad_clip.*options\.clip/);
+    await expect(createTrainer(compile(body('')).graph as Graph, { ...opts, clip: 1 })).rejects.toThrow(/no grad_clip/);
+    await expect(createTrainer(compile(body('')).graph as Graph, { ...opts, clip: 1 })).rejects.toThrow(TrainerInputError);
+  });
+
+  it("weights that are not the model's are a TrainerInputError naming the tensor", async () => {
+    const graph = compile(`  model = llama_tiny\n  batch { global = 4  micro = 2  seq = 16 }`).graph as Graph;
+    const weights = randomWeights(graph.model as Model, 1, 0.1);
+    const device = { device: gpu.device, description: gpu.description, runner: gpu.runner };
+    const missing = new Map(weights);
+    missing.delete('lm_head.weight');
+    await expect(createTrainer(graph, { weights: missing, optimizer: { lr: 1 }, device })).rejects.toThrow(/lm_head\.weight.*missing/);
+    const short = new Map(weights).set('model.norm.weight', new Float32Array(3));
+    await expect(createTrainer(graph, { weights: short, optimizer: { lr: 1 }, device })).rejects.toThrow(TrainerInputError);
+    const extra = new Map(weights).set('model.layers.9.mlp.up_proj.weight', new Float32Array(4));
+    await expect(createTrainer(graph, { weights: extra, optimizer: { lr: 1 }, device })).rejects.toThrow(/does not have: model\.layers\.9/);
+  });
+  it('several devices', async () => {
+    const c = compile(`  model = gpt2_tiny  tensor = 2\n  batch { global = 4  micro = 2  seq = 16 }`);
+    await expect(createTrainer(c.graph as Graph, { weights: new Map(), optimizer: { lr: 1 } })).rejects.toThrow(TrainingNotExecutedError);
+    await expect(createTrainer(c.graph as Graph, { weights: new Map(), optimizer: { lr: 1 } })).rejects.toThrow(
+      /tensor = 2.*not executed yet|not executed yet.*tensor = 2/,
+    );
+  });
+});
+
+describe('the trainer saves what it trained and checks its batches', () => {
+  it('save(dir) writes a checkpoint of the current weights (config.json for the model), a wrong batch is a BatchError', async () => {
+    const c = compile(`  model = llama_tiny\n  batch { global = ${MICRO * MICROBATCHES}  micro = ${MICRO}  seq = ${SEQ} }`);
+    const graph = c.graph as Graph;
+    const m = graph.model as Model;
+    const weights = randomWeights(m, 3, 0.1);
+    const trainer = await createTrainer(graph, {
+      weights,
+      optimizer: { lr: 0.01 },
+      device: { device: gpu.device, description: gpu.description, runner: gpu.runner },
+    });
+    try {
+      await expect(trainer.step([[1, 2, 3]])).rejects.toThrow(BatchError);
+      const before = await trainer.weights();
+      expect([...before.keys()].sort()).toEqual([...weights.keys()].sort());
+      for (const [name, w] of weights) expect(before.get(name), name).toEqual(w);
+      await trainer.step(batches(m.vocab, 5)[0]!);
+      const dir = mkdtempSync(join(tmpdir(), 'parplan-trainer-'));
+      await trainer.save(dir);
+      const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+      expect(config['num_hidden_layers']).toBe(m.layers);
+      const after = await trainer.weights();
+      const q = 'model.layers.1.self_attn.q_proj.weight';
+      expect(after.get(q)).not.toEqual(weights.get(q));
+      expect(gpu.errors).toEqual([]);
+    } finally {
+      trainer.close();
+    }
+    await expect(trainer.step(batches(m.vocab, 5)[0]!)).rejects.toThrow(/closed/);
+  });
+});
