@@ -10,7 +10,7 @@ import { LIMITS } from '../facts/limits.js';
 import type { ServePlan, ServeSlo } from '../plan.js';
 import { costStepTimes } from './cost-times.js';
 import { simulate, type StepTimes } from './simulate.js';
-import { quantile, summarize, type LatencySummary, type Percentiles } from './summary.js';
+import { quantile, summarize, type LatencySummary } from './summary.js';
 import { generateRequests, type TrafficRequest } from './traffic.js';
 import { traceRate } from '../check/traffic.js';
 
@@ -22,23 +22,12 @@ export interface SloResult {
   ok: boolean;
 }
 
-/** `plans[].latency` of the JSON output (seconds, requests per second). */
-export interface LatencyResult {
-  rate: number;
-  throughput: number;
-  utilization: number;
-  meanBatch: number;
-  queue: { mean: number; p99: number };
-  rejected: number;
-  ttft: Percentiles;
-  tpot: Percentiles;
-  e2e: Percentiles;
-  /** Requests simulated. */
-  requests: number;
+/** `plans[].latency` of the JSON output (seconds, requests per second): the run's summary without its samples, and the objectives. */
+export type LatencyResult = Omit<LatencySummary, 'capped' | 'samples'> & {
   /** The highest arrival rate that meets every objective (null without an slo block, or when none does). */
   maxRateMeetingSlo: number | null;
   slo: SloResult[];
-}
+};
 
 /** Relative precision of the bisection for the highest rate meeting the SLO. */
 const RATE_PRECISION = 0.02;
@@ -104,20 +93,8 @@ export function predictLatency(plan: ServePlan): { latency?: LatencyResult; diag
   // A run cut short by the budget decides nothing: it counts as a miss.
   const meets = (x: LatencySummary) => plan.slo !== undefined && !x.capped && judge(x, plan.slo).every((r) => r.ok);
   const maxRate = plan.slo ? highestRate(traffic.rate, meets(s), (r) => meets(run(r, knobs))) : null;
-  const latency: LatencyResult = {
-    rate: traffic.rate,
-    throughput: s.throughput,
-    utilization: s.utilization,
-    meanBatch: s.meanBatch,
-    queue: s.queue,
-    rejected: s.rejected,
-    ttft: s.ttft,
-    tpot: s.tpot,
-    e2e: s.e2e,
-    requests: s.requests,
-    maxRateMeetingSlo: maxRate,
-    slo,
-  };
+  const { capped: _capped, samples: _samples, ...figures } = s;
+  const latency: LatencyResult = { ...figures, rate: traffic.rate, maxRateMeetingSlo: maxRate, slo };
   const missed = slo.filter((r) => !r.ok);
   if (missed.length > 0) {
     const fixes = candidates(plan, knobs)
