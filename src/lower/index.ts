@@ -16,9 +16,8 @@ import { gradientSyncSteps } from './data.js';
 import { blockRuns, CAST_OUTPUT, castCacheAllocated, castCacheBytes, serveBlocks, trainBlocks } from './layer.js';
 import { hasExperts, hsdpShardGroup, lowerMesh } from './mesh.js';
 import { axesOf } from '../mesh.js';
-import { pipelineSteps, virtualStages } from './pipeline.js';
+import { graphSchedule, pipelineSteps, virtualStages } from './pipeline.js';
 import { scheduleFor } from '../schedules/index.js';
-import { formatAction } from '../schedules/types.js';
 import { lowerTensors } from './tensors.js';
 import { lowerWebgpuTrain, webgpuTrainTensors } from './webgpu-train.js';
 
@@ -187,12 +186,7 @@ function lowerTrain(plan: TrainPlan, stages: Graph['mesh']['stages']): Lowered {
   return {
     blocks: trainBlocks(plan),
     programs,
-    schedule: {
-      kind: plan.schedule,
-      microbatches: plan.microbatches,
-      virtual: plan.virtual,
-      actions: table.map((r) => r.map(formatAction)),
-    },
+    schedule: graphSchedule(plan, table),
   };
 }
 

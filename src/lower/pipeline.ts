@@ -5,7 +5,7 @@
  * (unless c is the last: head and loss). A backward action mirrors it with gradients.
  */
 import { bytesPerElement } from '../facts/dtypes.js';
-import type { GraphMesh, Step } from '../graph/types.js';
+import type { GraphMesh, GraphSchedule, Step } from '../graph/types.js';
 import { stageInput, stageInputGrad } from '../schedules/deadlock.js';
 import { formatAction, type Action, type ScheduleTable } from '../schedules/types.js';
 import type { Stage, TrainPlan } from '../plan.js';
@@ -131,3 +131,8 @@ function withMicrobatch(steps: Step[], mb: number): Step[] {
 }
 
 export type { Action };
+
+/** The graph's `schedule`: the plan's schedule and every rank's actions in PyTorch notation. */
+export function graphSchedule(plan: TrainPlan, table: ScheduleTable): GraphSchedule {
+  return { kind: plan.schedule, microbatches: plan.microbatches, virtual: plan.virtual, actions: table.map((r) => r.map(formatAction)) };
+}

@@ -31,10 +31,9 @@ import { splitsBackward } from '../memory/activations.js';
 import { zeroDegree } from '../memory/zero.js';
 import { uniformLayer } from '../model.js';
 import type { TrainPlan } from '../plan.js';
-import { formatAction } from '../schedules/types.js';
 import { scheduleFor } from '../schedules/index.js';
 import { splitTiedEmbeddings } from './mesh.js';
-import { pipelineSteps } from './pipeline.js';
+import { graphSchedule, pipelineSteps } from './pipeline.js';
 import { shardBytesOf, shardsOfWeight, weightSpecs } from './tensors.js';
 
 type Compute = Extract<Step, { op: 'compute' }>;
@@ -545,12 +544,7 @@ export function lowerWebgpuTrain(plan: TrainPlan, stages: { index: number; rank:
   return {
     blocks,
     programs,
-    schedule: {
-      kind: plan.schedule,
-      microbatches: plan.microbatches,
-      virtual: plan.virtual,
-      actions: table.map((r) => r.map(formatAction)),
-    },
+    schedule: graphSchedule(plan, table),
     buffers: Object.fromEntries(
       plan.stages.map((st) => [
         `stage${st.index}`,
