@@ -59,20 +59,31 @@ if [ "$need_mesa" = 1 ] && [ "$codename" = bookworm ]; then
 fi
 say "apt-get update"
 apt-get update -qq
-if [ "$need_mesa" = 1 ]; then
-  say "installing mesa-vulkan-drivers and libvulkan1${mesa_from[*]:+ from bookworm-backports} (the WebGPU tests run on lavapipe)"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${mesa_from[@]}" mesa-vulkan-drivers libvulkan1 > /dev/null
-fi
+# One install; when bookworm's own versions of a package's dependencies clash with what
+# backports' Mesa already pulled in (e.g. libdw1 pinned to bookworm's libelf1), apt gets to take
+# them from bookworm-backports too.
+install() {
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" > /dev/null && return 0
+  grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/ || return 1
+  say "retrying with bookworm-backports allowed for the dependencies"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports "$@" > /dev/null
+}
+# Mesa last: bookworm's packages go in first against bookworm's libraries, and backports' Mesa
+# then upgrades what it needs with them.
 if [ "$need_chromium" = 1 ]; then
   say "installing chromium (the HTML report is checked in a real browser)"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null
+  install chromium
 fi
 if [ "$need_torch" = 1 ]; then
   say "installing python3-torch (the CPU reference model and the training steps are checked against torch in float64)"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch > /dev/null
+  install python3-torch
 fi
 if [ "$need_shellcheck" = 1 ]; then
   say "installing shellcheck (every exported launch script is checked with it)"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck > /dev/null
+  install shellcheck
+fi
+if [ "$need_mesa" = 1 ]; then
+  say "installing mesa-vulkan-drivers and libvulkan1${mesa_from[*]:+ from bookworm-backports} (the WebGPU tests run on lavapipe)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${mesa_from[@]}" mesa-vulkan-drivers libvulkan1 > /dev/null
 fi
 say "done: mesa-vulkan-drivers $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers), $(/usr/bin/chromium --version 2>/dev/null || echo 'no chromium'), torch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)' 2>/dev/null || echo 'missing'), shellcheck $(shellcheck --version 2>/dev/null | sed -n 's/^version: //p')"
