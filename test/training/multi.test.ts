@@ -9,11 +9,11 @@
  * gradients not accumulated, a send of the wrong microbatch. Skipped, saying why, when /usr/bin/python3 has no torch.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomWeights } from '../../runtime/reference/model.js';
-import { createTrainer, TrainingExecutor } from '../../runtime/training/executor.js';
+import { TrainingExecutor } from '../../runtime/training/executor.js';
 import { openTestGpu, type TestGpu } from '../../runtime/testing/gpu.js';
 import { hasTorch, NO_TORCH } from '../oracle/run.js';
-import { compileTrain, LAYOUTS, trainCase, type Layout } from './multi-cases.js';
+import { Comm, sumAll } from '../../runtime/training/comm.js';
+import { LAYOUTS, trainCase, type CaseResult, type Layout } from './multi-cases.js';
 
 if (!hasTorch) console.warn(NO_TORCH);
 
@@ -32,5 +32,86 @@ describe.skipIf(!hasTorch)('the training executor on several devices equals the 
     expect(r.weightError).toBeLessThan(1e-4);
     expect(r.memory, r.memory.join('; ')).toEqual([]);
     expect(gpu.errors).toEqual([]);
+  });
+});
+
+describe.skipIf(!hasTorch)('the trainer opens one device (a new adapter) per rank by default', () => {
+  it('llama, tensor 2 × pipeline 2, 1f1b: four devices, the oracle losses and weights', async () => {
+    const r = await trainCase({ model: 'llama_tiny', tensor: 2, pipeline: 2, data: 1, schedule: '1f1b', zero: 0, recompute: 'none' });
+    expect(r.error, r.error).toBeUndefined();
+    for (const e of r.lossErrors) expect(e).toBeLessThan(1e-5);
+    expect(r.weightError).toBeLessThan(1e-4);
+    expect(r.memory).toEqual([]);
+  });
+});
+
+/** A case's result equals the oracle's (what the mutations must break). */
+const agrees = (r: CaseResult) =>
+  r.error === undefined && r.lossErrors.every((e) => e < 1e-5) && r.weightError < 1e-4 && r.memory.length === 0;
+
+describe.skipIf(!hasTorch)('a broken executor is caught', () => {
+  const mutated = async (mutation: typeof TrainingExecutor.mutation, layout: Layout) => {
+    TrainingExecutor.mutation = mutation;
+    try {
+      return await trainCase(layout, { device: gpu.device, description: gpu.description });
+    } finally {
+      TrainingExecutor.mutation = undefined;
+    }
+  };
+  const dp: Layout = { model: 'gpt2_tiny', tensor: 1, pipeline: 1, data: 2, schedule: '1f1b', zero: 0, recompute: 'none' };
+  const pp: Layout = { model: 'llama_tiny', tensor: 1, pipeline: 2, data: 1, schedule: '1f1b', zero: 0, recompute: 'none' };
+
+  it('the layouts agree unbroken', async () => {
+    expect(agrees(await trainCase(dp, { device: gpu.device, description: gpu.description }))).toBe(true);
+  });
+  it('a dropped data-parallel gradient all-reduce: the replicas step apart, the weights differ from the oracle', async () => {
+    const r = await mutated('drop-data-all-reduce', dp);
+    expect(r.error).toBeUndefined();
+    expect(r.weightError).toBeGreaterThan(1e-4);
+  });
+  it("a microbatch's gradients not accumulated: the weights differ", async () => {
+    const r = await mutated('skip-microbatch-grad', pp);
+    expect(agrees(r)).toBe(false);
+    expect(r.weightError).toBeGreaterThan(1e-4);
+  });
+  it('a send of the wrong microbatch: an internal error (the receiver would wait forever), not a hang or a wrong loss', async () => {
+    const r = await mutated('wrong-microbatch-send', pp);
+    expect(r.error).toMatch(/internal error: .*(wait for each other forever|twice)/);
+  });
+});
+
+describe('the communication layer turns a mismatch into an internal error, never a hang', () => {
+  it('every rank waiting (a recv nobody sends) is reported, naming what each waits for', async () => {
+    const comm = new Comm();
+    comm.begin(2);
+    const a = comm.recv(0, 1, 'hidden.s1', 0);
+    const b = comm.recv(1, 0, 'grad.hidden.s1', 0);
+    await expect(a).rejects.toThrow(/internal error: the training ranks wait for each other forever.*rank 0 waits for recv hidden\.s1/);
+    await expect(b).rejects.toThrow(/rank 1 waits for recv grad\.hidden\.s1/);
+  });
+  it('a rank that ends while its peer waits: the peer is released with the error', async () => {
+    const comm = new Comm();
+    comm.begin(2);
+    const a = comm.collective(0, [0, 1], 'all-reduce over data of grad.x', new Float32Array([1]), sumAll);
+    comm.done();
+    await expect(a).rejects.toThrow(/wait for each other forever.*all-reduce over data of grad\.x/);
+  });
+  it('members entering different collectives is an internal error', async () => {
+    const comm = new Comm();
+    comm.begin(2);
+    void comm.collective(0, [0, 1], 'all-reduce over tensor of y', new Float32Array([1]), sumAll).catch(() => {});
+    expect(() => comm.collective(1, [0, 1], 'all-reduce over tensor of grad.x', new Float32Array([1]), sumAll)).toThrow(
+      /internal error: collective 0 of ranks \[0,1\] entered as 'all-reduce over tensor of y' and as 'all-reduce over tensor of grad\.x'/,
+    );
+  });
+  it('a matched collective sums in member order and a matched send arrives', async () => {
+    const comm = new Comm();
+    comm.begin(2);
+    const a = comm.collective(0, [0, 1], 'x', new Float32Array([1, 2]), sumAll);
+    const b = comm.collective(1, [0, 1], 'x', new Float32Array([10, 20]), sumAll);
+    expect([...(await a)]).toEqual([11, 22]);
+    expect([...(await b)]).toEqual([11, 22]);
+    comm.send(0, 1, 'hidden.s1', 3, new Float32Array([5]));
+    expect([...(await comm.recv(1, 0, 'hidden.s1', 3))]).toEqual([5]);
   });
 });
