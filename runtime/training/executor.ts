@@ -1,11 +1,14 @@
 /**
- * STATUS (issue 16 item 2, first slice): runs a compiled `engine = webgpu` training graph on ONE
- * device (tensor = pipeline = data = 1), fp32 weights, AdamW or SGD, any schedule the program linearizes
- * (gpipe, 1f1b), recompute none or full, GPT-2 and Llama. Not executed yet (refused with a
- * TrainingNotExecutedError): several devices, 16-bit weights, zero-bubble W steps. grad_clip runs
- * (the plan's value given as options.clip: the graph does not carry it).
+ * STATUS (issue 16 item 2): runs a compiled `engine = webgpu` training graph on one device or several: tensor,
+ * pipeline and data > 1 and their products (one WebGPU device per rank, each rank's program interpreted by its own
+ * async task, communication through the host: runtime/training/comm.ts), fp32 weights, AdamW or SGD, gpipe, 1f1b and
+ * interleaved schedules, recompute none or full, ZeRO 0–3 (ZeRO-3's gathers into `gathered.X`, ZeRO-2/3's
+ * `gradbuf.X` reduce-scattered into the shard), split tied embeddings, GPT-2 and Llama. Collectives marked
+ * `overlap` run synchronously, in program order. Not executed yet (refused with a TrainingNotExecutedError):
+ * 16-bit weights, zero-bubble W steps, HSDP, context and sequence parallelism (the checker refuses the last two).
+ * grad_clip runs (the plan's value given as options.clip: the graph does not carry it).
  *
- * The training executor interprets the stage's program step by step (docs/graph.md "Training on
+ * The training executor interprets each rank's program step by step (docs/graph.md "Training on
  * engine = webgpu"): every compute step binds exactly the tensors it names — weights, gradients
  * and optimizer states for the whole run, `graph.buffers` for the reused workspace, and the
  * tracked tensors (`act.{l}.mb{m}.*`, `logits.mb{m}`, `tokens.mb{m}`, `labels.mb{m}`) created at
@@ -13,8 +16,10 @@
  * from `graph.model` and the tensors' shapes.
  *
  * Plumbing outside the graph's accounting (as the serving runtime's ids): the token positions
- * (RoPE and learned positions read them), a clip buffer holding [1, 0] (no grad_clip), and the
- * gradient norm's partial sums (the step reports ‖g‖ before the update).
+ * (RoPE and learned positions read them), a clip buffer holding [1, 0] (no grad_clip), the
+ * gradient norm's partial sums (the step reports ‖g‖ before the update), with data > 1 two scratch
+ * buffers of the largest shard (ZeRO's updates of a slice run on copies), and the host staging of
+ * each exchange (a mapped buffer per read-back, `queue.writeBuffer` for the result).
  *
  * Executor-internal scratch within one step, in workspace the step does not otherwise use: the
  * full-recompute forward's attention writes its (unused) lse into `attn.delta`; a sum of several
