@@ -80,13 +80,20 @@ export interface CaseResult {
   memory: string[];
   error?: string;
   seconds: number;
+  /** The trained weights (Hugging Face names). */
+  weights?: Map<string, Float32Array>;
 }
 
 /**
  * Train `l` for three steps and compare. `device`: one shared device for every rank (each rank its own runner);
  * default: one new device per rank.
  */
-export async function trainCase(l: Layout, device?: { device: GPUDevice; description: string }): Promise<CaseResult> {
+export async function trainCase(
+  l: Layout,
+  device?: { device: GPUDevice; description: string },
+  /** Also `trainer.save` the trained weights into this directory. */
+  saveTo?: string,
+): Promise<CaseResult> {
   const start = performance.now();
   const c = compileTrain(l);
   const graph = c.graph as Graph;
@@ -111,6 +118,7 @@ export async function trainCase(l: Layout, device?: { device: GPUDevice; descrip
       out.normErrors.push(Math.abs(got.gradNorm - want.steps[s]!.gradNorm) / want.steps[s]!.gradNorm);
     }
     const after = await trainer.weights();
+    out.weights = after;
     let worst = 0;
     for (const [name, w] of Object.entries(want.weights)) {
       const g = after.get(name);
@@ -121,6 +129,7 @@ export async function trainCase(l: Layout, device?: { device: GPUDevice; descrip
       for (let i = 0; i < w.length; i++) worst = Math.max(worst, Math.abs(g[i]! - w[i]!));
     }
     out.weightError = worst;
+    if (saveTo) await trainer.save(saveTo);
     // Every device simulated (the compiled graph's simulation covers one column of the mesh).
     const sim = simulate(graph, { ranks: graph.devices.map((d) => d.rank) });
     for (const dev of graph.devices) {
