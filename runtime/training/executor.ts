@@ -332,6 +332,7 @@ async function runStep(exes: TrainingExecutor[], comm: Comm, ids: Int32Array, to
   // The failure that started it, not the peers it aborted.
   const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as Error] : []));
   if (failures.length > 0) throw failures.find((f) => !(f instanceof CommError)) ?? failures[0]!;
+  comm.finish();
   let loss = 0;
   let sumsq = 0;
   for (const ex of exes) {

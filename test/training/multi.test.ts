@@ -116,6 +116,16 @@ describe('the communication layer turns a mismatch into an internal error, never
       /internal error: collective 0 of ranks \[0,1\] entered as 'all-reduce over tensor of y' and as 'all-reduce over tensor of grad\.x'/,
     );
   });
+  it('a message nobody receives is reported when the step ends; the next step starts clean', () => {
+    const comm = new Comm();
+    comm.begin(2);
+    comm.send(0, 1, 'hidden.s1', 1, new Float32Array([1]));
+    comm.done();
+    comm.done();
+    expect(() => comm.finish()).toThrow(/internal error: a training step left messages or collectives unmatched \(0>1:hidden\.s1:mb1\)/);
+    comm.begin(2);
+    expect(() => comm.finish()).not.toThrow();
+  });
   it('a matched collective sums in member order and a matched send arrives', async () => {
     const comm = new Comm();
     comm.begin(2);
