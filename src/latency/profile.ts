@@ -22,55 +22,9 @@ import type { ServePlan } from '../plan.js';
 import type { SourceFile, Span } from '../source.js';
 import { describeJson, member, parseJson, type JsonValue } from '../hf/json.js';
 import type { StepTimes } from './simulate.js';
+import { EXTRAPOLATE, PROFILE_FORMAT, PROFILE_VERSION, type Measured, type ModelShape, type StepProfile } from '../facts/profile.js';
 
-export const PROFILE_FORMAT = 'parplan-profile';
-export const PROFILE_VERSION = 1;
-/** How far past the grid's largest batch, context or prompt the profile is extrapolated (a factor). */
-export const EXTRAPOLATE = 2;
-
-/** One measured point, seconds: the median of the repeats, and their spread. */
-export interface Measured {
-  median: number;
-  min: number;
-  max: number;
-}
-
-/** The model facts a step's time depends on (the name and the spans aside). */
-export interface ModelShape {
-  arch: string;
-  layers: number;
-  hidden: number;
-  vocab: number;
-  dtype: string;
-  layer: unknown;
-  overrides?: unknown;
-  quant?: unknown;
-}
-
-export interface StepProfile {
-  format: typeof PROFILE_FORMAT;
-  version: typeof PROFILE_VERSION;
-  /** When it was measured (ISO 8601). */
-  created: string;
-  /** The device as the WebGPU adapter describes itself. */
-  device: { description: string; vendor: string; architecture: string };
-  /** What was measured: one data replica of this graph. */
-  graph: {
-    plan: string;
-    model: ModelShape;
-    tensor: number;
-    pipeline: number;
-    data: number;
-    maxBatch: number;
-    seq: number;
-    maxPrefillTokens: number;
-  };
-  method: { warmup: number; repeats: number; statistic: 'median' };
-  /** One prompt's prefill, by prompt length, ascending. */
-  prefill: ({ tokens: number } & Measured)[];
-  /** One decode step, for every batch × context of the grid (batch-major, both ascending). */
-  decode: ({ batch: number; context: number } & Measured)[];
-}
+export { EXTRAPOLATE, PROFILE_FORMAT, PROFILE_VERSION, type Measured, type ModelShape, type StepProfile } from '../facts/profile.js';
 
 export function modelShape(m: Model): ModelShape {
   return {
@@ -231,12 +185,17 @@ function readProfile(root: JsonValue): StepProfile {
   for (const [i, p] of profile.decode.entries()) {
     const b = batches[Math.floor(i / contexts.length)];
     const c = contexts[i % contexts.length];
-    if (p.batch !== b || p.context !== c || profile.decode.length !== batches.length * contexts.length)
+    if (p.batch !== b || p.context !== c)
       throw new Bad(
         decode.items[i]!.span,
         `decode[${i}]: the grid must hold every batch × context once, batch-major, both ascending (batches ${batches.join(', ')}; contexts ${contexts.join(', ')})`,
       );
   }
+  if (profile.decode.length !== batches.length * contexts.length)
+    throw new Bad(
+      decode.span,
+      `the decode grid misses points: batches ${batches.join(', ')} × contexts ${contexts.join(', ')} need ${batches.length * contexts.length}`,
+    );
   return profile;
 }
 
