@@ -67,8 +67,8 @@ async function dispatch(argv: readonly string[], io: Io, deps: CheckDeps): Promi
       return runProfile(rest, io);
     }
     case 'load': {
-      const { runLoad } = await import('./commands/load.js');
-      return runLoad(rest, io);
+      const { runLoadCommand } = await import('./commands/load.js');
+      return runLoadCommand(rest, io);
     }
     case 'train': {
       // Checks its arguments, graph and data without WebGPU; the executor is not there yet (issue 16).
