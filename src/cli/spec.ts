@@ -284,7 +284,11 @@ export const PROFILE: CommandSpec = {
     },
     { name: '--contexts', value: { placeholder: 'LIST' }, doc: 'decode contexts in tokens (default: seq/8, seq/2, seq)' },
     { name: '--prompts', value: { placeholder: 'LIST' }, doc: 'prefill prompt lengths in tokens (default: seq/8, seq/4, seq/2, seq)' },
-    { name: '--repeats', value: { placeholder: 'N' }, doc: 'timed calls per point, the median kept (default: 5)' },
+    {
+      name: '--repeats',
+      value: { placeholder: 'N' },
+      doc: 'timed calls per point, round-robin over the grid, the median kept (default: 5)',
+    },
     { name: '--warmup', value: { placeholder: 'N' }, doc: 'untimed calls per point first (default: 2)' },
     HELP,
   ],

@@ -151,15 +151,8 @@ export async function runProfile(argv: readonly string[], io: Io): Promise<ExitC
     return EXIT.FAILED;
   }
   const vocab = graph.model.vocab;
-  /** warmup untimed calls, then the repeats' median and spread (seconds). */
-  const time = async (call: () => Promise<unknown>): Promise<Measured> => {
-    for (let i = 0; i < args.warmup; i++) await call();
-    const t: number[] = [];
-    for (let i = 0; i < args.repeats; i++) {
-      const t0 = performance.now();
-      await call();
-      t.push((performance.now() - t0) / 1000);
-    }
+  /** Median and spread of timed calls (seconds). */
+  const stats = (t: number[]): Measured => {
     t.sort((a, b) => a - b);
     const mid = t.length >> 1;
     const median = t.length % 2 ? t[mid]! : (t[mid - 1]! + t[mid]!) / 2;
@@ -186,16 +179,32 @@ export async function runProfile(argv: readonly string[], io: Io): Promise<ExitC
   };
   try {
     io.stderr.write(`profiling plan '${graph.plan.name}' on ${description} …\n`);
+    // Every point's calls: prefills, then decodes, in grid order.
+    const points: { call: () => Promise<unknown>; times: number[] }[] = [];
     for (const tokens of args.prompts) {
       const prompt = Array.from({ length: tokens }, (_, i) => (i * 7 + 1) % vocab);
-      profile.prefill.push({ tokens, ...(await time(() => rt.engine.prefill(0, prompt))) });
+      points.push({ call: () => rt.engine.prefill(0, prompt), times: [] });
     }
     for (const batch of args.batches) {
       for (const context of args.contexts) {
         const entries = Array.from({ length: batch }, (_, slot) => ({ slot, token: (slot + 1) % vocab, position: context - 1 }));
-        profile.decode.push({ batch, context, ...(await time(() => rt.engine.decode(entries))) });
+        points.push({ call: () => rt.engine.decode(entries), times: [] });
       }
     }
+    // Warm-up first (pipelines compile on first use); then the repeats round-robin over the grid,
+    // so that a stretch of contention on a shared machine spreads over every point instead of skewing one.
+    for (const p of points) for (let i = 0; i < args.warmup; i++) await p.call();
+    for (let r = 0; r < args.repeats; r++) {
+      for (const p of points) {
+        const t0 = performance.now();
+        await p.call();
+        p.times.push((performance.now() - t0) / 1000);
+      }
+    }
+    let k = 0;
+    for (const tokens of args.prompts) profile.prefill.push({ tokens, ...stats(points[k++]!.times) });
+    for (const batch of args.batches)
+      for (const context of args.contexts) profile.decode.push({ batch, context, ...stats(points[k++]!.times) });
   } catch (e) {
     await rt.close();
     io.stderr.write(`error: a timed call failed: ${messageOf(e)}\n`);
