@@ -268,8 +268,8 @@ export const TRAIN: CommandSpec = {
 export const PROFILE: CommandSpec = {
   name: 'profile',
   usage: 'parplan profile --weights SPEC [-o FILE] [--batches 1,2,4] [--contexts 16,64] [--prompts 16,64] [--repeats N] <file.graph.json>',
-  brief: 'profile --weights SPEC <graph>',
-  summary: 'measure prefill and decode step times of a serving graph on this WebGPU device',
+  brief: 'profile [options] <graph>',
+  summary: "time a serving graph's steps on this WebGPU device",
   options: [
     {
       name: '--weights',
@@ -302,8 +302,8 @@ export const PROFILE: CommandSpec = {
 export const LOAD: CommandSpec = {
   name: 'load',
   usage: 'parplan load --rate R --duration D [--prompt N] [--output N] [--trace FILE] [--seed S] [--max-in-flight K] [--json] <URL>',
-  brief: 'load --rate R --duration D <url>',
-  summary: 'open-loop Poisson load against an OpenAI-compatible completions endpoint',
+  brief: 'load [options] <url>',
+  summary: 'open-loop Poisson load on an OpenAI-compatible server',
   options: [
     { name: '--rate', value: { placeholder: 'R' }, doc: 'mean arrivals per second (Poisson)' },
     { name: '--duration', value: { placeholder: 'D' }, doc: 'seconds of arrivals (at most 3600); then the requests in flight finish' },
