@@ -115,6 +115,8 @@ function must(r: ReturnType<typeof cli>, what: string): string {
 }
 
 interface Figures {
+  /** The client's (parplan load's) lateness; absent in predictions. */
+  sendLag?: { p50: number; p99: number };
   rate: number;
   throughput: number;
   rejected: number;
@@ -199,14 +201,22 @@ function load(url: string, rate: number, d = duration): Promise<Figures> {
 const pct = (p: number, m: number) => (m - p) / p;
 
 /** The server's engine time so far (s) and its engine calls (GET /v1/stats: busyFraction × uptime, prefills, decode steps). */
-async function engineBusy(url: string): Promise<{ busy: number; calls: number }> {
+async function engineBusy(url: string): Promise<{ busy: number; calls: number; ttftSum: number; ttftCount: number }> {
   const s = (await (await fetch(`${url}/v1/stats`)).json()) as {
     busyFraction: number;
     uptimeMs: number;
     prefills: number;
     decodeSteps: number;
   };
-  return { busy: (s.busyFraction * s.uptimeMs) / 1000, calls: s.prefills + s.decodeSteps };
+  // The server's own TTFT (from its generate call): /metrics' histogram sum and count.
+  const m = await (await fetch(`${url}/metrics`)).text();
+  const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(m)?.[1] ?? NaN);
+  return {
+    busy: (s.busyFraction * s.uptimeMs) / 1000,
+    calls: s.prefills + s.decodeSteps,
+    ttftSum: metric('parplan_time_to_first_token_seconds_sum'),
+    ttftCount: metric('parplan_time_to_first_token_seconds_count'),
+  };
 }
 
 async function main(): Promise<void> {
@@ -245,7 +255,7 @@ async function main(): Promise<void> {
     rate: number;
     predicted: Figures;
     measured: Figures;
-    busy: { predicted: number; measured: number; calls: number };
+    busy: { predicted: number; measured: number; calls: number; serverTtft: number };
   }[] = [];
   /** Load at `rate`, with the engine time the server spent on it. */
   const measure = async (label: string, rate: number) => {
@@ -254,7 +264,12 @@ async function main(): Promise<void> {
     const measured = await load(url, rate);
     const after = await engineBusy(url);
     const span = (predicted.requests * (1 - predicted.rejected)) / predicted.throughput;
-    const busy = { predicted: (predicted.utilization ?? 0) * span, measured: after.busy - before.busy, calls: after.calls - before.calls };
+    const busy = {
+      predicted: (predicted.utilization ?? 0) * span,
+      measured: after.busy - before.busy,
+      calls: after.calls - before.calls,
+      serverTtft: (after.ttftSum - before.ttftSum) / (after.ttftCount - before.ttftCount),
+    };
     process.stderr.write(
       `${label}: ${rate.toFixed(2)}/s measured ${JSON.stringify({ ttft: measured.ttft, e2e: measured.e2e, throughput: measured.throughput, busy })}\n`,
     );
@@ -302,7 +317,8 @@ async function main(): Promise<void> {
     // Where a miss comes from: engine calls slower than profiled (contention, the device) or time outside them (the server's loop, HTTP).
     for (const r of rows)
       console.log(
-        `engine time at ${r.label}: predicted ${r.busy.predicted.toFixed(2)} s, measured ${r.busy.measured.toFixed(2)} s in ${r.busy.calls} calls (${((r.busy.measured / Math.max(1, r.busy.calls)) * 1000).toFixed(1)} ms per call)`,
+        `engine time at ${r.label}: predicted ${r.busy.predicted.toFixed(2)} s, measured ${r.busy.measured.toFixed(2)} s in ${r.busy.calls} calls (${((r.busy.measured / Math.max(1, r.busy.calls)) * 1000).toFixed(1)} ms per call); ` +
+          `mean TTFT the server measured ${(r.busy.serverTtft * 1000).toFixed(1)} ms; the client's send lag p50 ${((r.measured.sendLag?.p50 ?? NaN) * 1000).toFixed(1)} ms, p99 ${((r.measured.sendLag?.p99 ?? NaN) * 1000).toFixed(1)} ms`,
       );
   }
   rmSync(dir, { recursive: true, force: true });

@@ -41,6 +41,8 @@ export interface ClientRequest {
   done: number;
   /** Tokens generated, from the usage chunk. */
   tokens: number;
+  /** When the request was actually sent (s): past `at` when this process was late (its own lag, not the server's). */
+  sent: number;
 }
 
 export interface LoadResult {
@@ -59,6 +61,8 @@ export interface LoadResult {
   completed: number;
   /** The server's model id used. */
   model: string;
+  /** How late this process sent the requests after their scheduled arrival (s): large values mean the client, not the server, was slow. */
+  sendLag: Percentiles;
   samples: { ttft: number[]; tpot: number[]; e2e: number[] };
   log: ClientRequest[];
 }
@@ -107,8 +111,8 @@ async function one(
   t0: number,
   signal: AbortSignal,
 ): Promise<ClientRequest> {
-  const out: ClientRequest = { ...r, outcome: 'failed', firstToken: NaN, done: NaN, tokens: 0 };
   const since = () => (performance.now() - t0) / 1000;
+  const out: ClientRequest = { ...r, outcome: 'failed', firstToken: NaN, done: NaN, tokens: 0, sent: since() };
   let res: Response;
   try {
     res = await fetch(`${base}/v1/completions`, {
@@ -205,7 +209,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   for (const [i, r] of o.requests.entries()) {
     await sleep(r.at * 1000 - (performance.now() - t0));
     if (inFlight >= o.maxInFlight) {
-      log[i] = { ...r, outcome: 'rejected', reason: 'max in flight', firstToken: NaN, done: NaN, tokens: 0 };
+      log[i] = { ...r, outcome: 'rejected', reason: 'max in flight', firstToken: NaN, done: NaN, tokens: 0, sent: NaN };
       continue;
     }
     inFlight++;
@@ -232,6 +236,8 @@ export function summarizeLoad(log: readonly ClientRequest[], model: string): Loa
   let rejected = 0;
   let failed = 0;
   let last = 0;
+  const lag = log.filter((r) => Number.isFinite(r.sent)).map((r) => r.sent - r.at);
+  lag.sort((a, b) => a - b);
   for (const r of log) {
     if (r.outcome === 'rejected') rejected++;
     if (r.outcome === 'failed') failed++;
@@ -260,6 +266,7 @@ export function summarizeLoad(log: readonly ClientRequest[], model: string): Loa
     requests: n,
     completed: e2e.length,
     model,
+    sendLag: p(lag),
     samples: { ttft, tpot, e2e },
     log: [...log],
   };
