@@ -27,6 +27,8 @@ export interface SloResult {
 export type LatencyResult = Omit<LatencySummary, 'capped' | 'samples'> & {
   /** The highest arrival rate that meets every objective (null without an slo block, or when none does). */
   maxRateMeetingSlo: number | null;
+  /** Where the step times came from: the cost model's roofline, or a measured profile (`gpu { profile }`: its file and device). */
+  stepTimes: { source: 'cost model' } | { source: 'profile'; file: string; device: string };
   slo: SloResult[];
 };
 
@@ -97,7 +99,10 @@ export function predictLatency(plan: ServePlan): { latency?: LatencyResult; diag
   const meets = (x: LatencySummary) => plan.slo !== undefined && !x.capped && judge(x, plan.slo).every((r) => r.ok);
   const maxRate = plan.slo ? highestRate(traffic.rate, meets(s), (r) => meets(run(r, knobs))) : null;
   const { capped: _capped, samples: _samples, ...figures } = s;
-  const latency: LatencyResult = { ...figures, rate: traffic.rate, maxRateMeetingSlo: maxRate, slo };
+  const p = plan.cluster.profile;
+  const stepTimes: LatencyResult['stepTimes'] =
+    measured && p ? { source: 'profile', file: p.path, device: p.profile.device.description } : { source: 'cost model' };
+  const latency: LatencyResult = { ...figures, rate: traffic.rate, maxRateMeetingSlo: maxRate, stepTimes, slo };
   const missed = slo.filter((r) => !r.ok);
   if (missed.length > 0) {
     const fixes = candidates(plan, knobs)

@@ -76,6 +76,7 @@ describe('step-time profiles', () => {
 
   it("a plan's predictions follow its profile", () => {
     const base = predict(TINY, 0.5);
+    expect(base.stepTimes).toEqual({ source: 'profile', file: 'p.json', device: TINY.device.description });
     const slow = predict(scaled(TINY, 2), 0.5);
     // Nearly unloaded (0.5 requests/s, each ~0.1 s): latency scales with the step times (a little queueing aside).
     expect(slow.e2e.p50 / base.e2e.p50).toBeGreaterThan(1.9);
