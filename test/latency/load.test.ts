@@ -72,11 +72,12 @@ describe('parplan load', () => {
     const e2e = server((t) => t.totalMs / 1000);
     for (const q of ['p50', 'p99'] as const) {
       const level = q === 'p50' ? 0.5 : 0.99;
-      // The client's clock starts before the server's (scheduling, the request's trip, tokenizing): a few ms more, never less.
+      // The client's clock starts before the server's (its own lateness, the request's trip, parsing): more, never less;
+      // by a few ms on a quiet machine, by tens on a loaded one (client and server share this process's event loop).
       expect(r.ttft[q]).toBeGreaterThanOrEqual(quantile(ttft, level) - 0.001);
-      expect(r.ttft[q] - quantile(ttft, level)).toBeLessThan(0.015 + 0.2 * quantile(ttft, level));
+      expect(r.ttft[q] - quantile(ttft, level)).toBeLessThan(0.05 + 0.25 * quantile(ttft, level));
       expect(r.e2e[q]).toBeGreaterThanOrEqual(quantile(e2e, level) - 0.001);
-      expect(r.e2e[q] - quantile(e2e, level)).toBeLessThan(0.015 + 0.2 * quantile(e2e, level));
+      expect(r.e2e[q] - quantile(e2e, level)).toBeLessThan(0.05 + 0.25 * quantile(e2e, level));
     }
     // 11 decode steps of ≥ 4 ms after the first token.
     expect(r.tpot.p50).toBeGreaterThanOrEqual(0.004);
