@@ -62,8 +62,8 @@ describe('parplan profile', () => {
       expect(m.min).toBeLessThanOrEqual(m.median);
       expect(m.median).toBeLessThanOrEqual(m.max);
     }
-    // 16 times the tokens: the fastest 64-token prefill is slower than the typical 4-token one, noise or not.
-    expect(p.prefill[1]!.min).toBeGreaterThan(p.prefill[0]!.median);
+    // 16 times the tokens: the fastest 64-token prefill is slower than the fastest 4-token one (the minimum: the least contended call).
+    expect(p.prefill[1]!.min).toBeGreaterThan(p.prefill[0]!.min);
     expect(io.err()).toMatch(/prefill: 4 tokens [\d.]+ ms, 64 tokens [\d.]+ ms/);
   }, 120_000);
 
