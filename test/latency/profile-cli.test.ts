@@ -62,8 +62,8 @@ describe('parplan profile', () => {
       expect(m.min).toBeLessThanOrEqual(m.median);
       expect(m.median).toBeLessThanOrEqual(m.max);
     }
-    // 16 times the tokens: the fastest 64-token prefill is slower than the fastest 4-token one (the minimum: the least contended call).
-    expect(p.prefill[1]!.min).toBeGreaterThan(p.prefill[0]!.min);
+    // 16 times the tokens: the fastest 64-token prefill is well over twice the fastest 4-token one (minima: the least contended calls; about 6× here).
+    expect(p.prefill[1]!.min).toBeGreaterThan(2 * p.prefill[0]!.min);
     expect(io.err()).toMatch(/prefill: 4 tokens [\d.]+ ms, 64 tokens [\d.]+ ms/);
   }, 120_000);
 
