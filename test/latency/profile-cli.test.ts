@@ -15,7 +15,7 @@ import { compilePlan } from '../../src/compile.js';
 import { parseProfile } from '../../src/latency/profile.js';
 import { SourceFile } from '../../src/source.js';
 
-const MODEL = `model tiny { arch = gpt2  layers = 2  hidden = 128  heads = 4  vocab = 97  max_seq = 64  dtype = fp32 }
+const MODEL = `model tiny { arch = gpt2  layers = 4  hidden = 256  heads = 4  vocab = 97  max_seq = 64  dtype = fp32 }
 cluster one { gpu { name = "lavapipe"  memory = 2 GiB }  gpus = 1 }
 `;
 const dir = mkdtempSync(join(tmpdir(), 'parplan-profile-'));
@@ -46,7 +46,7 @@ describe('parplan profile', () => {
     if (!parsed.ok) return;
     const p = parsed.profile;
     expect(p.graph).toMatchObject({ plan: 'tiny', tensor: 1, pipeline: 1, data: 1, maxBatch: 4, seq: 64 });
-    expect(p.graph.model).toMatchObject({ arch: 'gpt2', layers: 2, hidden: 128, vocab: 97 });
+    expect(p.graph.model).toMatchObject({ arch: 'gpt2', layers: 4, hidden: 256, vocab: 97 });
     expect(p.method).toEqual({ warmup: 2, repeats: 5, statistic: 'median' });
     expect(p.prefill.map((x) => x.tokens)).toEqual([4, 64]);
     expect(p.decode.map((d) => [d.batch, d.context])).toEqual([
@@ -62,8 +62,8 @@ describe('parplan profile', () => {
       expect(m.min).toBeLessThanOrEqual(m.median);
       expect(m.median).toBeLessThanOrEqual(m.max);
     }
-    // 16 times the tokens: the fastest 64-token prefill is well over twice the fastest 4-token one (minima: the least contended calls; about 6× here).
-    expect(p.prefill[1]!.min).toBeGreaterThan(2 * p.prefill[0]!.min);
+    // 16 times the tokens: the fastest 64-token prefill is over 3 times the fastest 4-token one (minima: the least contended calls; about 13× measured on a loaded lavapipe).
+    expect(p.prefill[1]!.min).toBeGreaterThan(3 * p.prefill[0]!.min);
     expect(io.err()).toMatch(/prefill: 4 tokens [\d.]+ ms, 64 tokens [\d.]+ ms/);
   }, 120_000);
 
