@@ -9,7 +9,8 @@ import { diag, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { LIMITS } from '../facts/limits.js';
 import type { ServePlan, ServeSlo } from '../plan.js';
 import { costStepTimes } from './cost-times.js';
-import { simulate, type StepTimes } from './simulate.js';
+import { simulate, type SimulationResult, type StepTimes } from './simulate.js';
+import { InternalError } from '../diagnostics/codes.js';
 import { quantile, summarize, type LatencySummary } from './summary.js';
 import { generateRequests, type TrafficRequest } from './traffic.js';
 import { traceRate } from '../check/traffic.js';
@@ -32,31 +33,44 @@ export type LatencyResult = Omit<LatencySummary, 'capped' | 'samples'> & {
 /** Relative precision of the bisection for the highest rate meeting the SLO. */
 const RATE_PRECISION = 0.02;
 
-interface Knobs {
+/** How much `predictLatency` simulates. `parplan check` uses the defaults; `suggest` fewer requests and no fixes. */
+export interface LatencyOptions {
+  /** Most requests simulated (default LIMITS.latencyRequests); fewer than the traffic's is a PP4011 note. */
+  requests?: number;
+  /** Look for single changes that meet a missed objective, for PP4010's help (default true). */
+  fixes?: boolean;
+}
+
+/** The server's knobs a run varies (the plan's, or a candidate change's). */
+export interface Knobs {
   data: number;
   maxBatch: number;
   maxWaitMs: number;
   maxPrefillTokens: number;
 }
 
-export function predictLatency(plan: ServePlan): { latency?: LatencyResult; diagnostics: Diagnostic[] } {
+/**
+ * Runs of one plan's traffic at any rate, sharing one budget of engine calls
+ * (LIMITS.latencyEvents): the prediction, the bisection and the candidate changes of `check`,
+ * or the rate sweep of the report (src/latency/sweep.ts).
+ */
+export interface LatencyRunner {
+  /** Requests per run: the traffic's, cut to the bound. */
+  requests: number;
+  knobs: Knobs;
+  times: StepTimes;
+  /** Engine calls left in the budget. */
+  left(): number;
+  run(rate: number, k?: Knobs, t?: StepTimes, seriesPoints?: number): { summary: LatencySummary; result: SimulationResult };
+}
+
+/** The plan's runner, or why its step times are unknown. `requests` bounds each run (default LIMITS.latencyRequests). */
+export function latencyRunner(plan: ServePlan, requests: number = LIMITS.latencyRequests): LatencyRunner | { unknown: string } {
   const traffic = plan.traffic;
-  if (!traffic) return { diagnostics: [] };
-  const diagnostics: Diagnostic[] = [];
-  const anchor = plan.spans['traffic.rate'] ?? plan.span;
+  if (!traffic) throw new InternalError('a latency prediction needs a traffic block');
   const times = costStepTimes(plan);
-  if ('unknown' in times) {
-    diagnostics.push(diag('PP4012', anchor, { plan: plan.name, reason: times.unknown }));
-    return { diagnostics };
-  }
-  const n = Math.min(traffic.requests, LIMITS.latencyRequests);
-  if (n < traffic.requests) {
-    diagnostics.push(
-      diag('PP4011', anchor, {
-        detail: `it simulates ${n.toLocaleString('en-US')} of ${traffic.requests.toLocaleString('en-US')} requests (LIMITS.latencyRequests)`,
-      }),
-    );
-  }
+  if ('unknown' in times) return times;
+  const n = Math.min(traffic.requests, requests);
   // Requests at rate 1: a rate r divides the arrival times by r (same seed, same draws).
   const unit = clipToSeq(
     traffic.trace ? traceAtRate1(traffic.trace, n) : generateRequests({ ...traffic, rate: 1, requests: n }),
@@ -68,19 +82,47 @@ export function predictLatency(plan: ServePlan): { latency?: LatencyResult; diag
     maxWaitMs: plan.batch.maxWaitMs,
     maxPrefillTokens: plan.batch.maxPrefillTokens,
   };
-  // One budget of engine calls for the prediction, the bisection and the candidates together.
   let budget = LIMITS.latencyEvents;
-  const run = (rate: number, k: Knobs, t: StepTimes = times) => {
-    const reqs = unit.map((r) => ({ ...r, at: r.at / rate }));
-    const result = simulate(reqs, {
-      policy: { maxBatch: k.maxBatch * k.data, maxWaitMs: k.maxWaitMs, queue: plan.batch.queue, maxPrefillTokens: k.maxPrefillTokens },
-      replicas: k.data,
-      times: t,
-      maxEvents: Math.max(0, budget),
-    });
-    budget -= result.events;
-    return summarize(result, rate);
+  return {
+    requests: n,
+    knobs,
+    times,
+    left: () => budget,
+    run(rate, k = knobs, t = times, seriesPoints) {
+      const reqs = unit.map((r) => ({ ...r, at: r.at / rate }));
+      const result = simulate(reqs, {
+        policy: { maxBatch: k.maxBatch * k.data, maxWaitMs: k.maxWaitMs, queue: plan.batch.queue, maxPrefillTokens: k.maxPrefillTokens },
+        replicas: k.data,
+        times: t,
+        maxEvents: Math.max(0, budget),
+        ...(seriesPoints !== undefined ? { seriesPoints } : {}),
+      });
+      budget -= result.events;
+      return { summary: summarize(result, rate), result };
+    },
   };
+}
+
+export function predictLatency(plan: ServePlan, opts: LatencyOptions = {}): { latency?: LatencyResult; diagnostics: Diagnostic[] } {
+  const traffic = plan.traffic;
+  if (!traffic) return { diagnostics: [] };
+  const diagnostics: Diagnostic[] = [];
+  const anchor = plan.spans['traffic.rate'] ?? plan.span;
+  const runner = latencyRunner(plan, opts.requests);
+  if ('unknown' in runner) {
+    diagnostics.push(diag('PP4012', anchor, { plan: plan.name, reason: runner.unknown }));
+    return { diagnostics };
+  }
+  const { times, knobs } = runner;
+  const n = runner.requests;
+  if (n < traffic.requests) {
+    diagnostics.push(
+      diag('PP4011', anchor, {
+        detail: `it simulates ${n.toLocaleString('en-US')} of ${traffic.requests.toLocaleString('en-US')} requests (${opts.requests === undefined ? 'LIMITS.latencyRequests' : 'the bound of the search'})`,
+      }),
+    );
+  }
+  const run = (rate: number, k: Knobs, t: StepTimes = times) => runner.run(rate, k, t).summary;
   const s = run(traffic.rate, knobs);
   if (s.capped) {
     diagnostics.push(
@@ -97,7 +139,7 @@ export function predictLatency(plan: ServePlan): { latency?: LatencyResult; diag
   const latency: LatencyResult = { ...figures, rate: traffic.rate, maxRateMeetingSlo: maxRate, slo };
   const missed = slo.filter((r) => !r.ok);
   if (missed.length > 0) {
-    const fixes = candidates(plan, knobs)
+    const fixes = (opts.fixes === false ? [] : candidates(plan, knobs))
       .filter((c) => {
         const t =
           c.knobs.maxBatch !== knobs.maxBatch ? costStepTimes({ ...plan, batch: { ...plan.batch, maxBatch: c.knobs.maxBatch } }) : times;
