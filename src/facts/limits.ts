@@ -51,6 +51,8 @@ export const LIMITS = {
   traceFileBytes: 64 * 1024 * 1024,
   /** Most engine calls (prefills and decode steps) the latency prediction of one plan simulates, its bisection and candidate changes included: bounds long outputs at a huge rate to about a second. */
   latencyEvents: 1_000_000,
+  /** Most requests `suggest --mode serve` simulates per candidate under traffic (the winner is then predicted as check predicts it): keeps a search of a few hundred plans to seconds. */
+  suggestLatencyRequests: 500,
 
   // A graph file given to `parplan serve` or `createRuntime` (src/graph/validate.ts), checked before anything is allocated.
   /** Largest graph file `serve` reads: a serving graph is tens of KiB whatever the model's size (its layers share one block). */

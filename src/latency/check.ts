@@ -39,6 +39,8 @@ export interface LatencyOptions {
   requests?: number;
   /** Look for single changes that meet a missed objective, for PP4010's help (default true). */
   fixes?: boolean;
+  /** Bisect the highest rate meeting the SLO always (the default), only when the plan's rate meets it, or never (then null). */
+  maxRate?: 'always' | 'when-met' | 'never';
 }
 
 /** The server's knobs a run varies (the plan's, or a candidate change's). */
@@ -134,7 +136,8 @@ export function predictLatency(plan: ServePlan, opts: LatencyOptions = {}): { la
   const slo = plan.slo ? judge(s, plan.slo) : [];
   // A run cut short by the budget decides nothing: it counts as a miss.
   const meets = (x: LatencySummary) => plan.slo !== undefined && !x.capped && judge(x, plan.slo).every((r) => r.ok);
-  const maxRate = plan.slo ? highestRate(traffic.rate, meets(s), (r) => meets(run(r, knobs))) : null;
+  const bisect = opts.maxRate === 'never' ? false : opts.maxRate === 'when-met' ? meets(s) : true;
+  const maxRate = plan.slo && bisect ? highestRate(traffic.rate, meets(s), (r) => meets(run(r, knobs))) : null;
   const { capped: _capped, samples: _samples, ...figures } = s;
   const latency: LatencyResult = { ...figures, rate: traffic.rate, maxRateMeetingSlo: maxRate, slo };
   const missed = slo.filter((r) => !r.ok);
