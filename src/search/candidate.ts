@@ -32,6 +32,8 @@ export interface TrafficWork {
   slo: ServeSlo;
   maxWaitMs: number;
   queue: number;
+  /** How many of the best plans that meet it are predicted again as check predicts them (the listed ones; default 1, the winner). */
+  confirm?: number;
 }
 
 /** The model and cluster, checked once, and the scope every candidate is checked in. */

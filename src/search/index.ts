@@ -148,20 +148,21 @@ class Accumulator {
     }
     this.unjudged = [];
     met.sort(byTraffic);
-    let confirmed = false;
+    const want = Math.max(1, this.work.mode === 'serve' ? (this.work.traffic?.confirm ?? 1) : 1);
+    let confirmed = 0;
     for (const f of met) {
-      if (confirmed) {
+      if (confirmed >= want) {
         this.fitting.push(f);
         continue;
       }
       const full = f.plan.mode === 'serve' ? predictLatency(f.plan, { fixes: false, maxRate: 'when-met' }).latency : undefined;
       const checked: Fitting = full ? { ...f, latency: full, confirmed: true } : f;
       if (full && full.slo.every((r) => r.ok)) {
-        confirmed = true;
+        confirmed++;
         this.fitting.push(checked);
       } else this.miss(checked);
     }
-    return confirmed;
+    return confirmed > 0;
   }
 
   private miss(f: Fitting): void {

@@ -44,7 +44,7 @@ const judged = (f: Fitting) => (f.latency ? 0 : 1);
 export function byTraffic(a: Fitting, b: Fitting): number {
   return (
     judged(a) - judged(b) ||
-    // The one predicted again as check predicts it (the pinned plan) leads its GPU count.
+    // Those predicted again as check predicts them (the pinned plan among them) lead their GPU count.
     gpusOf(a) - gpusOf(b) ||
     (b.confirmed ? 1 : 0) - (a.confirmed ? 1 : 0) ||
     warned(a) - warned(b) ||

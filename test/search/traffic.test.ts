@@ -88,8 +88,8 @@ describe('suggest --mode serve under traffic', () => {
     const r = result.ranked;
     for (let i = 1; i < r.length; i++) {
       expect(gpusOf(r[i - 1]!)).toBeLessThanOrEqual(gpusOf(r[i]!));
-      if (gpusOf(r[i - 1]!) === gpusOf(r[i]!) && !r[i - 1]!.confirmed && r[i - 1]!.warnings.length === r[i]!.warnings.length)
-        expect(loadHeadroom(r[i - 1]!)).toBeGreaterThanOrEqual(loadHeadroom(r[i]!));
+      const same = (f: (typeof r)[number]) => [gpusOf(f), Boolean(f.confirmed), f.warnings.length].join();
+      if (same(r[i - 1]!) === same(r[i]!)) expect(loadHeadroom(r[i - 1]!)).toBeGreaterThanOrEqual(loadHeadroom(r[i]!));
     }
     for (const f of r) {
       expect(f.latency!.slo.every((o) => o.ok)).toBe(true);
@@ -107,6 +107,7 @@ describe('suggest --mode serve under traffic', () => {
     expect(lines[3]).toMatch(/^1\s+2\s/);
     expect(r.out).toMatch(/rejected: \d+ plans with fewer GPUs fit but miss the SLO at 60 requests\/s/);
     expect(r.out).toMatch(/\n {2}1 GPU: tensor = 1, pipeline = 1, data = 1, max_batch = \d+.*: ttft_p99 [\d.]+ s > 500 ms/);
+    expect(r.out).toContain('latency: #1–#3 as parplan check predicts them (2,000 requests); the rejected ones from 500 requests each');
     expect(r.out).toMatch(/considered \d+ candidates \(1, 2 GPUs\) in [\d,]+ ms: \d+ fit, \d+ do not fit, \d+ miss the SLO/);
     const text = readFileSync(out, 'utf8');
     expect(text).toMatch(/^\/\/ Found by parplan suggest, the fewest GPUs \(2\) meeting plan 'chat_peak'/);

@@ -199,8 +199,11 @@ export async function runSuggest(argv: readonly string[], io: Io): Promise<ExitC
     if (underTraffic) {
       const misses = sloMissLines(result, args.top);
       if (misses.length > 0) lines.push(...misses, '');
+      const listed = result.ranked.slice(0, args.top);
+      const sure = listed.filter((f) => f.confirmed).length;
       lines.push(
-        `latency: each plan simulated on ${groupDigits(LIMITS.suggestLatencyRequests)} requests (LIMITS.suggestLatencyRequests)${best?.confirmed ? `; #1 on ${groupDigits(best.latency!.requests)}, as parplan check predicts it` : ''}`,
+        `latency: ${sure > 0 ? `${sure === 1 ? '#1' : `#1–#${sure}`} as parplan check predicts ${sure === 1 ? 'it' : 'them'} (${groupDigits(best!.latency!.requests)} requests); ` : ''}` +
+          `${sure < listed.length ? 'the other plans' : 'the rejected ones'} from ${groupDigits(LIMITS.suggestLatencyRequests)} requests each (LIMITS.suggestLatencyRequests)`,
       );
     }
     lines.push(summaryLine(result.summary, ms));
@@ -289,7 +292,8 @@ function workload(args: SuggestArgs, target: Target, traffic?: { plan: ServePlan
       seq,
       // The SLO is the latency bound; --max-latency still applies when given.
       maxTpotSeconds: args.maxTpotSeconds ?? Infinity,
-      traffic: { plan: p.name, traffic: p.traffic!, slo: p.slo!, maxWaitMs: p.batch.maxWaitMs, queue: p.batch.queue },
+      // The listed plans are predicted as check predicts them.
+      traffic: { plan: p.name, traffic: p.traffic!, slo: p.slo!, maxWaitMs: p.batch.maxWaitMs, queue: p.batch.queue, confirm: args.top },
     };
   }
   if (args.mode === 'serve') return { mode: 'serve', seq, maxTpotSeconds: args.maxTpotSeconds ?? DEFAULT_MAX_TPOT_MS / 1e3 };
