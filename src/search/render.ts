@@ -32,7 +32,7 @@ export function summaryLine(s: Summary, ms: number): string {
   const invalid = s.invalid.reduce((a, r) => a + r.count, 0);
   const why = s.invalid.map((r) => `${r.title} ${groupDigits(r.count)}`).join(', ');
   parts.push(`${groupDigits(invalid)} invalid${invalid > 0 ? ` (${why})` : ''}`);
-  const counts = s.gpuCounts ? ` (${s.gpuCounts.join(', ')} GPUs)` : '';
+  const counts = s.gpuCounts ? ` (${s.gpuCounts.join(', ')} GPU${s.gpuCounts.length === 1 && s.gpuCounts[0] === 1 ? '' : 's'})` : '';
   return `considered ${groupDigits(s.considered)} candidates${counts} in ${groupDigits(Math.round(ms))} ms: ${parts.join(', ')}`;
 }
 
@@ -63,7 +63,7 @@ export function sloMissLines(result: SearchResult, top: number): string[] {
   if (fewer.length === 0) return [];
   const rate = result.sloMisses[0]!.latency!.rate;
   const lines = [
-    `rejected: ${groupDigits(fewer.length)} plan${fewer.length === 1 ? '' : 's'} with fewer GPUs fit but miss the SLO at ${num(rate)} requests/s${fewer.length > top ? `, the ${top} nearest` : ''}:`,
+    `rejected: ${groupDigits(fewer.length)} plan${fewer.length === 1 ? '' : 's'}${best ? ' with fewer GPUs' : ''} fit but miss the SLO at ${num(rate)} requests/s${fewer.length > top ? `, the ${top} nearest` : ''}:`,
   ];
   for (const f of fewer.slice(0, top)) lines.push(`  ${gpusOf(f)} GPU${gpusOf(f) === 1 ? '' : 's'}: ${knobsText(f.knobs)}: ${missText(f)}`);
   return lines;

@@ -107,7 +107,9 @@ describe('suggest --mode serve under traffic', () => {
     expect(lines[3]).toMatch(/^1\s+2\s/);
     expect(r.out).toMatch(/rejected: \d+ plans with fewer GPUs fit but miss the SLO at 60 requests\/s/);
     expect(r.out).toMatch(/\n {2}1 GPU: tensor = 1, pipeline = 1, data = 1, max_batch = \d+.*: ttft_p99 [\d.]+ s > 500 ms/);
-    expect(r.out).toContain('latency: #1–#3 as parplan check predicts them (2,000 requests); the rejected ones from 500 requests each');
+    expect(r.out).toContain(
+      'latency: #1–#3 as parplan check predicts them (2,000 requests); the rejected ones from at most 500 requests each',
+    );
     expect(r.out).toMatch(/considered \d+ candidates \(1, 2 GPUs\) in [\d,]+ ms: \d+ fit, \d+ do not fit, \d+ miss the SLO/);
     const text = readFileSync(out, 'utf8');
     expect(text).toMatch(/^\/\/ Found by parplan suggest, the fewest GPUs \(2\) meeting plan 'chat_peak'/);
@@ -132,6 +134,17 @@ describe('suggest --mode serve under traffic', () => {
     expect(doc.sloRejected.length).toBeGreaterThan(0);
     expect(doc.sloRejected.every((x) => x.gpus === 1 && x.missed.length > 0 && x.missed.every((m) => !m.ok))).toBe(true);
     expect(doc.workload.traffic).toMatchObject({ plan: 'chat_peak', rate: 60 });
+  });
+
+  it('one H100: nothing that fits meets the SLO; the error names the nearest plan, what it misses and the rate it holds', async () => {
+    const r = await run(REL, '--model', 'llama3_8b', '--cluster', 'one_h100', '--mode', 'serve');
+    expect(r.code).toBe(1);
+    expect(r.err).toContain("error: no plan that fits meets the SLO of plan 'chat_peak'");
+    expect(r.err).toMatch(
+      /= closest: tensor = 1, pipeline = 1, data = 1, max_batch = \d+.*: fits, but misses ttft_p99 [\d.]+ s > 500 ms.*; it holds [\d.]+ requests\/s/,
+    );
+    expect(r.out).toMatch(/considered \d+ candidates \(1 GPU\) in/);
+    expect(r.out).toMatch(/rejected: \d+ plans fit but miss the SLO at 60 requests\/s/);
   });
 
   it('usage: --plan names a serving plan with traffic and slo, and only for --mode serve', async () => {

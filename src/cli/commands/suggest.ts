@@ -203,7 +203,7 @@ export async function runSuggest(argv: readonly string[], io: Io): Promise<ExitC
       const sure = listed.filter((f) => f.confirmed).length;
       lines.push(
         `latency: ${sure > 0 ? `${sure === 1 ? '#1' : `#1–#${sure}`} as parplan check predicts ${sure === 1 ? 'it' : 'them'} (${groupDigits(best!.latency!.requests)} requests); ` : ''}` +
-          `${sure < listed.length ? 'the other plans' : 'the rejected ones'} from ${groupDigits(LIMITS.suggestLatencyRequests)} requests each (LIMITS.suggestLatencyRequests)`,
+          `${sure < listed.length ? 'the other plans' : 'the rejected ones'} from at most ${groupDigits(LIMITS.suggestLatencyRequests)} requests each (LIMITS.suggestLatencyRequests)`,
       );
     }
     lines.push(summaryLine(result.summary, ms));
