@@ -128,9 +128,10 @@ class Accumulator {
    * Under traffic: predict each new fitting candidate's latency (`predictLatency`, the function
    * `check` uses, on at most LIMITS.suggestLatencyRequests requests; the highest rate meeting
    * the SLO only for those that meet it) and file it as meeting or as an SLO miss. Then the
-   * best that meets it is predicted again as `check` predicts it (all the traffic's requests,
-   * up to LIMITS.latencyRequests), so the pinned plan's verdict is check's; a plan that misses
-   * then is an SLO miss, and the next is tried. True when one is confirmed.
+   * best that meet it (`traffic.confirm`, the listed ones) are predicted again as `check`
+   * predicts them (all the traffic's requests, up to LIMITS.latencyRequests), so the pinned
+   * plan's verdict is check's; a plan that misses then is an SLO miss, and the next is tried.
+   * True when one is confirmed.
    */
   judgeLatency(): boolean {
     const met: Fitting[] = [];
