@@ -53,6 +53,12 @@ export const LIMITS = {
   latencyEvents: 1_000_000,
   /** Most requests `suggest --mode serve` simulates per candidate under traffic (the winner is then predicted as check predicts it): keeps a search of a few hundred plans to seconds. */
   suggestLatencyRequests: 500,
+  /** Largest `gpu { profile = "…" }` JSON file read: a profile of a dense grid is a few KiB. */
+  profileFileBytes: 1024 * 1024,
+  /** Most engine calls one `parplan profile` makes (warm-up and repeats included): the default grid of a test model makes about 100; lavapipe does ~10 a second. */
+  profileCalls: 5_000,
+  /** Most requests `parplan load` sends (rate × duration, or a trace's rows): bounds its memory and run time. */
+  loadRequests: 100_000,
 
   // A graph file given to `parplan serve` or `createRuntime` (src/graph/validate.ts), checked before anything is allocated.
   /** Largest graph file `serve` reads: a serving graph is tens of KiB whatever the model's size (its layers share one block). */

@@ -9,6 +9,7 @@ import { diag, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { LIMITS } from '../facts/limits.js';
 import type { ServePlan, ServeSlo } from '../plan.js';
 import { costStepTimes } from './cost-times.js';
+import { profileCoverage, profileMismatch, profileStepTimes } from './profile.js';
 import { simulate, type SimulationResult, type StepTimes } from './simulate.js';
 import { InternalError } from '../diagnostics/codes.js';
 import { quantile, summarize, type LatencySummary } from './summary.js';
@@ -27,6 +28,8 @@ export interface SloResult {
 export type LatencyResult = Omit<LatencySummary, 'capped' | 'samples'> & {
   /** The highest arrival rate that meets every objective (null without an slo block, or when none does). */
   maxRateMeetingSlo: number | null;
+  /** Where the step times came from: the cost model's roofline, or a measured profile (`gpu { profile }`: its file and device). */
+  stepTimes: { source: 'cost model' } | { source: 'profile'; file: string; device: string };
   slo: SloResult[];
 };
 
@@ -66,12 +69,30 @@ export interface LatencyRunner {
   run(rate: number, k?: Knobs, t?: StepTimes, seriesPoints?: number): { summary: LatencySummary; result: SimulationResult };
 }
 
+/**
+ * The step times a plan's latency is predicted with: its gpu block's measured profile when it
+ * has one that covers the plan, else the cost model's roofline (with the profile's PP3090 /
+ * PP3091 into `out`; 'mismatch' when the profile is for another plan).
+ */
+export function planStepTimes(
+  plan: ServePlan,
+  out: Diagnostic[],
+): { times: StepTimes; measured: boolean } | { unknown: string } | 'mismatch' {
+  const measured = measuredTimes(plan, out);
+  if (measured === 'mismatch') return 'mismatch';
+  if (measured) return { times: measured, measured: true };
+  const times = costStepTimes(plan);
+  return 'unknown' in times ? times : { times, measured: false };
+}
+
 /** The plan's runner, or why its step times are unknown. `requests` bounds each run (default LIMITS.latencyRequests). */
 export function latencyRunner(plan: ServePlan, requests: number = LIMITS.latencyRequests): LatencyRunner | { unknown: string } {
   const traffic = plan.traffic;
   if (!traffic) throw new InternalError('a latency prediction needs a traffic block');
-  const times = costStepTimes(plan);
-  if ('unknown' in times) return times;
+  const chosen = planStepTimes(plan, []);
+  if (chosen === 'mismatch') return { unknown: `the gpu block's profile was measured for another plan (parplan check says which)` };
+  if ('unknown' in chosen) return chosen;
+  const times = chosen.times;
   const n = Math.min(traffic.requests, requests);
   // Requests at rate 1: a rate r divides the arrival times by r (same seed, same draws).
   const unit = clipToSeq(
@@ -110,11 +131,15 @@ export function predictLatency(plan: ServePlan, opts: LatencyOptions = {}): { la
   if (!traffic) return { diagnostics: [] };
   const diagnostics: Diagnostic[] = [];
   const anchor = plan.spans['traffic.rate'] ?? plan.span;
-  const runner = latencyRunner(plan, opts.requests);
-  if ('unknown' in runner) {
-    diagnostics.push(diag('PP4012', anchor, { plan: plan.name, reason: runner.unknown }));
+  const chosen = planStepTimes(plan, diagnostics);
+  if (chosen === 'mismatch') return { diagnostics };
+  if ('unknown' in chosen) {
+    diagnostics.push(diag('PP4012', anchor, { plan: plan.name, reason: chosen.unknown }));
     return { diagnostics };
   }
+  const measured = chosen.measured;
+  const runner = latencyRunner(plan, opts.requests);
+  if ('unknown' in runner) throw new InternalError(`the plan's step times were found, then not: ${runner.unknown}`);
   const { times, knobs } = runner;
   const n = runner.requests;
   if (n < traffic.requests) {
@@ -139,13 +164,19 @@ export function predictLatency(plan: ServePlan, opts: LatencyOptions = {}): { la
   const bisect = opts.maxRate === 'never' ? false : opts.maxRate === 'when-met' ? meets(s) : true;
   const maxRate = plan.slo && bisect ? highestRate(traffic.rate, meets(s), (r) => meets(run(r, knobs))) : null;
   const { capped: _capped, samples: _samples, ...figures } = s;
-  const latency: LatencyResult = { ...figures, rate: traffic.rate, maxRateMeetingSlo: maxRate, slo };
+  const p = plan.cluster.profile;
+  const stepTimes: LatencyResult['stepTimes'] =
+    measured && p ? { source: 'profile', file: p.path, device: p.profile.device.description } : { source: 'cost model' };
+  const latency: LatencyResult = { ...figures, rate: traffic.rate, maxRateMeetingSlo: maxRate, stepTimes, slo };
   const missed = slo.filter((r) => !r.ok);
   if (missed.length > 0) {
     const fixes = (opts.fixes === false ? [] : candidates(plan, knobs))
       .filter((c) => {
+        // A measured profile's step times do not depend on max_batch; the roofline's do (its memory traffic).
         const t =
-          c.knobs.maxBatch !== knobs.maxBatch ? costStepTimes({ ...plan, batch: { ...plan.batch, maxBatch: c.knobs.maxBatch } }) : times;
+          c.knobs.maxBatch !== knobs.maxBatch && !measured
+            ? costStepTimes({ ...plan, batch: { ...plan.batch, maxBatch: c.knobs.maxBatch } })
+            : times;
         return !('unknown' in t) && meets(run(traffic.rate, c.knobs, t));
       })
       .map((c) => c.text);
@@ -171,6 +202,43 @@ export function predictLatency(plan: ServePlan, opts: LatencyOptions = {}): { la
     }
   }
   return { latency, diagnostics };
+}
+
+/**
+ * The gpu block's measured profile as step times (src/latency/profile.ts): 'mismatch' (PP3090,
+ * an error) when it was measured for another model or layout, undefined when there is none or the
+ * plan reaches far past its grid (PP3091, a warning: the cost model predicts instead).
+ */
+function measuredTimes(plan: ServePlan, out: Diagnostic[]): StepTimes | 'mismatch' | undefined {
+  const p = plan.cluster.profile;
+  if (!p) return undefined;
+  const mismatch = profileMismatch(p.profile, plan);
+  if (mismatch) {
+    out.push(
+      diag(
+        'PP3090',
+        p.span,
+        { path: p.path, plan: plan.name, reason: mismatch },
+        {
+          help: `measure this plan's graph: parplan compile … --plan ${plan.name}, then parplan profile GRAPH --weights random:1 -o FILE.json`,
+        },
+      ),
+    );
+    return 'mismatch';
+  }
+  const beyond = profileCoverage(p.profile, plan);
+  if (beyond) {
+    out.push(
+      diag(
+        'PP3091',
+        p.span,
+        { path: p.path, plan: plan.name, reason: beyond },
+        { help: 'measure a grid that reaches the plan: parplan profile GRAPH --batches … --contexts … --prompts …' },
+      ),
+    );
+    return undefined;
+  }
+  return profileStepTimes(p.profile);
 }
 
 /** The trace's first n requests with times scaled to a mean rate of 1 request/s (its own rate, `traceRate`, becomes 1). */
