@@ -96,6 +96,9 @@ interface Instanced {
   free: string[];
 }
 
+/** The matmul kinds whose backward a zero-bubble table splits into I and W (src/lower/webgpu-train.ts); the other kinds' I steps are their backward. */
+const SPLIT_MATMULS: ReadonlySet<string> = new Set(['qkv', 'out-proj', 'mlp-up', 'mlp-down']);
+
 const fill = (name: string, l: number | undefined, m: number | undefined) =>
   name.replaceAll('{l}', l === undefined ? '{l}' : String(l)).replaceAll('{m}', m === undefined ? '{m}' : String(m));
 
@@ -150,18 +153,8 @@ function checkSupported(graph: Graph): void {
       `training on several devices is not executed yet (${many.map((a) => `${a} = ${mesh[a]}`).join(', ')}): the trainer runs tensor = pipeline = data = 1`,
     );
   for (const t of graph.tensors)
-    if (t.role === 'weight' && t.dtype !== 'fp32')
-      throw new TrainingNotExecutedError(`training ${t.dtype} weights is not executed yet (precision = fp32 only)`);
-  const kinds = new Set(
-    Object.values(graph.blocks ?? {})
-      .flat()
-      .concat(Object.values(graph.programs).flatMap((p) => p.phases['step'] ?? []))
-      .filter((s): s is Compute => s.op === 'compute')
-      .map((s) => `${s.kind}:${s.pass}`),
-  );
-  for (const k of kinds)
-    if (k.endsWith(':backward-input') || k.endsWith(':backward-weight'))
-      throw new TrainingNotExecutedError('zero-bubble (split backward) tables are not executed yet by the trainer');
+    if (t.role === 'weight' && t.dtype !== 'fp32' && t.dtype !== 'bf16')
+      throw new TrainingNotExecutedError(`training ${t.dtype} weights is not executed yet (precision = fp32 or bf16)`);
 }
 
 export async function createTrainer(graph: Graph, opts: TrainerOptions): Promise<Trainer> {
@@ -681,6 +674,9 @@ export class TrainingExecutor {
     // One tensor's update (its reads are the gradient, the state and the tensor, a bias alone included).
     if (step.kind === 'optimizer') return this.optimizer(reads);
     if (step.kind === 'grad-norm') return this.gradNorm(reads);
+    // A zero-bubble table's split matmul backward: I (input gradient, output gradient kept) and W (weight gradient).
+    if (step.pass === 'backward-weight') return this.backwardWeight(s);
+    if (step.pass === 'backward-input' && SPLIT_MATMULS.has(step.kind)) return this.backwardInput(s);
     const { acts, weights } = this.split(reads);
     const T = this.T;
     const h = this.graph.model.hidden;
@@ -988,5 +984,66 @@ export class TrainingExecutor {
     }
     this.outside().clearBuffer(this.buf(grad));
     this.restart();
+  }
+
+  // ---- zero-bubble: a matmul's backward split into I (backward-input) and W (backward-weight) ----
+
+  /**
+   * I: dX = Σ dYᵢ·Wᵢ into writes[0] (as the unsplit backward), and the output gradients dYᵢ copied, one after another, into
+   * the `wgrad…` tensor (writes[1]) that its W reads: q | k | v, gate | up (each [T, Nᵢ], contiguous).
+   */
+  private backwardInput(s: Instanced): void {
+    const { acts, weights } = this.split(s.reads);
+    const [dx, kept] = s.writes as [string, string];
+    if (acts.length !== weights.length || !kept?.startsWith('wgrad.'))
+      throw new Error(
+        `internal error: a ${s.step.kind} backward-input step reads ${s.reads.join(', ')} and writes ${s.writes.join(', ')} (this is a bug in parplan)`,
+      );
+    this.sumGradInputs(
+      acts.map((d, i) => [d, weights[i]!.weight]),
+      dx,
+      'y',
+    );
+    let at = 0;
+    for (const [i, d] of acts.entries()) {
+      const bytes = this.T * this.shape(weights[i]!.weight)[0]! * 4;
+      this.outside().copyBufferToBuffer(this.buf(d), 0, this.buf(kept), at, bytes);
+      at += bytes;
+    }
+    this.restart();
+    if (at !== this.bytesOf(kept))
+      throw new Error(`internal error: ${kept} holds ${this.bytesOf(kept)} B, its output gradients ${at} B (this is a bug in parplan)`);
+  }
+
+  /**
+   * W: grad.Wᵢ += dYᵢᵀ·X (and the bias' Σ dYᵢ) from the I's `wgrad…` (reads[0]) and the matmul's saved input (reads[1]).
+   * With several weights (q, k, v; gate, up) each dYᵢ is copied out of `wgrad…` into a gradient buffer of the layer's
+   * backward, idle between layers (`grad.q`, `grad.k`, `grad.v`; `grad.gate`, `grad.up`): a binding's offset must be
+   * 256-byte aligned, a plane's need not be.
+   */
+  private backwardWeight(s: Instanced): void {
+    const [kept, x] = s.reads as [string, string];
+    const grads = s.writes.filter((g) => !g.endsWith('.bias'));
+    if (!kept?.startsWith('wgrad.') || !x || grads.length === 0)
+      throw new Error(`internal error: a ${s.step.kind} backward-weight step reads ${s.reads.join(', ')} (this is a bug in parplan)`);
+    const scratch = s.step.kind === 'qkv' ? ['grad.q', 'grad.k', 'grad.v'] : grads.length === 2 ? ['grad.gate', 'grad.up'] : [];
+    let at = 0;
+    for (const [i, g] of grads.entries()) {
+      const w = g.slice('grad.'.length);
+      const bias = s.writes.includes(`grad.${w.slice(0, -'.weight'.length)}.bias`) ? `${w.slice(0, -'.weight'.length)}.bias` : undefined;
+      const bytes = this.T * this.shape(w)[0]! * 4;
+      let dY = kept;
+      if (grads.length > 1) {
+        dY = scratch[i]!;
+        this.outside().copyBufferToBuffer(this.buf(kept), at, this.buf(dY), 0, bytes);
+        this.restart();
+      }
+      at += bytes;
+      this.gradWeight(dY, x, w, bias);
+    }
+    if (at !== this.bytesOf(kept))
+      throw new Error(
+        `internal error: ${kept} holds ${this.bytesOf(kept)} B, the weights' output gradients ${at} B (this is a bug in parplan)`,
+      );
   }
 }
