@@ -31,6 +31,9 @@ import { ropeInvFreq } from '../reference/rope.js';
 import { sourceFor, type SourceMapping } from '../weights/names.js';
 import { checkBatch, type Batch } from './batch.js';
 import { saveCheckpoint } from './save.js';
+import { tensorFormatOf } from '../../src/facts/dtypes.js';
+import type { TensorType } from '../wgsl/dtype.js';
+import { bf16ToF32, f32ToBf16Bits } from '../weights/convert.js';
 
 export class TrainingNotExecutedError extends Error {
   constructor(message: string) {
@@ -77,8 +80,10 @@ export interface StepResult {
 
 export interface Trainer {
   step(batch: Batch): Promise<StepResult>;
-  /** The current weights under their Hugging Face names. */
+  /** The current weights under their Hugging Face names (precision = bf16: the bf16 weights the forward reads, widened exactly). */
   weights(): Promise<Map<string, Float32Array>>;
+  /** The fp32 master weights the optimizer updates (precision = bf16); with fp32 weights, the weights themselves. */
+  masterWeights(): Promise<Map<string, Float32Array>>;
   save(dir: string): Promise<void>;
   /** Live bytes of the device after each step of every run so far (the simulation's memory timeline's points). */
   memoryTimeline(): number[];
@@ -157,6 +162,14 @@ function checkSupported(graph: Graph): void {
       throw new TrainingNotExecutedError(`training ${t.dtype} weights is not executed yet (precision = fp32 or bf16)`);
 }
 
+/** AdamW keeps m and v per parameter (`optim.X` [2, …], after the fp32 master with 16-bit weights); SGD none. */
+function optimizerKindOf(graph: Graph): 'adamw' | 'sgd' {
+  const state = graph.tensors.find((t) => t.role === 'optimizer');
+  const sixteen = graph.tensors.some((t) => t.role === 'weight' && t.dtype !== 'fp32');
+  const copies = state ? Number(state.shape[0]) - (sixteen ? 1 : 0) : 0;
+  return copies > 0 ? 'adamw' : 'sgd';
+}
+
 export async function createTrainer(graph: Graph, opts: TrainerOptions): Promise<Trainer> {
   checkSupported(graph);
   const clipped = Object.values(graph.blocks ?? {})
@@ -169,7 +182,7 @@ export async function createTrainer(graph: Graph, opts: TrainerOptions): Promise
     throw new TrainerInputError(
       `options.clip = ${opts.clip}, but the plan has no grad_clip: set grad_clip in the plan and compile it again`,
     );
-  const graphKind = graph.tensors.some((t) => t.role === 'optimizer') ? 'adamw' : 'sgd';
+  const graphKind = optimizerKindOf(graph);
   if ((opts.optimizer.kind ?? 'adamw') !== graphKind)
     throw new TrainerInputError(
       `options.optimizer.kind = ${opts.optimizer.kind ?? 'adamw (the default)'}, but the plan's optimizer is ${graphKind}: pass kind: '${graphKind}'`,
@@ -195,6 +208,7 @@ export async function createTrainer(graph: Graph, opts: TrainerOptions): Promise
   return {
     step: (batch) => ex.step(batch),
     weights: () => ex.readWeights(),
+    masterWeights: () => ex.readMasters(),
     save: async (dir) => saveCheckpoint(dir, await ex.readWeights(), graph.model as Model),
     memoryTimeline: () => [...ex.timeline],
     close() {
@@ -338,12 +352,12 @@ export class TrainingExecutor {
       if (!src) throw new TrainerInputError(`weights: ${m.source} (for ${name}) is missing`);
       if (src.length !== n)
         throw new TrainerInputError(`weights: ${m.source} has ${src.length} values, expected [${m.sourceShape.join(', ')}]`);
-      const out = new Float32Array(p.bytes / 4);
+      const out = new Float32Array(p.shape.reduce((a, b) => a * b, 1));
       for (let k = 0; k < out.length; k++) {
         const s = TrainingExecutor.sourceIndex(m, p.shape, k);
         out[k] = s < 0 ? 0 : src[s]!;
       }
-      this.device.queue.writeBuffer(p.buffer, 0, out);
+      this.writeWeight(name, out);
     }
     // A tensor the model does not have would be silently dropped (and missing from save): refused.
     const used = new Set(this.weightNames().map((n) => this.mapping(n).source));
@@ -352,11 +366,20 @@ export class TrainingExecutor {
   }
 
   async readWeights(): Promise<Map<string, Float32Array>> {
+    return this.readAs((name) => this.readWeight(name));
+  }
+
+  /** The fp32 master weights (precision = bf16: `optim.X` [0]); with fp32 weights, the weights. */
+  async readMasters(): Promise<Map<string, Float32Array>> {
+    return this.readAs((name) => this.readMaster(name));
+  }
+
+  private async readAs(value: (name: string) => Promise<Float32Array>): Promise<Map<string, Float32Array>> {
     const out = new Map<string, Float32Array>();
     for (const name of this.weightNames()) {
       const p = this.persistent.get(name)!;
       const m = this.mapping(name);
-      const data = new Float32Array(await this.read(p.buffer, p.bytes));
+      const data = await value(name);
       let dst = out.get(m.source);
       if (!dst) out.set(m.source, (dst = new Float32Array(m.sourceShape.reduce((a, b) => a * b, 1))));
       for (let k = 0; k < data.length; k++) {
@@ -516,11 +539,12 @@ export class TrainingExecutor {
   private matmul(a: string, w: string, bias: string | undefined, out: string, residual?: string): void {
     const [N, K] = this.shape(w) as [number, number];
     const pick = this.pick();
-    const p = this.program(`mm:${N}:${K}:${bias ? 'b' : ''}:${residual ? 'r' : ''}`, () =>
+    const wt = this.wtype(w);
+    const p = this.program(`mm:${N}:${K}:${wt.format}:${bias ? 'b' : ''}:${residual ? 'r' : ''}`, () =>
       kernels.matmul({
         N,
         K,
-        w: { format: 'f32' },
+        w: wt,
         ...(bias ? { bias: true } : {}),
         ...(residual ? { residual: true } : {}),
         variant: pick.variant,
@@ -537,11 +561,12 @@ export class TrainingExecutor {
   private gradInput(dY: string, w: string, out: string, residual?: string): void {
     const [N, K] = this.shape(w) as [number, number];
     const pick = this.pick();
-    const p = this.program(`mmgi:${N}:${K}:${residual ? 'r' : ''}`, () =>
+    const wt = this.wtype(w);
+    const p = this.program(`mmgi:${N}:${K}:${wt.format}:${residual ? 'r' : ''}`, () =>
       kernels.matmulGradInput({
         N,
         K,
-        w: { format: 'f32' },
+        w: wt,
         ...(residual ? { residual: true } : {}),
         variant: pick.variant,
         ...(pick.tile ? { tile: pick.tile } : {}),
@@ -582,10 +607,11 @@ export class TrainingExecutor {
     const cols = this.shape(w)[0]!;
     const saveStats = stats.rstd !== undefined;
     const eps = this.graph.model.normEps;
-    const p = this.program(`norm:${cols}:${saveStats}`, () =>
+    const weight = this.wtype(w);
+    const p = this.program(`norm:${cols}:${weight.format}:${saveStats}`, () =>
       this.layernorm
-        ? kernels.layernorm({ cols, eps, saveStats })
-        : kernels.rmsnorm({ cols, eps, offset: this.graph.model.normOffset ?? 0, saveStats }),
+        ? kernels.layernorm({ cols, eps, weight, saveStats })
+        : kernels.rmsnorm({ cols, eps, weight, offset: this.graph.model.normOffset ?? 0, saveStats }),
     );
     const b: Record<string, BufferArg> = { x: this.buf(x), weight: this.buf(w), y: this.buf(y) };
     if (this.layernorm) b['bias'] = this.buf(bias!);
@@ -609,8 +635,9 @@ export class TrainingExecutor {
     const kind = this.layernorm ? 'layernorm' : 'rmsnorm';
     const st: Record<string, BufferArg> = { x: this.buf(x), rstd: this.buf(stats.rstd) };
     if (this.layernorm) st['mean'] = this.buf(stats.mean!);
-    const p = this.program(`nb:${cols}:${accumulate}`, () =>
-      kernels.normBackward(kind, { cols, offset: this.graph.model.normOffset ?? 0, accumulate }),
+    const weight = this.wtype(w);
+    const p = this.program(`nb:${cols}:${weight.format}:${accumulate}`, () =>
+      kernels.normBackward(kind, { cols, weight, offset: this.graph.model.normOffset ?? 0, accumulate }),
     );
     this.run(p, { ...st, weight: this.buf(w), dy: this.buf(dy), dx: this.buf(dx) }, { rows: this.T });
     const q = this.program(`ngw:${cols}`, () => kernels.normGradWeight(kind, { cols }));
@@ -697,11 +724,12 @@ export class TrainingExecutor {
         this.device.queue.writeBuffer(this.buf(tokens), 0, ids);
         const table = weights[0]!.weight;
         const pos = weights[1]?.weight;
-        const p = this.program(`emb:${pos ? 'p' : ''}`, () =>
+        const p = this.program(`emb:${this.wtype(table).format}:${pos ? 'p' : ''}`, () =>
           kernels.embedding({
             hidden: h,
             vocab: this.shape(table)[0]!,
-            ...(pos ? { positional: { maxPositions: this.shape(pos)[0]! } } : {}),
+            table: this.wtype(table),
+            ...(pos ? { positional: { maxPositions: this.shape(pos)[0]!, table: this.wtype(pos) } } : {}),
           }),
         );
         const b: Record<string, BufferArg> = { ids: this.buf(tokens), table: this.buf(table), out: this.buf(writes[0]!) };
@@ -967,9 +995,12 @@ export class TrainingExecutor {
     const o = this.opts.optimizer;
     const hf = this.mapping(param).source;
     const decay = (o.noDecay ?? []).some((pat) => (typeof pat === 'string' ? new RegExp(pat) : pat).test(hf)) ? 0 : (o.weightDecay ?? 0);
-    const n = this.bytesOf(param) / 4;
+    const n = this.bytesOf(grad) / 4;
     const clip = norm ? this.buf(norm) : this.clip;
-    if (state) {
+    // 16-bit weights (precision = bf16): the update is the fp32 master's (`optim.X` [0]), the weight its rounded copy.
+    const master = this.wtype(param).format === 'f32' ? undefined : this.wtype(param);
+    if (master) this.optimizerMaster(param, grad, state, clip, master, decay, n);
+    else if (state) {
       const [beta1, beta2] = o.betas ?? [0.9, 0.999];
       const p = this.program('adamw', () => kernels.adamw());
       this.run(
@@ -984,6 +1015,86 @@ export class TrainingExecutor {
     }
     this.outside().clearBuffer(this.buf(grad));
     this.restart();
+  }
+
+  // ---- 16-bit weights with an fp32 master (precision = bf16) ----
+
+  private readonly types = new Map<string, TensorType>();
+
+  /** How kernels read a weight: its graph tensor's dtype (`layers.3.x` → `layers.{l}.x`). */
+  private wtype(name: string): TensorType {
+    let t = this.types.get(name);
+    if (!t) {
+      const template = name.replace(/^layers\.\d+\./, 'layers.{l}.');
+      const dtype = this.graph.tensors.find((g) => g.name === template && g.role === 'weight')?.dtype;
+      const format = dtype === undefined ? undefined : tensorFormatOf(dtype);
+      if (!format) throw new Error(`internal error: no weight tensor '${template}' of a stored dtype (this is a bug in parplan)`);
+      this.types.set(name, (t = { format }));
+    }
+    return t;
+  }
+
+  /** The state that holds a 16-bit weight's master: `optim.X`, whose first [n] are the master (AdamW: then m, v). */
+  private masterOf(name: string): string {
+    const state = `optim.${name}`;
+    if (!this.persistent.has(state))
+      throw new Error(
+        `internal error: the 16-bit weight ${name} has no optimizer state to hold its fp32 master (this is a bug in parplan)`,
+      );
+    return state;
+  }
+
+  /** A weight's values in: f32 as they are; 16-bit: the master gets them as given, the weight their rounding to nearest even. */
+  private writeWeight(name: string, values: Float32Array): void {
+    const p = this.persistent.get(name)!;
+    const f = this.wtype(name).format;
+    if (f === 'f32') return this.device.queue.writeBuffer(p.buffer, 0, values);
+    if (f !== 'bf16') throw new TrainingNotExecutedError(`training ${f} weights is not executed yet (precision = fp32 or bf16)`);
+    this.device.queue.writeBuffer(this.buf(this.masterOf(name)), 0, values);
+    const bits = new Uint16Array(values.length + (values.length % 2));
+    for (let i = 0; i < values.length; i++) bits[i] = f32ToBf16Bits(values[i]!);
+    this.device.queue.writeBuffer(p.buffer, 0, bits);
+  }
+
+  private async readWeight(name: string): Promise<Float32Array> {
+    const p = this.persistent.get(name)!;
+    const n = p.shape.reduce((a, b) => a * b, 1);
+    if (this.wtype(name).format === 'f32') return new Float32Array(await this.read(p.buffer, 4 * n));
+    return bf16ToF32(new Uint16Array(await this.read(p.buffer, 2 * n)));
+  }
+
+  private async readMaster(name: string): Promise<Float32Array> {
+    if (this.wtype(name).format === 'f32') return this.readWeight(name);
+    const n = this.persistent.get(name)!.shape.reduce((a, b) => a * b, 1);
+    return new Float32Array(await this.read(this.buf(this.masterOf(name)), 4 * n));
+  }
+
+  /**
+   * AdamW or SGD on the fp32 master in `optim.X` ([master, m, v] or [master]), the 16-bit weight rewritten from it rounded
+   * to nearest even (runtime/kernels/optimizer.ts `master`), as Megatron's mixed-precision optimizer steps its fp32 main
+   * parameters and copies them into the model's bf16 ones.
+   */
+  private optimizerMaster(
+    param: string,
+    grad: string,
+    state: string | undefined,
+    clip: GPUBuffer,
+    master: TensorType,
+    decay: number,
+    n: number,
+  ): void {
+    if (state !== this.masterOf(param))
+      throw new Error(`internal error: the optimizer step of ${param} reads state ${state} (this is a bug in parplan)`);
+    const o = this.opts.optimizer;
+    const b = { weight: this.buf(param), grad: this.buf(grad), state: this.buf(state), clip };
+    if ((o.kind ?? 'adamw') === 'adamw') {
+      const [beta1, beta2] = o.betas ?? [0.9, 0.999];
+      const p = this.program(`adamw:${master.format}`, () => kernels.adamw({ master }));
+      this.run(p, b, adamwDims({ lr: o.lr, beta1, beta2, eps: o.eps ?? 1e-8, weightDecay: decay }, this.stepCount, n));
+    } else {
+      const p = this.program(`sgd:${master.format}`, () => kernels.sgd({ master }));
+      this.run(p, b, { n, lr: o.lr, weightDecay: decay });
+    }
   }
 
   // ---- zero-bubble: a matmul's backward split into I (backward-input) and W (backward-weight) ----
