@@ -1,9 +1,11 @@
 /**
- * STATUS (issue 16 item 2, first slice): runs a compiled `engine = webgpu` training graph on ONE
- * device (tensor = pipeline = data = 1), fp32 weights, AdamW or SGD, any schedule the program linearizes
- * (gpipe, 1f1b), recompute none or full, GPT-2 and Llama. Not executed yet (refused with a
- * TrainingNotExecutedError): several devices, 16-bit weights, zero-bubble W steps. grad_clip runs
- * (the plan's value given as options.clip: the graph does not carry it).
+ * STATUS (issue 16 item 2): runs a compiled `engine = webgpu` training graph on ONE device
+ * (tensor = pipeline = data = 1), AdamW or SGD, any schedule the program linearizes (gpipe, 1f1b,
+ * hand-written tables, zero-bubble ones with I and W actions included), recompute none or full,
+ * GPT-2 and Llama, precision fp32 or bf16 (bf16 weights, fp32 gradients, an fp32 master in
+ * `optim.X` [0] that the optimizer steps and rounds into the weight). Not executed yet (refused with
+ * a TrainingNotExecutedError): several devices. grad_clip runs (the plan's value given as
+ * options.clip: the graph does not carry it).
  *
  * The training executor interprets the stage's program step by step (docs/graph.md "Training on
  * engine = webgpu"): every compute step binds exactly the tensors it names — weights, gradients
@@ -19,7 +21,10 @@
  * Executor-internal scratch within one step, in workspace the step does not otherwise use: the
  * full-recompute forward's attention writes its (unused) lse into `attn.delta`; a sum of several
  * matmuls' input gradients ping-pongs between `grad.x` and `y`; the per-row losses go to
- * `attn.delta` (a dispatch may not write one range of `loss.stats` while reading another).
+ * `attn.delta` (a dispatch may not write one range of `loss.stats` while reading another); a
+ * zero-bubble W of several weights copies each one's output gradient out of `wgrad…` (where the I
+ * wrote them one after another: q | k | v, gate | up) into `grad.q`, `grad.k`, `grad.v` or
+ * `grad.gate`, `grad.up`, idle between layers' backwards.
  */
 import type { Graph, Step } from '../../src/graph/types.js';
 import { gqaAt, type Model } from '../../src/model.js';

@@ -34,8 +34,8 @@ stdin: JSON {
      float32 first, then bfloat16, each round to nearest even: torch's casts), the gradient is
      that of the rounded weights, and the optimizer steps the master (in float64 here) — PyTorch
      AMP's fp32 parameters with a bf16 compute copy, Megatron's Float16OptimizerWithFloat16Params
-     (megatron/core/optimizer/optimizer.py: fp32 main params stepped, then copied into the bf16
-     model params)
+     (NVIDIA/Megatron-LM megatron/core/optimizer/optimizer.py at 0011998: fp32 main params stepped,
+     then copied into the bf16 model params)
 }
 stdout: JSON {"steps": [{"loss", "gradNorm"}, ...] (gradNorm before clipping),
   "weights": {name: [flat values after N steps]} (mixed: the bf16 weights), "masters"?: {name: [...]} (mixed: the
