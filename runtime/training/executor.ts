@@ -1142,7 +1142,11 @@ export class TrainingExecutor {
     const grads = s.writes.filter((g) => !g.endsWith('.bias'));
     if (!kept?.startsWith('wgrad.') || !x || grads.length === 0)
       throw new Error(`internal error: a ${s.step.kind} backward-weight step reads ${s.reads.join(', ')} (this is a bug in parplan)`);
-    const scratch = s.step.kind === 'qkv' ? ['grad.q', 'grad.k', 'grad.v'] : grads.length === 2 ? ['grad.gate', 'grad.up'] : [];
+    const scratch = s.step.kind === 'qkv' ? ['grad.q', 'grad.k', 'grad.v'] : s.step.kind === 'mlp-up' ? ['grad.gate', 'grad.up'] : [];
+    if (grads.length > 1 && grads.length !== scratch.length)
+      throw new Error(
+        `internal error: a ${s.step.kind} backward-weight step writes ${grads.length} weights' gradients (this is a bug in parplan)`,
+      );
     let at = 0;
     for (const [i, g] of grads.entries()) {
       const w = g.slice('grad.'.length);

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Graph } from '../../src/graph/types.js';
 import type { Model } from '../../src/model.js';
 import { randomWeights } from '../../runtime/reference/model.js';
-import { createTrainer } from '../../runtime/index.js';
+import { createTrainer, TrainerInputError } from '../../runtime/index.js';
 import { openTestGpu, type TestGpu } from '../../runtime/testing/gpu.js';
 import { bf16BitsToF32, f32ToBf16Bits } from '../../runtime/weights/convert.js';
 import { hasTorch, NO_TORCH, oracleOptimizer, runOracle, type OracleResult } from '../oracle/run.js';
@@ -54,6 +54,19 @@ describe.skipIf(!hasTorch)('the oracle’s mixed bf16 mode', () => {
       }
     }
     expect(moved).toBeGreaterThan(100);
+  });
+});
+
+describe('precision = bf16: the optimizer kind read from the graph counts the master apart', () => {
+  it('AdamW keeps [master, m, v], SGD [master]: the other kind is a TrainerInputError', async () => {
+    const adamw = compileTrain(`  model = gpt2_tiny  precision = bf16\n  ${BATCH}`).graph as Graph;
+    const sgd = compileTrain(`  model = gpt2_tiny  precision = bf16  optimizer = sgd\n  ${BATCH}`).graph as Graph;
+    expect(adamw.tensors.find((t) => t.name === 'optim.layers.{l}.attn.q.weight')!.shape[0]).toBe(3);
+    expect(sgd.tensors.find((t) => t.name === 'optim.layers.{l}.attn.q.weight')!.shape[0]).toBe(1);
+    const opts = { weights: new Map(), optimizer: { lr: 1 } };
+    await expect(createTrainer(adamw, { ...opts, optimizer: { lr: 1, kind: 'sgd' } })).rejects.toThrow(/optimizer is adamw/);
+    await expect(createTrainer(sgd, opts)).rejects.toThrow(/optimizer is sgd/);
+    await expect(createTrainer(sgd, opts)).rejects.toThrow(TrainerInputError);
   });
 });
 
