@@ -1,8 +1,9 @@
 /**
  * Zero-bubble W steps on one device (runtime/training/executor.ts): hand-written tables with I
  * (`backward-input`) and W (`backward-weight`) actions — the W of both microbatches after both
- * I's, and ZB-H1's order on one stage (F I F I W W) — on the tiny GPT-2 (biases, tied head) and
- * Llama (GQA, SwiGLU: q | k | v and gate | up kept in one `wgrad…` tensor each), recompute none
+ * I's, ZB-H1's order on one stage (F I F I W W), and a W between the next F and I — on the tiny
+ * GPT-2 (biases, tied head) and Llama (GQA, SwiGLU: q | k | v and gate | up kept in one `wgrad…`
+ * tensor each), recompute none
  * and full, against the torch float64 oracle (test/oracle/train.py, which knows nothing of the
  * split: the gradient is the same sum): three AdamW steps, each loss within 1e-5 relative, every
  * weight within 1e-4; the live bytes follow the compiled graph's simulated timeline, in which the
@@ -16,7 +17,7 @@ import { randomWeights } from '../../runtime/reference/model.js';
 import { createTrainer } from '../../runtime/index.js';
 import { openTestGpu, type TestGpu } from '../../runtime/testing/gpu.js';
 import { hasTorch, NO_TORCH, oracleOptimizer, runOracle, type OracleResult } from '../oracle/run.js';
-import { BATCH, compileTrain, expectTimeline, OPT, threeBatches } from './trainer-case.js';
+import { BATCH, compileTrain, expectTimeline, MICROBATCHES, OPT, threeBatches } from './trainer-case.js';
 
 if (!hasTorch) console.warn(NO_TORCH);
 
@@ -29,6 +30,8 @@ afterAll(() => gpu?.close());
 const TABLES = {
   'I I W W': '0F0 0F1 0I0 0I1 0W0 0W1',
   'ZB-H1 (F I F I W W)': '0F0 0I0 0F1 0I1 0W0 0W1',
+  // A W between the next microbatch's F and I: its scratch (the layer backward's gradient buffers) idle there too.
+  'F I F W I W': '0F0 0I0 0F1 0W0 0I1 0W1',
 } as const;
 
 const oracle = new Map<string, OracleResult>();
@@ -45,7 +48,7 @@ describe.skipIf(!hasTorch)('zero-bubble tables (I and W actions) on one device e
     expect(graph.schedule!.actions[0]).toEqual(TABLES[table].split(' '));
     // The table's W steps are in the program (as blocks), not folded into the backward.
     const steps = graph.programs['stage0']!.phases['step']!;
-    expect(steps.filter((s) => s.op === 'block' && s.block === 'layer.backward-weight')).toHaveLength(2);
+    expect(steps.filter((s) => s.op === 'block' && s.block === 'layer.backward-weight')).toHaveLength(MICROBATCHES);
     const m = graph.model as Model;
     const weights = randomWeights(m, 7, 0.1);
     const three = threeBatches(m.vocab, 11);
