@@ -36,7 +36,7 @@ import { ropeInvFreq } from '../reference/rope.js';
 import { sourceFor, type SourceMapping } from '../weights/names.js';
 import { checkBatch, type Batch } from './batch.js';
 import { saveCheckpoint } from './save.js';
-import { tensorFormatOf } from '../../src/facts/dtypes.js';
+import { bytesPerElement, tensorFormatOf } from '../../src/facts/dtypes.js';
 import type { TensorType } from '../wgsl/dtype.js';
 import { bf16ToF32, f32ToBf16Bits } from '../weights/convert.js';
 
@@ -357,7 +357,7 @@ export class TrainingExecutor {
       if (!src) throw new TrainerInputError(`weights: ${m.source} (for ${name}) is missing`);
       if (src.length !== n)
         throw new TrainerInputError(`weights: ${m.source} has ${src.length} values, expected [${m.sourceShape.join(', ')}]`);
-      const out = new Float32Array(p.shape.reduce((a, b) => a * b, 1));
+      const out = new Float32Array(this.elementsOf(name));
       for (let k = 0; k < out.length; k++) {
         const s = TrainingExecutor.sourceIndex(m, p.shape, k);
         out[k] = s < 0 ? 0 : src[s]!;
@@ -1061,17 +1061,21 @@ export class TrainingExecutor {
     this.device.queue.writeBuffer(p.buffer, 0, bits);
   }
 
+  /** Elements of a weight's buffer on this device (its bytes over its dtype's). */
+  private elementsOf(name: string): number {
+    return this.persistent.get(name)!.bytes / bytesPerElement(this.wtype(name).format);
+  }
+
   private async readWeight(name: string): Promise<Float32Array> {
     const p = this.persistent.get(name)!;
-    const n = p.shape.reduce((a, b) => a * b, 1);
+    const n = this.elementsOf(name);
     if (this.wtype(name).format === 'f32') return new Float32Array(await this.read(p.buffer, 4 * n));
     return bf16ToF32(new Uint16Array(await this.read(p.buffer, 2 * n)));
   }
 
   private async readMaster(name: string): Promise<Float32Array> {
     if (this.wtype(name).format === 'f32') return this.readWeight(name);
-    const n = this.persistent.get(name)!.shape.reduce((a, b) => a * b, 1);
-    return new Float32Array(await this.read(this.buf(this.masterOf(name)), 4 * n));
+    return new Float32Array(await this.read(this.buf(this.masterOf(name)), 4 * this.elementsOf(name)));
   }
 
   /**
