@@ -1486,7 +1486,7 @@ export class TrainingExecutor {
 
   private readonly types = new Map<string, TensorType>();
 
-  /** How kernels read a weight: its graph tensor's dtype (`layers.3.x` → `layers.{l}.x`). */
+  /** How kernels read a weight: its graph tensor's dtype (`layers.3.x` → `layers.{l}.x`, `gathered.layers.3.x` likewise). */
   private wtype(name: string): TensorType {
     let t = this.types.get(name);
     if (!t) {
@@ -1613,8 +1613,12 @@ export class TrainingExecutor {
       );
     let at = 0;
     for (const [i, g] of grads.entries()) {
-      const w = g.slice('grad.'.length);
-      const bias = s.writes.includes(`grad.${w.slice(0, -'.weight'.length)}.bias`) ? `${w.slice(0, -'.weight'.length)}.bias` : undefined;
+      // The gradient is `grad.X` (ZeRO-2/3: `gradbuf.X`); the weight as the I read it (ZeRO-3: `gathered.X`) gives the shape.
+      const [prefix, base] = /^(grad|gradbuf)\.(.*)$/.exec(g)!.slice(1) as [string, string];
+      const read = (x: string) => (this.persistent.has(`gathered.${x}`) ? `gathered.${x}` : x);
+      const w = read(base);
+      const b = `${base.slice(0, -'.weight'.length)}.bias`;
+      const bias = s.writes.includes(`${prefix}.${b}`) ? read(b) : undefined;
       const bytes = this.T * this.shape(w)[0]! * 4;
       let dY = kept;
       if (grads.length > 1) {
