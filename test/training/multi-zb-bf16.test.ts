@@ -38,7 +38,9 @@ describe.skipIf(!hasTorch)('zero-bubble tables and bf16 weights on several devic
     expect(r.error, r.error).toBeUndefined();
     for (const [s, e] of r.lossErrors.entries()) expect(e, `step ${s + 1} loss`).toBeLessThan(1e-5);
     for (const [s, e] of r.normErrors.entries()) expect(e, `step ${s + 1} grad norm`).toBeLessThan(1e-4);
-    expect(r.weightError).toBeLessThan(1e-4);
+    // bf16: a master whose gradient is near zero moves by Adam's normalized step, which a bf16 rounding elsewhere perturbs
+    // (measured on one device, this Llama and batch: one element of 40,992 at 1.6e-4, the next 1.3e-5): 1e-3 = lr.
+    expect(r.weightError).toBeLessThan(layout.precision ? 1e-3 : 1e-4);
     expect(r.memory, r.memory.join('; ')).toEqual([]);
     expect(gpu.errors).toEqual([]);
   });
