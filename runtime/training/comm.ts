@@ -44,16 +44,24 @@ export class Comm {
   private running = 0;
   private failed: Error | undefined;
 
-  /** Ranks that take part in the current step (the watchdog counts those still running). */
+  /** Ranks that take part in the current step (the watchdog counts those still running); what a failed step left goes. */
   begin(ranks: number): void {
-    if (this.mailbox.size > 0 || this.pending.size > 0 || this.receivers.size > 0)
-      throw new Error(
-        `internal error: a training step left messages or collectives unmatched (${[...this.mailbox.keys(), ...this.pending.keys()].slice(0, 4).join(', ')}) (this is a bug in parplan)`,
-      );
+    this.mailbox.clear();
+    this.receivers.clear();
+    this.pending.clear();
     this.entered.clear();
     this.waiting.clear();
     this.failed = undefined;
     this.running = ranks;
+  }
+
+  /** After every rank ended normally: a message nobody received or a collective not every member entered is our bug. */
+  finish(): void {
+    const left = [...this.mailbox.keys(), ...this.pending.keys()];
+    if (left.length > 0)
+      throw new Error(
+        `internal error: a training step left messages or collectives unmatched (${left.slice(0, 4).join(', ')}) (this is a bug in parplan)`,
+      );
   }
 
   /** A rank's program ended (normally or not): it will arrive nowhere any more. */

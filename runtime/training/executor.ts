@@ -20,8 +20,8 @@
  * Plumbing outside the graph's accounting (as the serving runtime's ids): the token positions
  * (RoPE and learned positions read them), a clip buffer holding [1, 0] (no grad_clip), the
  * gradient norm's partial sums (the step reports ‖g‖ before the update), with data > 1 two scratch
- * buffers of the largest shard (ZeRO's updates of a slice run on copies), and the host staging of
- * each exchange (a mapped buffer per read-back, `queue.writeBuffer` for the result).
+ * buffers of the largest shard (ZeRO's updates of a slice run on copies). The exchanges between ranks
+ * go through the plan's `staging-read` and `staging-write` (runtime/collectives.ts HostStaging).
  *
  * Executor-internal scratch within one step, in workspace the step does not otherwise use: the
  * full-recompute forward's attention writes its (unused) lse into `attn.delta`; a sum of several
@@ -37,6 +37,7 @@ import { meshOf, type Coords } from '../../src/mesh.js';
 import { gpu, KERNEL_FEATURES, openDevice } from '../device.js';
 import { adamwDims, kernels, pickMatmul, ropeTable, SUM_SQUARES_CHUNK, type BufferArg, type KernelProgram } from '../kernels/index.js';
 import { KernelRunner } from '../kernels/run.js';
+import { HostStaging } from '../collectives.js';
 import { ropeInvFreq } from '../reference/rope.js';
 import { sourceFor, type SourceMapping } from '../weights/names.js';
 import { shardOf, type WeightShard } from '../weights/load.js';
@@ -348,6 +349,7 @@ async function runStep(exes: TrainingExecutor[], comm: Comm, ids: Int32Array, to
   // The failure that started it, not the peers it aborted.
   const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as Error] : []));
   if (failures.length > 0) throw failures.find((f) => !(f instanceof CommError)) ?? failures[0]!;
+  comm.finish();
   let loss = 0;
   let sumsq = 0;
   for (const ex of exes) {
@@ -414,6 +416,7 @@ export class TrainingExecutor {
   private pass: GPUComputePassEncoder | undefined;
   private ids: Int32Array | undefined;
   private normDone = false;
+  private readonly host: HostStaging | undefined;
   /** Test-only fault injection (test/training/multi.test.ts): a mutation the tests must catch. */
   static mutation: 'drop-data-all-reduce' | 'skip-microbatch-grad' | 'wrong-microbatch-send' | undefined;
 
@@ -468,12 +471,17 @@ export class TrainingExecutor {
         largestShard = Math.max(largestShard, t.bytes);
       }
     }
-    for (const r of graph.buffers?.[dev.program] ?? []) {
+    const regions = graph.buffers?.[dev.program] ?? [];
+    for (const r of regions) {
       bytes += r.bytes;
-      if (r.name === 'gathered' || r.name === 'gradbuf') continue;
+      if (r.name === 'gathered' || r.name === 'gradbuf' || r.name === 'staging-read' || r.name === 'staging-write') continue;
       this.workspace.set(r.name, { buffer: this.create(r.bytes, r.name), bytes: r.bytes });
     }
     this.staticBytes = bytes;
+    // The host exchanges go through the plan's two mapped staging buffers (runtime/collectives.ts HostStaging).
+    const sread = regions.find((r) => r.name === 'staging-read');
+    const swrite = regions.find((r) => r.name === 'staging-write');
+    if (sread && swrite) this.host = HostStaging.create(device, sread.bytes, swrite.bytes, `rank ${rank}`);
     this.positions = this.create(4 * this.T, 'positions');
     device.queue.writeBuffer(
       this.positions,
@@ -523,6 +531,8 @@ export class TrainingExecutor {
     this.destroyed = true;
     for (const m of [this.persistent, this.workspace, this.live]) for (const b of m.values()) b.buffer.destroy();
     for (const b of [this.positions, this.clip, this.partials, this.sumsq, ...this.scratch]) b.destroy();
+    this.host?.read.destroy();
+    this.host?.write?.destroy();
   }
 
   // ---- weights in and out (Hugging Face names ↔ graph tensors, runtime/weights/names.ts) ----
@@ -691,12 +701,21 @@ export class TrainingExecutor {
   }
 
   /** Bytes of `buffer` as f32, after the work recorded so far. */
+  /** `elements` f32 of `name` from element `offset`, after the work submitted so far: through the plan's `staging-read`. */
   private async fetch(name: string, elements: number, offset = 0): Promise<Float32Array> {
-    return new Float32Array(await this.read(this.buf(name), elements * 4, offset * 4));
+    if (elements === 0) return new Float32Array(0);
+    return this.staging().readF32(this.buf(name), elements * 4, offset * 4, name);
   }
 
-  private upload(name: string, data: Float32Array, offset = 0): void {
-    this.device.queue.writeBuffer(this.buf(name), offset * 4, data);
+  /** `data` into `name` from element `offset`: through the plan's `staging-write`. */
+  private async upload(name: string, data: Float32Array, offset = 0): Promise<void> {
+    if (data.length > 0) await this.staging().writeF32(this.buf(name), data, offset * 4, name);
+  }
+
+  private staging(): HostStaging {
+    if (!this.host)
+      throw new Error(`internal error: rank ${this.rank} communicates but its graph has no staging buffers (this is a bug in parplan)`);
+    return this.host;
   }
 
   /**
@@ -719,7 +738,7 @@ export class TrainingExecutor {
       if (s.op === 'send') {
         const wrong = TrainingExecutor.mutation === 'wrong-microbatch-send' && mb !== undefined ? (mb + 1) % this.microbatches : mb;
         comm.send(this.rank, peer, e.tensor, wrong, await this.fetch(local, n));
-      } else this.upload(local, await comm.recv(this.rank, peer, e.tensor, mb));
+      } else await this.upload(local, await comm.recv(this.rank, peer, e.tensor, mb));
       return this.begin();
     }
     const axis = (s as unknown as { axis: string }).axis;
@@ -731,7 +750,8 @@ export class TrainingExecutor {
       if (e.tensor === 'loss.stats') {
         // The kernels keep each row's (max, Σ exp) pair (runtime/kernels/cross-entropy.ts): the `reduce: max` all-reduce
         // combines the pairs (M = max m, S = Σ s·exp(m − M)); the sum all-reduce after it then has nothing left to add.
-        if (reduce === 'max') this.upload('loss.stats', await collective(await this.fetch('loss.stats', 2 * this.T), combineLogSumExp));
+        if (reduce === 'max')
+          await this.upload('loss.stats', await collective(await this.fetch('loss.stats', 2 * this.T), combineLogSumExp));
         return this.begin();
       }
       if (TrainingExecutor.mutation === 'drop-data-all-reduce' && axis === 'data') return this.begin();
@@ -744,7 +764,7 @@ export class TrainingExecutor {
         throw new Error(
           `internal error: an all-reduce of ${s.bytes} B over ${local} (${this.bytesOf(local)} B) (this is a bug in parplan)`,
         );
-      this.upload(local, await collective(await this.fetch(local, n), sumAll));
+      await this.upload(local, await collective(await this.fetch(local, n), sumAll));
       return this.begin();
     }
     // ZeRO over data: the flat partition of the tensor-local tensor into `parts` shards of ⌈n / parts⌉ (docs/graph.md "Shards").
@@ -765,14 +785,14 @@ export class TrainingExecutor {
         // ZeRO-2/3: the microbatch's full gradients go (added) into the shard; the buffer starts the next microbatch at zero.
         const acc = await this.fetch(e.into, size);
         for (let i = 0; i < size; i++) acc[i]! += shares[i]!;
-        this.upload(e.into, acc);
+        await this.upload(e.into, acc);
         this.begin();
         this.outside().clearBuffer(this.buf(e.tensor));
         return this.restart();
       }
       // ZeRO-1: in place, this rank's slice of the full gradient.
       const begin = Math.min(n, index * size);
-      this.upload(e.tensor, shares.subarray(0, Math.min(n, begin + size) - begin), begin);
+      await this.upload(e.tensor, shares.subarray(0, Math.min(n, begin + size) - begin), begin);
       return this.begin();
     }
     if (s.op === 'all-gather') {
@@ -787,7 +807,7 @@ export class TrainingExecutor {
         all.forEach((p, r) => out.set(p.subarray(0, Math.max(0, Math.min(n, (r + 1) * size) - r * size)), Math.min(n, r * size)));
         return all.map(() => out);
       });
-      this.upload(target, full);
+      await this.upload(target, full);
       return this.begin();
     }
     throw new TrainingNotExecutedError(`a '${(s as { op: string }).op}' step is not executed yet by the trainer`);

@@ -87,13 +87,20 @@ export interface CaseResult {
   memory: string[];
   error?: string;
   seconds: number;
+  /** The trained weights (Hugging Face names). */
+  weights?: Map<string, Float32Array>;
 }
 
 /**
  * Train `l` for three steps and compare. `device`: one shared device for every rank (each rank its own runner);
  * default: one new device per rank.
  */
-export async function trainCase(l: Layout, device?: { device: GPUDevice; description: string }): Promise<CaseResult> {
+export async function trainCase(
+  l: Layout,
+  device?: { device: GPUDevice; description: string },
+  /** Also `trainer.save` the trained weights into this directory. */
+  saveTo?: string,
+): Promise<CaseResult> {
   const start = performance.now();
   const c = compileTrain(l);
   const graph = c.graph as Graph;
@@ -128,6 +135,7 @@ export async function trainCase(l: Layout, device?: { device: GPUDevice; descrip
     }
     // bf16: the fp32 masters against the oracle's (the bf16 weights are their rounding: test/training/bf16.test.ts).
     const after = l.precision ? await trainer.masterWeights() : await trainer.weights();
+    out.weights = l.precision ? await trainer.weights() : after;
     let worst = 0;
     for (const [name, w] of Object.entries(l.precision ? want.masters! : want.weights)) {
       const g = after.get(name);
@@ -138,6 +146,7 @@ export async function trainCase(l: Layout, device?: { device: GPUDevice; descrip
       for (let i = 0; i < w.length; i++) worst = Math.max(worst, Math.abs(g[i]! - w[i]!));
     }
     out.weightError = worst;
+    if (saveTo) await trainer.save(saveTo);
     // Every device simulated (the compiled graph's simulation covers one column of the mesh).
     const sim = simulate(graph, { ranks: graph.devices.map((d) => d.rank) });
     for (const dev of graph.devices) {

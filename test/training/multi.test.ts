@@ -11,7 +11,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TrainingExecutor } from '../../runtime/training/executor.js';
 import { openTestGpu, type TestGpu } from '../../runtime/testing/gpu.js';
-import { hasTorch, NO_TORCH } from '../oracle/run.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { hasTorch, NO_TORCH, runOracleDir } from '../oracle/run.js';
 import { Comm, sumAll } from '../../runtime/training/comm.js';
 import { LAYOUTS, trainCase, type CaseResult, type Layout } from './multi-cases.js';
 
@@ -37,11 +40,20 @@ describe.skipIf(!hasTorch)('the training executor on several devices equals the 
 
 describe.skipIf(!hasTorch)('the trainer opens one device (a new adapter) per rank by default', () => {
   it('llama, tensor 2 × pipeline 2, 1f1b: four devices, the oracle losses and weights', async () => {
-    const r = await trainCase({ model: 'llama_tiny', tensor: 2, pipeline: 2, data: 1, schedule: '1f1b', zero: 0, recompute: 'none' });
+    const dir = mkdtempSync(join(tmpdir(), 'parplan-multi-'));
+    const r = await trainCase(
+      { model: 'llama_tiny', tensor: 2, pipeline: 2, data: 1, schedule: '1f1b', zero: 3, recompute: 'none' },
+      undefined,
+      dir,
+    );
     expect(r.error, r.error).toBeUndefined();
     for (const e of r.lossErrors) expect(e).toBeLessThan(1e-5);
     expect(r.weightError).toBeLessThan(1e-4);
     expect(r.memory).toEqual([]);
+    // save() gathers every rank's shards back to full Hugging Face tensors: the oracle reads them (zero steps) as trained.
+    const saved = runOracleDir(dir, { batches: [], optimizer: { lr: 0 }, steps: 0 });
+    expect(Object.keys(saved.weights).sort()).toEqual([...r.weights!.keys()].sort());
+    for (const [name, w] of Object.entries(saved.weights)) expect(w, name).toEqual([...r.weights!.get(name)!]);
   });
 });
 
@@ -103,6 +115,16 @@ describe('the communication layer turns a mismatch into an internal error, never
     expect(() => comm.collective(1, [0, 1], 'all-reduce over tensor of grad.x', new Float32Array([1]), sumAll)).toThrow(
       /internal error: collective 0 of ranks \[0,1\] entered as 'all-reduce over tensor of y' and as 'all-reduce over tensor of grad\.x'/,
     );
+  });
+  it('a message nobody receives is reported when the step ends; the next step starts clean', () => {
+    const comm = new Comm();
+    comm.begin(2);
+    comm.send(0, 1, 'hidden.s1', 1, new Float32Array([1]));
+    comm.done();
+    comm.done();
+    expect(() => comm.finish()).toThrow(/internal error: a training step left messages or collectives unmatched \(0>1:hidden\.s1:mb1\)/);
+    comm.begin(2);
+    expect(() => comm.finish()).not.toThrow();
   });
   it('a matched collective sums in member order and a matched send arrives', async () => {
     const comm = new Comm();
