@@ -1,11 +1,13 @@
 /**
  * STATUS (issue 16 item 2): runs a compiled `engine = webgpu` training graph on one device or several: tensor,
  * pipeline and data > 1 and their products (one WebGPU device per rank, each rank's program interpreted by its own
- * async task, communication through the host: runtime/training/comm.ts), fp32 weights, AdamW or SGD, gpipe, 1f1b and
- * interleaved schedules, recompute none or full, ZeRO 0–3 (ZeRO-3's gathers into `gathered.X`, ZeRO-2/3's
- * `gradbuf.X` reduce-scattered into the shard), split tied embeddings, GPT-2 and Llama. Collectives marked
- * `overlap` run synchronously, in program order. Not executed yet (refused with a TrainingNotExecutedError):
- * 16-bit weights, zero-bubble W steps, HSDP, context and sequence parallelism (the checker refuses the last two).
+ * async task, communication through the host: runtime/training/comm.ts), fp32 or bf16 weights (bf16: fp32 gradients
+ * and an fp32 master in `optim.X` [0] that the optimizer steps and rounds into the weight), AdamW or SGD, gpipe, 1f1b,
+ * interleaved and hand-written schedules (zero-bubble I and W steps included), recompute none or full, ZeRO 0–3
+ * (ZeRO-3's gathers into `gathered.X`, ZeRO-2/3's `gradbuf.X` reduce-scattered into the shard), split tied
+ * embeddings, GPT-2 and Llama. Collectives marked `overlap` run synchronously, in program order. Not executed yet
+ * (refused with a TrainingNotExecutedError): bf16 weights with ZeRO over data > 1, HSDP, context and sequence
+ * parallelism (the checker refuses the last two).
  * grad_clip runs (the plan's value given as options.clip: the graph does not carry it).
  *
  * The training executor interprets each rank's program step by step (docs/graph.md "Training on
@@ -24,7 +26,10 @@
  * Executor-internal scratch within one step, in workspace the step does not otherwise use: the
  * full-recompute forward's attention writes its (unused) lse into `attn.delta`; a sum of several
  * matmuls' input gradients ping-pongs between `grad.x` and `y`; the per-row losses go to
- * `attn.delta` (a dispatch may not write one range of `loss.stats` while reading another).
+ * `attn.delta` (a dispatch may not write one range of `loss.stats` while reading another); a
+ * zero-bubble W of several weights copies each one's output gradient out of `wgrad…` (where the I
+ * wrote them one after another: q | k | v, gate | up) into `grad.q`, `grad.k`, `grad.v` or
+ * `grad.gate`, `grad.up`, idle between layers' backwards.
  */
 import type { Graph, Step } from '../../src/graph/types.js';
 import { gqaAt, type Model } from '../../src/model.js';
@@ -40,6 +45,9 @@ import { shardIndex } from '../weights/slice.js';
 import { checkBatch, trainingBatchShape, type Batch } from './batch.js';
 import { Comm, CommError, sumAll, type Combine } from './comm.js';
 import { saveCheckpoint } from './save.js';
+import { bytesPerElement, tensorFormatOf } from '../../src/facts/dtypes.js';
+import type { TensorType } from '../wgsl/dtype.js';
+import { bf16ToF32, f32ToBf16Bits } from '../weights/convert.js';
 
 export class TrainingNotExecutedError extends Error {
   constructor(message: string) {
@@ -88,8 +96,10 @@ export interface StepResult {
 
 export interface Trainer {
   step(batch: Batch): Promise<StepResult>;
-  /** The current weights under their Hugging Face names. */
+  /** The current weights under their Hugging Face names (precision = bf16: the bf16 weights the forward reads, widened exactly). */
   weights(): Promise<Map<string, Float32Array>>;
+  /** The fp32 master weights the optimizer updates (precision = bf16); with fp32 weights, the weights themselves. */
+  masterWeights(): Promise<Map<string, Float32Array>>;
   save(dir: string): Promise<void>;
   /** Live bytes of rank `rank`'s device (default 0) after each step of every run so far (the simulation's memory timeline's points). */
   memoryTimeline(rank?: number): number[];
@@ -120,6 +130,9 @@ interface CommEntry {
 type Entry = Instanced | CommEntry;
 
 const isComm = (e: Entry): e is CommEntry => 'comm' in e;
+
+/** The matmul kinds whose backward a zero-bubble table splits into I and W (src/lower/webgpu-train.ts); the other kinds' I steps are their backward. */
+const SPLIT_MATMULS: ReadonlySet<string> = new Set(['qkv', 'out-proj', 'mlp-up', 'mlp-down']);
 
 const fill = (name: string, l: number | undefined, m: number | undefined) =>
   name.replaceAll('{l}', l === undefined ? '{l}' : String(l)).replaceAll('{m}', m === undefined ? '{m}' : String(m));
@@ -195,18 +208,21 @@ function checkSupported(graph: Graph): void {
         'sequence parallelism (tensor-axis all-gathers and reduce-scatters) is not executed yet by the trainer',
       );
   for (const t of graph.tensors)
-    if (t.role === 'weight' && t.dtype !== 'fp32')
-      throw new TrainingNotExecutedError(`training ${t.dtype} weights is not executed yet (precision = fp32 only)`);
-  const kinds = new Set(
-    Object.values(graph.blocks ?? {})
-      .flat()
-      .concat(Object.values(graph.programs).flatMap((p) => p.phases['step'] ?? []))
-      .filter((s): s is Compute => s.op === 'compute')
-      .map((s) => `${s.kind}:${s.pass}`),
-  );
-  for (const k of kinds)
-    if (k.endsWith(':backward-input') || k.endsWith(':backward-weight'))
-      throw new TrainingNotExecutedError('zero-bubble (split backward) tables are not executed yet by the trainer');
+    if (t.role === 'weight' && t.dtype !== 'fp32' && t.dtype !== 'bf16')
+      throw new TrainingNotExecutedError(`training ${t.dtype} weights is not executed yet (precision = fp32 or bf16)`);
+  const sixteen = graph.tensors.some((t) => t.role === 'weight' && t.dtype !== 'fp32');
+  if (sixteen && graph.tensors.some((t) => t.role === 'optimizer' && t.shards.some((x) => x.over === 'data')))
+    throw new TrainingNotExecutedError(
+      `bf16 weights with ZeRO over data (zero ≥ 1, data = ${mesh.data}) are not executed yet: the update of a shard's 16-bit copy is not run`,
+    );
+}
+
+/** AdamW keeps m and v per parameter (`optim.X` [2, …], after the fp32 master with 16-bit weights); SGD none. */
+function optimizerKindOf(graph: Graph): 'adamw' | 'sgd' {
+  const state = graph.tensors.find((t) => t.role === 'optimizer');
+  const sixteen = graph.tensors.some((t) => t.role === 'weight' && t.dtype !== 'fp32');
+  const copies = state ? Number(state.shape[0]) - (sixteen ? 1 : 0) : 0;
+  return copies > 0 ? 'adamw' : 'sgd';
 }
 
 export async function createTrainer(graph: Graph, opts: TrainerOptions): Promise<Trainer> {
@@ -221,7 +237,7 @@ export async function createTrainer(graph: Graph, opts: TrainerOptions): Promise
     throw new TrainerInputError(
       `options.clip = ${opts.clip}, but the plan has no grad_clip: set grad_clip in the plan and compile it again`,
     );
-  const graphKind = graph.tensors.some((t) => t.role === 'optimizer') ? 'adamw' : 'sgd';
+  const graphKind = optimizerKindOf(graph);
   if ((opts.optimizer.kind ?? 'adamw') !== graphKind)
     throw new TrainerInputError(
       `options.optimizer.kind = ${opts.optimizer.kind ?? 'adamw (the default)'}, but the plan's optimizer is ${graphKind}: pass kind: '${graphKind}'`,
@@ -281,6 +297,7 @@ export async function createTrainer(graph: Graph, opts: TrainerOptions): Promise
       }
     },
     weights: () => gatherWeights(exes),
+    masterWeights: () => gatherMasters(exes),
     save: async (dir) => saveCheckpoint(dir, await gatherWeights(exes), graph.model as Model),
     memoryTimeline: (rank = 0) => {
       const ex = exes.find((x) => x.rank === rank);
@@ -349,6 +366,13 @@ async function runStep(exes: TrainingExecutor[], comm: Comm, ids: Int32Array, to
 async function gatherWeights(exes: TrainingExecutor[]): Promise<Map<string, Float32Array>> {
   const out = new Map<string, Float32Array>();
   for (const ex of exes) await ex.readWeights(out);
+  return out;
+}
+
+/** Every rank's fp32 master weights (precision = bf16; fp32: the weights), as `gatherWeights`. */
+async function gatherMasters(exes: TrainingExecutor[]): Promise<Map<string, Float32Array>> {
+  const out = new Map<string, Float32Array>();
+  for (const ex of exes) await ex.readMasters(out);
   return out;
 }
 
@@ -575,23 +599,32 @@ export class TrainingExecutor {
       if (!src) throw new TrainerInputError(`weights: ${m.source} (for ${name}) is missing`);
       if (src.length !== n)
         throw new TrainerInputError(`weights: ${m.source} has ${src.length} values, expected [${m.sourceShape.join(', ')}]`);
-      const out = new Float32Array(p.bytes / 4);
+      const out = new Float32Array(this.elementsOf(name));
       const shard = p.shard!;
       for (let k = 0; k < out.length; k++) {
         const g = TrainingExecutor.globalIndex(shard, k);
         const s = g < 0 ? -1 : TrainingExecutor.sourceIndex(m, shard.globalShape, g);
         out[k] = s < 0 ? 0 : src[s]!;
       }
-      this.device.queue.writeBuffer(p.buffer, 0, out);
+      this.writeWeight(name, out);
     }
   }
 
   /** This rank's weights written into `out` under their Hugging Face names (created at full size when missing). */
   async readWeights(out: Map<string, Float32Array>): Promise<void> {
+    return this.readAs(out, (name) => this.readWeight(name));
+  }
+
+  /** The fp32 master weights (precision = bf16: `optim.X` [0]) into `out`; with fp32 weights, the weights. */
+  async readMasters(out: Map<string, Float32Array>): Promise<void> {
+    return this.readAs(out, (name) => this.readMaster(name));
+  }
+
+  private async readAs(out: Map<string, Float32Array>, value: (name: string) => Promise<Float32Array>): Promise<void> {
     for (const name of this.weightNames()) {
       const p = this.persistent.get(name)!;
       const m = this.mapping(name);
-      const data = new Float32Array(await this.read(p.buffer, p.bytes));
+      const data = await value(name);
       let dst = out.get(m.source);
       if (!dst) out.set(m.source, (dst = new Float32Array(m.sourceShape.reduce((a, b) => a * b, 1))));
       const shard = p.shard!;
@@ -883,11 +916,12 @@ export class TrainingExecutor {
   private matmul(a: string, w: string, bias: string | undefined, out: string, residual?: string): void {
     const [N, K] = this.shape(w) as [number, number];
     const pick = this.pick();
-    const p = this.program(`mm:${N}:${K}:${bias ? 'b' : ''}:${residual ? 'r' : ''}`, () =>
+    const wt = this.wtype(w);
+    const p = this.program(`mm:${N}:${K}:${wt.format}:${bias ? 'b' : ''}:${residual ? 'r' : ''}`, () =>
       kernels.matmul({
         N,
         K,
-        w: { format: 'f32' },
+        w: wt,
         ...(bias ? { bias: true } : {}),
         ...(residual ? { residual: true } : {}),
         variant: pick.variant,
@@ -904,11 +938,12 @@ export class TrainingExecutor {
   private gradInput(dY: string, w: string, out: string, residual?: string): void {
     const [N, K] = this.shape(w) as [number, number];
     const pick = this.pick();
-    const p = this.program(`mmgi:${N}:${K}:${residual ? 'r' : ''}`, () =>
+    const wt = this.wtype(w);
+    const p = this.program(`mmgi:${N}:${K}:${wt.format}:${residual ? 'r' : ''}`, () =>
       kernels.matmulGradInput({
         N,
         K,
-        w: { format: 'f32' },
+        w: wt,
         ...(residual ? { residual: true } : {}),
         variant: pick.variant,
         ...(pick.tile ? { tile: pick.tile } : {}),
@@ -971,10 +1006,11 @@ export class TrainingExecutor {
     const cols = this.shape(w)[0]!;
     const saveStats = stats.rstd !== undefined;
     const eps = this.graph.model.normEps;
-    const p = this.program(`norm:${cols}:${saveStats}`, () =>
+    const weight = this.wtype(w);
+    const p = this.program(`norm:${cols}:${weight.format}:${saveStats}`, () =>
       this.layernorm
-        ? kernels.layernorm({ cols, eps, saveStats })
-        : kernels.rmsnorm({ cols, eps, offset: this.graph.model.normOffset ?? 0, saveStats }),
+        ? kernels.layernorm({ cols, eps, weight, saveStats })
+        : kernels.rmsnorm({ cols, eps, weight, offset: this.graph.model.normOffset ?? 0, saveStats }),
     );
     const b: Record<string, BufferArg> = { x: this.buf(x), weight: this.buf(w), y: this.buf(y) };
     if (this.layernorm) b['bias'] = this.buf(bias!);
@@ -998,8 +1034,9 @@ export class TrainingExecutor {
     const kind = this.layernorm ? 'layernorm' : 'rmsnorm';
     const st: Record<string, BufferArg> = { x: this.buf(x), rstd: this.buf(stats.rstd) };
     if (this.layernorm) st['mean'] = this.buf(stats.mean!);
-    const p = this.program(`nb:${cols}:${accumulate}`, () =>
-      kernels.normBackward(kind, { cols, offset: this.graph.model.normOffset ?? 0, accumulate }),
+    const weight = this.wtype(w);
+    const p = this.program(`nb:${cols}:${weight.format}:${accumulate}`, () =>
+      kernels.normBackward(kind, { cols, weight, offset: this.graph.model.normOffset ?? 0, accumulate }),
     );
     this.run(p, { ...st, weight: this.buf(w), dy: this.buf(dy), dx: this.buf(dx) }, { rows: this.T });
     const q = this.program(`ngw:${cols}`, () => kernels.normGradWeight(kind, { cols }));
@@ -1064,6 +1101,9 @@ export class TrainingExecutor {
     // One tensor's update (its reads are the gradient, the state and the tensor, a bias alone included).
     if (step.kind === 'optimizer') return this.optimizer(reads);
     if (step.kind === 'grad-norm') return this.gradNorm(reads);
+    // A zero-bubble table's split matmul backward: I (input gradient, output gradient kept) and W (weight gradient).
+    if (step.pass === 'backward-weight') return this.backwardWeight(s);
+    if (step.pass === 'backward-input' && SPLIT_MATMULS.has(step.kind)) return this.backwardInput(s);
     const { acts, weights } = this.split(reads);
     const T = this.T;
     const h = this.graph.model.hidden;
@@ -1087,12 +1127,13 @@ export class TrainingExecutor {
         // replicated positions added once, on tensor rank 0.
         const pos = this.coords.tensor === 0 ? weights[1]?.weight : undefined;
         const rowBase = this.rowBase(table);
-        const p = this.program(`emb:${pos ? 'p' : ''}`, () =>
+        const p = this.program(`emb:${this.wtype(table).format}:${pos ? 'p' : ''}:${rowBase}`, () =>
           kernels.embedding({
             hidden: h,
             vocab: this.shape(table)[0]!,
             rowBase,
-            ...(pos ? { positional: { maxPositions: this.shape(pos)[0]! } } : {}),
+            table: this.wtype(table),
+            ...(pos ? { positional: { maxPositions: this.shape(pos)[0]!, table: this.wtype(pos) } } : {}),
           }),
         );
         const b: Record<string, BufferArg> = { ids: this.buf(tokens), table: this.buf(table), out: this.buf(writes[0]!) };
@@ -1422,7 +1463,7 @@ export class TrainingExecutor {
     const hf = this.mapping(param).source;
     const decay = (o.noDecay ?? []).some((pat) => (typeof pat === 'string' ? new RegExp(pat) : pat).test(hf)) ? 0 : (o.weightDecay ?? 0);
     const part = this.partition(param);
-    const n = part ? part.end - part.begin : this.bytesOf(param) / 4;
+    const n = part ? part.end - part.begin : this.elementsOf(param);
     // A full buffer under a partition: its slice copied into scratch (and the weight's copied back after).
     const sliced = (name: string) => part !== undefined && !this.persistent.get(name)?.shard?.flat;
     const enc = () => this.outside();
@@ -1438,7 +1479,12 @@ export class TrainingExecutor {
     }
     this.restart();
     const clip = norm ? this.buf(norm) : this.clip;
-    if (n > 0 && state) {
+    // 16-bit weights (precision = bf16): the update is the fp32 master's (`optim.X` [0]), the weight its rounded copy
+    // (never partitioned: checkSupported refuses bf16 with ZeRO over data > 1).
+    const master = this.wtype(param).format === 'f32' ? undefined : this.wtype(param);
+    if (master && part) throw new Error(`internal error: a partitioned update of the 16-bit weight ${param} (this is a bug in parplan)`);
+    if (master) this.optimizerMaster(param, grad, state, clip, master, decay, n);
+    else if (n > 0 && state) {
       const [beta1, beta2] = o.betas ?? [0.9, 0.999];
       const p = this.program('adamw', () => kernels.adamw());
       this.run(
@@ -1454,6 +1500,159 @@ export class TrainingExecutor {
     if (n > 0 && sliced(param)) enc().copyBufferToBuffer(pbuf, 0, this.buf(param), part!.begin * 4, n * 4);
     this.outside().clearBuffer(this.buf(grad));
     this.restart();
+  }
+
+  // ---- 16-bit weights with an fp32 master (precision = bf16) ----
+
+  private readonly types = new Map<string, TensorType>();
+
+  /** How kernels read a weight: its graph tensor's dtype (`layers.3.x` → `layers.{l}.x`, `gathered.layers.3.x` likewise). */
+  private wtype(name: string): TensorType {
+    let t = this.types.get(name);
+    if (!t) {
+      const template = name.replace(/\blayers\.\d+\./, 'layers.{l}.');
+      const dtype = this.graph.tensors.find((g) => g.name === template && g.role === 'weight')?.dtype;
+      const format = dtype === undefined ? undefined : tensorFormatOf(dtype);
+      if (!format) throw new Error(`internal error: no weight tensor '${template}' of a stored dtype (this is a bug in parplan)`);
+      this.types.set(name, (t = { format }));
+    }
+    return t;
+  }
+
+  /** The state that holds a 16-bit weight's master: `optim.X`, whose first [n] are the master (AdamW: then m, v). */
+  private masterOf(name: string): string {
+    const state = `optim.${name}`;
+    if (!this.persistent.has(state))
+      throw new Error(
+        `internal error: the 16-bit weight ${name} has no optimizer state to hold its fp32 master (this is a bug in parplan)`,
+      );
+    return state;
+  }
+
+  /** A weight's values in: f32 as they are; 16-bit: the master gets them as given, the weight their rounding to nearest even. */
+  private writeWeight(name: string, values: Float32Array): void {
+    const p = this.persistent.get(name)!;
+    const f = this.wtype(name).format;
+    if (f === 'f32') return this.device.queue.writeBuffer(p.buffer, 0, values);
+    if (f !== 'bf16') throw new TrainingNotExecutedError(`training ${f} weights is not executed yet (precision = fp32 or bf16)`);
+    this.device.queue.writeBuffer(this.buf(this.masterOf(name)), 0, values);
+    const bits = new Uint16Array(values.length + (values.length % 2));
+    for (let i = 0; i < values.length; i++) bits[i] = f32ToBf16Bits(values[i]!);
+    this.device.queue.writeBuffer(p.buffer, 0, bits);
+  }
+
+  /** Elements of a weight's buffer on this device (its bytes over its dtype's). */
+  private elementsOf(name: string): number {
+    return this.persistent.get(name)!.bytes / bytesPerElement(this.wtype(name).format);
+  }
+
+  private async readWeight(name: string): Promise<Float32Array> {
+    const p = this.persistent.get(name)!;
+    const n = this.elementsOf(name);
+    if (this.wtype(name).format === 'f32') return new Float32Array(await this.read(p.buffer, 4 * n));
+    return bf16ToF32(new Uint16Array(await this.read(p.buffer, 2 * n)));
+  }
+
+  private async readMaster(name: string): Promise<Float32Array> {
+    if (this.wtype(name).format === 'f32') return this.readWeight(name);
+    return new Float32Array(await this.read(this.buf(this.masterOf(name)), 4 * this.elementsOf(name)));
+  }
+
+  /**
+   * AdamW or SGD on the fp32 master in `optim.X` ([master, m, v] or [master]), the 16-bit weight rewritten from it rounded
+   * to nearest even (runtime/kernels/optimizer.ts `master`), as Megatron's mixed-precision optimizer steps its fp32 main
+   * parameters and copies them into the model's bf16 ones.
+   */
+  private optimizerMaster(
+    param: string,
+    grad: string,
+    state: string | undefined,
+    clip: GPUBuffer,
+    master: TensorType,
+    decay: number,
+    n: number,
+  ): void {
+    if (state !== this.masterOf(param))
+      throw new Error(`internal error: the optimizer step of ${param} reads state ${state} (this is a bug in parplan)`);
+    const o = this.opts.optimizer;
+    const b = { weight: this.buf(param), grad: this.buf(grad), state: this.buf(state), clip };
+    if ((o.kind ?? 'adamw') === 'adamw') {
+      const [beta1, beta2] = o.betas ?? [0.9, 0.999];
+      const p = this.program(`adamw:${master.format}`, () => kernels.adamw({ master }));
+      this.run(p, b, adamwDims({ lr: o.lr, beta1, beta2, eps: o.eps ?? 1e-8, weightDecay: decay }, this.stepCount, n));
+    } else {
+      const p = this.program(`sgd:${master.format}`, () => kernels.sgd({ master }));
+      this.run(p, b, { n, lr: o.lr, weightDecay: decay });
+    }
+  }
+
+  // ---- zero-bubble: a matmul's backward split into I (backward-input) and W (backward-weight) ----
+
+  /**
+   * I: dX = Σ dYᵢ·Wᵢ into writes[0] (as the unsplit backward), and the output gradients dYᵢ copied, one after another, into
+   * the `wgrad…` tensor (writes[1]) that its W reads: q | k | v, gate | up (each [T, Nᵢ], contiguous).
+   */
+  private backwardInput(s: Instanced): void {
+    const { acts, weights } = this.split(s.reads);
+    const [dx, kept] = s.writes as [string, string];
+    if (acts.length !== weights.length || !kept?.startsWith('wgrad.'))
+      throw new Error(
+        `internal error: a ${s.step.kind} backward-input step reads ${s.reads.join(', ')} and writes ${s.writes.join(', ')} (this is a bug in parplan)`,
+      );
+    this.sumGradInputs(
+      acts.map((d, i) => [d, weights[i]!.weight]),
+      dx,
+      'y',
+    );
+    let at = 0;
+    for (const [i, d] of acts.entries()) {
+      const bytes = this.T * this.shape(weights[i]!.weight)[0]! * 4;
+      this.outside().copyBufferToBuffer(this.buf(d), 0, this.buf(kept), at, bytes);
+      at += bytes;
+    }
+    this.restart();
+    if (at !== this.bytesOf(kept))
+      throw new Error(`internal error: ${kept} holds ${this.bytesOf(kept)} B, its output gradients ${at} B (this is a bug in parplan)`);
+  }
+
+  /**
+   * W: grad.Wᵢ += dYᵢᵀ·X (and the bias' Σ dYᵢ) from the I's `wgrad…` (reads[0]) and the matmul's saved input (reads[1]).
+   * With several weights (q, k, v; gate, up) each dYᵢ is copied out of `wgrad…` into a gradient buffer of the layer's
+   * backward, idle between layers (`grad.q`, `grad.k`, `grad.v`; `grad.gate`, `grad.up`): a binding's offset must be
+   * 256-byte aligned, a plane's need not be.
+   */
+  private backwardWeight(s: Instanced): void {
+    const [kept, x] = s.reads as [string, string];
+    const grads = s.writes.filter((g) => !g.endsWith('.bias'));
+    if (!kept?.startsWith('wgrad.') || !x || grads.length === 0)
+      throw new Error(`internal error: a ${s.step.kind} backward-weight step reads ${s.reads.join(', ')} (this is a bug in parplan)`);
+    const scratch = s.step.kind === 'qkv' ? ['grad.q', 'grad.k', 'grad.v'] : s.step.kind === 'mlp-up' ? ['grad.gate', 'grad.up'] : [];
+    if (grads.length > 1 && grads.length !== scratch.length)
+      throw new Error(
+        `internal error: a ${s.step.kind} backward-weight step writes ${grads.length} weights' gradients (this is a bug in parplan)`,
+      );
+    let at = 0;
+    for (const [i, g] of grads.entries()) {
+      // The gradient is `grad.X` (ZeRO-2/3: `gradbuf.X`); the weight as the I read it (ZeRO-3: `gathered.X`) gives the shape.
+      const [prefix, base] = /^(grad|gradbuf)\.(.*)$/.exec(g)!.slice(1) as [string, string];
+      const read = (x: string) => (this.persistent.has(`gathered.${x}`) ? `gathered.${x}` : x);
+      const w = read(base);
+      const b = `${base.slice(0, -'.weight'.length)}.bias`;
+      const bias = s.writes.includes(`${prefix}.${b}`) ? read(b) : undefined;
+      const bytes = this.T * this.shape(w)[0]! * 4;
+      let dY = kept;
+      if (grads.length > 1) {
+        dY = scratch[i]!;
+        this.outside().copyBufferToBuffer(this.buf(kept), at, this.buf(dY), 0, bytes);
+        this.restart();
+      }
+      at += bytes;
+      this.gradWeight(dY, x, w, bias);
+    }
+    if (at !== this.bytesOf(kept))
+      throw new Error(
+        `internal error: ${kept} holds ${this.bytesOf(kept)} B, the weights' output gradients ${at} B (this is a bug in parplan)`,
+      );
   }
 }
 

@@ -47,6 +47,8 @@ export interface PipelineInput {
   embedBackward: Step[];
   headForward: Step[];
   headBackward: Step[];
+  /** Bytes of one stage boundary's send/recv when the engine's activations are not the plan's precision (webgpu: f32). */
+  boundaryBytes?: number;
 }
 
 /** The ordered steps of one pipeline rank for one training step (before gradient sync). */
@@ -56,7 +58,9 @@ export function pipelineSteps(input: PipelineInput, rank: number): Step[] {
   const sp = plan.sequenceParallel && plan.mesh.tensor > 1 ? plan.mesh.tensor : 1;
   // With sequence parallelism each tensor rank holds (and sends) its 1/t of the sequence.
   // With context parallelism, each context rank sends its s/c tokens to the same context rank of the next stage.
-  const bytes = ((plan.batch.seq / plan.mesh.context) * plan.batch.micro * plan.model.hidden * bytesPerElement(plan.precision)) / sp;
+  const bytes =
+    input.boundaryBytes ??
+    ((plan.batch.seq / plan.mesh.context) * plan.batch.micro * plan.model.hidden * bytesPerElement(plan.precision)) / sp;
   const steps: Step[] = [];
   // Where the embedding and the loss run: virtual stage 0 and the last, or where a layout puts E and L.
   const chunks = plan.stages[rank]?.chunks;

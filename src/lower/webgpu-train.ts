@@ -499,6 +499,8 @@ export function lowerWebgpuTrain(plan: TrainPlan, stages: { index: number; rank:
     plan,
     table,
     stages,
+    // The activations sent between stages are f32 (`hidden`, `grad.hidden`) whatever the weights' precision.
+    boundaryBytes: hBytes,
     embedForward: [
       ...gather(n, embedW, elements),
       step('embedding', 'forward', [TOKENS, ...embedW.map(n.w)], ['hidden'], d.T * d.h, { alloc: [TOKENS] }),

@@ -129,6 +129,20 @@ describe('engine = webgpu training graphs', () => {
     }
   });
 
+  it("a stage boundary's send and recv carry the f32 activations (the `hidden` buffer's bytes) whatever the weights' precision", () => {
+    for (const precision of ['fp32', 'bf16'] as const) {
+      const r = compileWebgpu(
+        body({ model: 'llama_tiny', t: 2, p: 2, d: 1, schedule: 'table', zero: 0, recompute: 'none' }, `precision = ${precision}`),
+      );
+      for (const program of Object.values(r.graph.programs)) {
+        const hidden = r.graph.buffers![program.id]!.find((b) => b.name === 'hidden')!.bytes;
+        const p2p = program.phases['step']!.filter((s) => s.op === 'send' || s.op === 'recv');
+        expect(p2p.length).toBeGreaterThan(0);
+        for (const s of p2p) expect((s as { bytes: number }).bytes, `${precision} ${program.id} ${s.op}`).toBe(hidden);
+      }
+    }
+  });
+
   it('names no wildcard and lists the saved parts of the contract', () => {
     const r = compileWebgpu(body({ model: 'llama_tiny', t: 2, p: 2, d: 2, schedule: '1f1b', zero: 3, recompute: 'none' }));
     const json = JSON.stringify(r.graph.programs) + JSON.stringify(r.graph.blocks);

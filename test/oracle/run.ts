@@ -42,11 +42,16 @@ export interface OracleJob {
   grads?: boolean;
   /** Central differences of step 1's loss at these (name, flat index), step eps. */
   fd?: { eps: number; at: [string, number][] };
+  /** precision = bf16: the file's values are fp32 masters, the forward and backward use them rounded to bf16 (train.py). */
+  mixed?: 'bf16';
 }
 
 export interface OracleResult {
   steps: { loss: number; gradNorm: number }[];
+  /** After the steps (mixed: the bf16 weights, i.e. the masters rounded). */
   weights: Record<string, number[]>;
+  /** mixed: the masters after the steps. */
+  masters?: Record<string, number[]>;
   grads?: Record<string, number[]>;
   /** [analytic, numeric] per `fd.at`. */
   fd?: [number, number][];

@@ -28,10 +28,18 @@ stdin: JSON {
   "steps": N,
   "grads": true to print step 1's gradients (before clipping),
   "fd": {"eps": h, "at": [[name, flat index], ...]}: central differences of step 1's loss
-     (the script checking itself)
+     (the script checking itself),
+  "mixed": "bf16" for 16-bit weights with an fp32 master (precision = bf16): the file's values
+     are the master; every step's forward and backward use the master rounded to bfloat16 (to
+     float32 first, then bfloat16, each round to nearest even: torch's casts), the gradient is
+     that of the rounded weights, and the optimizer steps the master (in float64 here) — PyTorch
+     AMP's fp32 parameters with a bf16 compute copy, Megatron's Float16OptimizerWithFloat16Params
+     (NVIDIA/Megatron-LM megatron/core/optimizer/optimizer.py at 0011998: fp32 main params stepped,
+     then copied into the bf16 model params)
 }
 stdout: JSON {"steps": [{"loss", "gradNorm"}, ...] (gradNorm before clipping),
-  "weights": {name: [flat values after N steps]}, "grads"?: {name: [...]}, "fd"?: [[analytic, numeric], ...]}
+  "weights": {name: [flat values after N steps]} (mixed: the bf16 weights), "masters"?: {name: [...]} (mixed: the
+  fp32 masters, here float64), "grads"?: {name: [...]}, "fd"?: [[analytic, numeric], ...]}
 """
 import json
 import os
@@ -140,6 +148,11 @@ def main():
     loaded = read_weights(path)
     rename = forward_names(cfg, loaded)
     params = {rename[n]: t.clone().requires_grad_(True) for n, t in loaded.items()}
+    mixed = job.get("mixed")
+    if mixed not in (None, "bf16"):
+        raise SystemExit(f"mixed = {mixed}: only bf16")
+    # mixed: the optimizer steps the masters; the forward's parameters are their bf16 roundings, refreshed every step
+    stepped = {n: t.detach().clone() for n, t in params.items()} if mixed else params
     opt = job["optimizer"]
     steps = job["steps"]
     batches = job["batches"] if "batches" in job else [job["batch"]] * steps
@@ -147,8 +160,8 @@ def main():
         raise SystemExit(f"{len(batches)} batches for {steps} steps")
 
     no_decay = [re.compile(p) for p in opt.get("no_decay", [])]
-    decay = [params[rename[n]] for n in loaded if not any(p.search(n) for p in no_decay)]
-    keep = [params[rename[n]] for n in loaded if any(p.search(n) for p in no_decay)]
+    decay = [stepped[rename[n]] for n in loaded if not any(p.search(n) for p in no_decay)]
+    keep = [stepped[rename[n]] for n in loaded if any(p.search(n) for p in no_decay)]
     groups = [{"params": decay}, {"params": keep, "weight_decay": 0.0}]
     wd = opt.get("weight_decay", 0.0)
     if opt.get("kind", "adamw") == "adamw":
@@ -157,11 +170,19 @@ def main():
         optimizer = torch.optim.SGD(groups, lr=opt["lr"], weight_decay=wd)
 
     out = {"steps": []}
-    ordered = list(params.values())
+    ordered = list(stepped.values())
     for step in range(steps):
         optimizer.zero_grad(set_to_none=False)
+        if mixed:
+            with torch.no_grad():
+                for n, p in params.items():
+                    p.copy_(to_bf16(stepped[n]))
+                    p.grad = None
         loss = loss_of(cfg, params, batches[step])
         loss.backward()
+        if mixed:
+            for n, p in params.items():
+                stepped[n].grad = p.grad.clone()
         if step == 0 and job.get("grads"):
             out["grads"] = {n: params[rename[n]].grad.reshape(-1).tolist() for n in loaded}
         if step == 0 and job.get("fd"):
@@ -171,8 +192,17 @@ def main():
         norm = torch.nn.utils.clip_grad_norm_(ordered, clip if clip is not None else float("inf"))
         out["steps"].append({"loss": loss.item(), "gradNorm": norm.item()})
         optimizer.step()
-    out["weights"] = {n: params[rename[n]].detach().reshape(-1).tolist() for n in loaded}
+    if mixed:
+        out["masters"] = {n: stepped[rename[n]].reshape(-1).tolist() for n in loaded}
+        out["weights"] = {n: to_bf16(stepped[rename[n]]).reshape(-1).tolist() for n in loaded}
+    else:
+        out["weights"] = {n: params[rename[n]].detach().reshape(-1).tolist() for n in loaded}
     json.dump(out, sys.stdout)
+
+
+def to_bf16(t):
+    """float64 → float32 → bfloat16 (round to nearest even at each cast), back to float64 exactly."""
+    return t.to(torch.float32).to(torch.bfloat16).to(torch.float64)
 
 
 def finite_differences(cfg, params, rename, batch, fd):

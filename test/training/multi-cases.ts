@@ -33,6 +33,10 @@ export interface Layout {
   zero: 0 | 1 | 2 | 3;
   recompute: 'none' | 'full';
   clip?: number;
+  /** A hand-written table (one string per pipeline rank, I and W actions allowed), replacing schedule. */
+  actions?: string[];
+  /** bf16 weights with an fp32 master (the oracle's mixed mode; the masters compared). */
+  precision?: 'bf16';
 }
 
 export const SEQ = 8;
@@ -47,7 +51,10 @@ export function compileTrain(l: Layout) {
   const body = [
     `model = ${l.model}`,
     `tensor = ${l.tensor}  pipeline = ${l.pipeline}  data = ${l.data}`,
-    `schedule = ${l.schedule}${l.schedule === 'interleaved' ? '  virtual = 2' : ''}`,
+    l.actions
+      ? `actions = [${l.actions.map((a) => `"${a}"`).join(', ')}]`
+      : `schedule = ${l.schedule}${l.schedule === 'interleaved' ? '  virtual = 2' : ''}`,
+    l.precision ? `precision = ${l.precision}` : '',
     `zero = ${l.zero}  recompute = ${l.recompute}`,
     l.clip ? `grad_clip = ${l.clip}` : '',
     `batch { global = ${global}  micro = ${MICRO}  seq = ${SEQ} }`,
@@ -101,9 +108,18 @@ export async function trainCase(
   const weights = randomWeights(m, 7, 0.1);
   const sequences = l.data * MICRO * microbatchesOf(l);
   const batches = batchesFor(m.vocab, sequences, 11);
-  const key = `${l.model}:${sequences}:${l.clip}`;
+  const key = `${l.model}:${sequences}:${l.clip}:${l.precision}`;
   let want = oracles.get(key);
-  if (!want) oracles.set(key, (want = runOracle(m, weights, { batches, optimizer: oracleOptimizer(OPT, l.clip), steps: STEPS })));
+  if (!want)
+    oracles.set(
+      key,
+      (want = runOracle(m, weights, {
+        batches,
+        optimizer: oracleOptimizer(OPT, l.clip),
+        steps: STEPS,
+        ...(l.precision ? { mixed: l.precision } : {}),
+      })),
+    );
   const trainer = await createTrainer(graph, {
     weights,
     optimizer: OPT,
@@ -117,10 +133,11 @@ export async function trainCase(
       out.lossErrors.push(Math.abs(got.loss - want.steps[s]!.loss) / want.steps[s]!.loss);
       out.normErrors.push(Math.abs(got.gradNorm - want.steps[s]!.gradNorm) / want.steps[s]!.gradNorm);
     }
-    const after = await trainer.weights();
-    out.weights = after;
+    // bf16: the fp32 masters against the oracle's (the bf16 weights are their rounding: test/training/bf16.test.ts).
+    const after = l.precision ? await trainer.masterWeights() : await trainer.weights();
+    out.weights = l.precision ? await trainer.weights() : after;
     let worst = 0;
-    for (const [name, w] of Object.entries(want.weights)) {
+    for (const [name, w] of Object.entries(l.precision ? want.masters! : want.weights)) {
       const g = after.get(name);
       if (!g) {
         worst = Infinity;
