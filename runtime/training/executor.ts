@@ -3,7 +3,7 @@
  * device (tensor = pipeline = data = 1), fp32 weights, AdamW or SGD, any schedule the program linearizes
  * (gpipe, 1f1b), recompute none or full, GPT-2 and Llama. Not executed yet (refused with a
  * TrainingNotExecutedError): several devices, 16-bit weights, zero-bubble W steps. grad_clip runs
- * (the plan's value given as options.clip: the graph does not carry it).
+ * (the value is the last grad-norm step's `maxNorm`; options.clip, if given, must agree).
  *
  * The training executor interprets the stage's program step by step (docs/graph.md "Training on
  * engine = webgpu"): every compute step binds exactly the tensors it names — weights, gradients
@@ -12,9 +12,11 @@
  * the step's `alloc` and destroyed at its `free`. The runtime holds no model constants: sizes come
  * from `graph.model` and the tensors' shapes.
  *
- * Plumbing outside the graph's accounting (as the serving runtime's ids): the token positions
- * (RoPE and learned positions read them), a clip buffer holding [1, 0] (no grad_clip), and the
- * gradient norm's partial sums (the step reports ‖g‖ before the update).
+ * Nothing is allocated outside the memory plan during a step: the token positions, the global
+ * norm (`grad.norm`, [clip scale, ‖g‖], computed by the graph's grad-norm steps with or without
+ * grad_clip), its partial sums (`grad.partials`) and the host's copy of the loss and norm
+ * (`readback`) are `graph.buffers` regions; `uniforms` is the kernel runner's pool (counted, not
+ * allocated again). Only `weights()` and `save()` read through temporary staging buffers.
  *
  * Executor-internal scratch within one step, in workspace the step does not otherwise use: the
  * full-recompute forward's attention writes its (unused) lse into `attn.delta`; a sum of several
@@ -62,7 +64,7 @@ export interface TrainerOptions {
   /** Hugging Face name → values (the names of runtime/reference/model.ts `weightShapes`). */
   weights: ReadonlyMap<string, Float32Array>;
   optimizer: TrainerOptimizer;
-  /** The plan's grad_clip (max global L2 norm): required by a graph with grad-norm steps, refused by one without. */
+  /** The plan's grad_clip (max global L2 norm), which the graph carries: if given, it must be the graph's (or absent with it). */
   clip?: number;
   /** Reuse an open device (tests); default: open one. */
   device?: { device: GPUDevice; description: string; runner?: KernelRunner };
@@ -166,15 +168,12 @@ function checkSupported(graph: Graph): void {
 
 export async function createTrainer(graph: Graph, opts: TrainerOptions): Promise<Trainer> {
   checkSupported(graph);
-  const clipped = Object.values(graph.blocks ?? {})
-    .flat()
-    .concat(graph.programs['stage0']?.phases['step'] ?? [])
-    .some((s) => s.op === 'compute' && s.kind === 'grad-norm');
-  if (clipped && !(typeof opts.clip === 'number' && opts.clip > 0 && Number.isFinite(opts.clip)))
-    throw new TrainerInputError(`the plan clips gradients (grad_clip): pass its value as options.clip (a number > 0), got ${opts.clip}`);
-  if (!clipped && opts.clip !== undefined)
+  const maxNorm = graphClip(graph);
+  if (opts.clip !== undefined && opts.clip !== maxNorm)
     throw new TrainerInputError(
-      `options.clip = ${opts.clip}, but the plan has no grad_clip: set grad_clip in the plan and compile it again`,
+      maxNorm === undefined
+        ? `options.clip = ${opts.clip}, but the plan has no grad_clip: set grad_clip in the plan and compile it again (or leave options.clip out)`
+        : `options.clip = ${opts.clip}, but the plan's grad_clip is ${maxNorm}: leave options.clip out (the graph carries it) or compile the plan again`,
     );
   const graphKind = graph.tensors.some((t) => t.role === 'optimizer') ? 'adamw' : 'sgd';
   if ((opts.optimizer.kind ?? 'adamw') !== graphKind)
@@ -212,6 +211,15 @@ export async function createTrainer(graph: Graph, opts: TrainerOptions): Promise
   };
 }
 
+/** The plan's grad_clip: the `maxNorm` of the grad-norm step that turns the summed squares into the scale (none: no clipping). */
+export function graphClip(graph: Graph): number | undefined {
+  const steps = Object.values(graph.blocks ?? {})
+    .flat()
+    .concat(graph.programs['stage0']?.phases['step'] ?? []);
+  const last = steps.filter((s): s is Compute => s.op === 'compute' && s.kind === 'grad-norm' && s.maxNorm !== undefined);
+  return last[0]?.maxNorm;
+}
+
 const USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
 export class TrainingExecutor {
@@ -222,10 +230,6 @@ export class TrainingExecutor {
   private readonly staticBytes: number;
   private readonly programs = new Map<string, KernelProgram>();
   private readonly steps: Instanced[];
-  private readonly positions: GPUBuffer;
-  private readonly clip: GPUBuffer;
-  private readonly partials: GPUBuffer;
-  private readonly sumsq: GPUBuffer;
   private readonly software: boolean;
   private readonly T: number;
   private readonly seq: number;
@@ -235,7 +239,6 @@ export class TrainingExecutor {
   private enc: GPUCommandEncoder | undefined;
   private pass: GPUComputePassEncoder | undefined;
   private ids: Int32Array | undefined;
-  private normDone = false;
 
   constructor(
     private readonly graph: Graph,
@@ -266,21 +269,27 @@ export class TrainingExecutor {
       }
     }
     for (const r of graph.buffers?.['stage0'] ?? []) {
-      this.workspace.set(r.name, { buffer: this.create(r.bytes, r.name), bytes: r.bytes });
       bytes += r.bytes;
+      // The uniform pool is the kernel runner's (one chunk of this size), as the serving runtime counts it.
+      if (r.name === 'uniforms') continue;
+      const usage = r.name === 'readback' ? GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST : USAGE();
+      this.workspace.set(r.name, { buffer: this.create(r.bytes, r.name, usage), bytes: r.bytes });
     }
     this.staticBytes = bytes;
-    this.positions = this.create(4 * this.T, 'positions');
-    device.queue.writeBuffer(
-      this.positions,
-      0,
-      Uint32Array.from({ length: this.T }, (_, t) => t % this.seq),
-    );
-    this.clip = this.create(16, 'clip');
-    device.queue.writeBuffer(this.clip, 0, Float32Array.from([1, 0, 0, 0]));
-    const largest = Math.max(...[...this.persistent.values()].map((p) => p.bytes / 4));
-    this.partials = this.create(4 * Math.ceil(largest / SUM_SQUARES_CHUNK) + 16, 'partials');
-    this.sumsq = this.create(16, 'sumsq');
+    for (const need of ['grad.norm', 'grad.partials', 'readback'])
+      if (!this.workspace.has(need))
+        throw new Error(`internal error: the training graph has no '${need}' buffer (this is a bug in parplan)`);
+    // Every gradient's chunk sums fit grad.partials (the memory plan sized it by the largest tensor).
+    const largest = Math.max(...[...this.persistent.entries()].filter(([n]) => n.startsWith('grad.')).map(([, p]) => p.bytes / 4));
+    if (4 * Math.ceil(largest / SUM_SQUARES_CHUNK) > this.workspace.get('grad.partials')!.bytes)
+      throw new Error(`internal error: grad.partials is too small for a gradient of ${largest} elements (this is a bug in parplan)`);
+    const positions = this.workspace.get('positions');
+    if (positions)
+      device.queue.writeBuffer(
+        positions.buffer,
+        0,
+        Uint32Array.from({ length: this.T }, (_, t) => t % this.seq),
+      );
     const rope = this.workspace.get('rope');
     if (rope) {
       const d = gqaAt(graph.model, 0, 'training').attention.headDim;
@@ -298,14 +307,13 @@ export class TrainingExecutor {
     }
   }
 
-  private create(bytes: number, label: string): GPUBuffer {
-    return this.device.createBuffer({ label, size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: USAGE() });
+  private create(bytes: number, label: string, usage = USAGE()): GPUBuffer {
+    return this.device.createBuffer({ label, size: Math.max(16, Math.ceil(bytes / 16) * 16), usage });
   }
 
   destroy(): void {
     this.closed = true;
     for (const m of [this.persistent, this.workspace, this.live]) for (const b of m.values()) b.buffer.destroy();
-    for (const b of [this.positions, this.clip, this.partials, this.sumsq]) b.destroy();
   }
 
   // ---- weights in and out (Hugging Face names ↔ graph tensors, runtime/weights/names.ts) ----
@@ -403,13 +411,15 @@ export class TrainingExecutor {
     this.device.pushErrorScope('validation');
     try {
       this.stepCount++;
-      this.normDone = false;
       this.begin();
       this.outside().clearBuffer(this.buf('loss'));
-      this.enc!.clearBuffer(this.sumsq);
-      if (this.workspace.has('grad.norm')) this.enc!.clearBuffer(this.buf('grad.norm'));
+      this.enc!.clearBuffer(this.buf('grad.norm'));
       this.restart();
       for (const s of this.steps) this.runStep(s);
+      // The loss and the norm (grad.norm[1], before the update) to the host through the plan's readback buffer.
+      const enc = this.outside();
+      enc.copyBufferToBuffer(this.buf('loss'), 0, this.buf('readback'), 0, 4);
+      enc.copyBufferToBuffer(this.buf('grad.norm'), 4, this.buf('readback'), 4, 4);
       this.end();
     } finally {
       this.pass = undefined;
@@ -424,9 +434,11 @@ export class TrainingExecutor {
       if (validation)
         throw new Error(`internal error: the device refused a training step: ${validation.message} (this is a bug in parplan)`);
     }
-    const [loss] = new Float32Array(await this.read(this.buf('loss'), 4));
-    const [sq] = new Float32Array(await this.read(this.sumsq, 4));
-    return { loss: loss! / (sequences * this.seq), gradNorm: Math.sqrt(sq!) };
+    const readback = this.buf('readback');
+    await readback.mapAsync(GPUMapMode.READ, 0, 8);
+    const [loss, gradNorm] = new Float32Array(readback.getMappedRange(0, 8).slice(0));
+    readback.unmap();
+    return { loss: loss! / (sequences * this.seq), gradNorm: gradNorm! };
   }
 
   /** One compute step: its allocations, its kernels, its frees; live bytes recorded after it (and after its frees). */
@@ -642,7 +654,7 @@ export class TrainingExecutor {
     const d = gqaAt(this.graph.model, 0, 'training').attention.headDim;
     const heads = this.bytesOf(x) / (4 * this.T * d);
     const p = this.program(`rope:${heads}:${inverse}`, () => kernels.rope({ heads, headDim: d, maxSeq: this.graph.model.maxSeq, inverse }));
-    this.run(p, { x: this.buf(x), positions: this.positions, table: this.buf('rope') }, { T: this.T });
+    this.run(p, { x: this.buf(x), positions: this.buf('positions'), table: this.buf('rope') }, { T: this.T });
   }
 
   /** Bytes a buffer holds for the graph (the tensor's or the region's, not the rounded allocation). */
@@ -680,7 +692,7 @@ export class TrainingExecutor {
     const { step, reads, writes } = s;
     // One tensor's update (its reads are the gradient, the state and the tensor, a bias alone included).
     if (step.kind === 'optimizer') return this.optimizer(reads);
-    if (step.kind === 'grad-norm') return this.gradNorm(reads);
+    if (step.kind === 'grad-norm') return this.gradNorm(reads, step.maxNorm);
     const { acts, weights } = this.split(reads);
     const T = this.T;
     const h = this.graph.model.hidden;
@@ -709,7 +721,7 @@ export class TrainingExecutor {
           }),
         );
         const b: Record<string, BufferArg> = { ids: this.buf(tokens), table: this.buf(table), out: this.buf(writes[0]!) };
-        if (pos) Object.assign(b, { positions: this.positions, posTable: this.buf(pos) });
+        if (pos) Object.assign(b, { positions: this.buf('positions'), posTable: this.buf(pos) });
         this.run(p, b, { T });
         return;
       }
@@ -731,7 +743,7 @@ export class TrainingExecutor {
         writes.forEach((o, i) => this.matmul(acts[0]!, weights[i]!.weight, weights[i]!.bias, o));
         return;
       case 'rope:f':
-        for (const x of acts.filter((a) => a !== 'rope')) this.rope(x, false);
+        for (const x of acts.filter((a) => a !== 'rope' && a !== 'positions')) this.rope(x, false);
         return;
       case 'attention:f': {
         const o = this.attentionOptions(this.layerOf([...reads, ...writes]));
@@ -865,7 +877,7 @@ export class TrainingExecutor {
         return;
       }
       case 'rope:b':
-        for (const x of acts.filter((a) => a !== 'rope')) this.rope(x, true);
+        for (const x of acts.filter((a) => a !== 'rope' && a !== 'positions')) this.rope(x, true);
         return;
       case 'embedding:b': {
         const [dX, tokens] = acts as [string, string];
@@ -877,7 +889,7 @@ export class TrainingExecutor {
         if (pos) {
           const prow = this.shape(pos.slice('grad.'.length))[0]!;
           const q = this.program(`embb:${prow}`, () => kernels.embeddingBackward({ hidden: h, rows: prow }));
-          this.run(q, { ids: this.positions, dX: this.buf(dX), grad: this.buf(pos) }, { T });
+          this.run(q, { ids: this.buf('positions'), dX: this.buf(dX), grad: this.buf(pos) }, { T });
         }
         return;
       }
@@ -931,8 +943,8 @@ export class TrainingExecutor {
     for (const g of grads) {
       const n = this.bytesOf(g) / 4;
       // Dispatches in one pass are ordered, so the partials buffer is reused tensor after tensor.
-      this.run(sq, { x: this.buf(g), partials: this.partials }, { n });
-      this.run(rs, { x: this.partials, out }, { n: Math.ceil(n / SUM_SQUARES_CHUNK) });
+      this.run(sq, { x: this.buf(g), partials: this.buf('grad.partials') }, { n });
+      this.run(rs, { x: this.buf('grad.partials'), out }, { n: Math.ceil(n / SUM_SQUARES_CHUNK) });
     }
   }
 
@@ -940,39 +952,31 @@ export class TrainingExecutor {
    * grad_clip: the steps that read gradients add their squares into `grad.norm`[0]; the last (reading `grad.norm`
    * alone) turns it into [min(1, clip / (‖g‖ + 1e-6)), ‖g‖], which every optimizer step reads.
    */
-  private gradNorm(reads: string[]): void {
-    this.normDone = true;
+  private gradNorm(reads: string[], maxNorm: number | undefined): void {
     const grads = reads.filter((r) => r !== 'grad.norm');
     if (grads.length > 0) return this.sumSquares(grads, this.buf('grad.norm'));
-    // clipFactor reads the sum and writes the scale: the sum is copied out first (one buffer may not be both).
-    this.outside().copyBufferToBuffer(this.buf('grad.norm'), 0, this.sumsq, 0, 4);
+    // clipFactor reads the sum and writes the scale: the sum is copied out first (one buffer may not be both), into
+    // grad.partials, free once the sums are done.
+    this.outside().copyBufferToBuffer(this.buf('grad.norm'), 0, this.buf('grad.partials'), 0, 4);
     this.restart();
-    const maxNorm = this.opts.clip!;
-    const p = this.program(`clip:${maxNorm}`, () => kernels.clipFactor({ maxNorm }));
-    this.run(p, { sumsq: this.sumsq, clip: this.buf('grad.norm') }, {});
+    const p = this.program(`clip:${maxNorm}`, () => kernels.clipFactor(maxNorm === undefined ? {} : { maxNorm }));
+    this.run(p, { sumsq: { buffer: this.buf('grad.partials'), offset: 0, size: 4 }, clip: this.buf('grad.norm') }, {});
   }
 
-  /** AdamW on one tensor, then its gradient cleared; the first optimizer step first sums every gradient's squares (the reported norm). */
+  /** AdamW (or SGD) on one tensor, its gradient scaled by grad.norm[0], then cleared. */
   private optimizer(reads: string[]): void {
     // By role, not position: the gradient, the state (AdamW's [m, v]; SGD has none), the tensor, the clip scale.
     const grad = reads.find((r) => r.startsWith('grad.') && r !== 'grad.norm')!;
     const state = reads.find((r) => r.startsWith('optim.'));
     const norm = reads.find((r) => r === 'grad.norm');
     const param = reads.find((r) => this.isWeight(r));
-    if (!param) throw new Error(`internal error: an optimizer step reads no weight (${reads.join(', ')}) (this is a bug in parplan)`);
-    if (!this.normDone) {
-      // No grad_clip: the reported norm is summed here, before the first update, outside the graph's buffers.
-      this.normDone = true;
-      this.sumSquares(
-        [...this.persistent.keys()].filter((n) => n.startsWith('grad.')),
-        this.sumsq,
-      );
-    }
+    if (!param || !norm)
+      throw new Error(`internal error: an optimizer step reads no weight or no grad.norm (${reads.join(', ')}) (this is a bug in parplan)`);
     const o = this.opts.optimizer;
     const hf = this.mapping(param).source;
     const decay = (o.noDecay ?? []).some((pat) => (typeof pat === 'string' ? new RegExp(pat) : pat).test(hf)) ? 0 : (o.weightDecay ?? 0);
     const n = this.bytesOf(param) / 4;
-    const clip = norm ? this.buf(norm) : this.clip;
+    const clip = this.buf(norm);
     if (state) {
       const [beta1, beta2] = o.betas ?? [0.9, 0.999];
       const p = this.program('adamw', () => kernels.adamw());
