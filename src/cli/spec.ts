@@ -87,13 +87,20 @@ export const COMPILE: CommandSpec = {
 
 export const REPORT: CommandSpec = {
   name: 'report',
-  usage: 'parplan report [--plan NAME] [-o FILE] <file.plan>',
+  usage: 'parplan report [--plan NAME] [-o FILE] [--train-log FILE] <file.plan>',
   summary: 'write an HTML report: memory bars, schedule, mesh',
-  options: [planOption('report'), outputOption('FILE', 'the HTML file to write (default: report.html)'), ROOT, HELP],
+  options: [
+    planOption('report'),
+    outputOption('FILE', 'the HTML file to write (default: report.html)'),
+    { name: '--train-log', value: { placeholder: 'FILE' }, doc: "a run's log from 'parplan train --log': draws its loss curve" },
+    ROOT,
+    HELP,
+  ],
   details:
     'One self-contained HTML file (inline CSS and SVG, nothing fetched) with, per plan: the\n' +
     'verdict and diagnostics, memory per GPU as stacked bars, the simulated pipeline schedule\n' +
-    'as a Gantt chart with its bubbles, the device mesh and the memory timeline.\n' +
+    'as a Gantt chart with its bubbles, the device mesh and the memory timeline. With --train-log,\n' +
+    'a training run: loss and gradient norm against the step, from the JSONL log parplan train wrote.\n' +
     'Exit status as for compile; a plan that has errors or does not fit still gets a report\n' +
     '(exit 1), a usage or file error writes none (exit 2).',
 };
