@@ -33,7 +33,7 @@ export { RuntimeInputError, type RuntimeInputErrorCode } from './errors.js';
 export type * from './typed.js';
 export * from './text/index.js';
 export { Trace, type Span, type SpanKind } from './trace.js';
-// Training on one device (issue 16): createTrainer(graph, { weights, optimizer }) → step / save / memoryTimeline / close.
+// Training on one device or several (issue 16): createTrainer(graph, { weights, optimizer }) → step / save / memoryTimeline / close.
 export {
   createTrainer,
   TrainerInputError,

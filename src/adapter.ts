@@ -10,7 +10,7 @@
  * LoRA's nn.Linear targets do not reach, and parplan does not model PEFT's target_parameters.
  * "all-linear" is PEFT's INCLUDE_LINEAR_LAYERS_SHORTHAND: every linear but the output layer.
  */
-import { gatedMlp, type Arch, type LayerSpec } from './model.js';
+import { gatedMlp, layerLinears, type Arch, type LayerSpec } from './model.js';
 
 /** PEFT's default targets when a plan gives none (peft utils/constants.py @00073fe8, TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING: llama, mistral, qwen2, gemma … → q_proj, v_proj; gpt2 → c_attn). */
 export const DEFAULT_TARGETS: Readonly<Record<Arch, readonly string[]>> = { llama: ['q_proj', 'v_proj'], gpt2: ['c_attn'] };
@@ -29,38 +29,28 @@ export interface AdaptedModule {
   out: number;
 }
 
-/** The modules of `layer` that adapters can reach (routed experts left out), with their shapes. */
+/** The modules of `layer` that adapters can reach (routed experts left out), with their shapes: the model's linears (`layerLinears`) as PEFT names them. */
 export function layerModules(model: { arch: Arch; hidden: number }, layer: LayerSpec): AdaptedModule[] {
-  const h = model.hidden;
   const a = layer.attention;
   const m = layer.mlp;
-  const mod = (name: string, i: number, o: number): AdaptedModule => ({ name, in: i, out: o });
-  const mlp = (prefix: string, f: number): AdaptedModule[] =>
-    f > 0
-      ? [
-          ...(gatedMlp(m.activation) ? [mod(`${prefix}gate_proj`, h, f)] : []),
-          mod(`${prefix}up_proj`, h, f),
-          mod(`${prefix}down_proj`, f, h),
-        ]
-      : [];
-  const mlps = m.kind === 'dense' ? mlp('', m.ffn) : m.sharedExperts > 0 ? mlp('shared_experts.', m.sharedExperts * m.sharedFfn) : [];
-  if (a.kind === 'gqa') {
+  if (model.arch === 'gpt2' && a.kind === 'gqa' && m.kind === 'dense' && !gatedMlp(m.activation)) {
+    const h = model.hidden;
     const q = a.heads * a.headDim;
     const kv = a.kvHeads * a.headDim;
-    if (model.arch === 'gpt2' && m.kind === 'dense' && !gatedMlp(m.activation))
-      return [mod('attn.c_attn', h, q + 2 * kv), mod('attn.c_proj', q, h), mod('mlp.c_fc', h, m.ffn), mod('mlp.c_proj', m.ffn, h)];
-    return [mod('q_proj', h, q), mod('k_proj', h, kv), mod('v_proj', h, kv), mod('o_proj', q, h), ...mlps];
+    return [
+      { name: 'attn.c_attn', in: h, out: q + 2 * kv },
+      { name: 'attn.c_proj', in: q, out: h },
+      { name: 'mlp.c_fc', in: h, out: m.ffn },
+      { name: 'mlp.c_proj', in: m.ffn, out: h },
+    ];
   }
-  const qk = a.qkNopeHeadDim + a.qkRopeHeadDim;
-  const q =
-    a.qLoraRank > 0 ? [mod('q_a_proj', h, a.qLoraRank), mod('q_b_proj', a.qLoraRank, a.heads * qk)] : [mod('q_proj', h, a.heads * qk)];
-  return [
-    ...q,
-    mod('kv_a_proj_with_mqa', h, a.kvLoraRank + a.qkRopeHeadDim),
-    mod('kv_b_proj', a.kvLoraRank, a.heads * (a.qkNopeHeadDim + a.vHeadDim)),
-    mod('o_proj', a.heads * a.vHeadDim, h),
-    ...mlps,
-  ];
+  // Hugging Face holds the shared experts as one MLP of sharedExperts × sharedFfn (DeepseekV3MLP with
+  // intermediate_size = moe_intermediate_size × n_shared_experts): one module, its inner width widened.
+  return layerLinears(model, layer, 0)
+    .filter((l) => l.part !== 'routed')
+    .map((l) =>
+      l.name.endsWith('down_proj') ? { name: l.name, in: l.in * l.count, out: l.out } : { name: l.name, in: l.in, out: l.out * l.count },
+    );
 }
 
 /** Whether PEFT's target `t` reaches module `name` (equal, or a dotted suffix of it). */

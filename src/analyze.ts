@@ -140,12 +140,15 @@ export function analyzePrograms(programs: readonly Program[], inputs: ProgramInp
   for (const program of programs) for (const s of program.configSources ?? []) inputs.sources.set(s.path, s);
   // Request traces too: a PP2054 points into one.
   for (const program of programs) for (const t of program.traces?.values() ?? []) if (t.source) inputs.sources.set(t.source.path, t.source);
+  // And step-time profiles: a PP2057 points into one.
+  for (const program of programs)
+    for (const p of program.profiles?.values() ?? []) if (p.source) inputs.sources.set(p.source.path, p.source);
   let planSeen = false;
   const planNames: string[] = [];
   for (const program of programs) {
     for (const d of program.root.declarations) if (d.keyword === 'plan') planNames.push(d.name);
     if (program.syntaxErrors) continue;
-    const checked = checkProgram(program.files, program.root, program.configs, program.traces);
+    const checked = checkProgram(program.files, program.root, program.configs, program.traces, program.profiles);
     // With --plan, the other plans' own diagnostics are not wanted; models and clusters' are.
     const others = opts.plan === undefined ? [] : program.root.declarations.filter((d) => d.keyword === 'plan' && d.name !== opts.plan);
     for (const d of checked.diagnostics) {

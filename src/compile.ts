@@ -11,7 +11,7 @@ import type { Graph } from './graph/types.js';
 import { lower } from './lower/index.js';
 import { checkTrainingGraph } from './graph/validate-train.js';
 import { deadlockDiagnostic } from './schedules/deadlock.js';
-import { hardwareOf, planCost, ratesOf } from './cost/index.js';
+import { hardwareOf, planCost, ratesOf, type PlanCost } from './cost/index.js';
 import { LATENCY_S } from './cost/constants.js';
 import type { MemoryPlan } from './memory/types.js';
 import { LIMITS } from './facts/limits.js';
@@ -111,9 +111,10 @@ export function compilable<R extends { plan: CheckedPlan }>(results: readonly R[
   return { results: out, diagnostics };
 }
 
-export function compilePlan(plan: CheckedPlan, memory: MemoryPlan): Compiled {
+/** `cost` defaults to the plan's cost model; a caller that has it already (analyze()'s result) passes it, so it is worked out once. */
+export function compilePlan(plan: CheckedPlan, memory: MemoryPlan, cost: PlanCost = planCost(plan, memory)): Compiled {
   const graph = lower(plan, memory);
-  graph.cost = planCost(plan, memory);
+  graph.cost = cost;
   const simulation = simulate(graph, { rates: ratesFor(plan) });
   const diagnostics = simulationDiagnostics(plan, simulation);
   // engine = webgpu training: the graph is the executor's contract; a graph it cannot trust is our bug.

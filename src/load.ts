@@ -13,6 +13,7 @@ import { parseJson } from './hf/json.js';
 import type { LoadedConfig } from './hf/config.js';
 import { LIMITS, limitText } from './facts/limits.js';
 import { parseTrace, type TraceRow } from './latency/trace.js';
+import { parseProfile, type StepProfile } from './latency/profile.js';
 
 /** File access, injectable for tests. */
 export interface Host {
@@ -397,6 +398,9 @@ export interface CachedFile {
   syntaxErrors: boolean;
 }
 
+/** A step-time profile a cluster's `gpu { profile = "…" }` names, read and checked, or the fact that it could not be (its diagnostic is out). */
+export type LoadedProfile = { ok: true; profile: StepProfile; source: SourceFile } | { ok: false; source?: SourceFile };
+
 /** A request trace a plan's `traffic { trace = "…" }` names, read and parsed, or the fact that it could not be (its diagnostic is out). */
 export type LoadedTrace = { ok: true; rows: TraceRow[]; source: SourceFile } | { ok: false; source?: SourceFile };
 
@@ -404,6 +408,8 @@ export interface Program {
   root: PlanFile;
   /** The request traces its plans' traffic blocks name (`trace`), by the value node; absent: none. */
   traces?: Map<Value, LoadedTrace>;
+  /** The step-time profiles its clusters' gpu blocks name (`profile`), by the value node; absent: none. */
+  profiles?: Map<Value, LoadedProfile>;
   /** Some file of the program has syntax errors (then the checker does not run: its findings would be follow-on noise). */
   syntaxErrors: boolean;
   /** Every file of the program, imports before the files that import them (the root last). */
@@ -494,6 +500,7 @@ export function loadProgram(
   const program: Program = { root: rootFile, files, syntaxErrors };
   if (!syntaxErrors) addConfigs(program, () => (scope ??= importScope(root, opts.root, host)), host, out);
   if (!syntaxErrors) addTraces(program, () => (scope ??= importScope(root, opts.root, host)), host, out);
+  if (!syntaxErrors) addProfiles(program, () => (scope ??= importScope(root, opts.root, host)), host, out);
   return program;
 }
 
@@ -566,4 +573,64 @@ function readTrace(path: string, at: Span, fromFile: string, scope: ImportScope,
     return { ok: false, source };
   }
   return { ok: true, rows: parsed.rows, source };
+}
+
+/**
+ * Read the step-time profiles named by `profile = "…"` in the gpu blocks of the program's
+ * clusters: confined as traces are, only `.json` files of at most LIMITS.profileFileBytes,
+ * checked with positions (src/latency/profile.ts).
+ */
+export function addProfiles(program: Program, scopeOf: () => ImportScope, host: Host, out: Diagnostic[]): void {
+  for (const file of program.files) {
+    for (const decl of file.declarations) {
+      if (decl.keyword !== 'cluster') continue;
+      for (const entry of decl.body.entries) {
+        if (entry.key !== 'gpu' || entry.value.kind !== 'block') continue;
+        for (const e of entry.value.entries) {
+          if (e.key !== 'profile' || e.value.kind !== 'string') continue;
+          (program.profiles ??= new Map()).set(e.value, readProfile(e.value.value, e.value.span, file.file, scopeOf(), host, out));
+        }
+      }
+    }
+  }
+}
+
+function readProfile(path: string, at: Span, fromFile: string, scope: ImportScope, host: Host, out: Diagnostic[]): LoadedProfile {
+  if (!path.endsWith('.json')) {
+    out.push(diag('PP2056', at, { path, reason: "only .json files written by 'parplan profile' can be read as a profile" }));
+    return { ok: false };
+  }
+  const r = resolveConfined(path, fromFile, scope, host, 'a profile', LIMITS.profileFileBytes);
+  if (!('target' in r)) {
+    const help = r.reason.startsWith('it is outside ') ? `profile files ${OUTSIDE_HELP}` : r.help;
+    out.push(diag(r.refused ? 'PP2056' : 'PP2055', at, { path, reason: r.reason }, help ? { help } : {}));
+    return { ok: false };
+  }
+  let text: string;
+  try {
+    text = host.readFile(r.target);
+  } catch (e) {
+    out.push(diag('PP2055', at, { path, reason: errorReason(e) }));
+    return { ok: false };
+  }
+  if (text.length > LIMITS.profileFileBytes) {
+    out.push(
+      diag('PP2056', at, { path, reason: `it is larger than ${limitText(LIMITS.profileFileBytes)}, the most parplan reads as a profile` }),
+    );
+    return { ok: false };
+  }
+  const source = new SourceFile(r.target, text);
+  const parsed = parseProfile(source);
+  if (!parsed.ok) {
+    out.push(
+      diag(
+        'PP2057',
+        parsed.span,
+        { path: basename(path), detail: parsed.detail },
+        { help: 'measure it again: parplan profile GRAPH --weights random:1 -o FILE.json' },
+      ),
+    );
+    return { ok: false, source };
+  }
+  return { ok: true, profile: parsed.profile, source };
 }

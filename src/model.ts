@@ -580,3 +580,55 @@ export function gpt2Config(s: ModelSizes): Model {
 export function llamaConfig(s: ModelSizes & { ffn: number }): Model {
   return buildModel('llama', s);
 }
+
+/** One linear layer's weight, in → out features; `count` alike copies (routed experts). */
+export interface Linear {
+  name: string;
+  in: number;
+  out: number;
+  count: number;
+  /** Which part of the layer: attention projections, a dense MLP, routed experts or shared experts. */
+  part: 'attention' | 'mlp' | 'routed' | 'shared';
+}
+
+/**
+ * The weight matrices of `layer`'s linear layers (biases, norms, router and sinks excluded: they
+ * are never quantized), as Hugging Face's modules hold them; with a shard layer (`shardLayer`)
+ * the shapes of one rank's shard. `routedExperts` routed experts are listed (default: all).
+ */
+export function layerLinears(model: { hidden: number }, layer: LayerSpec, routedExperts?: number): Linear[] {
+  const h = model.hidden;
+  const a = layer.attention;
+  const out: Linear[] = [];
+  const lin = (name: string, i: number, o: number, part: Linear['part'], count = 1) => {
+    if (count > 0 && i > 0 && o > 0) out.push({ name, in: i, out: o, count, part });
+  };
+  if (a.kind === 'gqa') {
+    lin('q_proj', h, a.heads * a.headDim, 'attention');
+    lin('k_proj', h, a.kvHeads * a.headDim, 'attention');
+    lin('v_proj', h, a.kvHeads * a.headDim, 'attention');
+    lin('o_proj', a.heads * a.headDim, h, 'attention');
+  } else {
+    const qk = qkHeadDim(a);
+    if (a.qLoraRank > 0) {
+      lin('q_a_proj', h, a.qLoraRank, 'attention');
+      lin('q_b_proj', a.qLoraRank, a.heads * qk, 'attention');
+    } else lin('q_proj', h, a.heads * qk, 'attention');
+    lin('kv_a_proj_with_mqa', h, a.kvLoraRank + a.qkRopeHeadDim, 'attention');
+    lin('kv_b_proj', a.kvLoraRank, a.heads * (a.qkNopeHeadDim + a.vHeadDim), 'attention');
+    lin('o_proj', a.heads * a.vHeadDim, h, 'attention');
+  }
+  const m = layer.mlp;
+  const mlp = (prefix: string, f: number, part: Linear['part'], count = 1) => {
+    // Hugging Face's order (LlamaMLP declares gate_proj, up_proj, down_proj).
+    if (gatedMlp(m.activation)) lin(`${prefix}gate_proj`, h, f, part, count);
+    lin(`${prefix}up_proj`, h, f, part, count);
+    lin(`${prefix}down_proj`, f, h, part, count);
+  };
+  if (m.kind === 'dense') mlp('', m.ffn, 'mlp');
+  else {
+    mlp('experts.', m.expertFfn, 'routed', routedExperts ?? m.experts);
+    mlp('shared_experts.', m.sharedFfn, 'shared', m.sharedExperts);
+  }
+  return out;
+}

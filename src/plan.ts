@@ -7,6 +7,7 @@ import type { Span } from './source.js';
 import type { Dtype, FloatDtype } from './facts/dtypes.js';
 import type { FP8_RECIPES } from './facts/keys.js';
 import type { GpuSpec } from './facts/gpus.js';
+import type { StepProfile } from './facts/profile.js';
 import type { Mesh } from './mesh.js';
 import type { LayerSpec, Model } from './model.js';
 import type { ScheduleTable } from './schedules/types.js';
@@ -28,6 +29,8 @@ export interface ClusterSpec {
   networkGBs: number;
   /** CPU memory per node (the cluster's `host_memory`), bytes; absent when not given (offload plans then skip the host check). */
   hostMemoryBytes?: number;
+  /** The gpu block's `profile`: measured step times (src/latency/profile.ts), the path as written and where. */
+  profile?: { profile: StepProfile; path: string; span: Span };
 }
 
 export type { Mesh } from './mesh.js';

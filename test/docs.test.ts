@@ -76,10 +76,14 @@ const CONFIG_PATH = '/config.json';
 /** Where a page's ```csv block is served (request trace pages: `trace = "trace.csv"`). */
 const TRACE_PATH = '/trace.csv';
 
+/** The same ```json block is also served here (step-time profile pages: `profile = "profile.json"`). */
+const PROFILE_PATH = '/profile.json';
+
 /** A file system holding `/example.plan` and, when given, `/config.json` and `/trace.csv`; every other path is missing. */
 function memoryHost(text: string, config?: string, trace?: string): Host {
   const files = new Map([[EXAMPLE_PATH, text]]);
   if (config !== undefined) files.set(CONFIG_PATH, config);
+  if (config !== undefined) files.set(PROFILE_PATH, config);
   if (trace !== undefined) files.set(TRACE_PATH, trace);
   const missing = (path: string): Error =>
     Object.assign(new Error(`ENOENT: no such file or directory, open '${path}'`), { code: 'ENOENT' });
@@ -180,8 +184,8 @@ describe('explain pages', () => {
         for (const d of hits) {
           expect(d.severity).toBe(info.severity);
           // Inside the example, or inside its config (```json, served as /config.json).
-          const shown = d.span?.file === CONFIG_PATH ? blocks(section, 'json')[0]! : example!;
-          expect([EXAMPLE_PATH, CONFIG_PATH, TRACE_PATH]).toContain(d.span?.file);
+          const shown = d.span?.file === CONFIG_PATH || d.span?.file === PROFILE_PATH ? blocks(section, 'json')[0]! : example!;
+          expect([EXAMPLE_PATH, CONFIG_PATH, TRACE_PATH, PROFILE_PATH]).toContain(d.span?.file);
           expect(d.span!.start).toBeGreaterThanOrEqual(0);
           expect(d.span!.end).toBeLessThanOrEqual(shown.length);
         }

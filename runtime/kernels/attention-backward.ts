@@ -73,6 +73,14 @@ fn first_key(t: u32) -> u32 {
 }
 `;
 
+/** The invocation's query row: head h of token t (KV head kh), its q/out/dO offset qb; threads past the last row return. */
+const QUERY_ROW = `  let h = g % H;
+  let t = g / H;
+  if (t >= T) { return; }
+  let kh = h / GROUP;
+  let qb = (t * H + h) * D;
+`;
+
 function program(
   name: string,
   D: number,
@@ -113,12 +121,7 @@ ${body}
 /** Causal GQA attention that also writes lse. Bindings q, k, v, out, lse; uniform T. */
 export function attentionTrainProgram(o: TrainAttentionOptions): KernelProgram {
   const { D, fixed } = resolve(o, 'attentionTrain');
-  const body = `  let h = g % H;
-  let t = g / H;
-  if (t >= T) { return; }
-  let kh = h / GROUP;
-  let qb = (t * H + h) * D;
-  var qv: array<f32, ${D}>;
+  const body = `${QUERY_ROW}  var qv: array<f32, ${D}>;
   var acc: array<f32, ${D}>;
   for (var e = 0u; e < D; e++) { qv[e] = q[qb + e] * SC; acc[e] = 0.0; }
   var m = -3.0e38;
@@ -159,12 +162,7 @@ export function attentionBackwardPreProgram(o: TrainAttentionOptions): KernelPro
 /** dQ. Bindings q, k, v, lse, delta, dO, dq; uniform T. */
 export function attentionBackwardDqProgram(o: TrainAttentionOptions): KernelProgram {
   const { D, fixed } = resolve(o, 'attentionBackwardDq');
-  const body = `  let h = g % H;
-  let t = g / H;
-  if (t >= T) { return; }
-  let kh = h / GROUP;
-  let qb = (t * H + h) * D;
-  var qv: array<f32, ${D}>;
+  const body = `${QUERY_ROW}  var qv: array<f32, ${D}>;
   var dov: array<f32, ${D}>;
   var acc: array<f32, ${D}>;
   for (var e = 0u; e < D; e++) { qv[e] = q[qb + e] * SC; dov[e] = dO[qb + e]; acc[e] = 0.0; }

@@ -1,22 +1,27 @@
 /**
- * STATUS (issue 16 item 2, first slice): runs a compiled `engine = webgpu` training graph on ONE
- * device (tensor = pipeline = data = 1), fp32 weights, AdamW or SGD, any schedule the program linearizes
- * (gpipe, 1f1b), recompute none or full, GPT-2 and Llama. Not executed yet (refused with a
- * TrainingNotExecutedError): several devices, 16-bit weights, zero-bubble W steps. grad_clip runs
- * (the value is the last grad-norm step's `maxNorm`; options.clip, if given, must agree).
+ * STATUS (issue 16 item 2): runs a compiled `engine = webgpu` training graph on one device or several: tensor,
+ * pipeline and data > 1 and their products (one WebGPU device per rank, each rank's program interpreted by its own
+ * async task, communication through the host: runtime/training/comm.ts), fp32 weights, AdamW or SGD, gpipe, 1f1b and
+ * interleaved schedules, recompute none or full, ZeRO 0–3 (ZeRO-3's gathers into `gathered.X`, ZeRO-2/3's
+ * `gradbuf.X` reduce-scattered into the shard), split tied embeddings, GPT-2 and Llama. Collectives marked
+ * `overlap` run synchronously, in program order. Not executed yet (refused with a TrainingNotExecutedError):
+ * 16-bit weights, zero-bubble W steps, HSDP, context and sequence parallelism (the checker refuses the last two).
+ * grad_clip runs (the value is the last grad-norm step's `maxNorm`; options.clip, if given, must agree).
  *
- * The training executor interprets the stage's program step by step (docs/graph.md "Training on
+ * The training executor interprets each rank's program step by step (docs/graph.md "Training on
  * engine = webgpu"): every compute step binds exactly the tensors it names — weights, gradients
  * and optimizer states for the whole run, `graph.buffers` for the reused workspace, and the
  * tracked tensors (`act.{l}.mb{m}.*`, `logits.mb{m}`, `tokens.mb{m}`, `labels.mb{m}`) created at
  * the step's `alloc` and destroyed at its `free`. The runtime holds no model constants: sizes come
  * from `graph.model` and the tensors' shapes.
  *
- * Nothing is allocated outside the memory plan during a step: the token positions, the global
- * norm (`grad.norm`, [clip scale, ‖g‖], computed by the graph's grad-norm steps with or without
- * grad_clip), its partial sums (`grad.partials`) and the host's copy of the loss and norm
- * (`readback`) are `graph.buffers` regions; `uniforms` is the kernel runner's pool (counted, not
- * allocated again). Only `weights()` and `save()` read through temporary staging buffers.
+ * The token positions, the global norm (`grad.norm`, [clip scale, ‖g‖], computed by the graph's
+ * grad-norm steps with or without grad_clip), its partial sums (`grad.partials`) and the host's
+ * copy of the loss and norm (`readback`) are `graph.buffers` regions; `uniforms` is the kernel
+ * runner's pool (counted, not allocated again). Outside the plan: with data > 1 two scratch
+ * buffers of the largest shard (ZeRO's updates of a slice run on copies); `weights()` and `save()`
+ * read through temporary staging buffers. The exchanges between ranks go through the plan's
+ * `staging-read` and `staging-write` (runtime/collectives.ts HostStaging).
  *
  * Executor-internal scratch within one step, in workspace the step does not otherwise use: the
  * full-recompute forward's attention writes its (unused) lse into `attn.delta`; a sum of several
@@ -25,13 +30,17 @@
  */
 import type { Graph, Step } from '../../src/graph/types.js';
 import { gqaAt, type Model } from '../../src/model.js';
-import { meshOf } from '../../src/mesh.js';
+import { meshOf, type Coords } from '../../src/mesh.js';
 import { gpu, KERNEL_FEATURES, openDevice } from '../device.js';
 import { adamwDims, kernels, pickMatmul, ropeTable, SUM_SQUARES_CHUNK, type BufferArg, type KernelProgram } from '../kernels/index.js';
 import { KernelRunner } from '../kernels/run.js';
+import { HostStaging } from '../collectives.js';
 import { ropeInvFreq } from '../reference/rope.js';
 import { sourceFor, type SourceMapping } from '../weights/names.js';
-import { checkBatch, type Batch } from './batch.js';
+import { shardOf, type WeightShard } from '../weights/load.js';
+import { shardIndex } from '../weights/slice.js';
+import { checkBatch, trainingBatchShape, type Batch } from './batch.js';
+import { Comm, CommError, sumAll, type Combine } from './comm.js';
 import { saveCheckpoint } from './save.js';
 
 export class TrainingNotExecutedError extends Error {
@@ -66,8 +75,10 @@ export interface TrainerOptions {
   optimizer: TrainerOptimizer;
   /** The plan's grad_clip (max global L2 norm), which the graph carries: if given, it must be the graph's (or absent with it). */
   clip?: number;
-  /** Reuse an open device (tests); default: open one. */
+  /** Reuse an open device for every rank (tests; each rank gets its own runner unless there is one rank); default: open one per rank. */
   device?: { device: GPUDevice; description: string; runner?: KernelRunner };
+  /** Reuse one open device per rank (entry r for rank r). */
+  devices?: readonly { device: GPUDevice; description: string; runner?: KernelRunner }[];
 }
 
 export interface StepResult {
@@ -82,12 +93,14 @@ export interface Trainer {
   /** The current weights under their Hugging Face names. */
   weights(): Promise<Map<string, Float32Array>>;
   save(dir: string): Promise<void>;
-  /** Live bytes of the device after each step of every run so far (the simulation's memory timeline's points). */
-  memoryTimeline(): number[];
+  /** Live bytes of rank `rank`'s device (default 0) after each step of every run so far (the simulation's memory timeline's points). */
+  memoryTimeline(rank?: number): number[];
   close(): void;
 }
 
 type Compute = Extract<Step, { op: 'compute' }>;
+type CommOp = 'send' | 'recv' | 'all-reduce' | 'all-gather' | 'reduce-scatter';
+type CommStep = Extract<Step, { op: CommOp }>;
 
 /** A step with its tensor names instanced (`{l}`, `{m}` filled). */
 interface Instanced {
@@ -98,13 +111,27 @@ interface Instanced {
   free: string[];
 }
 
+/** A communication step, its tensor names instanced. */
+interface CommEntry {
+  comm: CommStep;
+  tensor: string;
+  into?: string;
+  microbatch?: number;
+}
+
+type Entry = Instanced | CommEntry;
+
+const isComm = (e: Entry): e is CommEntry => 'comm' in e;
+
 const fill = (name: string, l: number | undefined, m: number | undefined) =>
   name.replaceAll('{l}', l === undefined ? '{l}' : String(l)).replaceAll('{m}', m === undefined ? '{m}' : String(m));
 
-/** The program as a flat list of compute steps, blocks expanded per layer (reversed where the step says). */
-export function flattenProgram(graph: Graph, program: string): Instanced[] {
+const COMM_OPS = new Set<string>(['send', 'recv', 'all-reduce', 'all-gather', 'reduce-scatter']);
+
+/** The program as a flat list of compute and communication steps, blocks expanded per layer (reversed where the step says). */
+export function flattenProgram(graph: Graph, program: string): Entry[] {
   const bytes = new Map(graph.tensors.map((t) => [t.name, t.bytes]));
-  const out: Instanced[] = [];
+  const out: Entry[] = [];
   const push = (s: Compute, l: number | undefined, m: number | undefined) => {
     out.push({
       step: s,
@@ -119,11 +146,22 @@ export function flattenProgram(graph: Graph, program: string): Instanced[] {
       free: (s.free ?? []).map((n) => fill(n, l, m)),
     });
   };
+  const pushComm = (s: CommStep, l: number | undefined, m: number | undefined) => {
+    const into = (s as { into?: string }).into;
+    const mb = (s as { microbatch?: number }).microbatch ?? m;
+    out.push({
+      comm: s,
+      tensor: fill(s.tensor, l, m),
+      ...(into ? { into: fill(into, l, m) } : {}),
+      ...(mb !== undefined ? { microbatch: mb } : {}),
+    });
+  };
   const steps = graph.programs[program]?.phases['step'];
   if (!steps) throw new Error(`internal error: the graph has no program '${program}' with a 'step' phase (this is a bug in parplan)`);
   for (const s of steps) {
     const m = (s as { microbatch?: number }).microbatch;
     if (s.op === 'compute') push(s, undefined, m);
+    else if (COMM_OPS.has(s.op)) pushComm(s as CommStep, undefined, m);
     else if (s.op === 'block') {
       const body = graph.blocks?.[s.block];
       if (!body) throw new Error(`internal error: no block '${s.block}' (this is a bug in parplan)`);
@@ -132,11 +170,12 @@ export function flattenProgram(graph: Graph, program: string): Instanced[] {
       if ((s as { reverse?: boolean }).reverse) layers.reverse();
       for (const l of layers)
         for (const inner of body) {
-          if (inner.op !== 'compute') throw new TrainingNotExecutedError(`a '${inner.op}' step is not executed yet on one device`);
-          push(inner, l, m);
+          if (inner.op === 'compute') push(inner, l, m);
+          else if (COMM_OPS.has(inner.op)) pushComm(inner as CommStep, l, m);
+          else throw new TrainingNotExecutedError(`a '${inner.op}' step in block ${s.block} is not executed yet by the trainer`);
         }
     } else if (s.op === 'action') continue;
-    else throw new TrainingNotExecutedError(`a '${s.op}' step is not executed yet (training runs on one device so far)`);
+    else throw new TrainingNotExecutedError(`a '${s.op}' step is not executed yet by the trainer`);
   }
   return out;
 }
@@ -146,11 +185,17 @@ function checkSupported(graph: Graph): void {
   if (graph.plan.mode !== 'train' || graph.plan.engine !== 'webgpu')
     throw new TrainingNotExecutedError(`createTrainer takes a training graph compiled with engine = webgpu (mode = train)`);
   const mesh = meshOf(graph.mesh.axes);
-  const many = (['tensor', 'pipeline', 'data', 'context'] as const).filter((a) => (mesh[a] ?? 1) > 1);
-  if (many.length > 0)
-    throw new TrainingNotExecutedError(
-      `training on several devices is not executed yet (${many.map((a) => `${a} = ${mesh[a]}`).join(', ')}): the trainer runs tensor = pipeline = data = 1`,
-    );
+  if ((mesh.context ?? 1) > 1)
+    throw new TrainingNotExecutedError(`context parallelism (context = ${mesh.context}) is not executed yet by the trainer`);
+  if (graph.mesh.hsdp) throw new TrainingNotExecutedError('HSDP (shard_group < data) is not executed yet by the trainer');
+  const steps = Object.values(graph.blocks ?? {})
+    .flat()
+    .concat(Object.values(graph.programs).flatMap((p) => p.phases['step'] ?? []));
+  for (const s of steps)
+    if ((s.op === 'all-gather' || s.op === 'reduce-scatter') && s.axis === 'tensor')
+      throw new TrainingNotExecutedError(
+        'sequence parallelism (tensor-axis all-gathers and reduce-scatters) is not executed yet by the trainer',
+      );
   for (const t of graph.tensors)
     if (t.role === 'weight' && t.dtype !== 'fp32')
       throw new TrainingNotExecutedError(`training ${t.dtype} weights is not executed yet (precision = fp32 only)`);
@@ -180,74 +225,196 @@ export async function createTrainer(graph: Graph, opts: TrainerOptions): Promise
     throw new TrainerInputError(
       `options.optimizer.kind = ${opts.optimizer.kind ?? 'adamw (the default)'}, but the plan's optimizer is ${graphKind}: pass kind: '${graphKind}'`,
     );
-  let device: GPUDevice;
-  let description: string;
-  let ownDevice = false;
-  if (opts.device) ({ device, description } = opts.device);
-  else {
-    const d = await openDevice(gpu(), 'trainer', KERNEL_FEATURES);
-    ({ device, description } = d);
-    ownDevice = true;
-  }
-  const runner = opts.device?.runner ?? new KernelRunner(device);
-  let ex: TrainingExecutor;
+  const ranks = graph.devices.map((d) => d.rank).sort((a, b) => a - b);
+  if (opts.devices && opts.devices.length !== ranks.length)
+    throw new TrainerInputError(`options.devices has ${opts.devices.length} devices; the graph has ${ranks.length} ranks`);
+  // One device per rank: the caller's, or a new adapter each (opened here, destroyed at close).
+  const opened: GPUDevice[] = [];
+  const runners: KernelRunner[] = [];
+  const exes: TrainingExecutor[] = [];
+  const release = () => {
+    for (const ex of exes) ex.destroy();
+    for (const r of runners) r.destroy();
+    for (const d of opened) d.destroy();
+  };
+  const comm = new Comm();
   try {
-    ex = new TrainingExecutor(graph, device, description, runner, opts);
+    for (const rank of ranks) {
+      const given = opts.devices?.[rank] ?? opts.device;
+      let device: GPUDevice;
+      let description: string;
+      let runner: KernelRunner;
+      if (given) {
+        ({ device, description } = given);
+        // A shared device's ranks each get a runner (uniform pools are per runner; compiled pipelines per device).
+        if (given.runner && (ranks.length === 1 || opts.devices)) runner = given.runner;
+        else runners.push((runner = new KernelRunner(device)));
+      } else {
+        const d = await openDevice(gpu(), `trainer rank ${rank}`, KERNEL_FEATURES);
+        ({ device, description } = d);
+        opened.push(device);
+        runners.push((runner = new KernelRunner(device)));
+      }
+      exes.push(new TrainingExecutor(graph, rank, device, description, runner, opts, ranks.length > 1 ? comm : undefined));
+    }
+    checkWeightNames(exes, opts.weights);
   } catch (e) {
-    if (!opts.device?.runner) runner.destroy();
-    if (ownDevice) device.destroy();
+    release();
     throw e;
   }
+  const sequences = trainingBatchShape(graph)?.sequences;
+  if (sequences === undefined) throw new Error('internal error: a training graph without its batch shape (this is a bug in parplan)');
+  const seq = exes[0]!.seqLength;
+  let closed = false;
+  let busy = false;
   return {
-    step: (batch) => ex.step(batch),
-    weights: () => ex.readWeights(),
-    save: async (dir) => saveCheckpoint(dir, await ex.readWeights(), graph.model as Model),
-    memoryTimeline: () => [...ex.timeline],
+    async step(batch) {
+      if (closed) throw new TrainerInputError('step: the trainer is closed');
+      if (busy) throw new TrainerInputError('step: the previous step has not finished (await each step before the next)');
+      const ids = checkBatch(batch, { sequences, seq, vocab: graph.model.vocab });
+      busy = true;
+      try {
+        return await runStep(exes, comm, ids, sequences * seq);
+      } finally {
+        busy = false;
+      }
+    },
+    weights: () => gatherWeights(exes),
+    save: async (dir) => saveCheckpoint(dir, await gatherWeights(exes), graph.model as Model),
+    memoryTimeline: (rank = 0) => {
+      const ex = exes.find((x) => x.rank === rank);
+      if (!ex) throw new TrainerInputError(`memoryTimeline: the graph has no rank ${rank} (ranks 0 … ${exes.length - 1})`);
+      return [...ex.timeline];
+    },
     close() {
-      ex.destroy();
-      if (!opts.device?.runner) runner.destroy();
-      if (ownDevice) device.destroy();
+      closed = true;
+      release();
     },
   };
+}
+
+/** A weight the model does not have would be silently dropped (and missing from save): refused. */
+function checkWeightNames(exes: TrainingExecutor[], weights: ReadonlyMap<string, Float32Array>): void {
+  const used = new Set(exes.flatMap((ex) => ex.sourceNames()));
+  const extra = [...weights.keys()].filter((n) => !used.has(n));
+  if (extra.length > 0) throw new TrainerInputError(`weights the model does not have: ${extra.slice(0, 5).join(', ')}`);
+}
+
+/** Every rank's program as its own async task; the device errors of the step caught per device; loss and norm over the global batch. */
+async function runStep(exes: TrainingExecutor[], comm: Comm, ids: Int32Array, tokens: number): Promise<StepResult> {
+  const devices = [...new Set(exes.map((x) => x.device))];
+  for (const d of devices) {
+    d.pushErrorScope('out-of-memory');
+    d.pushErrorScope('validation');
+  }
+  comm.begin(exes.length);
+  const settled = await Promise.allSettled(
+    exes.map(async (ex) => {
+      try {
+        await ex.runProgram(ids);
+      } catch (e) {
+        comm.abort(e as Error);
+        throw e;
+      } finally {
+        comm.done();
+      }
+    }),
+  );
+  let oom: GPUError | null = null;
+  let validation: GPUError | null = null;
+  for (const d of devices) {
+    validation ??= await d.popErrorScope();
+    oom ??= await d.popErrorScope();
+  }
+  if (oom) throw new Error(`the device ran out of memory during a training step: ${oom.message}`);
+  if (validation) throw new Error(`internal error: the device refused a training step: ${validation.message} (this is a bug in parplan)`);
+  // The failure that started it, not the peers it aborted.
+  const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as Error] : []));
+  if (failures.length > 0) throw failures.find((f) => !(f instanceof CommError)) ?? failures[0]!;
+  comm.finish();
+  let loss = 0;
+  let gradNorm = 0;
+  for (const ex of exes) {
+    const r = await ex.results();
+    loss += r.loss;
+    // Every rank holds the global norm (the graph's grad-norm steps and all-reduces): rank 0's is reported.
+    if (ex === exes[0]) gradNorm = r.gradNorm;
+  }
+  return { loss: loss / tokens, gradNorm };
 }
 
 /** The plan's grad_clip: the `maxNorm` of the grad-norm step that turns the summed squares into the scale (none: no clipping). */
 export function graphClip(graph: Graph): number | undefined {
   const steps = Object.values(graph.blocks ?? {})
     .flat()
-    .concat(graph.programs['stage0']?.phases['step'] ?? []);
+    .concat(Object.values(graph.programs).flatMap((p) => p.phases['step'] ?? []));
   const last = steps.filter((s): s is Compute => s.op === 'compute' && s.kind === 'grad-norm' && s.maxNorm !== undefined);
   return last[0]?.maxNorm;
 }
 
+/** Every rank's weights back under their Hugging Face names (each element from the rank whose shard holds it). */
+async function gatherWeights(exes: TrainingExecutor[]): Promise<Map<string, Float32Array>> {
+  const out = new Map<string, Float32Array>();
+  for (const ex of exes) await ex.readWeights(out);
+  return out;
+}
+
 const USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+/** A persistent tensor on one rank: its buffer, bytes, local shape and the part of the global tensor it holds. */
+interface Held {
+  buffer: GPUBuffer;
+  bytes: number;
+  shape: number[];
+  shard?: WeightShard;
+}
 
 export class TrainingExecutor {
   readonly timeline: number[] = [];
-  private readonly persistent = new Map<string, { buffer: GPUBuffer; bytes: number; shape: number[] }>();
+  private readonly persistent = new Map<string, Held>();
   private readonly workspace = new Map<string, { buffer: GPUBuffer; bytes: number }>();
   private readonly live = new Map<string, { buffer: GPUBuffer; bytes: number }>();
   private readonly staticBytes: number;
   private readonly programs = new Map<string, KernelProgram>();
-  private readonly steps: Instanced[];
+  private readonly steps: Entry[];
+  /** Shard updates (ZeRO 1/2: the rank's slice of a full tensor) run on copies here: a storage binding's offset must be 256-aligned. */
+  private readonly scratch: GPUBuffer[];
   private readonly software: boolean;
   private readonly T: number;
   private readonly seq: number;
   private readonly micro: number;
   private readonly microbatches: number;
+  private readonly coords: Coords;
+  private readonly device_: GPUDevice;
+  private readonly tensorRanks: number;
+  private readonly dataRanks: number;
+  /** The microbatch of the step running (test-only mutations read it). */
+  private microbatch: number | undefined;
   private stepCount = 0;
   private enc: GPUCommandEncoder | undefined;
   private pass: GPUComputePassEncoder | undefined;
   private ids: Int32Array | undefined;
+  private readonly host: HostStaging | undefined;
+  /** Test-only fault injection (test/training/multi.test.ts): a mutation the tests must catch. */
+  static mutation: 'drop-data-all-reduce' | 'skip-microbatch-grad' | 'wrong-microbatch-send' | undefined;
 
   constructor(
     private readonly graph: Graph,
-    private readonly device: GPUDevice,
+    readonly rank: number,
+    device: GPUDevice,
     description: string,
     private readonly runner: KernelRunner,
     private readonly opts: TrainerOptions,
+    private readonly comm?: Comm,
   ) {
+    this.device_ = device;
     this.software = /llvmpipe|lavapipe|swiftshader/i.test(description);
+    const dev = graph.devices.find((d) => d.rank === rank);
+    if (!dev) throw new Error(`internal error: the graph has no device of rank ${rank} (this is a bug in parplan)`);
+    const mesh = meshOf(graph.mesh.axes);
+    this.coords = { ...(dev.coords as Coords) };
+    this.tensorRanks = mesh.tensor;
+    this.dataRanks = mesh.data;
     const tokens = graph.tensors.find((t) => t.name === 'tokens.mb{m}');
     const sched = graph.schedule;
     // tokens.mb{m} is [micro, seq] (src/lower/webgpu-train.ts).
@@ -257,32 +424,47 @@ export class TrainingExecutor {
     this.seq = Number(tokens.shape[1]);
     this.T = this.micro * this.seq;
     this.microbatches = sched.microbatches;
-    this.steps = flattenProgram(graph, 'stage0');
+    this.steps = flattenProgram(graph, dev.program);
+    const stage = this.coords.pipeline;
+    // Every layer this pipeline rank runs (several ranges with virtual stages).
+    const layers = graph.mesh.stages
+      .filter((s) => s.rank === stage)
+      .flatMap((s) => Array.from({ length: s.lastLayer - s.firstLayer + 1 }, (_, i) => s.firstLayer + i))
+      .sort((a, b) => a - b);
     let bytes = 0;
-    const layers = graph.model.layers;
+    this.scratch = [];
+    let largestShard = 0;
     for (const t of graph.tensors) {
       if (t.role !== 'weight' && t.role !== 'gradient' && t.role !== 'optimizer') continue;
-      const names = t.name.includes('{l}') ? Array.from({ length: layers }, (_, l) => fill(t.name, l, undefined)) : [t.name];
-      for (const name of names) {
-        this.persistent.set(name, { buffer: this.create(t.bytes, name), bytes: t.bytes, shape: t.shape.map(Number) });
-        bytes += t.bytes;
+      // A bucket (the split tied embeddings' gradient) names its members' buffers; it has none of its own.
+      if (t.members || !t.owners.includes(stage)) continue;
+      const names = t.scope === 'layer' ? layers.map((l) => fill(t.name, l, undefined)) : [t.name];
+      // ZeRO-3's gathered weights and ZeRO-2/3's full gradients: the plan counts the regions `gathered` and `gradbuf`.
+      const region = t.name.startsWith('gathered.') || t.name.startsWith('gradbuf.');
+      for (const [i, name] of names.entries()) {
+        const shard = t.role === 'optimizer' ? undefined : shardOf(t, name, t.scope === 'layer' ? layers[i] : undefined, this.coords);
+        const shape = shard ? shard.shape : [t.bytes / 4];
+        this.persistent.set(name, { buffer: this.create(t.bytes, name), bytes: t.bytes, shape, ...(shard ? { shard } : {}) });
+        if (!region) bytes += t.bytes;
+        largestShard = Math.max(largestShard, t.bytes);
       }
     }
-    for (const r of graph.buffers?.['stage0'] ?? []) {
+    const regions = graph.buffers?.[dev.program] ?? [];
+    for (const r of regions) {
       bytes += r.bytes;
       // The uniform pool is the kernel runner's (one chunk of this size), as the serving runtime counts it.
-      if (r.name === 'uniforms') continue;
+      if (['gathered', 'gradbuf', 'staging-read', 'staging-write', 'uniforms'].includes(r.name)) continue;
       const usage = r.name === 'readback' ? GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST : USAGE();
       this.workspace.set(r.name, { buffer: this.create(r.bytes, r.name, usage), bytes: r.bytes });
     }
-    this.staticBytes = bytes;
     for (const need of ['grad.norm', 'grad.partials', 'readback'])
       if (!this.workspace.has(need))
         throw new Error(`internal error: the training graph has no '${need}' buffer (this is a bug in parplan)`);
-    // Every gradient's chunk sums fit grad.partials (the memory plan sized it by the largest tensor).
-    const largest = Math.max(...[...this.persistent.entries()].filter(([n]) => n.startsWith('grad.')).map(([, p]) => p.bytes / 4));
-    if (4 * Math.ceil(largest / SUM_SQUARES_CHUNK) > this.workspace.get('grad.partials')!.bytes)
-      throw new Error(`internal error: grad.partials is too small for a gradient of ${largest} elements (this is a bug in parplan)`);
+    this.staticBytes = bytes;
+    // The host exchanges go through the plan's two mapped staging buffers (runtime/collectives.ts HostStaging).
+    const sread = regions.find((r) => r.name === 'staging-read');
+    const swrite = regions.find((r) => r.name === 'staging-write');
+    if (sread && swrite) this.host = HostStaging.create(device, sread.bytes, swrite.bytes, `rank ${rank}`);
     const positions = this.workspace.get('positions');
     if (positions)
       device.queue.writeBuffer(
@@ -290,6 +472,12 @@ export class TrainingExecutor {
         0,
         Uint32Array.from({ length: this.T }, (_, t) => t % this.seq),
       );
+    // Every gradient's chunk sums fit grad.partials (the memory plan sized it by the largest tensor).
+    const largest = Math.max(...[...this.persistent.entries()].filter(([n]) => n.startsWith('grad.')).map(([, p]) => p.bytes / 4));
+    if (4 * Math.ceil(largest / SUM_SQUARES_CHUNK) > this.workspace.get('grad.partials')!.bytes)
+      throw new Error(`internal error: grad.partials is too small for a gradient of ${largest} elements (this is a bug in parplan)`);
+    if (graph.mesh.axes.some((a) => a.name === 'data' && a.size > 1))
+      this.scratch.push(this.create(largestShard, 'shard param'), this.create(largestShard, 'shard grad'));
     const rope = this.workspace.get('rope');
     if (rope) {
       const d = gqaAt(graph.model, 0, 'training').attention.headDim;
@@ -307,19 +495,39 @@ export class TrainingExecutor {
     }
   }
 
+  get device(): GPUDevice {
+    return this.device_;
+  }
+
+  get seqLength(): number {
+    return this.seq;
+  }
+
   private create(bytes: number, label: string, usage = USAGE()): GPUBuffer {
     return this.device.createBuffer({ label, size: Math.max(16, Math.ceil(bytes / 16) * 16), usage });
   }
 
+  private destroyed = false;
+
   destroy(): void {
-    this.closed = true;
+    if (this.destroyed) return;
+    this.destroyed = true;
     for (const m of [this.persistent, this.workspace, this.live]) for (const b of m.values()) b.buffer.destroy();
+    for (const b of this.scratch) b.destroy();
+    this.host?.read.destroy();
+    this.host?.write?.destroy();
   }
 
   // ---- weights in and out (Hugging Face names ↔ graph tensors, runtime/weights/names.ts) ----
 
+  /** The model's weights this rank holds (ZeRO-3's gathered copies are not: they are rebuilt every step). */
   private weightNames(): string[] {
-    return [...this.persistent.keys()].filter((n) => this.isWeight(n));
+    return [...this.persistent.keys()].filter((n) => this.isWeight(n) && !n.startsWith('gathered.'));
+  }
+
+  /** The Hugging Face tensors this rank's weights come from. */
+  sourceNames(): string[] {
+    return this.weightNames().map((n) => this.mapping(n).source);
   }
 
   private mapping(name: string): SourceMapping {
@@ -344,6 +552,27 @@ export class TrainingExecutor {
     return i * m.sourceShape[1]! + j;
   }
 
+  /** Element k of this rank's shard → flat index in the global graph tensor; -1 for a ZeRO shard's padding. */
+  private static globalIndex(s: WeightShard, k: number): number {
+    let r = k;
+    if (s.flat) {
+      r = s.flat.begin + k;
+      if (r >= s.flat.end) return -1;
+    }
+    // r is a flat index into the region: its coordinates, offset by the region's start, in the global shape.
+    let g = 0;
+    let stride = 1;
+    for (let d = s.region.length - 1; d >= 0; d--) {
+      const [b, e] = s.region[d]!;
+      const len = e - b;
+      const c = r % len;
+      r = Math.floor(r / len);
+      g += (b + c) * stride;
+      stride *= s.globalShape[d]!;
+    }
+    return g;
+  }
+
   private loadWeights(weights: ReadonlyMap<string, Float32Array>): void {
     for (const name of this.weightNames()) {
       const p = this.persistent.get(name)!;
@@ -354,39 +583,38 @@ export class TrainingExecutor {
       if (src.length !== n)
         throw new TrainerInputError(`weights: ${m.source} has ${src.length} values, expected [${m.sourceShape.join(', ')}]`);
       const out = new Float32Array(p.bytes / 4);
+      const shard = p.shard!;
       for (let k = 0; k < out.length; k++) {
-        const s = TrainingExecutor.sourceIndex(m, p.shape, k);
+        const g = TrainingExecutor.globalIndex(shard, k);
+        const s = g < 0 ? -1 : TrainingExecutor.sourceIndex(m, shard.globalShape, g);
         out[k] = s < 0 ? 0 : src[s]!;
       }
       this.device.queue.writeBuffer(p.buffer, 0, out);
     }
-    // A tensor the model does not have would be silently dropped (and missing from save): refused.
-    const used = new Set(this.weightNames().map((n) => this.mapping(n).source));
-    const extra = [...weights.keys()].filter((n) => !used.has(n));
-    if (extra.length > 0) throw new TrainerInputError(`weights the model does not have: ${extra.slice(0, 5).join(', ')}`);
   }
 
-  async readWeights(): Promise<Map<string, Float32Array>> {
-    const out = new Map<string, Float32Array>();
+  /** This rank's weights written into `out` under their Hugging Face names (created at full size when missing). */
+  async readWeights(out: Map<string, Float32Array>): Promise<void> {
     for (const name of this.weightNames()) {
       const p = this.persistent.get(name)!;
       const m = this.mapping(name);
       const data = new Float32Array(await this.read(p.buffer, p.bytes));
       let dst = out.get(m.source);
       if (!dst) out.set(m.source, (dst = new Float32Array(m.sourceShape.reduce((a, b) => a * b, 1))));
+      const shard = p.shard!;
       for (let k = 0; k < data.length; k++) {
-        const s = TrainingExecutor.sourceIndex(m, p.shape, k);
+        const g = TrainingExecutor.globalIndex(shard, k);
+        const s = g < 0 ? -1 : TrainingExecutor.sourceIndex(m, shard.globalShape, g);
         if (s >= 0) dst[s] = data[k]!;
       }
     }
-    return out;
   }
 
-  private async read(buffer: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+  private async read(buffer: GPUBuffer, bytes: number, offset = 0): Promise<ArrayBuffer> {
     const size = Math.ceil(bytes / 4) * 4;
     const staging = this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     const enc = this.device.createCommandEncoder();
-    enc.copyBufferToBuffer(buffer, 0, staging, 0, size);
+    enc.copyBufferToBuffer(buffer, offset, staging, 0, size);
     this.device.queue.submit([enc.finish()]);
     await staging.mapAsync(GPUMapMode.READ);
     const out = staging.getMappedRange().slice(0, bytes);
@@ -397,29 +625,29 @@ export class TrainingExecutor {
 
   // ---- one optimizer step ----
 
-  private closed = false;
-  private busy = false;
-
-  async step(batch: Batch): Promise<StepResult> {
-    if (this.closed) throw new TrainerInputError('step: the trainer is closed');
-    if (this.busy) throw new TrainerInputError('step: the previous step has not finished (await each step before the next)');
-    const sequences = this.micro * this.microbatches;
-    this.ids = checkBatch(batch, { sequences, seq: this.seq, vocab: this.graph.model.vocab });
-    this.busy = true;
-    // A step the device refuses is never a silent wrong loss: its errors are caught here and reported.
-    this.device.pushErrorScope('out-of-memory');
-    this.device.pushErrorScope('validation');
+  /** This rank's program for one step of the global batch `ids` ([sequences, seq + 1]); its replica takes its share. */
+  async runProgram(ids: Int32Array): Promise<void> {
+    // Replica d takes sequences [d·n, (d + 1)·n) of the global batch (n = micro × microbatches), microbatch m its rows
+    // [m·micro, (m + 1)·micro) (docs/runtime.md "Training").
+    const width = this.seq + 1;
+    const n = this.micro * this.microbatches;
+    const d = this.coords.data;
+    this.ids = ids.subarray(d * n * width, (d + 1) * n * width);
+    this.stepCount++;
     try {
-      this.stepCount++;
       this.begin();
-      this.outside().clearBuffer(this.buf('loss'));
-      this.enc!.clearBuffer(this.buf('grad.norm'));
-      this.restart();
-      for (const s of this.steps) this.runStep(s);
-      // The loss and the norm (grad.norm[1], before the update) to the host through the plan's readback buffer.
       const enc = this.outside();
-      enc.copyBufferToBuffer(this.buf('loss'), 0, this.buf('readback'), 0, 4);
-      enc.copyBufferToBuffer(this.buf('grad.norm'), 4, this.buf('readback'), 4, 4);
+      if (this.workspace.has('loss')) enc.clearBuffer(this.buf('loss'));
+      enc.clearBuffer(this.buf('grad.norm'));
+      this.restart();
+      for (const s of this.steps) {
+        if (isComm(s)) await this.communicate(s);
+        else this.runStep(s);
+      }
+      // The loss (last stage) and the norm (grad.norm[1], before the update) to the host through the plan's readback buffer.
+      const out = this.outside();
+      if (this.workspace.has('loss')) out.copyBufferToBuffer(this.buf('loss'), 0, this.buf('readback'), 0, 4);
+      out.copyBufferToBuffer(this.buf('grad.norm'), 4, this.buf('readback'), 4, 4);
       this.end();
     } finally {
       this.pass = undefined;
@@ -427,18 +655,140 @@ export class TrainingExecutor {
       // Whatever a failed step left allocated goes (the next step starts from the static buffers).
       for (const b of this.live.values()) b.buffer.destroy();
       this.live.clear();
-      const validation = await this.device.popErrorScope();
-      const oom = await this.device.popErrorScope();
-      this.busy = false;
-      if (oom) throw new Error(`the device ran out of memory during a training step: ${oom.message}`);
-      if (validation)
-        throw new Error(`internal error: the device refused a training step: ${validation.message} (this is a bug in parplan)`);
     }
+  }
+
+  /** The step's loss summed over this rank's rows (last stage; each tensor rank the rows whose label it holds), and the global norm. */
+  async results(): Promise<{ loss: number; gradNorm: number }> {
     const readback = this.buf('readback');
     await readback.mapAsync(GPUMapMode.READ, 0, 8);
     const [loss, gradNorm] = new Float32Array(readback.getMappedRange(0, 8).slice(0));
     readback.unmap();
-    return { loss: loss! / (sequences * this.seq), gradNorm: gradNorm! };
+    return { loss: this.workspace.has('loss') ? loss! : 0, gradNorm: gradNorm! };
+  }
+
+  // ---- communication (runtime/training/comm.ts) ----
+
+  /** The ranks of this device's group along `axis` (graph.groups), in the axis' order. */
+  private members(axis: string): number[] {
+    const dev = this.graph.devices.find((d) => d.rank === this.rank)!;
+    const index = (dev.groups as Record<string, number | undefined>)[axis];
+    const group = index === undefined ? undefined : (this.graph.groups as Record<string, number[][] | undefined>)[axis]?.[index];
+    if (!group) throw new Error(`internal error: rank ${this.rank} has no '${axis}' group (this is a bug in parplan)`);
+    return group;
+  }
+
+  /** Bytes of `buffer` as f32, after the work recorded so far. */
+  /** `elements` f32 of `name` from element `offset`, after the work submitted so far: through the plan's `staging-read`. */
+  private async fetch(name: string, elements: number, offset = 0): Promise<Float32Array> {
+    if (elements === 0) return new Float32Array(0);
+    return this.staging().readF32(this.buf(name), elements * 4, offset * 4, name);
+  }
+
+  /** `data` into `name` from element `offset`: through the plan's `staging-write`. */
+  private async upload(name: string, data: Float32Array, offset = 0): Promise<void> {
+    if (data.length > 0) await this.staging().writeF32(this.buf(name), data, offset * 4, name);
+  }
+
+  private staging(): HostStaging {
+    if (!this.host)
+      throw new Error(`internal error: rank ${this.rank} communicates but its graph has no staging buffers (this is a bug in parplan)`);
+    return this.host;
+  }
+
+  /**
+   * One communication step: the work so far submitted, the tensor read back, the exchange on the host, the result
+   * written; then recording goes on. Collectives marked `overlap` run here too, synchronously.
+   */
+  private async communicate(e: CommEntry): Promise<void> {
+    const comm = this.comm;
+    if (!comm) throw new Error(`internal error: a '${e.comm.op}' step on a one-device trainer (this is a bug in parplan)`);
+    this.end();
+    const s = e.comm;
+    const mb = e.microbatch;
+    if (s.op === 'send' || s.op === 'recv') {
+      const group = this.members('pipeline');
+      const i = group.indexOf(this.rank);
+      const peer = group[(i + (s.peer === 'next' ? 1 : group.length - 1)) % group.length]!;
+      // `hidden.s3` / `grad.hidden.s3`: the boundary of stage 3, held in the stage's `hidden` / `grad.hidden`.
+      const local = e.tensor.replace(/\.s\d+$/, '');
+      const n = s.bytes / 4;
+      if (s.op === 'send') {
+        const wrong = TrainingExecutor.mutation === 'wrong-microbatch-send' && mb !== undefined ? (mb + 1) % this.microbatches : mb;
+        comm.send(this.rank, peer, e.tensor, wrong, await this.fetch(local, n));
+      } else await this.upload(local, await comm.recv(this.rank, peer, e.tensor, mb));
+      return this.begin();
+    }
+    const axis = (s as unknown as { axis: string }).axis;
+    const group = this.members(axis);
+    const sig = `${s.op} over ${axis} of ${e.tensor}${e.into ? ` into ${e.into}` : ''} (microbatch ${mb ?? '-'}, ${s.bytes} B)`;
+    const collective = (data: Float32Array, combine: Combine) => comm.collective(this.rank, group, sig, data, combine);
+    if (s.op === 'all-reduce') {
+      const reduce = (s as { reduce?: 'sum' | 'max' }).reduce;
+      if (e.tensor === 'loss.stats') {
+        // The kernels keep each row's (max, Σ exp) pair (runtime/kernels/cross-entropy.ts): the `reduce: max` all-reduce
+        // combines the pairs (M = max m, S = Σ s·exp(m − M)); the sum all-reduce after it then has nothing left to add.
+        if (reduce === 'max')
+          await this.upload('loss.stats', await collective(await this.fetch('loss.stats', 2 * this.T), combineLogSumExp));
+        return this.begin();
+      }
+      if (TrainingExecutor.mutation === 'drop-data-all-reduce' && axis === 'data') return this.begin();
+      // The tied embeddings' bucket: the member this rank holds.
+      const bucket = this.graph.tensors.find((t) => t.name === e.tensor && t.members);
+      const local = bucket ? bucket.members!.find((m) => this.persistent.has(m)) : e.tensor;
+      if (!local) throw new Error(`internal error: rank ${this.rank} holds no member of ${e.tensor} (this is a bug in parplan)`);
+      const n = s.bytes / 4;
+      if (s.bytes > this.bytesOf(local))
+        throw new Error(
+          `internal error: an all-reduce of ${s.bytes} B over ${local} (${this.bytesOf(local)} B) (this is a bug in parplan)`,
+        );
+      await this.upload(local, await collective(await this.fetch(local, n), sumAll));
+      return this.begin();
+    }
+    // ZeRO over data: the flat partition of the tensor-local tensor into `parts` shards of ⌈n / parts⌉ (docs/graph.md "Shards").
+    const parts = group.length;
+    const index = group.indexOf(this.rank);
+    if (s.op === 'reduce-scatter') {
+      const n = this.bytesOf(e.tensor) / 4;
+      const size = Math.ceil(n / parts);
+      const shares = await collective(await this.fetch(e.tensor, n), (all) => {
+        const sum = sumAll(all)[0]!;
+        return all.map((_, r) => {
+          const out = new Float32Array(size);
+          out.set(sum.subarray(Math.min(n, r * size), Math.min(n, (r + 1) * size)));
+          return out;
+        });
+      });
+      if (e.into) {
+        // ZeRO-2/3: the microbatch's full gradients go (added) into the shard; the buffer starts the next microbatch at zero.
+        const acc = await this.fetch(e.into, size);
+        for (let i = 0; i < size; i++) acc[i]! += shares[i]!;
+        await this.upload(e.into, acc);
+        this.begin();
+        this.outside().clearBuffer(this.buf(e.tensor));
+        return this.restart();
+      }
+      // ZeRO-1: in place, this rank's slice of the full gradient.
+      const begin = Math.min(n, index * size);
+      await this.upload(e.tensor, shares.subarray(0, Math.min(n, begin + size) - begin), begin);
+      return this.begin();
+    }
+    if (s.op === 'all-gather') {
+      const target = e.into ?? e.tensor;
+      const n = this.bytesOf(target) / 4;
+      const size = Math.ceil(n / parts);
+      const begin = Math.min(n, index * size);
+      // ZeRO-3: the shard is its own buffer (into the gathered copy); ZeRO-1/2: this rank's slice of the full tensor.
+      const mine = e.into ? await this.fetch(e.tensor, size) : await this.fetch(e.tensor, Math.min(n, begin + size) - begin, begin);
+      const full = await collective(mine, (all) => {
+        const out = new Float32Array(n);
+        all.forEach((p, r) => out.set(p.subarray(0, Math.max(0, Math.min(n, (r + 1) * size) - r * size)), Math.min(n, r * size)));
+        return all.map(() => out);
+      });
+      await this.upload(target, full);
+      return this.begin();
+    }
+    throw new TrainingNotExecutedError(`a '${(s as { op: string }).op}' step is not executed yet by the trainer`);
   }
 
   /** One compute step: its allocations, its kernels, its frees; live bytes recorded after it (and after its frees). */
@@ -447,6 +797,7 @@ export class TrainingExecutor {
       if (this.live.has(a.name)) throw new Error(`internal error: ${a.name} allocated twice (this is a bug in parplan)`);
       this.live.set(a.name, { buffer: this.create(a.bytes, a.name), bytes: a.bytes });
     }
+    this.microbatch = TrainingExecutor.microbatchOf(s);
     this.compute(s);
     this.timeline.push(this.liveBytes());
     if (s.free.length === 0) return;
@@ -460,6 +811,14 @@ export class TrainingExecutor {
     }
     this.timeline.push(this.liveBytes());
     this.begin();
+  }
+
+  private static microbatchOf(s: Instanced): number | undefined {
+    for (const n of [...s.reads, ...s.writes]) {
+      const m = /\.mb(\d+)(\.|$)/.exec(n);
+      if (m) return Number(m[1]);
+    }
+    return undefined;
   }
 
   private liveBytes(): number {
@@ -520,7 +879,7 @@ export class TrainingExecutor {
   }
 
   private isWeight(name: string): boolean {
-    return this.persistent.has(name) && !name.startsWith('grad.') && !name.startsWith('optim.');
+    return this.persistent.has(name) && !/^(grad|gradbuf|optim)\./.test(name);
   }
 
   // ---- kernels ----
@@ -571,14 +930,36 @@ export class TrainingExecutor {
     this.run(p, b, { M: this.T });
   }
 
+  /** Where a weight's gradient accumulates: `grad.X`, or ZeRO-2/3's per-microbatch `gradbuf.X` (the weight may be ZeRO-3's `gathered.X`). */
+  private gradName(w: string): string {
+    const base = w.replace(/^gathered\./, '');
+    return this.persistent.has(`gradbuf.${base}`) ? `gradbuf.${base}` : `grad.${base}`;
+  }
+
+  /** The global row of this rank's first row of `w` (a vocabulary-parallel table or head split over tensor). */
+  private rowBase(w: string): number {
+    const base = w.replace(/^(gathered|grad|gradbuf)\./, '');
+    return this.persistent.get(base)?.shard?.region[0]?.[0] ?? 0;
+  }
+
+  /** A replicated bias of a row-parallel projection is added once, on tensor rank 0 (the output is all-reduced over tensor). */
+  private rowParallelBias(w: string, bias: string | undefined): string | undefined {
+    if (!bias || this.coords.tensor === 0) return bias;
+    const base = w.replace(/^gathered\./, '');
+    const t = this.persistent.get(base)?.shard?.tensor;
+    return t?.shards.some((x) => x.over === 'tensor') ? undefined : bias;
+  }
+
   /** grad.W += dYᵀ·X (and grad.b += Σ dY). */
   private gradWeight(dY: string, x: string, w: string, bias: string | undefined): void {
     const [N, K] = this.shape(w) as [number, number];
     const p = this.program(`mmgw:${N}:${K}`, () => kernels.matmulGradWeight({ N, K }));
-    this.run(p, { dY: this.buf(dY), X: this.buf(x), dW: this.buf(`grad.${w}`) }, { T: this.T });
+    // Test-only mutation: microbatch 1's weight gradients not accumulated.
+    if (TrainingExecutor.mutation === 'skip-microbatch-grad' && this.microbatch === 1) return;
+    this.run(p, { dY: this.buf(dY), X: this.buf(x), dW: this.buf(this.gradName(w)) }, { T: this.T });
     if (bias) {
       const q = this.program(`bg:${N}`, () => kernels.biasGrad({ N }));
-      this.run(q, { dY: this.buf(dY), db: this.buf(`grad.${bias}`) }, { T: this.T });
+      this.run(q, { dY: this.buf(dY), db: this.buf(this.gradName(bias)) }, { T: this.T });
     }
   }
 
@@ -633,17 +1014,18 @@ export class TrainingExecutor {
     );
     this.run(p, { ...st, weight: this.buf(w), dy: this.buf(dy), dx: this.buf(dx) }, { rows: this.T });
     const q = this.program(`ngw:${cols}`, () => kernels.normGradWeight(kind, { cols }));
-    const g: Record<string, BufferArg> = { ...st, dy: this.buf(dy), dweight: this.buf(`grad.${w}`) };
-    if (this.layernorm) g['dbias'] = this.buf(`grad.${bias!}`);
+    const g: Record<string, BufferArg> = { ...st, dy: this.buf(dy), dweight: this.buf(this.gradName(w)) };
+    if (this.layernorm) g['dbias'] = this.buf(this.gradName(bias!));
     this.run(q, g, { rows: this.T });
   }
 
-  private attentionOptions(layer: number) {
+  /** This rank's heads (tensor parallelism splits them): from the sizes of its q and k. */
+  private attentionOptions(layer: number, q: string, k: string) {
     const a = gqaAt(this.graph.model, layer, 'training').attention;
     return {
       seq: this.seq,
-      heads: a.heads,
-      kvHeads: a.kvHeads,
+      heads: this.bytesOf(q) / (4 * this.T * a.headDim),
+      kvHeads: this.bytesOf(k) / (4 * this.T * a.headDim),
       headDim: a.headDim,
       scale: 1 / Math.sqrt(a.headDim),
       ...(a.window !== undefined ? { window: a.window } : {}),
@@ -682,7 +1064,7 @@ export class TrainingExecutor {
 
   private layerOf(names: string[]): number {
     for (const n of names) {
-      const m = /^(?:act|layers|grad\.layers)\.(\d+)\./.exec(n);
+      const m = /^(?:act|layers|(?:grad|gradbuf|gathered)\.layers)\.(\d+)\./.exec(n);
       if (m) return Number(m[1]);
     }
     return 0;
@@ -712,11 +1094,15 @@ export class TrainingExecutor {
           for (let t = 0; t < this.seq; t++) ids[r * this.seq + t] = this.ids![(m * this.micro + r) * width + t]!;
         this.device.queue.writeBuffer(this.buf(tokens), 0, ids);
         const table = weights[0]!.weight;
-        const pos = weights[1]?.weight;
+        // Vocabulary-parallel: this rank's rows of the table (other ids give zeros), the sum all-reduced over tensor; the
+        // replicated positions added once, on tensor rank 0.
+        const pos = this.coords.tensor === 0 ? weights[1]?.weight : undefined;
+        const rowBase = this.rowBase(table);
         const p = this.program(`emb:${pos ? 'p' : ''}`, () =>
           kernels.embedding({
             hidden: h,
             vocab: this.shape(table)[0]!,
+            rowBase,
             ...(pos ? { positional: { maxPositions: this.shape(pos)[0]! } } : {}),
           }),
         );
@@ -746,7 +1132,7 @@ export class TrainingExecutor {
         for (const x of acts.filter((a) => a !== 'rope' && a !== 'positions')) this.rope(x, false);
         return;
       case 'attention:f': {
-        const o = this.attentionOptions(this.layerOf([...reads, ...writes]));
+        const o = this.attentionOptions(this.layerOf([...reads, ...writes]), acts[0]!, acts[1]!);
         const p = this.program(`attn:${o.heads}:${o.kvHeads}`, () => kernels.attentionTrain(o));
         // The full-recompute forward keeps no lse: `attn.delta` ([T, heads], unused until the backward) takes it.
         const lse = writes[1] ?? 'attn.delta';
@@ -759,7 +1145,7 @@ export class TrainingExecutor {
       }
       case 'out-proj:f':
       case 'mlp-down:f':
-        this.matmul(acts[0]!, weights[0]!.weight, weights[0]!.bias, writes[0]!);
+        this.matmul(acts[0]!, weights[0]!.weight, this.rowParallelBias(weights[0]!.weight, weights[0]!.bias), writes[0]!);
         return;
       case 'residual:f': {
         const [a, b] = acts as [string, string];
@@ -864,7 +1250,7 @@ export class TrainingExecutor {
       case 'attention:b': {
         const [dO, q, k, v, out, lse] = acts as [string, string, string, string, string, string];
         const [delta, dq, dk, dv] = writes as [string, string, string, string];
-        const o = this.attentionOptions(this.layerOf(reads));
+        const o = this.attentionOptions(this.layerOf(reads), q, k);
         const key = `${o.heads}:${o.kvHeads}`;
         const pre = this.program(`abp:${key}`, () => kernels.attentionBackwardPre(o));
         const pq = this.program(`abq:${key}`, () => kernels.attentionBackwardDq(o));
@@ -882,12 +1268,14 @@ export class TrainingExecutor {
       case 'embedding:b': {
         const [dX, tokens] = acts as [string, string];
         const table = writes[0]!;
-        const rows = this.shape(table.slice('grad.'.length))[0]!;
-        const p = this.program(`embb:${rows}`, () => kernels.embeddingBackward({ hidden: h, rows }));
+        const base = table.replace(/^(grad|gradbuf)\./, '');
+        const rows = this.bytesOf(table) / (4 * h);
+        const rowBase = this.rowBase(base);
+        const p = this.program(`embb:${rows}:${rowBase}`, () => kernels.embeddingBackward({ hidden: h, rows, rowBase }));
         this.run(p, { ids: this.buf(tokens), dX: this.buf(dX), grad: this.buf(table) }, { T });
         const pos = writes[1];
         if (pos) {
-          const prow = this.shape(pos.slice('grad.'.length))[0]!;
+          const prow = this.bytesOf(pos) / (4 * h);
           const q = this.program(`embb:${prow}`, () => kernels.embeddingBackward({ hidden: h, rows: prow }));
           this.run(q, { ids: this.buf('positions'), dX: this.buf(dX), grad: this.buf(pos) }, { T });
         }
@@ -909,7 +1297,12 @@ export class TrainingExecutor {
     const T = this.T;
     const logits = s.reads[0]!;
     const cols = this.bytesOf(logits) / (4 * T);
-    const ce = { cols, vocab: this.graph.model.vocab };
+    // Vocabulary-parallel: this rank's logits are the global columns from its head's first row.
+    const ce = {
+      cols,
+      vocabBase: this.rowBase(this.persistent.has('output.weight') ? 'output.weight' : 'embedding.weight'),
+      vocab: this.graph.model.vocab,
+    };
     const stats: GPUBufferBinding = { buffer: this.buf('loss.stats'), offset: 0, size: 8 * T };
     if (s.writes.length === 1 && s.reads.length === 1) {
       const p = this.program(`ces:${cols}`, () => kernels.crossEntropyStats(ce));
@@ -930,27 +1323,79 @@ export class TrainingExecutor {
     // range of a buffer while reading another (loss.stats holds the row statistics).
     const rows: GPUBufferBinding = { buffer: this.buf('attn.delta'), offset: 0, size: 4 * T };
     const p = this.program(`ceg:${cols}`, () => kernels.crossEntropyGrad(ce));
-    const sequences = this.micro * this.microbatches;
+    // 1 / the global batch's tokens: the microbatches' and replicas' sums of gradients give torch's mean.
+    const sequences = this.micro * this.microbatches * this.dataRanks;
     this.run(p, { logits: this.buf(logits), labels: this.buf(labels), stats, loss: rows }, { T, scale: 1 / (sequences * this.seq) });
     const q = this.program('rsum:acc', () => kernels.reduceSum({ accumulate: true }));
     this.run(q, { x: rows, out: this.buf('loss') }, { n: T });
   }
 
   /** out[0] += Σ g² over these gradients (per tensor: partial sums per chunk, then their sum, in a fixed order). */
-  private sumSquares(grads: string[], out: GPUBuffer): void {
+  private sumSquares(grads: string[], out: GPUBuffer, host = false): void {
     const sq = this.program('sumsq', () => kernels.sumSquares());
     const rs = this.program('rsum:acc', () => kernels.reduceSum({ accumulate: true }));
     for (const g of grads) {
-      const n = this.bytesOf(g) / 4;
+      const part = this.counted(g, host);
+      if (!part || part.count === 0) continue;
+      let x = this.buf(g);
+      if (part.offset > 0 || part.count * 4 < this.bytesOf(g)) {
+        // A slice (ZeRO-1's shard of a full gradient): bound from a copy (storage offsets must be 256-aligned).
+        this.outside().copyBufferToBuffer(x, part.offset * 4, this.scratch[1]!, 0, part.count * 4);
+        this.restart();
+        x = this.scratch[1]!;
+      }
+      const n = part.count;
       // Dispatches in one pass are ordered, so the partials buffer is reused tensor after tensor.
-      this.run(sq, { x: this.buf(g), partials: this.buf('grad.partials') }, { n });
+      this.run(sq, { x, partials: this.buf('grad.partials') }, { n });
       this.run(rs, { x: this.buf('grad.partials'), out }, { n: Math.ceil(n / SUM_SQUARES_CHUNK) });
     }
   }
 
   /**
-   * grad_clip: the steps that read gradients add their squares into `grad.norm`[0]; the last (reading `grad.norm`
-   * alone) turns it into [min(1, clip / (‖g‖ + 1e-6)), ‖g‖], which every optimizer step reads.
+   * ZeRO's flat partition of tensor `X` (as its rank holds it over tensor) over data: this rank's elements [begin, end)
+   * of n, when a gradient, state or weight of X is split over data; undefined when none is.
+   */
+  private partition(x: string): { begin: number; end: number; size: number } | undefined {
+    const base = x.replace(/^(grad|gradbuf|gathered|optim)\./, '');
+    const pattern = base.replace(/(^|\.)layers\.\d+\./, '$1layers.{l}.');
+    for (const name of [`optim.${pattern}`, `grad.${pattern}`, pattern]) {
+      const t = this.graph.tensors.find((u) => u.name === name);
+      const s = t?.shards.find((u) => u.dim === -1 && u.over === 'data');
+      if (!s) continue;
+      const region = this.persistent.get(base)?.shard?.region ?? this.persistent.get(`gathered.${base}`)?.shard?.region;
+      if (!region) throw new Error(`internal error: no shard of ${base} on rank ${this.rank} (this is a bug in parplan)`);
+      const n = region.reduce((a, [b, e]) => a * (e - b), 1);
+      const size = Math.ceil(n / s.parts);
+      const begin = Math.min(n, shardIndex(this.coords.data, s) * size);
+      return { begin, end: Math.min(n, begin + size), size };
+    }
+    return undefined;
+  }
+
+  /**
+   * The part of gradient `g` this rank counts in the global norm, so that every element counts once over all ranks:
+   * a tensor replicated over tensor on tensor rank 0 (or the first of each run of `replicas`), the split tied
+   * embeddings' output copy not at all, ZeRO-1's full gradient only in this rank's shard; `host` (the norm summed on the
+   * host, not all-reduced over data): a data-parallel replica's copy (ZeRO 0) on data rank 0 only.
+   */
+  private counted(g: string, host: boolean): { offset: number; count: number } | undefined {
+    const held = this.persistent.get(g);
+    const t = held?.shard?.tensor;
+    if (!held || !t) return { offset: 0, count: this.bytesOf(g) / 4 };
+    const tp = t.shards.find((s) => s.over === 'tensor');
+    if (this.coords.tensor % (tp ? (tp.replicas ?? 1) : this.tensorRanks) !== 0) return undefined;
+    if (g === 'grad.output.weight' && this.graph.tensors.some((u) => u.members?.includes('grad.output.weight'))) return undefined;
+    const part = this.partition(g);
+    if (!part) return host && this.coords.data > 0 ? undefined : { offset: 0, count: held.bytes / 4 };
+    if (held.shard?.flat) return { offset: 0, count: part.end - part.begin };
+    return { offset: part.begin, count: part.end - part.begin };
+  }
+
+  /**
+   * grad_clip: the steps that read gradients add their squares into `grad.norm`[0] (each element counted once over
+   * the ranks, `counted`); the last (reading `grad.norm` alone, after its all-reduces) turns it into
+   * [min(1, maxNorm / (‖g‖ + 1e-6)), ‖g‖] (the step's maxNorm, the plan's grad_clip; without one [1, ‖g‖]), which every
+   * optimizer step reads.
    */
   private gradNorm(reads: string[], maxNorm: number | undefined): void {
     const grads = reads.filter((r) => r !== 'grad.norm');
@@ -963,7 +1408,10 @@ export class TrainingExecutor {
     this.run(p, { sumsq: { buffer: this.buf('grad.partials'), offset: 0, size: 4 }, clip: this.buf('grad.norm') }, {});
   }
 
-  /** AdamW (or SGD) on one tensor, its gradient scaled by grad.norm[0], then cleared. */
+  /**
+   * AdamW (or SGD) on one tensor, its gradient scaled by grad.norm[0], then cleared. Under ZeRO the update covers this rank's shard: a
+   * slice of a full weight or gradient is updated through a copy (`scratch`).
+   */
   private optimizer(reads: string[]): void {
     // By role, not position: the gradient, the state (AdamW's [m, v]; SGD has none), the tensor, the clip scale.
     const grad = reads.find((r) => r.startsWith('grad.') && r !== 'grad.norm')!;
@@ -975,22 +1423,52 @@ export class TrainingExecutor {
     const o = this.opts.optimizer;
     const hf = this.mapping(param).source;
     const decay = (o.noDecay ?? []).some((pat) => (typeof pat === 'string' ? new RegExp(pat) : pat).test(hf)) ? 0 : (o.weightDecay ?? 0);
-    const n = this.bytesOf(param) / 4;
+    const part = this.partition(param);
+    const n = part ? part.end - part.begin : this.bytesOf(param) / 4;
+    // A full buffer under a partition: its slice copied into scratch (and the weight's copied back after).
+    const sliced = (name: string) => part !== undefined && !this.persistent.get(name)?.shard?.flat;
+    const enc = () => this.outside();
+    let pbuf = this.buf(param);
+    let gbuf = this.buf(grad);
+    if (n > 0 && sliced(param)) {
+      enc().copyBufferToBuffer(pbuf, part!.begin * 4, this.scratch[0]!, 0, n * 4);
+      pbuf = this.scratch[0]!;
+    }
+    if (n > 0 && sliced(grad)) {
+      enc().copyBufferToBuffer(gbuf, part!.begin * 4, this.scratch[1]!, 0, n * 4);
+      gbuf = this.scratch[1]!;
+    }
+    this.restart();
     const clip = this.buf(norm);
-    if (state) {
+    if (n > 0 && state) {
       const [beta1, beta2] = o.betas ?? [0.9, 0.999];
       const p = this.program('adamw', () => kernels.adamw());
       this.run(
         p,
-        { param: this.buf(param), grad: this.buf(grad), state: this.buf(state), clip },
+        { param: pbuf, grad: gbuf, state: this.buf(state), clip },
         adamwDims({ lr: o.lr, beta1, beta2, eps: o.eps ?? 1e-8, weightDecay: decay }, this.stepCount, n),
       );
-    } else {
+    } else if (n > 0) {
       // optimizer = sgd (fp32 weights: no state), as torch.optim.SGD without momentum.
       const p = this.program('sgd', () => kernels.sgd());
-      this.run(p, { param: this.buf(param), grad: this.buf(grad), clip }, { n, lr: o.lr, weightDecay: decay });
+      this.run(p, { param: pbuf, grad: gbuf, clip }, { n, lr: o.lr, weightDecay: decay });
     }
+    if (n > 0 && sliced(param)) enc().copyBufferToBuffer(pbuf, 0, this.buf(param), part!.begin * 4, n * 4);
     this.outside().clearBuffer(this.buf(grad));
     this.restart();
   }
 }
+
+/** The cross-entropy's per-row (max, Σ exp(x − max)) pairs of the vocabulary shards, combined (the same for every member). */
+const combineLogSumExp: Combine = (parts) => {
+  const out = new Float32Array(parts[0]!.length);
+  for (let t = 0; t < out.length; t += 2) {
+    let m = -3e38;
+    for (const p of parts) m = Math.max(m, p[t]!);
+    let sum = 0;
+    for (const p of parts) if (p[t + 1]! > 0) sum += p[t + 1]! * Math.exp(p[t]! - m);
+    out[t] = m;
+    out[t + 1] = sum;
+  }
+  return parts.map(() => out);
+};

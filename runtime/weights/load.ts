@@ -119,9 +119,9 @@ export function deviceWeights(graph: Graph, device: DeviceCoords): WeightShard[]
 }
 
 /** A device's index along each axis a tensor may be split over: the mesh's, the expert grid's with MoE, HSDP's sub-groups of data. */
-type ShardCoords = Coords & Partial<Record<'expert' | 'expert_tensor' | 'expert_data' | 'data_shard' | 'data_replicate', number>>;
+export type ShardCoords = Coords & Partial<Record<'expert' | 'expert_tensor' | 'expert_data' | 'data_shard' | 'data_replicate', number>>;
 
-function shardOf(tensor: GraphTensor, name: string, layer: number | undefined, coords: ShardCoords): WeightShard {
+export function shardOf(tensor: GraphTensor, name: string, layer: number | undefined, coords: ShardCoords): WeightShard {
   const fail = (problem: string): never => {
     throw new WeightsError([`graph tensor ${name}: ${problem}`]);
   };

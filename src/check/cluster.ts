@@ -1,5 +1,6 @@
 /** A `cluster` declaration → ClusterSpec: the GPU (catalog or custom) and how many. */
-import type { BlockValue, Declaration } from '../ast.js';
+import type { BlockValue, Declaration, Value } from '../ast.js';
+import type { StepProfile } from '../facts/profile.js';
 import { diag, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { suggest } from '../diagnostics/suggest.js';
 import { GPU_IDS, findGpu, type GpuSpec } from '../facts/gpus.js';
@@ -9,7 +10,10 @@ import type { ClusterSpec } from '../plan.js';
 import type { Span } from '../source.js';
 import { readBlock, type Field } from './values.js';
 
-export function checkCluster(decl: Declaration, out: Diagnostic[]): ClusterSpec | undefined {
+/** Step-time profiles by the `profile` value node that names them (src/load.ts reads them; `ok: false`: it could not, its diagnostic is out). */
+export type Profiles = ReadonlyMap<Value, { ok: true; profile: StepProfile } | { ok: false }>;
+
+export function checkCluster(decl: Declaration, out: Diagnostic[], profiles: Profiles = new Map()): ClusterSpec | undefined {
   const where = `cluster '${decl.name}'`;
   const f = readBlock(decl.body, 'cluster', { where, anchor: decl.nameSpan, out });
   const gpuField = f.get<{ ident?: string; text?: string; block?: BlockValue }>('gpu');
@@ -77,7 +81,26 @@ export function checkCluster(decl: Declaration, out: Diagnostic[]): ClusterSpec 
     gpusPerNode: gpn,
     networkGBs,
     ...(host !== undefined ? { hostMemoryBytes: host } : {}),
+    ...profileOf(gpuField?.value.block, profiles, out),
   };
+}
+
+/** The gpu block's `profile`, when the loader could read and check it (else its diagnostic is out, and predictions use the cost model). */
+function profileOf(
+  block: BlockValue | undefined,
+  profiles: Profiles,
+  out: Diagnostic[],
+): { profile?: NonNullable<ClusterSpec['profile']> } {
+  const entry = block?.entries.find((e) => e.key === 'profile' && e.value.kind === 'string');
+  if (!entry || entry.value.kind !== 'string') return {};
+  const loaded = profiles.get(entry.value);
+  if (!loaded) {
+    // Plans embedded in TypeScript are checked without reading files: never ignored silently.
+    out.push(diag('PP2055', entry.value.span, { path: entry.value.value, reason: 'profiles are read for .plan files only' }));
+    return {};
+  }
+  if (!loaded.ok) return {};
+  return { profile: { profile: loaded.profile, path: entry.value.value, span: entry.value.span } };
 }
 
 function resolveGpu(

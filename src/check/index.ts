@@ -9,7 +9,7 @@ import { didYouMean } from '../diagnostics/suggest.js';
 import { DECLARATIONS } from '../facts/keys.js';
 import type { HfConfigs } from '../hf/config.js';
 import type { CheckedPlan } from '../plan.js';
-import { checkCluster } from './cluster.js';
+import { checkCluster, type Profiles } from './cluster.js';
 import { checkModel } from './model.js';
 import { checkTableDeadlock } from './pipeline.js';
 import type { Traces } from './traffic.js';
@@ -30,6 +30,8 @@ export function checkProgram(
   configs: HfConfigs = new Map(),
   /** The request traces the loader read for the plans' `traffic { trace = "…" }` (src/load.ts `addTraces`). */
   traces: Traces = new Map(),
+  /** The step-time profiles the loader read for the clusters' `gpu { profile = "…" }` (src/load.ts `addProfiles`). */
+  profiles: Profiles = new Map(),
 ): CheckResult {
   const out: Diagnostic[] = [];
   const scope: Scope = { models: new Map(), clusters: new Map() };
@@ -62,7 +64,7 @@ export function checkProgram(
         continue;
       }
       if (kind === 'model') scope.models.set(decl.name, { decl, spec: checkModel(decl, out, configs) });
-      else if (kind === 'cluster') scope.clusters.set(decl.name, { decl, spec: checkCluster(decl, out) });
+      else if (kind === 'cluster') scope.clusters.set(decl.name, { decl, spec: checkCluster(decl, out, profiles) });
       else {
         plans.set(decl.name, { decl });
         if (file === root) rootPlans.push({ decl, file: file.file });

@@ -84,6 +84,8 @@ export function checkPlan(
   const meshOk = checkMeshSize(ctx);
   const contextOk = checkContext(ctx);
   const experts = checkExperts(ctx);
+  // The shape both modes need; each mode's own checks still run (and report) when it fails.
+  const shapeOk = stages !== undefined && tensorOk && meshOk && contextOk && experts !== undefined;
   checkNoEffect(ctx);
   const spans: Record<string, Span> = {};
   for (const [k, f] of fields.map) spans[k] = f.span;
@@ -118,19 +120,7 @@ export function checkPlan(
     const engine = fields.valueOrDefault<ServePlan['engine']>('engine');
     const engineOk = engine !== 'webgpu' || (checkEngineDtypes(ctx, dtypes) && checkEngineModel(ctx));
     const load = b ? checkTraffic(ctx, trafficBlocks, b, traces) : { ok: false };
-    if (
-      !load.ok ||
-      !b ||
-      !stages ||
-      !tensorOk ||
-      !meshOk ||
-      !contextOk ||
-      !experts ||
-      !precisionOk ||
-      !engineOk ||
-      hasErrors(out.slice(before))
-    )
-      return undefined;
+    if (!load.ok || !b || !shapeOk || !precisionOk || !engineOk || hasErrors(out.slice(before))) return undefined;
     const plan: ServePlan = {
       ...base,
       stages,
@@ -171,11 +161,7 @@ export function checkPlan(
     !fp8Ok ||
     !tb ||
     !sched ||
-    !stages ||
-    !tensorOk ||
-    !meshOk ||
-    !contextOk ||
-    !experts ||
+    !shapeOk ||
     !precisionOk ||
     !recipeOk ||
     adapter === false ||

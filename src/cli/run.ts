@@ -61,6 +61,15 @@ async function dispatch(argv: readonly string[], io: Io, deps: CheckDeps): Promi
       const { runServe } = await import('./commands/serve.js');
       return runServe(rest, io);
     }
+    case 'profile': {
+      // Loads the WebGPU runtime once the arguments and the graph are good, as serve does.
+      const { runProfile } = await import('./commands/profile.js');
+      return runProfile(rest, io);
+    }
+    case 'load': {
+      const { runLoadCommand } = await import('./commands/load.js');
+      return runLoadCommand(rest, io);
+    }
     case 'train': {
       // Checks its arguments, graph and data without WebGPU; the executor is not there yet (issue 16).
       const { runTrain } = await import('./commands/train.js');

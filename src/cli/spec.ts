@@ -275,7 +275,87 @@ export const TRAIN: CommandSpec = {
     'token file that cannot be used (PP6013), weights that cannot be found (PP6001).',
 };
 
-export const COMMANDS: readonly CommandSpec[] = [CHECK, COMPILE, REPORT, SERVE, TRAIN, FMT, IMPORT, EXPORT, SUGGEST, EXPLAIN, HELP_COMMAND];
+export const PROFILE: CommandSpec = {
+  name: 'profile',
+  usage: 'parplan profile --weights SPEC [-o FILE] [--batches 1,2,4] [--contexts 16,64] [--prompts 16,64] [--repeats N] <file.graph.json>',
+  brief: 'profile [options] <graph>',
+  summary: "time a serving graph's steps on this WebGPU device",
+  options: [
+    {
+      name: '--weights',
+      value: { placeholder: 'SPEC' },
+      doc: 'random:SEED, or safetensors files or a directory (times do not depend on the values)',
+    },
+    outputOption('FILE', 'write the profile JSON there (default: stdout)'),
+    {
+      name: '--batches',
+      value: { placeholder: 'LIST' },
+      doc: "decode batch sizes (default: powers of 2 up to the plan's max_batch, and max_batch)",
+    },
+    { name: '--contexts', value: { placeholder: 'LIST' }, doc: 'decode contexts in tokens (default: seq/8, seq/2, seq)' },
+    { name: '--prompts', value: { placeholder: 'LIST' }, doc: 'prefill prompt lengths in tokens (default: seq/8, seq/4, seq/2, seq)' },
+    {
+      name: '--repeats',
+      value: { placeholder: 'N' },
+      doc: 'timed calls per point, round-robin over the grid, the median kept (default: 5)',
+    },
+    { name: '--warmup', value: { placeholder: 'N' }, doc: 'untimed calls per point first (default: 2)' },
+    HELP,
+  ],
+  details:
+    'Loads the serving graph on the WebGPU runtime as serve does and times the engine calls the\n' +
+    "batching server makes: one prompt's prefill per prompt length, one decode step per batch ×\n" +
+    'context, on the first data replica. The JSON (docs/latency.md, "Measured step times") is what\n' +
+    'a gpu { profile = "file.json" } block names. Exit 2: bad arguments or graph; 1: no device.',
+};
+
+export const LOAD: CommandSpec = {
+  name: 'load',
+  usage: 'parplan load --rate R --duration D [--prompt N] [--output N] [--trace FILE] [--seed S] [--max-in-flight K] [--json] <URL>',
+  brief: 'load [options] <url>',
+  summary: 'open-loop Poisson load on an OpenAI-compatible server',
+  options: [
+    { name: '--rate', value: { placeholder: 'R' }, doc: 'mean arrivals per second (Poisson)' },
+    { name: '--duration', value: { placeholder: 'D' }, doc: 'seconds of arrivals (at most 3600); then the requests in flight finish' },
+    { name: '--prompt', value: { placeholder: 'N' }, doc: 'prompt tokens per request (default: 16)' },
+    { name: '--output', value: { placeholder: 'N' }, doc: 'tokens to generate per request (default: 16)' },
+    {
+      name: '--trace',
+      value: { placeholder: 'FILE' },
+      doc: 'arrivals and lengths from a CSV trace (TIMESTAMP,ContextTokens,GeneratedTokens)',
+    },
+    { name: '--seed', value: { placeholder: 'S' }, doc: 'seed of the arrival times and prompts (default: 1)' },
+    {
+      name: '--max-in-flight',
+      value: { placeholder: 'K' },
+      doc: 'requests open at once; an arrival past it counts as rejected (default: 256)',
+    },
+    { name: '--model', value: { placeholder: 'NAME' }, doc: "the request's model (default: the first of /v1/models)" },
+    { name: '--allow-remote', doc: 'allow a URL that is not loopback' },
+    { name: '--json', doc: 'print the result as JSON (the shape of plans[].latency where they overlap)' },
+    HELP,
+  ],
+  details:
+    'Sends streaming /v1/completions requests with token-id prompts at exponential gaps (open loop:\n' +
+    'arrivals do not wait for answers) and measures, per request, TTFT (the first token event),\n' +
+    'TPOT and end to end. Exit 2: bad arguments; 1: the server could not be reached.',
+};
+
+export const COMMANDS: readonly CommandSpec[] = [
+  CHECK,
+  COMPILE,
+  REPORT,
+  SERVE,
+  PROFILE,
+  LOAD,
+  TRAIN,
+  FMT,
+  IMPORT,
+  EXPORT,
+  SUGGEST,
+  EXPLAIN,
+  HELP_COMMAND,
+];
 
 export const GLOBAL_OPTIONS: readonly OptionSpec[] = [
   { name: '--help', aliases: ['-h'], doc: 'show this help' },

@@ -69,6 +69,9 @@ export const CODES = {
   PP2052: { severity: 'error', title: 'trace-failed', message: "cannot read trace '{path}': {reason}" },
   PP2053: { severity: 'error', title: 'trace-not-allowed', message: "trace '{path}' is not allowed: {reason}" },
   PP2054: { severity: 'error', title: 'trace-invalid', message: "'{path}' is not a request trace: {detail}" },
+  PP2055: { severity: 'error', title: 'profile-failed', message: "cannot read profile '{path}': {reason}" },
+  PP2056: { severity: 'error', title: 'profile-not-allowed', message: "profile '{path}' is not allowed: {reason}" },
+  PP2057: { severity: 'error', title: 'profile-invalid', message: "'{path}' is not a step-time profile: {detail}" },
   // Pipeline layouts (src/check/layout.ts).
   PP2043: { severity: 'error', title: 'layout-syntax', message: 'layout: {detail}' },
   PP2044: { severity: 'error', title: 'layout-unsupported', message: 'layout: {what} is not supported yet' },
@@ -253,6 +256,14 @@ export const CODES = {
     message: 'a typical request (prompt {prompt} + output {output} = {total} tokens) exceeds batch.seq = {seq}',
   },
   PP3083: { severity: 'warning', title: 'burst-without-burst-process', message: 'burst = {burst} has no effect: process is poisson' },
+
+  // Measured step-time profiles (src/latency/profile.ts, src/latency/check.ts).
+  PP3090: { severity: 'error', title: 'profile-mismatch', message: "profile '{path}' does not describe plan '{plan}': {reason}" },
+  PP3091: {
+    severity: 'warning',
+    title: 'profile-out-of-range',
+    message: "profile '{path}' does not cover plan '{plan}' ({reason}): its latency is predicted from the cost model",
+  },
 
   // 4xxx: memory fit
   PP4001: { severity: 'error', title: 'does-not-fit', message: "plan '{plan}' does not fit: {worst}" },

@@ -581,6 +581,11 @@ export const KEY_TABLE = {
       example: '32',
       aliases: ['link_bandwidth', 'nvlink', 'interconnect'],
     },
+    profile: {
+      type: { kind: 'string' },
+      doc: 'A step-time profile measured on this GPU by `parplan profile` (JSON, relative to the plan\'s file, read as imports are): latency predictions of plans of the same model and tensor × pipeline layout use its measured prefill and decode times instead of the peak rates. See docs/latency.md, "Measured step times".',
+      example: '"lavapipe.profile.json"',
+    },
   },
   plan: {
     model: {

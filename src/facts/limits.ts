@@ -51,6 +51,12 @@ export const LIMITS = {
   traceFileBytes: 64 * 1024 * 1024,
   /** Most engine calls (prefills and decode steps) the latency prediction of one plan simulates, its bisection and candidate changes included: bounds long outputs at a huge rate to about a second. */
   latencyEvents: 1_000_000,
+  /** Largest `gpu { profile = "…" }` JSON file read: a profile of a dense grid is a few KiB. */
+  profileFileBytes: 1024 * 1024,
+  /** Most engine calls one `parplan profile` makes (warm-up and repeats included): the default grid of a test model makes about 100; lavapipe does ~10 a second. */
+  profileCalls: 5_000,
+  /** Most requests `parplan load` sends (rate × duration, or a trace's rows): bounds its memory and run time. */
+  loadRequests: 100_000,
 
   // A graph file given to `parplan serve` or `createRuntime` (src/graph/validate.ts), checked before anything is allocated.
   /** Largest graph file `serve` reads: a serving graph is tens of KiB whatever the model's size (its layers share one block). */

@@ -9,6 +9,7 @@ import { diag, type Diagnostic } from '../diagnostics/diagnostic.js';
 import { LIMITS } from '../facts/limits.js';
 import type { ServePlan, ServeSlo } from '../plan.js';
 import { costStepTimes } from './cost-times.js';
+import { profileCoverage, profileMismatch, profileStepTimes } from './profile.js';
 import { simulate, type StepTimes } from './simulate.js';
 import { quantile, summarize, type LatencySummary } from './summary.js';
 import { generateRequests, type TrafficRequest } from './traffic.js';
@@ -26,6 +27,8 @@ export interface SloResult {
 export type LatencyResult = Omit<LatencySummary, 'capped' | 'samples'> & {
   /** The highest arrival rate that meets every objective (null without an slo block, or when none does). */
   maxRateMeetingSlo: number | null;
+  /** Where the step times came from: the cost model's roofline, or a measured profile (`gpu { profile }`: its file and device). */
+  stepTimes: { source: 'cost model' } | { source: 'profile'; file: string; device: string };
   slo: SloResult[];
 };
 
@@ -44,7 +47,9 @@ export function predictLatency(plan: ServePlan): { latency?: LatencyResult; diag
   if (!traffic) return { diagnostics: [] };
   const diagnostics: Diagnostic[] = [];
   const anchor = plan.spans['traffic.rate'] ?? plan.span;
-  const times = costStepTimes(plan);
+  const measured = measuredTimes(plan, diagnostics);
+  if (measured === 'mismatch') return { diagnostics };
+  const times = measured ?? costStepTimes(plan);
   if ('unknown' in times) {
     diagnostics.push(diag('PP4012', anchor, { plan: plan.name, reason: times.unknown }));
     return { diagnostics };
@@ -94,13 +99,19 @@ export function predictLatency(plan: ServePlan): { latency?: LatencyResult; diag
   const meets = (x: LatencySummary) => plan.slo !== undefined && !x.capped && judge(x, plan.slo).every((r) => r.ok);
   const maxRate = plan.slo ? highestRate(traffic.rate, meets(s), (r) => meets(run(r, knobs))) : null;
   const { capped: _capped, samples: _samples, ...figures } = s;
-  const latency: LatencyResult = { ...figures, rate: traffic.rate, maxRateMeetingSlo: maxRate, slo };
+  const p = plan.cluster.profile;
+  const stepTimes: LatencyResult['stepTimes'] =
+    measured && p ? { source: 'profile', file: p.path, device: p.profile.device.description } : { source: 'cost model' };
+  const latency: LatencyResult = { ...figures, rate: traffic.rate, maxRateMeetingSlo: maxRate, stepTimes, slo };
   const missed = slo.filter((r) => !r.ok);
   if (missed.length > 0) {
     const fixes = candidates(plan, knobs)
       .filter((c) => {
+        // A measured profile's step times do not depend on max_batch; the roofline's do (its memory traffic).
         const t =
-          c.knobs.maxBatch !== knobs.maxBatch ? costStepTimes({ ...plan, batch: { ...plan.batch, maxBatch: c.knobs.maxBatch } }) : times;
+          c.knobs.maxBatch !== knobs.maxBatch && !measured
+            ? costStepTimes({ ...plan, batch: { ...plan.batch, maxBatch: c.knobs.maxBatch } })
+            : times;
         return !('unknown' in t) && meets(run(traffic.rate, c.knobs, t));
       })
       .map((c) => c.text);
@@ -126,6 +137,43 @@ export function predictLatency(plan: ServePlan): { latency?: LatencyResult; diag
     }
   }
   return { latency, diagnostics };
+}
+
+/**
+ * The gpu block's measured profile as step times (src/latency/profile.ts): 'mismatch' (PP3090,
+ * an error) when it was measured for another model or layout, undefined when there is none or the
+ * plan reaches far past its grid (PP3091, a warning: the cost model predicts instead).
+ */
+function measuredTimes(plan: ServePlan, out: Diagnostic[]): StepTimes | 'mismatch' | undefined {
+  const p = plan.cluster.profile;
+  if (!p) return undefined;
+  const mismatch = profileMismatch(p.profile, plan);
+  if (mismatch) {
+    out.push(
+      diag(
+        'PP3090',
+        p.span,
+        { path: p.path, plan: plan.name, reason: mismatch },
+        {
+          help: `measure this plan's graph: parplan compile … --plan ${plan.name}, then parplan profile GRAPH --weights random:1 -o FILE.json`,
+        },
+      ),
+    );
+    return 'mismatch';
+  }
+  const beyond = profileCoverage(p.profile, plan);
+  if (beyond) {
+    out.push(
+      diag(
+        'PP3091',
+        p.span,
+        { path: p.path, plan: plan.name, reason: beyond },
+        { help: 'measure a grid that reaches the plan: parplan profile GRAPH --batches … --contexts … --prompts …' },
+      ),
+    );
+    return undefined;
+  }
+  return profileStepTimes(p.profile);
 }
 
 /** The trace's first n requests with times scaled to a mean rate of 1 request/s (its own rate, `traceRate`, becomes 1). */

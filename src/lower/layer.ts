@@ -87,15 +87,22 @@ export function blockRunsOf(
   last: number,
   blocks: readonly LayerBlock[] = layerBlocks(plan),
 ): { block: string; first: number; last: number }[] {
-  const runs = (a: number, b: number, kept: boolean) =>
+  const runs = (a: number, b: number, variant: (suffix: string) => string = (s) => s) =>
     b < a // an empty virtual stage of a layout
       ? []
       : layerRuns(plan.model, a, b).map((r) => {
           const suffix = blocks.find((x) => sameLayer(x.layer, r.layer))!.suffix;
-          return { block: blockName(phase, kept ? keptSuffix(suffix) : suffix), first: r.first, last: r.last };
+          return { block: blockName(phase, variant(suffix)), first: r.first, last: r.last };
         });
+  const g = uniformGroup(plan);
+  if (g > 1 && last > first) {
+    // recompute_method = uniform: each group's first layer keeps the group's input, the others nothing.
+    const out: { block: string; first: number; last: number }[] = [];
+    for (let a = first; a <= last; a += g) out.push(...runs(a, a), ...runs(a + 1, Math.min(a + g - 1, last), groupedSuffix));
+    return out;
+  }
   const n = recomputedPerChunk(plan);
-  return n > last - first ? runs(first, last, false) : [...runs(first, first + n - 1, false), ...runs(first + n, last, true)];
+  return n > last - first ? runs(first, last) : [...runs(first, first + n - 1), ...runs(first + n, last, keptSuffix)];
 }
 
 /** The block steps that run layers first … last in `phase`: one per run of alike layers (reversed for backward). */
@@ -122,6 +129,43 @@ export function blockRuns(
  */
 export function recomputedPerChunk(plan: CheckedPlan): number {
   return plan.mode === 'train' && plan.recompute === 'full' && plan.recomputeMethod === 'block' ? plan.recomputeLayers : Infinity;
+}
+
+/**
+ * Layers per checkpointed group of recompute = full with recompute_method = uniform (Megatron
+ * transformer_block.py `_checkpointed_forward`, method 'uniform': one checkpoint per
+ * recompute_layers layers, a group's backward recomputing them all); 1 otherwise.
+ */
+export function uniformGroup(plan: CheckedPlan): number {
+  return plan.mode === 'train' && plan.recompute === 'full' && plan.recomputeMethod === 'uniform' ? plan.recomputeLayers : 1;
+}
+
+/** Whether some chunk has layers inside a uniform group, past its first (their blocks, named with groupedSuffix). */
+export function groupsLayers(plan: TrainPlan): boolean {
+  const g = uniformGroup(plan);
+  return g > 1 && plan.stages.some((st) => (st.chunks ? st.chunks.some((c) => c.layers > 1) : st.layers / plan.virtual > 1));
+}
+
+/** The block-name suffix of a uniform group's later layers (`layer.backward.grouped`, `layer.backward.mla-dense-grouped`). */
+function groupedSuffix(suffix: string): string {
+  return suffix ? `${suffix}-grouped` : 'grouped';
+}
+
+/**
+ * A uniform group's later layer: its forward saves nothing (the group's first layer kept the
+ * input) and its backward rebuilds its activations in the recompute workspace, which holds the
+ * whole group's (memory/activations.ts recomputeWorkspaceBytes): `act` becomes RECOMPUTE.
+ */
+function withoutCheckpoint(steps: { forward: Step[]; backward: Step[] }, act: string): { forward: Step[]; backward: Step[] } {
+  const strip = (s: Step): Step => {
+    if (s.op !== 'compute') return s;
+    const { alloc, free, ...rest } = s;
+    const a = alloc?.filter((n) => n !== act);
+    const f = free?.filter((n) => n !== act);
+    const swap = (names: string[]) => names.map((n) => (n === act ? RECOMPUTE : n));
+    return { ...rest, reads: swap(s.reads), writes: swap(s.writes), ...(a?.length ? { alloc: a } : {}), ...(f?.length ? { free: f } : {}) };
+  };
+  return { forward: steps.forward.map(strip), backward: steps.backward.map(strip) };
 }
 
 /** Whether some chunk has layers that recompute_method = block leaves un-recomputed (their blocks, named with keptSuffix). */
@@ -440,16 +484,21 @@ export function layerShardParams(plan: CheckedPlan, layer: LayerSpec): { dense: 
 /** Training: `layer.forward`, `layer.backward` (with recomputation as the plan says), per layer structure. */
 export function trainBlocks(plan: TrainPlan): Record<string, Step[]> {
   const out: Record<string, Step[]> = {};
-  const variants: { suffix: (s: string) => string; plan: TrainPlan; act: string }[] = [{ suffix: (s) => s, plan, act: 'act.{l}.mb{m}' }];
+  const variants: { suffix: (s: string) => string; plan: TrainPlan; act: string; grouped?: boolean }[] = [
+    { suffix: (s) => s, plan, act: 'act.{l}.mb{m}' },
+  ];
   if (keepsLayers(plan)) variants.push({ suffix: keptSuffix, plan: { ...plan, recompute: 'none' }, act: KEPT_ACT });
+  if (groupsLayers(plan)) variants.push({ suffix: groupedSuffix, plan, act: 'act.{l}.mb{m}', grouped: true });
   for (const b of layerBlocks(plan)) {
     for (const v of variants) {
-      const steps = trainLayerBlocks(v.plan, b.layer, v.act);
+      const built = trainLayerBlocks(v.plan, b.layer, v.act);
+      const steps = v.grouped ? withoutCheckpoint(built, v.act) : built;
       const suffix = v.suffix(b.suffix);
       out[blockName('forward', suffix)] = steps.forward;
       out[blockName('backward', suffix)] = steps.backward;
       if (splitsBackward(plan)) {
-        const split = splitBackward(steps.backward, v.act, WGRAD);
+        // A grouped layer's backward ends by releasing the recompute workspace, not a checkpoint.
+        const split = splitBackward(steps.backward, v.grouped ? RECOMPUTE : v.act, WGRAD);
         out[blockName('backward-input', suffix)] = split.input;
         out[blockName('backward-weight', suffix)] = split.weight;
       }

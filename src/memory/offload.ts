@@ -16,10 +16,10 @@
  */
 import { bytesPerElement } from '../facts/dtypes.js';
 import { bytesText, num } from '../format.js';
-import { shardLayer } from '../model.js';
+import { layerLinears, shardLayer } from '../model.js';
 import type { CheckedPlan, Stage, TrainPlan } from '../plan.js';
 import { part, type Part } from './format.js';
-import { layerLinears, type DeviceParams } from './params.js';
+import type { DeviceParams } from './params.js';
 import { shardOver, zeroShard } from './zero.js';
 
 /** DeepSpeed's defaults (runtime/zero/config.py, offload_config.py, the estimators) that the offload model uses. */

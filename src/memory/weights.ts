@@ -11,12 +11,12 @@
  * Embeddings, norms, biases, the router and (unless quant_lm_head) the output layer stay in dtype.
  */
 import { DTYPES, bytesPerElement, dtypeBytes } from '../facts/dtypes.js';
-import { layerRuns, shardLayer, type LayerSpec, type Model, type Quantization } from '../model.js';
+import { layerLinears, layerRuns, shardLayer, type Linear, type LayerSpec, type Model, type Quantization } from '../model.js';
 import type { CheckedPlan, Stage, TrainPlan } from '../plan.js';
 import { adapterParams } from './adapter.js';
 import { bytesText, num } from '../format.js';
 import { part, type Part } from './format.js';
-import { countParams, layerLinears, layerParams, rankLayerParams, type DeviceParams, type Linear } from './params.js';
+import { countParams, layerParams, rankLayerParams, type DeviceParams } from './params.js';
 import { offloadedWeights } from './offload.js';
 import { shardOver, zeroDegree, zeroShard } from './zero.js';
 

@@ -15,7 +15,7 @@
  *                "cost": { "known", "reason", "efficiency", "hardware", "train", "serve" },
  *                "latency": { "rate", "throughput", "utilization", "meanBatch", "queue": { "mean", "p99" },
  *                             "rejected", "ttft": { "p50", "p90", "p99" }, "tpot": {…}, "e2e": {…},
- *                             "requests", "maxRateMeetingSlo",
+ *                             "requests", "maxRateMeetingSlo", "stepTimes": { "source", "file"?, "device"? },
  *                             "slo": [ { "metric", "target", "predicted", "ok" } ] } } ],
  *   "diagnostics": [ { "severity", "code", "message", "file", "line", "column", "endLine",
  *                      "endColumn", "help" } ] }
@@ -33,7 +33,8 @@
  * lacks a rate it needs (`known` false, `reason` says which). `latency` (docs/latency.md) is there
  * only for a serving plan with a `traffic` block that fits (so plans without one keep their
  * output): seconds and requests per second, `rejected` and `utilization` fractions, a
- * percentile null when no request completed; `slo` lists each objective of the `slo` block.
+ * percentile null when no request completed; `stepTimes.source` is "cost model" or "profile" (then with
+ * the profile's `file` as the plan names it and its `device`); `slo` lists each objective of the `slo` block.
  */
 import { deviceCount } from '../mesh.js';
 import type { Analysis, PlanResult } from '../analyze.js';

@@ -17,7 +17,7 @@ import { makeStyle, stripAnsi, type Style } from './style.js';
 import type { PlanCost, Traffic } from '../cost/types.js';
 import { decimalBytesText, groupedText, percentText, rateText, secondsText } from '../cost/format.js';
 import { LIMITS } from '../facts/limits.js';
-import { printable, printableLines } from '../format.js';
+import { clip, printable, printableLines } from '../format.js';
 import { adapterText, compactRanks, formatParams, gib, groupDevices, headroom, percent, summaryLine, tightest, verdict } from './common.js';
 
 export const MAX_WIDTH = 100;
@@ -411,13 +411,20 @@ function wrap(text: string, width: number): { text: string; first: boolean }[] {
  *     TTFT p50 61 ms  p90 98 ms  p99 210 ms;  TPOT …;  E2E …
  *     slo: ttft_p99 500 ms ok (210 ms); tpot_p99 50 ms MISSED (61 ms); highest rate meeting it ≈ 41 requests/s
  */
+/** `, step times measured on llvmpipe (lavapipe.json)` when a profile gave them; nothing for the cost model's. */
+function measuredOn(l: LatencyResult): string {
+  return l.stepTimes.source === 'profile'
+    ? `, step times measured on ${printable(clip(l.stepTimes.device, 60))} (${printable(clip(l.stepTimes.file, 80))})`
+    : '';
+}
+
 export function latencyLines(l: LatencyResult): string[] {
   const n = (x: number) => Number(x.toPrecision(3)).toLocaleString('en-US');
   const t = (x: number) => (Number.isFinite(x) ? (x < 1 ? `${n(x * 1000)} ms` : `${n(x)} s`) : '–');
   const pct = (x: number) => `${n(x * 100)}%`;
   const p = (name: string, q: { p50: number; p90: number; p99: number }) => `${name} p50 ${t(q.p50)}  p90 ${t(q.p90)}  p99 ${t(q.p99)}`;
   const out = [
-    `  latency at ${n(l.rate)} requests/s (${l.requests.toLocaleString('en-US')} simulated): ${n(l.throughput)} requests/s served, ` +
+    `  latency at ${n(l.rate)} requests/s (${l.requests.toLocaleString('en-US')} simulated${measuredOn(l)}): ${n(l.throughput)} requests/s served, ` +
       `busy ${pct(l.utilization)}, mean batch ${n(l.meanBatch)}, queue ${n(l.queue.mean)} (p99 ${l.queue.p99}), rejected ${pct(l.rejected)}`,
     `    ${p('TTFT', l.ttft)};  ${p('TPOT', l.tpot)};  ${p('E2E', l.e2e)}`,
   ];

@@ -103,6 +103,36 @@ describe('the training recipes blocks do what the cost model and the memory plan
     for (const rank of c.simulation.ranks) expect(rank.peakBytes).toBe(rank.planBytes);
   });
 
+  it("recompute_method = uniform: one checkpoint per group of recompute_layers, the group's later layers keep nothing; the peak is the plan", () => {
+    const c = compileBody(
+      'model = llama_tiny  cluster = node8  mode = train  data = 8  recompute = full  recompute_method = uniform  recompute_layers = 3  batch { global = 8  seq = 512 }',
+    );
+    const blocks = c.graph.programs['stage0']!.phases['step']!.filter((s) => s.op === 'block' && s.block.startsWith('layer.forward'));
+    expect(blocks.map((s) => (s.op === 'block' ? `${s.block}:${s.layers.join('-')}` : ''))).toEqual([
+      'layer.forward:0-0',
+      'layer.forward.grouped:1-2',
+      'layer.forward:3-3',
+      'layer.forward.grouped:4-5',
+      'layer.forward:6-6',
+      'layer.forward.grouped:7-7',
+    ]);
+    // A grouped layer allocates no checkpoint and recomputes as much as any other layer.
+    const allocs = c.graph.blocks['layer.forward.grouped']!.flatMap((s) => (s.op === 'compute' ? (s.alloc ?? []) : []));
+    expect(allocs).not.toContain('act.{l}.mb{m}');
+    expect(flops(c, 'layer.backward.grouped', 'recompute')).toBe(flops(c, 'layer.backward', 'recompute'));
+    for (const body of [
+      'data = 8  recompute_layers = 3  batch { global = 8  seq = 512 }',
+      'data = 8  recompute_layers = 2  batch { global = 8  seq = 512 }',
+      'pipeline = 2  data = 4  recompute_layers = 2  batch { global = 32  seq = 512 }',
+      'pipeline = 2  data = 4  recompute_layers = 3  batch { global = 32  seq = 512 }',
+      'pipeline = 2  schedule = interleaved  virtual = 2  data = 4  recompute_layers = 2  batch { global = 32  seq = 512 }',
+      'tensor = 2  pipeline = 2  data = 2  sequence_parallel = true  recompute_layers = 4  batch { global = 32  seq = 512 }',
+    ]) {
+      const g = compileBody(`model = llama_tiny  cluster = node8  mode = train  recompute = full  recompute_method = uniform  ${body}`);
+      for (const rank of g.simulation.ranks) expect(rank.peakBytes, `${body}, rank ${rank.rank}`).toBe(rank.planBytes);
+    }
+  });
+
   it('recompute_method = block with tensor parallelism: the cost model charges the tensor collectives the graph runs (only recomputed layers repeat the forward two)', () => {
     const c = compileBody(
       'model = llama_tiny  cluster = node8  mode = train  tensor = 2  pipeline = 2  data = 2  recompute = full  recompute_method = block  recompute_layers = 2  batch { global = 32  seq = 512 }',

@@ -41,8 +41,10 @@ describe('check with traffic', () => {
       'e2e',
       'requests',
       'maxRateMeetingSlo',
+      'stepTimes',
       'slo',
     ]);
+    expect(l.stepTimes).toEqual({ source: 'cost model' });
     expect(renderText(ok, { color: false })).toMatch(/latency at 20 requests\/s .*\n.*TTFT p50 .*\n.*slo: ttft_p99 500 ms ok/);
   });
 

@@ -12,7 +12,7 @@ import { compilePlan } from '../../src/compile.js';
 import type { Graph } from '../../src/graph/types.js';
 import type { Model } from '../../src/model.js';
 import { randomWeights } from '../../runtime/reference/model.js';
-import { createTrainer, TrainerInputError, TrainingNotExecutedError } from '../../runtime/index.js';
+import { createTrainer, TrainerInputError } from '../../runtime/index.js';
 import { BatchError } from '../../runtime/training/batch.js';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -169,11 +169,14 @@ describe('what the trainer does not run yet is refused, saying what', () => {
     const extra = new Map(weights).set('model.layers.9.mlp.up_proj.weight', new Float32Array(4));
     await expect(createTrainer(graph, { weights: extra, optimizer: { lr: 1 }, device })).rejects.toThrow(/does not have: model\.layers\.9/);
   });
-  it('several devices', async () => {
+  it('several devices: options.devices must give one per rank', async () => {
     const c = compile(`  model = gpt2_tiny  tensor = 2\n  batch { global = 4  micro = 2  seq = 16 }`);
-    await expect(createTrainer(c.graph as Graph, { weights: new Map(), optimizer: { lr: 1 } })).rejects.toThrow(TrainingNotExecutedError);
-    await expect(createTrainer(c.graph as Graph, { weights: new Map(), optimizer: { lr: 1 } })).rejects.toThrow(
-      /tensor = 2.*not executed yet|not executed yet.*tensor = 2/,
+    const one = [{ device: gpu.device, description: gpu.description }];
+    await expect(createTrainer(c.graph as Graph, { weights: new Map(), optimizer: { lr: 1 }, devices: one })).rejects.toThrow(
+      TrainerInputError,
+    );
+    await expect(createTrainer(c.graph as Graph, { weights: new Map(), optimizer: { lr: 1 }, devices: one })).rejects.toThrow(
+      /1 devices; the graph has 2 ranks/,
     );
   });
 });

@@ -52,7 +52,7 @@ export async function runCompile(argv: readonly string[], io: Io): Promise<ExitC
   const analysis = await analyzeProject(args.positionals, analyzeOptions(args.options));
   // A graph too large to build (PP5005) is refused before any lowering.
   const sized = compilable(analysis.results);
-  const compiled = sized.results.map((r) => ({ result: r, ...compilePlan(r.plan, r.memory) }));
+  const compiled = sized.results.map((r) => ({ result: r, ...compilePlan(r.plan, r.memory, r.cost) }));
   // The checker already found a hand-written table's deadlock: the simulation's finding is the same one.
   analysis.diagnostics = uniqueDiagnostics([...analysis.diagnostics, ...sized.diagnostics, ...compiled.flatMap((c) => c.diagnostics)]);
   const code = exitCode(analysis);

@@ -76,7 +76,7 @@ export async function runReport(argv: readonly string[], io: Io): Promise<ExitCo
   // A graph too large to build (PP5005): the plan is left out of the report, with the error.
   const sized = compilable(analysis.results);
   analysis.results = sized.results;
-  const compiled = analysis.results.map((r) => compilePlan(r.plan, r.memory));
+  const compiled = analysis.results.map((r) => compilePlan(r.plan, r.memory, r.cost));
   // The checker and the simulation may both find a deadlocking table: report it once.
   analysis.diagnostics = uniqueDiagnostics([...analysis.diagnostics, ...sized.diagnostics, ...compiled.flatMap((c) => c.diagnostics)]);
   const code = exitCode(analysis);

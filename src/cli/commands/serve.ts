@@ -133,9 +133,9 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs | 'help' {
 
 /**
  * The graph in `path`, if it is one the runtime can serve: a parplan-graph (the version this parplan writes) of a plan
- * with mode = serve and engine = webgpu. Anything else is a UsageError saying how to fix it.
+ * with mode = serve and engine = webgpu. Anything else is a UsageError saying how to fix it (for `command`'s usage line).
  */
-export function readServingGraph(path: string, cwd: string): Graph {
+export function readServingGraph(path: string, cwd: string, command: string = SERVE.name): Graph {
   const full = resolve(cwd, path);
   let text: string;
   try {
@@ -145,13 +145,13 @@ export function readServingGraph(path: string, cwd: string): Graph {
       throw new UsageError(
         `cannot read '${path}': it is not a regular file`,
         "serve a graph written by 'parplan compile FILE.plan'",
-        SERVE.name,
+        command,
       );
     if (st.size > LIMITS.graphFileBytes) {
       throw new UsageError(
         `cannot read '${path}': it is ${st.size} bytes, over the limit of ${limitText(LIMITS.graphFileBytes)} for a graph (LIMITS.graphFileBytes)`,
         'a serving graph is a few KiB: compile the serving plan again',
-        SERVE.name,
+        command,
       );
     }
     text = readFileSync(full, 'utf8');
@@ -160,13 +160,13 @@ export function readServingGraph(path: string, cwd: string): Graph {
     const code = (e as NodeJS.ErrnoException).code;
     const reason =
       code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : e instanceof Error ? e.message : String(e);
-    throw new UsageError(`cannot read '${path}': ${reason}`, "serve a graph written by 'parplan compile FILE.plan'", SERVE.name);
+    throw new UsageError(`cannot read '${path}': ${reason}`, "serve a graph written by 'parplan compile FILE.plan'", command);
   }
   if (path.endsWith('.plan')) {
     throw new UsageError(
       `'${path}' is a plan, not a compiled graph`,
       `compile it first: parplan compile ${path} --plan NAME, then: parplan serve NAME.graph.json`,
-      SERVE.name,
+      command,
     );
   }
   let value: unknown;
@@ -176,24 +176,24 @@ export function readServingGraph(path: string, cwd: string): Graph {
     throw new UsageError(
       `'${path}' is not JSON: ${e instanceof Error ? e.message : String(e)}`,
       "serve a graph written by 'parplan compile FILE.plan'",
-      SERVE.name,
+      command,
     );
   }
   if (Array.isArray(value)) {
     throw new UsageError(
       `'${path}' holds ${value.length} graphs; serve takes one`,
       'compile one plan: parplan compile FILE.plan --plan NAME -o NAME.graph.json',
-      SERVE.name,
+      command,
     );
   }
   // What the graph is and is for, then everything the runtime reads, before anything is allocated (src/graph/validate.ts).
   const problems = checkServingGraph(value);
   const first = problems[0];
-  if (first?.headline !== undefined) throw new UsageError(first.headline.replace(/^this /, `'${path}' `), first.help, SERVE.name);
+  if (first?.headline !== undefined) throw new UsageError(first.headline.replace(/^this /, `'${path}' `), first.help, command);
   if (first) {
     const plan = (value as Graph).plan;
     const recompile = `parplan compile ${plan.file || 'FILE.plan'} --plan ${plan.name}`;
-    throw new UsageError(`'${path}' cannot be served: ${graphProblemsText(problems)}`, `recompile the plan: ${recompile}`, SERVE.name);
+    throw new UsageError(`'${path}' cannot be served: ${graphProblemsText(problems)}`, `recompile the plan: ${recompile}`, command);
   }
   return value as Graph;
 }

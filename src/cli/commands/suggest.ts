@@ -157,9 +157,13 @@ export async function runSuggest(argv: readonly string[], io: Io): Promise<ExitC
   }
   // The pinned plan imports this file: an error in any model or cluster of it would be reported there too
   // (a root with no plans: the checker then checks every declaration but the plans).
-  const declared = checkProgram(program.files, { file: args.file, imports: [], declarations: [] }, program.configs).diagnostics.filter(
-    (d) => d.severity === 'error',
-  );
+  const declared = checkProgram(
+    program.files,
+    { file: args.file, imports: [], declarations: [] },
+    program.configs,
+    program.traces,
+    program.profiles,
+  ).diagnostics.filter((d) => d.severity === 'error');
   if (declared.length > 0) {
     report(declared);
     return EXIT.FAILED;

@@ -1,0 +1,234 @@
+/**
+ * `parplan profile --weights SPEC [-o FILE] [--batches …] [--contexts …] [--prompts …]
+ * [--repeats N] [--warmup N] <file.graph.json>`: time the engine calls the batching server
+ * makes — one prompt's prefill per prompt length, one decode step per batch × context — on
+ * the first data replica of a serving graph loaded on the WebGPU runtime, and write the
+ * medians and spreads as a profile (src/latency/profile.ts) that `gpu { profile = "…" }` names.
+ *
+ * As serve does, everything that can be checked without a GPU is checked first (arguments,
+ * the graph, the grid against the plan's max_batch and seq, the number of calls against
+ * LIMITS.profileCalls), then the runtime is loaded with `import()`.
+ *
+ * Decode steps are timed with every slot at the same position: the step's work depends on the
+ * positions, not on the cache's contents, so no prompt needs to be prefilled first.
+ */
+import { resolve } from 'node:path';
+import { LIMITS } from '../../facts/limits.js';
+import type { Graph } from '../../graph/types.js';
+import { decodeGrid, modelShape, PROFILE_FORMAT, PROFILE_VERSION, type Measured, type StepProfile } from '../../latency/profile.js';
+import { meshOf } from '../../mesh.js';
+import { parseArgs } from '../args.js';
+import { EXIT, type ExitCode } from '../exit-codes.js';
+import type { Io } from '../io.js';
+import { PROFILE, commandHelp } from '../spec.js';
+import { UsageError } from '../usage.js';
+import { writeOutput } from '../write.js';
+import { readServingGraph } from './serve.js';
+
+export interface ProfileArgs {
+  file: string;
+  weights: string;
+  output?: string;
+  batches: number[];
+  contexts: number[];
+  prompts: number[];
+  repeats: number;
+  warmup: number;
+}
+
+/** `1,2,4` → ascending distinct whole numbers in [1, max]. */
+function list(flag: string, text: string, max: number, what: string): number[] {
+  const parts = text.split(',').map((x) => x.trim());
+  const out: number[] = [];
+  for (const p of parts) {
+    const n = /^\d{1,9}$/.test(p) ? Number(p) : NaN;
+    if (!(n >= 1 && n <= max))
+      throw new UsageError(
+        `option '${flag}' needs whole numbers from 1 to ${max} (${what}), found '${p}'`,
+        `e.g. ${flag} 1,2,4`,
+        PROFILE.name,
+      );
+    out.push(n);
+  }
+  return [...new Set(out)].sort((a, b) => a - b);
+}
+
+function count(flag: string, text: string | true | undefined, dflt: number, min: number): number {
+  if (typeof text !== 'string') return dflt;
+  const n = /^\d{1,4}$/.test(text) ? Number(text) : NaN;
+  if (!(n >= min)) throw new UsageError(`option '${flag}' needs a whole number ≥ ${min}, found '${text}'`, undefined, PROFILE.name);
+  return n;
+}
+
+/** Distinct positive whole numbers, ascending. */
+const grid = (xs: number[]) => [...new Set(xs.map((x) => Math.max(1, Math.round(x))))].sort((a, b) => a - b);
+
+/** The default grid: small enough for lavapipe (a few hundred calls for a test model). */
+export function defaultGrid(maxBatch: number, seq: number): { batches: number[]; contexts: number[]; prompts: number[] } {
+  const batches: number[] = [];
+  for (let b = 1; b < maxBatch; b *= 2) batches.push(b);
+  batches.push(maxBatch);
+  return { batches: grid(batches), contexts: grid([seq / 8, seq / 2, seq]), prompts: grid([seq / 8, seq / 4, seq / 2, seq]) };
+}
+
+export function parseProfileArgs(argv: readonly string[], graph?: Graph): ProfileArgs | 'help' {
+  const args = parseArgs(argv, PROFILE.options, PROFILE.name);
+  if (args.options.has('--help')) return 'help';
+  if (args.positionals.length !== 1) {
+    throw new UsageError(
+      args.positionals.length === 0 ? 'missing the graph to profile' : `profile takes one graph file, got ${args.positionals.length}`,
+      'compile a serving plan with engine = webgpu first: parplan compile FILE.plan --plan NAME -o NAME.graph.json',
+      PROFILE.name,
+    );
+  }
+  const weights = args.options.get('--weights');
+  if (typeof weights !== 'string')
+    throw new UsageError('missing --weights', 'use --weights random:1 (step times do not depend on the values)', PROFILE.name);
+  const output = args.options.get('--output');
+  const base = { file: args.positionals[0]!, weights, ...(typeof output === 'string' ? { output } : {}) };
+  const repeats = count('--repeats', args.options.get('--repeats'), 5, 1);
+  const warmup = count('--warmup', args.options.get('--warmup'), 2, 0);
+  if (!graph) return { ...base, batches: [], contexts: [], prompts: [], repeats, warmup };
+  const { maxBatch, seq } = graph.batch!;
+  const d = defaultGrid(maxBatch, seq);
+  const opt = (flag: string, max: number, what: string, dflt: number[]) => {
+    const v = args.options.get(flag);
+    return typeof v === 'string' ? list(flag, v, max, what) : dflt;
+  };
+  const out: ProfileArgs = {
+    ...base,
+    batches: opt('--batches', maxBatch, "the plan's max_batch", d.batches),
+    contexts: opt('--contexts', seq, "the plan's seq", d.contexts),
+    prompts: opt('--prompts', seq, "the plan's seq", d.prompts),
+    repeats,
+    warmup,
+  };
+  const calls = (out.batches.length * out.contexts.length + out.prompts.length) * (repeats + warmup);
+  if (calls > LIMITS.profileCalls)
+    throw new UsageError(
+      `the grid makes ${calls} engine calls, over the limit of ${LIMITS.profileCalls} (LIMITS.profileCalls)`,
+      'give fewer --batches, --contexts or --prompts, or fewer --repeats',
+      PROFILE.name,
+    );
+  return out;
+}
+
+export async function runProfile(argv: readonly string[], io: Io): Promise<ExitCode> {
+  const first = parseProfileArgs(argv);
+  if (first === 'help') {
+    io.stdout.write(commandHelp(PROFILE));
+    return EXIT.OK;
+  }
+  const graph = readServingGraph(first.file, io.cwd, PROFILE.name);
+  const args = parseProfileArgs(argv, graph) as ProfileArgs;
+  const { parseWeightsSource } = await import('../../../runtime/weights/load.js');
+  let weights: ReturnType<typeof parseWeightsSource>;
+  try {
+    weights = parseWeightsSource(args.weights);
+  } catch (e) {
+    throw new UsageError(
+      `bad --weights '${args.weights}': ${messageOf(e)}`,
+      'use random:1, or safetensors files or a directory',
+      PROFILE.name,
+    );
+  }
+  if (weights.kind === 'safetensors') weights = { kind: 'safetensors', paths: weights.paths.map((p) => resolve(io.cwd, p)) };
+
+  const { createRuntime } = await import('../../../runtime/index.js');
+  const { openDevices } = await import('../../../runtime/device.js');
+  let rt: Awaited<ReturnType<typeof createRuntime>>;
+  let description: string;
+  let vendor = '';
+  let architecture = '';
+  try {
+    const devices = await openDevices(graph.devices.length);
+    description = devices[0]!.description;
+    vendor = devices[0]!.adapter.info.vendor;
+    architecture = devices[0]!.adapter.info.architecture;
+    rt = await createRuntime(graph, { weights, devices, onWarning: (w) => io.stderr.write(`warning: ${w}\n`) });
+  } catch (e) {
+    io.stderr.write(`error: cannot start the runtime: ${messageOf(e)}\n`);
+    return EXIT.FAILED;
+  }
+  const vocab = graph.model.vocab;
+  /** Median and spread of timed calls (seconds). */
+  const stats = (t: number[]): Measured => {
+    t.sort((a, b) => a - b);
+    const mid = t.length >> 1;
+    const median = t.length % 2 ? t[mid]! : (t[mid - 1]! + t[mid]!) / 2;
+    return { median, min: t[0]!, max: t[t.length - 1]! };
+  };
+  const profile: StepProfile = {
+    format: PROFILE_FORMAT,
+    version: PROFILE_VERSION,
+    created: new Date().toISOString(),
+    device: { description, vendor, architecture },
+    graph: {
+      plan: graph.plan.name,
+      model: modelShape(graph.model),
+      tensor: meshOf(graph.mesh.axes).tensor,
+      pipeline: meshOf(graph.mesh.axes).pipeline,
+      data: meshOf(graph.mesh.axes).data,
+      maxBatch: graph.batch!.maxBatch,
+      seq: graph.batch!.seq,
+      maxPrefillTokens: graph.batch!.maxPrefillTokens,
+    },
+    method: { warmup: args.warmup, repeats: args.repeats, statistic: 'median' },
+    prefill: [],
+    decode: [],
+  };
+  try {
+    io.stderr.write(`profiling plan '${graph.plan.name}' on ${description} …\n`);
+    // Every point's calls: prefills, then decodes, in grid order.
+    const points: { call: () => Promise<unknown>; times: number[] }[] = [];
+    for (const tokens of args.prompts) {
+      const prompt = Array.from({ length: tokens }, (_, i) => (i * 7 + 1) % vocab);
+      points.push({ call: () => rt.engine.prefill(0, prompt), times: [] });
+    }
+    for (const batch of args.batches) {
+      for (const context of args.contexts) {
+        const entries = Array.from({ length: batch }, (_, slot) => ({ slot, token: (slot + 1) % vocab, position: context - 1 }));
+        points.push({ call: () => rt.engine.decode(entries), times: [] });
+      }
+    }
+    // Warm-up first (pipelines compile on first use); then the repeats round-robin over the grid,
+    // so that a stretch of contention on a shared machine spreads over every point instead of skewing one.
+    for (const p of points) for (let i = 0; i < args.warmup; i++) await p.call();
+    for (let r = 0; r < args.repeats; r++) {
+      for (const p of points) {
+        const t0 = performance.now();
+        await p.call();
+        p.times.push((performance.now() - t0) / 1000);
+      }
+    }
+    let k = 0;
+    for (const tokens of args.prompts) profile.prefill.push({ tokens, ...stats(points[k++]!.times) });
+    for (const batch of args.batches)
+      for (const context of args.contexts) profile.decode.push({ batch, context, ...stats(points[k++]!.times) });
+  } catch (e) {
+    await rt.close();
+    io.stderr.write(`error: a timed call failed: ${messageOf(e)}\n`);
+    return EXIT.FAILED;
+  }
+  await rt.close();
+  const text = JSON.stringify(profile, null, 2) + '\n';
+  if (args.output !== undefined) writeOutput(resolve(io.cwd, args.output), text);
+  else io.stdout.write(text);
+  const ms = (s: number) => `${(s * 1000).toPrecision(3)} ms`;
+  const { contexts } = decodeGrid(profile);
+  const lines = [`prefill: ${profile.prefill.map((p) => `${p.tokens} tokens ${ms(p.median)}`).join(', ')}`];
+  for (const b of args.batches)
+    lines.push(
+      `decode batch ${b}: ${profile.decode
+        .filter((d) => d.batch === b)
+        .map((d) => `context ${d.context} ${ms(d.median)}`)
+        .join(', ')}`,
+    );
+  io.stderr.write(lines.join('\n') + `\n(${args.repeats} repeats per point, median; ${contexts.length} contexts)\n`);
+  if (args.output !== undefined) io.stderr.write(`wrote ${args.output}\n`);
+  return EXIT.OK;
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

@@ -1,0 +1,195 @@
+/**
+ * The multi-device training cases (test/training/multi.test.ts runs a covering set, bench/train-matrix.ts the full
+ * matrix): compile a tiny GPT-2 or Llama plan for a layout, train three AdamW steps on the WebGPU runtime, compare
+ * with the torch float64 oracle (test/oracle/train.py), and check each device's live bytes against the simulation.
+ */
+import { analyze } from '../../src/analyze.js';
+import { compilePlan } from '../../src/compile.js';
+import { simulate } from '../../src/graph/simulate.js';
+import type { Graph } from '../../src/graph/types.js';
+import type { Model } from '../../src/model.js';
+import { mulberry32 } from '../../src/util/random.js';
+import { randomWeights } from '../../runtime/reference/model.js';
+import { createTrainer } from '../../runtime/training/executor.js';
+import { memoryHost } from '../fuzz/mutate.js';
+import { oracleOptimizer, runOracle, type OracleResult } from '../oracle/run.js';
+
+const PRELUDE = `
+model gpt2_tiny { arch = gpt2  layers = 2  hidden = 32  heads = 4  vocab = 64  max_seq = 16  dtype = fp32 }
+model gpt2_tiny4 { arch = gpt2  layers = 4  hidden = 32  heads = 4  vocab = 64  max_seq = 16  dtype = fp32 }
+model llama_tiny { arch = llama  layers = 4  hidden = 32  heads = 4  kv_heads = 2  ffn = 64  vocab = 60  max_seq = 16  dtype = fp32 }
+cluster soft8 {
+  gpu { name = "lavapipe"  memory = 2 GiB }
+  gpus = 8
+}
+`;
+
+export interface Layout {
+  model: 'gpt2_tiny' | 'gpt2_tiny4' | 'llama_tiny';
+  tensor: 1 | 2;
+  pipeline: 1 | 2;
+  data: 1 | 2;
+  schedule: 'gpipe' | '1f1b' | 'interleaved';
+  zero: 0 | 1 | 2 | 3;
+  recompute: 'none' | 'full';
+  clip?: number;
+}
+
+export const SEQ = 8;
+export const MICRO = 2;
+export const STEPS = 3;
+
+/** Microbatches per replica: 4 with a pipeline (interleaved needs a multiple of its ranks), else 2. */
+export const microbatchesOf = (l: Layout) => (l.pipeline > 1 ? 4 : 2);
+
+export function compileTrain(l: Layout) {
+  const global = l.data * MICRO * microbatchesOf(l);
+  const body = [
+    `model = ${l.model}`,
+    `tensor = ${l.tensor}  pipeline = ${l.pipeline}  data = ${l.data}`,
+    `schedule = ${l.schedule}${l.schedule === 'interleaved' ? '  virtual = 2' : ''}`,
+    `zero = ${l.zero}  recompute = ${l.recompute}`,
+    l.clip ? `grad_clip = ${l.clip}` : '',
+    `batch { global = ${global}  micro = ${MICRO}  seq = ${SEQ} }`,
+  ].join('\n  ');
+  const text = `${PRELUDE}\nplan p {\n  cluster = soft8  mode = train  engine = webgpu\n  ${body}\n}\n`;
+  const a = analyze(['/p.plan'], { host: memoryHost(new Map([['/p.plan', text]])) });
+  const errors = a.diagnostics.filter((d) => d.severity === 'error');
+  if (errors.length > 0 || a.results.length !== 1)
+    throw new Error(`plan did not check: ${errors.map((d) => `${d.code} ${d.message}`).join('; ')}`);
+  const r = a.results[0]!;
+  return { ...r, ...compilePlan(r.plan, r.memory) };
+}
+
+export function batchesFor(vocab: number, sequences: number, seed: number): number[][][] {
+  const rand = mulberry32(seed);
+  return Array.from({ length: STEPS }, () =>
+    Array.from({ length: sequences }, () => Array.from({ length: SEQ + 1 }, () => Math.floor(rand() * vocab))),
+  );
+}
+
+export const OPT = { lr: 1e-3, betas: [0.9, 0.95] as [number, number], eps: 1e-6, weightDecay: 0.1, noDecay: [/\.bias$/, 'norm|ln_'] };
+
+const oracles = new Map<string, OracleResult>();
+
+export interface CaseResult {
+  lossErrors: number[];
+  normErrors: number[];
+  weightError: number;
+  /** Devices whose live bytes do not follow the simulation (empty: all do). */
+  memory: string[];
+  error?: string;
+  seconds: number;
+  /** The trained weights (Hugging Face names). */
+  weights?: Map<string, Float32Array>;
+}
+
+/**
+ * Train `l` for three steps and compare. `device`: one shared device for every rank (each rank its own runner);
+ * default: one new device per rank.
+ */
+export async function trainCase(
+  l: Layout,
+  device?: { device: GPUDevice; description: string },
+  /** Also `trainer.save` the trained weights into this directory. */
+  saveTo?: string,
+): Promise<CaseResult> {
+  const start = performance.now();
+  const c = compileTrain(l);
+  const graph = c.graph as Graph;
+  const m = graph.model as Model;
+  const weights = randomWeights(m, 7, 0.1);
+  const sequences = l.data * MICRO * microbatchesOf(l);
+  const batches = batchesFor(m.vocab, sequences, 11);
+  const key = `${l.model}:${sequences}:${l.clip}`;
+  let want = oracles.get(key);
+  if (!want) oracles.set(key, (want = runOracle(m, weights, { batches, optimizer: oracleOptimizer(OPT, l.clip), steps: STEPS })));
+  const trainer = await createTrainer(graph, {
+    weights,
+    optimizer: OPT,
+    ...(l.clip ? { clip: l.clip } : {}),
+    ...(device ? { device } : {}),
+  });
+  const out: CaseResult = { lossErrors: [], normErrors: [], weightError: Infinity, memory: [], seconds: 0 };
+  try {
+    for (let s = 0; s < STEPS; s++) {
+      const got = await trainer.step(batches[s]!);
+      out.lossErrors.push(Math.abs(got.loss - want.steps[s]!.loss) / want.steps[s]!.loss);
+      out.normErrors.push(Math.abs(got.gradNorm - want.steps[s]!.gradNorm) / want.steps[s]!.gradNorm);
+    }
+    const after = await trainer.weights();
+    out.weights = after;
+    let worst = 0;
+    for (const [name, w] of Object.entries(want.weights)) {
+      const g = after.get(name);
+      if (!g) {
+        worst = Infinity;
+        continue;
+      }
+      for (let i = 0; i < w.length; i++) worst = Math.max(worst, Math.abs(g[i]! - w[i]!));
+    }
+    out.weightError = worst;
+    if (saveTo) await trainer.save(saveTo);
+    // Every device simulated (the compiled graph's simulation covers one column of the mesh).
+    const sim = simulate(graph, { ranks: graph.devices.map((d) => d.rank) });
+    for (const dev of graph.devices) {
+      const problem = memoryProblem(
+        trainer.memoryTimeline(dev.rank),
+        sim.ranks.find((r) => r.rank === dev.rank)!,
+        dev.memory.total,
+      );
+      if (problem) out.memory.push(`rank ${dev.rank}: ${problem}`);
+    }
+  } catch (e) {
+    out.error = (e as Error).message;
+  } finally {
+    trainer.close();
+  }
+  out.seconds = (performance.now() - start) / 1000;
+  return out;
+}
+
+/**
+ * The executor's live bytes after every step of the three runs against the simulation's timeline, which merges a
+ * layer block into one point and its largest transient: the runs repeat, and each simulated point, in order, is
+ * among the executor's (a subsequence; a stage whose program starts with a layer block has its first simulated point at the
+ * block's end), ending at the same last point, with the same peak (the plan's).
+ */
+export function memoryProblem(got: number[], sim: { memory: number[]; peakBytes: number }, planTotal: number): string | undefined {
+  if (got.length % STEPS !== 0) return `${got.length} points over ${STEPS} steps`;
+  const one = got.slice(0, got.length / STEPS);
+  for (let s = 1; s < STEPS; s++)
+    if (got.slice(s * one.length, (s + 1) * one.length).some((b, i) => b !== one[i])) return `step ${s + 1} differs from step 1`;
+  const points = sim.memory;
+  if (one[one.length - 1] !== points[points.length - 1])
+    return `last point ${one[one.length - 1]} B, simulated ${points[points.length - 1]} B`;
+  const peak = Math.max(...one);
+  if (peak !== sim.peakBytes || peak !== planTotal) return `peak ${peak} B, simulated ${sim.peakBytes} B, plan ${planTotal} B`;
+  let at = 0;
+  for (const [i, bytes] of points.entries()) {
+    while (at < one.length && one[at] !== bytes) at++;
+    if (at >= one.length) return `simulated point ${i} (${bytes} B) is not among the executor's, in order`;
+    at++;
+  }
+  return undefined;
+}
+
+/** The covering set the test runs: every layout, every schedule with a pipeline, every ZeRO stage, both recomputes and models. */
+export const LAYOUTS: Layout[] = [
+  { model: 'gpt2_tiny', tensor: 1, pipeline: 1, data: 1, schedule: '1f1b', zero: 0, recompute: 'none' },
+  { model: 'gpt2_tiny', tensor: 2, pipeline: 1, data: 1, schedule: '1f1b', zero: 0, recompute: 'full', clip: 0.5 },
+  { model: 'llama_tiny', tensor: 1, pipeline: 1, data: 2, schedule: 'gpipe', zero: 1, recompute: 'none' },
+  { model: 'gpt2_tiny', tensor: 2, pipeline: 1, data: 2, schedule: '1f1b', zero: 3, recompute: 'none', clip: 0.5 },
+  { model: 'gpt2_tiny', tensor: 1, pipeline: 2, data: 1, schedule: 'gpipe', zero: 0, recompute: 'none' },
+  { model: 'llama_tiny', tensor: 1, pipeline: 2, data: 1, schedule: '1f1b', zero: 0, recompute: 'full' },
+  { model: 'llama_tiny', tensor: 1, pipeline: 2, data: 1, schedule: 'interleaved', zero: 0, recompute: 'none', clip: 0.5 },
+  { model: 'llama_tiny', tensor: 2, pipeline: 2, data: 1, schedule: 'gpipe', zero: 0, recompute: 'full' },
+  { model: 'gpt2_tiny', tensor: 2, pipeline: 2, data: 1, schedule: '1f1b', zero: 0, recompute: 'none', clip: 0.5 },
+  { model: 'gpt2_tiny4', tensor: 2, pipeline: 2, data: 1, schedule: 'interleaved', zero: 0, recompute: 'full' },
+  { model: 'llama_tiny', tensor: 1, pipeline: 2, data: 2, schedule: 'gpipe', zero: 2, recompute: 'none' },
+  { model: 'gpt2_tiny', tensor: 1, pipeline: 2, data: 2, schedule: '1f1b', zero: 1, recompute: 'full', clip: 0.5 },
+  { model: 'gpt2_tiny4', tensor: 1, pipeline: 2, data: 2, schedule: 'interleaved', zero: 3, recompute: 'none' },
+  { model: 'llama_tiny', tensor: 2, pipeline: 2, data: 2, schedule: 'gpipe', zero: 3, recompute: 'full', clip: 0.5 },
+  { model: 'gpt2_tiny', tensor: 2, pipeline: 2, data: 2, schedule: '1f1b', zero: 2, recompute: 'none' },
+  { model: 'llama_tiny', tensor: 2, pipeline: 2, data: 2, schedule: 'interleaved', zero: 0, recompute: 'none' },
+];
