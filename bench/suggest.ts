@@ -3,15 +3,19 @@
  * second and the wall time of the search in one warm process (median of N runs), and the
  * cold wall time of the whole command (`node --import tsx src/cli/main.ts suggest …`, which
  * includes loading TypeScript: the built CLI is faster).
- * Target: a few seconds at most for Llama-2-70B × 64 H100. Usage: node --import tsx bench/suggest.ts [--runs 5]
+ * Target: a few seconds at most for Llama-2-70B × 64 H100. Usage: node --import tsx bench/suggest.ts [--runs 5] [--only TEXT]
+ * (--only: the cases whose name contains TEXT). The traffic case simulates every fitting candidate's latency.
  */
 import { spawnSync } from 'node:child_process';
 import type { Diagnostic } from '../src/diagnostics/diagnostic.js';
+import { analyze } from '../src/analyze.js';
 import { loadProgram, nodeHost } from '../src/load.js';
 import { search, targetOf, type Workload } from '../src/search/index.js';
 
 const runsArg = process.argv.indexOf('--runs');
 const runs = runsArg >= 0 ? Number(process.argv[runsArg + 1]) : 5;
+const onlyArg = process.argv.indexOf('--only');
+const only = onlyArg >= 0 ? process.argv[onlyArg + 1]! : '';
 
 interface Case {
   name: string;
@@ -19,6 +23,8 @@ interface Case {
   model: string;
   cluster: string;
   work: Workload;
+  /** Serving under this plan's traffic and slo blocks (as the command finds them). */
+  trafficPlan?: string;
 }
 
 const CASES: Case[] = [
@@ -35,6 +41,14 @@ const CASES: Case[] = [
     model: 'llama3_8b',
     cluster: 'g2',
     work: { mode: 'serve', seq: 8192, maxTpotSeconds: 0.1 },
+  },
+  {
+    name: 'Llama-3-8B × 8 H100, serving under traffic (plan chat_peak: 60 requests/s, TTFT p99 ≤ 500 ms, TPOT p99 ≤ 50 ms)',
+    file: 'test/search/fixtures/llama3-8b-h100x8-traffic.plan',
+    model: 'llama3_8b',
+    cluster: 'h100_node',
+    work: { mode: 'serve', seq: 4096, maxTpotSeconds: Infinity },
+    trafficPlan: 'chat_peak',
   },
   {
     name: 'Llama-2-70B × 64 H100, serving (seq 4,096, TPOT ≤ 100 ms)',
@@ -60,8 +74,21 @@ function targetFor(c: Case) {
   return target;
 }
 
-for (const c of CASES) {
+/** The workload with the traffic plan's blocks, as `suggest` builds it. */
+function workFor(c: Case): Workload {
+  if (!c.trafficPlan || c.work.mode !== 'serve') return c.work;
+  const plan = analyze([c.file]).results.find((r) => r.plan.name === c.trafficPlan)?.plan;
+  if (!plan || plan.mode !== 'serve' || !plan.traffic || !plan.slo)
+    throw new Error(`${c.file}: no serving plan ${c.trafficPlan} with traffic and slo`);
+  return {
+    ...c.work,
+    traffic: { plan: plan.name, traffic: plan.traffic, slo: plan.slo, maxWaitMs: plan.batch.maxWaitMs, queue: plan.batch.queue },
+  };
+}
+
+for (const c of CASES.filter((x) => x.name.includes(only))) {
   const target = targetFor(c);
+  c.work = workFor(c);
   search(target, c.work); // warm up the JIT
   const times: number[] = [];
   const cpu: number[] = [];

@@ -9,7 +9,7 @@
 import { EXIT, type ExitCode } from './exit-codes.js';
 import type { Io } from './io.js';
 import type { CheckDeps } from './commands/check.js';
-import { packageVersion } from './package-root.js';
+import { packageVersion } from '../package-root.js';
 import { COMMANDS, GLOBAL_OPTIONS, commandHelp, mainHelp } from './spec.js';
 import { CodedUsageError, UsageError } from './usage.js';
 import { CannotWriteError } from './write.js';

@@ -226,6 +226,11 @@ export const SUGGEST: CommandSpec = {
       doc: "with --lora-rank: the adapted modules, comma-separated PEFT names or all-linear (default: PEFT's for the family)",
     },
     { name: '--max-latency', value: { placeholder: 'TIME' }, doc: 'serving: most time per output token, e.g. 50ms (default: 100ms)' },
+    {
+      name: '--plan',
+      value: { placeholder: 'NAME' },
+      doc: "serving: meet this plan's traffic and slo blocks (default: the file's one serving plan with traffic, if any)",
+    },
     { name: '--top', value: { placeholder: 'N' }, doc: 'how many plans to list (default: 5)' },
     { name: '--format', value: { placeholder: 'text|json', choices: ['text', 'json'] }, doc: 'output format (default: text)' },
     outputOption('FILE', 'write the best plan, every knob pinned, as a .plan file'),
@@ -238,7 +243,10 @@ export const SUGGEST: CommandSpec = {
     'parallelism, or for serving max_batch (powers of 2 up to 1024) and the prefill chunk (max_prefill_tokens: the default, 2048 or 16384). Each candidate goes\n' +
     'through the checker and the memory model; those that fit are ranked by the cost model:\n' +
     'training by estimated step time, serving by decode tokens/s among plans whose time per\n' +
-    'output token is within --max-latency. Exit 1 when nothing fits (with the closest plan).',
+    'output token is within --max-latency. Exit 1 when nothing fits (with the closest plan).\n' +
+    "Serving under a plan's traffic and slo blocks: GPU counts from 1 up (divisors of the\n" +
+    "cluster's), each fitting plan's latency predicted as check predicts it; ranked by the\n" +
+    'fewest GPUs that meet the SLO, then the highest rate still meeting it (docs/suggest.md).',
 };
 
 export const HELP_COMMAND: CommandSpec = {

@@ -51,6 +51,8 @@ export const LIMITS = {
   traceFileBytes: 64 * 1024 * 1024,
   /** Most engine calls (prefills and decode steps) the latency prediction of one plan simulates, its bisection and candidate changes included: bounds long outputs at a huge rate to about a second. */
   latencyEvents: 1_000_000,
+  /** Most requests `suggest --mode serve` simulates per candidate under traffic (the winner is then predicted as check predicts it): keeps a search of a few hundred plans to seconds. */
+  suggestLatencyRequests: 500,
   /** Largest `gpu { profile = "…" }` JSON file read: a profile of a dense grid is a few KiB. */
   profileFileBytes: 1024 * 1024,
   /** Most engine calls one `parplan profile` makes (warm-up and repeats included): the default grid of a test model makes about 100; lavapipe does ~10 a second. */

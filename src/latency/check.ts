@@ -10,7 +10,8 @@ import { LIMITS } from '../facts/limits.js';
 import type { ServePlan, ServeSlo } from '../plan.js';
 import { costStepTimes } from './cost-times.js';
 import { profileCoverage, profileMismatch, profileStepTimes } from './profile.js';
-import { simulate, type StepTimes } from './simulate.js';
+import { simulate, type SimulationResult, type StepTimes } from './simulate.js';
+import { InternalError } from '../diagnostics/codes.js';
 import { quantile, summarize, type LatencySummary } from './summary.js';
 import { generateRequests, type TrafficRequest } from './traffic.js';
 import { traceRate } from '../check/traffic.js';
@@ -35,33 +36,64 @@ export type LatencyResult = Omit<LatencySummary, 'capped' | 'samples'> & {
 /** Relative precision of the bisection for the highest rate meeting the SLO. */
 const RATE_PRECISION = 0.02;
 
-interface Knobs {
+/** How much `predictLatency` simulates. `parplan check` uses the defaults; `suggest` fewer requests and no fixes. */
+export interface LatencyOptions {
+  /** Most requests simulated (default LIMITS.latencyRequests); fewer than the traffic's is a PP4011 note. */
+  requests?: number;
+  /** Look for single changes that meet a missed objective, for PP4010's help (default true). */
+  fixes?: boolean;
+  /** Bisect the highest rate meeting the SLO always (the default), only when the plan's rate meets it, or never (then null). */
+  maxRate?: 'always' | 'when-met' | 'never';
+}
+
+/** The server's knobs a run varies (the plan's, or a candidate change's). */
+export interface Knobs {
   data: number;
   maxBatch: number;
   maxWaitMs: number;
   maxPrefillTokens: number;
 }
 
-export function predictLatency(plan: ServePlan): { latency?: LatencyResult; diagnostics: Diagnostic[] } {
+/**
+ * Runs of one plan's traffic at any rate, sharing one budget of engine calls
+ * (LIMITS.latencyEvents): the prediction, the bisection and the candidate changes of `check`,
+ * or the rate sweep of the report (src/latency/sweep.ts).
+ */
+export interface LatencyRunner {
+  /** Requests per run: the traffic's, cut to the bound. */
+  requests: number;
+  knobs: Knobs;
+  times: StepTimes;
+  /** Engine calls left in the budget. */
+  left(): number;
+  run(rate: number, k?: Knobs, t?: StepTimes, seriesPoints?: number): { summary: LatencySummary; result: SimulationResult };
+}
+
+/**
+ * The step times a plan's latency is predicted with: its gpu block's measured profile when it
+ * has one that covers the plan, else the cost model's roofline (with the profile's PP3090 /
+ * PP3091 into `out`; 'mismatch' when the profile is for another plan).
+ */
+export function planStepTimes(
+  plan: ServePlan,
+  out: Diagnostic[],
+): { times: StepTimes; measured: boolean } | { unknown: string } | 'mismatch' {
+  const measured = measuredTimes(plan, out);
+  if (measured === 'mismatch') return 'mismatch';
+  if (measured) return { times: measured, measured: true };
+  const times = costStepTimes(plan);
+  return 'unknown' in times ? times : { times, measured: false };
+}
+
+/** The plan's runner, or why its step times are unknown. `requests` bounds each run (default LIMITS.latencyRequests). */
+export function latencyRunner(plan: ServePlan, requests: number = LIMITS.latencyRequests): LatencyRunner | { unknown: string } {
   const traffic = plan.traffic;
-  if (!traffic) return { diagnostics: [] };
-  const diagnostics: Diagnostic[] = [];
-  const anchor = plan.spans['traffic.rate'] ?? plan.span;
-  const measured = measuredTimes(plan, diagnostics);
-  if (measured === 'mismatch') return { diagnostics };
-  const times = measured ?? costStepTimes(plan);
-  if ('unknown' in times) {
-    diagnostics.push(diag('PP4012', anchor, { plan: plan.name, reason: times.unknown }));
-    return { diagnostics };
-  }
-  const n = Math.min(traffic.requests, LIMITS.latencyRequests);
-  if (n < traffic.requests) {
-    diagnostics.push(
-      diag('PP4011', anchor, {
-        detail: `it simulates ${n.toLocaleString('en-US')} of ${traffic.requests.toLocaleString('en-US')} requests (LIMITS.latencyRequests)`,
-      }),
-    );
-  }
+  if (!traffic) throw new InternalError('a latency prediction needs a traffic block');
+  const chosen = planStepTimes(plan, []);
+  if (chosen === 'mismatch') return { unknown: `the gpu block's profile was measured for another plan (parplan check says which)` };
+  if ('unknown' in chosen) return chosen;
+  const times = chosen.times;
+  const n = Math.min(traffic.requests, requests);
   // Requests at rate 1: a rate r divides the arrival times by r (same seed, same draws).
   const unit = clipToSeq(
     traffic.trace ? traceAtRate1(traffic.trace, n) : generateRequests({ ...traffic, rate: 1, requests: n }),
@@ -73,19 +105,51 @@ export function predictLatency(plan: ServePlan): { latency?: LatencyResult; diag
     maxWaitMs: plan.batch.maxWaitMs,
     maxPrefillTokens: plan.batch.maxPrefillTokens,
   };
-  // One budget of engine calls for the prediction, the bisection and the candidates together.
   let budget = LIMITS.latencyEvents;
-  const run = (rate: number, k: Knobs, t: StepTimes = times) => {
-    const reqs = unit.map((r) => ({ ...r, at: r.at / rate }));
-    const result = simulate(reqs, {
-      policy: { maxBatch: k.maxBatch * k.data, maxWaitMs: k.maxWaitMs, queue: plan.batch.queue, maxPrefillTokens: k.maxPrefillTokens },
-      replicas: k.data,
-      times: t,
-      maxEvents: Math.max(0, budget),
-    });
-    budget -= result.events;
-    return summarize(result, rate);
+  return {
+    requests: n,
+    knobs,
+    times,
+    left: () => budget,
+    run(rate, k = knobs, t = times, seriesPoints) {
+      const reqs = unit.map((r) => ({ ...r, at: r.at / rate }));
+      const result = simulate(reqs, {
+        policy: { maxBatch: k.maxBatch * k.data, maxWaitMs: k.maxWaitMs, queue: plan.batch.queue, maxPrefillTokens: k.maxPrefillTokens },
+        replicas: k.data,
+        times: t,
+        maxEvents: Math.max(0, budget),
+        ...(seriesPoints !== undefined ? { seriesPoints } : {}),
+      });
+      budget -= result.events;
+      return { summary: summarize(result, rate), result };
+    },
   };
+}
+
+export function predictLatency(plan: ServePlan, opts: LatencyOptions = {}): { latency?: LatencyResult; diagnostics: Diagnostic[] } {
+  const traffic = plan.traffic;
+  if (!traffic) return { diagnostics: [] };
+  const diagnostics: Diagnostic[] = [];
+  const anchor = plan.spans['traffic.rate'] ?? plan.span;
+  const chosen = planStepTimes(plan, diagnostics);
+  if (chosen === 'mismatch') return { diagnostics };
+  if ('unknown' in chosen) {
+    diagnostics.push(diag('PP4012', anchor, { plan: plan.name, reason: chosen.unknown }));
+    return { diagnostics };
+  }
+  const measured = chosen.measured;
+  const runner = latencyRunner(plan, opts.requests);
+  if ('unknown' in runner) throw new InternalError(`the plan's step times were found, then not: ${runner.unknown}`);
+  const { times, knobs } = runner;
+  const n = runner.requests;
+  if (n < traffic.requests) {
+    diagnostics.push(
+      diag('PP4011', anchor, {
+        detail: `it simulates ${n.toLocaleString('en-US')} of ${traffic.requests.toLocaleString('en-US')} requests (${opts.requests === undefined ? 'LIMITS.latencyRequests' : 'the bound of the search'})`,
+      }),
+    );
+  }
+  const run = (rate: number, k: Knobs, t: StepTimes = times) => runner.run(rate, k, t).summary;
   const s = run(traffic.rate, knobs);
   if (s.capped) {
     diagnostics.push(
@@ -97,7 +161,8 @@ export function predictLatency(plan: ServePlan): { latency?: LatencyResult; diag
   const slo = plan.slo ? judge(s, plan.slo) : [];
   // A run cut short by the budget decides nothing: it counts as a miss.
   const meets = (x: LatencySummary) => plan.slo !== undefined && !x.capped && judge(x, plan.slo).every((r) => r.ok);
-  const maxRate = plan.slo ? highestRate(traffic.rate, meets(s), (r) => meets(run(r, knobs))) : null;
+  const bisect = opts.maxRate === 'never' ? false : opts.maxRate === 'when-met' ? meets(s) : true;
+  const maxRate = plan.slo && bisect ? highestRate(traffic.rate, meets(s), (r) => meets(run(r, knobs))) : null;
   const { capped: _capped, samples: _samples, ...figures } = s;
   const p = plan.cluster.profile;
   const stepTimes: LatencyResult['stepTimes'] =
@@ -105,7 +170,7 @@ export function predictLatency(plan: ServePlan): { latency?: LatencyResult; diag
   const latency: LatencyResult = { ...figures, rate: traffic.rate, maxRateMeetingSlo: maxRate, stepTimes, slo };
   const missed = slo.filter((r) => !r.ok);
   if (missed.length > 0) {
-    const fixes = candidates(plan, knobs)
+    const fixes = (opts.fixes === false ? [] : candidates(plan, knobs))
       .filter((c) => {
         // A measured profile's step times do not depend on max_batch; the roofline's do (its memory traffic).
         const t =

@@ -29,6 +29,20 @@ export interface SimulationOptions {
   times: StepTimes;
   /** Stop after this many engine calls (a bound for CI); `capped` says so. */
   maxEvents?: number;
+  /** Record queue depth and decode batch over time in at most this many points (`series`); none when absent. */
+  seriesPoints?: number;
+}
+
+/**
+ * One point of the run over time: from `t` (s) on, over `calls` engine calls, the deepest
+ * queue seen (waiting requests, after each call's admission) and the mean decode batch over
+ * its decode steps (0 when it has only prefill calls).
+ */
+export interface SeriesPoint {
+  t: number;
+  queue: number;
+  batch: number;
+  calls: number;
 }
 
 /** What happened to one request (seconds from the start of the traffic). */
@@ -58,6 +72,59 @@ export interface SimulationResult {
   capped: boolean;
   /** Engine calls simulated. */
   events: number;
+  /** Queue depth and decode batch over time, when `seriesPoints` asked for it (at most that many points). */
+  series?: SeriesPoint[];
+}
+
+/**
+ * A bounded record of the queue and the decode batch per engine call: when it holds `max`
+ * points, neighbouring points merge (first time, deepest queue, mean batch over their decode
+ * steps), so peaks stay and each point covers the same number of calls (the last may cover fewer).
+ */
+class Series {
+  private readonly points: (SeriesPoint & { decodes: number })[] = [];
+  private stride = 1;
+  constructor(private readonly max: number) {}
+  /** `batch` undefined: a prefill call (no decode step). */
+  add(t: number, queue: number, batch: number | undefined): void {
+    let last = this.points[this.points.length - 1];
+    if (!last || last.calls >= this.stride) {
+      if (this.points.length >= this.max) this.merge();
+      last = this.points[this.points.length - 1];
+      if (!last || last.calls >= this.stride) {
+        last = { t, queue: 0, batch: 0, calls: 0, decodes: 0 };
+        this.points.push(last);
+      }
+    }
+    last.queue = Math.max(last.queue, queue);
+    last.calls++;
+    if (batch !== undefined) {
+      last.batch = (last.batch * last.decodes + batch) / (last.decodes + 1);
+      last.decodes++;
+    }
+  }
+  private merge(): void {
+    const merged: (SeriesPoint & { decodes: number })[] = [];
+    for (let i = 0; i < this.points.length; i += 2) {
+      const a = this.points[i]!;
+      const b = this.points[i + 1];
+      const decodes = a.decodes + (b?.decodes ?? 0);
+      if (!b) merged.push(a);
+      else
+        merged.push({
+          t: a.t,
+          queue: Math.max(a.queue, b.queue),
+          batch: decodes > 0 ? (a.batch * a.decodes + b.batch * b.decodes) / decodes : 0,
+          calls: a.calls + b.calls,
+          decodes,
+        });
+    }
+    this.points.splice(0, this.points.length, ...merged);
+    this.stride *= 2;
+  }
+  result(): SeriesPoint[] {
+    return this.points.map(({ t, queue, batch, calls }) => ({ t, queue, batch, calls }));
+  }
 }
 
 interface Seq extends Job {
@@ -83,6 +150,7 @@ export function simulate(requests: readonly TrafficRequest[], o: SimulationOptio
   let events = 0;
   let decodeSteps = 0;
   let decodeSequences = 0;
+  const series = o.seriesPoints !== undefined && o.seriesPoints >= 2 ? new Series(o.seriesPoints) : undefined;
 
   const depthUntil = (t: number) => {
     if (t > lastQueueAt) {
@@ -145,6 +213,7 @@ export function simulate(requests: readonly TrafficRequest[], o: SimulationOptio
         token(req, now + t);
       }
       const d = Math.max(...clock.values());
+      series?.add(now / 1000, sched.waitingCount, undefined);
       busy += d;
       now += d;
       arriveUntil(now);
@@ -164,6 +233,7 @@ export function simulate(requests: readonly TrafficRequest[], o: SimulationOptio
       for (const r of byReplica.values()) d = Math.max(d, o.times.decode(r.n, r.context / r.n) * 1000);
       decodeSteps++;
       decodeSequences += live;
+      series?.add(now / 1000, sched.waitingCount, live);
       busy += d;
       now += d;
       for (const seq of running.values()) if (!seq.finished) token(seq, now);
@@ -189,5 +259,6 @@ export function simulate(requests: readonly TrafficRequest[], o: SimulationOptio
     queueTime,
     capped,
     events,
+    ...(series ? { series: series.result() } : {}),
   };
 }

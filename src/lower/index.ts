@@ -28,6 +28,9 @@ export function lower(plan: CheckedPlan, memory: MemoryPlan): Graph {
   const lowered: Lowered =
     plan.mode === 'train' ? (webgpuTrain ? lowerWebgpuTrain(plan, stages) : lowerTrain(plan, stages)) : lowerServe(plan);
   const byRank = new Map(memory.devices.map((d) => [d.rank, d]));
+  // Per stage, not per device: castCacheBytes walks every stage, and a plan can have thousands of devices.
+  const cast = plan.mode === 'train' ? castCacheBytes(plan) : undefined;
+  const allocatedByStage = plan.mode === 'train' ? plan.stages.map((st) => castCacheAllocated(plan, st, cast)) : [];
   const { model, derived } = plan;
   const hsdp = hsdpShardGroup(plan);
   return {
@@ -79,7 +82,7 @@ export function lower(plan: CheckedPlan, memory: MemoryPlan): Graph {
     devices: mesh.devices.map((d) => {
       const m = byRank.get(d.rank)!;
       // What of the weights category the steps allocate and free (autocast's cast cache): not static in the simulation.
-      const allocated = plan.mode === 'train' ? castCacheAllocated(plan, plan.stages[d.coords.pipeline]!) : 0;
+      const allocated = allocatedByStage[d.coords.pipeline] ?? 0;
       return {
         ...d,
         program: `stage${d.coords.pipeline}`,
@@ -139,7 +142,8 @@ function lowerTrain(plan: TrainPlan, stages: Graph['mesh']['stages']): Lowered {
   const lossBytes = 3 * 4 * T; // vocab-parallel cross entropy: max, sum of exps, target logit
   const tp = (step: Step): Step[] => (t > 1 ? [step] : []);
   // Autocast's copy of the output layer lives from the head's forward to its backward.
-  const castHead = (castCacheBytes(plan)?.head ?? 0) > 0 ? [CAST_OUTPUT] : [];
+  const cast = castCacheBytes(plan);
+  const castHead = (cast?.head ?? 0) > 0 ? [CAST_OUTPUT] : [];
   const input = {
     plan,
     table,
@@ -173,7 +177,7 @@ function lowerTrain(plan: TrainPlan, stages: Graph['mesh']['stages']): Lowered {
   const programs: Record<string, Program> = {};
   for (const stage of plan.stages) {
     const steps = [...pipelineSteps(input, stage.index), ...gradientSyncSteps(plan, stage)];
-    if (castHead.length > 0 || castCacheBytes(plan)) {
+    if (castHead.length > 0 || cast) {
       // The optimizer step releases autocast's cast cache: the copies of this rank's layers (its virtual stages) and head.
       const names = stages.filter((v) => v.rank === stage.index).flatMap((v) => range(v.firstLayer, v.lastLayer).map((l) => `cast.${l}`));
       if (stage.hasOutput) names.push(...castHead);

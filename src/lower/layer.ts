@@ -210,8 +210,11 @@ export function castCacheBytes(plan: TrainPlan): { layer: number; head: number }
 }
 
 /** The bytes of autocast's cast cache that the graph allocates on a device of `stage` (0 where castCacheBytes is undefined). */
-export function castCacheAllocated(plan: TrainPlan, stage: { layers: number; hasOutput: boolean }): number {
-  const c = castCacheBytes(plan);
+export function castCacheAllocated(
+  plan: TrainPlan,
+  stage: { layers: number; hasOutput: boolean },
+  c: ReturnType<typeof castCacheBytes> = castCacheBytes(plan),
+): number {
   return c ? stage.layers * c.layer + (stage.hasOutput ? c.head : 0) : 0;
 }
 

@@ -137,8 +137,10 @@ export function weightSpecs(plan: CheckedPlan): WeightSpec[] {
   const specs: WeightSpec[] = [];
   const blocks = layerBlocks(plan);
   if (blocks.length === 1) {
-    // Every layer alike: a `layer`-scoped tensor has one shape for every layer.
-    for (const lw of layerWeights(plan, model.layer)) specs.push({ ...lw, scope: 'layer', owners: all });
+    // Every layer alike: a `layer`-scoped tensor has one shape for every layer. Object.assign onto
+    // layerWeights' fresh objects, not a spread: spreading objects of several shapes (optional
+    // fields) took V8's slow path and made this ~15× slower, a large part of lowering a small plan.
+    for (const lw of layerWeights(plan, model.layer)) specs.push(Object.assign(lw, { scope: 'layer' as const, owners: all }));
   } else {
     const runs = layerRuns(model);
     for (const b of blocks) {
@@ -146,7 +148,7 @@ export function weightSpecs(plan: CheckedPlan): WeightSpec[] {
       for (const lw of layerWeights(plan, b.layer)) {
         const same = specs.find((x) => x.name === lw.name && x.shape.join() === lw.shape.join());
         if (same) same.layers = [...same.layers!, ...ranges].sort((x, y) => x[0] - y[0]);
-        else specs.push({ ...lw, scope: 'layer', owners: all, layers: ranges });
+        else specs.push(Object.assign(lw, { scope: 'layer' as const, owners: all, layers: ranges }));
       }
     }
   }

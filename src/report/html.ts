@@ -17,7 +17,9 @@ import { hostTable, renderDiagnostic } from '../render/text.js';
 import { simulate, type SimResult } from '../graph/simulate.js';
 import { deviceCount, meshText } from '../mesh.js';
 import { layerAt, layerRuns } from '../model.js';
-import type { CheckedPlan } from '../plan.js';
+import type { CheckedPlan, ServePlan } from '../plan.js';
+import { latencySweep } from '../latency/sweep.js';
+import { renderLatency } from './latency.js';
 import type { Span } from '../source.js';
 import { classify, renderGantt, type GanttRow } from './gantt.js';
 import { OVER_COLOR, renderMemoryBars } from './memory-bars.js';
@@ -143,6 +145,8 @@ function renderPlan(r: PlanResult, c: Compiled | undefined, diags: Diagnostic[],
     parts.push(`<pre class="host">${esc(hostTable(r.memory.hosts).join('\n'))}</pre>`);
   }
 
+  if (plan.mode === 'serve' && plan.traffic && r.latency) parts.push(latencySection(plan));
+
   parts.push('<h3>Pipeline schedule</h3>');
   if (!c) parts.push('<p class="note">Not compiled: no schedule to draw.</p>');
   else {
@@ -188,6 +192,14 @@ function renderPlan(r: PlanResult, c: Compiled | undefined, diags: Diagnostic[],
   }
   parts.push('</section>');
   return parts.join('');
+}
+
+/** Latency under load (src/report/latency.ts): the rate sweep and the run at the plan's rate. */
+function latencySection(plan: ServePlan): string {
+  const sweep = latencySweep(plan);
+  const head = '<h3>Latency under load</h3>';
+  if ('unknown' in sweep) return `${head}<p class="note">No latency sweep: ${esc(sweep.unknown)}.</p>`;
+  return head + renderLatency(sweep, plan.slo, plan.batch.maxBatch * plan.mesh.data);
 }
 
 /** Serving: how many of each rank's events are the prefill's (a prefill-only simulation gives the same prefix). */
@@ -406,5 +418,13 @@ const CSS = [
   'table.numbers i.dot{display:inline-block;width:9px;height:9px;border-radius:2px;margin-right:4px}',
   'table.numbers tr.over td{background:#fff5f5}td.neg{color:var(--bad);font-weight:600}',
   'details.table summary{cursor:pointer;color:var(--dim);font-size:12.5px;margin-top:4px}',
+  '.lat-p50{fill:none;stroke:#6fa8dc;stroke-width:1.6}.lat-p99{fill:none;stroke:#1f4e8c;stroke-width:1.8}',
+  'circle.lat-p50{fill:#6fa8dc;stroke:none}circle.lat-p99{fill:#1f4e8c;stroke:none}',
+  '.lat-slo{stroke:#c2410c;stroke-dasharray:6 4;stroke-width:1.4}.lat-rate{stroke:#344054;stroke-width:1.4}.lat-sat{stroke:#98a2b3;stroke-dasharray:2 3;stroke-width:1.2}',
+  'svg.chart .lat-slo-label{font-size:10px;fill:#c2410c;font-weight:600}',
+  '.lat-series{fill:none;stroke:#4e79a7;stroke-width:1.3}',
+  '.legend i.lat-p50{border-top-color:#6fa8dc}.legend i.lat-p99{border-top-color:#1f4e8c}.legend i.lat-slo{border-top:2px dashed #c2410c}',
+  '.legend i.lat-rate{border-top-color:#344054}.legend i.lat-sat{border-top:2px dotted #98a2b3}',
+  '.minis.lat{grid-template-columns:repeat(auto-fill,minmax(340px,1fr))}table.numbers tr.plan-rate td{font-weight:600}',
   'footer{font-size:12px;margin-top:8px}',
 ].join('\n');

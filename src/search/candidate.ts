@@ -9,16 +9,32 @@ import { checkModel } from '../check/model.js';
 import { checkPlan, type Scope } from '../check/plan.js';
 import type { Diagnostic } from '../diagnostics/diagnostic.js';
 import { InternalError } from '../diagnostics/codes.js';
-import type { CheckedPlan, ClusterSpec, ModelSpec } from '../plan.js';
+import type { CheckedPlan, ClusterSpec, ModelSpec, ServeSlo, ServeTraffic } from '../plan.js';
 import type { Knobs } from './space.js';
-import { int, toDeclaration, word, type Setting } from './settings.js';
+import { int, toDeclaration, withUnit, word, type Setting } from './settings.js';
 
 /** What the user asks for besides the knobs searched: the workload. */
 export type Workload =
   /** adapter: LoRA fine-tuning (--lora-rank, --lora-targets): every candidate trains these adapters on a frozen base. */
   | { mode: 'train'; global: number; seq: number; adapter?: { rank: number; targets?: readonly string[] } }
-  /** maxTpotSeconds: the latency bound, time per output token at max_batch. */
-  | { mode: 'serve'; seq: number; maxTpotSeconds: number };
+  /** maxTpotSeconds: the latency bound, time per output token at max_batch (Infinity: none). traffic: the load and objectives candidates must meet. */
+  | { mode: 'serve'; seq: number; maxTpotSeconds: number; traffic?: TrafficWork };
+
+/**
+ * `suggest --mode serve` under traffic: a plan's `traffic` and `slo` blocks (and its server's
+ * max_wait and queue), which every candidate gets, so that its latency is predicted as
+ * `parplan check` would predict it for the pinned plan.
+ */
+export interface TrafficWork {
+  /** The plan the blocks come from. */
+  plan: string;
+  traffic: ServeTraffic;
+  slo: ServeSlo;
+  maxWaitMs: number;
+  queue: number;
+  /** How many of the best plans that meet it are predicted again as check predicts them (the listed ones; default 1, the winner). */
+  confirm?: number;
+}
 
 /** The model and cluster, checked once, and the scope every candidate is checked in. */
 export interface Target {
@@ -57,7 +73,12 @@ export function candidateSettings(k: Knobs, target: Target, work: Workload): Set
   if (k.mode === 'serve') {
     if (work.mode !== 'serve') throw new InternalError('a serving candidate needs a serving workload');
     const chunk = k.maxPrefillTokens !== undefined ? [int('max_prefill_tokens', k.maxPrefillTokens)] : [];
-    return [...head, { key: 'batch', value: { kind: 'block', value: [int('max_batch', k.maxBatch), int('seq', work.seq), ...chunk] } }];
+    // Under traffic, the server's other settings are the traffic plan's.
+    const server = work.traffic ? [withUnit('max_wait', work.traffic.maxWaitMs, 'ms'), int('queue', work.traffic.queue)] : [];
+    return [
+      ...head,
+      { key: 'batch', value: { kind: 'block', value: [int('max_batch', k.maxBatch), int('seq', work.seq), ...chunk, ...server] } },
+    ];
   }
   if (work.mode !== 'train') throw new InternalError('a training candidate needs a training workload');
   const schedule = k.schedule ? [word('schedule', k.schedule), ...(k.virtual ? [int('virtual', k.virtual)] : [])] : [];
@@ -94,6 +115,9 @@ export interface Checked {
 export function checkCandidate(k: Knobs, target: Target, work: Workload): Checked {
   const out: Diagnostic[] = [];
   const decl = toDeclaration('candidate', candidateSettings(k, target, work), CANDIDATE_FILE);
-  const plan = checkPlan(decl, target.scope, CANDIDATE_FILE, out);
+  const checked = checkPlan(decl, target.scope, CANDIDATE_FILE, out);
+  // The traffic and objectives are the traffic plan's as checked there (a trace already read), not written again.
+  const t = work.mode === 'serve' ? work.traffic : undefined;
+  const plan = checked && checked.mode === 'serve' && t ? { ...checked, traffic: t.traffic, slo: t.slo } : checked;
   return { plan, diagnostics: out };
 }

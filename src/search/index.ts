@@ -13,7 +13,10 @@ import type { CheckedPlan } from '../plan.js';
 import { checkCandidate, type Target, type Workload } from './candidate.js';
 import { heavier, weight } from './prune.js';
 import { sizeStages } from './size.js';
-import { byLatency, byRank, withinLatency } from './rank.js';
+import { byLatency, byRank, bySloMiss, byTraffic, sloShortfall, withinLatency } from './rank.js';
+import { predictLatency } from '../latency/check.js';
+import { divisors } from '../util/divisors.js';
+import { LIMITS } from '../facts/limits.js';
 import { vllmPrefillTokens } from '../check/batch.js';
 import { groupCandidates, serveCandidates, trainGroups, type Knobs, type TrainKnobs } from './space.js';
 import type { Fitting, Rejected, Rejection, SearchResult, Sized, Summary } from './types.js';
@@ -26,7 +29,19 @@ export function search(target: Target, work: Workload): SearchResult {
   const acc = new Accumulator(target, work);
   const { gpus, gpusPerNode } = target.cluster;
   const experts = routedExperts(target.model);
-  if (work.mode === 'serve') {
+  if (work.mode === 'serve' && work.traffic) {
+    // Fewest GPUs first; the first count with a plan that meets the SLO ends the search (more GPUs rank after it).
+    const counts: number[] = [];
+    for (const g of divisors(gpus)) {
+      counts.push(g);
+      for (const k of serveCandidates(g, gpusPerNode, target.model.layers, experts, work.seq, (b) =>
+        vllmPrefillTokens(target.cluster.gpu, b, work.seq),
+      ))
+        acc.consider(acc.check(k));
+      if (acc.judgeLatency()) break;
+    }
+    acc.gpuCounts = counts;
+  } else if (work.mode === 'serve') {
     for (const k of serveCandidates(gpus, gpusPerNode, target.model.layers, experts, work.seq, (b) =>
       vllmPrefillTokens(target.cluster.gpu, b, work.seq),
     ))
@@ -47,7 +62,11 @@ type Valid = { index: number; knobs: Knobs; plan: CheckedPlan; diagnostics: Diag
 
 class Accumulator {
   private next = 0;
+  gpuCounts: number[] | undefined;
   private readonly fitting: Fitting[] = [];
+  /** Fitting candidates whose latency is not judged yet (under traffic). */
+  private unjudged: Fitting[] = [];
+  private readonly sloMisses: Fitting[] = [];
   private readonly slow: Fitting[] = [];
   private readonly misfits: Sized[] = [];
   private readonly rejected: Rejected[] = [];
@@ -100,8 +119,56 @@ class Accumulator {
       this.rejected.push({ index: f.index, knobs: f.knobs, why: { kind: 'slow' } });
       return true;
     }
-    this.fitting.push(f);
+    if (this.work.mode === 'serve' && this.work.traffic) this.unjudged.push(f);
+    else this.fitting.push(f);
     return true;
+  }
+
+  /**
+   * Under traffic: predict each new fitting candidate's latency (`predictLatency`, the function
+   * `check` uses, on at most LIMITS.suggestLatencyRequests requests; the highest rate meeting
+   * the SLO only for those that meet it) and file it as meeting or as an SLO miss. Then the
+   * best that meet it (`traffic.confirm`, the listed ones) are predicted again as `check`
+   * predicts them (all the traffic's requests, up to LIMITS.latencyRequests), so the pinned
+   * plan's verdict is check's; a plan that misses then is an SLO miss, and the next is tried.
+   * True when one is confirmed.
+   */
+  judgeLatency(): boolean {
+    const met: Fitting[] = [];
+    for (const f of this.unjudged) {
+      if (f.plan.mode !== 'serve') throw new InternalError('a serving search sized a training plan');
+      const { latency } = predictLatency(f.plan, { requests: LIMITS.suggestLatencyRequests, fixes: false, maxRate: 'when-met' });
+      if (!latency) {
+        // Unknown step times (a GPU without rates): not judged, ranked after every judged plan.
+        this.fitting.push(f);
+        continue;
+      }
+      const judged: Fitting = { ...f, latency };
+      if (latency.slo.every((r) => r.ok)) met.push(judged);
+      else this.miss(judged);
+    }
+    this.unjudged = [];
+    met.sort(byTraffic);
+    const want = Math.max(1, this.work.mode === 'serve' ? (this.work.traffic?.confirm ?? 1) : 1);
+    let confirmed = 0;
+    for (const f of met) {
+      if (confirmed >= want) {
+        this.fitting.push(f);
+        continue;
+      }
+      const full = f.plan.mode === 'serve' ? predictLatency(f.plan, { fixes: false, maxRate: 'when-met' }).latency : undefined;
+      const checked: Fitting = full ? { ...f, latency: full, confirmed: true } : f;
+      if (full && full.slo.every((r) => r.ok)) {
+        confirmed++;
+        this.fitting.push(checked);
+      } else this.miss(checked);
+    }
+    return confirmed > 0;
+  }
+
+  private miss(f: Fitting): void {
+    this.sloMisses.push(f);
+    this.rejected.push({ index: f.index, knobs: f.knobs, why: { kind: 'slo', missed: f.latency!.slo.filter((r) => !r.ok) } });
   }
 
   private misfit(s: Sized): void {
@@ -110,7 +177,7 @@ class Accumulator {
   }
 
   result(): SearchResult {
-    const ranked = [...this.fitting].sort(byRank(this.work.mode));
+    const ranked = [...this.fitting].sort(this.work.mode === 'serve' && this.work.traffic ? byTraffic : byRank(this.work.mode));
     const count = (kind: Rejection['kind']) => this.rejected.filter((r) => r.why.kind === kind).length;
     const invalid = new Map<Code, { count: number; example: string }>();
     for (const { why } of this.rejected) {
@@ -124,12 +191,27 @@ class Accumulator {
       misfit: count('misfit'),
       pruned: count('pruned'),
       slow: count('slow'),
+      sloMissed: count('slo'),
       invalid: [...invalid]
         .map(([code, n]) => ({ code, title: CODES[code].title, ...n }))
         .sort((a, b) => b.count - a.count || (a.code < b.code ? -1 : 1)),
     };
-    const out: SearchResult = { ranked, rejected: this.rejected.sort((a, b) => a.index - b.index), summary };
-    const closest = ranked.length > 0 ? undefined : this.slow.length > 0 ? [...this.slow].sort(byLatency)[0] : leastOver(this.misfits);
+    if (this.gpuCounts) summary.gpuCounts = this.gpuCounts;
+    const sloMisses = [...this.sloMisses].sort(bySloMiss);
+    const out: SearchResult = { ranked, rejected: this.rejected.sort((a, b) => a.index - b.index), summary, sloMisses };
+    let closest: Sized | Fitting | undefined =
+      ranked.length > 0
+        ? undefined
+        : sloMisses.length > 0
+          ? [...sloMisses].sort((a, b) => sloShortfall(a) - sloShortfall(b) || a.index - b.index)[0]
+          : this.slow.length > 0
+            ? [...this.slow].sort(byLatency)[0]
+            : leastOver(this.misfits);
+    // The nearest SLO miss says how much traffic it does hold (the search skipped that bisection for misses).
+    if (closest && 'latency' in closest && closest.latency && closest.plan.mode === 'serve') {
+      const again = predictLatency(closest.plan, { fixes: false }).latency;
+      if (again) closest = { ...(closest as Fitting), latency: again };
+    }
     if (closest) out.closest = closest;
     return out;
   }

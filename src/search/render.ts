@@ -6,7 +6,7 @@ import { percentText, rateText, secondsText } from '../cost/format.js';
 import { gib } from '../render/common.js';
 import { groupDigits } from '../format.js';
 import { worstDevice } from '../fit.js';
-import type { Target, Workload } from './candidate.js';
+import type { Target, TrafficWork, Workload } from './candidate.js';
 import type { Fitting, SearchResult, Sized, Summary } from './types.js';
 import type { Knobs } from './space.js';
 
@@ -15,6 +15,10 @@ export function headline(target: Target, work: Workload): string {
   const { model, cluster } = target;
   const where = `${model.name} on ${cluster.name} (${groupDigits(cluster.gpus)} × ${cluster.gpu.id})`;
   if (work.mode === 'train') return `${where}, training: global batch ${groupDigits(work.global)} × seq ${groupDigits(work.seq)}`;
+  if (work.traffic) {
+    const bound = Number.isFinite(work.maxTpotSeconds) ? `, time per output token at max_batch ≤ ${secondsText(work.maxTpotSeconds)}` : '';
+    return `${where}, serving: seq ${groupDigits(work.seq)}${bound}, meeting plan '${work.traffic.plan}': ${sloText(work.traffic)}`;
+  }
   return `${where}, serving: seq ${groupDigits(work.seq)}, time per output token ≤ ${secondsText(work.maxTpotSeconds)}`;
 }
 
@@ -24,10 +28,45 @@ export function summaryLine(s: Summary, ms: number): string {
   const noFit = s.misfit + s.pruned;
   parts.push(`${groupDigits(noFit)} do not fit${s.pruned > 0 ? ` (${groupDigits(s.pruned)} of them pruned without sizing)` : ''}`);
   if (s.slow > 0) parts.push(`${groupDigits(s.slow)} over the latency bound`);
+  if (s.sloMissed > 0) parts.push(`${groupDigits(s.sloMissed)} miss the SLO`);
   const invalid = s.invalid.reduce((a, r) => a + r.count, 0);
   const why = s.invalid.map((r) => `${r.title} ${groupDigits(r.count)}`).join(', ');
   parts.push(`${groupDigits(invalid)} invalid${invalid > 0 ? ` (${why})` : ''}`);
-  return `considered ${groupDigits(s.considered)} candidates in ${groupDigits(Math.round(ms))} ms: ${parts.join(', ')}`;
+  const counts = s.gpuCounts ? ` (${s.gpuCounts.join(', ')} GPU${s.gpuCounts.length === 1 && s.gpuCounts[0] === 1 ? '' : 's'})` : '';
+  return `considered ${groupDigits(s.considered)} candidates${counts} in ${groupDigits(Math.round(ms))} ms: ${parts.join(', ')}`;
+}
+
+/** `ttft_p99 ≤ 500 ms, tpot_p99 ≤ 50 ms, max_rejected ≤ 1% at 40 requests/s`. */
+export function sloText(t: TrafficWork): string {
+  const objectives = t.slo.latency.map((o) => `${o.key} ≤ ${secondsText(o.seconds)}`);
+  if (t.slo.maxRejected !== undefined) objectives.push(`max_rejected ≤ ${percentText(t.slo.maxRejected)}`);
+  return `${objectives.join(', ')} at ${num(t.traffic.rate)} requests/s`;
+}
+
+const num = (x: number) => String(Number(x.toPrecision(3)));
+const gpusOf = (f: Fitting) => f.plan.mesh.tensor * f.plan.mesh.pipeline * f.plan.mesh.data * f.plan.mesh.context;
+
+/** What a plan that fits misses: `ttft_p99 32.9 s > 500 ms`. */
+export function missText(f: Fitting): string {
+  const show = (metric: string, v: number) =>
+    metric === 'max_rejected' ? percentText(v) : Number.isFinite(v) ? secondsText(v) : 'no completed request';
+  return (f.latency?.slo ?? [])
+    .filter((r) => !r.ok)
+    .map((r) => `${r.metric} ${show(r.metric, r.predicted)} > ${show(r.metric, r.target)}`)
+    .join(', ');
+}
+
+/** The plans that fit but miss the SLO with fewer GPUs than the winner (or all, when nothing meets it), nearest first. */
+export function sloMissLines(result: SearchResult, top: number): string[] {
+  const best = result.ranked[0];
+  const fewer = result.sloMisses.filter((f) => !best || gpusOf(f) < gpusOf(best));
+  if (fewer.length === 0) return [];
+  const rate = result.sloMisses[0]!.latency!.rate;
+  const lines = [
+    `rejected: ${groupDigits(fewer.length)} plan${fewer.length === 1 ? '' : 's'}${best ? ' with fewer GPUs' : ''} fit but miss the SLO at ${num(rate)} requests/s${fewer.length > top ? `, the ${top} nearest` : ''}:`,
+  ];
+  for (const f of fewer.slice(0, top)) lines.push(`  ${gpusOf(f)} GPU${gpusOf(f) === 1 ? '' : 's'}: ${knobsText(f.knobs)}: ${missText(f)}`);
+  return lines;
 }
 
 function scheduleText(k: Knobs): string {
@@ -38,7 +77,7 @@ function scheduleText(k: Knobs): string {
 const time = (s: number | null | undefined) => (s === null || s === undefined ? 'unknown' : secondsText(s));
 const rate = (r: number | null | undefined) => (r === null || r === undefined ? 'unknown' : rateText(r));
 
-function row(f: Fitting, rank: number): string[] {
+function row(f: Fitting, rank: number, traffic: boolean): string[] {
   const w = worstDevice(f.memory);
   const k = f.knobs;
   const head = [
@@ -50,6 +89,25 @@ function row(f: Fitting, rank: number): string[] {
   ];
   const memory = [`${gib(w.totalBytes)} GiB`, `${gib(f.size.headroomBytes)} GiB`];
   const notes = f.warnings.join(' ');
+  if (k.mode === 'serve' && traffic) {
+    const l = f.latency;
+    const chunk = f.plan.mode === 'serve' ? String(f.plan.batch.maxPrefillTokens) : '';
+    const max = l?.maxRateMeetingSlo;
+    return [
+      head[0]!,
+      String(gpusOf(f)),
+      ...head.slice(1),
+      String(k.maxBatch),
+      chunk,
+      ...memory,
+      time(l?.ttft.p99),
+      time(l?.tpot.p99),
+      time(l?.e2e.p99),
+      max == null ? 'unknown' : num(max),
+      max == null || !l ? 'unknown' : `${(max / l.rate).toFixed(2)}×`,
+      notes,
+    ];
+  }
   if (k.mode === 'serve') {
     const c = f.cost.serve;
     const chunk = f.plan.mode === 'serve' ? String(f.plan.batch.maxPrefillTokens) : '';
@@ -112,13 +170,31 @@ const SERVE_HEADERS = [
   'TTFT',
   'warnings',
 ];
+const TRAFFIC_HEADERS = [
+  '#',
+  'GPUs',
+  'tensor',
+  'pipeline',
+  'replicas',
+  'expert × etp',
+  'max_batch',
+  'prefill chunk',
+  'memory/GPU',
+  'headroom',
+  'TTFT p99',
+  'TPOT p99',
+  'E2E p99',
+  'max rate/s',
+  'load headroom',
+  'warnings',
+];
 /** Columns written left-aligned (words); the rest are numbers, right-aligned. */
 const LEFT = new Set(['recompute', 'SP', 'schedule', 'warnings']);
 
 /** The top candidates as an aligned table; a column nobody has anything in (warnings; the expert grid of a dense model) is left out. */
-export function table(ranked: readonly Fitting[], mode: 'train' | 'serve'): string[] {
-  const headers = mode === 'train' ? TRAIN_HEADERS : SERVE_HEADERS;
-  const rows = ranked.map((f, i) => row(f, i + 1));
+export function table(ranked: readonly Fitting[], mode: 'train' | 'serve', traffic = false): string[] {
+  const headers = mode === 'train' ? TRAIN_HEADERS : traffic ? TRAFFIC_HEADERS : SERVE_HEADERS;
+  const rows = ranked.map((f, i) => row(f, i + 1, traffic));
   const keep = headers.map((h, c) => (h !== 'warnings' && h !== 'expert × etp') || rows.some((r) => r[c] !== ''));
   const cols = headers.map((_, c) => c).filter((c) => keep[c]);
   const width = (c: number) => Math.max(headers[c]!.length, ...rows.map((r) => r[c]!.length));
@@ -148,8 +224,29 @@ export function closestText(c: Sized | Fitting): string {
     const where = c.plan.mesh.pipeline > 1 ? `rank ${w.worstRank} (stage ${w.worstStage})` : `rank ${w.worstRank}`;
     return `${knobsText(c.knobs)}: ${where} needs ${gib(w.totalBytes)} GiB of ${gib(w.usableBytes)} GiB usable (${gib(-w.headroomBytes)} GiB over)`;
   }
+  if ('latency' in c && c.latency && c.latency.slo.some((r) => !r.ok)) {
+    const holds = c.latency.maxRateMeetingSlo;
+    return `${knobsText(c.knobs)}: fits, but misses ${missText(c)}${holds != null ? `; it holds ${num(holds)} requests/s` : ''}`;
+  }
   const tpot = 'cost' in c ? c.cost.serve?.tpotSeconds : undefined;
   return `${knobsText(c.knobs)}: fits, but its time per output token is ${time(tpot)}`;
+}
+
+/** At most this many SLO misses in the JSON (the nearest first); `summary.sloMissed` counts them all. */
+const SLO_REJECTED_MAX = 100;
+
+/** A candidate's predicted latency, seconds and requests/s (JSON). */
+function latencyJson(f: Fitting) {
+  const l = f.latency!;
+  return {
+    rate: l.rate,
+    ttftP99: l.ttft.p99,
+    tpotP99: l.tpot.p99,
+    e2eP99: l.e2e.p99,
+    rejected: l.rejected,
+    maxRateMeetingSlo: l.maxRateMeetingSlo,
+    slo: l.slo,
+  };
 }
 
 /** The JSON document of `--format json`. */
@@ -174,15 +271,42 @@ export function jsonReport(
             tokensPerSecond: f.cost.serve?.decodeTokensPerSecond ?? null,
             prefillSeconds: f.cost.serve?.prefillSeconds ?? null,
           },
+      ...(f.latency ? { gpus: gpusOf(f), latency: latencyJson(f) } : {}),
       warnings: f.warnings,
     };
   };
+  // The traffic as its plan's name, rate and objectives (a trace's rows would swamp the document).
+  const workload =
+    work.mode === 'serve' && work.traffic
+      ? {
+          ...work,
+          maxTpotSeconds: Number.isFinite(work.maxTpotSeconds) ? work.maxTpotSeconds : null,
+          traffic: {
+            plan: work.traffic.plan,
+            rate: work.traffic.traffic.rate,
+            requests: work.traffic.traffic.requests,
+            slo: work.traffic.slo,
+          },
+        }
+      : work;
+  const best0 = result.ranked[0];
+  const misses = result.sloMisses.filter((f) => !best0 || gpusOf(f) < gpusOf(best0));
   return {
     model: target.model.name,
     cluster: target.cluster.name,
-    workload: work,
+    workload,
     summary: { ...result.summary, ms: Math.round(ms) },
     top: result.ranked.slice(0, top).map(entry),
+    ...(work.mode === 'serve' && work.traffic
+      ? {
+          sloRejected: misses.slice(0, SLO_REJECTED_MAX).map((f) => ({
+            knobs: f.knobs,
+            gpus: gpusOf(f),
+            latency: latencyJson(f),
+            missed: f.latency!.slo.filter((r) => !r.ok),
+          })),
+        }
+      : {}),
     ...(result.closest ? { closest: { knobs: result.closest.knobs, text: closestText(result.closest) } } : {}),
     ...(best ? { best } : {}),
   };

@@ -8,6 +8,7 @@ import type { Diagnostic } from '../diagnostics/diagnostic.js';
 import type { PlanCost } from '../cost/types.js';
 import type { MemoryPlan } from '../memory/types.js';
 import type { CheckedPlan } from '../plan.js';
+import type { LatencyResult, SloResult } from '../latency/check.js';
 import type { Size } from './size.js';
 import type { Knobs } from './space.js';
 
@@ -29,10 +30,20 @@ export interface Fitting extends Sized {
   cost: PlanCost;
   /** What `parplan check` would warn about (the checker's warnings and PP4002, low headroom): such plans rank last. */
   warnings: Code[];
+  /** Under traffic: the latency `parplan check` predicts for the plan (src/latency/check.ts). */
+  latency?: LatencyResult;
+  /** Under traffic: `latency` is check's own prediction (all the traffic's requests), not the search's bounded one. */
+  confirmed?: boolean;
 }
 
 /** Why a candidate was set aside. `pruned`: does not fit, proven by prune.ts without sizing it. */
-export type Rejection = { kind: 'invalid'; code: Code; message: string } | { kind: 'misfit' } | { kind: 'pruned' } | { kind: 'slow' };
+export type Rejection =
+  | { kind: 'invalid'; code: Code; message: string }
+  | { kind: 'misfit' }
+  | { kind: 'pruned' }
+  | { kind: 'slow' }
+  /** Under traffic: fits, but misses these objectives at the traffic's rate. */
+  | { kind: 'slo'; missed: SloResult[] };
 
 export interface Rejected {
   index: number;
@@ -49,6 +60,10 @@ export interface Summary {
   pruned: number;
   /** Serving: fits, but the time per output token is over the bound. */
   slow: number;
+  /** Under traffic: fits, but misses the SLO at the traffic's rate. */
+  sloMissed: number;
+  /** Under traffic: the GPU counts searched, fewest first (the search stops after the first count with a plan that meets the SLO). */
+  gpuCounts?: number[];
   /** Invalid candidates by the checker's first error, most frequent first, with the first such message. */
   invalid: { code: Code; title: string; count: number; example: string }[];
 }
@@ -60,4 +75,6 @@ export interface SearchResult {
   summary: Summary;
   /** When nothing is ranked: the sized candidate nearest to working (least over memory, or fastest over the latency bound). */
   closest?: Sized | Fitting;
+  /** Under traffic: the plans that fit but miss the SLO, fewest GPUs first, then nearest to meeting it. */
+  sloMisses: Fitting[];
 }

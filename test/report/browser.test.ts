@@ -31,7 +31,11 @@ const EXAMPLES: [string, boolean][] = [
   ['examples/mixtral-8x7b-h100-serve.plan', false],
   ['examples/deepseek-v3-h100-train.plan', true],
   ['examples/misfit/llama2-7b-full-finetune-a100-40gb.plan', true],
+  ['examples/llama3-8b-h100-traffic-serve.plan', false],
+  ['examples/misfit/llama3-8b-h100-slo.plan', false],
 ];
+/** Serving plans with traffic: the page has the latency charts. */
+const TRAFFIC = new Set(['examples/llama3-8b-h100-traffic-serve.plan', 'examples/misfit/llama3-8b-h100-slo.plan']);
 
 let browser: Browser;
 let work: string;
@@ -47,7 +51,7 @@ afterAll(async () => {
 
 describe('the HTML report in Chromium', () => {
   for (const [file, training] of EXAMPLES) {
-    it(`${file}: no errors, no requests, memory bars, mesh${training ? ', Gantt chart' : ''}`, async () => {
+    it(`${file}: no errors, no requests, memory bars, mesh${training ? ', Gantt chart' : ''}${TRAFFIC.has(file) ? ', latency charts' : ''}`, async () => {
       const name = basename(file, '.plan');
       const html = join(work, `${name}.html`);
       const io = memoryIo({ NO_COLOR: '1' });
@@ -59,6 +63,8 @@ describe('the HTML report in Chromium', () => {
       expect(page.counts.memoryBars).toBeGreaterThan(0);
       expect(page.counts.meshCells).toBeGreaterThan(0);
       if (training) expect(page.counts.ganttBars).toBeGreaterThan(0);
+      // 3 charts × p50 and p99 × at least the 12 sweep rates.
+      if (TRAFFIC.has(file)) expect(page.counts.latencyPoints).toBeGreaterThanOrEqual(72);
       expect(statSync(png).size).toBeGreaterThan(10_000);
     });
   }

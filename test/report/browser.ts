@@ -15,7 +15,7 @@ export const CHROMIUM = '/usr/bin/chromium';
 
 export interface PageCheck {
   /** Counts of the elements the pictures are made of. */
-  counts: { memoryBars: number; ganttBars: number; meshCells: number };
+  counts: { memoryBars: number; ganttBars: number; meshCells: number; latencyPoints: number };
   problems: string[];
 }
 
@@ -66,6 +66,7 @@ export async function openBrowser(executablePath = CHROMIUM): Promise<Browser> {
           memoryBars: await page.locator('[data-category]').count(),
           ganttBars: await page.locator('[data-kind]').count(),
           meshCells: await page.locator('[data-rank]').count(),
+          latencyPoints: await page.locator('circle.lat-pt').count(),
         };
         if (png) await page.screenshot({ path: png, fullPage: true });
         return { counts, problems: [...problems] };

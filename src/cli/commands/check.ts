@@ -8,7 +8,7 @@ import type { Analysis, Host } from '../../analyze.js';
 import { parseArgs } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Io } from '../io.js';
-import { packageVersion } from '../package-root.js';
+import { packageVersion } from '../../package-root.js';
 import { CHECK, commandHelp, type Format } from '../spec.js';
 import { UsageError } from '../usage.js';
 

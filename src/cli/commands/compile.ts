@@ -26,7 +26,7 @@ const GRAPH_EMITTER: Emitter = { extension: '.graph.json', text: (g) => JSON.str
 
 /** `--emit ts`: loads the code generator (and ts-morph) only when asked for. */
 async function tsEmitter(): Promise<Emitter> {
-  const [{ generateTs }, { packageVersion }] = await Promise.all([import('../../codegen/ts.js'), import('../package-root.js')]);
+  const [{ generateTs }, { packageVersion }] = await Promise.all([import('../../codegen/ts.js'), import('../../package-root.js')]);
   return { extension: '.gen.ts', text: (g) => generateTs(g, { version: packageVersion() }) };
 }
 

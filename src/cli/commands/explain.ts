@@ -10,7 +10,7 @@ import { suggest } from '../../diagnostics/suggest.js';
 import { parseArgs } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Io } from '../io.js';
-import { packageRoot } from '../package-root.js';
+import { packageRoot } from '../../package-root.js';
 import { EXPLAIN, commandHelp } from '../spec.js';
 import { UsageError } from '../usage.js';
 

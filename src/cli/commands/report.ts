@@ -16,7 +16,7 @@ import { uniqueDiagnostics } from '../../diagnostics/diagnostic.js';
 import { analyzeOptions, parseArgs } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Io } from '../io.js';
-import { packageVersion } from '../package-root.js';
+import { packageVersion } from '../../package-root.js';
 import { REPORT, commandHelp } from '../spec.js';
 import { UsageError } from '../usage.js';
 import { refuseInputs, writeOutput } from '../write.js';

@@ -10,18 +10,19 @@ import { dirname, relative, resolve, sep } from 'node:path';
 import type { Declaration } from '../../ast.js';
 import { checkProgram } from '../../check/index.js';
 import { InternalError } from '../../diagnostics/codes.js';
+import { LIMITS } from '../../facts/limits.js';
 import type { Diagnostic } from '../../diagnostics/diagnostic.js';
 import { makeStyle, shouldColor, type Style } from '../../render/style.js';
 import { renderDiagnostic } from '../../render/text.js';
 import { didYouMean } from '../../diagnostics/suggest.js';
 import { loadProgram, nodeHost, type CachedFile } from '../../load.js';
-import type { CheckedPlan } from '../../plan.js';
+import type { CheckedPlan, ServePlan } from '../../plan.js';
 import { search, targetOf, type SearchResult, type Target, type Workload } from '../../search/index.js';
 import { rateText, secondsText } from '../../cost/format.js';
 import { gib } from '../../render/common.js';
 import { groupDigits, jsonSafe, printable, printableLines } from '../../format.js';
 import { pinnedText, recheck } from '../../search/pinned.js';
-import { closestText, headline, jsonReport, summaryLine, table } from '../../search/render.js';
+import { closestText, headline, jsonReport, sloMissLines, sloText, summaryLine, table } from '../../search/render.js';
 import type { SourceFile } from '../../source.js';
 import { parseArgs } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
@@ -44,6 +45,8 @@ interface SuggestArgs {
   global?: number;
   seq?: number;
   maxTpotSeconds?: number;
+  /** --plan: the plan whose traffic and slo blocks candidates must meet. */
+  plan?: string;
   /** --lora-rank, --lora-targets: LoRA fine-tuning. */
   adapter?: { rank: number; targets?: readonly string[] };
   top: number;
@@ -102,6 +105,8 @@ function parseSuggestArgs(argv: readonly string[]): SuggestArgs | 'help' {
   // Options of the other mode would be silently ignored: say so instead.
   if (mode === 'serve' && args.options.has('--global-batch'))
     throw usage("'--global-batch' is for --mode train", 'serving searches max_batch itself');
+  if (mode === 'train' && args.options.has('--plan'))
+    throw usage("'--plan' is for --mode serve", "training has no traffic: the plan's traffic and slo blocks are for serving");
   if (mode === 'train' && args.options.has('--max-latency'))
     throw usage("'--max-latency' is for --mode serve", 'training is ranked by step time');
   if (mode === 'serve' && (args.options.has('--lora-rank') || args.options.has('--lora-targets')))
@@ -128,6 +133,8 @@ function parseSuggestArgs(argv: readonly string[]): SuggestArgs | 'help' {
   if (global !== undefined) out.global = global;
   if (seq !== undefined) out.seq = seq;
   if (latency !== undefined) out.maxTpotSeconds = parseLatency(latency);
+  const trafficPlan = get('--plan');
+  if (trafficPlan !== undefined) out.plan = trafficPlan;
   const output = get('--output');
   if (output === '-' && out.format === 'json')
     throw usage("'-o -' and '--format json' would both write to stdout", 'write the plan to a file, or read it from the JSON (best.text)');
@@ -177,7 +184,9 @@ export async function runSuggest(argv: readonly string[], io: Io): Promise<ExitC
     report(targetDiagnostics.filter((d) => d.severity === 'error'));
     return EXIT.FAILED;
   }
-  const work = workload(args, target);
+  const traffic = args.mode === 'serve' ? trafficOf(args, program, report) : undefined;
+  if (traffic === 'failed') return EXIT.FAILED;
+  const work = workload(args, target, traffic);
   const started = performance.now();
   const result = search(target, work);
   const ms = performance.now() - started;
@@ -189,7 +198,18 @@ export async function runSuggest(argv: readonly string[], io: Io): Promise<ExitC
     io.stdout.write(jsonSafe(JSON.stringify(jsonReport(target, work, result, args.top, ms, written), null, 2)) + '\n');
   } else if (written?.file !== '-') {
     const lines = [headline(target, work), ''];
-    if (best) lines.push(...table(result.ranked.slice(0, args.top), work.mode), '');
+    const underTraffic = work.mode === 'serve' && work.traffic !== undefined;
+    if (best) lines.push(...table(result.ranked.slice(0, args.top), work.mode, underTraffic), '');
+    if (underTraffic) {
+      const misses = sloMissLines(result, args.top);
+      if (misses.length > 0) lines.push(...misses, '');
+      const listed = result.ranked.slice(0, args.top);
+      const sure = listed.filter((f) => f.confirmed).length;
+      lines.push(
+        `latency: ${sure > 0 ? `${sure === 1 ? '#1' : `#1–#${sure}`} as parplan check predicts ${sure === 1 ? 'it' : 'them'} (${groupDigits(best!.latency!.requests)} requests); ` : ''}` +
+          `${sure < listed.length ? 'the other plans' : 'the rejected ones'} from at most ${groupDigits(LIMITS.suggestLatencyRequests)} requests each (LIMITS.suggestLatencyRequests)`,
+      );
+    }
     lines.push(summaryLine(result.summary, ms));
     if (best && !best.cost.known) lines.push(`note: the cost is unknown (${best.cost.reason}), so plans are ranked by memory headroom`);
     if (written?.file) lines.push(`wrote ${written.file}: plan '${written.name}' (#1)`);
@@ -211,8 +231,75 @@ function pick(declarations: readonly Declaration[], kind: 'model' | 'cluster', n
   throw usage(`no ${kind} named '${name}' in ${file} or its imports`, hint);
 }
 
-function workload(args: SuggestArgs, target: Target): Workload {
-  const seq = args.seq ?? target.model.maxSeq;
+/**
+ * The traffic and slo blocks to meet: the plan `--plan` names, or else the input file's one
+ * serving plan with both (none: the search without traffic). Its errors are reported ('failed').
+ */
+function trafficOf(
+  args: SuggestArgs,
+  program: NonNullable<ReturnType<typeof loadProgram>>,
+  report: (ds: Diagnostic[]) => void,
+): { plan: ServePlan } | undefined | 'failed' {
+  const rootDecls = program.root.declarations.filter((d) => d.keyword === 'plan');
+  if (args.plan !== undefined && !rootDecls.some((d) => d.name === args.plan)) {
+    const hint = didYouMean(
+      args.plan,
+      rootDecls.map((d) => d.name),
+      10,
+    );
+    throw usage(
+      `no plan named '${args.plan}' in ${args.file}`,
+      hint ?? (rootDecls.length === 0 ? `${args.file} declares no plans` : undefined),
+    );
+  }
+  // Only plans with a traffic block are worth checking here (a file of many training plans costs nothing).
+  const withTraffic = rootDecls.filter(
+    (d) => (args.plan === undefined || d.name === args.plan) && d.body.entries.some((e) => e.key === 'traffic'),
+  );
+  if (withTraffic.length === 0) {
+    if (args.plan !== undefined)
+      throw usage(`plan '${args.plan}' has no traffic block`, 'add traffic { … } and slo { … } to it (docs/latency.md)');
+    return undefined;
+  }
+  const root = { ...program.root, declarations: program.root.declarations.filter((d) => d.keyword !== 'plan' || withTraffic.includes(d)) };
+  const files = program.files.map((f) => (f === program.root ? root : f));
+  const checked = checkProgram(files, root, program.configs, program.traces);
+  const errors = checked.diagnostics.filter((d) => d.severity === 'error');
+  if (errors.length > 0) {
+    report(errors);
+    return 'failed';
+  }
+  const plans = checked.plans.filter((p): p is ServePlan => p.mode === 'serve' && p.traffic !== undefined && p.slo !== undefined);
+  if (args.plan !== undefined) {
+    const p = checked.plans.find((x) => x.name === args.plan);
+    if (!p || p.mode !== 'serve' || !p.slo)
+      throw usage(
+        `plan '${args.plan}' needs mode = serve, a traffic block and an slo block to be met`,
+        'add slo { ttft_p99 = … } (docs/latency.md)',
+      );
+    return { plan: p };
+  }
+  if (plans.length > 1)
+    throw usage(
+      `${args.file} has ${plans.length} serving plans with traffic and slo blocks: ${plans.map((p) => `'${p.name}'`).join(', ')}`,
+      `name the one to meet with --plan ${plans[0]!.name}`,
+    );
+  return plans.length === 1 ? { plan: plans[0]! } : undefined;
+}
+
+function workload(args: SuggestArgs, target: Target, traffic?: { plan: ServePlan }): Workload {
+  const seq = args.seq ?? (traffic ? traffic.plan.batch.seq : target.model.maxSeq);
+  if (args.mode === 'serve' && traffic) {
+    const p = traffic.plan;
+    return {
+      mode: 'serve',
+      seq,
+      // The SLO is the latency bound; --max-latency still applies when given.
+      maxTpotSeconds: args.maxTpotSeconds ?? Infinity,
+      // The listed plans are predicted as check predicts them.
+      traffic: { plan: p.name, traffic: p.traffic!, slo: p.slo!, maxWaitMs: p.batch.maxWaitMs, queue: p.batch.queue, confirm: args.top },
+    };
+  }
   if (args.mode === 'serve') return { mode: 'serve', seq, maxTpotSeconds: args.maxTpotSeconds ?? DEFAULT_MAX_TPOT_MS / 1e3 };
   return {
     mode: 'train',
@@ -246,9 +333,23 @@ function writePlan(
   inputs: readonly string[],
 ): Written | undefined {
   const { target, work, result, name } = found;
-  const plan = result.ranked[0]!.plan;
   const input = resolve(io.cwd, args.file);
   const file = args.output === undefined || args.output === '-' ? resolve(io.cwd, 'suggested.plan') : resolve(io.cwd, args.output);
+  const won = result.ranked[0]!.plan;
+  // A trace is named relative to the plan that read it (the input): the written file names it from where it is.
+  const trace = won.mode === 'serve' ? won.traffic?.traceFile : undefined;
+  const plan =
+    won.mode === 'serve' && won.traffic && trace !== undefined
+      ? {
+          ...won,
+          traffic: {
+            ...won.traffic,
+            traceFile: relative(dirname(file), resolve(dirname(input), trace))
+              .split(sep)
+              .join('/'),
+          },
+        }
+      : won;
   // The pinned plan imports the input: written over it (or over one of its imports), it would import itself and lose the models.
   if (args.output !== undefined && args.output !== '-') refuseInputs([file], [args.file, ...inputs], io.cwd);
   const importPath = relative(dirname(file), input).split(sep).join('/');
@@ -283,6 +384,15 @@ function headerLines(target: Target, work: Workload, result: SearchResult): stri
     const step = f.cost.train.stepSeconds;
     return [`Found by parplan suggest, the fastest of ${of}:`, `estimated step ${step === null ? 'unknown' : secondsText(step)}, ${room}.`];
   }
+  if (work.mode === 'serve' && work.traffic && f.latency) {
+    const l = f.latency;
+    const gpus = f.plan.mesh.tensor * f.plan.mesh.pipeline * f.plan.mesh.data;
+    const holds = l.maxRateMeetingSlo == null ? 'unknown' : `${Number(l.maxRateMeetingSlo.toPrecision(3))} requests/s`;
+    return [
+      `Found by parplan suggest, the fewest GPUs (${gpus}) meeting plan '${work.traffic.plan}': ${sloText(work.traffic)}, of ${of}:`,
+      `predicted TTFT p99 ${secondsText(l.ttft.p99)}, TPOT p99 ${secondsText(l.tpot.p99)}, E2E p99 ${secondsText(l.e2e.p99)}; it holds up to ${holds}; ${room}.`,
+    ];
+  }
   const c = f.cost.serve;
   const rate = c?.decodeTokensPerSecond == null ? 'unknown' : rateText(c.decodeTokensPerSecond);
   const tpot = c?.tpotSeconds == null ? 'unknown' : secondsText(c.tpotSeconds);
@@ -295,7 +405,8 @@ function workloadOptions(work: Workload): string {
     const lora = a ? `--lora-rank ${a.rank} ${a.targets ? `--lora-targets ${a.targets.join(',')} ` : ''}` : '';
     return `--global-batch ${work.global} --seq ${work.seq} ${lora}`;
   }
-  return `--seq ${work.seq} --max-latency ${Number((work.maxTpotSeconds * 1e3).toPrecision(6))}ms `;
+  const latency = Number.isFinite(work.maxTpotSeconds) ? `--max-latency ${Number((work.maxTpotSeconds * 1e3).toPrecision(6))}ms ` : '';
+  return `--seq ${work.seq} ${latency}${work.traffic ? `--plan ${work.traffic.plan} ` : ''}`;
 }
 
 /** The written text must check clean and mean the plan that won; anything else is our bug. */
@@ -310,7 +421,10 @@ function nothingFits(result: SearchResult, work: Workload, style: Style): string
   const c = result.closest;
   let message: string;
   let help: string;
-  if (s.slow > 0 && work.mode === 'serve') {
+  if (s.sloMissed > 0 && work.mode === 'serve' && work.traffic) {
+    message = `no plan that fits meets the SLO of plan '${work.traffic.plan}' (${sloText(work.traffic)})`;
+    help = `use more or faster GPUs, relax the slo block, or expect less traffic`;
+  } else if (s.slow > 0 && work.mode === 'serve') {
     const fastest = c && 'cost' in c ? c.cost.serve?.tpotSeconds : undefined;
     message = `no plan that fits has a time per output token within ${secondsText(work.maxTpotSeconds)}`;
     help = `${fastest ? `allow --max-latency ${Math.ceil(fastest * 1e3)}ms, ` : ''}use faster GPUs, or a shorter --seq`;

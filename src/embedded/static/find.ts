@@ -6,8 +6,8 @@
  * the type checker, so shadowing is respected.
  */
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ts as TS } from 'ts-morph';
+import { packageRoot } from '../../package-root.js';
 import type { Keyword } from '../tree.js';
 
 type Ts = typeof TS;
@@ -15,12 +15,14 @@ export type BuilderKind = Keyword | 'planFile';
 
 const BUILDERS: ReadonlySet<string> = new Set(['model', 'cluster', 'plan', 'planFile']);
 
-/** parplan's own entry point, without extension, in the source tree and in the build (imports by relative path, e.g. in this repository). */
+/**
+ * parplan's own entry point, without extension, in the source tree and in the build (imports by
+ * relative path, e.g. in this repository). Found from the package root, not from this module's
+ * path: in the bundled CLI this code sits in a chunk elsewhere under dist/.
+ */
 const OWN_ENTRY = (() => {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const root = resolve(here, '..', '..', '..');
-  const up = root.endsWith('dist') ? dirname(root) : root;
-  return [join(up, 'src', 'index'), join(up, 'dist', 'src', 'index')];
+  const root = packageRoot();
+  return [join(root, 'src', 'index'), join(root, 'dist', 'src', 'index')];
 })();
 
 /** Whether an import specifier is parplan's entry point. */

@@ -1,7 +1,8 @@
 /**
  * Where the package is installed: the nearest directory above this module with parplan's
- * package.json. Works from the sources (`src/cli/`, run with tsx) and from the build
- * (`dist/src/cli/`), and through the npm bin symlink (module URLs are real paths).
+ * package.json. Works from the sources (`src/`, run with tsx), from the build (`dist/src/`),
+ * from the bundled CLI (`dist/src/cli/chunks/`, scripts/bundle-cli.ts), and through the npm
+ * bin symlink (module URLs are real paths).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
