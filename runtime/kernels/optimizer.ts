@@ -7,8 +7,8 @@
  *   of each gradient buffer into one f32 total (accumulate over the buffers a rank owns).
  *   Bindings x, out; uniform n. The executor all-reduces the total over every rank.
  * - `clipFactorProgram`: from the global Σ g², clip = [min(1, maxNorm / (‖g‖ + 1e-6)), ‖g‖] as
- *   torch.nn.utils.clip_grad_norm_. Bindings sumsq, clip; uniform maxNorm. (No clipping: bind a
- *   buffer holding 1 as `clip` to the optimizer.)
+ *   torch.nn.utils.clip_grad_norm_. Bindings sumsq, clip; uniform maxNorm. Without maxNorm (no
+ *   grad_clip) clip = [1, ‖g‖]: the optimizer unscaled, the norm still reported.
  * - `adamwProgram` / `sgdProgram`: one step over n parameters, the gradient multiplied by
  *   clip[0] first. AdamW as torch.optim.AdamW: p −= lr·wd·p; m = β₁m + (1−β₁)g;
  *   v = β₂v + (1−β₂)g²; p −= (lr/(1−β₁ᵗ))·m / (√v/√(1−β₂ᵗ) + eps). SGD: p −= lr·(g + wd·p).
@@ -19,13 +19,16 @@
  *   hyper-parameters; `adamwDims(h, step)` gives them, bias corrections computed in f64 on the host.
  *   One invocation per pair of elements (a 16-bit copy is written a whole word at a time).
  */
+import { WEBGPU_SUM_SQUARES_CHUNK } from '../../src/memory/webgpu-train.js';
 import { DTYPE_HELPERS, enables, featuresFor, typeTag, type TensorType } from '../wgsl/dtype.js';
 import { type BindingSpec, declareBindings, grid1d, main1d, reductions, WG_LINEAR } from '../wgsl/common.js';
 import { ceilDiv, dimU32, kernelProgram, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
 const WG = 256;
-/** Elements per workgroup of sumSquares. */
-export const SUM_SQUARES_CHUNK = WG * 16;
+/** Elements per workgroup of sumSquares: the memory plan sizes `grad.partials` by it (16 per invocation). */
+export const SUM_SQUARES_CHUNK = WEBGPU_SUM_SQUARES_CHUNK;
+if (SUM_SQUARES_CHUNK % WG !== 0)
+  throw new Error('internal error: SUM_SQUARES_CHUNK is not a multiple of the workgroup (this is a bug in parplan)');
 
 /** partials[w] = Σ x² over chunk w. Bindings x, partials; uniform n. */
 export function sumSquaresProgram(): KernelProgram {
@@ -91,8 +94,10 @@ fn main(@builtin(local_invocation_index) lid: u32) {
 }
 
 /** clip = [min(1, maxNorm / (√sumsq + 1e-6)), √sumsq]. Bindings sumsq, clip; uniform maxNorm. */
-export function clipFactorProgram(o: { maxNorm: number }): KernelProgram {
-  if (!(o.maxNorm > 0 && Number.isFinite(o.maxNorm))) throw new Error(`clipFactor: maxNorm must be > 0, got ${o.maxNorm}`);
+export function clipFactorProgram(o: { maxNorm?: number } = {}): KernelProgram {
+  // No maxNorm (a plan without grad_clip): scale 1, the norm still reported.
+  const clips = o.maxNorm !== undefined;
+  if (clips && !(o.maxNorm! > 0 && Number.isFinite(o.maxNorm))) throw new Error(`clipFactor: maxNorm must be > 0, got ${o.maxNorm}`);
   const uniforms: UniformField[] = [{ name: 'maxNorm', type: 'f32' }];
   const { bindings, wgsl: decls } = declareBindings(
     [
@@ -105,15 +110,16 @@ export function clipFactorProgram(o: { maxNorm: number }): KernelProgram {
 @compute @workgroup_size(1, 1, 1)
 fn main() {
   let norm = sqrt(sumsq[0]);
-  clip[0] = min(1.0, u.maxNorm / (norm + 1e-6));
+  // Unclipped, the uniform is still read (0 · maxNorm) so that both variants bind the same layout.
+  clip[0] = ${clips ? 'min(1.0, u.maxNorm / (norm + 1e-6))' : '1.0 + 0.0 * u.maxNorm'};
   clip[1] = norm;
 }
 `;
-  return kernelProgram('clip_factor', s, {
+  return kernelProgram(clips ? 'clip_factor' : 'clip_factor_none', s, {
     workgroupSize: 1,
     bindings,
     uniforms,
-    fixed: { maxNorm: o.maxNorm },
+    fixed: { maxNorm: o.maxNorm ?? 0 },
     dispatch: () => [1, 1, 1],
   });
 }

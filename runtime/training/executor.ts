@@ -8,7 +8,7 @@
  * embeddings, GPT-2 and Llama. Collectives marked `overlap` run synchronously, in program order. Not executed yet
  * (refused with a TrainingNotExecutedError): bf16 weights with ZeRO over data > 1, HSDP, context and sequence
  * parallelism (the checker refuses the last two).
- * grad_clip runs (the plan's value given as options.clip: the graph does not carry it).
+ * grad_clip runs (the value is the last grad-norm step's `maxNorm`; options.clip, if given, must agree).
  *
  * The training executor interprets each rank's program step by step (docs/graph.md "Training on
  * engine = webgpu"): every compute step binds exactly the tensors it names — weights, gradients
@@ -17,11 +17,13 @@
  * the step's `alloc` and destroyed at its `free`. The runtime holds no model constants: sizes come
  * from `graph.model` and the tensors' shapes.
  *
- * Plumbing outside the graph's accounting (as the serving runtime's ids): the token positions
- * (RoPE and learned positions read them), a clip buffer holding [1, 0] (no grad_clip), the
- * gradient norm's partial sums (the step reports ‖g‖ before the update), with data > 1 two scratch
- * buffers of the largest shard (ZeRO's updates of a slice run on copies). The exchanges between ranks
- * go through the plan's `staging-read` and `staging-write` (runtime/collectives.ts HostStaging).
+ * The token positions, the global norm (`grad.norm`, [clip scale, ‖g‖], computed by the graph's
+ * grad-norm steps with or without grad_clip), its partial sums (`grad.partials`) and the host's
+ * copy of the loss and norm (`readback`) are `graph.buffers` regions; `uniforms` is the kernel
+ * runner's pool (counted, not allocated again). Outside the plan: with data > 1 two scratch
+ * buffers of the largest shard (ZeRO's updates of a slice run on copies); `weights()` and `save()`
+ * read through temporary staging buffers. The exchanges between ranks go through the plan's
+ * `staging-read` and `staging-write` (runtime/collectives.ts HostStaging).
  *
  * Executor-internal scratch within one step, in workspace the step does not otherwise use: the
  * full-recompute forward's attention writes its (unused) lse into `attn.delta`; a sum of several
@@ -79,7 +81,7 @@ export interface TrainerOptions {
   /** Hugging Face name → values (the names of runtime/reference/model.ts `weightShapes`). */
   weights: ReadonlyMap<string, Float32Array>;
   optimizer: TrainerOptimizer;
-  /** The plan's grad_clip (max global L2 norm): required by a graph with grad-norm steps, refused by one without. */
+  /** The plan's grad_clip (max global L2 norm), which the graph carries: if given, it must be the graph's (or absent with it). */
   clip?: number;
   /** Reuse an open device for every rank (tests; each rank gets its own runner unless there is one rank); default: open one per rank. */
   device?: { device: GPUDevice; description: string; runner?: KernelRunner };
@@ -227,15 +229,12 @@ function optimizerKindOf(graph: Graph): 'adamw' | 'sgd' {
 
 export async function createTrainer(graph: Graph, opts: TrainerOptions): Promise<Trainer> {
   checkSupported(graph);
-  const clipped = Object.values(graph.blocks ?? {})
-    .flat()
-    .concat(Object.values(graph.programs).flatMap((p) => p.phases['step'] ?? []))
-    .some((s) => s.op === 'compute' && s.kind === 'grad-norm');
-  if (clipped && !(typeof opts.clip === 'number' && opts.clip > 0 && Number.isFinite(opts.clip)))
-    throw new TrainerInputError(`the plan clips gradients (grad_clip): pass its value as options.clip (a number > 0), got ${opts.clip}`);
-  if (!clipped && opts.clip !== undefined)
+  const maxNorm = graphClip(graph);
+  if (opts.clip !== undefined && opts.clip !== maxNorm)
     throw new TrainerInputError(
-      `options.clip = ${opts.clip}, but the plan has no grad_clip: set grad_clip in the plan and compile it again`,
+      maxNorm === undefined
+        ? `options.clip = ${opts.clip}, but the plan has no grad_clip: set grad_clip in the plan and compile it again (or leave options.clip out)`
+        : `options.clip = ${opts.clip}, but the plan's grad_clip is ${maxNorm}: leave options.clip out (the graph carries it) or compile the plan again`,
     );
   const graphKind = optimizerKindOf(graph);
   if ((opts.optimizer.kind ?? 'adamw') !== graphKind)
@@ -291,7 +290,7 @@ export async function createTrainer(graph: Graph, opts: TrainerOptions): Promise
       const ids = checkBatch(batch, { sequences, seq, vocab: graph.model.vocab });
       busy = true;
       try {
-        return await runStep(exes, comm, ids, sequences * seq, clipped);
+        return await runStep(exes, comm, ids, sequences * seq);
       } finally {
         busy = false;
       }
@@ -319,7 +318,7 @@ function checkWeightNames(exes: TrainingExecutor[], weights: ReadonlyMap<string,
 }
 
 /** Every rank's program as its own async task; the device errors of the step caught per device; loss and norm over the global batch. */
-async function runStep(exes: TrainingExecutor[], comm: Comm, ids: Int32Array, tokens: number, clipped: boolean): Promise<StepResult> {
+async function runStep(exes: TrainingExecutor[], comm: Comm, ids: Int32Array, tokens: number): Promise<StepResult> {
   const devices = [...new Set(exes.map((x) => x.device))];
   for (const d of devices) {
     d.pushErrorScope('out-of-memory');
@@ -351,15 +350,23 @@ async function runStep(exes: TrainingExecutor[], comm: Comm, ids: Int32Array, to
   if (failures.length > 0) throw failures.find((f) => !(f instanceof CommError)) ?? failures[0]!;
   comm.finish();
   let loss = 0;
-  let sumsq = 0;
+  let gradNorm = 0;
   for (const ex of exes) {
     const r = await ex.results();
     loss += r.loss;
-    sumsq += r.sumsq;
+    // Every rank holds the global norm (the graph's grad-norm steps and all-reduces): rank 0's is reported.
+    if (ex === exes[0]) gradNorm = r.gradNorm;
   }
-  // With grad_clip every rank holds the global sum of squares (the graph's all-reduces): rank 0's is the norm.
-  if (clipped) sumsq = (await exes[0]!.results()).sumsq;
-  return { loss: loss / tokens, gradNorm: Math.sqrt(sumsq) };
+  return { loss: loss / tokens, gradNorm };
+}
+
+/** The plan's grad_clip: the `maxNorm` of the grad-norm step that turns the summed squares into the scale (none: no clipping). */
+export function graphClip(graph: Graph): number | undefined {
+  const steps = Object.values(graph.blocks ?? {})
+    .flat()
+    .concat(Object.values(graph.programs).flatMap((p) => p.phases['step'] ?? []));
+  const last = steps.filter((s): s is Compute => s.op === 'compute' && s.kind === 'grad-norm' && s.maxNorm !== undefined);
+  return last[0]?.maxNorm;
 }
 
 /** Every rank's weights back under their Hugging Face names (each element from the rank whose shard holds it). */
@@ -394,10 +401,6 @@ export class TrainingExecutor {
   private readonly staticBytes: number;
   private readonly programs = new Map<string, KernelProgram>();
   private readonly steps: Entry[];
-  private readonly positions: GPUBuffer;
-  private readonly clip: GPUBuffer;
-  private readonly partials: GPUBuffer;
-  private readonly sumsq: GPUBuffer;
   /** Shard updates (ZeRO 1/2: the rank's slice of a full tensor) run on copies here: a storage binding's offset must be 256-aligned. */
   private readonly scratch: GPUBuffer[];
   private readonly software: boolean;
@@ -415,7 +418,6 @@ export class TrainingExecutor {
   private enc: GPUCommandEncoder | undefined;
   private pass: GPUComputePassEncoder | undefined;
   private ids: Int32Array | undefined;
-  private normDone = false;
   private readonly host: HostStaging | undefined;
   /** Test-only fault injection (test/training/multi.test.ts): a mutation the tests must catch. */
   static mutation: 'drop-data-all-reduce' | 'skip-microbatch-grad' | 'wrong-microbatch-send' | undefined;
@@ -474,25 +476,30 @@ export class TrainingExecutor {
     const regions = graph.buffers?.[dev.program] ?? [];
     for (const r of regions) {
       bytes += r.bytes;
-      if (r.name === 'gathered' || r.name === 'gradbuf' || r.name === 'staging-read' || r.name === 'staging-write') continue;
-      this.workspace.set(r.name, { buffer: this.create(r.bytes, r.name), bytes: r.bytes });
+      // The uniform pool is the kernel runner's (one chunk of this size), as the serving runtime counts it.
+      if (['gathered', 'gradbuf', 'staging-read', 'staging-write', 'uniforms'].includes(r.name)) continue;
+      const usage = r.name === 'readback' ? GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST : USAGE();
+      this.workspace.set(r.name, { buffer: this.create(r.bytes, r.name, usage), bytes: r.bytes });
     }
+    for (const need of ['grad.norm', 'grad.partials', 'readback'])
+      if (!this.workspace.has(need))
+        throw new Error(`internal error: the training graph has no '${need}' buffer (this is a bug in parplan)`);
     this.staticBytes = bytes;
     // The host exchanges go through the plan's two mapped staging buffers (runtime/collectives.ts HostStaging).
     const sread = regions.find((r) => r.name === 'staging-read');
     const swrite = regions.find((r) => r.name === 'staging-write');
     if (sread && swrite) this.host = HostStaging.create(device, sread.bytes, swrite.bytes, `rank ${rank}`);
-    this.positions = this.create(4 * this.T, 'positions');
-    device.queue.writeBuffer(
-      this.positions,
-      0,
-      Uint32Array.from({ length: this.T }, (_, t) => t % this.seq),
-    );
-    this.clip = this.create(16, 'clip');
-    device.queue.writeBuffer(this.clip, 0, Float32Array.from([1, 0, 0, 0]));
-    const largest = Math.max(...[...this.persistent.values()].map((p) => p.bytes / 4));
-    this.partials = this.create(4 * Math.ceil(largest / SUM_SQUARES_CHUNK) + 16, 'partials');
-    this.sumsq = this.create(16, 'sumsq');
+    const positions = this.workspace.get('positions');
+    if (positions)
+      device.queue.writeBuffer(
+        positions.buffer,
+        0,
+        Uint32Array.from({ length: this.T }, (_, t) => t % this.seq),
+      );
+    // Every gradient's chunk sums fit grad.partials (the memory plan sized it by the largest tensor).
+    const largest = Math.max(...[...this.persistent.entries()].filter(([n]) => n.startsWith('grad.')).map(([, p]) => p.bytes / 4));
+    if (4 * Math.ceil(largest / SUM_SQUARES_CHUNK) > this.workspace.get('grad.partials')!.bytes)
+      throw new Error(`internal error: grad.partials is too small for a gradient of ${largest} elements (this is a bug in parplan)`);
     if (graph.mesh.axes.some((a) => a.name === 'data' && a.size > 1))
       this.scratch.push(this.create(largestShard, 'shard param'), this.create(largestShard, 'shard grad'));
     const rope = this.workspace.get('rope');
@@ -520,8 +527,8 @@ export class TrainingExecutor {
     return this.seq;
   }
 
-  private create(bytes: number, label: string): GPUBuffer {
-    return this.device.createBuffer({ label, size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: USAGE() });
+  private create(bytes: number, label: string, usage = USAGE()): GPUBuffer {
+    return this.device.createBuffer({ label, size: Math.max(16, Math.ceil(bytes / 16) * 16), usage });
   }
 
   private destroyed = false;
@@ -530,7 +537,7 @@ export class TrainingExecutor {
     if (this.destroyed) return;
     this.destroyed = true;
     for (const m of [this.persistent, this.workspace, this.live]) for (const b of m.values()) b.buffer.destroy();
-    for (const b of [this.positions, this.clip, this.partials, this.sumsq, ...this.scratch]) b.destroy();
+    for (const b of this.scratch) b.destroy();
     this.host?.read.destroy();
     this.host?.write?.destroy();
   }
@@ -660,18 +667,20 @@ export class TrainingExecutor {
     const d = this.coords.data;
     this.ids = ids.subarray(d * n * width, (d + 1) * n * width);
     this.stepCount++;
-    this.normDone = false;
     try {
       this.begin();
       const enc = this.outside();
       if (this.workspace.has('loss')) enc.clearBuffer(this.buf('loss'));
-      enc.clearBuffer(this.sumsq);
-      if (this.workspace.has('grad.norm')) enc.clearBuffer(this.buf('grad.norm'));
+      enc.clearBuffer(this.buf('grad.norm'));
       this.restart();
       for (const s of this.steps) {
         if (isComm(s)) await this.communicate(s);
         else this.runStep(s);
       }
+      // The loss (last stage) and the norm (grad.norm[1], before the update) to the host through the plan's readback buffer.
+      const out = this.outside();
+      if (this.workspace.has('loss')) out.copyBufferToBuffer(this.buf('loss'), 0, this.buf('readback'), 0, 4);
+      out.copyBufferToBuffer(this.buf('grad.norm'), 4, this.buf('readback'), 4, 4);
       this.end();
     } finally {
       this.pass = undefined;
@@ -682,11 +691,13 @@ export class TrainingExecutor {
     }
   }
 
-  /** The step's loss summed over this rank's rows (last stage; each tensor rank the rows whose label it holds), and its sum of squares. */
-  async results(): Promise<{ loss: number; sumsq: number }> {
-    const loss = this.workspace.has('loss') ? new Float32Array(await this.read(this.buf('loss'), 4))[0]! : 0;
-    const [sq] = new Float32Array(await this.read(this.sumsq, 4));
-    return { loss, sumsq: sq! };
+  /** The step's loss summed over this rank's rows (last stage; each tensor rank the rows whose label it holds), and the global norm. */
+  async results(): Promise<{ loss: number; gradNorm: number }> {
+    const readback = this.buf('readback');
+    await readback.mapAsync(GPUMapMode.READ, 0, 8);
+    const [loss, gradNorm] = new Float32Array(readback.getMappedRange(0, 8).slice(0));
+    readback.unmap();
+    return { loss: this.workspace.has('loss') ? loss! : 0, gradNorm: gradNorm! };
   }
 
   // ---- communication (runtime/training/comm.ts) ----
@@ -1062,7 +1073,7 @@ export class TrainingExecutor {
     const d = gqaAt(this.graph.model, 0, 'training').attention.headDim;
     const heads = this.bytesOf(x) / (4 * this.T * d);
     const p = this.program(`rope:${heads}:${inverse}`, () => kernels.rope({ heads, headDim: d, maxSeq: this.graph.model.maxSeq, inverse }));
-    this.run(p, { x: this.buf(x), positions: this.positions, table: this.buf('rope') }, { T: this.T });
+    this.run(p, { x: this.buf(x), positions: this.buf('positions'), table: this.buf('rope') }, { T: this.T });
   }
 
   /** Bytes a buffer holds for the graph (the tensor's or the region's, not the rounded allocation). */
@@ -1100,7 +1111,7 @@ export class TrainingExecutor {
     const { step, reads, writes } = s;
     // One tensor's update (its reads are the gradient, the state and the tensor, a bias alone included).
     if (step.kind === 'optimizer') return this.optimizer(reads);
-    if (step.kind === 'grad-norm') return this.gradNorm(reads);
+    if (step.kind === 'grad-norm') return this.gradNorm(reads, step.maxNorm);
     // A zero-bubble table's split matmul backward: I (input gradient, output gradient kept) and W (weight gradient).
     if (step.pass === 'backward-weight') return this.backwardWeight(s);
     if (step.pass === 'backward-input' && SPLIT_MATMULS.has(step.kind)) return this.backwardInput(s);
@@ -1137,7 +1148,7 @@ export class TrainingExecutor {
           }),
         );
         const b: Record<string, BufferArg> = { ids: this.buf(tokens), table: this.buf(table), out: this.buf(writes[0]!) };
-        if (pos) Object.assign(b, { positions: this.positions, posTable: this.buf(pos) });
+        if (pos) Object.assign(b, { positions: this.buf('positions'), posTable: this.buf(pos) });
         this.run(p, b, { T });
         return;
       }
@@ -1159,7 +1170,7 @@ export class TrainingExecutor {
         writes.forEach((o, i) => this.matmul(acts[0]!, weights[i]!.weight, weights[i]!.bias, o));
         return;
       case 'rope:f':
-        for (const x of acts.filter((a) => a !== 'rope')) this.rope(x, false);
+        for (const x of acts.filter((a) => a !== 'rope' && a !== 'positions')) this.rope(x, false);
         return;
       case 'attention:f': {
         const o = this.attentionOptions(this.layerOf([...reads, ...writes]), acts[0]!, acts[1]!);
@@ -1293,7 +1304,7 @@ export class TrainingExecutor {
         return;
       }
       case 'rope:b':
-        for (const x of acts.filter((a) => a !== 'rope')) this.rope(x, true);
+        for (const x of acts.filter((a) => a !== 'rope' && a !== 'positions')) this.rope(x, true);
         return;
       case 'embedding:b': {
         const [dX, tokens] = acts as [string, string];
@@ -1307,7 +1318,7 @@ export class TrainingExecutor {
         if (pos) {
           const prow = this.bytesOf(pos) / (4 * h);
           const q = this.program(`embb:${prow}`, () => kernels.embeddingBackward({ hidden: h, rows: prow }));
-          this.run(q, { ids: this.positions, dX: this.buf(dX), grad: this.buf(pos) }, { T });
+          this.run(q, { ids: this.buf('positions'), dX: this.buf(dX), grad: this.buf(pos) }, { T });
         }
         return;
       }
@@ -1376,8 +1387,8 @@ export class TrainingExecutor {
       }
       const n = part.count;
       // Dispatches in one pass are ordered, so the partials buffer is reused tensor after tensor.
-      this.run(sq, { x, partials: this.partials }, { n });
-      this.run(rs, { x: this.partials, out }, { n: Math.ceil(n / SUM_SQUARES_CHUNK) });
+      this.run(sq, { x, partials: this.buf('grad.partials') }, { n });
+      this.run(rs, { x: this.buf('grad.partials'), out }, { n: Math.ceil(n / SUM_SQUARES_CHUNK) });
     }
   }
 
@@ -1424,23 +1435,22 @@ export class TrainingExecutor {
   /**
    * grad_clip: the steps that read gradients add their squares into `grad.norm`[0] (each element counted once over
    * the ranks, `counted`); the last (reading `grad.norm` alone, after its all-reduces) turns it into
-   * [min(1, clip / (‖g‖ + 1e-6)), ‖g‖], which every optimizer step reads.
+   * [min(1, maxNorm / (‖g‖ + 1e-6)), ‖g‖] (the step's maxNorm, the plan's grad_clip; without one [1, ‖g‖]), which every
+   * optimizer step reads.
    */
-  private gradNorm(reads: string[]): void {
-    this.normDone = true;
+  private gradNorm(reads: string[], maxNorm: number | undefined): void {
     const grads = reads.filter((r) => r !== 'grad.norm');
     if (grads.length > 0) return this.sumSquares(grads, this.buf('grad.norm'));
-    // clipFactor reads the sum and writes the scale: the sum is copied out first (one buffer may not be both).
-    this.outside().copyBufferToBuffer(this.buf('grad.norm'), 0, this.sumsq, 0, 4);
+    // clipFactor reads the sum and writes the scale: the sum is copied out first (one buffer may not be both), into
+    // grad.partials, free once the sums are done.
+    this.outside().copyBufferToBuffer(this.buf('grad.norm'), 0, this.buf('grad.partials'), 0, 4);
     this.restart();
-    const maxNorm = this.opts.clip!;
-    const p = this.program(`clip:${maxNorm}`, () => kernels.clipFactor({ maxNorm }));
-    this.run(p, { sumsq: this.sumsq, clip: this.buf('grad.norm') }, {});
+    const p = this.program(`clip:${maxNorm}`, () => kernels.clipFactor(maxNorm === undefined ? {} : { maxNorm }));
+    this.run(p, { sumsq: { buffer: this.buf('grad.partials'), offset: 0, size: 4 }, clip: this.buf('grad.norm') }, {});
   }
 
   /**
-   * AdamW (or SGD) on one tensor, then its gradient cleared; the first optimizer step first sums this rank's share of
-   * the gradients' squares (the reported norm, without grad_clip). Under ZeRO the update covers this rank's shard: a
+   * AdamW (or SGD) on one tensor, its gradient scaled by grad.norm[0], then cleared. Under ZeRO the update covers this rank's shard: a
    * slice of a full weight or gradient is updated through a copy (`scratch`).
    */
   private optimizer(reads: string[]): void {
@@ -1449,16 +1459,8 @@ export class TrainingExecutor {
     const state = reads.find((r) => r.startsWith('optim.'));
     const norm = reads.find((r) => r === 'grad.norm');
     const param = reads.find((r) => this.isWeight(r));
-    if (!param) throw new Error(`internal error: an optimizer step reads no weight (${reads.join(', ')}) (this is a bug in parplan)`);
-    if (!this.normDone) {
-      // No grad_clip: the reported norm is summed here, before the first update, outside the graph's buffers.
-      this.normDone = true;
-      this.sumSquares(
-        [...this.persistent.keys()].filter((n) => n.startsWith('grad.')),
-        this.sumsq,
-        true,
-      );
-    }
+    if (!param || !norm)
+      throw new Error(`internal error: an optimizer step reads no weight or no grad.norm (${reads.join(', ')}) (this is a bug in parplan)`);
     const o = this.opts.optimizer;
     const hf = this.mapping(param).source;
     const decay = (o.noDecay ?? []).some((pat) => (typeof pat === 'string' ? new RegExp(pat) : pat).test(hf)) ? 0 : (o.weightDecay ?? 0);
@@ -1478,7 +1480,7 @@ export class TrainingExecutor {
       gbuf = this.scratch[1]!;
     }
     this.restart();
-    const clip = norm ? this.buf(norm) : this.clip;
+    const clip = this.buf(norm);
     // 16-bit weights (precision = bf16): the update is the fp32 master's (`optim.X` [0]), the weight its rounded copy
     // (never partitioned: checkSupported refuses bf16 with ZeRO over data > 1).
     const master = this.wtype(param).format === 'f32' ? undefined : this.wtype(param);

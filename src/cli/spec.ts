@@ -87,13 +87,20 @@ export const COMPILE: CommandSpec = {
 
 export const REPORT: CommandSpec = {
   name: 'report',
-  usage: 'parplan report [--plan NAME] [-o FILE] <file.plan>',
+  usage: 'parplan report [--plan NAME] [-o FILE] [--train-log FILE] <file.plan>',
   summary: 'write an HTML report: memory bars, schedule, mesh',
-  options: [planOption('report'), outputOption('FILE', 'the HTML file to write (default: report.html)'), ROOT, HELP],
+  options: [
+    planOption('report'),
+    outputOption('FILE', 'the HTML file to write (default: report.html)'),
+    { name: '--train-log', value: { placeholder: 'FILE' }, doc: "a run's log from 'parplan train --log': draws its loss curve" },
+    ROOT,
+    HELP,
+  ],
   details:
     'One self-contained HTML file (inline CSS and SVG, nothing fetched) with, per plan: the\n' +
     'verdict and diagnostics, memory per GPU as stacked bars, the simulated pipeline schedule\n' +
-    'as a Gantt chart with its bubbles, the device mesh and the memory timeline.\n' +
+    'as a Gantt chart with its bubbles, the device mesh and the memory timeline. With --train-log,\n' +
+    'a training run: loss and gradient norm against the step, from the JSONL log parplan train wrote.\n' +
     'Exit status as for compile; a plan that has errors or does not fit still gets a report\n' +
     '(exit 1), a usage or file error writes none (exit 2).',
 };
@@ -253,7 +260,7 @@ export const TRAIN: CommandSpec = {
   name: 'train',
   usage: 'parplan train --weights SPEC --data FILE --steps N --lr X [--save DIR] [--seed N] [--log FILE] <file.graph.json>',
   brief: 'train [options] <graph>',
-  summary: 'train a compiled training plan (checks only: issue 16)',
+  summary: 'train a compiled training plan on the WebGPU runtime',
   options: [
     { name: '--weights', value: { placeholder: 'SPEC' }, doc: 'the initial weights: random:SEED, or safetensors files or a directory' },
     { name: '--data', value: { placeholder: 'FILE' }, doc: "a token file (llm.c's format: scripts/make-tokens.ts writes one)" },
@@ -261,14 +268,17 @@ export const TRAIN: CommandSpec = {
     { name: '--lr', value: { placeholder: 'X' }, doc: 'AdamW learning rate' },
     { name: '--save', value: { placeholder: 'DIR' }, doc: 'write model.safetensors and config.json there at the end' },
     { name: '--seed', value: { placeholder: 'N' }, doc: 'seed of the batches drawn from the data (default: 1)' },
-    { name: '--log', value: { placeholder: 'FILE' }, doc: 'write one JSON line per step (step, loss, gradNorm, tokens/s) there' },
+    { name: '--log', value: { placeholder: 'FILE' }, doc: 'write one JSON line per step (step, loss, gradNorm, tokens, seconds) there' },
     HELP,
   ],
   details:
     "Trains a graph written by 'parplan compile' from a plan with mode = train: each step one\n" +
     'global batch of seq + 1-token windows drawn from the token file (docs/runtime.md, "Training").\n' +
-    'The arguments, the graph and the data are checked now; the training executor is not there\n' +
-    'yet, so a valid command ends with PP6014 (exit 1) instead of training.\n' +
+    "AdamW with torch.optim.AdamW's defaults (betas 0.9, 0.999, eps 1e-8, weight decay 0.01), or SGD\n" +
+    'if the plan says optimizer = sgd; grad_clip as the plan says. A progress line on stderr (one\n' +
+    'line per step when it is not a terminal); --log writes one JSON object per step (step, loss,\n' +
+    "gradNorm, tokens, seconds), which 'parplan report --train-log' draws.\n" +
+    'Exit 1: a graph the runtime cannot train yet (PP6014), a step that fails or a loss that is not finite.\n' +
     'Exit 2: bad arguments (PP6010, PP6011), a graph that is not a training graph (PP6012), a\n' +
     'token file that cannot be used (PP6013), weights that cannot be found (PP6001).',
 };

@@ -313,7 +313,7 @@ export const CODES = {
   PP6011: { severity: 'error', title: 'train-invalid-argument', message: "'{option}' needs {expected}, found '{value}'" },
   PP6012: { severity: 'error', title: 'train-not-a-training-graph', message: "'{path}' cannot be trained: {reason}" },
   PP6013: { severity: 'error', title: 'train-bad-data', message: "cannot use the token file '{path}': {reason}" },
-  PP6014: { severity: 'error', title: 'train-not-executed', message: 'training graphs are not executed yet (issue 16)' },
+  PP6014: { severity: 'error', title: 'train-not-executed', message: 'the WebGPU runtime cannot train this graph yet: {reason}' },
 
   // 7xxx: plans embedded in TypeScript (src/embedded/)
   PP7001: { severity: 'warning', title: 'cannot-evaluate', message: "cannot evaluate '{expr}' statically" },

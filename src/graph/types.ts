@@ -203,6 +203,11 @@ export type Step =
       free?: string[];
       /** The microbatch `{m}` stands for, outside blocks. */
       microbatch?: number;
+      /**
+       * The last `grad-norm` step (reading `grad.norm` alone): the plan's `grad_clip`, the max global L2 norm; the step
+       * turns the summed squares into [min(1, maxNorm / (‖g‖ + 1e-6)), ‖g‖]. Absent (no grad_clip): [1, ‖g‖].
+       */
+      maxNorm?: number;
     }
   /** Instance a block template for each layer in [first, last] (or reversed for backward). */
   | { op: 'block'; block: string; layers: [number, number]; microbatch?: number; reverse?: boolean }

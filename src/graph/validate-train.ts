@@ -7,7 +7,7 @@
  *    the program's buffers (`graph.buffers`);
  *  - every tracked tensor (saved activations, logits, token ids, labels) a step reads or writes
  *    is allocated then and not yet freed; each is allocated once and freed by the end;
- *  - a reused buffer is written before it is read (the RoPE table is filled at load);
+ *  - a reused buffer is written before it is read (the RoPE table and the token positions are filled at load);
  *  - every gradient the stage owns is written by some step before the optimizer reads it, and
  *    every weight it owns is updated by an optimizer step;
  *  - each backward step reads the saved parts its kind needs (attention: q, k, v, the output and
@@ -24,7 +24,7 @@ const MAX_PROBLEMS = 20;
 const TRACKED = new Set<GraphTensor['role']>(['activation', 'logits', 'input']);
 
 /** Buffers filled when the program is loaded, never by a step. */
-const LOADED = new Set(['rope']);
+const LOADED = new Set(['rope', 'positions']);
 
 /** What a backward step of each kind must read of the layer's saved parts (any one of the alternatives). */
 const NEEDS: Record<string, string[][]> = {

@@ -58,7 +58,7 @@ function step(
   reads: string[],
   writes: string[],
   flops: number,
-  extra: { alloc?: string[]; free?: string[] } = {},
+  extra: { alloc?: string[]; free?: string[]; maxNorm?: number } = {},
 ): Step {
   return {
     op: 'compute',
@@ -69,6 +69,7 @@ function step(
     flops: Math.round(flops),
     ...(extra.alloc?.length ? { alloc: extra.alloc } : {}),
     ...(extra.free?.length ? { free: extra.free } : {}),
+    ...(extra.maxNorm !== undefined ? { maxNorm: extra.maxNorm } : {}),
   };
 }
 
@@ -190,7 +191,7 @@ function layerBlocksOf(n: Names): Record<string, Step[]> {
       step('qkv', pass, [act('ln1.out'), ...W.qkv.map(n.w)], [act('q'), act('k'), act('v')], f.qkv, {
         alloc: [act('q'), act('k'), act('v')],
       }),
-      ...(rope ? [step('rope', pass, [act('q'), act('k'), 'rope'], [act('q'), act('k')], f.rope)] : []),
+      ...(rope ? [step('rope', pass, [act('q'), act('k'), 'rope', 'positions'], [act('q'), act('k')], f.rope)] : []),
       step('attention', pass, [act('q'), act('k'), act('v')], [act('attn.out'), act('attn.lse')], f.attention, {
         alloc: [act('attn.out'), act('attn.lse')],
       }),
@@ -219,7 +220,7 @@ function layerBlocksOf(n: Names): Record<string, Step[]> {
     forward.push(
       step('norm', 'forward', ['hidden', ...W.ln1.map(n.w)], [act('x'), 'x'], f.norm, { alloc: [act('x')] }),
       step('qkv', 'forward', ['x', ...W.qkv.map(n.w)], qkv, f.qkv),
-      ...(rope ? [step('rope', 'forward', ['q', 'k', 'rope'], ['q', 'k'], f.rope)] : []),
+      ...(rope ? [step('rope', 'forward', ['q', 'k', 'rope', 'positions'], ['q', 'k'], f.rope)] : []),
       step('attention', 'forward', ['q', 'k', 'v'], ['attn'], f.attention),
       step('out-proj', 'forward', ['attn', ...W.o.map(n.w)], ['y'], f.outProj),
       ...allReduce(n, 'y', hBytes),
@@ -277,7 +278,7 @@ function layerBlocksOf(n: Names): Record<string, Step[]> {
         2 * f.attention,
         { free: [act('q'), act('k'), act('v'), ...(split ? [] : [act('attn.out')]), act('attn.lse')] },
       ),
-      ...(rope ? [step('rope', pass, ['grad.q', 'grad.k', 'rope'], ['grad.q', 'grad.k'], f.rope)] : []),
+      ...(rope ? [step('rope', pass, ['grad.q', 'grad.k', 'rope', 'positions'], ['grad.q', 'grad.k'], f.rope)] : []),
       split
         ? step('qkv', pass, ['grad.q', 'grad.k', 'grad.v', ...W.qkv.map(n.w)], ['grad.x', wgradAct('dqkv')], f.qkv)
         : step('qkv', pass, ['grad.q', 'grad.k', 'grad.v', act('ln1.out'), ...W.qkv.map(n.w)], ['grad.x', ...grads(W.qkv)], 2 * f.qkv, {
@@ -323,16 +324,16 @@ function layerBlocksOf(n: Names): Record<string, Step[]> {
     blocks['layer.grad-sync'] = all.map(
       (w) => ({ op: 'reduce-scatter', axis: 'data', tensor: `grad.${w}`, bytes: elements(w) * 4 }) as Step,
     );
-  if (plan.gradClip !== undefined)
-    blocks['layer.grad-norm'] = [
-      step(
-        'grad-norm',
-        'forward',
-        all.map((w) => `grad.${w}`),
-        ['grad.norm'],
-        2 * sum(all.map(elements)),
-      ),
-    ];
+  // The global norm is computed with or without grad_clip: the step reports it (and clips with grad_clip).
+  blocks['layer.grad-norm'] = [
+    step(
+      'grad-norm',
+      'forward',
+      all.map((w) => `grad.${w}`),
+      ['grad.norm'],
+      2 * sum(all.map(elements)),
+    ),
+  ];
   blocks['layer.optimizer'] = all.map((w) => optimizerStep(n, w, elements(w)));
   if ((plan.zero === 1 || plan.zero === 2) && plan.mesh.data > 1)
     blocks['layer.weight-sync'] = all.map(
@@ -349,12 +350,11 @@ function sum(xs: number[]): number {
 function optimizerStep(n: Names, w: string, elements: number): Step {
   const { plan } = n;
   const state = webgpuOptimizerCopies(plan) > 0 ? [`optim.${w}`] : [];
-  const clip = plan.gradClip !== undefined ? ['grad.norm'] : [];
   const shard = plan.zero >= 1 && zeroDegree(plan) > 1 ? Math.ceil(elements / zeroDegree(plan)) : elements;
   return step(
     'optimizer',
     'forward',
-    [`grad.${w}`, ...state, w, ...clip],
+    [`grad.${w}`, ...state, w, 'grad.norm'],
     [w, ...state, `grad.${w}`],
     (plan.optimizer === 'sgd' ? 4 : 10) * shard,
   );
@@ -491,6 +491,8 @@ export function lowerWebgpuTrain(plan: TrainPlan, stages: { index: number; rank:
   const tiedHere = plan.model.tiedEmbeddings && p === 1;
   const head = tiedHere ? 'embedding.weight' : 'output.weight';
   const embedW = ['embedding.weight', ...(plan.model.positions === 'learned' ? ['positions.weight'] : [])];
+  // Learned positions index their table by each token's position (the `positions` buffer, filled at load).
+  const learnedPos = plan.model.positions === 'learned' ? ['positions'] : [];
   const finalW = normWeights(plan, 'final_norm');
   const headFlops = 2 * d.T * d.h * d.vLoc;
   const finals = webgpuFinalParts(plan).map((x) => finalAct(x.part));
@@ -503,13 +505,13 @@ export function lowerWebgpuTrain(plan: TrainPlan, stages: { index: number; rank:
     boundaryBytes: hBytes,
     embedForward: [
       ...gather(n, embedW, elements),
-      step('embedding', 'forward', [TOKENS, ...embedW.map(n.w)], ['hidden'], d.T * d.h, { alloc: [TOKENS] }),
+      step('embedding', 'forward', [TOKENS, ...embedW.map(n.w), ...learnedPos], ['hidden'], d.T * d.h, { alloc: [TOKENS] }),
       // Vocabulary-parallel embedding: each rank adds the rows it holds.
       ...allReduce(n, 'hidden', hBytes),
     ],
     embedBackward: [
       ...gather(n, embedW, elements).filter(() => plan.reshardAfterForward),
-      step('embedding', 'backward', ['grad.hidden', TOKENS], embedW.map(n.g), d.T * d.h, { free: [TOKENS] }),
+      step('embedding', 'backward', ['grad.hidden', TOKENS, ...learnedPos], embedW.map(n.g), d.T * d.h, { free: [TOKENS] }),
       ...scatter(n, embedW, elements),
     ],
     headForward: [
@@ -586,8 +588,9 @@ function syncSteps(
     steps.push(...runLayers('layer.grad-sync'));
     for (const w of own) steps.push({ op: dataOp, axis: 'data', tensor: `grad.${w}`, bytes: elements(w) * 4 });
   }
-  if (plan.gradClip !== undefined) {
-    // Sum of squares of what this rank owns, all-reduced over every rank, then scale = min(1, clip / (norm + 1e-6)).
+  {
+    // Sum of squares of what this rank owns, all-reduced over every rank, then [scale, norm]: the scale is
+    // min(1, grad_clip / (norm + 1e-6)) with grad_clip (the last step's maxNorm), 1 without; the norm is the step's report.
     steps.push(...runLayers('layer.grad-norm'));
     if (own.length > 0)
       steps.push(
@@ -601,7 +604,9 @@ function syncSteps(
       );
     const axes: ('tensor' | 'pipeline' | 'data')[] = ['tensor', 'pipeline', ...(plan.zero >= 1 ? (['data'] as const) : [])];
     for (const axis of axes) if (plan.mesh[axis] > 1) steps.push({ op: 'all-reduce', axis, tensor: 'grad.norm', bytes: 4 });
-    steps.push(step('grad-norm', 'forward', ['grad.norm'], ['grad.norm'], 4));
+    steps.push(
+      step('grad-norm', 'forward', ['grad.norm'], ['grad.norm'], 4, plan.gradClip !== undefined ? { maxNorm: plan.gradClip } : {}),
+    );
   }
   steps.push(...runLayers('layer.optimizer'));
   for (const w of own) steps.push(optimizerStep(n, w, elements(w)));

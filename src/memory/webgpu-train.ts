@@ -233,6 +233,9 @@ export function webgpuOptimizerCopies(plan: TrainPlan): number {
   return (plan.optimizer === 'sgd' ? 0 : 2) + (plan.precision === 'fp32' ? 0 : 1);
 }
 
+/** Elements of a gradient one workgroup of the sum-of-squares kernel reduces (runtime/kernels/optimizer.ts): sizes `grad.partials`. */
+export const WEBGPU_SUM_SQUARES_CHUNK = 4096;
+
 /** The buffers reused by every layer and microbatch: the workspace of a training stage. */
 export function webgpuTrainRegions(plan: TrainPlan, stage: Stage, largest: { layerParams: number; tensorParams: number }): WebgpuRegion[] {
   const { T, h, aLoc, kvLoc, d, fLoc, gated } = webgpuTrainDims(plan);
@@ -269,7 +272,23 @@ export function webgpuTrainRegions(plan: TrainPlan, stage: Stage, largest: { lay
       ws('loss.stats', 3 * T, "each row's max, sum of exps and target logit (all-reduced over tensor)"),
       ws('loss', 1, "the step's loss"),
     );
-  if (plan.gradClip !== undefined) regions.push(ws('grad.norm', 2, "sum of squares of this rank's gradients, then the clip scale"));
+  // What the executor needs besides: token positions, the global norm (reported with or without grad_clip), its partial
+  // sums, and the step's loss and norm mapped for the host (nothing is allocated outside the memory plan during a step).
+  if (plan.model.positions === 'rope' || (stage.hasEmbedding && plan.model.positions === 'learned'))
+    regions.push(ws('positions', T, "each token's position in its sequence (u32; learned positions and RoPE read it)"));
+  regions.push(
+    ws(
+      'grad.norm',
+      2,
+      "sum of squares of this rank's gradients (all-reduced), then [clip scale, global norm]; the scale is 1 without grad_clip",
+    ),
+    ws(
+      'grad.partials',
+      Math.ceil(largest.tensorParams / WEBGPU_SUM_SQUARES_CHUNK),
+      `sum of squares of each ${WEBGPU_SUM_SQUARES_CHUNK}-element chunk of one gradient (the largest tensor's), summed into grad.norm`,
+    ),
+    { name: 'readback', category: 'workspace', bytes: 8, doc: "the step's loss and gradient norm, mapped for the host" },
+  );
   const dz = zeroDegree(plan);
   if (plan.zero >= 3 && dz > 1)
     regions.push({

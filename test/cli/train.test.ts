@@ -2,11 +2,12 @@
  * `parplan train`: every user mistake is a coded usage error (exit 2) that says what is wrong
  * and how to fix it — missing and invalid arguments (PP6010, PP6011), a serving graph or a
  * plan file (PP6012, naming mode = serve), weights that are not there (PP6001), a token file
- * that is missing, in another format, too short or made for a larger vocabulary (PP6013) —
- * and a command that passes every check answers that training graphs are not executed yet
- * (PP6014, exit 1) instead of pretending to train.
+ * that is missing, in another format, too short or made for a larger vocabulary (PP6013),
+ * weights of another model (PP6011) — a graph the executor cannot run yet is PP6014 (exit 1)
+ * with its reason, and a valid command trains: a progress line per step, the JSONL log, the
+ * saved checkpoint. (The 200-step criterion on GPT-2's vocabulary is test/training/criterion.test.ts.)
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -21,6 +22,8 @@ cluster one { gpu { name = "lavapipe"  memory = 2 GiB }  gpus = 2 }
 `;
 const PLANS = {
   train: `${MODEL}plan tiny_train { model = tiny  cluster = one  mode = train  data = 2\n  batch { global = 8  micro = 2  seq = 32 } }\n`,
+  webgpu: `${MODEL}plan tiny_webgpu { model = tiny  cluster = one  mode = train  engine = webgpu  grad_clip = 1.0\n  batch { global = 4  micro = 2  seq = 32 } }\n`,
+  llama: `model other { arch = llama  layers = 1  hidden = 32  heads = 2  ffn = 64  vocab = 97  max_seq = 64  dtype = fp32 }\ncluster one { gpu { name = "lavapipe"  memory = 2 GiB }  gpus = 1 }\nplan other_train { model = other  cluster = one  mode = train  engine = webgpu\n  batch { global = 2  micro = 2  seq = 16 } }\n`,
   serve: `${MODEL}plan tiny_serve { model = tiny  cluster = one  mode = serve  engine = webgpu  data = 2\n  batch { max_batch = 4  seq = 64 } }\n`,
 };
 
@@ -59,12 +62,54 @@ const without = (flag: string) => {
 const replaced = (flag: string, value: string) => ok.map((a, i) => (ok[i - 1] === flag ? value : a));
 
 describe('parplan train', () => {
-  it('a valid command: every check passes, and it says training graphs are not executed yet (PP6014, exit 1)', async () => {
-    const r = await train(...ok, '--seed', '7', '--save', join(dir, 'out'), '--log', join(dir, 'log.jsonl'), graphs.train);
+  it('a graph the trainer cannot run yet (the generic engine, two devices): PP6014 with its reason, exit 1', async () => {
+    const r = await train(...ok, '--seed', '7', '--log', join(dir, 'never.jsonl'), graphs.train);
     expect(r.code).toBe(1);
-    expect(r.err).toContain('error[PP6014]: training graphs are not executed yet (issue 16)');
-    // global = micro 2 × microbatches 2 × data 2, read from the graph
-    expect(r.err).toContain("plan 'tiny_train' (2 devices, global batch 8 × seq 32), 500 tokens in");
+    expect(r.err).toContain(
+      'error[PP6014]: the WebGPU runtime cannot train this graph yet: createTrainer takes a training graph compiled with engine = webgpu',
+    );
+    expect(existsSync(join(dir, 'never.jsonl'))).toBe(false);
+  });
+
+  it('a valid command trains: a line per step, one JSON object per step in --log, the checkpoint in --save', async () => {
+    const log = join(dir, 'run.jsonl');
+    const out = join(dir, 'trained');
+    const r = await train(...ok, '--seed', '7', '--save', out, '--log', log, graphs.webgpu);
+    expect(r.err).not.toContain('error');
+    expect(r.code).toBe(0);
+    // Not a TTY: plain lines, one per step.
+    expect(r.err.match(/^step [1-3]\/3 {2}loss \d+\.\d{4} {2}grad norm \d+\.\d{3} {2}\d+ tokens\/s$/gm)).toHaveLength(3);
+    const lines = readFileSync(log, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, number>);
+    expect(lines.map((l) => l['step'])).toEqual([1, 2, 3]);
+    for (const l of lines) {
+      expect(Object.keys(l).sort()).toEqual(['gradNorm', 'loss', 'seconds', 'step', 'tokens']);
+      expect(l['tokens']).toBe(4 * 32);
+      // Random weights on a 97-token vocabulary: about ln 97 = 4.57.
+      expect(Math.abs(l['loss']! - Math.log(97))).toBeLessThan(0.5);
+      expect(l['gradNorm']).toBeGreaterThan(0);
+    }
+    expect(r.out).toMatch(
+      /^trained 3 steps in [\d.]+ s \(\d+ tokens\/s\): loss \d+\.\d{4} at step 1, \d+\.\d{4} over the last 3; saved to /,
+    );
+    expect(existsSync(join(out, 'model.safetensors'))).toBe(true);
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as Record<string, unknown>;
+    expect(config['model_type']).toBe('gpt2');
+    // The saved checkpoint is accepted back as --weights (the same model), and trains on.
+    const again = await train(...replaced('--weights', out), graphs.webgpu);
+    expect(again.err).not.toContain('error');
+    expect(again.code).toBe(0);
+  });
+
+  it("another model's checkpoint as --weights: PP6011 naming the tensor", async () => {
+    const out = join(dir, 'llama-ckpt');
+    expect((await train(...ok, '--steps', '1', '--save', out, graphs.llama)).code).toBe(0);
+    const r = await train(...replaced('--weights', out), graphs.webgpu);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("error[PP6011]: '--weights' needs the weights of model 'tiny' (Hugging Face names)");
+    expect(r.err).toMatch(/= help: weights: .* is missing/);
   });
 
   it.each([

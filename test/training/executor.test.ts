@@ -93,7 +93,8 @@ describe.skipIf(!hasTorch)('the training executor on one device equals the torch
       let want = oracleCache.get(key);
       if (!want) oracleCache.set(key, (want = runOracle(m, weights, { batches: three, optimizer: oracleOpt, steps: 3 })));
       const trainer = await createTrainer(graph, {
-        ...(clip ? { clip } : {}),
+        // The graph carries grad_clip (the last grad-norm step's maxNorm): options.clip may repeat it (AdamW) or be left out (SGD).
+        ...(clip && !sgd ? { clip } : {}),
         weights,
         optimizer: opt,
         device: { device: gpu.device, description: gpu.description, runner: gpu.runner },
@@ -101,7 +102,8 @@ describe.skipIf(!hasTorch)('the training executor on one device equals the torch
       try {
         for (let s = 0; s < 3; s++) {
           const got = await trainer.step(three[s]!);
-          if (process.env['DEBUG_TRAIN']) console.log('LOSS', s, Math.abs(got.loss - want.steps[s]!.loss) / want.steps[s]!.loss);
+          if (process.env['DEBUG_TRAIN'])
+            console.log('LOSS', s, got, want.steps[s], Math.abs(got.loss - want.steps[s]!.loss) / want.steps[s]!.loss);
           expect(Math.abs(got.loss - want.steps[s]!.loss) / want.steps[s]!.loss, `step ${s + 1} loss`).toBeLessThan(1e-5);
           expect(Math.abs(got.gradNorm - want.steps[s]!.gradNorm) / want.steps[s]!.gradNorm, `step ${s + 1} grad norm`).toBeLessThan(1e-4);
         }
@@ -142,10 +144,15 @@ describe.skipIf(!hasTorch)('the training executor on one device equals the torch
 });
 
 describe('what the trainer does not run yet is refused, saying what', () => {
-  it('a plan with grad_clip needs its value, a plan without refuses one', async () => {
+  it("the graph carries grad_clip: options.clip, if given, must be the plan's", async () => {
     const body = (extra: string) => `  model = gpt2_tiny  ${extra}\n  batch { global = 4  micro = 2  seq = 16 }`;
     const opts = { weights: new Map(), optimizer: { lr: 1 } };
-    await expect(createTrainer(compile(body('grad_clip = 1')).graph as Graph, opts)).rejects.toThrow(/grad_clip.*options\.clip/);
+    const clipped = compile(body('grad_clip = 1')).graph as Graph;
+    const last = clipped.programs['stage0']!.phases['step']!.filter((s) => s.op === 'compute' && s.kind === 'grad-norm').at(-1);
+    expect(last).toMatchObject({ reads: ['grad.norm'], writes: ['grad.norm'], maxNorm: 1 });
+    await expect(createTrainer(clipped, { ...opts, clip: 2 })).rejects.toThrow(/options\.clip = 2, but the plan's grad_clip is 1/);
+    // Without options.clip the check passes (the weights are what is wrong here).
+    await expect(createTrainer(clipped, opts)).rejects.toThrow(/missing/);
     await expect(createTrainer(compile(body('')).graph as Graph, { ...opts, clip: 1 })).rejects.toThrow(/no grad_clip/);
     await expect(createTrainer(compile(body('')).graph as Graph, { ...opts, clip: 1 })).rejects.toThrow(TrainerInputError);
   });
@@ -203,5 +210,67 @@ describe('the trainer saves what it trained and checks its batches', () => {
       trainer.close();
     }
     await expect(trainer.step(batches(m.vocab, 5)[0]!)).rejects.toThrow(/closed/);
+  });
+});
+
+describe('memory is exactly the plan: every buffer the trainer allocates is a graph tensor or a buffer of graph.buffers', () => {
+  // examples/runtime/train.plan's batch and grad_clip on one device (the trainer runs tensor = pipeline = data = 1).
+  it.each(['gpt2_tiny', 'llama_tiny'])('%s: the allocated bytes peak at the memory plan total', async (model) => {
+    const c = compile(`  model = ${model}  schedule = 1f1b  grad_clip = 1.0\n  batch { global = 16  micro = 2  seq = 32 }`);
+    const graph = c.graph as Graph;
+    const m = graph.model as Model;
+    const region = new Map((graph.buffers!['stage0'] ?? []).map((r) => [r.name, r.bytes]));
+    // Instanced tensor names ({l}, {m}) → the bytes the graph gives them.
+    const tensorBytes = (label: string): number | undefined => {
+      const t = graph.tensors.find((x) => new RegExp(`^${x.name.replace(/[.]/g, '\\.').replace(/\{[lm]\}/g, '\\d+')}$`).test(label));
+      return t?.bytes;
+    };
+    const device = gpu.device;
+    const create = device.createBuffer.bind(device);
+    const live = new Map<GPUBuffer, number>();
+    const strays: string[] = [];
+    let peak = 0;
+    device.createBuffer = (d: GPUBufferDescriptor) => {
+      const b = create(d);
+      const label = d.label ?? '';
+      const bytes = region.get(label) ?? tensorBytes(label);
+      // The kernel runner's first uniform chunk (made on its first use) is the `uniforms` region; a second would be a stray.
+      if (label === 'kernels uniforms 0') expect(d.size).toBe(region.get('uniforms'));
+      else if (bytes === undefined) strays.push(`${label} (${d.size} B)`);
+      else {
+        // What the device holds is the plan's bytes rounded up to 16 (WebGPU binding alignment), no more.
+        expect(d.size, label).toBe(Math.max(16, Math.ceil(bytes / 16) * 16));
+        live.set(b, bytes);
+        const destroy = b.destroy.bind(b);
+        b.destroy = () => {
+          live.delete(b);
+          destroy();
+        };
+        // The runner's uniform pool is the plan's `uniforms` region (the trainer counts it, the runner holds it).
+        peak = Math.max(peak, [...live.values()].reduce((a, x) => a + x, 0) + region.get('uniforms')!);
+      }
+      return b;
+    };
+    let trainer: Awaited<ReturnType<typeof createTrainer>> | undefined;
+    try {
+      trainer = await createTrainer(graph, {
+        weights: randomWeights(m, 5, 0.1),
+        optimizer: { lr: 1e-3 },
+        device: { device, description: gpu.description, runner: gpu.runner },
+      });
+      const rand = mulberry32(3);
+      for (let s = 0; s < 2; s++)
+        await trainer.step(Array.from({ length: 16 }, () => Array.from({ length: 33 }, () => Math.floor(rand() * m.vocab))));
+    } finally {
+      device.createBuffer = create;
+    }
+    try {
+      expect(strays).toEqual([]);
+      expect(peak).toBe(graph.devices[0]!.memory.total);
+      expect(Math.max(...trainer.memoryTimeline())).toBe(graph.devices[0]!.memory.total);
+      expect(gpu.errors).toEqual([]);
+    } finally {
+      trainer.close();
+    }
   });
 });

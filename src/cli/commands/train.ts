@@ -6,10 +6,13 @@
  * error (exit 2): a missing argument (PP6010), a value that is not one (PP6011), a graph that is
  * not a training graph — a serving graph names its `mode = serve` (PP6012), weights that cannot
  * be found (PP6001), a token file that cannot be used: missing, not llm.c's format, too short for
- * one batch, a token outside the vocabulary (PP6013). The training executor does not exist yet,
- * so a command that passes every check ends with PP6014 (exit 1): nothing is faked.
+ * one batch, a token outside the vocabulary (PP6013), weights that are not the model's (PP6011).
+ * Then createTrainer (runtime/training/executor.ts, loaded with a dynamic import as `serve` loads
+ * the runtime: src/ never imports runtime/ statically) runs --steps steps on batches drawn from
+ * the token file; a graph it cannot run yet (several devices, 16-bit weights, W steps) is PP6014
+ * (exit 1) with the executor's reason.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { appendFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CODES, formatMessage, type Code } from '../../diagnostics/codes.js';
 import { LIMITS, limitText } from '../../facts/limits.js';
@@ -191,15 +194,160 @@ export async function runTrain(argv: readonly string[], io: Io): Promise<ExitCod
       'a batch is windows of seq + 1 consecutive tokens: give a longer file',
     );
 
+  if (!shape) throw new Error('internal error: a training graph without its batch shape (tokens.mb{m}) (this is a bug in parplan)');
+  return train(graph, args, tokens, shape, weights, io);
+}
+
+/** One step's line of the JSONL log (--log) and of the progress. */
+export interface TrainLogLine {
+  step: number;
+  /** Mean next-token cross-entropy of the step's global batch, before its update. */
+  loss: number;
+  /** Global L2 norm of the gradients, before clipping. */
+  gradNorm: number;
+  /** Tokens the step trained on (sequences × seq). */
+  tokens: number;
+  /** Wall time of the step (batch upload, forward, backward, optimizer, readback). */
+  seconds: number;
+}
+
+/** The optimizer `parplan train` runs: torch.optim.AdamW's defaults (or SGD's) with --lr; the graph says which. */
+export function trainOptimizer(graph: Graph, lr: number) {
+  const adamw = graph.tensors.some((t) => t.role === 'optimizer');
+  return adamw
+    ? { kind: 'adamw' as const, lr, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 0.01 }
+    : { kind: 'sgd' as const, lr, weightDecay: 0 };
+}
+
+async function train(
+  graph: Graph,
+  args: TrainArgs,
+  tokens: Uint32Array,
+  shape: { sequences: number; seq: number },
+  source: { kind: 'safetensors'; paths: string[] } | { kind: 'random'; seed: number },
+  io: Io,
+): Promise<ExitCode> {
   const style = makeStyle(shouldColor(io.stderr, io.env));
-  const batch = shape ? `, global batch ${shape.sequences} × seq ${shape.seq}` : '';
-  const lines = [
-    `${style.bold(style.red('error[PP6014]'))}${style.bold(`: ${CODES.PP6014.message}`)}`,
-    `  = note: plan '${printable(graph.plan.name)}' (${graph.devices.length} device${graph.devices.length === 1 ? '' : 's'}${batch}), ${tokens.length} tokens in ${printable(args.data)}, ${args.steps} steps at lr ${args.lr}: all checked`,
-    '  = help: the training executor comes with issue 16; the oracle (test/oracle/train.py) computes the same steps in torch today',
-  ];
-  io.stderr.write(lines.join('\n') + '\n');
+  const { createTrainer, TrainerInputError, TrainingNotExecutedError } = await import('../../../runtime/training/executor.js');
+  const { batches } = await import('../../../runtime/training/data.js');
+  const error = (text: string, hint?: string) => {
+    io.stderr.write(
+      `${style.bold(style.red('error'))}${style.bold(`: ${printable(text)}`)}\n${hint ? `  = help: ${printable(hint)}\n` : ''}`,
+    );
+    return EXIT.FAILED;
+  };
+
+  // The initial weights under their Hugging Face names: random (GPT-2's init, N(0, 0.02)) or a checkpoint's tensors as f32.
+  let weights: Map<string, Float32Array>;
+  if (source.kind === 'random') {
+    const { randomWeights } = await import('../../../runtime/reference/model.js');
+    weights = randomWeights(graph.model, source.seed, 0.02);
+  } else {
+    try {
+      weights = await readCheckpointF32(source.paths.map((p) => resolve(io.cwd, p)));
+    } catch (e) {
+      fail('PP6011', { option: '--weights', expected: 'readable safetensors weights', value: args.weights }, messageOf(e));
+    }
+  }
+
+  const optimizer = trainOptimizer(graph, args.lr);
+  let trainer: Awaited<ReturnType<typeof createTrainer>>;
+  try {
+    trainer = await createTrainer(graph, { weights, optimizer });
+  } catch (e) {
+    if (e instanceof TrainingNotExecutedError)
+      return coded(io, 'PP6014', { reason: e.message }, 'the closing note of issue 16 lists what the trainer runs today');
+    if (e instanceof TrainerInputError)
+      fail(
+        'PP6011',
+        {
+          option: '--weights',
+          expected: `the weights of model '${printable(graph.model.name)}' (Hugging Face names)`,
+          value: args.weights,
+        },
+        e.message,
+      );
+    return error(`cannot start training: ${messageOf(e)}`);
+  }
+
+  const log = args.log === undefined ? undefined : resolve(io.cwd, args.log);
+  const stepTokens = shape.sequences * shape.seq;
+  const tty = io.stderr.isTTY === true;
+  io.stderr.write(
+    `training plan '${printable(graph.plan.name)}' (${printable(graph.model.name)}, global batch ${shape.sequences} × seq ${shape.seq}, ` +
+      `${optimizer.kind} lr ${args.lr}) on ${tokens.length} tokens of ${printable(args.data)} for ${args.steps} steps\n`,
+  );
+  const lines: TrainLogLine[] = [];
+  const started = performance.now();
+  try {
+    if (log) writeFileSync(log, '');
+    const stream = batches(tokens, { sequences: shape.sequences, seq: shape.seq, seed: args.seed }, args.data);
+    for (let step = 1; step <= args.steps; step++) {
+      const t0 = performance.now();
+      const r = await trainer.step(stream.next().value!);
+      const line: TrainLogLine = { step, loss: r.loss, gradNorm: r.gradNorm, tokens: stepTokens, seconds: (performance.now() - t0) / 1000 };
+      lines.push(line);
+      if (log) appendFileSync(log, JSON.stringify(line) + '\n');
+      const rate = (step * stepTokens) / ((performance.now() - started) / 1000);
+      const text = `step ${String(step).padStart(String(args.steps).length)}/${args.steps}  loss ${r.loss.toFixed(4)}  grad norm ${r.gradNorm.toFixed(3)}  ${Math.round(rate)} tokens/s`;
+      // A TTY gets one line rewritten in place; a pipe or file a plain line per step.
+      io.stderr.write(tty ? `\r\x1b[2K${text}${step === args.steps ? '\n' : ''}` : `${text}\n`);
+      if (!Number.isFinite(r.loss)) {
+        trainer.close();
+        return error(`the loss is ${r.loss} at step ${step}`, 'lower --lr (or set grad_clip in the plan) and train again');
+      }
+    }
+    if (args.save !== undefined) await trainer.save(resolve(io.cwd, args.save));
+  } catch (e) {
+    trainer.close();
+    if (tty) io.stderr.write('\n');
+    return error(`training stopped at step ${lines.length + 1}: ${messageOf(e)}`);
+  }
+  trainer.close();
+  const seconds = (performance.now() - started) / 1000;
+  const last = lines.slice(-10);
+  const mean = last.reduce((a, l) => a + l.loss, 0) / last.length;
+  io.stdout.write(
+    `trained ${args.steps} steps in ${seconds.toFixed(1)} s (${Math.round((args.steps * stepTokens) / seconds)} tokens/s): ` +
+      `loss ${lines[0]!.loss.toFixed(4)} at step 1, ${mean.toFixed(4)} over the last ${last.length}` +
+      (args.save !== undefined ? `; saved to ${printable(args.save)}` : '') +
+      (args.log !== undefined ? `; log in ${printable(args.log)}` : '') +
+      '\n',
+  );
+  return EXIT.OK;
+}
+
+/** A coded error that is not a usage mistake (exit 1), rendered as the other coded errors. */
+function coded(io: Io, code: Code, args: Record<string, string | number>, hint: string): ExitCode {
+  const style = makeStyle(shouldColor(io.stderr, io.env));
+  io.stderr.write(
+    `${style.bold(style.red(`error[${code}]`))}${style.bold(`: ${printable(formatMessage(CODES[code].message, args))}`)}\n  = help: ${hint}\n`,
+  );
   return EXIT.FAILED;
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Every tensor of safetensors files or directories, as f32 under its name (F32, BF16 and F16 tensors). */
+async function readCheckpointF32(paths: string[]): Promise<Map<string, Float32Array>> {
+  const { openCheckpoint } = await import('../../../runtime/weights/checkpoint.js');
+  const { toF32 } = await import('../../../runtime/weights/convert.js');
+  const ckpt = await openCheckpoint(paths);
+  const out = new Map<string, Float32Array>();
+  try {
+    for (const name of ckpt.names) {
+      const at = await ckpt.locate(name);
+      if (!at) continue;
+      const format = ({ F32: 'f32', BF16: 'bf16', F16: 'f16' } as const)[at.entry.dtype as 'F32' | 'BF16' | 'F16'];
+      if (!format) throw new Error(`${at.file.path}: tensor ${name} is ${at.entry.dtype}; training reads F32, BF16 or F16 weights`);
+      out.set(name, Float32Array.from(toF32(new Uint8Array(await at.file.readSlice(name)), format)));
+    }
+  } finally {
+    await ckpt.close();
+  }
+  return out;
 }
 
 function dataHint(message: string): string {
