@@ -13,13 +13,18 @@ cluster node8 { gpu = H100_SXM_80GB  gpus = 8 }
 cluster two_nodes { gpu = H100_SXM_80GB  nodes = 2  gpus_per_node = 4 }
 `;
 
-/** Analyse and compile one plan written as the body of `plan p { … }` (after PRELUDE). */
-export function compileBody(body: string, extra = '') {
-  const text = `${PRELUDE}\n${extra}\nplan p {\n${body}\n}\n`;
+/** Analyse and compile the one plan of a file's text (at /p.plan); a plan that does not check throws, naming its errors. */
+export function compileSource(text: string) {
   const a = analyze(['/p.plan'], { host: memoryHost(new Map([['/p.plan', text]])) });
   const errors = a.diagnostics.filter((d) => d.severity === 'error');
   if (errors.length > 0 || a.results.length !== 1)
     throw new Error(`plan did not check: ${errors.map((d) => `${d.code} ${d.message}`).join('; ')}`);
   const r = a.results[0]!;
   return { ...r, ...compilePlan(r.plan, r.memory) };
+}
+
+/** Analyse and compile one plan written as the body of `plan p { … }` (after PRELUDE). */
+export function compileBody(body: string, extra = '') {
+  const text = `${PRELUDE}\n${extra}\nplan p {\n${body}\n}\n`;
+  return compileSource(text);
 }

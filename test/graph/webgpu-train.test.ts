@@ -8,13 +8,12 @@
 import { readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
-import { analyze } from '../../src/analyze.js';
-import { compilePlan, ratesFor } from '../../src/compile.js';
+import { ratesFor } from '../../src/compile.js';
 import { simulate } from '../../src/graph/simulate.js';
 import { checkTrainingGraph } from '../../src/graph/validate-train.js';
 import { checkServingGraph } from '../../src/graph/validate.js';
 import type { Graph, Step } from '../../src/graph/types.js';
-import { memoryHost } from '../fuzz/mutate.js';
+import { compileSource } from './helpers.js';
 
 const PRELUDE = `
 model gpt2_tiny { arch = gpt2  layers = 4  hidden = 64  heads = 4  vocab = 97  max_seq = 64  dtype = fp32 }
@@ -29,12 +28,7 @@ const validate = new Ajv2020({ allErrors: true, strict: true }).compile(JSON.par
 
 export function compileWebgpu(body: string) {
   const text = `${PRELUDE}\nplan p {\n  cluster = soft8  mode = train  engine = webgpu\n${body}\n}\n`;
-  const a = analyze(['/p.plan'], { host: memoryHost(new Map([['/p.plan', text]])) });
-  const errors = a.diagnostics.filter((d) => d.severity === 'error');
-  if (errors.length > 0 || a.results.length !== 1)
-    throw new Error(`plan did not check: ${errors.map((d) => `${d.code} ${d.message}`).join('; ')}`);
-  const r = a.results[0]!;
-  return { ...r, ...compilePlan(r.plan, r.memory) };
+  return compileSource(text);
 }
 
 /** ZB-H1-like table for 2 stages and 4 microbatches: 1F1B with B split into I and W, rank r deferring up to r W's. */

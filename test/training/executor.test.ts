@@ -7,8 +7,6 @@
  * simulated memory timeline. Skipped, saying why, when /usr/bin/python3 has no torch.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { analyze } from '../../src/analyze.js';
-import { compilePlan } from '../../src/compile.js';
 import type { Graph } from '../../src/graph/types.js';
 import type { Model } from '../../src/model.js';
 import { randomWeights } from '../../runtime/reference/model.js';
@@ -19,8 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openTestGpu, type TestGpu } from '../../runtime/testing/gpu.js';
 import { mulberry32 } from '../../src/util/random.js';
-import { memoryHost } from '../fuzz/mutate.js';
 import { hasTorch, NO_TORCH, oracleOptimizer, runOracle } from '../oracle/run.js';
+import { compileSource } from '../graph/helpers.js';
 
 if (!hasTorch) console.warn(NO_TORCH);
 
@@ -35,12 +33,7 @@ cluster soft8 {
 
 function compile(body: string) {
   const text = `${PRELUDE}\nplan p {\n  cluster = soft8  mode = train  engine = webgpu\n${body}\n}\n`;
-  const a = analyze(['/p.plan'], { host: memoryHost(new Map([['/p.plan', text]])) });
-  const errors = a.diagnostics.filter((d) => d.severity === 'error');
-  if (errors.length > 0 || a.results.length !== 1)
-    throw new Error(`plan did not check: ${errors.map((d) => `${d.code} ${d.message}`).join('; ')}`);
-  const r = a.results[0]!;
-  return { ...r, ...compilePlan(r.plan, r.memory) };
+  return compileSource(text);
 }
 
 const SEQ = 16;

@@ -3,16 +3,14 @@
  * matrix): compile a tiny GPT-2 or Llama plan for a layout, train three AdamW steps on the WebGPU runtime, compare
  * with the torch float64 oracle (test/oracle/train.py), and check each device's live bytes against the simulation.
  */
-import { analyze } from '../../src/analyze.js';
-import { compilePlan } from '../../src/compile.js';
 import { simulate } from '../../src/graph/simulate.js';
 import type { Graph } from '../../src/graph/types.js';
 import type { Model } from '../../src/model.js';
 import { mulberry32 } from '../../src/util/random.js';
 import { randomWeights } from '../../runtime/reference/model.js';
 import { createTrainer } from '../../runtime/training/executor.js';
-import { memoryHost } from '../fuzz/mutate.js';
 import { oracleOptimizer, runOracle, type OracleResult } from '../oracle/run.js';
+import { compileSource } from '../graph/helpers.js';
 
 const PRELUDE = `
 model gpt2_tiny { arch = gpt2  layers = 2  hidden = 32  heads = 4  vocab = 64  max_seq = 16  dtype = fp32 }
@@ -60,12 +58,7 @@ export function compileTrain(l: Layout) {
     `batch { global = ${global}  micro = ${MICRO}  seq = ${SEQ} }`,
   ].join('\n  ');
   const text = `${PRELUDE}\nplan p {\n  cluster = soft8  mode = train  engine = webgpu\n  ${body}\n}\n`;
-  const a = analyze(['/p.plan'], { host: memoryHost(new Map([['/p.plan', text]])) });
-  const errors = a.diagnostics.filter((d) => d.severity === 'error');
-  if (errors.length > 0 || a.results.length !== 1)
-    throw new Error(`plan did not check: ${errors.map((d) => `${d.code} ${d.message}`).join('; ')}`);
-  const r = a.results[0]!;
-  return { ...r, ...compilePlan(r.plan, r.memory) };
+  return compileSource(text);
 }
 
 export function batchesFor(vocab: number, sequences: number, seed: number): number[][][] {

@@ -4,10 +4,8 @@
  * compiled graph's simulated memory timeline (as test/training/executor.test.ts checks it).
  */
 import { expect } from 'vitest';
-import { analyze } from '../../src/analyze.js';
-import { compilePlan } from '../../src/compile.js';
 import { mulberry32 } from '../../src/util/random.js';
-import { memoryHost } from '../fuzz/mutate.js';
+import { compileSource } from '../graph/helpers.js';
 
 const PRELUDE = `
 model gpt2_tiny { arch = gpt2  layers = 2  hidden = 64  heads = 4  vocab = 97  max_seq = 64  dtype = fp32 }
@@ -25,12 +23,7 @@ export const BATCH = `batch { global = ${MICRO * MICROBATCHES}  micro = ${MICRO}
 
 export function compileTrain(body: string) {
   const text = `${PRELUDE}\nplan p {\n  cluster = soft8  mode = train  engine = webgpu\n${body}\n}\n`;
-  const a = analyze(['/p.plan'], { host: memoryHost(new Map([['/p.plan', text]])) });
-  const errors = a.diagnostics.filter((d) => d.severity === 'error');
-  if (errors.length > 0 || a.results.length !== 1)
-    throw new Error(`plan did not check: ${errors.map((d) => `${d.code} ${d.message}`).join('; ')}`);
-  const r = a.results[0]!;
-  return { ...r, ...compilePlan(r.plan, r.memory) };
+  return compileSource(text);
 }
 
 /** Three global batches of MICRO × MICROBATCHES sequences of SEQ + 1 tokens. */
