@@ -433,16 +433,42 @@ function overlappedTensors(graph: Graph): string[] {
   return [...out];
 }
 
-/** Whether two tensor names can name the same tensor: `*` and a `{…}` placeholder match any run of characters, in either. */
-function nameMatches(a: string, b: string): boolean {
-  const re = (x: string) =>
-    new RegExp(
-      `^${x
-        .replace(/\{[^}]*\}|\*/g, '\u0000')
-        .replace(/[.+?^$()|[\]\\]/g, '\\$&')
-        .replaceAll('\u0000', '.*')}$`,
-    );
-  return re(a).test(b) || re(b).test(a);
+/** A tensor name as a pattern: `*` and a `{…}` placeholder match any run of characters. */
+function namePattern(x: string): RegExp {
+  return new RegExp(
+    `^${x
+      .replace(/\{[^}]*\}|\*/g, '\u0000')
+      .replace(/[.+?^$()|[\]\\]/g, '\\$&')
+      .replaceAll('\u0000', '.*')}$`,
+  );
+}
+
+/**
+ * Whether a step reading `reads` waits for the overlapped collectives: a read and an overlapped
+ * tensor can name the same tensor (a pattern in either matches the other). Memoized per reads
+ * list (the lowering shares one list among a step's microbatch copies) and per pattern: the
+ * regular expressions were most of a large graph's simulation time.
+ */
+function overlapJoin(overlapped: readonly string[]): (reads: readonly string[]) => boolean {
+  const patterns = new Map<string, RegExp>();
+  const pattern = (x: string) => {
+    let re = patterns.get(x);
+    if (!re) patterns.set(x, (re = namePattern(x)));
+    return re;
+  };
+  const byRead = new Map<string, boolean>();
+  const byList = new Map<readonly string[], boolean>();
+  const readJoins = (r: string) => {
+    let j = byRead.get(r);
+    if (j === undefined) byRead.set(r, (j = overlapped.some((t) => pattern(r).test(t) || pattern(t).test(r))));
+    return j;
+  };
+  return (reads) => {
+    if (overlapped.length === 0) return false;
+    let j = byList.get(reads);
+    if (j === undefined) byList.set(reads, (j = reads.some(readJoins)));
+    return j;
+  };
 }
 
 /** `hidden.s3` (the input of virtual stage 3) is the tensor `hidden`. */
@@ -545,6 +571,7 @@ function expand(
   const program = graph.programs[dev.program];
   if (!program) throw new Error(`device ${dev.rank} has no program '${dev.program}'`);
   let out: Instr[] = [];
+  const joins = overlapJoin(overlapped);
   const crosses = (ranks: number[]) => new Set(ranks.map((r) => byRank.get(r)!.node)).size > 1;
   const bw = (ranks: number[]) => (crosses(ranks) ? rates.interNode : rates.intraNode);
   /** α–β: bytes on the wire / bandwidth + the link's latency (a group of one sends nothing). */
@@ -751,7 +778,7 @@ function expand(
           else computeSegments.set(s.reads, [{ step: s, seg }]);
         }
         const ins = computeInstr(seg, undefined, s.microbatch) as Extract<Instr, { k: 'compute' }>;
-        out.push(overlapped.length > 0 && s.reads.some((r) => overlapped.some((t) => nameMatches(r, t))) ? { ...ins, join: true } : ins);
+        out.push(joins(s.reads) ? { ...ins, join: true } : ins);
         break;
       }
       case 'send':
