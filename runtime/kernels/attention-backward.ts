@@ -27,18 +27,11 @@
  * tiles through workgroup memory yet (FlashAttention's blocking is the next step for speed).
  */
 import { declareBindings } from '../wgsl/common.js';
+import type { TrainAttentionShape } from '../reference/backward.js';
 import { ceilDiv, dimU32, kernelProgram, positiveInt, u32Fields, type Dims, type KernelProgram, type UniformField } from './types.js';
 
-export interface TrainAttentionOptions {
-  /** Tokens per sequence. */
-  seq: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-  /** Default 1/√headDim. */
-  scale?: number;
-  /** Sliding window (a query at p sees p − window + 1 … p); absent: the whole causal prefix. */
-  window?: number;
+/** The reference's shape (tokens per sequence, heads, KV heads, head size, scale, window) and soft-capping. */
+export interface TrainAttentionOptions extends TrainAttentionShape {
   /** Gemma-2's score soft-capping: refused (its backward is not implemented). */
   softcap?: number;
 }

@@ -18,36 +18,9 @@ import { join } from 'node:path';
 import { openTestGpu, type TestGpu } from '../../runtime/testing/gpu.js';
 import { mulberry32 } from '../../src/util/random.js';
 import { hasTorch, NO_TORCH, oracleOptimizer, runOracle } from '../oracle/run.js';
-import { compileSource } from '../graph/helpers.js';
+import { compileTrain as compile, MICRO, MICROBATCHES, OPT, SEQ, threeBatches as batches } from './trainer-case.js';
 
 if (!hasTorch) console.warn(NO_TORCH);
-
-const PRELUDE = `
-model gpt2_tiny { arch = gpt2  layers = 2  hidden = 64  heads = 4  vocab = 97  max_seq = 64  dtype = fp32 }
-model llama_tiny { arch = llama  layers = 2  hidden = 64  heads = 4  kv_heads = 2  ffn = 160  vocab = 97  max_seq = 64  dtype = fp32 }
-cluster soft8 {
-  gpu { name = "lavapipe"  memory = 2 GiB }
-  gpus = 8
-}
-`;
-
-function compile(body: string) {
-  const text = `${PRELUDE}\nplan p {\n  cluster = soft8  mode = train  engine = webgpu\n${body}\n}\n`;
-  return compileSource(text);
-}
-
-const SEQ = 16;
-const MICRO = 2;
-const MICROBATCHES = 2;
-
-function batches(vocab: number, seed: number): number[][][] {
-  const rand = mulberry32(seed);
-  return Array.from({ length: 3 }, () =>
-    Array.from({ length: MICRO * MICROBATCHES }, () => Array.from({ length: SEQ + 1 }, () => Math.floor(rand() * vocab))),
-  );
-}
-
-const OPT = { lr: 1e-3, betas: [0.9, 0.95] as [number, number], eps: 1e-6, weightDecay: 0.1, noDecay: [/\.bias$/, 'norm|ln_'] };
 
 let gpu: TestGpu;
 beforeAll(async () => {
