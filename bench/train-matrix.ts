@@ -3,8 +3,8 @@
  * and Llama (4 layers), tensor 1/2 × pipeline 1/2 × data 1/2, gpipe / 1f1b / interleaved (virtual 2) where
  * pipeline = 2 (1f1b alone on one stage), ZeRO 0–3 where data = 2 (0 alone otherwise), recompute none/full. Each row
  * trains three AdamW steps (test/training/multi-cases.ts) against the torch float64 oracle and prints the worst loss
- * error relative to the oracle's, the worst weight error after the steps, whether every device's live bytes follow
- * its simulated timeline, and ok (loss < 1e-5 relative, weights < 1e-4, memory equal). test/training/multi.test.ts
+ * error relative to the oracle's, the worst weight error after the steps, whether every device's live bytes equal
+ * its per-step simulated timeline, and ok (loss < 1e-5 relative, weights < 1e-4, memory equal). test/training/multi.test.ts
  * runs a covering subset.
  *
  * Usage: npx tsx bench/train-matrix.ts [--model gpt2_tiny4|llama_tiny] [--own-devices] [--json out.json]

@@ -130,8 +130,22 @@ const defaultRates: Rates = {
   interNodeLatency: 0,
 };
 
-export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: number[]; phases?: string[] } = {}): SimResult {
+export interface SimulateOptions {
+  rates?: Partial<Rates>;
+  /** The ranks to simulate (default: one column of the mesh, every stage's device at coordinate 0 on the other axes). */
+  ranks?: number[];
+  phases?: string[];
+  /**
+   * One memory point after every compute step (and another after its frees), as the runtime's
+   * training executor records them, instead of one per merged run of steps or layer block: the
+   * timeline a measured run is compared with point for point. Slower on large graphs; the peak is the same.
+   */
+  perStep?: boolean;
+}
+
+export function simulate(graph: Graph, opts: SimulateOptions = {}): SimResult {
   const rates = { ...defaultRates, ...opts.rates };
+  const perStep = opts.perStep === true;
   const byRank = new Map(graph.devices.map((d) => [d.rank, d]));
   const ranks = opts.ranks ?? column(graph);
   const simulated = new Set(ranks);
@@ -143,7 +157,7 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
   const overlapped = overlappedTensors(graph);
   const states: RankState[] = ranks.map((r) => {
     const dev = byRank.get(r)!;
-    const program = expand(graph, dev, phases, byRank, simulated, rates, bytesOf, tracked, overlapped);
+    const program = expand(graph, dev, phases, byRank, simulated, rates, bytesOf, tracked, overlapped, perStep);
     const actions: string[] = [];
     for (const step of program.steps) if (step.op === 'action') actions.push(step.action);
     return {
@@ -276,7 +290,7 @@ export function simulate(graph: Graph, opts: { rates?: Partial<Rates>; ranks?: n
           for (const w of ins.writes) have.add(w);
           record(events, now, now + ins.dur, 'compute', ins.label, act);
           st.clock = now + ins.dur;
-          if (ins.alloc.length > 0 || ins.free.length > 0 || ins.transient || trace.memory.length === 0) {
+          if (perStep || ins.alloc.length > 0 || ins.free.length > 0 || ins.transient || trace.memory.length === 0) {
             const bytes = st.staticBytes + liveSum(st) + (ins.transient ?? 0);
             trace.memory.push(bytes);
             if (bytes > trace.peakBytes) trace.peakBytes = bytes;
@@ -504,13 +518,13 @@ type Segment =
   | { k: 'compute'; label: string; dur: number; reads: string[]; writes: string[]; alloc: string[]; free: string[] }
   | { k: 'coll'; step: Collective };
 
-/** A block's steps as runs of compute (merged) between collectives, with only tracked names kept. */
-function segments(steps: Step[], tracked: Set<string>, rates: Rates, label: string): Segment[] {
+/** A block's steps as runs of compute (merged, unless `perStep`) between collectives, with only tracked names kept. */
+function segments(steps: Step[], tracked: Set<string>, rates: Rates, label: string, perStep = false): Segment[] {
   const out: Segment[] = [];
   let cur: Extract<Segment, { k: 'compute' }> | undefined;
   for (const s of steps) {
     if (s.op === 'compute') {
-      if (!cur || (s.alloc && s.alloc.length > 0)) {
+      if (!cur || perStep || (s.alloc && s.alloc.length > 0)) {
         // A new run starts at each allocation, so the memory timeline sees it before the run's work.
         cur = { k: 'compute', label, dur: 0, reads: [], writes: [], alloc: [], free: [] };
         out.push(cur);
@@ -567,6 +581,7 @@ function expand(
   bytesOf: Map<string, number>,
   tracked: Set<string>,
   overlapped: string[],
+  perStep: boolean,
 ): Expander {
   const program = graph.programs[dev.program];
   if (!program) throw new Error(`device ${dev.rank} has no program '${dev.program}'`);
@@ -809,11 +824,11 @@ function expand(
         const steps = graph.blocks[s.block];
         if (!steps) throw new Error(`no block '${s.block}'`);
         let segs = blockSegments.get(s.block);
-        if (!segs) blockSegments.set(s.block, (segs = segments(steps, tracked, rates, s.block)));
+        if (!segs) blockSegments.set(s.block, (segs = segments(steps, tracked, rates, s.block, perStep)));
         const [a, b] = s.layers;
         let soloOnly = blockSolo.get(s.block);
         if (soloOnly === undefined)
-          blockSolo.set(s.block, (soloOnly = segs.every((g) => g.k === 'compute' || soloFor(g.step)) && !swaps(segs)));
+          blockSolo.set(s.block, (soloOnly = !perStep && segs.every((g) => g.k === 'compute' || soloFor(g.step)) && !swaps(segs)));
         if (soloOnly) {
           out.push(wholeBlockOf(segs, a, b, s.reverse ?? false, s.microbatch, s.block));
           break;

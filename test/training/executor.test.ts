@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { openTestGpu, type TestGpu } from '../../runtime/testing/gpu.js';
 import { mulberry32 } from '../../src/util/random.js';
 import { hasTorch, NO_TORCH, oracleOptimizer, runOracle } from '../oracle/run.js';
-import { compileTrain as compile, MICRO, MICROBATCHES, OPT, SEQ, threeBatches as batches } from './trainer-case.js';
+import { compileTrain as compile, expectTimeline, MICRO, MICROBATCHES, OPT, SEQ, threeBatches as batches } from './trainer-case.js';
 
 if (!hasTorch) console.warn(NO_TORCH);
 
@@ -83,24 +83,9 @@ describe.skipIf(!hasTorch)('the training executor on one device equals the torch
         }
         if (process.env['DEBUG_TRAIN']) console.log('WORST', model, schedule, recompute, clip, worst);
         expect(worst).toBeLessThan(1e-4);
-        // The live bytes after every step (static: weights, gradients, states, workspace; plus the tracked tensors) against the
-        // simulation's memory timeline, which merges a layer block into one point and its largest transient: each step's
-        // points, in order, are among the executor's (a subsequence), from the same first point to the same last, same peak.
-        const sim = c.simulation.ranks[0]!.memory;
-        const got = trainer.memoryTimeline();
-        expect(got.length % 3).toBe(0);
-        const one = got.slice(0, got.length / 3);
-        expect(got).toEqual([...one, ...one, ...one]);
-        expect(one[0]).toBe(sim[0]);
-        expect(one[one.length - 1]).toBe(sim[sim.length - 1]);
-        expect(Math.max(...one)).toBe(c.simulation.ranks[0]!.peakBytes);
-        expect(Math.max(...one)).toBe(graph.devices[0]!.memory.total);
-        let at = 0;
-        for (const [i, bytes] of sim.entries()) {
-          while (at < one.length && one[at] !== bytes) at++;
-          expect(at, `simulated point ${i} (${bytes} B) in order among the executor's`).toBeLessThan(one.length);
-          at++;
-        }
+        // The live bytes after every compute step (static: weights, gradients, states, workspace; plus the tracked tensors)
+        // equal the per-step simulated timeline, each of the three steps, point for point; its peak is the plan's total.
+        expectTimeline(trainer.memoryTimeline(), graph);
         expect(gpu.errors).toEqual([]);
       } finally {
         trainer.close();

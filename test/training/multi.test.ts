@@ -4,7 +4,7 @@
  * head split over the pipeline's ends, learned positions, biases) and Llama (RoPE, GQA, SwiGLU), a covering set of
  * tensor 1/2 × pipeline 1/2 × data 1/2 with gpipe, 1f1b and interleaved (virtual 2), ZeRO 0–3, recompute none/full:
  * three AdamW steps, each loss within 1e-5 relative of the oracle's and every weight after them within 1e-4; each
- * device's live bytes follow its simulated memory timeline. bench/train-matrix.ts runs the full matrix.
+ * device's live bytes equal its per-step simulated memory timeline. bench/train-matrix.ts runs the full matrix.
  * Mutations (TrainingExecutor.mutation, test-only) must fail: a dropped data-parallel all-reduce, a microbatch's
  * gradients not accumulated, a send of the wrong microbatch. Skipped, saying why, when /usr/bin/python3 has no torch.
  */
