@@ -547,23 +547,29 @@ function segments(steps: Step[], tracked: Set<string>, rates: Rates, label: stri
 }
 
 /**
- * Whether a block both releases activations it did not allocate and allocates others (a
- * zero-bubble I: each layer frees its activations and keeps what W needs): as one instruction
- * it would count every layer's new allocation before any release, so it runs layer by layer.
+ * Whether a block both releases activations it did not allocate and keeps some it allocates (a
+ * zero-bubble I: each layer frees its activations and keeps what W needs): as one instruction it
+ * would count every layer's kept allocation before any release, so it runs layer by layer. A
+ * backward that allocates its recompute buffer and frees it with the layer's activations keeps
+ * nothing: as one instruction its peak (at the block's first layer, every activation still live,
+ * plus the buffer as the transient) is the layer-by-layer one.
  */
 function swaps(segs: Segment[]): boolean {
   const allocated = new Set<string>();
-  let allocates = false;
+  const kept = new Set<string>();
   let frees = false;
   for (const g of segs) {
     if (g.k !== 'compute') continue;
     for (const a of g.alloc) {
       allocated.add(a);
-      allocates = true;
+      kept.add(a);
     }
-    if (g.free.some((f) => !allocated.has(f))) frees = true;
+    for (const f of g.free) {
+      if (!allocated.has(f)) frees = true;
+      kept.delete(f);
+    }
   }
-  return allocates && frees;
+  return kept.size > 0 && frees;
 }
 
 /**
