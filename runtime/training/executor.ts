@@ -194,6 +194,31 @@ export function flattenProgram(graph: Graph, program: string): Entry[] {
 }
 
 /** Refuse what this executor does not run yet, saying what. */
+/**
+ * The layer templates of ZeRO's full-size buffers that one buffer serves for every layer: a
+ * `gathered.` weight every block that reads it all-gathers first, a `gradbuf.` gradient every block
+ * that writes it reduce-scatters (and clears) in the same block. What the memory plan's `gathered`
+ * and `gradbuf` regions count (src/memory/webgpu-train.ts); with reshard_after_forward = false the
+ * backward reads the forward's copies, so each layer keeps its own.
+ */
+export function layerSharedBuffers(graph: Graph): Set<string> {
+  const ok = new Map<string, boolean>();
+  const mark = (n: string, good: boolean) => ok.set(n, (ok.get(n) ?? true) && good);
+  for (const steps of Object.values(graph.blocks)) {
+    const scattered = new Set(steps.flatMap((s) => (s.op === 'reduce-scatter' ? [s.tensor] : [])));
+    const gathered = new Set<string>();
+    for (const s of steps) {
+      if (s.op === 'all-gather' && s.into) gathered.add(s.into);
+      if (s.op !== 'compute') continue;
+      for (const n of [...s.reads, ...s.writes]) {
+        if (n.startsWith('gathered.layers.{l}.')) mark(n, gathered.has(n));
+        else if (n.startsWith('gradbuf.layers.{l}.')) mark(n, scattered.has(n));
+      }
+    }
+  }
+  return new Set([...ok].filter(([, good]) => good).map(([n]) => n));
+}
+
 function checkSupported(graph: Graph): void {
   if (graph.plan.mode !== 'train' || graph.plan.engine !== 'webgpu')
     throw new TrainingNotExecutedError(`createTrainer takes a training graph compiled with engine = webgpu (mode = train)`);
@@ -456,6 +481,7 @@ export class TrainingExecutor {
       .flatMap((s) => Array.from({ length: s.lastLayer - s.firstLayer + 1 }, (_, i) => s.firstLayer + i))
       .sort((a, b) => a - b);
     let bytes = 0;
+    const shared = layerSharedBuffers(graph);
     this.scratch = [];
     let largestShard = 0;
     for (const t of graph.tensors) {
@@ -465,10 +491,12 @@ export class TrainingExecutor {
       const names = t.scope === 'layer' ? layers.map((l) => fill(t.name, l, undefined)) : [t.name];
       // ZeRO-3's gathered weights and ZeRO-2/3's full gradients: the plan counts the regions `gathered` and `gradbuf`.
       const region = t.name.startsWith('gathered.') || t.name.startsWith('gradbuf.');
+      // One buffer for every layer where each block that uses it fills (or empties) it first.
+      const one = shared.has(t.name) ? this.create(t.bytes, t.name) : undefined;
       for (const [i, name] of names.entries()) {
         const shard = t.role === 'optimizer' ? undefined : shardOf(t, name, t.scope === 'layer' ? layers[i] : undefined, this.coords);
         const shape = shard ? shard.shape : [t.bytes / 4];
-        this.persistent.set(name, { buffer: this.create(t.bytes, name), bytes: t.bytes, shape, ...(shard ? { shard } : {}) });
+        this.persistent.set(name, { buffer: one ?? this.create(t.bytes, name), bytes: t.bytes, shape, ...(shard ? { shard } : {}) });
         if (!region) bytes += t.bytes;
         largestShard = Math.max(largestShard, t.bytes);
       }

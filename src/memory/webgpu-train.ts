@@ -20,7 +20,7 @@ import { part, type Part } from './format.js';
 import { WEBGPU_ELEMENT_BYTES, WEBGPU_UNIFORM_POOL_BYTES, type WebgpuRegion } from './webgpu.js';
 import { splitsBackward } from './activations.js';
 import { zeroDegree, zeroShard } from './zero.js';
-import { layerParams } from './params.js';
+import { deviceParams, layerParams } from './params.js';
 
 /** The per-rank dimensions every buffer is made of. */
 export interface WebgpuTrainDims {
@@ -290,19 +290,24 @@ export function webgpuTrainRegions(plan: TrainPlan, stage: Stage, largest: { lay
     { name: 'readback', category: 'workspace', bytes: 8, doc: "the step's loss and gradient norm, mapped for the host" },
   );
   const dz = zeroDegree(plan);
+  // One buffer per weight of a layer, reused by every layer (each use gathers, or each backward reduce-scatters, first),
+  // and one per stage tensor (embedding, positions, final norm, head): the executor binds whole buffers.
+  const oneLayerAndStage = webgpuZeroBufferParams(plan, stage);
   if (plan.zero >= 3 && dz > 1)
     regions.push({
       name: 'gathered',
       category: 'workspace',
-      bytes: largest.layerParams * bytesPerElement(plan.precision),
-      doc: "ZeRO-3: one layer's (or one stage tensor's) weights gathered over data, reused by every layer",
+      bytes: (plan.reshardAfterForward ? oneLayerAndStage : deviceParams(plan, stage).total) * bytesPerElement(plan.precision),
+      doc: plan.reshardAfterForward
+        ? "ZeRO-3: one layer's weights (reused by every layer) and the stage's embedding, positions, final norm and head, gathered over data"
+        : "ZeRO-3 with reshard_after_forward = false: every weight of the stage gathered over data (the forward's copies kept for the backward)",
     });
   if (plan.zero >= 2 && dz > 1)
     regions.push(
       ws(
         'gradbuf',
-        largest.layerParams,
-        "ZeRO-2/3: one layer's (or one stage tensor's) full gradients of a microbatch, reduce-scattered into the shards",
+        oneLayerAndStage,
+        "ZeRO-2/3: one layer's full gradients of a microbatch (reused by every layer) and the stage tensors', reduce-scattered into the shards",
       ),
     );
   const communicates = plan.mesh.tensor > 1 || plan.mesh.pipeline > 1 || plan.mesh.data > 1;
@@ -323,6 +328,12 @@ export function webgpuTrainRegions(plan: TrainPlan, stage: Stage, largest: { lay
   if (plan.spans['workspace'])
     regions.push({ name: 'extra', category: 'workspace', bytes: plan.workspaceBytes, doc: "the plan's workspace" });
   return regions;
+}
+
+/** ZeRO-2/3's full-size buffers on this rank: one layer's parameters (a buffer per weight, reused by every layer) and each stage tensor's. */
+export function webgpuZeroBufferParams(plan: TrainPlan, stage: Stage): number {
+  const p = deviceParams(plan, stage);
+  return (stage.layers > 0 ? p.layer.total : 0) + p.embedding + p.positions + p.finalNorm + p.output;
 }
 
 /** A layer's parameters on this tensor rank, and the largest single tensor of the stage's (for the staging buffers). */
