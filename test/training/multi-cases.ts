@@ -211,7 +211,10 @@ export function memoryProblem(
   return undefined;
 }
 
-/** The covering set the test runs: every layout, every schedule with a pipeline, every ZeRO stage, both recomputes and models. */
+/**
+ * The covering set the test runs: every layout, every schedule with a pipeline, every ZeRO stage, both recomputes and models,
+ * and a `zb` table with data 2 on one stage and on tensor 2 × pipeline 2.
+ */
 export const LAYOUTS: Layout[] = [
   { model: 'gpt2_tiny', tensor: 1, pipeline: 1, data: 1, schedule: '1f1b', zero: 0, recompute: 'none' },
   { model: 'gpt2_tiny', tensor: 2, pipeline: 1, data: 1, schedule: '1f1b', zero: 0, recompute: 'full', clip: 0.5 },
@@ -229,4 +232,7 @@ export const LAYOUTS: Layout[] = [
   { model: 'llama_tiny', tensor: 2, pipeline: 2, data: 2, schedule: 'gpipe', zero: 3, recompute: 'full', clip: 0.5 },
   { model: 'gpt2_tiny', tensor: 2, pipeline: 2, data: 2, schedule: '1f1b', zero: 2, recompute: 'none' },
   { model: 'llama_tiny', tensor: 2, pipeline: 2, data: 2, schedule: 'interleaved', zero: 0, recompute: 'none' },
+  // Hand-written ZB-H1 tables (I and W actions) with data 2: on one stage, and on tensor 2 × pipeline 2.
+  { model: 'gpt2_tiny', tensor: 1, pipeline: 1, data: 2, schedule: 'zb', zero: 2, recompute: 'none', clip: 0.5 },
+  { model: 'llama_tiny', tensor: 2, pipeline: 2, data: 2, schedule: 'zb', zero: 1, recompute: 'full' },
 ];
