@@ -1,13 +1,16 @@
 /**
  * The multi-device training executor over the full matrix (reports; exits 1 when a row fails): tiny GPT-2 (4 layers)
  * and Llama (4 layers), tensor 1/2 × pipeline 1/2 × data 1/2, gpipe / 1f1b / interleaved (virtual 2) where
- * pipeline = 2 (1f1b alone on one stage), ZeRO 0–3 where data = 2 (0 alone otherwise), recompute none/full. Each row
+ * pipeline = 2 (1f1b alone on one stage) and on every layout `zb`, a hand-written ZB-H1-style table with I and W
+ * actions (multi-cases.ts `zbTable`: 4 microbatches with a pipeline, 2 without), ZeRO 0–3 where data = 2 (0 alone
+ * otherwise), recompute none/full. Each row
  * trains three AdamW steps (test/training/multi-cases.ts) against the torch float64 oracle and prints the worst loss
  * error relative to the oracle's, the worst weight error after the steps, whether every device's live bytes equal
  * its per-step simulated timeline, and ok (loss < 1e-5 relative, weights < 1e-4, memory equal). test/training/multi.test.ts
  * runs a covering subset.
  *
- * Usage: npx tsx bench/train-matrix.ts [--model gpt2_tiny4|llama_tiny] [--own-devices] [--json out.json]
+ * Usage: npx tsx bench/train-matrix.ts [--model gpt2_tiny4|llama_tiny] [--schedule gpipe|1f1b|interleaved|zb] [--own-devices]
+ *   [--json out.json]
  *   --own-devices: the trainer opens one device (a new adapter) per rank; default: the ranks share one device,
  *   each with its own kernel runner (compiled pipelines shared: faster on lavapipe).
  */
@@ -27,15 +30,17 @@ if (!hasTorch) {
 }
 const models = (arg('--model') ? [arg('--model')] : ['gpt2_tiny4', 'llama_tiny']) as Layout['model'][];
 const own = args.includes('--own-devices');
+const only = arg('--schedule');
 
 const rows: Layout[] = [];
 for (const model of models)
   for (const pipeline of [1, 2] as const)
     for (const tensor of [1, 2] as const)
       for (const data of [1, 2] as const)
-        for (const schedule of pipeline > 1 ? (['gpipe', '1f1b', 'interleaved'] as const) : (['1f1b'] as const))
-          for (const zero of data > 1 ? ([0, 1, 2, 3] as const) : ([0] as const))
-            for (const recompute of ['none', 'full'] as const) rows.push({ model, tensor, pipeline, data, schedule, zero, recompute });
+        for (const schedule of pipeline > 1 ? (['gpipe', '1f1b', 'interleaved', 'zb'] as const) : (['1f1b', 'zb'] as const))
+          if (only === undefined || schedule === only)
+            for (const zero of data > 1 ? ([0, 1, 2, 3] as const) : ([0] as const))
+              for (const recompute of ['none', 'full'] as const) rows.push({ model, tensor, pipeline, data, schedule, zero, recompute });
 
 const gpu = own ? undefined : await openTestGpu();
 console.log(`adapter: ${gpu?.description ?? 'one new device per rank'}`);

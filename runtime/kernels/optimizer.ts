@@ -1,8 +1,9 @@
 /**
  * Optimizer steps and the global gradient norm, all on the device (no host round trip):
  *
- * - `sumSquaresProgram`: partials[w] = Σ x² over workgroup w's chunk of CHUNK = 4096 elements
- *   (256 invocations, a tree reduction: a fixed order). Bindings x, partials; uniform n.
+ * - `sumSquaresProgram`: partials[w] = Σ x[offset + i]² over workgroup w's chunk of CHUNK = 4096 of
+ *   the n elements (256 invocations, a tree reduction: a fixed order). Bindings x, partials; uniforms n,
+ *   offset (default 0).
  * - `reduceSumProgram({ accumulate })`: out[0] (+)= Σ x[0 … n) in one workgroup: sums the partials
  *   of each gradient buffer into one f32 total (accumulate over the buffers a rank owns).
  *   Bindings x, out; uniform n. The executor all-reduces the total over every rank.
@@ -18,6 +19,12 @@
  *   state, clip, with state [3, n] = master, m, v (SGD: [1, n] = master). Uniforms n and the
  *   hyper-parameters; `adamwDims(h, step)` gives them, bias corrections computed in f64 on the host.
  *   One invocation per pair of elements (a 16-bit copy is written a whole word at a time).
+ *
+ * The element offsets `offset` (sumSquares), `paramOffset` and `gradOffset` (the optimizers; default 0)
+ * let a kernel work on a slice of a whole bound buffer — ZeRO-1/2's shard of a full weight or gradient —
+ * without a copy: a storage binding's byte offset must be a multiple of 256, a shard's start need not be.
+ * The state is always the slice's own ([sections, n] from element 0). A 16-bit weight's paramOffset must
+ * be even (its elements are written a word at a time).
  */
 import { WEBGPU_SUM_SQUARES_CHUNK } from '../../src/memory/webgpu-train.js';
 import { DTYPE_HELPERS, enables, featuresFor, typeTag, type TensorType } from '../wgsl/dtype.js';
@@ -30,9 +37,9 @@ export const SUM_SQUARES_CHUNK = WEBGPU_SUM_SQUARES_CHUNK;
 if (SUM_SQUARES_CHUNK % WG !== 0)
   throw new Error('internal error: SUM_SQUARES_CHUNK is not a multiple of the workgroup (this is a bug in parplan)');
 
-/** partials[w] = Σ x² over chunk w. Bindings x, partials; uniform n. */
+/** partials[w] = Σ x[offset + i]² over chunk w of i ∈ [0, n). Bindings x, partials; uniforms n, offset (default 0). */
 export function sumSquaresProgram(): KernelProgram {
-  const uniforms = u32Fields('n');
+  const uniforms = u32Fields('n', 'offset');
   const { bindings, wgsl: decls } = declareBindings(
     [
       { name: 'x', access: 'read', type: 'f32' },
@@ -45,7 +52,7 @@ export function sumSquaresProgram(): KernelProgram {
   let i0 = w * ${SUM_SQUARES_CHUNK}u;
   let i1 = min(i0 + ${SUM_SQUARES_CHUNK}u, u.n);
   var acc = 0.0;
-  for (var i = i0 + lid; i < i1; i += ${WG}u) { let v = x[i]; acc += v * v; }
+  for (var i = i0 + lid; i < i1; i += ${WG}u) { let v = x[u.offset + i]; acc += v * v; }
   let total = red_sum(acc, lid);
   if (lid == 0u) { partials[w] = total; }
 }
@@ -55,6 +62,7 @@ export function sumSquaresProgram(): KernelProgram {
     workgroupSize: WG,
     bindings,
     uniforms,
+    fixed: { offset: 0 },
     workgroupStorageBytes: 4 * WG,
     dispatch: (d: Dims) => grid1d(ceilDiv(dimU32(d, 'n', name), SUM_SQUARES_CHUNK)),
   });
@@ -138,10 +146,14 @@ export interface AdamWHyper {
 }
 
 const ADAMW_UNIFORMS: UniformField[] = [
-  ...u32Fields('n'),
+  ...u32Fields('n', 'paramOffset', 'gradOffset'),
   ...['lr', 'beta1', 'beta2', 'eps', 'weightDecay', 'stepSize', 'bc2sqrt'].map((name) => ({ name, type: 'f32' as const })),
 ];
-const SGD_UNIFORMS: UniformField[] = [...u32Fields('n'), { name: 'lr', type: 'f32' }, { name: 'weightDecay', type: 'f32' }];
+const SGD_UNIFORMS: UniformField[] = [
+  ...u32Fields('n', 'paramOffset', 'gradOffset'),
+  { name: 'lr', type: 'f32' },
+  { name: 'weightDecay', type: 'f32' },
+];
 
 /** The dims of an AdamW dispatch at step t ≥ 1 (bias corrections in f64, as torch computes them in Python floats). */
 export function adamwDims(h: AdamWHyper, step: number, n: number): Dims {
@@ -162,12 +174,13 @@ function optimizer(kind: 'adamw' | 'sgd', o: OptimizerOptions): KernelProgram {
   specs.push({ name: 'clip', access: 'read', type: 'f32' });
   const uniforms = adam ? ADAMW_UNIFORMS : SGD_UNIFORMS;
   const { bindings, wgsl: decls } = declareBindings(specs, uniforms);
-  // state sections: [master,] m, v
-  const P = mt ? 'state[i]' : 'param[i]';
+  // state sections: [master,] m, v (the slice's own, from 0); the weight and gradient at their offsets in whole buffers
+  const P = mt ? 'state[i]' : 'param[u.paramOffset + i]';
+  const G = 'grad[u.gradOffset + i]';
   const mOff = mt ? 'N' : '0u';
   const vOff = mt ? '2u * N' : 'N';
   const update = adam
-    ? `  let g = grad[i] * cf;
+    ? `  let g = ${G} * cf;
   var p = ${P} * (1.0 - u.lr * u.weightDecay);
   let m = u.beta1 * state[${mOff} + i] + (1.0 - u.beta1) * g;
   let v = u.beta2 * state[${vOff} + i] + (1.0 - u.beta2) * g * g;
@@ -176,7 +189,7 @@ function optimizer(kind: 'adamw' | 'sgd', o: OptimizerOptions): KernelProgram {
   p -= u.stepSize * m / (sqrt(v) / u.bc2sqrt + u.eps);
   ${P} = p;
   return p;`
-    : `  let p = ${P} - u.lr * (grad[i] * cf + u.weightDecay * ${P});
+    : `  let p = ${P} - u.lr * (${G} * cf + u.weightDecay * ${P});
   ${P} = p;
   return p;`;
   const s = `${enables([mt])}${decls}${DTYPE_HELPERS}${WG_LINEAR}
@@ -191,9 +204,10 @@ ${main1d(WG)}
   if (i0 >= N) { return; }
   let cf = clip[0];
   let p0 = step_one(i0, cf);
-  var p1 = 0.0;
+  // An odd n's last word of a 16-bit weight: its other half (the next slice's or padding) is written back as it was.
+  var p1 = ${mt ? 'weight_at(u.paramOffset + i0 + 1u)' : '0.0'};
   if (i0 + 1u < N) { p1 = step_one(i0 + 1u, cf); }
-${mt ? '  weight_set2(w, vec2<f32>(p0, p1));\n' : ''}}
+${mt ? '  weight_set2((u.paramOffset >> 1u) + w, vec2<f32>(p0, p1));\n' : ''}}
 `;
   const name = `${kind}${mt ? `_master_${typeTag(mt)}` : ''}`;
   return kernelProgram(name, s, {
@@ -201,16 +215,22 @@ ${mt ? '  weight_set2(w, vec2<f32>(p0, p1));\n' : ''}}
     bindings,
     uniforms,
     features: featuresFor([mt]),
-    dispatch: (d: Dims) => grid1d(ceilDiv(dimU32(d, 'n', name), 2 * WG)),
+    fixed: { paramOffset: 0, gradOffset: 0 },
+    dispatch: (d: Dims) => {
+      const off = d['paramOffset'] ?? 0;
+      if (mt && off % 2 !== 0)
+        throw new Error(`${name}: a 16-bit weight's paramOffset must be even (written a word at a time), got ${off}`);
+      return grid1d(ceilDiv(dimU32(d, 'n', name), 2 * WG));
+    },
   });
 }
 
-/** torch.optim.AdamW. Bindings param | weight, grad, state, clip; dims from `adamwDims`. */
+/** torch.optim.AdamW. Bindings param | weight, grad, state, clip; dims from `adamwDims` (+ paramOffset, gradOffset). */
 export function adamwProgram(o: OptimizerOptions = {}): KernelProgram {
   return optimizer('adamw', o);
 }
 
-/** torch.optim.SGD (no momentum). Bindings param | weight, grad, [state], clip; uniforms n, lr, weightDecay. */
+/** torch.optim.SGD (no momentum). Bindings param | weight, grad, [state], clip; uniforms n, paramOffset, gradOffset, lr, weightDecay. */
 export function sgdProgram(o: OptimizerOptions = {}): KernelProgram {
   return optimizer('sgd', o);
 }

@@ -20,9 +20,12 @@
  * The token positions, the global norm (`grad.norm`, [clip scale, ‖g‖], computed by the graph's
  * grad-norm steps with or without grad_clip), its partial sums (`grad.partials`) and the host's
  * copy of the loss and norm (`readback`) are `graph.buffers` regions; `uniforms` is the kernel
- * runner's pool (counted, not allocated again). Outside the plan: with data > 1 two scratch
- * buffers of the largest shard (ZeRO's updates of a slice run on copies); `weights()` and `save()`
- * read through temporary staging buffers. The exchanges between ranks go through the plan's
+ * runner's pool (counted, not allocated again). ZeRO-1/2's update of this rank's slice of a full
+ * weight or gradient binds the whole buffer and passes the slice's element offset to the kernels
+ * (a binding's byte offset must be 256-aligned, a shard's start need not be), so no copy is made.
+ * ZeRO-2/3's `gradbuf.X` and ZeRO-3's `gathered.X` of a layer are one buffer for every layer where each block that
+ * uses one fills or empties it first (`layerSharedBuffers`): the plan's regions `gradbuf` and `gathered`. Outside the
+ * plan: `weights()` and `save()`'s temporary staging reads. The exchanges between ranks go through the plan's
  * `staging-read` and `staging-write` (runtime/collectives.ts HostStaging).
  *
  * Executor-internal scratch within one step, in workspace the step does not otherwise use: the
@@ -426,8 +429,6 @@ export class TrainingExecutor {
   private readonly staticBytes: number;
   private readonly programs = new Map<string, KernelProgram>();
   private readonly steps: Entry[];
-  /** Shard updates (ZeRO 1/2: the rank's slice of a full tensor) run on copies here: a storage binding's offset must be 256-aligned. */
-  private readonly scratch: GPUBuffer[];
   private readonly software: boolean;
   private readonly T: number;
   private readonly seq: number;
@@ -482,8 +483,6 @@ export class TrainingExecutor {
       .sort((a, b) => a - b);
     let bytes = 0;
     const shared = layerSharedBuffers(graph);
-    this.scratch = [];
-    let largestShard = 0;
     for (const t of graph.tensors) {
       if (t.role !== 'weight' && t.role !== 'gradient' && t.role !== 'optimizer') continue;
       // A bucket (the split tied embeddings' gradient) names its members' buffers; it has none of its own.
@@ -492,13 +491,12 @@ export class TrainingExecutor {
       // ZeRO-3's gathered weights and ZeRO-2/3's full gradients: the plan counts the regions `gathered` and `gradbuf`.
       const region = t.name.startsWith('gathered.') || t.name.startsWith('gradbuf.');
       // One buffer for every layer where each block that uses it fills (or empties) it first.
-      const one = shared.has(t.name) ? this.create(t.bytes, t.name) : undefined;
+      const one = shared.has(t.name) ? this.create(t.bytes, names[0]!) : undefined;
       for (const [i, name] of names.entries()) {
         const shard = t.role === 'optimizer' ? undefined : shardOf(t, name, t.scope === 'layer' ? layers[i] : undefined, this.coords);
         const shape = shard ? shard.shape : [t.bytes / 4];
         this.persistent.set(name, { buffer: one ?? this.create(t.bytes, name), bytes: t.bytes, shape, ...(shard ? { shard } : {}) });
         if (!region) bytes += t.bytes;
-        largestShard = Math.max(largestShard, t.bytes);
       }
     }
     const regions = graph.buffers?.[dev.program] ?? [];
@@ -528,8 +526,6 @@ export class TrainingExecutor {
     const largest = Math.max(...[...this.persistent.entries()].filter(([n]) => n.startsWith('grad.')).map(([, p]) => p.bytes / 4));
     if (4 * Math.ceil(largest / SUM_SQUARES_CHUNK) > this.workspace.get('grad.partials')!.bytes)
       throw new Error(`internal error: grad.partials is too small for a gradient of ${largest} elements (this is a bug in parplan)`);
-    if (graph.mesh.axes.some((a) => a.name === 'data' && a.size > 1))
-      this.scratch.push(this.create(largestShard, 'shard param'), this.create(largestShard, 'shard grad'));
     const rope = this.workspace.get('rope');
     if (rope) {
       const d = gqaAt(graph.model, 0, 'training').attention.headDim;
@@ -565,7 +561,6 @@ export class TrainingExecutor {
     if (this.destroyed) return;
     this.destroyed = true;
     for (const m of [this.persistent, this.workspace, this.live]) for (const b of m.values()) b.buffer.destroy();
-    for (const b of this.scratch) b.destroy();
     this.host?.read.destroy();
     this.host?.write?.destroy();
   }
@@ -1406,16 +1401,10 @@ export class TrainingExecutor {
     for (const g of grads) {
       const part = this.counted(g, host);
       if (!part || part.count === 0) continue;
-      let x = this.buf(g);
-      if (part.offset > 0 || part.count * 4 < this.bytesOf(g)) {
-        // A slice (ZeRO-1's shard of a full gradient): bound from a copy (storage offsets must be 256-aligned).
-        this.outside().copyBufferToBuffer(x, part.offset * 4, this.scratch[1]!, 0, part.count * 4);
-        this.restart();
-        x = this.scratch[1]!;
-      }
       const n = part.count;
-      // Dispatches in one pass are ordered, so the partials buffer is reused tensor after tensor.
-      this.run(sq, { x, partials: this.buf('grad.partials') }, { n });
+      // A slice (ZeRO-1's shard of a full gradient) by its element offset in the whole buffer. Dispatches in one pass
+      // are ordered, so the partials buffer is reused tensor after tensor.
+      this.run(sq, { x: this.buf(g), partials: this.buf('grad.partials') }, { n, offset: part.offset });
       this.run(rs, { x: this.buf('grad.partials'), out }, { n: Math.ceil(n / SUM_SQUARES_CHUNK) });
     }
   }
@@ -1479,7 +1468,7 @@ export class TrainingExecutor {
 
   /**
    * AdamW (or SGD) on one tensor, its gradient scaled by grad.norm[0], then cleared. Under ZeRO the update covers this rank's shard: a
-   * slice of a full weight or gradient is updated through a copy (`scratch`).
+   * slice of a full weight or gradient is updated in place, the kernels given its element offset (paramOffset, gradOffset).
    */
   private optimizer(reads: string[]): void {
     // By role, not position: the gradient, the state (AdamW's [m, v]; SGD has none), the tensor, the clip scale.
@@ -1494,20 +1483,11 @@ export class TrainingExecutor {
     const decay = (o.noDecay ?? []).some((pat) => (typeof pat === 'string' ? new RegExp(pat) : pat).test(hf)) ? 0 : (o.weightDecay ?? 0);
     const part = this.partition(param);
     const n = part ? part.end - part.begin : this.elementsOf(param);
-    // A full buffer under a partition: its slice copied into scratch (and the weight's copied back after).
-    const sliced = (name: string) => part !== undefined && !this.persistent.get(name)?.shard?.flat;
-    const enc = () => this.outside();
-    let pbuf = this.buf(param);
-    let gbuf = this.buf(grad);
-    if (n > 0 && sliced(param)) {
-      enc().copyBufferToBuffer(pbuf, part!.begin * 4, this.scratch[0]!, 0, n * 4);
-      pbuf = this.scratch[0]!;
-    }
-    if (n > 0 && sliced(grad)) {
-      enc().copyBufferToBuffer(gbuf, part!.begin * 4, this.scratch[1]!, 0, n * 4);
-      gbuf = this.scratch[1]!;
-    }
-    this.restart();
+    // A full buffer under a partition (not ZeRO-3's flat shard): this rank's slice starts at the partition's begin.
+    const offset = (name: string) => (part !== undefined && !this.persistent.get(name)?.shard?.flat ? part.begin : 0);
+    const pbuf = this.buf(param);
+    const gbuf = this.buf(grad);
+    const offsets = { paramOffset: offset(param), gradOffset: offset(grad) };
     const clip = this.buf(norm);
     // 16-bit weights (precision = bf16): the update is the fp32 master's (`optim.X` [0]), the weight its rounded copy
     // (never partitioned: checkSupported refuses bf16 with ZeRO over data > 1).
@@ -1520,14 +1500,13 @@ export class TrainingExecutor {
       this.run(
         p,
         { param: pbuf, grad: gbuf, state: this.buf(state), clip },
-        adamwDims({ lr: o.lr, beta1, beta2, eps: o.eps ?? 1e-8, weightDecay: decay }, this.stepCount, n),
+        { ...adamwDims({ lr: o.lr, beta1, beta2, eps: o.eps ?? 1e-8, weightDecay: decay }, this.stepCount, n), ...offsets },
       );
     } else if (n > 0) {
       // optimizer = sgd (fp32 weights: no state), as torch.optim.SGD without momentum.
       const p = this.program('sgd', () => kernels.sgd());
-      this.run(p, { param: pbuf, grad: gbuf, clip }, { n, lr: o.lr, weightDecay: decay });
+      this.run(p, { param: pbuf, grad: gbuf, clip }, { n, lr: o.lr, weightDecay: decay, ...offsets });
     }
-    if (n > 0 && sliced(param)) enc().copyBufferToBuffer(pbuf, 0, this.buf(param), part!.begin * 4, n * 4);
     this.outside().clearBuffer(this.buf(grad));
     this.restart();
   }

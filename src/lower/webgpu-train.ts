@@ -297,6 +297,7 @@ function layerBlocksOf(n: Names): Record<string, Step[]> {
       ),
     );
     const weight: Step[] = [];
+    const norms = [...W.ln1, ...W.ln2];
     if (split) {
       const wpass: Pass = 'backward-weight';
       weight.push(
@@ -306,8 +307,14 @@ function layerBlocksOf(n: Names): Record<string, Step[]> {
         step('mlp-up', wpass, [wgradAct('dup'), act('ln2.out')], grads(W.up), f.mlpUp, { free: [wgradAct('dup'), act('ln2.out')] }),
         step('out-proj', wpass, [wgradAct('do'), act('attn.out')], grads(W.o), f.outProj, { free: [wgradAct('do'), act('attn.out')] }),
         step('qkv', wpass, [wgradAct('dqkv'), act('ln1.out')], grads(W.qkv), f.qkv, { free: [wgradAct('dqkv'), act('ln1.out')] }),
-        ...scatter(n, all, elements),
+        ...scatter(
+          n,
+          all.filter((w) => !norms.includes(w)),
+          elements,
+        ),
       );
+      // The norms' gradients are whole after the I: reduce-scattered there, so no layer's wait for its W (one layer's gradbuf).
+      input.push(...scatter(n, norms, elements));
     } else input.push(...scatter(n, all, elements));
     return { input, weight };
   };

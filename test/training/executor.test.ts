@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { openTestGpu, type TestGpu } from '../../runtime/testing/gpu.js';
 import { mulberry32 } from '../../src/util/random.js';
 import { hasTorch, NO_TORCH, oracleOptimizer, runOracle } from '../oracle/run.js';
+import { compileTrain as multiCompile, MICRO as MULTI_MICRO, SEQ as MULTI_SEQ } from './multi-cases.js';
 import { compileTrain as compile, expectTimeline, MICRO, MICROBATCHES, OPT, SEQ, threeBatches as batches } from './trainer-case.js';
 
 if (!hasTorch) console.warn(NO_TORCH);
@@ -164,44 +165,54 @@ describe('the trainer saves what it trained and checks its batches', () => {
   });
 });
 
+/**
+ * Counts every buffer created on `device` from now until `restore()`: each must be a graph tensor (its instanced label)
+ * or a region of `graph.buffers[program]` (the host staging's labelled `rank N staging-…`), at the plan's bytes rounded
+ * up to 16; anything else is a stray. `peak` is the most live bytes at once, the runner's `uniforms` region included.
+ */
+function countBuffers(device: GPUDevice, graph: Graph, program: string) {
+  const region = new Map((graph.buffers![program] ?? []).map((r) => [r.name, r.bytes]));
+  // Instanced tensor names ({l}, {m}) → the bytes the graph gives them.
+  const tensorBytes = (label: string): number | undefined => {
+    const t = graph.tensors.find((x) => new RegExp(`^${x.name.replace(/[.]/g, '\\.').replace(/\{[lm]\}/g, '\\d+')}$`).test(label));
+    return t?.bytes;
+  };
+  const create = device.createBuffer.bind(device);
+  const live = new Map<GPUBuffer, number>();
+  const out = { strays: [] as string[], sizes: [] as string[], peak: 0, restore: () => void (device.createBuffer = create) };
+  device.createBuffer = (d: GPUBufferDescriptor) => {
+    const b = create(d);
+    const label = (d.label ?? '').replace(/^rank \d+ (?=staging-)/, '');
+    const bytes = region.get(label) ?? tensorBytes(label);
+    // The kernel runner's first uniform chunk (made on its first use) is the `uniforms` region; a second would be a stray.
+    if (label === 'kernels uniforms 0') {
+      if (d.size !== region.get('uniforms')) out.sizes.push(`${label}: ${d.size} B, the plan ${region.get('uniforms')} B`);
+    } else if (bytes === undefined) out.strays.push(`${label} (${d.size} B)`);
+    else {
+      // What the device holds is the plan's bytes rounded up to 16 (WebGPU binding alignment), no more.
+      if (d.size !== Math.max(16, Math.ceil(bytes / 16) * 16)) out.sizes.push(`${label}: ${d.size} B, the plan ${bytes} B`);
+      live.set(b, bytes);
+      const destroy = b.destroy.bind(b);
+      b.destroy = () => {
+        live.delete(b);
+        destroy();
+      };
+      // The runner's uniform pool is the plan's `uniforms` region (the trainer counts it, the runner holds it).
+      out.peak = Math.max(out.peak, [...live.values()].reduce((a, x) => a + x, 0) + region.get('uniforms')!);
+    }
+    return b;
+  };
+  return out;
+}
+
 describe('memory is exactly the plan: every buffer the trainer allocates is a graph tensor or a buffer of graph.buffers', () => {
   // examples/runtime/train.plan's batch and grad_clip on one device (the trainer runs tensor = pipeline = data = 1).
   it.each(['gpt2_tiny', 'llama_tiny'])('%s: the allocated bytes peak at the memory plan total', async (model) => {
     const c = compile(`  model = ${model}  schedule = 1f1b  grad_clip = 1.0\n  batch { global = 16  micro = 2  seq = 32 }`);
     const graph = c.graph as Graph;
     const m = graph.model as Model;
-    const region = new Map((graph.buffers!['stage0'] ?? []).map((r) => [r.name, r.bytes]));
-    // Instanced tensor names ({l}, {m}) → the bytes the graph gives them.
-    const tensorBytes = (label: string): number | undefined => {
-      const t = graph.tensors.find((x) => new RegExp(`^${x.name.replace(/[.]/g, '\\.').replace(/\{[lm]\}/g, '\\d+')}$`).test(label));
-      return t?.bytes;
-    };
     const device = gpu.device;
-    const create = device.createBuffer.bind(device);
-    const live = new Map<GPUBuffer, number>();
-    const strays: string[] = [];
-    let peak = 0;
-    device.createBuffer = (d: GPUBufferDescriptor) => {
-      const b = create(d);
-      const label = d.label ?? '';
-      const bytes = region.get(label) ?? tensorBytes(label);
-      // The kernel runner's first uniform chunk (made on its first use) is the `uniforms` region; a second would be a stray.
-      if (label === 'kernels uniforms 0') expect(d.size).toBe(region.get('uniforms'));
-      else if (bytes === undefined) strays.push(`${label} (${d.size} B)`);
-      else {
-        // What the device holds is the plan's bytes rounded up to 16 (WebGPU binding alignment), no more.
-        expect(d.size, label).toBe(Math.max(16, Math.ceil(bytes / 16) * 16));
-        live.set(b, bytes);
-        const destroy = b.destroy.bind(b);
-        b.destroy = () => {
-          live.delete(b);
-          destroy();
-        };
-        // The runner's uniform pool is the plan's `uniforms` region (the trainer counts it, the runner holds it).
-        peak = Math.max(peak, [...live.values()].reduce((a, x) => a + x, 0) + region.get('uniforms')!);
-      }
-      return b;
-    };
+    const count = countBuffers(device, graph, 'stage0');
     let trainer: Awaited<ReturnType<typeof createTrainer>> | undefined;
     try {
       trainer = await createTrainer(graph, {
@@ -213,15 +224,78 @@ describe('memory is exactly the plan: every buffer the trainer allocates is a gr
       for (let s = 0; s < 2; s++)
         await trainer.step(Array.from({ length: 16 }, () => Array.from({ length: 33 }, () => Math.floor(rand() * m.vocab))));
     } finally {
-      device.createBuffer = create;
+      count.restore();
     }
     try {
-      expect(strays).toEqual([]);
-      expect(peak).toBe(graph.devices[0]!.memory.total);
+      expect(count.strays).toEqual([]);
+      expect(count.sizes).toEqual([]);
+      expect(count.peak).toBe(graph.devices[0]!.memory.total);
       expect(Math.max(...trainer.memoryTimeline())).toBe(graph.devices[0]!.memory.total);
       expect(gpu.errors).toEqual([]);
     } finally {
       trainer.close();
     }
   });
+
+  // Data 2 with ZeRO-1 (optimizer state sharded: the update and the norm cover a slice of the full weight and gradient,
+  // bound whole with an element offset, no copy), ZeRO-2 (gradients sharded too: a layer's `gradbuf.X` one buffer for
+  // every layer) and ZeRO-3 (weights too: a layer's `gathered.X` likewise), with a 1F1B schedule or a zero-bubble table.
+  // One device per rank, each counted on its own.
+  const dataParallel = async (model: 'gpt2_tiny' | 'llama_tiny', zero: 1 | 2 | 3, schedule: '1f1b' | 'zb') => {
+    const c = multiCompile({ model, tensor: 1, pipeline: 1, data: 2, schedule, zero, recompute: 'none', clip: 0.5 });
+    const graph = c.graph as Graph;
+    const m = graph.model as Model;
+    const gpus = [gpu, await openTestGpu()];
+    const counts = graph.devices.map((d) => countBuffers(gpus[d.rank]!.device, graph, d.program));
+    let trainer: Awaited<ReturnType<typeof createTrainer>> | undefined;
+    try {
+      trainer = await createTrainer(graph, {
+        weights: randomWeights(m, 5, 0.1),
+        optimizer: OPT,
+        clip: 0.5,
+        devices: gpus.map((g) => ({ device: g.device, description: g.description, runner: g.runner })),
+      });
+      const rand = mulberry32(3);
+      const sequences = 2 * MULTI_MICRO * 2;
+      for (let s = 0; s < 2; s++)
+        await trainer.step(
+          Array.from({ length: sequences }, () => Array.from({ length: MULTI_SEQ + 1 }, () => Math.floor(rand() * m.vocab))),
+        );
+    } finally {
+      for (const k of counts) k.restore();
+      if (!trainer) gpus[1]!.close();
+    }
+    const peaks = graph.devices.map((d, i) => ({
+      rank: d.rank,
+      strays: counts[i]!.strays,
+      sizes: counts[i]!.sizes,
+      allocatedPeak: counts[i]!.peak,
+      timelinePeak: Math.max(...trainer!.memoryTimeline(d.rank)),
+      plan: d.memory.total,
+    }));
+    const errors = gpus.flatMap((g) => g.errors);
+    trainer!.close();
+    gpus[1]!.close();
+    return { peaks, errors };
+  };
+  it.each([
+    { model: 'gpt2_tiny', zero: 1, schedule: '1f1b' },
+    { model: 'llama_tiny', zero: 1, schedule: '1f1b' },
+    { model: 'gpt2_tiny', zero: 2, schedule: '1f1b' },
+    { model: 'llama_tiny', zero: 3, schedule: '1f1b' },
+    { model: 'gpt2_tiny', zero: 3, schedule: 'zb' },
+    { model: 'llama_tiny', zero: 2, schedule: 'zb' },
+  ] as const)(
+    '$model, data 2, ZeRO-$zero, $schedule: no stray buffer, every buffer at its plan bytes, the peak the plan total',
+    async ({ model, zero, schedule }) => {
+      const { peaks, errors } = await dataParallel(model, zero, schedule);
+      for (const p of peaks) {
+        expect(p.strays, `rank ${p.rank}`).toEqual([]);
+        expect(p.sizes, `rank ${p.rank}`).toEqual([]);
+        expect(p.timelinePeak, `rank ${p.rank}`).toBe(p.plan);
+        expect(p.allocatedPeak, `rank ${p.rank}`).toBe(p.plan);
+      }
+      expect(errors).toEqual([]);
+    },
+  );
 });

@@ -27,11 +27,12 @@ export interface Layout {
   tensor: 1 | 2;
   pipeline: 1 | 2;
   data: 1 | 2;
-  schedule: 'gpipe' | '1f1b' | 'interleaved';
+  /** `zb`: the ZB-H1 table of `zbTable` (I and W actions) for the layout's pipeline and microbatches. */
+  schedule: 'gpipe' | '1f1b' | 'interleaved' | 'zb';
   zero: 0 | 1 | 2 | 3;
   recompute: 'none' | 'full';
   clip?: number;
-  /** A hand-written table (one string per pipeline rank, I and W actions allowed), replacing schedule. */
+  /** A hand-written table (one string per pipeline rank, I and W actions allowed), replacing schedule (and `zb`'s table). */
   actions?: string[];
   /** bf16 weights with an fp32 master (the oracle's mixed mode; the masters compared). */
   precision?: 'bf16';
@@ -44,13 +45,42 @@ export const STEPS = 3;
 /** Microbatches per replica: 4 with a pipeline (interleaved needs a multiple of its ranks), else 2. */
 export const microbatchesOf = (l: Layout) => (l.pipeline > 1 ? 4 : 2);
 
+/**
+ * A ZB-H1-style hand-written table (Qi et al., "Zero Bubble Pipeline Parallelism", 2023): rank r runs
+ * `pipeline − r` warm-up forwards, then per microbatch its I (backward for the input), the W (backward for the
+ * weights) of the microbatch `pipeline − r` before it, and the next F; the remaining Ws at the end. One string of
+ * `r{F|I|W}m` actions per rank (pipeline 2, 4 microbatches: test/training/multi-zb-bf16.test.ts's ZB_H1; pipeline 1,
+ * 2 microbatches: `0F0 0I0 0F1 0I1 0W0 0W1`).
+ */
+export function zbTable(pipeline: number, microbatches: number): string[] {
+  return Array.from({ length: pipeline }, (_, r) => {
+    const out: string[] = [];
+    const delay = pipeline - r;
+    let f = 0;
+    let w = 0;
+    for (; f < Math.min(microbatches, delay); f++) out.push(`${r}F${f}`);
+    for (let i = 0; i < microbatches; i++) {
+      out.push(`${r}I${i}`);
+      if (i - delay >= 0) out.push(`${r}W${w++}`);
+      if (f < microbatches) out.push(`${r}F${f++}`);
+    }
+    while (w < microbatches) out.push(`${r}W${w++}`);
+    return out.join(' ');
+  });
+}
+
+/** The table a layout runs: its own, or `zb`'s for its pipeline and microbatches; undefined for a named schedule. */
+export const actionsOf = (l: Layout): string[] | undefined =>
+  l.actions ?? (l.schedule === 'zb' ? zbTable(l.pipeline, microbatchesOf(l)) : undefined);
+
 export function compileTrain(l: Layout) {
   const global = l.data * MICRO * microbatchesOf(l);
+  const actions = actionsOf(l);
   const body = [
     `model = ${l.model}`,
     `tensor = ${l.tensor}  pipeline = ${l.pipeline}  data = ${l.data}`,
-    l.actions
-      ? `actions = [${l.actions.map((a) => `"${a}"`).join(', ')}]`
+    actions
+      ? `actions = [${actions.map((a) => `"${a}"`).join(', ')}]`
       : `schedule = ${l.schedule}${l.schedule === 'interleaved' ? '  virtual = 2' : ''}`,
     l.precision ? `precision = ${l.precision}` : '',
     `zero = ${l.zero}  recompute = ${l.recompute}`,
@@ -181,7 +211,10 @@ export function memoryProblem(
   return undefined;
 }
 
-/** The covering set the test runs: every layout, every schedule with a pipeline, every ZeRO stage, both recomputes and models. */
+/**
+ * The covering set the test runs: every layout, every schedule with a pipeline, every ZeRO stage, both recomputes and models,
+ * and a `zb` table with data 2 on one stage and on tensor 2 × pipeline 2.
+ */
 export const LAYOUTS: Layout[] = [
   { model: 'gpt2_tiny', tensor: 1, pipeline: 1, data: 1, schedule: '1f1b', zero: 0, recompute: 'none' },
   { model: 'gpt2_tiny', tensor: 2, pipeline: 1, data: 1, schedule: '1f1b', zero: 0, recompute: 'full', clip: 0.5 },
@@ -199,4 +232,7 @@ export const LAYOUTS: Layout[] = [
   { model: 'llama_tiny', tensor: 2, pipeline: 2, data: 2, schedule: 'gpipe', zero: 3, recompute: 'full', clip: 0.5 },
   { model: 'gpt2_tiny', tensor: 2, pipeline: 2, data: 2, schedule: '1f1b', zero: 2, recompute: 'none' },
   { model: 'llama_tiny', tensor: 2, pipeline: 2, data: 2, schedule: 'interleaved', zero: 0, recompute: 'none' },
+  // Hand-written ZB-H1 tables (I and W actions) with data 2: on one stage, and on tensor 2 × pipeline 2.
+  { model: 'gpt2_tiny', tensor: 1, pipeline: 1, data: 2, schedule: 'zb', zero: 2, recompute: 'none', clip: 0.5 },
+  { model: 'llama_tiny', tensor: 2, pipeline: 2, data: 2, schedule: 'zb', zero: 1, recompute: 'full' },
 ];

@@ -2,7 +2,8 @@
  * The training executor across several devices (runtime/training/executor.ts, one interpreter per rank, host
  * communication runtime/training/comm.ts) against the torch float64 oracle (test/oracle/train.py): tiny GPT-2 (tied
  * head split over the pipeline's ends, learned positions, biases) and Llama (RoPE, GQA, SwiGLU), a covering set of
- * tensor 1/2 × pipeline 1/2 × data 1/2 with gpipe, 1f1b and interleaved (virtual 2), ZeRO 0–3, recompute none/full:
+ * tensor 1/2 × pipeline 1/2 × data 1/2 with gpipe, 1f1b, interleaved (virtual 2) and hand-written ZB-H1 tables with W
+ * actions (data 2 on one stage and on tensor 2 × pipeline 2), ZeRO 0–3, recompute none/full:
  * three AdamW steps, each loss within 1e-5 relative of the oracle's and every weight after them within 1e-4; each
  * device's live bytes equal its per-step simulated memory timeline. bench/train-matrix.ts runs the full matrix.
  * Mutations (TrainingExecutor.mutation, test-only) must fail: a dropped data-parallel all-reduce, a microbatch's
@@ -16,7 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hasTorch, NO_TORCH, runOracleDir } from '../oracle/run.js';
 import { Comm, sumAll } from '../../runtime/training/comm.js';
-import { LAYOUTS, trainCase, type CaseResult, type Layout } from './multi-cases.js';
+import type { Graph } from '../../src/graph/types.js';
+import { actionsOf, compileTrain, LAYOUTS, microbatchesOf, trainCase, type CaseResult, type Layout } from './multi-cases.js';
 
 if (!hasTorch) console.warn(NO_TORCH);
 
@@ -28,6 +30,13 @@ afterAll(() => gpu?.close());
 
 describe.skipIf(!hasTorch)('the training executor on several devices equals the torch oracle', () => {
   it.each(LAYOUTS)('$model t$tensor p$pipeline d$data $schedule zero $zero recompute $recompute', async (layout: Layout) => {
+    // A zb layout runs its hand-written table, W actions included.
+    const table = actionsOf(layout);
+    if (table) {
+      const actions = (compileTrain(layout).graph as Graph).schedule!.actions;
+      expect(actions.map((a) => a.join(' '))).toEqual(table);
+      expect(actions.flat().filter((a) => /^\dW\d$/.test(a))).toHaveLength(layout.pipeline * microbatchesOf(layout));
+    }
     const r = await trainCase(layout, { device: gpu.device, description: gpu.description });
     expect(r.error, r.error).toBeUndefined();
     for (const [s, e] of r.lossErrors.entries()) expect(e, `step ${s + 1} loss`).toBeLessThan(1e-5);

@@ -50,6 +50,12 @@ describe('ZeRO-2/3 full-size buffers: what the executor creates is what the plan
     ['gpt2_tiny', 'pipeline = 2  data = 2  zero = 3  schedule = 1f1b', 'every layer template shared'],
     ['llama_tiny', 'tensor = 2  data = 2  zero = 2', 'every layer template shared'],
     ['gpt2_tiny', 'data = 2  zero = 3  reshard_after_forward = false', 'gradients shared, weights per layer'],
+    ['llama_tiny', 'data = 2  zero = 2  actions = ["0F0 0I0 0F1 0I1 0W0 0W1"]', 'every layer template shared'],
+    [
+      'gpt2_tiny',
+      'pipeline = 2  data = 2  zero = 3  actions = ["0F0 0F1 0I0 0I1 0W0 0W1", "1F0 1I0 1F1 1I1 1W0 1W1"]',
+      'every layer template shared',
+    ],
   ])('%s, %s: %s', (model, body) => {
     const graph = compile(model, body);
     const shared = layerSharedBuffers(graph);
