@@ -1,0 +1,173 @@
+/**
+ * Where the gap between the latency simulation and the real server goes, for one load level of
+ * `bench/latency-validate.ts --timeline`: the client's per-request log (bench/latency-procs.ts
+ * load), the server's timeline (runtime/serving/timeline.ts) and the simulation's per-request
+ * events for the same arrivals (src/latency/simulate.ts) are joined request by request, and the
+ * engine calls the server made are compared with the profile's times for the same batch × context.
+ *
+ * Lines printed (ms unless said; medians [p99] over requests, or means over calls):
+ *   per request:  client → front (send lag, the front's arrival, parse, submit), queue (submit →
+ *                 admission) server vs simulation, admission → first token, first token → its event
+ *                 written → the client's read; TTFT and E2E server vs simulation
+ *   engine calls: per kind × batch, the server's mean call time against the profile's at the same
+ *                 contexts (same calls, so the ratio is the engine's own slowdown)
+ *   host:         the loop's time outside engine calls per call (the part the simulation lacks)
+ *   policy:       prefill calls, decode steps, mean batch: server vs simulation
+ */
+import type { ClientRequest, LoadResult } from '../src/latency/load-client.js';
+import { loadPrompt } from '../src/latency/load-client.js';
+import type { SimulationResult, StepTimes } from '../src/latency/simulate.js';
+import { quantile } from '../src/latency/summary.js';
+import type { ServingTimeline } from '../runtime/serving/timeline.js';
+import { promptKey } from '../runtime/serving/timeline.js';
+
+export interface Attribution {
+  lines: string[];
+  /** Mean host time per engine call outside calls, within the loop's runs (ms). */
+  hostPerCall: number;
+  /** Σ server call time / Σ profile time for the same calls. */
+  engineRatio: number;
+}
+
+const med = (xs: number[]) =>
+  quantile(
+    [...xs].sort((a, b) => a - b),
+    0.5,
+  );
+const p99 = (xs: number[]) =>
+  quantile(
+    [...xs].sort((a, b) => a - b),
+    0.99,
+  );
+const mean = (xs: number[]) => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
+const f = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : '–');
+const dist = (xs: number[]) => `${f(med(xs))} [${f(p99(xs))}]`;
+
+export function attribute(
+  load: LoadResult,
+  timeline: ServingTimeline,
+  sim: SimulationResult,
+  times: StepTimes,
+  prompt: number,
+): Attribution {
+  const t0 = load.startedAt!; // epoch ms of the client's time 0
+  const epoch = (t: number) => timeline.origin + t - t0; // server time → ms since the client's time 0
+  const end = Math.max(...load.log.filter((r) => Number.isFinite(r.done)).map((r) => r.done * 1000)) + 50;
+  const inRun = (t: number) => epoch(t) >= -50 && epoch(t) <= end;
+  // Join client i with the server's and the front's records of the same prompt, in arrival order.
+  const queue = <T extends { key: string }>(xs: T[]) => {
+    const m = new Map<string, T[]>();
+    for (const x of xs) (m.get(x.key) ?? m.set(x.key, []).get(x.key)!).push(x);
+    return (key: string) => m.get(key)?.shift();
+  };
+  const serverOf = queue(timeline.requests.filter((r) => inRun(r.submitted)).sort((a, b) => a.submitted - b.submitted));
+  const httpOf = queue(timeline.http.filter((r) => inRun(r.arrived)).sort((a, b) => a.arrived - b.arrived));
+  const c = {
+    lag: [] as number[],
+    toFront: [] as number[],
+    parse: [] as number[],
+    submit: [] as number[],
+    queue: [] as number[],
+    simQueue: [] as number[],
+    prefill: [] as number[],
+    simPrefill: [] as number[],
+    write: [] as number[],
+    toClient: [] as number[],
+    ttftServer: [] as number[],
+    ttftSim: [] as number[],
+    ttftClient: [] as number[],
+    decode: [] as number[],
+    simDecode: [] as number[],
+    e2eClient: [] as number[],
+    e2eSim: [] as number[],
+    arrivalMismatch: 0,
+    joined: 0,
+  };
+  load.log.forEach((r: ClientRequest, i) => {
+    if (r.outcome !== 'ok') return;
+    const key = promptKey(loadPrompt(i, r.prompt));
+    const s = serverOf(key);
+    const h = httpOf(key);
+    const q = sim.requests[i];
+    if (!s || !h || !q) return;
+    c.joined++;
+    if (Math.abs(q.at - r.at) > 1e-6) c.arrivalMismatch++;
+    const at = r.at * 1000;
+    c.lag.push((r.sent - r.at) * 1000);
+    c.toFront.push(epoch(h.arrived) - r.sent * 1000);
+    c.parse.push(h.parsed - h.arrived);
+    c.submit.push(s.submitted - h.parsed);
+    c.queue.push(s.admitted - s.submitted);
+    c.simQueue.push((q.admitted - q.at) * 1000);
+    c.prefill.push(s.firstToken - s.admitted);
+    c.simPrefill.push((q.firstToken - q.admitted) * 1000);
+    c.write.push(h.firstWrite - s.firstToken);
+    c.toClient.push(r.firstToken * 1000 - epoch(h.firstWrite));
+    c.ttftServer.push(epoch(s.firstToken) - at);
+    c.ttftSim.push((q.firstToken - q.at) * 1000);
+    c.ttftClient.push(r.firstToken * 1000 - at);
+    c.decode.push(s.done - s.firstToken);
+    c.simDecode.push((q.done - q.firstToken) * 1000);
+    c.e2eClient.push(r.done * 1000 - at);
+    c.e2eSim.push((q.done - q.at) * 1000);
+  });
+  const lines = [
+    `  requests joined ${c.joined} of ${load.log.length}${c.arrivalMismatch > 0 ? ` (${c.arrivalMismatch} with other arrival times than the simulation's!)` : ''}; medians [p99], ms`,
+    `  client → server: send lag ${dist(c.lag)}, to the front ${dist(c.toFront)}, parse ${dist(c.parse)}, to submit ${dist(c.submit)}`,
+    `  queue (submit → slot): server ${dist(c.queue)}, simulation ${dist(c.simQueue)}`,
+    `  slot → first token: server ${dist(c.prefill)}, simulation ${dist(c.simPrefill)}`,
+    `  first token → written ${dist(c.write)} → read by the client ${dist(c.toClient)}`,
+    `  TTFT: client ${dist(c.ttftClient)}, server ${dist(c.ttftServer)}, simulation ${dist(c.ttftSim)}`,
+    `  first → last token: server ${dist(c.decode)}, simulation ${dist(c.simDecode)}; E2E client ${dist(c.e2eClient)}, simulation ${dist(c.e2eSim)}`,
+  ];
+
+  // Engine calls in the run: the server's time against the profile's for the same batch × context.
+  const calls = timeline.calls.filter((k) => inRun(k.start));
+  const groups = new Map<string, { n: number; real: number; profile: number }>();
+  let real = 0;
+  let profiled = 0;
+  for (const k of calls) {
+    const p = (k.kind === 'prefill' ? times.prefill(k.tokens / k.batch) * k.batch : times.decode(k.batch, k.tokens / k.batch)) * 1000;
+    const d = k.end - k.start;
+    const g = groups.get(`${k.kind} ×${k.batch}`) ?? { n: 0, real: 0, profile: 0 };
+    g.n++;
+    g.real += d;
+    g.profile += p;
+    groups.set(`${k.kind} ×${k.batch}`, g);
+    real += d;
+    profiled += p;
+  }
+  lines.push(
+    `  engine calls: ${[...groups]
+      .sort()
+      .map(
+        ([name, g]) =>
+          `${name}: ${g.n} × ${f(g.real / g.n)} (profile ${f(g.profile / g.n)}, ${g.real / g.profile >= 1 ? '+' : ''}${((g.real / g.profile - 1) * 100).toFixed(0)}%)`,
+      )
+      .join('; ')}`,
+    `  engine time: server ${(real / 1000).toFixed(2)} s, the profile for the same calls ${(profiled / 1000).toFixed(2)} s (${((real / profiled - 1) * 100).toFixed(0)}%), simulation ${sim.busy.toFixed(2)} s`,
+  );
+
+  // Host time: the loop's runs minus the engine calls inside them.
+  const loops = timeline.loops.filter((l) => inRun(l.start));
+  let inLoops = 0;
+  for (const l of loops) inLoops += l.end - l.start;
+  const callsInLoops = calls.filter((k) => loops.some((l) => k.start >= l.start && k.end <= l.end));
+  const callTime = callsInLoops.reduce((a, k) => a + k.end - k.start, 0);
+  const hostPerCall = (inLoops - callTime) / Math.max(1, callsInLoops.length);
+  const gaps: number[] = [];
+  for (let i = 1; i < calls.length; i++) {
+    const gap = calls[i]!.start - calls[i - 1]!.end;
+    if (loops.some((l) => calls[i - 1]!.end >= l.start && calls[i]!.start <= l.end)) gaps.push(gap);
+  }
+  lines.push(
+    `  host time in the loop outside engine calls: ${((inLoops - callTime) / 1000).toFixed(2)} s over ${callsInLoops.length} calls (${f(hostPerCall)} per call; gaps between calls ${dist(gaps)}), ${loops.length} loop runs`,
+  );
+  const decodes = calls.filter((k) => k.kind === 'decode');
+  const prefills = calls.filter((k) => k.kind === 'prefill');
+  const simPrefills = sim.events - sim.decodeSteps;
+  lines.push(
+    `  policy: prefill calls server ${prefills.length} (${prefills.reduce((a, k) => a + k.batch, 0)} prompts), simulation ${simPrefills}; decode steps server ${decodes.length} (mean batch ${(decodes.reduce((a, k) => a + k.batch, 0) / Math.max(1, decodes.length)).toFixed(2)}), simulation ${sim.decodeSteps} (mean batch ${(sim.decodeSequences / Math.max(1, sim.decodeSteps)).toFixed(2)}); prompt ${prompt}`,
+  );
+  return { lines, hostPerCall, engineRatio: real / profiled };
+}
