@@ -357,7 +357,14 @@ async function main(): Promise<void> {
       const sim = runner.run(r.rate).result;
       const client = JSON.parse(readFileSync(r.measured.logFile!, 'utf8')) as LoadResult;
       console.log(`where the time goes at ${r.label} (${r.rate.toFixed(2)}/s):`);
-      for (const line of attribute(client, timeline, sim, runner.times, prompt).lines) console.log(line);
+      const k = runner.knobs;
+      const policy = {
+        maxBatch: k.maxBatch * k.data,
+        maxWaitMs: k.maxWaitMs,
+        queue: plan.batch.queue,
+        maxPrefillTokens: k.maxPrefillTokens,
+      };
+      for (const line of attribute(client, timeline, sim, runner.times, prompt, policy).lines) console.log(line);
     }
   }
   rmSync(dir, { recursive: true, force: true });

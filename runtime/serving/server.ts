@@ -365,6 +365,7 @@ class BatchingServer implements Server {
     this.looping = true;
     this.clearWaitTimer();
     const loopStart = this.timeline ? now() : 0;
+    let turns = 0;
     try {
       for (;;) {
         this.reap();
@@ -376,6 +377,7 @@ class BatchingServer implements Server {
         const batch = this.live();
         if (batch.length > 0) await this.decode(batch);
         else if (admitted.length === 0) return;
+        turns++;
         if (this.lostReason !== undefined) return;
         // Engines that resolve without a macrotask would otherwise starve timers and I/O.
         await nextMacrotask();
@@ -384,7 +386,7 @@ class BatchingServer implements Server {
       // A bug in the loop itself: fail everything rather than leave promises hanging.
       this.failAll((req) => new EngineError(req.state === 'running' ? 'decode' : 'prefill', err));
     } finally {
-      this.timeline?.loops.push({ start: loopStart, end: now() });
+      this.timeline?.loops.push({ start: loopStart, end: now(), turns });
       this.looping = false;
       if (this.lostReason === undefined) {
         this.reap();

@@ -15,8 +15,8 @@ export interface ServingTimeline {
   origin: number;
   /** Engine calls, in order: a prefill call (batch = prompts, tokens = their tokens) or a decode step (tokens = Σ context). */
   calls: { kind: 'prefill' | 'decode'; start: number; end: number; batch: number; tokens: number }[];
-  /** Runs of the server's loop: from its start to its return (the server idles between runs). */
-  loops: { start: number; end: number }[];
+  /** Runs of the server's loop: from its start to its return (the server idles between runs), and its turns that made engine calls. */
+  loops: { start: number; end: number; turns: number }[];
   /** Requests as the server saw them (NaN: not reached): submitted to `generate`, admitted into a slot, first token, last token. */
   requests: { key: string; submitted: number; admitted: number; firstToken: number; done: number }[];
   /** Streamed requests as the HTTP front saw them: the handler's start, the body parsed, the first token's event written, the end. */
