@@ -133,13 +133,16 @@ export function attribute(
   const loops = timeline.loops.filter((l) => inRun(l.start));
   // A loop run's first call starts from idle (lavapipe's threads asleep): timed apart.
   const firsts = new Set(loops.map((l) => calls.find((k) => k.start >= l.start)).filter((k) => k !== undefined));
+  const arrivedAt = timeline.http.map((h) => h.arrived);
   const groups = new Map<string, { n: number; real: number; profile: number; each: number[] }>();
   let real = 0;
   let profiled = 0;
   for (const k of calls) {
     const p = (k.kind === 'prefill' ? times.prefill(k.tokens / k.batch) * k.batch : times.decode(k.batch, k.tokens / k.batch)) * 1000;
     const d = k.end - k.start;
-    const name = `${k.kind} ×${k.batch}${firsts.has(k) ? ' from idle' : ''}`;
+    // A request arriving during the call: the client's send and the front's parsing compete with lavapipe's threads.
+    const arrivals = arrivedAt.some((t) => t >= k.start && t <= k.end);
+    const name = `${k.kind} ×${k.batch}${firsts.has(k) ? ' from idle' : ''}${arrivals ? ' +arrival' : ''}`;
     const g = groups.get(name) ?? { n: 0, real: 0, profile: 0, each: [] };
     g.each.push(d);
     g.n++;

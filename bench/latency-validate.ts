@@ -267,9 +267,10 @@ async function main(): Promise<void> {
   const steps = JSON.parse(profile) as {
     prefill: { tokens: number; median: number }[];
     decode: { batch: number; context: number; median: number }[];
+    host: { median: number };
   };
   process.stderr.write(
-    `profile: prefill ${steps.prefill.map((p) => `${p.tokens}:${(p.median * 1000).toFixed(1)}ms`).join(' ')}; decode ${steps.decode.map((d) => `${d.batch}×${d.context}:${(d.median * 1000).toFixed(1)}ms`).join(' ')}\n` +
+    `profile: prefill ${steps.prefill.map((p) => `${p.tokens}:${(p.median * 1000).toFixed(1)}ms`).join(' ')}; decode ${steps.decode.map((d) => `${d.batch}×${d.context}:${(d.median * 1000).toFixed(1)}ms`).join(' ')}; server host time per loop turn ${(steps.host.median * 1000).toFixed(2)}ms\n` +
       `predicted saturation ${saturation.toFixed(2)} requests/s (unloaded E2E ${(probe.e2e.p50 * 1000).toFixed(0)} ms)\n`,
   );
 
