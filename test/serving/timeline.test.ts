@@ -4,8 +4,11 @@
  * batch, order, timing with a set latency) and the requests' own timings, and absent unless asked.
  */
 import { describe, expect, it } from 'vitest';
+import { startHttpServer } from '../../runtime/serving/http.js';
 import { createTimeline, promptKey } from '../../runtime/serving/timeline.js';
+import { loadPrompt, runLoad } from '../../src/latency/load-client.js';
 import { prompt, rng, setup } from './helpers.js';
+import { testCodec } from './text-codec.js';
 
 describe('serving timeline', () => {
   it('records every engine call, loop run and request as the engine and the requests saw them', async () => {
@@ -53,5 +56,32 @@ describe('serving timeline', () => {
     await server.generate([1, 2, 3], { maxNewTokens: 3 });
     await server.close();
     expect(timeline).toEqual({ origin: timeline.origin, calls: [], loops: [], requests: [], http: [] });
+  });
+
+  it("records each streamed completion at the front, joined to the server's record and the client's by prompt", async () => {
+    const timeline = createTimeline();
+    const { codec, vocabSize } = testCodec();
+    const { server } = setup({ maxBatch: 2, maxSeq: 64 }, { vocabSize, decodeMs: 2 }, { vocabSize, timeline });
+    const http = await startHttpServer(server, { port: 0, codec, timeline });
+    const requests = Array.from({ length: 5 }, (_, i) => ({ at: i * 0.01, prompt: 4, output: 3 }));
+    const load = await runLoad({ url: http.url, requests, maxInFlight: 8 });
+    await http.close();
+    await server.close();
+    expect(load.completed).toBe(5);
+    expect(timeline.http).toHaveLength(5);
+    for (const [i, c] of load.log.entries()) {
+      const key = promptKey(loadPrompt(i, 4));
+      const h = timeline.http.find((x) => x.key === key)!;
+      const q = timeline.requests.find((x) => x.key === key)!;
+      // In order: arrival at the front, parsed, submitted to the server, first token, its event written, the end.
+      expect(h.arrived).toBeLessThanOrEqual(h.parsed);
+      expect(h.parsed).toBeLessThanOrEqual(q.submitted);
+      expect(q.firstToken).toBeLessThanOrEqual(h.firstWrite);
+      expect(h.firstWrite).toBeLessThanOrEqual(h.end);
+      // The same moments on the client's clock (time 0 = startedAt): sent before the front saw it, first event read after it was written.
+      const clientMs = (t: number) => timeline.origin + t - load.startedAt!;
+      expect(c.sent * 1000).toBeLessThanOrEqual(clientMs(h.arrived) + 1);
+      expect(c.firstToken * 1000).toBeGreaterThanOrEqual(clientMs(h.firstWrite) - 1);
+    }
   });
 });
