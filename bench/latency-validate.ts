@@ -13,6 +13,9 @@
  * Usage: node --import tsx bench/latency-validate.ts [--duration 30] [--prompt 16] [--output 16]
  *          [--max-batch 4] [--layers 2] [--hidden 64] [--seed 1] [--short] [--json]
  * `--short` (CI): 3 s per rate, a small grid; it checks that the pipeline completes, not the figures.
+ * `--timeline`: the server and the client keep a record (bench/latency-procs.ts: the same code as
+ * `parplan serve` and `parplan load`), and each load level gets a breakdown of where the time goes
+ * against the simulation, request by request and call by call (bench/latency-attribution.ts).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +26,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { analyze } from '../src/analyze.js';
 import { compilePlan } from '../src/compile.js';
 import { generateRequests } from '../src/latency/traffic.js';
+import { latencyRunner } from '../src/latency/check.js';
+import type { LoadResult } from '../src/latency/load-client.js';
+import type { ServePlan } from '../src/plan.js';
+import type { ServingTimeline } from '../runtime/serving/timeline.js';
+import { attribute } from './latency-attribution.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const TSX = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
@@ -33,6 +41,8 @@ const arg = (name: string, dflt: string) => {
 };
 const short = process.argv.includes('--short');
 const json = process.argv.includes('--json');
+const withTimeline = process.argv.includes('--timeline');
+const PROCS = join(ROOT, 'bench/latency-procs.ts');
 const duration = Number(arg('duration', short ? '3' : '30'));
 const prompt = Number(arg('prompt', '16'));
 const output = Number(arg('output', short ? '4' : '16'));
@@ -142,6 +152,10 @@ function loadCount(rate: number): number {
 
 /** The simulation's prediction at `rate` with the measured profile, for exactly the requests the load sends. */
 function predict(rate: number): Figures {
+  return predictPlan(rate).latency;
+}
+
+function predictPlan(rate: number): { latency: Figures; plan: ServePlan } {
   const file = join(dir, 'predict.plan');
   const cluster = `cluster c { gpu { name = "this device"  memory = 4 GiB  profile = "profile.json" }  gpus = 1 }`;
   writeFileSync(
@@ -151,14 +165,16 @@ function predict(rate: number): Figures {
   const a = analyze([file]);
   const bad = a.diagnostics.filter((d) => d.severity !== 'note');
   if (bad.length > 0 || !a.results[0]?.latency) throw new Error(`prediction failed: ${bad.map((d) => d.message).join('; ')}`);
-  return a.results[0].latency;
+  return { latency: a.results[0].latency, plan: a.results[0].plan as ServePlan };
 }
 
 /** Starts `parplan serve` and resolves with its URL. */
 function serve(graph: string): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(
     process.execPath,
-    ['--import', TSX, join(ROOT, 'src/cli/main.ts'), 'serve', '--weights', 'random:1', '--port', '0', '--tokenizer', TOKENIZER, graph],
+    withTimeline
+      ? ['--import', TSX, PROCS, 'server', graph, TOKENIZER, join(dir, 'timeline.json')]
+      : ['--import', TSX, join(ROOT, 'src/cli/main.ts'), 'serve', '--weights', 'random:1', '--port', '0', '--tokenizer', TOKENIZER, graph],
     { cwd: dir, env: { ...process.env, NO_COLOR: '1' } },
   );
   let out = '';
@@ -174,17 +190,22 @@ function serve(graph: string): Promise<{ child: ChildProcess; url: string }> {
         resolve({ child, url: m[1]! });
       }
     });
-    child.on('exit', (code) => reject(new Error(`serve exited ${code}:\n${err}`)));
+    child.once('exit', (code) => reject(new Error(`serve exited ${code}:\n${err}`)));
   });
 }
 
 /** `parplan load` in its own process (the server's event loop is not shared with the client's). */
-function load(url: string, rate: number, d = duration): Promise<Figures> {
+let loads = 0;
+function load(url: string, rate: number, d = duration): Promise<Figures & { logFile?: string }> {
   return new Promise((resolve, reject) => {
-    const args = ['load', '--rate', String(rate), '--duration', String(d), '--prompt', String(prompt), '--output', String(output)];
+    const args = ['--rate', String(rate), '--duration', String(d), '--prompt', String(prompt), '--output', String(output)];
+    const more = ['--seed', String(seed), '--max-in-flight', '1024'];
+    const logFile = join(dir, `load-${loads++}.json`);
     const child = spawn(
       process.execPath,
-      ['--import', TSX, join(ROOT, 'src/cli/main.ts'), ...args, '--seed', String(seed), '--max-in-flight', '1024', '--json', url],
+      withTimeline
+        ? ['--import', TSX, PROCS, 'load', url, logFile, ...args, ...more]
+        : ['--import', TSX, join(ROOT, 'src/cli/main.ts'), 'load', ...args, ...more, '--json', url],
       {
         cwd: dir,
         env: { ...process.env, NO_COLOR: '1' },
@@ -194,7 +215,11 @@ function load(url: string, rate: number, d = duration): Promise<Figures> {
     let err = '';
     child.stdout.on('data', (x: Buffer) => (out += x.toString()));
     child.stderr.on('data', (x: Buffer) => (err += x.toString()));
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as Figures) : reject(new Error(`load exited ${code}:\n${err}`))));
+    child.on('exit', (code) =>
+      code === 0
+        ? resolve({ ...(JSON.parse(out) as Figures), ...(withTimeline ? { logFile } : {}) })
+        : reject(new Error(`load exited ${code}:\n${err}`)),
+    );
   });
 }
 
@@ -242,9 +267,10 @@ async function main(): Promise<void> {
   const steps = JSON.parse(profile) as {
     prefill: { tokens: number; median: number }[];
     decode: { batch: number; context: number; median: number }[];
+    host: { median: number };
   };
   process.stderr.write(
-    `profile: prefill ${steps.prefill.map((p) => `${p.tokens}:${(p.median * 1000).toFixed(1)}ms`).join(' ')}; decode ${steps.decode.map((d) => `${d.batch}×${d.context}:${(d.median * 1000).toFixed(1)}ms`).join(' ')}\n` +
+    `profile: prefill ${steps.prefill.map((p) => `${p.tokens}:${(p.median * 1000).toFixed(1)}ms`).join(' ')}; decode ${steps.decode.map((d) => `${d.batch}×${d.context}:${(d.median * 1000).toFixed(1)}ms`).join(' ')}; server host time per loop turn ${(steps.host.median * 1000).toFixed(2)}ms\n` +
       `predicted saturation ${saturation.toFixed(2)} requests/s (unloaded E2E ${(probe.e2e.p50 * 1000).toFixed(0)} ms)\n`,
   );
 
@@ -254,7 +280,7 @@ async function main(): Promise<void> {
     label: string;
     rate: number;
     predicted: Figures;
-    measured: Figures;
+    measured: Figures & { logFile?: string };
     busy: { predicted: number; measured: number; calls: number; serverTtft: number };
   }[] = [];
   /** Load at `rate`, with the engine time the server spent on it. */
@@ -280,7 +306,9 @@ async function main(): Promise<void> {
     for (const f of [0.3, 0.6, 0.9]) await measure(`${f * 100}%`, saturation * f);
     await measure('overload', saturation * 1.5);
   } finally {
+    const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
+    if (withTimeline) await exited;
   }
   const measuredSaturation = rows[rows.length - 1]!.measured.throughput;
 
@@ -320,6 +348,25 @@ async function main(): Promise<void> {
         `engine time at ${r.label}: predicted ${r.busy.predicted.toFixed(2)} s, measured ${r.busy.measured.toFixed(2)} s in ${r.busy.calls} calls (${((r.busy.measured / Math.max(1, r.busy.calls)) * 1000).toFixed(1)} ms per call); ` +
           `mean TTFT the server measured ${(r.busy.serverTtft * 1000).toFixed(1)} ms; the client's send lag p50 ${((r.measured.sendLag?.p50 ?? NaN) * 1000).toFixed(1)} ms, p99 ${((r.measured.sendLag?.p99 ?? NaN) * 1000).toFixed(1)} ms`,
       );
+  }
+  if (withTimeline) {
+    const timeline = JSON.parse(readFileSync(join(dir, 'timeline.json'), 'utf8')) as ServingTimeline;
+    for (const r of rows) {
+      const { plan } = predictPlan(r.rate);
+      const runner = latencyRunner(plan);
+      if ('unknown' in runner) throw new Error(runner.unknown);
+      const sim = runner.run(r.rate).result;
+      const client = JSON.parse(readFileSync(r.measured.logFile!, 'utf8')) as LoadResult;
+      console.log(`where the time goes at ${r.label} (${r.rate.toFixed(2)}/s):`);
+      const k = runner.knobs;
+      const policy = {
+        maxBatch: k.maxBatch * k.data,
+        maxWaitMs: k.maxWaitMs,
+        queue: plan.batch.queue,
+        maxPrefillTokens: k.maxPrefillTokens,
+      };
+      for (const line of attribute(client, timeline, sim, runner.times, prompt, policy).lines) console.log(line);
+    }
   }
   rmSync(dir, { recursive: true, force: true });
 }

@@ -16,7 +16,14 @@ import { openDevices, type DeviceOptions, type RankDevice } from './device.js';
 import { EngineLostError, type DecodeEntry, type Engine, type PrefillEntry, type Sampler } from './engine.js';
 import { describeValue, RuntimeInputError, tokenProblem } from './errors.js';
 import { argmaxRows, assertServingGraph, prepareDevice, Replica, type DeviceState } from './executor.js';
-import { createServer, policyFromPlan, type GenerateOptions, type GenerateResult, type Server } from './serving/index.js';
+import {
+  createServer,
+  policyFromPlan,
+  type GenerateOptions,
+  type GenerateResult,
+  type Server,
+  type ServerOptions,
+} from './serving/index.js';
 import type { BatchCheck, GraphInput, NewTokensCheck, Prompts, ServingCheck } from './typed.js';
 import type { Trace } from './trace.js';
 import { checkCheckpointConfig, CheckpointConfigError } from './weights/config.js';
@@ -210,12 +217,13 @@ export class Runtime<G extends GraphInput = Graph> {
     return this.engine.prefillEach(prompts);
   }
 
-  /** The batching server for the plan's batch policy (created on first use). */
-  serve(): Server {
+  /** The batching server for the plan's batch policy (created on first use; `options.timeline` applies then). */
+  serve(options: Pick<ServerOptions, 'timeline'> = {}): Server {
     if (!this.server) {
       const b = this.graph.batch!;
       this.server = createServer(this.engine, policyFromPlan({ ...b, maxBatch: b.maxBatch * meshOf(this.graph.mesh.axes).data }), {
         vocabSize: this.graph.model.vocab,
+        ...(options.timeline ? { timeline: options.timeline } : {}),
       });
     }
     return this.server;

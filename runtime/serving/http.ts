@@ -42,6 +42,7 @@ import {
   type TextRequest,
 } from './openai.js';
 import type { GenerateOptions, Server } from './server.js';
+import { promptKey, type ServingTimeline } from './timeline.js';
 
 export interface HttpOptions {
   /** 0 picks a free port. */
@@ -64,6 +65,8 @@ export interface HttpOptions {
   codec?: TextCodec;
   /** The model id of /v1/models and the `model` field (default 'parplan'; `parplan serve`: the graph's model name or --served-model-name). */
   modelName?: string;
+  /** Record each streamed completion's arrival, parse, first event and end here (./timeline.ts; for measurement). */
+  timeline?: ServingTimeline;
 }
 
 export interface CloseHttpOptions {
@@ -92,7 +95,7 @@ export interface HttpHandle {
 const GENERATE_FIELDS = ['prompt', 'max_new_tokens', 'stop', 'deadline_ms'] as const;
 
 /** The options with their defaults, or a RangeError naming the bad one. */
-function resolveOptions(options: HttpOptions): Required<Omit<HttpOptions, 'port' | 'host' | 'codec' | 'modelName'>> {
+function resolveOptions(options: HttpOptions): Required<Omit<HttpOptions, 'port' | 'host' | 'codec' | 'modelName' | 'timeline'>> {
   const headersTimeoutMs = options.headersTimeoutMs ?? LIMITS.httpHeadersTimeoutMs;
   const o = {
     maxBodyBytes: options.maxBodyBytes ?? LIMITS.httpBodyBytes,
@@ -141,6 +144,7 @@ export async function startHttpServer(server: Server, options: HttpOptions): Pro
       ...promptLimit(options.codec, server.policy.maxSeq),
     },
     metrics,
+    timeline: options.timeline,
   };
   const httpServer = http.createServer(
     {
@@ -152,6 +156,7 @@ export async function startHttpServer(server: Server, options: HttpOptions): Pro
       connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(o.headersTimeoutMs / 4))),
     },
     (req, res) => {
+      const arrived = ctx.timeline ? performance.now() : 0;
       const socket = req.socket;
       connections.set(socket, (connections.get(socket) ?? 0) + 1);
       res.on('close', () => {
@@ -161,7 +166,7 @@ export async function startHttpServer(server: Server, options: HttpOptions): Pro
         if (closing && n === 0) socket.destroy();
       });
       if (closing) res.setHeader('Connection', 'close');
-      handle(ctx, req, res).catch((err: unknown) => {
+      handle(ctx, req, res, arrived).catch((err: unknown) => {
         // Only a bug in this file lands here.
         sendError(
           res,
@@ -253,6 +258,7 @@ interface Context {
   codec: TextCodec | undefined;
   model: ServedModel;
   metrics: Metrics;
+  timeline: ServingTimeline | undefined;
 }
 
 /** Routes: path → method. `/v1/models/{id}` is matched apart. */
@@ -268,7 +274,7 @@ const ROUTES: Record<string, 'GET' | 'POST'> = {
 };
 const MODEL_PREFIX = '/v1/models/';
 
-async function handle(ctx: Context, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+async function handle(ctx: Context, req: http.IncomingMessage, res: http.ServerResponse, arrived: number): Promise<void> {
   let path: string;
   try {
     path = new URL(req.url ?? '/', 'http://localhost').pathname;
@@ -309,7 +315,7 @@ async function handle(ctx: Context, req: http.IncomingMessage, res: http.ServerR
   const body = await readJson(ctx, req, res);
   if (body === undefined) return;
   if (path === '/v1/generate') await generate(ctx, body, abort.signal, res);
-  else await textRoute(ctx, path === '/v1/chat/completions' ? 'chat' : 'completion', body, abort.signal, res);
+  else await textRoute(ctx, path === '/v1/chat/completions' ? 'chat' : 'completion', body, abort.signal, res, arrived);
 }
 
 /** Counts the answer in the metrics when it is done; one the client never got counts as 499. */
@@ -395,7 +401,14 @@ async function generate(ctx: Context, parsed: unknown, signal: AbortSignal, res:
 }
 
 /** /v1/completions and /v1/chat/completions: JSON, or server-sent events with `stream: true`. */
-async function textRoute(ctx: Context, endpoint: Endpoint, body: unknown, signal: AbortSignal, res: http.ServerResponse): Promise<void> {
+async function textRoute(
+  ctx: Context,
+  endpoint: Endpoint,
+  body: unknown,
+  signal: AbortSignal,
+  res: http.ServerResponse,
+  arrived: number,
+): Promise<void> {
   const { codec, server, model } = ctx;
   if (codec === undefined) {
     sendError(
@@ -433,6 +446,11 @@ async function textRoute(ctx: Context, endpoint: Endpoint, body: unknown, signal
   const event = (value: unknown) => {
     if (!res.destroyed) res.write(`data: ${typeof value === 'string' ? value : JSON.stringify(value)}\n\n`);
   };
+  const record = ctx.timeline && { key: promptKey(treq.prompt), arrived, parsed: performance.now(), firstWrite: NaN, end: NaN };
+  if (record) {
+    ctx.timeline!.http.push(record);
+    res.on('close', () => (record.end = performance.now()));
+  }
   const start = () => {
     if (started || res.destroyed) return;
     started = true;
@@ -447,7 +465,10 @@ async function textRoute(ctx: Context, endpoint: Endpoint, body: unknown, signal
   try {
     const r = await generateRequest(server, codec, treq, signal, {
       onToken: start,
-      onText: (delta) => event(chunkBody(id, created, treq, { text: delta })),
+      onText: (delta) => {
+        event(chunkBody(id, created, treq, { text: delta }));
+        if (record && Number.isNaN(record.firstWrite)) record.firstWrite = performance.now();
+      },
     });
     start();
     ctx.metrics.observeCompleted(r.timing);

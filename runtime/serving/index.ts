@@ -13,5 +13,6 @@ export type { RequestCounts, ServerStats } from './stats.js';
 /** Every error class, each with a `code` and an HTTP `status`. */
 export * from './errors.js';
 export { shutdown, startHttpServer, type CloseHttpOptions, type HttpHandle, type HttpOptions } from './http.js';
+export { createTimeline, type ServingTimeline } from './timeline.js';
 /** The Prometheus metrics of an HTTP server (`HttpHandle.metrics`). */
 export type { Metrics } from './metrics.js';

@@ -30,6 +30,7 @@ import {
 import { BatchScheduler } from '../../src/serving/scheduler.js';
 import { checkPolicy, type BatchPolicy } from './policy.js';
 import { RateWindow, type RequestCounts, type ServerStats } from './stats.js';
+import { promptKey, type ServingTimeline } from './timeline.js';
 
 export interface GenerateOptions {
   /** Tokens to generate at most (≥ 1); prompt.length + maxNewTokens ≤ policy.maxSeq. */
@@ -77,6 +78,8 @@ export interface ServerOptions {
   statsWindowMs?: number;
   /** When given, prompt and stop tokens must be below it. */
   vocabSize?: number;
+  /** Record every engine call, loop run and request here (./timeline.ts; for measurement). Absent: nothing is recorded. */
+  timeline?: ServingTimeline;
 }
 
 export interface CloseOptions {
@@ -156,6 +159,7 @@ class BatchingServer implements Server {
   private tokensTotal = 0;
   /** The engine prefills several slots per call and spreads them over replicas. */
   private readonly replicated: boolean;
+  private readonly timeline: ServingTimeline | undefined;
 
   constructor(
     private readonly engine: Engine,
@@ -168,6 +172,7 @@ class BatchingServer implements Server {
     this.rate = new RateWindow(options.statsWindowMs ?? 10_000, this.startedAt);
     this.busyAtStart = engine.busyMs();
     this.replicated = typeof engine.prefillMany === 'function' && typeof engine.replicaOf === 'function';
+    this.timeline = options.timeline;
     this.sched = new BatchScheduler<Request>(this.policy, this.replicated ? (slot) => engine.replicaOf!(slot) : () => 0);
     engine.onLost((reason) => this.markLost(reason));
     if (!engine.healthy) this.lostReason = 'the engine was unhealthy when the server started';
@@ -359,6 +364,8 @@ class BatchingServer implements Server {
     if (this.looping || this.lostReason !== undefined) return;
     this.looping = true;
     this.clearWaitTimer();
+    const loopStart = this.timeline ? now() : 0;
+    let turns = 0;
     try {
       for (;;) {
         this.reap();
@@ -370,6 +377,7 @@ class BatchingServer implements Server {
         const batch = this.live();
         if (batch.length > 0) await this.decode(batch);
         else if (admitted.length === 0) return;
+        turns++;
         if (this.lostReason !== undefined) return;
         // Engines that resolve without a macrotask would otherwise starve timers and I/O.
         await nextMacrotask();
@@ -378,6 +386,7 @@ class BatchingServer implements Server {
       // A bug in the loop itself: fail everything rather than leave promises hanging.
       this.failAll((req) => new EngineError(req.state === 'running' ? 'decode' : 'prefill', err));
     } finally {
+      this.timeline?.loops.push({ start: loopStart, end: now(), turns });
       this.looping = false;
       if (this.lostReason === undefined) {
         this.reap();
@@ -403,6 +412,7 @@ class BatchingServer implements Server {
     if (req.state !== 'running') return; // settled (cancelled, deadline) after admission
     this.prefills++;
     let token: number;
+    const start = this.timeline ? now() : 0;
     try {
       token = req.sample ? await this.engine.prefill(req.slot, req.prompt, req.sample) : await this.engine.prefill(req.slot, req.prompt);
     } catch (err) {
@@ -410,6 +420,7 @@ class BatchingServer implements Server {
       this.reap();
       return;
     }
+    this.timeline?.calls.push({ kind: 'prefill', start, end: now(), batch: 1, tokens: req.prompt.length });
     if (req.state !== 'running') return;
     req.firstTokenAt = now();
     this.deliver(req, token);
@@ -431,6 +442,7 @@ class BatchingServer implements Server {
       ...(req.sample ? { sample: req.sample } : {}),
     }));
     let pending: Promise<number>[];
+    const start = this.timeline ? now() : 0;
     try {
       pending = this.engine.prefillMany!(entries);
       if (!Array.isArray(pending) || pending.length !== reqs.length) {
@@ -453,6 +465,13 @@ class BatchingServer implements Server {
         ),
       ),
     );
+    this.timeline?.calls.push({
+      kind: 'prefill',
+      start,
+      end: now(),
+      batch: reqs.length,
+      tokens: reqs.reduce((n, r) => n + r.prompt.length, 0),
+    });
     // Only now: until every entry has settled, the call holds all of its slots.
     this.reap();
   }
@@ -467,6 +486,7 @@ class BatchingServer implements Server {
     this.decodeSteps++;
     this.histogram[batch.length]!++;
     let next: number[];
+    const start = this.timeline ? now() : 0;
     try {
       next = await this.engine.decode(entries);
       if (!Array.isArray(next) || next.length !== batch.length) {
@@ -477,6 +497,13 @@ class BatchingServer implements Server {
       this.reap();
       return;
     }
+    this.timeline?.calls.push({
+      kind: 'decode',
+      start,
+      end: now(),
+      batch: entries.length,
+      tokens: entries.reduce((n, e) => n + e.position + 1, 0),
+    });
     batch.forEach((req, i) => {
       if (req.state === 'running') this.deliver(req, next[i]!);
     });
@@ -557,6 +584,13 @@ class BatchingServer implements Server {
     if (req.state === 'waiting') this.sched.withdraw(req);
     req.state = 'done';
     req.cleanup();
+    this.timeline?.requests.push({
+      key: promptKey(req.prompt),
+      submitted: req.submittedAt,
+      admitted: req.admittedAt || NaN,
+      firstToken: req.firstTokenAt || NaN,
+      done: outcome === 'completed' ? now() : NaN,
+    });
     this.counts[outcome]++;
     if (outcome === 'completed') req.resolve(value as GenerateResult);
     else req.reject(value as ServingError);

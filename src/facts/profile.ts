@@ -4,7 +4,8 @@
  * the latency stage. Reading, checking and interpolating it: src/latency/profile.ts.
  */
 export const PROFILE_FORMAT = 'parplan-profile';
-export const PROFILE_VERSION = 1;
+/** 2: `host`, the serving loop's own time per turn (version 1 files lack it: measure again). */
+export const PROFILE_VERSION = 2;
 /** How far past the grid's largest batch, context or prompt the profile is extrapolated (a factor). */
 export const EXTRAPOLATE = 2;
 
@@ -46,6 +47,12 @@ export interface StepProfile {
     maxPrefillTokens: number;
   };
   method: { warmup: number; repeats: number; statistic: 'median' };
+  /**
+   * The batching server's own time per turn of its loop that made engine calls, outside them
+   * (handing tokens out, releasing and admitting slots, its turn of the event loop): measured by
+   * serving requests through the runtime's server on the profiled engine, one value per repeat.
+   */
+  host: Measured;
   /** One prompt's prefill, by prompt length, ascending. */
   prefill: ({ tokens: number } & Measured)[];
   /** One decode step, for every batch × context of the grid (batch-major, both ascending). */

@@ -65,6 +65,8 @@ export interface LoadResult {
   sendLag: Percentiles;
   samples: { ttft: number[]; tpot: number[]; e2e: number[] };
   log: ClientRequest[];
+  /** The run's time 0 in ms since the epoch (performance.timeOrigin-based), to join `log` with a server's timeline. */
+  startedAt?: number;
 }
 
 export class LoadError extends Error {}
@@ -195,6 +197,11 @@ async function one(
   return out;
 }
 
+/** Request i's prompt: deterministic ids below `below` (no two neighbours alike, so no cache could serve one from another). */
+export function loadPrompt(i: number, length: number, below = 100): number[] {
+  return Array.from({ length }, (_, k) => 1 + ((i * 31 + k * 7) % (below - 1)));
+}
+
 /** Sends the requests at their times (open loop) and measures them. */
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const base = baseUrl(o.url);
@@ -213,8 +220,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       continue;
     }
     inFlight++;
-    // Deterministic ids per request (no two prompts alike, so no cache could serve one from another).
-    const prompt = Array.from({ length: r.prompt }, (_, k) => 1 + ((i * 31 + k * 7) % (below - 1)));
+    const prompt = loadPrompt(i, r.prompt, below);
     pending.push(
       one(base, model, r, prompt, t0, controller.signal).then((c) => {
         log[i] = c;
@@ -226,7 +232,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const drain = setTimeout(() => controller.abort(), o.drainMs ?? 120_000);
   await Promise.all(pending);
   clearTimeout(drain);
-  return summarizeLoad(log, model);
+  return { ...summarizeLoad(log, model), startedAt: performance.timeOrigin + t0 };
 }
 
 export function summarizeLoad(log: readonly ClientRequest[], model: string): LoadResult {

@@ -8,7 +8,8 @@
  * the tensor × pipeline layout a replica has: step times depend on nothing else of the plan), the
  * method (warm-up calls, repeats, the median kept with the spread), and two grids of medians:
  * prefill of one prompt per prompt length (the engine's whole prefill call, its chunks of
- * max_prefill_tokens included) and one decode step per (batch, context).
+ * max_prefill_tokens included) and one decode step per (batch, context); and `host`, the batching
+ * server's own time per turn of its loop outside engine calls (the simulation adds it per turn).
  *
  * Between grid points the times are interpolated linearly (in prompt tokens; bilinearly in batch
  * and context): a transformer step is close to affine in both (weights read once per step, KV
@@ -160,6 +161,7 @@ function readProfile(root: JsonValue): StepProfile {
       repeats: int(field(method, 'repeats', 'method'), 'method.repeats'),
       statistic: 'median',
     },
+    host: measured(field(root, 'host', 'the profile'), 'host'),
     prefill: [],
     decode: [],
   };
@@ -261,13 +263,17 @@ function segment(xs: readonly number[], x: number): { i: number; j: number; x: n
   return { i: xs.length - 2, j: xs.length - 1, x };
 }
 
-/** Step times from the profile (seconds; see the header for interpolation). Prefill is per prompt: its chunks are in the measurement. */
+/**
+ * Step times from the profile (seconds; see the header for interpolation), and the server's host
+ * time per loop turn. Prefill is per prompt: its chunks are in the measurement.
+ */
 export function profileStepTimes(p: StepProfile): StepTimes {
   const { batches, contexts } = decodeGrid(p);
   const at = (bi: number, ci: number) => p.decode[bi * contexts.length + ci]!.median;
   const tokens = p.prefill.map((x) => x.tokens);
   const floor = Math.min(...p.decode.map((d) => d.median), ...p.prefill.map((d) => d.median));
   return {
+    host: () => p.host.median,
     prefill(n) {
       const s = segment(tokens, n);
       return Math.max(floor, lerp(s.x, tokens[s.i]!, p.prefill[s.i]!.median, tokens[s.j]!, p.prefill[s.j]!.median));

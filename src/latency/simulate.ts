@@ -19,6 +19,12 @@ export interface StepTimes {
   prefill(tokens: number): number;
   /** One decode step of `batch` sequences whose contexts average `context` tokens. */
   decode(batch: number, context: number): number;
+  /**
+   * The server's own time per turn of its loop that made engine calls, outside them: handing the
+   * tokens out, releasing and admitting, its turn of the event loop (a measured profile's `host`).
+   * It delays the next call but is no engine time. Absent: none (the roofline's servers).
+   */
+  host?(): number;
 }
 
 export interface SimulationOptions {
@@ -219,7 +225,8 @@ export function simulate(requests: readonly TrafficRequest[], o: SimulationOptio
       arriveUntil(now);
       reap();
     }
-    if (live > 0) {
+    const decoded = live > 0;
+    if (decoded) {
       events++;
       const byReplica = new Map<number, { n: number; context: number }>();
       for (const [slot, seq] of running) {
@@ -237,9 +244,12 @@ export function simulate(requests: readonly TrafficRequest[], o: SimulationOptio
       busy += d;
       now += d;
       for (const seq of running.values()) if (!seq.finished) token(seq, now);
+    }
+    if (admitted.length > 0 || decoded) {
+      // The server's loop turn after its calls (runtime/serving/server.ts: deliver, reap, the next macrotask, admit).
+      now += (o.times.host?.() ?? 0) * 1000;
       continue;
     }
-    if (admitted.length > 0) continue;
     // Idle: sleep until the next arrival or the oldest waiting request's max_wait.
     const wake = sched.wakeAt();
     const arrival = next < requests.length ? requests[next]!.at * 1000 : Infinity;

@@ -65,6 +65,12 @@ describe('parplan profile', () => {
     // 16 times the tokens: the fastest 64-token prefill is over 3 times the fastest 4-token one (minima: the least contended calls; about 13× measured on a loaded lavapipe).
     expect(p.prefill[1]!.min).toBeGreaterThan(3 * p.prefill[0]!.min);
     expect(io.err()).toMatch(/prefill: 4 tokens [\d.]+ ms, 64 tokens [\d.]+ ms/);
+    // The server's host time per loop turn: measured (positive), and a fraction of a decode step
+    // (it is the loop's bookkeeping and one event-loop turn; 0.2–1.5 ms against 10–40 ms steps here).
+    expect(p.host.min).toBeGreaterThan(0);
+    expect(p.host.min).toBeLessThanOrEqual(p.host.median);
+    expect(p.host.median).toBeLessThan(p.decode[0]!.median);
+    expect(io.err()).toMatch(/server host time per loop turn: [\d.]+ ms/);
   }, 120_000);
 
   it('refuses a training graph, a grid past the plan, and a grid over the call limit, before WebGPU', async () => {

@@ -38,7 +38,7 @@ function predict(profile: StepProfile, rate: number) {
 /** The profile with every time multiplied by k. */
 function scaled(p: StepProfile, k: number): StepProfile {
   const s = (m: { median: number; min: number; max: number }) => ({ median: m.median * k, min: m.min * k, max: m.max * k });
-  return { ...p, prefill: p.prefill.map((x) => ({ ...x, ...s(x) })), decode: p.decode.map((x) => ({ ...x, ...s(x) })) };
+  return { ...p, host: s(p.host), prefill: p.prefill.map((x) => ({ ...x, ...s(x) })), decode: p.decode.map((x) => ({ ...x, ...s(x) })) };
 }
 
 describe('step-time profiles', () => {
@@ -54,8 +54,12 @@ describe('step-time profiles', () => {
       expect(bad.detail).toMatch(/every batch × context/);
       expect(text.slice(bad.span.start, bad.span.end)).toMatch(/"batch": 4/);
     }
-    const version = parseProfile(new SourceFile('/p.json', JSON.stringify({ ...TINY, version: 2 })));
-    expect(!version.ok && version.detail).toMatch(/version the number 2 is not one this parplan reads/);
+    // Version 1 files lack the server's host time: measured again, not read as none.
+    const version = parseProfile(new SourceFile('/p.json', JSON.stringify({ ...TINY, version: 1 })));
+    expect(!version.ok && version.detail).toMatch(/version the number 1 is not one this parplan reads/);
+    const { host: _h, ...hostless } = TINY;
+    const noHost = parseProfile(new SourceFile('/p.json', JSON.stringify(hostless)));
+    expect(!noHost.ok && noHost.detail).toMatch(/lacks 'host'/);
   });
 
   it('interpolates linearly between grid points, extrapolates past the grid, keeps the first value below it', () => {
@@ -81,10 +85,12 @@ describe('step-time profiles', () => {
     // Nearly unloaded (0.5 requests/s, each ~0.1 s): latency scales with the step times (a little queueing aside).
     expect(slow.e2e.p50 / base.e2e.p50).toBeGreaterThan(1.9);
     expect(slow.e2e.p50 / base.e2e.p50).toBeLessThan(2.3);
-    // One request alone: TTFT is one 16-token prefill, E2E that and 15 decode steps at batch 1.
+    // One request alone: TTFT is one 16-token prefill, E2E that, 15 decode steps at batch 1 and the
+    // server's host time after each of the 14 loop turns before the last (the first prefills and decodes).
     const t = profileStepTimes(TINY);
+    expect(t.host!()).toBe(TINY.host.median);
     expect(base.ttft.p50).toBeGreaterThanOrEqual(t.prefill(16) - 1e-12);
-    expect(base.e2e.p50).toBeGreaterThanOrEqual(t.prefill(16) + 15 * t.decode(1, 17) - 1e-9);
+    expect(base.e2e.p50).toBeGreaterThanOrEqual(t.prefill(16) + 15 * t.decode(1, 17) + 14 * TINY.host.median - 1e-9);
     // At a load that the fast profile holds, the slow one saturates: its throughput falls short.
     const fast = predict(TINY, 12);
     const saturated = predict(scaled(TINY, 4), 12);

@@ -46,6 +46,50 @@ describe('M/D/1: one slot, constant service time, Poisson arrivals', () => {
   }
 });
 
+describe("the server's host time per loop turn (StepTimes.host)", () => {
+  it('the hand-traced timeline: host time delays the next call, not the tokens of the last', () => {
+    // Prefill 10 ms, decode 5 ms, host 1 ms per turn. A (output 3) at 0: turn 1 prefills it (first
+    // token at 10) and decodes (15), host → 16. B (output 3) arrives at 12, during turn 1's decode:
+    // admitted at 16 (turn 2), first token 26, decoded with A at 31 (A done: without B it would be 21),
+    // host → 32; turn 3 decodes B alone: 37.
+    const reqs: TrafficRequest[] = [
+      { at: 0, prompt: 4, output: 3 },
+      { at: 0.012, prompt: 4, output: 3 },
+    ];
+    const times: StepTimes = { prefill: () => 0.01, decode: () => 0.005, host: () => 0.001 };
+    const run = simulate(reqs, { policy: policy({ maxBatch: 2 }), replicas: 1, times });
+    const [a, b] = run.requests;
+    expect(a!.firstToken).toBeCloseTo(0.01, 12);
+    expect(b!.admitted).toBeCloseTo(0.016, 12);
+    expect(b!.firstToken).toBeCloseTo(0.026, 12);
+    expect(a!.done).toBeCloseTo(0.031, 12);
+    expect(b!.done).toBeCloseTo(0.037, 12);
+    // Engine time only: 2 prefills and 3 decode steps.
+    expect(run.busy).toBeCloseTo(0.035, 12);
+  });
+
+  it('M/D/1 with host time: the service time is S + h (mean wait ρ(S+h)/(2(1−ρ)), ρ = λ(S+h))', () => {
+    const S = 0.008;
+    const h = 0.002;
+    const rho = 0.6;
+    const reqs = generateRequests({
+      rate: rho / (S + h),
+      process: 'poisson',
+      burst: 1,
+      prompt: { kind: 'fixed', value: 16 },
+      output: { kind: 'fixed', value: 1 },
+      seed: 7,
+      requests: 200_000,
+    });
+    const run = simulate(reqs, { policy: policy(), replicas: 1, times: { ...constant(S), host: () => h } });
+    const waits = run.requests.map((r) => r.admitted - r.at);
+    const expected = (rho * (S + h)) / (2 * (1 - rho));
+    expect(Math.abs(mean(waits) - expected) / expected).toBeLessThan(0.04);
+    // The engine is busy S of every S + h.
+    expect(run.busy / run.span).toBeCloseTo((rho * S) / (S + h), 2);
+  });
+});
+
 describe('deterministic arrivals', () => {
   it('below capacity nobody waits', () => {
     const reqs: TrafficRequest[] = Array.from({ length: 100 }, (_, i) => ({ at: i * 0.02, prompt: 8, output: 1 }));

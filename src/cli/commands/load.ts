@@ -172,7 +172,7 @@ export async function runLoadCommand(argv: readonly string[], io: Io): Promise<E
   if (a.rate !== undefined) r.rate = a.rate;
   const failures = r.log.filter((x) => x.outcome === 'failed');
   if (a.json) {
-    const { samples: _s, log: _l, ...figures } = r;
+    const { samples: _s, log: _l, startedAt: _t, ...figures } = r;
     io.stdout.write(JSON.stringify({ ...figures, failures: failures.slice(0, 5).map((f) => f.reason) }, null, 2) + '\n');
   } else {
     const ms = (x: number) => (!Number.isFinite(x) ? '–' : x < 1 ? `${(x * 1000).toPrecision(3)} ms` : `${x.toPrecision(3)} s`);

@@ -11,6 +11,11 @@
  *
  * Decode steps are timed with every slot at the same position: the step's work depends on the
  * positions, not on the cache's contents, so no prompt needs to be prefilled first.
+ *
+ * The server's own time between engine calls (`host`) is measured by serving requests through
+ * the runtime's batching server (the one `parplan serve` runs) on the same engine, with its
+ * timeline on (runtime/serving/timeline.ts): per repeat, the loop's time outside engine calls
+ * divided by its turns that made calls.
  */
 import { resolve } from 'node:path';
 import { LIMITS } from '../../facts/limits.js';
@@ -134,7 +139,7 @@ export async function runProfile(argv: readonly string[], io: Io): Promise<ExitC
   }
   if (weights.kind === 'safetensors') weights = { kind: 'safetensors', paths: weights.paths.map((p) => resolve(io.cwd, p)) };
 
-  const { createRuntime } = await import('../../../runtime/index.js');
+  const { createRuntime, createServer, createTimeline, policyFromPlan } = await import('../../../runtime/index.js');
   const { openDevices } = await import('../../../runtime/device.js');
   let rt: Awaited<ReturnType<typeof createRuntime>>;
   let description: string;
@@ -151,6 +156,37 @@ export async function runProfile(argv: readonly string[], io: Io): Promise<ExitC
     return EXIT.FAILED;
   }
   const vocab = graph.model.vocab;
+  /**
+   * The batching server's host time per loop turn (s), one value per repeat: every slot kept busy
+   * (each finished request is followed by another) for HOST_ROUNDS requests per slot of `prompt`
+   * tokens and HOST_TOKENS new tokens, so that turns both admit and decode as under load.
+   */
+  const hostTimes = async (prompt: number, repeats: number): Promise<number[]> => {
+    const b = graph.batch!;
+    const slots = b.maxBatch * meshOf(graph.mesh.axes).data;
+    const out: number[] = [];
+    const maxNewTokens = Math.max(1, Math.min(HOST_TOKENS, b.seq - prompt));
+    const ids = Array.from({ length: prompt }, (_, i) => (i * 7 + 1) % graph.model.vocab);
+    for (let r = 0; r < repeats; r++) {
+      const timeline = createTimeline();
+      const server = createServer(rt.engine, policyFromPlan({ ...b, maxBatch: slots }), { vocabSize: graph.model.vocab, timeline });
+      const client = async (i: number) => {
+        // Staggered lengths, so that slots free up at different turns and turns admit as well as decode.
+        for (let k = 0; k < HOST_ROUNDS; k++) await server.generate(ids, { maxNewTokens: Math.max(1, maxNewTokens - ((i + k) % 3)) });
+      };
+      await Promise.all(Array.from({ length: slots }, (_, i) => client(i)));
+      await server.close();
+      let loop = 0;
+      let turns = 0;
+      for (const l of timeline.loops) {
+        loop += l.end - l.start;
+        turns += l.turns;
+      }
+      const calls = timeline.calls.reduce((t, c) => t + c.end - c.start, 0);
+      out.push(Math.max(1e-6, (loop - calls) / 1000 / Math.max(1, turns)));
+    }
+    return out;
+  };
   /** Median and spread of timed calls (seconds). */
   const stats = (t: number[]): Measured => {
     t.sort((a, b) => a - b);
@@ -174,6 +210,7 @@ export async function runProfile(argv: readonly string[], io: Io): Promise<ExitC
       maxPrefillTokens: graph.batch!.maxPrefillTokens,
     },
     method: { warmup: args.warmup, repeats: args.repeats, statistic: 'median' },
+    host: { median: 0, min: 0, max: 0 },
     prefill: [],
     decode: [],
   };
@@ -203,6 +240,7 @@ export async function runProfile(argv: readonly string[], io: Io): Promise<ExitC
     }
     let k = 0;
     for (const tokens of args.prompts) profile.prefill.push({ tokens, ...stats(points[k++]!.times) });
+    profile.host = stats(await hostTimes(args.prompts[0]!, args.repeats));
     for (const batch of args.batches)
       for (const context of args.contexts) profile.decode.push({ batch, context, ...stats(points[k++]!.times) });
   } catch (e) {
@@ -224,10 +262,15 @@ export async function runProfile(argv: readonly string[], io: Io): Promise<ExitC
         .map((d) => `context ${d.context} ${ms(d.median)}`)
         .join(', ')}`,
     );
+  lines.push(`server host time per loop turn: ${ms(profile.host.median)}`);
   io.stderr.write(lines.join('\n') + `\n(${args.repeats} repeats per point, median; ${contexts.length} contexts)\n`);
   if (args.output !== undefined) io.stderr.write(`wrote ${args.output}\n`);
   return EXIT.OK;
 }
+
+/** Requests per slot, and new tokens per request, of the host-time measurement. */
+const HOST_ROUNDS = 3;
+const HOST_TOKENS = 8;
 
 function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
