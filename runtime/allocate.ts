@@ -22,6 +22,16 @@ export class AllocationError extends Error {
   }
 }
 
+/** A device's allocated bytes against its memory plan (`Runtime.memoryReport()`, `Trainer.memoryReport()`: the peak during steps). */
+export interface MemoryReportRow {
+  rank: number;
+  allocatedBytes: number;
+  /** The memory plan's total for this device. */
+  planBytes: number;
+  /** allocated / plan. */
+  ratio: number;
+}
+
 export const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
 /** The most bytes one storage binding may cover on a device, and where that limit comes from. */

@@ -11,7 +11,7 @@
  */
 import type { Graph } from '../src/graph/types.js';
 import { groupIndex, groupsAlong, meshOf } from '../src/mesh.js';
-import { kvCacheTensor } from './allocate.js';
+import { kvCacheTensor, type MemoryReportRow } from './allocate.js';
 import { openDevices, type DeviceOptions, type RankDevice } from './device.js';
 import { EngineLostError, type DecodeEntry, type Engine, type PrefillEntry, type Sampler } from './engine.js';
 import { describeValue, RuntimeInputError, tokenProblem } from './errors.js';
@@ -110,14 +110,7 @@ export interface SplitReportRow {
   limitBytes: number;
 }
 
-export interface MemoryReportRow {
-  rank: number;
-  allocatedBytes: number;
-  /** The memory plan's total for this device. */
-  planBytes: number;
-  /** allocated / plan. */
-  ratio: number;
-}
+export type { MemoryReportRow } from './allocate.js';
 
 /** `G`: the graph's type; a generated module's literal graph makes misuse a type error (runtime/typed.ts). */
 export class Runtime<G extends GraphInput = Graph> {

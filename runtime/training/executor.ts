@@ -43,6 +43,7 @@ import { gpu, KERNEL_FEATURES, openDevice } from '../device.js';
 import { adamwDims, kernels, pickMatmul, ropeTable, SUM_SQUARES_CHUNK, type BufferArg, type KernelProgram } from '../kernels/index.js';
 import { KernelRunner } from '../kernels/run.js';
 import { HostStaging } from '../collectives.js';
+import type { MemoryReportRow } from '../allocate.js';
 import { ropeInvFreq } from '../reference/rope.js';
 import { sourceFor, type SourceMapping } from '../weights/names.js';
 import { shardOf, type WeightShard } from '../weights/load.js';
@@ -106,8 +107,10 @@ export interface Trainer {
   /** The fp32 master weights the optimizer updates (precision = bf16); with fp32 weights, the weights themselves. */
   masterWeights(): Promise<Map<string, Float32Array>>;
   save(dir: string): Promise<void>;
-  /** Live bytes of rank `rank`'s device (default 0) after each step of every run so far (the simulation's memory timeline's points). */
+  /** Live bytes of rank `rank`'s device (default 0) after each compute step of every run so far (`simulate(graph, { perStep: true })`'s points). */
   memoryTimeline(rank?: number): number[];
+  /** Per device: the peak of the bytes the trainer has allocated so far (every buffer at its plan size, the staging pair, the uniform pool) against the memory plan's total. */
+  memoryReport(): MemoryReportRow[];
   close(): void;
 }
 
@@ -326,6 +329,13 @@ export async function createTrainer(graph: Graph, opts: TrainerOptions): Promise
     weights: () => gatherWeights(exes),
     masterWeights: () => gatherMasters(exes),
     save: async (dir) => saveCheckpoint(dir, await gatherWeights(exes), graph.model as Model),
+    memoryReport: () =>
+      exes
+        .map((ex) => {
+          const planBytes = graph.devices.find((d) => d.rank === ex.rank)!.memory.total;
+          return { rank: ex.rank, allocatedBytes: ex.allocatedPeak, planBytes, ratio: ex.allocatedPeak / planBytes };
+        })
+        .sort((a, b) => a.rank - b.rank),
     memoryTimeline: (rank = 0) => {
       const ex = exes.find((x) => x.rank === rank);
       if (!ex) throw new TrainerInputError(`memoryTimeline: the graph has no rank ${rank} (ranks 0 … ${exes.length - 1})`);
@@ -514,7 +524,11 @@ export class TrainingExecutor {
     // The host exchanges go through the plan's two mapped staging buffers (runtime/collectives.ts HostStaging).
     const sread = regions.find((r) => r.name === 'staging-read');
     const swrite = regions.find((r) => r.name === 'staging-write');
-    if (sread && swrite) this.host = HostStaging.create(device, sread.bytes, swrite.bytes, `rank ${rank}`);
+    if (sread && swrite) {
+      this.host = HostStaging.create(device, sread.bytes, swrite.bytes, `rank ${rank}`);
+      this.count(sread.bytes + swrite.bytes);
+    }
+    this.count(regions.find((r) => r.name === 'uniforms')?.bytes ?? 0);
     const positions = this.workspace.get('positions');
     if (positions)
       device.queue.writeBuffer(
@@ -552,7 +566,16 @@ export class TrainingExecutor {
   }
 
   private create(bytes: number, label: string, usage = USAGE()): GPUBuffer {
+    this.count(bytes);
     return this.device.createBuffer({ label, size: Math.max(16, Math.ceil(bytes / 16) * 16), usage });
+  }
+
+  /** Bytes this rank holds now (its buffers as the plan sizes them, the staging pair and the runner's uniform pool), and their peak. */
+  private allocatedNow = 0;
+  allocatedPeak = 0;
+  private count(bytes: number): void {
+    this.allocatedNow += bytes;
+    this.allocatedPeak = Math.max(this.allocatedPeak, this.allocatedNow);
   }
 
   private destroyed = false;
@@ -864,6 +887,7 @@ export class TrainingExecutor {
       if (!b) throw new Error(`internal error: ${f} freed but not live (this is a bug in parplan)`);
       b.buffer.destroy();
       this.live.delete(f);
+      this.count(-b.bytes);
     }
     this.timeline.push(this.liveBytes());
     this.begin();

@@ -231,6 +231,9 @@ describe('memory is exactly the plan: every buffer the trainer allocates is a gr
       expect(count.sizes).toEqual([]);
       expect(count.peak).toBe(graph.devices[0]!.memory.total);
       expect(Math.max(...trainer.memoryTimeline())).toBe(graph.devices[0]!.memory.total);
+      // The trainer's own report of what it allocated: the same peak, the plan's total.
+      const plan = graph.devices[0]!.memory.total;
+      expect(trainer.memoryReport()).toEqual([{ rank: 0, allocatedBytes: count.peak, planBytes: plan, ratio: 1 }]);
       expect(gpu.errors).toEqual([]);
     } finally {
       trainer.close();
@@ -271,6 +274,7 @@ describe('memory is exactly the plan: every buffer the trainer allocates is a gr
       sizes: counts[i]!.sizes,
       allocatedPeak: counts[i]!.peak,
       timelinePeak: Math.max(...trainer!.memoryTimeline(d.rank)),
+      reported: trainer!.memoryReport().find((r) => r.rank === d.rank)!.allocatedBytes,
       plan: d.memory.total,
     }));
     const errors = gpus.flatMap((g) => g.errors);
@@ -294,6 +298,7 @@ describe('memory is exactly the plan: every buffer the trainer allocates is a gr
         expect(p.sizes, `rank ${p.rank}`).toEqual([]);
         expect(p.timelinePeak, `rank ${p.rank}`).toBe(p.plan);
         expect(p.allocatedPeak, `rank ${p.rank}`).toBe(p.plan);
+        expect(p.reported, `rank ${p.rank}: memoryReport()`).toBe(p.plan);
       }
       expect(errors).toEqual([]);
     },
