@@ -4,7 +4,7 @@
  * importing file; cycles are harmless and loaded once).
  */
 import { readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
+import { basename, dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import type { PlanFile, Value } from './ast.js';
 import { diag, type Diagnostic } from './diagnostics/diagnostic.js';
 import { parse } from '../grammar/index.js';

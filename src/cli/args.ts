@@ -87,3 +87,26 @@ export function analyzeOptions(options: ParsedArgs['options']): { plan?: string;
   const root = options.get('--root');
   return { ...(typeof plan === 'string' ? { plan } : {}), ...(typeof root === 'string' ? { root } : {}) };
 }
+
+/**
+ * A command that runs one graph with weights (serve, profile): its one graph file and `--weights`,
+ * or a UsageError saying which is missing (`hints`: how to make the graph, how to give weights).
+ */
+export function graphAndWeights(
+  args: ParsedArgs,
+  command: string,
+  hints: { verb: string; graph: string; weights: string },
+): { file: string; weights: string } {
+  if (args.positionals.length !== 1) {
+    throw new UsageError(
+      args.positionals.length === 0
+        ? `missing the graph to ${hints.verb}`
+        : `${command} takes one graph file, got ${args.positionals.length}`,
+      hints.graph,
+      command,
+    );
+  }
+  const weights = args.options.get('--weights');
+  if (typeof weights !== 'string') throw new UsageError('missing --weights', hints.weights, command);
+  return { file: args.positionals[0]!, weights };
+}

@@ -8,7 +8,7 @@
 import { bytesPerElement } from '../facts/dtypes.js';
 import { layerParams } from '../memory/params.js';
 import { routedPerToken } from './flops.js';
-import { expertGroupsAlong, rankOf, strides, type ExpertGrid } from '../mesh.js';
+import { expertGroupsAlong, strides, type ExpertGrid } from '../mesh.js';
 import { layerRuns, type MoeMlp } from '../model.js';
 import type { CheckedPlan, Stage, TrainPlan } from '../plan.js';
 import { transferSeconds, type Rates } from './rates.js';

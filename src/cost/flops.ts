@@ -14,7 +14,7 @@ import { modelAdapterParams } from '../memory/adapter.js';
 import { layerParams, normParams, stageRuns } from '../memory/params.js';
 import { selectiveOpRecomputeFlopsPerToken } from '../memory/recipes.js';
 import { qkHeadDim, shardLayer, sumLayers, vHeadDim, type AttentionSpec, type LayerSpec, type Model } from '../model.js';
-import type { CheckedPlan, LayerRankFacts, ModelSpec, ServePlan, Stage, TrainPlan } from '../plan.js';
+import type { CheckedPlan, LayerRankFacts, ServePlan, Stage, TrainPlan } from '../plan.js';
 
 /** Parameters of one transformer layer on one tensor rank (its shard of q, k, v, o, MLP, norms); default: the first layer. */
 export function layerMatmulParams(plan: CheckedPlan, layer: LayerSpec = plan.derived.layers[0]!.layer): number {

@@ -6,7 +6,6 @@
  * stages one after another. Prefill is usually compute-bound, decode memory-bound: every
  * step reads all the weights, for however many sequences are batched. See docs/cost.md.
  */
-import { dtypeBytes } from '../facts/dtypes.js';
 import { serveActivationElementBytes } from '../memory/activations.js';
 import { DTYPES } from '../facts/dtypes.js';
 import { kvElementsPerToken, kvReadBytes, windowOf } from '../memory/kv-cache.js';

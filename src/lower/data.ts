@@ -19,7 +19,6 @@ import type { Stage, TrainPlan } from '../plan.js';
 import { layerRuns } from '../model.js';
 import { layerShardParams, overZeroGroup } from './layer.js';
 import { hasExperts, splitTiedEmbeddings } from './mesh.js';
-import { splitsBackward } from '../memory/activations.js';
 
 /**
  * A stage's parameters on one rank, as the data group and the expert-data group replicate

@@ -8,7 +8,7 @@ import type { CheckedPlan } from '../plan.js';
 import { bytesText, num } from '../format.js';
 import { part, type Part } from './format.js';
 import { zeroPart } from './weights.js';
-import { shardOver, zeroDegree } from './zero.js';
+import { zeroDegree } from './zero.js';
 import { offloadedGradients } from './offload.js';
 
 export function gradients(plan: CheckedPlan, params: number, routed = 0, largestModule = 0, what = ''): Part {

@@ -9,7 +9,7 @@ import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { bytesText, num } from '../format.js';
 import { part, type Part } from './format.js';
 import { zeroPart } from './weights.js';
-import { shardOver, zeroDegree } from './zero.js';
+import { zeroDegree } from './zero.js';
 import { offloadedOptimizer } from './offload.js';
 
 /** Optimizer bytes per parameter, and what they are. */

@@ -10,7 +10,6 @@ import { diag } from '../../src/diagnostics/diagnostic.js';
 import type { Code } from '../../src/diagnostics/codes.js';
 import { planCost } from '../../src/cost/index.js';
 import { GPUS } from '../../src/facts/gpus.js';
-import { llamaConfig } from '../../src/model.js';
 import type { Breakdown, DeviceMemory, MemoryPlan } from '../../src/memory/types.js';
 import { rankOf } from '../../src/mesh.js';
 import type { Mesh, ServePlan, TrainPlan } from '../../src/plan.js';

@@ -27,7 +27,7 @@ import {
   VLLM_MODEL_DTYPES,
   VLLM_SERVE_CLI,
 } from '../../src/export/options/vllm.js';
-import type { CheckedPlan, TrainPlan } from '../../src/plan.js';
+import type { TrainPlan } from '../../src/plan.js';
 import { allCases, filledEnv, Launcher, nodesOf } from './launch.js';
 
 interface OptionSpec {

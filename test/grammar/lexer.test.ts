@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parse, tokenize } from '../../grammar/index.js';
+import { tokenize } from '../../grammar/index.js';
 import { oneError, valueOf, where } from './helpers.js';
 
 const types = (text: string) => tokenize(text).tokens.map((t) => `${t.type}:${t.text}`);

@@ -55,7 +55,6 @@ describe('number formats', () => {
 // An independent naive forward: one sequence, all positions, no cache, nested loops.
 
 function naiveLogits(c: Model, w: Map<string, Float32Array>, tokens: number[]): number[][] {
-  const T = tokens.length;
   const h = c.hidden;
   const D = flat(c).headDim;
   const get = (n: string) => w.get(n)!;

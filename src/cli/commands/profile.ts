@@ -22,13 +22,13 @@ import { LIMITS } from '../../facts/limits.js';
 import type { Graph } from '../../graph/types.js';
 import { decodeGrid, modelShape, PROFILE_FORMAT, PROFILE_VERSION, type Measured, type StepProfile } from '../../latency/profile.js';
 import { meshOf } from '../../mesh.js';
-import { parseArgs } from '../args.js';
+import { graphAndWeights, parseArgs } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Io } from '../io.js';
 import { PROFILE, commandHelp } from '../spec.js';
 import { UsageError } from '../usage.js';
 import { writeOutput } from '../write.js';
-import { readServingGraph } from './serve.js';
+import { readServingGraph, weightsSpec } from './serve.js';
 
 export interface ProfileArgs {
   file: string;
@@ -79,18 +79,13 @@ export function defaultGrid(maxBatch: number, seq: number): { batches: number[];
 export function parseProfileArgs(argv: readonly string[], graph?: Graph): ProfileArgs | 'help' {
   const args = parseArgs(argv, PROFILE.options, PROFILE.name);
   if (args.options.has('--help')) return 'help';
-  if (args.positionals.length !== 1) {
-    throw new UsageError(
-      args.positionals.length === 0 ? 'missing the graph to profile' : `profile takes one graph file, got ${args.positionals.length}`,
-      'compile a serving plan with engine = webgpu first: parplan compile FILE.plan --plan NAME -o NAME.graph.json',
-      PROFILE.name,
-    );
-  }
-  const weights = args.options.get('--weights');
-  if (typeof weights !== 'string')
-    throw new UsageError('missing --weights', 'use --weights random:1 (step times do not depend on the values)', PROFILE.name);
+  const { file, weights } = graphAndWeights(args, PROFILE.name, {
+    verb: 'profile',
+    graph: 'compile a serving plan with engine = webgpu first: parplan compile FILE.plan --plan NAME -o NAME.graph.json',
+    weights: 'use --weights random:1 (step times do not depend on the values)',
+  });
   const output = args.options.get('--output');
-  const base = { file: args.positionals[0]!, weights, ...(typeof output === 'string' ? { output } : {}) };
+  const base = { file, weights, ...(typeof output === 'string' ? { output } : {}) };
   const repeats = count('--repeats', args.options.get('--repeats'), 5, 1);
   const warmup = count('--warmup', args.options.get('--warmup'), 2, 0);
   if (!graph) return { ...base, batches: [], contexts: [], prompts: [], repeats, warmup };
@@ -126,18 +121,7 @@ export async function runProfile(argv: readonly string[], io: Io): Promise<ExitC
   }
   const graph = readServingGraph(first.file, io.cwd, PROFILE.name);
   const args = parseProfileArgs(argv, graph) as ProfileArgs;
-  const { parseWeightsSource } = await import('../../../runtime/weights/load.js');
-  let weights: ReturnType<typeof parseWeightsSource>;
-  try {
-    weights = parseWeightsSource(args.weights);
-  } catch (e) {
-    throw new UsageError(
-      `bad --weights '${args.weights}': ${messageOf(e)}`,
-      'use random:1, or safetensors files or a directory',
-      PROFILE.name,
-    );
-  }
-  if (weights.kind === 'safetensors') weights = { kind: 'safetensors', paths: weights.paths.map((p) => resolve(io.cwd, p)) };
+  const weights = await weightsSpec(args.weights, io.cwd, PROFILE.name, 'use random:1, or safetensors files or a directory');
 
   const { createRuntime, createServer, createTimeline, policyFromPlan } = await import('../../../runtime/index.js');
   const { openDevices } = await import('../../../runtime/device.js');

@@ -20,7 +20,7 @@ import type { Graph } from '../../graph/types.js';
 import { checkServingGraph, graphProblemsText } from '../../graph/validate.js';
 import { printableLines } from '../../format.js';
 import { makeStyle, shouldColor } from '../../render/style.js';
-import { parseArgs } from '../args.js';
+import { graphAndWeights, parseArgs } from '../args.js';
 import { EXIT, type ExitCode } from '../exit-codes.js';
 import type { Io } from '../io.js';
 import { SERVE, commandHelp } from '../spec.js';
@@ -80,21 +80,11 @@ function parseLimit(flag: string, text: string, kind: 'time' | 'count'): number 
 export function parseServeArgs(argv: readonly string[]): ServeArgs | 'help' {
   const args = parseArgs(argv, SERVE.options, SERVE.name);
   if (args.options.has('--help')) return 'help';
-  if (args.positionals.length !== 1) {
-    throw new UsageError(
-      args.positionals.length === 0 ? 'missing the graph to serve' : `serve takes one graph file, got ${args.positionals.length}`,
-      'compile a plan first: parplan compile FILE.plan --plan NAME -o NAME.graph.json',
-      SERVE.name,
-    );
-  }
-  const weights = args.options.get('--weights');
-  if (typeof weights !== 'string') {
-    throw new UsageError(
-      'missing --weights',
-      'use --weights random:SEED for random weights, or safetensors files or a directory',
-      SERVE.name,
-    );
-  }
+  const { file, weights } = graphAndWeights(args, SERVE.name, {
+    verb: 'serve',
+    graph: 'compile a plan first: parplan compile FILE.plan --plan NAME -o NAME.graph.json',
+    weights: 'use --weights random:SEED for random weights, or safetensors files or a directory',
+  });
   const portText = args.options.get('--port');
   let port = DEFAULT_PORT;
   if (typeof portText === 'string') {
@@ -120,7 +110,7 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs | 'help' {
   if (typeof servedModelName === 'string' && servedModelName.trim() === '')
     throw new UsageError("option '--served-model-name' needs a name", 'e.g. --served-model-name tinyllama', SERVE.name);
   return {
-    file: args.positionals[0]!,
+    file,
     weights,
     port,
     host: typeof host === 'string' ? host : DEFAULT_HOST,
@@ -135,6 +125,21 @@ export function parseServeArgs(argv: readonly string[]): ServeArgs | 'help' {
  * The graph in `path`, if it is one the runtime can serve: a parplan-graph (the version this parplan writes) of a plan
  * with mode = serve and engine = webgpu. Anything else is a UsageError saying how to fix it (for `command`'s usage line).
  */
+/**
+ * `--weights SPEC` as a weights source, safetensors paths resolved against `cwd`; checked before any GPU work
+ * (runtime/weights/load.ts does not load WebGPU). A bad spec is a UsageError with `hint`.
+ */
+export async function weightsSpec(spec: string, cwd: string, command: string, hint: string) {
+  const { parseWeightsSource } = await import('../../../runtime/weights/load.js');
+  let weights: ReturnType<typeof parseWeightsSource>;
+  try {
+    weights = parseWeightsSource(spec);
+  } catch (e) {
+    throw new UsageError(`bad --weights '${spec}': ${messageOf(e)}`, hint, command);
+  }
+  return weights.kind === 'safetensors' ? { ...weights, paths: weights.paths.map((p) => resolve(cwd, p)) } : weights;
+}
+
 export function readServingGraph(path: string, cwd: string, command: string = SERVE.name): Graph {
   const full = resolve(cwd, path);
   let text: string;
@@ -206,20 +211,13 @@ export async function runServe(argv: readonly string[], io: Io): Promise<ExitCod
   }
   const graph = readServingGraph(args.file, io.cwd);
 
-  // The weights spec, checked before any GPU work (load.ts does not load WebGPU).
-  const { parseWeightsSource } = await import('../../../runtime/weights/load.js');
-  let weights: ReturnType<typeof parseWeightsSource>;
-  try {
-    weights = parseWeightsSource(args.weights);
-  } catch (e) {
-    throw new UsageError(
-      `bad --weights '${args.weights}': ${messageOf(e)}`,
-      'use random:SEED, or safetensors files or a directory (comma-separated)',
-      SERVE.name,
-    );
-  }
+  const weights = await weightsSpec(
+    args.weights,
+    io.cwd,
+    SERVE.name,
+    'use random:SEED, or safetensors files or a directory (comma-separated)',
+  );
   if (weights.kind === 'safetensors') {
-    weights = { kind: 'safetensors', paths: weights.paths.map((p) => resolve(io.cwd, p)) };
     for (const [i, p] of weights.paths.entries()) {
       const given =
         args.weights
