@@ -113,6 +113,16 @@ const MOE_STEP: Record<string, readonly [string, string]> = {
 const TF = 'huggingface/transformers src/transformers/models';
 /** Qwen-MoE and DeepSeek: whether the top-k routing weights are renormalized (the config classes' defaults differ). */
 const NORM_TOPK: FieldRule = { field: 'norm_topk_prob', key: 'norm_topk', kind: 'bool' };
+/** DeepSeek-V2/V3's multi-head latent attention (MLA): the low-rank q and kv projections and the split head. */
+const MLA_FIELDS: readonly FieldRule[] = [
+  n('kv_lora_rank', 'kv_lora_rank', true),
+  n('q_lora_rank', 'q_lora_rank'),
+  n('qk_nope_head_dim', 'qk_nope_head_dim', true),
+  n('qk_rope_head_dim', 'qk_rope_head_dim', true),
+  n('v_head_dim', 'v_head_dim', true),
+];
+/** DeepSeek's MoE layers: every one after the leading dense ones. */
+const DEEPSEEK_ONLY = { moe_layer_freq: ['1', 'every layer after the leading dense ones is a MoE layer in parplan'] } as const;
 /** Gemma-2/3: the activation under its own name, soft-capping (null: none) and the attention scalar. */
 const GEMMA_FIELDS: readonly FieldRule[] = [
   ...without(LLAMA_FIELDS, 'activation'),
@@ -241,13 +251,9 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
       n('n_shared_experts', 'shared_experts'),
       n('first_k_dense_replace', 'dense_layers'),
       NORM_TOPK,
-      n('kv_lora_rank', 'kv_lora_rank', true),
-      n('q_lora_rank', 'q_lora_rank'),
-      n('qk_nope_head_dim', 'qk_nope_head_dim', true),
-      n('qk_rope_head_dim', 'qk_rope_head_dim', true),
-      n('v_head_dim', 'v_head_dim', true),
+      ...MLA_FIELDS,
     ],
-    only: { moe_layer_freq: ['1', 'every layer after the leading dense ones is a MoE layer in parplan'] },
+    only: DEEPSEEK_ONLY,
     defaults: { norm_topk: 'false' },
     moe: 'deepseek',
     mla: true,
@@ -264,14 +270,10 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
       n('n_shared_experts', 'shared_experts'),
       n('first_k_dense_replace', 'dense_layers'),
       NORM_TOPK,
-      n('kv_lora_rank', 'kv_lora_rank', true),
-      n('q_lora_rank', 'q_lora_rank'),
-      n('qk_nope_head_dim', 'qk_nope_head_dim', true),
-      n('qk_rope_head_dim', 'qk_rope_head_dim', true),
-      n('v_head_dim', 'v_head_dim', true),
+      ...MLA_FIELDS,
     ],
     fixed: { router_bias: 'true' },
-    only: { moe_layer_freq: ['1', 'every layer after the leading dense ones is a MoE layer in parplan'] },
+    only: DEEPSEEK_ONLY,
     defaults: { norm_topk: 'true' },
     moe: 'deepseek',
     mla: true,
