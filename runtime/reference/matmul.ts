@@ -51,19 +51,8 @@ export function matmul(
   K: number,
   o: RefMatmulOptions = {},
 ): Float32Array {
-  const ldc = o.ldc ?? N;
-  const out = o.out ?? new Float32Array(M * ldc);
-  const dots = linearF64(A, W, M, N, K, o.layout);
-  for (let m = 0; m < M; m++) {
-    for (let n = 0; n < N; n++) {
-      let s = dots[m * N + n]!;
-      if (o.bias) s += o.bias[n]!;
-      if (o.activation === 'gelu') s = geluTanh(s);
-      if (o.residual) s += o.residual[m * ldc + n]!;
-      out[m * ldc + n] = s;
-    }
-  }
-  return out;
+  const out = o.out ?? new Float32Array(M * (o.ldc ?? N));
+  return epilogue(linearF64(A, W, M, N, K, o.layout), M, N, o, out, false);
 }
 
 /**
@@ -78,16 +67,27 @@ export function matmulMagnitude(
   K: number,
   o: Omit<RefMatmulOptions, 'activation' | 'out'> = {},
 ): Float64Array {
+  return epilogue(linearF64(A, W, M, N, K, o.layout, true), M, N, o, new Float64Array(M * (o.ldc ?? N)), true);
+}
+
+/** out[m, n] (row stride ldc) = sums + bias (→ gelu) + residual, in the kernel's order; with `abs` each term's magnitude. */
+function epilogue<T extends Float32Array | Float64Array>(
+  sums: Float64Array,
+  M: number,
+  N: number,
+  o: Omit<RefMatmulOptions, 'out'>,
+  out: T,
+  abs: boolean,
+): T {
   const ldc = o.ldc ?? N;
-  const out = new Float64Array(M * ldc);
-  const dots = linearF64(A, W, M, N, K, o.layout, true);
-  for (let m = 0; m < M; m++) {
+  const term = abs ? Math.abs : (x: number) => x;
+  for (let m = 0; m < M; m++)
     for (let n = 0; n < N; n++) {
-      let s = dots[m * N + n]!;
-      if (o.bias) s += Math.abs(o.bias[n]!);
-      if (o.residual) s += Math.abs(o.residual[m * ldc + n]!);
+      let s = sums[m * N + n]!;
+      if (o.bias) s += term(o.bias[n]!);
+      if (!abs && o.activation === 'gelu') s = geluTanh(s);
+      if (o.residual) s += term(o.residual[m * ldc + n]!);
       out[m * ldc + n] = s;
     }
-  }
   return out;
 }
