@@ -1,6 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { analyze } from '../../src/analyze.js';
 import { compilePlan } from '../../src/compile.js';
 import { memoryHost } from '../fuzz/mutate.js';
+
+/** src/graph/graph.schema.json, parsed, and a validator compiled from it (strict, every error). */
+export const GRAPH_SCHEMA = JSON.parse(readFileSync('src/graph/graph.schema.json', 'utf8'));
+export const validateGraph = new Ajv2020({ allErrors: true, strict: true }).compile(GRAPH_SCHEMA);
 
 export const PRELUDE = `
 model llama_tiny {
