@@ -30,14 +30,15 @@ export function linearF64(
   abs = false,
 ): Float64Array {
   const out = new Float64Array(M * N);
-  const nk = layout === 'nk';
+  // W's stride along k, and where row n starts: the loops stay free of branches (this is the tests' hot path).
+  const [kStride, nStride] = layout === 'nk' ? [1, K] : [N, 1];
   for (let m = 0; m < M; m++)
     for (let n = 0; n < N; n++) {
+      const a = m * K;
+      let w = n * nStride;
       let s = 0;
-      for (let k = 0; k < K; k++) {
-        const p = A[m * K + k]! * (nk ? W[n * K + k]! : W[k * N + n]!);
-        s += abs ? Math.abs(p) : p;
-      }
+      if (abs) for (let k = 0; k < K; k++, w += kStride) s += Math.abs(A[a + k]! * W[w]!);
+      else for (let k = 0; k < K; k++, w += kStride) s += A[a + k]! * W[w]!;
       out[m * N + n] = s;
     }
   return out;
