@@ -89,6 +89,12 @@ const PLAIN: Readonly<Record<string, string>> = { gelu_new: 'gelu', gelu_pytorch
 
 const n = (field: string | readonly string[], key: string, required = false): FieldRule => ({ field, key, kind: 'number', required });
 
+/** Fields every family's config names alike (PretrainedConfig's). */
+const COMMON_FIELDS: readonly FieldRule[] = [
+  { field: 'tie_word_embeddings', key: 'tied_embeddings', kind: 'bool' },
+  // transformers 5.x writes `dtype`; 4.x `torch_dtype`.
+  { field: ['dtype', 'torch_dtype'], key: 'dtype', kind: 'string', values: DTYPES },
+];
 /** The fields of every decoder-only family after GPT-2 (LlamaConfig's names). */
 const LLAMA_FIELDS: readonly FieldRule[] = [
   n('num_hidden_layers', 'layers', true),
@@ -99,9 +105,7 @@ const LLAMA_FIELDS: readonly FieldRule[] = [
   n('intermediate_size', 'ffn', true),
   n('vocab_size', 'vocab', true),
   n('max_position_embeddings', 'max_seq', true),
-  { field: 'tie_word_embeddings', key: 'tied_embeddings', kind: 'bool' },
-  // transformers 5.x writes `dtype`; 4.x `torch_dtype`.
-  { field: ['dtype', 'torch_dtype'], key: 'dtype', kind: 'string', values: DTYPES },
+  ...COMMON_FIELDS,
   n('rms_norm_eps', 'norm_eps'),
   { field: 'hidden_act', key: 'activation', kind: 'string', values: GATED },
 ];
@@ -145,8 +149,7 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
       n('n_inner', 'ffn'),
       n('vocab_size', 'vocab', true),
       n('n_positions', 'max_seq', true),
-      { field: 'tie_word_embeddings', key: 'tied_embeddings', kind: 'bool' },
-      { field: ['dtype', 'torch_dtype'], key: 'dtype', kind: 'string', values: DTYPES },
+      ...COMMON_FIELDS,
       n('layer_norm_epsilon', 'norm_eps'),
       { field: 'activation_function', key: 'activation', kind: 'string', values: PLAIN },
     ],
