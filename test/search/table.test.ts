@@ -6,28 +6,17 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { analyze } from '../../src/analyze.js';
-import type { Diagnostic } from '../../src/diagnostics/diagnostic.js';
 import { worstDevice } from '../../src/fit.js';
-import { loadProgram, nodeHost } from '../../src/load.js';
 import type { ServePlan } from '../../src/plan.js';
 import { gib } from '../../src/render/common.js';
-import { search, targetOf, type Workload } from '../../src/search/index.js';
+import { search, type Workload } from '../../src/search/index.js';
 import { gpusOf } from '../../src/search/rank.js';
 import { table } from '../../src/search/render.js';
-import { FIXTURES } from './helpers.js';
-
-const FILE = join(FIXTURES, 'llama3-8b-h100x8-traffic.plan');
+import { FIXTURES, loadTarget } from './helpers.js';
 
 function setup() {
-  const out: Diagnostic[] = [];
-  const program = loadProgram(FILE, nodeHost, new Map(), out)!;
-  const decls = program.files.flatMap((f) => f.declarations);
-  const target = targetOf(
-    decls.find((d) => d.name === 'llama3_8b')!,
-    decls.find((d) => d.name === 'h100_node')!,
-    out,
-  )!;
-  const plan = analyze([FILE]).results[0]!.plan as ServePlan;
+  const target = loadTarget('llama3-8b-h100x8-traffic.plan', 'llama3_8b', 'h100_node');
+  const plan = analyze([join(FIXTURES, 'llama3-8b-h100x8-traffic.plan')]).results[0]!.plan as ServePlan;
   return { target, plan };
 }
 
