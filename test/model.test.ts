@@ -18,20 +18,13 @@ import {
   type Model,
 } from '../src/model.js';
 import { ReferenceModel, randomWeights, weightShapes } from '../runtime/reference/model.js';
-import { llama3_8b, modelSpec, servePlan } from './memory/fixtures.js';
+import { llama3_8b, LLAMA3_8B_SIZES, modelSpec, servePlan } from './memory/fixtures.js';
 
 const h = 4096;
 /** Llama-3-8B with the MLP of layers 0 … 3 narrowed to 8192 and of layers 28 … 31 to 4096. */
 const mixed = modelSpec('llama', {
+  ...LLAMA3_8B_SIZES,
   name: 'mixed',
-  layers: 32,
-  hidden: h,
-  heads: 32,
-  kvHeads: 8,
-  headDim: 128,
-  ffn: 14336,
-  vocab: 128256,
-  maxSeq: 8192,
   overrides: [
     { first: 0, last: 3, mlp: { kind: 'dense', activation: 'swiglu', ffn: 8192 } },
     { first: 28, last: 31, mlp: { kind: 'dense', activation: 'swiglu', ffn: 4096 } },

@@ -10,6 +10,8 @@
  * t mod seq of sequence ⌊t / seq⌋), causal within its sequence.
  */
 
+import { linearF64 } from './matmul.js';
+
 export type WLayout = 'nk' | 'kn';
 
 function zeros(n: number, acc?: ArrayLike<number>): Float64Array {
@@ -19,11 +21,6 @@ function zeros(n: number, acc?: ArrayLike<number>): Float64Array {
     for (let i = 0; i < n; i++) out[i] = acc[i]!;
   }
   return out;
-}
-
-/** W[n, k] in either layout. */
-function wAt(W: ArrayLike<number>, n: number, k: number, N: number, K: number, layout: WLayout): number {
-  return layout === 'nk' ? W[n * K + k]! : W[k * N + n]!;
 }
 
 // ---------------------------------------------------------------- linear layers
@@ -37,14 +34,8 @@ export function linearGradInput(
   K: number,
   layout: WLayout = 'nk',
 ): Float64Array {
-  const dX = new Float64Array(T * K);
-  for (let t = 0; t < T; t++)
-    for (let k = 0; k < K; k++) {
-      let s = 0;
-      for (let n = 0; n < N; n++) s += dY[t * N + n]! * wAt(W, n, k, N, K, layout);
-      dX[t * K + k] = s;
-    }
-  return dX;
+  // dX[t, k] = Σₙ dY[t, n]·W[n, k]: a forward matmul over n whose weight is W read the other way round.
+  return linearF64(dY, W, T, K, N, layout === 'nk' ? 'kn' : 'nk');
 }
 
 /** dW (+)= dYᵀ · X, in W's layout: dW[n, k] = Σₜ dY[t, n]·X[t, k]. */

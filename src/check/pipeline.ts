@@ -14,6 +14,69 @@ import { spanOf, type PlanContext } from './context.js';
 import type { Field, Range } from './values.js';
 
 /**
+ * Virtual stages split the layers evenly: pipeline × virtual must divide them (PP3014,
+ * `noDivisor` the help when no small virtual does) and explicit `stages` cannot be given
+ * (PP2014 against `other`). Shared by the interleaved schedule and action tables; false
+ * when either was reported.
+ */
+function checkVirtualSplit(
+  ctx: PlanContext,
+  virtualField: Field<number>,
+  texts: { other: string; noDivisor: string; stages: string },
+): boolean {
+  const { out, fields } = ctx;
+  const p = ctx.mesh.pipeline;
+  const v = virtualField.value;
+  let ok = true;
+  if (ctx.model.layers % (p * v) !== 0) {
+    const vs = [2, 3, 4, 5, 6, 8].filter((x) => ctx.model.layers % (p * x) === 0);
+    out.push(
+      diag(
+        'PP3014',
+        virtualField.span,
+        { layers: ctx.model.layers, pipeline: p, virtual: v, product: p * v },
+        { help: vs.length > 0 ? `virtual = ${vs[0]} divides the layers evenly` : texts.noDivisor },
+      ),
+    );
+    ok = false;
+  }
+  if (fields.has('stages')) {
+    out.push(diag('PP2014', fields.get('stages')!.entry.keySpan, { key: 'stages', other: texts.other }, { help: texts.stages }));
+    ok = false;
+  }
+  return ok;
+}
+
+/** Where the microbatch count stands: `microbatches`, else the global batch it is derived from. */
+function microbatchesSpan(ctx: PlanContext) {
+  return spanOf(ctx, ctx.fields.has('microbatches') ? 'microbatches' : 'batch.global');
+}
+
+/** PP3018: an interleaved schedule wants microbatches a multiple of the pipeline. */
+function microbatchesNotMultiple(ctx: PlanContext, microbatches: number): Diagnostic {
+  const p = ctx.mesh.pipeline;
+  const m = Math.ceil(microbatches / p) * p;
+  return diag(
+    'PP3018',
+    microbatchesSpan(ctx),
+    { microbatches, pipeline: p },
+    { help: `make global / (micro × data) a multiple of ${p}, e.g. ${m} microbatches` },
+  );
+}
+
+/** PP3019: fewer microbatches than stages; `help` by default the bubble it costs. */
+function fewMicrobatches(ctx: PlanContext, microbatches: number, help?: string): Diagnostic {
+  const p = ctx.mesh.pipeline;
+  const bubble = Math.round(((p - 1) / (microbatches + p - 1)) * 100);
+  return diag(
+    'PP3019',
+    microbatchesSpan(ctx),
+    { microbatches, pipeline: p },
+    { help: help ?? `the bubble is (p − 1)/(m + p − 1) = ${bubble}% of the step; use at least ${p * 4} microbatches` },
+  );
+}
+
+/**
  * Balanced stages: layers / pipeline each; the remainder goes one each to the
  * stages after the first (the first stage already holds the embedding and, under
  * 1F1B, the most in-flight activations).
@@ -173,40 +236,16 @@ export function checkSchedule(ctx: PlanContext, microbatches: number | undefined
       out.push(diag('PP3013', spanOf(ctx, 'schedule'), {}, { help: `add \`virtual = 2\`` }));
       return undefined;
     }
-    const v = virtualField.value;
-    if (ctx.model.layers % (p * v) !== 0) {
-      const vs = [2, 3, 4, 5, 6, 8].filter((x) => ctx.model.layers % (p * x) === 0);
-      out.push(
-        diag(
-          'PP3014',
-          virtualField.span,
-          { layers: ctx.model.layers, pipeline: p, virtual: v, product: p * v },
-          { help: vs.length > 0 ? `virtual = ${vs[0]} divides the layers evenly` : 'use schedule = 1f1b' },
-        ),
-      );
+    if (
+      !checkVirtualSplit(ctx, virtualField, {
+        other: 'schedule = interleaved',
+        noDivisor: 'use schedule = 1f1b',
+        stages: 'interleaved chunks are balanced; remove `stages`',
+      })
+    )
       ok = false;
-    }
-    if (fields.has('stages')) {
-      out.push(
-        diag(
-          'PP2014',
-          fields.get('stages')!.entry.keySpan,
-          { key: 'stages', other: 'schedule = interleaved' },
-          { help: 'interleaved chunks are balanced; remove `stages`' },
-        ),
-      );
-      ok = false;
-    }
     if (microbatches !== undefined && p > 1 && microbatches % p !== 0) {
-      const m = Math.ceil(microbatches / p) * p;
-      out.push(
-        diag(
-          'PP3018',
-          spanOf(ctx, fields.has('microbatches') ? 'microbatches' : 'batch.global'),
-          { microbatches, pipeline: p },
-          { help: `make global / (micro × data) a multiple of ${p}, e.g. ${m} microbatches` },
-        ),
-      );
+      out.push(microbatchesNotMultiple(ctx, microbatches));
       ok = false;
     }
   }
@@ -221,16 +260,7 @@ export function checkSchedule(ctx: PlanContext, microbatches: number | undefined
     );
   }
   if (ok && p > 1 && microbatches !== undefined && microbatches < p) {
-    out.push(
-      diag(
-        'PP3019',
-        spanOf(ctx, fields.has('microbatches') ? 'microbatches' : 'batch.global'),
-        { microbatches, pipeline: p },
-        {
-          help: `the bubble is (p − 1)/(m + p − 1) = ${Math.round(((p - 1) / (microbatches + p - 1)) * 100)}% of the step; use at least ${p * 4} microbatches`,
-        },
-      ),
-    );
+    out.push(fewMicrobatches(ctx, microbatches));
   }
   return ok ? { schedule, virtual: schedule === 'interleaved' ? virtualField!.value : 1 } : undefined;
 }
@@ -277,28 +307,11 @@ function checkLayoutSchedule(
     return undefined;
   }
   if (schedule === 'interleaved' && microbatches !== undefined && microbatches % p !== 0) {
-    const m = Math.ceil(microbatches / p) * p;
-    out.push(
-      diag(
-        'PP3018',
-        spanOf(ctx, fields.has('microbatches') ? 'microbatches' : 'batch.global'),
-        { microbatches, pipeline: p },
-        { help: `make global / (micro × data) a multiple of ${p}, e.g. ${m} microbatches` },
-      ),
-    );
+    out.push(microbatchesNotMultiple(ctx, microbatches));
     return undefined;
   }
   if (p > 1 && microbatches !== undefined && microbatches < p) {
-    out.push(
-      diag(
-        'PP3019',
-        spanOf(ctx, fields.has('microbatches') ? 'microbatches' : 'batch.global'),
-        { microbatches, pipeline: p },
-        {
-          help: `the bubble is (p − 1)/(m + p − 1) = ${Math.round(((p - 1) / (microbatches + p - 1)) * 100)}% of the step; use at least ${p * 4} microbatches`,
-        },
-      ),
-    );
+    out.push(fewMicrobatches(ctx, microbatches));
   }
   return { schedule, virtual: v };
 }
@@ -335,42 +348,21 @@ function checkActionTable(
   }
   const virtualField = fields.get<number>('virtual');
   const v = virtualField?.value ?? 1;
-  if (virtualField) {
-    if (ctx.model.layers % (p * v) !== 0) {
-      const vs = [2, 3, 4, 5, 6, 8].filter((x) => ctx.model.layers % (p * x) === 0);
-      out.push(
-        diag(
-          'PP3014',
-          virtualField.span,
-          { layers: ctx.model.layers, pipeline: p, virtual: v, product: p * v },
-          { help: vs.length > 0 ? `virtual = ${vs[0]} divides the layers evenly` : 'remove `virtual`: one stage per rank' },
-        ),
-      );
-      ok = false;
-    }
-    if (fields.has('stages')) {
-      out.push(
-        diag(
-          'PP2014',
-          fields.get('stages')!.entry.keySpan,
-          { key: 'stages', other: `virtual = ${v}` },
-          { help: 'virtual stages are balanced; remove `stages`' },
-        ),
-      );
-      ok = false;
-    }
-  }
+  if (
+    virtualField &&
+    !checkVirtualSplit(ctx, virtualField, {
+      other: `virtual = ${v}`,
+      noDivisor: 'remove `virtual`: one stage per rank',
+      stages: 'virtual stages are balanced; remove `stages`',
+    })
+  )
+    ok = false;
   if (microbatches === undefined) return undefined;
   const parsed = parseActionTable(field.value.strings, p, v, microbatches, { span: field.span });
   out.push(...parsed.diagnostics);
   if (p > 1 && microbatches < p) {
     out.push(
-      diag(
-        'PP3019',
-        spanOf(ctx, fields.has('microbatches') ? 'microbatches' : 'batch.global'),
-        { microbatches, pipeline: p },
-        { help: `with fewer microbatches than stages some stage always waits; use at least ${p * 4} microbatches` },
-      ),
+      fewMicrobatches(ctx, microbatches, `with fewer microbatches than stages some stage always waits; use at least ${p * 4} microbatches`),
     );
   }
   if (!ok || !parsed.table) return undefined;

@@ -47,26 +47,14 @@ export function checkPlan(
   const fields = readBlock(decl.body, 'plan', mode ? { where, mode, anchor: decl.nameSpan, out } : { where, anchor: decl.nameSpan, out });
   const model = resolveRef(fields.get<string>('model'), 'model', scope.models, out);
   const cluster = resolveRef(fields.get<string>('cluster'), 'cluster', scope.clusters, out);
-  const batchField = fields.get<BlockValue>('batch');
-  const batch =
-    batchField && mode
-      ? readBlock(batchField.value, 'batch', {
-          where: `the batch block of plan '${decl.name}'`,
-          mode,
-          anchor: batchField.entry.keySpan,
-          out,
-        })
+  const planBlock = (key: 'batch' | 'adapter') => {
+    const f = fields.get<BlockValue>(key);
+    return f && mode
+      ? readBlock(f.value, key, { where: `the ${key} block of plan '${decl.name}'`, mode, anchor: f.entry.keySpan, out })
       : undefined;
-  const adapterField = fields.get<BlockValue>('adapter');
-  const adapterBlock =
-    adapterField && mode
-      ? readBlock(adapterField.value, 'adapter', {
-          where: `the adapter block of plan '${decl.name}'`,
-          mode,
-          anchor: adapterField.entry.keySpan,
-          out,
-        })
-      : undefined;
+  };
+  const batch = planBlock('batch');
+  const adapterBlock = planBlock('adapter');
   const trafficBlocks = mode === 'serve' ? readTrafficBlocks(fields, decl.name, out) : {};
   if (!mode || !model || !cluster || fields.value<Mode>('mode') === undefined) return undefined;
 

@@ -7,7 +7,7 @@
 import { shardOver } from '../memory/zero.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { DEEPSPEED_OFFLOAD } from '../memory/offload.js';
-import { meshText, partialNodeWhy, placement, stageSizes, type Placement } from './cluster.js';
+import { meshText, stageSizes, type Placement } from './cluster.js';
 import { Findings } from './findings.js';
 import {
   DEEPSPEED_MOE,
@@ -27,24 +27,18 @@ type Config = [DeepSpeedKey, string | number | boolean][];
 
 export function exportDeepSpeed(plan: CheckedPlan): ExportResult {
   const f = new Findings(plan, 'deepspeed');
-  if (plan.mode !== 'train') {
-    f.wrongMode('train', 'export a serve plan with --to vllm, or pick a training plan with --plan NAME');
-    return { files: [], diagnostics: f.list };
-  }
-  const at = placement(plan);
-  f.quantizedTraining();
-  // ds_config has no LoRA section (deepspeed.linear.LoRAConfig is a Python API for its own
-  // OptimizedLinear, at edaa7221): the adapters come from the training script, and the config's
-  // ZeRO stage, batch and precision then apply to the adapted model as planned.
-  if (plan.adapter)
+  if (plan.mode !== 'train') return f.notTraining();
+  const at = f.trainingStart(() =>
+    // ds_config has no LoRA section (deepspeed.linear.LoRAConfig is a Python API for its own
+    // OptimizedLinear, at edaa7221): the adapters come from the training script, and the config's
+    // ZeRO stage, batch and precision then apply to the adapted model as planned.
     f.approximated(
       'adapter',
       f.adapterKnob(),
       'the config has no LoRA section: the training script makes the adapters (Hugging Face PEFT) before deepspeed.initialize',
       `in the training script: model = get_peft_model(model, ${f.peftConfig()}); deepspeed.initialize then shards and steps only the adapters`,
-    );
-  if (at === undefined)
-    f.notExpressible('data', `data = ${plan.mesh.data}`, partialNodeWhy(plan), 'use every GPU of the nodes the plan runs on');
+    ),
+  );
   const config: Config = [
     ['train_batch_size', plan.batch.global],
     ['train_micro_batch_size_per_gpu', plan.batch.micro],

@@ -5,7 +5,8 @@
 import { diag, hasErrors, type Diagnostic } from '../diagnostics/diagnostic.js';
 import type { CheckedPlan } from '../plan.js';
 import type { Span } from '../source.js';
-import { ENGINE_NAMES, type Engine } from './types.js';
+import { partialNodeWhy, placement, type Placement } from './cluster.js';
+import { ENGINE_NAMES, type Engine, type ExportResult } from './types.js';
 
 export class Findings {
   readonly list: Diagnostic[] = [];
@@ -28,10 +29,40 @@ export class Findings {
     return key in this.plan.spans;
   }
 
-  wrongMode(expected: 'serve' | 'train', help: string): void {
+  /** A plan of the other mode: PP8001, and the export writes nothing. */
+  wrongMode(expected: 'serve' | 'train', help: string): ExportResult {
     this.list.push(
       diag('PP8001', this.span('mode'), { engine: this.engine, expected, plan: this.plan.name, mode: this.plan.mode }, { help }),
     );
+    return { files: [], diagnostics: this.list };
+  }
+
+  /** A serve plan given to a training engine (torchtitan, Megatron-LM, DeepSpeed). */
+  notTraining(): ExportResult {
+    return this.wrongMode('train', 'export a serve plan with --to vllm, or pick a training plan with --plan NAME');
+  }
+
+  /** Where the ranks run; undefined, and PP8002 on `data`, when the GPUs used do not fill whole nodes. */
+  wholeNodes(): Placement | undefined {
+    const at = placement(this.plan);
+    if (at === undefined)
+      this.notExpressible(
+        'data',
+        `data = ${this.plan.mesh.data}`,
+        partialNodeWhy(this.plan),
+        'use every GPU of the nodes the plan runs on',
+      );
+    return at;
+  }
+
+  /**
+   * What every training export checks first, in this order: a quantized base, the LoRA adapter
+   * (`adapter`: how this engine takes it, called only when the plan has one), whole nodes.
+   */
+  trainingStart(adapter: () => void): Placement | undefined {
+    this.quantizedTraining();
+    if (this.plan.mode === 'train' && this.plan.adapter) adapter();
+    return this.wholeNodes();
   }
 
   /** The engine would run something other than the plan, or need more memory than the plan was checked for. */

@@ -8,7 +8,7 @@ import { formatLayout } from '../check/layout.js';
 import { FP8_AMAX_HISTORY } from '../memory/fp8.js';
 import { DEFAULT_NORM_EPS, type AttentionSpec, type MlaAttention, type MoeMlp } from '../model.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
-import { meshText, partialNodeWhy, placement, stageSizes } from './cluster.js';
+import { meshText, stageSizes } from './cluster.js';
 import { Findings } from './findings.js';
 import { activationOf, everyNth, layerShape, patternExpression, type LayerShape } from './layers.js';
 import { MEGATRON_MODEL_SOURCES, MEGATRON_SOURCES, type MegatronFlag } from './options/megatron.js';
@@ -23,21 +23,15 @@ type Args = Arg<MegatronFlag>[];
 
 export function exportMegatron(plan: CheckedPlan, opts: ExportOptions = {}): ExportResult {
   const f = new Findings(plan, 'megatron');
-  if (plan.mode !== 'train') {
-    f.wrongMode('train', 'export a serve plan with --to vllm, or pick a training plan with --plan NAME');
-    return { files: [], diagnostics: f.list };
-  }
-  const at = placement(plan);
-  f.quantizedTraining();
-  if (plan.adapter)
+  if (plan.mode !== 'train') return f.notTraining();
+  const at = f.trainingStart(() =>
     f.notExpressible(
       'adapter',
       f.adapterKnob(),
       'pretrain_gpt.py has no LoRA (no adapter arguments at d98e8a64; Megatron-Core models are LoRA-tuned through NeMo or Megatron-Bridge)',
       "remove the adapter block to plan full training, or run LoRA with Hugging Face PEFT (deepspeed export) or torchtitan's LoRAConverter",
-    );
-  if (at === undefined)
-    f.notExpressible('data', `data = ${plan.mesh.data}`, partialNodeWhy(plan), 'use every GPU of the nodes the plan runs on');
+    ),
+  );
   const tokenizer = opts.model === undefined ? tokenizerPlaceholder(plan, f) : word(opts.model);
   const args: Args = [
     ...modelArgs(plan, f),

@@ -7,7 +7,7 @@ import { shardOver } from '../memory/zero.js';
 import { DEFAULT_ROPE_THETA } from '../model.js';
 import type { CheckedPlan, TrainPlan } from '../plan.js';
 import { formatAction } from '../schedules/types.js';
-import { meshText, partialNodeWhy, placement } from './cluster.js';
+import { meshText } from './cluster.js';
 import { Findings } from './findings.js';
 import { activationOf, layerShape, type LayerShape } from './layers.js';
 import { versionLine } from './options/versions.js';
@@ -29,21 +29,15 @@ type Config = [TorchtitanKey, Value][];
 
 export function exportTorchtitan(plan: CheckedPlan, opts: ExportOptions = {}): ExportResult {
   const f = new Findings(plan, 'torchtitan');
-  if (plan.mode !== 'train') {
-    f.wrongMode('train', 'export a serve plan with --to vllm, or pick a training plan with --plan NAME');
-    return { files: [], diagnostics: f.list };
-  }
-  const at = placement(plan);
-  f.quantizedTraining();
-  if (plan.adapter)
+  if (plan.mode !== 'train') return f.notTraining();
+  const at = f.trainingStart(() =>
     f.notExpressible(
       'adapter',
       f.adapterKnob(),
       "the TOML job config it is exported to has no LoRA (torchtitan's LoRAConverter, components/lora.py since #3264, is in its later Python config)",
       'remove the adapter block to plan full training, or configure LoRAConverter by hand in a Python recipe (rank, alpha, target_modules)',
-    );
-  if (at === undefined)
-    f.notExpressible('data', `data = ${plan.mesh.data}`, partialNodeWhy(plan), 'use every GPU of the nodes the plan runs on');
+    ),
+  );
   const csv = `${plan.name}.schedule.csv`;
   const config: Config = [
     ['job.description', `parplan plan ${plan.name}`],

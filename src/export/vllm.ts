@@ -6,7 +6,7 @@
 import type { Dtype } from '../facts/dtypes.js';
 import type { CheckedPlan, ServePlan } from '../plan.js';
 import { Findings } from './findings.js';
-import { locate, meshText, partialNodeWhy, placement, stageSizes } from './cluster.js';
+import { locate, meshText, placement, stageSizes } from './cluster.js';
 import { layerShape } from './layers.js';
 import { ENGINE_VERSIONS, versionLine } from './options/versions.js';
 import { citations, usedSources } from './options/source.js';
@@ -37,10 +37,11 @@ const CACHE_DTYPE: Partial<Record<Dtype, VllmCacheDtype>> = {
 
 export function exportVllm(plan: CheckedPlan, opts: ExportOptions = {}): ExportResult {
   const f = new Findings(plan, 'vllm');
-  if (plan.mode !== 'serve') {
-    f.wrongMode('serve', 'export a training plan with --to torchtitan, megatron or deepspeed, or pick a serve plan with --plan NAME');
-    return { files: [], diagnostics: f.list };
-  }
+  if (plan.mode !== 'serve')
+    return f.wrongMode(
+      'serve',
+      'export a training plan with --to torchtitan, megatron or deepspeed, or pick a serve plan with --plan NAME',
+    );
   const model = opts.model === undefined ? modelPlaceholder(plan, f) : word(opts.model);
   const args = engineArgs(plan, f);
   const env = stageEnv(plan);
@@ -64,12 +65,9 @@ type EngineLayout = { kind: 'replicas' } | { kind: 'engine'; expertParallel: boo
 
 /** One engine over several nodes needs whole nodes, each holding whole data-parallel ranks. */
 function oneEngine(plan: ServePlan, f: Findings, expertParallel: boolean): EngineLayout | undefined {
-  const at = placement(plan);
+  const at = f.wholeNodes();
   const g = plan.mesh.tensor * plan.mesh.pipeline;
-  if (at === undefined) {
-    f.notExpressible('data', `data = ${plan.mesh.data}`, partialNodeWhy(plan), 'use every GPU of the nodes the plan runs on');
-    return undefined;
-  }
+  if (at === undefined) return undefined;
   if (at.nodes > 1 && at.perNode % g !== 0) {
     f.notExpressible(
       'data',

@@ -48,38 +48,6 @@ export interface GraphProblem {
 /** At most this many problems are collected: the first is what a user fixes first. */
 const MAX_PROBLEMS = 20;
 
-const COMPUTE_KINDS = [
-  'embedding',
-  'norm',
-  'qkv',
-  'rope',
-  'attention',
-  'out-proj',
-  'residual',
-  'mlp-up',
-  'mlp-act',
-  'mlp-down',
-  'router',
-  'expert-up',
-  'expert-act',
-  'expert-down',
-  'final-norm',
-  'head',
-  'loss',
-  'sample',
-  'optimizer',
-] as const satisfies readonly ComputeKind[];
-const PASSES = ['forward', 'backward', 'backward-input', 'backward-weight', 'recompute'] as const satisfies readonly Pass[];
-const ROLES = [
-  'weight',
-  'gradient',
-  'optimizer',
-  'activation',
-  'kvCache',
-  'logits',
-  'input',
-  'cast',
-] as const satisfies readonly TensorRole[];
 /** What the WebGPU runtime runs (runtime/ops.ts): the kinds of a layer inside blocks, the others in the programs. */
 const LAYER_KINDS: readonly ComputeKind[] = [
   'norm',
@@ -97,6 +65,27 @@ const LAYER_KINDS: readonly ComputeKind[] = [
   'expert-down',
 ];
 const STAGE_KINDS: readonly ComputeKind[] = ['embedding', 'final-norm', 'head', 'sample'];
+/** Every kind a compute step may have, in the order messages list them. */
+const COMPUTE_KINDS = [
+  'embedding',
+  ...LAYER_KINDS,
+  'final-norm',
+  'head',
+  'loss',
+  'sample',
+  'optimizer',
+] as const satisfies readonly ComputeKind[];
+const PASSES = ['forward', 'backward', 'backward-input', 'backward-weight', 'recompute'] as const satisfies readonly Pass[];
+const ROLES = [
+  'weight',
+  'gradient',
+  'optimizer',
+  'activation',
+  'kvCache',
+  'logits',
+  'input',
+  'cast',
+] as const satisfies readonly TensorRole[];
 /** The phases a serving program runs. */
 const SERVING_PHASES = ['prefill', 'decode'] as const;
 

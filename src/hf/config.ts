@@ -89,6 +89,12 @@ const PLAIN: Readonly<Record<string, string>> = { gelu_new: 'gelu', gelu_pytorch
 
 const n = (field: string | readonly string[], key: string, required = false): FieldRule => ({ field, key, kind: 'number', required });
 
+/** Fields every family's config names alike (PretrainedConfig's). */
+const COMMON_FIELDS: readonly FieldRule[] = [
+  { field: 'tie_word_embeddings', key: 'tied_embeddings', kind: 'bool' },
+  // transformers 5.x writes `dtype`; 4.x `torch_dtype`.
+  { field: ['dtype', 'torch_dtype'], key: 'dtype', kind: 'string', values: DTYPES },
+];
 /** The fields of every decoder-only family after GPT-2 (LlamaConfig's names). */
 const LLAMA_FIELDS: readonly FieldRule[] = [
   n('num_hidden_layers', 'layers', true),
@@ -99,9 +105,7 @@ const LLAMA_FIELDS: readonly FieldRule[] = [
   n('intermediate_size', 'ffn', true),
   n('vocab_size', 'vocab', true),
   n('max_position_embeddings', 'max_seq', true),
-  { field: 'tie_word_embeddings', key: 'tied_embeddings', kind: 'bool' },
-  // transformers 5.x writes `dtype`; 4.x `torch_dtype`.
-  { field: ['dtype', 'torch_dtype'], key: 'dtype', kind: 'string', values: DTYPES },
+  ...COMMON_FIELDS,
   n('rms_norm_eps', 'norm_eps'),
   { field: 'hidden_act', key: 'activation', kind: 'string', values: GATED },
 ];
@@ -113,6 +117,16 @@ const MOE_STEP: Record<string, readonly [string, string]> = {
 const TF = 'huggingface/transformers src/transformers/models';
 /** Qwen-MoE and DeepSeek: whether the top-k routing weights are renormalized (the config classes' defaults differ). */
 const NORM_TOPK: FieldRule = { field: 'norm_topk_prob', key: 'norm_topk', kind: 'bool' };
+/** DeepSeek-V2/V3's multi-head latent attention (MLA): the low-rank q and kv projections and the split head. */
+const MLA_FIELDS: readonly FieldRule[] = [
+  n('kv_lora_rank', 'kv_lora_rank', true),
+  n('q_lora_rank', 'q_lora_rank'),
+  n('qk_nope_head_dim', 'qk_nope_head_dim', true),
+  n('qk_rope_head_dim', 'qk_rope_head_dim', true),
+  n('v_head_dim', 'v_head_dim', true),
+];
+/** DeepSeek's MoE layers: every one after the leading dense ones. */
+const DEEPSEEK_ONLY = { moe_layer_freq: ['1', 'every layer after the leading dense ones is a MoE layer in parplan'] } as const;
 /** Gemma-2/3: the activation under its own name, soft-capping (null: none) and the attention scalar. */
 const GEMMA_FIELDS: readonly FieldRule[] = [
   ...without(LLAMA_FIELDS, 'activation'),
@@ -135,8 +149,7 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
       n('n_inner', 'ffn'),
       n('vocab_size', 'vocab', true),
       n('n_positions', 'max_seq', true),
-      { field: 'tie_word_embeddings', key: 'tied_embeddings', kind: 'bool' },
-      { field: ['dtype', 'torch_dtype'], key: 'dtype', kind: 'string', values: DTYPES },
+      ...COMMON_FIELDS,
       n('layer_norm_epsilon', 'norm_eps'),
       { field: 'activation_function', key: 'activation', kind: 'string', values: PLAIN },
     ],
@@ -241,13 +254,9 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
       n('n_shared_experts', 'shared_experts'),
       n('first_k_dense_replace', 'dense_layers'),
       NORM_TOPK,
-      n('kv_lora_rank', 'kv_lora_rank', true),
-      n('q_lora_rank', 'q_lora_rank'),
-      n('qk_nope_head_dim', 'qk_nope_head_dim', true),
-      n('qk_rope_head_dim', 'qk_rope_head_dim', true),
-      n('v_head_dim', 'v_head_dim', true),
+      ...MLA_FIELDS,
     ],
-    only: { moe_layer_freq: ['1', 'every layer after the leading dense ones is a MoE layer in parplan'] },
+    only: DEEPSEEK_ONLY,
     defaults: { norm_topk: 'false' },
     moe: 'deepseek',
     mla: true,
@@ -264,14 +273,10 @@ export const FAMILIES: Readonly<Record<string, Family>> = {
       n('n_shared_experts', 'shared_experts'),
       n('first_k_dense_replace', 'dense_layers'),
       NORM_TOPK,
-      n('kv_lora_rank', 'kv_lora_rank', true),
-      n('q_lora_rank', 'q_lora_rank'),
-      n('qk_nope_head_dim', 'qk_nope_head_dim', true),
-      n('qk_rope_head_dim', 'qk_rope_head_dim', true),
-      n('v_head_dim', 'v_head_dim', true),
+      ...MLA_FIELDS,
     ],
     fixed: { router_bias: 'true' },
-    only: { moe_layer_freq: ['1', 'every layer after the leading dense ones is a MoE layer in parplan'] },
+    only: DEEPSEEK_ONLY,
     defaults: { norm_topk: 'true' },
     moe: 'deepseek',
     mla: true,

@@ -13,7 +13,7 @@ import { webgpuLayout } from '../memory/webgpu.js';
 import type { MemoryPlan } from '../memory/types.js';
 import type { CheckedPlan, ServePlan, TrainPlan } from '../plan.js';
 import { gradientSyncSteps } from './data.js';
-import { blockRuns, CAST_OUTPUT, castCacheAllocated, castCacheBytes, serveBlocks, trainBlocks } from './layer.js';
+import { blockRuns, CAST_OUTPUT, castCacheAllocated, castCacheBytes, compute, serveBlocks, trainBlocks } from './layer.js';
 import { hasExperts, hsdpShardGroup, lowerMesh } from './mesh.js';
 import { axesOf } from '../mesh.js';
 import { graphSchedule, pipelineSteps, virtualStages } from './pipeline.js';
@@ -116,18 +116,6 @@ interface Lowered {
   schedule?: Graph['schedule'];
   symbols?: Graph['symbols'];
   buffers?: Graph['buffers'];
-}
-
-function compute(
-  kind: Extract<Step, { op: 'compute' }>['kind'],
-  pass: Extract<Step, { op: 'compute' }>['pass'],
-  reads: string[],
-  writes: string[],
-  flops: number,
-  extra: { alloc?: string[]; free?: string[]; bytes?: number } = {},
-): Step {
-  const { bytes, ...rest } = extra;
-  return { op: 'compute', kind, pass, reads, writes, flops: Math.round(flops), ...rest, ...(bytes ? { bytes: Math.round(bytes) } : {}) };
 }
 
 function lowerTrain(plan: TrainPlan, stages: Graph['mesh']['stages']): Lowered {

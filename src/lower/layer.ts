@@ -34,7 +34,8 @@ import { hsdpShardGroup } from './mesh.js';
 
 const W = (name: string) => `layers.{l}.${name}`;
 
-function compute(
+/** A compute step; FLOPs and bytes rounded to whole numbers (the graph's integers). */
+export function compute(
   kind: Extract<Step, { op: 'compute' }>['kind'],
   pass: Pass,
   reads: string[],

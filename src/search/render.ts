@@ -89,38 +89,27 @@ function row(f: Fitting, rank: number, traffic: boolean): string[] {
   ];
   const memory = [`${gib(w.totalBytes)} GiB`, `${gib(f.size.headroomBytes)} GiB`];
   const notes = f.warnings.join(' ');
-  if (k.mode === 'serve' && traffic) {
-    const l = f.latency;
-    const chunk = f.plan.mode === 'serve' ? String(f.plan.batch.maxPrefillTokens) : '';
-    const max = l?.maxRateMeetingSlo;
-    return [
-      head[0]!,
-      String(gpusOf(f)),
-      ...head.slice(1),
-      String(k.maxBatch),
-      chunk,
-      ...memory,
-      time(l?.ttft.p99),
-      time(l?.tpot.p99),
-      time(l?.e2e.p99),
-      max == null ? 'unknown' : num(max),
-      max == null || !l ? 'unknown' : `${(max / l.rate).toFixed(2)}×`,
-      notes,
-    ];
-  }
   if (k.mode === 'serve') {
-    const c = f.cost.serve;
+    // SERVE_PLAN_HEADERS: the plan's knobs and memory, shown by both serving tables.
     const chunk = f.plan.mode === 'serve' ? String(f.plan.batch.maxPrefillTokens) : '';
-    return [
-      ...head,
-      String(k.maxBatch),
-      chunk,
-      ...memory,
-      time(c?.tpotSeconds),
-      rate(c?.decodeTokensPerSecond),
-      time(c?.prefillSeconds),
-      notes,
-    ];
+    const plan = [...head.slice(1), String(k.maxBatch), chunk, ...memory];
+    if (traffic) {
+      const l = f.latency;
+      const max = l?.maxRateMeetingSlo;
+      return [
+        head[0]!,
+        String(gpusOf(f)),
+        ...plan,
+        time(l?.ttft.p99),
+        time(l?.tpot.p99),
+        time(l?.e2e.p99),
+        max == null ? 'unknown' : num(max),
+        max == null || !l ? 'unknown' : `${(max / l.rate).toFixed(2)}×`,
+        notes,
+      ];
+    }
+    const c = f.cost.serve;
+    return [head[0]!, ...plan, time(c?.tpotSeconds), rate(c?.decodeTokensPerSecond), time(c?.prefillSeconds), notes];
   }
   const c = f.cost.train;
   const m = f.plan.mode === 'train' ? f.plan.microbatches : 0;
@@ -155,39 +144,10 @@ const TRAIN_HEADERS = [
   'MFU',
   'warnings',
 ];
-const SERVE_HEADERS = [
-  '#',
-  'tensor',
-  'pipeline',
-  'replicas',
-  'expert × etp',
-  'max_batch',
-  'prefill chunk',
-  'memory/GPU',
-  'headroom',
-  'TPOT',
-  'tokens/s',
-  'TTFT',
-  'warnings',
-];
-const TRAFFIC_HEADERS = [
-  '#',
-  'GPUs',
-  'tensor',
-  'pipeline',
-  'replicas',
-  'expert × etp',
-  'max_batch',
-  'prefill chunk',
-  'memory/GPU',
-  'headroom',
-  'TTFT p99',
-  'TPOT p99',
-  'E2E p99',
-  'max rate/s',
-  'load headroom',
-  'warnings',
-];
+/** The serving plan's knobs and memory, in row()'s order: the columns both serving tables share. */
+const SERVE_PLAN_HEADERS = ['tensor', 'pipeline', 'replicas', 'expert × etp', 'max_batch', 'prefill chunk', 'memory/GPU', 'headroom'];
+const SERVE_HEADERS = ['#', ...SERVE_PLAN_HEADERS, 'TPOT', 'tokens/s', 'TTFT', 'warnings'];
+const TRAFFIC_HEADERS = ['#', 'GPUs', ...SERVE_PLAN_HEADERS, 'TTFT p99', 'TPOT p99', 'E2E p99', 'max rate/s', 'load headroom', 'warnings'];
 /** Columns written left-aligned (words); the rest are numbers, right-aligned. */
 const LEFT = new Set(['recompute', 'SP', 'schedule', 'warnings']);
 

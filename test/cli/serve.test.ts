@@ -10,10 +10,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { analyze } from '../../src/analyze.js';
-import { compilePlan } from '../../src/compile.js';
 import { runCli } from '../../src/cli/run.js';
 import { memoryIo } from '../../src/cli/io.js';
+import { compileGraphs } from './graphs.js';
 import { ROOT, TSX, parplan } from './spawn.js';
 
 const MODEL = `model tiny {
@@ -29,17 +28,7 @@ const PLANS = {
 };
 
 const dir = mkdtempSync(join(tmpdir(), 'parplan-serve-'));
-const graphs = {} as Record<keyof typeof PLANS, string>;
-for (const [kind, text] of Object.entries(PLANS) as [keyof typeof PLANS, string][]) {
-  const planFile = join(dir, `${kind}.plan`);
-  writeFileSync(planFile, text);
-  const a = analyze([planFile]);
-  const errors = a.diagnostics.filter((d) => d.severity === 'error');
-  if (errors.length > 0 || a.results.length !== 1) throw new Error(`${kind}: ${errors.map((e) => e.message).join('; ')}`);
-  const r = a.results[0]!;
-  graphs[kind] = join(dir, `${kind}.graph.json`);
-  writeFileSync(graphs[kind], JSON.stringify(compilePlan(r.plan, r.memory).graph));
-}
+const graphs = compileGraphs(dir, PLANS);
 
 function env(): Record<string, string | undefined> {
   const e: Record<string, string | undefined> = { ...process.env, NO_COLOR: '1' };

@@ -17,6 +17,16 @@ function render(d: Diagnostic, ...sources: SourceFile[]): string {
 /** Rendered lines, each ended by a newline. */
 const lines = (...ls: string[]) => [...ls, ''].join('\n');
 
+/** pp3001(serveSource()) rendered: a two-digit line, the gutter widened. */
+const SERVE_PP3001 = [
+  'error[PP3001]: heads = 32 is not divisible by tensor = 3',
+  '  --> examples/serve.plan:11:11',
+  '   |',
+  '11 |     tensor = 3',
+  '   |              ^',
+  '   = help: tensor = 2 or 4 divides heads = 32',
+];
+
 describe('text: diagnostics', () => {
   it('renders a diagnostic rustc-style with the caret under the span', () => {
     const src = new SourceFile('examples/x.plan', 'plan p {\n  heads = 32\n  tensor = 3\n}\n');
@@ -36,16 +46,7 @@ describe('text: diagnostics', () => {
 
   it('widens the gutter for two-digit lines and expands tabs under the caret', () => {
     const src = serveSource();
-    expect(render(pp3001(src), src)).toBe(
-      lines(
-        'error[PP3001]: heads = 32 is not divisible by tensor = 3',
-        '  --> examples/serve.plan:11:11',
-        '   |',
-        '11 |     tensor = 3',
-        '   |              ^',
-        '   = help: tensor = 2 or 4 divides heads = 32',
-      ),
-    );
+    expect(render(pp3001(src), src)).toBe(lines(...SERVE_PP3001));
   });
 
   it('underlines the whole span, and a multi-line span to the end of its first line', () => {
@@ -112,12 +113,7 @@ describe('text: plans', () => {
     const out = renderText(analysis([planResult()], [pp3001(src)], [src]));
     expect(out).toBe(
       lines(
-        'error[PP3001]: heads = 32 is not divisible by tensor = 3',
-        '  --> examples/serve.plan:11:11',
-        '   |',
-        '11 |     tensor = 3',
-        '   |              ^',
-        '   = help: tensor = 2 or 4 divides heads = 32',
+        ...SERVE_PP3001,
         '',
         'plan serve_8b: serve, model llama3_8b with 8.03B params',
         '  --> examples/serve.plan:1:1',

@@ -11,10 +11,9 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { analyze } from '../../src/analyze.js';
 import { memoryIo } from '../../src/cli/io.js';
+import { compileGraphs } from './graphs.js';
 import { runCli } from '../../src/cli/run.js';
-import { compilePlan } from '../../src/compile.js';
 import { tokenFileBytes } from '../../runtime/training/data.js';
 
 const MODEL = `model tiny { arch = gpt2  layers = 2  hidden = 64  heads = 4  vocab = 97  max_seq = 64  dtype = fp32 }
@@ -28,16 +27,7 @@ const PLANS = {
 };
 
 const dir = mkdtempSync(join(tmpdir(), 'parplan-train-'));
-const graphs = {} as Record<keyof typeof PLANS, string>;
-for (const [kind, text] of Object.entries(PLANS) as [keyof typeof PLANS, string][]) {
-  const planFile = join(dir, `${kind}.plan`);
-  writeFileSync(planFile, text);
-  const a = analyze([planFile]);
-  const errors = a.diagnostics.filter((d) => d.severity === 'error');
-  if (errors.length > 0 || a.results.length !== 1) throw new Error(`${kind}: ${errors.map((e) => e.message).join('; ')}`);
-  graphs[kind] = join(dir, `${kind}.graph.json`);
-  writeFileSync(graphs[kind], JSON.stringify(compilePlan(a.results[0]!.plan, a.results[0]!.memory).graph));
-}
+const graphs = compileGraphs(dir, PLANS);
 const file = (name: string, bytes: Uint8Array | string) => {
   const p = join(dir, name);
   writeFileSync(p, bytes);

@@ -3,20 +3,9 @@
  * GPUs of a node). Each one it lacks leaves the times that need it unknown, with a reason.
  */
 import { describe, expect, it } from 'vitest';
-import { analyze, type Host } from '../../src/analyze.js';
+import { analyzeText } from '../fuzz/mutate.js';
 
 const PATH = '/custom.plan';
-
-function host(text: string): Host {
-  return {
-    readFile: (p) => {
-      if (p === PATH) return text;
-      throw Object.assign(new Error(`ENOENT: no such file or directory, open '${p}'`), { code: 'ENOENT' });
-    },
-    kind: (p) => (p === PATH ? 'file' : undefined),
-    listDir: () => [],
-  };
-}
 
 const text = (gpu: string, tensor = 2) => `
 model m { arch = llama  layers = 4  hidden = 512  heads = 8  ffn = 1024  vocab = 1000  max_seq = 1024 }
@@ -28,7 +17,7 @@ plan p {
 `;
 
 function check(gpu: string, tensor = 2) {
-  const a = analyze([PATH], { host: host(text(gpu, tensor)) });
+  const a = analyzeText(text(gpu, tensor), PATH);
   return { codes: a.diagnostics.filter((d) => d.severity === 'error').map((d) => d.code), result: a.results[0] };
 }
 
@@ -89,7 +78,7 @@ describe('new catalog names', () => {
       expect(codes, id).toEqual([]);
       expect(result!.cost.known, id).toBe(true);
     }
-    const a = analyze([PATH], { host: host(text('B200')) });
+    const a = analyzeText(text('B200'), PATH);
     expect(a.diagnostics.map((d) => d.help).join('\n')).toContain("'B200_180GB'");
   });
 });

@@ -1,19 +1,8 @@
 /** The cluster's `network` key: inter-node bandwidth per GPU, GB/s, default 50. */
 import { describe, expect, it } from 'vitest';
-import { analyze, type Host } from '../../src/analyze.js';
+import { analyzeText } from '../fuzz/mutate.js';
 
 const PATH = '/net.plan';
-
-function host(text: string): Host {
-  return {
-    readFile: (p) => {
-      if (p === PATH) return text;
-      throw Object.assign(new Error(`ENOENT: no such file or directory, open '${p}'`), { code: 'ENOENT' });
-    },
-    kind: (p) => (p === PATH ? 'file' : undefined),
-    listDir: () => [],
-  };
-}
 
 const plan = (clusterBody: string) => `
 model m { arch = llama  layers = 4  hidden = 512  heads = 8  ffn = 1024  vocab = 1000  max_seq = 1024 }
@@ -26,7 +15,7 @@ plan p {
 `;
 
 function check(clusterBody: string) {
-  return analyze([PATH], { host: host(plan(clusterBody)) });
+  return analyzeText(plan(clusterBody), PATH);
 }
 
 describe('cluster network', () => {

@@ -7,7 +7,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { analyze, analyzeProject } from '../../src/analyze.js';
 import { analyzePlans, cluster, model, plan, planFile } from '../../src/index.js';
-import { placeless, project } from './helpers.js';
+import { h100Node, llama3_8b, placeless, project } from './helpers.js';
 
 const PLAN_TEXT = `
 model llama3_8b {
@@ -75,17 +75,8 @@ describe('the same plans as .plan text, builders and templates', () => {
   });
 
   it('builders run here', () => {
-    const llama = model('llama3_8b', {
-      arch: 'llama',
-      layers: 32,
-      hidden: 4096,
-      heads: 32,
-      kv_heads: 8,
-      ffn: 14336,
-      vocab: 128256,
-      max_seq: 8192,
-    });
-    const node = cluster('node', { gpu: 'H100_SXM_80GB', gpus: 8 });
+    const llama = llama3_8b;
+    const node = h100Node;
     const chat = plan('chat', {
       model: llama,
       cluster: node,

@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Analysis } from '../../src/analyze.js';
+import { cluster, model } from '../../src/index.js';
 import { toJson } from '../../src/render/json.js';
 import { SourceFile } from '../../src/source.js';
 
@@ -41,3 +42,16 @@ export function at(text: string, needle: string, shift = 0, occurrence = 1): str
 export function where(a: Analysis): string[] {
   return a.diagnostics.map((d) => `${d.code} ${d.span ? `${d.span.file}:${d.span.line}:${d.span.column}` : (d.file ?? '')}`);
 }
+
+/** Llama 3 8B and one node of 8 H100s, made with the builders: the embedded tests' usual model and cluster. */
+export const llama3_8b = model('llama3_8b', {
+  arch: 'llama',
+  layers: 32,
+  hidden: 4096,
+  heads: 32,
+  kv_heads: 8,
+  ffn: 14336,
+  vocab: 128256,
+  max_seq: 8192,
+});
+export const h100Node = cluster('node', { gpu: 'H100_SXM_80GB', gpus: 8 });

@@ -6,19 +6,8 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { analyze, analyzePlans, cluster, isEmbedded, model, plan, planFile, renderText } from '../../src/index.js';
-import { project } from './helpers.js';
+import { h100Node as node, llama3_8b as llama, project } from './helpers.js';
 
-const llama = model('llama3_8b', {
-  arch: 'llama',
-  layers: 32,
-  hidden: 4096,
-  heads: 32,
-  kv_heads: 8,
-  ffn: 14336,
-  vocab: 128256,
-  max_seq: 8192,
-});
-const node = cluster('node', { gpu: 'H100_SXM_80GB', gpus: 8 });
 const batch = { max_batch: 32, seq: 4096 } as const;
 
 describe('analyzePlans', () => {

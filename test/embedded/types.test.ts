@@ -15,18 +15,8 @@ import {
   type ModelOptions,
   type PlanOptions,
 } from '../../src/index.js';
+import { h100Node as node, llama3_8b as llama } from './helpers.js';
 
-const llama = model('llama3_8b', {
-  arch: 'llama',
-  layers: 32,
-  hidden: 4096,
-  heads: 32,
-  kv_heads: 8,
-  ffn: 14336,
-  vocab: 128256,
-  max_seq: 8192,
-});
-const node = cluster('node', { gpu: 'H100_SXM_80GB', gpus: 8 });
 const batch = { max_batch: 32, max_wait: '5 ms', seq: 4096 } as const;
 
 const codes = (p: ReturnType<typeof plan>) => analyzePlans([p]).diagnostics.map((d) => d.code);

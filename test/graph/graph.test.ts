@@ -1,15 +1,11 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 import { analyze } from '../../src/analyze.js';
 import { compilePlan } from '../../src/compile.js';
 import { COLLECTIVE_OPS, EXPERT_AXES, HSDP_AXES, isCollective, type Graph, type Step } from '../../src/graph/types.js';
 import { MESH_AXIS_NAMES } from '../../src/mesh.js';
-import { compileBody } from './helpers.js';
-
-const schema = JSON.parse(readFileSync('src/graph/graph.schema.json', 'utf8'));
-const validate = new Ajv2020({ allErrors: true, strict: true }).compile(schema);
+import { compileBody, GRAPH_SCHEMA as schema, validateGraph } from './helpers.js';
 
 function planFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
@@ -40,8 +36,8 @@ describe('graphs of the examples', () => {
   for (const r of results) {
     it(`${r.plan.name}: validates against graph.schema.json and simulates without deadlock`, () => {
       const c = compilePlan(r.plan, r.memory);
-      const ok = validate(JSON.parse(JSON.stringify(c.graph)));
-      expect(validate.errors ?? [], JSON.stringify(validate.errors?.slice(0, 3))).toEqual([]);
+      const ok = validateGraph(JSON.parse(JSON.stringify(c.graph)));
+      expect(validateGraph.errors ?? [], JSON.stringify(validateGraph.errors?.slice(0, 3))).toEqual([]);
       expect(ok).toBe(true);
       expect(c.simulation.problems).toEqual([]);
       expect(c.simulation.deadlock).toBeUndefined();

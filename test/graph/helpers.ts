@@ -1,6 +1,14 @@
+import { readFileSync } from 'node:fs';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { analyze } from '../../src/analyze.js';
+import { expect } from 'vitest';
+import type { PlanResult } from '../../src/analyze.js';
 import { compilePlan } from '../../src/compile.js';
 import { memoryHost } from '../fuzz/mutate.js';
+
+/** src/graph/graph.schema.json, parsed, and a validator compiled from it (strict, every error). */
+export const GRAPH_SCHEMA = JSON.parse(readFileSync('src/graph/graph.schema.json', 'utf8'));
+export const validateGraph = new Ajv2020({ allErrors: true, strict: true }).compile(GRAPH_SCHEMA);
 
 export const PRELUDE = `
 model llama_tiny {
@@ -27,4 +35,16 @@ export function compileSource(text: string) {
 export function compileBody(body: string, extra = '') {
   const text = `${PRELUDE}\n${extra}\nplan p {\n${body}\n}\n`;
   return compileSource(text);
+}
+
+/**
+ * Compiles a plan that checked and asserts what every compiled graph must be (`where` names the
+ * plan in failures): no diagnostics, no deadlock in the simulation, valid against the schema.
+ */
+export function compileValid(r: Pick<PlanResult, 'plan' | 'memory'>, where: string) {
+  const c = compilePlan(r.plan, r.memory);
+  expect(c.diagnostics, where).toEqual([]);
+  expect(c.simulation.deadlock, where).toBeUndefined();
+  expect(validateGraph(JSON.parse(JSON.stringify(c.graph))), `${where}: ${JSON.stringify(validateGraph.errors?.[0])}`).toBe(true);
+  return c;
 }

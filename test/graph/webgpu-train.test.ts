@@ -5,15 +5,13 @@
  * pipeline 1/2 × data 1/2, each schedule (gpipe, 1f1b, interleaved with virtual 2, a table with
  * W actions), ZeRO 0–3, recompute none/full, tiny GPT-2 and Llama.
  */
-import { readFileSync } from 'node:fs';
-import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 import { ratesFor } from '../../src/compile.js';
 import { simulate } from '../../src/graph/simulate.js';
 import { checkTrainingGraph } from '../../src/graph/validate-train.js';
 import { checkServingGraph } from '../../src/graph/validate.js';
 import type { Graph, Step } from '../../src/graph/types.js';
-import { compileSource } from './helpers.js';
+import { compileSource, validateGraph } from './helpers.js';
 
 const PRELUDE = `
 model gpt2_tiny { arch = gpt2  layers = 4  hidden = 64  heads = 4  vocab = 97  max_seq = 64  dtype = fp32 }
@@ -23,8 +21,6 @@ cluster soft8 {
   gpus = 8
 }
 `;
-
-const validate = new Ajv2020({ allErrors: true, strict: true }).compile(JSON.parse(readFileSync('src/graph/graph.schema.json', 'utf8')));
 
 export function compileWebgpu(body: string) {
   const text = `${PRELUDE}\nplan p {\n  cluster = soft8  mode = train  engine = webgpu\n${body}\n}\n`;
@@ -82,7 +78,9 @@ describe('engine = webgpu training graphs', () => {
       expect(r.simulation.problems, name).toEqual([]);
       expect(r.simulation.ok, name).toBe(true);
       expect(checkTrainingGraph(r.graph), name).toEqual([]);
-      expect(validate(JSON.parse(JSON.stringify(r.graph))), `${name}: ${JSON.stringify(validate.errors?.slice(0, 3))}`).toBe(true);
+      expect(validateGraph(JSON.parse(JSON.stringify(r.graph))), `${name}: ${JSON.stringify(validateGraph.errors?.slice(0, 3))}`).toBe(
+        true,
+      );
       for (const trace of r.simulation.ranks) expect(trace.peakBytes, `${name} rank ${trace.rank}`).toBe(trace.planBytes);
     }
   });

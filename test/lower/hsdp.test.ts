@@ -4,8 +4,6 @@
  * group, the collectives on them, and the simulation charging each on the link its group spans
  * as the cost model prices it (src/cost/train.ts hsdpTraffic).
  */
-import { readFileSync } from 'node:fs';
-import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 import { parse } from '../../grammar/index.js';
 import { checkProgram } from '../../src/check/index.js';
@@ -17,6 +15,7 @@ import { lower } from '../../src/lower/index.js';
 import { memoryPlan } from '../../src/memory/index.js';
 import { hsdpGroupsAlong } from '../../src/mesh.js';
 import type { CheckedPlan } from '../../src/plan.js';
+import { validateGraph } from '../graph/helpers.js';
 
 // A small vocabulary: the cost model spreads the embedding's and head's parameters over the
 // layers' collectives, the graph gathers the layers' alone; 1000 × 1024 of 50 M parameters.
@@ -26,9 +25,6 @@ model m {
 }
 cluster two_nodes { gpu = H100_SXM_80GB  nodes = 2  gpus_per_node = 4 }
 `;
-
-const schema = JSON.parse(readFileSync('src/graph/graph.schema.json', 'utf8'));
-const validateSchema = new Ajv2020({ allErrors: true, strict: true }).compile(schema);
 
 function checked(body: string): CheckedPlan {
   const { ast, diagnostics } = parse(`${TEXT}\nplan p {\n${body}\n}\n`, 'hsdp.plan');
@@ -80,7 +76,7 @@ describe('HSDP: shard and replicate sub-groups of data', () => {
   it('the graph names the groups, each device its group in them, and shards ZeRO state over the shard group', () => {
     const plan = hsdp(3);
     const g = lower(plan, memoryPlan(plan));
-    expect(validateSchema(g), JSON.stringify(validateSchema.errors)).toBe(true);
+    expect(validateGraph(g), JSON.stringify(validateGraph.errors)).toBe(true);
     expect(checkGroups(g)).toEqual([]);
     expect(g.mesh.hsdp).toEqual({ shard: 4, replicate: 2 });
     // Shard groups within a node, replicate groups across the two.
@@ -119,7 +115,7 @@ describe('HSDP: shard and replicate sub-groups of data', () => {
   it('zero = 1: the step reduce-scatters within the shard group, all-reduces the shard across it, gathers within it', () => {
     const plan = hsdp(1);
     const g = lower(plan, memoryPlan(plan));
-    expect(validateSchema(g), JSON.stringify(validateSchema.errors)).toBe(true);
+    expect(validateGraph(g), JSON.stringify(validateGraph.errors)).toBe(true);
     // Each layer's gradients in the last backward (DDP's buckets, overlapsGradSync), then the rest, then the gather.
     const perLayer = ['reduce-scatter data_shard', 'all-reduce data_replicate'];
     expect(collectives(g).map((s) => `${s.op} ${s.axis}`)).toEqual([

@@ -41,7 +41,8 @@ export const tinyllama: ModelSpec = modelSpec('llama', {
   maxSeq: 2048,
 });
 
-export const llama3_8b: ModelSpec = modelSpec('llama', {
+/** Llama-3-8B's sizes: also the base of variants (test/model.test.ts narrows some layers' MLP). */
+export const LLAMA3_8B_SIZES: ModelSizes = {
   name: 'llama3_8b',
   layers: 32,
   hidden: 4096,
@@ -51,7 +52,8 @@ export const llama3_8b: ModelSpec = modelSpec('llama', {
   ffn: 14336,
   vocab: 128256,
   maxSeq: 8192,
-});
+};
+export const llama3_8b: ModelSpec = modelSpec('llama', LLAMA3_8B_SIZES);
 
 export const gpt2: ModelSpec = modelSpec('gpt2', {
   name: 'gpt2',

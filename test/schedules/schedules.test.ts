@@ -26,6 +26,11 @@ function timing(table: ScheduleTable, opts: Parameters<typeof simulateTable>[1] 
   return t;
 }
 
+/** A rank's list written as 'stage kind microbatch' triples: '0F0 0I0 0W0'. */
+function parse(s: string): Action[] {
+  return s.split(' ').map((x) => ({ stage: Number(x[0]), kind: x[1] as Action['kind'], microbatch: Number(x[2]) }));
+}
+
 /** Every (stage, microbatch) runs F once and B once, on rank stage % p, F first. */
 function expectComplete(table: ScheduleTable, p: number, v: number, m: number): void {
   expect(table).toHaveLength(p);
@@ -282,8 +287,6 @@ describe('timing model (F = 1, B = 2)', () => {
 
   it('split backwards: I passes the gradient on, W waits only for its own I', () => {
     // Zero-bubble style, p = 2, m = 2: rank 0 fills its cooldown with the weight halves.
-    const parse = (s: string): Action[] =>
-      s.split(' ').map((x) => ({ stage: Number(x[0]), kind: x[1] as Action['kind'], microbatch: Number(x[2]) }));
     const table = [parse('0F0 0F1 0I0 0I1 0W0 0W1'), parse('1F0 1I0 1F1 1I1 1W0 1W1')];
     const t = timing(table);
     // Rank 1: F0 [1,2), I0 [2,3), F1 [3,4), I1 [4,5), W0 [5,6), W1 [6,7). Rank 0: F0 [0,1), F1 [1,2), I0 [3,4), I1 [5,6), W0 [6,7), W1 [7,8).
@@ -312,8 +315,6 @@ describe('timing model (F = 1, B = 2)', () => {
 describe('deadlocks', () => {
   it('a table well-formed per rank that waits across ranks in a cycle', () => {
     // Rank 0 wants 1B0 (the end of rank 1's list) before it runs 0F1; rank 1 starts with 1F1, which needs 0F1.
-    const parse = (s: string): Action[] =>
-      s.split(' ').map((x) => ({ stage: Number(x[0]), kind: x[1] as Action['kind'], microbatch: Number(x[2]) }));
     const t = simulateTable([parse('0F0 0B0 0F1 0B1'), parse('1F1 1B1 1F0 1B0')]);
     expect(t.ok).toBe(false);
     if (t.ok) return;
@@ -362,8 +363,6 @@ describe('deadlocks', () => {
 
   it('same-rank order across chunks: a later chunk before an earlier one on one rank', () => {
     // p = 1, v = 2 (stages 0 and 1 on rank 0): 1F0 needs 0F0, which comes after it.
-    const parse = (s: string): Action[] =>
-      s.split(' ').map((x) => ({ stage: Number(x[0]), kind: x[1] as Action['kind'], microbatch: Number(x[2]) }));
     const t = simulateTable([parse('1F0 0F0 1B0 0B0')]);
     expect(t.ok).toBe(false);
     if (!t.ok) expect(t.cycle).toEqual([0]);
@@ -391,6 +390,17 @@ describe('in-flight work agrees with the memory model (src/memory/activations.ts
     [8, 64],
     [3, 7],
   ] as const;
+  /** Pipeline, microbatches, virtual stages (m a multiple of p). */
+  const interleavedSizes = [
+    [2, 2, 2],
+    [2, 8, 2],
+    [4, 4, 2],
+    [4, 8, 2],
+    [4, 16, 4],
+    [8, 16, 2],
+    [8, 64, 4],
+    [3, 9, 3],
+  ] as const;
 
   it('GPipe and 1F1B: microbatches in flight per stage = inFlightMicrobatches = inFlightChunks', () => {
     for (const schedule of ['gpipe', '1f1b'] as const) {
@@ -406,16 +416,7 @@ describe('in-flight work agrees with the memory model (src/memory/activations.ts
   });
 
   it('interleaved: chunks in flight per rank = inFlightChunks', () => {
-    for (const [p, m, v] of [
-      [2, 2, 2],
-      [2, 8, 2],
-      [4, 4, 2],
-      [4, 8, 2],
-      [4, 16, 4],
-      [8, 16, 2],
-      [8, 64, 4],
-      [3, 9, 3],
-    ] as const) {
+    for (const [p, m, v] of interleavedSizes) {
       const plan = trainPlan(llama3_8b, { pipeline: p, microbatches: m, schedule: 'interleaved', virtual: v });
       const got = peakInFlight(scheduleFor(plan));
       for (let r = 0; r < p; r++) expect(got.perRank[r], `p=${p} m=${m} v=${v} rank ${r}`).toBe(inFlightChunks(plan, r));
@@ -427,16 +428,7 @@ describe('in-flight work agrees with the memory model (src/memory/activations.ts
     // 2(p − 1) + 2(v − 1)p: by then the first two groups' chunk-0 forwards (2p microbatches) ran.
     // NOTE: inFlightMicrobatches (interleaved) estimates ⌈inFlightChunks / v⌉, which is lower
     // (e.g. 6 for p = 4, v = 2, m = 8, against 8 here): reported to the lead, not changed here.
-    for (const [p, m, v] of [
-      [2, 2, 2],
-      [2, 8, 2],
-      [4, 4, 2],
-      [4, 8, 2],
-      [4, 16, 4],
-      [8, 16, 2],
-      [8, 64, 4],
-      [3, 9, 3],
-    ] as const) {
+    for (const [p, m, v] of interleavedSizes) {
       expect(peakInFlight(interleaved(p, m, v)).perStage[0], `p=${p} m=${m} v=${v}`).toBe(Math.min(m, 2 * p));
     }
   });

@@ -19,6 +19,7 @@
  * read 0.97-1.0: that agreement was the sum of two things that never coexist.
  */
 import type { PublishedRow } from '../types.js';
+import { grandTeton } from './torchtitan.js';
 
 const TOLERANCE = 0.12;
 const NOTE =
@@ -32,18 +33,6 @@ model llama31_8b {
 }
 `;
 
-/** Grand Teton's H100: "Each H100 GPU is equipped with 96GB HBM2e" (the benchmark file's Hardware section). */
-const grandTeton = `
-cluster grand_teton {
-  gpu {
-    name = "H100 96GB HBM2e (Grand Teton, 500 W)"
-    memory = 96 GB
-  }
-  gpus = 8
-  gpus_per_node = 8
-}
-`;
-
 /**
  * Table 2's run: FSDP2 over dp_shard × cp (zero = 3, precision = amp_bf16: MixedPrecisionPolicy
  * bf16 params / fp32 reduce), full AC, torchao Float8 (tensorwise), local batch 1. The KV exchange
@@ -52,7 +41,7 @@ cluster grand_teton {
  * reserve = 5%: these runs peaked at 83.9–84.5 of the GPU's 89.41 GiB, so they ran with at most
  * 5.5% held back (the default 10% would call them misfits).
  */
-const cpRun = (context: number) => `${llama31_8b}${grandTeton}
+const cpRun = (context: number) => `${llama31_8b}${grandTeton(8)}
 plan fsdp_cp {
   model = llama31_8b  cluster = grand_teton  mode = train
   data = ${8 / context}  zero = 3  precision = amp_bf16  fp8 = torchao_tensorwise  recompute = full${context > 1 ? `\n  context = ${context}  context_comm = all_gather` : ''}

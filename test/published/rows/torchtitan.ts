@@ -7,7 +7,7 @@
 import type { PublishedRow } from '../types.js';
 
 /** Llama-3.1-8B (meta-llama/Llama-3.1-8B config.json): the shapes memory depends on. */
-const llama31_8b = `
+export const llama31_8b = `
 model llama31_8b {
   arch = llama  layers = 32  hidden = 4096  heads = 32  kv_heads = 8  head_dim = 128
   ffn = 14336  vocab = 128256  max_seq = 131072  rope_theta = 500000  tied_embeddings = false  dtype = bf16
@@ -15,7 +15,7 @@ model llama31_8b {
 `;
 
 /** Grand Teton's H100: "Each H100 GPU is equipped with 96GB HBM2e" (the benchmark file's Hardware section). */
-const grandTeton = (gpus: number) => `
+export const grandTeton = (gpus: number) => `
 cluster grand_teton {
   gpu {
     name = "H100 96GB HBM2e (Grand Teton, 500 W)"
