@@ -17,7 +17,6 @@ import { layerFlops, trainDims } from '../cost/flops.js';
 import type { GraphTensor, Program, Shard, Step } from '../graph/types.js';
 import {
   webgpuFinalParts,
-  webgpuLargest,
   webgpuOptimizerCopies,
   webgpuSavedParts,
   webgpuTrainDims,
@@ -559,7 +558,7 @@ export function lowerWebgpuTrain(plan: TrainPlan, stages: { index: number; rank:
     buffers: Object.fromEntries(
       plan.stages.map((st) => [
         `stage${st.index}`,
-        webgpuTrainRegions(plan, st, webgpuLargest(plan, st)).map((r) => ({ name: r.name, category: r.category, bytes: r.bytes })),
+        webgpuTrainRegions(plan, st).map((r) => ({ name: r.name, category: r.category, bytes: r.bytes })),
       ]),
     ),
   };

@@ -12,7 +12,7 @@
  * every layer and microbatch (`webgpuTrainRegions`, the workspace).
  */
 import { bytesPerElement } from '../facts/dtypes.js';
-import { gatedMlp, shardLayer, uniformLayer } from '../model.js';
+import { gatedMlp, uniformLayer } from '../model.js';
 import type { Stage, TrainPlan } from '../plan.js';
 import { scheduleFor } from '../schedules/index.js';
 import { bytesText, num } from '../format.js';
@@ -20,7 +20,7 @@ import { part, type Part } from './format.js';
 import { WEBGPU_ELEMENT_BYTES, WEBGPU_UNIFORM_POOL_BYTES, type WebgpuRegion } from './webgpu.js';
 import { splitsBackward } from './activations.js';
 import { zeroDegree, zeroShard } from './zero.js';
-import { deviceParams, layerParams } from './params.js';
+import { deviceParams } from './params.js';
 
 /** The per-rank dimensions every buffer is made of. */
 export interface WebgpuTrainDims {
@@ -237,7 +237,8 @@ export function webgpuOptimizerCopies(plan: TrainPlan): number {
 export const WEBGPU_SUM_SQUARES_CHUNK = 4096;
 
 /** The buffers reused by every layer and microbatch: the workspace of a training stage. */
-export function webgpuTrainRegions(plan: TrainPlan, stage: Stage, largest: { layerParams: number; tensorParams: number }): WebgpuRegion[] {
+export function webgpuTrainRegions(plan: TrainPlan, stage: Stage): WebgpuRegion[] {
+  const largestTensor = webgpuLargestTensor(plan, stage);
   const { T, h, aLoc, kvLoc, d, fLoc, gated } = webgpuTrainDims(plan);
   const e = WEBGPU_ELEMENT_BYTES;
   const ws = (name: string, elements: number, doc: string): WebgpuRegion => ({ name, category: 'workspace', bytes: elements * e, doc });
@@ -284,7 +285,7 @@ export function webgpuTrainRegions(plan: TrainPlan, stage: Stage, largest: { lay
     ),
     ws(
       'grad.partials',
-      Math.ceil(largest.tensorParams / WEBGPU_SUM_SQUARES_CHUNK),
+      Math.ceil(largestTensor / WEBGPU_SUM_SQUARES_CHUNK),
       `sum of squares of each ${WEBGPU_SUM_SQUARES_CHUNK}-element chunk of one gradient (the largest tensor's), summed into grad.norm`,
     ),
     { name: 'readback', category: 'workspace', bytes: 8, doc: "the step's loss and gradient norm, mapped for the host" },
@@ -313,7 +314,7 @@ export function webgpuTrainRegions(plan: TrainPlan, stage: Stage, largest: { lay
   const communicates = plan.mesh.tensor > 1 || plan.mesh.pipeline > 1 || plan.mesh.data > 1;
   if (communicates) {
     // Host-routed communication: the largest single exchange, activations or one tensor's gradients (or gathered weights).
-    const bytes = Math.max(T * h * e, largest.tensorParams * e);
+    const bytes = Math.max(T * h * e, largestTensor * e);
     regions.push(
       {
         name: 'staging-read',
@@ -336,22 +337,18 @@ export function webgpuZeroBufferParams(plan: TrainPlan, stage: Stage): number {
   return (stage.layers > 0 ? p.layer.total : 0) + p.embedding + p.positions + p.finalNorm + p.output;
 }
 
-/** A layer's parameters on this tensor rank, and the largest single tensor of the stage's (for the staging buffers). */
-export function webgpuLargest(plan: TrainPlan, stage: Stage): { layerParams: number; tensorParams: number } {
+/** Elements of the stage's largest single tensor on this rank (sizes the gradient norm's partial sums and the staging buffers). */
+export function webgpuLargestTensor(plan: TrainPlan, stage: Stage): number {
   const { h, aLoc, d, fLoc, vLoc } = webgpuTrainDims(plan);
-  const layer = layerParams(plan.model, shardLayer(uniformLayer(plan.model, 'training on the WebGPU runtime'), plan.mesh.tensor)).total;
   const stageTensors = [
     ...(stage.hasEmbedding || stage.hasOutput ? [vLoc * h] : []),
     ...(stage.hasEmbedding && plan.model.positions === 'learned' ? [plan.model.maxSeq * h] : []),
   ];
-  return {
-    layerParams: Math.max(stage.layers > 0 ? layer : 0, ...stageTensors),
-    tensorParams: Math.max(aLoc * d * h, fLoc * h, ...stageTensors),
-  };
+  return Math.max(aLoc * d * h, fLoc * h, ...stageTensors);
 }
 
 export function webgpuTrainWorkspace(plan: TrainPlan, stage: Stage): Part {
-  const regions = webgpuTrainRegions(plan, stage, webgpuLargest(plan, stage));
+  const regions = webgpuTrainRegions(plan, stage);
   const bytes = regions.reduce((a, r) => a + r.bytes, 0);
   return part(bytes, () => `workspace: webgpu engine ${regions.map((r) => `${r.name} ${num(r.bytes)}`).join(' + ')} = ${bytesText(bytes)}`);
 }
