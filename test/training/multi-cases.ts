@@ -12,7 +12,7 @@ import { createTrainer } from '../../runtime/training/executor.js';
 import { oracleOptimizer, runOracle, type OracleResult } from '../oracle/run.js';
 import { compileSource } from '../graph/helpers.js';
 
-const PRELUDE = `
+export const PRELUDE = `
 model gpt2_tiny { arch = gpt2  layers = 2  hidden = 32  heads = 4  vocab = 64  max_seq = 16  dtype = fp32 }
 model gpt2_tiny4 { arch = gpt2  layers = 4  hidden = 32  heads = 4  vocab = 64  max_seq = 16  dtype = fp32 }
 model llama_tiny { arch = llama  layers = 4  hidden = 32  heads = 4  kv_heads = 2  ffn = 64  vocab = 60  max_seq = 16  dtype = fp32 }

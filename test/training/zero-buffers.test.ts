@@ -11,15 +11,7 @@ import { describe, expect, it } from 'vitest';
 import type { Graph } from '../../src/graph/types.js';
 import { layerSharedBuffers } from '../../runtime/training/executor.js';
 import { compileSource } from '../graph/helpers.js';
-
-const PRELUDE = `
-model gpt2_tiny { arch = gpt2  layers = 3  hidden = 32  heads = 4  vocab = 64  max_seq = 16  dtype = fp32 }
-model llama_tiny { arch = llama  layers = 3  hidden = 32  heads = 4  kv_heads = 2  ffn = 64  vocab = 60  max_seq = 16  dtype = fp32 }
-cluster soft8 {
-  gpu { name = "lavapipe"  memory = 2 GiB }
-  gpus = 8
-}
-`;
+import { PRELUDE } from './multi-cases.js';
 
 function compile(model: string, body: string): Graph {
   const text = `${PRELUDE}\nplan p {\n  cluster = soft8  mode = train  engine = webgpu  model = ${model}\n  ${body}\n  batch { global = 8  micro = 2  seq = 8 }\n}\n`;
@@ -47,12 +39,12 @@ describe('ZeRO-2/3 full-size buffers: what the executor creates is what the plan
   it.each([
     ['gpt2_tiny', 'data = 2  zero = 3', 'every layer template shared'],
     ['llama_tiny', 'data = 2  zero = 3  recompute = full', 'every layer template shared'],
-    ['gpt2_tiny', 'pipeline = 2  data = 2  zero = 3  schedule = 1f1b', 'every layer template shared'],
+    ['gpt2_tiny4', 'pipeline = 2  data = 2  zero = 3  schedule = 1f1b', 'every layer template shared'],
     ['llama_tiny', 'tensor = 2  data = 2  zero = 2', 'every layer template shared'],
     ['gpt2_tiny', 'data = 2  zero = 3  reshard_after_forward = false', 'gradients shared, weights per layer'],
     ['llama_tiny', 'data = 2  zero = 2  actions = ["0F0 0I0 0F1 0I1 0W0 0W1"]', 'every layer template shared'],
     [
-      'gpt2_tiny',
+      'gpt2_tiny4',
       'pipeline = 2  data = 2  zero = 3  actions = ["0F0 0F1 0I0 0I1 0W0 0W1", "1F0 1I0 1F1 1I1 1W0 1W1"]',
       'every layer template shared',
     ],
