@@ -572,10 +572,13 @@ export class TrainingExecutor {
 
   /** Bytes this rank holds now (its buffers as the plan sizes them, the staging pair and the runner's uniform pool), and their peak. */
   private allocatedNow = 0;
-  allocatedPeak = 0;
+  private peak = 0;
+  get allocatedPeak(): number {
+    return this.peak;
+  }
   private count(bytes: number): void {
     this.allocatedNow += bytes;
-    this.allocatedPeak = Math.max(this.allocatedPeak, this.allocatedNow);
+    this.peak = Math.max(this.peak, this.allocatedNow);
   }
 
   private destroyed = false;
